@@ -1,0 +1,124 @@
+//! Flow keys and per-flow state, as stored in the probe's flow map.
+//!
+//! A flow is bidirectional: both directions of a conversation map to one canonical key (the
+//! endpoint that sorts lower comes first), and the entry remembers which endpoint sent the
+//! first packet, the *initiator*. "Forward" means from the initiator, as in CICFlowMeter.
+
+use crate::packet::ParsedPacket;
+
+/// Canonical bidirectional 5-tuple. Addresses in network byte order (IPv4 in the first 4
+/// bytes, the rest zero), ports in host order. `lo` is the endpoint (address, port) that sorts
+/// lower, `hi` the other.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct FlowKey {
+    pub addr_lo: [u8; 16],
+    pub addr_hi: [u8; 16],
+    pub port_lo: u16,
+    pub port_hi: u16,
+    pub proto: u8,
+    pub ip_version: u8,
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(core::mem::size_of::<FlowKey>() == 40);
+
+/// The endpoints of a packet in flow-key order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Oriented {
+    pub key: FlowKey,
+    /// The packet was sent by the `lo` endpoint.
+    pub from_lo: bool,
+}
+
+#[inline(always)]
+fn addr_words(a: &[u8; 16]) -> (u64, u64) {
+    let mut hi = [0u8; 8];
+    let mut lo = [0u8; 8];
+    hi.copy_from_slice(&a[..8]);
+    lo.copy_from_slice(&a[8..]);
+    (u64::from_be_bytes(hi), u64::from_be_bytes(lo))
+}
+
+/// (addr, port) ordering without memcmp (which the BPF target cannot call).
+#[inline(always)]
+fn endpoint_le(a: &[u8; 16], a_port: u16, b: &[u8; 16], b_port: u16) -> bool {
+    let (a0, a1) = addr_words(a);
+    let (b0, b1) = addr_words(b);
+    (a0, a1, a_port) <= (b0, b1, b_port)
+}
+
+impl FlowKey {
+    /// The canonical key of a packet and which endpoint sent it.
+    #[inline(always)]
+    pub fn of(p: &ParsedPacket) -> Oriented {
+        let from_lo = endpoint_le(&p.src_addr, p.src_port, &p.dst_addr, p.dst_port);
+        let (addr_lo, port_lo, addr_hi, port_hi) = if from_lo {
+            (p.src_addr, p.src_port, p.dst_addr, p.dst_port)
+        } else {
+            (p.dst_addr, p.dst_port, p.src_addr, p.src_port)
+        };
+        Oriented {
+            key: FlowKey {
+                addr_lo,
+                addr_hi,
+                port_lo,
+                port_hi,
+                proto: p.proto,
+                ip_version: p.ip_version,
+                _pad: [0; 2],
+            },
+            from_lo,
+        }
+    }
+}
+
+/// Per-flow counters kept by the probe.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FlowEntry {
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+    pub fwd_packets: u64,
+    pub bwd_packets: u64,
+    pub fwd_bytes: u64,
+    pub bwd_bytes: u64,
+    /// 1 when the initiator (sender of the first packet seen) is the key's `lo` endpoint.
+    pub initiator_is_lo: u8,
+    pub _pad: [u8; 7],
+}
+const _: () = assert!(core::mem::size_of::<FlowEntry>() == 56);
+
+impl FlowEntry {
+    /// A new flow whose first packet was sent by `lo` (if `from_lo`) at `now_ns`.
+    #[inline(always)]
+    pub fn new(from_lo: bool, now_ns: u64) -> Self {
+        FlowEntry {
+            first_seen_ns: now_ns,
+            last_seen_ns: now_ns,
+            initiator_is_lo: from_lo as u8,
+            ..FlowEntry::default()
+        }
+    }
+
+    /// The packet travels from the initiator.
+    #[inline(always)]
+    pub fn is_forward(&self, from_lo: bool) -> bool {
+        (self.initiator_is_lo != 0) == from_lo
+    }
+
+    /// Counts one packet. Byte counts are frame bytes (link-layer header included), which is
+    /// what `skb->len` is at the tc hook and what a capture records as the original length.
+    #[inline(always)]
+    pub fn update(&mut self, from_lo: bool, frame_bytes: u32, now_ns: u64) {
+        if self.is_forward(from_lo) {
+            self.fwd_packets = self.fwd_packets.wrapping_add(1);
+            self.fwd_bytes = self.fwd_bytes.wrapping_add(frame_bytes as u64);
+        } else {
+            self.bwd_packets = self.bwd_packets.wrapping_add(1);
+            self.bwd_bytes = self.bwd_bytes.wrapping_add(frame_bytes as u64);
+        }
+        if now_ns > self.last_seen_ns {
+            self.last_seen_ns = now_ns;
+        }
+    }
+}

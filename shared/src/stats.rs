@@ -1,0 +1,61 @@
+//! Indices of the probe's per-CPU statistics array, and their names for userspace.
+
+use crate::packet::ParseError;
+
+/// Every frame the program ran on.
+pub const PACKETS: u32 = 0;
+/// Frames that became flow packets.
+pub const PARSED: u32 = 1;
+/// New entries created in the flow map.
+pub const FLOWS_CREATED: u32 = 2;
+/// Flow map insertions that failed (should stay 0: the map is an LRU).
+pub const FLOW_INSERT_FAILED: u32 = 3;
+/// First index of the unparsed reasons, one per [`ParseError`] variant.
+pub const UNPARSED_BASE: u32 = 4;
+pub const COUNT: u32 = UNPARSED_BASE + ParseError::ALL.len() as u32;
+
+impl ParseError {
+    pub const ALL: [ParseError; 8] = [
+        ParseError::NotIp,
+        ParseError::TooManyVlanTags,
+        ParseError::Truncated,
+        ParseError::BadIpHeader,
+        ParseError::Fragment,
+        ParseError::UnknownNextHeader,
+        ParseError::UnsupportedProtocol,
+        ParseError::BadTransportHeader,
+    ];
+
+    /// Statistics index of this reason.
+    #[inline(always)]
+    pub fn stat_index(self) -> u32 {
+        UNPARSED_BASE + self as u32
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ParseError::NotIp => "not_ip",
+            ParseError::TooManyVlanTags => "too_many_vlan_tags",
+            ParseError::Truncated => "truncated",
+            ParseError::BadIpHeader => "bad_ip_header",
+            ParseError::Fragment => "ip_fragment",
+            ParseError::UnknownNextHeader => "ipv6_unknown_next_header",
+            ParseError::UnsupportedProtocol => "unsupported_protocol",
+            ParseError::BadTransportHeader => "bad_transport_header",
+        }
+    }
+}
+
+/// Name of a statistics index (snake_case, used as a JSON key).
+pub fn name(index: u32) -> &'static str {
+    match index {
+        PACKETS => "packets",
+        PARSED => "parsed",
+        FLOWS_CREATED => "flows_created",
+        FLOW_INSERT_FAILED => "flow_insert_failed",
+        i => match ParseError::ALL.get((i.wrapping_sub(UNPARSED_BASE)) as usize) {
+            Some(e) => e.name(),
+            None => "unknown",
+        },
+    }
+}

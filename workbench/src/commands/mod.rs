@@ -1,0 +1,13 @@
+//! One module per subcommand: parse nothing, validate, call the library, print the result.
+
+pub mod demo;
+pub mod probe;
+
+use color_eyre::eyre::Result;
+use serde::Serialize;
+
+/// Prints one JSON document on stdout (the `--json` contract: nothing else goes to stdout).
+pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! `workbench probe attach|detach|flows`.
+
+use color_eyre::eyre::Result;
+
+use super::print_json;
+use crate::cli::ProbeCommand;
+use crate::kernel::{flows, probe};
+
+pub fn run(cmd: ProbeCommand) -> Result<()> {
+    match cmd {
+        ProbeCommand::Attach {
+            iface,
+            flow_table,
+            json,
+        } => {
+            let report = probe::attach(
+                &iface,
+                &probe::AttachOptions {
+                    flow_table_entries: flow_table,
+                },
+            )?;
+            if json {
+                return print_json(&report);
+            }
+            println!(
+                "probe attached to {} (ifindex {}) at ingress and egress as TCX links; program id {}, {} instructions verified, flow table {} entries; pinned in {}",
+                report.iface,
+                report.ifindex,
+                report.program_id,
+                report.verified_instructions.map_or("?".to_string(), |n| n.to_string()),
+                report.flow_table_entries,
+                report.pin_dir
+            );
+            Ok(())
+        }
+        ProbeCommand::Detach { iface, json } => {
+            let report = probe::detach(&iface)?;
+            if json {
+                return print_json(&report);
+            }
+            println!(
+                "probe detached from {} (removed {})",
+                report.iface,
+                report.removed_pins.join(", ")
+            );
+            Ok(())
+        }
+        ProbeCommand::Flows { iface, json } => {
+            let table = flows::read(&iface)?;
+            if json {
+                return print_json(&table);
+            }
+            print!("{}", render_flow_table(&table));
+            Ok(())
+        }
+    }
+}
+
+/// The flow table as aligned text.
+pub fn render_flow_table(table: &flows::FlowTable) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<6} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11}",
+        "proto", "source", "destination", "fwd_pkts", "bwd_pkts", "fwd_bytes", "bwd_bytes"
+    );
+    for f in &table.flows {
+        let _ = writeln!(
+            out,
+            "{:<6} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11}",
+            f.proto,
+            format!("{}:{}", f.src, f.src_port),
+            format!("{}:{}", f.dst, f.dst_port),
+            f.fwd_packets,
+            f.bwd_packets,
+            f.fwd_bytes,
+            f.bwd_bytes
+        );
+    }
+    let stats: Vec<String> = table
+        .stats
+        .iter()
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "{} flows on {}; probe statistics: {}",
+        table.flows.len(),
+        table.iface,
+        stats.join(" ")
+    );
+    out
+}

@@ -1,0 +1,108 @@
+//! The project's directory on the BPF file system, where attached probes pin their links and
+//! maps so that they outlive the command that attached them.
+//!
+//! These machines boot without bpffs at /sys/fs/bpf. If it is missing we mount it there (where
+//! bpftool and systemd expect it) and leave a marker under /run, so that the last detach can
+//! unmount it again and leave the machine as it was.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use color_eyre::eyre::{eyre, Result, WrapErr};
+
+pub const BPFFS_ROOT: &str = "/sys/fs/bpf";
+/// Everything the project pins lives below this directory (one per project, versioned layout).
+pub const PROJECT_DIR: &str = "/sys/fs/bpf/ebpf-ml-workbench";
+/// Layout version of what is pinned: a probe from an incompatible build refuses old pins.
+pub const PIN_LAYOUT: &str = "v1";
+const MOUNT_MARKER: &str = "/run/ebpf-ml-workbench/bpffs-mounted";
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+fn is_bpffs(path: &Path) -> bool {
+    let Ok(c) = CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs writes into the zeroed struct we pass.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    rc == 0 && st.f_type as i64 == BPF_FS_MAGIC
+}
+
+/// Mounts bpffs at /sys/fs/bpf when it is not there yet.
+pub fn ensure_mounted() -> Result<()> {
+    let root = Path::new(BPFFS_ROOT);
+    if is_bpffs(root) {
+        return Ok(());
+    }
+    let src = CString::new("bpffs")?;
+    let target = CString::new(BPFFS_ROOT)?;
+    let fstype = CString::new("bpf")?;
+    let opts = CString::new("mode=0700")?;
+    // SAFETY: plain mount(2) with valid C strings.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            opts.as_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(eyre!(
+            "cannot mount the BPF file system at {BPFFS_ROOT}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    if let Some(dir) = Path::new(MOUNT_MARKER).parent() {
+        std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(MOUNT_MARKER, b"mounted by workbench\n").wrap_err(MOUNT_MARKER)?;
+    Ok(())
+}
+
+/// The pin directory of the probe on one interface.
+pub fn iface_dir(iface: &str) -> PathBuf {
+    Path::new(PROJECT_DIR).join(PIN_LAYOUT).join(iface)
+}
+
+/// Removes empty project directories, and unmounts bpffs if we mounted it and nothing at all is
+/// pinned any more.
+pub fn tidy() {
+    let layout = Path::new(PROJECT_DIR).join(PIN_LAYOUT);
+    let _ = std::fs::remove_dir(&layout);
+    let _ = std::fs::remove_dir(PROJECT_DIR);
+    if !Path::new(MOUNT_MARKER).exists() || !is_bpffs(Path::new(BPFFS_ROOT)) {
+        return;
+    }
+    // The kernel's bpf_preload puts maps.debug and progs.debug into every fresh bpffs.
+    let empty = std::fs::read_dir(BPFFS_ROOT)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .all(|e| matches!(e.file_name().to_str(), Some("maps.debug" | "progs.debug")))
+        })
+        .unwrap_or(false);
+    if !empty {
+        return;
+    }
+    if let Ok(target) = CString::new(BPFFS_ROOT) {
+        // SAFETY: umount(2) of the bpffs we mounted ourselves.
+        if unsafe { libc::umount(target.as_ptr()) } == 0 {
+            let _ = std::fs::remove_file(MOUNT_MARKER);
+        }
+    }
+}
+
+/// Interfaces that have a pin directory (attached, or left behind by a killed process).
+pub fn pinned_ifaces() -> Vec<String> {
+    let layout = Path::new(PROJECT_DIR).join(PIN_LAYOUT);
+    let Ok(dir) = std::fs::read_dir(layout) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = dir
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

@@ -1,0 +1,64 @@
+//! Which Linux capabilities this process has, so that kernel features can say exactly what is
+//! missing instead of failing later with EPERM.
+
+use color_eyre::eyre::{bail, Result};
+
+pub const CAP_NET_ADMIN: u32 = 12;
+pub const CAP_SYS_ADMIN: u32 = 21;
+pub const CAP_BPF: u32 = 39;
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// The effective capability set of this thread as a 64-bit mask.
+pub fn effective() -> u64 {
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget with a v3 header writes exactly two CapData structs.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut CapHeader, data.as_mut_ptr()) };
+    if rc != 0 {
+        return 0;
+    }
+    data[0].effective as u64 | ((data[1].effective as u64) << 32)
+}
+
+pub fn has(cap: u32) -> bool {
+    effective() & (1u64 << cap) != 0
+}
+
+/// Fails with one line naming the missing capabilities when this process cannot load, attach or
+/// read BPF programs and maps. CAP_SYS_ADMIN stands in for CAP_BPF on kernels before 5.8.
+pub fn require_kernel_access(action: &str) -> Result<()> {
+    let caps = effective();
+    let mut missing = Vec::new();
+    if caps & (1 << CAP_BPF) == 0 && caps & (1 << CAP_SYS_ADMIN) == 0 {
+        missing.push("CAP_BPF");
+    }
+    if caps & (1 << CAP_NET_ADMIN) == 0 {
+        missing.push("CAP_NET_ADMIN");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{action} needs CAP_BPF and CAP_NET_ADMIN; this process lacks {} (run as root, or grant them: \
+         setcap cap_bpf,cap_net_admin+ep $(command -v workbench))",
+        missing.join(" and ")
+    )
+}

@@ -1,0 +1,91 @@
+//! Reading the probe's flow table and statistics back from the pinned maps.
+
+use std::net::IpAddr;
+
+use aya::maps::{HashMap, Map, PerCpuArray};
+use color_eyre::eyre::{Result, WrapErr};
+use serde::Serialize;
+use shared::{stats, FlowEntry, FlowKey};
+
+use super::{caps, probe};
+use crate::flowfmt::{endpoint_addr, proto_name};
+
+/// One flow as the probe saw it, oriented from its initiator (`src`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FlowRecord {
+    pub src: IpAddr,
+    pub src_port: u16,
+    pub dst: IpAddr,
+    pub dst_port: u16,
+    pub proto: &'static str,
+    pub fwd_packets: u64,
+    pub bwd_packets: u64,
+    pub fwd_bytes: u64,
+    pub bwd_bytes: u64,
+    /// Kernel monotonic clock (CLOCK_MONOTONIC / bpf_ktime_get_ns), nanoseconds.
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+}
+
+impl FlowRecord {
+    pub fn from_entry(key: &FlowKey, entry: &FlowEntry) -> Self {
+        let lo = (endpoint_addr(key.ip_version, &key.addr_lo), key.port_lo);
+        let hi = (endpoint_addr(key.ip_version, &key.addr_hi), key.port_hi);
+        let ((src, src_port), (dst, dst_port)) = if entry.initiator_is_lo != 0 {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        };
+        FlowRecord {
+            src,
+            src_port,
+            dst,
+            dst_port,
+            proto: proto_name(key.proto),
+            fwd_packets: entry.fwd_packets,
+            bwd_packets: entry.bwd_packets,
+            fwd_bytes: entry.fwd_bytes,
+            bwd_bytes: entry.bwd_bytes,
+            first_seen_ns: entry.first_seen_ns,
+            last_seen_ns: entry.last_seen_ns,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowTable {
+    pub iface: String,
+    pub flows: Vec<FlowRecord>,
+    /// Probe statistics summed over CPUs, by name (packets, parsed, and one per unparsed reason).
+    pub stats: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// Reads every flow and statistic of the probe attached to `iface`.
+pub fn read(iface: &str) -> Result<FlowTable> {
+    caps::require_kernel_access("reading the probe's flows")?;
+    let flows_map = Map::LruHashMap(probe::open_pinned_map(iface, probe::PIN_FLOWS)?);
+    let flows_map: HashMap<_, FlowKey, FlowEntry> = HashMap::try_from(flows_map)?;
+    let mut flows = Vec::new();
+    for item in flows_map.iter() {
+        // An entry evicted while we iterate ends the walk with ENOENT on some kernels; what was
+        // read so far is still right.
+        let Ok((key, entry)) = item else { break };
+        flows.push(FlowRecord::from_entry(&key, &entry));
+    }
+    flows.sort_by_key(|f| (f.first_seen_ns, f.src, f.src_port, f.dst, f.dst_port));
+
+    let stats_map = Map::PerCpuArray(probe::open_pinned_map(iface, probe::PIN_STATS)?);
+    let stats_map: PerCpuArray<_, u64> = PerCpuArray::try_from(stats_map)?;
+    let mut totals = std::collections::BTreeMap::new();
+    for index in 0..stats::COUNT {
+        let per_cpu = stats_map
+            .get(&index, 0)
+            .wrap_err_with(|| format!("reading statistic {index}"))?;
+        totals.insert(stats::name(index), per_cpu.iter().copied().sum());
+    }
+    Ok(FlowTable {
+        iface: iface.to_string(),
+        flows,
+        stats: totals,
+    })
+}

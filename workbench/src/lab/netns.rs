@@ -1,0 +1,23 @@
+//! Running code inside a network namespace: a scoped thread that joins the namespace with
+//! setns(2). The network namespace is per thread, so the rest of the process stays where it is.
+
+use std::os::fd::AsRawFd;
+
+use color_eyre::eyre::{eyre, Result, WrapErr};
+
+pub fn run_in<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> Result<T> {
+    let path = format!("/run/netns/{netns}");
+    let file = std::fs::File::open(&path).wrap_err_with(|| format!("opening network namespace {path}"))?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                // SAFETY: setns on a valid namespace fd affects only this thread.
+                if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(eyre!("setns into {path}: {}", std::io::Error::last_os_error()));
+                }
+                Ok(f())
+            })
+            .join()
+            .map_err(|_| eyre!("the thread inside namespace {netns} panicked"))?
+    })
+}

@@ -1,0 +1,29 @@
+//! The eBPF ML workbench: library behind the `workbench` binary.
+//!
+//! The path a user walks is laid out in modules: `kernel` (probe loading, attachment, flow
+//! table), `lab` (namespaces and veth pairs that traffic may go to), `craft` (packet builder),
+//! and `commands` (one module per subcommand).
+
+pub mod cli;
+pub mod commands;
+pub mod craft;
+pub mod flowfmt;
+pub mod kernel;
+pub mod lab;
+
+use clap::Parser;
+use color_eyre::eyre::Result;
+
+/// Runs the command line; errors are returned for `main` to print as one line.
+pub fn run() -> Result<()> {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        Some(cli::Command::Demo(args)) => commands::demo::run(args),
+        Some(cli::Command::Probe(cmd)) => commands::probe::run(cmd),
+        None => {
+            use clap::CommandFactory;
+            cli::Cli::command().print_help()?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! `cargo xtask <command>`: the one build entry (README). Installs prerequisites when it may, then
+//! runs cargo. Commands:
+//!   setup            check and install prerequisites (build + test tools)
+//!   demo | run       build the workbench and start `workbench demo` on its embedded default
+//!   test             everything CI runs: fmt, clippy (-D warnings), unit and kernel integration tests
+//!   bench [ARGS]     `workbench bench all ARGS` (e.g. --quick)
+
+mod prereq;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+fn workspace_root() -> PathBuf {
+    // xtask lives at <root>/xtask
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn step(name: &str, cmd: &mut Command) -> Result<(), String> {
+    let started = Instant::now();
+    eprintln!("xtask: == {name}");
+    let status = cmd.status().map_err(|e| format!("{name}: cannot start: {e}"))?;
+    eprintln!(
+        "xtask: == {name}: {status} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{name} failed ({status})"))
+    }
+}
+
+/// Path of clippy's driver for the stable toolchain, used as RUSTC_WORKSPACE_WRAPPER so that one
+/// `cargo test` both lints (with -D warnings) and builds: dependencies are compiled once, in one
+/// profile, instead of once for `cargo clippy` (check mode) and again for `cargo test`.
+fn clippy_driver() -> Result<String, String> {
+    let out = Command::new("rustup")
+        .args(["which", "clippy-driver"])
+        .output()
+        .map_err(|e| format!("rustup which clippy-driver: {e}"))?;
+    if !out.status.success() {
+        return Err("clippy is not installed: rustup component add clippy".into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Sums cargo's per-binary "test result:" lines while passing the output through.
+#[derive(Default)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl TestTotals {
+    fn run(&mut self, name: &str, cmd: &mut Command) -> Result<(), String> {
+        use std::io::{BufRead, BufReader};
+        let started = Instant::now();
+        eprintln!("xtask: == {name}");
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{name}: cannot start: {e}"))?;
+        if let Some(out) = child.stdout.take() {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                println!("{line}");
+                self.add(&line);
+            }
+        }
+        let status = child.wait().map_err(|e| format!("{name}: {e}"))?;
+        eprintln!(
+            "xtask: == {name}: {status} in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{name} failed ({status})"))
+        }
+    }
+
+    /// Parses "test result: ok. 7 passed; 0 failed; 1 ignored; ...".
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(label), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match label {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+fn test(extra: &[String]) -> Result<(), String> {
+    prereq::ensure(true)?;
+    step("rustfmt (workspace)", cargo().args(["fmt", "--all", "--check"]))?;
+    step(
+        "rustfmt (probe-ebpf)",
+        cargo().args(["fmt", "--manifest-path", "probe-ebpf/Cargo.toml", "--check"]),
+    )?;
+    let driver = clippy_driver()?;
+    let linted_cargo = || {
+        let mut cmd = cargo();
+        cmd.env("RUSTC_WORKSPACE_WRAPPER", &driver)
+            .env("CLIPPY_ARGS", "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__");
+        if prereq::is_root() {
+            // Root can load the probe: a kernel test that cannot run is then a failure, not a skip.
+            cmd.env("WORKBENCH_REQUIRE_KERNEL", "1");
+        }
+        cmd
+    };
+    let mut totals = TestTotals::default();
+    totals.run("doc tests", linted_cargo().args(["test", "--workspace", "--doc"]))?;
+    totals.run(
+        "clippy -D warnings + tests (one build)",
+        linted_cargo()
+            .args(["test", "--workspace", "--all-targets"])
+            .args(extra),
+    )?;
+    // One closing line over every test binary (cargo prints one summary per binary only).
+    println!(
+        "tests: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
+    if totals.passed == 0 {
+        return Err("no test ran".into());
+    }
+    Ok(())
+}
+
+fn workbench(args: &[&str], extra: &[String]) -> Result<(), String> {
+    prereq::ensure(false)?;
+    step(
+        "workbench",
+        cargo()
+            .args(["run", "--package", "workbench", "--"])
+            .args(args)
+            .args(extra),
+    )
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    let result = match cmd {
+        "setup" => prereq::ensure(true),
+        "check" => {
+            let missing = prereq::check(true);
+            for m in &missing {
+                eprintln!("missing: {} -- fix: {}", m.what, m.fix);
+            }
+            if missing.is_empty() {
+                eprintln!("xtask: all prerequisites present");
+                Ok(())
+            } else {
+                Err(format!("{} prerequisite(s) missing", missing.len()))
+            }
+        }
+        "demo" | "run" => workbench(&["demo"], rest),
+        "test" => test(rest),
+        "bench" => workbench(&["bench", "all"], rest),
+        _ => {
+            eprintln!("usage: cargo xtask setup|check|demo|run|test|bench [ARGS]");
+            return if cmd == "help" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
