@@ -1,30 +1,103 @@
-//! The workbench's tc classifier. Attached at ingress and egress of an interface, it parses each
-//! frame with the `shared` parser and keeps per-flow counters in an LRU map keyed by the
-//! canonical bidirectional 5-tuple. Monitor only: every packet passes (TC_ACT_OK).
+//! The workbench's tc classifier. Attached at ingress and egress of an interface, for every frame
+//! it: parses it with the `shared` parser, updates the flow's feature state in an LRU map, and at
+//! the configured decision points evaluates the active model (and the shadow model, if any) with
+//! the `shared` decision code. A verdict change goes to a ring buffer. In enforce mode, packets of
+//! flows whose active verdict is malicious are dropped; otherwise every packet passes.
+//!
+//! Models live in inner array maps of an ARRAY_OF_MAPS; the probe looks each slot up once per
+//! packet and reads the whole model from that one inner map, so a swap (userspace replaces the
+//! inner map; the kernel waits for running programs) never mixes two models.
 #![no_std]
 #![no_main]
+#![feature(asm_experimental_arch)]
+
+use core::cell::UnsafeCell;
 
 use aya_ebpf::{
-    bindings::TC_ACT_OK,
-    helpers::bpf_ktime_get_ns,
+    bindings::{bpf_map_def, bpf_map_type::BPF_MAP_TYPE_ARRAY_OF_MAPS, TC_ACT_OK, TC_ACT_SHOT},
+    cty::c_void,
+    helpers::{bpf_ktime_get_ns, bpf_map_lookup_elem},
     macros::{classifier, map},
-    maps::{LruHashMap, PerCpuArray},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
     programs::TcContext,
 };
 use workbench_shared::{
-    flow::{FlowEntry, FlowKey},
-    packet::{parse_ethernet, PacketBytes},
+    abi::{ProbeConfig, VerdictEvent, MODEL_SLOTS, MODE_ENFORCE, SLOT_ACTIVE, SLOT_SHADOW},
+    decide::{decide, Scratch as DecideScratch},
+    flow::{FlowEntry, FlowKey, VERDICT_MALICIOUS},
+    model::Model,
+    packet::{parse_ethernet, PacketBytes, ParsedPacket},
     stats, ParseError,
 };
 
 /// Flow table size; userspace may override it at load time.
 const FLOW_TABLE_ENTRIES: u32 = 131_072;
+const EVENT_RING_BYTES: u32 = 256 * 1024;
 
 #[map]
 static FLOWS: LruHashMap<FlowKey, FlowEntry> = LruHashMap::with_max_entries(FLOW_TABLE_ENTRIES, 0);
 
 #[map]
 static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(stats::COUNT, 0);
+
+#[map]
+static CONFIG: Array<ProbeConfig> = Array::with_max_entries(1, 0);
+
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(EVENT_RING_BYTES, 0);
+
+/// Per-CPU scratch space: the feature vector (320 bytes) and a new flow entry (184 bytes) do not
+/// fit beside the rest on the 512-byte BPF stack.
+#[repr(C)]
+struct Scratch {
+    decide: DecideScratch,
+    fresh: FlowEntry,
+    packet: ParsedPacket,
+    key: FlowKey,
+}
+
+#[map]
+static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// libbpf/aya legacy pinning value "by name" (aya-ebpf keeps its PinningType private).
+const PINNING_BY_NAME: u32 = 1;
+
+/// aya-ebpf 0.1.1 has no map-of-maps type, so the definition is written out. Userspace creates
+/// and pins this map before loading (aya cannot create it); pinning by name makes aya reuse it.
+#[repr(transparent)]
+struct MapOfModels(UnsafeCell<bpf_map_def>);
+// SAFETY: the definition is only read by the loader; the program passes its address to helpers.
+unsafe impl Sync for MapOfModels {}
+
+#[link_section = "maps"]
+#[export_name = "MODELS"]
+static MODELS: MapOfModels = MapOfModels(UnsafeCell::new(bpf_map_def {
+    type_: BPF_MAP_TYPE_ARRAY_OF_MAPS,
+    key_size: 4,
+    value_size: 4,
+    max_entries: MODEL_SLOTS,
+    map_flags: 0,
+    id: 0,
+    pinning: PINNING_BY_NAME,
+}));
+
+/// The model in `slot`, if one is installed.
+#[inline(always)]
+fn model(slot: u32) -> Option<&'static Model> {
+    let key = slot;
+    let zero = 0u32;
+    // SAFETY: lookups on map-in-map: the outer lookup yields the inner map or null; the inner
+    // lookup yields a pointer to its single value (a Model) or null. Both stay valid for this
+    // program run (RCU).
+    unsafe {
+        let inner = bpf_map_lookup_elem(MODELS.0.get() as *mut c_void, &key as *const u32 as *const c_void);
+        if inner.is_null() {
+            return None;
+        }
+        let value = bpf_map_lookup_elem(inner, &zero as *const u32 as *const c_void);
+        (value as *const Model).as_ref()
+    }
+}
 
 /// The shared parser reads the skb through `bpf_skb_load_bytes`.
 struct Skb<'a>(&'a TcContext);
@@ -52,32 +125,119 @@ fn count(index: u32) {
 #[classifier]
 pub fn workbench_tc(ctx: TcContext) -> i32 {
     count(stats::PACKETS);
-    match try_track(&ctx) {
-        Ok(()) => count(stats::PARSED),
-        Err(reason) => count(reason.stat_index()),
+    match try_classify(&ctx) {
+        Ok(action) => {
+            count(stats::PARSED);
+            action
+        }
+        Err(reason) => {
+            count(reason.stat_index());
+            TC_ACT_OK
+        }
     }
-    TC_ACT_OK
 }
 
 #[inline(always)]
-fn try_track(ctx: &TcContext) -> Result<(), ParseError> {
-    let packet = parse_ethernet(&Skb(ctx))?;
+fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
+    let parsed = parse_ethernet(&Skb(ctx))?;
+    let scratch = match SCRATCH.get_ptr_mut(0) {
+        // SAFETY: per-CPU scratch, used only within this run.
+        Some(s) => unsafe { &mut *s },
+        None => return Ok(TC_ACT_OK),
+    };
+    // Launder the parse result through map memory: every parse path (VLAN tags, IPv4/IPv6,
+    // TCP/UDP/ICMP) leaves different known values in registers and on the stack, and the
+    // verifier would walk the rest of the program once per path. Read back from a map, they
+    // are opaque numbers on every path, and the paths merge here.
+    // SAFETY: valid, exclusive per-CPU memory; the empty asm block tells LLVM that memory may
+    // have changed, so every later read of the packet is a load from the map, not the value
+    // still in a register.
+    unsafe {
+        core::ptr::write_volatile(&mut scratch.packet, parsed);
+        core::arch::asm!("");
+    }
+    let packet = &scratch.packet;
     // SAFETY: helper without preconditions.
     let now_ns = unsafe { bpf_ktime_get_ns() };
-    let oriented = FlowKey::of(&packet);
-    if let Some(entry) = FLOWS.get_ptr_mut(&oriented.key) {
-        // SAFETY: the pointer is into the map value and valid for this program run. Two CPUs
-        // updating one flow at the same instant can lose an increment (documented in docs/).
-        unsafe { (*entry).update(oriented.from_lo, packet.frame_bytes, now_ns) };
-        return Ok(());
+    let oriented = FlowKey::of(packet);
+    let from_lo = oriented.from_lo;
+    // The key too: the comparisons that ordered its endpoints left their marks on it.
+    // SAFETY: as above.
+    unsafe {
+        core::ptr::write_volatile(&mut scratch.key, oriented.key);
+        core::arch::asm!("");
     }
-    let mut entry = FlowEntry::new(oriented.from_lo, now_ns);
-    entry.update(oriented.from_lo, packet.frame_bytes, now_ns);
-    match FLOWS.insert(&oriented.key, &entry, 0) {
-        Ok(()) => count(stats::FLOWS_CREATED),
-        Err(_) => count(stats::FLOW_INSERT_FAILED),
+    let key = &scratch.key;
+    let entry = match FLOWS.get_ptr_mut(key) {
+        // SAFETY: pointer into the map value, valid for this run. Two CPUs updating one flow
+        // at the same instant can lose an update (docs/ARCHITECTURE.md).
+        Some(e) => unsafe {
+            (*e).update(packet, from_lo, now_ns);
+            &mut *e
+        },
+        None => {
+            scratch.fresh.restart(packet, from_lo, now_ns);
+            if FLOWS.insert(key, &scratch.fresh, 0).is_err() {
+                count(stats::FLOW_INSERT_FAILED);
+                return Ok(TC_ACT_OK);
+            }
+            count(stats::FLOWS_CREATED);
+            match FLOWS.get_ptr_mut(key) {
+                // SAFETY: as above.
+                Some(e) => unsafe { &mut *e },
+                None => return Ok(TC_ACT_OK),
+            }
+        }
+    };
+    let config = match CONFIG.get(0) {
+        Some(c) => *c,
+        None => return Ok(TC_ACT_OK),
+    };
+    let decision = decide(
+        entry,
+        model(SLOT_ACTIVE),
+        model(SLOT_SHADOW),
+        &config,
+        &mut scratch.decide,
+    );
+    if decision.evaluated {
+        count(stats::EVALUATIONS);
     }
-    Ok(())
+    if decision.shadow_disagreed {
+        count(stats::SHADOW_DISAGREEMENTS);
+    }
+    if decision.verdict_changed {
+        count(stats::VERDICT_CHANGES);
+        emit(key, entry);
+    }
+    if config.mode == MODE_ENFORCE && entry.verdict == VERDICT_MALICIOUS {
+        count(stats::DROPPED);
+        return Ok(TC_ACT_SHOT);
+    }
+    Ok(TC_ACT_OK)
+}
+
+#[inline(always)]
+fn emit(key: &FlowKey, entry: &FlowEntry) {
+    match EVENTS.reserve::<VerdictEvent>(0) {
+        Some(mut slot) => {
+            // Written field by field into the ring buffer: no 72-byte copy on the stack.
+            // SAFETY: the reservation is a VerdictEvent-sized, exclusively owned slot.
+            unsafe {
+                let ev = slot.as_mut_ptr();
+                (*ev).key = *key;
+                (*ev).ts_ns = entry.state.last_ts_ns;
+                (*ev).score = entry.score;
+                (*ev).model_id = entry.model_id;
+                (*ev).packets = entry.state.packets();
+                (*ev).verdict = entry.verdict;
+                (*ev).initiator_is_lo = entry.initiator_is_lo;
+                (*ev)._pad = [0; 6];
+            }
+            slot.submit(0);
+        }
+        None => count(stats::EVENTS_LOST),
+    }
 }
 
 #[cfg(not(test))]

@@ -4,6 +4,7 @@
 //! endpoint that sorts lower comes first), and the entry remembers which endpoint sent the
 //! first packet, the *initiator*. "Forward" means from the initiator, as in CICFlowMeter.
 
+use crate::features::FlowState;
 use crate::packet::ParsedPacket;
 
 /// Canonical bidirectional 5-tuple. Addresses in network byte order (IPv4 in the first 4
@@ -72,32 +73,48 @@ impl FlowKey {
     }
 }
 
-/// Per-flow counters kept by the probe.
+/// Per-flow entry of the probe's flow map: the feature state plus the latest decision of the
+/// active model and of the shadow model.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct FlowEntry {
-    pub first_seen_ns: u64,
-    pub last_seen_ns: u64,
-    pub fwd_packets: u64,
-    pub bwd_packets: u64,
-    pub fwd_bytes: u64,
-    pub bwd_bytes: u64,
+    pub state: FlowState,
+    /// Latest score of the active model (fixed point, see `model`), and the model that made it.
+    pub score: i64,
+    pub shadow_score: i64,
+    pub model_id: u32,
+    pub shadow_model_id: u32,
+    /// Decisions where the shadow model's verdict differed from the active one's.
+    pub shadow_disagreements: u32,
+    /// Packet number (1-based) of the latest decision.
+    pub decided_at_packet: u32,
+    pub verdict: u8,
+    pub shadow_verdict: u8,
     /// 1 when the initiator (sender of the first packet seen) is the key's `lo` endpoint.
     pub initiator_is_lo: u8,
-    pub _pad: [u8; 7],
+    pub _pad: [u8; 5],
 }
-const _: () = assert!(core::mem::size_of::<FlowEntry>() == 56);
+const _: () = assert!(core::mem::size_of::<FlowEntry>() == 144 + 40);
+
+pub const VERDICT_NONE: u8 = 0;
+pub const VERDICT_BENIGN: u8 = 1;
+pub const VERDICT_MALICIOUS: u8 = 2;
 
 impl FlowEntry {
-    /// A new flow whose first packet was sent by `lo` (if `from_lo`) at `now_ns`.
+    /// A new flow whose first packet `p` was sent by `lo` (if `from_lo`) at `now_ns`.
     #[inline(always)]
-    pub fn new(from_lo: bool, now_ns: u64) -> Self {
-        FlowEntry {
-            first_seen_ns: now_ns,
-            last_seen_ns: now_ns,
-            initiator_is_lo: from_lo as u8,
-            ..FlowEntry::default()
-        }
+    pub fn new(p: &ParsedPacket, from_lo: bool, now_ns: u64) -> Self {
+        let mut e = FlowEntry::default();
+        e.restart(p, from_lo, now_ns);
+        e
+    }
+
+    /// [`FlowEntry::new`] in place.
+    #[inline(always)]
+    pub fn restart(&mut self, p: &ParsedPacket, from_lo: bool, now_ns: u64) {
+        *self = FlowEntry::default();
+        self.initiator_is_lo = from_lo as u8;
+        self.state.restart(p, now_ns);
     }
 
     /// The packet travels from the initiator.
@@ -106,19 +123,17 @@ impl FlowEntry {
         (self.initiator_is_lo != 0) == from_lo
     }
 
-    /// Counts one packet. Byte counts are frame bytes (link-layer header included), which is
-    /// what `skb->len` is at the tc hook and what a capture records as the original length.
+    /// Adds one packet to the flow's state.
     #[inline(always)]
-    pub fn update(&mut self, from_lo: bool, frame_bytes: u32, now_ns: u64) {
-        if self.is_forward(from_lo) {
-            self.fwd_packets = self.fwd_packets.wrapping_add(1);
-            self.fwd_bytes = self.fwd_bytes.wrapping_add(frame_bytes as u64);
-        } else {
-            self.bwd_packets = self.bwd_packets.wrapping_add(1);
-            self.bwd_bytes = self.bwd_bytes.wrapping_add(frame_bytes as u64);
-        }
-        if now_ns > self.last_seen_ns {
-            self.last_seen_ns = now_ns;
-        }
+    pub fn update(&mut self, p: &ParsedPacket, from_lo: bool, now_ns: u64) {
+        let forward = self.is_forward(from_lo);
+        self.state.update(p, forward, now_ns);
     }
+}
+
+/// When the probe evaluates the model: at packets 1..=first_packets of a flow, then at every
+/// `every`-th packet (0: never again).
+#[inline(always)]
+pub fn is_decision_point(packets: u32, first_packets: u32, every: u32) -> bool {
+    packets <= first_packets || (every != 0 && packets.is_multiple_of(every))
 }

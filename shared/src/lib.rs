@@ -7,7 +7,11 @@
 //! feature derives `aya::Pod` for them.
 #![no_std]
 
+pub mod abi;
+pub mod decide;
+pub mod features;
 pub mod flow;
+pub mod model;
 pub mod packet;
 pub mod stats;
 

@@ -4,3 +4,5 @@
 //! that every byte is initialised, and any bit pattern is a valid value.
 unsafe impl aya::Pod for crate::flow::FlowKey {}
 unsafe impl aya::Pod for crate::flow::FlowEntry {}
+unsafe impl aya::Pod for crate::abi::ProbeConfig {}
+unsafe impl aya::Pod for crate::abi::VerdictEvent {}

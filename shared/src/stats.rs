@@ -10,8 +10,18 @@ pub const PARSED: u32 = 1;
 pub const FLOWS_CREATED: u32 = 2;
 /// Flow map insertions that failed (should stay 0: the map is an LRU).
 pub const FLOW_INSERT_FAILED: u32 = 3;
+/// Model evaluations (active model).
+pub const EVALUATIONS: u32 = 4;
+/// Active verdict changes (each one is an event on the ring buffer).
+pub const VERDICT_CHANGES: u32 = 5;
+/// Verdict events that did not fit in the ring buffer.
+pub const EVENTS_LOST: u32 = 6;
+/// Decisions where the shadow model disagreed with the active one.
+pub const SHADOW_DISAGREEMENTS: u32 = 7;
+/// Packets dropped in enforce mode.
+pub const DROPPED: u32 = 8;
 /// First index of the unparsed reasons, one per [`ParseError`] variant.
-pub const UNPARSED_BASE: u32 = 4;
+pub const UNPARSED_BASE: u32 = 9;
 pub const COUNT: u32 = UNPARSED_BASE + ParseError::ALL.len() as u32;
 
 impl ParseError {
@@ -53,6 +63,11 @@ pub fn name(index: u32) -> &'static str {
         PARSED => "parsed",
         FLOWS_CREATED => "flows_created",
         FLOW_INSERT_FAILED => "flow_insert_failed",
+        EVALUATIONS => "evaluations",
+        VERDICT_CHANGES => "verdict_changes",
+        EVENTS_LOST => "events_lost",
+        SHADOW_DISAGREEMENTS => "shadow_disagreements",
+        DROPPED => "dropped",
         i => match ParseError::ALL.get((i.wrapping_sub(UNPARSED_BASE)) as usize) {
             Some(e) => e.name(),
             None => "unknown",

@@ -21,6 +21,13 @@ pub enum Command {
     /// Attach, inspect and detach the tc probe.
     #[command(subcommand)]
     Probe(ProbeCommand),
+    /// Hot-swap a model into the probe (active or shadow), roll back, switch monitor/enforce.
+    Deploy(crate::commands::deploy::DeployArgs),
+    /// Stream verdict changes from the probe (headless).
+    Live(crate::commands::live::LiveArgs),
+    /// Inspect model files.
+    #[command(subcommand)]
+    Model(crate::commands::model::ModelCommand),
 }
 
 #[derive(Debug, Args)]
@@ -45,6 +52,13 @@ pub enum ProbeCommand {
     },
     /// Detach the probe from an interface and remove its pinned objects.
     Detach {
+        #[arg(long)]
+        iface: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the models in the kernel (active, shadow, previous) and the mode.
+    Status {
         #[arg(long)]
         iface: String,
         #[arg(long)]

@@ -10,6 +10,7 @@ pub mod craft;
 pub mod flowfmt;
 pub mod kernel;
 pub mod lab;
+pub mod model;
 
 use clap::Parser;
 use color_eyre::eyre::Result;
@@ -20,6 +21,9 @@ pub fn run() -> Result<()> {
     match cli.command {
         Some(cli::Command::Demo(args)) => commands::demo::run(args),
         Some(cli::Command::Probe(cmd)) => commands::probe::run(cmd),
+        Some(cli::Command::Deploy(args)) => commands::deploy::run(args),
+        Some(cli::Command::Model(cmd)) => commands::model::run(cmd),
+        Some(cli::Command::Live(args)) => commands::live::run(args),
         None => {
             use clap::CommandFactory;
             cli::Cli::command().print_help()?;

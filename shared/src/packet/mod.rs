@@ -74,6 +74,7 @@ pub enum ParseError {
 
 /// The header facts of one packet that flow keys and features are made of.
 /// Addresses are in network byte order; IPv4 addresses occupy the first 4 bytes.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ParsedPacket {
     pub src_addr: [u8; 16],

@@ -1,6 +1,9 @@
 //! One module per subcommand: parse nothing, validate, call the library, print the result.
 
 pub mod demo;
+pub mod deploy;
+pub mod live;
+pub mod model;
 pub mod probe;
 
 use color_eyre::eyre::Result;

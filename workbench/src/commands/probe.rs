@@ -45,6 +45,14 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
             );
             Ok(())
         }
+        ProbeCommand::Status { iface, json } => {
+            let report = crate::kernel::models::ProbeModels::open(&iface)?.report()?;
+            if json {
+                return print_json(&report);
+            }
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         ProbeCommand::Flows { iface, json } => {
             let table = flows::read(&iface)?;
             if json {

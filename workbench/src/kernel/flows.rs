@@ -25,6 +25,23 @@ pub struct FlowRecord {
     /// Kernel monotonic clock (CLOCK_MONOTONIC / bpf_ktime_get_ns), nanoseconds.
     pub first_seen_ns: u64,
     pub last_seen_ns: u64,
+    /// Latest active-model decision: "none" until a model has scored the flow.
+    pub verdict: &'static str,
+    pub score: i64,
+    pub model: Option<String>,
+    pub decided_at_packet: u32,
+    pub shadow_verdict: &'static str,
+    pub shadow_score: i64,
+    pub shadow_model: Option<String>,
+    pub shadow_disagreements: u32,
+}
+
+pub fn verdict_name(v: u8) -> &'static str {
+    match v {
+        shared::flow::VERDICT_BENIGN => "benign",
+        shared::flow::VERDICT_MALICIOUS => "malicious",
+        _ => "none",
+    }
 }
 
 impl FlowRecord {
@@ -42,12 +59,20 @@ impl FlowRecord {
             dst,
             dst_port,
             proto: proto_name(key.proto),
-            fwd_packets: entry.fwd_packets,
-            bwd_packets: entry.bwd_packets,
-            fwd_bytes: entry.fwd_bytes,
-            bwd_bytes: entry.bwd_bytes,
-            first_seen_ns: entry.first_seen_ns,
-            last_seen_ns: entry.last_seen_ns,
+            fwd_packets: entry.state.fwd_packets as u64,
+            bwd_packets: entry.state.bwd_packets as u64,
+            fwd_bytes: entry.state.fwd_frame_bytes,
+            bwd_bytes: entry.state.bwd_frame_bytes,
+            first_seen_ns: entry.state.first_ts_ns,
+            last_seen_ns: entry.state.last_ts_ns,
+            verdict: verdict_name(entry.verdict),
+            score: entry.score,
+            model: (entry.verdict != 0).then(|| crate::model::id_string(entry.model_id)),
+            decided_at_packet: entry.decided_at_packet,
+            shadow_verdict: verdict_name(entry.shadow_verdict),
+            shadow_score: entry.shadow_score,
+            shadow_model: (entry.shadow_verdict != 0).then(|| crate::model::id_string(entry.shadow_model_id)),
+            shadow_disagreements: entry.shadow_disagreements,
         }
     }
 }

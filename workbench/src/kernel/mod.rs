@@ -2,5 +2,8 @@
 
 pub mod bpffs;
 pub mod caps;
+pub mod events;
 pub mod flows;
+pub mod models;
 pub mod probe;
+pub mod sys;

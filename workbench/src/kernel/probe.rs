@@ -15,7 +15,7 @@ use aya::{Ebpf, EbpfLoader};
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde::Serialize;
 
-use super::{bpffs, caps};
+use super::{bpffs, caps, models};
 
 /// The probe object, built by build.rs with Debian's toolchain and embedded in this binary.
 pub static PROBE_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/probe.o"));
@@ -30,6 +30,20 @@ pub const PIN_FLOWS: &str = "flows";
 pub const PIN_STATS: &str = "stats";
 pub const PIN_LINK_INGRESS: &str = "link_ingress";
 pub const PIN_LINK_EGRESS: &str = "link_egress";
+pub const PIN_EVENTS: &str = "events";
+pub const CONFIG_MAP: &str = "CONFIG";
+pub const EVENTS_MAP: &str = "EVENTS";
+/// Every pin the probe makes, in removal order: links first (that detaches the program).
+pub const ALL_PINS: [&str; 8] = [
+    PIN_LINK_INGRESS,
+    PIN_LINK_EGRESS,
+    PIN_PROGRAM,
+    PIN_FLOWS,
+    PIN_STATS,
+    PIN_EVENTS,
+    models::PIN_CONFIG,
+    models::PIN_MODELS,
+];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AttachReport {
@@ -92,7 +106,11 @@ pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
         armed: true,
     };
 
+    models::create_models_map(&dir)?;
     let mut loader = EbpfLoader::new();
+    // The map of models is pinned by name in `dir`; aya reuses it (it cannot create it) and
+    // treats its type as unsupported, which is fine: only the probe and kernel::models use it.
+    loader.map_pin_path(&dir).allow_unsupported_maps();
     if let Some(n) = options.flow_table_entries {
         if n == 0 {
             bail!("--flow-table must be at least 1 entry");
@@ -102,7 +120,18 @@ pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
     let mut ebpf: Ebpf = loader
         .load(PROBE_OBJECT)
         .wrap_err("loading the probe object into the kernel")?;
-    for (map, pin) in [(FLOWS_MAP, PIN_FLOWS), (STATS_MAP, PIN_STATS)] {
+    let config: &mut aya::maps::Map = ebpf
+        .map_mut(CONFIG_MAP)
+        .ok_or_else(|| eyre!("probe object has no map {CONFIG_MAP}"))?;
+    aya::maps::Array::<_, shared::abi::ProbeConfig>::try_from(config)?
+        .set(0, shared::abi::ProbeConfig::default(), 0)
+        .wrap_err("writing the default probe configuration")?;
+    for (map, pin) in [
+        (FLOWS_MAP, PIN_FLOWS),
+        (STATS_MAP, PIN_STATS),
+        (CONFIG_MAP, models::PIN_CONFIG),
+        (EVENTS_MAP, PIN_EVENTS),
+    ] {
         ebpf.map(map)
             .ok_or_else(|| eyre!("probe object has no map {map}"))?
             .pin(dir.join(pin))
@@ -169,13 +198,7 @@ impl Drop for PinGuard {
 /// Removes the links first (that detaches the program), then the program and the maps.
 fn remove_pins(dir: &Path) -> Result<Vec<String>> {
     let mut removed = Vec::new();
-    for pin in [
-        PIN_LINK_INGRESS,
-        PIN_LINK_EGRESS,
-        PIN_PROGRAM,
-        PIN_FLOWS,
-        PIN_STATS,
-    ] {
+    for pin in ALL_PINS {
         let path = dir.join(pin);
         match std::fs::remove_file(&path) {
             Ok(()) => removed.push(pin.to_string()),

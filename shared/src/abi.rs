@@ -1,0 +1,55 @@
+//! What the probe and userspace agree on beyond flows: model slots, the runtime configuration
+//! and the events the probe emits.
+
+use crate::flow::FlowKey;
+
+/// Slots of the outer map of models (an ARRAY_OF_MAPS; each inner map holds one `Model`).
+pub const SLOT_ACTIVE: u32 = 0;
+/// Evaluated beside the active model; never acts.
+pub const SLOT_SHADOW: u32 = 1;
+/// The model before the active one, kept for a one-step rollback; the probe never reads it.
+pub const SLOT_PREVIOUS: u32 = 2;
+pub const MODEL_SLOTS: u32 = 3;
+
+pub const MODE_MONITOR: u32 = 0;
+/// Drop packets of flows whose active verdict is malicious.
+pub const MODE_ENFORCE: u32 = 1;
+
+/// Runtime configuration (a one-entry array map), changed without reloading the program.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeConfig {
+    pub mode: u32,
+    /// Evaluate at packets 1..=decide_first_packets of every flow ...
+    pub decide_first_packets: u32,
+    /// ... and then at every decide_every-th packet (0: not again).
+    pub decide_every: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(core::mem::size_of::<ProbeConfig>() == 16);
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            mode: MODE_MONITOR,
+            decide_first_packets: 32,
+            decide_every: 16,
+            _pad: 0,
+        }
+    }
+}
+
+/// Emitted on the ring buffer when a flow's active verdict changes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VerdictEvent {
+    pub key: FlowKey,
+    pub ts_ns: u64,
+    pub score: i64,
+    pub model_id: u32,
+    pub packets: u32,
+    pub verdict: u8,
+    pub initiator_is_lo: u8,
+    pub _pad: [u8; 6],
+}
+const _: () = assert!(core::mem::size_of::<VerdictEvent>() == 72);

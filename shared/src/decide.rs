@@ -1,0 +1,95 @@
+//! The per-packet decision, shared by the probe and the userspace twin: at a decision point,
+//! compute the features the models read, score the active and the shadow model, and record
+//! verdicts in the flow entry.
+
+use crate::abi::ProbeConfig;
+use crate::features::FeatureVector;
+use crate::flow::{is_decision_point, FlowEntry, VERDICT_BENIGN, VERDICT_MALICIOUS};
+use crate::model::Model;
+
+/// Working memory of a decision (a per-CPU map value in the probe: it does not fit on the BPF
+/// stack, and the running sum must live in memory, see `Model::score_with`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scratch {
+    pub features: FeatureVector,
+    pub acc: i64,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            features: [0; crate::features::FEATURE_COUNT],
+            acc: 0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// The active model was evaluated on this packet.
+    pub evaluated: bool,
+    /// The active verdict differs from the flow's previous one.
+    pub verdict_changed: bool,
+    /// The shadow model was evaluated and disagreed with the active one.
+    pub shadow_disagreed: bool,
+}
+
+#[inline(always)]
+fn verdict_of(model: &Model, score: i64) -> u8 {
+    if model.is_malicious(score) {
+        VERDICT_MALICIOUS
+    } else {
+        VERDICT_BENIGN
+    }
+}
+
+/// Reads a score back from memory (see `Model::score_into` for why it goes through memory).
+#[inline(always)]
+fn read_back(v: &i64) -> i64 {
+    // SAFETY: a valid reference.
+    unsafe { core::ptr::read_volatile(v) }
+}
+
+/// Runs after the flow's state was updated with the current packet.
+#[inline(always)]
+pub fn decide(
+    entry: &mut FlowEntry,
+    active: Option<&Model>,
+    shadow: Option<&Model>,
+    config: &ProbeConfig,
+    scratch: &mut Scratch,
+) -> Decision {
+    let mut d = Decision::default();
+    let packets = entry.state.packets();
+    // (No combined "both models absent" test: LLVM turns it into an OR of two pointers, which
+    // the verifier rejects.)
+    if !is_decision_point(packets, config.decide_first_packets, config.decide_every) {
+        return d;
+    }
+    entry.state.features_into(&mut scratch.features);
+    if let Some(m) = active {
+        m.score_into(&scratch.features, &mut scratch.acc);
+        let score = read_back(&scratch.acc);
+        let verdict = verdict_of(m, score);
+        d.evaluated = true;
+        d.verdict_changed = verdict != entry.verdict;
+        entry.score = score;
+        entry.verdict = verdict;
+        entry.model_id = m.header.model_id;
+        entry.decided_at_packet = packets;
+    }
+    if let Some(m) = shadow {
+        m.score_into(&scratch.features, &mut scratch.acc);
+        let score = read_back(&scratch.acc);
+        let verdict = verdict_of(m, score);
+        entry.shadow_score = score;
+        entry.shadow_verdict = verdict;
+        entry.shadow_model_id = m.header.model_id;
+        if active.is_some() && verdict != entry.verdict {
+            entry.shadow_disagreements = entry.shadow_disagreements.saturating_add(1);
+            d.shadow_disagreed = true;
+        }
+    }
+    d
+}

@@ -1,0 +1,529 @@
+//! Per-flow features, updated one packet at a time with integer arithmetic only.
+//!
+//! [`FlowState::update`] runs in the probe on every packet and in userspace on every packet of a
+//! capture; [`FlowState::features`] derives the feature vector a model reads at packet k. Both are
+//! the same code on both sides, so a model is trained on exactly what the kernel computes.
+//!
+//! CICFlowMeter computes its columns once, at the end of a flow; we compute at packet k of the
+//! flow (the decision point). A CIC column and our feature therefore agree only when the decision
+//! is taken at the flow's last packet. "Packet length" is the transport payload length, as in
+//! CICFlowMeter. Each feature's doc line in [`FEATURES`] names its CIC-IDS2017 counterpart.
+
+use crate::packet::ParsedPacket;
+
+pub const TCP_FIN: u8 = 0x01;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+pub const TCP_PSH: u8 = 0x08;
+pub const TCP_ACK: u8 = 0x10;
+pub const TCP_URG: u8 = 0x20;
+
+/// Incremental state of one flow. Direction-aware: forward is from the initiator.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FlowState {
+    pub first_ts_ns: u64,
+    pub last_ts_ns: u64,
+    pub fwd_frame_bytes: u64,
+    pub bwd_frame_bytes: u64,
+    pub fwd_payload_bytes: u64,
+    pub bwd_payload_bytes: u64,
+    pub fwd_payload_sumsq: u64,
+    pub bwd_payload_sumsq: u64,
+    pub fwd_header_bytes: u64,
+    pub bwd_header_bytes: u64,
+    pub iat_min_ns: u64,
+    pub iat_max_ns: u64,
+    pub fwd_packets: u32,
+    pub bwd_packets: u32,
+    pub fwd_len_min: u32,
+    pub fwd_len_max: u32,
+    pub bwd_len_min: u32,
+    pub bwd_len_max: u32,
+    pub fin_count: u16,
+    pub syn_count: u16,
+    pub rst_count: u16,
+    pub psh_count: u16,
+    pub ack_count: u16,
+    pub urg_count: u16,
+    pub fwd_init_window: u16,
+    pub bwd_init_window: u16,
+    pub dst_port: u16,
+    pub proto: u8,
+    pub fwd_ttl: u8,
+    pub bwd_ttl: u8,
+    pub _pad: [u8; 3],
+}
+const _: () = assert!(core::mem::size_of::<FlowState>() == 144);
+
+impl FlowState {
+    /// State after the first packet of a flow, sent by its initiator.
+    #[inline(always)]
+    pub fn start(p: &ParsedPacket, ts_ns: u64) -> Self {
+        let mut s = FlowState::default();
+        s.restart(p, ts_ns);
+        s
+    }
+
+    /// [`FlowState::start`] in place (the probe has no stack room for a second copy).
+    #[inline(always)]
+    pub fn restart(&mut self, p: &ParsedPacket, ts_ns: u64) {
+        *self = FlowState::default();
+        self.first_ts_ns = ts_ns;
+        self.last_ts_ns = ts_ns;
+        self.iat_min_ns = u64::MAX;
+        self.fwd_len_min = u32::MAX;
+        self.bwd_len_min = u32::MAX;
+        self.dst_port = p.dst_port;
+        self.proto = p.proto;
+        self.update(p, true, ts_ns);
+    }
+
+    /// Adds one packet; `forward` = sent by the initiator. Timestamps that go backwards (two
+    /// CPUs) count as an inter-arrival time of 0.
+    #[inline(always)]
+    pub fn update(&mut self, p: &ParsedPacket, forward: bool, ts_ns: u64) {
+        let packets = self.fwd_packets as u64 + self.bwd_packets as u64;
+        if packets > 0 {
+            let iat = ts_ns.saturating_sub(self.last_ts_ns);
+            if iat < self.iat_min_ns {
+                self.iat_min_ns = iat;
+            }
+            if iat > self.iat_max_ns {
+                self.iat_max_ns = iat;
+            }
+        }
+        if ts_ns > self.last_ts_ns {
+            self.last_ts_ns = ts_ns;
+        }
+        let len = p.payload_bytes;
+        // len < 2^32, so len * len fits in u64 without a 128-bit multiply (BPF has none).
+        let len64 = len as u64;
+        if forward {
+            if self.fwd_packets == 0 {
+                self.fwd_init_window = p.tcp_window;
+                self.fwd_ttl = p.ttl;
+            }
+            self.fwd_packets = self.fwd_packets.saturating_add(1);
+            self.fwd_frame_bytes = self.fwd_frame_bytes.wrapping_add(p.frame_bytes as u64);
+            self.fwd_payload_bytes = self.fwd_payload_bytes.wrapping_add(len64);
+            self.fwd_payload_sumsq = self.fwd_payload_sumsq.wrapping_add(len64 * len64);
+            self.fwd_header_bytes = self.fwd_header_bytes.wrapping_add(p.header_bytes as u64);
+            self.fwd_len_min = self.fwd_len_min.min(len);
+            self.fwd_len_max = self.fwd_len_max.max(len);
+        } else {
+            if self.bwd_packets == 0 {
+                self.bwd_init_window = p.tcp_window;
+                self.bwd_ttl = p.ttl;
+            }
+            self.bwd_packets = self.bwd_packets.saturating_add(1);
+            self.bwd_frame_bytes = self.bwd_frame_bytes.wrapping_add(p.frame_bytes as u64);
+            self.bwd_payload_bytes = self.bwd_payload_bytes.wrapping_add(len64);
+            self.bwd_payload_sumsq = self.bwd_payload_sumsq.wrapping_add(len64 * len64);
+            self.bwd_header_bytes = self.bwd_header_bytes.wrapping_add(p.header_bytes as u64);
+            self.bwd_len_min = self.bwd_len_min.min(len);
+            self.bwd_len_max = self.bwd_len_max.max(len);
+        }
+        // Flag bits are added arithmetically, not tested: a test per flag would leave the flags
+        // register with different known bits on each side, and the verifier would walk 2^6 paths.
+        let f = p.tcp_flags as u16;
+        self.fin_count = self.fin_count.saturating_add(f & 1);
+        self.syn_count = self.syn_count.saturating_add((f >> 1) & 1);
+        self.rst_count = self.rst_count.saturating_add((f >> 2) & 1);
+        self.psh_count = self.psh_count.saturating_add((f >> 3) & 1);
+        self.ack_count = self.ack_count.saturating_add((f >> 4) & 1);
+        self.urg_count = self.urg_count.saturating_add((f >> 5) & 1);
+    }
+
+    pub fn packets(&self) -> u32 {
+        self.fwd_packets.saturating_add(self.bwd_packets)
+    }
+}
+
+/// Number of features; feature ids are 0..FEATURE_COUNT.
+pub const FEATURE_COUNT: usize = 40;
+
+/// The feature vector at packet k. Every value is a non-negative integer in the unit its name
+/// says (`_us`, `_bytes`, `per_s`), clamped to `i64` range.
+pub type FeatureVector = [i64; FEATURE_COUNT];
+
+#[inline(always)]
+fn div(a: u64, b: u64) -> u64 {
+    // BPF division by zero yields 0; Rust's would be a panic path the verifier rejects.
+    a.checked_div(b).unwrap_or(0)
+}
+
+/// Population variance (integer) of `n` values with sum `sum` and sum of squares `sumsq`.
+///
+/// Variance rather than CIC's standard deviation: a square root needs a loop of compare steps,
+/// LLVM turns every branchless formulation back into branches (BPF has no conditional move),
+/// and the verifier then walks 2^16 paths per root. Variance orders flows exactly as the
+/// standard deviation does, so a tree split on std <= t is the split variance <= t^2.
+#[inline(always)]
+fn variance(sum: u64, sumsq: u64, n: u32) -> u64 {
+    if n < 2 {
+        return 0;
+    }
+    let mean = div(sum, n as u64).min(0xffff_ffff);
+    // mean < 2^32, so mean * mean fits in u64.
+    div(sumsq, n as u64).saturating_sub(mean * mean)
+}
+
+/// Rate per second of `amount` over `duration_ns`, without a 128-bit multiply.
+#[inline(always)]
+fn per_second(amount: u64, duration_ns: u64) -> u64 {
+    let duration_us = duration_ns / 1000;
+    div(amount.min(1 << 40) * 1_000_000, duration_us)
+}
+
+/// Where a model reads features from: a flow's state (computed on demand, in the probe) or a
+/// precomputed vector (userspace, training).
+pub trait FeatureSource {
+    /// Feature `id`; ids at or above [`FEATURE_COUNT`] read as 0.
+    fn feature(&self, id: usize) -> i64;
+}
+
+impl FeatureSource for FeatureVector {
+    #[inline(always)]
+    fn feature(&self, id: usize) -> i64 {
+        self.get(id).copied().unwrap_or(0)
+    }
+}
+
+impl FlowState {
+    /// The feature vector at this point of the flow, written into `out`.
+    ///
+    /// Straight-line code that computes every feature: in the probe this runs once per decision
+    /// into a per-CPU scratch vector, and the model then indexes it. (Computing only the
+    /// features a model reads, behind a mask or in a switch inside the tree walk, looked cheaper
+    /// at run time, but LLVM shares subexpressions across the guarded blocks and the verifier
+    /// then walks exponentially many paths.)
+    #[inline(always)]
+    pub fn features_into(&self, out: &mut FeatureVector) {
+        // Every feature reads the fields it needs afresh (volatile) and stores its value
+        // (volatile): LLVM may then not keep values shared by several features in registers.
+        // Shared registers carry different value ranges on the two sides of every branch (a
+        // division guard, a min), so the verifier could merge no paths and would walk 2^k of
+        // them; with nothing live between features, paths merge after each one.
+        macro_rules! ld {
+            ($field:ident) => {
+                // SAFETY: a field of `self`, a valid reference.
+                unsafe { core::ptr::read_volatile(&self.$field) }
+            };
+        }
+        let duration_ns = || ld!(last_ts_ns).saturating_sub(ld!(first_ts_ns));
+        let packets = || ld!(fwd_packets) as u64 + ld!(bwd_packets) as u64;
+        let payload = || ld!(fwd_payload_bytes).wrapping_add(ld!(bwd_payload_bytes));
+        let min_or_zero = |v: u32| if v == u32::MAX { 0 } else { v as u64 };
+        macro_rules! features {
+            ($($id:literal => $value:expr,)*) => {
+                $(
+                    let v = ($value as u64).min(i64::MAX as u64) as i64;
+                    // SAFETY: $id < FEATURE_COUNT, checked by the array type at compile time.
+                    unsafe { core::ptr::write_volatile(&mut out[$id], v) };
+                )*
+            };
+        }
+        features! {
+            0 => ld!(dst_port) as u64,
+            1 => ld!(proto) as u64,
+            2 => duration_ns() / 1000,
+            3 => ld!(fwd_packets) as u64,
+            4 => ld!(bwd_packets) as u64,
+            5 => ld!(fwd_payload_bytes),
+            6 => ld!(bwd_payload_bytes),
+            7 => ld!(fwd_len_max) as u64,
+            8 => min_or_zero(ld!(fwd_len_min)),
+            9 => div(ld!(fwd_payload_bytes), ld!(fwd_packets) as u64),
+            10 => variance(ld!(fwd_payload_bytes), ld!(fwd_payload_sumsq), ld!(fwd_packets)),
+            11 => ld!(bwd_len_max) as u64,
+            12 => min_or_zero(ld!(bwd_len_min)),
+            13 => div(ld!(bwd_payload_bytes), ld!(bwd_packets) as u64),
+            14 => variance(ld!(bwd_payload_bytes), ld!(bwd_payload_sumsq), ld!(bwd_packets)),
+            15 => per_second(payload(), duration_ns()),
+            16 => per_second(packets(), duration_ns()),
+            17 => div(duration_ns() / 1000, packets().saturating_sub(1)),
+            18 => ld!(iat_max_ns) / 1000,
+            19 => if ld!(iat_min_ns) == u64::MAX { 0 } else { ld!(iat_min_ns) / 1000 },
+            20 => ld!(fin_count) as u64,
+            21 => ld!(syn_count) as u64,
+            22 => ld!(rst_count) as u64,
+            23 => ld!(psh_count) as u64,
+            24 => ld!(ack_count) as u64,
+            25 => ld!(urg_count) as u64,
+            26 => ld!(fwd_init_window) as u64,
+            27 => ld!(bwd_init_window) as u64,
+            28 => ld!(fwd_header_bytes),
+            29 => ld!(bwd_header_bytes),
+            30 => ld!(fwd_ttl) as u64,
+            31 => ld!(bwd_ttl) as u64,
+            // A direction without packets() keeps u32::MAX, so it never wins the min.
+            32 => min_or_zero(ld!(fwd_len_min).min(ld!(bwd_len_min))),
+            33 => (ld!(fwd_len_max) as u64).max(ld!(bwd_len_max) as u64),
+            34 => div(payload(), packets()),
+            35 => div(ld!(bwd_packets) as u64, ld!(fwd_packets) as u64),
+            36 => div(ld!(fwd_frame_bytes).wrapping_add(ld!(bwd_frame_bytes)), packets()),
+            37 => per_second(ld!(fwd_packets) as u64, duration_ns()),
+            38 => per_second(ld!(bwd_packets) as u64, duration_ns()),
+            39 => packets(),
+        }
+    }
+
+    /// The whole feature vector (userspace: training data, the twin, reports).
+    pub fn features(&self) -> FeatureVector {
+        let mut out = [0i64; FEATURE_COUNT];
+        self.features_into(&mut out);
+        out
+    }
+}
+
+/// Describes one feature: stable id (its index), name, unit and CIC-IDS2017 counterpart.
+#[derive(Clone, Copy, Debug)]
+pub struct FeatureInfo {
+    pub name: &'static str,
+    pub unit: &'static str,
+    /// CIC-IDS2017 column (header without leading space) this feature corresponds to, if any.
+    pub cic_column: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+const fn f(
+    name: &'static str,
+    unit: &'static str,
+    cic: Option<&'static str>,
+    doc: &'static str,
+) -> FeatureInfo {
+    FeatureInfo {
+        name,
+        unit,
+        cic_column: cic,
+        doc,
+    }
+}
+
+/// The feature table, indexed by feature id.
+pub const FEATURES: [FeatureInfo; FEATURE_COUNT] = [
+    f(
+        "dst_port",
+        "port",
+        Some("Destination Port"),
+        "destination port of the initiator's first packet; same as CIC",
+    ),
+    f(
+        "proto",
+        "ip protocol",
+        Some("Protocol"),
+        "IP protocol number; same as CIC",
+    ),
+    f(
+        "duration_us",
+        "us",
+        Some("Flow Duration"),
+        "first to latest packet so far; CIC: first to last packet of the flow",
+    ),
+    f(
+        "fwd_packets",
+        "packets",
+        Some("Total Fwd Packets"),
+        "packets from the initiator so far",
+    ),
+    f(
+        "bwd_packets",
+        "packets",
+        Some("Total Backward Packets"),
+        "packets to the initiator so far",
+    ),
+    f(
+        "fwd_payload_bytes",
+        "bytes",
+        Some("Total Length of Fwd Packets"),
+        "transport payload bytes from the initiator so far",
+    ),
+    f(
+        "bwd_payload_bytes",
+        "bytes",
+        Some("Total Length of Bwd Packets"),
+        "transport payload bytes to the initiator so far",
+    ),
+    f(
+        "fwd_len_max",
+        "bytes",
+        Some("Fwd Packet Length Max"),
+        "largest forward payload so far",
+    ),
+    f(
+        "fwd_len_min",
+        "bytes",
+        Some("Fwd Packet Length Min"),
+        "smallest forward payload so far (0 if none)",
+    ),
+    f(
+        "fwd_len_mean",
+        "bytes",
+        Some("Fwd Packet Length Mean"),
+        "integer mean of forward payloads; CIC: float",
+    ),
+    f(
+        "fwd_len_var",
+        "bytes^2",
+        Some("Fwd Packet Length Std"),
+        "integer population variance of forward payloads; CIC: sample std (compare std^2)",
+    ),
+    f(
+        "bwd_len_max",
+        "bytes",
+        Some("Bwd Packet Length Max"),
+        "largest backward payload so far",
+    ),
+    f(
+        "bwd_len_min",
+        "bytes",
+        Some("Bwd Packet Length Min"),
+        "smallest backward payload so far (0 if none)",
+    ),
+    f(
+        "bwd_len_mean",
+        "bytes",
+        Some("Bwd Packet Length Mean"),
+        "integer mean of backward payloads",
+    ),
+    f(
+        "bwd_len_var",
+        "bytes^2",
+        Some("Bwd Packet Length Std"),
+        "integer population variance of backward payloads (compare std^2)",
+    ),
+    f(
+        "bytes_per_s",
+        "bytes/s",
+        Some("Flow Bytes/s"),
+        "payload bytes per second so far (0 while duration is 0; CIC writes Infinity)",
+    ),
+    f(
+        "packets_per_s",
+        "packets/s",
+        Some("Flow Packets/s"),
+        "packets per second so far (0 while duration is 0)",
+    ),
+    f(
+        "iat_mean_us",
+        "us",
+        Some("Flow IAT Mean"),
+        "mean inter-arrival time, duration / (packets - 1)",
+    ),
+    f(
+        "iat_max_us",
+        "us",
+        Some("Flow IAT Max"),
+        "largest inter-arrival time so far",
+    ),
+    f(
+        "iat_min_us",
+        "us",
+        Some("Flow IAT Min"),
+        "smallest inter-arrival time so far (0 with one packet)",
+    ),
+    f(
+        "fin_count",
+        "packets",
+        Some("FIN Flag Count"),
+        "packets with FIN, both directions",
+    ),
+    f(
+        "syn_count",
+        "packets",
+        Some("SYN Flag Count"),
+        "packets with SYN, both directions",
+    ),
+    f("rst_count", "packets", Some("RST Flag Count"), "packets with RST"),
+    f("psh_count", "packets", Some("PSH Flag Count"), "packets with PSH"),
+    f("ack_count", "packets", Some("ACK Flag Count"), "packets with ACK"),
+    f("urg_count", "packets", Some("URG Flag Count"), "packets with URG"),
+    f(
+        "fwd_init_window",
+        "bytes",
+        Some("Init_Win_bytes_forward"),
+        "TCP window of the initiator's first packet (0 for UDP; CIC: -1)",
+    ),
+    f(
+        "bwd_init_window",
+        "bytes",
+        Some("Init_Win_bytes_backward"),
+        "TCP window of the first reply (0 until one is seen; CIC: -1)",
+    ),
+    f(
+        "fwd_header_bytes",
+        "bytes",
+        Some("Fwd Header Length"),
+        "IP + transport header bytes from the initiator (CIC counts transport only)",
+    ),
+    f(
+        "bwd_header_bytes",
+        "bytes",
+        Some("Bwd Header Length"),
+        "IP + transport header bytes to the initiator",
+    ),
+    f(
+        "fwd_ttl",
+        "hops",
+        None,
+        "TTL / hop limit of the initiator's first packet: identifies hosts, a pitfall feature",
+    ),
+    f("bwd_ttl", "hops", None, "TTL / hop limit of the first reply"),
+    f(
+        "pkt_len_min",
+        "bytes",
+        Some("Min Packet Length"),
+        "smallest payload in either direction",
+    ),
+    f(
+        "pkt_len_max",
+        "bytes",
+        Some("Max Packet Length"),
+        "largest payload in either direction",
+    ),
+    f(
+        "pkt_len_mean",
+        "bytes",
+        Some("Packet Length Mean"),
+        "mean payload over both directions",
+    ),
+    f(
+        "down_up_ratio",
+        "ratio",
+        Some("Down/Up Ratio"),
+        "backward / forward packets, integer division",
+    ),
+    f(
+        "avg_frame_bytes",
+        "bytes",
+        Some("Average Packet Size"),
+        "mean frame size (link header included; CIC: payload based)",
+    ),
+    f(
+        "fwd_packets_per_s",
+        "packets/s",
+        Some("Fwd Packets/s"),
+        "forward packets per second so far",
+    ),
+    f(
+        "bwd_packets_per_s",
+        "packets/s",
+        Some("Bwd Packets/s"),
+        "backward packets per second so far",
+    ),
+    f(
+        "packets",
+        "packets",
+        None,
+        "packets so far in both directions: the decision point k itself",
+    ),
+];
+
+/// The id of the feature named `name`.
+pub fn feature_id(name: &str) -> Option<usize> {
+    FEATURES.iter().position(|f| f.name == name)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+use super::*;
+
+fn pkt(payload: u32, flags: u8, window: u16, ttl: u8) -> ParsedPacket {
+    ParsedPacket {
+        proto: 6,
+        dst_port: 80,
+        src_port: 40000,
+        ttl,
+        tcp_flags: flags,
+        tcp_window: window,
+        payload_bytes: payload,
+        header_bytes: 40,
+        frame_bytes: 54 + payload,
+        ..ParsedPacket::default()
+    }
+}
+
+#[test]
+fn a_small_tcp_exchange_gives_hand_computed_features() {
+    // t=0 SYN fwd, t=1ms SYN-ACK bwd, t=3ms ACK+PSH fwd 100 bytes, t=6ms ACK bwd 300 bytes
+    let mut s = FlowState::start(&pkt(0, TCP_SYN, 64240, 64), 0);
+    s.update(&pkt(0, TCP_SYN | TCP_ACK, 65160, 63), false, 1_000_000);
+    s.update(&pkt(100, TCP_ACK | TCP_PSH, 502, 64), true, 3_000_000);
+    s.update(&pkt(300, TCP_ACK, 510, 63), false, 6_000_000);
+    let v = s.features();
+    let get = |name: &str| v[feature_id(name).expect(name)];
+    assert_eq!(get("duration_us"), 6000);
+    assert_eq!((get("fwd_packets"), get("bwd_packets")), (2, 2));
+    assert_eq!((get("fwd_payload_bytes"), get("bwd_payload_bytes")), (100, 300));
+    assert_eq!(
+        (get("fwd_len_min"), get("fwd_len_max"), get("fwd_len_mean")),
+        (0, 100, 50)
+    );
+    assert_eq!(get("fwd_len_var"), 2500); // population variance of {0, 100}
+    assert_eq!(get("bwd_len_var"), 22500); // of {0, 300}
+    assert_eq!(
+        (get("iat_min_us"), get("iat_max_us"), get("iat_mean_us")),
+        (1000, 3000, 2000)
+    );
+    assert_eq!(get("bytes_per_s"), 400 * 1_000_000 / 6000);
+    assert_eq!(get("packets_per_s"), 4 * 1_000_000 / 6000);
+    assert_eq!(
+        (
+            get("syn_count"),
+            get("ack_count"),
+            get("psh_count"),
+            get("fin_count")
+        ),
+        (2, 3, 1, 0)
+    );
+    assert_eq!((get("fwd_init_window"), get("bwd_init_window")), (64240, 65160));
+    assert_eq!((get("fwd_ttl"), get("bwd_ttl")), (64, 63));
+    assert_eq!((get("fwd_header_bytes"), get("bwd_header_bytes")), (80, 80));
+    assert_eq!(
+        (get("pkt_len_min"), get("pkt_len_max"), get("pkt_len_mean")),
+        (0, 300, 100)
+    );
+    assert_eq!(get("down_up_ratio"), 1);
+    assert_eq!(get("avg_frame_bytes"), (54 * 4 + 400) / 4);
+    assert_eq!(get("packets"), 4);
+    assert_eq!(get("dst_port"), 80);
+}
+
+#[test]
+fn one_packet_has_no_rates_and_no_iat() {
+    let s = FlowState::start(&pkt(10, TCP_SYN, 1024, 128), 5);
+    let v = s.features();
+    for name in [
+        "duration_us",
+        "bytes_per_s",
+        "packets_per_s",
+        "iat_min_us",
+        "iat_max_us",
+        "iat_mean_us",
+        "bwd_len_min",
+    ] {
+        assert_eq!(v[feature_id(name).expect(name)], 0, "{name}");
+    }
+    assert_eq!(v[feature_id("pkt_len_min").expect("id")], 10);
+}
+
+#[test]
+fn vector_reads_out_of_range_ids_as_zero() {
+    let v = FlowState::start(&pkt(10, TCP_SYN, 1024, 128), 5).features();
+    assert_eq!(FeatureSource::feature(&v, 39), 1);
+    assert_eq!(FeatureSource::feature(&v, FEATURE_COUNT), 0);
+}
+
+#[test]
+fn feature_names_are_unique_and_documented() {
+    for (i, f) in FEATURES.iter().enumerate() {
+        assert_eq!(feature_id(f.name), Some(i));
+        assert!(!f.doc.is_empty() && !f.unit.is_empty());
+    }
+}

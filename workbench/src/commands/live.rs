@@ -1,0 +1,55 @@
+//! `workbench live --iface IF --jsonl`: every verdict change as one JSON object per line, for the
+//! tools analysts already pipe into (the TUI's Live tab reads the same events).
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use color_eyre::eyre::{bail, Result};
+
+use crate::kernel::events::EventReader;
+
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    #[arg(long)]
+    pub iface: String,
+    /// One JSON object per verdict change (required until the TUI lands).
+    #[arg(long)]
+    pub jsonl: bool,
+    /// Stop after this many seconds (default: run until interrupted).
+    #[arg(long)]
+    pub duration_s: Option<u64>,
+    /// Stop after this many events.
+    #[arg(long)]
+    pub count: Option<u64>,
+}
+
+pub fn run(args: LiveArgs) -> Result<()> {
+    if !args.jsonl {
+        bail!(
+            "the live TUI is not built yet: use `workbench live --iface {} --jsonl`",
+            args.iface
+        );
+    }
+    let mut reader = EventReader::open(&args.iface)?;
+    let deadline = args.duration_s.map(|s| Instant::now() + Duration::from_secs(s));
+    let mut seen = 0u64;
+    let stdout = std::io::stdout();
+    loop {
+        let events = reader.drain()?;
+        let mut out = stdout.lock();
+        for ev in events {
+            writeln!(out, "{}", serde_json::to_string(&ev)?)?;
+            seen += 1;
+            if args.count.is_some_and(|c| seen >= c) {
+                return Ok(());
+            }
+        }
+        out.flush()?;
+        drop(out);
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

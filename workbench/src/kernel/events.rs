@@ -1,0 +1,100 @@
+//! Verdict events from the probe's ring buffer, and the raw flow table for checks that need the
+//! probe's own feature state.
+
+use aya::maps::{HashMap, Map, MapData, RingBuf};
+use color_eyre::eyre::{eyre, Result};
+use serde::Serialize;
+use shared::abi::VerdictEvent;
+use shared::{FlowEntry, FlowKey};
+
+use super::{caps, probe};
+use crate::flowfmt::{endpoint_addr, proto_name};
+use crate::kernel::flows::verdict_name;
+
+/// A verdict change, oriented from the flow's initiator (keys in the spirit of Suricata's EVE).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VerdictRecord {
+    /// Kernel monotonic clock, nanoseconds.
+    pub timestamp_ns: u64,
+    pub event_type: &'static str,
+    pub flow: FlowTuple,
+    pub score: i64,
+    pub verdict: &'static str,
+    pub model: String,
+    pub packets: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FlowTuple {
+    pub src_ip: std::net::IpAddr,
+    pub src_port: u16,
+    pub dest_ip: std::net::IpAddr,
+    pub dest_port: u16,
+    pub proto: &'static str,
+}
+
+impl FlowTuple {
+    pub fn of(key: &FlowKey, initiator_is_lo: bool) -> Self {
+        let lo = (endpoint_addr(key.ip_version, &key.addr_lo), key.port_lo);
+        let hi = (endpoint_addr(key.ip_version, &key.addr_hi), key.port_hi);
+        let ((src_ip, src_port), (dest_ip, dest_port)) = if initiator_is_lo { (lo, hi) } else { (hi, lo) };
+        FlowTuple {
+            src_ip,
+            src_port,
+            dest_ip,
+            dest_port,
+            proto: proto_name(key.proto),
+        }
+    }
+}
+
+/// Reader of the probe's verdict events on `iface`.
+pub struct EventReader {
+    ring: RingBuf<MapData>,
+}
+
+impl EventReader {
+    pub fn open(iface: &str) -> Result<Self> {
+        caps::require_kernel_access("reading verdict events")?;
+        let map = Map::RingBuf(probe::open_pinned_map(iface, probe::PIN_EVENTS)?);
+        Ok(EventReader {
+            ring: RingBuf::try_from(map)?,
+        })
+    }
+
+    /// Every event waiting in the ring buffer.
+    pub fn drain(&mut self) -> Result<Vec<VerdictRecord>> {
+        let mut out = Vec::new();
+        while let Some(item) = self.ring.next() {
+            let bytes: &[u8] = &item;
+            if bytes.len() < std::mem::size_of::<VerdictEvent>() {
+                return Err(eyre!(
+                    "verdict event of {} bytes, expected {}",
+                    bytes.len(),
+                    std::mem::size_of::<VerdictEvent>()
+                ));
+            }
+            // SAFETY: length checked; VerdictEvent is plain old data; read_unaligned copes with any
+            // alignment of the ring buffer's bytes.
+            let ev: VerdictEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+            out.push(VerdictRecord {
+                timestamp_ns: ev.ts_ns,
+                event_type: "verdict",
+                flow: FlowTuple::of(&ev.key, ev.initiator_is_lo != 0),
+                score: ev.score,
+                verdict: verdict_name(ev.verdict),
+                model: crate::model::id_string(ev.model_id),
+                packets: ev.packets,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Every flow entry as the probe stores it (feature state included).
+pub fn raw_flows(iface: &str) -> Result<Vec<(FlowKey, FlowEntry)>> {
+    caps::require_kernel_access("reading the probe's flows")?;
+    let map = Map::LruHashMap(probe::open_pinned_map(iface, probe::PIN_FLOWS)?);
+    let map: HashMap<_, FlowKey, FlowEntry> = HashMap::try_from(map)?;
+    Ok(map.iter().map_while(|r| r.ok()).collect())
+}

@@ -1,0 +1,260 @@
+//! Models in the kernel: the map of models (ARRAY_OF_MAPS) with its active, shadow and previous
+//! slots, and the runtime configuration.
+//!
+//! Hot swap = create a new inner array map holding the whole model, then replace the slot's inner
+//! map with one BPF_MAP_UPDATE_ELEM. The kernel does not return from that update while programs
+//! that may still hold the old inner map run (it waits for them), and the probe reads every
+//! field of a model from the one inner map it looked up, so each packet is evaluated by one
+//! complete model: never a mix, and no program reload. This was preferred to two slots + an
+//! active index (needs a grace period we would have to wait for ourselves: membarrier's RCU
+//! wait is not its documented promise) and to a prog-array tail call (a verifier load per swap,
+//! 13-20 ms, and an empty slot falls through silently). Measured: docs/TOOLCHAIN.md.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use color_eyre::eyre::{bail, Result, WrapErr};
+use serde::Serialize;
+use shared::abi::{ProbeConfig, MODEL_SLOTS, SLOT_ACTIVE, SLOT_PREVIOUS, SLOT_SHADOW};
+use shared::model::Model;
+
+use super::{bpffs, caps, sys};
+use crate::model::{id_string, kind_name};
+
+/// Pinned by the name the probe object gives the map, so that aya reuses it at load.
+pub const PIN_MODELS: &str = "MODELS";
+pub const PIN_CONFIG: &str = "config";
+
+const MODEL_VALUE_BYTES: u32 = std::mem::size_of::<Model>() as u32;
+
+fn new_inner_map() -> Result<OwnedFd> {
+    sys::map_create(
+        sys::BPF_MAP_TYPE_ARRAY,
+        4,
+        MODEL_VALUE_BYTES,
+        1,
+        None,
+        "ebml_model",
+    )
+}
+
+/// Creates the (empty) map of models and pins it in `dir`, before the probe is loaded.
+pub fn create_models_map(dir: &Path) -> Result<()> {
+    let template = new_inner_map()?;
+    let outer = sys::map_create(
+        sys::BPF_MAP_TYPE_ARRAY_OF_MAPS,
+        4,
+        4,
+        MODEL_SLOTS,
+        Some(template.as_fd()),
+        PIN_MODELS,
+    )?;
+    sys::obj_pin(outer.as_fd(), &dir.join(PIN_MODELS))
+}
+
+fn model_bytes(model: &Model) -> &[u8] {
+    // SAFETY: Model is repr(C) with every byte a declared field (asserted in shared), so all
+    // of its bytes are initialised.
+    unsafe { std::slice::from_raw_parts((model as *const Model).cast::<u8>(), std::mem::size_of::<Model>()) }
+}
+
+/// The map of models and config of the probe on `iface`.
+pub struct ProbeModels {
+    iface: String,
+    outer: OwnedFd,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SlotInfo {
+    pub model: String,
+    pub kind: &'static str,
+    pub kernel_map_id: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ModelsReport {
+    pub iface: String,
+    pub active: Option<SlotInfo>,
+    pub shadow: Option<SlotInfo>,
+    pub previous: Option<SlotInfo>,
+    pub mode: &'static str,
+    pub decide_first_packets: u32,
+    pub decide_every: u32,
+}
+
+impl ProbeModels {
+    pub fn open(iface: &str) -> Result<Self> {
+        caps::require_kernel_access("changing the probe's model")?;
+        let path = bpffs::iface_dir(iface).join(PIN_MODELS);
+        if !path.exists() {
+            bail!("the probe is not attached to {iface}; run `workbench probe attach --iface {iface}` first");
+        }
+        Ok(ProbeModels {
+            iface: iface.to_string(),
+            outer: sys::obj_get(&path)?,
+        })
+    }
+
+    fn slot_fd(&self, slot: u32) -> Result<Option<(u32, OwnedFd)>> {
+        let mut id = [0u8; 4];
+        if !sys::map_lookup(
+            self.outer.as_fd(),
+            &slot.to_ne_bytes(),
+            &mut id,
+            "reading a model slot",
+        )? {
+            return Ok(None);
+        }
+        let id = u32::from_ne_bytes(id);
+        Ok(Some((id, sys::map_fd_by_id(id)?)))
+    }
+
+    fn set_slot(&self, slot: u32, inner: BorrowedFd<'_>) -> Result<()> {
+        let fd = (inner.as_raw_fd() as u32).to_ne_bytes();
+        sys::map_update(
+            self.outer.as_fd(),
+            &slot.to_ne_bytes(),
+            &fd,
+            "swapping a model slot",
+        )
+    }
+
+    fn clear_slot(&self, slot: u32) -> Result<()> {
+        sys::map_delete(self.outer.as_fd(), &slot.to_ne_bytes(), "clearing a model slot")
+    }
+
+    /// The model in `slot`, read back from the kernel.
+    pub fn read_slot(&self, slot: u32) -> Result<Option<(u32, Box<Model>)>> {
+        let Some((id, fd)) = self.slot_fd(slot)? else {
+            return Ok(None);
+        };
+        let mut model = Box::new(Model::zeroed());
+        // SAFETY: Model is plain old data; the kernel writes exactly size_of::<Model>() bytes.
+        let buf = unsafe {
+            std::slice::from_raw_parts_mut(
+                (&mut *model as *mut Model).cast::<u8>(),
+                std::mem::size_of::<Model>(),
+            )
+        };
+        sys::map_lookup(fd.as_fd(), &0u32.to_ne_bytes(), buf, "reading a model")?;
+        Ok(Some((id, model)))
+    }
+
+    fn install(&self, slot: u32, model: &Model) -> Result<()> {
+        let inner = new_inner_map()?;
+        sys::map_update(
+            inner.as_fd(),
+            &0u32.to_ne_bytes(),
+            model_bytes(model),
+            "writing the model into a new map",
+        )?;
+        self.set_slot(slot, inner.as_fd())
+    }
+
+    /// Makes `model` the active one; the active one becomes the rollback target.
+    pub fn deploy(&self, model: &Model) -> Result<()> {
+        if let Some((_, current)) = self.slot_fd(SLOT_ACTIVE)? {
+            self.set_slot(SLOT_PREVIOUS, current.as_fd())?;
+        }
+        self.install(SLOT_ACTIVE, model)
+    }
+
+    /// Puts `model` beside the active one, evaluated but never acting.
+    pub fn deploy_shadow(&self, model: &Model) -> Result<()> {
+        self.install(SLOT_SHADOW, model)
+    }
+
+    pub fn clear_shadow(&self) -> Result<()> {
+        self.clear_slot(SLOT_SHADOW)
+    }
+
+    /// The shadow model becomes the active one (the active one the rollback target).
+    pub fn promote_shadow(&self) -> Result<()> {
+        let Some((_, shadow)) = self.slot_fd(SLOT_SHADOW)? else {
+            bail!("no shadow model on {} to promote", self.iface);
+        };
+        if let Some((_, current)) = self.slot_fd(SLOT_ACTIVE)? {
+            self.set_slot(SLOT_PREVIOUS, current.as_fd())?;
+        }
+        self.set_slot(SLOT_ACTIVE, shadow.as_fd())?;
+        self.clear_slot(SLOT_SHADOW)
+    }
+
+    /// Swaps the active and the previous model (a second rollback undoes the first).
+    pub fn rollback(&self) -> Result<()> {
+        let Some((_, previous)) = self.slot_fd(SLOT_PREVIOUS)? else {
+            bail!("no previous model on {} to roll back to", self.iface);
+        };
+        let current = self.slot_fd(SLOT_ACTIVE)?;
+        self.set_slot(SLOT_ACTIVE, previous.as_fd())?;
+        match current {
+            Some((_, fd)) => self.set_slot(SLOT_PREVIOUS, fd.as_fd()),
+            None => self.clear_slot(SLOT_PREVIOUS),
+        }
+    }
+
+    pub fn report(&self) -> Result<ModelsReport> {
+        let info = |slot| -> Result<Option<SlotInfo>> {
+            Ok(self.read_slot(slot)?.map(|(id, m)| SlotInfo {
+                model: id_string(m.header.model_id),
+                kind: kind_name(m.header.kind),
+                kernel_map_id: id,
+            }))
+        };
+        let config = read_config(&self.iface)?;
+        Ok(ModelsReport {
+            iface: self.iface.clone(),
+            active: info(SLOT_ACTIVE)?,
+            shadow: info(SLOT_SHADOW)?,
+            previous: info(SLOT_PREVIOUS)?,
+            mode: mode_name(config.mode),
+            decide_first_packets: config.decide_first_packets,
+            decide_every: config.decide_every,
+        })
+    }
+}
+
+pub fn mode_name(mode: u32) -> &'static str {
+    if mode == shared::abi::MODE_ENFORCE {
+        "enforce"
+    } else {
+        "monitor"
+    }
+}
+
+fn config_map(iface: &str) -> Result<OwnedFd> {
+    let path = bpffs::iface_dir(iface).join(PIN_CONFIG);
+    sys::obj_get(&path).wrap_err_with(|| format!("the probe is not attached to {iface}"))
+}
+
+pub fn read_config(iface: &str) -> Result<ProbeConfig> {
+    let fd = config_map(iface)?;
+    let mut buf = [0u8; std::mem::size_of::<ProbeConfig>()];
+    sys::map_lookup(
+        fd.as_fd(),
+        &0u32.to_ne_bytes(),
+        &mut buf,
+        "reading the probe configuration",
+    )?;
+    let word = |i: usize| u32::from_ne_bytes([buf[4 * i], buf[4 * i + 1], buf[4 * i + 2], buf[4 * i + 3]]);
+    Ok(ProbeConfig {
+        mode: word(0),
+        decide_first_packets: word(1),
+        decide_every: word(2),
+        _pad: 0,
+    })
+}
+
+pub fn write_config(iface: &str, config: &ProbeConfig) -> Result<()> {
+    let fd = config_map(iface)?;
+    let mut buf = Vec::with_capacity(16);
+    for w in [config.mode, config.decide_first_packets, config.decide_every, 0] {
+        buf.extend_from_slice(&w.to_ne_bytes());
+    }
+    sys::map_update(
+        fd.as_fd(),
+        &0u32.to_ne_bytes(),
+        &buf,
+        "writing the probe configuration",
+    )
+}

@@ -1,0 +1,182 @@
+//! The few bpf(2) commands aya 0.13.1 does not offer: creating a map-of-maps (aya never sets
+//! `inner_map_fd`), updating and reading it by fd, opening a map by id, and BPF_PROG_TEST_RUN.
+//! Written by hand because no maintained crate wraps exactly these for aya's fds; each function is
+//! a thin, checked wrapper around one command (attribute offsets from include/uapi/linux/bpf.h).
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use color_eyre::eyre::{eyre, Result};
+
+const BPF_MAP_CREATE: u32 = 0;
+const BPF_MAP_LOOKUP_ELEM: u32 = 1;
+const BPF_MAP_UPDATE_ELEM: u32 = 2;
+const BPF_MAP_DELETE_ELEM: u32 = 3;
+const BPF_OBJ_PIN: u32 = 6;
+const BPF_OBJ_GET: u32 = 7;
+const BPF_PROG_TEST_RUN: u32 = 10;
+const BPF_MAP_GET_FD_BY_ID: u32 = 14;
+
+pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
+pub const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
+pub const BPF_ANY: u64 = 0;
+
+/// `union bpf_attr` as bytes; 128 covers every command used here.
+#[repr(C, align(8))]
+struct Attr([u8; 128]);
+
+impl Attr {
+    fn new() -> Self {
+        Attr([0; 128])
+    }
+    fn u32_at(&mut self, at: usize, v: u32) -> &mut Self {
+        self.0[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+        self
+    }
+    fn u64_at(&mut self, at: usize, v: u64) -> &mut Self {
+        self.0[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+        self
+    }
+    fn read_u32(&self, at: usize) -> u32 {
+        u32::from_ne_bytes([self.0[at], self.0[at + 1], self.0[at + 2], self.0[at + 3]])
+    }
+}
+
+fn bpf_raw(cmd: u32, attr: &mut Attr) -> std::io::Result<i64> {
+    // SAFETY: attr is a valid, writable bpf_attr of the size we pass; pointers inside it are
+    // valid for the sizes the callers set.
+    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.0.as_mut_ptr(), attr.0.len()) };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+fn bpf(cmd: u32, attr: &mut Attr, what: &str) -> Result<i64> {
+    bpf_raw(cmd, attr).map_err(|e| eyre!("{what}: {e}"))
+}
+
+fn owned(fd: i64) -> OwnedFd {
+    // SAFETY: the kernel just returned this new fd to us.
+    unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+}
+
+/// Creates a map; `inner` is the template inner map for map-of-maps types.
+pub fn map_create(
+    map_type: u32,
+    key_bytes: u32,
+    value_bytes: u32,
+    max_entries: u32,
+    inner: Option<BorrowedFd<'_>>,
+    name: &str,
+) -> Result<OwnedFd> {
+    let mut attr = Attr::new();
+    attr.u32_at(0, map_type)
+        .u32_at(4, key_bytes)
+        .u32_at(8, value_bytes)
+        .u32_at(12, max_entries)
+        .u32_at(20, inner.map_or(0, |fd| fd.as_raw_fd() as u32));
+    let name_bytes = name.as_bytes();
+    let n = name_bytes.len().min(15);
+    attr.0[28..28 + n].copy_from_slice(&name_bytes[..n]);
+    bpf(BPF_MAP_CREATE, &mut attr, &format!("creating BPF map {name}")).map(owned)
+}
+
+pub fn map_update(map: BorrowedFd<'_>, key: &[u8], value: &[u8], what: &str) -> Result<()> {
+    let mut attr = Attr::new();
+    attr.u32_at(0, map.as_raw_fd() as u32)
+        .u64_at(8, key.as_ptr() as u64)
+        .u64_at(16, value.as_ptr() as u64)
+        .u64_at(24, BPF_ANY);
+    bpf(BPF_MAP_UPDATE_ELEM, &mut attr, what).map(|_| ())
+}
+
+/// Looks `key` up into `value`; `Ok(false)` when the key has no value (ENOENT).
+pub fn map_lookup(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8], what: &str) -> Result<bool> {
+    let mut attr = Attr::new();
+    attr.u32_at(0, map.as_raw_fd() as u32)
+        .u64_at(8, key.as_ptr() as u64)
+        .u64_at(16, value.as_mut_ptr() as u64);
+    // The caller's `value` must hold the map's value size.
+    match bpf_raw(BPF_MAP_LOOKUP_ELEM, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(eyre!("{what}: {e}")),
+    }
+}
+
+/// Deletes `key`; a key that has no value is not an error.
+pub fn map_delete(map: BorrowedFd<'_>, key: &[u8], what: &str) -> Result<()> {
+    let mut attr = Attr::new();
+    attr.u32_at(0, map.as_raw_fd() as u32)
+        .u64_at(8, key.as_ptr() as u64);
+    match bpf_raw(BPF_MAP_DELETE_ELEM, &mut attr) {
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(eyre!("{what}: {e}")),
+    }
+}
+
+pub fn map_fd_by_id(id: u32) -> Result<OwnedFd> {
+    let mut attr = Attr::new();
+    attr.u32_at(0, id);
+    bpf(
+        BPF_MAP_GET_FD_BY_ID,
+        &mut attr,
+        &format!("opening BPF map id {id}"),
+    )
+    .map(owned)
+}
+
+fn path_cstring(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| eyre!("path {} contains NUL", path.display()))
+}
+
+pub fn obj_pin(fd: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    let c = path_cstring(path)?;
+    let mut attr = Attr::new();
+    attr.u64_at(0, c.as_ptr() as u64).u32_at(8, fd.as_raw_fd() as u32);
+    bpf(BPF_OBJ_PIN, &mut attr, &format!("pinning {}", path.display())).map(|_| ())
+}
+
+pub fn obj_get(path: &Path) -> Result<OwnedFd> {
+    let c = path_cstring(path)?;
+    let mut attr = Attr::new();
+    attr.u64_at(0, c.as_ptr() as u64);
+    bpf(
+        BPF_OBJ_GET,
+        &mut attr,
+        &format!("opening pinned {}", path.display()),
+    )
+    .map(owned)
+}
+
+/// Result of BPF_PROG_TEST_RUN.
+#[derive(Debug, Clone, Copy)]
+pub struct TestRun {
+    pub retval: u32,
+    /// Mean run time per repetition, as the kernel measures it.
+    pub duration_ns: u32,
+}
+
+/// Runs a loaded program `repeat` times on `packet` in the kernel (BPF_PROG_TEST_RUN).
+pub fn prog_test_run(prog: BorrowedFd<'_>, packet: &[u8], repeat: u32) -> Result<TestRun> {
+    let mut out = vec![0u8; packet.len() + 256];
+    let mut attr = Attr::new();
+    // struct { prog_fd u32; retval u32; data_size_in u32; data_size_out u32; data_in u64;
+    //          data_out u64; repeat u32; duration u32; ... }
+    attr.u32_at(0, prog.as_raw_fd() as u32)
+        .u32_at(8, packet.len() as u32)
+        .u32_at(12, out.len() as u32)
+        .u64_at(16, packet.as_ptr() as u64)
+        .u64_at(24, out.as_mut_ptr() as u64)
+        .u32_at(32, repeat);
+    bpf(BPF_PROG_TEST_RUN, &mut attr, "BPF_PROG_TEST_RUN")?;
+    Ok(TestRun {
+        retval: attr.read_u32(4),
+        duration_ns: attr.read_u32(36),
+    })
+}

@@ -1,0 +1,125 @@
+//! The model file: `EBMLMDL1`, a u32 (little-endian) length, a JSON header with everything a
+//! person or tool wants to know (kind, features, units, training provenance, metrics), then the
+//! compact shared layout that goes to the kernel. Reading validates both before anything can
+//! reach the kernel.
+
+use std::path::Path;
+
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use serde::{Deserialize, Serialize};
+use shared::features::FEATURES;
+use shared::model::{codec, Model};
+
+use super::{id_string, kind_name};
+
+pub const FILE_MAGIC: &[u8; 8] = b"EBMLMDL1";
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FeatureRef {
+    pub id: usize,
+    pub name: String,
+    pub unit: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelMeta {
+    pub format_version: u32,
+    pub model_id: String,
+    pub kind: String,
+    pub node_count: u32,
+    pub tree_count: u32,
+    pub threshold: i64,
+    pub features: Vec<FeatureRef>,
+    pub created_by: String,
+    /// Free-form provenance: data fingerprint, split, training parameters, metrics.
+    #[serde(default)]
+    pub provenance: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    pub meta: ModelMeta,
+    pub model: Box<Model>,
+}
+
+impl ModelMeta {
+    pub fn describe(model: &Model, provenance: serde_json::Value) -> Self {
+        let h = &model.header;
+        ModelMeta {
+            format_version: FORMAT_VERSION,
+            model_id: id_string(h.model_id),
+            kind: kind_name(h.kind).to_string(),
+            node_count: h.node_count as u32,
+            tree_count: h.tree_count as u32,
+            threshold: h.threshold,
+            features: FEATURES
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| h.feature_mask & (1 << i) != 0)
+                .map(|(id, f)| FeatureRef {
+                    id,
+                    name: f.name.to_string(),
+                    unit: f.unit.to_string(),
+                })
+                .collect(),
+            created_by: concat!("workbench ", env!("CARGO_PKG_VERSION")).to_string(),
+            provenance,
+        }
+    }
+}
+
+/// Writes a sealed model (see `build::seal`) with its description.
+pub fn write(path: &Path, model: &Model, provenance: serde_json::Value) -> Result<ModelMeta> {
+    let meta = ModelMeta::describe(model, provenance);
+    let json = serde_json::to_vec_pretty(&meta)?;
+    let mut compact = vec![0u8; codec::encoded_len(model)];
+    codec::encode(model, &mut compact);
+    let mut out = Vec::with_capacity(12 + json.len() + compact.len());
+    out.extend_from_slice(FILE_MAGIC);
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&compact);
+    std::fs::write(path, out).wrap_err_with(|| format!("writing model file {}", path.display()))?;
+    Ok(meta)
+}
+
+/// Reads and validates a model file; every fault names the file.
+pub fn read(path: &Path) -> Result<ModelFile> {
+    let bytes = std::fs::read(path).wrap_err_with(|| format!("reading model file {}", path.display()))?;
+    parse(&bytes).map_err(|e| eyre!("{}: {e}", path.display()))
+}
+
+pub fn parse(bytes: &[u8]) -> Result<ModelFile> {
+    if bytes.len() < 12 || &bytes[..8] != FILE_MAGIC {
+        bail!("not a workbench model file (expected the magic bytes EBMLMDL1 at offset 0)");
+    }
+    let json_len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    let json_end = 12usize
+        .checked_add(json_len)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| {
+            eyre!(
+                "header length {json_len} runs past the end of the file ({} bytes)",
+                bytes.len()
+            )
+        })?;
+    let meta: ModelMeta =
+        serde_json::from_slice(&bytes[12..json_end]).map_err(|e| eyre!("JSON header at byte 12: {e}"))?;
+    if meta.format_version != FORMAT_VERSION {
+        bail!(
+            "model file format {} is not supported (this build reads {FORMAT_VERSION})",
+            meta.format_version
+        );
+    }
+    let mut model = Box::new(Model::zeroed());
+    codec::decode(&bytes[json_end..], &mut model).map_err(|e| eyre!("model body at byte {json_end}: {e}"))?;
+    if meta.model_id != id_string(model.header.model_id) {
+        bail!(
+            "JSON header names model {} but the body is model {}",
+            meta.model_id,
+            id_string(model.header.model_id)
+        );
+    }
+    Ok(ModelFile { meta, model })
+}
