@@ -11,6 +11,7 @@ pub mod craft;
 pub mod flowfmt;
 pub mod kernel;
 pub mod lab;
+pub mod replay;
 
 use clap::Parser;
 use color_eyre::eyre::Result;
@@ -21,6 +22,8 @@ pub fn run() -> Result<()> {
     match cli.command {
         Some(cli::Command::Demo(args)) => commands::demo::run(args),
         Some(cli::Command::Probe(cmd)) => commands::probe::run(cmd),
+        Some(cli::Command::Replay(args)) => commands::replay::run(args),
+        Some(cli::Command::Lab(cmd)) => commands::lab::run(cmd),
         None => {
             use clap::CommandFactory;
             cli::Cli::command().print_help()?;

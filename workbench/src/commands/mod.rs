@@ -1,7 +1,9 @@
 //! One module per subcommand: parse nothing, validate, call the library, print the result.
 
 pub mod demo;
+pub mod lab;
 pub mod probe;
+pub mod replay;
 
 use color_eyre::eyre::Result;
 use serde::Serialize;
