@@ -358,3 +358,66 @@ fn truncated_samples_yield_the_complete_packets_then_one_error() {
     }
     assert!(clean_ends > 0, "the edge cases include clean ends");
 }
+
+#[test]
+fn corrupted_samples_never_panic_and_lenient_reading_always_ends() {
+    let dir = common::TempDir::new("corrupted");
+    let mut rng = Rng(0xbad_b17e_5eed);
+    let (mut failed_strictly, mut skipped_leniently) = (0, 0);
+    for name in [
+        "http.pcap",
+        "whois.pcap",
+        "mysql-multi-flows.pcap",
+        "portscan-1-10000.pcapng",
+    ] {
+        let original = std::fs::read(pcaps_dir().join(name)).expect("sample readable");
+        let path = dir.path().join(name);
+        for round in 0..30 {
+            let mut bytes = original.clone();
+            // 1-8 random bytes overwritten anywhere after the format magic.
+            for _ in 0..=rng.below(8) {
+                let at = 4 + rng.below(bytes.len() as u64 - 4) as usize;
+                bytes[at] = rng.below(256) as u8;
+            }
+            std::fs::write(&path, &bytes).expect("write");
+            let what = format!("{name} corruption round {round}");
+            let Ok(reader) = capture::open(&path, false) else {
+                continue; // a damaged file header is refused at open, with a message
+            };
+            let results: Vec<_> = reader.collect();
+            let errors = results.iter().filter(|r| r.is_err()).count();
+            assert!(errors <= 1, "{what}: at most one error");
+            if errors == 1 {
+                assert!(
+                    results.last().is_some_and(|r| r.is_err()),
+                    "{what}: the error comes last"
+                );
+            }
+            let mut lenient = capture::open(&path, true).expect("opened strictly, opens leniently");
+            let lenient_results: Vec<_> = lenient.by_ref().collect();
+            assert!(
+                lenient_results.len() <= original.len() / 16,
+                "{what}: lenient reading ends"
+            );
+            assert!(
+                lenient_results.iter().all(Result::is_ok),
+                "{what}: lenient mode skips instead of failing: {:?}",
+                lenient_results.iter().find(|r| r.is_err())
+            );
+            if errors == 0 {
+                assert_eq!(
+                    lenient.skipped(),
+                    0,
+                    "{what}: nothing to skip in a file strict mode reads"
+                );
+            }
+            failed_strictly += errors;
+            skipped_leniently += (lenient.skipped() > 0) as usize;
+        }
+    }
+    // The corruption must have hit record structure sometimes, or this test proves little.
+    report(&format!(
+        "corruption: {failed_strictly} of 120 rounds failed strictly, {skipped_leniently} skipped leniently"
+    ));
+    assert!(failed_strictly >= 10 && skipped_leniently >= 10);
+}

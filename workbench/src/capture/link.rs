@@ -73,6 +73,15 @@ impl LinkType {
     /// Where the network header starts and its ethertype, for non-Ethernet link types
     /// (Ethernet goes through `parse_ethernet`, which walks VLAN tags itself).
     fn network_start(self, data: &[u8]) -> Result<(usize, u16), ParseError> {
+        let (offset, ethertype) = self.header_fields(data)?;
+        // The protocol field may sit before the header's end (SLL2 starts with it).
+        if offset > data.len() {
+            return Err(ParseError::Truncated);
+        }
+        Ok((offset, ethertype))
+    }
+
+    fn header_fields(self, data: &[u8]) -> Result<(usize, u16), ParseError> {
         let be16 = |at: usize| -> Result<u16, ParseError> {
             data.get(at..at + 2)
                 .map(|b| u16::from_be_bytes([b[0], b[1]]))
@@ -209,6 +218,35 @@ mod tests {
         assert_eq!(
             LinkType::LinuxSll.parse(&[0u8; 10], 10),
             Err(ParseError::Truncated)
+        );
+    }
+
+    #[test]
+    fn every_prefix_of_every_link_type_parses_or_fails_without_panicking() {
+        let mut sll2 = vec![0x08, 0x00];
+        sll2.extend_from_slice(&[0u8; 18]);
+        sll2.extend_from_slice(&ipv4_udp());
+        for link in [
+            LinkType::Ethernet,
+            LinkType::LinuxSll,
+            LinkType::LinuxSll2,
+            LinkType::RawIp,
+            LinkType::Ipv4,
+            LinkType::Ipv6,
+        ] {
+            for cut in 0..=sll2.len() {
+                let data = &sll2[..cut];
+                let _ = link.parse(data, cut as u32);
+                let frame = link.to_ethernet_frame(data);
+                if link != LinkType::Ethernet {
+                    assert!(frame.len() >= ETH_HEADER_BYTES, "{link:?} cut {cut}");
+                }
+            }
+        }
+        assert_eq!(
+            LinkType::LinuxSll2.parse(&sll2[..10], 10),
+            Err(ParseError::Truncated),
+            "an SLL2 record shorter than its header"
         );
     }
 
