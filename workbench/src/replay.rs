@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::Result;
+use color_eyre::eyre::{bail, Result};
 use serde::Serialize;
 
 use crate::capture;
@@ -237,7 +237,14 @@ fn send_all(pcap: &Path, options: &ReplayOptions) -> Result<(Tally, u64, u64, Du
                 limit_reached = true;
                 break;
             }
-            let packet = item?;
+            let packet = match item {
+                Ok(packet) => packet,
+                Err(e) => {
+                    // The frames before the damage go out, and the error says how many did.
+                    flush(&sender, &mut batch, &mut tally);
+                    bail!("replay stopped after sending {} packets: {e}", tally.sent_packets);
+                }
+            };
             let frame = packet.to_ethernet_frame();
             if top_speed {
                 batch.push(frame);

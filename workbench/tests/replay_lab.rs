@@ -249,3 +249,61 @@ fn lab_up_reports_its_names_and_down_is_idempotent() {
         "down twice is fine"
     );
 }
+
+#[test]
+fn replay_of_a_truncated_capture_sends_what_precedes_the_cut_then_fails_naming_it() {
+    if !kernel_tests_enabled("replay_of_a_truncated_capture_sends_what_precedes_the_cut_then_fails_naming_it")
+    {
+        return;
+    }
+    let dir = common::TempDir::new("cutreplay");
+    let cut = dir.path().join("cut.pcap");
+    let bytes = std::fs::read(sample("mixed-demo.pcap")).expect("sample");
+    std::fs::write(&cut, &bytes[..100_000]).expect("write prefix");
+    let complete = workbench::capture::open(&cut, false)
+        .expect("opens")
+        .take_while(Result::is_ok)
+        .count() as u64;
+    assert!(complete > 0);
+
+    let lab = ReplayLab::create(&lab_id("t")).expect("replay lab");
+    let info = lab.info.clone();
+    let counter = FrameCounter::start(&info.netns, &info.receive_iface).expect("receive socket");
+    let cut_arg = cut.to_str().expect("utf-8 path");
+    let args = [
+        "replay",
+        cut_arg,
+        "--iface",
+        &info.send_iface,
+        "--netns",
+        &info.netns,
+        "--top-speed",
+        "--json",
+    ];
+    let out = workbench(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && out.stdout.is_empty(), "{stderr}");
+    let line = stderr.lines().last().unwrap_or_default();
+    assert!(
+        line.starts_with(&format!(
+            "error: replay stopped after sending {complete} packets: {cut_arg}: truncated record at byte"
+        )) && line.contains(&format!("(packet {})", complete + 1)),
+        "{stderr}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while counter.received() < complete && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        counter.finish(),
+        (complete, 0),
+        "(received, dropped) at the far end"
+    );
+
+    // Lenient: the same packets, a report, one skipped place.
+    let mut lenient_args = args.to_vec();
+    lenient_args.push("--lenient");
+    let sent = workbench_json(&lenient_args);
+    assert_eq!(sent["sent_packets"].as_u64(), Some(complete), "{sent:#}");
+    assert_eq!(sent["skipped"].as_u64(), Some(1), "{sent:#}");
+}
