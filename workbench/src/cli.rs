@@ -28,6 +28,11 @@ pub enum Command {
     /// Inspect model files.
     #[command(subcommand)]
     Model(crate::commands::model::ModelCommand),
+    /// Send a capture's frames out of a replay-lab interface.
+    Replay(ReplayArgs),
+    /// Create or remove the replay lab (a namespace holding both ends of a veth pair).
+    #[command(subcommand)]
+    Lab(LabCommand),
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +73,60 @@ pub enum ProbeCommand {
     Flows {
         #[arg(long)]
         iface: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("pace").args(["pps", "realtime", "top_speed"]))]
+pub struct ReplayArgs {
+    /// The capture (pcap or pcapng).
+    pub pcap: std::path::PathBuf,
+    /// Interface to send from: the `a` end of a replay lab (`workbench lab up`).
+    #[arg(long)]
+    pub iface: String,
+    /// The network namespace the interface lives in.
+    #[arg(long)]
+    pub netns: Option<String>,
+    /// Packets per second (token bucket).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub pps: Option<u64>,
+    /// Keep the capture's own timing (the default).
+    #[arg(long)]
+    pub realtime: bool,
+    /// As fast as the socket takes frames.
+    #[arg(long)]
+    pub top_speed: bool,
+    /// Start over at the end of the capture (stop with --count or Ctrl-C).
+    #[arg(long = "loop")]
+    pub repeat: bool,
+    /// Stop after this many packets.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Skip damaged records instead of stopping at the first one.
+    #[arg(long)]
+    pub lenient: bool,
+    /// Send even where the safety check refuses (the interface may reach real networks).
+    #[arg(long)]
+    pub allow_foreign_iface: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Create namespace ebml-ID holding both ends of veth ebml-IDa <-> ebml-IDb.
+    Up {
+        #[arg(long, default_value = "replay")]
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove lab ID, or without --id every namespace and link the project made.
+    Down {
+        #[arg(long)]
+        id: Option<String>,
         #[arg(long)]
         json: bool,
     },

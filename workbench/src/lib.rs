@@ -4,6 +4,7 @@
 //! table), `lab` (namespaces and veth pairs that traffic may go to), `craft` (packet builder),
 //! and `commands` (one module per subcommand).
 
+pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod craft;
@@ -11,6 +12,7 @@ pub mod flowfmt;
 pub mod kernel;
 pub mod lab;
 pub mod model;
+pub mod replay;
 
 use clap::Parser;
 use color_eyre::eyre::Result;
@@ -24,6 +26,8 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Deploy(args)) => commands::deploy::run(args),
         Some(cli::Command::Model(cmd)) => commands::model::run(cmd),
         Some(cli::Command::Live(args)) => commands::live::run(args),
+        Some(cli::Command::Replay(args)) => commands::replay::run(args),
+        Some(cli::Command::Lab(cmd)) => commands::lab::run(cmd),
         None => {
             use clap::CommandFactory;
             cli::Cli::command().print_help()?;

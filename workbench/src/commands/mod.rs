@@ -2,9 +2,11 @@
 
 pub mod demo;
 pub mod deploy;
+pub mod lab;
 pub mod live;
 pub mod model;
 pub mod probe;
+pub mod replay;
 
 use color_eyre::eyre::Result;
 use serde::Serialize;

@@ -7,8 +7,13 @@
 //! both ends so that autoconfiguration chatter does not show up as flows.
 
 pub mod afpacket;
+pub mod guard;
 pub mod netns;
+pub mod receiver;
+pub mod replay_lab;
 pub mod traffic;
+
+pub use replay_lab::{ReplayLab, ReplayLabInfo};
 
 use std::net::Ipv4Addr;
 use std::process::Command;

@@ -1,0 +1,43 @@
+//! `workbench lab up|down`: the replay lab.
+
+use color_eyre::eyre::{bail, Result};
+
+use super::print_json;
+use crate::cli::LabCommand;
+use crate::kernel::caps;
+use crate::lab::{replay_lab, ReplayLab};
+
+pub fn run(cmd: LabCommand) -> Result<()> {
+    if !caps::has(caps::CAP_SYS_ADMIN) || !caps::has(caps::CAP_NET_ADMIN) {
+        bail!("lab commands need CAP_SYS_ADMIN (network namespaces) and CAP_NET_ADMIN (links); run as root");
+    }
+    match cmd {
+        LabCommand::Up { id, json } => {
+            let info = ReplayLab::create(&id)?.keep();
+            if json {
+                return print_json(&info);
+            }
+            println!(
+                "lab up: namespace {} with veth {} -> {} (MTU {}); replay with: workbench replay PCAP --iface {} --netns {}",
+                info.netns, info.send_iface, info.receive_iface, info.mtu, info.send_iface, info.netns
+            );
+            Ok(())
+        }
+        LabCommand::Down { id, json } => {
+            let report = replay_lab::down(id.as_deref())?;
+            if json {
+                return print_json(&report);
+            }
+            if report.removed_namespaces.is_empty() && report.removed_links.is_empty() {
+                println!("lab down: nothing to remove");
+            } else {
+                println!(
+                    "lab down: removed namespaces [{}] and links [{}]",
+                    report.removed_namespaces.join(", "),
+                    report.removed_links.join(", ")
+                );
+            }
+            Ok(())
+        }
+    }
+}

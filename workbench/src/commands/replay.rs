@@ -1,0 +1,50 @@
+//! `workbench replay PCAP --iface IF [--netns NS] [--pps N | --realtime | --top-speed] [--loop]`.
+
+use color_eyre::eyre::Result;
+
+use super::print_json;
+use crate::cli::ReplayArgs;
+use crate::replay::{self, Pace, ReplayOptions};
+
+pub fn run(args: ReplayArgs) -> Result<()> {
+    let pace = match (args.pps, args.top_speed) {
+        (Some(n), _) => Pace::Pps(n),
+        (None, true) => Pace::TopSpeed,
+        (None, false) => Pace::Realtime,
+    };
+    let options = ReplayOptions {
+        iface: args.iface,
+        netns: args.netns,
+        pace,
+        repeat: args.repeat,
+        count: args.count,
+        lenient: args.lenient,
+        allow_foreign_iface: args.allow_foreign_iface,
+    };
+    eprintln!("replay: {} -> {}", args.pcap.display(), options.iface);
+    let report = replay::replay(&args.pcap, &options)?;
+    if args.json {
+        return print_json(&report);
+    }
+    println!(
+        "sent {} packets ({} bytes) out of {} in {:.3} s ({:.0} packets/s, {} pass(es)); {} refused{}{}",
+        report.sent_packets,
+        report.sent_bytes,
+        report.iface,
+        report.elapsed_ns as f64 / 1e9,
+        report.achieved_pps,
+        report.passes,
+        report.errors,
+        report
+            .first_error
+            .as_ref()
+            .map(|e| format!(" (first: {e})"))
+            .unwrap_or_default(),
+        if report.skipped > 0 {
+            format!("; {} damaged places skipped", report.skipped)
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
