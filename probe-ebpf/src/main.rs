@@ -22,7 +22,7 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use workbench_shared::{
-    abi::{ProbeConfig, VerdictEvent, MODEL_SLOTS, MODE_ENFORCE, SLOT_ACTIVE, SLOT_SHADOW},
+    abi::{PacketRecord, ProbeConfig, VerdictEvent, MODEL_SLOTS, MODE_ENFORCE, SLOT_ACTIVE, SLOT_SHADOW},
     decide::{decide, Scratch as DecideScratch},
     flow::{FlowEntry, FlowKey, VERDICT_MALICIOUS},
     model::Model,
@@ -45,6 +45,10 @@ static CONFIG: Array<ProbeConfig> = Array::with_max_entries(1, 0);
 
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENT_RING_BYTES, 0);
+
+/// Packet records for `workbench verify`; one page unless userspace sizes it at load.
+#[map]
+static PACKETS: RingBuf = RingBuf::with_byte_size(4096, 0);
 
 /// Per-CPU scratch space: the feature vector (320 bytes) and a new flow entry (184 bytes) do not
 /// fit beside the rest on the 512-byte BPF stack.
@@ -168,6 +172,13 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
         core::arch::asm!("");
     }
     let key = &scratch.key;
+    let config = match CONFIG.get(0) {
+        Some(c) => *c,
+        None => return Ok(TC_ACT_OK),
+    };
+    if config.record_packets != 0 {
+        record(packet, from_lo, now_ns);
+    }
     let entry = match FLOWS.get_ptr_mut(key) {
         // SAFETY: pointer into the map value, valid for this run. Two CPUs updating one flow
         // at the same instant can lose an update (docs/ARCHITECTURE.md).
@@ -188,10 +199,6 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
                 None => return Ok(TC_ACT_OK),
             }
         }
-    };
-    let config = match CONFIG.get(0) {
-        Some(c) => *c,
-        None => return Ok(TC_ACT_OK),
     };
     let decision = decide(
         entry,
@@ -215,6 +222,24 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
         return Ok(TC_ACT_SHOT);
     }
     Ok(TC_ACT_OK)
+}
+
+#[inline(always)]
+fn record(packet: &ParsedPacket, from_lo: bool, now_ns: u64) {
+    match PACKETS.reserve::<PacketRecord>(0) {
+        Some(mut slot) => {
+            // SAFETY: the reservation is a PacketRecord-sized, exclusively owned slot.
+            unsafe {
+                let r = slot.as_mut_ptr();
+                (*r).packet = *packet;
+                (*r).ts_ns = now_ns;
+                (*r).from_lo = from_lo as u8;
+                (*r)._pad = [0; 7];
+            }
+            slot.submit(0);
+        }
+        None => count(stats::RECORDS_LOST),
+    }
 }
 
 #[inline(always)]

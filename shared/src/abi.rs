@@ -2,6 +2,7 @@
 //! and the events the probe emits.
 
 use crate::flow::FlowKey;
+use crate::packet::ParsedPacket;
 
 /// Slots of the outer map of models (an ARRAY_OF_MAPS; each inner map holds one `Model`).
 pub const SLOT_ACTIVE: u32 = 0;
@@ -24,7 +25,8 @@ pub struct ProbeConfig {
     pub decide_first_packets: u32,
     /// ... and then at every decide_every-th packet (0: not again).
     pub decide_every: u32,
-    pub _pad: u32,
+    /// 1: emit a [`PacketRecord`] for every parsed packet (`workbench verify`).
+    pub record_packets: u32,
 }
 const _: () = assert!(core::mem::size_of::<ProbeConfig>() == 16);
 
@@ -34,7 +36,7 @@ impl Default for ProbeConfig {
             mode: MODE_MONITOR,
             decide_first_packets: 32,
             decide_every: 16,
-            _pad: 0,
+            record_packets: 0,
         }
     }
 }
@@ -53,3 +55,15 @@ pub struct VerdictEvent {
     pub _pad: [u8; 6],
 }
 const _: () = assert!(core::mem::size_of::<VerdictEvent>() == 72);
+
+/// What the probe saw of one packet, in record mode: the parse result and the kernel's
+/// timestamp, so that the userspace twin can replay exactly the kernel's inputs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PacketRecord {
+    pub packet: ParsedPacket,
+    pub ts_ns: u64,
+    pub from_lo: u8,
+    pub _pad: [u8; 7],
+}
+const _: () = assert!(core::mem::size_of::<PacketRecord>() == 72);

@@ -6,3 +6,4 @@ unsafe impl aya::Pod for crate::flow::FlowKey {}
 unsafe impl aya::Pod for crate::flow::FlowEntry {}
 unsafe impl aya::Pod for crate::abi::ProbeConfig {}
 unsafe impl aya::Pod for crate::abi::VerdictEvent {}
+unsafe impl aya::Pod for crate::abi::PacketRecord {}

@@ -20,8 +20,10 @@ pub const EVENTS_LOST: u32 = 6;
 pub const SHADOW_DISAGREEMENTS: u32 = 7;
 /// Packets dropped in enforce mode.
 pub const DROPPED: u32 = 8;
+/// Packet records (record mode) that did not fit in the ring buffer.
+pub const RECORDS_LOST: u32 = 9;
 /// First index of the unparsed reasons, one per [`ParseError`] variant.
-pub const UNPARSED_BASE: u32 = 9;
+pub const UNPARSED_BASE: u32 = 10;
 pub const COUNT: u32 = UNPARSED_BASE + ParseError::ALL.len() as u32;
 
 impl ParseError {
@@ -68,6 +70,7 @@ pub fn name(index: u32) -> &'static str {
         EVENTS_LOST => "events_lost",
         SHADOW_DISAGREEMENTS => "shadow_disagreements",
         DROPPED => "dropped",
+        RECORDS_LOST => "records_lost",
         i => match ParseError::ALL.get((i.wrapping_sub(UNPARSED_BASE)) as usize) {
             Some(e) => e.name(),
             None => "unknown",

@@ -23,6 +23,8 @@ pub enum Command {
     Probe(ProbeCommand),
     /// Hot-swap a model into the probe (active or shadow), roll back, switch monitor/enforce.
     Deploy(crate::commands::deploy::DeployArgs),
+    /// Replay a capture into the probe and compare every flow with the userspace twin.
+    Verify(crate::commands::verify::VerifyArgs),
     /// Stream verdict changes from the probe (headless).
     Live(crate::commands::live::LiveArgs),
     /// Inspect model files.
@@ -52,6 +54,9 @@ pub enum ProbeCommand {
         /// Flow table size (entries of the LRU map); default 131072.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
         flow_table: Option<u32>,
+        /// The interface lives in this network namespace (e.g. a lab's).
+        #[arg(long)]
+        netns: Option<String>,
         #[arg(long)]
         json: bool,
     },

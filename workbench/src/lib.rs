@@ -13,6 +13,8 @@ pub mod kernel;
 pub mod lab;
 pub mod model;
 pub mod replay;
+pub mod twin;
+pub mod verify;
 
 use clap::Parser;
 use color_eyre::eyre::Result;
@@ -26,6 +28,7 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Deploy(args)) => commands::deploy::run(args),
         Some(cli::Command::Model(cmd)) => commands::model::run(cmd),
         Some(cli::Command::Live(args)) => commands::live::run(args),
+        Some(cli::Command::Verify(args)) => commands::verify::run(args),
         Some(cli::Command::Replay(args)) => commands::replay::run(args),
         Some(cli::Command::Lab(cmd)) => commands::lab::run(cmd),
         None => {

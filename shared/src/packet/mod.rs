@@ -72,7 +72,8 @@ pub enum ParseError {
     BadTransportHeader,
 }
 
-/// The header facts of one packet that flow keys and features are made of.
+/// The header facts of one packet that flow keys and features are made of (`repr(C)` with
+/// explicit padding: the probe copies it into records for `workbench verify`).
 /// Addresses are in network byte order; IPv4 addresses occupy the first 4 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -86,6 +87,7 @@ pub struct ParsedPacket {
     pub ttl: u8,
     pub tcp_flags: u8,
     pub tcp_window: u16,
+    pub _pad: u16,
     /// Frame length on the wire (link-layer header included).
     pub frame_bytes: u32,
     /// IP header + transport header bytes.
@@ -93,6 +95,8 @@ pub struct ParsedPacket {
     /// Transport payload bytes, from the IP/UDP length fields.
     pub payload_bytes: u32,
 }
+
+const _: () = assert!(core::mem::size_of::<ParsedPacket>() == 56);
 
 #[inline(always)]
 fn be16(b0: u8, b1: u8) -> u16 {

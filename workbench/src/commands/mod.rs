@@ -7,6 +7,7 @@ pub mod live;
 pub mod model;
 pub mod probe;
 pub mod replay;
+pub mod verify;
 
 use color_eyre::eyre::Result;
 use serde::Serialize;

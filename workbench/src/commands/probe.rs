@@ -11,12 +11,15 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
         ProbeCommand::Attach {
             iface,
             flow_table,
+            netns,
             json,
         } => {
-            let report = probe::attach(
+            let report = probe::attach_in(
+                netns.as_deref(),
                 &iface,
                 &probe::AttachOptions {
                     flow_table_entries: flow_table,
+                    ..Default::default()
                 },
             )?;
             if json {

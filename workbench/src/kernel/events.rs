@@ -4,7 +4,7 @@
 use aya::maps::{HashMap, Map, MapData, RingBuf};
 use color_eyre::eyre::{eyre, Result};
 use serde::Serialize;
-use shared::abi::VerdictEvent;
+use shared::abi::{PacketRecord, VerdictEvent};
 use shared::{FlowEntry, FlowKey};
 
 use super::{caps, probe};
@@ -88,6 +88,38 @@ impl EventReader {
             });
         }
         Ok(out)
+    }
+}
+
+/// Reader of the packet records the probe emits in record mode (`workbench verify`).
+pub struct PacketRecordReader {
+    ring: RingBuf<MapData>,
+}
+
+impl PacketRecordReader {
+    pub fn open(iface: &str) -> Result<Self> {
+        caps::require_kernel_access("reading packet records")?;
+        let map = Map::RingBuf(probe::open_pinned_map(iface, probe::PIN_PACKETS)?);
+        Ok(PacketRecordReader {
+            ring: RingBuf::try_from(map)?,
+        })
+    }
+
+    /// Appends every record waiting in the ring buffer to `out`.
+    pub fn drain_into(&mut self, out: &mut Vec<PacketRecord>) -> Result<()> {
+        while let Some(item) = self.ring.next() {
+            let bytes: &[u8] = &item;
+            if bytes.len() < std::mem::size_of::<PacketRecord>() {
+                return Err(eyre!(
+                    "packet record of {} bytes, expected {}",
+                    bytes.len(),
+                    std::mem::size_of::<PacketRecord>()
+                ));
+            }
+            // SAFETY: length checked; PacketRecord is plain old data.
+            out.push(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) });
+        }
+        Ok(())
     }
 }
 

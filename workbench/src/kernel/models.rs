@@ -241,14 +241,19 @@ pub fn read_config(iface: &str) -> Result<ProbeConfig> {
         mode: word(0),
         decide_first_packets: word(1),
         decide_every: word(2),
-        _pad: 0,
+        record_packets: word(3),
     })
 }
 
 pub fn write_config(iface: &str, config: &ProbeConfig) -> Result<()> {
     let fd = config_map(iface)?;
     let mut buf = Vec::with_capacity(16);
-    for w in [config.mode, config.decide_first_packets, config.decide_every, 0] {
+    for w in [
+        config.mode,
+        config.decide_first_packets,
+        config.decide_every,
+        config.record_packets,
+    ] {
         buf.extend_from_slice(&w.to_ne_bytes());
     }
     sys::map_update(

@@ -31,16 +31,19 @@ pub const PIN_STATS: &str = "stats";
 pub const PIN_LINK_INGRESS: &str = "link_ingress";
 pub const PIN_LINK_EGRESS: &str = "link_egress";
 pub const PIN_EVENTS: &str = "events";
+pub const PIN_PACKETS: &str = "packets";
+pub const PACKETS_MAP: &str = "PACKETS";
 pub const CONFIG_MAP: &str = "CONFIG";
 pub const EVENTS_MAP: &str = "EVENTS";
 /// Every pin the probe makes, in removal order: links first (that detaches the program).
-pub const ALL_PINS: [&str; 8] = [
+pub const ALL_PINS: [&str; 9] = [
     PIN_LINK_INGRESS,
     PIN_LINK_EGRESS,
     PIN_PROGRAM,
     PIN_FLOWS,
     PIN_STATS,
     PIN_EVENTS,
+    PIN_PACKETS,
     models::PIN_CONFIG,
     models::PIN_MODELS,
 ];
@@ -61,6 +64,18 @@ pub struct AttachReport {
 pub struct AttachOptions {
     /// Overrides the flow table size compiled into the probe.
     pub flow_table_entries: Option<u32>,
+    /// Size of the packet-record ring buffer (record mode, `workbench verify`); a power of two
+    /// multiple of the page size. Default: one page.
+    pub packet_ring_bytes: Option<u32>,
+}
+
+/// [`attach`] for an interface inside network namespace `netns` (the lab's), run on a thread
+/// that joined it: interface indexes and TCX attachment are per namespace; pins are not.
+pub fn attach_in(netns: Option<&str>, iface: &str, options: &AttachOptions) -> Result<AttachReport> {
+    match netns {
+        Some(ns) => crate::lab::netns::run_in(ns, || attach(iface, options))?,
+        None => attach(iface, options),
+    }
 }
 
 /// Index of a network interface in this process's network namespace.
@@ -117,6 +132,12 @@ pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
         }
         loader.set_max_entries(FLOWS_MAP, n);
     }
+    if let Some(bytes) = options.packet_ring_bytes {
+        if bytes < 4096 || !bytes.is_power_of_two() {
+            bail!("the packet ring must be a power of two of at least 4096 bytes, got {bytes}");
+        }
+        loader.set_max_entries(PACKETS_MAP, bytes);
+    }
     let mut ebpf: Ebpf = loader
         .load(PROBE_OBJECT)
         .wrap_err("loading the probe object into the kernel")?;
@@ -131,6 +152,7 @@ pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
         (STATS_MAP, PIN_STATS),
         (CONFIG_MAP, models::PIN_CONFIG),
         (EVENTS_MAP, PIN_EVENTS),
+        (PACKETS_MAP, PIN_PACKETS),
     ] {
         ebpf.map(map)
             .ok_or_else(|| eyre!("probe object has no map {map}"))?

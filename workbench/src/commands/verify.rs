@@ -1,0 +1,79 @@
+//! `workbench verify PCAP --model MODEL`: kernel vs userspace parity, flow by flow.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use color_eyre::eyre::{bail, Result};
+use shared::abi::ProbeConfig;
+
+use super::print_json;
+use crate::verify::{verify, VerifyOptions};
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    pub pcap: PathBuf,
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Replay rate; the kernel must see every frame, so keep it moderate.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub pps: u64,
+    #[arg(long, default_value_t = ProbeConfig::default().decide_first_packets)]
+    pub decide_first: u32,
+    #[arg(long, default_value_t = ProbeConfig::default().decide_every)]
+    pub decide_every: u32,
+    /// Id of the lab namespace to create (ebml-<id>).
+    #[arg(long)]
+    pub lab_id: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: VerifyArgs) -> Result<()> {
+    let opts = VerifyOptions {
+        pcap: args.pcap,
+        model: args.model,
+        pps: args.pps,
+        config: ProbeConfig {
+            decide_first_packets: args.decide_first,
+            decide_every: args.decide_every,
+            ..ProbeConfig::default()
+        },
+        lab_id: args
+            .lab_id
+            .unwrap_or_else(|| format!("v{}", std::process::id() % 100_000)),
+    };
+    let report = verify(&opts)?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "{}: {} flows in the kernel, {} compared, {} identical ({} malicious); {} packets sent, {} recorded, {} parse mismatches",
+            report.pcap,
+            report.flows,
+            report.compared,
+            report.identical,
+            report.malicious_flows,
+            report.sent_packets,
+            report.kernel_records,
+            report.parse_mismatches
+        );
+        for m in report.mismatches.iter().take(20) {
+            println!(
+                "  differs ({}): {:?} kernel {:?} userspace {:?}",
+                m.differs.join(", "),
+                m.flow,
+                m.kernel,
+                m.userspace
+            );
+        }
+    }
+    if !report.mismatches.is_empty() || report.parse_mismatches > 0 {
+        bail!(
+            "{} of {} flows differ between kernel and userspace ({} parse mismatches)",
+            report.mismatches.len(),
+            report.flows,
+            report.parse_mismatches
+        );
+    }
+    Ok(())
+}
