@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod file;
+pub mod quantize;
 
 pub use file::{ModelFile, ModelMeta};
 

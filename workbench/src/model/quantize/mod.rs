@@ -1,0 +1,255 @@
+//! From float models (what training produces) to the integer models the probe runs.
+//!
+//! Trees: features are integers, so `x <= t` and `x <= floor(t)` decide alike for every
+//! feature value: thresholds convert exactly, and a compiled tree takes the same path as the
+//! float tree on every input. Leaf probabilities become fixed point (x 2^16); the decision
+//! threshold is placed between the rounded leaves so that every leaf keeps its float decision
+//! (checked, not assumed).
+//!
+//! Logistic: each weight becomes an i32 with its own shift, the largest that keeps it in range,
+//! so `(x * W) >> s` approximates `x * w * 2^16`. The error of one term is at most
+//! `0.5 * x / 2^s + 1` (weight rounding, then the floor of the shift); the score error is at most
+//! the sum of those plus 0.5 for the bias: [`IntLogistic::error_bound`].
+
+use color_eyre::eyre::{bail, Result};
+use shared::features::{FeatureVector, FEATURE_COUNT};
+use shared::model::{
+    log2fx, LogisticTerm, Model, LOG2_FRAC_BITS, SCORE_ONE, TRANSFORM_IDENTITY, TRANSFORM_LOG2,
+};
+
+use super::build::{self, Node};
+
+/// A tree as training produces it: go left when `x[feature] <= threshold`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FloatNode {
+    Split {
+        feature: usize,
+        threshold: f64,
+        left: usize,
+        right: usize,
+    },
+    Leaf {
+        p_malicious: f64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatTree {
+    /// Node 0 is the root.
+    pub nodes: Vec<FloatNode>,
+}
+
+impl FloatTree {
+    /// The float reference: P(malicious) for one feature vector.
+    pub fn predict(&self, x: &FeatureVector) -> f64 {
+        let mut i = 0;
+        for _ in 0..=self.nodes.len() {
+            match self.nodes.get(i) {
+                Some(FloatNode::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                }) => {
+                    let v = x.get(*feature).copied().unwrap_or(0) as f64;
+                    i = if v <= *threshold { *left } else { *right };
+                }
+                Some(FloatNode::Leaf { p_malicious }) => return *p_malicious,
+                None => return 0.0,
+            }
+        }
+        0.0
+    }
+}
+
+fn fixed_probability(p: f64, node: usize) -> Result<i32> {
+    if !p.is_finite() || !(0.0..=1.0).contains(&p) {
+        bail!("leaf {node} has probability {p}; expected a number in [0, 1]");
+    }
+    Ok((p * SCORE_ONE as f64).round() as i32)
+}
+
+/// Compiles a float tree; `threshold_p`: malicious when P(malicious) >= threshold_p.
+pub fn compile_tree(tree: &FloatTree, threshold_p: f64) -> Result<Box<Model>> {
+    if !threshold_p.is_finite() {
+        bail!("decision threshold {threshold_p} is not a number");
+    }
+    if tree.nodes.is_empty() {
+        bail!("the tree has no nodes");
+    }
+    // Renumber in preorder from the root: children then come after their parents, as the probe
+    // requires; a node reached twice is a cycle or a shared subtree.
+    let mut order = Vec::with_capacity(tree.nodes.len());
+    let mut new_index = vec![usize::MAX; tree.nodes.len()];
+    let mut stack = vec![0usize];
+    while let Some(i) = stack.pop() {
+        if i >= tree.nodes.len() {
+            bail!(
+                "a split points to node {i}, but the tree has {} nodes",
+                tree.nodes.len()
+            );
+        }
+        if new_index[i] != usize::MAX {
+            bail!("node {i} is reached twice: the tree has a cycle or a shared subtree");
+        }
+        new_index[i] = order.len();
+        order.push(i);
+        if let FloatNode::Split { left, right, .. } = tree.nodes[i] {
+            stack.push(right);
+            stack.push(left);
+        }
+    }
+    let mut nodes = Vec::with_capacity(order.len());
+    let (mut lowest_malicious, mut highest_benign) = (i64::MAX, i64::MIN);
+    for &i in &order {
+        nodes.push(match tree.nodes[i] {
+            FloatNode::Split {
+                feature,
+                threshold,
+                left,
+                right,
+            } => {
+                if threshold.is_nan() {
+                    bail!("node {i} splits feature {feature} at NaN");
+                }
+                // Exact for integer features: x <= t  <=>  x <= floor(t).
+                let t = threshold.floor().clamp(i64::MIN as f64, i64::MAX as f64) as i64;
+                Node::Split {
+                    feature,
+                    threshold: t,
+                    left: new_index[left],
+                    right: new_index[right],
+                }
+            }
+            FloatNode::Leaf { p_malicious } => {
+                let score = fixed_probability(p_malicious, i)?;
+                if p_malicious >= threshold_p {
+                    lowest_malicious = lowest_malicious.min(score as i64);
+                } else {
+                    highest_benign = highest_benign.max(score as i64);
+                }
+                Node::Leaf { score }
+            }
+        });
+    }
+    if lowest_malicious <= highest_benign {
+        bail!(
+            "leaves on both sides of the decision threshold round to the same fixed-point score \
+             ({highest_benign} vs {lowest_malicious} of {SCORE_ONE}); move the threshold"
+        );
+    }
+    // Any threshold in (highest_benign, lowest_malicious] keeps every leaf's decision.
+    let threshold = if lowest_malicious == i64::MAX {
+        SCORE_ONE + 1
+    } else {
+        lowest_malicious
+    };
+    build::tree(&nodes, threshold)
+}
+
+/// Logistic regression as training produces it: logit = bias + sum(w_i * t_i(x_i)), where
+/// t_i is the identity or log2(1 + x) as the probe computes it ([`log2fx`] / 256).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatLogistic {
+    pub bias: f64,
+    pub weights: [f64; FEATURE_COUNT],
+    pub transforms: [u8; FEATURE_COUNT],
+}
+
+/// The transformed feature value both models see (the integer side clamps to the i32 range).
+pub fn transformed(x: i64, transform: u8) -> i64 {
+    let v = if transform == TRANSFORM_LOG2 { log2fx(x) } else { x };
+    v.clamp(0, i32::MAX as i64)
+}
+
+impl FloatLogistic {
+    /// The float reference logit.
+    pub fn logit(&self, x: &FeatureVector) -> f64 {
+        let mut z = self.bias;
+        for i in 0..FEATURE_COUNT {
+            let scale = if self.transforms[i] == TRANSFORM_LOG2 {
+                (1u64 << LOG2_FRAC_BITS) as f64
+            } else {
+                1.0
+            };
+            z += self.weights[i] * transformed(x[i], self.transforms[i]) as f64 / scale;
+        }
+        z
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct IntLogistic {
+    pub model: Box<Model>,
+}
+
+impl IntLogistic {
+    /// Largest possible |integer score - float logit x 2^16| for this feature vector.
+    pub fn error_bound(&self, x: &FeatureVector) -> f64 {
+        let mut bound = 0.5;
+        for (i, t) in self.model.terms.iter().enumerate() {
+            if t.weight != 0 {
+                bound += 0.5 * transformed(x[i], t.transform) as f64 / 2f64.powi(t.shift as i32) + 1.0;
+            }
+        }
+        bound
+    }
+}
+
+/// Compiles a logistic model; malicious when logit >= `threshold_logit`.
+pub fn compile_logistic(m: &FloatLogistic, threshold_logit: f64) -> Result<IntLogistic> {
+    if !m.bias.is_finite() {
+        bail!("the intercept is {}; expected a finite number", m.bias);
+    }
+    if !threshold_logit.is_finite() {
+        bail!("decision threshold {threshold_logit} is not a number");
+    }
+    let mut terms = Vec::new();
+    for (i, (&w, &transform)) in m.weights.iter().zip(&m.transforms).enumerate() {
+        if !w.is_finite() {
+            bail!(
+                "feature {i} ({}) has weight {w}; expected a finite number",
+                shared::features::FEATURES[i].name
+            );
+        }
+        if transform != TRANSFORM_IDENTITY && transform != TRANSFORM_LOG2 {
+            bail!("feature {i} has unknown transform {transform}");
+        }
+        if w == 0.0 {
+            continue;
+        }
+        // Weight per unit of the integer the probe multiplies (log2 values carry 8 fraction bits).
+        let per_unit = if transform == TRANSFORM_LOG2 {
+            w / (1u64 << LOG2_FRAC_BITS) as f64
+        } else {
+            w
+        };
+        let at_shift_0 = per_unit.abs() * SCORE_ONE as f64;
+        if at_shift_0 >= i32::MAX as f64 {
+            bail!("feature {i} weight {w} is too large for the probe's 32-bit fixed point");
+        }
+        // Largest shift that keeps |W| <= i32::MAX: more fraction bits, less rounding error.
+        let mut shift = 0u8;
+        while shift < 62 && at_shift_0 * 2f64.powi(shift as i32 + 1) < i32::MAX as f64 {
+            shift += 1;
+        }
+        let weight = (per_unit * SCORE_ONE as f64 * 2f64.powi(shift as i32)).round() as i32;
+        terms.push((
+            i,
+            LogisticTerm {
+                weight,
+                shift,
+                transform,
+                _pad: [0; 2],
+            },
+        ));
+    }
+    let bias = (m.bias * SCORE_ONE as f64).round() as i64;
+    let threshold = (threshold_logit * SCORE_ONE as f64).round() as i64;
+    Ok(IntLogistic {
+        model: build::logistic(&terms, bias, threshold)?,
+    })
+}
+
+#[cfg(test)]
+mod tests;
