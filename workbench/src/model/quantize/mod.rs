@@ -166,13 +166,13 @@ impl FloatLogistic {
     /// The float reference logit.
     pub fn logit(&self, x: &FeatureVector) -> f64 {
         let mut z = self.bias;
-        for i in 0..FEATURE_COUNT {
-            let scale = if self.transforms[i] == TRANSFORM_LOG2 {
+        for ((&w, &t), &v) in self.weights.iter().zip(&self.transforms).zip(x.iter()) {
+            let scale = if t == TRANSFORM_LOG2 {
                 (1u64 << LOG2_FRAC_BITS) as f64
             } else {
                 1.0
             };
-            z += self.weights[i] * transformed(x[i], self.transforms[i]) as f64 / scale;
+            z += w * transformed(v, t) as f64 / scale;
         }
         z
     }
