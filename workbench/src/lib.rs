@@ -13,6 +13,7 @@ pub mod kernel;
 pub mod lab;
 pub mod model;
 pub mod replay;
+pub mod train;
 pub mod twin;
 pub mod verify;
 

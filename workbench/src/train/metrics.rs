@@ -1,0 +1,213 @@
+//! Scores of a binary detector: confusion matrix, precision, recall, F1, ROC and PR curves with
+//! their areas, per-class recall, and the base-rate view (precision at a realistic prevalence).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Confusion {
+    pub true_positive: u64,
+    pub false_positive: u64,
+    pub true_negative: u64,
+    pub false_negative: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Metrics {
+    pub rows: usize,
+    pub confusion: Confusion,
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub roc_auc: f64,
+    pub pr_auc: f64,
+    /// Precision if attacks were 1 in 10,000 flows, at this recall and false-positive rate.
+    pub precision_at_1_in_10000: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CurvePoint {
+    pub threshold: f64,
+    pub x: f64,
+    pub y: f64,
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+pub fn confusion(truth: &[bool], predicted: &[bool]) -> Confusion {
+    let mut c = Confusion::default();
+    for (&t, &p) in truth.iter().zip(predicted) {
+        match (t, p) {
+            (true, true) => c.true_positive += 1,
+            (false, true) => c.false_positive += 1,
+            (false, false) => c.true_negative += 1,
+            (true, false) => c.false_negative += 1,
+        }
+    }
+    c
+}
+
+/// ROC curve points (x = false-positive rate, y = true-positive rate), one per distinct score,
+/// from the highest threshold down.
+pub fn roc(truth: &[bool], scores: &[f64]) -> Vec<CurvePoint> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let positives = truth.iter().filter(|&&t| t).count() as u64;
+    let negatives = truth.len() as u64 - positives;
+    let (mut tp, mut fp) = (0u64, 0u64);
+    let mut points = vec![CurvePoint {
+        threshold: f64::INFINITY,
+        x: 0.0,
+        y: 0.0,
+    }];
+    let mut i = 0;
+    while i < idx.len() {
+        let s = scores[idx[i]];
+        while i < idx.len() && scores[idx[i]] == s {
+            if truth[idx[i]] {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            i += 1;
+        }
+        points.push(CurvePoint {
+            threshold: s,
+            x: ratio(fp, negatives),
+            y: ratio(tp, positives),
+        });
+    }
+    points
+}
+
+/// Precision-recall curve (x = recall, y = precision).
+pub fn pr(truth: &[bool], scores: &[f64]) -> Vec<CurvePoint> {
+    let positives = truth.iter().filter(|&&t| t).count() as u64;
+    let negatives = truth.len() as u64 - positives;
+    roc(truth, scores)
+        .into_iter()
+        .skip(1)
+        .map(|p| {
+            let tp = (p.y * positives as f64).round() as u64;
+            let fp = (p.x * negatives as f64).round() as u64;
+            CurvePoint {
+                threshold: p.threshold,
+                x: p.y,
+                y: ratio(tp, tp + fp),
+            }
+        })
+        .collect()
+}
+
+/// Area under a curve by the trapezoidal rule.
+pub fn area(points: &[CurvePoint]) -> f64 {
+    points
+        .windows(2)
+        .map(|w| (w[1].x - w[0].x) * (w[1].y + w[0].y) / 2.0)
+        .sum()
+}
+
+pub fn metrics(truth: &[bool], predicted: &[bool], scores: &[f64]) -> Metrics {
+    let c = confusion(truth, predicted);
+    let precision = ratio(c.true_positive, c.true_positive + c.false_positive);
+    let recall = ratio(c.true_positive, c.true_positive + c.false_negative);
+    let fpr = ratio(c.false_positive, c.false_positive + c.true_negative);
+    let f1 = if precision + recall == 0.0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    };
+    let prevalence = 1e-4;
+    let at_base_rate =
+        recall * prevalence / (recall * prevalence + fpr * (1.0 - prevalence)).max(f64::MIN_POSITIVE);
+    let mut pr_points = vec![CurvePoint {
+        threshold: f64::INFINITY,
+        x: 0.0,
+        y: 1.0,
+    }];
+    pr_points.extend(pr(truth, scores));
+    Metrics {
+        rows: truth.len(),
+        confusion: c,
+        accuracy: ratio(c.true_positive + c.true_negative, truth.len() as u64),
+        precision,
+        recall,
+        f1,
+        roc_auc: area(&roc(truth, scores)),
+        pr_auc: area(&pr_points),
+        precision_at_1_in_10000: if recall == 0.0 { 0.0 } else { at_base_rate },
+    }
+}
+
+/// Recall per class name (attack types; for the benign class it is the specificity).
+pub fn per_class_recall(
+    class: &[&str],
+    malicious: &[bool],
+    predicted: &[bool],
+) -> BTreeMap<String, (u64, u64)> {
+    let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for ((c, &m), &p) in class.iter().zip(malicious).zip(predicted) {
+        let e = out.entry(c.to_string()).or_default();
+        e.0 += 1;
+        if p == m {
+            e.1 += 1;
+        }
+    }
+    out
+}
+
+/// Keeps about `max` evenly spaced points of a curve (plus the ends) for reports.
+pub fn thin(points: Vec<CurvePoint>, max: usize) -> Vec<CurvePoint> {
+    if points.len() <= max || max < 2 {
+        return points;
+    }
+    let step = (points.len() - 1) as f64 / (max - 1) as f64;
+    (0..max)
+        .map(|k| points[((k as f64) * step).round() as usize].clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_computed_confusion_and_rates() {
+        let truth = [true, true, true, false, false, false, false, false];
+        let pred = [true, true, false, true, false, false, false, false];
+        let scores = [0.9, 0.8, 0.3, 0.7, 0.2, 0.1, 0.05, 0.0];
+        let m = metrics(&truth, &pred, &scores);
+        assert_eq!(
+            m.confusion,
+            Confusion {
+                true_positive: 2,
+                false_positive: 1,
+                true_negative: 4,
+                false_negative: 1
+            }
+        );
+        assert!((m.precision - 2.0 / 3.0).abs() < 1e-12);
+        assert!((m.recall - 2.0 / 3.0).abs() < 1e-12);
+        assert!((m.accuracy - 0.75).abs() < 1e-12);
+        // Ranking: positives at ranks 1, 2, 4 of 8: AUC = (5 + 5 + 4) / 15.
+        assert!((m.roc_auc - 14.0 / 15.0).abs() < 1e-12, "{}", m.roc_auc);
+        // 2/3 recall at 1/5 FPR and 1-in-10,000 prevalence: precision collapses.
+        assert!(m.precision_at_1_in_10000 < 0.001);
+    }
+
+    #[test]
+    fn perfect_and_useless_rankings() {
+        let truth = [false, false, true, true];
+        assert!((area(&roc(&truth, &[0.1, 0.2, 0.8, 0.9])) - 1.0).abs() < 1e-12);
+        assert!((area(&roc(&truth, &[0.5; 4])) - 0.5).abs() < 1e-12);
+        assert!(area(&roc(&truth, &[0.9, 0.8, 0.2, 0.1])) < 1e-12);
+    }
+}
