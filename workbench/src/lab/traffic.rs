@@ -122,3 +122,109 @@ pub fn tcp_segments_from_netns(lab: &Lab, src_port: u16, dst_port: u16, flags: u
         Ok(())
     })?
 }
+
+/// A continuous UDP load of many short flows from inside the namespace to a sink on the host
+/// end: flow `i` is a fresh socket bound to source port `src_ports.start() + i % len` that sends
+/// [`UdpFlows::payloads`]`(i)` and closes. Used to exercise the probe while something else
+/// changes under it (model swaps).
+#[derive(Debug, Clone)]
+pub struct UdpFlows {
+    pub dst_port: u16,
+    /// Source ports, cycled; a port is reused (and its flow continues) after a full cycle.
+    pub src_ports: std::ops::RangeInclusive<u16>,
+    /// Flow `i` sends `1 + i % max_datagrams` datagrams.
+    pub max_datagrams: u32,
+    /// Payload sizes run between these bounds (inclusive, bytes).
+    pub min_payload: usize,
+    pub max_payload: usize,
+    /// Sends stop after this long even if nobody raises the stop flag.
+    pub max_duration: Duration,
+    /// Keeps the sender on the CPU it starts on. A veth frame is processed on the CPU that sent
+    /// it (netif_rx queues it to that CPU's backlog; RPS is off on lab links), so with one
+    /// sending CPU the frames of a flow are processed one after another, never by two CPUs at
+    /// once (the probe's per-flow update is not atomic, docs/ARCHITECTURE.md).
+    pub pin_cpu: bool,
+}
+
+/// What [`UdpFlows::run`] sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UdpFlowsReport {
+    pub flows: u64,
+    pub datagrams: u64,
+    pub elapsed: Duration,
+}
+
+impl UdpFlows {
+    /// Payload sizes of flow `i` (deterministic, so a check can rebuild what was sent). They
+    /// depend on the source port only: when the ports come round again, a flow repeats its
+    /// sizes, so its largest, smallest and mean payload stay what one round gave.
+    pub fn payloads(&self, flow: u64) -> Vec<usize> {
+        let flow = u64::from(self.src_port(flow) - *self.src_ports.start());
+        let span = (self.max_payload.saturating_sub(self.min_payload) + 1) as u64;
+        let count = 1 + flow % u64::from(self.max_datagrams.max(1));
+        (0..count)
+            .map(|j| {
+                // Two coprime strides so that sizes vary within a flow and between flows.
+                let spread = (flow.wrapping_mul(7919) + j.wrapping_mul(104_729)) % span;
+                self.min_payload + spread as usize
+            })
+            .collect()
+    }
+
+    /// Source port of flow `i`.
+    pub fn src_port(&self, flow: u64) -> u16 {
+        let (start, end) = (
+            u64::from(*self.src_ports.start()),
+            u64::from(*self.src_ports.end()),
+        );
+        let len = end.saturating_sub(start) + 1;
+        (start + flow % len) as u16
+    }
+
+    /// Sends flows back to back until `stop` is raised or `max_duration` has passed.
+    pub fn run(&self, lab: &Lab, stop: &AtomicBool) -> Result<UdpFlowsReport> {
+        let (src, dst) = (lab.peer_addr, lab.host_addr);
+        lab.run_in_netns(|| -> Result<UdpFlowsReport> {
+            if self.pin_cpu {
+                pin_current_thread()?;
+            }
+            let to = SocketAddrV4::new(dst, self.dst_port);
+            let buf = vec![0x5au8; self.max_payload];
+            let started = std::time::Instant::now();
+            let mut report = UdpFlowsReport::default();
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < self.max_duration {
+                let port = self.src_port(report.flows);
+                let socket = UdpSocket::bind(SocketAddrV4::new(src, port))
+                    .wrap_err_with(|| format!("binding {src}:{port} in the lab namespace"))?;
+                for len in self.payloads(report.flows) {
+                    socket
+                        .send_to(&buf[..len], to)
+                        .wrap_err_with(|| format!("sending {len} bytes from {src}:{port} to {to}"))?;
+                    report.datagrams += 1;
+                }
+                report.flows += 1;
+            }
+            report.elapsed = started.elapsed();
+            Ok(report)
+        })?
+    }
+}
+
+/// Restricts the calling thread to the CPU it runs on now (always one it may use).
+fn pin_current_thread() -> Result<()> {
+    // SAFETY: sched_getcpu has no preconditions; a zeroed cpu_set_t is a valid empty set;
+    // CPU_SET and sched_setaffinity(0, ..) touch only that set and the calling thread.
+    unsafe {
+        let cpu = usize::try_from(libc::sched_getcpu())
+            .map_err(|_| eyre!("sched_getcpu: {}", std::io::Error::last_os_error()))?;
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(eyre!(
+                "pinning the sender to CPU {cpu}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
