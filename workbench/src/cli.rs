@@ -67,6 +67,12 @@ pub enum ProbeCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove every pinned link, program and map the project made, on every interface, and the
+    /// lab namespaces and links (no prompt).
+    Cleanup {
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the models in the kernel (active, shadow, previous) and the mode.
     Status {
         #[arg(long)]

@@ -48,6 +48,19 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
             );
             Ok(())
         }
+        ProbeCommand::Cleanup { json } => {
+            let report = crate::kernel::cleanup::cleanup()?;
+            if json {
+                return print_json(&report);
+            }
+            println!(
+                "removed {} pinned objects, {} namespaces, {} links",
+                report.removed_pins.len(),
+                report.removed_namespaces.len(),
+                report.removed_links.len()
+            );
+            Ok(())
+        }
         ProbeCommand::Status { iface, json } => {
             let report = crate::kernel::models::ProbeModels::open(&iface)?.report()?;
             if json {

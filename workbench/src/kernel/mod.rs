@@ -2,6 +2,7 @@
 
 pub mod bpffs;
 pub mod caps;
+pub mod cleanup;
 pub mod events;
 pub mod flows;
 pub mod models;

@@ -147,7 +147,12 @@ impl Lab {
         } else {
             Ok(())
         };
-        let ns = ip(&["netns", "del", &self.netns]);
+        let ns_present = std::path::Path::new("/run/netns").join(&self.netns).exists();
+        let ns = if ns_present {
+            ip(&["netns", "del", &self.netns])
+        } else {
+            Ok(())
+        };
         self.removed = true;
         link.and(ns)
     }
