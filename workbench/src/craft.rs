@@ -30,7 +30,7 @@ pub struct TcpSegment<'a> {
 }
 
 /// Internet checksum (RFC 1071) over `data`, continuing from `sum`.
-fn checksum_add(mut sum: u32, data: &[u8]) -> u32 {
+pub(crate) fn checksum_add(mut sum: u32, data: &[u8]) -> u32 {
     let mut chunks = data.chunks_exact(2);
     for c in &mut chunks {
         sum += u16::from_be_bytes([c[0], c[1]]) as u32;
@@ -41,7 +41,7 @@ fn checksum_add(mut sum: u32, data: &[u8]) -> u32 {
     sum
 }
 
-fn checksum_finish(mut sum: u32) -> u16 {
+pub(crate) fn checksum_finish(mut sum: u32) -> u16 {
     while sum >> 16 != 0 {
         sum = (sum & 0xffff) + (sum >> 16);
     }

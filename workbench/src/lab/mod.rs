@@ -8,6 +8,7 @@
 
 pub mod afpacket;
 pub mod guard;
+pub mod hostile;
 pub mod netns;
 pub mod receiver;
 pub mod replay_lab;
