@@ -233,8 +233,8 @@ fn record(packet: &ParsedPacket, from_lo: bool, now_ns: u64) {
                 let r = slot.as_mut_ptr();
                 (*r).packet = *packet;
                 (*r).ts_ns = now_ns;
-                (*r).from_lo = from_lo as u8;
-                (*r)._pad = [0; 7];
+                (*r).from_lo = from_lo as u32;
+                (*r)._pad = 0;
             }
             slot.submit(0);
         }
@@ -257,7 +257,8 @@ fn emit(key: &FlowKey, entry: &FlowEntry) {
                 (*ev).packets = entry.state.packets();
                 (*ev).verdict = entry.verdict;
                 (*ev).initiator_is_lo = entry.initiator_is_lo;
-                (*ev)._pad = [0; 6];
+                (*ev)._pad16 = 0;
+                (*ev)._pad32 = 0;
             }
             slot.submit(0);
         }

@@ -52,7 +52,10 @@ pub struct VerdictEvent {
     pub packets: u32,
     pub verdict: u8,
     pub initiator_is_lo: u8,
-    pub _pad: [u8; 6],
+    // Aligned padding words: the probe writes them with plain stores (a memset of odd-offset
+    // bytes needs pointer arithmetic that the verifier refuses without CAP_PERFMON).
+    pub _pad16: u16,
+    pub _pad32: u32,
 }
 const _: () = assert!(core::mem::size_of::<VerdictEvent>() == 72);
 
@@ -63,7 +66,7 @@ const _: () = assert!(core::mem::size_of::<VerdictEvent>() == 72);
 pub struct PacketRecord {
     pub packet: ParsedPacket,
     pub ts_ns: u64,
-    pub from_lo: u8,
-    pub _pad: [u8; 7],
+    pub from_lo: u32,
+    pub _pad: u32,
 }
 const _: () = assert!(core::mem::size_of::<PacketRecord>() == 72);

@@ -112,7 +112,7 @@ impl FlowEntry {
     /// [`FlowEntry::new`] in place.
     #[inline(always)]
     pub fn restart(&mut self, p: &ParsedPacket, from_lo: bool, now_ns: u64) {
-        *self = FlowEntry::default();
+        crate::zero_words(self);
         self.initiator_is_lo = from_lo as u8;
         self.state.restart(p, now_ns);
     }

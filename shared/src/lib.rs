@@ -19,4 +19,19 @@ pub mod stats;
 mod pod;
 
 pub use flow::{FlowEntry, FlowKey};
+
+/// Zeroes a plain-old-data value (every bit pattern valid, all-zero its default) with aligned
+/// 8-byte stores. `*v = T::default()` becomes a `memset` call for large types, whose byte loop
+/// does pointer arithmetic the verifier refuses to programs loaded without CAP_PERFMON; volatile
+/// word stores stay plain stores.
+#[inline(always)]
+pub(crate) fn zero_words<T: Copy>(v: &mut T) {
+    const { assert!(core::mem::size_of::<T>() % 8 == 0 && core::mem::align_of::<T>() >= 8) };
+    let words = (v as *mut T).cast::<u64>();
+    for i in 0..core::mem::size_of::<T>() / 8 {
+        // SAFETY: in bounds (size is a multiple of 8) and aligned (align >= 8); callers only pass
+        // types for which all-zero bytes are a valid value.
+        unsafe { core::ptr::write_volatile(words.add(i), 0) };
+    }
+}
 pub use packet::{parse_ethernet, parse_ip, FrameBytes, PacketBytes, ParseError, ParsedPacket};

@@ -68,7 +68,7 @@ impl FlowState {
     /// [`FlowState::start`] in place (the probe has no stack room for a second copy).
     #[inline(always)]
     pub fn restart(&mut self, p: &ParsedPacket, ts_ns: u64) {
-        *self = FlowState::default();
+        crate::zero_words(self);
         self.first_ts_ns = ts_ns;
         self.last_ts_ns = ts_ns;
         self.iat_min_ns = u64::MAX;

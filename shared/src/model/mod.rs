@@ -116,7 +116,9 @@ impl Model {
     #[inline(always)]
     fn walk<F: FeatureSource>(&self, root: u16, features: &F) -> i64 {
         let mut idx = root as usize;
-        for _ in 0..=MAX_DEPTH {
+        // An exclusive range: RangeInclusive carries an extra "exhausted" flag that hides the
+        // trip count from the verifier.
+        for _ in 0..MAX_DEPTH + 1 {
             let node = &self.nodes[idx & (MAX_NODES - 1)];
             if node.is_leaf != 0 {
                 return node.score as i64;
@@ -152,7 +154,10 @@ impl Model {
         let get = || unsafe { core::ptr::read_volatile(acc) };
         let set = |v: i64| unsafe { core::ptr::write_volatile(acc, v) };
         match self.header.kind {
-            KIND_TREE => set(self.walk(0, features)),
+            // The root index is read from the model, not the constant 0: the walk's pointer
+            // arithmetic must see the same kind of offset on every iteration, or a verifier
+            // without CAP_PERFMON refuses it (Spectre v1 sanitation).
+            KIND_TREE => set(self.walk(self.roots[0], features)),
             KIND_FOREST => {
                 set(0);
                 for t in 0..MAX_TREES {

@@ -49,10 +49,14 @@ pub fn ensure_mounted() -> Result<()> {
         )
     };
     if rc != 0 {
-        return Err(eyre!(
-            "cannot mount the BPF file system at {BPFFS_ROOT}: {}",
-            std::io::Error::last_os_error()
-        ));
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EPERM) {
+            return Err(eyre!(
+                "the BPF file system is not mounted at {BPFFS_ROOT} and mounting it needs CAP_SYS_ADMIN; \
+                 mount it once as root (mount -t bpf bpffs {BPFFS_ROOT}), then CAP_BPF and CAP_NET_ADMIN suffice"
+            ));
+        }
+        return Err(eyre!("cannot mount the BPF file system at {BPFFS_ROOT}: {err}"));
     }
     if let Some(dir) = Path::new(MOUNT_MARKER).parent() {
         std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;

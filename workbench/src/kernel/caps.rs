@@ -5,6 +5,7 @@ use color_eyre::eyre::{bail, Result};
 
 pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_SYS_ADMIN: u32 = 21;
+pub const CAP_PERFMON: u32 = 38;
 pub const CAP_BPF: u32 = 39;
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
@@ -59,6 +60,33 @@ pub fn require_kernel_access(action: &str) -> Result<()> {
     bail!(
         "{action} needs CAP_BPF and CAP_NET_ADMIN; this process lacks {} (run as root, or grant them: \
          setcap cap_bpf,cap_net_admin+ep $(command -v workbench))",
+        missing.join(" and ")
+    )
+}
+
+/// Loading the probe needs CAP_PERFMON too: without it the verifier applies Spectre v1
+/// sanitation to pointer arithmetic (the model walk indexes a map value by a data-dependent
+/// node index) and explores speculative paths, and the probe exceeds its jump-sequence limit.
+pub fn require_load_access(action: &str) -> Result<()> {
+    let caps = effective();
+    let admin = caps & (1 << CAP_SYS_ADMIN) != 0;
+    let mut missing = Vec::new();
+    if caps & (1 << CAP_BPF) == 0 && !admin {
+        missing.push("CAP_BPF");
+    }
+    if caps & (1 << CAP_NET_ADMIN) == 0 {
+        missing.push("CAP_NET_ADMIN");
+    }
+    if caps & (1 << CAP_PERFMON) == 0 && !admin {
+        missing.push("CAP_PERFMON");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{action} needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (the verifier needs CAP_PERFMON to accept the \
+         model walk's pointer arithmetic); this process lacks {} (run as root, or: setcap \
+         cap_bpf,cap_net_admin,cap_perfmon+ep $(command -v workbench))",
         missing.join(" and ")
     )
 }

@@ -61,8 +61,14 @@ fn model_bytes(model: &Model) -> &[u8] {
 /// The map of models and config of the probe on `iface`.
 pub struct ProbeModels {
     iface: String,
+    dir: std::path::PathBuf,
     outer: OwnedFd,
 }
+
+/// Each occupied slot's inner map is also pinned under these names: reopening a map by its id
+/// (BPF_MAP_GET_FD_BY_ID) needs CAP_SYS_ADMIN, a pin needs only CAP_BPF. The outer map stays the
+/// truth (the probe reads it); a pin whose map id differs from the slot's is not used.
+pub const SLOT_PINS: [&str; 3] = ["slot_active", "slot_shadow", "slot_previous"];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SlotInfo {
@@ -91,6 +97,7 @@ impl ProbeModels {
         }
         Ok(ProbeModels {
             iface: iface.to_string(),
+            dir: bpffs::iface_dir(iface),
             outer: sys::obj_get(&path)?,
         })
     }
@@ -106,7 +113,32 @@ impl ProbeModels {
             return Ok(None);
         }
         let id = u32::from_ne_bytes(id);
+        let pin = self.slot_pin(slot);
+        if let Ok(fd) = sys::obj_get(&pin) {
+            if sys::map_id(fd.as_fd())? == id {
+                return Ok(Some((id, fd)));
+            }
+        }
+        // No matching pin (an older layout, or an interrupted swap): open by id, which needs
+        // CAP_SYS_ADMIN.
         Ok(Some((id, sys::map_fd_by_id(id)?)))
+    }
+
+    fn slot_pin(&self, slot: u32) -> std::path::PathBuf {
+        self.dir.join(SLOT_PINS[(slot as usize).min(SLOT_PINS.len() - 1)])
+    }
+
+    fn repin(&self, slot: u32, inner: Option<BorrowedFd<'_>>) -> Result<()> {
+        let pin = self.slot_pin(slot);
+        match std::fs::remove_file(&pin) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => bail!("removing {}: {e}", pin.display()),
+        }
+        match inner {
+            Some(fd) => sys::obj_pin(fd, &pin),
+            None => Ok(()),
+        }
     }
 
     fn set_slot(&self, slot: u32, inner: BorrowedFd<'_>) -> Result<()> {
@@ -116,11 +148,13 @@ impl ProbeModels {
             &slot.to_ne_bytes(),
             &fd,
             "swapping a model slot",
-        )
+        )?;
+        self.repin(slot, Some(inner))
     }
 
     fn clear_slot(&self, slot: u32) -> Result<()> {
-        sys::map_delete(self.outer.as_fd(), &slot.to_ne_bytes(), "clearing a model slot")
+        sys::map_delete(self.outer.as_fd(), &slot.to_ne_bytes(), "clearing a model slot")?;
+        self.repin(slot, None)
     }
 
     /// The model in `slot`, read back from the kernel.

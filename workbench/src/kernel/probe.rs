@@ -36,7 +36,10 @@ pub const PACKETS_MAP: &str = "PACKETS";
 pub const CONFIG_MAP: &str = "CONFIG";
 pub const EVENTS_MAP: &str = "EVENTS";
 /// Every pin the probe makes, in removal order: links first (that detaches the program).
-pub const ALL_PINS: [&str; 9] = [
+pub const ALL_PINS: [&str; 12] = [
+    models::SLOT_PINS[0],
+    models::SLOT_PINS[1],
+    models::SLOT_PINS[2],
     PIN_LINK_INGRESS,
     PIN_LINK_EGRESS,
     PIN_PROGRAM,
@@ -102,7 +105,7 @@ fn existing_pins(dir: &Path) -> Vec<String> {
 
 /// Loads the probe and attaches it at ingress and egress of `iface`, pinning everything.
 pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
-    caps::require_kernel_access("attaching the probe")?;
+    caps::require_load_access("attaching the probe")?;
     let ifindex = ifindex(iface)?;
     bpffs::ensure_mounted()?;
     let dir = bpffs::iface_dir(iface);

@@ -17,6 +17,7 @@ const BPF_OBJ_PIN: u32 = 6;
 const BPF_OBJ_GET: u32 = 7;
 const BPF_PROG_TEST_RUN: u32 = 10;
 const BPF_MAP_GET_FD_BY_ID: u32 = 14;
+const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 
 pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
 pub const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
@@ -117,6 +118,18 @@ pub fn map_delete(map: BorrowedFd<'_>, key: &[u8], what: &str) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         Err(e) => Err(eyre!("{what}: {e}")),
     }
+}
+
+/// The kernel id of an open map (BPF_OBJ_GET_INFO_BY_FD; `struct bpf_map_info` starts with
+/// `type`, then `id`).
+pub fn map_id(map: BorrowedFd<'_>) -> Result<u32> {
+    let mut info = [0u8; 80];
+    let mut attr = Attr::new();
+    attr.u32_at(0, map.as_raw_fd() as u32)
+        .u32_at(4, info.len() as u32)
+        .u64_at(8, info.as_mut_ptr() as u64);
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr, "reading BPF map info")?;
+    Ok(u32::from_ne_bytes([info[4], info[5], info[6], info[7]]))
 }
 
 pub fn map_fd_by_id(id: u32) -> Result<OwnedFd> {
