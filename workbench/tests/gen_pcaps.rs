@@ -230,8 +230,11 @@ fn naive_leaks_through_ttl_and_source_address_honest_does_not() {
         ));
         measured.insert(file.variant, (t, s));
     }
-    // Measured with seed 2026: naive 1.0000 / 1.0000, honest TTL 0.5894, address 0.6890
-    // (58.9% of flows are benign, so honest sits near the majority-class rate).
+    // Measured with seed 2026: naive 1.0000 / 1.0000; honest fwd_ttl 0.6612, address 0.6830
+    // (58.9% of flows are benign; the rest above that comes from the scanners, one host with one
+    // TTL each). The honest bar is 0.75 rather than a looser 0.85 because a half-leaky honest
+    // variant (one attacker address and TTL for every campaign except the spoofed SYN flood)
+    // measured 0.7947 on both rules and must fail here.
     let (naive_ttl, naive_src) = measured[&Variant::Naive];
     let (honest_ttl, honest_src) = measured[&Variant::Honest];
     assert!(naive_ttl >= 0.99, "naive fwd_ttl stump accuracy {naive_ttl}");
@@ -239,7 +242,7 @@ fn naive_leaks_through_ttl_and_source_address_honest_does_not() {
         naive_src >= 0.99,
         "naive source-address rule accuracy {naive_src}"
     );
-    assert!(honest_ttl <= 0.85, "honest fwd_ttl stump accuracy {honest_ttl}");
+    assert!(honest_ttl <= 0.75, "honest fwd_ttl stump accuracy {honest_ttl}");
     assert!(
         honest_src <= 0.85,
         "honest source-address rule accuracy {honest_src}"

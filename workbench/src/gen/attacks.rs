@@ -222,7 +222,8 @@ fn reflectors(g: &mut Gen, n: usize) -> Vec<Host> {
     v.into_iter()
         .take(n)
         .map(|i| Host {
-            ip: Ipv4Addr::new(198, 18, (i >> 8) as u8, (i & 0xff) as u8 | 1),
+            // Odd last octets 1-255 over 198.18.0-15.x: 2048 distinct addresses, none a .0.
+            ip: Ipv4Addr::new(198, 18, (i >> 7) as u8, ((i & 0x7f) * 2 + 1) as u8),
             ttl: os_ttl(g, 4, 10),
         })
         .collect()
