@@ -35,6 +35,8 @@ pub enum Command {
     /// Create or remove the replay lab (a namespace holding both ends of a veth pair).
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Write the project's sample captures (naive and honest variants) with ground-truth labels.
+    GenPcaps(crate::commands::gen_pcaps::GenPcapsArgs),
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod craft;
 pub mod flowfmt;
+pub mod gen;
 pub mod kernel;
 pub mod lab;
 pub mod model;
@@ -32,6 +33,7 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Verify(args)) => commands::verify::run(args),
         Some(cli::Command::Replay(args)) => commands::replay::run(args),
         Some(cli::Command::Lab(cmd)) => commands::lab::run(cmd),
+        Some(cli::Command::GenPcaps(args)) => commands::gen_pcaps::run(args),
         None => {
             use clap::CommandFactory;
             cli::Cli::command().print_help()?;
