@@ -14,15 +14,18 @@
 use core::cell::UnsafeCell;
 
 use aya_ebpf::{
-    bindings::{bpf_map_def, bpf_map_type::BPF_MAP_TYPE_ARRAY_OF_MAPS, TC_ACT_OK, TC_ACT_SHOT},
+    bindings::{bpf_map_def, bpf_map_type::BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_F_NO_PREALLOC, TC_ACT_OK, TC_ACT_SHOT},
     cty::c_void,
     helpers::{bpf_ktime_get_ns, bpf_map_lookup_elem},
     macros::{classifier, map},
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+    maps::{lpm_trie::Key, Array, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
     programs::TcContext,
 };
 use workbench_shared::{
-    abi::{PacketRecord, ProbeConfig, VerdictEvent, MODEL_SLOTS, MODE_ENFORCE, SLOT_ACTIVE, SLOT_SHADOW},
+    abi::{
+        allow_key, PacketRecord, ProbeConfig, VerdictEvent, ALLOW_KEY_BYTES, ALLOW_VERSION_BITS, MODEL_SLOTS,
+        MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE, SLOT_SHADOW,
+    },
     decide::{decide, Scratch as DecideScratch},
     flow::{FlowEntry, FlowKey, VERDICT_MALICIOUS},
     model::Model,
@@ -45,6 +48,10 @@ static CONFIG: Array<ProbeConfig> = Array::with_max_entries(1, 0);
 
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENT_RING_BYTES, 0);
+
+/// Addresses enforce mode never drops (CIDRs; see `shared::abi::allow_key`).
+#[map]
+static ALLOW: LpmTrie<[u8; ALLOW_KEY_BYTES], u8> = LpmTrie::with_max_entries(4096, BPF_F_NO_PREALLOC);
 
 /// Packet records for `workbench verify`; one page unless userspace sizes it at load.
 #[map]
@@ -217,11 +224,25 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
         count(stats::VERDICT_CHANGES);
         emit(key, entry);
     }
-    if config.mode == MODE_ENFORCE && entry.verdict == VERDICT_MALICIOUS {
-        count(stats::DROPPED);
-        return Ok(TC_ACT_SHOT);
+    if config.mode != MODE_MONITOR && entry.verdict == VERDICT_MALICIOUS {
+        if allowed(key) {
+            count(stats::ALLOWLISTED);
+        } else if config.mode == MODE_ENFORCE {
+            count(stats::DROPPED);
+            return Ok(TC_ACT_SHOT);
+        } else {
+            count(stats::WOULD_DROP);
+        }
     }
     Ok(TC_ACT_OK)
+}
+
+/// Either endpoint of the flow is on the allowlist.
+#[inline(always)]
+fn allowed(key: &FlowKey) -> bool {
+    let full = ALLOW_VERSION_BITS + 128;
+    ALLOW.get(&Key::new(full, allow_key(key.ip_version, &key.addr_lo))).is_some()
+        || ALLOW.get(&Key::new(full, allow_key(key.ip_version, &key.addr_hi))).is_some()
 }
 
 #[inline(always)]

@@ -15,6 +15,25 @@ pub const MODEL_SLOTS: u32 = 3;
 pub const MODE_MONITOR: u32 = 0;
 /// Drop packets of flows whose active verdict is malicious.
 pub const MODE_ENFORCE: u32 = 1;
+/// Count what enforce would drop (`would_drop`), but pass every packet.
+pub const MODE_DRY_RUN: u32 = 2;
+
+/// Allowlist keys (an LPM trie): the IP version byte, then the 16 address bytes, so an IPv4
+/// prefix never matches an IPv6 address. The prefix length counts the version byte's 8 bits.
+pub const ALLOW_KEY_BYTES: usize = 17;
+pub const ALLOW_VERSION_BITS: u32 = 8;
+
+#[inline(always)]
+pub fn allow_key(ip_version: u8, addr: &[u8; 16]) -> [u8; ALLOW_KEY_BYTES] {
+    let mut k = [0u8; ALLOW_KEY_BYTES];
+    k[0] = ip_version;
+    let mut i = 0;
+    while i < 16 {
+        k[1 + i] = addr[i];
+        i += 1;
+    }
+    k
+}
 
 /// Runtime configuration (a one-entry array map), changed without reloading the program.
 #[repr(C)]

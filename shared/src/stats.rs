@@ -22,8 +22,12 @@ pub const SHADOW_DISAGREEMENTS: u32 = 7;
 pub const DROPPED: u32 = 8;
 /// Packet records (record mode) that did not fit in the ring buffer.
 pub const RECORDS_LOST: u32 = 9;
+/// Packets of malicious flows passed because an endpoint is on the allowlist.
+pub const ALLOWLISTED: u32 = 10;
+/// Packets dry-run mode would have dropped.
+pub const WOULD_DROP: u32 = 11;
 /// First index of the unparsed reasons, one per [`ParseError`] variant.
-pub const UNPARSED_BASE: u32 = 10;
+pub const UNPARSED_BASE: u32 = 12;
 pub const COUNT: u32 = UNPARSED_BASE + ParseError::ALL.len() as u32;
 
 impl ParseError {
@@ -71,6 +75,8 @@ pub fn name(index: u32) -> &'static str {
         SHADOW_DISAGREEMENTS => "shadow_disagreements",
         DROPPED => "dropped",
         RECORDS_LOST => "records_lost",
+        ALLOWLISTED => "allowlisted",
+        WOULD_DROP => "would_drop",
         i => match ParseError::ALL.get((i.wrapping_sub(UNPARSED_BASE)) as usize) {
             Some(e) => e.name(),
             None => "unknown",

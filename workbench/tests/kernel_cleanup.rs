@@ -41,7 +41,7 @@ fn cleanup_removes_stale_attachments_pins_and_labs() {
 
     let cleaned = workbench_json(&["probe", "cleanup", "--json"]);
     let pins = cleaned["removed_pins"].as_array().map_or(0, Vec::len);
-    assert_eq!(pins, 9, "{cleaned:#}");
+    assert_eq!(pins, 10, "{cleaned:#}");
     assert!(cleaned["removed_namespaces"]
         .as_array()
         .is_some_and(|a| a.iter().any(|n| n == lab.netns.as_str())));

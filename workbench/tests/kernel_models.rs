@@ -187,6 +187,58 @@ fn deploy_verdicts_events_rollback_shadow_and_enforce() {
     );
     let table = workbench_json(&["probe", "flows", "--iface", h, "--json"]);
     assert_eq!(table["stats"]["dropped"], 3);
+
+    // Allowlisted: the sender's address is never dropped, even in enforce mode.
+    let peer = format!("{}/32", lab.peer_addr);
+    let status = workbench_json(&["deploy", "--allow", &peer, "--iface", h, "--json"]);
+    assert_eq!(status["allowlist"][0], peer.as_str());
+    traffic::tcp_segments_from_netns(&lab, 42_007, 9, TCP_SYN, 5).expect("syn");
+    let f = flow_from(h, 42_007, |f| f["bwd_packets"] == 5);
+    assert_eq!(
+        (f["verdict"].as_str(), f["bwd_packets"].as_u64()),
+        (Some("malicious"), Some(5)),
+        "{f:#}"
+    );
+    // SYNs 3 to 5 and the RSTs that answer them: six packets of a malicious flow passed.
+    let table = workbench_json(&["probe", "flows", "--iface", h, "--json"]);
+    assert_eq!(
+        (
+            table["stats"]["dropped"].as_u64(),
+            table["stats"]["allowlisted"].as_u64()
+        ),
+        (Some(3), Some(6))
+    );
+
+    // Dry run: nothing dropped, what enforce would drop is counted.
+    workbench_json(&[
+        "deploy",
+        "--clear-allowlist",
+        "--mode",
+        "dry-run",
+        "--iface",
+        h,
+        "--json",
+    ]);
+    traffic::tcp_segments_from_netns(&lab, 42_008, 9, TCP_SYN, 5).expect("syn");
+    let f = flow_from(h, 42_008, |f| f["bwd_packets"] == 5);
+    assert_eq!(f["bwd_packets"], 5, "dry run drops nothing: {f:#}");
+    let table = workbench_json(&["probe", "flows", "--iface", h, "--json"]);
+    assert_eq!(
+        (
+            table["stats"]["dropped"].as_u64(),
+            table["stats"]["would_drop"].as_u64()
+        ),
+        (Some(3), Some(6))
+    );
+
+    // Enforce on the interface that carries this machine's default route needs confirmation.
+    if let Some(default_if) = workbench::commands::deploy::default_route_ifaces().first() {
+        let out = workbench(&["deploy", "--mode", "enforce", "--iface", default_if]);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("default route"),
+            "{out:?}"
+        );
+    }
     let status = workbench_json(&["deploy", "--mode", "monitor", "--iface", h, "--json"]);
     assert_eq!(status["mode"], "monitor");
     report("kernel test: deploy, verdict events, rollback, shadow and enforce checked in the kernel");

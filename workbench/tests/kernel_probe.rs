@@ -156,7 +156,7 @@ fn probe_counts_exact_packets_and_bytes_per_flow() {
     ));
 
     let detached = workbench_json(&["probe", "detach", "--iface", &lab.host_if, "--json"]);
-    assert_eq!(detached["removed_pins"].as_array().map(Vec::len), Some(9));
+    assert_eq!(detached["removed_pins"].as_array().map(Vec::len), Some(10));
     assert!(
         tcx_links_of(program_id).is_empty(),
         "detach must remove both TCX links"

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use color_eyre::eyre::{bail, Result};
-use shared::abi::{MODE_ENFORCE, MODE_MONITOR};
+use shared::abi::{MODE_DRY_RUN, MODE_ENFORCE, MODE_MONITOR};
 
 use super::print_json;
 use crate::kernel::models::{self, ProbeModels};
@@ -17,6 +17,8 @@ pub enum Mode {
     Monitor,
     /// Packets of flows whose active verdict is malicious are dropped.
     Enforce,
+    /// Count what enforce would drop (statistic `would_drop`), pass everything.
+    DryRun,
 }
 
 #[derive(Debug, Args)]
@@ -39,6 +41,12 @@ pub struct DeployArgs {
     pub clear_shadow: bool,
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
+    /// Never drop flows to or from this CIDR (repeatable; enforce and dry-run honour it).
+    #[arg(long = "allow", value_name = "CIDR")]
+    pub allow: Vec<crate::kernel::allowlist::Cidr>,
+    /// Empty the allowlist.
+    #[arg(long)]
+    pub clear_allowlist: bool,
     /// Evaluate at packets 1..=N of every flow.
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub decide_first: Option<u32>,
@@ -83,6 +91,8 @@ pub fn run(args: DeployArgs) -> Result<()> {
         && !args.promote_shadow
         && !args.clear_shadow
         && args.mode.is_none()
+        && args.allow.is_empty()
+        && !args.clear_allowlist
         && args.decide_first.is_none()
         && args.decide_every.is_none();
     if nothing_to_do {
@@ -112,6 +122,12 @@ pub fn run(args: DeployArgs) -> Result<()> {
         (Some(m), false) => slots.deploy(&m.model)?,
         (None, _) => {}
     }
+    if args.clear_allowlist {
+        crate::kernel::allowlist::clear(&args.iface)?;
+    }
+    if !args.allow.is_empty() {
+        crate::kernel::allowlist::add(&args.iface, &args.allow)?;
+    }
     if args.rollback {
         slots.rollback()?;
     }
@@ -124,10 +140,10 @@ pub fn run(args: DeployArgs) -> Result<()> {
     if args.mode.is_some() || args.decide_first.is_some() || args.decide_every.is_some() {
         let mut config = models::read_config(&args.iface)?;
         if let Some(mode) = args.mode {
-            config.mode = if mode == Mode::Enforce {
-                MODE_ENFORCE
-            } else {
-                MODE_MONITOR
+            config.mode = match mode {
+                Mode::Monitor => MODE_MONITOR,
+                Mode::Enforce => MODE_ENFORCE,
+                Mode::DryRun => MODE_DRY_RUN,
             };
         }
         if let Some(n) = args.decide_first {

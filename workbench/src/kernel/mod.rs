@@ -1,5 +1,6 @@
 //! Everything that talks to the kernel's BPF subsystem.
 
+pub mod allowlist;
 pub mod bpffs;
 pub mod caps;
 pub mod cleanup;

@@ -86,6 +86,8 @@ pub struct ModelsReport {
     pub mode: &'static str,
     pub decide_first_packets: u32,
     pub decide_every: u32,
+    /// CIDRs enforce mode never drops.
+    pub allowlist: Vec<String>,
 }
 
 impl ProbeModels {
@@ -244,15 +246,18 @@ impl ProbeModels {
             mode: mode_name(config.mode),
             decide_first_packets: config.decide_first_packets,
             decide_every: config.decide_every,
+            allowlist: super::allowlist::list(&self.iface)
+                .map(|l| l.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
         })
     }
 }
 
 pub fn mode_name(mode: u32) -> &'static str {
-    if mode == shared::abi::MODE_ENFORCE {
-        "enforce"
-    } else {
-        "monitor"
+    match mode {
+        shared::abi::MODE_ENFORCE => "enforce",
+        shared::abi::MODE_DRY_RUN => "dry_run",
+        _ => "monitor",
     }
 }
 

@@ -36,7 +36,7 @@ pub const PACKETS_MAP: &str = "PACKETS";
 pub const CONFIG_MAP: &str = "CONFIG";
 pub const EVENTS_MAP: &str = "EVENTS";
 /// Every pin the probe makes, in removal order: links first (that detaches the program).
-pub const ALL_PINS: [&str; 12] = [
+pub const ALL_PINS: [&str; 13] = [
     models::SLOT_PINS[0],
     models::SLOT_PINS[1],
     models::SLOT_PINS[2],
@@ -47,6 +47,7 @@ pub const ALL_PINS: [&str; 12] = [
     PIN_STATS,
     PIN_EVENTS,
     PIN_PACKETS,
+    super::allowlist::PIN_ALLOW,
     models::PIN_CONFIG,
     models::PIN_MODELS,
 ];
@@ -156,6 +157,7 @@ pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
         (CONFIG_MAP, models::PIN_CONFIG),
         (EVENTS_MAP, PIN_EVENTS),
         (PACKETS_MAP, PIN_PACKETS),
+        (super::allowlist::ALLOW_MAP, super::allowlist::PIN_ALLOW),
     ] {
         ebpf.map(map)
             .ok_or_else(|| eyre!("probe object has no map {map}"))?
