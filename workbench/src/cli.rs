@@ -27,6 +27,8 @@ pub enum Command {
     Verify(crate::commands::verify::VerifyArgs),
     /// Stream verdict changes from the probe (headless).
     Live(crate::commands::live::LiveArgs),
+    /// Export a model for other targets (C99 for embedded devices).
+    Export(crate::commands::export::ExportArgs),
     /// Inspect model files.
     #[command(subcommand)]
     Model(crate::commands::model::ModelCommand),

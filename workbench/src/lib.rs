@@ -29,6 +29,7 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Probe(cmd)) => commands::probe::run(cmd),
         Some(cli::Command::Deploy(args)) => commands::deploy::run(args),
         Some(cli::Command::Model(cmd)) => commands::model::run(cmd),
+        Some(cli::Command::Export(args)) => commands::export::run(args),
         Some(cli::Command::Live(args)) => commands::live::run(args),
         Some(cli::Command::Verify(args)) => commands::verify::run(args),
         Some(cli::Command::Replay(args)) => commands::replay::run(args),

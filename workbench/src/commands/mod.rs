@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod deploy;
+pub mod export;
 pub mod gen_pcaps;
 pub mod lab;
 pub mod live;
