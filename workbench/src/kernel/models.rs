@@ -95,6 +95,20 @@ impl ProbeModels {
         })
     }
 
+    /// The map of models pinned in `dir` (a probe loaded there with `probe::load`, attached or
+    /// not); `label` stands for the interface in reports.
+    pub fn open_dir(dir: &Path, label: &str) -> Result<Self> {
+        Ok(ProbeModels {
+            iface: label.to_string(),
+            outer: sys::obj_get(&dir.join(PIN_MODELS))?,
+        })
+    }
+
+    /// Empties the active slot: the probe then decides nothing (and the rollback target stays).
+    pub fn clear_active(&self) -> Result<()> {
+        self.clear_slot(SLOT_ACTIVE)
+    }
+
     fn slot_fd(&self, slot: u32) -> Result<Option<(u32, OwnedFd)>> {
         let mut id = [0u8; 4];
         if !sys::map_lookup(
@@ -228,7 +242,23 @@ fn config_map(iface: &str) -> Result<OwnedFd> {
 }
 
 pub fn read_config(iface: &str) -> Result<ProbeConfig> {
-    let fd = config_map(iface)?;
+    read_config_map(config_map(iface)?)
+}
+
+pub fn write_config(iface: &str, config: &ProbeConfig) -> Result<()> {
+    write_config_map(config_map(iface)?, config)
+}
+
+/// The configuration of the probe whose maps are pinned in `dir`.
+pub fn read_config_at(dir: &Path) -> Result<ProbeConfig> {
+    read_config_map(sys::obj_get(&dir.join(PIN_CONFIG))?)
+}
+
+pub fn write_config_at(dir: &Path, config: &ProbeConfig) -> Result<()> {
+    write_config_map(sys::obj_get(&dir.join(PIN_CONFIG))?, config)
+}
+
+fn read_config_map(fd: OwnedFd) -> Result<ProbeConfig> {
     let mut buf = [0u8; std::mem::size_of::<ProbeConfig>()];
     sys::map_lookup(
         fd.as_fd(),
@@ -245,8 +275,7 @@ pub fn read_config(iface: &str) -> Result<ProbeConfig> {
     })
 }
 
-pub fn write_config(iface: &str, config: &ProbeConfig) -> Result<()> {
-    let fd = config_map(iface)?;
+fn write_config_map(fd: OwnedFd, config: &ProbeConfig) -> Result<()> {
     let mut buf = Vec::with_capacity(16);
     for w in [config.mode, config.decide_first_packets, config.decide_every, 0] {
         buf.extend_from_slice(&w.to_ne_bytes());
