@@ -33,6 +33,9 @@ pub enum Command {
     /// Create or remove the replay lab (a namespace holding both ends of a veth pair).
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Measure what the workbench costs on this machine.
+    #[command(subcommand)]
+    Bench(crate::commands::bench::BenchCommand),
 }
 
 #[derive(Debug, Args)]
