@@ -11,7 +11,7 @@
 //! 13-20 ms, and an empty slot falls through silently). Measured: docs/TOOLCHAIN.md.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{bail, Result, WrapErr};
 use serde::Serialize;
@@ -61,6 +61,8 @@ fn model_bytes(model: &Model) -> &[u8] {
 /// The map of models and config of the probe on `iface`.
 pub struct ProbeModels {
     iface: String,
+    /// The pin directory (for the configuration beside the map of models).
+    dir: PathBuf,
     outer: OwnedFd,
 }
 
@@ -85,13 +87,15 @@ pub struct ModelsReport {
 impl ProbeModels {
     pub fn open(iface: &str) -> Result<Self> {
         caps::require_kernel_access("changing the probe's model")?;
-        let path = bpffs::iface_dir(iface).join(PIN_MODELS);
+        let dir = bpffs::iface_dir(iface);
+        let path = dir.join(PIN_MODELS);
         if !path.exists() {
             bail!("the probe is not attached to {iface}; run `workbench probe attach --iface {iface}` first");
         }
         Ok(ProbeModels {
             iface: iface.to_string(),
             outer: sys::obj_get(&path)?,
+            dir,
         })
     }
 
@@ -101,6 +105,7 @@ impl ProbeModels {
         Ok(ProbeModels {
             iface: label.to_string(),
             outer: sys::obj_get(&dir.join(PIN_MODELS))?,
+            dir: dir.to_path_buf(),
         })
     }
 
@@ -215,7 +220,7 @@ impl ProbeModels {
                 kernel_map_id: id,
             }))
         };
-        let config = read_config(&self.iface)?;
+        let config = read_config_at(&self.dir)?;
         Ok(ModelsReport {
             iface: self.iface.clone(),
             active: info(SLOT_ACTIVE)?,
