@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use aya::maps::MapData;
 use aya::programs::SchedClassifier;
+use aya::Ebpf;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde::Serialize;
 use shared::abi::ProbeConfig;
@@ -27,7 +27,7 @@ use shared::packet::{parse_ethernet, FrameBytes};
 use super::machine::Machine;
 use super::models::{self, ModelInfo, DEPTH};
 use crate::craft::{self, Ipv4Endpoints, TcpSegment, TCP_SYN};
-use crate::kernel::models::{write_config_at, ProbeModels};
+use crate::kernel::models::ProbeModels;
 use crate::kernel::{bpffs, caps, flows, probe, sys};
 
 pub const DEFAULT_REPEAT: u32 = 200_000;
@@ -274,6 +274,15 @@ fn decide(every_packet: bool) -> ProbeConfig {
     }
 }
 
+fn set_config(ebpf: &mut Ebpf, config: ProbeConfig) -> Result<()> {
+    let map = ebpf
+        .map_mut(probe::CONFIG_MAP)
+        .ok_or_else(|| eyre!("probe object has no map {}", probe::CONFIG_MAP))?;
+    aya::maps::Array::<_, ProbeConfig>::try_from(map)?
+        .set(0, config, 0)
+        .wrap_err("writing the benchmark's probe configuration")
+}
+
 /// Measurements of one packet: (variant, durations and return codes of every run).
 type Measured = Vec<(Variant, Vec<u32>, Vec<u32>)>;
 
@@ -311,6 +320,9 @@ pub fn run(options: &Options) -> Result<BenchReport> {
     let guard = probe::PinGuard::new(dir.clone());
 
     let mut loaded = probe::load(&dir, &probe::AttachOptions::default())?;
+    // Everything below works on file descriptors, not on the pins: a `probe cleanup` from
+    // another process that removes them mid-run cannot make the benchmark read the wrong maps.
+    let slots = ProbeModels::open_dir(&dir, "bench")?;
     let empty: &mut SchedClassifier = loaded
         .ebpf
         .program_mut(EMPTY_PROGRAM)
@@ -319,7 +331,6 @@ pub fn run(options: &Options) -> Result<BenchReport> {
     empty
         .load()
         .wrap_err("the kernel verifier rejected the empty program")?;
-    let slots = ProbeModels::open_dir(&dir, "bench")?;
 
     eprintln!(
         "bench probe: {} runs x {} variants x {} packets, {} repetitions each",
@@ -342,11 +353,11 @@ pub fn run(options: &Options) -> Result<BenchReport> {
                 Variant::Empty => {}
                 Variant::NoDecision => {
                     slots.deploy(&tree)?;
-                    write_config_at(&dir, &decide(false))?;
+                    set_config(&mut loaded.ebpf, decide(false))?;
                 }
                 Variant::NoModel => {
                     slots.clear_active()?;
-                    write_config_at(&dir, &decide(true))?;
+                    set_config(&mut loaded.ebpf, decide(true))?;
                 }
                 Variant::Tree => slots.deploy(&tree)?,
                 Variant::Logistic => slots.deploy(&logistic)?,
@@ -370,11 +381,14 @@ pub fn run(options: &Options) -> Result<BenchReport> {
         }
     }
 
-    let table = flows::read_maps(
-        "bench",
-        MapData::from_pin(dir.join(probe::PIN_FLOWS)).wrap_err("opening the private flow table")?,
-        MapData::from_pin(dir.join(probe::PIN_STATS)).wrap_err("opening the private statistics")?,
-    )?;
+    let mut take = |name: &str| {
+        loaded
+            .ebpf
+            .take_map(name)
+            .ok_or_else(|| eyre!("probe object has no map {name}"))
+    };
+    let (flow_map, stats_map) = (take(probe::FLOWS_MAP)?, take(probe::STATS_MAP)?);
+    let table = flows::read_maps("bench", flow_map, stats_map)?;
     let verified_instructions = loaded.verified_instructions;
     drop(loaded);
     guard.remove()?;

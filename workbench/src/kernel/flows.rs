@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use aya::maps::{HashMap, Map, MapData, PerCpuArray};
+use aya::maps::{HashMap, Map, PerCpuArray};
 use color_eyre::eyre::{Result, WrapErr};
 use serde::Serialize;
 use shared::{stats, FlowEntry, FlowKey};
@@ -90,15 +90,15 @@ pub fn read(iface: &str) -> Result<FlowTable> {
     caps::require_kernel_access("reading the probe's flows")?;
     read_maps(
         iface,
-        probe::open_pinned_map(iface, probe::PIN_FLOWS)?,
-        probe::open_pinned_map(iface, probe::PIN_STATS)?,
+        Map::LruHashMap(probe::open_pinned_map(iface, probe::PIN_FLOWS)?),
+        Map::PerCpuArray(probe::open_pinned_map(iface, probe::PIN_STATS)?),
     )
 }
 
 /// Reads every flow and statistic from the probe's flow and statistics maps; `label` names the
 /// probe in the result (its interface, or what a private load is for).
-pub fn read_maps(label: &str, flows: MapData, stats_map: MapData) -> Result<FlowTable> {
-    let flows_map: HashMap<_, FlowKey, FlowEntry> = HashMap::try_from(Map::LruHashMap(flows))?;
+pub fn read_maps(label: &str, flows: Map, stats_map: Map) -> Result<FlowTable> {
+    let flows_map: HashMap<_, FlowKey, FlowEntry> = HashMap::try_from(flows)?;
     let mut flows = Vec::new();
     for item in flows_map.iter() {
         // An entry evicted while we iterate ends the walk with ENOENT on some kernels; what was
@@ -108,7 +108,7 @@ pub fn read_maps(label: &str, flows: MapData, stats_map: MapData) -> Result<Flow
     }
     flows.sort_by_key(|f| (f.first_seen_ns, f.src, f.src_port, f.dst, f.dst_port));
 
-    let stats_map: PerCpuArray<_, u64> = PerCpuArray::try_from(Map::PerCpuArray(stats_map))?;
+    let stats_map: PerCpuArray<_, u64> = PerCpuArray::try_from(stats_map)?;
     let mut totals = std::collections::BTreeMap::new();
     for index in 0..stats::COUNT {
         let per_cpu = stats_map

@@ -259,10 +259,6 @@ pub fn read_config_at(dir: &Path) -> Result<ProbeConfig> {
     read_config_map(sys::obj_get(&dir.join(PIN_CONFIG))?)
 }
 
-pub fn write_config_at(dir: &Path, config: &ProbeConfig) -> Result<()> {
-    write_config_map(sys::obj_get(&dir.join(PIN_CONFIG))?, config)
-}
-
 fn read_config_map(fd: OwnedFd) -> Result<ProbeConfig> {
     let mut buf = [0u8; std::mem::size_of::<ProbeConfig>()];
     sys::map_lookup(

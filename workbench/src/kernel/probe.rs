@@ -258,7 +258,13 @@ fn remove_pins(dir: &Path) -> Result<Vec<String>> {
     if !left.is_empty() {
         bail!("{} still holds unknown pins: {}", dir.display(), left.join(", "));
     }
-    std::fs::remove_dir(dir).wrap_err_with(|| format!("removing {}", dir.display()))?;
+    match std::fs::remove_dir(dir) {
+        // Gone already (`probe cleanup` from another process): the end state we want.
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(eyre!("removing {}: {e}", dir.display()));
+        }
+        _ => {}
+    }
     bpffs::tidy();
     Ok(removed)
 }
