@@ -39,6 +39,9 @@ pub enum Command {
     Lab(LabCommand),
     /// Write the project's sample captures (naive and honest variants) with ground-truth labels.
     GenPcaps(crate::commands::gen_pcaps::GenPcapsArgs),
+    /// Measure what the workbench costs on this machine.
+    #[command(subcommand)]
+    Bench(crate::commands::bench::BenchCommand),
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! table), `lab` (namespaces and veth pairs that traffic may go to), `craft` (packet builder),
 //! and `commands` (one module per subcommand).
 
+pub mod bench;
 pub mod capture;
 pub mod cli;
 pub mod commands;
@@ -35,6 +36,7 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Replay(args)) => commands::replay::run(args),
         Some(cli::Command::Lab(cmd)) => commands::lab::run(cmd),
         Some(cli::Command::GenPcaps(args)) => commands::gen_pcaps::run(args),
+        Some(cli::Command::Bench(cmd)) => commands::bench::run(cmd),
         None => {
             use clap::CommandFactory;
             cli::Cli::command().print_help()?;

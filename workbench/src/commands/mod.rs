@@ -1,5 +1,6 @@
 //! One module per subcommand: parse nothing, validate, call the library, print the result.
 
+pub mod bench;
 pub mod demo;
 pub mod deploy;
 pub mod export;

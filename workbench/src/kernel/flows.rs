@@ -88,8 +88,17 @@ pub struct FlowTable {
 /// Reads every flow and statistic of the probe attached to `iface`.
 pub fn read(iface: &str) -> Result<FlowTable> {
     caps::require_kernel_access("reading the probe's flows")?;
-    let flows_map = Map::LruHashMap(probe::open_pinned_map(iface, probe::PIN_FLOWS)?);
-    let flows_map: HashMap<_, FlowKey, FlowEntry> = HashMap::try_from(flows_map)?;
+    read_maps(
+        iface,
+        Map::LruHashMap(probe::open_pinned_map(iface, probe::PIN_FLOWS)?),
+        Map::PerCpuArray(probe::open_pinned_map(iface, probe::PIN_STATS)?),
+    )
+}
+
+/// Reads every flow and statistic from the probe's flow and statistics maps; `label` names the
+/// probe in the result (its interface, or what a private load is for).
+pub fn read_maps(label: &str, flows: Map, stats_map: Map) -> Result<FlowTable> {
+    let flows_map: HashMap<_, FlowKey, FlowEntry> = HashMap::try_from(flows)?;
     let mut flows = Vec::new();
     for item in flows_map.iter() {
         // An entry evicted while we iterate ends the walk with ENOENT on some kernels; what was
@@ -99,16 +108,19 @@ pub fn read(iface: &str) -> Result<FlowTable> {
     }
     flows.sort_by_key(|f| (f.first_seen_ns, f.src, f.src_port, f.dst, f.dst_port));
     Ok(FlowTable {
-        iface: iface.to_string(),
+        iface: label.to_string(),
         flows,
-        stats: read_stats(iface)?,
+        stats: sum_stats(stats_map)?,
     })
 }
 
-/// The probe's statistics summed over CPUs, by name.
+/// The probe's statistics on `iface`, summed over CPUs, by name.
 pub fn read_stats(iface: &str) -> Result<std::collections::BTreeMap<&'static str, u64>> {
     caps::require_kernel_access("reading the probe's statistics")?;
-    let stats_map = Map::PerCpuArray(probe::open_pinned_map(iface, probe::PIN_STATS)?);
+    sum_stats(Map::PerCpuArray(probe::open_pinned_map(iface, probe::PIN_STATS)?))
+}
+
+fn sum_stats(stats_map: Map) -> Result<std::collections::BTreeMap<&'static str, u64>> {
     let stats_map: PerCpuArray<_, u64> = PerCpuArray::try_from(stats_map)?;
     let mut totals = std::collections::BTreeMap::new();
     for index in 0..stats::COUNT {

@@ -11,7 +11,7 @@
 //! 13-20 ms, and an empty slot falls through silently). Measured: docs/TOOLCHAIN.md.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{bail, Result, WrapErr};
 use serde::Serialize;
@@ -61,7 +61,8 @@ fn model_bytes(model: &Model) -> &[u8] {
 /// The map of models and config of the probe on `iface`.
 pub struct ProbeModels {
     iface: String,
-    dir: std::path::PathBuf,
+    /// The pin directory (for the configuration beside the map of models).
+    dir: PathBuf,
     outer: OwnedFd,
 }
 
@@ -93,15 +94,31 @@ pub struct ModelsReport {
 impl ProbeModels {
     pub fn open(iface: &str) -> Result<Self> {
         caps::require_kernel_access("changing the probe's model")?;
-        let path = bpffs::iface_dir(iface).join(PIN_MODELS);
+        let dir = bpffs::iface_dir(iface);
+        let path = dir.join(PIN_MODELS);
         if !path.exists() {
             bail!("the probe is not attached to {iface}; run `workbench probe attach --iface {iface}` first");
         }
         Ok(ProbeModels {
             iface: iface.to_string(),
-            dir: bpffs::iface_dir(iface),
             outer: sys::obj_get(&path)?,
+            dir,
         })
+    }
+
+    /// The map of models pinned in `dir` (a probe loaded there with `probe::load`, attached or
+    /// not); `label` stands for the interface in reports.
+    pub fn open_dir(dir: &Path, label: &str) -> Result<Self> {
+        Ok(ProbeModels {
+            iface: label.to_string(),
+            outer: sys::obj_get(&dir.join(PIN_MODELS))?,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Empties the active slot: the probe then decides nothing (and the rollback target stays).
+    pub fn clear_active(&self) -> Result<()> {
+        self.clear_slot(SLOT_ACTIVE)
     }
 
     fn slot_fd(&self, slot: u32) -> Result<Option<(u32, OwnedFd)>> {
@@ -237,7 +254,7 @@ impl ProbeModels {
                 kernel_map_id: id,
             }))
         };
-        let config = read_config(&self.iface)?;
+        let config = read_config_at(&self.dir)?;
         Ok(ModelsReport {
             iface: self.iface.clone(),
             active: info(SLOT_ACTIVE)?,
@@ -267,7 +284,19 @@ fn config_map(iface: &str) -> Result<OwnedFd> {
 }
 
 pub fn read_config(iface: &str) -> Result<ProbeConfig> {
-    let fd = config_map(iface)?;
+    read_config_map(config_map(iface)?)
+}
+
+pub fn write_config(iface: &str, config: &ProbeConfig) -> Result<()> {
+    write_config_map(config_map(iface)?, config)
+}
+
+/// The configuration of the probe whose maps are pinned in `dir`.
+pub fn read_config_at(dir: &Path) -> Result<ProbeConfig> {
+    read_config_map(sys::obj_get(&dir.join(PIN_CONFIG))?)
+}
+
+fn read_config_map(fd: OwnedFd) -> Result<ProbeConfig> {
     let mut buf = [0u8; std::mem::size_of::<ProbeConfig>()];
     sys::map_lookup(
         fd.as_fd(),
@@ -284,8 +313,7 @@ pub fn read_config(iface: &str) -> Result<ProbeConfig> {
     })
 }
 
-pub fn write_config(iface: &str, config: &ProbeConfig) -> Result<()> {
-    let fd = config_map(iface)?;
+fn write_config_map(fd: OwnedFd, config: &ProbeConfig) -> Result<()> {
     let mut buf = Vec::with_capacity(16);
     for w in [
         config.mode,

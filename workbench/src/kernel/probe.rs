@@ -32,9 +32,9 @@ pub const PIN_LINK_INGRESS: &str = "link_ingress";
 pub const PIN_LINK_EGRESS: &str = "link_egress";
 pub const PIN_EVENTS: &str = "events";
 pub const PIN_PACKETS: &str = "packets";
-pub const PACKETS_MAP: &str = "PACKETS";
 pub const CONFIG_MAP: &str = "CONFIG";
 pub const EVENTS_MAP: &str = "EVENTS";
+pub const PACKETS_MAP: &str = "PACKETS";
 /// Every pin the probe makes, in removal order: links first (that detaches the program).
 pub const ALL_PINS: [&str; 13] = [
     models::SLOT_PINS[0],
@@ -104,32 +104,25 @@ fn existing_pins(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Loads the probe and attaches it at ingress and egress of `iface`, pinning everything.
-pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
-    caps::require_load_access("attaching the probe")?;
-    let ifindex = ifindex(iface)?;
-    bpffs::ensure_mounted()?;
-    let dir = bpffs::iface_dir(iface);
-    let left = existing_pins(&dir);
-    if !left.is_empty() {
-        bail!(
-            "the probe is already attached to {iface} (pins in {}: {}); run `workbench probe detach --iface {iface}` first",
-            dir.display(),
-            left.join(", ")
-        );
-    }
-    std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
-    // From here on, anything that fails removes what was pinned so far.
-    let guard = PinGuard {
-        dir: dir.clone(),
-        armed: true,
-    };
+/// The probe loaded into the kernel with its program and maps pinned in a directory, attached to
+/// nothing yet. Dropping it closes this process's handles; the pins keep the objects alive.
+pub struct LoadedProbe {
+    pub ebpf: Ebpf,
+    pub program_id: u32,
+    pub verified_instructions: Option<u32>,
+    pub flow_table_entries: u32,
+}
 
-    models::create_models_map(&dir)?;
+/// Loads the probe with the default configuration and pins its program and maps in `dir` (an
+/// existing, empty directory on bpffs). Used by `attach` and by the benchmark, which loads a
+/// private copy that is never attached. On error, pins made so far stay in `dir`: the caller's
+/// guard removes them.
+pub fn load(dir: &Path, options: &AttachOptions) -> Result<LoadedProbe> {
+    models::create_models_map(dir)?;
     let mut loader = EbpfLoader::new();
     // The map of models is pinned by name in `dir`; aya reuses it (it cannot create it) and
     // treats its type as unsupported, which is fine: only the probe and kernel::models use it.
-    loader.map_pin_path(&dir).allow_unsupported_maps();
+    loader.map_pin_path(dir).allow_unsupported_maps();
     if let Some(n) = options.flow_table_entries {
         if n == 0 {
             bail!("--flow-table must be at least 1 entry");
@@ -175,6 +168,45 @@ pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
     program
         .pin(dir.join(PIN_PROGRAM))
         .wrap_err("pinning the program")?;
+    let flow_table_entries = ebpf
+        .map(FLOWS_MAP)
+        .and_then(|m| match m {
+            aya::maps::Map::LruHashMap(data) => data.info().ok().map(|i| i.max_entries()),
+            _ => None,
+        })
+        .unwrap_or(0);
+    Ok(LoadedProbe {
+        ebpf,
+        program_id: info.id(),
+        verified_instructions: info.verified_instruction_count(),
+        flow_table_entries,
+    })
+}
+
+/// Loads the probe and attaches it at ingress and egress of `iface`, pinning everything.
+pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
+    caps::require_load_access("attaching the probe")?;
+    let ifindex = ifindex(iface)?;
+    bpffs::ensure_mounted()?;
+    let dir = bpffs::iface_dir(iface);
+    let left = existing_pins(&dir);
+    if !left.is_empty() {
+        bail!(
+            "the probe is already attached to {iface} (pins in {}: {}); run `workbench probe detach --iface {iface}` first",
+            dir.display(),
+            left.join(", ")
+        );
+    }
+    std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    // From here on, anything that fails removes what was pinned so far.
+    let mut guard = PinGuard::new(dir.clone());
+
+    let mut loaded = load(&dir, options)?;
+    let program: &mut SchedClassifier = loaded
+        .ebpf
+        .program_mut(PROGRAM_NAME)
+        .ok_or_else(|| eyre!("probe object has no program {PROGRAM_NAME}"))?
+        .try_into()?;
     for (direction, pin) in [
         (TcAttachType::Ingress, PIN_LINK_INGRESS),
         (TcAttachType::Egress, PIN_LINK_EGRESS),
@@ -188,30 +220,45 @@ pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
         link.pin(dir.join(pin))
             .wrap_err_with(|| format!("pinning the {direction:?} link"))?;
     }
-    let flow_table_entries = ebpf
-        .map(FLOWS_MAP)
-        .and_then(|m| match m {
-            aya::maps::Map::LruHashMap(data) => data.info().ok().map(|i| i.max_entries()),
-            _ => None,
-        })
-        .unwrap_or(0);
-    let mut guard = guard;
-    guard.armed = false;
+    guard.disarm();
     Ok(AttachReport {
         iface: iface.to_string(),
         ifindex,
-        program_id: info.id(),
-        verified_instructions: info.verified_instruction_count(),
+        program_id: loaded.program_id,
+        verified_instructions: loaded.verified_instructions,
         attach_mode: "tcx",
         directions: vec!["ingress", "egress"],
         pin_dir: dir.display().to_string(),
-        flow_table_entries,
+        flow_table_entries: loaded.flow_table_entries,
     })
 }
 
-struct PinGuard {
+/// Removes every pin of the probe in `dir`, and `dir` itself, when dropped while armed: what a
+/// failed (or, for a private load, any) run leaves behind.
+pub struct PinGuard {
     dir: PathBuf,
     armed: bool,
+}
+
+impl PinGuard {
+    pub fn new(dir: PathBuf) -> Self {
+        PinGuard { dir, armed: true }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Keeps the pins: the attachment is meant to outlive this process.
+    pub fn disarm(&mut self) {
+        self.armed = false;
+    }
+
+    /// Removes the pins now, reporting a failure (dropping an armed guard ignores it).
+    pub fn remove(mut self) -> Result<Vec<String>> {
+        self.armed = false;
+        remove_pins(&self.dir)
+    }
 }
 
 impl Drop for PinGuard {
@@ -238,7 +285,13 @@ fn remove_pins(dir: &Path) -> Result<Vec<String>> {
     if !left.is_empty() {
         bail!("{} still holds unknown pins: {}", dir.display(), left.join(", "));
     }
-    std::fs::remove_dir(dir).wrap_err_with(|| format!("removing {}", dir.display()))?;
+    match std::fs::remove_dir(dir) {
+        // Gone already (`probe cleanup` from another process): the end state we want.
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(eyre!("removing {}: {e}", dir.display()));
+        }
+        _ => {}
+    }
     bpffs::tidy();
     Ok(removed)
 }

@@ -1,0 +1,5 @@
+//! Benchmarks: what the workbench costs, measured on this machine (`workbench bench ...`).
+
+pub mod machine;
+pub mod models;
+pub mod probe;
