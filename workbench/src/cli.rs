@@ -35,6 +35,10 @@ pub enum Command {
     /// Create or remove the replay lab (a namespace holding both ends of a veth pair).
     #[command(subcommand)]
     Lab(LabCommand),
+    /// The interactive TUI (also `workbench` with no subcommand).
+    Tui(crate::commands::tui::TuiArgs),
+    /// Render every TUI screen in a fixed state to SVG (the README's pictures).
+    Screenshots(crate::commands::screenshots::ScreenshotsArgs),
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ pub mod lab;
 pub mod model;
 pub mod replay;
 pub mod train;
+pub mod tui;
 pub mod twin;
 pub mod verify;
 
@@ -32,10 +33,8 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Verify(args)) => commands::verify::run(args),
         Some(cli::Command::Replay(args)) => commands::replay::run(args),
         Some(cli::Command::Lab(cmd)) => commands::lab::run(cmd),
-        None => {
-            use clap::CommandFactory;
-            cli::Cli::command().print_help()?;
-            Ok(())
-        }
+        Some(cli::Command::Tui(args)) => commands::tui::run(args),
+        Some(cli::Command::Screenshots(args)) => commands::screenshots::run(args),
+        None => commands::tui::run(commands::tui::TuiArgs::default()),
     }
 }

@@ -99,6 +99,16 @@ pub fn read(iface: &str) -> Result<FlowTable> {
     }
     flows.sort_by_key(|f| (f.first_seen_ns, f.src, f.src_port, f.dst, f.dst_port));
 
+    Ok(FlowTable {
+        iface: iface.to_string(),
+        flows,
+        stats: read_stats(iface)?,
+    })
+}
+
+/// The probe's statistics summed over CPUs, by name (the TUI polls them without the flows).
+pub fn read_stats(iface: &str) -> Result<std::collections::BTreeMap<&'static str, u64>> {
+    caps::require_kernel_access("reading the probe's statistics")?;
     let stats_map = Map::PerCpuArray(probe::open_pinned_map(iface, probe::PIN_STATS)?);
     let stats_map: PerCpuArray<_, u64> = PerCpuArray::try_from(stats_map)?;
     let mut totals = std::collections::BTreeMap::new();
@@ -108,9 +118,5 @@ pub fn read(iface: &str) -> Result<FlowTable> {
             .wrap_err_with(|| format!("reading statistic {index}"))?;
         totals.insert(stats::name(index), per_cpu.iter().copied().sum());
     }
-    Ok(FlowTable {
-        iface: iface.to_string(),
-        flows,
-        stats: totals,
-    })
+    Ok(totals)
 }
