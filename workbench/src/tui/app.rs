@@ -11,11 +11,10 @@ use super::keymap::Context;
 use super::source::{Control, Snapshot};
 use super::theme::ThemeKind;
 use super::ui::layout;
-use super::view::{self, SortKey};
+use super::view::{self, SortKey, ViewSpec};
 
 /// Points kept for the sparklines (one per poll).
 pub const HISTORY: usize = 120;
-pub const HISTOGRAM_BINS: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
@@ -25,6 +24,9 @@ pub enum Overlay {
     Detail,
     Confirm(Control),
 }
+
+/// A flow's 5-tuple, to find it again in the next snapshot.
+type FlowId = (std::net::IpAddr, u16, std::net::IpAddr, u16, &'static str);
 
 /// Something the event loop must hand to the background poller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +55,10 @@ pub struct App {
     pub pps: VecDeque<u64>,
     pub verdicts: VecDeque<u64>,
     pub histogram: (Vec<u64>, i64, i64),
+    /// Flows the active model flags, and the shadow's disagreements summed over flows
+    /// (counted once per snapshot, not per frame).
+    pub flagged: usize,
+    pub shadow_disagreements: u64,
     pub status: Option<String>,
     pub quit: bool,
     pub size: (u16, u16),
@@ -82,6 +88,8 @@ impl App {
             pps: VecDeque::with_capacity(HISTORY),
             verdicts: VecDeque::with_capacity(HISTORY),
             histogram: (Vec::new(), 0, 0),
+            flagged: 0,
+            shadow_disagreements: 0,
             status: None,
             quit: false,
             size,
@@ -113,25 +121,64 @@ impl App {
         self.snapshot.flows.get(i as usize)
     }
 
-    fn accept(&mut self, snapshot: Arc<Snapshot>) {
+    /// The order and filter of the Live table (published to the poller).
+    pub fn view_spec(&self) -> ViewSpec {
+        ViewSpec {
+            sort: self.sort,
+            desc: self.sort_desc,
+            filter: self.filter.clone(),
+        }
+    }
+
+    fn accept(&mut self, mut snapshot: Arc<Snapshot>) {
+        // Before the swap: the view's indices point into the old snapshot.
+        let keep = self.selected_key();
         push(&mut self.pps, snapshot.pps);
         push(&mut self.verdicts, snapshot.verdicts_per_s);
-        self.snapshot = snapshot;
-        self.histogram = view::histogram(&self.snapshot, HISTOGRAM_BINS);
-        self.recompute();
+        // The poller's snapshot arrives unshared: move its prepared parts out, no copy.
+        let ready = match Arc::get_mut(&mut snapshot) {
+            Some(s) => s.prepared.take(),
+            None => snapshot.prepared.clone(),
+        };
+        let old = std::mem::replace(&mut self.snapshot, snapshot);
+        // Freeing 100k rows (two heap strings each) takes milliseconds: not on the UI thread.
+        if old.flows.len() > 10_000 {
+            std::thread::spawn(move || drop(old));
+        }
+        let spec = self.view_spec();
+        // Prepared by the poller for the current order and filter: take it as it is. Otherwise
+        // (fixtures, or the user changed the order since the poll) compute it here.
+        let prepared = match ready {
+            Some(p) if p.spec == spec => p,
+            _ => view::prepare(&self.snapshot, &spec),
+        };
+        self.histogram = prepared.histogram;
+        self.flagged = prepared.flagged;
+        self.shadow_disagreements = prepared.shadow_disagreements;
+        self.set_view(prepared.view, keep);
     }
 
     fn recompute(&mut self) {
-        // Keep the same flow selected across polls and re-sorts when it is still there.
-        let keep = self.selected_flow().map(|r| {
+        let keep = self.selected_key();
+        let v = view::compute(&self.snapshot, self.sort, self.sort_desc, &self.filter);
+        self.set_view(v, keep);
+    }
+
+    fn selected_key(&self) -> Option<FlowId> {
+        self.selected_flow().map(|r| {
             let f = &r.record;
             (f.src, f.src_port, f.dst, f.dst_port, f.proto)
-        });
-        self.view = view::compute(&self.snapshot, self.sort, self.sort_desc, &self.filter);
+        })
+    }
+
+    /// Keeps the same flow selected across polls and re-sorts when it is still there.
+    fn set_view(&mut self, new_view: Vec<u32>, keep: Option<FlowId>) {
+        self.view = new_view;
         if let Some(k) = keep {
             if let Some(pos) = self.view.iter().position(|&i| {
                 let f = &self.snapshot.flows[i as usize].record;
-                (f.src, f.src_port, f.dst, f.dst_port, f.proto) == k
+                // Ports first: a cheap test that rejects almost every other flow.
+                f.src_port == k.1 && f.dst_port == k.3 && (f.src, f.src_port, f.dst, f.dst_port, f.proto) == k
             }) {
                 self.selected = pos;
             }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::app::Request;
 use super::source::{KernelSource, Snapshot, Source};
+use super::view::{self, ViewSpec};
 
 pub enum Event {
     Input(crossterm::event::Event),
@@ -57,14 +58,22 @@ pub fn spawn_input(tx: Sender<Event>) {
     });
 }
 
-/// Polls `source` every `interval` (and at once after a request) on its own thread.
-pub fn spawn_poller(mut source: Box<dyn Source>, tx: Sender<Event>, interval: Duration) -> Poller {
+/// Polls `source` every `interval` (and at once after a request) on its own thread, and
+/// prepares each snapshot for the table order and filter last published in `spec`.
+pub fn spawn_poller(
+    mut source: Box<dyn Source>,
+    tx: Sender<Event>,
+    interval: Duration,
+    spec: Arc<Mutex<ViewSpec>>,
+) -> Poller {
     let (req_tx, req_rx): (Sender<Request>, Receiver<Request>) = mpsc::channel();
     let mailbox = Arc::new(Mutex::new(None));
     let slot = mailbox.clone();
     std::thread::spawn(move || loop {
         match source.poll() {
-            Ok(snapshot) => {
+            Ok(mut snapshot) => {
+                let current = spec.lock().map(|s| s.clone()).unwrap_or_default();
+                snapshot.prepared = Some(view::prepare(&snapshot, &current));
                 if let Ok(mut s) = slot.lock() {
                     *s = Some(snapshot);
                 }

@@ -203,6 +203,7 @@ pub fn snapshot(flows: usize, logistic_active: bool) -> Result<Snapshot> {
         pps: 1800,
         verdicts_per_s: 40,
         ifaces: vec!["ebml-demoh".into(), "ebml-labh".into()],
+        prepared: None,
     })
 }
 

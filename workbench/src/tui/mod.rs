@@ -62,6 +62,11 @@ fn first_capture(dir: &Path) -> Option<PathBuf> {
 /// interface with the probe attached (when we may read it), else the first sample capture.
 fn choose_source(config: &Config) -> Result<Box<dyn Source>> {
     if let Some(iface) = &config.iface {
+        // Fail before the screen switches, with the line the subcommands print.
+        crate::kernel::caps::require_kernel_access("reading the probe")?;
+        if !crate::kernel::bpffs::iface_dir(iface).exists() {
+            bail!("the probe is not attached to {iface}; run `workbench probe attach --iface {iface}` first");
+        }
         return Ok(Box::new(KernelSource::new(iface)));
     }
     if let Some(pcap) = &config.pcap {
@@ -93,7 +98,8 @@ pub fn run(config: Config) -> Result<()> {
     app.debug_panic = config.debug_panic;
     let (tx, rx) = mpsc::channel();
     event::spawn_input(tx.clone());
-    let poller = event::spawn_poller(source, tx, POLL_INTERVAL);
+    let spec = Arc::new(std::sync::Mutex::new(app.view_spec()));
+    let poller = event::spawn_poller(source, tx, POLL_INTERVAL, spec.clone());
     while !app.quit {
         term.draw(|f| ui::render(f, &app))?;
         // Block for one event, then take whatever else is queued before drawing again.
@@ -105,6 +111,11 @@ pub fn run(config: Config) -> Result<()> {
         }
         for request in app.requests.drain(..) {
             poller.request(request);
+        }
+        if let Ok(mut published) = spec.lock() {
+            if *published != app.view_spec() {
+                *published = app.view_spec();
+            }
         }
     }
     Ok(())

@@ -209,6 +209,7 @@ impl Source for SimSource {
             pps,
             verdicts_per_s,
             ifaces: Vec::new(),
+            prepared: None,
         })
     }
 

@@ -41,6 +41,8 @@ pub struct Snapshot {
     pub verdicts_per_s: u64,
     /// Interfaces with the probe attached (the Deploy tab's picker).
     pub ifaces: Vec<String>,
+    /// Table order, histogram and counts, filled in by the poller (`view::prepare`).
+    pub prepared: Option<super::view::Prepared>,
 }
 
 /// Kernel changes the Deploy tab asks for, after confirmation.
@@ -163,6 +165,7 @@ impl Source for KernelSource {
             pps,
             verdicts_per_s,
             ifaces: bpffs::pinned_ifaces(),
+            prepared: None,
         })
     }
 

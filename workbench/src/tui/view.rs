@@ -2,9 +2,49 @@
 //! score histogram. Computed when a snapshot arrives or sort/filter change, not per frame, so a
 //! frame only formats the rows it shows.
 
-use std::cmp::Ordering;
-
 use super::source::{FlowRow, Snapshot};
+
+/// How the Live table is ordered and filtered (the UI publishes it to the poller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewSpec {
+    pub sort: SortKey,
+    pub desc: bool,
+    pub filter: String,
+}
+
+impl Default for ViewSpec {
+    fn default() -> Self {
+        ViewSpec {
+            sort: SortKey::Score,
+            desc: true,
+            filter: String::new(),
+        }
+    }
+}
+
+/// What the UI derives from a snapshot, computed on the poller thread so that a new snapshot
+/// of 100k flows costs the UI thread nothing but a pointer swap.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    pub spec: ViewSpec,
+    pub view: Vec<u32>,
+    pub histogram: (Vec<u64>, i64, i64),
+    pub flagged: usize,
+    pub shadow_disagreements: u64,
+}
+
+pub const HISTOGRAM_BINS: usize = 16;
+
+pub fn prepare(snapshot: &Snapshot, spec: &ViewSpec) -> Prepared {
+    let flows = &snapshot.flows;
+    Prepared {
+        spec: spec.clone(),
+        view: compute(snapshot, spec.sort, spec.desc, &spec.filter),
+        histogram: histogram(snapshot, HISTOGRAM_BINS),
+        flagged: flows.iter().filter(|f| f.record.verdict == "malicious").count(),
+        shadow_disagreements: flows.iter().map(|f| f.record.shadow_disagreements as u64).sum(),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
@@ -56,29 +96,56 @@ fn verdict_rank(v: &str) -> u8 {
     }
 }
 
-fn compare(key: SortKey, a: &FlowRow, b: &FlowRow) -> Ordering {
-    let (ra, rb) = (&a.record, &b.record);
+/// A stable order among equal keys: a hash of the 5-tuple (cheap to compare, unlike the
+/// addresses themselves), so rows do not jump around between polls.
+fn tie(r: &FlowRow) -> u64 {
+    let f = &r.record;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut mix = |v: u128| {
+        h ^= v as u64 ^ (v >> 64) as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    mix(ip(f.src));
+    mix(ip(f.dst));
+    mix(((f.src_port as u128) << 16) | f.dst_port as u128);
+    mix(f.proto.len() as u128 ^ f.proto.as_bytes().first().copied().unwrap_or(0) as u128);
+    h
+}
+
+fn ip(a: std::net::IpAddr) -> u128 {
+    match a {
+        std::net::IpAddr::V4(v4) => u32::from(v4) as u128,
+        std::net::IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+/// The sort key of a row as one integer pair, so 100k rows sort in a few milliseconds.
+fn key_of(key: SortKey, r: &FlowRow) -> (i128, u64) {
+    let f = &r.record;
+    let t = tie(r);
     match key {
-        SortKey::Score => ra.score.cmp(&rb.score),
-        SortKey::Packets => packets(a).cmp(&packets(b)),
-        SortKey::Bytes => bytes(a).cmp(&bytes(b)),
+        SortKey::Score => (f.score as i128, t),
+        SortKey::Packets => (packets(r) as i128, t),
+        SortKey::Bytes => (bytes(r) as i128, t),
         // Age grows as last_seen shrinks.
-        SortKey::Age => rb.last_seen_ns.cmp(&ra.last_seen_ns),
-        SortKey::Source => (ra.src, ra.src_port).cmp(&(rb.src, rb.src_port)),
-        SortKey::Verdict => verdict_rank(ra.verdict)
-            .cmp(&verdict_rank(rb.verdict))
-            .then(ra.score.cmp(&rb.score)),
+        SortKey::Age => (-(f.last_seen_ns as i128), t),
+        // The lowest address bit of IPv6 is given up to fit the port beside it.
+        SortKey::Source => ((ip(f.src) >> 1) as i128, ((f.src_port as u64) << 48) | (t >> 16)),
+        SortKey::Verdict => (((verdict_rank(f.verdict) as i128) << 64) + f.score as i128, t),
     }
 }
 
 /// Case-insensitive substring match on what the row shows (addresses, ports, protocol,
-/// verdict, model).
-pub fn matches(r: &FlowRow, needle_lower: &str) -> bool {
+/// verdict, model). `buf` is reused across rows: no allocation per row.
+pub fn matches(buf: &mut String, r: &FlowRow, needle_lower: &str) -> bool {
+    use std::fmt::Write;
     if needle_lower.is_empty() {
         return true;
     }
     let f = &r.record;
-    let text = format!(
+    buf.clear();
+    let _ = write!(
+        buf,
         "{}:{} {}:{} {} {} {}",
         f.src,
         f.src_port,
@@ -88,27 +155,31 @@ pub fn matches(r: &FlowRow, needle_lower: &str) -> bool {
         f.verdict,
         f.model.as_deref().unwrap_or("")
     );
-    text.to_lowercase().contains(needle_lower)
+    buf.make_ascii_lowercase();
+    buf.contains(needle_lower)
 }
 
 /// Indices into `snapshot.flows` that pass `filter`, sorted by `key` (descending if `desc`),
-/// ties broken by the 5-tuple so the order is stable from one poll to the next.
+/// ties in a fixed order so the table is stable from one poll to the next.
 pub fn compute(snapshot: &Snapshot, key: SortKey, desc: bool, filter: &str) -> Vec<u32> {
     let needle = filter.to_lowercase();
-    let mut idx: Vec<u32> = (0..snapshot.flows.len() as u32)
-        .filter(|&i| matches(&snapshot.flows[i as usize], &needle))
+    let mut buf = String::with_capacity(96);
+    let mut keyed: Vec<(i128, u64, u32)> = snapshot
+        .flows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches(&mut buf, r, &needle))
+        .map(|(i, r)| {
+            let (k, t) = key_of(key, r);
+            (k, t, i as u32)
+        })
         .collect();
-    let tie = |a: &FlowRow, b: &FlowRow| {
-        let (a, b) = (&a.record, &b.record);
-        (a.src, a.src_port, a.dst, a.dst_port, a.proto).cmp(&(b.src, b.src_port, b.dst, b.dst_port, b.proto))
-    };
-    idx.sort_unstable_by(|&i, &j| {
-        let (a, b) = (&snapshot.flows[i as usize], &snapshot.flows[j as usize]);
-        let o = compare(key, a, b);
-        let o = if desc { o.reverse() } else { o };
-        o.then_with(|| tie(a, b))
-    });
-    idx
+    if desc {
+        keyed.sort_unstable_by(|a, b| b.cmp(a));
+    } else {
+        keyed.sort_unstable();
+    }
+    keyed.into_iter().map(|(_, _, i)| i).collect()
 }
 
 /// Histogram of the active model's scores over decided flows: `bins` equal bins between the

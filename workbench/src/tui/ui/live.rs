@@ -45,8 +45,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 fn render_summary(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme.theme();
     let s = &app.snapshot;
-    let flagged = s.flows.iter().filter(|f| f.record.verdict == "malicious").count();
-    let disagree: u64 = s.flows.iter().map(|f| f.record.shadow_disagreements as u64).sum();
+    let (flagged, disagree) = (app.flagged, app.shadow_disagreements);
     let model = s
         .models
         .as_ref()
@@ -176,9 +175,11 @@ fn render_table(frame: &mut Frame, area: Rect, app: &App) {
         "score",
         "verdict",
     ];
+    // IPv4 endpoints fit in 21 columns; longer (IPv6) ones are cut, the detail shows them whole.
+    let endpoint = if wide { 24 } else { 18 };
     let mut widths = vec![
-        Constraint::Min(15),
-        Constraint::Min(15),
+        Constraint::Length(endpoint),
+        Constraint::Length(endpoint),
         Constraint::Length(5),
         Constraint::Length(6),
         Constraint::Length(6),
@@ -209,7 +210,8 @@ fn render_table(frame: &mut Frame, area: Rect, app: &App) {
         });
     let table = Table::new(visible, widths)
         .header(Row::new(header).style(theme.title))
-        .column_spacing(1);
+        .column_spacing(1)
+        .flex(ratatui::layout::Flex::Start);
     if app.view.is_empty() {
         let msg = if app.snapshot.flows.is_empty() {
             "no flows yet: traffic through the probe (or the simulated capture) shows here"
