@@ -1,13 +1,12 @@
 //! The TUI in fixed states: insta snapshots of every screen at 80x24 and 160x48 (fixture data,
-//! nothing time-dependent: the fixture clock is fixed), key handling, export, and the terminal
-//! restore on a panic inside a render.
+//! nothing time-dependent: the fixture clock is fixed), key handling, mouse, export.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use workbench::tui::action::{Action, Tab};
 use workbench::tui::app::{App, Overlay};
-use workbench::tui::{fake, keymap, terminal, ui};
+use workbench::tui::{fake, keymap, ui};
 
 fn draw(app: &App) -> Terminal<TestBackend> {
     let mut term = Terminal::new(TestBackend::new(app.size.0, app.size.1)).expect("terminal");
@@ -214,29 +213,4 @@ fn theme_key_cycles_themes() {
     assert_ne!(&before, draw(&app).backend().buffer());
     press(&mut app, KeyCode::Char('t'));
     assert_eq!(app.theme.name(), "colour-blind safe");
-}
-
-#[test]
-fn a_panic_inside_a_render_restores_the_terminal() {
-    use std::sync::{Arc, Mutex};
-    let written = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let sink = written.clone();
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    terminal::install_panic_hook(move || {
-        if let Ok(mut out) = sink.lock() {
-            terminal::restore_to(&mut *out);
-        }
-    });
-    terminal::mark_active();
-    let mut app = fake::screen("live", (80, 24)).expect("screen");
-    app.debug_panic = true;
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| draw(&app)));
-    let _ = std::panic::take_hook();
-    std::panic::set_hook(previous);
-    assert!(result.is_err(), "the render panicked");
-    assert!(!terminal::is_active());
-    let out = String::from_utf8(written.lock().expect("lock").clone()).expect("utf8");
-    assert!(out.contains("\x1b[?1049l"), "left the alternate screen: {out:?}");
-    assert!(out.contains("\x1b[?25h"), "cursor shown again: {out:?}");
 }

@@ -10,7 +10,8 @@ use ratatui::style::{Color, Modifier};
 const CELL_W: f32 = 8.4;
 const CELL_H: f32 = 17.0;
 const DEFAULT_FG: &str = "#d0d0d0";
-const DEFAULT_BG: &str = "#101010";
+// Black, as the themes paint it: black cells then need no rectangle of their own.
+const DEFAULT_BG: &str = "#000000";
 
 /// xterm's 16 colours, then the 6x6x6 cube and the grey ramp for indexed colours.
 fn hex(c: Color, default: &'static str) -> String {

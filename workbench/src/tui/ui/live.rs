@@ -66,6 +66,13 @@ fn render_summary(frame: &mut Frame, area: Rect, app: &App) {
         )),
         None => {}
     }
+    if s.models.as_ref().is_some_and(|m| m.shadow.is_some()) {
+        spans.push(Span::styled(
+            format!(" · shadow disagrees {disagree}"),
+            theme.accent,
+        ));
+    }
+    spans.push(Span::raw(format!(" · model {model}")));
     spans.push(Span::styled(
         format!(
             " · sort {}{}",
@@ -74,13 +81,6 @@ fn render_summary(frame: &mut Frame, area: Rect, app: &App) {
         ),
         theme.dim,
     ));
-    spans.push(Span::raw(format!(" · model {model}")));
-    if s.models.as_ref().is_some_and(|m| m.shadow.is_some()) {
-        spans.push(Span::styled(
-            format!(" · shadow disagreements {disagree}"),
-            theme.accent,
-        ));
-    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
