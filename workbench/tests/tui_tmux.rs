@@ -107,18 +107,23 @@ fn start(name: &str, extra: &str) -> (Tmux, common::TempDir) {
     let dir = common::TempDir::new("tui-tmux");
     let capture = dir.path().join("flows.pcap");
     write_capture(&capture);
+    let args = format!("--pcap {} {extra}", capture.display());
+    (launch(name, &dir, &args), dir)
+}
+
+/// Starts `workbench tui ARGS` in a new tmux server of its own, in `dir`.
+fn launch(name: &str, dir: &common::TempDir, args: &str) -> Tmux {
     let tmux = Tmux {
         socket: format!("wb-tui-{name}-{}", std::process::id()),
     };
     let bin = env!("CARGO_BIN_EXE_workbench");
     // The pane stays open after the program ends so that its state can still be read.
     let shell = format!(
-        "cd {} && RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0 {bin} tui --pcap {} {extra}; echo EXITED:$?; sleep 60",
+        "cd {} && RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0 {bin} tui {args}; echo EXITED:$?; sleep 60",
         dir.path().display(),
-        capture.display()
     );
     tmux.cmd(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", &shell]);
-    (tmux, dir)
+    tmux
 }
 
 #[test]
@@ -153,5 +158,54 @@ fn tui_in_tmux_restores_the_terminal_after_a_panic_in_a_render() {
         screen.contains("deliberate panic inside a render"),
         "the report is visible: {screen}"
     );
+    assert_eq!(tmux.alternate_on(), "0");
+}
+
+#[test]
+fn tui_in_tmux_on_the_kernel_probe_rolls_back_after_confirmation() {
+    if !common::kernel_tests_enabled("tui_in_tmux_on_the_kernel_probe_rolls_back_after_confirmation")
+        || !tmux_available()
+    {
+        return;
+    }
+    use workbench::lab::{traffic, Lab};
+    let pid = std::process::id();
+    let lab = Lab::create(&format!("t{}", pid % 100_000), (pid % 200) as u8 + 17).expect("lab");
+    let _detach = common::DetachOnDrop(lab.host_if.clone());
+    let iface = lab.host_if.clone();
+    common::workbench_json(&["probe", "attach", "--iface", &iface, "--json"]);
+    let dir = common::TempDir::new("tui-tmux-kernel");
+    let benign = workbench::model::build::tree(&[workbench::model::build::Node::Leaf { score: 1 }], 1 << 15)
+        .expect("tree");
+    let demo = workbench::tui::sim::demo_model().expect("demo");
+    for (name, model) in [("benign.model", &benign), ("demo.model", &demo)] {
+        let path = dir.path().join(name);
+        workbench::model::file::write(&path, model, serde_json::json!({"test": "tui"})).expect("write");
+        common::workbench_json(&["deploy", &path.to_string_lossy(), "--iface", &iface, "--json"]);
+    }
+    let _sink = traffic::UdpSink::bind(lab.host_addr, 9200, false).expect("sink");
+    for port in 43_000..43_003u16 {
+        traffic::udp_from_netns(&lab, port, 9200, &[50], false).expect("send");
+    }
+    let demo_id = workbench::model::id_string(demo.header.model_id);
+    let benign_id = workbench::model::id_string(benign.header.model_id);
+
+    let tmux = launch("kernel", &dir, &format!("--iface {iface}"));
+    let screen = tmux.wait_for(&format!("KERNEL probe on {iface}"));
+    assert!(!screen.contains("SIMULATED"), "{screen}");
+    tmux.wait_for(":9200");
+    tmux.wait_for(&format!("model tree {demo_id}"));
+    tmux.cmd(&["send-keys", "-t", "t", "4"]);
+    tmux.wait_for("models in the kernel");
+    tmux.cmd(&["send-keys", "-t", "t", "r"]);
+    tmux.wait_for(&format!("deploy --rollback --iface {iface}"));
+    tmux.cmd(&["send-keys", "-t", "t", "y"]);
+    tmux.wait_for(&format!("rolled back on {iface}"));
+    // The next poll shows the swapped slots; the kernel says the same.
+    tmux.wait_for(&format!("active   {benign_id}"));
+    let status = common::workbench_json(&["probe", "status", "--iface", &iface, "--json"]);
+    assert_eq!(status["active"]["model"], benign_id.as_str(), "{status:#}");
+    tmux.cmd(&["send-keys", "-t", "t", "q"]);
+    tmux.wait_for("EXITED:0");
     assert_eq!(tmux.alternate_on(), "0");
 }
