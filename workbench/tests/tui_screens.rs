@@ -214,3 +214,27 @@ fn theme_key_cycles_themes() {
     press(&mut app, KeyCode::Char('t'));
     assert_eq!(app.theme.name(), "colour-blind safe");
 }
+
+#[test]
+fn tiny_and_odd_terminal_sizes_render_without_panicking() {
+    for size in [(1u16, 1u16), (10, 3), (20, 5), (39, 12), (81, 25), (250, 70)] {
+        for name in fake::SCREENS {
+            let mut app = fake::screen(name, size).expect("screen");
+            draw(&app);
+            // Moving around and resizing at that size must not panic either.
+            for action in [
+                Action::Bottom,
+                Action::PageUp,
+                Action::Click { column: 0, row: 0 },
+            ] {
+                app.update(action);
+            }
+            let half = ((size.0 / 2).max(1), (size.1 / 2).max(1));
+            app.update(Action::Resize {
+                width: half.0,
+                height: half.1,
+            });
+            draw(&app);
+        }
+    }
+}
