@@ -140,7 +140,7 @@ fn tui_in_tmux_shows_the_simulation_takes_keys_and_restores_the_terminal() {
     tmux.wait_for("theme default · Esc or ? closes");
     tmux.cmd(&["send-keys", "-t", "t", "Escape"]);
     tmux.cmd(&["send-keys", "-t", "t", "4"]);
-    tmux.wait_for("models in the kernel");
+    tmux.wait_for("models (simulation)");
     tmux.cmd(&["send-keys", "-t", "t", "q"]);
     tmux.wait_for("EXITED:0");
     assert_eq!(tmux.alternate_on(), "0", "the terminal left the alternate screen");

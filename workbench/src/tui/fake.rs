@@ -220,6 +220,8 @@ pub const SCREENS: &[&str] = &[
     "live-filtered",
     "help",
     "live-simulated-colourblind",
+    "live-high-contrast",
+    "deploy-simulated",
 ];
 
 /// An app in the fixed state of screen `name` at `size`.
@@ -255,6 +257,25 @@ pub fn screen(name: &str, size: (u16, u16)) -> Result<App> {
                     .into();
             app.snapshot = Arc::new(s);
             app.theme = super::theme::ThemeKind::ColourBlind;
+        }
+        "live-high-contrast" => app.theme = super::theme::ThemeKind::HighContrast,
+        "deploy-simulated" => {
+            app.tab = Tab::Deploy;
+            let mut s = (*app.snapshot).clone();
+            s.simulated = true;
+            s.iface = None;
+            s.ifaces.clear();
+            s.label =
+                "SIMULATED (userspace twin, no kernel): capture.pcap · built-in demo tree (not trained)"
+                    .into();
+            if let Some(m) = s.models.as_mut() {
+                m.shadow = None;
+                m.previous = None;
+                if let Some(a) = m.active.as_mut() {
+                    a.kernel_map_id = 0;
+                }
+            }
+            app.snapshot = Arc::new(s);
         }
         other => bail!("unknown screen {other}"),
     }

@@ -43,8 +43,11 @@ fn render_ifaces(frame: &mut Frame, area: Rect, app: &App) {
     lines.push(Line::from(Span::styled("↑↓ choose · Enter use", theme.dim)));
     let block = Block::new()
         .borders(Borders::ALL)
-        .title(" interfaces with the probe ");
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+        .title(" probe attached on ");
+    frame.render_widget(
+        Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
+        area,
+    );
 }
 
 fn slot_line<'a>(name: &'a str, slot: Option<&SlotInfo>, app: &App) -> Line<'a> {
@@ -53,7 +56,15 @@ fn slot_line<'a>(name: &'a str, slot: Option<&SlotInfo>, app: &App) -> Line<'a> 
         Some(s) => Line::from(vec![
             Span::styled(format!("{name:<9}"), theme.title),
             Span::raw(format!("{} {:<8}", s.model, s.kind)),
-            Span::styled(format!(" map {}", s.kernel_map_id), theme.dim),
+            // Map id 0 never names a kernel map: the simulation's model lives in userspace.
+            Span::styled(
+                if s.kernel_map_id == 0 {
+                    " in userspace".to_string()
+                } else {
+                    format!(" map {}", s.kernel_map_id)
+                },
+                theme.dim,
+            ),
         ]),
         None => Line::from(vec![
             Span::styled(format!("{name:<9}"), theme.title),
@@ -107,7 +118,12 @@ fn render_models(frame: &mut Frame, area: Rect, app: &App) {
             theme.dim,
         )));
     }
-    let block = Block::new().borders(Borders::ALL).title(" models in the kernel ");
+    let title = if s.simulated {
+        " models (simulation) "
+    } else {
+        " models in the kernel "
+    };
+    let block = Block::new().borders(Borders::ALL).title(title);
     frame.render_widget(
         Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
         area,
@@ -137,10 +153,16 @@ fn render_stats(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(25),
         Constraint::Length(12),
     ];
-    let table = Table::new(rows, widths).style(theme.base).block(
-        Block::new()
-            .borders(Borders::ALL)
-            .title(" probe statistics (probe flows) "),
-    );
+    let table = Table::new(rows, widths)
+        .style(theme.base)
+        .block(
+            Block::new()
+                .borders(Borders::ALL)
+                .title(if app.snapshot.simulated {
+                    " twin statistics (simulation) "
+                } else {
+                    " probe statistics (probe flows) "
+                }),
+        );
     frame.render_widget(table, area);
 }
