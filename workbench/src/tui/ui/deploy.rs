@@ -41,9 +41,7 @@ fn render_ifaces(frame: &mut Frame, area: Rect, app: &App) {
     }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled("↑↓ choose · Enter use", theme.dim)));
-    let block = Block::new()
-        .borders(Borders::ALL)
-        .title(" probe attached on ");
+    let block = Block::new().borders(Borders::ALL).title(" probe attached on ");
     frame.render_widget(
         Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
         area,
