@@ -42,6 +42,10 @@ pub enum Command {
     /// Measure what the workbench costs on this machine.
     #[command(subcommand)]
     Bench(crate::commands::bench::BenchCommand),
+    /// The interactive TUI (also `workbench` with no subcommand).
+    Tui(crate::commands::tui::TuiArgs),
+    /// Render every TUI screen in a fixed state to SVG (the README's pictures).
+    Screenshots(crate::commands::screenshots::ScreenshotsArgs),
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@ pub mod lab;
 pub mod model;
 pub mod replay;
 pub mod train;
+pub mod tui;
 pub mod twin;
 pub mod verify;
 
@@ -37,10 +38,8 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Lab(cmd)) => commands::lab::run(cmd),
         Some(cli::Command::GenPcaps(args)) => commands::gen_pcaps::run(args),
         Some(cli::Command::Bench(cmd)) => commands::bench::run(cmd),
-        None => {
-            use clap::CommandFactory;
-            cli::Cli::command().print_help()?;
-            Ok(())
-        }
+        Some(cli::Command::Tui(args)) => commands::tui::run(args),
+        Some(cli::Command::Screenshots(args)) => commands::screenshots::run(args),
+        None => commands::tui::run(commands::tui::TuiArgs::default()),
     }
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use color_eyre::eyre::{bail, Result};
+use color_eyre::eyre::Result;
 
 use crate::kernel::events::EventReader;
 
@@ -13,7 +13,7 @@ use crate::kernel::events::EventReader;
 pub struct LiveArgs {
     #[arg(long)]
     pub iface: String,
-    /// One JSON object per verdict change (required until the TUI lands).
+    /// One JSON object per verdict change (without it: the TUI's Live tab on this interface).
     #[arg(long)]
     pub jsonl: bool,
     /// Stop after this many seconds (default: run until interrupted).
@@ -26,10 +26,10 @@ pub struct LiveArgs {
 
 pub fn run(args: LiveArgs) -> Result<()> {
     if !args.jsonl {
-        bail!(
-            "the live TUI is not built yet: use `workbench live --iface {} --jsonl`",
-            args.iface
-        );
+        return crate::tui::run(crate::tui::Config {
+            iface: Some(args.iface),
+            ..Default::default()
+        });
     }
     let mut reader = EventReader::open(&args.iface)?;
     let deadline = args.duration_s.map(|s| Instant::now() + Duration::from_secs(s));

@@ -10,6 +10,8 @@ pub mod live;
 pub mod model;
 pub mod probe;
 pub mod replay;
+pub mod screenshots;
+pub mod tui;
 pub mod verify;
 
 use color_eyre::eyre::Result;

@@ -1,0 +1,47 @@
+//! `workbench screenshots -o DIR`: every screen in its fixed state (fixture data, no kernel)
+//! rendered at 160x48 to SVG, the pictures in README.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use color_eyre::eyre::{Result, WrapErr};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+use super::print_json;
+use crate::tui::{fake, svg, ui};
+
+#[derive(Debug, Args)]
+pub struct ScreenshotsArgs {
+    /// Directory for the SVG files (created if missing).
+    #[arg(short = 'o', long = "out")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 160)]
+    pub width: u16,
+    #[arg(long, default_value_t = 48)]
+    pub height: u16,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: ScreenshotsArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.out).wrap_err_with(|| format!("creating {}", args.out.display()))?;
+    let mut written = Vec::new();
+    for name in fake::SCREENS {
+        let app = fake::screen(name, (args.width, args.height))?;
+        let mut term = Terminal::new(TestBackend::new(args.width, args.height))?;
+        term.draw(|f| ui::render(f, &app))?;
+        let path = args.out.join(format!("{name}.svg"));
+        std::fs::write(&path, svg::render(term.backend().buffer()))
+            .wrap_err_with(|| format!("writing {}", path.display()))?;
+        written.push(path.display().to_string());
+    }
+    if args.json {
+        print_json(&serde_json::json!({ "files": written }))
+    } else {
+        for p in written {
+            println!("{p}");
+        }
+        Ok(())
+    }
+}

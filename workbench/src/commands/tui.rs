@@ -1,0 +1,44 @@
+//! `workbench tui [--iface IF] [--pcap FILE]` (and `workbench` alone): the interactive TUI.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use color_eyre::eyre::Result;
+
+use super::print_json;
+use crate::tui;
+
+#[derive(Debug, Args, Default)]
+pub struct TuiArgs {
+    /// Show the probe attached to this interface (default: the first attached one).
+    #[arg(long, conflicts_with = "pcap")]
+    pub iface: Option<String>,
+    /// Simulate: replay this capture through the userspace twin in a loop (no kernel needed).
+    #[arg(long)]
+    pub pcap: Option<PathBuf>,
+    /// Model for the simulation (default: a built-in demo tree).
+    #[arg(long, requires = "pcap")]
+    pub model: Option<PathBuf>,
+    /// Panic inside the first render (checks that the terminal is restored).
+    #[arg(long, hide = true)]
+    pub debug_panic: bool,
+    /// Measure the Live tab's frame time with N fixture flows instead of running (JSON).
+    #[arg(long, value_name = "FLOWS")]
+    pub bench: Option<usize>,
+}
+
+pub fn run(args: TuiArgs) -> Result<()> {
+    if let Some(flows) = args.bench {
+        let mut results = Vec::new();
+        for size in [(80, 24), (160, 48), (300, 90)] {
+            results.push(tui::bench::live_frames(flows, size, 300)?);
+        }
+        return print_json(&results);
+    }
+    tui::run(tui::Config {
+        iface: args.iface,
+        pcap: args.pcap,
+        model: args.model,
+        debug_panic: args.debug_panic,
+    })
+}

@@ -1,0 +1,240 @@
+//! The TUI in fixed states: insta snapshots of every screen at 80x24 and 160x48 (fixture data,
+//! nothing time-dependent: the fixture clock is fixed), key handling, mouse, export.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use workbench::tui::action::{Action, Tab};
+use workbench::tui::app::{App, Overlay};
+use workbench::tui::{fake, keymap, ui};
+
+fn draw(app: &App) -> Terminal<TestBackend> {
+    let mut term = Terminal::new(TestBackend::new(app.size.0, app.size.1)).expect("terminal");
+    term.draw(|f| ui::render(f, app)).expect("draw");
+    term
+}
+
+fn text(app: &App) -> String {
+    draw(app).backend().to_string()
+}
+
+fn press(app: &mut App, code: KeyCode) {
+    press_mod(app, code, KeyModifiers::NONE);
+}
+
+fn press_mod(app: &mut App, code: KeyCode, modifiers: KeyModifiers) {
+    if let Some(action) = keymap::key(KeyEvent::new(code, modifiers), app.context()) {
+        app.update(action);
+    }
+}
+
+#[test]
+fn every_screen_at_80x24_and_160x48() {
+    for size in [(80u16, 24u16), (160, 48)] {
+        for name in fake::SCREENS {
+            let app = fake::screen(name, size).expect("screen");
+            let term = draw(&app);
+            insta::assert_snapshot!(format!("{name}_{}x{}", size.0, size.1), term.backend());
+        }
+    }
+}
+
+#[test]
+fn keys_switch_tabs_by_number_tab_and_backtab() {
+    let mut app = fake::screen("live", (80, 24)).expect("screen");
+    press(&mut app, KeyCode::Char('4'));
+    assert_eq!(app.tab, Tab::Deploy);
+    assert!(text(&app).contains("models in the kernel"));
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.tab, Tab::Live);
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.tab, Tab::Data);
+    press(&mut app, KeyCode::BackTab);
+    assert_eq!(app.tab, Tab::Live);
+    press(&mut app, KeyCode::Char('3'));
+    assert_eq!(app.tab, Tab::Train);
+    assert!(text(&app).contains("workbench train"));
+}
+
+#[test]
+fn sort_key_cycles_and_reverses_the_order() {
+    let mut app = fake::screen("live", (160, 48)).expect("screen");
+    let scores = |app: &App| -> Vec<i64> {
+        app.view
+            .iter()
+            .map(|&i| app.snapshot.flows[i as usize].record.score)
+            .collect()
+    };
+    let s = scores(&app);
+    assert!(s.windows(2).all(|w| w[0] >= w[1]), "score descending by default");
+    press(&mut app, KeyCode::Char('S'));
+    let s = scores(&app);
+    assert!(s.windows(2).all(|w| w[0] <= w[1]), "S reverses");
+    press(&mut app, KeyCode::Char('s'));
+    assert_eq!(app.sort.name(), "packets");
+    let packets: Vec<u64> = app
+        .view
+        .iter()
+        .map(|&i| workbench::tui::view::packets(&app.snapshot.flows[i as usize]))
+        .collect();
+    assert!(packets.windows(2).all(|w| w[0] <= w[1]));
+    assert!(text(&app).contains("sort packets↑"));
+}
+
+#[test]
+fn filter_typed_after_slash_keeps_matching_rows_and_esc_clears_it() {
+    let mut app = fake::screen("live", (80, 24)).expect("screen");
+    let all = app.view.len();
+    press(&mut app, KeyCode::Char('/'));
+    for c in "malicious".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    // While typing, 'q' and digits are text, not commands.
+    assert!(!app.quit);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.filter, "malicious");
+    assert!(!app.view.is_empty() && app.view.len() < all);
+    assert!(app
+        .view
+        .iter()
+        .all(|&i| app.snapshot.flows[i as usize].record.verdict == "malicious"));
+    press(&mut app, KeyCode::Esc);
+    assert!(app.filter.is_empty());
+    assert_eq!(app.view.len(), all);
+}
+
+#[test]
+fn pause_freezes_the_view_until_resumed() {
+    let mut app = fake::screen("live", (80, 24)).expect("screen");
+    press(&mut app, KeyCode::Char(' '));
+    assert!(app.paused);
+    assert!(text(&app).contains("PAUSED"));
+    let newer = fake::snapshot(10, false).expect("snapshot");
+    app.update(Action::Snapshot(std::sync::Arc::new(newer.clone())));
+    assert_eq!(app.snapshot.flows.len(), 300, "paused: the snapshot is not taken");
+    press(&mut app, KeyCode::Char(' '));
+    app.update(Action::Snapshot(std::sync::Arc::new(newer)));
+    assert_eq!(app.snapshot.flows.len(), 10);
+}
+
+#[test]
+fn question_mark_shows_help_with_every_key_and_esc_closes_it() {
+    let mut app = fake::screen("live", (160, 48)).expect("screen");
+    press(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.overlay, Overlay::Help);
+    let screen = text(&app);
+    for (keys, _, _) in keymap::HELP {
+        assert!(screen.contains(keys), "help lacks {keys}");
+    }
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+#[test]
+fn q_and_ctrl_c_quit() {
+    let mut app = fake::screen("live", (80, 24)).expect("screen");
+    press(&mut app, KeyCode::Char('q'));
+    assert!(app.quit);
+    let mut app = fake::screen("live", (80, 24)).expect("screen");
+    press(&mut app, KeyCode::Char('/'));
+    press_mod(&mut app, KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert!(app.quit, "Ctrl-C quits even while typing a filter");
+}
+
+#[test]
+fn enter_explains_the_selected_flow_and_moves_follow_the_keys() {
+    let mut app = fake::screen("live", (80, 24)).expect("screen");
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down);
+    assert_eq!(app.selected, 2);
+    press(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.selected, app.view.len() - 1);
+    assert!(app.offset > 0, "the table scrolled to the last row");
+    press(&mut app, KeyCode::Char('g'));
+    assert_eq!((app.selected, app.offset), (0, 0));
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.overlay, Overlay::Detail);
+    assert!(text(&app).contains("Why (tree"));
+}
+
+#[test]
+fn mouse_clicks_select_tabs_and_rows() {
+    let mut app = fake::screen("live", (80, 24)).expect("screen");
+    // The tab bar is " 1 Data  2 Pitfalls ..." on row 0.
+    app.update(Action::Click { column: 13, row: 0 });
+    assert_eq!(app.tab, Tab::Pitfalls);
+    app.update(Action::GoTab(Tab::Live));
+    // Row 1 summary, rows 2-6 charts, row 7 the table header: row 10 is the third data row.
+    app.update(Action::Click { column: 5, row: 10 });
+    assert_eq!(app.selected, 2);
+}
+
+#[test]
+fn deploy_changes_ask_for_confirmation_first() {
+    let mut app = fake::screen("deploy", (80, 24)).expect("screen");
+    press(&mut app, KeyCode::Char('r'));
+    assert!(matches!(app.overlay, Overlay::Confirm(_)));
+    assert!(text(&app).contains("deploy --rollback --iface ebml-demoh"));
+    press(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.overlay, Overlay::None);
+    assert!(app.requests.is_empty(), "cancelled: nothing sent");
+    press(&mut app, KeyCode::Char('r'));
+    press(&mut app, KeyCode::Char('y'));
+    assert_eq!(app.requests.len(), 1);
+}
+
+#[test]
+fn export_writes_the_visible_flows_as_json_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = fake::screen("live-filtered", (80, 24)).expect("screen");
+    app.export_dir = dir.path().to_path_buf();
+    press(&mut app, KeyCode::Char('x'));
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let body = std::fs::read_to_string(files[0].path()).expect("read");
+    let lines: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), app.view.len());
+    assert!(lines.iter().all(|l| l["verdict"] == "malicious"));
+    assert!(lines[0]["src_port"].is_u64());
+}
+
+#[test]
+fn theme_key_cycles_themes() {
+    let mut app = fake::screen("live", (80, 24)).expect("screen");
+    let before = draw(&app).backend().buffer().clone();
+    press(&mut app, KeyCode::Char('t'));
+    assert_eq!(app.theme.name(), "high contrast");
+    assert_ne!(&before, draw(&app).backend().buffer());
+    press(&mut app, KeyCode::Char('t'));
+    assert_eq!(app.theme.name(), "colour-blind safe");
+}
+
+#[test]
+fn tiny_and_odd_terminal_sizes_render_without_panicking() {
+    for size in [(1u16, 1u16), (10, 3), (20, 5), (39, 12), (81, 25), (250, 70)] {
+        for name in fake::SCREENS {
+            let mut app = fake::screen(name, size).expect("screen");
+            draw(&app);
+            // Moving around and resizing at that size must not panic either.
+            for action in [
+                Action::Bottom,
+                Action::PageUp,
+                Action::Click { column: 0, row: 0 },
+            ] {
+                app.update(action);
+            }
+            let half = ((size.0 / 2).max(1), (size.1 / 2).max(1));
+            app.update(Action::Resize {
+                width: half.0,
+                height: half.1,
+            });
+            draw(&app);
+        }
+    }
+}

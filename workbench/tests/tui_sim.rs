@@ -1,0 +1,72 @@
+//! The simulated source: the userspace twin replays a capture at the capture's pace, in a loop,
+//! and says that it is a simulation.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use common::capfile::{pcap, Record};
+use workbench::craft::{ipv4_udp, Ipv4Endpoints};
+use workbench::tui::sim::SimSource;
+use workbench::tui::source::{Control, Source};
+
+#[test]
+fn simulation_replays_the_capture_at_its_pace_and_loops() {
+    let dir = common::TempDir::new("tui-sim");
+    let path = dir.path().join("ten-flows.pcap");
+    let ep = Ipv4Endpoints {
+        src_mac: [2, 0, 0, 0, 0, 1],
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src: Ipv4Addr::new(10, 203, 9, 1),
+        dst: Ipv4Addr::new(10, 203, 9, 2),
+        ttl: 64,
+    };
+    // 40 datagrams in 10 flows over 0.39 s of capture time.
+    let frames: Vec<Vec<u8>> = (0..40u16)
+        .map(|i| ipv4_udp(&ep, 40_000 + i % 10, 53, &[7; 20]))
+        .collect();
+    let records: Vec<Record> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Record {
+            ts_sec: 1_700_000_000,
+            ts_frac: i as u32 * 10_000,
+            data: f,
+            wire_len: f.len() as u32,
+        })
+        .collect();
+    std::fs::write(&path, pcap(false, false, 1, &records)).expect("write capture");
+
+    let start = Instant::now();
+    let mut sim = SimSource::new(&path, None).expect("open the capture");
+    let first = sim.poll().expect("poll");
+    assert!(first.simulated);
+    assert!(
+        first.label.starts_with("SIMULATED (userspace twin, no kernel)"),
+        "{}",
+        first.label
+    );
+    let sent_first = first.stats["packets"];
+    // Paced: well before the capture's 0.39 s have passed, not all 40 have been replayed.
+    if start.elapsed() < Duration::from_millis(300) {
+        assert!(sent_first < 40, "replayed {sent_first} packets at once");
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    let all = sim.poll().expect("poll");
+    assert_eq!(all.stats["packets"], 40);
+    assert_eq!(all.flows.len(), 10);
+    // The demo tree: no answer but no SYN either -> benign, scored by the model the snapshot names.
+    let model = all.active_model.as_ref().expect("model");
+    for f in &all.flows {
+        assert_eq!(f.record.fwd_packets, 4);
+        assert_eq!(f.record.verdict, "benign");
+        assert_eq!(f.record.score, model.score(&f.state.features()));
+    }
+    // The loop starts again one second after the end of the capture.
+    std::thread::sleep(Duration::from_millis(1_600));
+    let again = sim.poll().expect("poll");
+    assert_eq!(again.stats["packets"], 80);
+    assert_eq!(again.flows.len(), 10, "the same flows continue");
+    assert!(sim.control(&Control::Rollback).is_err(), "no kernel to change");
+}
