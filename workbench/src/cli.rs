@@ -35,6 +35,8 @@ pub enum Command {
     /// Create or remove the replay lab (a namespace holding both ends of a veth pair).
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Feature table (CSV or Parquet) from captures, computed by the probe's own flow code.
+    Features(crate::commands::features::FeaturesArgs),
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod craft;
+pub mod features;
 pub mod flowfmt;
 pub mod kernel;
 pub mod lab;
@@ -31,6 +32,7 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Verify(args)) => commands::verify::run(args),
         Some(cli::Command::Replay(args)) => commands::replay::run(args),
         Some(cli::Command::Lab(cmd)) => commands::lab::run(cmd),
+        Some(cli::Command::Features(args)) => commands::features::run(args),
         None => {
             use clap::CommandFactory;
             cli::Cli::command().print_help()?;

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod deploy;
+pub mod features;
 pub mod lab;
 pub mod live;
 pub mod model;
