@@ -245,7 +245,7 @@ impl Run<'_> {
                 (DecisionPoint::EveryPacket, Some(totals)) => {
                     let features = entry.state.features();
                     let total = totals.get(&key).copied().unwrap_or(k).max(k);
-                    self.row(&metas[i], &entry, &features, k, total, &file)?;
+                    self.row(&metas[i], entry, &features, k, total, &file)?;
                 }
                 _ => {}
             }

@@ -108,8 +108,9 @@ impl Format {
 }
 
 enum Sink {
-    Csv(polars::io::csv::write::BatchedWriter<File>),
-    Parquet(polars::io::parquet::write::BatchedWriter<File>),
+    // Boxed: both writers are hundreds of bytes, and of very different sizes.
+    Csv(Box<polars::io::csv::write::BatchedWriter<File>>),
+    Parquet(Box<polars::io::parquet::write::BatchedWriter<File>>),
 }
 
 /// Column buffers plus the batched writer behind them.
@@ -166,8 +167,10 @@ impl TableWriter {
             .wrap_err_with(|| format!("{}: cannot create the output file", path.display()))?;
         let schema = Self::schema(layout);
         let sink = match format {
-            Format::Csv => Sink::Csv(CsvWriter::new(file).include_header(true).batched(&schema)?),
-            Format::Parquet => Sink::Parquet(ParquetWriter::new(file).batched(&schema)?),
+            Format::Csv => Sink::Csv(Box::new(
+                CsvWriter::new(file).include_header(true).batched(&schema)?,
+            )),
+            Format::Parquet => Sink::Parquet(Box::new(ParquetWriter::new(file).batched(&schema)?)),
         };
         let ints = int_column_names().iter().map(|_| Vec::new()).collect();
         Ok(TableWriter {

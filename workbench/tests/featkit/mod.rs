@@ -13,6 +13,10 @@ use shared::ParsedPacket;
 use workbench::features::labels::CicOptions;
 use workbench::features::{extract, DecisionPoint, FeaturesOptions, FeaturesReport};
 
+pub type Endpoint = (IpAddr, u16);
+/// (src_ip, src_port, dst_ip, dst_port, proto), oriented from the initiator.
+pub type Tuple = (IpAddr, u16, IpAddr, u16, u8);
+
 pub fn pcap(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/data/pcaps")
@@ -45,8 +49,8 @@ fn ip(version: u8, a: &[u8; 16]) -> IpAddr {
 /// One flow as the test counts it.
 #[derive(Clone, Debug)]
 pub struct Flow {
-    pub src: (IpAddr, u16),
-    pub dst: (IpAddr, u16),
+    pub src: Endpoint,
+    pub dst: Endpoint,
     pub proto: u8,
     pub packets: u32,
     pub fwd_packets: u32,
@@ -66,7 +70,7 @@ pub struct Independent {
 
 pub fn independent(path: &Path, lenient: bool) -> Independent {
     let mut flows: Vec<Flow> = Vec::new();
-    let mut index: HashMap<((IpAddr, u16), (IpAddr, u16), u8), usize> = HashMap::new();
+    let mut index: HashMap<(Endpoint, Endpoint, u8), usize> = HashMap::new();
     let (mut packets, mut parsed) = (0, 0);
     for packet in workbench::capture::open(path, lenient).unwrap_or_else(|e| panic!("{e}")) {
         let Ok(packet) = packet else { break };
@@ -147,7 +151,7 @@ pub fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
 }
 
 /// (src_ip, src_port, dst_ip, dst_port, proto) of every row.
-pub fn tuples(df: &DataFrame) -> Vec<(IpAddr, u16, IpAddr, u16, u8)> {
+pub fn tuples(df: &DataFrame) -> Vec<Tuple> {
     let parse = |s: Option<String>| -> IpAddr { s.expect("address").parse().expect("an IP address") };
     let (si, sp, di, dp, pr) = (
         strings(df, "src_ip"),
@@ -169,6 +173,6 @@ pub fn tuples(df: &DataFrame) -> Vec<(IpAddr, u16, IpAddr, u16, u8)> {
         .collect()
 }
 
-pub fn tuple_of(f: &Flow) -> (IpAddr, u16, IpAddr, u16, u8) {
+pub fn tuple_of(f: &Flow) -> Tuple {
     (f.src.0, f.src.1, f.dst.0, f.dst.1, f.proto)
 }
