@@ -108,6 +108,7 @@ fn command_line_json_document_and_one_line_error() {
     for key in [
         "unparsed",
         "elapsed_ns",
+        "labels_load_ns",
         "packets_per_s",
         "parsed_packets",
         "decision",
