@@ -46,6 +46,8 @@ pub enum Command {
     Tui(crate::commands::tui::TuiArgs),
     /// Render every TUI screen in a fixed state to SVG (the README's pictures).
     Screenshots(crate::commands::screenshots::ScreenshotsArgs),
+    /// Feature table (CSV or Parquet) from captures, computed by the probe's own flow code.
+    Features(crate::commands::features::FeaturesArgs),
 }
 
 #[derive(Debug, Args)]

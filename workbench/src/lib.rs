@@ -9,6 +9,7 @@ pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod craft;
+pub mod features;
 pub mod flowfmt;
 pub mod gen;
 pub mod kernel;
@@ -36,6 +37,7 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Verify(args)) => commands::verify::run(args),
         Some(cli::Command::Replay(args)) => commands::replay::run(args),
         Some(cli::Command::Lab(cmd)) => commands::lab::run(cmd),
+        Some(cli::Command::Features(args)) => commands::features::run(args),
         Some(cli::Command::GenPcaps(args)) => commands::gen_pcaps::run(args),
         Some(cli::Command::Bench(cmd)) => commands::bench::run(cmd),
         Some(cli::Command::Tui(args)) => commands::tui::run(args),

@@ -4,6 +4,7 @@
 //! It mirrors `probe-ebpf/src/main.rs` step by step: canonical key, new flow (`restart`) or
 //! update, then `decide` with the active and shadow models. Keep the two in step.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use shared::abi::ProbeConfig;
@@ -31,17 +32,16 @@ impl Twin {
     }
 
     /// One parsed packet seen at `ts_ns` (the kernel's clock when replaying kernel records).
-    pub fn packet(&mut self, p: &ParsedPacket, ts_ns: u64) {
+    /// Returns the flow's entry after the update (`features` reads the state at this packet).
+    pub fn packet(&mut self, p: &ParsedPacket, ts_ns: u64) -> &FlowEntry {
         let oriented = FlowKey::of(p);
-        let entry = match self.flows.get_mut(&oriented.key) {
-            Some(e) => {
+        let entry = match self.flows.entry(oriented.key) {
+            Entry::Occupied(e) => {
+                let e = e.into_mut();
                 e.update(p, oriented.from_lo, ts_ns);
                 e
             }
-            None => self
-                .flows
-                .entry(oriented.key)
-                .or_insert_with(|| FlowEntry::new(p, oriented.from_lo, ts_ns)),
+            Entry::Vacant(v) => v.insert(FlowEntry::new(p, oriented.from_lo, ts_ns)),
         };
         decide(
             entry,
@@ -50,6 +50,7 @@ impl Twin {
             &self.config,
             &mut self.scratch,
         );
+        entry
     }
 }
 

@@ -271,6 +271,11 @@ impl CaptureReader {
         self.skipped
     }
 
+    /// Bytes of the file consumed so far (progress reporting).
+    pub fn bytes_read(&self) -> u64 {
+        self.offset()
+    }
+
     /// The file name used in messages.
     pub fn file_name(&self) -> &str {
         &self.file

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod demo;
 pub mod deploy;
 pub mod export;
+pub mod features;
 pub mod gen_pcaps;
 pub mod lab;
 pub mod live;

@@ -1,0 +1,102 @@
+//! `workbench features PCAP... -o OUT [--decision-at N | --every-packet] [--labels FILE]
+//! [--lenient] [--json]`: a feature table (CSV or Parquet) from captures.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::Args;
+use color_eyre::eyre::{eyre, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::print_json;
+use crate::features::labels::{parse_utc_offset, CicOptions};
+use crate::features::{extract, DecisionPoint, FeaturesOptions};
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("decision").args(["decision_at", "every_packet"]))]
+pub struct FeaturesArgs {
+    /// Captures (pcap or pcapng), processed in order, each with its own flow table.
+    #[arg(required = true)]
+    pub pcaps: Vec<PathBuf>,
+    /// Output table: .csv or .parquet.
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Features at packet N of each flow (shorter flows: at their last packet). Default: at
+    /// the flow's last packet.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub decision_at: Option<u32>,
+    /// One row per packet, with the features after that packet.
+    #[arg(long)]
+    pub every_packet: bool,
+    /// Labels: a rules file (.toml) or a CIC-IDS2017 labelled-flows CSV (.csv).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// UTC offset of the CIC CSV's timestamps (CIC-IDS2017: New Brunswick, -03:00).
+    #[arg(long, default_value = "-03:00", allow_hyphen_values = true)]
+    pub cic_utc_offset: String,
+    /// Slack in seconds around a CIC row's timestamp when matching flows.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(i64).range(0..=86_400))]
+    pub cic_window_s: i64,
+    /// Skip damaged capture records instead of stopping at the first one.
+    #[arg(long)]
+    pub lenient: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: FeaturesArgs) -> Result<()> {
+    let decision = match (args.decision_at, args.every_packet) {
+        (Some(n), _) => DecisionPoint::Packet(n),
+        (None, true) => DecisionPoint::EveryPacket,
+        (None, false) => DecisionPoint::LastPacket,
+    };
+    let utc_offset_s = parse_utc_offset(&args.cic_utc_offset).map_err(|e| eyre!("--cic-utc-offset: {e}"))?;
+    let opts = FeaturesOptions {
+        pcaps: args.pcaps,
+        output: args.output,
+        decision,
+        labels: args.labels,
+        cic: CicOptions {
+            utc_offset_s,
+            window_s: args.cic_window_s,
+        },
+        lenient: args.lenient,
+    };
+    let progress = if args.json || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let style = ProgressStyle::with_template(
+            "{spinner} features [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .map_err(|e| eyre!("progress bar template: {e}"))?
+        .progress_chars("=> ");
+        ProgressBar::new(0).with_style(style)
+    };
+    let result = extract(&opts, &progress);
+    progress.finish_and_clear();
+    let report = result?;
+    if let Some(labels) = &report.labels {
+        eprintln!("{labels}");
+    }
+    if args.json {
+        return print_json(&report);
+    }
+    let unparsed: u64 = report.unparsed.values().sum();
+    println!(
+        "{}: {} rows, {} flows ({}) from {} packets ({} unparsed{}) in {:.3} s ({} packets/s)",
+        report.output,
+        report.rows,
+        report.flows,
+        report.decision,
+        report.packets,
+        unparsed,
+        if report.skipped_records > 0 {
+            format!(", {} damaged places skipped", report.skipped_records)
+        } else {
+            String::new()
+        },
+        report.elapsed_ns as f64 / 1e9,
+        report.packets_per_s
+    );
+    Ok(())
+}

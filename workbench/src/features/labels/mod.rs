@@ -1,0 +1,194 @@
+//! Labels for flows: from a rules file (`.toml`) or from a CIC-IDS2017 labelled-flows CSV
+//! (`.csv`). A flow is labelled once, when it starts (its orientation and first packet time are
+//! known then), so `--every-packet` rows carry their flow's label.
+
+mod cic;
+mod rules;
+mod time;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+
+use color_eyre::eyre::{bail, Result};
+use serde::Serialize;
+
+pub use cic::CicOptions;
+pub use time::parse_utc_offset;
+
+/// What a label source matches on: the flow oriented from its initiator, and its first packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowFacts {
+    pub src_ip: IpAddr,
+    pub src_port: u16,
+    pub dst_ip: IpAddr,
+    pub dst_port: u16,
+    pub proto: u8,
+    pub first_seen_ns: u64,
+}
+
+/// A label given to a flow: indices into the labeler's name table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Assigned {
+    pub label: u32,
+    pub attack_type: Option<u32>,
+}
+
+/// How many flows one rule labelled.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RuleCount {
+    /// 1-based, in file order.
+    pub rule: usize,
+    /// Line of the rule's `[[rule]]` header.
+    pub line: usize,
+    pub label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attack_type: Option<String>,
+    pub flows: u64,
+}
+
+/// The labelling report (stderr, and `labels` in `--json`).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct LabelReport {
+    pub file: String,
+    /// "rules" or "cic".
+    pub kind: &'static str,
+    /// Flows per label.
+    pub labels: BTreeMap<String, u64>,
+    /// Flows that no rule (no CIC row) matched; their label is empty.
+    pub unmatched_flows: u64,
+    /// Rules files: flows matched per rule.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleCount>,
+    /// CIC files: rows read (with an address), and rows that labelled at least one flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cic_rows: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cic_rows_used: Option<u64>,
+}
+
+enum Source {
+    Rules(rules::Rules),
+    Cic(cic::CicIndex),
+}
+
+/// A loaded label source plus its counts.
+pub struct Labeler {
+    file: String,
+    source: Source,
+    names: Vec<String>,
+    /// Flows per label name index.
+    label_flows: Vec<u64>,
+    unmatched: u64,
+}
+
+impl Labeler {
+    /// Loads a rules file (`.toml`) or a CIC CSV (`.csv`), chosen by extension.
+    pub fn load(path: &Path, cic: &CicOptions) -> Result<Labeler> {
+        let file = path.display().to_string();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let mut names = Vec::new();
+        let source = match ext.as_deref() {
+            Some("toml") => Source::Rules(rules::Rules::load(path, &mut names)?),
+            Some("csv") => Source::Cic(cic::CicIndex::load(path, cic, &mut names)?),
+            _ => bail!(
+                "{file}: unknown labels format: expected a rules file ending in .toml or a \
+                 CIC-IDS2017 labelled-flows file ending in .csv"
+            ),
+        };
+        let label_flows = vec![0; names.len()];
+        Ok(Labeler {
+            file,
+            source,
+            names,
+            label_flows,
+            unmatched: 0,
+        })
+    }
+
+    /// Rules that set `attack_type` exist (the table then gets that column).
+    pub fn has_attack_type(&self) -> bool {
+        match &self.source {
+            Source::Rules(r) => r.has_attack_type(),
+            Source::Cic(_) => false,
+        }
+    }
+
+    /// The label of a new flow, counted in the report.
+    pub fn label(&mut self, flow: &FlowFacts) -> Option<Assigned> {
+        let assigned = match &mut self.source {
+            Source::Rules(r) => r.label(flow),
+            Source::Cic(c) => c.label(flow),
+        };
+        match assigned {
+            Some(a) => {
+                if let Some(n) = self.label_flows.get_mut(a.label as usize) {
+                    *n += 1;
+                }
+            }
+            None => self.unmatched += 1,
+        }
+        assigned
+    }
+
+    /// The text of a label or attack type index.
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn report(&self) -> LabelReport {
+        let mut labels = BTreeMap::new();
+        for (name, &n) in self.names.iter().zip(&self.label_flows) {
+            if n > 0 {
+                *labels.entry(name.clone()).or_insert(0) += n;
+            }
+        }
+        let (kind, rules, cic_rows, cic_rows_used) = match &self.source {
+            Source::Rules(r) => ("rules", r.counts(&self.names), None, None),
+            Source::Cic(c) => ("cic", Vec::new(), Some(c.rows()), Some(c.rows_used())),
+        };
+        LabelReport {
+            file: self.file.clone(),
+            kind,
+            labels,
+            unmatched_flows: self.unmatched,
+            rules,
+            cic_rows,
+            cic_rows_used,
+        }
+    }
+}
+
+/// Index of `name` in `names`, added if new (labels repeat across many rules and rows).
+fn intern(names: &mut Vec<String>, name: &str) -> u32 {
+    match names.iter().position(|n| n == name) {
+        Some(i) => i as u32,
+        None => {
+            names.push(name.to_string());
+            (names.len() - 1) as u32
+        }
+    }
+}
+
+impl std::fmt::Display for LabelReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "labels from {} ({}):", self.file, self.kind)?;
+        for r in &self.rules {
+            write!(
+                f,
+                "\n  rule {} (line {}) -> {}: {} flows",
+                r.rule, r.line, r.label, r.flows
+            )?;
+        }
+        for (label, n) in &self.labels {
+            write!(f, "\n  {label}: {n} flows")?;
+        }
+        if let (Some(rows), Some(used)) = (self.cic_rows, self.cic_rows_used) {
+            write!(f, "\n  CIC rows: {rows} read, {used} matched a flow")?;
+        }
+        write!(f, "\n  unmatched: {} flows", self.unmatched_flows)
+    }
+}
