@@ -8,6 +8,7 @@ pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod craft;
+pub mod data;
 pub mod flowfmt;
 pub mod gen;
 pub mod kernel;
