@@ -37,6 +37,8 @@ pub enum Command {
     Lab(LabCommand),
     /// Write the project's sample captures (naive and honest variants) with ground-truth labels.
     GenPcaps(crate::commands::gen_pcaps::GenPcapsArgs),
+    /// Load a dataset and report its pitfalls (identifiers, leakage, duplicates, splits, ...).
+    Inspect(crate::commands::inspect::InspectArgs),
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ pub mod gen;
 pub mod kernel;
 pub mod lab;
 pub mod model;
+pub mod pitfalls;
 pub mod replay;
 pub mod train;
 pub mod twin;
@@ -35,6 +36,7 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Replay(args)) => commands::replay::run(args),
         Some(cli::Command::Lab(cmd)) => commands::lab::run(cmd),
         Some(cli::Command::GenPcaps(args)) => commands::gen_pcaps::run(args),
+        Some(cli::Command::Inspect(args)) => commands::inspect::run(args),
         None => {
             use clap::CommandFactory;
             cli::Cli::command().print_help()?;

@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod deploy;
 pub mod gen_pcaps;
+pub mod inspect;
 pub mod lab;
 pub mod live;
 pub mod model;
