@@ -48,6 +48,10 @@ pub enum Command {
     Screenshots(crate::commands::screenshots::ScreenshotsArgs),
     /// Feature table (CSV or Parquet) from captures, computed by the probe's own flow code.
     Features(crate::commands::features::FeaturesArgs),
+    /// Load a dataset and report its pitfalls (identifiers, leakage, duplicates, splits, ...).
+    Inspect(crate::commands::inspect::InspectArgs),
+    /// Train a tree or logistic model on kernel features under an honest split and compile it.
+    Train(crate::commands::train::TrainArgs),
 }
 
 #[derive(Debug, Args)]

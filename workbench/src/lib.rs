@@ -9,12 +9,14 @@ pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod craft;
+pub mod data;
 pub mod features;
 pub mod flowfmt;
 pub mod gen;
 pub mod kernel;
 pub mod lab;
 pub mod model;
+pub mod pitfalls;
 pub mod replay;
 pub mod train;
 pub mod tui;
@@ -39,6 +41,8 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Lab(cmd)) => commands::lab::run(cmd),
         Some(cli::Command::Features(args)) => commands::features::run(args),
         Some(cli::Command::GenPcaps(args)) => commands::gen_pcaps::run(args),
+        Some(cli::Command::Inspect(args)) => commands::inspect::run(args),
+        Some(cli::Command::Train(args)) => commands::train::run(args),
         Some(cli::Command::Bench(cmd)) => commands::bench::run(cmd),
         Some(cli::Command::Tui(args)) => commands::tui::run(args),
         Some(cli::Command::Screenshots(args)) => commands::screenshots::run(args),

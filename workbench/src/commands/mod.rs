@@ -6,12 +6,14 @@ pub mod deploy;
 pub mod export;
 pub mod features;
 pub mod gen_pcaps;
+pub mod inspect;
 pub mod lab;
 pub mod live;
 pub mod model;
 pub mod probe;
 pub mod replay;
 pub mod screenshots;
+pub mod train;
 pub mod tui;
 pub mod verify;
 

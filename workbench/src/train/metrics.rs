@@ -134,6 +134,8 @@ pub fn metrics(truth: &[bool], predicted: &[bool], scores: &[f64]) -> Metrics {
         y: 1.0,
     }];
     pr_points.extend(pr(truth, scores));
+    // With one class only, ranking is undefined: say so (NaN, null in JSON) rather than 0.
+    let both_classes = c.true_positive + c.false_negative > 0 && c.false_positive + c.true_negative > 0;
     Metrics {
         rows: truth.len(),
         confusion: c,
@@ -141,8 +143,12 @@ pub fn metrics(truth: &[bool], predicted: &[bool], scores: &[f64]) -> Metrics {
         precision,
         recall,
         f1,
-        roc_auc: area(&roc(truth, scores)),
-        pr_auc: area(&pr_points),
+        roc_auc: if both_classes {
+            area(&roc(truth, scores))
+        } else {
+            f64::NAN
+        },
+        pr_auc: if both_classes { area(&pr_points) } else { f64::NAN },
         precision_at_1_in_10000: if recall == 0.0 { 0.0 } else { at_base_rate },
     }
 }

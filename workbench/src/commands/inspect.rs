@@ -1,0 +1,155 @@
+//! `workbench inspect DATA... [--label COL] [--kind K] [--no-cache] [--json]`: load a dataset and
+//! report its pitfalls, most severe first, each with its evidence and what to do.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use color_eyre::eyre::Result;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::print_json;
+use crate::data::{self, DatasetKind, Dropped, LoadOptions, LoadedDataset};
+use crate::pitfalls::{self, Finding};
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// CSV or Parquet files, folders of them, or a .zip archive (read without unpacking).
+    #[arg(required = true)]
+    pub data: Vec<PathBuf>,
+    /// The label column (default: found by name: label, target, class, attack_cat).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Read the files as this dataset kind instead of detecting it.
+    #[arg(long, value_enum)]
+    pub kind: Option<DatasetKind>,
+    /// Neither read nor write the parsed-dataset cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Also drop exact duplicate rows while cleaning (reported under `dropped`).
+    #[arg(long)]
+    pub drop_duplicates: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DatasetInfo {
+    pub kind: DatasetKind,
+    pub kind_reason: String,
+    pub sources: Vec<String>,
+    pub label_column: String,
+    pub class_column: Option<String>,
+    pub time_column: Option<String>,
+    pub host_column: Option<String>,
+    pub from_cache: bool,
+    pub load_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    /// `numeric` or `text`.
+    pub dtype: &'static str,
+}
+
+/// The `--json` document: keys `dataset`, `rows`, `columns`, `dropped`, `findings`.
+#[derive(Debug, Serialize)]
+pub struct InspectReport {
+    pub dataset: DatasetInfo,
+    pub rows: usize,
+    pub columns: Vec<ColumnInfo>,
+    pub dropped: Dropped,
+    pub findings: Vec<Finding>,
+}
+
+pub fn report(ds: &LoadedDataset) -> InspectReport {
+    let columns = ds
+        .frame
+        .get_columns()
+        .iter()
+        .map(|c| ColumnInfo {
+            name: c.name().to_string(),
+            dtype: if c.f64().is_ok() { "numeric" } else { "text" },
+        })
+        .collect();
+    InspectReport {
+        dataset: DatasetInfo {
+            kind: ds.kind,
+            kind_reason: ds.kind_reason.clone(),
+            sources: ds.sources.clone(),
+            label_column: ds.label_column.clone(),
+            class_column: ds.class_column.clone(),
+            time_column: ds.time_column.clone(),
+            host_column: ds.host_column.clone(),
+            from_cache: ds.from_cache,
+            load_ms: ds.load_ms,
+        },
+        rows: ds.rows(),
+        columns,
+        dropped: ds.dropped.clone(),
+        findings: pitfalls::inspect(ds),
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 240 {
+        format!("{}...", s.chars().take(240).collect::<String>())
+    } else {
+        s
+    }
+}
+
+pub fn run(args: InspectArgs) -> Result<()> {
+    let opts = LoadOptions {
+        label: args.label,
+        kind: args.kind,
+        drop_duplicates: args.drop_duplicates,
+        no_cache: args.no_cache,
+        cache_dir: None,
+    };
+    let ds = data::load(&args.data, &opts)?;
+    eprintln!(
+        "{}: {} ({}){}, {} ms",
+        ds.sources.join(", "),
+        ds.kind,
+        ds.kind_reason,
+        if ds.from_cache { ", from cache" } else { "" },
+        ds.load_ms
+    );
+    let r = report(&ds);
+    if args.json {
+        return print_json(&r);
+    }
+    println!(
+        "dataset: {} rows x {} columns, label `{}`",
+        r.rows,
+        r.columns.len(),
+        r.dataset.label_column
+    );
+    let d = &r.dropped;
+    println!("cleaning: {} rows read, {} dropped", d.rows_read, d.rows_dropped);
+    for reason in &d.rows_by_reason {
+        println!(
+            "  {} rows: {} (in {})",
+            reason.rows,
+            reason.reason,
+            reason.columns.join(", ")
+        );
+    }
+    for c in &d.columns {
+        println!("  column {} dropped: {}", c.column, c.reason);
+    }
+    for f in &r.findings {
+        let severity = format!("{:?}", f.severity).to_uppercase();
+        println!("\n[{severity}] {}: {}", f.id, f.summary);
+        if let Value::Object(m) = &f.evidence {
+            for (k, v) in m {
+                println!("    {k}: {}", short(v));
+            }
+        }
+        println!("  -> {}", f.advice);
+    }
+    Ok(())
+}

@@ -1,0 +1,412 @@
+//! Files to tables: plain CSV/Parquet files, folders of them, and .zip archives read in memory
+//! (the CIC-IDS2017 archive exactly as downloaded), concatenated into one table of one kind.
+//!
+//! Every CSV is read with all columns as text: the loader, not polars' type guess, decides what
+//! a column is, so `Infinity` in row 2,000,001 or `6.0` in an integer column cannot abort a read.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use polars::prelude::*;
+
+use super::detect::{self, DatasetKind, Detected};
+use super::DataError;
+
+/// One table source: a file, or a CSV inside a zip archive.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// The entry name inside a zip archive.
+    pub entry: Option<String>,
+}
+
+impl SourceFile {
+    pub fn display_name(&self) -> String {
+        match &self.entry {
+            Some(e) => format!("{}:{e}", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+
+    fn is_parquet(&self) -> bool {
+        let name = self
+            .entry
+            .clone()
+            .unwrap_or_else(|| self.path.display().to_string());
+        name.to_ascii_lowercase().ends_with(".parquet")
+    }
+}
+
+/// The concatenated text table and the kind it was read as.
+pub struct RawData {
+    pub frame: DataFrame,
+    pub detected: Detected,
+    pub sources: Vec<String>,
+}
+
+fn lower_ext(p: &Path) -> String {
+    p.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+fn zip_entries(path: &Path) -> Result<Vec<SourceFile>, DataError> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|e| DataError::file(&name, format!("cannot open: {e}")))?;
+    let mut zip = ::zip::ZipArchive::new(file)
+        .map_err(|e| DataError::file(&name, format!("not a readable zip archive: {e}")))?;
+    let mut out = Vec::new();
+    for i in 0..zip.len() {
+        let entry = zip
+            .by_index(i)
+            .map_err(|e| DataError::file(&name, format!("zip entry {i}: {e}")))?;
+        let entry_name = entry.name().to_string();
+        // macOS archives carry `__MACOSX/._x.csv` resource forks that are not CSV.
+        let lower = entry_name.to_ascii_lowercase();
+        if entry.is_file()
+            && !lower.contains("__macosx/")
+            && (lower.ends_with(".csv") || lower.ends_with(".parquet"))
+        {
+            out.push(SourceFile {
+                path: path.to_path_buf(),
+                entry: Some(entry_name),
+            });
+        }
+    }
+    if out.is_empty() {
+        return Err(DataError::file(
+            name,
+            format!(
+                "no .csv or .parquet file inside the archive ({} entries)",
+                zip.len()
+            ),
+        ));
+    }
+    out.sort_by(|a, b| a.entry.cmp(&b.entry));
+    Ok(out)
+}
+
+/// Paths as given (files, folders, zip archives) to the list of tables to read, in order.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<SourceFile>, DataError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let name = p.display().to_string();
+        let meta = std::fs::metadata(p).map_err(|e| DataError::file(&name, format!("cannot read: {e}")))?;
+        if meta.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| DataError::file(&name, format!("cannot list folder: {e}")))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| matches!(lower_ext(f).as_str(), "csv" | "parquet" | "txt" | "zip"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(DataError::file(
+                    name,
+                    "folder holds no .csv, .txt, .parquet or .zip file",
+                ));
+            }
+            out.extend(expand(&found)?);
+        } else if lower_ext(p) == "zip" {
+            out.extend(zip_entries(p)?);
+        } else {
+            out.push(SourceFile {
+                path: p.clone(),
+                entry: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+enum Content {
+    Path(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+fn content(src: &SourceFile) -> Result<Content, DataError> {
+    let name = src.display_name();
+    let Some(entry) = &src.entry else {
+        let size = std::fs::metadata(&src.path)
+            .map_err(|e| DataError::file(&name, format!("cannot read: {e}")))?
+            .len();
+        if size == 0 {
+            return Err(DataError::file(name, "file is empty (0 bytes)"));
+        }
+        return Ok(Content::Path(src.path.clone()));
+    };
+    let file = File::open(&src.path).map_err(|e| DataError::file(&name, format!("cannot open: {e}")))?;
+    let mut zip = ::zip::ZipArchive::new(file).map_err(|e| DataError::file(&name, format!("zip: {e}")))?;
+    let mut f = zip
+        .by_name(entry)
+        .map_err(|e| DataError::file(&name, format!("zip entry: {e}")))?;
+    let mut bytes = Vec::with_capacity(f.size() as usize);
+    f.read_to_end(&mut bytes)
+        .map_err(|e| DataError::file(&name, format!("cannot decompress: {e}")))?;
+    if bytes.is_empty() {
+        return Err(DataError::file(name, "file is empty (0 bytes)"));
+    }
+    Ok(Content::Bytes(bytes))
+}
+
+/// The first `n` lines, decoded lossily (label bytes that are not UTF-8 must not stop detection).
+fn first_lines(c: &Content, name: &str, n: usize) -> Result<Vec<String>, DataError> {
+    let reader: Box<dyn BufRead> = match c {
+        Content::Path(p) => Box::new(BufReader::new(
+            File::open(p).map_err(|e| DataError::file(name, format!("cannot open: {e}")))?,
+        )),
+        Content::Bytes(b) => Box::new(Cursor::new(b.as_slice())),
+    };
+    let mut lines = Vec::new();
+    for line in reader.split(b'\n').take(n) {
+        let line = line.map_err(|e| DataError::file(name, format!("cannot read: {e}")))?;
+        let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+        lines.push(text);
+    }
+    Ok(lines)
+}
+
+/// Splits one CSV line (double quotes respected; the datasets here use none, user files may).
+pub fn split_fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for ch in line.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// The first line whose field count differs from `expected` (1-based line number, fields).
+fn find_ragged(c: &Content, expected: usize) -> Option<(usize, usize)> {
+    let reader: Box<dyn BufRead> = match c {
+        Content::Path(p) => Box::new(BufReader::new(File::open(p).ok()?)),
+        Content::Bytes(b) => Box::new(Cursor::new(b.as_slice())),
+    };
+    for (i, line) in reader.split(b'\n').enumerate() {
+        let text = String::from_utf8_lossy(&line.ok()?)
+            .trim_end_matches('\r')
+            .to_string();
+        if text.is_empty() {
+            continue;
+        }
+        let n = split_fields(&text).len();
+        if n != expected {
+            return Some((i + 1, n));
+        }
+    }
+    None
+}
+
+fn read_csv(
+    src: &SourceFile,
+    c: Content,
+    names: &[String],
+    has_header: bool,
+) -> Result<DataFrame, DataError> {
+    let name = src.display_name();
+    let schema: Schema = names
+        .iter()
+        .map(|n| Field::new(n.as_str().into(), DataType::String))
+        .collect();
+    let options = CsvReadOptions::default()
+        .with_has_header(false)
+        .with_skip_rows(usize::from(has_header))
+        .with_schema(Some(Arc::new(schema)))
+        .with_raise_if_empty(false)
+        .with_parse_options(
+            CsvParseOptions::default()
+                .with_encoding(CsvEncoding::LossyUtf8)
+                .with_missing_is_null(true)
+                .with_truncate_ragged_lines(false),
+        );
+    let result = match &c {
+        Content::Path(p) => options
+            .try_into_reader_with_file_path(Some(p.clone()))
+            .and_then(|r| r.finish()),
+        Content::Bytes(b) => options
+            .into_reader_with_file_handle(Cursor::new(b.as_slice()))
+            .finish(),
+    };
+    let ragged = |c: &Content| {
+        find_ragged(c, names.len()).map(|(line, n)| {
+            DataError::file(
+                &name,
+                format!(
+                    "line {line} has {n} fields, the header has {} (ragged row)",
+                    names.len()
+                ),
+            )
+        })
+    };
+    let mut frame = match result {
+        Ok(f) => f,
+        Err(e) => {
+            return Err(ragged(&c).unwrap_or_else(|| DataError::file(&name, format!("cannot parse CSV: {e}"))))
+        }
+    };
+    // Polars fills a short row with nulls; a null in the last column is the cheap hint to look.
+    let last_has_nulls = frame.get_columns().last().is_some_and(|l| l.null_count() > 0);
+    if last_has_nulls {
+        if let Some(e) = ragged(&c) {
+            return Err(e);
+        }
+        // Rows with no value at all are blank lines (polars reads one after a lone header).
+        let mut blank = vec![true; frame.height()];
+        for col in frame.get_columns() {
+            let nulls = col.is_null();
+            for (b, n) in blank.iter_mut().zip(&nulls) {
+                *b &= n == Some(true);
+            }
+        }
+        if blank.iter().any(|&b| b) {
+            let keep: BooleanChunked = blank.iter().map(|&b| !b).collect();
+            frame = frame
+                .filter(&keep)
+                .map_err(|e| DataError::file(&name, e.to_string()))?;
+        }
+    }
+    Ok(frame)
+}
+
+fn read_parquet(src: &SourceFile, c: Content) -> Result<DataFrame, DataError> {
+    let name = src.display_name();
+    let result = match c {
+        Content::Path(p) => {
+            let f = File::open(&p).map_err(|e| DataError::file(&name, format!("cannot open: {e}")))?;
+            ParquetReader::new(f).finish()
+        }
+        Content::Bytes(b) => ParquetReader::new(Cursor::new(b)).finish(),
+    };
+    let frame = result.map_err(|e| DataError::file(&name, format!("not a readable Parquet file: {e}")))?;
+    // Numbers stay numbers; everything else becomes text, like a CSV column.
+    let mut cols = Vec::with_capacity(frame.width());
+    for col in frame.take_columns() {
+        let dtype = col.dtype().clone();
+        let cast = if dtype.is_primitive_numeric() || dtype == DataType::Boolean {
+            col.cast(&DataType::Float64)
+        } else {
+            col.cast(&DataType::String)
+        };
+        cols.push(cast.map_err(|e| DataError::file(&name, format!("column {}: {e}", col.name())))?);
+    }
+    DataFrame::new(cols).map_err(|e| DataError::file(&name, e.to_string()))
+}
+
+/// Reads every table, checks they share one set of columns, and stacks them.
+pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<RawData, DataError> {
+    let mut detected: Option<Detected> = None;
+    let mut frame: Option<DataFrame> = None;
+    for src in files {
+        let name = src.display_name();
+        let c = content(src)?;
+        let mut part = if src.is_parquet() {
+            let f = read_parquet(src, c)?;
+            let names: Vec<String> = f.get_column_names().iter().map(|s| s.to_string()).collect();
+            let d = match &detected {
+                Some(d) => d.clone(),
+                None => detect::detect_named(&names, forced, &name)?,
+            };
+            detected.get_or_insert(d);
+            f
+        } else {
+            let lines = first_lines(&c, &name, 1)?;
+            let first = lines.first().cloned().unwrap_or_default();
+            if first.trim().is_empty() {
+                return Err(DataError::file(
+                    name,
+                    "the first line is empty: no header and no data",
+                ));
+            }
+            let fields = split_fields(&first);
+            let d = match &detected {
+                // Later files may or may not repeat a header; decide per file.
+                Some(d) => d.for_next_file(&fields),
+                None => detect::detect(&fields, forced, &name)?,
+            };
+            let names = match &d.names {
+                Some(n) => n.clone(),
+                None => detect::normalise_names(&fields),
+            };
+            if !d.has_header && fields.len() != names.len() {
+                return Err(DataError::file(
+                    name,
+                    format!(
+                        "line 1 has {} fields, a {} row has {}",
+                        fields.len(),
+                        d.kind,
+                        names.len()
+                    ),
+                ));
+            }
+            let f = read_csv(src, c, &names, d.has_header)?;
+            detected.get_or_insert(d);
+            f
+        };
+        if part.height() == 0 {
+            return Err(DataError::file(name, "no data rows (header only)"));
+        }
+        frame = Some(match frame {
+            None => part,
+            Some(mut acc) => {
+                part = align(&acc, part, &name)?;
+                acc.vstack_mut_owned(part)
+                    .map_err(|e| DataError::file(&name, format!("cannot append: {e}")))?;
+                acc
+            }
+        });
+    }
+    let (Some(frame), Some(detected)) = (frame, detected) else {
+        return Err(DataError::Other("no data files given".into()));
+    };
+    Ok(RawData {
+        frame,
+        detected,
+        sources: files.iter().map(SourceFile::display_name).collect(),
+    })
+}
+
+/// Renames and reorders `part`'s columns to the first table's spelling and order.
+fn align(first: &DataFrame, part: DataFrame, name: &str) -> Result<DataFrame, DataError> {
+    let key = |s: &str| detect::column_key(s);
+    let mut cols = Vec::with_capacity(first.width());
+    for target in first.get_columns() {
+        let found = part
+            .get_columns()
+            .iter()
+            .find(|c| key(c.name()) == key(target.name()))
+            .ok_or_else(|| {
+                DataError::file(
+                    name,
+                    format!("has no column `{}` (the first file has it)", target.name()),
+                )
+            })?;
+        let mut c = found.clone();
+        c.rename(target.name().clone());
+        if c.dtype() != target.dtype() {
+            c = c
+                .cast(target.dtype())
+                .map_err(|e| DataError::file(name, format!("column {}: {e}", target.name())))?;
+        }
+        cols.push(c);
+    }
+    if part.width() > first.width() {
+        let extra: Vec<String> = part
+            .get_columns()
+            .iter()
+            .filter(|c| !first.get_columns().iter().any(|t| key(t.name()) == key(c.name())))
+            .map(|c| c.name().to_string())
+            .collect();
+        return Err(DataError::file(
+            name,
+            format!("has columns the first file lacks: {}", extra.join(", ")),
+        ));
+    }
+    DataFrame::new(cols).map_err(|e| DataError::file(name, e.to_string()))
+}

@@ -1,0 +1,253 @@
+//! The same small tree scored under a random, a time-ordered and a per-host split (the splits of
+//! `workbench train`), side by side; and the class balance with the base-rate view.
+
+use std::collections::BTreeMap;
+
+use linfa::prelude::*;
+use linfa_trees::DecisionTree;
+use ndarray::{Array1, Array2};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{is_model_feature, r4, Finding, Severity, Table, Values};
+use crate::train::metrics::{self, Metrics};
+use crate::train::split::{self, Split, SplitKind};
+
+/// Rows the comparison trains on at most (the tree is refitted per split).
+const MAX_FIT_ROWS: usize = 50_000;
+const DEPTH: usize = 6;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SplitScore {
+    pub split: SplitKind,
+    pub rows_train: usize,
+    pub rows_test: usize,
+    pub malicious_test: usize,
+    pub metrics: Option<Metrics>,
+    /// Why there is no score (one class on a side, no times, one host).
+    pub note: Option<String>,
+}
+
+pub struct Comparison {
+    pub features: Vec<String>,
+    pub scores: Vec<SplitScore>,
+}
+
+fn score(x: &Array2<f64>, y: &[bool], s: &Split, kind: SplitKind) -> SplitScore {
+    let malicious_test = s.test.iter().filter(|&&i| y[i]).count();
+    let mut out = SplitScore {
+        split: kind,
+        rows_train: s.train.len(),
+        rows_test: s.test.len(),
+        malicious_test,
+        metrics: None,
+        note: None,
+    };
+    let train_pos = s.train.iter().filter(|&&i| y[i]).count();
+    if s.test.is_empty() || train_pos == 0 || train_pos == s.train.len() {
+        out.note = Some("the training side holds one class (or the test side is empty)".into());
+        return out;
+    }
+    let xt = x.select(ndarray::Axis(0), &s.train);
+    let yt = Array1::from(s.train.iter().map(|&i| y[i]).collect::<Vec<_>>());
+    let fitted = match DecisionTree::params()
+        .max_depth(Some(DEPTH))
+        .fit(&linfa::Dataset::new(xt, yt))
+    {
+        Ok(f) => f,
+        Err(e) => {
+            out.note = Some(format!("tree fit failed: {e}"));
+            return out;
+        }
+    };
+    let predicted = fitted.predict(&x.select(ndarray::Axis(0), &s.test)).to_vec();
+    let truth: Vec<bool> = s.test.iter().map(|&i| y[i]).collect();
+    // linfa's tree gives classes, not probabilities: the AUC is that of the hard decision.
+    let scores: Vec<f64> = predicted.iter().map(|&p| f64::from(u8::from(p))).collect();
+    out.metrics = Some(metrics::metrics(&truth, &predicted, &scores));
+    if malicious_test == 0 {
+        out.note = Some("the test side holds no malicious row".into());
+    }
+    out
+}
+
+pub fn compare(t: &Table) -> Comparison {
+    let cols: Vec<&Vec<f64>> = t
+        .columns
+        .iter()
+        .filter(|c| is_model_feature(c))
+        .filter_map(|c| match &c.values {
+            Values::Numeric(x) => Some(x),
+            Values::Text(_) => None,
+        })
+        .collect();
+    let features: Vec<String> = t
+        .columns
+        .iter()
+        .filter(|c| is_model_feature(c))
+        .map(|c| c.name.clone())
+        .collect();
+    if cols.is_empty() || !t.both_classes() {
+        return Comparison {
+            features,
+            scores: Vec::new(),
+        };
+    }
+    // A deterministic subsample keeps three tree fits interactive on millions of rows.
+    let mut idx: Vec<usize> = (0..t.rows()).collect();
+    if idx.len() > MAX_FIT_ROWS {
+        split::SplitMix64(3).shuffle(&mut idx);
+        idx.truncate(MAX_FIT_ROWS);
+        idx.sort_unstable();
+    }
+    let x = Array2::from_shape_fn((idx.len(), cols.len()), |(r, c)| cols[c][idx[r]]);
+    let y: Vec<bool> = idx.iter().map(|&i| t.malicious[i]).collect();
+    let mut scores = vec![score(
+        &x,
+        &y,
+        &split::random(idx.len(), 0.3, 1),
+        SplitKind::Random,
+    )];
+    if let Some(times) = &t.time_ns {
+        let ts: Vec<i64> = idx.iter().map(|&i| times[i]).collect();
+        scores.push(score(&x, &y, &split::by_time(&ts, 0.3), SplitKind::Time));
+    }
+    if let Some(hosts) = &t.hosts {
+        let hs: Vec<String> = idx.iter().map(|&i| hosts[i].clone()).collect();
+        match split::by_host(&hs, 0.3, 1) {
+            Ok(s) => scores.push(score(&x, &y, &s, SplitKind::Host)),
+            Err(e) => scores.push(SplitScore {
+                split: SplitKind::Host,
+                rows_train: 0,
+                rows_test: 0,
+                malicious_test: 0,
+                metrics: None,
+                note: Some(e.to_string()),
+            }),
+        }
+    }
+    Comparison { features, scores }
+}
+
+fn name(k: SplitKind) -> &'static str {
+    match k {
+        SplitKind::Random => "random",
+        SplitKind::Time => "time",
+        SplitKind::Host => "host",
+    }
+}
+
+pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
+    let random = c.scores.first()?.metrics.as_ref()?;
+    let mut parts = vec![format!(
+        "random split F1 {:.3} (accuracy {:.3})",
+        random.f1, random.accuracy
+    )];
+    let mut worst_drop: f64 = 0.0;
+    for s in &c.scores[1..] {
+        match &s.metrics {
+            Some(m) => {
+                parts.push(format!(
+                    "{}-ordered F1 {:.3} (accuracy {:.3})",
+                    name(s.split),
+                    m.f1,
+                    m.accuracy
+                ));
+                worst_drop = worst_drop.max(random.f1 - m.f1);
+            }
+            None => parts.push(format!(
+                "{}: {}",
+                name(s.split),
+                s.note.clone().unwrap_or_default()
+            )),
+        }
+    }
+    let evidence: BTreeMap<&str, serde_json::Value> = c
+        .scores
+        .iter()
+        .map(|s| {
+            let v = json!({
+                "rows_train": s.rows_train,
+                "rows_test": s.rows_test,
+                "malicious_test": s.malicious_test,
+                "accuracy": s.metrics.as_ref().map(|m| r4(m.accuracy)),
+                "precision": s.metrics.as_ref().map(|m| r4(m.precision)),
+                "recall": s.metrics.as_ref().map(|m| r4(m.recall)),
+                "f1": s.metrics.as_ref().map(|m| r4(m.f1)),
+                "note": s.note,
+            });
+            (name(s.split), v)
+        })
+        .collect();
+    let severity = if worst_drop >= 0.1 {
+        Severity::High
+    } else if c.scores.len() == 1 {
+        Severity::Medium
+    } else {
+        Severity::Info
+    };
+    Some(Finding {
+        id: "split_comparison",
+        severity,
+        summary: parts.join(" vs "),
+        evidence: json!({
+            "model": format!("decision tree, depth {DEPTH}, on {} feature columns (identifiers left out)", c.features.len()),
+            "splits": evidence,
+            "rows": t.rows(),
+        }),
+        advice: if c.scores.len() == 1 {
+            "Only a random split is possible (no time or host column): its score is an upper bound; find the capture times or hosts and split by them.".into()
+        } else {
+            "Report the time-ordered or per-host score: a random split puts copies of one attack on both sides and measures memory.".into()
+        },
+    })
+}
+
+pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for k in &t.class {
+        *counts.entry(k.as_str()).or_default() += 1;
+    }
+    let n = t.rows().max(1);
+    let malicious = t.malicious.iter().filter(|&&m| m).count();
+    let share = malicious as f64 / n as f64;
+    let random = c.scores.first().and_then(|s| s.metrics.as_ref());
+    let mut classes: Vec<(&str, usize)> = counts.into_iter().collect();
+    classes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let base = random.map(|m| {
+        let fpr = m.confusion.false_positive as f64
+            / (m.confusion.false_positive + m.confusion.true_negative).max(1) as f64;
+        (m.precision_at_1_in_10000, fpr, m.recall)
+    });
+    let mut summary = format!(
+        "malicious rows are {:.1}% of {} ({} classes)",
+        100.0 * share,
+        t.rows(),
+        classes.len()
+    );
+    if let Some((p, fpr, _)) = base {
+        summary += &format!(
+            "; at a realistic 1 in 10,000 attack prevalence the random-split model's precision would be {p:.4} (false-positive rate {fpr:.5})"
+        );
+    }
+    let severity = match base {
+        Some((p, _, _)) if p < 0.5 => Severity::High,
+        _ if !(0.001..=0.2).contains(&share) => Severity::Medium,
+        _ => Severity::Info,
+    };
+    Some(Finding {
+        id: "class_balance",
+        severity,
+        summary,
+        evidence: json!({
+            "malicious_rows": malicious,
+            "benign_rows": t.rows() - malicious,
+            "malicious_share": r4(share),
+            "classes": classes.iter().take(20).map(|(k, v)| json!({"class": k, "rows": v})).collect::<Vec<_>>(),
+            "precision_at_1_in_10000": base.map(|b| r4(b.0)),
+            "false_positive_rate": base.map(|b| b.1),
+            "recall": base.map(|b| r4(b.2)),
+        }),
+        advice: "Real traffic is overwhelmingly benign: judge a detector by its false-positive rate and by precision at a realistic prevalence, not by accuracy on a set where attacks are a large share.".into(),
+    })
+}

@@ -1,0 +1,277 @@
+//! Loading real public datasets and the pitfall report on them (data read in place from
+//! `../shared/data`, never copied into the repository).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use shared::abi::ProbeConfig;
+use shared::features::FEATURES;
+use workbench::capture;
+use workbench::data::{self, DatasetKind, LoadOptions, LoadedDataset};
+use workbench::pitfalls::{self, Finding};
+use workbench::twin::Twin;
+
+fn data_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(rel)
+}
+
+fn no_cache() -> LoadOptions {
+    LoadOptions {
+        no_cache: true,
+        ..LoadOptions::default()
+    }
+}
+
+fn load(paths: &[PathBuf]) -> LoadedDataset {
+    data::load(paths, &no_cache()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn finding<'a>(f: &'a [Finding], id: &str) -> Option<&'a Finding> {
+    f.iter().find(|x| x.id == id)
+}
+
+fn column<'a>(f: &'a Finding, name: &str) -> &'a Value {
+    f.evidence["columns"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["column"] == name))
+        .unwrap_or_else(|| panic!("{name} not in {}", f.evidence))
+}
+
+fn counts(ds: &LoadedDataset) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for c in &ds.class {
+        *m.entry(c.clone()).or_default() += 1;
+    }
+    m
+}
+
+#[test]
+fn identifiers_fire_on_cic_labelled_flows() {
+    let ds = load(&[data_file("cic-ids2017/friday-ddos-labelled-flows-head300.csv")]);
+    assert_eq!(ds.kind, DatasetKind::CicTrafficLabelling);
+    let findings = pitfalls::inspect(&ds);
+    let f = finding(&findings, "identifier_columns").expect("identifier finding");
+    for name in [
+        "Flow ID",
+        "Source IP",
+        "Source Port",
+        "Destination IP",
+        "Destination Port",
+        "Timestamp",
+    ] {
+        column(f, name);
+    }
+    // All rows are BENIGN: the report says the power cannot be measured rather than inventing it.
+    assert!(f.summary.contains("one class"), "{}", f.summary);
+}
+
+#[test]
+fn slowloris_attacker_address_and_port_predict_the_label() {
+    let ds = load(&[data_file("cic-ids2017/wednesday-0948-1006-slowloris-10col.csv")]);
+    assert_eq!(ds.rows(), 30_233);
+    let c = counts(&ds);
+    assert_eq!((c["BENIGN"], c["DoS slowloris"]), (24_445, 5_788));
+    let findings = pitfalls::inspect(&ds);
+    let f = finding(&findings, "identifier_columns").expect("identifier finding");
+    let src = column(f, "Source IP");
+    assert_eq!(src["top_attack_value"]["value"], "172.16.0.1");
+    assert_eq!(src["top_attack_value"]["attack_rows"], 5_788);
+    assert_eq!(src["top_attack_value"]["benign_rows"], 201);
+    let src_acc = src["accuracy"].as_f64().expect("accuracy");
+    assert!(src_acc >= 0.95, "{src}");
+    let port = column(f, "Destination Port");
+    let (acc, base) = (
+        port["accuracy"].as_f64().expect("acc"),
+        port["majority_baseline"].as_f64().expect("base"),
+    );
+    assert!(
+        acc > base + 0.05,
+        "destination port should predict beyond the base rate: {port}"
+    );
+    assert!(f.summary.contains("Source IP"), "{}", f.summary);
+    let s = finding(&findings, "split_comparison").expect("split comparison");
+    for split in ["random", "time"] {
+        let f1 = s.evidence["splits"][split]["f1"].as_f64();
+        assert!(
+            f1.is_some_and(|v| (0.0..=1.0).contains(&v)),
+            "{split}: {}",
+            s.evidence
+        );
+    }
+    assert!(
+        s.summary.contains("random split F1") && s.summary.contains("time-ordered F1"),
+        "{}",
+        s.summary
+    );
+}
+
+#[test]
+fn differently_spelled_headers_concatenate() {
+    let ds = load(&[
+        data_file("cic-ids2017/friday-ddos-labelled-flows-head300.csv"),
+        data_file("cic-ids2017/friday-ddos-attack-rows-1000.csv"),
+    ]);
+    assert_eq!(ds.dropped.rows_read, 1_299);
+    // One benign row has Flow Bytes/s = Infinity (zero duration): dropped, and said so.
+    assert_eq!(ds.rows(), 1_298);
+    let r = &ds.dropped.rows_by_reason[0];
+    assert_eq!((r.reason.as_str(), r.rows), ("nan_or_infinity", 1));
+    assert_eq!(r.columns[0], "Flow Bytes/s");
+    let c = counts(&ds);
+    assert_eq!((c["BENIGN"], c["DDoS"]), (298, 1_000));
+    // The duplicated header keeps both columns; "6.0" integers are numbers.
+    assert!(ds.frame.column("Fwd Header Length.1").is_ok());
+    assert!(ds
+        .frame
+        .column("Protocol")
+        .and_then(|c| c.f64().map(|_| ()))
+        .is_ok());
+    assert_eq!(ds.time_ns.as_ref().map(Vec::len), Some(1_298));
+    let map = data::kernel_mapping(&ds.column_names());
+    assert!(map
+        .mapped
+        .iter()
+        .any(|m| m.column == "Destination Port" && m.feature == "dst_port"));
+    assert!(map.unmapped.iter().any(|u| u.column == "Idle Mean"));
+    // The rows as kernel features, for `workbench train --features kernel`.
+    let (kd, missing) = ds.kernel_dataset();
+    assert_eq!(kd.features.len(), 1_298);
+    assert_eq!(missing, ["fwd_ttl", "bwd_ttl"]);
+    let port = ds
+        .frame
+        .column("Destination Port")
+        .expect("port")
+        .f64()
+        .expect("f64")
+        .get(0)
+        .expect("value");
+    assert_eq!(kd.features[0][0], port as i64);
+    assert_eq!(kd.malicious.iter().filter(|&&m| m).count(), 1_000);
+}
+
+#[test]
+fn unsw_raw_and_nsl_kdd_are_detected_with_their_class_counts() {
+    let ds = load(&[data_file("unsw-nb15/unsw-nb15-1-raw-head3400.csv")]);
+    assert_eq!(ds.kind, DatasetKind::UnswRaw);
+    assert_eq!(ds.rows(), 3_400, "{:?}", ds.dropped);
+    let c = counts(&ds);
+    for (k, v) in [
+        ("normal", 3_283),
+        ("Exploits", 70),
+        ("Reconnaissance", 27),
+        ("DoS", 8),
+        ("Generic", 7),
+        ("Shellcode", 5),
+    ] {
+        assert_eq!(c.get(k), Some(&v), "{k}: {c:?}");
+    }
+    assert_eq!(ds.malicious.iter().filter(|&&m| m).count(), 117);
+
+    let ds = load(&[data_file("nsl-kdd/KDDTrain+_20Percent.txt")]);
+    assert_eq!(ds.kind, DatasetKind::NslKdd);
+    assert!(ds.kind_reason.contains("no header"), "{}", ds.kind_reason);
+    assert_eq!(ds.rows(), 25_192);
+    let attacks = ds.malicious.iter().filter(|&&m| m).count();
+    assert_eq!((ds.rows() - attacks, attacks), (13_449, 11_743));
+    // 21 attack types + normal (SOURCES.md counts 22 classes in all).
+    assert_eq!(counts(&ds).len(), 22);
+
+    let ds = load(&[data_file("cic-ids2017/machine-learning-csv-sample.csv")]);
+    assert_eq!(ds.kind, DatasetKind::CicMachineLearning);
+    let c = counts(&ds);
+    assert_eq!((c["WebAttack"], c["Bot"], c["BENIGN"]), (2_180, 1_966, 2));
+}
+
+/// A flow table as `workbench features` writes it: kernel feature names + label, built here
+/// from the generator's capture with the probe's twin and joined with its labels file.
+fn flow_table(variant: &str, dir: &Path) -> PathBuf {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-pcaps");
+    let labels_text = std::fs::read_to_string(samples.join(format!("labels-{variant}.csv"))).expect("labels");
+    let mut labels = HashMap::new();
+    for line in labels_text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        labels.insert(
+            (
+                f[0].to_string(),
+                f[1].to_string(),
+                f[2].to_string(),
+                f[3].to_string(),
+                f[4].to_string(),
+            ),
+            f[7].to_string(),
+        );
+    }
+    let mut twin = Twin::new(ProbeConfig::default(), None, None);
+    let pcap = samples.join(format!("{variant}.pcap"));
+    for p in capture::open(&pcap, false).unwrap_or_else(|e| panic!("{e}")) {
+        let p = p.unwrap_or_else(|e| panic!("{e}"));
+        let parsed = p.parse().unwrap_or_else(|e| panic!("packet {}: {e:?}", p.index));
+        twin.packet(&parsed, p.ts_ns);
+    }
+    let out = dir.join(format!("flows-{variant}.csv"));
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&out).expect("create"));
+    let names: Vec<&str> = FEATURES.iter().map(|f| f.name).collect();
+    writeln!(w, "src_ip,src_port,dst_ip,first_ts_ns,{},label", names.join(",")).expect("write");
+    let ip = |a: &[u8; 16]| Ipv4Addr::new(a[0], a[1], a[2], a[3]).to_string();
+    let mut joined = 0;
+    for (k, e) in &twin.flows {
+        let lo = (ip(&k.addr_lo), k.port_lo);
+        let hi = (ip(&k.addr_hi), k.port_hi);
+        let (src, dst) = if e.initiator_is_lo != 0 {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        };
+        let key = (
+            src.0.clone(),
+            src.1.to_string(),
+            dst.0.clone(),
+            dst.1.to_string(),
+            k.proto.to_string(),
+        );
+        let label = labels
+            .get(&key)
+            .unwrap_or_else(|| panic!("flow {key:?} has no label"));
+        let feats: Vec<String> = e.state.features().iter().map(i64::to_string).collect();
+        writeln!(
+            w,
+            "{},{},{},{},{},{label}",
+            src.0,
+            src.1,
+            dst.0,
+            e.state.first_ts_ns,
+            feats.join(",")
+        )
+        .expect("write");
+        joined += 1;
+    }
+    assert_eq!(joined, labels.len());
+    out
+}
+
+#[test]
+fn generator_naive_set_leaks_ttl_and_address_honest_set_does_not() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let naive = load(&[flow_table("naive", tmp.path())]);
+    assert_eq!(naive.kind, DatasetKind::FlowTable);
+    let f = pitfalls::inspect(&naive);
+    let h = finding(&f, "host_artefacts").expect("naive: host artefacts");
+    let ttl = column(h, "fwd_ttl");
+    assert!(ttl["accuracy"].as_f64().expect("acc") >= 0.95, "{ttl}");
+    assert!(column(h, "src_ip")["accuracy"].as_f64().expect("acc") >= 0.95);
+
+    let honest = load(&[flow_table("honest", tmp.path())]);
+    let f = pitfalls::inspect(&honest);
+    assert!(
+        finding(&f, "host_artefacts").is_none(),
+        "{:?}",
+        finding(&f, "host_artefacts")
+    );
+    let ids = finding(&f, "identifier_columns").expect("identifiers");
+    assert!(column(ids, "src_ip")["accuracy"].as_f64().expect("acc") < 0.95);
+}
