@@ -14,7 +14,9 @@
 use core::cell::UnsafeCell;
 
 use aya_ebpf::{
-    bindings::{bpf_map_def, bpf_map_type::BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_F_NO_PREALLOC, TC_ACT_OK, TC_ACT_SHOT},
+    bindings::{
+        bpf_map_def, bpf_map_type::BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_F_NO_PREALLOC, TC_ACT_OK, TC_ACT_SHOT,
+    },
     cty::c_void,
     helpers::{bpf_ktime_get_ns, bpf_map_lookup_elem},
     macros::{classifier, map},
@@ -241,8 +243,12 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
 #[inline(always)]
 fn allowed(key: &FlowKey) -> bool {
     let full = ALLOW_VERSION_BITS + 128;
-    ALLOW.get(&Key::new(full, allow_key(key.ip_version, &key.addr_lo))).is_some()
-        || ALLOW.get(&Key::new(full, allow_key(key.ip_version, &key.addr_hi))).is_some()
+    ALLOW
+        .get(&Key::new(full, allow_key(key.ip_version, &key.addr_lo)))
+        .is_some()
+        || ALLOW
+            .get(&Key::new(full, allow_key(key.ip_version, &key.addr_hi)))
+            .is_some()
 }
 
 #[inline(always)]
