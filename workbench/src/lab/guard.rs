@@ -4,7 +4,6 @@
 //! names alone prove nothing.
 
 use std::os::unix::fs::MetadataExt;
-use std::process::Command;
 
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde_json::Value;
@@ -47,22 +46,12 @@ fn target_namespace(iface: &str, netns: Option<&str>) -> Result<String> {
 }
 
 fn ip_json(args: &[&str]) -> Result<Value> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .wrap_err("running `ip` (iproute2); install it with: apt-get install iproute2")?;
-    if !out.status.success() {
-        bail!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    let stdout = super::ip_output(args)?;
     // `ip -j` prints nothing at all for an empty list on some versions.
-    if out.stdout.iter().all(u8::is_ascii_whitespace) {
+    if stdout.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Array(Vec::new()));
     }
-    serde_json::from_slice(&out.stdout).map_err(|e| eyre!("ip {} printed no JSON: {e}", args.join(" ")))
+    serde_json::from_slice(&stdout).map_err(|e| eyre!("ip {} printed no JSON: {e}", args.join(" ")))
 }
 
 /// Checks that `iface` is a replay-lab veth end: returns the namespace to send from.

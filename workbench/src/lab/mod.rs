@@ -38,7 +38,8 @@ pub struct Lab {
     removed: bool,
 }
 
-fn ip(args: &[&str]) -> Result<()> {
+/// Runs `ip ARGS` and returns its standard output; a failure names the command and ip's message.
+pub(crate) fn ip_output(args: &[&str]) -> Result<Vec<u8>> {
     let out = Command::new("ip")
         .args(args)
         .output()
@@ -50,7 +51,11 @@ fn ip(args: &[&str]) -> Result<()> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(())
+    Ok(out.stdout)
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    ip_output(args).map(|_| ())
 }
 
 fn mac_string(mac: &[u8; 6]) -> String {
