@@ -56,9 +56,36 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Print the final flow table as JSON instead of text.
+    /// Walk the tabs on a timer (a stage demo); q still quits.
+    #[arg(long, conflicts_with_all = ["script", "headless", "json"])]
+    pub autoplay: bool,
+    /// Play a script of steps (tab, wait, key, type, repeat, quit; see `workbench/src/tui/script.rs`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["headless", "json"])]
+    pub script: Option<std::path::PathBuf>,
+    /// No TUI: run the demo for --seconds, then print a summary and clean up.
+    #[arg(long)]
+    pub headless: bool,
+    /// Headless, with the summary as one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Headless: how long the Live stage runs.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub seconds: u64,
+    /// Headless: stop as soon as a flow of the SYN flood sample is flagged.
+    #[arg(long)]
+    pub until_flagged: bool,
+    /// Replay the sample capture this many times faster than it was recorded.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub speed: u32,
+    /// Directory holding honest.pcap and labels-honest.csv (default: ./sample-pcaps, else generated).
+    #[arg(long, value_name = "DIR")]
+    pub samples: Option<std::path::PathBuf>,
+    /// Simulate the Live tab even with the privileges for the kernel.
+    #[arg(long)]
+    pub simulated: bool,
+    /// Id of the replay lab (namespace ebml-ID); default d<pid>.
+    #[arg(long, value_name = "ID")]
+    pub lab_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

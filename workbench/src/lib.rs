@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod craft;
 pub mod data;
+pub mod demo;
 pub mod features;
 pub mod flowfmt;
 pub mod gen;

@@ -1,48 +1,205 @@
-//! `workbench demo`: the path on the embedded default, as far as it exists today.
-//!
-//! With the privileges to load BPF it creates the lab (namespace + veth), attaches the probe to
-//! the host end, sends known UDP and TCP traffic from inside the namespace, shows the kernel's
-//! flow table, and removes everything it created, also when a step fails.
+//! `workbench demo`: the one-command demo (see `crate::demo` for the steps). With no flags it
+//! opens the TUI on the demo's Live source; `--autoplay` / `--script FILE` walk the tabs for a
+//! stage; `--headless` / `--json` run the same demo without a terminal for `--seconds` and print
+//! a summary. Whatever way it ends (q, Ctrl-C, a signal, an error, a panic unwinding), the
+//! `Demo` value is dropped and removes what it created.
 
-use color_eyre::eyre::Result;
+use std::path::Path;
+
+use color_eyre::eyre::{bail, Result};
+use serde::Serialize;
 
 use super::print_json;
 use crate::cli::DemoArgs;
-use crate::kernel::{caps, flows, probe};
-use crate::lab::{traffic, Lab};
+use crate::demo::kernel_lab::Cleanup;
+use crate::demo::live::LiveProgress;
+use crate::demo::samples::Samples;
+use crate::demo::{self, signals, DatasetSummary, Demo, DemoOptions, Mode, ModelSummary};
+use crate::tui::{self, script};
+
+/// The headless summary (`--json`).
+#[derive(Debug, Serialize)]
+struct Summary {
+    mode: Mode,
+    simulated_reason: Option<String>,
+    model_id: String,
+    flows: usize,
+    flagged_flows: usize,
+    flood_flows_flagged: usize,
+    packets_replayed: u64,
+    /// Start of the command to the Live source running (training and lab included).
+    setup_ms: u64,
+    /// Start of the command to the end of the Live stage.
+    elapsed_ms: u64,
+    dataset: DatasetSummary,
+    samples: Samples,
+    sample_flows_by_class: std::collections::BTreeMap<String, usize>,
+    model: ModelSummary,
+    live: LiveProgress,
+    lab: Option<LabSummary>,
+    cleanup: Option<Cleanup>,
+    /// What was still there after cleanup (namespace, pins), re-read from the system: empty.
+    leftovers: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct LabSummary {
+    namespace: String,
+    send_iface: String,
+    probe_iface: String,
+}
+
+fn options(args: &DemoArgs) -> DemoOptions {
+    DemoOptions {
+        samples: args.samples.clone(),
+        speed: args.speed,
+        simulated: args.simulated,
+        lab_id: args.lab_id.clone(),
+        inspect: args.headless || args.json,
+    }
+}
+
+/// What is left of the demo's lab after cleanup, re-read from the system.
+fn leftovers(lab: Option<&LabSummary>) -> Vec<String> {
+    let Some(lab) = lab else { return Vec::new() };
+    let mut left = Vec::new();
+    if Path::new("/run/netns").join(&lab.namespace).exists() {
+        left.push(format!("namespace {}", lab.namespace));
+    }
+    let pins = crate::demo::kernel_lab::pin_dir(&lab.probe_iface);
+    if pins.exists() {
+        left.push(format!("pins {}", pins.display()));
+    }
+    left
+}
 
 pub fn run(args: DemoArgs) -> Result<()> {
-    caps::require_kernel_access("the live demo (lab namespaces and the kernel probe)")?;
-    let lab = Lab::create("demo", 250)?;
-    eprintln!(
-        "demo: lab up: namespace {} with {} ({}) <-> {} ({})",
-        lab.netns, lab.peer_if, lab.peer_addr, lab.host_if, lab.host_addr
-    );
-    let attached = probe::attach(&lab.host_if, &probe::AttachOptions::default())?;
-    eprintln!(
-        "demo: probe attached to {} (program {}, {} instructions verified)",
-        lab.host_if,
-        attached.program_id,
-        attached.verified_instructions.unwrap_or(0)
-    );
-    let result = (|| -> Result<flows::FlowTable> {
-        let sink = traffic::UdpSink::bind(lab.host_addr, 5353, true)?;
-        for (i, port) in (41000u16..41005).enumerate() {
-            traffic::udp_from_netns(&lab, port, 5353, &[64 + 32 * i, 128, 512], true)?;
+    signals::install();
+    // Scripts are read before anything is created: a typo costs nothing.
+    let steps = match (&args.script, args.autoplay) {
+        (Some(path), _) => Some(script::read(path)?),
+        (None, true) => Some(script::autoplay()),
+        (None, false) => None,
+    };
+    let headless = args.headless || args.json;
+    let mut demo = Demo::start(options(&args), &|line| eprintln!("{line}"))?;
+    let (mut source, progress) = demo.source()?;
+    let lab = demo.kernel.as_ref().map(|k| LabSummary {
+        namespace: k.netns.clone(),
+        send_iface: k.send_iface.clone(),
+        probe_iface: k.iface.clone(),
+    });
+    if !headless {
+        let mut drivers: Vec<tui::Driver> = vec![Box::new(signals::quit_on_signal)];
+        if let Some(steps) = steps {
+            drivers.push(Box::new(move |tx| script::play(&steps, &tx)));
         }
-        traffic::tcp_segments_from_netns(&lab, 42000, 80, crate::craft::TCP_SYN, 3)?;
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        eprintln!("demo: host sink received {} datagrams", sink.received());
-        flows::read(&lab.host_if)
-    })();
-    let detached = probe::detach(&lab.host_if);
-    drop(lab);
-    let table = result?;
-    detached?;
-    if args.json {
-        return print_json(&table);
+        let config = tui::Config {
+            data: vec![demo.data_file.clone()],
+            ..Default::default()
+        };
+        let result = tui::run_with(source, &config, drivers);
+        let cleanup = demo.shutdown();
+        let p = progress.lock().map(|p| p.clone()).unwrap_or_default();
+        match p.first_flagged_ms {
+            Some(ms) => eprintln!(
+                "demo: first flagged flow on screen {:.1} s after start (SYN flood: {})",
+                ms as f64 / 1000.0,
+                p.first_flood_flagged_ms
+                    .map_or("not yet".into(), |f| format!("{:.1} s", f as f64 / 1000.0))
+            ),
+            None => eprintln!("demo: no flow was flagged while the TUI ran"),
+        }
+        report_cleanup(cleanup.as_ref(), &leftovers(lab.as_ref()));
+        return result;
     }
-    print!("{}", super::probe::render_flow_table(&table));
-    eprintln!("demo: probe detached, lab removed");
+
+    let Some(dataset) = demo.dataset.clone() else {
+        bail!("internal: the headless demo inspects its dataset first");
+    };
+    eprintln!("demo: Live stage for up to {} s", args.seconds);
+    let run = demo::run_headless(source.as_mut(), &progress, args.seconds, args.until_flagged);
+    let elapsed_ms = demo.started.elapsed().as_millis() as u64;
+    drop(source);
+    let cleanup = demo.shutdown();
+    let left = leftovers(lab.as_ref());
+    run?;
+    let live = progress.lock().map(|p| p.clone()).unwrap_or_default();
+    let summary = Summary {
+        mode: demo.mode,
+        simulated_reason: demo.simulated_reason.clone(),
+        model_id: demo.model_id(),
+        flows: live.flows,
+        flagged_flows: live.flagged_flows,
+        flood_flows_flagged: live.flood_flows_flagged,
+        packets_replayed: live.packets_replayed,
+        setup_ms: demo.setup_ms,
+        elapsed_ms,
+        dataset,
+        samples: demo.samples.clone(),
+        sample_flows_by_class: demo.classes.clone(),
+        model: demo.model_summary(),
+        live,
+        lab,
+        cleanup,
+        leftovers: left,
+    };
+    if args.json {
+        return print_json(&summary);
+    }
+    println!(
+        "mode {:?}{}",
+        summary.mode,
+        summary
+            .simulated_reason
+            .as_ref()
+            .map_or(String::new(), |r| format!(" ({r})"))
+    );
+    println!(
+        "dataset: {} rows, findings: {}",
+        summary.dataset.rows,
+        summary
+            .dataset
+            .findings
+            .iter()
+            .map(|(id, sev)| format!("{id} ({sev:?})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "model {}: test F1 {:.3} on {} flows ({:?} split)",
+        summary.model_id, summary.model.test_f1, summary.model.rows_test, summary.model.split
+    );
+    println!(
+        "live: {} flows, {} flagged ({} from the SYN flood, {} benign), {} packets seen, {} replayed",
+        summary.flows,
+        summary.flagged_flows,
+        summary.flood_flows_flagged,
+        summary.live.flagged_benign_flows,
+        summary.live.packets_seen,
+        summary.packets_replayed
+    );
+    if let Some(ms) = summary.live.first_flagged_ms {
+        println!("first flagged flow {:.1} s after start", ms as f64 / 1000.0);
+    }
+    report_cleanup(summary.cleanup.as_ref(), &summary.leftovers);
     Ok(())
+}
+
+fn report_cleanup(cleanup: Option<&Cleanup>, left: &[String]) {
+    if let Some(c) = cleanup {
+        eprintln!(
+            "demo: removed probe pins [{}] and namespace {} (its veth pair with it){}",
+            c.removed_pins.join(", "),
+            c.namespace,
+            if c.errors.is_empty() {
+                String::new()
+            } else {
+                format!("; errors: {}", c.errors.join("; "))
+            }
+        );
+    }
+    if !left.is_empty() {
+        eprintln!("demo: WARNING: still present after cleanup: {}", left.join(", "));
+    }
 }

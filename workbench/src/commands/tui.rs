@@ -40,5 +40,6 @@ pub fn run(args: TuiArgs) -> Result<()> {
         pcap: args.pcap,
         model: args.model,
         debug_panic: args.debug_panic,
+        data: Vec::new(),
     })
 }

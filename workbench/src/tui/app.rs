@@ -171,10 +171,12 @@ impl App {
         })
     }
 
-    /// Keeps the same flow selected across polls and re-sorts when it is still there.
+    /// Keeps the same flow selected across polls and re-sorts when it is still there. A
+    /// selection on the first row follows the top instead (as `top` does): new high scores
+    /// appear there, rather than scrolling the table to keep an older first flow in view.
     fn set_view(&mut self, new_view: Vec<u32>, keep: Option<FlowId>) {
         self.view = new_view;
-        if let Some(k) = keep {
+        if let Some(k) = keep.filter(|_| self.selected > 0) {
             if let Some(pos) = self.view.iter().position(|&i| {
                 let f = &self.snapshot.flows[i as usize].record;
                 // Ports first: a cheap test that rejects almost every other flow.
@@ -397,4 +399,32 @@ fn push(history: &mut VecDeque<u64>, value: u64) {
         history.pop_front();
     }
     history.push_back(value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_row_follows_the_top_and_another_selected_flow_stays_selected() {
+        let mut app = super::super::fake::screen("live", (80, 24)).expect("fixture");
+        let mut next = (*app.snapshot).clone();
+        next.prepared = None;
+        // The lowest-scored flow jumps to the top score.
+        let riser = *app.view.last().expect("flows");
+        next.flows[riser as usize].record.score = i64::MAX / 2;
+        app.update(Action::Snapshot(Arc::new(next.clone())));
+        assert_eq!((app.selected, app.view[0]), (0, riser), "row 0 shows the new top");
+        app.update(Action::Down);
+        app.update(Action::Down);
+        let kept = app.view[2];
+        let other = *app.view.last().expect("flows");
+        next.flows[other as usize].record.score = i64::MAX / 2 + 1;
+        app.update(Action::Snapshot(Arc::new(next)));
+        assert_eq!(
+            app.view[app.selected], kept,
+            "the selected flow moved down a row with its selection"
+        );
+        assert_eq!(app.selected, 3);
+    }
 }

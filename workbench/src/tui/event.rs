@@ -17,6 +17,9 @@ pub enum Event {
     /// A new snapshot waits in the mailbox.
     Snapshot,
     Notice(String),
+    /// An action from a driver thread (the demo's autoplay or script, a quit on a signal),
+    /// applied exactly as if a key had produced it.
+    Action(super::action::Action),
 }
 
 pub struct Poller {

@@ -13,6 +13,7 @@ pub mod event;
 pub mod explain;
 pub mod fake;
 pub mod keymap;
+pub mod script;
 pub mod sim;
 pub mod source;
 pub mod svg;
@@ -39,7 +40,13 @@ pub struct Config {
     pub pcap: Option<PathBuf>,
     pub model: Option<PathBuf>,
     pub debug_panic: bool,
+    /// Dataset files the Data tab loads (the demo passes its embedded default).
+    pub data: Vec<PathBuf>,
 }
+
+/// Started with a sender into the event loop once the terminal is set up: the demo's autoplay
+/// or script, or a watcher that quits on a signal. It runs on its own thread.
+pub type Driver = Box<dyn FnOnce(mpsc::Sender<Event>) + Send>;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -87,6 +94,11 @@ fn choose_source(config: &Config) -> Result<Box<dyn Source>> {
 
 pub fn run(config: Config) -> Result<()> {
     let source = choose_source(&config)?;
+    run_with(source, &config, Vec::new())
+}
+
+/// The TUI on a source chosen by the caller, with `drivers` feeding the event loop.
+pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) -> Result<()> {
     terminal::install_panic_hook(terminal::restore);
     let (mut term, _guard) = terminal::enter()?;
     let size = term.size()?;
@@ -99,6 +111,10 @@ pub fn run(config: Config) -> Result<()> {
     let (tx, rx) = mpsc::channel();
     event::spawn_input(tx.clone());
     let spec = Arc::new(std::sync::Mutex::new(app.view_spec()));
+    for driver in drivers {
+        let tx = tx.clone();
+        std::thread::spawn(move || driver(tx));
+    }
     let poller = event::spawn_poller(source, tx, POLL_INTERVAL, spec.clone());
     while !app.quit {
         term.draw(|f| ui::render(f, &app))?;
@@ -130,5 +146,6 @@ fn to_action(ev: Event, app: &App, poller: &event::Poller) -> Option<Action> {
         Event::Input(_) | Event::Tick => None,
         Event::Snapshot => poller.take().map(|s| Action::Snapshot(Arc::new(s))),
         Event::Notice(line) => Some(Action::Notice(line)),
+        Event::Action(action) => Some(action),
     }
 }

@@ -63,8 +63,10 @@ pub struct SimSource {
     reader: CaptureReader,
     twin: Twin,
     model: Arc<Model>,
-    model_note: &'static str,
+    model_note: String,
     started: Instant,
+    /// Capture time runs this many times faster than the wall clock (1: the capture's pace).
+    speed: u64,
     /// Capture time of the first packet of this loop, and the shift added to every stamp so
     /// that time keeps increasing across loops.
     base_ts: Option<u64>,
@@ -84,6 +86,12 @@ impl SimSource {
             Some(p) => (crate::model::file::read(p)?.model, "model file"),
             None => (demo_model()?, "built-in demo tree (not trained)"),
         };
+        Self::with_model(path, model, model_note.into())
+    }
+
+    /// A simulation with a model already in memory (`workbench demo` trains one), described
+    /// on screen by `model_note`.
+    pub fn with_model(path: &Path, model: Box<Model>, model_note: String) -> Result<Self> {
         let model: Arc<Model> = Arc::from(model);
         Ok(SimSource {
             path: path.to_path_buf(),
@@ -92,6 +100,7 @@ impl SimSource {
             model,
             model_note,
             started: Instant::now(),
+            speed: 1,
             base_ts: None,
             shift_ns: 0,
             last_ts: 0,
@@ -103,6 +112,12 @@ impl SimSource {
         })
     }
 
+    /// Replays `speed` times faster than the capture was recorded (the demo's `--speed`).
+    pub fn with_speed(mut self, speed: u32) -> Self {
+        self.speed = u64::from(speed.max(1));
+        self
+    }
+
     fn next_packet(&mut self) -> Result<Option<capture::Packet>> {
         if let Some(p) = self.pending.take() {
             return Ok(Some(p));
@@ -112,7 +127,8 @@ impl SimSource {
             None => {
                 // End of the capture: start over, later in time than everything so far.
                 self.reader = capture::open(&self.path, true)?;
-                self.shift_ns = self.last_ts + 1_000_000_000;
+                // One wall-clock second between passes, whatever the speed.
+                self.shift_ns = self.last_ts + 1_000_000_000 * self.speed;
                 self.base_ts = None;
                 match self.reader.next() {
                     Some(p) => Ok(Some(p?)),
@@ -152,7 +168,9 @@ impl SimSource {
 impl Source for SimSource {
     fn poll(&mut self) -> Result<Snapshot> {
         let now = Instant::now();
-        let wall_ns = u64::try_from(now.duration_since(self.started).as_nanos()).unwrap_or(u64::MAX);
+        let wall_ns = u64::try_from(now.duration_since(self.started).as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(self.speed);
         self.replay_until(wall_ns)?;
         let (pps, verdicts_per_s) = match self.last_poll {
             Some((t, p, v)) => {

@@ -1,0 +1,251 @@
+//! The demo's kernel side: a replay lab (one namespace holding both ends of a veth pair), the
+//! probe attached to the receiving end, the demo model deployed, and the sample capture replayed
+//! into the sending end in a loop on a background thread. Everything is undone in reverse order
+//! by `shutdown` (called by `Drop` too, so an error or a panic unwinding through the demo cleans
+//! up as well): stop the sender, remove the probe's pins (the kernel detaches its TCX links),
+//! delete the namespace (its veth pair goes with it).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{bail, eyre, Result};
+use serde::Serialize;
+use shared::model::Model;
+
+use crate::kernel::caps;
+use crate::kernel::models::ProbeModels;
+use crate::kernel::probe::{self, AttachOptions};
+use crate::lab::afpacket::FrameSender;
+use crate::lab::{guard, netns, ReplayLab};
+
+/// Pause between two passes over the capture.
+const PASS_GAP: Duration = Duration::from_secs(1);
+/// Longest sleep between two looks at the stop flag, so quitting never waits on a slow capture.
+const STOP_CHECK: Duration = Duration::from_millis(50);
+
+/// The capabilities the kernel demo needs that this process lacks (empty: it may run). Root
+/// has them all; loading the probe needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (README), the
+/// lab namespace CAP_SYS_ADMIN, the replay's AF_PACKET socket CAP_NET_RAW.
+pub fn missing_capabilities() -> Vec<&'static str> {
+    let admin = caps::has(caps::CAP_SYS_ADMIN);
+    let mut missing = Vec::new();
+    for (cap, name, admin_stands_in) in [
+        (caps::CAP_BPF, "CAP_BPF", true),
+        (caps::CAP_NET_ADMIN, "CAP_NET_ADMIN", false),
+        (caps::CAP_PERFMON, "CAP_PERFMON", true),
+        (caps::CAP_SYS_ADMIN, "CAP_SYS_ADMIN", false),
+        (caps::CAP_NET_RAW, "CAP_NET_RAW", false),
+    ] {
+        if !caps::has(cap) && !(admin_stands_in && admin) {
+            missing.push(name);
+        }
+    }
+    missing
+}
+
+/// Replay counters, shared with the sender thread.
+#[derive(Debug, Default)]
+pub struct ReplayCounters {
+    pub packets: AtomicU64,
+    pub passes: AtomicU64,
+    pub errors: AtomicU64,
+    /// Why the replay thread stopped on its own, if it did.
+    pub failure: std::sync::Mutex<Option<String>>,
+}
+
+/// What shutting down removed (the demo's summary reports it).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Cleanup {
+    pub namespace: String,
+    pub removed_pins: Vec<String>,
+    pub namespace_removed: bool,
+    pub errors: Vec<String>,
+}
+
+pub struct KernelDemo {
+    pub netns: String,
+    pub send_iface: String,
+    /// The probe's interface (the Live tab reads its pins).
+    pub iface: String,
+    pub counters: Arc<ReplayCounters>,
+    stop: Arc<AtomicBool>,
+    sender: Option<JoinHandle<Result<()>>>,
+    attached: bool,
+    lab: Option<ReplayLab>,
+    done: Option<Cleanup>,
+}
+
+/// Options of the kernel demo.
+pub struct KernelOptions<'a> {
+    pub lab_id: &'a str,
+    pub pcap: &'a Path,
+    pub model: &'a Model,
+    /// Capture time runs this many times faster than the wall clock.
+    pub speed: u32,
+}
+
+impl KernelDemo {
+    /// Creates the lab, attaches the probe, deploys `model` and starts the replay loop. On an
+    /// error, what was made so far is removed before returning.
+    pub fn start(opts: &KernelOptions) -> Result<KernelDemo> {
+        let frames = load_frames(opts.pcap)?;
+        let lab = ReplayLab::create(opts.lab_id)?;
+        let info = lab.info.clone();
+        let mut demo = KernelDemo {
+            netns: info.netns.clone(),
+            send_iface: info.send_iface.clone(),
+            iface: info.receive_iface.clone(),
+            counters: Arc::default(),
+            stop: Arc::new(AtomicBool::new(false)),
+            sender: None,
+            attached: false,
+            lab: Some(lab),
+            done: None,
+        };
+        probe::attach_in(Some(&demo.netns), &demo.iface, &AttachOptions::default())?;
+        demo.attached = true;
+        // The same call `workbench deploy MODEL --iface IF` makes.
+        ProbeModels::open(&demo.iface)?.deploy(opts.model)?;
+        // The replay safety check, re-read from the kernel, before the first frame.
+        guard::check_replay_target(&demo.send_iface, Some(&demo.netns))?;
+        let (ns, iface, stop, counters, speed) = (
+            demo.netns.clone(),
+            demo.send_iface.clone(),
+            demo.stop.clone(),
+            demo.counters.clone(),
+            opts.speed.max(1),
+        );
+        let handle = std::thread::Builder::new()
+            .name("demo-replay".into())
+            .spawn(move || {
+                let result = netns::run_in(&ns, || send_loop(&iface, &frames, speed, &stop, &counters))
+                    .and_then(|r| r);
+                if let Err(e) = &result {
+                    if let Ok(mut f) = counters.failure.lock() {
+                        *f = Some(format!("{e:#}"));
+                    }
+                }
+                result
+            })
+            .map_err(|e| eyre!("starting the replay thread: {e}"))?;
+        demo.sender = Some(handle);
+        Ok(demo)
+    }
+
+    /// Stops the replay and removes the probe and the lab. Safe to call twice.
+    pub fn shutdown(&mut self) -> Cleanup {
+        if let Some(done) = &self.done {
+            return done.clone();
+        }
+        let mut report = Cleanup {
+            namespace: self.netns.clone(),
+            ..Cleanup::default()
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(handle) = self.sender.take() {
+            match handle.join() {
+                Ok(Err(e)) => report.errors.push(format!("replay: {e:#}")),
+                Err(_) => report.errors.push("the replay thread panicked".into()),
+                Ok(Ok(())) => {}
+            }
+        }
+        if self.attached {
+            self.attached = false;
+            match probe::detach(&self.iface) {
+                Ok(d) => report.removed_pins = d.removed_pins,
+                Err(e) => report.errors.push(format!("detaching the probe: {e:#}")),
+            }
+        }
+        if let Some(mut lab) = self.lab.take() {
+            match lab.remove() {
+                Ok(()) => report.namespace_removed = true,
+                Err(e) => report.errors.push(format!("removing the lab: {e:#}")),
+            }
+        }
+        self.done = Some(report.clone());
+        report
+    }
+}
+
+impl Drop for KernelDemo {
+    fn drop(&mut self) {
+        let report = self.shutdown();
+        for e in report.errors {
+            eprintln!("demo: cleanup: {e}");
+        }
+    }
+}
+
+/// One frame of the capture, ready to send, and its capture time.
+struct Frame {
+    ts_ns: u64,
+    bytes: Vec<u8>,
+}
+
+/// Reads the whole capture once (the samples are ~2 MB), so every pass replays from memory.
+fn load_frames(pcap: &Path) -> Result<Vec<Frame>> {
+    let mut frames = Vec::new();
+    for packet in crate::capture::open(pcap, false)? {
+        let packet = packet?;
+        frames.push(Frame {
+            ts_ns: packet.ts_ns,
+            bytes: packet.to_ethernet_frame(),
+        });
+    }
+    if frames.is_empty() {
+        bail!("{}: the capture holds no packets", pcap.display());
+    }
+    Ok(frames)
+}
+
+/// Sleeps until `due` or until asked to stop; true when stopped.
+fn sleep_until(due: Instant, stop: &AtomicBool) -> bool {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= due {
+            return false;
+        }
+        std::thread::sleep((due - now).min(STOP_CHECK));
+    }
+}
+
+/// The replay loop, on a thread inside the lab namespace: each pass sends the capture's frames
+/// at `speed` times their recorded pace, then waits `PASS_GAP` and starts again.
+fn send_loop(
+    iface: &str,
+    frames: &[Frame],
+    speed: u32,
+    stop: &AtomicBool,
+    counters: &ReplayCounters,
+) -> Result<()> {
+    let sender = FrameSender::open(iface)?;
+    let first_ts = frames[0].ts_ns;
+    loop {
+        let start = Instant::now();
+        for f in frames {
+            let offset_ns = f.ts_ns.saturating_sub(first_ts) / u64::from(speed);
+            if sleep_until(start + Duration::from_nanos(offset_ns), stop) {
+                return Ok(());
+            }
+            match sender.send(&f.bytes) {
+                Ok(()) => counters.packets.fetch_add(1, Ordering::Relaxed),
+                Err(_) => counters.errors.fetch_add(1, Ordering::Relaxed),
+            };
+        }
+        counters.passes.fetch_add(1, Ordering::Relaxed);
+        if sleep_until(Instant::now() + PASS_GAP, stop) {
+            return Ok(());
+        }
+    }
+}
+
+/// Paths the demo made in bpffs for `iface` (tests check they are gone).
+pub fn pin_dir(iface: &str) -> PathBuf {
+    crate::kernel::bpffs::iface_dir(iface)
+}

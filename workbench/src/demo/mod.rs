@@ -1,0 +1,354 @@
+//! `workbench demo`: the whole path in one command, on data that ships with the program.
+//!
+//! 1. the embedded CIC-IDS2017 slice is written to a cache file for the Data and Pitfalls stages
+//!    (`embedded`);
+//! 2. the sample capture and its ground truth are found or generated (`samples`);
+//! 3. a tree is trained on the capture's kernel features with `train::train`, as `workbench
+//!    train` does;
+//! 4. with the privileges for it, a replay lab is made, the probe attached, the model deployed and
+//!    the capture replayed on a loop (`kernel_lab`); without them, the userspace twin replays it
+//!    and everything says SIMULATED;
+//! 5. the Live source (`live`) feeds the TUI, or a headless run that prints a summary.
+//!
+//! Everything the demo creates belongs to a [`Demo`] value whose drop removes it: the scratch
+//! directory, and in kernel mode the replay thread, the probe's pins and the lab namespace.
+
+pub mod embedded;
+pub mod kernel_lab;
+pub mod live;
+pub mod samples;
+pub mod signals;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{bail, Result, WrapErr};
+use serde::Serialize;
+
+use crate::kernel::probe;
+use crate::model::id_string;
+use crate::train::Trained;
+use crate::tui::sim::SimSource;
+use crate::tui::source::{KernelSource, Source};
+use kernel_lab::{Cleanup, KernelDemo, KernelOptions};
+use live::{DemoSource, LiveProgress};
+use samples::{Samples, Truth};
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Directory with the sample capture and labels (default: ./sample-pcaps, else generated).
+    pub samples: Option<PathBuf>,
+    /// Replay this many times faster than the capture was recorded.
+    pub speed: u32,
+    /// Run the simulation even with the privileges for the kernel.
+    pub simulated: bool,
+    /// The replay lab's id (default: `d` and this process's id).
+    pub lab_id: Option<String>,
+    /// Run the embedded dataset through the Data and Pitfalls code first (headless: the TUI's
+    /// Data tab loads it by itself).
+    pub inspect: bool,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            samples: None,
+            speed: 100,
+            simulated: false,
+            lab_id: None,
+            inspect: false,
+        }
+    }
+}
+
+/// A directory of this run's files, removed on drop.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch> {
+        let dir = std::env::temp_dir().join(format!("workbench-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where the Live tab's verdicts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Kernel,
+    Simulated,
+}
+
+/// The model the demo trained, as the summary shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelSummary {
+    pub model_id: String,
+    pub kind: &'static str,
+    pub split: crate::train::SplitKind,
+    pub features: usize,
+    pub rows_train: usize,
+    pub rows_test: usize,
+    pub test_f1: f64,
+    pub test_recall_by_class: BTreeMap<String, f64>,
+    pub float_integer_agreement: f64,
+}
+
+/// A running demo. Dropping it removes everything it made (kernel demo first, then files).
+pub struct Demo {
+    pub started: Instant,
+    pub mode: Mode,
+    /// Why the Live tab is simulated (no privileges, `--simulated`, or the kernel setup's error).
+    pub simulated_reason: Option<String>,
+    pub data_file: PathBuf,
+    /// The embedded dataset's inspection (with `DemoOptions::inspect`).
+    pub dataset: Option<DatasetSummary>,
+    pub samples: Samples,
+    pub truth: Arc<Truth>,
+    pub classes: BTreeMap<String, usize>,
+    pub trained: Trained,
+    pub kernel: Option<KernelDemo>,
+    pub setup_ms: u64,
+    opts: DemoOptions,
+    // Last: files outlive the kernel demo that may still read them while stopping.
+    _scratch: Scratch,
+}
+
+/// Fails with "interrupted" when a signal asked the demo to stop during its setup.
+fn check_interrupted() -> Result<()> {
+    if signals::requested() {
+        bail!("interrupted before the demo started; nothing is left behind");
+    }
+    Ok(())
+}
+
+impl Demo {
+    /// Steps 1-4; `say` receives one line per step (stderr in the command).
+    pub fn start(opts: DemoOptions, say: &dyn Fn(&str)) -> Result<Demo> {
+        let started = Instant::now();
+        let scratch = Scratch::new()?;
+        let data_file = embedded::write(scratch.path())?;
+        say(&format!(
+            "demo: dataset {} ({})",
+            data_file.display(),
+            embedded::DESCRIPTION
+        ));
+        let dataset = match opts.inspect {
+            true => {
+                let d = inspect_dataset(&data_file)?;
+                say(&format!(
+                    "demo: {} rows of {:?}; pitfalls: {}",
+                    d.rows,
+                    d.kind,
+                    d.findings.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+                ));
+                Some(d)
+            }
+            false => None,
+        };
+        check_interrupted()?;
+        let samples = samples::locate(opts.samples.as_deref(), scratch.path())?;
+        say(&format!(
+            "demo: traffic {}{}, ground truth {}",
+            samples.pcap.display(),
+            if samples.generated {
+                " (generated: no sample-pcaps/ here)"
+            } else {
+                ""
+            },
+            samples.labels.display()
+        ));
+        check_interrupted()?;
+        let (trained, truth, classes) = samples::train(&samples)?;
+        say(&format!(
+            "demo: trained tree {} on {} flows ({} features, {:?} split): test F1 {:.3}",
+            trained.report.model_id,
+            trained.report.rows_train + trained.report.rows_test,
+            trained.report.features.len(),
+            trained.report.split,
+            trained.report.metrics.f1
+        ));
+        check_interrupted()?;
+        let mut demo = Demo {
+            started,
+            mode: Mode::Simulated,
+            simulated_reason: None,
+            data_file,
+            dataset,
+            samples,
+            truth: Arc::new(truth),
+            classes,
+            trained,
+            kernel: None,
+            setup_ms: 0,
+            opts,
+            _scratch: scratch,
+        };
+        let missing = kernel_lab::missing_capabilities();
+        demo.simulated_reason = if demo.opts.simulated {
+            Some("--simulated".into())
+        } else if !missing.is_empty() {
+            Some(format!(
+                "no privileges for the kernel (lacks {})",
+                missing.join(", ")
+            ))
+        } else {
+            let id = demo
+                .opts
+                .lab_id
+                .clone()
+                .unwrap_or_else(|| format!("d{}", std::process::id() % 100_000));
+            match KernelDemo::start(&KernelOptions {
+                lab_id: &id,
+                pcap: &demo.samples.pcap,
+                model: &demo.trained.model,
+                speed: demo.opts.speed,
+            }) {
+                Ok(k) => {
+                    say(&format!(
+                        "demo: lab {} up, probe on {}, model {} deployed, replaying {}x",
+                        k.netns, k.iface, demo.trained.report.model_id, demo.opts.speed
+                    ));
+                    demo.kernel = Some(k);
+                    demo.mode = Mode::Kernel;
+                    None
+                }
+                // A stage demo goes on without the kernel, and says why on screen.
+                Err(e) => Some(format!("the kernel demo failed: {e:#}")),
+            }
+        };
+        if let Some(why) = &demo.simulated_reason {
+            say(&format!("demo: SIMULATED Live tab: {why}"));
+        }
+        demo.setup_ms = started.elapsed().as_millis() as u64;
+        Ok(demo)
+    }
+
+    /// The Live source for this demo, and the progress it records.
+    pub fn source(&self) -> Result<(Box<dyn Source>, Arc<Mutex<LiveProgress>>)> {
+        let (inner, label, replay): (Box<dyn Source>, String, _) = match &self.kernel {
+            Some(k) => (
+                Box::new(KernelSource::new(&k.iface)),
+                format!("KERNEL probe on {} (demo lab {})", k.iface, k.netns),
+                Some(k.counters.clone()),
+            ),
+            None => {
+                let sim = SimSource::with_model(
+                    &self.samples.pcap,
+                    self.trained.model.clone(),
+                    "demo tree trained on the samples".into(),
+                )?
+                .with_speed(self.opts.speed);
+                let why = self.simulated_reason.as_deref().unwrap_or("no kernel");
+                (
+                    Box::new(sim),
+                    format!(
+                        "SIMULATED (userspace twin, no kernel: {why}) · {} replayed {}x",
+                        file_name(&self.samples.pcap),
+                        self.opts.speed
+                    ),
+                    None,
+                )
+            }
+        };
+        let source = DemoSource::new(inner, label, self.truth.clone(), replay, self.started);
+        let progress = source.progress();
+        Ok((Box::new(source), progress))
+    }
+
+    pub fn model_summary(&self) -> ModelSummary {
+        let r = &self.trained.report;
+        ModelSummary {
+            model_id: r.model_id.clone(),
+            kind: "tree",
+            split: r.split,
+            features: r.features.len(),
+            rows_train: r.rows_train,
+            rows_test: r.rows_test,
+            test_f1: r.metrics.f1,
+            test_recall_by_class: r.per_class.iter().map(|(c, v)| (c.clone(), v.recall)).collect(),
+            float_integer_agreement: r.agreement.share_identical,
+        }
+    }
+
+    /// Stops the kernel demo and removes the lab and the probe now (drop does the same).
+    pub fn shutdown(&mut self) -> Option<Cleanup> {
+        self.kernel.as_mut().map(KernelDemo::shutdown)
+    }
+
+    pub fn model_id(&self) -> String {
+        id_string(self.trained.model.header.model_id)
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The embedded dataset through the Data and Pitfalls code (`workbench inspect`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetSummary {
+    pub file: String,
+    pub description: &'static str,
+    pub citation: &'static str,
+    pub kind: crate::data::DatasetKind,
+    pub rows: usize,
+    pub malicious_rows: usize,
+    /// Finding ids with their severity, most severe first.
+    pub findings: Vec<(&'static str, crate::pitfalls::Severity)>,
+}
+
+pub fn inspect_dataset(file: &Path) -> Result<DatasetSummary> {
+    let ds = crate::data::load(&[file.to_path_buf()], &crate::data::LoadOptions::default())?;
+    let findings = crate::pitfalls::inspect(&ds);
+    Ok(DatasetSummary {
+        file: file.display().to_string(),
+        description: embedded::DESCRIPTION,
+        citation: embedded::CITATION,
+        kind: ds.kind,
+        rows: ds.rows(),
+        malicious_rows: ds.malicious.iter().filter(|m| **m).count(),
+        findings: findings.iter().map(|f| (f.id, f.severity)).collect(),
+    })
+}
+
+/// Whether the probe the demo attached is still pinned (tests and the summary check it is not).
+pub fn probe_pinned(iface: &str) -> bool {
+    probe::open_pinned_map(iface, "flows").is_ok() || kernel_lab::pin_dir(iface).exists()
+}
+
+/// Polls `source` every `interval` until `seconds` pass, a signal asks to stop, or (with
+/// `until_flood`) a flow of the SYN flood sample is flagged.
+pub fn run_headless(
+    source: &mut dyn Source,
+    progress: &Arc<Mutex<LiveProgress>>,
+    seconds: u64,
+    until_flood: bool,
+) -> Result<()> {
+    let interval = Duration::from_millis(250);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        source.poll()?;
+        let flood = progress
+            .lock()
+            .map(|p| p.flood_flows_flagged > 0)
+            .unwrap_or(false);
+        if (until_flood && flood) || signals::requested() || Instant::now() >= deadline {
+            return Ok(());
+        }
+        std::thread::sleep(interval);
+    }
+}
