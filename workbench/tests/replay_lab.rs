@@ -6,23 +6,20 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{kernel_tests_enabled, report, workbench, workbench_json};
-use workbench::lab::receiver::FrameCounter;
-use workbench::lab::{replay_lab, ReplayLab};
+use common::replay::{count_frames, TestLab};
+use common::{kernel_tests_enabled, report, shared_data, workbench, workbench_json};
+use workbench::lab::replay_lab;
 
-fn sample(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/pcaps")
-        .join(name)
+fn sample(name: &str) -> std::path::PathBuf {
+    shared_data(&format!("pcaps/{name}"))
 }
 
-/// A lab id unique to this test process and test.
-fn lab_id(tag: &str) -> String {
-    format!("{tag}{}", std::process::id() % 100_000)
+/// `workbench replay ... --json` as &str arguments.
+fn json_of(args: &[String]) -> serde_json::Value {
+    workbench_json(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 fn rx_packets(netns: &str, iface: &str) -> u64 {
@@ -41,7 +38,7 @@ fn replay_delivers_exactly_the_capture_packet_count_to_the_other_end() {
     if !kernel_tests_enabled("replay_delivers_exactly_the_capture_packet_count_to_the_other_end") {
         return;
     }
-    let lab = ReplayLab::create(&lab_id("r")).expect("replay lab");
+    let lab = TestLab::new("r");
     let info = lab.info.clone();
     let mut total = 0;
     // Counts from capinfos -c (see capture_reader.rs). One paced, one at top speed.
@@ -49,29 +46,13 @@ fn replay_delivers_exactly_the_capture_packet_count_to_the_other_end() {
         ("mixed-demo.pcap", 596u64, &["--pps", "20000"][..]),
         ("portscan-1-10000.pcapng", 10_009, &["--top-speed"][..]),
     ] {
-        let counter = FrameCounter::start(&info.netns, &info.receive_iface).expect("receive socket");
-        let path = sample(name);
-        let path = path.to_str().expect("utf-8 path");
-        let mut args = vec![
-            "replay",
-            path,
-            "--iface",
-            &info.send_iface,
-            "--netns",
-            &info.netns,
-        ];
-        args.extend_from_slice(pace);
-        args.push("--json");
-        let sent = workbench_json(&args);
+        let counter = lab.counter();
+        let sent = json_of(&lab.replay_args(&sample(name), pace));
         assert_eq!(sent["sent_packets"].as_u64(), Some(count), "{name}: {sent:#}");
         assert_eq!(sent["errors"].as_u64(), Some(0), "{name}: {sent:#}");
         assert!(sent["elapsed_ns"].as_u64().is_some_and(|n| n > 0), "{sent:#}");
         assert!(sent["achieved_pps"].as_f64().is_some_and(|p| p > 0.0), "{sent:#}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while counter.received() < count && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let (received, dropped) = counter.finish();
+        let (received, dropped) = count_frames(counter, count, Duration::from_secs(10));
         assert_eq!(dropped, 0, "{name}: the receive socket dropped frames");
         assert_eq!(
             received, count,
@@ -90,7 +71,7 @@ fn replay_delivers_exactly_the_capture_packet_count_to_the_other_end() {
         total,
         "the kernel's own receive counter agrees"
     );
-    drop(lab);
+    lab.remove();
     assert!(
         !std::path::Path::new("/run/netns").join(&info.netns).exists(),
         "the lab is gone"
@@ -133,20 +114,10 @@ fn replay_refuses_a_lab_with_an_extra_link_or_a_route() {
     if !kernel_tests_enabled("replay_refuses_a_lab_with_an_extra_link_or_a_route") {
         return;
     }
-    let lab = ReplayLab::create(&lab_id("g")).expect("replay lab");
+    let lab = TestLab::new("g");
     let info = lab.info.clone();
-    let path = sample("whois.pcap");
-    let path = path.to_str().expect("utf-8 path");
-    let args = [
-        "replay",
-        path,
-        "--iface",
-        &info.send_iface,
-        "--netns",
-        &info.netns,
-        "--top-speed",
-        "--json",
-    ];
+    let args = lab.replay_args(&sample("whois.pcap"), &["--top-speed"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let ok = workbench_json(&args);
     assert_eq!(
         ok["sent_packets"].as_u64(),
@@ -224,7 +195,7 @@ fn lab_up_reports_its_names_and_down_is_idempotent() {
     if !kernel_tests_enabled("lab_up_reports_its_names_and_down_is_idempotent") {
         return;
     }
-    let id = lab_id("u");
+    let id = common::lab_id("u");
     let _guard = DownOnDrop(id.clone());
     let up = workbench_json(&["lab", "up", "--id", &id, "--json"]);
     let ns = format!("ebml-{id}");
@@ -266,20 +237,11 @@ fn replay_of_a_truncated_capture_sends_what_precedes_the_cut_then_fails_naming_i
         .count() as u64;
     assert!(complete > 0);
 
-    let lab = ReplayLab::create(&lab_id("t")).expect("replay lab");
-    let info = lab.info.clone();
-    let counter = FrameCounter::start(&info.netns, &info.receive_iface).expect("receive socket");
+    let lab = TestLab::new("t");
+    let counter = lab.counter();
     let cut_arg = cut.to_str().expect("utf-8 path");
-    let args = [
-        "replay",
-        cut_arg,
-        "--iface",
-        &info.send_iface,
-        "--netns",
-        &info.netns,
-        "--top-speed",
-        "--json",
-    ];
+    let args = lab.replay_args(&cut, &["--top-speed"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = workbench(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && out.stdout.is_empty(), "{stderr}");
@@ -290,19 +252,15 @@ fn replay_of_a_truncated_capture_sends_what_precedes_the_cut_then_fails_naming_i
         )) && line.contains(&format!("(packet {})", complete + 1)),
         "{stderr}"
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while counter.received() < complete && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
     assert_eq!(
-        counter.finish(),
+        count_frames(counter, complete, Duration::from_secs(5)),
         (complete, 0),
         "(received, dropped) at the far end"
     );
 
     // Lenient: the same packets, a report, one skipped place.
     let mut lenient_args = args.to_vec();
-    lenient_args.push("--lenient");
+    lenient_args.insert(lenient_args.len() - 1, "--lenient");
     let sent = workbench_json(&lenient_args);
     assert_eq!(sent["sent_packets"].as_u64(), Some(complete), "{sent:#}");
     assert_eq!(sent["skipped"].as_u64(), Some(1), "{sent:#}");

@@ -3,11 +3,8 @@
 
 mod common;
 
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use common::capfile::{pcap, Record};
-use workbench::craft::{ipv4_udp, Ipv4Endpoints};
 use workbench::tui::sim::SimSource;
 use workbench::tui::source::{Control, Source};
 
@@ -15,28 +12,8 @@ use workbench::tui::source::{Control, Source};
 fn simulation_replays_the_capture_at_its_pace_and_loops() {
     let dir = common::TempDir::new("tui-sim");
     let path = dir.path().join("ten-flows.pcap");
-    let ep = Ipv4Endpoints {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src: Ipv4Addr::new(10, 203, 9, 1),
-        dst: Ipv4Addr::new(10, 203, 9, 2),
-        ttl: 64,
-    };
     // 40 datagrams in 10 flows over 0.39 s of capture time.
-    let frames: Vec<Vec<u8>> = (0..40u16)
-        .map(|i| ipv4_udp(&ep, 40_000 + i % 10, 53, &[7; 20]))
-        .collect();
-    let records: Vec<Record> = frames
-        .iter()
-        .enumerate()
-        .map(|(i, f)| Record {
-            ts_sec: 1_700_000_000,
-            ts_frac: i as u32 * 10_000,
-            data: f,
-            wire_len: f.len() as u32,
-        })
-        .collect();
-    std::fs::write(&path, pcap(false, false, 1, &records)).expect("write capture");
+    common::capfile::write_udp_flows(&path, |_| vec![7; 20]);
 
     let start = Instant::now();
     let mut sim = SimSource::new(&path, None).expect("open the capture");

@@ -4,131 +4,30 @@
 
 mod common;
 
-use std::net::Ipv4Addr;
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-use common::capfile::{pcap, Record};
-use workbench::craft::{ipv4_udp, Ipv4Endpoints};
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-S", "-500", "-t", "t"])
-    }
-
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.screen();
-            if screen.contains(needle) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waited for {needle:?}; screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn alternate_on(&self) -> String {
-        self.cmd(&["display", "-p", "-t", "t", "#{alternate_on}"])
-            .trim()
-            .to_string()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        // Our own server (private socket): ending it touches no one else's sessions.
-        let _ = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .arg("kill-server")
-            .output();
-    }
-}
-
-fn tmux_available() -> bool {
-    let ok = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("WORKBENCH_REQUIRE_KERNEL").as_deref() != Ok("1"),
-            "tmux is missing (cargo xtask test installs it)"
-        );
-        common::report("tui_tmux: tmux not installed, skipped");
-    }
-    ok
-}
-
-fn write_capture(path: &Path) {
-    let ep = Ipv4Endpoints {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src: Ipv4Addr::new(10, 203, 9, 1),
-        dst: Ipv4Addr::new(10, 203, 9, 2),
-        ttl: 64,
-    };
-    let frames: Vec<Vec<u8>> = (0..40u16)
-        .map(|i| ipv4_udp(&ep, 40_000 + i % 10, 53, &[i as u8; 32]))
-        .collect();
-    let records: Vec<Record> = frames
-        .iter()
-        .enumerate()
-        .map(|(i, f)| Record {
-            ts_sec: 1_700_000_000,
-            ts_frac: i as u32 * 10_000,
-            data: f,
-            wire_len: f.len() as u32,
-        })
-        .collect();
-    std::fs::write(path, pcap(false, false, 1, &records)).expect("write capture");
-}
+use common::tmux::{self, Tmux};
 
 fn start(name: &str, extra: &str) -> (Tmux, common::TempDir) {
     let dir = common::TempDir::new("tui-tmux");
     let capture = dir.path().join("flows.pcap");
-    write_capture(&capture);
+    common::capfile::write_udp_flows(&capture, |i| vec![i as u8; 32]);
     let args = format!("--pcap {} {extra}", capture.display());
     (launch(name, &dir, &args), dir)
 }
 
 /// Starts `workbench tui ARGS` in a new tmux server of its own, in `dir`.
 fn launch(name: &str, dir: &common::TempDir, args: &str) -> Tmux {
-    let tmux = Tmux {
-        socket: format!("wb-tui-{name}-{}", std::process::id()),
-    };
     let bin = env!("CARGO_BIN_EXE_workbench");
-    // The pane stays open after the program ends so that its state can still be read.
-    let shell = format!(
-        "cd {} && RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0 {bin} tui {args}; echo EXITED:$?; sleep 60",
-        dir.path().display(),
-    );
-    tmux.cmd(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", &shell]);
-    tmux
+    Tmux::start(
+        &format!("tui-{name}"),
+        dir.path(),
+        &format!("{bin} tui {args}"),
+        (100, 30),
+    )
 }
 
 #[test]
 fn tui_in_tmux_shows_the_simulation_takes_keys_and_restores_the_terminal() {
-    if !tmux_available() {
+    if !tmux::available("tui_tmux") {
         return;
     }
     let (tmux, _dir) = start("keys", "");
@@ -148,7 +47,7 @@ fn tui_in_tmux_shows_the_simulation_takes_keys_and_restores_the_terminal() {
 
 #[test]
 fn tui_in_tmux_restores_the_terminal_after_a_panic_in_a_render() {
-    if !tmux_available() {
+    if !tmux::available("tui_tmux") {
         return;
     }
     let (tmux, _dir) = start("panic", "--debug-panic");
@@ -164,7 +63,7 @@ fn tui_in_tmux_restores_the_terminal_after_a_panic_in_a_render() {
 #[test]
 fn tui_in_tmux_on_the_kernel_probe_rolls_back_after_confirmation() {
     if !common::kernel_tests_enabled("tui_in_tmux_on_the_kernel_probe_rolls_back_after_confirmation")
-        || !tmux_available()
+        || !tmux::available("tui_tmux")
     {
         return;
     }

@@ -166,3 +166,31 @@ pub fn sll2(ethertype: u16, payload: &[u8]) -> Vec<u8> {
     f.extend_from_slice(payload);
     f
 }
+
+/// The small capture the TUI tests simulate: 40 UDP datagrams in 10 flows (source ports
+/// 40000-40009 to port 53 of 10.203.9.2), 10 ms apart, so 0.39 s of capture time;
+/// `payload(i)` is the i-th datagram's payload.
+pub fn write_udp_flows(path: &std::path::Path, payload: impl Fn(u16) -> Vec<u8>) {
+    use workbench::craft::{ipv4_udp, Ipv4Endpoints};
+    let ep = Ipv4Endpoints {
+        src_mac: [2, 0, 0, 0, 0, 1],
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src: std::net::Ipv4Addr::new(10, 203, 9, 1),
+        dst: std::net::Ipv4Addr::new(10, 203, 9, 2),
+        ttl: 64,
+    };
+    let frames: Vec<Vec<u8>> = (0..40u16)
+        .map(|i| ipv4_udp(&ep, 40_000 + i % 10, 53, &payload(i)))
+        .collect();
+    let records: Vec<Record> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Record {
+            ts_sec: 1_700_000_000,
+            ts_frac: i as u32 * 10_000,
+            data: f,
+            wire_len: f.len() as u32,
+        })
+        .collect();
+    std::fs::write(path, pcap(false, false, 1, &records)).expect("write capture");
+}

@@ -2,6 +2,9 @@
 #![allow(dead_code)]
 
 pub mod capfile;
+pub mod demo;
+pub mod replay;
+pub mod tmux;
 
 use std::io::Write;
 use std::process::{Command, Output};
@@ -27,6 +30,18 @@ pub fn kernel_tests_enabled(test: &str) -> bool {
         "SKIPPED {test}: needs root for BPF and network namespaces"
     ));
     false
+}
+
+/// A file of the project's real data set (`shared/data` beside the repository).
+pub fn shared_data(rel: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(rel)
+}
+
+/// A lab id unique to this test process: `tag` and the process id (at most 7 characters).
+pub fn lab_id(tag: &str) -> String {
+    format!("{tag}{}", std::process::id() % 100_000)
 }
 
 /// Writes to the real stderr, past the test harness's capture, so that the CI log shows which
