@@ -86,6 +86,9 @@ pub struct DemoArgs {
     /// Id of the replay lab (namespace ebml-ID); default d<pid>.
     #[arg(long, value_name = "ID")]
     pub lab_id: Option<String>,
+    /// Panic inside the first render (tests check that the lab is removed all the same).
+    #[arg(long, hide = true)]
+    pub debug_panic: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -267,3 +267,77 @@ fn headless_demo_flags_the_syn_flood_in_the_kernel_and_removes_its_lab() {
         v["live"]["first_flood_flagged_ms"], v["setup_ms"]
     ));
 }
+
+#[test]
+fn a_panic_inside_the_demo_tui_restores_the_terminal_and_removes_the_lab() {
+    let test = "a_panic_inside_the_demo_tui_restores_the_terminal_and_removes_the_lab";
+    if !kernel_tests_enabled(test) || !tmux::available(test) {
+        return;
+    }
+    let guard = LabGuard {
+        id: common::lab_id("dp"),
+    };
+    let dir = TempDir::new("demo-panic");
+    let command = format!(
+        "XDG_CACHE_HOME={} {} demo --debug-panic --lab-id {} --samples {}",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_workbench"),
+        guard.id,
+        sample_dir().display()
+    );
+    let tmux = Tmux::start("demo-panic", dir.path(), &command, (100, 32));
+    let screen = tmux.wait_until("the demo to exit", Duration::from_secs(60), |s| {
+        s.contains("EXITED:")
+    });
+    assert!(!screen.contains("EXITED:0"), "a panic exits non-zero: {screen}");
+    assert!(screen.contains("deliberate panic inside a render"), "{screen}");
+    assert!(
+        screen.contains(&format!("and namespace {}", guard.netns())),
+        "the demo says what it removed: {screen}"
+    );
+    assert_eq!(tmux.alternate_on(), "0");
+    assert_eq!(tmux.cursor_visible(), "1");
+    assert_cleaned_up(&guard, None);
+}
+
+#[test]
+fn sigterm_ends_the_headless_demo_through_its_cleanup() {
+    let test = "sigterm_ends_the_headless_demo_through_its_cleanup";
+    if !kernel_tests_enabled(test) {
+        return;
+    }
+    let guard = LabGuard {
+        id: common::lab_id("ds"),
+    };
+    let dir = TempDir::new("demo-sigterm");
+    let child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["demo", "--json", "--seconds", "600", "--lab-id", &guard.id])
+        .arg("--samples")
+        .arg(sample_dir())
+        .env("XDG_CACHE_HOME", dir.path())
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the workbench starts");
+    // Wait until the probe is attached in the lab: the demo is then running its Live stage.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !bpffs::iface_dir(&guard.probe_iface()).join("program").exists() {
+        assert!(Instant::now() < deadline, "the demo never attached its probe");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let program_id = pinned_program_id(&guard.probe_iface());
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().expect("the demo exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert!(
+        v["elapsed_ms"].as_u64().is_some_and(|ms| ms < 300_000),
+        "stopped early, not after --seconds: {v:#}"
+    );
+    assert_eq!(v["leftovers"], serde_json::json!([]), "{v:#}");
+    assert_cleaned_up(&guard, Some(program_id));
+}

@@ -96,6 +96,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         }
         let config = tui::Config {
             data: vec![demo.data_file.clone()],
+            debug_panic: args.debug_panic,
             ..Default::default()
         };
         let result = tui::run_with(source, &config, drivers);
@@ -118,7 +119,18 @@ pub fn run(args: DemoArgs) -> Result<()> {
         bail!("internal: the headless demo inspects its dataset first");
     };
     eprintln!("demo: Live stage for up to {} s", args.seconds);
-    let run = demo::run_headless(source.as_mut(), &progress, args.seconds, args.until_flagged);
+    let mut run = demo::run_headless(source.as_mut(), &progress, args.seconds, args.until_flagged);
+    // Settle the numbers: stop sending, let the last frames through the probe, read once more,
+    // so that the probe's packet count and the replayed count describe the same moment.
+    if let Some(k) = demo.kernel.as_mut() {
+        if let Err(e) = k.stop_replay() {
+            eprintln!("demo: {e}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if run.is_ok() {
+            run = source.poll().map(|_| ());
+        }
+    }
     let elapsed_ms = demo.started.elapsed().as_millis() as u64;
     drop(source);
     let cleanup = demo.shutdown();

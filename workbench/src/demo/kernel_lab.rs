@@ -39,7 +39,8 @@ pub fn missing_capabilities() -> Vec<&'static str> {
         (caps::CAP_SYS_ADMIN, "CAP_SYS_ADMIN", false),
         (caps::CAP_NET_RAW, "CAP_NET_RAW", false),
     ] {
-        if !caps::has(cap) && !(admin_stands_in && admin) {
+        let held = caps::has(cap) || (admin_stands_in && admin);
+        if !held {
             missing.push(name);
         }
     }
@@ -135,6 +136,17 @@ impl KernelDemo {
         Ok(demo)
     }
 
+    /// Stops the replay loop and waits for its thread (the probe and the lab stay). Safe to call
+    /// twice; the error is the thread's, if it failed.
+    pub fn stop_replay(&mut self) -> std::result::Result<(), String> {
+        self.stop.store(true, Ordering::SeqCst);
+        match self.sender.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => Err(format!("replay: {e:#}")),
+            Some(Err(_)) => Err("the replay thread panicked".into()),
+            Some(Ok(Ok(()))) | None => Ok(()),
+        }
+    }
+
     /// Stops the replay and removes the probe and the lab. Safe to call twice.
     pub fn shutdown(&mut self) -> Cleanup {
         if let Some(done) = &self.done {
@@ -144,13 +156,8 @@ impl KernelDemo {
             namespace: self.netns.clone(),
             ..Cleanup::default()
         };
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(handle) = self.sender.take() {
-            match handle.join() {
-                Ok(Err(e)) => report.errors.push(format!("replay: {e:#}")),
-                Err(_) => report.errors.push("the replay thread panicked".into()),
-                Ok(Ok(())) => {}
-            }
+        if let Err(e) = self.stop_replay() {
+            report.errors.push(e);
         }
         if self.attached {
             self.attached = false;
@@ -172,7 +179,16 @@ impl KernelDemo {
 
 impl Drop for KernelDemo {
     fn drop(&mut self) {
+        // An early end (an error or a panic unwinding) has not reported its cleanup yet.
+        let early = self.done.is_none();
         let report = self.shutdown();
+        if early {
+            eprintln!(
+                "demo: removed probe pins [{}] and namespace {} (its veth pair with it)",
+                report.removed_pins.join(", "),
+                report.namespace
+            );
+        }
         for e in report.errors {
             eprintln!("demo: cleanup: {e}");
         }

@@ -43,6 +43,9 @@ pub struct LiveProgress {
     pub replay_failure: Option<String>,
 }
 
+/// The progress record, shared between the poller thread and whoever started the demo.
+pub type SharedProgress = Arc<Mutex<LiveProgress>>;
+
 pub struct DemoSource {
     inner: Box<dyn Source>,
     /// Prefix of the status line: KERNEL ... or SIMULATED (why).
@@ -50,7 +53,7 @@ pub struct DemoSource {
     truth: Arc<Truth>,
     replay: Option<Arc<ReplayCounters>>,
     started: Instant,
-    progress: Arc<Mutex<LiveProgress>>,
+    progress: SharedProgress,
 }
 
 impl DemoSource {
@@ -71,7 +74,7 @@ impl DemoSource {
         }
     }
 
-    pub fn progress(&self) -> Arc<Mutex<LiveProgress>> {
+    pub fn progress(&self) -> SharedProgress {
         self.progress.clone()
     }
 

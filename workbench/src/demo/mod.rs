@@ -21,7 +21,7 @@ pub mod signals;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{bail, Result, WrapErr};
@@ -33,7 +33,7 @@ use crate::train::Trained;
 use crate::tui::sim::SimSource;
 use crate::tui::source::{KernelSource, Source};
 use kernel_lab::{Cleanup, KernelDemo, KernelOptions};
-use live::{DemoSource, LiveProgress};
+use live::{DemoSource, SharedProgress};
 use samples::{Samples, Truth};
 
 #[derive(Debug, Clone)]
@@ -237,7 +237,7 @@ impl Demo {
     }
 
     /// The Live source for this demo, and the progress it records.
-    pub fn source(&self) -> Result<(Box<dyn Source>, Arc<Mutex<LiveProgress>>)> {
+    pub fn source(&self) -> Result<(Box<dyn Source>, SharedProgress)> {
         let (inner, label, replay): (Box<dyn Source>, String, _) = match &self.kernel {
             Some(k) => (
                 Box::new(KernelSource::new(&k.iface)),
@@ -334,7 +334,7 @@ pub fn probe_pinned(iface: &str) -> bool {
 /// `until_flood`) a flow of the SYN flood sample is flagged.
 pub fn run_headless(
     source: &mut dyn Source,
-    progress: &Arc<Mutex<LiveProgress>>,
+    progress: &SharedProgress,
     seconds: u64,
     until_flood: bool,
 ) -> Result<()> {
