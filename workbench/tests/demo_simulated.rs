@@ -113,7 +113,8 @@ fn unprivileged_demo_in_tmux_says_simulated_and_flags_the_flood() {
     tmux.wait_until("a flagged SYN flood flow", Duration::from_secs(60), |s| {
         flagged_flood_rows(s, &flood) > 0
     });
-    tmux.keys("q");
+    // Ctrl-C (a key in raw mode) quits like q.
+    tmux.keys("C-c");
     let after = tmux.wait_until("the demo to exit", Duration::from_secs(20), |s| {
         s.contains("EXITED:")
     });
