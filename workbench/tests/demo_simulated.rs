@@ -153,7 +153,17 @@ fn a_demo_script_walks_the_tabs_types_a_filter_and_quits_by_itself() {
     assert!(after.contains("EXITED:0"), "{after}");
     assert_eq!(tmux.alternate_on(), "0");
 
-    // A bad script fails before anything starts, naming the file and line.
+    // A bad lab id or script fails before anything starts, naming what is wrong.
+    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["demo", "--json", "--lab-id", "no/such-id"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && out.stdout.is_empty(), "{stderr}");
+    assert!(
+        stderr.contains("lab id \"no/such-id\" must be 1-9 ASCII letters or digits"),
+        "{stderr}"
+    );
     std::fs::write(&script, "tab live\nwait forever\n").expect("write script");
     let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
         .args(["demo", "--script"])

@@ -75,7 +75,10 @@ fn leftovers(lab: Option<&LabSummary>) -> Vec<String> {
 
 pub fn run(args: DemoArgs) -> Result<()> {
     signals::install();
-    // Scripts are read before anything is created: a typo costs nothing.
+    if let Some(id) = &args.lab_id {
+        crate::lab::replay_lab::validate_id(id)?;
+    }
+    // Scripts (and the lab id) are checked before anything is created: a typo costs nothing.
     let steps = match (&args.script, args.autoplay) {
         (Some(path), _) => Some(script::read(path)?),
         (None, true) => Some(script::autoplay()),
