@@ -12,7 +12,7 @@ use shared::model::MAX_DEPTH;
 use super::print_json;
 use crate::data::{self, kernel_map::kernel_mapping, LoadOptions};
 use crate::model::file;
-use crate::train::{self, Dataset, ModelKind, SplitKind, TrainOptions, TrainReport};
+use crate::train::{self, select, Dataset, ModelKind, SplitKind, TrainOptions, TrainReport};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -57,6 +57,8 @@ struct TrainOutput<'a> {
     feature_mapping: Vec<(String, &'static str)>,
     /// Columns with no kernel counterpart (left out).
     unmapped_columns: Vec<(String, &'static str)>,
+    /// Columns cleaning removed (e.g. every value NaN), with the reason.
+    dropped_columns: &'a [data::DroppedColumn],
     #[serde(flatten)]
     report: &'a TrainReport,
 }
@@ -75,6 +77,35 @@ fn to_feature_value(feature: usize, column: &str, v: f64) -> i64 {
     }
 }
 
+/// A detector needs malicious and benign rows: say which column held one class only, and what it
+/// held, before any split is made.
+fn check_two_classes(
+    file: &str,
+    loaded: &data::LoadedDataset,
+    malicious: &[bool],
+    positive: Option<&str>,
+) -> Result<()> {
+    let attacks = malicious.iter().filter(|&&m| m).count();
+    if attacks > 0 && attacks < malicious.len() {
+        return Ok(());
+    }
+    let mut seen: Vec<&str> = loaded.class.iter().map(String::as_str).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    let shown = seen.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+    let hint = match positive {
+        Some(p) => format!("--positive {p} matched {} of them", if attacks == 0 { "none" } else { "all" }),
+        None => "pass --positive LABELS to say which labels are malicious".to_string(),
+    };
+    bail!(
+        "{file}: label column `{}` has one class only: all {} rows are {} (labels: {shown}); a \
+         detector needs malicious and benign rows ({hint})",
+        loaded.label_column,
+        malicious.len(),
+        if attacks == 0 { "benign" } else { "malicious" },
+    )
+}
+
 pub fn run(args: TrainArgs) -> Result<()> {
     if args.max_depth == 0 || args.max_depth > MAX_DEPTH {
         bail!(
@@ -90,43 +121,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
             ..Default::default()
         },
     )?;
-    let columns: Vec<String> = loaded
-        .frame
-        .get_column_names()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
+    let columns = loaded.column_names();
+    let file = loaded.sources.join(", ");
+    let mut label_columns = vec![loaded.label_column.as_str()];
+    label_columns.extend(loaded.class_column.as_deref());
+    let mapped = select::select(
+        &args.features,
+        &select::Columns {
+            file: &file,
+            columns: &columns,
+            label_columns: &label_columns,
+            dropped: &loaded.dropped.columns,
+        },
+    )?;
     let mapping = kernel_mapping(&columns);
-    let mut mapped = mapping.mapped.clone();
-    mapped.retain(|m| m.column != loaded.label_column && Some(&m.column) != loaded.class_column.as_ref());
-    if args.features != "kernel" {
-        let wanted: Vec<&str> = args
-            .features
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        let missing: Vec<&str> = wanted
-            .iter()
-            .copied()
-            .filter(|w| !mapped.iter().any(|m| m.feature == *w || m.column == *w))
-            .collect();
-        if !missing.is_empty() {
-            bail!(
-                "these features have no kernel counterpart in this dataset (the probe could not compute them): {}",
-                missing.join(", ")
-            );
-        }
-        mapped.retain(|m| wanted.contains(&m.feature) || wanted.contains(&m.column.as_str()));
-    }
-    mapped.sort_by_key(|m| m.feature_id);
-    mapped.dedup_by_key(|m| m.feature_id);
-    if mapped.is_empty() {
-        bail!(
-            "no column of {} maps to a kernel feature; see `workbench inspect` for the mapping table",
-            args.data[0].display()
-        );
-    }
 
     let rows = loaded.frame.height();
     let mut features = vec![[0i64; FEATURE_COUNT] as FeatureVector; rows];
@@ -151,6 +159,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         None => loaded.malicious.clone(),
     };
+    check_two_classes(&file, &loaded, &malicious, args.positive.as_deref())?;
     // Flow tables from `workbench features` carry their time and initiator in these columns.
     let time_ns = match &loaded.time_ns {
         Some(t) => t.clone(),
@@ -215,6 +224,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .iter()
             .map(|u| (u.column.clone(), u.why))
             .collect(),
+        dropped_columns: &loaded.dropped.columns,
         report: &trained.report,
     };
     if args.json {
@@ -222,8 +232,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let r = &trained.report;
     let m = &r.metrics;
+    let auc = match (m.roc_auc, &m.auc_undefined) {
+        (Some(a), _) => format!("{a:.3}"),
+        (None, Some(why)) => format!("undefined ({why})"),
+        (None, None) => "undefined".into(),
+    };
     println!(
-        "{} model {} on {} rows ({} train / {} test, {:?} split): precision {:.3}, recall {:.3}, F1 {:.3}, ROC-AUC {:.3}",
+        "{} model {} on {} rows ({} train / {} test, {:?} split): precision {:.3}, recall {:.3}, F1 {:.3}, ROC-AUC {}",
         serde_json::to_value(r.model_kind)?.as_str().unwrap_or("?"),
         r.model_id,
         rows,
@@ -233,7 +248,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         m.precision,
         m.recall,
         m.f1,
-        m.roc_auc
+        auc
     );
     for (name, other) in &r.other_splits {
         println!(

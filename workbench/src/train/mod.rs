@@ -4,6 +4,7 @@
 
 pub mod fit;
 pub mod metrics;
+pub mod select;
 pub mod split;
 
 use std::collections::BTreeMap;
