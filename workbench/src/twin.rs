@@ -57,9 +57,7 @@ impl Twin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::build::{self, Node};
-    use shared::features::feature_id;
-    use shared::model::SCORE_ONE;
+    use crate::model::build;
 
     fn syn(src_port: u16, flags: u8) -> ParsedPacket {
         let mut p = ParsedPacket {
@@ -77,22 +75,7 @@ mod tests {
 
     #[test]
     fn twin_scores_flows_like_the_probe_decides() {
-        let tree = build::tree(
-            &[
-                Node::Split {
-                    feature: feature_id("syn_count").expect("id"),
-                    threshold: 2,
-                    left: 1,
-                    right: 2,
-                },
-                Node::Leaf { score: 0 },
-                Node::Leaf {
-                    score: SCORE_ONE as i32,
-                },
-            ],
-            SCORE_ONE / 2,
-        )
-        .expect("tree");
+        let tree = build::syn_count_tree(3).expect("tree");
         let mut twin = Twin::new(ProbeConfig::default(), Some(tree), None);
         for i in 0..3 {
             twin.packet(&syn(1000, 0x02), 1_000 * i);

@@ -328,14 +328,24 @@ fn generator_labels_match_both_directions_and_the_time_window_only() {
     let (web, other, dns) = (find(3372), find(3371), find(53));
     let header = "src,sport,dst,dport,proto,first_ts_ns,last_ts_ns,label,scenario,variant\n";
     let row = |a: (IpAddr, u16), b: (IpAddr, u16), proto: u8, first: u64, last: u64, label: &str| {
-        format!("{},{},{},{},{proto},{first},{last},{label},s_{label},test\n", a.0, a.1, b.0, b.1)
+        format!(
+            "{},{},{},{},{proto},{first},{last},{label},s_{label},test\n",
+            a.0, a.1, b.0, b.1
+        )
     };
     let mut text = String::from(header);
     text += &row(web.src, web.dst, 6, web.first_ts_ns, web.max_ts_ns, "A");
     // Reversed direction: still the same flow.
     text += &row(other.dst, other.src, 6, other.first_ts_ns, other.max_ts_ns, "B");
     // A window that ends before the flow starts: no match.
-    text += &row(dns.src, dns.dst, 17, dns.first_ts_ns - 10, dns.first_ts_ns - 1, "C");
+    text += &row(
+        dns.src,
+        dns.dst,
+        17,
+        dns.first_ts_ns - 10,
+        dns.first_ts_ns - 1,
+        "C",
+    );
     let csv = dir.path().join("labels-test.csv");
     std::fs::write(&csv, &text).expect("write");
     let (report, df) = labelled(std::slice::from_ref(&input), &dir.path().join("g.csv"), &csv);
@@ -343,7 +353,10 @@ fn generator_labels_match_both_directions_and_the_time_window_only() {
     let expected: BTreeMap<String, u64> = [("A".to_string(), 1), ("B".to_string(), 1)].into();
     assert_eq!(labels.labels, expected);
     assert_eq!(labels.unmatched_flows, flows.len() as u64 - 2);
-    assert_eq!((labels.generator_rows, labels.generator_rows_used), (Some(3), Some(2)));
+    assert_eq!(
+        (labels.generator_rows, labels.generator_rows_used),
+        (Some(3), Some(2))
+    );
     let (label, scenario) = (strings(&df, "label"), strings(&df, "attack_type"));
     for (i, t) in tuples(&df).iter().enumerate() {
         let want = if *t == tuple_of(web) {
@@ -358,8 +371,20 @@ fn generator_labels_match_both_directions_and_the_time_window_only() {
     }
 
     std::fs::write(&csv, format!("{header}10.0.0.1,80,10.0.0.2,http,6,1,2,X,s,v\n")).expect("write");
-    let mut opts = options(std::slice::from_ref(&input), &dir.path().join("o.csv"), DecisionPoint::LastPacket);
+    let mut opts = options(
+        std::slice::from_ref(&input),
+        &dir.path().join("o.csv"),
+        DecisionPoint::LastPacket,
+    );
     opts.labels = Some(csv);
-    let e = format!("{:#}", extract(&opts, &ProgressBar::hidden()).err().expect("bad row refused"));
-    assert!(e.contains("labels-test.csv:2:") && e.contains("`dport`") && e.contains("`http`"), "{e}");
+    let e = format!(
+        "{:#}",
+        extract(&opts, &ProgressBar::hidden())
+            .err()
+            .expect("bad row refused")
+    );
+    assert!(
+        e.contains("labels-test.csv:2:") && e.contains("`dport`") && e.contains("`http`"),
+        "{e}"
+    );
 }

@@ -54,7 +54,12 @@ fn refused(data: &Path, args: &[&str]) -> String {
 fn a_label_column_with_one_class_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = table(dir.path(), "benign-only.csv", 100, |i| {
-        [(i % 4).to_string(), (i % 7).to_string(), "64".into(), "BENIGN".into()]
+        [
+            (i % 4).to_string(),
+            (i % 7).to_string(),
+            "64".into(),
+            "BENIGN".into(),
+        ]
     });
     let e = refused(&data, &[]);
     assert!(
@@ -74,7 +79,10 @@ fn all_nan_feature_columns_are_named_with_the_reason() {
         ["NaN".into(), "NaN".into(), "NaN".into(), label(i)]
     });
     let e = refused(&data, &[]);
-    assert!(e.contains("no kernel feature left to train on: ") && e.contains("all-nan.csv: column `syn_count`"), "{e}");
+    assert!(
+        e.contains("no kernel feature left to train on: ") && e.contains("all-nan.csv: column `syn_count`"),
+        "{e}"
+    );
     for c in ["syn_count", "fwd_packets", "fwd_ttl"] {
         let dropped = format!(
             "column `{c}` (kernel feature {c}) was dropped when cleaning: every value is empty, NaN or Infinity"
@@ -102,7 +110,11 @@ fn all_nan_feature_columns_are_named_with_the_reason() {
         "-o",
         dir.path().join("ok.ebml").to_str().expect("path"),
     ]);
-    assert_eq!(r["dropped_columns"][0]["column"], "fwd_ttl", "{}", r["dropped_columns"]);
+    assert_eq!(
+        r["dropped_columns"][0]["column"], "fwd_ttl",
+        "{}",
+        r["dropped_columns"]
+    );
     assert_eq!(r["features"], serde_json::json!(["fwd_packets", "syn_count"]));
 }
 
@@ -130,7 +142,9 @@ fn depths_the_probe_cannot_walk_are_refused_with_the_limit() {
     for depth in ["25", "0"] {
         let e = refused(&data, &["--max-depth", depth]);
         assert!(
-            e.contains(&format!("--max-depth {depth} cannot run in the probe: it walks trees of depth 1 to 24")),
+            e.contains(&format!(
+                "--max-depth {depth} cannot run in the probe: it walks trees of depth 1 to 24"
+            )),
             "{e}"
         );
     }
@@ -168,5 +182,9 @@ fn a_test_split_with_one_class_reports_roc_auc_as_undefined() {
     let why = m["auc_undefined"].as_str().expect("a reason");
     assert!(why.contains("one class only (0 malicious, 90 benign)"), "{why}");
     // The random split of the same rows holds both classes: its AUC is a number.
-    assert!(r["other_splits"]["random"]["roc_auc"].as_f64().is_some(), "{}", r["other_splits"]);
+    assert!(
+        r["other_splits"]["random"]["roc_auc"].as_f64().is_some(),
+        "{}",
+        r["other_splits"]
+    );
 }

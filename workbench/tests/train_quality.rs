@@ -95,12 +95,24 @@ fn recall(r: &Value, class: &str) -> f64 {
 fn kernel_feature_tree_detects_floods_and_scans_on_the_honest_set_under_the_time_split() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = honest_days(dir.path());
-    let r = train(&data, "tree", "time", &dir.path().join("tree.ebml"), &["--features", "kernel"]);
+    let r = train(
+        &data,
+        "tree",
+        "time",
+        &dir.path().join("tree.ebml"),
+        &["--features", "kernel"],
+    );
     assert_eq!(r["split"], "time");
     assert_eq!(r["rows"], 4 * 1_656);
     let (flood, scan) = (recall(&r, "SYN_FLOOD"), recall(&r, "PORTSCAN"));
-    assert_eq!(r["per_class"]["SYN_FLOOD"]["rows"], 260, "day 4's flood is tested");
-    assert_eq!(r["per_class"]["PORTSCAN"]["rows"], 290, "day 4's scans are tested");
+    assert_eq!(
+        r["per_class"]["SYN_FLOOD"]["rows"], 260,
+        "day 4's flood is tested"
+    );
+    assert_eq!(
+        r["per_class"]["PORTSCAN"]["rows"], 290,
+        "day 4's scans are tested"
+    );
     assert!(flood >= 0.95, "SYN_FLOOD recall {flood} (measured 1.0)");
     assert!(scan >= 0.95, "PORTSCAN recall {scan} (measured 1.0)");
     assert_eq!(r["agreement"]["share_identical"], 1.0);
@@ -113,7 +125,11 @@ fn kernel_feature_tree_detects_floods_and_scans_on_the_honest_set_under_the_time
     // The committed sample alone: the flood straddles the 70% time cut, the scans do not.
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-pcaps");
     let table = dir.path().join("sample.csv");
-    features(&[sample.join("honest.pcap")], &sample.join("labels-honest.csv"), &table);
+    features(
+        &[sample.join("honest.pcap")],
+        &sample.join("labels-honest.csv"),
+        &table,
+    );
     let r = train(&table, "tree", "time", &dir.path().join("sample.ebml"), &[]);
     assert_eq!(r["per_class"]["SYN_FLOOD"]["rows"], 179);
     assert!(recall(&r, "SYN_FLOOD") >= 0.95, "{}", r["per_class"]);
@@ -127,9 +143,19 @@ fn features_list_and_kernel_select_what_the_model_sees() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-pcaps");
     let table = dir.path().join("honest.csv");
-    features(&[sample.join("honest.pcap")], &sample.join("labels-honest.csv"), &table);
+    features(
+        &[sample.join("honest.pcap")],
+        &sample.join("labels-honest.csv"),
+        &table,
+    );
 
-    let all = train(&table, "tree", "time", &dir.path().join("all.ebml"), &["--features", "kernel"]);
+    let all = train(
+        &table,
+        "tree",
+        "time",
+        &dir.path().join("all.ebml"),
+        &["--features", "kernel"],
+    );
     let names: Vec<&str> = FEATURES.iter().map(|f| f.name).collect();
     let got: Vec<&str> = all["features"]
         .as_array()
@@ -179,7 +205,10 @@ fn features_list_and_kernel_select_what_the_model_sees() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("`syn_cnt` is not a kernel feature"), "{err}");
     for name in names {
-        assert!(err.contains(name), "the valid names are listed: {name} missing in {err}");
+        assert!(
+            err.contains(name),
+            "the valid names are listed: {name} missing in {err}"
+        );
     }
     assert!(!dir.path().join("bad.ebml").exists());
 }
@@ -223,13 +252,23 @@ fn compiled_models_agree_with_the_float_models_on_real_capture_features() {
     let counts = &f["labels"]["labels"];
     assert_eq!(
         (&counts["SYN_FLOOD"], &counts["PORTSCAN"], &counts["BENIGN"]),
-        (&serde_json::json!(9_367), &serde_json::json!(1_001), &serde_json::json!(58)),
+        (
+            &serde_json::json!(9_367),
+            &serde_json::json!(1_001),
+            &serde_json::json!(58)
+        ),
         "{counts}"
     );
     // Logistic training takes ~25 s here (debug build), so it runs under one split.
     for (model, splits) in [("tree", &["random", "time"][..]), ("logistic", &["random"][..])] {
         for &split in splits {
-            let r = train(&table, model, split, &dir.path().join(format!("{model}.ebml")), &[]);
+            let r = train(
+                &table,
+                model,
+                split,
+                &dir.path().join(format!("{model}.ebml")),
+                &[],
+            );
             let a = &r["agreement"];
             let (rows, same) = (
                 a["rows"].as_u64().expect("rows"),
@@ -242,7 +281,10 @@ fn compiled_models_agree_with_the_float_models_on_real_capture_features() {
                 "{model} {split}: benign rows in the test split"
             );
             if model == "tree" {
-                assert_eq!(same, rows, "{model} {split}: a compiled tree agrees everywhere: {a}");
+                assert_eq!(
+                    same, rows,
+                    "{model} {split}: a compiled tree agrees everywhere: {a}"
+                );
                 // Leaf probabilities are rounded to 1/65536: at most half a unit off.
                 let err = a["max_score_error"].as_f64().expect("error");
                 assert!(err <= 0.5 / 65_536.0, "{model} {split}: {a}");

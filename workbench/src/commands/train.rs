@@ -94,7 +94,10 @@ fn check_two_classes(
     seen.dedup();
     let shown = seen.iter().take(5).copied().collect::<Vec<_>>().join(", ");
     let hint = match positive {
-        Some(p) => format!("--positive {p} matched {} of them", if attacks == 0 { "none" } else { "all" }),
+        Some(p) => format!(
+            "--positive {p} matched {} of them",
+            if attacks == 0 { "none" } else { "all" }
+        ),
         None => "pass --positive LABELS to say which labels are malicious".to_string(),
     };
     bail!(

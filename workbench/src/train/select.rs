@@ -71,10 +71,7 @@ pub fn select(spec: &str, c: &Columns) -> Result<Vec<MappedColumn>> {
             let dropped = kernel_mapping(&c.dropped.iter().map(|d| d.column.clone()).collect::<Vec<_>>());
             if !dropped.mapped.is_empty() {
                 let ids: Vec<usize> = dropped.mapped.iter().map(|m| m.feature_id).collect();
-                bail!(
-                    "no kernel feature left to train on: {}",
-                    missing_error(c, &ids)
-                );
+                bail!("no kernel feature left to train on: {}", missing_error(c, &ids));
             }
             bail!(
                 "no column of {} maps to a kernel feature; see `workbench inspect` for the mapping table",
@@ -145,7 +142,10 @@ mod tests {
         let one = select("Total Fwd Packets", &c).expect("a CIC column name");
         assert_eq!(one[0].feature, "fwd_packets");
         let e = select("syn_count,syn_cnt", &c).expect_err("typo").to_string();
-        assert!(e.contains("`syn_cnt`") && e.contains("the 40 kernel features are: ") && e.contains("fwd_ttl"), "{e}");
+        assert!(
+            e.contains("`syn_cnt`") && e.contains("the 40 kernel features are: ") && e.contains("fwd_ttl"),
+            "{e}"
+        );
         let e = select("fwd_ttl", &c).expect_err("dropped").to_string();
         assert!(e.contains("t.csv: column `fwd_ttl`") && e.contains("NaN"), "{e}");
         let e = select("bwd_ttl", &c).expect_err("absent").to_string();

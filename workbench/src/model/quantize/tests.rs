@@ -256,8 +256,10 @@ fn trees_over_the_node_limit_are_refused_with_the_limit_named() {
         .expect_err("over the limit")
         .to_string();
     assert!(
-        err.contains(&format!("{} nodes, over the probe's limit of {MAX_NODES}", MAX_NODES + 3))
-            && err.contains("--max-depth"),
+        err.contains(&format!(
+            "{} nodes, over the probe's limit of {MAX_NODES}",
+            MAX_NODES + 3
+        )) && err.contains("--max-depth"),
         "{err}"
     );
 }
