@@ -379,9 +379,7 @@ fn generator_labels_match_both_directions_and_the_time_window_only() {
     opts.labels = Some(csv);
     let e = format!(
         "{:#}",
-        extract(&opts, &ProgressBar::hidden())
-            .err()
-            .expect("bad row refused")
+        extract(&opts, &ProgressBar::hidden()).expect_err("bad row refused")
     );
     assert!(
         e.contains("labels-test.csv:2:") && e.contains("`dport`") && e.contains("`http`"),
