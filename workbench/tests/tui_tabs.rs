@@ -260,7 +260,7 @@ fn train_form_keys_change_fields_and_d_asks_before_deploying() {
 #[test]
 fn the_simulated_source_runs_a_deployed_model() {
     let (dir, paths) = samples();
-    let (sets, errors) = jobs::load(&paths[..1], &no_cache(), &|_, _| {});
+    let (sets, errors) = jobs::load_in(&paths[..1], &no_cache(), &dir.path().join("work"), &|_, _| {});
     assert!(errors.is_empty(), "{errors:?}");
     let form = Default::default();
     let trained = jobs::train(&sets[0], &form, &dir.path().join("models"), &|_, _| {}).expect("train");
@@ -381,4 +381,54 @@ fn a_real_cic_ids2017_slice_shows_its_infinity_drop_and_classes() {
         screen.contains("DDoS") && screen.contains("1 nan_or_infinity"),
         "{screen}"
     );
+}
+
+#[test]
+fn the_feature_set_without_host_artefacts_is_a_features_list() {
+    use workbench::tui::state::train::{FeatureSet, TrainForm, ARTEFACTS};
+    let app = fake::screen("train", (80, 24)).expect("screen");
+    let all = app.train.result.clone().expect("fixture result");
+    assert!(
+        all.report.features.contains(&"fwd_ttl"),
+        "{:?}",
+        all.report.features
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let form = TrainForm {
+        features: FeatureSet::NoArtefacts,
+        ..TrainForm::default()
+    };
+    let set = app.dataset().expect("dataset");
+    let r = jobs::train(&set, &form, dir.path(), &|_, _| {}).expect("train");
+    assert!(
+        r.report.features.iter().all(|f| !ARTEFACTS.contains(f)),
+        "{:?}",
+        r.report.features
+    );
+    let left_out: Vec<&str> = all
+        .report
+        .features
+        .iter()
+        .copied()
+        .filter(|f| !r.report.features.contains(f))
+        .collect();
+    // Every artefact the sample table has (all five) is left out, nothing else.
+    assert_eq!(
+        left_out,
+        vec![
+            "dst_port",
+            "fwd_init_window",
+            "bwd_init_window",
+            "fwd_ttl",
+            "bwd_ttl"
+        ]
+    );
+    let list = r
+        .command
+        .split("--features ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .expect("list");
+    assert_eq!(list.split(',').count(), r.report.features.len(), "{}", r.command);
+    assert!(!list.contains("ttl"));
 }

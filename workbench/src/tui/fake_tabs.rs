@@ -35,7 +35,7 @@ pub fn fixture() -> Result<&'static Fixture> {
 }
 
 fn rename(text: &str, dir: &Path) -> String {
-    text.replace(&format!("{}/", jobs::work_dir().display()), "")
+    text.replace(&format!("{}/", dir.join("work").display()), "")
         .replace(&format!("{}/", dir.display()), "sample-pcaps/")
 }
 
@@ -48,7 +48,7 @@ fn build() -> Result<Fixture> {
             no_cache: true,
             ..LoadOptions::default()
         };
-        let (sets, errors) = jobs::load(&paths, &options, &|_, _| {});
+        let (sets, errors) = jobs::load_in(&paths, &options, &dir.join("work"), &|_, _| {});
         if !errors.is_empty() {
             return Err(eyre!("{}", errors.join("; ")));
         }
@@ -76,7 +76,6 @@ fn build() -> Result<Fixture> {
     })();
     // The fixture lives in memory; its files are not needed any more.
     let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(jobs::work_dir());
     result
 }
 

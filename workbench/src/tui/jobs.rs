@@ -150,9 +150,22 @@ pub fn rules_from_labels(labels: &Path, out: &Path) -> Result<usize> {
     Ok(n)
 }
 
-/// Where the TUI keeps the feature tables and rules it derives from captures.
-pub(crate) fn work_dir() -> PathBuf {
+/// Where this process keeps the feature tables and rules it derives from captures (removed
+/// when the TUI ends: `remove_work_dir`).
+pub fn work_dir() -> PathBuf {
     std::env::temp_dir().join(format!("ebpf-ml-workbench-tui-{}", std::process::id()))
+}
+
+/// A directory of its own for one load, so that loads running at once never share files.
+fn fresh_dir() -> PathBuf {
+    static LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    work_dir().join(format!("load-{n}"))
+}
+
+pub fn remove_work_dir() {
+    // Nothing there when no capture was loaded; nothing to report either way.
+    let _ = std::fs::remove_dir_all(work_dir());
 }
 
 type Progress<'a> = &'a (dyn Fn(&str, f64) + Sync);
@@ -257,6 +270,16 @@ fn load_tables(
 /// another (as `workbench inspect` reads several files). A dataset that fails is reported and
 /// the others still load.
 pub fn load(paths: &[PathBuf], options: &LoadOptions, progress: Progress) -> (Vec<Arc<Loaded>>, Vec<String>) {
+    load_in(paths, options, &fresh_dir(), progress)
+}
+
+/// [`load`] with the directory for derived files (feature tables, rules) given.
+pub fn load_in(
+    paths: &[PathBuf],
+    options: &LoadOptions,
+    dir: &Path,
+    progress: Progress,
+) -> (Vec<Arc<Loaded>>, Vec<String>) {
     let (captures, tables): (Vec<PathBuf>, Vec<PathBuf>) = paths.iter().cloned().partition(|p| is_capture(p));
     let parts = captures.len() + usize::from(!tables.is_empty());
     let span = |i: usize| (i as f64 / parts as f64, (i + 1) as f64 / parts as f64);
@@ -269,9 +292,8 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions, progress: Progress) -> (Ve
         }
     }
     let first = usize::from(!tables.is_empty());
-    let dir = work_dir();
     for (i, pcap) in captures.iter().enumerate() {
-        match load_capture(pcap, options, &dir, progress, span(first + i)) {
+        match load_capture(pcap, options, dir, progress, span(first + i)) {
             Ok(l) => sets.push(Arc::new(l)),
             Err(e) => errors.push(format!("{e:#}")),
         }

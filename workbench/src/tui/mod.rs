@@ -136,6 +136,7 @@ pub fn run(config: Config) -> Result<()> {
             }
         }
     }
+    jobs::remove_work_dir();
     Ok(())
 }
 

@@ -150,7 +150,7 @@ impl TrainForm {
         }
     }
 
-    /// The same run as a command line.
+    /// The same run as a command line (complete, so that it can be pasted).
     pub fn command(&self, files: &[String], features_arg: &str, out: &str) -> String {
         let knob = match self.model {
             ModelKind::Tree => format!("--max-depth {}", self.max_depth),
@@ -160,11 +160,7 @@ impl TrainForm {
             "workbench train {} --model {} {knob} --features {} --split {} -o {out}",
             files.join(" "),
             self.model_name(),
-            if features_arg.len() > 60 {
-                format!("{}…", &features_arg[..features_arg[..60].rfind(',').unwrap_or(0)])
-            } else {
-                features_arg.to_string()
-            },
+            features_arg,
             split_name(self.split),
         )
     }
