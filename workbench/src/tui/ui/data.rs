@@ -21,21 +21,21 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let s = &set.summary;
     let r = layout::data(area);
 
+    // Most telling first: at 80x24 the panel shows four or five lines.
     let mut info = vec![
         Line::from(vec![
             Span::styled(s.kind.clone(), theme.title),
-            Span::styled(format!("  {}", s.kind_reason), theme.dim),
+            Span::raw(format!(
+                " · {} rows x {} columns · label `{}`",
+                s.rows,
+                s.columns.len(),
+                s.label_column
+            )),
         ]),
         Line::from(format!(
-            "{} rows x {} columns · label `{}` · {} malicious ({:.1}%)",
-            s.rows,
-            s.columns.len(),
-            s.label_column,
+            "{} malicious ({:.1}%) · cleaning: {} read, {} dropped{}{}",
             s.malicious,
-            100.0 * s.malicious as f64 / s.rows.max(1) as f64
-        )),
-        Line::from(format!(
-            "cleaning: {} read, {} dropped{}{}",
+            100.0 * s.malicious as f64 / s.rows.max(1) as f64,
             s.rows_read,
             s.rows_dropped,
             s.drop_reasons
@@ -48,14 +48,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 format!(" · columns dropped: {}", s.dropped_columns.join(", "))
             }
         )),
-        Line::from(vec![
-            Span::styled("files ", theme.dim),
-            Span::raw(s.files.join(", ")),
-        ]),
     ];
-    for c in &s.commands {
+    // The inspect command last in the list is the one that shows this table headless.
+    for c in s.commands.iter().rev() {
         info.push(Line::from(Span::styled(format!("= {c}"), theme.dim)));
     }
+    info.push(Line::from(vec![
+        Span::styled("files ", theme.dim),
+        Span::raw(s.files.join(", ")),
+    ]));
+    info.push(Line::from(Span::styled(
+        format!("detected: {}", s.kind_reason),
+        theme.dim,
+    )));
     let sets = app.data.sets.len();
     let mut title = format!(" dataset {}", s.name);
     if sets > 1 {
