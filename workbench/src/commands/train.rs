@@ -10,7 +10,7 @@ use shared::features::{FeatureVector, FEATURES, FEATURE_COUNT};
 use shared::model::MAX_DEPTH;
 
 use super::print_json;
-use crate::data::{self, kernel_map::kernel_mapping, LoadOptions};
+use crate::data::{self, kernel_map::kernel_mapping, kernel_map::MappedColumn, LoadOptions, LoadedDataset};
 use crate::model::file;
 use crate::train::{self, select, Dataset, ModelKind, SplitKind, TrainOptions, TrainReport};
 
@@ -38,6 +38,9 @@ pub struct TrainArgs {
     /// P(malicious) at or above which a flow is malicious.
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f64,
+    /// L2 regularisation strength of the logistic model (larger: smaller weights).
+    #[arg(long, default_value_t = 1.0)]
+    pub alpha: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     #[arg(long)]
@@ -109,27 +112,17 @@ fn check_two_classes(
     )
 }
 
-pub fn run(args: TrainArgs) -> Result<()> {
-    if args.max_depth == 0 || args.max_depth > MAX_DEPTH {
-        bail!(
-            "--max-depth {} cannot run in the probe: it walks trees of depth 1 to {MAX_DEPTH}",
-            args.max_depth
-        );
-    }
-    let loaded = data::load(
-        &args.data,
-        &LoadOptions {
-            label: args.label.clone(),
-            no_cache: args.no_cache,
-            ..Default::default()
-        },
-    )?;
+/// The rows of a loaded dataset as kernel features, ready for `train::train`: the columns with a
+/// probe counterpart (all of them for `features == "kernel"`, else the comma list), labels
+/// (`positive`: the classes counted as malicious) and the time and host of each row for the
+/// honest splits. `workbench train` and the TUI's Train tab both go through here.
+pub fn prepare(loaded: &LoadedDataset, features: &str, positive: Option<&str>) -> Result<Prepared> {
     let columns = loaded.column_names();
     let file = loaded.sources.join(", ");
     let mut label_columns = vec![loaded.label_column.as_str()];
     label_columns.extend(loaded.class_column.as_deref());
     let mapped = select::select(
-        &args.features,
+        features,
         &select::Columns {
             file: &file,
             columns: &columns,
@@ -151,7 +144,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             features[r][m.feature_id] = to_feature_value(m.feature_id, &m.column, v.unwrap_or(0.0));
         }
     }
-    let malicious = match &args.positive {
+    let malicious = match &positive {
         Some(list) => {
             let positive: Vec<&str> = list.split(',').map(str::trim).collect();
             loaded
@@ -162,7 +155,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         None => loaded.malicious.clone(),
     };
-    check_two_classes(&file, &loaded, &malicious, args.positive.as_deref())?;
+    check_two_classes(&file, loaded, &malicious, positive)?;
     // Flow tables from `workbench features` carry their time and initiator in these columns.
     let time_ns = match &loaded.time_ns {
         Some(t) => t.clone(),
@@ -195,6 +188,63 @@ pub fn run(args: TrainArgs) -> Result<()> {
         time_ns,
         host,
     };
+    let unmapped = mapping
+        .unmapped
+        .iter()
+        .map(|u| (u.column.clone(), u.why))
+        .collect();
+    Ok(Prepared { ds, mapped, unmapped })
+}
+
+/// What `prepare` made of a dataset.
+pub struct Prepared {
+    pub ds: Dataset,
+    /// Dataset columns used, one per kernel feature, in feature order.
+    pub mapped: Vec<MappedColumn>,
+    /// Columns with no kernel counterpart, and why.
+    pub unmapped: Vec<(String, &'static str)>,
+}
+
+/// The provenance stored in the model file.
+pub fn provenance(
+    loaded: &LoadedDataset,
+    rows: usize,
+    opts: &TrainOptions,
+    report: &TrainReport,
+) -> serde_json::Value {
+    serde_json::json!({
+        "sources": loaded.sources,
+        "dataset_kind": format!("{:?}", loaded.kind),
+        "rows": rows,
+        "split": opts.split,
+        "seed": opts.seed,
+        "max_depth": opts.max_depth,
+        "alpha": opts.alpha,
+        "threshold": opts.threshold,
+        "metrics": report.metrics,
+        "agreement": report.agreement,
+    })
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    if args.max_depth == 0 || args.max_depth > MAX_DEPTH {
+        bail!(
+            "--max-depth {} cannot run in the probe: it walks trees of depth 1 to {MAX_DEPTH}",
+            args.max_depth
+        );
+    }
+    let loaded = data::load(
+        &args.data,
+        &LoadOptions {
+            label: args.label.clone(),
+            no_cache: args.no_cache,
+            ..Default::default()
+        },
+    )?;
+    let prepared = prepare(&loaded, &args.features, args.positive.as_deref())?;
+    let rows = prepared.ds.features.len();
+    let mapped = &prepared.mapped;
+    let ds = prepared.ds;
     let opts = TrainOptions {
         kind: args.model,
         max_depth: args.max_depth,
@@ -202,31 +252,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
         split: args.split,
         seed: args.seed,
         threshold: args.threshold,
+        alpha: args.alpha,
         ..TrainOptions::default()
     };
     let trained = train::train(&ds, &opts)?;
-    let provenance = serde_json::json!({
-        "sources": loaded.sources,
-        "dataset_kind": format!("{:?}", loaded.kind),
-        "rows": rows,
-        "split": args.split,
-        "seed": args.seed,
-        "max_depth": args.max_depth,
-        "threshold": args.threshold,
-        "metrics": trained.report.metrics,
-        "agreement": trained.report.agreement,
-    });
-    file::write(&args.out, &trained.model, provenance)?;
+    file::write(
+        &args.out,
+        &trained.model,
+        provenance(&loaded, rows, &opts, &trained.report),
+    )?;
     let output = TrainOutput {
         model_file: args.out.display().to_string(),
         dataset: format!("{:?}", loaded.kind),
         rows,
         feature_mapping: mapped.iter().map(|m| (m.column.clone(), m.feature)).collect(),
-        unmapped_columns: mapping
-            .unmapped
-            .iter()
-            .map(|u| (u.column.clone(), u.why))
-            .collect(),
+        unmapped_columns: prepared.unmapped,
         dropped_columns: &loaded.dropped.columns,
         report: &trained.report,
     };

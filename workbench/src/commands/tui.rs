@@ -10,6 +10,13 @@ use crate::tui;
 
 #[derive(Debug, Args, Default)]
 pub struct TuiArgs {
+    /// Datasets for the Data, Pitfalls and Train tabs (CSV, Parquet, zip, folders, or captures
+    /// with labels-NAME.csv beside them); default: the labelled captures in sample-pcaps/.
+    #[arg(value_name = "DATA")]
+    pub data: Vec<PathBuf>,
+    /// The same as DATA (repeatable), for scripts that build the argument list.
+    #[arg(long = "data", value_name = "DATA")]
+    pub data_files: Vec<PathBuf>,
     /// Show the probe attached to this interface (default: the first attached one).
     #[arg(long, conflicts_with = "pcap")]
     pub iface: Option<String>,
@@ -40,5 +47,6 @@ pub fn run(args: TuiArgs) -> Result<()> {
         pcap: args.pcap,
         model: args.model,
         debug_panic: args.debug_panic,
+        data: args.data.into_iter().chain(args.data_files).collect(),
     })
 }

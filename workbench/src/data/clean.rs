@@ -142,7 +142,10 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
     let frame = &raw.frame;
     let rows = frame.height();
     let (label_column, class_column) = label_columns(frame, &raw, opts)?;
-    let time_column = find(frame, &["Timestamp", "Stime", "first_ts_ns", "time", "ts"]);
+    let time_column = find(
+        frame,
+        &["Timestamp", "Stime", "first_ts_ns", "first_seen_ns", "time", "ts"],
+    );
     let host_column = find(frame, &["Source IP", "srcip", "src_ip", "src", "saddr"]);
 
     let mut reason_of_row: Vec<Option<(&'static str, usize)>> = vec![None; rows];
@@ -228,6 +231,12 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
                 columns: cols
                     .iter()
                     .filter_map(|(c, _)| names.get(*c).cloned())
+                    .take(5)
+                    .collect(),
+                column_rows: cols
+                    .iter()
+                    .filter(|(c, _)| names.get(*c).is_some())
+                    .map(|(_, n)| *n)
                     .take(5)
                     .collect(),
             }

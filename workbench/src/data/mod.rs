@@ -72,6 +72,10 @@ pub struct DropReason {
     pub rows: usize,
     /// Columns where the offending values were (most frequent first, at most 5).
     pub columns: Vec<String>,
+    /// Rows dropped for the value in each of `columns` (same order; a row counts for its
+    /// first offending column). Absent in caches written before it existed.
+    #[serde(default)]
+    pub column_rows: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -89,6 +89,9 @@ const IDENTIFIER_KEYS: &[&str] = &[
     "daddr",
     "firsttsns",
     "lasttsns",
+    // `workbench features` tables: the flow's first and last packet time.
+    "firstseenns",
+    "lastseenns",
 ];
 
 pub fn is_identifier(name: &str) -> bool {

@@ -17,6 +17,8 @@ pub enum Event {
     /// A new snapshot waits in the mailbox.
     Snapshot,
     Notice(String),
+    /// Progress or result of a background job (load, inspect, train).
+    Job(super::jobs::JobUpdate),
 }
 
 pub struct Poller {

@@ -12,9 +12,12 @@ pub mod bench;
 pub mod event;
 pub mod explain;
 pub mod fake;
+pub mod fake_tabs;
+pub mod jobs;
 pub mod keymap;
 pub mod sim;
 pub mod source;
+pub mod state;
 pub mod svg;
 pub mod terminal;
 pub mod theme;
@@ -39,6 +42,10 @@ pub struct Config {
     pub pcap: Option<PathBuf>,
     pub model: Option<PathBuf>,
     pub debug_panic: bool,
+    /// Datasets for Data, Pitfalls and Train, loaded in the background at start (tables, or
+    /// captures with `labels-NAME.csv` beside them). Empty: the labelled captures in
+    /// `sample-pcaps/`, if any.
+    pub data: Vec<PathBuf>,
 }
 
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -96,10 +103,18 @@ pub fn run(config: Config) -> Result<()> {
     };
     let mut app = App::new(initial, (size.width, size.height));
     app.debug_panic = config.debug_panic;
+    let data = if config.data.is_empty() {
+        jobs::sample_captures(Path::new("sample-pcaps"))
+    } else {
+        config.data.clone()
+    };
+    if !data.is_empty() {
+        app.start_load(data, crate::data::LoadOptions::default());
+    }
     let (tx, rx) = mpsc::channel();
     event::spawn_input(tx.clone());
     let spec = Arc::new(std::sync::Mutex::new(app.view_spec()));
-    let poller = event::spawn_poller(source, tx, POLL_INTERVAL, spec.clone());
+    let poller = event::spawn_poller(source, tx.clone(), POLL_INTERVAL, spec.clone());
     while !app.quit {
         term.draw(|f| ui::render(f, &app))?;
         // Block for one event, then take whatever else is queued before drawing again.
@@ -112,12 +127,16 @@ pub fn run(config: Config) -> Result<()> {
         for request in app.requests.drain(..) {
             poller.request(request);
         }
+        for job in app.jobs.drain(..) {
+            jobs::spawn(job, tx.clone());
+        }
         if let Ok(mut published) = spec.lock() {
             if *published != app.view_spec() {
                 *published = app.view_spec();
             }
         }
     }
+    jobs::remove_work_dir();
     Ok(())
 }
 
@@ -130,5 +149,6 @@ fn to_action(ev: Event, app: &App, poller: &event::Poller) -> Option<Action> {
         Event::Input(_) | Event::Tick => None,
         Event::Snapshot => poller.take().map(|s| Action::Snapshot(Arc::new(s))),
         Event::Notice(line) => Some(Action::Notice(line)),
+        Event::Job(update) => Some(Action::Job(update)),
     }
 }
