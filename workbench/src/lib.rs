@@ -8,6 +8,7 @@ pub mod bench;
 pub mod capture;
 pub mod cli;
 pub mod commands;
+pub mod contain;
 pub mod craft;
 pub mod data;
 pub mod features;

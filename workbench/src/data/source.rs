@@ -277,14 +277,22 @@ fn read_csv(
 
 fn read_parquet(src: &SourceFile, c: Content) -> Result<DataFrame, DataError> {
     let name = src.display_name();
+    // polars asserts on some damaged files (found by tests/fuzz_parsers.rs): contain the panic.
     let result = match c {
         Content::Path(p) => {
             let f = File::open(&p).map_err(|e| DataError::file(&name, format!("cannot open: {e}")))?;
-            ParquetReader::new(f).finish()
+            crate::contain::contained(|| ParquetReader::new(f).finish())
         }
-        Content::Bytes(b) => ParquetReader::new(Cursor::new(b)).finish(),
+        Content::Bytes(b) => crate::contain::contained(|| ParquetReader::new(Cursor::new(b)).finish()),
     };
-    let frame = result.map_err(|e| DataError::file(&name, format!("not a readable Parquet file: {e}")))?;
+    let frame = result
+        .map_err(|panic| {
+            DataError::file(
+                &name,
+                format!("not a readable Parquet file: damaged data ({panic})"),
+            )
+        })?
+        .map_err(|e| DataError::file(&name, format!("not a readable Parquet file: {e}")))?;
     // Numbers stay numbers; everything else becomes text, like a CSV column.
     let mut cols = Vec::with_capacity(frame.width());
     for col in frame.take_columns() {
