@@ -16,6 +16,7 @@ pub mod flowfmt;
 pub mod gen;
 pub mod kernel;
 pub mod lab;
+pub mod lifecycle;
 pub mod model;
 pub mod pitfalls;
 pub mod replay;
@@ -30,6 +31,21 @@ use color_eyre::eyre::Result;
 /// Runs the command line; errors are returned for `main` to print as one line.
 pub fn run() -> Result<()> {
     let cli = cli::Cli::parse();
+    // Commands that touch the kernel first name what a killed run left behind (one line each).
+    if matches!(
+        cli.command,
+        Some(
+            cli::Command::Probe(_)
+                | cli::Command::Deploy(_)
+                | cli::Command::Verify(_)
+                | cli::Command::Live(_)
+                | cli::Command::Replay(_)
+                | cli::Command::Lab(_)
+                | cli::Command::Bench(_)
+        )
+    ) {
+        lifecycle::claims::warn_stale();
+    }
     match cli.command {
         Some(cli::Command::Demo(args)) => commands::demo::run(args),
         Some(cli::Command::Probe(cmd)) => commands::probe::run(cmd),

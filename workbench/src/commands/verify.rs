@@ -29,6 +29,8 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs) -> Result<()> {
+    // Ctrl-C/SIGTERM unwind through the lab and probe guards instead of leaving them.
+    crate::lifecycle::install()?;
     let opts = VerifyOptions {
         pcap: args.pcap,
         model: args.model,

@@ -87,6 +87,7 @@ fn choose_source(config: &Config) -> Result<Box<dyn Source>> {
 
 pub fn run(config: Config) -> Result<()> {
     let source = choose_source(&config)?;
+    crate::lifecycle::install()?;
     terminal::install_panic_hook(terminal::restore);
     let (mut term, _guard) = terminal::enter()?;
     let size = term.size()?;
@@ -116,6 +117,11 @@ pub fn run(config: Config) -> Result<()> {
             if *published != app.view_spec() {
                 *published = app.view_spec();
             }
+        }
+        // SIGTERM/SIGHUP (Ctrl-C is a key in raw mode): leave through the guard that restores
+        // the terminal. The poller's snapshots wake this loop every POLL_INTERVAL.
+        if crate::lifecycle::stop_requested() {
+            break;
         }
     }
     Ok(())
