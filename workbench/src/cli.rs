@@ -10,6 +10,10 @@ use clap::{Args, Parser, Subcommand};
     about = "eBPF ML workbench: from an intrusion-detection dataset to a model deciding per packet in the kernel"
 )]
 pub struct Cli {
+    /// Settings file (TOML); else $WORKBENCH_CONFIG, else
+    /// $XDG_CONFIG_HOME/ebpf-ml-workbench/config.toml if present. Flags override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -52,6 +56,9 @@ pub enum Command {
     Inspect(crate::commands::inspect::InspectArgs),
     /// Train a tree or logistic model on kernel features under an honest split and compile it.
     Train(crate::commands::train::TrainArgs),
+    /// Show the effective settings (config file, defaults) or check a config file.
+    #[command(subcommand)]
+    Config(crate::commands::config::ConfigCommand),
 }
 
 #[derive(Debug, Args)]

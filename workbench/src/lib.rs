@@ -8,6 +8,7 @@ pub mod bench;
 pub mod capture;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod contain;
 pub mod craft;
 pub mod data;
@@ -25,12 +26,27 @@ pub mod tui;
 pub mod twin;
 pub mod verify;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use color_eyre::eyre::Result;
+
+/// Parses the command line with the config file's values as flag defaults. `config show|check`
+/// read the file themselves (a broken file must not stop the command that checks it).
+fn parse() -> Result<(cli::Cli, Option<(std::path::PathBuf, config::Origin)>)> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let located = config::locate(&args);
+    let is_config_command = config::subcommand(&args) == Some("config");
+    let mut cmd = cli::Cli::command();
+    if let (Some((path, origin)), false) = (&located, is_config_command) {
+        cmd = config::apply::apply(cmd, &config::load(path, *origin)?);
+    }
+    let matches = cmd.get_matches_from(args);
+    let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    Ok((cli, located))
+}
 
 /// Runs the command line; errors are returned for `main` to print as one line.
 pub fn run() -> Result<()> {
-    let cli = cli::Cli::parse();
+    let (cli, located) = parse()?;
     // Commands that touch the kernel first name what a killed run left behind (one line each).
     if matches!(
         cli.command,
@@ -63,6 +79,7 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Bench(cmd)) => commands::bench::run(cmd),
         Some(cli::Command::Tui(args)) => commands::tui::run(args),
         Some(cli::Command::Screenshots(args)) => commands::screenshots::run(args),
+        Some(cli::Command::Config(cmd)) => commands::config::run(cmd, located),
         None => commands::tui::run(commands::tui::TuiArgs::default()),
     }
 }

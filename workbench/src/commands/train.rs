@@ -42,6 +42,9 @@ pub struct TrainArgs {
     pub seed: u64,
     #[arg(long)]
     pub no_cache: bool,
+    /// Directory of the parsed-dataset cache (default $XDG_CACHE_HOME/ebpf-ml-workbench/datasets).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
     #[arg(long)]
@@ -87,6 +90,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         &LoadOptions {
             label: args.label.clone(),
             no_cache: args.no_cache,
+            cache_dir: args.cache_dir.clone(),
             ..Default::default()
         },
     )?;

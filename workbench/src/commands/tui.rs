@@ -19,6 +19,9 @@ pub struct TuiArgs {
     /// Model for the simulation (default: a built-in demo tree).
     #[arg(long, requires = "pcap")]
     pub model: Option<PathBuf>,
+    /// Colour theme at start (`t` switches while running).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::tui::theme::ThemeKind::NAMES))]
+    pub theme: Option<String>,
     /// Panic inside the first render (checks that the terminal is restored).
     #[arg(long, hide = true)]
     pub debug_panic: bool,
@@ -40,5 +43,6 @@ pub fn run(args: TuiArgs) -> Result<()> {
         pcap: args.pcap,
         model: args.model,
         debug_panic: args.debug_panic,
+        theme: args.theme.as_deref().and_then(tui::theme::ThemeKind::from_name),
     })
 }

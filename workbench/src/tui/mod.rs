@@ -39,6 +39,8 @@ pub struct Config {
     pub pcap: Option<PathBuf>,
     pub model: Option<PathBuf>,
     pub debug_panic: bool,
+    /// Theme at start (`tui --theme`, config `theme`); the default theme when None.
+    pub theme: Option<theme::ThemeKind>,
 }
 
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -97,6 +99,9 @@ pub fn run(config: Config) -> Result<()> {
     };
     let mut app = App::new(initial, (size.width, size.height));
     app.debug_panic = config.debug_panic;
+    if let Some(t) = config.theme {
+        app.theme = t;
+    }
     let (tx, rx) = mpsc::channel();
     event::spawn_input(tx.clone());
     let spec = Arc::new(std::sync::Mutex::new(app.view_spec()));
