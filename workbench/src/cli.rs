@@ -73,20 +73,20 @@ pub enum ProbeCommand {
     /// Load the probe and attach it at ingress and egress of an interface (pinned: it stays
     /// attached after this command exits).
     Attach {
-        #[arg(long)]
+        #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
         /// Flow table size (entries of the LRU map); default 131072.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
         flow_table: Option<u32>,
         /// The interface lives in this network namespace (e.g. a lab's).
-        #[arg(long)]
+        #[arg(long, value_parser = crate::argcheck::netns)]
         netns: Option<String>,
         #[arg(long)]
         json: bool,
     },
     /// Detach the probe from an interface and remove its pinned objects.
     Detach {
-        #[arg(long)]
+        #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
         #[arg(long)]
         json: bool,
@@ -99,14 +99,14 @@ pub enum ProbeCommand {
     },
     /// Show the models in the kernel (active, shadow, previous) and the mode.
     Status {
-        #[arg(long)]
+        #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
         #[arg(long)]
         json: bool,
     },
     /// Print the probe's flow table and statistics.
     Flows {
-        #[arg(long)]
+        #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
         #[arg(long)]
         json: bool,
@@ -119,10 +119,10 @@ pub struct ReplayArgs {
     /// The capture (pcap or pcapng).
     pub pcap: std::path::PathBuf,
     /// Interface to send from: the `a` end of a replay lab (`workbench lab up`).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::argcheck::iface)]
     pub iface: String,
     /// The network namespace the interface lives in.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::argcheck::netns)]
     pub netns: Option<String>,
     /// Packets per second (token bucket).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
@@ -137,7 +137,7 @@ pub struct ReplayArgs {
     #[arg(long = "loop")]
     pub repeat: bool,
     /// Stop after this many packets.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
     /// Skip damaged records instead of stopping at the first one.
     #[arg(long)]
@@ -153,14 +153,14 @@ pub struct ReplayArgs {
 pub enum LabCommand {
     /// Create namespace ebml-ID holding both ends of veth ebml-IDa <-> ebml-IDb.
     Up {
-        #[arg(long, default_value = "replay")]
+        #[arg(long, default_value = "replay", value_parser = crate::argcheck::lab_id)]
         id: String,
         #[arg(long)]
         json: bool,
     },
     /// Remove lab ID, or without --id every namespace and link the project made.
     Down {
-        #[arg(long)]
+        #[arg(long, value_parser = crate::argcheck::lab_id)]
         id: Option<String>,
         #[arg(long)]
         json: bool,

@@ -4,6 +4,7 @@
 //! table), `lab` (namespaces and veth pairs that traffic may go to), `craft` (packet builder),
 //! and `commands` (one module per subcommand).
 
+pub mod argcheck;
 pub mod bench;
 pub mod capture;
 pub mod cli;

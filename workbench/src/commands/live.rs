@@ -11,16 +11,16 @@ use crate::kernel::events::EventReader;
 
 #[derive(Debug, Args)]
 pub struct LiveArgs {
-    #[arg(long)]
+    #[arg(long, value_parser = crate::argcheck::iface)]
     pub iface: String,
     /// One JSON object per verdict change (without it: the TUI's Live tab on this interface).
     #[arg(long)]
     pub jsonl: bool,
     /// Stop after this many seconds (default: run until interrupted).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub duration_s: Option<u64>,
     /// Stop after this many events.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 }
 

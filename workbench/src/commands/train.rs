@@ -36,7 +36,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub positive: Option<String>,
     /// P(malicious) at or above which a flow is malicious.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = crate::argcheck::probability)]
     pub threshold: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

@@ -11,7 +11,7 @@ use crate::tui;
 #[derive(Debug, Args, Default)]
 pub struct TuiArgs {
     /// Show the probe attached to this interface (default: the first attached one).
-    #[arg(long, conflicts_with = "pcap")]
+    #[arg(long, conflicts_with = "pcap", value_parser = crate::argcheck::iface)]
     pub iface: Option<String>,
     /// Simulate: replay this capture through the userspace twin in a loop (no kernel needed).
     #[arg(long)]
@@ -26,7 +26,7 @@ pub struct TuiArgs {
     #[arg(long, hide = true)]
     pub debug_panic: bool,
     /// Measure the Live tab's frame time with N fixture flows instead of running (JSON).
-    #[arg(long, value_name = "FLOWS")]
+    #[arg(long, value_name = "FLOWS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
     pub bench: Option<usize>,
 }
 
