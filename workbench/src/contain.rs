@@ -47,8 +47,8 @@ mod tests {
     fn a_panic_becomes_its_message_and_values_pass_through() {
         assert_eq!(contained(|| 7), Ok(7));
         let v: Vec<u8> = Vec::new();
-        let err = contained(|| v[3]).unwrap_err();
+        let err = contained(|| v[3]).expect_err("index 3 of an empty vector panics");
         assert!(err.contains("index out of bounds"), "{err}");
-        assert_eq!(contained(|| panic!("bad {}", 5)).unwrap_err(), "bad 5");
+        assert_eq!(contained(|| panic!("bad {}", 5)).expect_err("panics"), "bad 5");
     }
 }
