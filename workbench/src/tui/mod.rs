@@ -129,7 +129,8 @@ pub fn run(config: Config) -> Result<()> {
             break;
         }
     }
-    Ok(())
+    // Stopped by a signal: the terminal is restored when `_guard` goes; main names the signal.
+    crate::lifecycle::check()
 }
 
 fn to_action(ev: Event, app: &App, poller: &event::Poller) -> Option<Action> {
