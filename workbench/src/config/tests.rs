@@ -49,7 +49,7 @@ fn bad_cidr_names_the_list_entry() {
     let e = err("[deploy]\nallow = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n");
     assert_eq!(e.key.as_deref(), Some("deploy.allow[1]"), "{e}");
     assert_eq!((e.line, e.column), (Some(2), Some(24)), "{e}");
-    assert!(e.to_string().contains("is not an IP address or CIDR"), "{e}");
+    assert!(e.to_string().contains("prefix length must be 0..=32"), "{e}");
 }
 
 #[test]
