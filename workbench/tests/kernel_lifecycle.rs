@@ -298,6 +298,73 @@ fn verify_killed_is_named_by_the_next_start_and_removed_by_scoped_commands() {
     ));
 }
 
+/// A capture whose last frame (70,000 bytes) the lab's veth cannot carry: the kernel never sees
+/// it, so verify fails *after* it made its lab, attached the probe and replayed.
+fn capture_with_an_unsendable_frame(path: &Path) {
+    use common::capfile::{pcap, Record};
+    use workbench::craft::{ipv4_udp, Ipv4Endpoints};
+    let ep = Ipv4Endpoints {
+        src_mac: [2, 0, 0, 0, 0, 1],
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src: std::net::Ipv4Addr::new(10, 203, 7, 1),
+        dst: std::net::Ipv4Addr::new(10, 203, 7, 2),
+        ttl: 64,
+    };
+    let mut frames: Vec<Vec<u8>> = (0..5u16)
+        .map(|i| ipv4_udp(&ep, 40_000 + i, 53, &[7; 40]))
+        .collect();
+    frames.push(ipv4_udp(&ep, 40_100, 53, &vec![9u8; 70_000 - 42]));
+    let records: Vec<Record> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Record {
+            ts_sec: 1_700_000_000,
+            ts_frac: i as u32 * 1000,
+            data: f,
+            wire_len: f.len() as u32,
+        })
+        .collect();
+    std::fs::write(path, pcap(false, false, 1, &records)).expect("write capture");
+}
+
+#[test]
+fn verify_failing_after_it_attached_removes_the_probe_and_the_lab() {
+    if !kernel_tests_enabled("verify_failing_after_it_attached_removes_the_probe_and_the_lab") {
+        return;
+    }
+    let id = "lce";
+    let _cleanup = LabCleanup(id);
+    let tmp = TempDir::new("ebml-lifecycle");
+    let model = model_file(tmp.path());
+    let capture = tmp.path().join("big.pcap");
+    capture_with_an_unsendable_frame(&capture);
+    let child = spawn(&[
+        "verify",
+        capture.to_str().expect("utf-8"),
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--lab-id",
+        id,
+    ]);
+    let pid = child.id();
+    let (code, _, stderr) = finish(child, Duration::from_secs(120));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the kernel recorded 5 packets, the capture has 6 parseable ones"),
+        "failed after the replay: {stderr}"
+    );
+    assert!(
+        !Path::new(PIN_ROOT)
+            .join("v1")
+            .join(format!("ebml-{id}b"))
+            .exists(),
+        "pins removed"
+    );
+    assert!(!namespace_exists(&format!("ebml-{id}")), "lab removed");
+    assert!(claims_of(pid).is_empty(), "claim note removed");
+    report("verify failing after attach: probe detached, lab removed, note removed");
+}
+
 #[test]
 fn bench_probe_interrupted_removes_its_private_pins() {
     if !kernel_tests_enabled("bench_probe_interrupted_removes_its_private_pins") {
