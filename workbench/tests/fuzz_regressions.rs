@@ -69,3 +69,38 @@ fn every_single_byte_flip_of_a_parquet_file_is_an_error_or_a_table() {
         valid.len()
     );
 }
+
+/// Found by the 10-minute fuzz run: a data page header whose `num_values` is negative (-48 after
+/// a few flipped bytes) made polars 0.52 ask the allocator for 2^61 bytes and abort the process,
+/// which no panic handler can catch. `data::parquet_check` reads the page headers first.
+#[test]
+fn a_negative_page_count_is_an_error_naming_file_column_and_page_not_an_abort() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz_corpus/parquet-page-num-values-negative.parquet");
+    let e = load(path).expect_err("refused");
+    assert!(e.contains("parquet-page-num-values-negative.parquet"), "{e}");
+    assert!(
+        e.contains("column [\"Source IP\"], page 1: num_values is -48 (expected a count >= 0)"),
+        "{e}"
+    );
+}
+
+/// The same file read from inside a .zip archive (the in-memory path of the loader).
+#[test]
+fn a_negative_page_count_inside_a_zip_is_refused_too() {
+    use std::io::Write;
+    let bytes = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fuzz_corpus/parquet-page-num-values-negative.parquet"),
+    )
+    .expect("corpus file");
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("d.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("create"));
+    zip.start_file("flows.parquet", zip::write::SimpleFileOptions::default())
+        .expect("entry");
+    zip.write_all(&bytes).expect("write");
+    zip.finish().expect("finish");
+    let e = load(path).expect_err("refused");
+    assert!(e.contains("num_values is -48"), "{e}");
+}
