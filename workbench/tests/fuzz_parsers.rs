@@ -7,7 +7,8 @@
 //! `FUZZ_SECONDS=600 nice -n 19 cargo test --release -p workbench --test fuzz_parsers -- TARGET`
 //! prints `fuzz TARGET: N cases in S s, 0 failures` (and appends it to `$FUZZ_REPORT` if set).
 //! A failure is shrunk by proptest and printed; it becomes a regression test in
-//! `tests/fuzz_regressions.rs`.
+//! `tests/fuzz_regressions.rs`. An abort cannot be shrunk: `FUZZ_LAST_INPUT=FILE` keeps the input of
+//! each loader case in FILE, so the one that aborted is there afterwards.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -336,6 +337,11 @@ fn check_load(name: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join(name);
     std::fs::write(&path, bytes).expect("write");
+    // An abort (a huge allocation in a reader) kills the harness before proptest can print the
+    // input: with FUZZ_LAST_INPUT=FILE the input of every case is kept there first.
+    if let Ok(last) = std::env::var("FUZZ_LAST_INPUT") {
+        std::fs::write(last, bytes).expect("FUZZ_LAST_INPUT is writable");
+    }
     let opts = workbench::data::LoadOptions {
         no_cache: true,
         ..Default::default()
