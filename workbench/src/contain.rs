@@ -6,6 +6,7 @@
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 
 thread_local! {
@@ -16,19 +17,34 @@ thread_local! {
 
 static HOOK: Once = Once::new();
 
+/// Contained calls running now, on any thread. polars decodes on its own worker threads (named
+/// `polars-N`); their panics reach the caller through rayon and are contained there, so the hook
+/// stays quiet for those threads too while a contained call runs.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+fn quiet_here() -> bool {
+    QUIET.with(Cell::get)
+        || (ACTIVE.load(Ordering::Relaxed) > 0
+            && std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("polars")))
+}
+
 /// Runs `f`; a panic in it becomes `Err(message)`. The panic hook in place (color-eyre's, which
 /// also restores the terminal) still runs for panics anywhere else.
 pub fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if !QUIET.with(Cell::get) {
+            if !quiet_here() {
                 previous(info);
             }
         }));
     });
     let was = QUIET.with(|q| q.replace(true));
+    ACTIVE.fetch_add(1, Ordering::Relaxed);
     let result = panic::catch_unwind(AssertUnwindSafe(f));
+    ACTIVE.fetch_sub(1, Ordering::Relaxed);
     QUIET.with(|q| q.set(was));
     result.map_err(|payload| {
         payload
@@ -50,5 +66,20 @@ mod tests {
         let err = contained(|| v[3]).expect_err("index 3 of an empty vector panics");
         assert!(err.contains("index out of bounds"), "{err}");
         assert_eq!(contained(|| panic!("bad {}", 5)).expect_err("panics"), "bad 5");
+    }
+
+    #[test]
+    fn a_panic_on_a_polars_worker_is_contained_by_the_caller() {
+        let err = contained(|| {
+            std::thread::Builder::new()
+                .name("polars-7".into())
+                .spawn(|| panic!("worker"))
+                .expect("thread")
+                .join()
+                .map_err(|_| ())
+                .expect("propagated like rayon does")
+        })
+        .expect_err("contained");
+        assert!(err.contains("propagated"), "{err}");
     }
 }

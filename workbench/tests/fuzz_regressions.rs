@@ -37,6 +37,7 @@ fn every_single_byte_flip_of_a_parquet_file_is_an_error_or_a_table() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("flip.parquet");
     let (mut errors, mut tables, mut damaged) = (0, 0, 0);
+    let mut first_damaged: Option<Vec<u8>> = None;
     for i in 0..valid.len() {
         let mut bytes = valid.clone();
         bytes[i] ^= 0x81;
@@ -51,7 +52,10 @@ fn every_single_byte_flip_of_a_parquet_file_is_an_error_or_a_table() {
                     e.contains("flip.parquet"),
                     "byte {i}: the error names the file: {e}"
                 );
-                damaged += usize::from(e.contains("damaged data"));
+                if e.contains("damaged data") {
+                    damaged += 1;
+                    first_damaged.get_or_insert(bytes.clone());
+                }
                 errors += 1;
             }
         }
@@ -67,6 +71,23 @@ fn every_single_byte_flip_of_a_parquet_file_is_an_error_or_a_table() {
     eprintln!(
         "{} flips: {errors} errors ({damaged} contained panics), {tables} tables",
         valid.len()
+    );
+    // Through the binary, a contained panic (also one on a polars worker thread) shows as the one
+    // error line, with no panic report around it.
+    let path = dir.path().join("contained.parquet");
+    std::fs::write(&path, first_damaged.expect("one flip reached a contained panic")).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["inspect", "--no-cache"])
+        .arg(&path)
+        .env_remove("WORKBENCH_CONFIG")
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.lines().count(), 1, "one line, no panic report: {stderr}");
+    assert!(
+        stderr.contains("contained.parquet: not a readable Parquet file: damaged data"),
+        "{stderr}"
     );
 }
 
