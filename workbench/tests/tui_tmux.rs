@@ -162,6 +162,32 @@ fn tui_in_tmux_restores_the_terminal_after_a_panic_in_a_render() {
 }
 
 #[test]
+fn tui_in_tmux_restores_the_terminal_on_sigterm() {
+    if !tmux_available() {
+        return;
+    }
+    let (tmux, _dir) = start("sigterm", "");
+    tmux.wait_for("SIMULATED (userspace twin, no kernel)");
+    assert_eq!(tmux.alternate_on(), "1");
+    // The pane runs a shell whose child is the TUI.
+    let shell = tmux.cmd(&["display", "-p", "-t", "t", "#{pane_pid}"]);
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", shell.trim())).expect("children");
+    let tui: i32 = children
+        .split_whitespace()
+        .next()
+        .expect("the TUI process")
+        .parse()
+        .expect("pid");
+    // SAFETY: kill(2) on the TUI this test started (its own tmux server).
+    assert_eq!(unsafe { libc::kill(tui, libc::SIGTERM) }, 0);
+    let screen = tmux.wait_for("EXITED:");
+    assert!(screen.contains("EXITED:143"), "exit status of SIGTERM: {screen}");
+    assert!(screen.contains("interrupted by SIGTERM"), "{screen}");
+    assert_eq!(tmux.alternate_on(), "0", "the terminal left the alternate screen");
+}
+
+#[test]
 fn tui_in_tmux_on_the_kernel_probe_rolls_back_after_confirmation() {
     if !common::kernel_tests_enabled("tui_in_tmux_on_the_kernel_probe_rolls_back_after_confirmation")
         || !tmux_available()

@@ -315,8 +315,16 @@ pub fn run(options: &Options) -> Result<BenchReport> {
             dir.display()
         );
     }
+    // Dropped last: a kill before the guard below runs leaves a note for the next start.
+    let mut claim = crate::lifecycle::claims::Claim::new("bench probe");
+    claim.add(crate::lifecycle::claims::Object::Pins {
+        dir: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    });
     std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
-    // Dropped on any error below: removes the pins and the directory.
+    // Dropped on any error below (and on Ctrl-C: `lifecycle::check`): removes the pins and the directory.
     let guard = probe::PinGuard::new(dir.clone());
 
     let mut loaded = probe::load(&dir, &probe::AttachOptions::default())?;
@@ -344,6 +352,7 @@ pub fn run(options: &Options) -> Result<BenchReport> {
         .map(|_| VARIANTS.iter().map(|&v| (v, Vec::new(), Vec::new())).collect())
         .collect();
     for _ in 0..options.runs {
+        crate::lifecycle::check()?;
         for (vi, &variant) in VARIANTS.iter().enumerate() {
             let program = match variant {
                 Variant::Empty => EMPTY_PROGRAM,

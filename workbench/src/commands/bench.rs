@@ -24,6 +24,7 @@ pub enum BenchCommand {
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Probe { repeat, json } => {
+            crate::lifecycle::install()?;
             let report = probe::run(&probe::Options {
                 repeat,
                 ..probe::Options::default()

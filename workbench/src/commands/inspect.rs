@@ -26,6 +26,9 @@ pub struct InspectArgs {
     /// Neither read nor write the parsed-dataset cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Directory of the parsed-dataset cache (default $XDG_CACHE_HOME/ebpf-ml-workbench/datasets).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Also drop exact duplicate rows while cleaning (reported under `dropped`).
     #[arg(long)]
     pub drop_duplicates: bool,
@@ -107,7 +110,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
         kind: args.kind,
         drop_duplicates: args.drop_duplicates,
         no_cache: args.no_cache,
-        cache_dir: None,
+        cache_dir: args.cache_dir.clone(),
     };
     let ds = data::load(&args.data, &opts)?;
     eprintln!(

@@ -36,7 +36,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub positive: Option<String>,
     /// P(malicious) at or above which a flow is malicious.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = crate::argcheck::probability)]
     pub threshold: f64,
     /// L2 regularisation strength of the logistic model (larger: smaller weights).
     #[arg(long, default_value_t = 1.0)]
@@ -45,6 +45,9 @@ pub struct TrainArgs {
     pub seed: u64,
     #[arg(long)]
     pub no_cache: bool,
+    /// Directory of the parsed-dataset cache (default $XDG_CACHE_HOME/ebpf-ml-workbench/datasets).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
     #[arg(long)]
@@ -238,6 +241,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         &LoadOptions {
             label: args.label.clone(),
             no_cache: args.no_cache,
+            cache_dir: args.cache_dir.clone(),
             ..Default::default()
         },
     )?;

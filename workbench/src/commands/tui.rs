@@ -18,7 +18,7 @@ pub struct TuiArgs {
     #[arg(long = "data", value_name = "DATA")]
     pub data_files: Vec<PathBuf>,
     /// Show the probe attached to this interface (default: the first attached one).
-    #[arg(long, conflicts_with = "pcap")]
+    #[arg(long, conflicts_with = "pcap", value_parser = crate::argcheck::iface)]
     pub iface: Option<String>,
     /// Simulate: replay this capture through the userspace twin in a loop (no kernel needed).
     #[arg(long)]
@@ -26,11 +26,14 @@ pub struct TuiArgs {
     /// Model for the simulation (default: a built-in demo tree).
     #[arg(long, requires = "pcap")]
     pub model: Option<PathBuf>,
+    /// Colour theme at start (`t` switches while running).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::tui::theme::ThemeKind::NAMES))]
+    pub theme: Option<String>,
     /// Panic inside the first render (checks that the terminal is restored).
     #[arg(long, hide = true)]
     pub debug_panic: bool,
     /// Measure the Live tab's frame time with N fixture flows instead of running (JSON).
-    #[arg(long, value_name = "FLOWS")]
+    #[arg(long, value_name = "FLOWS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
     pub bench: Option<usize>,
 }
 
@@ -48,5 +51,6 @@ pub fn run(args: TuiArgs) -> Result<()> {
         model: args.model,
         debug_panic: args.debug_panic,
         data: args.data.into_iter().chain(args.data_files).collect(),
+        theme: args.theme.as_deref().and_then(tui::theme::ThemeKind::from_name),
     })
 }

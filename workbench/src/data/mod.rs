@@ -11,6 +11,7 @@ pub mod cache;
 pub mod clean;
 pub mod detect;
 pub mod kernel_map;
+pub mod parquet_check;
 pub mod source;
 pub mod time;
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use super::detect::{self, DatasetKind, Detected};
+use super::parquet_check;
 use super::DataError;
 
 /// One table source: a file, or a CSV inside a zip archive.
@@ -277,14 +278,32 @@ fn read_csv(
 
 fn read_parquet(src: &SourceFile, c: Content) -> Result<DataFrame, DataError> {
     let name = src.display_name();
+    // polars aborts on negative counts in page headers, and asserts on other damage (both found
+    // by tests/fuzz_parsers.rs): check the headers first, and contain a panic.
+    let checked = |data: Result<polars::polars_utils::mmap::MemSlice, String>| {
+        crate::contain::contained(|| data.and_then(parquet_check::check))
+            .unwrap_or_else(|panic| Err(format!("damaged data ({panic})")))
+            .map_err(|e| DataError::file(&name, format!("not a readable Parquet file: {e}")))
+    };
     let result = match c {
         Content::Path(p) => {
             let f = File::open(&p).map_err(|e| DataError::file(&name, format!("cannot open: {e}")))?;
-            ParquetReader::new(f).finish()
+            checked(parquet_check::map(&f))?;
+            crate::contain::contained(|| ParquetReader::new(f).finish())
         }
-        Content::Bytes(b) => ParquetReader::new(Cursor::new(b)).finish(),
+        Content::Bytes(b) => {
+            checked(Ok(polars::polars_utils::mmap::MemSlice::from_vec(b.clone())))?;
+            crate::contain::contained(|| ParquetReader::new(Cursor::new(b)).finish())
+        }
     };
-    let frame = result.map_err(|e| DataError::file(&name, format!("not a readable Parquet file: {e}")))?;
+    let frame = result
+        .map_err(|panic| {
+            DataError::file(
+                &name,
+                format!("not a readable Parquet file: damaged data ({panic})"),
+            )
+        })?
+        .map_err(|e| DataError::file(&name, format!("not a readable Parquet file: {e}")))?;
     // Numbers stay numbers; everything else becomes text, like a CSV column.
     let mut cols = Vec::with_capacity(frame.width());
     for col in frame.take_columns() {

@@ -46,6 +46,8 @@ pub struct Config {
     /// captures with `labels-NAME.csv` beside them). Empty: the labelled captures in
     /// `sample-pcaps/`, if any.
     pub data: Vec<PathBuf>,
+    /// Theme at start (`tui --theme`, config `theme`); the default theme when None.
+    pub theme: Option<theme::ThemeKind>,
 }
 
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -94,6 +96,7 @@ fn choose_source(config: &Config) -> Result<Box<dyn Source>> {
 
 pub fn run(config: Config) -> Result<()> {
     let source = choose_source(&config)?;
+    crate::lifecycle::install()?;
     terminal::install_panic_hook(terminal::restore);
     let (mut term, _guard) = terminal::enter()?;
     let size = term.size()?;
@@ -110,6 +113,9 @@ pub fn run(config: Config) -> Result<()> {
     };
     if !data.is_empty() {
         app.start_load(data, crate::data::LoadOptions::default());
+    }
+    if let Some(t) = config.theme {
+        app.theme = t;
     }
     let (tx, rx) = mpsc::channel();
     event::spawn_input(tx.clone());
@@ -135,9 +141,15 @@ pub fn run(config: Config) -> Result<()> {
                 *published = app.view_spec();
             }
         }
+        // SIGTERM/SIGHUP (Ctrl-C is a key in raw mode): leave through the guard that restores
+        // the terminal. The poller's snapshots wake this loop every POLL_INTERVAL.
+        if crate::lifecycle::stop_requested() {
+            break;
+        }
     }
     jobs::remove_work_dir();
-    Ok(())
+    // Stopped by a signal: the terminal is restored when `_guard` goes; main names the signal.
+    crate::lifecycle::check()
 }
 
 fn to_action(ev: Event, app: &App, poller: &event::Poller) -> Option<Action> {
