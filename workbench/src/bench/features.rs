@@ -399,9 +399,9 @@ mod tests {
         assert_eq!(x, y, "same seeds, same bytes");
         assert!(x.len() as u64 >= 3 * MB);
         // Every record parses and time never goes backwards across blocks.
-        let mut reader = crate::capture::open(&a, false).expect("opens");
+        let reader = crate::capture::open(&a, false).expect("opens");
         let (mut n, mut last) = (0u64, 0u64);
-        while let Some(p) = reader.next() {
+        for p in reader {
             let p = p.expect("record");
             assert!(p.ts_ns >= last, "packet {n} goes back in time");
             last = p.ts_ns;
