@@ -66,6 +66,8 @@ pub struct AllReport {
     /// `dev` or `release`: the profile this binary was built with.
     pub build_profile: &'static str,
     pub machine: Machine,
+    /// The 1-minute load average when the run started (`machine` has the one at the end).
+    pub load_average_1m_start: Option<f64>,
     pub elapsed_ms: u64,
     pub sections: Vec<SectionResult>,
     pub targets_met: usize,
@@ -156,6 +158,7 @@ pub fn interpret(section: &str, command: String, run: &ChildRun) -> SectionResul
 /// exits non-zero when `failed_sections` is not empty.
 pub fn run(options: &Options) -> Result<AllReport> {
     let started = std::time::Instant::now();
+    let load_average_1m_start = Machine::this().load_average_1m;
     let mut sections = Vec::new();
     for &section in SECTIONS.iter() {
         if !options.only.is_empty() && !options.only.iter().any(|s| s == section) {
@@ -210,6 +213,7 @@ pub fn run(options: &Options) -> Result<AllReport> {
         timestamp_utc: now_utc(),
         build_profile: build_profile(),
         machine: Machine::this(),
+        load_average_1m_start,
         elapsed_ms: started.elapsed().as_millis() as u64,
         failed_sections: sections
             .iter()

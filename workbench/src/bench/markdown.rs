@@ -138,10 +138,12 @@ pub fn region(r: &AllReport, json_path: &Path) -> String {
     );
     let _ = writeln!(
         o,
-        "Machine: {} CPUs, `{}`, kernel `{}`, 1-minute load average {} at the end.\n",
+        "Machine: {} CPUs, `{}`, kernel `{}`, 1-minute load average {} at the start and {} at \
+         the end (above the CPU count, other work shared the machine: expect noise).\n",
         m.nproc,
         m.cpu_model,
         m.kernel,
+        r.load_average_1m_start.map_or("?".into(), |l| format!("{l:.2}")),
         m.load_average_1m.map_or("?".into(), |l| format!("{l:.2}"))
     );
     let _ = writeln!(
@@ -193,7 +195,10 @@ pub fn region(r: &AllReport, json_path: &Path) -> String {
         "\nTargets: {} met, {} missed.\n",
         r.targets_met, r.targets_missed
     );
-    let _ = writeln!(o, "| section | command | status | time | peak RSS |");
+    let _ = writeln!(
+        o,
+        "| section | command | status | time | peak RSS (largest of the section and the tools it ran) |"
+    );
     let _ = writeln!(o, "|---|---|---|---:|---:|");
     for s in &r.sections {
         let _ = writeln!(
