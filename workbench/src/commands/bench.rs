@@ -1,10 +1,18 @@
-//! `workbench bench probe` (and later `bench all`).
+//! `workbench bench <section>` and `workbench bench all`.
+//!
+//! Every section takes `--quick` and `--json`. With `--json` it prints one document in the
+//! shape `bench all` reads (`section`, `figures`, `notes`, then its own keys), or, when it
+//! cannot run on this machine (not root, tshark missing), `{"section", "skipped": REASON}` and
+//! exits 0; without `--json` the same reason is an error.
+
+use std::path::PathBuf;
 
 use clap::Subcommand;
-use color_eyre::eyre::Result;
+use color_eyre::eyre::{bail, Result};
 
 use super::print_json;
 use crate::bench::probe::{self, BenchReport};
+use crate::bench::{self as b, all, features, live, markdown, section_json, skipped_json, tui_frames};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -13,26 +21,212 @@ pub enum BenchCommand {
     /// forest of 4 trees.
     Probe {
         /// Repetitions of the packet per test run (the kernel reports their mean).
-        #[arg(long, default_value_t = probe::DEFAULT_REPEAT,
-              value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
-        repeat: u32,
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
+        repeat: Option<u32>,
+        /// Fewer runs and repetitions.
+        #[arg(long)]
+        quick: bool,
         #[arg(long)]
         json: bool,
     },
+    /// Packets per second through a lab veth pair with the probe attached vs the empty tc
+    /// program, while the SYN flood sample is replayed at top speed (needs root).
+    Live {
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Feature extraction from captures vs `tshark -T fields`, and its peak memory at two
+    /// capture sizes.
+    Features {
+        /// 10 MB and 50 MB synthetic captures instead of 100 MB and 1 GB.
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The TUI's Live frame time with 100,000 flows vs 100 flows.
+    Tui {
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every section, each as a child process; writes the table and a JSON file.
+    All {
+        /// Smaller inputs and fewer runs (under 3 minutes on 2 cores).
+        #[arg(long)]
+        quick: bool,
+        /// Print the whole report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// The markdown file whose generated region is rewritten.
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        md: PathBuf,
+        /// The JSON report.
+        #[arg(long, default_value = "docs/benchmarks.json")]
+        json_out: PathBuf,
+        /// Only these sections (repeatable; default: all).
+        #[arg(long = "section", value_name = "NAME")]
+        sections: Vec<String>,
+    },
+}
+
+/// Prints a section's result: its JSON document, or its text.
+fn emit(
+    json: bool,
+    section: &str,
+    result: Result<serde_json::Value, String>,
+    text: impl FnOnce() -> String,
+) -> Result<()> {
+    match (result, json) {
+        (Ok(doc), true) => print_json(&doc),
+        (Ok(_), false) => {
+            print!("{}", text());
+            Ok(())
+        }
+        (Err(reason), true) => print_json(&skipped_json(section, &reason)),
+        (Err(reason), false) => bail!("bench {section}: cannot run here: {reason}"),
+    }
+}
+
+fn figures_text(figures: &[crate::bench::figure::Figure], notes: &[String]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for f in figures {
+        let _ = writeln!(
+            out,
+            "{}: {} {}{}{}",
+            f.name,
+            markdown::num(f.value),
+            f.unit,
+            match (&f.baseline, f.baseline_value, f.ratio) {
+                (Some(b), Some(v), Some(r)) =>
+                    format!(" vs {} {} ({b}): {}x", markdown::num(v), f.unit, markdown::num(r)),
+                _ => String::new(),
+            },
+            f.target.as_ref().map_or(String::new(), |t| format!(
+                "; target {t}: {}",
+                markdown::verdict(f)
+            ))
+        );
+    }
+    for n in notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::Probe { repeat, json } => {
+        BenchCommand::Probe { repeat, quick, json } => {
+            if let Some(reason) = b::kernel_unavailable("benchmarking the probe") {
+                return emit(json, "probe", Err(reason), String::new);
+            }
+            let (default_repeat, runs) = if quick {
+                (probe::QUICK_REPEAT, probe::QUICK_RUNS)
+            } else {
+                (probe::DEFAULT_REPEAT, probe::DEFAULT_RUNS)
+            };
             crate::lifecycle::install()?;
             let report = probe::run(&probe::Options {
-                repeat,
-                ..probe::Options::default()
+                repeat: repeat.unwrap_or(default_repeat),
+                runs,
+            })?;
+            let figures = probe::figures(&report);
+            let notes = vec![format!(
+                "{} packet (headline); {} runs x {} repetitions per variant, medians; every \
+                 packet a decision point except in no_decision",
+                report.headline_packet, report.runs, report.repeat
+            )];
+            let doc = section_json("probe", figures, notes, &report)?;
+            emit(json, "probe", Ok(doc), || render(&report))
+        }
+        BenchCommand::Live { quick, json } => {
+            let capture = features::synflood_capture();
+            if let Some(reason) = live::unavailable(&capture) {
+                return emit(json, "live", Err(reason), String::new);
+            }
+            crate::lifecycle::install()?;
+            let r = live::run(quick, &capture)?;
+            let (figures, notes) = (live::figures(&r), live::notes(&r));
+            let text = figures_text(&figures, &notes);
+            emit(
+                json,
+                "live",
+                Ok(section_json("live", figures, notes, &r)?),
+                || text,
+            )
+        }
+        BenchCommand::Features { quick, json } => match features::run(quick)? {
+            Err(reason) => emit(json, "features", Err(reason), String::new),
+            Ok(r) => {
+                let (figures, notes) = (features::figures(&r), features::notes(&r));
+                let text = figures_text(&figures, &notes);
+                emit(
+                    json,
+                    "features",
+                    Ok(section_json("features", figures, notes, &r)?),
+                    || text,
+                )
+            }
+        },
+        BenchCommand::Tui { quick, json } => {
+            let r = tui_frames::run(quick)?;
+            let (figures, notes) = (tui_frames::figures(&r), tui_frames::notes(&r));
+            let text = figures_text(&figures, &notes);
+            emit(json, "tui", Ok(section_json("tui", figures, notes, &r)?), || text)
+        }
+        BenchCommand::All {
+            quick,
+            json,
+            md,
+            json_out,
+            sections,
+        } => {
+            for s in &sections {
+                if !all::SECTIONS.contains(&s.as_str()) {
+                    bail!(
+                        "--section {s:?}: no such section (one of {})",
+                        all::SECTIONS.join(", ")
+                    );
+                }
+            }
+            let command = std::iter::once("workbench".to_string())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let report = all::run(&all::Options {
+                quick,
+                md: md.clone(),
+                json_out: json_out.clone(),
+                command,
+                only: sections,
             })?;
             if json {
-                return print_json(&report);
+                print_json(&report)?;
+            } else {
+                println!(
+                    "bench all: {} sections ({} ran), targets {} met / {} missed; wrote {} and {}",
+                    report.sections.len(),
+                    report
+                        .sections
+                        .iter()
+                        .filter(|s| s.status == all::Status::Ran)
+                        .count(),
+                    report.targets_met,
+                    report.targets_missed,
+                    md.display(),
+                    json_out.display()
+                );
             }
-            print!("{}", render(&report));
+            if !report.failed_sections.is_empty() {
+                bail!(
+                    "bench all: section(s) failed: {}",
+                    report.failed_sections.join(", ")
+                );
+            }
             Ok(())
         }
     }
@@ -57,13 +251,13 @@ pub fn render(r: &BenchReport) -> String {
             out,
             "{:<16} {:>6} {:>12} {:>9} {:>6} {:>9} {:>7} {:>11}",
             format!("{} ({} B)", p.packet, p.frame_bytes),
-            p.empty_ns,
-            p.no_decision_ns,
-            p.no_model_ns,
-            p.tree_ns,
-            p.logistic_ns,
-            p.forest_ns,
-            p.model_part_ns
+            p.ns.empty_ns,
+            p.ns.no_decision_ns,
+            p.ns.no_model_ns,
+            p.ns.tree_ns,
+            p.ns.logistic_ns,
+            p.ns.forest_ns,
+            p.ns.model_part_ns
         );
     }
     for t in &r.targets {
