@@ -29,7 +29,7 @@ use color_eyre::eyre::Result;
 /// Runs the command line; errors are returned for `main` to print as one line.
 pub fn run() -> Result<()> {
     let cli = cli::Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Some(cli::Command::Demo(args)) => commands::demo::run(args),
         Some(cli::Command::Probe(cmd)) => commands::probe::run(cmd),
         Some(cli::Command::Deploy(args)) => commands::deploy::run(args),
@@ -47,5 +47,8 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Tui(args)) => commands::tui::run(args),
         Some(cli::Command::Screenshots(args)) => commands::screenshots::run(args),
         None => commands::tui::run(commands::tui::TuiArgs::default()),
-    }
+    };
+    // A dataset cache still being written on its own thread is finished before the exit.
+    data::cache::wait_for_writes();
+    result
 }

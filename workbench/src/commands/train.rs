@@ -53,6 +53,8 @@ struct TrainOutput<'a> {
     model_file: String,
     dataset: String,
     rows: usize,
+    /// Rows the cleaning step removed before training, and why.
+    dropped: data::Dropped,
     /// Dataset columns used, each with the probe feature it feeds.
     feature_mapping: Vec<(String, &'static str)>,
     /// Columns with no kernel counterpart (left out).
@@ -90,6 +92,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             ..Default::default()
         },
     )?;
+    // The cleaning step before training: rows with NaN/Infinity or no label go (`dropped`).
+    let dropped = loaded.dropped.clone();
+    let loaded = loaded.cleaned()?;
     let columns: Vec<String> = loaded
         .frame
         .get_column_names()
@@ -209,6 +214,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         model_file: args.out.display().to_string(),
         dataset: format!("{:?}", loaded.kind),
         rows,
+        dropped,
         feature_mapping: mapped.iter().map(|m| (m.column.clone(), m.feature)).collect(),
         unmapped_columns: mapping
             .unmapped

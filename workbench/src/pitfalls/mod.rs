@@ -12,6 +12,7 @@ pub mod rows;
 pub mod splits;
 pub mod stump;
 
+use polars::prelude::{IdxCa, IdxSize};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -104,24 +105,36 @@ pub fn is_model_feature(col: &Col) -> bool {
 }
 
 impl Table {
+    /// The rows the cleaning step keeps (NaN and Infinity are counted per column when loading
+    /// and removed before training), sampled to at most [`MAX_ROWS`]. The sample is gathered by
+    /// polars in one step per column, so a 2.8-million-row table costs one pass.
     pub fn from_dataset(ds: &LoadedDataset) -> Table {
-        let n = ds.rows();
-        let mut idx: Vec<usize> = (0..n).collect();
+        let usable = ds.usable_rows();
+        let mut idx: Vec<usize> = usable
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, k)| (k == Some(true)).then_some(i))
+            .collect();
+        let n = idx.len();
         if n > MAX_ROWS {
             SplitMix64(7).shuffle(&mut idx);
             idx.truncate(MAX_ROWS);
             idx.sort_unstable();
         }
+        let take = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());
         let skip = [Some(ds.label_column.as_str()), ds.class_column.as_deref()];
         let mut columns = Vec::new();
         for c in ds.frame.get_columns() {
             if skip.contains(&Some(c.name().as_str())) {
                 continue;
             }
-            let values = if let Ok(f) = c.f64() {
-                Values::Numeric(idx.iter().map(|&i| f.get(i).unwrap_or(f64::NAN)).collect())
-            } else if let Ok(s) = c.str() {
-                Values::Text(idx.iter().map(|&i| s.get(i).unwrap_or("").to_string()).collect())
+            let Ok(picked) = c.take(&take) else {
+                continue;
+            };
+            let values = if let Ok(f) = picked.f64() {
+                Values::Numeric(f.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+            } else if let Ok(s) = picked.str() {
+                Values::Text(s.into_iter().map(|v| v.unwrap_or("").to_string()).collect())
             } else {
                 continue;
             };
