@@ -13,6 +13,7 @@
 //! Cargo.toml): the workbench crate itself is not, and a tree fit is all inner loops. The
 //! workbench turns the result into the float reference tree that `model::quantize` compiles.
 
+pub mod buckets;
 pub mod logistic;
 
 /// A node of the fitted tree; node 0 is the root. Rows with `x[feature] <= threshold` go left.

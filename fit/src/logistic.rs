@@ -195,10 +195,10 @@ mod tests {
             .count();
         assert!(correct as f64 / n as f64 > 0.95, "{correct}");
         assert!(m.weights[0] > 0.0 && m.weights[1] < 0.0, "{m:?}");
-        // At the optimum the gradient vanishes.
+        // Stopped by the gradient rule: the mean gradient is below the tolerance.
         let mut g = vec![0.0; 3];
         let p = [m.weights[0], m.weights[1], m.intercept];
         loss_grad(&x, &y, 2, 1.0, &p, &mut g);
-        assert!(g.iter().all(|v| v.abs() <= 1e-3), "{g:?}");
+        assert!(g.iter().all(|v| v.abs() <= 1e-4 * n as f64), "{g:?}");
     }
 }

@@ -178,22 +178,73 @@ impl Table {
     }
 }
 
+/// `f` over `items` on every CPU (scoped threads over contiguous chunks), results in order: the
+/// per-column detectors are independent, and a 2.8-million-row dataset makes them the longest
+/// part of the report.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 2 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// With `WORKBENCH_LOAD_PHASES` set, each detector's time on stderr (for profiling).
+struct Phases(Option<std::time::Instant>);
+
+impl Phases {
+    fn new() -> Self {
+        Phases(std::env::var_os("WORKBENCH_LOAD_PHASES").map(|_| std::time::Instant::now()))
+    }
+
+    fn lap(&mut self, name: &str) {
+        if let Some(t) = &mut self.0 {
+            eprintln!("pitfalls phase {name}: {} ms", t.elapsed().as_millis());
+            *t = std::time::Instant::now();
+        }
+    }
+}
+
 /// Runs every detector; findings sorted by severity (most severe first).
 pub fn inspect(ds: &LoadedDataset) -> Vec<Finding> {
+    let mut clock = Phases::new();
     let t = Table::from_dataset(ds);
+    clock.lap("sample");
     let mut findings = Vec::new();
     let singles = identifiers::single_features(&t);
+    clock.lap("single_features");
     findings.extend(identifiers::identifier_columns(&t, &singles));
     findings.extend(identifiers::leakage(&t, &singles));
     findings.extend(identifiers::host_artefacts(&t, &singles));
-    findings.extend(rows::duplicates(&t));
-    findings.extend(rows::label_noise(&t));
-    let comparison = splits::compare(&t);
+    // Independent detectors two at a time: rows on one thread, columns and splits on another.
+    let ((row_findings, synthetic), (comparison, column_findings)) = std::thread::scope(|s| {
+        let rows_side = s.spawn(|| {
+            let mut f: Vec<Finding> = rows::duplicates(&t).into_iter().collect();
+            f.extend(rows::label_noise(&t));
+            (f, columns::synthetic(&t))
+        });
+        let comparison = splits::compare(&t);
+        let mut f: Vec<Finding> = columns::constant(&t).into_iter().collect();
+        f.extend(columns::correlated(&t));
+        let rows_side = rows_side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (rows_side, (comparison, f))
+    });
+    clock.lap("rows, splits and columns");
+    findings.extend(row_findings);
     findings.extend(splits::split_finding(&t, &comparison));
     findings.extend(splits::imbalance(&t, &comparison));
-    findings.extend(columns::constant(&t));
-    findings.extend(columns::correlated(&t));
-    findings.extend(columns::synthetic(&t));
+    findings.extend(column_findings);
+    findings.extend(synthetic);
     findings.push(columns::kernel_features(&ds.column_names(), ds));
     if let Some(note) = t.sample_note() {
         for f in &mut findings {

@@ -1,10 +1,8 @@
 //! Fitting with linfa and turning the result into the float reference models that
 //! `model::quantize` compiles for the kernel.
 
-use color_eyre::eyre::{bail, eyre, Result};
-use linfa::prelude::*;
-use linfa_logistic::LogisticRegression;
-use ndarray::{Array1, Array2};
+use color_eyre::eyre::{bail, Result};
+use ndarray::Array2;
 use shared::features::{FeatureVector, FEATURE_COUNT};
 use shared::model::{LOG2_FRAC_BITS, TRANSFORM_LOG2};
 
@@ -134,8 +132,10 @@ pub struct FittedLogistic {
     pub standardized_weights: Vec<f64>,
 }
 
-/// A linfa logistic regression on log2-transformed, standardized features; the standardization
-/// (fitted on the training rows only) is folded into the weights and the intercept.
+/// L2-regularised logistic regression (L-BFGS, `workbench-fit`; linfa-logistic was two orders of
+/// magnitude slower than scikit-learn on the same rows, docs/BENCHMARKS.md) on log2-transformed,
+/// standardized features; the standardization (fitted on the training rows only) is folded into
+/// the weights and the intercept.
 pub fn logistic(
     rows: &[&FeatureVector],
     y: &[bool],
@@ -155,19 +155,26 @@ pub fn logistic(
         x.column_mut(c)
             .mapv_inplace(|v| if s > 0.0 { (v - m) / s } else { 0.0 });
     }
-    let data = linfa::Dataset::new(x, Array1::from(y.to_vec()));
-    let fitted = LogisticRegression::default()
-        .alpha(alpha)
-        .max_iterations(300)
-        .fit(&data)
-        .map_err(|e| eyre!("logistic regression training failed: {e}"))?;
-    // linfa-logistic models P(the *more frequent* class); flip the sign when that is benign so
-    // that the logit is always that of "malicious".
-    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    let d = feature_ids.len();
+    let flat: Vec<f64> = x.iter().copied().collect();
+    let fitted = workbench_fit::logistic::fit(
+        &flat,
+        y,
+        d,
+        workbench_fit::logistic::LogisticParams {
+            alpha,
+            max_iterations: 300,
+            tolerance: 1e-4,
+        },
+    );
+    if !fitted.intercept.is_finite() || fitted.weights.iter().any(|w| !w.is_finite()) {
+        bail!("logistic regression training failed: the fit diverged (non-finite weights)");
+    }
+    // The fit's logit is that of "malicious" (y = true).
     let mut weights = [0.0; FEATURE_COUNT];
-    let mut bias = sign * fitted.intercept();
+    let mut bias = fitted.intercept;
     for (c, &f) in feature_ids.iter().enumerate() {
-        let w = sign * fitted.params()[c];
+        let w = fitted.weights[c];
         if std[c] > 0.0 {
             weights[f] = w / std[c];
             bias -= w * mean[c] / std[c];
@@ -178,7 +185,7 @@ pub fn logistic(
         weights,
         transforms: [TRANSFORM_LOG2; FEATURE_COUNT],
     };
-    let standardized_weights = fitted.params().iter().map(|w| w.abs()).collect();
+    let standardized_weights = fitted.weights.iter().map(|w| w.abs()).collect();
     Ok(FittedLogistic {
         model,
         standardized_weights,
