@@ -152,6 +152,16 @@ pub fn run(args: InspectArgs) -> Result<()> {
     for c in &d.columns {
         println!("  column {} dropped: {}", c.column, c.reason);
     }
+    for h in r
+        .column_health
+        .iter()
+        .filter(|h| h.missing + h.nan + h.infinite > 0)
+    {
+        println!(
+            "  column {}: {} missing, {} NaN, {} infinite",
+            h.column, h.missing, h.nan, h.infinite
+        );
+    }
     for f in &r.findings {
         let severity = format!("{:?}", f.severity).to_uppercase();
         println!("\n[{severity}] {}: {}", f.id, f.summary);
