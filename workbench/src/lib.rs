@@ -63,7 +63,7 @@ pub fn run() -> Result<()> {
     ) {
         lifecycle::claims::warn_stale();
     }
-    match cli.command {
+    let result = match cli.command {
         Some(cli::Command::Demo(args)) => commands::demo::run(args),
         Some(cli::Command::Probe(cmd)) => commands::probe::run(cmd),
         Some(cli::Command::Deploy(args)) => commands::deploy::run(args),
@@ -82,5 +82,8 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Screenshots(args)) => commands::screenshots::run(args),
         Some(cli::Command::Config(cmd)) => commands::config::run(cmd, located),
         None => commands::tui::run(commands::tui::TuiArgs::default()),
-    }
+    };
+    // A dataset cache still being written on its own thread is finished before the exit.
+    data::cache::wait_for_writes();
+    result
 }

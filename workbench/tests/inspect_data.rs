@@ -113,14 +113,28 @@ fn differently_spelled_headers_concatenate() {
         data_file("cic-ids2017/friday-ddos-labelled-flows-head300.csv"),
         data_file("cic-ids2017/friday-ddos-attack-rows-1000.csv"),
     ]);
+    // One table of 1,299 rows with both classes: the benign row whose Flow Bytes/s and Flow
+    // Packets/s are Infinity (zero duration) stays, counted per column; the cleaning step before
+    // training drops it, and says so under `dropped`.
+    assert_eq!(ds.rows(), 1_299);
     assert_eq!(ds.dropped.rows_read, 1_299);
-    // One benign row has Flow Bytes/s = Infinity (zero duration): dropped, and said so.
-    assert_eq!(ds.rows(), 1_298);
+    assert_eq!(ds.dropped.rows_dropped, 1);
     let r = &ds.dropped.rows_by_reason[0];
     assert_eq!((r.reason.as_str(), r.rows), ("nan_or_infinity", 1));
     assert_eq!(r.columns[0], "Flow Bytes/s");
+    let health = |name: &str| {
+        ds.health
+            .iter()
+            .find(|h| h.column == name)
+            .unwrap_or_else(|| panic!("no health for {name}"))
+    };
+    assert_eq!(
+        (health("Flow Bytes/s").infinite, health("Flow Packets/s").infinite),
+        (1, 1)
+    );
+    assert_eq!(health("Flow Duration").infinite + health("Flow Duration").nan, 0);
     let c = counts(&ds);
-    assert_eq!((c["BENIGN"], c["DDoS"]), (298, 1_000));
+    assert_eq!((c["BENIGN"], c["DDoS"]), (299, 1_000));
     // The duplicated header keeps both columns; "6.0" integers are numbers.
     assert!(ds.frame.column("Fwd Header Length.1").is_ok());
     assert!(ds
@@ -128,6 +142,10 @@ fn differently_spelled_headers_concatenate() {
         .column("Protocol")
         .and_then(|c| c.f64().map(|_| ()))
         .is_ok());
+    assert_eq!(ds.time_ns.as_ref().map(Vec::len), Some(1_299));
+    let ds = ds.cleaned().expect("cleaning keeps rows");
+    assert_eq!(ds.rows(), 1_298);
+    assert_eq!(counts(&ds)["BENIGN"], 298);
     assert_eq!(ds.time_ns.as_ref().map(Vec::len), Some(1_298));
     let map = data::kernel_mapping(&ds.column_names());
     assert!(map
@@ -192,12 +210,16 @@ fn unsw_raw_and_nsl_kdd_are_detected_with_their_class_counts() {
 
     let ds = load(&[data_file("cic-ids2017/machine-learning-csv-sample.csv")]);
     assert_eq!(ds.kind, DatasetKind::CicMachineLearning);
-    let c = counts(&ds);
-    // 10 Bot rows have `inf` rates (as pandas writes Infinity): dropped, with the reason.
+    assert_eq!(ds.rows(), 4_363);
+    assert_eq!(counts(&ds)["Bot"], 1_966);
+    // 10 Bot rows have `inf` rates (as pandas writes Infinity): dropped before training, with
+    // the reason.
     assert_eq!(ds.dropped.rows_read, 4_363);
-    assert_eq!((c["WebAttack"], c["Bot"], c["BENIGN"]), (2_180, 1_956, 2));
     assert_eq!(ds.dropped.rows_by_reason[0].reason, "nan_or_infinity");
     assert_eq!(ds.dropped.rows_dropped, 10);
+    let ds = ds.cleaned().expect("cleaned");
+    let c = counts(&ds);
+    assert_eq!((c["WebAttack"], c["Bot"], c["BENIGN"]), (2_180, 1_956, 2));
 }
 
 /// The flow table `workbench features --labels` writes for a committed sample capture: kernel

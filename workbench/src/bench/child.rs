@@ -133,6 +133,19 @@ pub fn run(mut cmd: Command, stdout_to: Option<&Path>, echo_stderr: Option<&str>
     })
 }
 
+/// `run` for a child that must succeed: any other exit is an error quoting its last stderr line
+/// (the Python baselines and `bench load-once`).
+pub fn checked(cmd: &mut Command) -> std::result::Result<ChildRun, String> {
+    let what = format!("{cmd:?}");
+    let owned = std::mem::replace(cmd, Command::new("true"));
+    let run = run(owned, None, None).map_err(|e| format!("{what}: {e:#}"))?;
+    if !run.success() {
+        let last = run.stderr.trim().lines().last().unwrap_or("").to_string();
+        return Err(format!("{what} failed ({}): {last}", run.describe_exit()));
+    }
+    Ok(run)
+}
+
 /// This program, for running a section or a subcommand as a child.
 pub fn workbench_command() -> Result<Command> {
     let exe = std::env::current_exe().wrap_err("finding this program's path")?;

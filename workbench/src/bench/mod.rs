@@ -4,13 +4,18 @@
 
 pub mod all;
 pub mod child;
+pub mod cic_file;
 pub mod features;
 pub mod figure;
 pub mod live;
+pub mod load;
 pub mod machine;
 pub mod markdown;
 pub mod models;
+pub mod pitfalls;
 pub mod probe;
+pub mod python;
+pub mod train;
 pub mod tui_frames;
 
 use color_eyre::eyre::{eyre, Result};

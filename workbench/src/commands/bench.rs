@@ -1,4 +1,5 @@
-//! `workbench bench <section>` and `workbench bench all`.
+//! `workbench bench <section>` (probe, live, features, load, pitfalls, train, tui) and
+//! `workbench bench all`.
 //!
 //! Every section takes `--quick` and `--json`. With `--json` it prints one document in the
 //! shape `bench all` reads (`section`, `figures`, `notes`, then its own keys), or, when it
@@ -8,11 +9,12 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use color_eyre::eyre::{bail, Result};
+use color_eyre::eyre::{bail, eyre, Result};
 
 use super::print_json;
 use crate::bench::probe::{self, BenchReport};
 use crate::bench::{self as b, all, features, live, markdown, section_json, skipped_json, tui_frames};
+use crate::bench::{cic_file, load, pitfalls, train};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -71,6 +73,51 @@ pub enum BenchCommand {
         #[arg(long = "section", value_name = "NAME")]
         sections: Vec<String>,
     },
+    /// Loading the CIC-IDS2017-sized CSV (built from the real rows in ../shared/data, reused
+    /// when present): our first load and cached reload against pandas read_csv.
+    Load {
+        /// Rows of the file (default: CIC-IDS2017's 2,830,743; --quick: 200,000).
+        #[arg(long)]
+        rows: Option<usize>,
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value_t = cic_file::DEFAULT_SEED)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The full pitfall report (`workbench inspect`, loading included, no cache) on the
+    /// CIC-IDS2017-sized file; target under 60 s at 2.8M rows.
+    Pitfalls {
+        #[arg(long)]
+        rows: Option<usize>,
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value_t = cic_file::DEFAULT_SEED)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tree (max depth 12) and logistic training against scikit-learn on the same rows (a
+    /// sample of the CIC-IDS2017-sized file's numeric columns).
+    Train {
+        /// Rows sampled for training and testing (default 200,000; --quick: 40,000).
+        #[arg(long)]
+        rows: Option<usize>,
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One load of FILE, printed as JSON (the child process that `bench load` measures).
+    #[command(hide = true)]
+    LoadOnce {
+        file: PathBuf,
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
 }
 
 /// Prints a section's result: its JSON document, or its text.
@@ -118,8 +165,81 @@ fn figures_text(figures: &[crate::bench::figure::Figure], notes: &[String]) -> S
     out
 }
 
+fn rows_of(rows: Option<usize>, quick: bool) -> usize {
+    rows.unwrap_or(if quick {
+        cic_file::QUICK_ROWS
+    } else {
+        cic_file::CIC_ROWS
+    })
+}
+
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
+        BenchCommand::Load {
+            rows,
+            quick,
+            seed,
+            json,
+        } => {
+            let report = load::run(&load::Options {
+                rows: rows_of(rows, quick),
+                seed,
+            })
+            .map_err(|e| eyre!(e))?;
+            if json {
+                return print_json(&report);
+            }
+            print!("{}", figures_text(&report.section.figures, &report.section.notes));
+            Ok(())
+        }
+        BenchCommand::Pitfalls {
+            rows,
+            quick,
+            seed,
+            json,
+        } => {
+            let report = pitfalls::run(rows_of(rows, quick), seed).map_err(|e| eyre!(e))?;
+            if json {
+                return print_json(&report);
+            }
+            print!("{}", figures_text(&report.section.figures, &report.section.notes));
+            Ok(())
+        }
+        BenchCommand::Train {
+            rows,
+            quick,
+            seed,
+            json,
+        } => {
+            let opts = train::Options {
+                file_rows: rows_of(None, quick),
+                rows: rows.unwrap_or(if quick { 40_000 } else { 200_000 }),
+                linfa_rows: if quick { 5_000 } else { 20_000 },
+                linfa_logistic_rows: if quick { 1_000 } else { 3_000 },
+                seed,
+            };
+            let report = train::run(&opts).map_err(|e| eyre!(e))?;
+            if json {
+                return print_json(&report);
+            }
+            print!("{}", figures_text(&report.section.figures, &report.section.notes));
+            Ok(())
+        }
+        BenchCommand::LoadOnce { file, cache_dir } => {
+            let opts = crate::data::LoadOptions {
+                no_cache: cache_dir.is_none(),
+                cache_dir,
+                ..Default::default()
+            };
+            let ds = crate::data::load(&[file], &opts)?;
+            print_json(&load::LoadOnce {
+                rows: ds.rows(),
+                columns: ds.frame.width(),
+                load_ms: ds.load_ms,
+                from_cache: ds.from_cache,
+                cache_path: ds.cache_path.clone(),
+            })
+        }
         BenchCommand::Probe { repeat, quick, json } => {
             if let Some(reason) = b::kernel_unavailable("benchmarking the probe") {
                 return emit(json, "probe", Err(reason), String::new);

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::print_json;
-use crate::data::{self, DatasetKind, Dropped, LoadOptions, LoadedDataset};
+use crate::data::{self, ColumnHealth, DatasetKind, Dropped, LoadOptions, LoadedDataset};
 use crate::pitfalls::{self, Finding};
 
 #[derive(Debug, Args)]
@@ -46,6 +46,8 @@ pub struct DatasetInfo {
     pub time_column: Option<String>,
     pub host_column: Option<String>,
     pub from_cache: bool,
+    /// The Parquet cache file read or written (null with --no-cache).
+    pub cache_path: Option<String>,
     pub load_ms: u64,
 }
 
@@ -60,8 +62,12 @@ pub struct ColumnInfo {
 #[derive(Debug, Serialize)]
 pub struct InspectReport {
     pub dataset: DatasetInfo,
+    /// Rows of the loaded table (all of them; `dropped` says what cleaning removes before
+    /// training, and the detectors look at the rows it keeps).
     pub rows: usize,
     pub columns: Vec<ColumnInfo>,
+    /// Missing, NaN and infinite values per column.
+    pub column_health: Vec<ColumnHealth>,
     pub dropped: Dropped,
     pub findings: Vec<Finding>,
 }
@@ -86,10 +92,12 @@ pub fn report(ds: &LoadedDataset) -> InspectReport {
             time_column: ds.time_column.clone(),
             host_column: ds.host_column.clone(),
             from_cache: ds.from_cache,
+            cache_path: ds.cache_path.clone(),
             load_ms: ds.load_ms,
         },
         rows: ds.rows(),
         columns,
+        column_health: ds.health.clone(),
         dropped: ds.dropped.clone(),
         findings: pitfalls::inspect(ds),
     }
@@ -132,7 +140,10 @@ pub fn run(args: InspectArgs) -> Result<()> {
         r.dataset.label_column
     );
     let d = &r.dropped;
-    println!("cleaning: {} rows read, {} dropped", d.rows_read, d.rows_dropped);
+    println!(
+        "cleaning before training: {} rows read, {} dropped",
+        d.rows_read, d.rows_dropped
+    );
     for reason in &d.rows_by_reason {
         println!(
             "  {} rows: {} (in {})",
@@ -143,6 +154,16 @@ pub fn run(args: InspectArgs) -> Result<()> {
     }
     for c in &d.columns {
         println!("  column {} dropped: {}", c.column, c.reason);
+    }
+    for h in r
+        .column_health
+        .iter()
+        .filter(|h| h.missing + h.nan + h.infinite > 0)
+    {
+        println!(
+            "  column {}: {} missing, {} NaN, {} infinite",
+            h.column, h.missing, h.nan, h.infinite
+        );
     }
     for f in &r.findings {
         let severity = format!("{:?}", f.severity).to_uppercase();

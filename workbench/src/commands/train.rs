@@ -59,6 +59,8 @@ struct TrainOutput<'a> {
     model_file: String,
     dataset: String,
     rows: usize,
+    /// Rows the cleaning step removed before training, and why.
+    dropped: data::Dropped,
     /// Dataset columns used, each with the probe feature it feeds.
     feature_mapping: Vec<(String, &'static str)>,
     /// Columns with no kernel counterpart (left out).
@@ -120,6 +122,9 @@ fn check_two_classes(
 /// (`positive`: the classes counted as malicious) and the time and host of each row for the
 /// honest splits. `workbench train` and the TUI's Train tab both go through here.
 pub fn prepare(loaded: &LoadedDataset, features: &str, positive: Option<&str>) -> Result<Prepared> {
+    // The cleaning step before training: rows with NaN/Infinity or no label go (reported under
+    // `dropped`); the loaded table keeps them for the Data tab and `inspect`.
+    let loaded = &loaded.cleaned()?;
     let columns = loaded.column_names();
     let file = loaded.sources.join(", ");
     let mut label_columns = vec![loaded.label_column.as_str()];
@@ -269,6 +274,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         model_file: args.out.display().to_string(),
         dataset: format!("{:?}", loaded.kind),
         rows,
+        dropped: loaded.dropped.clone(),
         feature_mapping: mapped.iter().map(|m| (m.column.clone(), m.feature)).collect(),
         unmapped_columns: prepared.unmapped,
         dropped_columns: &loaded.dropped.columns,

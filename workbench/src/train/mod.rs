@@ -3,6 +3,7 @@
 //! integer model agrees with the float one.
 
 pub mod fit;
+pub mod hist_tree;
 pub mod metrics;
 pub mod select;
 pub mod split;
