@@ -10,6 +10,10 @@ use clap::{Args, Parser, Subcommand};
     about = "eBPF ML workbench: from an intrusion-detection dataset to a model deciding per packet in the kernel"
 )]
 pub struct Cli {
+    /// Settings file (TOML); else $WORKBENCH_CONFIG, else
+    /// $XDG_CONFIG_HOME/ebpf-ml-workbench/config.toml if present. Flags override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -52,6 +56,9 @@ pub enum Command {
     Inspect(crate::commands::inspect::InspectArgs),
     /// Train a tree or logistic model on kernel features under an honest split and compile it.
     Train(crate::commands::train::TrainArgs),
+    /// Show the effective settings (config file, defaults) or check a config file.
+    #[command(subcommand)]
+    Config(crate::commands::config::ConfigCommand),
 }
 
 #[derive(Debug, Args)]
@@ -96,20 +103,20 @@ pub enum ProbeCommand {
     /// Load the probe and attach it at ingress and egress of an interface (pinned: it stays
     /// attached after this command exits).
     Attach {
-        #[arg(long)]
+        #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
         /// Flow table size (entries of the LRU map); default 131072.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
         flow_table: Option<u32>,
         /// The interface lives in this network namespace (e.g. a lab's).
-        #[arg(long)]
+        #[arg(long, value_parser = crate::argcheck::netns)]
         netns: Option<String>,
         #[arg(long)]
         json: bool,
     },
     /// Detach the probe from an interface and remove its pinned objects.
     Detach {
-        #[arg(long)]
+        #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
         #[arg(long)]
         json: bool,
@@ -122,14 +129,14 @@ pub enum ProbeCommand {
     },
     /// Show the models in the kernel (active, shadow, previous) and the mode.
     Status {
-        #[arg(long)]
+        #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
         #[arg(long)]
         json: bool,
     },
     /// Print the probe's flow table and statistics.
     Flows {
-        #[arg(long)]
+        #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
         #[arg(long)]
         json: bool,
@@ -142,10 +149,10 @@ pub struct ReplayArgs {
     /// The capture (pcap or pcapng).
     pub pcap: std::path::PathBuf,
     /// Interface to send from: the `a` end of a replay lab (`workbench lab up`).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::argcheck::iface)]
     pub iface: String,
     /// The network namespace the interface lives in.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::argcheck::netns)]
     pub netns: Option<String>,
     /// Packets per second (token bucket).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
@@ -160,7 +167,7 @@ pub struct ReplayArgs {
     #[arg(long = "loop")]
     pub repeat: bool,
     /// Stop after this many packets.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
     /// Skip damaged records instead of stopping at the first one.
     #[arg(long)]
@@ -176,14 +183,14 @@ pub struct ReplayArgs {
 pub enum LabCommand {
     /// Create namespace ebml-ID holding both ends of veth ebml-IDa <-> ebml-IDb.
     Up {
-        #[arg(long, default_value = "replay")]
+        #[arg(long, default_value = "replay", value_parser = crate::argcheck::lab_id)]
         id: String,
         #[arg(long)]
         json: bool,
     },
     /// Remove lab ID, or without --id every namespace and link the project made.
     Down {
-        #[arg(long)]
+        #[arg(long, value_parser = crate::argcheck::lab_id)]
         id: Option<String>,
         #[arg(long)]
         json: bool,

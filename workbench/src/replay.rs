@@ -74,6 +74,9 @@ pub struct ReplayReport {
     pub passes: u64,
     /// Damaged places skipped in lenient mode.
     pub skipped: u64,
+    /// The signal that stopped the replay early (Ctrl-C ends `--loop`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<&'static str>,
 }
 
 /// Paces sends: each packet has a due time; the caller sleeps until it.
@@ -210,6 +213,7 @@ pub fn replay(pcap: &Path, options: &ReplayOptions) -> Result<ReplayReport> {
         },
         passes,
         skipped,
+        interrupted: crate::lifecycle::stop_signal().map(|(name, _)| name),
     })
 }
 
@@ -233,7 +237,7 @@ fn send_all(pcap: &Path, options: &ReplayOptions) -> Result<(Tally, u64, u64, Du
         let attempts_before = tally.attempts();
         let mut limit_reached = false;
         for item in reader.by_ref() {
-            if tally.attempts() + batch.len() as u64 >= limit {
+            if tally.attempts() + batch.len() as u64 >= limit || crate::lifecycle::stop_requested() {
                 limit_reached = true;
                 break;
             }
@@ -254,9 +258,10 @@ fn send_all(pcap: &Path, options: &ReplayOptions) -> Result<(Tally, u64, u64, Du
                 continue;
             }
             if let Some(due) = pacer.due(packet.ts_ns) {
-                let now = Instant::now();
-                if due > now {
-                    std::thread::sleep(due - now);
+                // Wakes early on Ctrl-C: a capture's gaps may be minutes long.
+                if !crate::lifecycle::sleep_until(due) {
+                    limit_reached = true;
+                    break;
                 }
             }
             let len = frame.len();

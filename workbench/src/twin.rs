@@ -12,11 +12,17 @@ use shared::decide::{decide, Scratch};
 use shared::model::Model;
 use shared::{FlowEntry, FlowKey, ParsedPacket};
 
+/// A map keyed by flow. foldhash rather than std's SipHash: the per-packet lookup is the
+/// twin's hottest step (SipHash was about 15% of `workbench features` in a profile), and
+/// foldhash's per-map random seed still keeps a hostile capture from choosing colliding keys in
+/// advance.
+pub type FlowMap<V> = HashMap<FlowKey, V, foldhash::fast::RandomState>;
+
 pub struct Twin {
     pub config: ProbeConfig,
     pub active: Option<Box<Model>>,
     pub shadow: Option<Box<Model>>,
-    pub flows: HashMap<FlowKey, FlowEntry>,
+    pub flows: FlowMap<FlowEntry>,
     scratch: Box<Scratch>,
 }
 
@@ -26,7 +32,7 @@ impl Twin {
             config,
             active,
             shadow,
-            flows: HashMap::new(),
+            flows: FlowMap::default(),
             scratch: Box::default(),
         }
     }
@@ -57,9 +63,7 @@ impl Twin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::build::{self, Node};
-    use shared::features::feature_id;
-    use shared::model::SCORE_ONE;
+    use crate::model::build;
 
     fn syn(src_port: u16, flags: u8) -> ParsedPacket {
         let mut p = ParsedPacket {
@@ -77,22 +81,7 @@ mod tests {
 
     #[test]
     fn twin_scores_flows_like_the_probe_decides() {
-        let tree = build::tree(
-            &[
-                Node::Split {
-                    feature: feature_id("syn_count").expect("id"),
-                    threshold: 2,
-                    left: 1,
-                    right: 2,
-                },
-                Node::Leaf { score: 0 },
-                Node::Leaf {
-                    score: SCORE_ONE as i32,
-                },
-            ],
-            SCORE_ONE / 2,
-        )
-        .expect("tree");
+        let tree = build::syn_count_tree(3).expect("tree");
         let mut twin = Twin::new(ProbeConfig::default(), Some(tree), None);
         for i in 0..3 {
             twin.packet(&syn(1000, 0x02), 1_000 * i);

@@ -21,6 +21,10 @@ use crate::kernel::flows::verdict_name;
 use crate::kernel::models::{self, ProbeModels};
 use crate::kernel::probe::{self, AttachOptions};
 use crate::lab::replay_lab::ReplayLab;
+use crate::lifecycle::{
+    self,
+    claims::{Claim, Object},
+};
 use crate::model::{file, id_string};
 use crate::replay::{self, Pace, ReplayOptions};
 use crate::twin::Twin;
@@ -177,12 +181,21 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         );
     }
 
+    // Noted before each is made; dropped last (declared first), after the probe and the lab.
+    let mut claim = Claim::new("verify");
+    claim.add(Object::Lab {
+        id: opts.lab_id.clone(),
+    });
     let lab = ReplayLab::create(&opts.lab_id)?;
+    lifecycle::check()?;
     let (netns, send_if, recv_if) = (
         lab.info.netns.clone(),
         lab.info.send_iface.clone(),
         lab.info.receive_iface.clone(),
     );
+    claim.add(Object::Probe {
+        iface: recv_if.clone(),
+    });
     probe::attach_in(
         Some(&netns),
         &recv_if,
@@ -192,6 +205,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         },
     )?;
     let _detach = DetachGuard(recv_if.clone());
+    lifecycle::check()?;
     ProbeModels::open(&recv_if)?.deploy(&model.model)?;
     let config = ProbeConfig {
         record_packets: 1,
@@ -215,10 +229,12 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             },
         )?
     };
+    lifecycle::check()?;
     // Drain until every record is in, or nothing new arrived for half a second.
     let mut records: Vec<PacketRecord> = Vec::with_capacity(expected_records);
     let mut last_change = Instant::now();
     while records.len() < expected_records && last_change.elapsed() < Duration::from_millis(500) {
+        lifecycle::check()?;
         let before = records.len();
         reader.drain_into(&mut records)?;
         if records.len() != before {
@@ -298,6 +314,6 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             differs: vec!["missing in kernel"],
         });
     }
-    // `_detach` then `lab` go out of scope here: probe first, then the namespace.
+    // `_detach` then `lab` go out of scope here: probe first, then the namespace, then the claim.
     Ok(report)
 }

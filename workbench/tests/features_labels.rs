@@ -268,3 +268,121 @@ fn cic_csv_labels_flows_in_either_direction_within_the_time_window() {
         );
     }
 }
+
+/// The generator's labels file, read by `--labels` like the other formats: every flow of each
+/// committed sample is labelled, with the labels file's own counts per label and per scenario.
+#[test]
+fn generator_labels_file_labels_every_flow_of_each_sample_capture() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-pcaps");
+    for variant in ["naive", "honest"] {
+        let labels_path = samples.join(format!("labels-{variant}.csv"));
+        let text = std::fs::read_to_string(&labels_path).expect("labels file");
+        // The expected counts, from the labels file itself (columns 8 and 9: label, scenario).
+        let mut by_label: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_scenario: BTreeMap<String, u64> = BTreeMap::new();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            *by_label.entry(f[7].to_string()).or_default() += 1;
+            *by_scenario.entry(f[8].to_string()).or_default() += 1;
+        }
+        let rows: u64 = by_label.values().sum();
+        assert_eq!(rows, 1_656, "{variant}: flows in the labels file");
+
+        let out = dir.path().join(format!("{variant}.parquet"));
+        let (report, df) = labelled(&[samples.join(format!("{variant}.pcap"))], &out, &labels_path);
+        let labels = report.labels.expect("label report");
+        assert_eq!(labels.kind, "generator", "{variant}: detected from the header");
+        assert_eq!(labels.unmatched_flows, 0, "{variant}");
+        assert_eq!(labels.labels, by_label, "{variant}");
+        assert_eq!(
+            (labels.generator_rows, labels.generator_rows_used),
+            (Some(rows), Some(rows)),
+            "{variant}: every row labelled one flow"
+        );
+        assert_eq!(report.flows, rows, "{variant}");
+        let mut table_scenarios: BTreeMap<String, u64> = BTreeMap::new();
+        for s in strings(&df, "attack_type") {
+            *table_scenarios
+                .entry(s.expect("every row has its scenario"))
+                .or_default() += 1;
+        }
+        assert_eq!(table_scenarios, by_scenario, "{variant}");
+        assert!(strings(&df, "label").iter().all(Option::is_some));
+    }
+}
+
+/// A generator labels file matches in either direction and only inside the row's time window;
+/// what it does not match is counted; a damaged row names the file, line and column.
+#[test]
+fn generator_labels_match_both_directions_and_the_time_window_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = pcap("http.pcap");
+    let flows = independent(&input, false).flows;
+    let find = |port: u16| {
+        flows
+            .iter()
+            .find(|f| f.src.1 == port || f.dst.1 == port)
+            .expect("flow")
+    };
+    let (web, other, dns) = (find(3372), find(3371), find(53));
+    let header = "src,sport,dst,dport,proto,first_ts_ns,last_ts_ns,label,scenario,variant\n";
+    let row = |a: (IpAddr, u16), b: (IpAddr, u16), proto: u8, first: u64, last: u64, label: &str| {
+        format!(
+            "{},{},{},{},{proto},{first},{last},{label},s_{label},test\n",
+            a.0, a.1, b.0, b.1
+        )
+    };
+    let mut text = String::from(header);
+    text += &row(web.src, web.dst, 6, web.first_ts_ns, web.max_ts_ns, "A");
+    // Reversed direction: still the same flow.
+    text += &row(other.dst, other.src, 6, other.first_ts_ns, other.max_ts_ns, "B");
+    // A window that ends before the flow starts: no match.
+    text += &row(
+        dns.src,
+        dns.dst,
+        17,
+        dns.first_ts_ns - 10,
+        dns.first_ts_ns - 1,
+        "C",
+    );
+    let csv = dir.path().join("labels-test.csv");
+    std::fs::write(&csv, &text).expect("write");
+    let (report, df) = labelled(std::slice::from_ref(&input), &dir.path().join("g.csv"), &csv);
+    let labels = report.labels.expect("label report");
+    let expected: BTreeMap<String, u64> = [("A".to_string(), 1), ("B".to_string(), 1)].into();
+    assert_eq!(labels.labels, expected);
+    assert_eq!(labels.unmatched_flows, flows.len() as u64 - 2);
+    assert_eq!(
+        (labels.generator_rows, labels.generator_rows_used),
+        (Some(3), Some(2))
+    );
+    let (label, scenario) = (strings(&df, "label"), strings(&df, "attack_type"));
+    for (i, t) in tuples(&df).iter().enumerate() {
+        let want = if *t == tuple_of(web) {
+            Some("A")
+        } else if *t == tuple_of(other) {
+            Some("B")
+        } else {
+            None
+        };
+        assert_eq!(label[i].as_deref(), want, "row {t:?}");
+        assert_eq!(scenario[i], want.map(|w| format!("s_{w}")), "row {t:?}");
+    }
+
+    std::fs::write(&csv, format!("{header}10.0.0.1,80,10.0.0.2,http,6,1,2,X,s,v\n")).expect("write");
+    let mut opts = options(
+        std::slice::from_ref(&input),
+        &dir.path().join("o.csv"),
+        DecisionPoint::LastPacket,
+    );
+    opts.labels = Some(csv);
+    let e = format!(
+        "{:#}",
+        extract(&opts, &ProgressBar::hidden()).expect_err("bad row refused")
+    );
+    assert!(
+        e.contains("labels-test.csv:2:") && e.contains("`dport`") && e.contains("`http`"),
+        "{e}"
+    );
+}

@@ -2,17 +2,14 @@
 //! `../shared/data`, never copied into the repository).
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use indicatif::ProgressBar;
 use serde_json::Value;
-use shared::abi::ProbeConfig;
-use shared::features::FEATURES;
-use workbench::capture;
 use workbench::data::{self, DatasetKind, LoadOptions, LoadedDataset};
+use workbench::features::labels::CicOptions;
+use workbench::features::{extract, DecisionPoint, FeaturesOptions};
 use workbench::pitfalls::{self, Finding};
-use workbench::twin::Twin;
 
 fn data_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -116,14 +113,28 @@ fn differently_spelled_headers_concatenate() {
         data_file("cic-ids2017/friday-ddos-labelled-flows-head300.csv"),
         data_file("cic-ids2017/friday-ddos-attack-rows-1000.csv"),
     ]);
+    // One table of 1,299 rows with both classes: the benign row whose Flow Bytes/s and Flow
+    // Packets/s are Infinity (zero duration) stays, counted per column; the cleaning step before
+    // training drops it, and says so under `dropped`.
+    assert_eq!(ds.rows(), 1_299);
     assert_eq!(ds.dropped.rows_read, 1_299);
-    // One benign row has Flow Bytes/s = Infinity (zero duration): dropped, and said so.
-    assert_eq!(ds.rows(), 1_298);
+    assert_eq!(ds.dropped.rows_dropped, 1);
     let r = &ds.dropped.rows_by_reason[0];
     assert_eq!((r.reason.as_str(), r.rows), ("nan_or_infinity", 1));
     assert_eq!(r.columns[0], "Flow Bytes/s");
+    let health = |name: &str| {
+        ds.health
+            .iter()
+            .find(|h| h.column == name)
+            .unwrap_or_else(|| panic!("no health for {name}"))
+    };
+    assert_eq!(
+        (health("Flow Bytes/s").infinite, health("Flow Packets/s").infinite),
+        (1, 1)
+    );
+    assert_eq!(health("Flow Duration").infinite + health("Flow Duration").nan, 0);
     let c = counts(&ds);
-    assert_eq!((c["BENIGN"], c["DDoS"]), (298, 1_000));
+    assert_eq!((c["BENIGN"], c["DDoS"]), (299, 1_000));
     // The duplicated header keeps both columns; "6.0" integers are numbers.
     assert!(ds.frame.column("Fwd Header Length.1").is_ok());
     assert!(ds
@@ -131,6 +142,10 @@ fn differently_spelled_headers_concatenate() {
         .column("Protocol")
         .and_then(|c| c.f64().map(|_| ()))
         .is_ok());
+    assert_eq!(ds.time_ns.as_ref().map(Vec::len), Some(1_299));
+    let ds = ds.cleaned().expect("cleaning keeps rows");
+    assert_eq!(ds.rows(), 1_298);
+    assert_eq!(counts(&ds)["BENIGN"], 298);
     assert_eq!(ds.time_ns.as_ref().map(Vec::len), Some(1_298));
     let map = data::kernel_mapping(&ds.column_names());
     assert!(map
@@ -195,91 +210,34 @@ fn unsw_raw_and_nsl_kdd_are_detected_with_their_class_counts() {
 
     let ds = load(&[data_file("cic-ids2017/machine-learning-csv-sample.csv")]);
     assert_eq!(ds.kind, DatasetKind::CicMachineLearning);
-    let c = counts(&ds);
-    // 10 Bot rows have `inf` rates (as pandas writes Infinity): dropped, with the reason.
+    assert_eq!(ds.rows(), 4_363);
+    assert_eq!(counts(&ds)["Bot"], 1_966);
+    // 10 Bot rows have `inf` rates (as pandas writes Infinity): dropped before training, with
+    // the reason.
     assert_eq!(ds.dropped.rows_read, 4_363);
-    assert_eq!((c["WebAttack"], c["Bot"], c["BENIGN"]), (2_180, 1_956, 2));
     assert_eq!(ds.dropped.rows_by_reason[0].reason, "nan_or_infinity");
     assert_eq!(ds.dropped.rows_dropped, 10);
+    let ds = ds.cleaned().expect("cleaned");
+    let c = counts(&ds);
+    assert_eq!((c["WebAttack"], c["Bot"], c["BENIGN"]), (2_180, 1_956, 2));
 }
 
-/// A flow table as `workbench features` writes it: kernel feature names + label, built here
-/// from the generator's capture with the probe's twin and joined with its labels file.
+/// The flow table `workbench features --labels` writes for a committed sample capture: kernel
+/// features computed by the probe's twin, labelled from the generator's own labels file.
 fn flow_table(variant: &str, dir: &Path) -> PathBuf {
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-pcaps");
-    let labels_text = std::fs::read_to_string(samples.join(format!("labels-{variant}.csv"))).expect("labels");
-    let mut labels = HashMap::new();
-    for line in labels_text.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        labels.insert(
-            (
-                f[0].to_string(),
-                f[1].to_string(),
-                f[2].to_string(),
-                f[3].to_string(),
-                f[4].to_string(),
-            ),
-            f[7].to_string(),
-        );
-    }
-    let mut twin = Twin::new(ProbeConfig::default(), None, None);
-    let pcap = samples.join(format!("{variant}.pcap"));
-    for p in capture::open(&pcap, false).unwrap_or_else(|e| panic!("{e}")) {
-        let p = p.unwrap_or_else(|e| panic!("{e}"));
-        let parsed = p.parse().unwrap_or_else(|e| panic!("packet {}: {e:?}", p.index));
-        twin.packet(&parsed, p.ts_ns);
-    }
     let out = dir.join(format!("flows-{variant}.csv"));
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&out).expect("create"));
-    let names: Vec<&str> = FEATURES.iter().map(|f| f.name).collect();
-    writeln!(w, "src_ip,src_port,dst_ip,first_ts_ns,{},label", names.join(",")).expect("write");
-    let ip = |a: &[u8; 16]| Ipv4Addr::new(a[0], a[1], a[2], a[3]).to_string();
-    let mut joined = 0;
-    // In first-packet order, as the labels file: the table (and the detectors' random 70/30
-    // split) must not depend on hash-map order.
-    let mut flows: Vec<_> = twin.flows.iter().collect();
-    flows.sort_by_key(|(k, e)| {
-        (
-            e.state.first_ts_ns,
-            k.addr_lo,
-            k.addr_hi,
-            k.port_lo,
-            k.port_hi,
-            k.proto,
-        )
-    });
-    for (k, e) in flows {
-        let lo = (ip(&k.addr_lo), k.port_lo);
-        let hi = (ip(&k.addr_hi), k.port_hi);
-        let (src, dst) = if e.initiator_is_lo != 0 {
-            (lo, hi)
-        } else {
-            (hi, lo)
-        };
-        let key = (
-            src.0.clone(),
-            src.1.to_string(),
-            dst.0.clone(),
-            dst.1.to_string(),
-            k.proto.to_string(),
-        );
-        let label = labels
-            .get(&key)
-            .unwrap_or_else(|| panic!("flow {key:?} has no label"));
-        let feats: Vec<String> = e.state.features().iter().map(i64::to_string).collect();
-        writeln!(
-            w,
-            "{},{},{},{},{},{label}",
-            src.0,
-            src.1,
-            dst.0,
-            e.state.first_ts_ns,
-            feats.join(",")
-        )
-        .expect("write");
-        joined += 1;
-    }
-    assert_eq!(joined, labels.len());
+    let opts = FeaturesOptions {
+        pcaps: vec![samples.join(format!("{variant}.pcap"))],
+        output: out.clone(),
+        decision: DecisionPoint::LastPacket,
+        labels: Some(samples.join(format!("labels-{variant}.csv"))),
+        cic: CicOptions::default(),
+        lenient: false,
+    };
+    let report = extract(&opts, &ProgressBar::hidden()).unwrap_or_else(|e| panic!("features: {e:#}"));
+    let labels = report.labels.expect("label report");
+    assert_eq!((report.flows, labels.unmatched_flows), (1_656, 0), "{variant}");
     out
 }
 

@@ -203,3 +203,37 @@ fn inspect_json_has_the_contract_keys() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("/nonexistent/flows.csv"), "{err}");
 }
+
+#[test]
+fn bench_load_once_parses_first_then_reads_its_cache() {
+    // The child process `workbench bench load` measures: first a parse (the cache is written
+    // before the process exits), then a read of that cache, each reported as JSON.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = data_file("cic-ids2017/friday-ddos-labelled-flows-head300.csv");
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
+            .args(["bench", "load-once"])
+            .arg(&file)
+            .arg("--cache-dir")
+            .arg(tmp.path())
+            .output()
+            .expect("run workbench");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("one JSON document")
+    };
+    let first = run();
+    assert_eq!(
+        (first["rows"].as_u64(), first["columns"].as_u64()),
+        (Some(299), Some(85))
+    );
+    assert_eq!(first["from_cache"], false);
+    let cache = first["cache_path"].as_str().expect("cache path").to_string();
+    assert!(
+        std::path::Path::new(&cache).is_file(),
+        "{cache} written before exit"
+    );
+    let second = run();
+    assert_eq!(second["from_cache"], true);
+    assert_eq!(second["cache_path"].as_str(), Some(cache.as_str()));
+    assert_eq!(second["rows"], 299);
+}

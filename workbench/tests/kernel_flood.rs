@@ -10,12 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{kernel_tests_enabled, report, workbench_json, DetachOnDrop, TempDir};
-use shared::features::feature_id;
-use shared::model::SCORE_ONE;
 use workbench::craft::{self, Ipv4Endpoints, TcpSegment, TCP_SYN};
 use workbench::lab::afpacket::FrameSender;
 use workbench::lab::{traffic, Lab};
-use workbench::model::build::{self, Node};
+use workbench::model::build;
 
 const FLOOD: u32 = 1_000_000;
 const TABLE: u32 = 65_536;
@@ -43,23 +41,8 @@ fn a_million_spoofed_syns_evict_without_losing_established_flows() {
     ]);
     let dir = TempDir::new("flood");
     let model = dir.path().join("syn.ebml");
-    let syn = feature_id("syn_count").expect("id");
-    let tree = build::tree(
-        &[
-            Node::Split {
-                feature: syn,
-                threshold: 0,
-                left: 1,
-                right: 2,
-            },
-            Node::Leaf { score: 0 },
-            Node::Leaf {
-                score: SCORE_ONE as i32,
-            },
-        ],
-        SCORE_ONE / 2,
-    )
-    .expect("tree");
+    // Malicious from a flow's first SYN.
+    let tree = build::syn_count_tree(1).expect("tree");
     workbench::model::file::write(&model, &tree, serde_json::Value::Null).expect("model");
     workbench_json(&["deploy", model.to_str().expect("utf8"), "--iface", &h, "--json"]);
 

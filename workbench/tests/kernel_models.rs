@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::{kernel_tests_enabled, report, workbench, workbench_json, DetachOnDrop, TempDir};
 use serde_json::Value;
-use shared::features::feature_id;
 use shared::model::{Model, SCORE_ONE};
 use workbench::craft::TCP_SYN;
 use workbench::lab::{traffic, Lab};
@@ -18,23 +17,7 @@ use workbench::model::file;
 
 /// Malicious once a flow has seen 3 SYNs.
 fn syn_tree() -> Box<Model> {
-    let syn = feature_id("syn_count").expect("feature");
-    build::tree(
-        &[
-            Node::Split {
-                feature: syn,
-                threshold: 2,
-                left: 1,
-                right: 2,
-            },
-            Node::Leaf { score: 0 },
-            Node::Leaf {
-                score: SCORE_ONE as i32,
-            },
-        ],
-        SCORE_ONE / 2,
-    )
-    .expect("valid tree")
+    build::syn_count_tree(3).expect("valid tree")
 }
 
 /// Benign whatever the flow does.

@@ -125,6 +125,42 @@ fn kernel_source_shows_the_probe_explains_its_scores_and_swaps_models() {
         source.poll().expect("poll").models.map(|m| m.mode),
         Some("monitor")
     );
+    // The Deploy tab's "deploy the trained model": the code of `workbench deploy MODEL`.
+    let line = source
+        .control(&Control::DeployModel {
+            path: second.clone(),
+            shadow: false,
+        })
+        .expect("deploy as active");
+    assert!(line.contains(&id_string(demo.header.model_id)), "{line}");
+    source
+        .control(&Control::DeployModel {
+            path: first.clone(),
+            shadow: true,
+        })
+        .expect("deploy as shadow");
+    let status = workbench_json(&["probe", "status", "--iface", &iface, "--json"]);
+    assert_eq!(
+        status["active"]["model"],
+        id_string(demo.header.model_id).as_str(),
+        "{status:#}"
+    );
+    assert_eq!(
+        status["previous"]["model"],
+        id_string(always_benign.header.model_id).as_str()
+    );
+    assert_eq!(
+        status["shadow"]["model"],
+        id_string(always_benign.header.model_id).as_str()
+    );
+    let broken = dir.path().join("broken.model");
+    std::fs::write(&broken, b"not a model").expect("write");
+    assert!(source
+        .control(&Control::DeployModel {
+            path: broken,
+            shadow: false
+        })
+        .is_err());
     report(&format!(
         "kernel test ran: TUI kernel source on {iface}, {} flows explained",
         ours.len()

@@ -61,6 +61,32 @@ fn tui_in_tmux_restores_the_terminal_after_a_panic_in_a_render() {
 }
 
 #[test]
+fn tui_in_tmux_restores_the_terminal_on_sigterm() {
+    if !tmux::available("tui_tmux") {
+        return;
+    }
+    let (tmux, _dir) = start("sigterm", "");
+    tmux.wait_for("SIMULATED (userspace twin, no kernel)");
+    assert_eq!(tmux.alternate_on(), "1");
+    // The pane runs a shell whose child is the TUI.
+    let shell = tmux.cmd(&["display", "-p", "-t", "t", "#{pane_pid}"]);
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", shell.trim())).expect("children");
+    let tui: i32 = children
+        .split_whitespace()
+        .next()
+        .expect("the TUI process")
+        .parse()
+        .expect("pid");
+    // SAFETY: kill(2) on the TUI this test started (its own tmux server).
+    assert_eq!(unsafe { libc::kill(tui, libc::SIGTERM) }, 0);
+    let screen = tmux.wait_for("EXITED:");
+    assert!(screen.contains("EXITED:143"), "exit status of SIGTERM: {screen}");
+    assert!(screen.contains("interrupted by SIGTERM"), "{screen}");
+    assert_eq!(tmux.alternate_on(), "0", "the terminal left the alternate screen");
+}
+
+#[test]
 fn tui_in_tmux_on_the_kernel_probe_rolls_back_after_confirmation() {
     if !common::kernel_tests_enabled("tui_in_tmux_on_the_kernel_probe_rolls_back_after_confirmation")
         || !tmux::available("tui_tmux")
@@ -104,6 +130,42 @@ fn tui_in_tmux_on_the_kernel_probe_rolls_back_after_confirmation() {
     tmux.wait_for(&format!("active   {benign_id}"));
     let status = common::workbench_json(&["probe", "status", "--iface", &iface, "--json"]);
     assert_eq!(status["active"]["model"], benign_id.as_str(), "{status:#}");
+    tmux.cmd(&["send-keys", "-t", "t", "q"]);
+    tmux.wait_for("EXITED:0");
+    assert_eq!(tmux.alternate_on(), "0");
+}
+
+#[test]
+fn tui_in_tmux_walks_data_pitfalls_train_and_deploys_into_the_simulation() {
+    if !tmux::available("tui_tmux") {
+        return;
+    }
+    // No DATA argument: the TUI finds the labelled captures in ./sample-pcaps by itself.
+    let dir = common::TempDir::new("tui-tmux-path");
+    let samples = dir.path().join("sample-pcaps");
+    workbench::gen::write_all(&samples, workbench::gen::DEFAULT_SEED).expect("gen");
+    let args = format!("--pcap {}", samples.join("honest.pcap").display());
+    let tmux = launch("path", &dir, &args);
+    tmux.wait_for("SIMULATED (userspace twin, no kernel)");
+    tmux.cmd(&["send-keys", "-t", "t", "1"]);
+    // Loaded in the background while the Live tab kept running.
+    tmux.wait_for("1656 rows x");
+    tmux.wait_for("dataset honest (1/2, n: next)");
+    tmux.cmd(&["send-keys", "-t", "t", "n", "2"]);
+    tmux.wait_for("single_feature_leakage");
+    tmux.cmd(&["send-keys", "-t", "t", "h"]);
+    tmux.wait_for("naive vs HONEST split");
+    tmux.cmd(&["send-keys", "-t", "t", "1", "n", "3", "Enter"]);
+    let screen = tmux.wait_for("integer = float on");
+    assert!(screen.contains("on honest"), "{screen}");
+    tmux.cmd(&["send-keys", "-t", "t", "d"]);
+    tmux.wait_for("Swap the simulation's model");
+    tmux.cmd(&["send-keys", "-t", "t", "y"]);
+    // The source's label names the model file from the next poll on, on every tab.
+    let screen = tmux.wait_for("· trained");
+    assert!(screen.contains("in userspace"), "{screen}");
+    tmux.cmd(&["send-keys", "-t", "t", "5"]);
+    tmux.wait_for("flows ");
     tmux.cmd(&["send-keys", "-t", "t", "q"]);
     tmux.wait_for("EXITED:0");
     assert_eq!(tmux.alternate_on(), "0");

@@ -22,8 +22,10 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "iproute2",
 ];
 
-/// Packages the test suite needs beyond the build (independent references and the TUI end-to-end test).
-pub const DEBIAN_TEST_PACKAGES: &[&str] = &["tshark", "tmux"];
+/// Packages the test suite needs beyond the build (independent references and the TUI end-to-end
+/// test), and the benchmarks' Python baselines (`bench/venv.sh` makes a virtualenv and
+/// pip-installs pandas and scikit-learn into it).
+pub const DEBIAN_TEST_PACKAGES: &[&str] = &["tshark", "tmux", "python3-venv"];
 
 pub const BPF_LINKER_VERSION: &str = "0.13.0";
 pub const DEBIAN_TOOLCHAIN: &str = "debian";

@@ -180,6 +180,11 @@ pub fn parse_ip<P: PacketBytes>(pkt: &P, offset: usize, ethertype: u16) -> Resul
             if data_offset_bytes < 20 {
                 return Err(ParseError::BadTransportHeader);
             }
+            // Options claimed past the end of the frame on the wire: a truncated header, not
+            // header bytes to count (found by the fuzz harness, tests/fuzz_parsers.rs).
+            if l4_offset as u64 + data_offset_bytes as u64 > p.frame_bytes as u64 {
+                return Err(ParseError::Truncated);
+            }
             p.src_port = be16(t[0], t[1]);
             p.dst_port = be16(t[2], t[3]);
             p.tcp_flags = t[13];

@@ -26,7 +26,10 @@ pub struct Figure {
 }
 
 /// What one section (`bench probe`, `bench load`, ...) prints with `--json` under the key
-/// `figures`, next to its own detailed keys.
+/// `figures`, next to its own detailed keys. A section that cannot run on this machine (not
+/// root, a tool or a Python virtualenv missing) prints `{"section": .., "skipped": "<reason>",
+/// "figures": [], "notes": []}` and exits 0 (`bench::skipped_json`); `bench all` then lists it
+/// as skipped with that reason. A non-zero exit is a failure.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Section {
     pub section: String,

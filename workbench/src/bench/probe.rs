@@ -24,6 +24,7 @@ use shared::features::{FeatureVector, FlowState};
 use shared::model::Model;
 use shared::packet::{parse_ethernet, FrameBytes};
 
+use super::figure::Figure;
 use super::machine::Machine;
 use super::models::{self, ModelInfo, DEPTH};
 use crate::craft::{self, Ipv4Endpoints, TcpSegment, TCP_SYN};
@@ -32,6 +33,9 @@ use crate::kernel::{bpffs, caps, flows, probe, sys};
 
 pub const DEFAULT_REPEAT: u32 = 200_000;
 pub const DEFAULT_RUNS: usize = 7;
+/// `--quick`: enough to show the shape in a few seconds.
+pub const QUICK_REPEAT: u32 = 50_000;
+pub const QUICK_RUNS: usize = 3;
 /// The do-nothing classifier in the probe object.
 pub const EMPTY_PROGRAM: &str = "workbench_empty";
 /// Targets of the kernel model engine issue, checked on every benchmark packet.
@@ -185,6 +189,18 @@ fn check_walk_depth(model: &Model, name: &str, packets: &[BenchPacket]) -> Resul
 pub struct PacketResult {
     pub packet: &'static str,
     pub frame_bytes: usize,
+    #[serde(flatten)]
+    pub ns: VariantNs,
+    /// Every run's mean per repetition, by variant, in run order.
+    pub runs_ns: BTreeMap<&'static str, Vec<u32>>,
+    /// The distinct return codes of the program's test runs, by variant (0 = TC_ACT_OK).
+    pub return_codes: BTreeMap<&'static str, Vec<u32>>,
+}
+
+/// The median cost of every variant on one packet (flattened into the report: its keys are the
+/// contract `empty_ns`, `no_model_ns`, `tree_ns`, `logistic_ns`, ...).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct VariantNs {
     pub empty_ns: u32,
     /// The probe with the tree installed but no decision point: parse, flow update, lookups.
     pub no_decision_ns: u32,
@@ -195,10 +211,21 @@ pub struct PacketResult {
     pub forest_ns: u32,
     /// tree_ns - no_model_ns: what evaluating the tree adds (negative only through noise).
     pub model_part_ns: i64,
-    /// Every run's mean per repetition, by variant, in run order.
-    pub runs_ns: BTreeMap<&'static str, Vec<u32>>,
-    /// The distinct return codes of the program's test runs, by variant (0 = TC_ACT_OK).
-    pub return_codes: BTreeMap<&'static str, Vec<u32>>,
+}
+
+impl VariantNs {
+    fn from_medians(medians: &BTreeMap<&'static str, u32>) -> Self {
+        let get = |v: Variant| medians.get(v.key()).copied().unwrap_or(0);
+        VariantNs {
+            empty_ns: get(Variant::Empty),
+            no_decision_ns: get(Variant::NoDecision),
+            no_model_ns: get(Variant::NoModel),
+            tree_ns: get(Variant::Tree),
+            logistic_ns: get(Variant::Logistic),
+            forest_ns: get(Variant::Forest),
+            model_part_ns: get(Variant::Tree) as i64 - get(Variant::NoModel) as i64,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -229,13 +256,9 @@ pub struct FlowSeen {
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     pub headline_packet: &'static str,
-    pub empty_ns: u32,
-    pub no_decision_ns: u32,
-    pub no_model_ns: u32,
-    pub tree_ns: u32,
-    pub logistic_ns: u32,
-    pub forest_ns: u32,
-    pub model_part_ns: i64,
+    /// The headline packet's medians.
+    #[serde(flatten)]
+    pub ns: VariantNs,
     pub repeat: u32,
     pub runs: usize,
     pub kernel: String,
@@ -283,6 +306,32 @@ fn set_config(ebpf: &mut Ebpf, config: ProbeConfig) -> Result<()> {
         .wrap_err("writing the benchmark's probe configuration")
 }
 
+struct BenchModels {
+    tree: Box<Model>,
+    logistic: Box<Model>,
+    forest: Box<Model>,
+}
+
+/// Puts the private probe in the state `variant` measures (model in the active slot, decision
+/// points) and returns the program to run.
+fn prepare(variant: Variant, slots: &ProbeModels, ebpf: &mut Ebpf, m: &BenchModels) -> Result<&'static str> {
+    match variant {
+        Variant::Empty => return Ok(EMPTY_PROGRAM),
+        Variant::NoDecision => {
+            slots.deploy(&m.tree)?;
+            set_config(ebpf, decide(false))?;
+        }
+        Variant::NoModel => {
+            slots.clear_active()?;
+            set_config(ebpf, decide(true))?;
+        }
+        Variant::Tree => slots.deploy(&m.tree)?,
+        Variant::Logistic => slots.deploy(&m.logistic)?,
+        Variant::Forest => slots.deploy(&m.forest)?,
+    }
+    Ok(probe::PROGRAM_NAME)
+}
+
 /// Measurements of one packet: (variant, durations and return codes of every run).
 type Measured = Vec<(Variant, Vec<u32>, Vec<u32>)>;
 
@@ -293,19 +342,22 @@ pub fn run(options: &Options) -> Result<BenchReport> {
         bail!("--repeat and the number of runs must be at least 1");
     }
     let packets = bench_packets();
-    let tree = models::full_tree()?;
-    let logistic = models::logistic()?;
-    let forest = models::forest()?;
+    let bench_models = BenchModels {
+        tree: models::full_tree()?,
+        logistic: models::logistic()?,
+        forest: models::forest()?,
+    };
+    let (tree, forest) = (&bench_models.tree, &bench_models.forest);
     let mut model_info = BTreeMap::new();
     model_info.insert(
         "tree",
-        ModelInfo::of(&tree, Some(check_walk_depth(&tree, "tree", &packets)?)),
+        ModelInfo::of(tree, Some(check_walk_depth(tree, "tree", &packets)?)),
     );
     model_info.insert(
         "forest",
-        ModelInfo::of(&forest, Some(check_walk_depth(&forest, "forest", &packets)?)),
+        ModelInfo::of(forest, Some(check_walk_depth(forest, "forest", &packets)?)),
     );
-    model_info.insert("logistic", ModelInfo::of(&logistic, None));
+    model_info.insert("logistic", ModelInfo::of(&bench_models.logistic, None));
 
     bpffs::ensure_mounted()?;
     let dir = private_dir();
@@ -315,8 +367,16 @@ pub fn run(options: &Options) -> Result<BenchReport> {
             dir.display()
         );
     }
+    // Dropped last: a kill before the guard below runs leaves a note for the next start.
+    let mut claim = crate::lifecycle::claims::Claim::new("bench probe");
+    claim.add(crate::lifecycle::claims::Object::Pins {
+        dir: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    });
     std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
-    // Dropped on any error below: removes the pins and the directory.
+    // Dropped on any error below (and on Ctrl-C: `lifecycle::check`): removes the pins and the directory.
     let guard = probe::PinGuard::new(dir.clone());
 
     let mut loaded = probe::load(&dir, &probe::AttachOptions::default())?;
@@ -344,25 +404,9 @@ pub fn run(options: &Options) -> Result<BenchReport> {
         .map(|_| VARIANTS.iter().map(|&v| (v, Vec::new(), Vec::new())).collect())
         .collect();
     for _ in 0..options.runs {
+        crate::lifecycle::check()?;
         for (vi, &variant) in VARIANTS.iter().enumerate() {
-            let program = match variant {
-                Variant::Empty => EMPTY_PROGRAM,
-                _ => probe::PROGRAM_NAME,
-            };
-            match variant {
-                Variant::Empty => {}
-                Variant::NoDecision => {
-                    slots.deploy(&tree)?;
-                    set_config(&mut loaded.ebpf, decide(false))?;
-                }
-                Variant::NoModel => {
-                    slots.clear_active()?;
-                    set_config(&mut loaded.ebpf, decide(true))?;
-                }
-                Variant::Tree => slots.deploy(&tree)?,
-                Variant::Logistic => slots.deploy(&logistic)?,
-                Variant::Forest => slots.deploy(&forest)?,
-            }
+            let program = prepare(variant, &slots, &mut loaded.ebpf, &bench_models)?;
             let fd = loaded
                 .ebpf
                 .program(program)
@@ -421,13 +465,7 @@ pub fn run(options: &Options) -> Result<BenchReport> {
     let machine = Machine::this();
     Ok(BenchReport {
         headline_packet: HEADLINE_PACKET,
-        empty_ns: headline.empty_ns,
-        no_decision_ns: headline.no_decision_ns,
-        no_model_ns: headline.no_model_ns,
-        tree_ns: headline.tree_ns,
-        logistic_ns: headline.logistic_ns,
-        forest_ns: headline.forest_ns,
-        model_part_ns: headline.model_part_ns,
+        ns: headline.ns,
         repeat: options.repeat,
         runs: options.runs,
         kernel: machine.kernel.clone(),
@@ -452,17 +490,10 @@ fn packet_result(p: &BenchPacket, measured: Measured) -> PacketResult {
         runs_ns.insert(variant.key(), durations);
         return_codes.insert(variant.key(), codes);
     }
-    let get = |v: Variant| medians.get(v.key()).copied().unwrap_or(0);
     PacketResult {
         packet: p.name,
         frame_bytes: p.frame.len(),
-        empty_ns: get(Variant::Empty),
-        no_decision_ns: get(Variant::NoDecision),
-        no_model_ns: get(Variant::NoModel),
-        tree_ns: get(Variant::Tree),
-        logistic_ns: get(Variant::Logistic),
-        forest_ns: get(Variant::Forest),
-        model_part_ns: get(Variant::Tree) as i64 - get(Variant::NoModel) as i64,
+        ns: VariantNs::from_medians(&medians),
         runs_ns,
         return_codes,
     }
@@ -481,8 +512,43 @@ fn target(packet: &'static str, metric: &'static str, target_ns: i64, measured_n
 
 fn targets(r: &PacketResult) -> [TargetCheck; 2] {
     [
-        target(r.packet, "tree_ns", TARGET_TREE_NS, r.tree_ns as i64),
-        target(r.packet, "model_part_ns", TARGET_MODEL_PART_NS, r.model_part_ns),
+        target(r.packet, "tree_ns", TARGET_TREE_NS, r.ns.tree_ns as i64),
+        target(
+            r.packet,
+            "model_part_ns",
+            TARGET_MODEL_PART_NS,
+            r.ns.model_part_ns,
+        ),
+    ]
+}
+
+/// The section's figures (headline packet): each probe variant against the empty program, the
+/// tree and the model part against their targets.
+pub fn figures(r: &BenchReport) -> Vec<Figure> {
+    let ns = &r.ns;
+    let empty = ns.empty_ns as f64;
+    let baseline = "empty tc program (BPF_PROG_TEST_RUN)";
+    let vs = |name: &str, v: u32| Figure::versus(name, v as f64, "ns", baseline, empty, false);
+    vec![
+        vs("probe_no_model_ns_per_packet", ns.no_model_ns),
+        vs("probe_tree_ns_per_packet", ns.tree_ns).with_target(
+            &format!("<= {TARGET_TREE_NS} ns"),
+            ns.tree_ns as i64 <= TARGET_TREE_NS,
+        ),
+        vs("probe_logistic_ns_per_packet", ns.logistic_ns),
+        vs("probe_forest_ns_per_packet", ns.forest_ns),
+        Figure::versus(
+            "probe_model_part_ns_per_packet",
+            ns.model_part_ns as f64,
+            "ns",
+            "probe with no model (no_model_ns)",
+            ns.no_model_ns as f64,
+            false,
+        )
+        .with_target(
+            &format!("<= {TARGET_MODEL_PART_NS} ns"),
+            ns.model_part_ns <= TARGET_MODEL_PART_NS,
+        ),
     ]
 }
 
@@ -502,13 +568,15 @@ mod tests {
         let [tree, part] = targets(&PacketResult {
             packet: "udp",
             frame_bytes: 64,
-            empty_ns: 20,
-            no_decision_ns: 90,
-            no_model_ns: 100,
-            tree_ns: 140,
-            logistic_ns: 0,
-            forest_ns: 0,
-            model_part_ns: 40,
+            ns: VariantNs {
+                empty_ns: 20,
+                no_decision_ns: 90,
+                no_model_ns: 100,
+                tree_ns: 140,
+                logistic_ns: 0,
+                forest_ns: 0,
+                model_part_ns: 40,
+            },
             runs_ns: BTreeMap::new(),
             return_codes: BTreeMap::new(),
         });

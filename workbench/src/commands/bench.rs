@@ -1,10 +1,20 @@
-//! `workbench bench probe` (and later `bench all`).
+//! `workbench bench <section>` (probe, live, features, load, pitfalls, train, tui) and
+//! `workbench bench all`.
+//!
+//! Every section takes `--quick` and `--json`. With `--json` it prints one document in the
+//! shape `bench all` reads (`section`, `figures`, `notes`, then its own keys), or, when it
+//! cannot run on this machine (not root, tshark missing), `{"section", "skipped": REASON}` and
+//! exits 0; without `--json` the same reason is an error.
+
+use std::path::PathBuf;
 
 use clap::Subcommand;
-use color_eyre::eyre::Result;
+use color_eyre::eyre::{bail, eyre, Result};
 
 use super::print_json;
 use crate::bench::probe::{self, BenchReport};
+use crate::bench::{self as b, all, features, live, markdown, section_json, skipped_json, tui_frames};
+use crate::bench::{cic_file, load, pitfalls, train};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -13,25 +23,330 @@ pub enum BenchCommand {
     /// forest of 4 trees.
     Probe {
         /// Repetitions of the packet per test run (the kernel reports their mean).
-        #[arg(long, default_value_t = probe::DEFAULT_REPEAT,
-              value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
-        repeat: u32,
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
+        repeat: Option<u32>,
+        /// Fewer runs and repetitions.
+        #[arg(long)]
+        quick: bool,
         #[arg(long)]
         json: bool,
     },
+    /// Packets per second through a lab veth pair with the probe attached vs the empty tc
+    /// program, while the SYN flood sample is replayed at top speed (needs root).
+    Live {
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Feature extraction from captures vs `tshark -T fields`, and its peak memory at two
+    /// capture sizes.
+    Features {
+        /// 10 MB and 50 MB synthetic captures instead of 100 MB and 1 GB.
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The TUI's Live frame time with 100,000 flows vs 100 flows.
+    Tui {
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every section, each as a child process; writes the table and a JSON file.
+    All {
+        /// Smaller inputs and fewer runs (under 3 minutes on 2 cores).
+        #[arg(long)]
+        quick: bool,
+        /// Print the whole report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// The markdown file whose generated region is rewritten.
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        md: PathBuf,
+        /// The JSON report.
+        #[arg(long, default_value = "docs/benchmarks.json")]
+        json_out: PathBuf,
+        /// Only these sections (repeatable; default: all).
+        #[arg(long = "section", value_name = "NAME")]
+        sections: Vec<String>,
+    },
+    /// Loading the CIC-IDS2017-sized CSV (built from the real rows in ../shared/data, reused
+    /// when present): our first load and cached reload against pandas read_csv.
+    Load {
+        /// Rows of the file (default: CIC-IDS2017's 2,830,743; --quick: 200,000).
+        #[arg(long)]
+        rows: Option<usize>,
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value_t = cic_file::DEFAULT_SEED)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The full pitfall report (`workbench inspect`, loading included, no cache) on the
+    /// CIC-IDS2017-sized file; target under 60 s at 2.8M rows.
+    Pitfalls {
+        #[arg(long)]
+        rows: Option<usize>,
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value_t = cic_file::DEFAULT_SEED)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tree (max depth 12) and logistic training against scikit-learn on the same rows (a
+    /// sample of the CIC-IDS2017-sized file's numeric columns).
+    Train {
+        /// Rows sampled for training and testing (default 200,000; --quick: 40,000).
+        #[arg(long)]
+        rows: Option<usize>,
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One load of FILE, printed as JSON (the child process that `bench load` measures).
+    #[command(hide = true)]
+    LoadOnce {
+        file: PathBuf,
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
+}
+
+/// Prints a section's result: its JSON document, or its text.
+fn emit(
+    json: bool,
+    section: &str,
+    result: Result<serde_json::Value, String>,
+    text: impl FnOnce() -> String,
+) -> Result<()> {
+    match (result, json) {
+        (Ok(doc), true) => print_json(&doc),
+        (Ok(_), false) => {
+            print!("{}", text());
+            Ok(())
+        }
+        (Err(reason), true) => print_json(&skipped_json(section, &reason)),
+        (Err(reason), false) => bail!("bench {section}: cannot run here: {reason}"),
+    }
+}
+
+fn figures_text(figures: &[crate::bench::figure::Figure], notes: &[String]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for f in figures {
+        let _ = writeln!(
+            out,
+            "{}: {} {}{}{}",
+            f.name,
+            markdown::num(f.value),
+            f.unit,
+            match (&f.baseline, f.baseline_value, f.ratio) {
+                (Some(b), Some(v), Some(r)) =>
+                    format!(" vs {} {} ({b}): {}x", markdown::num(v), f.unit, markdown::num(r)),
+                _ => String::new(),
+            },
+            f.target.as_ref().map_or(String::new(), |t| format!(
+                "; target {t}: {}",
+                markdown::verdict(f)
+            ))
+        );
+    }
+    for n in notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
+}
+
+fn rows_of(rows: Option<usize>, quick: bool) -> usize {
+    rows.unwrap_or(if quick {
+        cic_file::QUICK_ROWS
+    } else {
+        cic_file::CIC_ROWS
+    })
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::Probe { repeat, json } => {
-            let report = probe::run(&probe::Options {
-                repeat,
-                ..probe::Options::default()
-            })?;
+        BenchCommand::Load {
+            rows,
+            quick,
+            seed,
+            json,
+        } => {
+            let report = load::run(&load::Options {
+                rows: rows_of(rows, quick),
+                seed,
+            })
+            .map_err(|e| eyre!(e))?;
             if json {
                 return print_json(&report);
             }
-            print!("{}", render(&report));
+            print!("{}", figures_text(&report.section.figures, &report.section.notes));
+            Ok(())
+        }
+        BenchCommand::Pitfalls {
+            rows,
+            quick,
+            seed,
+            json,
+        } => {
+            let report = pitfalls::run(rows_of(rows, quick), seed).map_err(|e| eyre!(e))?;
+            if json {
+                return print_json(&report);
+            }
+            print!("{}", figures_text(&report.section.figures, &report.section.notes));
+            Ok(())
+        }
+        BenchCommand::Train {
+            rows,
+            quick,
+            seed,
+            json,
+        } => {
+            let opts = train::Options {
+                file_rows: rows_of(None, quick),
+                rows: rows.unwrap_or(if quick { 40_000 } else { 200_000 }),
+                linfa_rows: if quick { 5_000 } else { 20_000 },
+                linfa_logistic_rows: if quick { 1_000 } else { 3_000 },
+                seed,
+            };
+            let report = train::run(&opts).map_err(|e| eyre!(e))?;
+            if json {
+                return print_json(&report);
+            }
+            print!("{}", figures_text(&report.section.figures, &report.section.notes));
+            Ok(())
+        }
+        BenchCommand::LoadOnce { file, cache_dir } => {
+            let opts = crate::data::LoadOptions {
+                no_cache: cache_dir.is_none(),
+                cache_dir,
+                ..Default::default()
+            };
+            let ds = crate::data::load(&[file], &opts)?;
+            print_json(&load::LoadOnce {
+                rows: ds.rows(),
+                columns: ds.frame.width(),
+                load_ms: ds.load_ms,
+                from_cache: ds.from_cache,
+                cache_path: ds.cache_path.clone(),
+            })
+        }
+        BenchCommand::Probe { repeat, quick, json } => {
+            if let Some(reason) = b::kernel_unavailable("benchmarking the probe") {
+                return emit(json, "probe", Err(reason), String::new);
+            }
+            let (default_repeat, runs) = if quick {
+                (probe::QUICK_REPEAT, probe::QUICK_RUNS)
+            } else {
+                (probe::DEFAULT_REPEAT, probe::DEFAULT_RUNS)
+            };
+            crate::lifecycle::install()?;
+            let report = probe::run(&probe::Options {
+                repeat: repeat.unwrap_or(default_repeat),
+                runs,
+            })?;
+            let figures = probe::figures(&report);
+            let notes = vec![format!(
+                "{} packet (headline); {} runs x {} repetitions per variant, medians; every \
+                 packet a decision point except in no_decision",
+                report.headline_packet, report.runs, report.repeat
+            )];
+            let doc = section_json("probe", figures, notes, &report)?;
+            emit(json, "probe", Ok(doc), || render(&report))
+        }
+        BenchCommand::Live { quick, json } => {
+            let capture = features::synflood_capture();
+            if let Some(reason) = live::unavailable(&capture) {
+                return emit(json, "live", Err(reason), String::new);
+            }
+            crate::lifecycle::install()?;
+            let r = live::run(quick, &capture)?;
+            let (figures, notes) = (live::figures(&r), live::notes(&r));
+            let text = figures_text(&figures, &notes);
+            emit(
+                json,
+                "live",
+                Ok(section_json("live", figures, notes, &r)?),
+                || text,
+            )
+        }
+        BenchCommand::Features { quick, json } => match features::run(quick)? {
+            Err(reason) => emit(json, "features", Err(reason), String::new),
+            Ok(r) => {
+                let (figures, notes) = (features::figures(&r), features::notes(&r));
+                let text = figures_text(&figures, &notes);
+                emit(
+                    json,
+                    "features",
+                    Ok(section_json("features", figures, notes, &r)?),
+                    || text,
+                )
+            }
+        },
+        BenchCommand::Tui { quick, json } => {
+            let r = tui_frames::run(quick)?;
+            let (figures, notes) = (tui_frames::figures(&r), tui_frames::notes(&r));
+            let text = figures_text(&figures, &notes);
+            emit(json, "tui", Ok(section_json("tui", figures, notes, &r)?), || text)
+        }
+        BenchCommand::All {
+            quick,
+            json,
+            md,
+            json_out,
+            sections,
+        } => {
+            for s in &sections {
+                if !all::SECTIONS.contains(&s.as_str()) {
+                    bail!(
+                        "--section {s:?}: no such section (one of {})",
+                        all::SECTIONS.join(", ")
+                    );
+                }
+            }
+            let command = std::iter::once("workbench".to_string())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let report = all::run(&all::Options {
+                quick,
+                md: md.clone(),
+                json_out: json_out.clone(),
+                command,
+                only: sections,
+            })?;
+            if json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "bench all: {} sections ({} ran), targets {} met / {} missed; wrote {} and {}",
+                    report.sections.len(),
+                    report
+                        .sections
+                        .iter()
+                        .filter(|s| s.status == all::Status::Ran)
+                        .count(),
+                    report.targets_met,
+                    report.targets_missed,
+                    md.display(),
+                    json_out.display()
+                );
+            }
+            if !report.failed_sections.is_empty() {
+                bail!(
+                    "bench all: section(s) failed: {}",
+                    report.failed_sections.join(", ")
+                );
+            }
             Ok(())
         }
     }
@@ -56,13 +371,13 @@ pub fn render(r: &BenchReport) -> String {
             out,
             "{:<16} {:>6} {:>12} {:>9} {:>6} {:>9} {:>7} {:>11}",
             format!("{} ({} B)", p.packet, p.frame_bytes),
-            p.empty_ns,
-            p.no_decision_ns,
-            p.no_model_ns,
-            p.tree_ns,
-            p.logistic_ns,
-            p.forest_ns,
-            p.model_part_ns
+            p.ns.empty_ns,
+            p.ns.no_decision_ns,
+            p.ns.no_model_ns,
+            p.ns.tree_ns,
+            p.ns.logistic_ns,
+            p.ns.forest_ns,
+            p.ns.model_part_ns
         );
     }
     for t in &r.targets {

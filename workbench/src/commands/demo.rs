@@ -14,7 +14,7 @@ use crate::cli::DemoArgs;
 use crate::demo::kernel_lab::Cleanup;
 use crate::demo::live::LiveProgress;
 use crate::demo::samples::Samples;
-use crate::demo::{self, signals, DatasetSummary, Demo, DemoOptions, Mode, ModelSummary};
+use crate::demo::{self, DatasetSummary, Demo, DemoOptions, Mode, ModelSummary};
 use crate::tui::{self, script};
 
 /// The headless summary (`--json`).
@@ -74,7 +74,8 @@ fn leftovers(lab: Option<&LabSummary>) -> Vec<String> {
 }
 
 pub fn run(args: DemoArgs) -> Result<()> {
-    signals::install();
+    // SIGINT/SIGTERM/SIGHUP become a flag the demo's loops poll, so it ends through its cleanup.
+    crate::lifecycle::install()?;
     if let Some(id) = &args.lab_id {
         crate::lab::replay_lab::validate_id(id)?;
     }
@@ -93,7 +94,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         probe_iface: k.iface.clone(),
     });
     if !headless {
-        let mut drivers: Vec<tui::Driver> = vec![Box::new(signals::quit_on_signal)];
+        let mut drivers: Vec<tui::Driver> = Vec::new();
         if let Some(steps) = steps {
             drivers.push(Box::new(move |tx| script::play(&steps, &tx)));
         }
@@ -139,6 +140,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let cleanup = demo.shutdown();
     let left = leftovers(lab.as_ref());
     run?;
+    if crate::lifecycle::stop_requested() {
+        report_cleanup(cleanup.as_ref(), &left);
+        // Cleaned up: `main` names the signal and exits with its status, as other commands do.
+        return crate::lifecycle::check();
+    }
     let live = progress.lock().map(|p| p.clone()).unwrap_or_default();
     let summary = Summary {
         mode: demo.mode,

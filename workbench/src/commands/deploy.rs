@@ -25,7 +25,7 @@ pub enum Mode {
 pub struct DeployArgs {
     /// Model file (from `workbench train`); omit it to only change mode or slots.
     pub model: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(long, value_parser = crate::argcheck::iface)]
     pub iface: String,
     /// Run the model beside the active one without acting; count disagreements.
     #[arg(long, conflicts_with_all = ["rollback", "promote_shadow"])]

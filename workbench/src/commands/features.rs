@@ -28,7 +28,8 @@ pub struct FeaturesArgs {
     /// One row per packet, with the features after that packet.
     #[arg(long)]
     pub every_packet: bool,
-    /// Labels: a rules file (.toml) or a CIC-IDS2017 labelled-flows CSV (.csv).
+    /// Labels: a rules file (.toml), a CIC-IDS2017 labelled-flows CSV or the generator's labels
+    /// CSV (.csv; told apart by the header).
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// UTC offset of the CIC CSV's timestamps (CIC-IDS2017: New Brunswick, -03:00).

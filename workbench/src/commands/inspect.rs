@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::print_json;
-use crate::data::{self, DatasetKind, Dropped, LoadOptions, LoadedDataset};
+use crate::data::{self, ColumnHealth, DatasetKind, Dropped, LoadOptions, LoadedDataset};
 use crate::pitfalls::{self, Finding};
 
 #[derive(Debug, Args)]
@@ -26,6 +26,9 @@ pub struct InspectArgs {
     /// Neither read nor write the parsed-dataset cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Directory of the parsed-dataset cache (default $XDG_CACHE_HOME/ebpf-ml-workbench/datasets).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Also drop exact duplicate rows while cleaning (reported under `dropped`).
     #[arg(long)]
     pub drop_duplicates: bool,
@@ -43,6 +46,8 @@ pub struct DatasetInfo {
     pub time_column: Option<String>,
     pub host_column: Option<String>,
     pub from_cache: bool,
+    /// The Parquet cache file read or written (null with --no-cache).
+    pub cache_path: Option<String>,
     pub load_ms: u64,
 }
 
@@ -57,8 +62,12 @@ pub struct ColumnInfo {
 #[derive(Debug, Serialize)]
 pub struct InspectReport {
     pub dataset: DatasetInfo,
+    /// Rows of the loaded table (all of them; `dropped` says what cleaning removes before
+    /// training, and the detectors look at the rows it keeps).
     pub rows: usize,
     pub columns: Vec<ColumnInfo>,
+    /// Missing, NaN and infinite values per column.
+    pub column_health: Vec<ColumnHealth>,
     pub dropped: Dropped,
     pub findings: Vec<Finding>,
 }
@@ -83,10 +92,12 @@ pub fn report(ds: &LoadedDataset) -> InspectReport {
             time_column: ds.time_column.clone(),
             host_column: ds.host_column.clone(),
             from_cache: ds.from_cache,
+            cache_path: ds.cache_path.clone(),
             load_ms: ds.load_ms,
         },
         rows: ds.rows(),
         columns,
+        column_health: ds.health.clone(),
         dropped: ds.dropped.clone(),
         findings: pitfalls::inspect(ds),
     }
@@ -107,7 +118,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
         kind: args.kind,
         drop_duplicates: args.drop_duplicates,
         no_cache: args.no_cache,
-        cache_dir: None,
+        cache_dir: args.cache_dir.clone(),
     };
     let ds = data::load(&args.data, &opts)?;
     eprintln!(
@@ -129,7 +140,10 @@ pub fn run(args: InspectArgs) -> Result<()> {
         r.dataset.label_column
     );
     let d = &r.dropped;
-    println!("cleaning: {} rows read, {} dropped", d.rows_read, d.rows_dropped);
+    println!(
+        "cleaning before training: {} rows read, {} dropped",
+        d.rows_read, d.rows_dropped
+    );
     for reason in &d.rows_by_reason {
         println!(
             "  {} rows: {} (in {})",
@@ -140,6 +154,16 @@ pub fn run(args: InspectArgs) -> Result<()> {
     }
     for c in &d.columns {
         println!("  column {} dropped: {}", c.column, c.reason);
+    }
+    for h in r
+        .column_health
+        .iter()
+        .filter(|h| h.missing + h.nan + h.infinite > 0)
+    {
+        println!(
+            "  column {}: {} missing, {} NaN, {} infinite",
+            h.column, h.missing, h.nan, h.infinite
+        );
     }
     for f in &r.findings {
         let severity = format!("{:?}", f.severity).to_uppercase();

@@ -6,6 +6,7 @@ use super::print_json;
 use crate::cli::LabCommand;
 use crate::kernel::caps;
 use crate::lab::{replay_lab, ReplayLab};
+use crate::lifecycle::claims::{Claim, Object};
 
 pub fn run(cmd: LabCommand) -> Result<()> {
     if !caps::has(caps::CAP_SYS_ADMIN) || !caps::has(caps::CAP_NET_ADMIN) {
@@ -13,7 +14,15 @@ pub fn run(cmd: LabCommand) -> Result<()> {
     }
     match cmd {
         LabCommand::Up { id, json } => {
-            let info = ReplayLab::create(&id)?.keep();
+            // Made whole or not at all: Ctrl-C or a kill half-way must not leave half a lab
+            // unannounced (the claim is dropped once the lab is handed over).
+            crate::lifecycle::install()?;
+            let mut claim = Claim::new("lab up");
+            claim.add(Object::Lab { id: id.clone() });
+            let lab = ReplayLab::create(&id)?;
+            crate::lifecycle::check()?;
+            let info = lab.keep();
+            drop(claim);
             if json {
                 return print_json(&info);
             }

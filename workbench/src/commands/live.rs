@@ -11,16 +11,16 @@ use crate::kernel::events::EventReader;
 
 #[derive(Debug, Args)]
 pub struct LiveArgs {
-    #[arg(long)]
+    #[arg(long, value_parser = crate::argcheck::iface)]
     pub iface: String,
     /// One JSON object per verdict change (without it: the TUI's Live tab on this interface).
     #[arg(long)]
     pub jsonl: bool,
     /// Stop after this many seconds (default: run until interrupted).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub duration_s: Option<u64>,
     /// Stop after this many events.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 }
 
@@ -31,6 +31,8 @@ pub fn run(args: LiveArgs) -> Result<()> {
             ..Default::default()
         });
     }
+    // Ctrl-C is the way to end the stream: finish the line being written, flush, exit 0.
+    crate::lifecycle::install()?;
     let mut reader = EventReader::open(&args.iface)?;
     let deadline = args.duration_s.map(|s| Instant::now() + Duration::from_secs(s));
     let mut seen = 0u64;
@@ -47,7 +49,7 @@ pub fn run(args: LiveArgs) -> Result<()> {
         }
         out.flush()?;
         drop(out);
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if deadline.is_some_and(|d| Instant::now() >= d) || crate::lifecycle::stop_requested() {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(20));

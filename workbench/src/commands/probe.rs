@@ -14,6 +14,7 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
             netns,
             json,
         } => {
+            crate::lifecycle::install()?;
             let report = probe::attach_in(
                 netns.as_deref(),
                 &iface,

@@ -7,6 +7,8 @@ use crate::cli::ReplayArgs;
 use crate::replay::{self, Pace, ReplayOptions};
 
 pub fn run(args: ReplayArgs) -> Result<()> {
+    // Ctrl-C ends the replay (the way to stop `--loop`) with the report of what was sent.
+    crate::lifecycle::install()?;
     let pace = match (args.pps, args.top_speed) {
         (Some(n), _) => Pace::Pps(n),
         (None, true) => Pace::TopSpeed,
@@ -46,5 +48,8 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             String::new()
         }
     );
+    if let Some(signal) = report.interrupted {
+        println!("stopped by {signal}");
+    }
     Ok(())
 }

@@ -16,9 +16,10 @@ pub struct ScreenshotsArgs {
     /// Directory for the SVG files (created if missing).
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
-    #[arg(long, default_value_t = 160)]
+    /// Columns (the TUI's smallest supported terminal is 80x24).
+    #[arg(long, default_value_t = 160, value_parser = clap::value_parser!(u16).range(80..=1000))]
     pub width: u16,
-    #[arg(long, default_value_t = 48)]
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u16).range(24..=500))]
     pub height: u16,
     #[arg(long)]
     pub json: bool,

@@ -10,9 +10,9 @@ use shared::features::{FeatureVector, FEATURES, FEATURE_COUNT};
 use shared::model::MAX_DEPTH;
 
 use super::print_json;
-use crate::data::{self, kernel_map::kernel_mapping, LoadOptions};
+use crate::data::{self, kernel_map::kernel_mapping, kernel_map::MappedColumn, LoadOptions, LoadedDataset};
 use crate::model::file;
-use crate::train::{self, Dataset, ModelKind, SplitKind, TrainOptions, TrainReport};
+use crate::train::{self, select, Dataset, ModelKind, SplitKind, TrainOptions, TrainReport};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -36,12 +36,18 @@ pub struct TrainArgs {
     #[arg(long)]
     pub positive: Option<String>,
     /// P(malicious) at or above which a flow is malicious.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = crate::argcheck::probability)]
     pub threshold: f64,
+    /// L2 regularisation strength of the logistic model (larger: smaller weights).
+    #[arg(long, default_value_t = 1.0)]
+    pub alpha: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     #[arg(long)]
     pub no_cache: bool,
+    /// Directory of the parsed-dataset cache (default $XDG_CACHE_HOME/ebpf-ml-workbench/datasets).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
     #[arg(long)]
@@ -53,10 +59,14 @@ struct TrainOutput<'a> {
     model_file: String,
     dataset: String,
     rows: usize,
+    /// Rows the cleaning step removed before training, and why.
+    dropped: data::Dropped,
     /// Dataset columns used, each with the probe feature it feeds.
     feature_mapping: Vec<(String, &'static str)>,
     /// Columns with no kernel counterpart (left out).
     unmapped_columns: Vec<(String, &'static str)>,
+    /// Columns cleaning removed (e.g. every value NaN), with the reason.
+    dropped_columns: &'a [data::DroppedColumn],
     #[serde(flatten)]
     report: &'a TrainReport,
 }
@@ -75,58 +85,60 @@ fn to_feature_value(feature: usize, column: &str, v: f64) -> i64 {
     }
 }
 
-pub fn run(args: TrainArgs) -> Result<()> {
-    if args.max_depth == 0 || args.max_depth > MAX_DEPTH {
-        bail!(
-            "--max-depth {} cannot run in the probe: it walks trees of depth 1 to {MAX_DEPTH}",
-            args.max_depth
-        );
+/// A detector needs malicious and benign rows: say which column held one class only, and what it
+/// held, before any split is made.
+fn check_two_classes(
+    file: &str,
+    loaded: &data::LoadedDataset,
+    malicious: &[bool],
+    positive: Option<&str>,
+) -> Result<()> {
+    let attacks = malicious.iter().filter(|&&m| m).count();
+    if attacks > 0 && attacks < malicious.len() {
+        return Ok(());
     }
-    let loaded = data::load(
-        &args.data,
-        &LoadOptions {
-            label: args.label.clone(),
-            no_cache: args.no_cache,
-            ..Default::default()
+    let mut seen: Vec<&str> = loaded.class.iter().map(String::as_str).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    let shown = seen.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+    let hint = match positive {
+        Some(p) => format!(
+            "--positive {p} matched {} of them",
+            if attacks == 0 { "none" } else { "all" }
+        ),
+        None => "pass --positive LABELS to say which labels are malicious".to_string(),
+    };
+    bail!(
+        "{file}: label column `{}` has one class only: all {} rows are {} (labels: {shown}); a \
+         detector needs malicious and benign rows ({hint})",
+        loaded.label_column,
+        malicious.len(),
+        if attacks == 0 { "benign" } else { "malicious" },
+    )
+}
+
+/// The rows of a loaded dataset as kernel features, ready for `train::train`: the columns with a
+/// probe counterpart (all of them for `features == "kernel"`, else the comma list), labels
+/// (`positive`: the classes counted as malicious) and the time and host of each row for the
+/// honest splits. `workbench train` and the TUI's Train tab both go through here.
+pub fn prepare(loaded: &LoadedDataset, features: &str, positive: Option<&str>) -> Result<Prepared> {
+    // The cleaning step before training: rows with NaN/Infinity or no label go (reported under
+    // `dropped`); the loaded table keeps them for the Data tab and `inspect`.
+    let loaded = &loaded.cleaned()?;
+    let columns = loaded.column_names();
+    let file = loaded.sources.join(", ");
+    let mut label_columns = vec![loaded.label_column.as_str()];
+    label_columns.extend(loaded.class_column.as_deref());
+    let mapped = select::select(
+        features,
+        &select::Columns {
+            file: &file,
+            columns: &columns,
+            label_columns: &label_columns,
+            dropped: &loaded.dropped.columns,
         },
     )?;
-    let columns: Vec<String> = loaded
-        .frame
-        .get_column_names()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
     let mapping = kernel_mapping(&columns);
-    let mut mapped = mapping.mapped.clone();
-    mapped.retain(|m| m.column != loaded.label_column && Some(&m.column) != loaded.class_column.as_ref());
-    if args.features != "kernel" {
-        let wanted: Vec<&str> = args
-            .features
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        let missing: Vec<&str> = wanted
-            .iter()
-            .copied()
-            .filter(|w| !mapped.iter().any(|m| m.feature == *w || m.column == *w))
-            .collect();
-        if !missing.is_empty() {
-            bail!(
-                "these features have no kernel counterpart in this dataset (the probe could not compute them): {}",
-                missing.join(", ")
-            );
-        }
-        mapped.retain(|m| wanted.contains(&m.feature) || wanted.contains(&m.column.as_str()));
-    }
-    mapped.sort_by_key(|m| m.feature_id);
-    mapped.dedup_by_key(|m| m.feature_id);
-    if mapped.is_empty() {
-        bail!(
-            "no column of {} maps to a kernel feature; see `workbench inspect` for the mapping table",
-            args.data[0].display()
-        );
-    }
 
     let rows = loaded.frame.height();
     let mut features = vec![[0i64; FEATURE_COUNT] as FeatureVector; rows];
@@ -140,7 +152,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             features[r][m.feature_id] = to_feature_value(m.feature_id, &m.column, v.unwrap_or(0.0));
         }
     }
-    let malicious = match &args.positive {
+    let malicious = match &positive {
         Some(list) => {
             let positive: Vec<&str> = list.split(',').map(str::trim).collect();
             loaded
@@ -151,6 +163,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         None => loaded.malicious.clone(),
     };
+    check_two_classes(&file, loaded, &malicious, positive)?;
     // Flow tables from `workbench features` carry their time and initiator in these columns.
     let time_ns = match &loaded.time_ns {
         Some(t) => t.clone(),
@@ -183,6 +196,64 @@ pub fn run(args: TrainArgs) -> Result<()> {
         time_ns,
         host,
     };
+    let unmapped = mapping
+        .unmapped
+        .iter()
+        .map(|u| (u.column.clone(), u.why))
+        .collect();
+    Ok(Prepared { ds, mapped, unmapped })
+}
+
+/// What `prepare` made of a dataset.
+pub struct Prepared {
+    pub ds: Dataset,
+    /// Dataset columns used, one per kernel feature, in feature order.
+    pub mapped: Vec<MappedColumn>,
+    /// Columns with no kernel counterpart, and why.
+    pub unmapped: Vec<(String, &'static str)>,
+}
+
+/// The provenance stored in the model file.
+pub fn provenance(
+    loaded: &LoadedDataset,
+    rows: usize,
+    opts: &TrainOptions,
+    report: &TrainReport,
+) -> serde_json::Value {
+    serde_json::json!({
+        "sources": loaded.sources,
+        "dataset_kind": format!("{:?}", loaded.kind),
+        "rows": rows,
+        "split": opts.split,
+        "seed": opts.seed,
+        "max_depth": opts.max_depth,
+        "alpha": opts.alpha,
+        "threshold": opts.threshold,
+        "metrics": report.metrics,
+        "agreement": report.agreement,
+    })
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    if args.max_depth == 0 || args.max_depth > MAX_DEPTH {
+        bail!(
+            "--max-depth {} cannot run in the probe: it walks trees of depth 1 to {MAX_DEPTH}",
+            args.max_depth
+        );
+    }
+    let loaded = data::load(
+        &args.data,
+        &LoadOptions {
+            label: args.label.clone(),
+            no_cache: args.no_cache,
+            cache_dir: args.cache_dir.clone(),
+            ..Default::default()
+        },
+    )?;
+    let prepared = prepare(&loaded, &args.features, args.positive.as_deref())?;
+    let rows = prepared.ds.features.len();
+    let mapped = &prepared.mapped;
+    let ds = prepared.ds;
     let opts = TrainOptions {
         kind: args.model,
         max_depth: args.max_depth,
@@ -190,31 +261,23 @@ pub fn run(args: TrainArgs) -> Result<()> {
         split: args.split,
         seed: args.seed,
         threshold: args.threshold,
+        alpha: args.alpha,
         ..TrainOptions::default()
     };
     let trained = train::train(&ds, &opts)?;
-    let provenance = serde_json::json!({
-        "sources": loaded.sources,
-        "dataset_kind": format!("{:?}", loaded.kind),
-        "rows": rows,
-        "split": args.split,
-        "seed": args.seed,
-        "max_depth": args.max_depth,
-        "threshold": args.threshold,
-        "metrics": trained.report.metrics,
-        "agreement": trained.report.agreement,
-    });
-    file::write(&args.out, &trained.model, provenance)?;
+    file::write(
+        &args.out,
+        &trained.model,
+        provenance(&loaded, rows, &opts, &trained.report),
+    )?;
     let output = TrainOutput {
         model_file: args.out.display().to_string(),
         dataset: format!("{:?}", loaded.kind),
         rows,
+        dropped: loaded.dropped.clone(),
         feature_mapping: mapped.iter().map(|m| (m.column.clone(), m.feature)).collect(),
-        unmapped_columns: mapping
-            .unmapped
-            .iter()
-            .map(|u| (u.column.clone(), u.why))
-            .collect(),
+        unmapped_columns: prepared.unmapped,
+        dropped_columns: &loaded.dropped.columns,
         report: &trained.report,
     };
     if args.json {
@@ -222,8 +285,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let r = &trained.report;
     let m = &r.metrics;
+    let auc = match (m.roc_auc, &m.auc_undefined) {
+        (Some(a), _) => format!("{a:.3}"),
+        (None, Some(why)) => format!("undefined ({why})"),
+        (None, None) => "undefined".into(),
+    };
     println!(
-        "{} model {} on {} rows ({} train / {} test, {:?} split): precision {:.3}, recall {:.3}, F1 {:.3}, ROC-AUC {:.3}",
+        "{} model {} on {} rows ({} train / {} test, {:?} split): precision {:.3}, recall {:.3}, F1 {:.3}, ROC-AUC {}",
         serde_json::to_value(r.model_kind)?.as_str().unwrap_or("?"),
         r.model_id,
         rows,
@@ -233,7 +301,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         m.precision,
         m.recall,
         m.f1,
-        m.roc_auc
+        auc
     );
     for (name, other) in &r.other_splits {
         println!(

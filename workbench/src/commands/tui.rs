@@ -10,8 +10,15 @@ use crate::tui;
 
 #[derive(Debug, Args, Default)]
 pub struct TuiArgs {
+    /// Datasets for the Data, Pitfalls and Train tabs (CSV, Parquet, zip, folders, or captures
+    /// with labels-NAME.csv beside them); default: the labelled captures in sample-pcaps/.
+    #[arg(value_name = "DATA")]
+    pub data: Vec<PathBuf>,
+    /// The same as DATA (repeatable), for scripts that build the argument list.
+    #[arg(long = "data", value_name = "DATA")]
+    pub data_files: Vec<PathBuf>,
     /// Show the probe attached to this interface (default: the first attached one).
-    #[arg(long, conflicts_with = "pcap")]
+    #[arg(long, conflicts_with = "pcap", value_parser = crate::argcheck::iface)]
     pub iface: Option<String>,
     /// Simulate: replay this capture through the userspace twin in a loop (no kernel needed).
     #[arg(long)]
@@ -19,11 +26,14 @@ pub struct TuiArgs {
     /// Model for the simulation (default: a built-in demo tree).
     #[arg(long, requires = "pcap")]
     pub model: Option<PathBuf>,
+    /// Colour theme at start (`t` switches while running).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::tui::theme::ThemeKind::NAMES))]
+    pub theme: Option<String>,
     /// Panic inside the first render (checks that the terminal is restored).
     #[arg(long, hide = true)]
     pub debug_panic: bool,
     /// Measure the Live tab's frame time with N fixture flows instead of running (JSON).
-    #[arg(long, value_name = "FLOWS")]
+    #[arg(long, value_name = "FLOWS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
     pub bench: Option<usize>,
 }
 
@@ -40,6 +50,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
         pcap: args.pcap,
         model: args.model,
         debug_panic: args.debug_panic,
-        data: Vec::new(),
+        data: args.data.into_iter().chain(args.data_files).collect(),
+        theme: args.theme.as_deref().and_then(tui::theme::ThemeKind::from_name),
     })
 }

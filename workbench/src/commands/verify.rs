@@ -17,18 +17,22 @@ pub struct VerifyArgs {
     /// Replay rate; the kernel must see every frame, so keep it moderate.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub pps: u64,
-    #[arg(long, default_value_t = ProbeConfig::default().decide_first_packets)]
+    #[arg(long, default_value_t = ProbeConfig::default().decide_first_packets,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub decide_first: u32,
-    #[arg(long, default_value_t = ProbeConfig::default().decide_every)]
+    #[arg(long, default_value_t = ProbeConfig::default().decide_every,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub decide_every: u32,
     /// Id of the lab namespace to create (ebml-<id>).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::argcheck::lab_id)]
     pub lab_id: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: VerifyArgs) -> Result<()> {
+    // Ctrl-C/SIGTERM unwind through the lab and probe guards instead of leaving them.
+    crate::lifecycle::install()?;
     let opts = VerifyOptions {
         pcap: args.pcap,
         model: args.model,

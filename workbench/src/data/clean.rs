@@ -21,7 +21,24 @@ pub struct Meta {
     pub class_column: Option<String>,
     pub time_column: Option<String>,
     pub host_column: Option<String>,
+    /// What the cleaning step before training removes (the loaded table keeps every row).
     pub dropped: Dropped,
+    /// Missing, NaN and infinite values per column of the loaded table.
+    pub health: Vec<ColumnHealth>,
+    /// Whether cleaning also removes exact duplicate rows.
+    pub drop_duplicates: bool,
+}
+
+/// A column's damaged values, as the TUI's Data tab shows them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ColumnHealth {
+    pub column: String,
+    /// `numeric` or `text`.
+    pub dtype: String,
+    /// Empty fields (and, in a numeric column, values that are not numbers).
+    pub missing: usize,
+    pub nan: usize,
+    pub infinite: usize,
 }
 
 pub struct Cleaned {
@@ -136,42 +153,72 @@ fn to_numbers(col: &Column) -> Result<(Float64Chunked, usize), PolarsError> {
     Ok((values.with_name(col.name().clone()), failed))
 }
 
+fn count(mask: &BooleanChunked) -> usize {
+    mask.sum().unwrap_or(0) as usize
+}
+
+/// A mask with nulls read as false.
+fn definite(mask: BooleanChunked) -> BooleanChunked {
+    if mask.null_count() == 0 {
+        mask
+    } else {
+        mask.fill_null_with_values(false).unwrap_or(mask)
+    }
+}
+
+/// Types the columns, counts each column's missing/NaN/infinite values, and works out which
+/// rows the cleaning step before training will remove and why. Every row stays in the table;
+/// [`crate::data::LoadedDataset::cleaned`] removes them. Column masks are combined with polars'
+/// bitmap kernels, so 2.8 million rows x 79 columns take no per-value loop here.
 pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
     let files = raw.sources.join(", ");
     let err = |e: PolarsError| DataError::file(&files, e.to_string());
     let frame = &raw.frame;
     let rows = frame.height();
     let (label_column, class_column) = label_columns(frame, &raw, opts)?;
-    let time_column = find(frame, &["Timestamp", "Stime", "first_ts_ns", "time", "ts"]);
+    let time_column = find(
+        frame,
+        &["Timestamp", "Stime", "first_ts_ns", "first_seen_ns", "time", "ts"],
+    );
     let host_column = find(frame, &["Source IP", "srcip", "src_ip", "src", "saddr"]);
 
-    let mut reason_of_row: Vec<Option<(&'static str, usize)>> = vec![None; rows];
+    // Rows already given a reason (the first column that offends, in column order, names it).
+    let mut bad = BooleanChunked::full("bad".into(), false, rows);
+    let mut counted: HashMap<&'static str, (usize, HashMap<usize, usize>)> = HashMap::new();
+    let mut attribute = |bad: &mut BooleanChunked, reason: &'static str, ci: usize, mask: BooleanChunked| {
+        let mask = definite(mask);
+        let new = count(&(&mask & &!&*bad));
+        if new > 0 {
+            let e = counted.entry(reason).or_default();
+            e.0 += new;
+            *e.1.entry(ci).or_default() += new;
+            *bad = &*bad | &mask;
+        }
+    };
     let mut dropped_columns = Vec::new();
+    let mut health = Vec::new();
     let mut out_cols: Vec<Column> = Vec::new();
     for (ci, col) in frame.get_columns().iter().enumerate() {
         let name = col.name().to_string();
         let is_label = name == label_column;
         if class_column.as_deref() == Some(name.as_str()) {
-            out_cols.push(text_column(col, true).map_err(err)?);
+            let c = text_column(col, true).map_err(err)?;
+            health.push(text_health(&c));
+            out_cols.push(c);
             continue;
         }
         let non_null = rows - col.null_count();
         let (numbers, failed) = to_numbers(col).map_err(err)?;
-        let finite = numbers.into_iter().flatten().filter(|v| v.is_finite()).count();
+        let finite = count(&definite(numbers.is_finite()));
         if is_label {
-            if failed == 0 && numbers.null_count() == col.null_count() {
-                out_cols.push(numbers.into_series().into());
+            let c: Column = if failed == 0 && numbers.null_count() == col.null_count() {
+                numbers.into_series().into()
             } else {
-                out_cols.push(text_column(col, true).map_err(err)?);
-            }
-            let label = out_cols
-                .last()
-                .ok_or_else(|| DataError::Other("internal: label".into()))?;
-            for (r, missing) in label.is_null().into_iter().enumerate() {
-                if missing == Some(true) {
-                    reason_of_row[r].get_or_insert(("missing_label", ci));
-                }
-            }
+                text_column(col, true).map_err(err)?
+            };
+            attribute(&mut bad, "missing_label", ci, c.is_null());
+            health.push(text_health(&c));
+            out_cols.push(c);
             continue;
         }
         if non_null == 0 || (failed == 0 && finite == 0) {
@@ -183,41 +230,53 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
             continue;
         }
         if failed * 2 > non_null {
-            out_cols.push(text_column(col, false).map_err(err)?);
+            let c = text_column(col, false).map_err(err)?;
+            health.push(text_health(&c));
+            out_cols.push(c);
             continue;
         }
-        let text = col.str().ok();
-        for (r, v) in numbers.into_iter().enumerate() {
-            let reason = match v {
-                Some(v) if v.is_finite() => continue,
-                Some(_) => "nan_or_infinity",
-                None => match text.and_then(|t| t.get(r)) {
-                    Some(s) if !s.trim().is_empty() => "unparseable",
-                    _ => "missing_value",
-                },
-            };
-            reason_of_row[r].get_or_insert((reason, ci));
+        // Most columns have neither: one is_finite pass above decides, no masks built.
+        let (mut nan_count, mut infinite_count) = (0, 0);
+        if numbers.len() - numbers.null_count() > finite {
+            let nan = definite(numbers.is_nan());
+            let infinite = definite(numbers.is_infinite());
+            (nan_count, infinite_count) = (count(&nan), count(&infinite));
+            attribute(&mut bad, "nan_or_infinity", ci, &nan | &infinite);
         }
+        if numbers.null_count() > 0 {
+            let null = numbers.is_null();
+            // A null where the text had something is a value that is not a number.
+            let text_present: BooleanChunked = match col.str() {
+                Ok(t) => t
+                    .into_iter()
+                    .map(|v| v.is_some_and(|s| !s.trim().is_empty()))
+                    .collect(),
+                Err(_) => BooleanChunked::full("p".into(), false, rows),
+            };
+            attribute(&mut bad, "unparseable", ci, &null & &text_present);
+            attribute(&mut bad, "missing_value", ci, &null & &!&text_present);
+        }
+        health.push(ColumnHealth {
+            column: name,
+            dtype: "numeric".into(),
+            missing: numbers.null_count(),
+            nan: nan_count,
+            infinite: infinite_count,
+        });
         out_cols.push(numbers.into_series().into());
     }
-    let mut cleaned = DataFrame::new(out_cols).map_err(err)?;
+    let cleaned = DataFrame::new(out_cols).map_err(err)?;
     if opts.drop_duplicates {
-        let hashes = row_hashes(&cleaned, &[]);
-        let mut seen = std::collections::HashSet::new();
-        for (r, h) in hashes.into_iter().enumerate() {
-            if reason_of_row[r].is_none() && !seen.insert(h) {
-                reason_of_row[r] = Some(("duplicate", usize::MAX));
-            }
+        let keep = duplicate_free(&cleaned, &bad);
+        let dup = &!&keep & &!&bad;
+        let n = count(&dup);
+        if n > 0 {
+            counted.insert("duplicate", (n, HashMap::new()));
+            bad = &bad | &dup;
         }
     }
     let names: Vec<String> = frame.get_column_names().iter().map(|s| s.to_string()).collect();
-    let mut by_reason: HashMap<&str, (usize, HashMap<usize, usize>)> = HashMap::new();
-    for (reason, ci) in reason_of_row.iter().flatten() {
-        let e = by_reason.entry(*reason).or_default();
-        e.0 += 1;
-        *e.1.entry(*ci).or_default() += 1;
-    }
-    let mut rows_by_reason: Vec<DropReason> = by_reason
+    let mut rows_by_reason: Vec<DropReason> = counted
         .into_iter()
         .map(|(reason, (n, cols))| {
             let mut cols: Vec<(usize, usize)> = cols.into_iter().collect();
@@ -230,25 +289,19 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
                     .filter_map(|(c, _)| names.get(*c).cloned())
                     .take(5)
                     .collect(),
+                column_rows: cols
+                    .iter()
+                    .filter(|(c, _)| names.get(*c).is_some())
+                    .map(|(_, n)| *n)
+                    .take(5)
+                    .collect(),
             }
         })
         .collect();
     rows_by_reason.sort_by(|a, b| b.rows.cmp(&a.rows).then(a.reason.cmp(&b.reason)));
-    let keep: BooleanChunked = reason_of_row.iter().map(|r| r.is_none()).collect();
-    cleaned = cleaned.filter(&keep).map_err(err)?;
-    if cleaned.height() == 0 {
-        let why: Vec<String> = rows_by_reason
-            .iter()
-            .map(|r| format!("{} {} (in {})", r.rows, r.reason, r.columns.join(", ")))
-            .collect();
-        return Err(DataError::file(
-            files,
-            format!("no row survives cleaning: {}", why.join("; ")),
-        ));
-    }
     let dropped = Dropped {
         rows_read: rows,
-        rows_dropped: rows - cleaned.height(),
+        rows_dropped: count(&bad),
         rows_by_reason,
         columns: dropped_columns,
     };
@@ -262,28 +315,78 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
             time_column: present(time_column),
             host_column: present(host_column),
             dropped,
+            health,
+            drop_duplicates: opts.drop_duplicates,
         },
         frame: cleaned,
     })
 }
 
-/// A text column, trimmed; labels also normalised (see [`normalise_label`]).
+fn text_health(c: &Column) -> ColumnHealth {
+    ColumnHealth {
+        column: c.name().to_string(),
+        dtype: if c.dtype().is_primitive_numeric() {
+            "numeric"
+        } else {
+            "text"
+        }
+        .into(),
+        missing: c.null_count(),
+        nan: 0,
+        infinite: 0,
+    }
+}
+
+/// Per row: not a repeat of an earlier row that is not itself `excluded` (first copy kept).
+fn duplicate_free(frame: &DataFrame, excluded: &BooleanChunked) -> BooleanChunked {
+    let hashes = row_hashes(frame, &[]);
+    let mut seen = std::collections::HashSet::new();
+    hashes
+        .into_iter()
+        .zip(excluded)
+        .map(|(h, ex)| ex == Some(true) || seen.insert(h))
+        .collect()
+}
+
+/// The rows the cleaning step keeps: every numeric feature finite, a label, and (when asked)
+/// not a repeat. Recomputed from the table, so it also holds for a table read from the cache.
+pub fn usable_rows(frame: &DataFrame, meta: &Meta) -> BooleanChunked {
+    let rows = frame.height();
+    let mut keep = BooleanChunked::full("keep".into(), true, rows);
+    for col in frame.get_columns() {
+        let name = col.name().as_str();
+        if name == meta.label_column {
+            keep = &keep & &col.is_not_null();
+        } else if meta.class_column.as_deref() != Some(name) {
+            if let Ok(f) = col.f64() {
+                keep = &keep & &definite(f.is_finite());
+            }
+        }
+    }
+    if meta.drop_duplicates {
+        let excluded = !&keep;
+        keep = &keep & &duplicate_free(frame, &excluded);
+    }
+    keep
+}
+
+/// A text column, trimmed; labels also normalised (see [`normalise_label`]), each distinct
+/// label once (a label column has a handful of values over millions of rows).
 fn text_column(col: &Column, label: bool) -> Result<Column, PolarsError> {
     let c = col.cast(&DataType::String)?;
-    let values: StringChunked = c
-        .str()?
-        .into_iter()
-        .map(|v| {
-            v.map(|s| {
-                if label {
-                    normalise_label(s)
-                } else {
-                    s.trim().to_string()
-                }
-            })
-            .filter(|s| !s.is_empty() || !label)
-        })
-        .collect();
+    let text = c.str()?;
+    let values: StringChunked = if label {
+        let mut memo: HashMap<&str, Option<String>> = HashMap::new();
+        for v in text.into_iter().flatten() {
+            memo.entry(v)
+                .or_insert_with(|| Some(normalise_label(v)).filter(|s| !s.is_empty()));
+        }
+        text.into_iter()
+            .map(|v| v.and_then(|v| memo.get(v).and_then(|n| n.as_deref())))
+            .collect()
+    } else {
+        text.into_iter().map(|v| v.map(str::trim)).collect()
+    };
     Ok(values.with_name(col.name().clone()).into_series().into())
 }
 
@@ -326,32 +429,33 @@ pub fn derive(frame: &DataFrame, meta: &Meta) -> Result<Derived, DataError> {
     let label = frame
         .column(&meta.label_column)
         .map_err(|e| DataError::Other(format!("label column: {e}")))?;
-    let malicious: Vec<bool> = if let Ok(f) = label.f64() {
-        f.into_iter().map(|v| v.is_some_and(|v| v != 0.0)).collect()
-    } else {
-        strings(frame, &meta.label_column)
-            .unwrap_or_default()
-            .iter()
-            .map(|l| !is_benign(l))
-            .collect()
-    };
-    let labels = strings(frame, &meta.label_column).unwrap_or_default();
+    let label_text = label
+        .cast(&DataType::String)
+        .map_err(|e| DataError::Other(format!("label column: {e}")))?;
+    let label_text = label_text
+        .str()
+        .map_err(|e| DataError::Other(format!("label column: {e}")))?;
+    let numeric = label.f64().ok();
     let types = meta.class_column.as_deref().and_then(|c| strings(frame, c));
-    let class = malicious
-        .iter()
-        .enumerate()
-        .map(|(i, &m)| {
-            let t = types
-                .as_ref()
-                .map(|t| t[i].trim().to_string())
-                .unwrap_or_default();
-            match (m, t.is_empty()) {
-                (_, false) => t,
-                (false, true) if types.is_some() => "normal".to_string(),
-                _ => labels.get(i).cloned().unwrap_or_default(),
-            }
-        })
-        .collect();
+    // Distinct labels are few: decide benign/malicious once per label text.
+    let mut benign: HashMap<&str, bool> = HashMap::new();
+    let mut malicious = Vec::with_capacity(frame.height());
+    let mut class = Vec::with_capacity(frame.height());
+    for (i, text) in label_text.into_iter().enumerate() {
+        let m = match numeric {
+            Some(f) => f.get(i).is_some_and(|v| v != 0.0),
+            None => !*benign
+                .entry(text.unwrap_or(""))
+                .or_insert_with(|| is_benign(text.unwrap_or(""))),
+        };
+        malicious.push(m);
+        let t = types.as_ref().map(|t| t[i].trim()).unwrap_or_default();
+        class.push(match (m, t.is_empty()) {
+            (_, false) => t.to_string(),
+            (false, true) if types.is_some() => "normal".to_string(),
+            _ => text.unwrap_or("").to_string(),
+        });
+    }
     let time_ns = meta
         .time_column
         .as_deref()

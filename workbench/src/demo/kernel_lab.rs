@@ -20,6 +20,7 @@ use crate::kernel::models::ProbeModels;
 use crate::kernel::probe::{self, AttachOptions};
 use crate::lab::afpacket::FrameSender;
 use crate::lab::{guard, netns, ReplayLab};
+use crate::lifecycle::claims::{Claim, Object};
 
 /// Pause between two passes over the capture.
 const PASS_GAP: Duration = Duration::from_secs(1);
@@ -77,6 +78,9 @@ pub struct KernelDemo {
     attached: bool,
     lab: Option<ReplayLab>,
     done: Option<Cleanup>,
+    /// The note of what this run made (`lifecycle::claims`), so a killed demo's leftovers are
+    /// named by the next command; removed after the cleanup.
+    claim: Option<Claim>,
 }
 
 /// Options of the kernel demo.
@@ -93,6 +97,15 @@ impl KernelDemo {
     /// error, what was made so far is removed before returning.
     pub fn start(opts: &KernelOptions) -> Result<KernelDemo> {
         let frames = load_frames(opts.pcap)?;
+        crate::lab::replay_lab::validate_id(opts.lab_id)?;
+        // Noted before each object is made (a kill half-way is covered too).
+        let mut claim = Claim::new("demo");
+        claim.add(Object::Lab {
+            id: opts.lab_id.to_string(),
+        });
+        claim.add(Object::Probe {
+            iface: format!("{}{}b", crate::lab::PREFIX, opts.lab_id),
+        });
         let lab = ReplayLab::create(opts.lab_id)?;
         let info = lab.info.clone();
         let mut demo = KernelDemo {
@@ -105,6 +118,7 @@ impl KernelDemo {
             attached: false,
             lab: Some(lab),
             done: None,
+            claim: Some(claim),
         };
         probe::attach_in(Some(&demo.netns), &demo.iface, &AttachOptions::default())?;
         demo.attached = true;
@@ -171,6 +185,12 @@ impl KernelDemo {
                 Ok(()) => report.namespace_removed = true,
                 Err(e) => report.errors.push(format!("removing the lab: {e:#}")),
             }
+        }
+        // All removed: the note goes. Something left: the note stays for the next command to
+        // name (its file outlives this process).
+        match report.errors.is_empty() {
+            true => self.claim = None,
+            false => std::mem::forget(self.claim.take()),
         }
         self.done = Some(report.clone());
         report

@@ -17,14 +17,13 @@ pub mod embedded;
 pub mod kernel_lab;
 pub mod live;
 pub mod samples;
-pub mod signals;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{bail, Result, WrapErr};
+use color_eyre::eyre::{Result, WrapErr};
 use serde::Serialize;
 
 use crate::kernel::probe;
@@ -126,14 +125,6 @@ pub struct Demo {
     _scratch: Scratch,
 }
 
-/// Fails with "interrupted" when a signal asked the demo to stop during its setup.
-fn check_interrupted() -> Result<()> {
-    if signals::requested() {
-        bail!("interrupted before the demo started; nothing is left behind");
-    }
-    Ok(())
-}
-
 impl Demo {
     /// Steps 1-4; `say` receives one line per step (stderr in the command).
     pub fn start(opts: DemoOptions, say: &dyn Fn(&str)) -> Result<Demo> {
@@ -158,7 +149,7 @@ impl Demo {
             }
             false => None,
         };
-        check_interrupted()?;
+        crate::lifecycle::check()?;
         let samples = samples::locate(opts.samples.as_deref(), scratch.path())?;
         say(&format!(
             "demo: traffic {}{}, ground truth {}",
@@ -170,7 +161,7 @@ impl Demo {
             },
             samples.labels.display()
         ));
-        check_interrupted()?;
+        crate::lifecycle::check()?;
         let (trained, truth, classes) = samples::train(&samples)?;
         say(&format!(
             "demo: trained tree {} on {} flows ({} features, {:?} split): test F1 {:.3}",
@@ -180,7 +171,7 @@ impl Demo {
             trained.report.split,
             trained.report.metrics.f1
         ));
-        check_interrupted()?;
+        crate::lifecycle::check()?;
         let mut demo = Demo {
             started,
             mode: Mode::Simulated,
@@ -346,7 +337,7 @@ pub fn run_headless(
             .lock()
             .map(|p| p.flood_flows_flagged > 0)
             .unwrap_or(false);
-        if (until_flood && flood) || signals::requested() || Instant::now() >= deadline {
+        if (until_flood && flood) || crate::lifecycle::stop_requested() || Instant::now() >= deadline {
             return Ok(());
         }
         std::thread::sleep(interval);

@@ -15,7 +15,7 @@
 pub mod labels;
 pub mod output;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -27,7 +27,7 @@ use shared::features::FeatureVector;
 use shared::FlowKey;
 
 use crate::kernel::events::FlowTuple;
-use crate::twin::Twin;
+use crate::twin::{FlowMap, Twin};
 use labels::{Assigned, CicOptions, FlowFacts, LabelReport, Labeler};
 use output::{Layout, Row, TableWriter, DECIDED_AT_LAST_PACKET, DECIDED_AT_PACKET_N};
 
@@ -166,9 +166,9 @@ impl Run<'_> {
     }
 
     /// `--every-packet`, first pass: each flow's total packet count.
-    fn count_flows(&mut self, path: &Path) -> Result<HashMap<FlowKey, u32>> {
+    fn count_flows(&mut self, path: &Path) -> Result<FlowMap<u32>> {
         let mut reader = self.open(path)?;
-        let mut totals: HashMap<FlowKey, u32> = HashMap::new();
+        let mut totals: FlowMap<u32> = FlowMap::default();
         let mut n = 0u64;
         while let Some(packet) = reader.next() {
             let packet = packet?;
@@ -201,7 +201,7 @@ impl Run<'_> {
         };
         let mut twin = Twin::new(config, None, None);
         let mut metas: Vec<FlowMeta> = Vec::new();
-        let mut index: HashMap<FlowKey, usize> = HashMap::new();
+        let mut index: FlowMap<usize> = FlowMap::default();
         let mut reader = self.open(path)?;
         while let Some(packet) = reader.next() {
             let packet = packet?;
@@ -222,6 +222,10 @@ impl Run<'_> {
             let k = entry.state.packets();
             let key = FlowKey::of(&p).key;
             // The twin starts a flow (restart) exactly when its key is new: packets == 1.
+            // At the flow's last packet (the default) nothing happens per packet after the
+            // first: the rows come from the twin's table at the end. Only the other decision
+            // points need this packet's flow bookkeeping, so only they pay the second lookup.
+            let per_packet = self.opts.decision != DecisionPoint::LastPacket;
             let i = if k == 1 {
                 let label = self
                     .labeler
@@ -232,8 +236,12 @@ impl Run<'_> {
                     label,
                     decided: None,
                 });
-                index.insert(key, metas.len() - 1);
+                if per_packet {
+                    index.insert(key, metas.len() - 1);
+                }
                 metas.len() - 1
+            } else if !per_packet {
+                continue;
             } else {
                 index.get(&key).copied().ok_or_else(|| {
                     color_eyre::eyre::eyre!(

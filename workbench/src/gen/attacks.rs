@@ -75,10 +75,9 @@ pub fn syn_flood(g: &mut Gen, w: &World, start: u64) {
     for _ in 0..SYN_FLOOD_FLOWS {
         t += g.dur(MS / 2, 8 * MS);
         let src = w.spoofed(g, attacker);
-        let Some(flow) = g.ephemeral_flow(&src, &victim, 80, 6, SYN_FLOOD) else {
+        let Some((flow, sport)) = g.open_ephemeral(&src, &victim, 80, 6, SYN_FLOOD) else {
             continue;
         };
-        let sport = g.sport(flow);
         let seq = g.rng.random::<u32>();
         // Flood tools use a fixed small window or copy a common OS's.
         let window = [512, 1024, 64240][g.rng.random_range(0..3)];
@@ -229,48 +228,71 @@ fn reflectors(g: &mut Gen, n: usize) -> Vec<Host> {
         .collect()
 }
 
-/// Small ANY queries with the victim's address as source; each reflector answers with a
-/// response of about 1.2-1.45 KB (one datagram: no IP fragments).
-pub fn dns_amplification(g: &mut Gen, w: &World, start: u64) {
+/// One reflected flow: the spoofed victim's port and the reflector, and when it starts.
+struct Reflected {
+    flow: super::session::FlowId,
+    t: u64,
+    victim: Host,
+    sport: u16,
+    reflector: Host,
+}
+
+/// A reflection campaign: requests with the victim's address spoofed go to [`AMP_FLOWS`]
+/// reflectors on `port`, one flow each, started a few ms apart from `start`; `exchange` writes
+/// each flow's datagrams.
+fn reflection(
+    g: &mut Gen,
+    w: &World,
+    start: u64,
+    port: u16,
+    label: Label,
+    exchange: fn(&mut Gen, Reflected),
+) {
     let attacker = w.attacker(g);
     let victim = w.spoofed(g, attacker);
     for (i, reflector) in reflectors(g, AMP_FLOWS).into_iter().enumerate() {
-        let Some(flow) = g.ephemeral_flow(&victim, &reflector, 53, 17, AMP_DNS) else {
+        let Some((flow, sport)) = g.open_ephemeral(&victim, &reflector, port, 17, label) else {
             continue;
         };
-        let sport = g.sport(flow);
-        let mut t = start + i as u64 * g.dur(MS, 20 * MS);
+        let t = start + i as u64 * g.dur(MS, 20 * MS);
+        exchange(
+            g,
+            Reflected {
+                flow,
+                t,
+                victim,
+                sport,
+                reflector,
+            },
+        );
+    }
+}
+
+/// Small ANY queries with the victim's address as source; each reflector answers with a
+/// response of about 1.2-1.45 KB (one datagram: no IP fragments).
+pub fn dns_amplification(g: &mut Gen, w: &World, start: u64) {
+    reflection(g, w, start, 53, AMP_DNS, |g, r| {
+        let mut t = r.t;
         for _ in 0..g.rng.random_range(2..=4) {
             let id = g.rng.random::<u16>();
             let query = payload::dns_query(id, "example.org", payload::QTYPE_ANY);
-            g.udp(flow, t, (&victim, sport), (&reflector, 53), &query);
+            g.udp(r.flow, t, (&r.victim, r.sport), (&r.reflector, 53), &query);
             let size = g.rng.random_range(1200..1440);
             let reply = payload::dns_response_any(id, "example.org", size, b'v');
             let rt = t + g.dur(5 * MS, 60 * MS);
-            g.udp(flow, rt, (&reflector, 53), (&victim, sport), &reply);
+            g.udp(r.flow, rt, (&r.reflector, 53), (&r.victim, r.sport), &reply);
             t += g.dur(20 * MS, 200 * MS);
         }
-    }
+    });
 }
 
 /// monlist requests (48 bytes) answered by several 440-byte datagrams each.
 pub fn ntp_amplification(g: &mut Gen, w: &World, start: u64) {
-    let attacker = w.attacker(g);
-    let victim = w.spoofed(g, attacker);
-    for (i, reflector) in reflectors(g, AMP_FLOWS).into_iter().enumerate() {
-        let Some(flow) = g.ephemeral_flow(&victim, &reflector, 123, 17, AMP_NTP) else {
-            continue;
-        };
-        let sport = g.sport(flow);
-        let mut t = start + i as u64 * g.dur(MS, 20 * MS);
+    reflection(g, w, start, 123, AMP_NTP, |g, r| {
+        let mut t = r.t;
         for _ in 0..g.rng.random_range(1..=2) {
-            g.udp(
-                flow,
-                t,
-                (&victim, sport),
-                (&reflector, 123),
-                &payload::ntp_monlist_request(),
-            );
+            let request = payload::ntp_monlist_request();
+            g.udp(r.flow, t, (&r.victim, r.sport), (&r.reflector, 123), &request);
             let mut rt = t + g.dur(5 * MS, 60 * MS);
             let parts = g.rng.random_range(3..=6u8);
             let fill = g.bytes(72);
@@ -278,12 +300,12 @@ pub fn ntp_amplification(g: &mut Gen, w: &World, start: u64) {
                 let more = seq + 1 < parts;
                 let entries = if more { 6 } else { g.rng.random_range(1..=6) };
                 let reply = payload::ntp_monlist_response(seq, entries, more, &fill);
-                g.udp(flow, rt, (&reflector, 123), (&victim, sport), &reply);
+                g.udp(r.flow, rt, (&r.reflector, 123), (&r.victim, r.sport), &reply);
                 rt += g.dur(50_000, 500_000);
             }
             t = rt + g.dur(50 * MS, 300 * MS);
         }
-    }
+    });
 }
 
 /// Many connections to one web server, each sending a request line and a few headers, then one
@@ -298,8 +320,7 @@ pub fn slowloris(g: &mut Gen, w: &World, start: u64) {
         };
         let rtt = g.dur(10 * MS, 40 * MS);
         let t = start + i as u64 * g.dur(5 * MS, 60 * MS);
-        let mut c = Tcp::new(g, flow, attacker, victim, t, rtt);
-        c.handshake(g);
+        let mut c = Tcp::open(g, flow, attacker, victim, t, rtt);
         c.t += g.dur(MS, 5 * MS);
         let head = format!(
             "GET /?{} HTTP/1.1\r\nUser-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64)\r\nAccept-language: en-US,en,q=0.5\r\n",

@@ -87,8 +87,7 @@ fn web(g: &mut Gen, client: Host, server: Host, t: u64, tls: bool) {
         return;
     };
     let rtt = g.dur(4 * MS, 90 * MS);
-    let mut c = Tcp::new(g, flow, client, server, t, rtt);
-    c.handshake(g);
+    let mut c = Tcp::open(g, flow, client, server, t, rtt);
     if tls {
         let hello = payload::tls_record(payload::TLS_HANDSHAKE, &g.bytes(512));
         c.transfer(g, true, &hello);
@@ -144,10 +143,9 @@ fn web(g: &mut Gen, client: Host, server: Host, t: u64, tls: bool) {
 }
 
 fn dns(g: &mut Gen, client: Host, resolver: Host, t: u64) {
-    let Some(flow) = g.ephemeral_flow(&client, &resolver, 53, 17, DNS) else {
+    let Some((flow, sport)) = g.open_ephemeral(&client, &resolver, 53, 17, DNS) else {
         return;
     };
-    let sport = g.sport(flow);
     let base = NAMES[g.rng.random_range(0..NAMES.len())];
     // A third of lookups are for a host under the domain, as a browser's subresources are.
     let name = if g.chance(0.33) {
@@ -184,8 +182,7 @@ fn ssh(g: &mut Gen, client: Host, server: Host, t: u64) {
         return;
     };
     let rtt = g.dur(MS / 2, 20 * MS);
-    let mut c = Tcp::new(g, flow, client, server, t, rtt);
-    c.handshake(g);
+    let mut c = Tcp::open(g, flow, client, server, t, rtt);
     c.t += g.dur(2 * MS, 10 * MS);
     c.transfer(g, false, b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n");
     c.t += g.dur(MS, 5 * MS);

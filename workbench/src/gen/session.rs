@@ -121,6 +121,20 @@ impl Gen {
         (1024..=u16::MAX).find_map(|p| self.flow(src, p, dst, dport, proto, label))
     }
 
+    /// Opens a flow from a free ephemeral port of `src` and returns it with that port (what a
+    /// client socket gets from its kernel).
+    pub fn open_ephemeral(
+        &mut self,
+        src: &Host,
+        dst: &Host,
+        dport: u16,
+        proto: u8,
+        label: Label,
+    ) -> Option<(FlowId, u16)> {
+        let flow = self.ephemeral_flow(src, dst, dport, proto, label)?;
+        Some((flow, self.sport(flow)))
+    }
+
     /// The source port a flow was registered with.
     pub fn sport(&self, flow: FlowId) -> u16 {
         self.flows.get(flow.0).map(|f| f.sport).unwrap_or_default()
@@ -242,6 +256,14 @@ impl Tcp {
         } else {
             self.sseq = self.sseq.wrapping_add(advance);
         }
+    }
+
+    /// A connection opened with the three-way handshake at `t` (the session start every TCP
+    /// scenario shares).
+    pub fn open(g: &mut Gen, flow: FlowId, client: Host, server: Host, t: u64, rtt: u64) -> Self {
+        let mut c = Tcp::new(g, flow, client, server, t, rtt);
+        c.handshake(g);
+        c
     }
 
     /// SYN, SYN-ACK one round trip later, ACK.

@@ -16,6 +16,7 @@ use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde::Serialize;
 
 use super::{bpffs, caps, models};
+use crate::lifecycle::claims::{self, Claim, Object};
 
 /// The probe object, built by build.rs with Debian's toolchain and embedded in this binary.
 pub static PROBE_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/probe.o"));
@@ -190,6 +191,25 @@ pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
     bpffs::ensure_mounted()?;
     let dir = bpffs::iface_dir(iface);
     let left = existing_pins(&dir);
+    let mine = Object::Probe {
+        iface: iface.to_string(),
+    };
+    // Left by a command that was killed (verify, a half-done attach): say that, in one line.
+    if let Some(stale) = claims::stale().into_iter().find(|s| s.has(&mine)) {
+        bail!("{stale}");
+    }
+    if !left.is_empty()
+        && ![PIN_LINK_INGRESS, PIN_LINK_EGRESS]
+            .iter()
+            .all(|l| left.iter().any(|p| p == l))
+    {
+        bail!(
+            "stale probe on {iface}: {} holds {} but no attached links (a `probe attach` was killed half-way): \
+             remove it with `workbench probe detach --iface {iface}` (or `workbench probe cleanup`, which removes everything the project made)",
+            dir.display(),
+            left.join(", ")
+        );
+    }
     if !left.is_empty() {
         bail!(
             "the probe is already attached to {iface} (pins in {}: {}); run `workbench probe detach --iface {iface}` first",
@@ -197,6 +217,9 @@ pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
             left.join(", ")
         );
     }
+    // Until the links are pinned, a kill leaves a partial probe: noted so the next start says so.
+    let mut claim = Claim::new("probe attach");
+    claim.add(mine);
     std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
     // From here on, anything that fails removes what was pinned so far.
     let mut guard = PinGuard::new(dir.clone());
@@ -220,7 +243,10 @@ pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
         link.pin(dir.join(pin))
             .wrap_err_with(|| format!("pinning the {direction:?} link"))?;
     }
+    // Ctrl-C during the attach (handler installed by the command) leaves nothing attached.
+    crate::lifecycle::check()?;
     guard.disarm();
+    drop(claim);
     Ok(AttachReport {
         iface: iface.to_string(),
         ifindex,

@@ -80,6 +80,33 @@ pub fn tree(nodes: &[Node], threshold: i64) -> Result<Box<Model>> {
     Ok(m)
 }
 
+/// The smallest model whose verdict traffic can drive: malicious (score 1.0) once a flow has
+/// seen `min_syns` SYN packets, benign (0) before. The twin's unit test and the kernel tests
+/// (models, flood) use it, so they all exercise one known tree.
+pub fn syn_count_tree(min_syns: u32) -> Result<Box<Model>> {
+    let Some(syn) = shared::features::feature_id("syn_count") else {
+        bail!("the feature table has no syn_count");
+    };
+    if min_syns == 0 {
+        bail!("min_syns must be at least 1 (a flow has seen no SYN before its first packet)");
+    }
+    tree(
+        &[
+            Node::Split {
+                feature: syn,
+                threshold: i64::from(min_syns) - 1,
+                left: 1,
+                right: 2,
+            },
+            Node::Leaf { score: 0 },
+            Node::Leaf {
+                score: shared::model::SCORE_ONE as i32,
+            },
+        ],
+        shared::model::SCORE_ONE / 2,
+    )
+}
+
 /// A forest: `trees` are node lists, concatenated; scores add up.
 pub fn forest(trees: &[Vec<Node>], threshold: i64) -> Result<Box<Model>> {
     if trees.is_empty() || trees.len() > MAX_TREES {

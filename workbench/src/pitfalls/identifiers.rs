@@ -15,20 +15,17 @@ pub fn single_features(t: &Table) -> Vec<OneFeature> {
     if !t.both_classes() {
         return Vec::new();
     }
-    t.columns
-        .iter()
-        .map(|c| match &c.values {
-            Values::Numeric(x) => stump::numeric(&c.name, x, &t.malicious),
-            Values::Text(x) => match (&t.time_column, &t.time_ns) {
-                // A text timestamp predicts through its order, so it is scored as a number.
-                (Some(tc), Some(ns)) if *tc == c.name => {
-                    let secs: Vec<f64> = ns.iter().map(|&v| v as f64 / 1e9).collect();
-                    stump::numeric(&c.name, &secs, &t.malicious)
-                }
-                _ => stump::categorical(&c.name, x, &t.malicious),
-            },
-        })
-        .collect()
+    super::par_map(&t.columns, |c| match &c.values {
+        Values::Numeric(x) => stump::numeric(&c.name, x, &t.malicious),
+        Values::Text(x) => match (&t.time_column, &t.time_ns) {
+            // A text timestamp predicts through its order, so it is scored as a number.
+            (Some(tc), Some(ns)) if *tc == c.name => {
+                let secs: Vec<f64> = ns.iter().map(|&v| v as f64 / 1e9).collect();
+                stump::numeric(&c.name, &secs, &t.malicious)
+            }
+            _ => stump::categorical(&c.name, x, &t.malicious),
+        },
+    })
 }
 
 fn one(o: &OneFeature) -> Value {

@@ -12,6 +12,7 @@ pub mod rows;
 pub mod splits;
 pub mod stump;
 
+use polars::prelude::{IdxCa, IdxSize};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -89,6 +90,9 @@ const IDENTIFIER_KEYS: &[&str] = &[
     "daddr",
     "firsttsns",
     "lasttsns",
+    // `workbench features` tables: the flow's first and last packet time.
+    "firstseenns",
+    "lastseenns",
 ];
 
 pub fn is_identifier(name: &str) -> bool {
@@ -104,24 +108,36 @@ pub fn is_model_feature(col: &Col) -> bool {
 }
 
 impl Table {
+    /// The rows the cleaning step keeps (NaN and Infinity are counted per column when loading
+    /// and removed before training), sampled to at most [`MAX_ROWS`]. The sample is gathered by
+    /// polars in one step per column, so a 2.8-million-row table costs one pass.
     pub fn from_dataset(ds: &LoadedDataset) -> Table {
-        let n = ds.rows();
-        let mut idx: Vec<usize> = (0..n).collect();
+        let usable = ds.usable_rows();
+        let mut idx: Vec<usize> = usable
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, k)| (k == Some(true)).then_some(i))
+            .collect();
+        let n = idx.len();
         if n > MAX_ROWS {
             SplitMix64(7).shuffle(&mut idx);
             idx.truncate(MAX_ROWS);
             idx.sort_unstable();
         }
+        let take = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());
         let skip = [Some(ds.label_column.as_str()), ds.class_column.as_deref()];
         let mut columns = Vec::new();
         for c in ds.frame.get_columns() {
             if skip.contains(&Some(c.name().as_str())) {
                 continue;
             }
-            let values = if let Ok(f) = c.f64() {
-                Values::Numeric(idx.iter().map(|&i| f.get(i).unwrap_or(f64::NAN)).collect())
-            } else if let Ok(s) = c.str() {
-                Values::Text(idx.iter().map(|&i| s.get(i).unwrap_or("").to_string()).collect())
+            let Ok(picked) = c.take(&take) else {
+                continue;
+            };
+            let values = if let Ok(f) = picked.f64() {
+                Values::Numeric(f.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+            } else if let Ok(s) = picked.str() {
+                Values::Text(s.into_iter().map(|v| v.unwrap_or("").to_string()).collect())
             } else {
                 continue;
             };
@@ -165,22 +181,73 @@ impl Table {
     }
 }
 
+/// `f` over `items` on every CPU (scoped threads over contiguous chunks), results in order: the
+/// per-column detectors are independent, and a 2.8-million-row dataset makes them the longest
+/// part of the report.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 2 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// With `WORKBENCH_LOAD_PHASES` set, each detector's time on stderr (for profiling).
+struct Phases(Option<std::time::Instant>);
+
+impl Phases {
+    fn new() -> Self {
+        Phases(std::env::var_os("WORKBENCH_LOAD_PHASES").map(|_| std::time::Instant::now()))
+    }
+
+    fn lap(&mut self, name: &str) {
+        if let Some(t) = &mut self.0 {
+            eprintln!("pitfalls phase {name}: {} ms", t.elapsed().as_millis());
+            *t = std::time::Instant::now();
+        }
+    }
+}
+
 /// Runs every detector; findings sorted by severity (most severe first).
 pub fn inspect(ds: &LoadedDataset) -> Vec<Finding> {
+    let mut clock = Phases::new();
     let t = Table::from_dataset(ds);
+    clock.lap("sample");
     let mut findings = Vec::new();
     let singles = identifiers::single_features(&t);
+    clock.lap("single_features");
     findings.extend(identifiers::identifier_columns(&t, &singles));
     findings.extend(identifiers::leakage(&t, &singles));
     findings.extend(identifiers::host_artefacts(&t, &singles));
-    findings.extend(rows::duplicates(&t));
-    findings.extend(rows::label_noise(&t));
-    let comparison = splits::compare(&t);
+    // Independent detectors two at a time: rows on one thread, columns and splits on another.
+    let ((row_findings, synthetic), (comparison, column_findings)) = std::thread::scope(|s| {
+        let rows_side = s.spawn(|| {
+            let mut f: Vec<Finding> = rows::duplicates(&t).into_iter().collect();
+            f.extend(rows::label_noise(&t));
+            (f, columns::synthetic(&t))
+        });
+        let comparison = splits::compare(&t);
+        let mut f: Vec<Finding> = columns::constant(&t).into_iter().collect();
+        f.extend(columns::correlated(&t));
+        let rows_side = rows_side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (rows_side, (comparison, f))
+    });
+    clock.lap("rows, splits and columns");
+    findings.extend(row_findings);
     findings.extend(splits::split_finding(&t, &comparison));
     findings.extend(splits::imbalance(&t, &comparison));
-    findings.extend(columns::constant(&t));
-    findings.extend(columns::correlated(&t));
-    findings.extend(columns::synthetic(&t));
+    findings.extend(column_findings);
+    findings.extend(synthetic);
     findings.push(columns::kernel_features(&ds.column_names(), ds));
     if let Some(note) = t.sample_note() {
         for f in &mut findings {

@@ -65,30 +65,27 @@ fn best_run(gain: &[i64]) -> (i64, usize, usize) {
 /// when the interval reaches an end, a depth-2 tree on one feature otherwise. In-sample: two
 /// thresholds cannot memorise a table. Exact, one sort and one pass.
 pub fn numeric(column: &str, x: &[f64], y: &[bool]) -> OneFeature {
-    let mut idx: Vec<usize> = (0..x.len()).filter(|&i| x[i].is_finite()).collect();
-    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
-    let n = idx.len();
-    // One bucket per distinct value: its (value, malicious - benign).
-    let mut buckets: Vec<(f64, i64)> = Vec::new();
-    for &i in &idx {
-        let d = if y[i] { 1 } else { -1 };
-        match buckets.last_mut() {
-            Some((v, g)) if *v == x[i] => *g += d,
-            _ => buckets.push((x[i], d)),
-        }
-    }
-    let pos_total = idx.iter().filter(|&&i| y[i]).count() as i64;
-    let neg_total = n as i64 - pos_total;
-    let gains: Vec<i64> = buckets.iter().map(|b| b.1).collect();
+    // One bucket per distinct value (sorted, counted in the optimised `workbench-fit` crate).
+    let b = workbench_fit::buckets::buckets(x, y);
+    let pos_total: i64 = b.malicious.iter().sum::<u64>() as i64;
+    let neg_total: i64 = b.benign.iter().sum::<u64>() as i64;
+    let n = pos_total + neg_total;
+    // Per bucket: malicious - benign.
+    let gains: Vec<i64> = b
+        .malicious
+        .iter()
+        .zip(&b.benign)
+        .map(|(&m, &g)| m as i64 - g as i64)
+        .collect();
     let negated: Vec<i64> = gains.iter().map(|g| -g).collect();
     let (inside, i0, i1) = best_run(&gains);
     let (outside, o0, o1) = best_run(&negated);
-    let bound = |k: usize| buckets.get(k).map_or(f64::NAN, |b| b.0);
-    let interval = |a: usize, b: usize| match (a, b + 1 == buckets.len()) {
+    let bound = |k: usize| b.values.get(k).copied().unwrap_or(f64::NAN);
+    let interval = |a: usize, e: usize| match (a, e + 1 == b.values.len()) {
         (0, true) => "any value".to_string(),
-        (0, false) => format!("{column} <= {}", bound(b)),
+        (0, false) => format!("{column} <= {}", bound(e)),
         (_, true) => format!("{column} > {}", bound(a - 1)),
-        (_, false) => format!("{} < {column} <= {}", bound(a - 1), bound(b)),
+        (_, false) => format!("{} < {column} <= {}", bound(a - 1), bound(e)),
     };
     let (correct, rule) = if neg_total + inside.max(0) >= pos_total + outside.max(0) {
         (
@@ -101,13 +98,12 @@ pub fn numeric(column: &str, x: &[f64], y: &[bool]) -> OneFeature {
             format!("{} => benign", interval(o0, o1)),
         )
     };
-    let ys: Vec<bool> = idx.iter().map(|&i| y[i]).collect();
-    let xs: Vec<f64> = idx.iter().map(|&i| x[i]).collect();
+    let a = workbench_fit::buckets::roc_auc(&b);
     OneFeature {
         column: column.to_string(),
         accuracy: correct as f64 / n.max(1) as f64,
-        roc_auc: auc(&ys, &xs),
-        baseline: baseline(&ys),
+        roc_auc: a.max(1.0 - a),
+        baseline: pos_total.max(neg_total) as f64 / n.max(1) as f64,
         rule,
     }
 }

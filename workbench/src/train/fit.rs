@@ -1,11 +1,8 @@
 //! Fitting with linfa and turning the result into the float reference models that
 //! `model::quantize` compiles for the kernel.
 
-use color_eyre::eyre::{bail, eyre, Result};
-use linfa::prelude::*;
-use linfa_logistic::LogisticRegression;
-use linfa_trees::{DecisionTree, TreeNode};
-use ndarray::{Array1, Array2};
+use color_eyre::eyre::{bail, Result};
+use ndarray::Array2;
 use shared::features::{FeatureVector, FEATURE_COUNT};
 use shared::model::{LOG2_FRAC_BITS, TRANSFORM_LOG2};
 
@@ -40,8 +37,9 @@ pub struct FittedTree {
     pub importance: Vec<f64>,
 }
 
-/// A linfa decision tree, converted into the float reference tree with leaf probabilities
-/// measured on the training rows (linfa's leaves hold a class, the probe needs P(malicious)).
+/// A CART tree (Gini, the histogram split finder of `workbench-fit`; linfa-trees' split search
+/// costs nodes x features x all rows, see `train::hist_tree`), as the float reference tree with
+/// leaf probabilities measured on the training rows (the probe needs P(malicious)).
 pub fn tree(
     rows: &[&FeatureVector],
     y: &[bool],
@@ -49,18 +47,43 @@ pub fn tree(
     max_depth: usize,
 ) -> Result<FittedTree> {
     check_classes(y)?;
-    let x = matrix(rows, feature_ids, |v| v as f64);
-    let data = linfa::Dataset::new(x, Array1::from(y.to_vec()));
-    let fitted = DecisionTree::params()
-        .max_depth(Some(max_depth))
-        .min_weight_split(2.0)
-        .min_weight_leaf(1.0)
-        .fit(&data)
-        .map_err(|e| eyre!("decision tree training failed: {e}"))?;
-    let mut nodes = Vec::new();
-    convert(fitted.root_node(), feature_ids, &mut nodes);
+    let columns: Vec<Vec<f64>> = feature_ids
+        .iter()
+        .map(|&f| rows.iter().map(|r| r[f] as f64).collect())
+        .collect();
+    let slices: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+    let fitted = super::hist_tree::fit(
+        &slices,
+        y,
+        super::hist_tree::HistTreeParams {
+            max_depth,
+            min_samples_split: 2,
+            min_samples_leaf: 1,
+        },
+    );
+    // Split features index the selected columns: map them to kernel feature ids.
+    let nodes = fitted
+        .tree
+        .nodes
+        .into_iter()
+        .map(|n| match n {
+            FloatNode::Split {
+                feature,
+                threshold,
+                left,
+                right,
+            } => FloatNode::Split {
+                feature: feature_ids[feature],
+                threshold,
+                left,
+                right,
+            },
+            leaf => leaf,
+        })
+        .collect();
     let mut tree = FloatTree { nodes };
-    // Route the training rows to their leaves and set each leaf's P(malicious).
+    // Route the training rows to their leaves and set each leaf's P(malicious), through the
+    // thresholds exactly as the compiled model will route them.
     let mut counts = vec![(0u64, 0u64); tree.nodes.len()];
     for (row, &m) in rows.iter().zip(y) {
         let leaf = leaf_of(&tree, row);
@@ -69,42 +92,15 @@ pub fn tree(
     }
     for (node, (n, pos)) in tree.nodes.iter_mut().zip(counts) {
         if let FloatNode::Leaf { p_malicious } = node {
-            // A leaf no training row reaches keeps linfa's class (0 or 1).
             if n > 0 {
                 *p_malicious = pos as f64 / n as f64;
             }
         }
     }
-    let importance = fitted.feature_importance();
-    Ok(FittedTree { tree, importance })
-}
-
-fn convert(node: &TreeNode<f64, bool>, feature_ids: &[usize], out: &mut Vec<FloatNode>) -> usize {
-    let me = out.len();
-    let children: Vec<_> = node.children().into_iter().map(|c| c.as_deref()).collect();
-    match (node.is_leaf(), children.as_slice()) {
-        (false, [Some(left), Some(right)]) => {
-            let (feature, threshold, _) = node.split();
-            out.push(FloatNode::Leaf { p_malicious: 0.0 });
-            let l = convert(left, feature_ids, out);
-            let r = convert(right, feature_ids, out);
-            out[me] = FloatNode::Split {
-                feature: feature_ids[feature],
-                threshold,
-                left: l,
-                right: r,
-            };
-        }
-        _ => {
-            let p = if node.prediction().unwrap_or(false) {
-                1.0
-            } else {
-                0.0
-            };
-            out.push(FloatNode::Leaf { p_malicious: p });
-        }
-    }
-    me
+    Ok(FittedTree {
+        tree,
+        importance: fitted.importance,
+    })
 }
 
 fn leaf_of(tree: &FloatTree, x: &FeatureVector) -> usize {
@@ -136,8 +132,10 @@ pub struct FittedLogistic {
     pub standardized_weights: Vec<f64>,
 }
 
-/// A linfa logistic regression on log2-transformed, standardized features; the standardization
-/// (fitted on the training rows only) is folded into the weights and the intercept.
+/// L2-regularised logistic regression (L-BFGS, `workbench-fit`; linfa-logistic was two orders of
+/// magnitude slower than scikit-learn on the same rows, docs/BENCHMARKS.md) on log2-transformed,
+/// standardized features; the standardization (fitted on the training rows only) is folded into
+/// the weights and the intercept.
 pub fn logistic(
     rows: &[&FeatureVector],
     y: &[bool],
@@ -157,19 +155,26 @@ pub fn logistic(
         x.column_mut(c)
             .mapv_inplace(|v| if s > 0.0 { (v - m) / s } else { 0.0 });
     }
-    let data = linfa::Dataset::new(x, Array1::from(y.to_vec()));
-    let fitted = LogisticRegression::default()
-        .alpha(alpha)
-        .max_iterations(300)
-        .fit(&data)
-        .map_err(|e| eyre!("logistic regression training failed: {e}"))?;
-    // linfa-logistic models P(the *more frequent* class); flip the sign when that is benign so
-    // that the logit is always that of "malicious".
-    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    let d = feature_ids.len();
+    let flat: Vec<f64> = x.iter().copied().collect();
+    let fitted = workbench_fit::logistic::fit(
+        &flat,
+        y,
+        d,
+        workbench_fit::logistic::LogisticParams {
+            alpha,
+            max_iterations: 300,
+            tolerance: 1e-4,
+        },
+    );
+    if !fitted.intercept.is_finite() || fitted.weights.iter().any(|w| !w.is_finite()) {
+        bail!("logistic regression training failed: the fit diverged (non-finite weights)");
+    }
+    // The fit's logit is that of "malicious" (y = true).
     let mut weights = [0.0; FEATURE_COUNT];
-    let mut bias = sign * fitted.intercept();
+    let mut bias = fitted.intercept;
     for (c, &f) in feature_ids.iter().enumerate() {
-        let w = sign * fitted.params()[c];
+        let w = fitted.weights[c];
         if std[c] > 0.0 {
             weights[f] = w / std[c];
             bias -= w * mean[c] / std[c];
@@ -180,7 +185,7 @@ pub fn logistic(
         weights,
         transforms: [TRANSFORM_LOG2; FEATURE_COUNT],
     };
-    let standardized_weights = fitted.params().iter().map(|w| w.abs()).collect();
+    let standardized_weights = fitted.weights.iter().map(|w| w.abs()).collect();
     Ok(FittedLogistic {
         model,
         standardized_weights,

@@ -21,8 +21,12 @@ pub struct Metrics {
     pub precision: f64,
     pub recall: f64,
     pub f1: f64,
-    pub roc_auc: f64,
-    pub pr_auc: f64,
+    /// None (null in JSON) when the rows hold one class only: ranking is then undefined, and
+    /// NaN is not JSON. `auc_undefined` says why.
+    pub roc_auc: Option<f64>,
+    pub pr_auc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auc_undefined: Option<String>,
     /// Precision if attacks were 1 in 10,000 flows, at this recall and false-positive rate.
     pub precision_at_1_in_10000: f64,
 }
@@ -134,8 +138,17 @@ pub fn metrics(truth: &[bool], predicted: &[bool], scores: &[f64]) -> Metrics {
         y: 1.0,
     }];
     pr_points.extend(pr(truth, scores));
-    // With one class only, ranking is undefined: say so (NaN, null in JSON) rather than 0.
-    let both_classes = c.true_positive + c.false_negative > 0 && c.false_positive + c.true_negative > 0;
+    // With one class only, ranking is undefined: say so (null and a reason) rather than 0.
+    let positives = c.true_positive + c.false_negative;
+    let negatives = c.false_positive + c.true_negative;
+    let both_classes = positives > 0 && negatives > 0;
+    let auc_undefined = (!both_classes).then(|| {
+        format!(
+            "ROC and PR AUC are undefined: the {} rows hold one class only ({positives} malicious, \
+             {negatives} benign)",
+            truth.len()
+        )
+    });
     Metrics {
         rows: truth.len(),
         confusion: c,
@@ -143,12 +156,9 @@ pub fn metrics(truth: &[bool], predicted: &[bool], scores: &[f64]) -> Metrics {
         precision,
         recall,
         f1,
-        roc_auc: if both_classes {
-            area(&roc(truth, scores))
-        } else {
-            f64::NAN
-        },
-        pr_auc: if both_classes { area(&pr_points) } else { f64::NAN },
+        roc_auc: both_classes.then(|| area(&roc(truth, scores))),
+        pr_auc: both_classes.then(|| area(&pr_points)),
+        auc_undefined,
         precision_at_1_in_10000: if recall == 0.0 { 0.0 } else { at_base_rate },
     }
 }
@@ -204,7 +214,9 @@ mod tests {
         assert!((m.recall - 2.0 / 3.0).abs() < 1e-12);
         assert!((m.accuracy - 0.75).abs() < 1e-12);
         // Ranking: positives at ranks 1, 2, 4 of 8: AUC = (5 + 5 + 4) / 15.
-        assert!((m.roc_auc - 14.0 / 15.0).abs() < 1e-12, "{}", m.roc_auc);
+        let auc = m.roc_auc.expect("both classes");
+        assert!((auc - 14.0 / 15.0).abs() < 1e-12, "{auc}");
+        assert_eq!(m.auc_undefined, None);
         // 2/3 recall at 1/5 FPR and 1-in-10,000 prevalence: precision collapses.
         assert!(m.precision_at_1_in_10000 < 0.001);
     }
@@ -215,5 +227,16 @@ mod tests {
         assert!((area(&roc(&truth, &[0.1, 0.2, 0.8, 0.9])) - 1.0).abs() < 1e-12);
         assert!((area(&roc(&truth, &[0.5; 4])) - 0.5).abs() < 1e-12);
         assert!(area(&roc(&truth, &[0.9, 0.8, 0.2, 0.1])) < 1e-12);
+    }
+
+    #[test]
+    fn one_class_rows_have_no_auc_and_say_why() {
+        let m = metrics(&[false; 3], &[false, true, false], &[0.1, 0.7, 0.2]);
+        assert_eq!((m.roc_auc, m.pr_auc), (None, None));
+        let why = m.auc_undefined.clone().expect("a reason");
+        assert!(why.contains("one class only (0 malicious, 3 benign)"), "{why}");
+        let json = serde_json::to_value(&m).expect("json");
+        assert!(json["roc_auc"].is_null() && json["pr_auc"].is_null(), "{json}");
+        assert_eq!(json["auc_undefined"].as_str(), Some(why.as_str()));
     }
 }

@@ -3,7 +3,9 @@
 //! integer model agrees with the float one.
 
 pub mod fit;
+pub mod hist_tree;
 pub mod metrics;
+pub mod select;
 pub mod split;
 
 use std::collections::BTreeMap;

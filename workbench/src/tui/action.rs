@@ -74,4 +74,16 @@ pub enum Action {
     Snapshot(Arc<Snapshot>),
     /// A line for the status bar (result of a background request).
     Notice(String),
+    /// Progress or result of a background load, inspection or training run.
+    Job(super::jobs::JobUpdate),
+    /// Data: show the next loaded dataset (Pitfalls and Train follow it).
+    NextDataset,
+    /// Pitfalls: naive (random split) vs honest (time/host split) score.
+    ToggleHonest,
+    /// Train: change the focused field by this step (left -1, right +1).
+    Change(isize),
+    /// Deploy the trained model as the active (or shadow) model, after confirmation.
+    DeployTrained {
+        shadow: bool,
+    },
 }

@@ -7,8 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::action::{Action, Tab};
+use super::jobs::JobRequest;
 use super::keymap::Context;
 use super::source::{Control, Snapshot};
+use super::state::data::DataState;
+use super::state::pitfalls::PitfallsState;
+use super::state::train::TrainState;
 use super::theme::ThemeKind;
 use super::ui::layout;
 use super::view::{self, SortKey, ViewSpec};
@@ -67,6 +71,11 @@ pub struct App {
     pub requests: Vec<Request>,
     /// `--debug-panic`: the next render panics.
     pub debug_panic: bool,
+    /// Data, Pitfalls and Train (state in `state/`), and the background jobs they asked for.
+    pub data: DataState,
+    pub pitfalls: PitfallsState,
+    pub train: TrainState,
+    pub jobs: Vec<JobRequest>,
 }
 
 impl App {
@@ -97,6 +106,10 @@ impl App {
             exports: 0,
             requests: Vec::new(),
             debug_panic: false,
+            data: DataState::default(),
+            pitfalls: PitfallsState::default(),
+            train: TrainState::default(),
+            jobs: Vec::new(),
         };
         app.accept(Arc::new(snapshot));
         app
@@ -189,7 +202,10 @@ impl App {
     }
 
     fn page(&self) -> usize {
-        layout::live_table_rows(self.size).max(1)
+        match self.tab {
+            Tab::Data => layout::data_table_rows(self.size).max(1),
+            _ => layout::live_table_rows(self.size).max(1),
+        }
     }
 
     fn clamp_selection(&mut self) {
@@ -217,7 +233,7 @@ impl App {
                     .saturating_add_signed(delta)
                     .min(n.saturating_sub(1));
             }
-            _ => {}
+            _ => self.move_tab(delta),
         }
     }
 
@@ -233,6 +249,8 @@ impl App {
             Action::PageDown => self.move_by(self.page() as isize),
             Action::Top => self.move_by(isize::MIN / 2),
             Action::Bottom => self.move_by(isize::MAX / 2),
+            Action::CycleSort if self.tab == Tab::Data => self.sort_columns(false),
+            Action::ReverseSort if self.tab == Tab::Data => self.sort_columns(true),
             Action::CycleSort => {
                 self.sort = self.sort.next();
                 self.recompute();
@@ -241,6 +259,11 @@ impl App {
                 self.sort_desc = !self.sort_desc;
                 self.recompute();
             }
+            Action::Job(update) => self.job(update),
+            Action::NextDataset => self.next_dataset(),
+            Action::ToggleHonest => self.toggle_honest(),
+            Action::Change(step) => self.change_field(step),
+            Action::DeployTrained { shadow } => self.ask_deploy_trained(shadow),
             Action::StartFilter => self.filter_input = Some(self.filter.clone()),
             Action::FilterChar(c) => {
                 if let Some(f) = self.filter_input.as_mut() {
@@ -323,6 +346,9 @@ impl App {
                     self.requests.push(Request::UseIface(iface.clone()));
                 }
             }
+            Tab::Train if !matches!(self.train.status, super::state::data::JobStatus::Running { .. }) => {
+                self.start_train()
+            }
             _ => {}
         }
     }
@@ -362,6 +388,8 @@ impl App {
                     self.selected = target;
                 }
             }
+        } else if self.overlay == Overlay::None {
+            self.click_tab(column, row);
         }
     }
 

@@ -20,6 +20,8 @@ pub enum Event {
     /// An action from a driver thread (the demo's autoplay or script, a quit on a signal),
     /// applied exactly as if a key had produced it.
     Action(super::action::Action),
+    /// Progress or result of a background job (load, inspect, train).
+    Job(super::jobs::JobUpdate),
 }
 
 pub struct Poller {

@@ -211,8 +211,12 @@ pub fn snapshot(flows: usize, logistic_active: bool) -> Result<Snapshot> {
 /// The screens rendered by `workbench screenshots` and the snapshot tests.
 pub const SCREENS: &[&str] = &[
     "data",
+    "data-sorted-naive",
     "pitfalls",
+    "pitfalls-honest",
     "train",
+    "train-running",
+    "deploy-trained-confirm",
     "deploy",
     "deploy-confirm",
     "live",
@@ -233,10 +237,10 @@ pub fn screen(name: &str, size: (u16, u16)) -> Result<App> {
     app.pps = (0..100u64).map(|i| 1200 + (i * 37 % 50) * 20).collect();
     app.verdicts = (0..100u64).map(|i| 20 + (i * 13 % 17) * 3).collect();
     app.tab = Tab::Live;
+    if super::fake_tabs::screen(&mut app, name)? {
+        return Ok(app);
+    }
     match name {
-        "data" => app.tab = Tab::Data,
-        "pitfalls" => app.tab = Tab::Pitfalls,
-        "train" => app.tab = Tab::Train,
         "deploy" => app.tab = Tab::Deploy,
         "deploy-confirm" => {
             app.tab = Tab::Deploy;

@@ -22,19 +22,39 @@ pub const HELP: &[(&str, &str, &str)] = &[
         "switch tab (Data Pitfalls Train Deploy Live)",
         "",
     ),
-    ("↑ ↓ j k", "move the selection", ""),
-    ("PgUp PgDn g G", "page up/down, first/last row", ""),
+    // One row per group of keys: the whole table fits an 80x24 terminal.
+    (
+        "↑↓ jk PgUp/Dn",
+        "move the selection by a row / a page; g G first/last",
+        "",
+    ),
     (
         "s / S",
-        "Live: next sort column / reverse order",
+        "Live: next sort column / reverse; Data: sort the columns",
         "probe flows --json | jq",
     ),
+    (
+        "n",
+        "Data: next loaded dataset (Pitfalls and Train use it)",
+        "inspect DATA... --json",
+    ),
+    (
+        "h",
+        "Pitfalls: naive (random) vs honest (time/host) split score",
+        "inspect DATA --json (split_comparison)",
+    ),
+    ("← → - +", "Train: change the field (↑↓ choose the field)", ""),
     ("/", "Live: filter rows (text; Enter applies, Esc clears)", ""),
     ("space", "Live: pause / resume updates", ""),
     (
         "Enter",
-        "Live: explain the flow's verdict; Deploy: use the interface",
-        "probe flows --iface IF",
+        "explain (Live) · use the interface (Deploy) · train (Train)",
+        "train DATA --model M --split S -o MODEL",
+    ),
+    (
+        "d / D",
+        "deploy the trained model as active / shadow (confirm)",
+        "deploy MODEL --iface IF [--shadow]",
     ),
     (
         "x",
@@ -42,24 +62,13 @@ pub const HELP: &[(&str, &str, &str)] = &[
         "probe flows --iface IF --json",
     ),
     (
-        "r",
-        "Deploy: roll back to the previous model (confirm)",
-        "deploy --rollback --iface IF",
-    ),
-    (
-        "p",
-        "Deploy: promote the shadow model (confirm)",
-        "deploy --promote-shadow --iface IF",
-    ),
-    (
-        "e",
-        "Deploy: switch monitor/enforce (confirm)",
-        "deploy --mode enforce|monitor --iface IF",
+        "r p e",
+        "Deploy: rollback · promote shadow · monitor/enforce, asks",
+        "deploy --rollback|--promote-shadow|--mode M --iface IF",
     ),
     ("y / n", "confirm / cancel a kernel change", ""),
     ("t", "theme: default, high contrast, colour-blind safe", ""),
-    ("?", "this help", ""),
-    ("Esc", "close the dialog, detail or help", ""),
+    ("? Esc", "this help · close the dialog, detail or help", ""),
     ("q Ctrl-C", "quit (the terminal is restored)", ""),
     ("mouse", "click a tab or a row; wheel scrolls", ""),
 ];
@@ -121,6 +130,12 @@ fn normal_key(code: KeyCode) -> Option<Action> {
         KeyCode::Char('r') => Action::Ask(Control::Rollback),
         KeyCode::Char('p') => Action::Ask(Control::PromoteShadow),
         KeyCode::Char('e') => Action::Ask(Control::ToggleMode),
+        KeyCode::Char('n') => Action::NextDataset,
+        KeyCode::Char('h') => Action::ToggleHonest,
+        KeyCode::Left | KeyCode::Char('-') => Action::Change(-1),
+        KeyCode::Right | KeyCode::Char('+') | KeyCode::Char('=') => Action::Change(1),
+        KeyCode::Char('d') => Action::DeployTrained { shadow: false },
+        KeyCode::Char('D') => Action::DeployTrained { shadow: true },
         _ => return None,
     };
     Some(action)

@@ -12,10 +12,13 @@ pub mod bench;
 pub mod event;
 pub mod explain;
 pub mod fake;
+pub mod fake_tabs;
+pub mod jobs;
 pub mod keymap;
 pub mod script;
 pub mod sim;
 pub mod source;
+pub mod state;
 pub mod svg;
 pub mod terminal;
 pub mod theme;
@@ -40,12 +43,16 @@ pub struct Config {
     pub pcap: Option<PathBuf>,
     pub model: Option<PathBuf>,
     pub debug_panic: bool,
-    /// Dataset files the Data tab loads (the demo passes its embedded default).
+    /// Datasets for Data, Pitfalls and Train, loaded in the background at start (tables, or
+    /// captures with `labels-NAME.csv` beside them). Empty: the labelled captures in
+    /// `sample-pcaps/`, if any.
     pub data: Vec<PathBuf>,
+    /// Theme at start (`tui --theme`, config `theme`); the default theme when None.
+    pub theme: Option<theme::ThemeKind>,
 }
 
-/// Started with a sender into the event loop once the terminal is set up: the demo's autoplay
-/// or script, or a watcher that quits on a signal. It runs on its own thread.
+/// Started with a sender into the event loop once the terminal is set up (the demo's autoplay
+/// or script). It runs on its own thread.
 pub type Driver = Box<dyn FnOnce(mpsc::Sender<Event>) + Send>;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -99,6 +106,7 @@ pub fn run(config: Config) -> Result<()> {
 
 /// The TUI on a source chosen by the caller, with `drivers` feeding the event loop.
 pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) -> Result<()> {
+    crate::lifecycle::install()?;
     terminal::install_panic_hook(terminal::restore);
     let (mut term, _guard) = terminal::enter()?;
     let size = term.size()?;
@@ -108,6 +116,17 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
     };
     let mut app = App::new(initial, (size.width, size.height));
     app.debug_panic = config.debug_panic;
+    let data = if config.data.is_empty() {
+        jobs::sample_captures(Path::new("sample-pcaps"))
+    } else {
+        config.data.clone()
+    };
+    if !data.is_empty() {
+        app.start_load(data, crate::data::LoadOptions::default());
+    }
+    if let Some(t) = config.theme {
+        app.theme = t;
+    }
     let (tx, rx) = mpsc::channel();
     event::spawn_input(tx.clone());
     let spec = Arc::new(std::sync::Mutex::new(app.view_spec()));
@@ -115,7 +134,7 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
         let tx = tx.clone();
         std::thread::spawn(move || driver(tx));
     }
-    let poller = event::spawn_poller(source, tx, POLL_INTERVAL, spec.clone());
+    let poller = event::spawn_poller(source, tx.clone(), POLL_INTERVAL, spec.clone());
     while !app.quit {
         term.draw(|f| ui::render(f, &app))?;
         // Block for one event, then take whatever else is queued before drawing again.
@@ -128,13 +147,23 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
         for request in app.requests.drain(..) {
             poller.request(request);
         }
+        for job in app.jobs.drain(..) {
+            jobs::spawn(job, tx.clone());
+        }
         if let Ok(mut published) = spec.lock() {
             if *published != app.view_spec() {
                 *published = app.view_spec();
             }
         }
+        // SIGTERM/SIGHUP (Ctrl-C is a key in raw mode): leave through the guard that restores
+        // the terminal. The poller's snapshots wake this loop every POLL_INTERVAL.
+        if crate::lifecycle::stop_requested() {
+            break;
+        }
     }
-    Ok(())
+    jobs::remove_work_dir();
+    // Stopped by a signal: the terminal is restored when `_guard` goes; main names the signal.
+    crate::lifecycle::check()
 }
 
 fn to_action(ev: Event, app: &App, poller: &event::Poller) -> Option<Action> {
@@ -147,5 +176,6 @@ fn to_action(ev: Event, app: &App, poller: &event::Poller) -> Option<Action> {
         Event::Snapshot => poller.take().map(|s| Action::Snapshot(Arc::new(s))),
         Event::Notice(line) => Some(Action::Notice(line)),
         Event::Action(action) => Some(action),
+        Event::Job(update) => Some(Action::Job(update)),
     }
 }

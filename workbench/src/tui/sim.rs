@@ -64,6 +64,8 @@ pub struct SimSource {
     twin: Twin,
     model: Arc<Model>,
     model_note: String,
+    /// A model running beside the active one (deployed from the Train tab as shadow).
+    shadow: Option<Arc<Model>>,
     started: Instant,
     /// Capture time runs this many times faster than the wall clock (1: the capture's pace).
     speed: u64,
@@ -83,8 +85,8 @@ impl SimSource {
     /// `model`: a model file; None uses [`demo_model`].
     pub fn new(path: &Path, model: Option<&Path>) -> Result<Self> {
         let (model, model_note) = match model {
-            Some(p) => (crate::model::file::read(p)?.model, "model file"),
-            None => (demo_model()?, "built-in demo tree (not trained)"),
+            Some(p) => (crate::model::file::read(p)?.model, "model file".to_string()),
+            None => (demo_model()?, "built-in demo tree (not trained)".to_string()),
         };
         Self::with_model(path, model, model_note.into())
     }
@@ -99,6 +101,7 @@ impl SimSource {
             twin: Twin::new(ProbeConfig::default(), Some(Box::new(*model)), None),
             model,
             model_note,
+            shadow: None,
             started: Instant::now(),
             speed: 1,
             base_ts: None,
@@ -217,7 +220,11 @@ impl Source for SimSource {
                     kind: kind_name(self.model.header.kind),
                     kernel_map_id: 0,
                 }),
-                shadow: None,
+                shadow: self.shadow.as_ref().map(|m| SlotInfo {
+                    model: id_string(m.header.model_id),
+                    kind: kind_name(m.header.kind),
+                    kernel_map_id: 0,
+                }),
                 previous: None,
                 mode: "monitor",
                 decide_first_packets: self.twin.config.decide_first_packets,
@@ -232,7 +239,27 @@ impl Source for SimSource {
         })
     }
 
-    fn control(&mut self, _control: &Control) -> Result<String> {
-        bail!("simulated source: there is no kernel probe to change (attach one with `workbench probe attach --iface IF`)")
+    fn control(&mut self, control: &Control) -> Result<String> {
+        let Control::DeployModel { path, shadow } = control else {
+            bail!("simulated source: there is no kernel probe to change (attach one with `workbench probe attach --iface IF`)")
+        };
+        // The twin's own hot swap: flows keep their state and are decided by the new model
+        // from their next decision point on, as in the kernel.
+        let file = crate::model::file::read(path)?;
+        let model: Arc<Model> = Arc::from(file.model);
+        let id = id_string(model.header.model_id);
+        let name = path
+            .file_name()
+            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().to_string());
+        if *shadow {
+            self.twin.shadow = Some(Box::new(*model));
+            self.shadow = Some(model);
+            Ok(format!("simulation: {id} now runs as the shadow model"))
+        } else {
+            self.twin.active = Some(Box::new(*model));
+            self.model = model;
+            self.model_note = format!("trained model {name}");
+            Ok(format!("simulation: {id} is now the active model"))
+        }
     }
 }

@@ -51,6 +51,11 @@ pub enum Control {
     Rollback,
     PromoteShadow,
     ToggleMode,
+    /// Hot-swap a model file (the Train tab's result) in as the active or the shadow model.
+    DeployModel {
+        path: std::path::PathBuf,
+        shadow: bool,
+    },
 }
 
 impl Control {
@@ -60,6 +65,11 @@ impl Control {
             Control::Rollback => format!("workbench deploy --rollback --iface {iface}"),
             Control::PromoteShadow => format!("workbench deploy --promote-shadow --iface {iface}"),
             Control::ToggleMode => format!("workbench deploy --mode monitor|enforce --iface {iface}"),
+            Control::DeployModel { path, shadow } => format!(
+                "workbench deploy {} --iface {iface}{}",
+                path.display(),
+                if *shadow { " --shadow" } else { "" }
+            ),
         }
     }
 }
@@ -195,6 +205,21 @@ impl Source for KernelSource {
                 }
                 models::write_config(iface, &config)?;
                 Ok(format!("{iface} now in {} mode", models::mode_name(config.mode)))
+            }
+            Control::DeployModel { path, shadow } => {
+                // What `workbench deploy MODEL --iface IF [--shadow]` does: validate the file,
+                // then swap the whole model into a new inner map.
+                let file = crate::model::file::read(path)?;
+                if *shadow {
+                    probe.deploy_shadow(&file.model)?;
+                } else {
+                    probe.deploy(&file.model)?;
+                }
+                Ok(format!(
+                    "deployed {} as the {} model on {iface}",
+                    crate::model::id_string(file.model.header.model_id),
+                    if *shadow { "shadow" } else { "active" }
+                ))
             }
         }
     }

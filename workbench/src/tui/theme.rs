@@ -12,6 +12,18 @@ pub enum ThemeKind {
 }
 
 impl ThemeKind {
+    /// Names for `tui --theme` and the config file's `theme`.
+    pub const NAMES: &'static [&'static str] = &["default", "high-contrast", "colour-blind"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "default" => Some(ThemeKind::Default),
+            "high-contrast" => Some(ThemeKind::HighContrast),
+            "colour-blind" => Some(ThemeKind::ColourBlind),
+            _ => None,
+        }
+    }
+
     pub fn next(self) -> Self {
         match self {
             ThemeKind::Default => ThemeKind::HighContrast,

@@ -72,7 +72,7 @@ fn unordered(a: Endpoint, b: Endpoint) -> (Endpoint, Endpoint) {
 }
 
 /// Splits one CSV line; fields may be double-quoted (pandas quotes when it must).
-fn split_csv(line: &str) -> Vec<String> {
+pub(super) fn split_csv(line: &str) -> Vec<String> {
     let mut fields = Vec::new();
     let mut field = String::new();
     let mut quoted = false;
@@ -93,7 +93,7 @@ fn split_csv(line: &str) -> Vec<String> {
 }
 
 /// An integer that may be written as a float (`6.0`).
-fn integer(s: &str) -> Option<i64> {
+pub(super) fn integer(s: &str) -> Option<i64> {
     let s = s.trim();
     s.parse::<i64>().ok().or_else(|| {
         let f = s.parse::<f64>().ok()?;

@@ -1,8 +1,9 @@
-//! Labels for flows: from a rules file (`.toml`) or from a CIC-IDS2017 labelled-flows CSV
-//! (`.csv`). A flow is labelled once, when it starts (its orientation and first packet time are
+//! Labels for flows: from a rules file (`.toml`), from a CIC-IDS2017 labelled-flows CSV or from
+//! the generator's own labels CSV (`.csv`, told apart by the header). A flow is labelled once, when it starts (its orientation and first packet time are
 //! known then), so `--every-packet` rows carry their flow's label.
 
 mod cic;
+mod generated;
 mod rules;
 mod time;
 
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use color_eyre::eyre::{bail, Result};
+use color_eyre::eyre::{bail, eyre, Result};
 use serde::Serialize;
 
 pub use cic::CicOptions;
@@ -51,7 +52,7 @@ pub struct RuleCount {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct LabelReport {
     pub file: String,
-    /// "rules" or "cic".
+    /// "rules", "cic" or "generator".
     pub kind: &'static str,
     /// Flows per label.
     pub labels: BTreeMap<String, u64>,
@@ -65,11 +66,17 @@ pub struct LabelReport {
     pub cic_rows: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cic_rows_used: Option<u64>,
+    /// Generator labels files: rows read, and rows that labelled a flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generator_rows: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generator_rows_used: Option<u64>,
 }
 
 enum Source {
     Rules(rules::Rules),
     Cic(cic::CicIndex),
+    Generated(generated::GeneratedIndex),
 }
 
 /// A loaded label source plus its counts.
@@ -83,7 +90,8 @@ pub struct Labeler {
 }
 
 impl Labeler {
-    /// Loads a rules file (`.toml`) or a CIC CSV (`.csv`), chosen by extension.
+    /// Loads a rules file (`.toml`) or a CSV (`.csv`): the generator's labels file when its
+    /// header has the generator's columns, else a CIC-IDS2017 labelled-flows file.
     pub fn load(path: &Path, cic: &CicOptions) -> Result<Labeler> {
         let file = path.display().to_string();
         let ext = path
@@ -93,10 +101,13 @@ impl Labeler {
         let mut names = Vec::new();
         let source = match ext.as_deref() {
             Some("toml") => Source::Rules(rules::Rules::load(path, &mut names)?),
+            Some("csv") if is_generator_csv(path)? => {
+                Source::Generated(generated::GeneratedIndex::load(path, &mut names)?)
+            }
             Some("csv") => Source::Cic(cic::CicIndex::load(path, cic, &mut names)?),
             _ => bail!(
-                "{file}: unknown labels format: expected a rules file ending in .toml or a \
-                 CIC-IDS2017 labelled-flows file ending in .csv"
+                "{file}: unknown labels format: expected a rules file ending in .toml, or a \
+                 CIC-IDS2017 labelled-flows or generator labels file ending in .csv"
             ),
         };
         let label_flows = vec![0; names.len()];
@@ -114,6 +125,7 @@ impl Labeler {
         match &self.source {
             Source::Rules(r) => r.has_attack_type(),
             Source::Cic(_) => false,
+            Source::Generated(_) => true,
         }
     }
 
@@ -122,6 +134,7 @@ impl Labeler {
         let assigned = match &mut self.source {
             Source::Rules(r) => r.label(flow),
             Source::Cic(c) => c.label(flow),
+            Source::Generated(g) => g.label(flow),
         };
         match assigned {
             Some(a) => {
@@ -146,9 +159,18 @@ impl Labeler {
                 *labels.entry(name.clone()).or_insert(0) += n;
             }
         }
-        let (kind, rules, cic_rows, cic_rows_used) = match &self.source {
-            Source::Rules(r) => ("rules", r.counts(&self.names), None, None),
-            Source::Cic(c) => ("cic", Vec::new(), Some(c.rows()), Some(c.rows_used())),
+        let (mut cic_rows, mut cic_rows_used) = (None, None);
+        let (mut generator_rows, mut generator_rows_used) = (None, None);
+        let (kind, rules) = match &self.source {
+            Source::Rules(r) => ("rules", r.counts(&self.names)),
+            Source::Cic(c) => {
+                (cic_rows, cic_rows_used) = (Some(c.rows()), Some(c.rows_used()));
+                ("cic", Vec::new())
+            }
+            Source::Generated(g) => {
+                (generator_rows, generator_rows_used) = (Some(g.rows()), Some(g.rows_used()));
+                ("generator", Vec::new())
+            }
         };
         LabelReport {
             file: self.file.clone(),
@@ -158,8 +180,23 @@ impl Labeler {
             rules,
             cic_rows,
             cic_rows_used,
+            generator_rows,
+            generator_rows_used,
         }
     }
+}
+
+/// Whether a CSV's first line is the generator's labels header (else it is read as CIC).
+fn is_generator_csv(path: &Path) -> Result<bool> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|e| eyre!("{}: cannot open: {e}", path.display()))?;
+    let mut header = Vec::new();
+    std::io::BufReader::new(file)
+        .read_until(b'\n', &mut header)
+        .map_err(|e| eyre!("{}: cannot read: {e}", path.display()))?;
+    let header = String::from_utf8_lossy(&header);
+    let fields = cic::split_csv(header.trim_end_matches(['\r', '\n']));
+    Ok(generated::columns(&fields).is_some())
 }
 
 /// Index of `name` in `names`, added if new (labels repeat across many rules and rows).
@@ -188,6 +225,9 @@ impl std::fmt::Display for LabelReport {
         }
         if let (Some(rows), Some(used)) = (self.cic_rows, self.cic_rows_used) {
             write!(f, "\n  CIC rows: {rows} read, {used} matched a flow")?;
+        }
+        if let (Some(rows), Some(used)) = (self.generator_rows, self.generator_rows_used) {
+            write!(f, "\n  generator rows: {rows} read, {used} matched a flow")?;
         }
         write!(f, "\n  unmatched: {} flows", self.unmatched_flows)
     }

@@ -14,7 +14,7 @@
 use color_eyre::eyre::{bail, Result};
 use shared::features::{FeatureVector, FEATURE_COUNT};
 use shared::model::{
-    log2fx, LogisticTerm, Model, LOG2_FRAC_BITS, SCORE_ONE, TRANSFORM_IDENTITY, TRANSFORM_LOG2,
+    log2fx, LogisticTerm, Model, LOG2_FRAC_BITS, MAX_NODES, SCORE_ONE, TRANSFORM_IDENTITY, TRANSFORM_LOG2,
 };
 
 use super::build::{self, Node};
@@ -76,6 +76,13 @@ pub fn compile_tree(tree: &FloatTree, threshold_p: f64) -> Result<Box<Model>> {
     }
     if tree.nodes.is_empty() {
         bail!("the tree has no nodes");
+    }
+    if tree.nodes.len() > MAX_NODES {
+        bail!(
+            "the trained tree has {} nodes, over the probe's limit of {MAX_NODES}: train a shallower \
+             tree (lower --max-depth)",
+            tree.nodes.len()
+        );
     }
     // Renumber in preorder from the root: children then come after their parents, as the probe
     // requires; a node reached twice is a cycle or a shared subtree.

@@ -232,3 +232,34 @@ fn fractional_thresholds_floor_exactly() {
     x[0] = 3;
     assert!(m.is_malicious(m.score(&x)));
 }
+
+/// A tree over the probe's node limit is refused before building, naming the limit and the fix.
+#[test]
+fn trees_over_the_node_limit_are_refused_with_the_limit_named() {
+    use shared::model::MAX_NODES;
+    // A left-leaning chain: split i goes left to split i + 2, right to leaf i + 1.
+    let splits = MAX_NODES / 2 + 1;
+    let mut nodes = Vec::new();
+    for i in 0..splits {
+        let k = nodes.len();
+        nodes.push(FloatNode::Split {
+            feature: i % FEATURE_COUNT,
+            threshold: i as f64,
+            left: k + 2,
+            right: k + 1,
+        });
+        nodes.push(FloatNode::Leaf { p_malicious: 1.0 });
+    }
+    nodes.push(FloatNode::Leaf { p_malicious: 0.0 });
+    assert!(nodes.len() > MAX_NODES);
+    let err = compile_tree(&FloatTree { nodes }, 0.5)
+        .expect_err("over the limit")
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "{} nodes, over the probe's limit of {MAX_NODES}",
+            MAX_NODES + 3
+        )) && err.contains("--max-depth"),
+        "{err}"
+    );
+}

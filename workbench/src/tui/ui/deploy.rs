@@ -99,7 +99,7 @@ fn render_models(frame: &mut Frame, area: Rect, app: &App) {
     lines.push(Line::from(""));
     if s.simulated {
         lines.push(Line::from(Span::styled(
-            "simulated source: no kernel to change. Attach the probe (workbench probe attach --iface IF) as root.",
+            "simulated source: r, p and e need a probe (workbench probe attach --iface IF, as root).",
             theme.accent,
         )));
     } else {
@@ -116,6 +116,22 @@ fn render_models(frame: &mut Frame, area: Rect, app: &App) {
             theme.dim,
         )));
     }
+    lines.push(Line::from(match &app.train.result {
+        Some(r) => Span::styled(
+            format!(
+                " d / D  deploy the trained {} {} as active / shadow{}",
+                r.form.model_name(),
+                r.report.model_id,
+                if s.simulated {
+                    " (swaps the twin's model)"
+                } else {
+                    ""
+                }
+            ),
+            theme.accent,
+        ),
+        None => Span::styled(" d / D  deploy a model trained on the Train tab", theme.dim),
+    }));
     let title = if s.simulated {
         " models (simulation) "
     } else {

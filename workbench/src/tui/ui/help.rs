@@ -32,7 +32,7 @@ pub fn render_help(frame: &mut Frame, area: Rect, app: &App) {
     });
     let mut widths = vec![Constraint::Length(14), Constraint::Min(20)];
     if wide {
-        widths.push(Constraint::Length(44));
+        widths.push(Constraint::Length(60));
     }
     let h = (HELP.len() as u16 + 3).min(area.height);
     let popup = layout::centered(area, area.width.saturating_sub(4), h);
@@ -51,7 +51,7 @@ pub fn render_help(frame: &mut Frame, area: Rect, app: &App) {
 
 pub fn render_confirm(frame: &mut Frame, area: Rect, app: &App, control: &Control) {
     let theme = app.theme.theme();
-    let iface = app.snapshot.iface.as_deref().unwrap_or("?");
+    let iface = app.snapshot.iface.as_deref().unwrap_or("IF");
     let models = app.snapshot.models.as_ref();
     let what = match control {
         Control::Rollback => format!(
@@ -76,6 +76,21 @@ pub fn render_confirm(frame: &mut Frame, area: Rect, app: &App, control: &Contro
             };
             format!("Switch {iface} to {to}?")
         }
+        Control::DeployModel { path, shadow } => {
+            let role = if *shadow {
+                "as the shadow model (beside the active one, counting disagreements)"
+            } else {
+                "as the active model (hot swap, no reload)"
+            };
+            let name = path
+                .file_name()
+                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().to_string());
+            if app.snapshot.simulated {
+                format!("Swap the simulation's model: run {name} {role}? (on a probe:)")
+            } else {
+                format!("Deploy {name} on {iface} {role}?")
+            }
+        }
     };
     let lines = vec![
         Line::from(Span::styled(what, theme.title)),
@@ -92,7 +107,7 @@ pub fn render_confirm(frame: &mut Frame, area: Rect, app: &App, control: &Contro
             Span::raw(" no"),
         ]),
     ];
-    let popup = layout::centered(area, 70, 7);
+    let popup = layout::centered(area, 72, 10);
     frame.render_widget(Clear, popup);
     let block = Block::new()
         .borders(Borders::ALL)

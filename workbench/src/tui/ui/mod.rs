@@ -1,12 +1,15 @@
 //! Rendering: one module per tab or region, each a `render(frame, area, &app)` that reads the
 //! state and changes nothing.
 
+pub mod bars;
+pub mod data;
 pub mod deploy;
 pub mod detail;
 pub mod help;
 pub mod layout;
 pub mod live;
-pub mod placeholder;
+pub mod pitfalls;
+pub mod train;
 
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -27,7 +30,9 @@ pub fn render(frame: &mut Frame, app: &App) {
     let r = layout::regions(area);
     render_tabs(frame, r.tabs, app);
     match app.tab {
-        Tab::Data | Tab::Pitfalls | Tab::Train => placeholder::render(frame, r.body, app),
+        Tab::Data => data::render(frame, r.body, app),
+        Tab::Pitfalls => pitfalls::render(frame, r.body, app),
+        Tab::Train => train::render(frame, r.body, app),
         Tab::Deploy => deploy::render(frame, r.body, app),
         Tab::Live => live::render(frame, r.body, app),
     }

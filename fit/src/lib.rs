@@ -1,0 +1,352 @@
+//! A CART classification tree (Gini, binary label) with a histogram split finder.
+//!
+//! Why not linfa-trees for large tables: its `TreeNode::fit` scans, at every node and for every
+//! feature, the whole presorted column of *all* training rows (skipping those outside the node
+//! with a mask) and updates two `HashMap`s of class weights per row, so a fit costs about
+//! nodes x features x rows hash-map operations; measured in `workbench bench train` (see
+//! docs/BENCHMARKS.md). Here every feature is binned once (at most [`MAX_BINS`] bins: its
+//! distinct values when there are that few, so splits are exactly CART's midpoints, else
+//! quantile edges), and a node costs one pass over its own rows per feature to fill a
+//! histogram of (benign, malicious) counts: rows x features per tree level.
+//!
+//! This crate is compiled with optimisations even in the dev profile (see the workspace
+//! Cargo.toml): the workbench crate itself is not, and a tree fit is all inner loops. The
+//! workbench turns the result into the float reference tree that `model::quantize` compiles.
+
+pub mod buckets;
+pub mod logistic;
+
+/// A node of the fitted tree; node 0 is the root. Rows with `x[feature] <= threshold` go left.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FloatNode {
+    Split {
+        feature: usize,
+        threshold: f64,
+        left: usize,
+        right: usize,
+    },
+    Leaf {
+        /// Share of malicious training rows that reached this leaf.
+        p_malicious: f64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatTree {
+    pub nodes: Vec<FloatNode>,
+}
+
+/// Bins per feature (codes fit a byte).
+pub const MAX_BINS: usize = 256;
+
+#[derive(Debug, Clone, Copy)]
+pub struct HistTreeParams {
+    pub max_depth: usize,
+    /// A node with fewer rows is a leaf.
+    pub min_samples_split: usize,
+    /// Each side of a split keeps at least this many rows.
+    pub min_samples_leaf: usize,
+}
+
+impl Default for HistTreeParams {
+    fn default() -> Self {
+        HistTreeParams {
+            max_depth: 12,
+            min_samples_split: 2,
+            min_samples_leaf: 1,
+        }
+    }
+}
+
+/// One feature's bins: `upper[b]` is the largest training value in bin b; a split after bin b
+/// sends `x <= threshold[b]` left, with the threshold halfway to the next bin's smallest value.
+struct Binning {
+    upper: Vec<f64>,
+    threshold: Vec<f64>,
+}
+
+fn bin_feature(values: &[f64]) -> Binning {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    sorted.sort_by(f64::total_cmp);
+    sorted.dedup();
+    if sorted.is_empty() {
+        return Binning {
+            upper: vec![f64::INFINITY],
+            threshold: vec![f64::INFINITY],
+        };
+    }
+    // Distinct values if few, else every k-th distinct value as an upper edge (equal-count in
+    // distinct values, which keeps rare extreme values separable).
+    let uppers: Vec<f64> = if sorted.len() <= MAX_BINS {
+        sorted.clone()
+    } else {
+        let step = sorted.len() as f64 / MAX_BINS as f64;
+        let mut u: Vec<f64> = (1..=MAX_BINS)
+            .map(|k| sorted[((k as f64 * step).ceil() as usize).min(sorted.len()) - 1])
+            .collect();
+        u.dedup();
+        u
+    };
+    let threshold = uppers
+        .iter()
+        .map(|&u| {
+            // The smallest distinct value above u (binary search in the sorted distinct values).
+            let i = sorted.partition_point(|&v| v <= u);
+            sorted.get(i).map_or(f64::INFINITY, |&next| u + (next - u) / 2.0)
+        })
+        .collect();
+    Binning {
+        upper: uppers,
+        threshold,
+    }
+}
+
+fn code(b: &Binning, v: f64) -> u8 {
+    // NaN goes to the last bin (the kernel has no NaN; cleaning removes them before training).
+    let i = if v.is_nan() {
+        b.upper.len() - 1
+    } else {
+        b.upper.partition_point(|&u| u < v).min(b.upper.len() - 1)
+    };
+    i as u8
+}
+
+fn gini(neg: f64, pos: f64) -> f64 {
+    let n = neg + pos;
+    if n == 0.0 {
+        return 0.0;
+    }
+    let p = pos / n;
+    2.0 * p * (1.0 - p)
+}
+
+struct Grower<'a> {
+    /// Bin codes, column-major: `codes[f * rows + r]`.
+    codes: Vec<u8>,
+    rows: usize,
+    bins: Vec<Binning>,
+    y: &'a [bool],
+    params: HistTreeParams,
+    nodes: Vec<FloatNode>,
+    /// Impurity decrease (weighted by rows) credited to each feature.
+    importance: Vec<f64>,
+}
+
+struct Best {
+    feature: usize,
+    bin: usize,
+    gain: f64,
+}
+
+impl Grower<'_> {
+    fn best_split(&self, idx: &[u32], neg: f64, pos: f64) -> Option<Best> {
+        let n = neg + pos;
+        let parent = gini(neg, pos);
+        let mut best: Option<Best> = None;
+        let mut hist = [[0u32; 2]; MAX_BINS];
+        for (f, bins) in self.bins.iter().enumerate() {
+            let nb = bins.upper.len();
+            if nb < 2 {
+                continue;
+            }
+            for h in hist.iter_mut().take(nb) {
+                *h = [0, 0];
+            }
+            let col = &self.codes[f * self.rows..(f + 1) * self.rows];
+            for &r in idx {
+                let r = r as usize;
+                hist[col[r] as usize][usize::from(self.y[r])] += 1;
+            }
+            let (mut ln, mut lp) = (0.0, 0.0);
+            for (b, h) in hist.iter().enumerate().take(nb - 1) {
+                ln += f64::from(h[0]);
+                lp += f64::from(h[1]);
+                let left = ln + lp;
+                let right = n - left;
+                let min_leaf = self.params.min_samples_leaf as f64;
+                if left < min_leaf || right < min_leaf || h[0] + h[1] == 0 {
+                    continue;
+                }
+                let child = (left * gini(ln, lp) + right * gini(neg - ln, pos - lp)) / n;
+                let gain = parent - child;
+                // Strictly better only: ties keep the first feature and lowest threshold.
+                if gain > 1e-12 && best.as_ref().is_none_or(|b| gain > b.gain) {
+                    best = Some(Best {
+                        feature: f,
+                        bin: b,
+                        gain,
+                    });
+                }
+            }
+        }
+        best
+    }
+
+    fn grow(&mut self, idx: &mut [u32], depth: usize) -> usize {
+        let pos = idx.iter().filter(|&&r| self.y[r as usize]).count() as f64;
+        let neg = idx.len() as f64 - pos;
+        let me = self.nodes.len();
+        let p_malicious = pos / idx.len().max(1) as f64;
+        self.nodes.push(FloatNode::Leaf { p_malicious });
+        if depth >= self.params.max_depth
+            || idx.len() < self.params.min_samples_split
+            || pos == 0.0
+            || neg == 0.0
+        {
+            return me;
+        }
+        let Some(best) = self.best_split(idx, neg, pos) else {
+            return me;
+        };
+        self.importance[best.feature] += best.gain * idx.len() as f64;
+        // Partition the node's rows in place: left (code <= bin) first.
+        let col = &self.codes[best.feature * self.rows..(best.feature + 1) * self.rows];
+        let mut split = 0;
+        for i in 0..idx.len() {
+            if usize::from(col[idx[i] as usize]) <= best.bin {
+                idx.swap(i, split);
+                split += 1;
+            }
+        }
+        let (l, r) = idx.split_at_mut(split);
+        let left = self.grow(l, depth + 1);
+        let right = self.grow(r, depth + 1);
+        self.nodes[me] = FloatNode::Split {
+            feature: best.feature,
+            threshold: self.bins[best.feature].threshold[best.bin],
+            left,
+            right,
+        };
+        me
+    }
+}
+
+pub struct HistTree {
+    /// Split features index the columns of the training matrix.
+    pub tree: FloatTree,
+    /// Impurity-based importance per column (sums to 1, or all 0 for a single leaf).
+    pub importance: Vec<f64>,
+}
+
+/// Fits on `columns[f][row]` (one slice per feature, all of `y.len()` rows).
+pub fn fit(columns: &[&[f64]], y: &[bool], params: HistTreeParams) -> HistTree {
+    let rows = y.len();
+    let bins: Vec<Binning> = columns.iter().map(|c| bin_feature(c)).collect();
+    let mut codes = vec![0u8; rows * columns.len()];
+    for (f, (c, b)) in columns.iter().zip(&bins).enumerate() {
+        for (dst, &v) in codes[f * rows..(f + 1) * rows].iter_mut().zip(c.iter()) {
+            *dst = code(b, v);
+        }
+    }
+    let mut g = Grower {
+        codes,
+        rows,
+        bins,
+        y,
+        params,
+        nodes: Vec::new(),
+        importance: vec![0.0; columns.len()],
+    };
+    let mut idx: Vec<u32> = (0..rows as u32).collect();
+    if rows > 0 {
+        g.grow(&mut idx, 0);
+    }
+    let total: f64 = g.importance.iter().sum();
+    let importance = g
+        .importance
+        .iter()
+        .map(|v| if total > 0.0 { v / total } else { 0.0 })
+        .collect();
+    HistTree {
+        tree: FloatTree { nodes: g.nodes },
+        importance,
+    }
+}
+
+/// The leaf's P(malicious) for one row (`row[f]` is feature f).
+pub fn predict(tree: &FloatTree, row: impl Fn(usize) -> f64) -> f64 {
+    let mut i = 0;
+    loop {
+        match tree.nodes.get(i) {
+            Some(FloatNode::Split {
+                feature,
+                threshold,
+                left,
+                right,
+            }) => {
+                i = if row(*feature) <= *threshold {
+                    *left
+                } else {
+                    *right
+                }
+            }
+            Some(FloatNode::Leaf { p_malicious }) => return *p_malicious,
+            None => return 0.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn few_distinct_values_split_exactly_like_cart() {
+        // Malicious exactly when x is in (20, 40]: two splits, at the midpoints of the distinct
+        // values 20|30 and 40|50.
+        let x: Vec<f64> = (0..600).map(|i| f64::from((i % 6) * 10)).collect();
+        let y: Vec<bool> = x.iter().map(|&v| v > 20.0 && v <= 40.0).collect();
+        let t = fit(&[&x], &y, HistTreeParams::default());
+        for (v, want) in [
+            (0.0, false),
+            (25.0, false),
+            (30.0, true),
+            (40.0, true),
+            (46.0, false),
+        ] {
+            let p = predict(&t.tree, |_| v);
+            assert_eq!(p >= 0.5, want, "x={v}: p={p}");
+        }
+        let thresholds: Vec<f64> = t
+            .tree
+            .nodes
+            .iter()
+            .filter_map(|n| match n {
+                FloatNode::Split { threshold, .. } => Some(*threshold),
+                FloatNode::Leaf { .. } => None,
+            })
+            .collect();
+        assert!(
+            thresholds.iter().all(|t| [25.0, 45.0].contains(t)),
+            "{thresholds:?}"
+        );
+        assert_eq!(t.importance, vec![1.0]);
+    }
+
+    #[test]
+    fn depth_is_respected_and_many_values_are_binned() {
+        let n = 5_000;
+        let a: Vec<f64> = (0..n).map(|i| f64::from(i * 7 % 1000)).collect();
+        let b: Vec<f64> = (0..n).map(|i| f64::from(i % 13)).collect();
+        let y: Vec<bool> = (0..n as usize).map(|i| a[i] > 700.0 || b[i] == 3.0).collect();
+        let t = fit(
+            &[&a, &b],
+            &y,
+            HistTreeParams {
+                max_depth: 3,
+                ..HistTreeParams::default()
+            },
+        );
+        fn depth(t: &FloatTree, i: usize) -> usize {
+            match &t.nodes[i] {
+                FloatNode::Split { left, right, .. } => 1 + depth(t, *left).max(depth(t, *right)),
+                FloatNode::Leaf { .. } => 0,
+            }
+        }
+        assert!(depth(&t.tree, 0) <= 3);
+        let correct = (0..n as usize)
+            .filter(|&i| (predict(&t.tree, |f| [a[i], b[i]][f]) >= 0.5) == y[i])
+            .count();
+        assert!(correct as f64 / f64::from(n) > 0.97, "{correct}");
+    }
+}

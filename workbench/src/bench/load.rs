@@ -1,0 +1,249 @@
+//! `workbench bench load`: our first load and cached reload of the CIC-IDS2017-sized file
+//! against pandas `read_csv` (default engine), all in one run on this machine. Every side runs
+//! in its own child process so that its peak memory (`wait4` rusage) is its own.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use super::child;
+use super::cic_file::{self, CicFile};
+use super::figure::{Figure, Section};
+use super::machine::Machine;
+use super::python;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub rows: usize,
+    pub seed: u64,
+}
+
+/// What `workbench bench load-once` prints: one load, measured inside the process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadOnce {
+    pub rows: usize,
+    pub columns: usize,
+    pub load_ms: u64,
+    pub from_cache: bool,
+    /// The cache file read or written, if any.
+    pub cache_path: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    /// Time measured inside the process around the load call (what the figures compare).
+    pub load_s: f64,
+    /// The whole child process (start-up and import included), for context.
+    pub process_s: f64,
+    /// CPU time of the whole child process (user + system, all threads).
+    pub process_cpu_s: f64,
+    pub peak_rss_bytes: u64,
+    pub rows: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    #[serde(flatten)]
+    pub section: Section,
+    pub file: CicFile,
+    pub first_load: Run,
+    pub cached_reload: Run,
+    pub cache_path: Option<String>,
+    pub pandas: Option<Run>,
+    pub pandas_version: Option<String>,
+    pub build_profile: &'static str,
+    pub machine: Machine,
+}
+
+#[derive(Deserialize)]
+struct PandasOut {
+    rows: usize,
+    read_s: f64,
+    pandas_version: String,
+}
+
+pub fn build_profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "dev (debug assertions on; our crate unoptimised, dependencies at opt-level 1)"
+    } else {
+        "release"
+    }
+}
+
+/// The file, built or reused, and a note saying which.
+pub fn prepare_file(rows: usize, seed: u64) -> Result<CicFile, String> {
+    let data = cic_file::shared_data_dir()
+        .ok_or("../shared/data (with SOURCES.md) not found; set WORKBENCH_SHARED_DATA")?;
+    let dir = cic_file::bench_data_dir();
+    eprintln!(
+        "bench: CIC-IDS2017-sized file of {rows} rows (seed {seed}) in {}",
+        dir.display()
+    );
+    cic_file::build_or_reuse(&dir, &data, rows, seed)
+}
+
+fn ours(file: &Path, cache_dir: &Path) -> Result<(Run, LoadOnce), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+    let r = child::checked(
+        Command::new(exe)
+            .args(["bench", "load-once"])
+            .arg(file)
+            .arg("--cache-dir")
+            .arg(cache_dir),
+    )?;
+    let once: LoadOnce = serde_json::from_slice(&r.stdout)
+        .map_err(|e| format!("bench load-once printed no JSON ({e}): {}", r.stderr.trim()))?;
+    Ok((
+        Run {
+            load_s: once.load_ms as f64 / 1e3,
+            process_s: r.wall_ns as f64 / 1e9,
+            process_cpu_s: r.cpu_ns as f64 / 1e9,
+            peak_rss_bytes: r.peak_rss_bytes,
+            rows: once.rows,
+        },
+        once,
+    ))
+}
+
+fn pandas(file: &Path) -> Result<(Run, String), String> {
+    let b = python::baseline("pandas_load.py", &["pandas"])?;
+    let r = child::checked(Command::new(&b.python).arg(&b.script).arg(file))?;
+    let out: PandasOut = serde_json::from_slice(&r.stdout)
+        .map_err(|e| format!("pandas_load.py printed no JSON ({e}): {}", r.stderr.trim()))?;
+    Ok((
+        Run {
+            load_s: out.read_s,
+            process_s: r.wall_ns as f64 / 1e9,
+            process_cpu_s: r.cpu_ns as f64 / 1e9,
+            peak_rss_bytes: r.peak_rss_bytes,
+            rows: out.rows,
+        },
+        out.pandas_version,
+    ))
+}
+
+pub fn run(opts: &Options) -> Result<LoadReport, String> {
+    let file = prepare_file(opts.rows, opts.seed)?;
+    let mut notes = vec![format!(
+        "input: {} ({} rows x {} columns, {} bytes): {} real CIC-IDS2017 lines resampled with seed {} ({})",
+        file.path.display(),
+        file.rows,
+        file.columns,
+        file.size_bytes,
+        file.source_lines,
+        file.seed,
+        if file.reused { "reused" } else { "built now" }
+    )];
+    // A private, empty cache: the first load must parse, the second must hit.
+    let cache_dir: PathBuf = file
+        .path
+        .with_file_name(format!("load-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache_dir);
+    eprintln!("bench: our first load (child process)");
+    let first = ours(&file.path, &cache_dir);
+    eprintln!("bench: our cached reload (child process)");
+    let second = first.as_ref().ok().map(|_| ours(&file.path, &cache_dir));
+    let _ = std::fs::remove_dir_all(&cache_dir);
+    let (first, first_once) = first?;
+    let (second, second_once) = second.ok_or("no second run")??;
+    if first_once.from_cache || !second_once.from_cache {
+        return Err(format!(
+            "cache misbehaved: first load from_cache={}, second from_cache={}",
+            first_once.from_cache, second_once.from_cache
+        ));
+    }
+    eprintln!("bench: pandas read_csv (child process)");
+    let (pandas_run, pandas_version) = match pandas(&file.path) {
+        Ok((r, v)) => (Some(r), Some(v)),
+        Err(e) => {
+            notes.push(format!("pandas baseline skipped: {e}"));
+            (None, None)
+        }
+    };
+    let mut figures = Vec::new();
+    if let Some(p) = &pandas_run {
+        if p.rows != first.rows {
+            notes.push(format!(
+                "row counts differ: pandas {} vs ours {} (ours keeps every row; cleaning happens before training)",
+                p.rows, first.rows
+            ));
+        }
+        let f = Figure::versus(
+            "first_load_s",
+            first.load_s,
+            "s",
+            "pandas read_csv",
+            p.load_s,
+            false,
+        );
+        let met = f.ratio.is_some_and(|r| r >= 1.5);
+        figures.push(f.with_target(">= 1.5x faster than pandas", met));
+        let f = Figure::versus(
+            "first_load_peak_rss_bytes",
+            first.peak_rss_bytes as f64,
+            "bytes",
+            "pandas read_csv",
+            p.peak_rss_bytes as f64,
+            false,
+        );
+        let met = f.ratio.is_some_and(|r| r >= 2.0);
+        figures.push(f.with_target("<= 0.5x pandas' peak memory", met));
+        let f = Figure::versus(
+            "cached_reload_s",
+            second.load_s,
+            "s",
+            "pandas read_csv",
+            p.load_s,
+            false,
+        );
+        let met = f.ratio.is_some_and(|r| r >= 10.0);
+        figures.push(f.with_target(">= 10x faster than pandas", met));
+        // CPU time of the whole processes: on a shared machine the wall times include waiting
+        // for a CPU. Ours includes writing the cache (on its own thread) and all threads.
+        figures.push(Figure::versus(
+            "first_load_process_cpu_s",
+            first.process_cpu_s,
+            "s",
+            "pandas read_csv process",
+            p.process_cpu_s,
+            false,
+        ));
+        figures.push(Figure::versus(
+            "cached_reload_process_cpu_s",
+            second.process_cpu_s,
+            "s",
+            "pandas read_csv process",
+            p.process_cpu_s,
+            false,
+        ));
+    } else {
+        figures.push(Figure::absolute("first_load_s", first.load_s, "s", false));
+        figures.push(Figure::absolute(
+            "first_load_peak_rss_bytes",
+            first.peak_rss_bytes as f64,
+            "bytes",
+            false,
+        ));
+        figures.push(Figure::absolute("cached_reload_s", second.load_s, "s", false));
+    }
+    notes.push(format!(
+        "times are measured inside each process around the load call (pandas: read_csv); peak memory is the whole child process (wait4 ru_maxrss); build profile: {}",
+        build_profile()
+    ));
+    Ok(LoadReport {
+        section: Section {
+            section: "load".into(),
+            figures,
+            notes,
+        },
+        cache_path: second_once.cache_path.clone(),
+        file,
+        first_load: first,
+        cached_reload: second,
+        pandas: pandas_run,
+        pandas_version,
+        build_profile: build_profile(),
+        machine: Machine::this(),
+    })
+}

@@ -1,0 +1,68 @@
+//! The Python baselines (`bench/*.py` at the repository root) and the virtualenv they run in
+//! (`bench/.venv`, made by `bench/venv.sh`, which pip-installs what is missing).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The repository's `bench/` folder: the first one holding `venv.sh` above the current
+/// directory, the executable or this crate.
+pub fn scripts_dir() -> Option<PathBuf> {
+    let starts = [
+        std::env::current_dir().ok(),
+        std::env::current_exe().ok(),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR"))),
+    ];
+    starts.into_iter().flatten().find_map(|start| {
+        start
+            .ancestors()
+            .map(|a| a.join("bench"))
+            .find(|d| d.join("venv.sh").is_file())
+    })
+}
+
+/// A baseline's interpreter and script, or why it cannot run (the section then says "skipped:
+/// <reason>" instead of a figure).
+pub struct Baseline {
+    pub python: PathBuf,
+    pub script: PathBuf,
+}
+
+pub fn baseline(script: &str, packages: &[&str]) -> Result<Baseline, String> {
+    let dir = scripts_dir().ok_or("bench/venv.sh not found above the current directory or the executable")?;
+    let script = dir.join(script);
+    if !script.is_file() {
+        return Err(format!("{} is missing", script.display()));
+    }
+    eprintln!(
+        "bench: preparing {} (pip installs {} when missing)",
+        dir.join(".venv").display(),
+        packages.join(", ")
+    );
+    let out = Command::new("sh")
+        .arg(dir.join("venv.sh"))
+        .args(packages)
+        .output()
+        .map_err(|e| format!("cannot run sh {}: {e}", dir.join("venv.sh").display()))?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        return Err(why
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("bench/venv.sh failed")
+            .to_string());
+    }
+    let python = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string();
+    if python.is_empty() {
+        return Err("bench/venv.sh printed no interpreter path".into());
+    }
+    Ok(Baseline {
+        python: PathBuf::from(python),
+        script,
+    })
+}

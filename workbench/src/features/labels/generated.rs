@@ -1,0 +1,172 @@
+//! Labels from the generator's own ground-truth file (`workbench gen-pcaps` writes
+//! `labels-<variant>.csv`, header `src,sport,dst,dport,proto,first_ts_ns,last_ts_ns,label,
+//! scenario,variant`; see sample-pcaps/README.md).
+//!
+//! A row labels a flow when the endpoints are equal in either direction (as the canonical flow
+//! key `shared::FlowKey::of` pairs them), the protocol is equal, and the flow's first packet lies
+//! in the row's `[first_ts_ns, last_ts_ns]`. The window has no slack: the generator writes the
+//! first and last packet's capture stamps, so a flow of its capture always starts exactly at
+//! `first_ts_ns`; a flow outside the window (another capture reusing the 5-tuple) stays
+//! unmatched and is counted. The scenario becomes the flow's `attack_type` (the finer class:
+//! `portscan_horizontal` vs `portscan_vertical`).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
+use std::path::Path;
+
+use color_eyre::eyre::{eyre, Result};
+
+use super::cic::{integer, split_csv};
+use super::{intern, Assigned, FlowFacts};
+
+type Endpoint = (IpAddr, u16);
+
+/// The columns that make a header the generator's (in any order; `variant` is optional).
+const COLUMNS: [&str; 9] = [
+    "src",
+    "sport",
+    "dst",
+    "dport",
+    "proto",
+    "first_ts_ns",
+    "last_ts_ns",
+    "label",
+    "scenario",
+];
+
+/// Column positions of `COLUMNS` in the header, if every one is there.
+pub fn columns(header: &[String]) -> Option<[usize; 9]> {
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
+    let mut at = [0; 9];
+    for (slot, want) in at.iter_mut().zip(COLUMNS) {
+        *slot = names.iter().position(|n| n == want)?;
+    }
+    Some(at)
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Row {
+    proto: u8,
+    first_ns: u64,
+    last_ns: u64,
+    label: u32,
+    scenario: u32,
+    used: bool,
+}
+
+pub struct GeneratedIndex {
+    rows: HashMap<(Endpoint, Endpoint), Vec<Row>>,
+    count: u64,
+}
+
+fn unordered(a: Endpoint, b: Endpoint) -> (Endpoint, Endpoint) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+impl GeneratedIndex {
+    pub fn load(path: &Path, names: &mut Vec<String>) -> Result<GeneratedIndex> {
+        let file = path.display().to_string();
+        let f = File::open(path).map_err(|e| eyre!("{file}: cannot open: {e}"))?;
+        let mut lines = BufReader::new(f).lines();
+        let header = lines
+            .next()
+            .ok_or_else(|| eyre!("{file}: empty file, expected a CSV header"))?
+            .map_err(|e| eyre!("{file}:1: cannot read: {e}"))?;
+        let cols = columns(&split_csv(&header)).ok_or_else(|| {
+            eyre!(
+                "{file}:1: not a generator labels header: expected the columns {}",
+                COLUMNS.join(",")
+            )
+        })?;
+        let width = cols.iter().copied().max().unwrap_or(0) + 1;
+        let mut index = GeneratedIndex {
+            rows: HashMap::new(),
+            count: 0,
+        };
+        for (i, line) in lines.enumerate() {
+            let line_no = i + 2;
+            let line = line.map_err(|e| eyre!("{file}:{line_no}: cannot read: {e}"))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let fields = split_csv(&line);
+            if fields.len() < width {
+                return Err(eyre!(
+                    "{file}:{line_no}: {} fields, the header needs at least {width}",
+                    fields.len()
+                ));
+            }
+            let get = |c: usize| fields[cols[c]].trim();
+            let bad = |c: usize, what: &str| {
+                eyre!(
+                    "{file}:{line_no}: column `{}`: `{}` is not {what}",
+                    COLUMNS[c],
+                    get(c)
+                )
+            };
+            let ip = |c: usize| get(c).parse::<IpAddr>().map_err(|_| bad(c, "an IP address"));
+            let num = |c: usize, max: i64| {
+                integer(get(c))
+                    .filter(|v| (0..=max).contains(v))
+                    .ok_or_else(|| bad(c, &format!("an integer in 0..={max}")))
+            };
+            let src = (ip(0)?, num(1, u16::MAX.into())? as u16);
+            let dst = (ip(2)?, num(3, u16::MAX.into())? as u16);
+            let proto = num(4, u8::MAX.into())? as u8;
+            let first_ns = get(5).parse::<u64>().map_err(|_| bad(5, "nanoseconds"))?;
+            let last_ns = get(6).parse::<u64>().map_err(|_| bad(6, "nanoseconds"))?;
+            if last_ns < first_ns {
+                return Err(eyre!(
+                    "{file}:{line_no}: last_ts_ns {last_ns} is before first_ts_ns {first_ns}"
+                ));
+            }
+            if get(7).is_empty() {
+                return Err(bad(7, "a label"));
+            }
+            let row = Row {
+                proto,
+                first_ns,
+                last_ns,
+                label: intern(names, get(7)),
+                scenario: intern(names, get(8)),
+                used: false,
+            };
+            index.rows.entry(unordered(src, dst)).or_default().push(row);
+            index.count += 1;
+        }
+        Ok(index)
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.count
+    }
+
+    pub fn rows_used(&self) -> u64 {
+        self.rows.values().flatten().filter(|r| r.used).count() as u64
+    }
+
+    pub fn label(&mut self, f: &FlowFacts) -> Option<Assigned> {
+        let key = unordered((f.src_ip, f.src_port), (f.dst_ip, f.dst_port));
+        let rows = self.rows.get_mut(&key)?;
+        // The row whose window holds the start, nearest first packet first (the generator never
+        // reuses a 5-tuple, but another file may).
+        let row = rows
+            .iter_mut()
+            .filter(|r| r.proto == f.proto && (r.first_ns..=r.last_ns).contains(&f.first_seen_ns))
+            .min_by_key(|r| f.first_seen_ns - r.first_ns)?;
+        row.used = true;
+        Some(Assigned {
+            label: row.label,
+            attack_type: Some(row.scenario),
+        })
+    }
+}
