@@ -88,7 +88,7 @@ impl SimSource {
             Some(p) => (crate::model::file::read(p)?.model, "model file".to_string()),
             None => (demo_model()?, "built-in demo tree (not trained)".to_string()),
         };
-        Self::with_model(path, model, model_note.into())
+        Self::with_model(path, model, model_note)
     }
 
     /// A simulation with a model already in memory (`workbench demo` trains one), described
