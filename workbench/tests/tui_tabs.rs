@@ -326,6 +326,24 @@ fn labels_files_become_rules_and_bad_lines_are_named() {
             && rules.contains("src_port = 1000")
             && rules.contains("until = 6")
     );
+    // A label with a control character stays valid TOML (the rules parser reads it back), and
+    // the last representable time is refused rather than overflowing.
+    std::fs::write(
+        &labels,
+        "src,sport,dst,dport,proto,first_ts_ns,last_ts_ns,label,scenario,variant\n10.0.0.1,1000,10.0.0.2,80,6,5,9,BAD\u{1b}\"X,web,honest\n10.0.0.1,1000,10.0.0.2,80,6,18446744073709551615,9,A,web,honest\n",
+    )
+    .expect("write");
+    let err = jobs::rules_from_labels(&labels, &out).expect_err("time overflow");
+    assert!(format!("{err:#}").contains("labels-x.csv:3"), "{err:#}");
+    std::fs::write(
+        &labels,
+        "src,sport,dst,dport,proto,first_ts_ns,last_ts_ns,label,scenario,variant\n10.0.0.1,1000,10.0.0.2,80,6,5,9,BAD\u{1b}\"X,web,honest\n",
+    )
+    .expect("write");
+    assert_eq!(jobs::rules_from_labels(&labels, &out).expect("rules"), 1);
+    let parsed: toml::Value =
+        toml::from_str(&std::fs::read_to_string(&out).expect("read")).expect("valid TOML");
+    assert_eq!(parsed["rule"][0]["label"].as_str(), Some("BAD\u{1b}\"X"));
 }
 
 #[test]

@@ -134,15 +134,23 @@ pub fn rules_from_labels(labels: &Path, out: &Path) -> Result<usize> {
             })
         };
         let ts = num(5)?;
+        // The window is [ts, ts + 1): the flow's first packet exactly.
+        let until = ts.checked_add(1).ok_or_else(|| {
+            eyre!(
+                "{file}:{}: first_ts_ns {ts} is past the last representable time",
+                i + 1
+            )
+        })?;
+        // TOML's own quoting: Rust's `{:?}` writes `\u{1b}`, which TOML refuses.
+        let quoted = |k: usize| get(k).map(|s| toml::Value::String(s.to_string()).to_string());
         rules.push_str(&format!(
-            "[[rule]]\nlabel = {:?}\nsrc = {:?}\nsrc_port = {}\ndst = {:?}\ndst_port = {}\nproto = {}\nfrom = {ts}\nuntil = {}\n",
-            get(6)?,
-            get(0)?,
+            "[[rule]]\nlabel = {}\nsrc = {}\nsrc_port = {}\ndst = {}\ndst_port = {}\nproto = {}\nfrom = {ts}\nuntil = {until}\n",
+            quoted(6)?,
+            quoted(0)?,
             num(1)?,
-            get(2)?,
+            quoted(2)?,
             num(3)?,
             num(4)?,
-            ts + 1
         ));
         n += 1;
     }
