@@ -123,6 +123,15 @@ fn background_load_and_training_deliver_real_results_to_the_app() {
     );
     assert!(r.command.starts_with("workbench train "), "{}", r.command);
     assert!(r.command.contains("--split time") && r.command.contains("--max-depth 6"));
+    // A capture trains from the feature table made of it: the command names that file.
+    let table = app.data.current().expect("dataset").table_files.clone();
+    assert!(table.len() == 1 && table[0].ends_with(".parquet"), "{table:?}");
+    assert!(
+        r.command
+            .starts_with(&format!("workbench train {} --model", table[0])),
+        "{}",
+        r.command
+    );
     assert!(text(&app).contains(&r.report.model_id));
 }
 

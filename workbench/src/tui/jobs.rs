@@ -241,6 +241,7 @@ fn load_capture(
         dataset: Arc::new(ds),
         summary,
         findings,
+        table_files: vec![table.display().to_string()],
     })
 }
 
@@ -271,6 +272,7 @@ fn load_tables(
         dataset: Arc::new(ds),
         summary,
         findings,
+        table_files: names,
     })
 }
 
@@ -333,17 +335,8 @@ pub fn train(loaded: &Loaded, form: &TrainForm, model_dir: &Path, progress: Prog
         &trained.model,
         crate::commands::train::provenance(ds, rows, &opts, &trained.report),
     )?;
-    let files: Vec<String> = loaded
-        .summary
-        .commands
-        .first()
-        .filter(|c| c.starts_with("workbench features"))
-        .and_then(|c| c.split(" -o ").nth(1))
-        .and_then(|rest| rest.split(' ').next())
-        .map(|table| vec![table.to_string()])
-        .unwrap_or_else(|| ds.sources.clone());
     Ok(TrainResult {
-        command: form.command(&files, &features_arg, &path.display().to_string()),
+        command: form.command(&loaded.table_files, &features_arg, &path.display().to_string()),
         mapping: prepared
             .mapped
             .iter()
