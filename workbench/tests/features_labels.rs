@@ -177,6 +177,18 @@ fn cic_minute(ns: u64) -> String {
     )
 }
 
+/// The three flows of http.pcap the label tests aim at: the web session (port 3372), the
+/// other TCP flow (3371) and the DNS query (53).
+fn http_flows(flows: &[Flow]) -> (&Flow, &Flow, &Flow) {
+    let find = |port: u16| {
+        flows
+            .iter()
+            .find(|f| f.src.1 == port || f.dst.1 == port)
+            .expect("flow")
+    };
+    (find(3372), find(3371), find(53))
+}
+
 /// `DD/MM/YYYY hh:mm:ss AM|PM` at UTC-3.
 fn cic_seconds(ns: u64) -> String {
     let t = DateTime::from_timestamp_nanos(ns as i64 - 3 * 3600 * 1_000_000_000);
@@ -188,13 +200,7 @@ fn cic_csv_labels_flows_in_either_direction_within_the_time_window() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = pcap("http.pcap");
     let flows = independent(&input, false).flows;
-    let find = |port: u16| {
-        flows
-            .iter()
-            .find(|f| f.src.1 == port || f.dst.1 == port)
-            .expect("flow")
-    };
-    let (web, other, dns) = (find(3372), find(3371), find(53));
+    let (web, other, dns) = http_flows(&flows);
     let csv = dir.path().join("labels.csv");
     let row = |a: (IpAddr, u16), b: (IpAddr, u16), proto: &str, stamp: String, label: &str| {
         format!(
@@ -319,13 +325,7 @@ fn generator_labels_match_both_directions_and_the_time_window_only() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = pcap("http.pcap");
     let flows = independent(&input, false).flows;
-    let find = |port: u16| {
-        flows
-            .iter()
-            .find(|f| f.src.1 == port || f.dst.1 == port)
-            .expect("flow")
-    };
-    let (web, other, dns) = (find(3372), find(3371), find(53));
+    let (web, other, dns) = http_flows(&flows);
     let header = "src,sport,dst,dport,proto,first_ts_ns,last_ts_ns,label,scenario,variant\n";
     let row = |a: (IpAddr, u16), b: (IpAddr, u16), proto: u8, first: u64, last: u64, label: &str| {
         format!(

@@ -123,6 +123,15 @@ fn background_load_and_training_deliver_real_results_to_the_app() {
     );
     assert!(r.command.starts_with("workbench train "), "{}", r.command);
     assert!(r.command.contains("--split time") && r.command.contains("--max-depth 6"));
+    // A capture trains from the feature table made of it: the command names that file.
+    let table = app.data.current().expect("dataset").table_files.clone();
+    assert!(table.len() == 1 && table[0].ends_with(".parquet"), "{table:?}");
+    assert!(
+        r.command
+            .starts_with(&format!("workbench train {} --model", table[0])),
+        "{}",
+        r.command
+    );
     assert!(text(&app).contains(&r.report.model_id));
 }
 
@@ -326,6 +335,24 @@ fn labels_files_become_rules_and_bad_lines_are_named() {
             && rules.contains("src_port = 1000")
             && rules.contains("until = 6")
     );
+    // A label with a control character stays valid TOML (the rules parser reads it back), and
+    // the last representable time is refused rather than overflowing.
+    std::fs::write(
+        &labels,
+        "src,sport,dst,dport,proto,first_ts_ns,last_ts_ns,label,scenario,variant\n10.0.0.1,1000,10.0.0.2,80,6,5,9,BAD\u{1b}\"X,web,honest\n10.0.0.1,1000,10.0.0.2,80,6,18446744073709551615,9,A,web,honest\n",
+    )
+    .expect("write");
+    let err = jobs::rules_from_labels(&labels, &out).expect_err("time overflow");
+    assert!(format!("{err:#}").contains("labels-x.csv:3"), "{err:#}");
+    std::fs::write(
+        &labels,
+        "src,sport,dst,dport,proto,first_ts_ns,last_ts_ns,label,scenario,variant\n10.0.0.1,1000,10.0.0.2,80,6,5,9,BAD\u{1b}\"X,web,honest\n",
+    )
+    .expect("write");
+    assert_eq!(jobs::rules_from_labels(&labels, &out).expect("rules"), 1);
+    let parsed: toml::Value =
+        toml::from_str(&std::fs::read_to_string(&out).expect("read")).expect("valid TOML");
+    assert_eq!(parsed["rule"][0]["label"].as_str(), Some("BAD\u{1b}\"X"));
 }
 
 #[test]

@@ -134,15 +134,23 @@ pub fn rules_from_labels(labels: &Path, out: &Path) -> Result<usize> {
             })
         };
         let ts = num(5)?;
+        // The window is [ts, ts + 1): the flow's first packet exactly.
+        let until = ts.checked_add(1).ok_or_else(|| {
+            eyre!(
+                "{file}:{}: first_ts_ns {ts} is past the last representable time",
+                i + 1
+            )
+        })?;
+        // TOML's own quoting: Rust's `{:?}` writes `\u{1b}`, which TOML refuses.
+        let quoted = |k: usize| get(k).map(|s| toml::Value::String(s.to_string()).to_string());
         rules.push_str(&format!(
-            "[[rule]]\nlabel = {:?}\nsrc = {:?}\nsrc_port = {}\ndst = {:?}\ndst_port = {}\nproto = {}\nfrom = {ts}\nuntil = {}\n",
-            get(6)?,
-            get(0)?,
+            "[[rule]]\nlabel = {}\nsrc = {}\nsrc_port = {}\ndst = {}\ndst_port = {}\nproto = {}\nfrom = {ts}\nuntil = {until}\n",
+            quoted(6)?,
+            quoted(0)?,
             num(1)?,
-            get(2)?,
+            quoted(2)?,
             num(3)?,
             num(4)?,
-            ts + 1
         ));
         n += 1;
     }
@@ -233,6 +241,7 @@ fn load_capture(
         dataset: Arc::new(ds),
         summary,
         findings,
+        table_files: vec![table.display().to_string()],
     })
 }
 
@@ -263,6 +272,7 @@ fn load_tables(
         dataset: Arc::new(ds),
         summary,
         findings,
+        table_files: names,
     })
 }
 
@@ -325,17 +335,8 @@ pub fn train(loaded: &Loaded, form: &TrainForm, model_dir: &Path, progress: Prog
         &trained.model,
         crate::commands::train::provenance(ds, rows, &opts, &trained.report),
     )?;
-    let files: Vec<String> = loaded
-        .summary
-        .commands
-        .first()
-        .filter(|c| c.starts_with("workbench features"))
-        .and_then(|c| c.split(" -o ").nth(1))
-        .and_then(|rest| rest.split(' ').next())
-        .map(|table| vec![table.to_string()])
-        .unwrap_or_else(|| ds.sources.clone());
     Ok(TrainResult {
-        command: form.command(&files, &features_arg, &path.display().to_string()),
+        command: form.command(&loaded.table_files, &features_arg, &path.display().to_string()),
         mapping: prepared
             .mapped
             .iter()

@@ -139,6 +139,9 @@ pub struct Loaded {
     pub dataset: Arc<LoadedDataset>,
     pub summary: DataSummary,
     pub findings: Vec<Finding>,
+    /// The files `workbench inspect` / `train` read for this dataset: the tables as given, or
+    /// the feature table made from a capture (not `dataset.sources`, which names zip entries).
+    pub table_files: Vec<String>,
 }
 
 /// Column table orders (`s` cycles, `S` reverses).
