@@ -7,8 +7,9 @@
 //! in the row's `[first_ts_ns, last_ts_ns]`. The window has no slack: the generator writes the
 //! first and last packet's capture stamps, so a flow of its capture always starts exactly at
 //! `first_ts_ns`; a flow outside the window (another capture reusing the 5-tuple) stays
-//! unmatched and is counted. The scenario becomes the flow's `attack_type` (the finer class:
-//! `portscan_horizontal` vs `portscan_vertical`).
+//! unmatched and is counted. An attack's scenario becomes the flow's `attack_type` (the finer
+//! class: `portscan_horizontal` vs `portscan_vertical`); a benign flow's `attack_type` is its
+//! label, as in CIC-IDS2017, so that the class column lists attacks, not kinds of benign traffic.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -128,7 +129,11 @@ impl PairIndex<Row> {
                 first_ns,
                 last_ns,
                 label: intern(names, get(7)),
-                scenario: intern(names, get(8)),
+                scenario: if crate::data::clean::is_benign(get(7)) {
+                    intern(names, get(7))
+                } else {
+                    intern(names, get(8))
+                },
                 used: false,
             };
             index.push(src, dst, row);
