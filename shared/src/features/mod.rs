@@ -147,6 +147,9 @@ pub const FEATURE_COUNT: usize = 40;
 /// says (`_us`, `_bytes`, `per_s`), clamped to `i64` range.
 pub type FeatureVector = [i64; FEATURE_COUNT];
 
+/// The feature mask with every feature's bit set.
+pub const ALL_FEATURES: u64 = (1u64 << FEATURE_COUNT) - 1;
+
 #[inline(always)]
 fn div(a: u64, b: u64) -> u64 {
     // BPF division by zero yields 0; Rust's would be a panic path the verifier rejects.
@@ -191,15 +194,24 @@ impl FeatureSource for FeatureVector {
 }
 
 impl FlowState {
-    /// The feature vector at this point of the flow, written into `out`.
-    ///
-    /// Straight-line code that computes every feature: in the probe this runs once per decision
-    /// into a per-CPU scratch vector, and the model then indexes it. (Computing only the
-    /// features a model reads, behind a mask or in a switch inside the tree walk, looked cheaper
-    /// at run time, but LLVM shares subexpressions across the guarded blocks and the verifier
-    /// then walks exponentially many paths.)
+    /// The feature vector at this point of the flow, written into `out`: every feature.
     #[inline(always)]
     pub fn features_into(&self, out: &mut FeatureVector) {
+        self.features_masked_into(out, &ALL_FEATURES);
+    }
+
+    /// The features whose bit is set in `*mask` (bit i = feature id i), written into `out`; the
+    /// other entries of `out` are left as they were. The probe passes the union of its models'
+    /// `feature_mask`s, which `codec::decode` proves equal to the features a model reads, so a
+    /// score never depends on an entry that was left alone (and the twin runs the same code).
+    ///
+    /// Straight-line code, one guard per feature. The mask is read afresh (volatile) for every
+    /// guard, so no register carries what an earlier guard learnt about it, and nothing computed
+    /// inside a guarded block is live after it: the verifier's paths merge after every feature.
+    /// (Earlier attempts, a mask test shared by LLVM across blocks or a `match` on the feature
+    /// id inside the tree walk, each exploded the verifier; see docs/MODEL_ENGINE.md.)
+    #[inline(always)]
+    pub fn features_masked_into(&self, out: &mut FeatureVector, mask: &u64) {
         // Every feature reads the fields it needs afresh (volatile) and stores its value
         // (volatile): LLVM may then not keep values shared by several features in registers.
         // Shared registers carry different value ranges on the two sides of every branch (a
@@ -218,9 +230,12 @@ impl FlowState {
         macro_rules! features {
             ($($id:literal => $value:expr,)*) => {
                 $(
-                    let v = ($value as u64).min(i64::MAX as u64) as i64;
-                    // SAFETY: $id < FEATURE_COUNT, checked by the array type at compile time.
-                    unsafe { core::ptr::write_volatile(&mut out[$id], v) };
+                    // SAFETY: a valid reference.
+                    if unsafe { core::ptr::read_volatile(mask) } & (1u64 << $id) != 0 {
+                        let v = ($value as u64).min(i64::MAX as u64) as i64;
+                        // SAFETY: $id < FEATURE_COUNT, checked by the array type at compile time.
+                        unsafe { core::ptr::write_volatile(&mut out[$id], v) };
+                    }
                 )*
             };
         }
