@@ -172,12 +172,29 @@ fn variance(sum: u64, sumsq: u64, n: u32) -> u64 {
     div(sumsq, n as u64).saturating_sub(mean * mean)
 }
 
-/// Rate per second of `amount` over `duration_ns`, without a 128-bit multiply.
+/// `x / 1000`, exactly, with a multiply instead of a 64-bit division where `x < 2^34` (17 s in
+/// ns): x / 1000 = (x >> 3) / 125, and for y = x >> 3 < 2^31, y / 125 = (y * m) >> 39 with
+/// m = ceil(2^39 / 125) = 4,398,046,512 (m * 125 - 2^39 = 112, so the error term
+/// 112 * y / (125 * 2^39) < 0.0035 never carries past the remainder's 124/125; y * m < 2^64).
+/// Larger values divide. BPF has no multiply-high, so LLVM leaves every udiv by a constant a
+/// division; they were a large part of the features' cost. Tested against `/` in `tests.rs`.
 #[inline(always)]
-fn per_second(amount: u64, duration_ns: u64) -> u64 {
-    let duration_us = duration_ns / 1000;
+pub fn div1000(x: u64) -> u64 {
+    if x < (1 << 34) {
+        ((x >> 3) * 4_398_046_512) >> 39
+    } else {
+        x / 1000
+    }
+}
+
+/// Rate per second of `amount` over `duration_us`, without a 128-bit multiply.
+#[inline(always)]
+fn per_second(amount: u64, duration_us: u64) -> u64 {
     div(amount.min(1 << 40) * 1_000_000, duration_us)
 }
+
+/// Features that read the flow's duration (computed once, see `features_masked_into`).
+const DURATION_FEATURES: u64 = (1 << 2) | (1 << 15) | (1 << 16) | (1 << 17) | (1 << 37) | (1 << 38);
 
 /// Where a model reads features from: a flow's state (computed on demand, in the probe) or a
 /// precomputed vector (userspace, training).
@@ -223,7 +240,17 @@ impl FlowState {
                 unsafe { core::ptr::read_volatile(&self.$field) }
             };
         }
-        let duration_ns = || ld!(last_ts_ns).saturating_sub(ld!(first_ts_ns));
+        let out: *mut i64 = out.as_mut_ptr();
+        // The duration in us is computed once, into feature 2's slot, when any feature that
+        // needs it is wanted; those features read it back from there (volatile, as any field).
+        // SAFETY: valid references.
+        if unsafe { core::ptr::read_volatile(mask) } & DURATION_FEATURES != 0 {
+            let duration_ns = ld!(last_ts_ns).saturating_sub(ld!(first_ts_ns));
+            // < 2^54, in i64 range.
+            unsafe { core::ptr::write_volatile(out.add(2), div1000(duration_ns) as i64) };
+        }
+        // SAFETY: a valid reference.
+        let duration_us = || unsafe { core::ptr::read_volatile(out.add(2)) } as u64;
         let packets = || ld!(fwd_packets) as u64 + ld!(bwd_packets) as u64;
         let payload = || ld!(fwd_payload_bytes).wrapping_add(ld!(bwd_payload_bytes));
         let min_or_zero = |v: u32| if v == u32::MAX { 0 } else { v as u64 };
@@ -233,8 +260,9 @@ impl FlowState {
                     // SAFETY: a valid reference.
                     if unsafe { core::ptr::read_volatile(mask) } & (1u64 << $id) != 0 {
                         let v = ($value as u64).min(i64::MAX as u64) as i64;
-                        // SAFETY: $id < FEATURE_COUNT, checked by the array type at compile time.
-                        unsafe { core::ptr::write_volatile(&mut out[$id], v) };
+                        const { assert!($id < FEATURE_COUNT) };
+                        // SAFETY: `out` points to FEATURE_COUNT values and $id < FEATURE_COUNT.
+                        unsafe { core::ptr::write_volatile(out.add($id), v) };
                     }
                 )*
             };
@@ -242,7 +270,6 @@ impl FlowState {
         features! {
             0 => ld!(dst_port) as u64,
             1 => ld!(proto) as u64,
-            2 => duration_ns() / 1000,
             3 => ld!(fwd_packets) as u64,
             4 => ld!(bwd_packets) as u64,
             5 => ld!(fwd_payload_bytes),
@@ -255,11 +282,11 @@ impl FlowState {
             12 => min_or_zero(ld!(bwd_len_min)),
             13 => div(ld!(bwd_payload_bytes), ld!(bwd_packets) as u64),
             14 => variance(ld!(bwd_payload_bytes), ld!(bwd_payload_sumsq), ld!(bwd_packets)),
-            15 => per_second(payload(), duration_ns()),
-            16 => per_second(packets(), duration_ns()),
-            17 => div(duration_ns() / 1000, packets().saturating_sub(1)),
-            18 => ld!(iat_max_ns) / 1000,
-            19 => if ld!(iat_min_ns) == u64::MAX { 0 } else { ld!(iat_min_ns) / 1000 },
+            15 => per_second(payload(), duration_us()),
+            16 => per_second(packets(), duration_us()),
+            17 => div(duration_us(), packets().saturating_sub(1)),
+            18 => div1000(ld!(iat_max_ns)),
+            19 => if ld!(iat_min_ns) == u64::MAX { 0 } else { div1000(ld!(iat_min_ns)) },
             20 => ld!(fin_count) as u64,
             21 => ld!(syn_count) as u64,
             22 => ld!(rst_count) as u64,
@@ -278,8 +305,8 @@ impl FlowState {
             34 => div(payload(), packets()),
             35 => div(ld!(bwd_packets) as u64, ld!(fwd_packets) as u64),
             36 => div(ld!(fwd_frame_bytes).wrapping_add(ld!(bwd_frame_bytes)), packets()),
-            37 => per_second(ld!(fwd_packets) as u64, duration_ns()),
-            38 => per_second(ld!(bwd_packets) as u64, duration_ns()),
+            37 => per_second(ld!(fwd_packets) as u64, duration_us()),
+            38 => per_second(ld!(bwd_packets) as u64, duration_us()),
             39 => packets(),
         }
     }
