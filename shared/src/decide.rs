@@ -82,9 +82,12 @@ pub fn decide(
     }
     // SAFETY: a valid reference; volatile so that the store is not folded into the reads.
     unsafe { core::ptr::write_volatile(&mut scratch.mask, mask) };
-    entry
-        .state
-        .features_masked_into(&mut scratch.features, &scratch.mask);
+    // No model, nothing to compute (the cheap features are computed whatever the mask says).
+    if mask != 0 {
+        entry
+            .state
+            .features_masked_into(&mut scratch.features, &scratch.mask);
+    }
     if let Some(m) = active {
         m.score_into(&scratch.features, &mut scratch.acc);
         let score = read_back(&scratch.acc);

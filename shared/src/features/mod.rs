@@ -193,6 +193,10 @@ fn per_second(amount: u64, duration_us: u64) -> u64 {
     div(amount.min(1 << 40) * 1_000_000, duration_us)
 }
 
+/// Features computed only when a model reads them (each divides); the others are a load or two.
+#[cfg(test)]
+const DIVIDING_FEATURES: u64 = (1 << 9) | (1 << 10) | (0b111_1111 << 13) | (0b1_1111 << 34);
+
 /// Features that read the flow's duration (computed once, see `features_masked_into`).
 const DURATION_FEATURES: u64 = (1 << 2) | (1 << 15) | (1 << 16) | (1 << 17) | (1 << 37) | (1 << 38);
 
@@ -217,12 +221,14 @@ impl FlowState {
         self.features_masked_into(out, &ALL_FEATURES);
     }
 
-    /// The features whose bit is set in `*mask` (bit i = feature id i), written into `out`; the
-    /// other entries of `out` are left as they were. The probe passes the union of its models'
-    /// `feature_mask`s, which `codec::decode` proves equal to the features a model reads, so a
-    /// score never depends on an entry that was left alone (and the twin runs the same code).
+    /// The features whose bit is set in `*mask` (bit i = feature id i), written into `out`, and
+    /// the cheap ones (a field or two, no division) always; every other entry of `out` is left as
+    /// it was. The probe passes the union of its models' `feature_mask`s, which `codec::decode`
+    /// proves equal to the features a model reads, so a score never depends on an entry that
+    /// was left alone (and the twin runs the same code).
     ///
-    /// Straight-line code, one guard per feature. The mask is read afresh (volatile) for every
+    /// Straight-line code, one guard per feature that divides (a guard costs about what a
+    /// feature of one load and one store does). The mask is read afresh (volatile) for every
     /// guard, so no register carries what an earlier guard learnt about it, and nothing computed
     /// inside a guarded block is live after it: the verifier's paths merge after every feature.
     /// (Earlier attempts, a mask test shared by LLVM across blocks or a `match` on the feature
@@ -255,59 +261,65 @@ impl FlowState {
         let payload = || ld!(fwd_payload_bytes).wrapping_add(ld!(bwd_payload_bytes));
         let min_or_zero = |v: u32| if v == u32::MAX { 0 } else { v as u64 };
         macro_rules! features {
-            ($($id:literal => $value:expr,)*) => {
-                $(
-                    // SAFETY: a valid reference.
-                    if unsafe { core::ptr::read_volatile(mask) } & (1u64 << $id) != 0 {
-                        let v = ($value as u64).min(i64::MAX as u64) as i64;
-                        const { assert!($id < FEATURE_COUNT) };
-                        // SAFETY: `out` points to FEATURE_COUNT values and $id < FEATURE_COUNT.
-                        unsafe { core::ptr::write_volatile(out.add($id), v) };
-                    }
-                )*
+            ($($id:literal $kind:ident => $value:expr,)*) => {
+                $( features!(@ $kind $id, $value); )*
+            };
+            // A load or two and a store: cheaper than the guard that would skip it.
+            (@ always $id:literal, $value:expr) => {{
+                let v = ($value as u64).min(i64::MAX as u64) as i64;
+                const { assert!($id < FEATURE_COUNT) };
+                // SAFETY: `out` points to FEATURE_COUNT values and $id < FEATURE_COUNT.
+                unsafe { core::ptr::write_volatile(out.add($id), v) };
+            }};
+            // A division or more: only when a model reads it.
+            (@ masked $id:literal, $value:expr) => {
+                // SAFETY: a valid reference.
+                if unsafe { core::ptr::read_volatile(mask) } & (1u64 << $id) != 0 {
+                    features!(@ always $id, $value);
+                }
             };
         }
         features! {
-            0 => ld!(dst_port) as u64,
-            1 => ld!(proto) as u64,
-            3 => ld!(fwd_packets) as u64,
-            4 => ld!(bwd_packets) as u64,
-            5 => ld!(fwd_payload_bytes),
-            6 => ld!(bwd_payload_bytes),
-            7 => ld!(fwd_len_max) as u64,
-            8 => min_or_zero(ld!(fwd_len_min)),
-            9 => div(ld!(fwd_payload_bytes), ld!(fwd_packets) as u64),
-            10 => variance(ld!(fwd_payload_bytes), ld!(fwd_payload_sumsq), ld!(fwd_packets)),
-            11 => ld!(bwd_len_max) as u64,
-            12 => min_or_zero(ld!(bwd_len_min)),
-            13 => div(ld!(bwd_payload_bytes), ld!(bwd_packets) as u64),
-            14 => variance(ld!(bwd_payload_bytes), ld!(bwd_payload_sumsq), ld!(bwd_packets)),
-            15 => per_second(payload(), duration_us()),
-            16 => per_second(packets(), duration_us()),
-            17 => div(duration_us(), packets().saturating_sub(1)),
-            18 => div1000(ld!(iat_max_ns)),
-            19 => if ld!(iat_min_ns) == u64::MAX { 0 } else { div1000(ld!(iat_min_ns)) },
-            20 => ld!(fin_count) as u64,
-            21 => ld!(syn_count) as u64,
-            22 => ld!(rst_count) as u64,
-            23 => ld!(psh_count) as u64,
-            24 => ld!(ack_count) as u64,
-            25 => ld!(urg_count) as u64,
-            26 => ld!(fwd_init_window) as u64,
-            27 => ld!(bwd_init_window) as u64,
-            28 => ld!(fwd_header_bytes),
-            29 => ld!(bwd_header_bytes),
-            30 => ld!(fwd_ttl) as u64,
-            31 => ld!(bwd_ttl) as u64,
+            0 always => ld!(dst_port) as u64,
+            1 always => ld!(proto) as u64,
+            3 always => ld!(fwd_packets) as u64,
+            4 always => ld!(bwd_packets) as u64,
+            5 always => ld!(fwd_payload_bytes),
+            6 always => ld!(bwd_payload_bytes),
+            7 always => ld!(fwd_len_max) as u64,
+            8 always => min_or_zero(ld!(fwd_len_min)),
+            9 masked => div(ld!(fwd_payload_bytes), ld!(fwd_packets) as u64),
+            10 masked => variance(ld!(fwd_payload_bytes), ld!(fwd_payload_sumsq), ld!(fwd_packets)),
+            11 always => ld!(bwd_len_max) as u64,
+            12 always => min_or_zero(ld!(bwd_len_min)),
+            13 masked => div(ld!(bwd_payload_bytes), ld!(bwd_packets) as u64),
+            14 masked => variance(ld!(bwd_payload_bytes), ld!(bwd_payload_sumsq), ld!(bwd_packets)),
+            15 masked => per_second(payload(), duration_us()),
+            16 masked => per_second(packets(), duration_us()),
+            17 masked => div(duration_us(), packets().saturating_sub(1)),
+            18 masked => div1000(ld!(iat_max_ns)),
+            19 masked => if ld!(iat_min_ns) == u64::MAX { 0 } else { div1000(ld!(iat_min_ns)) },
+            20 always => ld!(fin_count) as u64,
+            21 always => ld!(syn_count) as u64,
+            22 always => ld!(rst_count) as u64,
+            23 always => ld!(psh_count) as u64,
+            24 always => ld!(ack_count) as u64,
+            25 always => ld!(urg_count) as u64,
+            26 always => ld!(fwd_init_window) as u64,
+            27 always => ld!(bwd_init_window) as u64,
+            28 always => ld!(fwd_header_bytes),
+            29 always => ld!(bwd_header_bytes),
+            30 always => ld!(fwd_ttl) as u64,
+            31 always => ld!(bwd_ttl) as u64,
             // A direction without packets() keeps u32::MAX, so it never wins the min.
-            32 => min_or_zero(ld!(fwd_len_min).min(ld!(bwd_len_min))),
-            33 => (ld!(fwd_len_max) as u64).max(ld!(bwd_len_max) as u64),
-            34 => div(payload(), packets()),
-            35 => div(ld!(bwd_packets) as u64, ld!(fwd_packets) as u64),
-            36 => div(ld!(fwd_frame_bytes).wrapping_add(ld!(bwd_frame_bytes)), packets()),
-            37 => per_second(ld!(fwd_packets) as u64, duration_us()),
-            38 => per_second(ld!(bwd_packets) as u64, duration_us()),
-            39 => packets(),
+            32 always => min_or_zero(ld!(fwd_len_min).min(ld!(bwd_len_min))),
+            33 always => (ld!(fwd_len_max) as u64).max(ld!(bwd_len_max) as u64),
+            34 masked => div(payload(), packets()),
+            35 masked => div(ld!(bwd_packets) as u64, ld!(fwd_packets) as u64),
+            36 masked => div(ld!(fwd_frame_bytes).wrapping_add(ld!(bwd_frame_bytes)), packets()),
+            37 masked => per_second(ld!(fwd_packets) as u64, duration_us()),
+            38 masked => per_second(ld!(bwd_packets) as u64, duration_us()),
+            39 always => packets(),
         }
     }
 
