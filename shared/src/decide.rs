@@ -14,6 +14,9 @@ use crate::model::Model;
 pub struct Scratch {
     pub features: FeatureVector,
     pub acc: i64,
+    /// Features the installed models read (the union of their masks); in memory so that every
+    /// feature's guard reads it afresh (see `FlowState::features_masked_into`).
+    pub mask: u64,
 }
 
 impl Default for Scratch {
@@ -21,6 +24,7 @@ impl Default for Scratch {
         Scratch {
             features: [0; crate::features::FEATURE_COUNT],
             acc: 0,
+            mask: 0,
         }
     }
 }
@@ -67,7 +71,23 @@ pub fn decide(
     if !is_decision_point(packets, config.decide_first_packets, config.decide_every) {
         return d;
     }
-    entry.state.features_into(&mut scratch.features);
+    // Only the features a model reads: a model's mask is exactly the features its nodes or
+    // terms use (checked by `codec::decode`), so the entries left alone are never read.
+    let mut mask = 0;
+    if let Some(m) = active {
+        mask |= m.header.feature_mask;
+    }
+    if let Some(m) = shadow {
+        mask |= m.header.feature_mask;
+    }
+    // SAFETY: a valid reference; volatile so that the store is not folded into the reads.
+    unsafe { core::ptr::write_volatile(&mut scratch.mask, mask) };
+    // No model, nothing to compute (the cheap features are computed whatever the mask says).
+    if mask != 0 {
+        entry
+            .state
+            .features_masked_into(&mut scratch.features, &scratch.mask);
+    }
     if let Some(m) = active {
         m.score_into(&scratch.features, &mut scratch.acc);
         let score = read_back(&scratch.acc);

@@ -49,6 +49,18 @@ pub fn probability(s: &str) -> Result<f64, String> {
     Ok(p)
 }
 
+/// A finite number of at least 0 (a regularisation strength: NaN, infinity or a negative value
+/// would only fail inside the solver, after the dataset has loaded).
+pub fn non_negative(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("expected a number of at least 0, got {s:?}"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("expected a finite number of at least 0, got {v}"));
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +87,10 @@ mod tests {
         assert!(lab_id("a/b").is_err() && lab_id("ok1").is_ok());
         assert!(probability("0").is_err() && probability("1").is_err() && probability("nan").is_err());
         assert_eq!(probability("0.25"), Ok(0.25));
+        for bad in ["-1", "nan", "inf", "-0.5", "x"] {
+            assert!(non_negative(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(non_negative("0"), Ok(0.0));
+        assert_eq!(non_negative("10"), Ok(10.0));
     }
 }

@@ -107,6 +107,13 @@ fn numbers_that_do_not_parse_or_mean_nothing_are_refused() {
         "between 0 and 1",
     );
     refuse(
+        &[
+            "train", "d.csv", "--model", "logistic", "-o", "m", "--alpha", "nan",
+        ],
+        "--alpha",
+        "finite number of at least 0",
+    );
+    refuse(
         &["deploy", "--iface", "lo", "--decide-first=-1"],
         "--decide-first",
         "0..=1000000",

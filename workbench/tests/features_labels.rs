@@ -177,6 +177,18 @@ fn cic_minute(ns: u64) -> String {
     )
 }
 
+/// The three flows of http.pcap the label tests aim at: the web session (port 3372), the
+/// other TCP flow (3371) and the DNS query (53).
+fn http_flows(flows: &[Flow]) -> (&Flow, &Flow, &Flow) {
+    let find = |port: u16| {
+        flows
+            .iter()
+            .find(|f| f.src.1 == port || f.dst.1 == port)
+            .expect("flow")
+    };
+    (find(3372), find(3371), find(53))
+}
+
 /// `DD/MM/YYYY hh:mm:ss AM|PM` at UTC-3.
 fn cic_seconds(ns: u64) -> String {
     let t = DateTime::from_timestamp_nanos(ns as i64 - 3 * 3600 * 1_000_000_000);
@@ -188,13 +200,7 @@ fn cic_csv_labels_flows_in_either_direction_within_the_time_window() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = pcap("http.pcap");
     let flows = independent(&input, false).flows;
-    let find = |port: u16| {
-        flows
-            .iter()
-            .find(|f| f.src.1 == port || f.dst.1 == port)
-            .expect("flow")
-    };
-    let (web, other, dns) = (find(3372), find(3371), find(53));
+    let (web, other, dns) = http_flows(&flows);
     let csv = dir.path().join("labels.csv");
     let row = |a: (IpAddr, u16), b: (IpAddr, u16), proto: &str, stamp: String, label: &str| {
         format!(
@@ -278,13 +284,15 @@ fn generator_labels_file_labels_every_flow_of_each_sample_capture() {
     for variant in ["naive", "honest"] {
         let labels_path = samples.join(format!("labels-{variant}.csv"));
         let text = std::fs::read_to_string(&labels_path).expect("labels file");
-        // The expected counts, from the labels file itself (columns 8 and 9: label, scenario).
+        // The expected counts, from the labels file itself (columns 8 and 9: label, scenario;
+        // a benign flow's attack type is its label).
         let mut by_label: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_scenario: BTreeMap<String, u64> = BTreeMap::new();
         for line in text.lines().skip(1) {
             let f: Vec<&str> = line.split(',').collect();
             *by_label.entry(f[7].to_string()).or_default() += 1;
-            *by_scenario.entry(f[8].to_string()).or_default() += 1;
+            let class = if f[7] == "BENIGN" { f[7] } else { f[8] };
+            *by_scenario.entry(class.to_string()).or_default() += 1;
         }
         let rows: u64 = by_label.values().sum();
         assert_eq!(rows, 1_656, "{variant}: flows in the labels file");
@@ -319,13 +327,7 @@ fn generator_labels_match_both_directions_and_the_time_window_only() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = pcap("http.pcap");
     let flows = independent(&input, false).flows;
-    let find = |port: u16| {
-        flows
-            .iter()
-            .find(|f| f.src.1 == port || f.dst.1 == port)
-            .expect("flow")
-    };
-    let (web, other, dns) = (find(3372), find(3371), find(53));
+    let (web, other, dns) = http_flows(&flows);
     let header = "src,sport,dst,dport,proto,first_ts_ns,last_ts_ns,label,scenario,variant\n";
     let row = |a: (IpAddr, u16), b: (IpAddr, u16), proto: u8, first: u64, last: u64, label: &str| {
         format!(

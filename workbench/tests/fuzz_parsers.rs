@@ -20,6 +20,10 @@ use shared::packet::{parse_ethernet, FrameBytes};
 use workbench::model::build::{self, Node};
 use workbench::model::file;
 
+#[path = "common/parquet_seed.rs"]
+mod parquet_seed;
+use parquet_seed::valid_parquet;
+
 fn valid_model_file() -> Vec<u8> {
     let tree = build::tree(
         &[
@@ -394,21 +398,6 @@ fn csv_loader_survives_mutated_real_heads() {
     fuzz("csv_loader_mutated", strategy, 200, |(seed, m)| {
         check_load("x.csv", &mutate(seeds[seed.index(seeds.len())].clone(), m))
     });
-}
-
-/// A small valid Parquet table (numbers, text, a label), the seed for byte mutations.
-fn valid_parquet() -> Vec<u8> {
-    use polars::prelude::*;
-    let mut frame = df!(
-        "Flow Duration" => [1.0f64, 2.5, 3.0, 400.0],
-        "Total Fwd Packets" => [1i64, 2, 3, 4],
-        "Source IP" => ["10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.3"],
-        "Label" => ["BENIGN", "DDoS", "BENIGN", "DDoS"]
-    )
-    .expect("frame");
-    let mut out = Vec::new();
-    ParquetWriter::new(&mut out).finish(&mut frame).expect("parquet");
-    out
 }
 
 #[test]

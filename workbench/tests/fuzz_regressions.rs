@@ -3,20 +3,9 @@
 
 use std::path::PathBuf;
 
-/// The Parquet file the fuzz target mutates (the same columns; see `valid_parquet` there).
-fn valid_parquet() -> Vec<u8> {
-    use polars::prelude::*;
-    let mut frame = df!(
-        "Flow Duration" => [1.0f64, 2.5, 3.0, 400.0],
-        "Total Fwd Packets" => [1i64, 2, 3, 4],
-        "Source IP" => ["10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.3"],
-        "Label" => ["BENIGN", "DDoS", "BENIGN", "DDoS"]
-    )
-    .expect("frame");
-    let mut out = Vec::new();
-    ParquetWriter::new(&mut out).finish(&mut frame).expect("parquet");
-    out
-}
+#[path = "common/parquet_seed.rs"]
+mod parquet_seed;
+use parquet_seed::valid_parquet;
 
 fn load(path: PathBuf) -> Result<usize, String> {
     let opts = workbench::data::LoadOptions {

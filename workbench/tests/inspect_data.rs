@@ -261,4 +261,9 @@ fn generator_naive_set_leaks_ttl_and_address_honest_set_does_not() {
     );
     let ids = finding(&f, "identifier_columns").expect("identifiers");
     assert!(column(ids, "src_ip")["accuracy"].as_f64().expect("acc") < 0.95);
+    // `attack_type` (written by `features --labels`) is the label's own detail: the class
+    // column, not a feature that "leaks" the label.
+    assert_eq!(honest.class_column.as_deref(), Some("attack_type"));
+    let leak = serde_json::to_string(&finding(&f, "single_feature_leakage")).expect("json");
+    assert!(!leak.contains("attack_type"), "{leak}");
 }

@@ -11,14 +11,17 @@ use serde_json::Value;
 const REPEAT: u64 = 1000;
 const RUNS: u64 = 7;
 /// Variants that run the probe (all but the empty program).
-const PROBE_VARIANTS: u64 = 5;
+const PROBE_VARIANTS: u64 = 6;
 /// Variants that evaluate a model at every packet (tree, logistic, forest).
 const MODEL_VARIANTS: u64 = 3;
-const VARIANT_KEYS: [&str; 6] = [
+/// Probe variants that run before the default-decisions variant in every round.
+const PROBE_VARIANTS_BEFORE_DEFAULT: u64 = 3;
+const VARIANT_KEYS: [&str; 7] = [
     "empty_ns",
     "no_decision_ns",
     "no_model_ns",
     "tree_ns",
+    "tree_default_decisions_ns",
     "logistic_ns",
     "forest_ns",
 ];
@@ -87,8 +90,18 @@ fn bench_probe_runs_the_probe_on_every_variant_and_cleans_up() {
     assert_eq!(num(stats, "packets"), 2 * per_flow);
     assert_eq!(num(stats, "parsed"), 2 * per_flow);
     assert_eq!(num(stats, "flows_created"), 2);
-    // Models are evaluated at every packet of the model variants, and never otherwise.
-    assert_eq!(num(stats, "evaluations"), 2 * MODEL_VARIANTS * RUNS * REPEAT);
+    // Models are evaluated at every packet of the model variants, at every 16th packet of the
+    // default-decisions variant (its flow is past packet 32), and never otherwise.
+    let default_decisions: u64 = (0..RUNS)
+        .map(|run| {
+            let before = REPEAT * (run * PROBE_VARIANTS + PROBE_VARIANTS_BEFORE_DEFAULT);
+            (before + REPEAT) / 16 - before / 16
+        })
+        .sum();
+    assert_eq!(
+        num(stats, "evaluations"),
+        2 * (MODEL_VARIANTS * RUNS * REPEAT + default_decisions)
+    );
     // Benign from the first evaluation on: one verdict event per flow, none per packet.
     assert_eq!(num(stats, "verdict_changes"), 2);
     assert_eq!(num(stats, "events_lost"), 0);

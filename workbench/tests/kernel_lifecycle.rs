@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{kernel_tests_enabled, report, workbench, TempDir};
 use serde_json::Value;
-use shared::model::SCORE_ONE;
-use workbench::model::build::{self, Node};
+use workbench::model::build;
 
 const PIN_ROOT: &str = "/sys/fs/bpf/ebpf-ml-workbench";
 const CLAIMS: &str = "/run/ebpf-ml-workbench/claims";
@@ -28,22 +27,8 @@ fn pcap(name: &str) -> PathBuf {
 }
 
 fn model_file(dir: &Path) -> PathBuf {
-    let tree = build::tree(
-        &[
-            Node::Split {
-                feature: 21,
-                threshold: 2,
-                left: 1,
-                right: 2,
-            },
-            Node::Leaf { score: 0 },
-            Node::Leaf {
-                score: SCORE_ONE as i32,
-            },
-        ],
-        SCORE_ONE / 2,
-    )
-    .expect("tree");
+    // Malicious from the third SYN on: the kernel tests' one known tree.
+    let tree = build::syn_count_tree(3).expect("tree");
     let path = dir.join("m.ebml");
     workbench::model::file::write(&path, &tree, Value::Null).expect("model file");
     path

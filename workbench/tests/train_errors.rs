@@ -26,9 +26,8 @@ fn label(i: usize) -> String {
     if i.is_multiple_of(3) { "DoS" } else { "BENIGN" }.to_string()
 }
 
-/// Runs `workbench train FILE --model tree --json ARGS...`, expects a failure, returns stderr.
-fn refused(data: &Path, args: &[&str]) -> String {
-    let out_model = data.with_extension("ebml");
+/// `workbench train DATA --model tree --no-cache --json -o OUT ARGS...`.
+fn train_args<'a>(data: &'a Path, out: &'a Path, args: &[&'a str]) -> Vec<&'a str> {
     let mut all = vec![
         "train",
         data.to_str().expect("path"),
@@ -37,9 +36,16 @@ fn refused(data: &Path, args: &[&str]) -> String {
         "--no-cache",
         "--json",
         "-o",
-        out_model.to_str().expect("path"),
+        out.to_str().expect("path"),
     ];
     all.extend(args);
+    all
+}
+
+/// Runs `workbench train FILE --model tree --json ARGS...`, expects a failure, returns stderr.
+fn refused(data: &Path, args: &[&str]) -> String {
+    let out_model = data.with_extension("ebml");
+    let all = train_args(data, &out_model, args);
     let out = workbench(&all);
     assert!(!out.status.success(), "{all:?} succeeded");
     assert!(out.stdout.is_empty(), "{all:?}: no JSON on failure");
@@ -100,16 +106,8 @@ fn all_nan_feature_columns_are_named_with_the_reason() {
         "{e}"
     );
     // Without asking for it, training goes on and the JSON says what was dropped.
-    let r = workbench_json(&[
-        "train",
-        data.to_str().expect("path"),
-        "--model",
-        "tree",
-        "--no-cache",
-        "--json",
-        "-o",
-        dir.path().join("ok.ebml").to_str().expect("path"),
-    ]);
+    let ok = dir.path().join("ok.ebml");
+    let r = workbench_json(&train_args(&data, &ok, &[]));
     assert_eq!(
         r["dropped_columns"][0]["column"], "fwd_ttl",
         "{}",
@@ -164,18 +162,7 @@ fn a_test_split_with_one_class_reports_roc_auc_as_undefined() {
         ]
     });
     let out = dir.path().join("m.ebml");
-    let r = workbench_json(&[
-        "train",
-        data.to_str().expect("path"),
-        "--model",
-        "tree",
-        "--split",
-        "time",
-        "--no-cache",
-        "--json",
-        "-o",
-        out.to_str().expect("path"),
-    ]);
+    let r = workbench_json(&train_args(&data, &out, &["--split", "time"]));
     let m = &r["metrics"];
     assert_eq!(m["rows"], 90);
     assert!(m["roc_auc"].is_null() && m["pr_auc"].is_null(), "{m}");

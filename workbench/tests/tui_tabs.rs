@@ -123,6 +123,15 @@ fn background_load_and_training_deliver_real_results_to_the_app() {
     );
     assert!(r.command.starts_with("workbench train "), "{}", r.command);
     assert!(r.command.contains("--split time") && r.command.contains("--max-depth 6"));
+    // A capture trains from the feature table made of it: the command names that file.
+    let table = app.data.current().expect("dataset").table_files.clone();
+    assert!(table.len() == 1 && table[0].ends_with(".parquet"), "{table:?}");
+    assert!(
+        r.command
+            .starts_with(&format!("workbench train {} --model", table[0])),
+        "{}",
+        r.command
+    );
     assert!(text(&app).contains(&r.report.model_id));
 }
 
@@ -302,30 +311,25 @@ fn the_simulated_source_runs_a_deployed_model() {
 }
 
 #[test]
-fn labels_files_become_rules_and_bad_lines_are_named() {
+fn a_bad_labels_line_beside_a_capture_is_named_with_file_line_and_field() {
+    // The capture's own labels file goes to `features --labels` as it is (the generator's format
+    // is detected from its header): its errors reach the Data tab with the file and line.
     let dir = tempfile::tempdir().expect("tempdir");
-    let labels = dir.path().join("labels-x.csv");
+    let capture = dir.path().join("x.pcap");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-pcaps/honest.pcap"),
+        &capture,
+    )
+    .expect("copy the sample capture");
     std::fs::write(
-        &labels,
+        dir.path().join("labels-x.csv"),
         "src,sport,dst,dport,proto,first_ts_ns,last_ts_ns,label,scenario,variant\n10.0.0.1,1000,10.0.0.2,80,6,5,9,BENIGN,web,honest\n10.0.0.1,x,10.0.0.2,80,6,5,9,SYN_FLOOD,syn,honest\n",
     )
     .expect("write");
-    let out = dir.path().join("rules.toml");
-    let err = jobs::rules_from_labels(&labels, &out).expect_err("bad port");
-    let msg = format!("{err:#}");
+    let (sets, errors) = jobs::load(&[capture], &no_cache(), &|_, _| {});
+    assert!(sets.is_empty());
+    let msg = errors.join("\n");
     assert!(msg.contains("labels-x.csv:3") && msg.contains("sport"), "{msg}");
-    std::fs::write(
-        &labels,
-        "src,sport,dst,dport,proto,first_ts_ns,last_ts_ns,label,scenario,variant\n10.0.0.1,1000,10.0.0.2,80,6,5,9,BENIGN,web,honest\n",
-    )
-    .expect("write");
-    assert_eq!(jobs::rules_from_labels(&labels, &out).expect("rules"), 1);
-    let rules = std::fs::read_to_string(&out).expect("read");
-    assert!(
-        rules.contains("label = \"BENIGN\"")
-            && rules.contains("src_port = 1000")
-            && rules.contains("until = 6")
-    );
 }
 
 #[test]
@@ -348,15 +352,15 @@ fn a_real_cic_ids2017_slice_shows_its_infinity_drop_and_classes() {
     );
     let s = &sets[0].summary;
     // One BENIGN row of the head-300 file has `Infinity` in Flow Bytes/s and Flow Packets/s:
-    // cleaning drops it and charges it to the first of the two.
+    // the table keeps it (both columns count it), cleaning before training drops it.
     assert_eq!((s.rows_read, s.rows_dropped), (1299, 1));
     let col = |name: &str| s.columns.iter().find(|c| c.name.trim() == name).expect(name);
     assert_eq!(col("Flow Bytes/s").infinite, 1);
-    assert_eq!(col("Flow Packets/s").infinite, 0);
+    assert_eq!(col("Flow Packets/s").infinite, 1);
     assert_eq!(col("Total Fwd Packets").kernel_feature, Some("fwd_packets"));
     assert_eq!(col("Label").role, Some("label"));
     let classes: Vec<(&str, usize)> = s.classes.iter().map(|(c, n)| (c.as_str(), *n)).collect();
-    assert_eq!(classes, vec![("DDoS", 1000), ("BENIGN", 298)]);
+    assert_eq!(classes, vec![("DDoS", 1000), ("BENIGN", 299)]);
     assert!(s.kind.to_lowercase().contains("cic"), "{}", s.kind);
     assert!(s.commands[0].starts_with("workbench inspect ") && s.commands[0].ends_with("--json"));
 

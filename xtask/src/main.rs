@@ -3,7 +3,7 @@
 //!   setup            check and install prerequisites (build + test tools)
 //!   demo | run       build the workbench and start `workbench demo` on its embedded default
 //!   test             everything CI runs: fmt, clippy (-D warnings), unit and kernel integration tests
-//!   bench [ARGS]     `workbench bench all ARGS` (e.g. --quick)
+//!   bench [ARGS]     `workbench bench all ARGS` on the release build (e.g. --quick)
 
 mod prereq;
 
@@ -148,11 +148,18 @@ fn test(extra: &[String]) -> Result<(), String> {
 }
 
 fn workbench(args: &[&str], extra: &[String]) -> Result<(), String> {
+    workbench_in(&[], args, extra)
+}
+
+/// `cargo run [PROFILE_ARGS] -p workbench -- ARGS EXTRA`.
+fn workbench_in(profile: &[&str], args: &[&str], extra: &[String]) -> Result<(), String> {
     prereq::ensure(false)?;
     step(
         "workbench",
         cargo()
-            .args(["run", "--package", "workbench", "--"])
+            .arg("run")
+            .args(profile)
+            .args(["--package", "workbench", "--"])
             .args(args)
             .args(extra),
     )
@@ -180,7 +187,9 @@ fn main() -> ExitCode {
         }
         "demo" | "run" => workbench(&["demo"], rest),
         "test" => test(rest),
-        "bench" => workbench(&["bench", "all"], rest),
+        // Benchmarks compare against pandas, scikit-learn and tshark: only an optimised build
+        // says what the workbench costs (the dev profile leaves our own crates unoptimised).
+        "bench" => workbench_in(&["--release"], &["bench", "all"], rest),
         _ => {
             eprintln!("usage: cargo xtask setup|check|demo|run|test|bench [ARGS]");
             return if cmd == "help" {

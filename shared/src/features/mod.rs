@@ -147,6 +147,9 @@ pub const FEATURE_COUNT: usize = 40;
 /// says (`_us`, `_bytes`, `per_s`), clamped to `i64` range.
 pub type FeatureVector = [i64; FEATURE_COUNT];
 
+/// The feature mask with every feature's bit set.
+pub const ALL_FEATURES: u64 = (1u64 << FEATURE_COUNT) - 1;
+
 #[inline(always)]
 fn div(a: u64, b: u64) -> u64 {
     // BPF division by zero yields 0; Rust's would be a panic path the verifier rejects.
@@ -169,12 +172,33 @@ fn variance(sum: u64, sumsq: u64, n: u32) -> u64 {
     div(sumsq, n as u64).saturating_sub(mean * mean)
 }
 
-/// Rate per second of `amount` over `duration_ns`, without a 128-bit multiply.
+/// `x / 1000`, exactly, with a multiply instead of a 64-bit division where `x < 2^34` (17 s in
+/// ns): x / 1000 = (x >> 3) / 125, and for y = x >> 3 < 2^31, y / 125 = (y * m) >> 39 with
+/// m = ceil(2^39 / 125) = 4,398,046,512 (m * 125 - 2^39 = 112, so the error term
+/// 112 * y / (125 * 2^39) < 0.0035 never carries past the remainder's 124/125; y * m < 2^64).
+/// Larger values divide. BPF has no multiply-high, so LLVM leaves every udiv by a constant a
+/// division; they were a large part of the features' cost. Tested against `/` in `tests.rs`.
 #[inline(always)]
-fn per_second(amount: u64, duration_ns: u64) -> u64 {
-    let duration_us = duration_ns / 1000;
+pub fn div1000(x: u64) -> u64 {
+    if x < (1 << 34) {
+        ((x >> 3) * 4_398_046_512) >> 39
+    } else {
+        x / 1000
+    }
+}
+
+/// Rate per second of `amount` over `duration_us`, without a 128-bit multiply.
+#[inline(always)]
+fn per_second(amount: u64, duration_us: u64) -> u64 {
     div(amount.min(1 << 40) * 1_000_000, duration_us)
 }
+
+/// Features computed only when a model reads them (each divides); the others are a load or two.
+#[cfg(test)]
+const DIVIDING_FEATURES: u64 = (1 << 9) | (1 << 10) | (0b111_1111 << 13) | (0b1_1111 << 34);
+
+/// Features that read the flow's duration (computed once, see `features_masked_into`).
+const DURATION_FEATURES: u64 = (1 << 2) | (1 << 15) | (1 << 16) | (1 << 17) | (1 << 37) | (1 << 38);
 
 /// Where a model reads features from: a flow's state (computed on demand, in the probe) or a
 /// precomputed vector (userspace, training).
@@ -191,15 +215,26 @@ impl FeatureSource for FeatureVector {
 }
 
 impl FlowState {
-    /// The feature vector at this point of the flow, written into `out`.
-    ///
-    /// Straight-line code that computes every feature: in the probe this runs once per decision
-    /// into a per-CPU scratch vector, and the model then indexes it. (Computing only the
-    /// features a model reads, behind a mask or in a switch inside the tree walk, looked cheaper
-    /// at run time, but LLVM shares subexpressions across the guarded blocks and the verifier
-    /// then walks exponentially many paths.)
+    /// The feature vector at this point of the flow, written into `out`: every feature.
     #[inline(always)]
     pub fn features_into(&self, out: &mut FeatureVector) {
+        self.features_masked_into(out, &ALL_FEATURES);
+    }
+
+    /// The features whose bit is set in `*mask` (bit i = feature id i), written into `out`, and
+    /// the cheap ones (a field or two, no division) always; every other entry of `out` is left as
+    /// it was. The probe passes the union of its models' `feature_mask`s, which `codec::decode`
+    /// proves equal to the features a model reads, so a score never depends on an entry that
+    /// was left alone (and the twin runs the same code).
+    ///
+    /// Straight-line code, one guard per feature that divides (a guard costs about what a
+    /// feature of one load and one store does). The mask is read afresh (volatile) for every
+    /// guard, so no register carries what an earlier guard learnt about it, and nothing computed
+    /// inside a guarded block is live after it: the verifier's paths merge after every feature.
+    /// (Earlier attempts, a mask test shared by LLVM across blocks or a `match` on the feature
+    /// id inside the tree walk, each exploded the verifier; see docs/MODEL_ENGINE.md.)
+    #[inline(always)]
+    pub fn features_masked_into(&self, out: &mut FeatureVector, mask: &u64) {
         // Every feature reads the fields it needs afresh (volatile) and stores its value
         // (volatile): LLVM may then not keep values shared by several features in registers.
         // Shared registers carry different value ranges on the two sides of every branch (a
@@ -211,61 +246,80 @@ impl FlowState {
                 unsafe { core::ptr::read_volatile(&self.$field) }
             };
         }
-        let duration_ns = || ld!(last_ts_ns).saturating_sub(ld!(first_ts_ns));
+        let out: *mut i64 = out.as_mut_ptr();
+        // The duration in us is computed once, into feature 2's slot, when any feature that
+        // needs it is wanted; those features read it back from there (volatile, as any field).
+        // SAFETY: valid references.
+        if unsafe { core::ptr::read_volatile(mask) } & DURATION_FEATURES != 0 {
+            let duration_ns = ld!(last_ts_ns).saturating_sub(ld!(first_ts_ns));
+            // < 2^54, in i64 range.
+            unsafe { core::ptr::write_volatile(out.add(2), div1000(duration_ns) as i64) };
+        }
+        // SAFETY: a valid reference.
+        let duration_us = || unsafe { core::ptr::read_volatile(out.add(2)) } as u64;
         let packets = || ld!(fwd_packets) as u64 + ld!(bwd_packets) as u64;
         let payload = || ld!(fwd_payload_bytes).wrapping_add(ld!(bwd_payload_bytes));
         let min_or_zero = |v: u32| if v == u32::MAX { 0 } else { v as u64 };
         macro_rules! features {
-            ($($id:literal => $value:expr,)*) => {
-                $(
-                    let v = ($value as u64).min(i64::MAX as u64) as i64;
-                    // SAFETY: $id < FEATURE_COUNT, checked by the array type at compile time.
-                    unsafe { core::ptr::write_volatile(&mut out[$id], v) };
-                )*
+            ($($id:literal $kind:ident => $value:expr,)*) => {
+                $( features!(@ $kind $id, $value); )*
+            };
+            // A load or two and a store: cheaper than the guard that would skip it.
+            (@ always $id:literal, $value:expr) => {{
+                let v = ($value as u64).min(i64::MAX as u64) as i64;
+                const { assert!($id < FEATURE_COUNT) };
+                // SAFETY: `out` points to FEATURE_COUNT values and $id < FEATURE_COUNT.
+                unsafe { core::ptr::write_volatile(out.add($id), v) };
+            }};
+            // A division or more: only when a model reads it.
+            (@ masked $id:literal, $value:expr) => {
+                // SAFETY: a valid reference.
+                if unsafe { core::ptr::read_volatile(mask) } & (1u64 << $id) != 0 {
+                    features!(@ always $id, $value);
+                }
             };
         }
         features! {
-            0 => ld!(dst_port) as u64,
-            1 => ld!(proto) as u64,
-            2 => duration_ns() / 1000,
-            3 => ld!(fwd_packets) as u64,
-            4 => ld!(bwd_packets) as u64,
-            5 => ld!(fwd_payload_bytes),
-            6 => ld!(bwd_payload_bytes),
-            7 => ld!(fwd_len_max) as u64,
-            8 => min_or_zero(ld!(fwd_len_min)),
-            9 => div(ld!(fwd_payload_bytes), ld!(fwd_packets) as u64),
-            10 => variance(ld!(fwd_payload_bytes), ld!(fwd_payload_sumsq), ld!(fwd_packets)),
-            11 => ld!(bwd_len_max) as u64,
-            12 => min_or_zero(ld!(bwd_len_min)),
-            13 => div(ld!(bwd_payload_bytes), ld!(bwd_packets) as u64),
-            14 => variance(ld!(bwd_payload_bytes), ld!(bwd_payload_sumsq), ld!(bwd_packets)),
-            15 => per_second(payload(), duration_ns()),
-            16 => per_second(packets(), duration_ns()),
-            17 => div(duration_ns() / 1000, packets().saturating_sub(1)),
-            18 => ld!(iat_max_ns) / 1000,
-            19 => if ld!(iat_min_ns) == u64::MAX { 0 } else { ld!(iat_min_ns) / 1000 },
-            20 => ld!(fin_count) as u64,
-            21 => ld!(syn_count) as u64,
-            22 => ld!(rst_count) as u64,
-            23 => ld!(psh_count) as u64,
-            24 => ld!(ack_count) as u64,
-            25 => ld!(urg_count) as u64,
-            26 => ld!(fwd_init_window) as u64,
-            27 => ld!(bwd_init_window) as u64,
-            28 => ld!(fwd_header_bytes),
-            29 => ld!(bwd_header_bytes),
-            30 => ld!(fwd_ttl) as u64,
-            31 => ld!(bwd_ttl) as u64,
+            0 always => ld!(dst_port) as u64,
+            1 always => ld!(proto) as u64,
+            3 always => ld!(fwd_packets) as u64,
+            4 always => ld!(bwd_packets) as u64,
+            5 always => ld!(fwd_payload_bytes),
+            6 always => ld!(bwd_payload_bytes),
+            7 always => ld!(fwd_len_max) as u64,
+            8 always => min_or_zero(ld!(fwd_len_min)),
+            9 masked => div(ld!(fwd_payload_bytes), ld!(fwd_packets) as u64),
+            10 masked => variance(ld!(fwd_payload_bytes), ld!(fwd_payload_sumsq), ld!(fwd_packets)),
+            11 always => ld!(bwd_len_max) as u64,
+            12 always => min_or_zero(ld!(bwd_len_min)),
+            13 masked => div(ld!(bwd_payload_bytes), ld!(bwd_packets) as u64),
+            14 masked => variance(ld!(bwd_payload_bytes), ld!(bwd_payload_sumsq), ld!(bwd_packets)),
+            15 masked => per_second(payload(), duration_us()),
+            16 masked => per_second(packets(), duration_us()),
+            17 masked => div(duration_us(), packets().saturating_sub(1)),
+            18 masked => div1000(ld!(iat_max_ns)),
+            19 masked => if ld!(iat_min_ns) == u64::MAX { 0 } else { div1000(ld!(iat_min_ns)) },
+            20 always => ld!(fin_count) as u64,
+            21 always => ld!(syn_count) as u64,
+            22 always => ld!(rst_count) as u64,
+            23 always => ld!(psh_count) as u64,
+            24 always => ld!(ack_count) as u64,
+            25 always => ld!(urg_count) as u64,
+            26 always => ld!(fwd_init_window) as u64,
+            27 always => ld!(bwd_init_window) as u64,
+            28 always => ld!(fwd_header_bytes),
+            29 always => ld!(bwd_header_bytes),
+            30 always => ld!(fwd_ttl) as u64,
+            31 always => ld!(bwd_ttl) as u64,
             // A direction without packets() keeps u32::MAX, so it never wins the min.
-            32 => min_or_zero(ld!(fwd_len_min).min(ld!(bwd_len_min))),
-            33 => (ld!(fwd_len_max) as u64).max(ld!(bwd_len_max) as u64),
-            34 => div(payload(), packets()),
-            35 => div(ld!(bwd_packets) as u64, ld!(fwd_packets) as u64),
-            36 => div(ld!(fwd_frame_bytes).wrapping_add(ld!(bwd_frame_bytes)), packets()),
-            37 => per_second(ld!(fwd_packets) as u64, duration_ns()),
-            38 => per_second(ld!(bwd_packets) as u64, duration_ns()),
-            39 => packets(),
+            32 always => min_or_zero(ld!(fwd_len_min).min(ld!(bwd_len_min))),
+            33 always => (ld!(fwd_len_max) as u64).max(ld!(bwd_len_max) as u64),
+            34 masked => div(payload(), packets()),
+            35 masked => div(ld!(bwd_packets) as u64, ld!(fwd_packets) as u64),
+            36 masked => div(ld!(fwd_frame_bytes).wrapping_add(ld!(bwd_frame_bytes)), packets()),
+            37 masked => per_second(ld!(fwd_packets) as u64, duration_us()),
+            38 masked => per_second(ld!(bwd_packets) as u64, duration_us()),
+            39 always => packets(),
         }
     }
 

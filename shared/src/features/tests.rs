@@ -93,3 +93,61 @@ fn feature_names_are_unique_and_documented() {
         assert!(!f.doc.is_empty() && !f.unit.is_empty());
     }
 }
+
+#[test]
+fn div1000_equals_division_around_every_boundary_and_at_random() {
+    let mut checked = 0u64;
+    // Around the switch to division, around multiples of 1000 near the top of the multiply range,
+    // and the extremes.
+    for base in [0u64, 1 << 34, (1 << 34) - 1000, u64::MAX - 2000, 999_999_999_000] {
+        for x in base.saturating_sub(2000)..base.saturating_add(2000) {
+            assert_eq!(div1000(x), x / 1000, "x = {x}");
+            checked += 1;
+        }
+    }
+    // A fixed-seed xorshift over the whole multiply range.
+    let mut r = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..2_000_000 {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        for x in [r >> 30, r] {
+            assert_eq!(div1000(x), x / 1000, "x = {x}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4_018_000, "checked only {checked} values");
+}
+
+#[test]
+fn masked_features_equal_the_full_vector_and_leave_the_rest_alone() {
+    let mut s = FlowState::start(&pkt(0, TCP_SYN, 64240, 64), 1_000);
+    s.update(&pkt(0, TCP_SYN | TCP_ACK, 65160, 63), false, 21_000_000_123);
+    s.update(&pkt(700, TCP_ACK | TCP_PSH, 502, 64), true, 21_500_000_000);
+    let full = s.features();
+    // Every single feature alone, a few mixes, and all.
+    let singles = (0..FEATURE_COUNT).map(|i| 1u64 << i);
+    for mask in singles.chain([0, 0b1011 << 14, (1 << 37) | (1 << 9), ALL_FEATURES]) {
+        let mut out = [-7i64; FEATURE_COUNT];
+        s.features_masked_into(&mut out, &mask);
+        let mut skipped = 0;
+        for i in 0..FEATURE_COUNT {
+            if mask & (1 << i) != 0 {
+                assert_eq!(out[i], full[i], "feature {i} under mask {mask:#x}");
+            } else if out[i] == -7 {
+                skipped += 1;
+            } else {
+                // Cheap features (and the duration, when a rate needs it) are written anyway,
+                // and then with their true value.
+                assert_eq!(out[i], full[i], "feature {i} written wrong under mask {mask:#x}");
+            }
+        }
+        // The 14 features that divide are skipped unless wanted (the duration too, unless a
+        // feature that needs it is wanted).
+        let wanted_dividing = (mask & DIVIDING_FEATURES).count_ones();
+        assert!(
+            skipped >= 14 - wanted_dividing,
+            "{skipped} skipped under {mask:#x}"
+        );
+    }
+}

@@ -1,12 +1,14 @@
 //! `workbench bench probe`: the probe's cost per packet, measured by the kernel with
 //! BPF_PROG_TEST_RUN on a private load of the probe that is attached to no interface.
 //!
-//! Six variants on each benchmark packet: an empty tc program (the floor: test-run overhead and
+//! Seven variants on each benchmark packet: an empty tc program (the floor: test-run overhead and
 //! the program call), the probe configured to decide nothing (parse, flow update, lookups), the
 //! probe with no model, and the probe with a depth-12 tree, a 40-feature logistic model and a
-//! forest of four depth-12 trees in the active slot. Except in the first probe variant, the
-//! configuration makes every packet a decision point, where the probe computes the 40 features
-//! whether a model is installed or not. One test run repeats the packet `repeat` times in the kernel;
+//! forest of four depth-12 trees in the active slot. In those the configuration makes every
+//! packet a decision point, where the probe computes the features the installed model reads
+//! (none without a model). One more runs the tree at the default decision points (packets 1-32
+//! of a flow, then every 16th): the per-packet cost of a long flow, decisions included. One test
+//! run repeats the packet `repeat` times in the kernel;
 //! the first repetition creates the flow, the rest update it, so the mean is the steady-state
 //! cost of a packet of a known flow. Each variant is measured `runs` times, round-robin across
 //! variants (so a slow phase of the machine hits all of them alike), and reported as the median.
@@ -67,17 +69,21 @@ enum Variant {
     NoDecision,
     NoModel,
     Tree,
+    /// The tree with the default decision points (packets 1-32 of a flow, then every 16th):
+    /// the benchmark flow is long past packet 32, so this is a long flow's per-packet cost.
+    TreeDefaultDecisions,
     Logistic,
     Forest,
 }
 
 /// In this order in every round. The last one decides at every packet, so a flow's latest
 /// decision is at its latest packet when the runs end.
-const VARIANTS: [Variant; 6] = [
+const VARIANTS: [Variant; 7] = [
     Variant::Empty,
     Variant::NoDecision,
     Variant::NoModel,
     Variant::Tree,
+    Variant::TreeDefaultDecisions,
     Variant::Logistic,
     Variant::Forest,
 ];
@@ -89,6 +95,7 @@ impl Variant {
             Variant::NoDecision => "no_decision_ns",
             Variant::NoModel => "no_model_ns",
             Variant::Tree => "tree_ns",
+            Variant::TreeDefaultDecisions => "tree_default_decisions_ns",
             Variant::Logistic => "logistic_ns",
             Variant::Forest => "forest_ns",
         }
@@ -204,9 +211,12 @@ pub struct VariantNs {
     pub empty_ns: u32,
     /// The probe with the tree installed but no decision point: parse, flow update, lookups.
     pub no_decision_ns: u32,
-    /// Every packet a decision point, no model: the above plus the 40 features.
+    /// Every packet a decision point, no model: the above plus the decision's bookkeeping (no
+    /// model reads a feature, so none is computed).
     pub no_model_ns: u32,
     pub tree_ns: u32,
+    /// The tree at the default decision points (1-32, then every 16th packet): a long flow.
+    pub tree_default_decisions_ns: u32,
     pub logistic_ns: u32,
     pub forest_ns: u32,
     /// tree_ns - no_model_ns: what evaluating the tree adds (negative only through noise).
@@ -221,6 +231,7 @@ impl VariantNs {
             no_decision_ns: get(Variant::NoDecision),
             no_model_ns: get(Variant::NoModel),
             tree_ns: get(Variant::Tree),
+            tree_default_decisions_ns: get(Variant::TreeDefaultDecisions),
             logistic_ns: get(Variant::Logistic),
             forest_ns: get(Variant::Forest),
             model_part_ns: get(Variant::Tree) as i64 - get(Variant::NoModel) as i64,
@@ -326,7 +337,14 @@ fn prepare(variant: Variant, slots: &ProbeModels, ebpf: &mut Ebpf, m: &BenchMode
             set_config(ebpf, decide(true))?;
         }
         Variant::Tree => slots.deploy(&m.tree)?,
-        Variant::Logistic => slots.deploy(&m.logistic)?,
+        Variant::TreeDefaultDecisions => {
+            slots.deploy(&m.tree)?;
+            set_config(ebpf, ProbeConfig::default())?;
+        }
+        Variant::Logistic => {
+            slots.deploy(&m.logistic)?;
+            set_config(ebpf, decide(true))?;
+        }
         Variant::Forest => slots.deploy(&m.forest)?,
     }
     Ok(probe::PROGRAM_NAME)
@@ -573,6 +591,7 @@ mod tests {
                 no_decision_ns: 90,
                 no_model_ns: 100,
                 tree_ns: 140,
+                tree_default_decisions_ns: 0,
                 logistic_ns: 0,
                 forest_ns: 0,
                 model_part_ns: 40,

@@ -363,18 +363,27 @@ pub fn render(r: &BenchReport) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<16} {:>6} {:>12} {:>9} {:>6} {:>9} {:>7} {:>11}",
-        "packet", "empty", "no_decision", "no_model", "tree", "logistic", "forest", "model_part"
+        "{:<16} {:>6} {:>12} {:>9} {:>6} {:>13} {:>9} {:>7} {:>11}",
+        "packet",
+        "empty",
+        "no_decision",
+        "no_model",
+        "tree",
+        "tree_default",
+        "logistic",
+        "forest",
+        "model_part"
     );
     for p in &r.packets {
         let _ = writeln!(
             out,
-            "{:<16} {:>6} {:>12} {:>9} {:>6} {:>9} {:>7} {:>11}",
+            "{:<16} {:>6} {:>12} {:>9} {:>6} {:>13} {:>9} {:>7} {:>11}",
             format!("{} ({} B)", p.packet, p.frame_bytes),
             p.ns.empty_ns,
             p.ns.no_decision_ns,
             p.ns.no_model_ns,
             p.ns.tree_ns,
+            p.ns.tree_default_decisions_ns,
             p.ns.logistic_ns,
             p.ns.forest_ns,
             p.ns.model_part_ns

@@ -39,7 +39,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.5, value_parser = crate::argcheck::probability)]
     pub threshold: f64,
     /// L2 regularisation strength of the logistic model (larger: smaller weights).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::argcheck::non_negative)]
     pub alpha: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

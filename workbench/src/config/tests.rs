@@ -201,3 +201,12 @@ fn the_config_flag_is_found_before_parsing() {
         Some("deploy")
     );
 }
+
+#[test]
+fn line_column_counts_characters_and_never_splits_one() {
+    let text = "a = 1\nb = \"é\"\n";
+    assert_eq!(line_column(text, 6), (2, 1));
+    // Byte 12 is inside 'é' (bytes 11-12): the position of 'é' itself, not a panic.
+    assert_eq!(line_column(text, 12), (2, 6));
+    assert_eq!(line_column(text, 10_000), (3, 1));
+}

@@ -103,7 +103,9 @@ fn label_columns(
     opts: &LoadOptions,
 ) -> Result<(String, Option<String>), DataError> {
     let files = raw.sources.join(", ");
-    let class = find(frame, &["attack_cat"]);
+    // UNSW-NB15 calls the finer class `attack_cat`; `workbench features --labels` writes
+    // `attack_type`. Either is the label's own detail, never a feature (it would "leak").
+    let class = find(frame, &["attack_cat", "attack_type"]);
     if let Some(l) = &opts.label {
         let found = find(frame, &[l.as_str()]).ok_or_else(|| {
             let names: Vec<String> = frame.get_column_names().iter().map(|s| s.to_string()).collect();

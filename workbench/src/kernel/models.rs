@@ -194,6 +194,7 @@ impl ProbeModels {
     }
 
     fn install(&self, slot: u32, model: &Model) -> Result<()> {
+        check_feature_mask(model)?;
         let inner = new_inner_map()?;
         sys::map_update(
             inner.as_fd(),
@@ -329,4 +330,37 @@ fn write_config_map(fd: OwnedFd, config: &ProbeConfig) -> Result<()> {
         &buf,
         "writing the probe configuration",
     )
+}
+
+/// The probe computes only the features in its models' masks (docs/MODEL_ENGINE.md): a model
+/// reading a feature outside its mask would be scored on stale values, so it is refused.
+fn check_feature_mask(model: &Model) -> Result<()> {
+    let used = crate::model::build::used_features(model);
+    if used != model.header.feature_mask {
+        bail!(
+            "model {}: its feature mask is {:#x} but its nodes or terms read features {:#x}; \
+             the probe computes only the masked features, so it is not installed",
+            id_string(model.header.model_id),
+            model.header.feature_mask,
+            used
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_reading_outside_its_feature_mask_is_refused() {
+        let mut m = crate::model::build::syn_count_tree(3).expect("tree");
+        check_feature_mask(&m).expect("a sealed model passes");
+        m.header.feature_mask = 1 << 3;
+        let err = check_feature_mask(&m).expect_err("refused").to_string();
+        assert!(
+            err.contains("feature mask is 0x8") && err.contains("read features 0x200000"),
+            "{err}"
+        );
+    }
 }

@@ -79,7 +79,7 @@ pub struct Claim {
 fn start_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
@@ -104,8 +104,13 @@ impl Claim {
             self.record.objects.push(object);
         }
         let _ = std::fs::create_dir_all(CLAIMS_DIR);
+        // Written beside and renamed over: a kill during the write leaves the previous note (or
+        // none), never a half-written one that `stale` would have to skip.
         if let Ok(json) = serde_json::to_vec(&self.record) {
-            let _ = std::fs::write(&self.path, json);
+            let tmp = self.path.with_extension("json.tmp");
+            if std::fs::write(&tmp, json).is_ok() && std::fs::rename(&tmp, &self.path).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
         }
     }
 }
@@ -165,6 +170,9 @@ pub fn stale() -> Vec<Stale> {
     let mut out = Vec::new();
     for entry in dir.filter_map(|e| e.ok()) {
         let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
         let Some(record) = std::fs::read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice::<Record>(&b).ok())

@@ -1,5 +1,7 @@
-//! Fitting with linfa and turning the result into the float reference models that
-//! `model::quantize` compiles for the kernel.
+//! Fitting (the histogram CART and L-BFGS logistic regression of `workbench-fit`, which replaced
+//! linfa-trees and linfa-logistic after measuring them 17-22x and 12-19x slower than
+//! scikit-learn: docs/BENCHMARKS.md, "Training") and turning the result into the float reference
+//! models that `model::quantize` compiles for the kernel.
 
 use color_eyre::eyre::{bail, Result};
 use ndarray::Array2;

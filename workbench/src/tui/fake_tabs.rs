@@ -57,10 +57,14 @@ fn build() -> Result<Fixture> {
             let mut l = Arc::try_unwrap(set).map_err(|_| eyre!("fixture dataset still shared"))?;
             l.summary.files = l.summary.files.iter().map(|f| rename(f, &dir)).collect();
             l.summary.commands = l.summary.commands.iter().map(|c| rename(c, &dir)).collect();
+            l.table_files = l.table_files.iter().map(|f| rename(f, &dir)).collect();
             fixed.push(Arc::new(l));
         }
         let form = TrainForm::default();
-        let mut trained = jobs::train(&fixed[0], &form, &dir.join("models"), &|_, _| {})?;
+        let first = fixed
+            .first()
+            .ok_or_else(|| eyre!("no labelled capture in {}", dir.display()))?;
+        let mut trained = jobs::train(first, &form, &dir.join("models"), &|_, _| {})?;
         let name = trained
             .model_path
             .file_name()

@@ -84,72 +84,6 @@ fn labels_beside(capture: &Path) -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-/// Turns a `gen-pcaps` labels file into a `workbench features --labels` rules file: one rule
-/// per flow (its 5-tuple and first-packet time). The label names the attack already; the
-/// scenario column (also `dns`, `web_http` for benign flows) is left out: as a table column it
-/// would be a copy of the label.
-pub fn rules_from_labels(labels: &Path, out: &Path) -> Result<usize> {
-    let file = labels.display().to_string();
-    let text = std::fs::read_to_string(labels).wrap_err_with(|| format!("{file}: cannot read"))?;
-    let mut lines = text.lines().enumerate();
-    let header: Vec<&str> = lines
-        .next()
-        .ok_or_else(|| eyre!("{file}: empty, expected a header line"))?
-        .1
-        .split(',')
-        .collect();
-    let want = ["src", "sport", "dst", "dport", "proto", "first_ts_ns", "label"];
-    let mut idx = [0usize; 7];
-    for (k, w) in want.iter().enumerate() {
-        idx[k] = header
-            .iter()
-            .position(|h| h.trim() == *w)
-            .ok_or_else(|| eyre!("{file}:1: no `{w}` column (expected {})", want.join(",")))?;
-    }
-    let mut rules = String::new();
-    let mut n = 0;
-    for (i, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').collect();
-        let get = |k: usize| {
-            f.get(idx[k]).map(|s| s.trim()).ok_or_else(|| {
-                eyre!(
-                    "{file}:{}: {} fields, expected at least {}",
-                    i + 1,
-                    f.len(),
-                    header.len()
-                )
-            })
-        };
-        let num = |k: usize| -> Result<u64> {
-            get(k)?.parse().map_err(|_| {
-                eyre!(
-                    "{file}:{}: `{}` is not a number ({})",
-                    i + 1,
-                    get(k).unwrap_or(""),
-                    want[k]
-                )
-            })
-        };
-        let ts = num(5)?;
-        rules.push_str(&format!(
-            "[[rule]]\nlabel = {:?}\nsrc = {:?}\nsrc_port = {}\ndst = {:?}\ndst_port = {}\nproto = {}\nfrom = {ts}\nuntil = {}\n",
-            get(6)?,
-            get(0)?,
-            num(1)?,
-            get(2)?,
-            num(3)?,
-            num(4)?,
-            ts + 1
-        ));
-        n += 1;
-    }
-    std::fs::write(out, rules).wrap_err_with(|| format!("writing {}", out.display()))?;
-    Ok(n)
-}
-
 /// Where this process keeps the feature tables and rules it derives from captures (removed
 /// when the TUI ends: `remove_work_dir`).
 pub fn work_dir() -> PathBuf {
@@ -184,14 +118,12 @@ fn load_capture(
         eyre!("{name}: no labels-{stem}.csv beside it; make a feature table with `workbench features {name} -o OUT.parquet --labels RULES.toml` and load that")
     })?;
     std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
-    let rules = dir.join(format!("rules-{stem}.toml"));
-    rules_from_labels(&labels, &rules)?;
     let table = dir.join(format!("features-{stem}.parquet"));
     let opts = FeaturesOptions {
         pcaps: vec![pcap.to_path_buf()],
         output: table.clone(),
         decision: DecisionPoint::LastPacket,
-        labels: Some(rules.clone()),
+        labels: Some(labels.clone()),
         cic: Default::default(),
         lenient: false,
     };
@@ -223,7 +155,7 @@ fn load_capture(
         format!(
             "workbench features {name} -o {} --labels {}  ({} flows)",
             table.display(),
-            rules.display(),
+            labels.display(),
             report.flows
         ),
         format!("workbench inspect {} --json", table.display()),
@@ -233,6 +165,7 @@ fn load_capture(
         dataset: Arc::new(ds),
         summary,
         findings,
+        table_files: vec![table.display().to_string()],
     })
 }
 
@@ -263,6 +196,7 @@ fn load_tables(
         dataset: Arc::new(ds),
         summary,
         findings,
+        table_files: names,
     })
 }
 
@@ -325,17 +259,8 @@ pub fn train(loaded: &Loaded, form: &TrainForm, model_dir: &Path, progress: Prog
         &trained.model,
         crate::commands::train::provenance(ds, rows, &opts, &trained.report),
     )?;
-    let files: Vec<String> = loaded
-        .summary
-        .commands
-        .first()
-        .filter(|c| c.starts_with("workbench features"))
-        .and_then(|c| c.split(" -o ").nth(1))
-        .and_then(|rest| rest.split(' ').next())
-        .map(|table| vec![table.to_string()])
-        .unwrap_or_else(|| ds.sources.clone());
     Ok(TrainResult {
-        command: form.command(&files, &features_arg, &path.display().to_string()),
+        command: form.command(&loaded.table_files, &features_arg, &path.display().to_string()),
         mapping: prepared
             .mapped
             .iter()

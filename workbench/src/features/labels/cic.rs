@@ -15,7 +15,6 @@
 //! a source address (the blank rows some CIC files contain) are skipped; invalid UTF-8 (the
 //! "Web Attack" labels of the Thursday file) is replaced, not fatal.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
@@ -23,6 +22,7 @@ use std::path::Path;
 
 use color_eyre::eyre::{eyre, Result};
 
+use super::pairs::{PairIndex, Used};
 use super::time::parse_cic_stamp;
 use super::{intern, Assigned, FlowFacts};
 
@@ -44,10 +44,8 @@ impl Default for CicOptions {
     }
 }
 
-type Endpoint = (IpAddr, u16);
-
 #[derive(Clone, Copy, Debug)]
-struct CicRow {
+pub struct CicRow {
     /// Window in ns since 1970 (UTC) for the row's stamp; `alt_ns` is the same window 12 h later
     /// for an ambiguous 12-hour stamp.
     lo_ns: i64,
@@ -58,16 +56,12 @@ struct CicRow {
     used: bool,
 }
 
-pub struct CicIndex {
-    rows: HashMap<(Endpoint, Endpoint), Vec<CicRow>>,
-    count: u64,
-}
+/// The file's rows by endpoint pair.
+pub type CicIndex = PairIndex<CicRow>;
 
-fn unordered(a: Endpoint, b: Endpoint) -> (Endpoint, Endpoint) {
-    if a <= b {
-        (a, b)
-    } else {
-        (b, a)
+impl Used for CicRow {
+    fn used(&self) -> bool {
+        self.used
     }
 }
 
@@ -141,7 +135,7 @@ impl Columns {
     }
 }
 
-impl CicIndex {
+impl PairIndex<CicRow> {
     pub fn load(path: &Path, opts: &CicOptions, names: &mut Vec<String>) -> Result<CicIndex> {
         let file = path.display().to_string();
         let f = File::open(path).map_err(|e| eyre!("{file}: cannot open: {e}"))?;
@@ -172,10 +166,7 @@ impl CicIndex {
         .into_iter()
         .max()
         .unwrap_or(0);
-        let mut index = CicIndex {
-            rows: HashMap::new(),
-            count: 0,
-        };
+        let mut index = CicIndex::default();
         let mut line_no = 1;
         while let Some(line) = next_line(&mut buf)? {
             line_no += 1;
@@ -230,23 +221,13 @@ impl CicIndex {
                 label: intern(names, label),
                 used: false,
             };
-            index.rows.entry(unordered(src, dst)).or_default().push(row);
-            index.count += 1;
+            index.push(src, dst, row);
         }
         Ok(index)
     }
 
-    pub fn rows(&self) -> u64 {
-        self.count
-    }
-
-    pub fn rows_used(&self) -> u64 {
-        self.rows.values().flatten().filter(|r| r.used).count() as u64
-    }
-
     pub fn label(&mut self, f: &FlowFacts) -> Option<Assigned> {
-        let key = unordered((f.src_ip, f.src_port), (f.dst_ip, f.dst_port));
-        let rows = self.rows.get_mut(&key)?;
+        let rows = self.between(f)?;
         let t = i64::try_from(f.first_seen_ns).unwrap_or(i64::MAX);
         let mut best: Option<(i64, usize)> = None;
         for (i, r) in rows.iter().enumerate() {

@@ -7,10 +7,10 @@
 //! in the row's `[first_ts_ns, last_ts_ns]`. The window has no slack: the generator writes the
 //! first and last packet's capture stamps, so a flow of its capture always starts exactly at
 //! `first_ts_ns`; a flow outside the window (another capture reusing the 5-tuple) stays
-//! unmatched and is counted. The scenario becomes the flow's `attack_type` (the finer class:
-//! `portscan_horizontal` vs `portscan_vertical`).
+//! unmatched and is counted. An attack's scenario becomes the flow's `attack_type` (the finer
+//! class: `portscan_horizontal` vs `portscan_vertical`); a benign flow's `attack_type` is its
+//! label, as in CIC-IDS2017, so that the class column lists attacks, not kinds of benign traffic.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
@@ -19,9 +19,8 @@ use std::path::Path;
 use color_eyre::eyre::{eyre, Result};
 
 use super::cic::{integer, split_csv};
+use super::pairs::{PairIndex, Used};
 use super::{intern, Assigned, FlowFacts};
-
-type Endpoint = (IpAddr, u16);
 
 /// The columns that make a header the generator's (in any order; `variant` is optional).
 const COLUMNS: [&str; 9] = [
@@ -50,7 +49,7 @@ pub fn columns(header: &[String]) -> Option<[usize; 9]> {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Row {
+pub struct Row {
     proto: u8,
     first_ns: u64,
     last_ns: u64,
@@ -59,20 +58,16 @@ struct Row {
     used: bool,
 }
 
-pub struct GeneratedIndex {
-    rows: HashMap<(Endpoint, Endpoint), Vec<Row>>,
-    count: u64,
-}
+/// The file's rows by endpoint pair.
+pub type GeneratedIndex = PairIndex<Row>;
 
-fn unordered(a: Endpoint, b: Endpoint) -> (Endpoint, Endpoint) {
-    if a <= b {
-        (a, b)
-    } else {
-        (b, a)
+impl Used for Row {
+    fn used(&self) -> bool {
+        self.used
     }
 }
 
-impl GeneratedIndex {
+impl PairIndex<Row> {
     pub fn load(path: &Path, names: &mut Vec<String>) -> Result<GeneratedIndex> {
         let file = path.display().to_string();
         let f = File::open(path).map_err(|e| eyre!("{file}: cannot open: {e}"))?;
@@ -88,10 +83,7 @@ impl GeneratedIndex {
             )
         })?;
         let width = cols.iter().copied().max().unwrap_or(0) + 1;
-        let mut index = GeneratedIndex {
-            rows: HashMap::new(),
-            count: 0,
-        };
+        let mut index = GeneratedIndex::default();
         for (i, line) in lines.enumerate() {
             let line_no = i + 2;
             let line = line.map_err(|e| eyre!("{file}:{line_no}: cannot read: {e}"))?;
@@ -137,26 +129,20 @@ impl GeneratedIndex {
                 first_ns,
                 last_ns,
                 label: intern(names, get(7)),
-                scenario: intern(names, get(8)),
+                scenario: if crate::data::clean::is_benign(get(7)) {
+                    intern(names, get(7))
+                } else {
+                    intern(names, get(8))
+                },
                 used: false,
             };
-            index.rows.entry(unordered(src, dst)).or_default().push(row);
-            index.count += 1;
+            index.push(src, dst, row);
         }
         Ok(index)
     }
 
-    pub fn rows(&self) -> u64 {
-        self.count
-    }
-
-    pub fn rows_used(&self) -> u64 {
-        self.rows.values().flatten().filter(|r| r.used).count() as u64
-    }
-
     pub fn label(&mut self, f: &FlowFacts) -> Option<Assigned> {
-        let key = unordered((f.src_ip, f.src_port), (f.dst_ip, f.dst_port));
-        let rows = self.rows.get_mut(&key)?;
+        let rows = self.between(f)?;
         // The row whose window holds the start, nearest first packet first (the generator never
         // reuses a 5-tuple, but another file may).
         let row = rows

@@ -4,6 +4,7 @@
 
 mod cic;
 mod generated;
+mod pairs;
 mod rules;
 mod time;
 

@@ -48,21 +48,6 @@ impl DataSummary {
     pub fn of(ds: &LoadedDataset, name: &str, commands: Vec<String>) -> Self {
         let names = ds.column_names();
         let mapping = kernel_mapping(&names);
-        let dropped_for = |column: &str, reasons: &[&str]| -> usize {
-            ds.dropped
-                .rows_by_reason
-                .iter()
-                .filter(|r| reasons.contains(&r.reason.as_str()))
-                .map(|r| {
-                    r.columns
-                        .iter()
-                        .zip(&r.column_rows)
-                        .filter(|(c, _)| c.as_str() == column)
-                        .map(|(_, n)| *n)
-                        .sum::<usize>()
-                })
-                .sum()
-        };
         let columns = ds
             .frame
             .get_columns()
@@ -88,8 +73,10 @@ impl DataSummary {
                     None
                 };
                 ColumnSummary {
-                    missing: c.null_count() + dropped_for(&name, &["missing_value", "unparseable"]),
-                    infinite: infinite_now + dropped_for(&name, &["nan_or_infinity"]),
+                    // The loaded table keeps every row (cleaning happens before training), so
+                    // the column itself holds its nulls and non-finite values.
+                    missing: c.null_count(),
+                    infinite: infinite_now,
                     kernel_feature: mapping
                         .mapped
                         .iter()
@@ -139,6 +126,9 @@ pub struct Loaded {
     pub dataset: Arc<LoadedDataset>,
     pub summary: DataSummary,
     pub findings: Vec<Finding>,
+    /// The files `workbench inspect` / `train` read for this dataset: the tables as given, or
+    /// the feature table made from a capture (not `dataset.sources`, which names zip entries).
+    pub table_files: Vec<String>,
 }
 
 /// Column table orders (`s` cycles, `S` reverses).

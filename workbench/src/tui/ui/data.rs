@@ -101,8 +101,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .enumerate()
         .skip(app.data.offset)
         .take(page)
-        .map(|(pos, &i)| {
-            let c = &s.columns[i];
+        // `order` is rebuilt whenever the active dataset changes (`reorder`); `get` keeps a
+        // render of a stale order from panicking all the same.
+        .filter_map(|(pos, &i)| s.columns.get(i).map(|c| (pos, c)))
+        .map(|(pos, c)| {
             let style = if pos == app.data.selected {
                 theme.selected
             } else {
