@@ -196,7 +196,7 @@ fn ours_hist(rows: &Rows) -> FitTime {
         &truth,
         rows.test
             .iter()
-            .map(|&i| hist_tree::predict(&t.tree, |f| rows.columns[f][i]) >= 0.5),
+            .map(|&i| t.tree.predict_with(|f| rows.columns[f][i]) >= 0.5),
     );
     FitTime {
         fit_s,

@@ -165,6 +165,15 @@ fn figures_text(figures: &[crate::bench::figure::Figure], notes: &[String]) -> S
     out
 }
 
+/// A section's report: its JSON document, or its figures as text.
+fn show<T: serde::Serialize>(json: bool, report: &T, section: &crate::bench::figure::Section) -> Result<()> {
+    if json {
+        return print_json(report);
+    }
+    print!("{}", figures_text(&section.figures, &section.notes));
+    Ok(())
+}
+
 fn rows_of(rows: Option<usize>, quick: bool) -> usize {
     rows.unwrap_or(if quick {
         cic_file::QUICK_ROWS
@@ -186,11 +195,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 seed,
             })
             .map_err(|e| eyre!(e))?;
-            if json {
-                return print_json(&report);
-            }
-            print!("{}", figures_text(&report.section.figures, &report.section.notes));
-            Ok(())
+            show(json, &report, &report.section)
         }
         BenchCommand::Pitfalls {
             rows,
@@ -199,11 +204,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             json,
         } => {
             let report = pitfalls::run(rows_of(rows, quick), seed).map_err(|e| eyre!(e))?;
-            if json {
-                return print_json(&report);
-            }
-            print!("{}", figures_text(&report.section.figures, &report.section.notes));
-            Ok(())
+            show(json, &report, &report.section)
         }
         BenchCommand::Train {
             rows,
@@ -219,11 +220,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 seed,
             };
             let report = train::run(&opts).map_err(|e| eyre!(e))?;
-            if json {
-                return print_json(&report);
-            }
-            print!("{}", figures_text(&report.section.figures, &report.section.notes));
-            Ok(())
+            show(json, &report, &report.section)
         }
         BenchCommand::LoadOnce { file, cache_dir } => {
             let opts = crate::data::LoadOptions {

@@ -65,7 +65,7 @@ fn score(x: &Array2<f64>, y: &[bool], s: &Split, kind: SplitKind) -> SplitScore 
     let predicted: Vec<bool> = s
         .test
         .iter()
-        .map(|&i| hist_tree::predict(&fitted.tree, |c| x[(i, c)]) >= 0.5)
+        .map(|&i| fitted.tree.predict_with(|c| x[(i, c)]) >= 0.5)
         .collect();
     let truth: Vec<bool> = s.test.iter().map(|&i| y[i]).collect();
     // The tree's hard decision: the AUC is that of a classifier, not of a score.

@@ -38,26 +38,3 @@ pub fn fit(columns: &[&[f64]], y: &[bool], params: HistTreeParams) -> HistTree {
         importance: t.importance,
     }
 }
-
-/// The leaf's P(malicious) for one row (`row(f)` is feature f's value).
-pub fn predict(tree: &FloatTree, row: impl Fn(usize) -> f64) -> f64 {
-    let mut i = 0;
-    loop {
-        match tree.nodes.get(i) {
-            Some(FloatNode::Split {
-                feature,
-                threshold,
-                left,
-                right,
-            }) => {
-                i = if row(*feature) <= *threshold {
-                    *left
-                } else {
-                    *right
-                }
-            }
-            Some(FloatNode::Leaf { p_malicious }) => return *p_malicious,
-            None => return 0.0,
-        }
-    }
-}

@@ -42,6 +42,12 @@ pub struct FloatTree {
 impl FloatTree {
     /// The float reference: P(malicious) for one feature vector.
     pub fn predict(&self, x: &FeatureVector) -> f64 {
+        self.predict_with(|f| x.get(f).copied().unwrap_or(0) as f64)
+    }
+
+    /// P(malicious) for a row given as a function of the feature index (columns of a matrix).
+    /// Walks at most `nodes.len()` steps, so a malformed tree cannot loop.
+    pub fn predict_with(&self, row: impl Fn(usize) -> f64) -> f64 {
         let mut i = 0;
         for _ in 0..=self.nodes.len() {
             match self.nodes.get(i) {
@@ -51,8 +57,11 @@ impl FloatTree {
                     left,
                     right,
                 }) => {
-                    let v = x.get(*feature).copied().unwrap_or(0) as f64;
-                    i = if v <= *threshold { *left } else { *right };
+                    i = if row(*feature) <= *threshold {
+                        *left
+                    } else {
+                        *right
+                    }
                 }
                 Some(FloatNode::Leaf { p_malicious }) => return *p_malicious,
                 None => return 0.0,
