@@ -136,15 +136,24 @@ pub fn region(r: &AllReport, json_path: &Path) -> String {
         r.elapsed_ms as f64 / 1e3,
         json_path.display()
     );
+    let busy = [r.load_average_1m_start, m.load_average_1m]
+        .iter()
+        .flatten()
+        .any(|&l| l > m.nproc as f64);
     let _ = writeln!(
         o,
         "Machine: {} CPUs, `{}`, kernel `{}`, 1-minute load average {} at the start and {} at \
-         the end (above the CPU count, other work shared the machine: expect noise).\n",
+         the end{}.\n",
         m.nproc,
         m.cpu_model,
         m.kernel,
         r.load_average_1m_start.map_or("?".into(), |l| format!("{l:.2}")),
-        m.load_average_1m.map_or("?".into(), |l| format!("{l:.2}"))
+        m.load_average_1m.map_or("?".into(), |l| format!("{l:.2}")),
+        if busy {
+            " (above the CPU count: other work shared the machine, expect noise)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         o,
