@@ -23,6 +23,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod pitfalls;
 pub mod replay;
+pub mod shell;
 pub mod train;
 pub mod tui;
 pub mod twin;

@@ -146,6 +146,22 @@ fn depths_the_probe_cannot_walk_are_refused_with_the_limit() {
             "{e}"
         );
     }
+    // The depth limits trees only: a logistic model trains whatever --max-depth says.
+    let out = dir.path().join("logistic.ebml");
+    let r = workbench_json(&[
+        "train",
+        data.to_str().expect("path"),
+        "--model",
+        "logistic",
+        "--max-depth",
+        "25",
+        "--no-cache",
+        "--json",
+        "-o",
+        out.to_str().expect("path"),
+    ]);
+    assert_eq!(r["model_kind"], "logistic", "{r}");
+    assert!(out.is_file());
 }
 
 #[test]

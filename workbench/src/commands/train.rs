@@ -235,7 +235,8 @@ pub fn provenance(
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    if args.max_depth == 0 || args.max_depth > MAX_DEPTH {
+    // The depth limits the tree only; a logistic model ignores it.
+    if args.model == ModelKind::Tree && (args.max_depth == 0 || args.max_depth > MAX_DEPTH) {
         bail!(
             "--max-depth {} cannot run in the probe: it walks trees of depth 1 to {MAX_DEPTH}",
             args.max_depth

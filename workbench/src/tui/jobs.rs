@@ -17,6 +17,7 @@ use super::state::data::{DataSummary, Loaded};
 use super::state::train::{TrainForm, TrainResult};
 use crate::data::{self, LoadOptions};
 use crate::features::{self, DecisionPoint, FeaturesOptions};
+use crate::shell;
 
 /// What the app asks for.
 #[derive(Debug, Clone)]
@@ -153,12 +154,16 @@ fn load_capture(
     let findings = crate::pitfalls::inspect(&ds);
     let commands = vec![
         format!(
-            "workbench features {name} -o {} --labels {}  ({} flows)",
-            table.display(),
-            labels.display(),
+            "workbench features {} -o {} --labels {}  ({} flows)",
+            shell::word(&name),
+            shell::word(&table.display().to_string()),
+            shell::word(&labels.display().to_string()),
             report.flows
         ),
-        format!("workbench inspect {} --json", table.display()),
+        format!(
+            "workbench inspect {} --json",
+            shell::word(&table.display().to_string())
+        ),
     ];
     let summary = DataSummary::of(&ds, stem, commands);
     Ok(Loaded {
@@ -190,7 +195,10 @@ fn load_tables(
     let summary = DataSummary::of(
         &ds,
         &name,
-        vec![format!("workbench inspect {} --json", names.join(" "))],
+        vec![format!(
+            "workbench inspect {} --json",
+            shell::words(names.iter().map(String::as_str))
+        )],
     );
     Ok(Loaded {
         dataset: Arc::new(ds),

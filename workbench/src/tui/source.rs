@@ -67,7 +67,7 @@ impl Control {
             Control::ToggleMode => format!("workbench deploy --mode monitor|enforce --iface {iface}"),
             Control::DeployModel { path, shadow } => format!(
                 "workbench deploy {} --iface {iface}{}",
-                path.display(),
+                crate::shell::word(&path.display().to_string()),
                 if *shadow { " --shadow" } else { "" }
             ),
         }

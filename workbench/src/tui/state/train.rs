@@ -157,11 +157,12 @@ impl TrainForm {
             ModelKind::Logistic => format!("--alpha {}", self.alpha),
         };
         format!(
-            "workbench train {} --model {} {knob} --features {} --split {} -o {out}",
-            files.join(" "),
+            "workbench train {} --model {} {knob} --features {} --split {} -o {}",
+            crate::shell::words(files.iter().map(String::as_str)),
             self.model_name(),
-            features_arg,
+            crate::shell::word(features_arg),
             split_name(self.split),
+            crate::shell::word(out),
         )
     }
 }
