@@ -65,17 +65,7 @@ pub fn shared_data_dir() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("WORKBENCH_SHARED_DATA") {
         return Some(PathBuf::from(d));
     }
-    let starts = [
-        std::env::current_dir().ok(),
-        std::env::current_exe().ok(),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR"))),
-    ];
-    starts.into_iter().flatten().find_map(|start| {
-        start
-            .ancestors()
-            .map(|a| a.join("shared/data"))
-            .find(|d| d.join("SOURCES.md").is_file())
-    })
+    super::find_above("shared/data", "SOURCES.md")
 }
 
 /// `target/bench-data` of the build that runs (never committed), else the user cache.

@@ -67,3 +67,19 @@ pub fn kernel_unavailable(action: &str) -> Option<String> {
         .err()
         .map(|e| e.to_string())
 }
+
+/// The first `<ancestor>/<rel>` holding `marker`, searched above the current directory, this
+/// executable and this crate (the repository's `bench/`, the sibling `shared/data`).
+pub fn find_above(rel: &str, marker: &str) -> Option<std::path::PathBuf> {
+    let starts = [
+        std::env::current_dir().ok(),
+        std::env::current_exe().ok(),
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))),
+    ];
+    starts.into_iter().flatten().find_map(|start| {
+        start
+            .ancestors()
+            .map(|a| a.join(rel))
+            .find(|d| d.join(marker).is_file())
+    })
+}

@@ -7,17 +7,7 @@ use std::process::Command;
 /// The repository's `bench/` folder: the first one holding `venv.sh` above the current
 /// directory, the executable or this crate.
 pub fn scripts_dir() -> Option<PathBuf> {
-    let starts = [
-        std::env::current_dir().ok(),
-        std::env::current_exe().ok(),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR"))),
-    ];
-    starts.into_iter().flatten().find_map(|start| {
-        start
-            .ancestors()
-            .map(|a| a.join("bench"))
-            .find(|d| d.join("venv.sh").is_file())
-    })
+    super::find_above("bench", "venv.sh")
 }
 
 /// A baseline's interpreter and script, or why it cannot run (the section then says "skipped:
