@@ -36,6 +36,33 @@ pub struct FloatTree {
     pub nodes: Vec<FloatNode>,
 }
 
+impl FloatTree {
+    /// P(malicious) for a row given as a function of the feature index. Walks at most
+    /// `nodes.len()` steps, so a malformed tree (a cycle) cannot loop.
+    pub fn predict_with(&self, row: impl Fn(usize) -> f64) -> f64 {
+        let mut i = 0;
+        for _ in 0..=self.nodes.len() {
+            match self.nodes.get(i) {
+                Some(FloatNode::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                }) => {
+                    i = if row(*feature) <= *threshold {
+                        *left
+                    } else {
+                        *right
+                    }
+                }
+                Some(FloatNode::Leaf { p_malicious }) => return *p_malicious,
+                None => return 0.0,
+            }
+        }
+        0.0
+    }
+}
+
 /// Bins per feature (codes fit a byte).
 pub const MAX_BINS: usize = 256;
 
@@ -263,29 +290,6 @@ pub fn fit(columns: &[&[f64]], y: &[bool], params: HistTreeParams) -> HistTree {
     }
 }
 
-/// The leaf's P(malicious) for one row (`row[f]` is feature f).
-pub fn predict(tree: &FloatTree, row: impl Fn(usize) -> f64) -> f64 {
-    let mut i = 0;
-    loop {
-        match tree.nodes.get(i) {
-            Some(FloatNode::Split {
-                feature,
-                threshold,
-                left,
-                right,
-            }) => {
-                i = if row(*feature) <= *threshold {
-                    *left
-                } else {
-                    *right
-                }
-            }
-            Some(FloatNode::Leaf { p_malicious }) => return *p_malicious,
-            None => return 0.0,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,7 +308,7 @@ mod tests {
             (40.0, true),
             (46.0, false),
         ] {
-            let p = predict(&t.tree, |_| v);
+            let p = t.tree.predict_with(|_| v);
             assert_eq!(p >= 0.5, want, "x={v}: p={p}");
         }
         let thresholds: Vec<f64> = t
@@ -345,7 +349,7 @@ mod tests {
         }
         assert!(depth(&t.tree, 0) <= 3);
         let correct = (0..n as usize)
-            .filter(|&i| (predict(&t.tree, |f| [a[i], b[i]][f]) >= 0.5) == y[i])
+            .filter(|&i| (t.tree.predict_with(|f| [a[i], b[i]][f]) >= 0.5) == y[i])
             .count();
         assert!(correct as f64 / f64::from(n) > 0.97, "{correct}");
     }

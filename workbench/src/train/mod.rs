@@ -137,7 +137,7 @@ enum Fitted {
 impl Fitted {
     fn probability(&self, x: &FeatureVector) -> f64 {
         match self {
-            Fitted::Tree(t) => t.tree.predict(x),
+            Fitted::Tree(t) => crate::model::quantize::predict(&t.tree, x),
             Fitted::Logistic(l) => fit::sigmoid(l.model.logit(x)),
         }
     }

@@ -19,56 +19,13 @@ use shared::model::{
 
 use super::build::{self, Node};
 
-/// A tree as training produces it: go left when `x[feature] <= threshold`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FloatNode {
-    Split {
-        feature: usize,
-        threshold: f64,
-        left: usize,
-        right: usize,
-    },
-    Leaf {
-        p_malicious: f64,
-    },
-}
+/// A tree as training produces it: go left when `x[feature] <= threshold`; node 0 is the root.
+/// One definition, owned by the crate that fits it.
+pub use workbench_fit::{FloatNode, FloatTree};
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct FloatTree {
-    /// Node 0 is the root.
-    pub nodes: Vec<FloatNode>,
-}
-
-impl FloatTree {
-    /// The float reference: P(malicious) for one feature vector.
-    pub fn predict(&self, x: &FeatureVector) -> f64 {
-        self.predict_with(|f| x.get(f).copied().unwrap_or(0) as f64)
-    }
-
-    /// P(malicious) for a row given as a function of the feature index (columns of a matrix).
-    /// Walks at most `nodes.len()` steps, so a malformed tree cannot loop.
-    pub fn predict_with(&self, row: impl Fn(usize) -> f64) -> f64 {
-        let mut i = 0;
-        for _ in 0..=self.nodes.len() {
-            match self.nodes.get(i) {
-                Some(FloatNode::Split {
-                    feature,
-                    threshold,
-                    left,
-                    right,
-                }) => {
-                    i = if row(*feature) <= *threshold {
-                        *left
-                    } else {
-                        *right
-                    }
-                }
-                Some(FloatNode::Leaf { p_malicious }) => return *p_malicious,
-                None => return 0.0,
-            }
-        }
-        0.0
-    }
+/// The float reference: P(malicious) for one feature vector.
+pub fn predict(tree: &FloatTree, x: &FeatureVector) -> f64 {
+    tree.predict_with(|f| x.get(f).copied().unwrap_or(0) as f64)
 }
 
 fn fixed_probability(p: f64, node: usize) -> Result<i32> {

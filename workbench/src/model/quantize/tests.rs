@@ -83,7 +83,7 @@ proptest! {
             Err(e) => { prop_assert!(e.to_string().contains("same fixed-point score")); return Ok(()); }
         };
         for x in &xs {
-            let p = tree.predict(x);
+            let p = predict(&tree, x);
             let score = compiled.score(x);
             prop_assert_eq!(score, (p * SCORE_ONE as f64).round() as i64);
             prop_assert_eq!(compiled.is_malicious(score), p >= t);
