@@ -286,7 +286,6 @@ fn verify_killed_is_named_by_the_next_start_and_removed_by_scoped_commands() {
 /// A capture whose last frame (70,000 bytes) the lab's veth cannot carry: the kernel never sees
 /// it, so verify fails *after* it made its lab, attached the probe and replayed.
 fn capture_with_an_unsendable_frame(path: &Path) {
-    use common::capfile::{pcap, Record};
     use workbench::craft::{ipv4_udp, Ipv4Endpoints};
     let ep = Ipv4Endpoints {
         src_mac: [2, 0, 0, 0, 0, 1],
@@ -299,17 +298,7 @@ fn capture_with_an_unsendable_frame(path: &Path) {
         .map(|i| ipv4_udp(&ep, 40_000 + i, 53, &[7; 40]))
         .collect();
     frames.push(ipv4_udp(&ep, 40_100, 53, &vec![9u8; 70_000 - 42]));
-    let records: Vec<Record> = frames
-        .iter()
-        .enumerate()
-        .map(|(i, f)| Record {
-            ts_sec: 1_700_000_000,
-            ts_frac: i as u32 * 1000,
-            data: f,
-            wire_len: f.len() as u32,
-        })
-        .collect();
-    std::fs::write(path, pcap(false, false, 1, &records)).expect("write capture");
+    common::capfile::write_ethernet(path, &frames, 1_000_000);
 }
 
 #[test]

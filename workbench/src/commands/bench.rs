@@ -75,29 +75,10 @@ pub enum BenchCommand {
     },
     /// Loading the CIC-IDS2017-sized CSV (built from the real rows in ../shared/data, reused
     /// when present): our first load and cached reload against pandas read_csv.
-    Load {
-        /// Rows of the file (default: CIC-IDS2017's 2,830,743; --quick: 200,000).
-        #[arg(long)]
-        rows: Option<usize>,
-        #[arg(long)]
-        quick: bool,
-        #[arg(long, default_value_t = cic_file::DEFAULT_SEED)]
-        seed: u64,
-        #[arg(long)]
-        json: bool,
-    },
+    Load(CicFileArgs),
     /// The full pitfall report (`workbench inspect`, loading included, no cache) on the
     /// CIC-IDS2017-sized file; target under 60 s at 2.8M rows.
-    Pitfalls {
-        #[arg(long)]
-        rows: Option<usize>,
-        #[arg(long)]
-        quick: bool,
-        #[arg(long, default_value_t = cic_file::DEFAULT_SEED)]
-        seed: u64,
-        #[arg(long)]
-        json: bool,
-    },
+    Pitfalls(CicFileArgs),
     /// Tree (max depth 12) and logistic training against scikit-learn on the same rows (a
     /// sample of the CIC-IDS2017-sized file's numeric columns).
     Train {
@@ -165,6 +146,20 @@ fn figures_text(figures: &[crate::bench::figure::Figure], notes: &[String]) -> S
     out
 }
 
+/// The CIC-IDS2017-sized file that `bench load` and `bench pitfalls` measure on.
+#[derive(Debug, clap::Args)]
+pub struct CicFileArgs {
+    /// Rows of the file (default: CIC-IDS2017's 2,830,743; --quick: 200,000).
+    #[arg(long)]
+    rows: Option<usize>,
+    #[arg(long)]
+    quick: bool,
+    #[arg(long, default_value_t = cic_file::DEFAULT_SEED)]
+    seed: u64,
+    #[arg(long)]
+    json: bool,
+}
+
 /// A section's report: its JSON document, or its figures as text.
 fn show<T: serde::Serialize>(json: bool, report: &T, section: &crate::bench::figure::Section) -> Result<()> {
     if json {
@@ -184,12 +179,12 @@ fn rows_of(rows: Option<usize>, quick: bool) -> usize {
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::Load {
+        BenchCommand::Load(CicFileArgs {
             rows,
             quick,
             seed,
             json,
-        } => {
+        }) => {
             let report = load::run(&load::Options {
                 rows: rows_of(rows, quick),
                 seed,
@@ -197,12 +192,12 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             .map_err(|e| eyre!(e))?;
             show(json, &report, &report.section)
         }
-        BenchCommand::Pitfalls {
+        BenchCommand::Pitfalls(CicFileArgs {
             rows,
             quick,
             seed,
             json,
-        } => {
+        }) => {
             let report = pitfalls::run(rows_of(rows, quick), seed).map_err(|e| eyre!(e))?;
             show(json, &report, &report.section)
         }

@@ -182,12 +182,17 @@ pub fn write_udp_flows(path: &std::path::Path, payload: impl Fn(u16) -> Vec<u8>)
     let frames: Vec<Vec<u8>> = (0..40u16)
         .map(|i| ipv4_udp(&ep, 40_000 + i % 10, 53, &payload(i)))
         .collect();
+    write_ethernet(path, &frames, 10_000_000);
+}
+
+/// Ethernet frames as a classic microsecond pcap, one every `gap_ns` from 1,700,000,000 s.
+pub fn write_ethernet(path: &std::path::Path, frames: &[Vec<u8>], gap_ns: u32) {
     let records: Vec<Record> = frames
         .iter()
         .enumerate()
         .map(|(i, f)| Record {
             ts_sec: 1_700_000_000,
-            ts_frac: i as u32 * 10_000,
+            ts_frac: i as u32 * (gap_ns / 1_000),
             data: f,
             wire_len: f.len() as u32,
         })
