@@ -34,7 +34,7 @@ pub fn netns(s: &str) -> Result<String, String> {
 
 /// A replay-lab id (part of interface names).
 pub fn lab_id(s: &str) -> Result<String, String> {
-    crate::lab::replay_lab::validate_id(s).map_err(|e| e.to_string())?;
+    workbench_kernel::lab::replay_lab::validate_id(s).map_err(|e| e.to_string())?;
     Ok(s.to_string())
 }
 

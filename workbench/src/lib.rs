@@ -1,33 +1,17 @@
 //! The eBPF ML workbench: library behind the `workbench` binary.
 //!
-//! The path a user walks is laid out in modules: `kernel` (probe loading, attachment, flow
-//! table), `lab` (namespaces and veth pairs that traffic may go to), `craft` (packet builder),
-//! and `commands` (one module per subcommand).
+//! The path a user walks is laid out in crates (workbench/crates/): `workbench-flow` (captures,
+//! the generator, the userspace twin, model files and the compiler), `workbench-data` (datasets,
+//! feature tables, pitfalls, training), `workbench-kernel` (the probe, its maps, the lab, replay,
+//! verify), `workbench-tui` and `workbench-bench`. This crate is the thin command line on top:
+//! `cli` (arguments), `commands` (one module per subcommand), `config` (the settings file) and
+//! `demo`.
 
-pub mod argcheck;
-pub mod bench;
-pub mod capture;
-pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod contain;
-pub mod craft;
-pub mod data;
-pub mod demo;
-pub mod features;
-pub mod flowfmt;
-pub mod gen;
-pub mod kernel;
-pub mod lab;
-pub mod lifecycle;
-pub mod model;
-pub mod pitfalls;
-pub mod replay;
-pub mod shell;
-pub mod train;
-pub mod tui;
-pub mod twin;
-pub mod verify;
+mod argcheck;
+mod cli;
+mod commands;
+mod config;
+mod demo;
 
 use clap::{CommandFactory, FromArgMatches};
 use color_eyre::eyre::Result;
@@ -63,7 +47,7 @@ pub fn run() -> Result<()> {
                 | cli::Command::Bench(_)
         )
     ) {
-        lifecycle::claims::warn_stale();
+        workbench_kernel::lifecycle::claims::warn_stale();
     }
     let result = match cli.command {
         Some(cli::Command::Demo(args)) => commands::demo::run(args),
@@ -86,6 +70,34 @@ pub fn run() -> Result<()> {
         None => commands::tui::run(commands::tui::TuiArgs::default()),
     };
     // A dataset cache still being written on its own thread is finished before the exit.
-    data::cache::wait_for_writes();
+    workbench_data::dataset::cache::wait_for_writes();
     result
+}
+
+/// The binary's entry: runs the command line and turns its outcome into the exit status, with
+/// one line on stderr for an error.
+pub fn main() -> std::process::ExitCode {
+    use std::process::ExitCode;
+    use workbench_kernel::lifecycle;
+    // Panic and error hooks (they restore the terminal once the TUI exists).
+    let _ = color_eyre::install();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Stopped by a signal after cleaning up: say so, exit with the signal's status.
+            if let Some(i) = e.chain().find_map(|c| c.downcast_ref::<lifecycle::Interrupted>()) {
+                eprintln!("workbench: {i}");
+                return ExitCode::from(i.exit_status);
+            }
+            // A system call the signal broke (EINTR) fails with its own error: same outcome.
+            if let Some((signal, exit_status)) = lifecycle::stop_signal() {
+                let i = lifecycle::Interrupted { signal, exit_status };
+                eprintln!("workbench: {i} (it broke: {e:#})");
+                return ExitCode::from(exit_status);
+            }
+            // One line: the whole cause chain, no backtrace.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

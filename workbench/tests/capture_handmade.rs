@@ -4,7 +4,7 @@
 mod common;
 
 use common::capfile::{ethernet, ipv4, ipv6_udp, pcap, sll2, PcapNg, Record};
-use workbench::capture::{self, CaptureError, LinkType, Packet, RecordFault};
+use workbench_flow::capture::{self, CaptureError, LinkType, Packet, RecordFault};
 
 fn write(dir: &common::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let path = dir.path().join(name);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::report;
-use workbench::capture::{self, CaptureError, RecordFault};
+use workbench_flow::capture::{self, CaptureError, RecordFault};
 
 /// Packet counts frozen from `capinfos -T -r -c FILE` (Wireshark 4.0.17, Debian 12), so the test
 /// also runs where tshark is absent; where capinfos is present the test re-checks them.

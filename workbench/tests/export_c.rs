@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 
 use shared::features::FEATURE_COUNT;
 use shared::model::{LogisticTerm, Model, LOG2_FRAC_BITS, SCORE_ONE, TRANSFORM_IDENTITY, TRANSFORM_LOG2};
-use workbench::model::build::{self, Node};
-use workbench::train::split::SplitMix64;
+use workbench_data::train::split::SplitMix64;
+use workbench_flow::model::build::{self, Node};
 
 const HARNESS: &str = r#"
 #include <stdio.h>
@@ -175,7 +175,7 @@ fn c_export_gives_identical_scores_on_10000_vectors() {
     };
     let forest = build::forest(&[leaf(3), leaf(900), leaf(70_000)], SCORE_ONE).expect("forest");
     for (name, m) in [("tree", &tree), ("logistic", &logistic), ("forest", &forest)] {
-        workbench::model::file::write(
+        workbench_flow::model::file::write(
             &dir.path().join(format!("{name}.ebml")),
             m,
             serde_json::Value::Null,

@@ -7,9 +7,9 @@ use std::process::Command;
 
 use featkit::{independent, ints, options, pcap, read_table, run, tuple_of, tuples};
 use indicatif::ProgressBar;
-use workbench::features::{extract, DecisionPoint};
+use workbench_data::features::{extract, DecisionPoint};
 
-fn error_of(opts: &workbench::features::FeaturesOptions) -> String {
+fn error_of(opts: &workbench_data::features::FeaturesOptions) -> String {
     match extract(opts, &ProgressBar::hidden()) {
         Ok(r) => panic!("expected an error, got {} rows", r.rows),
         Err(e) => format!("{e:#}"),

@@ -10,13 +10,16 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Timelike};
 use featkit::{independent, options, pcap, read_table, run, strings, tuple_of, tuples, Flow};
 use indicatif::ProgressBar;
-use workbench::features::{extract, DecisionPoint};
+use workbench_data::features::{extract, DecisionPoint};
 
 fn labelled(
     inputs: &[PathBuf],
     out: &Path,
     labels: &Path,
-) -> (workbench::features::FeaturesReport, polars::prelude::DataFrame) {
+) -> (
+    workbench_data::features::FeaturesReport,
+    polars::prelude::DataFrame,
+) {
     let mut opts = options(inputs, out, DecisionPoint::LastPacket);
     opts.labels = Some(labels.to_path_buf());
     let report = run(&opts);

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use featkit::{independent, ints, options, pcap, read_table, run, strings, tuple_of, tuples};
 use shared::features::{feature_id, FlowState, FEATURES};
 use shared::FlowKey;
-use workbench::features::DecisionPoint;
+use workbench_data::features::DecisionPoint;
 
 /// The column of feature `name` (dst_port and proto are the tuple columns of the same name).
 fn feature(df: &polars::prelude::DataFrame, name: &str) -> Vec<i64> {
@@ -19,7 +19,7 @@ fn feature(df: &polars::prelude::DataFrame, name: &str) -> Vec<i64> {
 /// Distinct `FlowKey`s of a capture (the probe's notion of a flow).
 fn distinct_keys(path: &std::path::Path) -> usize {
     let mut keys = HashSet::new();
-    for packet in workbench::capture::open(path, false).expect("open") {
+    for packet in workbench_flow::capture::open(path, false).expect("open") {
         if let Ok(p) = packet.expect("packet").parse() {
             keys.insert(FlowKey::of(&p).key);
         }

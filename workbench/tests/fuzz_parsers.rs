@@ -17,8 +17,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use shared::model::SCORE_ONE;
 use shared::packet::{parse_ethernet, FrameBytes};
-use workbench::model::build::{self, Node};
-use workbench::model::file;
+use workbench_flow::model::build::{self, Node};
+use workbench_flow::model::file;
 
 #[path = "common/parquet_seed.rs"]
 mod parquet_seed;
@@ -207,7 +207,7 @@ fn capture_reader_survives_random_bytes() {
         };
         bytes.extend(body);
         std::fs::write(&path, &bytes).expect("write");
-        if let Ok(reader) = workbench::capture::open(&path, lenient) {
+        if let Ok(reader) = workbench_flow::capture::open(&path, lenient) {
             let mut errors = 0;
             for item in reader.take(1000) {
                 match item {
@@ -257,7 +257,7 @@ fn capture_reader_survives_mutated_real_captures() {
             "x.pcap"
         });
         std::fs::write(&path, mutate(bytes.clone(), m)).expect("write");
-        if let Ok(reader) = workbench::capture::open(&path, lenient) {
+        if let Ok(reader) = workbench_flow::capture::open(&path, lenient) {
             for item in reader.take(200) {
                 match item {
                     Ok(p) => {
@@ -346,11 +346,11 @@ fn check_load(name: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
     if let Ok(last) = std::env::var("FUZZ_LAST_INPUT") {
         std::fs::write(last, bytes).expect("FUZZ_LAST_INPUT is writable");
     }
-    let opts = workbench::data::LoadOptions {
+    let opts = workbench_data::dataset::LoadOptions {
         no_cache: true,
         ..Default::default()
     };
-    match workbench::data::load(&[path], &opts) {
+    match workbench_data::dataset::load(&[path], &opts) {
         Ok(d) => {
             prop_assert_eq!(d.malicious.len(), d.rows(), "one label per row");
         }

@@ -8,11 +8,11 @@ mod parquet_seed;
 use parquet_seed::valid_parquet;
 
 fn load(path: PathBuf) -> Result<usize, String> {
-    let opts = workbench::data::LoadOptions {
+    let opts = workbench_data::dataset::LoadOptions {
         no_cache: true,
         ..Default::default()
     };
-    workbench::data::load(&[path], &opts)
+    workbench_data::dataset::load(&[path], &opts)
         .map(|d| d.rows())
         .map_err(|e| e.to_string())
 }

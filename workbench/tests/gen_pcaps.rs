@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use shared::abi::ProbeConfig;
 use shared::features::feature_id;
-use workbench::capture;
-use workbench::gen::{self, GenReport, Variant, BENIGN};
-use workbench::twin::Twin;
+use workbench_flow::capture;
+use workbench_flow::gen::{self, GenReport, Variant, BENIGN};
+use workbench_flow::twin::Twin;
 
 fn sample_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-pcaps")

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
 use serde_json::Value;
-use workbench::data::{self, DatasetKind, LoadOptions, LoadedDataset};
-use workbench::features::labels::CicOptions;
-use workbench::features::{extract, DecisionPoint, FeaturesOptions};
-use workbench::pitfalls::{self, Finding};
+use workbench_data::dataset::{self, DatasetKind, LoadOptions, LoadedDataset};
+use workbench_data::features::labels::CicOptions;
+use workbench_data::features::{extract, DecisionPoint, FeaturesOptions};
+use workbench_data::pitfalls::{self, Finding};
 
 fn data_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -25,7 +25,7 @@ fn no_cache() -> LoadOptions {
 }
 
 fn load(paths: &[PathBuf]) -> LoadedDataset {
-    data::load(paths, &no_cache()).unwrap_or_else(|e| panic!("{e}"))
+    dataset::load(paths, &no_cache()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn finding<'a>(f: &'a [Finding], id: &str) -> Option<&'a Finding> {
@@ -147,15 +147,23 @@ fn differently_spelled_headers_concatenate() {
     assert_eq!(ds.rows(), 1_298);
     assert_eq!(counts(&ds)["BENIGN"], 298);
     assert_eq!(ds.time_ns.as_ref().map(Vec::len), Some(1_298));
-    let map = data::kernel_mapping(&ds.column_names());
+    let map = dataset::kernel_mapping(&ds.column_names());
     assert!(map
         .mapped
         .iter()
         .any(|m| m.column == "Destination Port" && m.feature == "dst_port"));
     assert!(map.unmapped.iter().any(|u| u.column == "Idle Mean"));
-    // The rows as kernel features, for `workbench train --features kernel`.
-    let (kd, missing) = ds.kernel_dataset();
+    // The rows as kernel features, exactly as `workbench train --features kernel` (and the TUI's
+    // Train tab) convert them.
+    let prepared = workbench_data::train::prepare(&ds, "kernel", None).expect("kernel features");
+    let kd = &prepared.ds;
     assert_eq!(kd.features.len(), 1_298);
+    let missing: Vec<&str> = shared::features::FEATURES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !prepared.mapped.iter().any(|m| m.feature_id == *i))
+        .map(|(_, f)| f.name)
+        .collect();
     assert_eq!(missing, ["fwd_ttl", "bwd_ttl"]);
     let port = ds
         .frame

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use workbench::data::{self, LoadOptions};
+use workbench_data::dataset::{self, LoadOptions};
 
 fn data_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -27,7 +27,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 fn error_of(path: &Path, o: &LoadOptions) -> String {
-    match data::load(&[path.to_path_buf()], o) {
+    match dataset::load(&[path.to_path_buf()], o) {
         Ok(ds) => panic!(
             "{} loaded ({} rows), expected an error",
             path.display(),
@@ -106,7 +106,7 @@ fn an_all_nan_column_is_dropped_and_reported_not_the_rows() {
         "nan.csv",
         b"a,b,label\n1,NaN,BENIGN\n2,NaN,DoS\n3,,BENIGN\n",
     );
-    let ds = data::load(&[p], &opts()).expect("loads");
+    let ds = dataset::load(&[p], &opts()).expect("loads");
     assert_eq!(ds.rows(), 3);
     assert_eq!(ds.dropped.columns.len(), 1);
     assert_eq!(ds.dropped.columns[0].column, "b");
@@ -119,7 +119,7 @@ fn web_attack_labels_with_a_cp1252_dash_are_normalised() {
     let mut bytes = b" Flow Duration, Total Fwd Packets, Label\n5,2,BENIGN\n7,3,Web Attack \x96 Brute Force\n8,1,Web Attack \x96 XSS\n".to_vec();
     bytes.extend_from_slice(b"9,4,Web Attack \xe2\x80\x93 Sql Injection\n");
     let p = write(tmp.path(), "web.csv", &bytes);
-    let ds = data::load(&[p], &opts()).expect("loads");
+    let ds = dataset::load(&[p], &opts()).expect("loads");
     assert_eq!(
         ds.class,
         [
@@ -154,7 +154,7 @@ fn a_zip_archive_reads_like_its_files_and_the_cache_is_used_the_second_time() {
         cache_dir: Some(tmp.path().join("cache")),
         ..LoadOptions::default()
     };
-    let first = data::load(std::slice::from_ref(&zpath), &o).expect("zip loads");
+    let first = dataset::load(std::slice::from_ref(&zpath), &o).expect("zip loads");
     assert!(!first.from_cache);
     assert_eq!(first.dropped.rows_read, 1_299);
     assert_eq!(first.sources.len(), 2);
@@ -163,7 +163,7 @@ fn a_zip_archive_reads_like_its_files_and_the_cache_is_used_the_second_time() {
         "{:?}",
         first.sources
     );
-    let second = data::load(std::slice::from_ref(&zpath), &o).expect("cached");
+    let second = dataset::load(std::slice::from_ref(&zpath), &o).expect("cached");
     assert!(second.from_cache);
     assert!(second.frame.equals_missing(&first.frame));
     assert_eq!(
@@ -172,7 +172,7 @@ fn a_zip_archive_reads_like_its_files_and_the_cache_is_used_the_second_time() {
     );
     // A changed source changes the fingerprint: the cache is not read.
     std::fs::write(&zpath, b"").expect("truncate");
-    let e = data::load(std::slice::from_ref(&zpath), &o).expect_err("broken zip");
+    let e = dataset::load(std::slice::from_ref(&zpath), &o).expect_err("broken zip");
     assert!(e.to_string().contains("MachineLearningCSV.zip"), "{e}");
 }
 

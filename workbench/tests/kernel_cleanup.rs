@@ -4,7 +4,7 @@
 mod common;
 
 use common::{kernel_tests_enabled, report, workbench_json};
-use workbench::lab::Lab;
+use workbench_kernel::lab::Lab;
 
 fn prog_links(program_id: u64) -> usize {
     let out = std::process::Command::new("bpftool")
@@ -55,7 +55,10 @@ fn cleanup_removes_stale_attachments_pins_and_labs() {
         .is_some_and(|a| a.iter().any(|n| n == lab.netns.as_str())));
     assert_eq!(prog_links(program_id), 0, "TCX links gone (bpftool link show)");
     assert!(!std::path::Path::new("/sys/fs/bpf/ebpf-ml-workbench").exists());
-    assert!(workbench::lab::project_namespaces().is_empty() && workbench::lab::project_links().is_empty());
+    assert!(
+        workbench_kernel::lab::project_namespaces().is_empty()
+            && workbench_kernel::lab::project_links().is_empty()
+    );
     // A second run finds nothing and still succeeds.
     let again = workbench_json(&["probe", "cleanup", "--json"]);
     assert_eq!(again["removed_pins"].as_array().map_or(1, Vec::len), 0);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::demo::{flagged_flood_rows, flood_flows, sample_dir, FLOOD_TARGET};
 use common::tmux::{self, Tmux};
 use common::{kernel_tests_enabled, report, workbench_json, TempDir};
-use workbench::kernel::bpffs;
+use workbench_kernel::bpffs;
 
 /// Removes the demo's lab by id if the demo could not (the test failed while it ran).
 struct LabGuard {
@@ -32,8 +32,8 @@ impl LabGuard {
 
 impl Drop for LabGuard {
     fn drop(&mut self) {
-        let _ = workbench::kernel::probe::detach(&self.probe_iface());
-        let _ = workbench::lab::replay_lab::down(Some(&self.id));
+        let _ = workbench_kernel::probe::detach(&self.probe_iface());
+        let _ = workbench_kernel::lab::replay_lab::down(Some(&self.id));
     }
 }
 

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{kernel_tests_enabled, report, workbench_json, DetachOnDrop, TempDir};
-use workbench::craft::{self, Ipv4Endpoints, TcpSegment, TCP_SYN};
-use workbench::lab::afpacket::FrameSender;
-use workbench::lab::{traffic, Lab};
-use workbench::model::build;
+use workbench_flow::craft::{self, Ipv4Endpoints, TcpSegment, TCP_SYN};
+use workbench_flow::model::build;
+use workbench_kernel::lab::afpacket::FrameSender;
+use workbench_kernel::lab::{traffic, Lab};
 
 const FLOOD: u32 = 1_000_000;
 const TABLE: u32 = 65_536;
@@ -43,7 +43,7 @@ fn a_million_spoofed_syns_evict_without_losing_established_flows() {
     let model = dir.path().join("syn.ebml");
     // Malicious from a flow's first SYN.
     let tree = build::syn_count_tree(1).expect("tree");
-    workbench::model::file::write(&model, &tree, serde_json::Value::Null).expect("model");
+    workbench_flow::model::file::write(&model, &tree, serde_json::Value::Null).expect("model");
     workbench_json(&["deploy", model.to_str().expect("utf8"), "--iface", &h, "--json"]);
 
     // The established flow: a UDP exchange that goes on during the flood.
@@ -111,9 +111,9 @@ fn a_million_spoofed_syns_evict_without_losing_established_flows() {
     });
 
     let started = Instant::now();
-    let flows = workbench::kernel::events::raw_flows(&h).expect("flows");
+    let flows = workbench_kernel::events::raw_flows(&h).expect("flows");
     let read_ms = started.elapsed().as_millis();
-    let table = workbench::kernel::flows::read_stats(&h).expect("stats");
+    let table = workbench_kernel::flows::read_stats(&h).expect("stats");
     let created = table["flows_created"];
     assert!(
         flows.len() as u32 <= TABLE,

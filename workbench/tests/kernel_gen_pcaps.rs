@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use common::{kernel_tests_enabled, report, workbench_json, DetachOnDrop};
-use workbench::gen::{self, Variant};
-use workbench::lab::ReplayLab;
+use workbench_flow::gen::{self, Variant};
+use workbench_kernel::lab::ReplayLab;
 
 fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -47,7 +47,7 @@ fn sample_captures_replayed_into_the_probe_give_exactly_the_labelled_flows() {
         let (pcap, labels) = gen::file_names(variant);
         let expected = labelled(&sample(&labels));
         let path = sample(&pcap);
-        let packets = workbench::capture::open(&path, false)
+        let packets = workbench_flow::capture::open(&path, false)
             .unwrap_or_else(|e| panic!("{e}"))
             .count() as u64;
 

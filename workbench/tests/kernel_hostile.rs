@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{kernel_tests_enabled, report, workbench_json, DetachOnDrop};
-use workbench::lab::afpacket::FrameSender;
-use workbench::lab::hostile::{self, Expect};
-use workbench::lab::Lab;
+use workbench_kernel::lab::afpacket::FrameSender;
+use workbench_kernel::lab::hostile::{self, Expect};
+use workbench_kernel::lab::Lab;
 
 #[test]
 fn hostile_frames_are_classified_from_real_headers_or_counted_unparsed() {

@@ -23,13 +23,13 @@ use shared::flow::{VERDICT_BENIGN, VERDICT_MALICIOUS, VERDICT_NONE};
 use shared::model::{LogisticTerm, Model, TRANSFORM_IDENTITY, TRANSFORM_LOG2};
 use shared::packet::{parse_ethernet, FrameBytes};
 use shared::{FlowEntry, FlowKey};
-use workbench::craft::{self, Ipv4Endpoints};
-use workbench::kernel::events::raw_flows;
-use workbench::kernel::models::{write_config, ProbeModels};
-use workbench::kernel::probe::{self, AttachOptions};
-use workbench::lab::traffic::{UdpFlows, UdpSink};
-use workbench::lab::Lab;
-use workbench::model::build;
+use workbench_flow::craft::{self, Ipv4Endpoints};
+use workbench_flow::model::build;
+use workbench_kernel::events::raw_flows;
+use workbench_kernel::lab::traffic::{UdpFlows, UdpSink};
+use workbench_kernel::lab::Lab;
+use workbench_kernel::models::{write_config, ProbeModels};
+use workbench_kernel::probe::{self, AttachOptions};
 
 const SWAPS: usize = 1000;
 const SINK_PORT: u16 = 9300;
@@ -400,7 +400,8 @@ fn hot_swap_under_traffic_never_mixes_two_models() {
         decide_every: 0,
         ..ProbeConfig::default()
     };
-    write_config(h, &config).expect("write the probe configuration");
+    write_config(h, &config, workbench_kernel::enforce::DefaultRoute::Refuse)
+        .expect("write the probe configuration");
     let models = ProbeModels::open(h).expect("open the map of models");
     models.deploy(&pair.a).expect("deploy A");
     // No echo: each flow's frames then all come from the one pinned sender thread, in order on

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{kernel_tests_enabled, report, workbench, TempDir};
 use serde_json::Value;
-use workbench::model::build;
+use workbench_flow::model::build;
 
 const PIN_ROOT: &str = "/sys/fs/bpf/ebpf-ml-workbench";
 const CLAIMS: &str = "/run/ebpf-ml-workbench/claims";
@@ -30,7 +30,7 @@ fn model_file(dir: &Path) -> PathBuf {
     // Malicious from the third SYN on: the kernel tests' one known tree.
     let tree = build::syn_count_tree(3).expect("tree");
     let path = dir.join("m.ebml");
-    workbench::model::file::write(&path, &tree, Value::Null).expect("model file");
+    workbench_flow::model::file::write(&path, &tree, Value::Null).expect("model file");
     path
 }
 
@@ -286,7 +286,7 @@ fn verify_killed_is_named_by_the_next_start_and_removed_by_scoped_commands() {
 /// A capture whose last frame (70,000 bytes) the lab's veth cannot carry: the kernel never sees
 /// it, so verify fails *after* it made its lab, attached the probe and replayed.
 fn capture_with_an_unsendable_frame(path: &Path) {
-    use workbench::craft::{ipv4_udp, Ipv4Endpoints};
+    use workbench_flow::craft::{ipv4_udp, Ipv4Endpoints};
     let ep = Ipv4Endpoints {
         src_mac: [2, 0, 0, 0, 0, 1],
         dst_mac: [2, 0, 0, 0, 0, 2],

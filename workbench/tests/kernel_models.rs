@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use common::{kernel_tests_enabled, report, workbench, workbench_json, DetachOnDrop, TempDir};
 use serde_json::Value;
 use shared::model::{Model, SCORE_ONE};
-use workbench::craft::TCP_SYN;
-use workbench::lab::{traffic, Lab};
-use workbench::model::build::{self, Node};
-use workbench::model::file;
+use workbench_flow::craft::TCP_SYN;
+use workbench_flow::model::build::{self, Node};
+use workbench_flow::model::file;
+use workbench_kernel::lab::{traffic, Lab};
 
 /// Malicious once a flow has seen 3 SYNs.
 fn syn_tree() -> Box<Model> {
@@ -32,7 +32,7 @@ fn save(dir: &Path, name: &str, model: &Model) -> PathBuf {
 }
 
 fn id(m: &Model) -> String {
-    workbench::model::id_string(m.header.model_id)
+    workbench_flow::model::id_string(m.header.model_id)
 }
 
 /// Polls the flow table until `pred` holds for the flow from `src_port` (5 s at most).
@@ -70,7 +70,7 @@ fn deploy_verdicts_events_rollback_shadow_and_enforce() {
     let _detach = DetachOnDrop(lab.host_if.clone());
     let h = lab.host_if.as_str();
     workbench_json(&["probe", "attach", "--iface", h, "--json"]);
-    let mut events = workbench::kernel::events::EventReader::open(h).expect("event reader");
+    let mut events = workbench_kernel::events::EventReader::open(h).expect("event reader");
 
     // Active model: the SYN tree. Five SYNs to a closed port: malicious from the third on.
     let status = workbench_json(&["deploy", syn_file.to_str().expect("utf8"), "--iface", h, "--json"]);
@@ -215,7 +215,7 @@ fn deploy_verdicts_events_rollback_shadow_and_enforce() {
     );
 
     // Enforce on the interface that carries this machine's default route needs confirmation.
-    if let Some(default_if) = workbench::commands::deploy::default_route_ifaces().first() {
+    if let Some(default_if) = workbench_kernel::enforce::default_route_ifaces().first() {
         let out = workbench(&["deploy", "--mode", "enforce", "--iface", default_if]);
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("default route"),

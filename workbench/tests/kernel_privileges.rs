@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 
 use common::{kernel_tests_enabled, report, DetachOnDrop, TempDir};
 use shared::model::SCORE_ONE;
-use workbench::lab::Lab;
-use workbench::model::build::{self, Node};
+use workbench_flow::model::build::{self, Node};
+use workbench_kernel::lab::Lab;
 
 fn with_caps(caps: &str, args: &[&str]) -> Output {
     Command::new("setpriv")
@@ -35,7 +35,7 @@ fn deploy_runs_with_bpf_net_admin_and_perfmon_only() {
         return;
     }
     // Mounting bpffs needs CAP_SYS_ADMIN: that is the one step left to root (README).
-    workbench::kernel::bpffs::ensure_mounted().expect("bpffs");
+    workbench_kernel::bpffs::ensure_mounted().expect("bpffs");
     let lab = Lab::create(
         &format!("p{}", std::process::id() % 100_000),
         (std::process::id() % 200) as u8 + 6,
@@ -46,7 +46,7 @@ fn deploy_runs_with_bpf_net_admin_and_perfmon_only() {
     let dir = TempDir::new("caps");
     let model = dir.path().join("leaf.ebml");
     let tree = build::tree(&[Node::Leaf { score: 7 }], SCORE_ONE / 2).expect("tree");
-    workbench::model::file::write(&model, &tree, serde_json::Value::Null).expect("model");
+    workbench_flow::model::file::write(&model, &tree, serde_json::Value::Null).expect("model");
 
     let without_perfmon = with_caps("+bpf,+net_admin", &["probe", "attach", "--iface", h]);
     let stderr = String::from_utf8_lossy(&without_perfmon.stderr);
@@ -79,7 +79,7 @@ fn deploy_runs_with_bpf_net_admin_and_perfmon_only() {
     assert_eq!(status["mode"], "enforce");
     assert_eq!(
         status["active"]["model"],
-        workbench::model::id_string(tree.header.model_id)
+        workbench_flow::model::id_string(tree.header.model_id)
     );
     ok(
         &with_caps(caps, &["probe", "flows", "--iface", h, "--json"]),

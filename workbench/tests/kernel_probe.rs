@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::{kernel_tests_enabled, report, workbench, workbench_json, DetachOnDrop};
 use serde_json::Value;
-use workbench::craft::TCP_SYN;
-use workbench::lab::{traffic, Lab};
+use workbench_flow::craft::TCP_SYN;
+use workbench_kernel::lab::{traffic, Lab};
 
 const ETH_IP_UDP_BYTES: u64 = 14 + 20 + 8;
 const ETH_IP_TCP_BYTES: u64 = 14 + 20 + 20;

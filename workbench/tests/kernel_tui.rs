@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use common::{kernel_tests_enabled, report, workbench_json, DetachOnDrop, TempDir};
 use shared::model::SCORE_ONE;
-use workbench::lab::{traffic, Lab};
-use workbench::model::build::{self, Node};
-use workbench::model::{file, id_string};
-use workbench::tui::explain::explain;
-use workbench::tui::sim::demo_model;
-use workbench::tui::source::{Control, KernelSource, Source};
+use workbench_flow::model::build::{self, Node};
+use workbench_flow::model::{file, id_string};
+use workbench_kernel::lab::{traffic, Lab};
+use workbench_tui::explain::explain;
+use workbench_tui::sim::demo_model;
+use workbench_tui::source::{Control, KernelSource, Source};
 
 #[test]
 fn kernel_source_shows_the_probe_explains_its_scores_and_swaps_models() {

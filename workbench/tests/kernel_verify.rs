@@ -9,8 +9,8 @@ use common::{kernel_tests_enabled, report, workbench, TempDir};
 use serde_json::Value;
 use shared::features::{feature_id, FEATURE_COUNT};
 use shared::model::{LogisticTerm, Model, LOG2_FRAC_BITS, SCORE_ONE, TRANSFORM_IDENTITY, TRANSFORM_LOG2};
-use workbench::model::build::{self, Node};
-use workbench::model::file;
+use workbench_flow::model::build::{self, Node};
+use workbench_flow::model::file;
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::replay::{count_frames, TestLab};
 use common::{kernel_tests_enabled, report, shared_data, workbench, workbench_json};
-use workbench::lab::replay_lab;
+use workbench_kernel::lab::replay_lab;
 
 fn sample(name: &str) -> std::path::PathBuf {
     shared_data(&format!("pcaps/{name}"))
@@ -231,7 +231,7 @@ fn replay_of_a_truncated_capture_sends_what_precedes_the_cut_then_fails_naming_i
     let cut = dir.path().join("cut.pcap");
     let bytes = std::fs::read(sample("mixed-demo.pcap")).expect("sample");
     std::fs::write(&cut, &bytes[..100_000]).expect("write prefix");
-    let complete = workbench::capture::open(&cut, false)
+    let complete = workbench_flow::capture::open(&cut, false)
         .expect("opens")
         .take_while(Result::is_ok)
         .count() as u64;

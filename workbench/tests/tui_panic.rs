@@ -3,7 +3,7 @@
 
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use workbench::tui::{fake, terminal, ui};
+use workbench_tui::{fake, terminal, ui};
 
 #[test]
 fn a_panic_inside_a_render_restores_the_terminal() {

@@ -4,9 +4,9 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use workbench::tui::action::{Action, Tab};
-use workbench::tui::app::{App, Overlay};
-use workbench::tui::{fake, keymap, ui};
+use workbench_tui::action::{Action, Tab};
+use workbench_tui::app::{App, Overlay};
+use workbench_tui::{fake, keymap, ui};
 
 fn draw(app: &App) -> Terminal<TestBackend> {
     let mut term = Terminal::new(TestBackend::new(app.size.0, app.size.1)).expect("terminal");
@@ -75,7 +75,7 @@ fn sort_key_cycles_and_reverses_the_order() {
     let packets: Vec<u64> = app
         .view
         .iter()
-        .map(|&i| workbench::tui::view::packets(&app.snapshot.flows[i as usize]))
+        .map(|&i| workbench_tui::view::packets(&app.snapshot.flows[i as usize]))
         .collect();
     assert!(packets.windows(2).all(|w| w[0] <= w[1]));
     assert!(text(&app).contains("sort packets↑"));

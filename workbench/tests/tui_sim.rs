@@ -5,8 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use workbench::tui::sim::SimSource;
-use workbench::tui::source::{Control, Source};
+use workbench_tui::sim::SimSource;
+use workbench_tui::source::{Control, Source};
 
 #[test]
 fn simulation_replays_the_capture_at_its_pace_and_loops() {

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use workbench::data::LoadOptions;
-use workbench::tui::action::{Action, Tab};
-use workbench::tui::app::{App, Overlay, Request};
-use workbench::tui::event::Event;
-use workbench::tui::source::{Control, Source};
-use workbench::tui::state::data::{ColumnSort, JobStatus};
-use workbench::tui::{fake, jobs, keymap, ui};
+use workbench_data::dataset::LoadOptions;
+use workbench_tui::action::{Action, Tab};
+use workbench_tui::app::{App, Overlay, Request};
+use workbench_tui::event::Event;
+use workbench_tui::source::{Control, Source};
+use workbench_tui::state::data::{ColumnSort, JobStatus};
+use workbench_tui::{fake, jobs, keymap, ui};
 
 fn press(app: &mut App, code: KeyCode) {
     if let Some(action) = keymap::key(KeyEvent::new(code, KeyModifiers::NONE), app.context()) {
@@ -55,7 +55,7 @@ fn drive(app: &mut App, done: impl Fn(&App) -> bool) -> usize {
 
 fn samples() -> (tempfile::TempDir, Vec<PathBuf>) {
     let dir = tempfile::tempdir().expect("tempdir");
-    workbench::gen::write_all(dir.path(), workbench::gen::DEFAULT_SEED).expect("gen");
+    workbench_flow::gen::write_all(dir.path(), workbench_flow::gen::DEFAULT_SEED).expect("gen");
     let paths = jobs::sample_captures(dir.path());
     (dir, paths)
 }
@@ -116,9 +116,9 @@ fn background_load_and_training_deliver_real_results_to_the_app() {
     assert!(r.report.agreement.share_identical > 0.99);
     assert!(!r.report.roc.is_empty() && !r.report.importance.is_empty());
     // The model file is what `workbench train -o` writes: readable, same id.
-    let file = workbench::model::file::read(&r.model_path).expect("model file");
+    let file = workbench_flow::model::file::read(&r.model_path).expect("model file");
     assert_eq!(
-        workbench::model::id_string(file.model.header.model_id),
+        workbench_flow::model::id_string(file.model.header.model_id),
         r.report.model_id
     );
     assert!(r.command.starts_with("workbench train "), "{}", r.command);
@@ -273,9 +273,9 @@ fn the_simulated_source_runs_a_deployed_model() {
     assert!(errors.is_empty(), "{errors:?}");
     let form = Default::default();
     let trained = jobs::train(&sets[0], &form, &dir.path().join("models"), &|_, _| {}).expect("train");
-    let mut sim = workbench::tui::sim::SimSource::new(Path::new(&paths[0]), None).expect("sim");
+    let mut sim = workbench_tui::sim::SimSource::new(Path::new(&paths[0]), None).expect("sim");
     let before = sim.poll().expect("poll");
-    let active = |s: &workbench::tui::source::Snapshot| {
+    let active = |s: &workbench_tui::source::Snapshot| {
         s.models
             .as_ref()
             .and_then(|m| m.active.as_ref())
@@ -389,7 +389,7 @@ fn a_real_cic_ids2017_slice_shows_its_infinity_drop_and_classes() {
 
 #[test]
 fn the_feature_set_without_host_artefacts_is_a_features_list() {
-    use workbench::tui::state::train::{FeatureSet, TrainForm, ARTEFACTS};
+    use workbench_tui::state::train::{FeatureSet, TrainForm, ARTEFACTS};
     let app = fake::screen("train", (80, 24)).expect("screen");
     let all = app.train.result.clone().expect("fixture result");
     assert!(

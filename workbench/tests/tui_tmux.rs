@@ -93,27 +93,28 @@ fn tui_in_tmux_on_the_kernel_probe_rolls_back_after_confirmation() {
     {
         return;
     }
-    use workbench::lab::{traffic, Lab};
+    use workbench_kernel::lab::{traffic, Lab};
     let pid = std::process::id();
     let lab = Lab::create(&format!("t{}", pid % 100_000), (pid % 200) as u8 + 17).expect("lab");
     let _detach = common::DetachOnDrop(lab.host_if.clone());
     let iface = lab.host_if.clone();
     common::workbench_json(&["probe", "attach", "--iface", &iface, "--json"]);
     let dir = common::TempDir::new("tui-tmux-kernel");
-    let benign = workbench::model::build::tree(&[workbench::model::build::Node::Leaf { score: 1 }], 1 << 15)
-        .expect("tree");
-    let demo = workbench::tui::sim::demo_model().expect("demo");
+    let benign =
+        workbench_flow::model::build::tree(&[workbench_flow::model::build::Node::Leaf { score: 1 }], 1 << 15)
+            .expect("tree");
+    let demo = workbench_tui::sim::demo_model().expect("demo");
     for (name, model) in [("benign.model", &benign), ("demo.model", &demo)] {
         let path = dir.path().join(name);
-        workbench::model::file::write(&path, model, serde_json::json!({"test": "tui"})).expect("write");
+        workbench_flow::model::file::write(&path, model, serde_json::json!({"test": "tui"})).expect("write");
         common::workbench_json(&["deploy", &path.to_string_lossy(), "--iface", &iface, "--json"]);
     }
     let _sink = traffic::UdpSink::bind(lab.host_addr, 9200, false).expect("sink");
     for port in 43_000..43_003u16 {
         traffic::udp_from_netns(&lab, port, 9200, &[50], false).expect("send");
     }
-    let demo_id = workbench::model::id_string(demo.header.model_id);
-    let benign_id = workbench::model::id_string(benign.header.model_id);
+    let demo_id = workbench_flow::model::id_string(demo.header.model_id);
+    let benign_id = workbench_flow::model::id_string(benign.header.model_id);
 
     let tmux = launch("kernel", &dir, &format!("--iface {iface}"));
     let screen = tmux.wait_for(&format!("KERNEL probe on {iface}"));
@@ -143,7 +144,7 @@ fn tui_in_tmux_walks_data_pitfalls_train_and_deploys_into_the_simulation() {
     // No DATA argument: the TUI finds the labelled captures in ./sample-pcaps by itself.
     let dir = common::TempDir::new("tui-tmux-path");
     let samples = dir.path().join("sample-pcaps");
-    workbench::gen::write_all(&samples, workbench::gen::DEFAULT_SEED).expect("gen");
+    workbench_flow::gen::write_all(&samples, workbench_flow::gen::DEFAULT_SEED).expect("gen");
     let args = format!("--pcap {}", samples.join("honest.pcap").display());
     let tmux = launch("path", &dir, &args);
     tmux.wait_for("SIMULATED (userspace twin, no kernel)");

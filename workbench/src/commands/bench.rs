@@ -12,9 +12,9 @@ use clap::Subcommand;
 use color_eyre::eyre::{bail, eyre, Result};
 
 use super::print_json;
-use crate::bench::probe::{self, BenchReport};
-use crate::bench::{self as b, all, features, live, markdown, section_json, skipped_json, tui_frames};
-use crate::bench::{cic_file, load, pitfalls, train};
+use workbench_bench::probe::{self, BenchReport};
+use workbench_bench::{self as b, all, features, live, markdown, section_json, skipped_json, tui_frames};
+use workbench_bench::{cic_file, load, pitfalls, train};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -119,7 +119,7 @@ fn emit(
     }
 }
 
-fn figures_text(figures: &[crate::bench::figure::Figure], notes: &[String]) -> String {
+fn figures_text(figures: &[workbench_bench::figure::Figure], notes: &[String]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     for f in figures {
@@ -161,7 +161,11 @@ pub struct CicFileArgs {
 }
 
 /// A section's report: its JSON document, or its figures as text.
-fn show<T: serde::Serialize>(json: bool, report: &T, section: &crate::bench::figure::Section) -> Result<()> {
+fn show<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    section: &workbench_bench::figure::Section,
+) -> Result<()> {
     if json {
         return print_json(report);
     }
@@ -218,12 +222,12 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             show(json, &report, &report.section)
         }
         BenchCommand::LoadOnce { file, cache_dir } => {
-            let opts = crate::data::LoadOptions {
+            let opts = workbench_data::dataset::LoadOptions {
                 no_cache: cache_dir.is_none(),
                 cache_dir,
                 ..Default::default()
             };
-            let ds = crate::data::load(&[file], &opts)?;
+            let ds = workbench_data::dataset::load(&[file], &opts)?;
             print_json(&load::LoadOnce {
                 rows: ds.rows(),
                 columns: ds.frame.width(),
@@ -241,7 +245,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             } else {
                 (probe::DEFAULT_REPEAT, probe::DEFAULT_RUNS)
             };
-            crate::lifecycle::install()?;
+            workbench_kernel::lifecycle::install()?;
             let report = probe::run(&probe::Options {
                 repeat: repeat.unwrap_or(default_repeat),
                 runs,
@@ -260,7 +264,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             if let Some(reason) = live::unavailable(&capture) {
                 return emit(json, "live", Err(reason), String::new);
             }
-            crate::lifecycle::install()?;
+            workbench_kernel::lifecycle::install()?;
             let r = live::run(quick, &capture)?;
             let (figures, notes) = (live::figures(&r), live::notes(&r));
             let text = figures_text(&figures, &notes);

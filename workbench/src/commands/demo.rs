@@ -15,7 +15,7 @@ use crate::demo::kernel_lab::Cleanup;
 use crate::demo::live::LiveProgress;
 use crate::demo::samples::Samples;
 use crate::demo::{self, DatasetSummary, Demo, DemoOptions, Mode, ModelSummary};
-use crate::tui::{self, script};
+use workbench_tui::script;
 
 /// The headless summary (`--json`).
 #[derive(Debug, Serialize)]
@@ -75,9 +75,9 @@ fn leftovers(lab: Option<&LabSummary>) -> Vec<String> {
 
 pub fn run(args: DemoArgs) -> Result<()> {
     // SIGINT/SIGTERM/SIGHUP become a flag the demo's loops poll, so it ends through its cleanup.
-    crate::lifecycle::install()?;
+    workbench_kernel::lifecycle::install()?;
     if let Some(id) = &args.lab_id {
-        crate::lab::replay_lab::validate_id(id)?;
+        workbench_kernel::lab::replay_lab::validate_id(id)?;
     }
     // Scripts (and the lab id) are checked before anything is created: a typo costs nothing.
     let steps = match (&args.script, args.autoplay) {
@@ -94,16 +94,16 @@ pub fn run(args: DemoArgs) -> Result<()> {
         probe_iface: k.iface.clone(),
     });
     if !headless {
-        let mut drivers: Vec<tui::Driver> = Vec::new();
+        let mut drivers: Vec<workbench_tui::Driver> = Vec::new();
         if let Some(steps) = steps {
             drivers.push(Box::new(move |tx| script::play(&steps, &tx)));
         }
-        let config = tui::Config {
+        let config = workbench_tui::Config {
             data: vec![demo.data_file.clone()],
             debug_panic: args.debug_panic,
             ..Default::default()
         };
-        let result = tui::run_with(source, &config, drivers);
+        let result = workbench_tui::run_with(source, &config, drivers);
         let cleanup = demo.shutdown();
         let p = progress.lock().map(|p| p.clone()).unwrap_or_default();
         match p.first_flagged_ms {
@@ -140,10 +140,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let cleanup = demo.shutdown();
     let left = leftovers(lab.as_ref());
     run?;
-    if crate::lifecycle::stop_requested() {
+    if workbench_kernel::lifecycle::stop_requested() {
         report_cleanup(cleanup.as_ref(), &left);
         // Cleaned up: `main` names the signal and exits with its status, as other commands do.
-        return crate::lifecycle::check();
+        return workbench_kernel::lifecycle::check();
     }
     let live = progress.lock().map(|p| p.clone()).unwrap_or_default();
     let summary = Summary {

@@ -8,8 +8,9 @@ use color_eyre::eyre::{bail, Result};
 use shared::abi::{MODE_DRY_RUN, MODE_ENFORCE, MODE_MONITOR};
 
 use super::print_json;
-use crate::kernel::models::{self, ProbeModels};
-use crate::model::file;
+use workbench_flow::model::file;
+use workbench_kernel::enforce::{self, DefaultRoute};
+use workbench_kernel::models::{self, ProbeModels};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -43,7 +44,7 @@ pub struct DeployArgs {
     pub mode: Option<Mode>,
     /// Never drop flows to or from this CIDR (repeatable; enforce and dry-run honour it).
     #[arg(long = "allow", value_name = "CIDR")]
-    pub allow: Vec<crate::kernel::allowlist::Cidr>,
+    pub allow: Vec<workbench_kernel::allowlist::Cidr>,
     /// Empty the allowlist.
     #[arg(long)]
     pub clear_allowlist: bool,
@@ -59,30 +60,6 @@ pub struct DeployArgs {
     pub i_know_enforce_can_cut_this_machine_off: bool,
     #[arg(long)]
     pub json: bool,
-}
-
-/// Interfaces that carry a default route (IPv4 or IPv6) in this network namespace.
-pub fn default_route_ifaces() -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(text) = std::fs::read_to_string("/proc/net/route") {
-        for line in text.lines().skip(1) {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() > 7 && cols[1] == "00000000" && cols[7] == "00000000" {
-                out.push(cols[0].to_string());
-            }
-        }
-    }
-    if let Ok(text) = std::fs::read_to_string("/proc/net/ipv6_route") {
-        for line in text.lines() {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() == 10 && cols[0].chars().all(|c| c == '0') && cols[1] == "00" && cols[9] != "lo" {
-                out.push(cols[9].to_string());
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
 }
 
 pub fn run(args: DeployArgs) -> Result<()> {
@@ -101,15 +78,14 @@ pub fn run(args: DeployArgs) -> Result<()> {
     if args.shadow && args.model.is_none() {
         bail!("--shadow needs a MODEL file");
     }
-    if args.mode == Some(Mode::Enforce)
-        && !args.i_know_enforce_can_cut_this_machine_off
-        && default_route_ifaces().contains(&args.iface)
-    {
-        bail!(
-            "{} carries this machine's default route: enforce mode could drop its own traffic; \
-             pass --i-know-enforce-can-cut-this-machine-off to do it anyway",
-            args.iface
-        );
+    let policy = if args.i_know_enforce_can_cut_this_machine_off {
+        DefaultRoute::Allow
+    } else {
+        DefaultRoute::Refuse
+    };
+    if args.mode == Some(Mode::Enforce) {
+        // Before anything changes in the kernel (write_config checks again).
+        enforce::check(&args.iface, MODE_ENFORCE, policy)?;
     }
     // Validate the model before anything touches the kernel.
     let model = match &args.model {
@@ -123,10 +99,10 @@ pub fn run(args: DeployArgs) -> Result<()> {
         (None, _) => {}
     }
     if args.clear_allowlist {
-        crate::kernel::allowlist::clear(&args.iface)?;
+        workbench_kernel::allowlist::clear(&args.iface)?;
     }
     if !args.allow.is_empty() {
-        crate::kernel::allowlist::add(&args.iface, &args.allow)?;
+        workbench_kernel::allowlist::add(&args.iface, &args.allow)?;
     }
     if args.rollback {
         slots.rollback()?;
@@ -152,7 +128,7 @@ pub fn run(args: DeployArgs) -> Result<()> {
         if let Some(m) = args.decide_every {
             config.decide_every = m;
         }
-        models::write_config(&args.iface, &config)?;
+        models::write_config(&args.iface, &config, policy)?;
     }
     let report = slots.report()?;
     if args.json {

@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use color_eyre::eyre::Result;
 
 use super::print_json;
-use crate::model::{export_c, file};
+use workbench_flow::model::{export_c, file};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {

@@ -9,8 +9,8 @@ use color_eyre::eyre::{eyre, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::print_json;
-use crate::features::labels::{parse_utc_offset, CicOptions};
-use crate::features::{extract, DecisionPoint, FeaturesOptions};
+use workbench_data::features::labels::{parse_utc_offset, CicOptions};
+use workbench_data::features::{extract, DecisionPoint, FeaturesOptions};
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("decision").args(["decision_at", "every_packet"]))]

@@ -6,7 +6,7 @@ use clap::Args;
 use color_eyre::eyre::Result;
 
 use super::print_json;
-use crate::gen;
+use workbench_flow::gen;
 
 #[derive(Debug, Args)]
 pub struct GenPcapsArgs {

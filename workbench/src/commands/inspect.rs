@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::print_json;
-use crate::data::{self, ColumnHealth, DatasetKind, Dropped, LoadOptions, LoadedDataset};
-use crate::pitfalls::{self, Finding};
+use workbench_data::dataset::{self, ColumnHealth, DatasetKind, Dropped, LoadOptions, LoadedDataset};
+use workbench_data::pitfalls::{self, Finding};
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -120,7 +120,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
         no_cache: args.no_cache,
         cache_dir: args.cache_dir.clone(),
     };
-    let ds = data::load(&args.data, &opts)?;
+    let ds = dataset::load(&args.data, &opts)?;
     eprintln!(
         "{}: {} ({}){}, {} ms",
         ds.sources.join(", "),

@@ -4,9 +4,9 @@ use color_eyre::eyre::{bail, Result};
 
 use super::print_json;
 use crate::cli::LabCommand;
-use crate::kernel::caps;
-use crate::lab::{replay_lab, ReplayLab};
-use crate::lifecycle::claims::{Claim, Object};
+use workbench_kernel::caps;
+use workbench_kernel::lab::{replay_lab, ReplayLab};
+use workbench_kernel::lifecycle::claims::{Claim, Object};
 
 pub fn run(cmd: LabCommand) -> Result<()> {
     if !caps::has(caps::CAP_SYS_ADMIN) || !caps::has(caps::CAP_NET_ADMIN) {
@@ -16,11 +16,11 @@ pub fn run(cmd: LabCommand) -> Result<()> {
         LabCommand::Up { id, json } => {
             // Made whole or not at all: Ctrl-C or a kill half-way must not leave half a lab
             // unannounced (the claim is dropped once the lab is handed over).
-            crate::lifecycle::install()?;
+            workbench_kernel::lifecycle::install()?;
             let mut claim = Claim::new("lab up");
             claim.add(Object::Lab { id: id.clone() });
             let lab = ReplayLab::create(&id)?;
-            crate::lifecycle::check()?;
+            workbench_kernel::lifecycle::check()?;
             let info = lab.keep();
             drop(claim);
             if json {

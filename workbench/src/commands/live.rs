@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use color_eyre::eyre::Result;
 
-use crate::kernel::events::EventReader;
+use workbench_kernel::events::EventReader;
 
 #[derive(Debug, Args)]
 pub struct LiveArgs {
@@ -26,13 +26,13 @@ pub struct LiveArgs {
 
 pub fn run(args: LiveArgs) -> Result<()> {
     if !args.jsonl {
-        return crate::tui::run(crate::tui::Config {
+        return workbench_tui::run(workbench_tui::Config {
             iface: Some(args.iface),
             ..Default::default()
         });
     }
     // Ctrl-C is the way to end the stream: finish the line being written, flush, exit 0.
-    crate::lifecycle::install()?;
+    workbench_kernel::lifecycle::install()?;
     let mut reader = EventReader::open(&args.iface)?;
     let deadline = args.duration_s.map(|s| Instant::now() + Duration::from_secs(s));
     let mut seen = 0u64;
@@ -49,7 +49,7 @@ pub fn run(args: LiveArgs) -> Result<()> {
         }
         out.flush()?;
         drop(out);
-        if deadline.is_some_and(|d| Instant::now() >= d) || crate::lifecycle::stop_requested() {
+        if deadline.is_some_and(|d| Instant::now() >= d) || workbench_kernel::lifecycle::stop_requested() {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use color_eyre::eyre::Result;
 
 use super::print_json;
-use crate::model::file;
+use workbench_flow::model::file;
 
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {

@@ -4,7 +4,7 @@ use color_eyre::eyre::Result;
 
 use super::print_json;
 use crate::cli::ProbeCommand;
-use crate::kernel::{flows, probe};
+use workbench_kernel::{flows, probe};
 
 pub fn run(cmd: ProbeCommand) -> Result<()> {
     match cmd {
@@ -14,7 +14,7 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
             netns,
             json,
         } => {
-            crate::lifecycle::install()?;
+            workbench_kernel::lifecycle::install()?;
             let report = probe::attach_in(
                 netns.as_deref(),
                 &iface,
@@ -50,7 +50,7 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
             Ok(())
         }
         ProbeCommand::Cleanup { json } => {
-            let report = crate::kernel::cleanup::cleanup()?;
+            let report = workbench_kernel::cleanup::cleanup()?;
             if json {
                 return print_json(&report);
             }
@@ -63,7 +63,7 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
             Ok(())
         }
         ProbeCommand::Status { iface, json } => {
-            let report = crate::kernel::models::ProbeModels::open(&iface)?.report()?;
+            let report = workbench_kernel::models::ProbeModels::open(&iface)?.report()?;
             if json {
                 return print_json(&report);
             }

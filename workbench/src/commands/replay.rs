@@ -4,11 +4,11 @@ use color_eyre::eyre::Result;
 
 use super::print_json;
 use crate::cli::ReplayArgs;
-use crate::replay::{self, Pace, ReplayOptions};
+use workbench_kernel::replay::{self, Pace, ReplayOptions};
 
 pub fn run(args: ReplayArgs) -> Result<()> {
     // Ctrl-C ends the replay (the way to stop `--loop`) with the report of what was sent.
-    crate::lifecycle::install()?;
+    workbench_kernel::lifecycle::install()?;
     let pace = match (args.pps, args.top_speed) {
         (Some(n), _) => Pace::Pps(n),
         (None, true) => Pace::TopSpeed,

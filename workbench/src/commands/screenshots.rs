@@ -9,7 +9,7 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 use super::print_json;
-use crate::tui::{fake, svg, ui};
+use workbench_tui::{fake, svg, ui};
 
 #[derive(Debug, Args)]
 pub struct ScreenshotsArgs {

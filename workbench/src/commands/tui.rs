@@ -6,7 +6,6 @@ use clap::Args;
 use color_eyre::eyre::Result;
 
 use super::print_json;
-use crate::tui;
 
 #[derive(Debug, Args, Default)]
 pub struct TuiArgs {
@@ -27,7 +26,7 @@ pub struct TuiArgs {
     #[arg(long, requires = "pcap")]
     pub model: Option<PathBuf>,
     /// Colour theme at start (`t` switches while running).
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::tui::theme::ThemeKind::NAMES))]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(workbench_tui::theme::ThemeKind::NAMES))]
     pub theme: Option<String>,
     /// Panic inside the first render (checks that the terminal is restored).
     #[arg(long, hide = true)]
@@ -41,16 +40,19 @@ pub fn run(args: TuiArgs) -> Result<()> {
     if let Some(flows) = args.bench {
         let mut results = Vec::new();
         for size in [(80, 24), (160, 48), (300, 90)] {
-            results.push(tui::bench::live_frames(flows, size, 300)?);
+            results.push(workbench_tui::bench::live_frames(flows, size, 300)?);
         }
         return print_json(&results);
     }
-    tui::run(tui::Config {
+    workbench_tui::run(workbench_tui::Config {
         iface: args.iface,
         pcap: args.pcap,
         model: args.model,
         debug_panic: args.debug_panic,
         data: args.data.into_iter().chain(args.data_files).collect(),
-        theme: args.theme.as_deref().and_then(tui::theme::ThemeKind::from_name),
+        theme: args
+            .theme
+            .as_deref()
+            .and_then(workbench_tui::theme::ThemeKind::from_name),
     })
 }

@@ -7,7 +7,7 @@ use color_eyre::eyre::{bail, Result};
 use shared::abi::ProbeConfig;
 
 use super::print_json;
-use crate::verify::{verify, VerifyOptions};
+use workbench_kernel::verify::{verify, VerifyOptions};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -32,7 +32,7 @@ pub struct VerifyArgs {
 
 pub fn run(args: VerifyArgs) -> Result<()> {
     // Ctrl-C/SIGTERM unwind through the lab and probe guards instead of leaving them.
-    crate::lifecycle::install()?;
+    workbench_kernel::lifecycle::install()?;
     let opts = VerifyOptions {
         pcap: args.pcap,
         model: args.model,

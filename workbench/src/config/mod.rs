@@ -376,13 +376,13 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Setting>, ConfigError> {
             values: vec![name.clone()],
         });
     }
-    out.extend(c.one_of("theme", &s.theme, crate::tui::theme::ThemeKind::NAMES)?);
+    out.extend(c.one_of("theme", &s.theme, workbench_tui::theme::ThemeKind::NAMES)?);
     out.extend(c.range("probe.flow_table", &s.probe.flow_table, 1, 16_777_216)?);
     out.extend(c.one_of("deploy.mode", &s.deploy.mode, &["monitor", "enforce", "dry-run"])?);
     if let Some(list) = &s.deploy.allow {
         let mut values = Vec::new();
         for (i, cidr) in list.iter().enumerate() {
-            if let Err(e) = cidr.get_ref().parse::<crate::kernel::allowlist::Cidr>() {
+            if let Err(e) = cidr.get_ref().parse::<workbench_kernel::allowlist::Cidr>() {
                 return Err(c.error(
                     &format!("deploy.allow[{i}]"),
                     cidr,

@@ -60,9 +60,9 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join(FILE_NAME);
         write_new(&path).expect("write");
-        let ds = crate::data::load(
+        let ds = workbench_data::dataset::load(
             &[path],
-            &crate::data::LoadOptions {
+            &workbench_data::dataset::LoadOptions {
                 no_cache: true,
                 ..Default::default()
             },

@@ -15,12 +15,12 @@ use color_eyre::eyre::{bail, eyre, Result};
 use serde::Serialize;
 use shared::model::Model;
 
-use crate::kernel::caps;
-use crate::kernel::models::ProbeModels;
-use crate::kernel::probe::{self, AttachOptions};
-use crate::lab::afpacket::FrameSender;
-use crate::lab::{guard, netns, ReplayLab};
-use crate::lifecycle::claims::{Claim, Object};
+use workbench_kernel::caps;
+use workbench_kernel::lab::afpacket::FrameSender;
+use workbench_kernel::lab::{guard, netns, ReplayLab};
+use workbench_kernel::lifecycle::claims::{Claim, Object};
+use workbench_kernel::models::ProbeModels;
+use workbench_kernel::probe::{self, AttachOptions};
 
 /// Pause between two passes over the capture.
 const PASS_GAP: Duration = Duration::from_secs(1);
@@ -97,14 +97,14 @@ impl KernelDemo {
     /// error, what was made so far is removed before returning.
     pub fn start(opts: &KernelOptions) -> Result<KernelDemo> {
         let frames = load_frames(opts.pcap)?;
-        crate::lab::replay_lab::validate_id(opts.lab_id)?;
+        workbench_kernel::lab::replay_lab::validate_id(opts.lab_id)?;
         // Noted before each object is made (a kill half-way is covered too).
         let mut claim = Claim::new("demo");
         claim.add(Object::Lab {
             id: opts.lab_id.to_string(),
         });
         claim.add(Object::Probe {
-            iface: format!("{}{}b", crate::lab::PREFIX, opts.lab_id),
+            iface: format!("{}{}b", workbench_kernel::lab::PREFIX, opts.lab_id),
         });
         let lab = ReplayLab::create(opts.lab_id)?;
         let info = lab.info.clone();
@@ -224,7 +224,7 @@ struct Frame {
 /// Reads the whole capture once (the samples are ~2 MB), so every pass replays from memory.
 fn load_frames(pcap: &Path) -> Result<Vec<Frame>> {
     let mut frames = Vec::new();
-    for packet in crate::capture::open(pcap, false)? {
+    for packet in workbench_flow::capture::open(pcap, false)? {
         let packet = packet?;
         frames.push(Frame {
             ts_ns: packet.ts_ns,
@@ -283,5 +283,5 @@ fn send_loop(
 
 /// Paths the demo made in bpffs for `iface` (tests check they are gone).
 pub fn pin_dir(iface: &str) -> PathBuf {
-    crate::kernel::bpffs::iface_dir(iface)
+    workbench_kernel::bpffs::iface_dir(iface)
 }

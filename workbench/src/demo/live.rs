@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::kernel_lab::ReplayCounters;
 use super::samples::{Truth, FLOOD_SCENARIO};
-use crate::tui::source::{Control, Snapshot, Source};
+use workbench_tui::source::{Control, Snapshot, Source};
 
 /// What the Live source has shown so far (shared with whoever started the demo).
 #[derive(Debug, Clone, Default, Serialize)]

@@ -26,14 +26,13 @@ use std::time::{Duration, Instant};
 use color_eyre::eyre::{Result, WrapErr};
 use serde::Serialize;
 
-use crate::kernel::probe;
-use crate::model::id_string;
-use crate::train::Trained;
-use crate::tui::sim::SimSource;
-use crate::tui::source::{KernelSource, Source};
 use kernel_lab::{Cleanup, KernelDemo, KernelOptions};
 use live::{DemoSource, SharedProgress};
 use samples::{Samples, Truth};
+use workbench_data::train::Trained;
+use workbench_flow::model::id_string;
+use workbench_tui::sim::SimSource;
+use workbench_tui::source::{KernelSource, Source};
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
@@ -96,7 +95,7 @@ pub enum Mode {
 pub struct ModelSummary {
     pub model_id: String,
     pub kind: &'static str,
-    pub split: crate::train::SplitKind,
+    pub split: workbench_data::train::SplitKind,
     pub features: usize,
     pub rows_train: usize,
     pub rows_test: usize,
@@ -149,7 +148,7 @@ impl Demo {
             }
             false => None,
         };
-        crate::lifecycle::check()?;
+        workbench_kernel::lifecycle::check()?;
         let samples = samples::locate(opts.samples.as_deref(), scratch.path())?;
         say(&format!(
             "demo: traffic {}{}, ground truth {}",
@@ -161,7 +160,7 @@ impl Demo {
             },
             samples.labels.display()
         ));
-        crate::lifecycle::check()?;
+        workbench_kernel::lifecycle::check()?;
         let (trained, truth, classes) = samples::train(&samples)?;
         say(&format!(
             "demo: trained tree {} on {} flows ({} features, {:?} split): test F1 {:.3}",
@@ -171,7 +170,7 @@ impl Demo {
             trained.report.split,
             trained.report.metrics.f1
         ));
-        crate::lifecycle::check()?;
+        workbench_kernel::lifecycle::check()?;
         let mut demo = Demo {
             started,
             mode: Mode::Simulated,
@@ -295,16 +294,19 @@ pub struct DatasetSummary {
     pub file: String,
     pub description: &'static str,
     pub citation: &'static str,
-    pub kind: crate::data::DatasetKind,
+    pub kind: workbench_data::dataset::DatasetKind,
     pub rows: usize,
     pub malicious_rows: usize,
     /// Finding ids with their severity, most severe first.
-    pub findings: Vec<(&'static str, crate::pitfalls::Severity)>,
+    pub findings: Vec<(&'static str, workbench_data::pitfalls::Severity)>,
 }
 
 pub fn inspect_dataset(file: &Path) -> Result<DatasetSummary> {
-    let ds = crate::data::load(&[file.to_path_buf()], &crate::data::LoadOptions::default())?;
-    let findings = crate::pitfalls::inspect(&ds);
+    let ds = workbench_data::dataset::load(
+        &[file.to_path_buf()],
+        &workbench_data::dataset::LoadOptions::default(),
+    )?;
+    let findings = workbench_data::pitfalls::inspect(&ds);
     Ok(DatasetSummary {
         file: file.display().to_string(),
         description: embedded::DESCRIPTION,
@@ -314,11 +316,6 @@ pub fn inspect_dataset(file: &Path) -> Result<DatasetSummary> {
         malicious_rows: ds.malicious.iter().filter(|m| **m).count(),
         findings: findings.iter().map(|f| (f.id, f.severity)).collect(),
     })
-}
-
-/// Whether the probe the demo attached is still pinned (tests and the summary check it is not).
-pub fn probe_pinned(iface: &str) -> bool {
-    probe::open_pinned_map(iface, "flows").is_ok() || kernel_lab::pin_dir(iface).exists()
 }
 
 /// Polls `source` every `interval` until `seconds` pass, a signal asks to stop, or (with
@@ -337,7 +334,10 @@ pub fn run_headless(
             .lock()
             .map(|p| p.flood_flows_flagged > 0)
             .unwrap_or(false);
-        if (until_flood && flood) || crate::lifecycle::stop_requested() || Instant::now() >= deadline {
+        if (until_flood && flood)
+            || workbench_kernel::lifecycle::stop_requested()
+            || Instant::now() >= deadline
+        {
             return Ok(());
         }
         std::thread::sleep(interval);

@@ -13,11 +13,11 @@ use serde::Serialize;
 use shared::abi::ProbeConfig;
 use shared::features::FEATURES;
 
-use crate::flowfmt::proto_name;
-use crate::gen::{self, Variant};
-use crate::kernel::flows::FlowRecord;
-use crate::train::{self, Dataset, ModelKind, SplitKind, TrainOptions, Trained};
-use crate::twin::Twin;
+use workbench_data::train::{self, Dataset, ModelKind, SplitKind, TrainOptions, Trained};
+use workbench_flow::flowfmt::proto_name;
+use workbench_flow::gen::{self, Variant};
+use workbench_flow::twin::Twin;
+use workbench_kernel::flows::FlowRecord;
 
 /// The sample variant the demo replays: its attacks come from the same hosts as benign traffic,
 /// so the model cannot lean on an address or a TTL (sample-pcaps/README.md).
@@ -177,7 +177,7 @@ pub fn speed_independent_features() -> Vec<usize> {
 /// probe's own flow update (the twin), as `workbench features` does by default.
 pub fn training_table(pcap: &Path, truth: &Truth) -> Result<Dataset> {
     let mut twin = Twin::new(ProbeConfig::default(), None, None);
-    for packet in crate::capture::open(pcap, false)? {
+    for packet in workbench_flow::capture::open(pcap, false)? {
         let packet = packet?;
         // Frames the parser refuses (none in the samples) are not flows: the probe skips them too.
         if let Ok(parsed) = packet.parse() {

@@ -171,7 +171,7 @@ pub fn sll2(ethertype: u16, payload: &[u8]) -> Vec<u8> {
 /// 40000-40009 to port 53 of 10.203.9.2), 10 ms apart, so 0.39 s of capture time;
 /// `payload(i)` is the i-th datagram's payload.
 pub fn write_udp_flows(path: &std::path::Path, payload: impl Fn(u16) -> Vec<u8>) {
-    use workbench::craft::{ipv4_udp, Ipv4Endpoints};
+    use workbench_flow::craft::{ipv4_udp, Ipv4Endpoints};
     let ep = Ipv4Endpoints {
         src_mac: [2, 0, 0, 0, 0, 1],
         dst_mac: [2, 0, 0, 0, 0, 2],

@@ -80,7 +80,7 @@ pub struct DetachOnDrop(pub String);
 
 impl Drop for DetachOnDrop {
     fn drop(&mut self) {
-        let _ = workbench::kernel::probe::detach(&self.0);
+        let _ = workbench_kernel::probe::detach(&self.0);
     }
 }
 

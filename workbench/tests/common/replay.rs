@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use workbench::lab::receiver::FrameCounter;
-use workbench::lab::{ReplayLab, ReplayLabInfo};
+use workbench_kernel::lab::receiver::FrameCounter;
+use workbench_kernel::lab::{ReplayLab, ReplayLabInfo};
 
 /// A replay lab named after the test and this process; removed when dropped.
 pub struct TestLab {

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use indicatif::ProgressBar;
 use polars::prelude::*;
 use shared::ParsedPacket;
-use workbench::features::labels::CicOptions;
-use workbench::features::{extract, DecisionPoint, FeaturesOptions, FeaturesReport};
+use workbench_data::features::labels::CicOptions;
+use workbench_data::features::{extract, DecisionPoint, FeaturesOptions, FeaturesReport};
 
 pub type Endpoint = (IpAddr, u16);
 /// (src_ip, src_port, dst_ip, dst_port, proto), oriented from the initiator.
@@ -72,7 +72,7 @@ pub fn independent(path: &Path, lenient: bool) -> Independent {
     let mut flows: Vec<Flow> = Vec::new();
     let mut index: HashMap<(Endpoint, Endpoint, u8), usize> = HashMap::new();
     let (mut packets, mut parsed) = (0, 0);
-    for packet in workbench::capture::open(path, lenient).unwrap_or_else(|e| panic!("{e}")) {
+    for packet in workbench_flow::capture::open(path, lenient).unwrap_or_else(|e| panic!("{e}")) {
         let Ok(packet) = packet else { break };
         packets += 1;
         let Ok(p) = packet.parse() else { continue };

@@ -1,0 +1,212 @@
+//! `workbench bench live`: packets per second through a veth pair with the probe attached,
+//! against the same pair with the empty tc program attached instead, while the SYN flood sample
+//! is replayed at top speed (`replay --top-speed`, in a loop) into a replay lab.
+//!
+//! The lab holds both ends of the pair in one project namespace (`lab::replay_lab`): replayed
+//! frames carry foreign addresses and can only go from `a` to `b`. The program under test sits
+//! at `b`'s ingress. A veth delivers on the sending CPU: the sender's `sendmmsg` runs the
+//! receive path, tc ingress included, before it returns (softirq at the end of each transmit),
+//! so the program's cost per packet slows the sender down and shows as fewer packets per
+//! second. "Delivered" is the receive counter of `b` (frames the veth handed to `b`'s stack)
+//! over the replay's wall time. Variants alternate round by round, so that a busy phase of the
+//! machine hits both; the median round is reported.
+
+use std::path::Path;
+
+use aya::programs::{tc::TcAttachType, SchedClassifier};
+use color_eyre::eyre::{eyre, Result, WrapErr};
+use serde::Serialize;
+
+use super::figure::Figure;
+use workbench_kernel::lab::netns;
+use workbench_kernel::lab::replay_lab::ReplayLab;
+use workbench_kernel::replay::{self, Pace, ReplayOptions};
+use workbench_kernel::{bpffs, probe};
+
+pub const TARGET_RATIO: f64 = 0.85;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Program {
+    Empty,
+    Probe,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Round {
+    pub program: Program,
+    pub sent_packets: u64,
+    pub send_errors: u64,
+    pub delivered_packets: u64,
+    pub elapsed_ns: u64,
+    pub delivered_pps: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveBench {
+    pub capture: String,
+    pub netns: String,
+    pub iface: String,
+    pub packets_per_round: u64,
+    pub rounds: Vec<Round>,
+    pub empty_pps: f64,
+    pub probe_pps: f64,
+}
+
+/// Receive counter of `iface` in namespace `ns`.
+fn rx_packets(ns: &str, iface: &str) -> Result<u64> {
+    let out = workbench_kernel::lab::ip_output(&["-n", ns, "-s", "-j", "link", "show", "dev", iface])?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out).map_err(|e| eyre!("ip -s -j link show {iface}: no JSON: {e}"))?;
+    doc[0]["stats64"]["rx"]["packets"]
+        .as_u64()
+        .ok_or_else(|| eyre!("ip -s -j link show {iface}: no stats64.rx.packets"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The reason this section cannot run here, if any (checked before anything is made).
+pub fn unavailable(capture: &Path) -> Option<String> {
+    if let Some(reason) = super::kernel_unavailable("the live benchmark") {
+        return Some(reason);
+    }
+    (!capture.exists()).then(|| format!("the SYN flood capture {} is missing", capture.display()))
+}
+
+pub fn run(quick: bool, capture: &Path) -> Result<LiveBench> {
+    let (packets, rounds) = if quick { (200_000u64, 2) } else { (1_000_000, 3) };
+    // Interface names have 15 bytes: the id is short and unique to this process.
+    let id = format!("bl{}", std::process::id() % 10_000_000);
+    let lab = ReplayLab::create(&id)?;
+    let (ns, send, recv) = (
+        lab.info.netns.clone(),
+        lab.info.send_iface.clone(),
+        lab.info.receive_iface.clone(),
+    );
+
+    // The empty program from a private load of the probe object (as `bench probe` does),
+    // attached and detached by this process; its pins go when the guard drops.
+    bpffs::ensure_mounted()?;
+    let dir = Path::new(bpffs::PROJECT_DIR).join(format!("bench-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    let guard = probe::PinGuard::new(dir.clone());
+    let mut loaded = probe::load(&dir, &probe::AttachOptions::default())?;
+    let empty: &mut SchedClassifier = loaded
+        .ebpf
+        .program_mut(super::probe::EMPTY_PROGRAM)
+        .ok_or_else(|| eyre!("probe object has no program {}", super::probe::EMPTY_PROGRAM))?
+        .try_into()?;
+    empty
+        .load()
+        .wrap_err("the kernel verifier rejected the empty program")?;
+
+    let options = ReplayOptions {
+        iface: send.clone(),
+        netns: Some(ns.clone()),
+        pace: Pace::TopSpeed,
+        repeat: true,
+        count: Some(packets),
+        lenient: false,
+        allow_foreign_iface: false,
+    };
+    let mut results = Vec::new();
+    for round in 0..rounds {
+        // Alternate which variant goes first.
+        let order = if round % 2 == 0 {
+            [Program::Empty, Program::Probe]
+        } else {
+            [Program::Probe, Program::Empty]
+        };
+        for program in order {
+            eprintln!("bench live: round {} of {rounds}: {program:?}", round + 1);
+            let link = match program {
+                Program::Empty => {
+                    let recv2 = recv.clone();
+                    let link = netns::run_in(&ns, || empty.attach(&recv2, TcAttachType::Ingress))?
+                        .wrap_err_with(|| format!("attaching the empty program to {recv}"))?;
+                    Some(link)
+                }
+                Program::Probe => {
+                    probe::attach_in(Some(&ns), &recv, &probe::AttachOptions::default())?;
+                    None
+                }
+            };
+            let measured = (|| -> Result<Round> {
+                let before = rx_packets(&ns, &recv)?;
+                let r = replay::replay(capture, &options)?;
+                let delivered = rx_packets(&ns, &recv)?.saturating_sub(before);
+                Ok(Round {
+                    program,
+                    sent_packets: r.sent_packets,
+                    send_errors: r.errors,
+                    delivered_packets: delivered,
+                    elapsed_ns: r.elapsed_ns,
+                    delivered_pps: delivered as f64 / (r.elapsed_ns.max(1) as f64 / 1e9),
+                })
+            })();
+            // Detached before any error is returned.
+            match link {
+                Some(link) => empty.detach(link).wrap_err("detaching the empty program")?,
+                None => drop(probe::detach(&recv)?),
+            }
+            results.push(measured?);
+        }
+    }
+    drop(loaded);
+    guard.remove()?;
+    drop(lab);
+    let pps = |p: Program| {
+        median(
+            results
+                .iter()
+                .filter(|r| r.program == p)
+                .map(|r| r.delivered_pps)
+                .collect(),
+        )
+    };
+    Ok(LiveBench {
+        capture: capture.display().to_string(),
+        netns: ns,
+        iface: recv,
+        packets_per_round: packets,
+        empty_pps: pps(Program::Empty),
+        probe_pps: pps(Program::Probe),
+        rounds: results,
+    })
+}
+
+pub fn figures(b: &LiveBench) -> Vec<Figure> {
+    let f = Figure::versus(
+        "live_probe_packets_per_s",
+        b.probe_pps,
+        "packets_per_s",
+        "empty tc program on the same veth",
+        b.empty_pps,
+        true,
+    );
+    let met = f.ratio.is_some_and(|r| r >= TARGET_RATIO);
+    vec![f.with_target(&format!(">= {TARGET_RATIO}x the empty program"), met)]
+}
+
+pub fn notes(b: &LiveBench) -> Vec<String> {
+    let lost: u64 = b
+        .rounds
+        .iter()
+        .map(|r| r.sent_packets.saturating_sub(r.delivered_packets))
+        .sum();
+    vec![format!(
+        "{} rounds of {} packets of {} replayed at top speed into {} (namespace {}), median round \
+         per variant; {} packets sent but not delivered over all rounds",
+        b.rounds.len() / 2,
+        b.packets_per_round,
+        Path::new(&b.capture)
+            .file_name()
+            .map_or(b.capture.clone(), |n| n.to_string_lossy().into_owned()),
+        b.iface,
+        b.netns,
+        lost
+    )]
+}

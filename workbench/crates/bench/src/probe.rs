@@ -1,0 +1,644 @@
+//! `workbench bench probe`: the probe's cost per packet, measured by the kernel with
+//! BPF_PROG_TEST_RUN on a private load of the probe that is attached to no interface.
+//!
+//! Seven variants on each benchmark packet: an empty tc program (the floor: test-run overhead and
+//! the program call), the probe configured to decide nothing (parse, flow update, lookups), the
+//! probe with no model, and the probe with a depth-12 tree, a 40-feature logistic model and a
+//! forest of four depth-12 trees in the active slot. In those the configuration makes every
+//! packet a decision point, where the probe computes the features the installed model reads
+//! (none without a model). One more runs the tree at the default decision points (packets 1-32
+//! of a flow, then every 16th): the per-packet cost of a long flow, decisions included. One test
+//! run repeats the packet `repeat` times in the kernel;
+//! the first repetition creates the flow, the rest update it, so the mean is the steady-state
+//! cost of a packet of a known flow. Each variant is measured `runs` times, round-robin across
+//! variants (so a slow phase of the machine hits all of them alike), and reported as the median.
+
+use std::collections::BTreeMap;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use aya::programs::SchedClassifier;
+use aya::Ebpf;
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use serde::Serialize;
+use shared::abi::ProbeConfig;
+use shared::features::{FeatureVector, FlowState};
+use shared::model::Model;
+use shared::packet::{parse_ethernet, FrameBytes};
+
+use super::figure::Figure;
+use super::machine::Machine;
+use super::models::{self, ModelInfo, DEPTH};
+use workbench_flow::craft::{self, Ipv4Endpoints, TcpSegment, TCP_SYN};
+use workbench_kernel::models::ProbeModels;
+use workbench_kernel::{bpffs, caps, flows, probe, sys};
+
+pub const DEFAULT_REPEAT: u32 = 200_000;
+pub const DEFAULT_RUNS: usize = 7;
+/// `--quick`: enough to show the shape in a few seconds.
+pub const QUICK_REPEAT: u32 = 50_000;
+pub const QUICK_RUNS: usize = 3;
+/// The do-nothing classifier in the probe object.
+pub const EMPTY_PROGRAM: &str = "workbench_empty";
+/// Targets of the kernel model engine issue, checked on every benchmark packet.
+pub const TARGET_TREE_NS: i64 = 150;
+pub const TARGET_MODEL_PART_NS: i64 = 30;
+/// The packet whose numbers are the report's top-level keys.
+pub const HEADLINE_PACKET: &str = "udp";
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Repetitions of the packet inside one BPF_PROG_TEST_RUN.
+    pub repeat: u32,
+    /// Test runs per variant and packet; the median is reported.
+    pub runs: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            repeat: DEFAULT_REPEAT,
+            runs: DEFAULT_RUNS,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Empty,
+    NoDecision,
+    NoModel,
+    Tree,
+    /// The tree with the default decision points (packets 1-32 of a flow, then every 16th):
+    /// the benchmark flow is long past packet 32, so this is a long flow's per-packet cost.
+    TreeDefaultDecisions,
+    Logistic,
+    Forest,
+}
+
+/// In this order in every round. The last one decides at every packet, so a flow's latest
+/// decision is at its latest packet when the runs end.
+const VARIANTS: [Variant; 7] = [
+    Variant::Empty,
+    Variant::NoDecision,
+    Variant::NoModel,
+    Variant::Tree,
+    Variant::TreeDefaultDecisions,
+    Variant::Logistic,
+    Variant::Forest,
+];
+
+impl Variant {
+    fn key(self) -> &'static str {
+        match self {
+            Variant::Empty => "empty_ns",
+            Variant::NoDecision => "no_decision_ns",
+            Variant::NoModel => "no_model_ns",
+            Variant::Tree => "tree_ns",
+            Variant::TreeDefaultDecisions => "tree_default_decisions_ns",
+            Variant::Logistic => "logistic_ns",
+            Variant::Forest => "forest_ns",
+        }
+    }
+}
+
+/// A benchmark packet: its frame and the flow it belongs to.
+pub struct BenchPacket {
+    pub name: &'static str,
+    pub frame: Vec<u8>,
+    pub proto: &'static str,
+    pub src_port: u16,
+    pub dst_port: u16,
+}
+
+fn endpoints() -> Ipv4Endpoints {
+    // Never sent anywhere: the frames only exist inside BPF_PROG_TEST_RUN.
+    Ipv4Endpoints {
+        src_mac: [0x02, 0, 0, 0, 0xbe, 0x02],
+        dst_mac: [0x02, 0, 0, 0, 0xbe, 0x01],
+        src: std::net::Ipv4Addr::new(10, 203, 254, 2),
+        dst: std::net::Ipv4Addr::new(10, 203, 254, 1),
+        ttl: 64,
+    }
+}
+
+/// A 64-byte Ethernet/IPv4/UDP frame (22 bytes of payload, as a DNS-sized datagram's frame
+/// without FCS) and a 54-byte TCP SYN frame.
+pub fn bench_packets() -> Vec<BenchPacket> {
+    let ep = endpoints();
+    vec![
+        BenchPacket {
+            name: "udp",
+            frame: craft::ipv4_udp(&ep, 40_000, 53, &[0x5a; 22]),
+            proto: "udp",
+            src_port: 40_000,
+            dst_port: 53,
+        },
+        BenchPacket {
+            name: "tcp_syn",
+            frame: craft::ipv4_tcp(
+                &ep,
+                &TcpSegment {
+                    src_port: 40_001,
+                    dst_port: 80,
+                    seq: 1,
+                    ack: 0,
+                    flags: TCP_SYN,
+                    window: 64_240,
+                    payload: &[],
+                },
+            ),
+            proto: "tcp",
+            src_port: 40_001,
+            dst_port: 80,
+        },
+    ]
+}
+
+/// The feature vectors of a flow of copies of `frame` at packets 1, 2 and 1000 (one packet per
+/// 100 ns, about the pace of a test run): the states a model sees in the benchmark.
+fn flow_feature_vectors(frame: &[u8]) -> Result<Vec<FeatureVector>> {
+    let parsed = parse_ethernet(&FrameBytes {
+        data: frame,
+        wire_len_bytes: frame.len() as u32,
+    })
+    .map_err(|e| eyre!("a benchmark frame does not parse: {}", e.name()))?;
+    let mut state = FlowState::start(&parsed, 0);
+    let mut vectors = vec![state.features()];
+    for n in 2..=1000u64 {
+        state.update(&parsed, true, 100 * n);
+        if n == 2 || n == 1000 {
+            vectors.push(state.features());
+        }
+    }
+    Ok(vectors)
+}
+
+/// The shallowest walk of any benchmark packet through `model`; fails below [`DEPTH`].
+fn check_walk_depth(model: &Model, name: &str, packets: &[BenchPacket]) -> Result<usize> {
+    let mut shallowest = usize::MAX;
+    for p in packets {
+        for v in flow_feature_vectors(&p.frame)? {
+            let depth = models::min_walk_depth(model, &v);
+            if depth < DEPTH {
+                bail!(
+                    "the benchmark {name} walks only {depth} levels for the {} packet; expected {DEPTH}",
+                    p.name
+                );
+            }
+            shallowest = shallowest.min(depth);
+        }
+    }
+    Ok(shallowest)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PacketResult {
+    pub packet: &'static str,
+    pub frame_bytes: usize,
+    #[serde(flatten)]
+    pub ns: VariantNs,
+    /// Every run's mean per repetition, by variant, in run order.
+    pub runs_ns: BTreeMap<&'static str, Vec<u32>>,
+    /// The distinct return codes of the program's test runs, by variant (0 = TC_ACT_OK).
+    pub return_codes: BTreeMap<&'static str, Vec<u32>>,
+}
+
+/// The median cost of every variant on one packet (flattened into the report: its keys are the
+/// contract `empty_ns`, `no_model_ns`, `tree_ns`, `logistic_ns`, ...).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct VariantNs {
+    pub empty_ns: u32,
+    /// The probe with the tree installed but no decision point: parse, flow update, lookups.
+    pub no_decision_ns: u32,
+    /// Every packet a decision point, no model: the above plus the decision's bookkeeping (no
+    /// model reads a feature, so none is computed).
+    pub no_model_ns: u32,
+    pub tree_ns: u32,
+    /// The tree at the default decision points (1-32, then every 16th packet): a long flow.
+    pub tree_default_decisions_ns: u32,
+    pub logistic_ns: u32,
+    pub forest_ns: u32,
+    /// tree_ns - no_model_ns: what evaluating the tree adds (negative only through noise).
+    pub model_part_ns: i64,
+}
+
+impl VariantNs {
+    fn from_medians(medians: &BTreeMap<&'static str, u32>) -> Self {
+        let get = |v: Variant| medians.get(v.key()).copied().unwrap_or(0);
+        VariantNs {
+            empty_ns: get(Variant::Empty),
+            no_decision_ns: get(Variant::NoDecision),
+            no_model_ns: get(Variant::NoModel),
+            tree_ns: get(Variant::Tree),
+            tree_default_decisions_ns: get(Variant::TreeDefaultDecisions),
+            logistic_ns: get(Variant::Logistic),
+            forest_ns: get(Variant::Forest),
+            model_part_ns: get(Variant::Tree) as i64 - get(Variant::NoModel) as i64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetCheck {
+    pub packet: &'static str,
+    pub metric: &'static str,
+    pub target_ns: i64,
+    pub measured_ns: i64,
+    pub met: bool,
+    /// measured - target: negative is headroom, positive is how much the target is missed by.
+    pub difference_ns: i64,
+}
+
+/// A flow the private probe holds after the runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowSeen {
+    /// The benchmark packet the flow belongs to, or "other".
+    pub packet: &'static str,
+    pub proto: &'static str,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub packets: u64,
+    /// The packet number of the latest decision (equals `packets` when every packet decides).
+    pub decided_at_packet: u32,
+    pub verdict: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub headline_packet: &'static str,
+    /// The headline packet's medians.
+    #[serde(flatten)]
+    pub ns: VariantNs,
+    pub repeat: u32,
+    pub runs: usize,
+    pub kernel: String,
+    pub machine: Machine,
+    /// Instructions the verifier processed for the probe program.
+    pub verified_instructions: Option<u32>,
+    pub packets: Vec<PacketResult>,
+    pub targets: Vec<TargetCheck>,
+    pub models: BTreeMap<&'static str, ModelInfo>,
+    pub flows: Vec<FlowSeen>,
+    /// The private probe's statistics after the runs (summed over CPUs).
+    pub probe_stats: BTreeMap<&'static str, u64>,
+    /// Where the private load was pinned (removed again before the report is returned).
+    pub pin_dir: String,
+}
+
+fn median(values: &[u32]) -> u32 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0)
+}
+
+/// The private pin directory of this process's benchmark, inside the project's bpffs directory
+/// (so that whatever cleans up after the project finds it if the process is killed).
+fn private_dir() -> PathBuf {
+    Path::new(bpffs::PROJECT_DIR).join(format!("bench-{}", std::process::id()))
+}
+
+/// A configuration where every packet is a decision point, or none is.
+fn decide(every_packet: bool) -> ProbeConfig {
+    let (first, every) = if every_packet { (u32::MAX, 1) } else { (0, 0) };
+    ProbeConfig {
+        decide_first_packets: first,
+        decide_every: every,
+        ..ProbeConfig::default()
+    }
+}
+
+fn set_config(ebpf: &mut Ebpf, config: ProbeConfig) -> Result<()> {
+    let map = ebpf
+        .map_mut(probe::CONFIG_MAP)
+        .ok_or_else(|| eyre!("probe object has no map {}", probe::CONFIG_MAP))?;
+    aya::maps::Array::<_, ProbeConfig>::try_from(map)?
+        .set(0, config, 0)
+        .wrap_err("writing the benchmark's probe configuration")
+}
+
+struct BenchModels {
+    tree: Box<Model>,
+    logistic: Box<Model>,
+    forest: Box<Model>,
+}
+
+/// Puts the private probe in the state `variant` measures (model in the active slot, decision
+/// points) and returns the program to run.
+fn prepare(variant: Variant, slots: &ProbeModels, ebpf: &mut Ebpf, m: &BenchModels) -> Result<&'static str> {
+    match variant {
+        Variant::Empty => return Ok(EMPTY_PROGRAM),
+        Variant::NoDecision => {
+            slots.deploy(&m.tree)?;
+            set_config(ebpf, decide(false))?;
+        }
+        Variant::NoModel => {
+            slots.clear_active()?;
+            set_config(ebpf, decide(true))?;
+        }
+        Variant::Tree => slots.deploy(&m.tree)?,
+        Variant::TreeDefaultDecisions => {
+            slots.deploy(&m.tree)?;
+            set_config(ebpf, ProbeConfig::default())?;
+        }
+        Variant::Logistic => {
+            slots.deploy(&m.logistic)?;
+            set_config(ebpf, decide(true))?;
+        }
+        Variant::Forest => slots.deploy(&m.forest)?,
+    }
+    Ok(probe::PROGRAM_NAME)
+}
+
+/// Measurements of one packet: (variant, durations and return codes of every run).
+type Measured = Vec<(Variant, Vec<u32>, Vec<u32>)>;
+
+/// Runs the benchmark. Needs CAP_BPF; attaches nothing; removes its pins also on error.
+pub fn run(options: &Options) -> Result<BenchReport> {
+    caps::require_kernel_access("benchmarking the probe")?;
+    if options.repeat == 0 || options.runs == 0 {
+        bail!("--repeat and the number of runs must be at least 1");
+    }
+    let packets = bench_packets();
+    let bench_models = BenchModels {
+        tree: models::full_tree()?,
+        logistic: models::logistic()?,
+        forest: models::forest()?,
+    };
+    let (tree, forest) = (&bench_models.tree, &bench_models.forest);
+    let mut model_info = BTreeMap::new();
+    model_info.insert(
+        "tree",
+        ModelInfo::of(tree, Some(check_walk_depth(tree, "tree", &packets)?)),
+    );
+    model_info.insert(
+        "forest",
+        ModelInfo::of(forest, Some(check_walk_depth(forest, "forest", &packets)?)),
+    );
+    model_info.insert("logistic", ModelInfo::of(&bench_models.logistic, None));
+
+    bpffs::ensure_mounted()?;
+    let dir = private_dir();
+    if dir.exists() {
+        bail!(
+            "{} already exists (left by a killed benchmark with this process id?); remove it and retry",
+            dir.display()
+        );
+    }
+    // Dropped last: a kill before the guard below runs leaves a note for the next start.
+    let mut claim = workbench_kernel::lifecycle::claims::Claim::new("bench probe");
+    claim.add(workbench_kernel::lifecycle::claims::Object::Pins {
+        dir: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    });
+    std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    // Dropped on any error below (and on Ctrl-C: `lifecycle::check`): removes the pins and the directory.
+    let guard = probe::PinGuard::new(dir.clone());
+
+    let mut loaded = probe::load(&dir, &probe::AttachOptions::default())?;
+    // Everything below works on file descriptors, not on the pins: a `probe cleanup` from
+    // another process that removes them mid-run cannot make the benchmark read the wrong maps.
+    let slots = ProbeModels::open_dir(&dir, "bench")?;
+    let empty: &mut SchedClassifier = loaded
+        .ebpf
+        .program_mut(EMPTY_PROGRAM)
+        .ok_or_else(|| eyre!("probe object has no program {EMPTY_PROGRAM}"))?
+        .try_into()?;
+    empty
+        .load()
+        .wrap_err("the kernel verifier rejected the empty program")?;
+
+    eprintln!(
+        "bench probe: {} runs x {} variants x {} packets, {} repetitions each",
+        options.runs,
+        VARIANTS.len(),
+        packets.len(),
+        options.repeat
+    );
+    let mut measured: Vec<Measured> = packets
+        .iter()
+        .map(|_| VARIANTS.iter().map(|&v| (v, Vec::new(), Vec::new())).collect())
+        .collect();
+    for _ in 0..options.runs {
+        workbench_kernel::lifecycle::check()?;
+        for (vi, &variant) in VARIANTS.iter().enumerate() {
+            let program = prepare(variant, &slots, &mut loaded.ebpf, &bench_models)?;
+            let fd = loaded
+                .ebpf
+                .program(program)
+                .ok_or_else(|| eyre!("probe object has no program {program}"))?
+                .fd()?
+                .as_fd();
+            for (pi, p) in packets.iter().enumerate() {
+                let run = sys::prog_test_run(fd, &p.frame, options.repeat)
+                    .wrap_err_with(|| format!("test run of {} on the {} packet", variant.key(), p.name))?;
+                let (_, durations, codes) = &mut measured[pi][vi];
+                durations.push(run.duration_ns);
+                if !codes.contains(&run.retval) {
+                    codes.push(run.retval);
+                }
+            }
+        }
+    }
+
+    let mut take = |name: &str| {
+        loaded
+            .ebpf
+            .take_map(name)
+            .ok_or_else(|| eyre!("probe object has no map {name}"))
+    };
+    let (flow_map, stats_map) = (take(probe::FLOWS_MAP)?, take(probe::STATS_MAP)?);
+    let table = flows::read_maps("bench", flow_map, stats_map)?;
+    let verified_instructions = loaded.verified_instructions;
+    drop(loaded);
+    guard.remove()?;
+
+    let results: Vec<PacketResult> = packets
+        .iter()
+        .zip(measured)
+        .map(|(p, m)| packet_result(p, m))
+        .collect();
+    let headline = results
+        .iter()
+        .find(|r| r.packet == HEADLINE_PACKET)
+        .ok_or_else(|| eyre!("no {HEADLINE_PACKET} packet among the benchmark packets"))?;
+    let flows = table
+        .flows
+        .iter()
+        .map(|f| FlowSeen {
+            packet: packets
+                .iter()
+                .find(|p| p.proto == f.proto && p.src_port == f.src_port && p.dst_port == f.dst_port)
+                .map_or("other", |p| p.name),
+            proto: f.proto,
+            src_port: f.src_port,
+            dst_port: f.dst_port,
+            packets: f.fwd_packets + f.bwd_packets,
+            decided_at_packet: f.decided_at_packet,
+            verdict: f.verdict,
+        })
+        .collect();
+    let machine = Machine::this();
+    Ok(BenchReport {
+        headline_packet: HEADLINE_PACKET,
+        ns: headline.ns,
+        repeat: options.repeat,
+        runs: options.runs,
+        kernel: machine.kernel.clone(),
+        machine,
+        verified_instructions,
+        targets: results.iter().flat_map(targets).collect(),
+        packets: results,
+        models: model_info,
+        flows,
+        probe_stats: table.stats,
+        pin_dir: dir.display().to_string(),
+    })
+}
+
+fn packet_result(p: &BenchPacket, measured: Measured) -> PacketResult {
+    let mut runs_ns = BTreeMap::new();
+    let mut return_codes = BTreeMap::new();
+    let mut medians = BTreeMap::new();
+    for (variant, durations, mut codes) in measured {
+        codes.sort_unstable();
+        medians.insert(variant.key(), median(&durations));
+        runs_ns.insert(variant.key(), durations);
+        return_codes.insert(variant.key(), codes);
+    }
+    PacketResult {
+        packet: p.name,
+        frame_bytes: p.frame.len(),
+        ns: VariantNs::from_medians(&medians),
+        runs_ns,
+        return_codes,
+    }
+}
+
+fn target(packet: &'static str, metric: &'static str, target_ns: i64, measured_ns: i64) -> TargetCheck {
+    TargetCheck {
+        packet,
+        metric,
+        target_ns,
+        measured_ns,
+        met: measured_ns <= target_ns,
+        difference_ns: measured_ns - target_ns,
+    }
+}
+
+fn targets(r: &PacketResult) -> [TargetCheck; 2] {
+    [
+        target(r.packet, "tree_ns", TARGET_TREE_NS, r.ns.tree_ns as i64),
+        target(
+            r.packet,
+            "model_part_ns",
+            TARGET_MODEL_PART_NS,
+            r.ns.model_part_ns,
+        ),
+    ]
+}
+
+/// The section's figures (headline packet): each probe variant against the empty program, the
+/// tree and the model part against their targets.
+pub fn figures(r: &BenchReport) -> Vec<Figure> {
+    let ns = &r.ns;
+    let empty = ns.empty_ns as f64;
+    let baseline = "empty tc program (BPF_PROG_TEST_RUN)";
+    let vs = |name: &str, v: u32| Figure::versus(name, v as f64, "ns", baseline, empty, false);
+    vec![
+        vs("probe_no_model_ns_per_packet", ns.no_model_ns),
+        vs("probe_tree_ns_per_packet", ns.tree_ns).with_target(
+            &format!("<= {TARGET_TREE_NS} ns"),
+            ns.tree_ns as i64 <= TARGET_TREE_NS,
+        ),
+        vs("probe_logistic_ns_per_packet", ns.logistic_ns),
+        vs("probe_forest_ns_per_packet", ns.forest_ns),
+        Figure::versus(
+            "probe_model_part_ns_per_packet",
+            ns.model_part_ns as f64,
+            "ns",
+            "probe with no model (no_model_ns)",
+            ns.no_model_ns as f64,
+            false,
+        )
+        .with_target(
+            &format!("<= {TARGET_MODEL_PART_NS} ns"),
+            ns.model_part_ns <= TARGET_MODEL_PART_NS,
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[5, 1, 9, 3, 7]), 5);
+        assert_eq!(median(&[4, 2]), 4);
+        assert_eq!(median(&[]), 0);
+    }
+
+    #[test]
+    fn targets_report_met_and_missed_with_the_difference() {
+        let [tree, part] = targets(&PacketResult {
+            packet: "udp",
+            frame_bytes: 64,
+            ns: VariantNs {
+                empty_ns: 20,
+                no_decision_ns: 90,
+                no_model_ns: 100,
+                tree_ns: 140,
+                tree_default_decisions_ns: 0,
+                logistic_ns: 0,
+                forest_ns: 0,
+                model_part_ns: 40,
+            },
+            runs_ns: BTreeMap::new(),
+            return_codes: BTreeMap::new(),
+        });
+        assert_eq!((tree.met, tree.difference_ns), (true, -10));
+        assert_eq!((part.met, part.difference_ns), (false, 10));
+    }
+
+    #[test]
+    fn benchmark_packets_are_what_they_claim() {
+        let packets = bench_packets();
+        let udp = &packets[0];
+        assert_eq!((udp.name, udp.frame.len()), ("udp", 64));
+        let p = parse_ethernet(&FrameBytes {
+            data: &packets[1].frame,
+            wire_len_bytes: packets[1].frame.len() as u32,
+        })
+        .expect("parses");
+        assert_eq!((p.proto, p.tcp_flags, p.dst_port), (6, TCP_SYN, 80));
+    }
+
+    #[test]
+    fn every_benchmark_walk_is_12_deep() {
+        let packets = bench_packets();
+        for m in [models::full_tree(), models::forest()] {
+            let m = m.expect("model");
+            assert_eq!(check_walk_depth(&m, "model", &packets).expect("deep"), DEPTH);
+        }
+        // A two-level tree is refused.
+        let shallow = workbench_flow::model::build::tree(
+            &[
+                workbench_flow::model::build::Node::Split {
+                    feature: 39,
+                    threshold: 1,
+                    left: 1,
+                    right: 2,
+                },
+                workbench_flow::model::build::Node::Leaf { score: 0 },
+                workbench_flow::model::build::Node::Leaf { score: 1 },
+            ],
+            1,
+        )
+        .expect("tree");
+        let err = check_walk_depth(&shallow, "shallow", &packets).expect_err("too shallow");
+        assert!(err.to_string().contains("walks only 1 levels"), "{err}");
+    }
+}

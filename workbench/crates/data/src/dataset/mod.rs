@@ -1,0 +1,273 @@
+//! Loading intrusion-detection datasets into one typed, cleaned table.
+//!
+//! Every public dataset has its own damage: CIC-IDS2017 writes header names with leading spaces,
+//! repeats `Fwd Header Length`, writes `Infinity` and `NaN`, and spells a dash in its Web Attack
+//! labels with a byte that is not UTF-8; UNSW-NB15's raw files and NSL-KDD have no header at all.
+//! The loader recognises each layout (and says why), reads each file in one streaming pass with
+//! column types decided from its first lines (falling back to text if a later value does not
+//! fit), and counts every column's missing, NaN and infinite values. The loaded table keeps every
+//! row; [`LoadedDataset::cleaned`] is the reported cleaning step before training (rows dropped
+//! and why, under `dropped`): nothing is dropped silently.
+
+pub mod cache;
+pub mod clean;
+pub mod detect;
+pub mod kernel_map;
+pub mod parquet_check;
+pub mod source;
+pub mod time;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use polars::prelude::{BooleanChunked, DataFrame};
+use serde::{Deserialize, Serialize};
+
+pub use clean::ColumnHealth;
+pub use detect::DatasetKind;
+pub use kernel_map::{kernel_mapping, KernelMapping};
+
+/// A load failure: always names the file (and line where one is known).
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl DataError {
+    pub fn file(file: impl Into<String>, message: impl Into<String>) -> Self {
+        DataError::File {
+            file: file.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The label column; found by name (label, class, target, ...) when not given.
+    pub label: Option<String>,
+    /// Skip detection and read the files as this kind.
+    pub kind: Option<DatasetKind>,
+    /// Also drop exact duplicate rows (reported like every other drop).
+    pub drop_duplicates: bool,
+    /// Neither read nor write the Parquet cache.
+    pub no_cache: bool,
+    /// Cache directory; default `$XDG_CACHE_HOME/ebpf-ml-workbench/datasets`.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Rows or columns removed by cleaning, and why. Columns are removed when loading (every value
+/// empty, NaN or infinite); rows by the cleaning step before training.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Dropped {
+    /// Data rows in the files before cleaning.
+    pub rows_read: usize,
+    pub rows_dropped: usize,
+    pub rows_by_reason: Vec<DropReason>,
+    pub columns: Vec<DroppedColumn>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DropReason {
+    /// `nan_or_infinity`, `unparseable`, `missing_value`, `missing_label`, `duplicate`.
+    pub reason: String,
+    pub rows: usize,
+    /// Columns where the offending values were (most frequent first, at most 5).
+    pub columns: Vec<String>,
+    /// Rows dropped for the value in each of `columns` (same order; a row counts for its
+    /// first offending column). Absent in caches written before it existed.
+    #[serde(default)]
+    pub column_rows: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DroppedColumn {
+    pub column: String,
+    pub reason: String,
+}
+
+/// The cleaned table and what the rest of the workbench needs to know about it.
+#[derive(Debug, Clone)]
+pub struct LoadedDataset {
+    /// Numeric columns are Float64, categorical and identifier columns String.
+    pub frame: DataFrame,
+    pub kind: DatasetKind,
+    /// Why the kind was chosen (printed to the user).
+    pub kind_reason: String,
+    pub sources: Vec<String>,
+    pub label_column: String,
+    /// The attack-type column, when it is not the label itself (UNSW-NB15's `attack_cat`).
+    pub class_column: Option<String>,
+    /// Per row: malicious (true) or benign (BENIGN, normal, 0).
+    pub malicious: Vec<bool>,
+    /// Per row: the attack type, or the benign label.
+    pub class: Vec<String>,
+    pub time_column: Option<String>,
+    /// Per row, nanoseconds on the dataset's clock (ordering is what matters).
+    pub time_ns: Option<Vec<i64>>,
+    pub host_column: Option<String>,
+    /// Per row: the flow's source (initiator) address.
+    pub hosts: Option<Vec<String>>,
+    /// What [`LoadedDataset::cleaned`] removes (the table here still has those rows).
+    pub dropped: Dropped,
+    /// Missing, NaN and infinite values per column.
+    pub health: Vec<ColumnHealth>,
+    /// Whether cleaning removes exact duplicates too (`--drop-duplicates`).
+    drop_duplicates: bool,
+    pub from_cache: bool,
+    /// The cache file read or written (None with `no_cache`, or when it could not be written).
+    pub cache_path: Option<String>,
+    pub load_ms: u64,
+}
+
+impl LoadedDataset {
+    pub fn rows(&self) -> usize {
+        self.frame.height()
+    }
+
+    /// Every column name of the cleaned table, in order.
+    pub fn column_names(&self) -> Vec<String> {
+        self.frame
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+}
+
+/// With `WORKBENCH_LOAD_PHASES` set, the time of each loading phase on stderr (for profiling).
+fn phase(name: &str, started: Instant) {
+    if std::env::var_os("WORKBENCH_LOAD_PHASES").is_some() {
+        // SAFETY: getrusage fills the zeroed plain-data struct.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+        let cpu_ms =
+            (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000 + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1000;
+        eprintln!(
+            "load phase {name}: {} ms wall, {cpu_ms} ms cpu, peak {} MB",
+            started.elapsed().as_millis(),
+            u.ru_maxrss / 1024
+        );
+    }
+}
+
+/// Loads one dataset from files, folders or .zip archives (all of one kind), through the cache.
+pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, DataError> {
+    let started = Instant::now();
+    if paths.is_empty() {
+        return Err(DataError::Other("no data files given".into()));
+    }
+    let files = source::expand(paths)?;
+    let key = cache::fingerprint(&files, opts)?;
+    let cached = if opts.no_cache {
+        None
+    } else {
+        cache::wait_for_writes();
+        cache::read(opts, &key)
+    };
+    let (frame, meta, from_cache, cache_path) = match cached {
+        Some((frame, meta, path)) => (frame, meta, true, Some(path)),
+        None => {
+            let raw = source::read_all(&files, opts.kind)?;
+            phase("read", started);
+            let cleaned = clean::clean(raw, opts)?;
+            phase("clean", started);
+            let mut cache_path = None;
+            if !opts.no_cache {
+                // A cache that cannot be written only costs time next run: say so, go on.
+                match cache::write_in_background(opts, &key, &cleaned.frame, &cleaned.meta) {
+                    Ok(p) => cache_path = Some(p),
+                    Err(e) => eprintln!("note: dataset cache not written: {e}"),
+                }
+            }
+            (cleaned.frame, cleaned.meta, false, cache_path)
+        }
+    };
+    phase("cache", started);
+    let derived = clean::derive(&frame, &meta)?;
+    phase("derive", started);
+    Ok(LoadedDataset {
+        frame,
+        kind: meta.kind,
+        kind_reason: meta.kind_reason.clone(),
+        sources: files.iter().map(|f| f.display_name()).collect(),
+        label_column: meta.label_column.clone(),
+        class_column: meta.class_column.clone(),
+        malicious: derived.malicious,
+        class: derived.class,
+        time_column: meta.time_column.clone(),
+        time_ns: derived.time_ns,
+        host_column: meta.host_column.clone(),
+        hosts: derived.hosts,
+        dropped: meta.dropped,
+        health: meta.health,
+        drop_duplicates: meta.drop_duplicates,
+        from_cache,
+        cache_path: cache_path.map(|p| p.display().to_string()),
+        load_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+impl LoadedDataset {
+    /// Per row: kept by the cleaning step (every numeric feature finite, a label present and,
+    /// with `--drop-duplicates`, not a repeat).
+    pub fn usable_rows(&self) -> BooleanChunked {
+        let meta = clean::Meta {
+            kind: self.kind,
+            kind_reason: String::new(),
+            label_column: self.label_column.clone(),
+            class_column: self.class_column.clone(),
+            time_column: None,
+            host_column: None,
+            dropped: Dropped::default(),
+            health: Vec::new(),
+            drop_duplicates: self.drop_duplicates,
+        };
+        clean::usable_rows(&self.frame, &meta)
+    }
+
+    /// The cleaning step before training: the rows listed under `dropped` removed. An error
+    /// naming the sources and the reasons when no row is left.
+    pub fn cleaned(&self) -> Result<LoadedDataset, DataError> {
+        let keep = self.usable_rows();
+        let kept = keep.sum().unwrap_or(0) as usize;
+        if kept == 0 {
+            let why: Vec<String> = self
+                .dropped
+                .rows_by_reason
+                .iter()
+                .map(|r| format!("{} {} (in {})", r.rows, r.reason, r.columns.join(", ")))
+                .collect();
+            return Err(DataError::file(
+                self.sources.join(", "),
+                format!("no row survives cleaning: {}", why.join("; ")),
+            ));
+        }
+        if kept == self.rows() {
+            return Ok(self.clone());
+        }
+        let frame = self
+            .frame
+            .filter(&keep)
+            .map_err(|e| DataError::Other(format!("cleaning: {e}")))?;
+        let mask: Vec<bool> = keep.into_iter().map(|k| k == Some(true)).collect();
+        fn pick<T: Clone>(v: &[T], mask: &[bool]) -> Vec<T> {
+            v.iter()
+                .zip(mask)
+                .filter(|(_, k)| **k)
+                .map(|(x, _)| x.clone())
+                .collect()
+        }
+        Ok(LoadedDataset {
+            frame,
+            malicious: pick(&self.malicious, &mask),
+            class: pick(&self.class, &mask),
+            time_ns: self.time_ns.as_deref().map(|t| pick(t, &mask)),
+            hosts: self.hosts.as_deref().map(|h| pick(h, &mask)),
+            ..self.clone()
+        })
+    }
+}

@@ -1,0 +1,357 @@
+//! `workbench features`: training data from captures, computed by the probe's own code.
+//!
+//! Every packet goes through the userspace twin ([`workbench_flow::twin::Twin`]): the `shared` parser,
+//! canonical flow key, and `FlowEntry`/`FlowState` update the probe runs. A row holds the feature
+//! vector at the decision point: the flow's last packet (default, as CICFlowMeter computes at flow
+//! end), its N-th packet (`--decision-at N`; at the last packet for shorter flows, marked in
+//! `decided_at`), or every packet (`--every-packet`).
+//!
+//! Memory: the reader streams with one bounded buffer; the flow table is the only state that
+//! grows, and it is per capture file (files are processed in order, each with a fresh table, so a
+//! row's `source_file` is unambiguous). Rows go to disk in batches. `--every-packet` needs each
+//! flow's total before its first row, so it reads each file twice (once to count) rather than
+//! holding the rows.
+
+pub mod labels;
+pub mod output;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use color_eyre::eyre::{Result, WrapErr};
+use indicatif::ProgressBar;
+use serde::Serialize;
+use shared::abi::ProbeConfig;
+use shared::features::FeatureVector;
+use shared::FlowKey;
+
+use labels::{Assigned, CicOptions, FlowFacts, LabelReport, Labeler};
+use output::{Layout, Row, TableWriter, DECIDED_AT_LAST_PACKET, DECIDED_AT_PACKET_N};
+use workbench_flow::flowfmt::FlowTuple;
+use workbench_flow::twin::{FlowMap, Twin};
+
+/// Where in a flow the features are taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecisionPoint {
+    /// At the flow's last packet in the capture (CIC-like).
+    LastPacket,
+    /// At packet N of the flow (at the last one for shorter flows).
+    Packet(u32),
+    /// One row per packet.
+    EveryPacket,
+}
+
+impl DecisionPoint {
+    fn name(&self) -> String {
+        match self {
+            DecisionPoint::LastPacket => "last_packet".into(),
+            DecisionPoint::Packet(n) => format!("packet_{n}"),
+            DecisionPoint::EveryPacket => "every_packet".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FeaturesOptions {
+    pub pcaps: Vec<PathBuf>,
+    pub output: PathBuf,
+    pub decision: DecisionPoint,
+    pub labels: Option<PathBuf>,
+    pub cic: CicOptions,
+    pub lenient: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FeaturesReport {
+    pub output: String,
+    pub decision: String,
+    pub rows: u64,
+    pub flows: u64,
+    /// Packets read from the captures.
+    pub packets: u64,
+    /// Packets that became flow packets (the rest are in `unparsed`).
+    pub parsed_packets: u64,
+    /// Packets the shared parser refused, by reason (the probe's statistics names).
+    pub unparsed: BTreeMap<&'static str, u64>,
+    /// Damaged places skipped with `--lenient`.
+    pub skipped_records: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<LabelReport>,
+    /// The whole run, loading the labels file included.
+    pub elapsed_ns: u64,
+    /// Loading (and indexing) the labels file; 0 without `--labels`.
+    pub labels_load_ns: u64,
+    /// Packets over the time spent on captures and the table (`elapsed_ns - labels_load_ns`).
+    pub packets_per_s: u64,
+}
+
+/// Per-flow bookkeeping next to the twin's entry, in first-seen order.
+struct FlowMeta {
+    key: FlowKey,
+    label: Option<Assigned>,
+    /// `--decision-at N`: the features at packet N, once reached.
+    decided: Option<Box<FeatureVector>>,
+}
+
+/// The run's counters and outputs, shared by all files.
+struct Run<'a> {
+    opts: &'a FeaturesOptions,
+    writer: TableWriter,
+    labeler: Option<Labeler>,
+    report: FeaturesReport,
+    progress: &'a ProgressBar,
+    /// Progress position where the current pass over the current file started.
+    progress_base: u64,
+}
+
+/// Packets between progress updates: often enough for the eye, rare enough to cost nothing.
+const PROGRESS_EVERY: u64 = 4096;
+
+/// The facts a label source matches on, oriented from the initiator (the first packet's sender).
+fn facts(p: &shared::ParsedPacket, ts_ns: u64) -> FlowFacts {
+    let o = FlowKey::of(p);
+    let t = FlowTuple::of(&o.key, o.from_lo);
+    FlowFacts {
+        src_ip: t.src_ip,
+        src_port: t.src_port,
+        dst_ip: t.dest_ip,
+        dst_port: t.dest_port,
+        proto: p.proto,
+        first_seen_ns: ts_ns,
+    }
+}
+
+impl Run<'_> {
+    fn row(
+        &mut self,
+        meta: &FlowMeta,
+        entry: &shared::FlowEntry,
+        features: &FeatureVector,
+        decision_packet: u32,
+        flow_packets: u32,
+        file: &str,
+    ) -> Result<()> {
+        let t = FlowTuple::of(&meta.key, entry.initiator_is_lo != 0);
+        let decided_at = match self.opts.decision {
+            DecisionPoint::Packet(n) if decision_packet == n => Some(DECIDED_AT_PACKET_N),
+            DecisionPoint::Packet(_) => Some(DECIDED_AT_LAST_PACKET),
+            _ => None,
+        };
+        let names = self.labeler.as_ref();
+        let label = meta.label.and_then(|a| names.map(|l| l.name(a.label)));
+        let attack_type = meta
+            .label
+            .and_then(|a| a.attack_type)
+            .and_then(|id| names.map(|l| l.name(id)));
+        self.writer.push(Row {
+            src_ip: t.src_ip.to_string(),
+            src_port: t.src_port,
+            dst_ip: t.dest_ip.to_string(),
+            dst_port: t.dest_port,
+            proto: meta.key.proto,
+            first_seen_ns: entry.state.first_ts_ns,
+            decision_packet,
+            decided_at,
+            flow_packets,
+            features,
+            label,
+            attack_type,
+            source_file: file,
+        })
+    }
+
+    fn open(&self, path: &Path) -> Result<workbench_flow::capture::CaptureReader> {
+        Ok(workbench_flow::capture::open(path, self.opts.lenient)?)
+    }
+
+    /// `--every-packet`, first pass: each flow's total packet count.
+    fn count_flows(&mut self, path: &Path) -> Result<FlowMap<u32>> {
+        let mut reader = self.open(path)?;
+        let mut totals: FlowMap<u32> = FlowMap::default();
+        let mut n = 0u64;
+        while let Some(packet) = reader.next() {
+            let packet = packet?;
+            n += 1;
+            if n.is_multiple_of(PROGRESS_EVERY) {
+                self.progress
+                    .set_position(self.progress_base + reader.bytes_read());
+            }
+            if let Ok(p) = packet.parse() {
+                let total = totals.entry(FlowKey::of(&p).key).or_default();
+                *total = total.saturating_add(1);
+            }
+        }
+        self.progress_base += reader.bytes_read();
+        Ok(totals)
+    }
+
+    /// One capture file: every packet through the twin, rows written as the mode says.
+    fn file(&mut self, path: &Path) -> Result<()> {
+        let file = path.display().to_string();
+        let totals = match self.opts.decision {
+            DecisionPoint::EveryPacket => Some(self.count_flows(path)?),
+            _ => None,
+        };
+        let config = ProbeConfig {
+            // No model: the twin's decision step has nothing to evaluate.
+            decide_first_packets: 0,
+            decide_every: 0,
+            ..ProbeConfig::default()
+        };
+        let mut twin = Twin::new(config, None, None);
+        let mut metas: Vec<FlowMeta> = Vec::new();
+        let mut index: FlowMap<usize> = FlowMap::default();
+        let mut reader = self.open(path)?;
+        while let Some(packet) = reader.next() {
+            let packet = packet?;
+            self.report.packets += 1;
+            if self.report.packets.is_multiple_of(PROGRESS_EVERY) {
+                self.progress
+                    .set_position(self.progress_base + reader.bytes_read());
+            }
+            let p = match packet.parse() {
+                Ok(p) => p,
+                Err(e) => {
+                    *self.report.unparsed.entry(e.name()).or_default() += 1;
+                    continue;
+                }
+            };
+            self.report.parsed_packets += 1;
+            let entry = twin.packet(&p, packet.ts_ns);
+            let k = entry.state.packets();
+            let key = FlowKey::of(&p).key;
+            // The twin starts a flow (restart) exactly when its key is new: packets == 1.
+            // At the flow's last packet (the default) nothing happens per packet after the
+            // first: the rows come from the twin's table at the end. Only the other decision
+            // points need this packet's flow bookkeeping, so only they pay the second lookup.
+            let per_packet = self.opts.decision != DecisionPoint::LastPacket;
+            let i = if k == 1 {
+                let label = self
+                    .labeler
+                    .as_mut()
+                    .and_then(|l| l.label(&facts(&p, packet.ts_ns)));
+                metas.push(FlowMeta {
+                    key,
+                    label,
+                    decided: None,
+                });
+                if per_packet {
+                    index.insert(key, metas.len() - 1);
+                }
+                metas.len() - 1
+            } else if !per_packet {
+                continue;
+            } else {
+                index.get(&key).copied().ok_or_else(|| {
+                    color_eyre::eyre::eyre!(
+                        "{file}: packet {}: internal: flow without bookkeeping",
+                        packet.index
+                    )
+                })?
+            };
+            match (self.opts.decision, &totals) {
+                (DecisionPoint::Packet(n), _) if k == n => {
+                    metas[i].decided = Some(Box::new(entry.state.features()));
+                }
+                (DecisionPoint::EveryPacket, Some(totals)) => {
+                    let features = entry.state.features();
+                    let total = totals.get(&key).copied().unwrap_or(k).max(k);
+                    self.row(&metas[i], entry, &features, k, total, &file)?;
+                }
+                _ => {}
+            }
+        }
+        self.report.skipped_records += reader.skipped();
+        self.progress_base += reader.bytes_read();
+        self.progress.set_position(self.progress_base);
+        self.report.flows += metas.len() as u64;
+        if self.opts.decision == DecisionPoint::EveryPacket {
+            return Ok(());
+        }
+        for meta in &metas {
+            let Some(entry) = twin.flows.get(&meta.key) else {
+                continue;
+            };
+            let total = entry.state.packets();
+            let (features, k) = match &meta.decided {
+                Some(v) => (**v, self.decision_packet().unwrap_or(total)),
+                None => (entry.state.features(), total),
+            };
+            self.row(meta, entry, &features, k, total, &file)?;
+        }
+        Ok(())
+    }
+
+    fn decision_packet(&self) -> Option<u32> {
+        match self.opts.decision {
+            DecisionPoint::Packet(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// Runs the whole pipeline; `progress` is advanced in bytes (hidden bars cost nothing).
+pub fn extract(opts: &FeaturesOptions, progress: &ProgressBar) -> Result<FeaturesReport> {
+    let started = Instant::now();
+    let labeler = match &opts.labels {
+        Some(path) => Some(Labeler::load(path, &opts.cic)?),
+        None => None,
+    };
+    let labels_load_ns = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+    let layout = Layout {
+        decided_at: matches!(opts.decision, DecisionPoint::Packet(_)),
+        label: labeler.is_some(),
+        attack_type: labeler.as_ref().is_some_and(Labeler::has_attack_type),
+    };
+    let writer = TableWriter::create(&opts.output, layout)?;
+    let passes = if opts.decision == DecisionPoint::EveryPacket {
+        2
+    } else {
+        1
+    };
+    let mut total_bytes = 0;
+    for path in &opts.pcaps {
+        let meta = std::fs::metadata(path).wrap_err_with(|| format!("{}: cannot open", path.display()))?;
+        total_bytes += meta.len() * passes;
+    }
+    progress.set_length(total_bytes);
+    let mut run = Run {
+        opts,
+        writer,
+        labeler,
+        report: FeaturesReport {
+            output: opts.output.display().to_string(),
+            decision: opts.decision.name(),
+            rows: 0,
+            flows: 0,
+            packets: 0,
+            parsed_packets: 0,
+            unparsed: BTreeMap::new(),
+            skipped_records: 0,
+            labels: None,
+            elapsed_ns: 0,
+            labels_load_ns,
+            packets_per_s: 0,
+        },
+        progress,
+        progress_base: 0,
+    };
+    for path in &opts.pcaps {
+        run.file(path)?;
+    }
+    let Run {
+        writer,
+        labeler,
+        mut report,
+        ..
+    } = run;
+    report.rows = writer.rows();
+    writer.finish()?;
+    report.labels = labeler.map(|l| l.report());
+    let elapsed = started.elapsed();
+    report.elapsed_ns = elapsed.as_nanos().min(u64::MAX as u128) as u64;
+    let working_s = elapsed.as_secs_f64() - labels_load_ns as f64 / 1e9;
+    report.packets_per_s = (report.packets as f64 / working_s.max(1e-9)) as u64;
+    Ok(report)
+}

@@ -1,0 +1,402 @@
+//! The rows of a feature table and how they reach the disk: buffered column by column, written
+//! in batches through polars (CSV or Parquet by the output's extension), into a temporary file
+//! next to the output that is renamed into place only when the whole run succeeded, so a failed
+//! run never leaves a half-written table that looks complete.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use polars::prelude::*;
+use shared::features::{FeatureVector, FEATURES, FEATURE_COUNT};
+
+/// Rows held in memory before they are written: bounds memory in `--every-packet` mode, and is
+/// a reasonable Parquet row group.
+pub const BATCH_ROWS: usize = 65_536;
+
+/// The identifying columns that come before the features. `dst_port` and `proto` are also
+/// feature names (features 0 and 1, with the same values, since both are oriented from the
+/// initiator), so they appear once, here.
+pub const TUPLE_COLUMNS: [&str; 5] = ["src_ip", "src_port", "dst_ip", "dst_port", "proto"];
+
+/// The flow's total packet count in the capture. Not `packets`: that is the name of feature 39
+/// (packets so far, at the decision point).
+pub const FLOW_PACKETS_COLUMN: &str = "flow_packets";
+
+/// Values of `decided_at` (only with `--decision-at N`).
+pub const DECIDED_AT_PACKET_N: &str = "packet_n";
+pub const DECIDED_AT_LAST_PACKET: &str = "last_packet";
+
+/// Features whose names are already tuple columns.
+fn feature_is_tuple_column(id: usize) -> bool {
+    TUPLE_COLUMNS.contains(&FEATURES[id].name)
+}
+
+/// Which optional columns the table has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub decided_at: bool,
+    pub label: bool,
+    pub attack_type: bool,
+}
+
+impl Layout {
+    /// Column names in order.
+    pub fn columns(&self) -> Vec<&'static str> {
+        let mut c: Vec<&'static str> = TUPLE_COLUMNS.to_vec();
+        c.extend(["first_seen_ns", "decision_packet"]);
+        if self.decided_at {
+            c.push("decided_at");
+        }
+        c.push(FLOW_PACKETS_COLUMN);
+        c.extend(
+            (0..FEATURE_COUNT)
+                .filter(|&id| !feature_is_tuple_column(id))
+                .map(|id| FEATURES[id].name),
+        );
+        if self.label {
+            c.push("label");
+        }
+        if self.attack_type {
+            c.push("attack_type");
+        }
+        c.push("source_file");
+        c
+    }
+}
+
+/// One output row.
+pub struct Row<'a> {
+    pub src_ip: String,
+    pub src_port: u16,
+    pub dst_ip: String,
+    pub dst_port: u16,
+    pub proto: u8,
+    pub first_seen_ns: u64,
+    pub decision_packet: u32,
+    /// Some only with `--decision-at`.
+    pub decided_at: Option<&'static str>,
+    pub flow_packets: u32,
+    pub features: &'a FeatureVector,
+    pub label: Option<&'a str>,
+    pub attack_type: Option<&'a str>,
+    pub source_file: &'a str,
+}
+
+/// Output format, from the extension of the output path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Parquet,
+}
+
+impl Format {
+    pub fn of(path: &Path) -> Result<Format> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("csv") => Ok(Format::Csv),
+            Some("parquet") | Some("pq") => Ok(Format::Parquet),
+            _ => bail!(
+                "{}: unknown output format: expected a file name ending in .csv or .parquet",
+                path.display()
+            ),
+        }
+    }
+}
+
+enum Sink {
+    // Boxed: both writers are hundreds of bytes, and of very different sizes.
+    Csv(Box<polars::io::csv::write::BatchedWriter<File>>),
+    Parquet(Box<polars::io::parquet::write::BatchedWriter<File>>),
+}
+
+/// Column buffers plus the batched writer behind them.
+pub struct TableWriter {
+    layout: Layout,
+    path: PathBuf,
+    tmp: PathBuf,
+    sink: Option<Sink>,
+    schema: Schema,
+    strings: [Vec<String>; 2],
+    ints: Vec<Vec<i64>>,
+    decided_at: Vec<&'static str>,
+    label: Vec<Option<String>>,
+    attack_type: Vec<Option<String>>,
+    /// The source file of the buffered rows, as runs (file, rows): one string per file rather
+    /// than one per row.
+    source_file: Vec<(String, usize)>,
+    /// Rows buffered since the last flush.
+    batch_rows: usize,
+    /// The features that are not already tuple columns, in column order (computed once: the
+    /// per-row check by name cost a quarter of a flow-heavy run in a profile).
+    feature_ids: Vec<usize>,
+    rows: u64,
+}
+
+/// Integer columns in order: ports, proto, first_seen_ns, decision_packet, flow_packets, then
+/// the features that are not tuple columns.
+fn int_column_names() -> Vec<&'static str> {
+    let mut c = vec![
+        "src_port",
+        "dst_port",
+        "proto",
+        "first_seen_ns",
+        "decision_packet",
+        FLOW_PACKETS_COLUMN,
+    ];
+    c.extend(
+        (0..FEATURE_COUNT)
+            .filter(|&id| !feature_is_tuple_column(id))
+            .map(|id| FEATURES[id].name),
+    );
+    c
+}
+
+impl TableWriter {
+    /// Creates the temporary file next to `path` (so that an unwritable output fails before any
+    /// capture is read).
+    pub fn create(path: &Path, layout: Layout) -> Result<TableWriter> {
+        let format = Format::of(path)?;
+        if path.is_dir() {
+            bail!("{}: is a directory, expected an output file", path.display());
+        }
+        let name = path
+            .file_name()
+            .ok_or_else(|| eyre!("{}: no file name", path.display()))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{}.tmp", std::process::id()));
+        let tmp = path.with_file_name(tmp_name);
+        let file = File::create(&tmp)
+            .wrap_err_with(|| format!("{}: cannot create the output file", path.display()))?;
+        let schema = Self::schema(layout);
+        let sink = match format {
+            Format::Csv => Sink::Csv(Box::new(
+                CsvWriter::new(file).include_header(true).batched(&schema)?,
+            )),
+            Format::Parquet => Sink::Parquet(Box::new(ParquetWriter::new(file).batched(&schema)?)),
+        };
+        let ints = int_column_names().iter().map(|_| Vec::new()).collect();
+        Ok(TableWriter {
+            layout,
+            path: path.to_path_buf(),
+            tmp,
+            sink: Some(sink),
+            schema,
+            strings: [Vec::new(), Vec::new()],
+            ints,
+            decided_at: Vec::new(),
+            label: Vec::new(),
+            attack_type: Vec::new(),
+            source_file: Vec::new(),
+            batch_rows: 0,
+            feature_ids: (0..FEATURE_COUNT)
+                .filter(|&id| !feature_is_tuple_column(id))
+                .collect(),
+            rows: 0,
+        })
+    }
+
+    fn schema(layout: Layout) -> Schema {
+        let ints = int_column_names();
+        layout
+            .columns()
+            .into_iter()
+            .map(|name| {
+                let dtype = if ints.contains(&name) {
+                    DataType::Int64
+                } else {
+                    DataType::String
+                };
+                Field::new(name.into(), dtype)
+            })
+            .collect()
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn push(&mut self, row: Row<'_>) -> Result<()> {
+        self.strings[0].push(row.src_ip);
+        self.strings[1].push(row.dst_ip);
+        let fixed = [
+            row.src_port as i64,
+            row.dst_port as i64,
+            row.proto as i64,
+            // Nanoseconds since 1970 fit i64 until 2262.
+            row.first_seen_ns.min(i64::MAX as u64) as i64,
+            row.decision_packet as i64,
+            row.flow_packets as i64,
+        ];
+        let features = self.feature_ids.iter().map(|&id| row.features[id]);
+        for (column, value) in self.ints.iter_mut().zip(fixed.into_iter().chain(features)) {
+            column.push(value);
+        }
+        if self.layout.decided_at {
+            self.decided_at
+                .push(row.decided_at.unwrap_or(DECIDED_AT_LAST_PACKET));
+        }
+        if self.layout.label {
+            self.label.push(row.label.map(str::to_string));
+        }
+        if self.layout.attack_type {
+            self.attack_type.push(row.attack_type.map(str::to_string));
+        }
+        match self.source_file.last_mut() {
+            Some((file, n)) if file == row.source_file => *n += 1,
+            _ => self.source_file.push((row.source_file.to_string(), 1)),
+        }
+        self.rows += 1;
+        self.batch_rows += 1;
+        if self.batch_rows >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered rows as one batch.
+    fn flush(&mut self) -> Result<()> {
+        if self.batch_rows == 0 {
+            return Ok(());
+        }
+        self.batch_rows = 0;
+        let names = int_column_names();
+        let mut by_name: Vec<(&str, Column)> = Vec::with_capacity(self.schema.len());
+        by_name.push((
+            "src_ip",
+            Column::new("src_ip".into(), std::mem::take(&mut self.strings[0])),
+        ));
+        by_name.push((
+            "dst_ip",
+            Column::new("dst_ip".into(), std::mem::take(&mut self.strings[1])),
+        ));
+        for (name, values) in names.iter().zip(self.ints.iter_mut()) {
+            by_name.push((name, Column::new((*name).into(), std::mem::take(values))));
+        }
+        if self.layout.decided_at {
+            let v = std::mem::take(&mut self.decided_at);
+            by_name.push(("decided_at", Column::new("decided_at".into(), v)));
+        }
+        if self.layout.label {
+            let v = std::mem::take(&mut self.label);
+            by_name.push(("label", Column::new("label".into(), v)));
+        }
+        if self.layout.attack_type {
+            let v = std::mem::take(&mut self.attack_type);
+            by_name.push(("attack_type", Column::new("attack_type".into(), v)));
+        }
+        let runs = std::mem::take(&mut self.source_file);
+        let files: Vec<&str> = runs
+            .iter()
+            .flat_map(|(file, n)| std::iter::repeat_n(file.as_str(), *n))
+            .collect();
+        by_name.push(("source_file", Column::new("source_file".into(), files)));
+        // Put the columns in the layout's order.
+        let mut columns = Vec::with_capacity(by_name.len());
+        for name in self.layout.columns() {
+            let i = by_name
+                .iter()
+                .position(|(n, _)| *n == name)
+                .ok_or_else(|| eyre!("internal: column {name} was not buffered"))?;
+            columns.push(by_name.swap_remove(i).1);
+        }
+        let df = DataFrame::new(columns)?;
+        let path = self.path.display().to_string();
+        match self.sink.as_mut() {
+            Some(Sink::Csv(w)) => w.write_batch(&df),
+            Some(Sink::Parquet(w)) => w.write_batch(&df),
+            None => return Err(eyre!("{path}: the table was already finished")),
+        }
+        .wrap_err_with(|| format!("{path}: writing rows"))?;
+        Ok(())
+    }
+
+    /// Writes what is buffered, closes the file and moves it into place.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        self.flush()?;
+        let path = self.path.display().to_string();
+        match self.sink.take() {
+            Some(Sink::Csv(mut w)) => w.finish().map(|_| ()),
+            Some(Sink::Parquet(w)) => w.finish().map(|_| ()),
+            None => Ok(()),
+        }
+        .wrap_err_with(|| format!("{path}: finishing the file"))?;
+        std::fs::rename(&self.tmp, &self.path)
+            .wrap_err_with(|| format!("{path}: cannot move {} into place", self.tmp.display()))?;
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for TableWriter {
+    /// A writer dropped before `finish` (an error on the way) removes its temporary file.
+    fn drop(&mut self) {
+        if self.sink.is_some() {
+            self.sink = None;
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// The feature table of `docs/FEATURES.md`, generated from `shared::features::FEATURES` (a test
+/// checks that the document holds exactly this text).
+pub fn markdown_feature_table() -> String {
+    let mut s =
+        String::from("| id | column | unit | CIC-IDS2017 counterpart | meaning |\n|---|---|---|---|---|\n");
+    for (id, f) in FEATURES.iter().enumerate() {
+        s.push_str(&format!(
+            "| {id} | `{}` | {} | {} | {} |\n",
+            f.name,
+            f.unit,
+            f.cic_column
+                .map(|c| format!("`{c}`"))
+                .unwrap_or_else(|| "none".into()),
+            f.doc.replace('|', "\\|")
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEGIN: &str = "<!-- feature-table:begin -->\n";
+    const END: &str = "<!-- feature-table:end -->";
+
+    /// docs/FEATURES.md holds the generated table. `WORKBENCH_BLESS_DOCS=1` rewrites it.
+    #[test]
+    fn docs_feature_table_matches_the_code() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../docs/FEATURES.md");
+        let doc = std::fs::read_to_string(&path).expect("docs/FEATURES.md");
+        let start = doc.find(BEGIN).expect("begin marker") + BEGIN.len();
+        let end = doc.find(END).expect("end marker");
+        let table = markdown_feature_table();
+        if std::env::var_os("WORKBENCH_BLESS_DOCS").is_some() {
+            let new = format!("{}{table}{}", &doc[..start], &doc[end..]);
+            std::fs::write(&path, new).expect("write docs");
+            return;
+        }
+        assert_eq!(&doc[start..end], table, "docs/FEATURES.md is out of date");
+    }
+
+    #[test]
+    fn columns_are_unique_and_hold_every_feature() {
+        let layout = Layout {
+            decided_at: true,
+            label: true,
+            attack_type: true,
+        };
+        let cols = layout.columns();
+        let unique: std::collections::HashSet<_> = cols.iter().collect();
+        assert_eq!(unique.len(), cols.len());
+        for f in FEATURES.iter() {
+            assert!(cols.contains(&f.name), "{}", f.name);
+        }
+        assert_eq!(cols.len(), 5 + 3 + 1 + (FEATURE_COUNT - 2) + 3);
+        assert_eq!(TableWriter::schema(layout).len(), cols.len());
+    }
+}

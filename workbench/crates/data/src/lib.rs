@@ -1,0 +1,10 @@
+//! Datasets, the second stage of the path: loading public datasets and flow tables (`dataset`),
+//! feature tables from captures computed by the probe's own code (`features`), the pitfall
+//! report (`pitfalls`) and training with its glue from columns to kernel features (`train`).
+//! The only crate of the workbench that uses polars.
+
+mod contain;
+pub mod dataset;
+pub mod features;
+pub mod pitfalls;
+pub mod train;

@@ -1,0 +1,154 @@
+//! Which kernel features a model is trained on: `--features kernel` (every dataset column with a
+//! probe counterpart) or a comma list, each name checked against the probe's 40 features and the
+//! dataset's columns, so that a typo or a column lost in cleaning is named, not silently skipped.
+
+use color_eyre::eyre::{bail, Result};
+use shared::features::{feature_id, FEATURES};
+
+use crate::dataset::kernel_map::{kernel_mapping, MappedColumn};
+use crate::dataset::DroppedColumn;
+
+/// The dataset facts the selection needs.
+pub struct Columns<'a> {
+    /// The data files, for messages.
+    pub file: &'a str,
+    /// Columns of the cleaned table.
+    pub columns: &'a [String],
+    /// Label and attack-type columns: never features.
+    pub label_columns: &'a [&'a str],
+    /// Columns cleaning removed, with why.
+    pub dropped: &'a [DroppedColumn],
+}
+
+fn kernel_names() -> String {
+    FEATURES.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+}
+
+/// The kernel feature a `--features` name stands for: a feature name, or a dataset column that
+/// maps to one (CIC-IDS2017 names such as `Total Fwd Packets`).
+fn resolve(name: &str, mapped: &[MappedColumn]) -> Option<usize> {
+    feature_id(name).or_else(|| mapped.iter().find(|m| m.column == name).map(|m| m.feature_id))
+}
+
+/// Why the features in `ids` have no column: dropped by cleaning (named with the reason), or
+/// absent from the dataset.
+fn missing_error(c: &Columns, ids: &[usize]) -> String {
+    let dropped = kernel_mapping(&c.dropped.iter().map(|d| d.column.clone()).collect::<Vec<_>>());
+    let mut parts = Vec::new();
+    let mut absent = Vec::new();
+    for &id in ids {
+        match dropped.mapped.iter().find(|m| m.feature_id == id) {
+            Some(m) => {
+                let why = c
+                    .dropped
+                    .iter()
+                    .find(|d| d.column == m.column)
+                    .map_or("", |d| d.reason.as_str());
+                parts.push(format!(
+                    "column `{}` (kernel feature {}) was dropped when cleaning: {why}",
+                    m.column, FEATURES[id].name
+                ));
+            }
+            None => absent.push(FEATURES[id].name),
+        }
+    }
+    if !absent.is_empty() {
+        parts.push(format!(
+            "no column for kernel feature(s) {} (the columns are: {})",
+            absent.join(", "),
+            c.columns.join(", ")
+        ));
+    }
+    format!("{}: {}", c.file, parts.join("; "))
+}
+
+/// The mapped columns to train on, one per kernel feature, in feature order.
+pub fn select(spec: &str, c: &Columns) -> Result<Vec<MappedColumn>> {
+    let mut mapped = kernel_mapping(c.columns).mapped;
+    mapped.retain(|m| !c.label_columns.contains(&m.column.as_str()));
+    if spec.trim() == "kernel" {
+        if mapped.is_empty() {
+            let dropped = kernel_mapping(&c.dropped.iter().map(|d| d.column.clone()).collect::<Vec<_>>());
+            if !dropped.mapped.is_empty() {
+                let ids: Vec<usize> = dropped.mapped.iter().map(|m| m.feature_id).collect();
+                bail!("no kernel feature left to train on: {}", missing_error(c, &ids));
+            }
+            bail!(
+                "no column of {} maps to a kernel feature; see `workbench inspect` for the mapping table",
+                c.file
+            );
+        }
+    } else {
+        let mut ids = Vec::new();
+        for name in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match resolve(name, &mapped) {
+                Some(id) => ids.push(id),
+                None => bail!(
+                    "--features: `{name}` is not a kernel feature (nor a column of {} that maps to \
+                     one); the {} kernel features are: {}",
+                    c.file,
+                    FEATURES.len(),
+                    kernel_names()
+                ),
+            }
+        }
+        if ids.is_empty() {
+            bail!(
+                "--features: no feature named; give `kernel` or a comma list of: {}",
+                kernel_names()
+            );
+        }
+        let missing: Vec<usize> = ids
+            .iter()
+            .copied()
+            .filter(|&id| !mapped.iter().any(|m| m.feature_id == id))
+            .collect();
+        if !missing.is_empty() {
+            bail!("--features: {}", missing_error(c, &missing));
+        }
+        mapped.retain(|m| ids.contains(&m.feature_id));
+    }
+    mapped.sort_by_key(|m| m.feature_id);
+    mapped.dedup_by_key(|m| m.feature_id);
+    Ok(mapped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn names_resolve_to_features_and_bad_ones_are_named() {
+        let columns = cols(&["src_ip", "syn_count", "Total Fwd Packets", "label"]);
+        let dropped = vec![DroppedColumn {
+            column: "fwd_ttl".into(),
+            reason: "every value is empty, NaN or Infinity".into(),
+        }];
+        let c = Columns {
+            file: "t.csv",
+            columns: &columns,
+            label_columns: &["label"],
+            dropped: &dropped,
+        };
+        let all = select("kernel", &c).expect("kernel");
+        assert_eq!(
+            all.iter().map(|m| m.feature).collect::<Vec<_>>(),
+            vec!["fwd_packets", "syn_count"]
+        );
+        let one = select("Total Fwd Packets", &c).expect("a CIC column name");
+        assert_eq!(one[0].feature, "fwd_packets");
+        let e = select("syn_count,syn_cnt", &c).expect_err("typo").to_string();
+        assert!(
+            e.contains("`syn_cnt`") && e.contains("the 40 kernel features are: ") && e.contains("fwd_ttl"),
+            "{e}"
+        );
+        let e = select("fwd_ttl", &c).expect_err("dropped").to_string();
+        assert!(e.contains("t.csv: column `fwd_ttl`") && e.contains("NaN"), "{e}");
+        let e = select("bwd_ttl", &c).expect_err("absent").to_string();
+        assert!(e.contains("no column for kernel feature(s) bwd_ttl"), "{e}");
+    }
+}

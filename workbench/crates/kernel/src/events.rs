@@ -1,0 +1,108 @@
+//! Verdict events from the probe's ring buffer, and the raw flow table for checks that need the
+//! probe's own feature state.
+
+use aya::maps::{HashMap, Map, MapData, RingBuf};
+use color_eyre::eyre::{eyre, Result};
+use serde::Serialize;
+use shared::abi::{PacketRecord, VerdictEvent};
+use shared::{FlowEntry, FlowKey};
+
+use super::{caps, probe};
+use crate::flows::verdict_name;
+use workbench_flow::flowfmt::FlowTuple;
+
+/// A verdict change, oriented from the flow's initiator (keys in the spirit of Suricata's EVE).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VerdictRecord {
+    /// Kernel monotonic clock, nanoseconds.
+    pub timestamp_ns: u64,
+    pub event_type: &'static str,
+    pub flow: FlowTuple,
+    pub score: i64,
+    pub verdict: &'static str,
+    pub model: String,
+    pub packets: u32,
+}
+
+/// Reader of the probe's verdict events on `iface`.
+pub struct EventReader {
+    ring: RingBuf<MapData>,
+}
+
+impl EventReader {
+    pub fn open(iface: &str) -> Result<Self> {
+        caps::require_kernel_access("reading verdict events")?;
+        let map = Map::RingBuf(probe::open_pinned_map(iface, probe::PIN_EVENTS)?);
+        Ok(EventReader {
+            ring: RingBuf::try_from(map)?,
+        })
+    }
+
+    /// Every event waiting in the ring buffer.
+    pub fn drain(&mut self) -> Result<Vec<VerdictRecord>> {
+        let mut out = Vec::new();
+        while let Some(item) = self.ring.next() {
+            let bytes: &[u8] = &item;
+            if bytes.len() < std::mem::size_of::<VerdictEvent>() {
+                return Err(eyre!(
+                    "verdict event of {} bytes, expected {}",
+                    bytes.len(),
+                    std::mem::size_of::<VerdictEvent>()
+                ));
+            }
+            // SAFETY: length checked; VerdictEvent is plain old data; read_unaligned copes with any
+            // alignment of the ring buffer's bytes.
+            let ev: VerdictEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+            out.push(VerdictRecord {
+                timestamp_ns: ev.ts_ns,
+                event_type: "verdict",
+                flow: FlowTuple::of(&ev.key, ev.initiator_is_lo != 0),
+                score: ev.score,
+                verdict: verdict_name(ev.verdict),
+                model: workbench_flow::model::id_string(ev.model_id),
+                packets: ev.packets,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Reader of the packet records the probe emits in record mode (`workbench verify`).
+pub struct PacketRecordReader {
+    ring: RingBuf<MapData>,
+}
+
+impl PacketRecordReader {
+    pub fn open(iface: &str) -> Result<Self> {
+        caps::require_kernel_access("reading packet records")?;
+        let map = Map::RingBuf(probe::open_pinned_map(iface, probe::PIN_PACKETS)?);
+        Ok(PacketRecordReader {
+            ring: RingBuf::try_from(map)?,
+        })
+    }
+
+    /// Appends every record waiting in the ring buffer to `out`.
+    pub fn drain_into(&mut self, out: &mut Vec<PacketRecord>) -> Result<()> {
+        while let Some(item) = self.ring.next() {
+            let bytes: &[u8] = &item;
+            if bytes.len() < std::mem::size_of::<PacketRecord>() {
+                return Err(eyre!(
+                    "packet record of {} bytes, expected {}",
+                    bytes.len(),
+                    std::mem::size_of::<PacketRecord>()
+                ));
+            }
+            // SAFETY: length checked; PacketRecord is plain old data.
+            out.push(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) });
+        }
+        Ok(())
+    }
+}
+
+/// Every flow entry as the probe stores it (feature state included).
+pub fn raw_flows(iface: &str) -> Result<Vec<(FlowKey, FlowEntry)>> {
+    caps::require_kernel_access("reading the probe's flows")?;
+    let map = Map::LruHashMap(probe::open_pinned_map(iface, probe::PIN_FLOWS)?);
+    let map: HashMap<_, FlowKey, FlowEntry> = HashMap::try_from(map)?;
+    Ok(map.iter().map_while(|r| r.ok()).collect())
+}

@@ -1,0 +1,134 @@
+//! Reading the probe's flow table and statistics back from the pinned maps.
+
+use std::net::IpAddr;
+
+use aya::maps::{HashMap, Map, PerCpuArray};
+use color_eyre::eyre::{Result, WrapErr};
+use serde::Serialize;
+use shared::{stats, FlowEntry, FlowKey};
+
+use super::{caps, probe};
+use workbench_flow::flowfmt::{endpoint_addr, proto_name};
+
+/// One flow as the probe saw it, oriented from its initiator (`src`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FlowRecord {
+    pub src: IpAddr,
+    pub src_port: u16,
+    pub dst: IpAddr,
+    pub dst_port: u16,
+    pub proto: &'static str,
+    pub fwd_packets: u64,
+    pub bwd_packets: u64,
+    pub fwd_bytes: u64,
+    pub bwd_bytes: u64,
+    /// Kernel monotonic clock (CLOCK_MONOTONIC / bpf_ktime_get_ns), nanoseconds.
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+    /// Latest active-model decision: "none" until a model has scored the flow.
+    pub verdict: &'static str,
+    pub score: i64,
+    pub model: Option<String>,
+    pub decided_at_packet: u32,
+    pub shadow_verdict: &'static str,
+    pub shadow_score: i64,
+    pub shadow_model: Option<String>,
+    pub shadow_disagreements: u32,
+}
+
+pub fn verdict_name(v: u8) -> &'static str {
+    match v {
+        shared::flow::VERDICT_BENIGN => "benign",
+        shared::flow::VERDICT_MALICIOUS => "malicious",
+        _ => "none",
+    }
+}
+
+impl FlowRecord {
+    pub fn from_entry(key: &FlowKey, entry: &FlowEntry) -> Self {
+        let lo = (endpoint_addr(key.ip_version, &key.addr_lo), key.port_lo);
+        let hi = (endpoint_addr(key.ip_version, &key.addr_hi), key.port_hi);
+        let ((src, src_port), (dst, dst_port)) = if entry.initiator_is_lo != 0 {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        };
+        FlowRecord {
+            src,
+            src_port,
+            dst,
+            dst_port,
+            proto: proto_name(key.proto),
+            fwd_packets: entry.state.fwd_packets as u64,
+            bwd_packets: entry.state.bwd_packets as u64,
+            fwd_bytes: entry.state.fwd_frame_bytes,
+            bwd_bytes: entry.state.bwd_frame_bytes,
+            first_seen_ns: entry.state.first_ts_ns,
+            last_seen_ns: entry.state.last_ts_ns,
+            verdict: verdict_name(entry.verdict),
+            score: entry.score,
+            model: (entry.verdict != 0).then(|| workbench_flow::model::id_string(entry.model_id)),
+            decided_at_packet: entry.decided_at_packet,
+            shadow_verdict: verdict_name(entry.shadow_verdict),
+            shadow_score: entry.shadow_score,
+            shadow_model: (entry.shadow_verdict != 0)
+                .then(|| workbench_flow::model::id_string(entry.shadow_model_id)),
+            shadow_disagreements: entry.shadow_disagreements,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowTable {
+    pub iface: String,
+    pub flows: Vec<FlowRecord>,
+    /// Probe statistics summed over CPUs, by name (packets, parsed, and one per unparsed reason).
+    pub stats: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// Reads every flow and statistic of the probe attached to `iface`.
+pub fn read(iface: &str) -> Result<FlowTable> {
+    caps::require_kernel_access("reading the probe's flows")?;
+    read_maps(
+        iface,
+        Map::LruHashMap(probe::open_pinned_map(iface, probe::PIN_FLOWS)?),
+        Map::PerCpuArray(probe::open_pinned_map(iface, probe::PIN_STATS)?),
+    )
+}
+
+/// Reads every flow and statistic from the probe's flow and statistics maps; `label` names the
+/// probe in the result (its interface, or what a private load is for).
+pub fn read_maps(label: &str, flows: Map, stats_map: Map) -> Result<FlowTable> {
+    let flows_map: HashMap<_, FlowKey, FlowEntry> = HashMap::try_from(flows)?;
+    let mut flows = Vec::new();
+    for item in flows_map.iter() {
+        // An entry evicted while we iterate ends the walk with ENOENT on some kernels; what was
+        // read so far is still right.
+        let Ok((key, entry)) = item else { break };
+        flows.push(FlowRecord::from_entry(&key, &entry));
+    }
+    flows.sort_by_key(|f| (f.first_seen_ns, f.src, f.src_port, f.dst, f.dst_port));
+    Ok(FlowTable {
+        iface: label.to_string(),
+        flows,
+        stats: sum_stats(stats_map)?,
+    })
+}
+
+/// The probe's statistics on `iface`, summed over CPUs, by name.
+pub fn read_stats(iface: &str) -> Result<std::collections::BTreeMap<&'static str, u64>> {
+    caps::require_kernel_access("reading the probe's statistics")?;
+    sum_stats(Map::PerCpuArray(probe::open_pinned_map(iface, probe::PIN_STATS)?))
+}
+
+fn sum_stats(stats_map: Map) -> Result<std::collections::BTreeMap<&'static str, u64>> {
+    let stats_map: PerCpuArray<_, u64> = PerCpuArray::try_from(stats_map)?;
+    let mut totals = std::collections::BTreeMap::new();
+    for index in 0..stats::COUNT {
+        let per_cpu = stats_map
+            .get(&index, 0)
+            .wrap_err_with(|| format!("reading statistic {index}"))?;
+        totals.insert(stats::name(index), per_cpu.iter().copied().sum());
+    }
+    Ok(totals)
+}

@@ -1,0 +1,207 @@
+//! Claims: a note, per running command, of what it made in the kernel for its own duration, so
+//! that what a killed command (SIGKILL, power cut of the process) left behind is recognised by
+//! the next start and named in one line with the command that removes it.
+//!
+//! A claim is a small JSON file `/run/ebpf-ml-workbench/claims/<pid>-<n>.json` (tmpfs: it lives as
+//! long as the pins and namespaces it describes, one boot). It holds the process id and start
+//! time (so a recycled pid is not mistaken for the owner) and the objects. Writing it is best
+//! effort: without write access to /run the command still works; a leftover is then found only
+//! by what `probe attach` already checks (pins in its directory).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bpffs;
+
+const CLAIMS_DIR: &str = "/run/ebpf-ml-workbench/claims";
+
+/// Claims of one process are numbered (`verify` holds one while `attach` inside it holds another).
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Something a command made for its own duration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Object {
+    /// The probe pinned (and attached) on an interface: `bpffs::iface_dir(iface)`.
+    Probe { iface: String },
+    /// A replay lab: namespace `ebml-<id>` with its veth pair.
+    Lab { id: String },
+    /// A private pinned probe directory under the project's bpffs directory (the benchmark's).
+    Pins { dir: String },
+}
+
+impl Object {
+    fn exists(&self) -> bool {
+        match self {
+            Object::Probe { iface } => bpffs::iface_dir(iface).exists(),
+            Object::Lab { id } => {
+                crate::lab::project_namespaces().contains(&format!("{}{id}", crate::lab::PREFIX))
+            }
+            Object::Pins { dir } => Path::new(bpffs::PROJECT_DIR).join(dir).exists(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Object::Probe { iface } => format!("probe on {iface}"),
+            Object::Lab { id } => format!("lab namespace {}{id}", crate::lab::PREFIX),
+            Object::Pins { dir } => format!("pins in {}/{dir}", bpffs::PROJECT_DIR),
+        }
+    }
+
+    /// The command that removes just this object (None: only `probe cleanup` does).
+    fn fix(&self) -> Option<String> {
+        match self {
+            Object::Probe { iface } => Some(format!("workbench probe detach --iface {iface}")),
+            Object::Lab { id } => Some(format!("workbench lab down --id {id}")),
+            Object::Pins { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    pid: u32,
+    /// Process start time in clock ticks since boot (/proc/PID/stat field 22).
+    start_ticks: u64,
+    command: String,
+    objects: Vec<Object>,
+}
+
+/// This process's claim; dropping it (the objects are gone by then) removes the note.
+pub struct Claim {
+    path: PathBuf,
+    record: Record,
+}
+
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+impl Claim {
+    /// A claim for `command` (e.g. "verify"), with no objects yet.
+    pub fn new(command: &str) -> Claim {
+        let pid = std::process::id();
+        Claim {
+            path: Path::new(CLAIMS_DIR).join(format!("{pid}-{}.json", NEXT.fetch_add(1, Ordering::Relaxed))),
+            record: Record {
+                pid,
+                start_ticks: start_ticks(pid).unwrap_or(0),
+                command: command.to_string(),
+                objects: Vec::new(),
+            },
+        }
+    }
+
+    /// Notes `object` *before* making it, so a kill half-way through is covered too.
+    pub fn add(&mut self, object: Object) {
+        if !self.record.objects.contains(&object) {
+            self.record.objects.push(object);
+        }
+        let _ = std::fs::create_dir_all(CLAIMS_DIR);
+        // Written beside and renamed over: a kill during the write leaves the previous note (or
+        // none), never a half-written one that `stale` would have to skip.
+        if let Ok(json) = serde_json::to_vec(&self.record) {
+            let tmp = self.path.with_extension("json.tmp");
+            if std::fs::write(&tmp, json).is_ok() && std::fs::rename(&tmp, &self.path).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// What a command that is no longer running left behind.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stale {
+    pub pid: u32,
+    pub command: String,
+    pub objects: Vec<Object>,
+}
+
+impl Stale {
+    pub fn has(&self, object: &Object) -> bool {
+        self.objects.contains(object)
+    }
+}
+
+impl std::fmt::Display for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what: Vec<String> = self.objects.iter().map(Object::describe).collect();
+        let fixes: Vec<String> = self.objects.iter().filter_map(Object::fix).collect();
+        write!(
+            f,
+            "stale {} left by `workbench {}` (pid {}, no longer running): remove it with ",
+            what.join(" and "),
+            self.command,
+            self.pid
+        )?;
+        if fixes.is_empty() {
+            write!(
+                f,
+                "`workbench probe cleanup` (removes everything the project made)"
+            )
+        } else {
+            write!(
+                f,
+                "`{}` (or `workbench probe cleanup`, which removes everything the project made)",
+                fixes.join(" && ")
+            )
+        }
+    }
+}
+
+/// Claims of processes that are gone, with the objects that still exist. Claims whose objects
+/// are all gone (removed by hand or by `probe cleanup`) are deleted on the way.
+pub fn stale() -> Vec<Stale> {
+    let Ok(dir) = std::fs::read_dir(CLAIMS_DIR) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in dir.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let Some(record) = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
+        else {
+            continue;
+        };
+        let alive = record.pid == std::process::id()
+            || start_ticks(record.pid).is_some_and(|t| t == record.start_ticks || record.start_ticks == 0);
+        if alive {
+            continue;
+        }
+        let objects: Vec<Object> = record.objects.into_iter().filter(Object::exists).collect();
+        if objects.is_empty() {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        out.push(Stale {
+            pid: record.pid,
+            command: record.command,
+            objects,
+        });
+    }
+    out.sort_by_key(|s| s.pid);
+    out
+}
+
+/// Prints one line per stale claim to stderr (at the start of commands that touch the kernel).
+pub fn warn_stale() {
+    for s in stale() {
+        eprintln!("workbench: {s}");
+    }
+}

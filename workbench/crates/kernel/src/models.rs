@@ -1,0 +1,369 @@
+//! Models in the kernel: the map of models (ARRAY_OF_MAPS) with its active, shadow and previous
+//! slots, and the runtime configuration.
+//!
+//! Hot swap = create a new inner array map holding the whole model, then replace the slot's inner
+//! map with one BPF_MAP_UPDATE_ELEM. The kernel does not return from that update while programs
+//! that may still hold the old inner map run (it waits for them), and the probe reads every
+//! field of a model from the one inner map it looked up, so each packet is evaluated by one
+//! complete model: never a mix, and no program reload. This was preferred to two slots + an
+//! active index (needs a grace period we would have to wait for ourselves: membarrier's RCU
+//! wait is not its documented promise) and to a prog-array tail call (a verifier load per swap,
+//! 13-20 ms, and an empty slot falls through silently). Measured: docs/TOOLCHAIN.md.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use color_eyre::eyre::{bail, Result, WrapErr};
+use serde::Serialize;
+use shared::abi::{ProbeConfig, MODEL_SLOTS, SLOT_ACTIVE, SLOT_PREVIOUS, SLOT_SHADOW};
+use shared::model::Model;
+
+use super::{bpffs, caps, sys};
+use workbench_flow::model::{id_string, kind_name};
+
+/// Pinned by the name the probe object gives the map, so that aya reuses it at load.
+pub const PIN_MODELS: &str = "MODELS";
+pub const PIN_CONFIG: &str = "config";
+
+const MODEL_VALUE_BYTES: u32 = std::mem::size_of::<Model>() as u32;
+
+fn new_inner_map() -> Result<OwnedFd> {
+    sys::map_create(
+        sys::BPF_MAP_TYPE_ARRAY,
+        4,
+        MODEL_VALUE_BYTES,
+        1,
+        None,
+        "ebml_model",
+    )
+}
+
+/// Creates the (empty) map of models and pins it in `dir`, before the probe is loaded.
+pub fn create_models_map(dir: &Path) -> Result<()> {
+    let template = new_inner_map()?;
+    let outer = sys::map_create(
+        sys::BPF_MAP_TYPE_ARRAY_OF_MAPS,
+        4,
+        4,
+        MODEL_SLOTS,
+        Some(template.as_fd()),
+        PIN_MODELS,
+    )?;
+    sys::obj_pin(outer.as_fd(), &dir.join(PIN_MODELS))
+}
+
+fn model_bytes(model: &Model) -> &[u8] {
+    // SAFETY: Model is repr(C) with every byte a declared field (asserted in shared), so all
+    // of its bytes are initialised.
+    unsafe { std::slice::from_raw_parts((model as *const Model).cast::<u8>(), std::mem::size_of::<Model>()) }
+}
+
+/// The map of models and config of the probe on `iface`.
+pub struct ProbeModels {
+    iface: String,
+    /// The pin directory (for the configuration beside the map of models).
+    dir: PathBuf,
+    outer: OwnedFd,
+}
+
+/// Each occupied slot's inner map is also pinned under these names: reopening a map by its id
+/// (BPF_MAP_GET_FD_BY_ID) needs CAP_SYS_ADMIN, a pin needs only CAP_BPF. The outer map stays the
+/// truth (the probe reads it); a pin whose map id differs from the slot's is not used.
+pub const SLOT_PINS: [&str; 3] = ["slot_active", "slot_shadow", "slot_previous"];
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SlotInfo {
+    pub model: String,
+    pub kind: &'static str,
+    pub kernel_map_id: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ModelsReport {
+    pub iface: String,
+    pub active: Option<SlotInfo>,
+    pub shadow: Option<SlotInfo>,
+    pub previous: Option<SlotInfo>,
+    pub mode: &'static str,
+    pub decide_first_packets: u32,
+    pub decide_every: u32,
+    /// CIDRs enforce mode never drops.
+    pub allowlist: Vec<String>,
+}
+
+impl ProbeModels {
+    pub fn open(iface: &str) -> Result<Self> {
+        caps::require_kernel_access("changing the probe's model")?;
+        let dir = bpffs::iface_dir(iface);
+        let path = dir.join(PIN_MODELS);
+        if !path.exists() {
+            bail!("the probe is not attached to {iface}; run `workbench probe attach --iface {iface}` first");
+        }
+        Ok(ProbeModels {
+            iface: iface.to_string(),
+            outer: sys::obj_get(&path)?,
+            dir,
+        })
+    }
+
+    /// The map of models pinned in `dir` (a probe loaded there with `probe::load`, attached or
+    /// not); `label` stands for the interface in reports.
+    pub fn open_dir(dir: &Path, label: &str) -> Result<Self> {
+        Ok(ProbeModels {
+            iface: label.to_string(),
+            outer: sys::obj_get(&dir.join(PIN_MODELS))?,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Empties the active slot: the probe then decides nothing (and the rollback target stays).
+    pub fn clear_active(&self) -> Result<()> {
+        self.clear_slot(SLOT_ACTIVE)
+    }
+
+    fn slot_fd(&self, slot: u32) -> Result<Option<(u32, OwnedFd)>> {
+        let mut id = [0u8; 4];
+        if !sys::map_lookup(
+            self.outer.as_fd(),
+            &slot.to_ne_bytes(),
+            &mut id,
+            "reading a model slot",
+        )? {
+            return Ok(None);
+        }
+        let id = u32::from_ne_bytes(id);
+        let pin = self.slot_pin(slot);
+        if let Ok(fd) = sys::obj_get(&pin) {
+            if sys::map_id(fd.as_fd())? == id {
+                return Ok(Some((id, fd)));
+            }
+        }
+        // No matching pin (an older layout, or an interrupted swap): open by id, which needs
+        // CAP_SYS_ADMIN.
+        Ok(Some((id, sys::map_fd_by_id(id)?)))
+    }
+
+    fn slot_pin(&self, slot: u32) -> std::path::PathBuf {
+        self.dir.join(SLOT_PINS[(slot as usize).min(SLOT_PINS.len() - 1)])
+    }
+
+    fn repin(&self, slot: u32, inner: Option<BorrowedFd<'_>>) -> Result<()> {
+        let pin = self.slot_pin(slot);
+        match std::fs::remove_file(&pin) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => bail!("removing {}: {e}", pin.display()),
+        }
+        match inner {
+            Some(fd) => sys::obj_pin(fd, &pin),
+            None => Ok(()),
+        }
+    }
+
+    fn set_slot(&self, slot: u32, inner: BorrowedFd<'_>) -> Result<()> {
+        let fd = (inner.as_raw_fd() as u32).to_ne_bytes();
+        sys::map_update(
+            self.outer.as_fd(),
+            &slot.to_ne_bytes(),
+            &fd,
+            "swapping a model slot",
+        )?;
+        self.repin(slot, Some(inner))
+    }
+
+    fn clear_slot(&self, slot: u32) -> Result<()> {
+        sys::map_delete(self.outer.as_fd(), &slot.to_ne_bytes(), "clearing a model slot")?;
+        self.repin(slot, None)
+    }
+
+    /// The model in `slot`, read back from the kernel.
+    pub fn read_slot(&self, slot: u32) -> Result<Option<(u32, Box<Model>)>> {
+        let Some((id, fd)) = self.slot_fd(slot)? else {
+            return Ok(None);
+        };
+        let mut model = Box::new(Model::zeroed());
+        // SAFETY: Model is plain old data; the kernel writes exactly size_of::<Model>() bytes.
+        let buf = unsafe {
+            std::slice::from_raw_parts_mut(
+                (&mut *model as *mut Model).cast::<u8>(),
+                std::mem::size_of::<Model>(),
+            )
+        };
+        sys::map_lookup(fd.as_fd(), &0u32.to_ne_bytes(), buf, "reading a model")?;
+        Ok(Some((id, model)))
+    }
+
+    fn install(&self, slot: u32, model: &Model) -> Result<()> {
+        check_feature_mask(model)?;
+        let inner = new_inner_map()?;
+        sys::map_update(
+            inner.as_fd(),
+            &0u32.to_ne_bytes(),
+            model_bytes(model),
+            "writing the model into a new map",
+        )?;
+        self.set_slot(slot, inner.as_fd())
+    }
+
+    /// Makes `model` the active one; the active one becomes the rollback target.
+    pub fn deploy(&self, model: &Model) -> Result<()> {
+        if let Some((_, current)) = self.slot_fd(SLOT_ACTIVE)? {
+            self.set_slot(SLOT_PREVIOUS, current.as_fd())?;
+        }
+        self.install(SLOT_ACTIVE, model)
+    }
+
+    /// Puts `model` beside the active one, evaluated but never acting.
+    pub fn deploy_shadow(&self, model: &Model) -> Result<()> {
+        self.install(SLOT_SHADOW, model)
+    }
+
+    pub fn clear_shadow(&self) -> Result<()> {
+        self.clear_slot(SLOT_SHADOW)
+    }
+
+    /// The shadow model becomes the active one (the active one the rollback target).
+    pub fn promote_shadow(&self) -> Result<()> {
+        let Some((_, shadow)) = self.slot_fd(SLOT_SHADOW)? else {
+            bail!("no shadow model on {} to promote", self.iface);
+        };
+        if let Some((_, current)) = self.slot_fd(SLOT_ACTIVE)? {
+            self.set_slot(SLOT_PREVIOUS, current.as_fd())?;
+        }
+        self.set_slot(SLOT_ACTIVE, shadow.as_fd())?;
+        self.clear_slot(SLOT_SHADOW)
+    }
+
+    /// Swaps the active and the previous model (a second rollback undoes the first).
+    pub fn rollback(&self) -> Result<()> {
+        let Some((_, previous)) = self.slot_fd(SLOT_PREVIOUS)? else {
+            bail!("no previous model on {} to roll back to", self.iface);
+        };
+        let current = self.slot_fd(SLOT_ACTIVE)?;
+        self.set_slot(SLOT_ACTIVE, previous.as_fd())?;
+        match current {
+            Some((_, fd)) => self.set_slot(SLOT_PREVIOUS, fd.as_fd()),
+            None => self.clear_slot(SLOT_PREVIOUS),
+        }
+    }
+
+    pub fn report(&self) -> Result<ModelsReport> {
+        let info = |slot| -> Result<Option<SlotInfo>> {
+            Ok(self.read_slot(slot)?.map(|(id, m)| SlotInfo {
+                model: id_string(m.header.model_id),
+                kind: kind_name(m.header.kind),
+                kernel_map_id: id,
+            }))
+        };
+        let config = read_config_at(&self.dir)?;
+        Ok(ModelsReport {
+            iface: self.iface.clone(),
+            active: info(SLOT_ACTIVE)?,
+            shadow: info(SLOT_SHADOW)?,
+            previous: info(SLOT_PREVIOUS)?,
+            mode: mode_name(config.mode),
+            decide_first_packets: config.decide_first_packets,
+            decide_every: config.decide_every,
+            allowlist: super::allowlist::list(&self.iface)
+                .map(|l| l.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+        })
+    }
+}
+
+pub fn mode_name(mode: u32) -> &'static str {
+    match mode {
+        shared::abi::MODE_ENFORCE => "enforce",
+        shared::abi::MODE_DRY_RUN => "dry_run",
+        _ => "monitor",
+    }
+}
+
+fn config_map(iface: &str) -> Result<OwnedFd> {
+    let path = bpffs::iface_dir(iface).join(PIN_CONFIG);
+    sys::obj_get(&path).wrap_err_with(|| format!("the probe is not attached to {iface}"))
+}
+
+pub fn read_config(iface: &str) -> Result<ProbeConfig> {
+    read_config_map(config_map(iface)?)
+}
+
+/// Writes the probe's configuration on `iface`; enforce mode on the default-route interface is
+/// refused unless `policy` allows it ([`crate::enforce`]).
+pub fn write_config(iface: &str, config: &ProbeConfig, policy: crate::enforce::DefaultRoute) -> Result<()> {
+    crate::enforce::check(iface, config.mode, policy)?;
+    write_config_map(config_map(iface)?, config)
+}
+
+/// The configuration of the probe whose maps are pinned in `dir`.
+pub fn read_config_at(dir: &Path) -> Result<ProbeConfig> {
+    read_config_map(sys::obj_get(&dir.join(PIN_CONFIG))?)
+}
+
+fn read_config_map(fd: OwnedFd) -> Result<ProbeConfig> {
+    let mut buf = [0u8; std::mem::size_of::<ProbeConfig>()];
+    sys::map_lookup(
+        fd.as_fd(),
+        &0u32.to_ne_bytes(),
+        &mut buf,
+        "reading the probe configuration",
+    )?;
+    let word = |i: usize| u32::from_ne_bytes([buf[4 * i], buf[4 * i + 1], buf[4 * i + 2], buf[4 * i + 3]]);
+    Ok(ProbeConfig {
+        mode: word(0),
+        decide_first_packets: word(1),
+        decide_every: word(2),
+        record_packets: word(3),
+    })
+}
+
+fn write_config_map(fd: OwnedFd, config: &ProbeConfig) -> Result<()> {
+    let mut buf = Vec::with_capacity(16);
+    for w in [
+        config.mode,
+        config.decide_first_packets,
+        config.decide_every,
+        config.record_packets,
+    ] {
+        buf.extend_from_slice(&w.to_ne_bytes());
+    }
+    sys::map_update(
+        fd.as_fd(),
+        &0u32.to_ne_bytes(),
+        &buf,
+        "writing the probe configuration",
+    )
+}
+
+/// The probe computes only the features in its models' masks (docs/MODEL_ENGINE.md): a model
+/// reading a feature outside its mask would be scored on stale values, so it is refused.
+fn check_feature_mask(model: &Model) -> Result<()> {
+    let used = workbench_flow::model::build::used_features(model);
+    if used != model.header.feature_mask {
+        bail!(
+            "model {}: its feature mask is {:#x} but its nodes or terms read features {:#x}; \
+             the probe computes only the masked features, so it is not installed",
+            id_string(model.header.model_id),
+            model.header.feature_mask,
+            used
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_reading_outside_its_feature_mask_is_refused() {
+        let mut m = workbench_flow::model::build::syn_count_tree(3).expect("tree");
+        check_feature_mask(&m).expect("a sealed model passes");
+        m.header.feature_mask = 1 << 3;
+        let err = check_feature_mask(&m).expect_err("refused").to_string();
+        assert!(
+            err.contains("feature mask is 0x8") && err.contains("read features 0x200000"),
+            "{err}"
+        );
+    }
+}

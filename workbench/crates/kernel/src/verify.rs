@@ -1,0 +1,320 @@
+//! `workbench verify`: replay a capture into the probe and check, flow by flow, that the kernel's
+//! state, score and verdict are bit for bit what the userspace twin computes.
+//!
+//! The kernel stamps packets with its own clock, so the probe runs in record mode: every packet it
+//! parses goes to a ring buffer with the kernel timestamp it used. The twin then parses the very
+//! frames that were sent (its own parse, compared with the kernel's) and replays them with the
+//! kernel's timestamps, so time-based features are compared too, not excluded. The replay thread
+//! is pinned to one CPU: veth delivers on the sending CPU, so the kernel sees the capture's order.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use serde::Serialize;
+use shared::abi::{PacketRecord, ProbeConfig};
+use shared::packet::{parse_ethernet, FrameBytes};
+use shared::FlowEntry;
+
+use crate::events::{raw_flows, PacketRecordReader};
+use crate::flows::verdict_name;
+use crate::lab::replay_lab::ReplayLab;
+use crate::lifecycle::{
+    self,
+    claims::{Claim, Object},
+};
+use crate::models::{self, ProbeModels};
+use crate::probe::{self, AttachOptions};
+use crate::replay::{self, Pace, ReplayOptions};
+use workbench_flow::flowfmt::FlowTuple;
+use workbench_flow::model::{file, id_string};
+use workbench_flow::twin::Twin;
+
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub pcap: PathBuf,
+    pub model: PathBuf,
+    pub pps: u64,
+    pub config: ProbeConfig,
+    pub lab_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Side {
+    pub score: i64,
+    pub verdict: &'static str,
+    pub model: String,
+    pub packets: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Mismatch {
+    pub flow: FlowTuple,
+    pub kernel: Option<Side>,
+    pub userspace: Option<Side>,
+    /// Which parts differ: "state", "score", "verdict", "missing in kernel", ...
+    pub differs: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub pcap: String,
+    pub model: String,
+    /// Flows in the kernel's table after the replay.
+    pub flows: usize,
+    /// Flows present on both sides and compared.
+    pub compared: usize,
+    /// Compared flows whose whole entry (feature state, score, verdict, model) is identical.
+    pub identical: usize,
+    pub mismatches: Vec<Mismatch>,
+    pub capture_packets: u64,
+    pub sent_packets: u64,
+    pub kernel_records: u64,
+    /// Packets whose kernel parse differed from the userspace parse of the same bytes.
+    pub parse_mismatches: u64,
+    pub malicious_flows: usize,
+}
+
+fn side(e: &FlowEntry) -> Side {
+    Side {
+        score: e.score,
+        verdict: verdict_name(e.verdict),
+        model: id_string(e.model_id),
+        packets: e.state.packets(),
+    }
+}
+
+fn differences(k: &FlowEntry, u: &FlowEntry) -> Vec<&'static str> {
+    let mut d = Vec::new();
+    if k.state != u.state {
+        d.push("state");
+    }
+    if k.score != u.score {
+        d.push("score");
+    }
+    if k.verdict != u.verdict {
+        d.push("verdict");
+    }
+    if k.model_id != u.model_id {
+        d.push("model");
+    }
+    if (k.shadow_score, k.shadow_verdict, k.shadow_disagreements)
+        != (u.shadow_score, u.shadow_verdict, u.shadow_disagreements)
+    {
+        d.push("shadow");
+    }
+    if k.decided_at_packet != u.decided_at_packet {
+        d.push("decision point");
+    }
+    d
+}
+
+/// Pins the calling thread (and threads it starts) to one CPU; restores the old mask on drop.
+struct CpuPin(libc::cpu_set_t);
+
+impl CpuPin {
+    fn first_allowed() -> Result<CpuPin> {
+        // SAFETY: plain sched_getaffinity/sched_setaffinity on this thread with a valid set.
+        unsafe {
+            let mut old: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut old) != 0 {
+                bail!("sched_getaffinity: {}", std::io::Error::last_os_error());
+            }
+            let cpu = (0..libc::CPU_SETSIZE as usize)
+                .find(|&c| libc::CPU_ISSET(c, &old))
+                .unwrap_or(0);
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut one);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) != 0 {
+                bail!("sched_setaffinity: {}", std::io::Error::last_os_error());
+            }
+            Ok(CpuPin(old))
+        }
+    }
+}
+
+impl Drop for CpuPin {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask read in first_allowed.
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.0) };
+    }
+}
+
+struct DetachGuard(String);
+
+impl Drop for DetachGuard {
+    fn drop(&mut self) {
+        let _ = probe::detach(&self.0);
+    }
+}
+
+/// The frames exactly as replay sends them, parsed by the userspace parser.
+fn sent_frames(pcap: &Path) -> Result<(u64, Vec<Result<shared::ParsedPacket, shared::ParseError>>)> {
+    let mut total = 0;
+    let mut parsed = Vec::new();
+    for packet in workbench_flow::capture::open(pcap, false)? {
+        let packet = packet?;
+        total += 1;
+        let frame = packet.to_ethernet_frame();
+        parsed.push(parse_ethernet(&FrameBytes {
+            data: &frame,
+            wire_len_bytes: frame.len() as u32,
+        }));
+    }
+    Ok((total, parsed))
+}
+
+fn ring_bytes_for(records: usize) -> u32 {
+    // 72-byte records plus the ring's 8-byte headers, with room to spare.
+    let want = (records.max(1) * 96).next_power_of_two().max(64 * 1024);
+    want.min(1 << 28) as u32
+}
+
+pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
+    crate::caps::require_kernel_access("verify (it replays into the kernel probe)")?;
+    let model = file::read(&opts.model)?;
+    let (capture_packets, parsed) = sent_frames(&opts.pcap)?;
+    let expected_records = parsed.iter().filter(|p| p.is_ok()).count();
+    if expected_records == 0 {
+        bail!(
+            "{}: no packet in the capture is IPv4/IPv6 TCP/UDP/ICMP; nothing to verify",
+            opts.pcap.display()
+        );
+    }
+
+    // Noted before each is made; dropped last (declared first), after the probe and the lab.
+    let mut claim = Claim::new("verify");
+    claim.add(Object::Lab {
+        id: opts.lab_id.clone(),
+    });
+    let lab = ReplayLab::create(&opts.lab_id)?;
+    lifecycle::check()?;
+    let (netns, send_if, recv_if) = (
+        lab.info.netns.clone(),
+        lab.info.send_iface.clone(),
+        lab.info.receive_iface.clone(),
+    );
+    claim.add(Object::Probe {
+        iface: recv_if.clone(),
+    });
+    probe::attach_in(
+        Some(&netns),
+        &recv_if,
+        &AttachOptions {
+            packet_ring_bytes: Some(ring_bytes_for(expected_records)),
+            ..Default::default()
+        },
+    )?;
+    let _detach = DetachGuard(recv_if.clone());
+    lifecycle::check()?;
+    ProbeModels::open(&recv_if)?.deploy(&model.model)?;
+    let config = ProbeConfig {
+        record_packets: 1,
+        ..opts.config
+    };
+    models::write_config(&recv_if, &config, crate::enforce::DefaultRoute::Refuse)?;
+    let mut reader = PacketRecordReader::open(&recv_if)?;
+
+    let replay_report = {
+        let _pin = CpuPin::first_allowed()?;
+        replay::replay(
+            &opts.pcap,
+            &ReplayOptions {
+                iface: send_if,
+                netns: Some(netns),
+                pace: Pace::Pps(opts.pps),
+                repeat: false,
+                count: None,
+                lenient: false,
+                allow_foreign_iface: false,
+            },
+        )?
+    };
+    lifecycle::check()?;
+    // Drain until every record is in, or nothing new arrived for half a second.
+    let mut records: Vec<PacketRecord> = Vec::with_capacity(expected_records);
+    let mut last_change = Instant::now();
+    while records.len() < expected_records && last_change.elapsed() < Duration::from_millis(500) {
+        lifecycle::check()?;
+        let before = records.len();
+        reader.drain_into(&mut records)?;
+        if records.len() != before {
+            last_change = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if records.len() != expected_records {
+        bail!(
+            "the kernel recorded {} packets, the capture has {expected_records} parseable ones (sent {}); \
+             frames were lost on the way: retry with a lower --pps",
+            records.len(),
+            replay_report.sent_packets
+        );
+    }
+
+    let mut twin = Twin::new(opts.config, Some(model.model.clone()), None);
+    let mut parse_mismatches = 0;
+    let mut next = records.iter();
+    for p in parsed.iter().flatten() {
+        let record = next
+            .next()
+            .ok_or_else(|| eyre!("fewer kernel records than parsed packets"))?;
+        if record.packet != *p {
+            parse_mismatches += 1;
+        }
+        twin.packet(p, record.ts_ns);
+    }
+
+    let kernel = raw_flows(&recv_if).wrap_err("reading the kernel's flow table")?;
+    let mut report = VerifyReport {
+        pcap: opts.pcap.display().to_string(),
+        model: id_string(model.model.header.model_id),
+        flows: kernel.len(),
+        compared: 0,
+        identical: 0,
+        mismatches: Vec::new(),
+        capture_packets,
+        sent_packets: replay_report.sent_packets,
+        kernel_records: records.len() as u64,
+        parse_mismatches,
+        malicious_flows: kernel
+            .iter()
+            .filter(|(_, e)| e.verdict == shared::flow::VERDICT_MALICIOUS)
+            .count(),
+    };
+    for (key, k) in &kernel {
+        let tuple = FlowTuple::of(key, k.initiator_is_lo != 0);
+        match twin.flows.remove(key) {
+            Some(u) => {
+                report.compared += 1;
+                let differs = differences(k, &u);
+                if differs.is_empty() {
+                    report.identical += 1;
+                } else {
+                    report.mismatches.push(Mismatch {
+                        flow: tuple,
+                        kernel: Some(side(k)),
+                        userspace: Some(side(&u)),
+                        differs,
+                    });
+                }
+            }
+            None => report.mismatches.push(Mismatch {
+                flow: tuple,
+                kernel: Some(side(k)),
+                userspace: None,
+                differs: vec!["missing in userspace"],
+            }),
+        }
+    }
+    for (key, u) in &twin.flows {
+        report.mismatches.push(Mismatch {
+            flow: FlowTuple::of(key, u.initiator_is_lo != 0),
+            kernel: None,
+            userspace: Some(side(u)),
+            differs: vec!["missing in kernel"],
+        });
+    }
+    // `_detach` then `lab` go out of scope here: probe first, then the namespace, then the claim.
+    Ok(report)
+}

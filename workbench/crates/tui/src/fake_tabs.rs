@@ -1,0 +1,143 @@
+//! Fixed states of the Data, Pitfalls and Train tabs: the project's own sample captures
+//! (`gen::write_all` with the default seed, so byte-identical on every run) loaded, inspected
+//! and trained on by the same code the tabs run in the background. File paths of the
+//! temporary directory are replaced by the names they have in the repository, so snapshots
+//! and screenshots do not depend on where the fixture was built.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use color_eyre::eyre::{eyre, Result};
+
+use super::action::Tab;
+use super::app::{App, Overlay};
+use super::jobs;
+use super::source::Control;
+use super::state::data::{JobStatus, Loaded};
+use super::state::train::{TrainForm, TrainResult};
+use workbench_data::dataset::LoadOptions;
+
+pub struct Fixture {
+    /// honest, naive (sorted by file name, as `sample_captures` finds them).
+    pub sets: Vec<Arc<Loaded>>,
+    /// A depth-6 tree on the honest capture under the time split.
+    pub trained: Arc<TrainResult>,
+}
+
+static FIXTURE: OnceLock<Result<Fixture, String>> = OnceLock::new();
+
+/// Built once per process (a second of work in a debug build), then shared.
+pub fn fixture() -> Result<&'static Fixture> {
+    FIXTURE
+        .get_or_init(|| build().map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| eyre!("building the Data/Pitfalls/Train fixture: {e}"))
+}
+
+fn rename(text: &str, dir: &Path) -> String {
+    text.replace(&format!("{}/", dir.join("work").display()), "")
+        .replace(&format!("{}/", dir.display()), "sample-pcaps/")
+}
+
+fn build() -> Result<Fixture> {
+    let dir = std::env::temp_dir().join(format!("ebpf-ml-workbench-fixture-{}", std::process::id()));
+    let result = (|| {
+        workbench_flow::gen::write_all(&dir, workbench_flow::gen::DEFAULT_SEED)?;
+        let paths = jobs::sample_captures(&dir);
+        let options = LoadOptions {
+            no_cache: true,
+            ..LoadOptions::default()
+        };
+        let (sets, errors) = jobs::load_in(&paths, &options, &dir.join("work"), &|_, _| {});
+        if !errors.is_empty() {
+            return Err(eyre!("{}", errors.join("; ")));
+        }
+        let mut fixed = Vec::new();
+        for set in sets {
+            let mut l = Arc::try_unwrap(set).map_err(|_| eyre!("fixture dataset still shared"))?;
+            l.summary.files = l.summary.files.iter().map(|f| rename(f, &dir)).collect();
+            l.summary.commands = l.summary.commands.iter().map(|c| rename(c, &dir)).collect();
+            l.table_files = l.table_files.iter().map(|f| rename(f, &dir)).collect();
+            fixed.push(Arc::new(l));
+        }
+        let form = TrainForm::default();
+        let first = fixed
+            .first()
+            .ok_or_else(|| eyre!("no labelled capture in {}", dir.display()))?;
+        let mut trained = jobs::train(first, &form, &dir.join("models"), &|_, _| {})?;
+        let name = trained
+            .model_path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        trained.model_path = PathBuf::from("models").join(&name);
+        let models = dir.join("models").display().to_string();
+        trained.command = rename(&trained.command.replace(&models, "models"), &dir);
+        Ok(Fixture {
+            sets: fixed,
+            trained: Arc::new(trained),
+        })
+    })();
+    // The fixture lives in memory; its files are not needed any more.
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn with_data(app: &mut App, active: usize) -> Result<()> {
+    let f = fixture()?;
+    app.data.sets = f.sets.clone();
+    app.data.status = JobStatus::Done;
+    app.data.active = active.min(f.sets.len().saturating_sub(1));
+    app.data.reorder();
+    Ok(())
+}
+
+/// Puts `app` in the fixed state of a Data/Pitfalls/Train screen; false if `name` is not one.
+pub fn screen(app: &mut App, name: &str) -> Result<bool> {
+    match name {
+        "data" => {
+            with_data(app, 0)?;
+            app.tab = Tab::Data;
+        }
+        "data-sorted-naive" => {
+            with_data(app, 1)?;
+            app.tab = Tab::Data;
+            app.update(super::action::Action::CycleSort);
+            app.update(super::action::Action::CycleSort);
+        }
+        "pitfalls" | "pitfalls-honest" => {
+            // The naive capture: its leaks are what the tab is for.
+            with_data(app, 1)?;
+            app.tab = Tab::Pitfalls;
+            app.pitfalls.selected = app
+                .findings()
+                .iter()
+                .position(|f| f.id == "single_feature_leakage")
+                .unwrap_or(0);
+            app.pitfalls.honest = name == "pitfalls-honest";
+        }
+        "train" | "train-running" | "deploy-trained-confirm" => {
+            with_data(app, 0)?;
+            app.tab = Tab::Train;
+            if name == "train-running" {
+                app.train.status = JobStatus::Running {
+                    stage: "fitting, then scoring under every split".into(),
+                    fraction: 0.3,
+                };
+            } else {
+                let trained = fixture()?.trained.clone();
+                app.train.status = JobStatus::Done;
+                if name == "deploy-trained-confirm" {
+                    app.tab = Tab::Deploy;
+                    app.overlay = Overlay::Confirm(Control::DeployModel {
+                        path: trained.model_path.clone(),
+                        shadow: true,
+                    });
+                }
+                app.train.result = Some(trained);
+            }
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}

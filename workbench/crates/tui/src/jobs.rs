@@ -1,0 +1,334 @@
+//! Long work of the Data, Pitfalls and Train tabs, on threads of its own: loading datasets
+//! (captures through `features::extract`, tables through `dataset::load`), inspecting them
+//! (`pitfalls::inspect`) and training (`commands::train::prepare` + `train::train` +
+//! `model::file::write`): the code of `workbench features`, `inspect` and `train`. Progress and
+//! results come back as events; each result carries the generation of its request, and the app
+//! ignores any but the newest (at most one live job of each kind counts).
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::Duration;
+
+use color_eyre::eyre::{eyre, Result, WrapErr};
+
+use super::event::Event;
+use super::state::data::{DataSummary, Loaded};
+use super::state::train::{TrainForm, TrainResult};
+use crate::shell;
+use workbench_data::dataset::{self, LoadOptions};
+use workbench_data::features::{self, DecisionPoint, FeaturesOptions};
+
+/// What the app asks for.
+#[derive(Debug, Clone)]
+pub enum JobRequest {
+    Load {
+        generation: u64,
+        paths: Vec<PathBuf>,
+        options: LoadOptions,
+    },
+    Train {
+        generation: u64,
+        dataset: Arc<Loaded>,
+        form: TrainForm,
+        model_dir: PathBuf,
+    },
+}
+
+/// What a job reports back (delivered to the app as `Action::Job`).
+#[derive(Debug, Clone)]
+pub enum JobUpdate {
+    LoadProgress {
+        generation: u64,
+        stage: String,
+        fraction: f64,
+    },
+    Loaded {
+        generation: u64,
+        sets: Vec<Arc<Loaded>>,
+        errors: Vec<String>,
+    },
+    TrainProgress {
+        generation: u64,
+        stage: String,
+        fraction: f64,
+    },
+    Trained {
+        generation: u64,
+        result: Result<Arc<TrainResult>, String>,
+    },
+}
+
+fn is_capture(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("pcap") || e.eq_ignore_ascii_case("pcapng"))
+}
+
+/// The labelled sample captures in `dir` (`X.pcap` with `labels-X.csv` beside it), by name.
+pub fn sample_captures(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_capture(p) && labels_beside(p).is_some())
+        .collect();
+    out.sort();
+    out
+}
+
+/// `labels-STEM.csv` next to capture `STEM.pcap` (the ground truth `gen-pcaps` writes).
+fn labels_beside(capture: &Path) -> Option<PathBuf> {
+    let stem = capture.file_stem()?.to_str()?;
+    let p = capture.with_file_name(format!("labels-{stem}.csv"));
+    p.is_file().then_some(p)
+}
+
+/// Where this process keeps the feature tables and rules it derives from captures (removed
+/// when the TUI ends: `remove_work_dir`).
+pub fn work_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("ebpf-ml-workbench-tui-{}", std::process::id()))
+}
+
+/// A directory of its own for one load, so that loads running at once never share files.
+fn fresh_dir() -> PathBuf {
+    static LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    work_dir().join(format!("load-{n}"))
+}
+
+pub fn remove_work_dir() {
+    // Nothing there when no capture was loaded; nothing to report either way.
+    let _ = std::fs::remove_dir_all(work_dir());
+}
+
+type Progress<'a> = &'a (dyn Fn(&str, f64) + Sync);
+
+/// A capture (with its labels) as a feature table, then loaded like any table.
+fn load_capture(
+    pcap: &Path,
+    options: &LoadOptions,
+    dir: &Path,
+    progress: Progress,
+    span: (f64, f64),
+) -> Result<Loaded> {
+    let name = pcap.display().to_string();
+    let stem = pcap.file_stem().and_then(|s| s.to_str()).unwrap_or("capture");
+    let labels = labels_beside(pcap).ok_or_else(|| {
+        eyre!("{name}: no labels-{stem}.csv beside it; make a feature table with `workbench features {name} -o OUT.parquet --labels RULES.toml` and load that")
+    })?;
+    std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    let table = dir.join(format!("features-{stem}.parquet"));
+    let opts = FeaturesOptions {
+        pcaps: vec![pcap.to_path_buf()],
+        output: table.clone(),
+        decision: DecisionPoint::LastPacket,
+        labels: Some(labels.clone()),
+        cic: Default::default(),
+        lenient: false,
+    };
+    let bar = indicatif::ProgressBar::hidden();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let report = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let share = bar.position() as f64 / bar.length().unwrap_or(0).max(1) as f64;
+                progress(
+                    &format!("features of {name}"),
+                    span.0 + share * (span.1 - span.0) * 0.6,
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let r = features::extract(&opts, &bar);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        r
+    })?;
+    progress(
+        &format!("loading {}", table.display()),
+        span.0 + (span.1 - span.0) * 0.6,
+    );
+    let ds = dataset::load(std::slice::from_ref(&table), options)?;
+    progress(&format!("inspecting {name}"), span.0 + (span.1 - span.0) * 0.75);
+    let findings = workbench_data::pitfalls::inspect(&ds);
+    let commands = vec![
+        format!(
+            "workbench features {} -o {} --labels {}  ({} flows)",
+            shell::word(&name),
+            shell::word(&table.display().to_string()),
+            shell::word(&labels.display().to_string()),
+            report.flows
+        ),
+        format!(
+            "workbench inspect {} --json",
+            shell::word(&table.display().to_string())
+        ),
+    ];
+    let summary = DataSummary::of(&ds, stem, commands);
+    Ok(Loaded {
+        dataset: Arc::new(ds),
+        summary,
+        findings,
+        table_files: vec![table.display().to_string()],
+    })
+}
+
+fn load_tables(
+    paths: &[PathBuf],
+    options: &LoadOptions,
+    progress: Progress,
+    span: (f64, f64),
+) -> Result<Loaded> {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    progress(&format!("loading {}", names.join(", ")), span.0);
+    let ds = dataset::load(paths, options)?;
+    progress("inspecting pitfalls", span.0 + (span.1 - span.0) * 0.5);
+    let findings = workbench_data::pitfalls::inspect(&ds);
+    let name = match paths {
+        [one] => one
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| names[0].clone()),
+        _ => format!("{} files", paths.len()),
+    };
+    let summary = DataSummary::of(
+        &ds,
+        &name,
+        vec![format!(
+            "workbench inspect {} --json",
+            shell::words(names.iter().map(String::as_str))
+        )],
+    );
+    Ok(Loaded {
+        dataset: Arc::new(ds),
+        summary,
+        findings,
+        table_files: names,
+    })
+}
+
+/// Loads `paths`: every capture is one dataset (its features and labels), all tables together
+/// another (as `workbench inspect` reads several files). A dataset that fails is reported and
+/// the others still load.
+pub fn load(paths: &[PathBuf], options: &LoadOptions, progress: Progress) -> (Vec<Arc<Loaded>>, Vec<String>) {
+    load_in(paths, options, &fresh_dir(), progress)
+}
+
+/// [`load`] with the directory for derived files (feature tables, rules) given.
+pub fn load_in(
+    paths: &[PathBuf],
+    options: &LoadOptions,
+    dir: &Path,
+    progress: Progress,
+) -> (Vec<Arc<Loaded>>, Vec<String>) {
+    let (captures, tables): (Vec<PathBuf>, Vec<PathBuf>) = paths.iter().cloned().partition(|p| is_capture(p));
+    let parts = captures.len() + usize::from(!tables.is_empty());
+    let span = |i: usize| (i as f64 / parts as f64, (i + 1) as f64 / parts as f64);
+    let mut sets = Vec::new();
+    let mut errors = Vec::new();
+    if !tables.is_empty() {
+        match load_tables(&tables, options, progress, span(0)) {
+            Ok(l) => sets.push(Arc::new(l)),
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    let first = usize::from(!tables.is_empty());
+    for (i, pcap) in captures.iter().enumerate() {
+        match load_capture(pcap, options, dir, progress, span(first + i)) {
+            Ok(l) => sets.push(Arc::new(l)),
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    (sets, errors)
+}
+
+/// One training run on a loaded dataset; the model is written to `model_dir`.
+pub fn train(loaded: &Loaded, form: &TrainForm, model_dir: &Path, progress: Progress) -> Result<TrainResult> {
+    let ds = &loaded.dataset;
+    progress("mapping columns to kernel features", 0.1);
+    let all = workbench_data::train::prepare(ds, "kernel", None)?;
+    let mapped: Vec<&'static str> = all.mapped.iter().map(|m| m.feature).collect();
+    let features_arg = form.features_arg(&mapped);
+    let prepared = if features_arg == "kernel" {
+        all
+    } else {
+        workbench_data::train::prepare(ds, &features_arg, None)?
+    };
+    let opts = form.options(prepared.mapped.iter().map(|m| m.feature_id).collect());
+    progress("fitting, then scoring under every split", 0.3);
+    let trained = workbench_data::train::train(&prepared.ds, &opts)?;
+    progress("writing the model file", 0.9);
+    std::fs::create_dir_all(model_dir).wrap_err_with(|| format!("creating {}", model_dir.display()))?;
+    let path = model_dir.join(format!("{}-{}.ebml", form.model_name(), trained.report.model_id));
+    let rows = prepared.ds.features.len();
+    workbench_flow::model::file::write(
+        &path,
+        &trained.model,
+        workbench_data::train::provenance(ds, rows, &opts, &trained.report),
+    )?;
+    Ok(TrainResult {
+        command: form.command(&loaded.table_files, &features_arg, &path.display().to_string()),
+        mapping: prepared
+            .mapped
+            .iter()
+            .map(|m| (m.column.clone(), m.feature))
+            .collect(),
+        report: trained.report,
+        model_path: path,
+        form: form.clone(),
+    })
+}
+
+/// Runs `job` on a thread of its own; its progress and result arrive as `Event::Job`.
+pub fn spawn(job: JobRequest, tx: Sender<Event>) {
+    std::thread::spawn(move || match job {
+        JobRequest::Load {
+            generation,
+            paths,
+            options,
+        } => {
+            let send = tx.clone();
+            let progress = move |stage: &str, fraction: f64| {
+                let _ = send.send(Event::Job(JobUpdate::LoadProgress {
+                    generation,
+                    stage: stage.to_string(),
+                    fraction,
+                }));
+            };
+            let progress = std::sync::Mutex::new(progress);
+            let report = |s: &str, f: f64| {
+                if let Ok(p) = progress.lock() {
+                    p(s, f);
+                }
+            };
+            let (sets, errors) = load(&paths, &options, &report);
+            let _ = tx.send(Event::Job(JobUpdate::Loaded {
+                generation,
+                sets,
+                errors,
+            }));
+        }
+        JobRequest::Train {
+            generation,
+            dataset,
+            form,
+            model_dir,
+        } => {
+            let send = std::sync::Mutex::new(tx.clone());
+            let report = |stage: &str, fraction: f64| {
+                if let Ok(s) = send.lock() {
+                    let _ = s.send(Event::Job(JobUpdate::TrainProgress {
+                        generation,
+                        stage: stage.to_string(),
+                        fraction,
+                    }));
+                }
+            };
+            let result = train(&dataset, &form, &model_dir, &report)
+                .map(Arc::new)
+                .map_err(|e| format!("{e:#}"));
+            let _ = tx.send(Event::Job(JobUpdate::Trained { generation, result }));
+        }
+    });
+}

@@ -1,0 +1,185 @@
+//! The workbench TUI: five tabs along the path (Data, Pitfalls, Train, Deploy, Live), backed by
+//! the same library code as the subcommands.
+//!
+//! Layout (after trippy and gitui): `app` holds the state and its one mutator `update(Action)`;
+//! `keymap` turns keys into `action`s; `event` merges input, ticks and the background poller;
+//! `source` reads the kernel probe (or `sim` replays a capture through the userspace twin);
+//! `ui` renders one region per module; `terminal` enters/restores the terminal.
+
+pub mod action;
+pub mod app;
+pub mod bench;
+pub mod event;
+pub mod explain;
+pub mod fake;
+mod fake_tabs;
+pub mod jobs;
+pub mod keymap;
+pub mod script;
+mod shell;
+pub mod sim;
+pub mod source;
+pub mod state;
+pub mod svg;
+pub mod terminal;
+pub mod theme;
+pub mod ui;
+pub mod view;
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use color_eyre::eyre::{bail, Result};
+
+use self::action::Action;
+use self::app::App;
+use self::event::Event;
+use self::source::{KernelSource, Snapshot, Source};
+
+/// How the TUI is started (from `workbench tui` or `workbench` alone).
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub iface: Option<String>,
+    pub pcap: Option<PathBuf>,
+    pub model: Option<PathBuf>,
+    pub debug_panic: bool,
+    /// Datasets for Data, Pitfalls and Train, loaded in the background at start (tables, or
+    /// captures with `labels-NAME.csv` beside them). Empty: the labelled captures in
+    /// `sample-pcaps/`, if any.
+    pub data: Vec<PathBuf>,
+    /// Theme at start (`tui --theme`, config `theme`); the default theme when None.
+    pub theme: Option<theme::ThemeKind>,
+}
+
+/// Started with a sender into the event loop once the terminal is set up (the demo's autoplay
+/// or script). It runs on its own thread.
+pub type Driver = Box<dyn FnOnce(mpsc::Sender<Event>) + Send>;
+
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The first capture file in `dir`, by name.
+fn first_capture(dir: &Path) -> Option<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e == "pcap" || e == "pcapng")
+        })
+        .collect();
+    files.sort();
+    files.into_iter().next()
+}
+
+/// Picks the data source: the probe on `--iface`, a simulation of `--pcap`, else the first
+/// interface with the probe attached (when we may read it), else the first sample capture.
+fn choose_source(config: &Config) -> Result<Box<dyn Source>> {
+    if let Some(iface) = &config.iface {
+        // Fail before the screen switches, with the line the subcommands print.
+        workbench_kernel::caps::require_kernel_access("reading the probe")?;
+        if !workbench_kernel::bpffs::iface_dir(iface).exists() {
+            bail!("the probe is not attached to {iface}; run `workbench probe attach --iface {iface}` first");
+        }
+        return Ok(Box::new(KernelSource::new(iface)));
+    }
+    if let Some(pcap) = &config.pcap {
+        return Ok(Box::new(sim::SimSource::new(pcap, config.model.as_deref())?));
+    }
+    let kernel = workbench_kernel::caps::require_kernel_access("reading the probe").is_ok();
+    if let Some(iface) = workbench_kernel::bpffs::pinned_ifaces()
+        .first()
+        .filter(|_| kernel)
+    {
+        return Ok(Box::new(KernelSource::new(iface)));
+    }
+    if let Some(pcap) = first_capture(Path::new("sample-pcaps")) {
+        return Ok(Box::new(sim::SimSource::new(&pcap, config.model.as_deref())?));
+    }
+    bail!(
+        "nothing to show: no probe attached{} and no capture. Attach one (`workbench probe attach --iface IF`, as root), or simulate a capture: `workbench tui --pcap FILE` (or put captures in sample-pcaps/)",
+        if kernel { "" } else { " (or no permission to read it)" }
+    )
+}
+
+pub fn run(config: Config) -> Result<()> {
+    let source = choose_source(&config)?;
+    run_with(source, &config, Vec::new())
+}
+
+/// The TUI on a source chosen by the caller, with `drivers` feeding the event loop.
+pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) -> Result<()> {
+    workbench_kernel::lifecycle::install()?;
+    terminal::install_panic_hook(terminal::restore);
+    let (mut term, _guard) = terminal::enter()?;
+    let size = term.size()?;
+    let initial = Snapshot {
+        label: "connecting…".into(),
+        ..Snapshot::default()
+    };
+    let mut app = App::new(initial, (size.width, size.height));
+    app.debug_panic = config.debug_panic;
+    let data = if config.data.is_empty() {
+        jobs::sample_captures(Path::new("sample-pcaps"))
+    } else {
+        config.data.clone()
+    };
+    if !data.is_empty() {
+        app.start_load(data, workbench_data::dataset::LoadOptions::default());
+    }
+    if let Some(t) = config.theme {
+        app.theme = t;
+    }
+    let (tx, rx) = mpsc::channel();
+    event::spawn_input(tx.clone());
+    let spec = Arc::new(std::sync::Mutex::new(app.view_spec()));
+    for driver in drivers {
+        let tx = tx.clone();
+        std::thread::spawn(move || driver(tx));
+    }
+    let poller = event::spawn_poller(source, tx.clone(), POLL_INTERVAL, spec.clone());
+    while !app.quit {
+        term.draw(|f| ui::render(f, &app))?;
+        // Block for one event, then take whatever else is queued before drawing again.
+        let Ok(first) = rx.recv() else { break };
+        for ev in std::iter::once(first).chain(rx.try_iter()) {
+            if let Some(action) = to_action(ev, &app, &poller) {
+                app.update(action);
+            }
+        }
+        for request in app.requests.drain(..) {
+            poller.request(request);
+        }
+        for job in app.jobs.drain(..) {
+            jobs::spawn(job, tx.clone());
+        }
+        if let Ok(mut published) = spec.lock() {
+            if *published != app.view_spec() {
+                *published = app.view_spec();
+            }
+        }
+        // SIGTERM/SIGHUP (Ctrl-C is a key in raw mode): leave through the guard that restores
+        // the terminal. The poller's snapshots wake this loop every POLL_INTERVAL.
+        if workbench_kernel::lifecycle::stop_requested() {
+            break;
+        }
+    }
+    jobs::remove_work_dir();
+    // Stopped by a signal: the terminal is restored when `_guard` goes; main names the signal.
+    workbench_kernel::lifecycle::check()
+}
+
+fn to_action(ev: Event, app: &App, poller: &event::Poller) -> Option<Action> {
+    use crossterm::event::{Event as Ct, KeyEventKind};
+    match ev {
+        Event::Input(Ct::Key(k)) if k.kind == KeyEventKind::Press => keymap::key(k, app.context()),
+        Event::Input(Ct::Mouse(m)) => keymap::mouse(m),
+        Event::Input(Ct::Resize(width, height)) => Some(Action::Resize { width, height }),
+        Event::Input(_) | Event::Tick => None,
+        Event::Snapshot => poller.take().map(|s| Action::Snapshot(Arc::new(s))),
+        Event::Notice(line) => Some(Action::Notice(line)),
+        Event::Action(action) => Some(action),
+        Event::Job(update) => Some(Action::Job(update)),
+    }
+}

@@ -1,0 +1,268 @@
+//! The simulated source: the userspace twin (`workbench_flow::twin`, the probe's own flow update and
+//! decision code) replays a capture in a loop at the capture's pace. Used where the kernel is
+//! out of reach (no privileges, no probe attached); the UI labels it as a simulation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use color_eyre::eyre::{bail, Result};
+use shared::abi::ProbeConfig;
+use shared::features::feature_id;
+use shared::model::{Model, SCORE_ONE};
+use shared::FlowKey;
+
+use super::source::{Control, FlowRow, Snapshot, Source};
+use workbench_flow::capture::{self, CaptureReader};
+use workbench_flow::model::build::{self, Node};
+use workbench_flow::model::{id_string, kind_name};
+use workbench_flow::twin::Twin;
+use workbench_kernel::flows::FlowRecord;
+use workbench_kernel::models::{ModelsReport, SlotInfo};
+
+/// Packets replayed per poll at most, so that one poll stays short whatever the capture's pace.
+const MAX_PACKETS_PER_POLL: usize = 200_000;
+
+/// A small hand-written tree used when no model file is given: flows that send SYNs and get no
+/// answer are flagged. Not trained; the Deploy tab says so.
+pub fn demo_model() -> Result<Box<Model>> {
+    let (Some(bwd), Some(syn)) = (feature_id("bwd_packets"), feature_id("syn_count")) else {
+        bail!("feature table lacks bwd_packets or syn_count");
+    };
+    build::tree(
+        &[
+            Node::Split {
+                feature: bwd,
+                threshold: 0,
+                left: 1,
+                right: 4,
+            },
+            Node::Split {
+                feature: syn,
+                threshold: 0,
+                left: 2,
+                right: 3,
+            },
+            Node::Leaf {
+                score: (SCORE_ONE / 5) as i32,
+            },
+            Node::Leaf {
+                score: (SCORE_ONE * 9 / 10) as i32,
+            },
+            Node::Leaf {
+                score: (SCORE_ONE / 20) as i32,
+            },
+        ],
+        SCORE_ONE / 2,
+    )
+}
+
+pub struct SimSource {
+    path: PathBuf,
+    reader: CaptureReader,
+    twin: Twin,
+    model: Arc<Model>,
+    model_note: String,
+    /// A model running beside the active one (deployed from the Train tab as shadow).
+    shadow: Option<Arc<Model>>,
+    started: Instant,
+    /// Capture time runs this many times faster than the wall clock (1: the capture's pace).
+    speed: u64,
+    /// Capture time of the first packet of this loop, and the shift added to every stamp so
+    /// that time keeps increasing across loops.
+    base_ts: Option<u64>,
+    shift_ns: u64,
+    last_ts: u64,
+    pending: Option<capture::Packet>,
+    packets: u64,
+    verdict_changes: u64,
+    unparsed: u64,
+    last_poll: Option<(Instant, u64, u64)>,
+}
+
+impl SimSource {
+    /// `model`: a model file; None uses [`demo_model`].
+    pub fn new(path: &Path, model: Option<&Path>) -> Result<Self> {
+        let (model, model_note) = match model {
+            Some(p) => (
+                workbench_flow::model::file::read(p)?.model,
+                "model file".to_string(),
+            ),
+            None => (demo_model()?, "built-in demo tree (not trained)".to_string()),
+        };
+        Self::with_model(path, model, model_note)
+    }
+
+    /// A simulation with a model already in memory (`workbench demo` trains one), described
+    /// on screen by `model_note`.
+    pub fn with_model(path: &Path, model: Box<Model>, model_note: String) -> Result<Self> {
+        let model: Arc<Model> = Arc::from(model);
+        Ok(SimSource {
+            path: path.to_path_buf(),
+            reader: capture::open(path, true)?,
+            twin: Twin::new(ProbeConfig::default(), Some(Box::new(*model)), None),
+            model,
+            model_note,
+            shadow: None,
+            started: Instant::now(),
+            speed: 1,
+            base_ts: None,
+            shift_ns: 0,
+            last_ts: 0,
+            pending: None,
+            packets: 0,
+            verdict_changes: 0,
+            unparsed: 0,
+            last_poll: None,
+        })
+    }
+
+    /// Replays `speed` times faster than the capture was recorded (the demo's `--speed`).
+    pub fn with_speed(mut self, speed: u32) -> Self {
+        self.speed = u64::from(speed.max(1));
+        self
+    }
+
+    fn next_packet(&mut self) -> Result<Option<capture::Packet>> {
+        if let Some(p) = self.pending.take() {
+            return Ok(Some(p));
+        }
+        match self.reader.next() {
+            Some(p) => Ok(Some(p?)),
+            None => {
+                // End of the capture: start over, later in time than everything so far.
+                self.reader = capture::open(&self.path, true)?;
+                // One wall-clock second between passes, whatever the speed.
+                self.shift_ns = self.last_ts + 1_000_000_000 * self.speed;
+                self.base_ts = None;
+                match self.reader.next() {
+                    Some(p) => Ok(Some(p?)),
+                    None => bail!("{}: the capture holds no packets", self.path.display()),
+                }
+            }
+        }
+    }
+
+    fn replay_until(&mut self, wall_ns: u64) -> Result<()> {
+        for _ in 0..MAX_PACKETS_PER_POLL {
+            let Some(p) = self.next_packet()? else { break };
+            let base = *self.base_ts.get_or_insert(p.ts_ns);
+            let ts = self.shift_ns + p.ts_ns.saturating_sub(base);
+            if ts > wall_ns {
+                self.pending = Some(p);
+                break;
+            }
+            self.last_ts = ts;
+            self.packets += 1;
+            let Ok(parsed) = p.parse() else {
+                self.unparsed += 1;
+                continue;
+            };
+            let key = FlowKey::of(&parsed).key;
+            let before = self.twin.flows.get(&key).map(|e| e.verdict).unwrap_or(0);
+            self.twin.packet(&parsed, ts);
+            let after = self.twin.flows.get(&key).map(|e| e.verdict).unwrap_or(0);
+            if after != before {
+                self.verdict_changes += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Source for SimSource {
+    fn poll(&mut self) -> Result<Snapshot> {
+        let now = Instant::now();
+        let wall_ns = u64::try_from(now.duration_since(self.started).as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(self.speed);
+        self.replay_until(wall_ns)?;
+        let (pps, verdicts_per_s) = match self.last_poll {
+            Some((t, p, v)) => {
+                let dt = now.duration_since(t).as_secs_f64().max(1e-3);
+                (
+                    ((self.packets - p) as f64 / dt) as u64,
+                    ((self.verdict_changes - v) as f64 / dt) as u64,
+                )
+            }
+            None => (0, 0),
+        };
+        self.last_poll = Some((now, self.packets, self.verdict_changes));
+        let flows = self
+            .twin
+            .flows
+            .iter()
+            .map(|(k, e)| FlowRow {
+                record: FlowRecord::from_entry(k, e),
+                state: e.state,
+            })
+            .collect();
+        let stats = BTreeMap::from([
+            ("packets", self.packets),
+            ("parsed", self.packets - self.unparsed),
+            ("flows_created", self.twin.flows.len() as u64),
+            ("verdict_changes", self.verdict_changes),
+        ]);
+        let model_id = id_string(self.model.header.model_id);
+        Ok(Snapshot {
+            label: format!(
+                "SIMULATED (userspace twin, no kernel): {} · {}",
+                self.reader.file_name(),
+                self.model_note
+            ),
+            simulated: true,
+            iface: None,
+            now_ns: self.last_ts,
+            flows,
+            stats,
+            models: Some(ModelsReport {
+                iface: "simulated".into(),
+                active: Some(SlotInfo {
+                    model: model_id,
+                    kind: kind_name(self.model.header.kind),
+                    kernel_map_id: 0,
+                }),
+                shadow: self.shadow.as_ref().map(|m| SlotInfo {
+                    model: id_string(m.header.model_id),
+                    kind: kind_name(m.header.kind),
+                    kernel_map_id: 0,
+                }),
+                previous: None,
+                mode: "monitor",
+                decide_first_packets: self.twin.config.decide_first_packets,
+                decide_every: self.twin.config.decide_every,
+                allowlist: Vec::new(),
+            }),
+            active_model: Some(self.model.clone()),
+            pps,
+            verdicts_per_s,
+            ifaces: Vec::new(),
+            prepared: None,
+        })
+    }
+
+    fn control(&mut self, control: &Control) -> Result<String> {
+        let Control::DeployModel { path, shadow } = control else {
+            bail!("simulated source: there is no kernel probe to change (attach one with `workbench probe attach --iface IF`)")
+        };
+        // The twin's own hot swap: flows keep their state and are decided by the new model
+        // from their next decision point on, as in the kernel.
+        let file = workbench_flow::model::file::read(path)?;
+        let model: Arc<Model> = Arc::from(file.model);
+        let id = id_string(model.header.model_id);
+        let name = path
+            .file_name()
+            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().to_string());
+        if *shadow {
+            self.twin.shadow = Some(Box::new(*model));
+            self.shadow = Some(model);
+            Ok(format!("simulation: {id} now runs as the shadow model"))
+        } else {
+            self.twin.active = Some(Box::new(*model));
+            self.model = model;
+            self.model_note = format!("trained model {name}");
+            Ok(format!("simulation: {id} is now the active model"))
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Per-tab state of Data, Pitfalls and Train, and the part of `App::update` that serves them
+//! (kept here so that `app.rs` stays the Live/Deploy core plus dispatch).
+
+pub mod data;
+pub mod pitfalls;
+pub mod train;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::action::Tab;
+use super::app::{App, Overlay};
+use super::jobs::{JobRequest, JobUpdate};
+use super::source::Control;
+use super::ui::layout;
+use data::JobStatus;
+use workbench_data::dataset::LoadOptions;
+
+impl App {
+    /// Starts loading `paths` in the background (a newer load replaces an older one).
+    pub fn start_load(&mut self, paths: Vec<PathBuf>, options: LoadOptions) {
+        self.data.generation += 1;
+        self.data.status = JobStatus::Running {
+            stage: "starting".into(),
+            fraction: 0.0,
+        };
+        self.jobs.push(JobRequest::Load {
+            generation: self.data.generation,
+            paths,
+            options,
+        });
+    }
+
+    /// Starts a training run on the active dataset with the form's settings.
+    pub fn start_train(&mut self) {
+        let Some(set) = self.data.current().cloned() else {
+            self.status = Some("nothing to train on: load a dataset first (Data tab)".into());
+            return;
+        };
+        self.train.generation += 1;
+        self.train.status = JobStatus::Running {
+            stage: "starting".into(),
+            fraction: 0.0,
+        };
+        self.jobs.push(JobRequest::Train {
+            generation: self.train.generation,
+            dataset: set,
+            form: self.train.form.clone(),
+            model_dir: self.train.model_dir.clone(),
+        });
+    }
+
+    /// Accepts a background job's progress or result (stale generations are dropped).
+    pub(super) fn job(&mut self, update: JobUpdate) {
+        match update {
+            JobUpdate::LoadProgress {
+                generation,
+                stage,
+                fraction,
+            } if generation == self.data.generation => {
+                self.data.status = JobStatus::Running { stage, fraction };
+            }
+            JobUpdate::Loaded {
+                generation,
+                sets,
+                errors,
+            } if generation == self.data.generation => {
+                self.data.status = if sets.is_empty() && !errors.is_empty() {
+                    JobStatus::Failed(errors.join("; "))
+                } else {
+                    JobStatus::Done
+                };
+                self.status = Some(format!(
+                    "loaded {} dataset(s){}",
+                    sets.len(),
+                    if errors.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} failed: {}", errors.len(), errors.join("; "))
+                    }
+                ));
+                self.data.sets = sets;
+                self.data.errors = errors;
+                self.data.active = 0;
+                self.data.selected = 0;
+                self.data.offset = 0;
+                self.pitfalls.selected = 0;
+                self.data.reorder();
+            }
+            JobUpdate::TrainProgress {
+                generation,
+                stage,
+                fraction,
+            } if generation == self.train.generation => {
+                self.train.status = JobStatus::Running { stage, fraction };
+            }
+            JobUpdate::Trained { generation, result } if generation == self.train.generation => {
+                match result {
+                    Ok(r) => {
+                        self.status = Some(format!(
+                            "trained {} {}: F1 {:.3} ({:?} split); written to {}",
+                            r.form.model_name(),
+                            r.report.model_id,
+                            r.report.metrics.f1,
+                            r.report.split,
+                            r.model_path.display()
+                        ));
+                        self.train.status = JobStatus::Done;
+                        self.train.result = Some(r);
+                    }
+                    Err(e) => self.train.status = JobStatus::Failed(e),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Up/down on the new tabs: column rows, findings, form fields.
+    pub(super) fn move_tab(&mut self, delta: isize) {
+        match self.tab {
+            Tab::Data => self.data.move_by(delta, layout::data_table_rows(self.size)),
+            Tab::Pitfalls => {
+                let n = self.data.current().map_or(0, |s| s.findings.len());
+                self.pitfalls.selected = self
+                    .pitfalls
+                    .selected
+                    .saturating_add_signed(delta)
+                    .min(n.saturating_sub(1));
+            }
+            Tab::Train => {
+                let last = train::FIELDS as isize - 1;
+                self.train.form.field =
+                    (self.train.form.field as isize + delta.signum()).clamp(0, last) as usize;
+            }
+            _ => {}
+        }
+    }
+
+    /// `s`/`S` on the Data tab: next column order / reverse.
+    pub(super) fn sort_columns(&mut self, reverse: bool) {
+        if reverse {
+            self.data.desc = !self.data.desc;
+        } else {
+            self.data.sort = self.data.sort.next();
+        }
+        self.data.reorder();
+    }
+
+    pub(super) fn next_dataset(&mut self) {
+        let n = self.data.sets.len();
+        if n > 1 {
+            self.data.active = (self.data.active + 1) % n;
+            self.data.selected = 0;
+            self.data.offset = 0;
+            self.pitfalls.selected = 0;
+            self.data.reorder();
+            if let Some(s) = self.data.current() {
+                self.status = Some(format!("dataset {}", s.summary.name));
+            }
+        }
+    }
+
+    /// Left/right on the Train tab: change the focused field.
+    pub(super) fn change_field(&mut self, step: isize) {
+        if self.tab == Tab::Train && !matches!(self.train.status, JobStatus::Running { .. }) {
+            self.train.form.change(step);
+        }
+    }
+
+    pub(super) fn toggle_honest(&mut self) {
+        if self.tab == Tab::Pitfalls {
+            self.pitfalls.honest = !self.pitfalls.honest;
+        }
+    }
+
+    /// `d` / `D`: deploy the trained model (active / shadow), after a confirmation that shows
+    /// the command doing the same. On a simulated source it replaces the twin's model.
+    pub(super) fn ask_deploy_trained(&mut self, shadow: bool) {
+        if !matches!(self.tab, Tab::Train | Tab::Deploy) {
+            return;
+        }
+        let Some(r) = &self.train.result else {
+            self.status = Some("no trained model yet: train one on the Train tab (Enter)".into());
+            return;
+        };
+        let control = Control::DeployModel {
+            path: r.model_path.clone(),
+            shadow,
+        };
+        self.tab = Tab::Deploy;
+        self.overlay = Overlay::Confirm(control);
+    }
+
+    /// A click in the body of the new tabs selects the row under it.
+    pub(super) fn click_tab(&mut self, column: u16, row: u16) {
+        match self.tab {
+            Tab::Data => {
+                if let Some(r) = layout::data_row_at(self.size, column, row) {
+                    let target = self.data.offset + r;
+                    if target < self.data.order.len() {
+                        self.data.selected = target;
+                    }
+                }
+            }
+            Tab::Pitfalls => {
+                if let Some(r) = layout::pitfalls_row_at(self.size, column, row) {
+                    let n = self.data.current().map_or(0, |s| s.findings.len());
+                    let first = layout::pitfalls_first_row(self.pitfalls.selected, self.size);
+                    if first + r < n {
+                        self.pitfalls.selected = first + r;
+                    }
+                }
+            }
+            Tab::Train => {
+                if let Some(f) = layout::train_field_at(self.size, column, row) {
+                    self.train.form.field = f;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The active dataset's findings (empty before loading).
+    pub fn findings(&self) -> &[workbench_data::pitfalls::Finding] {
+        self.data.current().map_or(&[], |s| s.findings.as_slice())
+    }
+
+    /// The active dataset, shared with a training job.
+    pub fn dataset(&self) -> Option<Arc<data::Loaded>> {
+        self.data.current().cloned()
+    }
+}

@@ -1,0 +1,161 @@
+//! The Data tab: the active dataset's files, detected kind (and why), rows and columns, what
+//! cleaning dropped; the class balance as bars; the column table (type, missing, NaN/inf, the
+//! kernel feature it feeds), sortable and scrollable.
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+
+use super::bars::{bar_lines, waiting, NO_DATA};
+use super::layout;
+use crate::app::App;
+use crate::state::data::JobStatus;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let Some(set) = app.data.current() else {
+        waiting(frame, area, app, &app.data.status, "Data", NO_DATA);
+        return;
+    };
+    let theme = app.theme.theme();
+    let s = &set.summary;
+    let r = layout::data(area);
+
+    // Most telling first: at 80x24 the panel shows four or five lines.
+    let mut info = vec![
+        Line::from(vec![
+            Span::styled(s.kind.clone(), theme.title),
+            Span::raw(format!(
+                " · {} rows x {} columns · label `{}`",
+                s.rows,
+                s.columns.len(),
+                s.label_column
+            )),
+        ]),
+        Line::from(format!(
+            "{} malicious ({:.1}%) · cleaning: {} read, {} dropped{}{}",
+            s.malicious,
+            100.0 * s.malicious as f64 / s.rows.max(1) as f64,
+            s.rows_read,
+            s.rows_dropped,
+            s.drop_reasons
+                .iter()
+                .map(|(r, n)| format!(" · {n} {r}"))
+                .collect::<String>(),
+            if s.dropped_columns.is_empty() {
+                String::new()
+            } else {
+                format!(" · columns dropped: {}", s.dropped_columns.join(", "))
+            }
+        )),
+    ];
+    // The inspect command last in the list is the one that shows this table headless.
+    for c in s.commands.iter().rev() {
+        info.push(Line::from(Span::styled(format!("= {c}"), theme.dim)));
+    }
+    info.push(Line::from(vec![
+        Span::styled("files ", theme.dim),
+        Span::raw(s.files.join(", ")),
+    ]));
+    info.push(Line::from(Span::styled(
+        format!("detected: {}", s.kind_reason),
+        theme.dim,
+    )));
+    let sets = app.data.sets.len();
+    let mut title = format!(" dataset {}", s.name);
+    if sets > 1 {
+        title += &format!(" ({}/{sets}, n: next)", app.data.active + 1);
+    }
+    if let JobStatus::Running { stage, .. } = &app.data.status {
+        title += &format!(" · reloading: {stage}");
+    }
+    title.push(' ');
+    frame.render_widget(
+        Paragraph::new(info)
+            .block(Block::new().borders(Borders::ALL).title(title))
+            .wrap(Wrap { trim: true }),
+        r.info,
+    );
+
+    let inner_w = r.classes.width.saturating_sub(2) as usize;
+    let rows = r.classes.height.saturating_sub(2) as usize;
+    let mut classes: Vec<(String, f64)> = s.classes.iter().map(|(c, n)| (c.clone(), *n as f64)).collect();
+    if classes.len() > rows && rows > 0 {
+        let rest: f64 = classes[rows - 1..].iter().map(|c| c.1).sum();
+        let others = classes.len() - (rows - 1);
+        classes.truncate(rows - 1);
+        classes.push((format!("{others} more"), rest));
+    }
+    let max = classes.iter().map(|c| c.1).fold(1.0, f64::max);
+    frame.render_widget(
+        Paragraph::new(bar_lines(&classes, max, inner_w, theme.accent, false))
+            .block(Block::new().borders(Borders::ALL).title(" class balance (rows) ")),
+        r.classes,
+    );
+
+    let page = r.table.height.saturating_sub(3) as usize;
+    let body = app
+        .data
+        .order
+        .iter()
+        .enumerate()
+        .skip(app.data.offset)
+        .take(page)
+        // `order` is rebuilt whenever the active dataset changes (`reorder`); `get` keeps a
+        // render of a stale order from panicking all the same.
+        .filter_map(|(pos, &i)| s.columns.get(i).map(|c| (pos, c)))
+        .map(|(pos, c)| {
+            let style = if pos == app.data.selected {
+                theme.selected
+            } else {
+                theme.base
+            };
+            let count = |n: usize| if n == 0 { "·".to_string() } else { n.to_string() };
+            Row::new(vec![
+                c.name.clone(),
+                c.dtype.to_string(),
+                count(c.missing),
+                count(c.infinite),
+                c.kernel_feature.unwrap_or("").to_string(),
+                c.role.unwrap_or("").to_string(),
+            ])
+            .style(style)
+        });
+    let name_w = s
+        .columns
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(18, 40);
+    let widths = [
+        Constraint::Length(name_w as u16),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(22),
+        Constraint::Min(11),
+    ];
+    let arrow = if app.data.desc { "↑" } else { "↓" };
+    let title = format!(
+        " columns {}-{} of {} · sort {}{arrow} (s/S) ",
+        (app.data.offset + 1).min(s.columns.len()),
+        (app.data.offset + page).min(s.columns.len()),
+        s.columns.len(),
+        app.data.sort.name()
+    );
+    let table = Table::new(body, widths)
+        .header(
+            Row::new(vec![
+                "column",
+                "type",
+                "missing",
+                "NaN/inf",
+                "kernel feature",
+                "role",
+            ])
+            .style(theme.title),
+        )
+        .block(Block::new().borders(Borders::ALL).title(title));
+    frame.render_widget(table, r.table);
+}

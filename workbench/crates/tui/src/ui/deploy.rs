@@ -1,0 +1,182 @@
+//! The Deploy tab: interfaces with the probe, the models in the kernel (active, shadow,
+//! previous), mode and decision points, hot-swap keys, and the probe's statistics.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+
+use crate::app::App;
+use workbench_kernel::models::SlotInfo;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    // Statistics take the full width below: their names are long and there are 20 of them.
+    let [top, stats] = Layout::vertical([Constraint::Length(10), Constraint::Min(3)]).areas(area);
+    let [left, right] = Layout::horizontal([Constraint::Length(26), Constraint::Min(30)]).areas(top);
+    render_ifaces(frame, left, app);
+    render_models(frame, right, app);
+    render_stats(frame, stats, app);
+}
+
+fn render_ifaces(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = app.theme.theme();
+    let s = &app.snapshot;
+    let mut lines: Vec<Line> = Vec::new();
+    if s.ifaces.is_empty() {
+        lines.push(Line::from("no interface has the probe attached"));
+        lines.push(Line::from(Span::styled(
+            "workbench probe attach --iface IF",
+            theme.accent,
+        )));
+    }
+    for (i, name) in s.ifaces.iter().enumerate() {
+        let current = s.iface.as_deref() == Some(name.as_str());
+        let marker = if current { "● " } else { "  " };
+        let style = if i == app.deploy_selected {
+            theme.selected
+        } else {
+            theme.base
+        };
+        lines.push(Line::from(Span::styled(format!("{marker}{name}"), style)));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled("↑↓ choose · Enter use", theme.dim)));
+    let block = Block::new().borders(Borders::ALL).title(" probe attached on ");
+    frame.render_widget(
+        Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+fn slot_line<'a>(name: &'a str, slot: Option<&SlotInfo>, app: &App) -> Line<'a> {
+    let theme = app.theme.theme();
+    match slot {
+        Some(s) => Line::from(vec![
+            Span::styled(format!("{name:<9}"), theme.title),
+            Span::raw(format!("{} {:<8}", s.model, s.kind)),
+            // Map id 0 never names a kernel map: the simulation's model lives in userspace.
+            Span::styled(
+                if s.kernel_map_id == 0 {
+                    " in userspace".to_string()
+                } else {
+                    format!(" map {}", s.kernel_map_id)
+                },
+                theme.dim,
+            ),
+        ]),
+        None => Line::from(vec![
+            Span::styled(format!("{name:<9}"), theme.title),
+            Span::styled("empty", theme.dim),
+        ]),
+    }
+}
+
+fn render_models(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = app.theme.theme();
+    let s = &app.snapshot;
+    let mut lines = Vec::new();
+    match &s.models {
+        None => lines.push(Line::from("no probe in use")),
+        Some(m) => {
+            lines.push(slot_line("active", m.active.as_ref(), app));
+            lines.push(slot_line("shadow", m.shadow.as_ref(), app));
+            lines.push(slot_line("previous", m.previous.as_ref(), app));
+            let mode_style = if m.mode == "enforce" {
+                theme.malicious
+            } else {
+                theme.benign
+            };
+            lines.push(Line::from(vec![
+                Span::styled("mode     ", theme.title),
+                Span::styled(m.mode, mode_style),
+                Span::raw(format!(
+                    " · decide at packets 1..={}, then every {}",
+                    m.decide_first_packets, m.decide_every
+                )),
+            ]));
+        }
+    }
+    lines.push(Line::from(""));
+    if s.simulated {
+        lines.push(Line::from(Span::styled(
+            "simulated source: r, p and e need a probe (workbench probe attach --iface IF, as root).",
+            theme.accent,
+        )));
+    } else {
+        lines.push(Line::from(vec![
+            Span::styled(" r ", theme.tab_active),
+            Span::raw(" roll back "),
+            Span::styled(" p ", theme.tab_active),
+            Span::raw(" promote shadow "),
+            Span::styled(" e ", theme.tab_active),
+            Span::raw(" monitor/enforce"),
+        ]));
+        lines.push(Line::from(Span::styled(
+            "each asks first; = workbench deploy --rollback | --promote-shadow | --mode",
+            theme.dim,
+        )));
+    }
+    lines.push(Line::from(match &app.train.result {
+        Some(r) => Span::styled(
+            format!(
+                " d / D  deploy the trained {} {} as active / shadow{}",
+                r.form.model_name(),
+                r.report.model_id,
+                if s.simulated {
+                    " (swaps the twin's model)"
+                } else {
+                    ""
+                }
+            ),
+            theme.accent,
+        ),
+        None => Span::styled(" d / D  deploy a model trained on the Train tab", theme.dim),
+    }));
+    let title = if s.simulated {
+        " models (simulation) "
+    } else {
+        " models in the kernel "
+    };
+    let block = Block::new().borders(Borders::ALL).title(title);
+    frame.render_widget(
+        Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+fn render_stats(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = app.theme.theme();
+    let stats = &app.snapshot.stats;
+    // Two columns of name/value pairs, so all counters fit at 80x24.
+    let items: Vec<(&str, u64)> = stats.iter().map(|(k, v)| (*k, *v)).collect();
+    let half = items.len().div_ceil(2);
+    let rows = (0..half).map(|i| {
+        let cell = |j: usize| {
+            items
+                .get(j)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .unwrap_or_default()
+        };
+        let (a, av) = cell(i);
+        let (b, bv) = cell(i + half);
+        Row::new(vec![a, av, b, bv])
+    });
+    let widths = [
+        Constraint::Length(24),
+        Constraint::Length(12),
+        Constraint::Length(25),
+        Constraint::Length(12),
+    ];
+    let table = Table::new(rows, widths)
+        .style(theme.base)
+        .block(
+            Block::new()
+                .borders(Borders::ALL)
+                .title(if app.snapshot.simulated {
+                    " twin statistics (simulation) "
+                } else {
+                    " probe statistics (probe flows) "
+                }),
+        );
+    frame.render_widget(table, area);
+}

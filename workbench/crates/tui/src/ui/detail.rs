@@ -1,0 +1,129 @@
+//! The flow detail overlay: the selected flow, and why the active model gives its verdict.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::layout;
+use super::live::score;
+use crate::app::App;
+use crate::explain::{explain, Step};
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = app.theme.theme();
+    let Some(flow) = app.selected_flow() else { return };
+    let r = &flow.record;
+    let mut lines = vec![
+        Line::from(Span::styled(
+            format!("{}:{} → {}:{} {}", r.src, r.src_port, r.dst, r.dst_port, r.proto),
+            theme.title,
+        )),
+        Line::from(vec![
+            Span::raw("verdict "),
+            Span::styled(r.verdict, theme.verdict(r.verdict)),
+            Span::raw(format!(
+                "  score {}  model {}  decided at packet {}  ({} pkts fwd, {} bwd)",
+                score(r.score),
+                r.model.as_deref().unwrap_or("-"),
+                r.decided_at_packet,
+                r.fwd_packets,
+                r.bwd_packets
+            )),
+        ]),
+    ];
+    if r.shadow_model.is_some() {
+        lines.push(Line::from(vec![
+            Span::raw("shadow "),
+            Span::styled(r.shadow_verdict, theme.verdict(r.shadow_verdict)),
+            Span::raw(format!(
+                "  score {}  model {}  disagreements {}",
+                score(r.shadow_score),
+                r.shadow_model.as_deref().unwrap_or("-"),
+                r.shadow_disagreements
+            )),
+        ]));
+    }
+    lines.push(Line::from(""));
+    match &app.snapshot.active_model {
+        None => lines.push(Line::from("no active model: nothing to explain")),
+        Some(model) => {
+            let e = explain(model, &flow.state);
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "Why ({}, recomputed on the flow's state now): score {} {} threshold {} → {}",
+                    e.kind,
+                    score(e.score),
+                    if e.malicious { ">=" } else { "<" },
+                    score(e.threshold),
+                    if e.malicious { "malicious" } else { "benign" }
+                ),
+                theme.accent,
+            )));
+            for step in &e.steps {
+                lines.push(step_line(step, app));
+            }
+        }
+    }
+    lines.push(Line::from(Span::styled("Esc closes", theme.dim)));
+    let w = area.width.saturating_sub(4).max(20);
+    // Height after wrapping, so the last lines (the leaf, the hint) are not cut off.
+    let inner = w.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let popup = layout::centered(area, w, (rows as u16).saturating_add(2));
+    frame.render_widget(Clear, popup);
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .title(" flow detail ")
+        .style(theme.base);
+    frame.render_widget(
+        Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
+        popup,
+    );
+}
+
+fn step_line(step: &Step, app: &App) -> Line<'static> {
+    let theme = app.theme.theme();
+    match step {
+        Step::Split {
+            tree,
+            feature,
+            unit,
+            value,
+            threshold,
+            went_left,
+        } => Line::from(format!(
+            "  t{tree}  {feature} = {value} {unit}  {}  {threshold}",
+            if *went_left { "<=" } else { ">" }
+        )),
+        Step::Leaf { tree, score: s } => Line::from(Span::styled(
+            format!("  t{tree}  leaf: {}", score(*s)),
+            theme.title,
+        )),
+        Step::Bias(b) => Line::from(format!("  bias                      {:>+9}", score(*b))),
+        Step::Term {
+            feature,
+            unit,
+            value,
+            contribution,
+        } => {
+            let style = if *contribution > 0 {
+                theme.malicious
+            } else {
+                theme.benign
+            };
+            Line::from(vec![
+                Span::raw(format!("  {feature:<24} {:>+9}", score(*contribution))),
+                Span::styled(
+                    match contribution.signum() {
+                        1 => " ▲",
+                        -1 => " ▼",
+                        _ => "  ",
+                    },
+                    style,
+                ),
+                Span::styled(format!("  ({value} {unit}; raw {contribution:+})"), theme.dim),
+            ])
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The help overlay (every key, from the keymap's own table) and the confirmation dialog.
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+
+use super::layout;
+use crate::app::App;
+use crate::keymap::HELP;
+use crate::source::Control;
+
+pub fn render_help(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = app.theme.theme();
+    let wide = area.width >= 120;
+    let rows = HELP.iter().map(|(k, what, cmd)| {
+        let mut cells = vec![Span::styled(*k, theme.accent).into(), (*what).into()];
+        if wide {
+            cells.push(
+                Span::styled(
+                    if cmd.is_empty() {
+                        String::new()
+                    } else {
+                        format!("workbench {cmd}")
+                    },
+                    theme.dim,
+                )
+                .into(),
+            );
+        }
+        Row::new::<Vec<ratatui::widgets::Cell>>(cells)
+    });
+    let mut widths = vec![Constraint::Length(14), Constraint::Min(20)];
+    if wide {
+        widths.push(Constraint::Length(60));
+    }
+    let h = (HELP.len() as u16 + 3).min(area.height);
+    let popup = layout::centered(area, area.width.saturating_sub(4), h);
+    frame.render_widget(Clear, popup);
+    let title = format!(" keys · theme {} · Esc or ? closes ", app.theme.name());
+    let header = if wide {
+        vec!["key", "does", "same without the TUI"]
+    } else {
+        vec!["key", "does"]
+    };
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(theme.title))
+        .block(Block::new().borders(Borders::ALL).title(title).style(theme.base));
+    frame.render_widget(table, popup);
+}
+
+pub fn render_confirm(frame: &mut Frame, area: Rect, app: &App, control: &Control) {
+    let theme = app.theme.theme();
+    let iface = app.snapshot.iface.as_deref().unwrap_or("IF");
+    let models = app.snapshot.models.as_ref();
+    let what = match control {
+        Control::Rollback => format!(
+            "Roll back {iface}: make the previous model ({}) active?",
+            models
+                .and_then(|m| m.previous.as_ref())
+                .map(|s| s.model.as_str())
+                .unwrap_or("none")
+        ),
+        Control::PromoteShadow => format!(
+            "Promote the shadow model ({}) to active on {iface}?",
+            models
+                .and_then(|m| m.shadow.as_ref())
+                .map(|s| s.model.as_str())
+                .unwrap_or("none")
+        ),
+        Control::ToggleMode => {
+            let to = if models.is_some_and(|m| m.mode == "enforce") {
+                "monitor"
+            } else {
+                "enforce (drops packets of flagged flows)"
+            };
+            format!("Switch {iface} to {to}?")
+        }
+        Control::DeployModel { path, shadow } => {
+            let role = if *shadow {
+                "as the shadow model (beside the active one, counting disagreements)"
+            } else {
+                "as the active model (hot swap, no reload)"
+            };
+            let name = path
+                .file_name()
+                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().to_string());
+            if app.snapshot.simulated {
+                format!("Swap the simulation's model: run {name} {role}? (on a probe:)")
+            } else {
+                format!("Deploy {name} on {iface} {role}?")
+            }
+        }
+    };
+    let lines = vec![
+        Line::from(Span::styled(what, theme.title)),
+        Line::from(""),
+        Line::from(Span::styled(
+            format!("same as: {}", control.command(iface)),
+            theme.dim,
+        )),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled(" y ", theme.tab_active),
+            Span::raw(" yes   "),
+            Span::styled(" n ", theme.tab_active),
+            Span::raw(" no"),
+        ]),
+    ];
+    let popup = layout::centered(area, 72, 10);
+    frame.render_widget(Clear, popup);
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .title(" confirm ")
+        .style(theme.base);
+    frame.render_widget(
+        Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
+        popup,
+    );
+}
