@@ -12,7 +12,20 @@ use workbench_flow::capture::{self, CaptureError, RecordFault};
 
 /// Packet counts frozen from `capinfos -T -r -c FILE` (Wireshark 4.0.17, Debian 12), so the test
 /// also runs where tshark is absent; where capinfos is present the test re-checks them.
-const SAMPLE_COUNTS: [(&str, u64); 13] = [
+const SAMPLE_COUNTS: [(&str, u64); 26] = [
+    ("apps/1kxun.pcap", 1_723),
+    ("apps/alexa-app.pcapng", 3_103),
+    ("apps/android.pcap", 500),
+    ("apps/iphone.pcap", 500),
+    ("apps/netflix.pcap", 1_793),
+    ("apps/reddit.pcap", 1_942),
+    ("apps/sites.pcapng", 699),
+    ("apps/teams.pcap", 1_540),
+    ("apps/telegram.pcap", 1_566),
+    ("apps/tumblr.pcap", 755),
+    ("apps/webex.pcap", 1_110),
+    ("apps/wechat.pcap", 1_672),
+    ("apps/zoom.pcap", 781),
     ("bittorrent.pcap", 299),
     ("cicddos2019-synflood.pcap", 26_316),
     ("http.pcap", 43),
@@ -46,10 +59,18 @@ fn read_all(path: &Path) -> Vec<capture::Packet> {
 #[test]
 fn every_sample_capture_has_the_packet_count_capinfos_reports() {
     let dir = pcaps_dir();
-    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
-        .collect();
+    // The captures at the top and one folder down (apps/: real benign application traffic).
+    let mut on_disk: Vec<String> = Vec::new();
+    for sub in ["", "apps"] {
+        let d = dir.join(sub);
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.expect("dir entry").path();
+            if p.is_file() {
+                let rel = p.strip_prefix(&dir).expect("below the data folder");
+                on_disk.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
     on_disk.sort();
     let frozen: Vec<String> = SAMPLE_COUNTS.iter().map(|(n, _)| n.to_string()).collect();
     assert_eq!(on_disk, frozen, "the sample set changed: refreeze SAMPLE_COUNTS");
@@ -292,7 +313,7 @@ fn truncated_samples_yield_the_complete_packets_then_one_error() {
             count,
             "{name}: walker"
         );
-        let cut_path = dir.path().join(name);
+        let cut_path = dir.path().join(name.replace('/', "_"));
         // 50 random cuts, plus the edges: inside the header, at its end, one byte short.
         let mut cuts: Vec<u64> = (0..50).map(|_| rng.below(bytes.len() as u64)).collect();
         cuts.extend([0, 3, header_end - 1, header_end, bytes.len() as u64 - 1]);

@@ -133,7 +133,7 @@ fn test(extra: &[String]) -> Result<(), String> {
     totals.run(
         "clippy -D warnings + tests (one build)",
         linted_cargo()
-            .args(["test", "--workspace", "--all-targets"])
+            .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
             .args(extra),
     )?;
     // One closing line over every test binary (cargo prints one summary per binary only).
