@@ -122,7 +122,10 @@ fn passes_through_the_twin_make_new_flows_with_their_captured_packets_and_labels
         .iter()
         .filter(|(&t, &n)| n == 1 && truth.of_tuple(t).is_some_and(|l| l.scenario == "syn_flood"))
         .count() as u64;
-    assert!(single_syn > 0 && single_syn.is_multiple_of(PASSES), "{single_syn}");
+    assert!(
+        single_syn > 0 && single_syn.is_multiple_of(PASSES),
+        "{single_syn}"
+    );
     assert_eq!(labels_of(&replayed, &truth), scenario_counts(&truth));
     report(&format!(
         "replay passes (twin): {PASSES} passes of {} flows gave {} flows, each with its captured packets; {single_syn} one-packet SYN flood flows",
