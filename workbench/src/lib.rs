@@ -11,7 +11,7 @@ mod argcheck;
 mod cli;
 mod commands;
 mod config;
-mod demo;
+pub mod demo;
 
 use clap::{CommandFactory, FromArgMatches};
 use color_eyre::eyre::Result;

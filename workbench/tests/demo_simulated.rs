@@ -63,12 +63,12 @@ fn unprivileged_headless_demo_says_simulated_and_flags_the_flood_of_generated_sa
     assert_eq!(v["samples"]["generated"], true, "{:#}", v["samples"]);
     let flood = v["flood_flows_flagged"].as_u64().expect("count");
     assert!(flood > 0, "{v:#}");
-    assert_eq!(
-        v["live"]["flagged_benign_flows"].as_u64(),
-        Some(0),
-        "{:#}",
-        v["live"]
-    );
+    // Every flow shown has its label; few benign ones are flagged (kernel_demo.rs says why 5%).
+    let live = &v["live"];
+    let n = |k: &str| live[k].as_u64().unwrap_or_else(|| panic!("{k}: {live:#}"));
+    assert_eq!(n("unlabelled_flows"), 0, "{live:#}");
+    assert!(n("benign_flows") > 0, "{live:#}");
+    assert!(n("flagged_benign_flows") * 20 <= n("benign_flows"), "{live:#}");
     assert_eq!(
         v["packets_replayed"].as_u64(),
         Some(0),
@@ -179,4 +179,46 @@ fn a_demo_script_walks_the_tabs_types_a_filter_and_quits_by_itself() {
         )),
         "{stderr}"
     );
+}
+
+/// The simulated Live source replays the capture in a loop as the kernel demo does: every pass
+/// makes the captured flows again as new flows (`capture::unique`), each labelled through the
+/// shift. At 400x one pass of the honest sample (981 s of capture) takes about 2.5 s plus the
+/// 1 s pause, so 9 s hold at least two whole passes.
+#[test]
+fn simulated_demo_passes_make_new_flows_that_keep_their_labels() {
+    let dir = TempDir::new("demo-passes");
+    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args([
+            "demo",
+            "--json",
+            "--simulated",
+            "--speed",
+            "400",
+            "--seconds",
+            "9",
+        ])
+        .arg("--samples")
+        .arg(sample_dir())
+        .env("XDG_CACHE_HOME", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .expect("the workbench runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let live = &v["live"];
+    let n = |k: &str| live[k].as_u64().unwrap_or_else(|| panic!("{k}: {live:#}"));
+    // Before new flows per pass, the table stayed at the capture's 1,860 flows.
+    assert!(n("flows") >= 2 * 1_860, "{live:#}");
+    assert_eq!(n("unlabelled_flows"), 0, "{live:#}");
+    // The flood is flagged again on the second pass, as new flows.
+    assert!(n("flood_flows_flagged") > 260, "{live:#}");
+    common::report(&format!(
+        "demo test: simulated demo at 400x, {} flows after {} s, all labelled, {} SYN flood flows flagged",
+        n("flows"),
+        9,
+        n("flood_flows_flagged")
+    ));
 }

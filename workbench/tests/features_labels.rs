@@ -298,7 +298,10 @@ fn generator_labels_file_labels_every_flow_of_each_sample_capture() {
             *by_scenario.entry(class.to_string()).or_default() += 1;
         }
         let rows: u64 = by_label.values().sum();
-        assert_eq!(rows, 1_656, "{variant}: flows in the labels file");
+        assert_eq!(
+            rows, 1_860,
+            "{variant}: flows in the labels file (sample-pcaps/README.md)"
+        );
 
         let out = dir.path().join(format!("{variant}.parquet"));
         let (report, df) = labelled(&[samples.join(format!("{variant}.pcap"))], &out, &labels_path);

@@ -1,10 +1,10 @@
 //! `gen-pcaps`: the committed samples are what the generator writes, every capture reads back
 //! through the project's reader and parser into exactly the labelled flows, and the naive variant
-//! leaks its labels through source address and TTL while the honest one does not.
+//! leaks its labels through source subnet, TTL and time windows while the honest one does not.
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -51,6 +51,7 @@ struct LabelRow {
     first_ts_ns: u64,
     last_ts_ns: u64,
     attack: bool,
+    scenario: String,
 }
 
 fn read_labels(path: &Path, variant: Variant) -> HashMap<Tuple, LabelRow> {
@@ -80,6 +81,7 @@ fn read_labels(path: &Path, variant: Variant) -> HashMap<Tuple, LabelRow> {
             first_ts_ns: field(5),
             last_ts_ns: field(6),
             attack: c[7] != BENIGN,
+            scenario: c[8].to_string(),
         };
         assert!(
             rows.insert(tuple, row).is_none(),
@@ -157,59 +159,59 @@ fn captures_read_back_into_exactly_the_labelled_flows() {
             assert_eq!((row.first_ts_ns, row.last_ts_ns), (*first, *last), "{tuple:?}");
         }
         assert!(file.benign_flows > 0 && file.attack_flows > 0);
-        // Time: naive attacks all start after the last benign packet; honest ones interleave.
-        let attack_first = labels.values().filter(|r| r.attack).map(|r| r.first_ts_ns);
-        let benign_last = labels.values().filter(|r| !r.attack).map(|r| r.last_ts_ns);
-        let (first_attack, last_benign) = (attack_first.min(), benign_last.max());
+        // Time: each naive attack type runs in one window of its own (the time of a flow names
+        // its attack); honest types recur in campaigns minutes apart and overlap each other.
+        let mut spans: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        for r in labels.values().filter(|r| r.attack) {
+            let s = spans.entry(r.scenario.as_str()).or_insert((u64::MAX, 0));
+            *s = (s.0.min(r.first_ts_ns), s.1.max(r.first_ts_ns));
+        }
+        let mut windows: Vec<(u64, u64)> = spans.values().copied().collect();
+        windows.sort_unstable();
+        let disjoint = windows.windows(2).all(|w| w[0].1 < w[1].0);
+        let longest_s = windows
+            .iter()
+            .map(|w| (w.1 - w.0) / 1_000_000_000)
+            .max()
+            .unwrap_or(0);
         match file.variant {
-            Variant::Naive => assert!(first_attack > last_benign, "naive attacks overlap benign traffic"),
-            Variant::Honest => assert!(first_attack < last_benign, "honest attacks do not interleave"),
+            Variant::Naive => assert!(
+                disjoint && longest_s < 100,
+                "naive attack windows overlap or last {longest_s} s: {spans:?}"
+            ),
+            Variant::Honest => assert!(
+                !disjoint && longest_s > 120,
+                "honest attack types do not recur and interleave: {spans:?}"
+            ),
         }
         assert_eq!(
             file.scenarios.len(),
-            10,
+            15,
             "every scenario present: {:?}",
             file.scenarios
         );
     }
 }
 
-/// Best accuracy of a one-threshold rule on `x` (attack iff x <= t, or iff x > t), every
-/// threshold tried.
-fn best_stump(samples: &[(i64, bool)]) -> f64 {
-    let n = samples.len() as f64;
-    let mut values: Vec<i64> = samples.iter().map(|s| s.0).collect();
-    values.sort_unstable();
-    values.dedup();
-    let mut best: f64 = 0.0;
-    for t in std::iter::once(i64::MIN).chain(values) {
-        let correct = samples.iter().filter(|(x, attack)| (*x <= t) == *attack).count() as f64;
-        best = best.max(correct / n).max(1.0 - correct / n);
-    }
-    best
-}
-
-/// Best accuracy of "flows from this one address are attacks, all others benign".
-fn best_address_rule(samples: &[(Ipv4Addr, bool)]) -> f64 {
-    let n = samples.len() as f64;
-    let benign = samples.iter().filter(|s| !s.1).count();
-    let mut per_ip: HashMap<Ipv4Addr, (usize, usize)> = HashMap::new();
-    for (ip, attack) in samples {
-        let e = per_ip.entry(*ip).or_default();
+/// Accuracy of the best lookup rule on one value: every flow with a given value is called by
+/// the majority of the flows with that value (the best any rule on this value alone can do,
+/// thresholds and value lists included).
+fn best_lookup<K: std::hash::Hash + Eq>(samples: &[(K, bool)]) -> f64 {
+    let mut per_value: HashMap<&K, (usize, usize)> = HashMap::new();
+    for (k, attack) in samples {
+        let e = per_value.entry(k).or_default();
         if *attack {
             e.0 += 1;
         } else {
             e.1 += 1;
         }
     }
-    per_ip
-        .values()
-        .map(|(attack, ben)| (attack + benign - ben) as f64 / n)
-        .fold(benign as f64 / n, f64::max)
+    let correct: usize = per_value.values().map(|(a, b)| *a.max(b)).sum();
+    correct as f64 / samples.len() as f64
 }
 
 #[test]
-fn naive_leaks_through_ttl_and_source_address_honest_does_not() {
+fn naive_leaks_through_ttl_and_source_subnet_honest_does_not() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let report = generate(tmp.path());
     let mut measured = HashMap::new();
@@ -217,35 +219,43 @@ fn naive_leaks_through_ttl_and_source_address_honest_does_not() {
         let got = read_capture(Path::new(&file.pcap));
         let labels = read_labels(Path::new(&file.labels), file.variant);
         let mut ttl = Vec::new();
-        let mut src = Vec::new();
+        let mut subnet = Vec::new();
         for (tuple, (_, _, fwd_ttl)) in &got.flows {
             let attack = labels.get(tuple).map(|r| r.attack).expect("labelled flow");
             ttl.push((*fwd_ttl, attack));
-            src.push((tuple.0, attack));
+            let o = tuple.0.octets();
+            subnet.push(([o[0], o[1], o[2]], attack));
         }
-        let (t, s) = (best_stump(&ttl), best_address_rule(&src));
+        let benign = ttl.iter().filter(|s| !s.1).count() as f64 / ttl.len() as f64;
+        let (t, s) = (best_lookup(&ttl), best_lookup(&subnet));
         common::report(&format!(
-            "{:?}: fwd_ttl stump {t:.4}, source address rule {s:.4}",
+            "{:?}: fwd_ttl lookup {t:.4}, source /24 lookup {s:.4}, benign share {benign:.4}",
             file.variant
         ));
-        measured.insert(file.variant, (t, s));
+        measured.insert(file.variant, (t, s, benign));
     }
-    // Measured with seed 2026: naive 1.0000 / 1.0000; honest fwd_ttl 0.6612, address 0.6830
-    // (58.9% of flows are benign; the rest above that comes from the scanners, one host with one
-    // TTL each). The honest bar is 0.75 rather than a looser 0.85 because a half-leaky honest
-    // variant (one attacker address and TTL for every campaign except the spoofed SYN flood)
-    // measured 0.7947 on both rules and must fail here.
-    let (naive_ttl, naive_src) = measured[&Variant::Naive];
-    let (honest_ttl, honest_src) = measured[&Variant::Honest];
-    assert!(naive_ttl >= 0.99, "naive fwd_ttl stump accuracy {naive_ttl}");
+    // Measured with seed 2026: naive 1.0000 / 1.0000 (six attack machines in 192.0.2.0/24, each
+    // with a TTL of its own); honest fwd_ttl 0.6366, source /24 0.6613, within 0.03 of calling
+    // everything benign (63.4% of flows; the /24 rule gains a little from the site resolvers'
+    // 10.10.0.0/24, which only makes benign lookups). The honest bar of 0.70 leaves room for
+    // chance and fails a half-leaky variant: giving the scanners and slowloris one address
+    // (192.0.2.66) and TTL (51) outside the workstations' range, the rest as now, measured 0.8172
+    // on both.
+    let (naive_ttl, naive_src, _) = measured[&Variant::Naive];
+    let (honest_ttl, honest_src, honest_benign) = measured[&Variant::Honest];
+    assert!(naive_ttl >= 0.99, "naive fwd_ttl lookup accuracy {naive_ttl}");
     assert!(
         naive_src >= 0.99,
-        "naive source-address rule accuracy {naive_src}"
+        "naive source-subnet lookup accuracy {naive_src}"
     );
-    assert!(honest_ttl <= 0.75, "honest fwd_ttl stump accuracy {honest_ttl}");
+    assert!(honest_ttl <= 0.70, "honest fwd_ttl lookup accuracy {honest_ttl}");
     assert!(
-        honest_src <= 0.85,
-        "honest source-address rule accuracy {honest_src}"
+        honest_src <= 0.70,
+        "honest source-subnet lookup accuracy {honest_src}"
+    );
+    assert!(
+        honest_ttl - honest_benign < 0.05 && honest_src - honest_benign < 0.05,
+        "honest lookups barely beat the benign share {honest_benign}"
     );
 }
 

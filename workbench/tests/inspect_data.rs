@@ -245,7 +245,7 @@ fn flow_table(variant: &str, dir: &Path) -> PathBuf {
     };
     let report = extract(&opts, &ProgressBar::hidden()).unwrap_or_else(|e| panic!("features: {e:#}"));
     let labels = report.labels.expect("label report");
-    assert_eq!((report.flows, labels.unmatched_flows), (1_656, 0), "{variant}");
+    assert_eq!((report.flows, labels.unmatched_flows), (1_860, 0), "{variant}");
     out
 }
 

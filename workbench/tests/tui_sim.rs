@@ -1,10 +1,11 @@
-//! The simulated source: the userspace twin replays a capture at the capture's pace, in a loop,
-//! and says that it is a simulation.
+//! The simulated source: the userspace twin replays a capture at the capture's pace, in a loop
+//! that makes the captured flows anew on every pass, and says that it is a simulation.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use workbench_flow::capture::unique;
 use workbench_tui::sim::SimSource;
 use workbench_tui::source::{Control, Source};
 
@@ -44,6 +45,20 @@ fn simulation_replays_the_capture_at_its_pace_and_loops() {
     std::thread::sleep(Duration::from_millis(1_600));
     let again = sim.poll().expect("poll");
     assert_eq!(again.stats["packets"], 80);
-    assert_eq!(again.flows.len(), 10, "the same flows continue");
+    // The second pass makes the captured flows again as new flows (`capture::unique`: the
+    // initiator moved by 65,536), each with its captured packets, as `replay --loop` does.
+    assert_eq!(
+        again.flows.len(),
+        20,
+        "the second pass adds the capture's flows anew"
+    );
+    let first_pass: Vec<_> = all.flows.iter().map(|f| f.record.src).collect();
+    let moved = again
+        .flows
+        .iter()
+        .filter(|f| f.record.fwd_packets == 4)
+        .filter(|f| first_pass.iter().any(|&s| unique::shift(s, 1) == f.record.src))
+        .count();
+    assert_eq!(moved, 10, "each captured flow once more, moved to pass 1");
     assert!(sim.control(&Control::Rollback).is_err(), "no kernel to change");
 }

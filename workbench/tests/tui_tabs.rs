@@ -80,9 +80,9 @@ fn background_load_and_training_deliver_real_results_to_the_app() {
     assert_eq!(app.data.status, JobStatus::Done, "errors: {:?}", app.data.errors);
     assert!(events >= 2, "progress then the result: {events} events");
     assert_eq!(app.data.sets.len(), 2);
-    // The sample README's numbers: 1,656 flows each, 680 of them attacks.
+    // The sample README's numbers: 1,860 flows each, 680 of them attacks.
     for set in &app.data.sets {
-        assert_eq!(set.summary.rows, 1656, "{}", set.summary.name);
+        assert_eq!(set.summary.rows, 1860, "{}", set.summary.name);
         assert_eq!(set.summary.malicious, 680, "{}", set.summary.name);
         assert!(!set.findings.is_empty());
     }
@@ -102,15 +102,18 @@ fn background_load_and_training_deliver_real_results_to_the_app() {
     assert_eq!(app.train.status, JobStatus::Done);
     let r = app.train.result.clone().expect("result");
     let m = &r.report.metrics;
-    assert_eq!(r.report.rows_train + r.report.rows_test, 1656);
+    assert_eq!(r.report.rows_train + r.report.rows_test, 1860);
     let c = &m.confusion;
     assert_eq!(
         (c.true_positive + c.false_positive + c.true_negative + c.false_negative) as usize,
         r.report.rows_test
     );
+    // The honest sample overlaps by design (sample-pcaps/README.md): a depth-6 tree under the
+    // time split finds most attacks but not all (measured F1 0.794); far below would be a broken
+    // run, 1.0 a sample that lost its overlap.
     assert!(
-        m.f1 > 0.9,
-        "a depth-6 tree separates the honest sample: F1 {}",
+        (0.7..0.95).contains(&m.f1),
+        "a depth-6 tree on the honest sample, time split: F1 {}",
         m.f1
     );
     assert!(r.report.agreement.share_identical > 0.99);
@@ -171,7 +174,7 @@ fn a_missing_file_fails_with_its_name_on_the_data_tab() {
 #[test]
 fn data_tab_sorts_scrolls_switches_dataset_and_takes_clicks() {
     let mut app = fake::screen("data", (80, 24)).expect("screen");
-    assert!(text(&app).contains("1656 rows"));
+    assert!(text(&app).contains("1860 rows"));
     let names = |app: &App| -> Vec<String> {
         let s = &app.data.current().expect("set").summary;
         app.data

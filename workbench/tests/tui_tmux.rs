@@ -150,7 +150,7 @@ fn tui_in_tmux_walks_data_pitfalls_train_and_deploys_into_the_simulation() {
     tmux.wait_for("SIMULATED (userspace twin, no kernel)");
     tmux.cmd(&["send-keys", "-t", "t", "1"]);
     // Loaded in the background while the Live tab kept running.
-    tmux.wait_for("1656 rows x");
+    tmux.wait_for("1860 rows x");
     tmux.wait_for("dataset honest (1/2, n: next)");
     tmux.cmd(&["send-keys", "-t", "t", "n", "2"]);
     tmux.wait_for("single_feature_leakage");

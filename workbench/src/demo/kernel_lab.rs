@@ -15,6 +15,7 @@ use color_eyre::eyre::{bail, eyre, Result};
 use serde::Serialize;
 use shared::model::Model;
 
+use workbench_flow::capture::unique::PassRewriter;
 use workbench_kernel::caps;
 use workbench_kernel::lab::afpacket::FrameSender;
 use workbench_kernel::lab::{guard, netns, ReplayLab};
@@ -252,7 +253,11 @@ fn sleep_until(due: Instant, stop: &AtomicBool) -> bool {
 }
 
 /// The replay loop, on a thread inside the lab namespace: each pass sends the capture's frames
-/// at `speed` times their recorded pace, then waits `PASS_GAP` and starts again.
+/// at `speed` times their recorded pace, then waits `PASS_GAP` and starts again. Every pass after
+/// the first moves each flow's initiator address by the pass number x 65,536
+/// (`capture::unique`), so the Live tab shows each captured flow again with its captured packets,
+/// as a new flow; the demo's ground truth finds its label through the same shift
+/// (`samples::Truth::of`).
 fn send_loop(
     iface: &str,
     frames: &[Frame],
@@ -262,14 +267,25 @@ fn send_loop(
 ) -> Result<()> {
     let sender = FrameSender::open(iface)?;
     let first_ts = frames[0].ts_ns;
-    loop {
+    let mut rewriter = PassRewriter::new();
+    let mut rewritten = Vec::new();
+    for pass in 0u64.. {
+        rewriter.start_pass(pass);
         let start = Instant::now();
         for f in frames {
             let offset_ns = f.ts_ns.saturating_sub(first_ts) / u64::from(speed);
             if sleep_until(start + Duration::from_nanos(offset_ns), stop) {
                 return Ok(());
             }
-            match sender.send(&f.bytes) {
+            let bytes: &[u8] = if pass == 0 {
+                &f.bytes
+            } else {
+                rewritten.clear();
+                rewritten.extend_from_slice(&f.bytes);
+                rewriter.rewrite(&mut rewritten);
+                &rewritten
+            };
+            match sender.send(bytes) {
                 Ok(()) => counters.packets.fetch_add(1, Ordering::Relaxed),
                 Err(_) => counters.errors.fetch_add(1, Ordering::Relaxed),
             };
@@ -279,6 +295,7 @@ fn send_loop(
             return Ok(());
         }
     }
+    Ok(())
 }
 
 /// Paths the demo made in bpffs for `iface` (tests check they are gone).

@@ -26,8 +26,12 @@ pub struct LiveProgress {
     pub flagged_flows: usize,
     /// Flagged flows per sample scenario (ground truth from the labels file).
     pub flagged_by_scenario: BTreeMap<String, usize>,
-    /// Flagged flows that the labels call benign.
+    /// Flows the labels call benign, and those of them flagged.
+    pub benign_flows: usize,
     pub flagged_benign_flows: usize,
+    /// Flows without a label (0: every flow shown, of every replay pass, has its label;
+    /// `samples::Truth::of`).
+    pub unlabelled_flows: usize,
     /// Flows of the SYN flood sample flagged malicious.
     pub flood_flows_flagged: usize,
     /// Packets the source has seen (the probe's counter, or the twin's).
@@ -84,11 +88,20 @@ impl DemoSource {
         p.flows = s.flows.len();
         p.flagged_by_scenario.clear();
         p.flagged_benign_flows = 0;
-        let flagged = s.flows.iter().filter(|f| f.record.verdict == "malicious");
+        p.benign_flows = 0;
+        p.unlabelled_flows = 0;
         p.flagged_flows = 0;
-        for f in flagged {
-            p.flagged_flows += 1;
+        for f in &s.flows {
             let truth = self.truth.of(&f.record);
+            match truth {
+                None => p.unlabelled_flows += 1,
+                Some(t) if !t.malicious() => p.benign_flows += 1,
+                Some(_) => {}
+            }
+            if f.record.verdict != "malicious" {
+                continue;
+            }
+            p.flagged_flows += 1;
             let scenario = truth.map_or("unlabelled", |t| t.scenario.as_str());
             *p.flagged_by_scenario.entry(scenario.to_string()).or_insert(0) += 1;
             if truth.is_some_and(|t| !t.malicious()) {

@@ -14,6 +14,7 @@ use shared::abi::ProbeConfig;
 use shared::features::FEATURES;
 
 use workbench_data::train::{self, Dataset, ModelKind, SplitKind, TrainOptions, Trained};
+use workbench_flow::capture::unique;
 use workbench_flow::flowfmt::proto_name;
 use workbench_flow::gen::{self, Variant};
 use workbench_flow::twin::Twin;
@@ -95,6 +96,9 @@ impl FlowTruth {
 #[derive(Debug, Clone, Default)]
 pub struct Truth {
     pub flows: HashMap<Tuple, FlowTruth>,
+    /// The labelled initiators by what the replay loop keeps of a flow (source port, responder,
+    /// its port, protocol): a replayed flow's label is found through its shifted initiator.
+    initiators: HashMap<(u16, IpAddr, u16, &'static str), Vec<IpAddr>>,
 }
 
 const LABELS_HEADER: &str = "src,sport,dst,dport,proto,first_ts_ns,last_ts_ns,label,scenario,variant";
@@ -153,11 +157,38 @@ impl Truth {
         if flows.is_empty() {
             bail!("{name}: no flows after the header");
         }
-        Ok(Truth { flows })
+        let mut initiators: HashMap<_, Vec<IpAddr>> = HashMap::new();
+        for (src, sport, dst, dport, proto) in flows.keys() {
+            initiators
+                .entry((*sport, *dst, *dport, *proto))
+                .or_default()
+                .push(*src);
+        }
+        Ok(Truth { flows, initiators })
     }
 
+    /// The label of a flow the probe (or the twin) shows: of the captured flow itself, or, for
+    /// a later pass of the replay loop, of the captured flow whose initiator the loop moved
+    /// (`capture::unique`: same ports, responder and protocol; the initiator's address `pass x
+    /// 65,536` further; the earliest such pass wins).
     pub fn of(&self, r: &FlowRecord) -> Option<&FlowTruth> {
-        self.flows.get(&tuple_of(r))
+        self.of_tuple(tuple_of(r))
+    }
+
+    /// [`Truth::of`] for a flow given by its initiator-oriented tuple.
+    pub fn of_tuple(&self, tuple: Tuple) -> Option<&FlowTruth> {
+        if let Some(t) = self.flows.get(&tuple) {
+            return Some(t);
+        }
+        let (src, sport, dst, dport, proto) = tuple;
+        let original = self
+            .initiators
+            .get(&(sport, dst, dport, proto))?
+            .iter()
+            .filter_map(|&o| unique::passes_between(o, src).map(|pass| (pass, o)))
+            .min()?
+            .1;
+        self.flows.get(&(original, sport, dst, dport, proto))
     }
 }
 

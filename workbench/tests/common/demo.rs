@@ -1,47 +1,74 @@
 //! What the demo tests look for: the SYN flood flows of the committed sample (ground truth from
-//! its labels file) among the rows the Live tab shows.
+//! its labels file, through the replay loop's per-pass address shift: `Truth::of`) among the
+//! rows the Live tab shows.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
+
+use workbench::demo::samples::{Truth, Tuple};
 
 /// The committed sample captures.
 pub fn sample_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sample-pcaps")
 }
 
-/// The SYN flood target (every flood flow goes there, and nothing else does: checked below).
+/// The SYN flood target: every flood flow goes there (checked below), and so does benign
+/// traffic, as it is the most popular site of the sample.
 pub const FLOOD_TARGET: &str = "198.51.100.10:80";
 
-/// ("src:sport", "dst:dport") of every `syn_flood` flow in labels-honest.csv.
-pub fn flood_flows() -> HashSet<(String, String)> {
-    let path = sample_dir().join("labels-honest.csv");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut flood = HashSet::new();
-    for line in text.lines().skip(1) {
-        let c: Vec<&str> = line.split(',').collect();
-        let (src, dst) = (format!("{}:{}", c[0], c[1]), format!("{}:{}", c[2], c[3]));
-        assert_eq!(
-            c[8] == "syn_flood",
-            dst == FLOOD_TARGET,
-            "the flood and only the flood goes to {FLOOD_TARGET}: {line}"
-        );
-        if c[8] == "syn_flood" {
-            flood.insert((src, dst));
-        }
+/// The ground truth of labels-honest.csv, checked against sample-pcaps/README.md.
+pub struct Flood {
+    truth: Truth,
+}
+
+impl Flood {
+    /// Whether the flow `src:sport -> dst:dport` (as the Live tab and `probe flows` write them,
+    /// TCP) is a SYN flood flow of the sample, from any replay pass.
+    pub fn contains(&self, src: &str, dst: &str) -> bool {
+        let split = |s: &str| -> Option<(std::net::IpAddr, u16)> {
+            let (a, p) = s.rsplit_once(':')?;
+            Some((a.parse().ok()?, p.parse().ok()?))
+        };
+        let (Some((s, sp)), Some((d, dp))) = (split(src), split(dst)) else {
+            return false;
+        };
+        let tuple: Tuple = (s, sp, d, dp, "tcp");
+        self.truth
+            .of_tuple(tuple)
+            .is_some_and(|t| t.scenario == "syn_flood")
     }
+}
+
+/// The sample's flood: 260 flows (sample-pcaps/README.md), all to [`FLOOD_TARGET`], which
+/// benign flows visit too (so the filter shows both).
+pub fn flood_flows() -> Flood {
+    let path = sample_dir().join("labels-honest.csv");
+    let truth = Truth::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let target = |t: &Tuple| format!("{}:{}", t.2, t.3) == FLOOD_TARGET;
+    let flood: Vec<&Tuple> = truth
+        .flows
+        .iter()
+        .filter(|(_, f)| f.scenario == "syn_flood")
+        .map(|(t, _)| t)
+        .collect();
     assert_eq!(flood.len(), 260, "sample-pcaps/README.md: 260 flood flows");
-    flood
+    assert!(
+        flood.iter().all(|t| target(t)),
+        "every flood flow goes to {FLOOD_TARGET}"
+    );
+    assert!(
+        truth.flows.iter().any(|(t, f)| target(t) && !f.malicious()),
+        "benign flows go to {FLOOD_TARGET} too"
+    );
+    Flood { truth }
 }
 
 /// Live table rows on `screen` that show a flood flow flagged malicious.
-pub fn flagged_flood_rows(screen: &str, flood: &HashSet<(String, String)>) -> usize {
+pub fn flagged_flood_rows(screen: &str, flood: &Flood) -> usize {
     screen
         .lines()
         .filter(|line| {
             let cols: Vec<&str> = line.split_whitespace().collect();
-            cols.len() >= 7
-                && cols.contains(&"malicious")
-                && flood.contains(&(cols[0].to_string(), cols[1].to_string()))
+            cols.len() >= 7 && cols.contains(&"malicious") && flood.contains(cols[0], cols[1])
         })
         .count()
 }

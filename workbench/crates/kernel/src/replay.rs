@@ -4,6 +4,11 @@
 //!
 //! Only into a replay lab (see `lab::guard`): the sender runs on a thread inside the lab's
 //! namespace, after the namespace has been checked.
+//!
+//! `--loop` makes new flows on every pass: from the second pass on, each flow's initiator
+//! address moves by the pass number x 65,536 (`capture::unique`, as tcpreplay's `--unique-ip`),
+//! so the probe sees each captured flow again with its captured packets instead of one flow
+//! growing by a capture's worth of packets per pass.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -13,7 +18,7 @@ use serde::Serialize;
 
 use crate::lab::afpacket::FrameSender;
 use crate::lab::{guard, netns};
-use workbench_flow::capture;
+use workbench_flow::capture::{self, unique::PassRewriter};
 
 /// Frames per sendmmsg call at top speed.
 const BATCH_FRAMES: usize = 64;
@@ -70,8 +75,12 @@ pub struct ReplayReport {
     pub first_error: Option<String>,
     pub elapsed_ns: u64,
     pub achieved_pps: f64,
-    /// Times the capture was read from the start.
+    /// Passes over the capture that sent (or tried) a packet: `--count` that ends exactly at
+    /// the end of a pass makes no extra pass.
     pub passes: u64,
+    /// Frames whose flow's initiator address was moved for their pass (every frame of a flow
+    /// after the first pass; see `capture::unique`).
+    pub rewritten_packets: u64,
     /// Damaged places skipped in lenient mode.
     pub skipped: u64,
     /// The signal that stopped the replay early (Ctrl-C ends `--loop`); absent otherwise.
@@ -146,6 +155,7 @@ impl Pacer {
 #[derive(Default)]
 struct Tally {
     sent_packets: u64,
+    rewritten_packets: u64,
     sent_bytes: u64,
     errors: u64,
     first_error: Option<String>,
@@ -212,6 +222,7 @@ pub fn replay(pcap: &Path, options: &ReplayOptions) -> Result<ReplayReport> {
             tally.sent_packets as f64 * 1e9 / elapsed_ns as f64
         },
         passes,
+        rewritten_packets: tally.rewritten_packets,
         skipped,
         interrupted: crate::lifecycle::stop_signal().map(|(name, _)| name),
     })
@@ -229,8 +240,10 @@ fn send_all(pcap: &Path, options: &ReplayOptions) -> Result<(Tally, u64, u64, Du
     let mut tally = Tally::default();
     let (mut passes, mut skipped) = (0u64, 0u64);
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH_FRAMES);
+    let mut rewriter = PassRewriter::new();
     let start = Instant::now();
     loop {
+        rewriter.start_pass(passes);
         passes += 1;
         pacer.new_pass();
         let mut reader = capture::open(pcap, options.lenient)?;
@@ -249,7 +262,10 @@ fn send_all(pcap: &Path, options: &ReplayOptions) -> Result<(Tally, u64, u64, Du
                     bail!("replay stopped after sending {} packets: {e}", tally.sent_packets);
                 }
             };
-            let frame = packet.to_ethernet_frame();
+            let mut frame = packet.to_ethernet_frame();
+            if rewriter.rewrite(&mut frame) {
+                tally.rewritten_packets += 1;
+            }
             if top_speed {
                 batch.push(frame);
                 if batch.len() == BATCH_FRAMES {
@@ -269,8 +285,14 @@ fn send_all(pcap: &Path, options: &ReplayOptions) -> Result<(Tally, u64, u64, Du
         }
         skipped += reader.skipped();
         flush(&sender, &mut batch, &mut tally);
+        let empty_pass = tally.attempts() == attempts_before;
+        // A pass the count cut off before its first packet is not a pass (and its flows are
+        // not in the probe).
+        if empty_pass && passes > 1 {
+            passes -= 1;
+        }
         // A pass that read no packet would loop forever without sending anything.
-        if limit_reached || !options.repeat || tally.attempts() == attempts_before {
+        if limit_reached || !options.repeat || empty_pass {
             break;
         }
     }

@@ -1,6 +1,7 @@
 //! The simulated source: the userspace twin (`workbench_flow::twin`, the probe's own flow update and
 //! decision code) replays a capture in a loop at the capture's pace. Used where the kernel is
-//! out of reach (no privileges, no probe attached); the UI labels it as a simulation.
+//! out of reach (no privileges, no probe attached); the UI labels it as a simulation. Every pass
+//! after the first makes new flows as `workbench replay --loop` does (`capture::unique`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,8 @@ use shared::model::{Model, SCORE_ONE};
 use shared::FlowKey;
 
 use super::source::{Control, FlowRow, Snapshot, Source};
-use workbench_flow::capture::{self, CaptureReader};
+use workbench_flow::capture::unique::PassRewriter;
+use workbench_flow::capture::{self, CaptureReader, LinkType};
 use workbench_flow::model::build::{self, Node};
 use workbench_flow::model::{id_string, kind_name};
 use workbench_flow::twin::Twin;
@@ -75,6 +77,8 @@ pub struct SimSource {
     shift_ns: u64,
     last_ts: u64,
     pending: Option<capture::Packet>,
+    /// Moves each flow's initiator per pass, so a pass replays the captured flows anew.
+    rewriter: PassRewriter,
     packets: u64,
     verdict_changes: u64,
     unparsed: u64,
@@ -111,6 +115,7 @@ impl SimSource {
             shift_ns: 0,
             last_ts: 0,
             pending: None,
+            rewriter: PassRewriter::new(),
             packets: 0,
             verdict_changes: 0,
             unparsed: 0,
@@ -136,12 +141,27 @@ impl SimSource {
                 // One wall-clock second between passes, whatever the speed.
                 self.shift_ns = self.last_ts + 1_000_000_000 * self.speed;
                 self.base_ts = None;
+                let pass = self.rewriter.pass() + 1;
+                self.rewriter.start_pass(pass);
                 match self.reader.next() {
                     Some(p) => Ok(Some(p?)),
                     None => bail!("{}: the capture holds no packets", self.path.display()),
                 }
             }
         }
+    }
+
+    /// The packet as the probe sees it on this pass: as captured on the first, with its flow's
+    /// initiator moved on the others (parsed from the Ethernet frame replay would send).
+    fn parse(&mut self, p: &capture::Packet) -> Result<shared::ParsedPacket, shared::ParseError> {
+        if self.rewriter.pass() == 0 {
+            return p.parse();
+        }
+        let mut frame = p.to_ethernet_frame();
+        self.rewriter.rewrite(&mut frame);
+        // The link header may have changed size; the bytes on the wire past the capture did not.
+        let uncaptured = (p.wire_len_bytes as usize).saturating_sub(p.data.len());
+        LinkType::Ethernet.parse(&frame, (frame.len() + uncaptured) as u32)
     }
 
     fn replay_until(&mut self, wall_ns: u64) -> Result<()> {
@@ -155,7 +175,7 @@ impl SimSource {
             }
             self.last_ts = ts;
             self.packets += 1;
-            let Ok(parsed) = p.parse() else {
+            let Ok(parsed) = self.parse(&p) else {
                 self.unparsed += 1;
                 continue;
             };

@@ -14,6 +14,7 @@
 mod link;
 mod pcap;
 mod pcapng;
+pub mod unique;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};

@@ -41,14 +41,27 @@ const NAMES: [&str; 12] = [
     "chat.example.org",
 ];
 
+/// A name to look up: one of the usual domains, a third of the time a host under it (as a
+/// browser's subresources are). Reflection attacks ask for the same names, so query sizes give
+/// nothing away.
+pub fn query_name(g: &mut Gen) -> String {
+    let base = NAMES[g.rng.random_range(0..NAMES.len())];
+    if g.chance(0.33) {
+        format!("h{}.{}", g.rng.random_range(1..200), base)
+    } else {
+        base.to_string()
+    }
+}
+
 /// Every benign flow, each starting at a uniform time in `0..span` (SSH sessions early enough
 /// to end inside it).
 pub fn generate(g: &mut Gen, w: &World, span: u64) {
-    for _ in 0..WEB_FLOWS {
+    for i in 0..WEB_FLOWS {
         let t = g.dur(0, span - 10 * SEC);
         let client = World::pick(g, &w.clients);
-        let server = World::pick(g, &w.web_servers);
-        let tls = g.chance(0.8);
+        let server = w.web_server(g);
+        // Four in five over TLS, the same count in every capture.
+        let tls = i % 5 != 0;
         web(g, client, server, t, tls);
     }
     for _ in 0..DNS_FLOWS {
@@ -63,6 +76,7 @@ pub fn generate(g: &mut Gen, w: &World, span: u64) {
         let server = World::pick(g, &w.ssh_servers);
         ssh(g, client, server, t);
     }
+    super::busy::generate(g, w, span);
 }
 
 /// A response body size: mostly small API answers and pages, sometimes an image or a script.
@@ -146,13 +160,7 @@ fn dns(g: &mut Gen, client: Host, resolver: Host, t: u64) {
     let Some((flow, sport)) = g.open_ephemeral(&client, &resolver, 53, 17, DNS) else {
         return;
     };
-    let base = NAMES[g.rng.random_range(0..NAMES.len())];
-    // A third of lookups are for a host under the domain, as a browser's subresources are.
-    let name = if g.chance(0.33) {
-        format!("h{}.{}", g.rng.random_range(1..200), base)
-    } else {
-        base.to_string()
-    };
+    let name = query_name(g);
     let qtype = if g.chance(0.7) { QTYPE_A } else { QTYPE_AAAA };
     let id = g.rng.random::<u16>();
     g.udp(

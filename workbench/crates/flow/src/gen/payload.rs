@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 pub const QTYPE_A: u16 = 1;
 pub const QTYPE_TXT: u16 = 16;
 pub const QTYPE_AAAA: u16 = 28;
+pub const QTYPE_DNSKEY: u16 = 48;
 pub const QTYPE_ANY: u16 = 255;
 
 /// A name in DNS label encoding (RFC 1035 3.1). Labels longer than 63 bytes are cut, as a
@@ -62,10 +63,17 @@ pub fn dns_response_a(id: u16, name: &str, qtype: u16, addrs: &[Ipv4Addr], ttl: 
 /// An ANY answer padded out with TXT records (each TXT string at most 255 bytes) until the
 /// message is about `target_bytes` long: the amplification reflector's reply.
 pub fn dns_response_any(id: u16, name: &str, target_bytes: usize, txt_byte: u8) -> Vec<u8> {
+    dns_response_padded(id, name, QTYPE_ANY, target_bytes, txt_byte)
+}
+
+/// An answer to a `qtype` question padded out with TXT records to about `target_bytes`: the
+/// shape of an ANY reflection, and of a large benign answer (DNSSEC keys and signatures, SPF
+/// and verification TXT records).
+pub fn dns_response_padded(id: u16, name: &str, qtype: u16, target_bytes: usize, txt_byte: u8) -> Vec<u8> {
     let mut m = Vec::with_capacity(target_bytes + 300);
     put_header(&mut m, id, 0x8180, 1, 0);
     put_name(&mut m, name);
-    m.extend_from_slice(&QTYPE_ANY.to_be_bytes());
+    m.extend_from_slice(&qtype.to_be_bytes());
     m.extend_from_slice(&1u16.to_be_bytes());
     let mut answers = 0u16;
     // Each TXT record costs 12 bytes of record header and 1 of string length besides its text.
@@ -88,6 +96,23 @@ pub fn ntp_monlist_request() -> Vec<u8> {
     m[0] = 0x17; // version 2, mode 7
     m[2] = 0x03; // implementation XNTPD
     m[3] = 0x2a; // request code MON_GETLIST_1
+    m
+}
+
+/// An NTP v4 packet of mode 3 (client request) or 4 (server reply): the 48-byte header every
+/// time query and answer carries; `stamp` fills the timestamps.
+pub fn ntp_time_packet(mode: u8, stamp: &[u8]) -> Vec<u8> {
+    let mut m = vec![0u8; 48];
+    m[0] = (4 << 3) | (mode & 7); // leap 0, version 4
+    if mode == 4 {
+        m[1] = 2; // stratum
+        m[12..16].copy_from_slice(b"GPS\0");
+    }
+    m[2] = 6; // poll: 64 s
+    m[3] = 0xe9; // precision: about 2^-23 s
+    for (i, b) in m[16..].iter_mut().enumerate() {
+        *b = stamp.get(i % stamp.len().max(1)).copied().unwrap_or(0);
+    }
     m
 }
 

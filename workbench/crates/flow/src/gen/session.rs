@@ -214,6 +214,16 @@ impl Tcp {
         }
     }
 
+    /// The client's next sequence number (its SYN's, before the handshake).
+    pub fn client_seq(&self) -> u32 {
+        self.cseq
+    }
+
+    /// The window the client's stack advertises.
+    pub fn client_window(&self) -> u16 {
+        self.cwin
+    }
+
     /// Sends one segment now, from the client or the server; SYN and FIN take a sequence number.
     pub fn send(&mut self, g: &mut Gen, from_client: bool, flags: u8, payload: &[u8]) {
         let (from, to, fport, tport, seq, ack, win) = if from_client {
