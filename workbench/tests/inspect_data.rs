@@ -164,7 +164,8 @@ fn differently_spelled_headers_concatenate() {
         .filter(|(i, _)| !prepared.mapped.iter().any(|m| m.feature_id == *i))
         .map(|(_, f)| f.name)
         .collect();
-    assert_eq!(missing, ["fwd_ttl", "bwd_ttl"]);
+    // CIC has no TTL columns, and no total packet count (only the two directions).
+    assert_eq!(missing, ["fwd_ttl", "bwd_ttl", "packets"]);
     let port = ds
         .frame
         .column("Destination Port")

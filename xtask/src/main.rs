@@ -22,6 +22,27 @@ fn workspace_root() -> PathBuf {
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(workspace_root());
+    // `cargo xtask` runs this binary through `cargo run`, which sets CARGO_MANIFEST_DIR,
+    // CARGO_PKG_NAME and friends for it. Passed on, they reach the inner build's build scripts:
+    // ring's declares rerun-if-env-changed on them, so every switch between `cargo xtask test` and
+    // a plain `cargo test` reran it and recompiled rustls, object_store and all of polars (measured:
+    // 10-20 minutes on 2 cores). The inner cargo sets its own for each package.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || matches!(
+                key.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
     cmd
 }
 
