@@ -77,7 +77,7 @@ fn cleanup_after_sigkill_removes_exactly_the_projects_cls_bpf_filters() {
     }
     // Like kernel_cleanup.rs: `probe cleanup` removes every project namespace and pin on the
     // machine. CI runs alone and sets CI=true; elsewhere WORKBENCH_GLOBAL_CLEANUP=1 (best inside
-    // `unshare --mount --net` with a fresh /run and bpffs, as the README's Testing section says).
+    // `unshare --mount --net` with a fresh /run, sysfs and bpffs: docs/HARDENING.md, section 5).
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     if !ci && std::env::var("WORKBENCH_GLOBAL_CLEANUP").as_deref() != Ok("1") {
         report("SKIPPED cleanup_after_sigkill_removes_exactly_the_projects_cls_bpf_filters: set WORKBENCH_GLOBAL_CLEANUP=1 (it removes every project lab and pin on this machine)");
