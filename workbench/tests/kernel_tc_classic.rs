@@ -354,7 +354,7 @@ fn verify_through_cls_bpf_killed_is_named_and_removed_by_scoped_commands() {
     assert_eq!(strings(&detached["removed_filters"]).len(), 2, "{detached:#}");
     assert_eq!(
         strings(&detached["removed_qdiscs"]),
-        [iface.clone()],
+        std::slice::from_ref(&iface),
         "{detached:#}"
     );
     assert!(!has_clsact(Some(&ns), &iface));

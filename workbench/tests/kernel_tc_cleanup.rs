@@ -160,7 +160,7 @@ fn cleanup_after_sigkill_removes_exactly_the_projects_cls_bpf_filters() {
     assert_eq!(strings(&cleaned["removed_filters"]), expected, "{cleaned:#}");
     assert_eq!(
         strings(&cleaned["removed_qdiscs"]),
-        [lab_if.clone()],
+        std::slice::from_ref(&lab_if),
         "{cleaned:#}"
     );
     let notes = strings(&cleaned["notes"]);

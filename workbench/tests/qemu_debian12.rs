@@ -166,9 +166,18 @@ fn json(name: &str, step: &qemu::Step) -> Value {
 
 #[test]
 fn the_probe_attaches_counts_detaches_and_verifies_on_debian_12s_own_kernel() {
-    let work =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("qemu-debian12-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
+    // A failed run keeps its directory (initramfs tree, console) for a look; the next run clears it.
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    for old in std::fs::read_dir(&tmp)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+    {
+        if old.file_name().to_string_lossy().starts_with("qemu-debian12-") {
+            let _ = std::fs::remove_dir_all(old.path());
+        }
+    }
+    let work = tmp.join(format!("qemu-debian12-{}", std::process::id()));
     std::fs::create_dir_all(&work).expect("work directory");
     let (kernel, initrd) = match prepare(&work) {
         Ok(k) => k,
