@@ -170,7 +170,7 @@ fn parity_on_real_captures(attach: &str, tag: &str) {
             assert!(v["kernel_records"].as_u64().unwrap_or(0) > 0);
             report(&format!(
                 "kernel parity ({}): {pcap} with the {name} model: {identical:?} of {flows} flows identical ({} malicious), {} packets",
-                v["attach_mode"], v["malicious_flows"], v["kernel_records"]
+                v["attach_mode"].as_str().unwrap_or("?"), v["malicious_flows"], v["kernel_records"]
             ));
         }
     }

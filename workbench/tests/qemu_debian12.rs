@@ -7,7 +7,8 @@
 //! `probe attach --attach tcx` refused in one line, `probe attach` (auto: the classic tc path),
 //! `tc` showing the filters, a known capture replayed into a replay lab, `probe flows` with exact
 //! counts, `probe detach` leaving no filter and no qdisc, then `verify` of the committed sample
-//! capture (every flow identical) and nothing left behind. Each step's status and output come
+//! capture (every flow identical), `bench probe` (BPF_PROG_TEST_RUN), the headless demo and `bench
+//! live --quick` (which attach in labs of their own), and nothing left behind. Each step's status and output come
 //! back on a second serial port and are asserted here. Timings inside the emulator are not
 //! performance figures; the boot's wall time is printed only to budget CI.
 //!
@@ -92,6 +93,12 @@ fn steps() -> Vec<(&'static str, String)> {
         ),
         // BPF_PROG_TEST_RUN on a tc program (the benchmark's method); its figures mean nothing here.
         ("test_run", "workbench bench probe --repeat 10 --json".into()),
+        // The demo and the pps benchmark attach in labs of their own: they must work without TCX.
+        (
+            "demo",
+            "env HOME=/tmp workbench demo --headless --json --seconds 3 --samples /data".into(),
+        ),
+        ("bench_live", "workbench bench live --quick --json".into()),
         (
             "leftovers",
             "sh -c 'ls -A /sys/fs/bpf; /usr/sbin/ip netns list; /usr/sbin/ip -o link show'".into(),
@@ -149,6 +156,21 @@ fn prepare(work: &Path) -> Result<(qemu::Kernel, PathBuf), qemu::Missing> {
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     initramfs.add(&repo.join("sample-pcaps/honest.pcap"), "/data/honest.pcap");
+    initramfs.add(
+        &repo.join("sample-pcaps/labels-honest.csv"),
+        "/data/labels-honest.csv",
+    );
+    // `bench live` replays the shared SYN flood capture from where this build's repository sees
+    // it (`<repo>/../shared/data`): the same path, inside the guest.
+    let flood = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/pcaps/synflood-spoofed.pcap");
+    let repo_abs = std::fs::canonicalize(&repo).expect("the repository");
+    let in_guest_repo = repo_abs.to_str().expect("utf-8 path");
+    initramfs.write(&format!("{in_guest_repo}/.keep"), b"", 0o644);
+    let flood_in_guest = repo_abs
+        .parent()
+        .expect("above the repository")
+        .join("shared/data/pcaps/synflood-spoofed.pcap");
+    initramfs.add(&flood, flood_in_guest.to_str().expect("utf-8 path"));
     known_capture(&initramfs.root.join("data/flows.pcap"));
     let tree = workbench::model::build::syn_count_tree(3).expect("tree");
     workbench::model::file::write(&initramfs.root.join("data/model.ebml"), &tree, Value::Null)
@@ -310,6 +332,15 @@ fn the_probe_attaches_counts_detaches_and_verifies_on_debian_12s_own_kernel() {
         "BPF_PROG_TEST_RUN ran the probe: {bench:#}"
     );
 
+    let demo = json("demo", ok("demo"));
+    assert_eq!(demo["mode"], "kernel", "{demo:#}");
+    assert_eq!(demo["leftovers"], serde_json::json!([]), "{demo:#}");
+    let live = json("bench_live", ok("bench_live"));
+    assert!(
+        live.get("skipped").is_none(),
+        "bench live could not run: {live:#}"
+    );
+
     // Nothing left: no pins, no namespace, no ebml- link.
     let left = ok("leftovers").stdout.clone();
     assert!(
@@ -319,7 +350,7 @@ fn the_probe_attaches_counts_detaches_and_verifies_on_debian_12s_own_kernel() {
     report(&format!(
         "qemu test on Debian's {release} (no TCX): verifier accepted the probe ({insns}), \
          attached as cls_bpf on a clsact it added, {} flows exact, detach left no filter or qdisc, \
-         verify: {} of {} flows identical ({} malicious); boot and steps took {:.0} s \
+         verify: {} of {} flows identical ({} malicious); demo and bench live ran in their labs; boot and steps took {:.0} s \
          of wall time under TCG (not a performance figure)",
         expected.len(),
         identical.unwrap_or(0),

@@ -154,7 +154,10 @@ pub fn run(quick: bool, capture: &Path) -> Result<LiveBench> {
             })();
             // Detached before any error is returned.
             match link {
-                Some(link) => empty.detach(link).wrap_err("detaching the empty program")?,
+                // Inside the lab: a netlink filter (no TCX) is found by the namespace's ifindex.
+                Some(link) => {
+                    netns::run_in(&ns, || empty.detach(link))?.wrap_err("detaching the empty program")?
+                }
                 None => drop(probe::detach(&recv)?),
             }
             results.push(measured?);
