@@ -127,15 +127,15 @@ fn prepare(work: &Path) -> Result<(qemu::Kernel, PathBuf), qemu::Missing> {
     }
     let deb = match std::env::var_os("WORKBENCH_QEMU_KERNEL_DEB") {
         Some(deb) => PathBuf::from(deb),
-        None => {
-            let package = qemu::resolve_kernel_package("linux-image-cloud-amd64")?;
-            if !package.starts_with("linux-image-6.1.") {
-                return Err(format!(
+        None => qemu::fetch_kernel("linux-image-cloud-amd64", |package| {
+            if package.starts_with("linux-image-6.1.") {
+                Ok(())
+            } else {
+                Err(format!(
                     "linux-image-cloud-amd64 depends on {package}, not Debian 12's 6.1"
-                ));
+                ))
             }
-            qemu::download(&package)?
-        }
+        })?,
     };
     let kernel = qemu::unpack(&deb)?;
     let modules = qemu::modules_in_load_order(&kernel, &qemu::MODULES)?;

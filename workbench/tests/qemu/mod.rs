@@ -52,8 +52,7 @@ pub fn resolve_kernel_package(meta: &str) -> Result<String, Missing> {
         .ok_or_else(|| format!("apt-cache depends {meta} names no linux-image package:\n{deps}"))
 }
 
-/// `apt-get download PACKAGE` into the cache (reused when present); as root, one `apt-get
-/// update` and a retry when the package lists are older than the mirror.
+/// `apt-get download PACKAGE` into the cache (reused when present).
 pub fn download(package: &str) -> Result<PathBuf, Missing> {
     let dir = cache_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -69,20 +68,29 @@ pub fn download(package: &str) -> Result<PathBuf, Missing> {
     if let Some(deb) = find() {
         return Ok(deb);
     }
-    let fetch = || {
-        run(Command::new("apt-get")
-            .args(["download", "-q", package])
-            .current_dir(&dir))
-    };
-    if let Err(first) = fetch() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err(first);
-        }
-        run(Command::new("apt-get").args(["update", "-q"]))?;
-        fetch()?;
-    }
+    run(Command::new("apt-get")
+        .args(["download", "-q", package])
+        .current_dir(&dir))?;
     find().ok_or_else(|| format!("apt-get download {package} left no .deb in {}", dir.display()))
+}
+
+/// Today's build of metapackage `meta`, downloaded. When the package lists are older than the
+/// mirror (the named build is gone from it), root runs `apt-get update` once and resolves again.
+pub fn fetch_kernel(meta: &str, accept: impl Fn(&str) -> Result<(), Missing>) -> Result<PathBuf, Missing> {
+    let attempt = || {
+        let package = resolve_kernel_package(meta)?;
+        accept(&package)?;
+        download(&package)
+    };
+    match attempt() {
+        Ok(deb) => Ok(deb),
+        // SAFETY: geteuid has no preconditions.
+        Err(first) if unsafe { libc::geteuid() } == 0 => {
+            run(Command::new("apt-get").args(["update", "-q"])).map_err(|e| format!("{first}; then {e}"))?;
+            attempt()
+        }
+        Err(first) => Err(first),
+    }
 }
 
 /// A kernel package unpacked: its image and its modules directory.
