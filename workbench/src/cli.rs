@@ -111,6 +111,10 @@ pub enum ProbeCommand {
         /// The interface lives in this network namespace (e.g. a lab's).
         #[arg(long, value_parser = crate::argcheck::netns)]
         netns: Option<String>,
+        /// How to hook in: TCX links (Linux 6.6+), classic tc (a clsact qdisc with cls_bpf
+        /// filters, any kernel), or auto: TCX where the kernel has it, else classic tc.
+        #[arg(long, value_enum, default_value_t = workbench_kernel::tc::AttachMode::Auto)]
+        attach: workbench_kernel::tc::AttachMode,
         #[arg(long)]
         json: bool,
     },

@@ -9,7 +9,9 @@
 //! that property on the flows themselves, so the kernel check can actually fail.
 //!
 //! Traffic goes only between the two ends of a veth pair whose other end lives in a namespace
-//! the test creates.
+//! the test creates. The test runs twice: with the probe attached as the kernel chooses (TCX
+//! here) and forced through the classic path (cls_bpf filters, as on kernels before 6.6); one
+//! after the other, since each keeps a CPU busy sending.
 
 mod common;
 
@@ -30,6 +32,7 @@ use workbench_kernel::lab::traffic::{UdpFlows, UdpSink};
 use workbench_kernel::lab::Lab;
 use workbench_kernel::models::{write_config, ProbeModels};
 use workbench_kernel::probe::{self, AttachOptions};
+use workbench_kernel::tc::AttachMode;
 
 const SWAPS: usize = 1000;
 const SINK_PORT: u16 = 9300;
@@ -383,17 +386,48 @@ fn settled_flows(iface: &str) -> Vec<(FlowKey, FlowEntry)> {
     }
 }
 
+/// The two runs take turns (each keeps a CPU busy sending).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn hot_swap_under_traffic_never_mixes_two_models() {
     if !kernel_tests_enabled("hot_swap_under_traffic_never_mixes_two_models") {
         return;
     }
+    hot_swap_under_traffic(AttachMode::Auto, "s", 0);
+}
+
+#[test]
+fn hot_swap_through_cls_bpf_never_mixes_two_models() {
+    if !kernel_tests_enabled("hot_swap_through_cls_bpf_never_mixes_two_models") {
+        return;
+    }
+    hot_swap_under_traffic(AttachMode::Tc, "t", 1);
+}
+
+/// The test, with the probe attached in `mode`, on lab `<tag><pid>` in subnet `offset` + pid.
+fn hot_swap_under_traffic(mode: AttachMode, tag: &str, offset: u32) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let pair = Pair::new();
     let pid = std::process::id();
-    let lab = Lab::create(&format!("s{}", pid % 100_000), (pid % 200) as u8 + 4).expect("lab");
+    let lab = Lab::create(
+        &format!("{tag}{}", pid % 100_000),
+        ((pid + offset) % 200) as u8 + 4,
+    )
+    .expect("lab");
     let _detach = DetachOnDrop(lab.host_if.clone());
     let h = lab.host_if.as_str();
-    probe::attach(h, &AttachOptions::default()).expect("attach the probe");
+    let attached = probe::attach(
+        h,
+        &AttachOptions {
+            mode,
+            ..AttachOptions::default()
+        },
+    )
+    .expect("attach the probe");
+    if mode == AttachMode::Tc {
+        assert_eq!(attached.attach_mode, "tc", "{attached:?}");
+    }
     // Every packet is a decision point, so each flow's stored decision is from its final state.
     let config = ProbeConfig {
         decide_first_packets: u32::MAX,
@@ -497,10 +531,11 @@ fn hot_swap_under_traffic_never_mixes_two_models() {
     let teeth = check_mixes(&pair, &distinct_read_features(&vectors));
     let secs = swap_time.as_secs_f64();
     report(&format!(
-        "kernel test: {SWAPS} hot swaps in {secs:.1} s ({:.0} swaps/s) under {} datagrams in {} flows \
+        "kernel test ({}): {SWAPS} hot swaps in {secs:.1} s ({:.0} swaps/s) under {} datagrams in {} flows \
          ({:.1} s, {} reached the sink); {evaluated} evaluated flows, {by_a} by A and {by_b} by B, \
          {changes} model changes along the flows' last packets, none a mix (verdicts benign/malicious: \
          A {}/{}, B {}/{}); {teeth}",
+        attached.attach_mode,
         SWAPS as f64 / secs,
         sent.datagrams,
         sent.flows,

@@ -1,5 +1,7 @@
 //! Kernel parity: `workbench verify` replays real captures into the probe (inside a namespace
-//! pair the command creates) and compares every flow, bit for bit, with the userspace twin.
+//! pair the command creates) and compares every flow, bit for bit, with the userspace twin;
+//! once with the probe attached as the kernel chooses (TCX here) and once forced through the
+//! classic path (`--attach tc`: cls_bpf filters, as on kernels before 6.6), one after the other.
 
 mod common;
 
@@ -86,7 +88,7 @@ fn logistic() -> Box<Model> {
     build::logistic(&terms, -3 * SCORE_ONE, 0).expect("valid logistic")
 }
 
-fn verify(pcap: &Path, model: &Path, lab: &str) -> Value {
+fn verify(pcap: &Path, model: &Path, lab: &str, attach: &str) -> Value {
     let out = workbench(&[
         "verify",
         pcap.to_str().expect("utf8"),
@@ -94,6 +96,8 @@ fn verify(pcap: &Path, model: &Path, lab: &str) -> Value {
         model.to_str().expect("utf8"),
         "--lab-id",
         lab,
+        "--attach",
+        attach,
         "--json",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -111,11 +115,29 @@ fn verify(pcap: &Path, model: &Path, lab: &str) -> Value {
     v
 }
 
+/// The two runs take turns: each replays at 20,000 packets a second and the kernel must see
+/// every frame.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn kernel_and_userspace_agree_bit_for_bit_on_real_captures() {
     if !kernel_tests_enabled("kernel_and_userspace_agree_bit_for_bit_on_real_captures") {
         return;
     }
+    parity_on_real_captures("auto", "v");
+}
+
+#[test]
+fn kernel_and_userspace_agree_bit_for_bit_through_cls_bpf() {
+    if !kernel_tests_enabled("kernel_and_userspace_agree_bit_for_bit_through_cls_bpf") {
+        return;
+    }
+    parity_on_real_captures("tc", "w");
+}
+
+/// verify with the probe attached by `attach` (auto, tc), in labs `<tag><pid><model>`.
+fn parity_on_real_captures(attach: &str, tag: &str) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("verify");
     let models = [("tree", tree()), ("logistic", logistic())];
     let paths: Vec<(String, PathBuf)> = models
@@ -133,7 +155,10 @@ fn kernel_and_userspace_agree_bit_for_bit_on_real_captures() {
         "portscan-1-10000.pcapng",
     ] {
         for (name, model) in &paths {
-            let v = verify(&data(pcap), model, &format!("v{id}{}", &name[..1]));
+            let v = verify(&data(pcap), model, &format!("{tag}{id}{}", &name[..1]), attach);
+            if attach == "tc" {
+                assert_eq!(v["attach_mode"], "tc", "{pcap} {name}: {v:#}");
+            }
             let (flows, compared, identical) = (
                 v["flows"].as_u64().unwrap_or(0),
                 v["compared"].as_u64(),
@@ -144,8 +169,8 @@ fn kernel_and_userspace_agree_bit_for_bit_on_real_captures() {
             assert_eq!(v["parse_mismatches"], 0);
             assert!(v["kernel_records"].as_u64().unwrap_or(0) > 0);
             report(&format!(
-                "kernel parity: {pcap} with the {name} model: {identical:?} of {flows} flows identical ({} malicious), {} packets",
-                v["malicious_flows"], v["kernel_records"]
+                "kernel parity ({}): {pcap} with the {name} model: {identical:?} of {flows} flows identical ({} malicious), {} packets",
+                v["attach_mode"].as_str().unwrap_or("?"), v["malicious_flows"], v["kernel_records"]
             ));
         }
     }

@@ -147,6 +147,10 @@ fn test(extra: &[String]) -> Result<(), String> {
             // Root can load the probe: a kernel test that cannot run is then a failure, not a skip.
             cmd.env("WORKBENCH_REQUIRE_KERNEL", "1");
         }
+        // The test on Debian 12's own kernel under qemu (workbench/tests/qemu_debian12.rs): the
+        // prerequisites above installed qemu, busybox and cpio, so a missing piece (or a kernel
+        // package that cannot be downloaded) is a failure here, not a skip.
+        cmd.env("WORKBENCH_REQUIRE_QEMU", "1");
         cmd
     };
     let mut totals = TestTotals::default();

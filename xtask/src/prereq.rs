@@ -23,9 +23,18 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
 ];
 
 /// Packages the test suite needs beyond the build (independent references and the TUI end-to-end
-/// test), and the benchmarks' Python baselines (`bench/venv.sh` makes a virtualenv and
-/// pip-installs pandas and scikit-learn into it).
-pub const DEBIAN_TEST_PACKAGES: &[&str] = &["tshark", "tmux", "python3-venv"];
+/// test), the benchmarks' Python baselines (`bench/venv.sh` makes a virtualenv and
+/// pip-installs pandas and scikit-learn into it), and the test on Debian 12's own kernel: qemu
+/// boots the kernel package (which the test fetches with `apt-get download`) with an initramfs of
+/// busybox and the workbench, packed by cpio.
+pub const DEBIAN_TEST_PACKAGES: &[&str] = &[
+    "tshark",
+    "tmux",
+    "python3-venv",
+    "qemu-system-x86",
+    "busybox-static",
+    "cpio",
+];
 
 pub const BPF_LINKER_VERSION: &str = "0.13.0";
 pub const DEBIAN_TOOLCHAIN: &str = "debian";

@@ -12,6 +12,7 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
             iface,
             flow_table,
             netns,
+            attach,
             json,
         } => {
             workbench_kernel::lifecycle::install()?;
@@ -20,14 +21,32 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
                 &iface,
                 &probe::AttachOptions {
                     flow_table_entries: flow_table,
+                    mode: attach,
                     ..Default::default()
                 },
             )?;
             if json {
                 return print_json(&report);
             }
+            let how = match &report.tc {
+                None => "as TCX links".to_string(),
+                Some(tc) => format!(
+                    "as cls_bpf filters (priority {}, handle {:#x}) on a clsact qdisc {}{}",
+                    tc.priority,
+                    tc.handle,
+                    if tc.qdisc_created {
+                        "it added"
+                    } else {
+                        "already there"
+                    },
+                    report
+                        .tcx_unavailable
+                        .as_ref()
+                        .map_or(String::new(), |r| format!("; no TCX here: {r}"))
+                ),
+            };
             println!(
-                "probe attached to {} (ifindex {}) at ingress and egress as TCX links; program id {}, {} instructions verified, flow table {} entries; pinned in {}",
+                "probe attached to {} (ifindex {}) at ingress and egress {how}; program id {}, {} instructions verified, flow table {} entries; pinned in {}",
                 report.iface,
                 report.ifindex,
                 report.program_id,
@@ -47,6 +66,15 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
                 report.iface,
                 report.removed_pins.join(", ")
             );
+            for filter in &report.tc.removed_filters {
+                println!("removed cls_bpf filter {filter}");
+            }
+            for iface in &report.tc.removed_qdiscs {
+                println!("removed the clsact qdisc the probe had added to {iface}");
+            }
+            for note in &report.tc.notes {
+                println!("note: {note}");
+            }
             Ok(())
         }
         ProbeCommand::Cleanup { json } => {
@@ -55,11 +83,16 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
                 return print_json(&report);
             }
             println!(
-                "removed {} pinned objects, {} namespaces, {} links",
+                "removed {} pinned objects, {} cls_bpf filters, {} clsact qdiscs, {} namespaces, {} links",
                 report.removed_pins.len(),
+                report.tc.removed_filters.len(),
+                report.tc.removed_qdiscs.len(),
                 report.removed_namespaces.len(),
                 report.removed_links.len()
             );
+            for note in &report.tc.notes {
+                println!("note: {note}");
+            }
             Ok(())
         }
         ProbeCommand::Status { iface, json } => {

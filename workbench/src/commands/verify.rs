@@ -26,6 +26,9 @@ pub struct VerifyArgs {
     /// Id of the lab namespace to create (ebml-<id>).
     #[arg(long, value_parser = crate::argcheck::lab_id)]
     pub lab_id: Option<String>,
+    /// How the probe hooks into the lab's interface: TCX, classic tc (cls_bpf) or auto.
+    #[arg(long, value_enum, default_value_t = workbench_kernel::tc::AttachMode::Auto)]
+    pub attach: workbench_kernel::tc::AttachMode,
     #[arg(long)]
     pub json: bool,
 }
@@ -45,13 +48,14 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         lab_id: args
             .lab_id
             .unwrap_or_else(|| format!("v{}", std::process::id() % 100_000)),
+        attach: args.attach,
     };
     let report = verify(&opts)?;
     if args.json {
         print_json(&report)?;
     } else {
         println!(
-            "{}: {} flows in the kernel, {} compared, {} identical ({} malicious); {} packets sent, {} recorded, {} parse mismatches",
+            "{}: {} flows in the kernel, {} compared, {} identical ({} malicious); {} packets sent, {} recorded, {} parse mismatches; probe attached as {}",
             report.pcap,
             report.flows,
             report.compared,
@@ -59,7 +63,8 @@ pub fn run(args: VerifyArgs) -> Result<()> {
             report.malicious_flows,
             report.sent_packets,
             report.kernel_records,
-            report.parse_mismatches
+            report.parse_mismatches,
+            report.attach_mode
         );
         for m in report.mismatches.iter().take(20) {
             println!(

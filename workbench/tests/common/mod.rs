@@ -4,6 +4,7 @@
 pub mod capfile;
 pub mod demo;
 pub mod replay;
+pub mod tc;
 pub mod tmux;
 
 use std::io::Write;

@@ -125,8 +125,13 @@ pub fn run(quick: bool, capture: &Path) -> Result<LiveBench> {
             let link = match program {
                 Program::Empty => {
                     let recv2 = recv.clone();
-                    let link = netns::run_in(&ns, || empty.attach(&recv2, TcAttachType::Ingress))?
-                        .wrap_err_with(|| format!("attaching the empty program to {recv}"))?;
+                    // Before 6.6 aya attaches through netlink, which needs a clsact qdisc; the
+                    // lab's veth has none (one added here goes with the lab).
+                    let link = netns::run_in(&ns, || -> Result<_> {
+                        workbench_kernel::tc::ensure_clsact(&recv2)?;
+                        Ok(empty.attach(&recv2, TcAttachType::Ingress)?)
+                    })?
+                    .wrap_err_with(|| format!("attaching the empty program to {recv}"))?;
                     Some(link)
                 }
                 Program::Probe => {
@@ -149,7 +154,10 @@ pub fn run(quick: bool, capture: &Path) -> Result<LiveBench> {
             })();
             // Detached before any error is returned.
             match link {
-                Some(link) => empty.detach(link).wrap_err("detaching the empty program")?,
+                // Inside the lab: a netlink filter (no TCX) is found by the namespace's ifindex.
+                Some(link) => {
+                    netns::run_in(&ns, || empty.detach(link))?.wrap_err("detaching the empty program")?
+                }
                 None => drop(probe::detach(&recv)?),
             }
             results.push(measured?);

@@ -1,15 +1,17 @@
 //! `workbench probe cleanup`: removes everything the project left in the kernel, whatever state
 //! it is in (a killed process, a deleted interface, an older pin layout): every pinned link,
 //! program and map under the project's bpffs directory, then the lab namespaces and links.
-//! TCX links are pinned, so removing their pins detaches them; the project makes no cls_bpf
-//! filters or qdiscs.
+//! TCX links are pinned, so removing their pins detaches them. cls_bpf filters (the classic tc
+//! path) are not: each directory with a tc record has its filters, and the clsact qdisc the
+//! probe added, removed first; a directory whose filters cannot be removed keeps its pins (the
+//! record is what finds them) and the command fails naming it, after removing everything else.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use color_eyre::eyre::{eyre, Result};
+use color_eyre::eyre::{bail, eyre, Result};
 use serde::Serialize;
 
-use super::{bpffs, caps};
+use super::{bpffs, caps, tc};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CleanupReport {
@@ -17,11 +19,35 @@ pub struct CleanupReport {
     pub removed_pins: Vec<String>,
     pub removed_namespaces: Vec<String>,
     pub removed_links: Vec<String>,
+    /// cls_bpf filters and clsact qdiscs of the classic path, and notes on what was gone.
+    #[serde(flatten)]
+    pub tc: tc::TcRemoval,
 }
 
-/// Removes `dir` recursively, link pins before anything else in each directory (removing a link
-/// pin detaches the program before its maps go).
-fn remove_tree(dir: &Path, removed: &mut Vec<String>) -> Result<()> {
+/// Directories under `dir` (itself included) that hold a tc record.
+fn recorded_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    if dir.join(tc::PIN_TC_RECORD).exists() {
+        out.push(dir.to_path_buf());
+    }
+    for entry in std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+    {
+        let path = entry.path();
+        if path.is_dir() {
+            recorded_dirs(&path, out);
+        }
+    }
+}
+
+/// Removes `dir` recursively except the directories in `keep` (and so their parents), link pins
+/// before anything else in each directory (removing a link pin detaches the program before its
+/// maps go).
+fn remove_tree(dir: &Path, keep: &[PathBuf], removed: &mut Vec<String>) -> Result<()> {
+    if keep.iter().any(|k| k == dir) {
+        return Ok(());
+    }
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| eyre!("reading {}: {e}", dir.display()))?
         .filter_map(|e| e.ok())
@@ -36,11 +62,14 @@ fn remove_tree(dir: &Path, removed: &mut Vec<String>) -> Result<()> {
     });
     for path in entries {
         if path.is_dir() {
-            remove_tree(&path, removed)?;
+            remove_tree(&path, keep, removed)?;
         } else {
             std::fs::remove_file(&path).map_err(|e| eyre!("removing {}: {e}", path.display()))?;
             removed.push(path.display().to_string());
         }
+    }
+    if keep.iter().any(|k| k.starts_with(dir)) {
+        return Ok(());
     }
     std::fs::remove_dir(dir).map_err(|e| eyre!("removing {}: {e}", dir.display()))
 }
@@ -49,12 +78,33 @@ pub fn cleanup() -> Result<CleanupReport> {
     caps::require_kernel_access("probe cleanup")?;
     let mut report = CleanupReport::default();
     let project = Path::new(bpffs::PROJECT_DIR);
+    // Filters first (while the lab namespaces they may live in still exist), then the pins.
+    let mut recorded = Vec::new();
+    recorded_dirs(project, &mut recorded);
+    let mut kept = Vec::new();
+    for dir in recorded {
+        match tc::remove(&dir) {
+            Ok(removal) => report.tc.extend(removal.unwrap_or_default()),
+            Err(e) => kept.push((dir, format!("{e:#}"))),
+        }
+    }
+    let keep: Vec<PathBuf> = kept.iter().map(|(d, _)| d.clone()).collect();
     if project.exists() {
-        remove_tree(project, &mut report.removed_pins)?;
+        remove_tree(project, &keep, &mut report.removed_pins)?;
     }
     bpffs::tidy();
     let lab = crate::lab::replay_lab::down(None)?;
     report.removed_namespaces = lab.removed_namespaces;
     report.removed_links = lab.removed_links;
+    if !kept.is_empty() {
+        let what: Vec<String> = kept
+            .iter()
+            .map(|(d, e)| format!("{} ({e})", d.display()))
+            .collect();
+        bail!(
+            "removed everything else, but kept the pins of {}: their cls_bpf filters could not be removed",
+            what.join("; ")
+        );
+    }
     Ok(report)
 }

@@ -89,6 +89,9 @@ pub struct ModelsReport {
     pub decide_every: u32,
     /// CIDRs enforce mode never drops.
     pub allowlist: Vec<String>,
+    /// How the probe hooks into the interface: "tcx" (TCX links), "tc" (cls_bpf filters on a
+    /// clsact qdisc), "none" (a simulation).
+    pub attach_mode: &'static str,
 }
 
 impl ProbeModels {
@@ -267,6 +270,11 @@ impl ProbeModels {
             allowlist: super::allowlist::list(&self.iface)
                 .map(|l| l.iter().map(ToString::to_string).collect())
                 .unwrap_or_default(),
+            attach_mode: if self.dir.join(super::tc::PIN_TC_RECORD).exists() {
+                "tc"
+            } else {
+                "tcx"
+            },
         })
     }
 }

@@ -1,21 +1,26 @@
 //! Loading the embedded probe, attaching it to an interface and detaching it again.
 //!
-//! Attachment is a TCX link per direction (kernel >= 6.6; aya's default there). The links, the
-//! program and the maps are pinned under the project's bpffs directory, so the probe keeps
-//! running after `workbench probe attach` exits and `probe flows`/`probe detach` find it again.
-//! Detaching is removing those pins: the last reference to a TCX link goes, and the kernel
-//! detaches it. TCX links are invisible to `tc filter show`; `bpftool link show` lists them.
+//! Attachment is a TCX link per direction where the kernel has TCX (6.6+), else (or with
+//! `--attach tc`) a direct-action cls_bpf filter per direction on a clsact qdisc (`tc.rs`). The
+//! links, the program and the maps are pinned under the project's bpffs directory, so the probe
+//! keeps running after `workbench probe attach` exits and `probe flows`/`probe detach` find it
+//! again. Detaching a TCX attachment is removing those pins: the last reference to a TCX link
+//! goes, and the kernel detaches it. TCX links are invisible to `tc filter show`; `bpftool link
+//! show` lists them. cls_bpf filters are deleted through the record pinned beside them, then
+//! the pins go.
 
 use std::path::{Path, PathBuf};
 
 use aya::maps::MapData;
-use aya::programs::links::FdLink;
+use aya::programs::links::{FdLink, LinkOrder};
+use aya::programs::tc::TcAttachOptions;
 use aya::programs::{tc::TcAttachType, SchedClassifier};
 use aya::{Ebpf, EbpfLoader};
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde::Serialize;
 
-use super::{bpffs, caps, models};
+use super::tc::{self, AttachMode, TcAttachment, TcRemoval};
+use super::{bpffs, caps, features, models};
 use crate::lifecycle::claims::{self, Claim, Object};
 
 /// The probe object, built by build.rs with Debian's toolchain and embedded in this binary.
@@ -36,8 +41,9 @@ pub const PIN_PACKETS: &str = "packets";
 pub const CONFIG_MAP: &str = "CONFIG";
 pub const EVENTS_MAP: &str = "EVENTS";
 pub const PACKETS_MAP: &str = "PACKETS";
-/// Every pin the probe makes, in removal order: links first (that detaches the program).
-pub const ALL_PINS: [&str; 13] = [
+/// Every pin the probe makes, in removal order: links first (that detaches the program). The tc
+/// record goes last: its filters are deleted before any pin (`remove_pins`).
+pub const ALL_PINS: [&str; 14] = [
     models::SLOT_PINS[0],
     models::SLOT_PINS[1],
     models::SLOT_PINS[2],
@@ -51,6 +57,7 @@ pub const ALL_PINS: [&str; 13] = [
     super::allowlist::PIN_ALLOW,
     models::PIN_CONFIG,
     models::PIN_MODELS,
+    tc::PIN_TC_RECORD,
 ];
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,7 +66,12 @@ pub struct AttachReport {
     pub ifindex: u32,
     pub program_id: u32,
     pub verified_instructions: Option<u32>,
+    /// "tcx" (TCX links) or "tc" (cls_bpf filters on a clsact qdisc).
     pub attach_mode: &'static str,
+    /// The classic path's priority, handle and whether it added the qdisc; null for TCX.
+    pub tc: Option<TcAttachment>,
+    /// Why `--attach auto` took the classic path (the kernel's answer to a TCX attach).
+    pub tcx_unavailable: Option<String>,
     pub directions: Vec<&'static str>,
     pub pin_dir: String,
     pub flow_table_entries: u32,
@@ -72,14 +84,16 @@ pub struct AttachOptions {
     /// Size of the packet-record ring buffer (record mode, `workbench verify`); a power of two
     /// multiple of the page size. Default: one page.
     pub packet_ring_bytes: Option<u32>,
+    /// TCX, classic tc, or TCX where the kernel has it (the default).
+    pub mode: AttachMode,
 }
 
 /// [`attach`] for an interface inside network namespace `netns` (the lab's), run on a thread
 /// that joined it: interface indexes and TCX attachment are per namespace; pins are not.
 pub fn attach_in(netns: Option<&str>, iface: &str, options: &AttachOptions) -> Result<AttachReport> {
     match netns {
-        Some(ns) => crate::lab::netns::run_in(ns, || attach(iface, options))?,
-        None => attach(iface, options),
+        Some(ns) => crate::lab::netns::run_in(ns, || attach_here(iface, options, Some(ns)))?,
+        None => attach_here(iface, options, None),
     }
 }
 
@@ -119,6 +133,8 @@ pub struct LoadedProbe {
 /// private copy that is never attached. On error, pins made so far stay in `dir`: the caller's
 /// guard removes them.
 pub fn load(dir: &Path, options: &AttachOptions) -> Result<LoadedProbe> {
+    // One line naming what an old kernel lacks, before anything is made.
+    features::require()?;
     models::create_models_map(dir)?;
     let mut loader = EbpfLoader::new();
     // The map of models is pinned by name in `dir`; aya reuses it (it cannot create it) and
@@ -186,6 +202,73 @@ pub fn load(dir: &Path, options: &AttachOptions) -> Result<LoadedProbe> {
 
 /// Loads the probe and attaches it at ingress and egress of `iface`, pinning everything.
 pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
+    attach_here(iface, options, None)
+}
+
+/// Whether `dir` holds an attached probe: both TCX link pins, or a tc record.
+fn attached_pins(left: &[String]) -> bool {
+    let has = |p: &str| left.iter().any(|l| l == p);
+    (has(PIN_LINK_INGRESS) && has(PIN_LINK_EGRESS)) || has(tc::PIN_TC_RECORD)
+}
+
+/// The error of a TCX attach on a kernel without TCX (before 6.6 BPF_LINK_CREATE does not know
+/// the attach type and answers EINVAL), as the reason `auto` falls back; None for other errors.
+fn tcx_missing(e: &aya::programs::ProgramError) -> Option<String> {
+    match e {
+        aya::programs::ProgramError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::EINVAL) => {
+            Some(format!(
+                "{}: {} (TCX needs Linux 6.6; this is {})",
+                s.call,
+                s.io_error,
+                features::kernel_release()
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Attaches as TCX links at ingress and egress and pins them. Err(Ok(reason)): this kernel has
+/// no TCX and nothing was attached; Err(Err(e)): any other failure.
+fn attach_tcx(
+    program: &mut SchedClassifier,
+    iface: &str,
+    dir: &Path,
+) -> std::result::Result<(), Result<String>> {
+    for (direction, pin) in [
+        (TcAttachType::Ingress, PIN_LINK_INGRESS),
+        (TcAttachType::Egress, PIN_LINK_EGRESS),
+    ] {
+        let id = match program.attach_with_options(
+            iface,
+            direction,
+            TcAttachOptions::TcxOrder(LinkOrder::default()),
+        ) {
+            Ok(id) => id,
+            Err(e) => {
+                return Err(match (direction, tcx_missing(&e)) {
+                    (TcAttachType::Ingress, Some(reason)) => Ok(reason),
+                    _ => Err(eyre!(e).wrap_err(format!(
+                        "attaching the probe to {iface} ({direction:?}) as a TCX link"
+                    ))),
+                })
+            }
+        };
+        let pinned = program
+            .take_link(id)
+            .map_err(|e| eyre!(e))
+            .and_then(|link| FdLink::try_from(link).map_err(|e| eyre!("{iface}: not a TCX link: {e}")))
+            .and_then(|link: FdLink| {
+                link.pin(dir.join(pin))
+                    .map(drop)
+                    .wrap_err_with(|| format!("pinning the {direction:?} link"))
+            });
+        pinned.map_err(Err)?;
+    }
+    Ok(())
+}
+
+/// [`attach`] on a thread inside network namespace `netns` (None: this thread's own).
+fn attach_here(iface: &str, options: &AttachOptions, netns: Option<&str>) -> Result<AttachReport> {
     caps::require_load_access("attaching the probe")?;
     let ifindex = ifindex(iface)?;
     bpffs::ensure_mounted()?;
@@ -198,11 +281,7 @@ pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
     if let Some(stale) = claims::stale().into_iter().find(|s| s.has(&mine)) {
         bail!("{stale}");
     }
-    if !left.is_empty()
-        && ![PIN_LINK_INGRESS, PIN_LINK_EGRESS]
-            .iter()
-            .all(|l| left.iter().any(|p| p == l))
-    {
+    if !left.is_empty() && !attached_pins(&left) {
         bail!(
             "stale probe on {iface}: {} holds {} but no attached links (a `probe attach` was killed half-way): \
              remove it with `workbench probe detach --iface {iface}` (or `workbench probe cleanup`, which removes everything the project made)",
@@ -230,19 +309,29 @@ pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
         .program_mut(PROGRAM_NAME)
         .ok_or_else(|| eyre!("probe object has no program {PROGRAM_NAME}"))?
         .try_into()?;
-    for (direction, pin) in [
-        (TcAttachType::Ingress, PIN_LINK_INGRESS),
-        (TcAttachType::Egress, PIN_LINK_EGRESS),
-    ] {
-        let id = program
-            .attach(iface, direction)
-            .wrap_err_with(|| format!("attaching the probe to {iface} ({direction:?})"))?;
-        let link: FdLink = program.take_link(id)?.try_into().map_err(|e| {
-            eyre!("{iface} needs TCX (kernel >= 6.6) for a pinned attachment; got a netlink filter: {e}")
-        })?;
-        link.pin(dir.join(pin))
-            .wrap_err_with(|| format!("pinning the {direction:?} link"))?;
-    }
+    let (attach_mode, tc_attachment, tcx_unavailable) = match options.mode {
+        AttachMode::Tc => (
+            "tc",
+            Some(tc::attach(program, iface, ifindex, &dir, netns)?),
+            None,
+        ),
+        AttachMode::Tcx => match attach_tcx(program, iface, &dir) {
+            Ok(()) => ("tcx", None, None),
+            Err(Ok(reason)) => {
+                bail!("{iface}: this kernel has no TCX ({reason}); attach with --attach tc (or auto)")
+            }
+            Err(Err(e)) => return Err(e),
+        },
+        AttachMode::Auto => match attach_tcx(program, iface, &dir) {
+            Ok(()) => ("tcx", None, None),
+            Err(Ok(reason)) => (
+                "tc",
+                Some(tc::attach(program, iface, ifindex, &dir, netns)?),
+                Some(reason),
+            ),
+            Err(Err(e)) => return Err(e),
+        },
+    };
     // Ctrl-C during the attach (handler installed by the command) leaves nothing attached.
     crate::lifecycle::check()?;
     guard.disarm();
@@ -252,7 +341,9 @@ pub fn attach(iface: &str, options: &AttachOptions) -> Result<AttachReport> {
         ifindex,
         program_id: loaded.program_id,
         verified_instructions: loaded.verified_instructions,
-        attach_mode: "tcx",
+        attach_mode,
+        tc: tc_attachment,
+        tcx_unavailable,
         directions: vec!["ingress", "egress"],
         pin_dir: dir.display().to_string(),
         flow_table_entries: loaded.flow_table_entries,
@@ -283,7 +374,7 @@ impl PinGuard {
     /// Removes the pins now, reporting a failure (dropping an armed guard ignores it).
     pub fn remove(mut self) -> Result<Vec<String>> {
         self.armed = false;
-        remove_pins(&self.dir)
+        remove_pins(&self.dir).map(|(pins, _)| pins)
     }
 }
 
@@ -295,8 +386,11 @@ impl Drop for PinGuard {
     }
 }
 
-/// Removes the links first (that detaches the program), then the program and the maps.
-fn remove_pins(dir: &Path) -> Result<Vec<String>> {
+/// Removes the links first (that detaches the program), then the program and the maps. A
+/// classic attachment's filters (and the qdisc it added) go before any pin: a filter holds the
+/// program, and the record is what finds it. If they cannot be removed, every pin stays.
+fn remove_pins(dir: &Path) -> Result<(Vec<String>, Option<TcRemoval>)> {
+    let tc_removal = tc::remove(dir)?;
     let mut removed = Vec::new();
     for pin in ALL_PINS {
         let path = dir.join(pin);
@@ -319,13 +413,18 @@ fn remove_pins(dir: &Path) -> Result<Vec<String>> {
         _ => {}
     }
     bpffs::tidy();
-    Ok(removed)
+    Ok((removed, tc_removal))
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DetachReport {
     pub iface: String,
+    /// "tcx" or "tc", as it was attached.
+    pub attach_mode: &'static str,
     pub removed_pins: Vec<String>,
+    /// The classic path's filters, qdisc and notes (empty for TCX).
+    #[serde(flatten)]
+    pub tc: TcRemoval,
 }
 
 /// Detaches the probe from `iface` (the interface may already be gone).
@@ -340,10 +439,12 @@ pub fn detach(iface: &str) -> Result<DetachReport> {
             dir.display()
         );
     }
-    let removed_pins = remove_pins(&dir)?;
+    let (removed_pins, tc_removal) = remove_pins(&dir)?;
     Ok(DetachReport {
         iface: iface.to_string(),
+        attach_mode: if tc_removal.is_some() { "tc" } else { "tcx" },
         removed_pins,
+        tc: tc_removal.unwrap_or_default(),
     })
 }
 

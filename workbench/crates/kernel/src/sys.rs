@@ -73,16 +73,32 @@ pub fn map_create(
     inner: Option<BorrowedFd<'_>>,
     name: &str,
 ) -> Result<OwnedFd> {
+    map_create_raw(map_type, key_bytes, value_bytes, max_entries, 0, inner, name)
+        .map_err(|e| eyre!("creating BPF map {name}: {e}"))
+}
+
+/// [`map_create`] with `map_flags` (e.g. `BPF_F_NO_PREALLOC`), returning the kernel's errno: the
+/// kernel feature probes tell "unknown map type" (EINVAL) from other failures.
+pub fn map_create_raw(
+    map_type: u32,
+    key_bytes: u32,
+    value_bytes: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner: Option<BorrowedFd<'_>>,
+    name: &str,
+) -> std::io::Result<OwnedFd> {
     let mut attr = Attr::new();
     attr.u32_at(0, map_type)
         .u32_at(4, key_bytes)
         .u32_at(8, value_bytes)
         .u32_at(12, max_entries)
+        .u32_at(16, map_flags)
         .u32_at(20, inner.map_or(0, |fd| fd.as_raw_fd() as u32));
     let name_bytes = name.as_bytes();
     let n = name_bytes.len().min(15);
     attr.0[28..28 + n].copy_from_slice(&name_bytes[..n]);
-    bpf(BPF_MAP_CREATE, &mut attr, &format!("creating BPF map {name}")).map(owned)
+    bpf_raw(BPF_MAP_CREATE, &mut attr).map(owned)
 }
 
 pub fn map_update(map: BorrowedFd<'_>, key: &[u8], value: &[u8], what: &str) -> Result<()> {
@@ -129,6 +145,17 @@ pub fn map_id(map: BorrowedFd<'_>) -> Result<u32> {
         .u32_at(4, info.len() as u32)
         .u64_at(8, info.as_mut_ptr() as u64);
     bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr, "reading BPF map info")?;
+    Ok(u32::from_ne_bytes([info[4], info[5], info[6], info[7]]))
+}
+
+/// The kernel id of an open program (`struct bpf_prog_info` also starts with `type`, then `id`).
+pub fn prog_id(prog: BorrowedFd<'_>) -> Result<u32> {
+    let mut info = [0u8; 256];
+    let mut attr = Attr::new();
+    attr.u32_at(0, prog.as_raw_fd() as u32)
+        .u32_at(4, info.len() as u32)
+        .u64_at(8, info.as_mut_ptr() as u64);
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr, "reading BPF program info")?;
     Ok(u32::from_ne_bytes([info[4], info[5], info[6], info[7]]))
 }
 

@@ -37,6 +37,8 @@ pub struct VerifyOptions {
     pub pps: u64,
     pub config: ProbeConfig,
     pub lab_id: String,
+    /// TCX, classic tc or auto (TCX where the kernel has it).
+    pub attach: crate::tc::AttachMode,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -73,6 +75,8 @@ pub struct VerifyReport {
     /// Packets whose kernel parse differed from the userspace parse of the same bytes.
     pub parse_mismatches: u64,
     pub malicious_flows: usize,
+    /// How the probe was attached in the lab: "tcx" or "tc" (cls_bpf).
+    pub attach_mode: &'static str,
 }
 
 fn side(e: &FlowEntry) -> Side {
@@ -197,11 +201,12 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
     claim.add(Object::Probe {
         iface: recv_if.clone(),
     });
-    probe::attach_in(
+    let attached = probe::attach_in(
         Some(&netns),
         &recv_if,
         &AttachOptions {
             packet_ring_bytes: Some(ring_bytes_for(expected_records)),
+            mode: opts.attach,
             ..Default::default()
         },
     )?;
@@ -281,6 +286,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             .iter()
             .filter(|(_, e)| e.verdict == shared::flow::VERDICT_MALICIOUS)
             .count(),
+        attach_mode: attached.attach_mode,
     };
     for (key, k) in &kernel {
         let tuple = FlowTuple::of(key, k.initiator_is_lo != 0);

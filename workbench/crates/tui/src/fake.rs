@@ -196,6 +196,7 @@ pub fn snapshot(flows: usize, logistic_active: bool) -> Result<Snapshot> {
             shadow: Some(slot(shadow, 42)),
             previous: Some(slot(shadow, 40)),
             mode: "monitor",
+            attach_mode: "tcx",
             decide_first_packets: 32,
             decide_every: 16,
             allowlist: Vec::new(),

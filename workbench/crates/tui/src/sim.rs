@@ -250,6 +250,7 @@ impl Source for SimSource {
                 }),
                 previous: None,
                 mode: "monitor",
+                attach_mode: "none",
                 decide_first_packets: self.twin.config.decide_first_packets,
                 decide_every: self.twin.config.decide_every,
                 allowlist: Vec::new(),

@@ -6,8 +6,15 @@ use std::os::fd::AsRawFd;
 use color_eyre::eyre::{eyre, Result, WrapErr};
 
 pub fn run_in<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> Result<T> {
-    let path = format!("/run/netns/{netns}");
-    let file = std::fs::File::open(&path).wrap_err_with(|| format!("opening network namespace {path}"))?;
+    run_in_path(std::path::Path::new(&format!("/run/netns/{netns}")), f)
+}
+
+/// [`run_in`] for a namespace given by path (`/run/netns/NAME`, or `/proc/PID/ns/net` of a
+/// process inside it).
+pub fn run_in_path<T: Send>(path: &std::path::Path, f: impl FnOnce() -> T + Send) -> Result<T> {
+    let netns = path.display().to_string();
+    let file = std::fs::File::open(path).wrap_err_with(|| format!("opening network namespace {netns}"))?;
+    let path = netns.clone();
     std::thread::scope(|scope| {
         scope
             .spawn(move || {

@@ -45,7 +45,14 @@ impl Object {
 
     fn describe(&self) -> String {
         match self {
-            Object::Probe { iface } => format!("probe on {iface}"),
+            Object::Probe { iface } => {
+                // A classic attachment is filters on the interface too, not only pins.
+                if bpffs::iface_dir(iface).join(crate::tc::PIN_TC_RECORD).exists() {
+                    format!("probe on {iface} (cls_bpf filters)")
+                } else {
+                    format!("probe on {iface}")
+                }
+            }
             Object::Lab { id } => format!("lab namespace {}{id}", crate::lab::PREFIX),
             Object::Pins { dir } => format!("pins in {}/{dir}", bpffs::PROJECT_DIR),
         }

@@ -96,7 +96,15 @@ fn render_models(frame: &mut Frame, area: Rect, app: &App) {
             ]));
         }
     }
-    lines.push(Line::from(""));
+    // TCX is the usual hook; the line otherwise left blank says when the probe runs as cls_bpf
+    // filters instead (the box has no row to spare).
+    lines.push(match &s.models {
+        Some(m) if m.attach_mode == "tc" => Line::from(vec![
+            Span::styled("hook     ", theme.title),
+            Span::raw("cls_bpf filters on a clsact qdisc (no TCX here, or --attach tc)"),
+        ]),
+        _ => Line::from(""),
+    });
     if s.simulated {
         lines.push(Line::from(Span::styled(
             "simulated source: r, p and e need a probe (workbench probe attach --iface IF, as root).",
