@@ -1,8 +1,10 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the two test binaries (`cli` and `kernel`); each uses part of them, hence
+//! no dead-code warnings here.
 #![allow(dead_code)]
 
 pub mod capfile;
 pub mod demo;
+pub mod parquet_seed;
 pub mod replay;
 pub mod tc;
 pub mod tmux;
@@ -18,19 +20,52 @@ fn privileged() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// True when kernel tests can run. Without root they skip, except under
-/// WORKBENCH_REQUIRE_KERNEL=1, where a skip would hide a broken setup and fails the test.
-pub fn kernel_tests_enabled(test: &str) -> bool {
-    if privileged() {
+/// Called first by every kernel test. Kernel tests run only with the `kernel-tests` feature (they
+/// are ignored, and counted as skipped, without it); with it on, a process that cannot load BPF
+/// programs or create namespaces is a broken setup, and the test fails saying so.
+pub fn require_kernel(test: &str) {
+    assert!(
+        privileged(),
+        "{test}: kernel tests need root (BPF, network namespaces); run them as root, or leave the \
+         kernel-tests feature off (`cargo xtask test --no-kernel`) to count them as skipped"
+    );
+}
+
+/// For tests whose subject acts on the whole machine (`workbench probe cleanup` removes every
+/// project lab, link and pin it can see, including those of tests running beside it): the calling
+/// test runs again, alone, inside a private mount and network namespace with its own /run, sysfs
+/// and bpffs, so it can only see what it made itself. Returns true inside (run the test body there)
+/// and false outside, after the inner run passed.
+pub fn on_a_private_machine(test_path: &str) -> bool {
+    const INSIDE: &str = "WORKBENCH_TEST_PRIVATE_MACHINE";
+    if std::env::var_os(INSIDE).is_some() {
         return true;
     }
-    if std::env::var("WORKBENCH_REQUIRE_KERNEL").as_deref() == Ok("1") {
-        panic!("{test}: WORKBENCH_REQUIRE_KERNEL=1 but this process is not root");
-    }
-    report(&format!(
-        "SKIPPED {test}: needs root for BPF and network namespaces"
-    ));
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let script = "mount -t tmpfs tmpfs /run && mount -t sysfs sysfs /sys && mount -t bpf bpffs /sys/fs/bpf \
+                  && ip link set lo up && exec \"$0\" --exact \"$1\" --nocapture --test-threads=1";
+    let status = Command::new("unshare")
+        .args(["--mount", "--net", "--propagation", "private", "sh", "-c", script])
+        .arg(&exe)
+        .arg(test_path)
+        .env(INSIDE, "1")
+        .status()
+        .expect("unshare (util-linux) runs");
+    assert!(
+        status.success(),
+        "{test_path} failed inside its private namespaces ({status}); its output is above"
+    );
     false
+}
+
+/// A tool the tests run: its absence fails the test, naming the tool and the fix.
+pub fn require_tool(test: &str, tool: &str, package: &str) {
+    let found =
+        Command::new(tool).arg("--version").output().is_ok() || Command::new(tool).arg("-v").output().is_ok();
+    assert!(
+        found,
+        "{test}: `{tool}` is not installed: `cargo xtask setup` installs it (or apt-get install {package})"
+    );
 }
 
 /// A file of the project's real data set (`shared/data` beside the repository).

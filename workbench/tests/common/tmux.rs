@@ -10,21 +10,16 @@ pub struct Tmux {
     socket: String,
 }
 
-/// Whether tmux runs here; without it the tmux tests skip (fail under WORKBENCH_REQUIRE_KERNEL=1,
-/// where `cargo xtask test` has installed it).
-pub fn available(test: &str) -> bool {
+/// tmux must run here (`cargo xtask setup` installs it); without it the test fails naming it.
+pub fn require(test: &str) {
     let ok = Command::new("tmux")
         .arg("-V")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("WORKBENCH_REQUIRE_KERNEL").as_deref() != Ok("1"),
-            "tmux is missing (cargo xtask test installs it)"
-        );
-        super::report(&format!("{test}: tmux not installed, skipped"));
-    }
-    ok
+    assert!(
+        ok,
+        "{test}: tmux is not installed: `cargo xtask setup` installs it (or apt-get install tmux)"
+    );
 }
 
 impl Tmux {

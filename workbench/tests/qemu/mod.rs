@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// The modules the probe needs on Debian's cloud kernels (built as modules there).
 pub const MODULES: [&str; 3] = ["veth", "sch_ingress", "cls_bpf"];
 
-/// Why the test cannot run: a skip, or (under WORKBENCH_REQUIRE_QEMU=1) a failure.
+/// Why the test cannot run (it then fails, naming this).
 pub type Missing = String;
 
 /// Where downloads and unpacked kernels are kept between runs (target/tmp).

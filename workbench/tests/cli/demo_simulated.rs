@@ -1,0 +1,218 @@
+//! `workbench demo` without the privileges for the kernel (every capability dropped with
+//! setpriv when the test runs as root): it says SIMULATED, runs the Live tab from the userspace
+//! twin and still flags the SYN flood of the sample; it creates no lab. And a `--script` walks
+//! the tabs, types a filter and quits by itself.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::demo::{flagged_flood_rows, flood_flows, sample_dir, FLOOD_TARGET};
+use crate::common::tmux::Tmux;
+use crate::common::TempDir;
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The command line that runs the workbench without any capability: as root, through setpriv
+/// with an empty bounding set (root then execs with no capabilities at all); otherwise as is.
+fn unprivileged() -> Vec<String> {
+    let bin = env!("CARGO_BIN_EXE_workbench").to_string();
+    if root() {
+        vec![
+            "setpriv".into(),
+            "--bounding-set=-all".into(),
+            "--inh-caps=-all".into(),
+            bin,
+        ]
+    } else {
+        vec![bin]
+    }
+}
+
+#[test]
+fn unprivileged_headless_demo_says_simulated_and_flags_the_flood_of_generated_samples() {
+    let dir = TempDir::new("demo-unpriv");
+    let argv = unprivileged();
+    // No --samples and no sample-pcaps/ in the working directory: the demo generates them.
+    let out = Command::new(&argv[0])
+        .args(&argv[1..])
+        .args(["demo", "--json", "--until-flagged", "--seconds", "60"])
+        .env("XDG_CACHE_HOME", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .expect("the workbench runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(v["mode"], "simulated", "{v:#}");
+    let reason = v["simulated_reason"].as_str().expect("a reason");
+    assert!(
+        reason.starts_with("no privileges for the kernel (lacks ") && reason.contains("CAP_NET_ADMIN"),
+        "{reason}"
+    );
+    let label = v["live"]["source_label"].as_str().expect("label");
+    assert!(
+        label.starts_with("SIMULATED (userspace twin, no kernel: no privileges"),
+        "{label}"
+    );
+    assert_eq!(v["samples"]["generated"], true, "{:#}", v["samples"]);
+    let flood = v["flood_flows_flagged"].as_u64().expect("count");
+    assert!(flood > 0, "{v:#}");
+    // Every flow shown has its label; few benign ones are flagged (kernel_demo.rs says why 5%).
+    let live = &v["live"];
+    let n = |k: &str| live[k].as_u64().unwrap_or_else(|| panic!("{k}: {live:#}"));
+    assert_eq!(n("unlabelled_flows"), 0, "{live:#}");
+    assert!(n("benign_flows") > 0, "{live:#}");
+    assert!(n("flagged_benign_flows") * 20 <= n("benign_flows"), "{live:#}");
+    assert_eq!(
+        v["packets_replayed"].as_u64(),
+        Some(0),
+        "nothing was sent anywhere"
+    );
+    assert_eq!(v["lab"], serde_json::Value::Null);
+    assert_eq!(v["dataset"]["rows"].as_u64(), Some(30_233));
+    assert!(!stderr.contains("lab ebml-"), "no lab was made: {stderr}");
+    assert!(
+        std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .all(|e| e.file_name() == "ebpf-ml-workbench"),
+        "only the cache is left in the working directory"
+    );
+    crate::common::report(&format!(
+        "demo test: unprivileged headless demo, SIMULATED, {flood} SYN flood flows flagged by the twin after {} ms",
+        v["live"]["first_flood_flagged_ms"]
+    ));
+}
+
+#[test]
+fn unprivileged_demo_in_tmux_says_simulated_and_flags_the_flood() {
+    crate::common::tmux::require("unprivileged_demo_in_tmux_says_simulated_and_flags_the_flood");
+    let flood = flood_flows();
+    let dir = TempDir::new("demo-unpriv-tmux");
+    let command = format!(
+        "XDG_CACHE_HOME={} {} demo --samples {}",
+        dir.path().display(),
+        unprivileged().join(" "),
+        sample_dir().display()
+    );
+    let tmux = Tmux::start("demo-unpriv", dir.path(), &command, (100, 32));
+    tmux.wait_until("the simulated Live tab", Duration::from_secs(60), |s| {
+        s.contains("SIMULATED (userspace twin, no kernel: no privileges")
+    });
+    tmux.keys("/");
+    tmux.cmd(&["send-keys", "-t", "t", "-l", FLOOD_TARGET]);
+    tmux.keys("Enter");
+    tmux.wait_until("a flagged SYN flood flow", Duration::from_secs(60), |s| {
+        flagged_flood_rows(s, &flood) > 0
+    });
+    // Ctrl-C (a key in raw mode) quits like q.
+    tmux.keys("C-c");
+    let after = tmux.wait_until("the demo to exit", Duration::from_secs(20), |s| {
+        s.contains("EXITED:")
+    });
+    assert!(after.contains("EXITED:0"), "{after}");
+    assert_eq!(tmux.alternate_on(), "0");
+    assert_eq!(tmux.cursor_visible(), "1");
+}
+
+#[test]
+fn a_demo_script_walks_the_tabs_types_a_filter_and_quits_by_itself() {
+    crate::common::tmux::require("a_demo_script_walks_the_tabs_types_a_filter_and_quits_by_itself");
+    let dir = TempDir::new("demo-script");
+    let script = dir.path().join("stage.txt");
+    std::fs::write(
+        &script,
+        "# a stage walk\ntab deploy\nwait 3s\ntab live\nkey /\ntype 198.51\nkey enter\nwait 3s\nquit\n",
+    )
+    .expect("write script");
+    let command = format!(
+        "XDG_CACHE_HOME={} {} demo --simulated --script {} --samples {}",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_workbench"),
+        script.display(),
+        sample_dir().display()
+    );
+    let tmux = Tmux::start("demo-script", dir.path(), &command, (100, 32));
+    tmux.wait_until("the Deploy tab", Duration::from_secs(60), |s| {
+        s.contains("models (simulation)")
+    });
+    tmux.wait_for("filter \"198.51\"");
+    let after = tmux.wait_until("the script's quit", Duration::from_secs(20), |s| {
+        s.contains("EXITED:")
+    });
+    assert!(after.contains("EXITED:0"), "{after}");
+    assert_eq!(tmux.alternate_on(), "0");
+
+    // A bad lab id or script fails before anything starts, naming what is wrong.
+    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["demo", "--json", "--lab-id", "no/such-id"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && out.stdout.is_empty(), "{stderr}");
+    assert!(
+        stderr.contains("lab id \"no/such-id\" must be 1-9 ASCII letters or digits"),
+        "{stderr}"
+    );
+    std::fs::write(&script, "tab live\nwait forever\n").expect("write script");
+    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["demo", "--script"])
+        .arg(&script)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "{}:2: `wait forever`: expected a duration",
+            script.display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// The simulated Live source replays the capture in a loop as the kernel demo does: every pass
+/// makes the captured flows again as new flows (`capture::unique`), each labelled through the
+/// shift. At 400x one pass of the honest sample (981 s of capture) takes about 2.5 s plus the
+/// 1 s pause, so 9 s hold at least two whole passes.
+#[test]
+fn simulated_demo_passes_make_new_flows_that_keep_their_labels() {
+    let dir = TempDir::new("demo-passes");
+    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args([
+            "demo",
+            "--json",
+            "--simulated",
+            "--speed",
+            "400",
+            "--seconds",
+            "9",
+        ])
+        .arg("--samples")
+        .arg(sample_dir())
+        .env("XDG_CACHE_HOME", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .expect("the workbench runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let live = &v["live"];
+    let n = |k: &str| live[k].as_u64().unwrap_or_else(|| panic!("{k}: {live:#}"));
+    // Before new flows per pass, the table stayed at the capture's 1,860 flows.
+    assert!(n("flows") >= 2 * 1_860, "{live:#}");
+    assert_eq!(n("unlabelled_flows"), 0, "{live:#}");
+    // The flood is flagged again on the second pass, as new flows.
+    assert!(n("flood_flows_flagged") > 260, "{live:#}");
+    crate::common::report(&format!(
+        "demo test: simulated demo at 400x, {} flows after {} s, all labelled, {} SYN flood flows flagged",
+        n("flows"),
+        9,
+        n("flood_flows_flagged")
+    ));
+}

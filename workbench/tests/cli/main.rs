@@ -1,0 +1,30 @@
+//! The command-line and library tests: everything that runs without the kernel, in one test binary
+//! (after trippy's `tests/sim/main.rs` and bottom's `tests/integration/main.rs`).
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../featkit/mod.rs"]
+mod featkit;
+
+mod bench_all;
+mod capture_handmade;
+mod capture_reader;
+mod cli_validation;
+mod config_cli;
+mod demo_simulated;
+mod export_c;
+mod features_errors;
+mod features_labels;
+mod features_table;
+mod fuzz_parsers;
+mod fuzz_regressions;
+mod gen_pcaps;
+mod inspect_data;
+mod inspect_inputs;
+mod sample_honesty;
+mod train_errors;
+mod train_quality;
+mod tui_panic;
+mod tui_screens;
+mod tui_sim;
+mod tui_tabs;

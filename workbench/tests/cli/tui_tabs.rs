@@ -1,0 +1,444 @@
+//! Data, Pitfalls and Train: background load and training through the real event path (jobs
+//! on their own threads, results delivered as actions), the keys of the three tabs, mouse rows,
+//! and the trained model's way to the Deploy tab (confirmation, then the simulated source swaps
+//! the twin's model).
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use workbench_data::dataset::LoadOptions;
+use workbench_tui::action::{Action, Tab};
+use workbench_tui::app::{App, Overlay, Request};
+use workbench_tui::event::Event;
+use workbench_tui::source::{Control, Source};
+use workbench_tui::state::data::{ColumnSort, JobStatus};
+use workbench_tui::{fake, jobs, keymap, ui};
+
+fn press(app: &mut App, code: KeyCode) {
+    if let Some(action) = keymap::key(KeyEvent::new(code, KeyModifiers::NONE), app.context()) {
+        app.update(action);
+    }
+}
+
+fn text(app: &App) -> String {
+    let mut term = Terminal::new(TestBackend::new(app.size.0, app.size.1)).expect("terminal");
+    term.draw(|f| ui::render(f, app)).expect("draw");
+    term.backend().to_string()
+}
+
+/// Runs the jobs the app asked for on their threads and feeds their events back as actions
+/// until `done` holds (or a generous time limit: a debug build on a busy machine).
+fn drive(app: &mut App, done: impl Fn(&App) -> bool) -> usize {
+    let (tx, rx) = mpsc::channel();
+    let mut events = 0;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        for job in app.jobs.drain(..) {
+            jobs::spawn(job, tx.clone());
+        }
+        if done(app) {
+            return events;
+        }
+        assert!(Instant::now() < deadline, "background job did not finish");
+        if let Ok(Event::Job(update)) = rx.recv_timeout(Duration::from_millis(200)) {
+            events += 1;
+            app.update(Action::Job(update));
+            // The UI keeps rendering while the job runs.
+            text(app);
+        }
+    }
+}
+
+fn samples() -> (tempfile::TempDir, Vec<PathBuf>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    workbench_flow::gen::write_all(dir.path(), workbench_flow::gen::DEFAULT_SEED).expect("gen");
+    let paths = jobs::sample_captures(dir.path());
+    (dir, paths)
+}
+
+fn no_cache() -> LoadOptions {
+    LoadOptions {
+        no_cache: true,
+        ..LoadOptions::default()
+    }
+}
+
+#[test]
+fn background_load_and_training_deliver_real_results_to_the_app() {
+    let (dir, paths) = samples();
+    assert_eq!(paths.len(), 2, "honest and naive captures with labels: {paths:?}");
+    let mut app = fake::screen("live", (80, 24)).expect("screen");
+    app.train.model_dir = dir.path().join("models");
+    app.start_load(paths, no_cache());
+    let events = drive(&mut app, |a| {
+        matches!(a.data.status, JobStatus::Done | JobStatus::Failed(_))
+    });
+    assert_eq!(app.data.status, JobStatus::Done, "errors: {:?}", app.data.errors);
+    assert!(events >= 2, "progress then the result: {events} events");
+    assert_eq!(app.data.sets.len(), 2);
+    // The sample README's numbers: 1,860 flows each, 680 of them attacks.
+    for set in &app.data.sets {
+        assert_eq!(set.summary.rows, 1860, "{}", set.summary.name);
+        assert_eq!(set.summary.malicious, 680, "{}", set.summary.name);
+        assert!(!set.findings.is_empty());
+    }
+    assert_eq!(app.data.sets[0].summary.name, "honest");
+    // The naive capture leaks through the TTL; inspect says so, and so does the tab.
+    let naive = &app.data.sets[1];
+    assert!(naive.findings.iter().any(|f| f.id == "single_feature_leakage"));
+
+    press(&mut app, KeyCode::Char('3'));
+    assert_eq!(app.tab, Tab::Train);
+    press(&mut app, KeyCode::Enter);
+    assert!(matches!(app.train.status, JobStatus::Running { .. }));
+    assert!(text(&app).contains("training:"), "the gauge shows the run");
+    drive(&mut app, |a| {
+        matches!(a.train.status, JobStatus::Done | JobStatus::Failed(_))
+    });
+    assert_eq!(app.train.status, JobStatus::Done);
+    let r = app.train.result.clone().expect("result");
+    let m = &r.report.metrics;
+    assert_eq!(r.report.rows_train + r.report.rows_test, 1860);
+    let c = &m.confusion;
+    assert_eq!(
+        (c.true_positive + c.false_positive + c.true_negative + c.false_negative) as usize,
+        r.report.rows_test
+    );
+    // The honest sample overlaps by design (sample-pcaps/README.md): a depth-6 tree under the
+    // time split finds most attacks but not all (measured F1 0.794); far below would be a broken
+    // run, 1.0 a sample that lost its overlap.
+    assert!(
+        (0.7..0.95).contains(&m.f1),
+        "a depth-6 tree on the honest sample, time split: F1 {}",
+        m.f1
+    );
+    assert!(r.report.agreement.share_identical > 0.99);
+    assert!(!r.report.roc.is_empty() && !r.report.importance.is_empty());
+    // The model file is what `workbench train -o` writes: readable, same id.
+    let file = workbench_flow::model::file::read(&r.model_path).expect("model file");
+    assert_eq!(
+        workbench_flow::model::id_string(file.model.header.model_id),
+        r.report.model_id
+    );
+    assert!(r.command.starts_with("workbench train "), "{}", r.command);
+    assert!(r.command.contains("--split time") && r.command.contains("--max-depth 6"));
+    // A capture trains from the feature table made of it: the command names that file.
+    let table = app.data.current().expect("dataset").table_files.clone();
+    assert!(table.len() == 1 && table[0].ends_with(".parquet"), "{table:?}");
+    assert!(
+        r.command
+            .starts_with(&format!("workbench train {} --model", table[0])),
+        "{}",
+        r.command
+    );
+    assert!(text(&app).contains(&r.report.model_id));
+}
+
+#[test]
+fn a_newer_load_replaces_an_older_one() {
+    let mut app = fake::screen("live", (80, 24)).expect("screen");
+    app.start_load(vec![PathBuf::from("/nonexistent/a.csv")], no_cache());
+    let old = app.data.generation;
+    app.start_load(vec![PathBuf::from("/nonexistent/b.csv")], no_cache());
+    app.update(Action::Job(jobs::JobUpdate::Loaded {
+        generation: old,
+        sets: Vec::new(),
+        errors: vec!["stale".into()],
+    }));
+    assert!(
+        matches!(app.data.status, JobStatus::Running { .. }),
+        "a stale result is ignored"
+    );
+    app.jobs.clear();
+}
+
+#[test]
+fn a_missing_file_fails_with_its_name_on_the_data_tab() {
+    let mut app = fake::screen("live", (80, 24)).expect("screen");
+    app.start_load(vec![PathBuf::from("/nonexistent/flows.csv")], no_cache());
+    drive(&mut app, |a| {
+        matches!(a.data.status, JobStatus::Done | JobStatus::Failed(_))
+    });
+    let JobStatus::Failed(e) = &app.data.status else {
+        panic!("expected a failure, got {:?}", app.data.status)
+    };
+    assert!(e.contains("/nonexistent/flows.csv"), "{e}");
+    press(&mut app, KeyCode::Char('1'));
+    assert!(text(&app).contains("failed"));
+}
+
+#[test]
+fn data_tab_sorts_scrolls_switches_dataset_and_takes_clicks() {
+    let mut app = fake::screen("data", (80, 24)).expect("screen");
+    assert!(text(&app).contains("1860 rows"));
+    let names = |app: &App| -> Vec<String> {
+        let s = &app.data.current().expect("set").summary;
+        app.data
+            .order
+            .iter()
+            .map(|&i| s.columns[i].name.clone())
+            .collect()
+    };
+    let file_order = names(&app);
+    press(&mut app, KeyCode::Char('s'));
+    assert_eq!(app.data.sort, ColumnSort::Name);
+    let sorted = names(&app);
+    assert!(sorted
+        .windows(2)
+        .all(|w| w[0].to_lowercase() <= w[1].to_lowercase()));
+    assert_ne!(sorted, file_order);
+    press(&mut app, KeyCode::Char('S'));
+    assert!(names(&app)
+        .windows(2)
+        .all(|w| w[0].to_lowercase() >= w[1].to_lowercase()));
+    assert!(text(&app).contains("sort name↑"));
+    press(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.data.selected, app.data.order.len() - 1);
+    assert!(app.data.offset > 0, "scrolled to the last column");
+    press(&mut app, KeyCode::Char('g'));
+    // Data tab at 80x24: the tab bar (row 0), facts (rows 1-8), the table's border (9) and
+    // header (10): row 13 is the third column row.
+    app.update(Action::Click { column: 3, row: 13 });
+    assert_eq!(app.data.selected, 2);
+    press(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.data.active, 1);
+    assert!(text(&app).contains("dataset naive (2/2"));
+}
+
+#[test]
+fn pitfalls_tab_selects_findings_and_toggles_the_honest_split() {
+    let mut app = fake::screen("pitfalls", (80, 24)).expect("screen");
+    let screen = text(&app);
+    assert!(screen.contains("single_feature_leakage") && screen.contains("accuracy of a one-feature rule"));
+    assert!(screen.contains("NAIVE split"));
+    press(&mut app, KeyCode::Char('h'));
+    assert!(app.pitfalls.honest);
+    assert!(text(&app).contains("naive vs HONEST"));
+    press(&mut app, KeyCode::Char('g'));
+    assert_eq!(app.pitfalls.selected, 0);
+    // Row 1 is the list's border: row 4 is the third finding.
+    app.update(Action::Click { column: 5, row: 4 });
+    assert_eq!(app.pitfalls.selected, 2);
+    let id = app.findings()[2].id;
+    assert!(text(&app).contains(id));
+}
+
+#[test]
+fn train_form_keys_change_fields_and_d_asks_before_deploying() {
+    let mut app = fake::screen("data", (80, 24)).expect("screen");
+    press(&mut app, KeyCode::Char('3'));
+    press(&mut app, KeyCode::Char('d'));
+    assert_eq!(app.overlay, Overlay::None, "nothing trained yet");
+    assert!(app.status.as_deref().unwrap_or("").contains("no trained model"));
+    press(&mut app, KeyCode::Right);
+    assert_eq!(app.train.form.model_name(), "logistic");
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Right);
+    assert_eq!(app.train.form.alpha, 10.0);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Left);
+    assert_eq!(format!("{:?}", app.train.form.split), "Random");
+    assert!(text(&app).contains("L2 alpha"));
+
+    let mut app = fake::screen("train", (80, 24)).expect("screen");
+    let model = app.train.result.clone().expect("result").model_path.clone();
+    press(&mut app, KeyCode::Char('D'));
+    assert_eq!(app.tab, Tab::Deploy);
+    assert_eq!(
+        app.overlay,
+        Overlay::Confirm(Control::DeployModel {
+            path: model.clone(),
+            shadow: true
+        })
+    );
+    let screen = text(&app);
+    assert!(screen.contains("workbench deploy models/"), "{screen}");
+    assert!(screen.contains("--iface ebml-demoh") && screen.contains("--shadow"));
+    press(&mut app, KeyCode::Char('y'));
+    assert_eq!(
+        app.requests,
+        vec![Request::Control(Control::DeployModel {
+            path: model,
+            shadow: true
+        })]
+    );
+}
+
+#[test]
+fn the_simulated_source_runs_a_deployed_model() {
+    let (dir, paths) = samples();
+    let (sets, errors) = jobs::load_in(&paths[..1], &no_cache(), &dir.path().join("work"), &|_, _| {});
+    assert!(errors.is_empty(), "{errors:?}");
+    let form = Default::default();
+    let trained = jobs::train(&sets[0], &form, &dir.path().join("models"), &|_, _| {}).expect("train");
+    let mut sim = workbench_tui::sim::SimSource::new(Path::new(&paths[0]), None).expect("sim");
+    let before = sim.poll().expect("poll");
+    let active = |s: &workbench_tui::source::Snapshot| {
+        s.models
+            .as_ref()
+            .and_then(|m| m.active.as_ref())
+            .map(|a| a.model.clone())
+    };
+    assert_ne!(active(&before), Some(trained.report.model_id.clone()));
+    let line = sim
+        .control(&Control::DeployModel {
+            path: trained.model_path.clone(),
+            shadow: false,
+        })
+        .expect("deploy");
+    assert!(line.contains(&trained.report.model_id), "{line}");
+    let after = sim.poll().expect("poll");
+    assert_eq!(active(&after), Some(trained.report.model_id.clone()));
+    assert!(after.label.contains("trained model"));
+    sim.control(&Control::DeployModel {
+        path: trained.model_path.clone(),
+        shadow: true,
+    })
+    .expect("shadow");
+    let shadow = sim.poll().expect("poll");
+    assert_eq!(
+        shadow
+            .models
+            .as_ref()
+            .and_then(|m| m.shadow.as_ref())
+            .map(|s| s.model.clone()),
+        Some(trained.report.model_id.clone())
+    );
+    // Rollback and the rest stay kernel-only.
+    assert!(sim.control(&Control::Rollback).is_err());
+}
+
+#[test]
+fn a_bad_labels_line_beside_a_capture_is_named_with_file_line_and_field() {
+    // The capture's own labels file goes to `features --labels` as it is (the generator's format
+    // is detected from its header): its errors reach the Data tab with the file and line.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let capture = dir.path().join("x.pcap");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-pcaps/honest.pcap"),
+        &capture,
+    )
+    .expect("copy the sample capture");
+    std::fs::write(
+        dir.path().join("labels-x.csv"),
+        "src,sport,dst,dport,proto,first_ts_ns,last_ts_ns,label,scenario,variant\n10.0.0.1,1000,10.0.0.2,80,6,5,9,BENIGN,web,honest\n10.0.0.1,x,10.0.0.2,80,6,5,9,SYN_FLOOD,syn,honest\n",
+    )
+    .expect("write");
+    let (sets, errors) = jobs::load(&[capture], &no_cache(), &|_, _| {});
+    assert!(sets.is_empty());
+    let msg = errors.join("\n");
+    assert!(msg.contains("labels-x.csv:3") && msg.contains("sport"), "{msg}");
+}
+
+#[test]
+fn a_real_cic_ids2017_slice_shows_its_infinity_drop_and_classes() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/cic-ids2017");
+    let files = [
+        base.join("friday-ddos-labelled-flows-head300.csv"),
+        base.join("friday-ddos-attack-rows-1000.csv"),
+    ];
+    for f in &files {
+        assert!(
+            f.is_file(),
+            "{} is missing (the project's real data set, ../shared/data)",
+            f.display()
+        );
+    }
+    let (sets, errors) = jobs::load(&files, &no_cache(), &|_, _| {});
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        sets.len(),
+        1,
+        "several tables are one dataset, as for `workbench inspect`"
+    );
+    let s = &sets[0].summary;
+    // One BENIGN row of the head-300 file has `Infinity` in Flow Bytes/s and Flow Packets/s:
+    // the table keeps it (both columns count it), cleaning before training drops it.
+    assert_eq!((s.rows_read, s.rows_dropped), (1299, 1));
+    let col = |name: &str| s.columns.iter().find(|c| c.name.trim() == name).expect(name);
+    assert_eq!(col("Flow Bytes/s").infinite, 1);
+    assert_eq!(col("Flow Packets/s").infinite, 1);
+    assert_eq!(col("Total Fwd Packets").kernel_feature, Some("fwd_packets"));
+    assert_eq!(col("Label").role, Some("label"));
+    let classes: Vec<(&str, usize)> = s.classes.iter().map(|(c, n)| (c.as_str(), *n)).collect();
+    assert_eq!(classes, vec![("DDoS", 1000), ("BENIGN", 299)]);
+    assert!(s.kind.to_lowercase().contains("cic"), "{}", s.kind);
+    assert!(s.commands[0].starts_with("workbench inspect ") && s.commands[0].ends_with("--json"));
+
+    let mut app = fake::screen("live", (160, 48)).expect("screen");
+    app.data.sets = sets;
+    app.data.status = JobStatus::Done;
+    app.data.reorder();
+    press(&mut app, KeyCode::Char('1'));
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Char('s'));
+    }
+    assert_eq!(app.data.sort, ColumnSort::Infinite);
+    let first = app.data.order[0];
+    assert_eq!(
+        app.data.current().expect("set").summary.columns[first]
+            .name
+            .trim(),
+        "Flow Bytes/s"
+    );
+    let screen = text(&app);
+    assert!(
+        screen.contains("DDoS") && screen.contains("1 nan_or_infinity"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn the_feature_set_without_host_artefacts_is_a_features_list() {
+    use workbench_tui::state::train::{FeatureSet, TrainForm, ARTEFACTS};
+    let app = fake::screen("train", (80, 24)).expect("screen");
+    let all = app.train.result.clone().expect("fixture result");
+    assert!(
+        all.report.features.contains(&"fwd_ttl"),
+        "{:?}",
+        all.report.features
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let form = TrainForm {
+        features: FeatureSet::NoArtefacts,
+        ..TrainForm::default()
+    };
+    let set = app.dataset().expect("dataset");
+    let r = jobs::train(&set, &form, dir.path(), &|_, _| {}).expect("train");
+    assert!(
+        r.report.features.iter().all(|f| !ARTEFACTS.contains(f)),
+        "{:?}",
+        r.report.features
+    );
+    let left_out: Vec<&str> = all
+        .report
+        .features
+        .iter()
+        .copied()
+        .filter(|f| !r.report.features.contains(f))
+        .collect();
+    // Every artefact the sample table has (all five) is left out, nothing else.
+    assert_eq!(
+        left_out,
+        vec![
+            "dst_port",
+            "fwd_init_window",
+            "bwd_init_window",
+            "fwd_ttl",
+            "bwd_ttl"
+        ]
+    );
+    let list = r
+        .command
+        .split("--features ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .expect("list");
+    assert_eq!(list.split(',').count(), r.report.features.len(), "{}", r.command);
+    assert!(!list.contains("ttl"));
+}

@@ -1,0 +1,159 @@
+//! `workbench bench probe` against the real kernel, with a small repeat: the numbers are not
+//! checked against targets (a benchmark is not a timed unit test), but everything that proves
+//! the measurement ran what it claims is: return codes, the private probe's flow table and
+//! statistics, the depth of the model walks, and that no pin is left behind.
+
+use crate::common::{report, workbench, workbench_json};
+use serde_json::Value;
+
+const REPEAT: u64 = 1000;
+const RUNS: u64 = 7;
+/// Variants that run the probe (all but the empty program).
+const PROBE_VARIANTS: u64 = 6;
+/// Variants that evaluate a model at every packet (tree, logistic, forest).
+const MODEL_VARIANTS: u64 = 3;
+/// Probe variants that run before the default-decisions variant in every round.
+const PROBE_VARIANTS_BEFORE_DEFAULT: u64 = 3;
+const VARIANT_KEYS: [&str; 7] = [
+    "empty_ns",
+    "no_decision_ns",
+    "no_model_ns",
+    "tree_ns",
+    "tree_default_decisions_ns",
+    "logistic_ns",
+    "forest_ns",
+];
+
+fn num(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} is not a number in {v:#}"))
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn bench_probe_runs_the_probe_on_every_variant_and_cleans_up() {
+    crate::common::require_kernel("bench_probe_runs_the_probe_on_every_variant_and_cleans_up");
+    let r = workbench_json(&["bench", "probe", "--repeat", &REPEAT.to_string(), "--json"]);
+    assert_eq!((num(&r, "repeat"), num(&r, "runs")), (REPEAT, RUNS));
+    assert_eq!(r["headline_packet"], "udp");
+    for key in VARIANT_KEYS {
+        assert!(num(&r, key) > 0, "{key}: {r:#}");
+    }
+    assert!(num(&r, "tree_ns") > num(&r, "empty_ns"), "{r:#}");
+    assert_eq!(
+        r["model_part_ns"].as_i64(),
+        Some(num(&r, "tree_ns") as i64 - num(&r, "no_model_ns") as i64)
+    );
+
+    let packets = r["packets"].as_array().expect("packets");
+    let names: Vec<&str> = packets.iter().filter_map(|p| p["packet"].as_str()).collect();
+    assert_eq!(names, ["udp", "tcp_syn"]);
+    for p in packets {
+        for key in VARIANT_KEYS {
+            assert!(num(p, key) > 0, "{key}: {p:#}");
+            assert_eq!(
+                p["runs_ns"][key].as_array().map(Vec::len),
+                Some(RUNS as usize),
+                "{key}: {p:#}"
+            );
+            // Every test run of every variant returned TC_ACT_OK.
+            assert_eq!(p["return_codes"][key], serde_json::json!([0]), "{key}: {p:#}");
+        }
+        assert!(num(p, "tree_ns") > num(p, "empty_ns"), "{p:#}");
+    }
+
+    // The private probe saw exactly one flow per packet type, with every repetition of every
+    // probe variant: BPF_PROG_TEST_RUN really ran the probe on these packets.
+    let per_flow = PROBE_VARIANTS * RUNS * REPEAT;
+    let flows = r["flows"].as_array().expect("flows");
+    assert_eq!(flows.len(), 2, "{flows:#?}");
+    for (flow, (packet, proto, dst_port)) in flows.iter().zip([("udp", "udp", 53), ("tcp_syn", "tcp", 80)]) {
+        assert_eq!(
+            (
+                flow["packet"].as_str(),
+                flow["proto"].as_str(),
+                num(flow, "dst_port")
+            ),
+            (Some(packet), Some(proto), dst_port),
+            "{flows:#?}"
+        );
+        assert_eq!(num(flow, "packets"), per_flow, "{flow:#}");
+        // The last variant decides at every packet: the latest decision is the latest packet.
+        assert_eq!(num(flow, "decided_at_packet"), per_flow, "{flow:#}");
+        assert_eq!(flow["verdict"], "benign");
+    }
+    let stats = &r["probe_stats"];
+    assert_eq!(num(stats, "packets"), 2 * per_flow);
+    assert_eq!(num(stats, "parsed"), 2 * per_flow);
+    assert_eq!(num(stats, "flows_created"), 2);
+    // Models are evaluated at every packet of the model variants, at every 16th packet of the
+    // default-decisions variant (its flow is past packet 32), and never otherwise.
+    let default_decisions: u64 = (0..RUNS)
+        .map(|run| {
+            let before = REPEAT * (run * PROBE_VARIANTS + PROBE_VARIANTS_BEFORE_DEFAULT);
+            (before + REPEAT) / 16 - before / 16
+        })
+        .sum();
+    assert_eq!(
+        num(stats, "evaluations"),
+        2 * (MODEL_VARIANTS * RUNS * REPEAT + default_decisions)
+    );
+    // Benign from the first evaluation on: one verdict event per flow, none per packet.
+    assert_eq!(num(stats, "verdict_changes"), 2);
+    assert_eq!(num(stats, "events_lost"), 0);
+
+    let models = &r["models"];
+    assert_eq!(
+        (
+            num(&models["tree"], "nodes"),
+            num(&models["tree"], "min_walk_depth")
+        ),
+        (8191, 12)
+    );
+    assert_eq!(
+        (
+            num(&models["forest"], "trees"),
+            num(&models["forest"], "min_walk_depth")
+        ),
+        (4, 12)
+    );
+    assert_eq!(num(&models["logistic"], "features_used"), 40);
+    assert!(num(&r, "verified_instructions") > 0);
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("osrelease");
+    assert_eq!(r["kernel"].as_str(), Some(release.trim()));
+    assert!(num(&r["machine"], "nproc") > 0);
+    assert_eq!(r["targets"].as_array().map(Vec::len), Some(4));
+
+    // The private load attached nothing and left nothing pinned.
+    let pin_dir = r["pin_dir"].as_str().expect("pin_dir");
+    assert!(
+        pin_dir.starts_with("/sys/fs/bpf/ebpf-ml-workbench/bench-"),
+        "{pin_dir}"
+    );
+    assert!(
+        !std::path::Path::new(pin_dir).exists(),
+        "{pin_dir} was left behind"
+    );
+    report(&format!(
+        "kernel test: bench probe ran {} probe packets per flow; udp tree {} ns, empty {} ns",
+        per_flow,
+        num(&r, "tree_ns"),
+        num(&r, "empty_ns")
+    ));
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn bench_probe_refuses_a_zero_repeat() {
+    let out = workbench(&["bench", "probe", "--repeat", "0"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--repeat"), "{stderr}");
+}

@@ -1,0 +1,28 @@
+//! The kernel tests: the probe loaded into the running kernel, labs of network namespaces, real
+//! traffic, and Debian 12's own kernel booted under qemu, in one test binary. Every test is ignored
+//! unless the `kernel-tests` feature is on (`cargo xtask test` turns it on, so CI runs them all);
+//! with it on, a test that cannot reach the kernel fails instead of passing silently.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bench;
+mod cleanup;
+mod config_flags;
+mod demo;
+mod flood;
+mod gen_pcaps;
+mod hostile;
+mod hot_swap;
+mod lifecycle;
+mod models;
+mod privileges;
+mod probe;
+mod qemu_debian12;
+mod replay_lab;
+mod replay_passes;
+mod tc_classic;
+mod tc_cleanup;
+mod tui;
+mod tui_tmux;
+mod verify;
