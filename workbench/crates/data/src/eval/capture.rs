@@ -72,19 +72,37 @@ fn label_of(
     }
 }
 
-/// Reads one capture; appends one outcome per flow and the features at every decision point.
-#[allow(clippy::too_many_arguments)]
+/// How the captures of one run are scored.
+#[derive(Clone, Copy)]
+pub struct Scoring<'a> {
+    pub model: &'a Model,
+    pub at: At,
+    /// The probe's decision points.
+    pub config: ProbeConfig,
+    pub lenient: bool,
+}
+
+/// What a scan adds to: one outcome per flow, and the features at every decision.
+pub struct Sinks<'a> {
+    pub decisions: &'a mut Decisions,
+    pub outcomes: &'a mut Vec<FlowOutcome>,
+}
+
+/// Reads one capture (input number `file_index`), labelling its flows with `labeler`.
 pub fn scan(
     path: &Path,
     file_index: usize,
-    model: &Model,
-    at: At,
-    config: ProbeConfig,
-    lenient: bool,
+    how: Scoring,
     mut labeler: Option<&mut Labeler>,
-    decisions: &mut Decisions,
-    outcomes: &mut Vec<FlowOutcome>,
+    sinks: Sinks,
 ) -> Result<FileScore> {
+    let Scoring {
+        model,
+        at,
+        config,
+        lenient,
+    } = how;
+    let Sinks { decisions, outcomes } = sinks;
     let file = path.display().to_string();
     if let Some(l) = labeler.as_deref_mut() {
         l.start_capture(path);

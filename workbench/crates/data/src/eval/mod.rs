@@ -233,17 +233,17 @@ fn scan_captures(
         };
         let had_labels = labeler.is_some() || beside.is_some();
         let l = labeler.as_mut().or(beside.as_mut());
-        let score = capture::scan(
-            path,
-            i,
-            &m.model,
-            opts.at,
-            opts.config,
-            opts.lenient,
-            l,
-            &mut decisions,
-            &mut outcomes,
-        )?;
+        let how = capture::Scoring {
+            model: &m.model,
+            at: opts.at,
+            config: opts.config,
+            lenient: opts.lenient,
+        };
+        let sinks = capture::Sinks {
+            decisions: &mut decisions,
+            outcomes: &mut outcomes,
+        };
+        let score = capture::scan(path, i, how, l, sinks)?;
         if let Some(b) = beside {
             beside_reports.push(b.report());
         }
