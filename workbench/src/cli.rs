@@ -56,6 +56,14 @@ pub enum Command {
     Inspect(crate::commands::inspect::InspectArgs),
     /// Train a tree or logistic model on kernel features under an honest split and compile it.
     Train(crate::commands::train::TrainArgs),
+    /// Score a model file on captures (at the probe's decision points) or tables: confusion,
+    /// per-class recall, false positive rate, time to detect, and the training/decision skew.
+    Eval(crate::commands::eval::EvalArgs),
+    /// Regenerate docs/EVALUATION.md: models x evaluation data (own test split, honest sample,
+    /// real captures) and the cross-dataset rows.
+    EvalTable(crate::commands::eval_table::EvalTableArgs),
+    /// Compare the values a model was trained on with the values where it decides on DATA.
+    Skew(crate::commands::skew::SkewArgs),
     /// Show the effective settings (config file, defaults) or check a config file.
     #[command(subcommand)]
     Config(crate::commands::config::ConfigCommand),

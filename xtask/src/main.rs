@@ -5,6 +5,7 @@
 //!   test [--no-kernel] everything CI runs: fmt, clippy (-D warnings), unit and kernel integration
 //!                    tests (as root; --no-kernel counts the kernel tests as skipped)
 //!   bench [ARGS]     `workbench bench all ARGS` on the release build (e.g. --quick)
+//!   eval-table       `workbench eval-table --md docs/EVALUATION.md`: retrain, rescore, rewrite
 
 mod prereq;
 
@@ -238,8 +239,9 @@ fn main() -> ExitCode {
         // Benchmarks compare against pandas, scikit-learn and tshark: only an optimised build
         // says what the workbench costs (the dev profile leaves our own crates unoptimised).
         "bench" => workbench_in(&["--release"], &["bench", "all"], rest),
+        "eval-table" => workbench(&["eval-table", "--md", "docs/EVALUATION.md"], rest),
         _ => {
-            eprintln!("usage: cargo xtask setup|check|demo|run|test|bench [ARGS]");
+            eprintln!("usage: cargo xtask setup|check|demo|run|test|bench|eval-table [ARGS]");
             return if cmd == "help" {
                 ExitCode::SUCCESS
             } else {

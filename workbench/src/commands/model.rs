@@ -34,7 +34,22 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
                 println!("  feature {:>2} {} [{}]", feature.id, feature.name, feature.unit);
             }
             if !m.provenance.is_null() {
-                println!("provenance: {}", m.provenance);
+                // The training quantiles are for `workbench skew` (and `--json`): one line here.
+                let mut shown = m.provenance.clone();
+                if let Some(p) = shown.as_object_mut() {
+                    p.remove(file::TRAINING_QUANTILES_KEY);
+                }
+                println!("provenance: {shown}");
+            }
+            match m.training_quantiles() {
+                Ok(Some(q)) => println!(
+                    "training quantiles: {} features over {} rows ({:?}); compare with `workbench skew`",
+                    q.features.len(),
+                    q.rows,
+                    q.taken_at
+                ),
+                Ok(None) => println!("training quantiles: none recorded (`workbench skew` cannot compare)"),
+                Err(e) => println!("training quantiles: unreadable: {e}"),
             }
             Ok(())
         }

@@ -109,7 +109,7 @@ struct Run<'a> {
 const PROGRESS_EVERY: u64 = 4096;
 
 /// The facts a label source matches on, oriented from the initiator (the first packet's sender).
-fn facts(p: &shared::ParsedPacket, ts_ns: u64) -> FlowFacts {
+pub(crate) fn facts(p: &shared::ParsedPacket, ts_ns: u64) -> FlowFacts {
     let o = FlowKey::of(p);
     let t = FlowTuple::of(&o.key, o.from_lo);
     FlowFacts {
@@ -189,6 +189,9 @@ impl Run<'_> {
     /// One capture file: every packet through the twin, rows written as the mode says.
     fn file(&mut self, path: &Path) -> Result<()> {
         let file = path.display().to_string();
+        if let Some(l) = self.labeler.as_mut() {
+            l.start_capture(path);
+        }
         let totals = match self.opts.decision {
             DecisionPoint::EveryPacket => Some(self.count_flows(path)?),
             _ => None,

@@ -6,6 +6,7 @@ pub mod fit;
 pub mod hist_tree;
 pub mod metrics;
 pub mod prepare;
+pub mod quantiles;
 pub mod select;
 pub mod split;
 
@@ -104,6 +105,9 @@ pub struct TrainReport {
     /// Tree: impurity importance; logistic: |standardized weight|. Largest first.
     pub importance: Vec<(&'static str, f64)>,
     pub model_id: String,
+    /// Per-feature quantiles of the training rows (for the model file; not in `train --json`).
+    #[serde(skip)]
+    pub training_quantiles: workbench_flow::model::distribution::TrainingQuantiles,
 }
 
 pub struct Trained {
@@ -280,6 +284,7 @@ pub fn train(ds: &Dataset, opts: &TrainOptions) -> Result<Trained> {
         },
         importance,
         model_id: workbench_flow::model::id_string(model.header.model_id),
+        training_quantiles: quantiles::of_rows(ds, &split.train, &opts.feature_ids),
     };
     Ok(Trained { model, report })
 }

@@ -60,6 +60,26 @@ fn check_two_classes(
 /// (`positive`: the classes counted as malicious) and the time and host of each row for the
 /// honest splits. `workbench train` and the TUI's Train tab both go through here.
 pub fn prepare(loaded: &LoadedDataset, features: &str, positive: Option<&str>) -> Result<Prepared> {
+    prepare_rows(loaded, features, positive, true)
+}
+
+/// [`prepare`] for scoring a model (`workbench eval`, `workbench skew`): the same conversion,
+/// but data of one class is accepted (an all-benign capture set is a fair test of false
+/// positives); the metrics that need both classes then say why they are missing.
+pub fn prepare_for_scoring(
+    loaded: &LoadedDataset,
+    features: &str,
+    positive: Option<&str>,
+) -> Result<Prepared> {
+    prepare_rows(loaded, features, positive, false)
+}
+
+fn prepare_rows(
+    loaded: &LoadedDataset,
+    features: &str,
+    positive: Option<&str>,
+    need_both_classes: bool,
+) -> Result<Prepared> {
     // The cleaning step before training: rows with NaN/Infinity or no label go (reported under
     // `dropped`); the loaded table keeps them for the Data tab and `inspect`.
     let loaded = &loaded.cleaned()?;
@@ -101,7 +121,9 @@ pub fn prepare(loaded: &LoadedDataset, features: &str, positive: Option<&str>) -
         }
         None => loaded.malicious.clone(),
     };
-    check_two_classes(&file, loaded, &malicious, positive)?;
+    if need_both_classes {
+        check_two_classes(&file, loaded, &malicious, positive)?;
+    }
     // Flow tables from `workbench features` carry their time and initiator in these columns.
     let time_ns = match &loaded.time_ns {
         Some(t) => t.clone(),
@@ -169,5 +191,7 @@ pub fn provenance(
         "threshold": opts.threshold,
         "metrics": report.metrics,
         "agreement": report.agreement,
+        (workbench_flow::model::file::TRAINING_QUANTILES_KEY):
+            super::quantiles::with_origin(report.training_quantiles.clone(), loaded),
     })
 }

@@ -123,3 +123,20 @@ pub fn parse(bytes: &[u8]) -> Result<ModelFile> {
     }
     Ok(ModelFile { meta, model })
 }
+
+/// The provenance key under which training records its rows' per-feature quantiles.
+pub const TRAINING_QUANTILES_KEY: &str = "training_quantiles";
+
+impl ModelMeta {
+    /// The training rows' quantiles (`provenance.training_quantiles`): None for files written
+    /// before they were recorded (they still load; `workbench skew` then says it cannot
+    /// compare), an error naming the key when present but unreadable.
+    pub fn training_quantiles(&self) -> Result<Option<super::distribution::TrainingQuantiles>> {
+        match self.provenance.get(TRAINING_QUANTILES_KEY) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|e| eyre!("provenance.{TRAINING_QUANTILES_KEY}: {e}")),
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! the generator's own labels CSV (`.csv`, told apart by the header). A flow is labelled once, when it starts (its orientation and first packet time are
 //! known then), so `--every-packet` rows carry their flow's label.
 
+mod capture;
 mod cic;
 mod generated;
 mod pairs;
@@ -88,6 +89,8 @@ pub struct Labeler {
     /// Flows per label name index.
     label_flows: Vec<u64>,
     unmatched: u64,
+    /// The capture file being read (rules may name it: `capture = "http.pcap"`).
+    capture: Option<std::path::PathBuf>,
 }
 
 impl Labeler {
@@ -118,6 +121,7 @@ impl Labeler {
             names,
             label_flows,
             unmatched: 0,
+            capture: None,
         })
     }
 
@@ -130,10 +134,16 @@ impl Labeler {
         }
     }
 
+    /// The flows labelled from now on are read from `capture` (for rules with a `capture`
+    /// condition).
+    pub fn start_capture(&mut self, capture: &Path) {
+        self.capture = Some(capture.to_path_buf());
+    }
+
     /// The label of a new flow, counted in the report.
     pub fn label(&mut self, flow: &FlowFacts) -> Option<Assigned> {
         let assigned = match &mut self.source {
-            Source::Rules(r) => r.label(flow),
+            Source::Rules(r) => r.label(flow, self.capture.as_deref()),
             Source::Cic(c) => c.label(flow),
             Source::Generated(g) => g.label(flow),
         };

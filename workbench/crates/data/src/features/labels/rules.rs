@@ -12,6 +12,7 @@
 //! proto = "tcp"                   # tcp, udp, icmp, icmpv6 or a number
 //! from = "2017-07-07T15:56:00Z"   # first packet at or after (RFC 3339 or ns since 1970)
 //! until = 1499443200000000000     # first packet before
+//! capture = "apps/*"              # the capture file the flow is in (end of its path, `*` wildcard)
 //! ```
 //! A rule without conditions matches every flow (a catch-all, e.g. `label = "BENIGN"` last).
 
@@ -23,6 +24,7 @@ use color_eyre::eyre::{eyre, Result};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+use super::capture::CapturePattern;
 use super::time::parse_rfc3339_ns;
 use super::{intern, Assigned, FlowFacts, RuleCount};
 
@@ -45,6 +47,7 @@ struct RuleSpec {
     proto: Option<Proto>,
     from: Option<TimeNs>,
     until: Option<TimeNs>,
+    capture: Option<CapturePattern>,
 }
 
 /// An address prefix; addresses of the other family never match.
@@ -212,7 +215,7 @@ struct Rule {
 }
 
 impl Rule {
-    fn matches(&self, f: &FlowFacts) -> bool {
+    fn matches(&self, f: &FlowFacts, capture: Option<&Path>) -> bool {
         let s = &self.spec;
         let port = |r: Option<PortRange>, p: u16| r.is_none_or(|PortRange(lo, hi)| (lo..=hi).contains(&p));
         s.src.is_none_or(|c| c.contains(f.src_ip))
@@ -222,6 +225,9 @@ impl Rule {
             && s.proto.is_none_or(|p| p.0 == f.proto)
             && s.from.is_none_or(|t| f.first_seen_ns >= t.0)
             && s.until.is_none_or(|t| f.first_seen_ns < t.0)
+            && s.capture
+                .as_ref()
+                .is_none_or(|p| capture.is_some_and(|c| p.matches(c)))
     }
 }
 
@@ -288,8 +294,9 @@ impl Rules {
         self.rules.iter().any(|r| r.attack_type.is_some())
     }
 
-    pub fn label(&mut self, flow: &FlowFacts) -> Option<Assigned> {
-        let rule = self.rules.iter_mut().find(|r| r.matches(flow))?;
+    /// The first rule matching a flow of `capture` (None: the flow is from no capture file).
+    pub fn label(&mut self, flow: &FlowFacts, capture: Option<&Path>) -> Option<Assigned> {
+        let rule = self.rules.iter_mut().find(|r| r.matches(flow, capture))?;
         rule.flows += 1;
         Some(Assigned {
             label: rule.label,

@@ -1,0 +1,114 @@
+//! Scoring a model on a table (a dataset or a `workbench features` flow table): loaded by the
+//! dataset loader and turned into kernel features by the conversion `workbench train` uses
+//! (`train::prepare`), so a column means to the model what it meant in training. Each row is one
+//! decision: the values the table holds (a dataset's own end-of-flow columns, or a flow table's
+//! decision point).
+
+use color_eyre::eyre::{bail, Result};
+use shared::features::FEATURES;
+use shared::model::Model;
+
+use super::score::FlowOutcome;
+use super::skew::Decisions;
+use crate::dataset::kernel_map::kernel_mapping;
+use crate::dataset::LoadedDataset;
+use crate::train::prepare::prepare_for_scoring;
+
+/// The model's features that no column of the table maps to, with the error that names them.
+fn check_features(loaded: &LoadedDataset, feature_ids: &[usize]) -> Result<()> {
+    let columns = loaded.column_names();
+    let mut label_columns = vec![loaded.label_column.as_str()];
+    label_columns.extend(loaded.class_column.as_deref());
+    let mapped = kernel_mapping(&columns).mapped;
+    let missing: Vec<&str> = feature_ids
+        .iter()
+        .filter(|&&id| {
+            !mapped
+                .iter()
+                .any(|m| m.feature_id == id && !label_columns.contains(&m.column.as_str()))
+        })
+        .map(|&id| FEATURES[id].name)
+        .collect();
+    if !missing.is_empty() {
+        let have: Vec<&str> = mapped.iter().map(|m| m.feature).collect();
+        bail!(
+            "{}: the model reads {} kernel feature(s) this data has no column for: {} (the data maps to: {}); \
+             score it on data with those columns, or on a capture (every kernel feature is computed from packets)",
+            loaded.sources.join(", "),
+            missing.len(),
+            missing.join(", "),
+            if have.is_empty() {
+                "no kernel feature".to_string()
+            } else {
+                have.join(", ")
+            }
+        );
+    }
+    Ok(())
+}
+
+/// What the table gave: the rows scored, and the rows as decisions for the skew report.
+pub struct TableScan {
+    pub rows: u64,
+    pub decisions: Decisions,
+}
+
+/// Scores every row of `loaded` (`positive`: labels counted as malicious, as in `train`).
+/// `recorded`: the features whose training quantiles the model file holds; those the table has
+/// are kept as decisions.
+pub fn scan(
+    loaded: &LoadedDataset,
+    model: &Model,
+    feature_ids: &[usize],
+    recorded: &[usize],
+    positive: Option<&str>,
+    outcomes: &mut Vec<FlowOutcome>,
+) -> Result<TableScan> {
+    check_features(loaded, feature_ids)?;
+    let mapped = kernel_mapping(&loaded.column_names()).mapped;
+    let mut wanted: Vec<usize> = feature_ids.to_vec();
+    wanted.extend(
+        recorded
+            .iter()
+            .filter(|&&id| mapped.iter().any(|m| m.feature_id == id)),
+    );
+    wanted.sort_unstable();
+    wanted.dedup();
+    // A model reading no feature (a constant) still needs rows: take every mapped column.
+    let spec = if wanted.is_empty() {
+        "kernel".to_string()
+    } else {
+        wanted
+            .iter()
+            .map(|&id| FEATURES[id].name)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let prepared = prepare_for_scoring(loaded, &spec, positive)?;
+    let filled: Vec<usize> = prepared.mapped.iter().map(|m| m.feature_id).collect();
+    let mut decisions = Decisions::new(
+        recorded
+            .iter()
+            .copied()
+            .filter(|id| filled.contains(id))
+            .collect(),
+    );
+    let ds = &prepared.ds;
+    for (i, x) in ds.features.iter().enumerate() {
+        let flagged = model.is_malicious(model.score(x));
+        decisions.push(x, 0);
+        outcomes.push(FlowOutcome {
+            class: Some(ds.class.get(i).cloned().unwrap_or_default()),
+            malicious: ds.malicious[i],
+            flagged,
+            ever_flagged: flagged,
+            decided: true,
+            first_flag: None,
+            file: 0,
+        });
+    }
+    Ok(TableScan {
+        rows: ds.features.len() as u64,
+        decisions,
+    })
+}
