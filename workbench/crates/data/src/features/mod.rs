@@ -109,7 +109,7 @@ struct Run<'a> {
 const PROGRESS_EVERY: u64 = 4096;
 
 /// The facts a label source matches on, oriented from the initiator (the first packet's sender).
-fn facts(p: &shared::ParsedPacket, ts_ns: u64) -> FlowFacts {
+pub(crate) fn facts(p: &shared::ParsedPacket, ts_ns: u64) -> FlowFacts {
     let o = FlowKey::of(p);
     let t = FlowTuple::of(&o.key, o.from_lo);
     FlowFacts {
