@@ -131,7 +131,7 @@ pub struct DatasetReport {
     pub importance: Vec<(String, f64)>,
     pub model_id: String,
     pub engine: Engine,
-    pub deployable: bool,
+    /// Why the kernel cannot run it (the output's `deployable` is false).
     pub not_deployable: &'static str,
 }
 
@@ -498,7 +498,6 @@ pub fn train(
         importance,
         model_id: model.id(),
         engine: opts.engine,
-        deployable: false,
         not_deployable: NOT_DEPLOYABLE,
     };
     Ok(DatasetTrained {
