@@ -351,9 +351,69 @@ pub fn protocol_number(name: &str) -> Option<i64> {
     })
 }
 
+/// The mapping tables of `docs/FEATURES.md` ("Other datasets"), generated from the tables above
+/// (a test checks that the document holds exactly this text).
+pub fn markdown_tables() -> String {
+    let esc = |s: &str| s.replace('|', "\\|");
+    let mut s = String::new();
+    for (name, table) in [("UNSW-NB15", UNSW), ("NSL-KDD", NSL_KDD)] {
+        s.push_str(&format!(
+            "{name}:\n\n| column (key) | kernel feature | conversion | how it still differs |\n|---|---|---|---|\n"
+        ));
+        for u in table {
+            s.push_str(&format!(
+                "| `{}` | `{}` | {} | {} |\n",
+                u.key,
+                u.feature,
+                esc(u.conversion.describe()),
+                esc(u.note)
+            ));
+        }
+        s.push('\n');
+    }
+    s.push_str("Derived with the probe's formula when the inputs are mapped and the feature is not (any dataset):\n\n| kernel feature | formula | needs |\n|---|---|---|\n");
+    for d in DERIVED {
+        s.push_str(&format!(
+            "| `{}` | {} | {}{} |\n",
+            d.feature,
+            esc(d.formula),
+            d.inputs.join(", "),
+            if d.needs_fine_duration {
+                "; a duration finer than whole seconds (not NSL-KDD's)"
+            } else {
+                ""
+            }
+        ));
+    }
+    s.push_str("\nColumns that only look alike, unmapped:\n\n| column (key) | why |\n|---|---|\n");
+    for (key, why) in LOOK_ALIKE {
+        s.push_str(&format!("| `{key}` | {} |\n", esc(why)));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const BEGIN: &str = "<!-- dataset-mapping:begin -->\n";
+    const END: &str = "<!-- dataset-mapping:end -->";
+
+    /// docs/FEATURES.md holds the generated tables. `WORKBENCH_BLESS_DOCS=1` rewrites them.
+    #[test]
+    fn docs_mapping_tables_match_the_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../docs/FEATURES.md");
+        let doc = std::fs::read_to_string(&path).expect("docs/FEATURES.md");
+        let start = doc.find(BEGIN).expect("begin marker") + BEGIN.len();
+        let end = doc.find(END).expect("end marker");
+        let tables = markdown_tables();
+        if std::env::var_os("WORKBENCH_BLESS_DOCS").is_some() {
+            let new = format!("{}{tables}{}", &doc[..start], &doc[end..]);
+            std::fs::write(&path, new).expect("write docs");
+            return;
+        }
+        assert_eq!(&doc[start..end], tables, "docs/FEATURES.md is out of date");
+    }
 
     #[test]
     fn derived_features_follow_the_probe_formulas() {
