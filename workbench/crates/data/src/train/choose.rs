@@ -12,6 +12,8 @@
 //! Decision-point samples (several rows per flow) are split by flow: every split is made over
 //! the flows, and a flow's rows follow it, so no flow is on both sides.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use super::split::{self, Split, SplitKind};
@@ -44,39 +46,37 @@ pub struct SplitChoice {
     pub considered: Vec<SplitOption>,
 }
 
-/// The unit a split assigns: a row, or a flow (decision-point samples).
-struct Units {
+/// The unit a split assigns: a row, or a flow (decision-point samples). Rows borrow the
+/// dataset's columns (millions of rows are not copied for each split looked at).
+struct Units<'a> {
     /// Per unit: its rows (None: unit i is row i).
     rows: Option<Vec<Vec<usize>>>,
-    time_ns: Vec<i64>,
-    host: Vec<String>,
-    file: Vec<u32>,
-    malicious: Vec<bool>,
+    time_ns: Cow<'a, [i64]>,
+    host: Cow<'a, [String]>,
+    file: Cow<'a, [u32]>,
+    malicious: Cow<'a, [bool]>,
 }
 
-impl Units {
-    fn of(ds: &Dataset) -> Units {
+/// `v` if it has a value per row, else nothing.
+fn per_row<T: Clone>(v: &[T], n: usize) -> Cow<'_, [T]> {
+    if v.len() == n {
+        Cow::Borrowed(v)
+    } else {
+        Cow::Owned(Vec::new())
+    }
+}
+
+impl<'a> Units<'a> {
+    fn of(ds: &'a Dataset) -> Units<'a> {
         // Rows are counted by their labels: a dataset-feature run has no kernel vectors.
         let n = ds.malicious.len();
         if !ds.is_decision_points() {
             return Units {
                 rows: None,
-                time_ns: if ds.time_ns.len() == n {
-                    ds.time_ns.clone()
-                } else {
-                    Vec::new()
-                },
-                host: if ds.host.len() == n {
-                    ds.host.clone()
-                } else {
-                    Vec::new()
-                },
-                file: if ds.file.len() == n {
-                    ds.file.clone()
-                } else {
-                    Vec::new()
-                },
-                malicious: ds.malicious.clone(),
+                time_ns: per_row(&ds.time_ns, n),
+                host: per_row(&ds.host, n),
+                file: per_row(&ds.file, n),
+                malicious: Cow::Borrowed(&ds.malicious),
             };
         }
         let flows = ds.flow.iter().map(|&f| f as usize + 1).max().unwrap_or(0);
@@ -86,25 +86,28 @@ impl Units {
         }
         rows.retain(|r| !r.is_empty());
         let first = |r: &Vec<usize>| r[0];
+        let time_ns = if ds.time_ns.len() == n {
+            rows.iter()
+                .map(|r| r.iter().map(|&i| ds.time_ns[i]).min().unwrap_or(0))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let host = if ds.host.len() == n {
+            rows.iter().map(|r| ds.host[first(r)].clone()).collect()
+        } else {
+            Vec::new()
+        };
+        let file = if ds.file.len() == n {
+            rows.iter().map(|r| ds.file[first(r)]).collect()
+        } else {
+            Vec::new()
+        };
         Units {
-            time_ns: if ds.time_ns.len() == n {
-                rows.iter()
-                    .map(|r| r.iter().map(|&i| ds.time_ns[i]).min().unwrap_or(0))
-                    .collect()
-            } else {
-                Vec::new()
-            },
-            host: if ds.host.len() == n {
-                rows.iter().map(|r| ds.host[first(r)].clone()).collect()
-            } else {
-                Vec::new()
-            },
-            file: if ds.file.len() == n {
-                rows.iter().map(|r| ds.file[first(r)]).collect()
-            } else {
-                Vec::new()
-            },
-            malicious: rows.iter().map(|r| ds.malicious[first(r)]).collect(),
+            time_ns: Cow::Owned(time_ns),
+            host: Cow::Owned(host),
+            file: Cow::Owned(file),
+            malicious: Cow::Owned(rows.iter().map(|r| ds.malicious[first(r)]).collect()),
             rows: Some(rows),
         }
     }
@@ -158,7 +161,7 @@ pub fn split_rows(ds: &Dataset, kind: SplitKind, test_share: f64, seed: u64) -> 
             let mut attackers: Vec<&str> = u
                 .host
                 .iter()
-                .zip(&u.malicious)
+                .zip(u.malicious.iter())
                 .filter(|(_, &m)| m)
                 .map(|(h, _)| h.as_str())
                 .collect();

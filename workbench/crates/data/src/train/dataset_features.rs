@@ -162,9 +162,9 @@ fn sources(loaded: &LoadedDataset) -> Result<(Vec<Source>, Vec<gate::Gated>)> {
             column: s.column.clone(),
             feature: s.column.clone(),
             values: match (&s.numeric, &s.text) {
-                (Some(x), _) => Values::Numeric(x.clone()),
+                (Some(x), _) => Values::Numeric(x.as_slice().into()),
                 (None, Some(t)) => Values::Text(t),
-                (None, None) => Values::Numeric(Vec::new()),
+                (None, None) => Values::Numeric(Vec::new().into()),
             },
         })
         .collect();

@@ -23,9 +23,9 @@ use crate::pitfalls::stump::{self, OneFeature};
 use crate::pitfalls::{identifiers, is_identifier, par_map, MAX_ROWS};
 use crate::train::split::SplitMix64;
 
-/// A column's values as the gate scores them.
+/// A column's values as the gate scores them (one per row of `malicious`).
 pub enum Values<'a> {
-    Numeric(Vec<f64>),
+    Numeric(std::borrow::Cow<'a, [f64]>),
     Text(&'a [String]),
 }
 
@@ -172,7 +172,8 @@ fn flag(c: &Candidate, o: Option<&OneFeature>, host_column: Option<&str>) -> Gat
     gated(None, None)
 }
 
-/// Per candidate: what the pitfall report flags (`malicious` per row).
+/// Per candidate: what the pitfall report flags (`malicious` per row). Scored on
+/// [`sample_rows`] of the rows: callers with more rows than that may pass that sample only.
 pub fn flags(candidates: &[Candidate], malicious: &[bool], host_column: Option<&str>) -> Vec<Gated> {
     let sample = sample_rows(malicious.len());
     let y: Vec<bool> = sample.iter().map(|&i| malicious[i]).collect();
@@ -201,22 +202,32 @@ mod tests {
             Candidate {
                 column: "Destination Port".into(),
                 feature: "dst_port".into(),
-                values: Values::Numeric((0..n).map(|i| (i % 3) as f64).collect()),
+                values: Values::Numeric((0..n).map(|i| (i % 3) as f64).collect::<Vec<f64>>().into()),
             },
             Candidate {
                 column: "fwd_ttl".into(),
                 feature: "fwd_ttl".into(),
-                values: Values::Numeric((0..n).map(|i| if y[i] { 50.0 } else { 64.0 }).collect()),
+                values: Values::Numeric(
+                    (0..n)
+                        .map(|i| if y[i] { 50.0 } else { 64.0 })
+                        .collect::<Vec<f64>>()
+                        .into(),
+                ),
             },
             Candidate {
                 column: "syn_count".into(),
                 feature: "syn_count".into(),
-                values: Values::Numeric((0..n).map(|i| if y[i] { 9.0 } else { 1.0 }).collect()),
+                values: Values::Numeric(
+                    (0..n)
+                        .map(|i| if y[i] { 9.0 } else { 1.0 })
+                        .collect::<Vec<f64>>()
+                        .into(),
+                ),
             },
             Candidate {
                 column: "fwd_packets".into(),
                 feature: "fwd_packets".into(),
-                values: Values::Numeric((0..n).map(noisy).collect()),
+                values: Values::Numeric((0..n).map(noisy).collect::<Vec<f64>>().into()),
             },
         ];
         let f = flags(&cands, &y, None);

@@ -279,17 +279,26 @@ fn kernel_rows(input: &Input, at: At, spec: &str, opts: &RunOptions) -> Result<(
     })
 }
 
-/// The gate's findings over the selected kernel features.
+/// The gate's findings over the selected kernel features, on the pitfall report's sample of
+/// the rows (a column of 2.8 million floats per feature is not needed to score a stump).
 fn gate_kernel(ds: &Dataset, mapped: &[MappedColumn], host_column: Option<&str>) -> Vec<gate::Gated> {
+    let sample = gate::sample_rows(ds.features.len());
+    let malicious: Vec<bool> = sample.iter().map(|&i| ds.malicious[i]).collect();
     let candidates: Vec<Candidate> = mapped
         .iter()
         .map(|m| Candidate {
             column: m.column.clone(),
             feature: m.feature.to_string(),
-            values: Values::Numeric(ds.features.iter().map(|x| x[m.feature_id] as f64).collect()),
+            values: Values::Numeric(
+                sample
+                    .iter()
+                    .map(|&i| ds.features[i][m.feature_id] as f64)
+                    .collect::<Vec<f64>>()
+                    .into(),
+            ),
         })
         .collect();
-    gate::flags(&candidates, &ds.malicious, host_column)
+    gate::flags(&candidates, &malicious, host_column)
 }
 
 /// The kernel-feature run: identifiers and host artefacts out (unless kept), a fit, then the
