@@ -181,6 +181,23 @@ fn decision_point_samples_split_by_flow_and_report_time_to_detect() {
         "{note}"
     );
 
+    // Decision points that never come are said.
+    let e = refused(&[
+        s(&honest),
+        "--model",
+        "tree",
+        "--decide-first",
+        "0",
+        "--decide-every",
+        "0",
+        "-o",
+        s(&dir.path().join("n.ebml")),
+    ]);
+    assert!(
+        e.contains("no flow reaches a decision point with --decide-first 0 --decide-every 0"),
+        "{e}"
+    );
+
     // A labels file that matches none of the flows is said.
     let other = dir.path().join("other.toml");
     std::fs::write(&other, "[[rule]]\nlabel = \"DoS\"\nsrc = \"203.0.113.99/32\"\n").expect("rules");

@@ -255,6 +255,18 @@ fn kernel_rows(input: &Input, at: At, spec: &str, opts: &RunOptions) -> Result<(
                         .map(|c| positive.contains(&c.as_str()))
                         .collect();
             }
+            if s.ds.features.is_empty() {
+                bail!(
+                    "{}: no flow reaches a decision point with --decide-first {} --decide-every {}",
+                    pcaps
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    opts.decision.decide_first,
+                    opts.decision.decide_every
+                );
+            }
             let attacks = s.ds.malicious.iter().filter(|&&m| m).count();
             if attacks == 0 || attacks == s.ds.malicious.len() {
                 bail!(
@@ -421,6 +433,14 @@ pub fn run(input: Input, opts: &RunOptions) -> Result<RunOutput> {
         (Err(e), _) => return Err(e),
     };
     let Prepared { ds, mapped, unmapped } = prepared;
+    if at == At::DecisionPoints && ds.features.is_empty() {
+        bail!(
+            "{}: no flow reaches a decision point with --decide-first {} --decide-every {}",
+            sources.join(", "),
+            opts.decision.decide_first,
+            opts.decision.decide_every
+        );
+    }
     let host_column = loaded.and_then(|l| l.host_column.as_deref());
     let explicit_list = !dataset_features && spec != "kernel";
     let mut options = opts.train.clone();
