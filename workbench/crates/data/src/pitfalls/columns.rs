@@ -213,13 +213,20 @@ pub fn kernel_features(columns: &[String], ds: &LoadedDataset) -> Finding {
         .cloned()
         .collect();
     let m = kernel_mapping_for(ds.kind, &cols);
+    let derived = m.mapped.iter().filter(|c| !c.derived_from.is_empty()).count();
+    let direct = m.mapped.len() - derived;
     Finding {
         id: "kernel_features",
         severity: if m.mapped.is_empty() { Severity::Medium } else { Severity::Info },
         summary: format!(
-            "{} of {} columns have a kernel counterpart computable per packet; {} do not (end-of-flow, payload, aggregate or identifier)",
-            m.mapped.len(),
+            "{} of {} columns have a kernel counterpart computable per packet{}; {} do not (end-of-flow, payload, aggregate, identifier or only alike)",
+            direct,
             cols.len(),
+            if derived > 0 {
+                format!(" ({derived} more kernel features computed from them with the probe's formulas)")
+            } else {
+                String::new()
+            },
             m.unmapped.len()
         ),
         evidence: json!({ "mapped": m.mapped, "unmapped": m.unmapped }),
