@@ -180,6 +180,20 @@ fn decision_point_samples_split_by_flow_and_report_time_to_detect() {
         note.contains("end-of-flow values") && note.contains("workbench skew"),
         "{note}"
     );
+    // The capture at the end of each flow is that table.
+    let last = train(&[
+        s(&honest),
+        "--model",
+        "tree",
+        "--at",
+        "end-of-flow",
+        "-o",
+        s(&dir.path().join("l.ebml")),
+    ]);
+    assert_eq!(
+        last["model_id"], eof["model_id"],
+        "the capture's flows at their last packet are the table's rows"
+    );
 
     // Decision points that never come are said.
     let e = refused(&[
