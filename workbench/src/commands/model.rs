@@ -21,15 +21,27 @@ pub enum ModelCommand {
 pub fn run(cmd: ModelCommand) -> Result<()> {
     match cmd {
         ModelCommand::Show { model, json } => {
-            let f = file::read(&model)?;
+            // Any model file, also one the kernel cannot run (it says so).
+            let m = file::read_meta(&model)?;
             if json {
-                return print_json(&f.meta);
+                return print_json(&m);
             }
-            let m = &f.meta;
-            println!(
-                "model {} ({}), {} nodes, {} trees, threshold {}",
-                m.model_id, m.kind, m.node_count, m.tree_count, m.threshold
-            );
+            if let (Some(why), Some(d)) = (&m.not_deployable, &m.dataset_model) {
+                println!(
+                    "model {} ({} on {} dataset inputs): NOT DEPLOYABLE: {why}",
+                    m.model_id,
+                    m.kind,
+                    d.inputs.len()
+                );
+                for input in &d.inputs {
+                    println!("  input {} (column {})", input.name, input.column);
+                }
+            } else {
+                println!(
+                    "model {} ({}), {} nodes, {} trees, threshold {}",
+                    m.model_id, m.kind, m.node_count, m.tree_count, m.threshold
+                );
+            }
             for feature in &m.features {
                 println!("  feature {:>2} {} [{}]", feature.id, feature.name, feature.unit);
             }

@@ -1,21 +1,50 @@
-//! `workbench train DATA... --model tree|logistic -o MODEL`: load a dataset, map its columns to the
-//! probe's features, train under an honest split, compile for the kernel and write the model.
+//! `workbench train DATA... --model tree|logistic -o MODEL`: load a dataset (or read captures),
+//! take its kernel features (or its own columns), leave out what the pitfall report flags, pick
+//! the most honest split the data allows, train, compile for the kernel and write the model.
+//! The run itself is `workbench_data::train::run` (the TUI's Train tab runs it too).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use color_eyre::eyre::{bail, Result};
 use serde::Serialize;
 use shared::model::MAX_DEPTH;
 
 use super::print_json;
 use workbench_data::dataset::{self, LoadOptions};
-use workbench_data::train::{self, prepare, provenance, ModelKind, SplitKind, TrainOptions, TrainReport};
-use workbench_flow::model::file;
+use workbench_data::train::choose::SplitOption;
+use workbench_data::train::dataset_features::DatasetReport;
+use workbench_data::train::decision_points::DecisionConfig;
+use workbench_data::train::gate::Flagged;
+use workbench_data::train::run::{self, At, Input, Outcome, RunOptions, RunOutput};
+use workbench_data::train::{Engine, ModelKind, SplitKind, TrainOptions, TrainReport};
+
+/// `--split`: a split, or `auto` (the most honest one the data allows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitArg {
+    Auto,
+    Random,
+    Time,
+    Host,
+    File,
+}
+
+impl SplitArg {
+    pub fn kind(self) -> Option<SplitKind> {
+        match self {
+            SplitArg::Auto => None,
+            SplitArg::Random => Some(SplitKind::Random),
+            SplitArg::Time => Some(SplitKind::Time),
+            SplitArg::Host => Some(SplitKind::Host),
+            SplitArg::File => Some(SplitKind::File),
+        }
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Dataset files (CSV, Parquet, a CIC-IDS2017 zip or folder, or `workbench features` output).
+    /// Dataset files (CSV, Parquet, a CIC-IDS2017 zip or folder, `workbench features` output),
+    /// or captures (.pcap/.pcapng, labelled by --labels or the labels-NAME.csv beside each).
     #[arg(required = true)]
     pub data: Vec<PathBuf>,
     #[arg(long, value_enum)]
@@ -23,11 +52,38 @@ pub struct TrainArgs {
     /// Deepest tree level (the probe walks at most 24).
     #[arg(long, default_value_t = 8)]
     pub max_depth: usize,
-    /// `kernel` (every dataset column with a probe counterpart) or a comma list of feature names.
+    /// `kernel` (every dataset column with a probe counterpart, minus what the pitfall report
+    /// flags), `dataset` (the dataset's own columns: a model for comparison that the kernel
+    /// cannot run) or a comma list of kernel feature names.
     #[arg(long, default_value = "kernel")]
     pub features: String,
-    #[arg(long, value_enum, default_value = "time")]
-    pub split: SplitKind,
+    /// Keep the columns the pitfall report flags (ports, TTL, TCP window, a column that alone
+    /// scores like a model), which the default feature set leaves out.
+    #[arg(long)]
+    pub keep_flagged: bool,
+    /// The split; `auto` picks the most honest one the data allows (time, host, file, random)
+    /// and says why.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub split: SplitArg,
+    /// Where the training values are taken: `end-of-flow` (one row per flow, what public
+    /// datasets hold; the default for tables) or `decision-points` (one sample per decision
+    /// point of the probe per flow; the default for captures; tables must come from `workbench
+    /// features --every-packet`).
+    #[arg(long, value_enum)]
+    pub at: Option<At>,
+    /// Labels of the captures (rules .toml, a CIC-IDS2017 CSV or a generator labels file);
+    /// default: labels-NAME.csv beside each capture.
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// Decision points: packets 1..=N of each flow ...
+    #[arg(long, value_name = "N")]
+    pub decide_first: Option<u32>,
+    /// ... then every M-th packet (0: never again).
+    #[arg(long, value_name = "M")]
+    pub decide_every: Option<u32>,
+    /// Which library fits the model: `fit` (the default, faster) or `linfa`.
+    #[arg(long, value_enum, default_value = "fit")]
+    pub engine: Engine,
     /// The label column (detected for known datasets).
     #[arg(long)]
     pub label: Option<String>,
@@ -53,24 +109,56 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct TrainOutput<'a> {
-    model_file: String,
-    dataset: String,
-    rows: usize,
-    /// Rows the cleaning step removed before training, and why.
-    dropped: dataset::Dropped,
-    /// Dataset columns used, each with the probe feature it feeds.
-    feature_mapping: Vec<(String, &'static str)>,
-    /// Columns with no kernel counterpart (left out).
-    unmapped_columns: Vec<(String, &'static str)>,
-    /// Columns cleaning removed (e.g. every value NaN), with the reason.
-    dropped_columns: &'a [dataset::DroppedColumn],
-    #[serde(flatten)]
-    report: &'a TrainReport,
+/// The report of either model.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Report<'a> {
+    Kernel(&'a TrainReport),
+    Dataset(&'a DatasetReport),
 }
 
-pub fn run(args: TrainArgs) -> Result<()> {
+#[derive(Serialize)]
+struct TrainOutput<'a> {
+    model_file: String,
+    dataset: &'a str,
+    rows: usize,
+    /// `end_of_flow` or `decision_points`.
+    values_at: At,
+    /// What the values are, in words (end-of-flow values: see `workbench skew`).
+    values_note: &'a str,
+    /// Why this split (the most honest one the data allows, unless asked for).
+    split_reason: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    splits_considered: &'a [SplitOption],
+    /// Columns the default feature set leaves out, because the pitfall report flags them.
+    left_out: &'a [Flagged],
+    /// Flagged columns kept (`--keep-flagged`, or named with `--features LIST`).
+    kept_flagged: &'a [Flagged],
+    deployable: bool,
+    /// Rows the cleaning step removed before training, and why (tables).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dropped: Option<&'a dataset::Dropped>,
+    /// Dataset columns used, each with the probe feature it feeds, its unit conversion and how
+    /// the value still differs from the probe's.
+    feature_mapping: &'a [workbench_data::dataset::kernel_map::MappedColumn],
+    /// Columns with no kernel counterpart (left out), with why.
+    unmapped_columns: &'a [(String, &'static str)],
+    /// Columns cleaning removed (e.g. every value NaN), with the reason.
+    dropped_columns: &'a [dataset::DroppedColumn],
+    /// Captures: what each labels file matched.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    labels: &'a [workbench_data::features::labels::LabelReport],
+    #[serde(flatten)]
+    report: Report<'a>,
+}
+
+fn is_capture(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("pcap") || e.eq_ignore_ascii_case("pcapng"))
+}
+
+fn check(args: &TrainArgs) -> Result<()> {
     // The depth limits the tree only; a logistic model ignores it.
     if args.model == ModelKind::Tree && (args.max_depth == 0 || args.max_depth > MAX_DEPTH) {
         bail!(
@@ -78,79 +166,234 @@ pub fn run(args: TrainArgs) -> Result<()> {
             args.max_depth
         );
     }
-    let loaded = dataset::load(
-        &args.data,
-        &LoadOptions {
-            label: args.label.clone(),
-            no_cache: args.no_cache,
-            cache_dir: args.cache_dir.clone(),
-            ..Default::default()
-        },
-    )?;
-    let prepared = prepare(&loaded, &args.features, args.positive.as_deref())?;
-    let rows = prepared.ds.features.len();
-    let mapped = &prepared.mapped;
-    let ds = prepared.ds;
-    let opts = TrainOptions {
-        kind: args.model,
-        max_depth: args.max_depth,
-        feature_ids: mapped.iter().map(|m| m.feature_id).collect(),
-        split: args.split,
-        seed: args.seed,
-        threshold: args.threshold,
-        alpha: args.alpha,
-        ..TrainOptions::default()
-    };
-    let trained = train::train(&ds, &opts)?;
-    file::write(
-        &args.out,
-        &trained.model,
-        provenance(&loaded, rows, &opts, &trained.report),
-    )?;
-    let output = TrainOutput {
-        model_file: args.out.display().to_string(),
-        dataset: format!("{:?}", loaded.kind),
-        rows,
-        dropped: loaded.dropped.clone(),
-        feature_mapping: mapped.iter().map(|m| (m.column.clone(), m.feature)).collect(),
-        unmapped_columns: prepared.unmapped,
-        dropped_columns: &loaded.dropped.columns,
-        report: &trained.report,
-    };
-    if args.json {
-        return print_json(&output);
+    let captures = args.data.iter().filter(|p| is_capture(p)).count();
+    if captures > 0 && captures < args.data.len() {
+        bail!("give captures or tables, not both (captures: .pcap/.pcapng; make a table of them with `workbench features`)");
     }
-    let r = &trained.report;
-    let m = &r.metrics;
-    let auc = match (m.roc_auc, &m.auc_undefined) {
+    if captures == 0 && args.labels.is_some() {
+        bail!("--labels labels captures; a table carries its own label column (see --label)");
+    }
+    Ok(())
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    check(&args)?;
+    let defaults = DecisionConfig::default();
+    let opts = RunOptions {
+        features: args.features.clone(),
+        keep_flagged: args.keep_flagged,
+        split: args.split.kind(),
+        at: args.at,
+        decision: DecisionConfig {
+            decide_first: args.decide_first.unwrap_or(defaults.decide_first),
+            decide_every: args.decide_every.unwrap_or(defaults.decide_every),
+        },
+        positive: args.positive.clone(),
+        train: TrainOptions {
+            kind: args.model,
+            max_depth: args.max_depth,
+            seed: args.seed,
+            threshold: args.threshold,
+            alpha: args.alpha,
+            engine: args.engine,
+            ..TrainOptions::default()
+        },
+    };
+    let table;
+    let (output, loaded) = if args.data.iter().all(|p| is_capture(p)) {
+        let input = Input::Captures {
+            pcaps: &args.data,
+            labels: args.labels.as_deref(),
+            cic: Default::default(),
+        };
+        (run::run(input, &opts)?, None)
+    } else {
+        table = dataset::load(
+            &args.data,
+            &LoadOptions {
+                label: args.label.clone(),
+                no_cache: args.no_cache,
+                cache_dir: args.cache_dir.clone(),
+                ..Default::default()
+            },
+        )?;
+        (run::run(Input::Table(&table), &opts)?, Some(&table))
+    };
+    output.write(&args.out, output.provenance(loaded))?;
+    if args.json {
+        return print_json(&json_output(&args.out, &output, loaded));
+    }
+    print_human(&args.out, &output);
+    Ok(())
+}
+
+fn json_output<'a>(
+    out: &Path,
+    o: &'a RunOutput,
+    loaded: Option<&'a dataset::LoadedDataset>,
+) -> TrainOutput<'a> {
+    TrainOutput {
+        model_file: out.display().to_string(),
+        dataset: &o.dataset,
+        rows: o.rows,
+        values_at: o.values_at,
+        values_note: &o.values_note,
+        split_reason: &o.split.reason,
+        splits_considered: &o.split.considered,
+        left_out: &o.left_out,
+        kept_flagged: &o.kept_flagged,
+        deployable: o.deployable(),
+        dropped: o.dropped.as_ref(),
+        feature_mapping: &o.feature_mapping,
+        unmapped_columns: &o.unmapped_columns,
+        dropped_columns: loaded.map_or(&[], |l| &l.dropped.columns),
+        labels: &o.labels,
+        report: match &o.outcome {
+            Outcome::Kernel(t) => Report::Kernel(&t.report),
+            Outcome::Dataset(d) => Report::Dataset(&d.report),
+        },
+    }
+}
+
+fn auc(m: &workbench_data::train::metrics::Metrics) -> String {
+    match (m.roc_auc, &m.auc_undefined) {
         (Some(a), _) => format!("{a:.3}"),
         (None, Some(why)) => format!("undefined ({why})"),
         (None, None) => "undefined".into(),
+    }
+}
+
+fn print_human(out: &Path, o: &RunOutput) {
+    let (kind, id, rows_train, rows_test, metrics, others, unavailable) = match &o.outcome {
+        Outcome::Kernel(t) => {
+            let r = &t.report;
+            (
+                r.model_kind,
+                &r.model_id,
+                r.rows_train,
+                r.rows_test,
+                &r.metrics,
+                &r.other_splits,
+                &r.splits_unavailable,
+            )
+        }
+        Outcome::Dataset(d) => {
+            let r = &d.report;
+            (
+                r.model_kind,
+                &r.model_id,
+                r.rows_train,
+                r.rows_test,
+                &r.metrics,
+                &r.other_splits,
+                &r.splits_unavailable,
+            )
+        }
+    };
+    let kind = match kind {
+        ModelKind::Tree => "tree",
+        ModelKind::Logistic => "logistic",
+    };
+    let per_flow = if o.values_at == At::DecisionPoints {
+        " (per flow, at its last decision point)"
+    } else {
+        ""
     };
     println!(
-        "{} model {} on {} rows ({} train / {} test, {:?} split): precision {:.3}, recall {:.3}, F1 {:.3}, ROC-AUC {}",
-        serde_json::to_value(r.model_kind)?.as_str().unwrap_or("?"),
-        r.model_id,
-        rows,
-        r.rows_train,
-        r.rows_test,
-        r.split,
-        m.precision,
-        m.recall,
-        m.f1,
-        auc
+        "{kind} model {id} on {} {} ({rows_train} train / {rows_test} test, {} split){per_flow}: precision {:.3}, recall {:.3}, F1 {:.3}, ROC-AUC {}",
+        o.rows,
+        if o.values_at == At::DecisionPoints { "samples" } else { "rows" },
+        o.options.split.name(),
+        metrics.precision,
+        metrics.recall,
+        metrics.f1,
+        auc(metrics)
     );
-    for (name, other) in &r.other_splits {
+    println!("  split: {}", o.split.reason);
+    if !o.left_out.is_empty() {
+        println!("  left out, because the pitfall report flags them (--keep-flagged keeps them):");
+        for f in &o.left_out {
+            println!("    {} ({}): {}", f.column, f.feature, f.reason);
+        }
+    }
+    for f in &o.kept_flagged {
+        println!(
+            "  kept although flagged: {} ({}): {}",
+            f.column, f.feature, f.reason
+        );
+    }
+    for (name, other) in others {
         println!(
             "  under the {name} split: precision {:.3}, recall {:.3}, F1 {:.3}",
             other.precision, other.recall, other.f1
         );
     }
-    println!(
-        "  integer model agrees with the float model on {:.2}% of test rows (largest score error {:.2e}); written to {}",
-        100.0 * r.agreement.share_identical,
-        r.agreement.max_score_error,
-        args.out.display()
-    );
-    Ok(())
+    for (name, why) in unavailable {
+        println!("  no {name} split: {why}");
+    }
+    println!("  values: {}", o.values_note);
+    match &o.outcome {
+        Outcome::Kernel(t) => {
+            let r = &t.report;
+            if let Some(d) = &r.decision_points {
+                println!(
+                    "  decision points: {} test flows ({} samples); per decision F1 {:.3}; ever flagged: F1 {:.3}, {:.1}% of benign flows",
+                    d.flows_test,
+                    d.samples_test,
+                    d.per_decision.f1,
+                    d.ever_flagged.f1,
+                    100.0 * d.benign_ever_flagged_share
+                );
+                for (class, t) in &d.time_to_detect {
+                    println!(
+                        "  time to detect {class}: {}/{} flows flagged; packet median {} p90 {}; after {} (median), {} (p90)",
+                        t.detected,
+                        t.flows,
+                        t.packet_median.map_or("-".into(), |v| v.to_string()),
+                        t.packet_p90.map_or("-".into(), |v| v.to_string()),
+                        t.elapsed_us_median.map_or("-".into(), duration),
+                        t.elapsed_us_p90.map_or("-".into(), duration),
+                    );
+                }
+            }
+            if let Some(e) = &r.engine_agreement {
+                println!(
+                    "  engine {}: decides like the {} engine on {}/{} test rows ({:.2}%); F1 {:.3} vs {:.3}{}",
+                    r.engine.name(),
+                    e.other_engine.name(),
+                    e.identical_decisions,
+                    e.rows,
+                    100.0 * e.share_identical,
+                    e.f1,
+                    e.other_f1,
+                    e.note.as_ref().map_or(String::new(), |n| format!(" ({n})"))
+                );
+            }
+            println!(
+                "  integer model agrees with the float model on {:.2}% of test rows (largest score error {:.2e}); written to {}",
+                100.0 * r.agreement.share_identical,
+                r.agreement.max_score_error,
+                out.display()
+            );
+        }
+        Outcome::Dataset(d) => {
+            println!(
+                "  {} inputs from the dataset's own columns; not deployable: {}; written to {}",
+                d.report.features.len(),
+                d.report.not_deployable,
+                out.display()
+            );
+        }
+    }
+}
+
+/// Microseconds in a readable unit.
+fn duration(us: u64) -> String {
+    if us >= 1_000_000 {
+        format!("{:.1} s", us as f64 / 1e6)
+    } else if us >= 1_000 {
+        format!("{:.1} ms", us as f64 / 1e3)
+    } else {
+        format!("{us} us")
+    }
 }

@@ -169,7 +169,7 @@ pub const KEYS: [(&str, &str, &str); 11] = [
         "inspect/train --cache-dir",
         "$XDG_CACHE_HOME/ebpf-ml-workbench/datasets",
     ),
-    ("train.split", "train --split", "time"),
+    ("train.split", "train --split", "auto"),
     ("train.max_depth", "train --max-depth", "8"),
 ];
 
@@ -409,7 +409,11 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Setting>, ConfigError> {
             values: vec![dir.get_ref().clone()],
         });
     }
-    out.extend(c.one_of("train.split", &s.train.split, &["random", "time", "host"])?);
+    out.extend(c.one_of(
+        "train.split",
+        &s.train.split,
+        &["auto", "random", "time", "host", "file"],
+    )?);
     out.extend(c.range("train.max_depth", &s.train.max_depth, 1, 24)?);
     Ok(out)
 }

@@ -162,7 +162,7 @@ fn every_key_lands_on_a_flag_and_flags_override_the_file() {
     {
         Some(Command::Train(t)) => {
             assert_eq!(t.max_depth, 3);
-            assert_eq!(t.split, workbench_data::train::split::SplitKind::Host);
+            assert_eq!(t.split, crate::commands::train::SplitArg::Host);
             assert_eq!(t.cache_dir.as_deref(), Some(std::path::Path::new("/tmp/cache")));
         }
         other => panic!("{other:?}"),

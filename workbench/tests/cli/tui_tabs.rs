@@ -125,7 +125,9 @@ fn background_load_and_training_deliver_real_results_to_the_app() {
         r.report.model_id
     );
     assert!(r.command.starts_with("workbench train "), "{}", r.command);
-    assert!(r.command.contains("--split time") && r.command.contains("--max-depth 6"));
+    // The default split is the most honest one the data allows: time, on a capture.
+    assert!(r.command.contains("--split auto") && r.command.contains("--max-depth 6"));
+    assert_eq!(r.report.split, workbench_data::train::SplitKind::Time);
     // A capture trains from the feature table made of it: the command names that file.
     let table = app.data.current().expect("dataset").table_files.clone();
     assert!(table.len() == 1 && table[0].ends_with(".parquet"), "{table:?}");
@@ -241,9 +243,19 @@ fn train_form_keys_change_fields_and_d_asks_before_deploying() {
     assert_eq!(app.train.form.alpha, 10.0);
     press(&mut app, KeyCode::Down);
     press(&mut app, KeyCode::Down);
+    assert_eq!(
+        app.train.form.split, None,
+        "auto: the most honest split the data allows"
+    );
     press(&mut app, KeyCode::Left);
-    assert_eq!(format!("{:?}", app.train.form.split), "Random");
-    assert!(text(&app).contains("L2 alpha"));
+    assert_eq!(format!("{:?}", app.train.form.split), "Some(File)");
+    press(&mut app, KeyCode::Right);
+    press(&mut app, KeyCode::Right);
+    assert_eq!(format!("{:?}", app.train.form.split), "Some(Random)");
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Right);
+    assert_eq!(app.train.form.engine, workbench_data::train::Engine::Linfa);
+    assert!(text(&app).contains("L2 alpha") && text(&app).contains("linfa"));
 
     let mut app = fake::screen("train", (80, 24)).expect("screen");
     let model = app.train.result.clone().expect("result").model_path.clone();
@@ -275,7 +287,8 @@ fn the_simulated_source_runs_a_deployed_model() {
     let (sets, errors) = jobs::load_in(&paths[..1], &no_cache(), &dir.path().join("work"), &|_, _| {});
     assert!(errors.is_empty(), "{errors:?}");
     let form = Default::default();
-    let trained = jobs::train(&sets[0], &form, &dir.path().join("models"), &|_, _| {}).expect("train");
+    let trained =
+        kernel(jobs::train(&sets[0], &form, &dir.path().join("models"), &|_, _| {}).expect("train"));
     let mut sim = workbench_tui::sim::SimSource::new(Path::new(&paths[0]), None).expect("sim");
     let before = sim.poll().expect("poll");
     let active = |s: &workbench_tui::source::Snapshot| {
@@ -393,52 +406,93 @@ fn a_real_cic_ids2017_slice_shows_its_infinity_drop_and_classes() {
     );
 }
 
+/// The kernel-feature result of a run (the default form trains one).
+fn kernel(
+    f: workbench_tui::state::train::Finished,
+) -> std::sync::Arc<workbench_tui::state::train::TrainResult> {
+    match f {
+        workbench_tui::state::train::Finished::Kernel(r) => r,
+        workbench_tui::state::train::Finished::Dataset(d) => {
+            panic!("a dataset-feature result: {}", d.report.model_id)
+        }
+    }
+}
+
+/// The default feature set leaves out what the pitfall report flags (on the honest sample: the
+/// port, and whatever alone labels the rows), each with its reason; "flagged kept" is
+/// `--keep-flagged`; "dataset" trains a not-deployable model whose score shows next to the
+/// kernel one.
 #[test]
-fn the_feature_set_without_host_artefacts_is_a_features_list() {
-    use workbench_tui::state::train::{FeatureSet, TrainForm, ARTEFACTS};
-    let app = fake::screen("train", (80, 24)).expect("screen");
-    let all = app.train.result.clone().expect("fixture result");
+fn the_feature_sets_gate_keep_and_compare_with_the_dataset_columns() {
+    use workbench_tui::state::train::{FeatureSet, Finished, TrainForm};
+    let mut app = fake::screen("train", (160, 48)).expect("screen");
+    let gated = app.train.result.clone().expect("fixture result");
+    let left: Vec<&str> = gated.notes.left_out.iter().map(|f| f.feature.as_str()).collect();
+    assert!(left.contains(&"dst_port"), "{left:?}");
+    assert!(gated.notes.left_out.iter().all(|f| !f.reason.is_empty()));
+    for f in &left {
+        assert!(!gated.report.features.contains(f), "{f} left out but used");
+    }
     assert!(
-        all.report.features.contains(&"fwd_ttl"),
-        "{:?}",
-        all.report.features
+        gated.notes.split_reason.starts_with("time (the most honest"),
+        "{}",
+        gated.notes.split_reason
     );
+    assert!(
+        gated.command.contains("--features kernel --split auto"),
+        "{}",
+        gated.command
+    );
+    assert!(
+        gated.notes.values_note.contains("end-of-flow values")
+            && gated.notes.values_note.contains("workbench skew")
+    );
+    let screen = text(&app);
+    assert!(
+        screen.contains("left out") && screen.contains("dst_port"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("end-of-flow values") && screen.contains("workbench skew"),
+        "{screen}"
+    );
+
     let dir = tempfile::tempdir().expect("tempdir");
-    let form = TrainForm {
-        features: FeatureSet::NoArtefacts,
+    let set = app.dataset().expect("dataset");
+    let all = TrainForm {
+        features: FeatureSet::KernelAll,
         ..TrainForm::default()
     };
-    let set = app.dataset().expect("dataset");
-    let r = jobs::train(&set, &form, dir.path(), &|_, _| {}).expect("train");
-    assert!(
-        r.report.features.iter().all(|f| !ARTEFACTS.contains(f)),
-        "{:?}",
-        r.report.features
-    );
-    let left_out: Vec<&str> = all
-        .report
-        .features
-        .iter()
-        .copied()
-        .filter(|f| !r.report.features.contains(f))
-        .collect();
-    // Every artefact the sample table has (all five) is left out, nothing else.
+    let kept = kernel(jobs::train(&set, &all, dir.path(), &|_, _| {}).expect("train"));
+    assert!(kept.command.contains("--keep-flagged"), "{}", kept.command);
+    assert!(kept.notes.left_out.is_empty());
+    assert_eq!(kept.notes.kept_flagged.len(), gated.notes.left_out.len());
     assert_eq!(
-        left_out,
-        vec![
-            "dst_port",
-            "fwd_init_window",
-            "bwd_init_window",
-            "fwd_ttl",
-            "bwd_ttl"
-        ]
+        kept.report.features.len(),
+        40,
+        "a flow table maps every kernel feature"
     );
-    let list = r
-        .command
-        .split("--features ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .expect("list");
-    assert_eq!(list.split(',').count(), r.report.features.len(), "{}", r.command);
-    assert!(!list.contains("ttl"));
+
+    let dataset = TrainForm {
+        features: FeatureSet::Dataset,
+        ..TrainForm::default()
+    };
+    let Finished::Dataset(d) = jobs::train(&set, &dataset, dir.path(), &|_, _| {}).expect("train") else {
+        panic!("a dataset-feature run");
+    };
+    assert!(d.command.contains("--features dataset"), "{}", d.command);
+    let e = workbench_flow::model::file::read(&d.model_path).expect_err("not deployable");
+    assert!(e.to_string().contains("is not deployable"), "{e}");
+    app.update(Action::Job(jobs::JobUpdate::Trained {
+        generation: app.train.generation,
+        result: Ok(Finished::Dataset(d.clone())),
+    }));
+    assert!(app.train.showing_dataset);
+    let screen = text(&app);
+    assert!(
+        screen.contains(&format!("kernel F1 {:.3}", gated.report.metrics.f1))
+            && screen.contains(&format!("dataset F1 {:.3}", d.report.metrics.f1)),
+        "both scores side by side: {screen}"
+    );
+    assert!(screen.contains("not deployable"), "{screen}");
 }

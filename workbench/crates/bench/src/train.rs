@@ -12,9 +12,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use linfa::prelude::*;
-use linfa_logistic::LogisticRegression;
-use linfa_trees::DecisionTree;
-use ndarray::{Array1, Array2};
+use ndarray::Array2;
 use polars::prelude::{IdxCa, IdxSize};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +23,7 @@ use super::machine::Machine;
 use super::{child, python};
 use workbench_data::dataset::{self, LoadOptions};
 use workbench_data::train::hist_tree::{self, HistTreeParams};
+use workbench_data::train::linfa_engine;
 use workbench_data::train::split::{self, SplitMix64};
 
 pub const MAX_DEPTH: usize = 12;
@@ -207,17 +206,14 @@ fn ours_hist(rows: &Rows) -> FitTime {
     }
 }
 
+/// linfa-trees through the data crate's linfa engine (what `workbench train --engine linfa`
+/// fits), on the first `n` training rows.
 fn ours_linfa(rows: &Rows, n: usize) -> Result<FitTime, String> {
     let train = &rows.train[..n.min(rows.train.len())];
     let x = matrix(rows, train);
-    let y = Array1::from(train.iter().map(|&i| rows.y[i]).collect::<Vec<_>>());
+    let y: Vec<bool> = train.iter().map(|&i| rows.y[i]).collect();
     let started = Instant::now();
-    let tree = DecisionTree::params()
-        .max_depth(Some(MAX_DEPTH))
-        .min_weight_split(2.0)
-        .min_weight_leaf(1.0)
-        .fit(&linfa::Dataset::new(x, y))
-        .map_err(|e| format!("linfa tree: {e}"))?;
+    let tree = linfa_engine::fit_tree_matrix(x, &y, None, MAX_DEPTH).map_err(|e| format!("{e}"))?;
     let fit_s = started.elapsed().as_secs_f64();
     let predicted = tree.predict(&matrix(rows, &rows.test));
     let truth: Vec<bool> = rows.test.iter().map(|&i| rows.y[i]).collect();
@@ -270,23 +266,24 @@ fn ours_logistic(rows: &Rows) -> FitTime {
     }
 }
 
-/// linfa-logistic on the first `n` training rows (it is too slow for all of them).
+/// linfa-logistic through the data crate's linfa engine, on the first `n` training rows (it is
+/// too slow for all of them).
 fn linfa_logistic(rows: &Rows, n: usize) -> Result<FitTime, String> {
     let train = &rows.train[..n.min(rows.train.len())];
     let (x, xt) = standardised(rows, train);
-    let y = Array1::from(train.iter().map(|&i| rows.y[i]).collect::<Vec<_>>());
+    let y: Vec<bool> = train.iter().map(|&i| rows.y[i]).collect();
     let started = Instant::now();
-    let model = LogisticRegression::default()
-        .alpha(1.0)
-        .max_iterations(100)
-        .fit(&linfa::Dataset::new(x, y))
-        .map_err(|e| format!("linfa logistic: {e}"))?;
+    let (intercept, weights) =
+        linfa_engine::fit_logistic_matrix(x, &y, 1.0, 100).map_err(|e| format!("{e}"))?;
     let fit_s = started.elapsed().as_secs_f64();
-    let predicted = model.predict(&xt);
+    let predicted = xt
+        .rows()
+        .into_iter()
+        .map(|r| intercept + r.iter().zip(&weights).map(|(a, w)| a * w).sum::<f64>() > 0.0);
     let truth: Vec<bool> = rows.test.iter().map(|&i| rows.y[i]).collect();
     Ok(FitTime {
         fit_s,
-        accuracy: accuracy(&truth, predicted.iter().copied()),
+        accuracy: accuracy(&truth, predicted),
         rows_train: Some(train.len()),
         nodes: None,
         iterations: None,

@@ -153,6 +153,9 @@ struct Grower<'a> {
     rows: usize,
     bins: Vec<Binning>,
     y: &'a [bool],
+    /// Per row: its weight (None: 1 each). Sums of ones in f64 are exact, so an unweighted fit
+    /// makes the same splits as counting would.
+    weights: Option<&'a [f64]>,
     params: HistTreeParams,
     nodes: Vec<FloatNode>,
     /// Impurity decrease (weighted by rows) credited to each feature.
@@ -166,32 +169,71 @@ struct Best {
 }
 
 impl Grower<'_> {
+    /// The weight of row `r`.
+    fn w(&self, r: usize) -> f64 {
+        self.weights.map_or(1.0, |w| w[r])
+    }
+
+    /// Benign and malicious weight of the rows in `idx`.
+    fn totals(&self, idx: &[u32]) -> (f64, f64) {
+        let (mut neg, mut pos) = (0.0, 0.0);
+        for &r in idx {
+            let r = r as usize;
+            if self.y[r] {
+                pos += self.w(r);
+            } else {
+                neg += self.w(r);
+            }
+        }
+        (neg, pos)
+    }
+
     fn best_split(&self, idx: &[u32], neg: f64, pos: f64) -> Option<Best> {
         let n = neg + pos;
         let parent = gini(neg, pos);
         let mut best: Option<Best> = None;
-        let mut hist = [[0u32; 2]; MAX_BINS];
+        // Per bin: benign weight, malicious weight, and rows (the leaf-size limit counts rows).
+        let mut hist = [[0f64; 2]; MAX_BINS];
+        let mut rows_in = [0u32; MAX_BINS];
+        let total_rows = idx.len() as u32;
         for (f, bins) in self.bins.iter().enumerate() {
             let nb = bins.upper.len();
             if nb < 2 {
                 continue;
             }
-            for h in hist.iter_mut().take(nb) {
-                *h = [0, 0];
+            for (h, c) in hist.iter_mut().zip(rows_in.iter_mut()).take(nb) {
+                *h = [0.0, 0.0];
+                *c = 0;
             }
             let col = &self.codes[f * self.rows..(f + 1) * self.rows];
-            for &r in idx {
-                let r = r as usize;
-                hist[col[r] as usize][usize::from(self.y[r])] += 1;
+            match self.weights {
+                None => {
+                    for &r in idx {
+                        let r = r as usize;
+                        let b = col[r] as usize;
+                        hist[b][usize::from(self.y[r])] += 1.0;
+                        rows_in[b] += 1;
+                    }
+                }
+                Some(w) => {
+                    for &r in idx {
+                        let r = r as usize;
+                        let b = col[r] as usize;
+                        hist[b][usize::from(self.y[r])] += w[r];
+                        rows_in[b] += 1;
+                    }
+                }
             }
             let (mut ln, mut lp) = (0.0, 0.0);
+            let mut left_rows = 0u32;
+            let min_leaf = self.params.min_samples_leaf as u32;
             for (b, h) in hist.iter().enumerate().take(nb - 1) {
-                ln += f64::from(h[0]);
-                lp += f64::from(h[1]);
+                ln += h[0];
+                lp += h[1];
+                left_rows += rows_in[b];
                 let left = ln + lp;
                 let right = n - left;
-                let min_leaf = self.params.min_samples_leaf as f64;
-                if left < min_leaf || right < min_leaf || h[0] + h[1] == 0 {
+                if left_rows < min_leaf || total_rows - left_rows < min_leaf || rows_in[b] == 0 {
                     continue;
                 }
                 let child = (left * gini(ln, lp) + right * gini(neg - ln, pos - lp)) / n;
@@ -210,10 +252,9 @@ impl Grower<'_> {
     }
 
     fn grow(&mut self, idx: &mut [u32], depth: usize) -> usize {
-        let pos = idx.iter().filter(|&&r| self.y[r as usize]).count() as f64;
-        let neg = idx.len() as f64 - pos;
+        let (neg, pos) = self.totals(idx);
         let me = self.nodes.len();
-        let p_malicious = pos / idx.len().max(1) as f64;
+        let p_malicious = if neg + pos > 0.0 { pos / (neg + pos) } else { 0.0 };
         self.nodes.push(FloatNode::Leaf { p_malicious });
         if depth >= self.params.max_depth
             || idx.len() < self.params.min_samples_split
@@ -225,7 +266,7 @@ impl Grower<'_> {
         let Some(best) = self.best_split(idx, neg, pos) else {
             return me;
         };
-        self.importance[best.feature] += best.gain * idx.len() as f64;
+        self.importance[best.feature] += best.gain * (neg + pos);
         // Partition the node's rows in place: left (code <= bin) first.
         let col = &self.codes[best.feature * self.rows..(best.feature + 1) * self.rows];
         let mut split = 0;
@@ -257,7 +298,21 @@ pub struct HistTree {
 
 /// Fits on `columns[f][row]` (one slice per feature, all of `y.len()` rows).
 pub fn fit(columns: &[&[f64]], y: &[bool], params: HistTreeParams) -> HistTree {
+    fit_weighted(columns, y, None, params)
+}
+
+/// [`fit`] with a weight per row (`weights[row]`, positive): class counts, leaf probabilities,
+/// impurity and importance are sums of weights. `workbench train --at decision-points` gives
+/// each flow's samples weights summing to 1, so long flows do not outvote short ones. The
+/// leaf-size limits still count rows.
+pub fn fit_weighted(
+    columns: &[&[f64]],
+    y: &[bool],
+    weights: Option<&[f64]>,
+    params: HistTreeParams,
+) -> HistTree {
     let rows = y.len();
+    debug_assert!(weights.is_none_or(|w| w.len() == rows), "one weight per row");
     let bins: Vec<Binning> = columns.iter().map(|c| bin_feature(c)).collect();
     let mut codes = vec![0u8; rows * columns.len()];
     for (f, (c, b)) in columns.iter().zip(&bins).enumerate() {
@@ -270,6 +325,7 @@ pub fn fit(columns: &[&[f64]], y: &[bool], params: HistTreeParams) -> HistTree {
         rows,
         bins,
         y,
+        weights,
         params,
         nodes: Vec::new(),
         importance: vec![0.0; columns.len()],
@@ -325,6 +381,34 @@ mod tests {
             "{thresholds:?}"
         );
         assert_eq!(t.importance, vec![1.0]);
+    }
+
+    #[test]
+    fn a_weight_of_two_is_a_row_seen_twice() {
+        // Rows 0..40 with x = i; malicious above 25, except a few benign ones that a weight
+        // (or a duplicate) makes matter.
+        let x: Vec<f64> = (0..40).map(f64::from).collect();
+        let y: Vec<bool> = (0..40).map(|i| i > 25 && i % 7 != 0).collect();
+        let w: Vec<f64> = (0..40).map(|i| if i % 7 == 0 { 2.0 } else { 1.0 }).collect();
+        let weighted = fit_weighted(&[&x], &y, Some(&w), HistTreeParams::default());
+        let mut xd = x.clone();
+        let mut yd = y.clone();
+        for i in (0..40).filter(|i| i % 7 == 0) {
+            xd.push(x[i]);
+            yd.push(y[i]);
+        }
+        let duplicated = fit(&[&xd], &yd, HistTreeParams::default());
+        assert_eq!(weighted.tree, duplicated.tree);
+        assert_eq!(weighted.importance, duplicated.importance);
+        // And weights change the fit: halving the benign exceptions' weight moves a leaf.
+        let light: Vec<f64> = (0..40).map(|i| if i % 7 == 0 { 0.1 } else { 1.0 }).collect();
+        let depth1 = HistTreeParams {
+            max_depth: 1,
+            ..HistTreeParams::default()
+        };
+        let heavy = fit_weighted(&[&x], &y, Some(&w), depth1);
+        let lighter = fit_weighted(&[&x], &y, Some(&light), depth1);
+        assert_ne!(heavy.tree, lighter.tree);
     }
 
     #[test]

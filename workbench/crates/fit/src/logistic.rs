@@ -53,16 +53,26 @@ fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// Loss and gradient at `p` = (w_0..w_{d-1}, b) over row-major `x` (n x d).
-fn loss_grad(x: &[f64], y: &[bool], d: usize, alpha: f64, p: &[f64], g: &mut [f64]) -> f64 {
+/// Loss and gradient at `p` = (w_0..w_{d-1}, b) over row-major `x` (n x d), each row's
+/// log-loss times its weight (1 without weights).
+fn loss_grad(
+    x: &[f64],
+    y: &[bool],
+    weights: Option<&[f64]>,
+    d: usize,
+    alpha: f64,
+    p: &[f64],
+    g: &mut [f64],
+) -> f64 {
     g.iter_mut().for_each(|v| *v = 0.0);
     let (w, b) = p.split_at(d);
     let mut loss = 0.0;
-    for (row, &t) in x.chunks_exact(d).zip(y) {
+    for (i, (row, &t)) in x.chunks_exact(d).zip(y).enumerate() {
         let z = b[0] + row.iter().zip(w).map(|(a, c)| a * c).sum::<f64>();
+        let weight = weights.map_or(1.0, |ws| ws[i]);
         // -log P(t | z): softplus(z) for a benign row, softplus(-z) for a malicious one.
-        loss += if t { softplus(-z) } else { softplus(z) };
-        let r = sigmoid(z) - f64::from(u8::from(t));
+        loss += weight * if t { softplus(-z) } else { softplus(z) };
+        let r = weight * (sigmoid(z) - f64::from(u8::from(t)));
         for (gi, a) in g[..d].iter_mut().zip(row) {
             *gi += r * a;
         }
@@ -80,17 +90,32 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// Fits on row-major `x` (`y.len()` rows of `d` features).
 pub fn fit(x: &[f64], y: &[bool], d: usize, params: LogisticParams) -> Logistic {
+    fit_weighted(x, y, None, d, params)
+}
+
+/// [`fit`] with a weight per row: the objective is the weighted sum of log-losses (a weight of
+/// 2 is a row seen twice), and the stopping rule scales with the total weight instead of the
+/// row count.
+pub fn fit_weighted(
+    x: &[f64],
+    y: &[bool],
+    weights: Option<&[f64]>,
+    d: usize,
+    params: LogisticParams,
+) -> Logistic {
     const HISTORY: usize = 10;
+    debug_assert!(weights.is_none_or(|w| w.len() == y.len()), "one weight per row");
+    let total_weight = weights.map_or(y.len() as f64, |w| w.iter().sum());
     let dim = d + 1;
     let mut p = vec![0.0; dim];
     let mut g = vec![0.0; dim];
-    let mut f = loss_grad(x, y, d, params.alpha, &p, &mut g);
+    let mut f = loss_grad(x, y, weights, d, params.alpha, &p, &mut g);
     let mut s_hist: Vec<Vec<f64>> = Vec::new();
     let mut y_hist: Vec<Vec<f64>> = Vec::new();
     let mut iterations = 0;
     let mut g_new = vec![0.0; dim];
     while iterations < params.max_iterations {
-        if g.iter().fold(0.0f64, |m, v| m.max(v.abs())) <= params.tolerance * y.len() as f64 {
+        if g.iter().fold(0.0f64, |m, v| m.max(v.abs())) <= params.tolerance * total_weight {
             break;
         }
         iterations += 1;
@@ -134,7 +159,7 @@ pub fn fit(x: &[f64], y: &[bool], d: usize, params: LogisticParams) -> Logistic 
                 .zip(&p)
                 .zip(&dir)
                 .for_each(|((n, o), d)| *n = o + step * d);
-            f_new = loss_grad(x, y, d, params.alpha, &p_new, &mut g_new);
+            f_new = loss_grad(x, y, weights, d, params.alpha, &p_new, &mut g_new);
             if f_new <= f + 1e-4 * step * slope || step < 1e-12 {
                 break;
             }
@@ -198,7 +223,44 @@ mod tests {
         // Stopped by the gradient rule: the mean gradient is below the tolerance.
         let mut g = vec![0.0; 3];
         let p = [m.weights[0], m.weights[1], m.intercept];
-        loss_grad(&x, &y, 2, 1.0, &p, &mut g);
+        loss_grad(&x, &y, None, 2, 1.0, &p, &mut g);
         assert!(g.iter().all(|v| v.abs() <= 1e-4 * n as f64), "{g:?}");
+    }
+
+    #[test]
+    fn a_weight_of_two_is_a_row_seen_twice() {
+        let rows: [([f64; 2], bool); 6] = [
+            ([0.0, 1.0], false),
+            ([1.0, 0.5], false),
+            ([2.0, 0.0], true),
+            ([3.0, 1.0], true),
+            ([1.5, 0.2], true),
+            ([0.5, 0.9], false),
+        ];
+        let x: Vec<f64> = rows.iter().flat_map(|r| r.0).collect();
+        let y: Vec<bool> = rows.iter().map(|r| r.1).collect();
+        let w = [1.0, 2.0, 1.0, 1.0, 2.0, 1.0];
+        let params = LogisticParams {
+            max_iterations: 500,
+            tolerance: 1e-10,
+            ..LogisticParams::default()
+        };
+        let weighted = fit_weighted(&x, &y, Some(&w), 2, params);
+        let mut xd = x.clone();
+        let mut yd = y.clone();
+        for i in [1, 4] {
+            xd.extend(rows[i].0);
+            yd.push(rows[i].1);
+        }
+        let duplicated = fit(&xd, &yd, 2, params);
+        for (a, b) in weighted.weights.iter().zip(&duplicated.weights) {
+            assert!((a - b).abs() < 1e-6, "{weighted:?} vs {duplicated:?}");
+        }
+        assert!((weighted.intercept - duplicated.intercept).abs() < 1e-6);
+        let plain = fit(&x, &y, 2, params);
+        assert!(
+            (plain.intercept - weighted.intercept).abs() > 1e-3,
+            "weights matter"
+        );
     }
 }

@@ -14,13 +14,14 @@ use super::app::{App, Overlay};
 use super::jobs;
 use super::source::Control;
 use super::state::data::{JobStatus, Loaded};
-use super::state::train::{TrainForm, TrainResult};
+use super::state::train::{Finished, TrainForm, TrainResult};
 use workbench_data::dataset::LoadOptions;
 
 pub struct Fixture {
     /// honest, naive (sorted by file name, as `sample_captures` finds them).
     pub sets: Vec<Arc<Loaded>>,
-    /// A depth-6 tree on the honest capture under the time split.
+    /// A depth-6 tree on the honest capture with the default form (kernel features through
+    /// the leakage gate, the most honest split).
     pub trained: Arc<TrainResult>,
 }
 
@@ -64,7 +65,10 @@ fn build() -> Result<Fixture> {
         let first = fixed
             .first()
             .ok_or_else(|| eyre!("no labelled capture in {}", dir.display()))?;
-        let mut trained = jobs::train(first, &form, &dir.join("models"), &|_, _| {})?;
+        let Finished::Kernel(trained) = jobs::train(first, &form, &dir.join("models"), &|_, _| {})? else {
+            return Err(eyre!("the fixture's default form trains a kernel-feature model"));
+        };
+        let mut trained = Arc::try_unwrap(trained).map_err(|_| eyre!("fixture result still shared"))?;
         let name = trained
             .model_path
             .file_name()

@@ -1,7 +1,7 @@
 //! Long work of the Data, Pitfalls and Train tabs, on threads of its own: loading datasets
 //! (captures through `features::extract`, tables through `dataset::load`), inspecting them
-//! (`pitfalls::inspect`) and training (`commands::train::prepare` + `train::train` +
-//! `model::file::write`): the code of `workbench features`, `inspect` and `train`. Progress and
+//! (`pitfalls::inspect`) and training (`train::run` + the model file): the code of
+//! `workbench features`, `inspect` and `train`. Progress and
 //! results come back as events; each result carries the generation of its request, and the app
 //! ignores any but the newest (at most one live job of each kind counts).
 
@@ -14,7 +14,7 @@ use color_eyre::eyre::{eyre, Result, WrapErr};
 
 use super::event::Event;
 use super::state::data::{DataSummary, Loaded};
-use super::state::train::{TrainForm, TrainResult};
+use super::state::train::{DatasetResult, FeatureSet, Finished, RunNotes, TrainForm, TrainResult};
 use crate::shell;
 use workbench_data::dataset::{self, LoadOptions};
 use workbench_data::features::{self, DecisionPoint, FeaturesOptions};
@@ -55,7 +55,7 @@ pub enum JobUpdate {
     },
     Trained {
         generation: u64,
-        result: Result<Arc<TrainResult>, String>,
+        result: Result<Finished, String>,
     },
 }
 
@@ -243,40 +243,59 @@ pub fn load_in(
     (sets, errors)
 }
 
-/// One training run on a loaded dataset; the model is written to `model_dir`.
-pub fn train(loaded: &Loaded, form: &TrainForm, model_dir: &Path, progress: Progress) -> Result<TrainResult> {
+/// One training run on a loaded dataset (`workbench_data::train::run`, what `workbench train`
+/// runs); the model is written to `model_dir`.
+pub fn train(loaded: &Loaded, form: &TrainForm, model_dir: &Path, progress: Progress) -> Result<Finished> {
+    use workbench_data::train::run::{self, Input, Outcome, RunOptions};
     let ds = &loaded.dataset;
-    progress("mapping columns to kernel features", 0.1);
-    let all = workbench_data::train::prepare(ds, "kernel", None)?;
-    let mapped: Vec<&'static str> = all.mapped.iter().map(|m| m.feature).collect();
-    let features_arg = form.features_arg(&mapped);
-    let prepared = if features_arg == "kernel" {
-        all
-    } else {
-        workbench_data::train::prepare(ds, &features_arg, None)?
+    progress(
+        "columns, leakage gate, split; fitting, then scoring under every split",
+        0.2,
+    );
+    let opts = RunOptions {
+        features: form.features_arg().to_string(),
+        keep_flagged: form.features == FeatureSet::KernelAll,
+        split: form.split,
+        at: None,
+        decision: Default::default(),
+        positive: None,
+        train: form.options(),
     };
-    let opts = form.options(prepared.mapped.iter().map(|m| m.feature_id).collect());
-    progress("fitting, then scoring under every split", 0.3);
-    let trained = workbench_data::train::train(&prepared.ds, &opts)?;
+    let out = run::run(Input::Table(ds), &opts)?;
     progress("writing the model file", 0.9);
     std::fs::create_dir_all(model_dir).wrap_err_with(|| format!("creating {}", model_dir.display()))?;
-    let path = model_dir.join(format!("{}-{}.ebml", form.model_name(), trained.report.model_id));
-    let rows = prepared.ds.features.len();
-    workbench_flow::model::file::write(
-        &path,
-        &trained.model,
-        workbench_data::train::provenance(ds, rows, &opts, &trained.report),
-    )?;
-    Ok(TrainResult {
-        command: form.command(&loaded.table_files, &features_arg, &path.display().to_string()),
-        mapping: prepared
-            .mapped
-            .iter()
-            .map(|m| (m.column.clone(), m.feature))
-            .collect(),
-        report: trained.report,
-        model_path: path,
-        form: form.clone(),
+    let suffix = if out.deployable() { "" } else { "-dataset" };
+    let path = model_dir.join(format!("{}{suffix}-{}.ebml", form.model_name(), out.model_id()));
+    out.write(&path, out.provenance(Some(ds)))?;
+    let command = form.command(&loaded.table_files, &path.display().to_string());
+    let notes = RunNotes {
+        split_reason: out.split.reason.clone(),
+        left_out: out.left_out.clone(),
+        kept_flagged: out.kept_flagged.clone(),
+        values_at: out.values_at,
+        values_note: out.values_note.clone(),
+    };
+    let mapping = out
+        .feature_mapping
+        .iter()
+        .map(|m| (m.column.clone(), m.feature))
+        .collect();
+    Ok(match out.outcome {
+        Outcome::Kernel(t) => Finished::Kernel(Arc::new(TrainResult {
+            command,
+            mapping,
+            report: t.report,
+            model_path: path,
+            form: form.clone(),
+            notes,
+        })),
+        Outcome::Dataset(d) => Finished::Dataset(Arc::new(DatasetResult {
+            command,
+            report: d.report,
+            model_path: path,
+            form: form.clone(),
+            notes,
+        })),
     })
 }
 
@@ -325,9 +344,7 @@ pub fn spawn(job: JobRequest, tx: Sender<Event>) {
                     }));
                 }
             };
-            let result = train(&dataset, &form, &model_dir, &report)
-                .map(Arc::new)
-                .map_err(|e| format!("{e:#}"));
+            let result = train(&dataset, &form, &model_dir, &report).map_err(|e| format!("{e:#}"));
             let _ = tx.send(Event::Job(JobUpdate::Trained { generation, result }));
         }
     });

@@ -14,7 +14,7 @@ use super::source::SourceFile;
 use super::{DataError, LoadOptions};
 
 /// Bump when the cleaned layout changes, so older caches are not read.
-const CACHE_VERSION: &str = "data-cache-v2";
+const CACHE_VERSION: &str = "data-cache-v3";
 
 /// FNV-1a: stable across Rust releases, unlike `DefaultHasher`, so keys survive an upgrade.
 fn fnv1a(h: &mut u64, bytes: &[u8]) {

@@ -27,6 +27,9 @@ pub struct Meta {
     pub health: Vec<ColumnHealth>,
     /// Whether cleaning also removes exact duplicate rows.
     pub drop_duplicates: bool,
+    /// Rows of each source file, in the order of the sources (the table stacks them).
+    #[serde(default)]
+    pub file_rows: Vec<usize>,
 }
 
 /// A column's damaged values, as the TUI's Data tab shows them.
@@ -319,6 +322,7 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
             dropped,
             health,
             drop_duplicates: opts.drop_duplicates,
+            file_rows: raw.file_rows.clone(),
         },
         frame: cleaned,
     })

@@ -6,17 +6,26 @@
 //! other flows, or an identifier.
 
 use serde::Serialize;
-use shared::features::FEATURES;
+use shared::features::{feature_id, FEATURES};
 
-use super::detect::column_key;
+use super::detect::{column_key, DatasetKind};
+use super::kernel_units::{self, Conversion, DERIVED, LOOK_ALIKE};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct MappedColumn {
+    /// The dataset column (for a derived feature: its formula over kernel features).
     pub column: String,
     pub feature_id: usize,
     pub feature: &'static str,
-    /// How the kernel value differs (from the feature's doc line).
+    /// How the kernel value differs (the dataset's own note, or the feature's doc line).
     pub note: &'static str,
+    /// How the dataset value is turned into the probe's unit, in words.
+    pub conversion: &'static str,
+    #[serde(skip)]
+    pub convert: Conversion,
+    /// A feature computed with the probe's formula from these mapped dataset columns.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub derived_from: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -102,27 +111,100 @@ fn why_unmapped(column: &str) -> &'static str {
     }
 }
 
-/// Maps dataset columns to kernel feature ids and lists the rest with a reason.
+/// Maps dataset columns to kernel feature ids and lists the rest with a reason, by the
+/// feature table's names only (CIC-IDS2017 columns and flow tables); see
+/// [`kernel_mapping_for`] for the dataset-aware mapping training uses.
 pub fn kernel_mapping(columns: &[String]) -> KernelMapping {
+    kernel_mapping_for(DatasetKind::Generic, columns)
+}
+
+/// The feature-table mapping of one column (CIC-IDS2017 names or the feature's own name).
+fn by_feature_table(c: &str) -> Option<MappedColumn> {
+    let k = column_key(c);
+    let (id, f) = FEATURES
+        .iter()
+        .enumerate()
+        .find(|(_, f)| f.cic_column.is_some_and(|cic| column_key(cic) == k) || column_key(f.name) == k)?;
+    let convert = if f.unit == "bytes^2" && c.to_ascii_lowercase().contains("std") {
+        Conversion::StdSquared
+    } else {
+        Conversion::Same
+    };
+    Some(MappedColumn {
+        column: c.to_string(),
+        feature_id: id,
+        feature: f.name,
+        note: f.doc,
+        conversion: convert.describe(),
+        convert,
+        derived_from: Vec::new(),
+    })
+}
+
+/// Maps dataset columns to kernel features: the dataset's own unit mappings (UNSW-NB15,
+/// NSL-KDD: `kernel_units`) first, then the feature table's names, then the features the probe
+/// computes from mapped ones (CIC's `packets` = fwd + bwd); every other column is listed with
+/// the reason it has no kernel counterpart.
+pub fn kernel_mapping_for(kind: DatasetKind, columns: &[String]) -> KernelMapping {
     let mut m = KernelMapping::default();
+    let table = kernel_units::table_for(kind);
     for c in columns {
         let k = column_key(c);
-        let found = FEATURES
-            .iter()
-            .enumerate()
-            .find(|(_, f)| f.cic_column.is_some_and(|cic| column_key(cic) == k) || column_key(f.name) == k);
-        match found {
-            Some((id, f)) => m.mapped.push(MappedColumn {
+        let own = table.iter().find(|u| u.key == k).and_then(|u| {
+            let id = feature_id(u.feature)?;
+            Some(MappedColumn {
                 column: c.clone(),
                 feature_id: id,
-                feature: f.name,
-                note: f.doc,
-            }),
+                feature: FEATURES[id].name,
+                note: u.note,
+                conversion: u.conversion.describe(),
+                convert: u.conversion,
+                derived_from: Vec::new(),
+            })
+        });
+        match own.or_else(|| by_feature_table(c)) {
+            Some(mapped) => m.mapped.push(mapped),
             None => m.unmapped.push(UnmappedColumn {
                 column: c.clone(),
-                why: why_unmapped(c),
+                why: LOOK_ALIKE
+                    .iter()
+                    .find(|(key, _)| *key == k)
+                    .map_or_else(|| why_unmapped(c), |(_, why)| *why),
             }),
         }
+    }
+    for d in DERIVED {
+        let mapped_column = |f: &str| m.mapped.iter().find(|x| x.feature == f);
+        if mapped_column(d.feature).is_some() {
+            continue;
+        }
+        let Some(inputs) = d
+            .inputs
+            .iter()
+            .map(|f| mapped_column(f))
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        let coarse = inputs
+            .iter()
+            .any(|x| x.convert == Conversion::WholeSecondsToMicros);
+        if d.needs_fine_duration && coarse {
+            continue;
+        }
+        let Some(id) = feature_id(d.feature) else { continue };
+        let mut from: Vec<String> = inputs.iter().map(|x| x.column.clone()).collect();
+        from.dedup();
+        m.mapped.push(MappedColumn {
+            column: d.formula.split(" (").next().unwrap_or(d.formula).to_string(),
+            feature_id: id,
+            feature: FEATURES[id].name,
+            note:
+                "computed from the mapped columns with the probe's formula, so at the end of the connection",
+            conversion: d.formula,
+            convert: Conversion::Same,
+            derived_from: from,
+        });
     }
     m
 }

@@ -13,6 +13,7 @@ pub mod cache;
 pub mod clean;
 pub mod detect;
 pub mod kernel_map;
+pub mod kernel_units;
 pub mod parquet_check;
 pub mod source;
 pub mod time;
@@ -25,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use clean::ColumnHealth;
 pub use detect::DatasetKind;
-pub use kernel_map::{kernel_mapping, KernelMapping};
+pub use kernel_map::{kernel_mapping, kernel_mapping_for, KernelMapping};
 
 /// A load failure: always names the file (and line where one is known).
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +112,8 @@ pub struct LoadedDataset {
     pub host_column: Option<String>,
     /// Per row: the flow's source (initiator) address.
     pub hosts: Option<Vec<String>>,
+    /// Per row: the index in `sources` of the file it was read from (the file split).
+    pub row_source: Vec<u32>,
     /// What [`LoadedDataset::cleaned`] removes (the table here still has those rows).
     pub dropped: Dropped,
     /// Missing, NaN and infinite values per column.
@@ -154,6 +157,19 @@ fn phase(name: &str, started: Instant) {
     }
 }
 
+/// Per row: the index of its source file, from the rows each file gave (in order). A count that
+/// does not add up (a cache written without it) gives every row file 0: one file, no file split.
+fn row_sources(file_rows: &[usize], rows: usize) -> Vec<u32> {
+    if file_rows.iter().sum::<usize>() != rows {
+        return vec![0; rows];
+    }
+    let mut out = Vec::with_capacity(rows);
+    for (i, &n) in file_rows.iter().enumerate() {
+        out.extend(std::iter::repeat_n(i as u32, n));
+    }
+    out
+}
+
 /// Loads one dataset from files, folders or .zip archives (all of one kind), through the cache.
 pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, DataError> {
     let started = Instant::now();
@@ -188,6 +204,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
     };
     phase("cache", started);
     let derived = clean::derive(&frame, &meta)?;
+    let row_source = row_sources(&meta.file_rows, frame.height());
     phase("derive", started);
     Ok(LoadedDataset {
         frame,
@@ -202,6 +219,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
         time_ns: derived.time_ns,
         host_column: meta.host_column.clone(),
         hosts: derived.hosts,
+        row_source,
         dropped: meta.dropped,
         health: meta.health,
         drop_duplicates: meta.drop_duplicates,
@@ -225,6 +243,7 @@ impl LoadedDataset {
             dropped: Dropped::default(),
             health: Vec::new(),
             drop_duplicates: self.drop_duplicates,
+            file_rows: Vec::new(),
         };
         clean::usable_rows(&self.frame, &meta)
     }
@@ -267,6 +286,7 @@ impl LoadedDataset {
             class: pick(&self.class, &mask),
             time_ns: self.time_ns.as_deref().map(|t| pick(t, &mask)),
             hosts: self.hosts.as_deref().map(|h| pick(h, &mask)),
+            row_source: pick(&self.row_source, &mask),
             ..self.clone()
         })
     }

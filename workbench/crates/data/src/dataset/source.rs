@@ -48,6 +48,8 @@ pub struct RawData {
     pub frame: DataFrame,
     pub detected: Detected,
     pub sources: Vec<String>,
+    /// Rows read from each source, in `sources` order (the file split needs each row's file).
+    pub file_rows: Vec<usize>,
 }
 
 fn lower_ext(p: &Path) -> String {
@@ -476,6 +478,7 @@ fn read_parquet(src: &SourceFile, c: Content) -> Result<DataFrame, DataError> {
 pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<RawData, DataError> {
     let mut detected: Option<Detected> = None;
     let mut frame: Option<DataFrame> = None;
+    let mut file_rows = Vec::with_capacity(files.len());
     for src in files {
         let name = src.display_name();
         let c = content(src)?;
@@ -525,6 +528,7 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
         if part.height() == 0 {
             return Err(DataError::file(name, "no data rows (header only)"));
         }
+        file_rows.push(part.height());
         frame = Some(match frame {
             None => part,
             Some(mut acc) => {
@@ -542,6 +546,7 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
         frame,
         detected,
         sources: files.iter().map(SourceFile::display_name).collect(),
+        file_rows,
     })
 }
 

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{r4, Col, Finding, Severity, Table, Values};
 use crate::dataset::detect::column_key;
-use crate::dataset::{kernel_mapping, LoadedDataset};
+use crate::dataset::{kernel_mapping_for, LoadedDataset};
 
 /// Share of the most frequent value, and the number of distinct values.
 fn top_share(c: &Col) -> (f64, usize) {
@@ -212,17 +212,24 @@ pub fn kernel_features(columns: &[String], ds: &LoadedDataset) -> Finding {
         .filter(|c| !skip.contains(&Some(c.as_str())))
         .cloned()
         .collect();
-    let m = kernel_mapping(&cols);
+    let m = kernel_mapping_for(ds.kind, &cols);
+    let derived = m.mapped.iter().filter(|c| !c.derived_from.is_empty()).count();
+    let direct = m.mapped.len() - derived;
     Finding {
         id: "kernel_features",
         severity: if m.mapped.is_empty() { Severity::Medium } else { Severity::Info },
         summary: format!(
-            "{} of {} columns have a kernel counterpart computable per packet; {} do not (end-of-flow, payload, aggregate or identifier)",
-            m.mapped.len(),
+            "{} of {} columns have a kernel counterpart computable per packet{}; {} do not (end-of-flow, payload, aggregate, identifier or only alike)",
+            direct,
             cols.len(),
+            if derived > 0 {
+                format!(" ({derived} more kernel features computed from them with the probe's formulas)")
+            } else {
+                String::new()
+            },
             m.unmapped.len()
         ),
         evidence: json!({ "mapped": m.mapped, "unmapped": m.unmapped }),
-        advice: "A model for the probe can only use the mapped columns, and the kernel computes them at packet k of a flow, not at its end: train on `--features kernel` and compare with the full-feature score.".into(),
+        advice: "A model for the probe can only use the mapped columns (each with its unit conversion and how it still differs from the probe's value), and the kernel computes them at packet k of a flow, not at its end: train on `--features kernel` and compare with `--features dataset`, the full-feature score.".into(),
     }
 }

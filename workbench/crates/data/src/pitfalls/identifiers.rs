@@ -162,7 +162,7 @@ pub fn leakage(t: &Table, singles: &[OneFeature]) -> Option<Finding> {
 }
 
 /// TTL, TCP window and source address: properties of the sending machine, not of the attack.
-fn host_artefact(name: &str, host_column: Option<&str>) -> bool {
+pub(crate) fn host_artefact(name: &str, host_column: Option<&str>) -> bool {
     let k = column_key(name);
     k.contains("ttl")
         || k.contains("win")

@@ -141,15 +141,12 @@ fn label(k: SplitKind) -> &'static str {
         SplitKind::Random => "random split",
         SplitKind::Time => "time-ordered split",
         SplitKind::Host => "per-host split",
+        SplitKind::File => "per-file split",
     }
 }
 
 fn name(k: SplitKind) -> &'static str {
-    match k {
-        SplitKind::Random => "random",
-        SplitKind::Time => "time",
-        SplitKind::Host => "host",
-    }
+    k.name()
 }
 
 pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {

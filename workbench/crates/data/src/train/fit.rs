@@ -21,7 +21,7 @@ pub fn matrix(rows: &[&FeatureVector], feature_ids: &[usize], transform: impl Fn
     x
 }
 
-fn check_classes(y: &[bool]) -> Result<()> {
+pub fn check_classes(y: &[bool]) -> Result<()> {
     let positives = y.iter().filter(|&&m| m).count();
     if positives == 0 || positives == y.len() {
         bail!(
@@ -45,6 +45,7 @@ pub struct FittedTree {
 pub fn tree(
     rows: &[&FeatureVector],
     y: &[bool],
+    weights: Option<&[f64]>,
     feature_ids: &[usize],
     max_depth: usize,
 ) -> Result<FittedTree> {
@@ -54,9 +55,10 @@ pub fn tree(
         .map(|&f| rows.iter().map(|r| r[f] as f64).collect())
         .collect();
     let slices: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
-    let fitted = super::hist_tree::fit(
+    let fitted = workbench_fit::fit_weighted(
         &slices,
         y,
+        weights,
         super::hist_tree::HistTreeParams {
             max_depth,
             min_samples_split: 2,
@@ -84,25 +86,37 @@ pub fn tree(
         })
         .collect();
     let mut tree = FloatTree { nodes };
-    // Route the training rows to their leaves and set each leaf's P(malicious), through the
-    // thresholds exactly as the compiled model will route them.
-    let mut counts = vec![(0u64, 0u64); tree.nodes.len()];
-    for (row, &m) in rows.iter().zip(y) {
-        let leaf = leaf_of(&tree, row);
-        counts[leaf].0 += 1;
-        counts[leaf].1 += m as u64;
-    }
-    for (node, (n, pos)) in tree.nodes.iter_mut().zip(counts) {
-        if let FloatNode::Leaf { p_malicious } = node {
-            if n > 0 {
-                *p_malicious = pos as f64 / n as f64;
-            }
-        }
-    }
+    set_leaf_probabilities(&mut tree, rows, y, weights);
     Ok(FittedTree {
         tree,
         importance: fitted.importance,
     })
+}
+
+/// Routes the training rows to their leaves and sets each leaf's P(malicious) (weighted), through
+/// the thresholds exactly as the compiled model will route them.
+pub fn set_leaf_probabilities(
+    tree: &mut FloatTree,
+    rows: &[&FeatureVector],
+    y: &[bool],
+    weights: Option<&[f64]>,
+) {
+    let mut sums = vec![(0f64, 0f64); tree.nodes.len()];
+    for (i, (row, &m)) in rows.iter().zip(y).enumerate() {
+        let leaf = leaf_of(tree, row);
+        let w = weights.map_or(1.0, |w| w[i]);
+        sums[leaf].0 += w;
+        if m {
+            sums[leaf].1 += w;
+        }
+    }
+    for (node, (n, pos)) in tree.nodes.iter_mut().zip(sums) {
+        if let FloatNode::Leaf { p_malicious } = node {
+            if n > 0.0 {
+                *p_malicious = pos / n;
+            }
+        }
+    }
 }
 
 fn leaf_of(tree: &FloatTree, x: &FeatureVector) -> usize {
@@ -141,10 +155,37 @@ pub struct FittedLogistic {
 pub fn logistic(
     rows: &[&FeatureVector],
     y: &[bool],
+    weights: Option<&[f64]>,
     feature_ids: &[usize],
     alpha: f64,
 ) -> Result<FittedLogistic> {
     check_classes(y)?;
+    let Standardized { x, mean, std } = standardized(rows, feature_ids);
+    let d = feature_ids.len();
+    let flat: Vec<f64> = x.iter().copied().collect();
+    let fitted = workbench_fit::logistic::fit_weighted(
+        &flat,
+        y,
+        weights,
+        d,
+        workbench_fit::logistic::LogisticParams {
+            alpha,
+            max_iterations: 300,
+            tolerance: 1e-4,
+        },
+    );
+    unstandardize(fitted.intercept, &fitted.weights, feature_ids, &mean, &std)
+}
+
+/// The logistic model's training matrix: log2-transformed features, standardized with the
+/// training rows' mean and (population) deviation.
+pub struct Standardized {
+    pub x: Array2<f64>,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+}
+
+pub fn standardized(rows: &[&FeatureVector], feature_ids: &[usize]) -> Standardized {
     let mut x = matrix(rows, feature_ids, log2_value);
     let n = x.nrows() as f64;
     let mut mean = vec![0.0; feature_ids.len()];
@@ -157,26 +198,25 @@ pub fn logistic(
         x.column_mut(c)
             .mapv_inplace(|v| if s > 0.0 { (v - m) / s } else { 0.0 });
     }
-    let d = feature_ids.len();
-    let flat: Vec<f64> = x.iter().copied().collect();
-    let fitted = workbench_fit::logistic::fit(
-        &flat,
-        y,
-        d,
-        workbench_fit::logistic::LogisticParams {
-            alpha,
-            max_iterations: 300,
-            tolerance: 1e-4,
-        },
-    );
-    if !fitted.intercept.is_finite() || fitted.weights.iter().any(|w| !w.is_finite()) {
+    Standardized { x, mean, std }
+}
+
+/// The float reference model from weights on standardized features (the logit of
+/// "malicious"): the standardization is folded into the weights and the intercept.
+pub fn unstandardize(
+    intercept: f64,
+    fitted_weights: &[f64],
+    feature_ids: &[usize],
+    mean: &[f64],
+    std: &[f64],
+) -> Result<FittedLogistic> {
+    if !intercept.is_finite() || fitted_weights.iter().any(|w| !w.is_finite()) {
         bail!("logistic regression training failed: the fit diverged (non-finite weights)");
     }
-    // The fit's logit is that of "malicious" (y = true).
     let mut weights = [0.0; FEATURE_COUNT];
-    let mut bias = fitted.intercept;
+    let mut bias = intercept;
     for (c, &f) in feature_ids.iter().enumerate() {
-        let w = fitted.weights[c];
+        let w = fitted_weights[c];
         if std[c] > 0.0 {
             weights[f] = w / std[c];
             bias -= w * mean[c] / std[c];
@@ -187,7 +227,7 @@ pub fn logistic(
         weights,
         transforms: [TRANSFORM_LOG2; FEATURE_COUNT],
     };
-    let standardized_weights = fitted.weights.iter().map(|w| w.abs()).collect();
+    let standardized_weights = fitted_weights.iter().map(|w| w.abs()).collect();
     Ok(FittedLogistic {
         model,
         standardized_weights,

@@ -2,21 +2,32 @@
 //! next to the other splits, compile it to the probe's integer form and report how well the
 //! integer model agrees with the float one.
 
+pub mod choose;
+pub mod convert;
+pub mod dataset_features;
+pub mod decision_points;
+pub mod engine;
+pub mod files;
 pub mod fit;
+pub mod flows;
+pub mod gate;
 pub mod hist_tree;
+pub mod linfa_engine;
 pub mod metrics;
 pub mod prepare;
 pub mod quantiles;
+pub mod run;
 pub mod select;
 pub mod split;
 
 use std::collections::BTreeMap;
 
-use color_eyre::eyre::{bail, Result};
+use color_eyre::eyre::{bail, eyre, Result};
 use serde::Serialize;
 use shared::features::{FeatureVector, FEATURES};
 use shared::model::{Model, SCORE_ONE};
 
+pub use engine::Engine;
 use metrics::{CurvePoint, Metrics};
 pub use prepare::{prepare, provenance, Prepared};
 pub use split::SplitKind;
@@ -33,6 +44,34 @@ pub struct Dataset {
     pub time_ns: Vec<i64>,
     /// The flow's initiator address (for the host split).
     pub host: Vec<String>,
+    /// Per row: the index in `files` of the file it came from (empty: unknown; the file split).
+    pub file: Vec<u32>,
+    /// The source files, earliest first (the file split tests on the last ones).
+    pub files: Vec<String>,
+    /// Per row: the flow it was taken from. Decision-point samples have one row per decision
+    /// point, so a flow has many; every split keeps a flow's rows on one side. Empty: every
+    /// row is a flow of its own.
+    pub flow: Vec<u32>,
+    /// Per row: its weight in training (empty: 1 each). Decision-point samples weigh
+    /// 1 / (the flow's decision points), so every flow counts once, long or short.
+    pub weight: Vec<f64>,
+    /// Per row of decision-point samples: the decision (packet k of the flow, microseconds
+    /// since its first packet); empty for one row per flow.
+    pub decided_at: Vec<flows::DecidedAt>,
+    /// The probe's decision points the samples were taken at (`decide_first`, `decide_every`).
+    pub decision_config: Option<(u32, u32)>,
+}
+
+impl Dataset {
+    /// Rows are decision-point samples (several per flow), not one row per flow.
+    pub fn is_decision_points(&self) -> bool {
+        !self.flow.is_empty()
+    }
+
+    /// The training weights of `rows` (None when every row weighs 1).
+    pub fn weights_of(&self, rows: &[usize]) -> Option<Vec<f64>> {
+        (!self.weight.is_empty()).then(|| rows.iter().map(|&i| self.weight[i]).collect())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -55,6 +94,8 @@ pub struct TrainOptions {
     pub threshold: f64,
     /// L2 regularisation of the logistic model.
     pub alpha: f64,
+    /// Which library fits the model (the compiled kernel model is the same kind either way).
+    pub engine: Engine,
 }
 
 impl Default for TrainOptions {
@@ -68,6 +109,7 @@ impl Default for TrainOptions {
             seed: 1,
             threshold: 0.5,
             alpha: 1.0,
+            engine: Engine::Fit,
         }
     }
 }
@@ -108,6 +150,18 @@ pub struct TrainReport {
     /// Per-feature quantiles of the training rows (for the model file; not in `train --json`).
     #[serde(skip)]
     pub training_quantiles: workbench_flow::model::distribution::TrainingQuantiles,
+    /// The other splits the data does not allow, and why (no timestamps, one attacker host, ...).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub splits_unavailable: BTreeMap<String, String>,
+    /// The library that fitted the model.
+    pub engine: Engine,
+    /// With `--engine linfa`: how the same model kind fitted by the default engine on the same
+    /// rows decides on the test rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_agreement: Option<engine::EngineAgreement>,
+    /// Decision-point samples: per decision, ever flagged, and time to detect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_points: Option<flows::DecisionPointReport>,
 }
 
 pub struct Trained {
@@ -115,27 +169,13 @@ pub struct Trained {
     pub report: TrainReport,
 }
 
+/// The rows of each side under `kind`, or an error saying why the data does not allow it.
 fn split_of(ds: &Dataset, kind: SplitKind, opts: &TrainOptions) -> Result<split::Split> {
-    let n = ds.features.len();
-    Ok(match kind {
-        SplitKind::Random => split::random(n, opts.test_share, opts.seed),
-        SplitKind::Time => {
-            if ds.time_ns.len() != n {
-                bail!("a time split needs a timestamp per row");
-            }
-            split::by_time(&ds.time_ns, opts.test_share)
-        }
-        SplitKind::Host => {
-            if ds.host.len() != n {
-                bail!("a host split needs a host per row");
-            }
-            split::by_host(&ds.host, opts.test_share, opts.seed)?
-        }
-    })
+    choose::split_rows(ds, kind, opts.test_share, opts.seed).map_err(|why| eyre!("{why}"))
 }
 
 /// A fitted float model: P(malicious) per row, and the compiled integer model.
-enum Fitted {
+pub(crate) enum Fitted {
     Tree(fit::FittedTree),
     Logistic(Box<fit::FittedLogistic>),
 }
@@ -150,24 +190,29 @@ impl Fitted {
 }
 
 fn fit(ds: &Dataset, train: &[usize], opts: &TrainOptions) -> Result<Fitted> {
-    let rows: Vec<&FeatureVector> = train.iter().map(|&i| &ds.features[i]).collect();
-    let y: Vec<bool> = train.iter().map(|&i| ds.malicious[i]).collect();
-    Ok(match opts.kind {
-        ModelKind::Tree => Fitted::Tree(fit::tree(&rows, &y, &opts.feature_ids, opts.max_depth)?),
-        ModelKind::Logistic => {
-            Fitted::Logistic(Box::new(fit::logistic(&rows, &y, &opts.feature_ids, opts.alpha)?))
-        }
-    })
+    engine::fit(ds, train, opts, opts.engine)
 }
 
-fn evaluate(ds: &Dataset, test: &[usize], fitted: &Fitted, threshold: f64) -> (Metrics, Vec<f64>, Vec<bool>) {
-    let truth: Vec<bool> = test.iter().map(|&i| ds.malicious[i]).collect();
+/// Scores and decisions on the test rows, and the metrics of the main reading (per row, or per
+/// flow at its last decision point for decision-point samples).
+struct Evaluated {
+    scores: Vec<f64>,
+    predicted: Vec<bool>,
+    reading: flows::Reading,
+}
+
+fn evaluate(ds: &Dataset, test: &[usize], fitted: &Fitted, threshold: f64) -> Evaluated {
     let scores: Vec<f64> = test
         .iter()
         .map(|&i| fitted.probability(&ds.features[i]))
         .collect();
     let predicted: Vec<bool> = scores.iter().map(|&p| p >= threshold).collect();
-    (metrics::metrics(&truth, &predicted, &scores), scores, predicted)
+    let reading = flows::main_reading(ds, test, &scores, &predicted);
+    Evaluated {
+        scores,
+        predicted,
+        reading,
+    }
 }
 
 /// Trains, evaluates under every split the data allows, and compiles for the kernel.
@@ -187,15 +232,18 @@ pub fn train(ds: &Dataset, opts: &TrainOptions) -> Result<Trained> {
     let split = split_of(ds, opts.split, opts)?;
     if split.test.is_empty() || split.train.is_empty() {
         bail!(
-            "the {:?} split left an empty side ({} train, {} test rows)",
-            opts.split,
+            "the {} split left an empty side ({} train, {} test rows)",
+            opts.split.name(),
             split.train.len(),
             split.test.len()
         );
     }
     let fitted = fit(ds, &split.train, opts)?;
-    let (metrics, scores, predicted) = evaluate(ds, &split.test, &fitted, opts.threshold);
-    let truth: Vec<bool> = split.test.iter().map(|&i| ds.malicious[i]).collect();
+    let Evaluated {
+        scores,
+        predicted,
+        reading,
+    } = evaluate(ds, &split.test, &fitted, opts.threshold);
 
     let (model, importance_raw) = match &fitted {
         Fitted::Tree(t) => (
@@ -222,12 +270,8 @@ pub fn train(ds: &Dataset, opts: &TrainOptions) -> Result<Trained> {
         };
         max_err = max_err.max(err);
     }
-    let class: Vec<&str> = split
-        .test
-        .iter()
-        .map(|&i| ds.class.get(i).map_or("", String::as_str))
-        .collect();
-    let per_class = metrics::per_class_recall(&class, &truth, &predicted)
+    let class: Vec<&str> = reading.class.iter().map(String::as_str).collect();
+    let per_class = metrics::per_class_recall(&class, &reading.truth, &reading.predicted)
         .into_iter()
         .map(|(c, (rows, correct))| {
             (
@@ -241,23 +285,44 @@ pub fn train(ds: &Dataset, opts: &TrainOptions) -> Result<Trained> {
         })
         .collect();
     let mut other_splits = BTreeMap::new();
-    for kind in [SplitKind::Random, SplitKind::Time, SplitKind::Host] {
+    let mut splits_unavailable = BTreeMap::new();
+    for kind in [
+        SplitKind::Random,
+        SplitKind::Time,
+        SplitKind::Host,
+        SplitKind::File,
+    ] {
         if kind == opts.split {
             continue;
         }
-        // Splits the data cannot support (no times, one host, one class in a side) are left out.
-        if let Ok(s) = split_of(ds, kind, opts) {
-            if let Ok(f) = fit(ds, &s.train, opts) {
-                let name = serde_json::to_value(kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from));
+        // Splits the data cannot support (no times, one host, one attacker host, one file, one
+        // class in a side) are named with the reason instead of a score.
+        match split_of(ds, kind, opts).and_then(|s| Ok((fit(ds, &s.train, opts)?, s))) {
+            Ok((f, s)) => {
                 other_splits.insert(
-                    name.unwrap_or_default(),
-                    evaluate(ds, &s.test, &f, opts.threshold).0,
+                    kind.name().to_string(),
+                    evaluate(ds, &s.test, &f, opts.threshold).reading.metrics,
                 );
+            }
+            Err(e) => {
+                splits_unavailable.insert(kind.name().to_string(), format!("{e}"));
             }
         }
     }
+    let engine_agreement = match opts.engine {
+        Engine::Fit => None,
+        other => Some(engine::agreement(
+            ds,
+            &split,
+            opts,
+            other,
+            &predicted,
+            &reading.metrics,
+        )?),
+    };
+    let decision_points = ds
+        .is_decision_points()
+        .then(|| flows::decision_point_report(ds, &split, &predicted));
     let mut importance: Vec<(&'static str, f64)> = opts
         .feature_ids
         .iter()
@@ -271,10 +336,10 @@ pub fn train(ds: &Dataset, opts: &TrainOptions) -> Result<Trained> {
         rows_train: split.train.len(),
         rows_test: split.test.len(),
         features: opts.feature_ids.iter().map(|&f| FEATURES[f].name).collect(),
-        metrics,
+        metrics: reading.metrics,
         per_class,
-        roc: metrics::thin(metrics::roc(&truth, &scores), 50),
-        pr: metrics::thin(metrics::pr(&truth, &scores), 50),
+        roc: metrics::thin(metrics::roc(&reading.truth, &reading.scores), 50),
+        pr: metrics::thin(metrics::pr(&reading.truth, &reading.scores), 50),
         other_splits,
         agreement: Agreement {
             rows: split.test.len(),
@@ -285,6 +350,10 @@ pub fn train(ds: &Dataset, opts: &TrainOptions) -> Result<Trained> {
         importance,
         model_id: workbench_flow::model::id_string(model.header.model_id),
         training_quantiles: quantiles::of_rows(ds, &split.train, &opts.feature_ids),
+        splits_unavailable,
+        engine: opts.engine,
+        engine_agreement,
+        decision_points,
     };
     Ok(Trained { model, report })
 }

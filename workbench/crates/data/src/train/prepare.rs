@@ -4,24 +4,9 @@
 //! file records.
 
 use color_eyre::eyre::{bail, Result};
-use shared::features::{FeatureVector, FEATURES, FEATURE_COUNT};
 
-use super::{select, Dataset, TrainOptions, TrainReport};
-use crate::dataset::{kernel_map::kernel_mapping, kernel_map::MappedColumn, LoadedDataset};
-
-/// CIC-IDS2017 gives standard deviations where the probe keeps variances: square them.
-fn to_feature_value(feature: usize, column: &str, v: f64) -> i64 {
-    let v = if FEATURES[feature].unit == "bytes^2" && column.to_ascii_lowercase().contains("std") {
-        v * v
-    } else {
-        v
-    };
-    if v.is_finite() {
-        v.round().clamp(0.0, i64::MAX as f64) as i64
-    } else {
-        0
-    }
-}
+use super::{convert, select, Dataset, TrainOptions, TrainReport};
+use crate::dataset::{kernel_map::kernel_mapping_for, kernel_map::MappedColumn, LoadedDataset};
 
 /// A detector needs malicious and benign rows: say which column held one class only, and what it
 /// held, before any split is made.
@@ -87,29 +72,19 @@ fn prepare_rows(
     let file = loaded.sources.join(", ");
     let mut label_columns = vec![loaded.label_column.as_str()];
     label_columns.extend(loaded.class_column.as_deref());
-    let mapped = select::select(
-        features,
-        &select::Columns {
-            file: &file,
-            columns: &columns,
-            label_columns: &label_columns,
-            dropped: &loaded.dropped.columns,
-        },
-    )?;
-    let mapping = kernel_mapping(&columns);
-
-    let rows = loaded.frame.height();
-    let mut features = vec![[0i64; FEATURE_COUNT] as FeatureVector; rows];
-    for m in &mapped {
-        let col = loaded
-            .frame
-            .column(&m.column)?
-            .cast(&polars::prelude::DataType::Float64)?;
-        let values = col.f64()?;
-        for (r, v) in values.into_iter().enumerate() {
-            features[r][m.feature_id] = to_feature_value(m.feature_id, &m.column, v.unwrap_or(0.0));
-        }
-    }
+    let select_columns = select::Columns {
+        file: &file,
+        kind: loaded.kind,
+        columns: &columns,
+        label_columns: &label_columns,
+        dropped: &loaded.dropped.columns,
+    };
+    let mapped = select::select(features, &select_columns)?;
+    let mapping = kernel_mapping_for(loaded.kind, &columns);
+    // Every mapped column is converted (a derived feature reads its inputs whether or not they
+    // were selected); the model reads the selected ones.
+    let all = select::select("kernel", &select_columns)?;
+    let features = convert::kernel_values(&loaded.frame, &all)?;
     let malicious = match &positive {
         Some(list) => {
             let positive: Vec<&str> = list.split(',').map(str::trim).collect();
@@ -149,12 +124,16 @@ fn prepare_rows(
             Err(_) => Vec::new(),
         },
     };
+    let (file, files) = files_in_time_order(loaded);
     let ds = Dataset {
         features,
         malicious,
         class: loaded.class.clone(),
         time_ns,
         host,
+        file,
+        files,
+        ..Dataset::default()
     };
     let unmapped = mapping
         .unmapped
@@ -162,6 +141,21 @@ fn prepare_rows(
         .map(|u| (u.column.clone(), u.why))
         .collect();
     Ok(Prepared { ds, mapped, unmapped })
+}
+
+/// For the file split: each row's source file as its rank in time, and the files in that order.
+pub fn files_in_time_order(loaded: &LoadedDataset) -> (Vec<u32>, Vec<String>) {
+    let (order, _) = super::files::time_order(&loaded.sources);
+    let mut rank = vec![0u32; loaded.sources.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r as u32;
+    }
+    let file = loaded
+        .row_source
+        .iter()
+        .map(|&s| rank.get(s as usize).copied().unwrap_or(0))
+        .collect();
+    (file, order.iter().map(|&i| loaded.sources[i].clone()).collect())
 }
 
 /// What `prepare` made of a dataset.

@@ -5,13 +5,15 @@
 use color_eyre::eyre::{bail, Result};
 use shared::features::{feature_id, FEATURES};
 
-use crate::dataset::kernel_map::{kernel_mapping, MappedColumn};
-use crate::dataset::DroppedColumn;
+use crate::dataset::kernel_map::{kernel_mapping_for, MappedColumn};
+use crate::dataset::{DatasetKind, DroppedColumn};
 
 /// The dataset facts the selection needs.
 pub struct Columns<'a> {
     /// The data files, for messages.
     pub file: &'a str,
+    /// The dataset's kind (UNSW-NB15 and NSL-KDD have mappings of their own).
+    pub kind: DatasetKind,
     /// Columns of the cleaned table.
     pub columns: &'a [String],
     /// Label and attack-type columns: never features.
@@ -33,7 +35,10 @@ fn resolve(name: &str, mapped: &[MappedColumn]) -> Option<usize> {
 /// Why the features in `ids` have no column: dropped by cleaning (named with the reason), or
 /// absent from the dataset.
 fn missing_error(c: &Columns, ids: &[usize]) -> String {
-    let dropped = kernel_mapping(&c.dropped.iter().map(|d| d.column.clone()).collect::<Vec<_>>());
+    let dropped = kernel_mapping_for(
+        c.kind,
+        &c.dropped.iter().map(|d| d.column.clone()).collect::<Vec<_>>(),
+    );
     let mut parts = Vec::new();
     let mut absent = Vec::new();
     for &id in ids {
@@ -64,11 +69,20 @@ fn missing_error(c: &Columns, ids: &[usize]) -> String {
 
 /// The mapped columns to train on, one per kernel feature, in feature order.
 pub fn select(spec: &str, c: &Columns) -> Result<Vec<MappedColumn>> {
-    let mut mapped = kernel_mapping(c.columns).mapped;
-    mapped.retain(|m| !c.label_columns.contains(&m.column.as_str()));
+    let mut mapped = kernel_mapping_for(c.kind, c.columns).mapped;
+    mapped.retain(|m| {
+        !c.label_columns.contains(&m.column.as_str())
+            && !m
+                .derived_from
+                .iter()
+                .any(|d| c.label_columns.contains(&d.as_str()))
+    });
     if spec.trim() == "kernel" {
         if mapped.is_empty() {
-            let dropped = kernel_mapping(&c.dropped.iter().map(|d| d.column.clone()).collect::<Vec<_>>());
+            let dropped = kernel_mapping_for(
+                c.kind,
+                &c.dropped.iter().map(|d| d.column.clone()).collect::<Vec<_>>(),
+            );
             if !dropped.mapped.is_empty() {
                 let ids: Vec<usize> = dropped.mapped.iter().map(|m| m.feature_id).collect();
                 bail!("no kernel feature left to train on: {}", missing_error(c, &ids));
@@ -83,13 +97,27 @@ pub fn select(spec: &str, c: &Columns) -> Result<Vec<MappedColumn>> {
         for name in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match resolve(name, &mapped) {
                 Some(id) => ids.push(id),
-                None => bail!(
-                    "--features: `{name}` is not a kernel feature (nor a column of {} that maps to \
-                     one); the {} kernel features are: {}",
-                    c.file,
-                    FEATURES.len(),
-                    kernel_names()
-                ),
+                None => {
+                    let here: Vec<String> = mapped
+                        .iter()
+                        .filter(|m| m.derived_from.is_empty())
+                        .map(|m| format!("{} ({})", m.column, m.feature))
+                        .collect();
+                    bail!(
+                        "--features: `{name}` is not a kernel feature (nor a column of {} that maps to \
+                         one); the columns of {} that map to kernel features are: {}; the {} kernel \
+                         features are: {}",
+                        c.file,
+                        c.file,
+                        if here.is_empty() {
+                            "none".to_string()
+                        } else {
+                            here.join(", ")
+                        },
+                        FEATURES.len(),
+                        kernel_names()
+                    )
+                }
             }
         }
         if ids.is_empty() {
@@ -130,6 +158,7 @@ mod tests {
         }];
         let c = Columns {
             file: "t.csv",
+            kind: DatasetKind::Generic,
             columns: &columns,
             label_columns: &["label"],
             dropped: &dropped,

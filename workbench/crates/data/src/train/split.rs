@@ -1,9 +1,10 @@
-//! Train/test splits: the naive random one next to the honest ones (by time, by host).
+//! Train/test splits: the naive random one next to the honest ones (by time, by host, by file).
 //!
 //! Random splits put near-identical flows of one attack on both sides, so the test score
 //! measures memory, not detection. A time split trains on the past and tests on the future; a
 //! host split keeps every host entirely on one side, so a model cannot learn "this address is
-//! the attacker".
+//! the attacker"; a file split (data without timestamps or hosts: CIC-IDS2017's
+//! MachineLearningCVE files are days) trains on the earlier files and tests on the later ones.
 
 use color_eyre::eyre::{bail, Result};
 use serde::Serialize;
@@ -14,6 +15,19 @@ pub enum SplitKind {
     Random,
     Time,
     Host,
+    File,
+}
+
+impl SplitKind {
+    /// The name the command line and the JSON use.
+    pub fn name(self) -> &'static str {
+        match self {
+            SplitKind::Random => "random",
+            SplitKind::Time => "time",
+            SplitKind::Host => "host",
+            SplitKind::File => "file",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +115,36 @@ pub fn by_host(hosts: &[String], test_share: f64, seed: u64) -> Result<Split> {
     Ok(Split { train, test })
 }
 
+/// File split: whole files, the last ones (in `file` index order, earliest first) to test
+/// until it holds about `test_share` of the rows; at least one file on each side.
+pub fn by_file(file: &[u32], test_share: f64) -> Result<Split> {
+    let files = file.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let mut rows_of = vec![0usize; files];
+    for &f in file {
+        rows_of[f as usize] += 1;
+    }
+    let present: Vec<usize> = (0..files).filter(|&f| rows_of[f] > 0).collect();
+    if present.len() < 2 {
+        bail!(
+            "a file split needs rows from at least two files; the data has {}",
+            present.len()
+        );
+    }
+    let target = ((file.len() as f64) * test_share).round() as usize;
+    let mut in_test = 0;
+    let mut first_test = files;
+    for &f in present.iter().rev().take(present.len() - 1) {
+        if in_test >= target.max(1) {
+            break;
+        }
+        first_test = f;
+        in_test += rows_of[f];
+    }
+    let (test, train): (Vec<usize>, Vec<usize>) =
+        (0..file.len()).partition(|&i| file[i] as usize >= first_test);
+    Ok(Split { train, test })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +178,35 @@ mod tests {
         assert!(s.test.iter().all(|&i| !train.contains(&hosts[i])));
         assert!(!s.test.is_empty() && !s.train.is_empty());
         assert!(by_host(&vec!["a".to_string(); 5], 0.3, 1).is_err());
+    }
+
+    #[test]
+    fn file_split_tests_on_the_last_files_and_keeps_one_for_training() {
+        // Files of 50, 30, 20 rows: 30% of 100 rows is the last file (20) and then the middle.
+        let file: Vec<u32> = (0..100)
+            .map(|i| {
+                if i < 50 {
+                    0
+                } else if i < 80 {
+                    1
+                } else {
+                    2
+                }
+            })
+            .collect();
+        let s = by_file(&file, 0.3).expect("split");
+        assert_eq!(s.test, (50..100).collect::<Vec<_>>());
+        assert_eq!(s.train, (0..50).collect::<Vec<_>>());
+        // A small share still tests on one whole file; a share of 1 still trains on one.
+        assert_eq!(
+            by_file(&file, 0.01).expect("split").test,
+            (80..100).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            by_file(&file, 1.0).expect("split").train,
+            (0..50).collect::<Vec<_>>()
+        );
+        let e = by_file(&[0, 0, 0], 0.3).expect_err("one file").to_string();
+        assert!(e.contains("at least two files; the data has 1"), "{e}");
     }
 }

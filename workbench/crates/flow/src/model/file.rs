@@ -2,6 +2,14 @@
 //! person or tool wants to know (kind, features, units, training provenance, metrics), then the
 //! compact shared layout that goes to the kernel. Reading validates both before anything can
 //! reach the kernel.
+//!
+//! A model on a dataset's own columns (`train --features dataset`) cannot run in the kernel:
+//! its header says `not_deployable` with the reason and holds the float model itself
+//! (`dataset_model`), and there is no kernel body. [`read`] and [`parse`], the only way from a
+//! file to a kernel model (`deploy`, `verify`, the TUI's deploy, the kernel crate's
+//! installation all go through them), refuse such a file in one line with the reason;
+//! [`read_meta`] reads any file's header (`model show`). Files written before the field
+//! existed have none and are deployable as before.
 
 use std::path::Path;
 
@@ -10,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use shared::features::FEATURES;
 use shared::model::{codec, Model};
 
+use super::dataset_model::DatasetModel;
 use super::{id_string, kind_name};
 
 pub const FILE_MAGIC: &[u8; 8] = b"EBMLMDL1";
@@ -35,6 +44,12 @@ pub struct ModelMeta {
     /// Free-form provenance: data fingerprint, split, training parameters, metrics.
     #[serde(default)]
     pub provenance: serde_json::Value,
+    /// Why the kernel cannot run this model (absent: it can).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_deployable: Option<String>,
+    /// A dataset-feature model itself (only in not-deployable files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_model: Option<DatasetModel>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,23 +80,65 @@ impl ModelMeta {
                 .collect(),
             created_by: concat!("workbench ", env!("CARGO_PKG_VERSION")).to_string(),
             provenance,
+            not_deployable: None,
+            dataset_model: None,
         }
     }
+
+    /// The header of a model the kernel cannot run.
+    pub fn not_deployable(model: DatasetModel, reason: String, provenance: serde_json::Value) -> Self {
+        ModelMeta {
+            format_version: FORMAT_VERSION,
+            model_id: model.id(),
+            kind: model.kind().to_string(),
+            node_count: model.node_count() as u32,
+            tree_count: u32::from(model.kind() == "tree"),
+            threshold: 0,
+            features: Vec::new(),
+            created_by: concat!("workbench ", env!("CARGO_PKG_VERSION")).to_string(),
+            provenance,
+            not_deployable: Some(reason),
+            dataset_model: Some(model),
+        }
+    }
+}
+
+fn write_bytes(path: &Path, meta: &ModelMeta, body: &[u8]) -> Result<()> {
+    let json = serde_json::to_vec_pretty(meta)?;
+    let mut out = Vec::with_capacity(12 + json.len() + body.len());
+    out.extend_from_slice(FILE_MAGIC);
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(body);
+    std::fs::write(path, out).wrap_err_with(|| format!("writing model file {}", path.display()))
+}
+
+/// Writes a model the kernel cannot run: the header only, `not_deployable` saying why.
+pub fn write_not_deployable(path: &Path, meta: &ModelMeta) -> Result<()> {
+    if meta.not_deployable.is_none() {
+        bail!("internal: a not-deployable model file needs the reason");
+    }
+    write_bytes(path, meta, &[])
 }
 
 /// Writes a sealed model (see `build::seal`) with its description.
 pub fn write(path: &Path, model: &Model, provenance: serde_json::Value) -> Result<ModelMeta> {
     let meta = ModelMeta::describe(model, provenance);
-    let json = serde_json::to_vec_pretty(&meta)?;
     let mut compact = vec![0u8; codec::encoded_len(model)];
     codec::encode(model, &mut compact);
-    let mut out = Vec::with_capacity(12 + json.len() + compact.len());
-    out.extend_from_slice(FILE_MAGIC);
-    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    out.extend_from_slice(&json);
-    out.extend_from_slice(&compact);
-    std::fs::write(path, out).wrap_err_with(|| format!("writing model file {}", path.display()))?;
+    write_bytes(path, &meta, &compact)?;
     Ok(meta)
+}
+
+/// The header of any model file, deployable or not (`model show`); a deployable file's body
+/// is validated as [`read`] does.
+pub fn read_meta(path: &Path) -> Result<ModelMeta> {
+    let bytes = std::fs::read(path).wrap_err_with(|| format!("reading model file {}", path.display()))?;
+    let (meta, _) = header(&bytes).map_err(|e| eyre!("{}: {e}", path.display()))?;
+    if meta.not_deployable.is_some() {
+        return Ok(meta);
+    }
+    Ok(parse(&bytes).map_err(|e| eyre!("{}: {e}", path.display()))?.meta)
 }
 
 /// Reads and validates a model file; every fault names the file.
@@ -90,7 +147,8 @@ pub fn read(path: &Path) -> Result<ModelFile> {
     parse(&bytes).map_err(|e| eyre!("{}: {e}", path.display()))
 }
 
-pub fn parse(bytes: &[u8]) -> Result<ModelFile> {
+/// The JSON header and where the body starts.
+fn header(bytes: &[u8]) -> Result<(ModelMeta, usize)> {
     if bytes.len() < 12 || &bytes[..8] != FILE_MAGIC {
         bail!("not a workbench model file (expected the magic bytes EBMLMDL1 at offset 0)");
     }
@@ -110,6 +168,19 @@ pub fn parse(bytes: &[u8]) -> Result<ModelFile> {
         bail!(
             "model file format {} is not supported (this build reads {FORMAT_VERSION})",
             meta.format_version
+        );
+    }
+    Ok((meta, json_end))
+}
+
+/// Parses and validates a model the kernel can run; a not-deployable file is refused with its
+/// reason.
+pub fn parse(bytes: &[u8]) -> Result<ModelFile> {
+    let (meta, json_end) = header(bytes)?;
+    if let Some(why) = &meta.not_deployable {
+        bail!(
+            "model {} is not deployable: {why} (the kernel runs only models on kernel features: train with `--features kernel`)",
+            meta.model_id
         );
     }
     let mut model = Box::new(Model::zeroed());

@@ -1,6 +1,7 @@
 //! Models in userspace: building the shared integer layout, and the model file format.
 
 pub mod build;
+pub mod dataset_model;
 pub mod distribution;
 pub mod export_c;
 pub mod file;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use workbench_data::dataset::{kernel_mapping, LoadedDataset};
+use workbench_data::dataset::{kernel_mapping_for, LoadedDataset};
 use workbench_data::pitfalls::Finding;
 
 /// One column of the loaded table.
@@ -47,7 +47,7 @@ pub struct DataSummary {
 impl DataSummary {
     pub fn of(ds: &LoadedDataset, name: &str, commands: Vec<String>) -> Self {
         let names = ds.column_names();
-        let mapping = kernel_mapping(&names);
+        let mapping = kernel_mapping_for(ds.kind, &names);
         let columns = ds
             .frame
             .get_columns()

@@ -96,17 +96,31 @@ impl App {
             }
             JobUpdate::Trained { generation, result } if generation == self.train.generation => {
                 match result {
-                    Ok(r) => {
+                    Ok(train::Finished::Kernel(r)) => {
                         self.status = Some(format!(
-                            "trained {} {}: F1 {:.3} ({:?} split); written to {}",
+                            "trained {} {}: F1 {:.3} ({} split); written to {}",
                             r.form.model_name(),
                             r.report.model_id,
                             r.report.metrics.f1,
-                            r.report.split,
+                            r.report.split.name(),
                             r.model_path.display()
                         ));
                         self.train.status = JobStatus::Done;
                         self.train.result = Some(r);
+                        self.train.showing_dataset = false;
+                    }
+                    Ok(train::Finished::Dataset(r)) => {
+                        self.status = Some(format!(
+                            "trained {} {} on dataset columns: F1 {:.3} ({} split); not deployable; written to {}",
+                            r.form.model_name(),
+                            r.report.model_id,
+                            r.report.metrics.f1,
+                            r.report.split.name(),
+                            r.model_path.display()
+                        ));
+                        self.train.status = JobStatus::Done;
+                        self.train.dataset_result = Some(r);
+                        self.train.showing_dataset = true;
                     }
                     Err(e) => self.train.status = JobStatus::Failed(e),
                 }
@@ -178,6 +192,15 @@ impl App {
     pub(super) fn ask_deploy_trained(&mut self, shadow: bool) {
         if !matches!(self.tab, Tab::Train | Tab::Deploy) {
             return;
+        }
+        if self.tab == Tab::Train && self.train.showing_dataset {
+            if let Some(d) = &self.train.dataset_result {
+                self.status = Some(format!(
+                    "model {} is not deployable: it reads the dataset's own columns; train with kernel features to deploy",
+                    d.report.model_id
+                ));
+                return;
+            }
         }
         let Some(r) = &self.train.result else {
             self.status = Some("no trained model yet: train one on the Train tab (Enter)".into());

@@ -1,34 +1,30 @@
-//! The Train tab's state: the form (model, depth or regularisation, feature set, split), the
-//! background run's progress and its result. A run is `commands::train::prepare` +
-//! `train::train` + `model::file::write`, the path of `workbench train -o`, so the command line
-//! shown beside the form does exactly what the tab does.
+//! The Train tab's state: the form (model, depth or regularisation, feature set, split,
+//! engine), the background run's progress and its results. A run is
+//! `workbench_data::train::run` + the model file, what `workbench train -o` runs, so the
+//! command line shown beside the form does exactly what the tab does. The last kernel-feature
+//! and dataset-feature results are both kept, so the tab shows their scores side by side.
 
 use std::path::PathBuf;
 
 use shared::model::MAX_DEPTH;
 
 use super::data::JobStatus;
-use workbench_data::train::{ModelKind, SplitKind, TrainOptions, TrainReport};
+use workbench_data::train::dataset_features::DatasetReport;
+use workbench_data::train::gate::Flagged;
+use workbench_data::train::run::At;
+use workbench_data::train::{Engine, ModelKind, SplitKind, TrainOptions, TrainReport};
 
 /// Which columns the model may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeatureSet {
-    /// Every column with a probe counterpart (`--features kernel`).
+    /// Every column with a probe counterpart, minus what the pitfall report flags (ports, TTL,
+    /// window, leaky columns): `--features kernel`, the default.
     Kernel,
-    /// The same without the host artefacts the Pitfalls tab warns about (TTL, TCP window,
-    /// destination port): `--features` with the remaining list.
-    NoArtefacts,
+    /// Every column with a probe counterpart, flagged ones kept: `--keep-flagged`.
+    KernelAll,
+    /// The dataset's own columns (not deployable): `--features dataset`.
+    Dataset,
 }
-
-/// Kernel features left out by [`FeatureSet::NoArtefacts`].
-pub const ARTEFACTS: &[&str] = &[
-    "fwd_ttl",
-    "bwd_ttl",
-    "fwd_init_window",
-    "bwd_init_window",
-    "dst_port",
-];
-
 /// Regularisation strengths offered for the logistic model.
 pub const ALPHAS: &[f64] = &[0.01, 0.1, 1.0, 10.0, 100.0];
 
@@ -38,12 +34,23 @@ pub struct TrainForm {
     pub max_depth: usize,
     pub alpha: f64,
     pub features: FeatureSet,
-    pub split: SplitKind,
+    /// None: the most honest split the data allows (`--split auto`).
+    pub split: Option<SplitKind>,
+    pub engine: Engine,
     /// The focused field (0..FIELDS).
     pub field: usize,
 }
 
-pub const FIELDS: usize = 4;
+pub const FIELDS: usize = 5;
+
+/// The split field's values, in order.
+const SPLITS: [Option<SplitKind>; 5] = [
+    None,
+    Some(SplitKind::Random),
+    Some(SplitKind::Time),
+    Some(SplitKind::Host),
+    Some(SplitKind::File),
+];
 
 impl Default for TrainForm {
     fn default() -> Self {
@@ -52,18 +59,15 @@ impl Default for TrainForm {
             max_depth: 6,
             alpha: 1.0,
             features: FeatureSet::Kernel,
-            split: SplitKind::Time,
+            split: None,
+            engine: Engine::Fit,
             field: 0,
         }
     }
 }
 
-fn split_name(s: SplitKind) -> &'static str {
-    match s {
-        SplitKind::Random => "random",
-        SplitKind::Time => "time",
-        SplitKind::Host => "host",
-    }
+fn split_name(s: Option<SplitKind>) -> &'static str {
+    s.map_or("auto", SplitKind::name)
 }
 
 impl TrainForm {
@@ -78,11 +82,19 @@ impl TrainForm {
             (
                 "features",
                 match self.features {
-                    FeatureSet::Kernel => "kernel (all mapped)".into(),
-                    FeatureSet::NoArtefacts => "kernel minus host artefacts".into(),
+                    FeatureSet::Kernel => "kernel (gated)".into(),
+                    FeatureSet::KernelAll => "kernel, all".into(),
+                    FeatureSet::Dataset => "dataset columns".into(),
                 },
             ),
-            ("split", split_name(self.split).into()),
+            (
+                "split",
+                match self.split {
+                    None => "auto".into(),
+                    Some(s) => s.name().into(),
+                },
+            ),
+            ("engine", self.engine.name().into()),
         ]
     }
 
@@ -113,61 +125,81 @@ impl TrainForm {
                 }
             },
             2 => {
-                self.features = match self.features {
-                    FeatureSet::Kernel => FeatureSet::NoArtefacts,
-                    FeatureSet::NoArtefacts => FeatureSet::Kernel,
-                }
+                let all = [FeatureSet::Kernel, FeatureSet::KernelAll, FeatureSet::Dataset];
+                let i = all.iter().position(|&f| f == self.features).unwrap_or(0) as isize;
+                self.features = all[(i + step).rem_euclid(3) as usize];
+            }
+            3 => {
+                let i = SPLITS.iter().position(|&s| s == self.split).unwrap_or(0) as isize;
+                self.split = SPLITS[(i + step).rem_euclid(SPLITS.len() as isize) as usize];
             }
             _ => {
-                let all = [SplitKind::Random, SplitKind::Time, SplitKind::Host];
-                let i = all.iter().position(|&s| s == self.split).unwrap_or(1) as isize;
-                self.split = all[(i + step).rem_euclid(3) as usize];
+                self.engine = match self.engine {
+                    Engine::Fit => Engine::Linfa,
+                    Engine::Linfa => Engine::Fit,
+                }
             }
         }
     }
 
-    /// The `--features` value for the dataset's mapped kernel features (`mapped`).
-    pub fn features_arg(&self, mapped: &[&'static str]) -> String {
+    /// The `--features` value.
+    pub fn features_arg(&self) -> &'static str {
         match self.features {
-            FeatureSet::Kernel => "kernel".into(),
-            FeatureSet::NoArtefacts => mapped
-                .iter()
-                .filter(|f| !ARTEFACTS.contains(f))
-                .copied()
-                .collect::<Vec<_>>()
-                .join(","),
+            FeatureSet::Kernel | FeatureSet::KernelAll => "kernel",
+            FeatureSet::Dataset => "dataset",
         }
     }
 
-    pub fn options(&self, feature_ids: Vec<usize>) -> TrainOptions {
+    /// Model kind, depth, alpha and engine (the run resolves the split and the features).
+    pub fn options(&self) -> TrainOptions {
         TrainOptions {
             kind: self.model,
             max_depth: self.max_depth,
             alpha: self.alpha,
-            split: self.split,
-            feature_ids,
+            engine: self.engine,
             ..TrainOptions::default()
         }
     }
 
     /// The same run as a command line (complete, so that it can be pasted).
-    pub fn command(&self, files: &[String], features_arg: &str, out: &str) -> String {
+    pub fn command(&self, files: &[String], out: &str) -> String {
         let knob = match self.model {
             ModelKind::Tree => format!("--max-depth {}", self.max_depth),
             ModelKind::Logistic => format!("--alpha {}", self.alpha),
         };
+        let keep = if self.features == FeatureSet::KernelAll {
+            " --keep-flagged"
+        } else {
+            ""
+        };
+        let engine = if self.engine == Engine::Linfa {
+            " --engine linfa"
+        } else {
+            ""
+        };
         format!(
-            "workbench train {} --model {} {knob} --features {} --split {} -o {}",
+            "workbench train {} --model {} {knob} --features {}{keep} --split {}{engine} -o {}",
             crate::shell::words(files.iter().map(String::as_str)),
             self.model_name(),
-            crate::shell::word(features_arg),
+            self.features_arg(),
             split_name(self.split),
             crate::shell::word(out),
         )
     }
 }
 
-/// A finished run.
+/// What a run says beside its scores: the split and why, what the gate left out, what the
+/// values are.
+#[derive(Debug, Clone)]
+pub struct RunNotes {
+    pub split_reason: String,
+    pub left_out: Vec<Flagged>,
+    pub kept_flagged: Vec<Flagged>,
+    pub values_at: At,
+    pub values_note: String,
+}
+
+/// A finished kernel-feature run (a deployable model).
 #[derive(Debug, Clone)]
 pub struct TrainResult {
     pub report: TrainReport,
@@ -177,13 +209,36 @@ pub struct TrainResult {
     pub command: String,
     /// The form that produced it.
     pub form: TrainForm,
+    pub notes: RunNotes,
+}
+
+/// A finished dataset-feature run (not deployable; shown next to the kernel one).
+#[derive(Debug, Clone)]
+pub struct DatasetResult {
+    pub report: DatasetReport,
+    pub model_path: PathBuf,
+    pub command: String,
+    pub form: TrainForm,
+    pub notes: RunNotes,
+}
+
+/// Either run's result.
+#[derive(Debug, Clone)]
+pub enum Finished {
+    Kernel(std::sync::Arc<TrainResult>),
+    Dataset(std::sync::Arc<DatasetResult>),
 }
 
 #[derive(Debug)]
 pub struct TrainState {
     pub form: TrainForm,
     pub status: JobStatus,
+    /// The last kernel-feature model (what `d`/`D` deploy).
     pub result: Option<std::sync::Arc<TrainResult>>,
+    /// The last dataset-feature model.
+    pub dataset_result: Option<std::sync::Arc<DatasetResult>>,
+    /// Which of the two the tab shows (the newer).
+    pub showing_dataset: bool,
     pub generation: u64,
     /// Where trained models are written.
     pub model_dir: PathBuf,
@@ -195,6 +250,8 @@ impl Default for TrainState {
             form: TrainForm::default(),
             status: JobStatus::Idle,
             result: None,
+            dataset_result: None,
+            showing_dataset: false,
             generation: 0,
             model_dir: std::env::temp_dir().join("ebpf-ml-workbench-models"),
         }

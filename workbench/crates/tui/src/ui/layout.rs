@@ -170,6 +170,8 @@ pub struct TrainRegions {
     pub gauge: Rect,
     pub roc: Rect,
     pub importance: Rect,
+    /// Why: the split and its reason, what the gate left out, what the values are.
+    pub notes: Rect,
 }
 
 pub fn train(body: Rect) -> TrainRegions {
@@ -179,12 +181,20 @@ pub fn train(body: Rect) -> TrainRegions {
     let form_w = (body.width * 9 / 20).min(body.width);
     let roc_w = body.width / 2;
     let y2 = body.y + top_h + gauge_h;
+    // Importance above, the notes below it (they are read once; the bars stay in view).
+    let importance_h = rest / 2;
     TrainRegions {
         form: Rect::new(body.x, body.y, form_w, top_h),
         metrics: Rect::new(body.x + form_w, body.y, body.width - form_w, top_h),
         gauge: Rect::new(body.x, body.y + top_h, body.width, gauge_h),
         roc: Rect::new(body.x, y2, roc_w, rest),
-        importance: Rect::new(body.x + roc_w, y2, body.width - roc_w, rest),
+        importance: Rect::new(body.x + roc_w, y2, body.width - roc_w, importance_h),
+        notes: Rect::new(
+            body.x + roc_w,
+            y2 + importance_h,
+            body.width - roc_w,
+            rest - importance_h,
+        ),
     }
 }
 

@@ -1,7 +1,11 @@
-//! The Train tab: the form (model, depth or L2 alpha, feature set, split) with the command that
-//! does the same, a progress gauge while the background run works, and its result: metrics and
-//! confusion matrix, ROC curve, feature importance, and how often the integer (kernel) model
-//! decides like the float one.
+//! The Train tab: the form (model, depth or L2 alpha, feature set, split, engine) with the
+//! command that does the same, a progress gauge while the background run works, and its
+//! result: metrics and confusion matrix (with the kernel-feature and dataset-feature scores side
+//! by side once both are trained), ROC curve, feature importance, how often the integer (kernel)
+//! model decides like the float one, and why: the split and its reason, what the leakage gate
+//! left out, and what the values are (end-of-flow values: `workbench skew`).
+
+use std::collections::BTreeMap;
 
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -14,17 +18,77 @@ use super::bars::bar_lines;
 use super::layout;
 use crate::app::App;
 use crate::state::data::JobStatus;
+use crate::state::train::RunNotes;
+use workbench_data::train::metrics::{CurvePoint, Metrics};
+use workbench_data::train::run::At;
+use workbench_data::train::{Agreement, SplitKind};
+
+/// What the tab shows of the newer result, kernel or dataset.
+struct View<'a> {
+    title: String,
+    split: SplitKind,
+    rows_train: usize,
+    rows_test: usize,
+    metrics: &'a Metrics,
+    other_splits: &'a BTreeMap<String, Metrics>,
+    roc: &'a [CurvePoint],
+    importance: Vec<(String, f64)>,
+    /// None for a dataset-feature model (the kernel cannot run it).
+    agreement: Option<&'a Agreement>,
+    notes: &'a RunNotes,
+    command: &'a str,
+}
+
+fn view(app: &App) -> Option<View<'_>> {
+    let t = &app.train;
+    match (&t.result, &t.dataset_result, t.showing_dataset) {
+        (_, Some(d), true) => Some(View {
+            title: format!("{} {} · dataset columns", d.form.model_name(), d.report.model_id),
+            split: d.report.split,
+            rows_train: d.report.rows_train,
+            rows_test: d.report.rows_test,
+            metrics: &d.report.metrics,
+            other_splits: &d.report.other_splits,
+            roc: &d.report.roc,
+            importance: d.report.importance.clone(),
+            agreement: None,
+            notes: &d.notes,
+            command: &d.command,
+        }),
+        (Some(r), _, _) => Some(View {
+            title: format!("{} {}", r.form.model_name(), r.report.model_id),
+            split: r.report.split,
+            rows_train: r.report.rows_train,
+            rows_test: r.report.rows_test,
+            metrics: &r.report.metrics,
+            other_splits: &r.report.other_splits,
+            roc: &r.report.roc,
+            importance: r
+                .report
+                .importance
+                .iter()
+                .map(|(n, v)| (n.to_string(), *v))
+                .collect(),
+            agreement: Some(&r.report.agreement),
+            notes: &r.notes,
+            command: &r.command,
+        }),
+        _ => None,
+    }
+}
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let r = layout::train(area);
-    render_form(frame, r.form, app);
-    render_metrics(frame, r.metrics, app);
-    render_gauge(frame, r.gauge, app);
-    render_roc(frame, r.roc, app);
-    render_importance(frame, r.importance, app);
+    let v = view(app);
+    render_form(frame, r.form, app, v.as_ref());
+    render_metrics(frame, r.metrics, app, v.as_ref());
+    render_gauge(frame, r.gauge, app, v.as_ref());
+    render_roc(frame, r.roc, app, v.as_ref());
+    render_importance(frame, r.importance, app, v.as_ref());
+    render_notes(frame, r.notes, app, v.as_ref());
 }
 
-fn render_form(frame: &mut Frame, area: Rect, app: &App) {
+fn render_form(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
     let theme = app.theme.theme();
     let form = &app.train.form;
     let mut lines: Vec<Line> = form
@@ -43,12 +107,18 @@ fn render_form(frame: &mut Frame, area: Rect, app: &App) {
         })
         .collect();
     let dataset = app.data.current().map(|s| s.summary.name.clone());
+    // Narrow: the keys are in the help overlay, the command must stay in view.
+    let keys = if area.width >= 60 {
+        " · ↑↓←→ edit · Enter train"
+    } else {
+        " · Enter trains"
+    };
     lines.push(Line::from(match &dataset {
-        Some(name) => Span::styled(format!("on {name} · ↑↓←→ edit · Enter train"), theme.dim),
-        None => Span::styled("no dataset: load one first (Data tab)", theme.accent),
+        Some(name) => Span::styled(format!("on {name}{keys}"), theme.dim),
+        None => Span::styled("no dataset: load one (Data tab)", theme.accent),
     }));
-    if let Some(res) = &app.train.result {
-        lines.push(Line::from(Span::styled(format!("= {}", res.command), theme.dim)));
+    if let Some(v) = v {
+        lines.push(Line::from(Span::styled(format!("= {}", v.command), theme.dim)));
     } else {
         lines.push(Line::from(Span::styled(
             format!(
@@ -70,18 +140,17 @@ fn pct(v: f64) -> String {
     format!("{v:.3}")
 }
 
-fn render_metrics(frame: &mut Frame, area: Rect, app: &App) {
+fn render_metrics(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
     let theme = app.theme.theme();
     let block = Block::new().borders(Borders::ALL).title(" test-side result ");
-    let Some(res) = &app.train.result else {
+    let Some(v) = v else {
         frame.render_widget(
             Paragraph::new(Span::styled("no model trained yet", theme.dim)).block(block),
             area,
         );
         return;
     };
-    let rep = &res.report;
-    let m = &rep.metrics;
+    let m = v.metrics;
     let c = &m.confusion;
     let w = c
         .true_negative
@@ -91,16 +160,19 @@ fn render_metrics(frame: &mut Frame, area: Rect, app: &App) {
         .to_string()
         .len()
         .max(6);
-    let split = serde_json::to_value(rep.split)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
     let mut lines = vec![
         Line::from(vec![
-            Span::styled(format!("{} {}", res.form.model_name(), rep.model_id), theme.title),
+            Span::styled(v.title.clone(), theme.title),
             Span::raw(format!(
-                " · {split} split · {}/{} rows",
-                rep.rows_train, rep.rows_test
+                " · {} split · {}/{} {}",
+                v.split.name(),
+                v.rows_train,
+                v.rows_test,
+                if v.notes.values_at == At::DecisionPoints {
+                    "samples"
+                } else {
+                    "rows"
+                }
             )),
         ]),
         Line::from(format!("precision {} recall {}", pct(m.precision), pct(m.recall))),
@@ -124,7 +196,20 @@ fn render_metrics(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled(format!(" {:>w$}", c.true_positive), theme.benign),
         ]),
     ];
-    let others: Vec<String> = rep
+    // Both feature sets trained: how much of the score is left with what the kernel computes.
+    if let (Some(k), Some(d)) = (&app.train.result, &app.train.dataset_result) {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "kernel F1 {} ({} split) · dataset F1 {} ({} split)",
+                pct(k.report.metrics.f1),
+                k.report.split.name(),
+                pct(d.report.metrics.f1),
+                d.report.split.name()
+            ),
+            theme.accent,
+        )));
+    }
+    let others: Vec<String> = v
         .other_splits
         .iter()
         .map(|(name, o)| format!("{name} F1 {}", pct(o.f1)))
@@ -138,16 +223,20 @@ fn render_metrics(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-fn render_gauge(frame: &mut Frame, area: Rect, app: &App) {
+fn render_gauge(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
     let theme = app.theme.theme();
     let block = Block::new().borders(Borders::ALL);
-    let (ratio, label, style): (f64, String, Style) = match (&app.train.status, &app.train.result) {
+    let (ratio, label, style): (f64, String, Style) = match (&app.train.status, v) {
         (JobStatus::Running { stage, fraction }, _) => {
             (*fraction, format!("training: {stage}"), theme.accent)
         }
         (JobStatus::Failed(e), _) => (0.0, format!("failed: {e}"), theme.malicious),
-        (_, Some(res)) => {
-            let a = &res.report.agreement;
+        (_, Some(View { agreement: None, .. })) => (
+            0.0,
+            "dataset columns: not deployable (the kernel does not compute them) · compare with a kernel-feature run".into(),
+            theme.accent,
+        ),
+        (_, Some(View { agreement: Some(a), .. })) => {
             let label = if area.width >= 110 {
                 format!(
                     "the kernel's integer model decides like the float model on {}/{} test rows ({:.2}%), largest score error {:.1e} · d/D: deploy as active/shadow",
@@ -176,14 +265,14 @@ fn render_gauge(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(gauge, area);
 }
 
-fn render_roc(frame: &mut Frame, area: Rect, app: &App) {
+fn render_roc(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
     let theme = app.theme.theme();
     let block = Block::new().borders(Borders::ALL);
-    let Some(res) = &app.train.result else {
+    let Some(v) = v else {
         frame.render_widget(block.title(" ROC curve "), area);
         return;
     };
-    let points: Vec<(f64, f64)> = res.report.roc.iter().map(|p| (p.x, p.y)).collect();
+    let points: Vec<(f64, f64)> = v.roc.iter().map(|p| (p.x, p.y)).collect();
     let diagonal = [(0.0, 0.0), (1.0, 1.0)];
     let data = vec![
         Dataset::default()
@@ -200,31 +289,94 @@ fn render_roc(frame: &mut Frame, area: Rect, app: &App) {
     let chart = Chart::new(data)
         .block(block.title(format!(
             " ROC · AUC {} · x FPR, y TPR ",
-            res.report.metrics.roc_auc.map_or_else(|| "undefined".into(), pct)
+            v.metrics.roc_auc.map_or_else(|| "undefined".into(), pct)
         )))
         .x_axis(Axis::default().bounds([0.0, 1.0]).labels(["0", "1"]))
         .y_axis(Axis::default().bounds([0.0, 1.0]).labels(["0", "1"]));
     frame.render_widget(chart, area);
 }
 
-fn render_importance(frame: &mut Frame, area: Rect, app: &App) {
+fn render_importance(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
     let theme = app.theme.theme();
     let block = Block::new().borders(Borders::ALL).title(" feature importance ");
-    let Some(res) = &app.train.result else {
+    let Some(v) = v else {
         frame.render_widget(block, area);
         return;
     };
     let rows = area.height.saturating_sub(2) as usize;
-    let bars: Vec<(String, f64)> = res
-        .report
+    let bars: Vec<(String, f64)> = v
         .importance
         .iter()
         .filter(|(_, v)| *v > 0.0)
         .take(rows)
-        .map(|(n, v)| (n.to_string(), *v))
+        .cloned()
         .collect();
     let max = bars.iter().map(|b| b.1).fold(0.0, f64::max);
     let w = area.width.saturating_sub(2) as usize;
     let lines = bar_lines(&bars, max, w, theme.accent, true);
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The split and why, the columns left out and why, what the values are.
+fn render_notes(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
+    let theme = app.theme.theme();
+    let block = Block::new().borders(Borders::ALL).title(" why ");
+    let Some(v) = v else {
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                "after a run: the split and why, the columns left out and why, what the values are",
+                theme.dim,
+            ))
+            .block(block)
+            .wrap(Wrap { trim: true }),
+            area,
+        );
+        return;
+    };
+    let n = v.notes;
+    // Short lines first: a small panel shows what was left out and what the values are; the
+    // split's full reason follows.
+    let mut lines = Vec::new();
+    if !n.left_out.is_empty() {
+        let names: Vec<String> = n
+            .left_out
+            .iter()
+            .map(|f| format!("{} ({})", f.feature, finding_word(f.finding)))
+            .collect();
+        lines.push(Line::from(vec![
+            Span::styled("left out ", theme.title),
+            Span::raw(format!(
+                "{}: the pitfall report flags them (features: kernel, all keeps them)",
+                names.join(", ")
+            )),
+        ]));
+    }
+    if !n.kept_flagged.is_empty() {
+        let names: Vec<&str> = n.kept_flagged.iter().map(|f| f.feature.as_str()).collect();
+        lines.push(Line::from(vec![
+            Span::styled("kept although flagged ", theme.malicious),
+            Span::raw(names.join(", ")),
+        ]));
+    }
+    lines.push(Line::from(vec![
+        Span::styled("values ", theme.title),
+        Span::raw(match n.values_at {
+            At::EndOfFlow => "end-of-flow values; the probe decides at its decision points, earlier in the flow: `workbench skew MODEL --on CAPTURE` measures the gap",
+            At::DecisionPoints => "at the probe's decision points, each flow weighing 1",
+        }),
+    ]));
+    lines.push(Line::from(vec![
+        Span::styled("split ", theme.title),
+        Span::raw(n.split_reason.clone()),
+    ]));
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: true }), area);
+}
+
+fn finding_word(id: &str) -> &'static str {
+    match id {
+        "identifier_columns" => "identifier",
+        "host_artefacts" => "host artefact",
+        "single_feature_leakage" => "leaks alone",
+        _ => "flagged",
+    }
 }
