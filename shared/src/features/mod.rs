@@ -52,7 +52,9 @@ pub struct FlowState {
     pub proto: u8,
     pub fwd_ttl: u8,
     pub bwd_ttl: u8,
-    pub _pad: [u8; 3],
+    pub _pad: u8,
+    /// VLAN id of the initiator's first packet (its outermost tag; 0 untagged).
+    pub vlan_id: u16,
 }
 const _: () = assert!(core::mem::size_of::<FlowState>() == 144);
 
@@ -76,11 +78,19 @@ impl FlowState {
         self.bwd_len_min = u32::MAX;
         self.dst_port = p.dst_port;
         self.proto = p.proto;
+        self.vlan_id = p.vlan_id;
         self.update(p, true, ts_ns);
     }
 
     /// Adds one packet; `forward` = sent by the initiator. Timestamps that go backwards (two
     /// CPUs) count as an inter-arrival time of 0.
+    ///
+    /// A packet that stands for several frames on the wire (GSO/GRO, `extra_segments > 0`)
+    /// counts as those frames: each one a packet with its own headers, payloads of
+    /// `segment_payload_bytes` and a last, shorter or equal, one; every frame carries the ACK
+    /// flag, only one the others (segmentation clears FIN and PSH on all but the last frame, GRO
+    /// ends a batch at a PSH or FIN); the gaps between them are 0 at the probe's clock, which
+    /// sees them at one instant (docs/FEATURES.md says how far that is from the wire's).
     #[inline(always)]
     pub fn update(&mut self, p: &ParsedPacket, forward: bool, ts_ns: u64) {
         let packets = self.fwd_packets as u64 + self.bwd_packets as u64;
@@ -96,33 +106,49 @@ impl FlowState {
         if ts_ns > self.last_ts_ns {
             self.last_ts_ns = ts_ns;
         }
-        let len = p.payload_bytes;
-        // len < 2^32, so len * len fits in u64 without a 128-bit multiply (BPF has none).
-        let len64 = len as u64;
+        let extra = p.extra_segments;
+        if extra != 0 {
+            self.iat_min_ns = 0;
+        }
+        let frames = extra.saturating_add(1);
+        // Payload of the first `extra` frames, and of the last (or only) one. The parser keeps
+        // 0 < last <= seg when extra > 0; seg is 0 otherwise, so max(seg, last) is the largest
+        // frame's payload and last the smallest's either way.
+        let seg = p.segment_payload_bytes as u64;
+        let len64 = (p.payload_bytes as u64).saturating_sub((extra as u64).wrapping_mul(seg));
+        let len = len64 as u32;
+        let largest = (seg as u32).max(len);
+        // Every payload < 2^32, so each square fits in u64 without a 128-bit multiply (BPF has
+        // none); the parser gives extra < 2^16 and seg < 2^16, so extra * seg * seg does too.
+        let sumsq = (extra as u64)
+            .wrapping_mul(seg)
+            .wrapping_mul(seg)
+            .wrapping_add(len64 * len64);
+        let header_bytes = p.header_bytes as u64 * frames as u64;
         if forward {
             if self.fwd_packets == 0 {
                 self.fwd_init_window = p.tcp_window;
                 self.fwd_ttl = p.ttl;
             }
-            self.fwd_packets = self.fwd_packets.saturating_add(1);
+            self.fwd_packets = self.fwd_packets.saturating_add(frames);
             self.fwd_frame_bytes = self.fwd_frame_bytes.wrapping_add(p.frame_bytes as u64);
-            self.fwd_payload_bytes = self.fwd_payload_bytes.wrapping_add(len64);
-            self.fwd_payload_sumsq = self.fwd_payload_sumsq.wrapping_add(len64 * len64);
-            self.fwd_header_bytes = self.fwd_header_bytes.wrapping_add(p.header_bytes as u64);
+            self.fwd_payload_bytes = self.fwd_payload_bytes.wrapping_add(p.payload_bytes as u64);
+            self.fwd_payload_sumsq = self.fwd_payload_sumsq.wrapping_add(sumsq);
+            self.fwd_header_bytes = self.fwd_header_bytes.wrapping_add(header_bytes);
             self.fwd_len_min = self.fwd_len_min.min(len);
-            self.fwd_len_max = self.fwd_len_max.max(len);
+            self.fwd_len_max = self.fwd_len_max.max(largest);
         } else {
             if self.bwd_packets == 0 {
                 self.bwd_init_window = p.tcp_window;
                 self.bwd_ttl = p.ttl;
             }
-            self.bwd_packets = self.bwd_packets.saturating_add(1);
+            self.bwd_packets = self.bwd_packets.saturating_add(frames);
             self.bwd_frame_bytes = self.bwd_frame_bytes.wrapping_add(p.frame_bytes as u64);
-            self.bwd_payload_bytes = self.bwd_payload_bytes.wrapping_add(len64);
-            self.bwd_payload_sumsq = self.bwd_payload_sumsq.wrapping_add(len64 * len64);
-            self.bwd_header_bytes = self.bwd_header_bytes.wrapping_add(p.header_bytes as u64);
+            self.bwd_payload_bytes = self.bwd_payload_bytes.wrapping_add(p.payload_bytes as u64);
+            self.bwd_payload_sumsq = self.bwd_payload_sumsq.wrapping_add(sumsq);
+            self.bwd_header_bytes = self.bwd_header_bytes.wrapping_add(header_bytes);
             self.bwd_len_min = self.bwd_len_min.min(len);
-            self.bwd_len_max = self.bwd_len_max.max(len);
+            self.bwd_len_max = self.bwd_len_max.max(largest);
         }
         // Flag bits are added arithmetically, not tested: a test per flag would leave the flags
         // register with different known bits on each side, and the verifier would walk 2^6 paths.
@@ -131,7 +157,9 @@ impl FlowState {
         self.syn_count = self.syn_count.saturating_add((f >> 1) & 1);
         self.rst_count = self.rst_count.saturating_add((f >> 2) & 1);
         self.psh_count = self.psh_count.saturating_add((f >> 3) & 1);
-        self.ack_count = self.ack_count.saturating_add((f >> 4) & 1);
+        // ACK on every frame of a super-packet.
+        let ack_frames = frames.min(u16::MAX as u32) as u16;
+        self.ack_count = self.ack_count.saturating_add(((f >> 4) & 1) * ack_frames);
         self.urg_count = self.urg_count.saturating_add((f >> 5) & 1);
     }
 
@@ -141,7 +169,23 @@ impl FlowState {
 }
 
 /// Number of features; feature ids are 0..FEATURE_COUNT.
-pub const FEATURE_COUNT: usize = 40;
+pub const FEATURE_COUNT: usize = 41;
+
+/// The id of `vlan_id`, the VLAN id of the flow's first packet.
+pub const VLAN_ID_FEATURE: usize = 40;
+
+/// Features that say where a capture was taken rather than what the traffic does (the VLAN id
+/// of a trunk or SPAN port): never in a default feature set; a feature table or model gets them
+/// only when they are asked for by name.
+pub const OPT_IN_FEATURES: u64 = 1 << VLAN_ID_FEATURE;
+
+/// Every feature a default feature set holds.
+pub const DEFAULT_FEATURES: u64 = ALL_FEATURES & !OPT_IN_FEATURES;
+
+/// Feature `id` is one of the [`OPT_IN_FEATURES`].
+pub fn is_opt_in(id: usize) -> bool {
+    id < FEATURE_COUNT && OPT_IN_FEATURES & (1 << id) != 0
+}
 
 /// The feature vector at packet k. Every value is a non-negative integer in the unit its name
 /// says (`_us`, `_bytes`, `per_s`), clamped to `i64` range.
@@ -320,6 +364,7 @@ impl FlowState {
             37 masked => per_second(ld!(fwd_packets) as u64, duration_us()),
             38 masked => per_second(ld!(bwd_packets) as u64, duration_us()),
             39 always => packets(),
+            40 always => ld!(vlan_id) as u64,
         }
     }
 
@@ -571,6 +616,13 @@ pub const FEATURES: [FeatureInfo; FEATURE_COUNT] = [
         "packets",
         None,
         "packets so far in both directions: the decision point k itself",
+    ),
+    f(
+        "vlan_id",
+        "vlan id",
+        None,
+        "VLAN id of the initiator's first packet (outermost tag, 0 untagged): where the capture \
+         was taken, a host artefact; opt-in, only when named in --features",
     ),
 ];
 

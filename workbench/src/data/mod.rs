@@ -312,7 +312,7 @@ impl LoadedDataset {
             filled[total] = true;
         }
         let missing = (0..FEATURE_COUNT)
-            .filter(|&i| !filled[i])
+            .filter(|&i| !filled[i] && !shared::features::is_opt_in(i))
             .map(|i| FEATURES[i].name)
             .collect();
         let ds = crate::train::Dataset {
