@@ -6,6 +6,11 @@
 //! frames that were sent (its own parse, compared with the kernel's) and replays them with the
 //! kernel's timestamps, so time-based features are compared too, not excluded. The replay thread
 //! is pinned to one CPU: veth delivers on the sending CPU, so the kernel sees the capture's order.
+//!
+//! The probe sits at the receiving end by default, where a tagged frame arrives with its
+//! outermost VLAN tag moved to metadata (the receive path's untagging, `rx-vlan-offload` or
+//! software); `--probe-at send` puts it at the sending end's egress, where every tag is still in
+//! the frame. Either way the kernel must count the frame as the capture holds it.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,6 +25,7 @@ use crate::kernel::events::{raw_flows, FlowTuple, PacketRecordReader};
 use crate::kernel::flows::verdict_name;
 use crate::kernel::models::{self, ProbeModels};
 use crate::kernel::probe::{self, AttachOptions};
+use crate::lab::offload::{self, Offload};
 use crate::lab::replay_lab::ReplayLab;
 use crate::lifecycle::{
     self,
@@ -36,6 +42,22 @@ pub struct VerifyOptions {
     pub pps: u64,
     pub config: ProbeConfig,
     pub lab_id: String,
+    /// Which end of the lab's veth pair the probe is attached to.
+    pub probe_at: ProbeEnd,
+    /// Set `rx-vlan-offload` of the receiving end before the replay (`None`: leave the
+    /// kernel's default).
+    pub rx_vlan_offload: Option<bool>,
+}
+
+/// An end of the replay lab's veth pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeEnd {
+    /// Where the frames arrive (ingress): the outermost VLAN tag is in metadata.
+    #[default]
+    Receive,
+    /// Where replay sends them (egress): every tag is in the frame.
+    Send,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -72,6 +94,11 @@ pub struct VerifyReport {
     /// Packets whose kernel parse differed from the userspace parse of the same bytes.
     pub parse_mismatches: u64,
     pub malicious_flows: usize,
+    /// The lab interface the probe was attached to, and at which end.
+    pub probe_iface: String,
+    pub probe_at: ProbeEnd,
+    /// `rx-vlan-offload` of the receiving end during the replay.
+    pub rx_vlan_offload: bool,
 }
 
 fn side(e: &FlowEntry) -> Side {
@@ -164,7 +191,7 @@ fn sent_frames(pcap: &Path) -> Result<(u64, Vec<Result<shared::ParsedPacket, sha
 }
 
 fn ring_bytes_for(records: usize) -> u32 {
-    // 72-byte records plus the ring's 8-byte headers, with room to spare.
+    // 80-byte records plus the ring's 8-byte headers, with room to spare.
     let want = (records.max(1) * 96).next_power_of_two().max(64 * 1024);
     want.min(1 << 28) as u32
 }
@@ -193,6 +220,14 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         lab.info.send_iface.clone(),
         lab.info.receive_iface.clone(),
     );
+    if let Some(on) = opts.rx_vlan_offload {
+        offload::set(Some(&netns), &recv_if, Offload::RxVlan, on)?;
+    }
+    let rx_vlan_offload = offload::get(Some(&netns), &recv_if, Offload::RxVlan)?;
+    let recv_if = match opts.probe_at {
+        ProbeEnd::Receive => recv_if,
+        ProbeEnd::Send => send_if.clone(),
+    };
     claim.add(Object::Probe {
         iface: recv_if.clone(),
     });
@@ -280,6 +315,9 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             .iter()
             .filter(|(_, e)| e.verdict == shared::flow::VERDICT_MALICIOUS)
             .count(),
+        probe_iface: recv_if.clone(),
+        probe_at: opts.probe_at,
+        rx_vlan_offload,
     };
     for (key, k) in &kernel {
         let tuple = FlowTuple::of(key, k.initiator_is_lo != 0);

@@ -7,7 +7,7 @@ use color_eyre::eyre::{bail, Result};
 use shared::abi::ProbeConfig;
 
 use super::print_json;
-use crate::verify::{verify, VerifyOptions};
+use crate::verify::{verify, ProbeEnd, VerifyOptions};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -26,6 +26,14 @@ pub struct VerifyArgs {
     /// Id of the lab namespace to create (ebml-<id>).
     #[arg(long, value_parser = crate::argcheck::lab_id)]
     pub lab_id: Option<String>,
+    /// Attach the probe where the frames arrive (outermost VLAN tag in metadata) or at the
+    /// sending end's egress (every tag in the frame).
+    #[arg(long, value_enum, default_value_t = ProbeEnd::Receive)]
+    pub probe_at: ProbeEnd,
+    /// Turn the receiving veth's rx-vlan-offload on or off for the replay (default: as the
+    /// kernel made it).
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    pub rx_vlan_offload: Option<bool>,
     #[arg(long)]
     pub json: bool,
 }
@@ -45,6 +53,8 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         lab_id: args
             .lab_id
             .unwrap_or_else(|| format!("v{}", std::process::id() % 100_000)),
+        probe_at: args.probe_at,
+        rx_vlan_offload: args.rx_vlan_offload,
     };
     let report = verify(&opts)?;
     if args.json {

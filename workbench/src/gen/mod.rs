@@ -16,6 +16,7 @@ mod benign;
 mod payload;
 mod pcapw;
 mod session;
+pub mod vlan;
 mod world;
 
 use std::collections::BTreeMap;
