@@ -32,7 +32,7 @@ use workbench_shared::{
     decide::{decide, Scratch as DecideScratch},
     flow::{FlowEntry, FlowKey, VERDICT_MALICIOUS},
     model::Model,
-    packet::{parse_ethernet, PacketBytes, ParsedPacket, Segmentation, VlanTag},
+    packet::{parse_ethernet, segment, PacketBytes, ParsedPacket, Segmentation, VlanTag},
     stats, ParseError,
 };
 
@@ -159,6 +159,9 @@ impl PacketBytes for Skb<'_> {
         Some(VlanTag { tci: tci as u16 })
     }
 
+}
+
+impl Skb<'_> {
     /// A GSO super-packet at egress (the host's own TCP/UDP sends, cut into frames after tc)
     /// or a GRO one at ingress (frames merged before tc): `gso_size` is 0 for a plain frame, so
     /// a plain frame costs one context load here.
@@ -215,7 +218,13 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
     // are opaque numbers on every path, and the paths merge here. The parser's result is
     // stored straight into the map (a volatile store of the whole struct went byte by byte
     // through a copy on the stack).
-    scratch.packet = parse_ethernet(&Skb(ctx))?;
+    let skb = Skb(ctx);
+    scratch.packet = parse_ethernet(&skb)?;
+    // A GSO/GRO super-packet counts as the frames it stands for on the wire, worked out on the
+    // parse result in place.
+    if let Some(s) = skb.segmentation() {
+        segment(&mut scratch.packet, s);
+    }
     // SAFETY: the empty asm block tells LLVM that memory may have changed, so every later read
     // of the packet is a load from the map, not the value still in a register.
     unsafe { core::arch::asm!("") };

@@ -15,6 +15,15 @@ struct Skb<'a> {
     gso: Option<Segmentation>,
 }
 
+/// What the probe does with a buffer: parse, then make a super-packet its frames.
+fn at_tc(skb: &Skb) -> Result<ParsedPacket, ParseError> {
+    let mut p = parse_ethernet(skb)?;
+    if let Some(s) = skb.gso {
+        segment(&mut p, s);
+    }
+    Ok(p)
+}
+
 impl PacketBytes for Skb<'_> {
     fn read<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
         FrameBytes {
@@ -28,9 +37,6 @@ impl PacketBytes for Skb<'_> {
     }
     fn metadata_vlan(&self) -> Option<VlanTag> {
         self.tag
-    }
-    fn segmentation(&self) -> Option<Segmentation> {
-        self.gso
     }
 }
 
@@ -94,7 +100,7 @@ fn qinq_with_the_outer_tag_in_metadata_parses_as_on_the_wire() {
     assert_eq!(expected.frame_bytes, 14 + 8 + 40 + 100);
     let (bytes, meta) = outer_tag_stripped(&tags, &body);
     assert_eq!(bytes.len() + 4, on_wire.len());
-    let seen = parse_ethernet(&Skb {
+    let seen = at_tc(&Skb {
         data: &bytes,
         tag: Some(meta),
         gso: None,
@@ -115,7 +121,7 @@ fn one_tag_in_the_frame_or_in_metadata_is_the_same_packet() {
         tag: Some(meta),
         gso: None,
     };
-    assert_eq!(parse_ethernet(&stripped), Ok(expected));
+    assert_eq!(at_tc(&stripped), Ok(expected));
     // The same bytes without the metadata tag are an untagged frame, 4 bytes shorter.
     let untagged = wire(&bytes).expect("parses");
     assert_eq!(
@@ -135,7 +141,7 @@ fn a_metadata_tag_counts_towards_the_tag_limit_and_truncation_is_the_wires() {
         tag: Some(meta),
         gso: None,
     };
-    assert_eq!(parse_ethernet(&seen), Err(ParseError::TooManyVlanTags));
+    assert_eq!(at_tc(&seen), Err(ParseError::TooManyVlanTags));
     // Every cut of the wire frame and the same cut of the stripped buffer agree.
     let two = [(ETHERTYPE_QINQ, 7), (ETHERTYPE_VLAN, 8)];
     let on_wire = tagged(&two, &body);
@@ -150,7 +156,7 @@ fn a_metadata_tag_counts_towards_the_tag_limit_and_truncation_is_the_wires() {
             data: &on_wire[..cut],
             wire_len_bytes: cut as u32,
         };
-        assert_eq!(parse_ethernet(&seen), parse_ethernet(&w), "cut at {cut}");
+        assert_eq!(at_tc(&seen), parse_ethernet(&w), "cut at {cut}");
     }
 }
 
@@ -186,7 +192,7 @@ fn a_super_packet_counts_as_the_frames_segmentation_makes_of_it() {
                 on_wire.update(&wire(f).expect("parses"), true, 1_000);
             }
             let big = tagged(tags, &ipv4_tcp(payload, TCP_ACK | TCP_PSH));
-            let seen = parse_ethernet(&Skb {
+            let seen = at_tc(&Skb {
                 data: &big,
                 tag: None,
                 gso: Some(Segmentation {
@@ -215,7 +221,7 @@ fn a_super_packet_with_its_outer_tag_in_metadata_is_still_the_wires_frames() {
         on_wire.update(&wire(f).expect("parses"), true, 7);
     }
     let (bytes, meta) = outer_tag_stripped(&tags, &ipv4_tcp(5000, TCP_ACK | TCP_PSH));
-    let seen = parse_ethernet(&Skb {
+    let seen = at_tc(&Skb {
         data: &bytes,
         tag: Some(meta),
         gso: Some(Segmentation {
@@ -232,7 +238,7 @@ fn a_super_packet_with_its_outer_tag_in_metadata_is_still_the_wires_frames() {
 fn a_gso_buffer_that_fits_one_segment_is_one_frame() {
     let body = ipv4_tcp(500, TCP_ACK);
     let f = tagged(&[], &body);
-    let seen = parse_ethernet(&Skb {
+    let seen = at_tc(&Skb {
         data: &f,
         tag: None,
         gso: Some(Segmentation {
@@ -241,7 +247,7 @@ fn a_gso_buffer_that_fits_one_segment_is_one_frame() {
         }),
     });
     assert_eq!(seen, wire(&f));
-    let no_size = parse_ethernet(&Skb {
+    let no_size = at_tc(&Skb {
         data: &f,
         tag: None,
         gso: Some(Segmentation {
