@@ -61,6 +61,15 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         print_json(&report)?;
     } else {
         println!(
+            "probe at the {} end ({}), rx-vlan-offload {}",
+            match report.probe_at {
+                ProbeEnd::Receive => "receiving",
+                ProbeEnd::Send => "sending",
+            },
+            report.probe_iface,
+            if report.rx_vlan_offload { "on" } else { "off" }
+        );
+        println!(
             "{}: {} flows in the kernel, {} compared, {} identical ({} malicious); {} packets sent, {} recorded, {} parse mismatches",
             report.pcap,
             report.flows,

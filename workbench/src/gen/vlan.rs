@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn ids_outside_1_to_4094_are_refused_with_the_value_named() {
         assert_eq!(parse_vlan_id("943"), Ok(943));
-        assert!(parse_vlan_id("0").unwrap_err().contains("`0`"));
+        assert!(parse_vlan_id("0").expect_err("0 is no VLAN id").contains("`0`"));
         assert!(parse_vlan_id("4095").is_err());
         assert!(parse_vlan_id("x").is_err());
         assert_eq!(
@@ -131,8 +131,12 @@ mod tests {
                 inner: 200
             })
         );
-        assert!(VlanTags::parse_qinq("100").unwrap_err().contains("OUTER,INNER"));
-        assert!(VlanTags::parse_qinq("100,5000").unwrap_err().contains("`5000`"));
+        assert!(VlanTags::parse_qinq("100")
+            .expect_err("one id")
+            .contains("OUTER,INNER"));
+        assert!(VlanTags::parse_qinq("100,5000")
+            .expect_err("5000 is out of range")
+            .contains("`5000`"));
     }
 
     #[test]
