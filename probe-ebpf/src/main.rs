@@ -158,7 +158,6 @@ impl PacketBytes for Skb<'_> {
         let tci = unsafe { core::ptr::read_volatile(&(*skb).vlan_tci) };
         Some(VlanTag { tci: tci as u16 })
     }
-
 }
 
 impl Skb<'_> {
