@@ -34,6 +34,21 @@ const OVERLAP_NS: u64 = 1_000;
 /// An address neither end has: the frames die after tc.
 const NOBODY_MAC: [u8; 6] = [0x02, 0xeb, 0x4d, 0x4c, 0xff, 0x99];
 
+/// The first two CPUs this process may run on.
+fn two_cpus() -> Option<(usize, usize)> {
+    // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it for this thread.
+    let allowed: Vec<usize> = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return None;
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    };
+    Some((*allowed.first()?, *allowed.get(1)?))
+}
+
 fn pin_to(cpu: usize) {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity(0, ..)
     // touch only that set and the calling thread.
@@ -103,8 +118,7 @@ fn both_directions_creating_a_flow_at_once_lose_no_packet() {
     if !kernel_tests_enabled("both_directions_creating_a_flow_at_once_lose_no_packet") {
         return;
     }
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert!(cpus >= 2, "the race needs two CPUs; this machine has {cpus}");
+    let (cpu_a, cpu_b) = two_cpus().expect("the race needs two CPUs this process may use");
     let pid = std::process::id();
     let lab = Lab::create_with_queues(&format!("r{}", pid % 100_000), (pid % 200) as u8 + 1, 2).expect("lab");
     let options = probe::AttachOptions {
@@ -140,9 +154,9 @@ fn both_directions_creating_a_flow_at_once_lose_no_packet() {
     let meet = Rendezvous([AtomicU64::new(0), AtomicU64::new(0)]);
     let (host_if, peer_if) = (lab.host_if.as_str(), lab.peer_if.as_str());
     let (sent_out, sent_back) = std::thread::scope(|s| {
-        let a = s.spawn(|| send_side(host_if, out, true, 0, &meet));
+        let a = s.spawn(|| send_side(host_if, out, true, cpu_a, &meet));
         let b = s.spawn(|| {
-            lab.run_in_netns(|| send_side(peer_if, back, false, 1, &meet))
+            lab.run_in_netns(|| send_side(peer_if, back, false, cpu_b, &meet))
                 .expect("sender in the namespace")
         });
         (a.join().expect("sender out"), b.join().expect("sender back"))
