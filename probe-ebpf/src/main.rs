@@ -15,7 +15,8 @@ use core::cell::UnsafeCell;
 
 use aya_ebpf::{
     bindings::{
-        bpf_map_def, bpf_map_type::BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_F_NO_PREALLOC, TC_ACT_OK, TC_ACT_SHOT,
+        bpf_map_def, bpf_map_type::BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_F_NO_PREALLOC, BPF_NOEXIST, TC_ACT_OK,
+        TC_ACT_SHOT,
     },
     cty::c_void,
     helpers::{bpf_ktime_get_ns, bpf_map_lookup_elem},
@@ -31,7 +32,7 @@ use workbench_shared::{
     decide::{decide, Scratch as DecideScratch},
     flow::{FlowEntry, FlowKey, VERDICT_MALICIOUS},
     model::Model,
-    packet::{parse_ethernet, PacketBytes, ParsedPacket},
+    packet::{parse_ethernet, segment, PacketBytes, ParsedPacket, Segmentation, VlanTag},
     stats, ParseError,
 };
 
@@ -141,6 +142,43 @@ impl PacketBytes for Skb<'_> {
     fn frame_len(&self) -> u32 {
         self.0.len()
     }
+
+    /// The receive path takes the outermost tag out of the frame before tc (NIC offload or
+    /// `skb_vlan_untag`); the parser counts it back. `vlan_proto` is not read: either kind of
+    /// tag is 4 bytes and one tag on the wire.
+    #[inline(always)]
+    fn metadata_vlan(&self) -> Option<VlanTag> {
+        let skb = self.0.skb.skb;
+        // SAFETY: reads of context fields, which the verifier rewrites into loads from the skb.
+        let present = unsafe { core::ptr::read_volatile(&(*skb).vlan_present) };
+        if present == 0 {
+            return None;
+        }
+        // SAFETY: as above.
+        let tci = unsafe { core::ptr::read_volatile(&(*skb).vlan_tci) };
+        Some(VlanTag { tci: tci as u16 })
+    }
+}
+
+impl Skb<'_> {
+    /// A GSO super-packet at egress (the host's own TCP/UDP sends, cut into frames after tc)
+    /// or a GRO one at ingress (frames merged before tc): `gso_size` is 0 for a plain frame, so
+    /// a plain frame costs one context load here.
+    #[inline(always)]
+    fn segmentation(&self) -> Option<Segmentation> {
+        let skb = self.0.skb.skb;
+        // SAFETY: context field reads, as above.
+        let size = unsafe { core::ptr::read_volatile(&(*skb).gso_size) };
+        if size == 0 {
+            return None;
+        }
+        // SAFETY: as above.
+        let segments = unsafe { core::ptr::read_volatile(&(*skb).gso_segs) };
+        Some(Segmentation {
+            segment_payload_bytes: size,
+            segments,
+        })
+    }
 }
 
 #[inline(always)]
@@ -179,7 +217,13 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
     // are opaque numbers on every path, and the paths merge here. The parser's result is
     // stored straight into the map (a volatile store of the whole struct went byte by byte
     // through a copy on the stack).
-    scratch.packet = parse_ethernet(&Skb(ctx))?;
+    let skb = Skb(ctx);
+    scratch.packet = parse_ethernet(&skb)?;
+    // A GSO/GRO super-packet counts as the frames it stands for on the wire, worked out on the
+    // parse result in place.
+    if let Some(s) = skb.segmentation() {
+        segment(&mut scratch.packet, s);
+    }
     // SAFETY: the empty asm block tells LLVM that memory may have changed, so every later read
     // of the packet is a load from the map, not the value still in a register.
     unsafe { core::arch::asm!("") };
@@ -209,15 +253,28 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
         },
         None => {
             scratch.fresh.restart(packet, from_lo, now_ns);
-            if FLOWS.insert(key, &scratch.fresh, 0).is_err() {
-                count(stats::FLOW_INSERT_FAILED);
-                return Ok(TC_ACT_OK);
+            // BPF_NOEXIST: another CPU may have created this flow since the lookup above (the
+            // first packets of both directions at once); BPF_ANY would overwrite its entry and
+            // lose its first packet. Then the insert fails and this packet joins that entry.
+            let created = FLOWS.insert(key, &scratch.fresh, BPF_NOEXIST as u64).is_ok();
+            if created {
+                count(stats::FLOWS_CREATED);
             }
-            count(stats::FLOWS_CREATED);
             match FLOWS.get_ptr_mut(key) {
                 // SAFETY: as above.
-                Some(e) => unsafe { &mut *e },
-                None => return Ok(TC_ACT_OK),
+                Some(e) => unsafe {
+                    if !created {
+                        (*e).update(packet, from_lo, now_ns);
+                    }
+                    &mut *e
+                },
+                None => {
+                    if !created {
+                        // Neither inserted nor there: the insert failed for another reason.
+                        count(stats::FLOW_INSERT_FAILED);
+                    }
+                    return Ok(TC_ACT_OK);
+                }
             }
         }
     };

@@ -88,4 +88,4 @@ pub struct PacketRecord {
     pub from_lo: u32,
     pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<PacketRecord>() == 72);
+const _: () = assert!(core::mem::size_of::<PacketRecord>() == 80);

@@ -34,4 +34,6 @@ pub(crate) fn zero_words<T: Copy>(v: &mut T) {
         unsafe { core::ptr::write_volatile(words.add(i), 0) };
     }
 }
-pub use packet::{parse_ethernet, parse_ip, FrameBytes, PacketBytes, ParseError, ParsedPacket};
+pub use packet::{
+    parse_ethernet, parse_ip, FrameBytes, PacketBytes, ParseError, ParsedPacket, Segmentation, VlanTag,
+};

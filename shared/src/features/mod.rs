@@ -52,7 +52,9 @@ pub struct FlowState {
     pub proto: u8,
     pub fwd_ttl: u8,
     pub bwd_ttl: u8,
-    pub _pad: [u8; 3],
+    pub _pad: u8,
+    /// VLAN id of the initiator's first packet (its outermost tag; 0 untagged).
+    pub vlan_id: u16,
 }
 const _: () = assert!(core::mem::size_of::<FlowState>() == 144);
 
@@ -76,63 +78,8 @@ impl FlowState {
         self.bwd_len_min = u32::MAX;
         self.dst_port = p.dst_port;
         self.proto = p.proto;
+        self.vlan_id = p.vlan_id;
         self.update(p, true, ts_ns);
-    }
-
-    /// Adds one packet; `forward` = sent by the initiator. Timestamps that go backwards (two
-    /// CPUs) count as an inter-arrival time of 0.
-    #[inline(always)]
-    pub fn update(&mut self, p: &ParsedPacket, forward: bool, ts_ns: u64) {
-        let packets = self.fwd_packets as u64 + self.bwd_packets as u64;
-        if packets > 0 {
-            let iat = ts_ns.saturating_sub(self.last_ts_ns);
-            if iat < self.iat_min_ns {
-                self.iat_min_ns = iat;
-            }
-            if iat > self.iat_max_ns {
-                self.iat_max_ns = iat;
-            }
-        }
-        if ts_ns > self.last_ts_ns {
-            self.last_ts_ns = ts_ns;
-        }
-        let len = p.payload_bytes;
-        // len < 2^32, so len * len fits in u64 without a 128-bit multiply (BPF has none).
-        let len64 = len as u64;
-        if forward {
-            if self.fwd_packets == 0 {
-                self.fwd_init_window = p.tcp_window;
-                self.fwd_ttl = p.ttl;
-            }
-            self.fwd_packets = self.fwd_packets.saturating_add(1);
-            self.fwd_frame_bytes = self.fwd_frame_bytes.wrapping_add(p.frame_bytes as u64);
-            self.fwd_payload_bytes = self.fwd_payload_bytes.wrapping_add(len64);
-            self.fwd_payload_sumsq = self.fwd_payload_sumsq.wrapping_add(len64 * len64);
-            self.fwd_header_bytes = self.fwd_header_bytes.wrapping_add(p.header_bytes as u64);
-            self.fwd_len_min = self.fwd_len_min.min(len);
-            self.fwd_len_max = self.fwd_len_max.max(len);
-        } else {
-            if self.bwd_packets == 0 {
-                self.bwd_init_window = p.tcp_window;
-                self.bwd_ttl = p.ttl;
-            }
-            self.bwd_packets = self.bwd_packets.saturating_add(1);
-            self.bwd_frame_bytes = self.bwd_frame_bytes.wrapping_add(p.frame_bytes as u64);
-            self.bwd_payload_bytes = self.bwd_payload_bytes.wrapping_add(len64);
-            self.bwd_payload_sumsq = self.bwd_payload_sumsq.wrapping_add(len64 * len64);
-            self.bwd_header_bytes = self.bwd_header_bytes.wrapping_add(p.header_bytes as u64);
-            self.bwd_len_min = self.bwd_len_min.min(len);
-            self.bwd_len_max = self.bwd_len_max.max(len);
-        }
-        // Flag bits are added arithmetically, not tested: a test per flag would leave the flags
-        // register with different known bits on each side, and the verifier would walk 2^6 paths.
-        let f = p.tcp_flags as u16;
-        self.fin_count = self.fin_count.saturating_add(f & 1);
-        self.syn_count = self.syn_count.saturating_add((f >> 1) & 1);
-        self.rst_count = self.rst_count.saturating_add((f >> 2) & 1);
-        self.psh_count = self.psh_count.saturating_add((f >> 3) & 1);
-        self.ack_count = self.ack_count.saturating_add((f >> 4) & 1);
-        self.urg_count = self.urg_count.saturating_add((f >> 5) & 1);
     }
 
     pub fn packets(&self) -> u32 {
@@ -141,7 +88,23 @@ impl FlowState {
 }
 
 /// Number of features; feature ids are 0..FEATURE_COUNT.
-pub const FEATURE_COUNT: usize = 40;
+pub const FEATURE_COUNT: usize = 41;
+
+/// The id of `vlan_id`, the VLAN id of the flow's first packet.
+pub const VLAN_ID_FEATURE: usize = 40;
+
+/// Features that say where a capture was taken rather than what the traffic does (the VLAN id
+/// of a trunk or SPAN port): never in a default feature set; a feature table or model gets them
+/// only when they are asked for by name.
+pub const OPT_IN_FEATURES: u64 = 1 << VLAN_ID_FEATURE;
+
+/// Every feature a default feature set holds.
+pub const DEFAULT_FEATURES: u64 = ALL_FEATURES & !OPT_IN_FEATURES;
+
+/// Feature `id` is one of the [`OPT_IN_FEATURES`].
+pub fn is_opt_in(id: usize) -> bool {
+    id < FEATURE_COUNT && OPT_IN_FEATURES & (1 << id) != 0
+}
 
 /// The feature vector at packet k. Every value is a non-negative integer in the unit its name
 /// says (`_us`, `_bytes`, `per_s`), clamped to `i64` range.
@@ -320,6 +283,7 @@ impl FlowState {
             37 masked => per_second(ld!(fwd_packets) as u64, duration_us()),
             38 masked => per_second(ld!(bwd_packets) as u64, duration_us()),
             39 always => packets(),
+            40 always => ld!(vlan_id) as u64,
         }
     }
 
@@ -572,6 +536,13 @@ pub const FEATURES: [FeatureInfo; FEATURE_COUNT] = [
         None,
         "packets so far in both directions: the decision point k itself",
     ),
+    f(
+        "vlan_id",
+        "vlan id",
+        None,
+        "VLAN id of the initiator's first packet (outermost tag, 0 untagged): where the capture \
+         was taken, a host artefact; opt-in, only when named in --features",
+    ),
 ];
 
 /// The id of the feature named `name`.
@@ -581,3 +552,4 @@ pub fn feature_id(name: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests;
+mod update;

@@ -87,6 +87,19 @@ fn vector_reads_out_of_range_ids_as_zero() {
 }
 
 #[test]
+fn the_vlan_id_is_the_first_packets_and_opt_in() {
+    let mut first = pkt(10, TCP_SYN, 1024, 128);
+    first.vlan_id = 943;
+    let mut s = FlowState::start(&first, 5);
+    s.update(&pkt(0, TCP_SYN | TCP_ACK, 1024, 64), false, 9);
+    assert_eq!(s.features()[feature_id("vlan_id").expect("id")], 943);
+    assert_eq!(feature_id("vlan_id"), Some(VLAN_ID_FEATURE));
+    assert!(is_opt_in(VLAN_ID_FEATURE) && !is_opt_in(0) && !is_opt_in(FEATURE_COUNT));
+    assert_eq!(DEFAULT_FEATURES.count_ones(), 40);
+    assert_eq!(DEFAULT_FEATURES | OPT_IN_FEATURES, ALL_FEATURES);
+}
+
+#[test]
 fn feature_names_are_unique_and_documented() {
     for (i, f) in FEATURES.iter().enumerate() {
         assert_eq!(feature_id(f.name), Some(i));

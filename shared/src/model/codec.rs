@@ -1,16 +1,52 @@
 //! The compact, validated byte form of a [`Model`] (little-endian, field by field).
 //!
-//! Layout: header (48 bytes) | roots (MAX_TREES x u16) | terms (FEATURE_COUNT x 8 bytes) |
-//! nodes (node_count x 24 bytes). The checksum is FNV-1a 32 over all of it with the checksum
+//! Layout: header (48 bytes) | roots (MAX_TREES x u16) | terms (F x 8 bytes) | nodes
+//! (node_count x 24 bytes), where F, the header's feature count, is fixed by the layout
+//! version: 40 in layout 1, 41 in layout 2 (which added the opt-in `vlan_id`). A model is
+//! encoded in the oldest layout that holds every feature it reads, so a model without
+//! `vlan_id` has the bytes (and the content id) it had before layout 2, and builds that read
+//! only layout 1 still load it. The checksum is FNV-1a 32 over all of it with the checksum
 //! field set to 0.
 
 use super::*;
 
 pub const HEADER_BYTES: usize = 48;
 const ROOTS_BYTES: usize = 2 * MAX_TREES;
-const TERMS_BYTES: usize = 8 * FEATURE_COUNT;
 const NODE_BYTES: usize = 24;
 const CHECKSUM_AT: usize = 40;
+/// The oldest layout: the first 40 features.
+pub const LAYOUT_V1: u16 = 1;
+pub const LAYOUT_V1_FEATURES: usize = 40;
+
+/// Features a layout version holds.
+pub fn layout_features(version: u16) -> Option<usize> {
+    match version {
+        LAYOUT_V1 => Some(LAYOUT_V1_FEATURES),
+        MODEL_LAYOUT_VERSION => Some(FEATURE_COUNT),
+        _ => None,
+    }
+}
+
+/// Whether the model reads a feature with id `first` or above.
+fn reads_from(m: &Model, first: usize) -> bool {
+    if m.header.kind == KIND_LOGISTIC {
+        m.terms.iter().skip(first).any(|t| t.weight != 0)
+    } else {
+        let nodes = (m.header.node_count as usize).min(MAX_NODES);
+        m.nodes[..nodes]
+            .iter()
+            .any(|n| n.is_leaf == 0 && n.feature as usize >= first)
+    }
+}
+
+/// The layout `m` is written in (version, features): the oldest that holds what it reads.
+pub fn layout_of(m: &Model) -> (u16, usize) {
+    if reads_from(m, LAYOUT_V1_FEATURES) {
+        (MODEL_LAYOUT_VERSION, FEATURE_COUNT)
+    } else {
+        (LAYOUT_V1, LAYOUT_V1_FEATURES)
+    }
+}
 
 /// What is wrong with a model's bytes. Every variant names the fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,17 +121,24 @@ impl core::fmt::Display for ModelError {
                 write!(f, "model is truncated: {got_bytes} bytes, expected {expected_bytes}")
             }
             BadMagic { found } => write!(f, "bad magic 0x{found:08x}: not a workbench model"),
-            UnsupportedVersion { found } => {
-                write!(f, "model layout version {found} is not supported (this build reads {MODEL_LAYOUT_VERSION})")
-            }
+            UnsupportedVersion { found } => write!(
+                f,
+                "model layout version {found} is not supported (this build reads {LAYOUT_V1} to {MODEL_LAYOUT_VERSION})"
+            ),
             UnknownKind { found } => write!(f, "unknown model kind {found} (1 tree, 2 logistic, 3 forest)"),
-            FeatureCount { found } => write!(f, "model expects {found} features, the probe computes {FEATURE_COUNT}"),
+            FeatureCount { found } => write!(
+                f,
+                "model expects {found} features, but its layout version holds {LAYOUT_V1_FEATURES} (layout 1) or {FEATURE_COUNT} (layout 2)"
+            ),
             NoNodes => write!(f, "tree model without nodes"),
             TooManyNodes { count } => write!(f, "{count} nodes exceed the probe's limit of {MAX_NODES}"),
             TooManyTrees { count } => write!(f, "{count} trees exceed the probe's limit of {MAX_TREES}"),
             RootOutOfRange { tree, root } => write!(f, "tree {tree} has root {root} outside the node array"),
             FeatureOutOfRange { node, feature } => {
-                write!(f, "node {node} splits on feature {feature}, but only {FEATURE_COUNT} exist")
+                write!(
+                    f,
+                    "node {node} splits on feature {feature}, which its layout does not hold (layout 1: ids below {LAYOUT_V1_FEATURES}, layout 2: below {FEATURE_COUNT})"
+                )
             }
             ChildOutOfRange { node, child } => write!(f, "node {node} points to child {child} outside the node array"),
             ChildNotAfterParent { node, child } => write!(
@@ -134,7 +177,7 @@ pub fn encoded_len(model: &Model) -> usize {
     } else {
         model.header.node_count as usize
     };
-    HEADER_BYTES + ROOTS_BYTES + TERMS_BYTES + nodes * NODE_BYTES
+    HEADER_BYTES + ROOTS_BYTES + 8 * layout_of(model).1 + nodes * NODE_BYTES
 }
 
 struct Writer<'a> {
@@ -153,14 +196,15 @@ impl Writer<'_> {
 /// Returns the bytes written. Panics if `out` is too short (a caller bug, not input).
 pub fn encode(model: &Model, out: &mut [u8]) -> usize {
     let len = encoded_len(model);
+    let (version, features) = layout_of(model);
     let h = &model.header;
     let mut w = Writer {
         out: &mut out[..len],
         at: 0,
     };
     w.put(&h.magic.to_le_bytes());
-    w.put(&h.layout_version.to_le_bytes());
-    w.put(&[h.kind, h.feature_count]);
+    w.put(&version.to_le_bytes());
+    w.put(&[h.kind, features as u8]);
     w.put(&h.node_count.to_le_bytes());
     w.put(&h.tree_count.to_le_bytes());
     w.put(&h.model_id.to_le_bytes());
@@ -172,11 +216,11 @@ pub fn encode(model: &Model, out: &mut [u8]) -> usize {
     for r in &model.roots {
         w.put(&r.to_le_bytes());
     }
-    for t in &model.terms {
+    for t in &model.terms[..features] {
         w.put(&t.weight.to_le_bytes());
         w.put(&[t.shift, t.transform, 0, 0]);
     }
-    let nodes = (len - HEADER_BYTES - ROOTS_BYTES - TERMS_BYTES) / NODE_BYTES;
+    let nodes = (len - HEADER_BYTES - ROOTS_BYTES - 8 * features) / NODE_BYTES;
     for n in &model.nodes[..nodes] {
         w.put(&n.threshold.to_le_bytes());
         w.put(&n.score.to_le_bytes());
@@ -203,16 +247,16 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 /// Reads and validates a compact model into `out` (which must start zeroed or be overwritten
-/// whole: every field is written).
+/// whole: every field is written). Either layout; in memory the model is in the current one
+/// (terms of features a layout 1 model cannot read are 0).
 pub fn decode(bytes: &[u8], out: &mut Model) -> Result<(), ModelError> {
-    let fixed = HEADER_BYTES + ROOTS_BYTES + TERMS_BYTES;
-    if bytes.len() < fixed {
+    if bytes.len() < HEADER_BYTES {
         return Err(ModelError::Truncated {
-            expected_bytes: fixed,
+            expected_bytes: HEADER_BYTES + ROOTS_BYTES + 8 * LAYOUT_V1_FEATURES,
             got_bytes: bytes.len(),
         });
     }
-    let h = ModelHeader {
+    let mut h = ModelHeader {
         magic: u32_at(bytes, 0),
         layout_version: u16_at(bytes, 4),
         kind: bytes[6],
@@ -229,17 +273,24 @@ pub fn decode(bytes: &[u8], out: &mut Model) -> Result<(), ModelError> {
     if h.magic != MODEL_MAGIC {
         return Err(ModelError::BadMagic { found: h.magic });
     }
-    if h.layout_version != MODEL_LAYOUT_VERSION {
+    let Some(features) = layout_features(h.layout_version) else {
         return Err(ModelError::UnsupportedVersion {
             found: h.layout_version,
         });
-    }
+    };
     if !matches!(h.kind, KIND_TREE | KIND_LOGISTIC | KIND_FOREST) {
         return Err(ModelError::UnknownKind { found: h.kind });
     }
-    if h.feature_count as usize != FEATURE_COUNT {
+    if h.feature_count as usize != features {
         return Err(ModelError::FeatureCount {
             found: h.feature_count,
+        });
+    }
+    let fixed = HEADER_BYTES + ROOTS_BYTES + 8 * features;
+    if bytes.len() < fixed {
+        return Err(ModelError::Truncated {
+            expected_bytes: fixed,
+            got_bytes: bytes.len(),
         });
     }
     let node_count = h.node_count as usize;
@@ -266,12 +317,18 @@ pub fn decode(bytes: &[u8], out: &mut Model) -> Result<(), ModelError> {
             computed,
         });
     }
+    h.layout_version = MODEL_LAYOUT_VERSION;
+    h.feature_count = FEATURE_COUNT as u8;
     out.header = h;
     for (t, r) in out.roots.iter_mut().enumerate() {
         *r = u16_at(bytes, HEADER_BYTES + 2 * t);
     }
     let mut used = 0u64;
     for (i, t) in out.terms.iter_mut().enumerate() {
+        if i >= features {
+            *t = LogisticTerm::default();
+            continue;
+        }
         let at = HEADER_BYTES + ROOTS_BYTES + 8 * i;
         *t = LogisticTerm {
             weight: u32_at(bytes, at) as i32,
@@ -312,7 +369,7 @@ pub fn decode(bytes: &[u8], out: &mut Model) -> Result<(), ModelError> {
         };
     }
     if h.kind != KIND_LOGISTIC {
-        used = validate_trees(out, node_count)?;
+        used = validate_trees(out, node_count, features)?;
     }
     if used != h.feature_mask {
         return Err(ModelError::FeatureMaskMismatch {
@@ -323,8 +380,9 @@ pub fn decode(bytes: &[u8], out: &mut Model) -> Result<(), ModelError> {
     Ok(())
 }
 
-/// Checks roots, children, features and depth; returns the mask of features the trees use.
-fn validate_trees(m: &Model, node_count: usize) -> Result<u64, ModelError> {
+/// Checks roots, children, features (below `features`, the layout's count) and depth; returns
+/// the mask of features the trees use.
+fn validate_trees(m: &Model, node_count: usize, features: usize) -> Result<u64, ModelError> {
     if node_count == 0 {
         return Err(ModelError::NoNodes);
     }
@@ -348,7 +406,7 @@ fn validate_trees(m: &Model, node_count: usize) -> Result<u64, ModelError> {
         if n.is_leaf != 0 {
             continue;
         }
-        if n.feature as usize >= FEATURE_COUNT {
+        if n.feature as usize >= features {
             return Err(ModelError::FeatureOutOfRange {
                 node: i,
                 feature: n.feature,

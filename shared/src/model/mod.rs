@@ -9,14 +9,24 @@
 //!
 //! On disk and on the wire the model travels in a compact little-endian form ([`codec`]) with a
 //! checksum; [`codec::decode`] validates everything (magic, version, kind, ranges, child order,
-//! depth, checksum) before a model can reach the kernel.
+//! depth, checksum) before a model can reach the kernel. Layout 1 holds the first 40 features,
+//! layout 2 all 41 (the opt-in `vlan_id` came later); a model is written in layout 1 unless it
+//! reads `vlan_id`, so its bytes, its id and older readers stay as they were.
 
 pub mod codec;
 
 use crate::features::{FeatureSource, FEATURE_COUNT};
 
+/// Logistic terms every model evaluates: the features before the opt-in ones (ids below 40).
+const DEFAULT_TERMS: usize = codec::LAYOUT_V1_FEATURES;
+const _: () = assert!(
+    crate::features::OPT_IN_FEATURES >> DEFAULT_TERMS << DEFAULT_TERMS == crate::features::OPT_IN_FEATURES
+);
+
 pub const MODEL_MAGIC: u32 = u32::from_le_bytes(*b"EBML");
-pub const MODEL_LAYOUT_VERSION: u16 = 1;
+/// The layout of a model in memory (and in the kernel): every feature has a logistic term. On
+/// disk a model takes the oldest layout that holds the features it reads (see [`codec`]).
+pub const MODEL_LAYOUT_VERSION: u16 = 2;
 /// Node capacity (a power of two: the probe masks indices with it).
 pub const MAX_NODES: usize = 8192;
 /// Deepest path the probe walks (its loop bound).
@@ -170,8 +180,20 @@ impl Model {
             KIND_LOGISTIC => {
                 set(self.header.bias);
                 let mut i = 0;
-                while i < FEATURE_COUNT {
+                while i < DEFAULT_TERMS {
                     set(get().saturating_add(self.term(i, features.feature(i))));
+                    i += 1;
+                }
+                // The opt-in features' terms only for a model that reads them: a model without
+                // them costs what it did before they existed (their weights are 0, so the
+                // score is the same either way).
+                while i < FEATURE_COUNT {
+                    // SAFETY: a valid reference (volatile: no knowledge about the mask is kept
+                    // across iterations, see `features_masked_into`).
+                    let mask = unsafe { core::ptr::read_volatile(&self.header.feature_mask) };
+                    if mask & (1 << i) != 0 {
+                        set(get().saturating_add(self.term(i, features.feature(i))));
+                    }
                     i += 1;
                 }
             }
@@ -235,6 +257,8 @@ impl Model {
     }
 }
 
+#[cfg(test)]
+mod layout_tests;
 #[cfg(test)]
 mod tests;
 

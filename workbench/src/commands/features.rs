@@ -1,5 +1,5 @@
 //! `workbench features PCAP... -o OUT [--decision-at N | --every-packet] [--labels FILE]
-//! [--lenient] [--json]`: a feature table (CSV or Parquet) from captures.
+//! [--lenient] [--vlan-id] [--json]`: a feature table (CSV or Parquet) from captures.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -41,6 +41,10 @@ pub struct FeaturesArgs {
     /// Skip damaged capture records instead of stopping at the first one.
     #[arg(long)]
     pub lenient: bool,
+    /// Add the opt-in `vlan_id` column (the outermost VLAN tag of each flow's first packet): a
+    /// host artefact, left out unless asked for.
+    #[arg(long)]
+    pub vlan_id: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -62,6 +66,11 @@ pub fn run(args: FeaturesArgs) -> Result<()> {
             window_s: args.cic_window_s,
         },
         lenient: args.lenient,
+        opt_in: if args.vlan_id {
+            shared::features::OPT_IN_FEATURES
+        } else {
+            0
+        },
     };
     let progress = if args.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()

@@ -1,4 +1,5 @@
-//! `workbench gen-pcaps -o DIR [--seed N] [--json]`: the project's own captures with ground truth.
+//! `workbench gen-pcaps -o DIR [--seed N] [--vlan ID | --qinq OUTER,INNER] [--json]`: the
+//! project's own captures with ground truth, untagged or with every frame VLAN-tagged.
 
 use std::path::PathBuf;
 
@@ -16,12 +17,21 @@ pub struct GenPcapsArgs {
     /// Seed of the generator: the same seed writes byte-identical files.
     #[arg(long, default_value_t = gen::DEFAULT_SEED)]
     pub seed: u64,
+    /// Tag every frame with this 802.1Q VLAN id (1-4094), as a trunk port carries it.
+    #[arg(long, value_name = "ID", value_parser = gen::vlan::parse_vlan_id, conflicts_with = "qinq")]
+    pub vlan: Option<u16>,
+    /// Tag every frame with an 802.1ad outer and an 802.1Q inner tag (QinQ), e.g. 100,200.
+    #[arg(long, value_name = "OUTER,INNER", value_parser = gen::vlan::VlanTags::parse_qinq)]
+    pub qinq: Option<gen::vlan::VlanTags>,
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: GenPcapsArgs) -> Result<()> {
-    let report = gen::write_all(&args.out, args.seed)?;
+    let mut report = gen::write_all(&args.out, args.seed)?;
+    if let Some(tags) = args.vlan.map(gen::vlan::VlanTags::Dot1q).or(args.qinq) {
+        gen::vlan::tag_written(&mut report, tags)?;
+    }
     if args.json {
         print_json(&report)?;
     } else {

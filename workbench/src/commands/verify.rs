@@ -7,7 +7,7 @@ use color_eyre::eyre::{bail, Result};
 use shared::abi::ProbeConfig;
 
 use super::print_json;
-use workbench_kernel::verify::{verify, VerifyOptions};
+use workbench_kernel::verify::{verify, ProbeEnd, VerifyOptions};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -29,6 +29,14 @@ pub struct VerifyArgs {
     /// How the probe hooks into the lab's interface: TCX, classic tc (cls_bpf) or auto.
     #[arg(long, value_enum, default_value_t = workbench_kernel::tc::AttachMode::Auto)]
     pub attach: workbench_kernel::tc::AttachMode,
+    /// Attach the probe where the frames arrive (outermost VLAN tag in metadata) or at the
+    /// sending end's egress (every tag in the frame).
+    #[arg(long, value_enum, default_value_t = ProbeEnd::Receive)]
+    pub probe_at: ProbeEnd,
+    /// Turn the receiving veth's rx-vlan-offload on or off for the replay (default: as the
+    /// kernel made it).
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    pub rx_vlan_offload: Option<bool>,
     #[arg(long)]
     pub json: bool,
 }
@@ -49,11 +57,22 @@ pub fn run(args: VerifyArgs) -> Result<()> {
             .lab_id
             .unwrap_or_else(|| format!("v{}", std::process::id() % 100_000)),
         attach: args.attach,
+        probe_at: args.probe_at,
+        rx_vlan_offload: args.rx_vlan_offload,
     };
     let report = verify(&opts)?;
     if args.json {
         print_json(&report)?;
     } else {
+        println!(
+            "probe at the {} end ({}), rx-vlan-offload {}",
+            match report.probe_at {
+                ProbeEnd::Receive => "receiving",
+                ProbeEnd::Send => "sending",
+            },
+            report.probe_iface,
+            if report.rx_vlan_offload { "on" } else { "off" }
+        );
         println!(
             "{}: {} flows in the kernel, {} compared, {} identical ({} malicious); {} packets sent, {} recorded, {} parse mismatches; probe attached as {}",
             report.pcap,

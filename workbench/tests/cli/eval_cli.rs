@@ -4,7 +4,6 @@
 //! trained from), the skew report on data where one column is shifted by construction, and the
 //! bad inputs the issue names.
 
-
 use std::path::{Path, PathBuf};
 
 use crate::common::{report, shared_data, workbench, workbench_json, TempDir};

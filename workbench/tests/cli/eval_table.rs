@@ -3,7 +3,6 @@
 //! the same inputs give the same table byte for byte), and `--check` compares the result with the
 //! document's generated region.
 
-
 use std::path::Path;
 
 use crate::common::report;

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use crate::featkit::{independent, ints, options, pcap, read_table, run, strings, tuple_of, tuples};
-use shared::features::{feature_id, FlowState, FEATURES};
+use shared::features::{feature_id, is_opt_in, FlowState, FEATURES, OPT_IN_FEATURES};
 use shared::FlowKey;
 use workbench_data::features::DecisionPoint;
 
@@ -89,6 +89,14 @@ fn one_row_per_flow_with_the_probes_feature_values_in_csv_and_parquet() {
             }
             let by_hand = state.features();
             for (id, info) in FEATURES.iter().enumerate() {
+                if is_opt_in(id) {
+                    assert!(
+                        df.column(info.name).is_err(),
+                        "{name}: {} only when asked",
+                        info.name
+                    );
+                    continue;
+                }
                 assert_eq!(
                     feature(&df, info.name)[i],
                     by_hand[id],
@@ -192,4 +200,31 @@ fn every_packet_gives_one_row_per_parsed_packet() {
         "the packets feature is the decision point k"
     );
     assert_eq!(feature(&df, "packets"), k);
+}
+
+#[test]
+fn the_vlan_id_column_is_there_when_asked_for_with_the_captures_tag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut report = workbench_flow::gen::write_all(dir.path(), 7).expect("generate");
+    workbench_flow::gen::vlan::tag_written(
+        &mut report,
+        workbench_flow::gen::vlan::VlanTags::QinQ { outer: 301, inner: 7 },
+    )
+    .expect("tag");
+    let input = dir.path().join("honest.pcap");
+    for opt_in in [0, OPT_IN_FEATURES] {
+        let out = dir.path().join(format!("t{opt_in}.parquet"));
+        let mut opts = options(std::slice::from_ref(&input), &out, DecisionPoint::LastPacket);
+        opts.opt_in = opt_in;
+        let report = run(&opts);
+        let df = read_table(&out);
+        assert!(report.rows > 0);
+        match opt_in {
+            0 => assert!(df.column("vlan_id").is_err(), "no vlan_id column unless asked"),
+            _ => assert!(
+                feature(&df, "vlan_id").iter().all(|&v| v == 301),
+                "every flow carries the outer tag's id"
+            ),
+        }
+    }
 }

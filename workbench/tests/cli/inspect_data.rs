@@ -243,6 +243,7 @@ fn flow_table(variant: &str, dir: &Path) -> PathBuf {
         labels: Some(samples.join(format!("labels-{variant}.csv"))),
         cic: CicOptions::default(),
         lenient: false,
+        opt_in: 0,
     };
     let report = extract(&opts, &ProgressBar::hidden()).unwrap_or_else(|e| panic!("features: {e:#}"));
     let labels = report.labels.expect("label report");

@@ -21,6 +21,7 @@ mod features_table;
 mod fuzz_parsers;
 mod fuzz_regressions;
 mod gen_pcaps;
+mod gen_pcaps_vlan;
 mod inspect_data;
 mod inspect_inputs;
 mod sample_honesty;

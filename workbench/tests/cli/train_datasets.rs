@@ -4,7 +4,6 @@
 //! columns (the latter not deployable), the mapping in the `kernel_features` finding, and bad
 //! input named.
 
-
 use std::path::Path;
 
 use crate::common::{report, shared_data, workbench, workbench_json};

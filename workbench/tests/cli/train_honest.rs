@@ -11,7 +11,6 @@
 //! - `--engine linfa` beside the default engine, with their agreement;
 //! - bad input: mapped columns that are all constant are named.
 
-
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 

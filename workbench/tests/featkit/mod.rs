@@ -31,6 +31,7 @@ pub fn options(pcaps: &[PathBuf], output: &Path, decision: DecisionPoint) -> Fea
         labels: None,
         cic: CicOptions::default(),
         lenient: false,
+        opt_in: 0,
     }
 }
 

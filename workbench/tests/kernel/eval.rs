@@ -4,7 +4,6 @@
 //! table after the capture was replayed into it). The model reads no durations or rates, because
 //! verify replays at its own pace (issue 19, item 1).
 
-
 use std::path::{Path, PathBuf};
 
 use crate::common::{lab_id, report, shared_data, workbench_json, TempDir};
@@ -19,8 +18,10 @@ fn s(p: &Path) -> &str {
 }
 
 #[test]
-
-#[cfg_attr(not(feature = "kernel-tests"), ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)")]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
 fn eval_flags_as_many_flows_as_the_kernel_does() {
     crate::common::require_kernel("eval_flags_as_many_flows_as_the_kernel_does");
     let dir = TempDir::new("kernel-eval");

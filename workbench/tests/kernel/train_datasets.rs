@@ -3,7 +3,6 @@
 //! a capture; a model on the dataset's own columns is refused by `deploy` and `verify` in one
 //! line with the reason, before anything reaches the kernel (issue 16).
 
-
 use std::path::Path;
 
 use crate::common::{report, shared_data, workbench, workbench_json, DetachOnDrop, TempDir};
@@ -41,8 +40,10 @@ fn refusal(out: &std::process::Output, what: &str) -> String {
 }
 
 #[test]
-
-#[cfg_attr(not(feature = "kernel-tests"), ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)")]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
 fn a_unsw_nb15_kernel_model_deploys_and_verifies_a_dataset_model_is_refused() {
     crate::common::require_kernel("a_unsw_nb15_kernel_model_deploys_and_verifies_a_dataset_model_is_refused");
     let dir = TempDir::new("unsw");

@@ -15,7 +15,7 @@
 
 use color_eyre::eyre::{bail, eyre, Result};
 use serde::Serialize;
-use shared::features::{feature_id, FeatureVector, FEATURE_COUNT};
+use shared::features::{feature_id, is_opt_in, FeatureVector, FEATURE_COUNT};
 use shared::model::{
     LogisticTerm, Model, MAX_DEPTH, MAX_NODES, MAX_TREES, SCORE_ONE, TRANSFORM_IDENTITY, TRANSFORM_LOG2,
 };
@@ -134,8 +134,9 @@ pub fn forest() -> Result<Box<Model>> {
     build::forest(&trees, SCORE_ONE)
 }
 
-/// A logistic model over all FEATURE_COUNT features, every weight non-zero; counts, bytes,
-/// times and rates go through the log2 transform, as a trained model's large-range features do.
+/// A logistic model over the 40 default features (what `train --features kernel` can use; not
+/// the opt-in VLAN id), every weight non-zero; counts, bytes, times and rates go through the
+/// log2 transform, as a trained model's large-range features do.
 pub fn logistic() -> Result<Box<Model>> {
     let log2_features = [
         "duration_us",
@@ -158,6 +159,7 @@ pub fn logistic() -> Result<Box<Model>> {
     .map(|n| feature(n))
     .collect::<Result<Vec<_>>>()?;
     let terms: Vec<(usize, LogisticTerm)> = (0..FEATURE_COUNT)
+        .filter(|&i| !is_opt_in(i))
         .map(|i| {
             let sign = if i % 3 == 0 { -1 } else { 1 };
             let term = LogisticTerm {
@@ -275,8 +277,12 @@ mod tests {
     #[test]
     fn logistic_uses_every_feature_some_through_log2() {
         let m = logistic().expect("logistic");
-        assert_eq!(m.header.feature_mask.count_ones() as usize, FEATURE_COUNT);
-        assert!(m.terms.iter().all(|t| t.weight != 0));
+        assert_eq!(m.header.feature_mask, shared::features::DEFAULT_FEATURES);
+        assert!(m
+            .terms
+            .iter()
+            .enumerate()
+            .all(|(i, t)| (t.weight != 0) != is_opt_in(i)));
         assert!(m.terms.iter().any(|t| t.transform == TRANSFORM_LOG2));
         assert!(m.terms.iter().any(|t| t.transform == TRANSFORM_IDENTITY));
         // Benign even for the largest values.

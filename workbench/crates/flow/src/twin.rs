@@ -2,7 +2,11 @@
 //! parsed packets and timestamps, producing the flow table the kernel would hold.
 //!
 //! It mirrors `probe-ebpf/src/main.rs` step by step: canonical key, new flow (`restart`) or
-//! update, then `decide` with the active and shadow models. Keep the two in step.
+//! update, then `decide` with the active and shadow models. Keep the two in step. (The probe's
+//! other two steps have nothing to do here: a packet whose new-flow insert lost to another CPU
+//! is added to the winner's entry, which is this map's update of an existing flow; and a
+//! GSO/GRO super-packet, which `shared::packet::segment` turns into its frames at tc, never
+//! comes from a capture, whose frames are the wire's already.)
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;

@@ -6,6 +6,11 @@
 //! frames that were sent (its own parse, compared with the kernel's) and replays them with the
 //! kernel's timestamps, so time-based features are compared too, not excluded. The replay thread
 //! is pinned to one CPU: veth delivers on the sending CPU, so the kernel sees the capture's order.
+//!
+//! The probe sits at the receiving end by default, where a tagged frame arrives with its
+//! outermost VLAN tag moved to metadata (the receive path's untagging, `rx-vlan-offload` or
+//! software); `--probe-at send` puts it at the sending end's egress, where every tag is still in
+//! the frame. Either way the kernel must count the frame as the capture holds it.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,6 +23,7 @@ use shared::FlowEntry;
 
 use crate::events::{raw_flows, PacketRecordReader};
 use crate::flows::verdict_name;
+use crate::lab::offload::{self, Offload};
 use crate::lab::replay_lab::ReplayLab;
 use crate::lifecycle::{
     self,
@@ -39,6 +45,22 @@ pub struct VerifyOptions {
     pub lab_id: String,
     /// TCX, classic tc or auto (TCX where the kernel has it).
     pub attach: crate::tc::AttachMode,
+    /// Which end of the lab's veth pair the probe is attached to.
+    pub probe_at: ProbeEnd,
+    /// Set `rx-vlan-offload` of the receiving end before the replay (`None`: leave the
+    /// kernel's default).
+    pub rx_vlan_offload: Option<bool>,
+}
+
+/// An end of the replay lab's veth pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeEnd {
+    /// Where the frames arrive (ingress): the outermost VLAN tag is in metadata.
+    #[default]
+    Receive,
+    /// Where replay sends them (egress): every tag is in the frame.
+    Send,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -77,6 +99,11 @@ pub struct VerifyReport {
     pub malicious_flows: usize,
     /// How the probe was attached in the lab: "tcx" or "tc" (cls_bpf).
     pub attach_mode: &'static str,
+    /// The lab interface the probe was attached to, and at which end.
+    pub probe_iface: String,
+    pub probe_at: ProbeEnd,
+    /// `rx-vlan-offload` of the receiving end during the replay.
+    pub rx_vlan_offload: bool,
 }
 
 fn side(e: &FlowEntry) -> Side {
@@ -169,7 +196,7 @@ fn sent_frames(pcap: &Path) -> Result<(u64, Vec<Result<shared::ParsedPacket, sha
 }
 
 fn ring_bytes_for(records: usize) -> u32 {
-    // 72-byte records plus the ring's 8-byte headers, with room to spare.
+    // 80-byte records plus the ring's 8-byte headers, with room to spare.
     let want = (records.max(1) * 96).next_power_of_two().max(64 * 1024);
     want.min(1 << 28) as u32
 }
@@ -198,6 +225,14 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         lab.info.send_iface.clone(),
         lab.info.receive_iface.clone(),
     );
+    if let Some(on) = opts.rx_vlan_offload {
+        offload::set(Some(&netns), &recv_if, Offload::RxVlan, on)?;
+    }
+    let rx_vlan_offload = offload::get(Some(&netns), &recv_if, Offload::RxVlan)?;
+    let recv_if = match opts.probe_at {
+        ProbeEnd::Receive => recv_if,
+        ProbeEnd::Send => send_if.clone(),
+    };
     claim.add(Object::Probe {
         iface: recv_if.clone(),
     });
@@ -287,6 +322,9 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             .filter(|(_, e)| e.verdict == shared::flow::VERDICT_MALICIOUS)
             .count(),
         attach_mode: attached.attach_mode,
+        probe_iface: recv_if.clone(),
+        probe_at: opts.probe_at,
+        rx_vlan_offload,
     };
     for (key, k) in &kernel {
         let tuple = FlowTuple::of(key, k.initiator_is_lo != 0);

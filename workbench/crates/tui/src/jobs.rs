@@ -127,6 +127,7 @@ fn load_capture(
         labels: Some(labels.clone()),
         cic: Default::default(),
         lenient: false,
+        opt_in: 0,
     };
     let bar = indicatif::ProgressBar::hidden();
     let done = std::sync::atomic::AtomicBool::new(false);

@@ -435,7 +435,7 @@ fn finish_csv(
 fn read_parquet(src: &SourceFile, c: Content) -> Result<DataFrame, DataError> {
     let name = src.display_name();
     // polars aborts on negative counts in page headers, and asserts on other damage (both found
-    // by tests/fuzz_parsers.rs): check the headers first, and contain a panic.
+    // by workbench/tests/cli/fuzz_parsers.rs): check the headers first, and contain a panic.
     let checked = |data: Result<polars::polars_utils::mmap::MemSlice, String>| {
         crate::contain::contained(|| data.and_then(parquet_check::check))
             .unwrap_or_else(|panic| Err(format!("damaged data ({panic})")))

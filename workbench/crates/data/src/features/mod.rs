@@ -60,6 +60,9 @@ pub struct FeaturesOptions {
     pub labels: Option<PathBuf>,
     pub cic: CicOptions,
     pub lenient: bool,
+    /// Opt-in features (`shared::features::OPT_IN_FEATURES`, e.g. the VLAN id) to add as
+    /// columns; 0: the default set only.
+    pub opt_in: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -306,6 +309,7 @@ pub fn extract(opts: &FeaturesOptions, progress: &ProgressBar) -> Result<Feature
         decided_at: matches!(opts.decision, DecisionPoint::Packet(_)),
         label: labeler.is_some(),
         attack_type: labeler.as_ref().is_some_and(Labeler::has_attack_type),
+        opt_in: opts.opt_in,
     };
     let writer = TableWriter::create(&opts.output, layout)?;
     let passes = if opts.decision == DecisionPoint::EveryPacket {

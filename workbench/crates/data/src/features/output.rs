@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use polars::prelude::*;
-use shared::features::{FeatureVector, FEATURES, FEATURE_COUNT};
+use shared::features::{is_opt_in, FeatureVector, FEATURES, FEATURE_COUNT};
 
 /// Rows held in memory before they are written: bounds memory in `--every-packet` mode, and is
 /// a reasonable Parquet row group.
@@ -32,12 +32,23 @@ fn feature_is_tuple_column(id: usize) -> bool {
     TUPLE_COLUMNS.contains(&FEATURES[id].name)
 }
 
+/// The feature columns of a table, by id: every default feature that is not a tuple column,
+/// and the opt-in features in `opt_in` (a host artefact such as the VLAN id is a column only
+/// when asked for).
+fn table_features(opt_in: u64) -> impl Iterator<Item = usize> {
+    (0..FEATURE_COUNT)
+        .filter(|&id| !feature_is_tuple_column(id))
+        .filter(move |&id| !is_opt_in(id) || opt_in & (1 << id) != 0)
+}
+
 /// Which optional columns the table has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
     pub decided_at: bool,
     pub label: bool,
     pub attack_type: bool,
+    /// Opt-in features with a column (see [`table_features`]).
+    pub opt_in: u64,
 }
 
 impl Layout {
@@ -49,11 +60,7 @@ impl Layout {
             c.push("decided_at");
         }
         c.push(FLOW_PACKETS_COLUMN);
-        c.extend(
-            (0..FEATURE_COUNT)
-                .filter(|&id| !feature_is_tuple_column(id))
-                .map(|id| FEATURES[id].name),
-        );
+        c.extend(table_features(self.opt_in).map(|id| FEATURES[id].name));
         if self.label {
             c.push("label");
         }
@@ -138,7 +145,7 @@ pub struct TableWriter {
 
 /// Integer columns in order: ports, proto, first_seen_ns, decision_packet, flow_packets, then
 /// the features that are not tuple columns.
-fn int_column_names() -> Vec<&'static str> {
+fn int_column_names(opt_in: u64) -> Vec<&'static str> {
     let mut c = vec![
         "src_port",
         "dst_port",
@@ -147,11 +154,7 @@ fn int_column_names() -> Vec<&'static str> {
         "decision_packet",
         FLOW_PACKETS_COLUMN,
     ];
-    c.extend(
-        (0..FEATURE_COUNT)
-            .filter(|&id| !feature_is_tuple_column(id))
-            .map(|id| FEATURES[id].name),
-    );
+    c.extend(table_features(opt_in).map(|id| FEATURES[id].name));
     c
 }
 
@@ -179,7 +182,10 @@ impl TableWriter {
             )),
             Format::Parquet => Sink::Parquet(Box::new(ParquetWriter::new(file).batched(&schema)?)),
         };
-        let ints = int_column_names().iter().map(|_| Vec::new()).collect();
+        let ints = int_column_names(layout.opt_in)
+            .iter()
+            .map(|_| Vec::new())
+            .collect();
         Ok(TableWriter {
             layout,
             path: path.to_path_buf(),
@@ -193,15 +199,13 @@ impl TableWriter {
             attack_type: Vec::new(),
             source_file: Vec::new(),
             batch_rows: 0,
-            feature_ids: (0..FEATURE_COUNT)
-                .filter(|&id| !feature_is_tuple_column(id))
-                .collect(),
+            feature_ids: table_features(layout.opt_in).collect(),
             rows: 0,
         })
     }
 
     fn schema(layout: Layout) -> Schema {
-        let ints = int_column_names();
+        let ints = int_column_names(layout.opt_in);
         layout
             .columns()
             .into_iter()
@@ -264,7 +268,7 @@ impl TableWriter {
             return Ok(());
         }
         self.batch_rows = 0;
-        let names = int_column_names();
+        let names = int_column_names(self.layout.opt_in);
         let mut by_name: Vec<(&str, Column)> = Vec::with_capacity(self.schema.len());
         by_name.push((
             "src_ip",
@@ -385,10 +389,11 @@ mod tests {
 
     #[test]
     fn columns_are_unique_and_hold_every_feature() {
-        let layout = Layout {
+        let mut layout = Layout {
             decided_at: true,
             label: true,
             attack_type: true,
+            opt_in: shared::features::OPT_IN_FEATURES,
         };
         let cols = layout.columns();
         let unique: std::collections::HashSet<_> = cols.iter().collect();
@@ -398,5 +403,11 @@ mod tests {
         }
         assert_eq!(cols.len(), 5 + 3 + 1 + (FEATURE_COUNT - 2) + 3);
         assert_eq!(TableWriter::schema(layout).len(), cols.len());
+        // Without asking, the opt-in host artefacts have no column.
+        layout.opt_in = 0;
+        let default = layout.columns();
+        assert!(!default.contains(&"vlan_id"));
+        assert_eq!(default.len(), cols.len() - 1);
+        assert_eq!(TableWriter::schema(layout).len(), default.len());
     }
 }

@@ -161,11 +161,13 @@ pub fn leakage(t: &Table, singles: &[OneFeature]) -> Option<Finding> {
     })
 }
 
-/// TTL, TCP window and source address: properties of the sending machine, not of the attack.
+/// TTL, TCP window and source address: properties of the sending machine, not of the attack;
+/// the VLAN id: a property of where the capture was taken.
 pub(crate) fn host_artefact(name: &str, host_column: Option<&str>) -> bool {
     let k = column_key(name);
     k.contains("ttl")
         || k.contains("win")
+        || k.contains("vlan")
         || Some(name) == host_column
         || matches!(k.as_str(), "sourceip" | "srcip" | "src")
 }

@@ -103,7 +103,9 @@ impl Default for TrainOptions {
         TrainOptions {
             kind: ModelKind::Tree,
             max_depth: 8,
-            feature_ids: (0..shared::features::FEATURE_COUNT).collect(),
+            feature_ids: (0..shared::features::FEATURE_COUNT)
+                .filter(|&id| !shared::features::is_opt_in(id))
+                .collect(),
             split: SplitKind::Time,
             test_share: 0.3,
             seed: 1,

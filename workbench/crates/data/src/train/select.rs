@@ -1,9 +1,11 @@
 //! Which kernel features a model is trained on: `--features kernel` (every dataset column with a
-//! probe counterpart) or a comma list, each name checked against the probe's 40 features and the
-//! dataset's columns, so that a typo or a column lost in cleaning is named, not silently skipped.
+//! probe counterpart, but the opt-in host artefacts such as `vlan_id`) or a comma list (which
+//! may hold `kernel`, e.g. `kernel,vlan_id`), each name checked against the probe's features and
+//! the dataset's columns, so that a typo or a column lost in cleaning is named, not silently
+//! skipped.
 
 use color_eyre::eyre::{bail, Result};
-use shared::features::{feature_id, FEATURES};
+use shared::features::{feature_id, is_opt_in, FEATURES};
 
 use crate::dataset::kernel_map::{kernel_mapping_for, MappedColumn};
 use crate::dataset::{DatasetKind, DroppedColumn};
@@ -78,6 +80,8 @@ pub fn select(spec: &str, c: &Columns) -> Result<Vec<MappedColumn>> {
                 .any(|d| c.label_columns.contains(&d.as_str()))
     });
     if spec.trim() == "kernel" {
+        // Opt-in features (the VLAN id) only when named: `kernel,vlan_id`.
+        mapped.retain(|m| !is_opt_in(m.feature_id));
         if mapped.is_empty() {
             let dropped = kernel_mapping_for(
                 c.kind,
@@ -95,6 +99,10 @@ pub fn select(spec: &str, c: &Columns) -> Result<Vec<MappedColumn>> {
     } else {
         let mut ids = Vec::new();
         for name in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if name == "kernel" {
+                ids.extend(mapped.iter().map(|m| m.feature_id).filter(|&id| !is_opt_in(id)));
+                continue;
+            }
             match resolve(name, &mapped) {
                 Some(id) => ids.push(id),
                 None => {
@@ -172,12 +180,34 @@ mod tests {
         assert_eq!(one[0].feature, "fwd_packets");
         let e = select("syn_count,syn_cnt", &c).expect_err("typo").to_string();
         assert!(
-            e.contains("`syn_cnt`") && e.contains("the 40 kernel features are: ") && e.contains("fwd_ttl"),
+            e.contains("`syn_cnt`") && e.contains("the 41 kernel features are: ") && e.contains("fwd_ttl"),
             "{e}"
         );
         let e = select("fwd_ttl", &c).expect_err("dropped").to_string();
         assert!(e.contains("t.csv: column `fwd_ttl`") && e.contains("NaN"), "{e}");
         let e = select("bwd_ttl", &c).expect_err("absent").to_string();
         assert!(e.contains("no column for kernel feature(s) bwd_ttl"), "{e}");
+    }
+
+    #[test]
+    fn the_vlan_id_is_used_only_when_named() {
+        let columns = cols(&["syn_count", "vlan_id", "label"]);
+        let c = Columns {
+            file: "t.csv",
+            kind: DatasetKind::Generic,
+            columns: &columns,
+            label_columns: &["label"],
+            dropped: &[],
+        };
+        let names = |spec: &str| {
+            select(spec, &c)
+                .expect(spec)
+                .iter()
+                .map(|m| m.feature)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names("kernel"), vec!["syn_count"]);
+        assert_eq!(names("kernel,vlan_id"), vec!["syn_count", "vlan_id"]);
+        assert_eq!(names("vlan_id"), vec!["vlan_id"]);
     }
 }

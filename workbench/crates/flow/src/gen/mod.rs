@@ -22,6 +22,7 @@ mod connect;
 mod payload;
 mod pcapw;
 mod session;
+pub mod vlan;
 mod world;
 
 use std::collections::BTreeMap;

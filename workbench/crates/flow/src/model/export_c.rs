@@ -8,9 +8,9 @@ use std::fmt::Write;
 use std::path::Path;
 
 use color_eyre::eyre::{Result, WrapErr};
-use shared::features::{FEATURES, FEATURE_COUNT};
+use shared::features::FEATURES;
 use shared::model::{
-    Model, KIND_FOREST, KIND_LOGISTIC, KIND_TREE, LOG2_FRAC_BITS, MAX_DEPTH, TRANSFORM_LOG2,
+    codec, Model, KIND_FOREST, KIND_LOGISTIC, KIND_TREE, LOG2_FRAC_BITS, MAX_DEPTH, TRANSFORM_LOG2,
 };
 
 use super::{id_string, kind_name};
@@ -22,6 +22,9 @@ pub struct Exported {
 
 pub fn render(m: &Model) -> Exported {
     let h = &m.header;
+    // The features of the model's file layout: 40 unless it reads the opt-in vlan_id, so a
+    // model exported before that feature existed keeps its C interface.
+    let feature_count = codec::layout_of(m).1;
     let id = id_string(h.model_id);
     let mut header = String::new();
     let _ = writeln!(
@@ -32,11 +35,11 @@ pub fn render(m: &Model) -> Exported {
     header.push_str("#ifndef EBML_MODEL_H\n#define EBML_MODEL_H\n\n#include <stdint.h>\n\n");
     let _ = writeln!(
         header,
-        "#define EBML_MODEL_ID 0x{:08x}u\n#define EBML_FEATURE_COUNT {FEATURE_COUNT}\n",
+        "#define EBML_MODEL_ID 0x{:08x}u\n#define EBML_FEATURE_COUNT {feature_count}\n",
         h.model_id
     );
     header.push_str("/* Feature ids (the index in the vector passed to ebml_score):\n");
-    for (i, f) in FEATURES.iter().enumerate() {
+    for (i, f) in FEATURES.iter().take(feature_count).enumerate() {
         let _ = writeln!(header, " *   {i:2} {} [{}]", f.name, f.unit);
     }
     header.push_str(" */\n\n");
@@ -98,24 +101,24 @@ pub fn render(m: &Model) -> Exported {
     }
     if h.kind == KIND_LOGISTIC {
         let (mut w, mut s, mut t) = (Vec::new(), Vec::new(), Vec::new());
-        for term in &m.terms {
+        for term in &m.terms[..feature_count] {
             w.push(term.weight.to_string());
             s.push(term.shift.to_string());
             t.push(term.transform.to_string());
         }
         let _ = writeln!(
             src,
-            "static const int32_t EBML_WEIGHTS[{FEATURE_COUNT}] = {{ {} }};",
+            "static const int32_t EBML_WEIGHTS[{feature_count}] = {{ {} }};",
             w.join(", ")
         );
         let _ = writeln!(
             src,
-            "static const uint8_t EBML_SHIFTS[{FEATURE_COUNT}] = {{ {} }};",
+            "static const uint8_t EBML_SHIFTS[{feature_count}] = {{ {} }};",
             s.join(", ")
         );
         let _ = writeln!(
             src,
-            "static const uint8_t EBML_TRANSFORMS[{FEATURE_COUNT}] = {{ {} }};\n",
+            "static const uint8_t EBML_TRANSFORMS[{feature_count}] = {{ {} }};\n",
             t.join(", ")
         );
         let _ = writeln!(

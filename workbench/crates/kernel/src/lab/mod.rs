@@ -10,8 +10,10 @@ pub mod afpacket;
 pub mod guard;
 pub mod hostile;
 pub mod netns;
+pub mod offload;
 pub mod receiver;
 pub mod replay_lab;
+pub mod tap;
 pub mod traffic;
 
 pub use replay_lab::{ReplayLab, ReplayLabInfo};
@@ -35,6 +37,8 @@ pub struct Lab {
     pub peer_addr: Ipv4Addr,
     pub host_mac: [u8; 6],
     pub peer_mac: [u8; 6],
+    /// Transmit and receive queues of each veth end (`None`: the kernel's default).
+    queues: Option<u32>,
     removed: bool,
 }
 
@@ -79,6 +83,19 @@ impl Lab {
     /// Creates namespace `ebml-<id>` with veth `ebml-<id>h` (root namespace, 10.203.<subnet>.1)
     /// and `ebml-<id>n` (inside, 10.203.<subnet>.2).
     pub fn create(id: &str, subnet: u8) -> Result<Lab> {
+        Self::create_in(id, subnet, None)
+    }
+
+    /// [`Lab::create`] with `queues` transmit and receive queues on each veth end (a
+    /// multi-queue NIC: frames of one link processed by several CPUs at once).
+    pub fn create_with_queues(id: &str, subnet: u8, queues: u32) -> Result<Lab> {
+        if !(1..=64).contains(&queues) {
+            bail!("a lab veth has 1 to 64 queues, not {queues}");
+        }
+        Self::create_in(id, subnet, Some(queues))
+    }
+
+    fn create_in(id: &str, subnet: u8, queues: Option<u32>) -> Result<Lab> {
         if id.is_empty() || id.len() > 9 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
             bail!("lab id {id:?} must be 1-9 ASCII letters or digits (interface names have 15 bytes)");
         }
@@ -97,6 +114,7 @@ impl Lab {
             peer_addr: Ipv4Addr::new(10, 203, subnet, 2),
             host_mac,
             peer_mac,
+            queues,
             removed: false,
         };
         lab.configure()?;
@@ -105,12 +123,14 @@ impl Lab {
 
     fn configure(&mut self) -> Result<()> {
         let (host_mac, peer_mac) = (mac_string(&self.host_mac), mac_string(&self.peer_mac));
-        ip(&[
-            "link",
-            "add",
-            &self.host_if,
-            "address",
-            &host_mac,
+        let queues = self.queues.map(|q| q.to_string());
+        let queue_args: Vec<&str> = match &queues {
+            Some(q) => vec!["numtxqueues", q, "numrxqueues", q],
+            None => Vec::new(),
+        };
+        let mut args = vec!["link", "add", &self.host_if, "address", &host_mac];
+        args.extend(&queue_args);
+        args.extend([
             "type",
             "veth",
             "peer",
@@ -118,9 +138,10 @@ impl Lab {
             &self.peer_if,
             "address",
             &peer_mac,
-            "netns",
-            &self.netns,
-        ])?;
+        ]);
+        args.extend(&queue_args);
+        args.extend(["netns", &self.netns]);
+        ip(&args)?;
         disable_ipv6(&self.host_if)?;
         let peer = self.peer_if.clone();
         netns::run_in(&self.netns, move || disable_ipv6(&peer))??;

@@ -30,7 +30,7 @@ pub struct FrameCounter {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-fn open_socket(iface: &str) -> Result<OwnedFd> {
+pub(super) fn open_socket(iface: &str) -> Result<OwnedFd> {
     let eth_p_all = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
     // SAFETY: plain socket(2); the fd is owned right away.
     let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, eth_p_all) };
@@ -87,7 +87,7 @@ fn open_socket(iface: &str) -> Result<OwnedFd> {
 }
 
 /// Kernel drops on the socket since the last call (PACKET_STATISTICS resets on read).
-fn socket_drops(fd: &OwnedFd) -> u64 {
+pub(super) fn socket_drops(fd: &OwnedFd) -> u64 {
     let mut stats = TpacketStats::default();
     let mut len = std::mem::size_of::<TpacketStats>() as u32;
     // SAFETY: stats is a writable tpacket_stats of the size passed.

@@ -141,6 +141,7 @@ fn table_of(spec: &Spec, work: &Path) -> Result<LoadedDataset> {
                     labels: Some(labels.clone()),
                     cic: Default::default(),
                     lenient: false,
+                    opt_in: 0,
                 },
                 &ProgressBar::hidden(),
             )?;

@@ -61,7 +61,7 @@ fn arb_features() -> impl Strategy<Value = FeatureVector> {
         0i64..(1 << 40)
     ])
     .prop_flat_map(|a| {
-        proptest::array::uniform8(prop_oneof![0i64..10, 0i64..100_000]).prop_map(move |b| {
+        proptest::array::uniform9(prop_oneof![0i64..10, 0i64..100_000]).prop_map(move |b| {
             let mut v = [0i64; FEATURE_COUNT];
             v[..32].copy_from_slice(&a);
             v[32..].copy_from_slice(&b);
@@ -95,7 +95,7 @@ proptest! {
     #[test]
     fn compiled_logistic_stays_within_the_bound(
         weights in proptest::array::uniform32(prop_oneof![Just(0.0f64), -10.0f64..10.0, -1e-4f64..1e-4]),
-        more in proptest::array::uniform8(-3.0f64..3.0),
+        more in proptest::array::uniform9(-3.0f64..3.0),
         logs in proptest::array::uniform32(any::<bool>()),
         bias in -20.0f64..20.0,
         xs in proptest::collection::vec(arb_features(), 1..20),
