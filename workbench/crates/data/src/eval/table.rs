@@ -10,7 +10,7 @@ use shared::model::Model;
 
 use super::score::FlowOutcome;
 use super::skew::Decisions;
-use crate::dataset::kernel_map::kernel_mapping;
+use crate::dataset::kernel_map::kernel_mapping_for;
 use crate::dataset::LoadedDataset;
 use crate::train::prepare::prepare_for_scoring;
 
@@ -19,7 +19,7 @@ fn check_features(loaded: &LoadedDataset, feature_ids: &[usize]) -> Result<()> {
     let columns = loaded.column_names();
     let mut label_columns = vec![loaded.label_column.as_str()];
     label_columns.extend(loaded.class_column.as_deref());
-    let mapped = kernel_mapping(&columns).mapped;
+    let mapped = kernel_mapping_for(loaded.kind, &columns).mapped;
     let missing: Vec<&str> = feature_ids
         .iter()
         .filter(|&&id| {
@@ -65,7 +65,7 @@ pub fn scan(
     outcomes: &mut Vec<FlowOutcome>,
 ) -> Result<TableScan> {
     check_features(loaded, feature_ids)?;
-    let mapped = kernel_mapping(&loaded.column_names()).mapped;
+    let mapped = kernel_mapping_for(loaded.kind, &loaded.column_names()).mapped;
     let mut wanted: Vec<usize> = feature_ids.to_vec();
     wanted.extend(
         recorded

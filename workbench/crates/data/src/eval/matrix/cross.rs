@@ -140,14 +140,18 @@ pub fn cross_rows(o: &MatrixOptions, real: &[PathBuf], progress: &dyn Fn(&str)) 
                         continue;
                     }
                 };
-            let r =
-                match crate::eval::evaluate(&eval_options(&path, sets[to].1.clone(), None, At::LastPacket)) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        rows.push(empty(format!("scoring failed: {e:#}")));
-                        continue;
-                    }
-                };
+            let r = match crate::eval::evaluate(&eval_options(
+                &path,
+                sets[to].1.clone(),
+                None,
+                At::DecisionPoints,
+            )) {
+                Ok(r) => r,
+                Err(e) => {
+                    rows.push(empty(format!("scoring failed: {e:#}")));
+                    continue;
+                }
+            };
             rows.push(CrossRow {
                 trained_on: from_name.into(),
                 scored_on: to_name.into(),

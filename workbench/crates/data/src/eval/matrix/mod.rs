@@ -409,20 +409,27 @@ pub fn feature_list(names: &[String]) -> String {
     if names.len() <= 8 {
         return names.join(", ");
     }
-    let missing: Vec<&str> = FEATURES
+    // Opt-in features (the VLAN id) are in no default set: counted only when a model reads them.
+    let offered: Vec<&str> = FEATURES
         .iter()
-        .map(|f| f.name)
+        .enumerate()
+        .filter(|&(id, f)| !shared::features::is_opt_in(id) || names.iter().any(|m| m == f.name))
+        .map(|(_, f)| f.name)
+        .collect();
+    let missing: Vec<&str> = offered
+        .iter()
+        .copied()
         .filter(|n| !names.iter().any(|m| m == n))
         .collect();
     match missing.len() {
-        0 => format!("all {}", FEATURES.len()),
+        0 => format!("all {}", offered.len()),
         1..=6 => format!(
             "{} of {} (all but {})",
             names.len(),
-            FEATURES.len(),
+            offered.len(),
             missing.join(", ")
         ),
-        _ => format!("{} of {}", names.len(), FEATURES.len()),
+        _ => format!("{} of {}", names.len(), offered.len()),
     }
 }
 
