@@ -168,11 +168,12 @@ fn demo_in_tmux_walks_the_tabs_flags_the_syn_flood_in_the_kernel_and_cleans_up()
     tmux.keys("/");
     tmux.cmd(&["send-keys", "-t", "t", "-l", FLOOD_TARGET]);
     tmux.keys("Enter");
+    // The filter applies while it is typed: wait for Enter to have closed the prompt as well.
+    let applied = format!("filter \"{FLOOD_TARGET}\"");
     let screen = tmux.wait_until("a flagged SYN flood flow", Duration::from_secs(60), |s| {
-        flagged_flood_rows(s, &flood) > 0
+        flagged_flood_rows(s, &flood) > 0 && s.contains(&applied)
     });
     let seen = started.elapsed();
-    assert!(screen.contains(&format!("filter \"{FLOOD_TARGET}\"")), "{screen}");
     assert!(screen.contains(&format!("model tree {model}")), "{screen}");
     // The kernel's own table agrees with the screen.
     let flows = workbench_json(&["probe", "flows", "--iface", &iface, "--json"]);
