@@ -12,6 +12,7 @@ mod cli;
 mod commands;
 mod config;
 pub mod demo;
+mod pipe;
 
 use clap::{CommandFactory, FromArgMatches};
 use color_eyre::eyre::Result;
@@ -84,8 +85,19 @@ pub fn main() -> std::process::ExitCode {
     use workbench_kernel::lifecycle;
     // Panic and error hooks (they restore the terminal once the TUI exists).
     let _ = color_eyre::install();
-    match run() {
+    pipe::install_hook();
+    // A print to a closed stdout panics; unwinding runs the commands' cleanup guards first.
+    let outcome = std::panic::catch_unwind(run);
+    if pipe::happened() {
+        return ExitCode::from(pipe::EXIT_STATUS);
+    }
+    let Ok(result) = outcome else {
+        // Any other panic was reported by the hook (with the terminal restored).
+        return ExitCode::from(101);
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if pipe::is_broken_pipe_error(&e) => ExitCode::from(pipe::EXIT_STATUS),
         Err(e) => {
             // Stopped by a signal after cleaning up: say so, exit with the signal's status.
             if let Some(i) = e.chain().find_map(|c| c.downcast_ref::<lifecycle::Interrupted>()) {

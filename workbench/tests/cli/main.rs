@@ -7,6 +7,7 @@ mod common;
 mod featkit;
 
 mod bench_all;
+mod broken_pipe;
 mod capture_handmade;
 mod capture_reader;
 mod cli_validation;

@@ -138,3 +138,42 @@ impl TempDir {
         self.0.path()
     }
 }
+
+/// Runs the workbench with stdout a pipe whose reading end is already closed, so its first
+/// write fails with EPIPE (as after `workbench ... | head` has quit): (exit code, stderr).
+pub fn workbench_into_closed_pipe(args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(args)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("the workbench binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `workbench_into_closed_pipe` and the assertions every printing command must pass: it ends
+/// quietly with the status a shell shows for SIGPIPE, no panic, no backtrace, no error line.
+pub fn assert_quiet_on_a_closed_pipe(args: &[&str]) {
+    // clap prints `--help` and `--version` itself, ignores the failed write and exits 0.
+    let expected = if args.iter().any(|a| *a == "--help" || *a == "--version") {
+        0
+    } else {
+        141
+    };
+    let (code, stderr) = workbench_into_closed_pipe(args);
+    let line = args.join(" ");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace") && !stderr.contains("error"),
+        "workbench {line} into a closed pipe: {stderr}"
+    );
+    assert_eq!(
+        code,
+        Some(expected),
+        "workbench {line} into a closed pipe: exit {code:?}, stderr: {stderr}"
+    );
+}

@@ -7,6 +7,7 @@
 mod common;
 
 mod bench;
+mod broken_pipe;
 mod cleanup;
 mod config_flags;
 mod demo;
