@@ -196,7 +196,9 @@ impl ProbeModels {
         Ok(Some((id, model)))
     }
 
-    fn install(&self, slot: u32, model: &Model) -> Result<()> {
+    /// The model in a map of its own, not yet in any slot: everything that can refuse a model
+    /// (its feature mask, map creation, the kernel's write) happens here, before a slot changes.
+    fn prepare(&self, model: &Model) -> Result<OwnedFd> {
         check_feature_mask(model)?;
         let inner = new_inner_map()?;
         sys::map_update(
@@ -205,15 +207,22 @@ impl ProbeModels {
             model_bytes(model),
             "writing the model into a new map",
         )?;
+        Ok(inner)
+    }
+
+    fn install(&self, slot: u32, model: &Model) -> Result<()> {
+        let inner = self.prepare(model)?;
         self.set_slot(slot, inner.as_fd())
     }
 
-    /// Makes `model` the active one; the active one becomes the rollback target.
+    /// Makes `model` the active one; the active one becomes the rollback target. The new model
+    /// is prepared first, so a model that is refused leaves active and previous as they were.
     pub fn deploy(&self, model: &Model) -> Result<()> {
+        let inner = self.prepare(model)?;
         if let Some((_, current)) = self.slot_fd(SLOT_ACTIVE)? {
             self.set_slot(SLOT_PREVIOUS, current.as_fd())?;
         }
-        self.install(SLOT_ACTIVE, model)
+        self.set_slot(SLOT_ACTIVE, inner.as_fd())
     }
 
     /// Puts `model` beside the active one, evaluated but never acting.
