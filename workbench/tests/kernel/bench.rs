@@ -43,7 +43,6 @@ fn bench_probe_runs_the_probe_on_every_variant_and_cleans_up() {
     for key in VARIANT_KEYS {
         assert!(num(&r, key) > 0, "{key}: {r:#}");
     }
-    assert!(num(&r, "tree_ns") > num(&r, "empty_ns"), "{r:#}");
     assert_eq!(
         r["model_part_ns"].as_i64(),
         Some(num(&r, "tree_ns") as i64 - num(&r, "no_model_ns") as i64)
@@ -63,7 +62,6 @@ fn bench_probe_runs_the_probe_on_every_variant_and_cleans_up() {
             // Every test run of every variant returned TC_ACT_OK.
             assert_eq!(p["return_codes"][key], serde_json::json!([0]), "{key}: {p:#}");
         }
-        assert!(num(p, "tree_ns") > num(p, "empty_ns"), "{p:#}");
     }
 
     // The private probe saw exactly one flow per packet type, with every repetition of every

@@ -2,10 +2,11 @@
 //! each measured alone (peak RSS, wall time), read back in the one [`Section`] shape, and
 //! written as a table (docs/BENCHMARKS.md) and a JSON file.
 //!
-//! A section that cannot run here says so (`"skipped": "<reason>"` in its JSON, or a subcommand
-//! this build does not have): it is recorded as skipped with the reason, never dropped. Only a
-//! section that fails (non-zero exit, output that is not a section) makes `bench all` fail, and
-//! only after the report is written.
+//! A section that cannot run here says so (`"skipped": "<reason>"` in its JSON): it is recorded
+//! as skipped with the reason, never dropped. A section that fails (non-zero exit, output that is
+//! not a section, or a subcommand this build does not have: every section is part of the build,
+//! so a missing one is a broken build, not a machine that cannot run it) makes `bench all` fail,
+//! after the report is written.
 
 use std::path::PathBuf;
 
@@ -17,8 +18,7 @@ use super::child::{self, ChildRun};
 use super::figure::Figure;
 use super::machine::Machine;
 
-/// Every section, in the order the report lists them. `load`, `pitfalls` and `train` live on
-/// another branch until it is merged; until then this build reports them as unknown.
+/// Every section, in the order the report lists them.
 pub const SECTIONS: [&str; 7] = ["probe", "live", "features", "load", "pitfalls", "train", "tui"];
 
 #[derive(Debug, Clone)]
@@ -108,9 +108,9 @@ pub fn interpret(section: &str, command: String, run: &ChildRun) -> SectionResul
         details: None,
     };
     if !run.success() {
-        // clap's words for a subcommand this build does not have.
+        // clap's words for a subcommand this build does not have: a failure, since every
+        // section is built in.
         if run.stderr.contains("unrecognized subcommand") {
-            result.status = Status::Skipped;
             result.reason = Some(format!(
                 "unknown subcommand: this build has no `workbench bench {section}`"
             ));
@@ -265,13 +265,13 @@ mod tests {
     }
 
     #[test]
-    fn unknown_subcommand_is_skipped_with_the_reason() {
+    fn unknown_subcommand_is_a_failure_with_the_reason() {
         let r = interpret(
             "load",
             "workbench bench load --json".into(),
             &run_with(2, "", "error: unrecognized subcommand 'load'\n"),
         );
-        assert_eq!(r.status, Status::Skipped);
+        assert_eq!(r.status, Status::Failed);
         assert!(r.reason.as_deref().unwrap_or("").contains("unknown subcommand"));
     }
 
