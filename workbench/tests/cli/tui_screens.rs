@@ -238,3 +238,89 @@ fn tiny_and_odd_terminal_sizes_render_without_panicking() {
         }
     }
 }
+
+/// Positions (x, y) where `needle` starts in the rendered buffer, row by row.
+fn find_all(buf: &ratatui::buffer::Buffer, needle: &str) -> Vec<(u16, u16)> {
+    let area = buf.area;
+    let mut found = Vec::new();
+    for y in area.top()..area.bottom() {
+        let row: Vec<&str> = (area.left()..area.right())
+            .map(|x| buf[(x, y)].symbol())
+            .collect();
+        let n = needle.chars().count();
+        for x in 0..(row.len() + 1).saturating_sub(n) {
+            if needle
+                .chars()
+                .enumerate()
+                .all(|(i, c)| row[x + i] == c.to_string())
+            {
+                found.push((area.left() + x as u16, y));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn each_theme_paints_tabs_verdicts_and_the_source_badge_in_its_own_colours() {
+    use workbench_tui::theme::ThemeKind;
+    let mut app = fake::screen("live", (160, 48)).expect("screen");
+    let mut seen = Vec::new();
+    for kind in [
+        ThemeKind::Default,
+        ThemeKind::HighContrast,
+        ThemeKind::ColourBlind,
+    ] {
+        app.theme = kind;
+        let t = kind.theme();
+        let term = draw(&app);
+        let buf = term.backend().buffer();
+        let cell = |(x, y): (u16, u16)| buf[(x, y)].clone();
+
+        // The active tab (Live) in the theme's tab colours.
+        let tab = find_all(buf, "5 Live")[0];
+        let c = cell((tab.0 + 2, tab.1));
+        assert_eq!(
+            (Some(c.fg), Some(c.bg)),
+            (t.tab_active.fg, t.tab_active.bg),
+            "{}: tab",
+            kind.name()
+        );
+
+        // Verdicts in the theme's verdict colours (on rows other than the selected one; the
+        // fixture's visible rows are the flagged ones).
+        let style = t.malicious;
+        let painted = find_all(buf, "malicious").into_iter().map(cell).any(|c| {
+            Some(c.fg) == style.fg && c.modifier.contains(style.add_modifier) && Some(c.bg) != t.selected.bg
+        });
+        assert!(painted, "{}: no `malicious` cell in {style:?}", kind.name());
+
+        // The source badge: the kernel's colours.
+        let badge = find_all(buf, "KERNEL")[0];
+        let c = cell(badge);
+        assert_eq!(
+            (Some(c.fg), Some(c.bg)),
+            (t.kernel.fg, t.kernel.bg),
+            "{}: badge",
+            kind.name()
+        );
+        seen.push((c.bg, cell((tab.0 + 2, tab.1)).bg));
+
+        // A simulation's badge in the simulation's colours.
+        let mut sim = fake::screen("deploy-simulated", (160, 48)).expect("screen");
+        sim.theme = kind;
+        let term = draw(&sim);
+        let buf = term.backend().buffer();
+        let badge = find_all(buf, "SIMULATED")[0];
+        let c = buf[badge].clone();
+        assert_eq!(
+            (Some(c.fg), Some(c.bg)),
+            (t.simulated.fg, t.simulated.bg),
+            "{}: simulated badge",
+            kind.name()
+        );
+    }
+    // Three themes, three different looks.
+    seen.dedup();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+}
