@@ -1,10 +1,10 @@
 //! The simulated source: the userspace twin replays a capture at the capture's pace, in a loop
 //! that makes the captured flows anew on every pass, and says that it is a simulation.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use workbench_flow::capture::unique;
-use workbench_tui::sim::SimSource;
+use workbench_tui::sim::{ManualClock, SimSource};
 use workbench_tui::source::{Control, Source};
 
 #[test]
@@ -14,8 +14,12 @@ fn simulation_replays_the_capture_at_its_pace_and_loops() {
     // 40 datagrams in 10 flows over 0.39 s of capture time.
     crate::common::capfile::write_udp_flows(&path, |_| vec![7; 20]);
 
-    let start = Instant::now();
-    let mut sim = SimSource::new(&path, None).expect("open the capture");
+    // The simulation's clock moves only when the test moves it: pacing is asserted at known
+    // times, whatever the machine's speed.
+    let clock = ManualClock::default();
+    let mut sim = SimSource::new(&path, None)
+        .expect("open the capture")
+        .with_clock(clock.clone());
     let first = sim.poll().expect("poll");
     assert!(first.simulated);
     assert!(
@@ -23,12 +27,16 @@ fn simulation_replays_the_capture_at_its_pace_and_loops() {
         "{}",
         first.label
     );
+    // Paced: at time 0 only the capture's first instant has been replayed, not its 0.39 s.
     let sent_first = first.stats["packets"];
-    // Paced: well before the capture's 0.39 s have passed, not all 40 have been replayed.
-    if start.elapsed() < Duration::from_millis(300) {
-        assert!(sent_first < 40, "replayed {sent_first} packets at once");
-    }
-    std::thread::sleep(Duration::from_millis(600));
+    assert!(sent_first < 40, "replayed {sent_first} packets at once");
+    clock.advance(Duration::from_millis(200));
+    let half = sim.poll().expect("poll").stats["packets"];
+    assert!(
+        sent_first < half && half < 40,
+        "at 0.2 s: {sent_first} then {half} of 40"
+    );
+    clock.advance(Duration::from_millis(400));
     let all = sim.poll().expect("poll");
     assert_eq!(all.stats["packets"], 40);
     assert_eq!(all.flows.len(), 10);
@@ -40,7 +48,7 @@ fn simulation_replays_the_capture_at_its_pace_and_loops() {
         assert_eq!(f.record.score, model.score(&f.state.features()));
     }
     // The loop starts again one second after the end of the capture.
-    std::thread::sleep(Duration::from_millis(1_600));
+    clock.advance(Duration::from_millis(1_600));
     let again = sim.poll().expect("poll");
     assert_eq!(again.stats["packets"], 80);
     // The second pass makes the captured flows again as new flows (`capture::unique`: the

@@ -5,8 +5,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{bail, Result};
 use shared::abi::ProbeConfig;
@@ -60,6 +61,39 @@ pub fn demo_model() -> Result<Box<Model>> {
     )
 }
 
+/// Where the simulation's time comes from: the wall clock, or one a test moves by hand, so that
+/// tests of the pacing assert what was replayed at a given time, not how fast the machine was.
+pub trait Clock: Send {
+    /// Time since the simulation started.
+    fn elapsed(&self) -> Duration;
+}
+
+/// The wall clock, from when the simulation was made.
+pub struct WallClock(Instant);
+
+impl Clock for WallClock {
+    fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
+/// A clock that moves only when told to (tests); clones share the time.
+#[derive(Clone, Default)]
+pub struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    pub fn advance(&self, by: Duration) {
+        let ns = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.0.fetch_add(ns, Ordering::Relaxed);
+    }
+}
+
+impl Clock for ManualClock {
+    fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+}
+
 pub struct SimSource {
     path: PathBuf,
     reader: CaptureReader,
@@ -68,7 +102,7 @@ pub struct SimSource {
     model_note: String,
     /// A model running beside the active one (deployed from the Train tab as shadow).
     shadow: Option<Arc<Model>>,
-    started: Instant,
+    clock: Box<dyn Clock>,
     /// Capture time runs this many times faster than the wall clock (1: the capture's pace).
     speed: u64,
     /// Capture time of the first packet of this loop, and the shift added to every stamp so
@@ -82,7 +116,7 @@ pub struct SimSource {
     packets: u64,
     verdict_changes: u64,
     unparsed: u64,
-    last_poll: Option<(Instant, u64, u64)>,
+    last_poll: Option<(Duration, u64, u64)>,
 }
 
 impl SimSource {
@@ -109,7 +143,7 @@ impl SimSource {
             model,
             model_note,
             shadow: None,
-            started: Instant::now(),
+            clock: Box::new(WallClock(Instant::now())),
             speed: 1,
             base_ts: None,
             shift_ns: 0,
@@ -121,6 +155,12 @@ impl SimSource {
             unparsed: 0,
             last_poll: None,
         })
+    }
+
+    /// Takes its time from `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Box::new(clock);
+        self
     }
 
     /// Replays `speed` times faster than the capture was recorded (the demo's `--speed`).
@@ -193,14 +233,14 @@ impl SimSource {
 
 impl Source for SimSource {
     fn poll(&mut self) -> Result<Snapshot> {
-        let now = Instant::now();
-        let wall_ns = u64::try_from(now.duration_since(self.started).as_nanos())
+        let now = self.clock.elapsed();
+        let wall_ns = u64::try_from(now.as_nanos())
             .unwrap_or(u64::MAX)
             .saturating_mul(self.speed);
         self.replay_until(wall_ns)?;
         let (pps, verdicts_per_s) = match self.last_poll {
             Some((t, p, v)) => {
-                let dt = now.duration_since(t).as_secs_f64().max(1e-3);
+                let dt = now.saturating_sub(t).as_secs_f64().max(1e-3);
                 (
                     ((self.packets - p) as f64 / dt) as u64,
                     ((self.verdict_changes - v) as f64 / dt) as u64,
