@@ -31,5 +31,6 @@ mod tc_cleanup;
 mod train_datasets;
 mod tui;
 mod tui_tmux;
+mod tui_trained;
 mod verify;
 mod vlan;
