@@ -13,7 +13,7 @@ export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 build() {
     local label=$1 start end
     start=$(date +%s.%N)
-    cargo test --workspace --all-targets --no-run --message-format short 2>"$target.log" >/dev/null
+    cargo test --workspace --all-targets --features workbench/kernel-tests --no-run --message-format short 2>"$target.log" >/dev/null
     end=$(date +%s.%N)
     local crates
     crates=$(grep -oP '^\s+Compiling \K(workbench[\w-]*)' "$target.log" | sort -u | tr '\n' ' ')

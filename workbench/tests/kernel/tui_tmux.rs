@@ -38,6 +38,11 @@ fn tui_in_tmux_shows_the_simulation_takes_keys_and_restores_the_terminal() {
     tmux.cmd(&["send-keys", "-t", "t", "?"]);
     tmux.wait_for("theme default · Esc or ? closes");
     tmux.cmd(&["send-keys", "-t", "t", "Escape"]);
+    // A key sent right after Escape can arrive as one escape sequence (Alt+4): wait for the help
+    // to close first.
+    tmux.wait_until("the help to close", std::time::Duration::from_secs(20), |s| {
+        !s.contains("Esc or ? closes")
+    });
     tmux.cmd(&["send-keys", "-t", "t", "4"]);
     tmux.wait_for("models (simulation)");
     tmux.cmd(&["send-keys", "-t", "t", "q"]);
