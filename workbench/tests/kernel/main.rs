@@ -30,6 +30,7 @@ mod tc_classic;
 mod tc_cleanup;
 mod train_datasets;
 mod tui;
+mod tui_anywhere;
 mod tui_tmux;
 mod tui_trained;
 mod verify;

@@ -15,6 +15,7 @@ pub mod fake;
 mod fake_tabs;
 pub mod jobs;
 pub mod keymap;
+pub mod samples;
 pub mod script;
 mod shell;
 pub mod sim;
@@ -45,8 +46,8 @@ pub struct Config {
     pub model: Option<PathBuf>,
     pub debug_panic: bool,
     /// Datasets for Data, Pitfalls and Train, loaded in the background at start (tables, or
-    /// captures with `labels-NAME.csv` beside them). Empty: the labelled captures in
-    /// `sample-pcaps/`, if any.
+    /// captures with `labels-NAME.csv` beside them). Empty: the sample captures
+    /// ([`samples::locate`]).
     pub data: Vec<PathBuf>,
     /// Theme at start (`tui --theme`, config `theme`); the default theme when None.
     pub theme: Option<theme::ThemeKind>,
@@ -94,8 +95,16 @@ fn choose_source(config: &Config) -> Result<Box<dyn Source>> {
     {
         return Ok(Box::new(KernelSource::new(iface)));
     }
-    if let Some(pcap) = first_capture(Path::new("sample-pcaps")) {
-        return Ok(Box::new(sim::SimSource::new(&pcap, config.model.as_deref())?));
+    // No probe to show: simulate a sample capture, from the clone's sample-pcaps/ or generated
+    // (so `workbench tui DATA` works from any folder), and say how to get real traffic.
+    let samples = samples::locate()?;
+    if let Some(pcap) = first_capture(&samples.dir) {
+        let hint = format!(
+            "no probe attached{} (real traffic: `workbench probe attach --iface IF` as root; another capture: --pcap FILE)",
+            if kernel { "" } else { " or no permission to read it" }
+        );
+        let source = sim::SimSource::new(&pcap, config.model.as_deref())?.with_hint(hint);
+        return Ok(Box::new(source));
     }
     bail!(
         "nothing to show: no probe attached{} and no capture. Attach one (`workbench probe attach --iface IF`, as root), or simulate a capture: `workbench tui --pcap FILE` (or put captures in sample-pcaps/)",
@@ -121,7 +130,9 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
     let mut app = App::new(initial, (size.width, size.height));
     app.debug_panic = config.debug_panic;
     let data = if config.data.is_empty() {
-        jobs::sample_captures(Path::new("sample-pcaps"))
+        samples::locate()
+            .map(|s| jobs::sample_captures(&s.dir))
+            .unwrap_or_default()
     } else {
         config.data.clone()
     };

@@ -117,6 +117,8 @@ pub struct SimSource {
     verdict_changes: u64,
     unparsed: u64,
     last_poll: Option<(Duration, u64, u64)>,
+    /// A line after the label (how to get real traffic, when the simulation is a fallback).
+    hint: Option<String>,
 }
 
 impl SimSource {
@@ -154,7 +156,14 @@ impl SimSource {
             verdict_changes: 0,
             unparsed: 0,
             last_poll: None,
+            hint: None,
         })
+    }
+
+    /// Adds `hint` to the label (how to get real traffic).
+    pub fn with_hint(mut self, hint: String) -> Self {
+        self.hint = Some(hint);
+        self
     }
 
     /// Takes its time from `clock` instead of the wall clock.
@@ -266,10 +275,15 @@ impl Source for SimSource {
         ]);
         let model_id = id_string(self.model.header.model_id);
         Ok(Snapshot {
+            // The hint first: a long capture path must not cut it off.
             label: format!(
-                "SIMULATED (userspace twin, no kernel): {} · {}",
+                "SIMULATED (userspace twin, no kernel): {}{} · {}",
+                self.hint
+                    .as_deref()
+                    .map(|h| format!("{h} · "))
+                    .unwrap_or_default(),
                 self.reader.file_name(),
-                self.model_note
+                self.model_note,
             ),
             simulated: true,
             iface: None,
