@@ -56,9 +56,14 @@ fn main() {
 
     // One probe build directory shared by every profile and by clippy: the inner cargo is then a
     // no-op after the first build.
+    // A relative CARGO_TARGET_DIR is relative to where cargo was started, but a build script
+    // runs in its crate's folder: read it from the workspace root (where cargo is started).
+    let absolute = |d: PathBuf| if d.is_relative() { root.join(d) } else { d };
     let target_dir = std::env::var_os("WORKBENCH_PROBE_TARGET_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("probe-ebpf")))
+        .map(|d| absolute(PathBuf::from(d)))
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|d| absolute(PathBuf::from(d)).join("probe-ebpf"))
+        })
         .unwrap_or_else(|| root.join("target").join("probe-ebpf"));
 
     let mut cmd = Command::new("rustup");
