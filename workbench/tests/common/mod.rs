@@ -177,3 +177,26 @@ pub fn assert_quiet_on_a_closed_pipe(args: &[&str]) {
         "workbench {line} into a closed pipe: exit {code:?}, stderr: {stderr}"
     );
 }
+
+/// Detaches the probe from `ebml-<id>b` and removes the lab `<id>` when dropped, whatever the
+/// test reached (the lab commands' own cleanup, scoped to this lab).
+pub struct LabCleanup(String);
+
+impl LabCleanup {
+    pub fn new(id: &str) -> Self {
+        LabCleanup(id.to_string())
+    }
+}
+
+impl Drop for LabCleanup {
+    fn drop(&mut self) {
+        let iface = format!("ebml-{}b", self.0);
+        if std::path::Path::new("/sys/fs/bpf/ebpf-ml-workbench/v1")
+            .join(&iface)
+            .exists()
+        {
+            let _ = workbench(&["probe", "detach", "--iface", &iface]);
+        }
+        let _ = workbench(&["lab", "down", "--id", &self.0]);
+    }
+}

@@ -4,22 +4,9 @@
 
 use std::path::Path;
 
-use crate::common::{assert_quiet_on_a_closed_pipe, lab_id, workbench, TempDir};
+use crate::common::{assert_quiet_on_a_closed_pipe, lab_id, workbench, LabCleanup, TempDir};
 
 const PIN_ROOT: &str = "/sys/fs/bpf/ebpf-ml-workbench";
-
-/// Removes the lab (and the probe in it) whatever the test reached.
-struct LabCleanup(String);
-
-impl Drop for LabCleanup {
-    fn drop(&mut self) {
-        let iface = format!("ebml-{}b", self.0);
-        if Path::new(PIN_ROOT).join("v1").join(&iface).exists() {
-            let _ = workbench(&["probe", "detach", "--iface", &iface]);
-        }
-        let _ = workbench(&["lab", "down", "--id", &self.0]);
-    }
-}
 
 fn netns_exists(name: &str) -> bool {
     Path::new("/run/netns").join(name).exists()
@@ -34,7 +21,7 @@ fn kernel_commands_end_quietly_on_a_closed_stdout_and_still_do_their_work() {
     crate::common::require_kernel("kernel_commands_end_quietly_on_a_closed_stdout_and_still_do_their_work");
     let id = lab_id("bp");
     let (ns, recv) = (format!("ebml-{id}"), format!("ebml-{id}b"));
-    let _cleanup = LabCleanup(id.clone());
+    let _cleanup = LabCleanup::new(&id);
     let pins = Path::new(PIN_ROOT).join("v1").join(&recv);
 
     assert_quiet_on_a_closed_pipe(&["lab", "up", "--id", &id, "--json"]);
@@ -85,7 +72,7 @@ fn kernel_commands_end_quietly_on_a_closed_stdout_and_still_do_their_work() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let verify_lab = lab_id("bv");
-    let _verify_cleanup = LabCleanup(verify_lab.clone());
+    let _verify_cleanup = LabCleanup::new(&verify_lab);
     assert_quiet_on_a_closed_pipe(&[
         "verify",
         &s(&pcap),

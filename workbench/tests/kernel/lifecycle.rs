@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{report, workbench, TempDir};
+use crate::common::{report, workbench, LabCleanup, TempDir};
 use serde_json::Value;
 use workbench_flow::model::build;
 
@@ -128,20 +128,6 @@ fn tc_filters(ns: &str, iface: &str) -> String {
         .collect()
 }
 
-/// Removes lab `id` and the probe on its receive end if a failed test left them (scoped to this
-/// lab only).
-struct LabCleanup(&'static str);
-
-impl Drop for LabCleanup {
-    fn drop(&mut self) {
-        let iface = format!("ebml-{}b", self.0);
-        if Path::new(PIN_ROOT).join("v1").join(&iface).exists() {
-            let _ = workbench(&["probe", "detach", "--iface", &iface]);
-        }
-        let _ = workbench(&["lab", "down", "--id", self.0]);
-    }
-}
-
 fn start_verify(model: &Path, id: &str) -> (Child, PathBuf) {
     let capture = pcap("synflood-spoofed.pcap");
     // Slow enough (hundreds of packets a second) that the replay is running when the signal comes.
@@ -173,7 +159,7 @@ fn verify_interrupted_by_sigint_or_sigterm_leaves_nothing() {
         (libc::SIGINT, "SIGINT", 130, "lci"),
         (libc::SIGTERM, "SIGTERM", 143, "lct"),
     ] {
-        let _cleanup = LabCleanup(id);
+        let _cleanup = LabCleanup::new(id);
         let ns = format!("ebml-{id}");
         let (child, pins) = start_verify(&model, id);
         let pid = child.id();
@@ -217,7 +203,7 @@ fn verify_killed_is_named_by_the_next_start_and_removed_by_scoped_commands() {
     crate::common::require_kernel("verify_killed_is_named_by_the_next_start_and_removed_by_scoped_commands");
     let id = "lck";
     let (ns, iface) = (format!("ebml-{id}"), format!("ebml-{id}b"));
-    let _cleanup = LabCleanup(id);
+    let _cleanup = LabCleanup::new(id);
     let tmp = TempDir::new("ebml-lifecycle");
     let model = model_file(tmp.path());
     let (child, pins) = start_verify(&model, id);
@@ -311,7 +297,7 @@ fn capture_with_an_unsendable_frame(path: &Path) {
 fn verify_failing_after_it_attached_removes_the_probe_and_the_lab() {
     crate::common::require_kernel("verify_failing_after_it_attached_removes_the_probe_and_the_lab");
     let id = "lce";
-    let _cleanup = LabCleanup(id);
+    let _cleanup = LabCleanup::new(id);
     let tmp = TempDir::new("ebml-lifecycle");
     let model = model_file(tmp.path());
     let capture = tmp.path().join("big.pcap");
@@ -382,7 +368,7 @@ fn replay_loop_and_live_stream_end_cleanly_on_a_signal() {
     crate::common::require_kernel("replay_loop_and_live_stream_end_cleanly_on_a_signal");
     let id = "lcr";
     let (ns, send, recv) = (format!("ebml-{id}"), format!("ebml-{id}a"), format!("ebml-{id}b"));
-    let _cleanup = LabCleanup(id);
+    let _cleanup = LabCleanup::new(id);
     let out = workbench(&["lab", "up", "--id", id, "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = workbench(&["probe", "attach", "--iface", &recv, "--netns", &ns, "--json"]);

@@ -4,27 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{lab_id, workbench, workbench_json, TempDir};
+use crate::common::{lab_id, workbench, workbench_json, LabCleanup, TempDir};
 use serde_json::Value;
 use shared::model::{Model, SCORE_ONE};
 use workbench_flow::model::build::{self, Node};
 use workbench_flow::model::file;
 use workbench_kernel::models::ProbeModels;
-
-const PIN_ROOT: &str = "/sys/fs/bpf/ebpf-ml-workbench";
-
-/// Detaches the probe and removes the lab whatever the test reached.
-struct LabCleanup(String);
-
-impl Drop for LabCleanup {
-    fn drop(&mut self) {
-        let iface = format!("ebml-{}b", self.0);
-        if Path::new(PIN_ROOT).join("v1").join(&iface).exists() {
-            let _ = workbench(&["probe", "detach", "--iface", &iface]);
-        }
-        let _ = workbench(&["lab", "down", "--id", &self.0]);
-    }
-}
 
 fn save(dir: &Path, name: &str, model: &Model) -> PathBuf {
     let path = dir.join(name);
@@ -71,7 +56,7 @@ fn refused(args: &[&str]) -> String {
 fn promote_shadow_rollback_without_previous_and_a_refused_install() {
     crate::common::require_kernel("promote_shadow_rollback_without_previous_and_a_refused_install");
     let lab = lab_id("ms");
-    let _cleanup = LabCleanup(lab.clone());
+    let _cleanup = LabCleanup::new(&lab);
     let (ns, iface) = (format!("ebml-{lab}"), format!("ebml-{lab}b"));
     workbench_json(&["lab", "up", "--id", &lab, "--json"]);
     workbench_json(&["probe", "attach", "--iface", &iface, "--netns", &ns, "--json"]);

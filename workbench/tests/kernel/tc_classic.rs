@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::tc::{filters, has_clsact, program_exists, tc, Foreign};
-use crate::common::{lab_id, report, workbench, workbench_json, DetachOnDrop, TempDir};
+use crate::common::{lab_id, report, workbench, workbench_json, DetachOnDrop, LabCleanup, TempDir};
 use aya::programs::TcAttachType;
 use serde_json::Value;
 use workbench_kernel::lab::{traffic, Lab};
@@ -286,19 +286,6 @@ fn spawn(args: &[&str]) -> Child {
         .expect("the workbench binary starts")
 }
 
-/// Removes lab `id` and the probe on its receive end if a failed test left them.
-struct LabCleanup(String);
-
-impl Drop for LabCleanup {
-    fn drop(&mut self) {
-        let iface = format!("ebml-{}b", self.0);
-        if Path::new(PIN_ROOT).join(&iface).exists() {
-            let _ = workbench(&["probe", "detach", "--iface", &iface]);
-        }
-        let _ = workbench(&["lab", "down", "--id", &self.0]);
-    }
-}
-
 #[test]
 #[cfg_attr(
     not(feature = "kernel-tests"),
@@ -308,7 +295,7 @@ fn verify_through_cls_bpf_killed_is_named_and_removed_by_scoped_commands() {
     crate::common::require_kernel("verify_through_cls_bpf_killed_is_named_and_removed_by_scoped_commands");
     let id = lab_id("tk");
     let (ns, iface) = (format!("ebml-{id}"), format!("ebml-{id}b"));
-    let _cleanup = LabCleanup(id.clone());
+    let _cleanup = LabCleanup::new(&id);
     let tmp = TempDir::new("ebml-tc");
     let model = tmp.path().join("m.ebml");
     let tree = workbench_flow::model::build::syn_count_tree(3).expect("tree");

@@ -4,26 +4,11 @@
 
 use std::path::Path;
 
-use crate::common::{lab_id, report, workbench, workbench_json, TempDir};
+use crate::common::{lab_id, report, workbench, workbench_json, LabCleanup, TempDir};
 use workbench_data::dataset::LoadOptions;
 use workbench_tui::jobs;
 use workbench_tui::source::{Control, KernelSource, Source};
 use workbench_tui::state::train::Finished;
-
-const PIN_ROOT: &str = "/sys/fs/bpf/ebpf-ml-workbench";
-
-/// Detaches the probe and removes the lab whatever the test reached.
-struct LabCleanup(String);
-
-impl Drop for LabCleanup {
-    fn drop(&mut self) {
-        let iface = format!("ebml-{}b", self.0);
-        if Path::new(PIN_ROOT).join("v1").join(&iface).exists() {
-            let _ = workbench(&["probe", "detach", "--iface", &iface]);
-        }
-        let _ = workbench(&["lab", "down", "--id", &self.0]);
-    }
-}
 
 #[test]
 #[cfg_attr(
@@ -63,7 +48,7 @@ fn a_model_trained_in_the_tui_is_deployed_into_the_kernel_and_matches_the_twin()
 
     // The Deploy tab's confirmed action on the real probe.
     let lab = lab_id("tt");
-    let _cleanup = LabCleanup(lab.clone());
+    let _cleanup = LabCleanup::new(&lab);
     let (ns, iface) = (format!("ebml-{lab}"), format!("ebml-{lab}b"));
     workbench_json(&["lab", "up", "--id", &lab, "--json"]);
     workbench_json(&["probe", "attach", "--iface", &iface, "--netns", &ns, "--json"]);
@@ -88,7 +73,7 @@ fn a_model_trained_in_the_tui_is_deployed_into_the_kernel_and_matches_the_twin()
     // The same file decides in the kernel exactly as in userspace, flow by flow.
     let model = trained.model_path.to_str().expect("utf-8");
     let verify_lab = lab_id("tv");
-    let _verify_cleanup = LabCleanup(verify_lab.clone());
+    let _verify_cleanup = LabCleanup::new(&verify_lab);
     let v = workbench_json(&[
         "verify",
         honest.to_str().expect("utf-8"),
