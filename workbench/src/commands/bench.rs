@@ -13,7 +13,7 @@ use color_eyre::eyre::{bail, eyre, Result};
 
 use super::print_json;
 use workbench_bench::probe::{self, BenchReport};
-use workbench_bench::{self as b, all, features, live, markdown, section_json, skipped_json, tui_frames};
+use workbench_bench::{self as b, all, features, live, markdown, section_json, skipped_json};
 use workbench_bench::{cic_file, load, pitfalls, train};
 
 #[derive(Debug, Subcommand)]
@@ -289,8 +289,8 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             }
         },
         BenchCommand::Tui { quick, json } => {
-            let r = tui_frames::run(quick)?;
-            let (figures, notes) = (tui_frames::figures(&r), tui_frames::notes(&r));
+            let r = super::bench_tui::run(quick)?;
+            let (figures, notes) = (super::bench_tui::figures(&r), super::bench_tui::notes(&r));
             let text = figures_text(&figures, &notes);
             emit(json, "tui", Ok(section_json("tui", figures, notes, &r)?), || text)
         }

@@ -1,6 +1,7 @@
 //! One module per subcommand: parse nothing, validate, call the library, print the result.
 
 pub mod bench;
+mod bench_tui;
 pub mod config;
 pub mod demo;
 pub mod deploy;

@@ -2,9 +2,8 @@
 //! kernel through the Deploy tab's action and decides there exactly as the userspace twin does
 //! (issue 18 item 6).
 
-use std::path::Path;
 
-use crate::common::{lab_id, report, workbench, workbench_json, LabCleanup, TempDir};
+use crate::common::{lab_id, report, workbench_json, LabCleanup, TempDir};
 use workbench_data::dataset::LoadOptions;
 use workbench_tui::jobs;
 use workbench_tui::source::{Control, KernelSource, Source};

@@ -16,7 +16,6 @@ pub mod pitfalls;
 pub mod probe;
 mod python;
 pub mod train;
-pub mod tui_frames;
 
 use color_eyre::eyre::{eyre, Result};
 use serde::Serialize;

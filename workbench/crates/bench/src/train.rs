@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use linfa::prelude::*;
 use ndarray::Array2;
-use polars::prelude::{IdxCa, IdxSize};
 use serde::{Deserialize, Serialize};
 
 use super::cic_file::{self, CicFile};
@@ -111,19 +110,7 @@ fn sample(file: &Path, opts: &Options) -> Result<Rows, String> {
     SplitMix64(opts.seed).shuffle(&mut idx);
     idx.truncate(opts.rows);
     idx.sort_unstable();
-    let take = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());
-    let mut names = Vec::new();
-    let mut columns = Vec::new();
-    for c in ds.frame.get_columns() {
-        if c.name().as_str() == ds.label_column {
-            continue;
-        }
-        let Ok(picked) = c.take(&take) else { continue };
-        if let Ok(f) = picked.f64() {
-            names.push(c.name().to_string());
-            columns.push(f.into_iter().map(|v| v.unwrap_or(0.0)).collect());
-        }
-    }
+    let (names, columns) = ds.numeric_rows(&idx, &ds.label_column);
     let y: Vec<bool> = idx.iter().map(|&i| ds.malicious[i]).collect();
     let s = split::random(y.len(), 0.3, opts.seed);
     Ok(Rows {

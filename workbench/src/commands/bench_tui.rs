@@ -4,7 +4,7 @@
 use color_eyre::eyre::Result;
 use serde::Serialize;
 
-use super::figure::Figure;
+use workbench_bench::figure::Figure;
 use workbench_tui::bench::{live_frames, FrameBench};
 
 pub const FLOWS: usize = 100_000;
