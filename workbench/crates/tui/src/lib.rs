@@ -50,6 +50,9 @@ pub struct Config {
     pub data: Vec<PathBuf>,
     /// Theme at start (`tui --theme`, config `theme`); the default theme when None.
     pub theme: Option<theme::ThemeKind>,
+    /// Why the shadow model disagrees (the demo's Kaggle tree on its capture): opened from the
+    /// Live tab's disagreement count.
+    pub shadow_story: Option<Arc<state::eval::ShadowStory>>,
 }
 
 /// Started with a sender into the event loop once the terminal is set up (the demo's autoplay
@@ -131,6 +134,9 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
     if let Some(t) = config.theme {
         app.theme = t;
     }
+    app.shadow_story = config.shadow_story.clone();
+    // `--model`: what the Train tab's evaluation view scores until a model is trained.
+    app.eval.model = config.model.clone();
     let (tx, rx) = mpsc::channel();
     event::spawn_input(tx.clone());
     let spec = Arc::new(std::sync::Mutex::new(app.view_spec()));

@@ -67,8 +67,14 @@ fn render_summary(frame: &mut Frame, area: Rect, app: &App) {
         None => {}
     }
     if s.models.as_ref().is_some_and(|m| m.shadow.is_some()) {
+        // With an explanation at hand (the demo's), the count says how to open it.
+        let why = if app.shadow_story.is_some() {
+            " (w: why)"
+        } else {
+            ""
+        };
         spans.push(Span::styled(
-            format!(" · shadow disagrees {disagree}"),
+            format!(" · shadow disagrees {disagree}{why}"),
             theme.accent,
         ));
     }
