@@ -108,6 +108,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let config = workbench_tui::Config {
             data: vec![demo.data_file.clone()],
             shadow_story: demo.shadow.as_ref().map(|s| std::sync::Arc::new(s.story())),
+            // The Train tab's evaluation view scores the Kaggle tree on the demo's samples.
+            model: demo.shadow.as_ref().map(|s| s.path.clone()),
+            sample_dir: demo.samples.pcap.parent().map(Path::to_path_buf),
             debug_panic: args.debug_panic,
             ..Default::default()
         };

@@ -55,5 +55,6 @@ pub fn run(args: TuiArgs) -> Result<()> {
             .as_deref()
             .and_then(workbench_tui::theme::ThemeKind::from_name),
         shadow_story: None,
+        sample_dir: None,
     })
 }

@@ -53,6 +53,8 @@ pub struct Config {
     /// Why the shadow model disagrees (the demo's Kaggle tree on its capture): opened from the
     /// Live tab's disagreement count.
     pub shadow_story: Option<Arc<state::eval::ShadowStory>>,
+    /// Where the evaluation view finds labelled sample captures (default `sample-pcaps`).
+    pub sample_dir: Option<PathBuf>,
 }
 
 /// Started with a sender into the event loop once the terminal is set up (the demo's autoplay
@@ -137,6 +139,9 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
     app.shadow_story = config.shadow_story.clone();
     // `--model`: what the Train tab's evaluation view scores until a model is trained.
     app.eval.model = config.model.clone();
+    if let Some(dir) = &config.sample_dir {
+        app.eval.sample_dir = dir.clone();
+    }
     let (tx, rx) = mpsc::channel();
     event::spawn_input(tx.clone());
     let spec = Arc::new(std::sync::Mutex::new(app.view_spec()));

@@ -342,7 +342,7 @@ pub fn render_skew(frame: &mut Frame, area: Rect, theme: &Theme, report: &SkewRe
     let name_w = 20.min(w / 4).max(8);
     lines.push(Line::from(Span::styled(
         format!(
-            "{:<name_w$} {:>6} {:>8} {:>11} {:>11}  model",
+            "{:<name_w$} {:>6} {:>8} {:>12} {:>12}  model",
             "feature", "PSI", "outside", "trained p50", "decided p50"
         ),
         theme.title,
@@ -362,7 +362,7 @@ pub fn render_skew(frame: &mut Frame, area: Rect, theme: &Theme, report: &SkewRe
                 },
             ),
             Span::raw(format!(
-                " {:>8} {:>11} {:>11}  {}",
+                " {:>8} {:>12} {:>12}  {}",
                 words::percent(f.outside_training_range_share),
                 median(report, &f.training_quantiles, &f.unit),
                 median(report, &f.decision_quantiles, &f.unit),
