@@ -107,7 +107,11 @@ fn the_evaluation_view_shows_what_eval_json_reports_on_the_honest_sample() {
     let names: Vec<&str> = choices.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["honest.pcap", "naive.pcap"], "the labelled samples");
     assert!(choices.iter().all(|c| c.origin == Origin::Sample));
-    assert_eq!(app.eval.selected, 0);
+    // Keys and the mouse pick the data (the list starts on the third screen row at 160x48).
+    press(&mut app, KeyCode::Down);
+    assert_eq!(app.eval.selected, 1);
+    app.update(Action::Click { column: 5, row: 3 });
+    assert_eq!(app.eval.selected, 0, "a click on the first entry");
     press(&mut app, KeyCode::Enter);
     assert!(matches!(app.eval.status, JobStatus::Running { .. }));
     assert!(text(&app).contains("scoring tree.ebml on honest.pcap"));

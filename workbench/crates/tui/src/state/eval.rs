@@ -105,6 +105,11 @@ fn file_name(p: &Path) -> String {
 }
 
 impl EvalState {
+    /// The first entry the list shows: it scrolls so that the selection stays in view.
+    pub fn first_shown(&self, list_rows: usize) -> usize {
+        self.selected.saturating_sub(list_rows.max(1) - 1)
+    }
+
     /// The data list: sample captures, then the loaded datasets, then typed paths.
     pub fn choices(&self, loaded: &[Arc<Loaded>]) -> Vec<EvalChoice> {
         let mut out: Vec<EvalChoice> = self
@@ -186,6 +191,20 @@ impl crate::app::App {
             .selected
             .saturating_add_signed(delta)
             .min(n.saturating_sub(1));
+    }
+
+    /// A click on the data list selects the entry under it.
+    pub(crate) fn click_eval(&mut self, column: u16, row: u16) {
+        let Some(r) = crate::ui::layout::eval_choice_at(self.size, column, row) else {
+            return;
+        };
+        let target = self
+            .eval
+            .first_shown(crate::ui::layout::eval_list_rows(self.size))
+            + r;
+        if target < self.eval.choices(&self.data.sets).len() {
+            self.eval.selected = target;
+        }
     }
 
     /// A path typed after `/` on the view joins the list, selected.

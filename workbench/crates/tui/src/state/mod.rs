@@ -240,6 +240,7 @@ impl App {
                     }
                 }
             }
+            Tab::Train if self.eval.showing => self.click_eval(column, row),
             Tab::Train => {
                 if let Some(f) = layout::train_field_at(self.size, column, row) {
                     self.train.form.field = f;

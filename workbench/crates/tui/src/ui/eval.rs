@@ -75,8 +75,8 @@ fn render_data(frame: &mut Frame, area: Rect, app: &App) {
     ])];
     let choices = app.eval.choices(&app.data.sets);
     // The list keeps its selection in view; the last line is the command (or the path typed).
-    let list_rows = rows.saturating_sub(2).max(1);
-    let first = app.eval.selected.saturating_sub(list_rows - 1);
+    let list_rows = layout::eval_list_rows(app.size).min(rows.saturating_sub(2).max(1));
+    let first = app.eval.first_shown(list_rows);
     if choices.is_empty() {
         lines.push(Line::from(Span::styled(
             "no data: sample-pcaps/, the Data tab, or / and a path",

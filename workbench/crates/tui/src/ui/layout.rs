@@ -238,3 +238,18 @@ pub fn eval(body: Rect) -> EvalRegions {
         skew: Rect::new(body.x, y2 + mid_h, body.width, skew_h),
     }
 }
+
+/// Entries the evaluation view's data list shows at once (below the model line, above the
+/// command line).
+pub fn eval_list_rows(size: (u16, u16)) -> usize {
+    (eval(regions(full(size)).body).data.height.saturating_sub(4) as usize).max(1)
+}
+
+/// The visible entry of the evaluation view's data list (0 = first shown) under a click.
+pub fn eval_choice_at(size: (u16, u16), column: u16, row: u16) -> Option<usize> {
+    let d = eval(regions(full(size)).body).data;
+    let first = d.y + 2;
+    let inside = column > d.x && column + 1 < d.x + d.width && row >= first;
+    let i = row.saturating_sub(first) as usize;
+    (inside && i < eval_list_rows(size)).then_some(i)
+}
