@@ -287,3 +287,32 @@ impl crate::app::App {
 pub fn figure(v: Option<f64>) -> String {
     v.map_or("n/a".into(), |v| format!("{v:.3}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_is_samples_then_typed_paths_and_the_command_pastes_back() {
+        let mut s = EvalState {
+            samples: vec![PathBuf::from("sample-pcaps/honest.pcap")],
+            ..EvalState::default()
+        };
+        s.typed.push(PathBuf::from("/data/my capture.pcap"));
+        let c = s.choices(&[]);
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].origin, c[0].name.as_str()), (Origin::Sample, "honest.pcap"));
+        assert_eq!(c[1].origin, Origin::Typed);
+        assert_eq!(
+            command(Path::new("m.ebml"), &c[1].files),
+            "workbench eval m.ebml '/data/my capture.pcap' --json"
+        );
+        let o = options(Path::new("m.ebml"), &c[0].files);
+        assert_eq!((o.at, o.labels), (At::DecisionPoints, None));
+        assert_eq!(o.config, ProbeConfig::default());
+        // The list scrolls so that the selection stays in view.
+        s.selected = 5;
+        assert_eq!(s.first_shown(3), 3);
+        assert_eq!(s.first_shown(10), 0);
+    }
+}
