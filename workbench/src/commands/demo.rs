@@ -14,6 +14,7 @@ use crate::cli::DemoArgs;
 use crate::demo::kernel_lab::Cleanup;
 use crate::demo::live::LiveProgress;
 use crate::demo::samples::Samples;
+use crate::demo::shadow::ShadowSummary;
 use crate::demo::{self, DatasetSummary, Demo, DemoOptions, Mode, ModelSummary};
 use workbench_tui::script;
 
@@ -23,6 +24,10 @@ struct Summary {
     mode: Mode,
     simulated_reason: Option<String>,
     model_id: String,
+    /// The Kaggle tree beside the active model (null when it could not be trained).
+    shadow_model_id: Option<String>,
+    /// Decisions where it disagreed with the active model (the Live tab's count).
+    shadow_disagreements: u64,
     flows: usize,
     flagged_flows: usize,
     flood_flows_flagged: usize,
@@ -35,6 +40,8 @@ struct Summary {
     samples: Samples,
     sample_flows_by_class: std::collections::BTreeMap<String, usize>,
     model: ModelSummary,
+    /// Why the shadow disagrees: its evaluation and skew on the replayed capture.
+    shadow: Option<ShadowSummary>,
     live: LiveProgress,
     lab: Option<LabSummary>,
     cleanup: Option<Cleanup>,
@@ -100,6 +107,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
         }
         let config = workbench_tui::Config {
             data: vec![demo.data_file.clone()],
+            shadow_story: demo.shadow.as_ref().map(|s| std::sync::Arc::new(s.story())),
+            // The Train tab's evaluation view scores the Kaggle tree on the demo's samples.
+            model: demo.shadow.as_ref().map(|s| s.path.clone()),
+            sample_dir: demo.samples.pcap.parent().map(Path::to_path_buf),
             debug_panic: args.debug_panic,
             ..Default::default()
         };
@@ -150,6 +161,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
         mode: demo.mode,
         simulated_reason: demo.simulated_reason.clone(),
         model_id: demo.model_id(),
+        shadow_model_id: demo.shadow.as_ref().map(|s| s.model_id.clone()),
+        shadow_disagreements: live.shadow_disagreements,
         flows: live.flows,
         flagged_flows: live.flagged_flows,
         flood_flows_flagged: live.flood_flows_flagged,
@@ -160,6 +173,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         samples: demo.samples.clone(),
         sample_flows_by_class: demo.classes.clone(),
         model: demo.model_summary(),
+        shadow: demo.shadow.as_ref().map(|s| s.summary()),
         live,
         lab,
         cleanup,
@@ -200,6 +214,15 @@ pub fn run(args: DemoArgs) -> Result<()> {
         summary.live.packets_seen,
         summary.packets_replayed
     );
+    if let Some(s) = &summary.shadow {
+        println!(
+            "shadow {} (trained on the Kaggle slice): {} disagreements with the active model on {} flows",
+            s.model_id, summary.shadow_disagreements, summary.live.shadow_disagreeing_flows
+        );
+        for line in &s.explanation {
+            println!("  {line}");
+        }
+    }
     if let Some(ms) = summary.live.first_flagged_ms {
         println!("first flagged flow {:.1} s after start", ms as f64 / 1000.0);
     }

@@ -54,5 +54,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
             .theme
             .as_deref()
             .and_then(workbench_tui::theme::ThemeKind::from_name),
+        shadow_story: None,
+        sample_dir: None,
     })
 }

@@ -89,6 +89,8 @@ pub struct KernelOptions<'a> {
     pub lab_id: &'a str,
     pub pcap: &'a Path,
     pub model: &'a Model,
+    /// Deployed beside `model` as the shadow (the demo's Kaggle tree).
+    pub shadow: Option<&'a Model>,
     /// Capture time runs this many times faster than the wall clock.
     pub speed: u32,
 }
@@ -124,7 +126,12 @@ impl KernelDemo {
         probe::attach_in(Some(&demo.netns), &demo.iface, &AttachOptions::default())?;
         demo.attached = true;
         // The same call `workbench deploy MODEL --iface IF` makes.
-        ProbeModels::open(&demo.iface)?.deploy(opts.model)?;
+        let models = ProbeModels::open(&demo.iface)?;
+        models.deploy(opts.model)?;
+        // ... and `workbench deploy SHADOW --shadow --iface IF`.
+        if let Some(shadow) = opts.shadow {
+            models.deploy_shadow(shadow)?;
+        }
         // The replay safety check, re-read from the kernel, before the first frame.
         guard::check_replay_target(&demo.send_iface, Some(&demo.netns))?;
         let (ns, iface, stop, counters, speed) = (

@@ -34,6 +34,10 @@ pub struct LiveProgress {
     pub unlabelled_flows: usize,
     /// Flows of the SYN flood sample flagged malicious.
     pub flood_flows_flagged: usize,
+    /// Decisions where the shadow model's verdict differed from the active one's, summed over
+    /// the flows shown (the Live tab's "shadow disagrees" count), and the flows with any.
+    pub shadow_disagreements: u64,
+    pub shadow_disagreeing_flows: usize,
     /// Packets the source has seen (the probe's counter, or the twin's).
     pub packets_seen: u64,
     /// Packets the replay loop sent into the lab (kernel mode).
@@ -91,7 +95,12 @@ impl DemoSource {
         p.benign_flows = 0;
         p.unlabelled_flows = 0;
         p.flagged_flows = 0;
+        p.shadow_disagreements = 0;
+        p.shadow_disagreeing_flows = 0;
         for f in &s.flows {
+            let d = u64::from(f.record.shadow_disagreements);
+            p.shadow_disagreements += d;
+            p.shadow_disagreeing_flows += usize::from(d > 0);
             let truth = self.truth.of(&f.record);
             match truth {
                 None => p.unlabelled_flows += 1,

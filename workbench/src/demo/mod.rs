@@ -4,9 +4,12 @@
 //!    (`embedded`);
 //! 2. the sample capture and its ground truth are found or generated (`samples`);
 //! 3. a tree is trained on the capture's kernel features with `train::train`, as `workbench
-//!    train` does;
+//!    train` does; a second tree, trained on the embedded Kaggle slice's end-of-flow columns
+//!    (`shadow`), is scored on the capture with `eval::evaluate` (its skew report explains why it
+//!    disagrees);
 //! 4. with the privileges for it, a replay lab is made, the probe attached, the model deployed and
-//!    the capture replayed on a loop (`kernel_lab`); without them, the userspace twin replays it
+//!    the capture replayed on a loop (`kernel_lab`), the Kaggle tree beside it as the shadow
+//!    model; without them, the userspace twin replays it
 //!    and everything says SIMULATED;
 //! 5. the Live source (`live`) feeds the TUI, or a headless run that prints a summary.
 //!
@@ -17,6 +20,7 @@ pub mod embedded;
 pub mod kernel_lab;
 pub mod live;
 pub mod samples;
+pub mod shadow;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -117,6 +121,9 @@ pub struct Demo {
     pub truth: Arc<Truth>,
     pub classes: BTreeMap<String, usize>,
     pub trained: Trained,
+    /// The Kaggle tree deployed as the shadow model, with its evaluation on the capture (None
+    /// when it could not be trained: the demo says why and goes on without it).
+    pub shadow: Option<shadow::Shadow>,
     pub kernel: Option<KernelDemo>,
     pub setup_ms: u64,
     opts: DemoOptions,
@@ -171,6 +178,17 @@ impl Demo {
             trained.report.metrics.f1
         ));
         workbench_kernel::lifecycle::check()?;
+        let shadow = match shadow::train(&data_file, scratch.path(), &samples) {
+            Ok(s) => {
+                say(&s.line());
+                Some(s)
+            }
+            Err(e) => {
+                say(&format!("demo: no shadow model: {e:#}"));
+                None
+            }
+        };
+        workbench_kernel::lifecycle::check()?;
         let mut demo = Demo {
             started,
             mode: Mode::Simulated,
@@ -181,6 +199,7 @@ impl Demo {
             truth: Arc::new(truth),
             classes,
             trained,
+            shadow,
             kernel: None,
             setup_ms: 0,
             opts,
@@ -204,12 +223,19 @@ impl Demo {
                 lab_id: &id,
                 pcap: &demo.samples.pcap,
                 model: &demo.trained.model,
+                shadow: demo.shadow.as_ref().map(|s| &*s.model),
                 speed: demo.opts.speed,
             }) {
                 Ok(k) => {
                     say(&format!(
-                        "demo: lab {} up, probe on {}, model {} deployed, replaying {}x",
-                        k.netns, k.iface, demo.trained.report.model_id, demo.opts.speed
+                        "demo: lab {} up, probe on {}, model {} deployed{}, replaying {}x",
+                        k.netns,
+                        k.iface,
+                        demo.trained.report.model_id,
+                        demo.shadow
+                            .as_ref()
+                            .map_or(String::new(), |s| format!(" with {} as its shadow", s.model_id)),
+                        demo.opts.speed
                     ));
                     demo.kernel = Some(k);
                     demo.mode = Mode::Kernel;
@@ -235,12 +261,15 @@ impl Demo {
                 Some(k.counters.clone()),
             ),
             None => {
-                let sim = SimSource::with_model(
+                let mut sim = SimSource::with_model(
                     &self.samples.pcap,
                     self.trained.model.clone(),
                     "demo tree trained on the samples".into(),
                 )?
                 .with_speed(self.opts.speed);
+                if let Some(s) = &self.shadow {
+                    sim = sim.with_shadow(s.model.clone());
+                }
                 let why = self.simulated_reason.as_deref().unwrap_or("no kernel");
                 (
                     Box::new(sim),

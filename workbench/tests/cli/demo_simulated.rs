@@ -216,3 +216,69 @@ fn simulated_demo_passes_make_new_flows_that_keep_their_labels() {
         n("flood_flows_flagged")
     ));
 }
+
+/// The demo's story in the simulation (`--simulated`: the userspace twin, no privileges needed):
+/// the tree trained on the embedded Kaggle slice runs as the shadow beside the honest model, it
+/// disagrees with it on the replayed capture, and the explanation names the features whose
+/// training values the decisions do not meet, with their PSI.
+#[test]
+fn simulated_demo_runs_the_kaggle_tree_as_shadow_and_explains_its_disagreements() {
+    let dir = TempDir::new("demo-shadow");
+    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["demo", "--simulated", "--json", "--seconds", "8", "--samples"])
+        .arg(sample_dir())
+        .env("XDG_CACHE_HOME", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .expect("the workbench runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(v["mode"], "simulated");
+    let shadow_id = v["shadow_model_id"].as_str().expect("a shadow model id");
+    assert_ne!(shadow_id, v["model_id"].as_str().expect("model id"));
+    let s = &v["shadow"];
+    assert_eq!(s["model_id"], shadow_id, "{s:#}");
+    assert!(s["trained_on"].as_str().expect("trained_on").contains("Kaggle"));
+    // Good on its own test split, blind on the capture at the probe's decision points.
+    assert!(s["test_f1"].as_f64().expect("f1") > 0.7, "{s:#}");
+    let recall = s["eval_recall"].as_f64().expect("recall on the capture");
+    assert!(recall < 0.5, "{s:#}");
+    let disagreements = v["shadow_disagreements"].as_u64().expect("count");
+    assert!(disagreements > 0, "{v:#}");
+    assert_eq!(v["live"]["shadow_disagreements"].as_u64(), Some(disagreements));
+    assert!(v["live"]["shadow_disagreeing_flows"].as_u64().expect("flows") > 0);
+    // The explanation: shifted features with their PSI, most shifted first, in words.
+    let features = s["shifted_features"].as_array().expect("features");
+    assert!(!features.is_empty(), "{s:#}");
+    let psi: Vec<f64> = features.iter().map(|f| f["psi"].as_f64().expect("psi")).collect();
+    assert!(psi.windows(2).all(|w| w[0] >= w[1]), "{psi:?}");
+    // The sentences speak of the features the model reads.
+    let top = features
+        .iter()
+        .find(|f| f["used_by_model"] == true)
+        .expect("a shifted feature the model reads");
+    let name = top["feature"].as_str().expect("name");
+    let top_psi = top["psi"].as_f64().expect("psi");
+    assert!(top_psi > 0.25, "the feature shifted: {top:#}");
+    let explanation: Vec<&str> = s["explanation"]
+        .as_array()
+        .expect("sentences")
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert!(
+        explanation
+            .iter()
+            .any(|l| l.contains(&format!("`{name}`")) && l.contains(&format!("PSI {top_psi:.2}"))),
+        "{explanation:#?}"
+    );
+    assert!(
+        stderr.contains(&format!("demo: shadow tree {shadow_id}")),
+        "{stderr}"
+    );
+    crate::common::report(&format!(
+        "demo test: simulated shadow {shadow_id} (Kaggle slice) disagreed {disagreements} times; top shift it reads `{name}` PSI {top_psi:.2}; recall on the capture {recall:.3}"
+    ));
+}

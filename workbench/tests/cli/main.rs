@@ -30,6 +30,7 @@ mod train_datasets;
 mod train_errors;
 mod train_honest;
 mod train_quality;
+mod tui_eval;
 mod tui_panic;
 mod tui_screens;
 mod tui_sim;

@@ -258,6 +258,13 @@ fn headless_demo_flags_the_syn_flood_in_the_kernel_and_removes_its_lab() {
         .is_some_and(|l| l.starts_with(&format!("KERNEL probe on {}", guard.probe_iface()))));
     // The same model the summary names was trained on the sample flows.
     assert_eq!(v["model"]["model_id"], v["model_id"]);
+    // The tree trained on the embedded Kaggle slice runs beside it as the shadow, and the
+    // probe counts the decisions where the two disagree (the flood flows, at least).
+    let shadow = v["shadow_model_id"].as_str().expect("a shadow model");
+    assert_ne!(v["model_id"], shadow);
+    assert_eq!(v["shadow"]["model_id"], shadow);
+    let disagreements = v["shadow_disagreements"].as_u64().expect("count");
+    assert!(disagreements > 0, "{v:#}");
     assert_eq!(v["sample_flows_by_class"]["SYN_FLOOD"].as_u64(), Some(260));
     // The embedded dataset went through the pitfall detectors.
     assert_eq!(v["dataset"]["rows"].as_u64(), Some(30_233));
@@ -272,7 +279,7 @@ fn headless_demo_flags_the_syn_flood_in_the_kernel_and_removes_its_lab() {
     assert_eq!(v["leftovers"], serde_json::json!([]));
     assert_cleaned_up(&guard, None);
     report(&format!(
-        "kernel test ran: headless demo, {flood} SYN flood flows flagged by the probe, first {} ms after start ({} ms setup)",
+        "kernel test ran: headless demo, {flood} SYN flood flows flagged by the probe, first {} ms after start ({} ms setup); shadow {shadow} disagreed {disagreements} times",
         v["live"]["first_flood_flagged_ms"], v["setup_ms"]
     ));
 }

@@ -86,4 +86,8 @@ pub enum Action {
     DeployTrained {
         shadow: bool,
     },
+    /// Train: the evaluation view (pick data, score the model) or the form.
+    ToggleEval,
+    /// Live: why the shadow model disagrees (its skew on the Live data).
+    ExplainShadow,
 }

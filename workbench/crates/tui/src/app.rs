@@ -11,6 +11,7 @@ use super::jobs::JobRequest;
 use super::keymap::Context;
 use super::source::{Control, Snapshot};
 use super::state::data::DataState;
+use super::state::eval::{EvalState, ShadowStory};
 use super::state::pitfalls::PitfallsState;
 use super::state::train::TrainState;
 use super::theme::ThemeKind;
@@ -27,6 +28,8 @@ pub enum Overlay {
     /// The flow detail of the selected Live row.
     Detail,
     Confirm(Control),
+    /// Why the shadow model disagrees (the demo's story: its skew on the replayed data).
+    Shadow,
 }
 
 /// A flow's 5-tuple, to find it again in the next snapshot.
@@ -75,6 +78,10 @@ pub struct App {
     pub data: DataState,
     pub pitfalls: PitfallsState,
     pub train: TrainState,
+    /// The Train tab's evaluation view.
+    pub eval: EvalState,
+    /// The shadow model's evaluation on the Live data, when the caller (the demo) made one.
+    pub shadow_story: Option<Arc<ShadowStory>>,
     pub jobs: Vec<JobRequest>,
 }
 
@@ -109,6 +116,8 @@ impl App {
             data: DataState::default(),
             pitfalls: PitfallsState::default(),
             train: TrainState::default(),
+            eval: EvalState::default(),
+            shadow_story: None,
             jobs: Vec::new(),
         };
         app.accept(Arc::new(snapshot));
@@ -264,6 +273,8 @@ impl App {
             Action::ToggleHonest => self.toggle_honest(),
             Action::Change(step) => self.change_field(step),
             Action::DeployTrained { shadow } => self.ask_deploy_trained(shadow),
+            Action::ToggleEval => self.toggle_eval(),
+            Action::ExplainShadow => self.explain_shadow(),
             Action::StartFilter => self.filter_input = Some(self.filter.clone()),
             Action::FilterChar(c) => {
                 if let Some(f) = self.filter_input.as_mut() {
@@ -273,6 +284,11 @@ impl App {
             Action::FilterBackspace => {
                 if let Some(f) = self.filter_input.as_mut() {
                     f.pop();
+                }
+            }
+            Action::FilterApply if self.tab == Tab::Train && self.eval.showing => {
+                if let Some(path) = self.filter_input.take() {
+                    self.add_eval_path(path);
                 }
             }
             Action::FilterApply => {
@@ -346,6 +362,7 @@ impl App {
                     self.requests.push(Request::UseIface(iface.clone()));
                 }
             }
+            Tab::Train if self.eval.showing => self.start_eval(),
             Tab::Train if !matches!(self.train.status, super::state::data::JobStatus::Running { .. }) => {
                 self.start_train()
             }
@@ -381,7 +398,9 @@ impl App {
             self.go(tab.index());
             return;
         }
-        if self.tab == Tab::Live && self.overlay == Overlay::None {
+        if self.tab == Tab::Live && self.overlay == Overlay::None && layout::live_summary_at(self.size, row) {
+            self.explain_shadow();
+        } else if self.tab == Tab::Live && self.overlay == Overlay::None {
             if let Some(r) = layout::live_row_at(self.size, row) {
                 let target = self.offset + r;
                 if target < self.view.len() {

@@ -14,6 +14,7 @@ use super::app::{App, Overlay};
 use super::jobs;
 use super::source::Control;
 use super::state::data::{JobStatus, Loaded};
+use super::state::eval::{self, EvalRun, ShadowStory};
 use super::state::train::{Finished, TrainForm, TrainResult};
 use workbench_data::dataset::LoadOptions;
 
@@ -23,6 +24,8 @@ pub struct Fixture {
     /// A depth-6 tree on the honest capture with the default form (kernel features through
     /// the leakage gate, the most honest split).
     pub trained: Arc<TrainResult>,
+    /// That tree scored on the honest capture (`workbench eval MODEL honest.pcap`).
+    pub evaluated: Arc<EvalRun>,
 }
 
 static FIXTURE: OnceLock<Result<Fixture, String>> = OnceLock::new();
@@ -69,6 +72,14 @@ fn build() -> Result<Fixture> {
             return Err(eyre!("the fixture's default form trains a kernel-feature model"));
         };
         let mut trained = Arc::try_unwrap(trained).map_err(|_| eyre!("fixture result still shared"))?;
+        let honest = paths
+            .first()
+            .ok_or_else(|| eyre!("no labelled capture in {}", dir.display()))?;
+        let evaluated = jobs::evaluate(
+            &eval::options(&trained.model_path, std::slice::from_ref(honest)),
+            "honest.pcap".into(),
+        )?;
+        let mut evaluated = Arc::try_unwrap(evaluated).map_err(|_| eyre!("fixture eval still shared"))?;
         let name = trained
             .model_path
             .file_name()
@@ -77,9 +88,22 @@ fn build() -> Result<Fixture> {
         trained.model_path = PathBuf::from("models").join(&name);
         let models = dir.join("models").display().to_string();
         trained.command = rename(&trained.command.replace(&models, "models"), &dir);
+        let fix = |s: &mut String| *s = rename(&s.replace(&models, "models"), &dir);
+        let r = &mut evaluated.report;
+        fix(&mut r.model.file);
+        r.data.iter_mut().for_each(fix);
+        r.files.iter_mut().for_each(|f| fix(&mut f.file));
+        if let Some(l) = r.labels.as_mut() {
+            fix(&mut l.file);
+        }
+        if let Some(t) = r.skew.trained_on.as_mut() {
+            fix(&mut t.source);
+        }
+        fix(&mut evaluated.command);
         Ok(Fixture {
             sets: fixed,
             trained: Arc::new(trained),
+            evaluated: Arc::new(evaluated),
         })
     })();
     // The fixture lives in memory; its files are not needed any more.
@@ -140,6 +164,30 @@ pub fn screen(app: &mut App, name: &str) -> Result<bool> {
                 }
                 app.train.result = Some(trained);
             }
+        }
+        "eval" => {
+            with_data(app, 0)?;
+            app.tab = Tab::Train;
+            let f = fixture()?;
+            app.train.result = Some(f.trained.clone());
+            app.train.status = JobStatus::Done;
+            app.eval.showing = true;
+            app.eval.samples = vec![
+                PathBuf::from("sample-pcaps/honest.pcap"),
+                PathBuf::from("sample-pcaps/naive.pcap"),
+            ];
+            app.eval.status = JobStatus::Done;
+            app.eval.result = Some(f.evaluated.clone());
+        }
+        "live-shadow-why" => {
+            let f = fixture()?;
+            app.shadow_story = Some(Arc::new(ShadowStory {
+                model_id: f.evaluated.report.model.model_id.clone(),
+                trained_on: "the honest sample's flows at their last packet (fixture)".into(),
+                data: "honest.pcap".into(),
+                run: f.evaluated.clone(),
+            }));
+            app.overlay = Overlay::Shadow;
         }
         _ => return Ok(false),
     }

@@ -1,7 +1,7 @@
 //! Long work of the Data, Pitfalls and Train tabs, on threads of its own: loading datasets
 //! (captures through `features::extract`, tables through `dataset::load`), inspecting them
-//! (`pitfalls::inspect`) and training (`train::run` + the model file): the code of
-//! `workbench features`, `inspect` and `train`. Progress and
+//! (`pitfalls::inspect`), training (`train::run` + the model file) and scoring a model on other
+//! data (`eval::evaluate`): the code of `workbench features`, `inspect`, `train` and `eval`. Progress and
 //! results come back as events; each result carries the generation of its request, and the app
 //! ignores any but the newest (at most one live job of each kind counts).
 
@@ -14,6 +14,7 @@ use color_eyre::eyre::{eyre, Result, WrapErr};
 
 use super::event::Event;
 use super::state::data::{DataSummary, Loaded};
+use super::state::eval::EvalRun;
 use super::state::train::{DatasetResult, FeatureSet, Finished, RunNotes, TrainForm, TrainResult};
 use crate::shell;
 use workbench_data::dataset::{self, LoadOptions};
@@ -32,6 +33,12 @@ pub enum JobRequest {
         dataset: Arc<Loaded>,
         form: TrainForm,
         model_dir: PathBuf,
+    },
+    /// `workbench eval MODEL DATA...` (the Train tab's evaluation view).
+    Eval {
+        generation: u64,
+        options: workbench_data::eval::EvalOptions,
+        data_name: String,
     },
 }
 
@@ -56,6 +63,10 @@ pub enum JobUpdate {
     Trained {
         generation: u64,
         result: Result<Finished, String>,
+    },
+    Evaluated {
+        generation: u64,
+        result: Result<Arc<EvalRun>, String>,
     },
 }
 
@@ -300,6 +311,16 @@ pub fn train(loaded: &Loaded, form: &TrainForm, model_dir: &Path, progress: Prog
     })
 }
 
+/// One evaluation: `workbench_data::eval::evaluate`, the call `workbench eval` makes.
+pub fn evaluate(options: &workbench_data::eval::EvalOptions, data_name: String) -> Result<Arc<EvalRun>> {
+    let report = workbench_data::eval::evaluate(options)?;
+    Ok(Arc::new(EvalRun {
+        report,
+        data_name,
+        command: super::state::eval::command(&options.model, &options.data),
+    }))
+}
+
 /// Runs `job` on a thread of its own; its progress and result arrive as `Event::Job`.
 pub fn spawn(job: JobRequest, tx: Sender<Event>) {
     std::thread::spawn(move || match job {
@@ -347,6 +368,14 @@ pub fn spawn(job: JobRequest, tx: Sender<Event>) {
             };
             let result = train(&dataset, &form, &model_dir, &report).map_err(|e| format!("{e:#}"));
             let _ = tx.send(Event::Job(JobUpdate::Trained { generation, result }));
+        }
+        JobRequest::Eval {
+            generation,
+            options,
+            data_name,
+        } => {
+            let result = evaluate(&options, data_name).map_err(|e| format!("{e:#}"));
+            let _ = tx.send(Event::Job(JobUpdate::Evaluated { generation, result }));
         }
     });
 }

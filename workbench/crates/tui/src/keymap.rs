@@ -44,11 +44,16 @@ pub const HELP: &[(&str, &str, &str)] = &[
         "inspect DATA --json (split_comparison)",
     ),
     ("← → - +", "Train: change the field (↑↓ choose the field)", ""),
+    (
+        "v / w",
+        "Train: evaluation view · Live: why the shadow disagrees",
+        "eval MODEL DATA... --json",
+    ),
     ("/", "Live: filter rows (text; Enter applies, Esc clears)", ""),
     ("space", "Live: pause / resume updates", ""),
     (
         "Enter",
-        "explain (Live) · use the interface (Deploy) · train (Train)",
+        "explain (Live) · use the interface (Deploy) · train · score",
         "train DATA --model M --split S -o MODEL",
     ),
     (
@@ -136,6 +141,8 @@ fn normal_key(code: KeyCode) -> Option<Action> {
         KeyCode::Right | KeyCode::Char('+') | KeyCode::Char('=') => Action::Change(1),
         KeyCode::Char('d') => Action::DeployTrained { shadow: false },
         KeyCode::Char('D') => Action::DeployTrained { shadow: true },
+        KeyCode::Char('v') => Action::ToggleEval,
+        KeyCode::Char('w') => Action::ExplainShadow,
         _ => return None,
     };
     Some(action)

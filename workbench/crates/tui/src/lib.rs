@@ -51,6 +51,11 @@ pub struct Config {
     pub data: Vec<PathBuf>,
     /// Theme at start (`tui --theme`, config `theme`); the default theme when None.
     pub theme: Option<theme::ThemeKind>,
+    /// Why the shadow model disagrees (the demo's Kaggle tree on its capture): opened from the
+    /// Live tab's disagreement count.
+    pub shadow_story: Option<Arc<state::eval::ShadowStory>>,
+    /// Where the evaluation view finds labelled sample captures (default `sample-pcaps`).
+    pub sample_dir: Option<PathBuf>,
 }
 
 /// Started with a sender into the event loop once the terminal is set up (the demo's autoplay
@@ -141,6 +146,12 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
     }
     if let Some(t) = config.theme {
         app.theme = t;
+    }
+    app.shadow_story = config.shadow_story.clone();
+    // `--model`: what the Train tab's evaluation view scores until a model is trained.
+    app.eval.model = config.model.clone();
+    if let Some(dir) = &config.sample_dir {
+        app.eval.sample_dir = dir.clone();
     }
     let (tx, rx) = mpsc::channel();
     event::spawn_input(tx.clone());

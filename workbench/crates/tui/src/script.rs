@@ -34,8 +34,9 @@ pub enum Step {
     Quit,
 }
 
-/// The built-in `--autoplay` walk: each stage for a few seconds, then Live with the most
-/// suspicious flow explained, in an endless loop until someone presses q.
+/// The built-in `--autoplay` walk: each stage for a few seconds (Train with its evaluation
+/// view), then Live with the most suspicious flow explained and the shadow's disagreement
+/// explained, in an endless loop until someone presses q.
 pub fn autoplay() -> Vec<Step> {
     let s = |secs| Step::Wait(Duration::from_secs(secs));
     vec![
@@ -45,6 +46,12 @@ pub fn autoplay() -> Vec<Step> {
         s(5),
         Step::Tab(Tab::Train),
         s(5),
+        // The evaluation view: the model the caller gave (the demo's Kaggle tree) scored on the
+        // first sample capture, in the background.
+        Step::Key(KeyCode::Char('v')),
+        Step::Key(KeyCode::Enter),
+        s(8),
+        Step::Key(KeyCode::Char('v')),
         Step::Tab(Tab::Deploy),
         s(5),
         Step::Tab(Tab::Live),
@@ -55,6 +62,11 @@ pub fn autoplay() -> Vec<Step> {
         s(8),
         Step::Key(KeyCode::Esc),
         s(4),
+        // Why the shadow disagrees (when the caller explained it; otherwise a status line).
+        Step::Key(KeyCode::Char('w')),
+        s(8),
+        Step::Key(KeyCode::Esc),
+        s(2),
         Step::Repeat,
     ]
 }

@@ -178,6 +178,15 @@ impl SimSource {
         self
     }
 
+    /// Runs `model` beside the active one as the shadow (the demo's Kaggle tree), as `workbench
+    /// deploy --shadow` does in the kernel.
+    pub fn with_shadow(mut self, model: Box<Model>) -> Self {
+        let model: Arc<Model> = Arc::from(model);
+        self.twin.shadow = Some(Box::new(*model));
+        self.shadow = Some(model);
+        self
+    }
+
     fn next_packet(&mut self) -> Result<Option<capture::Packet>> {
         if let Some(p) = self.pending.take() {
             return Ok(Some(p));

@@ -2,6 +2,7 @@
 //! (kept here so that `app.rs` stays the Live/Deploy core plus dispatch).
 
 pub mod data;
+pub mod eval;
 pub mod pitfalls;
 pub mod train;
 
@@ -94,6 +95,7 @@ impl App {
             } if generation == self.train.generation => {
                 self.train.status = JobStatus::Running { stage, fraction };
             }
+            JobUpdate::Evaluated { generation, result } => self.eval_done(generation, result),
             JobUpdate::Trained { generation, result } if generation == self.train.generation => {
                 match result {
                     Ok(train::Finished::Kernel(r)) => {
@@ -141,6 +143,7 @@ impl App {
                     .saturating_add_signed(delta)
                     .min(n.saturating_sub(1));
             }
+            Tab::Train if self.eval.showing => self.move_eval(delta),
             Tab::Train => {
                 let last = train::FIELDS as isize - 1;
                 self.train.form.field =
@@ -176,7 +179,10 @@ impl App {
 
     /// Left/right on the Train tab: change the focused field.
     pub(super) fn change_field(&mut self, step: isize) {
-        if self.tab == Tab::Train && !matches!(self.train.status, JobStatus::Running { .. }) {
+        if self.tab == Tab::Train
+            && !self.eval.showing
+            && !matches!(self.train.status, JobStatus::Running { .. })
+        {
             self.train.form.change(step);
         }
     }
@@ -234,6 +240,7 @@ impl App {
                     }
                 }
             }
+            Tab::Train if self.eval.showing => self.click_eval(column, row),
             Tab::Train => {
                 if let Some(f) = layout::train_field_at(self.size, column, row) {
                     self.train.form.field = f;

@@ -205,3 +205,51 @@ pub fn train_field_at(size: (u16, u16), column: u16, row: u16) -> Option<usize> 
     let i = row.saturating_sub(f.y + 1) as usize;
     (inside && i < crate::state::train::FIELDS).then_some(i)
 }
+
+/// The Live summary line (a click on it opens the shadow explanation).
+pub fn live_summary_at(size: (u16, u16), row: u16) -> bool {
+    row == live(regions(full(size)).body).summary.y
+}
+
+/// Train tab, evaluation view: data list and figures on top, recall per class beside the
+/// time-to-detect chart, the skew table below.
+pub struct EvalRegions {
+    pub data: Rect,
+    pub figures: Rect,
+    pub classes: Rect,
+    pub detect: Rect,
+    pub skew: Rect,
+}
+
+pub fn eval(body: Rect) -> EvalRegions {
+    let tall = body.height >= 40;
+    // At 24 rows: five lines of figures, the seven classes of the samples, four of skew.
+    let top_h = if tall { 12 } else { 7 }.min(body.height);
+    let mid_h = if tall { 14 } else { 9 }.min(body.height - top_h);
+    let skew_h = body.height - top_h - mid_h;
+    let left_w = (body.width * 9 / 20).min(body.width);
+    let half = body.width / 2;
+    let y2 = body.y + top_h;
+    EvalRegions {
+        data: Rect::new(body.x, body.y, left_w, top_h),
+        figures: Rect::new(body.x + left_w, body.y, body.width - left_w, top_h),
+        classes: Rect::new(body.x, y2, half, mid_h),
+        detect: Rect::new(body.x + half, y2, body.width - half, mid_h),
+        skew: Rect::new(body.x, y2 + mid_h, body.width, skew_h),
+    }
+}
+
+/// Entries the evaluation view's data list shows at once (below the model line, above the
+/// command line).
+pub fn eval_list_rows(size: (u16, u16)) -> usize {
+    (eval(regions(full(size)).body).data.height.saturating_sub(4) as usize).max(1)
+}
+
+/// The visible entry of the evaluation view's data list (0 = first shown) under a click.
+pub fn eval_choice_at(size: (u16, u16), column: u16, row: u16) -> Option<usize> {
+    let d = eval(regions(full(size)).body).data;
+    let first = d.y + 2;
+    let inside = column > d.x && column + 1 < d.x + d.width && row >= first;
+    let i = row.saturating_sub(first) as usize;
+    (inside && i < eval_list_rows(size)).then_some(i)
+}

@@ -66,13 +66,17 @@ fn render_summary(frame: &mut Frame, area: Rect, app: &App) {
         )),
         None => {}
     }
+    spans.push(Span::raw(format!(" · model {model}")));
+    // The model before the shadow's count: with a filter shown, 100 columns still name the
+    // active model (the kernel demo's tmux test reads it there).
     if s.models.as_ref().is_some_and(|m| m.shadow.is_some()) {
+        // With an explanation at hand (the demo's), the count says how to open it.
+        let why = if app.shadow_story.is_some() { " (w)" } else { "" };
         spans.push(Span::styled(
-            format!(" · shadow disagrees {disagree}"),
+            format!(" · shadow disagrees {disagree}{why}"),
             theme.accent,
         ));
     }
-    spans.push(Span::raw(format!(" · model {model}")));
     spans.push(Span::styled(
         format!(
             " · sort {}{}",

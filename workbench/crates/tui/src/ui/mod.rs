@@ -5,6 +5,7 @@ pub mod bars;
 pub mod data;
 pub mod deploy;
 pub mod detail;
+pub mod eval;
 pub mod help;
 pub mod layout;
 pub mod live;
@@ -32,6 +33,7 @@ pub fn render(frame: &mut Frame, app: &App) {
     match app.tab {
         Tab::Data => data::render(frame, r.body, app),
         Tab::Pitfalls => pitfalls::render(frame, r.body, app),
+        Tab::Train if app.eval.showing => eval::render(frame, r.body, app),
         Tab::Train => train::render(frame, r.body, app),
         Tab::Deploy => deploy::render(frame, r.body, app),
         Tab::Live => live::render(frame, r.body, app),
@@ -41,6 +43,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         Overlay::None => {}
         Overlay::Help => help::render_help(frame, r.body, app),
         Overlay::Detail => detail::render(frame, r.body, app),
+        Overlay::Shadow => eval::render_shadow(frame, r.body, app),
         Overlay::Confirm(c) => help::render_confirm(frame, r.body, app, c),
     }
 }
