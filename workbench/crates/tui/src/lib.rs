@@ -134,9 +134,16 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
     };
     let mut app = App::new(initial, (size.width, size.height));
     app.debug_panic = config.debug_panic;
+    // The sample captures (the clone's, or generated into the cache): the default data and
+    // the evaluation view's list.
+    let sample_dir = config
+        .sample_dir
+        .clone()
+        .or_else(|| samples::locate().ok().map(|s| s.dir));
     let data = if config.data.is_empty() {
-        samples::locate()
-            .map(|s| jobs::sample_captures(&s.dir))
+        sample_dir
+            .as_deref()
+            .map(jobs::sample_captures)
             .unwrap_or_default()
     } else {
         config.data.clone()
@@ -150,8 +157,8 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
     app.shadow_story = config.shadow_story.clone();
     // `--model`: what the Train tab's evaluation view scores until a model is trained.
     app.eval.model = config.model.clone();
-    if let Some(dir) = &config.sample_dir {
-        app.eval.sample_dir = dir.clone();
+    if let Some(dir) = sample_dir {
+        app.eval.sample_dir = dir;
     }
     let (tx, rx) = mpsc::channel();
     event::spawn_input(tx.clone());
