@@ -12,6 +12,7 @@ mod cli;
 mod commands;
 mod config;
 pub mod demo;
+mod fix_hint;
 
 use clap::{CommandFactory, FromArgMatches};
 use color_eyre::eyre::Result;
@@ -98,8 +99,8 @@ pub fn main() -> std::process::ExitCode {
                 eprintln!("workbench: {i} (it broke: {e:#})");
                 return ExitCode::from(exit_status);
             }
-            // One line: the whole cause chain, no backtrace.
-            eprintln!("error: {e:#}");
+            // One line: the whole cause chain, no backtrace, ending with what to do.
+            eprintln!("error: {}", fix_hint::with_fix(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

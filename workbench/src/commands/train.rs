@@ -152,17 +152,19 @@ struct TrainOutput<'a> {
     report: Report<'a>,
 }
 
+/// A capture by its name or, whatever it is called (`x.cap`, `dump`), by its first bytes.
 fn is_capture(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("pcap") || e.eq_ignore_ascii_case("pcapng"))
+        || dataset::sniff::capture_format_of(p).is_some()
 }
 
 fn check(args: &TrainArgs) -> Result<()> {
     // The depth limits the tree only; a logistic model ignores it.
     if args.model == ModelKind::Tree && (args.max_depth == 0 || args.max_depth > MAX_DEPTH) {
         bail!(
-            "--max-depth {} cannot run in the probe: it walks trees of depth 1 to {MAX_DEPTH}",
+            "--max-depth {} cannot run in the probe: it walks trees of depth 1 to {MAX_DEPTH}; give --max-depth 1 to {MAX_DEPTH}",
             args.max_depth
         );
     }

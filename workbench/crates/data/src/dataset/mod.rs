@@ -15,6 +15,7 @@ pub mod detect;
 pub mod kernel_map;
 pub mod kernel_units;
 pub mod parquet_check;
+pub mod sniff;
 pub mod source;
 pub mod time;
 
