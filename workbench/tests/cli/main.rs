@@ -25,6 +25,7 @@ mod gen_pcaps_vlan;
 mod inspect_data;
 mod inspect_inputs;
 mod newcomer_errors;
+mod newcomer_metrics;
 mod sample_honesty;
 mod train_datasets;
 mod train_errors;

@@ -226,7 +226,12 @@ pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
     let n = t.rows().max(1);
     let malicious = t.malicious.iter().filter(|&&m| m).count();
     let share = malicious as f64 / n as f64;
-    let random = c.scores.first().and_then(|s| s.metrics.as_ref());
+    // A test side with one class has no base-rate view (its precision would only measure that).
+    let random = c
+        .scores
+        .first()
+        .and_then(|s| s.metrics.as_ref())
+        .filter(|m| m.one_class().is_none());
     let mut classes: Vec<(&str, usize)> = counts.into_iter().collect();
     classes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let base = random.map(|m| {
@@ -240,6 +245,14 @@ pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
         t.rows(),
         classes.len()
     );
+    let undefined = c
+        .scores
+        .first()
+        .and_then(|s| s.metrics.as_ref())
+        .and_then(|m| m.one_class());
+    if let Some(why) = &undefined {
+        summary += &format!("; precision at a realistic 1 in 10,000 attack prevalence is undefined: the random-split model's test side {why}");
+    }
     if let Some((p, fpr, _)) = base {
         summary += &format!(
             "; at a realistic 1 in 10,000 attack prevalence the random-split model's precision would be {p:.4} (false-positive rate {fpr:.5})"
@@ -260,6 +273,7 @@ pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
             "malicious_share": r4(share),
             "classes": classes.iter().take(20).map(|(k, v)| json!({"class": k, "rows": v})).collect::<Vec<_>>(),
             "precision_at_1_in_10000": base.map(|b| r4(b.0)),
+            "precision_at_1_in_10000_undefined": undefined,
             "false_positive_rate": base.map(|b| b.1),
             "recall": base.map(|b| r4(b.2)),
         }),
