@@ -26,6 +26,7 @@ mod inspect_data;
 mod inspect_inputs;
 mod newcomer_errors;
 mod newcomer_metrics;
+mod newcomer_scores;
 mod sample_honesty;
 mod train_datasets;
 mod train_errors;

@@ -73,7 +73,7 @@ fn a_table_given_as_a_capture_is_named_with_the_commands_that_read_tables() {
     let out = tmp.path().join("out.csv");
     let line = error_line(&["features", c, "-o", out.to_str().expect("utf-8")]);
     assert!(
-        line.contains("is a text file (a CSV table?), not a packet capture"),
+        line.contains("is a text file (a CSV table?), not a pcap or pcapng capture"),
         "{line}"
     );
     assert!(
@@ -90,7 +90,7 @@ fn a_table_given_as_a_capture_is_named_with_the_commands_that_read_tables() {
         out.to_str().expect("utf-8"),
     ]);
     assert!(
-        line.contains("is a Parquet table, not a packet capture"),
+        line.contains("is a Parquet table, not a pcap or pcapng capture"),
         "{line}"
     );
 }

@@ -26,7 +26,7 @@ pub fn describe(path: &Path, magic: [u8; 4]) -> String {
              `workbench deploy {name}`), and a .pcap/.pcapng capture as the data"
         ),
         Some(table) => format!(
-            "is {table}, not a packet capture (pcap or pcapng): `workbench inspect {name}`, \
+            "is {table}, not a pcap or pcapng capture: `workbench inspect {name}`, \
              `workbench train {name} ...` and `workbench eval MODEL {name}` read tables directly; \
              captures come from tcpdump/Wireshark (`tcpdump -w FILE.pcap`) or `workbench gen-pcaps -o DIR`"
         ),
