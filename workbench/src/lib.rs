@@ -32,6 +32,12 @@ fn parse() -> Result<(cli::Cli, Option<(std::path::PathBuf, config::Origin)>)> {
     Ok((cli, located))
 }
 
+/// The command-line definition (every subcommand and argument), for tests and tools that walk
+/// it (the help-text check in tests/cli/cli_help.rs).
+pub fn command() -> clap::Command {
+    cli::Cli::command()
+}
+
 /// Runs the command line; errors are returned for `main` to print as one line.
 pub fn run() -> Result<()> {
     let (cli, located) = parse()?;

@@ -32,6 +32,7 @@ pub struct InspectArgs {
     /// Also drop exact duplicate rows while cleaning (reported under `dropped`).
     #[arg(long)]
     pub drop_duplicates: bool,
+    /// Print the report as one JSON document on stdout (keys dataset, rows, columns, dropped, findings).
     #[arg(long)]
     pub json: bool,
 }

@@ -47,6 +47,7 @@ pub struct TrainArgs {
     /// or captures (.pcap/.pcapng, labelled by --labels or the labels-NAME.csv beside each).
     #[arg(required = true)]
     pub data: Vec<PathBuf>,
+    /// The model kind: a decision tree or a logistic regression (both run in the probe).
     #[arg(long, value_enum)]
     pub model: ModelKind,
     /// Deepest tree level (the probe walks at most 24).
@@ -96,8 +97,10 @@ pub struct TrainArgs {
     /// L2 regularisation strength of the logistic model (larger: smaller weights).
     #[arg(long, default_value_t = 1.0, value_parser = crate::argcheck::non_negative)]
     pub alpha: f64,
+    /// Seed of the split and the fit (the same seed, the same model).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Neither read nor write the parsed-dataset cache.
     #[arg(long)]
     pub no_cache: bool,
     /// Directory of the parsed-dataset cache (default $XDG_CACHE_HOME/ebpf-ml-workbench/datasets).

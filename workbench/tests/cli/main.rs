@@ -9,6 +9,7 @@ mod featkit;
 mod bench_all;
 mod capture_handmade;
 mod capture_reader;
+mod cli_help;
 mod cli_validation;
 mod config_cli;
 mod demo_simulated;
