@@ -24,6 +24,7 @@ mod probe;
 mod qemu_debian12;
 mod replay_lab;
 mod replay_passes;
+mod score_scale;
 mod tc_classic;
 mod tc_cleanup;
 mod train_datasets;
