@@ -28,6 +28,7 @@ mod inspect_inputs;
 mod newcomer_errors;
 mod newcomer_metrics;
 mod newcomer_scores;
+mod readme_path;
 mod sample_honesty;
 mod train_datasets;
 mod train_errors;

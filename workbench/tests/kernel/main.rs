@@ -22,6 +22,7 @@ mod models;
 mod privileges;
 mod probe;
 mod qemu_debian12;
+mod readme_path;
 mod replay_lab;
 mod replay_passes;
 mod score_scale;
