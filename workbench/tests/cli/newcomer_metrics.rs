@@ -160,3 +160,44 @@ fn a_finding_no_better_than_the_majority_baseline_is_not_high() {
         "{summary}"
     );
 }
+
+#[test]
+fn the_train_tab_writes_no_model_for_a_one_class_split_either() {
+    use workbench_data::dataset::LoadOptions;
+    use workbench_data::train::SplitKind;
+    use workbench_tui::jobs;
+    use workbench_tui::state::train::TrainForm;
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = late_benign(tmp.path());
+    let opts = LoadOptions {
+        no_cache: true,
+        ..LoadOptions::default()
+    };
+    let (sets, errors) = jobs::load(&[data], &opts, &|_, _| {});
+    assert!(errors.is_empty(), "{errors:?}");
+    let models = tmp.path().join("models");
+    let form = TrainForm {
+        split: Some(SplitKind::Time),
+        ..TrainForm::default()
+    };
+    let err = match jobs::train(&sets[0], &form, &models, &|_, _| {}) {
+        Ok(_) => panic!("a model was trained and written under a one-class split"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("no model written: under the time split its test side holds no attack"),
+        "{err}"
+    );
+    assert!(
+        err.contains("choose the ") && err.contains("--allow-one-class-split"),
+        "{err}"
+    );
+    let written = std::fs::read_dir(&models).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(written, 0, "a model file is in {}", models.display());
+    // The auto split (the Train tab's default) works on the same data and writes the model.
+    if let Err(e) = jobs::train(&sets[0], &TrainForm::default(), &models, &|_, _| {}) {
+        panic!("the auto split: {e:#}");
+    }
+    assert_eq!(std::fs::read_dir(&models).map(|d| d.count()).unwrap_or(0), 1);
+}
