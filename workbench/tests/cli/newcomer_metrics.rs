@@ -201,3 +201,41 @@ fn the_train_tab_writes_no_model_for_a_one_class_split_either() {
     }
     assert_eq!(std::fs::read_dir(&models).map(|d| d.count()).unwrap_or(0), 1);
 }
+
+#[test]
+fn inspect_text_shows_evidence_in_words_not_cut_json() {
+    // The CIC sample of the issue: two benign rows, one column at 0.9998 against 0.9995.
+    let cic = crate::common::shared_data("cic-ids2017/machine-learning-csv-sample.csv");
+    let out = workbench(&["inspect", cic.to_str().expect("utf-8"), "--no-cache"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines() {
+        assert!(
+            !line.contains("{\"") && !line.contains("[{"),
+            "raw JSON in the text report: {line}"
+        );
+        assert!(
+            !line.ends_with("...") || line.contains("more (`--json` has them all)"),
+            "cut: {line}"
+        );
+    }
+    // The issue's two misleading lines, now honest.
+    let leak = text
+        .lines()
+        .find(|l| l.contains("single_feature_leakage"))
+        .expect("a leakage finding");
+    assert!(
+        leak.starts_with("[MEDIUM]") && leak.contains("vs majority baseline 0.9995"),
+        "{leak}"
+    );
+    let balance = text
+        .lines()
+        .find(|l| l.contains("class_balance"))
+        .expect("class_balance");
+    assert!(
+        balance.contains("precision at a realistic 1 in 10,000 attack prevalence is undefined")
+            && balance.contains("no benign row"),
+        "{balance}"
+    );
+    assert!(!balance.contains("would be 1.0000"), "{balance}");
+}

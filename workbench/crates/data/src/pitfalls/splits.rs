@@ -263,20 +263,23 @@ pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
         _ if !(0.001..=0.2).contains(&share) => Severity::Medium,
         _ => Severity::Info,
     };
+    let mut evidence = json!({
+        "malicious_rows": malicious,
+        "benign_rows": t.rows() - malicious,
+        "malicious_share": r4(share),
+        "classes": classes.iter().take(20).map(|(k, v)| json!({"class": k, "rows": v})).collect::<Vec<_>>(),
+        "precision_at_1_in_10000": base.map(|b| r4(b.0)),
+        "false_positive_rate": base.map(|b| b.1),
+        "recall": base.map(|b| r4(b.2)),
+    });
+    if let Some(why) = &undefined {
+        evidence["precision_at_1_in_10000_undefined"] = json!(why);
+    }
     Some(Finding {
         id: "class_balance",
         severity,
         summary,
-        evidence: json!({
-            "malicious_rows": malicious,
-            "benign_rows": t.rows() - malicious,
-            "malicious_share": r4(share),
-            "classes": classes.iter().take(20).map(|(k, v)| json!({"class": k, "rows": v})).collect::<Vec<_>>(),
-            "precision_at_1_in_10000": base.map(|b| r4(b.0)),
-            "precision_at_1_in_10000_undefined": undefined,
-            "false_positive_rate": base.map(|b| b.1),
-            "recall": base.map(|b| r4(b.2)),
-        }),
+        evidence,
         advice: "Real traffic is overwhelmingly benign: judge a detector by its false-positive rate and by precision at a realistic prevalence, not by accuracy on a set where attacks are a large share.".into(),
     })
 }
