@@ -169,3 +169,21 @@ fn cannot_errors_end_with_what_to_do() {
         "{line}"
     );
 }
+
+#[test]
+fn a_capture_or_table_given_as_a_model_is_named_with_the_train_command() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pcap = capture(tmp.path(), "flows.pcap");
+    let line = error_line(&["model", "show", pcap.to_str().expect("utf-8")]);
+    assert!(line.contains("not a workbench model file"), "{line}");
+    assert!(
+        line.contains("it is a packet capture; train a model on it with `workbench train CAPTURE"),
+        "{line}"
+    );
+    let csv = table(tmp.path(), "flows.csv", ",");
+    let line = error_line(&["model", "show", csv.to_str().expect("utf-8")]);
+    assert!(
+        line.contains("it is a text file (a CSV table?); train a model on it with `workbench train TABLE"),
+        "{line}"
+    );
+}
