@@ -106,7 +106,8 @@ mod tests {
             kind: KIND_TREE,
             trees: 1,
         };
-        assert_eq!(tree.probability(SCORE_ONE / 20), 0.05);
+        assert_eq!(tree.probability(SCORE_ONE / 4), 0.25);
+        assert_eq!(tree.probability(2 * SCORE_ONE), 1.0, "clamped");
         let logistic = ScoreScale {
             kind: KIND_LOGISTIC,
             trees: 0,
