@@ -92,9 +92,18 @@ pub fn describe(m: &ModelMeta) -> String {
             m.kind,
             d.inputs.len()
         );
-        for input in &d.inputs {
-            let _ = writeln!(out, "  input {} (column {})", input.name, input.column);
-        }
+        let inputs: Vec<String> = d
+            .inputs
+            .iter()
+            .map(|i| {
+                if i.name == i.column {
+                    i.name.clone()
+                } else {
+                    format!("{} (column {})", i.name, i.column)
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "  inputs ({}): {}", inputs.len(), inputs.join(", "));
     } else {
         let scale = ScoreScale::of_kind_name(&m.kind, m.tree_count);
         let _ = writeln!(out, "model {}: {}", m.model_id, kind_and_size(m));
@@ -118,7 +127,8 @@ pub fn describe(m: &ModelMeta) -> String {
             .collect();
         let _ = writeln!(out, "  features ({}): {}", names.len(), names.join(", "));
     }
-    if p.is_null() {
+    // Models built by hand (tests, `bench`) carry no training record.
+    if p.get("sources").is_none() && p.get("rows").is_none() {
         let _ = writeln!(out, "  training: not recorded in this file");
         return out;
     }
