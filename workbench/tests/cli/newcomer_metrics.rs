@@ -238,4 +238,10 @@ fn inspect_text_shows_evidence_in_words_not_cut_json() {
         "{balance}"
     );
     assert!(!balance.contains("would be 1.0000"), "{balance}");
+    // The random split's test side holds attacks only: its F1 is undefined, not a number.
+    let split = text
+        .lines()
+        .find(|l| l.contains("split_comparison"))
+        .expect("split_comparison");
+    assert!(split.contains("random split F1 undefined"), "{split}");
 }

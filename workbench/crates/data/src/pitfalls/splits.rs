@@ -149,24 +149,30 @@ fn name(k: SplitKind) -> &'static str {
     k.name()
 }
 
+/// A figure rounded for the evidence, or None when its test side lacks a class it needs.
+fn figure(m: &crate::train::metrics::Metrics, key: &str, v: f64) -> Option<f64> {
+    (!m.undefined().contains_key(key)).then(|| r4(v))
+}
+
 pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
     let random = c.scores.first()?.metrics.as_ref()?;
     let mut parts = vec![format!(
-        "random split F1 {:.3} (accuracy {:.3})",
-        random.f1, random.accuracy
+        "random split F1 {} (accuracy {:.3})",
+        random.shown("f1", random.f1),
+        random.accuracy
     )];
     let mut worst_drop: f64 = 0.0;
     for s in &c.scores[1..] {
         match &s.metrics {
             Some(m) => {
                 parts.push(format!(
-                    "{} F1 {:.3} (accuracy {:.3})",
+                    "{} F1 {} (accuracy {:.3})",
                     label(s.split),
-                    m.f1,
+                    m.shown("f1", m.f1),
                     m.accuracy
                 ));
                 // A test side without attacks has F1 0 by construction: no evidence of a drop.
-                if s.malicious_test > 0 {
+                if s.malicious_test > 0 && m.one_class().is_none() && random.one_class().is_none() {
                     worst_drop = worst_drop.max(random.f1 - m.f1);
                 }
             }
@@ -186,9 +192,11 @@ pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
                 "rows_test": s.rows_test,
                 "malicious_test": s.malicious_test,
                 "accuracy": s.metrics.as_ref().map(|m| r4(m.accuracy)),
-                "precision": s.metrics.as_ref().map(|m| r4(m.precision)),
-                "recall": s.metrics.as_ref().map(|m| r4(m.recall)),
-                "f1": s.metrics.as_ref().map(|m| r4(m.f1)),
+                // Null, with the reason, when the test side lacks a class (issue 20).
+                "precision": s.metrics.as_ref().and_then(|m| figure(m, "precision", m.precision)),
+                "recall": s.metrics.as_ref().and_then(|m| figure(m, "recall", m.recall)),
+                "f1": s.metrics.as_ref().and_then(|m| figure(m, "f1", m.f1)),
+                "undefined": s.metrics.as_ref().and_then(|m| m.one_class()),
                 "note": s.note,
             });
             (name(s.split), v)
