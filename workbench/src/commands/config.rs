@@ -19,7 +19,7 @@ pub enum ConfigCommand {
     },
     /// Validate a config file: every error names the key, line and column.
     Check {
-        /// The config file to check (default: the one `workbench` would read).
+        /// The config file (TOML) to check.
         file: PathBuf,
         /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]

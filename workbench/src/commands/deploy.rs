@@ -41,7 +41,8 @@ pub struct DeployArgs {
     /// Remove the shadow model.
     #[arg(long, conflicts_with = "model")]
     pub clear_shadow: bool,
-    /// monitor (flag and count only) or enforce (drop what the model flags).
+    /// What the verdicts do: monitor (record only), enforce (drop malicious flows) or dry-run
+    /// (count what enforce would drop).
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
     /// Never drop flows to or from this CIDR (repeatable; enforce and dry-run honour it).
