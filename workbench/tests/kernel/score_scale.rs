@@ -145,11 +145,23 @@ fn a_tree_then_a_logistic_model_score_on_one_scale() {
         assert!(e["score_raw"].is_i64(), "{e}");
     }
     let logistic_id = workbench_flow::model::id_string(logistic.header.model_id);
+    // The logistic model's events: the logit through the sigmoid, a negative logit included
+    // (it was shown as a negative "score" before).
+    let logistic_events: Vec<&&Value> = mine
+        .iter()
+        .filter(|e| e["model"] == logistic_id.as_str())
+        .collect();
+    assert!(!logistic_events.is_empty(), "{mine:?}");
+    for e in &logistic_events {
+        let logit = e["score_raw"].as_i64().expect("score_raw") as f64 / SCORE_ONE as f64;
+        let p = e["score"].as_f64().expect("score");
+        assert!((p - 1.0 / (1.0 + (-logit).exp())).abs() < 1e-9, "{e}");
+    }
     assert!(
-        mine.iter()
-            .any(|e| e["model"] == logistic_id.as_str()
-                && e["score"].as_f64().is_some_and(|p| p > 0.5 && p < 1.0)),
-        "no logistic event on the P scale: {mine:?}"
+        logistic_events
+            .iter()
+            .any(|e| e["score_raw"].as_i64().is_some_and(|r| r < 0)),
+        "no event with a negative logit: {logistic_events:?}"
     );
 
     // Without --from-start the stream starts now: events left in the ring are skipped, said so.

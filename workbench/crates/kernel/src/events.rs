@@ -56,8 +56,16 @@ impl EventReader {
     /// Drops every event already waiting (what earlier traffic left in the ring): a reader
     /// that starts "from now" calls this first. Returns how many were dropped.
     pub fn skip_backlog(&mut self) -> usize {
+        // Bounded, and stopping at the first record that is not a verdict event: a damaged ring
+        // (a zero-length record was seen after a reader consumed a full ring) must not keep
+        // this loop going past the producer.
+        const MAX_SKIPPED: usize = 1 << 20;
         let mut n = 0;
-        while self.ring.next().is_some() {
+        while n < MAX_SKIPPED {
+            let Some(item) = self.ring.next() else { break };
+            if item.len() != std::mem::size_of::<VerdictEvent>() {
+                break;
+            }
             n += 1;
         }
         n
