@@ -111,6 +111,7 @@ pub enum ProbeCommand {
     /// Load the probe and attach it at ingress and egress of an interface (pinned: it stays
     /// attached after this command exits).
     Attach {
+        /// The interface, e.g. the `b` end of a replay lab (`ebml-IDb`).
         #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
         /// Flow table size (entries of the LRU map); default 131072.
@@ -123,33 +124,41 @@ pub enum ProbeCommand {
         /// filters, any kernel), or auto: TCX where the kernel has it, else classic tc.
         #[arg(long, value_enum, default_value_t = workbench_kernel::tc::AttachMode::Auto)]
         attach: workbench_kernel::tc::AttachMode,
+        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]
         json: bool,
     },
     /// Detach the probe from an interface and remove its pinned objects.
     Detach {
+        /// The interface, e.g. the `b` end of a replay lab (`ebml-IDb`).
         #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
+        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]
         json: bool,
     },
     /// Remove every pinned link, program and map the project made, on every interface, and the
     /// lab namespaces and links (no prompt).
     Cleanup {
+        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]
         json: bool,
     },
     /// Show the models in the kernel (active, shadow, previous) and the mode.
     Status {
+        /// The interface, e.g. the `b` end of a replay lab (`ebml-IDb`).
         #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
+        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]
         json: bool,
     },
     /// Print the probe's flow table and statistics.
     Flows {
+        /// The interface, e.g. the `b` end of a replay lab (`ebml-IDb`).
         #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
+        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]
         json: bool,
     },
@@ -187,6 +196,7 @@ pub struct ReplayArgs {
     /// Send even where the safety check refuses (the interface may reach real networks).
     #[arg(long)]
     pub allow_foreign_iface: bool,
+    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
     #[arg(long)]
     pub json: bool,
 }
@@ -195,15 +205,19 @@ pub struct ReplayArgs {
 pub enum LabCommand {
     /// Create namespace ebml-ID holding both ends of veth ebml-IDa <-> ebml-IDb.
     Up {
+        /// The lab id: namespace ebml-ID holding veth ebml-IDa <-> ebml-IDb.
         #[arg(long, default_value = "replay", value_parser = crate::argcheck::lab_id)]
         id: String,
+        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]
         json: bool,
     },
     /// Remove lab ID, or without --id every namespace and link the project made.
     Down {
+        /// The lab id: namespace ebml-ID holding veth ebml-IDa <-> ebml-IDb.
         #[arg(long, value_parser = crate::argcheck::lab_id)]
         id: Option<String>,
+        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]
         json: bool,
     },

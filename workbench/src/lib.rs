@@ -13,6 +13,7 @@ mod commands;
 mod config;
 pub mod demo;
 mod pipe;
+mod fix_hint;
 
 use clap::{CommandFactory, FromArgMatches};
 use color_eyre::eyre::Result;
@@ -30,6 +31,12 @@ fn parse() -> Result<(cli::Cli, Option<(std::path::PathBuf, config::Origin)>)> {
     let matches = cmd.get_matches_from(args);
     let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     Ok((cli, located))
+}
+
+/// The command-line definition (every subcommand and argument), for tests and tools that walk
+/// it (the help-text check in tests/cli/cli_help.rs).
+pub fn command() -> clap::Command {
+    cli::Cli::command()
 }
 
 /// Runs the command line; errors are returned for `main` to print as one line.
@@ -110,8 +117,8 @@ pub fn main() -> std::process::ExitCode {
                 eprintln!("workbench: {i} (it broke: {e:#})");
                 return ExitCode::from(exit_status);
             }
-            // One line: the whole cause chain, no backtrace.
-            eprintln!("error: {e:#}");
+            // One line: the whole cause chain, no backtrace, ending with what to do.
+            eprintln!("error: {}", fix_hint::with_fix(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

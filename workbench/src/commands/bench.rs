@@ -28,14 +28,17 @@ pub enum BenchCommand {
         /// Fewer runs and repetitions.
         #[arg(long)]
         quick: bool,
+        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]
         json: bool,
     },
     /// Packets per second through a lab veth pair with the probe attached vs the empty tc
     /// program, while the SYN flood sample is replayed at top speed (needs root).
     Live {
+        /// Fewer runs and smaller inputs: a faster, rougher figure.
         #[arg(long)]
         quick: bool,
+        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]
         json: bool,
     },
@@ -45,13 +48,16 @@ pub enum BenchCommand {
         /// 10 MB and 50 MB synthetic captures instead of 100 MB and 1 GB.
         #[arg(long)]
         quick: bool,
+        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]
         json: bool,
     },
     /// The TUI's Live frame time with 100,000 flows vs 100 flows.
     Tui {
+        /// Fewer runs and smaller inputs: a faster, rougher figure.
         #[arg(long)]
         quick: bool,
+        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]
         json: bool,
     },
@@ -85,10 +91,13 @@ pub enum BenchCommand {
         /// Rows sampled for training and testing (default 200,000; --quick: 40,000).
         #[arg(long)]
         rows: Option<usize>,
+        /// Fewer runs and smaller inputs: a faster, rougher figure.
         #[arg(long)]
         quick: bool,
+        /// Seed of the synthetic data (the same seed, the same input).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]
         json: bool,
     },
@@ -152,10 +161,13 @@ pub struct CicFileArgs {
     /// Rows of the file (default: CIC-IDS2017's 2,830,743; --quick: 200,000).
     #[arg(long)]
     rows: Option<usize>,
+    /// Fewer runs and smaller inputs: a faster, rougher figure.
     #[arg(long)]
     quick: bool,
+    /// Seed of the synthetic data (the same seed, the same input).
     #[arg(long, default_value_t = cic_file::DEFAULT_SEED)]
     seed: u64,
+    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
     #[arg(long)]
     json: bool,
 }

@@ -13,12 +13,15 @@ use crate::config::{self, apply::targets_of, Config, Origin, KEYS};
 pub enum ConfigCommand {
     /// The effective settings and where each comes from (the file, or the built-in default).
     Show {
+        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]
         json: bool,
     },
     /// Validate a config file: every error names the key, line and column.
     Check {
+        /// The config file (TOML) to check.
         file: PathBuf,
+        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
         #[arg(long)]
         json: bool,
     },

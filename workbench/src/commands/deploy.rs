@@ -26,6 +26,7 @@ pub enum Mode {
 pub struct DeployArgs {
     /// Model file (from `workbench train`); omit it to only change mode or slots.
     pub model: Option<PathBuf>,
+    /// The interface the probe is attached to (`workbench probe attach --iface IF`, or a lab's `b` end).
     #[arg(long, value_parser = crate::argcheck::iface)]
     pub iface: String,
     /// Run the model beside the active one without acting; count disagreements.
@@ -40,6 +41,8 @@ pub struct DeployArgs {
     /// Remove the shadow model.
     #[arg(long, conflicts_with = "model")]
     pub clear_shadow: bool,
+    /// What the verdicts do: monitor (record only), enforce (drop malicious flows) or dry-run
+    /// (count what enforce would drop).
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
     /// Never drop flows to or from this CIDR (repeatable; enforce and dry-run honour it).
@@ -58,6 +61,7 @@ pub struct DeployArgs {
     /// machine off the network).
     #[arg(long)]
     pub i_know_enforce_can_cut_this_machine_off: bool,
+    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
     #[arg(long)]
     pub json: bool,
 }

@@ -37,6 +37,7 @@ pub struct DecideArgs {
     /// Captures: skip damaged records instead of stopping at the first one.
     #[arg(long)]
     pub lenient: bool,
+    /// Neither read nor write the parsed-dataset cache.
     #[arg(long)]
     pub no_cache: bool,
     /// Directory of the parsed-dataset cache (default $XDG_CACHE_HOME/ebpf-ml-workbench/datasets).
@@ -90,6 +91,7 @@ pub struct EvalArgs {
     pub labels: Option<PathBuf>,
     #[command(flatten)]
     pub decide: DecideArgs,
+    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
     #[arg(long)]
     pub json: bool,
 }

@@ -1,4 +1,4 @@
-//! `workbench export MODEL --format c -o DIR`.
+//! `workbench export MODEL [--format c] -o DIR` (C is the only format, so the default).
 
 use std::path::PathBuf;
 
@@ -16,11 +16,15 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// The model file to export (written by `workbench train`).
     pub model: PathBuf,
-    #[arg(long, value_enum)]
+    /// The target language.
+    #[arg(long, value_enum, default_value = "c")]
     pub format: Format,
-    #[arg(short = 'o', long = "out")]
+    /// The folder to write the source files into (created if missing).
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
     pub out: PathBuf,
+    /// Print the model id and the files written as one JSON document.
     #[arg(long)]
     pub json: bool,
 }

@@ -45,6 +45,7 @@ pub struct FeaturesArgs {
     /// host artefact, left out unless asked for.
     #[arg(long)]
     pub vlan_id: bool,
+    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
     #[arg(long)]
     pub json: bool,
 }

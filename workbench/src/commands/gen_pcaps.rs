@@ -23,6 +23,7 @@ pub struct GenPcapsArgs {
     /// Tag every frame with an 802.1ad outer and an 802.1Q inner tag (QinQ), e.g. 100,200.
     #[arg(long, value_name = "OUTER,INNER", value_parser = gen::vlan::VlanTags::parse_qinq)]
     pub qinq: Option<gen::vlan::VlanTags>,
+    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
     #[arg(long)]
     pub json: bool,
 }

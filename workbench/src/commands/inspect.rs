@@ -32,6 +32,7 @@ pub struct InspectArgs {
     /// Also drop exact duplicate rows while cleaning (reported under `dropped`).
     #[arg(long)]
     pub drop_duplicates: bool,
+    /// Print the report as one JSON document on stdout (keys dataset, rows, columns, dropped, findings).
     #[arg(long)]
     pub json: bool,
 }
@@ -103,12 +104,54 @@ pub fn report(ds: &LoadedDataset) -> InspectReport {
     }
 }
 
-fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 240 {
-        format!("{}...", s.chars().take(240).collect::<String>())
-    } else {
-        s
+/// Items of an evidence list printed in the text report (`--json` has them all).
+const LIST_ITEMS: usize = 8;
+
+/// A value in words: strings without quotes, objects as `key value, ...`, never cut mid-value.
+fn words(v: &Value) -> String {
+    match v {
+        Value::Null => "none".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(words).collect::<Vec<_>>().join(", "),
+        Value::Object(m) => m
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| match v {
+                Value::Object(_) | Value::Array(_) => format!("{k} ({})", words(v)),
+                _ => format!("{k} {}", words(v)),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// One evidence entry as lines: a list of objects one item per line (the first few).
+fn evidence_lines(key: &str, v: &Value) -> Vec<String> {
+    match v {
+        Value::Null => Vec::new(),
+        Value::Array(items) if items.iter().any(Value::is_object) => {
+            let mut out = vec![format!("    {key}:")];
+            out.extend(
+                items
+                    .iter()
+                    .take(LIST_ITEMS)
+                    .map(|i| format!("      - {}", words(i))),
+            );
+            if items.len() > LIST_ITEMS {
+                out.push(format!(
+                    "      ... and {} more (`--json` has them all)",
+                    items.len() - LIST_ITEMS
+                ));
+            }
+            out
+        }
+        Value::Object(m) if m.values().any(|x| x.is_object()) => {
+            let mut out = vec![format!("    {key}:")];
+            out.extend(m.iter().map(|(k, x)| format!("      - {k}: {}", words(x))));
+            out
+        }
+        _ => vec![format!("    {key}: {}", words(v))],
     }
 }
 
@@ -170,7 +213,9 @@ pub fn run(args: InspectArgs) -> Result<()> {
         println!("\n[{severity}] {}: {}", f.id, f.summary);
         if let Value::Object(m) = &f.evidence {
             for (k, v) in m {
-                println!("    {k}: {}", short(v));
+                for line in evidence_lines(k, v) {
+                    println!("{line}");
+                }
             }
         }
         println!("  -> {}", f.advice);

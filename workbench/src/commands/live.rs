@@ -1,5 +1,8 @@
 //! `workbench live --iface IF --jsonl`: every verdict change as one JSON object per line, for the
-//! tools analysts already pipe into (the TUI's Live tab reads the same events).
+//! tools analysts already pipe into (the TUI's Live tab reads the same events). The stream starts
+//! now: events an earlier replay left in the probe's ring buffer are skipped (said on stderr)
+//! unless `--from-start` asks for them. Scores are P(malicious) in 0..1 (`score`), with the
+//! probe's fixed-point integer beside them (`score_raw`).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -11,11 +14,16 @@ use workbench_kernel::events::EventReader;
 
 #[derive(Debug, Args)]
 pub struct LiveArgs {
+    /// The interface the probe is attached to (`workbench probe attach --iface IF`).
     #[arg(long, value_parser = crate::argcheck::iface)]
     pub iface: String,
     /// One JSON object per verdict change (without it: the TUI's Live tab on this interface).
     #[arg(long)]
     pub jsonl: bool,
+    /// With --jsonl: first print the events already waiting in the probe's ring buffer (left
+    /// by earlier traffic) instead of starting from now.
+    #[arg(long, requires = "jsonl")]
+    pub from_start: bool,
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub duration_s: Option<u64>,
@@ -34,6 +42,14 @@ pub fn run(args: LiveArgs) -> Result<()> {
     // Ctrl-C is the way to end the stream: finish the line being written, flush, exit 0.
     workbench_kernel::lifecycle::install()?;
     let mut reader = EventReader::open(&args.iface)?;
+    if !args.from_start {
+        let skipped = reader.skip_backlog();
+        if skipped > 0 {
+            eprintln!(
+                "live: skipped {skipped} earlier verdict events waiting in the probe's ring buffer (--from-start prints them)"
+            );
+        }
+    }
     let deadline = args.duration_s.map(|s| Instant::now() + Duration::from_secs(s));
     let mut seen = 0u64;
     let stdout = std::io::stdout();

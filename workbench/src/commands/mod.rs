@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod lab;
 pub mod live;
 pub mod model;
+mod model_words;
 pub mod probe;
 pub mod replay;
 pub mod screenshots;

@@ -10,9 +10,12 @@ use workbench_flow::model::file;
 
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
-    /// Print a model file's header: id, kind, features, threshold, provenance.
+    /// Describe a model file: kind and size, features, the threshold as P(malicious), the
+    /// training data, split and test metrics.
     Show {
+        /// The model file (written by `workbench train`).
         model: PathBuf,
+        /// Print the header as one JSON document (raw `threshold` and `threshold_probability`).
         #[arg(long)]
         json: bool,
     },
@@ -24,45 +27,9 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             // Any model file, also one the kernel cannot run (it says so).
             let m = file::read_meta(&model)?;
             if json {
-                return print_json(&m);
+                return print_json(&super::model_words::json(&m));
             }
-            if let (Some(why), Some(d)) = (&m.not_deployable, &m.dataset_model) {
-                println!(
-                    "model {} ({} on {} dataset inputs): NOT DEPLOYABLE: {why}",
-                    m.model_id,
-                    m.kind,
-                    d.inputs.len()
-                );
-                for input in &d.inputs {
-                    println!("  input {} (column {})", input.name, input.column);
-                }
-            } else {
-                println!(
-                    "model {} ({}), {} nodes, {} trees, threshold {}",
-                    m.model_id, m.kind, m.node_count, m.tree_count, m.threshold
-                );
-            }
-            for feature in &m.features {
-                println!("  feature {:>2} {} [{}]", feature.id, feature.name, feature.unit);
-            }
-            if !m.provenance.is_null() {
-                // The training quantiles are for `workbench skew` (and `--json`): one line here.
-                let mut shown = m.provenance.clone();
-                if let Some(p) = shown.as_object_mut() {
-                    p.remove(file::TRAINING_QUANTILES_KEY);
-                }
-                println!("provenance: {shown}");
-            }
-            match m.training_quantiles() {
-                Ok(Some(q)) => println!(
-                    "training quantiles: {} features over {} rows ({:?}); compare with `workbench skew`",
-                    q.features.len(),
-                    q.rows,
-                    q.taken_at
-                ),
-                Ok(None) => println!("training quantiles: none recorded (`workbench skew` cannot compare)"),
-                Err(e) => println!("training quantiles: unreadable: {e}"),
-            }
+            print!("{}", super::model_words::describe(&m));
             Ok(())
         }
     }

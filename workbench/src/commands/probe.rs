@@ -100,7 +100,7 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
             if json {
                 return print_json(&report);
             }
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            print!("{}", render_status(&report));
             Ok(())
         }
         ProbeCommand::Flows { iface, json } => {
@@ -114,26 +114,89 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
     }
 }
 
+/// The models and settings of the probe on one interface, in words.
+pub fn render_status(r: &workbench_kernel::models::ModelsReport) -> String {
+    use std::fmt::Write;
+    let slot = |s: &Option<workbench_kernel::models::SlotInfo>| {
+        s.as_ref()
+            .map_or_else(|| "none".to_string(), |s| format!("{} ({})", s.model, s.kind))
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "probe on {} ({}), mode {}",
+        r.iface,
+        match r.attach_mode {
+            "tc" => "cls_bpf filters on a clsact qdisc",
+            "tcx" => "TCX links",
+            other => other,
+        },
+        r.mode
+    );
+    let _ = writeln!(out, "  active model:   {}", slot(&r.active));
+    let _ = writeln!(out, "  shadow model:   {}", slot(&r.shadow));
+    let _ = writeln!(
+        out,
+        "  previous model: {} (the rollback target)",
+        slot(&r.previous)
+    );
+    let _ = writeln!(
+        out,
+        "  decides at packets 1-{} of each flow, then {}",
+        r.decide_first_packets,
+        match r.decide_every {
+            0 => "never again".to_string(),
+            n => format!("every {n} packets"),
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  never dropped in enforce mode: {}",
+        if r.allowlist.is_empty() {
+            "nothing allowlisted".to_string()
+        } else {
+            r.allowlist.join(", ")
+        }
+    );
+    out
+}
+
 /// The flow table as aligned text.
 pub fn render_flow_table(table: &flows::FlowTable) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<6} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11}",
-        "proto", "source", "destination", "fwd_pkts", "bwd_pkts", "fwd_bytes", "bwd_bytes"
+        "{:<6} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11} {:>9} {:>5}",
+        "proto",
+        "source",
+        "destination",
+        "fwd_pkts",
+        "bwd_pkts",
+        "fwd_bytes",
+        "bwd_bytes",
+        "verdict",
+        "score"
     );
     for f in &table.flows {
+        // The score as P(malicious), like every other score the workbench shows.
+        let score = match (f.verdict, f.probability) {
+            ("none", _) => "-".to_string(),
+            (_, Some(p)) => format!("{p:.2}"),
+            (_, None) => "?".to_string(),
+        };
         let _ = writeln!(
             out,
-            "{:<6} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11}",
+            "{:<6} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11} {:>9} {:>5}",
             f.proto,
             format!("{}:{}", f.src, f.src_port),
             format!("{}:{}", f.dst, f.dst_port),
             f.fwd_packets,
             f.bwd_packets,
             f.fwd_bytes,
-            f.bwd_bytes
+            f.bwd_bytes,
+            f.verdict,
+            score
         );
     }
     let stats: Vec<String> = table

@@ -19,8 +19,10 @@ pub struct ScreenshotsArgs {
     /// Columns (the TUI's smallest supported terminal is 80x24).
     #[arg(long, default_value_t = 160, value_parser = clap::value_parser!(u16).range(80..=1000))]
     pub width: u16,
+    /// Terminal rows of every screen.
     #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u16).range(24..=500))]
     pub height: u16,
+    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
     #[arg(long)]
     pub json: bool,
 }

@@ -22,6 +22,7 @@ pub struct SkewArgs {
     pub on: Vec<PathBuf>,
     #[command(flatten)]
     pub decide: DecideArgs,
+    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
     #[arg(long)]
     pub json: bool,
 }

@@ -47,6 +47,7 @@ pub struct TrainArgs {
     /// or captures (.pcap/.pcapng, labelled by --labels or the labels-NAME.csv beside each).
     #[arg(required = true)]
     pub data: Vec<PathBuf>,
+    /// The model kind: a decision tree or a logistic regression (both run in the probe).
     #[arg(long, value_enum)]
     pub model: ModelKind,
     /// Deepest tree level (the probe walks at most 24).
@@ -96,15 +97,23 @@ pub struct TrainArgs {
     /// L2 regularisation strength of the logistic model (larger: smaller weights).
     #[arg(long, default_value_t = 1.0, value_parser = crate::argcheck::non_negative)]
     pub alpha: f64,
+    /// Seed of the split and the fit (the same seed, the same model).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Neither read nor write the parsed-dataset cache.
     #[arg(long)]
     pub no_cache: bool,
     /// Directory of the parsed-dataset cache (default $XDG_CACHE_HOME/ebpf-ml-workbench/datasets).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    #[arg(short = 'o', long = "out")]
+    /// Write the model even when a side of the split holds one class only (its precision,
+    /// recall and F1 then measure the split, not the model).
+    #[arg(long)]
+    pub allow_one_class_split: bool,
+    /// The model file to write.
+    #[arg(short = 'o', long = "out", value_name = "MODEL")]
     pub out: PathBuf,
+    /// Print the report as one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
 }
@@ -152,17 +161,19 @@ struct TrainOutput<'a> {
     report: Report<'a>,
 }
 
+/// A capture by its name or, whatever it is called (`x.cap`, `dump`), by its first bytes.
 fn is_capture(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("pcap") || e.eq_ignore_ascii_case("pcapng"))
+        || dataset::sniff::capture_format_of(p).is_some()
 }
 
 fn check(args: &TrainArgs) -> Result<()> {
     // The depth limits the tree only; a logistic model ignores it.
     if args.model == ModelKind::Tree && (args.max_depth == 0 || args.max_depth > MAX_DEPTH) {
         bail!(
-            "--max-depth {} cannot run in the probe: it walks trees of depth 1 to {MAX_DEPTH}",
+            "--max-depth {} cannot run in the probe: it walks trees of depth 1 to {MAX_DEPTH}; give --max-depth 1 to {MAX_DEPTH}",
             args.max_depth
         );
     }
@@ -219,12 +230,36 @@ pub fn run(args: TrainArgs) -> Result<()> {
         )?;
         (run::run(Input::Table(&table), &opts)?, Some(&table))
     };
+    refuse_one_class_split(&output, &args)?;
     output.write(&args.out, output.provenance(loaded))?;
     if args.json {
         return print_json(&json_output(&args.out, &output, loaded));
     }
     print_human(&args.out, &output);
     Ok(())
+}
+
+/// A split with one class on a side scores nothing: no model unless asked, with the split that
+/// would work (or what the data lacks).
+fn refuse_one_class_split(o: &RunOutput, args: &TrainArgs) -> Result<()> {
+    let (Some(why), false) = (&o.split.one_class_side, args.allow_one_class_split) else {
+        return Ok(());
+    };
+    let split = o.split.split.name();
+    let fix = match o.split.would_work.first() {
+        Some(k) => format!(
+            "use --split {} (it leaves both classes on both sides of this data)",
+            k.name()
+        ),
+        None if o.split.automatic => {
+            "no split of this data leaves both classes on both sides: add rows of the missing class (more files, a longer capture)".to_string()
+        }
+        None => "no other split leaves both classes on both sides either: add rows of the missing class".to_string(),
+    };
+    bail!(
+        "no model written to {}: under the {split} split {why}, so its precision, recall and F1 would measure the split, not the model; {fix}, or give --allow-one-class-split to write it anyway",
+        args.out.display()
+    )
 }
 
 fn json_output<'a>(
@@ -300,15 +335,18 @@ fn print_human(out: &Path, o: &RunOutput) {
         ""
     };
     println!(
-        "{kind} model {id} on {} {} ({rows_train} train / {rows_test} test, {} split){per_flow}: precision {:.3}, recall {:.3}, F1 {:.3}, ROC-AUC {}",
+        "{kind} model {id} on {} {} ({rows_train} train / {rows_test} test, {} split){per_flow}: precision {}, recall {}, F1 {}, ROC-AUC {}",
         o.rows,
         if o.values_at == At::DecisionPoints { "samples" } else { "rows" },
         o.options.split.name(),
-        metrics.precision,
-        metrics.recall,
-        metrics.f1,
+        metrics.shown("precision", metrics.precision),
+        metrics.shown("recall", metrics.recall),
+        metrics.shown("f1", metrics.f1),
         auc(metrics)
     );
+    if let Some(why) = metrics.one_class() {
+        println!("  undefined figures: {why}");
+    }
     println!("  split: {}", o.split.reason);
     if !o.left_out.is_empty() {
         println!("  left out, because the pitfall report flags them (--keep-flagged keeps them):");
@@ -324,8 +362,10 @@ fn print_human(out: &Path, o: &RunOutput) {
     }
     for (name, other) in others {
         println!(
-            "  under the {name} split: precision {:.3}, recall {:.3}, F1 {:.3}",
-            other.precision, other.recall, other.f1
+            "  under the {name} split: precision {}, recall {}, F1 {}",
+            other.shown("precision", other.precision),
+            other.shown("recall", other.recall),
+            other.shown("f1", other.f1)
         );
     }
     for (name, why) in unavailable {

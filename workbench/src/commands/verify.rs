@@ -11,15 +11,19 @@ use workbench_kernel::verify::{verify, ProbeEnd, VerifyOptions};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    /// The capture to replay (pcap or pcapng; `workbench gen-pcaps -o DIR` writes samples).
     pub pcap: PathBuf,
+    /// The model file to load into the probe (written by `workbench train`).
     #[arg(long)]
     pub model: PathBuf,
     /// Replay rate; the kernel must see every frame, so keep it moderate.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub pps: u64,
+    /// Decision points: packets 1..=N of every flow ...
     #[arg(long, default_value_t = ProbeConfig::default().decide_first_packets,
           value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub decide_first: u32,
+    /// ... then every M-th packet (0: never again).
     #[arg(long, default_value_t = ProbeConfig::default().decide_every,
           value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub decide_every: u32,
@@ -37,6 +41,7 @@ pub struct VerifyArgs {
     /// kernel made it).
     #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
     pub rx_vlan_offload: Option<bool>,
+    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
     #[arg(long)]
     pub json: bool,
 }

@@ -176,9 +176,25 @@ fn a_test_split_with_one_class_reports_roc_auc_as_undefined() {
         ]
     });
     let out = dir.path().join("m.ebml");
-    let r = workbench_json(&train_args(&data, &out, &["--split", "time"]));
+    // Written only when asked (issue 20: a one-class side refuses otherwise, newcomer_metrics).
+    let r = workbench_json(&train_args(
+        &data,
+        &out,
+        &["--split", "time", "--allow-one-class-split"],
+    ));
     let m = &r["metrics"];
     assert_eq!(m["rows"], 90);
+    // The figures that need attacks on the test side are null with the reason, not 0.000.
+    assert!(
+        m["precision"].is_null() && m["recall"].is_null() && m["f1"].is_null(),
+        "{m}"
+    );
+    assert!(
+        m["undefined"]["recall"]
+            .as_str()
+            .is_some_and(|w| w.contains("no attack row")),
+        "{m}"
+    );
     assert!(m["roc_auc"].is_null() && m["pr_auc"].is_null(), "{m}");
     let why = m["auc_undefined"].as_str().expect("a reason");
     assert!(why.contains("one class only (0 malicious, 90 benign)"), "{why}");

@@ -184,8 +184,8 @@ fn demo_in_tmux_walks_the_tabs_flags_the_syn_flood_in_the_kernel_and_cleans_up()
         .filter(|f| {
             f["verdict"] == "malicious"
                 && flood.contains(
-                    &format!("{}:{}", f["src"].as_str().unwrap_or(""), f["src_port"]),
-                    &format!("{}:{}", f["dst"].as_str().unwrap_or(""), f["dst_port"]),
+                    &format!("{}:{}", f["src_ip"].as_str().unwrap_or(""), f["src_port"]),
+                    &format!("{}:{}", f["dest_ip"].as_str().unwrap_or(""), f["dest_port"]),
                 )
         })
         .count();

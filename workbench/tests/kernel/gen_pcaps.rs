@@ -98,10 +98,10 @@ fn sample_captures_replayed_into_the_probe_give_exactly_the_labelled_flows() {
             .iter()
             .map(|f| {
                 (
-                    f["src"].as_str().expect("src").to_string(),
+                    f["src_ip"].as_str().expect("src_ip").to_string(),
                     f["src_port"].as_u64().expect("src_port"),
-                    f["dst"].as_str().expect("dst").to_string(),
-                    f["dst_port"].as_u64().expect("dst_port"),
+                    f["dest_ip"].as_str().expect("dest_ip").to_string(),
+                    f["dest_port"].as_u64().expect("dest_port"),
                     proto(f["proto"].as_str().expect("proto")),
                 )
             })

@@ -49,7 +49,7 @@ fn hostile_frames_are_classified_from_real_headers_or_counted_unparsed() {
     let find = |proto: &str, sport: u16, dport: u16| {
         flows
             .iter()
-            .filter(|f| f["proto"] == proto && f["src_port"] == sport && f["dst_port"] == dport)
+            .filter(|f| f["proto"] == proto && f["src_port"] == sport && f["dest_port"] == dport)
             .count()
     };
     let mut expected_unparsed: BTreeMap<&str, u64> = BTreeMap::new();

@@ -82,7 +82,9 @@ fn deploy_verdicts_events_rollback_shadow_and_enforce() {
         (flow["verdict"].as_str(), flow["model"].as_str()),
         (Some("malicious"), Some(id(&syn).as_str()))
     );
-    assert_eq!(flow["score"], SCORE_ONE);
+    // The raw fixed point as the probe holds it, and the same as P(malicious).
+    assert_eq!(flow["score_raw"], SCORE_ONE);
+    assert_eq!(flow["score"], 1.0);
     let changes = events.drain().expect("events");
     let mine: Vec<_> = changes.iter().filter(|e| e.flow.src_port == 42_001).collect();
     assert_eq!(

@@ -23,7 +23,13 @@ fn flow_counts(table: &Value) -> FlowCounts {
         let s = |k: &str| f[k].as_str().expect(k).to_string();
         let n = |k: &str| f[k].as_u64().expect(k);
         out.insert(
-            (s("proto"), s("src"), n("src_port"), s("dst"), n("dst_port")),
+            (
+                s("proto"),
+                s("src_ip"),
+                n("src_port"),
+                s("dest_ip"),
+                n("dest_port"),
+            ),
             (n("fwd_packets"), n("bwd_packets"), n("fwd_bytes"), n("bwd_bytes")),
         );
     }

@@ -193,10 +193,10 @@ fn replay_loop_into_the_probe_gives_n_times_the_flows_each_with_its_captured_pac
             let n = f["fwd_packets"].as_u64().unwrap_or(0) + f["bwd_packets"].as_u64().unwrap_or(0);
             (
                 (
-                    addr("src"),
+                    addr("src_ip"),
                     port("src_port"),
-                    addr("dst"),
-                    port("dst_port"),
+                    addr("dest_ip"),
+                    port("dest_port"),
                     proto,
                 ),
                 n,

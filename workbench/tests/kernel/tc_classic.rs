@@ -137,7 +137,7 @@ fn classic_path_adds_clsact_counts_flows_exactly_and_detach_removes_what_it_made
                 let n = |k: &str| f[k].as_u64().expect(k);
                 (
                     n("src_port"),
-                    n("dst_port"),
+                    n("dest_port"),
                     n("fwd_packets"),
                     n("bwd_packets"),
                     n("fwd_bytes"),

@@ -56,7 +56,7 @@ pub fn ensure_mounted() -> Result<()> {
                  mount it once as root (mount -t bpf bpffs {BPFFS_ROOT}), then CAP_BPF and CAP_NET_ADMIN suffice"
             ));
         }
-        return Err(eyre!("cannot mount the BPF file system at {BPFFS_ROOT}: {err}"));
+        return Err(eyre!("cannot mount the BPF file system at {BPFFS_ROOT}: {err}; run as root, or mount it first: `mount -t bpf bpf {BPFFS_ROOT}`"));
     }
     if let Some(dir) = Path::new(MOUNT_MARKER).parent() {
         std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;

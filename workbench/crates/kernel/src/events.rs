@@ -10,6 +10,7 @@ use shared::{FlowEntry, FlowKey};
 use super::{caps, probe};
 use crate::flows::verdict_name;
 use workbench_flow::flowfmt::FlowTuple;
+use workbench_flow::model::scale::ScaleBook;
 
 /// A verdict change, oriented from the flow's initiator (keys in the spirit of Suricata's EVE).
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -18,6 +19,12 @@ pub struct VerdictRecord {
     pub timestamp_ns: u64,
     pub event_type: &'static str,
     pub flow: FlowTuple,
+    /// P(malicious) in 0..1 by the model that decided (null for a model already gone from
+    /// every slot of the probe when the event was read).
+    #[serde(rename = "score")]
+    pub probability: Option<f64>,
+    /// The probe's fixed-point score as it is (a logistic model's logit x 2^16).
+    #[serde(rename = "score_raw")]
     pub score: i64,
     pub verdict: &'static str,
     pub model: String,
@@ -26,7 +33,12 @@ pub struct VerdictRecord {
 
 /// Reader of the probe's verdict events on `iface`.
 pub struct EventReader {
+    iface: String,
     ring: RingBuf<MapData>,
+    /// Scales of the models seen, for P(malicious); refreshed when an event names a new one.
+    book: ScaleBook,
+    /// Model ids looked for in the slots and not found (not looked for again on every event).
+    missing: std::collections::BTreeSet<u32>,
 }
 
 impl EventReader {
@@ -34,8 +46,29 @@ impl EventReader {
         caps::require_kernel_access("reading verdict events")?;
         let map = Map::RingBuf(probe::open_pinned_map(iface, probe::PIN_EVENTS)?);
         Ok(EventReader {
+            iface: iface.to_string(),
             ring: RingBuf::try_from(map)?,
+            book: crate::flows::scale_book(iface),
+            missing: Default::default(),
         })
+    }
+
+    /// Drops every event already waiting (what earlier traffic left in the ring): a reader
+    /// that starts "from now" calls this first. Returns how many were dropped.
+    pub fn skip_backlog(&mut self) -> usize {
+        // Bounded, and stopping at the first record that is not a verdict event: a damaged ring
+        // (a zero-length record was seen after a reader consumed a full ring) must not keep
+        // this loop going past the producer.
+        const MAX_SKIPPED: usize = 1 << 20;
+        let mut n = 0;
+        while n < MAX_SKIPPED {
+            let Some(item) = self.ring.next() else { break };
+            if item.len() != std::mem::size_of::<VerdictEvent>() {
+                break;
+            }
+            n += 1;
+        }
+        n
     }
 
     /// Every event waiting in the ring buffer.
@@ -53,10 +86,20 @@ impl EventReader {
             // SAFETY: length checked; VerdictEvent is plain old data; read_unaligned copes with any
             // alignment of the ring buffer's bytes.
             let ev: VerdictEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+            if !self.book.contains(ev.model_id) && !self.missing.contains(&ev.model_id) {
+                // A model deployed since the reader opened: read its scale from the slots.
+                if let Ok(probe) = crate::models::ProbeModels::open(&self.iface) {
+                    probe.add_scales(&mut self.book);
+                }
+                if !self.book.contains(ev.model_id) {
+                    self.missing.insert(ev.model_id);
+                }
+            }
             out.push(VerdictRecord {
                 timestamp_ns: ev.ts_ns,
                 event_type: "verdict",
                 flow: FlowTuple::of(&ev.key, ev.initiator_is_lo != 0),
+                probability: self.book.probability(ev.model_id, ev.score),
                 score: ev.score,
                 verdict: verdict_name(ev.verdict),
                 model: workbench_flow::model::id_string(ev.model_id),

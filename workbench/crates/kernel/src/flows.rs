@@ -9,13 +9,19 @@ use shared::{stats, FlowEntry, FlowKey};
 
 use super::{caps, probe};
 use workbench_flow::flowfmt::{endpoint_addr, proto_name};
+use workbench_flow::model::scale::ScaleBook;
 
-/// One flow as the probe saw it, oriented from its initiator (`src`).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// One flow as the probe saw it, oriented from its initiator (`src_ip`). The endpoint keys are
+/// the ones `live --jsonl`, `eval` and the agent's EVE events use (`src_ip`, `src_port`,
+/// `dest_ip`, `dest_port`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FlowRecord {
+    #[serde(rename = "src_ip")]
     pub src: IpAddr,
     pub src_port: u16,
+    #[serde(rename = "dest_ip")]
     pub dst: IpAddr,
+    #[serde(rename = "dest_port")]
     pub dst_port: u16,
     pub proto: &'static str,
     pub fwd_packets: u64,
@@ -27,10 +33,19 @@ pub struct FlowRecord {
     pub last_seen_ns: u64,
     /// Latest active-model decision: "none" until a model has scored the flow.
     pub verdict: &'static str,
+    /// P(malicious) in 0..1 by the model that decided (see `workbench_flow::model::scale`);
+    /// null before a decision, or when that model has left every slot of the probe.
+    #[serde(rename = "score")]
+    pub probability: Option<f64>,
+    /// The probe's fixed-point score as it is (a logistic model's logit x 2^16).
+    #[serde(rename = "score_raw")]
     pub score: i64,
     pub model: Option<String>,
     pub decided_at_packet: u32,
     pub shadow_verdict: &'static str,
+    #[serde(rename = "shadow_score")]
+    pub shadow_probability: Option<f64>,
+    #[serde(rename = "shadow_score_raw")]
     pub shadow_score: i64,
     pub shadow_model: Option<String>,
     pub shadow_disagreements: u32,
@@ -66,16 +81,40 @@ impl FlowRecord {
             first_seen_ns: entry.state.first_ts_ns,
             last_seen_ns: entry.state.last_ts_ns,
             verdict: verdict_name(entry.verdict),
+            probability: None,
             score: entry.score,
             model: (entry.verdict != 0).then(|| workbench_flow::model::id_string(entry.model_id)),
             decided_at_packet: entry.decided_at_packet,
             shadow_verdict: verdict_name(entry.shadow_verdict),
+            shadow_probability: None,
             shadow_score: entry.shadow_score,
             shadow_model: (entry.shadow_verdict != 0)
                 .then(|| workbench_flow::model::id_string(entry.shadow_model_id)),
             shadow_disagreements: entry.shadow_disagreements,
         }
     }
+
+    /// The record with its scores as P(malicious), by the scales of the models that made them.
+    pub fn from_entry_scaled(key: &FlowKey, entry: &FlowEntry, book: &ScaleBook) -> Self {
+        let mut r = Self::from_entry(key, entry);
+        if entry.verdict != 0 {
+            r.probability = book.probability(entry.model_id, entry.score);
+        }
+        if entry.shadow_verdict != 0 {
+            r.shadow_probability = book.probability(entry.shadow_model_id, entry.shadow_score);
+        }
+        r
+    }
+}
+
+/// The scales of the models in the probe's slots on `iface` (active, shadow, previous); empty
+/// when none can be read.
+pub fn scale_book(iface: &str) -> ScaleBook {
+    let mut book = ScaleBook::default();
+    if let Ok(probe) = crate::models::ProbeModels::open(iface) {
+        probe.add_scales(&mut book);
+    }
+    book
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,23 +128,29 @@ pub struct FlowTable {
 /// Reads every flow and statistic of the probe attached to `iface`.
 pub fn read(iface: &str) -> Result<FlowTable> {
     caps::require_kernel_access("reading the probe's flows")?;
-    read_maps(
+    read_maps_scaled(
         iface,
         Map::LruHashMap(probe::open_pinned_map(iface, probe::PIN_FLOWS)?),
         Map::PerCpuArray(probe::open_pinned_map(iface, probe::PIN_STATS)?),
+        &scale_book(iface),
     )
 }
 
 /// Reads every flow and statistic from the probe's flow and statistics maps; `label` names the
 /// probe in the result (its interface, or what a private load is for).
 pub fn read_maps(label: &str, flows: Map, stats_map: Map) -> Result<FlowTable> {
+    read_maps_scaled(label, flows, stats_map, &ScaleBook::default())
+}
+
+/// [`read_maps`] with every score also as P(malicious), by the scales in `book`.
+pub fn read_maps_scaled(label: &str, flows: Map, stats_map: Map, book: &ScaleBook) -> Result<FlowTable> {
     let flows_map: HashMap<_, FlowKey, FlowEntry> = HashMap::try_from(flows)?;
     let mut flows = Vec::new();
     for item in flows_map.iter() {
         // An entry evicted while we iterate ends the walk with ENOENT on some kernels; what was
         // read so far is still right.
         let Ok((key, entry)) = item else { break };
-        flows.push(FlowRecord::from_entry(&key, &entry));
+        flows.push(FlowRecord::from_entry_scaled(&key, &entry, book));
     }
     flows.sort_by_key(|f| (f.first_seen_ns, f.src, f.src_port, f.dst, f.dst_port));
     Ok(FlowTable {

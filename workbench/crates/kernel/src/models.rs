@@ -259,6 +259,17 @@ impl ProbeModels {
         }
     }
 
+    /// Adds the score scale of every model in a slot that `book` does not know yet.
+    pub fn add_scales(&self, book: &mut workbench_flow::model::scale::ScaleBook) {
+        for slot in [SLOT_ACTIVE, SLOT_SHADOW, SLOT_PREVIOUS] {
+            if let Ok(Some((_, m))) = self.read_slot(slot) {
+                if !book.contains(m.header.model_id) {
+                    book.insert(&m);
+                }
+            }
+        }
+    }
+
     pub fn report(&self) -> Result<ModelsReport> {
         let info = |slot| -> Result<Option<SlotInfo>> {
             Ok(self.read_slot(slot)?.map(|(id, m)| SlotInfo {

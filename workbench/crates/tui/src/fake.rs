@@ -13,6 +13,7 @@ use shared::model::{LogisticTerm, Model, TRANSFORM_IDENTITY, TRANSFORM_LOG2};
 use super::action::Tab;
 use super::app::{App, Overlay};
 use super::source::{Control, FlowRow, Snapshot};
+use workbench_flow::model::scale::ScoreScale;
 use workbench_flow::model::{build, id_string, kind_name};
 use workbench_kernel::flows::{verdict_name, FlowRecord};
 use workbench_kernel::models::{ModelsReport, SlotInfo};
@@ -130,10 +131,14 @@ fn record(i: usize, state: &FlowState, active: &Model, shadow: Option<&Model>) -
         first_seen_ns: state.first_ts_ns,
         last_seen_ns: state.last_ts_ns,
         verdict: verdict_name(v),
+        probability: Some(ScoreScale::of(active).probability(score)),
         score,
         model: Some(id_string(active.header.model_id)),
         decided_at_packet: packets.min(32),
         shadow_verdict: verdict_name(shadow_result.map(|r| r.1).unwrap_or(0)),
+        shadow_probability: shadow
+            .zip(shadow_result)
+            .map(|(m, r)| ScoreScale::of(m).probability(r.0)),
         shadow_score: shadow_result.map(|r| r.0).unwrap_or(0),
         shadow_model: shadow.map(|m| id_string(m.header.model_id)),
         shadow_disagreements: shadow_result.map(|r| u32::from(r.1 != v)).unwrap_or(0),

@@ -274,6 +274,18 @@ pub fn train(loaded: &Loaded, form: &TrainForm, model_dir: &Path, progress: Prog
         train: form.options(),
     };
     let out = run::run(Input::Table(ds), &opts)?;
+    // As `workbench train`: a side with one class scores nothing, so no model is written; the
+    // split selector offers the one that works (the command line can force it).
+    if let Some(why) = &out.split.one_class_side {
+        let fix = match out.split.would_work.first() {
+            Some(k) => format!("choose the {} split", k.name()),
+            None => "no split of this data leaves both classes on both sides".to_string(),
+        };
+        color_eyre::eyre::bail!(
+            "no model written: under the {} split {why}; {fix} (or `workbench train ... --allow-one-class-split`)",
+            out.split.split.name()
+        );
+    }
     progress("writing the model file", 0.9);
     std::fs::create_dir_all(model_dir).wrap_err_with(|| format!("creating {}", model_dir.display()))?;
     let suffix = if out.deployable() { "" } else { "-dataset" };

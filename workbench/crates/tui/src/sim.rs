@@ -19,6 +19,7 @@ use super::source::{Control, FlowRow, Snapshot, Source};
 use workbench_flow::capture::unique::PassRewriter;
 use workbench_flow::capture::{self, CaptureReader, LinkType};
 use workbench_flow::model::build::{self, Node};
+use workbench_flow::model::scale::ScaleBook;
 use workbench_flow::model::{id_string, kind_name};
 use workbench_flow::twin::Twin;
 use workbench_kernel::flows::FlowRecord;
@@ -267,12 +268,14 @@ impl Source for SimSource {
             None => (0, 0),
         };
         self.last_poll = Some((now, self.packets, self.verdict_changes));
+        let mut book = ScaleBook::default();
+        book.insert(&self.model);
         let flows = self
             .twin
             .flows
             .iter()
             .map(|(k, e)| FlowRow {
-                record: FlowRecord::from_entry(k, e),
+                record: FlowRecord::from_entry_scaled(k, e, &book),
                 state: e.state,
             })
             .collect();

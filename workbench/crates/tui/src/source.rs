@@ -12,6 +12,7 @@ use shared::abi::{MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE};
 use shared::features::FlowState;
 use shared::model::Model;
 
+use workbench_flow::model::scale::ScaleBook;
 use workbench_kernel::enforce::DefaultRoute;
 use workbench_kernel::flows::FlowRecord;
 use workbench_kernel::models::{self, ModelsReport, ProbeModels};
@@ -111,6 +112,8 @@ pub struct KernelSource {
     packets: Rate,
     verdicts: Rate,
     model_cache: Option<(String, Arc<Model>)>,
+    /// Scales of every model seen in the slots: scores shown as P(malicious).
+    book: ScaleBook,
 }
 
 impl KernelSource {
@@ -120,6 +123,7 @@ impl KernelSource {
             packets: Rate::default(),
             verdicts: Rate::default(),
             model_cache: None,
+            book: ScaleBook::default(),
         }
     }
 }
@@ -136,15 +140,16 @@ impl Source for KernelSource {
         let now = Instant::now();
         // Raw entries rather than flows::read: one walk of the map gives both the table and
         // the feature state that explains a verdict.
+        let probe = ProbeModels::open(&self.iface)?;
+        probe.add_scales(&mut self.book);
         let flows = events::raw_flows(&self.iface)?
             .iter()
             .map(|(k, e)| FlowRow {
-                record: FlowRecord::from_entry(k, e),
+                record: FlowRecord::from_entry_scaled(k, e, &self.book),
                 state: e.state,
             })
             .collect();
         let stats = flows::read_stats(&self.iface)?;
-        let probe = ProbeModels::open(&self.iface)?;
         let report = probe.report()?;
         let active_id = report.active.as_ref().map(|s| s.model.clone());
         let active_model = match (&self.model_cache, active_id) {

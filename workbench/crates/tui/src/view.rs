@@ -3,6 +3,7 @@
 //! frame only formats the rows it shows.
 
 use super::source::{FlowRow, Snapshot};
+use shared::model::SCORE_ONE;
 
 /// How the Live table is ordered and filtered (the UI publishes it to the poller).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,7 +194,12 @@ pub fn histogram(snapshot: &Snapshot, bins: usize) -> (Vec<u64>, i64, i64) {
             .flows
             .iter()
             .filter(|r| r.record.verdict != "none")
-            .map(|r| r.record.score)
+            // P(malicious) x 2^16: the bins of a tree's and a logistic model's flows share a scale.
+            .map(|r| {
+                r.record
+                    .probability
+                    .map_or(r.record.score, |p| (p * SCORE_ONE as f64).round() as i64)
+            })
     };
     let (Some(lo), Some(hi)) = (scores().min(), scores().max()) else {
         return (vec![0; bins], 0, 0);

@@ -16,6 +16,7 @@ pub mod kernel_map;
 pub mod kernel_units;
 pub mod parquet_check;
 mod rows;
+pub mod sniff;
 pub mod source;
 pub mod time;
 

@@ -117,6 +117,8 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<SourceFile>, DataError> {
         } else if lower_ext(p) == "zip" {
             out.extend(zip_entries(p)?);
         } else {
+            // A capture read as CSV is a "ragged row" at line 2: name it, with the way out.
+            super::sniff::refuse_capture(p)?;
             out.push(SourceFile {
                 path: p.clone(),
                 entry: None,
@@ -173,15 +175,22 @@ fn first_lines(c: &Content, name: &str, n: usize) -> Result<Vec<String>, DataErr
     Ok(lines)
 }
 
-/// Splits one CSV line (double quotes respected; the datasets here use none, user files may).
+/// Splits one CSV line at commas (double quotes respected; the datasets here use none, user
+/// files may).
 pub fn split_fields(line: &str) -> Vec<String> {
+    split_fields_by(line, b',')
+}
+
+/// Splits one CSV line at `sep` (`,`, `;` or tab: see [`super::sniff::separator`]).
+pub fn split_fields_by(line: &str, sep: u8) -> Vec<String> {
+    let sep = char::from(sep);
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
     for ch in line.chars() {
         match ch {
             '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c if c == sep && !quoted => out.push(std::mem::take(&mut cur)),
             c => cur.push(c),
         }
     }
@@ -190,7 +199,7 @@ pub fn split_fields(line: &str) -> Vec<String> {
 }
 
 /// The first line whose field count differs from `expected` (1-based line number, fields).
-fn find_ragged(c: &Content, expected: usize) -> Option<(usize, usize)> {
+fn find_ragged(c: &Content, expected: usize, sep: u8) -> Option<(usize, usize)> {
     let reader: Box<dyn BufRead> = match c {
         Content::Path(p) => Box::new(BufReader::new(File::open(p).ok()?)),
         Content::Bytes(b) => Box::new(Cursor::new(b.as_slice())),
@@ -202,7 +211,7 @@ fn find_ragged(c: &Content, expected: usize) -> Option<(usize, usize)> {
         if text.is_empty() {
             continue;
         }
-        let n = split_fields(&text).len();
+        let n = split_fields_by(&text, sep).len();
         if n != expected {
             return Some((i + 1, n));
         }
@@ -220,7 +229,13 @@ fn parses_as_float(s: &str) -> bool {
 }
 
 /// Per column: whether every non-empty value in the sample lines is a number.
-fn numeric_columns(c: &Content, name: &str, width: usize, has_header: bool) -> Result<Vec<bool>, DataError> {
+fn numeric_columns(
+    c: &Content,
+    name: &str,
+    width: usize,
+    has_header: bool,
+    sep: u8,
+) -> Result<Vec<bool>, DataError> {
     let lines = first_lines(c, name, TYPE_SAMPLE_LINES + 1)?;
     let mut numeric = vec![true; width];
     let mut seen = vec![false; width];
@@ -228,7 +243,7 @@ fn numeric_columns(c: &Content, name: &str, width: usize, has_header: bool) -> R
         if line.is_empty() {
             continue;
         }
-        for (i, v) in split_fields(line).iter().enumerate().take(width) {
+        for (i, v) in split_fields_by(line, sep).iter().enumerate().take(width) {
             if !v.is_empty() {
                 seen[i] = true;
                 numeric[i] &= parses_as_float(v);
@@ -244,9 +259,10 @@ fn numeric_columns(c: &Content, name: &str, width: usize, has_header: bool) -> R
 /// the process's resident memory on top of the table.
 const BLOCK_BYTES: usize = 64 << 20;
 
-fn typed_reader(sources: ScanSources, schema: &Arc<Schema>, skip: usize) -> PolarsResult<DataFrame> {
+fn typed_reader(sources: ScanSources, schema: &Arc<Schema>, skip: usize, sep: u8) -> PolarsResult<DataFrame> {
     LazyCsvReader::new_with_sources(sources)
         .with_has_header(false)
+        .with_separator(sep)
         .with_skip_rows(skip)
         .with_schema(Some(schema.clone()))
         .with_raise_if_empty(false)
@@ -267,8 +283,14 @@ fn buffer(bytes: Vec<u8>) -> ScanSources {
 /// lines at a time; Err on any value that does not fit (the caller then reads it as text).
 /// A file with a double quote anywhere is read in one piece (a quoted field may hold a line
 /// break, so a block boundary could fall inside a row).
-fn read_typed(c: &Content, names: &[String], numeric: &[bool], has_header: bool) -> PolarsResult<DataFrame> {
-    read_typed_blocks(c, names, numeric, has_header, BLOCK_BYTES)
+fn read_typed(
+    c: &Content,
+    names: &[String],
+    numeric: &[bool],
+    has_header: bool,
+    sep: u8,
+) -> PolarsResult<DataFrame> {
+    read_typed_blocks(c, names, numeric, has_header, BLOCK_BYTES, sep)
 }
 
 fn read_typed_blocks(
@@ -277,6 +299,7 @@ fn read_typed_blocks(
     numeric: &[bool],
     has_header: bool,
     block_bytes: usize,
+    sep: u8,
 ) -> PolarsResult<DataFrame> {
     let schema: Schema = names
         .iter()
@@ -289,7 +312,7 @@ fn read_typed_blocks(
     let schema = Arc::new(schema);
     let skip = usize::from(has_header);
     let path = match c {
-        Content::Bytes(b) => return typed_reader(buffer(b.clone()), &schema, skip),
+        Content::Bytes(b) => return typed_reader(buffer(b.clone()), &schema, skip, sep),
         Content::Path(p) => p,
     };
     let mut file = File::open(path)?;
@@ -313,7 +336,7 @@ fn read_typed_blocks(
         if block.contains(&b'"') {
             // Quoted fields: one piece through the scanner (the file is mapped, not read).
             let f = File::open(path)?;
-            return typed_reader(ScanSources::Files(Arc::from(vec![f])), &schema, skip);
+            return typed_reader(ScanSources::Files(Arc::from(vec![f])), &schema, skip, sep);
         }
         if !at_end {
             // Cut after the last complete line; the rest starts the next block.
@@ -321,7 +344,7 @@ fn read_typed_blocks(
             carry = block.split_off(cut);
         }
         if !block.is_empty() {
-            let part = typed_reader(buffer(block), &schema, if first { skip } else { 0 })?;
+            let part = typed_reader(buffer(block), &schema, if first { skip } else { 0 }, sep)?;
             first = false;
             match &mut frame {
                 None => frame = Some(part),
@@ -334,7 +357,7 @@ fn read_typed_blocks(
             break;
         }
     }
-    frame.map_or_else(|| typed_reader(buffer(Vec::new()), &schema, 0), Ok)
+    frame.map_or_else(|| typed_reader(buffer(Vec::new()), &schema, 0, sep), Ok)
 }
 
 fn read_csv(
@@ -342,23 +365,24 @@ fn read_csv(
     c: Content,
     names: &[String],
     has_header: bool,
+    sep: u8,
 ) -> Result<DataFrame, DataError> {
     let name = src.display_name();
-    let numeric = numeric_columns(&c, &name, names.len(), has_header)?;
+    let numeric = numeric_columns(&c, &name, names.len(), has_header, sep)?;
     let typed = if numeric.iter().any(|&n| n) {
-        read_typed(&c, names, &numeric, has_header).ok()
+        read_typed(&c, names, &numeric, has_header, sep).ok()
     } else {
         None
     };
     let result = match typed {
         Some(frame) => Ok(frame),
-        None => read_text(&c, names, has_header),
+        None => read_text(&c, names, has_header, sep),
     };
-    finish_csv(&name, &c, names, result)
+    finish_csv(&name, &c, names, result, sep)
 }
 
 /// Every column as text (the fallback that cannot fail on a value).
-fn read_text(c: &Content, names: &[String], has_header: bool) -> PolarsResult<DataFrame> {
+fn read_text(c: &Content, names: &[String], has_header: bool, sep: u8) -> PolarsResult<DataFrame> {
     let schema: Schema = names
         .iter()
         .map(|n| Field::new(n.as_str().into(), DataType::String))
@@ -370,6 +394,7 @@ fn read_text(c: &Content, names: &[String], has_header: bool) -> PolarsResult<Da
         .with_raise_if_empty(false)
         .with_parse_options(
             CsvParseOptions::default()
+                .with_separator(sep)
                 .with_encoding(CsvEncoding::LossyUtf8)
                 .with_missing_is_null(true)
                 .with_truncate_ragged_lines(false),
@@ -390,14 +415,17 @@ fn finish_csv(
     c: &Content,
     names: &[String],
     result: PolarsResult<DataFrame>,
+    sep: u8,
 ) -> Result<DataFrame, DataError> {
     let ragged = |c: &Content| {
-        find_ragged(c, names.len()).map(|(line, n)| {
+        find_ragged(c, names.len(), sep).map(|(line, n)| {
             DataError::file(
                 name,
                 format!(
-                    "line {line} has {n} fields, the header has {} (ragged row)",
-                    names.len()
+                    "line {line} has {n} fields, the header has {} (ragged row, fields separated by {}); \
+                     give every row as many fields as the header, or remove the row",
+                    names.len(),
+                    super::sniff::separator_name(sep)
                 ),
             )
         })
@@ -405,7 +433,13 @@ fn finish_csv(
     let mut frame = match result {
         Ok(f) => f,
         Err(e) => {
-            return Err(ragged(c).unwrap_or_else(|| DataError::file(name, format!("cannot parse CSV: {e}"))))
+            return Err(ragged(c).unwrap_or_else(|| DataError::file(
+                    name,
+                    format!(
+                        "cannot parse CSV: {e}; check that it is a table (one header line, fields separated by {})",
+                        super::sniff::separator_name(sep)
+                    ),
+                )))
         }
     };
     // Polars fills a short row with nulls; a null in the last column is the cheap hint to look.
@@ -500,7 +534,8 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
                     "the first line is empty: no header and no data",
                 ));
             }
-            let fields = split_fields(&first);
+            let sep = super::sniff::separator(&first).map_err(|e| DataError::file(&name, e))?;
+            let fields = split_fields_by(&first, sep);
             let d = match &detected {
                 // Later files may or may not repeat a header; decide per file.
                 Some(d) => d.for_next_file(&fields),
@@ -521,7 +556,7 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
                     ),
                 ));
             }
-            let f = read_csv(src, c, &names, d.has_header)?;
+            let f = read_csv(src, c, &names, d.has_header, sep)?;
             detected.get_or_insert(d);
             f
         };
@@ -617,11 +652,11 @@ mod tests {
         std::fs::write(&p, &text).expect("write");
         let c = Content::Path(p);
         let n = names(&["a", "b", "Label"]);
-        let numeric = numeric_columns(&c, "t.csv", 3, true).expect("sample");
+        let numeric = numeric_columns(&c, "t.csv", 3, true, b',').expect("sample");
         assert_eq!(numeric, [true, true, false]);
-        let whole = read_typed_blocks(&c, &n, &numeric, true, 1 << 20).expect("whole");
+        let whole = read_typed_blocks(&c, &n, &numeric, true, 1 << 20, b',').expect("whole");
         // 37-byte blocks: every block boundary falls inside a line.
-        let pieces = read_typed_blocks(&c, &n, &numeric, true, 37).expect("blocks");
+        let pieces = read_typed_blocks(&c, &n, &numeric, true, 37, b',').expect("blocks");
         assert_eq!(whole.height(), 501);
         assert!(whole.equals_missing(&pieces));
         let b = whole.column("b").expect("b").f64().expect("f64").clone();
@@ -642,7 +677,7 @@ mod tests {
         let src = SourceFile { path: p, entry: None };
         let c = content(&src).expect("content");
         let n = names(&["sport", "label"]);
-        let frame = read_csv(&src, c, &n, true).expect("read");
+        let frame = read_csv(&src, c, &n, true, b',').expect("read");
         assert_eq!(frame.height(), TYPE_SAMPLE_LINES + 11);
         // Read as text; the cleaning step turns the hex port into 49320.
         let sport = frame.column("sport").expect("sport");

@@ -78,15 +78,16 @@ pub fn identifier_columns(t: &Table, singles: &[OneFeature]) -> Option<Finding> 
     let names: Vec<&str> = ids.iter().map(|c| c.name.as_str()).collect();
     let mut rows = Vec::new();
     let mut strong = Vec::new();
+    // Separating by AUC but right no more often than the majority class: not a HIGH finding.
+    let mut ranking_only = Vec::new();
     for c in &ids {
         let mut v = json!({ "column": c.name });
         if let Some(o) = singles.iter().find(|o| o.column == c.name) {
             v = one(o);
-            if o.leaks() {
-                strong.push(format!(
-                    "{} (accuracy {:.3}, AUC {:.3})",
-                    o.column, o.accuracy, o.roc_auc
-                ));
+            if o.leaks() && o.beats_baseline() {
+                strong.push(format!("{} ({})", o.column, o.figures()));
+            } else if o.leaks() {
+                ranking_only.push(format!("{} ({})", o.column, o.figures()));
             }
         }
         if let (true, Values::Text(x)) = (is_address(&c.name), &c.values) {
@@ -104,6 +105,15 @@ pub fn identifier_columns(t: &Table, singles: &[OneFeature]) -> Option<Finding> 
                 names.join(", ")
             ),
         )
+    } else if strong.is_empty() && !ranking_only.is_empty() {
+        (
+            Severity::Medium,
+            format!(
+                "identifier columns present ({}); some rank the classes apart but are right no more often than always answering the majority class: {}",
+                names.join(", "),
+                ranking_only.join(", ")
+            ),
+        )
     } else if strong.is_empty() {
         (
             Severity::Medium,
@@ -113,7 +123,7 @@ pub fn identifier_columns(t: &Table, singles: &[OneFeature]) -> Option<Finding> 
         (
             Severity::High,
             format!(
-                "identifier columns predict the label alone: {}",
+                "identifier columns predict the label alone, better than the majority baseline: {}",
                 strong.join(", ")
             ),
         )
@@ -137,23 +147,43 @@ pub fn leakage(t: &Table, singles: &[OneFeature]) -> Option<Finding> {
         return None;
     }
     leaks.sort_by(|a, b| {
-        b.accuracy
-            .total_cmp(&a.accuracy)
+        b.beats_baseline()
+            .cmp(&a.beats_baseline())
+            .then(b.accuracy.total_cmp(&a.accuracy))
             .then(b.roc_auc.total_cmp(&a.roc_auc))
     });
     let best = leaks[0];
+    // HIGH only when a rule on one column is right more often than always answering the
+    // majority class; a high AUC at the baseline's accuracy ranks, it does not decide.
+    let beating = leaks.iter().filter(|o| o.beats_baseline()).count();
+    let (severity, summary) = if beating > 0 {
+        (
+            Severity::High,
+            format!(
+                "{} feature column(s) alone reach accuracy or ROC-AUC >= 0.95, {beating} of them beating the majority baseline; best: {} ({})",
+                leaks.len(),
+                best.column,
+                best.figures()
+            ),
+        )
+    } else {
+        (
+            Severity::Medium,
+            format!(
+                "{} feature column(s) alone rank the classes apart (ROC-AUC >= 0.95) but none is right more often than always answering the majority class; best: {} ({})",
+                leaks.len(),
+                best.column,
+                best.figures()
+            ),
+        )
+    };
     Some(Finding {
         id: "single_feature_leakage",
-        severity: Severity::High,
-        summary: format!(
-            "{} feature column(s) alone reach accuracy or ROC-AUC >= 0.95; best: {} (accuracy {:.3}, AUC {:.3})",
-            leaks.len(),
-            best.column,
-            best.accuracy,
-            best.roc_auc
-        ),
+        severity,
+        summary,
         evidence: json!({
             "flagged": leaks.len(),
+            "beating_majority_baseline": beating,
             "columns_tested": singles.len(),
             "top": leaks.iter().take(15).map(|o| one(o)).collect::<Vec<_>>(),
         }),

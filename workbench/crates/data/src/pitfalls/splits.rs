@@ -149,24 +149,30 @@ fn name(k: SplitKind) -> &'static str {
     k.name()
 }
 
+/// A figure rounded for the evidence, or None when its test side lacks a class it needs.
+fn figure(m: &crate::train::metrics::Metrics, key: &str, v: f64) -> Option<f64> {
+    (!m.undefined().contains_key(key)).then(|| r4(v))
+}
+
 pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
     let random = c.scores.first()?.metrics.as_ref()?;
     let mut parts = vec![format!(
-        "random split F1 {:.3} (accuracy {:.3})",
-        random.f1, random.accuracy
+        "random split F1 {} (accuracy {:.3})",
+        random.shown("f1", random.f1),
+        random.accuracy
     )];
     let mut worst_drop: f64 = 0.0;
     for s in &c.scores[1..] {
         match &s.metrics {
             Some(m) => {
                 parts.push(format!(
-                    "{} F1 {:.3} (accuracy {:.3})",
+                    "{} F1 {} (accuracy {:.3})",
                     label(s.split),
-                    m.f1,
+                    m.shown("f1", m.f1),
                     m.accuracy
                 ));
                 // A test side without attacks has F1 0 by construction: no evidence of a drop.
-                if s.malicious_test > 0 {
+                if s.malicious_test > 0 && m.one_class().is_none() && random.one_class().is_none() {
                     worst_drop = worst_drop.max(random.f1 - m.f1);
                 }
             }
@@ -186,9 +192,11 @@ pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
                 "rows_test": s.rows_test,
                 "malicious_test": s.malicious_test,
                 "accuracy": s.metrics.as_ref().map(|m| r4(m.accuracy)),
-                "precision": s.metrics.as_ref().map(|m| r4(m.precision)),
-                "recall": s.metrics.as_ref().map(|m| r4(m.recall)),
-                "f1": s.metrics.as_ref().map(|m| r4(m.f1)),
+                // Null, with the reason, when the test side lacks a class (issue 20).
+                "precision": s.metrics.as_ref().and_then(|m| figure(m, "precision", m.precision)),
+                "recall": s.metrics.as_ref().and_then(|m| figure(m, "recall", m.recall)),
+                "f1": s.metrics.as_ref().and_then(|m| figure(m, "f1", m.f1)),
+                "undefined": s.metrics.as_ref().and_then(|m| m.one_class()),
                 "note": s.note,
             });
             (name(s.split), v)
@@ -226,7 +234,12 @@ pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
     let n = t.rows().max(1);
     let malicious = t.malicious.iter().filter(|&&m| m).count();
     let share = malicious as f64 / n as f64;
-    let random = c.scores.first().and_then(|s| s.metrics.as_ref());
+    // A test side with one class has no base-rate view (its precision would only measure that).
+    let random = c
+        .scores
+        .first()
+        .and_then(|s| s.metrics.as_ref())
+        .filter(|m| m.one_class().is_none());
     let mut classes: Vec<(&str, usize)> = counts.into_iter().collect();
     classes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let base = random.map(|m| {
@@ -240,6 +253,14 @@ pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
         t.rows(),
         classes.len()
     );
+    let undefined = c
+        .scores
+        .first()
+        .and_then(|s| s.metrics.as_ref())
+        .and_then(|m| m.one_class());
+    if let Some(why) = &undefined {
+        summary += &format!("; precision at a realistic 1 in 10,000 attack prevalence is undefined: the random-split model's test side {why}");
+    }
     if let Some((p, fpr, _)) = base {
         summary += &format!(
             "; at a realistic 1 in 10,000 attack prevalence the random-split model's precision would be {p:.4} (false-positive rate {fpr:.5})"
@@ -250,19 +271,23 @@ pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
         _ if !(0.001..=0.2).contains(&share) => Severity::Medium,
         _ => Severity::Info,
     };
+    let mut evidence = json!({
+        "malicious_rows": malicious,
+        "benign_rows": t.rows() - malicious,
+        "malicious_share": r4(share),
+        "classes": classes.iter().take(20).map(|(k, v)| json!({"class": k, "rows": v})).collect::<Vec<_>>(),
+        "precision_at_1_in_10000": base.map(|b| r4(b.0)),
+        "false_positive_rate": base.map(|b| b.1),
+        "recall": base.map(|b| r4(b.2)),
+    });
+    if let Some(why) = &undefined {
+        evidence["precision_at_1_in_10000_undefined"] = json!(why);
+    }
     Some(Finding {
         id: "class_balance",
         severity,
         summary,
-        evidence: json!({
-            "malicious_rows": malicious,
-            "benign_rows": t.rows() - malicious,
-            "malicious_share": r4(share),
-            "classes": classes.iter().take(20).map(|(k, v)| json!({"class": k, "rows": v})).collect::<Vec<_>>(),
-            "precision_at_1_in_10000": base.map(|b| r4(b.0)),
-            "false_positive_rate": base.map(|b| b.1),
-            "recall": base.map(|b| r4(b.2)),
-        }),
+        evidence,
         advice: "Real traffic is overwhelmingly benign: judge a detector by its false-positive rate and by precision at a realistic prevalence, not by accuracy on a set where attacks are a large share.".into(),
     })
 }

@@ -44,6 +44,21 @@ pub struct SplitChoice {
     pub reason: String,
     /// Every split looked at (auto), in order of preference.
     pub considered: Vec<SplitOption>,
+    /// Why a side of this split lacks a class (its precision, recall and F1 then measure the
+    /// split, not the model): `train` writes no model then unless asked to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub one_class_side: Option<String>,
+    /// Splits that leave both classes on both sides of this data, in order of preference.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_work: Vec<SplitKind>,
+}
+
+/// The splits of `ds` whose both sides can be scored, in order of preference.
+fn scorable_splits(ds: &Dataset, test_share: f64, seed: u64) -> Vec<SplitKind> {
+    PREFERENCE
+        .into_iter()
+        .filter(|&k| split_rows(ds, k, test_share, seed).is_ok_and(|s| scorable(ds, &s).is_ok()))
+        .collect()
 }
 
 /// The unit a split assigns: a row, or a flow (decision-point samples). Rows borrow the
@@ -283,14 +298,22 @@ pub fn choose(
             kind.name(),
             what_it_does(ds, kind, &s, &ds.files)
         );
-        if let Err(why) = scorable(ds, &s) {
+        let one_class_side = scorable(ds, &s).err();
+        if let Some(why) = &one_class_side {
             reason.push_str(&format!("; note: {why}, so its scores say little"));
         }
+        let would_work = if one_class_side.is_some() {
+            scorable_splits(ds, test_share, seed)
+        } else {
+            Vec::new()
+        };
         return Ok(SplitChoice {
             split: kind,
             automatic: false,
             reason,
             considered: Vec::new(),
+            one_class_side,
+            would_work,
         });
     }
     let mut considered = Vec::new();
@@ -342,11 +365,23 @@ pub fn choose(
             noun(ds)
         );
     }
+    // Nothing scorable: random's own reason says which side lacks what.
+    let one_class_side = chosen.is_none().then(|| {
+        considered
+            .iter()
+            .find(|o| o.split == SplitKind::Random)
+            .map_or_else(
+                || "no split can be scored".to_string(),
+                |o| o.why.trim_start_matches("the data allows it, but ").to_string(),
+            )
+    });
     Ok(SplitChoice {
         split,
         automatic: true,
         reason,
         considered,
+        one_class_side,
+        would_work: Vec::new(),
     })
 }
 

@@ -13,7 +13,10 @@ pub struct Confusion {
     pub false_negative: u64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// Serialised through [`Metrics::undefined`]: the figures that need both classes are null in
+/// JSON, with the reason under `undefined`, when the rows hold one class only (see
+/// `metrics_json.rs`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Metrics {
     pub rows: usize,
     pub confusion: Confusion,
@@ -25,7 +28,6 @@ pub struct Metrics {
     /// NaN is not JSON. `auc_undefined` says why.
     pub roc_auc: Option<f64>,
     pub pr_auc: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub auc_undefined: Option<String>,
     /// Precision if attacks were 1 in 10,000 flows, at this recall and false-positive rate.
     pub precision_at_1_in_10000: f64,

@@ -14,6 +14,7 @@ pub mod gate;
 pub mod hist_tree;
 pub mod linfa_engine;
 pub mod metrics;
+mod metrics_json;
 pub mod prepare;
 pub mod quantiles;
 pub mod run;

@@ -12,6 +12,7 @@
 //! [`CaptureReader::skipped`].
 
 mod link;
+mod not_capture;
 mod pcap;
 mod pcapng;
 pub mod unique;
@@ -225,13 +226,8 @@ pub fn open(path: &Path, lenient: bool) -> Result<CaptureReader, CaptureError> {
                 .map_err(|e| header_error("the pcapng section header block", e))?;
             (Box::new(reader), Format::PcapNg(pcapng::State::default()))
         }
-        other => {
-            return Err(file_error(format!(
-                "not a pcap or pcapng file (it starts with 0x{:08x}, expected a pcap magic such as \
-                 0xa1b2c3d4 or the pcapng section header 0x0a0d0d0a)",
-                u32::from_be_bytes(other.to_le_bytes())
-            )))
-        }
+        // A table or a model given as a capture is named as such, with the command to run.
+        _ => return Err(file_error(not_capture::describe(path, magic))),
     };
     Ok(CaptureReader {
         file: name,

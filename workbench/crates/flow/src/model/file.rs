@@ -147,10 +147,32 @@ pub fn read(path: &Path) -> Result<ModelFile> {
     parse(&bytes).map_err(|e| eyre!("{}: {e}", path.display()))
 }
 
+/// What a file given as a model holds instead, with the command that makes a model of it.
+fn what_instead(bytes: &[u8]) -> &'static str {
+    let magic = bytes
+        .get(..4)
+        .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
+    match magic {
+        Some(0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 | 0x0a0d_0d0a) => {
+            ": it is a packet capture; train a model on it with `workbench train CAPTURE --model tree -o MODEL` and give MODEL here"
+        }
+        _ if bytes.starts_with(b"PAR1") || bytes.starts_with(b"PK\x03\x04") => {
+            ": it is a table; train a model on it with `workbench train TABLE --model tree -o MODEL` and give MODEL here"
+        }
+        _ if !bytes.is_empty() && bytes.iter().take(512).all(|&b| b >= 0x20 || b"\n\r\t".contains(&b)) => {
+            ": it is a text file (a CSV table?); train a model on it with `workbench train TABLE --model tree -o MODEL` and give MODEL here"
+        }
+        _ => "; give a file written by `workbench train -o MODEL`",
+    }
+}
+
 /// The JSON header and where the body starts.
 fn header(bytes: &[u8]) -> Result<(ModelMeta, usize)> {
     if bytes.len() < 12 || &bytes[..8] != FILE_MAGIC {
-        bail!("not a workbench model file (expected the magic bytes EBMLMDL1 at offset 0)");
+        bail!(
+            "not a workbench model file (expected the magic bytes EBMLMDL1 at offset 0){}",
+            what_instead(bytes)
+        );
     }
     let json_len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
     let json_end = 12usize

@@ -6,6 +6,7 @@ pub mod distribution;
 pub mod export_c;
 pub mod file;
 pub mod quantize;
+pub mod scale;
 
 pub use file::{ModelFile, ModelMeta};
 

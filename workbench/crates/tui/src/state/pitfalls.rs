@@ -115,6 +115,8 @@ pub fn split_drop(findings: &[Finding]) -> Option<SplitDrop> {
                 "{name}: {}",
                 s.get("note")
                     .and_then(Value::as_str)
+                    // A test side with one class: F1 is undefined, and the evidence says why.
+                    .or_else(|| s.get("undefined").and_then(Value::as_str))
                     .unwrap_or("no attack in its test side")
             )),
         }

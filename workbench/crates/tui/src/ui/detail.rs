@@ -6,9 +6,10 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::layout;
-use super::live::score;
+use super::live::{probability, score};
 use crate::app::App;
 use crate::explain::{explain, Step};
+use workbench_flow::model::scale::ScoreScale;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme.theme();
@@ -24,7 +25,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled(r.verdict, theme.verdict(r.verdict)),
             Span::raw(format!(
                 "  score {}  model {}  decided at packet {}  ({} pkts fwd, {} bwd)",
-                score(r.score),
+                probability(r.probability),
                 r.model.as_deref().unwrap_or("-"),
                 r.decided_at_packet,
                 r.fwd_packets,
@@ -38,7 +39,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled(r.shadow_verdict, theme.verdict(r.shadow_verdict)),
             Span::raw(format!(
                 "  score {}  model {}  disagreements {}",
-                score(r.shadow_score),
+                probability(r.shadow_probability),
                 r.shadow_model.as_deref().unwrap_or("-"),
                 r.shadow_disagreements
             )),
@@ -49,13 +50,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         None => lines.push(Line::from("no active model: nothing to explain")),
         Some(model) => {
             let e = explain(model, &flow.state);
+            // P(malicious) like every score on screen; a logistic model's logit beside it.
+            let scale = ScoreScale::of(model);
+            let logit = if model.header.kind == shared::model::KIND_LOGISTIC {
+                format!(" (logit {})", score(e.score))
+            } else {
+                String::new()
+            };
             lines.push(Line::from(Span::styled(
                 format!(
-                    "Why ({}, recomputed on the flow's state now): score {} {} threshold {} → {}",
+                    "Why ({}, recomputed on the flow's state now): P(malicious) {:.2}{logit} {} threshold {:.2} → {}",
                     e.kind,
-                    score(e.score),
+                    scale.probability(e.score),
                     if e.malicious { ">=" } else { "<" },
-                    score(e.threshold),
+                    scale.threshold_probability(e.threshold),
                     if e.malicious { "malicious" } else { "benign" }
                 ),
                 theme.accent,

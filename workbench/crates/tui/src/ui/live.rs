@@ -7,15 +7,30 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table};
 use ratatui::Frame;
 use shared::model::SCORE_ONE;
+use workbench_flow::model::scale::ScoreScale;
 
 use super::layout;
 use crate::app::App;
 use crate::source::FlowRow;
 use crate::view;
 
-/// A fixed-point score as a decimal (P(malicious) for trees, the logit for logistic models).
+/// A fixed-point value as a decimal (a histogram bound in P(malicious) x 2^16, a leaf, a logit
+/// term in the explanation).
 pub fn score(s: i64) -> String {
     format!("{:.2}", s as f64 / SCORE_ONE as f64)
+}
+
+/// P(malicious) as shown in every score column ("?" for a model no longer in the probe).
+pub fn probability(p: Option<f64>) -> String {
+    p.map_or_else(|| "?".into(), |p| format!("{p:.2}"))
+}
+
+/// A model's threshold on the same scale.
+pub fn threshold(m: &shared::model::Model) -> String {
+    format!(
+        "{:.2}",
+        ScoreScale::of(m).threshold_probability(m.header.threshold)
+    )
 }
 
 pub fn age(now_ns: u64, last_ns: u64) -> String {
@@ -130,7 +145,7 @@ fn render_charts(frame: &mut Frame, area: Rect, app: &App) {
         .snapshot
         .active_model
         .as_ref()
-        .map(|m| format!(" thr {}", score(m.header.threshold)))
+        .map(|m| format!(" thr {}", threshold(m)))
         .unwrap_or_default();
     let title = if c.width >= 40 {
         format!(" scores {}..{}{threshold} ", score(*lo), score(*hi))
@@ -152,7 +167,7 @@ fn row<'a>(app: &App, f: &'a FlowRow, wide: bool) -> Row<'a> {
         Cell::from(if r.verdict == "none" {
             "-".into()
         } else {
-            score(r.score)
+            probability(r.probability)
         }),
         Cell::from(Span::styled(r.verdict, theme.verdict(r.verdict))),
     ];

@@ -160,6 +160,7 @@ fn render_metrics(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
         .to_string()
         .len()
         .max(6);
+    let one_class = m.one_class();
     let mut lines = vec![
         Line::from(vec![
             Span::styled(v.title.clone(), theme.title),
@@ -175,10 +176,15 @@ fn render_metrics(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
                 }
             )),
         ]),
-        Line::from(format!("precision {} recall {}", pct(m.precision), pct(m.recall))),
+        // A test side with one class: the figures that need both say undefined, not 0.000.
+        Line::from(format!(
+            "precision {} recall {}",
+            m.shown("precision", m.precision),
+            m.shown("recall", m.recall)
+        )),
         Line::from(format!(
             "F1 {} ROC-AUC {}",
-            pct(m.f1),
+            m.shown("f1", m.f1),
             m.roc_auc.map_or_else(|| "undefined".into(), pct)
         )),
         Line::from(vec![Span::styled(
@@ -196,14 +202,20 @@ fn render_metrics(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
             Span::styled(format!(" {:>w$}", c.true_positive), theme.benign),
         ]),
     ];
+    if let Some(why) = one_class {
+        lines.push(Line::from(Span::styled(
+            format!("undefined: {why}"),
+            theme.accent,
+        )));
+    }
     // Both feature sets trained: how much of the score is left with what the kernel computes.
     if let (Some(k), Some(d)) = (&app.train.result, &app.train.dataset_result) {
         lines.push(Line::from(Span::styled(
             format!(
                 "kernel F1 {} ({} split) · dataset F1 {} ({} split)",
-                pct(k.report.metrics.f1),
+                k.report.metrics.shown("f1", k.report.metrics.f1),
                 k.report.split.name(),
-                pct(d.report.metrics.f1),
+                d.report.metrics.shown("f1", d.report.metrics.f1),
                 d.report.split.name()
             ),
             theme.accent,
@@ -212,7 +224,7 @@ fn render_metrics(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
     let others: Vec<String> = v
         .other_splits
         .iter()
-        .map(|(name, o)| format!("{name} F1 {}", pct(o.f1)))
+        .map(|(name, o)| format!("{name} F1 {}", o.shown("f1", o.f1)))
         .collect();
     if !others.is_empty() {
         lines.push(Line::from(Span::styled(

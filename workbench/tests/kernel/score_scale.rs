@@ -1,0 +1,189 @@
+//! Issue 20 items 3 and 7 in the real kernel: a tree and then a logistic model deployed one
+//! after the other; `probe flows --json` and `live --jsonl` give every score as P(malicious) in
+//! 0..1 (a logistic model's logit through the sigmoid, by the model that made it) with the raw
+//! integer under `score_raw`; `live --jsonl` starts from now unless `--from-start`; `probe
+//! status` is text without `--json`. Traffic only between the ends of the test's own veth pair.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::common::{workbench, workbench_json, DetachOnDrop, TempDir};
+use serde_json::Value;
+use shared::model::{LogisticTerm, Model, SCORE_ONE, TRANSFORM_IDENTITY};
+use workbench_flow::craft::TCP_SYN;
+use workbench_flow::model::build;
+use workbench_flow::model::file;
+use workbench_kernel::lab::{traffic, Lab};
+
+fn save(dir: &Path, name: &str, model: &Model) -> PathBuf {
+    let path = dir.join(name);
+    file::write(&path, model, serde_json::json!({ "test": name })).expect("write model");
+    path
+}
+
+/// logit = syn_count - 3: five SYNs give logit 2, P(malicious) 0.881.
+fn syn_logistic() -> Box<Model> {
+    let syn = shared::features::feature_id("syn_count").expect("syn_count");
+    let term = LogisticTerm {
+        weight: SCORE_ONE as i32,
+        shift: 0,
+        transform: TRANSFORM_IDENTITY,
+        _pad: [0; 2],
+    };
+    build::logistic(&[(syn, term)], -3 * SCORE_ONE, 0).expect("valid logistic model")
+}
+
+/// The flow from `src_port` once it has seen five packets each way (5 s at most).
+fn decided_flow(iface: &str, src_port: u16) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let table = workbench_json(&["probe", "flows", "--iface", iface, "--json"]);
+        let flow = table["flows"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["src_port"] == src_port).cloned())
+            .unwrap_or(Value::Null);
+        if flow["fwd_packets"] == 5 || Instant::now() > deadline {
+            return flow;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn jsonl(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn a_tree_then_a_logistic_model_score_on_one_scale() {
+    crate::common::require_kernel("a_tree_then_a_logistic_model_score_on_one_scale");
+    let dir = TempDir::new("score-scale");
+    let (tree, logistic) = (build::syn_count_tree(3).expect("tree"), syn_logistic());
+    let (tree_file, logistic_file) = (
+        save(dir.path(), "tree.ebml", &tree),
+        save(dir.path(), "logistic.ebml", &logistic),
+    );
+    let lab = Lab::create(
+        &format!("s{}", std::process::id() % 100_000),
+        (std::process::id() % 200) as u8 + 2,
+    )
+    .expect("lab");
+    let _detach = DetachOnDrop(lab.host_if.clone());
+    let h = lab.host_if.as_str();
+    workbench_json(&["probe", "attach", "--iface", h, "--json"]);
+
+    workbench_json(&[
+        "deploy",
+        tree_file.to_str().expect("utf8"),
+        "--iface",
+        h,
+        "--json",
+    ]);
+    traffic::tcp_segments_from_netns(&lab, 43_001, 9, TCP_SYN, 5).expect("syn");
+    let by_tree = decided_flow(h, 43_001);
+    workbench_json(&[
+        "deploy",
+        logistic_file.to_str().expect("utf8"),
+        "--iface",
+        h,
+        "--json",
+    ]);
+    traffic::tcp_segments_from_netns(&lab, 43_002, 9, TCP_SYN, 5).expect("syn");
+    let by_logistic = decided_flow(h, 43_002);
+
+    // probe flows --json: both in 0..1, each by its own model's scale.
+    assert_eq!(by_tree["verdict"], "malicious", "{by_tree}");
+    assert_eq!(
+        (by_tree["score"].as_f64(), by_tree["score_raw"].as_i64()),
+        (Some(1.0), Some(SCORE_ONE)),
+        "{by_tree}"
+    );
+    assert_eq!(by_logistic["verdict"], "malicious", "{by_logistic}");
+    assert_eq!(
+        by_logistic["score_raw"].as_i64(),
+        Some(2 * SCORE_ONE),
+        "{by_logistic}"
+    );
+    let p = by_logistic["score"].as_f64().expect("a probability");
+    assert!(
+        (p - 1.0 / (1.0 + (-2f64).exp())).abs() < 1e-9,
+        "P {p}: {by_logistic}"
+    );
+    assert!(
+        by_tree["dest_ip"].is_string() && by_tree["dest_port"] == 9,
+        "{by_tree}"
+    );
+
+    // live --jsonl --from-start: what the ring holds, every score in 0..1, both models.
+    let out = workbench(&[
+        "live",
+        "--iface",
+        h,
+        "--jsonl",
+        "--from-start",
+        "--duration-s",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = jsonl(&out.stdout);
+    let mine: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["flow"]["src_port"] == 43_001 || e["flow"]["src_port"] == 43_002)
+        .collect();
+    assert!(mine.len() >= 2, "{events:?}");
+    for e in &events {
+        let p = e["score"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no probability: {e}"));
+        assert!((0.0..=1.0).contains(&p), "{e}");
+        assert!(e["score_raw"].is_i64(), "{e}");
+    }
+    let logistic_id = workbench_flow::model::id_string(logistic.header.model_id);
+    // The logistic model's events: the logit through the sigmoid, a negative logit included
+    // (it was shown as a negative "score" before).
+    let logistic_events: Vec<&&Value> = mine
+        .iter()
+        .filter(|e| e["model"] == logistic_id.as_str())
+        .collect();
+    assert!(!logistic_events.is_empty(), "{mine:?}");
+    for e in &logistic_events {
+        let logit = e["score_raw"].as_i64().expect("score_raw") as f64 / SCORE_ONE as f64;
+        let p = e["score"].as_f64().expect("score");
+        assert!((p - 1.0 / (1.0 + (-logit).exp())).abs() < 1e-9, "{e}");
+    }
+    assert!(
+        logistic_events
+            .iter()
+            .any(|e| e["score_raw"].as_i64().is_some_and(|r| r < 0)),
+        "no event with a negative logit: {logistic_events:?}"
+    );
+
+    // Not checked here: `live --jsonl` without --from-start skipping the backlog. A second
+    // reader of the ring after one that consumed a full backlog gets a zero-length record
+    // ("verdict event of 0 bytes"), with or without this change (seen with two successive
+    // `--from-start` runs); checked by hand on a first reader (it skipped 3,251 events, printed
+    // none). Left for the ring-buffer reader's owner.
+
+    // probe status: text without --json, naming the slots.
+    let out = workbench(&["probe", "status", "--iface", h]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && !text.trim_start().starts_with('{'),
+        "{text}"
+    );
+    let tree_id = workbench_flow::model::id_string(tree.header.model_id);
+    assert!(
+        text.contains(&format!("active model:   {logistic_id} (logistic)")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("previous model: {tree_id} (tree)")),
+        "{text}"
+    );
+}
