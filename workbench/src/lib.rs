@@ -12,8 +12,8 @@ mod cli;
 mod commands;
 mod config;
 pub mod demo;
-mod pipe;
 mod fix_hint;
+mod pipe;
 
 use clap::{CommandFactory, FromArgMatches};
 use color_eyre::eyre::Result;

@@ -2,7 +2,6 @@
 //! kernel through the Deploy tab's action and decides there exactly as the userspace twin does
 //! (issue 18 item 6).
 
-
 use crate::common::{lab_id, report, workbench_json, LabCleanup, TempDir};
 use workbench_data::dataset::LoadOptions;
 use workbench_tui::jobs;
