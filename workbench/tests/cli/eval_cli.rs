@@ -394,3 +394,38 @@ fn the_real_set_labels_file_labels_every_flow_by_capture() {
         r["flows"], classes
     ));
 }
+
+/// A model trained on captures (at the probe's decision points) records its training rows'
+/// quantiles too, so `skew` compares it with other traffic instead of saying it cannot.
+#[test]
+fn a_model_trained_on_captures_records_quantiles_that_skew_compares() {
+    let dir = TempDir::new("eval-capture-model");
+    let model = dir.path().join("capture.ebml");
+    workbench_json(&[
+        "train",
+        s(&repo("sample-pcaps/honest.pcap")),
+        "--model",
+        "tree",
+        "--max-depth",
+        "4",
+        "-o",
+        s(&model),
+        "--json",
+    ]);
+    let r = workbench_json(&[
+        "skew",
+        s(&model),
+        "--on",
+        s(&repo("sample-pcaps/naive.pcap")),
+        "--json",
+    ]);
+    assert_eq!(r["comparable"], true, "{r:#}");
+    assert_eq!(
+        r["trained_on"].as_str().map(|t| t.contains("decision point")),
+        Some(true),
+        "{r:#}"
+    );
+    let features = r["features"].as_array().expect("features");
+    assert!(!features.is_empty(), "{r:#}");
+    assert!(features.iter().all(|f| f["psi"].is_number()), "{r:#}");
+}

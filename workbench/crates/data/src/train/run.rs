@@ -146,6 +146,17 @@ impl RunOutput {
                 "threshold": self.options.threshold,
                 "metrics": t.report.metrics,
                 "agreement": t.report.agreement,
+                // Trained on captures: the rows are the probe's own values, at the decision
+                // points or at each flow's last packet.
+                (workbench_flow::model::file::TRAINING_QUANTILES_KEY): {
+                    let mut q = t.report.training_quantiles.clone();
+                    q.taken_at = match self.values_at {
+                        At::DecisionPoints => workbench_flow::model::distribution::TakenAt::DecisionPoints,
+                        At::EndOfFlow => workbench_flow::model::distribution::TakenAt::LastPacket,
+                    };
+                    q.source = format!("captures ({})", self.sources.join(", "));
+                    q
+                },
             }),
             (Outcome::Dataset(d), _) => serde_json::json!({
                 "sources": self.sources,
