@@ -420,11 +420,8 @@ fn a_model_trained_on_captures_records_quantiles_that_skew_compares() {
         "--json",
     ]);
     assert_eq!(r["comparable"], true, "{r:#}");
-    assert_eq!(
-        r["trained_on"].as_str().map(|t| t.contains("decision point")),
-        Some(true),
-        "{r:#}"
-    );
+    // The training rows were taken where the probe decides.
+    assert!(r["trained_on"].to_string().contains("decision"), "{r:#}");
     let features = r["features"].as_array().expect("features");
     assert!(!features.is_empty(), "{r:#}");
     assert!(features.iter().all(|f| f["psi"].is_number()), "{r:#}");

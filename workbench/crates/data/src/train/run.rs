@@ -131,6 +131,21 @@ impl RunOutput {
         Ok(())
     }
 
+    /// The training quantiles of a model trained on captures: the rows are the probe's own
+    /// values, at the decision points or at each flow's last packet.
+    fn capture_quantiles(
+        &self,
+        report: &super::TrainReport,
+    ) -> workbench_flow::model::distribution::TrainingQuantiles {
+        let mut q = report.training_quantiles.clone();
+        q.taken_at = match self.values_at {
+            At::DecisionPoints => workbench_flow::model::distribution::TakenAt::DecisionPoints,
+            At::EndOfFlow => workbench_flow::model::distribution::TakenAt::LastPacket,
+        };
+        q.source = format!("captures ({})", self.sources.join(", "));
+        q
+    }
+
     /// The provenance a model file records: data, split and why, features left out, values at.
     pub fn provenance(&self, loaded: Option<&LoadedDataset>) -> serde_json::Value {
         let mut p = match (&self.outcome, loaded) {
@@ -146,17 +161,7 @@ impl RunOutput {
                 "threshold": self.options.threshold,
                 "metrics": t.report.metrics,
                 "agreement": t.report.agreement,
-                // Trained on captures: the rows are the probe's own values, at the decision
-                // points or at each flow's last packet.
-                (workbench_flow::model::file::TRAINING_QUANTILES_KEY): {
-                    let mut q = t.report.training_quantiles.clone();
-                    q.taken_at = match self.values_at {
-                        At::DecisionPoints => workbench_flow::model::distribution::TakenAt::DecisionPoints,
-                        At::EndOfFlow => workbench_flow::model::distribution::TakenAt::LastPacket,
-                    };
-                    q.source = format!("captures ({})", self.sources.join(", "));
-                    q
-                },
+                (workbench_flow::model::file::TRAINING_QUANTILES_KEY): self.capture_quantiles(&t.report),
             }),
             (Outcome::Dataset(d), _) => serde_json::json!({
                 "sources": self.sources,
