@@ -5,6 +5,7 @@
 pub mod capfile;
 pub mod demo;
 pub mod parquet_seed;
+pub mod readme;
 pub mod replay;
 pub mod tc;
 pub mod tmux;
