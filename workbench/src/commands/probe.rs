@@ -167,7 +167,7 @@ pub fn render_flow_table(table: &flows::FlowTable) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<6} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11} {:>9} {:>5}",
+        "{:<6} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11} {:>9} {:>5} {:>8}",
         "proto",
         "source",
         "destination",
@@ -176,7 +176,8 @@ pub fn render_flow_table(table: &flows::FlowTable) -> String {
         "fwd_bytes",
         "bwd_bytes",
         "verdict",
-        "score"
+        "score",
+        "model"
     );
     for f in &table.flows {
         // The score as P(malicious), like every other score the workbench shows.
@@ -187,7 +188,7 @@ pub fn render_flow_table(table: &flows::FlowTable) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<6} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11} {:>9} {:>5}",
+            "{:<6} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11} {:>9} {:>5} {:>8}",
             f.proto,
             format!("{}:{}", f.src, f.src_port),
             format!("{}:{}", f.dst, f.dst_port),
@@ -196,7 +197,8 @@ pub fn render_flow_table(table: &flows::FlowTable) -> String {
             f.fwd_bytes,
             f.bwd_bytes,
             f.verdict,
-            score
+            score,
+            f.model.as_deref().unwrap_or("-")
         );
     }
     let stats: Vec<String> = table

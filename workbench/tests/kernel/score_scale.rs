@@ -120,6 +120,32 @@ fn a_tree_then_a_logistic_model_score_on_one_scale() {
         "{by_tree}"
     );
 
+    // probe flows as text: each flow's verdict, score as P(malicious) and the model that decided.
+    let out = workbench(&["probe", "flows", "--iface", h]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let header = text.lines().next().unwrap_or("");
+    assert!(
+        header.contains("verdict") && header.contains("score") && header.contains("model"),
+        "{text}"
+    );
+    let row = |port: u16| {
+        text.lines()
+            .find(|l| l.contains(&format!(":{port} ")))
+            .unwrap_or_else(|| panic!("no row for port {port}: {text}"))
+            .to_string()
+    };
+    let tree_row = row(43_001);
+    assert!(
+        tree_row.contains("malicious")
+            && tree_row.contains("1.00")
+            && tree_row.ends_with(&workbench_flow::model::id_string(tree.header.model_id)),
+        "{tree_row}"
+    );
+    assert!(
+        row(43_002).ends_with(&workbench_flow::model::id_string(logistic.header.model_id)),
+        "{text}"
+    );
+
     // live --jsonl --from-start: what the ring holds, every score in 0..1, both models.
     let out = workbench(&[
         "live",
