@@ -124,43 +124,38 @@ pub enum ProbeCommand {
         /// filters, any kernel), or auto: TCX where the kernel has it, else classic tc.
         #[arg(long, value_enum, default_value_t = workbench_kernel::tc::AttachMode::Auto)]
         attach: workbench_kernel::tc::AttachMode,
-        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: crate::output::Output,
     },
     /// Detach the probe from an interface and remove its pinned objects.
     Detach {
         /// The interface, e.g. the `b` end of a replay lab (`ebml-IDb`).
         #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
-        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: crate::output::Output,
     },
     /// Remove every pinned link, program and map the project made, on every interface, and the
     /// lab namespaces and links (no prompt).
     Cleanup {
-        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: crate::output::Output,
     },
     /// Show the models in the kernel (active, shadow, previous) and the mode.
     Status {
         /// The interface, e.g. the `b` end of a replay lab (`ebml-IDb`).
         #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
-        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: crate::output::Output,
     },
     /// Print the probe's flow table and statistics.
     Flows {
         /// The interface, e.g. the `b` end of a replay lab (`ebml-IDb`).
         #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
-        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: crate::output::Output,
     },
 }
 
@@ -196,9 +191,8 @@ pub struct ReplayArgs {
     /// Send even where the safety check refuses (the interface may reach real networks).
     #[arg(long)]
     pub allow_foreign_iface: bool,
-    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: crate::output::Output,
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,17 +202,15 @@ pub enum LabCommand {
         /// The lab id: namespace ebml-ID holding veth ebml-IDa <-> ebml-IDb.
         #[arg(long, default_value = "replay", value_parser = crate::argcheck::lab_id)]
         id: String,
-        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: crate::output::Output,
     },
     /// Remove lab ID, or without --id every namespace and link the project made.
     Down {
         /// The lab id: namespace ebml-ID holding veth ebml-IDa <-> ebml-IDb.
         #[arg(long, value_parser = crate::argcheck::lab_id)]
         id: Option<String>,
-        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: crate::output::Output,
     },
 }

@@ -13,6 +13,7 @@ mod commands;
 mod config;
 pub mod demo;
 mod fix_hint;
+mod output;
 mod pipe;
 
 use clap::{CommandFactory, FromArgMatches};

@@ -12,6 +12,7 @@ use clap::Subcommand;
 use color_eyre::eyre::{bail, eyre, Result};
 
 use super::print_json;
+use crate::output::{Output, Shown};
 use workbench_bench::probe::{self, BenchReport};
 use workbench_bench::{self as b, all, features, live, markdown, section_json, skipped_json};
 use workbench_bench::{cic_file, load, pitfalls, train};
@@ -28,9 +29,8 @@ pub enum BenchCommand {
         /// Fewer runs and repetitions.
         #[arg(long)]
         quick: bool,
-        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: Output,
     },
     /// Packets per second through a lab veth pair with the probe attached vs the empty tc
     /// program, while the SYN flood sample is replayed at top speed (needs root).
@@ -38,9 +38,8 @@ pub enum BenchCommand {
         /// Fewer runs and smaller inputs: a faster, rougher figure.
         #[arg(long)]
         quick: bool,
-        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: Output,
     },
     /// Feature extraction from captures vs `tshark -T fields`, and its peak memory at two
     /// capture sizes.
@@ -48,27 +47,24 @@ pub enum BenchCommand {
         /// 10 MB and 50 MB synthetic captures instead of 100 MB and 1 GB.
         #[arg(long)]
         quick: bool,
-        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: Output,
     },
     /// The TUI's Live frame time with 100,000 flows vs 100 flows.
     Tui {
         /// Fewer runs and smaller inputs: a faster, rougher figure.
         #[arg(long)]
         quick: bool,
-        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: Output,
     },
     /// Every section, each as a child process; writes the table and a JSON file.
     All {
         /// Smaller inputs and fewer runs (under 3 minutes on 2 cores).
         #[arg(long)]
         quick: bool,
-        /// Print the whole report as JSON on stdout.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: Output,
         /// The markdown file whose generated region is rewritten.
         #[arg(long, default_value = "docs/BENCHMARKS.md")]
         md: PathBuf,
@@ -97,9 +93,8 @@ pub enum BenchCommand {
         /// Seed of the synthetic data (the same seed, the same input).
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: Output,
     },
     /// One load of FILE, printed as JSON (the child process that `bench load` measures).
     #[command(hide = true)]
@@ -110,20 +105,35 @@ pub enum BenchCommand {
     },
 }
 
-/// Prints a section's result: its JSON document, or its text.
+/// A section that ran: its JSON document (the shape `bench all` reads) and its text.
+struct Ran<T> {
+    doc: T,
+    text: String,
+}
+
+impl<T: serde::Serialize> serde::Serialize for Ran<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.doc.serialize(s)
+    }
+}
+
+impl<T> std::fmt::Display for Ran<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Prints a section's result: its JSON document, or its text. A section that cannot run here
+/// is `{"section", "skipped"}` in JSON (so `bench all` goes on) and an error as text.
 fn emit(
-    json: bool,
+    output: Output,
     section: &str,
     result: Result<serde_json::Value, String>,
     text: impl FnOnce() -> String,
 ) -> Result<()> {
-    match (result, json) {
-        (Ok(doc), true) => print_json(&doc),
-        (Ok(_), false) => {
-            print!("{}", text());
-            Ok(())
-        }
-        (Err(reason), true) => print_json(&skipped_json(section, &reason)),
+    match (result, output.json) {
+        (Ok(doc), _) => output.emit(&Ran { doc, text: text() }),
+        (Err(reason), true) => output.emit(&Shown::new(&skipped_json(section, &reason), |_, _| Ok(()))),
         (Err(reason), false) => bail!("bench {section}: cannot run here: {reason}"),
     }
 }
@@ -167,22 +177,20 @@ pub struct CicFileArgs {
     /// Seed of the synthetic data (the same seed, the same input).
     #[arg(long, default_value_t = cic_file::DEFAULT_SEED)]
     seed: u64,
-    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    json: Output,
 }
 
 /// A section's report: its JSON document, or its figures as text.
 fn show<T: serde::Serialize>(
-    json: bool,
+    output: Output,
     report: &T,
     section: &workbench_bench::figure::Section,
 ) -> Result<()> {
-    if json {
-        return print_json(report);
-    }
-    print!("{}", figures_text(&section.figures, &section.notes));
-    Ok(())
+    output.emit(&Ran {
+        doc: report,
+        text: figures_text(&section.figures, &section.notes),
+    })
 }
 
 fn rows_of(rows: Option<usize>, quick: bool) -> usize {
@@ -332,23 +340,20 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 command,
                 only: sections,
             })?;
-            if json {
-                print_json(&report)?;
-            } else {
-                println!(
-                    "bench all: {} sections ({} ran), targets {} met / {} missed; wrote {} and {}",
-                    report.sections.len(),
-                    report
-                        .sections
-                        .iter()
-                        .filter(|s| s.status == all::Status::Ran)
-                        .count(),
-                    report.targets_met,
-                    report.targets_missed,
-                    md.display(),
-                    json_out.display()
-                );
-            }
+            let text = format!(
+                "bench all: {} sections ({} ran), targets {} met / {} missed; wrote {} and {}\n",
+                report.sections.len(),
+                report
+                    .sections
+                    .iter()
+                    .filter(|s| s.status == all::Status::Ran)
+                    .count(),
+                report.targets_met,
+                report.targets_missed,
+                md.display(),
+                json_out.display()
+            );
+            json.emit(&Ran { doc: &report, text })?;
             if !report.failed_sections.is_empty() {
                 bail!(
                     "bench all: section(s) failed: {}",

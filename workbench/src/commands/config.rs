@@ -1,29 +1,28 @@
 //! `workbench config show [--json]` and `workbench config check FILE [--json]`.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use clap::Subcommand;
 use color_eyre::eyre::Result;
 use serde::Serialize;
 
-use super::print_json;
 use crate::config::{self, apply::targets_of, Config, Origin, KEYS};
+use crate::output::Output;
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// The effective settings and where each comes from (the file, or the built-in default).
     Show {
-        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: Output,
     },
     /// Validate a config file: every error names the key, line and column.
     Check {
         /// The config file (TOML) to check.
         file: PathBuf,
-        /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: Output,
     },
 }
 
@@ -66,18 +65,22 @@ fn entries(config: Option<&Config>) -> Vec<Entry> {
         .collect()
 }
 
-fn render(report: &ShowReport) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
+impl fmt::Display for ShowReport {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        render(self, out)
+    }
+}
+
+fn render(report: &ShowReport, out: &mut fmt::Formatter<'_>) -> fmt::Result {
     match (&report.file, report.origin) {
         (Some(f), Some(o)) => {
-            let _ = writeln!(out, "config file: {f} (found through {})", o.describe());
+            writeln!(out, "config file: {f} (found through {})", o.describe())?;
         }
         _ => {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "config file: none (--config FILE, $WORKBENCH_CONFIG, or $XDG_CONFIG_HOME/ebpf-ml-workbench/config.toml)"
-            );
+            )?;
         }
     }
     for e in &report.settings {
@@ -85,22 +88,41 @@ fn render(report: &ShowReport) -> String {
             serde_json::Value::String(s) => s.clone(),
             v => v.to_string(),
         };
-        let _ = writeln!(
+        writeln!(
             out,
             "{:<20} = {:<28} [{}]  -> {}",
             e.key,
             value,
             e.source,
             e.sets.join(", ")
-        );
+        )?;
     }
-    let _ = writeln!(out, "flags on the command line override these values.");
-    out
+    writeln!(out, "flags on the command line override these values.")
+}
+
+/// `config check`: the file and its settings; as text, one line naming the keys.
+#[derive(Serialize)]
+struct CheckReport<'a> {
+    file: String,
+    ok: bool,
+    settings: &'a [config::Setting],
+}
+
+impl fmt::Display for CheckReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: ok, {} setting(s): {}",
+            self.file,
+            self.settings.len(),
+            self.settings.iter().map(|s| s.key).collect::<Vec<_>>().join(", ")
+        )
+    }
 }
 
 pub fn run(cmd: ConfigCommand, located: Option<(PathBuf, Origin)>) -> Result<()> {
     match cmd {
-        ConfigCommand::Show { json } => {
+        ConfigCommand::Show { output } => {
             let config = match &located {
                 Some((path, origin)) => Some(config::load(path, *origin)?),
                 None => None,
@@ -110,33 +132,15 @@ pub fn run(cmd: ConfigCommand, located: Option<(PathBuf, Origin)>) -> Result<()>
                 origin: config.as_ref().map(|c| c.origin),
                 settings: entries(config.as_ref()),
             };
-            if json {
-                return print_json(&report);
-            }
-            print!("{}", render(&report));
-            Ok(())
+            output.emit(&report)
         }
-        ConfigCommand::Check { file, json } => {
+        ConfigCommand::Check { file, output } => {
             let config = config::load(&file, Origin::Flag)?;
-            if json {
-                return print_json(&serde_json::json!({
-                    "file": file.display().to_string(),
-                    "ok": true,
-                    "settings": config.settings,
-                }));
-            }
-            println!(
-                "{}: ok, {} setting(s): {}",
-                file.display(),
-                config.settings.len(),
-                config
-                    .settings
-                    .iter()
-                    .map(|s| s.key)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            Ok(())
+            output.emit(&CheckReport {
+                file: file.display().to_string(),
+                ok: true,
+                settings: &config.settings,
+            })
         }
     }
 }

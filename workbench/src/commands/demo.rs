@@ -9,13 +9,13 @@ use std::path::Path;
 use color_eyre::eyre::{bail, Result};
 use serde::Serialize;
 
-use super::print_json;
 use crate::cli::DemoArgs;
 use crate::demo::kernel_lab::Cleanup;
 use crate::demo::live::LiveProgress;
 use crate::demo::samples::Samples;
 use crate::demo::shadow::ShadowSummary;
 use crate::demo::{self, DatasetSummary, Demo, DemoOptions, Mode, ModelSummary};
+use crate::output::Output;
 use workbench_tui::script;
 
 /// The headless summary (`--json`).
@@ -179,55 +179,68 @@ pub fn run(args: DemoArgs) -> Result<()> {
         cleanup,
         leftovers: left,
     };
-    if args.json {
-        return print_json(&summary);
+    Output { json: args.json }.emit(&summary)?;
+    if !args.json {
+        report_cleanup(summary.cleanup.as_ref(), &summary.leftovers);
     }
-    println!(
-        "mode {:?}{}",
-        summary.mode,
-        summary
-            .simulated_reason
-            .as_ref()
-            .map_or(String::new(), |r| format!(" ({r})"))
-    );
-    println!(
-        "dataset: {} rows, findings: {}",
-        summary.dataset.rows,
-        summary
-            .dataset
-            .findings
-            .iter()
-            .map(|(id, sev)| format!("{id} ({sev:?})"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    println!(
-        "model {}: test F1 {:.3} on {} flows ({:?} split)",
-        summary.model_id, summary.model.test_f1, summary.model.rows_test, summary.model.split
-    );
-    println!(
-        "live: {} flows, {} flagged ({} from the SYN flood, {} benign), {} packets seen, {} replayed",
-        summary.flows,
-        summary.flagged_flows,
-        summary.flood_flows_flagged,
-        summary.live.flagged_benign_flows,
-        summary.live.packets_seen,
-        summary.packets_replayed
-    );
-    if let Some(s) = &summary.shadow {
-        println!(
-            "shadow {} (trained on the Kaggle slice): {} disagreements with the active model on {} flows",
-            s.model_id, summary.shadow_disagreements, summary.live.shadow_disagreeing_flows
-        );
-        for line in &s.explanation {
-            println!("  {line}");
-        }
-    }
-    if let Some(ms) = summary.live.first_flagged_ms {
-        println!("first flagged flow {:.1} s after start", ms as f64 / 1000.0);
-    }
-    report_cleanup(summary.cleanup.as_ref(), &summary.leftovers);
     Ok(())
+}
+
+/// The headless summary in words (`--headless`); cleanup notes go to stderr.
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let summary = self;
+        writeln!(
+            f,
+            "mode {:?}{}",
+            summary.mode,
+            summary
+                .simulated_reason
+                .as_ref()
+                .map_or(String::new(), |r| format!(" ({r})"))
+        )?;
+        writeln!(
+            f,
+            "dataset: {} rows, findings: {}",
+            summary.dataset.rows,
+            summary
+                .dataset
+                .findings
+                .iter()
+                .map(|(id, sev)| format!("{id} ({sev:?})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+        writeln!(
+            f,
+            "model {}: test F1 {:.3} on {} flows ({:?} split)",
+            summary.model_id, summary.model.test_f1, summary.model.rows_test, summary.model.split
+        )?;
+        writeln!(
+            f,
+            "live: {} flows, {} flagged ({} from the SYN flood, {} benign), {} packets seen, {} replayed",
+            summary.flows,
+            summary.flagged_flows,
+            summary.flood_flows_flagged,
+            summary.live.flagged_benign_flows,
+            summary.live.packets_seen,
+            summary.packets_replayed
+        )?;
+        if let Some(s) = &summary.shadow {
+            writeln!(
+                f,
+                "shadow {} (trained on the Kaggle slice): {} disagreements with the active model on {} flows",
+                s.model_id, summary.shadow_disagreements, summary.live.shadow_disagreeing_flows
+            )?;
+            for line in &s.explanation {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        if let Some(ms) = summary.live.first_flagged_ms {
+            writeln!(f, "first flagged flow {:.1} s after start", ms as f64 / 1000.0)?;
+        }
+        Ok(())
+    }
 }
 
 fn report_cleanup(cleanup: Option<&Cleanup>, left: &[String]) {

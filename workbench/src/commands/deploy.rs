@@ -1,13 +1,14 @@
 //! `workbench deploy`: hot-swap a model into the probe on an interface, as the active model or
 //! as the shadow, roll back, promote the shadow, and switch monitor/enforce.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use color_eyre::eyre::{bail, Result};
 use shared::abi::{MODE_DRY_RUN, MODE_ENFORCE, MODE_MONITOR};
 
-use super::print_json;
+use crate::output::{Output, Shown};
 use workbench_flow::model::file;
 use workbench_kernel::enforce::{self, DefaultRoute};
 use workbench_kernel::models::{self, ProbeModels};
@@ -61,9 +62,8 @@ pub struct DeployArgs {
     /// machine off the network).
     #[arg(long)]
     pub i_know_enforce_can_cut_this_machine_off: bool,
-    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 pub fn run(args: DeployArgs) -> Result<()> {
@@ -134,15 +134,16 @@ pub fn run(args: DeployArgs) -> Result<()> {
         }
         models::write_config(&args.iface, &config, policy)?;
     }
-    let report = slots.report()?;
-    if args.json {
-        return print_json(&report);
-    }
+    args.output.emit(&Shown::new(&slots.report()?, deployed))
+}
+
+fn deployed(report: &models::ModelsReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let show = |s: &Option<models::SlotInfo>| {
         s.as_ref()
             .map_or("-".to_string(), |i| format!("{} ({})", i.model, i.kind))
     };
-    println!(
+    writeln!(
+        f,
         "{}: active {}, shadow {}, previous {}; mode {}; decisions at packets 1..={} then every {}",
         report.iface,
         show(&report.active),
@@ -151,6 +152,5 @@ pub fn run(args: DeployArgs) -> Result<()> {
         report.mode,
         report.decide_first_packets,
         report.decide_every
-    );
-    Ok(())
+    )
 }

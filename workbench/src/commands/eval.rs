@@ -2,13 +2,14 @@
 //! score a model file on a capture (through the userspace twin, at the probe's decision points
 //! by default) or a table, with the skew between its training rows and the data.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use clap::Args;
 use color_eyre::eyre::Result;
 use shared::abi::ProbeConfig;
 
-use super::print_json;
+use crate::output::{Output, Shown};
 use workbench_data::dataset::LoadOptions;
 use workbench_data::eval::skew::words;
 use workbench_data::eval::{self, At, EvalMetrics, EvalOptions, EvalReport};
@@ -91,9 +92,8 @@ pub struct EvalArgs {
     pub labels: Option<PathBuf>,
     #[command(flatten)]
     pub decide: DecideArgs,
-    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 fn figure(v: Option<f64>) -> String {
@@ -119,8 +119,11 @@ fn metrics_line(m: &EvalMetrics) -> String {
     )
 }
 
-fn print_report(r: &EvalReport) {
-    println!(
+/// The report in words: the figures at the last decision point, then per class, time to
+/// detect, per file and the skew.
+fn words_of(r: &EvalReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(
+        f,
         "model {} ({}) on {} ({}), at {}: {} flows, {} labelled, {} flagged at their last decision point",
         r.model.model_id,
         r.model.kind,
@@ -130,37 +133,40 @@ fn print_report(r: &EvalReport) {
         r.flows,
         r.labelled_flows,
         r.flagged_flows
-    );
-    println!("  at the last decision point: {}", metrics_line(&r.metrics));
+    )?;
+    writeln!(f, "  at the last decision point: {}", metrics_line(&r.metrics))?;
     for (why_key, why) in &r.metrics.undefined {
-        println!("    {why_key} undefined: {why}");
+        writeln!(f, "    {why_key} undefined: {why}")?;
     }
     if let Some(e) = &r.ever_flagged {
-        println!(
+        writeln!(
+            f,
             "  ever flagged (any decision point, what enforce mode drops): {} flows; {}; benign flows ever flagged {}",
             e.flagged_flows,
             metrics_line(&e.metrics),
             e.benign_flows_ever_flagged_share
                 .map_or("n/a".into(), words::percent)
-        );
+        )?;
     }
     for (class, s) in &r.per_class {
-        println!(
+        writeln!(
+            f,
             "  {class}: {} flows, {} flagged, recall {:.3}{}",
             s.flows,
             s.flagged,
             s.recall,
             s.ever_flagged
                 .map_or(String::new(), |n| format!(", {n} ever flagged"))
-        );
+        )?;
     }
     match &r.time_to_detect.undefined {
-        Some(why) => println!("  time to detect: {why}"),
+        Some(why) => writeln!(f, "  time to detect: {why}")?,
         None => {
             for (class, d) in &r.time_to_detect.per_class {
                 let time =
                     |ns: Option<u64>| ns.map_or("n/a".into(), |ns| words::value(ns as f64 / 1e3, "us"));
-                println!(
+                writeln!(
+                    f,
                     "  time to detect {class}: {} of {} flows flagged; packet median {} p90 {}; since the first packet median {} p90 {}",
                     d.detected_flows,
                     d.flows,
@@ -168,39 +174,37 @@ fn print_report(r: &EvalReport) {
                     d.p90_packet.map_or("n/a".into(), |p| p.to_string()),
                     time(d.median_time_ns),
                     time(d.p90_time_ns)
-                );
+                )?;
             }
         }
     }
     if r.files.len() > 1 {
-        for f in &r.files {
-            println!(
+        for file in &r.files {
+            writeln!(
+                f,
                 "  {}: {} flows ({} benign, {} attack); flagged {} ({} benign, {} attack)",
-                f.file,
-                f.flows,
-                f.benign_flows,
-                f.attack_flows,
-                f.flagged_flows,
-                f.flagged_benign_flows,
-                f.flagged_attack_flows
-            );
+                file.file,
+                file.flows,
+                file.benign_flows,
+                file.attack_flows,
+                file.flagged_flows,
+                file.flagged_benign_flows,
+                file.flagged_attack_flows
+            )?;
         }
     }
-    println!("skew:");
+    writeln!(f, "skew:")?;
     for line in &r.skew.summary {
-        println!("  {line}");
+        writeln!(f, "  {line}")?;
     }
     for n in &r.notes {
-        println!("note: {n}");
+        writeln!(f, "note: {n}")?;
     }
+    Ok(())
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let opts = args.decide.options(args.model, args.data, args.labels)?;
     let report = eval::evaluate(&opts)?;
-    if args.json {
-        return print_json(&report);
-    }
-    print_report(&report);
-    Ok(())
+    args.output.emit(&Shown::new(&report, words_of))
 }

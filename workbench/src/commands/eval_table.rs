@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 use color_eyre::eyre::{bail, Result, WrapErr};
 
-use super::print_json;
+use crate::output::{Output, Shown};
 use workbench_data::eval::matrix::{self, markdown, MatrixOptions};
 
 #[derive(Debug, Args)]
@@ -29,9 +29,8 @@ pub struct EvalTableArgs {
     /// File-level labels of the real captures.
     #[arg(long, value_name = "FILE", default_value = "bench/real-eval/labels.toml")]
     pub real_labels: PathBuf,
-    /// Print the whole table as JSON (and write or check the document as well).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 /// Removes the working directory however the run ends.
@@ -84,8 +83,6 @@ pub fn run(args: EvalTableArgs) -> Result<()> {
             .wrap_err_with(|| format!("writing {}", args.md.display()))?;
         eprintln!("eval-table: wrote {}", args.md.display());
     }
-    if args.json {
-        print_json(&report)?;
-    }
-    Ok(())
+    // As text the table is the document written (or checked) above: nothing more on stdout.
+    args.output.emit(&Shown::new(&report, |_, _| Ok(())))
 }

@@ -1,11 +1,13 @@
 //! `workbench export MODEL [--format c] -o DIR` (C is the only format, so the default).
 
+use std::fmt;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use color_eyre::eyre::Result;
+use serde::Serialize;
 
-use super::print_json;
+use crate::output::Output;
 use workbench_flow::model::{export_c, file};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -24,9 +26,8 @@ pub struct ExportArgs {
     /// The folder to write the source files into (created if missing).
     #[arg(short = 'o', long = "out", value_name = "DIR")]
     pub out: PathBuf,
-    /// Print the model id and the files written as one JSON document.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 pub fn run(args: ExportArgs) -> Result<()> {
@@ -34,11 +35,21 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let written = match args.format {
         Format::C => export_c::write(&m.model, &args.out)?,
     };
-    if args.json {
-        return print_json(&serde_json::json!({ "model": m.meta.model_id, "files": written }));
+    args.output.emit(&Exported {
+        model: &m.meta.model_id,
+        files: written,
+    })
+}
+
+/// The model id and the files written; as text, one file per line.
+#[derive(Serialize)]
+struct Exported<'a> {
+    model: &'a str,
+    files: Vec<String>,
+}
+
+impl fmt::Display for Exported<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.files.iter().try_for_each(|w| writeln!(f, "{w}"))
     }
-    for w in written {
-        println!("{w}");
-    }
-    Ok(())
 }

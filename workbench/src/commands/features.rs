@@ -1,6 +1,7 @@
 //! `workbench features PCAP... -o OUT [--decision-at N | --every-packet] [--labels FILE]
 //! [--lenient] [--vlan-id] [--json]`: a feature table (CSV or Parquet) from captures.
 
+use std::fmt;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -8,9 +9,9 @@ use clap::Args;
 use color_eyre::eyre::{eyre, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::print_json;
+use crate::output::{Output, Shown};
 use workbench_data::features::labels::{parse_utc_offset, CicOptions};
-use workbench_data::features::{extract, DecisionPoint, FeaturesOptions};
+use workbench_data::features::{extract, DecisionPoint, FeaturesOptions, FeaturesReport};
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("decision").args(["decision_at", "every_packet"]))]
@@ -45,9 +46,8 @@ pub struct FeaturesArgs {
     /// host artefact, left out unless asked for.
     #[arg(long)]
     pub vlan_id: bool,
-    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub print: Output,
 }
 
 pub fn run(args: FeaturesArgs) -> Result<()> {
@@ -73,7 +73,7 @@ pub fn run(args: FeaturesArgs) -> Result<()> {
             0
         },
     };
-    let progress = if args.json || !std::io::stderr().is_terminal() {
+    let progress = if args.print.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
         let style = ProgressStyle::with_template(
@@ -89,11 +89,13 @@ pub fn run(args: FeaturesArgs) -> Result<()> {
     if let Some(labels) = &report.labels {
         eprintln!("{labels}");
     }
-    if args.json {
-        return print_json(&report);
-    }
+    args.print.emit(&Shown::new(&report, extracted))
+}
+
+fn extracted(report: &FeaturesReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let unparsed: u64 = report.unparsed.values().sum();
-    println!(
+    writeln!(
+        f,
         "{}: {} rows, {} flows ({}) from {} packets ({} unparsed{}) in {:.3} s ({} packets/s)",
         report.output,
         report.rows,
@@ -108,6 +110,5 @@ pub fn run(args: FeaturesArgs) -> Result<()> {
         },
         report.elapsed_ns as f64 / 1e9,
         report.packets_per_s
-    );
-    Ok(())
+    )
 }

@@ -1,12 +1,13 @@
 //! `workbench gen-pcaps -o DIR [--seed N] [--vlan ID | --qinq OUTER,INNER] [--json]`: the
 //! project's own captures with ground truth, untagged or with every frame VLAN-tagged.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use clap::Args;
 use color_eyre::eyre::Result;
 
-use super::print_json;
+use crate::output::{Output, Shown};
 use workbench_flow::gen;
 
 #[derive(Debug, Args)]
@@ -23,9 +24,8 @@ pub struct GenPcapsArgs {
     /// Tag every frame with an 802.1ad outer and an 802.1Q inner tag (QinQ), e.g. 100,200.
     #[arg(long, value_name = "OUTER,INNER", value_parser = gen::vlan::VlanTags::parse_qinq)]
     pub qinq: Option<gen::vlan::VlanTags>,
-    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 pub fn run(args: GenPcapsArgs) -> Result<()> {
@@ -33,16 +33,16 @@ pub fn run(args: GenPcapsArgs) -> Result<()> {
     if let Some(tags) = args.vlan.map(gen::vlan::VlanTags::Dot1q).or(args.qinq) {
         gen::vlan::tag_written(&mut report, tags)?;
     }
-    if args.json {
-        print_json(&report)?;
-    } else {
-        for f in &report.files {
-            println!(
-                "{}: {} packets, {} flows ({} benign, {} attack), {} bytes; labels in {}",
-                f.pcap, f.packets, f.flows, f.benign_flows, f.attack_flows, f.pcap_bytes, f.labels
-            );
-        }
-        println!("seed {}", report.seed);
+    args.output.emit(&Shown::new(&report, written))
+}
+
+fn written(report: &gen::GenReport, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for f in &report.files {
+        writeln!(
+            out,
+            "{}: {} packets, {} flows ({} benign, {} attack), {} bytes; labels in {}",
+            f.pcap, f.packets, f.flows, f.benign_flows, f.attack_flows, f.pcap_bytes, f.labels
+        )?;
     }
-    Ok(())
+    writeln!(out, "seed {}", report.seed)
 }

@@ -26,8 +26,8 @@ pub mod verify;
 use color_eyre::eyre::Result;
 use serde::Serialize;
 
-/// Prints one JSON document on stdout (the `--json` contract: nothing else goes to stdout).
+/// Prints one JSON document on stdout, for the outputs that have no text form (`tui --bench`,
+/// the hidden `bench load-once`); every other result goes through `crate::output::Output::emit`.
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    crate::output::Output { json: true }.emit(&crate::output::Shown::new(value, |_, _| Ok(())))
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use color_eyre::eyre::Result;
 
-use super::print_json;
+use crate::output::Output;
 use workbench_flow::model::file;
 
 #[derive(Debug, Subcommand)]
@@ -15,22 +15,17 @@ pub enum ModelCommand {
     Show {
         /// The model file (written by `workbench train`).
         model: PathBuf,
-        /// Print the header as one JSON document (raw `threshold` and `threshold_probability`).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: Output,
     },
 }
 
 pub fn run(cmd: ModelCommand) -> Result<()> {
     match cmd {
-        ModelCommand::Show { model, json } => {
+        ModelCommand::Show { model, output } => {
             // Any model file, also one the kernel cannot run (it says so).
             let m = file::read_meta(&model)?;
-            if json {
-                return print_json(&super::model_words::json(&m));
-            }
-            print!("{}", super::model_words::describe(&m));
-            Ok(())
+            output.emit(&super::model_words::json(&m))
         }
     }
 }

@@ -23,6 +23,13 @@ pub struct ShowJson<'a> {
     pub threshold_probability: Option<f64>,
 }
 
+/// The text is the description in words (`--json` prints the document above).
+impl std::fmt::Display for ShowJson<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&describe(self.meta))
+    }
+}
+
 pub fn json(meta: &ModelMeta) -> ShowJson<'_> {
     ShowJson {
         meta,

@@ -1,9 +1,11 @@
 //! `workbench probe attach|detach|flows`.
 
+use std::fmt;
+
 use color_eyre::eyre::Result;
 
-use super::print_json;
 use crate::cli::ProbeCommand;
+use crate::output::Shown;
 use workbench_kernel::{flows, probe};
 
 pub fn run(cmd: ProbeCommand) -> Result<()> {
@@ -13,7 +15,7 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
             flow_table,
             netns,
             attach,
-            json,
+            output,
         } => {
             workbench_kernel::lifecycle::install()?;
             let report = probe::attach_in(
@@ -25,105 +27,93 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
                     ..Default::default()
                 },
             )?;
-            if json {
-                return print_json(&report);
-            }
-            let how = match &report.tc {
-                None => "as TCX links".to_string(),
-                Some(tc) => format!(
-                    "as cls_bpf filters (priority {}, handle {:#x}) on a clsact qdisc {}{}",
-                    tc.priority,
-                    tc.handle,
-                    if tc.qdisc_created {
-                        "it added"
-                    } else {
-                        "already there"
-                    },
-                    report
-                        .tcx_unavailable
-                        .as_ref()
-                        .map_or(String::new(), |r| format!("; no TCX here: {r}"))
-                ),
-            };
-            println!(
-                "probe attached to {} (ifindex {}) at ingress and egress {how}; program id {}, {} instructions verified, flow table {} entries; pinned in {}",
-                report.iface,
-                report.ifindex,
-                report.program_id,
-                report.verified_instructions.map_or("?".to_string(), |n| n.to_string()),
-                report.flow_table_entries,
-                report.pin_dir
-            );
-            Ok(())
+            output.emit(&Shown::new(&report, attached))
         }
-        ProbeCommand::Detach { iface, json } => {
-            let report = probe::detach(&iface)?;
-            if json {
-                return print_json(&report);
-            }
-            println!(
-                "probe detached from {} (removed {})",
-                report.iface,
-                report.removed_pins.join(", ")
-            );
-            for filter in &report.tc.removed_filters {
-                println!("removed cls_bpf filter {filter}");
-            }
-            for iface in &report.tc.removed_qdiscs {
-                println!("removed the clsact qdisc the probe had added to {iface}");
-            }
-            for note in &report.tc.notes {
-                println!("note: {note}");
-            }
-            Ok(())
+        ProbeCommand::Detach { iface, output } => output.emit(&Shown::new(&probe::detach(&iface)?, detached)),
+        ProbeCommand::Cleanup { output } => {
+            output.emit(&Shown::new(&workbench_kernel::cleanup::cleanup()?, cleaned))
         }
-        ProbeCommand::Cleanup { json } => {
-            let report = workbench_kernel::cleanup::cleanup()?;
-            if json {
-                return print_json(&report);
-            }
-            println!(
-                "removed {} pinned objects, {} cls_bpf filters, {} clsact qdiscs, {} namespaces, {} links",
-                report.removed_pins.len(),
-                report.tc.removed_filters.len(),
-                report.tc.removed_qdiscs.len(),
-                report.removed_namespaces.len(),
-                report.removed_links.len()
-            );
-            for note in &report.tc.notes {
-                println!("note: {note}");
-            }
-            Ok(())
-        }
-        ProbeCommand::Status { iface, json } => {
+        ProbeCommand::Status { iface, output } => {
             let report = workbench_kernel::models::ProbeModels::open(&iface)?.report()?;
-            if json {
-                return print_json(&report);
-            }
-            print!("{}", render_status(&report));
-            Ok(())
+            output.emit(&Shown::new(&report, status))
         }
-        ProbeCommand::Flows { iface, json } => {
-            let table = flows::read(&iface)?;
-            if json {
-                return print_json(&table);
-            }
-            print!("{}", render_flow_table(&table));
-            Ok(())
-        }
+        ProbeCommand::Flows { iface, output } => output.emit(&Shown::new(&flows::read(&iface)?, flow_table)),
     }
 }
 
+fn attached(report: &probe::AttachReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let how = match &report.tc {
+        None => "as TCX links".to_string(),
+        Some(tc) => format!(
+            "as cls_bpf filters (priority {}, handle {:#x}) on a clsact qdisc {}{}",
+            tc.priority,
+            tc.handle,
+            if tc.qdisc_created {
+                "it added"
+            } else {
+                "already there"
+            },
+            report
+                .tcx_unavailable
+                .as_ref()
+                .map_or(String::new(), |r| format!("; no TCX here: {r}"))
+        ),
+    };
+    writeln!(
+        f,
+        "probe attached to {} (ifindex {}) at ingress and egress {how}; program id {}, {} instructions verified, flow table {} entries; pinned in {}",
+        report.iface,
+        report.ifindex,
+        report.program_id,
+        report.verified_instructions.map_or("?".to_string(), |n| n.to_string()),
+        report.flow_table_entries,
+        report.pin_dir
+    )
+}
+
+fn detached(report: &probe::DetachReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(
+        f,
+        "probe detached from {} (removed {})",
+        report.iface,
+        report.removed_pins.join(", ")
+    )?;
+    for filter in &report.tc.removed_filters {
+        writeln!(f, "removed cls_bpf filter {filter}")?;
+    }
+    for iface in &report.tc.removed_qdiscs {
+        writeln!(f, "removed the clsact qdisc the probe had added to {iface}")?;
+    }
+    for note in &report.tc.notes {
+        writeln!(f, "note: {note}")?;
+    }
+    Ok(())
+}
+
+fn cleaned(report: &workbench_kernel::cleanup::CleanupReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(
+        f,
+        "removed {} pinned objects, {} cls_bpf filters, {} clsact qdiscs, {} namespaces, {} links",
+        report.removed_pins.len(),
+        report.tc.removed_filters.len(),
+        report.tc.removed_qdiscs.len(),
+        report.removed_namespaces.len(),
+        report.removed_links.len()
+    )?;
+    for note in &report.tc.notes {
+        writeln!(f, "note: {note}")?;
+    }
+    Ok(())
+}
+
 /// The models and settings of the probe on one interface, in words.
-pub fn render_status(r: &workbench_kernel::models::ModelsReport) -> String {
-    use std::fmt::Write;
+fn status(r: &workbench_kernel::models::ModelsReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let slot = |s: &Option<workbench_kernel::models::SlotInfo>| {
         s.as_ref()
             .map_or_else(|| "none".to_string(), |s| format!("{} ({})", s.model, s.kind))
     };
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
+    writeln!(
+        f,
         "probe on {} ({}), mode {}",
         r.iface,
         match r.attach_mode {
@@ -132,41 +122,34 @@ pub fn render_status(r: &workbench_kernel::models::ModelsReport) -> String {
             other => other,
         },
         r.mode
-    );
-    let _ = writeln!(out, "  active model:   {}", slot(&r.active));
-    let _ = writeln!(out, "  shadow model:   {}", slot(&r.shadow));
-    let _ = writeln!(
-        out,
-        "  previous model: {} (the rollback target)",
-        slot(&r.previous)
-    );
-    let _ = writeln!(
-        out,
+    )?;
+    writeln!(f, "  active model:   {}", slot(&r.active))?;
+    writeln!(f, "  shadow model:   {}", slot(&r.shadow))?;
+    writeln!(f, "  previous model: {} (the rollback target)", slot(&r.previous))?;
+    writeln!(
+        f,
         "  decides at packets 1-{} of each flow, then {}",
         r.decide_first_packets,
         match r.decide_every {
             0 => "never again".to_string(),
             n => format!("every {n} packets"),
         }
-    );
-    let _ = writeln!(
-        out,
+    )?;
+    writeln!(
+        f,
         "  never dropped in enforce mode: {}",
         if r.allowlist.is_empty() {
             "nothing allowlisted".to_string()
         } else {
             r.allowlist.join(", ")
         }
-    );
-    out
+    )
 }
 
 /// The flow table as aligned text.
-pub fn render_flow_table(table: &flows::FlowTable) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
+fn flow_table(table: &flows::FlowTable, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(
+        f,
         "{:<6} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11} {:>9} {:>5} {:>8}",
         "proto",
         "source",
@@ -178,28 +161,28 @@ pub fn render_flow_table(table: &flows::FlowTable) -> String {
         "verdict",
         "score",
         "model"
-    );
-    for f in &table.flows {
+    )?;
+    for flow in &table.flows {
         // The score as P(malicious), like every other score the workbench shows.
-        let score = match (f.verdict, f.probability) {
+        let score = match (flow.verdict, flow.probability) {
             ("none", _) => "-".to_string(),
             (_, Some(p)) => format!("{p:.2}"),
             (_, None) => "?".to_string(),
         };
-        let _ = writeln!(
-            out,
+        writeln!(
+            f,
             "{:<6} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11} {:>9} {:>5} {:>8}",
-            f.proto,
-            format!("{}:{}", f.src, f.src_port),
-            format!("{}:{}", f.dst, f.dst_port),
-            f.fwd_packets,
-            f.bwd_packets,
-            f.fwd_bytes,
-            f.bwd_bytes,
-            f.verdict,
+            flow.proto,
+            format!("{}:{}", flow.src, flow.src_port),
+            format!("{}:{}", flow.dst, flow.dst_port),
+            flow.fwd_packets,
+            flow.bwd_packets,
+            flow.fwd_bytes,
+            flow.bwd_bytes,
+            flow.verdict,
             score,
-            f.model.as_deref().unwrap_or("-")
-        );
+            flow.model.as_deref().unwrap_or("-")
+        )?;
     }
     let stats: Vec<String> = table
         .stats
@@ -207,12 +190,11 @@ pub fn render_flow_table(table: &flows::FlowTable) -> String {
         .filter(|(_, v)| **v > 0)
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    let _ = writeln!(
-        out,
+    writeln!(
+        f,
         "{} flows on {}; probe statistics: {}",
         table.flows.len(),
         table.iface,
         stats.join(" ")
-    );
-    out
+    )
 }

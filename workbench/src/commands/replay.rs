@@ -1,9 +1,11 @@
 //! `workbench replay PCAP --iface IF [--netns NS] [--pps N | --realtime | --top-speed] [--loop]`.
 
+use std::fmt;
+
 use color_eyre::eyre::Result;
 
-use super::print_json;
 use crate::cli::ReplayArgs;
+use crate::output::Shown;
 use workbench_kernel::replay::{self, Pace, ReplayOptions};
 
 pub fn run(args: ReplayArgs) -> Result<()> {
@@ -24,11 +26,13 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         allow_foreign_iface: args.allow_foreign_iface,
     };
     eprintln!("replay: {} -> {}", args.pcap.display(), options.iface);
-    let report = replay::replay(&args.pcap, &options)?;
-    if args.json {
-        return print_json(&report);
-    }
-    println!(
+    args.output
+        .emit(&Shown::new(&replay::replay(&args.pcap, &options)?, sent))
+}
+
+fn sent(report: &replay::ReplayReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(
+        f,
         "sent {} packets ({} bytes) out of {} in {:.3} s ({:.0} packets/s, {} pass(es)); {} refused{}{}",
         report.sent_packets,
         report.sent_bytes,
@@ -47,9 +51,9 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         } else {
             String::new()
         }
-    );
+    )?;
     if let Some(signal) = report.interrupted {
-        println!("stopped by {signal}");
+        writeln!(f, "stopped by {signal}")?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use color_eyre::eyre::{Result, WrapErr};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
-use super::print_json;
+use crate::output::Output;
 use workbench_tui::{fake, svg, ui};
 
 #[derive(Debug, Args)]
@@ -22,9 +22,8 @@ pub struct ScreenshotsArgs {
     /// Terminal rows of every screen.
     #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u16).range(24..=500))]
     pub height: u16,
-    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 pub fn run(args: ScreenshotsArgs) -> Result<()> {
@@ -39,12 +38,17 @@ pub fn run(args: ScreenshotsArgs) -> Result<()> {
             .wrap_err_with(|| format!("writing {}", path.display()))?;
         written.push(path.display().to_string());
     }
-    if args.json {
-        print_json(&serde_json::json!({ "files": written }))
-    } else {
-        for p in written {
-            println!("{p}");
-        }
-        Ok(())
+    args.output.emit(&Written { files: written })
+}
+
+/// The pictures written; as text, one path per line.
+#[derive(serde::Serialize)]
+struct Written {
+    files: Vec<String>,
+}
+
+impl std::fmt::Display for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.files.iter().try_for_each(|p| writeln!(f, "{p}"))
     }
 }

@@ -2,6 +2,7 @@
 //! file) against the same features where the model decides on DATA, ranked by shift, with the
 //! tree splits or logistic terms each shift moves.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -9,7 +10,7 @@ use color_eyre::eyre::Result;
 use serde::Serialize;
 
 use super::eval::DecideArgs;
-use super::print_json;
+use crate::output::Output;
 use workbench_data::eval::skew::{words, SkewReport};
 use workbench_data::eval::{self, ModelInfo};
 
@@ -22,9 +23,8 @@ pub struct SkewArgs {
     pub on: Vec<PathBuf>,
     #[command(flatten)]
     pub decide: DecideArgs,
-    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 #[derive(Debug, Serialize)]
@@ -38,32 +38,38 @@ struct SkewOutput<'a> {
 pub fn run(args: SkewArgs) -> Result<()> {
     let opts = args.decide.options(args.model, args.on, None)?;
     let (model, skew) = eval::skew_report(&opts)?;
-    if args.json {
-        return print_json(&SkewOutput {
-            model: &model,
-            data: opts.data.iter().map(|d| d.display().to_string()).collect(),
-            skew: &skew,
-        });
-    }
-    println!(
-        "model {} ({}) on {}: {} decisions ({})",
-        model.model_id,
-        model.kind,
-        opts.data
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-        skew.decisions,
-        skew.decided_at
-    );
-    for line in &skew.summary {
-        println!("  {line}");
-    }
-    if skew.comparable {
-        println!("  rank  feature               PSI     KS  outside range  model");
+    args.output.emit(&SkewOutput {
+        model: &model,
+        data: opts.data.iter().map(|d| d.display().to_string()).collect(),
+        skew: &skew,
+    })
+}
+
+impl fmt::Display for SkewOutput<'_> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (model, skew) = (self.model, self.skew);
+        writeln!(
+            out,
+            "model {} ({}) on {}: {} decisions ({})",
+            model.model_id,
+            model.kind,
+            self.data.join(", "),
+            skew.decisions,
+            skew.decided_at
+        )?;
+        for line in &skew.summary {
+            writeln!(out, "  {line}")?;
+        }
+        if !skew.comparable {
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "  rank  feature               PSI     KS  outside range  model"
+        )?;
         for f in &skew.features {
-            println!(
+            writeln!(
+                out,
                 "  {:>4}  {:<20} {:>6.2} {:>6.2}  {:>13}  {}",
                 f.rank,
                 f.feature,
@@ -71,8 +77,8 @@ pub fn run(args: SkewArgs) -> Result<()> {
                 f.ks,
                 words::percent(f.outside_training_range_share),
                 if f.used_by_model { "reads it" } else { "" }
-            );
+            )?;
         }
+        Ok(())
     }
-    Ok(())
 }

@@ -3,6 +3,7 @@
 //! the most honest split the data allows, train, compile for the kernel and write the model.
 //! The run itself is `workbench_data::train::run` (the TUI's Train tab runs it too).
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
@@ -10,7 +11,7 @@ use color_eyre::eyre::{bail, Result};
 use serde::Serialize;
 use shared::model::MAX_DEPTH;
 
-use super::print_json;
+use crate::output::Output;
 use workbench_data::dataset::{self, LoadOptions};
 use workbench_data::train::choose::SplitOption;
 use workbench_data::train::dataset_features::DatasetReport;
@@ -113,9 +114,8 @@ pub struct TrainArgs {
     /// The model file to write.
     #[arg(short = 'o', long = "out", value_name = "MODEL")]
     pub out: PathBuf,
-    /// Print the report as one JSON document on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 /// The report of either model.
@@ -159,6 +159,14 @@ struct TrainOutput<'a> {
     labels: &'a [workbench_data::features::labels::LabelReport],
     #[serde(flatten)]
     report: Report<'a>,
+    #[serde(skip)]
+    run: &'a RunOutput,
+}
+
+impl fmt::Display for TrainOutput<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        print_human(&self.model_file, self.run, f)
+    }
 }
 
 /// A capture by its name or, whatever it is called (`x.cap`, `dump`), by its first bytes.
@@ -232,11 +240,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     refuse_one_class_split(&output, &args)?;
     output.write(&args.out, output.provenance(loaded))?;
-    if args.json {
-        return print_json(&json_output(&args.out, &output, loaded));
-    }
-    print_human(&args.out, &output);
-    Ok(())
+    args.output.emit(&json_output(&args.out, &output, loaded))
 }
 
 /// A split with one class on a side scores nothing: no model unless asked, with the split that
@@ -287,6 +291,7 @@ fn json_output<'a>(
             Outcome::Kernel(t) => Report::Kernel(&t.report),
             Outcome::Dataset(d) => Report::Dataset(&d.report),
         },
+        run: o,
     }
 }
 
@@ -298,7 +303,9 @@ fn auc(m: &workbench_data::train::metrics::Metrics) -> String {
     }
 }
 
-fn print_human(out: &Path, o: &RunOutput) {
+/// The run in words: the figures under the chosen split, what was left out and why, the
+/// other splits, the decision points, and where the model went.
+fn print_human(out: &str, o: &RunOutput, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let (kind, id, rows_train, rows_test, metrics, others, unavailable) = match &o.outcome {
         Outcome::Kernel(t) => {
             let r = &t.report;
@@ -334,7 +341,8 @@ fn print_human(out: &Path, o: &RunOutput) {
     } else {
         ""
     };
-    println!(
+    writeln!(
+        f,
         "{kind} model {id} on {} {} ({rows_train} train / {rows_test} test, {} split){per_flow}: precision {}, recall {}, F1 {}, ROC-AUC {}",
         o.rows,
         if o.values_at == At::DecisionPoints { "samples" } else { "rows" },
@@ -343,49 +351,60 @@ fn print_human(out: &Path, o: &RunOutput) {
         metrics.shown("recall", metrics.recall),
         metrics.shown("f1", metrics.f1),
         auc(metrics)
-    );
+    )?;
     if let Some(why) = metrics.one_class() {
-        println!("  undefined figures: {why}");
+        writeln!(f, "  undefined figures: {why}")?;
     }
-    println!("  split: {}", o.split.reason);
+    writeln!(f, "  split: {}", o.split.reason)?;
     if !o.left_out.is_empty() {
-        println!("  left out, because the pitfall report flags them (--keep-flagged keeps them):");
-        for f in &o.left_out {
-            println!("    {} ({}): {}", f.column, f.feature, f.reason);
+        writeln!(
+            f,
+            "  left out, because the pitfall report flags them (--keep-flagged keeps them):"
+        )?;
+        for flagged in &o.left_out {
+            writeln!(
+                f,
+                "    {} ({}): {}",
+                flagged.column, flagged.feature, flagged.reason
+            )?;
         }
     }
-    for f in &o.kept_flagged {
-        println!(
+    for flagged in &o.kept_flagged {
+        writeln!(
+            f,
             "  kept although flagged: {} ({}): {}",
-            f.column, f.feature, f.reason
-        );
+            flagged.column, flagged.feature, flagged.reason
+        )?;
     }
     for (name, other) in others {
-        println!(
+        writeln!(
+            f,
             "  under the {name} split: precision {}, recall {}, F1 {}",
             other.shown("precision", other.precision),
             other.shown("recall", other.recall),
             other.shown("f1", other.f1)
-        );
+        )?;
     }
     for (name, why) in unavailable {
-        println!("  no {name} split: {why}");
+        writeln!(f, "  no {name} split: {why}")?;
     }
-    println!("  values: {}", o.values_note);
+    writeln!(f, "  values: {}", o.values_note)?;
     match &o.outcome {
         Outcome::Kernel(t) => {
             let r = &t.report;
             if let Some(d) = &r.decision_points {
-                println!(
+                writeln!(
+                    f,
                     "  decision points: {} test flows ({} samples); per decision F1 {:.3}; ever flagged: F1 {:.3}, {:.1}% of benign flows",
                     d.flows_test,
                     d.samples_test,
                     d.per_decision.f1,
                     d.ever_flagged.f1,
                     100.0 * d.benign_ever_flagged_share
-                );
+                )?;
                 for (class, t) in &d.time_to_detect {
-                    println!(
+                    writeln!(
+                        f,
                         "  time to detect {class}: {}/{} flows flagged; packet median {} p90 {}; after {} (median), {} (p90)",
                         t.detected,
                         t.flows,
@@ -393,11 +412,12 @@ fn print_human(out: &Path, o: &RunOutput) {
                         t.packet_p90.map_or("-".into(), |v| v.to_string()),
                         t.elapsed_us_median.map_or("-".into(), duration),
                         t.elapsed_us_p90.map_or("-".into(), duration),
-                    );
+                    )?;
                 }
             }
             if let Some(e) = &r.engine_agreement {
-                println!(
+                writeln!(
+                    f,
                     "  engine {}: decides like the {} engine on {}/{} test rows ({:.2}%); F1 {:.3} vs {:.3}{}",
                     r.engine.name(),
                     e.other_engine.name(),
@@ -407,24 +427,27 @@ fn print_human(out: &Path, o: &RunOutput) {
                     e.f1,
                     e.other_f1,
                     e.note.as_ref().map_or(String::new(), |n| format!(" ({n})"))
-                );
+                )?;
             }
-            println!(
+            writeln!(
+                f,
                 "  integer model agrees with the float model on {:.2}% of test rows (largest score error {:.2e}); written to {}",
                 100.0 * r.agreement.share_identical,
                 r.agreement.max_score_error,
-                out.display()
-            );
+                out
+            )?;
         }
         Outcome::Dataset(d) => {
-            println!(
+            writeln!(
+                f,
                 "  {} inputs from the dataset's own columns; not deployable: {}; written to {}",
                 d.report.features.len(),
                 d.report.not_deployable,
-                out.display()
-            );
+                out
+            )?;
         }
     }
+    Ok(())
 }
 
 /// Microseconds in a readable unit.

@@ -1,13 +1,14 @@
 //! `workbench verify PCAP --model MODEL`: kernel vs userspace parity, flow by flow.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use clap::Args;
 use color_eyre::eyre::{bail, Result};
 use shared::abi::ProbeConfig;
 
-use super::print_json;
-use workbench_kernel::verify::{verify, ProbeEnd, VerifyOptions};
+use crate::output::{Output, Shown};
+use workbench_kernel::verify::{verify, ProbeEnd, VerifyOptions, VerifyReport};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -41,9 +42,8 @@ pub struct VerifyArgs {
     /// kernel made it).
     #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
     pub rx_vlan_offload: Option<bool>,
-    /// Print the result as one JSON document on stdout (progress and notes go to stderr).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 pub fn run(args: VerifyArgs) -> Result<()> {
@@ -66,40 +66,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         rx_vlan_offload: args.rx_vlan_offload,
     };
     let report = verify(&opts)?;
-    if args.json {
-        print_json(&report)?;
-    } else {
-        println!(
-            "probe at the {} end ({}), rx-vlan-offload {}",
-            match report.probe_at {
-                ProbeEnd::Receive => "receiving",
-                ProbeEnd::Send => "sending",
-            },
-            report.probe_iface,
-            if report.rx_vlan_offload { "on" } else { "off" }
-        );
-        println!(
-            "{}: {} flows in the kernel, {} compared, {} identical ({} malicious); {} packets sent, {} recorded, {} parse mismatches; probe attached as {}",
-            report.pcap,
-            report.flows,
-            report.compared,
-            report.identical,
-            report.malicious_flows,
-            report.sent_packets,
-            report.kernel_records,
-            report.parse_mismatches,
-            report.attach_mode
-        );
-        for m in report.mismatches.iter().take(20) {
-            println!(
-                "  differs ({}): {:?} kernel {:?} userspace {:?}",
-                m.differs.join(", "),
-                m.flow,
-                m.kernel,
-                m.userspace
-            );
-        }
-    }
+    args.output.emit(&Shown::new(&report, compared))?;
     if !report.mismatches.is_empty() || report.parse_mismatches > 0 {
         bail!(
             "{} of {} flows differ between kernel and userspace ({} parse mismatches)",
@@ -107,6 +74,43 @@ pub fn run(args: VerifyArgs) -> Result<()> {
             report.flows,
             report.parse_mismatches
         );
+    }
+    Ok(())
+}
+
+fn compared(report: &VerifyReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(
+        f,
+        "probe at the {} end ({}), rx-vlan-offload {}",
+        match report.probe_at {
+            ProbeEnd::Receive => "receiving",
+            ProbeEnd::Send => "sending",
+        },
+        report.probe_iface,
+        if report.rx_vlan_offload { "on" } else { "off" }
+    )?;
+    writeln!(
+        f,
+        "{}: {} flows in the kernel, {} compared, {} identical ({} malicious); {} packets sent, {} recorded, {} parse mismatches; probe attached as {}",
+        report.pcap,
+        report.flows,
+        report.compared,
+        report.identical,
+        report.malicious_flows,
+        report.sent_packets,
+        report.kernel_records,
+        report.parse_mismatches,
+        report.attach_mode
+    )?;
+    for m in report.mismatches.iter().take(20) {
+        writeln!(
+            f,
+            "  differs ({}): {:?} kernel {:?} userspace {:?}",
+            m.differs.join(", "),
+            m.flow,
+            m.kernel,
+            m.userspace
+        )?;
     }
     Ok(())
 }
