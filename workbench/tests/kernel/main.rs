@@ -19,6 +19,7 @@ mod hostile;
 mod hot_swap;
 mod insert_race;
 mod lifecycle;
+mod live_stream;
 mod model_slots;
 mod models;
 mod privileges;

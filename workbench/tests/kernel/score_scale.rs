@@ -190,11 +190,7 @@ fn a_tree_then_a_logistic_model_score_on_one_scale() {
         "no event with a negative logit: {logistic_events:?}"
     );
 
-    // Not checked here: `live --jsonl` without --from-start skipping the backlog. A second
-    // reader of the ring after one that consumed a full backlog gets a zero-length record
-    // ("verdict event of 0 bytes"), with or without this change (seen with two successive
-    // `--from-start` runs); checked by hand on a first reader (it skipped 3,251 events, printed
-    // none). Left for the ring-buffer reader's owner.
+    // A second reader of the ring, and `live --jsonl` from now: tests/kernel/live_stream.rs.
 
     // probe status: text without --json, naming the slots.
     let out = workbench(&["probe", "status", "--iface", h]);

@@ -1,7 +1,7 @@
 //! Verdict events from the probe's ring buffer, and the raw flow table for checks that need the
 //! probe's own feature state.
 
-use aya::maps::{HashMap, Map, MapData, RingBuf};
+use aya::maps::{HashMap, Map};
 use color_eyre::eyre::{eyre, Result};
 use serde::Serialize;
 use shared::abi::{PacketRecord, VerdictEvent};
@@ -9,8 +9,13 @@ use shared::{FlowEntry, FlowKey};
 
 use super::{caps, probe};
 use crate::flows::verdict_name;
+use crate::ring::Ring;
 use workbench_flow::flowfmt::FlowTuple;
 use workbench_flow::model::scale::ScaleBook;
+
+/// Records handed out by one read: callers read in a loop, so a producer faster than the
+/// reader cannot keep one call from returning.
+const MAX_RECORDS_PER_READ: usize = 1 << 16;
 
 /// A verdict change, oriented from the flow's initiator (keys in the spirit of Suricata's EVE).
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -34,7 +39,7 @@ pub struct VerdictRecord {
 /// Reader of the probe's verdict events on `iface`.
 pub struct EventReader {
     iface: String,
-    ring: RingBuf<MapData>,
+    ring: Ring,
     /// Scales of the models seen, for P(malicious); refreshed when an event names a new one.
     book: ScaleBook,
     /// Model ids looked for in the slots and not found (not looked for again on every event).
@@ -44,10 +49,9 @@ pub struct EventReader {
 impl EventReader {
     pub fn open(iface: &str) -> Result<Self> {
         caps::require_kernel_access("reading verdict events")?;
-        let map = Map::RingBuf(probe::open_pinned_map(iface, probe::PIN_EVENTS)?);
         Ok(EventReader {
             iface: iface.to_string(),
-            ring: RingBuf::try_from(map)?,
+            ring: Ring::open(probe::open_pinned_map(iface, probe::PIN_EVENTS)?)?,
             book: crate::flows::scale_book(iface),
             missing: Default::default(),
         })
@@ -56,36 +60,32 @@ impl EventReader {
     /// Drops every event already waiting (what earlier traffic left in the ring): a reader
     /// that starts "from now" calls this first. Returns how many were dropped.
     pub fn skip_backlog(&mut self) -> usize {
-        // Bounded, and stopping at the first record that is not a verdict event: a damaged ring
-        // (a zero-length record was seen after a reader consumed a full ring) must not keep
-        // this loop going past the producer.
-        const MAX_SKIPPED: usize = 1 << 20;
-        let mut n = 0;
-        while n < MAX_SKIPPED {
-            let Some(item) = self.ring.next() else { break };
-            if item.len() != std::mem::size_of::<VerdictEvent>() {
-                break;
-            }
-            n += 1;
-        }
-        n
+        // Every record the probe writes is one VerdictEvent behind an 8-byte header.
+        let stride_bytes = (8 + std::mem::size_of::<VerdictEvent>()).next_multiple_of(8);
+        self.ring.skip_to_end() / stride_bytes
     }
 
     /// Every event waiting in the ring buffer.
     pub fn drain(&mut self) -> Result<Vec<VerdictRecord>> {
-        let mut out = Vec::new();
-        while let Some(item) = self.ring.next() {
-            let bytes: &[u8] = &item;
+        let mut events = Vec::new();
+        let mut short = None;
+        self.ring.consume(MAX_RECORDS_PER_READ, |bytes| {
             if bytes.len() < std::mem::size_of::<VerdictEvent>() {
-                return Err(eyre!(
-                    "verdict event of {} bytes, expected {}",
-                    bytes.len(),
-                    std::mem::size_of::<VerdictEvent>()
-                ));
+                short.get_or_insert(bytes.len());
+                return;
             }
-            // SAFETY: length checked; VerdictEvent is plain old data; read_unaligned copes with any
-            // alignment of the ring buffer's bytes.
-            let ev: VerdictEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+            // SAFETY: length checked; VerdictEvent is plain old data; read_unaligned copes with
+            // any alignment of the ring buffer's bytes.
+            events.push(unsafe { std::ptr::read_unaligned::<VerdictEvent>(bytes.as_ptr().cast()) });
+        });
+        if let Some(len) = short {
+            return Err(eyre!(
+                "verdict event of {len} bytes, expected {} (a probe of another version?)",
+                std::mem::size_of::<VerdictEvent>()
+            ));
+        }
+        let mut out = Vec::with_capacity(events.len());
+        for ev in events {
             if !self.book.contains(ev.model_id) && !self.missing.contains(&ev.model_id) {
                 // A model deployed since the reader opened: read its scale from the slots.
                 if let Ok(probe) = crate::models::ProbeModels::open(&self.iface) {
@@ -112,33 +112,35 @@ impl EventReader {
 
 /// Reader of the packet records the probe emits in record mode (`workbench verify`).
 pub struct PacketRecordReader {
-    ring: RingBuf<MapData>,
+    ring: Ring,
 }
 
 impl PacketRecordReader {
     pub fn open(iface: &str) -> Result<Self> {
         caps::require_kernel_access("reading packet records")?;
-        let map = Map::RingBuf(probe::open_pinned_map(iface, probe::PIN_PACKETS)?);
         Ok(PacketRecordReader {
-            ring: RingBuf::try_from(map)?,
+            ring: Ring::open(probe::open_pinned_map(iface, probe::PIN_PACKETS)?)?,
         })
     }
 
     /// Appends every record waiting in the ring buffer to `out`.
     pub fn drain_into(&mut self, out: &mut Vec<PacketRecord>) -> Result<()> {
-        while let Some(item) = self.ring.next() {
-            let bytes: &[u8] = &item;
+        let mut short = None;
+        self.ring.consume(MAX_RECORDS_PER_READ, |bytes| {
             if bytes.len() < std::mem::size_of::<PacketRecord>() {
-                return Err(eyre!(
-                    "packet record of {} bytes, expected {}",
-                    bytes.len(),
-                    std::mem::size_of::<PacketRecord>()
-                ));
+                short.get_or_insert(bytes.len());
+                return;
             }
             // SAFETY: length checked; PacketRecord is plain old data.
             out.push(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) });
+        });
+        match short {
+            Some(len) => Err(eyre!(
+                "packet record of {len} bytes, expected {}",
+                std::mem::size_of::<PacketRecord>()
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod models;
 pub mod probe;
 pub mod replay;
+pub mod ring;
 pub mod rtnl;
 pub mod sys;
 pub mod tc;
