@@ -15,8 +15,8 @@ use core::cell::UnsafeCell;
 
 use aya_ebpf::{
     bindings::{
-        bpf_map_def, bpf_map_type::BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_F_NO_PREALLOC, BPF_NOEXIST, TC_ACT_OK,
-        TC_ACT_SHOT,
+        bpf_map_def, bpf_map_type::BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_F_NO_PREALLOC, BPF_NOEXIST, TC_ACT_SHOT,
+        TC_ACT_UNSPEC,
     },
     cty::c_void,
     helpers::{bpf_ktime_get_ns, bpf_map_lookup_elem},
@@ -189,6 +189,12 @@ fn count(index: u32) {
     }
 }
 
+/// What the probe returns for every packet it does not drop: TC_ACT_UNSPEC, which is TCX_NEXT
+/// under TCX. The packet goes on to the next program or filter on the hook, as if the probe were
+/// not there; TC_ACT_OK (TCX_PASS) would end the chain and skip the user's own tc filters and
+/// programs after ours (a policer, a firewall): a monitor must not change what they see.
+const PASS_ON: i32 = TC_ACT_UNSPEC;
+
 #[classifier]
 pub fn workbench_tc(ctx: TcContext) -> i32 {
     count(stats::PACKETS);
@@ -199,7 +205,7 @@ pub fn workbench_tc(ctx: TcContext) -> i32 {
         }
         Err(reason) => {
             count(reason.stat_index());
-            TC_ACT_OK
+            PASS_ON
         }
     }
 }
@@ -209,7 +215,7 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
     let scratch = match SCRATCH.get_ptr_mut(0) {
         // SAFETY: per-CPU scratch, used only within this run.
         Some(s) => unsafe { &mut *s },
-        None => return Ok(TC_ACT_OK),
+        None => return Ok(PASS_ON),
     };
     // Launder the parse result through map memory: every parse path (VLAN tags, IPv4/IPv6,
     // TCP/UDP/ICMP) leaves different known values in registers and on the stack, and the
@@ -239,7 +245,7 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
     let key = &scratch.key;
     let config = match CONFIG.get(0) {
         Some(c) => *c,
-        None => return Ok(TC_ACT_OK),
+        None => return Ok(PASS_ON),
     };
     if config.record_packets != 0 {
         record(packet, from_lo, now_ns);
@@ -273,7 +279,7 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
                         // Neither inserted nor there: the insert failed for another reason.
                         count(stats::FLOW_INSERT_FAILED);
                     }
-                    return Ok(TC_ACT_OK);
+                    return Ok(PASS_ON);
                 }
             }
         }
@@ -305,7 +311,7 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
             count(stats::WOULD_DROP);
         }
     }
-    Ok(TC_ACT_OK)
+    Ok(PASS_ON)
 }
 
 /// Either endpoint of the flow is on the allowlist.
@@ -366,7 +372,7 @@ fn emit(key: &FlowKey, entry: &FlowEntry) {
 /// (BPF_PROG_TEST_RUN's own overhead), which the probe's numbers are compared with.
 #[classifier]
 pub fn workbench_empty(_ctx: TcContext) -> i32 {
-    TC_ACT_OK
+    PASS_ON
 }
 
 #[cfg(not(test))]

@@ -29,6 +29,7 @@ mod readme_path;
 mod replay_lab;
 mod replay_passes;
 mod score_scale;
+mod tc_chain;
 mod tc_classic;
 mod tc_cleanup;
 mod train_datasets;

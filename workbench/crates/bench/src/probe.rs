@@ -200,7 +200,8 @@ pub struct PacketResult {
     pub ns: VariantNs,
     /// Every run's mean per repetition, by variant, in run order.
     pub runs_ns: BTreeMap<&'static str, Vec<u32>>,
-    /// The distinct return codes of the program's test runs, by variant (0 = TC_ACT_OK).
+    /// The distinct return codes of the program's test runs, by variant (as u32: 4294967295 =
+    /// TC_ACT_UNSPEC, the probe passing a packet on to the next filter or program).
     pub return_codes: BTreeMap<&'static str, Vec<u32>>,
 }
 
