@@ -187,6 +187,21 @@ impl LabCleanup {
     pub fn new(id: &str) -> Self {
         LabCleanup(id.to_string())
     }
+
+    /// The lab id (`--lab-id`, `lab up --id`).
+    pub fn id(&self) -> &str {
+        &self.0
+    }
+
+    /// The lab's namespace (`ebml-ID`).
+    pub fn netns(&self) -> String {
+        format!("ebml-{}", self.0)
+    }
+
+    /// The end of the veth pair the probe attaches to (`ebml-IDb`).
+    pub fn probe_iface(&self) -> String {
+        format!("ebml-{}b", self.0)
+    }
 }
 
 impl Drop for LabCleanup {

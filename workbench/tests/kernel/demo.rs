@@ -10,30 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::demo::{flagged_flood_rows, flood_flows, sample_dir, FLOOD_TARGET};
 use crate::common::tmux::Tmux;
-use crate::common::{report, workbench_json, TempDir};
+use crate::common::{report, workbench_json, LabCleanup, TempDir};
 use workbench_kernel::bpffs;
-
-/// Removes the demo's lab by id if the demo could not (the test failed while it ran).
-struct LabGuard {
-    id: String,
-}
-
-impl LabGuard {
-    fn netns(&self) -> String {
-        format!("ebml-{}", self.id)
-    }
-
-    fn probe_iface(&self) -> String {
-        format!("ebml-{}b", self.id)
-    }
-}
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let _ = workbench_kernel::probe::detach(&self.probe_iface());
-        let _ = workbench_kernel::lab::replay_lab::down(Some(&self.id));
-    }
-}
 
 fn netns_exists(ns: &str) -> bool {
     Path::new("/run/netns").join(ns).exists()
@@ -88,7 +66,7 @@ fn program_freed(id: u64) -> bool {
 }
 
 /// Everything the demo made is gone.
-fn assert_cleaned_up(guard: &LabGuard, program_id: Option<u64>) {
+fn assert_cleaned_up(guard: &LabCleanup, program_id: Option<u64>) {
     assert!(
         !netns_exists(&guard.netns()),
         "namespace {} removed",
@@ -130,15 +108,13 @@ fn demo_in_tmux_walks_the_tabs_flags_the_syn_flood_in_the_kernel_and_cleans_up()
     crate::common::require_kernel(test);
     crate::common::tmux::require(test);
     let flood = flood_flows();
-    let guard = LabGuard {
-        id: crate::common::lab_id("dt"),
-    };
+    let guard = LabCleanup::new(&crate::common::lab_id("dt"));
     let dir = TempDir::new("demo-tmux");
     let command = format!(
         "XDG_CACHE_HOME={} {} demo --lab-id {} --samples {}",
         dir.path().display(),
         env!("CARGO_BIN_EXE_workbench"),
-        guard.id,
+        guard.id(),
         sample_dir().display()
     );
     let started = Instant::now();
@@ -214,9 +190,7 @@ fn demo_in_tmux_walks_the_tabs_flags_the_syn_flood_in_the_kernel_and_cleans_up()
 fn headless_demo_flags_the_syn_flood_in_the_kernel_and_removes_its_lab() {
     let test = "headless_demo_flags_the_syn_flood_in_the_kernel_and_removes_its_lab";
     crate::common::require_kernel(test);
-    let guard = LabGuard {
-        id: crate::common::lab_id("dh"),
-    };
+    let guard = LabCleanup::new(&crate::common::lab_id("dh"));
     let dir = TempDir::new("demo-headless");
     let samples = sample_dir();
     let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
@@ -227,7 +201,7 @@ fn headless_demo_flags_the_syn_flood_in_the_kernel_and_removes_its_lab() {
             "--seconds",
             "60",
             "--lab-id",
-            &guard.id,
+            guard.id(),
         ])
         .arg("--samples")
         .arg(&samples)
@@ -295,9 +269,7 @@ fn headless_demo_flags_the_syn_flood_in_the_kernel_and_removes_its_lab() {
 fn kernel_demo_passes_make_new_flows_that_keep_their_labels() {
     let test = "kernel_demo_passes_make_new_flows_that_keep_their_labels";
     crate::common::require_kernel(test);
-    let guard = LabGuard {
-        id: crate::common::lab_id("dr"),
-    };
+    let guard = LabCleanup::new(&crate::common::lab_id("dr"));
     let dir = TempDir::new("demo-passes");
     let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
         .args([
@@ -308,7 +280,7 @@ fn kernel_demo_passes_make_new_flows_that_keep_their_labels() {
             "--seconds",
             "10",
             "--lab-id",
-            &guard.id,
+            guard.id(),
         ])
         .arg("--samples")
         .arg(sample_dir())
@@ -345,15 +317,13 @@ fn a_panic_inside_the_demo_tui_restores_the_terminal_and_removes_the_lab() {
     let test = "a_panic_inside_the_demo_tui_restores_the_terminal_and_removes_the_lab";
     crate::common::require_kernel(test);
     crate::common::tmux::require(test);
-    let guard = LabGuard {
-        id: crate::common::lab_id("dp"),
-    };
+    let guard = LabCleanup::new(&crate::common::lab_id("dp"));
     let dir = TempDir::new("demo-panic");
     let command = format!(
         "XDG_CACHE_HOME={} {} demo --debug-panic --lab-id {} --samples {}",
         dir.path().display(),
         env!("CARGO_BIN_EXE_workbench"),
-        guard.id,
+        guard.id(),
         sample_dir().display()
     );
     let tmux = Tmux::start("demo-panic", dir.path(), &command, (100, 32));
@@ -379,12 +349,10 @@ fn a_panic_inside_the_demo_tui_restores_the_terminal_and_removes_the_lab() {
 fn sigterm_ends_the_headless_demo_through_its_cleanup() {
     let test = "sigterm_ends_the_headless_demo_through_its_cleanup";
     crate::common::require_kernel(test);
-    let guard = LabGuard {
-        id: crate::common::lab_id("ds"),
-    };
+    let guard = LabCleanup::new(&crate::common::lab_id("ds"));
     let dir = TempDir::new("demo-sigterm");
     let child = Command::new(env!("CARGO_BIN_EXE_workbench"))
-        .args(["demo", "--json", "--seconds", "600", "--lab-id", &guard.id])
+        .args(["demo", "--json", "--seconds", "600", "--lab-id", guard.id()])
         .arg("--samples")
         .arg(sample_dir())
         .env("XDG_CACHE_HOME", dir.path())

@@ -6,15 +6,6 @@
 use crate::common::readme::{readme_blocks, run_line};
 
 /// Detaches the probe and removes the lab when dropped.
-struct LabGuard(String);
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let _ = workbench_kernel::probe::detach(&format!("ebml-{}b", self.0));
-        let _ = crate::common::workbench(&["lab", "down", "--id", &self.0]);
-    }
-}
-
 #[test]
 #[cfg_attr(
     not(feature = "kernel-tests"),
@@ -26,7 +17,7 @@ fn the_readme_honest_path_reaches_the_kernel() {
     assert_eq!(blocks.len(), 2, "{blocks:?}");
     let tmp = crate::common::TempDir::new("readme-path");
     let id = crate::common::lab_id("rd");
-    let _guard = LabGuard(id.clone());
+    let _guard = crate::common::LabCleanup::new(&id);
     let lines = blocks[0].iter().cloned().chain(blocks[1].iter().map(|l| {
         l.replace("ebml-try", &format!("ebml-{id}"))
             .replace("--id try", &format!("--id {id}"))
