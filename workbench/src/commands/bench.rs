@@ -65,12 +65,14 @@ pub enum BenchCommand {
         quick: bool,
         #[command(flatten)]
         json: Output,
-        /// The markdown file whose generated region is rewritten.
-        #[arg(long, default_value = "docs/BENCHMARKS.md")]
-        md: PathBuf,
-        /// The JSON report.
-        #[arg(long, default_value = "docs/benchmarks.json")]
-        json_out: PathBuf,
+        /// The markdown file whose generated region is rewritten (default docs/BENCHMARKS.md;
+        /// with --quick, BENCHMARKS.md in the system's temporary folder: a quick run's
+        /// small-input numbers never replace the committed release table unless named here).
+        #[arg(long)]
+        md: Option<PathBuf>,
+        /// The JSON report (default docs/benchmarks.json; with --quick, beside the quick table).
+        #[arg(long)]
+        json_out: Option<PathBuf>,
         /// Only these sections (repeatable; default: all).
         #[arg(long = "section", value_name = "NAME")]
         sections: Vec<String>,
@@ -333,6 +335,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 .chain(std::env::args().skip(1))
                 .collect::<Vec<_>>()
                 .join(" ");
+            let (md, json_out) = outputs(quick, md, json_out);
             let report = all::run(&all::Options {
                 quick,
                 md: md.clone(),
@@ -363,6 +366,20 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Where `bench all` writes: what was asked for, else the committed documents for a full run and
+/// a temporary folder for `--quick` (its small-input figures are not the release numbers).
+fn outputs(quick: bool, md: Option<PathBuf>, json_out: Option<PathBuf>) -> (PathBuf, PathBuf) {
+    let dir = if quick {
+        std::env::temp_dir().join("ebpf-ml-workbench-bench-quick")
+    } else {
+        PathBuf::from("docs")
+    };
+    (
+        md.unwrap_or_else(|| dir.join("BENCHMARKS.md")),
+        json_out.unwrap_or_else(|| dir.join("benchmarks.json")),
+    )
 }
 
 /// The report as a table with the targets below it.

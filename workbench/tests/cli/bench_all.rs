@@ -94,3 +94,48 @@ fn bench_all_quick_reports_every_section() {
         }
     }
 }
+
+/// A quick run, as CI and a curious user start it, leaves the committed release table alone:
+/// without --md it writes beside the system's temporary files and says where.
+#[test]
+fn bench_all_quick_does_not_rewrite_the_committed_table() {
+    let dir = TempDir::new("ebml-bench-quick-");
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).expect("docs folder");
+    let committed = "# Benchmarks\n\n<!-- bench:begin -->\nrelease numbers\n<!-- bench:end -->\n";
+    std::fs::write(docs.join("BENCHMARKS.md"), committed).expect("write md");
+    std::fs::write(docs.join("benchmarks.json"), "{}\n").expect("write json");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp folder");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["bench", "all", "--quick", "--section", "tui"])
+        .current_dir(dir.path())
+        .env("TMPDIR", &tmp)
+        .output()
+        .expect("run workbench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(docs.join("BENCHMARKS.md")).expect("md"),
+        committed
+    );
+    assert_eq!(
+        std::fs::read_to_string(docs.join("benchmarks.json")).expect("json"),
+        "{}\n"
+    );
+    let quick = tmp.join("ebpf-ml-workbench-bench-quick");
+    let table = std::fs::read_to_string(quick.join("BENCHMARKS.md")).expect("the quick table");
+    assert!(
+        table.contains("workbench bench all --quick --section tui"),
+        "{table}"
+    );
+    let written: Value = serde_json::from_str(
+        &std::fs::read_to_string(quick.join("benchmarks.json")).expect("the quick JSON"),
+    )
+    .expect("JSON");
+    assert_eq!(written["quick"], Value::Bool(true));
+    assert!(
+        stdout.contains(&quick.join("BENCHMARKS.md").display().to_string()),
+        "the output says where: {stdout}"
+    );
+}
