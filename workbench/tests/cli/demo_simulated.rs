@@ -6,8 +6,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::demo::{flagged_flood_rows, flood_flows, sample_dir, FLOOD_TARGET};
-use crate::common::tmux::Tmux;
+use crate::common::demo::{
+    filter_to_flood_target, flagged_flood_rows, flood_flows, sample_dir, start_in_tmux,
+};
 use crate::common::TempDir;
 
 fn root() -> bool {
@@ -93,19 +94,11 @@ fn unprivileged_demo_in_tmux_says_simulated_and_flags_the_flood() {
     crate::common::tmux::require("unprivileged_demo_in_tmux_says_simulated_and_flags_the_flood");
     let flood = flood_flows();
     let dir = TempDir::new("demo-unpriv-tmux");
-    let command = format!(
-        "XDG_CACHE_HOME={} {} demo --samples {}",
-        dir.path().display(),
-        unprivileged().join(" "),
-        sample_dir().display()
-    );
-    let tmux = Tmux::start("demo-unpriv", dir.path(), &command, (100, 32));
+    let tmux = start_in_tmux("demo-unpriv", dir.path(), &unprivileged().join(" "), "");
     tmux.wait_until("the simulated Live tab", Duration::from_secs(60), |s| {
         s.contains("SIMULATED (userspace twin, no kernel: no privileges")
     });
-    tmux.keys("/");
-    tmux.cmd(&["send-keys", "-t", "t", "-l", FLOOD_TARGET]);
-    tmux.keys("Enter");
+    filter_to_flood_target(&tmux);
     tmux.wait_until("a flagged SYN flood flow", Duration::from_secs(60), |s| {
         flagged_flood_rows(s, &flood) > 0
     });
@@ -129,14 +122,12 @@ fn a_demo_script_walks_the_tabs_types_a_filter_and_quits_by_itself() {
         "# a stage walk\ntab deploy\nwait 3s\ntab live\nkey /\ntype 198.51\nkey enter\nwait 3s\nquit\n",
     )
     .expect("write script");
-    let command = format!(
-        "XDG_CACHE_HOME={} {} demo --simulated --script {} --samples {}",
-        dir.path().display(),
+    let tmux = start_in_tmux(
+        "demo-script",
+        dir.path(),
         env!("CARGO_BIN_EXE_workbench"),
-        script.display(),
-        sample_dir().display()
+        &format!("--simulated --script {}", script.display()),
     );
-    let tmux = Tmux::start("demo-script", dir.path(), &command, (100, 32));
     tmux.wait_until("the Deploy tab", Duration::from_secs(60), |s| {
         s.contains("models (simulation)")
     });

@@ -72,3 +72,22 @@ pub fn flagged_flood_rows(screen: &str, flood: &Flood) -> usize {
         })
         .count()
 }
+
+/// `workbench demo` started in tmux at 100x32, with its dataset cache in `dir` and the committed
+/// samples: `program` is the binary or a command that runs it (unprivileged, for example), `flags`
+/// the demo's own flags.
+pub fn start_in_tmux(name: &str, dir: &std::path::Path, program: &str, flags: &str) -> super::tmux::Tmux {
+    let command = format!(
+        "XDG_CACHE_HOME={} {program} demo {flags} --samples {}",
+        dir.display(),
+        sample_dir().display()
+    );
+    super::tmux::Tmux::start(name, dir, &command, (100, 32))
+}
+
+/// Filters the Live tab to the flood's target: `/`, the address, Enter.
+pub fn filter_to_flood_target(tmux: &super::tmux::Tmux) {
+    tmux.keys("/");
+    tmux.cmd(&["send-keys", "-t", "t", "-l", FLOOD_TARGET]);
+    tmux.keys("Enter");
+}

@@ -8,8 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::demo::{flagged_flood_rows, flood_flows, sample_dir, FLOOD_TARGET};
-use crate::common::tmux::Tmux;
+use crate::common::demo::{
+    filter_to_flood_target, flagged_flood_rows, flood_flows, sample_dir, start_in_tmux, FLOOD_TARGET,
+};
 use crate::common::{report, workbench_json, LabCleanup, TempDir};
 use workbench_kernel::bpffs;
 
@@ -110,15 +111,13 @@ fn demo_in_tmux_walks_the_tabs_flags_the_syn_flood_in_the_kernel_and_cleans_up()
     let flood = flood_flows();
     let guard = LabCleanup::new(&crate::common::lab_id("dt"));
     let dir = TempDir::new("demo-tmux");
-    let command = format!(
-        "XDG_CACHE_HOME={} {} demo --lab-id {} --samples {}",
-        dir.path().display(),
-        env!("CARGO_BIN_EXE_workbench"),
-        guard.id(),
-        sample_dir().display()
-    );
     let started = Instant::now();
-    let tmux = Tmux::start("demo-kernel", dir.path(), &command, (100, 32));
+    let tmux = start_in_tmux(
+        "demo-kernel",
+        dir.path(),
+        env!("CARGO_BIN_EXE_workbench"),
+        &format!("--lab-id {}", guard.id()),
+    );
     let iface = guard.probe_iface();
     let screen = tmux.wait_until("the kernel Live tab", Duration::from_secs(60), |s| {
         s.contains(&format!("KERNEL probe on {iface} (demo lab {})", guard.netns()))
@@ -141,9 +140,7 @@ fn demo_in_tmux_walks_the_tabs_flags_the_syn_flood_in_the_kernel_and_cleans_up()
     tmux.wait_for(&format!("active   {model}"));
     tmux.keys("5");
     // Only the flood's target, then wait for its flows to be flagged by the kernel.
-    tmux.keys("/");
-    tmux.cmd(&["send-keys", "-t", "t", "-l", FLOOD_TARGET]);
-    tmux.keys("Enter");
+    filter_to_flood_target(&tmux);
     // The filter applies while it is typed: wait for Enter to have closed the prompt as well.
     let applied = format!("filter \"{FLOOD_TARGET}\"");
     let screen = tmux.wait_until("a flagged SYN flood flow", Duration::from_secs(60), |s| {
@@ -319,14 +316,12 @@ fn a_panic_inside_the_demo_tui_restores_the_terminal_and_removes_the_lab() {
     crate::common::tmux::require(test);
     let guard = LabCleanup::new(&crate::common::lab_id("dp"));
     let dir = TempDir::new("demo-panic");
-    let command = format!(
-        "XDG_CACHE_HOME={} {} demo --debug-panic --lab-id {} --samples {}",
-        dir.path().display(),
+    let tmux = start_in_tmux(
+        "demo-panic",
+        dir.path(),
         env!("CARGO_BIN_EXE_workbench"),
-        guard.id(),
-        sample_dir().display()
+        &format!("--debug-panic --lab-id {}", guard.id()),
     );
-    let tmux = Tmux::start("demo-panic", dir.path(), &command, (100, 32));
     let screen = tmux.wait_until("the demo to exit", Duration::from_secs(60), |s| {
         s.contains("EXITED:")
     });
