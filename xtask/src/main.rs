@@ -6,7 +6,9 @@
 //!                    tests (as root; --no-kernel counts the kernel tests as skipped)
 //!   bench [ARGS]     `workbench bench all ARGS` on the release build (e.g. --quick)
 //!   eval-table       `workbench eval-table --md docs/EVALUATION.md`: retrain, rescore, rewrite
+//!   dead-code [--deny] public modules of the library crates that nothing outside them uses
 
+mod dead_code;
 mod prereq;
 
 use std::path::{Path, PathBuf};
@@ -240,8 +242,9 @@ fn main() -> ExitCode {
         // says what the workbench costs (the dev profile leaves our own crates unoptimised).
         "bench" => workbench_in(&["--release"], &["bench", "all"], rest),
         "eval-table" => workbench(&["eval-table", "--md", "docs/EVALUATION.md"], rest),
+        "dead-code" => dead_code::run(&workspace_root(), rest),
         _ => {
-            eprintln!("usage: cargo xtask setup|check|demo|run|test|bench|eval-table [ARGS]");
+            eprintln!("usage: cargo xtask setup|check|demo|run|test|bench|eval-table|dead-code [ARGS]");
             return if cmd == "help" {
                 ExitCode::SUCCESS
             } else {
