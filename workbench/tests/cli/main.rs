@@ -36,6 +36,7 @@ mod train_errors;
 mod train_honest;
 mod train_quality;
 mod tui_eval;
+mod tui_outputs;
 mod tui_panic;
 mod tui_screens;
 mod tui_sim;

@@ -35,9 +35,17 @@ impl App {
     /// Starts a training run on the active dataset with the form's settings.
     pub fn start_train(&mut self) {
         let Some(set) = self.data.current().cloned() else {
-            self.status = Some("nothing to train on: load a dataset first (Data tab)".into());
+            if matches!(self.data.status, JobStatus::Running { .. }) {
+                // Still loading (the TUI just started, or a script pressed Enter early): the
+                // run starts when the dataset is there.
+                self.train.pending = true;
+                self.status = Some("training starts once the dataset is loaded".into());
+            } else {
+                self.status = Some("nothing to train on: load a dataset first (Data tab)".into());
+            }
             return;
         };
+        self.train.pending = false;
         self.train.generation += 1;
         self.train.status = JobStatus::Running {
             stage: "starting".into(),
@@ -87,6 +95,9 @@ impl App {
                 self.data.offset = 0;
                 self.pitfalls.selected = 0;
                 self.data.reorder();
+                if std::mem::take(&mut self.train.pending) {
+                    self.start_train();
+                }
             }
             JobUpdate::TrainProgress {
                 generation,
