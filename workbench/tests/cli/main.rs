@@ -35,6 +35,7 @@ mod train_datasets;
 mod train_errors;
 mod train_honest;
 mod train_quality;
+mod tui_datasets;
 mod tui_eval;
 mod tui_outputs;
 mod tui_panic;

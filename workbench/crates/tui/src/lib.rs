@@ -13,6 +13,7 @@ pub mod event;
 pub mod explain;
 pub mod fake;
 mod fake_tabs;
+pub mod groups;
 pub mod jobs;
 pub mod keymap;
 pub mod samples;

@@ -79,13 +79,20 @@ impl App {
                 } else {
                     JobStatus::Done
                 };
+                let names: Vec<&str> = sets.iter().map(|s| s.summary.name.as_str()).collect();
+                let note = sets.iter().find_map(|s| s.summary.note.clone());
                 self.status = Some(format!(
-                    "loaded {} dataset(s){}",
+                    "loaded {} dataset(s){}{}",
                     sets.len(),
-                    if errors.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", {} failed: {}", errors.len(), errors.join("; "))
+                    match names.len() {
+                        0 => String::new(),
+                        1 => format!(": {}", names[0]),
+                        _ => format!(" (n: next): {}", names.join(", ")),
+                    },
+                    match (errors.is_empty(), note) {
+                        (false, _) => format!(", {} failed: {}", errors.len(), errors.join("; ")),
+                        (true, Some(note)) => format!("; {note}"),
+                        (true, None) => String::new(),
                     }
                 ));
                 self.data.sets = sets;
