@@ -496,3 +496,41 @@ fn the_feature_sets_gate_keep_and_compare_with_the_dataset_columns() {
     );
     assert!(screen.contains("not deployable"), "{screen}");
 }
+
+/// Enter on the Train tab while the dataset still loads (the TUI just started, or the demo's
+/// autoplay pressed it): the run starts once the dataset is there, into the model folder, which
+/// by default is `models/` under the working folder, absolute.
+#[test]
+fn enter_on_train_while_the_dataset_loads_trains_once_it_is_loaded() {
+    let default = workbench_tui::state::train::TrainState::default().model_dir;
+    let cwd = std::env::current_dir().expect("cwd");
+    assert!(
+        default.is_absolute() && default == cwd.join("models"),
+        "{}",
+        default.display()
+    );
+    let (dir, paths) = samples();
+    let mut app = fake::screen("live", (80, 24)).expect("screen");
+    assert!(app.data.current().is_none());
+    app.train.model_dir = dir.path().join("models");
+    app.start_load(paths[..1].to_vec(), no_cache());
+    press(&mut app, KeyCode::Char('3'));
+    press(&mut app, KeyCode::Enter);
+    assert!(app.train.pending);
+    assert_eq!(
+        app.status.as_deref(),
+        Some("training starts once the dataset is loaded")
+    );
+    drive(&mut app, |a| {
+        matches!(a.train.status, JobStatus::Done | JobStatus::Failed(_))
+    });
+    assert_eq!(app.train.status, JobStatus::Done, "{:?}", app.data.errors);
+    assert!(!app.train.pending);
+    let r = app.train.result.clone().expect("trained");
+    assert!(r.model_path.starts_with(dir.path().join("models")) && r.model_path.is_file());
+    let screen = text(&app);
+    assert!(
+        screen.contains(" model file · the same run as a command "),
+        "{screen}"
+    );
+}
