@@ -29,8 +29,15 @@ fn parse() -> Result<(cli::Cli, Option<(std::path::PathBuf, config::Origin)>)> {
     if let (Some((path, origin)), false) = (&located, is_config_command) {
         cmd = config::apply::apply(cmd, &config::load(path, *origin)?);
     }
+    let tui = cmd.find_subcommand("tui").cloned();
     let matches = cmd.get_matches_from(args);
-    let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let mut cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (None, Some(tui)) = (&cli.command, tui) {
+        // `workbench` alone is `workbench tui`, with the config's defaults for it too.
+        let m = tui.get_matches_from(["tui"]);
+        let args = commands::tui::TuiArgs::from_arg_matches(&m).unwrap_or_else(|e| e.exit());
+        cli.command = Some(cli::Command::Tui(args));
+    }
     Ok((cli, located))
 }
 
@@ -79,7 +86,8 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Tui(args)) => commands::tui::run(args),
         Some(cli::Command::Screenshots(args)) => commands::screenshots::run(args),
         Some(cli::Command::Config(cmd)) => commands::config::run(cmd, located),
-        None => commands::tui::run(commands::tui::TuiArgs::default()),
+        // `parse` makes `workbench` alone `workbench tui`.
+        None => Err(color_eyre::eyre::eyre!("no subcommand: see `workbench --help`")),
     };
     // A dataset cache still being written on its own thread is finished before the exit.
     workbench_data::dataset::cache::wait_for_writes();

@@ -52,7 +52,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub model: ModelKind,
     /// Deepest tree level (the probe walks at most 24).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = workbench_data::train::TrainOptions::default().max_depth)]
     pub max_depth: usize,
     /// `kernel` (every dataset column with a probe counterpart, minus what the pitfall report
     /// flags), `dataset` (the dataset's own columns: a model for comparison that the kernel

@@ -7,7 +7,7 @@ use color_eyre::eyre::Result;
 
 use super::print_json;
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
 pub struct TuiArgs {
     /// Datasets for the Data, Pitfalls and Train tabs (CSV, Parquet, zip, folders, or captures
     /// with labels-NAME.csv beside them); default: the labelled captures in sample-pcaps/.
@@ -25,6 +25,18 @@ pub struct TuiArgs {
     /// Model for the simulation (default: a built-in demo tree).
     #[arg(long, requires = "pcap")]
     pub model: Option<PathBuf>,
+    /// Directory of the parsed-dataset cache, as `inspect --cache-dir` (config `data.cache_dir`;
+    /// default $XDG_CACHE_HOME/ebpf-ml-workbench/datasets).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Where the Train tab writes the models it trains (config `train.model_dir`).
+    #[arg(long, value_name = "DIR", default_value = "models")]
+    pub model_dir: PathBuf,
+    /// The Train form's tree depth at start, as `workbench train --max-depth` (config
+    /// `train.max_depth`).
+    #[arg(long, default_value_t = workbench_data::train::TrainOptions::default().max_depth,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=shared::model::MAX_DEPTH as u64))]
+    pub max_depth: usize,
     /// Colour theme at start (`t` switches while running).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(workbench_tui::theme::ThemeKind::NAMES))]
     pub theme: Option<String>,
@@ -56,5 +68,9 @@ pub fn run(args: TuiArgs) -> Result<()> {
             .and_then(workbench_tui::theme::ThemeKind::from_name),
         shadow_story: None,
         sample_dir: None,
+        model_dir: Some(args.model_dir),
+        cache_dir: args.cache_dir,
+        max_depth: Some(args.max_depth),
+        start_tab: None,
     })
 }

@@ -25,8 +25,11 @@ const TARGETS: &[(&str, &[&str], &str)] = &[
     ("verify.pps", &["verify"], "pps"),
     ("data.cache_dir", &["inspect"], "cache_dir"),
     ("data.cache_dir", &["train"], "cache_dir"),
+    ("data.cache_dir", &["tui"], "cache_dir"),
     ("train.split", &["train"], "split"),
     ("train.max_depth", &["train"], "max_depth"),
+    ("train.max_depth", &["tui"], "max_depth"),
+    ("train.model_dir", &["tui"], "model_dir"),
 ];
 
 fn set_default(cmd: Command, path: &[&str], arg: &str, values: &[&'static str]) -> Command {

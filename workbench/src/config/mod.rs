@@ -111,6 +111,7 @@ struct DataSection {
 struct TrainSection {
     split: Option<Spanned<String>>,
     max_depth: Option<Spanned<i64>>,
+    model_dir: Option<Spanned<String>>,
 }
 
 /// One setting: its dotted key and its value as the matching flag would spell it.
@@ -139,7 +140,7 @@ impl Config {
 }
 
 /// Every key the file may hold, with what it sets and its built-in default (for `config show`).
-pub const KEYS: [(&str, &str, &str); 11] = [
+pub const KEYS: [(&str, &str, &str); 12] = [
     (
         "iface",
         "--iface of probe, deploy and live",
@@ -166,11 +167,20 @@ pub const KEYS: [(&str, &str, &str); 11] = [
     ("verify.pps", "verify --pps", "20000"),
     (
         "data.cache_dir",
-        "inspect/train --cache-dir",
+        "inspect/train/tui --cache-dir",
         "$XDG_CACHE_HOME/ebpf-ml-workbench/datasets",
     ),
     ("train.split", "train --split", "auto"),
-    ("train.max_depth", "train --max-depth", "8"),
+    (
+        "train.max_depth",
+        "train --max-depth, tui --max-depth (the Train tab's depth)",
+        "8",
+    ),
+    (
+        "train.model_dir",
+        "tui --model-dir (where the Train tab writes models)",
+        "models (in the working folder)",
+    ),
 ];
 
 /// The file to read: `--config FILE` (found in `args` before clap parses them, since its
@@ -415,6 +425,15 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Setting>, ConfigError> {
         &["auto", "random", "time", "host", "file"],
     )?);
     out.extend(c.range("train.max_depth", &s.train.max_depth, 1, 24)?);
+    if let Some(dir) = &s.train.model_dir {
+        if dir.get_ref().is_empty() {
+            return Err(c.error("train.model_dir", dir, "empty path (expected a directory)".into()));
+        }
+        out.push(Setting {
+            key: "train.model_dir",
+            values: vec![dir.get_ref().clone()],
+        });
+    }
     Ok(out)
 }
 

@@ -93,7 +93,7 @@ fn every_key_lands_on_a_flag_and_flags_override_the_file() {
     let c = config(
         "iface = \"cfg0\"\ntheme = \"high-contrast\"\n[probe]\nflow_table = 4096\n[deploy]\nmode = \"dry-run\"\n\
          allow = [\"10.0.0.0/8\", \"fd00::/8\"]\ndecide_first = 3\ndecide_every = 7\n[verify]\npps = 500\n\
-         [data]\ncache_dir = \"/tmp/cache\"\n[train]\nsplit = \"host\"\nmax_depth = 5\n",
+         [data]\ncache_dir = \"/tmp/cache\"\n[train]\nsplit = \"host\"\nmax_depth = 5\nmodel_dir = \"/tmp/models\"\n",
     );
     assert_eq!(c.settings.len(), KEYS.len(), "every key set");
     for (key, _, _) in KEYS {
@@ -167,10 +167,42 @@ fn every_key_lands_on_a_flag_and_flags_override_the_file() {
         }
         other => panic!("{other:?}"),
     }
+    // The TUI's Train tab takes the same depth as `train`, and the model folder.
     match parse(&["workbench", "tui"]).command {
-        Some(Command::Tui(t)) => assert_eq!(t.theme.as_deref(), Some("high-contrast")),
+        Some(Command::Tui(t)) => {
+            assert_eq!(t.theme.as_deref(), Some("high-contrast"));
+            assert_eq!(t.max_depth, 5);
+            assert_eq!(t.model_dir, std::path::Path::new("/tmp/models"));
+            assert_eq!(t.cache_dir.as_deref(), Some(std::path::Path::new("/tmp/cache")));
+        }
         other => panic!("{other:?}"),
     }
+}
+
+/// One default depth: `train`, `tui` and the key list say the same number.
+#[test]
+fn the_default_depth_is_one_number() {
+    let m = Cli::command()
+        .try_get_matches_from(["workbench", "tui"])
+        .expect("parses");
+    let Some(Command::Tui(t)) = Cli::from_arg_matches(&m).expect("cli").command else {
+        panic!("tui")
+    };
+    let m = Cli::command()
+        .try_get_matches_from(["workbench", "train", "d.csv", "--model", "tree", "-o", "m"])
+        .expect("parses");
+    let Some(Command::Train(train)) = Cli::from_arg_matches(&m).expect("cli").command else {
+        panic!("train")
+    };
+    let listed = KEYS
+        .iter()
+        .find(|(k, _, _)| *k == "train.max_depth")
+        .map(|(_, _, d)| *d)
+        .expect("key");
+    assert_eq!((t.max_depth, train.max_depth), (8, 8));
+    assert_eq!(listed, "8");
+    assert_eq!(workbench_tui::state::train::TrainForm::default().max_depth, 8);
+    assert_eq!(t.model_dir, std::path::Path::new("models"));
 }
 
 #[test]

@@ -21,7 +21,7 @@ use workbench_data::dataset::LoadOptions;
 pub struct Fixture {
     /// honest, naive (sorted by file name, as `sample_captures` finds them).
     pub sets: Vec<Arc<Loaded>>,
-    /// A depth-6 tree on the honest capture with the default form (kernel features through
+    /// A tree of the default depth (8) on the honest capture with the default form (kernel features through
     /// the leakage gate, the most honest split).
     pub trained: Arc<TrainResult>,
     /// That tree scored on the honest capture (`workbench eval MODEL honest.pcap`).

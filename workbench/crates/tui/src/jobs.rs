@@ -220,9 +220,9 @@ fn load_tables(
     })
 }
 
-/// Loads `paths`: every capture is one dataset (its features and labels), all tables together
-/// another (as `workbench inspect` reads several files). A dataset that fails is reported and
-/// the others still load.
+/// Loads `paths`: every capture is one dataset (its features and labels), the tables of each
+/// layout another (as `workbench inspect` reads several files of one layout; `groups`). A
+/// dataset that fails is reported and the others still load.
 pub fn load(paths: &[PathBuf], options: &LoadOptions, progress: Progress) -> (Vec<Arc<Loaded>>, Vec<String>) {
     load_in(paths, options, &fresh_dir(), progress)
 }
@@ -235,17 +235,22 @@ pub fn load_in(
     progress: Progress,
 ) -> (Vec<Arc<Loaded>>, Vec<String>) {
     let (captures, tables): (Vec<PathBuf>, Vec<PathBuf>) = paths.iter().cloned().partition(|p| is_capture(p));
-    let parts = captures.len() + usize::from(!tables.is_empty());
+    let groups = super::groups::group(&tables);
+    let parts = captures.len() + groups.len();
     let span = |i: usize| (i as f64 / parts as f64, (i + 1) as f64 / parts as f64);
     let mut sets = Vec::new();
     let mut errors = Vec::new();
-    if !tables.is_empty() {
-        match load_tables(&tables, options, progress, span(0)) {
-            Ok(l) => sets.push(Arc::new(l)),
+    for (i, group) in groups.iter().enumerate() {
+        match load_tables(&group.paths, options, progress, span(i)) {
+            Ok(mut l) => {
+                l.summary.name = group.name.clone();
+                l.summary.note = group.note.clone();
+                sets.push(Arc::new(l));
+            }
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
-    let first = usize::from(!tables.is_empty());
+    let first = groups.len();
     for (i, pcap) in captures.iter().enumerate() {
         match load_capture(pcap, options, dir, progress, span(first + i)) {
             Ok(l) => sets.push(Arc::new(l)),

@@ -13,6 +13,7 @@ pub mod event;
 pub mod explain;
 pub mod fake;
 mod fake_tabs;
+pub mod groups;
 pub mod jobs;
 pub mod keymap;
 pub mod samples;
@@ -54,8 +55,20 @@ pub struct Config {
     /// Why the shadow model disagrees (the demo's Kaggle tree on its capture): opened from the
     /// Live tab's disagreement count.
     pub shadow_story: Option<Arc<state::eval::ShadowStory>>,
-    /// Where the evaluation view finds labelled sample captures (default `sample-pcaps`).
+    /// Where the evaluation view finds labelled sample captures. None: [`samples::locate`]
+    /// (by [`run`]; [`run_with`] takes it as given).
     pub sample_dir: Option<PathBuf>,
+    /// Where the Train tab writes models (`tui --model-dir`, config `train.model_dir`; made
+    /// absolute). None: `models/` in the working folder.
+    pub model_dir: Option<PathBuf>,
+    /// The Train form's tree depth at start (`tui --max-depth`, config `train.max_depth`).
+    /// None: `workbench train`'s default.
+    pub max_depth: Option<usize>,
+    /// The parsed-dataset cache (`tui --cache-dir`, config `data.cache_dir`). None: the default
+    /// of `workbench inspect`.
+    pub cache_dir: Option<PathBuf>,
+    /// The tab shown first. None: Data when [`run`] is given datasets (`data`), else Live.
+    pub start_tab: Option<action::Tab>,
 }
 
 /// Started with a sender into the event loop once the terminal is set up (the demo's autoplay
@@ -81,35 +94,45 @@ fn first_capture(dir: &Path) -> Option<PathBuf> {
 
 /// Picks the data source: the probe on `--iface`, a simulation of `--pcap`, else the first
 /// interface with the probe attached (when we may read it), else the first sample capture.
-fn choose_source(config: &Config) -> Result<Box<dyn Source>> {
+/// Also returns the sample captures when it had to locate them (so they are found once).
+fn choose_source(config: &Config) -> Result<(Box<dyn Source>, Option<samples::Samples>)> {
     if let Some(iface) = &config.iface {
         // Fail before the screen switches, with the line the subcommands print.
         workbench_kernel::caps::require_kernel_access("reading the probe")?;
         if !workbench_kernel::bpffs::iface_dir(iface).exists() {
             bail!("the probe is not attached to {iface}; run `workbench probe attach --iface {iface}` first");
         }
-        return Ok(Box::new(KernelSource::new(iface)));
+        return Ok((Box::new(KernelSource::new(iface)), None));
     }
     if let Some(pcap) = &config.pcap {
-        return Ok(Box::new(sim::SimSource::new(pcap, config.model.as_deref())?));
+        return Ok((
+            Box::new(sim::SimSource::new(pcap, config.model.as_deref())?),
+            None,
+        ));
     }
     let kernel = workbench_kernel::caps::require_kernel_access("reading the probe").is_ok();
     if let Some(iface) = workbench_kernel::bpffs::pinned_ifaces()
         .first()
         .filter(|_| kernel)
     {
-        return Ok(Box::new(KernelSource::new(iface)));
+        return Ok((Box::new(KernelSource::new(iface)), None));
     }
     // No probe to show: simulate a sample capture, from the clone's sample-pcaps/ or generated
     // (so `workbench tui DATA` works from any folder), and say how to get real traffic.
-    let samples = samples::locate()?;
+    let samples = match &config.sample_dir {
+        Some(dir) => samples::Samples {
+            dir: dir.clone(),
+            generated: false,
+        },
+        None => samples::locate()?,
+    };
     if let Some(pcap) = first_capture(&samples.dir) {
         let hint = format!(
             "no probe attached{} (real traffic: `workbench probe attach --iface IF` as root; another capture: --pcap FILE)",
             if kernel { "" } else { " or no permission to read it" }
         );
         let source = sim::SimSource::new(&pcap, config.model.as_deref())?.with_hint(hint);
-        return Ok(Box::new(source));
+        return Ok((Box::new(source), Some(samples)));
     }
     bail!(
         "nothing to show: no probe attached{} and no capture. Attach one (`workbench probe attach --iface IF`, as root), or simulate a capture: `workbench tui --pcap FILE` (or put captures in sample-pcaps/)",
@@ -118,7 +141,19 @@ fn choose_source(config: &Config) -> Result<Box<dyn Source>> {
 }
 
 pub fn run(config: Config) -> Result<()> {
-    let source = choose_source(&config)?;
+    let (source, samples) = choose_source(&config)?;
+    let config = Config {
+        // Found once: choosing the source may already have located (or generated) them.
+        sample_dir: config
+            .sample_dir
+            .clone()
+            .or_else(|| samples.or_else(|| samples::locate().ok()).map(|s| s.dir)),
+        // Given datasets, the TUI opens where they are; otherwise on the traffic.
+        start_tab: config
+            .start_tab
+            .or_else(|| (!config.data.is_empty()).then_some(action::Tab::Data)),
+        ..config
+    };
     run_with(source, &config, Vec::new())
 }
 
@@ -134,12 +169,16 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
     };
     let mut app = App::new(initial, (size.width, size.height));
     app.debug_panic = config.debug_panic;
-    // The sample captures (the clone's, or generated into the cache): the default data and
-    // the evaluation view's list.
-    let sample_dir = config
-        .sample_dir
-        .clone()
-        .or_else(|| samples::locate().ok().map(|s| s.dir));
+    // The sample captures (the clone's, or generated into the cache; located by the caller):
+    // the default data and the evaluation view's list.
+    let sample_dir = config.sample_dir.clone();
+    app.tab = config.start_tab.unwrap_or(action::Tab::Live);
+    if let Some(dir) = &config.model_dir {
+        app.train.model_dir = state::train::absolute(dir);
+    }
+    if let Some(depth) = config.max_depth {
+        app.train.form.max_depth = depth.clamp(1, shared::model::MAX_DEPTH);
+    }
     let data = if config.data.is_empty() {
         sample_dir
             .as_deref()
@@ -149,7 +188,13 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
         config.data.clone()
     };
     if !data.is_empty() {
-        app.start_load(data, workbench_data::dataset::LoadOptions::default());
+        app.start_load(
+            data,
+            workbench_data::dataset::LoadOptions {
+                cache_dir: config.cache_dir.clone(),
+                ..Default::default()
+            },
+        );
     }
     if let Some(t) = config.theme {
         app.theme = t;

@@ -34,9 +34,10 @@ pub enum Step {
     Quit,
 }
 
-/// The built-in `--autoplay` walk: each stage for a few seconds (Train with its evaluation
-/// view), then Live with the most suspicious flow explained and the shadow's disagreement
-/// explained, in an endless loop until someone presses q.
+/// The built-in `--autoplay` walk: each stage for a few seconds (Train trains a model with the
+/// form's defaults, then its evaluation view scores it), then Live with the most suspicious
+/// flow explained and the shadow's disagreement explained, in an endless loop until someone
+/// presses q.
 pub fn autoplay() -> Vec<Step> {
     let s = |secs| Step::Wait(Duration::from_secs(secs));
     vec![
@@ -45,9 +46,13 @@ pub fn autoplay() -> Vec<Step> {
         Step::Tab(Tab::Pitfalls),
         s(5),
         Step::Tab(Tab::Train),
-        s(5),
-        // The evaluation view: the model the caller gave (the demo's Kaggle tree) scored on the
-        // first sample capture, in the background.
+        s(1),
+        // Train on the loaded dataset in the background (once it is loaded, if it still loads):
+        // the result, its model file and the command doing the same fill the tab.
+        Step::Key(KeyCode::Enter),
+        s(10),
+        // The evaluation view: the model just trained (before a run: the model the caller
+        // gave) scored on the first sample capture, in the background.
         Step::Key(KeyCode::Char('v')),
         Step::Key(KeyCode::Enter),
         s(8),
@@ -251,6 +256,14 @@ mod tests {
             })
             .collect();
         assert_eq!(got, ["GoTab(Deploy)", "key Char('q')", "Quit"]);
-        assert!(autoplay().contains(&Step::Repeat));
+        let walk = autoplay();
+        assert!(walk.contains(&Step::Repeat));
+        // The walk trains on the Train tab: Enter is its first key there.
+        let train = walk
+            .iter()
+            .position(|s| *s == Step::Tab(Tab::Train))
+            .expect("train tab");
+        let first_key = walk[train..].iter().find(|s| matches!(s, Step::Key(_)));
+        assert_eq!(first_key, Some(&Step::Key(KeyCode::Enter)));
     }
 }

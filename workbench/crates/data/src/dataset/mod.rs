@@ -14,6 +14,7 @@ pub mod clean;
 pub mod detect;
 pub mod kernel_map;
 pub mod kernel_units;
+pub mod layout;
 pub mod parquet_check;
 mod rows;
 pub mod sniff;

@@ -42,6 +42,8 @@ pub struct DataSummary {
     pub columns: Vec<ColumnSummary>,
     /// The subcommands doing the same headless (first: how the table was made, if it was).
     pub commands: Vec<String>,
+    /// Why this dataset is part of what was given as one (a folder of several layouts).
+    pub note: Option<String>,
 }
 
 impl DataSummary {
@@ -115,6 +117,7 @@ impl DataSummary {
             malicious: ds.malicious.iter().filter(|&&m| m).count(),
             columns,
             commands,
+            note: None,
         }
     }
 }

@@ -35,9 +35,17 @@ impl App {
     /// Starts a training run on the active dataset with the form's settings.
     pub fn start_train(&mut self) {
         let Some(set) = self.data.current().cloned() else {
-            self.status = Some("nothing to train on: load a dataset first (Data tab)".into());
+            if matches!(self.data.status, JobStatus::Running { .. }) {
+                // Still loading (the TUI just started, or a script pressed Enter early): the
+                // run starts when the dataset is there.
+                self.train.pending = true;
+                self.status = Some("training starts once the dataset is loaded".into());
+            } else {
+                self.status = Some("nothing to train on: load a dataset first (Data tab)".into());
+            }
             return;
         };
+        self.train.pending = false;
         self.train.generation += 1;
         self.train.status = JobStatus::Running {
             stage: "starting".into(),
@@ -71,13 +79,20 @@ impl App {
                 } else {
                     JobStatus::Done
                 };
+                let names: Vec<&str> = sets.iter().map(|s| s.summary.name.as_str()).collect();
+                let note = sets.iter().find_map(|s| s.summary.note.clone());
                 self.status = Some(format!(
-                    "loaded {} dataset(s){}",
+                    "loaded {} dataset(s){}{}",
                     sets.len(),
-                    if errors.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", {} failed: {}", errors.len(), errors.join("; "))
+                    match names.len() {
+                        0 => String::new(),
+                        1 => format!(": {}", names[0]),
+                        _ => format!(" (n: next): {}", names.join(", ")),
+                    },
+                    match (errors.is_empty(), note) {
+                        (false, _) => format!(", {} failed: {}", errors.len(), errors.join("; ")),
+                        (true, Some(note)) => format!("; {note}"),
+                        (true, None) => String::new(),
                     }
                 ));
                 self.data.sets = sets;
@@ -87,6 +102,9 @@ impl App {
                 self.data.offset = 0;
                 self.pitfalls.selected = 0;
                 self.data.reorder();
+                if std::mem::take(&mut self.train.pending) {
+                    self.start_train();
+                }
             }
             JobUpdate::TrainProgress {
                 generation,

@@ -56,7 +56,9 @@ impl Default for TrainForm {
     fn default() -> Self {
         TrainForm {
             model: ModelKind::Tree,
-            max_depth: 6,
+            // One default everywhere: `workbench train --max-depth` and the config's
+            // `train.max_depth` start from the same value.
+            max_depth: TrainOptions::default().max_depth,
             alpha: 1.0,
             features: FeatureSet::Kernel,
             split: None,
@@ -240,8 +242,21 @@ pub struct TrainState {
     /// Which of the two the tab shows (the newer).
     pub showing_dataset: bool,
     pub generation: u64,
-    /// Where trained models are written.
+    /// Where trained models are written (absolute: the path shown is the path to use).
     pub model_dir: PathBuf,
+    /// Enter pressed while the dataset was still loading: train once it is loaded.
+    pub pending: bool,
+}
+
+/// The default model folder: `models/` in the working folder, where the user looks (not a
+/// temporary folder that the shown path would lose).
+pub fn default_model_dir() -> PathBuf {
+    absolute(std::path::Path::new("models"))
+}
+
+/// `path` made absolute against the working folder (unchanged if that cannot be read).
+pub fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 impl Default for TrainState {
@@ -253,7 +268,8 @@ impl Default for TrainState {
             dataset_result: None,
             showing_dataset: false,
             generation: 0,
-            model_dir: std::env::temp_dir().join("ebpf-ml-workbench-models"),
+            model_dir: default_model_dir(),
+            pending: false,
         }
     }
 }

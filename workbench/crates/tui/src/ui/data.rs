@@ -12,6 +12,20 @@ use super::layout;
 use crate::app::App;
 use crate::state::data::JobStatus;
 
+/// `name` in at most `width` characters: its start and end around a `…`.
+fn middle_cut(name: &str, width: usize) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    if chars.len() <= width || width < 8 {
+        return name.to_string();
+    }
+    let tail = (width - 1) / 2;
+    let head = width - 1 - tail;
+    let mut out: String = chars[..head].iter().collect();
+    out.push('…');
+    out.extend(&chars[chars.len() - tail..]);
+    out
+}
+
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(set) = app.data.current() else {
         waiting(frame, area, app, &app.data.status, "Data", NO_DATA);
@@ -49,6 +63,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             }
         )),
     ];
+    if let Some(note) = &s.note {
+        info.insert(0, Line::from(Span::styled(note.clone(), theme.accent)));
+    }
     // The inspect command last in the list is the one that shows this table headless.
     for c in s.commands.iter().rev() {
         info.push(Line::from(Span::styled(format!("= {c}"), theme.dim)));
@@ -62,10 +79,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         theme.dim,
     )));
     let sets = app.data.sets.len();
-    let mut title = format!(" dataset {}", s.name);
-    if sets > 1 {
-        title += &format!(" ({}/{sets}, n: next)", app.data.active + 1);
-    }
+    let count = if sets > 1 {
+        format!(" ({}/{sets}, n: next)", app.data.active + 1)
+    } else {
+        String::new()
+    };
+    // A long file name gives way in its middle: the count and `n` stay in view (the files line
+    // below has the whole name).
+    let room = (r.info.width as usize).saturating_sub(2 + " dataset ".len() + count.chars().count() + 1);
+    let mut title = format!(" dataset {}{count}", middle_cut(&s.name, room));
     if let JobStatus::Running { stage, .. } = &app.data.status {
         title += &format!(" · reloading: {stage}");
     }

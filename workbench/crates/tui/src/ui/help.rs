@@ -10,9 +10,30 @@ use crate::app::App;
 use crate::keymap::HELP;
 use crate::source::Control;
 
+/// Widths of the help table's columns (key, does, the subcommand with `workbench `), from the
+/// table itself: the overlay shows the third column only where all three fit whole.
+fn help_widths() -> (u16, u16, u16) {
+    let w = |f: fn(&(&str, &str, &str)) -> usize| HELP.iter().map(f).max().unwrap_or(0) as u16;
+    (
+        // One space more after the keys: they read apart from what they do.
+        w(|h| h.0.chars().count() + 1),
+        w(|h| h.1.chars().count()),
+        w(|h| {
+            if h.2.is_empty() {
+                0
+            } else {
+                "workbench ".len() + h.2.chars().count()
+            }
+        }),
+    )
+}
+
 pub fn render_help(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme.theme();
-    let wide = area.width >= 120;
+    let (key_w, does_w, cmd_w) = help_widths();
+    let popup_w = area.width.saturating_sub(4);
+    // Borders, then one space between columns.
+    let wide = popup_w >= 2 + key_w + 1 + does_w + 1 + cmd_w;
     let rows = HELP.iter().map(|(k, what, cmd)| {
         let mut cells = vec![Span::styled(*k, theme.accent).into(), (*what).into()];
         if wide {
@@ -30,12 +51,12 @@ pub fn render_help(frame: &mut Frame, area: Rect, app: &App) {
         }
         Row::new::<Vec<ratatui::widgets::Cell>>(cells)
     });
-    let mut widths = vec![Constraint::Length(14), Constraint::Min(20)];
+    let mut widths = vec![Constraint::Length(key_w), Constraint::Min(does_w)];
     if wide {
-        widths.push(Constraint::Length(60));
+        widths.push(Constraint::Length(cmd_w));
     }
     let h = (HELP.len() as u16 + 3).min(area.height);
-    let popup = layout::centered(area, area.width.saturating_sub(4), h);
+    let popup = layout::centered(area, popup_w, h);
     frame.render_widget(Clear, popup);
     let title = format!(" keys · theme {} · Esc or ? closes ", app.theme.name());
     let header = if wide {

@@ -168,25 +168,32 @@ pub struct TrainRegions {
     pub form: Rect,
     pub metrics: Rect,
     pub gauge: Rect,
+    /// The trained model's file and the command writing it (empty before a run).
+    pub model: Rect,
     pub roc: Rect,
     pub importance: Rect,
     /// Why: the split and its reason, what the gate left out, what the values are.
     pub notes: Rect,
 }
 
-pub fn train(body: Rect) -> TrainRegions {
+/// `model_h`: rows the model file box needs (its lines, wrapped, plus its top border; 0
+/// before a run). It goes full width below the gauge, so that the path and the command are
+/// never cut; ROC, importance and notes share what is left.
+pub fn train(body: Rect, model_h: u16) -> TrainRegions {
     let top_h = if body.height >= 40 { 11 } else { 9 }.min(body.height);
     let gauge_h = 3.min(body.height - top_h);
-    let rest = body.height - top_h - gauge_h;
+    let model_h = model_h.min(body.height - top_h - gauge_h);
+    let rest = body.height - top_h - gauge_h - model_h;
     let form_w = (body.width * 9 / 20).min(body.width);
     let roc_w = body.width / 2;
-    let y2 = body.y + top_h + gauge_h;
+    let y2 = body.y + top_h + gauge_h + model_h;
     // Importance above, the notes below it (they are read once; the bars stay in view).
     let importance_h = rest / 2;
     TrainRegions {
         form: Rect::new(body.x, body.y, form_w, top_h),
         metrics: Rect::new(body.x + form_w, body.y, body.width - form_w, top_h),
         gauge: Rect::new(body.x, body.y + top_h, body.width, gauge_h),
+        model: Rect::new(body.x, body.y + top_h + gauge_h, body.width, model_h),
         roc: Rect::new(body.x, y2, roc_w, rest),
         importance: Rect::new(body.x + roc_w, y2, body.width - roc_w, importance_h),
         notes: Rect::new(
@@ -200,7 +207,8 @@ pub fn train(body: Rect) -> TrainRegions {
 
 /// The form field (0 = model) under a click.
 pub fn train_field_at(size: (u16, u16), column: u16, row: u16) -> Option<usize> {
-    let f = train(regions(full(size)).body).form;
+    // The form sits above the model box: its height does not matter here.
+    let f = train(regions(full(size)).body, 0).form;
     let inside = column >= f.x && column < f.x + f.width && row > f.y;
     let i = row.saturating_sub(f.y + 1) as usize;
     (inside && i < crate::state::train::FIELDS).then_some(i)

@@ -37,6 +37,7 @@ struct View<'a> {
     agreement: Option<&'a Agreement>,
     notes: &'a RunNotes,
     command: &'a str,
+    model_path: &'a std::path::Path,
 }
 
 fn view(app: &App) -> Option<View<'_>> {
@@ -54,6 +55,7 @@ fn view(app: &App) -> Option<View<'_>> {
             agreement: None,
             notes: &d.notes,
             command: &d.command,
+            model_path: &d.model_path,
         }),
         (Some(r), _, _) => Some(View {
             title: format!("{} {}", r.form.model_name(), r.report.model_id),
@@ -72,20 +74,77 @@ fn view(app: &App) -> Option<View<'_>> {
             agreement: Some(&r.report.agreement),
             notes: &r.notes,
             command: &r.command,
+            model_path: &r.model_path,
         }),
         _ => None,
     }
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let r = layout::train(area);
     let v = view(app);
+    // Inside the box: the full width, less nothing (it has only a top border).
+    let model = v
+        .as_ref()
+        .map(|v| model_lines(v, area.width as usize))
+        .unwrap_or_default();
+    let model_h = if model.is_empty() {
+        0
+    } else {
+        model.len() as u16 + 1
+    };
+    let r = layout::train(area, model_h);
     render_form(frame, r.form, app, v.as_ref());
     render_metrics(frame, r.metrics, app, v.as_ref());
     render_gauge(frame, r.gauge, app, v.as_ref());
+    render_model(frame, r.model, app, &model);
     render_roc(frame, r.roc, app, v.as_ref());
     render_importance(frame, r.importance, app, v.as_ref());
     render_notes(frame, r.notes, app, v.as_ref());
+}
+
+/// `text` cut into lines of exactly `width` characters (the last shorter): a path or a command
+/// is one word that word wrapping would push out of view; hard wrapping shows all of it, and
+/// the lines joined give it back as it is.
+pub fn hard_wrap(text: &str, width: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars.chunks(width.max(1)).map(|c| c.iter().collect()).collect()
+}
+
+/// The model box's lines: the model file's absolute path, then the command that writes the
+/// same model (each hard-wrapped to `width`).
+fn model_lines(v: &View, width: usize) -> Vec<(bool, String)> {
+    let mut lines: Vec<(bool, String)> = Vec::new();
+    lines.extend(
+        hard_wrap(&v.model_path.display().to_string(), width)
+            .into_iter()
+            .map(|l| (true, l)),
+    );
+    lines.extend(hard_wrap(v.command, width).into_iter().map(|l| (false, l)));
+    lines
+}
+
+fn render_model(frame: &mut Frame, area: Rect, app: &App, lines: &[(bool, String)]) {
+    if area.height == 0 {
+        return;
+    }
+    let theme = app.theme.theme();
+    let lines: Vec<Line> = lines
+        .iter()
+        .map(|(path, l)| {
+            Line::from(Span::styled(
+                l.clone(),
+                if *path { theme.title } else { theme.base },
+            ))
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::new()
+                .borders(Borders::TOP)
+                .title(" model file · the same run as a command "),
+        ),
+        area,
+    );
 }
 
 fn render_form(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
@@ -117,8 +176,12 @@ fn render_form(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
         Some(name) => Span::styled(format!("on {name}{keys}"), theme.dim),
         None => Span::styled("no dataset: load one (Data tab)", theme.accent),
     }));
-    if let Some(v) = v {
-        lines.push(Line::from(Span::styled(format!("= {}", v.command), theme.dim)));
+    if v.is_some() {
+        // The run's own command, with its files and model path, is in the model box below.
+        lines.push(Line::from(Span::styled(
+            format!("= {}", form.command(&["DATA".to_string()], "MODEL")),
+            theme.dim,
+        )));
     } else {
         lines.push(Line::from(Span::styled(
             format!(
