@@ -453,6 +453,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "fixtures")]
     fn the_first_row_follows_the_top_and_another_selected_flow_stays_selected() {
         let mut app = super::super::fake::screen("live", (80, 24)).expect("fixture");
         let mut next = (*app.snapshot).clone();

@@ -7,11 +7,16 @@
 //! `ui` renders one region per module; `terminal` enters/restores the terminal.
 
 pub mod action;
+// Fixed states of every screen (screenshots, the frame benchmark, tests): not part of the TUI a
+// user runs, so behind a feature the binary turns on for `workbench screenshots` and `bench tui`.
 pub mod app;
+#[cfg(feature = "fixtures")]
 pub mod bench;
 pub mod event;
 pub mod explain;
+#[cfg(feature = "fixtures")]
 pub mod fake;
+#[cfg(feature = "fixtures")]
 mod fake_tabs;
 pub mod groups;
 pub mod jobs;
