@@ -1,5 +1,5 @@
 //! `cargo xtask dead-code`: the public modules of the library crates (workbench/crates/*) that no
-//! other crate, the binary, the tests or xtask names. rustc reports dead code only behind private
+//! other crate, the binary, the tests, the benchmarks or xtask names. rustc reports dead code only behind private
 //! items, so a `pub mod` that nothing outside uses hides its dead functions: each module listed
 //! here should be private (`mod` or `pub(crate) mod`), after which the compiler reports what in it
 //! is unused. `cargo xtask test` runs it with `--deny`, so a new module is public only when
@@ -92,8 +92,17 @@ pub fn unused_public_modules(root: &Path) -> Vec<String> {
         for dir in ["workbench/src", "workbench/tests", "xtask/src"] {
             rust_files(&root.join(dir), &mut outside);
         }
-        for other in CRATES.iter().filter(|o| **o != krate) {
-            rust_files(&root.join(format!("workbench/crates/{other}/src")), &mut outside);
+        for other in CRATES {
+            if other != krate {
+                rust_files(&root.join(format!("workbench/crates/{other}/src")), &mut outside);
+            }
+            // Benchmarks and integration tests use a crate from outside, as any other crate.
+            for dir in ["benches", "tests"] {
+                rust_files(
+                    &root.join(format!("workbench/crates/{other}/{dir}")),
+                    &mut outside,
+                );
+            }
         }
         let texts: Vec<String> = outside
             .iter()

@@ -21,7 +21,7 @@ mod fake_tabs;
 pub mod groups;
 pub mod jobs;
 pub mod keymap;
-pub mod samples;
+pub(crate) mod samples;
 pub mod script;
 mod shell;
 pub mod sim;
@@ -125,10 +125,7 @@ fn choose_source(config: &Config) -> Result<(Box<dyn Source>, Option<samples::Sa
     // No probe to show: simulate a sample capture, from the clone's sample-pcaps/ or generated
     // (so `workbench tui DATA` works from any folder), and say how to get real traffic.
     let samples = match &config.sample_dir {
-        Some(dir) => samples::Samples {
-            dir: dir.clone(),
-            generated: false,
-        },
+        Some(dir) => samples::Samples { dir: dir.clone() },
         None => samples::locate()?,
     };
     if let Some(pcap) = first_capture(&samples.dir) {

@@ -9,10 +9,9 @@ use color_eyre::eyre::{eyre, Result, WrapErr};
 
 use crate::jobs;
 
-/// Where the sample captures are, and whether they were generated (not found in the folder).
+/// Where the sample captures are.
 pub struct Samples {
     pub dir: PathBuf,
-    pub generated: bool,
 }
 
 /// `./sample-pcaps` if it holds labelled captures, else the cache copy (written if missing).
@@ -21,7 +20,6 @@ pub fn locate() -> Result<Samples> {
     if !jobs::sample_captures(local).is_empty() {
         return Ok(Samples {
             dir: local.to_path_buf(),
-            generated: false,
         });
     }
     let base = workbench_data::dataset::cache::user_cache_base().ok_or_else(|| {
@@ -32,5 +30,5 @@ pub fn locate() -> Result<Samples> {
         workbench_flow::gen::write_all(&dir, workbench_flow::gen::DEFAULT_SEED)
             .wrap_err("generating the sample captures")?;
     }
-    Ok(Samples { dir, generated: true })
+    Ok(Samples { dir })
 }

@@ -3,7 +3,7 @@
 
 pub mod data;
 pub mod eval;
-pub mod pitfalls;
+pub(crate) mod pitfalls;
 pub mod train;
 
 use std::path::PathBuf;

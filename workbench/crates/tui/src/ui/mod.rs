@@ -1,16 +1,16 @@
 //! Rendering: one module per tab or region, each a `render(frame, area, &app)` that reads the
 //! state and changes nothing.
 
-pub mod bars;
-pub mod data;
-pub mod deploy;
-pub mod detail;
-pub mod eval;
-pub mod help;
-pub mod layout;
-pub mod live;
-pub mod pitfalls;
-pub mod train;
+pub(crate) mod bars;
+pub(crate) mod data;
+pub(crate) mod deploy;
+pub(crate) mod detail;
+pub(crate) mod eval;
+pub(crate) mod help;
+pub(crate) mod layout;
+pub(crate) mod live;
+pub(crate) mod pitfalls;
+pub(crate) mod train;
 
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
