@@ -114,7 +114,7 @@ fn grow(nodes: &mut Vec<Node>, depth: usize, full_levels: usize, rotate: usize) 
 pub fn full_tree() -> Result<Box<Model>> {
     let mut nodes = Vec::new();
     grow(&mut nodes, 0, DEPTH, 0)?;
-    build::tree(&nodes, TREE_THRESHOLD)
+    Ok(build::tree(&nodes, TREE_THRESHOLD)?)
 }
 
 /// [`MAX_TREES`] trees of depth 12 whose benchmark walks are 12 deep (see the module doc).
@@ -131,7 +131,7 @@ pub fn forest() -> Result<Box<Model>> {
         bail!("the benchmark forest needs {total} nodes, the probe holds {MAX_NODES}");
     }
     // The sum of four leaves stays below SCORE_ONE, the threshold: benign.
-    build::forest(&trees, SCORE_ONE)
+    Ok(build::forest(&trees, SCORE_ONE)?)
 }
 
 /// A logistic model over the 40 default features (what `train --features kernel` can use; not
@@ -177,7 +177,7 @@ pub fn logistic() -> Result<Box<Model>> {
         .collect();
     // Values are clamped to i32 and weights are small: the logit stays far below this
     // threshold, so every verdict is benign.
-    build::logistic(&terms, -SCORE_ONE, SCORE_ONE << 40)
+    Ok(build::logistic(&terms, -SCORE_ONE, SCORE_ONE << 40)?)
 }
 
 /// Splits visited from `root` to a leaf for `features`, as the probe walks.
