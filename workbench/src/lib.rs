@@ -107,7 +107,9 @@ pub fn main() -> std::process::ExitCode {
         Err(e) if pipe::is_broken_pipe_error(&e) => ExitCode::from(pipe::EXIT_STATUS),
         Err(e) => {
             // Stopped by a signal after cleaning up: say so, exit with the signal's status.
-            if let Some(i) = e.chain().find_map(|c| c.downcast_ref::<lifecycle::Interrupted>()) {
+            // The kernel crate's error carries it inside (`Error::Interrupted`), as a variant that
+            // displays as the interruption itself.
+            if let Some(i) = e.chain().find_map(lifecycle::interrupted_in) {
                 eprintln!("workbench: {i}");
                 return ExitCode::from(i.exit_status);
             }

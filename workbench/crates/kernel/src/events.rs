@@ -1,8 +1,8 @@
 //! Verdict events from the probe's ring buffer, and the raw flow table for checks that need the
 //! probe's own feature state.
 
+use crate::error::{err, Result};
 use aya::maps::{HashMap, Map, MapData, RingBuf};
-use color_eyre::eyre::{eyre, Result};
 use serde::Serialize;
 use shared::abi::{PacketRecord, VerdictEvent};
 use shared::{FlowEntry, FlowKey};
@@ -77,7 +77,8 @@ impl EventReader {
         while let Some(item) = self.ring.next() {
             let bytes: &[u8] = &item;
             if bytes.len() < std::mem::size_of::<VerdictEvent>() {
-                return Err(eyre!(
+                return Err(err!(
+                    Mismatch,
                     "verdict event of {} bytes, expected {}",
                     bytes.len(),
                     std::mem::size_of::<VerdictEvent>()
@@ -129,7 +130,8 @@ impl PacketRecordReader {
         while let Some(item) = self.ring.next() {
             let bytes: &[u8] = &item;
             if bytes.len() < std::mem::size_of::<PacketRecord>() {
-                return Err(eyre!(
+                return Err(err!(
+                    Mismatch,
                     "packet record of {} bytes, expected {}",
                     bytes.len(),
                     std::mem::size_of::<PacketRecord>()

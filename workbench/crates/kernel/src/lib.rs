@@ -9,6 +9,7 @@ pub mod bpffs;
 pub mod caps;
 pub mod cleanup;
 pub mod enforce;
+pub mod error;
 pub mod events;
 pub mod features;
 pub mod flows;
@@ -21,3 +22,5 @@ pub mod rtnl;
 pub mod sys;
 pub mod tc;
 pub mod verify;
+
+pub use error::{Error, Result};
