@@ -116,7 +116,15 @@ pub fn main() -> std::process::ExitCode {
         Err(e) if pipe::is_broken_pipe_error(&e) => ExitCode::from(pipe::EXIT_STATUS),
         Err(e) => {
             // Stopped by a signal after cleaning up: say so, exit with the signal's status.
-            if let Some(i) = e.chain().find_map(|c| c.downcast_ref::<lifecycle::Interrupted>()) {
+            // The library crates' errors carry it inside (`kernel::Error::Interrupted`, the
+            // benchmarks' `Error::Kernel`), as a variant that displays as the interruption itself.
+            let interrupted = e.chain().find_map(|c| {
+                lifecycle::interrupted_in(c).or_else(|| {
+                    c.downcast_ref::<workbench_bench::Error>()
+                        .and_then(|b| b.interrupted())
+                })
+            });
+            if let Some(i) = interrupted {
                 eprintln!("workbench: {i}");
                 return ExitCode::from(i.exit_status);
             }

@@ -154,7 +154,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     if workbench_kernel::lifecycle::stop_requested() {
         report_cleanup(cleanup.as_ref(), &left);
         // Cleaned up: `main` names the signal and exits with its status, as other commands do.
-        return workbench_kernel::lifecycle::check();
+        return Ok(workbench_kernel::lifecycle::check()?);
     }
     let live = progress.lock().map(|p| p.clone()).unwrap_or_default();
     let summary = Summary {

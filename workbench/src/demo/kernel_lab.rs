@@ -145,6 +145,7 @@ impl KernelDemo {
             .name("demo-replay".into())
             .spawn(move || {
                 let result = netns::run_in(&ns, || send_loop(&iface, &frames, speed, &stop, &counters))
+                    .map_err(Into::into)
                     .and_then(|r| r);
                 if let Err(e) = &result {
                     if let Ok(mut f) = counters.failure.lock() {

@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use color_eyre::eyre::{Result, WrapErr};
+use crate::error::{Context, Error, Result};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -231,20 +231,20 @@ pub fn run(options: &Options) -> Result<AllReport> {
 fn write_outputs(report: &AllReport, options: &Options) -> Result<()> {
     for path in [&options.md, &options.json_out] {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
         }
     }
-    let json = serde_json::to_string_pretty(report)?;
+    let json = serde_json::to_string_pretty(report).map_err(|e| Error::json("the bench all report", e))?;
     std::fs::write(&options.json_out, json + "\n")
-        .wrap_err_with(|| format!("writing {}", options.json_out.display()))?;
+        .context(|| format!("writing {}", options.json_out.display()))?;
     let existing = match std::fs::read_to_string(&options.md) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).wrap_err_with(|| format!("reading {}", options.md.display())),
+        Err(e) => return Err(Error::io(format!("reading {}", options.md.display()), e)),
     };
     let region = super::markdown::region(report, &options.json_out);
     let text = super::markdown::splice(existing.as_deref(), &region);
-    std::fs::write(&options.md, text).wrap_err_with(|| format!("writing {}", options.md.display()))?;
+    std::fs::write(&options.md, text).context(|| format!("writing {}", options.md.display()))?;
     Ok(())
 }
 

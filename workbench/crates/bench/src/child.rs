@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use color_eyre::eyre::{eyre, Result, WrapErr};
+use crate::error::{err, Context, Error, Result};
 
 /// What one child did.
 #[derive(Debug, Clone)]
@@ -53,8 +53,7 @@ pub fn run(mut cmd: Command, stdout_to: Option<&Path>, echo_stderr: Option<&str>
     let program = format!("{:?}", cmd.get_program());
     match stdout_to {
         Some(path) => {
-            let file =
-                std::fs::File::create(path).wrap_err_with(|| format!("creating {}", path.display()))?;
+            let file = std::fs::File::create(path).context(|| format!("creating {}", path.display()))?;
             cmd.stdout(Stdio::from(file));
         }
         None => {
@@ -63,7 +62,7 @@ pub fn run(mut cmd: Command, stdout_to: Option<&Path>, echo_stderr: Option<&str>
     }
     cmd.stderr(Stdio::piped()).stdin(Stdio::null());
     let started = Instant::now();
-    let mut child = cmd.spawn().wrap_err_with(|| format!("starting {program}"))?;
+    let mut child = cmd.spawn().context(|| format!("starting {program}"))?;
     let pid = child.id() as libc::pid_t;
     // Both pipes are drained on their own threads, so a child that fills one cannot block.
     let stdout_reader = child.stdout.take().map(|mut out| {
@@ -102,9 +101,9 @@ pub fn run(mut cmd: Command, stdout_to: Option<&Path>, echo_stderr: Option<&str>
     };
     let wall_ns = started.elapsed().as_nanos() as u64;
     if rc != pid {
-        return Err(eyre!(
-            "waiting for {program}: {}",
-            std::io::Error::last_os_error()
+        return Err(Error::io(
+            format!("waiting for {program}"),
+            std::io::Error::last_os_error(),
         ));
     }
     let stdout = stdout_reader
@@ -135,20 +134,23 @@ pub fn run(mut cmd: Command, stdout_to: Option<&Path>, echo_stderr: Option<&str>
 
 /// `run` for a child that must succeed: any other exit is an error quoting its last stderr line
 /// (the Python baselines and `bench load-once`).
-pub fn checked(cmd: &mut Command) -> std::result::Result<ChildRun, String> {
+pub fn checked(cmd: &mut Command) -> Result<ChildRun> {
     let what = format!("{cmd:?}");
     let owned = std::mem::replace(cmd, Command::new("true"));
-    let run = run(owned, None, None).map_err(|e| format!("{what}: {e:#}"))?;
+    let run = run(owned, None, None).map_err(|e| match e {
+        Error::Io { what: doing, source } => Error::io(format!("{what}: {doing}"), source),
+        e => e,
+    })?;
     if !run.success() {
         let last = run.stderr.trim().lines().last().unwrap_or("").to_string();
-        return Err(format!("{what} failed ({}): {last}", run.describe_exit()));
+        return Err(err!(Child, "{what} failed ({}): {last}", run.describe_exit()));
     }
     Ok(run)
 }
 
 /// This program, for running a section or a subcommand as a child.
 pub fn workbench_command() -> Result<Command> {
-    let exe = std::env::current_exe().wrap_err("finding this program's path")?;
+    let exe = std::env::current_exe().context(|| "finding this program's path")?;
     Ok(Command::new(exe))
 }
 

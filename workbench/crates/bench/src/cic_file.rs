@@ -20,6 +20,8 @@ use serde::Serialize;
 
 use workbench_data::dataset::detect::column_key;
 
+use crate::error::{err, fail, Context, Error, Result};
+
 /// Rows of the eight MachineLearningCVE files of CIC-IDS2017 together.
 pub const CIC_ROWS: usize = 2_830_743;
 /// The `--quick` size.
@@ -91,22 +93,23 @@ fn split(line: &[u8]) -> Vec<&[u8]> {
 }
 
 /// The real lines cut to the MachineLearningCVE columns, and that layout's header line.
-fn source_lines(data: &Path) -> Result<(Vec<u8>, Vec<Vec<u8>>), String> {
+fn source_lines(data: &Path) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     let mut header: Option<Vec<u8>> = None;
     let mut lines = Vec::new();
     for rel in SOURCES {
         let path = data.join(rel);
         let name = path.display().to_string();
-        let text = std::fs::read(&path).map_err(|e| format!("{name}: cannot read: {e}"))?;
+        let text = std::fs::read(&path).map_err(|e| Error::io(format!("{name}: cannot read"), e))?;
         let mut it = text.split(|&b| b == b'\n');
-        let head = it.next().ok_or_else(|| format!("{name}: empty"))?;
+        let head = it.next().ok_or_else(|| err!(Invalid, "{name}: empty"))?;
         let head = head.strip_suffix(b"\r").unwrap_or(head);
         let names = split(head);
         if names.len() != 85 {
-            return Err(format!(
+            fail!(
+                Invalid,
                 "{name}: header has {} columns, a TrafficLabelling file has 85",
                 names.len()
-            ));
+            );
         }
         let keep: Vec<bool> = names
             .iter()
@@ -130,22 +133,23 @@ fn source_lines(data: &Path) -> Result<(Vec<u8>, Vec<Vec<u8>>), String> {
             }
             let fields = split(line);
             if fields.len() != 85 {
-                return Err(format!(
+                fail!(
+                    Invalid,
                     "{name}: line {} has {} fields, expected 85",
                     i + 2,
                     fields.len()
-                ));
+                );
             }
             lines.push(cut(&fields));
         }
     }
-    let header = header.ok_or("no source file")?;
+    let header = header.ok_or_else(|| err!(Invalid, "no source file"))?;
     Ok((header, lines))
 }
 
 /// Builds the file into `dir`, or reuses the one already there for the same rows and seed (it
 /// is written under a temporary name and renamed, so an existing file is complete).
-pub fn build_or_reuse(dir: &Path, data: &Path, rows: usize, seed: u64) -> Result<CicFile, String> {
+pub fn build_or_reuse(dir: &Path, data: &Path, rows: usize, seed: u64) -> Result<CicFile> {
     let started = std::time::Instant::now();
     let path = dir.join(format!(
         "cic-ids2017-resampled-{FORMAT}-rows{rows}-seed{seed}.csv"
@@ -156,9 +160,9 @@ pub fn build_or_reuse(dir: &Path, data: &Path, rows: usize, seed: u64) -> Result
         .map(|s| data.join(s).display().to_string())
         .collect();
     let columns = split(&header).len();
-    let done = |reused: bool| -> Result<CicFile, String> {
+    let done = |reused: bool| -> Result<CicFile> {
         let size_bytes = std::fs::metadata(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
+            .context(|| path.display().to_string())?
             .len();
         Ok(CicFile {
             path: path.clone(),
@@ -175,7 +179,7 @@ pub fn build_or_reuse(dir: &Path, data: &Path, rows: usize, seed: u64) -> Result
     if path.is_file() {
         return done(true);
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).context(|| dir.display().to_string())?;
     let tmp = path.with_extension(format!("csv.tmp{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
@@ -191,9 +195,9 @@ pub fn build_or_reuse(dir: &Path, data: &Path, rows: usize, seed: u64) -> Result
     };
     if let Err(e) = write() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(format!("{}: cannot write: {e}", tmp.display()));
+        return Err(Error::io(format!("{}: cannot write", tmp.display()), e));
     }
-    std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::rename(&tmp, &path).context(|| path.display().to_string())?;
     done(false)
 }
 

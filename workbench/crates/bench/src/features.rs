@@ -18,7 +18,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use crate::error::{err, fail, Context, Error, Result};
 use serde::Serialize;
 
 use super::child::{self, ChildRun};
@@ -65,7 +65,7 @@ pub fn synflood_capture() -> PathBuf {
 /// Writes (once) a synthetic capture of at least `bytes` bytes; returns its path.
 pub fn synthetic_capture(bytes: u64) -> Result<PathBuf> {
     let dir = bench_data_dir();
-    std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("synthetic-v{SYNTHETIC_VERSION}-{}MB.pcap", bytes / MB));
     if std::fs::metadata(&path).is_ok_and(|m| m.len() >= bytes) {
         return Ok(path);
@@ -81,8 +81,7 @@ pub fn synthetic_capture(bytes: u64) -> Result<PathBuf> {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, &path)
-        .wrap_err_with(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    std::fs::rename(&tmp, &path).context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(path)
 }
 
@@ -91,7 +90,7 @@ fn write_synthetic(path: &Path, bytes: u64) -> Result<()> {
     let header = sets[0].pcap_bytes();
     let header = header
         .get(..24)
-        .ok_or_else(|| eyre!("the generator wrote no pcap header"))?;
+        .ok_or_else(|| err!(Measure, "the generator wrote no pcap header"))?;
     // One block lasts as long as the longest seed's capture, plus a second.
     let span_ns = sets
         .iter()
@@ -102,8 +101,19 @@ fn write_synthetic(path: &Path, bytes: u64) -> Result<()> {
         .max()
         .unwrap_or(0)
         + 1_000_000_000;
-    let file = std::fs::File::create(path).wrap_err_with(|| format!("creating {}", path.display()))?;
+    let file = std::fs::File::create(path).context(|| format!("creating {}", path.display()))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    write_blocks(&mut out, header, &sets, span_ns, bytes).context(|| format!("writing {}", path.display()))
+}
+
+/// The pcap header, then the seeds' frames block after block until `bytes` are written.
+fn write_blocks(
+    out: &mut impl Write,
+    header: &[u8],
+    sets: &[gen::Dataset],
+    span_ns: u64,
+    bytes: u64,
+) -> std::io::Result<()> {
     out.write_all(header)?;
     let mut written = header.len() as u64;
     let mut block = 0u64;
@@ -124,8 +134,6 @@ fn write_synthetic(path: &Path, bytes: u64) -> Result<()> {
         block += 1;
     }
     out.flush()
-        .wrap_err_with(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 /// One measured run of a tool on a capture.
@@ -145,7 +153,9 @@ fn tool_run(tool: &'static str, capture: &Path, packets: u64, run: &ChildRun) ->
     Ok(ToolRun {
         tool,
         capture: capture.display().to_string(),
-        capture_bytes: std::fs::metadata(capture)?.len(),
+        capture_bytes: std::fs::metadata(capture)
+            .context(|| capture.display().to_string())?
+            .len(),
         packets,
         wall_ns: run.wall_ns,
         cpu_ns: run.cpu_ns,
@@ -154,8 +164,9 @@ fn tool_run(tool: &'static str, capture: &Path, packets: u64, run: &ChildRun) ->
     })
 }
 
-fn fail(what: &str, run: &ChildRun) -> color_eyre::eyre::Report {
-    eyre!(
+fn failed(what: &str, run: &ChildRun) -> Error {
+    err!(
+        Child,
         "{what} failed ({}): {}",
         run.describe_exit(),
         run.stderr.lines().last().unwrap_or("")
@@ -169,13 +180,13 @@ fn workbench_features(capture: &Path, out_dir: &Path) -> Result<ToolRun> {
     cmd.arg("features").arg(capture).arg("-o").arg(&out).arg("--json");
     let run = child::run(cmd, None, None)?;
     if !run.success() {
-        return Err(fail(&format!("workbench features {}", capture.display()), &run));
+        return Err(failed(&format!("workbench features {}", capture.display()), &run));
     }
-    let doc: serde_json::Value =
-        serde_json::from_slice(&run.stdout).wrap_err("workbench features --json printed no JSON")?;
+    let doc: serde_json::Value = serde_json::from_slice(&run.stdout)
+        .map_err(|e| Error::json("workbench features --json printed no JSON", e))?;
     let packets = doc["packets"]
         .as_u64()
-        .ok_or_else(|| eyre!("workbench features --json has no `packets`"))?;
+        .ok_or_else(|| err!(Child, "workbench features --json has no `packets`"))?;
     let _ = std::fs::remove_file(&out);
     tool_run("workbench features", capture, packets, &run)
 }
@@ -190,13 +201,14 @@ fn tshark(capture: &Path, out_dir: &Path, packets: u64) -> Result<ToolRun> {
     }
     let run = child::run(cmd, Some(&out), None)?;
     if !run.success() {
-        return Err(fail(&format!("tshark -r {}", capture.display()), &run));
+        return Err(failed(&format!("tshark -r {}", capture.display()), &run));
     }
     // One line per packet: tshark saw the same packets as the extraction.
     let lines = count_lines(&out)?;
     let _ = std::fs::remove_file(&out);
     if lines != packets {
-        bail!(
+        fail!(
+            Measure,
             "tshark printed {lines} lines for {} but the extraction read {packets} packets",
             capture.display()
         );
@@ -205,6 +217,10 @@ fn tshark(capture: &Path, out_dir: &Path, packets: u64) -> Result<ToolRun> {
 }
 
 fn count_lines(path: &Path) -> Result<u64> {
+    count_lines_in(path).context(|| format!("reading {}", path.display()))
+}
+
+fn count_lines_in(path: &Path) -> std::io::Result<u64> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 1 << 20];
@@ -252,7 +268,7 @@ pub struct FeaturesBench {
 fn median_run(mut runs: Vec<ToolRun>) -> Result<ToolRun> {
     runs.sort_by_key(|r| r.wall_ns);
     let n = runs.len();
-    runs.into_iter().nth(n / 2).ok_or_else(|| eyre!("no run"))
+    runs.into_iter().nth(n / 2).ok_or_else(|| err!(Measure, "no run"))
 }
 
 fn compare(name: &str, capture: &Path, runs: usize, out_dir: &Path) -> Result<Comparison> {
@@ -288,7 +304,7 @@ pub fn run(quick: bool) -> Result<std::result::Result<FeaturesBench, String>> {
     let large_path = synthetic_capture(large)?;
     let small_path = synthetic_capture(small)?;
     let out_dir = bench_data_dir().join(format!("out-{}", std::process::id()));
-    std::fs::create_dir_all(&out_dir)?;
+    std::fs::create_dir_all(&out_dir).context(|| format!("creating {}", out_dir.display()))?;
     let result = (|| -> Result<FeaturesBench> {
         let mut comparisons = Vec::new();
         let synflood = synflood_capture();
@@ -312,7 +328,7 @@ pub fn run(quick: bool) -> Result<std::result::Result<FeaturesBench, String>> {
         let memory_large = comparisons
             .last()
             .map(|c| c.ours.clone())
-            .ok_or_else(|| eyre!("no run on the large capture"))?;
+            .ok_or_else(|| err!(Measure, "no run on the large capture"))?;
         Ok(FeaturesBench {
             quick,
             tshark_version,

@@ -5,6 +5,7 @@
 pub mod all;
 mod child;
 pub mod cic_file;
+pub mod error;
 pub mod features;
 pub mod figure;
 pub mod live;
@@ -17,7 +18,9 @@ pub mod probe;
 mod python;
 pub mod train;
 
-use color_eyre::eyre::{eyre, Result};
+pub use error::{Error, Result};
+
+use error::err;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -30,15 +33,17 @@ pub fn section_json<T: Serialize>(
     notes: Vec<String>,
     details: &T,
 ) -> Result<Value> {
-    let mut doc = serde_json::to_value(details)?;
+    let mut doc = serde_json::to_value(details)
+        .map_err(|e| Error::json(format!("the {section} benchmark's details"), e))?;
     let obj = doc
         .as_object_mut()
-        .ok_or_else(|| eyre!("the {section} benchmark's details are not a JSON object"))?;
+        .ok_or_else(|| err!(Invalid, "the {section} benchmark's details are not a JSON object"))?;
     let head = serde_json::to_value(Section {
         section: section.to_string(),
         figures,
         notes,
-    })?;
+    })
+    .map_err(|e| Error::json(format!("the {section} benchmark's figures"), e))?;
     if let Value::Object(head) = head {
         obj.extend(head);
     }

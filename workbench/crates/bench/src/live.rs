@@ -13,8 +13,8 @@
 
 use std::path::Path;
 
+use crate::error::{err, Context, Error, Result};
 use aya::programs::{tc::TcAttachType, SchedClassifier};
-use color_eyre::eyre::{eyre, Result, WrapErr};
 use serde::Serialize;
 
 use super::figure::Figure;
@@ -56,11 +56,11 @@ pub struct LiveBench {
 /// Receive counter of `iface` in namespace `ns`.
 fn rx_packets(ns: &str, iface: &str) -> Result<u64> {
     let out = workbench_kernel::lab::ip_output(&["-n", ns, "-s", "-j", "link", "show", "dev", iface])?;
-    let doc: serde_json::Value =
-        serde_json::from_slice(&out).map_err(|e| eyre!("ip -s -j link show {iface}: no JSON: {e}"))?;
+    let doc: serde_json::Value = serde_json::from_slice(&out)
+        .map_err(|e| Error::json(format!("ip -s -j link show {iface}: no JSON"), e))?;
     doc[0]["stats64"]["rx"]["packets"]
         .as_u64()
-        .ok_or_else(|| eyre!("ip -s -j link show {iface}: no stats64.rx.packets"))
+        .ok_or_else(|| err!(Child, "ip -s -j link show {iface}: no stats64.rx.packets"))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -91,17 +91,17 @@ pub fn run(quick: bool, capture: &Path) -> Result<LiveBench> {
     // attached and detached by this process; its pins go when the guard drops.
     bpffs::ensure_mounted()?;
     let dir = Path::new(bpffs::PROJECT_DIR).join(format!("bench-live-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
     let guard = probe::PinGuard::new(dir.clone());
     let mut loaded = probe::load(&dir, &probe::AttachOptions::default())?;
     let empty: &mut SchedClassifier = loaded
         .ebpf
         .program_mut(super::probe::EMPTY_PROGRAM)
-        .ok_or_else(|| eyre!("probe object has no program {}", super::probe::EMPTY_PROGRAM))?
+        .ok_or_else(|| workbench_kernel::Error::missing_program(super::probe::EMPTY_PROGRAM))?
         .try_into()?;
     empty
         .load()
-        .wrap_err("the kernel verifier rejected the empty program")?;
+        .context(|| "the kernel verifier rejected the empty program")?;
 
     let options = ReplayOptions {
         iface: send.clone(),
@@ -131,7 +131,7 @@ pub fn run(quick: bool, capture: &Path) -> Result<LiveBench> {
                         workbench_kernel::tc::ensure_clsact(&recv2)?;
                         Ok(empty.attach(&recv2, TcAttachType::Ingress)?)
                     })?
-                    .wrap_err_with(|| format!("attaching the empty program to {recv}"))?;
+                    .context(|| format!("attaching the empty program to {recv}"))?;
                     Some(link)
                 }
                 Program::Probe => {
@@ -156,7 +156,7 @@ pub fn run(quick: bool, capture: &Path) -> Result<LiveBench> {
             match link {
                 // Inside the lab: a netlink filter (no TCX) is found by the namespace's ifindex.
                 Some(link) => {
-                    netns::run_in(&ns, || empty.detach(link))?.wrap_err("detaching the empty program")?
+                    netns::run_in(&ns, || empty.detach(link))?.context(|| "detaching the empty program")?
                 }
                 None => drop(probe::detach(&recv)?),
             }

@@ -12,6 +12,7 @@ use super::cic_file::{self, CicFile};
 use super::figure::{Figure, Section};
 use super::machine::Machine;
 use super::python;
+use crate::error::{err, fail, Context, Result};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -72,9 +73,13 @@ pub fn build_profile() -> &'static str {
 }
 
 /// The file, built or reused, and a note saying which.
-pub fn prepare_file(rows: usize, seed: u64) -> Result<CicFile, String> {
-    let data = cic_file::shared_data_dir()
-        .ok_or("../shared/data (with SOURCES.md) not found; set WORKBENCH_SHARED_DATA")?;
+pub fn prepare_file(rows: usize, seed: u64) -> Result<CicFile> {
+    let data = cic_file::shared_data_dir().ok_or_else(|| {
+        err!(
+            Unavailable,
+            "../shared/data (with SOURCES.md) not found; set WORKBENCH_SHARED_DATA"
+        )
+    })?;
     let dir = cic_file::bench_data_dir();
     eprintln!(
         "bench: CIC-IDS2017-sized file of {rows} rows (seed {seed}) in {}",
@@ -83,8 +88,8 @@ pub fn prepare_file(rows: usize, seed: u64) -> Result<CicFile, String> {
     cic_file::build_or_reuse(&dir, &data, rows, seed)
 }
 
-fn ours(file: &Path, cache_dir: &Path) -> Result<(Run, LoadOnce), String> {
-    let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+fn ours(file: &Path, cache_dir: &Path) -> Result<(Run, LoadOnce)> {
+    let exe = std::env::current_exe().context(|| "own executable")?;
     let r = child::checked(
         Command::new(exe)
             .args(["bench", "load-once"])
@@ -92,8 +97,13 @@ fn ours(file: &Path, cache_dir: &Path) -> Result<(Run, LoadOnce), String> {
             .arg("--cache-dir")
             .arg(cache_dir),
     )?;
-    let once: LoadOnce = serde_json::from_slice(&r.stdout)
-        .map_err(|e| format!("bench load-once printed no JSON ({e}): {}", r.stderr.trim()))?;
+    let once: LoadOnce = serde_json::from_slice(&r.stdout).map_err(|e| {
+        err!(
+            Child,
+            "bench load-once printed no JSON ({e}): {}",
+            r.stderr.trim()
+        )
+    })?;
     Ok((
         Run {
             load_s: once.load_ms as f64 / 1e3,
@@ -106,11 +116,11 @@ fn ours(file: &Path, cache_dir: &Path) -> Result<(Run, LoadOnce), String> {
     ))
 }
 
-fn pandas(file: &Path) -> Result<(Run, String), String> {
+fn pandas(file: &Path) -> Result<(Run, String)> {
     let b = python::baseline("pandas_load.py", &["pandas"])?;
     let r = child::checked(Command::new(&b.python).arg(&b.script).arg(file))?;
     let out: PandasOut = serde_json::from_slice(&r.stdout)
-        .map_err(|e| format!("pandas_load.py printed no JSON ({e}): {}", r.stderr.trim()))?;
+        .map_err(|e| err!(Child, "pandas_load.py printed no JSON ({e}): {}", r.stderr.trim()))?;
     Ok((
         Run {
             load_s: out.read_s,
@@ -123,7 +133,7 @@ fn pandas(file: &Path) -> Result<(Run, String), String> {
     ))
 }
 
-pub fn run(opts: &Options) -> Result<LoadReport, String> {
+pub fn run(opts: &Options) -> Result<LoadReport> {
     let file = prepare_file(opts.rows, opts.seed)?;
     let mut notes = vec![format!(
         "input: {} ({} rows x {} columns, {} bytes): {} real CIC-IDS2017 lines resampled with seed {} ({})",
@@ -146,18 +156,20 @@ pub fn run(opts: &Options) -> Result<LoadReport, String> {
     let second = first.as_ref().ok().map(|_| ours(&file.path, &cache_dir));
     let _ = std::fs::remove_dir_all(&cache_dir);
     let (first, first_once) = first?;
-    let (second, second_once) = second.ok_or("no second run")??;
+    let (second, second_once) = second.ok_or_else(|| err!(Measure, "no second run"))??;
     if first_once.from_cache || !second_once.from_cache {
-        return Err(format!(
+        fail!(
+            Measure,
             "cache misbehaved: first load from_cache={}, second from_cache={}",
-            first_once.from_cache, second_once.from_cache
-        ));
+            first_once.from_cache,
+            second_once.from_cache
+        );
     }
     eprintln!("bench: pandas read_csv (child process)");
     let (pandas_run, pandas_version) = match pandas(&file.path) {
         Ok((r, v)) => (Some(r), Some(v)),
         Err(e) => {
-            notes.push(format!("pandas baseline skipped: {e}"));
+            notes.push(format!("pandas baseline skipped: {e:#}"));
             (None, None)
         }
     };

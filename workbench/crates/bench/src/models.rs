@@ -13,7 +13,7 @@
 //! Leaf scores and the logistic threshold keep every verdict benign: in the steady state a
 //! flow's verdict does not change, so no verdict event is emitted per packet.
 
-use color_eyre::eyre::{bail, eyre, Result};
+use crate::error::{err, fail, Result};
 use serde::Serialize;
 use shared::features::{feature_id, is_opt_in, FeatureVector, FEATURE_COUNT};
 use shared::model::{
@@ -60,7 +60,7 @@ const CHAIN_SPLITS: [(&str, i64, bool); DEPTH - FOREST_FULL_LEVELS] = [
 const TREE_THRESHOLD: i64 = SCORE_ONE / 2;
 
 fn feature(name: &str) -> Result<usize> {
-    feature_id(name).ok_or_else(|| eyre!("the probe computes no feature named {name:?}"))
+    feature_id(name).ok_or_else(|| err!(Invalid, "the probe computes no feature named {name:?}"))
 }
 
 /// A deterministic leaf score in 0..SCORE_ONE/4, different from leaf to leaf.
@@ -114,7 +114,7 @@ fn grow(nodes: &mut Vec<Node>, depth: usize, full_levels: usize, rotate: usize) 
 pub fn full_tree() -> Result<Box<Model>> {
     let mut nodes = Vec::new();
     grow(&mut nodes, 0, DEPTH, 0)?;
-    build::tree(&nodes, TREE_THRESHOLD)
+    Ok(build::tree(&nodes, TREE_THRESHOLD)?)
 }
 
 /// [`MAX_TREES`] trees of depth 12 whose benchmark walks are 12 deep (see the module doc).
@@ -128,10 +128,13 @@ pub fn forest() -> Result<Box<Model>> {
     }
     let total: usize = trees.iter().map(Vec::len).sum();
     if total > MAX_NODES {
-        bail!("the benchmark forest needs {total} nodes, the probe holds {MAX_NODES}");
+        fail!(
+            Invalid,
+            "the benchmark forest needs {total} nodes, the probe holds {MAX_NODES}"
+        );
     }
     // The sum of four leaves stays below SCORE_ONE, the threshold: benign.
-    build::forest(&trees, SCORE_ONE)
+    Ok(build::forest(&trees, SCORE_ONE)?)
 }
 
 /// A logistic model over the 40 default features (what `train --features kernel` can use; not
@@ -177,7 +180,7 @@ pub fn logistic() -> Result<Box<Model>> {
         .collect();
     // Values are clamped to i32 and weights are small: the logit stays far below this
     // threshold, so every verdict is benign.
-    build::logistic(&terms, -SCORE_ONE, SCORE_ONE << 40)
+    Ok(build::logistic(&terms, -SCORE_ONE, SCORE_ONE << 40)?)
 }
 
 /// Splits visited from `root` to a leaf for `features`, as the probe walks.

@@ -10,6 +10,7 @@ use super::cic_file::CicFile;
 use super::figure::{Figure, Section};
 use super::load::{build_profile, prepare_file};
 use super::machine::Machine;
+use crate::error::{err, Context, Result};
 
 /// The budget for the report on the full-size file.
 pub const BUDGET_S: f64 = 60.0;
@@ -30,9 +31,9 @@ pub struct PitfallsBench {
     pub machine: Machine,
 }
 
-pub fn run(rows: usize, seed: u64) -> Result<PitfallsBench, String> {
+pub fn run(rows: usize, seed: u64) -> Result<PitfallsBench> {
     let file = prepare_file(rows, seed)?;
-    let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+    let exe = std::env::current_exe().context(|| "own executable")?;
     eprintln!("bench: workbench inspect --no-cache --json (child process)");
     let r = child::checked(
         Command::new(exe)
@@ -40,7 +41,7 @@ pub fn run(rows: usize, seed: u64) -> Result<PitfallsBench, String> {
             .arg(&file.path),
     )?;
     let v: serde_json::Value = serde_json::from_slice(&r.stdout)
-        .map_err(|e| format!("inspect printed no JSON ({e}): {}", r.stderr.trim()))?;
+        .map_err(|e| err!(Child, "inspect printed no JSON ({e}): {}", r.stderr.trim()))?;
     let findings: Vec<String> = v["findings"]
         .as_array()
         .map(|a| {

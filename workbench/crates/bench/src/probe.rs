@@ -17,14 +17,15 @@ use std::collections::BTreeMap;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
+use crate::error::{err, fail, Context, Result};
 use aya::programs::SchedClassifier;
 use aya::Ebpf;
-use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde::Serialize;
 use shared::abi::ProbeConfig;
 use shared::features::{FeatureVector, FlowState};
 use shared::model::Model;
 use shared::packet::{parse_ethernet, FrameBytes};
+use workbench_kernel::Error as KernelError;
 
 use super::figure::Figure;
 use super::machine::Machine;
@@ -162,7 +163,7 @@ fn flow_feature_vectors(frame: &[u8]) -> Result<Vec<FeatureVector>> {
         data: frame,
         wire_len_bytes: frame.len() as u32,
     })
-    .map_err(|e| eyre!("a benchmark frame does not parse: {}", e.name()))?;
+    .map_err(|e| err!(Invalid, "a benchmark frame does not parse: {}", e.name()))?;
     let mut state = FlowState::start(&parsed, 0);
     let mut vectors = vec![state.features()];
     for n in 2..=1000u64 {
@@ -181,7 +182,8 @@ fn check_walk_depth(model: &Model, name: &str, packets: &[BenchPacket]) -> Resul
         for v in flow_feature_vectors(&p.frame)? {
             let depth = models::min_walk_depth(model, &v);
             if depth < DEPTH {
-                bail!(
+                fail!(
+                    Invalid,
                     "the benchmark {name} walks only {depth} levels for the {} packet; expected {DEPTH}",
                     p.name
                 );
@@ -312,10 +314,10 @@ fn decide(every_packet: bool) -> ProbeConfig {
 fn set_config(ebpf: &mut Ebpf, config: ProbeConfig) -> Result<()> {
     let map = ebpf
         .map_mut(probe::CONFIG_MAP)
-        .ok_or_else(|| eyre!("probe object has no map {}", probe::CONFIG_MAP))?;
+        .ok_or_else(|| KernelError::missing_map(probe::CONFIG_MAP))?;
     aya::maps::Array::<_, ProbeConfig>::try_from(map)?
         .set(0, config, 0)
-        .wrap_err("writing the benchmark's probe configuration")
+        .context(|| "writing the benchmark's probe configuration")
 }
 
 struct BenchModels {
@@ -358,7 +360,7 @@ type Measured = Vec<(Variant, Vec<u32>, Vec<u32>)>;
 pub fn run(options: &Options) -> Result<BenchReport> {
     caps::require_kernel_access("benchmarking the probe")?;
     if options.repeat == 0 || options.runs == 0 {
-        bail!("--repeat and the number of runs must be at least 1");
+        fail!(Invalid, "--repeat and the number of runs must be at least 1");
     }
     let packets = bench_packets();
     let bench_models = BenchModels {
@@ -381,7 +383,8 @@ pub fn run(options: &Options) -> Result<BenchReport> {
     bpffs::ensure_mounted()?;
     let dir = private_dir();
     if dir.exists() {
-        bail!(
+        fail!(
+            Invalid,
             "{} already exists (left by a killed benchmark with this process id?); remove it and retry",
             dir.display()
         );
@@ -394,7 +397,7 @@ pub fn run(options: &Options) -> Result<BenchReport> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
     });
-    std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
     // Dropped on any error below (and on Ctrl-C: `lifecycle::check`): removes the pins and the directory.
     let guard = probe::PinGuard::new(dir.clone());
 
@@ -405,11 +408,11 @@ pub fn run(options: &Options) -> Result<BenchReport> {
     let empty: &mut SchedClassifier = loaded
         .ebpf
         .program_mut(EMPTY_PROGRAM)
-        .ok_or_else(|| eyre!("probe object has no program {EMPTY_PROGRAM}"))?
+        .ok_or_else(|| KernelError::missing_program(EMPTY_PROGRAM))?
         .try_into()?;
     empty
         .load()
-        .wrap_err("the kernel verifier rejected the empty program")?;
+        .context(|| "the kernel verifier rejected the empty program")?;
 
     eprintln!(
         "bench probe: {} runs x {} variants x {} packets, {} repetitions each",
@@ -429,12 +432,13 @@ pub fn run(options: &Options) -> Result<BenchReport> {
             let fd = loaded
                 .ebpf
                 .program(program)
-                .ok_or_else(|| eyre!("probe object has no program {program}"))?
+                .ok_or_else(|| KernelError::missing_program(program))?
                 .fd()?
                 .as_fd();
             for (pi, p) in packets.iter().enumerate() {
-                let run = sys::prog_test_run(fd, &p.frame, options.repeat)
-                    .wrap_err_with(|| format!("test run of {} on the {} packet", variant.key(), p.name))?;
+                let run = sys::prog_test_run(fd, &p.frame, options.repeat).map_err(|e| {
+                    e.within(format!("test run of {} on the {} packet", variant.key(), p.name))
+                })?;
                 let (_, durations, codes) = &mut measured[pi][vi];
                 durations.push(run.duration_ns);
                 if !codes.contains(&run.retval) {
@@ -448,7 +452,7 @@ pub fn run(options: &Options) -> Result<BenchReport> {
         loaded
             .ebpf
             .take_map(name)
-            .ok_or_else(|| eyre!("probe object has no map {name}"))
+            .ok_or_else(|| KernelError::missing_map(name))
     };
     let (flow_map, stats_map) = (take(probe::FLOWS_MAP)?, take(probe::STATS_MAP)?);
     let table = flows::read_maps("bench", flow_map, stats_map)?;
@@ -464,7 +468,7 @@ pub fn run(options: &Options) -> Result<BenchReport> {
     let headline = results
         .iter()
         .find(|r| r.packet == HEADLINE_PACKET)
-        .ok_or_else(|| eyre!("no {HEADLINE_PACKET} packet among the benchmark packets"))?;
+        .ok_or_else(|| err!(Measure, "no {HEADLINE_PACKET} packet among the benchmark packets"))?;
     let flows = table
         .flows
         .iter()

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::error::{err, fail, Error, Result};
+
 /// The repository's `bench/` folder: the first one holding `venv.sh` above the current
 /// directory, the executable or this crate.
 pub fn scripts_dir() -> Option<PathBuf> {
@@ -17,11 +19,16 @@ pub struct Baseline {
     pub script: PathBuf,
 }
 
-pub fn baseline(script: &str, packages: &[&str]) -> Result<Baseline, String> {
-    let dir = scripts_dir().ok_or("bench/venv.sh not found above the current directory or the executable")?;
+pub fn baseline(script: &str, packages: &[&str]) -> Result<Baseline> {
+    let dir = scripts_dir().ok_or_else(|| {
+        err!(
+            Unavailable,
+            "bench/venv.sh not found above the current directory or the executable"
+        )
+    })?;
     let script = dir.join(script);
     if !script.is_file() {
-        return Err(format!("{} is missing", script.display()));
+        fail!(Unavailable, "{} is missing", script.display());
     }
     eprintln!(
         "bench: preparing {} (pip installs {} when missing)",
@@ -32,15 +39,16 @@ pub fn baseline(script: &str, packages: &[&str]) -> Result<Baseline, String> {
         .arg(dir.join("venv.sh"))
         .args(packages)
         .output()
-        .map_err(|e| format!("cannot run sh {}: {e}", dir.join("venv.sh").display()))?;
+        .map_err(|e| Error::io(format!("cannot run sh {}", dir.join("venv.sh").display()), e))?;
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr);
-        return Err(why
-            .trim()
-            .lines()
-            .last()
-            .unwrap_or("bench/venv.sh failed")
-            .to_string());
+        return Err(Error::Unavailable(
+            why.trim()
+                .lines()
+                .last()
+                .unwrap_or("bench/venv.sh failed")
+                .to_string(),
+        ));
     }
     let python = String::from_utf8_lossy(&out.stdout)
         .trim()
@@ -49,7 +57,7 @@ pub fn baseline(script: &str, packages: &[&str]) -> Result<Baseline, String> {
         .unwrap_or("")
         .to_string();
     if python.is_empty() {
-        return Err("bench/venv.sh printed no interpreter path".into());
+        fail!(Unavailable, "bench/venv.sh printed no interpreter path");
     }
     Ok(Baseline {
         python: PathBuf::from(python),

@@ -20,6 +20,7 @@ use super::figure::{Figure, Section};
 use super::load::build_profile;
 use super::machine::Machine;
 use super::{child, python};
+use crate::error::{err, Context, Error, Result};
 use workbench_data::dataset::{self, LoadOptions};
 use workbench_data::train::hist_tree::{self, HistTreeParams};
 use workbench_data::train::linfa_engine;
@@ -91,7 +92,7 @@ struct Rows {
     test: Vec<usize>,
 }
 
-fn sample(file: &Path, opts: &Options) -> Result<Rows, String> {
+fn sample(file: &Path, opts: &Options) -> Result<Rows> {
     let cache_dir = cic_file::bench_data_dir().join("dataset-cache");
     let ds = dataset::load(
         &[file.to_path_buf()],
@@ -100,7 +101,7 @@ fn sample(file: &Path, opts: &Options) -> Result<Rows, String> {
             ..Default::default()
         },
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(Error::data)?;
     let mut idx: Vec<usize> = ds
         .usable_rows()
         .into_iter()
@@ -123,9 +124,12 @@ fn sample(file: &Path, opts: &Options) -> Result<Rows, String> {
 }
 
 /// The rows for scikit-learn: features, `label`, `is_test`; floats in shortest round-trip form.
-fn write_csv(rows: &Rows, path: &Path) -> Result<(), String> {
-    let err = |e: std::io::Error| format!("{}: {e}", path.display());
-    let mut w = BufWriter::new(std::fs::File::create(path).map_err(err)?);
+fn write_csv(rows: &Rows, path: &Path) -> Result<()> {
+    write_csv_to(rows, path).context(|| path.display().to_string())
+}
+
+fn write_csv_to(rows: &Rows, path: &Path) -> std::io::Result<()> {
+    let mut w = BufWriter::new(std::fs::File::create(path)?);
     let mut is_test = vec![false; rows.y.len()];
     for &i in &rows.test {
         is_test[i] = true;
@@ -135,7 +139,7 @@ fn write_csv(rows: &Rows, path: &Path) -> Result<(), String> {
         .iter()
         .map(|n| format!("\"{}\"", n.replace('"', "")))
         .collect();
-    writeln!(w, "{},label,is_test", header.join(",")).map_err(err)?;
+    writeln!(w, "{},label,is_test", header.join(","))?;
     let mut line = String::new();
     for r in 0..rows.y.len() {
         line.clear();
@@ -145,9 +149,9 @@ fn write_csv(rows: &Rows, path: &Path) -> Result<(), String> {
         }
         line.push_str(if rows.y[r] { "1," } else { "0," });
         line.push_str(if is_test[r] { "1\n" } else { "0\n" });
-        w.write_all(line.as_bytes()).map_err(err)?;
+        w.write_all(line.as_bytes())?;
     }
-    w.flush().map_err(err)
+    w.flush()
 }
 
 fn accuracy(truth: &[bool], predicted: impl Iterator<Item = bool>) -> f64 {
@@ -195,12 +199,12 @@ fn ours_hist(rows: &Rows) -> FitTime {
 
 /// linfa-trees through the data crate's linfa engine (what `workbench train --engine linfa`
 /// fits), on the first `n` training rows.
-fn ours_linfa(rows: &Rows, n: usize) -> Result<FitTime, String> {
+fn ours_linfa(rows: &Rows, n: usize) -> Result<FitTime> {
     let train = &rows.train[..n.min(rows.train.len())];
     let x = matrix(rows, train);
     let y: Vec<bool> = train.iter().map(|&i| rows.y[i]).collect();
     let started = Instant::now();
-    let tree = linfa_engine::fit_tree_matrix(x, &y, None, MAX_DEPTH).map_err(|e| format!("{e}"))?;
+    let tree = linfa_engine::fit_tree_matrix(x, &y, None, MAX_DEPTH).map_err(Error::data)?;
     let fit_s = started.elapsed().as_secs_f64();
     let predicted = tree.predict(&matrix(rows, &rows.test));
     let truth: Vec<bool> = rows.test.iter().map(|&i| rows.y[i]).collect();
@@ -255,13 +259,12 @@ fn ours_logistic(rows: &Rows) -> FitTime {
 
 /// linfa-logistic through the data crate's linfa engine, on the first `n` training rows (it is
 /// too slow for all of them).
-fn linfa_logistic(rows: &Rows, n: usize) -> Result<FitTime, String> {
+fn linfa_logistic(rows: &Rows, n: usize) -> Result<FitTime> {
     let train = &rows.train[..n.min(rows.train.len())];
     let (x, xt) = standardised(rows, train);
     let y: Vec<bool> = train.iter().map(|&i| rows.y[i]).collect();
     let started = Instant::now();
-    let (intercept, weights) =
-        linfa_engine::fit_logistic_matrix(x, &y, 1.0, 100).map_err(|e| format!("{e}"))?;
+    let (intercept, weights) = linfa_engine::fit_logistic_matrix(x, &y, 1.0, 100).map_err(Error::data)?;
     let fit_s = started.elapsed().as_secs_f64();
     let predicted = xt
         .rows()
@@ -277,7 +280,7 @@ fn linfa_logistic(rows: &Rows, n: usize) -> Result<FitTime, String> {
     })
 }
 
-fn sklearn(csv: &Path, linfa_rows: usize, linfa_logistic_rows: usize) -> Result<Sklearn, String> {
+fn sklearn(csv: &Path, linfa_rows: usize, linfa_logistic_rows: usize) -> Result<Sklearn> {
     let b = python::baseline("sklearn_train.py", &["pandas", "scikit-learn"])?;
     let r = child::checked(
         Command::new(&b.python)
@@ -286,8 +289,13 @@ fn sklearn(csv: &Path, linfa_rows: usize, linfa_logistic_rows: usize) -> Result<
             .arg(linfa_rows.to_string())
             .arg(linfa_logistic_rows.to_string()),
     )?;
-    serde_json::from_slice(&r.stdout)
-        .map_err(|e| format!("sklearn_train.py printed no JSON ({e}): {}", r.stderr.trim()))
+    serde_json::from_slice(&r.stdout).map_err(|e| {
+        err!(
+            Child,
+            "sklearn_train.py printed no JSON ({e}): {}",
+            r.stderr.trim()
+        )
+    })
 }
 
 fn speed(name: &str, ours: &FitTime, theirs: &FitTime, baseline: &str) -> Figure {
@@ -302,7 +310,7 @@ fn agreement(name: &str, ours: &FitTime, theirs: &FitTime, baseline: &str) -> Fi
     f.with_target("within 0.5 points of scikit-learn", met)
 }
 
-pub fn run(opts: &Options) -> Result<TrainBench, String> {
+pub fn run(opts: &Options) -> Result<TrainBench> {
     let file = super::load::prepare_file(opts.file_rows, cic_file::DEFAULT_SEED)?;
     eprintln!("bench: sampling {} rows of {}", opts.rows, file.path.display());
     let rows = sample(&file.path, opts)?;
@@ -335,7 +343,7 @@ pub fn run(opts: &Options) -> Result<TrainBench, String> {
     let sk = match sklearn(&csv, opts.linfa_rows, opts.linfa_logistic_rows) {
         Ok(s) => Some(s),
         Err(e) => {
-            notes.push(format!("scikit-learn baseline skipped: {e}"));
+            notes.push(format!("scikit-learn baseline skipped: {e:#}"));
             None
         }
     };

@@ -2,9 +2,9 @@
 
 use std::net::IpAddr;
 
+use crate::error::{err, fail, Error, Result};
 use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::{Map, MapData};
-use color_eyre::eyre::{bail, eyre, Result};
 use shared::abi::{allow_key, ALLOW_KEY_BYTES, ALLOW_VERSION_BITS};
 
 use super::{caps, probe};
@@ -20,7 +20,7 @@ pub struct Cidr {
 }
 
 impl std::str::FromStr for Cidr {
-    type Err = color_eyre::Report;
+    type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
         let (addr, prefix) = match s.split_once('/') {
@@ -29,14 +29,14 @@ impl std::str::FromStr for Cidr {
         };
         let addr: IpAddr = addr
             .parse()
-            .map_err(|_| eyre!("{s:?} is not an IP address or CIDR (e.g. 10.0.0.0/8)"))?;
+            .map_err(|_| err!(Invalid, "{s:?} is not an IP address or CIDR (e.g. 10.0.0.0/8)"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             Some(p) => p
                 .parse::<u8>()
                 .ok()
                 .filter(|&p| p <= max)
-                .ok_or_else(|| eyre!("{s:?}: prefix length must be 0..={max}"))?,
+                .ok_or_else(|| err!(Invalid, "{s:?}: prefix length must be 0..={max}"))?,
             None => max,
         };
         Ok(Cidr { addr, prefix })
@@ -87,7 +87,7 @@ pub fn add(iface: &str, cidrs: &[Cidr]) -> Result<()> {
     let mut trie = open(iface)?;
     for c in cidrs {
         trie.insert(&key_of(c), 1, 0)
-            .map_err(|e| eyre!("adding {c} to the allowlist of {iface}: {e}"))?;
+            .map_err(|e| Error::bpf(format!("adding {c} to the allowlist of {iface}"), e))?;
     }
     Ok(())
 }
@@ -110,7 +110,7 @@ pub fn list(iface: &str) -> Result<Vec<Cidr>> {
         .collect();
     out.sort_by_key(|c| (c.addr, c.prefix));
     if out.len() > 4096 {
-        bail!("allowlist of {iface} is larger than the probe's map");
+        fail!(State, "allowlist of {iface} is larger than the probe's map");
     }
     Ok(out)
 }

@@ -8,7 +8,7 @@
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
-use color_eyre::eyre::{eyre, Result, WrapErr};
+use crate::error::{err, Context, Result};
 
 pub const BPFFS_ROOT: &str = "/sys/fs/bpf";
 /// Everything the project pins lives below this directory (one per project, versioned layout).
@@ -34,10 +34,12 @@ pub fn ensure_mounted() -> Result<()> {
     if is_bpffs(root) {
         return Ok(());
     }
-    let src = CString::new("bpffs")?;
-    let target = CString::new(BPFFS_ROOT)?;
-    let fstype = CString::new("bpf")?;
-    let opts = CString::new("mode=0700")?;
+    // Constants without NUL: the conversions cannot fail.
+    let c = |s: &str| CString::new(s).map_err(|_| err!(Invalid, "{s:?} contains NUL"));
+    let src = c("bpffs")?;
+    let target = c(BPFFS_ROOT)?;
+    let fstype = c("bpf")?;
+    let opts = c("mode=0700")?;
     // SAFETY: plain mount(2) with valid C strings.
     let rc = unsafe {
         libc::mount(
@@ -51,17 +53,21 @@ pub fn ensure_mounted() -> Result<()> {
     if rc != 0 {
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() == Some(libc::EPERM) {
-            return Err(eyre!(
+            return Err(err!(
+                Unsupported,
                 "the BPF file system is not mounted at {BPFFS_ROOT} and mounting it needs CAP_SYS_ADMIN; \
                  mount it once as root (mount -t bpf bpffs {BPFFS_ROOT}), then CAP_BPF and CAP_NET_ADMIN suffice"
             ));
         }
-        return Err(eyre!("cannot mount the BPF file system at {BPFFS_ROOT}: {err}; run as root, or mount it first: `mount -t bpf bpf {BPFFS_ROOT}`"));
+        return Err(err!(
+            Unsupported,
+            "cannot mount the BPF file system at {BPFFS_ROOT}: {err}; run as root, or mount it first: `mount -t bpf bpf {BPFFS_ROOT}`"
+        ));
     }
     if let Some(dir) = Path::new(MOUNT_MARKER).parent() {
-        std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(MOUNT_MARKER, b"mounted by workbench\n").wrap_err(MOUNT_MARKER)?;
+    std::fs::write(MOUNT_MARKER, b"mounted by workbench\n").context(|| MOUNT_MARKER)?;
     Ok(())
 }
 

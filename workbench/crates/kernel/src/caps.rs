@@ -1,7 +1,7 @@
 //! Which Linux capabilities this process has, so that kernel features can say exactly what is
 //! missing instead of failing later with EPERM.
 
-use color_eyre::eyre::{bail, Result};
+use crate::error::{err, Result};
 
 pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_NET_RAW: u32 = 13;
@@ -58,11 +58,12 @@ pub fn require_kernel_access(action: &str) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    bail!(
+    Err(err!(
+        Unsupported,
         "{action} needs CAP_BPF and CAP_NET_ADMIN; this process lacks {} (run as root, or grant them: \
          setcap cap_bpf,cap_net_admin+ep $(command -v workbench))",
         missing.join(" and ")
-    )
+    ))
 }
 
 /// Loading the probe needs CAP_PERFMON too: without it the verifier applies Spectre v1
@@ -84,10 +85,11 @@ pub fn require_load_access(action: &str) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    bail!(
+    Err(err!(
+        Unsupported,
         "{action} needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (the verifier needs CAP_PERFMON to accept the \
          model walk's pointer arithmetic); this process lacks {} (run as root, or: setcap \
          cap_bpf,cap_net_admin,cap_perfmon+ep $(command -v workbench))",
         missing.join(" and ")
-    )
+    ))
 }

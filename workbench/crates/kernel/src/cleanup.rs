@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use color_eyre::eyre::{bail, eyre, Result};
+use crate::error::{fail, Context, Result};
 use serde::Serialize;
 
 use super::{bpffs, caps, tc};
@@ -49,7 +49,7 @@ fn remove_tree(dir: &Path, keep: &[PathBuf], removed: &mut Vec<String>) -> Resul
         return Ok(());
     }
     let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| eyre!("reading {}: {e}", dir.display()))?
+        .context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .collect();
@@ -64,14 +64,14 @@ fn remove_tree(dir: &Path, keep: &[PathBuf], removed: &mut Vec<String>) -> Resul
         if path.is_dir() {
             remove_tree(&path, keep, removed)?;
         } else {
-            std::fs::remove_file(&path).map_err(|e| eyre!("removing {}: {e}", path.display()))?;
+            std::fs::remove_file(&path).context(|| format!("removing {}", path.display()))?;
             removed.push(path.display().to_string());
         }
     }
     if keep.iter().any(|k| k.starts_with(dir)) {
         return Ok(());
     }
-    std::fs::remove_dir(dir).map_err(|e| eyre!("removing {}: {e}", dir.display()))
+    std::fs::remove_dir(dir).context(|| format!("removing {}", dir.display()))
 }
 
 pub fn cleanup() -> Result<CleanupReport> {
@@ -101,7 +101,8 @@ pub fn cleanup() -> Result<CleanupReport> {
             .iter()
             .map(|(d, e)| format!("{} ({e})", d.display()))
             .collect();
-        bail!(
+        fail!(
+            State,
             "removed everything else, but kept the pins of {}: their cls_bpf filters could not be removed",
             what.join("; ")
         );

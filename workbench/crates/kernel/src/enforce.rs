@@ -2,7 +2,7 @@
 //! cut the machine off the network. Every path that writes the probe's configuration (the CLI's
 //! `deploy`, the TUI's Deploy tab, `verify`) goes through [`check`], so no caller can skip it.
 
-use color_eyre::eyre::{bail, Result};
+use crate::error::{fail, Result};
 use shared::abi::MODE_ENFORCE;
 
 /// What the user said about enforce mode on a default-route interface.
@@ -45,7 +45,8 @@ pub fn check(iface: &str, mode: u32, policy: DefaultRoute) -> Result<()> {
         && policy == DefaultRoute::Refuse
         && default_route_ifaces().iter().any(|i| i == iface)
     {
-        bail!(
+        fail!(
+            Refused,
             "{iface} carries this machine's default route: enforce mode could drop its own traffic; \
              pass --i-know-enforce-can-cut-this-machine-off to `workbench deploy` to do it anyway"
         );

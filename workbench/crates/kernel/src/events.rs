@@ -1,8 +1,8 @@
 //! Verdict events from the probe's ring buffer, and the raw flow table for checks that need the
 //! probe's own feature state.
 
+use crate::error::{err, Result};
 use aya::maps::{HashMap, Map};
-use color_eyre::eyre::{eyre, Result};
 use serde::Serialize;
 use shared::abi::{PacketRecord, VerdictEvent};
 use shared::{FlowEntry, FlowKey};
@@ -79,7 +79,8 @@ impl EventReader {
             events.push(unsafe { std::ptr::read_unaligned::<VerdictEvent>(bytes.as_ptr().cast()) });
         });
         if let Some(len) = short {
-            return Err(eyre!(
+            return Err(err!(
+                Mismatch,
                 "verdict event of {len} bytes, expected {} (a probe of another version?)",
                 std::mem::size_of::<VerdictEvent>()
             ));
@@ -135,7 +136,8 @@ impl PacketRecordReader {
             out.push(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) });
         });
         match short {
-            Some(len) => Err(eyre!(
+            Some(len) => Err(err!(
+                Mismatch,
                 "packet record of {len} bytes, expected {}",
                 std::mem::size_of::<PacketRecord>()
             )),

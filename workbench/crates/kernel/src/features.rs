@@ -9,7 +9,7 @@
 
 use std::os::fd::AsFd;
 
-use color_eyre::eyre::{bail, Result};
+use crate::error::{err, Error, Result};
 
 use super::sys;
 
@@ -133,13 +133,13 @@ fn check(features: &[Feature], release: &str) -> Result<()> {
         match (f.probe)() {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => missing.push(f),
-            Err(e) => bail!("probing the kernel for {}: {e}", f.name),
+            Err(e) => return Err(Error::io(format!("probing the kernel for {}", f.name), e)),
         }
     }
     if missing.is_empty() {
         Ok(())
     } else {
-        bail!("{}", missing_line(release, &missing))
+        Err(err!(Unsupported, "{}", missing_line(release, &missing)))
     }
 }
 
@@ -204,9 +204,10 @@ mod tests {
             e.contains("lacks a (Linux 4.10, for testing) and b (Linux 4.12"),
             "{e}"
         );
-        let e = check(&[feature("c", "5.8", not_permitted)], "6.1")
-            .expect_err("EPERM")
-            .to_string();
+        // `{:#}`: the context and its cause in one line, as the binary prints it.
+        let e = check(&[feature("c", "5.8", not_permitted)], "6.1").expect_err("EPERM");
+        assert!(matches!(e, crate::Error::Io { .. }), "{e:?}");
+        let e = format!("{e:#}");
         assert!(
             e.starts_with("probing the kernel for c: ") && !e.contains("lacks"),
             "{e}"

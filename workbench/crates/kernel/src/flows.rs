@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
+use crate::error::{Context, Result};
 use aya::maps::{HashMap, Map, PerCpuArray};
-use color_eyre::eyre::{Result, WrapErr};
 use serde::Serialize;
 use shared::{stats, FlowEntry, FlowKey};
 
@@ -172,7 +172,7 @@ fn sum_stats(stats_map: Map) -> Result<std::collections::BTreeMap<&'static str, 
     for index in 0..stats::COUNT {
         let per_cpu = stats_map
             .get(&index, 0)
-            .wrap_err_with(|| format!("reading statistic {index}"))?;
+            .context(|| format!("reading statistic {index}"))?;
         totals.insert(stats::name(index), per_cpu.iter().copied().sum());
     }
     Ok(totals)

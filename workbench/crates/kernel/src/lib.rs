@@ -9,6 +9,7 @@ pub mod bpffs;
 pub mod caps;
 pub mod cleanup;
 pub mod enforce;
+pub mod error;
 pub mod events;
 pub mod features;
 pub mod flows;
@@ -22,3 +23,5 @@ pub(crate) mod rtnl;
 pub mod sys;
 pub mod tc;
 pub mod verify;
+
+pub use error::{Error, Result};

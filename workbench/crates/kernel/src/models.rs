@@ -13,7 +13,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use color_eyre::eyre::{bail, Result, WrapErr};
+use crate::error::{fail, Context, Error, Result};
 use serde::Serialize;
 use shared::abi::{ProbeConfig, MODEL_SLOTS, SLOT_ACTIVE, SLOT_PREVIOUS, SLOT_SHADOW};
 use shared::model::Model;
@@ -100,7 +100,10 @@ impl ProbeModels {
         let dir = bpffs::iface_dir(iface);
         let path = dir.join(PIN_MODELS);
         if !path.exists() {
-            bail!("the probe is not attached to {iface}; run `workbench probe attach --iface {iface}` first");
+            fail!(
+                State,
+                "the probe is not attached to {iface}; run `workbench probe attach --iface {iface}` first"
+            );
         }
         Ok(ProbeModels {
             iface: iface.to_string(),
@@ -155,7 +158,7 @@ impl ProbeModels {
         match std::fs::remove_file(&pin) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => bail!("removing {}: {e}", pin.display()),
+            Err(e) => return Err(Error::io(format!("removing {}", pin.display()), e)),
         }
         match inner {
             Some(fd) => sys::obj_pin(fd, &pin),
@@ -237,7 +240,7 @@ impl ProbeModels {
     /// The shadow model becomes the active one (the active one the rollback target).
     pub fn promote_shadow(&self) -> Result<()> {
         let Some((_, shadow)) = self.slot_fd(SLOT_SHADOW)? else {
-            bail!("no shadow model on {} to promote", self.iface);
+            fail!(State, "no shadow model on {} to promote", self.iface);
         };
         if let Some((_, current)) = self.slot_fd(SLOT_ACTIVE)? {
             self.set_slot(SLOT_PREVIOUS, current.as_fd())?;
@@ -249,7 +252,7 @@ impl ProbeModels {
     /// Swaps the active and the previous model (a second rollback undoes the first).
     pub fn rollback(&self) -> Result<()> {
         let Some((_, previous)) = self.slot_fd(SLOT_PREVIOUS)? else {
-            bail!("no previous model on {} to roll back to", self.iface);
+            fail!(State, "no previous model on {} to roll back to", self.iface);
         };
         let current = self.slot_fd(SLOT_ACTIVE)?;
         self.set_slot(SLOT_ACTIVE, previous.as_fd())?;
@@ -309,7 +312,7 @@ pub fn mode_name(mode: u32) -> &'static str {
 
 fn config_map(iface: &str) -> Result<OwnedFd> {
     let path = bpffs::iface_dir(iface).join(PIN_CONFIG);
-    sys::obj_get(&path).wrap_err_with(|| format!("the probe is not attached to {iface}"))
+    sys::obj_get(&path).context(|| format!("the probe is not attached to {iface}"))
 }
 
 pub fn read_config(iface: &str) -> Result<ProbeConfig> {
@@ -368,7 +371,8 @@ fn write_config_map(fd: OwnedFd, config: &ProbeConfig) -> Result<()> {
 fn check_feature_mask(model: &Model) -> Result<()> {
     let used = workbench_flow::model::build::used_features(model);
     if used != model.header.feature_mask {
-        bail!(
+        fail!(
+            Invalid,
             "model {}: its feature mask is {:#x} but its nodes or terms read features {:#x}; \
              the probe computes only the masked features, so it is not installed",
             id_string(model.header.model_id),

@@ -11,12 +11,12 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::{err, fail, Context, Error, Result};
 use aya::maps::MapData;
 use aya::programs::links::{FdLink, LinkOrder};
 use aya::programs::tc::TcAttachOptions;
 use aya::programs::{tc::TcAttachType, SchedClassifier};
 use aya::{Ebpf, EbpfLoader};
-use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde::Serialize;
 
 use super::tc::{self, AttachMode, TcAttachment, TcRemoval};
@@ -99,11 +99,12 @@ pub fn attach_in(netns: Option<&str>, iface: &str, options: &AttachOptions) -> R
 
 /// Index of a network interface in this process's network namespace.
 pub fn ifindex(iface: &str) -> Result<u32> {
-    let name = std::ffi::CString::new(iface).map_err(|_| eyre!("interface name {iface:?} contains NUL"))?;
+    let name =
+        std::ffi::CString::new(iface).map_err(|_| err!(Invalid, "interface name {iface:?} contains NUL"))?;
     // SAFETY: valid C string.
     let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
     if index == 0 {
-        bail!("no network interface named {iface:?} (see `ip link`)");
+        fail!(Invalid, "no network interface named {iface:?} (see `ip link`)");
     }
     Ok(index)
 }
@@ -142,25 +143,28 @@ pub fn load(dir: &Path, options: &AttachOptions) -> Result<LoadedProbe> {
     loader.map_pin_path(dir).allow_unsupported_maps();
     if let Some(n) = options.flow_table_entries {
         if n == 0 {
-            bail!("--flow-table must be at least 1 entry");
+            fail!(Invalid, "--flow-table must be at least 1 entry");
         }
         loader.set_max_entries(FLOWS_MAP, n);
     }
     if let Some(bytes) = options.packet_ring_bytes {
         if bytes < 4096 || !bytes.is_power_of_two() {
-            bail!("the packet ring must be a power of two of at least 4096 bytes, got {bytes}");
+            fail!(
+                Invalid,
+                "the packet ring must be a power of two of at least 4096 bytes, got {bytes}"
+            );
         }
         loader.set_max_entries(PACKETS_MAP, bytes);
     }
     let mut ebpf: Ebpf = loader
         .load(PROBE_OBJECT)
-        .wrap_err("loading the probe object into the kernel")?;
+        .context(|| "loading the probe object into the kernel")?;
     let config: &mut aya::maps::Map = ebpf
         .map_mut(CONFIG_MAP)
-        .ok_or_else(|| eyre!("probe object has no map {CONFIG_MAP}"))?;
+        .ok_or_else(|| Error::missing_map(CONFIG_MAP))?;
     aya::maps::Array::<_, shared::abi::ProbeConfig>::try_from(config)?
         .set(0, shared::abi::ProbeConfig::default(), 0)
-        .wrap_err("writing the default probe configuration")?;
+        .context(|| "writing the default probe configuration")?;
     for (map, pin) in [
         (FLOWS_MAP, PIN_FLOWS),
         (STATS_MAP, PIN_STATS),
@@ -170,21 +174,21 @@ pub fn load(dir: &Path, options: &AttachOptions) -> Result<LoadedProbe> {
         (super::allowlist::ALLOW_MAP, super::allowlist::PIN_ALLOW),
     ] {
         ebpf.map(map)
-            .ok_or_else(|| eyre!("probe object has no map {map}"))?
+            .ok_or_else(|| Error::missing_map(map))?
             .pin(dir.join(pin))
-            .wrap_err_with(|| format!("pinning map {map}"))?;
+            .context(|| format!("pinning map {map}"))?;
     }
     let program: &mut SchedClassifier = ebpf
         .program_mut(PROGRAM_NAME)
-        .ok_or_else(|| eyre!("probe object has no program {PROGRAM_NAME}"))?
+        .ok_or_else(|| Error::missing_program(PROGRAM_NAME))?
         .try_into()?;
     program
         .load()
-        .wrap_err("the kernel verifier rejected the probe")?;
+        .context(|| "the kernel verifier rejected the probe")?;
     let info = program.info()?;
     program
         .pin(dir.join(PIN_PROGRAM))
-        .wrap_err("pinning the program")?;
+        .context(|| "pinning the program")?;
     let flow_table_entries = ebpf
         .map(FLOWS_MAP)
         .and_then(|m| match m {
@@ -247,20 +251,23 @@ fn attach_tcx(
             Err(e) => {
                 return Err(match (direction, tcx_missing(&e)) {
                     (TcAttachType::Ingress, Some(reason)) => Ok(reason),
-                    _ => Err(eyre!(e).wrap_err(format!(
-                        "attaching the probe to {iface} ({direction:?}) as a TCX link"
-                    ))),
+                    _ => Err(Error::bpf(
+                        format!("attaching the probe to {iface} ({direction:?}) as a TCX link"),
+                        e,
+                    )),
                 })
             }
         };
         let pinned = program
             .take_link(id)
-            .map_err(|e| eyre!(e))
-            .and_then(|link| FdLink::try_from(link).map_err(|e| eyre!("{iface}: not a TCX link: {e}")))
+            .map_err(Error::from)
+            .and_then(|link| {
+                FdLink::try_from(link).map_err(|e| Error::bpf(format!("{iface}: not a TCX link"), e))
+            })
             .and_then(|link: FdLink| {
                 link.pin(dir.join(pin))
                     .map(drop)
-                    .wrap_err_with(|| format!("pinning the {direction:?} link"))
+                    .context(|| format!("pinning the {direction:?} link"))
             });
         pinned.map_err(Err)?;
     }
@@ -279,10 +286,11 @@ fn attach_here(iface: &str, options: &AttachOptions, netns: Option<&str>) -> Res
     };
     // Left by a command that was killed (verify, a half-done attach): say that, in one line.
     if let Some(stale) = claims::stale().into_iter().find(|s| s.has(&mine)) {
-        bail!("{stale}");
+        fail!(State, "{stale}");
     }
     if !left.is_empty() && !attached_pins(&left) {
-        bail!(
+        fail!(
+            State,
             "stale probe on {iface}: {} holds {} but no attached links (a `probe attach` was killed half-way): \
              remove it with `workbench probe detach --iface {iface}` (or `workbench probe cleanup`, which removes everything the project made)",
             dir.display(),
@@ -290,7 +298,8 @@ fn attach_here(iface: &str, options: &AttachOptions, netns: Option<&str>) -> Res
         );
     }
     if !left.is_empty() {
-        bail!(
+        fail!(
+            State,
             "the probe is already attached to {iface} (pins in {}: {}); run `workbench probe detach --iface {iface}` first",
             dir.display(),
             left.join(", ")
@@ -299,7 +308,7 @@ fn attach_here(iface: &str, options: &AttachOptions, netns: Option<&str>) -> Res
     // Until the links are pinned, a kill leaves a partial probe: noted so the next start says so.
     let mut claim = Claim::new("probe attach");
     claim.add(mine);
-    std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
     // From here on, anything that fails removes what was pinned so far.
     let mut guard = PinGuard::new(dir.clone());
 
@@ -307,7 +316,7 @@ fn attach_here(iface: &str, options: &AttachOptions, netns: Option<&str>) -> Res
     let program: &mut SchedClassifier = loaded
         .ebpf
         .program_mut(PROGRAM_NAME)
-        .ok_or_else(|| eyre!("probe object has no program {PROGRAM_NAME}"))?
+        .ok_or_else(|| Error::missing_program(PROGRAM_NAME))?
         .try_into()?;
     let (attach_mode, tc_attachment, tcx_unavailable) = match options.mode {
         AttachMode::Tc => (
@@ -318,7 +327,10 @@ fn attach_here(iface: &str, options: &AttachOptions, netns: Option<&str>) -> Res
         AttachMode::Tcx => match attach_tcx(program, iface, &dir) {
             Ok(()) => ("tcx", None, None),
             Err(Ok(reason)) => {
-                bail!("{iface}: this kernel has no TCX ({reason}); attach with --attach tc (or auto)")
+                fail!(
+                    Unsupported,
+                    "{iface}: this kernel has no TCX ({reason}); attach with --attach tc (or auto)"
+                )
             }
             Err(Err(e)) => return Err(e),
         },
@@ -397,18 +409,23 @@ fn remove_pins(dir: &Path) -> Result<(Vec<String>, Option<TcRemoval>)> {
         match std::fs::remove_file(&path) {
             Ok(()) => removed.push(pin.to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(eyre!("removing {}: {e}", path.display())),
+            Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
         }
     }
     // Anything else in the directory is not ours to guess about: leave it and say so.
     let left = existing_pins(dir);
     if !left.is_empty() {
-        bail!("{} still holds unknown pins: {}", dir.display(), left.join(", "));
+        fail!(
+            State,
+            "{} still holds unknown pins: {}",
+            dir.display(),
+            left.join(", ")
+        );
     }
     match std::fs::remove_dir(dir) {
         // Gone already (`probe cleanup` from another process): the end state we want.
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(eyre!("removing {}: {e}", dir.display()));
+            return Err(Error::io(format!("removing {}", dir.display()), e));
         }
         _ => {}
     }
@@ -434,7 +451,8 @@ pub fn detach(iface: &str) -> Result<DetachReport> {
     if existing_pins(&dir).is_empty() {
         let _ = std::fs::remove_dir(&dir);
         bpffs::tidy();
-        bail!(
+        fail!(
+            State,
             "the probe is not attached to {iface} (nothing pinned in {})",
             dir.display()
         );
@@ -452,10 +470,11 @@ pub fn detach(iface: &str) -> Result<DetachReport> {
 pub fn open_pinned_map(iface: &str, pin: &str) -> Result<MapData> {
     let path = bpffs::iface_dir(iface).join(pin);
     if !path.exists() {
-        bail!(
+        fail!(
+            State,
             "the probe is not attached to {iface} ({} does not exist); run `workbench probe attach --iface {iface}`",
             path.display()
         );
     }
-    MapData::from_pin(&path).wrap_err_with(|| format!("opening pinned map {}", path.display()))
+    MapData::from_pin(&path).context(|| format!("opening pinned map {}", path.display()))
 }

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{bail, Result};
+use crate::error::{Error, Result};
 use serde::Serialize;
 
 use crate::lab::afpacket::FrameSender;
@@ -259,7 +259,10 @@ fn send_all(pcap: &Path, options: &ReplayOptions) -> Result<(Tally, u64, u64, Du
                 Err(e) => {
                     // The frames before the damage go out, and the error says how many did.
                     flush(&sender, &mut batch, &mut tally);
-                    bail!("replay stopped after sending {} packets: {e}", tally.sent_packets);
+                    return Err(Error::ReplayStopped {
+                        sent_packets: tally.sent_packets,
+                        source: e,
+                    });
                 }
             };
             let mut frame = packet.to_ethernet_frame();
@@ -309,8 +312,8 @@ fn flush(sender: &FrameSender, batch: &mut Vec<Vec<u8>>, tally: &mut Tally) {
     batch.clear();
 }
 
-/// `FrameSender::send` reports with eyre; the tally keeps the message.
-fn to_io_error(e: color_eyre::Report) -> std::io::Error {
+/// `FrameSender::send` reports the kernel crate's error; the tally keeps the whole message.
+fn to_io_error(e: Error) -> std::io::Error {
     std::io::Error::other(format!("{e:#}"))
 }
 

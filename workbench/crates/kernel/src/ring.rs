@@ -27,7 +27,7 @@ const HEADER_BYTES: usize = 8;
 /// Failure to map a ring buffer into this process.
 #[derive(Debug, thiserror::Error)]
 pub enum RingError {
-    #[error("reading the ring buffer's size: {0}")]
+    #[error("reading the ring buffer's size")]
     Info(#[source] aya::maps::MapError),
     #[error("the ring buffer's size {0} bytes is not a power of two")]
     Size(usize),

@@ -11,7 +11,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use color_eyre::eyre::{bail, eyre, Result};
+use crate::error::{fail, Error, Result};
 
 const NLMSG_HDR_BYTES: usize = 16;
 const TCMSG_BYTES: usize = 20;
@@ -79,7 +79,7 @@ impl Socket {
             )
         };
         if fd < 0 {
-            bail!("opening a netlink socket: {}", std::io::Error::last_os_error());
+            return Err(Error::last_os("opening a netlink socket"));
         }
         // SAFETY: the kernel just returned this fd to us.
         let sock = Socket(unsafe { OwnedFd::from_raw_fd(fd) });
@@ -114,7 +114,7 @@ impl Socket {
             )
         };
         if rc < 0 {
-            bail!("sending a netlink request: {}", std::io::Error::last_os_error());
+            return Err(Error::last_os("sending a netlink request"));
         }
         Ok(())
     }
@@ -133,7 +133,7 @@ impl Socket {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
-                bail!("{what}: receiving the netlink reply: {e}");
+                return Err(Error::io(format!("{what}: receiving the netlink reply"), e));
             }
             let mut rest = &buf[..n as usize];
             if rest.is_empty() {
@@ -142,7 +142,8 @@ impl Socket {
             while rest.len() >= NLMSG_HDR_BYTES {
                 let len = u32_at(rest, 0) as usize;
                 if len < NLMSG_HDR_BYTES || len > rest.len() {
-                    bail!(
+                    fail!(
+                        Mismatch,
                         "{what}: malformed netlink message ({len} bytes of {} left)",
                         rest.len()
                     );
@@ -178,6 +179,8 @@ pub struct NetlinkError {
     pub errno: i32,
     pub reason: Option<String>,
 }
+
+impl std::error::Error for NetlinkError {}
 
 impl std::fmt::Display for NetlinkError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -264,7 +267,10 @@ pub fn qdiscs(ifindex: u32) -> Result<Vec<Qdisc>> {
     let mut out = Vec::new();
     let replies = sock
         .replies(RTM_NEWQDISC, "listing qdiscs")?
-        .map_err(|e| eyre!("listing qdiscs: {e}"))?;
+        .map_err(|source| Error::Netlink {
+            what: "listing qdiscs".into(),
+            source,
+        })?;
     for msg in replies {
         if msg.len() < TCMSG_BYTES || u32_at(&msg, 4) != ifindex {
             continue;
@@ -299,7 +305,12 @@ pub fn filters(ifindex: u32, parent: u32) -> Result<Vec<Filter>> {
         Ok(r) => r,
         // No qdisc to hold filters: nothing to list (the refusal is the kernel's way to say so).
         Err(_) if clsact_slot(ifindex)?.is_none() => return Ok(Vec::new()),
-        Err(e) => bail!("listing the tc filters of interface {ifindex}: {e}"),
+        Err(source) => {
+            return Err(Error::Netlink {
+                what: format!("listing the tc filters of interface {ifindex}"),
+                source,
+            })
+        }
     };
     let mut out = Vec::new();
     for msg in replies {
@@ -355,7 +366,10 @@ pub fn delete_clsact(ifindex: u32) -> Result<bool> {
     match sock.replies(RTM_NEWQDISC, "deleting the clsact qdisc")? {
         Ok(_) => Ok(true),
         Err(e) if e.errno == libc::ENOENT || e.errno == libc::EINVAL => Ok(false),
-        Err(e) => bail!("deleting the clsact qdisc of interface {ifindex}: {e}"),
+        Err(source) => Err(Error::Netlink {
+            what: format!("deleting the clsact qdisc of interface {ifindex}"),
+            source,
+        }),
     }
 }
 

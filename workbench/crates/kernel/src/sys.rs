@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use color_eyre::eyre::{eyre, Result};
+use crate::error::{err, Error, Result};
 
 const BPF_MAP_CREATE: u32 = 0;
 const BPF_MAP_LOOKUP_ELEM: u32 = 1;
@@ -56,7 +56,7 @@ fn bpf_raw(cmd: u32, attr: &mut Attr) -> std::io::Result<i64> {
 }
 
 fn bpf(cmd: u32, attr: &mut Attr, what: &str) -> Result<i64> {
-    bpf_raw(cmd, attr).map_err(|e| eyre!("{what}: {e}"))
+    bpf_raw(cmd, attr).map_err(|e| Error::io(what, e))
 }
 
 fn owned(fd: i64) -> OwnedFd {
@@ -74,7 +74,7 @@ pub fn map_create(
     name: &str,
 ) -> Result<OwnedFd> {
     map_create_raw(map_type, key_bytes, value_bytes, max_entries, 0, inner, name)
-        .map_err(|e| eyre!("creating BPF map {name}: {e}"))
+        .map_err(|e| Error::io(format!("creating BPF map {name}"), e))
 }
 
 /// [`map_create`] with `map_flags` (e.g. `BPF_F_NO_PREALLOC`), returning the kernel's errno: the
@@ -120,7 +120,7 @@ pub fn map_lookup(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8], what: &str)
     match bpf_raw(BPF_MAP_LOOKUP_ELEM, &mut attr) {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
-        Err(e) => Err(eyre!("{what}: {e}")),
+        Err(e) => Err(Error::io(what, e)),
     }
 }
 
@@ -132,7 +132,7 @@ pub fn map_delete(map: BorrowedFd<'_>, key: &[u8], what: &str) -> Result<()> {
     match bpf_raw(BPF_MAP_DELETE_ELEM, &mut attr) {
         Ok(_) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
-        Err(e) => Err(eyre!("{what}: {e}")),
+        Err(e) => Err(Error::io(what, e)),
     }
 }
 
@@ -172,7 +172,7 @@ pub fn map_fd_by_id(id: u32) -> Result<OwnedFd> {
 
 fn path_cstring(path: &Path) -> Result<CString> {
     CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| eyre!("path {} contains NUL", path.display()))
+        .map_err(|_| err!(Invalid, "path {} contains NUL", path.display()))
 }
 
 pub fn obj_pin(fd: BorrowedFd<'_>, path: &Path) -> Result<()> {

@@ -17,10 +17,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::error::{err, fail, Context, Error, Result};
 use aya::programs::links::Link;
 use aya::programs::tc::{NlOptions, SchedClassifierLink, TcAttachOptions};
 use aya::programs::{SchedClassifier, TcAttachType};
-use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde::Serialize;
 
 use super::rtnl::{self, PARENT_EGRESS, PARENT_INGRESS};
@@ -123,7 +123,8 @@ impl TcRecord {
     fn from_bytes(b: &[u8; RECORD_BYTES]) -> Result<TcRecord> {
         let u32_at = |at: usize| u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
         if &b[0..4] != RECORD_MAGIC || u32_at(4) != RECORD_VERSION {
-            bail!(
+            fail!(
+                Mismatch,
                 "not a tc record of this version (magic {:?}, version {})",
                 &b[0..4],
                 u32_at(4)
@@ -185,17 +186,17 @@ pub fn read_record(dir: &Path) -> Result<Option<TcRecord>> {
         &mut value,
         "reading the tc record",
     )? {
-        bail!("{} holds no record", path.display());
+        fail!(State, "{} holds no record", path.display());
     }
     TcRecord::from_bytes(&value)
         .map(Some)
-        .wrap_err_with(|| format!("reading {}", path.display()))
+        .context(|| format!("reading {}", path.display()))
 }
 
 /// Inode of this thread's network namespace.
 fn current_netns_ino() -> Result<u64> {
     let path = "/proc/thread-self/ns/net";
-    Ok(std::fs::metadata(path).wrap_err(path)?.ino())
+    Ok(std::fs::metadata(path).context(|| path)?.ino())
 }
 
 /// Attaches `program` (loaded, pinned in `dir`) to `iface` as two cls_bpf filters. Runs on a
@@ -221,7 +222,8 @@ pub fn attach(
     let map = record_create(dir, &record)?;
     match rtnl::clsact_slot(ifindex)? {
         Some(q) if q.kind == "clsact" => {}
-        Some(q) => bail!(
+        Some(q) => fail!(
+            State,
             "{iface} has an `{}` qdisc where the probe needs clsact (it hooks egress too): \
              its filters would go with it, so the probe does not replace it; \
              remove it yourself (tc qdisc del dev {iface} ingress) or attach elsewhere",
@@ -244,7 +246,8 @@ pub fn attach(
             .into_iter()
             .find(|f| f.priority == TC_PRIORITY && f.handle == TC_HANDLE)
         {
-            bail!(
+            fail!(
+                State,
                 "{iface} already has a {} filter at {hook} priority {TC_PRIORITY} handle {TC_HANDLE:#x} ({}): \
                  not the probe's; remove it or attach with --attach tcx",
                 f.kind,
@@ -261,19 +264,21 @@ pub fn attach(
                 }),
             )
             .map_err(|e| {
-                let io = match &e {
+                let what = format!("attaching the probe to {iface} ({hook}) as a cls_bpf filter");
+                match e {
                     aya::programs::ProgramError::TcError(aya::programs::tc::TcError::NetlinkError {
                         io_error,
-                    }) => Some(io_error),
-                    _ => None,
-                };
-                let what = format!("attaching the probe to {iface} ({hook}) as a cls_bpf filter");
-                match io {
-                    Some(io) if io.raw_os_error() == Some(libc::ENOENT) => eyre!(
-                        "{what}: {io}: this kernel has no cls_bpf classifier (CONFIG_NET_CLS_BPF; module cls_bpf)"
-                    ),
-                    Some(io) => eyre!("{what}: {io}"),
-                    None => eyre!("{what}: {e}"),
+                    }) => {
+                        if io_error.raw_os_error() == Some(libc::ENOENT) {
+                            err!(
+                                Unsupported,
+                                "{what}: {io_error}: this kernel has no cls_bpf classifier (CONFIG_NET_CLS_BPF; module cls_bpf)"
+                            )
+                        } else {
+                            Error::io(what, io_error)
+                        }
+                    }
+                    e => Error::bpf(what, e),
                 }
             })?;
         // Dropping the link would delete the filter; it must outlive this process. The record,
@@ -302,14 +307,15 @@ pub fn ensure_clsact(iface: &str) -> Result<bool> {
 }
 
 /// A failure to add clsact, with the kernel option it needs when the kernel does not know it.
-fn clsact_error(iface: &str, e: std::io::Error) -> color_eyre::eyre::Report {
+fn clsact_error(iface: &str, e: std::io::Error) -> Error {
     if e.raw_os_error() == Some(libc::ENOENT) || e.raw_os_error() == Some(libc::EOPNOTSUPP) {
-        eyre!(
+        err!(
+            Unsupported,
             "adding a clsact qdisc to {iface}: {e}: this kernel has no clsact qdisc \
              (CONFIG_NET_SCH_INGRESS; module sch_ingress)"
         )
     } else {
-        eyre!("adding a clsact qdisc to {iface}: {e}")
+        Error::io(format!("adding a clsact qdisc to {iface}"), e)
     }
 }
 
@@ -436,9 +442,9 @@ fn remove_here(record: &TcRecord, program_id: Option<u32>) -> Result<TcRemoval> 
                 continue;
             }
             SchedClassifierLink::attached(iface, attach_type, f.priority, f.handle)
-                .map_err(|e| eyre!("{what}: {e}"))?
+                .context(|| what.clone())?
                 .detach()
-                .map_err(|e| eyre!("deleting the filter {what}: {e}"))?;
+                .context(|| format!("deleting the filter {what}"))?;
             out.removed_filters.push(what);
         }
     }

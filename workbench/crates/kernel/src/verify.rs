@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use crate::error::{err, fail, Context, Error, Result};
 use serde::Serialize;
 use shared::abi::{PacketRecord, ProbeConfig};
 use shared::packet::{parse_ethernet, FrameBytes};
@@ -149,7 +149,7 @@ impl CpuPin {
         unsafe {
             let mut old: libc::cpu_set_t = std::mem::zeroed();
             if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut old) != 0 {
-                bail!("sched_getaffinity: {}", std::io::Error::last_os_error());
+                return Err(Error::last_os("sched_getaffinity"));
             }
             let cpu = (0..libc::CPU_SETSIZE as usize)
                 .find(|&c| libc::CPU_ISSET(c, &old))
@@ -157,7 +157,7 @@ impl CpuPin {
             let mut one: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(cpu, &mut one);
             if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) != 0 {
-                bail!("sched_setaffinity: {}", std::io::Error::last_os_error());
+                return Err(Error::last_os("sched_setaffinity"));
             }
             Ok(CpuPin(old))
         }
@@ -207,7 +207,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
     let (capture_packets, parsed) = sent_frames(&opts.pcap)?;
     let expected_records = parsed.iter().filter(|p| p.is_ok()).count();
     if expected_records == 0 {
-        bail!(
+        fail!(
+            Invalid,
             "{}: no packet in the capture is IPv4/IPv6 TCP/UDP/ICMP; nothing to verify",
             opts.pcap.display()
         );
@@ -284,7 +285,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         std::thread::sleep(Duration::from_millis(10));
     }
     if records.len() != expected_records {
-        bail!(
+        fail!(
+            Mismatch,
             "the kernel recorded {} packets, the capture has {expected_records} parseable ones (sent {}); \
              frames were lost on the way: retry with a lower --pps",
             records.len(),
@@ -298,14 +300,14 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
     for p in parsed.iter().flatten() {
         let record = next
             .next()
-            .ok_or_else(|| eyre!("fewer kernel records than parsed packets"))?;
+            .ok_or_else(|| err!(Mismatch, "fewer kernel records than parsed packets"))?;
         if record.packet != *p {
             parse_mismatches += 1;
         }
         twin.packet(p, record.ts_ns);
     }
 
-    let kernel = raw_flows(&recv_if).wrap_err("reading the kernel's flow table")?;
+    let kernel = raw_flows(&recv_if).context(|| "reading the kernel's flow table")?;
     let mut report = VerifyReport {
         pcap: opts.pcap.display().to_string(),
         model: id_string(model.model.header.model_id),

@@ -33,7 +33,7 @@ pub fn logistic_model() -> Result<Box<Model>> {
         transform,
         _pad: [0; 2],
     };
-    build::logistic(
+    Ok(build::logistic(
         &[
             (syn, term(40_000, 0, TRANSFORM_IDENTITY)),
             (bwd, term(-30_000, 0, TRANSFORM_IDENTITY)),
@@ -42,7 +42,7 @@ pub fn logistic_model() -> Result<Box<Model>> {
         ],
         -20_000,
         0,
-    )
+    )?)
 }
 
 /// A small deterministic generator (the fixtures must not change between runs).

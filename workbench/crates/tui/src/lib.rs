@@ -243,7 +243,7 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
     }
     jobs::remove_work_dir();
     // Stopped by a signal: the terminal is restored when `_guard` goes; main names the signal.
-    workbench_kernel::lifecycle::check()
+    Ok(workbench_kernel::lifecycle::check()?)
 }
 
 fn to_action(ev: Event, app: &App, poller: &event::Poller) -> Option<Action> {

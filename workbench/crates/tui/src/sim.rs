@@ -34,7 +34,7 @@ pub fn demo_model() -> Result<Box<Model>> {
     let (Some(bwd), Some(syn)) = (feature_id("bwd_packets"), feature_id("syn_count")) else {
         bail!("feature table lacks bwd_packets or syn_count");
     };
-    build::tree(
+    Ok(build::tree(
         &[
             Node::Split {
                 feature: bwd,
@@ -59,7 +59,7 @@ pub fn demo_model() -> Result<Box<Model>> {
             },
         ],
         SCORE_ONE / 2,
-    )
+    )?)
 }
 
 /// Where the simulation's time comes from: the wall clock, or one a test moves by hand, so that

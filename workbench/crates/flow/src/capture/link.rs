@@ -39,9 +39,21 @@ pub enum LinkType {
     Ipv6,
 }
 
+/// A capture whose link type the reader does not decode; the message names it and lists the
+/// supported ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "link type {code}{} is not supported (supported: Ethernet 1, Linux SLL 113, Linux SLL2 276, \
+     raw IP 12/14/101, IPv4 228, IPv6 229)",
+    known_name(*code).map(|n| format!(" ({n})")).unwrap_or_default()
+)]
+pub struct UnsupportedLinkType {
+    pub code: u32,
+}
+
 impl LinkType {
     /// The link type of a `LINKTYPE_*` number, or `Err` with a sentence naming it.
-    pub fn from_code(code: u32) -> Result<LinkType, String> {
+    pub fn from_code(code: u32) -> Result<LinkType, UnsupportedLinkType> {
         match code {
             1 => Ok(LinkType::Ethernet),
             113 => Ok(LinkType::LinuxSll),
@@ -51,11 +63,7 @@ impl LinkType {
             12 | 14 | 101 => Ok(LinkType::RawIp),
             228 => Ok(LinkType::Ipv4),
             229 => Ok(LinkType::Ipv6),
-            other => Err(format!(
-                "link type {other}{} is not supported (supported: Ethernet 1, Linux SLL 113, Linux SLL2 276, \
-                 raw IP 12/14/101, IPv4 228, IPv6 229)",
-                known_name(other).map(|n| format!(" ({n})")).unwrap_or_default()
-            )),
+            code => Err(UnsupportedLinkType { code }),
         }
     }
 
@@ -253,6 +261,8 @@ mod tests {
     #[test]
     fn unknown_link_types_are_named() {
         let e = LinkType::from_code(105).expect_err("802.11 is not read");
+        assert_eq!(e, UnsupportedLinkType { code: 105 });
+        let e = e.to_string();
         assert!(e.contains("105") && e.contains("IEEE 802.11"), "{e}");
         assert_eq!(LinkType::from_code(12), Ok(LinkType::RawIp));
         assert_eq!(LinkType::from_code(276), Ok(LinkType::LinuxSll2));

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 
-pub use link::{LinkType, SYNTH_DST_MAC, SYNTH_SRC_MAC};
+pub use link::{LinkType, UnsupportedLinkType, SYNTH_DST_MAC, SYNTH_SRC_MAC};
 
 /// Bytes the reader buffers at first; enough for any record under the usual 262,144-byte snap
 /// length, so growth is the exception.
@@ -212,7 +212,7 @@ pub fn open(path: &Path, lenient: bool) -> Result<CaptureReader, CaptureError> {
                 .map_err(|e| header_error("the 24-byte pcap file header", e))?;
             let state = match reader.next() {
                 Ok((len, PcapBlockOwned::LegacyHeader(header))) => {
-                    let state = pcap::State::new(&header).map_err(file_error)?;
+                    let state = pcap::State::new(&header).map_err(|e| file_error(e.to_string()))?;
                     reader.consume(len);
                     state
                 }

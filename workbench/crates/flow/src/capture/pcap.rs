@@ -3,7 +3,7 @@
 
 use pcap_parser::{PcapBlockOwned, PcapHeader};
 
-use super::{to_ns, BlockOutcome, LinkType, RawPacket};
+use super::{to_ns, BlockOutcome, LinkType, RawPacket, UnsupportedLinkType};
 
 /// Wireshark's largest packet for ordinary link types; a captured length above it (and above
 /// the file's own snap length) is corruption.
@@ -22,7 +22,7 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(header: &PcapHeader) -> Result<State, String> {
+    pub fn new(header: &PcapHeader) -> Result<State, UnsupportedLinkType> {
         // The upper bits of the link-type field carry FCS information (pcap spec, LinkType
         // field); the type itself is the low 16 bits.
         let code = (header.network.0 as u32) & 0xffff;

@@ -7,7 +7,7 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapNGPacketBlock;
 use pcap_parser::PcapBlockOwned;
 
-use super::{to_ns, BlockOutcome, LinkType, RawPacket};
+use super::{to_ns, BlockOutcome, LinkType, RawPacket, UnsupportedLinkType};
 
 const SHB_TYPE: u32 = 0x0a0d_0d0a;
 const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
@@ -17,7 +17,7 @@ const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
 const KNOWN_TYPES: [u32; 7] = [SHB_TYPE, 1, 2, 3, 4, 5, 6];
 
 struct Interface {
-    link_type: Result<LinkType, String>,
+    link_type: Result<LinkType, UnsupportedLinkType>,
     /// Timestamp units per second; `None` when `if_tsresol` is invalid.
     units_per_sec: Option<u64>,
     offset_secs: i64,

@@ -20,23 +20,28 @@ pub enum VlanTags {
     QinQ { outer: u16, inner: u16 },
 }
 
+/// A `--vlan` or `--qinq` value that is not one (clap prints the message).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VlanError {
+    #[error("`{0}` is not a VLAN id: expected a number from 1 to 4094")]
+    NotAnId(String),
+    #[error("`{0}`: expected OUTER,INNER, two VLAN ids such as 100,200")]
+    NotAPair(String),
+}
+
 /// A VLAN id as a tag carries it: 1-4094 (0 means "no VLAN, priority only", 4095 is reserved).
-pub fn parse_vlan_id(s: &str) -> Result<u16, String> {
+pub fn parse_vlan_id(s: &str) -> Result<u16, VlanError> {
     match s.trim().parse::<u16>() {
         Ok(id) if (1..=4094).contains(&id) => Ok(id),
-        _ => Err(format!(
-            "`{s}` is not a VLAN id: expected a number from 1 to 4094"
-        )),
+        _ => Err(VlanError::NotAnId(s.to_string())),
     }
 }
 
 impl VlanTags {
     /// `--qinq OUTER,INNER`.
-    pub fn parse_qinq(s: &str) -> Result<VlanTags, String> {
+    pub fn parse_qinq(s: &str) -> Result<VlanTags, VlanError> {
         let Some((outer, inner)) = s.split_once(',') else {
-            return Err(format!(
-                "`{s}`: expected OUTER,INNER, two VLAN ids such as 100,200"
-            ));
+            return Err(VlanError::NotAPair(s.to_string()));
         };
         Ok(VlanTags::QinQ {
             outer: parse_vlan_id(outer)?,
@@ -121,7 +126,9 @@ mod tests {
     #[test]
     fn ids_outside_1_to_4094_are_refused_with_the_value_named() {
         assert_eq!(parse_vlan_id("943"), Ok(943));
-        assert!(parse_vlan_id("0").expect_err("0 is no VLAN id").contains("`0`"));
+        let zero = parse_vlan_id("0").expect_err("0 is no VLAN id");
+        assert_eq!(zero, VlanError::NotAnId("0".into()));
+        assert!(zero.to_string().contains("`0`"));
         assert!(parse_vlan_id("4095").is_err());
         assert!(parse_vlan_id("x").is_err());
         assert_eq!(
@@ -133,9 +140,11 @@ mod tests {
         );
         assert!(VlanTags::parse_qinq("100")
             .expect_err("one id")
+            .to_string()
             .contains("OUTER,INNER"));
         assert!(VlanTags::parse_qinq("100,5000")
             .expect_err("5000 is out of range")
+            .to_string()
             .contains("`5000`"));
     }
 

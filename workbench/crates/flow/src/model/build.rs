@@ -1,13 +1,16 @@
 //! Building integer models field by field (the compiler of trained models and the tests use
 //! this), and sealing them: feature mask, version, content id.
 
-use color_eyre::eyre::{bail, Result};
 use shared::features::FEATURE_COUNT;
 use shared::model::codec::{self, FNV_OFFSET};
 use shared::model::{
     LogisticTerm, Model, ModelHeader, TreeNode, KIND_FOREST, KIND_LOGISTIC, KIND_TREE, MAX_NODES, MAX_TREES,
     MODEL_LAYOUT_VERSION, MODEL_MAGIC,
 };
+
+pub use super::error::CompileError;
+
+type Result<T, E = CompileError> = std::result::Result<T, E>;
 
 /// A node as built in userspace.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -26,7 +29,7 @@ pub enum Node {
 
 fn fill_nodes(model: &mut Model, nodes: &[Node]) -> Result<()> {
     if nodes.is_empty() || nodes.len() > MAX_NODES {
-        bail!("a tree needs 1 to {MAX_NODES} nodes, got {}", nodes.len());
+        return Err(CompileError::TreeSize { nodes: nodes.len() });
     }
     for (i, n) in nodes.iter().enumerate() {
         model.nodes[i] = match *n {
@@ -37,7 +40,12 @@ fn fill_nodes(model: &mut Model, nodes: &[Node]) -> Result<()> {
                 right,
             } => {
                 if feature >= FEATURE_COUNT || left >= nodes.len() || right >= nodes.len() {
-                    bail!("node {i}: feature {feature} or children {left}/{right} out of range");
+                    return Err(CompileError::NodeOutOfRange {
+                        node: i,
+                        feature,
+                        left,
+                        right,
+                    });
                 }
                 TreeNode {
                     threshold,
@@ -85,10 +93,10 @@ pub fn tree(nodes: &[Node], threshold: i64) -> Result<Box<Model>> {
 /// (models, flood) use it, so they all exercise one known tree.
 pub fn syn_count_tree(min_syns: u32) -> Result<Box<Model>> {
     let Some(syn) = shared::features::feature_id("syn_count") else {
-        bail!("the feature table has no syn_count");
+        return Err(CompileError::NoSynCount);
     };
     if min_syns == 0 {
-        bail!("min_syns must be at least 1 (a flow has seen no SYN before its first packet)");
+        return Err(CompileError::ZeroMinSyns);
     }
     tree(
         &[
@@ -110,7 +118,7 @@ pub fn syn_count_tree(min_syns: u32) -> Result<Box<Model>> {
 /// A forest: `trees` are node lists, concatenated; scores add up.
 pub fn forest(trees: &[Vec<Node>], threshold: i64) -> Result<Box<Model>> {
     if trees.is_empty() || trees.len() > MAX_TREES {
-        bail!("a forest needs 1 to {MAX_TREES} trees, got {}", trees.len());
+        return Err(CompileError::ForestSize { trees: trees.len() });
     }
     let mut all = Vec::new();
     let mut m = Box::new(Model::zeroed());
@@ -143,7 +151,7 @@ pub fn logistic(terms: &[(usize, LogisticTerm)], bias: i64, threshold: i64) -> R
     let mut m = Box::new(Model::zeroed());
     for &(i, t) in terms {
         if i >= FEATURE_COUNT {
-            bail!("logistic term for feature {i}, but only {FEATURE_COUNT} exist");
+            return Err(CompileError::NoSuchFeature { feature: i });
         }
         m.terms[i] = t;
     }
@@ -185,7 +193,7 @@ pub fn seal(m: &mut Model) -> Result<()> {
     m.header.model_id = codec::fnv1a(FNV_OFFSET, &bytes);
     codec::encode(m, &mut bytes);
     let mut check = Box::new(Model::zeroed());
-    codec::decode(&bytes, &mut check).map_err(|e| color_eyre::eyre::eyre!("model is invalid: {e}"))?;
+    codec::decode(&bytes, &mut check).map_err(CompileError::Invalid)?;
     m.header.checksum = check.header.checksum;
     Ok(())
 }

@@ -204,7 +204,12 @@ mod tests {
             .expect("loads")
             .meta
             .training_quantiles();
-        assert!(format!("{:?}", e.err()).contains("provenance.training_quantiles"));
+        let e = e.expect_err("the quantiles are unreadable");
+        assert!(
+            matches!(e, crate::model::ModelFileError::Provenance { .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("provenance.training_quantiles"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use color_eyre::eyre::{Result, WrapErr};
+pub use super::error::ExportError;
 use shared::features::FEATURES;
 use shared::model::{
     codec, Model, KIND_FOREST, KIND_LOGISTIC, KIND_TREE, LOG2_FRAC_BITS, MAX_DEPTH, TRANSFORM_LOG2,
@@ -149,13 +149,18 @@ pub fn render(m: &Model) -> Exported {
 }
 
 /// Writes `ebml_model.h` and `ebml_model.c` into `dir`.
-pub fn write(m: &Model, dir: &Path) -> Result<Vec<String>> {
-    std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+pub fn write(m: &Model, dir: &Path) -> Result<Vec<String>, ExportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ExportError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let e = render(m);
     let mut written = Vec::new();
     for (name, text) in [("ebml_model.h", &e.header), ("ebml_model.c", &e.source)] {
         let path = dir.join(name);
-        std::fs::write(&path, text).wrap_err_with(|| format!("writing {}", path.display()))?;
+        if let Err(source) = std::fs::write(&path, text) {
+            return Err(ExportError::Write { path, source });
+        }
         written.push(path.display().to_string());
     }
     Ok(written)

@@ -13,12 +13,12 @@
 
 use std::path::Path;
 
-use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde::{Deserialize, Serialize};
 use shared::features::FEATURES;
 use shared::model::{codec, Model};
 
 use super::dataset_model::DatasetModel;
+pub use super::error::{FormatError, ModelFileError};
 use super::{id_string, kind_name};
 
 pub const FILE_MAGIC: &[u8; 8] = b"EBMLMDL1";
@@ -103,20 +103,25 @@ impl ModelMeta {
     }
 }
 
+type Result<T, E = ModelFileError> = std::result::Result<T, E>;
+
 fn write_bytes(path: &Path, meta: &ModelMeta, body: &[u8]) -> Result<()> {
-    let json = serde_json::to_vec_pretty(meta)?;
+    let json = serde_json::to_vec_pretty(meta).map_err(ModelFileError::EncodeHeader)?;
     let mut out = Vec::with_capacity(12 + json.len() + body.len());
     out.extend_from_slice(FILE_MAGIC);
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
     out.extend_from_slice(&json);
     out.extend_from_slice(body);
-    std::fs::write(path, out).wrap_err_with(|| format!("writing model file {}", path.display()))
+    std::fs::write(path, out).map_err(|source| ModelFileError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes a model the kernel cannot run: the header only, `not_deployable` saying why.
 pub fn write_not_deployable(path: &Path, meta: &ModelMeta) -> Result<()> {
     if meta.not_deployable.is_none() {
-        bail!("internal: a not-deployable model file needs the reason");
+        return Err(ModelFileError::NoReason);
     }
     write_bytes(path, meta, &[])
 }
@@ -133,18 +138,32 @@ pub fn write(path: &Path, model: &Model, provenance: serde_json::Value) -> Resul
 /// The header of any model file, deployable or not (`model show`); a deployable file's body
 /// is validated as [`read`] does.
 pub fn read_meta(path: &Path) -> Result<ModelMeta> {
-    let bytes = std::fs::read(path).wrap_err_with(|| format!("reading model file {}", path.display()))?;
-    let (meta, _) = header(&bytes).map_err(|e| eyre!("{}: {e}", path.display()))?;
+    let bytes = read_bytes(path)?;
+    let (meta, _) = header(&bytes).map_err(|e| invalid(path, e))?;
     if meta.not_deployable.is_some() {
         return Ok(meta);
     }
-    Ok(parse(&bytes).map_err(|e| eyre!("{}: {e}", path.display()))?.meta)
+    Ok(parse(&bytes).map_err(|e| invalid(path, e))?.meta)
 }
 
 /// Reads and validates a model file; every fault names the file.
 pub fn read(path: &Path) -> Result<ModelFile> {
-    let bytes = std::fs::read(path).wrap_err_with(|| format!("reading model file {}", path.display()))?;
-    parse(&bytes).map_err(|e| eyre!("{}: {e}", path.display()))
+    let bytes = read_bytes(path)?;
+    parse(&bytes).map_err(|e| invalid(path, e))
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| ModelFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn invalid(path: &Path, fault: FormatError) -> ModelFileError {
+    ModelFileError::Invalid {
+        path: path.to_path_buf(),
+        fault,
+    }
 }
 
 /// What a file given as a model holds instead, with the command that makes a model of it.
@@ -167,52 +186,48 @@ fn what_instead(bytes: &[u8]) -> &'static str {
 }
 
 /// The JSON header and where the body starts.
-fn header(bytes: &[u8]) -> Result<(ModelMeta, usize)> {
+fn header(bytes: &[u8]) -> Result<(ModelMeta, usize), FormatError> {
     if bytes.len() < 12 || &bytes[..8] != FILE_MAGIC {
-        bail!(
-            "not a workbench model file (expected the magic bytes EBMLMDL1 at offset 0){}",
-            what_instead(bytes)
-        );
+        return Err(FormatError::NotModelFile {
+            instead: what_instead(bytes),
+        });
     }
     let json_len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
     let json_end = 12usize
         .checked_add(json_len)
         .filter(|&e| e <= bytes.len())
-        .ok_or_else(|| {
-            eyre!(
-                "header length {json_len} runs past the end of the file ({} bytes)",
-                bytes.len()
-            )
+        .ok_or(FormatError::HeaderPastEnd {
+            json_len,
+            file_bytes: bytes.len(),
         })?;
-    let meta: ModelMeta =
-        serde_json::from_slice(&bytes[12..json_end]).map_err(|e| eyre!("JSON header at byte 12: {e}"))?;
+    let meta: ModelMeta = serde_json::from_slice(&bytes[12..json_end]).map_err(FormatError::HeaderJson)?;
     if meta.format_version != FORMAT_VERSION {
-        bail!(
-            "model file format {} is not supported (this build reads {FORMAT_VERSION})",
-            meta.format_version
-        );
+        return Err(FormatError::Version {
+            found: meta.format_version,
+            expected: FORMAT_VERSION,
+        });
     }
     Ok((meta, json_end))
 }
 
 /// Parses and validates a model the kernel can run; a not-deployable file is refused with its
 /// reason.
-pub fn parse(bytes: &[u8]) -> Result<ModelFile> {
+pub fn parse(bytes: &[u8]) -> Result<ModelFile, FormatError> {
     let (meta, json_end) = header(bytes)?;
     if let Some(why) = &meta.not_deployable {
-        bail!(
-            "model {} is not deployable: {why} (the kernel runs only models on kernel features: train with `--features kernel`)",
-            meta.model_id
-        );
+        return Err(FormatError::NotDeployable {
+            model_id: meta.model_id.clone(),
+            why: why.clone(),
+        });
     }
     let mut model = Box::new(Model::zeroed());
-    codec::decode(&bytes[json_end..], &mut model).map_err(|e| eyre!("model body at byte {json_end}: {e}"))?;
+    codec::decode(&bytes[json_end..], &mut model)
+        .map_err(|fault| FormatError::Body { at: json_end, fault })?;
     if meta.model_id != id_string(model.header.model_id) {
-        bail!(
-            "JSON header names model {} but the body is model {}",
-            meta.model_id,
-            id_string(model.header.model_id)
-        );
+        return Err(FormatError::IdMismatch {
+            header: meta.model_id,
+            body: id_string(model.header.model_id),
+        });
     }
     Ok(ModelFile { meta, model })
 }
@@ -227,9 +242,14 @@ impl ModelMeta {
     pub fn training_quantiles(&self) -> Result<Option<super::distribution::TrainingQuantiles>> {
         match self.provenance.get(TRAINING_QUANTILES_KEY) {
             None | Some(serde_json::Value::Null) => Ok(None),
-            Some(v) => serde_json::from_value(v.clone())
-                .map(Some)
-                .map_err(|e| eyre!("provenance.{TRAINING_QUANTILES_KEY}: {e}")),
+            Some(v) => {
+                serde_json::from_value(v.clone())
+                    .map(Some)
+                    .map_err(|fault| ModelFileError::Provenance {
+                        key: TRAINING_QUANTILES_KEY,
+                        fault,
+                    })
+            }
         }
     }
 }

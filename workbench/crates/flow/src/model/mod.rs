@@ -3,11 +3,13 @@
 pub mod build;
 pub mod dataset_model;
 pub mod distribution;
+pub mod error;
 pub mod export_c;
 pub mod file;
 pub mod quantize;
 pub mod scale;
 
+pub use error::{CompileError, ExportError, FormatError, ModelFileError};
 pub use file::{ModelFile, ModelMeta};
 
 /// The short id of a model as people see it (8 hex digits).

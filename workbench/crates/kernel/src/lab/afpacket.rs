@@ -6,7 +6,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use color_eyre::eyre::{bail, Result};
+use crate::error::{fail, Error, Result};
 
 pub struct FrameSender {
     fd: OwnedFd,
@@ -20,7 +20,8 @@ impl FrameSender {
         // SAFETY: plain socket(2); the fd is owned below.
         let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
         if raw < 0 {
-            bail!(
+            fail!(
+                Unsupported,
                 "AF_PACKET socket on {iface}: {} (needs CAP_NET_RAW; run as root)",
                 std::io::Error::last_os_error()
             );
@@ -39,10 +40,7 @@ impl FrameSender {
             )
         };
         if rc != 0 {
-            bail!(
-                "binding AF_PACKET socket to {iface}: {}",
-                std::io::Error::last_os_error()
-            );
+            return Err(Error::last_os(format!("binding AF_PACKET socket to {iface}")));
         }
         Ok(FrameSender {
             fd,
@@ -66,11 +64,7 @@ impl FrameSender {
             )
         };
         if rc != 0 {
-            bail!(
-                "PACKET_QDISC_BYPASS on {}: {}",
-                self.iface,
-                std::io::Error::last_os_error()
-            );
+            return Err(Error::last_os(format!("PACKET_QDISC_BYPASS on {}", self.iface)));
         }
         Ok(())
     }
@@ -123,12 +117,11 @@ impl FrameSender {
         // SAFETY: frame is a valid buffer for the given length.
         let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
         if n < 0 {
-            bail!(
-                "sending a {}-byte frame on {}: {}",
+            return Err(Error::last_os(format!(
+                "sending a {}-byte frame on {}",
                 frame.len(),
-                self.iface,
-                std::io::Error::last_os_error()
-            );
+                self.iface
+            )));
         }
         Ok(())
     }

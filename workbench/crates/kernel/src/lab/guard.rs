@@ -5,7 +5,7 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use crate::error::{err, fail, Context, Error, Result};
 use serde_json::Value;
 
 use super::{netns, project_namespaces, PREFIX};
@@ -15,7 +15,7 @@ const HOW_TO: &str = "create a replay lab with `workbench lab up --id ID` and re
 
 fn ns_inode(path: &str) -> Result<u64> {
     Ok(std::fs::metadata(path)
-        .wrap_err_with(|| format!("reading {path}"))?
+        .context(|| format!("reading {path}"))?
         .ino())
 }
 
@@ -25,23 +25,23 @@ fn ns_inode(path: &str) -> Result<u64> {
 fn target_namespace(iface: &str, netns: Option<&str>) -> Result<String> {
     if let Some(ns) = netns {
         if !ns.starts_with(PREFIX) {
-            bail!("replay refuses namespace {ns}: it was not made by the project (no {PREFIX} prefix); {HOW_TO}");
+            fail!(Refused, "replay refuses namespace {ns}: it was not made by the project (no {PREFIX} prefix); {HOW_TO}");
         }
         if !project_namespaces().iter().any(|n| n == ns) {
-            bail!("replay: namespace {ns} does not exist; {HOW_TO}");
+            fail!(Refused, "replay: namespace {ns} does not exist; {HOW_TO}");
         }
         return Ok(ns.to_string());
     }
     let own = ns_inode("/proc/thread-self/ns/net")?;
     // Unreadable /proc/1 (no privileges) counts as "maybe root": refuse rather than guess.
     if ns_inode("/proc/1/ns/net").map_or(true, |init| init == own) {
-        bail!("replay refuses {iface}: it is in the root network namespace, where replayed frames could reach real networks; {HOW_TO}");
+        fail!(Refused, "replay refuses {iface}: it is in the root network namespace, where replayed frames could reach real networks; {HOW_TO}");
     }
     project_namespaces()
         .into_iter()
         .find(|n| ns_inode(&format!("/run/netns/{n}")).is_ok_and(|ino| ino == own))
         .ok_or_else(|| {
-            eyre!("replay refuses {iface}: this process runs in a network namespace the project did not create; {HOW_TO}")
+            err!(Refused, "replay refuses {iface}: this process runs in a network namespace the project did not create; {HOW_TO}")
         })
 }
 
@@ -51,13 +51,21 @@ fn ip_json(args: &[&str]) -> Result<Value> {
     if stdout.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Array(Vec::new()));
     }
-    serde_json::from_slice(&stdout).map_err(|e| eyre!("ip {} printed no JSON: {e}", args.join(" ")))
+    serde_json::from_slice(&stdout).map_err(|source| Error::Json {
+        what: format!("ip {} printed no JSON", args.join(" ")),
+        source,
+    })
 }
 
 /// Checks that `iface` is a replay-lab veth end: returns the namespace to send from.
 pub fn check_replay_target(iface: &str, netns: Option<&str>) -> Result<String> {
     let ns = target_namespace(iface, netns)?;
-    let refuse = |why: String| eyre!("replay refuses {iface} in namespace {ns}: {why}; {HOW_TO}");
+    let refuse = |why: String| {
+        err!(
+            Refused,
+            "replay refuses {iface} in namespace {ns}: {why}; {HOW_TO}"
+        )
+    };
 
     let links = ip_json(&["-n", &ns, "-j", "-d", "link", "show"])?;
     let links = links.as_array().cloned().unwrap_or_default();
@@ -116,7 +124,7 @@ pub fn check_replay_target(iface: &str, netns: Option<&str>) -> Result<String> {
                 Ok(_) => {}
                 // No IPv6 in this kernel: nothing can be forwarded over it.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(eyre!("reading {path}: {e}")),
+                Err(e) => return Err(Error::io(format!("reading {path}"), e)),
             }
         }
         Ok(on)

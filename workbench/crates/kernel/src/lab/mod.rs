@@ -21,7 +21,7 @@ pub use replay_lab::{ReplayLab, ReplayLabInfo};
 use std::net::Ipv4Addr;
 use std::process::Command;
 
-use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use crate::error::{fail, Context, Error, Result};
 
 /// Prefix of every namespace and link the project creates.
 pub const PREFIX: &str = "ebml-";
@@ -47,9 +47,10 @@ pub fn ip_output(args: &[&str]) -> Result<Vec<u8>> {
     let out = Command::new("ip")
         .args(args)
         .output()
-        .wrap_err("running `ip` (iproute2); install it with: apt-get install iproute2")?;
+        .context(|| "running `ip` (iproute2); install it with: apt-get install iproute2")?;
     if !out.status.success() {
-        bail!(
+        fail!(
+            Command,
             "ip {}: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
@@ -75,7 +76,7 @@ fn disable_ipv6(iface: &str) -> Result<()> {
         Ok(()) => Ok(()),
         // A kernel without IPv6 has nothing to disable.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(eyre!("writing {path}: {e}")),
+        Err(e) => Err(Error::io(format!("writing {path}"), e)),
     }
 }
 
@@ -90,14 +91,17 @@ impl Lab {
     /// multi-queue NIC: frames of one link processed by several CPUs at once).
     pub fn create_with_queues(id: &str, subnet: u8, queues: u32) -> Result<Lab> {
         if !(1..=64).contains(&queues) {
-            bail!("a lab veth has 1 to 64 queues, not {queues}");
+            fail!(Invalid, "a lab veth has 1 to 64 queues, not {queues}");
         }
         Self::create_in(id, subnet, Some(queues))
     }
 
     fn create_in(id: &str, subnet: u8, queues: Option<u32>) -> Result<Lab> {
         if id.is_empty() || id.len() > 9 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-            bail!("lab id {id:?} must be 1-9 ASCII letters or digits (interface names have 15 bytes)");
+            fail!(
+                Invalid,
+                "lab id {id:?} must be 1-9 ASCII letters or digits (interface names have 15 bytes)"
+            );
         }
         let netns = format!("{PREFIX}{id}");
         let host_if = format!("{PREFIX}{id}h");

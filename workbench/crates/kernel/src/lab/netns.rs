@@ -3,7 +3,7 @@
 
 use std::os::fd::AsRawFd;
 
-use color_eyre::eyre::{eyre, Result, WrapErr};
+use crate::error::{err, Context, Error, Result};
 
 pub fn run_in<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> Result<T> {
     run_in_path(std::path::Path::new(&format!("/run/netns/{netns}")), f)
@@ -13,18 +13,18 @@ pub fn run_in<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> Result<T> {
 /// process inside it).
 pub fn run_in_path<T: Send>(path: &std::path::Path, f: impl FnOnce() -> T + Send) -> Result<T> {
     let netns = path.display().to_string();
-    let file = std::fs::File::open(path).wrap_err_with(|| format!("opening network namespace {netns}"))?;
+    let file = std::fs::File::open(path).context(|| format!("opening network namespace {netns}"))?;
     let path = netns.clone();
     std::thread::scope(|scope| {
         scope
             .spawn(move || {
                 // SAFETY: setns on a valid namespace fd affects only this thread.
                 if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(eyre!("setns into {path}: {}", std::io::Error::last_os_error()));
+                    return Err(Error::last_os(format!("setns into {path}")));
                 }
                 Ok(f())
             })
             .join()
-            .map_err(|_| eyre!("the thread inside namespace {netns} panicked"))?
+            .map_err(|_| err!(Thread, "the thread inside namespace {netns} panicked"))?
     })
 }

@@ -10,7 +10,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use color_eyre::eyre::{bail, eyre, Result};
+use crate::error::{fail, Context, Error, Result};
 
 use super::netns;
 
@@ -75,7 +75,7 @@ fn control_socket() -> Result<OwnedFd> {
     // SAFETY: plain socket(2); the fd is owned right away.
     let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
-        bail!("socket for ethtool requests: {}", std::io::Error::last_os_error());
+        return Err(Error::last_os("socket for ethtool requests"));
     }
     // SAFETY: raw is a fresh, valid fd.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
@@ -105,8 +105,7 @@ fn request(fd: &OwnedFd, iface: &str, cmd: u32, data: u32) -> std::io::Result<u3
 fn get_here(iface: &str, offload: Offload) -> Result<bool> {
     let fd = control_socket()?;
     let (get, _, bit) = offload.commands();
-    let data =
-        request(&fd, iface, get, 0).map_err(|e| eyre!("reading {} of {iface}: {e}", offload.name()))?;
+    let data = request(&fd, iface, get, 0).context(|| format!("reading {} of {iface}", offload.name()))?;
     Ok(match bit {
         Some(bit) => data & bit != 0,
         None => data != 0,
@@ -119,8 +118,8 @@ fn set_here(iface: &str, offload: Offload, on: bool) -> Result<()> {
     let data = match bit {
         // The flags word sets several features at once: change only ours.
         Some(bit) => {
-            let flags = request(&fd, iface, get, 0)
-                .map_err(|e| eyre!("reading the offload flags of {iface}: {e}"))?;
+            let flags =
+                request(&fd, iface, get, 0).context(|| format!("reading the offload flags of {iface}"))?;
             if on {
                 flags | bit
             } else {
@@ -129,16 +128,17 @@ fn set_here(iface: &str, offload: Offload, on: bool) -> Result<()> {
         }
         None => on as u32,
     };
-    request(&fd, iface, set, data).map_err(|e| {
-        eyre!(
-            "turning {} {} on {iface}: {e}",
+    request(&fd, iface, set, data).context(|| {
+        format!(
+            "turning {} {} on {iface}",
             offload.name(),
             if on { "on" } else { "off" }
         )
     })?;
     let now = get_here(iface, offload)?;
     if now != on {
-        bail!(
+        fail!(
+            Unsupported,
             "{} of {iface} stays {} (the device does not let it change)",
             offload.name(),
             if now { "on" } else { "off" }

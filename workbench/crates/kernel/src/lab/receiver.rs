@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use color_eyre::eyre::{eyre, Result, WrapErr};
+use crate::error::{err, Context, Error, Result};
 
 /// `<linux/if_packet.h>`: the packet type of frames the interface itself sent.
 const PACKET_OUTGOING: u8 = 4;
@@ -35,7 +35,8 @@ pub(super) fn open_socket(iface: &str) -> Result<OwnedFd> {
     // SAFETY: plain socket(2); the fd is owned right away.
     let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, eth_p_all) };
     if raw < 0 {
-        return Err(eyre!(
+        return Err(err!(
+            Unsupported,
             "AF_PACKET receive socket: {} (needs CAP_NET_RAW)",
             std::io::Error::last_os_error()
         ));
@@ -78,10 +79,7 @@ pub(super) fn open_socket(iface: &str) -> Result<OwnedFd> {
         )
     };
     if rc != 0 {
-        return Err(eyre!(
-            "binding the receive socket to {iface}: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(Error::last_os(format!("binding the receive socket to {iface}")));
     }
     Ok(fd)
 }
@@ -112,7 +110,7 @@ impl FrameCounter {
     /// socket is bound, so nothing sent afterwards is missed.
     pub fn start(netns: &str, iface: &str) -> Result<FrameCounter> {
         let path = format!("/run/netns/{netns}");
-        let ns = std::fs::File::open(&path).wrap_err_with(|| format!("opening network namespace {path}"))?;
+        let ns = std::fs::File::open(&path).context(|| format!("opening network namespace {path}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let received = Arc::new(AtomicU64::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
@@ -122,10 +120,7 @@ impl FrameCounter {
         let thread = std::thread::spawn(move || {
             // SAFETY: setns on a valid namespace fd affects only this thread.
             if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                let _ = ready_tx.send(Err(eyre!(
-                    "setns into {path}: {}",
-                    std::io::Error::last_os_error()
-                )));
+                let _ = ready_tx.send(Err(Error::last_os(format!("setns into {path}"))));
                 return;
             }
             let fd = match open_socket(&name) {
@@ -174,7 +169,7 @@ impl FrameCounter {
                 thread: Some(thread),
             }),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(eyre!("the receive thread for {iface} did not start")),
+            Err(_) => Err(err!(Thread, "the receive thread for {iface} did not start")),
         }
     }
 

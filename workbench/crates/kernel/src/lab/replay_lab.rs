@@ -9,7 +9,7 @@
 
 use std::process::Command;
 
-use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use crate::error::{fail, Context, Error, Result};
 use serde::Serialize;
 
 use super::{disable_ipv6, ip, netns, project_links, project_namespaces, PREFIX};
@@ -40,7 +40,10 @@ pub struct ReplayLab {
 /// Checks an id: it becomes part of interface names, which have at most 15 bytes.
 pub fn validate_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > 9 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-        bail!("lab id {id:?} must be 1-9 ASCII letters or digits (interface names have 15 bytes)");
+        fail!(
+            Invalid,
+            "lab id {id:?} must be 1-9 ASCII letters or digits (interface names have 15 bytes)"
+        );
     }
     Ok(())
 }
@@ -56,7 +59,8 @@ impl ReplayLab {
             mtu: REPLAY_MTU,
         };
         if project_namespaces().contains(&info.netns) {
-            bail!(
+            fail!(
+                State,
                 "namespace {} already exists; remove it with `workbench lab down --id {id}`",
                 info.netns
             );
@@ -95,7 +99,7 @@ impl ReplayLab {
             // A new namespace starts with forwarding off; writing it makes that a fact rather
             // than a kernel default that `net.core.devconf_inherit_init_net` could change.
             std::fs::write("/proc/sys/net/ipv4/ip_forward", b"0")
-                .wrap_err("turning IPv4 forwarding off in the lab namespace")
+                .context(|| "turning IPv4 forwarding off in the lab namespace")
         })??;
         ip(&["-n", &i.netns, "link", "set", &i.send_iface, "up"])?;
         ip(&["-n", &i.netns, "link", "set", &i.receive_iface, "up"])?;
@@ -131,15 +135,18 @@ fn links_in(ns: &str) -> Result<Vec<String>> {
     let out = Command::new("ip")
         .args(["-n", ns, "-j", "link", "show"])
         .output()
-        .wrap_err("running `ip` (iproute2)")?;
+        .context(|| "running `ip` (iproute2)")?;
     if !out.status.success() {
-        bail!(
+        fail!(
+            Command,
             "ip -n {ns} link show: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    let links: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| eyre!("ip -n {ns} -j link show printed no JSON: {e}"))?;
+    let links: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|source| Error::Json {
+        what: format!("ip -n {ns} -j link show printed no JSON"),
+        source,
+    })?;
     Ok(links
         .as_array()
         .map(|a| {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use color_eyre::eyre::{eyre, Result, WrapErr};
+use crate::error::{err, Context, Error, Result};
 
 use super::receiver::{open_socket, socket_drops};
 
@@ -63,7 +63,7 @@ fn enable_timestamps(fd: &OwnedFd) -> Result<()> {
         )
     };
     if rc != 0 {
-        return Err(eyre!("SO_TIMESTAMPNS: {}", std::io::Error::last_os_error()));
+        return Err(Error::last_os("SO_TIMESTAMPNS"));
     }
     Ok(())
 }
@@ -117,10 +117,7 @@ impl FrameTap {
         let ns = match netns {
             Some(ns) => {
                 let path = format!("/run/netns/{ns}");
-                Some(
-                    std::fs::File::open(&path)
-                        .wrap_err_with(|| format!("opening network namespace {path}"))?,
-                )
+                Some(std::fs::File::open(&path).context(|| format!("opening network namespace {path}"))?)
             }
             None => None,
         };
@@ -133,7 +130,7 @@ impl FrameTap {
                 if let Some(ns) = &ns {
                     // SAFETY: setns on a valid namespace fd affects only this thread.
                     if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                        return Err(eyre!("setns: {}", std::io::Error::last_os_error()));
+                        return Err(Error::last_os("setns"));
                     }
                 }
                 let fd = open_socket(&name)?;
@@ -146,7 +143,7 @@ impl FrameTap {
                     fd
                 }
                 Err(e) => {
-                    let _ = ready_tx.send(Err(eyre!("capturing on {name}: {e:#}")));
+                    let _ = ready_tx.send(Err(e.within(format!("capturing on {name}"))));
                     return Tapped::default();
                 }
             };
@@ -171,7 +168,7 @@ impl FrameTap {
                 thread: Some(thread),
             }),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(eyre!("the capture thread for {iface} did not start")),
+            Err(_) => Err(err!(Thread, "the capture thread for {iface} did not start")),
         }
     }
 
@@ -179,7 +176,7 @@ impl FrameTap {
     pub fn finish(mut self) -> Result<Tapped> {
         self.stop.store(true, Ordering::Relaxed);
         match self.thread.take() {
-            Some(t) => t.join().map_err(|_| eyre!("the capture thread panicked")),
+            Some(t) => t.join().map_err(|_| err!(Thread, "the capture thread panicked")),
             None => Ok(Tapped::default()),
         }
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use color_eyre::eyre::{eyre, Result, WrapErr};
+use crate::error::{err, Context, Error, Result};
 
 use super::afpacket::FrameSender;
 use super::Lab;
@@ -23,9 +23,11 @@ pub struct UdpSink {
 
 impl UdpSink {
     pub fn bind(addr: Ipv4Addr, port: u16, echo: bool) -> Result<Self> {
-        let socket = UdpSocket::bind(SocketAddrV4::new(addr, port))
-            .wrap_err_with(|| format!("binding {addr}:{port}"))?;
-        socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+        let socket =
+            UdpSocket::bind(SocketAddrV4::new(addr, port)).context(|| format!("binding {addr}:{port}"))?;
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .context(|| format!("setting a read timeout on {addr}:{port}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let received = Arc::new(AtomicU64::new(0));
         let (stop2, received2) = (stop.clone(), received.clone());
@@ -72,18 +74,23 @@ pub fn udp_from_netns(
 ) -> Result<()> {
     let (src, dst) = (lab.peer_addr, lab.host_addr);
     lab.run_in_netns(|| -> Result<()> {
-        let socket = UdpSocket::bind(SocketAddrV4::new(src, src_port))?;
-        socket.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let socket = UdpSocket::bind(SocketAddrV4::new(src, src_port))
+            .context(|| format!("binding {src}:{src_port}"))?;
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .context(|| format!("setting a read timeout on {src}:{src_port}"))?;
         let mut buf = [0u8; 2048];
         for (i, &len) in payload_bytes.iter().enumerate() {
             let payload = vec![(i % 251) as u8; len];
-            socket.send_to(&payload, SocketAddrV4::new(dst, dst_port))?;
+            socket
+                .send_to(&payload, SocketAddrV4::new(dst, dst_port))
+                .context(|| format!("sending datagram {i} from {src}:{src_port} to {dst}:{dst_port}"))?;
             if await_echo {
                 let (n, _) = socket
                     .recv_from(&mut buf)
-                    .map_err(|e| eyre!("no echo for datagram {i} from {src}:{src_port}: {e}"))?;
+                    .context(|| format!("no echo for datagram {i} from {src}:{src_port}"))?;
                 if n != len {
-                    return Err(eyre!("echo of datagram {i} has {n} bytes, sent {len}"));
+                    return Err(err!(Mismatch, "echo of datagram {i} has {n} bytes, sent {len}"));
                 }
             }
         }
@@ -195,11 +202,11 @@ impl UdpFlows {
             while !stop.load(Ordering::Relaxed) && started.elapsed() < self.max_duration {
                 let port = self.src_port(report.flows);
                 let socket = UdpSocket::bind(SocketAddrV4::new(src, port))
-                    .wrap_err_with(|| format!("binding {src}:{port} in the lab namespace"))?;
+                    .context(|| format!("binding {src}:{port} in the lab namespace"))?;
                 for len in self.payloads(report.flows) {
                     socket
                         .send_to(&buf[..len], to)
-                        .wrap_err_with(|| format!("sending {len} bytes from {src}:{port} to {to}"))?;
+                        .context(|| format!("sending {len} bytes from {src}:{port} to {to}"))?;
                     report.datagrams += 1;
                 }
                 report.flows += 1;
@@ -215,15 +222,11 @@ fn pin_current_thread() -> Result<()> {
     // SAFETY: sched_getcpu has no preconditions; a zeroed cpu_set_t is a valid empty set;
     // CPU_SET and sched_setaffinity(0, ..) touch only that set and the calling thread.
     unsafe {
-        let cpu = usize::try_from(libc::sched_getcpu())
-            .map_err(|_| eyre!("sched_getcpu: {}", std::io::Error::last_os_error()))?;
+        let cpu = usize::try_from(libc::sched_getcpu()).map_err(|_| Error::last_os("sched_getcpu"))?;
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            return Err(eyre!(
-                "pinning the sender to CPU {cpu}: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(Error::last_os(format!("pinning the sender to CPU {cpu}")));
         }
     }
     Ok(())

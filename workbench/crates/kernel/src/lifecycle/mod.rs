@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{Result, WrapErr};
+use crate::error::{Context, Error, Result};
 
 /// Signals that ask a command to stop, with the exit status the shell convention gives them.
 const SIGNALS: [(i32, &str, u8); 3] = [
@@ -38,9 +38,9 @@ pub fn install() -> Result<()> {
         let flag = Arc::new(AtomicBool::new(false));
         // Registered first, so it sees the flag as the previous signal left it.
         signal_hook::flag::register_conditional_shutdown(signal, i32::from(status), flag.clone())
-            .wrap_err_with(|| format!("installing the {name} handler"))?;
+            .context(|| format!("installing the {name} handler"))?;
         signal_hook::flag::register(signal, flag.clone())
-            .wrap_err_with(|| format!("installing the {name} handler"))?;
+            .context(|| format!("installing the {name} handler"))?;
         flags.push(flag);
     }
     let _ = FLAGS.set(flags);
@@ -70,11 +70,23 @@ pub struct Interrupted {
 }
 
 /// `Err(Interrupted)` once a stop signal arrived: `?` after each step unwinds through the guards.
-pub fn check() -> Result<()> {
+pub fn check() -> Result<(), Interrupted> {
     match stop_signal() {
-        Some((signal, exit_status)) => Err(Interrupted { signal, exit_status }.into()),
+        Some((signal, exit_status)) => Err(Interrupted { signal, exit_status }),
         None => Ok(()),
     }
+}
+
+/// The [`Interrupted`] an error of a chain is, directly or as this crate's
+/// [`Error::Interrupted`] (whose display is the interruption's own, so the chain does not list
+/// it twice): what `main` looks for to exit with the signal's status.
+pub fn interrupted_in<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Interrupted> {
+    if let Some(i) = e.downcast_ref::<Interrupted>() {
+        return Some(i);
+    }
+    e.downcast_ref::<Error>()
+        .or_else(|| e.downcast_ref::<Box<Error>>().map(|b| &**b))
+        .and_then(Error::interrupted)
 }
 
 /// Sleeps until `until`, waking early when a stop signal arrives (long pacing gaps in a capture

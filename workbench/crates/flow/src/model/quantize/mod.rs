@@ -11,13 +11,15 @@
 //! `0.5 * x / 2^s + 1` (weight rounding, then the floor of the shift); the score error is at most
 //! the sum of those plus 0.5 for the bias: [`IntLogistic::error_bound`].
 
-use color_eyre::eyre::{bail, Result};
 use shared::features::{FeatureVector, FEATURE_COUNT};
 use shared::model::{
     log2fx, LogisticTerm, Model, LOG2_FRAC_BITS, MAX_NODES, SCORE_ONE, TRANSFORM_IDENTITY, TRANSFORM_LOG2,
 };
 
 use super::build::{self, Node};
+pub use super::error::CompileError;
+
+type Result<T, E = CompileError> = std::result::Result<T, E>;
 
 /// A tree as training produces it: go left when `x[feature] <= threshold`; node 0 is the root.
 /// One definition, owned by the crate that fits it.
@@ -30,7 +32,7 @@ pub fn predict(tree: &FloatTree, x: &FeatureVector) -> f64 {
 
 fn fixed_probability(p: f64, node: usize) -> Result<i32> {
     if !p.is_finite() || !(0.0..=1.0).contains(&p) {
-        bail!("leaf {node} has probability {p}; expected a number in [0, 1]");
+        return Err(CompileError::LeafProbability { node, p });
     }
     Ok((p * SCORE_ONE as f64).round() as i32)
 }
@@ -38,17 +40,15 @@ fn fixed_probability(p: f64, node: usize) -> Result<i32> {
 /// Compiles a float tree; `threshold_p`: malicious when P(malicious) >= threshold_p.
 pub fn compile_tree(tree: &FloatTree, threshold_p: f64) -> Result<Box<Model>> {
     if !threshold_p.is_finite() {
-        bail!("decision threshold {threshold_p} is not a number");
+        return Err(CompileError::Threshold(threshold_p));
     }
     if tree.nodes.is_empty() {
-        bail!("the tree has no nodes");
+        return Err(CompileError::EmptyTree);
     }
     if tree.nodes.len() > MAX_NODES {
-        bail!(
-            "the trained tree has {} nodes, over the probe's limit of {MAX_NODES}: train a shallower \
-             tree (lower --max-depth)",
-            tree.nodes.len()
-        );
+        return Err(CompileError::TooManyNodes {
+            nodes: tree.nodes.len(),
+        });
     }
     // Renumber in preorder from the root: children then come after their parents, as the probe
     // requires; a node reached twice is a cycle or a shared subtree.
@@ -57,13 +57,13 @@ pub fn compile_tree(tree: &FloatTree, threshold_p: f64) -> Result<Box<Model>> {
     let mut stack = vec![0usize];
     while let Some(i) = stack.pop() {
         if i >= tree.nodes.len() {
-            bail!(
-                "a split points to node {i}, but the tree has {} nodes",
-                tree.nodes.len()
-            );
+            return Err(CompileError::DanglingSplit {
+                node: i,
+                nodes: tree.nodes.len(),
+            });
         }
         if new_index[i] != usize::MAX {
-            bail!("node {i} is reached twice: the tree has a cycle or a shared subtree");
+            return Err(CompileError::ReachedTwice { node: i });
         }
         new_index[i] = order.len();
         order.push(i);
@@ -83,7 +83,7 @@ pub fn compile_tree(tree: &FloatTree, threshold_p: f64) -> Result<Box<Model>> {
                 right,
             } => {
                 if threshold.is_nan() {
-                    bail!("node {i} splits feature {feature} at NaN");
+                    return Err(CompileError::NanSplit { node: i, feature });
                 }
                 // Exact for integer features: x <= t  <=>  x <= floor(t).
                 let t = threshold.floor().clamp(i64::MIN as f64, i64::MAX as f64) as i64;
@@ -106,10 +106,10 @@ pub fn compile_tree(tree: &FloatTree, threshold_p: f64) -> Result<Box<Model>> {
         });
     }
     if lowest_malicious <= highest_benign {
-        bail!(
-            "leaves on both sides of the decision threshold round to the same fixed-point score \
-             ({highest_benign} vs {lowest_malicious} of {SCORE_ONE}); move the threshold"
-        );
+        return Err(CompileError::ThresholdCollision {
+            highest_benign,
+            lowest_malicious,
+        });
     }
     // Any threshold in (highest_benign, lowest_malicious] keeps every leaf's decision.
     let threshold = if lowest_malicious == i64::MAX {
@@ -172,21 +172,25 @@ impl IntLogistic {
 /// Compiles a logistic model; malicious when logit >= `threshold_logit`.
 pub fn compile_logistic(m: &FloatLogistic, threshold_logit: f64) -> Result<IntLogistic> {
     if !m.bias.is_finite() {
-        bail!("the intercept is {}; expected a finite number", m.bias);
+        return Err(CompileError::Intercept(m.bias));
     }
     if !threshold_logit.is_finite() {
-        bail!("decision threshold {threshold_logit} is not a number");
+        return Err(CompileError::Threshold(threshold_logit));
     }
     let mut terms = Vec::new();
     for (i, (&w, &transform)) in m.weights.iter().zip(&m.transforms).enumerate() {
         if !w.is_finite() {
-            bail!(
-                "feature {i} ({}) has weight {w}; expected a finite number",
-                shared::features::FEATURES[i].name
-            );
+            return Err(CompileError::Weight {
+                feature: i,
+                name: shared::features::FEATURES[i].name,
+                weight: w,
+            });
         }
         if transform != TRANSFORM_IDENTITY && transform != TRANSFORM_LOG2 {
-            bail!("feature {i} has unknown transform {transform}");
+            return Err(CompileError::Transform {
+                feature: i,
+                transform,
+            });
         }
         if w == 0.0 {
             continue;
@@ -199,7 +203,10 @@ pub fn compile_logistic(m: &FloatLogistic, threshold_logit: f64) -> Result<IntLo
         };
         let at_shift_0 = per_unit.abs() * SCORE_ONE as f64;
         if at_shift_0 >= i32::MAX as f64 {
-            bail!("feature {i} weight {w} is too large for the probe's 32-bit fixed point");
+            return Err(CompileError::WeightTooLarge {
+                feature: i,
+                weight: w,
+            });
         }
         // Largest shift that keeps |W| <= i32::MAX: more fraction bits, less rounding error.
         let mut shift = 0u8;
