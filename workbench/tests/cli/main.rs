@@ -29,6 +29,7 @@ mod inspect_inputs;
 mod newcomer_errors;
 mod newcomer_metrics;
 mod newcomer_scores;
+mod pitfalls_json;
 mod readme_path;
 mod sample_honesty;
 mod train_datasets;
