@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use indicatif::ProgressBar;
 use serde_json::Value;
 use workbench_data::dataset::{self, DatasetKind, LoadOptions, LoadedDataset};
 use workbench_data::features::labels::CicOptions;
 use workbench_data::features::{extract, DecisionPoint, FeaturesOptions};
 use workbench_data::pitfalls::{self, Evidence, Finding};
+use workbench_data::progress::NoProgress;
 
 fn data_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -251,7 +251,7 @@ fn flow_table(variant: &str, dir: &Path) -> PathBuf {
         lenient: false,
         opt_in: 0,
     };
-    let report = extract(&opts, &ProgressBar::hidden()).unwrap_or_else(|e| panic!("features: {e:#}"));
+    let report = extract(&opts, &NoProgress).unwrap_or_else(|e| panic!("features: {e:#}"));
     let labels = report.labels.expect("label report");
     assert_eq!((report.flows, labels.unmatched_flows), (1_860, 0), "{variant}");
     out

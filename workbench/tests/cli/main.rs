@@ -19,6 +19,7 @@ mod eval_table;
 mod export_c;
 mod features_errors;
 mod features_labels;
+mod features_progress;
 mod features_table;
 mod fuzz_parsers;
 mod fuzz_regressions;

@@ -9,4 +9,5 @@ pub mod dataset;
 pub mod eval;
 pub mod features;
 pub mod pitfalls;
+pub mod progress;
 pub mod train;

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{Result, WrapErr};
-use indicatif::ProgressBar;
 use serde::Serialize;
 use shared::abi::ProbeConfig;
 use shared::features::FEATURES;
@@ -143,7 +142,7 @@ fn table_of(spec: &Spec, work: &Path) -> Result<LoadedDataset> {
                     lenient: false,
                     opt_in: 0,
                 },
-                &ProgressBar::hidden(),
+                &crate::progress::NoProgress,
             )?;
             load(&[out])
         }
