@@ -42,3 +42,4 @@ mod tui_panic;
 mod tui_screens;
 mod tui_sim;
 mod tui_tabs;
+mod typed_errors;
