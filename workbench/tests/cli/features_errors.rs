@@ -10,7 +10,7 @@ use workbench_data::progress::NoProgress;
 fn error_of(opts: &workbench_data::features::FeaturesOptions) -> String {
     match extract(opts, &NoProgress) {
         Ok(r) => panic!("expected an error, got {} rows", r.rows),
-        Err(e) => format!("{e:#}"),
+        Err(e) => workbench_data::error_chain(&e),
     }
 }
 

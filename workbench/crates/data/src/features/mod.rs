@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use color_eyre::eyre::{Result, WrapErr};
 use serde::Serialize;
 use shared::abi::ProbeConfig;
 use shared::features::FeatureVector;
@@ -30,6 +29,38 @@ use labels::{Assigned, CicOptions, FlowFacts, LabelReport, Labeler};
 use output::{Layout, Row, TableWriter, DECIDED_AT_LAST_PACKET, DECIDED_AT_PACKET_N};
 use workbench_flow::flowfmt::FlowTuple;
 use workbench_flow::twin::{FlowMap, Twin};
+
+/// Why a feature table could not be made: a capture, the labels, or the output file.
+#[derive(Debug, thiserror::Error)]
+pub enum FeaturesError {
+    #[error(transparent)]
+    Capture(#[from] workbench_flow::capture::CaptureError),
+    #[error(transparent)]
+    Labels(#[from] labels::LabelsError),
+    /// A file could not be opened, created or moved; `action` says which.
+    #[error("{file}: {action}")]
+    Io {
+        file: String,
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// polars could not write the table.
+    #[error("{file}: {action}")]
+    Table {
+        file: String,
+        action: &'static str,
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
+    #[error(transparent)]
+    Polars(#[from] polars::prelude::PolarsError),
+    /// An argument or state the run cannot use (the message names it).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = FeaturesError> = std::result::Result<T, E>;
 
 /// Where in a flow the features are taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,10 +280,10 @@ impl Run<'_> {
                 continue;
             } else {
                 index.get(&key).copied().ok_or_else(|| {
-                    color_eyre::eyre::eyre!(
+                    FeaturesError::Invalid(format!(
                         "{file}: packet {}: internal: flow without bookkeeping",
                         packet.index
-                    )
+                    ))
                 })?
             };
             match (self.opts.decision, &totals) {
@@ -319,7 +350,11 @@ pub fn extract(opts: &FeaturesOptions, progress: &dyn Progress) -> Result<Featur
     };
     let mut total_bytes = 0;
     for path in &opts.pcaps {
-        let meta = std::fs::metadata(path).wrap_err_with(|| format!("{}: cannot open", path.display()))?;
+        let meta = std::fs::metadata(path).map_err(|source| FeaturesError::Io {
+            file: path.display().to_string(),
+            action: "cannot open".into(),
+            source,
+        })?;
         total_bytes += meta.len() * passes;
     }
     progress.set_total(total_bytes);

@@ -20,7 +20,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 
-use color_eyre::eyre::{eyre, Result};
+use super::{invalid, io_at, Result};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
@@ -261,10 +261,11 @@ fn one_line(file: &str, text: &str, e: &toml::de::Error) -> String {
 impl Rules {
     pub fn load(path: &Path, names: &mut Vec<String>) -> Result<Rules> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| eyre!("{file}: cannot read: {e}"))?;
-        let parsed: RulesFile = toml::from_str(&text).map_err(|e| eyre!(one_line(&file, &text, &e)))?;
+        let text = std::fs::read_to_string(path).map_err(io_at(&file, "cannot read"))?;
+        let parsed: RulesFile =
+            toml::from_str(&text).map_err(|e| super::LabelsError::Invalid(one_line(&file, &text, &e)))?;
         if parsed.rule.is_empty() {
-            return Err(eyre!("{file}: no rules: expected one or more [[rule]] tables"));
+            return Err(invalid!("{file}: no rules: expected one or more [[rule]] tables"));
         }
         let mut rules = Vec::with_capacity(parsed.rule.len());
         for spanned in parsed.rule {
@@ -272,7 +273,7 @@ impl Rules {
             let spec = spanned.into_inner();
             if let (Some(from), Some(until)) = (spec.from, spec.until) {
                 if until.0 <= from.0 {
-                    return Err(eyre!(
+                    return Err(invalid!(
                         "{file}:{line}: key `until`: the rule's time range ends before it starts"
                     ));
                 }

@@ -45,14 +45,25 @@ pub struct CicStamp {
     pub ambiguous_12h: bool,
 }
 
+/// A CIC timestamp that does not parse, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("timestamp `{stamp}` {why} (expected e.g. 7/7/2017 3:56 or 07/07/2017 03:56:12 PM)")]
+pub struct StampError {
+    pub stamp: String,
+    /// `has no time of day`, `is not a valid date and time`, ...
+    pub why: &'static str,
+}
+
 /// Parses `7/7/2017 3:56`, `07/07/2017 03:56:12 PM`, `2017-07-07 15:56:12`.
 ///
 /// CIC-IDS2017 writes day/month/year (`5/7/2017` is Wednesday 5 July); when the second number
 /// is above 12 the order can only be month/day and is read so. The hour of the "GeneratedLabelled
 /// Flows" files is on a 12-hour clock without AM/PM, hence [`CicStamp::ambiguous_12h`].
-pub fn parse_cic_stamp(s: &str) -> Result<CicStamp, String> {
-    let bad =
-        |why: &str| format!("timestamp `{s}` {why} (expected e.g. 7/7/2017 3:56 or 07/07/2017 03:56:12 PM)");
+pub fn parse_cic_stamp(s: &str) -> Result<CicStamp, StampError> {
+    let bad = |why: &'static str| StampError {
+        stamp: s.to_string(),
+        why,
+    };
     let mut parts = s.split_whitespace();
     let date = parts.next().ok_or_else(|| bad("is empty"))?;
     let clock = parts.next().ok_or_else(|| bad("has no time of day"))?;
