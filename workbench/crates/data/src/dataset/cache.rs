@@ -31,8 +31,7 @@ pub fn fingerprint(files: &[SourceFile], opts: &LoadOptions) -> Result<String, D
     fnv1a(&mut h, CACHE_VERSION.as_bytes());
     for f in files {
         let name = f.display_name();
-        let meta =
-            std::fs::metadata(&f.path).map_err(|e| DataError::file(&name, format!("cannot read: {e}")))?;
+        let meta = std::fs::metadata(&f.path).map_err(|e| DataError::io(&name, "cannot read", e))?;
         let path = std::fs::canonicalize(&f.path).unwrap_or_else(|_| f.path.clone());
         fnv1a(&mut h, path.to_string_lossy().as_bytes());
         fnv1a(&mut h, f.entry.as_deref().unwrap_or("").as_bytes());
