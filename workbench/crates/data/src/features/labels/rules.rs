@@ -64,21 +64,33 @@ fn bits(ip: IpAddr) -> (u128, u8) {
     }
 }
 
+/// An address range in a rule that does not parse, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32 ({why})")]
+pub struct NotACidr {
+    pub text: String,
+    /// `bad address`, `bad prefix length`, `prefix length above 32`.
+    pub why: String,
+}
+
 impl Cidr {
-    pub fn parse(s: &str) -> Result<Cidr, String> {
-        let bad = |why: &str| format!("`{s}` is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32 ({why})");
+    pub fn parse(s: &str) -> Result<Cidr, NotACidr> {
+        let bad = |why: String| NotACidr {
+            text: s.to_string(),
+            why,
+        };
         let (addr, prefix) = match s.trim().split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (s.trim(), None),
         };
-        let addr: IpAddr = addr.parse().map_err(|_| bad("bad address"))?;
+        let addr: IpAddr = addr.parse().map_err(|_| bad("bad address".into()))?;
         let max = bits(addr).1;
         let prefix = match prefix {
-            Some(p) => p.parse::<u8>().map_err(|_| bad("bad prefix length"))?,
+            Some(p) => p.parse::<u8>().map_err(|_| bad("bad prefix length".into()))?,
             None => max,
         };
         if prefix > max {
-            return Err(bad(&format!("prefix length above {max}")));
+            return Err(bad(format!("prefix length above {max}")));
         }
         Ok(Cidr { addr, prefix })
     }
