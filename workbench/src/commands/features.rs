@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::output::{Output, Shown};
 use workbench_data::features::labels::{parse_utc_offset, CicOptions};
 use workbench_data::features::{extract, DecisionPoint, FeaturesOptions, FeaturesReport};
+use workbench_data::progress::Progress;
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("decision").args(["decision_at", "every_packet"]))]
@@ -83,7 +84,7 @@ pub fn run(args: FeaturesArgs) -> Result<()> {
         .progress_chars("=> ");
         ProgressBar::new(0).with_style(style)
     };
-    let result = extract(&opts, &progress);
+    let result = extract(&opts, &BarProgress(progress.clone()));
     progress.finish_and_clear();
     let report = result?;
     if let Some(labels) = &report.labels {
@@ -111,4 +112,48 @@ fn extracted(report: &FeaturesReport, f: &mut fmt::Formatter<'_>) -> fmt::Result
         report.elapsed_ns as f64 / 1e9,
         report.packets_per_s
     )
+}
+
+/// The library's progress (bytes of capture read) on an indicatif bar.
+struct BarProgress(ProgressBar);
+
+impl Progress for BarProgress {
+    fn set_total(&self, total: u64) {
+        self.0.set_length(total);
+    }
+
+    fn advance(&self, done: u64) {
+        self.0.inc(done);
+    }
+
+    fn message(&self, text: &str) {
+        self.0.set_message(text.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bar ends full: its length is the capture's size, and the steps reach it.
+    #[test]
+    fn the_features_bar_ends_at_the_captures_size() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let pcap = root.join("sample-pcaps/honest.pcap");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = FeaturesOptions {
+            pcaps: vec![pcap.clone()],
+            output: dir.path().join("t.csv"),
+            decision: DecisionPoint::LastPacket,
+            labels: None,
+            cic: CicOptions::default(),
+            lenient: false,
+            opt_in: 0,
+        };
+        let bar = ProgressBar::hidden();
+        extract(&opts, &BarProgress(bar.clone())).expect("features");
+        let size = std::fs::metadata(&pcap).expect("sample capture").len();
+        assert_eq!((bar.position(), bar.length()), (size, Some(size)));
+        assert_eq!(bar.message(), pcap.display().to_string());
+    }
 }

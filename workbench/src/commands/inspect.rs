@@ -211,9 +211,9 @@ pub fn run(args: InspectArgs) -> Result<()> {
     for f in &r.findings {
         let severity = format!("{:?}", f.severity).to_uppercase();
         println!("\n[{severity}] {}: {}", f.id, f.summary);
-        if let Value::Object(m) = &f.evidence {
+        if let Value::Object(m) = f.evidence.to_json() {
             for (k, v) in m {
-                for line in evidence_lines(k, v) {
+                for line in evidence_lines(&k, &v) {
                     println!("{line}");
                 }
             }

@@ -4,13 +4,13 @@
 use std::process::Command;
 
 use crate::featkit::{independent, ints, options, pcap, read_table, run, tuple_of, tuples};
-use indicatif::ProgressBar;
 use workbench_data::features::{extract, DecisionPoint};
+use workbench_data::progress::NoProgress;
 
 fn error_of(opts: &workbench_data::features::FeaturesOptions) -> String {
-    match extract(opts, &ProgressBar::hidden()) {
+    match extract(opts, &NoProgress) {
         Ok(r) => panic!("expected an error, got {} rows", r.rows),
-        Err(e) => format!("{e:#}"),
+        Err(e) => workbench_data::error_chain(&e),
     }
 }
 

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::featkit::{independent, options, pcap, read_table, run, strings, tuple_of, tuples, Flow};
 use chrono::{DateTime, Timelike};
-use indicatif::ProgressBar;
 use workbench_data::features::{extract, DecisionPoint};
+use workbench_data::progress::NoProgress;
 
 fn labelled(
     inputs: &[PathBuf],
@@ -135,9 +135,9 @@ fn rules_error(text: &str) -> String {
         DecisionPoint::LastPacket,
     );
     opts.labels = Some(rules);
-    let e = match extract(&opts, &ProgressBar::hidden()) {
+    let e = match extract(&opts, &NoProgress) {
         Ok(_) => panic!("expected an error for:\n{text}"),
-        Err(e) => format!("{e:#}"),
+        Err(e) => workbench_data::error_chain(&e),
     };
     assert!(!e.contains('\n'), "one line: {e}");
     assert!(!dir.path().join("o.csv").exists());
@@ -383,10 +383,7 @@ fn generator_labels_match_both_directions_and_the_time_window_only() {
         DecisionPoint::LastPacket,
     );
     opts.labels = Some(csv);
-    let e = format!(
-        "{:#}",
-        extract(&opts, &ProgressBar::hidden()).expect_err("bad row refused")
-    );
+    let e = workbench_data::error_chain(&extract(&opts, &NoProgress).expect_err("bad row refused"));
     assert!(
         e.contains("labels-test.csv:2:") && e.contains("`dport`") && e.contains("`http`"),
         "{e}"

@@ -354,7 +354,7 @@ fn check_load(name: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
             prop_assert_eq!(d.malicious.len(), d.rows(), "one label per row");
         }
         Err(e) => {
-            let msg = e.to_string();
+            let msg = workbench_data::error_chain(&e);
             prop_assert!(msg.contains(name), "the error names the file: {}", msg);
         }
     }

@@ -12,7 +12,7 @@ fn load(path: PathBuf) -> Result<usize, String> {
     };
     workbench_data::dataset::load(&[path], &opts)
         .map(|d| d.rows())
-        .map_err(|e| e.to_string())
+        .map_err(|e| workbench_data::error_chain(&e))
 }
 
 /// Found on the first fuzz run: one byte of a page header flipped with 0x81 made polars assert

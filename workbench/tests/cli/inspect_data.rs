@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use indicatif::ProgressBar;
 use serde_json::Value;
 use workbench_data::dataset::{self, DatasetKind, LoadOptions, LoadedDataset};
 use workbench_data::features::labels::CicOptions;
 use workbench_data::features::{extract, DecisionPoint, FeaturesOptions};
-use workbench_data::pitfalls::{self, Finding};
+use workbench_data::pitfalls::{self, Evidence, Finding};
+use workbench_data::progress::NoProgress;
 
 fn data_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -32,11 +32,14 @@ fn finding<'a>(f: &'a [Finding], id: &str) -> Option<&'a Finding> {
     f.iter().find(|x| x.id == id)
 }
 
-fn column<'a>(f: &'a Finding, name: &str) -> &'a Value {
-    f.evidence["columns"]
+/// A column's entry in a finding's evidence, as `inspect --json` prints it.
+fn column(f: &Finding, name: &str) -> Value {
+    let evidence = f.evidence.to_json();
+    evidence["columns"]
         .as_array()
         .and_then(|a| a.iter().find(|c| c["column"] == name))
-        .unwrap_or_else(|| panic!("{name} not in {}", f.evidence))
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} not in {evidence}"))
 }
 
 fn counts(ds: &LoadedDataset) -> HashMap<String, usize> {
@@ -92,13 +95,15 @@ fn slowloris_attacker_address_and_port_predict_the_label() {
     );
     assert!(f.summary.contains("Source IP"), "{}", f.summary);
     let s = finding(&findings, "split_comparison").expect("split comparison");
-    for split in ["random", "time"] {
-        let f1 = s.evidence["splits"][split]["f1"].as_f64();
-        assert!(
-            f1.is_some_and(|v| (0.0..=1.0).contains(&v)),
-            "{split}: {}",
-            s.evidence
-        );
+    let Evidence::SplitComparison(e) = &s.evidence else {
+        panic!("split comparison evidence: {:?}", s.evidence)
+    };
+    for (split, score) in [
+        ("random", Some(&e.splits.random)),
+        ("time", e.splits.time.as_ref()),
+    ] {
+        let f1 = score.and_then(|s| s.f1);
+        assert!(f1.is_some_and(|v| (0.0..=1.0).contains(&v)), "{split}: {e:?}");
     }
     assert!(
         s.summary.contains("random split F1") && s.summary.contains("time-ordered split F1"),
@@ -246,7 +251,7 @@ fn flow_table(variant: &str, dir: &Path) -> PathBuf {
         lenient: false,
         opt_in: 0,
     };
-    let report = extract(&opts, &ProgressBar::hidden()).unwrap_or_else(|e| panic!("features: {e:#}"));
+    let report = extract(&opts, &NoProgress).unwrap_or_else(|e| panic!("features: {e:#}"));
     let labels = report.labels.expect("label report");
     assert_eq!((report.flows, labels.unmatched_flows), (1_860, 0), "{variant}");
     out

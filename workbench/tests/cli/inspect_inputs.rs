@@ -33,7 +33,7 @@ fn error_of(path: &Path, o: &LoadOptions) -> String {
             path.display(),
             ds.rows()
         ),
-        Err(e) => e.to_string(),
+        Err(e) => workbench_data::error_chain(&e),
     }
 }
 

@@ -20,11 +20,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use indicatif::ProgressBar;
 use shared::model::Model;
 use workbench_data::dataset::LoadedDataset;
 use workbench_data::dataset::{self, LoadOptions};
 use workbench_data::features::{self, DecisionPoint, FeaturesOptions};
+use workbench_data::progress::NoProgress;
 use workbench_data::train::prepare;
 use workbench_data::train::run::{self, Input, Outcome, RunOptions};
 use workbench_data::train::{self, metrics, split, Dataset, SplitKind, TrainOptions};
@@ -51,7 +51,7 @@ fn dataset(dir: &Path, variant: Variant) -> (Dataset, LoadedDataset) {
             lenient: false,
             opt_in: 0,
         },
-        &ProgressBar::hidden(),
+        &NoProgress,
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
     let loaded = dataset::load(

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use indicatif::ProgressBar;
 use polars::prelude::*;
 use shared::ParsedPacket;
 use workbench_data::features::labels::CicOptions;
 use workbench_data::features::{extract, DecisionPoint, FeaturesOptions, FeaturesReport};
+use workbench_data::progress::NoProgress;
 
 pub type Endpoint = (IpAddr, u16);
 /// (src_ip, src_port, dst_ip, dst_port, proto), oriented from the initiator.
@@ -36,7 +36,7 @@ pub fn options(pcaps: &[PathBuf], output: &Path, decision: DecisionPoint) -> Fea
 }
 
 pub fn run(opts: &FeaturesOptions) -> FeaturesReport {
-    extract(opts, &ProgressBar::hidden()).unwrap_or_else(|e| panic!("features: {e:#}"))
+    extract(opts, &NoProgress).unwrap_or_else(|e| panic!("features: {e:#}"))
 }
 
 fn ip(version: u8, a: &[u8; 16]) -> IpAddr {

@@ -5,10 +5,10 @@
 //! results come back as events; each result carries the generation of its request, and the app
 //! ignores any but the newest (at most one live job of each kind counts).
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::time::Duration;
 
 use color_eyre::eyre::{eyre, Result, WrapErr};
 
@@ -116,6 +116,54 @@ pub fn remove_work_dir() {
 
 type Progress<'a> = &'a (dyn Fn(&str, f64) + Sync);
 
+/// `features::extract`'s progress (bytes of the capture read) as the load job's own progress:
+/// the share read moves the job over the first 60% of the capture's span, one event per percent.
+struct CaptureProgress<'a> {
+    stage: String,
+    report: Progress<'a>,
+    span: (f64, f64),
+    total_bytes: Cell<u64>,
+    read_bytes: Cell<u64>,
+    shown_percent: Cell<Option<u64>>,
+}
+
+impl<'a> CaptureProgress<'a> {
+    fn new(name: &str, report: Progress<'a>, span: (f64, f64)) -> Self {
+        CaptureProgress {
+            stage: format!("features of {name}"),
+            report,
+            span,
+            total_bytes: Cell::new(0),
+            read_bytes: Cell::new(0),
+            shown_percent: Cell::new(None),
+        }
+    }
+
+    fn show(&self) {
+        let share = (self.read_bytes.get() as f64 / self.total_bytes.get().max(1) as f64).min(1.0);
+        let percent = (share * 100.0) as u64;
+        if self.shown_percent.get() != Some(percent) {
+            self.shown_percent.set(Some(percent));
+            (self.report)(
+                &self.stage,
+                self.span.0 + share * (self.span.1 - self.span.0) * 0.6,
+            );
+        }
+    }
+}
+
+impl workbench_data::progress::Progress for CaptureProgress<'_> {
+    fn set_total(&self, total: u64) {
+        self.total_bytes.set(total);
+        self.show();
+    }
+
+    fn advance(&self, done: u64) {
+        self.read_bytes.set(self.read_bytes.get().saturating_add(done));
+        self.show();
+    }
+}
+
 /// A capture (with its labels) as a feature table, then loaded like any table.
 fn load_capture(
     pcap: &Path,
@@ -140,23 +188,7 @@ fn load_capture(
         lenient: false,
         opt_in: 0,
     };
-    let bar = indicatif::ProgressBar::hidden();
-    let done = std::sync::atomic::AtomicBool::new(false);
-    let report = std::thread::scope(|s| {
-        s.spawn(|| {
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                let share = bar.position() as f64 / bar.length().unwrap_or(0).max(1) as f64;
-                progress(
-                    &format!("features of {name}"),
-                    span.0 + share * (span.1 - span.0) * 0.6,
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
-        let r = features::extract(&opts, &bar);
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
-        r
-    })?;
+    let report = features::extract(&opts, &CaptureProgress::new(&name, progress, span))?;
     progress(
         &format!("loading {}", table.display()),
         span.0 + (span.1 - span.0) * 0.6,

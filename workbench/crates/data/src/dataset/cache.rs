@@ -31,8 +31,7 @@ pub fn fingerprint(files: &[SourceFile], opts: &LoadOptions) -> Result<String, D
     fnv1a(&mut h, CACHE_VERSION.as_bytes());
     for f in files {
         let name = f.display_name();
-        let meta =
-            std::fs::metadata(&f.path).map_err(|e| DataError::file(&name, format!("cannot read: {e}")))?;
+        let meta = std::fs::metadata(&f.path).map_err(|e| DataError::io(&name, "cannot read", e))?;
         let path = std::fs::canonicalize(&f.path).unwrap_or_else(|_| f.path.clone());
         fnv1a(&mut h, path.to_string_lossy().as_bytes());
         fnv1a(&mut h, f.entry.as_deref().unwrap_or("").as_bytes());
@@ -108,6 +107,30 @@ pub fn wait_for_writes() {
     }
 }
 
+/// Why the dataset cache was not written (the table itself is fine: a note, not a failure).
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("no cache directory (set XDG_CACHE_HOME or HOME)")]
+    NoDirectory,
+    #[error("cannot start the cache writer")]
+    Thread(#[source] std::io::Error),
+    /// A file or folder of the cache could not be written.
+    #[error("{}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", .path.display())]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: PolarsError,
+    },
+    #[error("metadata")]
+    Meta(#[source] serde_json::Error),
+}
+
 /// Starts writing the cache on its own thread and returns where it will be: the table is
 /// usable now, and the cache costs the command no waiting unless it ends first. A reader never
 /// sees half a file (written under a temporary name, renamed when complete).
@@ -116,18 +139,18 @@ pub fn write_in_background(
     key: &str,
     frame: &DataFrame,
     meta: &Meta,
-) -> Result<PathBuf, String> {
-    let d = dir(opts).ok_or("no cache directory (set XDG_CACHE_HOME or HOME)")?;
+) -> Result<PathBuf, CacheError> {
+    let d = dir(opts).ok_or(CacheError::NoDirectory)?;
     let path = d.join(format!("{key}.parquet"));
     let (opts, key, frame, meta) = (opts.clone(), key.to_string(), frame.clone(), meta.clone());
     let handle = std::thread::Builder::new()
         .name("dataset-cache".into())
         .spawn(move || {
             if let Err(e) = write(&opts, &key, &frame, &meta) {
-                eprintln!("note: dataset cache not written: {e}");
+                eprintln!("note: dataset cache not written: {}", crate::error_chain(&e));
             }
         })
-        .map_err(|e| format!("cannot start the cache writer: {e}"))?;
+        .map_err(CacheError::Thread)?;
     if let Ok(mut p) = PENDING.lock() {
         p.push(handle);
     }
@@ -135,20 +158,24 @@ pub fn write_in_background(
 }
 
 /// Writes the table and its metadata; returns the Parquet file's path.
-pub fn write(opts: &LoadOptions, key: &str, frame: &DataFrame, meta: &Meta) -> Result<PathBuf, String> {
-    let d = dir(opts).ok_or("no cache directory (set XDG_CACHE_HOME or HOME)")?;
-    std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+pub fn write(opts: &LoadOptions, key: &str, frame: &DataFrame, meta: &Meta) -> Result<PathBuf, CacheError> {
+    let d = dir(opts).ok_or(CacheError::NoDirectory)?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CacheError::Io { path, source }
+    };
+    std::fs::create_dir_all(&d).map_err(io(&d))?;
     // Written under a temporary name and renamed: a reader never sees half a file.
     let tmp = d.join(format!("{key}.parquet.tmp{}", std::process::id()));
     let result = write_parquet(&tmp, frame);
-    if let Err(e) = result {
+    if let Err(source) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(format!("{}: {e}", tmp.display()));
+        return Err(CacheError::Parquet { path: tmp, source });
     }
-    let json = serde_json::to_vec(meta).map_err(|e| e.to_string())?;
-    std::fs::write(d.join(format!("{key}.json")), json).map_err(|e| format!("{}: {e}", d.display()))?;
+    let json = serde_json::to_vec(meta).map_err(CacheError::Meta)?;
+    std::fs::write(d.join(format!("{key}.json")), json).map_err(io(&d))?;
     let path = d.join(format!("{key}.parquet"));
-    std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", d.display()))?;
+    std::fs::rename(&tmp, &path).map_err(io(&d))?;
     Ok(path)
 }
 

@@ -177,7 +177,7 @@ fn definite(mask: BooleanChunked) -> BooleanChunked {
 /// bitmap kernels, so 2.8 million rows x 79 columns take no per-value loop here.
 pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
     let files = raw.sources.join(", ");
-    let err = |e: PolarsError| DataError::file(&files, e.to_string());
+    let err = |e: PolarsError| DataError::polars(&files, "", e);
     let frame = &raw.frame;
     let rows = frame.height();
     let (label_column, class_column) = label_columns(frame, &raw, opts)?;
@@ -434,13 +434,18 @@ fn strings(frame: &DataFrame, name: &str) -> Option<Vec<String>> {
 pub fn derive(frame: &DataFrame, meta: &Meta) -> Result<Derived, DataError> {
     let label = frame
         .column(&meta.label_column)
-        .map_err(|e| DataError::Other(format!("label column: {e}")))?;
-    let label_text = label
-        .cast(&DataType::String)
-        .map_err(|e| DataError::Other(format!("label column: {e}")))?;
-    let label_text = label_text
-        .str()
-        .map_err(|e| DataError::Other(format!("label column: {e}")))?;
+        .map_err(|source| DataError::Table {
+            what: "label column",
+            source,
+        })?;
+    let label_text = label.cast(&DataType::String).map_err(|source| DataError::Table {
+        what: "label column",
+        source,
+    })?;
+    let label_text = label_text.str().map_err(|source| DataError::Table {
+        what: "label column",
+        source,
+    })?;
     let numeric = label.f64().ok();
     let types = meta.class_column.as_deref().and_then(|c| strings(frame, c));
     // Distinct labels are few: decide benign/malicious once per label text.

@@ -20,7 +20,10 @@ pub fn columns(path: &Path) -> Result<Vec<String>, DataError> {
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
     if parquet {
         let file = File::open(path).map_err(|e| DataError::file(&name, format!("cannot open: {e}")))?;
-        let data = super::parquet_check::map(&file).map_err(|e| DataError::file(&name, e))?;
+        let data = super::parquet_check::map(&file).map_err(|source| DataError::Parquet {
+            file: name.clone(),
+            source,
+        })?;
         // Metadata only, read as `parquet_check` reads it; a damaged footer is an error.
         let meta = crate::contain::contained(|| {
             polars_parquet::parquet::read::read_metadata(&mut MemReader::new(data)).map_err(|e| e.to_string())
@@ -47,7 +50,10 @@ pub fn columns(path: &Path) -> Result<Vec<String>, DataError> {
             "the first line is empty: no header and no data",
         ));
     }
-    let sep = sniff::separator(line).map_err(|e| DataError::file(&name, e))?;
+    let sep = sniff::separator(line).map_err(|source| DataError::Separator {
+        file: name.clone(),
+        source,
+    })?;
     let fields = source::split_fields_by(line, sep);
     let d = detect::detect(&fields, None, &name)?;
     Ok(d.names.unwrap_or_else(|| detect::normalise_names(&fields)))

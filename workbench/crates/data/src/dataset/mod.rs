@@ -31,13 +31,67 @@ pub use clean::ColumnHealth;
 pub use detect::DatasetKind;
 pub use kernel_map::{kernel_mapping, kernel_mapping_for, KernelMapping};
 
-/// A load failure: always names the file (and line where one is known).
+/// A load failure: always names the file (and line where one is known). A failure of the
+/// system, the zip reader or polars carries that error as its source: the message says what was
+/// being done (`cannot open`), the source why; printed as a chain (`{:#}` of an eyre report, as
+/// the binary and the TUI do) it reads `FILE: cannot open: No such file or directory (os error 2)`.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{file}: {message}")]
     File { file: String, message: String },
+    #[error("{file}{}", action_suffix(.action))]
+    Io {
+        file: String,
+        /// What was being done (`cannot open`, `cannot read`, ...); empty when the source says it.
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}{}", action_suffix(.action))]
+    Zip {
+        file: String,
+        action: String,
+        #[source]
+        source: ::zip::result::ZipError,
+    },
+    #[error("{file}{}", action_suffix(.action))]
+    Polars {
+        file: String,
+        action: String,
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
+    /// A Parquet file that fails the page-header check before polars reads it.
+    #[error("{file}: not a readable Parquet file")]
+    Parquet {
+        file: String,
+        #[source]
+        source: parquet_check::ParquetCheckError,
+    },
+    /// A CSV header with no separator between its fields.
+    #[error("{file}")]
+    Separator {
+        file: String,
+        #[source]
+        source: sniff::NoSeparator,
+    },
+    /// A step over the whole table (no one file to name), with polars' reason.
+    #[error("{what}")]
+    Table {
+        what: &'static str,
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
     #[error("{0}")]
     Other(String),
+}
+
+fn action_suffix(action: &str) -> String {
+    if action.is_empty() {
+        String::new()
+    } else {
+        format!(": {action}")
+    }
 }
 
 impl DataError {
@@ -45,6 +99,34 @@ impl DataError {
         DataError::File {
             file: file.into(),
             message: message.into(),
+        }
+    }
+
+    pub fn io(file: impl Into<String>, action: &'static str, source: std::io::Error) -> Self {
+        DataError::Io {
+            file: file.into(),
+            action,
+            source,
+        }
+    }
+
+    pub fn zip(file: impl Into<String>, action: impl Into<String>, source: ::zip::result::ZipError) -> Self {
+        DataError::Zip {
+            file: file.into(),
+            action: action.into(),
+            source,
+        }
+    }
+
+    pub fn polars(
+        file: impl Into<String>,
+        action: impl Into<String>,
+        source: polars::prelude::PolarsError,
+    ) -> Self {
+        DataError::Polars {
+            file: file.into(),
+            action: action.into(),
+            source,
         }
     }
 }
@@ -199,7 +281,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
                 // A cache that cannot be written only costs time next run: say so, go on.
                 match cache::write_in_background(opts, &key, &cleaned.frame, &cleaned.meta) {
                     Ok(p) => cache_path = Some(p),
-                    Err(e) => eprintln!("note: dataset cache not written: {e}"),
+                    Err(e) => eprintln!("note: dataset cache not written: {}", crate::error_chain(&e)),
                 }
             }
             (cleaned.frame, cleaned.meta, false, cache_path)
@@ -271,10 +353,10 @@ impl LoadedDataset {
         if kept == self.rows() {
             return Ok(self.clone());
         }
-        let frame = self
-            .frame
-            .filter(&keep)
-            .map_err(|e| DataError::Other(format!("cleaning: {e}")))?;
+        let frame = self.frame.filter(&keep).map_err(|source| DataError::Table {
+            what: "cleaning",
+            source,
+        })?;
         let mask: Vec<bool> = keep.into_iter().map(|k| k == Some(true)).collect();
         fn pick<T: Clone>(v: &[T], mask: &[bool]) -> Vec<T> {
             v.iter()

@@ -71,7 +71,7 @@ fn count_outside_quotes(line: &str, sep: u8) -> usize {
 /// tab outside quotes (commas first on a tie, the datasets' own separator). A line with none of
 /// them is a one-column table, which no dataset is: the error says which character the line
 /// seems to use instead, or that it holds no separator at all.
-pub fn separator(first_line: &str) -> Result<u8, String> {
+pub fn separator(first_line: &str) -> Result<u8, NoSeparator> {
     let best = SEPARATORS
         .iter()
         .map(|&(sep, _)| (sep, count_outside_quotes(first_line, sep)))
@@ -92,15 +92,31 @@ pub fn separator(first_line: &str) -> Result<u8, String> {
         }
     }
     other.sort_by_key(|b| std::cmp::Reverse(b.1));
-    let seen = match other.first() {
-        Some((' ', n)) => format!("it holds {n} spaces, so its fields look separated by spaces"),
-        Some((c, n)) => format!("it holds `{c}` {n} times, so its fields look separated by `{c}`"),
-        None => "it holds no separator at all (one column)".to_string(),
-    };
-    Err(format!(
-        "the header line has no `,`, `;` or tab between its fields: {seen}; save the table with `,`, \
-         `;` or tab between fields (a table needs a label column and at least one feature)"
-    ))
+    Err(NoSeparator {
+        likely: other.first().copied(),
+    })
+}
+
+/// A header line with no `,`, `;` or tab between its fields.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the header line has no `,`, `;` or tab between its fields: {}; save the table with `,`, \
+     `;` or tab between fields (a table needs a label column and at least one feature)",
+    self.seen()
+)]
+pub struct NoSeparator {
+    /// The character that seems to separate the fields instead, and how often the line has it.
+    pub likely: Option<(char, usize)>,
+}
+
+impl NoSeparator {
+    fn seen(&self) -> String {
+        match self.likely {
+            Some((' ', n)) => format!("it holds {n} spaces, so its fields look separated by spaces"),
+            Some((c, n)) => format!("it holds `{c}` {n} times, so its fields look separated by `{c}`"),
+            None => "it holds no separator at all (one column)".to_string(),
+        }
+    }
 }
 
 /// The separator's name in messages.
@@ -123,8 +139,10 @@ mod tests {
         // A comma inside quotes does not count; the `;` between fields does.
         assert_eq!(separator("\"a,b\";c;Label"), Ok(b';'));
         let e = separator("a|b|c|Label").expect_err("pipes");
+        assert_eq!(e.likely, Some(('|', 3)));
+        let e = e.to_string();
         assert!(e.contains("`|` 3 times") && e.contains("save the table"), "{e}");
-        let e = separator("Label").expect_err("one column");
+        let e = separator("Label").expect_err("one column").to_string();
         assert!(e.contains("no separator at all"), "{e}");
     }
 

@@ -60,14 +60,14 @@ fn lower_ext(p: &Path) -> String {
 
 fn zip_entries(path: &Path) -> Result<Vec<SourceFile>, DataError> {
     let name = path.display().to_string();
-    let file = File::open(path).map_err(|e| DataError::file(&name, format!("cannot open: {e}")))?;
-    let mut zip = ::zip::ZipArchive::new(file)
-        .map_err(|e| DataError::file(&name, format!("not a readable zip archive: {e}")))?;
+    let file = File::open(path).map_err(|e| DataError::io(&name, "cannot open", e))?;
+    let mut zip =
+        ::zip::ZipArchive::new(file).map_err(|e| DataError::zip(&name, "not a readable zip archive", e))?;
     let mut out = Vec::new();
     for i in 0..zip.len() {
         let entry = zip
             .by_index(i)
-            .map_err(|e| DataError::file(&name, format!("zip entry {i}: {e}")))?;
+            .map_err(|e| DataError::zip(&name, format!("zip entry {i}"), e))?;
         let entry_name = entry.name().to_string();
         // macOS archives carry `__MACOSX/._x.csv` resource forks that are not CSV.
         let lower = entry_name.to_ascii_lowercase();
@@ -99,10 +99,10 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<SourceFile>, DataError> {
     let mut out = Vec::new();
     for p in paths {
         let name = p.display().to_string();
-        let meta = std::fs::metadata(p).map_err(|e| DataError::file(&name, format!("cannot read: {e}")))?;
+        let meta = std::fs::metadata(p).map_err(|e| DataError::io(&name, "cannot read", e))?;
         if meta.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| DataError::file(&name, format!("cannot list folder: {e}")))?
+                .map_err(|e| DataError::io(&name, "cannot list folder", e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| matches!(lower_ext(f).as_str(), "csv" | "parquet" | "txt" | "zip"))
                 .collect();
@@ -137,21 +137,21 @@ fn content(src: &SourceFile) -> Result<Content, DataError> {
     let name = src.display_name();
     let Some(entry) = &src.entry else {
         let size = std::fs::metadata(&src.path)
-            .map_err(|e| DataError::file(&name, format!("cannot read: {e}")))?
+            .map_err(|e| DataError::io(&name, "cannot read", e))?
             .len();
         if size == 0 {
             return Err(DataError::file(name, "file is empty (0 bytes)"));
         }
         return Ok(Content::Path(src.path.clone()));
     };
-    let file = File::open(&src.path).map_err(|e| DataError::file(&name, format!("cannot open: {e}")))?;
-    let mut zip = ::zip::ZipArchive::new(file).map_err(|e| DataError::file(&name, format!("zip: {e}")))?;
+    let file = File::open(&src.path).map_err(|e| DataError::io(&name, "cannot open", e))?;
+    let mut zip = ::zip::ZipArchive::new(file).map_err(|e| DataError::zip(&name, "zip", e))?;
     let mut f = zip
         .by_name(entry)
-        .map_err(|e| DataError::file(&name, format!("zip entry: {e}")))?;
+        .map_err(|e| DataError::zip(&name, "zip entry", e))?;
     let mut bytes = Vec::with_capacity(f.size() as usize);
     f.read_to_end(&mut bytes)
-        .map_err(|e| DataError::file(&name, format!("cannot decompress: {e}")))?;
+        .map_err(|e| DataError::io(&name, "cannot decompress", e))?;
     if bytes.is_empty() {
         return Err(DataError::file(name, "file is empty (0 bytes)"));
     }
@@ -162,13 +162,13 @@ fn content(src: &SourceFile) -> Result<Content, DataError> {
 fn first_lines(c: &Content, name: &str, n: usize) -> Result<Vec<String>, DataError> {
     let reader: Box<dyn BufRead> = match c {
         Content::Path(p) => Box::new(BufReader::new(
-            File::open(p).map_err(|e| DataError::file(name, format!("cannot open: {e}")))?,
+            File::open(p).map_err(|e| DataError::io(name, "cannot open", e))?,
         )),
         Content::Bytes(b) => Box::new(Cursor::new(b.as_slice())),
     };
     let mut lines = Vec::new();
     for line in reader.split(b'\n').take(n) {
-        let line = line.map_err(|e| DataError::file(name, format!("cannot read: {e}")))?;
+        let line = line.map_err(|e| DataError::io(name, "cannot read", e))?;
         let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
         lines.push(text);
     }
@@ -458,9 +458,7 @@ fn finish_csv(
         }
         if blank.iter().any(|&b| b) {
             let keep: BooleanChunked = blank.iter().map(|&b| !b).collect();
-            frame = frame
-                .filter(&keep)
-                .map_err(|e| DataError::file(name, e.to_string()))?;
+            frame = frame.filter(&keep).map_err(|e| DataError::polars(name, "", e))?;
         }
     }
     Ok(frame)
@@ -470,14 +468,17 @@ fn read_parquet(src: &SourceFile, c: Content) -> Result<DataFrame, DataError> {
     let name = src.display_name();
     // polars aborts on negative counts in page headers, and asserts on other damage (both found
     // by workbench/tests/cli/fuzz_parsers.rs): check the headers first, and contain a panic.
-    let checked = |data: Result<polars::polars_utils::mmap::MemSlice, String>| {
+    let checked = |data: Result<polars::polars_utils::mmap::MemSlice, parquet_check::ParquetCheckError>| {
         crate::contain::contained(|| data.and_then(parquet_check::check))
-            .unwrap_or_else(|panic| Err(format!("damaged data ({panic})")))
-            .map_err(|e| DataError::file(&name, format!("not a readable Parquet file: {e}")))
+            .unwrap_or_else(|panic| Err(parquet_check::ParquetCheckError::Damaged(panic)))
+            .map_err(|source| DataError::Parquet {
+                file: name.clone(),
+                source,
+            })
     };
     let result = match c {
         Content::Path(p) => {
-            let f = File::open(&p).map_err(|e| DataError::file(&name, format!("cannot open: {e}")))?;
+            let f = File::open(&p).map_err(|e| DataError::io(&name, "cannot open", e))?;
             checked(parquet_check::map(&f))?;
             crate::contain::contained(|| ParquetReader::new(f).finish())
         }
@@ -493,7 +494,7 @@ fn read_parquet(src: &SourceFile, c: Content) -> Result<DataFrame, DataError> {
                 format!("not a readable Parquet file: damaged data ({panic})"),
             )
         })?
-        .map_err(|e| DataError::file(&name, format!("not a readable Parquet file: {e}")))?;
+        .map_err(|e| DataError::polars(&name, "not a readable Parquet file", e))?;
     // Numbers stay numbers; everything else becomes text, like a CSV column.
     let mut cols = Vec::with_capacity(frame.width());
     for col in frame.take_columns() {
@@ -503,9 +504,9 @@ fn read_parquet(src: &SourceFile, c: Content) -> Result<DataFrame, DataError> {
         } else {
             col.cast(&DataType::String)
         };
-        cols.push(cast.map_err(|e| DataError::file(&name, format!("column {}: {e}", col.name())))?);
+        cols.push(cast.map_err(|e| DataError::polars(&name, format!("column {}", col.name()), e))?);
     }
-    DataFrame::new(cols).map_err(|e| DataError::file(&name, e.to_string()))
+    DataFrame::new(cols).map_err(|e| DataError::polars(&name, "", e))
 }
 
 /// Reads every table, checks they share one set of columns, and stacks them.
@@ -534,7 +535,10 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
                     "the first line is empty: no header and no data",
                 ));
             }
-            let sep = super::sniff::separator(&first).map_err(|e| DataError::file(&name, e))?;
+            let sep = super::sniff::separator(&first).map_err(|source| DataError::Separator {
+                file: name.clone(),
+                source,
+            })?;
             let fields = split_fields_by(&first, sep);
             let d = match &detected {
                 // Later files may or may not repeat a header; decide per file.
@@ -569,7 +573,7 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
             Some(mut acc) => {
                 part = align(&acc, part, &name)?;
                 acc.vstack_mut_owned(part)
-                    .map_err(|e| DataError::file(&name, format!("cannot append: {e}")))?;
+                    .map_err(|e| DataError::polars(&name, "cannot append", e))?;
                 acc
             }
         });
@@ -605,7 +609,7 @@ fn align(first: &DataFrame, part: DataFrame, name: &str) -> Result<DataFrame, Da
         if c.dtype() != target.dtype() {
             c = c
                 .cast(target.dtype())
-                .map_err(|e| DataError::file(name, format!("column {}: {e}", target.name())))?;
+                .map_err(|e| DataError::polars(name, format!("column {}", target.name()), e))?;
         }
         cols.push(c);
     }
@@ -621,7 +625,7 @@ fn align(first: &DataFrame, part: DataFrame, name: &str) -> Result<DataFrame, Da
             format!("has columns the first file lacks: {}", extra.join(", ")),
         ));
     }
-    DataFrame::new(cols).map_err(|e| DataError::file(name, e.to_string()))
+    DataFrame::new(cols).map_err(|e| DataError::polars(name, "", e))
 }
 
 #[cfg(test)]

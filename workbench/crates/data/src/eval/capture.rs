@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use color_eyre::eyre::{eyre, Result};
+use super::{invalid, Result};
 use serde::Serialize;
 use shared::abi::ProbeConfig;
 use shared::flow::VERDICT_MALICIOUS;
@@ -150,7 +150,7 @@ pub fn scan(
             tracks.len() - 1
         } else {
             *index.get(&key).ok_or_else(|| {
-                eyre!(
+                invalid!(
                     "{file}: packet {}: internal: flow without bookkeeping",
                     packet.index
                 )
@@ -180,7 +180,7 @@ pub fn scan(
         let entry = twin
             .flows
             .get(&t.key)
-            .ok_or_else(|| eyre!("{file}: internal: a flow left the twin's table"))?;
+            .ok_or_else(|| invalid!("{file}: internal: a flow left the twin's table"))?;
         let (flagged, decided, first_flag) = match at {
             At::DecisionPoints => (
                 entry.verdict == VERDICT_MALICIOUS,

@@ -14,10 +14,69 @@ pub mod score;
 pub mod skew;
 pub mod table;
 
+/// Why scoring a model failed: a load, capture, labels, training or model-file error passed
+/// through, a file that could not be read or written, or a refusal whose message names the
+/// input and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Data(#[from] crate::dataset::DataError),
+    #[error(transparent)]
+    Features(#[from] crate::features::FeaturesError),
+    #[error(transparent)]
+    Labels(#[from] crate::features::labels::LabelsError),
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
+    #[error(transparent)]
+    Capture(#[from] workbench_flow::capture::CaptureError),
+    #[error(transparent)]
+    Polars(#[from] polars::prelude::PolarsError),
+    /// An error of the flow crate (model files), passed through.
+    #[error(transparent)]
+    Flow(Box<dyn std::error::Error + Send + Sync>),
+    /// A file or folder that could not be read or made; `what` says which (`reading PATH`).
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Inputs or options the evaluation cannot use; the message names them and what to do.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = EvalError> = std::result::Result<T, E>;
+
+/// A flow-crate error (model file) as an `EvalError`, for `map_err`.
+pub(crate) fn flow_error(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> EvalError {
+    EvalError::Flow(e.into())
+}
+
+/// An `Io` error saying what was being done, for `map_err`.
+pub(crate) fn io_error(what: String) -> impl FnOnce(std::io::Error) -> EvalError {
+    move |source| EvalError::Io { what, source }
+}
+
+/// Returns `EvalError::Invalid` from a format string.
+macro_rules! bail {
+    ($($t:tt)*) => {
+        return Err($crate::eval::EvalError::Invalid(format!($($t)*)))
+    };
+}
+pub(crate) use bail;
+
+/// `EvalError::Invalid` from a format string.
+macro_rules! invalid {
+    ($($t:tt)*) => {
+        $crate::eval::EvalError::Invalid(format!($($t)*))
+    };
+}
+pub(crate) use invalid;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use color_eyre::eyre::{bail, eyre, Result};
 use serde::Serialize;
 use shared::abi::ProbeConfig;
 use workbench_flow::model::{file, ModelFile};
@@ -51,7 +110,7 @@ impl At {
                 .parse::<u32>()
                 .ok()
                 .filter(|&n| n >= 1)
-                .ok_or_else(|| eyre!("--at packet N: `{s}` is not a packet number (1 or more)"))
+                .ok_or_else(|| invalid!("--at packet N: `{s}` is not a packet number (1 or more)"))
         };
         let rest = values.get(1).cloned();
         match first {
@@ -179,7 +238,7 @@ pub struct EvalReport {
 
 /// The model file, read and described.
 pub fn model_info(path: &Path) -> Result<(ModelFile, ModelInfo)> {
-    let m = file::read(path)?;
+    let m = file::read(path).map_err(flow_error)?;
     let info = ModelInfo {
         file: path.display().to_string(),
         model_id: m.meta.model_id.clone(),
@@ -363,7 +422,7 @@ fn recorded_ids(
     Option<workbench_flow::model::distribution::TrainingQuantiles>,
     Vec<usize>,
 )> {
-    let q = m.meta.training_quantiles()?;
+    let q = m.meta.training_quantiles().map_err(flow_error)?;
     let ids = match &q {
         Some(q) => q.features.iter().map(|f| f.id).collect(),
         None => Vec::new(),

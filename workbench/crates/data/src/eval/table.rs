@@ -4,7 +4,7 @@
 //! decision: the values the table holds (a dataset's own end-of-flow columns, or a flow table's
 //! decision point).
 
-use color_eyre::eyre::{bail, Result};
+use super::{bail, Result};
 use shared::features::FEATURES;
 use shared::model::Model;
 

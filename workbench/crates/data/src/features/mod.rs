@@ -19,17 +19,48 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use color_eyre::eyre::{Result, WrapErr};
-use indicatif::ProgressBar;
 use serde::Serialize;
 use shared::abi::ProbeConfig;
 use shared::features::FeatureVector;
 use shared::FlowKey;
 
+use crate::progress::{Position, Progress};
 use labels::{Assigned, CicOptions, FlowFacts, LabelReport, Labeler};
 use output::{Layout, Row, TableWriter, DECIDED_AT_LAST_PACKET, DECIDED_AT_PACKET_N};
 use workbench_flow::flowfmt::FlowTuple;
 use workbench_flow::twin::{FlowMap, Twin};
+
+/// Why a feature table could not be made: a capture, the labels, or the output file.
+#[derive(Debug, thiserror::Error)]
+pub enum FeaturesError {
+    #[error(transparent)]
+    Capture(#[from] workbench_flow::capture::CaptureError),
+    #[error(transparent)]
+    Labels(#[from] labels::LabelsError),
+    /// A file could not be opened, created or moved; `action` says which.
+    #[error("{file}: {action}")]
+    Io {
+        file: String,
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// polars could not write the table.
+    #[error("{file}: {action}")]
+    Table {
+        file: String,
+        action: &'static str,
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
+    #[error(transparent)]
+    Polars(#[from] polars::prelude::PolarsError),
+    /// An argument or state the run cannot use (the message names it).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = FeaturesError> = std::result::Result<T, E>;
 
 /// Where in a flow the features are taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +134,7 @@ struct Run<'a> {
     writer: TableWriter,
     labeler: Option<Labeler>,
     report: FeaturesReport,
-    progress: &'a ProgressBar,
+    progress: Position<'a>,
     /// Progress position where the current pass over the current file started.
     progress_base: u64,
 }
@@ -177,8 +208,7 @@ impl Run<'_> {
             let packet = packet?;
             n += 1;
             if n.is_multiple_of(PROGRESS_EVERY) {
-                self.progress
-                    .set_position(self.progress_base + reader.bytes_read());
+                self.progress.set(self.progress_base + reader.bytes_read());
             }
             if let Ok(p) = packet.parse() {
                 let total = totals.entry(FlowKey::of(&p).key).or_default();
@@ -192,6 +222,7 @@ impl Run<'_> {
     /// One capture file: every packet through the twin, rows written as the mode says.
     fn file(&mut self, path: &Path) -> Result<()> {
         let file = path.display().to_string();
+        self.progress.progress().message(&file);
         if let Some(l) = self.labeler.as_mut() {
             l.start_capture(path);
         }
@@ -213,8 +244,7 @@ impl Run<'_> {
             let packet = packet?;
             self.report.packets += 1;
             if self.report.packets.is_multiple_of(PROGRESS_EVERY) {
-                self.progress
-                    .set_position(self.progress_base + reader.bytes_read());
+                self.progress.set(self.progress_base + reader.bytes_read());
             }
             let p = match packet.parse() {
                 Ok(p) => p,
@@ -250,10 +280,10 @@ impl Run<'_> {
                 continue;
             } else {
                 index.get(&key).copied().ok_or_else(|| {
-                    color_eyre::eyre::eyre!(
+                    FeaturesError::Invalid(format!(
                         "{file}: packet {}: internal: flow without bookkeeping",
                         packet.index
-                    )
+                    ))
                 })?
             };
             match (self.opts.decision, &totals) {
@@ -270,7 +300,7 @@ impl Run<'_> {
         }
         self.report.skipped_records += reader.skipped();
         self.progress_base += reader.bytes_read();
-        self.progress.set_position(self.progress_base);
+        self.progress.set(self.progress_base);
         self.report.flows += metas.len() as u64;
         if self.opts.decision == DecisionPoint::EveryPacket {
             return Ok(());
@@ -297,8 +327,9 @@ impl Run<'_> {
     }
 }
 
-/// Runs the whole pipeline; `progress` is advanced in bytes (hidden bars cost nothing).
-pub fn extract(opts: &FeaturesOptions, progress: &ProgressBar) -> Result<FeaturesReport> {
+/// Runs the whole pipeline; `progress` is advanced in bytes of capture read (every pass over a
+/// file counted; pass [`crate::progress::NoProgress`] when nobody watches).
+pub fn extract(opts: &FeaturesOptions, progress: &dyn Progress) -> Result<FeaturesReport> {
     let started = Instant::now();
     let labeler = match &opts.labels {
         Some(path) => Some(Labeler::load(path, &opts.cic)?),
@@ -319,10 +350,14 @@ pub fn extract(opts: &FeaturesOptions, progress: &ProgressBar) -> Result<Feature
     };
     let mut total_bytes = 0;
     for path in &opts.pcaps {
-        let meta = std::fs::metadata(path).wrap_err_with(|| format!("{}: cannot open", path.display()))?;
+        let meta = std::fs::metadata(path).map_err(|source| FeaturesError::Io {
+            file: path.display().to_string(),
+            action: "cannot open".into(),
+            source,
+        })?;
         total_bytes += meta.len() * passes;
     }
-    progress.set_length(total_bytes);
+    progress.set_total(total_bytes);
     let mut run = Run {
         opts,
         writer,
@@ -341,7 +376,7 @@ pub fn extract(opts: &FeaturesOptions, progress: &ProgressBar) -> Result<Feature
             labels_load_ns,
             packets_per_s: 0,
         },
-        progress,
+        progress: Position::new(progress),
         progress_base: 0,
     };
     for path in &opts.pcaps {

@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use super::{FeaturesError, Result};
 use polars::prelude::*;
 use shared::features::{is_opt_in, FeatureVector, FEATURES, FEATURE_COUNT};
 
@@ -106,10 +106,10 @@ impl Format {
         match ext.as_deref() {
             Some("csv") => Ok(Format::Csv),
             Some("parquet") | Some("pq") => Ok(Format::Parquet),
-            _ => bail!(
+            _ => Err(FeaturesError::Invalid(format!(
                 "{}: unknown output format: expected a file name ending in .csv or .parquet",
                 path.display()
-            ),
+            ))),
         }
     }
 }
@@ -164,17 +164,23 @@ impl TableWriter {
     pub fn create(path: &Path, layout: Layout) -> Result<TableWriter> {
         let format = Format::of(path)?;
         if path.is_dir() {
-            bail!("{}: is a directory, expected an output file", path.display());
+            return Err(FeaturesError::Invalid(format!(
+                "{}: is a directory, expected an output file",
+                path.display()
+            )));
         }
         let name = path
             .file_name()
-            .ok_or_else(|| eyre!("{}: no file name", path.display()))?;
+            .ok_or_else(|| FeaturesError::Invalid(format!("{}: no file name", path.display())))?;
         let mut tmp_name = std::ffi::OsString::from(".");
         tmp_name.push(name);
         tmp_name.push(format!(".{}.tmp", std::process::id()));
         let tmp = path.with_file_name(tmp_name);
-        let file = File::create(&tmp)
-            .wrap_err_with(|| format!("{}: cannot create the output file", path.display()))?;
+        let file = File::create(&tmp).map_err(|source| FeaturesError::Io {
+            file: path.display().to_string(),
+            action: "cannot create the output file".into(),
+            source,
+        })?;
         let schema = Self::schema(layout);
         let sink = match format {
             Format::Csv => Sink::Csv(Box::new(
@@ -305,7 +311,7 @@ impl TableWriter {
             let i = by_name
                 .iter()
                 .position(|(n, _)| *n == name)
-                .ok_or_else(|| eyre!("internal: column {name} was not buffered"))?;
+                .ok_or_else(|| FeaturesError::Invalid(format!("internal: column {name} was not buffered")))?;
             columns.push(by_name.swap_remove(i).1);
         }
         let df = DataFrame::new(columns)?;
@@ -313,9 +319,17 @@ impl TableWriter {
         match self.sink.as_mut() {
             Some(Sink::Csv(w)) => w.write_batch(&df),
             Some(Sink::Parquet(w)) => w.write_batch(&df),
-            None => return Err(eyre!("{path}: the table was already finished")),
+            None => {
+                return Err(FeaturesError::Invalid(format!(
+                    "{path}: the table was already finished"
+                )))
+            }
         }
-        .wrap_err_with(|| format!("{path}: writing rows"))?;
+        .map_err(|source| FeaturesError::Table {
+            file: path,
+            action: "writing rows",
+            source,
+        })?;
         Ok(())
     }
 
@@ -328,9 +342,16 @@ impl TableWriter {
             Some(Sink::Parquet(w)) => w.finish().map(|_| ()),
             None => Ok(()),
         }
-        .wrap_err_with(|| format!("{path}: finishing the file"))?;
-        std::fs::rename(&self.tmp, &self.path)
-            .wrap_err_with(|| format!("{path}: cannot move {} into place", self.tmp.display()))?;
+        .map_err(|source| FeaturesError::Table {
+            file: path.clone(),
+            action: "finishing the file",
+            source,
+        })?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|source| FeaturesError::Io {
+            file: path,
+            action: format!("cannot move {} into place", self.tmp.display()),
+            source,
+        })?;
         Ok(self.path.clone())
     }
 }

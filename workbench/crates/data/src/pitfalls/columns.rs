@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 
-use serde_json::json;
-
+use super::evidence::{
+    ColumnRows, ConstantColumns, CorrelatedColumns, CorrelatedPair, Evidence, KernelFeatures, NearConstant,
+    RuleRows, SyntheticOrImpossible, UniformColumn,
+};
 use super::{r4, Col, Finding, Severity, Table, Values};
 use crate::dataset::detect::column_key;
 use crate::dataset::{kernel_mapping_for, LoadedDataset};
@@ -36,7 +38,10 @@ pub fn constant(t: &Table) -> Option<Finding> {
         if distinct <= 1 {
             constant.push(c.name.clone());
         } else if share >= 0.999 {
-            near.push(json!({"column": c.name, "top_value_share": r4(share)}));
+            near.push(NearConstant {
+                column: c.name.clone(),
+                top_value_share: r4(share),
+            });
         }
     }
     if constant.is_empty() && near.is_empty() {
@@ -46,7 +51,11 @@ pub fn constant(t: &Table) -> Option<Finding> {
         id: "constant_columns",
         severity: Severity::Low,
         summary: format!("{} constant and {} near-constant (>= 99.9% one value) columns", constant.len(), near.len()),
-        evidence: json!({ "constant": constant, "near_constant": near }),
+        evidence: Evidence::ConstantColumns(ConstantColumns {
+            constant,
+            near_constant: near,
+            sample: None,
+        }),
         advice: "Constant columns carry no information (CIC-IDS2017 has several all-zero flag and bulk columns); drop them. A near-constant column can still leak if its rare values all belong to one class: check it in the single-feature table.".into(),
     })
 }
@@ -82,7 +91,11 @@ pub fn correlated(t: &Table) -> Option<Finding> {
         for j in i + 1..cols.len() {
             let r = pearson(cols[i].1, cols[j].1);
             if r.abs() >= 0.999 {
-                pairs.push(json!({"a": cols[i].0, "b": cols[j].0, "pearson": r4(r)}));
+                pairs.push(CorrelatedPair {
+                    a: cols[i].0.to_string(),
+                    b: cols[j].0.to_string(),
+                    pearson: r4(r),
+                });
             }
         }
     }
@@ -93,7 +106,12 @@ pub fn correlated(t: &Table) -> Option<Finding> {
         id: "correlated_columns",
         severity: Severity::Low,
         summary: format!("{} pairs of columns are perfectly correlated (|r| >= 0.999)", pairs.len()),
-        evidence: json!({ "pairs": pairs.iter().take(30).collect::<Vec<_>>(), "pairs_total": pairs.len(), "rows_used": limit }),
+        evidence: Evidence::CorrelatedColumns(CorrelatedColumns {
+            pairs_total: pairs.len(),
+            pairs: pairs.into_iter().take(30).collect(),
+            rows_used: limit,
+            sample: None,
+        }),
         advice: "Perfectly correlated columns are the same information twice (CIC's duplicated `Fwd Header Length`, subflow = flow counts): keep one, or importance and coefficients split between them.".into(),
     })
 }
@@ -143,7 +161,10 @@ pub fn synthetic(t: &Table) -> Option<Finding> {
         if is_count(&c.name) {
             let frac = x.iter().filter(|v| v.fract() != 0.0).count();
             if frac > 0 {
-                fractional.push(json!({"column": c.name, "rows": frac}));
+                fractional.push(ColumnRows {
+                    column: c.name.clone(),
+                    rows: frac,
+                });
             }
         }
         let k = column_key(&c.name);
@@ -151,13 +172,19 @@ pub fn synthetic(t: &Table) -> Option<Finding> {
             is_count(&c.name) || k.contains("duration") || k.contains("length") || k == "dur";
         let neg = x.iter().filter(|&&v| v < 0.0).count();
         if must_be_positive && neg > 0 && !k.contains("win") {
-            negative.push(json!({"column": c.name, "rows": neg}));
+            negative.push(ColumnRows {
+                column: c.name.clone(),
+                rows: neg,
+            });
         }
         let (_, distinct) = top_share(c);
         if distinct >= 100 && x.len() >= 1000 {
             let d = uniform_distance(x);
             if d < 0.01 {
-                uniform.push(json!({"column": c.name, "ks_distance_from_uniform": r4(d)}));
+                uniform.push(UniformColumn {
+                    column: c.name.clone(),
+                    ks_distance_from_uniform: r4(d),
+                });
             }
         }
     }
@@ -173,7 +200,10 @@ pub fn synthetic(t: &Table) -> Option<Finding> {
         if let (Some(p), Some(h)) = (numeric(t, packets), numeric(t, header)) {
             let bad = p.iter().zip(h).filter(|(p, h)| **h < **p * 8.0).count();
             if bad > 0 {
-                impossible.push(json!({"rule": format!("{header} < 8 x {packets}"), "rows": bad}));
+                impossible.push(RuleRows {
+                    rule: format!("{header} < 8 x {packets}"),
+                    rows: bad,
+                });
             }
         }
     }
@@ -195,11 +225,12 @@ pub fn synthetic(t: &Table) -> Option<Finding> {
         id: "synthetic_or_impossible",
         severity: Severity::Medium,
         summary: format!("values no real capture produces: {}", what.join(", ")),
-        evidence: json!({
-            "fractional_counts": fractional,
-            "negative_values": negative,
-            "impossible_combinations": impossible,
-            "uniform_columns": uniform,
+        evidence: Evidence::SyntheticOrImpossible(SyntheticOrImpossible {
+            fractional_counts: fractional,
+            negative_values: negative,
+            impossible_combinations: impossible,
+            uniform_columns: uniform,
+            sample: None,
         }),
         advice: "Fractional packet counts mean resampled or synthetic rows (SMOTE, averaging); negative lengths and too-small headers are flow-meter bugs (CICFlowMeter, Engelen et al. 2021). Drop or repair such rows and say how many.".into(),
     })
@@ -229,7 +260,11 @@ pub fn kernel_features(columns: &[String], ds: &LoadedDataset) -> Finding {
             },
             m.unmapped.len()
         ),
-        evidence: json!({ "mapped": m.mapped, "unmapped": m.unmapped }),
+        evidence: Evidence::KernelFeatures(KernelFeatures {
+            mapped: m.mapped,
+            unmapped: m.unmapped,
+            sample: None,
+        }),
         advice: "A model for the probe can only use the mapped columns (each with its unit conversion and how it still differs from the probe's value), and the kernel computes them at packet k of a flow, not at its end: train on `--features kernel` and compare with `--features dataset`, the full-feature score.".into(),
     }
 }

@@ -4,8 +4,10 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
-
+use super::evidence::{
+    Evidence, FeatureScore, HostArtefacts, IdentifierColumn, IdentifierColumns, SingleFeatureLeakage,
+    TopAttacker,
+};
 use super::stump::{self, OneFeature};
 use super::{r4, Finding, Severity, Table, Values};
 use crate::dataset::detect::column_key;
@@ -28,18 +30,18 @@ pub fn single_features(t: &Table) -> Vec<OneFeature> {
     })
 }
 
-fn one(o: &OneFeature) -> Value {
-    json!({
-        "column": o.column,
-        "accuracy": r4(o.accuracy),
-        "roc_auc": r4(o.roc_auc),
-        "majority_baseline": r4(o.baseline),
-        "rule": o.rule,
-    })
+fn one(o: &OneFeature) -> FeatureScore {
+    FeatureScore {
+        column: o.column.clone(),
+        accuracy: r4(o.accuracy),
+        roc_auc: r4(o.roc_auc),
+        majority_baseline: r4(o.baseline),
+        rule: o.rule.clone(),
+    }
 }
 
 /// The address value carrying most malicious rows: how many attack and benign rows it has.
-fn top_attacker(x: &[String], y: &[bool]) -> Option<Value> {
+fn top_attacker(x: &[String], y: &[bool]) -> Option<TopAttacker> {
     let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
     for (v, &m) in x.iter().zip(y) {
         let e = counts.entry(v.as_str()).or_default();
@@ -53,13 +55,11 @@ fn top_attacker(x: &[String], y: &[bool]) -> Option<Value> {
     let (value, (benign, attack)) = counts
         .into_iter()
         .max_by_key(|(v, (_, a))| (*a, std::cmp::Reverse(*v)))?;
-    (attack > 0).then(|| {
-        json!({
-            "value": value,
-            "attack_rows": attack,
-            "benign_rows": benign,
-            "share_of_all_attack_rows": r4(attack as f64 / total_attack.max(1) as f64),
-        })
+    (attack > 0).then(|| TopAttacker {
+        value: value.to_string(),
+        attack_rows: attack,
+        benign_rows: benign,
+        share_of_all_attack_rows: r4(attack as f64 / total_attack.max(1) as f64),
     })
 }
 
@@ -81,9 +81,16 @@ pub fn identifier_columns(t: &Table, singles: &[OneFeature]) -> Option<Finding> 
     // Separating by AUC but right no more often than the majority class: not a HIGH finding.
     let mut ranking_only = Vec::new();
     for c in &ids {
-        let mut v = json!({ "column": c.name });
+        let mut v = IdentifierColumn {
+            column: c.name.clone(),
+            ..IdentifierColumn::default()
+        };
         if let Some(o) = singles.iter().find(|o| o.column == c.name) {
-            v = one(o);
+            let s = one(o);
+            v.accuracy = Some(s.accuracy);
+            v.roc_auc = Some(s.roc_auc);
+            v.majority_baseline = Some(s.majority_baseline);
+            v.rule = Some(s.rule);
             if o.leaks() && o.beats_baseline() {
                 strong.push(format!("{} ({})", o.column, o.figures()));
             } else if o.leaks() {
@@ -92,7 +99,7 @@ pub fn identifier_columns(t: &Table, singles: &[OneFeature]) -> Option<Finding> 
         }
         if let (true, Values::Text(x)) = (is_address(&c.name), &c.values) {
             if let Some(top) = top_attacker(x, &t.malicious) {
-                v["top_attack_value"] = top;
+                v.top_attack_value = Some(top);
             }
         }
         rows.push(v);
@@ -132,7 +139,10 @@ pub fn identifier_columns(t: &Table, singles: &[OneFeature]) -> Option<Finding> 
         id: "identifier_columns",
         severity,
         summary,
-        evidence: json!({ "columns": rows }),
+        evidence: Evidence::IdentifierColumns(IdentifierColumns {
+            columns: rows,
+            sample: None,
+        }),
         advice: "Drop addresses, ports, timestamps and flow ids before training (they name the attacker and the attack window of this capture, not behaviour); keep them only to split by host or time.".into(),
     })
 }
@@ -181,11 +191,12 @@ pub fn leakage(t: &Table, singles: &[OneFeature]) -> Option<Finding> {
         id: "single_feature_leakage",
         severity,
         summary,
-        evidence: json!({
-            "flagged": leaks.len(),
-            "beating_majority_baseline": beating,
-            "columns_tested": singles.len(),
-            "top": leaks.iter().take(15).map(|o| one(o)).collect::<Vec<_>>(),
+        evidence: Evidence::SingleFeatureLeakage(SingleFeatureLeakage {
+            flagged: leaks.len(),
+            beating_majority_baseline: beating,
+            columns_tested: singles.len(),
+            top: leaks.iter().take(15).map(|o| one(o)).collect(),
+            sample: None,
         }),
         advice: "A one-feature rule scoring like a full model means the task, not the model, is being measured: check how the flagged columns were produced (capture set-up, tool defaults) and evaluate on a split by host or time, or on another capture.".into(),
     })
@@ -220,7 +231,10 @@ pub fn host_artefacts(t: &Table, singles: &[OneFeature]) -> Option<Finding> {
         id: "host_artefacts",
         severity: Severity::High,
         summary: format!("the attacking machine is recognisable by host artefacts: {}", names.join(", ")),
-        evidence: json!({ "columns": hits.iter().map(|o| one(o)).collect::<Vec<_>>() }),
+        evidence: Evidence::HostArtefacts(HostArtefacts {
+            columns: hits.iter().map(|o| one(o)).collect(),
+            sample: None,
+        }),
         advice: "TTL, initial TCP window and source address identify the machines of this testbed: a model using them learns \"traffic from the attacker box\". Leave them out of the feature set (or at least test with a per-host split) and compare.".into(),
     })
 }

@@ -7,6 +7,7 @@
 //! [`MAX_ROWS`] rows so that a 2.8-million-row CIC-IDS2017 stays interactive.
 
 pub mod columns;
+pub mod evidence;
 pub mod identifiers;
 pub mod rows;
 pub mod splits;
@@ -14,11 +15,11 @@ pub mod stump;
 
 use polars::prelude::{IdxCa, IdxSize};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::dataset::detect::column_key;
 use crate::dataset::LoadedDataset;
 use crate::train::split::SplitMix64;
+pub use evidence::Evidence;
 
 /// Rows the detectors look at; larger datasets are sampled (the evidence says so).
 pub const MAX_ROWS: usize = 200_000;
@@ -37,7 +38,7 @@ pub struct Finding {
     pub id: &'static str,
     pub severity: Severity,
     pub summary: String,
-    pub evidence: Value,
+    pub evidence: Evidence,
     pub advice: String,
 }
 
@@ -251,9 +252,7 @@ pub fn inspect(ds: &LoadedDataset) -> Vec<Finding> {
     findings.push(columns::kernel_features(&ds.column_names(), ds));
     if let Some(note) = t.sample_note() {
         for f in &mut findings {
-            if let Value::Object(m) = &mut f.evidence {
-                m.insert("sample".into(), Value::String(note.clone()));
-            }
+            f.evidence.set_sample(note.clone());
         }
     }
     findings.sort_by_key(|f| f.severity);

@@ -5,8 +5,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
-use serde_json::json;
-
+use super::evidence::{Duplicates, Evidence, LabelNoise};
 use super::{is_model_feature, r4, Finding, Severity, Table, Values};
 use crate::train::split;
 
@@ -70,13 +69,14 @@ pub fn duplicates(t: &Table) -> Option<Finding> {
             "{exact_dups} exact and {near_dups} near duplicate rows of {n}; under a random 70/30 split {twins} test rows ({:.1}%) have an identical twin in train",
             100.0 * twin_share
         ),
-        evidence: json!({
-            "rows": n,
-            "exact_duplicates": exact_dups,
-            "near_duplicates_3_significant_digits": near_dups,
-            "test_rows": s.test.len(),
-            "test_rows_with_twin_in_train": twins,
-            "share_with_twin": r4(twin_share),
+        evidence: Evidence::Duplicates(Duplicates {
+            rows: n,
+            exact_duplicates: exact_dups,
+            near_duplicates_3_significant_digits: near_dups,
+            test_rows: s.test.len(),
+            test_rows_with_twin_in_train: twins,
+            share_with_twin: r4(twin_share),
+            sample: None,
         }),
         advice: "A test row with a twin in train is answered from memory. Deduplicate before splitting (or split by host/time so that one flow's copies stay on one side) and report the score on rows without a twin.".into(),
     })
@@ -107,11 +107,12 @@ pub fn label_noise(t: &Table) -> Option<Finding> {
             "{} groups of identical feature rows carry both labels ({rows} rows; at least {unavoidable} are mislabelled or indistinguishable)",
             conflicting.len()
         ),
-        evidence: json!({
-            "conflicting_groups": conflicting.len(),
-            "rows_in_conflicting_groups": rows,
-            "minimum_unavoidable_errors": unavoidable,
-            "max_accuracy_possible": r4(1.0 - unavoidable as f64 / t.rows().max(1) as f64),
+        evidence: Evidence::LabelNoise(LabelNoise {
+            conflicting_groups: conflicting.len(),
+            rows_in_conflicting_groups: rows,
+            minimum_unavoidable_errors: unavoidable,
+            max_accuracy_possible: r4(1.0 - unavoidable as f64 / t.rows().max(1) as f64),
+            sample: None,
         }),
         advice: "Identical features with different labels are label noise (CIC-IDS2017 labels by time window and address; Engelen et al. 2021 relabelled it) or features too coarse to tell the classes apart: inspect the groups, relabel or drop them, and do not read accuracy above the stated maximum as skill.".into(),
     })

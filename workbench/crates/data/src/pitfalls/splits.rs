@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use ndarray::Array2;
 use serde::Serialize;
-use serde_json::json;
 
+use super::evidence::{ClassBalance, ClassRows, Evidence, SplitComparison, SplitEvidence, Splits};
 use super::{is_model_feature, r4, Finding, Severity, Table, Values};
 use crate::train::hist_tree::{self, HistTreeParams};
 use crate::train::metrics::{self, Metrics};
@@ -145,10 +145,6 @@ fn label(k: SplitKind) -> &'static str {
     }
 }
 
-fn name(k: SplitKind) -> &'static str {
-    k.name()
-}
-
 /// A figure rounded for the evidence, or None when its test side lacks a class it needs.
 fn figure(m: &crate::train::metrics::Metrics, key: &str, v: f64) -> Option<f64> {
     (!m.undefined().contains_key(key)).then(|| r4(v))
@@ -183,25 +179,27 @@ pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
             )),
         }
     }
-    let evidence: BTreeMap<&str, serde_json::Value> = c
-        .scores
-        .iter()
-        .map(|s| {
-            let v = json!({
-                "rows_train": s.rows_train,
-                "rows_test": s.rows_test,
-                "malicious_test": s.malicious_test,
-                "accuracy": s.metrics.as_ref().map(|m| r4(m.accuracy)),
-                // Null, with the reason, when the test side lacks a class (issue 20).
-                "precision": s.metrics.as_ref().and_then(|m| figure(m, "precision", m.precision)),
-                "recall": s.metrics.as_ref().and_then(|m| figure(m, "recall", m.recall)),
-                "f1": s.metrics.as_ref().and_then(|m| figure(m, "f1", m.f1)),
-                "undefined": s.metrics.as_ref().and_then(|m| m.one_class()),
-                "note": s.note,
-            });
-            (name(s.split), v)
-        })
-        .collect();
+    let one = |s: &SplitScore| SplitEvidence {
+        rows_train: s.rows_train,
+        rows_test: s.rows_test,
+        malicious_test: s.malicious_test,
+        accuracy: s.metrics.as_ref().map(|m| r4(m.accuracy)),
+        // Null, with the reason, when the test side lacks a class (issue 20).
+        precision: s
+            .metrics
+            .as_ref()
+            .and_then(|m| figure(m, "precision", m.precision)),
+        recall: s.metrics.as_ref().and_then(|m| figure(m, "recall", m.recall)),
+        f1: s.metrics.as_ref().and_then(|m| figure(m, "f1", m.f1)),
+        undefined: s.metrics.as_ref().and_then(|m| m.one_class()),
+        note: s.note.clone(),
+    };
+    let of = |k: SplitKind| c.scores.iter().find(|s| s.split == k).map(one);
+    let splits = Splits {
+        random: of(SplitKind::Random)?,
+        time: of(SplitKind::Time),
+        host: of(SplitKind::Host),
+    };
     let severity = if worst_drop >= 0.1 {
         Severity::High
     } else if c.scores.len() == 1 {
@@ -213,11 +211,15 @@ pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
         id: "split_comparison",
         severity,
         summary: parts.join(" vs "),
-        evidence: json!({
-            "model": format!("decision tree, depth {DEPTH}, on {} feature columns (identifiers left out)", c.features.len()),
-            "splits": evidence,
-            "rows": t.rows(),
-        }),
+        evidence: Evidence::SplitComparison(Box::new(SplitComparison {
+            model: format!(
+                "decision tree, depth {DEPTH}, on {} feature columns (identifiers left out)",
+                c.features.len()
+            ),
+            splits,
+            rows: t.rows(),
+            sample: None,
+        })),
         advice: if c.scores.len() == 1 {
             "Only a random split is possible (no time or host column): its score is an upper bound; find the capture times or hosts and split by them.".into()
         } else {
@@ -271,18 +273,24 @@ pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
         _ if !(0.001..=0.2).contains(&share) => Severity::Medium,
         _ => Severity::Info,
     };
-    let mut evidence = json!({
-        "malicious_rows": malicious,
-        "benign_rows": t.rows() - malicious,
-        "malicious_share": r4(share),
-        "classes": classes.iter().take(20).map(|(k, v)| json!({"class": k, "rows": v})).collect::<Vec<_>>(),
-        "precision_at_1_in_10000": base.map(|b| r4(b.0)),
-        "false_positive_rate": base.map(|b| b.1),
-        "recall": base.map(|b| r4(b.2)),
+    let evidence = Evidence::ClassBalance(ClassBalance {
+        malicious_rows: malicious,
+        benign_rows: t.rows() - malicious,
+        malicious_share: r4(share),
+        classes: classes
+            .iter()
+            .take(20)
+            .map(|(k, v)| ClassRows {
+                class: k.to_string(),
+                rows: *v,
+            })
+            .collect(),
+        precision_at_1_in_10000: base.map(|b| r4(b.0)),
+        false_positive_rate: base.map(|b| b.1),
+        recall: base.map(|b| r4(b.2)),
+        precision_at_1_in_10000_undefined: undefined,
+        sample: None,
     });
-    if let Some(why) = &undefined {
-        evidence["precision_at_1_in_10000_undefined"] = json!(why);
-    }
     Some(Finding {
         id: "class_balance",
         severity,

@@ -154,8 +154,27 @@ fn noun(ds: &Dataset) -> &'static str {
     }
 }
 
+/// Why the data allows no split of the kind asked for (or none that can be scored), in words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{why}")]
+pub struct SplitRefused {
+    pub why: String,
+}
+
+impl From<String> for SplitRefused {
+    fn from(why: String) -> Self {
+        SplitRefused { why }
+    }
+}
+
+impl From<&str> for SplitRefused {
+    fn from(why: &str) -> Self {
+        why.to_string().into()
+    }
+}
+
 /// The rows of each side under `kind`, or why the data does not allow it.
-pub fn split_rows(ds: &Dataset, kind: SplitKind, test_share: f64, seed: u64) -> Result<Split, String> {
+pub fn split_rows(ds: &Dataset, kind: SplitKind, test_share: f64, seed: u64) -> Result<Split, SplitRefused> {
     let u = Units::of(ds);
     let n = u.len();
     let what = noun(ds);
@@ -186,7 +205,8 @@ pub fn split_rows(ds: &Dataset, kind: SplitKind, test_share: f64, seed: u64) -> 
             if let [only] = attackers.as_slice() {
                 return Err(format!(
                     "all {attack_units} attack {what} come from one host ({only}): a host split puts every attack on one side, so one side has no attack to learn or to find (F1 0 would measure the split, not the model)"
-                ));
+                )
+                .into());
             }
             split::by_host(&u.host, test_share, seed).map_err(|e| e.to_string())?
         }
@@ -289,7 +309,7 @@ pub fn choose(
     requested: Option<SplitKind>,
     test_share: f64,
     seed: u64,
-) -> Result<SplitChoice, String> {
+) -> Result<SplitChoice, SplitRefused> {
     if let Some(kind) = requested {
         let s = split_rows(ds, kind, test_share, seed)
             .map_err(|why| format!("--split {}: {why}", kind.name()))?;
@@ -320,10 +340,10 @@ pub fn choose(
     let mut chosen = None;
     for kind in PREFERENCE {
         let option = match split_rows(ds, kind, test_share, seed) {
-            Err(why) => SplitOption {
+            Err(refused) => SplitOption {
                 split: kind,
                 usable: false,
-                why,
+                why: refused.why,
             },
             Ok(s) => match scorable(ds, &s) {
                 Ok(()) => SplitOption {
@@ -469,7 +489,8 @@ mod tests {
         assert!(c.reason.contains("day2.csv"), "{}", c.reason);
         let e = choose(&ds, Some(SplitKind::Host), 0.3, 1).expect_err("one attacker host");
         assert!(
-            e.starts_with("--split host: all 14 attack flows come from one host"),
+            e.why
+                .starts_with("--split host: all 14 attack flows come from one host"),
             "{e}"
         );
         // Nothing honest left: random, and it says it is optimistic.

@@ -2,7 +2,7 @@
 //! conversion (`dataset::kernel_units`), then the features the probe computes from others,
 //! with its formulas.
 
-use color_eyre::eyre::Result;
+use super::Result;
 use polars::prelude::{DataFrame, DataType};
 use shared::features::{feature_id, FeatureVector, FEATURE_COUNT};
 

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use color_eyre::eyre::{bail, Result};
+use super::{bail, Result, TrainError};
 use ndarray::Array2;
 use polars::prelude::DataType;
 use serde::Serialize;
@@ -388,8 +388,7 @@ pub fn train(
         }
     }
     // Leaky columns are judged against a model fitted with them (as for kernel features).
-    let split = choose::split_rows(ds, opts.split, opts.test_share, opts.seed)
-        .map_err(|e| color_eyre::eyre::eyre!("{e}"))?;
+    let split = choose::split_rows(ds, opts.split, opts.test_share, opts.seed)?;
     let (inputs, columns) = inputs_of(&sources, &keep);
     if !columns.is_empty() && gated.iter().any(|g| g.leak.is_some()) {
         let (first, _) = fit(&columns, ds, &split.train, opts)?;
@@ -466,7 +465,7 @@ pub fn train(
             continue;
         }
         match choose::split_rows(ds, kind, opts.test_share, opts.seed)
-            .map_err(|e| color_eyre::eyre::eyre!("{e}"))
+            .map_err(TrainError::from)
             .and_then(|s| Ok((build(&s)?, s)))
         {
             Ok((mdl, s)) => {

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use super::{bail, invalid, Result, TrainError};
 use polars::prelude::DataType;
 use shared::features::FeatureVector;
 use shared::flow::is_decision_point;
@@ -116,8 +116,10 @@ pub fn from_captures(
         };
         let mut twin = Twin::new(shared::abi::ProbeConfig::default(), None, None);
         let mut index: FlowMap<usize> = FlowMap::default();
-        let reader =
-            workbench_flow::capture::open(pcap, false).wrap_err_with(|| format!("{name}: cannot read"))?;
+        let reader = workbench_flow::capture::open(pcap, false).map_err(|e| TrainError::In {
+            file: format!("{name}: cannot read"),
+            source: Box::new(e.into()),
+        })?;
         for packet in reader {
             let packet = packet?;
             // Frames the parser refuses are not flows: the probe skips them too.
@@ -145,7 +147,7 @@ pub fn from_captures(
                 flows.len() - 1
             } else {
                 *index.get(&key).ok_or_else(|| {
-                    eyre!(
+                    invalid!(
                         "{name}: packet {}: internal: flow without bookkeeping",
                         packet.index
                     )
@@ -281,7 +283,7 @@ pub fn from_every_packet_table(
     let frame = &loaded.frame;
     let column = |name: &str| {
         text(frame, name).ok_or_else(|| {
-            eyre!(
+            invalid!(
                 "{file}: `--at decision-points` needs captures or a `workbench features --every-packet` table; this table has no `{name}` column"
             )
         })

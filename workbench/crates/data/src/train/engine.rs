@@ -5,7 +5,7 @@
 //! so everything after the fit (scores, splits, compilation, agreement) is shared; a linfa run
 //! also reports how often the default engine, fitted on the same rows, decides the same.
 
-use color_eyre::eyre::Result;
+use super::Result;
 use serde::Serialize;
 use shared::features::FeatureVector;
 

@@ -3,7 +3,7 @@
 //! scikit-learn: docs/BENCHMARKS.md, "Training") and turning the result into the float reference
 //! models that `model::quantize` compiles for the kernel.
 
-use color_eyre::eyre::{bail, Result};
+use super::{bail, Result};
 use ndarray::Array2;
 use shared::features::{FeatureVector, FEATURE_COUNT};
 use shared::model::{LOG2_FRAC_BITS, TRANSFORM_LOG2};

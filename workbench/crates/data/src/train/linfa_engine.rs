@@ -3,7 +3,7 @@
 //! the compiler, the splits and the reports do not know which engine ran. (Moved here from the
 //! benchmark, which times these same calls against scikit-learn: docs/BENCHMARKS.md.)
 
-use color_eyre::eyre::{eyre, Result};
+use super::{Result, TrainError};
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
 use linfa_trees::{DecisionTree, TreeNode};
@@ -35,7 +35,10 @@ pub fn fit_tree_matrix(
         .min_weight_split(2.0)
         .min_weight_leaf(min_leaf)
         .fit(&data)
-        .map_err(|e| eyre!("linfa-trees: {e}"))
+        .map_err(|e| TrainError::Linfa {
+            engine: "linfa-trees",
+            source: Box::new(e),
+        })
 }
 
 /// The float tree of a linfa tree, split features mapped through `feature_ids` (node 0 the root,
@@ -108,7 +111,10 @@ pub fn fit_logistic_matrix(
         .alpha(alpha)
         .max_iterations(max_iterations)
         .fit(&data)
-        .map_err(|e| eyre!("linfa-logistic: {e}"))?;
+        .map_err(|e| TrainError::Linfa {
+            engine: "linfa-logistic",
+            source: Box::new(e),
+        })?;
     let sign = if model.labels().pos.class { 1.0 } else { -1.0 };
     Ok((
         sign * model.intercept(),

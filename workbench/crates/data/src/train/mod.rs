@@ -21,9 +21,69 @@ pub mod run;
 pub mod select;
 pub mod split;
 
+/// Why training (or preparing its rows) failed: a load, a capture or a model file's error passed
+/// through, or a refusal whose message names the file, column or split and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] crate::dataset::DataError),
+    #[error(transparent)]
+    Features(#[from] crate::features::FeaturesError),
+    #[error(transparent)]
+    Capture(#[from] workbench_flow::capture::CaptureError),
+    #[error(transparent)]
+    Labels(#[from] crate::features::labels::LabelsError),
+    #[error(transparent)]
+    Polars(#[from] polars::prelude::PolarsError),
+    #[error(transparent)]
+    Split(#[from] choose::SplitRefused),
+    /// A capture or table the error belongs to, named in front of it.
+    #[error("{file}")]
+    In {
+        file: String,
+        #[source]
+        source: Box<TrainError>,
+    },
+    /// An error of the flow crate (model files, the compiler), passed through.
+    #[error(transparent)]
+    Flow(Box<dyn std::error::Error + Send + Sync>),
+    /// The linfa engine refused the data (`train --engine linfa`).
+    #[error("{engine}")]
+    Linfa {
+        engine: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Data or options training cannot use; the message names them and what to do.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;
+
+/// A flow-crate error (model file, compiler) as a `TrainError`, for `map_err`.
+pub(crate) fn flow_error(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> TrainError {
+    TrainError::Flow(e.into())
+}
+
+/// Returns `TrainError::Invalid` from a format string.
+macro_rules! bail {
+    ($($t:tt)*) => {
+        return Err($crate::train::TrainError::Invalid(format!($($t)*)))
+    };
+}
+pub(crate) use bail;
+
+/// `TrainError::Invalid` from a format string.
+macro_rules! invalid {
+    ($($t:tt)*) => {
+        $crate::train::TrainError::Invalid(format!($($t)*))
+    };
+}
+pub(crate) use invalid;
+
 use std::collections::BTreeMap;
 
-use color_eyre::eyre::{bail, eyre, Result};
 use serde::Serialize;
 use shared::features::{FeatureVector, FEATURES};
 use shared::model::{Model, SCORE_ONE};
@@ -174,7 +234,7 @@ pub struct Trained {
 
 /// The rows of each side under `kind`, or an error saying why the data does not allow it.
 fn split_of(ds: &Dataset, kind: SplitKind, opts: &TrainOptions) -> Result<split::Split> {
-    choose::split_rows(ds, kind, opts.test_share, opts.seed).map_err(|why| eyre!("{why}"))
+    Ok(choose::split_rows(ds, kind, opts.test_share, opts.seed)?)
 }
 
 /// A fitted float model: P(malicious) per row, and the compiled integer model.
@@ -250,11 +310,13 @@ pub fn train(ds: &Dataset, opts: &TrainOptions) -> Result<Trained> {
 
     let (model, importance_raw) = match &fitted {
         Fitted::Tree(t) => (
-            quantize::compile_tree(&t.tree, opts.threshold)?,
+            quantize::compile_tree(&t.tree, opts.threshold).map_err(flow_error)?,
             t.importance.clone(),
         ),
         Fitted::Logistic(l) => (
-            quantize::compile_logistic(&l.model, fit::logit(opts.threshold))?.model,
+            quantize::compile_logistic(&l.model, fit::logit(opts.threshold))
+                .map_err(flow_error)?
+                .model,
             l.standardized_weights.clone(),
         ),
     };

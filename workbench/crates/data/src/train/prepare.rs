@@ -3,7 +3,7 @@
 //! there is one conversion from dataset columns to kernel features), and the provenance a model
 //! file records.
 
-use color_eyre::eyre::{bail, Result};
+use super::{bail, Result};
 
 use super::{convert, select, Dataset, TrainOptions, TrainReport};
 use crate::dataset::{kernel_map::kernel_mapping_for, kernel_map::MappedColumn, LoadedDataset};

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use color_eyre::eyre::{bail, eyre, Result};
+use super::{bail, invalid, Result, TrainError};
 use serde::Serialize;
 use shared::features::FEATURES;
 
@@ -117,7 +117,7 @@ impl RunOutput {
     pub fn write(&self, path: &Path, provenance: serde_json::Value) -> Result<()> {
         match &self.outcome {
             Outcome::Kernel(t) => {
-                file::write(path, &t.model, provenance)?;
+                file::write(path, &t.model, provenance).map_err(super::flow_error)?;
             }
             Outcome::Dataset(d) => {
                 let meta = ModelMeta::not_deployable(
@@ -125,7 +125,7 @@ impl RunOutput {
                     dataset_features::NOT_DEPLOYABLE.to_string(),
                     provenance,
                 );
-                file::write_not_deployable(path, &meta)?;
+                file::write_not_deployable(path, &meta).map_err(super::flow_error)?;
             }
         }
         Ok(())
@@ -355,7 +355,7 @@ fn train_kernel(
             .iter()
             .map(|f| format!("`{}` ({}): {}", f.column, f.feature, f.reason))
             .collect();
-        eyre!(
+        invalid!(
             "{file}: the pitfall report flags every mapped column, so the default feature set is empty: {}; pass --keep-flagged to train on them anyway",
             why.join("; ")
         )
@@ -461,8 +461,11 @@ pub fn run(input: Input, opts: &RunOptions) -> Result<RunOutput> {
     let explicit_list = !dataset_features && spec != "kernel";
     let mut options = opts.train.clone();
     let (left_out, kept_flagged, outcome);
-    let split = choose::choose(&ds, opts.split, options.test_share, options.seed)
-        .map_err(|e| eyre!("{file}: {e}"))?;
+    let split =
+        choose::choose(&ds, opts.split, options.test_share, options.seed).map_err(|e| TrainError::In {
+            file: file.clone(),
+            source: Box::new(e.into()),
+        })?;
     options.split = split.split;
     if dataset_features {
         let Some(l) = loaded else {

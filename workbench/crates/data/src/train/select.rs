@@ -4,7 +4,7 @@
 //! the dataset's columns, so that a typo or a column lost in cleaning is named, not silently
 //! skipped.
 
-use color_eyre::eyre::{bail, Result};
+use super::{bail, Result};
 use shared::features::{feature_id, is_opt_in, FEATURES};
 
 use crate::dataset::kernel_map::{kernel_mapping_for, MappedColumn};

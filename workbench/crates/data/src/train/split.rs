@@ -6,7 +6,7 @@
 //! the attacker"; a file split (data without timestamps or hosts: CIC-IDS2017's
 //! MachineLearningCVE files are days) trains on the earlier files and tests on the later ones.
 
-use color_eyre::eyre::{bail, Result};
+use super::{bail, Result};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]

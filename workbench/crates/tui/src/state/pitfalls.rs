@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 
-use workbench_data::pitfalls::Finding;
+use workbench_data::pitfalls::evidence::{FeatureScore, SplitEvidence};
+use workbench_data::pitfalls::{Evidence, Finding};
 
 #[derive(Debug, Default)]
 pub struct PitfallsState {
@@ -22,58 +23,64 @@ pub struct Bars {
     pub max: f64,
 }
 
-fn num(v: &Value, key: &str) -> Option<f64> {
-    v.get(key).and_then(Value::as_f64)
+fn accuracy_bars(columns: &[FeatureScore]) -> Vec<(String, f64)> {
+    columns.iter().map(|c| (c.column.clone(), c.accuracy)).collect()
 }
 
-fn column_bars(list: Option<&Value>, key: &str) -> Vec<(String, f64)> {
-    list.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| Some((c.get("column")?.as_str()?.to_string(), num(c, key)?)))
-                .collect()
-        })
-        .unwrap_or_default()
+/// A figure the chart can draw (a NaN from a degenerate column is left out, as JSON's null was).
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
 }
 
 /// The chart for a finding, where its evidence holds one.
 pub fn evidence_bars(f: &Finding) -> Option<Bars> {
-    let e = &f.evidence;
-    let (title, bars, max) = match f.id {
-        "single_feature_leakage" => (
+    let (title, bars, max) = match &f.evidence {
+        Evidence::SingleFeatureLeakage(e) => (
             "accuracy of a one-feature rule".to_string(),
-            column_bars(e.get("top"), "accuracy"),
+            accuracy_bars(&e.top),
             1.0,
         ),
-        "identifier_columns" | "host_artefacts" => (
+        Evidence::HostArtefacts(e) => (
             "accuracy of a one-feature rule".to_string(),
-            column_bars(e.get("columns"), "accuracy"),
+            accuracy_bars(&e.columns),
             1.0,
         ),
-        "split_comparison" => {
-            let splits = e.get("splits")?.as_object()?;
-            let bars = ["random", "time", "host"]
+        Evidence::IdentifierColumns(e) => (
+            "accuracy of a one-feature rule".to_string(),
+            e.columns
                 .iter()
-                .filter_map(|s| Some((format!("{s} split"), num(splits.get(*s)?, "f1")?)))
-                .collect();
+                .filter_map(|c| Some((c.column.clone(), c.accuracy?)))
+                .collect(),
+            1.0,
+        ),
+        Evidence::SplitComparison(e) => {
+            let s = &e.splits;
+            let bars = [
+                ("random", Some(&s.random)),
+                ("time", s.time.as_ref()),
+                ("host", s.host.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(name, split)| Some((format!("{name} split"), split?.f1?)))
+            .collect();
             ("F1 of the same tree under each split".to_string(), bars, 1.0)
         }
-        "class_balance" => {
+        Evidence::ClassBalance(e) => {
             let bars: Vec<(String, f64)> = e
-                .get("classes")?
-                .as_array()?
+                .classes
                 .iter()
-                .filter_map(|c| Some((c.get("class")?.as_str()?.to_string(), num(c, "rows")?)))
+                .map(|c| (c.class.clone(), c.rows as f64))
                 .collect();
             let max = bars.iter().map(|b| b.1).fold(1.0, f64::max);
             ("rows per class".to_string(), bars, max)
         }
-        _ => {
+        other => {
             // Any other finding: the numbers at the top of its evidence, when there are some.
-            let obj = e.as_object()?;
-            let bars: Vec<(String, f64)> = obj
+            let json = other.to_json();
+            let bars: Vec<(String, f64)> = json
+                .as_object()?
                 .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_f64().filter(|x| x.is_finite())?)))
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64().and_then(finite)?)))
                 .collect();
             let max = bars.iter().map(|b| b.1.abs()).fold(0.0, f64::max);
             if max == 0.0 {
@@ -82,6 +89,7 @@ pub fn evidence_bars(f: &Finding) -> Option<Bars> {
             ("numbers of the evidence".to_string(), bars, max)
         }
     };
+    let bars: Vec<(String, f64)> = bars.into_iter().filter(|b| b.1.is_finite()).collect();
     (!bars.is_empty()).then_some(Bars { title, bars, max })
 }
 
@@ -98,32 +106,38 @@ pub struct SplitDrop {
 }
 
 pub fn split_drop(findings: &[Finding]) -> Option<SplitDrop> {
-    let f = findings.iter().find(|f| f.id == "split_comparison")?;
-    let splits = f.evidence.get("splits")?.as_object()?;
-    let random = splits.get("random")?;
+    let splits = findings.iter().find_map(|f| match &f.evidence {
+        Evidence::SplitComparison(e) => Some(&e.splits),
+        _ => None,
+    })?;
     let mut honest: Option<(String, f64, f64)> = None;
     let mut notes = Vec::new();
-    for name in ["time", "host"] {
-        let Some(s) = splits.get(name) else { continue };
-        match (num(s, "f1"), num(s, "accuracy")) {
-            (Some(f1), Some(acc)) if num(s, "malicious_test").unwrap_or(0.0) > 0.0 => {
-                if honest.as_ref().is_none_or(|h| f1 < h.1) {
-                    honest = Some((name.to_string(), f1, acc));
+    for (name, split) in [("time", &splits.time), ("host", &splits.host)] {
+        let Some(s) = split else { continue };
+        match s {
+            SplitEvidence {
+                f1: Some(f1),
+                accuracy: Some(acc),
+                malicious_test: 1..,
+                ..
+            } => {
+                if honest.as_ref().is_none_or(|h| *f1 < h.1) {
+                    honest = Some((name.to_string(), *f1, *acc));
                 }
             }
             _ => notes.push(format!(
                 "{name}: {}",
-                s.get("note")
-                    .and_then(Value::as_str)
+                s.note
+                    .as_deref()
                     // A test side with one class: F1 is undefined, and the evidence says why.
-                    .or_else(|| s.get("undefined").and_then(Value::as_str))
+                    .or(s.undefined.as_deref())
                     .unwrap_or("no attack in its test side")
             )),
         }
     }
     Some(SplitDrop {
-        naive_f1: num(random, "f1")?,
-        naive_accuracy: num(random, "accuracy")?,
+        naive_f1: splits.random.f1?,
+        naive_accuracy: splits.random.accuracy?,
         note: (honest.is_none()).then(|| {
             if notes.is_empty() {
                 "no time or host column: only a random split is possible".to_string()
@@ -137,8 +151,9 @@ pub fn split_drop(findings: &[Finding]) -> Option<SplitDrop> {
 
 /// The evidence as short `key: value` lines (long arrays summarised).
 pub fn evidence_lines(f: &Finding, width: usize) -> Vec<String> {
-    let Some(obj) = f.evidence.as_object() else {
-        return vec![f.evidence.to_string()];
+    let json = f.evidence.to_json();
+    let Some(obj) = json.as_object() else {
+        return vec![json.to_string()];
     };
     obj.iter()
         .map(|(k, v)| {

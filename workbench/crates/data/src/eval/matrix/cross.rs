@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use color_eyre::eyre::Result;
+use super::super::Result;
 
 use super::{
     cic_friday, eval_options, feature_list, load, names, recall_by_label, train_model, CrossRow,
@@ -30,7 +30,7 @@ fn usable_features(loaded: &LoadedDataset) -> Usable {
     let p = match prepare_for_scoring(loaded, "kernel", None) {
         Ok(p) => p,
         Err(e) => {
-            let text = format!("{e:#}");
+            let text = crate::error_chain(&e);
             let why = if text.contains("maps to a kernel feature") {
                 "no column maps to a kernel feature".to_string()
             } else {
@@ -136,7 +136,7 @@ pub fn cross_rows(o: &MatrixOptions, real: &[PathBuf], progress: &dyn Fn(&str)) 
                 match train_model(&loaded[from].0, &names(&shared).join(","), sets[from].2, &path) {
                     Ok(t) => t,
                     Err(e) => {
-                        rows.push(empty(format!("training failed: {e:#}")));
+                        rows.push(empty(format!("training failed: {}", crate::error_chain(&e))));
                         continue;
                     }
                 };
@@ -148,7 +148,7 @@ pub fn cross_rows(o: &MatrixOptions, real: &[PathBuf], progress: &dyn Fn(&str)) 
             )) {
                 Ok(r) => r,
                 Err(e) => {
-                    rows.push(empty(format!("scoring failed: {e:#}")));
+                    rows.push(empty(format!("scoring failed: {}", crate::error_chain(&e))));
                     continue;
                 }
             };

@@ -13,8 +13,7 @@ mod real;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use color_eyre::eyre::{Result, WrapErr};
-use indicatif::ProgressBar;
+use super::{io_error, Result};
 use serde::Serialize;
 use shared::abi::ProbeConfig;
 use shared::features::FEATURES;
@@ -143,7 +142,7 @@ fn table_of(spec: &Spec, work: &Path) -> Result<LoadedDataset> {
                     lenient: false,
                     opt_in: 0,
                 },
-                &ProgressBar::hidden(),
+                &crate::progress::NoProgress,
             )?;
             load(&[out])
         }
@@ -176,7 +175,8 @@ fn train_model(
         path,
         &trained.model,
         provenance(loaded, prepared.ds.features.len(), &opts, &trained.report),
-    )?;
+    )
+    .map_err(super::flow_error)?;
     let names = prepared.mapped.iter().map(|m| m.feature.to_string()).collect();
     Ok((trained, names))
 }
@@ -245,7 +245,7 @@ fn eval_options(model: &Path, data: Vec<PathBuf>, labels: Option<PathBuf>, at: A
 /// The sample scenarios under their label (`labels-honest.csv`: columns label and scenario).
 fn scenario_labels(labels_csv: &Path) -> Result<BTreeMap<String, String>> {
     let text =
-        std::fs::read_to_string(labels_csv).wrap_err_with(|| format!("reading {}", labels_csv.display()))?;
+        std::fs::read_to_string(labels_csv).map_err(io_error(format!("reading {}", labels_csv.display())))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
     let col = |n: &str| header.iter().position(|h| h.trim() == n);
@@ -312,7 +312,7 @@ fn cic_friday(o: &MatrixOptions) -> Vec<PathBuf> {
 
 /// Builds the whole table (the progress of each step goes to `progress`).
 pub fn build(o: &MatrixOptions, progress: &dyn Fn(&str)) -> Result<MatrixReport> {
-    std::fs::create_dir_all(&o.work_dir).wrap_err_with(|| format!("creating {}", o.work_dir.display()))?;
+    std::fs::create_dir_all(&o.work_dir).map_err(io_error(format!("creating {}", o.work_dir.display())))?;
     let group = scenario_labels(&o.samples.join("labels-honest.csv"))?;
     let real = real_captures(&o.shared_data)?;
     let honest = vec![o.samples.join("honest.pcap")];

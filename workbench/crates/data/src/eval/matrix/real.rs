@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use color_eyre::eyre::{bail, Result, WrapErr};
+use super::super::{bail, io_error, Result};
 use serde::Serialize;
 
 use crate::eval::{capture::is_capture, EvalReport};
@@ -13,7 +13,7 @@ use crate::eval::{capture::is_capture, EvalReport};
 pub fn real_captures(shared_data: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for dir in [shared_data.join("pcaps"), shared_data.join("pcaps/apps")] {
-        let entries = std::fs::read_dir(&dir).wrap_err_with(|| format!("reading {}", dir.display()))?;
+        let entries = std::fs::read_dir(&dir).map_err(io_error(format!("reading {}", dir.display())))?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_file() && is_capture(p))

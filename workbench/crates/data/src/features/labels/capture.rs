@@ -34,18 +34,23 @@ fn wild(pattern: &str, text: &str) -> bool {
     tail.len() >= last.len() && tail.ends_with(last)
 }
 
+/// A `capture` value of a rule that names no capture (empty, or climbing with `..`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a capture pattern such as \"http.pcap\" or \"apps/*\" (the end of the capture's \
+     path, `*` for any characters)"
+)]
+pub struct NotAPattern(pub String);
+
 impl CapturePattern {
-    pub fn parse(s: &str) -> Result<CapturePattern, String> {
+    pub fn parse(s: &str) -> Result<CapturePattern, NotAPattern> {
         let parts: Vec<String> = s
             .split('/')
             .filter(|c| !c.is_empty() && *c != ".")
             .map(str::to_string)
             .collect();
         if parts.is_empty() || parts.iter().any(|c| c == "..") {
-            return Err(format!(
-                "`{s}` is not a capture pattern such as \"http.pcap\" or \"apps/*\" (the end of the \
-                 capture's path, `*` for any characters)"
-            ));
+            return Err(NotAPattern(s.to_string()));
         }
         Ok(CapturePattern(parts))
     }

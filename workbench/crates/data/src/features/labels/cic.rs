@@ -20,7 +20,7 @@ use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::Path;
 
-use color_eyre::eyre::{eyre, Result};
+use super::{invalid, io_at, Result};
 
 use super::pairs::{PairIndex, Used};
 use super::time::parse_cic_stamp;
@@ -115,7 +115,7 @@ impl Columns {
         let find = |alts: &[&str]| names.iter().position(|n| alts.contains(&n.as_str()));
         let need = |alts: &[&str]| {
             find(alts).ok_or_else(|| {
-                eyre!(
+                invalid!(
                     "{file}:1: no `{}` column: expected a CIC-IDS2017 labelled-flows header \
                      (Source IP, Source Port, Destination IP, Destination Port, Timestamp, Label)",
                     alts[0]
@@ -138,14 +138,14 @@ impl Columns {
 impl PairIndex<CicRow> {
     pub fn load(path: &Path, opts: &CicOptions, names: &mut Vec<String>) -> Result<CicIndex> {
         let file = path.display().to_string();
-        let f = File::open(path).map_err(|e| eyre!("{file}: cannot open: {e}"))?;
+        let f = File::open(path).map_err(io_at(&file, "cannot open"))?;
         let mut reader = BufReader::new(f);
         let mut buf = Vec::new();
         let mut next_line = |buf: &mut Vec<u8>| -> Result<Option<String>> {
             buf.clear();
             let n = reader
                 .read_until(b'\n', buf)
-                .map_err(|e| eyre!("{file}: cannot read: {e}"))?;
+                .map_err(io_at(&file, "cannot read"))?;
             Ok((n > 0).then(|| {
                 String::from_utf8_lossy(buf)
                     .trim_end_matches(['\r', '\n'])
@@ -153,7 +153,7 @@ impl PairIndex<CicRow> {
             }))
         };
         let header =
-            next_line(&mut buf)?.ok_or_else(|| eyre!("{file}: empty file, expected a CSV header"))?;
+            next_line(&mut buf)?.ok_or_else(|| invalid!("{file}: empty file, expected a CSV header"))?;
         let cols = Columns::find(&file, &split_csv(&header))?;
         let width = [
             cols.src_ip,
@@ -175,10 +175,11 @@ impl PairIndex<CicRow> {
             if get(cols.src_ip).is_empty() {
                 continue;
             }
-            let at =
-                |what: &str, value: &str| eyre!("{file}:{line_no}: column `{what}`: `{value}` is not valid");
+            let at = |what: &str, value: &str| {
+                invalid!("{file}:{line_no}: column `{what}`: `{value}` is not valid")
+            };
             if fields.len() <= width {
-                return Err(eyre!(
+                return Err(invalid!(
                     "{file}:{line_no}: {} fields, the header needs at least {}",
                     fields.len(),
                     width + 1
@@ -206,8 +207,11 @@ impl PairIndex<CicRow> {
                     .and_then(|i| get(i).rsplit('-').next().and_then(integer))
                     .and_then(|p| u8::try_from(p).ok()),
             };
-            let stamp = parse_cic_stamp(get(cols.timestamp))
-                .map_err(|e| eyre!("{file}:{line_no}: column `Timestamp`: {e}"))?;
+            let stamp =
+                parse_cic_stamp(get(cols.timestamp)).map_err(|source| super::LabelsError::Timestamp {
+                    place: format!("{file}:{line_no}"),
+                    source,
+                })?;
             let t_ns = (stamp.local_s - opts.utc_offset_s).saturating_mul(1_000_000_000);
             let w_ns = opts.window_s.saturating_mul(1_000_000_000);
             let label = get(cols.label);

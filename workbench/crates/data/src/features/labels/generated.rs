@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::Path;
 
-use color_eyre::eyre::{eyre, Result};
+use super::{invalid, io_at, Result};
 
 use super::cic::{integer, split_csv};
 use super::pairs::{PairIndex, Used};
@@ -70,14 +70,14 @@ impl Used for Row {
 impl PairIndex<Row> {
     pub fn load(path: &Path, names: &mut Vec<String>) -> Result<GeneratedIndex> {
         let file = path.display().to_string();
-        let f = File::open(path).map_err(|e| eyre!("{file}: cannot open: {e}"))?;
+        let f = File::open(path).map_err(io_at(&file, "cannot open"))?;
         let mut lines = BufReader::new(f).lines();
         let header = lines
             .next()
-            .ok_or_else(|| eyre!("{file}: empty file, expected a CSV header"))?
-            .map_err(|e| eyre!("{file}:1: cannot read: {e}"))?;
+            .ok_or_else(|| invalid!("{file}: empty file, expected a CSV header"))?
+            .map_err(io_at(format!("{file}:1"), "cannot read"))?;
         let cols = columns(&split_csv(&header)).ok_or_else(|| {
-            eyre!(
+            invalid!(
                 "{file}:1: not a generator labels header: expected the columns {}",
                 COLUMNS.join(",")
             )
@@ -86,20 +86,20 @@ impl PairIndex<Row> {
         let mut index = GeneratedIndex::default();
         for (i, line) in lines.enumerate() {
             let line_no = i + 2;
-            let line = line.map_err(|e| eyre!("{file}:{line_no}: cannot read: {e}"))?;
+            let line = line.map_err(io_at(format!("{file}:{line_no}"), "cannot read"))?;
             if line.trim().is_empty() {
                 continue;
             }
             let fields = split_csv(&line);
             if fields.len() < width {
-                return Err(eyre!(
+                return Err(invalid!(
                     "{file}:{line_no}: {} fields, the header needs at least {width}",
                     fields.len()
                 ));
             }
             let get = |c: usize| fields[cols[c]].trim();
             let bad = |c: usize, what: &str| {
-                eyre!(
+                invalid!(
                     "{file}:{line_no}: column `{}`: `{}` is not {what}",
                     COLUMNS[c],
                     get(c)
@@ -117,7 +117,7 @@ impl PairIndex<Row> {
             let first_ns = get(5).parse::<u64>().map_err(|_| bad(5, "nanoseconds"))?;
             let last_ns = get(6).parse::<u64>().map_err(|_| bad(6, "nanoseconds"))?;
             if last_ns < first_ns {
-                return Err(eyre!(
+                return Err(invalid!(
                     "{file}:{line_no}: last_ts_ns {last_ns} is before first_ts_ns {first_ns}"
                 ));
             }

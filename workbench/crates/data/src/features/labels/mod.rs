@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use color_eyre::eyre::{bail, eyre, Result};
 use serde::Serialize;
 
 pub use cic::CicOptions;
@@ -93,6 +92,53 @@ pub struct Labeler {
     capture: Option<std::path::PathBuf>,
 }
 
+/// Why a labels file cannot be used: always names the file (and line, column or key).
+#[derive(Debug, thiserror::Error)]
+pub enum LabelsError {
+    /// The file, or a line of it, could not be read (`place` is `FILE` or `FILE:LINE`).
+    #[error("{place}: {action}")]
+    Io {
+        place: String,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A CIC timestamp that does not parse.
+    #[error("{place}: column `Timestamp`")]
+    Timestamp {
+        place: String,
+        #[source]
+        source: time::StampError,
+    },
+    /// A header, line, field or key that is not what the format expects (the message says
+    /// where and what was expected).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = LabelsError> = std::result::Result<T, E>;
+
+/// An `Io` error at `place`, for `map_err`.
+pub(crate) fn io_at(
+    place: impl Into<String>,
+    action: &'static str,
+) -> impl FnOnce(std::io::Error) -> LabelsError {
+    let place = place.into();
+    move |source| LabelsError::Io {
+        place,
+        action,
+        source,
+    }
+}
+
+/// `LabelsError::Invalid` from a format string.
+macro_rules! invalid {
+    ($($t:tt)*) => {
+        $crate::features::labels::LabelsError::Invalid(format!($($t)*))
+    };
+}
+pub(crate) use invalid;
+
 impl Labeler {
     /// Loads a rules file (`.toml`) or a CSV (`.csv`): the generator's labels file when its
     /// header has the generator's columns, else a CIC-IDS2017 labelled-flows file.
@@ -109,10 +155,12 @@ impl Labeler {
                 Source::Generated(generated::GeneratedIndex::load(path, &mut names)?)
             }
             Some("csv") => Source::Cic(cic::CicIndex::load(path, cic, &mut names)?),
-            _ => bail!(
-                "{file}: unknown labels format: expected a rules file ending in .toml, or a \
-                 CIC-IDS2017 labelled-flows or generator labels file ending in .csv"
-            ),
+            _ => {
+                return Err(invalid!(
+                    "{file}: unknown labels format: expected a rules file ending in .toml, or a \
+                     CIC-IDS2017 labelled-flows or generator labels file ending in .csv"
+                ))
+            }
         };
         let label_flows = vec![0; names.len()];
         Ok(Labeler {
@@ -200,11 +248,11 @@ impl Labeler {
 /// Whether a CSV's first line is the generator's labels header (else it is read as CIC).
 fn is_generator_csv(path: &Path) -> Result<bool> {
     use std::io::BufRead;
-    let file = std::fs::File::open(path).map_err(|e| eyre!("{}: cannot open: {e}", path.display()))?;
+    let file = std::fs::File::open(path).map_err(io_at(path.display().to_string(), "cannot open"))?;
     let mut header = Vec::new();
     std::io::BufReader::new(file)
         .read_until(b'\n', &mut header)
-        .map_err(|e| eyre!("{}: cannot read: {e}", path.display()))?;
+        .map_err(io_at(path.display().to_string(), "cannot read"))?;
     let header = String::from_utf8_lossy(&header);
     let fields = cic::split_csv(header.trim_end_matches(['\r', '\n']));
     Ok(generated::columns(&fields).is_some())

@@ -20,7 +20,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 
-use color_eyre::eyre::{eyre, Result};
+use super::{invalid, io_at, Result};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
@@ -64,21 +64,33 @@ fn bits(ip: IpAddr) -> (u128, u8) {
     }
 }
 
+/// An address range in a rule that does not parse, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32 ({why})")]
+pub struct NotACidr {
+    pub text: String,
+    /// `bad address`, `bad prefix length`, `prefix length above 32`.
+    pub why: String,
+}
+
 impl Cidr {
-    pub fn parse(s: &str) -> Result<Cidr, String> {
-        let bad = |why: &str| format!("`{s}` is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32 ({why})");
+    pub fn parse(s: &str) -> Result<Cidr, NotACidr> {
+        let bad = |why: String| NotACidr {
+            text: s.to_string(),
+            why,
+        };
         let (addr, prefix) = match s.trim().split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (s.trim(), None),
         };
-        let addr: IpAddr = addr.parse().map_err(|_| bad("bad address"))?;
+        let addr: IpAddr = addr.parse().map_err(|_| bad("bad address".into()))?;
         let max = bits(addr).1;
         let prefix = match prefix {
-            Some(p) => p.parse::<u8>().map_err(|_| bad("bad prefix length"))?,
+            Some(p) => p.parse::<u8>().map_err(|_| bad("bad prefix length".into()))?,
             None => max,
         };
         if prefix > max {
-            return Err(bad(&format!("prefix length above {max}")));
+            return Err(bad(format!("prefix length above {max}")));
         }
         Ok(Cidr { addr, prefix })
     }
@@ -261,10 +273,11 @@ fn one_line(file: &str, text: &str, e: &toml::de::Error) -> String {
 impl Rules {
     pub fn load(path: &Path, names: &mut Vec<String>) -> Result<Rules> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| eyre!("{file}: cannot read: {e}"))?;
-        let parsed: RulesFile = toml::from_str(&text).map_err(|e| eyre!(one_line(&file, &text, &e)))?;
+        let text = std::fs::read_to_string(path).map_err(io_at(&file, "cannot read"))?;
+        let parsed: RulesFile =
+            toml::from_str(&text).map_err(|e| super::LabelsError::Invalid(one_line(&file, &text, &e)))?;
         if parsed.rule.is_empty() {
-            return Err(eyre!("{file}: no rules: expected one or more [[rule]] tables"));
+            return Err(invalid!("{file}: no rules: expected one or more [[rule]] tables"));
         }
         let mut rules = Vec::with_capacity(parsed.rule.len());
         for spanned in parsed.rule {
@@ -272,7 +285,7 @@ impl Rules {
             let spec = spanned.into_inner();
             if let (Some(from), Some(until)) = (spec.from, spec.until) {
                 if until.0 <= from.0 {
-                    return Err(eyre!(
+                    return Err(invalid!(
                         "{file}:{line}: key `until`: the rule's time range ends before it starts"
                     ));
                 }

@@ -3,19 +3,39 @@
 
 use chrono::{DateTime, NaiveDate};
 
+/// A time in a rules file or on the command line that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// chrono's reason is part of the sentence (in parentheses), as the rules-file error shows
+    /// it; it is kept as a field, not a source, so that a chain does not print it twice.
+    #[error("`{text}` is not an RFC 3339 time such as 2017-07-07T15:56:00Z ({reason})")]
+    NotRfc3339 {
+        text: String,
+        reason: chrono::ParseError,
+    },
+    #[error("`{0}` is outside 1677..2262")]
+    OutOfRange(String),
+    #[error("`{0}` is before 1970")]
+    Before1970(String),
+    #[error("`{0}` is not a UTC offset such as -3, -03:00 or +05:30")]
+    NotAnOffset(String),
+}
+
 /// An RFC 3339 time (`2017-07-07T15:56:00Z`, `2017-07-07T12:56:00-03:00`) in ns since 1970.
-pub fn parse_rfc3339_ns(s: &str) -> Result<u64, String> {
-    let t = DateTime::parse_from_rfc3339(s.trim())
-        .map_err(|e| format!("`{s}` is not an RFC 3339 time such as 2017-07-07T15:56:00Z ({e})"))?;
+pub fn parse_rfc3339_ns(s: &str) -> Result<u64, TimeError> {
+    let t = DateTime::parse_from_rfc3339(s.trim()).map_err(|reason| TimeError::NotRfc3339 {
+        text: s.to_string(),
+        reason,
+    })?;
     let ns = t
         .timestamp_nanos_opt()
-        .ok_or_else(|| format!("`{s}` is outside 1677..2262"))?;
-    u64::try_from(ns).map_err(|_| format!("`{s}` is before 1970"))
+        .ok_or_else(|| TimeError::OutOfRange(s.to_string()))?;
+    u64::try_from(ns).map_err(|_| TimeError::Before1970(s.to_string()))
 }
 
 /// A UTC offset such as `-3`, `-03:00`, `+05:30`, `0`, in seconds.
-pub fn parse_utc_offset(s: &str) -> Result<i64, String> {
-    let bad = || format!("`{s}` is not a UTC offset such as -3, -03:00 or +05:30");
+pub fn parse_utc_offset(s: &str) -> Result<i64, TimeError> {
+    let bad = || TimeError::NotAnOffset(s.to_string());
     let t = s.trim();
     let (sign, rest) = match t.as_bytes().first() {
         Some(b'-') => (-1, &t[1..]),
@@ -45,14 +65,25 @@ pub struct CicStamp {
     pub ambiguous_12h: bool,
 }
 
+/// A CIC timestamp that does not parse, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("timestamp `{stamp}` {why} (expected e.g. 7/7/2017 3:56 or 07/07/2017 03:56:12 PM)")]
+pub struct StampError {
+    pub stamp: String,
+    /// `has no time of day`, `is not a valid date and time`, ...
+    pub why: &'static str,
+}
+
 /// Parses `7/7/2017 3:56`, `07/07/2017 03:56:12 PM`, `2017-07-07 15:56:12`.
 ///
 /// CIC-IDS2017 writes day/month/year (`5/7/2017` is Wednesday 5 July); when the second number
 /// is above 12 the order can only be month/day and is read so. The hour of the "GeneratedLabelled
 /// Flows" files is on a 12-hour clock without AM/PM, hence [`CicStamp::ambiguous_12h`].
-pub fn parse_cic_stamp(s: &str) -> Result<CicStamp, String> {
-    let bad =
-        |why: &str| format!("timestamp `{s}` {why} (expected e.g. 7/7/2017 3:56 or 07/07/2017 03:56:12 PM)");
+pub fn parse_cic_stamp(s: &str) -> Result<CicStamp, StampError> {
+    let bad = |why: &'static str| StampError {
+        stamp: s.to_string(),
+        why,
+    };
     let mut parts = s.split_whitespace();
     let date = parts.next().ok_or_else(|| bad("is empty"))?;
     let clock = parts.next().ok_or_else(|| bad("has no time of day"))?;
