@@ -16,6 +16,7 @@ mod config_cli;
 mod demo_simulated;
 mod eval_cli;
 mod eval_table;
+mod eve_events;
 mod export_c;
 mod features_errors;
 mod features_labels;

@@ -4,6 +4,7 @@
 
 pub mod capfile;
 pub mod demo;
+pub mod eve_schema;
 pub mod parquet_seed;
 pub mod readme;
 pub mod replay;

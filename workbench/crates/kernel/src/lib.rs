@@ -9,6 +9,8 @@ pub mod bpffs;
 pub mod caps;
 pub mod cleanup;
 pub mod enforce;
+pub mod eve;
+pub mod eve_sink;
 pub mod events;
 pub mod features;
 pub mod flows;
