@@ -14,6 +14,7 @@ mod cli_help;
 mod cli_validation;
 mod config_cli;
 mod demo_simulated;
+mod deploy_files;
 mod eval_cli;
 mod eval_table;
 mod eve_events;
