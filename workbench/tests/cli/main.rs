@@ -28,6 +28,7 @@ mod gen_pcaps;
 mod gen_pcaps_vlan;
 mod inspect_data;
 mod inspect_inputs;
+mod metrics_format;
 mod newcomer_errors;
 mod newcomer_metrics;
 mod newcomer_scores;

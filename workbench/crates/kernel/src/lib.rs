@@ -16,6 +16,7 @@ pub mod features;
 pub mod flows;
 pub mod lab;
 pub mod lifecycle;
+pub mod metrics;
 pub mod models;
 pub mod probe;
 pub mod replay;
