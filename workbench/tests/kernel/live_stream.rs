@@ -142,6 +142,9 @@ fn live_jsonl_keys_and_a_ring_read_by_one_reader_after_another() {
             && e["dest_ip"] == lab.host_addr.to_string()),
         "{mine:?}"
     );
+    if let Some(e) = mine.iter().find(|e| e["workbench"]["verdict"] == "malicious") {
+        println!("live event: {e}");
+    }
     // One flow, one id in all its events.
     let ids: BTreeSet<u64> = mine.iter().filter_map(|e| e["flow_id"].as_u64()).collect();
     assert_eq!(ids.len(), 1, "{mine:?}");
