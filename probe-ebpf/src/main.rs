@@ -339,9 +339,9 @@ fn record(packet: &ParsedPacket, from_lo: bool, now_ns: u64) {
     }
 }
 
-#[inline(always)]
 /// `shadow_evaluated`: a shadow model was scored at this decision, so the entry's shadow fields
 /// are this decision's (otherwise they may be a removed shadow model's, and are not sent).
+#[inline(always)]
 fn emit(key: &FlowKey, entry: &FlowEntry, shadow_evaluated: bool) {
     match EVENTS.reserve::<VerdictEvent>(0) {
         Some(mut slot) => {
