@@ -299,3 +299,57 @@ fn eve_socket_output_sends_lines_to_a_listening_unix_socket() {
         .expect("no listener");
     assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
 }
+
+#[test]
+fn eve_output_flags_are_checked_before_the_kernel_is_touched() {
+    // clap refuses these (exit 2) with a line naming the flag: no probe, no privileges needed.
+    for (args, needs) in [
+        (
+            &["live", "--iface", "wbx0", "--events-file", "/tmp/x.json"][..],
+            "--jsonl",
+        ),
+        (
+            &["live", "--iface", "wbx0", "--events-socket", "/tmp/x.sock"][..],
+            "--jsonl",
+        ),
+        (
+            &["live", "--iface", "wbx0", "--jsonl", "--rotate-bytes", "10"][..],
+            "--events-file",
+        ),
+        (
+            &[
+                "live",
+                "--iface",
+                "wbx0",
+                "--jsonl",
+                "--events-file",
+                "a",
+                "--events-socket",
+                "b",
+            ][..],
+            "--events-socket",
+        ),
+        (
+            &[
+                "live",
+                "--iface",
+                "wbx0",
+                "--jsonl",
+                "--events-file",
+                "a",
+                "--rotate-bytes",
+                "0",
+            ][..],
+            "0",
+        ),
+        (
+            &["metrics", "--iface", "wbx0", "--once", "--listen", "127.0.0.1:1"][..],
+            "--listen",
+        ),
+    ] {
+        let out = crate::common::workbench(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needs), "{args:?}: {stderr}");
+    }
+}
