@@ -30,7 +30,7 @@ use workbench_shared::{
         MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE, SLOT_SHADOW,
     },
     decide::{decide, Scratch as DecideScratch},
-    flow::{FlowEntry, FlowKey, VERDICT_MALICIOUS},
+    flow::{FlowEntry, FlowKey, VERDICT_MALICIOUS, VERDICT_NONE},
     model::Model,
     packet::{parse_ethernet, segment, PacketBytes, ParsedPacket, Segmentation, VlanTag},
     stats, ParseError,
@@ -284,13 +284,8 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
             }
         }
     };
-    let decision = decide(
-        entry,
-        model(SLOT_ACTIVE),
-        model(SLOT_SHADOW),
-        &config,
-        &mut scratch.decide,
-    );
+    let shadow = model(SLOT_SHADOW);
+    let decision = decide(entry, model(SLOT_ACTIVE), shadow, &config, &mut scratch.decide);
     if decision.evaluated {
         count(stats::EVALUATIONS);
     }
@@ -299,7 +294,7 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
     }
     if decision.verdict_changed {
         count(stats::VERDICT_CHANGES);
-        emit(key, entry);
+        emit(key, entry, shadow.is_some());
     }
     if config.mode != MODE_MONITOR && entry.verdict == VERDICT_MALICIOUS {
         if allowed(key) {
@@ -344,8 +339,10 @@ fn record(packet: &ParsedPacket, from_lo: bool, now_ns: u64) {
     }
 }
 
+/// `shadow_evaluated`: a shadow model was scored at this decision, so the entry's shadow fields
+/// are this decision's (otherwise they may be a removed shadow model's, and are not sent).
 #[inline(always)]
-fn emit(key: &FlowKey, entry: &FlowEntry) {
+fn emit(key: &FlowKey, entry: &FlowEntry, shadow_evaluated: bool) {
     match EVENTS.reserve::<VerdictEvent>(0) {
         Some(mut slot) => {
             // Written field by field into the ring buffer: no 72-byte copy on the stack.
@@ -359,8 +356,14 @@ fn emit(key: &FlowKey, entry: &FlowEntry) {
                 (*ev).packets = entry.state.packets();
                 (*ev).verdict = entry.verdict;
                 (*ev).initiator_is_lo = entry.initiator_is_lo;
-                (*ev)._pad16 = 0;
-                (*ev)._pad32 = 0;
+                if shadow_evaluated {
+                    (*ev).shadow_verdict = entry.shadow_verdict;
+                    (*ev).shadow_model_id = entry.shadow_model_id;
+                } else {
+                    (*ev).shadow_verdict = VERDICT_NONE;
+                    (*ev).shadow_model_id = 0;
+                }
+                (*ev)._pad8 = 0;
             }
             slot.submit(0);
         }

@@ -71,10 +71,13 @@ pub struct VerdictEvent {
     pub packets: u32,
     pub verdict: u8,
     pub initiator_is_lo: u8,
-    // Aligned padding words: the probe writes them with plain stores (a memset of odd-offset
-    // bytes needs pointer arithmetic that the verifier refuses without CAP_PERFMON).
-    pub _pad16: u16,
-    pub _pad32: u32,
+    /// The shadow model's verdict at the same decision (`VERDICT_NONE` when no shadow model was
+    /// evaluated there), and that model's id (0 then).
+    pub shadow_verdict: u8,
+    // Padding written with a plain store (a memset of odd-offset bytes needs pointer
+    // arithmetic that the verifier refuses without CAP_PERFMON).
+    pub _pad8: u8,
+    pub shadow_model_id: u32,
 }
 const _: () = assert!(core::mem::size_of::<VerdictEvent>() == 72);
 

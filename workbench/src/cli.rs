@@ -31,6 +31,8 @@ pub enum Command {
     Verify(crate::commands::verify::VerifyArgs),
     /// Stream verdict changes from the probe (headless).
     Live(crate::commands::live::LiveArgs),
+    /// Serve the probe's Prometheus metrics over HTTP (or print them once).
+    Metrics(crate::commands::metrics::MetricsArgs),
     /// Export a model for other targets (C99 for embedded devices).
     Export(crate::commands::export::ExportArgs),
     /// Inspect model files.

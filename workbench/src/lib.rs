@@ -58,6 +58,7 @@ pub fn run() -> Result<()> {
                 | cli::Command::Deploy(_)
                 | cli::Command::Verify(_)
                 | cli::Command::Live(_)
+                | cli::Command::Metrics(_)
                 | cli::Command::Replay(_)
                 | cli::Command::Lab(_)
                 | cli::Command::Bench(_)
@@ -72,6 +73,7 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Model(cmd)) => commands::model::run(cmd),
         Some(cli::Command::Export(args)) => commands::export::run(args),
         Some(cli::Command::Live(args)) => commands::live::run(args),
+        Some(cli::Command::Metrics(args)) => commands::metrics::run(args),
         Some(cli::Command::Verify(args)) => commands::verify::run(args),
         Some(cli::Command::Replay(args)) => commands::replay::run(args),
         Some(cli::Command::Lab(cmd)) => commands::lab::run(cmd),

@@ -26,7 +26,9 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
 /// test), the benchmarks' Python baselines (`bench/venv.sh` makes a virtualenv and
 /// pip-installs pandas and scikit-learn into it), and the test on Debian 12's own kernel: qemu
 /// boots the kernel package (which the test fetches with `apt-get download`) with an initramfs of
-/// busybox and the workbench, packed by cpio.
+/// busybox and the workbench, packed by cpio. `systemd` brings `systemd-analyze`, which checks the
+/// agent's unit file (deploy/systemd, tests/cli/deploy_files.rs); `prometheus` brings `promtool`,
+/// which checks the metrics (tests/cli/metrics_format.rs, tests/kernel/metrics_scrape.rs).
 pub const DEBIAN_TEST_PACKAGES: &[&str] = &[
     "tshark",
     "tmux",
@@ -34,6 +36,8 @@ pub const DEBIAN_TEST_PACKAGES: &[&str] = &[
     "qemu-system-x86",
     "busybox-static",
     "cpio",
+    "systemd",
+    "prometheus",
 ];
 
 pub const BPF_LINKER_VERSION: &str = "0.13.0";

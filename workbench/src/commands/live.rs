@@ -1,15 +1,17 @@
 //! `workbench live --iface IF --jsonl`: every verdict change as one JSON object per line, for the
 //! tools analysts already pipe into (the TUI's Live tab reads the same events). The stream starts
 //! now: events an earlier replay left in the probe's ring buffer are skipped (said on stderr)
-//! unless `--from-start` asks for them. Scores are P(malicious) in 0..1 (`score`), with the
-//! probe's fixed-point integer beside them (`score_raw`).
+//! unless `--from-start` asks for them. Each line is an EVE-style verdict event
+//! (workbench_kernel::eve; schema in docs/schema/eve-verdict.schema.json), written to stdout, to
+//! a file rotated by size (`--events-file`), or to a Unix stream socket (`--events-socket`).
 
-use std::io::Write;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use color_eyre::eyre::Result;
 
+use workbench_kernel::eve_sink::{EventSink, SinkSpec};
 use workbench_kernel::events::EventReader;
 
 #[derive(Debug, Args)]
@@ -24,6 +26,20 @@ pub struct LiveArgs {
     /// by earlier traffic) instead of starting from now.
     #[arg(long, requires = "jsonl")]
     pub from_start: bool,
+    /// With --jsonl: append the lines to this file instead of stdout, rotated by size
+    /// (FILE.1 the newest rotated file).
+    #[arg(long, requires = "jsonl", conflicts_with = "events_socket")]
+    pub events_file: Option<PathBuf>,
+    /// With --events-file: rotate when the next line would take the file past this size.
+    #[arg(long, requires = "events_file", default_value_t = 100 << 20,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub rotate_bytes: u64,
+    /// With --events-file: rotated files kept (0: start the file again instead).
+    #[arg(long, requires = "events_file", default_value_t = 5)]
+    pub rotate_keep: u32,
+    /// With --jsonl: send the lines to this listening Unix stream socket instead of stdout.
+    #[arg(long, requires = "jsonl")]
+    pub events_socket: Option<PathBuf>,
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub duration_s: Option<u64>,
@@ -41,6 +57,16 @@ pub fn run(args: LiveArgs) -> Result<()> {
     }
     // Ctrl-C is the way to end the stream: finish the line being written, flush, exit 0.
     workbench_kernel::lifecycle::install()?;
+    let spec = match (args.events_file, args.events_socket) {
+        (Some(path), _) => SinkSpec::File {
+            path,
+            max_bytes: args.rotate_bytes,
+            keep: args.rotate_keep,
+        },
+        (None, Some(path)) => SinkSpec::Unix(path),
+        (None, None) => SinkSpec::Stdout,
+    };
+    let mut sink = EventSink::open(&spec)?;
     let mut reader = EventReader::open(&args.iface)?;
     if !args.from_start {
         let skipped = reader.skip_backlog();
@@ -52,19 +78,16 @@ pub fn run(args: LiveArgs) -> Result<()> {
     }
     let deadline = args.duration_s.map(|s| Instant::now() + Duration::from_secs(s));
     let mut seen = 0u64;
-    let stdout = std::io::stdout();
     loop {
         let events = reader.drain()?;
-        let mut out = stdout.lock();
         for ev in events {
-            writeln!(out, "{}", serde_json::to_string(&ev)?)?;
+            sink.write_line(&ev.to_line())?;
             seen += 1;
             if args.count.is_some_and(|c| seen >= c) {
-                return Ok(());
+                return Ok(sink.flush()?);
             }
         }
-        out.flush()?;
-        drop(out);
+        sink.flush()?;
         if deadline.is_some_and(|d| Instant::now() >= d) || workbench_kernel::lifecycle::stop_requested() {
             return Ok(());
         }

@@ -13,6 +13,7 @@ pub mod gen_pcaps;
 pub mod inspect;
 pub mod lab;
 pub mod live;
+pub mod metrics;
 pub mod model;
 mod model_words;
 pub mod probe;

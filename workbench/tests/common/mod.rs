@@ -4,7 +4,9 @@
 
 pub mod capfile;
 pub mod demo;
+pub mod eve_schema;
 pub mod parquet_seed;
+pub mod promtool;
 pub mod readme;
 pub mod replay;
 pub mod tc;

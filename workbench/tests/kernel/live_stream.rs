@@ -1,5 +1,7 @@
-//! `workbench live --jsonl` against the real probe: the keys of every line (the contract scripts
-//! rely on), and the stream read again and again from the same pinned ring. A second reader of a
+//! `workbench live --jsonl` against the real probe: every line an EVE-style verdict event that
+//! matches docs/schema/eve-verdict.schema.json (the contract scripts and pipelines rely on), with
+//! the shadow model's verdict beside the active one's, and the stream read again and again from
+//! the same pinned ring. A second reader of a
 //! ring that an earlier one consumed got zero-length records from aya 0.13.1's reader and pushed
 //! the shared consumer position past the producer (kernel/src/ring.rs says why we read it
 //! ourselves). Traffic only between the ends of the test's own veth pair.
@@ -15,10 +17,12 @@ use workbench_flow::craft::TCP_SYN;
 use workbench_flow::model::{build, file};
 use workbench_kernel::lab::{traffic, Lab};
 
+/// Every line, checked against the schema kept in the repository.
 fn jsonl(stdout: &[u8]) -> Vec<Value> {
+    let schema = crate::common::eve_schema::schema();
     String::from_utf8_lossy(stdout)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .map(|l| crate::common::eve_schema::assert_valid_line(&schema, l))
         .collect()
 }
 
@@ -33,10 +37,7 @@ fn live_once(iface: &str, more: &[&str]) -> (Vec<Value>, String) {
 }
 
 fn ports(events: &[Value]) -> BTreeSet<u64> {
-    events
-        .iter()
-        .filter_map(|e| e["flow"]["src_port"].as_u64())
-        .collect()
+    events.iter().filter_map(|e| e["src_port"].as_u64()).collect()
 }
 
 fn keys(v: &Value) -> Vec<&str> {
@@ -57,6 +58,16 @@ fn live_jsonl_keys_and_a_ring_read_by_one_reader_after_another() {
     let tree = build::syn_count_tree(3).expect("tree");
     file::write(&model, &tree, serde_json::json!({ "test": "live_stream" })).expect("write model");
     let model_id = workbench_flow::model::id_string(tree.header.model_id);
+    // A shadow model that never flags five SYNs: its verdict rides along in every event.
+    let shadow_model = dir.path().join("syn100.ebml");
+    let shadow_tree = build::syn_count_tree(100).expect("tree");
+    file::write(
+        &shadow_model,
+        &shadow_tree,
+        serde_json::json!({ "test": "live_stream" }),
+    )
+    .expect("write model");
+    let shadow_id = workbench_flow::model::id_string(shadow_tree.header.model_id);
     let lab = Lab::create(
         &format!("j{}", std::process::id() % 100_000),
         (std::process::id() % 200) as u8 + 3,
@@ -66,61 +77,77 @@ fn live_jsonl_keys_and_a_ring_read_by_one_reader_after_another() {
     let h = lab.host_if.as_str();
     workbench_json(&["probe", "attach", "--iface", h, "--json"]);
     workbench_json(&["deploy", model.to_str().expect("utf8"), "--iface", h, "--json"]);
+    workbench_json(&[
+        "deploy",
+        shadow_model.to_str().expect("utf8"),
+        "--iface",
+        h,
+        "--shadow",
+        "--json",
+    ]);
 
     // First reader, from the start: the flow's verdict change, every line with the same keys.
     traffic::tcp_segments_from_netns(&lab, 44_001, 9, TCP_SYN, 5).expect("syn");
     std::thread::sleep(Duration::from_millis(300));
     let (first, _) = live_once(h, &["--from-start"]);
     assert!(ports(&first).contains(&44_001), "{first:?}");
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64();
     for e in &first {
+        // The schema checked keys and types; here the values this flow must have.
         assert_eq!(
             keys(e),
             [
+                "dest_ip",
+                "dest_port",
                 "event_type",
-                "flow",
-                "model",
-                "packets",
-                "score",
-                "score_raw",
+                "flow_id",
+                "proto",
+                "src_ip",
+                "src_port",
+                "timestamp",
                 "timestamp_ns",
-                "verdict"
+                "workbench"
             ],
-            "{e}"
-        );
-        assert_eq!(
-            keys(&e["flow"]),
-            ["dest_ip", "dest_port", "proto", "src_ip", "src_port"],
             "{e}"
         );
         assert_eq!(e["event_type"], "verdict", "{e}");
         assert!(e["timestamp_ns"].as_u64().is_some_and(|t| t > 0), "{e}");
+        // The monotonic stamp turned into wall-clock time: the traffic of a second ago.
+        let wall_s = chrono::DateTime::parse_from_rfc3339(e["timestamp"].as_str().unwrap_or(""))
+            .map(|t| t.timestamp_micros() as f64 / 1e6)
+            .unwrap_or(0.0);
+        assert!((now_s - wall_s).abs() < 60.0, "{e} is not about now ({now_s} s)");
+        let w = &e["workbench"];
         assert!(
-            e["flow"]["src_ip"]
-                .as_str()
-                .is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_ok()),
+            w["score"].as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)),
             "{e}"
         );
-        assert!(
-            matches!(e["verdict"].as_str(), Some("benign" | "malicious")),
+        assert!(w["packets"].as_u64().is_some_and(|n| n >= 1), "{e}");
+        assert_eq!(w["model"], model_id.as_str(), "{e}");
+        assert_eq!(
+            (&w["shadow_model"], &w["shadow_verdict"]),
+            (&Value::from(shadow_id.as_str()), &Value::from("benign")),
             "{e}"
         );
-        assert!(
-            e["score"].as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)),
-            "{e}"
-        );
-        assert!(
-            e["score_raw"].is_i64() && e["packets"].as_u64().is_some_and(|n| n >= 1),
-            "{e}"
-        );
-        assert_eq!(e["model"], model_id.as_str(), "{e}");
     }
-    let mine: Vec<&Value> = first.iter().filter(|e| e["flow"]["src_port"] == 44_001).collect();
+    let mine: Vec<&Value> = first.iter().filter(|e| e["src_port"] == 44_001).collect();
     assert!(
-        mine.iter().any(|e| e["verdict"] == "malicious"
-            && e["flow"]["dest_port"] == 9
-            && e["flow"]["proto"] == "tcp"),
+        mine.iter().any(|e| e["workbench"]["verdict"] == "malicious"
+            && e["dest_port"] == 9
+            && e["proto"] == "TCP"
+            && e["src_ip"] == lab.peer_addr.to_string()
+            && e["dest_ip"] == lab.host_addr.to_string()),
         "{mine:?}"
     );
+    if let Some(e) = mine.iter().find(|e| e["workbench"]["verdict"] == "malicious") {
+        println!("live event: {e}");
+    }
+    // One flow, one id in all its events.
+    let ids: BTreeSet<u64> = mine.iter().filter_map(|e| e["flow_id"].as_u64()).collect();
+    assert_eq!(ids.len(), 1, "{mine:?}");
 
     // Second reader of the same ring: the first consumed it, so nothing is waiting; before the
     // ring reader of our own this failed with "verdict event of 0 bytes".
@@ -130,7 +157,20 @@ fn live_jsonl_keys_and_a_ring_read_by_one_reader_after_another() {
     // New traffic, then a third reader from the start: exactly the new flow's events.
     traffic::tcp_segments_from_netns(&lab, 44_002, 9, TCP_SYN, 5).expect("syn");
     std::thread::sleep(Duration::from_millis(300));
-    let (third, _) = live_once(h, &["--from-start"]);
+    // This one writes to a file rotated by size (the agent's output) instead of stdout.
+    let events_file = dir.path().join("eve.json");
+    let (on_stdout, _) = live_once(
+        h,
+        &[
+            "--from-start",
+            "--events-file",
+            events_file.to_str().expect("utf8"),
+            "--rotate-bytes",
+            "100000",
+        ],
+    );
+    assert!(on_stdout.is_empty(), "{on_stdout:?}");
+    let third = jsonl(&std::fs::read(&events_file).expect("events file"));
     assert_eq!(ports(&third), BTreeSet::from([44_002]), "{third:?}");
 
     // More traffic, then a reader from now: it skips what waits and says how much.
@@ -179,5 +219,5 @@ fn live_jsonl_keys_and_a_ring_read_by_one_reader_after_another() {
         "{status}"
     );
     let event: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    assert_eq!(event["flow"]["src_port"], 44_004, "{event}");
+    assert_eq!(event["src_port"], 44_004, "{event}");
 }

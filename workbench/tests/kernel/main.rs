@@ -20,6 +20,7 @@ mod hot_swap;
 mod insert_race;
 mod lifecycle;
 mod live_stream;
+mod metrics_scrape;
 mod model_slots;
 mod models;
 mod privileges;

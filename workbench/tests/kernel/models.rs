@@ -86,14 +86,17 @@ fn deploy_verdicts_events_rollback_shadow_and_enforce() {
     assert_eq!(flow["score_raw"], SCORE_ONE);
     assert_eq!(flow["score"], 1.0);
     let changes = events.drain().expect("events");
-    let mine: Vec<_> = changes.iter().filter(|e| e.flow.src_port == 42_001).collect();
+    let mine: Vec<_> = changes.iter().filter(|e| e.src_port == 42_001).collect();
     assert_eq!(
         mine.len(),
         2,
         "benign at packet 1, malicious at the third SYN: {changes:?}"
     );
-    assert_eq!((mine[0].verdict, mine[1].verdict), ("benign", "malicious"));
-    assert_eq!(mine[1].model, id(&syn));
+    assert_eq!(
+        (mine[0].workbench.verdict, mine[1].workbench.verdict),
+        ("benign", "malicious")
+    );
+    assert_eq!(mine[1].workbench.model, id(&syn));
 
     // A UDP flow stays benign under the same model.
     let _sink = traffic::UdpSink::bind(lab.host_addr, 9100, true).expect("sink");

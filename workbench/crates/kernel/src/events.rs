@@ -3,38 +3,17 @@
 
 use crate::error::{err, Result};
 use aya::maps::{HashMap, Map};
-use serde::Serialize;
 use shared::abi::{PacketRecord, VerdictEvent};
 use shared::{FlowEntry, FlowKey};
 
 use super::{caps, probe};
-use crate::flows::verdict_name;
+use crate::eve::{ClockOffset, EveVerdict};
 use crate::ring::Ring;
-use workbench_flow::flowfmt::FlowTuple;
 use workbench_flow::model::scale::ScaleBook;
 
 /// Records handed out by one read: callers read in a loop, so a producer faster than the
 /// reader cannot keep one call from returning.
 const MAX_RECORDS_PER_READ: usize = 1 << 16;
-
-/// A verdict change, oriented from the flow's initiator (keys in the spirit of Suricata's EVE).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct VerdictRecord {
-    /// Kernel monotonic clock, nanoseconds.
-    pub timestamp_ns: u64,
-    pub event_type: &'static str,
-    pub flow: FlowTuple,
-    /// P(malicious) in 0..1 by the model that decided (null for a model already gone from
-    /// every slot of the probe when the event was read).
-    #[serde(rename = "score")]
-    pub probability: Option<f64>,
-    /// The probe's fixed-point score as it is (a logistic model's logit x 2^16).
-    #[serde(rename = "score_raw")]
-    pub score: i64,
-    pub verdict: &'static str,
-    pub model: String,
-    pub packets: u32,
-}
 
 /// Reader of the probe's verdict events on `iface`.
 pub struct EventReader {
@@ -44,6 +23,8 @@ pub struct EventReader {
     book: ScaleBook,
     /// Model ids looked for in the slots and not found (not looked for again on every event).
     missing: std::collections::BTreeSet<u32>,
+    /// Read once at open: turns the probe's monotonic timestamps into wall-clock time.
+    clock: ClockOffset,
 }
 
 impl EventReader {
@@ -54,6 +35,7 @@ impl EventReader {
             ring: Ring::open(probe::open_pinned_map(iface, probe::PIN_EVENTS)?)?,
             book: crate::flows::scale_book(iface),
             missing: Default::default(),
+            clock: ClockOffset::read(),
         })
     }
 
@@ -65,8 +47,8 @@ impl EventReader {
         self.ring.skip_to_end() / stride_bytes
     }
 
-    /// Every event waiting in the ring buffer.
-    pub fn drain(&mut self) -> Result<Vec<VerdictRecord>> {
+    /// Every event waiting in the ring buffer, as EVE-style records (`crate::eve`).
+    pub fn drain(&mut self) -> Result<Vec<EveVerdict>> {
         let mut events = Vec::new();
         let mut short = None;
         self.ring.consume(MAX_RECORDS_PER_READ, |bytes| {
@@ -96,16 +78,8 @@ impl EventReader {
                     self.missing.insert(ev.model_id);
                 }
             }
-            out.push(VerdictRecord {
-                timestamp_ns: ev.ts_ns,
-                event_type: "verdict",
-                flow: FlowTuple::of(&ev.key, ev.initiator_is_lo != 0),
-                probability: self.book.probability(ev.model_id, ev.score),
-                score: ev.score,
-                verdict: verdict_name(ev.verdict),
-                model: workbench_flow::model::id_string(ev.model_id),
-                packets: ev.packets,
-            });
+            let probability = self.book.probability(ev.model_id, ev.score);
+            out.push(EveVerdict::of(&ev, &self.clock, probability));
         }
         Ok(out)
     }
