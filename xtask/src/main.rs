@@ -2,7 +2,7 @@
 //! runs cargo. Commands:
 //!   setup            check and install prerequisites (build + test tools)
 //!   demo | run       build the workbench and start `workbench demo` on its embedded default
-//!   test [--no-kernel] everything CI runs: fmt, clippy (-D warnings), unit and kernel integration
+//!   test [--no-kernel] everything CI runs: fmt, dead-code, clippy (-D warnings), unit and kernel integration
 //!                    tests (as root; --no-kernel counts the kernel tests as skipped)
 //!   bench [ARGS]     `workbench bench all ARGS` on the release build (e.g. --quick)
 //!   eval-table       `workbench eval-table --md docs/EVALUATION.md`: retrain, rescore, rewrite
@@ -153,6 +153,9 @@ fn test(args: &[String]) -> Result<(), String> {
         "rustfmt (probe-ebpf)",
         cargo().args(["fmt", "--manifest-path", "probe-ebpf/Cargo.toml", "--check"]),
     )?;
+    // A public module nothing outside its crate uses hides its dead code from rustc.
+    eprintln!("xtask: dead-code (public modules of the library crates no one else uses)");
+    dead_code::run(&workspace_root(), &["--deny".to_string()])?;
     let driver = clippy_driver()?;
     let linted_cargo = || {
         let mut cmd = cargo();

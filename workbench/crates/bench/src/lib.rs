@@ -5,7 +5,7 @@
 pub mod all;
 mod child;
 pub mod cic_file;
-pub mod error;
+pub(crate) mod error;
 pub mod features;
 pub mod figure;
 pub mod live;

@@ -353,6 +353,7 @@ pub fn protocol_number(name: &str) -> Option<i64> {
 
 /// The mapping tables of `docs/FEATURES.md` ("Other datasets"), generated from the tables above
 /// (a test checks that the document holds exactly this text).
+#[cfg(test)]
 pub fn markdown_tables() -> String {
     let esc = |s: &str| s.replace('|', "\\|");
     let mut s = String::new();

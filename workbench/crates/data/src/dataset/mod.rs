@@ -10,16 +10,16 @@
 //! and why, under `dropped`): nothing is dropped silently.
 
 pub mod cache;
-pub mod clean;
+pub(crate) mod clean;
 pub mod detect;
 pub mod kernel_map;
-pub mod kernel_units;
+pub(crate) mod kernel_units;
 pub mod layout;
-pub mod parquet_check;
+pub(crate) mod parquet_check;
 mod rows;
 pub mod sniff;
-pub mod source;
-pub mod time;
+pub(crate) mod source;
+pub(crate) mod time;
 
 use std::path::PathBuf;
 use std::time::Instant;

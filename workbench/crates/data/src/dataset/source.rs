@@ -175,13 +175,8 @@ fn first_lines(c: &Content, name: &str, n: usize) -> Result<Vec<String>, DataErr
     Ok(lines)
 }
 
-/// Splits one CSV line at commas (double quotes respected; the datasets here use none, user
-/// files may).
-pub fn split_fields(line: &str) -> Vec<String> {
-    split_fields_by(line, b',')
-}
-
-/// Splits one CSV line at `sep` (`,`, `;` or tab: see [`super::sniff::separator`]).
+/// Splits one CSV line at `sep` (`,`, `;` or tab: see [`super::sniff::separator`]); double
+/// quotes respected (the datasets here use none, user files may).
 pub fn split_fields_by(line: &str, sep: u8) -> Vec<String> {
     let sep = char::from(sep);
     let mut out = Vec::new();

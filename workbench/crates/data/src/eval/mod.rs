@@ -8,11 +8,11 @@
 //! main metrics) and "ever flagged" at any decision point (what enforce mode would have dropped).
 //! The report types are plain serde structs, for `--json` and for a TUI view to render.
 
-pub mod capture;
+pub(crate) mod capture;
 pub mod matrix;
-pub mod score;
+pub(crate) mod score;
 pub mod skew;
-pub mod table;
+pub(crate) mod table;
 
 /// Why scoring a model failed: a load, capture, labels, training or model-file error passed
 /// through, a file that could not be read or written, or a refusal whose message names the

@@ -47,9 +47,8 @@ fn check_features(loaded: &LoadedDataset, feature_ids: &[usize]) -> Result<()> {
     Ok(())
 }
 
-/// What the table gave: the rows scored, and the rows as decisions for the skew report.
+/// What the table gave: the rows as decisions for the skew report.
 pub struct TableScan {
-    pub rows: u64,
     pub decisions: Decisions,
 }
 
@@ -107,8 +106,5 @@ pub fn scan(
             file: 0,
         });
     }
-    Ok(TableScan {
-        rows: ds.features.len() as u64,
-        decisions,
-    })
+    Ok(TableScan { decisions })
 }

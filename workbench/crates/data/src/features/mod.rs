@@ -13,7 +13,7 @@
 //! holding the rows.
 
 pub mod labels;
-pub mod output;
+pub(crate) mod output;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -368,6 +368,7 @@ impl Drop for TableWriter {
 
 /// The feature table of `docs/FEATURES.md`, generated from `shared::features::FEATURES` (a test
 /// checks that the document holds exactly this text).
+#[cfg(test)]
 pub fn markdown_feature_table() -> String {
     let mut s =
         String::from("| id | column | unit | CIC-IDS2017 counterpart | meaning |\n|---|---|---|---|---|\n");

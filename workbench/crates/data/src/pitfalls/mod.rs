@@ -6,12 +6,12 @@
 //! what to do. They work on a [`Table`]: the loaded dataset, sampled deterministically to at most
 //! [`MAX_ROWS`] rows so that a 2.8-million-row CIC-IDS2017 stays interactive.
 
-pub mod columns;
+pub(crate) mod columns;
 pub mod evidence;
-pub mod identifiers;
-pub mod rows;
-pub mod splits;
-pub mod stump;
+pub(crate) mod identifiers;
+pub(crate) mod rows;
+pub(crate) mod splits;
+pub(crate) mod stump;
 
 use polars::prelude::{IdxCa, IdxSize};
 use serde::Serialize;

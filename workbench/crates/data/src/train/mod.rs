@@ -3,22 +3,22 @@
 //! integer model agrees with the float one.
 
 pub mod choose;
-pub mod convert;
+pub(crate) mod convert;
 pub mod dataset_features;
 pub mod decision_points;
-pub mod engine;
-pub mod files;
-pub mod fit;
-pub mod flows;
+pub(crate) mod engine;
+pub(crate) mod files;
+pub(crate) mod fit;
+pub(crate) mod flows;
 pub mod gate;
 pub mod hist_tree;
 pub mod linfa_engine;
 pub mod metrics;
 mod metrics_json;
 pub mod prepare;
-pub mod quantiles;
+pub(crate) mod quantiles;
 pub mod run;
-pub mod select;
+pub(crate) mod select;
 pub mod split;
 
 /// Why training (or preparing its rows) failed: a load, a capture or a model file's error passed

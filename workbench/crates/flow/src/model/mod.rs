@@ -3,7 +3,7 @@
 pub mod build;
 pub mod dataset_model;
 pub mod distribution;
-pub mod error;
+pub(crate) mod error;
 pub mod export_c;
 pub mod file;
 pub mod quantize;

@@ -4,7 +4,7 @@
 //! shift moves, and a sentence saying what happened, e.g. "trained on end-of-flow `duration_us`
 //! (median 5.2 s); decided at packets 1-32, then every 16th (median 0.4 ms)".
 
-pub mod stats;
+pub(crate) mod stats;
 pub mod words;
 
 use serde::Serialize;
