@@ -81,7 +81,7 @@ pub fn decide(
         mask |= m.header.feature_mask;
     }
     // SAFETY: a valid reference; volatile so that the store is not folded into the reads.
-    unsafe { core::ptr::write_volatile(&mut scratch.mask, mask) };
+    unsafe { core::ptr::write_volatile(&raw mut scratch.mask, mask) };
     // No model, nothing to compute (the cheap features are computed whatever the mask says).
     if mask != 0 {
         entry

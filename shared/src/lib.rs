@@ -27,7 +27,7 @@ pub use flow::{FlowEntry, FlowKey};
 #[inline(always)]
 pub(crate) fn zero_words<T: Copy>(v: &mut T) {
     const { assert!(core::mem::size_of::<T>().is_multiple_of(8) && core::mem::align_of::<T>() >= 8) };
-    let words = (v as *mut T).cast::<u64>();
+    let words = core::ptr::from_mut::<T>(v).cast::<u64>();
     for i in 0..core::mem::size_of::<T>() / 8 {
         // SAFETY: in bounds (size is a multiple of 8) and aligned (align >= 8); callers only pass
         // types for which all-zero bytes are a valid value.

@@ -76,7 +76,7 @@ pub fn missing_debian_packages(wanted: &[&str]) -> Vec<String> {
         .stderr(Stdio::null())
         .output();
     let Ok(out) = out else {
-        return wanted.iter().map(|s| s.to_string()).collect();
+        return wanted.iter().map(std::string::ToString::to_string).collect();
     };
     let text = String::from_utf8_lossy(&out.stdout);
     wanted
@@ -86,7 +86,7 @@ pub fn missing_debian_packages(wanted: &[&str]) -> Vec<String> {
                 .lines()
                 .any(|l| l.split_whitespace().next() == Some(pkg) && l.contains(" ii"))
         })
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect()
 }
 
@@ -95,20 +95,18 @@ fn bpf_linker_ok() -> bool {
     Command::new(exe)
         .arg("--version")
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION))
-        .unwrap_or(false)
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION))
 }
 
 fn debian_toolchain_ok() -> bool {
     Command::new("rustup")
         .args(["toolchain", "list"])
         .output()
-        .map(|o| {
+        .is_ok_and(|o| {
             String::from_utf8_lossy(&o.stdout)
                 .lines()
                 .any(|l| l.split_whitespace().next() == Some(DEBIAN_TOOLCHAIN))
         })
-        .unwrap_or(false)
 }
 
 /// Everything missing, each with the one command that fixes it.
@@ -154,7 +152,7 @@ fn bpf_linker_install_command() -> Vec<String> {
         "llvm-22",
     ]
     .iter()
-    .map(|s| s.to_string())
+    .map(std::string::ToString::to_string)
     .collect()
 }
 

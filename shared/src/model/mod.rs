@@ -128,7 +128,7 @@ impl Model {
         let mut idx = root as usize;
         // An exclusive range: RangeInclusive carries an extra "exhausted" flag that hides the
         // trip count from the verifier.
-        for _ in 0..MAX_DEPTH + 1 {
+        for _ in 0..=MAX_DEPTH {
             let node = &self.nodes[idx & (MAX_NODES - 1)];
             if node.is_leaf != 0 {
                 return node.score as i64;
@@ -190,7 +190,7 @@ impl Model {
                 while i < FEATURE_COUNT {
                     // SAFETY: a valid reference (volatile: no knowledge about the mask is kept
                     // across iterations, see `features_masked_into`).
-                    let mask = unsafe { core::ptr::read_volatile(&self.header.feature_mask) };
+                    let mask = unsafe { core::ptr::read_volatile(&raw const self.header.feature_mask) };
                     if mask & (1 << i) != 0 {
                         set(get().saturating_add(self.term(i, features.feature(i))));
                     }

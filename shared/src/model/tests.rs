@@ -15,8 +15,8 @@ fn leaf(score: i32) -> TreeNode {
 
 fn split(feature: u8, threshold: i64, left: u16, right: u16) -> TreeNode {
     TreeNode {
-        feature,
         threshold,
+        feature,
         left,
         right,
         ..TreeNode::default()
@@ -53,7 +53,7 @@ fn roundtrip(m: &Model) -> Result<Box<Model>, ModelError> {
     let mut bytes = vec![0u8; encoded_len(m)];
     encode(m, &mut bytes);
     let mut out = Box::new(Model::zeroed());
-    decode(&bytes, &mut out).map(|_| out)
+    decode(&bytes, &mut out).map(|()| out)
 }
 
 /// Equal but for the checksum, which only the encoded form carries.

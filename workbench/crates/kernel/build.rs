@@ -107,8 +107,9 @@ fn main() {
                 "bpfel-unknown-none",
             ])
             .output()
-            .map(|o| o.status.success() && Path::new(String::from_utf8_lossy(&o.stdout).trim()).exists())
-            .unwrap_or(false);
+            .is_ok_and(|o| {
+                o.status.success() && Path::new(String::from_utf8_lossy(&o.stdout).trim()).exists()
+            });
         let linker_present = Command::new("bpf-linker").arg("--version").output().is_ok();
         if !toolchain_present || !linker_present {
             fail("the eBPF toolchain (Debian rustc-web for bpfel, bpf-linker) is missing; run: cargo xtask setup");

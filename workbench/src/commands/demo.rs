@@ -173,7 +173,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
         samples: demo.samples.clone(),
         sample_flows_by_class: demo.classes.clone(),
         model: demo.model_summary(),
-        shadow: demo.shadow.as_ref().map(|s| s.summary()),
+        shadow: demo
+            .shadow
+            .as_ref()
+            .map(super::super::demo::shadow::Shadow::summary),
         live,
         lab,
         cleanup,

@@ -63,8 +63,10 @@ pub fn run(args: EvalTableArgs) -> Result<()> {
                     .zip(region.lines())
                     .enumerate()
                     .find(|(_, (a, b))| a != b)
-                    .map(|(i, p)| (i + 1, p))
-                    .unwrap_or((c.lines().count().min(region.lines().count()) + 1, ("", "")));
+                    .map_or(
+                        (c.lines().count().min(region.lines().count()) + 1, ("", "")),
+                        |(i, p)| (i + 1, p),
+                    );
                 bail!(
                     "{}: the generated table differs at its line {line}: the document has `{old}`, this run gives `{new}`; \
                      regenerate with `workbench eval-table --md {}`",

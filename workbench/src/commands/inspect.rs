@@ -146,7 +146,7 @@ fn evidence_lines(key: &str, v: &Value) -> Vec<String> {
             }
             out
         }
-        Value::Object(m) if m.values().any(|x| x.is_object()) => {
+        Value::Object(m) if m.values().any(serde_json::Value::is_object) => {
             let mut out = vec![format!("    {key}:")];
             out.extend(m.iter().map(|(k, x)| format!("      - {k}: {}", words(x))));
             out

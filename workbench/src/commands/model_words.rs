@@ -47,7 +47,7 @@ fn dataset_kind(raw: &str) -> String {
             format!("{k:?}") == raw
                 || serde_json::to_value(k).ok().as_ref().and_then(Value::as_str) == Some(raw)
         })
-        .map_or_else(|| words(raw), |k| k.to_string())
+        .map_or_else(|| words(raw), std::string::ToString::to_string)
 }
 
 /// `end_of_flow` or `CamelCase` as lower-case words.
@@ -158,7 +158,7 @@ pub fn describe(m: &ModelMeta) -> String {
             .as_str()
             .map_or(String::new(), |v| format!(", values taken at {}", words(v)))
     );
-    let split = p["split"].as_str().map(words).unwrap_or_else(|| "?".into());
+    let split = p["split"].as_str().map_or_else(|| "?".into(), words);
     match p["split_reason"].as_str() {
         Some(why) => {
             let _ = writeln!(out, "  split: {why}");

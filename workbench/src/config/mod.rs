@@ -259,7 +259,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 fn key_at(text: &str, offset: usize) -> Option<String> {
     use toml::de::{DeTable, DeValue};
     fn walk(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) -> bool {
-        for (k, v) in table.iter() {
+        for (k, v) in table {
             path.push(k.get_ref().to_string());
             // A `[section]`'s span covers its header, not its keys: look inside first.
             if let DeValue::Table(t) = v.get_ref() {

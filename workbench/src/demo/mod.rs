@@ -359,10 +359,7 @@ pub fn run_headless(
     let deadline = Instant::now() + Duration::from_secs(seconds);
     loop {
         source.poll()?;
-        let flood = progress
-            .lock()
-            .map(|p| p.flood_flows_flagged > 0)
-            .unwrap_or(false);
+        let flood = progress.lock().is_ok_and(|p| p.flood_flows_flagged > 0);
         if (until_flood && flood)
             || workbench_kernel::lifecycle::stop_requested()
             || Instant::now() >= deadline

@@ -79,7 +79,7 @@ fn unprivileged_headless_demo_says_simulated_and_flags_the_flood_of_generated_sa
     assert!(
         std::fs::read_dir(dir.path())
             .expect("dir")
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .all(|e| e.file_name() == "ebpf-ml-workbench"),
         "only the cache is left in the working directory"
     );

@@ -215,7 +215,7 @@ fn eve_timestamps_are_chrono_rfc3339_micros() {
         tv_nsec: 0,
     };
     // SAFETY: valid timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
     let mono = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
     let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -33,7 +33,7 @@ fn vectors(n: usize, seed: u64) -> Vec<[i64; FEATURE_COUNT]> {
     (0..n)
         .map(|_| {
             let mut v = [0i64; FEATURE_COUNT];
-            for x in v.iter_mut() {
+            for x in &mut v {
                 *x = match rng.next_u64() % 6 {
                     0 => 0,
                     1 => (rng.next_u64() % 16) as i64,

@@ -193,13 +193,16 @@ fn the_train_tab_writes_no_model_for_a_one_class_split_either() {
         err.contains("choose the ") && err.contains("--allow-one-class-split"),
         "{err}"
     );
-    let written = std::fs::read_dir(&models).map(|d| d.count()).unwrap_or(0);
+    let written = std::fs::read_dir(&models).map_or(0, std::iter::Iterator::count);
     assert_eq!(written, 0, "a model file is in {}", models.display());
     // The auto split (the Train tab's default) works on the same data and writes the model.
     if let Err(e) = jobs::train(&sets[0], &TrainForm::default(), &models, &|_, _| {}) {
         panic!("the auto split: {e:#}");
     }
-    assert_eq!(std::fs::read_dir(&models).map(|d| d.count()).unwrap_or(0), 1);
+    assert_eq!(
+        std::fs::read_dir(&models).map_or(0, std::iter::Iterator::count),
+        1
+    );
 }
 
 #[test]

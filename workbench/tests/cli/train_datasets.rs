@@ -213,7 +213,7 @@ fn unsw_nb15_and_nsl_kdd_train_with_kernel_and_with_dataset_features() {
         assert_eq!(kernel["deployable"], true);
         let mut used = names(&kernel["feature_mapping"], "feature");
         used.extend(names(&kernel["left_out"], "feature"));
-        let mut want: Vec<String> = mapped.iter().map(|s| s.to_string()).collect();
+        let mut want: Vec<String> = mapped.iter().map(std::string::ToString::to_string).collect();
         used.sort();
         want.sort();
         assert_eq!(used, want, "{rel}: mapped kernel features (used and left out)");

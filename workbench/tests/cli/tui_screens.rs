@@ -191,7 +191,7 @@ fn export_writes_the_visible_flows_as_json_lines() {
     press(&mut app, KeyCode::Char('x'));
     let files: Vec<_> = std::fs::read_dir(dir.path())
         .expect("dir")
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .collect();
     assert_eq!(files.len(), 1);
     let body = std::fs::read_to_string(files[0].path()).expect("read");

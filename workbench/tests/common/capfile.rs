@@ -17,14 +17,14 @@ pub fn pcap(big_endian: bool, nanosecond: bool, link_type: u32, records: &[Recor
             v.to_be_bytes()
         } else {
             v.to_le_bytes()
-        })
+        });
     };
     let w16 = |out: &mut Vec<u8>, v: u16| {
         out.extend_from_slice(&if big_endian {
             v.to_be_bytes()
         } else {
             v.to_le_bytes()
-        })
+        });
     };
     let mut out = Vec::new();
     w32(&mut out, if nanosecond { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });

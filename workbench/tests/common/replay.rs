@@ -37,7 +37,7 @@ impl TestLab {
             "--netns".into(),
             self.info.netns.clone(),
         ];
-        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(extra.iter().map(std::string::ToString::to_string));
         args.push("--json".into());
         args
     }

@@ -120,7 +120,7 @@ pub fn read_table(path: &Path) -> DataFrame {
         CsvReadOptions::default()
             .with_has_header(true)
             .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|r| r.finish())
+            .and_then(polars::prelude::SerReader::finish)
     };
     result.unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

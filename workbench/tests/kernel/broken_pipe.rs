@@ -89,7 +89,7 @@ fn kernel_commands_end_quietly_on_a_closed_stdout_and_still_do_their_work() {
     assert_quiet_on_a_closed_pipe(&["bench", "probe", "--repeat", "5", "--json"]);
     let left: Vec<String> = std::fs::read_dir(PIN_ROOT)
         .map(|d| {
-            d.filter_map(|e| e.ok())
+            d.filter_map(std::result::Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| n.starts_with("bench-"))
                 .collect()

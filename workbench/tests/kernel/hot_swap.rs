@@ -417,7 +417,9 @@ fn hot_swap_through_cls_bpf_never_mixes_two_models() {
 
 /// The test, with the probe attached in `mode`, on lab `<tag><pid>` in subnet `offset` + pid.
 fn hot_swap_under_traffic(mode: AttachMode, tag: &str, offset: u32) {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let pair = Pair::new();
     let pid = std::process::id();
     let lab = Lab::create(

@@ -37,7 +37,7 @@ fn two_cpus() -> Option<(usize, usize)> {
     // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it for this thread.
     let allowed: Vec<usize> = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw mut set) != 0 {
             return None;
         }
         (0..libc::CPU_SETSIZE as usize)
@@ -54,7 +54,7 @@ fn pin_to(cpu: usize) {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
         assert_eq!(
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set),
             0,
             "pinning a sender to CPU {cpu}: {}",
             std::io::Error::last_os_error()

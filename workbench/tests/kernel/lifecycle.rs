@@ -106,7 +106,7 @@ fn namespace_exists(ns: &str) -> bool {
 fn claims_of(pid: u32) -> Vec<String> {
     std::fs::read_dir(CLAIMS)
         .map(|d| {
-            d.filter_map(|e| e.ok())
+            d.filter_map(std::result::Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| n.starts_with(&format!("{pid}-")))
                 .collect()

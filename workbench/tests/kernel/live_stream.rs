@@ -117,8 +117,7 @@ fn live_jsonl_keys_and_a_ring_read_by_one_reader_after_another() {
         assert!(e["timestamp_ns"].as_u64().is_some_and(|t| t > 0), "{e}");
         // The monotonic stamp turned into wall-clock time: the traffic of a second ago.
         let wall_s = chrono::DateTime::parse_from_rfc3339(e["timestamp"].as_str().unwrap_or(""))
-            .map(|t| t.timestamp_micros() as f64 / 1e6)
-            .unwrap_or(0.0);
+            .map_or(0.0, |t| t.timestamp_micros() as f64 / 1e6);
         assert!((now_s - wall_s).abs() < 60.0, "{e} is not about now ({now_s} s)");
         let w = &e["workbench"];
         assert!(

@@ -193,7 +193,7 @@ fn the_probe_attaches_counts_detaches_and_verifies_on_debian_12s_own_kernel() {
     for old in std::fs::read_dir(&tmp)
         .into_iter()
         .flatten()
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
     {
         if old.file_name().to_string_lossy().starts_with("qemu-debian12-") {
             let _ = std::fs::remove_dir_all(old.path());

@@ -269,7 +269,7 @@ fn replay_of_a_truncated_capture_sends_what_precedes_the_cut_then_fails_naming_i
     );
 
     // Lenient: the same packets, a report, one skipped place.
-    let mut lenient_args = args.to_vec();
+    let mut lenient_args = args.clone();
     lenient_args.insert(lenient_args.len() - 1, "--lenient");
     let sent = workbench_json(&lenient_args);
     assert_eq!(sent["sent_packets"].as_u64(), Some(complete), "{sent:#}");

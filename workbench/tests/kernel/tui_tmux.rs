@@ -101,9 +101,9 @@ fn tui_in_tmux_restores_the_terminal_on_sigterm() {
     ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
 )]
 fn tui_in_tmux_on_the_kernel_probe_rolls_back_after_confirmation() {
+    use workbench_kernel::lab::{traffic, Lab};
     crate::common::require_kernel("tui_in_tmux_on_the_kernel_probe_rolls_back_after_confirmation");
     crate::common::tmux::require("tui_tmux");
-    use workbench_kernel::lab::{traffic, Lab};
     let pid = std::process::id();
     let lab = Lab::create(&format!("t{}", pid % 100_000), (pid % 200) as u8 + 17).expect("lab");
     let _detach = crate::common::DetachOnDrop(lab.host_if.clone());

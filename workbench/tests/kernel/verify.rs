@@ -139,7 +139,9 @@ fn kernel_and_userspace_agree_bit_for_bit_through_cls_bpf() {
 
 /// verify with the probe attached by `attach` (auto, tc), in labs `<tag><pid><model>`.
 fn parity_on_real_captures(attach: &str, tag: &str) {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = TempDir::new("verify");
     let models = [("tree", tree()), ("logistic", logistic())];
     let paths: Vec<(String, PathBuf)> = models

@@ -30,7 +30,7 @@ pub fn cache_dir() -> PathBuf {
 fn run(cmd: &mut Command) -> Result<String, String> {
     let out = cmd
         .output()
-        .map_err(|e| format!("{:?} cannot start: {e}", cmd.get_program()))?;
+        .map_err(|e| format!("{} cannot start: {e}", cmd.get_program().to_string_lossy()))?;
     if !out.status.success() {
         return Err(format!(
             "{cmd:?} failed ({}): {}",
@@ -59,9 +59,10 @@ pub fn download(package: &str) -> Result<PathBuf, Missing> {
     let find = || {
         std::fs::read_dir(&dir).ok().and_then(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&format!("{package}_")) && n.ends_with(".deb"))
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with(&format!("{package}_"))
+                        && std::path::Path::new(n).extension().is_some_and(|e| e == "deb")
+                })
             })
         })
     };
@@ -157,7 +158,7 @@ fn module_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir)
         .into_iter()
         .flatten()
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
     {
         let path = entry.path();
         if path.is_dir() {

@@ -38,17 +38,17 @@ fn parse_and_update(c: &mut Criterion) {
                 let o = FlowKey::of(&p);
                 entry.update(&p, o.from_lo, now_ns);
                 black_box(&entry);
-            })
+            });
         });
         c.bench_function(&format!("flow_update/{name}"), |b| {
             b.iter(|| {
                 now_ns += 100;
                 entry.update(black_box(&first), oriented.from_lo, now_ns);
                 black_box(&entry);
-            })
+            });
         });
         c.bench_function(&format!("features/{name}"), |b| {
-            b.iter(|| black_box(black_box(&entry).state.features()))
+            b.iter(|| black_box(black_box(&entry).state.features()));
         });
     }
 }
@@ -80,7 +80,7 @@ fn model_evaluation(c: &mut Criterion) {
         ("forest_4x12", &forest),
     ] {
         c.bench_function(&format!("model_score/{name}"), |b| {
-            b.iter(|| black_box(model.score(black_box(&features))))
+            b.iter(|| black_box(model.score(black_box(&features))));
         });
     }
 }

@@ -160,7 +160,7 @@ pub fn run(options: &Options) -> Result<AllReport> {
     let started = std::time::Instant::now();
     let load_average_1m_start = Machine::this().load_average_1m;
     let mut sections = Vec::new();
-    for &section in SECTIONS.iter() {
+    for &section in &SECTIONS {
         if !options.only.is_empty() && !options.only.iter().any(|s| s == section) {
             continue;
         }

@@ -50,7 +50,7 @@ fn timeval_ns(t: libc::timeval) -> u64 {
 /// (tshark's field output) instead of being captured. `echo_stderr`: pass the child's stderr
 /// lines on to ours, prefixed, while keeping them.
 pub fn run(mut cmd: Command, stdout_to: Option<&Path>, echo_stderr: Option<&str>) -> Result<ChildRun> {
-    let program = format!("{:?}", cmd.get_program());
+    let program = cmd.get_program().to_string_lossy().into_owned();
     match stdout_to {
         Some(path) => {
             let file = std::fs::File::create(path).context(|| format!("creating {}", path.display()))?;
@@ -76,7 +76,7 @@ pub fn run(mut cmd: Command, stdout_to: Option<&Path>, echo_stderr: Option<&str>
     let stderr_reader = child.stderr.take().map(|err| {
         std::thread::spawn(move || {
             let mut text = String::new();
-            for line in BufReader::new(err).lines().map_while(|l| l.ok()) {
+            for line in BufReader::new(err).lines().map_while(std::result::Result::ok) {
                 if let Some(p) = &prefix {
                     eprintln!("{p}{line}");
                 }
@@ -93,7 +93,7 @@ pub fn run(mut cmd: Command, stdout_to: Option<&Path>, echo_stderr: Option<&str>
     // RSS), not the sum over all children that getrusage(RUSAGE_CHILDREN) gives.
     let rc = loop {
         // SAFETY: pid is our child, status and usage are valid output buffers.
-        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        let rc = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
         if rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
             continue;
         }

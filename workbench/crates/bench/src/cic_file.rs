@@ -191,7 +191,9 @@ pub fn build_or_reuse(dir: &Path, data: &Path, rows: usize, seed: u64) -> Result
             w.write_all(line)?;
             w.write_all(b"\n")?;
         }
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()
+        w.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?
+            .sync_all()
     };
     if let Err(e) = write() {
         let _ = std::fs::remove_file(&tmp);

@@ -156,7 +156,7 @@ pub fn run(quick: bool, capture: &Path) -> Result<LiveBench> {
             match link {
                 // Inside the lab: a netlink filter (no TCX) is found by the namespace's ifindex.
                 Some(link) => {
-                    netns::run_in(&ns, || empty.detach(link))?.context(|| "detaching the empty program")?
+                    netns::run_in(&ns, || empty.detach(link))?.context(|| "detaching the empty program")?;
                 }
                 None => drop(probe::detach(&recv)?),
             }

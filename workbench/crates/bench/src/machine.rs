@@ -19,7 +19,7 @@ pub struct Machine {
 pub fn kernel_release() -> String {
     // SAFETY: uname fills the zeroed struct; release is a NUL-terminated string inside it.
     let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut uts) } != 0 {
+    if unsafe { libc::uname(&raw mut uts) } != 0 {
         return "unknown".to_string();
     }
     let bytes: Vec<u8> = uts
@@ -43,7 +43,7 @@ impl Machine {
     pub fn this() -> Self {
         Machine {
             kernel: kernel_release(),
-            nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            nproc: std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
             cpu_model: std::fs::read_to_string("/proc/cpuinfo")
                 .ok()
                 .and_then(|text| cpu_model_in(&text))

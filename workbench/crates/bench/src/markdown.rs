@@ -42,7 +42,7 @@ pub fn num(v: f64) -> String {
     if a >= 1e15 || (a > 0.0 && a < 1e-3) {
         format!("{v:.3e}")
     } else if a >= 100.0 {
-        format!("{:.0}", v)
+        format!("{v:.0}")
     } else if a >= 10.0 {
         format!("{v:.1}")
     } else {
@@ -95,10 +95,10 @@ pub fn verdict(f: &Figure) -> String {
     };
     let gap = (q - bound.limit).abs();
     if bound.on_ratio {
-        let pct = if bound.limit != 0.0 {
-            100.0 * gap / bound.limit
-        } else {
+        let pct = if bound.limit == 0.0 {
             0.0
+        } else {
+            100.0 * gap / bound.limit
         };
         if met {
             format!("met ({}x, {}% above)", num(q), num(pct))

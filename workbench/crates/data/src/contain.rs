@@ -49,7 +49,7 @@ pub fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     result.map_err(|payload| {
         payload
             .downcast_ref::<&str>()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into())
     })
@@ -77,7 +77,7 @@ mod tests {
                 .expect("thread")
                 .join()
                 .map_err(|_| ())
-                .expect("propagated like rayon does")
+                .expect("propagated like rayon does");
         })
         .expect_err("contained");
         assert!(err.contains("propagated"), "{err}");

@@ -413,6 +413,12 @@ mod tests {
 
     #[test]
     fn depth_is_respected_and_many_values_are_binned() {
+        fn depth(t: &FloatTree, i: usize) -> usize {
+            match &t.nodes[i] {
+                FloatNode::Split { left, right, .. } => 1 + depth(t, *left).max(depth(t, *right)),
+                FloatNode::Leaf { .. } => 0,
+            }
+        }
         let n = 5_000;
         let a: Vec<f64> = (0..n).map(|i| f64::from(i * 7 % 1000)).collect();
         let b: Vec<f64> = (0..n).map(|i| f64::from(i % 13)).collect();
@@ -425,12 +431,6 @@ mod tests {
                 ..HistTreeParams::default()
             },
         );
-        fn depth(t: &FloatTree, i: usize) -> usize {
-            match &t.nodes[i] {
-                FloatNode::Split { left, right, .. } => 1 + depth(t, *left).max(depth(t, *right)),
-                FloatNode::Leaf { .. } => 0,
-            }
-        }
         assert!(depth(&t.tree, 0) <= 3);
         let correct = (0..n as usize)
             .filter(|&i| (t.tree.predict_with(|f| [a[i], b[i]][f]) >= 0.5) == y[i])

@@ -64,7 +64,7 @@ fn loss_grad(
     p: &[f64],
     g: &mut [f64],
 ) -> f64 {
-    g.iter_mut().for_each(|v| *v = 0.0);
+    g.fill(0.0);
     let (w, b) = p.split_at(d);
     let mut loss = 0.0;
     for (i, (row, &t)) in x.chunks_exact(d).zip(y).enumerate() {
@@ -130,7 +130,9 @@ pub fn fit_weighted(
         }
         if let (Some(s), Some(yv)) = (s_hist.last(), y_hist.last()) {
             let gamma = dot(s, yv) / dot(yv, yv);
-            q.iter_mut().for_each(|v| *v *= gamma);
+            for v in &mut q {
+                *v *= gamma;
+            }
         }
         for ((s, yv), (a, rho)) in s_hist.iter().zip(&y_hist).zip(alphas.into_iter().rev()) {
             let b = rho * dot(yv, &q);

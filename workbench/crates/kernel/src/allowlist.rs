@@ -94,7 +94,7 @@ pub fn add(iface: &str, cidrs: &[Cidr]) -> Result<()> {
 
 pub fn clear(iface: &str) -> Result<()> {
     let mut trie = open(iface)?;
-    let keys: Vec<_> = trie.keys().map_while(|k| k.ok()).collect();
+    let keys: Vec<_> = trie.keys().map_while(std::result::Result::ok).collect();
     for k in keys {
         trie.remove(&k)?;
     }
@@ -105,7 +105,7 @@ pub fn list(iface: &str) -> Result<Vec<Cidr>> {
     let trie = open(iface)?;
     let mut out: Vec<Cidr> = trie
         .keys()
-        .map_while(|k| k.ok())
+        .map_while(std::result::Result::ok)
         .filter_map(|k| cidr_of(&k))
         .collect();
     out.sort_by_key(|c| (c.addr, c.prefix));

@@ -24,7 +24,7 @@ fn is_bpffs(path: &Path) -> bool {
     };
     // SAFETY: statfs writes into the zeroed struct we pass.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    let rc = unsafe { libc::statfs(c.as_ptr(), &raw mut st) };
     rc == 0 && st.f_type as i64 == BPF_FS_MAGIC
 }
 
@@ -86,12 +86,10 @@ pub fn tidy() {
         return;
     }
     // The kernel's bpf_preload puts maps.debug and progs.debug into every fresh bpffs.
-    let empty = std::fs::read_dir(BPFFS_ROOT)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .all(|e| matches!(e.file_name().to_str(), Some("maps.debug" | "progs.debug")))
-        })
-        .unwrap_or(false);
+    let empty = std::fs::read_dir(BPFFS_ROOT).is_ok_and(|d| {
+        d.filter_map(std::result::Result::ok)
+            .all(|e| matches!(e.file_name().to_str(), Some("maps.debug" | "progs.debug")))
+    });
     if !empty {
         return;
     }
@@ -110,7 +108,7 @@ pub fn pinned_ifaces() -> Vec<String> {
         return Vec::new();
     };
     let mut names: Vec<String> = dir
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();

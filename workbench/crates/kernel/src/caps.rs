@@ -33,7 +33,7 @@ pub fn effective() -> u64 {
     };
     let mut data = [CapData::default(); 2];
     // SAFETY: capget with a v3 header writes exactly two CapData structs.
-    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut CapHeader, data.as_mut_ptr()) };
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &raw mut header, data.as_mut_ptr()) };
     if rc != 0 {
         return 0;
     }

@@ -32,7 +32,7 @@ fn recorded_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir)
         .into_iter()
         .flatten()
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
     {
         let path = entry.path();
         if path.is_dir() {
@@ -50,7 +50,7 @@ fn remove_tree(dir: &Path, keep: &[PathBuf], removed: &mut Vec<String>) -> Resul
     }
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.path())
         .collect();
     entries.sort_by_key(|p| {

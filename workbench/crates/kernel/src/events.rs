@@ -34,7 +34,7 @@ impl EventReader {
             iface: iface.to_string(),
             ring: Ring::open(probe::open_pinned_map(iface, probe::PIN_EVENTS)?)?,
             book: crate::flows::scale_book(iface),
-            missing: Default::default(),
+            missing: std::collections::BTreeSet::default(),
             clock: ClockOffset::read(),
         })
     }
@@ -125,5 +125,5 @@ pub fn raw_flows(iface: &str) -> Result<Vec<(FlowKey, FlowEntry)>> {
     caps::require_kernel_access("reading the probe's flows")?;
     let map = Map::LruHashMap(probe::open_pinned_map(iface, probe::PIN_FLOWS)?);
     let map: HashMap<_, FlowKey, FlowEntry> = HashMap::try_from(map)?;
-    Ok(map.iter().map_while(|r| r.ok()).collect())
+    Ok(map.iter().map_while(std::result::Result::ok).collect())
 }

@@ -97,8 +97,7 @@ pub const FEATURES: [Feature; 5] = [
 /// This kernel's release (`uname -r`).
 pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
+        .map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
 }
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK (64 KiB by default before 5.16), far
@@ -110,7 +109,7 @@ pub fn raise_memlock_limit() {
         rlim_max: libc::RLIM_INFINITY,
     };
     // SAFETY: setrlimit with a valid struct; affects this process only.
-    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raw const unlimited) };
 }
 
 /// The one line for the kernel features in `missing`.

@@ -55,7 +55,12 @@ pub fn create_models_map(dir: &Path) -> Result<()> {
 fn model_bytes(model: &Model) -> &[u8] {
     // SAFETY: Model is repr(C) with every byte a declared field (asserted in shared), so all
     // of its bytes are initialised.
-    unsafe { std::slice::from_raw_parts((model as *const Model).cast::<u8>(), std::mem::size_of::<Model>()) }
+    unsafe {
+        std::slice::from_raw_parts(
+            std::ptr::from_ref::<Model>(model).cast::<u8>(),
+            std::mem::size_of::<Model>(),
+        )
+    }
 }
 
 /// The map of models and config of the probe on `iface`.
@@ -190,10 +195,7 @@ impl ProbeModels {
         let mut model = Box::new(Model::zeroed());
         // SAFETY: Model is plain old data; the kernel writes exactly size_of::<Model>() bytes.
         let buf = unsafe {
-            std::slice::from_raw_parts_mut(
-                (&mut *model as *mut Model).cast::<u8>(),
-                std::mem::size_of::<Model>(),
-            )
+            std::slice::from_raw_parts_mut((&raw mut *model).cast::<u8>(), std::mem::size_of::<Model>())
         };
         sys::map_lookup(fd.as_fd(), &0u32.to_ne_bytes(), buf, "reading a model")?;
         Ok(Some((id, model)))

@@ -113,7 +113,7 @@ pub fn ifindex(iface: &str) -> Result<u32> {
 fn existing_pins(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|d| {
-            d.filter_map(|e| e.ok())
+            d.filter_map(std::result::Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect()
         })

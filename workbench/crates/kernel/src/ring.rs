@@ -164,7 +164,9 @@ impl Ring {
             // SAFETY: offset < size, and the data pages follow the producer page twice over, so
             // the header and a record of up to `size` bytes from any offset lie in the mapping.
             let data = unsafe { (self.producer.ptr as *const u8).add(self.page_bytes) };
-            let header = unsafe { &*(data.add(offset) as *const AtomicU32) }.load(Ordering::Acquire);
+            // Records start at multiples of 8 bytes from the page-aligned data pages.
+            #[allow(clippy::cast_ptr_alignment)]
+            let header = unsafe { &*data.add(offset).cast::<AtomicU32>() }.load(Ordering::Acquire);
             if header & BUSY_BIT != 0 {
                 break;
             }

@@ -91,7 +91,7 @@ impl Socket {
                 fd,
                 libc::SOL_NETLINK,
                 libc::NETLINK_EXT_ACK,
-                (&one as *const libc::c_int).cast(),
+                (&raw const one).cast(),
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             )
         };
@@ -109,7 +109,7 @@ impl Socket {
                 msg.as_ptr().cast(),
                 msg.len(),
                 0,
-                (&addr as *const libc::sockaddr_nl).cast(),
+                (&raw const addr).cast(),
                 std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
             )
         };
@@ -335,7 +335,7 @@ pub fn filters(ifindex: u32, parent: u32) -> Result<Vec<Filter>> {
                             TCA_BPF_ID if w.len() >= 4 => filter.bpf_id = Some(u32_at(w, 0)),
                             TCA_BPF_NAME => filter.bpf_name = Some(c_string(w)),
                             TCA_BPF_FLAGS if w.len() >= 4 => {
-                                filter.direct_action = u32_at(w, 0) & TCA_BPF_FLAG_ACT_DIRECT != 0
+                                filter.direct_action = u32_at(w, 0) & TCA_BPF_FLAG_ACT_DIRECT != 0;
                             }
                             _ => {}
                         }

@@ -362,7 +362,7 @@ fn locate(record: &TcRecord) -> Result<Netns> {
     let procs = std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| {
             e.file_name()
                 .to_string_lossy()

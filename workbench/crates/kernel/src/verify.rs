@@ -148,7 +148,7 @@ impl CpuPin {
         // SAFETY: plain sched_getaffinity/sched_setaffinity on this thread with a valid set.
         unsafe {
             let mut old: libc::cpu_set_t = std::mem::zeroed();
-            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut old) != 0 {
+            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw mut old) != 0 {
                 return Err(Error::last_os("sched_getaffinity"));
             }
             let cpu = (0..libc::CPU_SETSIZE as usize)
@@ -156,7 +156,7 @@ impl CpuPin {
                 .unwrap_or(0);
             let mut one: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(cpu, &mut one);
-            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) != 0 {
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const one) != 0 {
                 return Err(Error::last_os("sched_setaffinity"));
             }
             Ok(CpuPin(old))
@@ -167,7 +167,7 @@ impl CpuPin {
 impl Drop for CpuPin {
     fn drop(&mut self) {
         // SAFETY: restores the mask read in first_allowed.
-        unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.0) };
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const self.0) };
     }
 }
 

@@ -364,7 +364,7 @@ impl App {
             }
             Tab::Train if self.eval.showing => self.start_eval(),
             Tab::Train if !matches!(self.train.status, super::state::data::JobStatus::Running { .. }) => {
-                self.start_train()
+                self.start_train();
             }
             _ => {}
         }

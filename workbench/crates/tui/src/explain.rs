@@ -41,7 +41,7 @@ pub struct Explanation {
 }
 
 fn feature_info(i: usize) -> (&'static str, &'static str) {
-    FEATURES.get(i).map(|f| (f.name, f.unit)).unwrap_or(("?", ""))
+    FEATURES.get(i).map_or(("?", ""), |f| (f.name, f.unit))
 }
 
 fn walk(model: &Model, tree: usize, root: u16, x: &[i64; FEATURE_COUNT], steps: &mut Vec<Step>) {

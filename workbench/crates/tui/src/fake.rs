@@ -135,13 +135,13 @@ fn record(i: usize, state: &FlowState, active: &Model, shadow: Option<&Model>) -
         score,
         model: Some(id_string(active.header.model_id)),
         decided_at_packet: packets.min(32),
-        shadow_verdict: verdict_name(shadow_result.map(|r| r.1).unwrap_or(0)),
+        shadow_verdict: verdict_name(shadow_result.map_or(0, |r| r.1)),
         shadow_probability: shadow
             .zip(shadow_result)
             .map(|(m, r)| ScoreScale::of(m).probability(r.0)),
-        shadow_score: shadow_result.map(|r| r.0).unwrap_or(0),
+        shadow_score: shadow_result.map_or(0, |r| r.0),
         shadow_model: shadow.map(|m| id_string(m.header.model_id)),
-        shadow_disagreements: shadow_result.map(|r| u32::from(r.1 != v)).unwrap_or(0),
+        shadow_disagreements: shadow_result.map_or(0, |r| u32::from(r.1 != v)),
     }
 }
 

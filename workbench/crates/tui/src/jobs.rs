@@ -232,8 +232,7 @@ fn load_tables(
     let name = match paths {
         [one] => one
             .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| names[0].clone()),
+            .map_or_else(|| names[0].clone(), |n| n.to_string_lossy().to_string()),
         _ => format!("{} files", paths.len()),
     };
     let summary = DataSummary::of(

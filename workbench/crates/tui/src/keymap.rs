@@ -85,8 +85,8 @@ pub fn key(ev: KeyEvent, context: Context) -> Option<Action> {
     match context {
         Context::Filter => filter_key(ev.code),
         Context::Confirm => match ev.code {
-            KeyCode::Char('y') | KeyCode::Char('Y') => Some(Action::Confirm),
-            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Some(Action::Close),
+            KeyCode::Char('y' | 'Y') => Some(Action::Confirm),
+            KeyCode::Char('n' | 'N') | KeyCode::Esc => Some(Action::Close),
             _ => None,
         },
         Context::Help => match ev.code {
@@ -138,7 +138,7 @@ fn normal_key(code: KeyCode) -> Option<Action> {
         KeyCode::Char('n') => Action::NextDataset,
         KeyCode::Char('h') => Action::ToggleHonest,
         KeyCode::Left | KeyCode::Char('-') => Action::Change(-1),
-        KeyCode::Right | KeyCode::Char('+') | KeyCode::Char('=') => Action::Change(1),
+        KeyCode::Right | KeyCode::Char('+' | '=') => Action::Change(1),
         KeyCode::Char('d') => Action::DeployTrained { shadow: false },
         KeyCode::Char('D') => Action::DeployTrained { shadow: true },
         KeyCode::Char('v') => Action::ToggleEval,

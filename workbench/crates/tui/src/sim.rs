@@ -239,9 +239,9 @@ impl SimSource {
                 continue;
             };
             let key = FlowKey::of(&parsed).key;
-            let before = self.twin.flows.get(&key).map(|e| e.verdict).unwrap_or(0);
+            let before = self.twin.flows.get(&key).map_or(0, |e| e.verdict);
             self.twin.packet(&parsed, ts);
-            let after = self.twin.flows.get(&key).map(|e| e.verdict).unwrap_or(0);
+            let after = self.twin.flows.get(&key).map_or(0, |e| e.verdict);
             if after != before {
                 self.verdict_changes += 1;
             }

@@ -111,7 +111,11 @@ fn label_columns(
     let class = find(frame, &["attack_cat", "attack_type"]);
     if let Some(l) = &opts.label {
         let found = find(frame, &[l.as_str()]).ok_or_else(|| {
-            let names: Vec<String> = frame.get_column_names().iter().map(|s| s.to_string()).collect();
+            let names: Vec<String> = frame
+                .get_column_names()
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect();
             DataError::file(
                 &files,
                 format!("no label column `{l}`; the columns are: {}", names.join(", ")),
@@ -280,7 +284,11 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
             bad = &bad | &dup;
         }
     }
-    let names: Vec<String> = frame.get_column_names().iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     let mut rows_by_reason: Vec<DropReason> = counted
         .into_iter()
         .map(|(reason, (n, cols))| {
@@ -399,7 +407,7 @@ fn text_column(col: &Column, label: bool) -> Result<Column, PolarsError> {
 /// One hash per row over every column but `exclude` (duplicates, label noise, train/test twins).
 pub fn row_hashes(frame: &DataFrame, exclude: &[&str]) -> Vec<u64> {
     let mut hashers: Vec<std::collections::hash_map::DefaultHasher> =
-        vec![Default::default(); frame.height()];
+        vec![std::collections::hash_map::DefaultHasher::default(); frame.height()];
     for col in frame.get_columns() {
         if exclude.contains(&col.name().as_str()) {
             continue;

@@ -203,7 +203,7 @@ fn headerless(kind: DatasetKind) -> Option<Vec<String>> {
         DatasetKind::UnswRaw => &UNSW_RAW_NAMES,
         _ => return None,
     };
-    Some(names.iter().map(|s| s.to_string()).collect())
+    Some(names.iter().map(std::string::ToString::to_string).collect())
 }
 
 /// Kind of a table whose column names are known (a header line, or a Parquet schema).

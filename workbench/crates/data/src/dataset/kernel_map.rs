@@ -224,7 +224,7 @@ mod tests {
             "hot",
         ]
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
         let m = kernel_mapping(&cols);
         let ids: Vec<usize> = m.mapped.iter().map(|c| c.feature_id).collect();

@@ -221,7 +221,7 @@ impl LoadedDataset {
         self.frame
             .get_column_names()
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect()
     }
 }
@@ -231,7 +231,7 @@ fn phase(name: &str, started: Instant) {
     if std::env::var_os("WORKBENCH_LOAD_PHASES").is_some() {
         // SAFETY: getrusage fills the zeroed plain-data struct.
         let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut u) };
         let cpu_ms =
             (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000 + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1000;
         eprintln!(
@@ -295,7 +295,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
         frame,
         kind: meta.kind,
         kind_reason: meta.kind_reason.clone(),
-        sources: files.iter().map(|f| f.display_name()).collect(),
+        sources: files.iter().map(source::SourceFile::display_name).collect(),
         label_column: meta.label_column.clone(),
         class_column: meta.class_column.clone(),
         malicious: derived.malicious,
@@ -358,13 +358,6 @@ impl LoadedDataset {
             source,
         })?;
         let mask: Vec<bool> = keep.into_iter().map(|k| k == Some(true)).collect();
-        fn pick<T: Clone>(v: &[T], mask: &[bool]) -> Vec<T> {
-            v.iter()
-                .zip(mask)
-                .filter(|(_, k)| **k)
-                .map(|(x, _)| x.clone())
-                .collect()
-        }
         Ok(LoadedDataset {
             frame,
             malicious: pick(&self.malicious, &mask),
@@ -375,4 +368,13 @@ impl LoadedDataset {
             ..self.clone()
         })
     }
+}
+
+/// The items of `v` whose `mask` entry is true.
+fn pick<T: Clone>(v: &[T], mask: &[bool]) -> Vec<T> {
+    v.iter()
+        .zip(mask)
+        .filter(|(_, k)| **k)
+        .map(|(x, _)| x.clone())
+        .collect()
 }

@@ -73,7 +73,9 @@ fn zip_entries(path: &Path) -> Result<Vec<SourceFile>, DataError> {
         let lower = entry_name.to_ascii_lowercase();
         if entry.is_file()
             && !lower.contains("__macosx/")
-            && (lower.ends_with(".csv") || lower.ends_with(".parquet"))
+            && std::path::Path::new(&lower)
+                .extension()
+                .is_some_and(|e| e == "csv" || e == "parquet")
         {
             out.push(SourceFile {
                 path: path.to_path_buf(),
@@ -397,7 +399,7 @@ fn read_text(c: &Content, names: &[String], has_header: bool, sep: u8) -> Polars
     match c {
         Content::Path(p) => options
             .try_into_reader_with_file_path(Some(p.clone()))
-            .and_then(|r| r.finish()),
+            .and_then(polars::prelude::SerReader::finish),
         Content::Bytes(b) => options
             .into_reader_with_file_handle(Cursor::new(b.as_slice()))
             .finish(),
@@ -514,7 +516,11 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
         let c = content(src)?;
         let mut part = if src.is_parquet() {
             let f = read_parquet(src, c)?;
-            let names: Vec<String> = f.get_column_names().iter().map(|s| s.to_string()).collect();
+            let names: Vec<String> = f
+                .get_column_names()
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect();
             let d = match &detected {
                 Some(d) => d.clone(),
                 None => detect::detect_named(&names, forced, &name)?,
@@ -628,7 +634,7 @@ mod tests {
     use super::*;
 
     fn names(n: &[&str]) -> Vec<String> {
-        n.iter().map(|s| s.to_string()).collect()
+        n.iter().map(std::string::ToString::to_string).collect()
     }
 
     #[test]

@@ -104,7 +104,7 @@ impl At {
     /// Returns the reading and a value that was not part of it (clap hands `--at last-packet
     /// FILE` over as two values: FILE is a data file).
     pub fn parse(values: &[String]) -> Result<(At, Option<String>)> {
-        let first = values.first().map(String::as_str).unwrap_or("");
+        let first = values.first().map_or("", String::as_str);
         let number = |s: &str| -> Result<u32> {
             s.trim()
                 .parse::<u32>()

@@ -105,7 +105,7 @@ impl Format {
             .map(str::to_ascii_lowercase);
         match ext.as_deref() {
             Some("csv") => Ok(Format::Csv),
-            Some("parquet") | Some("pq") => Ok(Format::Parquet),
+            Some("parquet" | "pq") => Ok(Format::Parquet),
             _ => Err(FeaturesError::Invalid(format!(
                 "{}: unknown output format: expected a file name ending in .csv or .parquet",
                 path.display()
@@ -338,7 +338,7 @@ impl TableWriter {
         self.flush()?;
         let path = self.path.display().to_string();
         match self.sink.take() {
-            Some(Sink::Csv(mut w)) => w.finish().map(|_| ()),
+            Some(Sink::Csv(mut w)) => w.finish(),
             Some(Sink::Parquet(w)) => w.finish().map(|_| ()),
             None => Ok(()),
         }
@@ -377,9 +377,7 @@ pub fn markdown_feature_table() -> String {
             "| {id} | `{}` | {} | {} | {} |\n",
             f.name,
             f.unit,
-            f.cic_column
-                .map(|c| format!("`{c}`"))
-                .unwrap_or_else(|| "none".into()),
+            f.cic_column.map_or_else(|| "none".into(), |c| format!("`{c}`")),
             f.doc.replace('|', "\\|")
         ));
     }
@@ -420,7 +418,7 @@ mod tests {
         let cols = layout.columns();
         let unique: std::collections::HashSet<_> = cols.iter().collect();
         assert_eq!(unique.len(), cols.len());
-        for f in FEATURES.iter() {
+        for f in &FEATURES {
             assert!(cols.contains(&f.name), "{}", f.name);
         }
         assert_eq!(cols.len(), 5 + 3 + 1 + (FEATURE_COUNT - 2) + 3);

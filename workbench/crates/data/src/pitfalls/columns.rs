@@ -22,7 +22,7 @@ fn top_share(c: &Col) -> (f64, usize) {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
             v.hash(&mut h);
-            *counts.entry(h.finish()).or_default() += 1
+            *counts.entry(h.finish()).or_default() += 1;
         }),
     }
     let n: usize = counts.values().sum();

@@ -186,7 +186,7 @@ impl Table {
 /// per-column detectors are independent, and a 2.8-million-row dataset makes them the longest
 /// part of the report.
 pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     if threads < 2 || items.len() < 2 {
         return items.iter().map(&f).collect();
     }

@@ -191,7 +191,10 @@ pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
             .and_then(|m| figure(m, "precision", m.precision)),
         recall: s.metrics.as_ref().and_then(|m| figure(m, "recall", m.recall)),
         f1: s.metrics.as_ref().and_then(|m| figure(m, "f1", m.f1)),
-        undefined: s.metrics.as_ref().and_then(|m| m.one_class()),
+        undefined: s
+            .metrics
+            .as_ref()
+            .and_then(super::super::train::metrics::Metrics::one_class),
         note: s.note.clone(),
     };
     let of = |k: SplitKind| c.scores.iter().find(|s| s.split == k).map(one);
@@ -259,7 +262,7 @@ pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
         .scores
         .first()
         .and_then(|s| s.metrics.as_ref())
-        .and_then(|m| m.one_class());
+        .and_then(super::super::train::metrics::Metrics::one_class);
     if let Some(why) = &undefined {
         summary += &format!("; precision at a realistic 1 in 10,000 attack prevalence is undefined: the random-split model's test side {why}");
     }

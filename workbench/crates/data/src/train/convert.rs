@@ -44,7 +44,7 @@ fn find(frame: &DataFrame, key: &str) -> Option<String> {
         .get_column_names()
         .iter()
         .find(|c| column_key(c) == key)
-        .map(|c| c.to_string())
+        .map(std::string::ToString::to_string)
 }
 
 /// Per row: the header bytes of one packet. From the mapped protocol column when there is one;
@@ -140,7 +140,7 @@ pub fn kernel_values(frame: &DataFrame, mapped: &[MappedColumn]) -> Result<Vec<F
         let Some(d) = DERIVED.iter().find(|d| d.feature == m.feature) else {
             continue;
         };
-        for row in out.iter_mut() {
+        for row in &mut out {
             let get = |name: &str| feature_id(name).map_or(0, |i| row[i]);
             let v = d.value(get);
             row[m.feature_id] = v;

@@ -110,9 +110,8 @@ pub fn from_captures(
             Some(_) => None,
             None => Some(Labeler::load(&labels_for(pcap, None)?, cic)?),
         };
-        let labeler = match (&mut shared_labeler, &mut own) {
-            (Some(l), _) | (None, Some(l)) => l,
-            (None, None) => bail!("{name}: no labels"),
+        let ((Some(labeler), _) | (None, Some(labeler))) = (&mut shared_labeler, &mut own) else {
+            bail!("{name}: no labels")
         };
         let mut twin = Twin::new(shared::abi::ProbeConfig::default(), None, None);
         let mut index: FlowMap<usize> = FlowMap::default();

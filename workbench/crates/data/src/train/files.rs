@@ -65,12 +65,15 @@ mod tests {
             "MachineLearningCVE/Wednesday-workingHours.pcap_ISCX.csv",
         ]
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
         let (order, how) = time_order(&names);
         assert_eq!(order, [2, 5, 6, 4, 3, 1, 0]);
         assert!(how.contains("weekday"));
-        let plain: Vec<String> = ["b.csv", "a.csv"].iter().map(|s| s.to_string()).collect();
+        let plain: Vec<String> = ["b.csv", "a.csv"]
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         assert_eq!(time_order(&plain).0, [0, 1], "given order kept");
     }
 }

@@ -82,7 +82,7 @@ pub fn tree(
                 left,
                 right,
             },
-            leaf => leaf,
+            leaf @ FloatNode::Leaf { .. } => leaf,
         })
         .collect();
     let mut tree = FloatTree { nodes };

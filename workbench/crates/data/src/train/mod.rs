@@ -376,7 +376,7 @@ pub fn train(ds: &Dataset, opts: &TrainOptions) -> Result<Trained> {
     }
     let engine_agreement = match opts.engine {
         Engine::Fit => None,
-        other => Some(engine::agreement(
+        other @ Engine::Linfa => Some(engine::agreement(
             ds,
             &split,
             opts,

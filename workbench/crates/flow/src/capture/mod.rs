@@ -390,7 +390,7 @@ impl CaptureReader {
                 outcome
             }
             Err(PcapError::Eof) => return Ok(Step::End),
-            Err(PcapError::Incomplete(_)) | Err(PcapError::BufferTooSmall) => {
+            Err(PcapError::Incomplete(_) | PcapError::BufferTooSmall) => {
                 if need.is_some_and(|n| n <= available) {
                     return Ok(self.corrupt(format!(
                         "its contents overrun its own length of {} bytes",

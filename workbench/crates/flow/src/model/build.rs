@@ -137,7 +137,7 @@ pub fn forest(trees: &[Vec<Node>], threshold: i64) -> Result<Box<Model>> {
                 left: left + base,
                 right: right + base,
             },
-            leaf => leaf,
+            leaf @ Node::Leaf { .. } => leaf,
         }));
     }
     fill_nodes(&mut m, &all)?;

@@ -86,7 +86,10 @@ pub fn render(m: &Model) -> Exported {
         } else {
             1
         };
-        let roots: Vec<String> = m.roots[..trees.max(1)].iter().map(|r| r.to_string()).collect();
+        let roots: Vec<String> = m.roots[..trees.max(1)]
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         let _ = writeln!(
             src,
             "static const uint16_t EBML_ROOTS[{}] = {{ {} }};\n",

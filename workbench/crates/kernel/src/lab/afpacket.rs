@@ -35,7 +35,7 @@ impl FrameSender {
         let rc = unsafe {
             libc::bind(
                 fd.as_raw_fd(),
-                &addr as *const libc::sockaddr_ll as *const libc::sockaddr,
+                (&raw const addr).cast::<libc::sockaddr>(),
                 std::mem::size_of::<libc::sockaddr_ll>() as u32,
             )
         };
@@ -59,7 +59,7 @@ impl FrameSender {
                 self.fd.as_raw_fd(),
                 libc::SOL_PACKET,
                 PACKET_QDISC_BYPASS,
-                (&one as *const libc::c_int).cast(),
+                (&raw const one).cast(),
                 std::mem::size_of::<libc::c_int>() as u32,
             )
         };
@@ -85,7 +85,7 @@ impl FrameSender {
             .iter_mut()
             .map(|iov| {
                 let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                m.msg_hdr.msg_iov = iov as *mut libc::iovec;
+                m.msg_hdr.msg_iov = std::ptr::from_mut::<libc::iovec>(iov);
                 m.msg_hdr.msg_iovlen = 1;
                 m
             })

@@ -201,7 +201,7 @@ impl Drop for Lab {
 pub fn project_namespaces() -> Vec<String> {
     std::fs::read_dir("/run/netns")
         .map(|d| {
-            d.filter_map(|e| e.ok())
+            d.filter_map(std::result::Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| n.starts_with(PREFIX))
                 .collect()
@@ -213,7 +213,7 @@ pub fn project_namespaces() -> Vec<String> {
 pub fn project_links() -> Vec<String> {
     std::fs::read_dir("/sys/class/net")
         .map(|d| {
-            d.filter_map(|e| e.ok())
+            d.filter_map(std::result::Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| n.starts_with(PREFIX))
                 .collect()

@@ -93,7 +93,7 @@ fn request(fd: &OwnedFd, iface: &str, cmd: u32, data: u32) -> std::io::Result<u3
     for (dst, &b) in ifr.ifr_name.iter_mut().zip(name) {
         *dst = b as libc::c_char;
     }
-    ifr.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
+    ifr.ifr_ifru.ifru_data = (&raw mut value).cast();
     // SAFETY: SIOCETHTOOL with an ifreq whose data points at a live ethtool_value.
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), SIOCETHTOOL as _, &mut ifr) };
     if rc != 0 {

@@ -49,7 +49,7 @@ pub(super) fn open_socket(iface: &str) -> Result<OwnedFd> {
     };
     // SO_RCVBUFFORCE passes the rmem_max limit (we are privileged); fall back to the limit.
     let size = RECEIVE_BUFFER_BYTES;
-    let p = (&size as *const libc::c_int).cast();
+    let p = (&raw const size).cast();
     if set(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, p, 4) != 0 {
         set(libc::SOL_SOCKET, libc::SO_RCVBUF, p, 4);
     }
@@ -61,7 +61,7 @@ pub(super) fn open_socket(iface: &str) -> Result<OwnedFd> {
     set(
         libc::SOL_SOCKET,
         libc::SO_RCVTIMEO,
-        (&timeout as *const libc::timeval).cast(),
+        (&raw const timeout).cast(),
         std::mem::size_of::<libc::timeval>(),
     );
     let ifindex = crate::probe::ifindex(iface)?;
@@ -74,7 +74,7 @@ pub(super) fn open_socket(iface: &str) -> Result<OwnedFd> {
     let rc = unsafe {
         libc::bind(
             fd.as_raw_fd(),
-            (&addr as *const libc::sockaddr_ll).cast(),
+            (&raw const addr).cast(),
             std::mem::size_of::<libc::sockaddr_ll>() as u32,
         )
     };
@@ -94,8 +94,8 @@ pub(super) fn socket_drops(fd: &OwnedFd) -> u64 {
             fd.as_raw_fd(),
             libc::SOL_PACKET,
             PACKET_STATISTICS,
-            (&mut stats as *mut TpacketStats).cast(),
-            &mut len,
+            (&raw mut stats).cast(),
+            &raw mut len,
         )
     };
     if rc == 0 {
@@ -143,8 +143,8 @@ impl FrameCounter {
                         buf.as_mut_ptr().cast(),
                         buf.len(),
                         0,
-                        (&mut from as *mut libc::sockaddr_ll).cast(),
-                        &mut from_len,
+                        (&raw mut from).cast(),
+                        &raw mut from_len,
                     )
                 };
                 if n >= 0 {

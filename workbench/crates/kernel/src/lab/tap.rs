@@ -58,7 +58,7 @@ fn enable_timestamps(fd: &OwnedFd) -> Result<()> {
             fd.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_TIMESTAMPNS,
-            (&one as *const libc::c_int).cast(),
+            (&raw const one).cast(),
             std::mem::size_of::<libc::c_int>() as u32,
         )
     };
@@ -80,25 +80,25 @@ fn receive(fd: &OwnedFd, buf: &mut [u8]) -> Option<TappedFrame> {
             iov_len: buf.len(),
         };
         let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_name = (&mut from as *mut libc::sockaddr_ll).cast();
+        msg.msg_name = (&raw mut from).cast();
         msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
-        msg.msg_iov = &mut iov;
+        msg.msg_iov = &raw mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = std::mem::size_of_val(&control);
         // MSG_TRUNC: the return value is the frame's real length, not the bytes copied.
-        let n = libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_TRUNC);
+        let n = libc::recvmsg(fd.as_raw_fd(), &raw mut msg, libc::MSG_TRUNC);
         if n < 0 {
             return None;
         }
         let mut ts_ns = 0;
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
         while !cmsg.is_null() {
             if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS {
                 let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
                 ts_ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
             }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
         }
         let kept = (n as usize).min(buf.len());
         Some(TappedFrame {

@@ -225,7 +225,7 @@ fn pin_current_thread() -> Result<()> {
         let cpu = usize::try_from(libc::sched_getcpu()).map_err(|_| Error::last_os("sched_getcpu"))?;
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set) != 0 {
             return Err(Error::last_os(format!("pinning the sender to CPU {cpu}")));
         }
     }

@@ -175,7 +175,7 @@ pub fn stale() -> Vec<Stale> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for entry in dir.filter_map(|e| e.ok()) {
+    for entry in dir.filter_map(std::result::Result::ok) {
         let path = entry.path();
         if path.extension().is_none_or(|e| e != "json") {
             continue;

@@ -229,14 +229,14 @@ impl DataState {
         match self.sort {
             ColumnSort::File => {}
             ColumnSort::Name => {
-                order.sort_by(|&a, &b| cols[a].name.to_lowercase().cmp(&cols[b].name.to_lowercase()))
+                order.sort_by(|&a, &b| cols[a].name.to_lowercase().cmp(&cols[b].name.to_lowercase()));
             }
             ColumnSort::Type => order.sort_by_key(|&i| cols[i].dtype),
             // Largest counts first when not reversed: that is what one looks for.
             ColumnSort::Missing => order.sort_by_key(|&i| std::cmp::Reverse(cols[i].missing)),
             ColumnSort::Infinite => order.sort_by_key(|&i| std::cmp::Reverse(cols[i].infinite)),
             ColumnSort::Kernel => {
-                order.sort_by_key(|&i| (cols[i].kernel_feature.is_none(), cols[i].kernel_feature))
+                order.sort_by_key(|&i| (cols[i].kernel_feature.is_none(), cols[i].kernel_feature));
             }
         }
         if self.desc {

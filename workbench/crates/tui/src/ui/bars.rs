@@ -43,7 +43,7 @@ pub fn bar_lines(
                 format!("{label:<label_w$}")
             };
             let value = if percent {
-                format!("{:>5.3}", v)
+                format!("{v:>5.3}")
             } else {
                 format!("{:>7}", *v as u64)
             };

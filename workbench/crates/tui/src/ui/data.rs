@@ -6,6 +6,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
+use std::fmt::Write as _;
 
 use super::bars::{bar_lines, waiting, NO_DATA};
 use super::layout;
@@ -52,10 +53,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             100.0 * s.malicious as f64 / s.rows.max(1) as f64,
             s.rows_read,
             s.rows_dropped,
-            s.drop_reasons
-                .iter()
-                .map(|(r, n)| format!(" · {n} {r}"))
-                .collect::<String>(),
+            s.drop_reasons.iter().fold(String::new(), |mut out, (r, n)| {
+                let _ = write!(out, " · {n} {r}");
+                out
+            }),
             if s.dropped_columns.is_empty() {
                 String::new()
             } else {

@@ -79,15 +79,13 @@ pub fn render_confirm(frame: &mut Frame, area: Rect, app: &App, control: &Contro
             "Roll back {iface}: make the previous model ({}) active?",
             models
                 .and_then(|m| m.previous.as_ref())
-                .map(|s| s.model.as_str())
-                .unwrap_or("none")
+                .map_or("none", |s| s.model.as_str())
         ),
         Control::PromoteShadow => format!(
             "Promote the shadow model ({}) to active on {iface}?",
             models
                 .and_then(|m| m.shadow.as_ref())
-                .map(|s| s.model.as_str())
-                .unwrap_or("none")
+                .map_or("none", |s| s.model.as_str())
         ),
         Control::ToggleMode => {
             let to = if models.is_some_and(|m| m.mode == "enforce") {

@@ -65,8 +65,7 @@ fn render_summary(frame: &mut Frame, area: Rect, app: &App) {
         .models
         .as_ref()
         .and_then(|m| m.active.as_ref())
-        .map(|a| format!("{} {}", a.kind, a.model))
-        .unwrap_or_else(|| "no model".into());
+        .map_or_else(|| "no model".into(), |a| format!("{} {}", a.kind, a.model));
     // Most important first: at 80 columns the end of the line is cut off.
     let mut spans = vec![
         Span::styled(format!("flows {} ", s.flows.len()), theme.title),

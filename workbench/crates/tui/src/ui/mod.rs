@@ -21,10 +21,11 @@ use super::action::Tab;
 use super::app::{App, Overlay};
 
 pub fn render(frame: &mut Frame, app: &App) {
-    if app.debug_panic {
-        // `--debug-panic`: proves the panic hook restores the terminal (tests use it).
-        panic!("--debug-panic: deliberate panic inside a render");
-    }
+    // `--debug-panic`: proves the panic hook restores the terminal (tests use it).
+    assert!(
+        !app.debug_panic,
+        "--debug-panic: deliberate panic inside a render"
+    );
     let theme = app.theme.theme();
     let area = frame.area();
     frame.render_widget(Block::new().style(theme.base), area);

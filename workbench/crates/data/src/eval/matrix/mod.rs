@@ -138,7 +138,7 @@ fn table_of(spec: &Spec, work: &Path) -> Result<LoadedDataset> {
                     output: out.clone(),
                     decision: DecisionPoint::LastPacket,
                     labels: Some(labels.clone()),
-                    cic: Default::default(),
+                    cic: crate::features::labels::CicOptions::default(),
                     lenient: false,
                     opt_in: 0,
                 },

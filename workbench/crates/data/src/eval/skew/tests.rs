@@ -102,7 +102,7 @@ fn a_feature_shifted_by_construction_ranks_first_and_names_the_split() {
                 "{top:?}"
             );
         }
-        other => panic!("{other:?}"),
+        other @ Move::Term { .. } => panic!("{other:?}"),
     }
     assert!(
         top.words.starts_with(

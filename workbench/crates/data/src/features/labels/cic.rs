@@ -171,7 +171,7 @@ impl PairIndex<CicRow> {
         while let Some(line) = next_line(&mut buf)? {
             line_no += 1;
             let fields = split_csv(&line);
-            let get = |i: usize| fields.get(i).map(|s| s.trim()).unwrap_or("");
+            let get = |i: usize| fields.get(i).map_or("", |s| s.trim());
             if get(cols.src_ip).is_empty() {
                 continue;
             }

@@ -208,7 +208,7 @@ impl Labeler {
 
     /// The text of a label or attack type index.
     pub fn name(&self, id: u32) -> &str {
-        self.names.get(id as usize).map(String::as_str).unwrap_or("")
+        self.names.get(id as usize).map_or("", String::as_str)
     }
 
     pub fn report(&self) -> LabelReport {

@@ -122,7 +122,7 @@ pub fn parse_cic_stamp(s: &str) -> Result<CicStamp, StampError> {
         None => 0,
     };
     let ambiguous_12h = match meridiem.as_deref() {
-        Some("AM") | Some("PM") if !(1..=12).contains(&h) => {
+        Some("AM" | "PM") if !(1..=12).contains(&h) => {
             return Err(bad("has an hour outside 1..12 with AM/PM"))
         }
         Some("AM") => {

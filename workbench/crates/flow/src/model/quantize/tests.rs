@@ -32,7 +32,7 @@ fn arb_tree(depth: u32) -> impl Strategy<Value = FloatTree> {
                                 left: left + base,
                                 right: right + base,
                             },
-                            leaf => leaf,
+                            leaf @ FloatNode::Leaf { .. } => leaf,
                         })
                         .collect()
                 };
