@@ -146,7 +146,8 @@ fn a_tree_then_a_logistic_model_score_on_one_scale() {
         "{text}"
     );
 
-    // live --jsonl --from-start: what the ring holds, every score in 0..1, both models.
+    // live --jsonl --from-start: what the ring holds (EVE-style lines, the verdict under
+    // `workbench`), every score in 0..1, both models.
     let out = workbench(&[
         "live",
         "--iface",
@@ -160,33 +161,33 @@ fn a_tree_then_a_logistic_model_score_on_one_scale() {
     let events = jsonl(&out.stdout);
     let mine: Vec<&Value> = events
         .iter()
-        .filter(|e| e["flow"]["src_port"] == 43_001 || e["flow"]["src_port"] == 43_002)
+        .filter(|e| e["src_port"] == 43_001 || e["src_port"] == 43_002)
         .collect();
     assert!(mine.len() >= 2, "{events:?}");
     for e in &events {
-        let p = e["score"]
+        let p = e["workbench"]["score"]
             .as_f64()
             .unwrap_or_else(|| panic!("no probability: {e}"));
         assert!((0.0..=1.0).contains(&p), "{e}");
-        assert!(e["score_raw"].is_i64(), "{e}");
+        assert!(e["workbench"]["score_raw"].is_i64(), "{e}");
     }
     let logistic_id = workbench_flow::model::id_string(logistic.header.model_id);
     // The logistic model's events: the logit through the sigmoid, a negative logit included
     // (it was shown as a negative "score" before).
     let logistic_events: Vec<&&Value> = mine
         .iter()
-        .filter(|e| e["model"] == logistic_id.as_str())
+        .filter(|e| e["workbench"]["model"] == logistic_id.as_str())
         .collect();
     assert!(!logistic_events.is_empty(), "{mine:?}");
     for e in &logistic_events {
-        let logit = e["score_raw"].as_i64().expect("score_raw") as f64 / SCORE_ONE as f64;
-        let p = e["score"].as_f64().expect("score");
+        let logit = e["workbench"]["score_raw"].as_i64().expect("score_raw") as f64 / SCORE_ONE as f64;
+        let p = e["workbench"]["score"].as_f64().expect("score");
         assert!((p - 1.0 / (1.0 + (-logit).exp())).abs() < 1e-9, "{e}");
     }
     assert!(
         logistic_events
             .iter()
-            .any(|e| e["score_raw"].as_i64().is_some_and(|r| r < 0)),
+            .any(|e| e["workbench"]["score_raw"].as_i64().is_some_and(|r| r < 0)),
         "no event with a negative logit: {logistic_events:?}"
     );
 
