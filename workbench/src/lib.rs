@@ -119,11 +119,16 @@ pub fn main() -> std::process::ExitCode {
         Err(e) => {
             // Stopped by a signal after cleaning up: say so, exit with the signal's status.
             // The library crates' errors carry it inside (`kernel::Error::Interrupted`, the
-            // benchmarks' `Error::Kernel`), as a variant that displays as the interruption itself.
+            // benchmarks' and the TUI's `Error::Kernel`), as a variant that displays as the
+            // interruption itself.
             let interrupted = e.chain().find_map(|c| {
                 lifecycle::interrupted_in(c).or_else(|| {
                     c.downcast_ref::<workbench_bench::Error>()
                         .and_then(|b| b.interrupted())
+                        .or_else(|| {
+                            c.downcast_ref::<workbench_tui::error::Error>()
+                                .and_then(|t| t.interrupted())
+                        })
                 })
             });
             if let Some(i) = interrupted {

@@ -127,7 +127,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             None => eprintln!("demo: no flow was flagged while the TUI ran"),
         }
         report_cleanup(cleanup.as_ref(), &leftovers(lab.as_ref()));
-        return result;
+        return Ok(result?);
     }
 
     let Some(dataset) = demo.dataset.clone() else {
@@ -143,7 +143,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
         if run.is_ok() {
-            run = source.poll().map(|_| ());
+            run = source.poll().map(|_| ()).map_err(Into::into);
         }
     }
     let elapsed_ms = demo.started.elapsed().as_millis() as u64;

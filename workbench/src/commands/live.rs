@@ -50,10 +50,10 @@ pub struct LiveArgs {
 
 pub fn run(args: LiveArgs) -> Result<()> {
     if !args.jsonl {
-        return workbench_tui::run(workbench_tui::Config {
+        return Ok(workbench_tui::run(workbench_tui::Config {
             iface: Some(args.iface),
             ..Default::default()
-        });
+        })?);
     }
     // Ctrl-C is the way to end the stream: finish the line being written, flush, exit 0.
     workbench_kernel::lifecycle::install()?;

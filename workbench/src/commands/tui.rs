@@ -56,7 +56,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
         }
         return print_json(&results);
     }
-    workbench_tui::run(workbench_tui::Config {
+    Ok(workbench_tui::run(workbench_tui::Config {
         iface: args.iface,
         pcap: args.pcap,
         model: args.model,
@@ -72,5 +72,5 @@ pub fn run(args: TuiArgs) -> Result<()> {
         cache_dir: args.cache_dir,
         max_depth: Some(args.max_depth),
         start_tab: None,
-    })
+    })?)
 }

@@ -9,8 +9,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use color_eyre::eyre::Result;
 use serde::Serialize;
+use workbench_tui::error::Result;
 
 use super::kernel_lab::ReplayCounters;
 use super::samples::{Truth, FLOOD_SCENARIO};

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use color_eyre::eyre::Result;
+use crate::error::Result;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use serde::Serialize;

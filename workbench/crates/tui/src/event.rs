@@ -88,7 +88,10 @@ pub fn spawn_poller(
             }
             Err(e) => {
                 if tx
-                    .send(Event::Notice(format!("reading the source failed: {e:#}")))
+                    .send(Event::Notice(format!(
+                        "reading the source failed: {}",
+                        crate::error::line(&e)
+                    )))
                     .is_err()
                 {
                     return;
@@ -102,7 +105,7 @@ pub fn spawn_poller(
             Ok(Request::Control(c)) => {
                 let line = match source.control(&c) {
                     Ok(line) => line,
-                    Err(e) => format!("failed: {e:#}"),
+                    Err(e) => format!("failed: {}", crate::error::line(&e)),
                 };
                 if tx.send(Event::Notice(line)).is_err() {
                     return;

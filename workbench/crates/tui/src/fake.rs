@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use color_eyre::eyre::{bail, Result};
+use crate::error::Result;
 use shared::features::{feature_id, FlowState};
 use shared::flow::{VERDICT_BENIGN, VERDICT_MALICIOUS};
 use shared::model::{LogisticTerm, Model, TRANSFORM_IDENTITY, TRANSFORM_LOG2};
@@ -25,7 +25,9 @@ const NOW_NS: u64 = 1_000 * 1_000_000_000;
 pub fn logistic_model() -> Result<Box<Model>> {
     let ids = ["syn_count", "bwd_packets", "fwd_len_max", "dst_port"].map(feature_id);
     let [Some(syn), Some(bwd), Some(len), Some(port)] = ids else {
-        bail!("feature table lacks a fixture feature");
+        return Err(crate::error::Error::Invalid(
+            "feature table lacks a fixture feature".into(),
+        ));
     };
     let term = |weight, shift, transform| LogisticTerm {
         weight,
@@ -290,7 +292,7 @@ pub fn screen(name: &str, size: (u16, u16)) -> Result<App> {
             }
             app.snapshot = Arc::new(s);
         }
-        other => bail!("unknown screen {other}"),
+        other => return Err(crate::error::Error::Invalid(format!("unknown screen {other}"))),
     }
     Ok(app)
 }

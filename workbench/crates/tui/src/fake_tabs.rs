@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use color_eyre::eyre::{eyre, Result};
+use crate::error::Result;
 
 use super::action::Tab;
 use super::app::{App, Overlay};
@@ -33,9 +33,9 @@ static FIXTURE: OnceLock<Result<Fixture, String>> = OnceLock::new();
 /// Built once per process (a second of work in a debug build), then shared.
 pub fn fixture() -> Result<&'static Fixture> {
     FIXTURE
-        .get_or_init(|| build().map_err(|e| format!("{e:#}")))
+        .get_or_init(|| build().map_err(|e| crate::error::line(&e)))
         .as_ref()
-        .map_err(|e| eyre!("building the Data/Pitfalls/Train fixture: {e}"))
+        .map_err(|e| crate::error::Error::Invalid(format!("building the Data/Pitfalls/Train fixture: {e}")))
 }
 
 fn rename(text: &str, dir: &Path) -> String {
@@ -54,32 +54,37 @@ fn build() -> Result<Fixture> {
         };
         let (sets, errors) = jobs::load_in(&paths, &options, &dir.join("work"), &|_, _| {});
         if !errors.is_empty() {
-            return Err(eyre!("{}", errors.join("; ")));
+            return Err(crate::error::Error::Invalid(errors.join("; ")));
         }
         let mut fixed = Vec::new();
         for set in sets {
-            let mut l = Arc::try_unwrap(set).map_err(|_| eyre!("fixture dataset still shared"))?;
+            let mut l = Arc::try_unwrap(set)
+                .map_err(|_| crate::error::Error::Invalid("fixture dataset still shared".into()))?;
             l.summary.files = l.summary.files.iter().map(|f| rename(f, &dir)).collect();
             l.summary.commands = l.summary.commands.iter().map(|c| rename(c, &dir)).collect();
             l.table_files = l.table_files.iter().map(|f| rename(f, &dir)).collect();
             fixed.push(Arc::new(l));
         }
         let form = TrainForm::default();
-        let first = fixed
-            .first()
-            .ok_or_else(|| eyre!("no labelled capture in {}", dir.display()))?;
+        let first = fixed.first().ok_or_else(|| {
+            crate::error::Error::Invalid(format!("no labelled capture in {}", dir.display()))
+        })?;
         let Finished::Kernel(trained) = jobs::train(first, &form, &dir.join("models"), &|_, _| {})? else {
-            return Err(eyre!("the fixture's default form trains a kernel-feature model"));
+            return Err(crate::error::Error::Invalid(
+                "the fixture's default form trains a kernel-feature model".into(),
+            ));
         };
-        let mut trained = Arc::try_unwrap(trained).map_err(|_| eyre!("fixture result still shared"))?;
-        let honest = paths
-            .first()
-            .ok_or_else(|| eyre!("no labelled capture in {}", dir.display()))?;
+        let mut trained = Arc::try_unwrap(trained)
+            .map_err(|_| crate::error::Error::Invalid("fixture result still shared".into()))?;
+        let honest = paths.first().ok_or_else(|| {
+            crate::error::Error::Invalid(format!("no labelled capture in {}", dir.display()))
+        })?;
         let evaluated = jobs::evaluate(
             &eval::options(&trained.model_path, std::slice::from_ref(honest)),
             "honest.pcap".into(),
         )?;
-        let mut evaluated = Arc::try_unwrap(evaluated).map_err(|_| eyre!("fixture eval still shared"))?;
+        let mut evaluated = Arc::try_unwrap(evaluated)
+            .map_err(|_| crate::error::Error::Invalid("fixture eval still shared".into()))?;
         let name = trained
             .model_path
             .file_name()

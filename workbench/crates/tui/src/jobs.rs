@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use color_eyre::eyre::{eyre, Result, WrapErr};
+use crate::error::Result;
 
 use super::event::Event;
 use super::state::data::{DataSummary, Loaded};
@@ -175,9 +175,10 @@ fn load_capture(
     let name = pcap.display().to_string();
     let stem = pcap.file_stem().and_then(|s| s.to_str()).unwrap_or("capture");
     let labels = labels_beside(pcap).ok_or_else(|| {
-        eyre!("{name}: no labels-{stem}.csv beside it; make a feature table with `workbench features {name} -o OUT.parquet --labels RULES.toml` and load that")
+        crate::error::Error::Missing(format!("{name}: no labels-{stem}.csv beside it; make a feature table with `workbench features {name} -o OUT.parquet --labels RULES.toml` and load that"))
     })?;
-    std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| crate::error::Error::io(format!("creating {}", dir.display()), e))?;
     let table = dir.join(format!("features-{stem}.parquet"));
     let opts = FeaturesOptions {
         pcaps: vec![pcap.to_path_buf()],
@@ -278,14 +279,14 @@ pub fn load_in(
                 l.summary.note = group.note.clone();
                 sets.push(Arc::new(l));
             }
-            Err(e) => errors.push(format!("{e:#}")),
+            Err(e) => errors.push(crate::error::line(&e)),
         }
     }
     let first = groups.len();
     for (i, pcap) in captures.iter().enumerate() {
         match load_capture(pcap, options, dir, progress, span(first + i)) {
             Ok(l) => sets.push(Arc::new(l)),
-            Err(e) => errors.push(format!("{e:#}")),
+            Err(e) => errors.push(crate::error::line(&e)),
         }
     }
     (sets, errors)
@@ -317,13 +318,14 @@ pub fn train(loaded: &Loaded, form: &TrainForm, model_dir: &Path, progress: Prog
             Some(k) => format!("choose the {} split", k.name()),
             None => "no split of this data leaves both classes on both sides".to_string(),
         };
-        color_eyre::eyre::bail!(
+        return Err(crate::error::Error::Refused(format!(
             "no model written: under the {} split {why}; {fix} (or `workbench train ... --allow-one-class-split`)",
             out.split.split.name()
-        );
+        )));
     }
     progress("writing the model file", 0.9);
-    std::fs::create_dir_all(model_dir).wrap_err_with(|| format!("creating {}", model_dir.display()))?;
+    std::fs::create_dir_all(model_dir)
+        .map_err(|e| crate::error::Error::io(format!("creating {}", model_dir.display()), e))?;
     let suffix = if out.deployable() { "" } else { "-dataset" };
     let path = model_dir.join(format!("{}{suffix}-{}.ebml", form.model_name(), out.model_id()));
     out.write(&path, out.provenance(Some(ds)))?;
@@ -414,7 +416,7 @@ pub fn spawn(job: JobRequest, tx: Sender<Event>) {
                     }));
                 }
             };
-            let result = train(&dataset, &form, &model_dir, &report).map_err(|e| format!("{e:#}"));
+            let result = train(&dataset, &form, &model_dir, &report).map_err(|e| crate::error::line(&e));
             let _ = tx.send(Event::Job(JobUpdate::Trained { generation, result }));
         }
         JobRequest::Eval {
@@ -422,7 +424,7 @@ pub fn spawn(job: JobRequest, tx: Sender<Event>) {
             options,
             data_name,
         } => {
-            let result = evaluate(&options, data_name).map_err(|e| format!("{e:#}"));
+            let result = evaluate(&options, data_name).map_err(|e| crate::error::line(&e));
             let _ = tx.send(Event::Job(JobUpdate::Evaluated { generation, result }));
         }
     });

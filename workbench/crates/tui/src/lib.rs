@@ -12,6 +12,7 @@ pub mod action;
 pub mod app;
 #[cfg(feature = "fixtures")]
 pub mod bench;
+pub mod error;
 pub mod event;
 pub mod explain;
 #[cfg(feature = "fixtures")]
@@ -37,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use color_eyre::eyre::{bail, Result};
+use crate::error::Result;
 
 use self::action::Action;
 use self::app::App;
@@ -105,7 +106,9 @@ fn choose_source(config: &Config) -> Result<(Box<dyn Source>, Option<samples::Sa
         // Fail before the screen switches, with the line the subcommands print.
         workbench_kernel::caps::require_kernel_access("reading the probe")?;
         if !workbench_kernel::bpffs::iface_dir(iface).exists() {
-            bail!("the probe is not attached to {iface}; run `workbench probe attach --iface {iface}` first");
+            return Err(crate::error::Error::Missing(format!(
+                "the probe is not attached to {iface}; run `workbench probe attach --iface {iface}` first"
+            )));
         }
         return Ok((Box::new(KernelSource::new(iface)), None));
     }
@@ -136,10 +139,10 @@ fn choose_source(config: &Config) -> Result<(Box<dyn Source>, Option<samples::Sa
         let source = sim::SimSource::new(&pcap, config.model.as_deref())?.with_hint(hint);
         return Ok((Box::new(source), Some(samples)));
     }
-    bail!(
+    Err(crate::error::Error::Missing(format!(
         "nothing to show: no probe attached{} and no capture. Attach one (`workbench probe attach --iface IF`, as root), or simulate a capture: `workbench tui --pcap FILE` (or put captures in sample-pcaps/)",
         if kernel { "" } else { " (or no permission to read it)" }
-    )
+    )))
 }
 
 pub fn run(config: Config) -> Result<()> {

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use color_eyre::eyre::{eyre, Result, WrapErr};
+use crate::error::Result;
 
 use crate::jobs;
 
@@ -23,12 +23,14 @@ pub fn locate() -> Result<Samples> {
         });
     }
     let base = workbench_data::dataset::cache::user_cache_base().ok_or_else(|| {
-        eyre!("no sample-pcaps/ here and no cache folder for generated ones (set XDG_CACHE_HOME or HOME)")
+        crate::error::Error::Missing(
+            "no sample-pcaps/ here and no cache folder for generated ones (set XDG_CACHE_HOME or HOME)"
+                .into(),
+        )
     })?;
     let dir = base.join("ebpf-ml-workbench").join("sample-pcaps");
     if jobs::sample_captures(&dir).len() < workbench_flow::gen::Variant::ALL.len() {
-        workbench_flow::gen::write_all(&dir, workbench_flow::gen::DEFAULT_SEED)
-            .wrap_err("generating the sample captures")?;
+        workbench_flow::gen::write_all(&dir, workbench_flow::gen::DEFAULT_SEED)?;
     }
     Ok(Samples { dir })
 }

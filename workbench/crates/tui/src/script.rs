@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use crate::error::Result;
 use crossterm::event::{Event as Ct, KeyCode, KeyEvent, KeyModifiers};
 
 use super::action::{Action, Tab};
@@ -133,38 +133,42 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Step>> {
         };
         match (word.to_ascii_lowercase().as_str(), arg) {
             ("tab", a) => steps.push(Step::Tab(tab(a).ok_or_else(|| {
-                eyre!("{}: unknown tab {a:?}: expected data, pitfalls, train, deploy, live or 1-5", at())
+                crate::error::Error::Invalid(format!("{}: unknown tab {a:?}: expected data, pitfalls, train, deploy, live or 1-5", at()))
             })?)),
             ("wait", a) => steps.push(Step::Wait(duration(a).ok_or_else(|| {
-                eyre!("{}: `wait {a}`: expected a duration such as 500ms, 4s or 1.5s (at most a day)", at())
+                crate::error::Error::Invalid(format!("{}: `wait {a}`: expected a duration such as 500ms, 4s or 1.5s (at most a day)", at()))
             })?)),
             ("key", a) => steps.push(Step::Key(key(a).ok_or_else(|| {
-                eyre!("{}: unknown key {a:?}: expected one character or enter, esc, tab, backtab, space, up, down, left, right, pgup, pgdn, home, end, backspace", at())
+                crate::error::Error::Invalid(format!("{}: unknown key {a:?}: expected one character or enter, esc, tab, backtab, space, up, down, left, right, pgup, pgdn, home, end, backspace", at()))
             })?)),
             // After `type` everything up to a comment is typed, inner spaces included.
             ("type", a) if !a.is_empty() => steps.extend(a.chars().map(|c| Step::Key(KeyCode::Char(c)))),
             ("repeat", "") => steps.push(Step::Repeat),
             ("quit", "") => steps.push(Step::Quit),
-            _ => bail!(
+            _ => return Err(crate::error::Error::Invalid(format!(
                 "{}: cannot read {line:?}: expected `tab NAME`, `wait DURATION`, `key KEY`, `type TEXT`, `repeat` or `quit`",
                 at()
-            ),
+            ))),
         }
     }
     if steps.is_empty() {
-        bail!("{name}: the script has no steps");
+        return Err(crate::error::Error::Invalid(format!(
+            "{name}: the script has no steps"
+        )));
     }
     if let Some(p) = steps.iter().position(|s| *s == Step::Repeat) {
         if !steps[..p].iter().any(|s| matches!(s, Step::Wait(_))) {
-            bail!("{name}: `repeat` without a `wait` before it would loop without pause");
+            return Err(crate::error::Error::Invalid(format!(
+                "{name}: `repeat` without a `wait` before it would loop without pause"
+            )));
         }
     }
     Ok(steps)
 }
 
 pub fn read(path: &Path) -> Result<Vec<Step>> {
-    let text =
-        std::fs::read_to_string(path).wrap_err_with(|| format!("reading script {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| crate::error::Error::io(format!("reading script {}", path.display()), e))?;
     parse(&text, &path.display().to_string())
 }
 

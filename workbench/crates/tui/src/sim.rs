@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{bail, Result};
+use crate::error::Result;
 use shared::abi::ProbeConfig;
 use shared::features::feature_id;
 use shared::model::{Model, SCORE_ONE};
@@ -32,7 +32,9 @@ const MAX_PACKETS_PER_POLL: usize = 200_000;
 /// answer are flagged. Not trained; the Deploy tab says so.
 pub fn demo_model() -> Result<Box<Model>> {
     let (Some(bwd), Some(syn)) = (feature_id("bwd_packets"), feature_id("syn_count")) else {
-        bail!("feature table lacks bwd_packets or syn_count");
+        return Err(crate::error::Error::Invalid(
+            "feature table lacks bwd_packets or syn_count".into(),
+        ));
     };
     Ok(build::tree(
         &[
@@ -204,7 +206,10 @@ impl SimSource {
                 self.rewriter.start_pass(pass);
                 match self.reader.next() {
                     Some(p) => Ok(Some(p?)),
-                    None => bail!("{}: the capture holds no packets", self.path.display()),
+                    None => Err(crate::error::Error::Invalid(format!(
+                        "{}: the capture holds no packets",
+                        self.path.display()
+                    ))),
                 }
             }
         }
@@ -331,7 +336,7 @@ impl Source for SimSource {
 
     fn control(&mut self, control: &Control) -> Result<String> {
         let Control::DeployModel { path, shadow } = control else {
-            bail!("simulated source: there is no kernel probe to change (attach one with `workbench probe attach --iface IF`)")
+            return Err(crate::error::Error::Refused("simulated source: there is no kernel probe to change (attach one with `workbench probe attach --iface IF`)".into()));
         };
         // The twin's own hot swap: flows keep their state and are decided by the new model
         // from their next decision point on, as in the kernel.

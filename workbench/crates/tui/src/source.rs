@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use color_eyre::eyre::Result;
+use crate::error::Result;
 use shared::abi::{MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE};
 use shared::features::FlowState;
 use shared::model::Model;

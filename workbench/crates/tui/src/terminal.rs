@@ -60,7 +60,7 @@ impl Drop for Guard {
     }
 }
 
-pub fn enter() -> color_eyre::eyre::Result<(Term, Guard)> {
+pub fn enter() -> crate::error::Result<(Term, Guard)> {
     enable_raw_mode()?;
     mark_active();
     let guard = Guard;
