@@ -11,6 +11,7 @@
 
 pub mod cache;
 pub(crate) mod clean;
+mod csv_read;
 pub mod detect;
 pub mod kernel_map;
 pub(crate) mod kernel_units;
