@@ -15,6 +15,7 @@ pub mod markdown;
 pub mod models;
 pub mod pitfalls;
 pub mod probe;
+mod probe_report;
 mod python;
 pub mod train;
 

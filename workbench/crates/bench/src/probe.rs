@@ -20,16 +20,16 @@ use std::path::{Path, PathBuf};
 use crate::error::{err, fail, Context, Result};
 use aya::programs::SchedClassifier;
 use aya::Ebpf;
-use serde::Serialize;
 use shared::abi::ProbeConfig;
 use shared::features::{FeatureVector, FlowState};
 use shared::model::Model;
 use shared::packet::{parse_ethernet, FrameBytes};
 use workbench_kernel::Error as KernelError;
 
-use super::figure::Figure;
 use super::machine::Machine;
 use super::models::{self, ModelInfo, DEPTH};
+pub use super::probe_report::{figures, BenchReport, FlowSeen, PacketResult, TargetCheck, VariantNs};
+use super::probe_report::{packet_result, targets};
 use workbench_flow::craft::{self, Ipv4Endpoints, TcpSegment, TCP_SYN};
 use workbench_kernel::models::ProbeModels;
 use workbench_kernel::{bpffs, caps, flows, probe, sys};
@@ -64,8 +64,9 @@ impl Default for Options {
     }
 }
 
+/// A measured variant (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Variant {
+pub(crate) enum Variant {
     Empty,
     NoDecision,
     NoModel,
@@ -90,7 +91,7 @@ const VARIANTS: [Variant; 7] = [
 ];
 
 impl Variant {
-    fn key(self) -> &'static str {
+    pub(crate) fn key(self) -> &'static str {
         match self {
             Variant::Empty => "empty_ns",
             Variant::NoDecision => "no_decision_ns",
@@ -194,107 +195,6 @@ fn check_walk_depth(model: &Model, name: &str, packets: &[BenchPacket]) -> Resul
     Ok(shallowest)
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct PacketResult {
-    pub packet: &'static str,
-    pub frame_bytes: usize,
-    #[serde(flatten)]
-    pub ns: VariantNs,
-    /// Every run's mean per repetition, by variant, in run order.
-    pub runs_ns: BTreeMap<&'static str, Vec<u32>>,
-    /// The distinct return codes of the program's test runs, by variant (as u32: 4294967295 =
-    /// TC_ACT_UNSPEC, the probe passing a packet on to the next filter or program).
-    pub return_codes: BTreeMap<&'static str, Vec<u32>>,
-}
-
-/// The median cost of every variant on one packet (flattened into the report: its keys are the
-/// contract `empty_ns`, `no_model_ns`, `tree_ns`, `logistic_ns`, ...).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct VariantNs {
-    pub empty_ns: u32,
-    /// The probe with the tree installed but no decision point: parse, flow update, lookups.
-    pub no_decision_ns: u32,
-    /// Every packet a decision point, no model: the above plus the decision's bookkeeping (no
-    /// model reads a feature, so none is computed).
-    pub no_model_ns: u32,
-    pub tree_ns: u32,
-    /// The tree at the default decision points (1-32, then every 16th packet): a long flow.
-    pub tree_default_decisions_ns: u32,
-    pub logistic_ns: u32,
-    pub forest_ns: u32,
-    /// tree_ns - no_model_ns: what evaluating the tree adds (negative only through noise).
-    pub model_part_ns: i64,
-}
-
-impl VariantNs {
-    fn from_medians(medians: &BTreeMap<&'static str, u32>) -> Self {
-        let get = |v: Variant| medians.get(v.key()).copied().unwrap_or(0);
-        VariantNs {
-            empty_ns: get(Variant::Empty),
-            no_decision_ns: get(Variant::NoDecision),
-            no_model_ns: get(Variant::NoModel),
-            tree_ns: get(Variant::Tree),
-            tree_default_decisions_ns: get(Variant::TreeDefaultDecisions),
-            logistic_ns: get(Variant::Logistic),
-            forest_ns: get(Variant::Forest),
-            model_part_ns: get(Variant::Tree) as i64 - get(Variant::NoModel) as i64,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetCheck {
-    pub packet: &'static str,
-    pub metric: &'static str,
-    pub target_ns: i64,
-    pub measured_ns: i64,
-    pub met: bool,
-    /// measured - target: negative is headroom, positive is how much the target is missed by.
-    pub difference_ns: i64,
-}
-
-/// A flow the private probe holds after the runs.
-#[derive(Debug, Clone, Serialize)]
-pub struct FlowSeen {
-    /// The benchmark packet the flow belongs to, or "other".
-    pub packet: &'static str,
-    pub proto: &'static str,
-    pub src_port: u16,
-    pub dst_port: u16,
-    pub packets: u64,
-    /// The packet number of the latest decision (equals `packets` when every packet decides).
-    pub decided_at_packet: u32,
-    pub verdict: &'static str,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BenchReport {
-    pub headline_packet: &'static str,
-    /// The headline packet's medians.
-    #[serde(flatten)]
-    pub ns: VariantNs,
-    pub repeat: u32,
-    pub runs: usize,
-    pub kernel: String,
-    pub machine: Machine,
-    /// Instructions the verifier processed for the probe program.
-    pub verified_instructions: Option<u32>,
-    pub packets: Vec<PacketResult>,
-    pub targets: Vec<TargetCheck>,
-    pub models: BTreeMap<&'static str, ModelInfo>,
-    pub flows: Vec<FlowSeen>,
-    /// The private probe's statistics after the runs (summed over CPUs).
-    pub probe_stats: BTreeMap<&'static str, u64>,
-    /// Where the private load was pinned (removed again before the report is returned).
-    pub pin_dir: String,
-}
-
-fn median(values: &[u32]) -> u32 {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    sorted.get(sorted.len() / 2).copied().unwrap_or(0)
-}
-
 /// The private pin directory of this process's benchmark, inside the project's bpffs directory
 /// (so that whatever cleans up after the project finds it if the process is killed).
 fn private_dir() -> PathBuf {
@@ -354,7 +254,7 @@ fn prepare(variant: Variant, slots: &ProbeModels, ebpf: &mut Ebpf, m: &BenchMode
 }
 
 /// Measurements of one packet: (variant, durations and return codes of every run).
-type Measured = Vec<(Variant, Vec<u32>, Vec<u32>)>;
+pub(crate) type Measured = Vec<(Variant, Vec<u32>, Vec<u32>)>;
 
 /// Runs the benchmark. Needs CAP_BPF; attaches nothing; removes its pins also on error.
 pub fn run(options: &Options) -> Result<BenchReport> {
@@ -503,81 +403,10 @@ pub fn run(options: &Options) -> Result<BenchReport> {
     })
 }
 
-fn packet_result(p: &BenchPacket, measured: Measured) -> PacketResult {
-    let mut runs_ns = BTreeMap::new();
-    let mut return_codes = BTreeMap::new();
-    let mut medians = BTreeMap::new();
-    for (variant, durations, mut codes) in measured {
-        codes.sort_unstable();
-        medians.insert(variant.key(), median(&durations));
-        runs_ns.insert(variant.key(), durations);
-        return_codes.insert(variant.key(), codes);
-    }
-    PacketResult {
-        packet: p.name,
-        frame_bytes: p.frame.len(),
-        ns: VariantNs::from_medians(&medians),
-        runs_ns,
-        return_codes,
-    }
-}
-
-fn target(packet: &'static str, metric: &'static str, target_ns: i64, measured_ns: i64) -> TargetCheck {
-    TargetCheck {
-        packet,
-        metric,
-        target_ns,
-        measured_ns,
-        met: measured_ns <= target_ns,
-        difference_ns: measured_ns - target_ns,
-    }
-}
-
-fn targets(r: &PacketResult) -> [TargetCheck; 2] {
-    [
-        target(r.packet, "tree_ns", TARGET_TREE_NS, r.ns.tree_ns as i64),
-        target(
-            r.packet,
-            "model_part_ns",
-            TARGET_MODEL_PART_NS,
-            r.ns.model_part_ns,
-        ),
-    ]
-}
-
-/// The section's figures (headline packet): each probe variant against the empty program, the
-/// tree and the model part against their targets.
-pub fn figures(r: &BenchReport) -> Vec<Figure> {
-    let ns = &r.ns;
-    let empty = ns.empty_ns as f64;
-    let baseline = "empty tc program (BPF_PROG_TEST_RUN)";
-    let vs = |name: &str, v: u32| Figure::versus(name, v as f64, "ns", baseline, empty, false);
-    vec![
-        vs("probe_no_model_ns_per_packet", ns.no_model_ns),
-        vs("probe_tree_ns_per_packet", ns.tree_ns).with_target(
-            &format!("<= {TARGET_TREE_NS} ns"),
-            ns.tree_ns as i64 <= TARGET_TREE_NS,
-        ),
-        vs("probe_logistic_ns_per_packet", ns.logistic_ns),
-        vs("probe_forest_ns_per_packet", ns.forest_ns),
-        Figure::versus(
-            "probe_model_part_ns_per_packet",
-            ns.model_part_ns as f64,
-            "ns",
-            "probe with no model (no_model_ns)",
-            ns.no_model_ns as f64,
-            false,
-        )
-        .with_target(
-            &format!("<= {TARGET_MODEL_PART_NS} ns"),
-            ns.model_part_ns <= TARGET_MODEL_PART_NS,
-        ),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe_report::median;
 
     #[test]
     fn median_of_odd_and_even_counts() {
