@@ -31,9 +31,9 @@ pub enum EvalError {
     Capture(#[from] workbench_flow::capture::CaptureError),
     #[error(transparent)]
     Polars(#[from] polars::prelude::PolarsError),
-    /// An error of the flow crate (model files), passed through.
+    /// A model file that cannot be read, or whose recorded training quantiles are damaged.
     #[error(transparent)]
-    Flow(Box<dyn std::error::Error + Send + Sync>),
+    ModelFile(#[from] workbench_flow::model::ModelFileError),
     /// A file or folder that could not be read or made; `what` says which (`reading PATH`).
     #[error("{what}")]
     Io {
@@ -47,11 +47,6 @@ pub enum EvalError {
 }
 
 pub type Result<T, E = EvalError> = std::result::Result<T, E>;
-
-/// A flow-crate error (model file) as an `EvalError`, for `map_err`.
-pub(crate) fn flow_error(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> EvalError {
-    EvalError::Flow(e.into())
-}
 
 /// An `Io` error saying what was being done, for `map_err`.
 pub(crate) fn io_error(what: String) -> impl FnOnce(std::io::Error) -> EvalError {
@@ -238,7 +233,7 @@ pub struct EvalReport {
 
 /// The model file, read and described.
 pub fn model_info(path: &Path) -> Result<(ModelFile, ModelInfo)> {
-    let m = file::read(path).map_err(flow_error)?;
+    let m = file::read(path)?;
     let info = ModelInfo {
         file: path.display().to_string(),
         model_id: m.meta.model_id.clone(),
@@ -422,7 +417,7 @@ fn recorded_ids(
     Option<workbench_flow::model::distribution::TrainingQuantiles>,
     Vec<usize>,
 )> {
-    let q = m.meta.training_quantiles().map_err(flow_error)?;
+    let q = m.meta.training_quantiles()?;
     let ids = match &q {
         Some(q) => q.features.iter().map(|f| f.id).collect(),
         None => Vec::new(),

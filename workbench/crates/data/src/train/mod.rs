@@ -44,9 +44,12 @@ pub enum TrainError {
         #[source]
         source: Box<TrainError>,
     },
-    /// An error of the flow crate (model files, the compiler), passed through.
+    /// A model file that cannot be written.
     #[error(transparent)]
-    Flow(Box<dyn std::error::Error + Send + Sync>),
+    ModelFile(#[from] workbench_flow::model::ModelFileError),
+    /// The compiler refused the fitted model (too many nodes, a threshold that cannot separate).
+    #[error(transparent)]
+    Compile(#[from] workbench_flow::model::CompileError),
     /// The linfa engine refused the data (`train --engine linfa`).
     #[error("{engine}")]
     Linfa {
@@ -60,11 +63,6 @@ pub enum TrainError {
 }
 
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
-
-/// A flow-crate error (model file, compiler) as a `TrainError`, for `map_err`.
-pub(crate) fn flow_error(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> TrainError {
-    TrainError::Flow(e.into())
-}
 
 /// Returns `TrainError::Invalid` from a format string.
 macro_rules! bail {
@@ -310,13 +308,11 @@ pub fn train(ds: &Dataset, opts: &TrainOptions) -> Result<Trained> {
 
     let (model, importance_raw) = match &fitted {
         Fitted::Tree(t) => (
-            quantize::compile_tree(&t.tree, opts.threshold).map_err(flow_error)?,
+            quantize::compile_tree(&t.tree, opts.threshold)?,
             t.importance.clone(),
         ),
         Fitted::Logistic(l) => (
-            quantize::compile_logistic(&l.model, fit::logit(opts.threshold))
-                .map_err(flow_error)?
-                .model,
+            quantize::compile_logistic(&l.model, fit::logit(opts.threshold))?.model,
             l.standardized_weights.clone(),
         ),
     };

@@ -117,7 +117,7 @@ impl RunOutput {
     pub fn write(&self, path: &Path, provenance: serde_json::Value) -> Result<()> {
         match &self.outcome {
             Outcome::Kernel(t) => {
-                file::write(path, &t.model, provenance).map_err(super::flow_error)?;
+                file::write(path, &t.model, provenance)?;
             }
             Outcome::Dataset(d) => {
                 let meta = ModelMeta::not_deployable(
@@ -125,7 +125,7 @@ impl RunOutput {
                     dataset_features::NOT_DEPLOYABLE.to_string(),
                     provenance,
                 );
-                file::write_not_deployable(path, &meta).map_err(super::flow_error)?;
+                file::write_not_deployable(path, &meta)?;
             }
         }
         Ok(())

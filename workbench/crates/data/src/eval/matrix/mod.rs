@@ -175,8 +175,7 @@ fn train_model(
         path,
         &trained.model,
         provenance(loaded, prepared.ds.features.len(), &opts, &trained.report),
-    )
-    .map_err(super::flow_error)?;
+    )?;
     let names = prepared.mapped.iter().map(|m| m.feature.to_string()).collect();
     Ok((trained, names))
 }
