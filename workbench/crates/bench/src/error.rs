@@ -3,6 +3,7 @@
 //! is the line the user reads; a wrapped cause stays the `#[source]`, so the one-line chain
 //! (`{:#}`, what the binary prints) reads "what was being done: cause".
 
+use workbench_flow::errors::write_with_causes as with_causes;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,26 +57,6 @@ pub enum Error {
     /// Loading or training through workbench-data (the linfa engine, the dataset loader).
     #[error(transparent)]
     Data(Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// `what`; with `{:#}` also every cause after it, joined with ": " as eyre's one-line report
-/// does, so code that formats this error itself with `{:#}` prints the whole chain as it did
-/// when it was an eyre report. (eyre prints each link with `{}`, so nothing comes twice.)
-fn with_causes<E: std::error::Error>(
-    what: &str,
-    source: &E,
-    f: &mut std::fmt::Formatter,
-) -> std::fmt::Result {
-    f.write_str(what)?;
-    if f.alternate() {
-        write!(f, ": {source}")?;
-        let mut cause = source.source();
-        while let Some(c) = cause {
-            write!(f, ": {c}")?;
-            cause = c.source();
-        }
-    }
-    Ok(())
 }
 
 type Fmt<'a, 'b> = &'a mut std::fmt::Formatter<'b>;

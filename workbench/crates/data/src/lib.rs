@@ -12,16 +12,6 @@ pub mod pitfalls;
 pub mod progress;
 pub mod train;
 
-/// An error and its sources on one line, `outer: cause: cause`: what `{:#}` of an eyre report
-/// prints, for the places that print a library error themselves (a note, a test). The errors of
-/// this crate keep their causes as sources rather than in their own message.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        line.push_str(": ");
-        line.push_str(&s.to_string());
-        source = s.source();
-    }
-    line
-}
+/// An error and its sources on one line, `outer: cause: cause` (the flow crate's `errors::line`,
+/// one wording in every crate).
+pub use workbench_flow::errors::line as error_chain;

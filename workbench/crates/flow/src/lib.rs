@@ -8,6 +8,7 @@
 
 pub mod capture;
 pub mod craft;
+pub mod errors;
 pub mod flowfmt;
 pub mod gen;
 pub mod model;

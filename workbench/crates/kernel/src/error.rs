@@ -4,6 +4,7 @@
 //! aya error, a model file's fault) stays the `#[source]`, so the one-line chain (`{:#}`, what
 //! the binary prints) reads "what was being done: cause" as before.
 
+use workbench_flow::errors::write_with_causes as with_causes;
 use workbench_flow::model::ModelFileError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -96,26 +97,6 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
-}
-
-/// `what`; with `{:#}` also every cause after it, joined with ": " as eyre's one-line report
-/// does, so code that formats this error itself with `{:#}` prints the whole chain as it did
-/// when it was an eyre report. (eyre prints each link with `{}`, so nothing comes twice.)
-fn with_causes<E: std::error::Error>(
-    what: &str,
-    source: &E,
-    f: &mut std::fmt::Formatter,
-) -> std::fmt::Result {
-    f.write_str(what)?;
-    if f.alternate() {
-        write!(f, ": {source}")?;
-        let mut cause = source.source();
-        while let Some(c) = cause {
-            write!(f, ": {c}")?;
-            cause = c.source();
-        }
-    }
-    Ok(())
 }
 
 fn io_fmt(what: &str, source: &std::io::Error, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -302,16 +283,7 @@ mod tests {
 
     use super::*;
 
-    /// The one line the binary prints: every message of the chain, joined as eyre's `{:#}` does.
-    fn chain(e: &dyn std::error::Error) -> String {
-        let mut line = e.to_string();
-        let mut cause = e.source();
-        while let Some(c) = cause {
-            line.push_str(&format!(": {c}"));
-            cause = c.source();
-        }
-        line
-    }
+    use workbench_flow::errors::line as chain;
 
     #[test]
     fn a_missing_namespace_is_an_io_error_naming_it_with_not_found_as_its_source() {

@@ -86,16 +86,7 @@ impl From<std::convert::Infallible> for Error {
 }
 
 /// `e` and every cause after it on one line, as eyre's `{:#}` prints a report.
-pub fn line(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
-}
+pub use workbench_flow::errors::line;
 
 #[cfg(test)]
 mod tests {

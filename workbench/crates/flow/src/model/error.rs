@@ -3,6 +3,7 @@
 //! from a bad float model. Each message is the line the user reads; a wrapped cause stays the
 //! `#[source]`, so the one-line chain (`{:#}`) reads "context: cause" as before.
 
+use crate::errors::write_with_causes as with_causes;
 use std::path::PathBuf;
 
 use shared::features::FEATURE_COUNT;
@@ -153,26 +154,6 @@ pub enum ExportError {
     },
 }
 
-/// `what`; with `{:#}` also every cause after it, joined with ": " as eyre's one-line report
-/// does, so code that formats this error itself with `{:#}` prints the whole chain as it did
-/// when it was an eyre report. (eyre prints each link with `{}`, so nothing comes twice.)
-fn with_causes<E: std::error::Error>(
-    what: &str,
-    source: &E,
-    f: &mut std::fmt::Formatter,
-) -> std::fmt::Result {
-    f.write_str(what)?;
-    if f.alternate() {
-        write!(f, ": {source}")?;
-        let mut cause = source.source();
-        while let Some(c) = cause {
-            write!(f, ": {c}")?;
-            cause = c.source();
-        }
-    }
-    Ok(())
-}
-
 type Fmt<'a, 'b> = &'a mut std::fmt::Formatter<'b>;
 
 fn read_fmt(path: &std::path::Path, source: &std::io::Error, f: Fmt) -> std::fmt::Result {
@@ -197,16 +178,7 @@ mod tests {
 
     use super::*;
 
-    /// The one line the CLI prints: every message of the chain, joined as eyre's `{:#}` does.
-    fn chain(e: &dyn std::error::Error) -> String {
-        let mut line = e.to_string();
-        let mut cause = e.source();
-        while let Some(c) = cause {
-            line.push_str(&format!(": {c}"));
-            cause = c.source();
-        }
-        line
-    }
+    use crate::errors::line as chain;
 
     #[test]
     fn a_missing_model_file_is_a_read_error_whose_source_is_not_found() {
