@@ -47,4 +47,5 @@ mod tui_panic;
 mod tui_screens;
 mod tui_sim;
 mod tui_tabs;
+mod tuikit;
 mod typed_errors;

@@ -7,29 +7,16 @@ use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
+use crate::tuikit::{press, text};
+use crossterm::event::KeyCode;
 use workbench_tui::action::{Action, Tab};
 use workbench_tui::app::{App, Overlay};
 use workbench_tui::event::Event;
 use workbench_tui::state::data::JobStatus;
 use workbench_tui::state::eval::{EvalRun, Origin, ShadowStory};
-use workbench_tui::{fake, jobs, keymap, ui};
+use workbench_tui::{fake, jobs};
 
 use crate::common::{workbench_json, TempDir};
-
-fn press(app: &mut App, code: KeyCode) {
-    if let Some(action) = keymap::key(KeyEvent::new(code, KeyModifiers::NONE), app.context()) {
-        app.update(action);
-    }
-}
-
-fn text(app: &App) -> String {
-    let mut term = Terminal::new(TestBackend::new(app.size.0, app.size.1)).expect("terminal");
-    term.draw(|f| ui::render(f, app)).expect("draw");
-    term.backend().to_string()
-}
 
 /// Runs the app's jobs on their threads and feeds their results back until the evaluation ends.
 fn drive_eval(app: &mut App) {

@@ -1,32 +1,11 @@
 //! The TUI in fixed states: insta snapshots of every screen at 80x24 and 160x48 (fixture data,
 //! nothing time-dependent: the fixture clock is fixed), key handling, mouse, export.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
+use crate::tuikit::{draw, press, press_mod, text};
+use crossterm::event::{KeyCode, KeyModifiers};
 use workbench_tui::action::{Action, Tab};
 use workbench_tui::app::{App, Overlay};
-use workbench_tui::{fake, keymap, ui};
-
-fn draw(app: &App) -> Terminal<TestBackend> {
-    let mut term = Terminal::new(TestBackend::new(app.size.0, app.size.1)).expect("terminal");
-    term.draw(|f| ui::render(f, app)).expect("draw");
-    term
-}
-
-fn text(app: &App) -> String {
-    draw(app).backend().to_string()
-}
-
-fn press(app: &mut App, code: KeyCode) {
-    press_mod(app, code, KeyModifiers::NONE);
-}
-
-fn press_mod(app: &mut App, code: KeyCode, modifiers: KeyModifiers) {
-    if let Some(action) = keymap::key(KeyEvent::new(code, modifiers), app.context()) {
-        app.update(action);
-    }
-}
+use workbench_tui::{fake, keymap};
 
 #[test]
 fn every_screen_at_80x24_and_160x48() {

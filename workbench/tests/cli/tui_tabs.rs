@@ -7,28 +7,15 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
+use crate::tuikit::{press, text};
+use crossterm::event::KeyCode;
 use workbench_data::dataset::LoadOptions;
 use workbench_tui::action::{Action, Tab};
 use workbench_tui::app::{App, Overlay, Request};
 use workbench_tui::event::Event;
 use workbench_tui::source::{Control, Source};
 use workbench_tui::state::data::{ColumnSort, JobStatus};
-use workbench_tui::{fake, jobs, keymap, ui};
-
-fn press(app: &mut App, code: KeyCode) {
-    if let Some(action) = keymap::key(KeyEvent::new(code, KeyModifiers::NONE), app.context()) {
-        app.update(action);
-    }
-}
-
-fn text(app: &App) -> String {
-    let mut term = Terminal::new(TestBackend::new(app.size.0, app.size.1)).expect("terminal");
-    term.draw(|f| ui::render(f, app)).expect("draw");
-    term.backend().to_string()
-}
+use workbench_tui::{fake, jobs};
 
 /// Runs the jobs the app asked for on their threads and feeds their events back as actions
 /// until `done` holds (or a generous time limit: a debug build on a busy machine).
