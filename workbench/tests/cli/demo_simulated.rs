@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::common::demo::{
-    filter_to_flood_target, flagged_flood_rows, flood_flows, sample_dir, start_in_tmux,
+    demo_command, filter_to_flood_target, flagged_flood_rows, flood_flows, json_summary, start_in_tmux,
 };
 use crate::common::TempDir;
 
@@ -37,17 +37,10 @@ fn unprivileged_headless_demo_says_simulated_and_flags_the_flood_of_generated_sa
     let dir = TempDir::new("demo-unpriv");
     let argv = unprivileged();
     // No --samples and no sample-pcaps/ in the working directory: the demo generates them.
-    let out = Command::new(&argv[0])
-        .args(&argv[1..])
-        .args(["demo", "--json", "--until-flagged", "--seconds", "60"])
-        .env("XDG_CACHE_HOME", dir.path())
-        .current_dir(dir.path())
-        .output()
-        .expect("the workbench runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .args(["demo", "--json", "--until-flagged", "--seconds", "60"]);
+    let (v, stderr) = json_summary(cmd, dir.path());
     assert_eq!(v["mode"], "simulated", "{v:#}");
     let reason = v["simulated_reason"].as_str().expect("a reason");
     assert!(
@@ -173,26 +166,8 @@ fn a_demo_script_walks_the_tabs_types_a_filter_and_quits_by_itself() {
 #[test]
 fn simulated_demo_passes_make_new_flows_that_keep_their_labels() {
     let dir = TempDir::new("demo-passes");
-    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
-        .args([
-            "demo",
-            "--json",
-            "--simulated",
-            "--speed",
-            "400",
-            "--seconds",
-            "9",
-        ])
-        .arg("--samples")
-        .arg(sample_dir())
-        .env("XDG_CACHE_HOME", dir.path())
-        .current_dir(dir.path())
-        .output()
-        .expect("the workbench runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let cmd = demo_command(&["--json", "--simulated", "--speed", "400", "--seconds", "9"]);
+    let (v, _) = json_summary(cmd, dir.path());
     let live = &v["live"];
     let n = |k: &str| live[k].as_u64().unwrap_or_else(|| panic!("{k}: {live:#}"));
     // Before new flows per pass, the table stayed at the capture's 1,860 flows.
@@ -215,17 +190,10 @@ fn simulated_demo_passes_make_new_flows_that_keep_their_labels() {
 #[test]
 fn simulated_demo_runs_the_kaggle_tree_as_shadow_and_explains_its_disagreements() {
     let dir = TempDir::new("demo-shadow");
-    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
-        .args(["demo", "--simulated", "--json", "--seconds", "8", "--samples"])
-        .arg(sample_dir())
-        .env("XDG_CACHE_HOME", dir.path())
-        .current_dir(dir.path())
-        .output()
-        .expect("the workbench runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let (v, stderr) = json_summary(
+        demo_command(&["--simulated", "--json", "--seconds", "8"]),
+        dir.path(),
+    );
     assert_eq!(v["mode"], "simulated");
     let shadow_id = v["shadow_model_id"].as_str().expect("a shadow model id");
     assert_ne!(shadow_id, v["model_id"].as_str().expect("model id"));

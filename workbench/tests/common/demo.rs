@@ -91,3 +91,25 @@ pub fn filter_to_flood_target(tmux: &super::tmux::Tmux) {
     tmux.cmd(&["send-keys", "-t", "t", "-l", FLOOD_TARGET]);
     tmux.keys("Enter");
 }
+
+/// `workbench demo FLAGS --samples SAMPLES`, the committed samples: for `json_summary`.
+pub fn demo_command(flags: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_workbench"));
+    cmd.arg("demo").args(flags).arg("--samples").arg(sample_dir());
+    cmd
+}
+
+/// Runs a headless demo (`cmd` with `--json` among its flags) to its end, with its dataset cache
+/// and working folder in `dir`; checks that it succeeded and returns its JSON summary and its
+/// stderr (the demo's progress notes).
+pub fn json_summary(mut cmd: std::process::Command, dir: &std::path::Path) -> (serde_json::Value, String) {
+    let out = cmd
+        .env("XDG_CACHE_HOME", dir)
+        .current_dir(dir)
+        .output()
+        .expect("the workbench runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let summary = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    (summary, stderr)
+}

@@ -96,6 +96,22 @@ pub fn workbench(args: &[&str]) -> Output {
         .expect("the workbench binary runs")
 }
 
+/// Writes `model` as DIR/NAME, a model file whose provenance names the test file; its path.
+pub fn save_model(dir: &std::path::Path, name: &str, model: &shared::model::Model) -> std::path::PathBuf {
+    let path = dir.join(name);
+    workbench_flow::model::file::write(&path, model, serde_json::json!({ "test": name }))
+        .expect("write model");
+    path
+}
+
+/// `live --jsonl` output, one JSON value per line.
+pub fn jsonl(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
 /// Runs a `--json` command that must succeed and parses its stdout.
 pub fn workbench_json(args: &[&str]) -> Value {
     let out = workbench(args);

@@ -9,7 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::demo::{
-    filter_to_flood_target, flagged_flood_rows, flood_flows, sample_dir, start_in_tmux, FLOOD_TARGET,
+    demo_command, filter_to_flood_target, flagged_flood_rows, flood_flows, json_summary, sample_dir,
+    start_in_tmux, FLOOD_TARGET,
 };
 use crate::common::{report, workbench_json, LabCleanup, TempDir};
 use workbench_kernel::bpffs;
@@ -189,27 +190,15 @@ fn headless_demo_flags_the_syn_flood_in_the_kernel_and_removes_its_lab() {
     crate::common::require_kernel(test);
     let guard = LabCleanup::new(&crate::common::lab_id("dh"));
     let dir = TempDir::new("demo-headless");
-    let samples = sample_dir();
-    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
-        .args([
-            "demo",
-            "--json",
-            "--until-flagged",
-            "--seconds",
-            "60",
-            "--lab-id",
-            guard.id(),
-        ])
-        .arg("--samples")
-        .arg(&samples)
-        .env("XDG_CACHE_HOME", dir.path())
-        .current_dir(dir.path())
-        .output()
-        .expect("the workbench runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let cmd = demo_command(&[
+        "--json",
+        "--until-flagged",
+        "--seconds",
+        "60",
+        "--lab-id",
+        guard.id(),
+    ]);
+    let (v, _) = json_summary(cmd, dir.path());
     assert_eq!(v["mode"], "kernel", "{v:#}");
     assert_eq!(v["simulated_reason"], serde_json::Value::Null);
     let flood = v["flood_flows_flagged"].as_u64().expect("count");
@@ -268,27 +257,16 @@ fn kernel_demo_passes_make_new_flows_that_keep_their_labels() {
     crate::common::require_kernel(test);
     let guard = LabCleanup::new(&crate::common::lab_id("dr"));
     let dir = TempDir::new("demo-passes");
-    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
-        .args([
-            "demo",
-            "--json",
-            "--speed",
-            "400",
-            "--seconds",
-            "10",
-            "--lab-id",
-            guard.id(),
-        ])
-        .arg("--samples")
-        .arg(sample_dir())
-        .env("XDG_CACHE_HOME", dir.path())
-        .current_dir(dir.path())
-        .output()
-        .expect("the workbench runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let cmd = demo_command(&[
+        "--json",
+        "--speed",
+        "400",
+        "--seconds",
+        "10",
+        "--lab-id",
+        guard.id(),
+    ]);
+    let (v, _) = json_summary(cmd, dir.path());
     assert_eq!(v["mode"], "kernel", "{v:#}");
     let live = &v["live"];
     let n = |k: &str| live[k].as_u64().unwrap_or_else(|| panic!("{k}: {live:#}"));

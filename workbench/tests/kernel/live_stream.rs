@@ -11,10 +11,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{workbench, workbench_json, DetachOnDrop, TempDir};
+use crate::common::{save_model, workbench, workbench_json, DetachOnDrop, TempDir};
 use serde_json::Value;
 use workbench_flow::craft::TCP_SYN;
-use workbench_flow::model::{build, file};
+use workbench_flow::model::build;
 use workbench_kernel::lab::{traffic, Lab};
 
 /// Every line, checked against the schema kept in the repository.
@@ -54,19 +54,12 @@ fn keys(v: &Value) -> Vec<&str> {
 fn live_jsonl_keys_and_a_ring_read_by_one_reader_after_another() {
     crate::common::require_kernel("live_jsonl_keys_and_a_ring_read_by_one_reader_after_another");
     let dir = TempDir::new("live-stream");
-    let model = dir.path().join("syn.ebml");
     let tree = build::syn_count_tree(3).expect("tree");
-    file::write(&model, &tree, serde_json::json!({ "test": "live_stream" })).expect("write model");
+    let model = save_model(dir.path(), "syn.ebml", &tree);
     let model_id = workbench_flow::model::id_string(tree.header.model_id);
     // A shadow model that never flags five SYNs: its verdict rides along in every event.
-    let shadow_model = dir.path().join("syn100.ebml");
     let shadow_tree = build::syn_count_tree(100).expect("tree");
-    file::write(
-        &shadow_model,
-        &shadow_tree,
-        serde_json::json!({ "test": "live_stream" }),
-    )
-    .expect("write model");
+    let shadow_model = save_model(dir.path(), "syn100.ebml", &shadow_tree);
     let shadow_id = workbench_flow::model::id_string(shadow_tree.header.model_id);
     let lab = Lab::create(
         &format!("j{}", std::process::id() % 100_000),

@@ -2,20 +2,13 @@
 //! the shadow, rolling back with no previous model, and a model the kernel side refuses, which
 //! must leave the active model and the rollback target as they were (issue 18 item 6).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::common::{lab_id, workbench, workbench_json, LabCleanup, TempDir};
+use crate::common::{lab_id, save_model, workbench, workbench_json, LabCleanup, TempDir};
 use serde_json::Value;
 use shared::model::{Model, SCORE_ONE};
 use workbench_flow::model::build::{self, Node};
-use workbench_flow::model::file;
 use workbench_kernel::models::ProbeModels;
-
-fn save(dir: &Path, name: &str, model: &Model) -> PathBuf {
-    let path = dir.join(name);
-    file::write(&path, model, serde_json::json!({ "test": name })).expect("write model");
-    path
-}
 
 fn id(m: &Model) -> String {
     workbench_flow::model::id_string(m.header.model_id)
@@ -66,9 +59,9 @@ fn promote_shadow_rollback_without_previous_and_a_refused_install() {
     let b = build::tree(&[Node::Leaf { score: 1 }], SCORE_ONE / 2).expect("tree");
     let c = build::syn_count_tree(5).expect("tree");
     let (a_file, b_file, c_file) = (
-        save(dir.path(), "a.ebml", &a),
-        save(dir.path(), "b.ebml", &b),
-        save(dir.path(), "c.ebml", &c),
+        save_model(dir.path(), "a.ebml", &a),
+        save_model(dir.path(), "b.ebml", &b),
+        save_model(dir.path(), "c.ebml", &c),
     );
     let path = |p: &PathBuf| p.to_str().expect("utf-8").to_string();
 

@@ -2,10 +2,10 @@
 //! of malformed models before they reach the kernel. Traffic goes only between the two ends of a
 //! veth pair whose other end lives in a namespace the test creates.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{report, workbench, workbench_json, DetachOnDrop, TempDir};
+use crate::common::{report, save_model, workbench, workbench_json, DetachOnDrop, TempDir};
 use serde_json::Value;
 use shared::model::{Model, SCORE_ONE};
 use workbench_flow::craft::TCP_SYN;
@@ -21,12 +21,6 @@ fn syn_tree() -> Box<Model> {
 /// Benign whatever the flow does.
 fn benign_tree() -> Box<Model> {
     build::tree(&[Node::Leaf { score: 1 }], SCORE_ONE / 2).expect("valid tree")
-}
-
-fn save(dir: &Path, name: &str, model: &Model) -> PathBuf {
-    let path = dir.join(name);
-    file::write(&path, model, serde_json::json!({ "test": name })).expect("write model");
-    path
 }
 
 fn id(m: &Model) -> String {
@@ -59,8 +53,8 @@ fn deploy_verdicts_events_rollback_shadow_and_enforce() {
     let dir = TempDir::new("models");
     let (syn, benign) = (syn_tree(), benign_tree());
     let (syn_file, benign_file) = (
-        save(dir.path(), "syn.ebml", &syn),
-        save(dir.path(), "benign.ebml", &benign),
+        save_model(dir.path(), "syn.ebml", &syn),
+        save_model(dir.path(), "benign.ebml", &benign),
     );
     let lab = Lab::create(
         &format!("m{}", std::process::id() % 100_000),
@@ -319,7 +313,7 @@ fn malformed_models_are_rejected_before_reaching_the_kernel() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{name}: one line: {stderr}");
     }
     let truncated = dir.path().join("truncated.ebml");
-    let good_path = save(dir.path(), "good.ebml", &good);
+    let good_path = save_model(dir.path(), "good.ebml", &good);
     let bytes = std::fs::read(&good_path).expect("read");
     std::fs::write(&truncated, &bytes[..bytes.len() - 5]).expect("write");
     let out = workbench(&["model", "show", truncated.to_str().expect("utf8")]);

@@ -4,22 +4,14 @@
 //! integer under `score_raw`; `live --jsonl` starts from now unless `--from-start`; `probe
 //! status` is text without `--json`. Traffic only between the ends of the test's own veth pair.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::common::{workbench, workbench_json, DetachOnDrop, TempDir};
+use crate::common::{jsonl, save_model, workbench, workbench_json, DetachOnDrop, TempDir};
 use serde_json::Value;
 use shared::model::{LogisticTerm, Model, SCORE_ONE, TRANSFORM_IDENTITY};
 use workbench_flow::craft::TCP_SYN;
 use workbench_flow::model::build;
-use workbench_flow::model::file;
 use workbench_kernel::lab::{traffic, Lab};
-
-fn save(dir: &Path, name: &str, model: &Model) -> PathBuf {
-    let path = dir.join(name);
-    file::write(&path, model, serde_json::json!({ "test": name })).expect("write model");
-    path
-}
 
 /// logit = syn_count - 3: five SYNs give logit 2, P(malicious) 0.881.
 fn syn_logistic() -> Box<Model> {
@@ -49,13 +41,6 @@ fn decided_flow(iface: &str, src_port: u16) -> Value {
     }
 }
 
-fn jsonl(stdout: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
 #[test]
 #[cfg_attr(
     not(feature = "kernel-tests"),
@@ -66,8 +51,8 @@ fn a_tree_then_a_logistic_model_score_on_one_scale() {
     let dir = TempDir::new("score-scale");
     let (tree, logistic) = (build::syn_count_tree(3).expect("tree"), syn_logistic());
     let (tree_file, logistic_file) = (
-        save(dir.path(), "tree.ebml", &tree),
-        save(dir.path(), "logistic.ebml", &logistic),
+        save_model(dir.path(), "tree.ebml", &tree),
+        save_model(dir.path(), "logistic.ebml", &logistic),
     );
     let lab = Lab::create(
         &format!("s{}", std::process::id() % 100_000),
