@@ -13,6 +13,8 @@
 
 use core::cell::UnsafeCell;
 
+mod flow_lock;
+
 use aya_ebpf::{
     bindings::{
         bpf_map_def, bpf_map_type::BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_F_NO_PREALLOC, BPF_NOEXIST, TC_ACT_SHOT,
@@ -30,7 +32,7 @@ use workbench_shared::{
         MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE, SLOT_SHADOW,
     },
     decide::{decide, Scratch as DecideScratch},
-    flow::{FlowEntry, FlowKey, VERDICT_MALICIOUS, VERDICT_NONE},
+    flow::{FlowEntry, FlowKey, FLOW_LOCKED, VERDICT_MALICIOUS, VERDICT_NONE},
     model::Model,
     packet::{parse_ethernet, segment, PacketBytes, ParsedPacket, Segmentation, VlanTag},
     stats, ParseError,
@@ -60,7 +62,7 @@ static ALLOW: LpmTrie<[u8; ALLOW_KEY_BYTES], u8> = LpmTrie::with_max_entries(409
 #[map]
 static PACKETS: RingBuf = RingBuf::with_byte_size(4096, 0);
 
-/// Per-CPU scratch space: the feature vector (320 bytes) and a new flow entry (184 bytes) do not
+/// Per-CPU scratch space: the feature vector (320 bytes) and a new flow entry (192 bytes) do not
 /// fit beside the rest on the 512-byte BPF stack.
 #[repr(C)]
 struct Scratch {
@@ -247,45 +249,34 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
         Some(c) => *c,
         None => return Ok(PASS_ON),
     };
+    // The flow's entry, locked (see flow_lock.rs): from here to `release` this CPU is the only
+    // one updating it, so the packet record below is in the order the updates were applied,
+    // which is the order verify's userspace twin replays them in.
+    let (e, lock) = match flow_entry(key, &mut scratch.fresh, packet, from_lo, now_ns) {
+        Some(found) => found,
+        None => return Ok(PASS_ON),
+    };
+    if lock == Lock::Busy {
+        // Left out of the flow (counted); the verdict is one byte, read whole.
+        // SAFETY: pointer into the map value, valid for this run.
+        let verdict = unsafe { core::ptr::read_volatile(&raw const (*e).verdict) };
+        return Ok(act(&config, key, verdict));
+    }
+    // SAFETY: pointer into the map value, valid for this run; this CPU holds its lock (or the
+    // probe was built without the lock).
+    let entry = unsafe { &mut *e };
     if config.record_packets != 0 {
         record(packet, from_lo, now_ns);
     }
-    let entry = match FLOWS.get_ptr_mut(key) {
-        // SAFETY: pointer into the map value, valid for this run. Two CPUs updating one flow
-        // at the same instant can lose an update (docs/ARCHITECTURE.md).
-        Some(e) => unsafe {
-            (*e).update(packet, from_lo, now_ns);
-            &mut *e
-        },
-        None => {
-            scratch.fresh.restart(packet, from_lo, now_ns);
-            // BPF_NOEXIST: another CPU may have created this flow since the lookup above (the
-            // first packets of both directions at once); BPF_ANY would overwrite its entry and
-            // lose its first packet. Then the insert fails and this packet joins that entry.
-            let created = FLOWS.insert(key, &scratch.fresh, BPF_NOEXIST as u64).is_ok();
-            if created {
-                count(stats::FLOWS_CREATED);
-            }
-            match FLOWS.get_ptr_mut(key) {
-                // SAFETY: as above.
-                Some(e) => unsafe {
-                    if !created {
-                        (*e).update(packet, from_lo, now_ns);
-                    }
-                    &mut *e
-                },
-                None => {
-                    if !created {
-                        // Neither inserted nor there: the insert failed for another reason.
-                        count(stats::FLOW_INSERT_FAILED);
-                    }
-                    return Ok(PASS_ON);
-                }
-            }
-        }
-    };
     let shadow = model(SLOT_SHADOW);
     let decision = decide(entry, model(SLOT_ACTIVE), shadow, &config, &mut scratch.decide);
+    if decision.verdict_changed {
+        emit(key, entry, shadow.is_some());
+    }
+    let verdict = entry.verdict;
+    if lock == Lock::Held {
+        flow_lock::release(&raw mut entry.lock);
+    }
     if decision.evaluated {
         count(stats::EVALUATIONS);
     }
@@ -294,19 +285,90 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
     }
     if decision.verdict_changed {
         count(stats::VERDICT_CHANGES);
-        emit(key, entry, shadow.is_some());
     }
-    if config.mode != MODE_MONITOR && entry.verdict == VERDICT_MALICIOUS {
+    Ok(act(&config, key, verdict))
+}
+
+/// What happens to a packet of a flow whose active verdict is `verdict`, by mode.
+#[inline(always)]
+fn act(config: &ProbeConfig, key: &FlowKey, verdict: u8) -> i32 {
+    if config.mode != MODE_MONITOR && verdict == VERDICT_MALICIOUS {
         if allowed(key) {
             count(stats::ALLOWLISTED);
         } else if config.mode == MODE_ENFORCE {
             count(stats::DROPPED);
-            return Ok(TC_ACT_SHOT);
+            return TC_ACT_SHOT;
         } else {
             count(stats::WOULD_DROP);
         }
     }
-    Ok(PASS_ON)
+    PASS_ON
+}
+
+/// A flow entry's lock as [`flow_entry`] leaves it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    /// This run holds it: release it after the decision.
+    Held,
+    /// This probe is built without the lock (kernels before 5.12).
+    Unused,
+    /// Another CPU held it for all the tries: the packet was not added.
+    Busy,
+}
+
+/// The packet's flow entry with the packet added (unless the lock stayed busy), and its lock.
+/// A new flow's entry is inserted already locked, holding its first packet; a CPU that lost the
+/// race to insert it (another CPU's packet of the same flow, at the same time) waits for that
+/// lock. `None`: no entry (the insert failed and none is there).
+#[inline(always)]
+fn flow_entry(
+    key: &FlowKey,
+    fresh: &mut FlowEntry,
+    packet: &ParsedPacket,
+    from_lo: bool,
+    now_ns: u64,
+) -> Option<(*mut FlowEntry, Lock)> {
+    let lock_flows = flow_lock::enabled();
+    let e = match FLOWS.get_ptr_mut(key) {
+        Some(e) => e,
+        None => {
+            fresh.restart(packet, from_lo, now_ns);
+            if lock_flows {
+                fresh.lock = FLOW_LOCKED;
+            }
+            // BPF_NOEXIST: another CPU may have created this flow since the lookup above (the
+            // first packets of both directions at once); BPF_ANY would overwrite its entry and
+            // lose its first packet. Then the insert fails and this packet joins that entry.
+            let created = FLOWS.insert(key, fresh, BPF_NOEXIST as u64).is_ok();
+            if created {
+                count(stats::FLOWS_CREATED);
+            }
+            match FLOWS.get_ptr_mut(key) {
+                Some(e) if created => return Some((e, if lock_flows { Lock::Held } else { Lock::Unused })),
+                Some(e) => e,
+                None => {
+                    if !created {
+                        // Neither inserted nor there: the insert failed for another reason.
+                        count(stats::FLOW_INSERT_FAILED);
+                    }
+                    return None;
+                }
+            }
+        }
+    };
+    // One place that takes the lock: the verifier walks every try of its loop once per place.
+    let lock = if !lock_flows {
+        Lock::Unused
+    // SAFETY: `e` points into the map value, valid for this run; only the address is taken.
+    } else if flow_lock::acquire(unsafe { &raw mut (*e).lock }) {
+        Lock::Held
+    } else {
+        count(stats::FLOW_LOCK_BUSY);
+        return Some((e, Lock::Busy));
+    };
+    // SAFETY: as above.
+    unsafe { (*e).update(packet, from_lo, now_ns) };
+    Some((e, lock))
 }
 
 /// Either endpoint of the flow is on the allowlist.

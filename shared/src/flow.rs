@@ -93,8 +93,16 @@ pub struct FlowEntry {
     /// 1 when the initiator (sender of the first packet seen) is the key's `lo` endpoint.
     pub initiator_is_lo: u8,
     pub _pad: [u8; 5],
+    /// The probe's per-flow lock (0 free, [`FLOW_LOCKED`] held): the CPU that holds it is the
+    /// only one updating the entry, deciding on it and recording the packet, so concurrent
+    /// packets of one flow are applied one after another in the order of their packet records.
+    /// Always 0 in userspace and in an entry at rest.
+    pub lock: u64,
 }
-const _: () = assert!(core::mem::size_of::<FlowEntry>() == 144 + 40);
+const _: () = assert!(core::mem::size_of::<FlowEntry>() == 144 + 48);
+
+/// Value of [`FlowEntry::lock`] while a CPU holds it.
+pub const FLOW_LOCKED: u64 = 1;
 
 pub const VERDICT_NONE: u8 = 0;
 pub const VERDICT_BENIGN: u8 = 1;

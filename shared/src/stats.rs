@@ -26,8 +26,12 @@ pub const RECORDS_LOST: u32 = 9;
 pub const ALLOWLISTED: u32 = 10;
 /// Packets dry-run mode would have dropped.
 pub const WOULD_DROP: u32 = 11;
+/// Packets left out of their flow because another CPU held the flow's lock for all of the
+/// probe's tries (see `FlowEntry::lock`; should stay 0). They pass, and enforce mode acts on the
+/// flow's verdict.
+pub const FLOW_LOCK_BUSY: u32 = 12;
 /// First index of the unparsed reasons, one per [`ParseError`] variant.
-pub const UNPARSED_BASE: u32 = 12;
+pub const UNPARSED_BASE: u32 = 13;
 pub const COUNT: u32 = UNPARSED_BASE + ParseError::ALL.len() as u32;
 
 impl ParseError {
@@ -77,6 +81,7 @@ pub fn name(index: u32) -> &'static str {
         RECORDS_LOST => "records_lost",
         ALLOWLISTED => "allowlisted",
         WOULD_DROP => "would_drop",
+        FLOW_LOCK_BUSY => "flow_lock_busy",
         i => match ParseError::ALL.get((i.wrapping_sub(UNPARSED_BASE)) as usize) {
             Some(e) => e.name(),
             None => "unknown",

@@ -66,6 +66,16 @@ fn main() {
         })
         .unwrap_or_else(|| root.join("target").join("probe-ebpf"));
 
+    // Two objects: the probe, and the same probe without the per-flow lock for kernels before
+    // 5.12, whose verifier refuses the lock's atomic instructions (docs/ARCHITECTURE.md). Each
+    // feature set keeps its own artifacts in the inner target, so a rebuild is a copy.
+    for (features, file) in [("", "probe.o"), ("unlocked-flows", "probe-unlocked.o")] {
+        build_probe(&probe_dir, &target_dir, features, file);
+    }
+}
+
+/// Builds the probe with `features` and copies the object to `$OUT_DIR/file`.
+fn build_probe(probe_dir: &Path, target_dir: &Path, features: &str, file: &str) {
     let mut cmd = Command::new("rustup");
     cmd.args([
         "run",
@@ -75,9 +85,11 @@ fn main() {
         "--release",
         "--target",
         "bpfel-unknown-none",
+        "--features",
+        features,
     ])
-    .current_dir(&probe_dir)
-    .env("CARGO_TARGET_DIR", &target_dir)
+    .current_dir(probe_dir)
+    .env("CARGO_TARGET_DIR", target_dir)
     // aya-ebpf uses #![feature(asm_experimental_arch)]; Debian ships a prebuilt core.
     .env("RUSTC_BOOTSTRAP", "1");
     // The outer (stable) build's variables must not leak into the inner one, or the stable rustc
@@ -88,7 +100,7 @@ fn main() {
             cmd.env_remove(key.as_ref());
         }
     }
-    cmd.env("CARGO_TARGET_DIR", &target_dir);
+    cmd.env("CARGO_TARGET_DIR", target_dir);
     let status = match cmd.status() {
         Ok(s) => s,
         Err(e) => fail(&format!(
@@ -121,7 +133,7 @@ fn main() {
         .join("release")
         .join(PROBE_BIN);
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default());
-    if let Err(e) = std::fs::copy(&object, out_dir.join("probe.o")) {
+    if let Err(e) = std::fs::copy(&object, out_dir.join(file)) {
         fail(&format!(
             "probe built but {} is unreadable: {e}",
             object.display()

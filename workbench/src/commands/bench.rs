@@ -393,7 +393,7 @@ pub fn render(r: &BenchReport) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<16} {:>6} {:>12} {:>9} {:>6} {:>13} {:>9} {:>7} {:>11}",
+        "{:<16} {:>6} {:>12} {:>9} {:>6} {:>13} {:>9} {:>7} {:>11} {:>9} {:>10}",
         "packet",
         "empty",
         "no_decision",
@@ -402,12 +402,14 @@ pub fn render(r: &BenchReport) -> String {
         "tree_default",
         "logistic",
         "forest",
-        "model_part"
+        "model_part",
+        "unlocked",
+        "flow_lock"
     );
     for p in &r.packets {
         let _ = writeln!(
             out,
-            "{:<16} {:>6} {:>12} {:>9} {:>6} {:>13} {:>9} {:>7} {:>11}",
+            "{:<16} {:>6} {:>12} {:>9} {:>6} {:>13} {:>9} {:>7} {:>11} {:>9} {:>10}",
             format!("{} ({} B)", p.packet, p.frame_bytes),
             p.ns.empty_ns,
             p.ns.no_decision_ns,
@@ -416,7 +418,9 @@ pub fn render(r: &BenchReport) -> String {
             p.ns.tree_default_decisions_ns,
             p.ns.logistic_ns,
             p.ns.forest_ns,
-            p.ns.model_part_ns
+            p.ns.model_part_ns,
+            p.ns.no_model_unlocked_ns,
+            p.ns.flow_lock_ns
         );
     }
     for t in &r.targets {
@@ -433,8 +437,10 @@ pub fn render(r: &BenchReport) -> String {
     }
     let _ = writeln!(
         out,
-        "probe: {} instructions verified; kernel {}, {} CPUs, {}, load average {}",
+        "probe: {} instructions verified ({} without the flow lock); kernel {}, {} CPUs, {}, load average {}",
         r.verified_instructions.map_or("?".to_string(), |n| n.to_string()),
+        r.verified_instructions_unlocked
+            .map_or("?".to_string(), |n| n.to_string()),
         r.kernel,
         r.machine.nproc,
         r.machine.cpu_model,

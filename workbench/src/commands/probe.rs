@@ -68,7 +68,15 @@ fn attached(report: &probe::AttachReport, f: &mut fmt::Formatter<'_>) -> fmt::Re
         report.verified_instructions.map_or("?".to_string(), |n| n.to_string()),
         report.flow_table_entries,
         report.pin_dir
-    )
+    )?;
+    if !report.flow_lock {
+        writeln!(
+            f,
+            "note: this kernel refuses BPF atomics (Linux 5.12), so the probe runs without its per-flow lock: \
+             two CPUs updating one flow at once (a multi-queue NIC) can lose an update"
+        )?;
+    }
+    Ok(())
 }
 
 fn detached(report: &probe::DetachReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {

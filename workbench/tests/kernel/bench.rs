@@ -8,15 +8,17 @@ use serde_json::Value;
 
 const REPEAT: u64 = 1000;
 const RUNS: u64 = 7;
-/// Variants that run the probe (all but the empty program).
+/// Variants that run the probe's main load (all but the empty program and the unlocked probe,
+/// which is a second load with flows of its own).
 const PROBE_VARIANTS: u64 = 6;
 /// Variants that evaluate a model at every packet (tree, logistic, forest).
 const MODEL_VARIANTS: u64 = 3;
 /// Probe variants that run before the default-decisions variant in every round.
 const PROBE_VARIANTS_BEFORE_DEFAULT: u64 = 3;
-const VARIANT_KEYS: [&str; 7] = [
+const VARIANT_KEYS: [&str; 8] = [
     "empty_ns",
     "no_decision_ns",
+    "no_model_unlocked_ns",
     "no_model_ns",
     "tree_ns",
     "tree_default_decisions_ns",
@@ -46,6 +48,10 @@ fn bench_probe_runs_the_probe_on_every_variant_and_cleans_up() {
     assert_eq!(
         r["model_part_ns"].as_i64(),
         Some(num(&r, "tree_ns") as i64 - num(&r, "no_model_ns") as i64)
+    );
+    assert_eq!(
+        r["flow_lock_ns"].as_i64(),
+        Some(num(&r, "no_model_ns") as i64 - num(&r, "no_model_unlocked_ns") as i64)
     );
 
     let packets = r["packets"].as_array().expect("packets");
@@ -125,7 +131,11 @@ fn bench_probe_runs_the_probe_on_every_variant_and_cleans_up() {
         (4, 12)
     );
     assert_eq!(num(&models["logistic"], "features_used"), 40);
-    assert!(num(&r, "verified_instructions") > 0);
+    // The locked probe walks the lock's tries: more verified instructions than without it.
+    assert!(
+        num(&r, "verified_instructions") > num(&r, "verified_instructions_unlocked"),
+        "{r:#}"
+    );
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("osrelease");
     assert_eq!(r["kernel"].as_str(), Some(release.trim()));
     assert!(num(&r["machine"], "nproc") > 0);
@@ -137,10 +147,9 @@ fn bench_probe_runs_the_probe_on_every_variant_and_cleans_up() {
         pin_dir.starts_with("/sys/fs/bpf/ebpf-ml-workbench/bench-"),
         "{pin_dir}"
     );
-    assert!(
-        !std::path::Path::new(pin_dir).exists(),
-        "{pin_dir} was left behind"
-    );
+    for dir in [pin_dir.to_string(), format!("{pin_dir}-unlocked")] {
+        assert!(!std::path::Path::new(&dir).exists(), "{dir} was left behind");
+    }
     report(&format!(
         "kernel test: bench probe ran {} probe packets per flow; udp tree {} ns, empty {} ns",
         per_flow,

@@ -23,6 +23,7 @@ mod live_stream;
 mod metrics_scrape;
 mod model_slots;
 mod models;
+mod multiqueue_parity;
 mod privileges;
 mod probe;
 mod qemu_debian12;

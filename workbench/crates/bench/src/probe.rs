@@ -76,13 +76,17 @@ pub(crate) enum Variant {
     TreeDefaultDecisions,
     Logistic,
     Forest,
+    /// `NoModel` on the probe built without the per-flow lock (a second private load): the
+    /// lock's cost is `no_model_ns - no_model_unlocked_ns`.
+    NoModelUnlocked,
 }
 
 /// In this order in every round. The last one decides at every packet, so a flow's latest
 /// decision is at its latest packet when the runs end.
-const VARIANTS: [Variant; 7] = [
+const VARIANTS: [Variant; 8] = [
     Variant::Empty,
     Variant::NoDecision,
+    Variant::NoModelUnlocked,
     Variant::NoModel,
     Variant::Tree,
     Variant::TreeDefaultDecisions,
@@ -100,6 +104,7 @@ impl Variant {
             Variant::TreeDefaultDecisions => "tree_default_decisions_ns",
             Variant::Logistic => "logistic_ns",
             Variant::Forest => "forest_ns",
+            Variant::NoModelUnlocked => "no_model_unlocked_ns",
         }
     }
 }
@@ -197,8 +202,8 @@ fn check_walk_depth(model: &Model, name: &str, packets: &[BenchPacket]) -> Resul
 
 /// The private pin directory of this process's benchmark, inside the project's bpffs directory
 /// (so that whatever cleans up after the project finds it if the process is killed).
-fn private_dir() -> PathBuf {
-    Path::new(bpffs::PROJECT_DIR).join(format!("bench-{}", std::process::id()))
+fn private_dir(suffix: &str) -> PathBuf {
+    Path::new(bpffs::PROJECT_DIR).join(format!("bench-{}{suffix}", std::process::id()))
 }
 
 /// A configuration where every packet is a decision point, or none is.
@@ -249,6 +254,8 @@ fn prepare(variant: Variant, slots: &ProbeModels, ebpf: &mut Ebpf, m: &BenchMode
             set_config(ebpf, decide(true))?;
         }
         Variant::Forest => slots.deploy(&m.forest)?,
+        // The unlocked load keeps its configuration (set once) and has no model.
+        Variant::NoModelUnlocked => {}
     }
     Ok(probe::PROGRAM_NAME)
 }
@@ -281,27 +288,48 @@ pub fn run(options: &Options) -> Result<BenchReport> {
     model_info.insert("logistic", ModelInfo::of(&bench_models.logistic, None));
 
     bpffs::ensure_mounted()?;
-    let dir = private_dir();
-    if dir.exists() {
-        fail!(
-            Invalid,
-            "{} already exists (left by a killed benchmark with this process id?); remove it and retry",
-            dir.display()
-        );
+    let (dir, dir_unlocked) = (private_dir(""), private_dir("-unlocked"));
+    for d in [&dir, &dir_unlocked] {
+        if d.exists() {
+            fail!(
+                Invalid,
+                "{} already exists (left by a killed benchmark with this process id?); remove it and retry",
+                d.display()
+            );
+        }
     }
-    // Dropped last: a kill before the guard below runs leaves a note for the next start.
+    // Dropped last: a kill before the guards below run leaves a note for the next start.
     let mut claim = workbench_kernel::lifecycle::claims::Claim::new("bench probe");
-    claim.add(workbench_kernel::lifecycle::claims::Object::Pins {
-        dir: dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    });
-    std::fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
-    // Dropped on any error below (and on Ctrl-C: `lifecycle::check`): removes the pins and the directory.
+    for d in [&dir, &dir_unlocked] {
+        claim.add(workbench_kernel::lifecycle::claims::Object::Pins {
+            dir: d
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        });
+        std::fs::create_dir_all(d).context(|| format!("creating {}", d.display()))?;
+    }
+    // Dropped on any error below (and on Ctrl-C: `lifecycle::check`): remove the pins and the
+    // directories.
     let guard = probe::PinGuard::new(dir.clone());
+    let guard_unlocked = probe::PinGuard::new(dir_unlocked.clone());
 
     let mut loaded = probe::load(&dir, &probe::AttachOptions::default())?;
+    if !loaded.flow_lock {
+        fail!(
+            Unavailable,
+            "this kernel ({}) refuses BPF atomics (Linux 5.12): the probe runs without its per-flow lock, so there is no lock cost to measure",
+            workbench_kernel::features::kernel_release()
+        );
+    }
+    let mut unlocked = probe::load(
+        &dir_unlocked,
+        &probe::AttachOptions {
+            flow_lock: probe::FlowLock::Off,
+            ..Default::default()
+        },
+    )?;
+    set_config(&mut unlocked.ebpf, decide(true))?;
     // Everything below works on file descriptors, not on the pins: a `probe cleanup` from
     // another process that removes them mid-run cannot make the benchmark read the wrong maps.
     let slots = ProbeModels::open_dir(&dir, "bench")?;
@@ -329,8 +357,12 @@ pub fn run(options: &Options) -> Result<BenchReport> {
         workbench_kernel::lifecycle::check()?;
         for (vi, &variant) in VARIANTS.iter().enumerate() {
             let program = prepare(variant, &slots, &mut loaded.ebpf, &bench_models)?;
-            let fd = loaded
-                .ebpf
+            let ebpf = if variant == Variant::NoModelUnlocked {
+                &unlocked.ebpf
+            } else {
+                &loaded.ebpf
+            };
+            let fd = ebpf
                 .program(program)
                 .ok_or_else(|| KernelError::missing_program(program))?
                 .fd()?
@@ -357,8 +389,11 @@ pub fn run(options: &Options) -> Result<BenchReport> {
     let (flow_map, stats_map) = (take(probe::FLOWS_MAP)?, take(probe::STATS_MAP)?);
     let table = flows::read_maps("bench", flow_map, stats_map)?;
     let verified_instructions = loaded.verified_instructions;
+    let verified_instructions_unlocked = unlocked.verified_instructions;
     drop(loaded);
+    drop(unlocked);
     guard.remove()?;
+    guard_unlocked.remove()?;
 
     let results: Vec<PacketResult> = packets
         .iter()
@@ -394,6 +429,7 @@ pub fn run(options: &Options) -> Result<BenchReport> {
         kernel: machine.kernel.clone(),
         machine,
         verified_instructions,
+        verified_instructions_unlocked,
         targets: results.iter().flat_map(targets).collect(),
         packets: results,
         models: model_info,
@@ -424,6 +460,8 @@ mod tests {
                 empty_ns: 20,
                 no_decision_ns: 90,
                 no_model_ns: 100,
+                no_model_unlocked_ns: 90,
+                flow_lock_ns: 10,
                 tree_ns: 140,
                 tree_default_decisions_ns: 0,
                 logistic_ns: 0,

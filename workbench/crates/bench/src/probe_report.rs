@@ -38,8 +38,13 @@ pub struct VariantNs {
     pub tree_default_decisions_ns: u32,
     pub logistic_ns: u32,
     pub forest_ns: u32,
+    /// `no_model_ns` on the probe built without the per-flow lock (what kernels before 5.12 run).
+    pub no_model_unlocked_ns: u32,
     /// tree_ns - no_model_ns: what evaluating the tree adds (negative only through noise).
     pub model_part_ns: i64,
+    /// no_model_ns - no_model_unlocked_ns: what the per-flow lock adds (an uncontended
+    /// compare-and-exchange and an exchange).
+    pub flow_lock_ns: i64,
 }
 
 impl VariantNs {
@@ -53,7 +58,9 @@ impl VariantNs {
             tree_default_decisions_ns: get(Variant::TreeDefaultDecisions),
             logistic_ns: get(Variant::Logistic),
             forest_ns: get(Variant::Forest),
+            no_model_unlocked_ns: get(Variant::NoModelUnlocked),
             model_part_ns: get(Variant::Tree) as i64 - get(Variant::NoModel) as i64,
+            flow_lock_ns: get(Variant::NoModel) as i64 - get(Variant::NoModelUnlocked) as i64,
         }
     }
 }
@@ -95,6 +102,8 @@ pub struct BenchReport {
     pub machine: Machine,
     /// Instructions the verifier processed for the probe program.
     pub verified_instructions: Option<u32>,
+    /// The same for the probe built without the per-flow lock.
+    pub verified_instructions_unlocked: Option<u32>,
     pub packets: Vec<PacketResult>,
     pub targets: Vec<TargetCheck>,
     pub models: BTreeMap<&'static str, ModelInfo>,
@@ -168,6 +177,14 @@ pub fn figures(r: &BenchReport) -> Vec<Figure> {
         ),
         vs("probe_logistic_ns_per_packet", ns.logistic_ns),
         vs("probe_forest_ns_per_packet", ns.forest_ns),
+        Figure::versus(
+            "probe_flow_lock_ns_per_packet",
+            ns.flow_lock_ns as f64,
+            "ns",
+            "probe with no model, built without the lock (no_model_unlocked_ns)",
+            ns.no_model_unlocked_ns as f64,
+            false,
+        ),
         Figure::versus(
             "probe_model_part_ns_per_packet",
             ns.model_part_ns as f64,

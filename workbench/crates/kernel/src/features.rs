@@ -94,6 +94,37 @@ pub const FEATURES: [Feature; 5] = [
     },
 ];
 
+/// One BPF instruction as the kernel reads it: opcode, registers (dst low nibble, src high),
+/// offset, immediate.
+const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
+    (code as u64)
+        | (((src << 4 | dst) as u64) << 8)
+        | ((off as u16 as u64) << 16)
+        | ((imm as u32 as u64) << 32)
+}
+
+/// A socket filter that takes and releases a lock word on its stack the way the probe's
+/// per-flow lock does: BPF_CMPXCHG and BPF_XCHG on a 64-bit word (Linux 5.12).
+const ATOMICS_PROBE: [u64; 8] = [
+    insn(0xb7, 1, 0, 0, 0),      // r1 = 0
+    insn(0x7b, 10, 1, -8, 0),    // *(u64 *)(r10 - 8) = r1
+    insn(0xb7, 0, 0, 0, 0),      // r0 = 0
+    insn(0xb7, 1, 0, 0, 1),      // r1 = 1
+    insn(0xdb, 10, 1, -8, 0xf1), // r0 = cmpxchg_64(r10 - 8, r0, r1)
+    insn(0xdb, 10, 1, -8, 0xe1), // r1 = xchg_64(r10 - 8, r1)
+    insn(0xb7, 0, 0, 0, 0),      // r0 = 0
+    insn(0x95, 0, 0, 0, 0),      // exit
+];
+const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
+
+/// Whether this kernel's verifier accepts the per-flow lock's atomic instructions (5.12; the
+/// loader picks the probe without the lock where it does not). Probed by loading them, never by
+/// comparing versions. Errors other than the verifier's refusal count as "no": the probe then
+/// still loads, unlocked, and says so.
+pub fn bpf_atomics() -> bool {
+    sys::prog_load_raw(BPF_PROG_TYPE_SOCKET_FILTER, &ATOMICS_PROBE, "ebml_atomics").is_ok()
+}
+
 /// This kernel's release (`uname -r`).
 pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -172,6 +203,20 @@ mod tests {
             used_for: "testing",
             probe,
         }
+    }
+
+    #[test]
+    fn the_atomics_probe_is_encoded_as_the_kernel_reads_it() {
+        // `r0 = cmpxchg_64(r2 + 0, r0, r7)` as LLVM encodes it in the probe object.
+        assert_eq!(
+            insn(0xdb, 2, 7, 0, 0xf1).to_le_bytes(),
+            [0xdb, 0x72, 0, 0, 0xf1, 0, 0, 0]
+        );
+        // `*(u64 *)(r10 - 8) = r1`: the offset is little-endian two's complement.
+        assert_eq!(
+            insn(0x7b, 10, 1, -8, 0).to_le_bytes(),
+            [0x7b, 0x1a, 0xf8, 0xff, 0, 0, 0, 0]
+        );
     }
 
     #[test]

@@ -166,6 +166,18 @@ pub fn read_stats(iface: &str) -> Result<std::collections::BTreeMap<&'static str
     sum_stats(Map::PerCpuArray(probe::open_pinned_map(iface, probe::PIN_STATS)?))
 }
 
+/// One of the probe's statistics on `iface` (a `shared::stats` index), CPU by CPU: which CPUs
+/// ran the probe, and how often.
+pub fn read_stat_per_cpu(iface: &str, index: u32) -> Result<Vec<u64>> {
+    caps::require_kernel_access("reading the probe's statistics")?;
+    let stats_map: PerCpuArray<_, u64> =
+        PerCpuArray::try_from(Map::PerCpuArray(probe::open_pinned_map(iface, probe::PIN_STATS)?))?;
+    let per_cpu = stats_map
+        .get(&index, 0)
+        .context(|| format!("reading statistic {index}"))?;
+    Ok(per_cpu.iter().copied().collect())
+}
+
 fn sum_stats(stats_map: Map) -> Result<std::collections::BTreeMap<&'static str, u64>> {
     let stats_map: PerCpuArray<_, u64> = PerCpuArray::try_from(stats_map)?;
     let mut totals = std::collections::BTreeMap::new();

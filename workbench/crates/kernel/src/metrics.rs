@@ -135,6 +135,11 @@ const COUNTERS: &[(&str, &str, &str)] = &[
         "packets_allowlisted_total",
         "Packets of malicious flows passed because an endpoint is allowlisted",
     ),
+    (
+        "flow_lock_busy",
+        "flow_lock_busy_total",
+        "Packets left out of their flow because another CPU held its lock for all the probe's tries",
+    ),
 ];
 
 fn registered<M: Collector + Clone + 'static>(registry: &Registry, metric: M) -> Result<M> {

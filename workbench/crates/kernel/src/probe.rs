@@ -25,6 +25,10 @@ use crate::lifecycle::claims::{self, Claim, Object};
 
 /// The probe object, built by build.rs with Debian's toolchain and embedded in this binary.
 pub static PROBE_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/probe.o"));
+/// The same probe without the per-flow lock, for kernels whose verifier refuses its atomic
+/// instructions (before 5.12): [`FlowLock`].
+pub static PROBE_OBJECT_UNLOCKED: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/probe-unlocked.o"));
 
 pub const PROGRAM_NAME: &str = "workbench_tc";
 pub const FLOWS_MAP: &str = "FLOWS";
@@ -75,6 +79,26 @@ pub struct AttachReport {
     pub directions: Vec<&'static str>,
     pub pin_dir: String,
     pub flow_table_entries: u32,
+    /// The probe locks each flow's entry while a packet updates it (docs/ARCHITECTURE.md, "The
+    /// per-flow lock"); false on kernels before 5.12.
+    pub flow_lock: bool,
+}
+
+/// Which probe object [`load`] loads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FlowLock {
+    /// The locked probe where the kernel has BPF atomics (5.12), the unlocked one elsewhere.
+    #[default]
+    Auto,
+    /// The unlocked probe (the benchmark's baseline for the lock's cost, and tests).
+    Off,
+}
+
+impl FlowLock {
+    /// Whether the probe loaded with this choice locks flows on this kernel.
+    pub fn resolve(self) -> bool {
+        self == FlowLock::Auto && features::bpf_atomics()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -86,6 +110,8 @@ pub struct AttachOptions {
     pub packet_ring_bytes: Option<u32>,
     /// TCX, classic tc, or TCX where the kernel has it (the default).
     pub mode: AttachMode,
+    /// The locked probe where the kernel allows it (the default), or the unlocked one.
+    pub flow_lock: FlowLock,
 }
 
 /// [`attach`] for an interface inside network namespace `netns` (the lab's), run on a thread
@@ -127,6 +153,7 @@ pub struct LoadedProbe {
     pub program_id: u32,
     pub verified_instructions: Option<u32>,
     pub flow_table_entries: u32,
+    pub flow_lock: bool,
 }
 
 /// Loads the probe with the default configuration and pins its program and maps in `dir` (an
@@ -156,8 +183,14 @@ pub fn load(dir: &Path, options: &AttachOptions) -> Result<LoadedProbe> {
         }
         loader.set_max_entries(PACKETS_MAP, bytes);
     }
+    let flow_lock = options.flow_lock.resolve();
+    let object = if flow_lock {
+        PROBE_OBJECT
+    } else {
+        PROBE_OBJECT_UNLOCKED
+    };
     let mut ebpf: Ebpf = loader
-        .load(PROBE_OBJECT)
+        .load(object)
         .context(|| "loading the probe object into the kernel")?;
     let config: &mut aya::maps::Map = ebpf
         .map_mut(CONFIG_MAP)
@@ -201,6 +234,7 @@ pub fn load(dir: &Path, options: &AttachOptions) -> Result<LoadedProbe> {
         program_id: info.id(),
         verified_instructions: info.verified_instruction_count(),
         flow_table_entries,
+        flow_lock,
     })
 }
 
@@ -359,6 +393,7 @@ fn attach_here(iface: &str, options: &AttachOptions, netns: Option<&str>) -> Res
         directions: vec!["ingress", "egress"],
         pin_dir: dir.display().to_string(),
         flow_table_entries: loaded.flow_table_entries,
+        flow_lock: loaded.flow_lock,
     })
 }
 

@@ -13,6 +13,7 @@ const BPF_MAP_CREATE: u32 = 0;
 const BPF_MAP_LOOKUP_ELEM: u32 = 1;
 const BPF_MAP_UPDATE_ELEM: u32 = 2;
 const BPF_MAP_DELETE_ELEM: u32 = 3;
+const BPF_PROG_LOAD: u32 = 5;
 const BPF_OBJ_PIN: u32 = 6;
 const BPF_OBJ_GET: u32 = 7;
 const BPF_PROG_TEST_RUN: u32 = 10;
@@ -99,6 +100,22 @@ pub fn map_create_raw(
     let n = name_bytes.len().min(15);
     attr.0[28..28 + n].copy_from_slice(&name_bytes[..n]);
     bpf_raw(BPF_MAP_CREATE, &mut attr).map(owned)
+}
+
+/// Loads a program of `prog_type` from raw instructions (8 bytes each, as the kernel reads
+/// them), returning the kernel's errno: the feature probes tell "the verifier refuses this
+/// instruction" (EINVAL) from other failures.
+pub fn prog_load_raw(prog_type: u32, instructions: &[u64], name: &str) -> std::io::Result<OwnedFd> {
+    let license = c"GPL";
+    let mut attr = Attr::new();
+    attr.u32_at(0, prog_type)
+        .u32_at(4, instructions.len() as u32)
+        .u64_at(8, instructions.as_ptr() as u64)
+        .u64_at(16, license.as_ptr() as u64);
+    let name_bytes = name.as_bytes();
+    let n = name_bytes.len().min(15);
+    attr.0[48..48 + n].copy_from_slice(&name_bytes[..n]);
+    bpf_raw(BPF_PROG_LOAD, &mut attr).map(owned)
 }
 
 pub fn map_update(map: BorrowedFd<'_>, key: &[u8], value: &[u8], what: &str) -> Result<()> {

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use crate::error::{err, fail, Context, Error, Result};
 use serde::Serialize;
 use shared::abi::{PacketRecord, ProbeConfig};
+use shared::model::Model;
 use shared::packet::{parse_ethernet, FrameBytes};
-use shared::FlowEntry;
+use shared::{FlowEntry, FlowKey};
 
 use crate::events::{raw_flows, PacketRecordReader};
 use crate::flows::verdict_name;
@@ -34,7 +35,7 @@ use crate::probe::{self, AttachOptions};
 use crate::replay::{self, Pace, ReplayOptions};
 use workbench_flow::flowfmt::FlowTuple;
 use workbench_flow::model::{file, id_string};
-use workbench_flow::twin::Twin;
+use workbench_flow::twin::{FlowMap, Twin};
 
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
@@ -138,6 +139,71 @@ fn differences(k: &FlowEntry, u: &FlowEntry) -> Vec<&'static str> {
         d.push("decision point");
     }
     d
+}
+
+/// The kernel's flow table against the twin's, flow by flow.
+#[derive(Debug, Default)]
+pub struct Comparison {
+    /// Flows present on both sides.
+    pub compared: usize,
+    /// Compared flows whose whole entry (feature state, score, verdict, model) is identical.
+    pub identical: usize,
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// Compares `kernel` (the probe's table) with `twin` (the userspace twin's flows).
+pub fn compare(kernel: &[(FlowKey, FlowEntry)], mut twin: FlowMap<FlowEntry>) -> Comparison {
+    let mut c = Comparison::default();
+    for (key, k) in kernel {
+        let tuple = FlowTuple::of(key, k.initiator_is_lo != 0);
+        match twin.remove(key) {
+            Some(u) => {
+                c.compared += 1;
+                let differs = differences(k, &u);
+                if differs.is_empty() {
+                    c.identical += 1;
+                } else {
+                    c.mismatches.push(Mismatch {
+                        flow: tuple,
+                        kernel: Some(side(k)),
+                        userspace: Some(side(&u)),
+                        differs,
+                    });
+                }
+            }
+            None => c.mismatches.push(Mismatch {
+                flow: tuple,
+                kernel: Some(side(k)),
+                userspace: None,
+                differs: vec!["missing in userspace"],
+            }),
+        }
+    }
+    for (key, u) in &twin {
+        c.mismatches.push(Mismatch {
+            flow: FlowTuple::of(key, u.initiator_is_lo != 0),
+            kernel: None,
+            userspace: Some(side(u)),
+            differs: vec!["missing in kernel"],
+        });
+    }
+    c
+}
+
+/// The twin after the kernel's packet records, in the ring's order: the order in which the probe
+/// applied them, flow by flow (a packet's record is written while it holds the flow's lock), also
+/// when several CPUs updated one flow at once.
+pub fn replay_records(
+    config: ProbeConfig,
+    active: Option<Box<Model>>,
+    shadow: Option<Box<Model>>,
+    records: &[PacketRecord],
+) -> Twin {
+    let mut twin = Twin::new(config, active, shadow);
+    for r in records {
+        twin.packet(&r.packet, r.ts_ns);
+    }
+    twin
 }
 
 /// Pins the calling thread (and threads it starts) to one CPU; restores the old mask on drop.
@@ -328,39 +394,10 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         probe_at: opts.probe_at,
         rx_vlan_offload,
     };
-    for (key, k) in &kernel {
-        let tuple = FlowTuple::of(key, k.initiator_is_lo != 0);
-        match twin.flows.remove(key) {
-            Some(u) => {
-                report.compared += 1;
-                let differs = differences(k, &u);
-                if differs.is_empty() {
-                    report.identical += 1;
-                } else {
-                    report.mismatches.push(Mismatch {
-                        flow: tuple,
-                        kernel: Some(side(k)),
-                        userspace: Some(side(&u)),
-                        differs,
-                    });
-                }
-            }
-            None => report.mismatches.push(Mismatch {
-                flow: tuple,
-                kernel: Some(side(k)),
-                userspace: None,
-                differs: vec!["missing in userspace"],
-            }),
-        }
-    }
-    for (key, u) in &twin.flows {
-        report.mismatches.push(Mismatch {
-            flow: FlowTuple::of(key, u.initiator_is_lo != 0),
-            kernel: None,
-            userspace: Some(side(u)),
-            differs: vec!["missing in kernel"],
-        });
-    }
+    let compared = compare(&kernel, twin.flows);
+    report.compared = compared.compared;
+    report.identical = compared.identical;
+    report.mismatches = compared.mismatches;
     // `_detach` then `lab` go out of scope here: probe first, then the namespace, then the claim.
     Ok(report)
 }
