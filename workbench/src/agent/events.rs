@@ -57,7 +57,7 @@ impl Events {
                     log(format!(
                         "events socket: {e:#}; retrying every {} s",
                         RECONNECT.as_secs()
-                    ))
+                    ));
                 })
                 .ok();
             (path.clone(), sink, Instant::now() + RECONNECT)

@@ -383,7 +383,9 @@ impl Agent {
                     workbench_kernel::models::mode_name(cfg.mode.abi())
                 ));
             }
-            if probes::ensure_active(&iface, &model.model)? {
+            // Only a changed `model` is deployed: a model the rule promoted stays active
+            // through reloads that do not name another one.
+            if id != self.model_id && probes::ensure_active(&iface, &model.model)? {
                 changes.push(format!("{iface}: model {id} active"));
             }
         }
