@@ -249,4 +249,21 @@ mod tests {
         .expect_err("bad mode");
         assert!(e.starts_with("a.toml:4:") && e.contains("drop"), "{e}");
     }
+
+    /// The example files in deploy/ are configurations this parser takes.
+    #[test]
+    fn agent_config_deploy_examples_parse() {
+        let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+        let systemd = std::fs::read_to_string(deploy.join("systemd/agent.toml")).expect("read");
+        let cfg = parse(&systemd, Path::new("systemd/agent.toml")).expect("systemd/agent.toml parses");
+        assert_eq!(cfg.interfaces, ["eth0"]);
+        let cm: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+            &std::fs::read_to_string(deploy.join("kubernetes/configmap.yaml")).expect("read"),
+        )
+        .expect("yaml");
+        let text = cm["data"]["agent.toml"].as_str().expect("agent.toml");
+        let cfg = parse(text, Path::new("configmap.yaml")).expect("the ConfigMap's agent.toml parses");
+        // The model the ConfigMap ships is in the watched directory: a new one goes in as shadow.
+        assert_eq!(cfg.model.parent(), cfg.model_dir.as_deref());
+    }
 }

@@ -272,7 +272,9 @@ impl Agent {
                 c.state = State::Held(why);
             }
             Judgement::Promote => {
-                let (c, _) = self.candidate.take().expect("a candidate");
+                let Some((c, _)) = self.candidate.take() else {
+                    return;
+                };
                 let mut failed = Vec::new();
                 for iface in self.ifaces.keys() {
                     if let Err(e) = probes::promote(iface) {

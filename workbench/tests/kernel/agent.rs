@@ -228,6 +228,16 @@ fn agent_reuses_its_probe_reloads_rejects_promotes_and_cleans_up() {
     assert_eq!(filter_count(&h), (1, 1), "still one filter per direction");
     assert!(agent.get("/readyz").0.contains("200"));
 
+    // Not ready without an active model, with the reason in one line; ready again after a deploy.
+    workbench_kernel::models::ProbeModels::open(&h)
+        .and_then(|m| m.clear_active())
+        .expect("clear the active slot");
+    let (st, text) = agent.get("/readyz");
+    assert!(st.contains("503"), "{st}");
+    assert_eq!(text, format!("not ready: no active model on {h}\n"));
+    workbench_json(&["deploy", a_file.to_str().expect("utf-8"), "--iface", &h, "--json"]);
+    assert!(agent.get("/readyz").0.contains("200"));
+
     // SIGHUP: a changed mode applies; a broken file is refused and the agent keeps going.
     assert_eq!(status(&h)["mode"], "monitor");
     config(&cfg_path, &body, "on_exit = \"keep\"\nmode = \"dry-run\"\n");
@@ -353,7 +363,11 @@ fn agent_reuses_its_probe_reloads_rejects_promotes_and_cleans_up() {
     agent.signal(libc::SIGHUP);
     let reloaded = agent.wait_after(from, "configuration reloaded");
     assert!(!reloaded.contains("active"), "{reloaded}");
-    assert_eq!(status(&h)["active"]["model"], c_id.as_str(), "the promoted model stays");
+    assert_eq!(
+        status(&h)["active"]["model"],
+        c_id.as_str(),
+        "the promoted model stays"
+    );
     let pid = agent.child.id();
     assert!(agent.stop().success());
     assert!(!probe::is_attached(&h));
