@@ -179,16 +179,23 @@ fn agent_reuses_its_probe_reloads_rejects_promotes_and_cleans_up() {
     let lab = Lab::create(&lab_id("ag"), ((std::process::id() + 53) % 200) as u8 + 4).expect("lab");
     let _detach = DetachOnDrop(lab.host_if.clone());
     let h = lab.host_if.clone();
+    // A second interface, added and removed by reloads.
+    let lab2 = Lab::create(&lab_id("ah"), ((std::process::id() + 54) % 200) as u8 + 4).expect("second lab");
+    let _detach2 = DetachOnDrop(lab2.host_if.clone());
+    let h2 = lab2.host_if.clone();
     let events = dir.path().join("eve.json");
     let cfg_path = dir.path().join("agent.toml");
-    let body = format!(
-        "interfaces = [\"{h}\"]\nmodel = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\nattach = \"tc\"\n\
+    let body_for = |ifaces: &str| {
+        format!(
+            "interfaces = [{ifaces}]\nmodel = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\nattach = \"tc\"\n\
          events_file = \"{}\"\nmodel_dir = \"{}\"\nmodel_dir_poll_ms = 100\n\
          promote_after_decisions = 5\npromote_max_disagreement = 0.2\n",
-        a_file.display(),
-        events.display(),
-        models.display()
-    );
+            a_file.display(),
+            events.display(),
+            models.display()
+        )
+    };
+    let body = body_for(&format!("\"{h}\""));
     config(&cfg_path, &body, "on_exit = \"keep\"\n");
 
     // Start: attached, the model active, ready.
@@ -266,6 +273,40 @@ fn agent_reuses_its_probe_reloads_rejects_promotes_and_cleans_up() {
     assert_eq!(status(&h)["mode"], "dry_run");
     assert!(agent.get("/readyz").0.contains("200"));
     config(&cfg_path, &body, "on_exit = \"keep\"\nmode = \"dry-run\"\n");
+
+    // SIGHUP with a second interface: attached there too, in the same mode, with the model;
+    // with it gone from the file again: detached from it.
+    let two = body_for(&format!("\"{h}\", \"{h2}\""));
+    config(&cfg_path, &two, "on_exit = \"keep\"\nmode = \"dry-run\"\n");
+    let from = agent.logged();
+    agent.signal(libc::SIGHUP);
+    let reloaded = agent.wait_after(from, "configuration reloaded");
+    assert!(reloaded.contains(&format!("{h2} added")), "{reloaded}");
+    assert!(probe::is_attached(&h2));
+    let st2 = status(&h2);
+    assert_eq!(
+        (st2["mode"].clone(), st2["active"]["model"].clone()),
+        ("dry_run".into(), a_id.clone().into())
+    );
+    assert_eq!(
+        agent.metric(&format!("workbench_agent_interface_up{{iface=\"{h2}\"}}")),
+        Some(1.0)
+    );
+    assert!(agent.get("/readyz").0.contains("200"));
+    config(&cfg_path, &body, "on_exit = \"keep\"\nmode = \"dry-run\"\n");
+    let from = agent.logged();
+    agent.signal(libc::SIGHUP);
+    let reloaded = agent.wait_after(from, "configuration reloaded");
+    assert!(
+        reloaded.contains(&format!("detached the probe from {h2}")),
+        "{reloaded}"
+    );
+    assert!(!probe::is_attached(&h2));
+    assert!(probe::is_attached(&h));
+    assert_eq!(
+        agent.metric("workbench_agent_config_reloads_total{result=\"ok\"}"),
+        Some(3.0)
+    );
 
     // An invalid model file: one line naming it, the counter, the active model untouched.
     let from = agent.logged();
