@@ -33,6 +33,10 @@ pub enum Command {
     Live(crate::commands::live::LiveArgs),
     /// Serve the probe's Prometheus metrics over HTTP (or print them once).
     Metrics(crate::commands::metrics::MetricsArgs),
+    /// Run as a long-lived agent: the probe on the interfaces of an `[agent]` config (--config,
+    /// default /etc/ebpf-ml-workbench/agent.toml), metrics and health over HTTP, events, a
+    /// watched model directory; SIGHUP reloads, SIGTERM detaches.
+    Agent,
     /// Export a model for other targets (C99 for embedded devices).
     Export(crate::commands::export::ExportArgs),
     /// Inspect model files.

@@ -7,6 +7,7 @@
 //! `cli` (arguments), `commands` (one module per subcommand), `config` (the settings file) and
 //! `demo`.
 
+mod agent;
 mod argcheck;
 mod cli;
 mod commands;
@@ -24,7 +25,8 @@ use color_eyre::eyre::Result;
 fn parse() -> Result<(cli::Cli, Option<(std::path::PathBuf, config::Origin)>)> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let located = config::locate(&args);
-    let is_config_command = config::subcommand(&args) == Some("config");
+    // `config` reads the file itself; `agent --config FILE` is the agent's own file.
+    let is_config_command = matches!(config::subcommand(&args), Some("config" | "agent"));
     let mut cmd = cli::Cli::command();
     if let (Some((path, origin)), false) = (&located, is_config_command) {
         cmd = config::apply::apply(cmd, &config::load(path, *origin)?);
@@ -66,6 +68,7 @@ pub fn run() -> Result<()> {
     ) {
         workbench_kernel::lifecycle::claims::warn_stale();
     }
+    let config_path = cli.config.clone();
     let result = match cli.command {
         Some(cli::Command::Demo(args)) => commands::demo::run(args),
         Some(cli::Command::Probe(cmd)) => commands::probe::run(cmd),
@@ -88,6 +91,7 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Tui(args)) => commands::tui::run(args),
         Some(cli::Command::Screenshots(args)) => commands::screenshots::run(args),
         Some(cli::Command::Config(cmd)) => commands::config::run(cmd, located),
+        Some(cli::Command::Agent) => commands::agent::run(config_path),
         // `parse` makes `workbench` alone `workbench tui`.
         None => Err(color_eyre::eyre::eyre!("no subcommand: see `workbench --help`")),
     };

@@ -1,5 +1,6 @@
 //! One module per subcommand: parse nothing, validate, call the library, print the result.
 
+pub mod agent;
 pub mod bench;
 mod bench_tui;
 pub mod config;

@@ -6,6 +6,7 @@ mod common;
 #[path = "../featkit/mod.rs"]
 mod featkit;
 
+mod agent_config;
 mod bench_all;
 mod broken_pipe;
 mod capture_handmade;

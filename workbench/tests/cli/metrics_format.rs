@@ -98,3 +98,45 @@ fn metrics_text_passes_promtool_and_carries_the_snapshot() {
     );
     assert!(said.contains("_total"), "promtool said: {said}");
 }
+
+/// What `workbench agent` serves for several interfaces: each interface's families merged into
+/// one exposition (HELP and TYPE once per family, the unlabelled sysctl gauge once), which
+/// promtool accepts and which keeps every interface's values.
+#[test]
+fn metrics_of_two_interfaces_merge_into_one_valid_exposition() {
+    use workbench_kernel::metrics::{encode_families, merge_families, registry_of};
+    let a = snapshot(true);
+    let mut b = snapshot(false);
+    b.iface = "wbtest1".into();
+    b.stats.insert("packets", 77);
+    let groups = [&a, &b]
+        .iter()
+        .map(|s| registry_of(s).expect("registry").gather())
+        .collect();
+    let text = encode_families(&merge_families(groups)).expect("encode");
+    let (ok, said) = promtool_check(&text);
+    assert!(
+        ok && said.trim().is_empty(),
+        "promtool check metrics:\n{said}\n{text}"
+    );
+    assert_eq!(
+        text.matches("# HELP workbench_packets_total ").count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"workbench_packets_total{iface="wbtest0"}"#),
+        Some(1_200.0)
+    );
+    assert_eq!(
+        sample(&text, r#"workbench_packets_total{iface="wbtest1"}"#),
+        Some(77.0)
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("workbench_bpf_stats_enabled "))
+            .count(),
+        1,
+        "{text}"
+    );
+}

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod agent;
 mod bench;
 mod broken_pipe;
 mod cleanup;

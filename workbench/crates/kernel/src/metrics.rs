@@ -155,6 +155,12 @@ fn opts(name: &str, help: &str) -> Opts {
 
 /// The snapshot in Prometheus' text format (version 0.0.4, what `promtool check metrics` reads).
 pub fn encode_snapshot(s: &Snapshot) -> Result<String> {
+    encode_families(&registry_of(s)?.gather())
+}
+
+/// The snapshot's metrics in a registry of their own (`workbench agent` merges several
+/// interfaces' and its own into one exposition: [`merge_families`]).
+pub fn registry_of(s: &Snapshot) -> Result<Registry> {
     let bad = |e: prometheus::Error| err!(Invalid, "building the metrics: {e}");
     let registry = Registry::new_custom(Some("workbench".into()), None).map_err(bad)?;
     let iface = [s.iface.as_str()];
@@ -276,9 +282,47 @@ pub fn encode_snapshot(s: &Snapshot) -> Result<String> {
                 .set(s.program_run_ns as f64 / s.program_runs as f64 / 1e9);
         }
     }
+    Ok(registry)
+}
+
+/// Metric families in Prometheus' text format.
+pub fn encode_families(families: &[prometheus::proto::MetricFamily]) -> Result<String> {
     let mut out = String::new();
     TextEncoder::new()
-        .encode_utf8(&registry.gather(), &mut out)
+        .encode_utf8(families, &mut out)
         .map_err(|e| err!(Invalid, "encoding the metrics: {e}"))?;
     Ok(out)
+}
+
+/// One family per name from several registries' families (one per interface, say): the text
+/// format allows a family's HELP and TYPE once, so the series of families of the same name are
+/// joined, and a series whose labels are already there (an unlabelled gauge such as
+/// `bpf_stats_enabled`, the same for every interface) is kept once.
+pub fn merge_families(
+    groups: Vec<Vec<prometheus::proto::MetricFamily>>,
+) -> Vec<prometheus::proto::MetricFamily> {
+    let mut merged: BTreeMap<String, prometheus::proto::MetricFamily> = BTreeMap::new();
+    let labels = |m: &prometheus::proto::Metric| -> Vec<(String, String)> {
+        m.get_label()
+            .iter()
+            .map(|l| (l.name().to_string(), l.value().to_string()))
+            .collect()
+    };
+    for family in groups.into_iter().flatten() {
+        match merged.entry(family.name().to_string()) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(family);
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                let into = o.get_mut();
+                for m in family.get_metric() {
+                    let l = labels(m);
+                    if !into.get_metric().iter().any(|x| labels(x) == l) {
+                        into.mut_metric().push(m.clone());
+                    }
+                }
+            }
+        }
+    }
+    merged.into_values().collect()
 }

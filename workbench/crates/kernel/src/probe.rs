@@ -513,3 +513,24 @@ pub fn open_pinned_map(iface: &str, pin: &str) -> Result<MapData> {
     }
     MapData::from_pin(&path).context(|| format!("opening pinned map {}", path.display()))
 }
+
+/// Whether the probe is attached to `iface` and pinned (both TCX link pins, or the record of
+/// its cls_bpf filters): what a restarted `workbench agent` reuses instead of attaching again.
+pub fn is_attached(iface: &str) -> bool {
+    let dir = bpffs::iface_dir(iface);
+    let left = existing_pins(&dir);
+    left.iter().any(|p| p == PIN_PROGRAM) && attached_pins(&left)
+}
+
+/// The kernel's id of the probe program pinned for `iface`.
+pub fn pinned_program_id(iface: &str) -> Result<u32> {
+    let pin = bpffs::iface_dir(iface).join(PIN_PROGRAM);
+    aya::programs::ProgramInfo::from_pin(&pin)
+        .map(|i| i.id())
+        .map_err(|e| {
+            Error::bpf(
+                format!("{iface}: reading the pinned probe program {}", pin.display()),
+                e,
+            )
+        })
+}

@@ -1,0 +1,102 @@
+//! The agent's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`. The same approach as
+//! `workbench metrics --listen` (commands/metrics.rs): std's TcpListener, non-blocking, polled
+//! by the agent's one loop between its other duties, one short request at a time. Answering
+//! from the loop itself is what makes `/healthz` mean something: a loop that hangs stops
+//! answering, and the kubelet's liveness probe restarts the pod.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+/// Prometheus' text format.
+pub const METRICS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+pub struct Reply {
+    pub status: &'static str,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn text(status: &'static str, body: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into(),
+        }
+    }
+}
+
+pub struct Server {
+    listener: TcpListener,
+}
+
+impl Server {
+    pub fn bind(addr: SocketAddr) -> Result<Server, String> {
+        let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("{addr}: {e}"))?;
+        Ok(Server { listener })
+    }
+
+    pub fn local_addr(&self) -> String {
+        self.listener
+            .local_addr()
+            .map_or_else(|_| "?".to_string(), |a| a.to_string())
+    }
+
+    /// Answers every connection waiting now; `route` maps a GET's path to the reply. Returns
+    /// the failures (a client that went away), one line each, for the log.
+    pub fn serve_waiting(&self, route: &mut dyn FnMut(&str) -> Reply) -> Vec<String> {
+        let mut failures = Vec::new();
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    if let Err(e) = answer(stream, route) {
+                        failures.push(format!("request from {peer}: {e}"));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return failures,
+                Err(e) => {
+                    failures.push(format!("accepting a connection: {e}"));
+                    return failures;
+                }
+            }
+        }
+    }
+}
+
+fn answer(mut stream: TcpStream, route: &mut dyn FnMut(&str) -> Reply) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    // Short: the loop serves everything else too, and a probe's request is one small packet.
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf)?;
+        if n == 0 || head.len() > 16 * 1024 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let first = String::from_utf8_lossy(&head);
+    let mut words = first.lines().next().unwrap_or("").split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let reply = match method {
+        "GET" | "HEAD" => route(path.split('?').next().unwrap_or("")),
+        _ => Reply::text("405 Method Not Allowed", "only GET\n"),
+    };
+    let mut out = format!(
+        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        reply.status,
+        reply.content_type,
+        reply.body.len()
+    )
+    .into_bytes();
+    if method != "HEAD" {
+        out.extend_from_slice(reply.body.as_bytes());
+    }
+    stream.write_all(&out)
+}

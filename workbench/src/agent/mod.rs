@@ -1,0 +1,490 @@
+//! `workbench agent`: the long-running form of `probe attach` + `deploy` + `live --jsonl` +
+//! `metrics` for hosts under systemd or a Kubernetes DaemonSet (deploy/README.md), with a model
+//! directory whose new models go in as shadow and are promoted by a rule.
+//!
+//! This module holds the agent's state and what it does on each turn of its loop; the loop, the
+//! signals and the exit are commands/agent.rs. Every outcome is one log line on stderr with an
+//! RFC 3339 timestamp (journald and `kubectl logs` keep stderr), and a counter in `/metrics`.
+
+pub mod config;
+pub mod events;
+pub mod http;
+pub mod probes;
+pub mod series;
+pub mod watch;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use shared::model::Model;
+use workbench_flow::model::{file, id_string};
+use workbench_kernel::lifecycle::claims::{Claim, Object};
+
+use config::{AgentConfig, Loaded, OnExit};
+use http::Reply;
+use probes::Origin;
+use watch::{Candidate, Judgement, ModelDir, State};
+
+/// One log line on stderr: `TIMESTAMP workbench agent: MESSAGE`, the message on one line.
+pub fn log(msg: impl std::fmt::Display) {
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    let msg = msg.to_string().replace('\n', " ");
+    eprintln!(
+        "{} workbench agent: {msg}",
+        workbench_kernel::eve::rfc3339_micros(ns)
+    );
+}
+
+/// What the agent counted since it started (exposed in `/metrics`).
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    pub models_rejected: u64,
+    pub promotions: u64,
+    pub shadows_deployed: u64,
+    pub reloads_ok: u64,
+    pub reloads_failed: u64,
+}
+
+pub struct Agent {
+    path: PathBuf,
+    cfg: AgentConfig,
+    /// The configured model's id.
+    model_id: String,
+    /// The interfaces the probe runs on for this agent.
+    ifaces: BTreeMap<String, Origin>,
+    /// With `on_exit = "detach"`, the probes are this run's: noted, so that what a killed agent
+    /// leaves is named by the next command (`lifecycle::claims`).
+    claim: Option<Claim>,
+    events: events::Events,
+    watch: Option<ModelDir>,
+    next_poll: Instant,
+    candidate: Option<(Candidate, Box<Model>)>,
+    pub counters: Counters,
+}
+
+impl Agent {
+    /// Attaches (or reuses) the probe on every interface and deploys the model; on a failure,
+    /// what this start attached is detached again and the error is the one line to print.
+    pub fn start(loaded: Loaded) -> Result<Agent, String> {
+        let Loaded { path, cfg, model } = loaded;
+        let events = events::Events::open(&cfg, &path)?;
+        let mut agent = Agent {
+            model_id: id_string(model.model.header.model_id),
+            claim: (cfg.on_exit == OnExit::Detach).then(|| Claim::new("agent")),
+            watch: cfg.model_dir.as_deref().map(ModelDir::new),
+            next_poll: Instant::now(),
+            ifaces: BTreeMap::new(),
+            candidate: None,
+            counters: Counters::default(),
+            events,
+            path,
+            cfg,
+        };
+        for iface in agent.cfg.interfaces.clone() {
+            if let Err(e) = agent.bring_up(&iface, &model.model) {
+                agent.undo_attached();
+                return Err(format!("{}: {e}", agent.path.display()));
+            }
+        }
+        if let Some(w) = &agent.watch {
+            log(format!(
+                "watching {} for new models every {} ms (shadow first; promoted after {} decisions with at most {}% disagreement)",
+                w.dir.display(),
+                agent.cfg.model_dir_poll_ms,
+                agent.cfg.promote_after_decisions,
+                agent.cfg.promote_max_disagreement * 100.0
+            ));
+        }
+        Ok(agent)
+    }
+
+    /// Detaches what this start attached itself (a start that failed half-way).
+    fn undo_attached(&mut self) {
+        for (iface, origin) in std::mem::take(&mut self.ifaces) {
+            if origin == Origin::Attached {
+                match probes::detach(&iface) {
+                    Ok(said) => log(said),
+                    Err(e) => log(format!("{iface}: {e}")),
+                }
+            }
+        }
+    }
+
+    /// The probe on `iface` attached or reused, in the configured mode, running `model`.
+    fn bring_up(&mut self, iface: &str, model: &Model) -> Result<(), String> {
+        if let Some(claim) = &mut self.claim {
+            claim.add(Object::Probe {
+                iface: iface.to_string(),
+            });
+        }
+        let (origin, program_id) = probes::ensure_attached(iface, &self.cfg)?;
+        self.ifaces.insert(iface.to_string(), origin);
+        log(match origin {
+            Origin::Attached => format!("{iface}: probe attached (program id {program_id})"),
+            Origin::Reused => format!(
+                "{iface}: reusing the probe already attached and pinned there (program id {program_id}); not attaching a second one"
+            ),
+        });
+        if probes::set_mode(iface, self.cfg.mode.abi(), self.cfg.policy())? {
+            log(format!(
+                "{iface}: mode {}",
+                workbench_kernel::models::mode_name(self.cfg.mode.abi())
+            ));
+        }
+        let id = id_string(model.header.model_id);
+        if probes::ensure_active(iface, model)? {
+            log(format!(
+                "{iface}: model {id} ({}) deployed as the active model",
+                self.cfg.model.display()
+            ));
+        } else {
+            log(format!("{iface}: model {id} is already the active model"));
+        }
+        if let Some((c, m)) = &self.candidate {
+            probes::deploy_shadow(iface, m)?;
+            log(format!("{iface}: shadow model {} beside it", c.model));
+        }
+        self.events.add_reader(iface)?;
+        Ok(())
+    }
+
+    /// One turn's work besides HTTP: events out, the model directory and the promotion rule.
+    pub fn tick(&mut self) {
+        self.events.pump();
+        if Instant::now() < self.next_poll {
+            return;
+        }
+        self.next_poll = Instant::now() + Duration::from_millis(self.cfg.model_dir_poll_ms);
+        let ready = self.watch.as_mut().map(ModelDir::poll).unwrap_or_default();
+        for path in ready {
+            self.take_model(&path);
+        }
+        self.judge();
+    }
+
+    fn reject(&mut self, path: &Path, reason: &str) {
+        self.counters.models_rejected += 1;
+        log(format!(
+            "model file rejected: {}: {reason}; the running models are unchanged",
+            path.display()
+        ));
+    }
+
+    /// A new or changed model file: validated as `deploy` validates, then the shadow.
+    fn take_model(&mut self, path: &Path) {
+        let m = match file::read(path) {
+            Ok(m) => m,
+            Err(e) => {
+                // The error names the file already; say the reason once.
+                let reason = format!("{e:#}");
+                let reason = reason
+                    .strip_prefix(&format!("{}: ", path.display()))
+                    .unwrap_or(&reason)
+                    .to_string();
+                return self.reject(path, &reason);
+            }
+        };
+        let id = id_string(m.model.header.model_id);
+        let first = self.ifaces.keys().next().cloned().unwrap_or_default();
+        if probes::active_model(&first).ok().flatten().as_deref() == Some(id.as_str()) {
+            log(format!(
+                "{}: model {id} is the active model already; nothing to do",
+                path.display()
+            ));
+            return;
+        }
+        if self.candidate.as_ref().is_some_and(|(c, _)| c.model == id) {
+            return;
+        }
+        let baseline = self.counters_now();
+        let mut done: Vec<String> = Vec::new();
+        let ifaces: Vec<String> = self.ifaces.keys().cloned().collect();
+        for iface in &ifaces {
+            if let Err(e) = probes::deploy_shadow(iface, &m.model) {
+                // Put back what the others had: the previous candidate, or no shadow.
+                for d in &done {
+                    let _ = match &self.candidate {
+                        Some((_, prev)) => probes::deploy_shadow(d, prev),
+                        None => probes::clear_shadow(d),
+                    };
+                }
+                return self.reject(path, &format!("{iface}: {e}"));
+            }
+            done.push(iface.clone());
+        }
+        self.counters.shadows_deployed += 1;
+        if let Some((old, _)) = &self.candidate {
+            log(format!("shadow model {} replaced by {id}", old.model));
+        }
+        log(format!(
+            "{}: model {id} deployed as the shadow on {}; promoted after {} decisions if it disagrees with the active model in at most {}% of them",
+            path.display(),
+            done.join(", "),
+            self.cfg.promote_after_decisions,
+            self.cfg.promote_max_disagreement * 100.0
+        ));
+        self.candidate = Some((
+            Candidate {
+                file: path.to_path_buf(),
+                model: id,
+                baseline,
+                evaluations: 0,
+                disagreements: 0,
+                state: State::Evaluating,
+            },
+            m.model,
+        ));
+    }
+
+    /// (evaluations, shadow_disagreements) per interface now.
+    fn counters_now(&self) -> BTreeMap<String, (u64, u64)> {
+        self.ifaces
+            .keys()
+            .filter_map(|i| probes::decision_counters(i).ok().map(|c| (i.clone(), c)))
+            .collect()
+    }
+
+    /// The promotion rule on the shadow candidate's counters.
+    fn judge(&mut self) {
+        let now = self.counters_now();
+        let Some((c, _)) = &mut self.candidate else {
+            return;
+        };
+        c.update(&now);
+        match watch::judge(
+            c.evaluations,
+            c.disagreements,
+            self.cfg.promote_after_decisions,
+            self.cfg.promote_max_disagreement,
+        ) {
+            Judgement::Wait => {}
+            Judgement::Hold(why) => {
+                if c.state == State::Evaluating {
+                    log(format!(
+                        "shadow model {} ({}) stays shadow: {why}",
+                        c.model,
+                        c.file.display()
+                    ));
+                }
+                c.state = State::Held(why);
+            }
+            Judgement::Promote => {
+                let Some((c, _)) = self.candidate.take() else {
+                    return;
+                };
+                let mut failed = Vec::new();
+                for iface in self.ifaces.keys() {
+                    if let Err(e) = probes::promote(iface) {
+                        failed.push(format!("{iface}: {e}"));
+                    }
+                }
+                if failed.is_empty() {
+                    self.counters.promotions += 1;
+                    log(format!(
+                        "shadow model {} ({}) promoted to active: it disagreed in {} of {} decisions",
+                        c.model,
+                        c.file.display(),
+                        c.disagreements,
+                        c.evaluations
+                    ));
+                } else {
+                    log(format!(
+                        "promoting shadow model {} failed: {}",
+                        c.model,
+                        failed.join("; ")
+                    ));
+                }
+            }
+        }
+    }
+
+    /// SIGHUP: the file read again; a bad one is refused whole and the agent keeps running on
+    /// the configuration it has.
+    pub fn reload(&mut self) {
+        let before = self.cfg.clone();
+        let outcome = config::load(&self.path).and_then(|new| {
+            self.apply(new).inspect_err(|_| {
+                // What was applied before the failure stays (and the log says what failed);
+                // the rest of the old configuration remains the one the agent goes by.
+                self.cfg = before;
+            })
+        });
+        match outcome {
+            Ok(changes) => {
+                self.counters.reloads_ok += 1;
+                log(format!(
+                    "configuration reloaded from {}: {}",
+                    self.path.display(),
+                    if changes.is_empty() {
+                        "nothing changed".to_string()
+                    } else {
+                        changes.join("; ")
+                    }
+                ));
+            }
+            Err(e) => {
+                self.counters.reloads_failed += 1;
+                log(format!(
+                    "configuration reload refused, still running the previous one: {e}"
+                ));
+            }
+        }
+    }
+
+    fn apply(&mut self, new: Loaded) -> Result<Vec<String>, String> {
+        let Loaded { cfg, model, .. } = new;
+        let old = std::mem::replace(&mut self.cfg, cfg.clone());
+        let mut changes = Vec::new();
+        if cfg.metrics_listen != old.metrics_listen {
+            changes.push(format!(
+                "metrics_listen {} takes effect at the next start (still serving {})",
+                cfg.metrics_listen, old.metrics_listen
+            ));
+        }
+        if cfg.on_exit != old.on_exit {
+            self.claim = (cfg.on_exit == OnExit::Detach).then(|| {
+                let mut c = Claim::new("agent");
+                for iface in self.ifaces.keys() {
+                    c.add(Object::Probe { iface: iface.clone() });
+                }
+                c
+            });
+            changes.push(format!("on_exit {:?}", cfg.on_exit).to_lowercase());
+        }
+        let removed: Vec<String> = self
+            .ifaces
+            .keys()
+            .filter(|i| !cfg.interfaces.contains(i))
+            .cloned()
+            .collect();
+        for iface in removed {
+            self.ifaces.remove(&iface);
+            self.events.remove_reader(&iface);
+            changes.push(probes::detach(&iface)?);
+        }
+        if self.events.changed(&cfg) {
+            self.events = events::Events::open(&cfg, &self.path)?;
+            for iface in self.ifaces.keys() {
+                self.events.add_reader(iface)?;
+            }
+            changes.push("events output reopened".into());
+        }
+        let id = id_string(model.model.header.model_id);
+        for iface in cfg.interfaces.clone() {
+            if !self.ifaces.contains_key(&iface) {
+                self.bring_up(&iface, &model.model)?;
+                changes.push(format!("{iface} added"));
+                continue;
+            }
+            if probes::set_mode(&iface, cfg.mode.abi(), cfg.policy())? {
+                changes.push(format!(
+                    "{iface}: mode {}",
+                    workbench_kernel::models::mode_name(cfg.mode.abi())
+                ));
+            }
+            // Only a changed `model` is deployed: a model the rule promoted stays active
+            // through reloads that do not name another one.
+            if id != self.model_id && probes::ensure_active(&iface, &model.model)? {
+                changes.push(format!("{iface}: model {id} active"));
+            }
+        }
+        self.model_id = id;
+        if cfg.model_dir != old.model_dir {
+            self.watch = cfg.model_dir.as_deref().map(ModelDir::new);
+            changes.push("model_dir watch restarted".into());
+        }
+        Ok(changes)
+    }
+
+    /// `/readyz`: attached on every configured interface with an active model.
+    fn not_ready(&self) -> Option<String> {
+        for iface in &self.cfg.interfaces {
+            if !probes::attached(iface) {
+                return Some(format!("the probe is not attached on {iface}"));
+            }
+            match probes::active_model(iface) {
+                Ok(Some(_)) => {}
+                Ok(None) => return Some(format!("no active model on {iface}")),
+                Err(e) => return Some(format!("{iface}: {e}")),
+            }
+        }
+        None
+    }
+
+    /// Answers one HTTP GET.
+    pub fn route(&self, path: &str) -> Reply {
+        match path {
+            "/healthz" => Reply::text("200 OK", "ok\n"),
+            "/readyz" => match self.not_ready() {
+                None => Reply::text("200 OK", "ready\n"),
+                Some(why) => Reply::text("503 Service Unavailable", format!("not ready: {why}\n")),
+            },
+            "/metrics" => match series::render(self) {
+                Ok(text) => Reply {
+                    status: "200 OK",
+                    content_type: http::METRICS_TYPE,
+                    body: text,
+                },
+                Err(e) => Reply::text("500 Internal Server Error", format!("{e}\n")),
+            },
+            _ => Reply::text("404 Not Found", "served: /metrics, /healthz, /readyz\n"),
+        }
+    }
+
+    /// SIGTERM/SIGINT: detach (the same cleanup as `probe detach`) or, with `on_exit = "keep"`,
+    /// leave the pinned probe running for the next start.
+    pub fn shutdown(mut self, signal: &str) -> Result<(), String> {
+        self.events.pump();
+        self.events.flush();
+        let mut failed = Vec::new();
+        match self.cfg.on_exit {
+            OnExit::Keep => {
+                for iface in self.ifaces.keys() {
+                    log(format!(
+                        "{signal}: leaving the probe on {iface} attached and pinned (on_exit = \"keep\"); the next start reuses it"
+                    ));
+                }
+            }
+            OnExit::Detach => {
+                for iface in self.ifaces.keys() {
+                    match probes::detach(iface) {
+                        Ok(said) => log(format!("{signal}: {said}")),
+                        Err(e) => {
+                            log(format!("{signal}: {iface}: {e}"));
+                            failed.push(format!("{iface}: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+        // The claim goes with the objects it described (dropped here).
+        self.claim.take();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("detaching at exit failed: {}", failed.join("; ")))
+        }
+    }
+}
+
+/// Read-only views for `series`.
+impl Agent {
+    pub fn interfaces(&self) -> impl Iterator<Item = &String> {
+        self.ifaces.keys()
+    }
+    pub fn config(&self) -> &AgentConfig {
+        &self.cfg
+    }
+    pub fn configured_model(&self) -> &str {
+        &self.model_id
+    }
+    pub fn candidate(&self) -> Option<&Candidate> {
+        self.candidate.as_ref().map(|(c, _)| c)
+    }
+    pub fn events_counters(&self) -> (u64, u64) {
+        self.events.counters()
+    }
+}

@@ -1,0 +1,132 @@
+//! The probe on each of the agent's interfaces, through the same library calls as `probe
+//! attach`, `deploy` and `probe detach`. A probe already attached and pinned on an interface (a
+//! restarted agent's, or one left with `on_exit = "keep"`) is reused, never attached twice.
+
+use shared::abi::SLOT_ACTIVE;
+use shared::model::Model;
+use workbench_flow::model::id_string;
+use workbench_kernel::enforce::DefaultRoute;
+use workbench_kernel::models::{self, ProbeModels};
+use workbench_kernel::{bpffs, probe};
+
+use super::config::AgentConfig;
+
+type Result<T> = std::result::Result<T, String>;
+
+fn say(e: impl std::fmt::Display) -> String {
+    format!("{e:#}")
+}
+
+/// Whether the probe is attached to `iface` and pinned.
+pub fn attached(iface: &str) -> bool {
+    probe::is_attached(iface)
+}
+
+/// How the probe came to run on an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Attached,
+    Reused,
+}
+
+/// Attaches the probe to `iface`, or reuses the one pinned there.
+pub fn ensure_attached(iface: &str, cfg: &AgentConfig) -> Result<(Origin, u32)> {
+    if attached(iface) {
+        let id = probe::pinned_program_id(iface).map_err(say)?;
+        return Ok((Origin::Reused, id));
+    }
+    if bpffs::iface_dir(iface).exists() {
+        // Pins without an attachment: a start killed half-way. Ours to clear (the agent owns
+        // the interfaces it is configured for), as `probe detach` would.
+        probe::detach(iface).map_err(|e| format!("{iface}: removing a half-made probe: {}", say(e)))?;
+    }
+    let report = probe::attach(
+        iface,
+        &probe::AttachOptions {
+            flow_table_entries: cfg.flow_table,
+            mode: cfg.attach.mode(),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("attaching the probe to {iface}: {}", say(e)))?;
+    Ok((Origin::Attached, report.program_id))
+}
+
+/// Sets the probe's mode (monitor, dry-run, enforce); the decision points stay as they are.
+pub fn set_mode(iface: &str, mode: u32, policy: DefaultRoute) -> Result<bool> {
+    let mut config = models::read_config(iface).map_err(say)?;
+    if config.mode == mode {
+        return Ok(false);
+    }
+    config.mode = mode;
+    models::write_config(iface, &config, policy).map_err(say)?;
+    Ok(true)
+}
+
+/// The model id in `slot` on `iface`.
+pub fn slot_model(iface: &str, slot: u32) -> Result<Option<String>> {
+    let slots = ProbeModels::open(iface).map_err(say)?;
+    Ok(slots
+        .read_slot(slot)
+        .map_err(say)?
+        .map(|(_, m)| id_string(m.header.model_id)))
+}
+
+pub fn active_model(iface: &str) -> Result<Option<String>> {
+    slot_model(iface, SLOT_ACTIVE)
+}
+
+/// Makes `model` the active one unless it already is (a restart, a reload that did not change
+/// it). True when it deployed.
+pub fn ensure_active(iface: &str, model: &Model) -> Result<bool> {
+    if active_model(iface)?.as_deref() == Some(id_string(model.header.model_id).as_str()) {
+        return Ok(false);
+    }
+    ProbeModels::open(iface)
+        .and_then(|s| s.deploy(model))
+        .map_err(say)?;
+    Ok(true)
+}
+
+pub fn deploy_shadow(iface: &str, model: &Model) -> Result<()> {
+    ProbeModels::open(iface)
+        .and_then(|s| s.deploy_shadow(model))
+        .map_err(say)
+}
+
+pub fn clear_shadow(iface: &str) -> Result<()> {
+    ProbeModels::open(iface)
+        .and_then(|s| s.clear_shadow())
+        .map_err(say)
+}
+
+pub fn promote(iface: &str) -> Result<()> {
+    ProbeModels::open(iface)
+        .and_then(|s| s.promote_shadow())
+        .map_err(say)
+}
+
+/// (evaluations, shadow_disagreements) of the probe on `iface`.
+pub fn decision_counters(iface: &str) -> Result<(u64, u64)> {
+    let stats = workbench_kernel::flows::read_stats(iface).map_err(say)?;
+    let get = |k: &str| stats.get(k).copied().unwrap_or(0);
+    Ok((get("evaluations"), get("shadow_disagreements")))
+}
+
+/// What `probe detach` does: the links (or filters and the qdisc the probe added), then the pins.
+pub fn detach(iface: &str) -> Result<String> {
+    let report = probe::detach(iface).map_err(say)?;
+    let mut said = format!(
+        "detached the probe from {iface} ({}; removed {} pins",
+        report.attach_mode,
+        report.removed_pins.len()
+    );
+    if !report.tc.removed_filters.is_empty() {
+        said.push_str(&format!(", {} cls_bpf filters", report.tc.removed_filters.len()));
+    }
+    if !report.tc.removed_qdiscs.is_empty() {
+        said.push_str(", the clsact qdisc it had added");
+    }
+    said.push(')');
+    Ok(said)
+}
