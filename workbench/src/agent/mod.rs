@@ -135,6 +135,14 @@ impl Agent {
             ));
         }
         let id = id_string(model.header.model_id);
+        if origin == Origin::Reused {
+            if let Some(promoted) = probes::promoted_over(iface, model)? {
+                log(format!(
+                    "{iface}: model {promoted} stays active: it was promoted over the configured model {id} (now the previous model; `workbench deploy --rollback --iface {iface}` restores it)"
+                ));
+                return self.finish_bring_up(iface);
+            }
+        }
         if probes::ensure_active(iface, model)? {
             log(format!(
                 "{iface}: model {id} ({}) deployed as the active model",
@@ -143,6 +151,11 @@ impl Agent {
         } else {
             log(format!("{iface}: model {id} is already the active model"));
         }
+        self.finish_bring_up(iface)
+    }
+
+    /// The shadow candidate (if any) and the event reader on a probe that runs its model.
+    fn finish_bring_up(&mut self, iface: &str) -> Result<(), String> {
         if let Some((c, m)) = &self.candidate {
             probes::deploy_shadow(iface, m)?;
             log(format!("{iface}: shadow model {} beside it", c.model));

@@ -2,7 +2,7 @@
 //! attach`, `deploy` and `probe detach`. A probe already attached and pinned on an interface (a
 //! restarted agent's, or one left with `on_exit = "keep"`) is reused, never attached twice.
 
-use shared::abi::SLOT_ACTIVE;
+use shared::abi::{SLOT_ACTIVE, SLOT_PREVIOUS};
 use shared::model::Model;
 use workbench_flow::model::id_string;
 use workbench_kernel::enforce::DefaultRoute;
@@ -86,6 +86,22 @@ pub fn ensure_active(iface: &str, model: &Model) -> Result<bool> {
         .and_then(|s| s.deploy(model))
         .map_err(say)?;
     Ok(true)
+}
+
+/// At a restart that reused the probe: the active model was promoted over `model` (the
+/// configured one, now in the previous slot, as a promotion leaves it), so it stays: a restart
+/// must not undo a promotion. Returns the promoted model's id then.
+pub fn promoted_over(iface: &str, model: &Model) -> Result<Option<String>> {
+    let configured = id_string(model.header.model_id);
+    let active = active_model(iface)?;
+    if active.is_none() || active.as_deref() == Some(configured.as_str()) {
+        return Ok(None);
+    }
+    Ok(
+        (slot_model(iface, SLOT_PREVIOUS)?.as_deref() == Some(configured.as_str()))
+            .then_some(active)
+            .flatten(),
+    )
 }
 
 pub fn deploy_shadow(iface: &str, model: &Model) -> Result<()> {

@@ -378,6 +378,19 @@ fn agent_reuses_its_probe_reloads_rejects_promotes_and_cleans_up() {
     assert_eq!(agent.metric("workbench_agent_promotions_total"), Some(1.0));
     assert_eq!(agent.metric("workbench_agent_models_rejected_total"), Some(1.0));
 
+    // A restart keeps the promotion: the configured model A is the previous one, so the active
+    // model was promoted over it and stays (the kernel's slots are the agent's memory).
+    assert!(agent.stop().success());
+    let agent = Agent::start(&cfg_path);
+    let kept = agent.wait_for("stays active");
+    assert!(
+        kept.contains(&c_id) && kept.contains(&format!("promoted over the configured model {a_id}")),
+        "{kept}"
+    );
+    assert_eq!(status(&h)["active"]["model"], c_id.as_str());
+    assert_eq!(status(&h)["previous"]["model"], a_id.as_str());
+    assert!(agent.get("/readyz").0.contains("200"));
+
     // The verdict events of that traffic, in the events file, valid against the schema.
     let deadline = Instant::now() + WAIT;
     let schema = eve_schema::schema();
