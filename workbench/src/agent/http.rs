@@ -8,6 +8,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
+/// The most one request may take, reading and writing.
+const REQUEST_TIME: Duration = Duration::from_secs(2);
+
 /// Prometheus' text format.
 pub const METRICS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -69,12 +72,22 @@ impl Server {
 
 fn answer(mut stream: TcpStream, route: &mut dyn FnMut(&str) -> Reply) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
-    // Short: the loop serves everything else too, and a probe's request is one small packet.
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    // Short, and for the whole request, not per read: the loop serves everything else too (a
+    // client sending a byte now and then must not hold the event pump), and a probe's request
+    // is one small packet.
+    let deadline = std::time::Instant::now() + REQUEST_TIME;
+    stream.set_write_timeout(Some(REQUEST_TIME))?;
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no complete request within 2 s",
+            ));
+        }
+        stream.set_read_timeout(Some(left))?;
         let n = stream.read(&mut buf)?;
         if n == 0 || head.len() > 16 * 1024 {
             break;
@@ -99,4 +112,33 @@ fn answer(mut stream: TcpStream, route: &mut dyn FnMut(&str) -> Reply) -> std::i
         out.extend_from_slice(reply.body.as_bytes());
     }
     stream.write_all(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_trickling_bytes_is_cut_off_at_the_request_time() {
+        let server = Server::bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+        let addr = server.listener.local_addr().expect("local address");
+        // One byte every 400 ms for 4 s: each read would finish within a per-read timeout.
+        let client = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).expect("connect");
+            for _ in 0..10 {
+                if c.write_all(b"G").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(400));
+            }
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let failures = server.serve_waiting(&mut |_| Reply::text("200 OK", "ok\n"));
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(
+            failures[0].contains("no complete request within 2 s"),
+            "{failures:?}"
+        );
+        client.join().expect("client");
+    }
 }
