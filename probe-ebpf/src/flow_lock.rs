@@ -22,11 +22,11 @@ use workbench_shared::flow::FLOW_LOCKED;
 const SPINS: u32 = 2048;
 
 /// Whether this build locks flows: the loader picks the build without the lock (feature
-/// `unlocked-flows`) on kernels before 5.12, whose verifier refuses the instructions themselves
+/// `before-5-12`) on kernels before 5.12, whose verifier refuses the instructions themselves
 /// even on a branch that never runs.
 #[inline(always)]
 pub const fn enabled() -> bool {
-    !cfg!(feature = "unlocked-flows")
+    !cfg!(feature = "before-5-12")
 }
 
 /// Takes the lock at `lock`; false when another CPU held it for all [`SPINS`] tries. A function

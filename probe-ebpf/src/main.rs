@@ -21,14 +21,14 @@ use aya_ebpf::{
         TC_ACT_UNSPEC,
     },
     cty::c_void,
-    helpers::{bpf_ktime_get_ns, bpf_map_lookup_elem},
+    helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns, bpf_map_lookup_elem},
     macros::{classifier, map},
     maps::{lpm_trie::Key, Array, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
     programs::TcContext,
 };
 use workbench_shared::{
     abi::{
-        allow_key, PacketRecord, ProbeConfig, VerdictEvent, ALLOW_KEY_BYTES, ALLOW_VERSION_BITS, MODEL_SLOTS,
+        allow_key, PacketRecord, ProbeConfig, VerdictEvent, ALLOW_KEY_BYTES, ALLOW_VERSION_BITS, CLOCK_COARSE, MODEL_SLOTS,
         MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE, SLOT_SHADOW,
     },
     decide::{decide, Scratch as DecideScratch},
@@ -236,8 +236,11 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
     // of the packet is a load from the map, not the value still in a register.
     unsafe { core::arch::asm!("") };
     let packet = &scratch.packet;
-    // SAFETY: helper without preconditions.
-    let now_ns = unsafe { bpf_ktime_get_ns() };
+    let config = match CONFIG.get(0) {
+        Some(c) => *c,
+        None => return Ok(PASS_ON),
+    };
+    let now_ns = clock(&config);
     let oriented = FlowKey::of(packet);
     let from_lo = oriented.from_lo;
     // The key too: the comparisons that ordered its endpoints left their marks on it.
@@ -245,10 +248,6 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
     // SAFETY: as above.
     unsafe { core::arch::asm!("") };
     let key = &scratch.key;
-    let config = match CONFIG.get(0) {
-        Some(c) => *c,
-        None => return Ok(PASS_ON),
-    };
     // The flow's entry, locked (see flow_lock.rs): from here to `release` this CPU is the only
     // one updating it, so the packet record below is in the order the updates were applied,
     // which is the order verify's userspace twin replays them in.
@@ -287,6 +286,19 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
         count(stats::VERDICT_CHANGES);
     }
     Ok(act(&config, key, verdict))
+}
+
+/// The packet's timestamp by the configured clock. The coarse clock (5.11) is not in the build
+/// for kernels before 5.12, which refuse the helper even on a branch that never runs.
+#[inline(always)]
+fn clock(config: &ProbeConfig) -> u64 {
+    if cfg!(not(feature = "before-5-12")) && config.clock == CLOCK_COARSE {
+        // SAFETY: helper without preconditions.
+        unsafe { bpf_ktime_get_coarse_ns() }
+    } else {
+        // SAFETY: helper without preconditions.
+        unsafe { bpf_ktime_get_ns() }
+    }
 }
 
 /// What happens to a packet of a flow whose active verdict is `verdict`, by mode.

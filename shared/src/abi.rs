@@ -46,8 +46,18 @@ pub struct ProbeConfig {
     pub decide_every: u32,
     /// 1: emit a [`PacketRecord`] for every parsed packet (`workbench verify`).
     pub record_packets: u32,
+    /// The clock that stamps packets: [`CLOCK_NS`] or [`CLOCK_COARSE`].
+    pub clock: u32,
 }
-const _: () = assert!(core::mem::size_of::<ProbeConfig>() == 16);
+const _: () = assert!(core::mem::size_of::<ProbeConfig>() == 20);
+
+/// `bpf_ktime_get_ns`: the monotonic clock to the nanosecond (about 24 ns a packet on this
+/// project's VM, where it is the probe's largest fixed cost).
+pub const CLOCK_NS: u32 = 0;
+/// `bpf_ktime_get_coarse_ns`: the same clock as of the last timer tick (1-4 ms resolution with
+/// HZ 1000-250), a few ns a packet; every time feature is then at tick resolution
+/// (docs/FEATURES.md, "The coarse clock").
+pub const CLOCK_COARSE: u32 = 1;
 
 impl Default for ProbeConfig {
     fn default() -> Self {
@@ -56,6 +66,7 @@ impl Default for ProbeConfig {
             decide_first_packets: 32,
             decide_every: 16,
             record_packets: 0,
+            clock: CLOCK_NS,
         }
     }
 }

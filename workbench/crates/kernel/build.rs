@@ -66,10 +66,10 @@ fn main() {
         })
         .unwrap_or_else(|| root.join("target").join("probe-ebpf"));
 
-    // Two objects: the probe, and the same probe without the per-flow lock for kernels before
-    // 5.12, whose verifier refuses the lock's atomic instructions (docs/ARCHITECTURE.md). Each
+    // Two objects: the probe, and the same probe without the per-flow lock (and the coarse
+    // clock) for kernels before 5.12, whose verifier refuses the lock's atomic instructions (docs/ARCHITECTURE.md). Each
     // feature set keeps its own artifacts in the inner target, so a rebuild is a copy.
-    for (features, file) in [("", "probe.o"), ("unlocked-flows", "probe-unlocked.o")] {
+    for (features, file) in [("", "probe.o"), ("before-5-12", "probe-unlocked.o")] {
         build_probe(&probe_dir, &target_dir, features, file);
     }
 }

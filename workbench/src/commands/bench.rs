@@ -98,6 +98,22 @@ pub enum BenchCommand {
         #[command(flatten)]
         json: Output,
     },
+    /// What the coarse clock (`deploy --clock coarse`) does to the features: captures replayed
+    /// with their own timestamps and with each cut to its timer tick, the features compared
+    /// at the default decision points (default captures: ../shared/data/pcaps and its apps/).
+    Clock {
+        /// Captures (pcap or pcapng) or folders of them.
+        captures: Vec<PathBuf>,
+        /// Milliseconds between timer ticks (Debian's kernels: HZ 250, 4 ms).
+        #[arg(long, default_value_t = workbench_bench::clock::DEFAULT_TICK_MS,
+              value_parser = clap::value_parser!(u64).range(1..=1000))]
+        tick_ms: u64,
+        /// Also count the decision points whose verdict this model gives differently.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[command(flatten)]
+        json: Output,
+    },
     /// One load of FILE, printed as JSON (the child process that `bench load` measures).
     #[command(hide = true)]
     LoadOnce {
@@ -105,6 +121,28 @@ pub enum BenchCommand {
         #[arg(long)]
         cache_dir: Option<PathBuf>,
     },
+}
+
+/// The captures `bench clock` compares on: those named (folders expanded), else the real ones
+/// in ../shared/data/pcaps and its apps/ folder.
+fn clock_captures(named: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
+    let named = if named.is_empty() {
+        let Some(data) = workbench_bench::cic_file::shared_data_dir() else {
+            bail!("bench clock: no capture named and no ../shared/data/pcaps here; name captures or folders");
+        };
+        vec![data.join("pcaps"), data.join("pcaps").join("apps")]
+    } else {
+        named
+    };
+    let mut out = Vec::new();
+    for p in named {
+        if p.is_dir() {
+            out.extend(workbench_bench::clock::captures_in(&p)?);
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 /// A section that ran: its JSON document (the shape `bench all` reads) and its text.
@@ -281,6 +319,22 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             let doc = section_json("probe", figures, notes, &report)?;
             emit(json, "probe", Ok(doc), || render(&report))
         }
+        BenchCommand::Clock {
+            captures,
+            tick_ms,
+            model,
+            json,
+        } => {
+            let captures = clock_captures(captures)?;
+            let model = match model {
+                Some(path) => Some(workbench_flow::model::file::read(&path)?.model),
+                None => None,
+            };
+            let report = workbench_bench::clock::run(&captures, tick_ms, model)?;
+            json.emit(&Shown::new(&report, |r, f| {
+                f.write_str(&workbench_bench::clock::text(r))
+            }))
+        }
         BenchCommand::Live { quick, json } => {
             let capture = features::synflood_capture();
             if let Some(reason) = live::unavailable(&capture) {
@@ -393,7 +447,7 @@ pub fn render(r: &BenchReport) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<16} {:>6} {:>12} {:>9} {:>6} {:>13} {:>9} {:>7} {:>11} {:>9} {:>10}",
+        "{:<16} {:>6} {:>12} {:>9} {:>6} {:>13} {:>9} {:>7} {:>11} {:>9} {:>10} {:>7} {:>6}",
         "packet",
         "empty",
         "no_decision",
@@ -404,12 +458,14 @@ pub fn render(r: &BenchReport) -> String {
         "forest",
         "model_part",
         "unlocked",
-        "flow_lock"
+        "flow_lock",
+        "coarse",
+        "clock"
     );
     for p in &r.packets {
         let _ = writeln!(
             out,
-            "{:<16} {:>6} {:>12} {:>9} {:>6} {:>13} {:>9} {:>7} {:>11} {:>9} {:>10}",
+            "{:<16} {:>6} {:>12} {:>9} {:>6} {:>13} {:>9} {:>7} {:>11} {:>9} {:>10} {:>7} {:>6}",
             format!("{} ({} B)", p.packet, p.frame_bytes),
             p.ns.empty_ns,
             p.ns.no_decision_ns,
@@ -420,7 +476,9 @@ pub fn render(r: &BenchReport) -> String {
             p.ns.forest_ns,
             p.ns.model_part_ns,
             p.ns.no_model_unlocked_ns,
-            p.ns.flow_lock_ns
+            p.ns.flow_lock_ns,
+            p.ns.no_model_coarse_clock_ns,
+            p.ns.clock_ns
         );
     }
     for t in &r.targets {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use color_eyre::eyre::{bail, Result};
-use shared::abi::{MODE_DRY_RUN, MODE_ENFORCE, MODE_MONITOR};
+use shared::abi::{CLOCK_COARSE, CLOCK_NS, MODE_DRY_RUN, MODE_ENFORCE, MODE_MONITOR};
 
 use crate::output::{Output, Shown};
 use workbench_flow::model::file;
@@ -21,6 +21,21 @@ pub enum Mode {
     Enforce,
     /// Count what enforce would drop (statistic `would_drop`), pass everything.
     DryRun,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Clock {
+    Ns,
+    Coarse,
+}
+
+impl Clock {
+    pub fn abi(self) -> u32 {
+        match self {
+            Clock::Ns => CLOCK_NS,
+            Clock::Coarse => CLOCK_COARSE,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +73,11 @@ pub struct DeployArgs {
     /// Then at every M-th packet (0: never again).
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub decide_every: Option<u32>,
+    /// The clock that stamps packets: ns (bpf_ktime_get_ns, the default) or coarse (the timer
+    /// tick's, 1-4 ms resolution, about 24 ns a packet cheaper on a VM; every time feature is
+    /// then at tick resolution: docs/FEATURES.md, "The coarse clock").
+    #[arg(long, value_enum)]
+    pub clock: Option<Clock>,
     /// Allow enforce mode on an interface that carries a default route (it can cut this
     /// machine off the network).
     #[arg(long)]
@@ -75,9 +95,17 @@ pub fn run(args: DeployArgs) -> Result<()> {
         && args.allow.is_empty()
         && !args.clear_allowlist
         && args.decide_first.is_none()
-        && args.decide_every.is_none();
+        && args.decide_every.is_none()
+        && args.clock.is_none();
     if nothing_to_do {
-        bail!("nothing to deploy: give a MODEL file, --rollback, --promote-shadow, --clear-shadow or --mode");
+        bail!("nothing to deploy: give a MODEL file, --rollback, --promote-shadow, --clear-shadow, --mode or --clock");
+    }
+    if args.clock == Some(Clock::Coarse) && !workbench_kernel::features::bpf_atomics() {
+        // The probe for kernels before 5.12 is built without the coarse clock (5.11).
+        bail!(
+            "--clock coarse: this kernel ({}) runs the probe built for kernels before 5.12, which has no coarse clock",
+            workbench_kernel::features::kernel_release()
+        );
     }
     if args.shadow && args.model.is_none() {
         bail!("--shadow needs a MODEL file");
@@ -117,7 +145,11 @@ pub fn run(args: DeployArgs) -> Result<()> {
     if args.clear_shadow {
         slots.clear_shadow()?;
     }
-    if args.mode.is_some() || args.decide_first.is_some() || args.decide_every.is_some() {
+    if args.mode.is_some()
+        || args.decide_first.is_some()
+        || args.decide_every.is_some()
+        || args.clock.is_some()
+    {
         let mut config = models::read_config(&args.iface)?;
         if let Some(mode) = args.mode {
             config.mode = match mode {
@@ -132,6 +164,9 @@ pub fn run(args: DeployArgs) -> Result<()> {
         if let Some(m) = args.decide_every {
             config.decide_every = m;
         }
+        if let Some(c) = args.clock {
+            config.clock = c.abi();
+        }
         models::write_config(&args.iface, &config, policy)?;
     }
     args.output.emit(&Shown::new(&slots.report()?, deployed))
@@ -144,13 +179,14 @@ fn deployed(report: &models::ModelsReport, f: &mut fmt::Formatter<'_>) -> fmt::R
     };
     writeln!(
         f,
-        "{}: active {}, shadow {}, previous {}; mode {}; decisions at packets 1..={} then every {}",
+        "{}: active {}, shadow {}, previous {}; mode {}; decisions at packets 1..={} then every {}; clock {}",
         report.iface,
         show(&report.active),
         show(&report.shadow),
         show(&report.previous),
         report.mode,
         report.decide_first_packets,
-        report.decide_every
+        report.decide_every,
+        report.clock
     )
 }

@@ -145,6 +145,14 @@ fn status(r: &workbench_kernel::models::ModelsReport, f: &mut fmt::Formatter<'_>
     )?;
     writeln!(
         f,
+        "  clock:          {}",
+        match r.clock {
+            "coarse" => "coarse (the timer tick's; time features at tick resolution)",
+            _ => "ns (bpf_ktime_get_ns)",
+        }
+    )?;
+    writeln!(
+        f,
         "  never dropped in enforce mode: {}",
         if r.allowlist.is_empty() {
             "nothing allowlisted".to_string()

@@ -28,6 +28,10 @@ pub struct VerifyArgs {
     #[arg(long, default_value_t = ProbeConfig::default().decide_every,
           value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub decide_every: u32,
+    /// The probe's clock (`deploy --clock`): the twin replays the kernel's own timestamps
+    /// either way, so parity holds with both.
+    #[arg(long, value_enum, default_value_t = crate::commands::deploy::Clock::Ns)]
+    pub clock: crate::commands::deploy::Clock,
     /// Id of the lab namespace to create (ebml-<id>).
     #[arg(long, value_parser = crate::argcheck::lab_id)]
     pub lab_id: Option<String>,
@@ -56,6 +60,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         config: ProbeConfig {
             decide_first_packets: args.decide_first,
             decide_every: args.decide_every,
+            clock: args.clock.abi(),
             ..ProbeConfig::default()
         },
         lab_id: args

@@ -10,15 +10,16 @@ const REPEAT: u64 = 1000;
 const RUNS: u64 = 7;
 /// Variants that run the probe's main load (all but the empty program and the unlocked probe,
 /// which is a second load with flows of its own).
-const PROBE_VARIANTS: u64 = 6;
+const PROBE_VARIANTS: u64 = 7;
 /// Variants that evaluate a model at every packet (tree, logistic, forest).
 const MODEL_VARIANTS: u64 = 3;
 /// Probe variants that run before the default-decisions variant in every round.
-const PROBE_VARIANTS_BEFORE_DEFAULT: u64 = 3;
-const VARIANT_KEYS: [&str; 8] = [
+const PROBE_VARIANTS_BEFORE_DEFAULT: u64 = 4;
+const VARIANT_KEYS: [&str; 9] = [
     "empty_ns",
     "no_decision_ns",
     "no_model_unlocked_ns",
+    "no_model_coarse_clock_ns",
     "no_model_ns",
     "tree_ns",
     "tree_default_decisions_ns",
@@ -48,6 +49,10 @@ fn bench_probe_runs_the_probe_on_every_variant_and_cleans_up() {
     assert_eq!(
         r["model_part_ns"].as_i64(),
         Some(num(&r, "tree_ns") as i64 - num(&r, "no_model_ns") as i64)
+    );
+    assert_eq!(
+        r["clock_ns"].as_i64(),
+        Some(num(&r, "no_model_ns") as i64 - num(&r, "no_model_coarse_clock_ns") as i64)
     );
     assert_eq!(
         r["flow_lock_ns"].as_i64(),

@@ -10,6 +10,7 @@ mod agent;
 mod bench;
 mod broken_pipe;
 mod cleanup;
+mod coarse_clock;
 mod config_flags;
 mod demo;
 mod eval;

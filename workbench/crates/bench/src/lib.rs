@@ -5,6 +5,7 @@
 pub mod all;
 mod child;
 pub mod cic_file;
+pub mod clock;
 pub(crate) mod error;
 pub mod features;
 pub mod figure;

@@ -79,14 +79,19 @@ pub(crate) enum Variant {
     /// `NoModel` on the probe built without the per-flow lock (a second private load): the
     /// lock's cost is `no_model_ns - no_model_unlocked_ns`.
     NoModelUnlocked,
+    /// `NoModel` with the coarse clock (`deploy --clock coarse`): the clock's share of the cost
+    /// is `no_model_ns - no_model_coarse_clock_ns`.
+    NoModelCoarseClock,
 }
 
 /// In this order in every round. The last one decides at every packet, so a flow's latest
 /// decision is at its latest packet when the runs end.
-const VARIANTS: [Variant; 8] = [
+const VARIANTS: [Variant; 9] = [
     Variant::Empty,
     Variant::NoDecision,
     Variant::NoModelUnlocked,
+    Variant::NoModelCoarseClock,
+    // After the coarse clock: sets the configuration back to the nanosecond clock.
     Variant::NoModel,
     Variant::Tree,
     Variant::TreeDefaultDecisions,
@@ -105,6 +110,7 @@ impl Variant {
             Variant::Logistic => "logistic_ns",
             Variant::Forest => "forest_ns",
             Variant::NoModelUnlocked => "no_model_unlocked_ns",
+            Variant::NoModelCoarseClock => "no_model_coarse_clock_ns",
         }
     }
 }
@@ -243,6 +249,16 @@ fn prepare(variant: Variant, slots: &ProbeModels, ebpf: &mut Ebpf, m: &BenchMode
         Variant::NoModel => {
             slots.clear_active()?;
             set_config(ebpf, decide(true))?;
+        }
+        Variant::NoModelCoarseClock => {
+            slots.clear_active()?;
+            set_config(
+                ebpf,
+                ProbeConfig {
+                    clock: shared::abi::CLOCK_COARSE,
+                    ..decide(true)
+                },
+            )?;
         }
         Variant::Tree => slots.deploy(&m.tree)?,
         Variant::TreeDefaultDecisions => {
@@ -462,6 +478,8 @@ mod tests {
                 no_model_ns: 100,
                 no_model_unlocked_ns: 90,
                 flow_lock_ns: 10,
+                no_model_coarse_clock_ns: 80,
+                clock_ns: 20,
                 tree_ns: 140,
                 tree_default_decisions_ns: 0,
                 logistic_ns: 0,

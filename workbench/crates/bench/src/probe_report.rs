@@ -45,6 +45,11 @@ pub struct VariantNs {
     /// no_model_ns - no_model_unlocked_ns: what the per-flow lock adds (an uncontended
     /// compare-and-exchange and an exchange).
     pub flow_lock_ns: i64,
+    /// `no_model_ns` with the coarse clock (`deploy --clock coarse`).
+    pub no_model_coarse_clock_ns: u32,
+    /// no_model_ns - no_model_coarse_clock_ns: what the nanosecond clock costs beyond the
+    /// coarse one.
+    pub clock_ns: i64,
 }
 
 impl VariantNs {
@@ -61,6 +66,8 @@ impl VariantNs {
             no_model_unlocked_ns: get(Variant::NoModelUnlocked),
             model_part_ns: get(Variant::Tree) as i64 - get(Variant::NoModel) as i64,
             flow_lock_ns: get(Variant::NoModel) as i64 - get(Variant::NoModelUnlocked) as i64,
+            no_model_coarse_clock_ns: get(Variant::NoModelCoarseClock),
+            clock_ns: get(Variant::NoModel) as i64 - get(Variant::NoModelCoarseClock) as i64,
         }
     }
 }
@@ -177,6 +184,10 @@ pub fn figures(r: &BenchReport) -> Vec<Figure> {
         ),
         vs("probe_logistic_ns_per_packet", ns.logistic_ns),
         vs("probe_forest_ns_per_packet", ns.forest_ns),
+        vs(
+            "probe_no_model_coarse_clock_ns_per_packet",
+            ns.no_model_coarse_clock_ns,
+        ),
         Figure::versus(
             "probe_flow_lock_ns_per_packet",
             ns.flow_lock_ns as f64,

@@ -92,6 +92,8 @@ pub struct ModelsReport {
     pub mode: &'static str,
     pub decide_first_packets: u32,
     pub decide_every: u32,
+    /// The clock that stamps packets: "ns" or "coarse" (`shared::abi::CLOCK_COARSE`).
+    pub clock: &'static str,
     /// CIDRs enforce mode never drops.
     pub allowlist: Vec<String>,
     /// How the probe hooks into the interface: "tcx" (TCX links), "tc" (cls_bpf filters on a
@@ -292,6 +294,7 @@ impl ProbeModels {
             mode: mode_name(config.mode),
             decide_first_packets: config.decide_first_packets,
             decide_every: config.decide_every,
+            clock: clock_name(config.clock),
             allowlist: super::allowlist::list(&self.iface)
                 .map(|l| l.iter().map(ToString::to_string).collect())
                 .unwrap_or_default(),
@@ -301,6 +304,13 @@ impl ProbeModels {
                 "tcx"
             },
         })
+    }
+}
+
+pub fn clock_name(clock: u32) -> &'static str {
+    match clock {
+        shared::abi::CLOCK_COARSE => "coarse",
+        _ => "ns",
     }
 }
 
@@ -347,16 +357,18 @@ fn read_config_map(fd: OwnedFd) -> Result<ProbeConfig> {
         decide_first_packets: word(1),
         decide_every: word(2),
         record_packets: word(3),
+        clock: word(4),
     })
 }
 
 fn write_config_map(fd: OwnedFd, config: &ProbeConfig) -> Result<()> {
-    let mut buf = Vec::with_capacity(16);
+    let mut buf = Vec::with_capacity(std::mem::size_of::<ProbeConfig>());
     for w in [
         config.mode,
         config.decide_first_packets,
         config.decide_every,
         config.record_packets,
+        config.clock,
     ] {
         buf.extend_from_slice(&w.to_ne_bytes());
     }

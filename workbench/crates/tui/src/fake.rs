@@ -206,6 +206,7 @@ pub fn snapshot(flows: usize, logistic_active: bool) -> Result<Snapshot> {
             attach_mode: "tcx",
             decide_first_packets: 32,
             decide_every: 16,
+            clock: "ns",
             allowlist: Vec::new(),
         }),
         active_model: Some(Arc::from(active.clone())),

@@ -324,6 +324,8 @@ impl Source for SimSource {
                 attach_mode: "none",
                 decide_first_packets: self.twin.config.decide_first_packets,
                 decide_every: self.twin.config.decide_every,
+                // The simulation replays the capture's own timestamps.
+                clock: "ns",
                 allowlist: Vec::new(),
             }),
             active_model: Some(self.model.clone()),
