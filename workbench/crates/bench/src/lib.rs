@@ -6,6 +6,8 @@ pub mod all;
 mod child;
 pub mod cic_file;
 pub(crate) mod error;
+pub mod events;
+pub mod events_report;
 pub mod features;
 pub mod figure;
 pub mod live;
