@@ -390,6 +390,11 @@ pub fn run(options: &Options) -> Result<EventsReport> {
         ring_capacity_events: ring_bytes / report::record_bytes(event_bytes),
         poll_ms: options.poll_ms,
         paper_loss_point_per_s: report::paper_loss_point_per_s(ring_bytes, event_bytes, options.poll_ms),
+        paper_loss_point_with_reader_per_s: report::paper_loss_point_with_reader_per_s(
+            ring_bytes / report::record_bytes(event_bytes),
+            options.poll_ms,
+            reader.events_per_busy_s,
+        ),
         step_ms: options.step_ms,
         events_written: reader.events,
         reader,

@@ -29,6 +29,21 @@ pub fn paper_loss_point_per_s(ring_bytes: u64, event_bytes: u64, poll_ms: u64) -
     capacity as f64 * 1000.0 / poll_ms.max(1) as f64
 }
 
+/// The same with the reader's own time counted: a turn is the sleep plus the time to write out
+/// what it found, at `reader_events_per_s`. In a steady state a turn finds `n = R (T + n / v)`
+/// events; the ring overflows once `n` passes its capacity `C`, so at `R = C / (T + C / v)`.
+pub fn paper_loss_point_with_reader_per_s(
+    capacity_events: u64,
+    poll_ms: u64,
+    reader_events_per_s: f64,
+) -> Option<f64> {
+    if reader_events_per_s <= 0.0 || !reader_events_per_s.is_finite() {
+        return None;
+    }
+    let c = capacity_events as f64;
+    Some(c / (poll_ms as f64 / 1000.0 + c / reader_events_per_s))
+}
+
 /// One offered rate, held for a fixed time, and what became of its events.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Step {
@@ -133,6 +148,8 @@ pub struct EventsReport {
     pub poll_ms: u64,
     /// [`paper_loss_point_per_s`]: capacity / turn.
     pub paper_loss_point_per_s: f64,
+    /// [`paper_loss_point_with_reader_per_s`] at the reader's measured throughput.
+    pub paper_loss_point_with_reader_per_s: Option<f64>,
     pub step_ms: u64,
     pub reader: ReaderStats,
     /// The unpaced step's achieved rate (the producer's ceiling), when one ran.
@@ -246,6 +263,13 @@ pub fn render(r: &EventsReport) -> String {
         r.ring_capacity_events,
         r.poll_ms
     );
+    if let Some(p) = r.paper_loss_point_with_reader_per_s {
+        let _ = writeln!(
+            out,
+            "on paper with this reader's throughput (turn = {} ms sleep + writing out what it found): {p:.0} new flows/s",
+            r.poll_ms
+        );
+    }
     let _ = writeln!(
         out,
         "reader: {:.0} events/s while busy ({} events, {:.1} ms busy); EVE line {:.0} bytes mean ({}-{}){}",
@@ -303,6 +327,17 @@ mod tests {
         assert_eq!(record_bytes(73), 88);
         let lp = paper_loss_point_per_s(256 * 1024, 72, 20);
         assert_eq!(lp, 3276.0 * 50.0);
+    }
+
+    #[test]
+    fn paper_loss_point_counts_the_readers_time() {
+        // 3,276 events, 20 ms sleep, a reader of 95,000 events/s: a turn of 20 + 34.5 ms.
+        let lp = paper_loss_point_with_reader_per_s(3276, 20, 95_000.0).expect("finite");
+        assert!((lp - 60_127.5).abs() < 1.0, "{lp}");
+        // An infinitely fast reader leaves the ring-only figure.
+        let fast = paper_loss_point_with_reader_per_s(3276, 20, f64::MAX).expect("finite");
+        assert!((fast - 163_800.0).abs() < 1e-6, "{fast}");
+        assert_eq!(paper_loss_point_with_reader_per_s(3276, 20, 0.0), None);
     }
 
     #[test]
