@@ -1,4 +1,4 @@
-//! `workbench bench <section>` (probe, live, features, load, pitfalls, train, tui) and
+//! `workbench bench <section>` (probe, events, live, features, load, pitfalls, train, tui) and
 //! `workbench bench all`.
 //!
 //! Every section takes `--quick` and `--json`. With `--json` it prints one document in the
@@ -15,7 +15,7 @@ use super::print_json;
 use crate::output::{Output, Shown};
 use workbench_bench::probe::{self, BenchReport};
 use workbench_bench::{self as b, all, features, live, markdown, section_json, skipped_json};
-use workbench_bench::{cic_file, load, pitfalls, train};
+use workbench_bench::{cic_file, events, load, pitfalls, train};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -27,6 +27,26 @@ pub enum BenchCommand {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
         repeat: Option<u32>,
         /// Fewer runs and repetitions.
+        #[arg(long)]
+        quick: bool,
+        #[command(flatten)]
+        json: Output,
+    },
+    /// Where verdict events start getting lost: new flows through a private probe (attached
+    /// nowhere) at increasing rates while a reader drains the EVENTS ring into EVE lines in a
+    /// file, as the agent does; events written and lost per rate, and the loss point.
+    Events {
+        /// Offered rates, new flows per second, comma-separated, `max` for unpaced (default
+        /// 1000,5000,10000,20000,30000,40000,50000,75000,100000,150000,200000,300000,max).
+        #[arg(long, value_parser = events::parse_rates_arg)]
+        rates: Option<events::Rates>,
+        /// How long each rate is held (default 1000 ms; --quick: 250 ms).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        step_ms: Option<u64>,
+        /// The reader's sleep between drains (default: the agent's turn, 20 ms).
+        #[arg(long, default_value_t = events::AGENT_TURN_MS, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        poll_ms: u64,
+        /// Shorter steps.
         #[arg(long)]
         quick: bool,
         #[command(flatten)]
@@ -334,6 +354,35 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             json.emit(&Shown::new(&report, |r, f| {
                 f.write_str(&workbench_bench::clock::text(r))
             }))
+        }
+        BenchCommand::Events {
+            rates,
+            step_ms,
+            poll_ms,
+            quick,
+            json,
+        } => {
+            if let Some(reason) = b::kernel_unavailable("benchmarking the verdict events") {
+                return emit(json, "events", Err(reason), String::new);
+            }
+            workbench_kernel::lifecycle::install()?;
+            let report = events::run(&events::Options {
+                rates: rates.map_or_else(|| events::DEFAULT_RATES.to_vec(), |r| r.0),
+                step_ms: step_ms.unwrap_or(if quick {
+                    events::QUICK_STEP_MS
+                } else {
+                    events::DEFAULT_STEP_MS
+                }),
+                poll_ms,
+            })?;
+            let (figures, notes) = (
+                workbench_bench::events_report::figures(&report),
+                workbench_bench::events_report::notes(&report),
+            );
+            let doc = section_json("events", figures, notes, &report)?;
+            emit(json, "events", Ok(doc), || {
+                workbench_bench::events_report::render(&report)
+            })
         }
         BenchCommand::Live { quick, json } => {
             let capture = features::synflood_capture();

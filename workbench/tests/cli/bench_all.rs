@@ -1,12 +1,14 @@
 //! `workbench bench all --quick`: every section is in the JSON report, ran or skipped with a
 //! reason; every figure that ran is a finite number; the markdown carries the table. The
 //! numbers themselves are never asserted (they depend on the machine). As root the kernel sections
-//! (probe, live) must have run.
+//! (probe, events, live) must have run.
 
 use crate::common::{report, TempDir};
 use serde_json::Value;
 
-const SECTIONS: [&str; 7] = ["probe", "live", "features", "load", "pitfalls", "train", "tui"];
+const SECTIONS: [&str; 8] = [
+    "probe", "events", "live", "features", "load", "pitfalls", "train", "tui",
+];
 
 #[test]
 fn bench_all_quick_reports_every_section() {
@@ -89,7 +91,7 @@ fn bench_all_quick_reports_every_section() {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if root {
-        for kernel in ["probe", "live"] {
+        for kernel in ["probe", "events", "live"] {
             assert!(ran.contains(&kernel), "{kernel} must run as root: {stderr}");
         }
     }

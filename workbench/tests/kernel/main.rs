@@ -8,6 +8,7 @@ mod common;
 
 mod agent;
 mod bench;
+mod bench_events;
 mod broken_pipe;
 mod cleanup;
 mod coarse_clock;

@@ -19,7 +19,9 @@ use super::figure::Figure;
 use super::machine::Machine;
 
 /// Every section, in the order the report lists them.
-pub const SECTIONS: [&str; 7] = ["probe", "live", "features", "load", "pitfalls", "train", "tui"];
+pub const SECTIONS: [&str; 8] = [
+    "probe", "events", "live", "features", "load", "pitfalls", "train", "tui",
+];
 
 #[derive(Debug, Clone)]
 pub struct Options {

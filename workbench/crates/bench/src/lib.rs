@@ -7,6 +7,8 @@ mod child;
 pub mod cic_file;
 pub mod clock;
 pub(crate) mod error;
+pub mod events;
+pub mod events_report;
 pub mod features;
 pub mod figure;
 pub mod live;

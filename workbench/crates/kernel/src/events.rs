@@ -39,6 +39,19 @@ impl EventReader {
         })
     }
 
+    /// A reader of the ring `map` of a probe that is not attached to an interface (the private
+    /// load of `bench events`); `label` stands for the interface in messages and `book` holds
+    /// the scales of the models it runs. Reads exactly as [`EventReader::open`]'s reader does.
+    pub fn from_map(label: &str, map: aya::maps::MapData, book: ScaleBook) -> Result<Self> {
+        Ok(EventReader {
+            iface: label.to_string(),
+            ring: Ring::open(map)?,
+            book,
+            missing: std::collections::BTreeSet::default(),
+            clock: ClockOffset::read(),
+        })
+    }
+
     /// Drops every event already waiting (what earlier traffic left in the ring): a reader
     /// that starts "from now" calls this first. Returns how many were dropped.
     pub fn skip_backlog(&mut self) -> usize {
