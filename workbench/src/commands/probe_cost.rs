@@ -48,10 +48,7 @@ impl fmt::Display for CostReport {
 
 pub fn measure(iface: &str, window_ms: u64) -> Result<CostReport> {
     let before_sysctl = live_cost::sysctl_enabled();
-    let active_model = ProbeModels::open(iface)?
-        .report()?
-        .active
-        .map(|s| s.model);
+    let active_model = ProbeModels::open(iface)?.report()?.active.map(|s| s.model);
     let session = StatsSession::enable()?;
     let start = live_cost::program_cost(iface)?;
     let deadline = Instant::now() + Duration::from_millis(window_ms);

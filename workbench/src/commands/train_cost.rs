@@ -59,7 +59,11 @@ pub fn not_deployable() -> CandidatesReport {
 
 /// Fits the candidates and measures their cost. A fit error is the command's error; a cost
 /// error (no permission, a kernel refusal) becomes `cost_unavailable`.
-pub fn candidates(ds: &Dataset, base: &TrainOptions, depths: &[usize]) -> color_eyre::Result<CandidatesReport> {
+pub fn candidates(
+    ds: &Dataset,
+    base: &TrainOptions,
+    depths: &[usize],
+) -> color_eyre::Result<CandidatesReport> {
     if let Some(why) = candidates::unsupported(base.kind) {
         return Ok(CandidatesReport {
             candidates: Vec::new(),
@@ -88,7 +92,10 @@ pub fn candidates(ds: &Dataset, base: &TrainOptions, depths: &[usize]) -> color_
         }
     };
     workbench_kernel::lifecycle::check()?;
-    Ok(report(fitted.iter().map(candidates::Candidate::figures).collect(), measured))
+    Ok(report(
+        fitted.iter().map(candidates::Candidate::figures).collect(),
+        measured,
+    ))
 }
 
 /// The rows from the figures and the measurement (or the reason there is none).
@@ -155,9 +162,7 @@ impl fmt::Display for CandidatesReport {
                 "    {:>5} {:>6.3} {:>6} {:>7} {:>6} {:>9} {:>8}",
                 c.figures.depth,
                 c.figures.f1,
-                c.figures
-                    .roc_auc
-                    .map_or("-".into(), |a| format!("{a:.3}")),
+                c.figures.roc_auc.map_or("-".into(), |a| format!("{a:.3}")),
                 c.figures.nodes,
                 ns(c.kernel_ns_per_packet),
                 c.vs_empty.map_or("-".into(), |v| format!("{v:.2}x")),

@@ -108,10 +108,13 @@ pub fn median(values: &[u32]) -> u32 {
     v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
-/// The private pin directory of this process's measurement, inside the project's bpffs
-/// directory (so that whatever cleans up after the project finds it if the process is killed).
+/// The private pin directory of one measurement of this process (measurements may run at once
+/// on several threads), inside the project's bpffs directory (so that whatever cleans up after
+/// the project finds it if the process is killed).
 fn private_dir() -> PathBuf {
-    Path::new(bpffs::PROJECT_DIR).join(format!("cost-{}", std::process::id()))
+    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Path::new(bpffs::PROJECT_DIR).join(format!("cost-{}-{n}", std::process::id()))
 }
 
 fn decide_every_packet(ebpf: &mut Ebpf) -> Result<()> {
@@ -140,7 +143,10 @@ pub fn unavailable() -> Option<String> {
 pub fn model_cost(models: &[&Model], options: &CostOptions) -> Result<CostReport> {
     caps::require_kernel_access("measuring a model's kernel cost")?;
     if options.repeat == 0 || options.runs == 0 {
-        fail!(Invalid, "the repetitions and the number of runs must be at least 1");
+        fail!(
+            Invalid,
+            "the repetitions and the number of runs must be at least 1"
+        );
     }
     bpffs::ensure_mounted()?;
     let dir = private_dir();
