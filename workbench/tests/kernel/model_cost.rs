@@ -4,7 +4,10 @@
 //!   empty program, with every test run counted, and removes its private probe;
 //! - the Deploy tab's statistics (`workbench_tui::stats_view::StatsView`) count the probe's runs
 //!   while the view holds them on, close their BPF_ENABLE_STATS fd when it is left (none left
-//!   in this process), and never change `kernel.bpf_stats_enabled`.
+//!   in this process), and never change `kernel.bpf_stats_enabled`;
+//! - `workbench probe cost --iface IF --json` (the same figure headless) counts the lab traffic
+//!   sent during its window and averages its run time, the sysctl the same before and after.
+//!   Traffic only between the ends of the test's own veth pair.
 
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -173,4 +176,53 @@ fn deploy_view_statistics_count_while_open_and_close_their_fd_after() {
     ));
     drop(loaded);
     guard.remove().expect("remove pins");
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn probe_cost_averages_the_kernel_run_time_of_the_lab_traffic_in_its_window() {
+    use crate::common::{lab_id, workbench_json, DetachOnDrop, TempDir};
+    use workbench_flow::craft::TCP_SYN;
+    use workbench_flow::model::{file, id_string};
+    use workbench_kernel::lab::{traffic, Lab};
+
+    crate::common::require_kernel("probe_cost_averages_the_kernel_run_time_of_the_lab_traffic_in_its_window");
+    let dir = TempDir::new("probe-cost");
+    let model = build::syn_count_tree(3).expect("tree");
+    let path = dir.path().join("syn3.ebml");
+    file::write(&path, &model, serde_json::json!({ "test": "model_cost" })).expect("write model");
+    let lab = Lab::create(&lab_id("pc"), ((std::process::id() + 61) % 200) as u8 + 4).expect("lab");
+    let _detach = DetachOnDrop(lab.host_if.clone());
+    let h = lab.host_if.as_str();
+    workbench_json(&["probe", "attach", "--iface", h, "--json"]);
+    workbench_json(&["deploy", path.to_str().expect("utf8"), "--iface", h, "--json"]);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["probe", "cost", "--iface", h, "--window-ms", "3000", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn probe cost");
+    // Inside the window: the command has read its starting counters well before this.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let sent = 200u32;
+    traffic::tcp_segments_from_netns(&lab, 45_101, 9, TCP_SYN, sent).expect("syn");
+    let out = child.wait_with_output().expect("probe cost runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let runs = v["run_count"].as_u64().expect("run_count");
+    let ns = v["ns_per_packet"].as_f64().expect("ns_per_packet");
+    report(&format!(
+        "model_cost test: probe cost counted {runs} runs for {sent} frames sent into the lab, {ns:.0} ns per packet"
+    ));
+    // Ingress at least once per frame sent (the stack may add its own packets).
+    assert!(runs >= u64::from(sent), "{v}");
+    assert!(ns > 0.0, "{v}");
+    assert_eq!(
+        v["active_model"],
+        serde_json::json!(id_string(model.header.model_id))
+    );
+    assert_eq!(v["bpf_stats_sysctl_before"], v["bpf_stats_sysctl_after"], "{v}");
 }
