@@ -234,11 +234,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         },
     };
     let depths = match &args.cost_depths {
-        Some(list) => {
-            // Ctrl-C during the kernel measurement removes its private probe before exiting.
-            workbench_kernel::lifecycle::install()?;
-            Some(workbench_data::train::candidates::parse_depths(list)?)
-        }
+        Some(list) => Some(workbench_data::train::candidates::parse_depths(list)?),
         None => None,
     };
     // The rows are kept only when candidates are fitted on them after the run.

@@ -80,6 +80,9 @@ pub fn candidates(
     let measured = match cost::unavailable() {
         Some(why) => Err(why),
         None => {
+            // From here Ctrl-C stops the measurement between test runs, which removes its
+            // private probe, and then the command (`lifecycle::check` below).
+            workbench_kernel::lifecycle::install()?;
             eprintln!(
                 "train: measuring {} candidates in the kernel (BPF_PROG_TEST_RUN, nothing attached)",
                 fitted.len()
