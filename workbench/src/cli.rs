@@ -155,6 +155,19 @@ pub enum ProbeCommand {
         #[command(flatten)]
         output: crate::output::Output,
     },
+    /// The probe's live cost per packet from the kernel's own statistics (`run_time_ns /
+    /// run_cnt` of its program), counted over a window with BPF statistics on through a
+    /// BPF_ENABLE_STATS fd (closed after: `kernel.bpf_stats_enabled` is never written).
+    Cost {
+        /// The interface, e.g. the `b` end of a replay lab (`ebml-IDb`).
+        #[arg(long, value_parser = crate::argcheck::iface)]
+        iface: String,
+        /// How long to count, in milliseconds.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        window_ms: u64,
+        #[command(flatten)]
+        output: crate::output::Output,
+    },
     /// Print the probe's flow table and statistics.
     Flows {
         /// The interface, e.g. the `b` end of a replay lab (`ebml-IDb`).

@@ -18,10 +18,12 @@ pub mod metrics;
 pub mod model;
 mod model_words;
 pub mod probe;
+mod probe_cost;
 pub mod replay;
 pub mod screenshots;
 pub mod skew;
 pub mod train;
+mod train_cost;
 pub mod tui;
 pub mod verify;
 

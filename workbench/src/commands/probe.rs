@@ -1,4 +1,4 @@
-//! `workbench probe attach|detach|flows`.
+//! `workbench probe attach|detach|status|cost|flows`.
 
 use std::fmt;
 
@@ -36,6 +36,15 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
         ProbeCommand::Status { iface, output } => {
             let report = workbench_kernel::models::ProbeModels::open(&iface)?.report()?;
             output.emit(&Shown::new(&report, status))
+        }
+        ProbeCommand::Cost {
+            iface,
+            window_ms,
+            output,
+        } => {
+            workbench_kernel::lifecycle::install()?;
+            let report = super::probe_cost::measure(&iface, window_ms)?;
+            output.emit(&report)
         }
         ProbeCommand::Flows { iface, output } => output.emit(&Shown::new(&flows::read(&iface)?, flow_table)),
     }

@@ -18,7 +18,7 @@ use workbench_data::train::dataset_features::DatasetReport;
 use workbench_data::train::decision_points::DecisionConfig;
 use workbench_data::train::gate::Flagged;
 use workbench_data::train::run::{self, At, Input, Outcome, RunOptions, RunOutput};
-use workbench_data::train::{Engine, ModelKind, SplitKind, TrainOptions, TrainReport};
+use workbench_data::train::{Dataset, Engine, ModelKind, SplitKind, TrainOptions, TrainReport};
 
 /// `--split`: a split, or `auto` (the most honest one the data allows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -111,6 +111,11 @@ pub struct TrainArgs {
     /// recall and F1 then measure the split, not the model).
     #[arg(long)]
     pub allow_one_class_split: bool,
+    /// Also fit one candidate tree per depth in this comma list (same rows, features and split)
+    /// and show each one's F1 next to its kernel cost per packet, measured on this machine with
+    /// BPF_PROG_TEST_RUN (needs CAP_BPF; otherwise the cost is null with the reason).
+    #[arg(long, value_name = "D,D,...")]
+    pub cost_depths: Option<String>,
     /// The model file to write.
     #[arg(short = 'o', long = "out", value_name = "MODEL")]
     pub out: PathBuf,
@@ -159,13 +164,20 @@ struct TrainOutput<'a> {
     labels: &'a [workbench_data::features::labels::LabelReport],
     #[serde(flatten)]
     report: Report<'a>,
+    /// `--cost-depths`: `candidates` and their cost's keys.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    cost: Option<&'a super::train_cost::CandidatesReport>,
     #[serde(skip)]
     run: &'a RunOutput,
 }
 
 impl fmt::Display for TrainOutput<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        print_human(&self.model_file, self.run, f)
+        print_human(&self.model_file, self.run, f)?;
+        match self.cost {
+            Some(c) => write!(f, "{c}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -188,6 +200,9 @@ fn check(args: &TrainArgs) -> Result<()> {
     let captures = args.data.iter().filter(|p| is_capture(p)).count();
     if captures > 0 && captures < args.data.len() {
         bail!("give captures or tables, not both (captures: .pcap/.pcapng; make a table of them with `workbench features`)");
+    }
+    if let Some(list) = &args.cost_depths {
+        workbench_data::train::candidates::parse_depths(list)?;
     }
     if captures == 0 && args.labels.is_some() {
         bail!("--labels labels captures; a table carries its own label column (see --label)");
@@ -218,14 +233,27 @@ pub fn run(args: TrainArgs) -> Result<()> {
             ..TrainOptions::default()
         },
     };
+    let depths = match &args.cost_depths {
+        Some(list) => Some(workbench_data::train::candidates::parse_depths(list)?),
+        None => None,
+    };
+    // The rows are kept only when candidates are fitted on them after the run.
+    let run_it = |input: Input| -> Result<(RunOutput, Option<Dataset>)> {
+        Ok(if depths.is_some() {
+            let (out, ds) = run::run_keeping_rows(input, &opts)?;
+            (out, Some(ds))
+        } else {
+            (run::run(input, &opts)?, None)
+        })
+    };
     let table;
-    let (output, loaded) = if args.data.iter().all(|p| is_capture(p)) {
+    let ((output, rows), loaded) = if args.data.iter().all(|p| is_capture(p)) {
         let input = Input::Captures {
             pcaps: &args.data,
             labels: args.labels.as_deref(),
             cic: Default::default(),
         };
-        (run::run(input, &opts)?, None)
+        (run_it(input)?, None)
     } else {
         table = dataset::load(
             &args.data,
@@ -236,11 +264,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 ..Default::default()
             },
         )?;
-        (run::run(Input::Table(&table), &opts)?, Some(&table))
+        (run_it(Input::Table(&table))?, Some(&table))
     };
     refuse_one_class_split(&output, &args)?;
     output.write(&args.out, output.provenance(loaded))?;
-    args.output.emit(&json_output(&args.out, &output, loaded))
+    let cost = match (&depths, &rows, output.deployable()) {
+        (Some(depths), Some(ds), true) => Some(super::train_cost::candidates(ds, &output.options, depths)?),
+        (Some(_), _, _) => Some(super::train_cost::not_deployable()),
+        _ => None,
+    };
+    drop(rows);
+    let mut doc = json_output(&args.out, &output, loaded);
+    doc.cost = cost.as_ref();
+    args.output.emit(&doc)
 }
 
 /// A split with one class on a side scores nothing: no model unless asked, with the split that
@@ -291,6 +327,7 @@ fn json_output<'a>(
             Outcome::Kernel(t) => Report::Kernel(&t.report),
             Outcome::Dataset(d) => Report::Dataset(&d.report),
         },
+        cost: None,
         run: o,
     }
 }

@@ -24,6 +24,7 @@ mod insert_race;
 mod lifecycle;
 mod live_stream;
 mod metrics_scrape;
+mod model_cost;
 mod model_slots;
 mod models;
 mod multiqueue_parity;

@@ -90,4 +90,8 @@ pub enum Action {
     ToggleEval,
     /// Live: why the shadow model disagrees (its skew on the Live data).
     ExplainShadow,
+    /// Train: candidates of several depths, F1 beside kernel ns per packet.
+    CostCandidates,
+    /// Train: the next candidate's depth into the form.
+    PickCandidate,
 }

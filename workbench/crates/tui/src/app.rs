@@ -83,6 +83,8 @@ pub struct App {
     /// The shadow model's evaluation on the Live data, when the caller (the demo) made one.
     pub shadow_story: Option<Arc<ShadowStory>>,
     pub jobs: Vec<JobRequest>,
+    /// The Deploy tab's live cost (BPF statistics held by the event loop while it is open).
+    pub live_cost: super::state::cost::LiveCost,
 }
 
 impl App {
@@ -119,6 +121,7 @@ impl App {
             eval: EvalState::default(),
             shadow_story: None,
             jobs: Vec::new(),
+            live_cost: Default::default(),
         };
         app.accept(Arc::new(snapshot));
         app
@@ -152,6 +155,14 @@ impl App {
         }
     }
 
+    /// The event loop's BPF statistics state; the live cost is averaged from when they came on.
+    pub fn set_stats(&mut self, stats: super::state::cost::StatsState) {
+        if stats != self.live_cost.stats {
+            self.live_cost.base = None;
+            self.live_cost.stats = stats;
+        }
+    }
+
     fn accept(&mut self, mut snapshot: Arc<Snapshot>) {
         // Before the swap: the view's indices point into the old snapshot.
         let keep = self.selected_key();
@@ -162,6 +173,9 @@ impl App {
             Some(s) => s.prepared.take(),
             None => snapshot.prepared.clone(),
         };
+        if self.live_cost.stats == super::state::cost::StatsState::On && self.live_cost.base.is_none() {
+            self.live_cost.base = snapshot.program_cost;
+        }
         let old = std::mem::replace(&mut self.snapshot, snapshot);
         // Freeing 100k rows (two heap strings each) takes milliseconds: not on the UI thread.
         if old.flows.len() > 10_000 {
@@ -275,6 +289,8 @@ impl App {
             Action::DeployTrained { shadow } => self.ask_deploy_trained(shadow),
             Action::ToggleEval => self.toggle_eval(),
             Action::ExplainShadow => self.explain_shadow(),
+            Action::CostCandidates => self.start_cost(),
+            Action::PickCandidate => self.pick_candidate(),
             Action::StartFilter => self.filter_input = Some(self.filter.clone()),
             Action::FilterChar(c) => {
                 if let Some(f) = self.filter_input.as_mut() {

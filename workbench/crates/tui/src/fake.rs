@@ -213,6 +213,11 @@ pub fn snapshot(flows: usize, logistic_active: bool) -> Result<Snapshot> {
         pps: 1800,
         verdicts_per_s: 40,
         ifaces: vec!["ebml-demoh".into(), "ebml-labh".into()],
+        // 10 million runs at 142 ns: what the kernel counted while statistics were on.
+        program_cost: Some(workbench_kernel::live_cost::ProgramCost {
+            run_time_ns: 1_420_000_000,
+            run_count: 10_000_000,
+        }),
         prepared: None,
     })
 }
@@ -225,10 +230,13 @@ pub const SCREENS: &[&str] = &[
     "pitfalls-honest",
     "train",
     "train-running",
+    "train-cost",
+    "train-cost-unavailable",
     "eval",
     "deploy-trained-confirm",
     "deploy",
     "deploy-confirm",
+    "deploy-live-cost",
     "live",
     "live-detail-tree",
     "live-detail-logistic",
@@ -253,6 +261,15 @@ pub fn screen(name: &str, size: (u16, u16)) -> Result<App> {
     }
     match name {
         "deploy" => app.tab = Tab::Deploy,
+        "deploy-live-cost" => {
+            app.tab = Tab::Deploy;
+            // Statistics came on with the view at 8 million runs; 2 million since, at 150 ns.
+            app.set_stats(super::state::cost::StatsState::On);
+            app.live_cost.base = Some(workbench_kernel::live_cost::ProgramCost {
+                run_time_ns: 1_120_000_000,
+                run_count: 8_000_000,
+            });
+        }
         "deploy-confirm" => {
             app.tab = Tab::Deploy;
             app.overlay = Overlay::Confirm(Control::Rollback);

@@ -170,6 +170,15 @@ pub fn screen(app: &mut App, name: &str) -> Result<bool> {
                 app.train.result = Some(trained);
             }
         }
+        "train-cost" | "train-cost-unavailable" => {
+            with_data(app, 0)?;
+            app.tab = Tab::Train;
+            app.train.result = Some(fixture()?.trained.clone());
+            app.train.status = JobStatus::Done;
+            app.train.form.max_depth = 8;
+            app.train.cost.status = JobStatus::Done;
+            app.train.cost.result = Some(Arc::new(cost_fixture(name == "train-cost")));
+        }
         "eval" => {
             with_data(app, 0)?;
             app.tab = Tab::Train;
@@ -197,4 +206,33 @@ pub fn screen(app: &mut App, name: &str) -> Result<bool> {
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// Fixed candidates (the numbers of a run on this VM, rounded), measured or not.
+fn cost_fixture(measured: bool) -> crate::state::cost::CostCandidates {
+    use crate::state::cost::{CostCandidates, CostRow};
+    let rows = [
+        (2, 2, 0.912, 7, 101),
+        (4, 4, 0.957, 27, 108),
+        (8, 8, 0.981, 143, 117),
+        (12, 11, 0.983, 301, 124),
+    ];
+    CostCandidates {
+        rows: rows
+            .iter()
+            .map(|&(depth, tree_depth, f1, nodes, ns)| CostRow {
+                depth,
+                tree_depth,
+                f1,
+                nodes,
+                ns: measured.then_some(ns),
+            })
+            .collect(),
+        empty_ns: measured.then_some(12),
+        no_model_ns: measured.then_some(88),
+        unavailable: (!measured).then(|| {
+            "measuring a model's kernel cost needs CAP_BPF and CAP_NET_ADMIN; run as root".to_string()
+        }),
+        command: "workbench train features-honest.parquet --model tree --max-depth 8 --features kernel --split auto -o MODEL --cost-depths 2,4,8,12 --json".into(),
+    }
 }

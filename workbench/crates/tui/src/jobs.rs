@@ -34,6 +34,12 @@ pub enum JobRequest {
         form: TrainForm,
         model_dir: PathBuf,
     },
+    /// `workbench train DATA --cost-depths ...` (the Train tab's `c`).
+    Cost {
+        generation: u64,
+        dataset: Arc<Loaded>,
+        form: TrainForm,
+    },
     /// `workbench eval MODEL DATA...` (the Train tab's evaluation view).
     Eval {
         generation: u64,
@@ -67,6 +73,15 @@ pub enum JobUpdate {
     Evaluated {
         generation: u64,
         result: Result<Arc<EvalRun>, String>,
+    },
+    CostProgress {
+        generation: u64,
+        stage: String,
+        fraction: f64,
+    },
+    Costed {
+        generation: u64,
+        result: Result<Arc<super::state::cost::CostCandidates>, String>,
     },
 }
 
@@ -418,6 +433,26 @@ pub fn spawn(job: JobRequest, tx: Sender<Event>) {
             };
             let result = train(&dataset, &form, &model_dir, &report).map_err(|e| crate::error::line(&e));
             let _ = tx.send(Event::Job(JobUpdate::Trained { generation, result }));
+        }
+        JobRequest::Cost {
+            generation,
+            dataset,
+            form,
+        } => {
+            let send = std::sync::Mutex::new(tx.clone());
+            let report = |stage: &str, fraction: f64| {
+                if let Ok(s) = send.lock() {
+                    let _ = s.send(Event::Job(JobUpdate::CostProgress {
+                        generation,
+                        stage: stage.to_string(),
+                        fraction,
+                    }));
+                }
+            };
+            let result = super::cost_job::run(&dataset, &form, &report)
+                .map(Arc::new)
+                .map_err(|e| crate::error::line(&e));
+            let _ = tx.send(Event::Job(JobUpdate::Costed { generation, result }));
         }
         JobRequest::Eval {
             generation,

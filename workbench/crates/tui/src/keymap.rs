@@ -45,6 +45,11 @@ pub const HELP: &[(&str, &str, &str)] = &[
     ),
     ("← → - +", "Train: change the field (↑↓ choose the field)", ""),
     (
+        "c / C",
+        "Train: F1 beside kernel ns/packet per depth · C picks",
+        "train DATA --cost-depths 2,4,8,12 --json",
+    ),
+    (
         "v / w",
         "Train: evaluation view · Live: why the shadow disagrees",
         "eval MODEL DATA... --json",
@@ -143,6 +148,8 @@ fn normal_key(code: KeyCode) -> Option<Action> {
         KeyCode::Char('D') => Action::DeployTrained { shadow: true },
         KeyCode::Char('v') => Action::ToggleEval,
         KeyCode::Char('w') => Action::ExplainShadow,
+        KeyCode::Char('c') => Action::CostCandidates,
+        KeyCode::Char('C') => Action::PickCandidate,
         _ => return None,
     };
     Some(action)

@@ -12,6 +12,7 @@ pub mod action;
 pub mod app;
 #[cfg(feature = "fixtures")]
 pub mod bench;
+mod cost_job;
 pub mod error;
 pub mod event;
 pub mod explain;
@@ -28,6 +29,7 @@ mod shell;
 pub mod sim;
 pub mod source;
 pub mod state;
+pub mod stats_view;
 pub mod svg;
 pub mod terminal;
 pub mod theme;
@@ -218,7 +220,11 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
         std::thread::spawn(move || driver(tx));
     }
     let poller = event::spawn_poller(source, tx.clone(), POLL_INTERVAL, spec.clone());
+    // BPF statistics while the Deploy tab shows a kernel probe (dropped, and so off, on leaving).
+    let mut stats = stats_view::StatsView::default();
     while !app.quit {
+        let want = app.tab == action::Tab::Deploy && !app.snapshot.simulated && app.snapshot.iface.is_some();
+        app.set_stats(stats.sync(want));
         term.draw(|f| ui::render(f, &app))?;
         // Block for one event, then take whatever else is queued before drawing again.
         let Ok(first) = rx.recv() else { break };
@@ -244,6 +250,9 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
             break;
         }
     }
+    drop(stats);
+    // A cost measurement still running has a private probe loaded: let it remove it.
+    cost_job::wait_idle();
     jobs::remove_work_dir();
     // Stopped by a signal: the terminal is restored when `_guard` goes; main names the signal.
     Ok(workbench_kernel::lifecycle::check()?)

@@ -332,6 +332,7 @@ impl Source for SimSource {
             pps,
             verdicts_per_s,
             ifaces: Vec::new(),
+            program_cost: None,
             prepared: None,
         })
     }

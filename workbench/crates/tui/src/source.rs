@@ -43,6 +43,9 @@ pub struct Snapshot {
     pub verdicts_per_s: u64,
     /// Interfaces with the probe attached (the Deploy tab's picker).
     pub ifaces: Vec<String>,
+    /// The kernel's run time and runs of the probe program (they grow only while BPF
+    /// statistics are on: the Deploy tab turns them on while it is open).
+    pub program_cost: Option<workbench_kernel::live_cost::ProgramCost>,
     /// Table order, histogram and counts, filled in by the poller (`view::prepare`).
     pub prepared: Option<super::view::Prepared>,
 }
@@ -181,6 +184,8 @@ impl Source for KernelSource {
             pps,
             verdicts_per_s,
             ifaces: bpffs::pinned_ifaces(),
+            // A read that fails (the probe detached between two reads) shows as "no cost".
+            program_cost: workbench_kernel::live_cost::program_cost(&self.iface).ok(),
             prepared: None,
         })
     }

@@ -421,6 +421,13 @@ fn check_informative(ds: &Dataset, mapped: &[MappedColumn], ids: &[usize], file:
 
 /// One training run (see the module comment).
 pub fn run(input: Input, opts: &RunOptions) -> Result<RunOutput> {
+    run_keeping_rows(input, opts).map(|(out, _)| out)
+}
+
+/// [`run`], also returning the rows it trained on (resolved features and split in
+/// `RunOutput::options`): candidates of other depths are fitted on exactly these
+/// (`candidates::fit`).
+pub fn run_keeping_rows(input: Input, opts: &RunOptions) -> Result<(RunOutput, Dataset)> {
     let at = opts.at.unwrap_or(match input {
         Input::Captures { .. } => At::DecisionPoints,
         Input::Table(_) => At::EndOfFlow,
@@ -497,7 +504,7 @@ pub fn run(input: Input, opts: &RunOptions) -> Result<RunOutput> {
             .filter(|m| options.feature_ids.contains(&m.feature_id))
             .collect()
     };
-    Ok(RunOutput {
+    let out = RunOutput {
         dataset: kind.map_or("captures".to_string(), |k| format!("{k:?}")),
         sources,
         rows: if ds.is_decision_points() {
@@ -516,7 +523,8 @@ pub fn run(input: Input, opts: &RunOptions) -> Result<RunOutput> {
         labels,
         outcome,
         options,
-    })
+    };
+    Ok((out, ds))
 }
 
 /// The rows of a dataset with no kernel counterpart, for a dataset-feature run: labels, times,

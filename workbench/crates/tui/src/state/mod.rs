@@ -1,6 +1,7 @@
 //! Per-tab state of Data, Pitfalls and Train, and the part of `App::update` that serves them
 //! (kept here so that `app.rs` stays the Live/Deploy core plus dispatch).
 
+pub mod cost;
 pub mod data;
 pub mod eval;
 pub(crate) mod pitfalls;
@@ -59,6 +60,60 @@ impl App {
         });
     }
 
+    /// `c` on the Train tab: the cost candidates of the form's run (F1 and kernel ns per
+    /// packet per depth), in the background.
+    pub fn start_cost(&mut self) {
+        if self.tab != Tab::Train || self.eval.showing {
+            return;
+        }
+        if matches!(self.train.cost.status, JobStatus::Running { .. }) {
+            return;
+        }
+        let Some(set) = self.data.current().cloned() else {
+            self.status = Some("nothing to train on: load a dataset first (Data tab)".into());
+            return;
+        };
+        self.train.cost.generation += 1;
+        self.train.cost.status = JobStatus::Running {
+            stage: "starting".into(),
+            fraction: 0.0,
+        };
+        self.jobs.push(JobRequest::Cost {
+            generation: self.train.cost.generation,
+            dataset: set,
+            form: self.train.form.clone(),
+        });
+    }
+
+    /// `C` on the Train tab: the next candidate's depth into the form (Enter trains it).
+    pub fn pick_candidate(&mut self) {
+        if self.tab != Tab::Train
+            || self.eval.showing
+            || matches!(self.train.status, JobStatus::Running { .. })
+        {
+            return;
+        }
+        let Some(c) = &self.train.cost.result else {
+            self.status = Some("no candidates yet: c measures F1 and kernel cost per depth".into());
+            return;
+        };
+        let form = &mut self.train.form;
+        let next = c
+            .rows
+            .iter()
+            .find(|r| r.depth > form.max_depth)
+            .or(c.rows.first())
+            .map(|r| (r.depth, r.ns));
+        if let Some((depth, ns)) = next {
+            form.model = workbench_data::train::ModelKind::Tree;
+            form.max_depth = depth;
+            self.status = Some(format!(
+                "depth {depth} picked{}: Enter trains it, then d deploys",
+                ns.map_or(String::new(), |ns| format!(" ({ns} ns per packet)"))
+            ));
+        }
+    }
+
     /// Accepts a background job's progress or result (stale generations are dropped).
     pub(super) fn job(&mut self, update: JobUpdate) {
         match update {
@@ -114,6 +169,29 @@ impl App {
                 self.train.status = JobStatus::Running { stage, fraction };
             }
             JobUpdate::Evaluated { generation, result } => self.eval_done(generation, result),
+            JobUpdate::CostProgress {
+                generation,
+                stage,
+                fraction,
+            } if generation == self.train.cost.generation => {
+                self.train.cost.status = JobStatus::Running { stage, fraction };
+            }
+            JobUpdate::Costed { generation, result } if generation == self.train.cost.generation => {
+                match result {
+                    Ok(c) => {
+                        self.status = Some(match &c.unavailable {
+                            None => format!(
+                                "{} candidates measured: F1 beside kernel ns per packet; C picks one",
+                                c.rows.len()
+                            ),
+                            Some(why) => format!("candidates fitted; no kernel cost: {why}"),
+                        });
+                        self.train.cost.status = JobStatus::Done;
+                        self.train.cost.result = Some(c);
+                    }
+                    Err(e) => self.train.cost.status = JobStatus::Failed(e),
+                }
+            }
             JobUpdate::Trained { generation, result } if generation == self.train.generation => {
                 match result {
                     Ok(train::Finished::Kernel(r)) => {

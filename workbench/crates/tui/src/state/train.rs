@@ -246,6 +246,8 @@ pub struct TrainState {
     pub model_dir: PathBuf,
     /// Enter pressed while the dataset was still loading: train once it is loaded.
     pub pending: bool,
+    /// `c`: candidates of several depths with their kernel cost.
+    pub cost: super::cost::CostState,
 }
 
 /// The default model folder: `models/` in the working folder, where the user looks (not a
@@ -270,6 +272,7 @@ impl Default for TrainState {
             generation: 0,
             model_dir: default_model_dir(),
             pending: false,
+            cost: Default::default(),
         }
     }
 }

@@ -39,8 +39,11 @@ fn render_ifaces(frame: &mut Frame, area: Rect, app: &App) {
         };
         lines.push(Line::from(Span::styled(format!("{marker}{name}"), style)));
     }
-    lines.push(Line::from(""));
     lines.push(Line::from(Span::styled("↑↓ choose · Enter use", theme.dim)));
+    lines.extend(super::cost::live_lines(
+        app,
+        area.width.saturating_sub(2) as usize,
+    ));
     let block = Block::new().borders(Borders::ALL).title(" probe attached on ");
     frame.render_widget(
         Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),

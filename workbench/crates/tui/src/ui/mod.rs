@@ -2,6 +2,7 @@
 //! state and changes nothing.
 
 pub(crate) mod bars;
+pub(crate) mod cost;
 pub(crate) mod data;
 pub(crate) mod deploy;
 pub(crate) mod detail;

@@ -97,7 +97,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     render_metrics(frame, r.metrics, app, v.as_ref());
     render_gauge(frame, r.gauge, app, v.as_ref());
     render_model(frame, r.model, app, &model);
-    render_roc(frame, r.roc, app, v.as_ref());
+    if super::cost::shown(app) {
+        super::cost::render_candidates(frame, r.roc, app);
+    } else {
+        render_roc(frame, r.roc, app, v.as_ref());
+    }
     render_importance(frame, r.importance, app, v.as_ref());
     render_notes(frame, r.notes, app, v.as_ref());
 }
@@ -168,9 +172,9 @@ fn render_form(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
     let dataset = app.data.current().map(|s| s.summary.name.clone());
     // Narrow: the keys are in the help overlay, the command must stay in view.
     let keys = if area.width >= 60 {
-        " · ↑↓←→ edit · Enter train"
+        " · ↑↓←→ edit · Enter train · c cost"
     } else {
-        " · Enter trains"
+        " · Enter trains · c cost"
     };
     lines.push(Line::from(match &dataset {
         Some(name) => Span::styled(format!("on {name}{keys}"), theme.dim),
