@@ -28,8 +28,8 @@ use aya_ebpf::{
 };
 use workbench_shared::{
     abi::{
-        allow_key, PacketRecord, ProbeConfig, VerdictEvent, ALLOW_KEY_BYTES, ALLOW_VERSION_BITS, CLOCK_COARSE, MODEL_SLOTS,
-        MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE, SLOT_SHADOW,
+        allow_key, PacketRecord, ProbeConfig, VerdictEvent, ALLOW_KEY_BYTES, ALLOW_VERSION_BITS,
+        CLOCK_COARSE, MODEL_SLOTS, MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE, SLOT_SHADOW,
     },
     decide::{decide, Scratch as DecideScratch},
     flow::{FlowEntry, FlowKey, FLOW_LOCKED, VERDICT_MALICIOUS, VERDICT_NONE},
