@@ -80,15 +80,25 @@ fn answer(mut stream: TcpStream, route: &mut dyn FnMut(&str) -> Reply) -> std::i
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let too_slow = || std::io::Error::new(std::io::ErrorKind::TimedOut, "no complete request within 2 s");
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "no complete request within 2 s",
-            ));
+            return Err(too_slow());
         }
         stream.set_read_timeout(Some(left))?;
-        let n = stream.read(&mut buf)?;
+        // A read timeout ends the read with EAGAIN (WouldBlock) on Linux.
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(too_slow())
+            }
+            Err(e) => return Err(e),
+        };
         if n == 0 || head.len() > 16 * 1024 {
             break;
         }
