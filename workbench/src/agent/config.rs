@@ -69,6 +69,24 @@ impl Attach {
     }
 }
 
+/// The clock that stamps packets (`deploy --clock`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Clock {
+    #[default]
+    Ns,
+    Coarse,
+}
+
+impl Clock {
+    pub fn abi(self) -> u32 {
+        match self {
+            Clock::Ns => shared::abi::CLOCK_NS,
+            Clock::Coarse => shared::abi::CLOCK_COARSE,
+        }
+    }
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9464))
 }
@@ -103,6 +121,10 @@ pub struct AgentConfig {
     pub enforce_on_default_route: bool,
     #[serde(default)]
     pub attach: Attach,
+    /// `coarse`: the timer tick's clock, cheaper, time features at tick resolution
+    /// (docs/FEATURES.md, "The coarse clock").
+    #[serde(default)]
+    pub clock: Clock,
     pub flow_table: Option<u32>,
     pub events_file: Option<PathBuf>,
     #[serde(default = "default_rotate_bytes")]

@@ -134,6 +134,12 @@ impl Agent {
                 workbench_kernel::models::mode_name(self.cfg.mode.abi())
             ));
         }
+        if probes::set_clock(iface, self.cfg.clock.abi(), self.cfg.policy())? {
+            log(format!(
+                "{iface}: clock {}",
+                workbench_kernel::models::clock_name(self.cfg.clock.abi())
+            ));
+        }
         let id = id_string(model.header.model_id);
         if origin == Origin::Reused {
             if let Some(promoted) = probes::promoted_over(iface, model)? {
@@ -396,6 +402,12 @@ impl Agent {
                 changes.push(format!(
                     "{iface}: mode {}",
                     workbench_kernel::models::mode_name(cfg.mode.abi())
+                ));
+            }
+            if probes::set_clock(&iface, cfg.clock.abi(), cfg.policy())? {
+                changes.push(format!(
+                    "{iface}: clock {}",
+                    workbench_kernel::models::clock_name(cfg.clock.abi())
                 ));
             }
             // Only a changed `model` is deployed: a model the rule promoted stays active

@@ -63,6 +63,23 @@ pub fn set_mode(iface: &str, mode: u32, policy: DefaultRoute) -> Result<bool> {
     Ok(true)
 }
 
+/// Sets the probe's clock; true when it changed.
+pub fn set_clock(iface: &str, clock: u32, policy: DefaultRoute) -> Result<bool> {
+    let mut config = models::read_config(iface).map_err(say)?;
+    if config.clock == clock {
+        return Ok(false);
+    }
+    if clock == shared::abi::CLOCK_COARSE && !workbench_kernel::features::bpf_atomics() {
+        return Err(format!(
+            "{iface}: clock = \"coarse\": this kernel ({}) runs the probe built for kernels before 5.12, which has no coarse clock",
+            workbench_kernel::features::kernel_release()
+        ));
+    }
+    config.clock = clock;
+    models::write_config(iface, &config, policy).map_err(say)?;
+    Ok(true)
+}
+
 /// The model id in `slot` on `iface`.
 pub fn slot_model(iface: &str, slot: u32) -> Result<Option<String>> {
     let slots = ProbeModels::open(iface).map_err(say)?;

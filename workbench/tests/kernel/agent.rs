@@ -247,12 +247,19 @@ fn agent_reuses_its_probe_reloads_rejects_promotes_and_cleans_up() {
 
     // SIGHUP: a changed mode applies; a broken file is refused and the agent keeps going.
     assert_eq!(status(&h)["mode"], "monitor");
-    config(&cfg_path, &body, "on_exit = \"keep\"\nmode = \"dry-run\"\n");
+    assert_eq!(status(&h)["clock"], "ns");
+    config(
+        &cfg_path,
+        &body,
+        "on_exit = \"keep\"\nmode = \"dry-run\"\nclock = \"coarse\"\n",
+    );
     let from = agent.logged();
     agent.signal(libc::SIGHUP);
     let reloaded = agent.wait_after(from, "configuration reloaded");
     assert!(reloaded.contains("mode dry_run"), "{reloaded}");
+    assert!(reloaded.contains("clock coarse"), "{reloaded}");
     assert_eq!(status(&h)["mode"], "dry_run");
+    assert_eq!(status(&h)["clock"], "coarse");
     config(
         &cfg_path,
         &body,
@@ -271,6 +278,7 @@ fn agent_reuses_its_probe_reloads_rejects_promotes_and_cleans_up() {
         Some(1.0)
     );
     assert_eq!(status(&h)["mode"], "dry_run");
+    assert_eq!(status(&h)["clock"], "coarse", "a refused reload keeps the clock");
     assert!(agent.get("/readyz").0.contains("200"));
     config(&cfg_path, &body, "on_exit = \"keep\"\nmode = \"dry-run\"\n");
 
