@@ -53,7 +53,8 @@ pub enum BenchCommand {
         json: Output,
     },
     /// Packets per second through a lab veth pair with the probe attached vs the empty tc
-    /// program, while the SYN flood sample is replayed at top speed (needs root).
+    /// program, while the SYN flood sample and then a mixed capture (the honest sample) are
+    /// replayed at top speed (needs root).
     Live {
         /// Fewer runs and smaller inputs: a faster, rougher figure.
         #[arg(long)]
@@ -390,7 +391,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 return emit(json, "live", Err(reason), String::new);
             }
             workbench_kernel::lifecycle::install()?;
-            let r = live::run(quick, &capture)?;
+            let r = live::run_both(quick, &capture, &live::mixed_capture())?;
             let (figures, notes) = (live::figures(&r), live::notes(&r));
             let text = figures_text(&figures, &notes);
             emit(
