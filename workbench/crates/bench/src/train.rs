@@ -430,3 +430,68 @@ pub fn run(opts: &Options) -> Result<TrainBench> {
         machine: Machine::this(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf() -> FloatNode {
+        FloatNode::Leaf { p_malicious: 0.5 }
+    }
+
+    fn split(left: usize, right: usize) -> FloatNode {
+        FloatNode::Split {
+            feature: 0,
+            threshold: 1.0,
+            left,
+            right,
+        }
+    }
+
+    #[test]
+    fn depth_counts_edges_to_the_deepest_leaf() {
+        assert_eq!(depth(&FloatTree { nodes: vec![leaf()] }), 0);
+        // Root -> (leaf, split -> (leaf, split -> (leaf, leaf))): depth 3 on the right.
+        let nodes = vec![
+            split(1, 2),
+            leaf(),
+            split(3, 4),
+            leaf(),
+            split(5, 6),
+            leaf(),
+            leaf(),
+        ];
+        assert_eq!(depth(&FloatTree { nodes }), 3);
+        // A cycle stops at the node budget instead of looping.
+        assert!(
+            depth(&FloatTree {
+                nodes: vec![split(0, 0)]
+            }) <= 1
+        );
+    }
+
+    #[test]
+    fn the_table_measures_training_only_with_enough_rows_full_depth_and_errors_left() {
+        let fit = |depth, accuracy| FitTime {
+            fit_s: 1.0,
+            accuracy,
+            rows_train: None,
+            nodes: None,
+            iterations: None,
+            depth: Some(depth),
+        };
+        assert!(measures_training(1_000_000, &fit(12, 0.95)));
+        assert!(
+            !measures_training(999_999, &fit(12, 0.95)),
+            "too few distinct rows"
+        );
+        assert!(
+            !measures_training(1_000_000, &fit(7, 0.95)),
+            "the tree stopped early"
+        );
+        assert!(
+            !measures_training(1_000_000, &fit(12, 1.0)),
+            "the classes separate"
+        );
+    }
+}
