@@ -2,7 +2,7 @@
 
 Usage: sklearn_train.py ROWS.csv TREE_SMALL_ROWS LOGISTIC_SMALL_ROWS
 ROWS.csv holds the feature columns, `label` (0/1) and `is_test` (0/1), written by the workbench
-with every float in its shortest round-trip form, so both sides see identical values.
+(integers: the kernel features at decision points), so both sides see identical values.
 Prints one JSON object; each fit is timed alone (reading and scaling are not part of it).
 """
 import json
@@ -35,6 +35,7 @@ def main() -> None:
 
     tree, fit_s = timed(lambda: DecisionTreeClassifier(max_depth=12, random_state=0).fit(x_train, y_train))
     out["tree"] = {
+        "rows_train": int(len(y_train)),
         "fit_s": fit_s,
         "accuracy": float((tree.predict(x_test) == y_test).mean()),
         "nodes": int(tree.tree_.node_count),
@@ -48,6 +49,7 @@ def main() -> None:
         "rows_train": int(min(small, len(y_train))),
         "fit_s": small_s,
         "accuracy": float((small_tree.predict(x_test) == y_test).mean()),
+        "depth": int(small_tree.get_depth()),
     }
     # Standardised on the training side, as the workbench does; C=1 is linfa's alpha=1.
     scaler = StandardScaler().fit(x_train)

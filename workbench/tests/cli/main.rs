@@ -8,6 +8,7 @@ mod featkit;
 
 mod agent_config;
 mod bench_all;
+mod bench_train;
 mod broken_pipe;
 mod capture_handmade;
 mod capture_reader;

@@ -21,6 +21,7 @@ pub mod probe;
 mod probe_report;
 mod python;
 pub mod train;
+pub mod train_table;
 
 pub use error::{Error, Result};
 
