@@ -1,8 +1,10 @@
-//! The parsed, typed table cached as Parquet, keyed by a fingerprint of its sources (path, size,
-//! modification time and a hash of the first line, the header) and of the options that change
-//! the result. A changed file changes the key, so a stale cache is never read; old entries are
-//! simply left behind. Written uncompressed: the cache exists to be read fast (a CIC-IDS2017 of
-//! 2.8 million rows is mostly 8-byte floats, which compress poorly anyway).
+//! The parsed, typed table cached as an Arrow IPC file, keyed by a fingerprint of its sources
+//! (path, size, modification time and a hash of the first line, the header) and of the options
+//! that change the result. A changed file changes the key, so a stale cache is never read; old
+//! entries are simply left behind. Written uncompressed and read by memory mapping: the columns
+//! are used where they lie in the page cache, not decoded (Parquet's decode was most of a
+//! cached reload: docs/BENCHMARKS.md, "Loading"). A CIC-IDS2017 of 2.8 million rows is mostly
+//! 8-byte floats, which compress poorly anyway.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,9 @@ use super::source::SourceFile;
 use super::{DataError, LoadOptions};
 
 /// Bump when the cleaned layout changes, so older caches are not read.
-const CACHE_VERSION: &str = "data-cache-v3";
+const CACHE_VERSION: &str = "data-cache-v4-ipc";
+/// The cache file's extension.
+const EXT: &str = "arrow";
 
 /// FNV-1a: stable across Rust releases, unlike `DefaultHasher`, so keys survive an upgrade.
 fn fnv1a(h: &mut u64, bytes: &[u8]) {
@@ -83,13 +87,18 @@ pub fn dir(opts: &LoadOptions) -> Option<PathBuf> {
 pub fn read(opts: &LoadOptions, key: &str) -> Option<(DataFrame, Meta, PathBuf)> {
     let d = dir(opts)?;
     let meta: Meta = serde_json::from_slice(&std::fs::read(d.join(format!("{key}.json"))).ok()?).ok()?;
-    let path = d.join(format!("{key}.parquet"));
-    let frame = ParquetReader::new(File::open(&path).ok()?).finish().ok()?;
+    let path = d.join(format!("{key}.{EXT}"));
+    // One chunk per written batch, used as they are (no rechunk: that would copy the table).
+    let frame = IpcReader::new(File::open(&path).ok()?)
+        .memory_mapped(Some(path.clone()))
+        .set_rechunk(false)
+        .finish()
+        .ok()?;
     Some((frame, meta, path))
 }
 
-/// Rows per Parquet row group, and per batch handed to the writer: the writer copies a batch
-/// into one chunk and encodes it in memory, so the batch size bounds the extra memory.
+/// Rows per record batch handed to the writer: a batch is made one chunk before it is written,
+/// so the batch size bounds the extra memory.
 const ROWS_PER_GROUP: usize = 128 * 1024;
 
 /// Cache writes still running on their own thread (joined by [`wait_for_writes`]).
@@ -122,7 +131,7 @@ pub enum CacheError {
         source: std::io::Error,
     },
     #[error("{}", .path.display())]
-    Parquet {
+    Ipc {
         path: PathBuf,
         #[source]
         source: PolarsError,
@@ -141,7 +150,7 @@ pub fn write_in_background(
     meta: &Meta,
 ) -> Result<PathBuf, CacheError> {
     let d = dir(opts).ok_or(CacheError::NoDirectory)?;
-    let path = d.join(format!("{key}.parquet"));
+    let path = d.join(format!("{key}.{EXT}"));
     let (opts, key, frame, meta) = (opts.clone(), key.to_string(), frame.clone(), meta.clone());
     let handle = std::thread::Builder::new()
         .name("dataset-cache".into())
@@ -157,7 +166,7 @@ pub fn write_in_background(
     Ok(path)
 }
 
-/// Writes the table and its metadata; returns the Parquet file's path.
+/// Writes the table and its metadata; returns the cache file's path.
 pub fn write(opts: &LoadOptions, key: &str, frame: &DataFrame, meta: &Meta) -> Result<PathBuf, CacheError> {
     let d = dir(opts).ok_or(CacheError::NoDirectory)?;
     let io = |path: &Path| {
@@ -166,27 +175,24 @@ pub fn write(opts: &LoadOptions, key: &str, frame: &DataFrame, meta: &Meta) -> R
     };
     std::fs::create_dir_all(&d).map_err(io(&d))?;
     // Written under a temporary name and renamed: a reader never sees half a file.
-    let tmp = d.join(format!("{key}.parquet.tmp{}", std::process::id()));
-    let result = write_parquet(&tmp, frame);
+    let tmp = d.join(format!("{key}.{EXT}.tmp{}", std::process::id()));
+    let result = write_ipc(&tmp, frame);
     if let Err(source) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(CacheError::Parquet { path: tmp, source });
+        return Err(CacheError::Ipc { path: tmp, source });
     }
     let json = serde_json::to_vec(meta).map_err(CacheError::Meta)?;
     std::fs::write(d.join(format!("{key}.json")), json).map_err(io(&d))?;
-    let path = d.join(format!("{key}.parquet"));
+    let path = d.join(format!("{key}.{EXT}"));
     std::fs::rename(&tmp, &path).map_err(io(&d))?;
     Ok(path)
 }
 
-fn write_parquet(tmp: &Path, frame: &DataFrame) -> PolarsResult<()> {
-    let f = File::create(tmp)?;
-    let mut writer = ParquetWriter::new(f)
-        .with_compression(ParquetCompression::Uncompressed)
-        // Statistics serve predicate pushdown, which a whole-table read never uses.
-        .with_statistics(StatisticsOptions::empty())
-        .with_row_group_size(Some(ROWS_PER_GROUP))
-        .batched(frame.schema())?;
+fn write_ipc(tmp: &Path, frame: &DataFrame) -> PolarsResult<()> {
+    let f = std::io::BufWriter::new(File::create(tmp)?);
+    let arrow_schema = frame.schema().to_arrow(CompatLevel::newest());
+    let fields = polars_arrow::io::ipc::write::default_ipc_fields(arrow_schema.iter_values());
+    let mut writer = IpcWriter::new(f).batched(frame.schema(), fields)?;
     let mut offset = 0;
     while offset < frame.height() {
         let len = ROWS_PER_GROUP.min(frame.height() - offset);
