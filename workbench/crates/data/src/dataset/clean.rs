@@ -460,12 +460,22 @@ pub fn derive(frame: &DataFrame, meta: &Meta) -> Result<Derived, DataError> {
     let mut benign: HashMap<&str, bool> = HashMap::new();
     let mut malicious = Vec::with_capacity(frame.height());
     let mut class = Vec::with_capacity(frame.height());
+    // Rows of one label come in runs: the previous row's answer saves the hash lookup.
+    let mut previous: Option<(&str, bool)> = None;
     for (i, text) in label_text.into_iter().enumerate() {
         let m = match numeric {
             Some(f) => f.get(i).is_some_and(|v| v != 0.0),
-            None => !*benign
-                .entry(text.unwrap_or(""))
-                .or_insert_with(|| is_benign(text.unwrap_or(""))),
+            None => {
+                let text = text.unwrap_or("");
+                match previous {
+                    Some((p, m)) if p == text => m,
+                    _ => {
+                        let m = !*benign.entry(text).or_insert_with(|| is_benign(text));
+                        previous = Some((text, m));
+                        m
+                    }
+                }
+            }
         };
         malicious.push(m);
         let t = types.as_ref().map(|t| t[i].trim()).unwrap_or_default();
