@@ -18,7 +18,7 @@
 //! the test run: nothing is sent on any interface.
 
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -32,8 +32,9 @@ use workbench_flow::craft::{self, Ipv4Endpoints};
 use workbench_flow::model::scale::ScaleBook;
 use workbench_kernel::eve_sink::{rotated_name, EventSink, SinkSpec};
 use workbench_kernel::events::EventReader;
+use workbench_kernel::lifecycle::private_pins::PrivatePins;
 use workbench_kernel::models::ProbeModels;
-use workbench_kernel::{bpffs, caps, probe, sys, Error as KernelError};
+use workbench_kernel::{caps, probe, sys, Error as KernelError};
 
 use super::events_report::{self as report, EventsReport, ReaderStats, Step};
 use super::machine::Machine;
@@ -270,24 +271,10 @@ pub fn run(options: &Options) -> Result<EventsReport> {
     caps::require_kernel_access("benchmarking the verdict events")?;
     validate(options)?;
     let tree = models::full_tree()?;
-    bpffs::ensure_mounted()?;
     let pid = std::process::id();
-    let dir = Path::new(bpffs::PROJECT_DIR).join(format!("bench-events-{pid}"));
-    if dir.exists() {
-        fail!(
-            Invalid,
-            "{} already exists (left by a killed benchmark with this process id?); remove it and retry",
-            dir.display()
-        );
-    }
-    // Dropped last: a kill before the guard below runs leaves a note for the next start.
-    let mut claim = workbench_kernel::lifecycle::claims::Claim::new("bench events");
-    claim.add(workbench_kernel::lifecycle::claims::Object::Pins {
-        dir: format!("bench-events-{pid}"),
-    });
-    std::fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
-    // Dropped on any error below (and on Ctrl-C): removes the pins and the directory.
-    let guard = probe::PinGuard::new(dir.clone());
+    // Removed on any error below (and on Ctrl-C), with the pins in it.
+    let pins = PrivatePins::create("bench events", &format!("bench-events-{pid}"))?;
+    let dir = pins.dir().to_path_buf();
     let scratch = Scratch(std::env::temp_dir().join(format!("workbench-bench-events-{pid}")));
     std::fs::create_dir_all(&scratch.0).context(|| format!("creating {}", scratch.0.display()))?;
     let events_path = scratch.0.join("events.jsonl");
@@ -369,7 +356,7 @@ pub fn run(options: &Options) -> Result<EventsReport> {
     let flow_lock = loaded.flow_lock;
     drop(stats_map);
     drop(loaded);
-    guard.remove()?;
+    pins.remove()?;
     drop(scratch);
 
     let (loss_point_per_s, first_loss_per_s) = report::loss_point(&steps);

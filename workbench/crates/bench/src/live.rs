@@ -20,8 +20,9 @@ use serde::Serialize;
 use super::figure::Figure;
 use workbench_kernel::lab::netns;
 use workbench_kernel::lab::replay_lab::ReplayLab;
+use workbench_kernel::lifecycle::private_pins::PrivatePins;
+use workbench_kernel::probe;
 use workbench_kernel::replay::{self, Pace, ReplayOptions};
-use workbench_kernel::{bpffs, probe};
 
 /// Issue 14's targets: the probe's packets per second against the empty program's.
 pub const TARGET_RATIO: f64 = 0.90;
@@ -97,11 +98,8 @@ pub fn run(quick: bool, capture: &Path) -> Result<LiveBench> {
 
     // The empty program from a private load of the probe object (as `bench probe` does),
     // attached and detached by this process; its pins go when the guard drops.
-    bpffs::ensure_mounted()?;
-    let dir = Path::new(bpffs::PROJECT_DIR).join(format!("bench-live-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
-    let guard = probe::PinGuard::new(dir.clone());
-    let mut loaded = probe::load(&dir, &probe::AttachOptions::default())?;
+    let pins = PrivatePins::create("bench live", &format!("bench-live-{}", std::process::id()))?;
+    let mut loaded = probe::load(pins.dir(), &probe::AttachOptions::default())?;
     let empty: &mut SchedClassifier = loaded
         .ebpf
         .program_mut(super::probe::EMPTY_PROGRAM)
@@ -187,7 +185,7 @@ pub fn run(quick: bool, capture: &Path) -> Result<LiveBench> {
         }
     }
     drop(loaded);
-    guard.remove()?;
+    pins.remove()?;
     drop(lab);
     let pps = |p: Program| {
         median(

@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
 
 use crate::error::{err, fail, Context, Result};
 use aya::programs::SchedClassifier;
@@ -31,8 +30,9 @@ use super::models::{self, ModelInfo, DEPTH};
 pub use super::probe_report::{figures, BenchReport, FlowSeen, PacketResult, TargetCheck, VariantNs};
 use super::probe_report::{packet_result, targets};
 use workbench_flow::craft::{self, Ipv4Endpoints, TcpSegment, TCP_SYN};
+use workbench_kernel::lifecycle::private_pins::PrivatePins;
 use workbench_kernel::models::ProbeModels;
-use workbench_kernel::{bpffs, caps, flows, probe, sys};
+use workbench_kernel::{caps, flows, probe, sys};
 
 pub const DEFAULT_REPEAT: u32 = 200_000;
 pub const DEFAULT_RUNS: usize = 7;
@@ -206,12 +206,6 @@ fn check_walk_depth(model: &Model, name: &str, packets: &[BenchPacket]) -> Resul
     Ok(shallowest)
 }
 
-/// The private pin directory of this process's benchmark, inside the project's bpffs directory
-/// (so that whatever cleans up after the project finds it if the process is killed).
-fn private_dir(suffix: &str) -> PathBuf {
-    Path::new(bpffs::PROJECT_DIR).join(format!("bench-{}{suffix}", std::process::id()))
-}
-
 /// A configuration where every packet is a decision point, or none is.
 fn decide(every_packet: bool) -> ProbeConfig {
     let (first, every) = if every_packet { (u32::MAX, 1) } else { (0, 0) };
@@ -303,32 +297,10 @@ pub fn run(options: &Options) -> Result<BenchReport> {
     );
     model_info.insert("logistic", ModelInfo::of(&bench_models.logistic, None));
 
-    bpffs::ensure_mounted()?;
-    let (dir, dir_unlocked) = (private_dir(""), private_dir("-unlocked"));
-    for d in [&dir, &dir_unlocked] {
-        if d.exists() {
-            fail!(
-                Invalid,
-                "{} already exists (left by a killed benchmark with this process id?); remove it and retry",
-                d.display()
-            );
-        }
-    }
-    // Dropped last: a kill before the guards below run leaves a note for the next start.
-    let mut claim = workbench_kernel::lifecycle::claims::Claim::new("bench probe");
-    for d in [&dir, &dir_unlocked] {
-        claim.add(workbench_kernel::lifecycle::claims::Object::Pins {
-            dir: d
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        });
-        std::fs::create_dir_all(d).context(|| format!("creating {}", d.display()))?;
-    }
-    // Dropped on any error below (and on Ctrl-C: `lifecycle::check`): remove the pins and the
-    // directories.
-    let guard = probe::PinGuard::new(dir.clone());
-    let guard_unlocked = probe::PinGuard::new(dir_unlocked.clone());
+    let pid = std::process::id();
+    let pins = PrivatePins::create("bench probe", &format!("bench-{pid}"))?;
+    let pins_unlocked = PrivatePins::create("bench probe", &format!("bench-{pid}-unlocked"))?;
+    let (dir, dir_unlocked) = (pins.dir().to_path_buf(), pins_unlocked.dir().to_path_buf());
 
     let mut loaded = probe::load(&dir, &probe::AttachOptions::default())?;
     if !loaded.flow_lock {
@@ -408,8 +380,8 @@ pub fn run(options: &Options) -> Result<BenchReport> {
     let verified_instructions_unlocked = unlocked.verified_instructions;
     drop(loaded);
     drop(unlocked);
-    guard.remove()?;
-    guard_unlocked.remove()?;
+    pins.remove()?;
+    pins_unlocked.remove()?;
 
     let results: Vec<PacketResult> = packets
         .iter()

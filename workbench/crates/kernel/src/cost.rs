@@ -3,7 +3,7 @@
 //! user picks a model within a budget.
 //!
 //! One private load of the probe (attached to no interface, pinned in a directory of this
-//! process that a [`probe::PinGuard`] removes on any error and on Ctrl-C, and that a lifecycle
+//! process that [`PrivatePins`] removes on any error and on Ctrl-C, and that a lifecycle
 //! claim names if the process is killed), configured so that every packet is a decision point
 //! (as `bench probe`'s tree variant). Each candidate is swapped into the active slot in turn
 //! and run with BPF_PROG_TEST_RUN on the benchmark packets, next to the empty tc program (the
@@ -17,7 +17,7 @@
 //! a bound.
 
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aya::programs::SchedClassifier;
 use aya::Ebpf;
@@ -27,8 +27,9 @@ use shared::model::Model;
 use workbench_flow::craft::{self, Ipv4Endpoints, TcpSegment, TCP_SYN};
 
 use crate::error::{fail, Context, Error, Result};
+use crate::lifecycle::private_pins::PrivatePins;
 use crate::models::ProbeModels;
-use crate::{bpffs, caps, lifecycle, probe, sys};
+use crate::{caps, lifecycle, probe, sys};
 
 /// The do-nothing classifier in the probe object (`bench probe`'s floor too).
 pub const EMPTY_PROGRAM: &str = "workbench_empty";
@@ -108,15 +109,6 @@ pub fn median(values: &[u32]) -> u32 {
     v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
-/// The private pin directory of one measurement of this process (measurements may run at once
-/// on several threads), inside the project's bpffs directory (so that whatever cleans up after
-/// the project finds it if the process is killed).
-fn private_dir() -> PathBuf {
-    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Path::new(bpffs::PROJECT_DIR).join(format!("cost-{}-{n}", std::process::id()))
-}
-
 fn decide_every_packet(ebpf: &mut Ebpf) -> Result<()> {
     let map = ebpf
         .map_mut(probe::CONFIG_MAP)
@@ -130,6 +122,9 @@ fn decide_every_packet(ebpf: &mut Ebpf) -> Result<()> {
         .set(0, config, 0)
         .context(|| "writing the cost measurement's probe configuration")
 }
+
+/// Measurements started by this process (each gets its own pin directory).
+static MEASUREMENTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// Why the cost cannot be measured here (no CAP_BPF / CAP_NET_ADMIN), if so.
 pub fn unavailable() -> Option<String> {
@@ -148,28 +143,11 @@ pub fn model_cost(models: &[&Model], options: &CostOptions) -> Result<CostReport
             "the repetitions and the number of runs must be at least 1"
         );
     }
-    bpffs::ensure_mounted()?;
-    let dir = private_dir();
-    if dir.exists() {
-        fail!(
-            Invalid,
-            "{} already exists (left by a killed measurement with this process id?); remove it and retry",
-            dir.display()
-        );
-    }
-    // Dropped last: a kill before the guard below runs leaves a note for the next start.
-    let mut claim = lifecycle::claims::Claim::new("model cost");
-    claim.add(lifecycle::claims::Object::Pins {
-        dir: dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    });
-    std::fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
-    let guard = probe::PinGuard::new(dir.clone());
-    let report = measure(&dir, models, options)?;
-    guard.remove()?;
-    drop(claim);
+    // One directory per measurement: measurements may run at once on several threads.
+    let n = MEASUREMENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let pins = PrivatePins::create("model cost", &format!("cost-{}-{n}", std::process::id()))?;
+    let report = measure(pins.dir(), models, options)?;
+    pins.remove()?;
     Ok(report)
 }
 

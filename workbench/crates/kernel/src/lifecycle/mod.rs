@@ -10,6 +10,7 @@
 //! [`claims`] on the next start.
 
 pub mod claims;
+pub mod private_pins;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
