@@ -23,6 +23,8 @@ use serde::Serialize;
 
 use super::child::{self, ChildRun};
 use super::figure::Figure;
+use super::nfstream::{self, NfstreamRun};
+use super::python::Baseline;
 use workbench_flow::gen::{self, Variant};
 
 pub const MB: u64 = 1_000_000;
@@ -147,21 +149,34 @@ pub struct ToolRun {
     pub cpu_ns: u64,
     pub packets_per_s: f64,
     pub peak_rss_bytes: u64,
+    /// The tool's own time inside its process, where it reports one (ours: `elapsed_ns`;
+    /// NFStream: its script's `seconds`); tshark reports none.
+    pub in_process_ns: Option<u64>,
 }
 
-fn tool_run(tool: &'static str, capture: &Path, packets: u64, run: &ChildRun) -> Result<ToolRun> {
-    Ok(ToolRun {
-        tool,
-        capture: capture.display().to_string(),
-        capture_bytes: std::fs::metadata(capture)
-            .context(|| capture.display().to_string())?
-            .len(),
-        packets,
-        wall_ns: run.wall_ns,
-        cpu_ns: run.cpu_ns,
-        packets_per_s: packets as f64 / (run.wall_ns.max(1) as f64 / 1e9),
-        peak_rss_bytes: run.peak_rss_bytes,
-    })
+impl ToolRun {
+    /// A child's run of `tool` over `capture`, rated in `packets` per second of its wall time.
+    pub fn measured(
+        tool: &'static str,
+        capture: &Path,
+        packets: u64,
+        run: &ChildRun,
+        in_process_ns: Option<u64>,
+    ) -> Result<ToolRun> {
+        Ok(ToolRun {
+            tool,
+            capture: capture.display().to_string(),
+            capture_bytes: std::fs::metadata(capture)
+                .context(|| capture.display().to_string())?
+                .len(),
+            packets,
+            wall_ns: run.wall_ns,
+            cpu_ns: run.cpu_ns,
+            packets_per_s: packets as f64 / (run.wall_ns.max(1) as f64 / 1e9),
+            peak_rss_bytes: run.peak_rss_bytes,
+            in_process_ns,
+        })
+    }
 }
 
 fn failed(what: &str, run: &ChildRun) -> Error {
@@ -188,7 +203,13 @@ fn workbench_features(capture: &Path, out_dir: &Path) -> Result<ToolRun> {
         .as_u64()
         .ok_or_else(|| err!(Child, "workbench features --json has no `packets`"))?;
     let _ = std::fs::remove_file(&out);
-    tool_run("workbench features", capture, packets, &run)
+    ToolRun::measured(
+        "workbench features",
+        capture,
+        packets,
+        &run,
+        doc["elapsed_ns"].as_u64(),
+    )
 }
 
 /// `tshark -T fields` in a child process, its output into a file (as ours goes to one).
@@ -213,7 +234,7 @@ fn tshark(capture: &Path, out_dir: &Path, packets: u64) -> Result<ToolRun> {
             capture.display()
         );
     }
-    tool_run("tshark -T fields", capture, packets, &run)
+    ToolRun::measured("tshark -T fields", capture, packets, &run, None)
 }
 
 fn count_lines(path: &Path) -> Result<u64> {
@@ -251,6 +272,9 @@ pub struct Comparison {
     pub name: String,
     pub ours: ToolRun,
     pub tshark: ToolRun,
+    /// NFStream's median run, where it ran on this capture (docs: quick mode runs it on the
+    /// real capture only).
+    pub nfstream: Option<NfstreamRun>,
     /// Runs of each tool (the median run by wall time is reported).
     pub runs: usize,
 }
@@ -260,6 +284,9 @@ pub struct FeaturesBench {
     pub quick: bool,
     pub tshark_version: String,
     pub comparisons: Vec<Comparison>,
+    pub nfstream_version: Option<String>,
+    /// Why NFStream did not run (not installable, failed), if it did not.
+    pub nfstream_skipped: Option<String>,
     /// The extraction on the smaller and the larger synthetic capture, for memory.
     pub memory_small: ToolRun,
     pub memory_large: ToolRun,
@@ -271,20 +298,49 @@ fn median_run(mut runs: Vec<ToolRun>) -> Result<ToolRun> {
     runs.into_iter().nth(n / 2).ok_or_else(|| err!(Measure, "no run"))
 }
 
-fn compare(name: &str, capture: &Path, runs: usize, out_dir: &Path) -> Result<Comparison> {
+/// NFStream for the captures it runs on: the baseline, or why it is skipped; its version.
+type Nf = std::result::Result<(Baseline, Option<String>), String>;
+
+fn compare(
+    name: &str,
+    capture: &Path,
+    runs: usize,
+    out_dir: &Path,
+    mut nf: Option<&mut Nf>,
+) -> Result<Comparison> {
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
+    let mut nf_runs = Vec::new();
     for _ in 0..runs {
         eprintln!("bench features: {name}: workbench features");
         let o = workbench_features(capture, out_dir)?;
         eprintln!("bench features: {name}: tshark");
         theirs.push(tshark(capture, out_dir, o.packets)?);
+        if let Some(Ok((b, version))) = nf.as_deref_mut() {
+            eprintln!("bench features: {name}: NFStream");
+            match nfstream::run(b, capture, o.packets) {
+                Ok((r, v)) => {
+                    nf_runs.push(r);
+                    *version = Some(v);
+                }
+                // Reported as the baseline's skip reason; tshark's figures still stand.
+                Err(e) => {
+                    if let Some(nf) = nf.as_deref_mut() {
+                        *nf = Err(format!("NFStream failed on {name}: {e:#}"));
+                    }
+                    nf_runs.clear();
+                }
+            }
+        }
         ours.push(o);
     }
+    nf_runs.sort_by_key(|r| r.run.wall_ns);
+    let n = nf_runs.len();
     Ok(Comparison {
         name: name.to_string(),
         ours: median_run(ours)?,
         tshark: median_run(theirs)?,
+        nfstream: nf_runs.into_iter().nth(n / 2),
         runs,
     })
 }
@@ -305,6 +361,9 @@ pub fn run(quick: bool) -> Result<std::result::Result<FeaturesBench, String>> {
     let small_path = synthetic_capture(small)?;
     let out_dir = bench_data_dir().join(format!("out-{}", std::process::id()));
     std::fs::create_dir_all(&out_dir).context(|| format!("creating {}", out_dir.display()))?;
+    let mut nf: Nf = nfstream::prepare()
+        .map(|b| (b, None))
+        .map_err(|e| format!("{e:#}"));
     let result = (|| -> Result<FeaturesBench> {
         let mut comparisons = Vec::new();
         let synflood = synflood_capture();
@@ -314,13 +373,16 @@ pub fn run(quick: bool) -> Result<std::result::Result<FeaturesBench, String>> {
                 &synflood,
                 if quick { 1 } else { 3 },
                 &out_dir,
+                Some(&mut nf),
             )?);
         }
+        // NFStream reads about 60k packets/s: on the large capture only in the full run.
         comparisons.push(compare(
             &format!("synthetic {} MB", large / MB),
             &large_path,
             1,
             &out_dir,
+            (!quick).then_some(&mut nf),
         )?);
         eprintln!("bench features: memory at {} MB", small / MB);
         let memory_small = workbench_features(&small_path, &out_dir)?;
@@ -329,10 +391,23 @@ pub fn run(quick: bool) -> Result<std::result::Result<FeaturesBench, String>> {
             .last()
             .map(|c| c.ours.clone())
             .ok_or_else(|| err!(Measure, "no run on the large capture"))?;
+        let (nfstream_version, nfstream_skipped) = match &nf {
+            Ok((_, v)) => (v.clone(), None),
+            Err(why) => (None, Some(why.clone())),
+        };
+        if nfstream_skipped.is_some() {
+            // A failure on a later capture discards the earlier captures' runs too: one
+            // baseline, run on every capture or on none.
+            for c in &mut comparisons {
+                c.nfstream = None;
+            }
+        }
         Ok(FeaturesBench {
             quick,
             tshark_version,
             comparisons,
+            nfstream_version,
+            nfstream_skipped,
             memory_small,
             memory_large,
         })
@@ -341,15 +416,19 @@ pub fn run(quick: bool) -> Result<std::result::Result<FeaturesBench, String>> {
     result.map(Ok)
 }
 
+/// A capture's name as a figure name's suffix: `synflood-spoofed.pcap` ->
+/// `synflood_spoofed_pcap`, `synthetic 1000 MB` -> `synthetic_1000_MB`.
+pub fn figure_key(name: &str) -> String {
+    name.split([' ', '.'])
+        .collect::<Vec<_>>()
+        .join("_")
+        .replace('-', "_")
+}
+
 pub fn figures(b: &FeaturesBench) -> Vec<Figure> {
     let mut figures = Vec::new();
     for c in &b.comparisons {
-        let key = c
-            .name
-            .split([' ', '.'])
-            .collect::<Vec<_>>()
-            .join("_")
-            .replace('-', "_");
+        let key = figure_key(&c.name);
         let f = Figure::versus(
             &format!("features_packets_per_s_{key}"),
             c.ours.packets_per_s,
@@ -360,6 +439,10 @@ pub fn figures(b: &FeaturesBench) -> Vec<Figure> {
         );
         let met = f.ratio.is_some_and(|r| r >= TARGET_RATIO);
         figures.push(f.with_target(&format!(">= {TARGET_RATIO}x tshark"), met));
+        // NFStream runs where its target is judged: the real capture, the 1 GB one (full run).
+        if let Some(nf) = &c.nfstream {
+            figures.extend(nfstream::figures(&key, &c.ours, &nf.run));
+        }
     }
     let (s, l) = (&b.memory_small, &b.memory_large);
     let f = Figure::versus(
@@ -398,6 +481,23 @@ pub fn notes(b: &FeaturesBench) -> Vec<String> {
             c.tshark.packets_per_s,
             c.tshark.peak_rss_bytes >> 20
         ));
+        if let Some(nf) = &c.nfstream {
+            notes.push(nfstream::note(&c.name, &c.ours, nf));
+        }
+    }
+    match (&b.nfstream_skipped, &b.nfstream_version) {
+        (Some(why), _) => notes.push(format!("NFStream baseline skipped: {why}")),
+        (None, Some(v)) => notes.push(format!(
+            "NFStream {v} (bench/nfstream_features.py, statistical_analysis=True, bench/.venv) on {}; \
+             process included = the whole Python process, in process = from creating the streamer \
+             to its last flow (ours: `elapsed_ns` of `workbench features --json`)",
+            if b.quick {
+                "the real capture only (quick mode)"
+            } else {
+                "the real capture and the large synthetic one"
+            }
+        )),
+        (None, None) => {}
     }
     notes
 }

@@ -1,5 +1,6 @@
 //! `workbench bench load`: our first load and cached reload of the CIC-IDS2017-sized file
-//! against pandas `read_csv` (default engine), all in one run on this machine. Every side runs
+//! against pandas `read_csv` (default engine) and python-polars `read_csv` (`load_polars`), all
+//! in one run on this machine. Every side runs
 //! in its own child process so that its peak memory (`wait4` rusage) is its own.
 
 use std::path::{Path, PathBuf};
@@ -53,6 +54,8 @@ pub struct LoadReport {
     pub cache_path: Option<String>,
     pub pandas: Option<Run>,
     pub pandas_version: Option<String>,
+    pub polars: Option<Run>,
+    pub polars_version: Option<String>,
     pub build_profile: &'static str,
     pub machine: Machine,
 }
@@ -173,6 +176,14 @@ pub fn run(opts: &Options) -> Result<LoadReport> {
             (None, None)
         }
     };
+    eprintln!("bench: python-polars read_csv (child process)");
+    let (polars_run, polars_version) = match super::load_polars::run(&file.path) {
+        Ok((r, v)) => (Some(r), Some(v)),
+        Err(e) => {
+            notes.push(format!("python-polars baseline skipped: {e:#}"));
+            (None, None)
+        }
+    };
     let mut figures = Vec::new();
     if let Some(p) = &pandas_run {
         if p.rows != first.rows {
@@ -239,8 +250,22 @@ pub fn run(opts: &Options) -> Result<LoadReport> {
         ));
         figures.push(Figure::absolute("cached_reload_s", second.load_s, "s", false));
     }
+    if let Some(p) = &polars_run {
+        if p.rows != first.rows {
+            notes.push(format!(
+                "row counts differ: polars {} vs ours {}",
+                p.rows, first.rows
+            ));
+        }
+        figures.extend(super::load_polars::figures(&first, &second, p));
+    }
     notes.push(format!(
-        "times are measured inside each process around the load call (pandas: read_csv); peak memory is the whole child process (wait4 ru_maxrss); build profile: {}",
+        "baselines in bench/.venv: pandas {}, python-polars {} (default options for both)",
+        pandas_version.as_deref().unwrap_or("not run"),
+        polars_version.as_deref().unwrap_or("not run")
+    ));
+    notes.push(format!(
+        "times are measured inside each process around the load call (pandas, polars: read_csv); peak memory is the whole child process (wait4 ru_maxrss); build profile: {}",
         build_profile()
     ));
     Ok(LoadReport {
@@ -255,6 +280,8 @@ pub fn run(opts: &Options) -> Result<LoadReport> {
         cached_reload: second,
         pandas: pandas_run,
         pandas_version,
+        polars: polars_run,
+        polars_version,
         build_profile: build_profile(),
         machine: Machine::this(),
     })
