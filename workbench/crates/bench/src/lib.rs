@@ -13,17 +13,17 @@ pub mod features;
 pub mod figure;
 pub mod live;
 pub mod load;
-pub mod load_polars;
+mod load_polars;
 mod machine;
 pub mod markdown;
 pub mod models;
-pub mod nfstream;
+mod nfstream;
 pub mod pitfalls;
 pub mod probe;
 mod probe_report;
 mod python;
 pub mod train;
-pub mod train_table;
+mod train_table;
 
 pub use error::{Error, Result};
 

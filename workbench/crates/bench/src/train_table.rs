@@ -70,7 +70,6 @@ pub struct TableInfo {
 /// The table in memory: column-major features as f64 (what both fitters take).
 pub struct Table {
     pub info: TableInfo,
-    pub names: Vec<String>,
     pub columns: Vec<Vec<f64>>,
     pub y: Vec<bool>,
     pub train: Vec<usize>,
@@ -257,7 +256,14 @@ fn read(path: &Path, meta: &Path) -> Result<Table> {
         .next()
         .ok_or_else(|| err!(Invalid, "{name}: empty file"))?
         .context(|| name.clone())?;
-    let names: Vec<String> = header.split(',').take(FEATURES).map(str::to_string).collect();
+    // A cached table of another layout (an older build's) is refused, not misread.
+    let expected = shared::features::FEATURES[..FEATURES].iter().map(|f| f.name);
+    if !header.split(',').take(FEATURES).eq(expected) {
+        return Err(err!(
+            Invalid,
+            "{name}: its header is not the {FEATURES} kernel features in order; delete it and run again to rebuild it"
+        ));
+    }
     let mut rows: Vec<Row> = Vec::new();
     let mut y = Vec::new();
     let mut is_test = Vec::new();
@@ -303,7 +309,6 @@ fn read(path: &Path, meta: &Path) -> Result<Table> {
             rows_train: train.len(),
             rows_test: test.len(),
         },
-        names,
         columns,
         y,
         train,
