@@ -160,6 +160,14 @@ fn deploy_changes_ask_for_confirmation_first() {
     press(&mut app, KeyCode::Char('r'));
     press(&mut app, KeyCode::Char('y'));
     assert_eq!(app.requests.len(), 1);
+    // The result stays on the Deploy tab after a later notice (a load finishing) replaced the
+    // status line: the kernel test once missed a rollback that way.
+    app.update(Action::Controlled("rolled back on ebml-demoh".into()));
+    app.update(Action::Notice("loaded 2 dataset(s)".into()));
+    let screen = text(&app);
+    assert!(screen.contains("loaded 2 dataset(s)"), "{screen}");
+    assert!(screen.contains(": rolled back on ebml-demoh"), "{screen}");
+    assert!(screen.contains("last change "), "{screen}");
 }
 
 #[test]

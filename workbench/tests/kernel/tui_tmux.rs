@@ -136,7 +136,9 @@ fn tui_in_tmux_on_the_kernel_probe_rolls_back_after_confirmation() {
     tmux.cmd(&["send-keys", "-t", "t", "r"]);
     tmux.wait_for(&format!("deploy --rollback --iface {iface}"));
     tmux.cmd(&["send-keys", "-t", "t", "y"]);
-    tmux.wait_for(&format!("rolled back on {iface}"));
+    // On the Deploy tab's border, where the status bar's next line (the sample data's load
+    // finishing) cannot replace it.
+    tmux.wait_for(&format!(": rolled back on {iface}"));
     // The next poll shows the swapped slots; the kernel says the same.
     tmux.wait_for(&format!("active   {benign_id}"));
     let status = crate::common::workbench_json(&["probe", "status", "--iface", &iface, "--json"]);

@@ -74,6 +74,8 @@ pub enum Action {
     Snapshot(Arc<Snapshot>),
     /// A line for the status bar (result of a background request).
     Notice(String),
+    /// The result line of a confirmed kernel change (rollback, promote, mode, deploy).
+    Controlled(String),
     /// Progress or result of a background load, inspection or training run.
     Job(super::jobs::JobUpdate),
     /// Data: show the next loaded dataset (Pitfalls and Train follow it).

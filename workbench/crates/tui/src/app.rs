@@ -67,6 +67,9 @@ pub struct App {
     pub flagged: usize,
     pub shadow_disagreements: u64,
     pub status: Option<String>,
+    /// The last confirmed kernel change and the local time it finished ("HH:MM:SS"): shown on
+    /// the Deploy tab, where a later status line (a load finishing) cannot hide it.
+    pub last_control: Option<(String, String)>,
     pub quit: bool,
     pub size: (u16, u16),
     pub export_dir: PathBuf,
@@ -109,6 +112,7 @@ impl App {
             flagged: 0,
             shadow_disagreements: 0,
             status: None,
+            last_control: None,
             quit: false,
             size,
             export_dir: PathBuf::from("."),
@@ -359,6 +363,10 @@ impl App {
                 }
             }
             Action::Notice(text) => self.status = Some(text),
+            Action::Controlled(line) => {
+                self.last_control = Some((local_hms(), line.clone()));
+                self.status = Some(line);
+            }
         }
     }
 
@@ -462,6 +470,19 @@ fn push(history: &mut VecDeque<u64>, value: u64) {
         history.pop_front();
     }
     history.push_back(value);
+}
+
+/// The local wall-clock time as "HH:MM:SS" (the Deploy tab's "last change" line).
+fn local_hms() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as libc::time_t);
+    // SAFETY: localtime_r only writes into the tm we pass; a zeroed tm is a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&raw const now, &raw mut tm) }.is_null() {
+        return "--:--:--".into();
+    }
+    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
 }
 
 #[cfg(test)]

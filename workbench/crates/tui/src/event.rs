@@ -17,6 +17,9 @@ pub enum Event {
     /// A new snapshot waits in the mailbox.
     Snapshot,
     Notice(String),
+    /// The result of a confirmed kernel change (the Deploy tab keeps it: a status line is
+    /// overwritten by the next notice).
+    Controlled(String),
     /// An action from a driver thread (the demo's autoplay or script, a quit on a signal),
     /// applied exactly as if a key had produced it.
     Action(super::action::Action),
@@ -107,7 +110,7 @@ pub fn spawn_poller(
                     Ok(line) => line,
                     Err(e) => format!("failed: {}", crate::error::line(&e)),
                 };
-                if tx.send(Event::Notice(line)).is_err() {
+                if tx.send(Event::Controlled(line)).is_err() {
                     return;
                 }
             }

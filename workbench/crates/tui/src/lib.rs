@@ -267,6 +267,7 @@ fn to_action(ev: Event, app: &App, poller: &event::Poller) -> Option<Action> {
         Event::Input(_) | Event::Tick => None,
         Event::Snapshot => poller.take().map(|s| Action::Snapshot(Arc::new(s))),
         Event::Notice(line) => Some(Action::Notice(line)),
+        Event::Controlled(line) => Some(Action::Controlled(line)),
         Event::Action(action) => Some(action),
         Event::Job(update) => Some(Action::Job(update)),
     }

@@ -148,7 +148,15 @@ fn render_models(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         " models in the kernel "
     };
-    let block = Block::new().borders(Borders::ALL).title(title);
+    let mut block = Block::new().borders(Borders::ALL).title(title);
+    // On the border, so it costs no row: the outcome of the last r / p / e / d stays in view
+    // after the status bar has moved on.
+    if let Some((at, line)) = &app.last_control {
+        block = block.title_bottom(Line::from(Span::styled(
+            format!(" last change {at}: {line} "),
+            theme.accent,
+        )));
+    }
     frame.render_widget(
         Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
         area,
