@@ -6,6 +6,7 @@ pub mod capfile;
 pub mod demo;
 pub mod eve_schema;
 pub mod parquet_seed;
+pub mod probe_lab;
 pub mod promtool;
 pub mod readme;
 pub mod replay;

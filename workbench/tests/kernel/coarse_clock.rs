@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use crate::common::probe_lab::record_mode;
 use crate::common::{report, DetachOnDrop};
 use shared::abi::{PacketRecord, ProbeConfig, CLOCK_COARSE, CLOCK_NS};
 use workbench_flow::craft::{self, Ipv4Endpoints};
@@ -42,15 +43,7 @@ fn run(lab: &Lab, clock: u32) -> Run {
         clock,
         ..ProbeConfig::default()
     };
-    models::write_config(
-        &lab.host_if,
-        &ProbeConfig {
-            record_packets: 1,
-            ..config
-        },
-        workbench_kernel::enforce::DefaultRoute::Refuse,
-    )
-    .expect("configure");
+    record_mode(&lab.host_if, config);
     assert_eq!(models::read_config(&lab.host_if).expect("config").clock, clock);
     let mut reader = events::PacketRecordReader::open(&lab.host_if).expect("records");
     let ep = Ipv4Endpoints {

@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::common::probe_lab::pin_to;
 use crate::common::{report, DetachOnDrop};
 use shared::abi::{PacketRecord, ProbeConfig};
 use shared::FlowKey;
@@ -45,21 +46,6 @@ fn two_cpus() -> Option<(usize, usize)> {
             .collect()
     };
     Some((*allowed.first()?, *allowed.get(1)?))
-}
-
-fn pin_to(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity(0, ..)
-    // touch only that set and the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set),
-            0,
-            "pinning a sender to CPU {cpu}: {}",
-            std::io::Error::last_os_error()
-        );
-    }
 }
 
 /// Both senders announce the flow they are about to start and wait for the other.

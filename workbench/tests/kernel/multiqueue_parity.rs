@@ -15,18 +15,17 @@
 //! get) is reported beside it, not asserted (it loses updates only when two CPUs collide): before
 //! the lock, the same-direction variant of this traffic lost 186 and 629 of 400,000 packets.
 
+use crate::common::probe_lab::{every_feature_logistic, pin_to, record_mode};
 use crate::common::{report, DetachOnDrop};
 use shared::abi::{PacketRecord, ProbeConfig};
-use shared::features::FEATURE_COUNT;
-use shared::model::{LogisticTerm, SCORE_ONE, TRANSFORM_LOG2};
+use shared::model::SCORE_ONE;
 use shared::stats;
 use workbench_flow::craft::{self, Ipv4Endpoints};
-use workbench_flow::model::build;
 use workbench_kernel::lab::afpacket::FrameSender;
 use workbench_kernel::lab::Lab;
 use workbench_kernel::models::ProbeModels;
 use workbench_kernel::probe::FlowLock;
-use workbench_kernel::{events, flows, models, probe, verify};
+use workbench_kernel::{events, flows, probe, verify};
 
 const FLOWS: u16 = 8;
 const FIRST_PORT: u16 = 32_000;
@@ -34,37 +33,6 @@ const SERVICE_PORT: u16 = 9402;
 /// Frames each sender sends per flow and direction.
 const FRAMES: u32 = 10_000;
 const NOBODY_MAC: [u8; 6] = [0x02, 0xeb, 0x4d, 0x4c, 0xff, 0x97];
-
-/// A logistic model over every feature, so that any field updated differently changes the score
-/// (models with different ids: the bias is part of the id).
-fn every_feature_model(bias: i64) -> Box<shared::model::Model> {
-    let terms: Vec<(usize, LogisticTerm)> = (0..FEATURE_COUNT)
-        .map(|i| {
-            let term = LogisticTerm {
-                weight: ((i as i32 * 7919) % 2001 - 1000) * 64 + 17,
-                shift: 8,
-                transform: TRANSFORM_LOG2,
-                _pad: [0; 2],
-            };
-            (i, term)
-        })
-        .collect();
-    build::logistic(&terms, bias, 0).expect("valid logistic")
-}
-
-fn pin_to(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; only the calling thread is changed.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set),
-            0,
-            "pinning a sender to CPU {cpu}: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
 
 /// One sender: for every flow, a frame of each direction in turn, `FRAMES` times.
 fn send_side(iface: &str, src_mac: [u8; 6], lab: &Lab, cpu: usize, start: &std::sync::Barrier) -> u64 {
@@ -124,8 +92,8 @@ fn run(id: &str, subnet: u8, flow_lock: FlowLock) -> Outcome {
     let attached = probe::attach_in(None, &lab.host_if, &options).expect("attach");
     let _detach = DetachOnDrop(lab.host_if.clone());
     let (active, shadow) = (
-        every_feature_model(-2 * SCORE_ONE),
-        every_feature_model(-SCORE_ONE),
+        every_feature_logistic(-2 * SCORE_ONE),
+        every_feature_logistic(-SCORE_ONE),
     );
     let slots = ProbeModels::open(&lab.host_if).expect("model slots");
     slots.deploy(&active).expect("deploy");
@@ -136,15 +104,7 @@ fn run(id: &str, subnet: u8, flow_lock: FlowLock) -> Outcome {
         decide_first_packets: u32::MAX,
         ..ProbeConfig::default()
     };
-    models::write_config(
-        &lab.host_if,
-        &ProbeConfig {
-            record_packets: 1,
-            ..config
-        },
-        workbench_kernel::enforce::DefaultRoute::Refuse,
-    )
-    .expect("record mode");
+    record_mode(&lab.host_if, config);
     let mut reader = events::PacketRecordReader::open(&lab.host_if).expect("records");
 
     let start = std::sync::Barrier::new(2);

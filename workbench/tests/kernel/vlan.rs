@@ -7,27 +7,16 @@
 
 use std::path::Path;
 
+use crate::common::probe_lab::every_feature_logistic;
 use crate::common::{report, shared_data, workbench, workbench_json, TempDir};
 use serde_json::Value;
-use shared::features::FEATURE_COUNT;
-use shared::model::{LogisticTerm, SCORE_ONE, TRANSFORM_LOG2};
-use workbench_flow::model::{build, file};
+use shared::model::SCORE_ONE;
+use workbench_flow::model::file;
 
 /// A logistic model over every feature (frame sizes, header bytes and the VLAN id among
 /// them), so that a byte counted differently changes scores as well as state.
 fn every_feature_model(dir: &Path) -> String {
-    let terms: Vec<(usize, LogisticTerm)> = (0..FEATURE_COUNT)
-        .map(|i| {
-            let term = LogisticTerm {
-                weight: ((i as i32 * 7919) % 2001 - 1000) * 64 + 17,
-                shift: 8,
-                transform: TRANSFORM_LOG2,
-                _pad: [0; 2],
-            };
-            (i, term)
-        })
-        .collect();
-    let model = build::logistic(&terms, -2 * SCORE_ONE, 0).expect("valid logistic");
+    let model = every_feature_logistic(-2 * SCORE_ONE);
     let path = dir.join("every-feature.ebml");
     file::write(&path, &model, Value::Null).expect("write model");
     path.to_str().expect("utf8").to_string()
