@@ -23,7 +23,7 @@ use aya_ebpf::{
     cty::c_void,
     helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns, bpf_map_lookup_elem},
     macros::{classifier, map},
-    maps::{lpm_trie::Key, Array, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
+    maps::{lpm_trie::Key, Array, LpmTrie, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
     programs::TcContext,
 };
 use workbench_shared::{
@@ -31,7 +31,7 @@ use workbench_shared::{
         allow_key, PacketRecord, ProbeConfig, VerdictEvent, ALLOW_KEY_BYTES, ALLOW_VERSION_BITS,
         CLOCK_COARSE, MODEL_SLOTS, MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE, SLOT_SHADOW,
     },
-    decide::{decide, Scratch as DecideScratch},
+    decide::{decide_with, Scratch as DecideScratch, Slot},
     flow::{FlowEntry, FlowKey, FLOW_LOCKED, VERDICT_MALICIOUS, VERDICT_NONE},
     model::Model,
     packet::{parse_ethernet, segment, PacketBytes, ParsedPacket, Segmentation, VlanTag},
@@ -74,6 +74,14 @@ struct Scratch {
 
 #[map]
 static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// The code engine (issue 14, docs/MODEL_ENGINE.md "The model as code"): slot 0 holds, when
+/// `deploy --engine code` put one there, a copy of this probe (`workbench_tc_code`) whose
+/// `workbench_code_active` and `workbench_code_shadow` functions userspace replaced with the
+/// deployed models compiled to instructions. `workbench_tc` jumps there first; an empty slot
+/// (the table engine) makes the tail call fail and the packet runs on here.
+#[map]
+static CODE: ProgramArray = ProgramArray::with_max_entries(1, 0);
 
 /// libbpf/aya legacy pinning value "by name" (aya-ebpf keeps its PinningType private).
 const PINNING_BY_NAME: u32 = 1;
@@ -191,6 +199,14 @@ fn count(index: u32) {
     }
 }
 
+#[inline(always)]
+fn add(index: u32, n: u64) {
+    if let Some(slot) = STATS.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, as in `count`.
+        unsafe { *slot += n };
+    }
+}
+
 /// What the probe returns for every packet it does not drop: TC_ACT_UNSPEC, which is TCX_NEXT
 /// under TCX. The packet goes on to the next program or filter on the hook, as if the probe were
 /// not there; TC_ACT_OK (TCX_PASS) would end the chain and skip the user's own tc filters and
@@ -199,8 +215,52 @@ const PASS_ON: i32 = TC_ACT_UNSPEC;
 
 #[classifier]
 pub fn workbench_tc(ctx: TcContext) -> i32 {
+    // SAFETY: a tail call into a program of the same type; on success it does not return.
+    let _ = unsafe { CODE.tail_call(&ctx, 0) };
+    run::<false>(&ctx)
+}
+
+/// The probe with compiled models: only ever loaded by the code engine, with its two
+/// `workbench_code_*` functions replaced, and reached through `CODE`.
+#[classifier]
+pub fn workbench_tc_code(ctx: TcContext) -> i32 {
+    run::<true>(&ctx)
+}
+
+/// Placeholders for the compiled models: userspace replaces the body (each lives in a text
+/// section of its own, so nothing else's relocations fall inside it). The contract the
+/// generated code keeps: r1 points at the feature vector, r2 at the score's slot; it writes
+/// the score to *r2 and returns the model id it was compiled from, touching only r0-r5. The
+/// caller uses the score only when that id is the slot's model's, so a swap in progress, a
+/// slot without code, or this placeholder (which returns what it read) fall back to the table
+/// interpreter. Volatile accesses keep LLVM from folding a known result into the caller.
+#[no_mangle]
+#[inline(never)]
+#[link_section = ".text.workbench_code_active"]
+pub extern "C" fn workbench_code_active(features: *const i64, acc: *mut i64) -> u64 {
+    // SAFETY: the caller passes the scratch's feature vector and score slot.
+    unsafe {
+        core::ptr::write_volatile(acc, core::ptr::read_volatile(features));
+        core::ptr::read_volatile(acc) as u64
+    }
+}
+
+/// As [`workbench_code_active`], for the shadow slot.
+#[no_mangle]
+#[inline(never)]
+#[link_section = ".text.workbench_code_shadow"]
+pub extern "C" fn workbench_code_shadow(features: *const i64, acc: *mut i64) -> u64 {
+    // SAFETY: as above.
+    unsafe {
+        core::ptr::write_volatile(acc, core::ptr::read_volatile(features));
+        core::ptr::read_volatile(acc) as u64
+    }
+}
+
+#[inline(always)]
+fn run<const CODE_ENGINE: bool>(ctx: &TcContext) -> i32 {
     count(stats::PACKETS);
-    match try_classify(&ctx) {
+    match try_classify::<CODE_ENGINE>(ctx) {
         Ok(action) => {
             count(stats::PARSED);
             action
@@ -213,7 +273,7 @@ pub fn workbench_tc(ctx: TcContext) -> i32 {
 }
 
 #[inline(always)]
-fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
+fn try_classify<const CODE_ENGINE: bool>(ctx: &TcContext) -> Result<i32, ParseError> {
     let scratch = match SCRATCH.get_ptr_mut(0) {
         // SAFETY: per-CPU scratch, used only within this run.
         Some(s) => unsafe { &mut *s },
@@ -268,7 +328,24 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
         record(packet, from_lo, now_ns);
     }
     let shadow = model(SLOT_SHADOW);
-    let decision = decide(entry, model(SLOT_ACTIVE), shadow, &config, &mut scratch.decide);
+    let decision = decide_with(
+        entry,
+        model(SLOT_ACTIVE),
+        shadow,
+        &config,
+        &mut scratch.decide,
+        |slot, m, s| {
+            if !CODE_ENGINE {
+                return false;
+            }
+            let (features, acc) = (s.features.as_ptr(), &raw mut s.acc);
+            let id = match slot {
+                Slot::Active => workbench_code_active(features, acc),
+                Slot::Shadow => workbench_code_shadow(features, acc),
+            };
+            id == m.header.model_id as u64
+        },
+    );
     if decision.verdict_changed {
         emit(key, entry, shadow.is_some());
     }
@@ -284,6 +361,9 @@ fn try_classify(ctx: &TcContext) -> Result<i32, ParseError> {
     }
     if decision.verdict_changed {
         count(stats::VERDICT_CHANGES);
+    }
+    if decision.code_scored > 0 {
+        add(stats::CODE_EVALUATIONS, decision.code_scored as u64);
     }
     Ok(act(&config, key, verdict))
 }

@@ -37,6 +37,15 @@ pub struct Decision {
     pub verdict_changed: bool,
     /// The shadow model was evaluated and disagreed with the active one.
     pub shadow_disagreed: bool,
+    /// Models scored by their compiled code (0, 1 or 2: active and shadow).
+    pub code_scored: u32,
+}
+
+/// Which slot's model a [`decide_with`] scorer is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Active,
+    Shadow,
 }
 
 #[inline(always)]
@@ -64,6 +73,23 @@ pub fn decide(
     config: &ProbeConfig,
     scratch: &mut Scratch,
 ) -> Decision {
+    decide_with(entry, active, shadow, config, scratch, |_, _, _| false)
+}
+
+/// [`decide`] with a compiled scorer tried first: `code(slot, model, scratch)` writes the
+/// model's score to `scratch.acc` and returns true, or returns false (no code for exactly this
+/// model: the table interpreter scores it). The probe's code engine passes its compiled
+/// functions here; the score is the same either way (tested bit for bit), so the userspace
+/// twin, which has no code, decides the same.
+#[inline(always)]
+pub fn decide_with(
+    entry: &mut FlowEntry,
+    active: Option<&Model>,
+    shadow: Option<&Model>,
+    config: &ProbeConfig,
+    scratch: &mut Scratch,
+    code: impl Fn(Slot, &Model, &mut Scratch) -> bool,
+) -> Decision {
     let mut d = Decision::default();
     let packets = entry.state.packets();
     // (No combined "both models absent" test: LLVM turns it into an OR of two pointers, which
@@ -89,7 +115,11 @@ pub fn decide(
             .features_masked_into(&mut scratch.features, &scratch.mask);
     }
     if let Some(m) = active {
-        m.score_into(&scratch.features, &mut scratch.acc);
+        if code(Slot::Active, m, scratch) {
+            d.code_scored += 1;
+        } else {
+            m.score_into(&scratch.features, &mut scratch.acc);
+        }
         let score = read_back(&scratch.acc);
         let verdict = verdict_of(m, score);
         d.evaluated = true;
@@ -100,7 +130,11 @@ pub fn decide(
         entry.decided_at_packet = packets;
     }
     if let Some(m) = shadow {
-        m.score_into(&scratch.features, &mut scratch.acc);
+        if code(Slot::Shadow, m, scratch) {
+            d.code_scored += 1;
+        } else {
+            m.score_into(&scratch.features, &mut scratch.acc);
+        }
         let score = read_back(&scratch.acc);
         let verdict = verdict_of(m, score);
         entry.shadow_score = score;

@@ -30,8 +30,12 @@ pub const WOULD_DROP: u32 = 11;
 /// probe's tries (see `FlowEntry::lock`; should stay 0). They pass, and enforce mode acts on the
 /// flow's verdict.
 pub const FLOW_LOCK_BUSY: u32 = 12;
+/// Model evaluations (active or shadow) done by the model's compiled code rather than by the
+/// table interpreter (`deploy --engine code`; issue 14). A swap in progress, or a model the
+/// code engine does not compile, falls back to the table and is not counted here.
+pub const CODE_EVALUATIONS: u32 = 13;
 /// First index of the unparsed reasons, one per [`ParseError`] variant.
-pub const UNPARSED_BASE: u32 = 13;
+pub const UNPARSED_BASE: u32 = 14;
 pub const COUNT: u32 = UNPARSED_BASE + ParseError::ALL.len() as u32;
 
 impl ParseError {
@@ -82,6 +86,7 @@ pub fn name(index: u32) -> &'static str {
         ALLOWLISTED => "allowlisted",
         WOULD_DROP => "would_drop",
         FLOW_LOCK_BUSY => "flow_lock_busy",
+        CODE_EVALUATIONS => "code_evaluations",
         i => match ParseError::ALL.get((i.wrapping_sub(UNPARSED_BASE)) as usize) {
             Some(e) => e.name(),
             None => "unknown",

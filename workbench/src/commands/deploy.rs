@@ -11,6 +11,8 @@ use shared::abi::{CLOCK_COARSE, CLOCK_NS, MODE_DRY_RUN, MODE_ENFORCE, MODE_MONIT
 use crate::output::{Output, Shown};
 use workbench_flow::model::file;
 use workbench_kernel::enforce::{self, DefaultRoute};
+use serde::Serialize;
+use workbench_kernel::code::{CodeReport, Engine};
 use workbench_kernel::models::{self, ProbeModels};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,6 +80,11 @@ pub struct DeployArgs {
     /// then at tick resolution: docs/FEATURES.md, "The coarse clock").
     #[arg(long, value_enum)]
     pub clock: Option<Clock>,
+    /// How the probe scores the models: code (trees and forests compiled to eBPF instructions
+    /// and verified by the kernel, the default when a MODEL is deployed) or table (the map
+    /// interpreter). Given alone, switches the engine of the models in place.
+    #[arg(long, value_enum)]
+    pub engine: Option<workbench_kernel::code::Engine>,
     /// Allow enforce mode on an interface that carries a default route (it can cut this
     /// machine off the network).
     #[arg(long)]
@@ -96,9 +103,10 @@ pub fn run(args: DeployArgs) -> Result<()> {
         && !args.clear_allowlist
         && args.decide_first.is_none()
         && args.decide_every.is_none()
-        && args.clock.is_none();
+        && args.clock.is_none()
+        && args.engine.is_none();
     if nothing_to_do {
-        bail!("nothing to deploy: give a MODEL file, --rollback, --promote-shadow, --clear-shadow, --mode or --clock");
+        bail!("nothing to deploy: give a MODEL file, --rollback, --promote-shadow, --clear-shadow, --mode, --clock or --engine");
     }
     if args.clock == Some(Clock::Coarse) && !workbench_kernel::features::bpf_atomics() {
         // The probe for kernels before 5.12 is built without the coarse clock (5.11).
@@ -169,10 +177,72 @@ pub fn run(args: DeployArgs) -> Result<()> {
         }
         models::write_config(&args.iface, &config, policy)?;
     }
-    args.output.emit(&Shown::new(&slots.report()?, deployed))
+    // The engine last, on the slots as they now are (rollback and promote already recompiled
+    // an engine that was on).
+    let (code, code_error) = match (args.engine, model.is_some()) {
+        (Some(engine), _) => (Some(slots.set_engine(engine)?), None),
+        // The default for a new model: compiled code. If that fails, the model is in place
+        // (the table interpreter scores it) and the report says why.
+        (None, true) => match slots.set_engine(Engine::Code) {
+            Ok(report) => (Some(report), None),
+            Err(e) => (None, Some(workbench_flow::errors::line(&e))),
+        },
+        (None, false) => (None, None),
+    };
+    let report = DeployReport {
+        models: slots.report()?,
+        code,
+        code_error,
+    };
+    args.output.emit(&Shown::new(&report, deployed))
 }
 
-fn deployed(report: &models::ModelsReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// What `deploy --json` prints: the slots and settings, and what the code engine made of them.
+#[derive(Serialize)]
+struct DeployReport {
+    #[serde(flatten)]
+    models: models::ModelsReport,
+    /// The compiled copy (when this run chose an engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<CodeReport>,
+    /// Why the code engine could not take the new model (the table interpreter scores it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code_error: Option<String>,
+}
+
+fn deployed(report: &DeployReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    slots_line(&report.models, f)?;
+    if let Some(code) = &report.code {
+        engine_line(code, f)?;
+    }
+    if let Some(e) = &report.code_error {
+        writeln!(f, "warning: the table interpreter scores the models: {e}")?;
+    }
+    Ok(())
+}
+
+fn engine_line(code: &CodeReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let slot = |name: &str, s: &Option<workbench_kernel::code::SlotCode>| match s {
+        Some(c) if c.instructions > 0 => format!(", {name} {} instructions", c.instructions),
+        Some(c) => c
+            .table_because
+            .as_ref()
+            .map_or(String::new(), |why| format!(", {name}: {why}")),
+        None => String::new(),
+    };
+    match code.program_id {
+        Some(id) => writeln!(
+            f,
+            "engine code: program {id}, verified in {} instructions{}{}",
+            code.verified_instructions.map_or("?".into(), |n| n.to_string()),
+            slot("active", &code.active),
+            slot("shadow", &code.shadow)
+        ),
+        None => writeln!(f, "engine table: the map interpreter scores the models"),
+    }
+}
+
+fn slots_line(report: &models::ModelsReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let show = |s: &Option<models::SlotInfo>| {
         s.as_ref()
             .map_or("-".to_string(), |i| format!("{} ({})", i.model, i.kind))

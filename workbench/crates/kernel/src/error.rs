@@ -79,6 +79,10 @@ pub enum Error {
     /// The probe object lacks a program or map this build expects (a build fault).
     #[error("probe object has no {kind} {name}")]
     Missing { kind: &'static str, name: String },
+    /// The embedded probe object cannot be parsed or linked into a compiled copy (a build
+    /// fault: `code.rs`).
+    #[error("{0}")]
+    Build(String),
     /// A helper program (`ip`, `tc`) failed; the message holds its stderr.
     #[error("{0}")]
     Command(String),

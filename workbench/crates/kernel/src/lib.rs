@@ -8,6 +8,7 @@ pub mod allowlist;
 pub mod bpffs;
 pub mod caps;
 pub mod cleanup;
+pub mod code;
 pub mod cost;
 pub mod enforce;
 pub mod error;

@@ -99,6 +99,10 @@ pub struct ModelsReport {
     /// How the probe hooks into the interface: "tcx" (TCX links), "tc" (cls_bpf filters on a
     /// clsact qdisc), "none" (a simulation).
     pub attach_mode: &'static str,
+    /// How models are scored: "code" (compiled, `deploy --engine code`) or "table".
+    pub engine: &'static str,
+    /// The compiled copy of the probe that scores them (code engine).
+    pub code_program_id: Option<u32>,
 }
 
 impl ProbeModels {
@@ -131,7 +135,8 @@ impl ProbeModels {
 
     /// Empties the active slot: the probe then decides nothing (and the rollback target stays).
     pub fn clear_active(&self) -> Result<()> {
-        self.clear_slot(SLOT_ACTIVE)
+        self.clear_slot(SLOT_ACTIVE)?;
+        self.follow_code()
     }
 
     fn slot_fd(&self, slot: u32) -> Result<Option<(u32, OwnedFd)>> {
@@ -229,16 +234,44 @@ impl ProbeModels {
         if let Some((_, current)) = self.slot_fd(SLOT_ACTIVE)? {
             self.set_slot(SLOT_PREVIOUS, current.as_fd())?;
         }
-        self.set_slot(SLOT_ACTIVE, inner.as_fd())
+        self.set_slot(SLOT_ACTIVE, inner.as_fd())?;
+        self.follow_code()
     }
 
     /// Puts `model` beside the active one, evaluated but never acting.
     pub fn deploy_shadow(&self, model: &Model) -> Result<()> {
-        self.install(SLOT_SHADOW, model)
+        self.install(SLOT_SHADOW, model)?;
+        self.follow_code()
     }
 
     pub fn clear_shadow(&self) -> Result<()> {
-        self.clear_slot(SLOT_SHADOW)
+        self.clear_slot(SLOT_SHADOW)?;
+        self.follow_code()
+    }
+
+    /// Scores the slots' models by compiled code or by the table interpreter from now on.
+    pub fn set_engine(&self, engine: super::code::Engine) -> Result<super::code::CodeReport> {
+        match engine {
+            super::code::Engine::Code => self.compile_slots(),
+            super::code::Engine::Table => super::code::remove(&self.dir),
+        }
+    }
+
+    /// The active and shadow models compiled into a new copy of the probe.
+    fn compile_slots(&self) -> Result<super::code::CodeReport> {
+        let active = self.read_slot(SLOT_ACTIVE)?.map(|(_, m)| m);
+        let shadow = self.read_slot(SLOT_SHADOW)?.map(|(_, m)| m);
+        super::code::install(&self.dir, active.as_deref(), shadow.as_deref())
+    }
+
+    /// After a slot changed: the code engine, when on, compiles the new pair. Until the new copy
+    /// is in (a verifier load, tens of ms), the old copy finds that its code is not the slot's
+    /// model and the table interpreter scores it: never a wrong model, only a slower one.
+    fn follow_code(&self) -> Result<()> {
+        if super::code::in_use(&self.dir) {
+            self.compile_slots()?;
+        }
+        Ok(())
     }
 
     /// The shadow model becomes the active one (the active one the rollback target).
@@ -250,7 +283,8 @@ impl ProbeModels {
             self.set_slot(SLOT_PREVIOUS, current.as_fd())?;
         }
         self.set_slot(SLOT_ACTIVE, shadow.as_fd())?;
-        self.clear_slot(SLOT_SHADOW)
+        self.clear_slot(SLOT_SHADOW)?;
+        self.follow_code()
     }
 
     /// Swaps the active and the previous model (a second rollback undoes the first).
@@ -261,9 +295,10 @@ impl ProbeModels {
         let current = self.slot_fd(SLOT_ACTIVE)?;
         self.set_slot(SLOT_ACTIVE, previous.as_fd())?;
         match current {
-            Some((_, fd)) => self.set_slot(SLOT_PREVIOUS, fd.as_fd()),
-            None => self.clear_slot(SLOT_PREVIOUS),
+            Some((_, fd)) => self.set_slot(SLOT_PREVIOUS, fd.as_fd())?,
+            None => self.clear_slot(SLOT_PREVIOUS)?,
         }
+        self.follow_code()
     }
 
     /// Adds the score scale of every model in a slot that `book` does not know yet.
@@ -286,6 +321,7 @@ impl ProbeModels {
             }))
         };
         let config = read_config_at(&self.dir)?;
+        let code = super::code::status(&self.dir);
         Ok(ModelsReport {
             iface: self.iface.clone(),
             active: info(SLOT_ACTIVE)?,
@@ -303,6 +339,8 @@ impl ProbeModels {
             } else {
                 "tcx"
             },
+            engine: code.engine,
+            code_program_id: code.program_id,
         })
     }
 }

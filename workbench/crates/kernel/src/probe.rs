@@ -47,7 +47,8 @@ pub const EVENTS_MAP: &str = "EVENTS";
 pub const PACKETS_MAP: &str = "PACKETS";
 /// Every pin the probe makes, in removal order: links first (that detaches the program). The tc
 /// record goes last: its filters are deleted before any pin (`remove_pins`).
-pub const ALL_PINS: [&str; 14] = [
+pub const ALL_PINS: [&str; 18] = [
+    super::code::PIN_CODE_PROGRAM,
     models::SLOT_PINS[0],
     models::SLOT_PINS[1],
     models::SLOT_PINS[2],
@@ -61,6 +62,9 @@ pub const ALL_PINS: [&str; 14] = [
     super::allowlist::PIN_ALLOW,
     models::PIN_CONFIG,
     models::PIN_MODELS,
+    super::code::PIN_SCRATCH,
+    super::code::PIN_CODE_MAP,
+    super::code::PIN_CODE_MAP_UNLOCKED,
     tc::PIN_TC_RECORD,
 ];
 
@@ -205,6 +209,15 @@ pub fn load(dir: &Path, options: &AttachOptions) -> Result<LoadedProbe> {
         (EVENTS_MAP, PIN_EVENTS),
         (PACKETS_MAP, PIN_PACKETS),
         (super::allowlist::ALLOW_MAP, super::allowlist::PIN_ALLOW),
+        (super::code::SCRATCH_MAP, super::code::PIN_SCRATCH),
+        (
+            super::code::CODE_MAP,
+            if flow_lock {
+                super::code::PIN_CODE_MAP
+            } else {
+                super::code::PIN_CODE_MAP_UNLOCKED
+            },
+        ),
     ] {
         ebpf.map(map)
             .ok_or_else(|| Error::missing_map(map))?

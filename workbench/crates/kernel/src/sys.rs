@@ -106,12 +106,28 @@ pub fn map_create_raw(
 /// them), returning the kernel's errno: the feature probes tell "the verifier refuses this
 /// instruction" (EINVAL) from other failures.
 pub fn prog_load_raw(prog_type: u32, instructions: &[u64], name: &str) -> std::io::Result<OwnedFd> {
+    prog_load_logged(prog_type, instructions, name, None)
+}
+
+/// [`prog_load_raw`] that, given `log`, has the verifier write its log there (level 1: what
+/// it refused and the path that led there).
+pub fn prog_load_logged(
+    prog_type: u32,
+    instructions: &[u64],
+    name: &str,
+    log: Option<&mut Vec<u8>>,
+) -> std::io::Result<OwnedFd> {
     let license = c"GPL";
     let mut attr = Attr::new();
     attr.u32_at(0, prog_type)
         .u32_at(4, instructions.len() as u32)
         .u64_at(8, instructions.as_ptr() as u64)
         .u64_at(16, license.as_ptr() as u64);
+    if let Some(log) = log {
+        attr.u32_at(24, 1)
+            .u32_at(28, log.len() as u32)
+            .u64_at(32, log.as_mut_ptr() as u64);
+    }
     let name_bytes = name.as_bytes();
     let n = name_bytes.len().min(15);
     attr.0[48..48 + n].copy_from_slice(&name_bytes[..n]);

@@ -204,6 +204,8 @@ pub fn snapshot(flows: usize, logistic_active: bool) -> Result<Snapshot> {
             previous: Some(slot(shadow, 40)),
             mode: "monitor",
             attach_mode: "tcx",
+            engine: "table",
+            code_program_id: None,
             decide_first_packets: 32,
             decide_every: 16,
             clock: "ns",

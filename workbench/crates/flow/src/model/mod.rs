@@ -1,5 +1,6 @@
 //! Models in userspace: building the shared integer layout, and the model file format.
 
+pub mod bpf_code;
 pub mod build;
 pub mod dataset_model;
 pub mod distribution;
