@@ -69,12 +69,6 @@ pub fn set_clock(iface: &str, clock: u32, policy: DefaultRoute) -> Result<bool> 
     if config.clock == clock {
         return Ok(false);
     }
-    if clock == shared::abi::CLOCK_COARSE && !workbench_kernel::features::bpf_atomics() {
-        return Err(format!(
-            "{iface}: clock = \"coarse\": this kernel ({}) runs the probe built for kernels before 5.12, which has no coarse clock",
-            workbench_kernel::features::kernel_release()
-        ));
-    }
     config.clock = clock;
     models::write_config(iface, &config, policy).map_err(say)?;
     Ok(true)

@@ -100,12 +100,9 @@ pub fn run(args: DeployArgs) -> Result<()> {
     if nothing_to_do {
         bail!("nothing to deploy: give a MODEL file, --rollback, --promote-shadow, --clear-shadow, --mode or --clock");
     }
-    if args.clock == Some(Clock::Coarse) && !workbench_kernel::features::bpf_atomics() {
-        // The probe for kernels before 5.12 is built without the coarse clock (5.11).
-        bail!(
-            "--clock coarse: this kernel ({}) runs the probe built for kernels before 5.12, which has no coarse clock",
-            workbench_kernel::features::kernel_release()
-        );
+    if let Some(clock) = args.clock {
+        // Before anything changes in the kernel (write_config checks again).
+        models::check_clock(&args.iface, clock.abi())?;
     }
     if args.shadow && args.model.is_none() {
         bail!("--shadow needs a MODEL file");
