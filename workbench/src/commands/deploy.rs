@@ -6,12 +6,12 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use color_eyre::eyre::{bail, Result};
-use shared::abi::{CLOCK_COARSE, CLOCK_NS, MODE_DRY_RUN, MODE_ENFORCE, MODE_MONITOR};
+use shared::abi::{MODE_DRY_RUN, MODE_ENFORCE, MODE_MONITOR};
 
 use crate::output::{Output, Shown};
 use workbench_flow::model::file;
 use workbench_kernel::enforce::{self, DefaultRoute};
-use workbench_kernel::models::{self, ProbeModels};
+use workbench_kernel::models::{self, Clock, ProbeModels};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -21,21 +21,6 @@ pub enum Mode {
     Enforce,
     /// Count what enforce would drop (statistic `would_drop`), pass everything.
     DryRun,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Clock {
-    Ns,
-    Coarse,
-}
-
-impl Clock {
-    pub fn abi(self) -> u32 {
-        match self {
-            Clock::Ns => CLOCK_NS,
-            Clock::Coarse => CLOCK_COARSE,
-        }
-    }
 }
 
 #[derive(Debug, Args)]

@@ -307,6 +307,27 @@ impl ProbeModels {
     }
 }
 
+/// The clock that stamps packets, as `deploy --clock`, `verify --clock` and the agent's `clock`
+/// key name it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Clock {
+    // No doc comments on the variants: clap would print them in `--help`.
+    #[default]
+    Ns,
+    Coarse,
+}
+
+impl Clock {
+    /// The value of [`ProbeConfig::clock`].
+    pub fn abi(self) -> u32 {
+        match self {
+            Clock::Ns => shared::abi::CLOCK_NS,
+            Clock::Coarse => CLOCK_COARSE,
+        }
+    }
+}
+
 pub fn clock_name(clock: u32) -> &'static str {
     match clock {
         CLOCK_COARSE => "coarse",
