@@ -364,12 +364,12 @@ pub fn write_config(iface: &str, config: &ProbeConfig, policy: crate::enforce::D
 /// Whether `config` asks for a clock the probe lacks: on a kernel without BPF atomics
 /// (`bpf_atomics`, before 5.12) the loader picks the probe built without the per-flow lock,
 /// which is also built without the coarse clock (its helper is 5.11's).
-pub fn clock_unavailable(config: &ProbeConfig, bpf_atomics: bool) -> bool {
+fn clock_unavailable(config: &ProbeConfig, bpf_atomics: bool) -> bool {
     config.clock == CLOCK_COARSE && !bpf_atomics
 }
 
 /// Refuses `clock` (a [`ProbeConfig::clock`]) when it is the coarse clock and the probe on this
-/// kernel has none ([`clock_unavailable`]); `iface` names the probe in the message. Every writer
+/// kernel has none (`clock_unavailable`); `iface` names the probe in the message. Every writer
 /// of the configuration goes through [`write_config`], which calls this; `deploy` also calls it
 /// before it changes anything else, as it does [`crate::enforce::check`].
 pub fn check_clock(iface: &str, clock: u32) -> Result<()> {
