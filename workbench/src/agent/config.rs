@@ -10,6 +10,7 @@ use serde::Deserialize;
 use shared::abi::{MODE_DRY_RUN, MODE_ENFORCE, MODE_MONITOR};
 use workbench_flow::model::file::{self, ModelFile};
 use workbench_kernel::enforce::{self, DefaultRoute};
+use workbench_kernel::models::Clock;
 use workbench_kernel::tc::AttachMode;
 
 /// Where `workbench agent` reads its configuration without `--config` (the unit's path).
@@ -65,24 +66,6 @@ impl Attach {
             Attach::Auto => AttachMode::Auto,
             Attach::Tcx => AttachMode::Tcx,
             Attach::Tc => AttachMode::Tc,
-        }
-    }
-}
-
-/// The clock that stamps packets (`deploy --clock`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Clock {
-    #[default]
-    Ns,
-    Coarse,
-}
-
-impl Clock {
-    pub fn abi(self) -> u32 {
-        match self {
-            Clock::Ns => shared::abi::CLOCK_NS,
-            Clock::Coarse => shared::abi::CLOCK_COARSE,
         }
     }
 }

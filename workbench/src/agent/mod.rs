@@ -128,13 +128,13 @@ impl Agent {
                 "{iface}: reusing the probe already attached and pinned there (program id {program_id}); not attaching a second one"
             ),
         });
-        if probes::set_mode(iface, self.cfg.mode.abi(), self.cfg.policy())? {
+        if probes::set_config(iface, self.cfg.policy(), |c| c.mode = self.cfg.mode.abi())? {
             log(format!(
                 "{iface}: mode {}",
                 workbench_kernel::models::mode_name(self.cfg.mode.abi())
             ));
         }
-        if probes::set_clock(iface, self.cfg.clock.abi(), self.cfg.policy())? {
+        if probes::set_config(iface, self.cfg.policy(), |c| c.clock = self.cfg.clock.abi())? {
             log(format!(
                 "{iface}: clock {}",
                 workbench_kernel::models::clock_name(self.cfg.clock.abi())
@@ -398,13 +398,13 @@ impl Agent {
                 changes.push(format!("{iface} added"));
                 continue;
             }
-            if probes::set_mode(&iface, cfg.mode.abi(), cfg.policy())? {
+            if probes::set_config(&iface, cfg.policy(), |c| c.mode = cfg.mode.abi())? {
                 changes.push(format!(
                     "{iface}: mode {}",
                     workbench_kernel::models::mode_name(cfg.mode.abi())
                 ));
             }
-            if probes::set_clock(&iface, cfg.clock.abi(), cfg.policy())? {
+            if probes::set_config(&iface, cfg.policy(), |c| c.clock = cfg.clock.abi())? {
                 changes.push(format!(
                     "{iface}: clock {}",
                     workbench_kernel::models::clock_name(cfg.clock.abi())

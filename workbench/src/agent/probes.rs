@@ -2,7 +2,7 @@
 //! attach`, `deploy` and `probe detach`. A probe already attached and pinned on an interface (a
 //! restarted agent's, or one left with `on_exit = "keep"`) is reused, never attached twice.
 
-use shared::abi::{SLOT_ACTIVE, SLOT_PREVIOUS};
+use shared::abi::{ProbeConfig, SLOT_ACTIVE, SLOT_PREVIOUS};
 use shared::model::Model;
 use workbench_flow::model::id_string;
 use workbench_kernel::enforce::DefaultRoute;
@@ -52,30 +52,17 @@ pub fn ensure_attached(iface: &str, cfg: &AgentConfig) -> Result<(Origin, u32)> 
     Ok((Origin::Attached, report.program_id))
 }
 
-/// Sets the probe's mode (monitor, dry-run, enforce); the decision points stay as they are.
-pub fn set_mode(iface: &str, mode: u32, policy: DefaultRoute) -> Result<bool> {
-    let mut config = models::read_config(iface).map_err(say)?;
-    if config.mode == mode {
+/// Applies `change` (the mode, the clock) to the probe's configuration on `iface` and writes it
+/// if that changed anything; true when it did. The rest of the configuration (the decision
+/// points) stays as it is; `write_config` refuses what it refuses for every writer (enforce on
+/// the default route, the coarse clock on a probe without it).
+pub fn set_config(iface: &str, policy: DefaultRoute, change: impl FnOnce(&mut ProbeConfig)) -> Result<bool> {
+    let before = models::read_config(iface).map_err(say)?;
+    let mut config = before;
+    change(&mut config);
+    if config == before {
         return Ok(false);
     }
-    config.mode = mode;
-    models::write_config(iface, &config, policy).map_err(say)?;
-    Ok(true)
-}
-
-/// Sets the probe's clock; true when it changed.
-pub fn set_clock(iface: &str, clock: u32, policy: DefaultRoute) -> Result<bool> {
-    let mut config = models::read_config(iface).map_err(say)?;
-    if config.clock == clock {
-        return Ok(false);
-    }
-    if clock == shared::abi::CLOCK_COARSE && !workbench_kernel::features::bpf_atomics() {
-        return Err(format!(
-            "{iface}: clock = \"coarse\": this kernel ({}) runs the probe built for kernels before 5.12, which has no coarse clock",
-            workbench_kernel::features::kernel_release()
-        ));
-    }
-    config.clock = clock;
     models::write_config(iface, &config, policy).map_err(say)?;
     Ok(true)
 }

@@ -6,14 +6,14 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use color_eyre::eyre::{bail, Result};
-use shared::abi::{CLOCK_COARSE, CLOCK_NS, MODE_DRY_RUN, MODE_ENFORCE, MODE_MONITOR};
+use shared::abi::{MODE_DRY_RUN, MODE_ENFORCE, MODE_MONITOR};
 
 use crate::output::{Output, Shown};
-use workbench_flow::model::file;
-use workbench_kernel::enforce::{self, DefaultRoute};
 use serde::Serialize;
+use workbench_flow::model::file;
 use workbench_kernel::code::{CodeReport, Engine};
-use workbench_kernel::models::{self, ProbeModels};
+use workbench_kernel::enforce::{self, DefaultRoute};
+use workbench_kernel::models::{self, Clock, ProbeModels};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -23,21 +23,6 @@ pub enum Mode {
     Enforce,
     /// Count what enforce would drop (statistic `would_drop`), pass everything.
     DryRun,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Clock {
-    Ns,
-    Coarse,
-}
-
-impl Clock {
-    pub fn abi(self) -> u32 {
-        match self {
-            Clock::Ns => CLOCK_NS,
-            Clock::Coarse => CLOCK_COARSE,
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -108,12 +93,9 @@ pub fn run(args: DeployArgs) -> Result<()> {
     if nothing_to_do {
         bail!("nothing to deploy: give a MODEL file, --rollback, --promote-shadow, --clear-shadow, --mode, --clock or --engine");
     }
-    if args.clock == Some(Clock::Coarse) && !workbench_kernel::features::bpf_atomics() {
-        // The probe for kernels before 5.12 is built without the coarse clock (5.11).
-        bail!(
-            "--clock coarse: this kernel ({}) runs the probe built for kernels before 5.12, which has no coarse clock",
-            workbench_kernel::features::kernel_release()
-        );
+    if let Some(clock) = args.clock {
+        // Before anything changes in the kernel (write_config checks again).
+        models::check_clock(&args.iface, clock.abi())?;
     }
     if args.shadow && args.model.is_none() {
         bail!("--shadow needs a MODEL file");

@@ -30,8 +30,8 @@ pub struct VerifyArgs {
     pub decide_every: u32,
     /// The probe's clock (`deploy --clock`): the twin replays the kernel's own timestamps
     /// either way, so parity holds with both.
-    #[arg(long, value_enum, default_value_t = crate::commands::deploy::Clock::Ns)]
-    pub clock: crate::commands::deploy::Clock,
+    #[arg(long, value_enum, default_value_t = workbench_kernel::models::Clock::Ns)]
+    pub clock: workbench_kernel::models::Clock,
     /// Id of the lab namespace to create (ebml-<id>).
     #[arg(long, value_parser = crate::argcheck::lab_id)]
     pub lab_id: Option<String>,

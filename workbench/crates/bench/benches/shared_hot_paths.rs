@@ -12,13 +12,11 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use shared::features::FeatureVector;
 use shared::{parse_ethernet, FlowEntry, FlowKey, FrameBytes};
-use workbench_bench::{models, probe};
+use workbench_bench::models;
 
 fn frames() -> Vec<(&'static str, Vec<u8>)> {
-    probe::bench_packets()
-        .into_iter()
-        .map(|p| (p.name, p.frame))
-        .collect()
+    // `bench probe`'s packets.
+    workbench_kernel::cost::packets()
 }
 
 fn parse_and_update(c: &mut Criterion) {

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use crate::error::{err, fail, Context, Result};
 use aya::maps::{Map, MapData, PerCpuArray};
-use aya::Ebpf;
 use shared::abi::{ProbeConfig, VerdictEvent};
 use shared::stats;
 use workbench_flow::craft::{self, Ipv4Endpoints};
@@ -39,6 +38,7 @@ use workbench_kernel::{caps, probe, sys, Error as KernelError};
 use super::events_report::{self as report, EventsReport, ReaderStats, Step};
 use super::machine::Machine;
 use super::models;
+use super::probe::set_config;
 
 /// Offered rates, new flows per second; `None`: as fast as the producer goes (its ceiling).
 pub const DEFAULT_RATES: [Option<u64>; 13] = [
@@ -244,15 +244,6 @@ fn produce(
             sent += 1;
         }
     }
-}
-
-fn set_config(ebpf: &mut Ebpf, config: ProbeConfig) -> Result<()> {
-    let map = ebpf
-        .map_mut(probe::CONFIG_MAP)
-        .ok_or_else(|| KernelError::missing_map(probe::CONFIG_MAP))?;
-    aya::maps::Array::<_, ProbeConfig>::try_from(map)?
-        .set(0, config, 0)
-        .context(|| "writing the benchmark's probe configuration")
 }
 
 fn validate(options: &Options) -> Result<()> {

@@ -22,7 +22,7 @@ use aya::Ebpf;
 use shared::abi::ProbeConfig;
 use shared::features::{FeatureVector, FlowState};
 use shared::model::Model;
-use shared::packet::{parse_ethernet, FrameBytes};
+use shared::packet::{parse_ethernet, FrameBytes, ParsedPacket};
 use workbench_kernel::code::Engine;
 use workbench_kernel::Error as KernelError;
 
@@ -30,7 +30,7 @@ use super::machine::Machine;
 use super::models::{self, ModelInfo, DEPTH};
 pub use super::probe_report::{figures, BenchReport, FlowSeen, PacketResult, TargetCheck, VariantNs};
 use super::probe_report::{packet_result, targets};
-use workbench_flow::craft::{self, Ipv4Endpoints, TcpSegment, TCP_SYN};
+use workbench_flow::flowfmt::proto_name;
 use workbench_kernel::lifecycle::private_pins::PrivatePins;
 use workbench_kernel::models::ProbeModels;
 use workbench_kernel::{caps, flows, probe, sys};
@@ -137,58 +137,38 @@ pub struct BenchPacket {
     pub dst_port: u16,
 }
 
-fn endpoints() -> Ipv4Endpoints {
-    // Never sent anywhere: the frames only exist inside BPF_PROG_TEST_RUN.
-    Ipv4Endpoints {
-        src_mac: [0x02, 0, 0, 0, 0xbe, 0x02],
-        dst_mac: [0x02, 0, 0, 0, 0xbe, 0x01],
-        src: std::net::Ipv4Addr::new(10, 203, 254, 2),
-        dst: std::net::Ipv4Addr::new(10, 203, 254, 1),
-        ttl: 64,
-    }
+/// The kernel crate's benchmark packets ([`workbench_kernel::cost::packets`]: a 64-byte
+/// Ethernet/IPv4/UDP frame, as a DNS-sized datagram's frame without FCS, and a 54-byte TCP SYN
+/// frame), each with the flow it belongs to. Their addresses change no figure here: no feature
+/// reads an address, and the private load holds only these flows.
+pub fn bench_packets() -> Result<Vec<BenchPacket>> {
+    workbench_kernel::cost::packets()
+        .into_iter()
+        .map(|(name, frame)| {
+            let p = parse(&frame)?;
+            Ok(BenchPacket {
+                name,
+                proto: proto_name(p.proto),
+                src_port: p.src_port,
+                dst_port: p.dst_port,
+                frame,
+            })
+        })
+        .collect()
 }
 
-/// A 64-byte Ethernet/IPv4/UDP frame (22 bytes of payload, as a DNS-sized datagram's frame
-/// without FCS) and a 54-byte TCP SYN frame.
-pub fn bench_packets() -> Vec<BenchPacket> {
-    let ep = endpoints();
-    vec![
-        BenchPacket {
-            name: "udp",
-            frame: craft::ipv4_udp(&ep, 40_000, 53, &[0x5a; 22]),
-            proto: "udp",
-            src_port: 40_000,
-            dst_port: 53,
-        },
-        BenchPacket {
-            name: "tcp_syn",
-            frame: craft::ipv4_tcp(
-                &ep,
-                &TcpSegment {
-                    src_port: 40_001,
-                    dst_port: 80,
-                    seq: 1,
-                    ack: 0,
-                    flags: TCP_SYN,
-                    window: 64_240,
-                    payload: &[],
-                },
-            ),
-            proto: "tcp",
-            src_port: 40_001,
-            dst_port: 80,
-        },
-    ]
+fn parse(frame: &[u8]) -> Result<ParsedPacket> {
+    parse_ethernet(&FrameBytes {
+        data: frame,
+        wire_len_bytes: frame.len() as u32,
+    })
+    .map_err(|e| err!(Invalid, "a benchmark frame does not parse: {}", e.name()))
 }
 
 /// The feature vectors of a flow of copies of `frame` at packets 1, 2 and 1000 (one packet per
 /// 100 ns, about the pace of a test run): the states a model sees in the benchmark.
 fn flow_feature_vectors(frame: &[u8]) -> Result<Vec<FeatureVector>> {
-    let parsed = parse_ethernet(&FrameBytes {
-        data: frame,
-        wire_len_bytes: frame.len() as u32,
-    })
-    .map_err(|e| err!(Invalid, "a benchmark frame does not parse: {}", e.name()))?;
+    let parsed = parse(frame)?;
     let mut state = FlowState::start(&parsed, 0);
     let mut vectors = vec![state.features()];
     for n in 2..=1000u64 {
@@ -229,7 +209,9 @@ fn decide(every_packet: bool) -> ProbeConfig {
     }
 }
 
-fn set_config(ebpf: &mut Ebpf, config: ProbeConfig) -> Result<()> {
+/// Writes `config` into a private load's configuration map (`bench probe`, `bench events`):
+/// straight through aya, as the load has no interface for `models::write_config` to find.
+pub(crate) fn set_config(ebpf: &mut Ebpf, config: ProbeConfig) -> Result<()> {
     let map = ebpf
         .map_mut(probe::CONFIG_MAP)
         .ok_or_else(|| KernelError::missing_map(probe::CONFIG_MAP))?;
@@ -283,7 +265,11 @@ fn prepare(variant: Variant, slots: &ProbeModels, ebpf: &mut Ebpf, m: &BenchMode
         }
         Variant::Forest => slots.deploy(&m.forest)?,
         Variant::TreeCode | Variant::ForestCode => {
-            slots.deploy(if variant == Variant::TreeCode { &m.tree } else { &m.forest })?;
+            slots.deploy(if variant == Variant::TreeCode {
+                &m.tree
+            } else {
+                &m.forest
+            })?;
             // Compiles the active model into a new copy of the probe (a verifier load per
             // round: outside the timed test runs).
             slots.set_engine(Engine::Code)?;
@@ -303,7 +289,7 @@ pub fn run(options: &Options) -> Result<BenchReport> {
     if options.repeat == 0 || options.runs == 0 {
         fail!(Invalid, "--repeat and the number of runs must be at least 1");
     }
-    let packets = bench_packets();
+    let packets = bench_packets()?;
     let bench_models = BenchModels {
         tree: models::full_tree()?,
         logistic: models::logistic()?,
@@ -488,7 +474,10 @@ mod tests {
             runs_ns: BTreeMap::new(),
             return_codes: BTreeMap::new(),
         });
-        assert_eq!((tree.metric, tree.met, tree.difference_ns), ("tree_code_ns", true, -10));
+        assert_eq!(
+            (tree.metric, tree.met, tree.difference_ns),
+            ("tree_code_ns", true, -10)
+        );
         assert_eq!((part.met, part.difference_ns), (false, 5));
         assert_eq!((logistic.met, logistic.difference_ns), (false, 10));
         assert_eq!((forest.met, forest.difference_ns), (true, 0));
@@ -496,20 +485,25 @@ mod tests {
 
     #[test]
     fn benchmark_packets_are_what_they_claim() {
-        let packets = bench_packets();
-        let udp = &packets[0];
-        assert_eq!((udp.name, udp.frame.len()), ("udp", 64));
-        let p = parse_ethernet(&FrameBytes {
-            data: &packets[1].frame,
-            wire_len_bytes: packets[1].frame.len() as u32,
-        })
-        .expect("parses");
-        assert_eq!((p.proto, p.tcp_flags, p.dst_port), (6, TCP_SYN, 80));
+        let packets = bench_packets().expect("the benchmark frames parse");
+        let [udp, syn] = &packets[..] else {
+            panic!("two benchmark packets, got {}", packets.len());
+        };
+        assert_eq!(
+            (udp.name, udp.frame.len(), udp.proto, udp.src_port, udp.dst_port),
+            ("udp", 64, "udp", 40_000, 53)
+        );
+        assert_eq!(
+            (syn.name, syn.frame.len(), syn.proto, syn.src_port, syn.dst_port),
+            ("tcp_syn", 54, "tcp", 40_001, 80)
+        );
+        let p = parse(&syn.frame).expect("parses");
+        assert_eq!(p.tcp_flags, workbench_flow::craft::TCP_SYN);
     }
 
     #[test]
     fn every_benchmark_walk_is_12_deep() {
-        let packets = bench_packets();
+        let packets = bench_packets().expect("the benchmark frames parse");
         for m in [models::full_tree(), models::forest()] {
             let m = m.expect("model");
             assert_eq!(check_walk_depth(&m, "model", &packets).expect("deep"), DEPTH);

@@ -9,7 +9,8 @@ use super::figure::Figure;
 use super::machine::Machine;
 use super::models::ModelInfo;
 use super::probe::{
-    BenchPacket, Measured, Variant, TARGET_FOREST_NS, TARGET_LOGISTIC_NS, TARGET_MODEL_PART_NS, TARGET_TREE_NS,
+    BenchPacket, Measured, Variant, TARGET_FOREST_NS, TARGET_LOGISTIC_NS, TARGET_MODEL_PART_NS,
+    TARGET_TREE_NS,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,8 +178,18 @@ pub(crate) fn targets(r: &PacketResult) -> [TargetCheck; 4] {
             TARGET_MODEL_PART_NS,
             r.ns.model_part_code_ns,
         ),
-        target(r.packet, "logistic_ns", TARGET_LOGISTIC_NS, r.ns.logistic_ns as i64),
-        target(r.packet, "forest_code_ns", TARGET_FOREST_NS, r.ns.forest_code_ns as i64),
+        target(
+            r.packet,
+            "logistic_ns",
+            TARGET_LOGISTIC_NS,
+            r.ns.logistic_ns as i64,
+        ),
+        target(
+            r.packet,
+            "forest_code_ns",
+            TARGET_FOREST_NS,
+            r.ns.forest_code_ns as i64,
+        ),
     ]
 }
 

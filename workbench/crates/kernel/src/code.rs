@@ -104,7 +104,9 @@ pub fn status(dir: &Path) -> CodeReport {
     CodeReport {
         engine: if info.is_some() { "code" } else { "table" },
         program_id: info.as_ref().map(aya::programs::ProgramInfo::id),
-        verified_instructions: info.as_ref().and_then(aya::programs::ProgramInfo::verified_instruction_count),
+        verified_instructions: info
+            .as_ref()
+            .and_then(aya::programs::ProgramInfo::verified_instruction_count),
         active: None,
         shadow: None,
     }
@@ -147,7 +149,12 @@ pub fn install(dir: &Path, active: Option<&Model>, shadow: Option<&Model>) -> Re
     let program = load(&instructions)?;
     let pin = dir.join(PIN_CODE_PROGRAM);
     let fd = (program.as_raw_fd() as u32).to_ne_bytes();
-    sys::map_update(map.as_fd(), &0u32.to_ne_bytes(), &fd, "putting the compiled probe in the code slot")?;
+    sys::map_update(
+        map.as_fd(),
+        &0u32.to_ne_bytes(),
+        &fd,
+        "putting the compiled probe in the code slot",
+    )?;
     // The pin follows the slot: replaced after the update, so it never names a program that
     // is not (or no longer) in the slot for long.
     match std::fs::remove_file(&pin) {
@@ -215,7 +222,8 @@ fn map_pin(name: &str) -> Option<&'static str> {
 /// The copy's instructions: `object` with the named functions' bodies replaced, its maps
 /// relocated to the pins in `dir` and its calls linked; with the map fds they name.
 fn link(object: &[u8], dir: &Path, bodies: &[(&str, &[Insn])]) -> Result<(Vec<u64>, MapFds)> {
-    let broken = |what: &str, e: &dyn std::fmt::Display| err!(Build, "the embedded probe object: {what}: {e}");
+    let broken =
+        |what: &str, e: &dyn std::fmt::Display| err!(Build, "the embedded probe object: {what}: {e}");
     let mut obj = aya_obj::Object::parse(object).map_err(|e| broken("parsing", &e))?;
     for (k, (name, body)) in bodies.iter().enumerate() {
         let f = obj
@@ -237,7 +245,9 @@ fn link(object: &[u8], dir: &Path, bodies: &[(&str, &[Insn])]) -> Result<(Vec<u6
     let mut fds: MapFds = Vec::new();
     for name in obj.maps.keys() {
         let fd = if name == CODE_MAP {
-            code_map_fd.try_clone().map_err(|e| Error::io("duplicating the code map's fd", e))?
+            code_map_fd
+                .try_clone()
+                .map_err(|e| Error::io("duplicating the code map's fd", e))?
         } else {
             let pin = map_pin(name).ok_or_else(|| err!(Build, "the probe object's map {name} has no pin"))?;
             sys::obj_get(&dir.join(pin))?
@@ -250,10 +260,15 @@ fn link(object: &[u8], dir: &Path, bodies: &[(&str, &[Insn])]) -> Result<(Vec<u6
         .collect();
     let text_sections = obj.functions.keys().map(|(section, _)| *section).collect();
     // relocate_maps borrows the object mutably; the map definitions it reads are cloned.
-    let owned: Vec<(String, i32, aya_obj::Map)> =
-        maps.into_iter().map(|(n, fd, m)| (n.to_string(), fd, m.clone())).collect();
-    obj.relocate_maps(owned.iter().map(|(n, fd, m)| (n.as_str(), *fd, m)), &text_sections)
-        .map_err(|e| broken("relocating maps", &e))?;
+    let owned: Vec<(String, i32, aya_obj::Map)> = maps
+        .into_iter()
+        .map(|(n, fd, m)| (n.to_string(), fd, m.clone()))
+        .collect();
+    obj.relocate_maps(
+        owned.iter().map(|(n, fd, m)| (n.as_str(), *fd, m)),
+        &text_sections,
+    )
+    .map_err(|e| broken("relocating maps", &e))?;
     obj.relocate_calls(&text_sections)
         .map_err(|e| broken("linking calls", &e))?;
     let program = obj
@@ -286,14 +301,23 @@ fn load(instructions: &[u64]) -> Result<OwnedFd> {
         Err(first) => {
             // Again with the log, only now: a 16 MiB log costs time on every load.
             let mut log = vec![0u8; 16 << 20];
-            let again =
-                sys::prog_load_logged(BPF_PROG_TYPE_SCHED_CLS, instructions, "wb_tc_code", Some(&mut log));
+            let again = sys::prog_load_logged(
+                BPF_PROG_TYPE_SCHED_CLS,
+                instructions,
+                "wb_tc_code",
+                Some(&mut log),
+            );
             if let Ok(fd) = again {
                 return Ok(fd);
             }
             let text = String::from_utf8_lossy(&log);
             let text = text.trim_end_matches('\0');
-            let last: Vec<&str> = text.lines().rev().filter(|l| !l.trim().is_empty()).take(2).collect();
+            let last: Vec<&str> = text
+                .lines()
+                .rev()
+                .filter(|l| !l.trim().is_empty())
+                .take(2)
+                .collect();
             let reason: Vec<&str> = last.into_iter().rev().collect();
             Err(Error::io(
                 format!(

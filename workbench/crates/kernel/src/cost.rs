@@ -72,8 +72,8 @@ pub struct CostReport {
     pub packets: Vec<&'static str>,
 }
 
-/// The benchmark packets: (name, frame). Never sent anywhere: they exist only inside
-/// BPF_PROG_TEST_RUN.
+/// The benchmark packets: (name, frame), here and in `bench probe`. Never sent anywhere: they
+/// exist only inside BPF_PROG_TEST_RUN.
 pub fn packets() -> Vec<(&'static str, Vec<u8>)> {
     let ep = Ipv4Endpoints {
         src_mac: [0x02, 0, 0, 0, 0xc0, 0x02],

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{fail, Context, Error, Result};
 use serde::Serialize;
-use shared::abi::{ProbeConfig, MODEL_SLOTS, SLOT_ACTIVE, SLOT_PREVIOUS, SLOT_SHADOW};
+use shared::abi::{ProbeConfig, CLOCK_COARSE, MODEL_SLOTS, SLOT_ACTIVE, SLOT_PREVIOUS, SLOT_SHADOW};
 use shared::model::Model;
 
 use super::{bpffs, caps, sys};
@@ -345,9 +345,30 @@ impl ProbeModels {
     }
 }
 
+/// The clock that stamps packets, as `deploy --clock`, `verify --clock` and the agent's `clock`
+/// key name it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Clock {
+    // No doc comments on the variants: clap would print them in `--help`.
+    #[default]
+    Ns,
+    Coarse,
+}
+
+impl Clock {
+    /// The value of [`ProbeConfig::clock`].
+    pub fn abi(self) -> u32 {
+        match self {
+            Clock::Ns => shared::abi::CLOCK_NS,
+            Clock::Coarse => CLOCK_COARSE,
+        }
+    }
+}
+
 pub fn clock_name(clock: u32) -> &'static str {
     match clock {
-        shared::abi::CLOCK_COARSE => "coarse",
+        CLOCK_COARSE => "coarse",
         _ => "ns",
     }
 }
@@ -370,10 +391,40 @@ pub fn read_config(iface: &str) -> Result<ProbeConfig> {
 }
 
 /// Writes the probe's configuration on `iface`; enforce mode on the default-route interface is
-/// refused unless `policy` allows it ([`crate::enforce`]).
+/// refused unless `policy` allows it ([`crate::enforce`]), and the coarse clock where the probe
+/// has none ([`check_clock`]).
 pub fn write_config(iface: &str, config: &ProbeConfig, policy: crate::enforce::DefaultRoute) -> Result<()> {
     crate::enforce::check(iface, config.mode, policy)?;
+    check_clock(iface, config.clock)?;
     write_config_map(config_map(iface)?, config)
+}
+
+/// Whether `config` asks for a clock the probe lacks: on a kernel without BPF atomics
+/// (`bpf_atomics`, before 5.12) the loader picks the probe built without the per-flow lock,
+/// which is also built without the coarse clock (its helper is 5.11's).
+fn clock_unavailable(config: &ProbeConfig, bpf_atomics: bool) -> bool {
+    config.clock == CLOCK_COARSE && !bpf_atomics
+}
+
+/// Refuses `clock` (a [`ProbeConfig::clock`]) when it is the coarse clock and the probe on this
+/// kernel has none (`clock_unavailable`); `iface` names the probe in the message. Every writer
+/// of the configuration goes through [`write_config`], which calls this; `deploy` also calls it
+/// before it changes anything else, as it does [`crate::enforce::check`].
+pub fn check_clock(iface: &str, clock: u32) -> Result<()> {
+    let config = ProbeConfig {
+        clock,
+        ..ProbeConfig::default()
+    };
+    // Probing for atomics loads a program: asked only when the coarse clock is.
+    let atomics = clock != CLOCK_COARSE || crate::features::bpf_atomics();
+    if clock_unavailable(&config, atomics) {
+        fail!(
+            Unsupported,
+            "{iface}: no coarse clock on this kernel ({}): it runs the probe built for kernels before 5.12 (no BPF atomics), which has only the ns clock",
+            crate::features::kernel_release()
+        );
+    }
+    Ok(())
 }
 
 /// The configuration of the probe whose maps are pinned in `dir`.
@@ -449,5 +500,20 @@ mod tests {
             err.contains("feature mask is 0x8") && err.contains("read features 0x200000"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_coarse_clock_is_refused_only_without_bpf_atomics() {
+        let coarse = ProbeConfig {
+            clock: CLOCK_COARSE,
+            ..ProbeConfig::default()
+        };
+        let ns = ProbeConfig::default();
+        assert!(clock_unavailable(&coarse, false));
+        assert!(!clock_unavailable(&coarse, true));
+        assert!(!clock_unavailable(&ns, false));
+        assert!(!clock_unavailable(&ns, true));
+        // The ns clock never asks the kernel (no program load), so this holds unprivileged too.
+        check_clock("ebml-x", ns.clock).expect("the ns clock is always there");
     }
 }

@@ -322,8 +322,8 @@ impl Source for SimSource {
                 previous: None,
                 mode: "monitor",
                 attach_mode: "none",
-            engine: "table",
-            code_program_id: None,
+                engine: "table",
+                code_program_id: None,
                 decide_first_packets: self.twin.config.decide_first_packets,
                 decide_every: self.twin.config.decide_every,
                 // The simulation replays the capture's own timestamps.

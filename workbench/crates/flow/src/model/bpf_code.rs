@@ -139,7 +139,8 @@ impl Emitter<'_> {
         if feature >= FEATURE_COUNT {
             return Err(CodeError::Malformed { node: idx, count });
         }
-        self.out.push(op(LDX_DW, VALUE, FEATURES, (feature * 8) as i16, 0));
+        self.out
+            .push(op(LDX_DW, VALUE, FEATURES, (feature * 8) as i16, 0));
         let jump = match i32::try_from(n.threshold) {
             Ok(t) => {
                 self.out.push(op(JSGT_K, VALUE, 0, 0, t));

@@ -49,7 +49,11 @@ fn run(code: &[Insn], features: &FeatureVector, score: &mut i64) -> u64 {
                 pc += 1;
             }
             JSGT_K | JSGT_X => {
-                let rhs = if i.code == JSGT_K { i.imm as i64 } else { r[s] as i64 };
+                let rhs = if i.code == JSGT_K {
+                    i.imm as i64
+                } else {
+                    r[s] as i64
+                };
                 if r[d] as i64 > rhs {
                     pc = (pc as i64 + i.off as i64) as usize;
                 }
@@ -76,9 +80,15 @@ fn random_tree(rng: &mut ChaCha8Rng, depth: usize, nodes: &mut Vec<Node>) -> usi
         0 => rng.random_range(-1_000..1_000),
         1 => rng.random_range(i32::MIN as i64..=i32::MAX as i64),
         2 => rng.random_range(i64::MIN / 4..i64::MAX / 4),
-        _ => *[i32::MAX as i64, i32::MAX as i64 + 1, i32::MIN as i64, i32::MIN as i64 - 1, 0]
-            .get(rng.random_range(0..5))
-            .unwrap_or(&0),
+        _ => *[
+            i32::MAX as i64,
+            i32::MAX as i64 + 1,
+            i32::MIN as i64,
+            i32::MIN as i64 - 1,
+            0,
+        ]
+        .get(rng.random_range(0..5))
+        .unwrap_or(&0),
     };
     let feature = rng.random_range(0..FEATURE_COUNT);
     let left = random_tree(rng, depth - 1, nodes);
