@@ -35,6 +35,10 @@ pub struct VerifyArgs {
     /// Id of the lab namespace to create (ebml-<id>).
     #[arg(long, value_parser = crate::argcheck::lab_id)]
     pub lab_id: Option<String>,
+    /// How the probe scores the model: code (compiled, the default, as `deploy` does) or
+    /// table (the map interpreter).
+    #[arg(long, value_enum, default_value_t = workbench_kernel::code::Engine::Code)]
+    pub engine: workbench_kernel::code::Engine,
     /// How the probe hooks into the lab's interface: TCX, classic tc (cls_bpf) or auto.
     #[arg(long, value_enum, default_value_t = workbench_kernel::tc::AttachMode::Auto)]
     pub attach: workbench_kernel::tc::AttachMode,
@@ -69,6 +73,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         attach: args.attach,
         probe_at: args.probe_at,
         rx_vlan_offload: args.rx_vlan_offload,
+        engine: args.engine,
     };
     let report = verify(&opts)?;
     args.output.emit(&Shown::new(&report, compared))?;
@@ -93,6 +98,11 @@ fn compared(report: &VerifyReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         },
         report.probe_iface,
         if report.rx_vlan_offload { "on" } else { "off" }
+    )?;
+    writeln!(
+        f,
+        "engine {}: {} instructions of compiled model, {} evaluations by the code",
+        report.engine, report.code_instructions, report.code_evaluations
     )?;
     writeln!(
         f,

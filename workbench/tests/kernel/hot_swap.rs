@@ -33,7 +33,7 @@ use workbench_kernel::probe::{self, AttachOptions};
 use workbench_kernel::tc::AttachMode;
 
 const SWAPS: usize = 1000;
-const SINK_PORT: u16 = 9300;
+pub(crate) const SINK_PORT: u16 = 9300;
 
 /// The terms of the two models: (feature, transform, weight in A, weight in B). Every feature
 /// here is >= 1 on a UDP flow whose datagrams carry at least one payload byte, and B's weight
@@ -54,7 +54,7 @@ const BIAS_B: i64 = BIAS_A + 3_000;
 
 /// The traffic: short flows of 1-4 datagrams with 16-1015 payload bytes each (so every feature
 /// the models read is >= 1), from one CPU (see `UdpFlows::pin_cpu`).
-fn load() -> UdpFlows {
+pub(crate) fn load() -> UdpFlows {
     UdpFlows {
         dst_port: SINK_PORT,
         src_ports: 20_000..=59_999,
@@ -70,7 +70,7 @@ fn load() -> UdpFlows {
 
 /// Flows rebuilt in userspace exactly as `load()` sends them, updated by the shared code; used
 /// to set thresholds and to check the mixes without a kernel.
-fn synthetic_features(load: &UdpFlows, flows: u64) -> Vec<FeatureVector> {
+pub(crate) fn synthetic_features(load: &UdpFlows, flows: u64) -> Vec<FeatureVector> {
     let ep = Ipv4Endpoints {
         src_mac: [0x02, 0, 0, 0, 0, 2],
         dst_mac: [0x02, 0, 0, 0, 0, 1],
@@ -355,7 +355,7 @@ fn overwriting_a_model_in_place_is_detected_at_every_step() {
 }
 
 /// Raises the stop flag when dropped, so the sender ends also when the swapping side fails.
-struct RaiseOnDrop<'a>(&'a AtomicBool);
+pub(crate) struct RaiseOnDrop<'a>(pub(crate) &'a AtomicBool);
 
 impl Drop for RaiseOnDrop<'_> {
     fn drop(&mut self) {
@@ -376,7 +376,7 @@ fn swap(models: &ProbeModels, pair: &Pair) -> Duration {
 /// The flow table once it has stopped changing: two reads 200 ms apart agree (10 s at most).
 /// A decision's score is from the flow's state at that packet; with every packet a decision
 /// point, the stored score is from the final state only once no packet is still in flight.
-fn settled_flows(iface: &str) -> Vec<(FlowKey, FlowEntry)> {
+pub(crate) fn settled_flows(iface: &str) -> Vec<(FlowKey, FlowEntry)> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut last = raw_flows(iface).expect("read the flow table");
     loop {
@@ -393,7 +393,7 @@ fn settled_flows(iface: &str) -> Vec<(FlowKey, FlowEntry)> {
 }
 
 /// The two runs take turns (each keeps a CPU busy sending).
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 #[cfg_attr(

@@ -12,6 +12,7 @@ mod bench_events;
 mod broken_pipe;
 mod cleanup;
 mod coarse_clock;
+mod code_engine;
 mod config_flags;
 mod demo;
 mod eval;

@@ -228,7 +228,13 @@ struct BenchModels {
 
 /// Puts the private probe in the state `variant` measures (model in the active slot, decision
 /// points) and returns the program to run.
-fn prepare(variant: Variant, slots: &ProbeModels, ebpf: &mut Ebpf, m: &BenchModels) -> Result<&'static str> {
+fn prepare(
+    variant: Variant,
+    slots: &ProbeModels,
+    ebpf: &mut Ebpf,
+    m: &BenchModels,
+    code_verified: &mut BTreeMap<&'static str, u32>,
+) -> Result<&'static str> {
     // The table engine for every variant but the code ones (an empty code slot: the tail call
     // at the probe's start fails and costs what it costs in a table-engine deployment).
     if !matches!(variant, Variant::TreeCode | Variant::ForestCode) {
@@ -272,7 +278,10 @@ fn prepare(variant: Variant, slots: &ProbeModels, ebpf: &mut Ebpf, m: &BenchMode
             })?;
             // Compiles the active model into a new copy of the probe (a verifier load per
             // round: outside the timed test runs).
-            slots.set_engine(Engine::Code)?;
+            let code = slots.set_engine(Engine::Code)?;
+            if let Some(n) = code.verified_instructions {
+                code_verified.insert(variant.key(), n);
+            }
         }
         // The unlocked load keeps its configuration (set once) and has no model.
         Variant::NoModelUnlocked => {}
@@ -351,10 +360,17 @@ pub fn run(options: &Options) -> Result<BenchReport> {
         .iter()
         .map(|_| VARIANTS.iter().map(|&v| (v, Vec::new(), Vec::new())).collect())
         .collect();
+    let mut code_verified = BTreeMap::new();
     for _ in 0..options.runs {
         workbench_kernel::lifecycle::check()?;
         for (vi, &variant) in VARIANTS.iter().enumerate() {
-            let program = prepare(variant, &slots, &mut loaded.ebpf, &bench_models)?;
+            let program = prepare(
+                variant,
+                &slots,
+                &mut loaded.ebpf,
+                &bench_models,
+                &mut code_verified,
+            )?;
             let ebpf = if variant == Variant::NoModelUnlocked {
                 &unlocked.ebpf
             } else {
@@ -428,6 +444,7 @@ pub fn run(options: &Options) -> Result<BenchReport> {
         machine,
         verified_instructions,
         verified_instructions_unlocked,
+        code_verified_instructions: code_verified,
         targets: results.iter().flat_map(targets).collect(),
         packets: results,
         models: model_info,

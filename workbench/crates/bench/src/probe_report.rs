@@ -122,6 +122,9 @@ pub struct BenchReport {
     pub verified_instructions: Option<u32>,
     /// The same for the probe built without the per-flow lock.
     pub verified_instructions_unlocked: Option<u32>,
+    /// Instructions the verifier processed for the code engine's copy of the probe, by variant
+    /// (`tree_code_ns`: the depth-12 tree compiled; `forest_code_ns`: the forest).
+    pub code_verified_instructions: BTreeMap<&'static str, u32>,
     pub packets: Vec<PacketResult>,
     pub targets: Vec<TargetCheck>,
     pub models: BTreeMap<&'static str, ModelInfo>,

@@ -51,6 +51,9 @@ pub struct VerifyOptions {
     /// Set `rx-vlan-offload` of the receiving end before the replay (`None`: leave the
     /// kernel's default).
     pub rx_vlan_offload: Option<bool>,
+    /// How the probe scores the model: compiled code (as `deploy` does by default) or the table
+    /// interpreter.
+    pub engine: crate::code::Engine,
 }
 
 /// An end of the replay lab's veth pair.
@@ -105,6 +108,12 @@ pub struct VerifyReport {
     pub probe_at: ProbeEnd,
     /// `rx-vlan-offload` of the receiving end during the replay.
     pub rx_vlan_offload: bool,
+    /// The engine that scored the model in the kernel ("code" or "table").
+    pub engine: &'static str,
+    /// Instructions of the compiled model (0: the table interpreter scored it).
+    pub code_instructions: usize,
+    /// Model evaluations the compiled code made (the rest, if any, fell back to the table).
+    pub code_evaluations: u64,
 }
 
 fn side(e: &FlowEntry) -> Side {
@@ -314,7 +323,9 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
     )?;
     let _detach = DetachGuard(recv_if.clone());
     lifecycle::check()?;
-    ProbeModels::open(&recv_if)?.deploy(&model.model)?;
+    let slots = ProbeModels::open(&recv_if)?;
+    slots.deploy(&model.model)?;
+    let code = slots.set_engine(opts.engine)?;
     let config = ProbeConfig {
         record_packets: 1,
         ..opts.config
@@ -374,6 +385,10 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
     }
 
     let kernel = raw_flows(&recv_if).context(|| "reading the kernel's flow table")?;
+    let code_evaluations = crate::flows::read_stats(&recv_if)?
+        .get("code_evaluations")
+        .copied()
+        .unwrap_or(0);
     let mut report = VerifyReport {
         pcap: opts.pcap.display().to_string(),
         model: id_string(model.model.header.model_id),
@@ -393,6 +408,9 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         probe_iface: recv_if.clone(),
         probe_at: opts.probe_at,
         rx_vlan_offload,
+        engine: code.engine,
+        code_instructions: code.active.map_or(0, |a| a.instructions),
+        code_evaluations,
     };
     let compared = compare(&kernel, twin.flows);
     report.compared = compared.compared;

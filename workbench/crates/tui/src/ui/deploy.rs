@@ -99,12 +99,25 @@ fn render_models(frame: &mut Frame, area: Rect, app: &App) {
             ]));
         }
     }
-    // TCX is the usual hook; the line otherwise left blank says when the probe runs as cls_bpf
-    // filters instead (the box has no row to spare).
+    // The engine, and the hook when it is not the usual TCX (the box has no row to spare).
     lines.push(match &s.models {
-        Some(m) if m.attach_mode == "tc" => Line::from(vec![
-            Span::styled("hook     ", theme.title),
-            Span::raw("cls_bpf filters on a clsact qdisc (no TCX here, or --attach tc)"),
+        Some(m) if !s.simulated => Line::from(vec![
+            Span::styled("engine   ", theme.title),
+            Span::raw(match m.code_program_id {
+                Some(id) => format!(
+                    "code (program {id}) · {} evaluations by the code",
+                    s.stats.get("code_evaluations").copied().unwrap_or(0)
+                ),
+                None => "table".to_string(),
+            }),
+            Span::styled(
+                if m.attach_mode == "tc" {
+                    " · hook: cls_bpf filters (no TCX here, or --attach tc)"
+                } else {
+                    ""
+                },
+                theme.dim,
+            ),
         ]),
         _ => Line::from(""),
     });
@@ -167,7 +180,12 @@ fn render_stats(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme.theme();
     let stats = &app.snapshot.stats;
     // Two columns of name/value pairs, so all counters fit at 80x24.
-    let items: Vec<(&str, u64)> = stats.iter().map(|(k, v)| (*k, *v)).collect();
+    // The code engine's count is on the engine line above (20 counters fit 80x24, not 21).
+    let items: Vec<(&str, u64)> = stats
+        .iter()
+        .filter(|(k, _)| **k != "code_evaluations")
+        .map(|(k, v)| (*k, *v))
+        .collect();
     let half = items.len().div_ceil(2);
     let rows = (0..half).map(|i| {
         let cell = |j: usize| {

@@ -1,0 +1,395 @@
+//! The code engine in the kernel (issue 14, "the model as code"): random trees and forests,
+//! compiled to instructions and linked into a copy of the probe, decide every flow of a
+//! generated capture exactly as the userspace twin's table interpreter does (`verify`); the
+//! engine follows the slots through rollback and promotion and gives way to the table; and
+//! swapping two compiled trees under traffic never records a decision that is not one complete
+//! model's.
+
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+use shared::abi::ProbeConfig;
+use shared::features::{feature_id, FeatureVector, FEATURE_COUNT};
+use shared::flow::{VERDICT_BENIGN, VERDICT_MALICIOUS, VERDICT_NONE};
+use shared::model::Model;
+use workbench_flow::model::build::{self, Node};
+
+use super::hot_swap::{load, settled_flows, synthetic_features, RaiseOnDrop, ONE_AT_A_TIME, SINK_PORT};
+use crate::common::{report, save_model, workbench_json, DetachOnDrop, TempDir};
+use workbench_kernel::code::Engine;
+use workbench_kernel::lab::traffic::UdpSink;
+use workbench_kernel::lab::Lab;
+use workbench_kernel::models::{write_config, ProbeModels};
+use workbench_kernel::probe::{self, AttachOptions};
+
+/// A random tree on the capture's features: splits at thresholds spread over many orders of
+/// magnitude (counts, bytes, microseconds), so flows go down many paths; leaf scores either
+/// side of the threshold 0.
+fn random_tree(rng: &mut ChaCha8Rng, depth: usize, nodes: &mut Vec<Node>) -> usize {
+    let at = nodes.len();
+    if depth == 0 || (nodes.len() > 1 && rng.random_bool(0.1)) {
+        nodes.push(Node::Leaf {
+            score: rng.random_range(-65_536..=65_536),
+        });
+        return at;
+    }
+    nodes.push(Node::Leaf { score: 0 });
+    let threshold =
+        (10f64.powf(rng.random_range(0.0..7.0)) as i64) * if rng.random_bool(0.1) { -1 } else { 1 };
+    let feature = rng.random_range(0..FEATURE_COUNT - 1);
+    let left = random_tree(rng, depth - 1, nodes);
+    let right = random_tree(rng, depth - 1, nodes);
+    nodes[at] = Node::Split {
+        feature,
+        threshold,
+        left,
+        right,
+    };
+    at
+}
+
+/// A complete tree of `depth` levels (2^depth leaves): the largest a depth-12 training makes,
+/// and the copy's heaviest verification.
+fn full_tree(depth: usize, rng: &mut ChaCha8Rng, nodes: &mut Vec<Node>) -> usize {
+    let at = nodes.len();
+    if depth == 0 {
+        nodes.push(Node::Leaf {
+            score: rng.random_range(-65_536..=65_536),
+        });
+        return at;
+    }
+    nodes.push(Node::Leaf { score: 0 });
+    let left = full_tree(depth - 1, rng, nodes);
+    let right = full_tree(depth - 1, rng, nodes);
+    nodes[at] = Node::Split {
+        feature: rng.random_range(0..FEATURE_COUNT - 1),
+        threshold: 10f64.powf(rng.random_range(0.0..6.0)) as i64,
+        left,
+        right,
+    };
+    at
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn compiled_trees_and_forests_decide_every_flow_as_the_table_interpreter() {
+    crate::common::require_kernel("compiled_trees_and_forests_decide_every_flow_as_the_table_interpreter");
+    let dir = TempDir::new("code-engine");
+    workbench_flow::gen::write_all(dir.path(), workbench_flow::gen::DEFAULT_SEED).expect("gen");
+    let capture = dir.path().join("honest.pcap");
+    let mut rng = ChaCha8Rng::seed_from_u64(1414);
+    let mut models: Vec<(String, Box<Model>)> = Vec::new();
+    let mut nodes = Vec::new();
+    full_tree(12, &mut rng, &mut nodes);
+    models.push(("full depth-12 tree".into(), build::tree(&nodes, 0).expect("tree")));
+    for depth in [3, 6, 9, 12] {
+        let mut nodes = Vec::new();
+        random_tree(&mut rng, depth, &mut nodes);
+        models.push((
+            format!("random depth-{depth} tree"),
+            build::tree(&nodes, 0).expect("tree"),
+        ));
+    }
+    for trees in [2, 4] {
+        let forest: Vec<Vec<Node>> = (0..trees)
+            .map(|_| {
+                let mut nodes = Vec::new();
+                random_tree(&mut rng, 8, &mut nodes);
+                nodes
+            })
+            .collect();
+        models.push((
+            format!("random forest of {trees}"),
+            build::forest(&forest, 0).expect("forest"),
+        ));
+    }
+    let mut lines = Vec::new();
+    for (i, (name, model)) in models.iter().enumerate() {
+        let path = save_model(dir.path(), &format!("m{i}.model"), model);
+        let lab = crate::common::lab_id(&format!("ce{i}"));
+        let v = workbench_json(&[
+            "verify",
+            &capture.to_string_lossy(),
+            "--model",
+            &path.to_string_lossy(),
+            "--lab-id",
+            &lab,
+            "--pps",
+            "40000",
+            "--json",
+        ]);
+        let flows = v["flows"].as_u64().expect("flows");
+        let malicious = v["malicious_flows"].as_u64().expect("malicious");
+        assert_eq!(v["engine"], "code", "{name}: {v:#}");
+        assert!(
+            v["code_instructions"].as_u64().expect("instructions") > 0,
+            "{name}: {v:#}"
+        );
+        assert!(
+            v["code_evaluations"].as_u64().expect("code evaluations") > 1000,
+            "{name}: {v:#}"
+        );
+        assert_eq!(v["identical"], flows, "{name}: {v:#}");
+        assert!(flows > 1000, "{name}: {v:#}");
+        lines.push(format!(
+            "{name}: {} instructions, {} evaluations by the code, {flows}/{flows} flows identical ({malicious} malicious)",
+            v["code_instructions"], v["code_evaluations"]
+        ));
+        // The flows must not all fall one way, or the parity says little.
+        assert!(
+            malicious > 0 && malicious < flows,
+            "{name}: {malicious} of {flows} malicious"
+        );
+    }
+    report(&format!("kernel test: code engine parity: {}", lines.join("; ")));
+}
+
+/// `deploy` and `probe status` by JSON, for the engine's life cycle.
+fn deploy(args: &[&str]) -> Value {
+    let mut all = vec!["deploy"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    workbench_json(&all)
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn the_code_engine_follows_the_slots_and_gives_way_to_the_table() {
+    crate::common::require_kernel("the_code_engine_follows_the_slots_and_gives_way_to_the_table");
+    let pid = std::process::id();
+    let lab = Lab::create(&format!("ce{}", pid % 100_000), (pid % 200) as u8 + 9).expect("lab");
+    let _detach = DetachOnDrop(lab.host_if.clone());
+    let iface = lab.host_if.clone();
+    workbench_json(&["probe", "attach", "--iface", &iface, "--json"]);
+    let dir = TempDir::new("code-engine-slots");
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let tree = |rng: &mut ChaCha8Rng| {
+        let mut nodes = Vec::new();
+        random_tree(rng, 6, &mut nodes);
+        build::tree(&nodes, 0).expect("tree")
+    };
+    let (a, b) = (tree(&mut rng), tree(&mut rng));
+    let logistic = build::logistic(&[], 100, 0).expect("logistic");
+    let a_path = save_model(dir.path(), "a.model", &a);
+    let b_path = save_model(dir.path(), "b.model", &b);
+    let l_path = save_model(dir.path(), "l.model", &logistic);
+    let id = |m: &Model| workbench_flow::model::id_string(m.header.model_id);
+
+    // A new model: the code engine by default.
+    let v = deploy(&[&a_path.to_string_lossy(), "--iface", &iface]);
+    assert_eq!(v["engine"], "code", "{v:#}");
+    assert_eq!(v["code"]["active"]["model"], id(&a).as_str(), "{v:#}");
+    let first = v["code_program_id"].as_u64().expect("a program id");
+    // The shadow is compiled beside it, into a new copy.
+    let v = deploy(&[&b_path.to_string_lossy(), "--iface", &iface, "--shadow"]);
+    assert_eq!(v["engine"], "code", "{v:#}");
+    let second = v["code_program_id"].as_u64().expect("a program id");
+    assert_ne!(first, second, "a new copy for the new pair: {v:#}");
+    // Promote and roll back recompile: the copy's models are the slots' models.
+    let v = deploy(&["--promote-shadow", "--iface", &iface]);
+    assert_eq!(v["active"]["model"], id(&b).as_str(), "{v:#}");
+    let status = workbench_json(&["probe", "status", "--iface", &iface, "--json"]);
+    assert_eq!(status["engine"], "code", "{status:#}");
+    let promoted = status["code_program_id"].as_u64().expect("a program id");
+    assert_ne!(promoted, second, "{status:#}");
+    let v = deploy(&["--rollback", "--iface", &iface]);
+    assert_eq!(v["active"]["model"], id(&a).as_str(), "{v:#}");
+    assert_ne!(v["code_program_id"].as_u64(), Some(promoted), "{v:#}");
+    // A logistic model is scored by the table inside the copy, and the report says why.
+    let v = deploy(&[&l_path.to_string_lossy(), "--iface", &iface]);
+    assert_eq!(v["code"]["active"]["instructions"], 0, "{v:#}");
+    let why = v["code"]["active"]["table_because"].as_str().expect("a reason");
+    assert!(why.contains("logistic"), "{why}");
+    // The table engine: the slot is emptied and the copy unpinned.
+    let v = deploy(&["--engine", "table", "--iface", &iface]);
+    assert_eq!(v["engine"], "table", "{v:#}");
+    assert!(v["code_program_id"].is_null(), "{v:#}");
+    let v = deploy(&["--rollback", "--iface", &iface]);
+    assert_eq!(v["engine"], "table", "a rollback keeps the table engine: {v:#}");
+    assert!(!workbench_kernel::bpffs::iface_dir(&iface)
+        .join(workbench_kernel::code::PIN_CODE_PROGRAM)
+        .exists());
+    report("kernel test: the code engine followed deploy, shadow, promote, rollback, a logistic model and --engine table");
+}
+
+/// Two trees on the payload lengths the hot-swap load sends, with every leaf of B 500 above the
+/// same leaf of A and thresholds at their median scores: a decision scored by one model's code
+/// and recorded under the other's id, threshold or verdict is told apart from both.
+fn tree_pair() -> (Box<Model>, Box<Model>) {
+    let vectors = synthetic_features(&load(), 4_000);
+    let median = |f: usize| {
+        let mut v: Vec<i64> = vectors.iter().map(|x| x[f]).collect();
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let (max, mean) = (
+        feature_id("fwd_len_max").expect("feature"),
+        feature_id("fwd_len_mean").expect("feature"),
+    );
+    let tree = |offset: i32| {
+        let nodes = [
+            Node::Split {
+                feature: max,
+                threshold: median(max),
+                left: 1,
+                right: 4,
+            },
+            Node::Split {
+                feature: mean,
+                threshold: median(mean) / 2,
+                left: 2,
+                right: 3,
+            },
+            Node::Leaf {
+                score: 1_000 + offset,
+            },
+            Node::Leaf {
+                score: 9_000 + offset,
+            },
+            Node::Split {
+                feature: mean,
+                threshold: median(mean),
+                left: 5,
+                right: 6,
+            },
+            Node::Leaf {
+                score: 21_000 + offset,
+            },
+            Node::Leaf {
+                score: 33_000 + offset,
+            },
+        ];
+        let scored = build::tree(&nodes, 0).expect("tree");
+        let mut scores: Vec<i64> = vectors.iter().map(|v| scored.score(v)).collect();
+        scores.sort_unstable();
+        build::tree(&nodes, scores[scores.len() / 2]).expect("tree")
+    };
+    (tree(0), tree(500))
+}
+
+const CODE_SWAPS: usize = 60;
+
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn swapping_compiled_trees_under_traffic_never_mixes_two_models() {
+    crate::common::require_kernel("swapping_compiled_trees_under_traffic_never_mixes_two_models");
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (a, b) = tree_pair();
+    let pid = std::process::id();
+    let lab = Lab::create(&format!("cs{}", pid % 100_000), ((pid + 3) % 200) as u8 + 4).expect("lab");
+    let _detach = DetachOnDrop(lab.host_if.clone());
+    let h = lab.host_if.as_str();
+    probe::attach(h, &AttachOptions::default()).expect("attach the probe");
+    let config = ProbeConfig {
+        decide_first_packets: u32::MAX,
+        decide_every: 0,
+        ..ProbeConfig::default()
+    };
+    write_config(h, &config, workbench_kernel::enforce::DefaultRoute::Refuse).expect("config");
+    let models = ProbeModels::open(h).expect("open the map of models");
+    models.deploy(&a).expect("deploy A");
+    models.set_engine(Engine::Code).expect("the code engine");
+    let sink = UdpSink::bind(lab.host_addr, SINK_PORT, false).expect("UDP sink");
+    let load = load();
+    let stop = AtomicBool::new(false);
+    let (sent, swap_time) = std::thread::scope(|scope| {
+        let sender = scope.spawn(|| load.run(&lab, &stop));
+        let raise = RaiseOnDrop(&stop);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sink.received() == 0 && !sender.is_finished() {
+            assert!(Instant::now() < deadline, "no datagram reached the sink in 5 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let started = Instant::now();
+        for i in 0..CODE_SWAPS {
+            if sender.is_finished() {
+                break;
+            }
+            // Each swap recompiles the pair: a new verified copy per swap.
+            models
+                .deploy(if i % 2 == 0 { &b } else { &a })
+                .expect("swap the active model");
+            // Let the new copy decide for a while: back to back, the table would score nearly
+            // every packet (the slot changes at once, its copy is in a verifier load later).
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let swap_time = started.elapsed();
+        drop(raise);
+        (
+            sender.join().expect("sender").expect("send the UDP flows"),
+            swap_time,
+        )
+    });
+    let stats = workbench_kernel::flows::read_stats(h).expect("stats");
+    let flows = settled_flows(h);
+    let (mut by_a, mut by_b, mut failures) = (0u64, 0u64, Vec::new());
+    let mut verdicts = [0u64; 3];
+    for (key, e) in &flows {
+        if e.verdict == VERDICT_NONE {
+            continue;
+        }
+        let features: FeatureVector = e.state.features();
+        let model = if e.model_id == a.header.model_id {
+            by_a += 1;
+            &a
+        } else if e.model_id == b.header.model_id {
+            by_b += 1;
+            &b
+        } else {
+            failures.push(format!("{key:?}: model id {:08x} is neither", e.model_id));
+            continue;
+        };
+        let score = model.score(&features);
+        let verdict = if model.is_malicious(score) {
+            VERDICT_MALICIOUS
+        } else {
+            VERDICT_BENIGN
+        };
+        if e.score != score || e.verdict != verdict || e.decided_at_packet != e.state.packets() {
+            failures.push(format!(
+                "{key:?}: recorded score {} verdict {} at packet {} of {}; its model gives {score} {verdict}",
+                e.score,
+                e.verdict,
+                e.decided_at_packet,
+                e.state.packets()
+            ));
+        }
+        verdicts[usize::from(e.verdict)] += 1;
+    }
+    assert!(
+        failures.is_empty(),
+        "{} flows are not one complete model's decision; first: {:#?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    let code = stats.get("code_evaluations").copied().unwrap_or(0);
+    let evaluations = stats.get("evaluations").copied().unwrap_or(0);
+    assert!(by_a > 0 && by_b > 0, "flows by A: {by_a}, by B: {by_b}");
+    assert!(verdicts[1] > 0 && verdicts[2] > 0, "verdicts {verdicts:?}");
+    // Back-to-back swaps: the slot changes at once, the copy for it is in only after its
+    // verifier load, and in between the table scores the slot's model; the code scored the
+    // rest (between a copy's arrival and the next swap).
+    assert!(code > 0, "{code} of {evaluations} evaluations by the code");
+    report(&format!(
+        "kernel test: {CODE_SWAPS} swaps of compiled trees in {:.1} s under {} datagrams ({} flows); \
+         {} decided flows ({by_a} by A, {by_b} by B), none a mix; {code} of {evaluations} evaluations by the code",
+        swap_time.as_secs_f64(),
+        sent.datagrams,
+        sent.flows,
+        by_a + by_b
+    ));
+}
