@@ -108,6 +108,10 @@ pub struct AgentConfig {
     /// (docs/FEATURES.md, "The coarse clock").
     #[serde(default)]
     pub clock: Clock,
+    /// How the probe scores the models: `code` (compiled, the default) or `table`
+    /// (`deploy --engine`; docs/MODEL_ENGINE.md, "The model as code").
+    #[serde(default)]
+    pub engine: workbench_kernel::code::Engine,
     pub flow_table: Option<u32>,
     pub events_file: Option<PathBuf>,
     #[serde(default = "default_rotate_bytes")]

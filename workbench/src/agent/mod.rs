@@ -140,6 +140,9 @@ impl Agent {
                 workbench_kernel::models::clock_name(self.cfg.clock.abi())
             ));
         }
+        if probes::ensure_engine(iface, self.cfg.engine)? {
+            log(format!("{iface}: engine {}", engine_name(self.cfg.engine)));
+        }
         let id = id_string(model.header.model_id);
         if origin == Origin::Reused {
             if let Some(promoted) = probes::promoted_over(iface, model)? {
@@ -410,6 +413,9 @@ impl Agent {
                     workbench_kernel::models::clock_name(cfg.clock.abi())
                 ));
             }
+            if probes::ensure_engine(&iface, cfg.engine)? {
+                changes.push(format!("{iface}: engine {}", engine_name(cfg.engine)));
+            }
             // Only a changed `model` is deployed: a model the rule promoted stays active
             // through reloads that do not name another one.
             if id != self.model_id && probes::ensure_active(&iface, &model.model)? {
@@ -511,5 +517,12 @@ impl Agent {
     }
     pub fn events_counters(&self) -> (u64, u64) {
         self.events.counters()
+    }
+}
+
+fn engine_name(engine: workbench_kernel::code::Engine) -> &'static str {
+    match engine {
+        workbench_kernel::code::Engine::Code => "code",
+        workbench_kernel::code::Engine::Table => "table",
     }
 }

@@ -80,6 +80,19 @@ pub fn active_model(iface: &str) -> Result<Option<String>> {
     slot_model(iface, SLOT_ACTIVE)
 }
 
+/// Turns the code engine on or off as configured; true when that changed something. Slot
+/// changes after it (a deploy, a promotion) compile their models while it is on.
+pub fn ensure_engine(iface: &str, engine: workbench_kernel::code::Engine) -> Result<bool> {
+    let on = workbench_kernel::code::in_use(&workbench_kernel::bpffs::iface_dir(iface));
+    if on == (engine == workbench_kernel::code::Engine::Code) {
+        return Ok(false);
+    }
+    ProbeModels::open(iface)
+        .and_then(|s| s.set_engine(engine))
+        .map_err(say)?;
+    Ok(true)
+}
+
 /// Makes `model` the active one unless it already is (a restart, a reload that did not change
 /// it). True when it deployed.
 pub fn ensure_active(iface: &str, model: &Model) -> Result<bool> {

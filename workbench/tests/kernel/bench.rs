@@ -10,12 +10,15 @@ const REPEAT: u64 = 1000;
 const RUNS: u64 = 7;
 /// Variants that run the probe's main load (all but the empty program and the unlocked probe,
 /// which is a second load with flows of its own).
-const PROBE_VARIANTS: u64 = 7;
-/// Variants that evaluate a model at every packet (tree, logistic, forest).
-const MODEL_VARIANTS: u64 = 3;
+const PROBE_VARIANTS: u64 = 9;
+/// Variants that evaluate a model at every packet (tree, logistic, forest, and the tree and the
+/// forest compiled).
+const MODEL_VARIANTS: u64 = 5;
+/// Of those, the ones the code engine scores (the compiled tree and forest).
+const CODE_VARIANTS: u64 = 2;
 /// Probe variants that run before the default-decisions variant in every round.
 const PROBE_VARIANTS_BEFORE_DEFAULT: u64 = 4;
-const VARIANT_KEYS: [&str; 9] = [
+const VARIANT_KEYS: [&str; 11] = [
     "empty_ns",
     "no_decision_ns",
     "no_model_unlocked_ns",
@@ -25,6 +28,8 @@ const VARIANT_KEYS: [&str; 9] = [
     "tree_default_decisions_ns",
     "logistic_ns",
     "forest_ns",
+    "tree_code_ns",
+    "forest_code_ns",
 ];
 
 fn num(v: &Value, key: &str) -> u64 {
@@ -116,6 +121,12 @@ fn bench_probe_runs_the_probe_on_every_variant_and_cleans_up() {
         num(stats, "evaluations"),
         2 * (MODEL_VARIANTS * RUNS * REPEAT + default_decisions)
     );
+    // The compiled variants really ran the compiled models: every one of their packets was
+    // scored by the code, none fell back to the table.
+    assert_eq!(num(stats, "code_evaluations"), 2 * CODE_VARIANTS * RUNS * REPEAT);
+    for key in ["tree_code_ns", "forest_code_ns"] {
+        assert!(num(&r["code_verified_instructions"], key) > 0, "{r:#}");
+    }
     // Benign from the first evaluation on: one verdict event per flow, none per packet.
     assert_eq!(num(stats, "verdict_changes"), 2);
     assert_eq!(num(stats, "events_lost"), 0);
@@ -144,7 +155,7 @@ fn bench_probe_runs_the_probe_on_every_variant_and_cleans_up() {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("osrelease");
     assert_eq!(r["kernel"].as_str(), Some(release.trim()));
     assert!(num(&r["machine"], "nproc") > 0);
-    assert_eq!(r["targets"].as_array().map(Vec::len), Some(4));
+    assert_eq!(r["targets"].as_array().map(Vec::len), Some(8));
 
     // The private load attached nothing and left nothing pinned.
     let pin_dir = r["pin_dir"].as_str().expect("pin_dir");

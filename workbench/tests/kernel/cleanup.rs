@@ -46,7 +46,8 @@ fn cleanup_removes_stale_attachments_pins_and_labs() {
 
     let cleaned = workbench_json(&["probe", "cleanup", "--json"]);
     let pins = cleaned["removed_pins"].as_array().map_or(0, Vec::len);
-    assert_eq!(pins, 10, "{cleaned:#}");
+    // As `probe detach` removes them (probe.rs): links, program, maps, the code slot.
+    assert_eq!(pins, 12, "{cleaned:#}");
     assert!(cleaned["removed_namespaces"]
         .as_array()
         .is_some_and(|a| a.iter().any(|n| n == lab.netns.as_str())));

@@ -166,7 +166,8 @@ fn deploy(args: &[&str]) -> Value {
 fn the_code_engine_follows_the_slots_and_gives_way_to_the_table() {
     crate::common::require_kernel("the_code_engine_follows_the_slots_and_gives_way_to_the_table");
     let pid = std::process::id();
-    let lab = Lab::create(&format!("ce{}", pid % 100_000), (pid % 200) as u8 + 9).expect("lab");
+    // Subnets no other kernel test uses (they run two at a time).
+    let lab = Lab::create(&format!("ce{}", pid % 100_000), (pid % 200) as u8 + 25).expect("lab");
     let _detach = DetachOnDrop(lab.host_if.clone());
     let iface = lab.host_if.clone();
     workbench_json(&["probe", "attach", "--iface", &iface, "--json"]);
@@ -290,7 +291,7 @@ fn swapping_compiled_trees_under_traffic_never_mixes_two_models() {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (a, b) = tree_pair();
     let pid = std::process::id();
-    let lab = Lab::create(&format!("cs{}", pid % 100_000), ((pid + 3) % 200) as u8 + 4).expect("lab");
+    let lab = Lab::create(&format!("cs{}", pid % 100_000), (pid % 200) as u8 + 27).expect("lab");
     let _detach = DetachOnDrop(lab.host_if.clone());
     let h = lab.host_if.as_str();
     probe::attach(h, &AttachOptions::default()).expect("attach the probe");

@@ -168,7 +168,11 @@ fn classic_path_adds_clsact_counts_flows_exactly_and_detach_removes_what_it_made
     );
     assert_eq!(strings(&detached["removed_qdiscs"]), [h.to_string()]);
     let pins = strings(&detached["removed_pins"]);
-    assert_eq!(pins.len(), 9, "{pins:?}");
+    assert_eq!(pins.len(), 11, "{pins:?}");
+    assert!(
+        pins.iter().any(|p| p == "code") && pins.iter().any(|p| p == "scratch"),
+        "{pins:?}"
+    );
     assert!(pins.iter().any(|p| p == "tc_record"), "{pins:?}");
     assert!(!has_clsact(None, h), "the qdisc the probe added is gone");
     assert!(filters(None, h, "ingress").is_empty() && filters(None, h, "egress").is_empty());

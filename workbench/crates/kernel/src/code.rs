@@ -43,9 +43,10 @@ const SHADOW_FN: &str = "workbench_code_shadow";
 const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 
 /// How the probe scores models: compiled code (trees and forests) or the table interpreter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
+    #[default]
     Code,
     Table,
 }
