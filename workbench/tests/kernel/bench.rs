@@ -10,15 +10,15 @@ const REPEAT: u64 = 1000;
 const RUNS: u64 = 7;
 /// Variants that run the probe's main load (all but the empty program and the unlocked probe,
 /// which is a second load with flows of its own).
-const PROBE_VARIANTS: u64 = 9;
+const PROBE_VARIANTS: u64 = 10;
 /// Variants that evaluate a model at every packet (tree, logistic, forest, and the tree and the
 /// forest compiled).
-const MODEL_VARIANTS: u64 = 5;
-/// Of those, the ones the code engine scores (the compiled tree and forest).
-const CODE_VARIANTS: u64 = 2;
+const MODEL_VARIANTS: u64 = 6;
+/// Of those, the ones the code engine scores (the compiled tree, forest and logistic model).
+const CODE_VARIANTS: u64 = 3;
 /// Probe variants that run before the default-decisions variant in every round.
 const PROBE_VARIANTS_BEFORE_DEFAULT: u64 = 4;
-const VARIANT_KEYS: [&str; 11] = [
+const VARIANT_KEYS: [&str; 12] = [
     "empty_ns",
     "no_decision_ns",
     "no_model_unlocked_ns",
@@ -30,6 +30,7 @@ const VARIANT_KEYS: [&str; 11] = [
     "forest_ns",
     "tree_code_ns",
     "forest_code_ns",
+    "logistic_code_ns",
 ];
 
 fn num(v: &Value, key: &str) -> u64 {
@@ -124,7 +125,7 @@ fn bench_probe_runs_the_probe_on_every_variant_and_cleans_up() {
     // The compiled variants really ran the compiled models: every one of their packets was
     // scored by the code, none fell back to the table.
     assert_eq!(num(stats, "code_evaluations"), 2 * CODE_VARIANTS * RUNS * REPEAT);
-    for key in ["tree_code_ns", "forest_code_ns"] {
+    for key in ["tree_code_ns", "forest_code_ns", "logistic_code_ns"] {
         assert!(num(&r["code_verified_instructions"], key) > 0, "{r:#}");
     }
     // Benign from the first evaluation on: one verdict event per flow, none per packet.

@@ -1,5 +1,5 @@
-//! The code engine in the kernel (issue 14, "the model as code"): random trees and forests,
-//! compiled to instructions and linked into a copy of the probe, decide every flow of a
+//! The code engine in the kernel (issue 14, "the model as code"): random trees, forests and
+//! logistic models, compiled to instructions and linked into a copy of the probe, decide every flow of a
 //! generated capture exactly as the userspace twin's table interpreter does (`verify`); the
 //! engine follows the slots through rollback and promotion and gives way to the table; and
 //! swapping two compiled trees under traffic never records a decision that is not one complete
@@ -78,8 +78,10 @@ fn full_tree(depth: usize, rng: &mut ChaCha8Rng, nodes: &mut Vec<Node>) -> usize
     not(feature = "kernel-tests"),
     ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
 )]
-fn compiled_trees_and_forests_decide_every_flow_as_the_table_interpreter() {
-    crate::common::require_kernel("compiled_trees_and_forests_decide_every_flow_as_the_table_interpreter");
+fn compiled_trees_forests_and_logistic_models_decide_every_flow_as_the_table_interpreter() {
+    crate::common::require_kernel(
+        "compiled_trees_forests_and_logistic_models_decide_every_flow_as_the_table_interpreter",
+    );
     let dir = TempDir::new("code-engine");
     workbench_flow::gen::write_all(dir.path(), workbench_flow::gen::DEFAULT_SEED).expect("gen");
     let capture = dir.path().join("honest.pcap");
@@ -108,6 +110,28 @@ fn compiled_trees_and_forests_decide_every_flow_as_the_table_interpreter() {
             format!("random forest of {trees}"),
             build::forest(&forest, 0).expect("forest"),
         ));
+    }
+    for round in 0..2 {
+        // Every term on a random feature, half of them through log2; weights small enough
+        // that the flows fall both ways around the threshold 0.
+        let terms: Vec<(usize, shared::model::LogisticTerm)> = (0..FEATURE_COUNT - 1)
+            .filter(|i| (i + round) % 2 == 0)
+            .map(|i| {
+                let term = shared::model::LogisticTerm {
+                    weight: ((i as i32 * 7919 + round as i32 * 104_729) % 2001 - 1000) * 64,
+                    shift: (i % 7) as u8,
+                    transform: if i % 3 == 0 {
+                        shared::model::TRANSFORM_IDENTITY
+                    } else {
+                        shared::model::TRANSFORM_LOG2
+                    },
+                    _pad: [0; 2],
+                };
+                (i, term)
+            })
+            .collect();
+        let model = build::logistic(&terms, 0, 0).expect("logistic");
+        models.push((format!("logistic model {round}"), model));
     }
     let mut lines = Vec::new();
     for (i, (name, model)) in models.iter().enumerate() {
@@ -179,10 +203,19 @@ fn the_code_engine_follows_the_slots_and_gives_way_to_the_table() {
         build::tree(&nodes, 0).expect("tree")
     };
     let (a, b) = (tree(&mut rng), tree(&mut rng));
-    let logistic = build::logistic(&[], 100, 0).expect("logistic");
+    let term = |weight| shared::model::LogisticTerm {
+        weight,
+        shift: 0,
+        transform: shared::model::TRANSFORM_IDENTITY,
+        _pad: [0; 2],
+    };
+    let logistic = build::logistic(&[(0, term(3)), (5, term(-2))], 100, 0).expect("logistic");
+    let saturating =
+        build::logistic(&[(0, term(i32::MAX)), (1, term(i32::MAX))], i64::MAX - 1, 0).expect("logistic");
     let a_path = save_model(dir.path(), "a.model", &a);
     let b_path = save_model(dir.path(), "b.model", &b);
     let l_path = save_model(dir.path(), "l.model", &logistic);
+    let s_path = save_model(dir.path(), "s.model", &saturating);
     let id = |m: &Model| workbench_flow::model::id_string(m.header.model_id);
 
     // A new model: the code engine by default.
@@ -205,11 +238,15 @@ fn the_code_engine_follows_the_slots_and_gives_way_to_the_table() {
     let v = deploy(&["--rollback", "--iface", &iface]);
     assert_eq!(v["active"]["model"], id(&a).as_str(), "{v:#}");
     assert_ne!(v["code_program_id"].as_u64(), Some(promoted), "{v:#}");
-    // A logistic model is scored by the table inside the copy, and the report says why.
+    // A logistic model is compiled too; one whose sum could reach i64's bounds is scored by the
+    // table inside the copy (the interpreter saturates, the code would not), and the report
+    // says why.
     let v = deploy(&[&l_path.to_string_lossy(), "--iface", &iface]);
+    assert!(v["code"]["active"]["instructions"].as_u64() > Some(0), "{v:#}");
+    let v = deploy(&[&s_path.to_string_lossy(), "--iface", &iface]);
     assert_eq!(v["code"]["active"]["instructions"], 0, "{v:#}");
     let why = v["code"]["active"]["table_because"].as_str().expect("a reason");
-    assert!(why.contains("logistic"), "{why}");
+    assert!(why.contains("beyond i64"), "{why}");
     // The table engine: the slot is emptied and the copy unpinned.
     let v = deploy(&["--engine", "table", "--iface", &iface]);
     assert_eq!(v["engine"], "table", "{v:#}");
@@ -219,7 +256,7 @@ fn the_code_engine_follows_the_slots_and_gives_way_to_the_table() {
     assert!(!workbench_kernel::bpffs::iface_dir(&iface)
         .join(workbench_kernel::code::PIN_CODE_PROGRAM)
         .exists());
-    report("kernel test: the code engine followed deploy, shadow, promote, rollback, a logistic model and --engine table");
+    report("kernel test: the code engine followed deploy, shadow, promote, rollback, two logistic models and --engine table");
 }
 
 /// Two trees on the payload lengths the hot-swap load sends, with every leaf of B 500 above the

@@ -91,11 +91,13 @@ pub(crate) enum Variant {
     /// models compiled to instructions in a copy of the probe reached by a tail call.
     TreeCode,
     ForestCode,
+    /// The logistic model compiled (straight-line arithmetic, no branch).
+    LogisticCode,
 }
 
 /// In this order in every round. The last one decides at every packet, so a flow's latest
 /// decision is at its latest packet when the runs end.
-const VARIANTS: [Variant; 11] = [
+const VARIANTS: [Variant; 12] = [
     Variant::Empty,
     Variant::NoDecision,
     Variant::NoModelUnlocked,
@@ -108,6 +110,7 @@ const VARIANTS: [Variant; 11] = [
     Variant::Forest,
     Variant::TreeCode,
     Variant::ForestCode,
+    Variant::LogisticCode,
 ];
 
 impl Variant {
@@ -124,6 +127,7 @@ impl Variant {
             Variant::NoModelCoarseClock => "no_model_coarse_clock_ns",
             Variant::TreeCode => "tree_code_ns",
             Variant::ForestCode => "forest_code_ns",
+            Variant::LogisticCode => "logistic_code_ns",
         }
     }
 }
@@ -237,7 +241,10 @@ fn prepare(
 ) -> Result<&'static str> {
     // The table engine for every variant but the code ones (an empty code slot: the tail call
     // at the probe's start fails and costs what it costs in a table-engine deployment).
-    if !matches!(variant, Variant::TreeCode | Variant::ForestCode) {
+    if !matches!(
+        variant,
+        Variant::TreeCode | Variant::ForestCode | Variant::LogisticCode
+    ) {
         slots.set_engine(Engine::Table)?;
     }
     match variant {
@@ -270,11 +277,11 @@ fn prepare(
             set_config(ebpf, decide(true))?;
         }
         Variant::Forest => slots.deploy(&m.forest)?,
-        Variant::TreeCode | Variant::ForestCode => {
-            slots.deploy(if variant == Variant::TreeCode {
-                &m.tree
-            } else {
-                &m.forest
+        Variant::TreeCode | Variant::ForestCode | Variant::LogisticCode => {
+            slots.deploy(match variant {
+                Variant::TreeCode => &m.tree,
+                Variant::ForestCode => &m.forest,
+                _ => &m.logistic,
             })?;
             // Compiles the active model into a new copy of the probe (a verifier load per
             // round: outside the timed test runs).
@@ -481,11 +488,12 @@ mod tests {
                 clock_ns: 20,
                 tree_ns: 140,
                 tree_default_decisions_ns: 0,
-                logistic_ns: 160,
+                logistic_ns: 0,
                 forest_ns: 0,
                 model_part_ns: 40,
                 tree_code_ns: 120,
                 forest_code_ns: 170,
+                logistic_code_ns: 160,
                 model_part_code_ns: 30,
             },
             runs_ns: BTreeMap::new(),

@@ -50,9 +50,11 @@ pub struct VariantNs {
     pub flow_lock_ns: i64,
     /// `no_model_ns` with the coarse clock (`deploy --clock coarse`).
     pub no_model_coarse_clock_ns: u32,
-    /// The tree and the forest scored by compiled code (`deploy --engine code`, the default).
+    /// The tree, the forest and the logistic model scored by compiled code (`deploy --engine
+    /// code`, the default).
     pub tree_code_ns: u32,
     pub forest_code_ns: u32,
+    pub logistic_code_ns: u32,
     /// tree_code_ns - no_model_ns: what the compiled tree adds (the tail call included).
     pub model_part_code_ns: i64,
     /// no_model_ns - no_model_coarse_clock_ns: what the nanosecond clock costs beyond the
@@ -78,6 +80,7 @@ impl VariantNs {
             clock_ns: get(Variant::NoModel) as i64 - get(Variant::NoModelCoarseClock) as i64,
             tree_code_ns: get(Variant::TreeCode),
             forest_code_ns: get(Variant::ForestCode),
+            logistic_code_ns: get(Variant::LogisticCode),
             model_part_code_ns: get(Variant::TreeCode) as i64 - get(Variant::NoModel) as i64,
         }
     }
@@ -210,9 +213,10 @@ pub fn figures(r: &BenchReport) -> Vec<Figure> {
             &format!("<= {TARGET_TREE_NS} ns"),
             ns.tree_code_ns as i64 <= TARGET_TREE_NS,
         ),
-        vs("probe_logistic_ns_per_packet", ns.logistic_ns).with_target(
+        vs("probe_logistic_ns_per_packet", ns.logistic_ns),
+        vs("probe_logistic_code_ns_per_packet", ns.logistic_code_ns).with_target(
             &format!("<= {TARGET_LOGISTIC_NS} ns"),
-            ns.logistic_ns as i64 <= TARGET_LOGISTIC_NS,
+            ns.logistic_code_ns as i64 <= TARGET_LOGISTIC_NS,
         ),
         vs("probe_forest_ns_per_packet", ns.forest_ns),
         vs("probe_forest_code_ns_per_packet", ns.forest_code_ns).with_target(

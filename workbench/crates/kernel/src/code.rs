@@ -42,7 +42,8 @@ const ACTIVE_FN: &str = "workbench_code_active";
 const SHADOW_FN: &str = "workbench_code_shadow";
 const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 
-/// How the probe scores models: compiled code (trees and forests) or the table interpreter.
+/// How the probe scores models: compiled code (trees, forests, logistic models) or the table
+/// interpreter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
@@ -58,7 +59,8 @@ pub struct SlotCode {
     pub model: Option<String>,
     /// Instructions of its compiled function (0 when the table interpreter scores it).
     pub instructions: usize,
-    /// Why the table interpreter scores this slot's model (a logistic model).
+    /// Why the table interpreter scores this slot's model (a logistic model whose sum could
+    /// saturate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table_because: Option<String>,
 }

@@ -12,7 +12,10 @@
 //! and the verifier could not merge the paths at the end of a tree.
 
 use shared::features::FEATURE_COUNT;
-use shared::model::{Model, KIND_FOREST, KIND_TREE, MAX_DEPTH, MAX_NODES, MAX_TREES};
+use shared::model::{
+    Model, KIND_FOREST, KIND_LOGISTIC, KIND_TREE, LOG2_FRAC_BITS, MAX_DEPTH, MAX_NODES, MAX_TREES,
+    TRANSFORM_LOG2,
+};
 
 /// One eBPF instruction, as the kernel reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +46,22 @@ const ST_DW: u8 = 0x7a; // BPF_ST | BPF_MEM | BPF_DW
 const ADD64_K: u8 = 0x07; // BPF_ALU64 | BPF_ADD | BPF_K
 const MOV32_K: u8 = 0xb4; // BPF_ALU | BPF_MOV | BPF_K (zero-extends)
 const LD_IMM64: u8 = 0x18; // BPF_LD | BPF_IMM | BPF_DW (two slots)
+const ADD64_X: u8 = 0x0f;
+const SUB64_K: u8 = 0x17;
+const SUB64_X: u8 = 0x1f;
+const MUL64_K: u8 = 0x27;
+const OR64_X: u8 = 0x4f;
+const AND64_K: u8 = 0x57;
+const AND64_X: u8 = 0x5f;
+const LSH64_K: u8 = 0x67;
+const LSH64_X: u8 = 0x6f;
+const RSH64_K: u8 = 0x77;
+const RSH64_X: u8 = 0x7f;
+const NEG64: u8 = 0x87;
+const XOR64_K: u8 = 0xa7;
+const MOV64_K: u8 = 0xb7;
+const MOV64_X: u8 = 0xbf;
+const ARSH64_K: u8 = 0xc7;
 const JSGT_K: u8 = 0x65; // BPF_JMP | BPF_JSGT | BPF_K
 const JSGT_X: u8 = 0x6d; // BPF_JMP | BPF_JSGT | BPF_X
 const JA: u8 = 0x05;
@@ -53,6 +72,7 @@ const FEATURES: u8 = 1;
 const SCORE: u8 = 2;
 const VALUE: u8 = 3;
 const WIDE: u8 = 4;
+const TEMP: u8 = 5;
 
 /// Why a model has no code (the table interpreter scores it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +83,8 @@ pub enum CodeError {
     Malformed { node: usize, count: usize },
     #[error("the compiled model needs a jump of {0} instructions, beyond eBPF's 16-bit offsets")]
     TooFar(usize),
+    #[error("the logistic model's terms could add up beyond i64 (the interpreter saturates there; the code would not)")]
+    MaySaturate,
 }
 
 /// The return value of a slot without code: above every u32, so it is never a model's id.
@@ -81,7 +103,7 @@ pub fn compile(model: &Model) -> Result<Vec<Insn>, CodeError> {
     let trees = match model.header.kind {
         KIND_TREE => 1,
         KIND_FOREST => (model.header.tree_count as usize).min(MAX_TREES),
-        shared::model::KIND_LOGISTIC => return Err(CodeError::Kind("logistic")),
+        KIND_LOGISTIC => return logistic(model),
         _ => return Err(CodeError::Kind("unknown")),
     };
     let mut e = Emitter {
@@ -105,6 +127,96 @@ pub fn compile(model: &Model) -> Result<Vec<Insn>, CodeError> {
     e.out.push(op(MOV32_K, R0, 0, 0, model.header.model_id as i32));
     e.out.push(op(EXIT, 0, 0, 0, 0));
     Ok(e.out)
+}
+
+/// A logistic model: its terms are branch-free (no path for the verifier to multiply), so each
+/// is straight-line arithmetic on the feature: `log2fx` by a binary search of shifts, the clamp
+/// to `[0, i32::MAX]` by sign masks, the product and the shift; the sum goes through *r2. Terms
+/// of weight 0 add 0 whatever the feature holds and are left out (their features are not even
+/// computed). The interpreter adds with saturation; the code adds plainly, so a model whose
+/// terms could reach i64's bounds keeps the interpreter.
+fn logistic(model: &Model) -> Result<Vec<Insn>, CodeError> {
+    const CLAMP: i64 = i32::MAX as i64;
+    // The largest |log2fx(x)|: integer part 63, fraction 255.
+    const LOG2_MAX: i64 = (63 << LOG2_FRAC_BITS) | ((1 << LOG2_FRAC_BITS) - 1);
+    let mut bound = model.header.bias.unsigned_abs() as u128;
+    let mut out = Vec::new();
+    ld_imm64_or_imm(&mut out, model.header.bias);
+    for (i, t) in model.terms.iter().enumerate().take(FEATURE_COUNT) {
+        if t.weight == 0 {
+            continue;
+        }
+        let log2 = t.transform == TRANSFORM_LOG2;
+        let x_max = if log2 { LOG2_MAX } else { CLAMP } as u128;
+        bound += ((x_max * t.weight.unsigned_abs() as u128) >> (t.shift & 63)) + 1;
+        out.push(op(LDX_DW, VALUE, FEATURES, (i * 8) as i16, 0));
+        // x = max(x, 0): and with the complement of its sign.
+        out.push(op(MOV64_X, WIDE, VALUE, 0, 0));
+        out.push(op(ARSH64_K, WIDE, 0, 0, 63));
+        out.push(op(XOR64_K, WIDE, 0, 0, -1));
+        out.push(op(AND64_X, VALUE, WIDE, 0, 0));
+        if log2 {
+            log2fx(&mut out);
+        } else {
+            // x = min(x, CLAMP) = CLAMP + (d & (d >> 63)) with d = x - CLAMP (x >= 0 here).
+            out.push(op(SUB64_K, VALUE, 0, 0, CLAMP as i32));
+            out.push(op(MOV64_X, WIDE, VALUE, 0, 0));
+            out.push(op(ARSH64_K, WIDE, 0, 0, 63));
+            out.push(op(AND64_X, VALUE, WIDE, 0, 0));
+            out.push(op(ADD64_K, VALUE, 0, 0, CLAMP as i32));
+        }
+        out.push(op(MUL64_K, VALUE, 0, 0, t.weight));
+        if t.shift & 63 != 0 {
+            out.push(op(ARSH64_K, VALUE, 0, 0, i32::from(t.shift & 63)));
+        }
+        out.push(op(LDX_DW, WIDE, SCORE, 0, 0));
+        out.push(op(ADD64_X, WIDE, VALUE, 0, 0));
+        out.push(op(STX_DW, SCORE, WIDE, 0, 0));
+    }
+    if bound >= 1 << 63 {
+        return Err(CodeError::MaySaturate);
+    }
+    out.push(op(MOV32_K, R0, 0, 0, model.header.model_id as i32));
+    out.push(op(EXIT, 0, 0, 0, 0));
+    Ok(out)
+}
+
+/// The score slot starts at the bias.
+fn ld_imm64_or_imm(out: &mut Vec<Insn>, bias: i64) {
+    match i32::try_from(bias) {
+        Ok(b) => out.push(op(ST_DW, SCORE, 0, 0, b)),
+        Err(_) => {
+            ld_imm64(out, VALUE, bias);
+            out.push(op(STX_DW, SCORE, VALUE, 0, 0));
+        }
+    }
+}
+
+/// `VALUE = log2fx(VALUE)` for `VALUE >= 0` (`shared::model::log2fx`), without a branch: v = x + 1
+/// (no overflow: x < 2^63), its leading one's position n by six shifts (each taken when the bits
+/// above are not all zero: `(-t) >> 63` is 1 exactly when t != 0), then the 8 bits below the
+/// leading one from v shifted up until the leading one is bit 63.
+fn log2fx(out: &mut Vec<Insn>) {
+    out.push(op(ADD64_K, VALUE, 0, 0, 1));
+    out.push(op(MOV64_X, WIDE, VALUE, 0, 0));
+    out.push(op(MOV64_K, TEMP, 0, 0, 0));
+    for bits in [5, 4, 3, 2, 1, 0] {
+        out.push(op(MOV64_X, R0, WIDE, 0, 0));
+        out.push(op(RSH64_K, R0, 0, 0, 1 << bits));
+        out.push(op(NEG64, R0, 0, 0, 0));
+        out.push(op(RSH64_K, R0, 0, 0, 63));
+        out.push(op(LSH64_K, R0, 0, 0, bits));
+        out.push(op(RSH64_X, WIDE, R0, 0, 0));
+        out.push(op(ADD64_X, TEMP, R0, 0, 0));
+    }
+    // frac = ((v << (63 - n)) >> (63 - 8)) & 0xff; result = n << 8 | frac.
+    out.push(op(MOV64_K, WIDE, 0, 0, 63));
+    out.push(op(SUB64_X, WIDE, TEMP, 0, 0));
+    out.push(op(LSH64_X, VALUE, WIDE, 0, 0));
+    out.push(op(RSH64_K, VALUE, 0, 0, 63 - LOG2_FRAC_BITS as i32));
+    out.push(op(AND64_K, VALUE, 0, 0, (1 << LOG2_FRAC_BITS) - 1));
+    out.push(op(LSH64_K, TEMP, 0, 0, LOG2_FRAC_BITS as i32));
+    out.push(op(OR64_X, VALUE, TEMP, 0, 0));
 }
 
 struct Emitter<'a> {

@@ -43,6 +43,35 @@ fn run(code: &[Insn], features: &FeatureVector, score: &mut i64) -> u64 {
                 *score = i.imm as i64;
             }
             ADD64_K => r[d] = r[d].wrapping_add(i.imm as i64 as u64),
+            ADD64_X => r[d] = r[d].wrapping_add(r[s]),
+            SUB64_K => r[d] = r[d].wrapping_sub(i.imm as i64 as u64),
+            SUB64_X => r[d] = r[d].wrapping_sub(r[s]),
+            MUL64_K => r[d] = r[d].wrapping_mul(i.imm as i64 as u64),
+            OR64_X => r[d] |= r[s],
+            AND64_K => r[d] &= i.imm as i64 as u64,
+            AND64_X => r[d] &= r[s],
+            XOR64_K => r[d] ^= i.imm as i64 as u64,
+            // Shifts by 64 or more are undefined in eBPF: the code must never make one.
+            LSH64_K | RSH64_K | ARSH64_K => {
+                assert!((0..64).contains(&i.imm), "shift by {} at {}", i.imm, pc - 1);
+                let n = i.imm as u32;
+                r[d] = match i.code {
+                    LSH64_K => r[d] << n,
+                    RSH64_K => r[d] >> n,
+                    _ => ((r[d] as i64) >> n) as u64,
+                };
+            }
+            LSH64_X | RSH64_X => {
+                assert!(r[s] < 64, "shift by {} at {}", r[s], pc - 1);
+                r[d] = if i.code == LSH64_X {
+                    r[d] << r[s]
+                } else {
+                    r[d] >> r[s]
+                };
+            }
+            NEG64 => r[d] = r[d].wrapping_neg(),
+            MOV64_K => r[d] = i.imm as i64 as u64,
+            MOV64_X => r[d] = r[s],
             MOV32_K => r[d] = i.imm as u32 as u64,
             LD_IMM64 => {
                 r[d] = (i.imm as u32 as u64) | ((code[pc].imm as u32 as u64) << 32);
@@ -157,7 +186,7 @@ fn random_forests_score_exactly_as_the_interpreter() {
 }
 
 #[test]
-fn a_full_depth_12_tree_fits_the_jump_range_and_a_logistic_model_has_no_code() {
+fn a_full_depth_12_tree_fits_the_jump_range() {
     // 4095 splits, 4096 leaves: the largest tree training makes at depth 12.
     fn full(depth: usize, next: &mut usize, nodes: &mut Vec<Node>) -> usize {
         let at = nodes.len();
@@ -183,8 +212,117 @@ fn a_full_depth_12_tree_fits_the_jump_range_and_a_logistic_model_has_no_code() {
     let code = compile(&model).expect("compiles");
     assert_eq!(code.len(), 4095 * 2 + 4096 * 2 + 2);
     check(&model, &mut ChaCha8Rng::seed_from_u64(16), 2000);
-    let logistic = build::logistic(&[], 0, 0).expect("logistic");
-    assert_eq!(compile(&logistic), Err(CodeError::Kind("logistic")));
     let mut score = 0;
     assert_eq!(run(&no_model(), &[0; FEATURE_COUNT], &mut score), NO_MODEL);
+}
+
+/// Feature values that probe `log2fx` and the clamp at their edges, or anything.
+fn edge_value(rng: &mut ChaCha8Rng) -> i64 {
+    const EDGES: [i64; 14] = [
+        i64::MIN,
+        -1,
+        0,
+        1,
+        2,
+        255,
+        256,
+        257,
+        (1 << 31) - 2,
+        (1 << 31) - 1,
+        1 << 31,
+        1 << 40,
+        i64::MAX - 1,
+        i64::MAX,
+    ];
+    match rng.random_range(0..4) {
+        0 => EDGES[rng.random_range(0..EDGES.len())],
+        1 => rng.random_range(0..100_000),
+        2 => 1i64 << rng.random_range(0..63),
+        _ => rng.random(),
+    }
+}
+
+#[test]
+fn random_logistic_models_score_exactly_as_the_interpreter() {
+    use shared::model::{LogisticTerm, TRANSFORM_IDENTITY};
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    for round in 0..200 {
+        let mut terms: Vec<(usize, LogisticTerm)> = Vec::new();
+        for i in 0..FEATURE_COUNT {
+            if !rng.random_bool(if round % 5 == 0 { 1.0 } else { 0.4 }) {
+                continue;
+            }
+            let term = LogisticTerm {
+                weight: rng.random_range(-(1 << 20)..(1 << 20)),
+                shift: rng.random_range(0..24),
+                transform: if rng.random_bool(0.5) {
+                    TRANSFORM_LOG2
+                } else {
+                    TRANSFORM_IDENTITY
+                },
+                _pad: [0; 2],
+            };
+            terms.push((i, term));
+        }
+        let bias = if rng.random_bool(0.2) {
+            rng.random_range(-(1i64 << 40)..(1i64 << 40))
+        } else {
+            rng.random_range(-100_000..100_000)
+        };
+        let model = build::logistic(&terms, bias, 0).expect("logistic");
+        let code = compile(&model).expect("compiles");
+        for _ in 0..300 {
+            let mut f = [0i64; FEATURE_COUNT];
+            for v in &mut f {
+                *v = edge_value(&mut rng);
+            }
+            let mut score = 0x5a5a;
+            assert_eq!(run(&code, &f, &mut score), model.header.model_id as u64);
+            assert_eq!(
+                score,
+                model.score(&f),
+                "terms {terms:?} bias {bias} features {f:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn log2fx_in_code_is_the_shared_function_at_every_power_of_two_edge() {
+    use shared::model::{log2fx, LogisticTerm};
+    // One term, weight 1, shift 0: the score is bias + log2fx(x).
+    let term = LogisticTerm {
+        weight: 1,
+        shift: 0,
+        transform: TRANSFORM_LOG2,
+        _pad: [0; 2],
+    };
+    let model = build::logistic(&[(3, term)], 0, 0).expect("logistic");
+    let code = compile(&model).expect("compiles");
+    let mut values: Vec<i64> = vec![i64::MIN, -5, -1, 0, i64::MAX];
+    for k in 0..63 {
+        let p = 1i64 << k;
+        values.extend([p - 1, p, p + 1]);
+    }
+    for x in values {
+        let mut f = [0i64; FEATURE_COUNT];
+        f[3] = x;
+        let mut score = 0;
+        run(&code, &f, &mut score);
+        assert_eq!(score, log2fx(x), "log2fx({x})");
+    }
+}
+
+#[test]
+fn a_logistic_model_that_could_saturate_keeps_the_interpreter() {
+    use shared::model::{LogisticTerm, TRANSFORM_IDENTITY};
+    let term = LogisticTerm {
+        weight: i32::MAX,
+        shift: 0,
+        transform: TRANSFORM_IDENTITY,
+        _pad: [0; 2],
+    };
+    let terms: Vec<(usize, LogisticTerm)> = (0..3).map(|i| (i, term)).collect();
+    let model = build::logistic(&terms, i64::MAX - 10, 0).expect("logistic");
+    assert_eq!(compile(&model), Err(CodeError::MaySaturate));
 }
