@@ -131,7 +131,8 @@ pub fn report(figures: Vec<CandidateFigures>, measured: Result<CostReport, Strin
         cost_no_model_ns: cost.as_ref().map(|c| c.no_model_ns),
         cost_method: cost.as_ref().map(|c| {
             format!(
-                "BPF_PROG_TEST_RUN on a private load of the probe, every packet a decision point; mean over the {} packets of {} repetitions each, median of {} runs",
+                "BPF_PROG_TEST_RUN on a private load of the probe, every packet a decision point, models scored by the {} engine (as deploy does); mean over the {} packets of {} repetitions each, median of {} runs",
+                c.engine,
                 c.packets.join(" and "),
                 c.repeat,
                 c.runs
@@ -208,6 +209,7 @@ mod tests {
             repeat: 1,
             runs: 5,
             packets: vec!["udp", "tcp_syn"],
+            engine: "code",
         };
         let r = report(vec![figures(2), figures(8)], Ok(measured));
         assert_eq!(r.candidates[1].kernel_ns_per_packet, Some(130));

@@ -1,6 +1,6 @@
 //! Cost beside accuracy (issue 14 item 6), in the kernel:
 //! - `workbench_kernel::cost::model_cost` measures a full depth-12 tree (every packet walks 12
-//!   splits) above a full depth-2 tree (2 splits), both above the probe without a model and the
+//!   splits) above a full depth-2 tree (2 splits) in the table interpreter, both above the probe without a model and the
 //!   empty program, with every test run counted, and removes its private probe;
 //! - the Deploy tab's statistics (`workbench_tui::stats_view::StatsView`) count the probe's runs
 //!   while the view holds them on, close their BPF_ENABLE_STATS fd when it is left (none left
@@ -81,9 +81,12 @@ fn stats_fds() -> (usize, bool) {
 fn model_cost_grows_with_the_walk_and_leaves_no_pins() {
     crate::common::require_kernel("model_cost_grows_with_the_walk_and_leaves_no_pins");
     let (shallow, deep) = (full_tree(2), full_tree(12));
+    // The table interpreter: its walk costs per level, so depth shows in the figure. (Compiled,
+    // ten more splits are a few ns: below what a median of 7 separates reliably.)
     let options = CostOptions {
         repeat: 50_000,
         runs: 7,
+        engine: workbench_kernel::code::Engine::Table,
     };
     let r = cost::model_cost(&[&shallow, &deep], &options).expect("model cost");
     let (d2, d12) = (r.model_ns[0], r.model_ns[1]);
@@ -107,6 +110,25 @@ fn model_cost_grows_with_the_walk_and_leaves_no_pins() {
         d12 > d2,
         "the depth-12 walk must cost more than the depth-2 walk: {r:?}"
     );
+    // The default: each candidate compiled into its own copy, as `deploy` scores it.
+    let compiled = cost::model_cost(
+        &[&deep],
+        &CostOptions {
+            runs: 3,
+            ..CostOptions::default()
+        },
+    )
+    .expect("model cost, compiled");
+    assert_eq!(compiled.engine, "code");
+    assert_eq!(
+        compiled.model_test_runs,
+        vec![(3 * compiled.packets.len()) as u32]
+    );
+    assert!(compiled.model_ns[0] > compiled.empty_ns, "{compiled:?}");
+    report(&format!(
+        "model_cost test: the depth-12 tree compiled {} ns (table {d12} ns)",
+        compiled.model_ns[0]
+    ));
     let left: Vec<String> = std::fs::read_dir(bpffs::PROJECT_DIR)
         .into_iter()
         .flatten()

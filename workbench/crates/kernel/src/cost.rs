@@ -26,6 +26,7 @@ use shared::abi::ProbeConfig;
 use shared::model::Model;
 use workbench_flow::craft::{self, Ipv4Endpoints, TcpSegment, TCP_SYN};
 
+use crate::code::Engine;
 use crate::error::{fail, Context, Error, Result};
 use crate::lifecycle::private_pins::PrivatePins;
 use crate::models::ProbeModels;
@@ -43,6 +44,8 @@ pub const DEFAULT_RUNS: usize = 5;
 pub struct CostOptions {
     pub repeat: u32,
     pub runs: usize,
+    /// How the candidates are scored: compiled code by default, as `deploy` does.
+    pub engine: Engine,
 }
 
 impl Default for CostOptions {
@@ -50,6 +53,7 @@ impl Default for CostOptions {
         CostOptions {
             repeat: DEFAULT_REPEAT,
             runs: DEFAULT_RUNS,
+            engine: Engine::Code,
         }
     }
 }
@@ -70,6 +74,9 @@ pub struct CostReport {
     pub runs: usize,
     /// The benchmark packets (a 64-byte UDP datagram and a TCP SYN).
     pub packets: Vec<&'static str>,
+    /// How the models were scored: "code", as `deploy` does by default (each candidate compiled
+    /// into its own verified copy of the probe), or "table".
+    pub engine: &'static str,
 }
 
 /// The benchmark packets: (name, frame), here and in `bench probe`. Never sent anywhere: they
@@ -177,6 +184,7 @@ fn measure(dir: &Path, models: &[&Model], options: &CostOptions) -> Result<CostR
             let program = match v {
                 0 => EMPTY_PROGRAM,
                 1 => {
+                    slots.set_engine(Engine::Table)?;
                     slots.clear_active()?;
                     probe::PROGRAM_NAME
                 }
@@ -184,6 +192,10 @@ fn measure(dir: &Path, models: &[&Model], options: &CostOptions) -> Result<CostR
                     slots
                         .deploy(models[v - 2])
                         .map_err(|e| e.within(format!("installing candidate {}", v - 1)))?;
+                    // By default what `deploy` does: the candidate compiled.
+                    slots
+                        .set_engine(options.engine)
+                        .map_err(|e| e.within(format!("compiling candidate {}", v - 1)))?;
                     probe::PROGRAM_NAME
                 }
             };
@@ -214,6 +226,10 @@ fn measure(dir: &Path, models: &[&Model], options: &CostOptions) -> Result<CostR
         repeat: options.repeat,
         runs: options.runs,
         packets: packets.iter().map(|(n, _)| *n).collect(),
+        engine: match options.engine {
+            Engine::Code => "code",
+            Engine::Table => "table",
+        },
     })
 }
 
