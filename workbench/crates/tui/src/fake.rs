@@ -182,7 +182,7 @@ pub fn snapshot(flows: usize, logistic_active: bool) -> Result<Snapshot> {
             let v = match name {
                 "packets" | "parsed" => packets,
                 "flows_created" => flows as u64,
-                "evaluations" => packets / 2,
+                "evaluations" | "code_evaluations" => packets / 2,
                 "verdict_changes" => flows as u64 + flows as u64 / 8,
                 "shadow_disagreements" => rows.iter().map(|r| r.record.shadow_disagreements as u64).sum(),
                 _ => 0,
@@ -204,8 +204,9 @@ pub fn snapshot(flows: usize, logistic_active: bool) -> Result<Snapshot> {
             previous: Some(slot(shadow, 40)),
             mode: "monitor",
             attach_mode: "tcx",
-            engine: "table",
-            code_program_id: None,
+            // The default engine: the models compiled into a copy of the probe.
+            engine: "code",
+            code_program_id: Some(43),
             decide_first_packets: 32,
             decide_every: 16,
             clock: "ns",

@@ -105,7 +105,7 @@ fn render_models(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled("engine   ", theme.title),
             Span::raw(match m.code_program_id {
                 Some(id) => format!(
-                    "code (program {id}) · {} evaluations by the code",
+                    "code (program {id}, {} evaluations)",
                     s.stats.get("code_evaluations").copied().unwrap_or(0)
                 ),
                 None => "table".to_string(),
