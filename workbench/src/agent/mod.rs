@@ -140,8 +140,15 @@ impl Agent {
                 workbench_kernel::models::clock_name(self.cfg.clock.abi())
             ));
         }
-        if probes::ensure_engine(iface, self.cfg.engine)? {
-            log(format!("{iface}: engine {}", engine_name(self.cfg.engine)));
+        // Not fatal: a probe attached by an older workbench has no code slot, and the table
+        // interpreter still scores every model exactly.
+        match probes::ensure_engine(iface, self.cfg.engine) {
+            Ok(true) => log(format!("{iface}: engine {}", engine_name(self.cfg.engine))),
+            Ok(false) => {}
+            Err(e) => log(format!(
+                "{iface}: engine {} unavailable, the table interpreter scores the models: {e}",
+                engine_name(self.cfg.engine)
+            )),
         }
         let id = id_string(model.header.model_id);
         if origin == Origin::Reused {
@@ -413,8 +420,13 @@ impl Agent {
                     workbench_kernel::models::clock_name(cfg.clock.abi())
                 ));
             }
-            if probes::ensure_engine(&iface, cfg.engine)? {
-                changes.push(format!("{iface}: engine {}", engine_name(cfg.engine)));
+            match probes::ensure_engine(&iface, cfg.engine) {
+                Ok(true) => changes.push(format!("{iface}: engine {}", engine_name(cfg.engine))),
+                Ok(false) => {}
+                Err(e) => changes.push(format!(
+                    "{iface}: engine {} unavailable ({e})",
+                    engine_name(cfg.engine)
+                )),
             }
             // Only a changed `model` is deployed: a model the rule promoted stays active
             // through reloads that do not name another one.

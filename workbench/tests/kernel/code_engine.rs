@@ -431,3 +431,64 @@ fn swapping_compiled_trees_under_traffic_never_mixes_two_models() {
         by_a + by_b
     ));
 }
+
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn the_probe_built_without_the_flow_lock_compiles_into_a_copy_of_itself() {
+    use workbench_kernel::lab::traffic;
+    crate::common::require_kernel("the_probe_built_without_the_flow_lock_compiles_into_a_copy_of_itself");
+    let pid = std::process::id();
+    let lab = Lab::create(&format!("cu{}", pid % 100_000), (pid % 200) as u8 + 29).expect("lab");
+    let _detach = DetachOnDrop(lab.host_if.clone());
+    let h = lab.host_if.as_str();
+    // What kernels before 5.12 run: the object without the lock (and its copy must be too).
+    let attached = probe::attach(
+        h,
+        &AttachOptions {
+            flow_lock: probe::FlowLock::Off,
+            ..AttachOptions::default()
+        },
+    )
+    .expect("attach the probe without the lock");
+    assert!(!attached.flow_lock);
+    let config = ProbeConfig {
+        decide_first_packets: u32::MAX,
+        decide_every: 0,
+        ..ProbeConfig::default()
+    };
+    write_config(h, &config, workbench_kernel::enforce::DefaultRoute::Refuse).expect("config");
+    let dir = workbench_kernel::bpffs::iface_dir(h);
+    assert!(dir.join(workbench_kernel::code::PIN_CODE_MAP_UNLOCKED).exists());
+    assert!(!dir.join(workbench_kernel::code::PIN_CODE_MAP).exists());
+    let models = ProbeModels::open(h).expect("models");
+    let mut rng = ChaCha8Rng::seed_from_u64(29);
+    let mut nodes = Vec::new();
+    random_tree(&mut rng, 8, &mut nodes);
+    models
+        .deploy(&build::tree(&nodes, 0).expect("tree"))
+        .expect("deploy");
+    let copy = models.set_engine(Engine::Code).expect("the code engine");
+    assert_eq!(copy.engine, "code", "{copy:?}");
+    let _sink = UdpSink::bind(lab.host_addr, 9201, false).expect("sink");
+    for port in 44_000..44_010u16 {
+        traffic::udp_from_netns(&lab, port, 9201, &[40, 80, 120], false).expect("send");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let stats = loop {
+        let stats = workbench_kernel::flows::read_stats(h).expect("stats");
+        if stats.get("code_evaluations").copied().unwrap_or(0) >= 30 || Instant::now() > deadline {
+            break stats;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let code = stats.get("code_evaluations").copied().unwrap_or(0);
+    assert!(code >= 30, "the copy scored {code} packets: {stats:?}");
+    assert_eq!(stats.get("flow_lock_busy").copied(), Some(0), "{stats:?}");
+    report(&format!(
+        "kernel test: the unlocked probe's copy (program {:?}, {:?} verified instructions) scored {code} packets",
+        copy.program_id, copy.verified_instructions
+    ));
+}
