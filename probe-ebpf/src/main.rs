@@ -232,17 +232,12 @@ pub fn workbench_tc_code(ctx: TcContext) -> i32 {
 /// generated code keeps: r1 points at the feature vector, r2 at the score's slot; it writes
 /// the score to *r2 and returns the model id it was compiled from, touching only r0-r5. The
 /// caller uses the score only when that id is the slot's model's, so a swap in progress, a
-/// slot without code, or this placeholder (which returns what it read) fall back to the table
-/// interpreter. Volatile accesses keep LLVM from folding a known result into the caller.
+/// slot without code, or this placeholder fall back to the table interpreter.
 #[no_mangle]
 #[inline(never)]
 #[link_section = ".text.workbench_code_active"]
 pub extern "C" fn workbench_code_active(features: *const i64, acc: *mut i64) -> u64 {
-    // SAFETY: the caller passes the scratch's feature vector and score slot.
-    unsafe {
-        core::ptr::write_volatile(acc, core::ptr::read_volatile(features));
-        core::ptr::read_volatile(acc) as u64
-    }
+    placeholder(features, acc)
 }
 
 /// As [`workbench_code_active`], for the shadow slot.
@@ -250,12 +245,24 @@ pub extern "C" fn workbench_code_active(features: *const i64, acc: *mut i64) -> 
 #[inline(never)]
 #[link_section = ".text.workbench_code_shadow"]
 pub extern "C" fn workbench_code_shadow(features: *const i64, acc: *mut i64) -> u64 {
-    // SAFETY: as above.
+    placeholder(features, acc)
+}
+
+/// What an unreplaced placeholder does: returns `NO_MODEL_ID` (above every u32, never a
+/// model's id: the table scores the slot). Volatile, so that LLVM keeps both arguments and
+/// cannot fold the result into the caller.
+#[inline(always)]
+fn placeholder(features: *const i64, acc: *mut i64) -> u64 {
+    let none = NO_MODEL_ID;
+    // SAFETY: the caller passes the scratch's feature vector and score slot; `none` is a local.
     unsafe {
         core::ptr::write_volatile(acc, core::ptr::read_volatile(features));
-        core::ptr::read_volatile(acc) as u64
+        core::ptr::read_volatile(&none)
     }
 }
+
+/// `workbench_flow::model::bpf_code::NO_MODEL`: what a slot without code returns.
+const NO_MODEL_ID: u64 = 1 << 32;
 
 #[inline(always)]
 fn run<const CODE_ENGINE: bool>(ctx: &TcContext) -> i32 {

@@ -30,13 +30,15 @@ pub const WOULD_DROP: u32 = 11;
 /// probe's tries (see `FlowEntry::lock`; should stay 0). They pass, and enforce mode acts on the
 /// flow's verdict.
 pub const FLOW_LOCK_BUSY: u32 = 12;
+/// First index of the unparsed reasons, one per [`ParseError`] variant.
+pub const UNPARSED_BASE: u32 = 13;
 /// Model evaluations (active or shadow) done by the model's compiled code rather than by the
 /// table interpreter (`deploy --engine code`; issue 14). A swap in progress, or a model the
-/// code engine does not compile, falls back to the table and is not counted here.
-pub const CODE_EVALUATIONS: u32 = 13;
-/// First index of the unparsed reasons, one per [`ParseError`] variant.
-pub const UNPARSED_BASE: u32 = 14;
-pub const COUNT: u32 = UNPARSED_BASE + ParseError::ALL.len() as u32;
+/// code engine does not compile, falls back to the table and is not counted here. After the
+/// unparsed reasons: a new counter goes at the end, so a probe attached by an older workbench
+/// keeps its indices (its array is shorter, and readers stop at its size).
+pub const CODE_EVALUATIONS: u32 = UNPARSED_BASE + ParseError::ALL.len() as u32;
+pub const COUNT: u32 = CODE_EVALUATIONS + 1;
 
 impl ParseError {
     pub const ALL: [ParseError; 8] = [

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use color_eyre::eyre::{bail, Result};
+use color_eyre::eyre::{bail, Result, WrapErr};
 use shared::abi::{MODE_DRY_RUN, MODE_ENFORCE, MODE_MONITOR};
 
 use crate::output::{Output, Shown};
@@ -65,9 +65,10 @@ pub struct DeployArgs {
     /// then at tick resolution: docs/FEATURES.md, "The coarse clock").
     #[arg(long, value_enum)]
     pub clock: Option<Clock>,
-    /// How the probe scores the models: code (trees and forests compiled to eBPF instructions
-    /// and verified by the kernel, the default when a MODEL is deployed) or table (the map
-    /// interpreter). Given alone, switches the engine of the models in place.
+    /// How the probe scores the models: code (trees, forests and logistic models compiled to
+    /// eBPF instructions and verified by the kernel; a new MODEL gets it unless the table was
+    /// chosen before) or table (the map interpreter, remembered). Given alone, switches the
+    /// engine of the models in place.
     #[arg(long, value_enum)]
     pub engine: Option<workbench_kernel::code::Engine>,
     /// Allow enforce mode on an interface that carries a default route (it can cut this
@@ -115,6 +116,8 @@ pub fn run(args: DeployArgs) -> Result<()> {
         None => None,
     };
     let slots = ProbeModels::open(&args.iface)?;
+    // A slot change below recompiles when the code engine is on already.
+    let was_on = slots.code_status().program_id.is_some();
     match (&model, args.shadow) {
         (Some(m), true) => slots.deploy_shadow(&m.model)?,
         (Some(m), false) => slots.deploy(&m.model)?,
@@ -159,17 +162,33 @@ pub fn run(args: DeployArgs) -> Result<()> {
         }
         models::write_config(&args.iface, &config, policy)?;
     }
-    // The engine last, on the slots as they now are (rollback and promote already recompiled
-    // an engine that was on).
-    let (code, code_error) = match (args.engine, model.is_some()) {
-        (Some(engine), _) => (Some(slots.set_engine(engine)?), None),
-        // The default for a new model: compiled code. If that fails, the model is in place
-        // (the table interpreter scores it) and the report says why.
-        (None, true) => match slots.set_engine(Engine::Code) {
-            Ok(report) => (Some(report), None),
+    // The engine last, on the slots as they now are. A slot change made with the engine on has
+    // compiled already (or turned the engine off, and says why).
+    let slot_changed = model.is_some() || args.rollback || args.promote_shadow || args.clear_shadow;
+    let followed = slots.take_code_warning();
+    let (code, code_error) = match args.engine {
+        Some(Engine::Code) if was_on && slot_changed && followed.is_none() => {
+            (Some(slots.code_report()), None)
+        }
+        Some(engine) => {
+            let report = slots.set_engine(engine).wrap_err_with(|| {
+                format!(
+                    "{}: the slots and settings changed as asked, but the {} engine could not be set",
+                    args.iface,
+                    engine_name(engine)
+                )
+            })?;
+            (Some(report), None)
+        }
+        // A new model and no engine named: compiled code unless the table was chosen before.
+        // If the code cannot be made, the model is in place (the table scores it) and the
+        // report says why.
+        None if model.is_some() => match slots.apply_default_engine() {
+            Ok(Some(report)) => (Some(report), followed),
+            Ok(None) => (Some(slots.code_report()), followed),
             Err(e) => (None, Some(workbench_flow::errors::line(&e))),
         },
-        (None, false) => (None, None),
+        None => (None, followed),
     };
     let report = DeployReport {
         models: slots.report()?,
@@ -187,7 +206,8 @@ struct DeployReport {
     /// The compiled copy (when this run chose an engine).
     #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<CodeReport>,
-    /// Why the code engine could not take the new model (the table interpreter scores it).
+    /// Why the code engine could not take the new model or follow the slot change (the table
+    /// interpreter scores the models).
     #[serde(skip_serializing_if = "Option::is_none")]
     code_error: Option<String>,
 }
@@ -241,4 +261,11 @@ fn slots_line(report: &models::ModelsReport, f: &mut fmt::Formatter<'_>) -> fmt:
         report.decide_every,
         report.clock
     )
+}
+
+fn engine_name(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Code => "code",
+        Engine::Table => "table",
+    }
 }

@@ -253,6 +253,16 @@ fn the_code_engine_follows_the_slots_and_gives_way_to_the_table() {
     assert!(v["code_program_id"].is_null(), "{v:#}");
     let v = deploy(&["--rollback", "--iface", &iface]);
     assert_eq!(v["engine"], "table", "a rollback keeps the table engine: {v:#}");
+    // The choice is remembered: a new model without --engine stays on the table...
+    let v = deploy(&[&a_path.to_string_lossy(), "--iface", &iface]);
+    assert_eq!(v["engine"], "table", "the table choice is kept: {v:#}");
+    // ...until the code engine is asked for again, which also forgets the choice.
+    let v = deploy(&["--engine", "code", "--iface", &iface]);
+    assert_eq!(v["engine"], "code", "{v:#}");
+    let v = deploy(&[&b_path.to_string_lossy(), "--iface", &iface]);
+    assert_eq!(v["engine"], "code", "{v:#}");
+    let v = deploy(&["--engine", "table", "--iface", &iface]);
+    assert_eq!(v["engine"], "table", "{v:#}");
     assert!(!workbench_kernel::bpffs::iface_dir(&iface)
         .join(workbench_kernel::code::PIN_CODE_PROGRAM)
         .exists());

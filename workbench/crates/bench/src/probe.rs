@@ -239,14 +239,10 @@ fn prepare(
     m: &BenchModels,
     code_verified: &mut BTreeMap<&'static str, u32>,
 ) -> Result<&'static str> {
-    // The table engine for every variant but the code ones (an empty code slot: the tail call
-    // at the probe's start fails and costs what it costs in a table-engine deployment).
-    if !matches!(
-        variant,
-        Variant::TreeCode | Variant::ForestCode | Variant::LogisticCode
-    ) {
-        slots.set_engine(Engine::Table)?;
-    }
+    // The table engine first for every variant (an empty code slot: the tail call at the
+    // probe's start fails and costs what it costs in a table-engine deployment); the code
+    // variants then compile their model once.
+    slots.set_engine(Engine::Table)?;
     match variant {
         Variant::Empty => return Ok(EMPTY_PROGRAM),
         Variant::NoDecision => {
@@ -286,6 +282,15 @@ fn prepare(
             // Compiles the active model into a new copy of the probe (a verifier load per
             // round: outside the timed test runs).
             let code = slots.set_engine(Engine::Code)?;
+            // A model the code engine left to the table would measure the table here.
+            if code.active.as_ref().is_none_or(|a| a.instructions == 0) {
+                fail!(
+                    Measure,
+                    "{}: the benchmark model was not compiled ({:?})",
+                    variant.key(),
+                    code.active.and_then(|a| a.table_because)
+                );
+            }
             if let Some(n) = code.verified_instructions {
                 code_verified.insert(variant.key(), n);
             }

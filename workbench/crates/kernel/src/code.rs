@@ -34,6 +34,12 @@ pub const PIN_CODE_MAP_UNLOCKED: &str = "code_unlocked";
 pub const PIN_SCRATCH: &str = "scratch";
 /// The copy in `CODE` slot 0, pinned for `probe status` (its id and verifier cost).
 pub const PIN_CODE_PROGRAM: &str = "code_program";
+/// Where a new copy is pinned before it replaces `code_program` (one rename; bpffs refuses
+/// names with a dot).
+pub const PIN_CODE_PROGRAM_NEW: &str = "code_program_new";
+/// The user chose the table engine (`deploy --engine table`): a second pin of the code map,
+/// as a marker that a later `deploy MODEL` without `--engine` keeps the table.
+pub const PIN_ENGINE_TABLE: &str = "engine_table";
 
 pub const CODE_MAP: &str = "CODE";
 pub const SCRATCH_MAP: &str = "SCRATCH";
@@ -115,9 +121,29 @@ pub fn status(dir: &Path) -> CodeReport {
     }
 }
 
-/// The table engine: empties `CODE` slot 0 (packets stay in the probe from the next one on)
-/// and unpins the copy.
-pub fn remove(dir: &Path) -> Result<CodeReport> {
+/// The engine a new model gets when the user names none: the table if they chose it before
+/// (`deploy --engine table`), else compiled code.
+pub fn default_engine(dir: &Path) -> Engine {
+    if dir.join(PIN_ENGINE_TABLE).exists() {
+        Engine::Table
+    } else {
+        Engine::Code
+    }
+}
+
+fn unpin(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+    }
+}
+
+/// The table engine: unpins the copy (so nothing reads as "code" any more), then empties
+/// `CODE` slot 0 (packets stay in the probe from the next one on). `chosen`: the user asked
+/// for it, and a later deploy without `--engine` keeps it.
+pub fn remove(dir: &Path, chosen: bool) -> Result<CodeReport> {
+    unpin(&dir.join(PIN_CODE_PROGRAM))?;
     if let Ok((map, _)) = code_map(dir) {
         match sys::map_delete(map.as_fd(), &0u32.to_ne_bytes(), "emptying the code slot") {
             Ok(()) => {}
@@ -125,12 +151,9 @@ pub fn remove(dir: &Path) -> Result<CodeReport> {
             Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(e),
         }
-    }
-    let pin = dir.join(PIN_CODE_PROGRAM);
-    match std::fs::remove_file(&pin) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(format!("removing {}", pin.display()), e)),
+        if chosen && !dir.join(PIN_ENGINE_TABLE).exists() {
+            sys::obj_pin(map.as_fd(), &dir.join(PIN_ENGINE_TABLE))?;
+        }
     }
     Ok(status(dir))
 }
@@ -150,22 +173,25 @@ pub fn install(dir: &Path, active: Option<&Model>, shadow: Option<&Model>) -> Re
     // The map fds the instructions refer to stay open until the kernel has loaded them.
     let (instructions, _map_fds) = link(object, dir, &[(ACTIVE_FN, &active_fn), (SHADOW_FN, &shadow_fn)])?;
     let program = load(&instructions)?;
-    let pin = dir.join(PIN_CODE_PROGRAM);
+    // Pinned under a new name first, then the slot, then one rename over the old pin: a failure
+    // at any step leaves the slot and the pin naming the same copy (or the new pin unused).
+    let (pin, new_pin) = (dir.join(PIN_CODE_PROGRAM), dir.join(PIN_CODE_PROGRAM_NEW));
+    unpin(&new_pin)?;
+    sys::obj_pin(program.as_fd(), &new_pin)?;
     let fd = (program.as_raw_fd() as u32).to_ne_bytes();
-    sys::map_update(
+    let slot = sys::map_update(
         map.as_fd(),
         &0u32.to_ne_bytes(),
         &fd,
         "putting the compiled probe in the code slot",
-    )?;
-    // The pin follows the slot: replaced after the update, so it never names a program that
-    // is not (or no longer) in the slot for long.
-    match std::fs::remove_file(&pin) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(format!("removing {}", pin.display()), e)),
+    );
+    if let Err(e) = slot {
+        let _ = unpin(&new_pin);
+        return Err(e);
     }
-    sys::obj_pin(program.as_fd(), &pin)?;
+    std::fs::rename(&new_pin, &pin)
+        .map_err(|e| Error::io(format!("renaming {} to {}", new_pin.display(), pin.display()), e))?;
+    unpin(&dir.join(PIN_ENGINE_TABLE))?;
     Ok(CodeReport {
         active: Some(active_code),
         shadow: Some(shadow_code),
@@ -255,6 +281,7 @@ fn link(object: &[u8], dir: &Path, bodies: &[(&str, &[Insn])]) -> Result<(Vec<u6
             let pin = map_pin(name).ok_or_else(|| err!(Build, "the probe object's map {name} has no pin"))?;
             sys::obj_get(&dir.join(pin))?
         };
+        check_shape(name, obj.maps.get(name), fd.as_fd())?;
         fds.push((name.clone(), fd));
     }
     let maps: Vec<(&str, i32, &aya_obj::Map)> = fds
@@ -284,6 +311,30 @@ fn link(object: &[u8], dir: &Path, bodies: &[(&str, &[Insn])]) -> Result<(Vec<u6
         .ok_or_else(|| err!(Build, "the embedded probe object lost {CODE_PROGRAM}"))?;
     let instructions = function.instructions.iter().map(|i| from_bpf_insn(*i)).collect();
     Ok((instructions, fds))
+}
+
+/// The copy runs this binary's probe code on the attached probe's maps: refused when a map is
+/// not the shape this object expects (a probe attached by another workbench build whose flow
+/// entry, configuration or scratch differ), instead of reading another layout.
+fn check_shape(name: &str, def: Option<&aya_obj::Map>, fd: std::os::fd::BorrowedFd<'_>) -> Result<()> {
+    let Some(def) = def else { return Ok(()) };
+    let found = sys::map_shape(fd)?;
+    let expected = [
+        def.map_type(),
+        def.key_size(),
+        def.value_size(),
+        def.max_entries(),
+    ];
+    // Sized at attach by the user (flow table, packet ring): only the layout must agree.
+    let sized_at_attach = name == probe::FLOWS_MAP || name == probe::PACKETS_MAP;
+    let agree = expected[..3] == found[..3] && (sized_at_attach || expected[3] == found[3]);
+    if !agree {
+        return Err(err!(
+            State,
+            "the attached probe's map {name} is not the one this workbench's probe expects (type, key bytes, value bytes, entries: {found:?}, expected {expected:?}): it was attached by another build; detach and attach it again to use the code engine"
+        ));
+    }
+    Ok(())
 }
 
 fn to_bpf_insn(insn: Insn) -> bpf_insn {
@@ -322,14 +373,19 @@ fn load(instructions: &[u64]) -> Result<OwnedFd> {
                 .take(2)
                 .collect();
             let reason: Vec<&str> = last.into_iter().rev().collect();
-            Err(Error::io(
-                format!(
+            let what = match first.raw_os_error() {
+                // The verifier's own refusals; anything else (EPERM, ENOMEM, E2BIG) is not.
+                Some(libc::EACCES | libc::EINVAL) if !reason.is_empty() => format!(
                     "the kernel verifier refused the compiled models ({} instructions): {}",
                     instructions.len(),
                     reason.join(" / ")
                 ),
-                first,
-            ))
+                _ => format!(
+                    "loading the compiled copy of the probe ({} instructions)",
+                    instructions.len()
+                ),
+            };
+            Err(Error::io(what, first))
         }
     }
 }

@@ -189,6 +189,9 @@ fn measure(dir: &Path, models: &[&Model], options: &CostOptions) -> Result<CostR
                     probe::PROGRAM_NAME
                 }
                 _ => {
+                    // The table first, so that the deploy does not compile: one verifier load
+                    // per candidate, by the engine asked for.
+                    slots.set_engine(Engine::Table)?;
                     slots
                         .deploy(models[v - 2])
                         .map_err(|e| e.within(format!("installing candidate {}", v - 1)))?;

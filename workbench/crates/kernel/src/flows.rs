@@ -180,8 +180,12 @@ pub fn read_stat_per_cpu(iface: &str, index: u32) -> Result<Vec<u64>> {
 
 fn sum_stats(stats_map: Map) -> Result<std::collections::BTreeMap<&'static str, u64>> {
     let stats_map: PerCpuArray<_, u64> = PerCpuArray::try_from(stats_map)?;
-    let mut totals = std::collections::BTreeMap::new();
-    for index in 0..stats::COUNT {
+    // A probe attached by an older workbench has fewer counters (new ones are appended): read
+    // what it has; the missing ones read 0.
+    let present = stats_map.len().min(stats::COUNT);
+    let mut totals: std::collections::BTreeMap<&'static str, u64> =
+        (present..stats::COUNT).map(|i| (stats::name(i), 0)).collect();
+    for index in 0..present {
         let per_cpu = stats_map
             .get(&index, 0)
             .context(|| format!("reading statistic {index}"))?;

@@ -69,6 +69,11 @@ pub struct ProbeModels {
     /// The pin directory (for the configuration beside the map of models).
     dir: PathBuf,
     outer: OwnedFd,
+    /// Why the code engine could not follow the last slot change (it was turned off: the
+    /// table scores the models); taken by `take_code_warning`.
+    code_warning: std::sync::Mutex<Option<String>>,
+    /// What the last compile made of the slots (the per-slot detail `deploy --json` shows).
+    last_code: std::sync::Mutex<Option<super::code::CodeReport>>,
 }
 
 /// Each occupied slot's inner map is also pinned under these names: reopening a map by its id
@@ -120,6 +125,8 @@ impl ProbeModels {
             iface: iface.to_string(),
             outer: sys::obj_get(&path)?,
             dir,
+            code_warning: Default::default(),
+            last_code: Default::default(),
         })
     }
 
@@ -130,6 +137,8 @@ impl ProbeModels {
             iface: label.to_string(),
             outer: sys::obj_get(&dir.join(PIN_MODELS))?,
             dir: dir.to_path_buf(),
+            code_warning: Default::default(),
+            last_code: Default::default(),
         })
     }
 
@@ -249,27 +258,79 @@ impl ProbeModels {
         self.follow_code()
     }
 
-    /// Scores the slots' models by compiled code or by the table interpreter from now on.
+    /// Scores the slots' models by compiled code or by the table interpreter from now on (a
+    /// table choice is remembered: see [`ProbeModels::apply_default_engine`]).
     pub fn set_engine(&self, engine: super::code::Engine) -> Result<super::code::CodeReport> {
         match engine {
             super::code::Engine::Code => self.compile_slots(),
-            super::code::Engine::Table => super::code::remove(&self.dir),
+            super::code::Engine::Table => super::code::remove(&self.dir, true),
         }
+    }
+
+    /// After a new model went in without an engine named (`deploy MODEL`, the TUI's `d`): the
+    /// code engine, unless the user chose the table before or it is on already (then the slot
+    /// change compiled). The report when it compiled now.
+    pub fn apply_default_engine(&self) -> Result<Option<super::code::CodeReport>> {
+        if super::code::in_use(&self.dir)
+            || super::code::default_engine(&self.dir) == super::code::Engine::Table
+        {
+            return Ok(None);
+        }
+        self.compile_slots().map(Some)
+    }
+
+    /// The engine as it is now (no change).
+    pub fn code_status(&self) -> super::code::CodeReport {
+        super::code::status(&self.dir)
+    }
+
+    /// Why the code engine was turned off by the last slot change, if it was.
+    pub fn take_code_warning(&self) -> Option<String> {
+        self.code_warning.lock().ok().and_then(|mut w| w.take())
     }
 
     /// The active and shadow models compiled into a new copy of the probe.
     fn compile_slots(&self) -> Result<super::code::CodeReport> {
         let active = self.read_slot(SLOT_ACTIVE)?.map(|(_, m)| m);
         let shadow = self.read_slot(SLOT_SHADOW)?.map(|(_, m)| m);
-        super::code::install(&self.dir, active.as_deref(), shadow.as_deref())
+        let report = super::code::install(&self.dir, active.as_deref(), shadow.as_deref())?;
+        if let Ok(mut last) = self.last_code.lock() {
+            *last = Some(report.clone());
+        }
+        Ok(report)
+    }
+
+    /// The engine now, with the per-slot detail of this handle's last compile when there was
+    /// one.
+    pub fn code_report(&self) -> super::code::CodeReport {
+        let last = self.last_code.lock().ok().and_then(|mut l| l.take());
+        let now = super::code::status(&self.dir);
+        match last {
+            Some(l) if l.program_id == now.program_id => l,
+            _ => now,
+        }
     }
 
     /// After a slot changed: the code engine, when on, compiles the new pair. Until the new copy
-    /// is in (a verifier load, tens of ms), the old copy finds that its code is not the slot's
-    /// model and the table interpreter scores it: never a wrong model, only a slower one.
+    /// is in (a verifier load, 0.2-0.5 s for a depth-12 tree), the old copy finds that its code
+    /// is not the slot's model and the table interpreter scores it: never a wrong model, only a
+    /// slower one. The slot change stands whatever happens here: a copy that cannot be made
+    /// turns the engine off (the table scores every model, and status says so) and leaves the
+    /// reason for `take_code_warning`.
     fn follow_code(&self) -> Result<()> {
         if super::code::in_use(&self.dir) {
-            self.compile_slots()?;
+            if let Err(e) = self.compile_slots() {
+                let mut why = workbench_flow::errors::line(&e);
+                if let Err(off) = super::code::remove(&self.dir, false) {
+                    why.push_str(&format!(
+                        "; turning the code engine off failed too: {}",
+                        workbench_flow::errors::line(&off)
+                    ));
+                }
+                if let Ok(mut w) = self.code_warning.lock() {
+                    *w = Some(why);
+                }
+            }
         }
         Ok(())
     }

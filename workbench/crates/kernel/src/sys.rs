@@ -181,6 +181,19 @@ pub fn map_id(map: BorrowedFd<'_>) -> Result<u32> {
     Ok(u32::from_ne_bytes([info[4], info[5], info[6], info[7]]))
 }
 
+/// The shape of an open map (`struct bpf_map_info`: type, id, key_size, value_size,
+/// max_entries), to check that a map is the one an object expects.
+pub fn map_shape(map: BorrowedFd<'_>) -> Result<[u32; 4]> {
+    let mut info = [0u8; 80];
+    let mut attr = Attr::new();
+    attr.u32_at(0, map.as_raw_fd() as u32)
+        .u32_at(4, info.len() as u32)
+        .u64_at(8, info.as_mut_ptr() as u64);
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr, "reading BPF map info")?;
+    let at = |o: usize| u32::from_ne_bytes([info[o], info[o + 1], info[o + 2], info[o + 3]]);
+    Ok([at(0), at(8), at(12), at(16)])
+}
+
 /// The kernel id of an open program (`struct bpf_prog_info` also starts with `type`, then `id`).
 pub fn prog_id(prog: BorrowedFd<'_>) -> Result<u32> {
     let mut info = [0u8; 256];

@@ -222,8 +222,15 @@ impl Source for KernelSource {
                 } else {
                     probe.deploy(&file.model)?;
                 }
+                // The engine `deploy` gives a new model (code unless the table was chosen);
+                // the model is in place either way.
+                let engine = match (probe.apply_default_engine(), probe.take_code_warning()) {
+                    (Err(e), _) => format!(" (the table scores it: {})", crate::error::line(&e)),
+                    (Ok(_), Some(why)) => format!(" (the table scores it: {why})"),
+                    (Ok(_), None) => String::new(),
+                };
                 Ok(format!(
-                    "deployed {} as the {} model on {iface}",
+                    "deployed {} as the {} model on {iface}{engine}",
                     workbench_flow::model::id_string(file.model.header.model_id),
                     if *shadow { "shadow" } else { "active" }
                 ))
