@@ -186,9 +186,9 @@ pub(crate) fn targets(r: &PacketResult) -> [TargetCheck; 4] {
         ),
         target(
             r.packet,
-            "logistic_ns",
+            "logistic_code_ns",
             TARGET_LOGISTIC_NS,
-            r.ns.logistic_ns as i64,
+            r.ns.logistic_code_ns as i64,
         ),
         target(
             r.packet,

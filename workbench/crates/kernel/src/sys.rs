@@ -169,29 +169,30 @@ pub fn map_delete(map: BorrowedFd<'_>, key: &[u8], what: &str) -> Result<()> {
     }
 }
 
-/// The kernel id of an open map (BPF_OBJ_GET_INFO_BY_FD; `struct bpf_map_info` starts with
-/// `type`, then `id`).
-pub fn map_id(map: BorrowedFd<'_>) -> Result<u32> {
+/// The start of an open map's `struct bpf_map_info` (BPF_OBJ_GET_INFO_BY_FD) as u32 words:
+/// type, id, key_size, value_size, max_entries, map_flags.
+fn map_info(map: BorrowedFd<'_>) -> Result<[u32; 6]> {
     let mut info = [0u8; 80];
     let mut attr = Attr::new();
     attr.u32_at(0, map.as_raw_fd() as u32)
         .u32_at(4, info.len() as u32)
         .u64_at(8, info.as_mut_ptr() as u64);
     bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr, "reading BPF map info")?;
-    Ok(u32::from_ne_bytes([info[4], info[5], info[6], info[7]]))
+    Ok(std::array::from_fn(|i| {
+        u32::from_ne_bytes([info[4 * i], info[4 * i + 1], info[4 * i + 2], info[4 * i + 3]])
+    }))
 }
 
-/// The shape of an open map (`struct bpf_map_info`: type, id, key_size, value_size,
-/// max_entries), to check that a map is the one an object expects.
+/// The kernel id of an open map.
+pub fn map_id(map: BorrowedFd<'_>) -> Result<u32> {
+    Ok(map_info(map)?[1])
+}
+
+/// The shape of an open map (type, key_size, value_size, max_entries), to check that a map is
+/// the one an object expects.
 pub fn map_shape(map: BorrowedFd<'_>) -> Result<[u32; 4]> {
-    let mut info = [0u8; 80];
-    let mut attr = Attr::new();
-    attr.u32_at(0, map.as_raw_fd() as u32)
-        .u32_at(4, info.len() as u32)
-        .u64_at(8, info.as_mut_ptr() as u64);
-    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr, "reading BPF map info")?;
-    let at = |o: usize| u32::from_ne_bytes([info[o], info[o + 1], info[o + 2], info[o + 3]]);
-    Ok([at(0), at(8), at(12), at(16)])
+    let [map_type, _, key, value, entries, _] = map_info(map)?;
+    Ok([map_type, key, value, entries])
 }
 
 /// The kernel id of an open program (`struct bpf_prog_info` also starts with `type`, then `id`).
