@@ -29,7 +29,7 @@ use aya_ebpf::{
 use workbench_shared::{
     abi::{
         allow_key, PacketRecord, ProbeConfig, VerdictEvent, ALLOW_KEY_BYTES, ALLOW_VERSION_BITS,
-        CLOCK_COARSE, MODEL_SLOTS, MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE, SLOT_SHADOW,
+        CLOCK_COARSE, CODE_NO_MODEL, MODEL_SLOTS, MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE, SLOT_SHADOW,
     },
     decide::{decide_with, Scratch as DecideScratch, Slot},
     flow::{FlowEntry, FlowKey, FLOW_LOCKED, VERDICT_MALICIOUS, VERDICT_NONE},
@@ -248,21 +248,18 @@ pub extern "C" fn workbench_code_shadow(features: *const i64, acc: *mut i64) -> 
     placeholder(features, acc)
 }
 
-/// What an unreplaced placeholder does: returns `NO_MODEL_ID` (above every u32, never a
-/// model's id: the table scores the slot). Volatile, so that LLVM keeps both arguments and
+/// What an unreplaced placeholder does: returns `CODE_NO_MODEL` (never a model's id: the table
+/// scores the slot). Volatile, so that LLVM keeps both arguments and
 /// cannot fold the result into the caller.
 #[inline(always)]
 fn placeholder(features: *const i64, acc: *mut i64) -> u64 {
-    let none = NO_MODEL_ID;
+    let none = CODE_NO_MODEL;
     // SAFETY: the caller passes the scratch's feature vector and score slot; `none` is a local.
     unsafe {
         core::ptr::write_volatile(acc, core::ptr::read_volatile(features));
         core::ptr::read_volatile(&none)
     }
 }
-
-/// `workbench_flow::model::bpf_code::NO_MODEL`: what a slot without code returns.
-const NO_MODEL_ID: u64 = 1 << 32;
 
 #[inline(always)]
 fn run<const CODE_ENGINE: bool>(ctx: &TcContext) -> i32 {

@@ -11,6 +11,9 @@ pub const SLOT_SHADOW: u32 = 1;
 /// The model before the active one, kept for a one-step rollback; the probe never reads it.
 pub const SLOT_PREVIOUS: u32 = 2;
 pub const MODEL_SLOTS: u32 = 3;
+/// What a compiled-model function returns for a slot without code (above every u32, so never
+/// a model's id): the probe then scores the slot's model with the table interpreter.
+pub const CODE_NO_MODEL: u64 = 1 << 32;
 
 pub const MODE_MONITOR: u32 = 0;
 /// Drop packets of flows whose active verdict is malicious.

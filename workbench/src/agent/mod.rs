@@ -143,11 +143,11 @@ impl Agent {
         // Not fatal: a probe attached by an older workbench has no code slot, and the table
         // interpreter still scores every model exactly.
         match probes::ensure_engine(iface, self.cfg.engine) {
-            Ok(true) => log(format!("{iface}: engine {}", engine_name(self.cfg.engine))),
+            Ok(true) => log(format!("{iface}: engine {}", self.cfg.engine.name())),
             Ok(false) => {}
             Err(e) => log(format!(
                 "{iface}: engine {} unavailable, the table interpreter scores the models: {e}",
-                engine_name(self.cfg.engine)
+                self.cfg.engine.name()
             )),
         }
         let id = id_string(model.header.model_id);
@@ -421,12 +421,9 @@ impl Agent {
                 ));
             }
             match probes::ensure_engine(&iface, cfg.engine) {
-                Ok(true) => changes.push(format!("{iface}: engine {}", engine_name(cfg.engine))),
+                Ok(true) => changes.push(format!("{iface}: engine {}", cfg.engine.name())),
                 Ok(false) => {}
-                Err(e) => changes.push(format!(
-                    "{iface}: engine {} unavailable ({e})",
-                    engine_name(cfg.engine)
-                )),
+                Err(e) => changes.push(format!("{iface}: engine {} unavailable ({e})", cfg.engine.name())),
             }
             // Only a changed `model` is deployed: a model the rule promoted stays active
             // through reloads that do not name another one.
@@ -529,12 +526,5 @@ impl Agent {
     }
     pub fn events_counters(&self) -> (u64, u64) {
         self.events.counters()
-    }
-}
-
-fn engine_name(engine: workbench_kernel::code::Engine) -> &'static str {
-    match engine {
-        workbench_kernel::code::Engine::Code => "code",
-        workbench_kernel::code::Engine::Table => "table",
     }
 }

@@ -175,7 +175,7 @@ pub fn run(args: DeployArgs) -> Result<()> {
                 format!(
                     "{}: the slots and settings changed as asked, but the {} engine could not be set",
                     args.iface,
-                    engine_name(engine)
+                    engine.name()
                 )
             })?;
             (Some(report), None)
@@ -261,11 +261,4 @@ fn slots_line(report: &models::ModelsReport, f: &mut fmt::Formatter<'_>) -> fmt:
         report.decide_every,
         report.clock
     )
-}
-
-fn engine_name(engine: Engine) -> &'static str {
-    match engine {
-        Engine::Code => "code",
-        Engine::Table => "table",
-    }
 }

@@ -72,6 +72,15 @@ pub fn ensure_mounted() -> Result<()> {
 }
 
 /// The pin directory of the probe on one interface.
+/// Removes the pin at `path`; one that is not there is already the end state.
+pub(crate) fn unpin(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(crate::error::Error::io(format!("removing {}", path.display()), e)),
+    }
+}
+
 pub fn iface_dir(iface: &str) -> PathBuf {
     Path::new(PROJECT_DIR).join(PIN_LAYOUT).join(iface)
 }

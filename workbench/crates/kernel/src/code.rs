@@ -23,6 +23,7 @@ use shared::model::Model;
 use workbench_flow::model::bpf_code::{self, Insn};
 use workbench_flow::model::id_string;
 
+use crate::bpffs::unpin;
 use crate::error::{err, Error, Result};
 use crate::{allowlist, models, probe, sys};
 
@@ -56,6 +57,16 @@ pub enum Engine {
     #[default]
     Code,
     Table,
+}
+
+impl Engine {
+    /// As JSON and the reports say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Code => "code",
+            Engine::Table => "table",
+        }
+    }
 }
 
 /// One slot's part of a compiled copy.
@@ -111,7 +122,11 @@ pub fn status(dir: &Path) -> CodeReport {
         .then(|| aya::programs::ProgramInfo::from_pin(dir.join(PIN_CODE_PROGRAM)).ok())
         .flatten();
     CodeReport {
-        engine: if info.is_some() { "code" } else { "table" },
+        engine: if info.is_some() {
+            Engine::Code.name()
+        } else {
+            Engine::Table.name()
+        },
         program_id: info.as_ref().map(aya::programs::ProgramInfo::id),
         verified_instructions: info
             .as_ref()
@@ -128,14 +143,6 @@ pub fn default_engine(dir: &Path) -> Engine {
         Engine::Table
     } else {
         Engine::Code
-    }
-}
-
-fn unpin(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
     }
 }
 
@@ -230,8 +237,8 @@ fn compile_slot(model: Option<&Model>) -> (Vec<Insn>, SlotCode) {
     }
 }
 
-/// The maps a linked copy refers to, by the object's names, open.
-type MapFds = Vec<(String, OwnedFd)>;
+/// The maps a linked copy refers to: the object's name, the open pin, the object's definition.
+type MapFds = Vec<(String, OwnedFd, aya_obj::Map)>;
 
 /// The pin of each of the probe object's maps, by the name the object gives it.
 fn map_pin(name: &str) -> Option<&'static str> {
@@ -272,7 +279,7 @@ fn link(object: &[u8], dir: &Path, bodies: &[(&str, &[Insn])]) -> Result<(Vec<u6
     // contains `workbench_tc`'s references, though it never runs them).
     let (code_map_fd, _) = code_map(dir)?;
     let mut fds: MapFds = Vec::new();
-    for name in obj.maps.keys() {
+    for (name, def) in &obj.maps {
         let fd = if name == CODE_MAP {
             code_map_fd
                 .try_clone()
@@ -281,21 +288,13 @@ fn link(object: &[u8], dir: &Path, bodies: &[(&str, &[Insn])]) -> Result<(Vec<u6
             let pin = map_pin(name).ok_or_else(|| err!(Build, "the probe object's map {name} has no pin"))?;
             sys::obj_get(&dir.join(pin))?
         };
-        check_shape(name, obj.maps.get(name), fd.as_fd())?;
-        fds.push((name.clone(), fd));
+        check_shape(name, def, fd.as_fd())?;
+        // Cloned: relocate_maps borrows the object mutably while it reads the definitions.
+        fds.push((name.clone(), fd, def.clone()));
     }
-    let maps: Vec<(&str, i32, &aya_obj::Map)> = fds
-        .iter()
-        .filter_map(|(name, fd)| obj.maps.get(name).map(|m| (name.as_str(), fd.as_raw_fd(), m)))
-        .collect();
     let text_sections = obj.functions.keys().map(|(section, _)| *section).collect();
-    // relocate_maps borrows the object mutably; the map definitions it reads are cloned.
-    let owned: Vec<(String, i32, aya_obj::Map)> = maps
-        .into_iter()
-        .map(|(n, fd, m)| (n.to_string(), fd, m.clone()))
-        .collect();
     obj.relocate_maps(
-        owned.iter().map(|(n, fd, m)| (n.as_str(), *fd, m)),
+        fds.iter().map(|(n, fd, def)| (n.as_str(), fd.as_raw_fd(), def)),
         &text_sections,
     )
     .map_err(|e| broken("relocating maps", &e))?;
@@ -316,8 +315,7 @@ fn link(object: &[u8], dir: &Path, bodies: &[(&str, &[Insn])]) -> Result<(Vec<u6
 /// The copy runs this binary's probe code on the attached probe's maps: refused when a map is
 /// not the shape this object expects (a probe attached by another workbench build whose flow
 /// entry, configuration or scratch differ), instead of reading another layout.
-fn check_shape(name: &str, def: Option<&aya_obj::Map>, fd: std::os::fd::BorrowedFd<'_>) -> Result<()> {
-    let Some(def) = def else { return Ok(()) };
+fn check_shape(name: &str, def: &aya_obj::Map, fd: std::os::fd::BorrowedFd<'_>) -> Result<()> {
     let found = sys::map_shape(fd)?;
     let expected = [
         def.map_type(),

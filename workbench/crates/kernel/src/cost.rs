@@ -229,10 +229,7 @@ fn measure(dir: &Path, models: &[&Model], options: &CostOptions) -> Result<CostR
         repeat: options.repeat,
         runs: options.runs,
         packets: packets.iter().map(|(n, _)| *n).collect(),
-        engine: match options.engine {
-            Engine::Code => "code",
-            Engine::Table => "table",
-        },
+        engine: options.engine.name(),
     })
 }
 

@@ -13,7 +13,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use crate::error::{fail, Context, Error, Result};
+use crate::error::{fail, Context, Result};
 use serde::Serialize;
 use shared::abi::{ProbeConfig, CLOCK_COARSE, MODEL_SLOTS, SLOT_ACTIVE, SLOT_PREVIOUS, SLOT_SHADOW};
 use shared::model::Model;
@@ -176,11 +176,7 @@ impl ProbeModels {
 
     fn repin(&self, slot: u32, inner: Option<BorrowedFd<'_>>) -> Result<()> {
         let pin = self.slot_pin(slot);
-        match std::fs::remove_file(&pin) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(format!("removing {}", pin.display()), e)),
-        }
+        bpffs::unpin(&pin)?;
         match inner {
             Some(fd) => sys::obj_pin(fd, &pin),
             None => Ok(()),

@@ -87,8 +87,8 @@ pub enum CodeError {
     MaySaturate,
 }
 
-/// The return value of a slot without code: above every u32, so it is never a model's id.
-pub const NO_MODEL: u64 = 1 << 32;
+/// The return value of a slot without code (the probe's placeholders return it too).
+pub use shared::abi::CODE_NO_MODEL as NO_MODEL;
 
 /// The function for an empty slot or a model without code: returns [`NO_MODEL`].
 pub fn no_model() -> Vec<Insn> {
