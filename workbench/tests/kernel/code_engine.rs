@@ -5,7 +5,6 @@
 //! swapping two compiled trees under traffic never records a decision that is not one complete
 //! model's.
 
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -17,7 +16,9 @@ use shared::flow::{VERDICT_BENIGN, VERDICT_MALICIOUS, VERDICT_NONE};
 use shared::model::Model;
 use workbench_flow::model::build::{self, Node};
 
-use super::hot_swap::{load, settled_flows, synthetic_features, RaiseOnDrop, ONE_AT_A_TIME, SINK_PORT};
+use super::hot_swap::{
+    load, settled_flows, synthetic_features, while_traffic_flows, ONE_AT_A_TIME, SINK_PORT,
+};
 use crate::common::{report, save_model, workbench_json, DetachOnDrop, TempDir};
 use workbench_kernel::code::Engine;
 use workbench_kernel::lab::traffic::UdpSink;
@@ -353,18 +354,10 @@ fn swapping_compiled_trees_under_traffic_never_mixes_two_models() {
     models.set_engine(Engine::Code).expect("the code engine");
     let sink = UdpSink::bind(lab.host_addr, SINK_PORT, false).expect("UDP sink");
     let load = load();
-    let stop = AtomicBool::new(false);
-    let (sent, swap_time) = std::thread::scope(|scope| {
-        let sender = scope.spawn(|| load.run(&lab, &stop));
-        let raise = RaiseOnDrop(&stop);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while sink.received() == 0 && !sender.is_finished() {
-            assert!(Instant::now() < deadline, "no datagram reached the sink in 5 s");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+    let (sent, swap_time) = while_traffic_flows(&lab, &sink, &load, |stopped| {
         let started = Instant::now();
         for i in 0..CODE_SWAPS {
-            if sender.is_finished() {
+            if stopped() {
                 break;
             }
             // Each swap recompiles the pair: a new verified copy per swap.
@@ -375,13 +368,10 @@ fn swapping_compiled_trees_under_traffic_never_mixes_two_models() {
             // every packet (the slot changes at once, its copy is in a verifier load later).
             std::thread::sleep(Duration::from_millis(100));
         }
-        let swap_time = started.elapsed();
-        drop(raise);
-        (
-            sender.join().expect("sender").expect("send the UDP flows"),
-            swap_time,
-        )
+        started.elapsed()
     });
+    let sent = sent.expect("send the UDP flows");
+    let swap_time = swap_time.expect("the sender stopped before the swaps began");
     let stats = workbench_kernel::flows::read_stats(h).expect("stats");
     let flows = settled_flows(h);
     let (mut by_a, mut by_b, mut failures) = (0u64, 0u64, Vec::new());

@@ -26,7 +26,7 @@ use shared::{FlowEntry, FlowKey};
 use workbench_flow::craft::{self, Ipv4Endpoints};
 use workbench_flow::model::build;
 use workbench_kernel::events::raw_flows;
-use workbench_kernel::lab::traffic::{UdpFlows, UdpSink};
+use workbench_kernel::lab::traffic::{UdpFlows, UdpFlowsReport, UdpSink};
 use workbench_kernel::lab::Lab;
 use workbench_kernel::models::{write_config, ProbeModels};
 use workbench_kernel::probe::{self, AttachOptions};
@@ -355,12 +355,39 @@ fn overwriting_a_model_in_place_is_detected_at_every_step() {
 }
 
 /// Raises the stop flag when dropped, so the sender ends also when the swapping side fails.
-pub(crate) struct RaiseOnDrop<'a>(pub(crate) &'a AtomicBool);
+struct RaiseOnDrop<'a>(&'a AtomicBool);
 
 impl Drop for RaiseOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
     }
+}
+
+/// Runs `load` into the lab and, once a datagram has reached `sink`, `swaps` (which may ask
+/// whether the sender has stopped); then stops the sender, also when `swaps` panics. The
+/// sender's report and what `swaps` returned, None when the sender stopped before traffic
+/// flowed (its error is in the report).
+pub(crate) fn while_traffic_flows<T: Send>(
+    lab: &Lab,
+    sink: &UdpSink,
+    load: &UdpFlows,
+    swaps: impl FnOnce(&dyn Fn() -> bool) -> T + Send,
+) -> (workbench_kernel::Result<UdpFlowsReport>, Option<T>) {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let sender = scope.spawn(|| load.run(lab, &stop));
+        let raise = RaiseOnDrop(&stop);
+        // Swap only once traffic flows; a sender that failed to start ends at once and its
+        // error is reported by the join below.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sink.received() == 0 && !sender.is_finished() {
+            assert!(Instant::now() < deadline, "no datagram reached the sink in 5 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let done = (!sender.is_finished()).then(|| swaps(&|| sender.is_finished()));
+        drop(raise);
+        (sender.join().expect("the sender thread does not panic"), done)
+    })
 }
 
 /// Swaps A and B `SWAPS` times (B first: A is active when traffic starts).
@@ -455,23 +482,8 @@ fn hot_swap_under_traffic(mode: AttachMode, tag: &str, offset: u32) {
     // and would show here as a score that matches neither model; docs/ARCHITECTURE.md).
     let sink = UdpSink::bind(lab.host_addr, SINK_PORT, false).expect("UDP sink");
     let load = load();
-    let stop = AtomicBool::new(false);
-
-    let (sent, swap_time) = std::thread::scope(|scope| {
-        let sender = scope.spawn(|| load.run(&lab, &stop));
-        let raise = RaiseOnDrop(&stop);
-        // Swap only once traffic flows; a sender that failed to start ends at once and its
-        // error is reported by the join below.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while sink.received() == 0 && !sender.is_finished() {
-            assert!(Instant::now() < deadline, "no datagram reached the sink in 5 s");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let swap_time = (!sender.is_finished()).then(|| swap(&models, &pair));
-        drop(raise);
-        let sent = sender.join().expect("the sender thread does not panic");
-        (sent.expect("send the UDP flows"), swap_time)
-    });
+    let (sent, swap_time) = while_traffic_flows(&lab, &sink, &load, |_| swap(&models, &pair));
+    let sent = sent.expect("send the UDP flows");
     let swap_time = swap_time.expect("the sender stopped before the swaps began");
     assert!(
         sent.elapsed < load.max_duration,
