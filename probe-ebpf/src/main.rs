@@ -78,7 +78,8 @@ static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 /// The code engine (issue 14, docs/MODEL_ENGINE.md "The model as code"): slot 0 holds, when
 /// `deploy --engine code` put one there, a copy of this probe (`workbench_tc_code`) whose
 /// `workbench_code_active` and `workbench_code_shadow` functions userspace replaced with the
-/// deployed models compiled to instructions. `workbench_tc` jumps there first; an empty slot
+/// models compiled to instructions (the active one with the previous and the next, so that a
+/// swap among them needs no new copy). `workbench_tc` jumps there first; an empty slot
 /// (the table engine) makes the tail call fail and the packet runs on here.
 #[map]
 static CODE: ProgramArray = ProgramArray::with_max_entries(1, 0);
@@ -229,34 +230,35 @@ pub fn workbench_tc_code(ctx: TcContext) -> i32 {
 
 /// Placeholders for the compiled models: userspace replaces the body (each lives in a text
 /// section of its own, so nothing else's relocations fall inside it). The contract the
-/// generated code keeps: r1 points at the feature vector, r2 at the score's slot; it writes
-/// the score to *r2 and returns the model id it was compiled from, touching only r0-r5. The
-/// caller uses the score only when that id is the slot's model's, so a swap in progress, a
-/// slot without code, or this placeholder fall back to the table interpreter.
+/// generated code keeps: r1 points at the feature vector, r2 at the score's slot, r3 holds the
+/// slot's model id; the code of the model with that id writes the score to *r2 and returns the
+/// id, touching only r0-r5. The caller uses the score only when the id returned is the slot's
+/// model's, so a model without code, or this placeholder, fall back to the table interpreter.
 #[no_mangle]
 #[inline(never)]
 #[link_section = ".text.workbench_code_active"]
-pub extern "C" fn workbench_code_active(features: *const i64, acc: *mut i64) -> u64 {
-    placeholder(features, acc)
+pub extern "C" fn workbench_code_active(features: *const i64, acc: *mut i64, model_id: u64) -> u64 {
+    placeholder(features, acc, model_id)
 }
 
 /// As [`workbench_code_active`], for the shadow slot.
 #[no_mangle]
 #[inline(never)]
 #[link_section = ".text.workbench_code_shadow"]
-pub extern "C" fn workbench_code_shadow(features: *const i64, acc: *mut i64) -> u64 {
-    placeholder(features, acc)
+pub extern "C" fn workbench_code_shadow(features: *const i64, acc: *mut i64, model_id: u64) -> u64 {
+    placeholder(features, acc, model_id)
 }
 
 /// What an unreplaced placeholder does: returns `CODE_NO_MODEL` (never a model's id: the table
-/// scores the slot). Volatile, so that LLVM keeps both arguments and
-/// cannot fold the result into the caller.
+/// scores the slot). Volatile, so that LLVM keeps the three arguments and cannot fold the result
+/// into the caller.
 #[inline(always)]
-fn placeholder(features: *const i64, acc: *mut i64) -> u64 {
+fn placeholder(features: *const i64, acc: *mut i64, model_id: u64) -> u64 {
     let none = CODE_NO_MODEL;
     // SAFETY: the caller passes the scratch's feature vector and score slot; `none` is a local.
     unsafe {
-        core::ptr::write_volatile(acc, core::ptr::read_volatile(features));
+        let first = core::ptr::read_volatile(features);
+        core::ptr::write_volatile(acc, first ^ model_id as i64);
         core::ptr::read_volatile(&none)
     }
 }
@@ -343,11 +345,12 @@ fn try_classify<const CODE_ENGINE: bool>(ctx: &TcContext) -> Result<i32, ParseEr
                 return false;
             }
             let (features, acc) = (s.features.as_ptr(), &raw mut s.acc);
+            let want = u64::from(m.header.model_id);
             let id = match slot {
-                Slot::Active => workbench_code_active(features, acc),
-                Slot::Shadow => workbench_code_shadow(features, acc),
+                Slot::Active => workbench_code_active(features, acc, want),
+                Slot::Shadow => workbench_code_shadow(features, acc, want),
             };
-            id == m.header.model_id as u64
+            id == want
         },
     );
     if decision.verdict_changed {

@@ -11,9 +11,9 @@ use shared::abi::{MODE_DRY_RUN, MODE_ENFORCE, MODE_MONITOR};
 use crate::output::{Output, Shown};
 use serde::Serialize;
 use workbench_flow::model::file;
-use workbench_kernel::code::{CodeReport, Engine};
+use workbench_kernel::code::CodeReport;
 use workbench_kernel::enforce::{self, DefaultRoute};
-use workbench_kernel::models::{self, Clock, ProbeModels};
+use workbench_kernel::models::{self, Clock, EngineIntent, ProbeModels};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -116,8 +116,14 @@ pub fn run(args: DeployArgs) -> Result<()> {
         None => None,
     };
     let slots = ProbeModels::open(&args.iface)?;
-    // A slot change below recompiles when the code engine is on already.
-    let was_on = slots.code_status().program_id.is_some();
+    // The engine each slot change below ends in: a new copy of the probe goes in before the
+    // slot changes when the one in place does not hold the models (and a model the verifier
+    // refuses is refused then, before anything changed).
+    slots.set_intent(match args.engine {
+        Some(engine) => EngineIntent::Set(engine),
+        None if model.is_some() => EngineIntent::Default,
+        None => EngineIntent::Keep,
+    });
     match (&model, args.shadow) {
         (Some(m), true) => slots.deploy_shadow(&m.model)?,
         (Some(m), false) => slots.deploy(&m.model)?,
@@ -162,33 +168,20 @@ pub fn run(args: DeployArgs) -> Result<()> {
         }
         models::write_config(&args.iface, &config, policy)?;
     }
-    // The engine last, on the slots as they now are. A slot change made with the engine on has
-    // compiled already (or turned the engine off, and says why).
+    // The engine, when no slot changed to set it (`deploy --engine` alone).
     let slot_changed = model.is_some() || args.rollback || args.promote_shadow || args.clear_shadow;
-    let followed = slots.take_code_warning();
-    let (code, code_error) = match args.engine {
-        Some(Engine::Code) if was_on && slot_changed && followed.is_none() => {
-            (Some(slots.code_report()), None)
-        }
-        Some(engine) => {
-            let report = slots.set_engine(engine).wrap_err_with(|| {
-                format!(
-                    "{}: the slots and settings changed as asked, but the {} engine could not be set",
-                    args.iface,
-                    engine.name()
-                )
-            })?;
-            (Some(report), None)
-        }
-        // A new model and no engine named: compiled code unless the table was chosen before.
-        // If the code cannot be made, the model is in place (the table scores it) and the
-        // report says why.
-        None if model.is_some() => match slots.apply_default_engine() {
-            Ok(Some(report)) => (Some(report), followed),
-            Ok(None) => (Some(slots.code_report()), followed),
-            Err(e) => (None, Some(workbench_flow::errors::line(&e))),
-        },
-        None => (None, followed),
+    let code_error = slots.take_code_warning();
+    let code = match args.engine {
+        Some(engine) if !slot_changed => Some(slots.set_engine(engine).wrap_err_with(|| {
+            format!(
+                "{}: the settings changed as asked, but the {} engine could not be set",
+                args.iface,
+                engine.name()
+            )
+        })?),
+        Some(_) => Some(slots.code_report()),
+        None if slot_changed => Some(slots.code_report()),
+        None => None,
     };
     let report = DeployReport {
         models: slots.report()?,

@@ -31,7 +31,8 @@ use workbench_kernel::probe::{self, AttachOptions};
 /// side of the threshold 0.
 fn random_tree(rng: &mut ChaCha8Rng, depth: usize, nodes: &mut Vec<Node>) -> usize {
     let at = nodes.len();
-    if depth == 0 || (nodes.len() > 1 && rng.random_bool(0.1)) {
+    // A node budget keeps depth 24 within the model's 8,192 nodes.
+    if depth == 0 || nodes.len() > 2_000 || (nodes.len() > 1 && rng.random_bool(0.1)) {
         nodes.push(Node::Leaf {
             score: rng.random_range(-65_536..=65_536),
         });
@@ -52,9 +53,35 @@ fn random_tree(rng: &mut ChaCha8Rng, depth: usize, nodes: &mut Vec<Node>) -> usi
     at
 }
 
+/// A tree whose longest path has `depth` splits: a spine going left or right at random, each
+/// split's other side a random depth-3 subtree (a few hundred nodes at depth 24).
+fn deep_tree(rng: &mut ChaCha8Rng, depth: usize, nodes: &mut Vec<Node>) -> usize {
+    if depth <= 3 {
+        return random_tree(rng, depth, nodes);
+    }
+    let at = nodes.len();
+    nodes.push(Node::Leaf { score: 0 });
+    let threshold = 10f64.powf(rng.random_range(0.0..5.0)) as i64;
+    let feature = rng.random_range(0..FEATURE_COUNT - 1);
+    let (left, right) = if rng.random_bool(0.5) {
+        let l = deep_tree(rng, depth - 1, nodes);
+        (l, random_tree(rng, 3, nodes))
+    } else {
+        let l = random_tree(rng, 3, nodes);
+        (l, deep_tree(rng, depth - 1, nodes))
+    };
+    nodes[at] = Node::Split {
+        feature,
+        threshold,
+        left,
+        right,
+    };
+    at
+}
+
 /// A complete tree of `depth` levels (2^depth leaves): the largest a depth-12 training makes,
 /// and the copy's heaviest verification.
-fn full_tree(depth: usize, rng: &mut ChaCha8Rng, nodes: &mut Vec<Node>) -> usize {
+pub(crate) fn full_tree(depth: usize, rng: &mut ChaCha8Rng, nodes: &mut Vec<Node>) -> usize {
     let at = nodes.len();
     if depth == 0 {
         nodes.push(Node::Leaf {
@@ -91,9 +118,13 @@ fn compiled_trees_forests_and_logistic_models_decide_every_flow_as_the_table_int
     let mut nodes = Vec::new();
     full_tree(12, &mut rng, &mut nodes);
     models.push(("full depth-12 tree".into(), build::tree(&nodes, 0).expect("tree")));
-    for depth in [3, 6, 9, 12] {
+    for depth in [3, 6, 9, 12, 18, 24] {
         let mut nodes = Vec::new();
-        random_tree(&mut rng, depth, &mut nodes);
+        if depth <= 12 {
+            random_tree(&mut rng, depth, &mut nodes);
+        } else {
+            deep_tree(&mut rng, depth, &mut nodes);
+        }
         models.push((
             format!("random depth-{depth} tree"),
             build::tree(&nodes, 0).expect("tree"),
@@ -236,9 +267,45 @@ fn the_code_engine_follows_the_slots_and_gives_way_to_the_table() {
     assert_eq!(status["engine"], "code", "{status:#}");
     let promoted = status["code_program_id"].as_u64().expect("a program id");
     assert_ne!(promoted, second, "{status:#}");
-    let v = deploy(&["--rollback", "--iface", &iface]);
-    assert_eq!(v["active"]["model"], id(&a).as_str(), "{v:#}");
-    assert_ne!(v["code_program_id"].as_u64(), Some(promoted), "{v:#}");
+    // The copy holds the previous model beside the active one: a rollback, and a second one,
+    // are map updates only, decided by the code from the first packet on.
+    let held = |v: &Value| -> Vec<String> {
+        let mut h: Vec<String> = v["code"]["held"]
+            .as_array()
+            .map(|h| {
+                h.iter()
+                    .map(|m| {
+                        format!(
+                            "{}:{}",
+                            m["function"].as_str().unwrap_or("?"),
+                            m["model"].as_str().unwrap_or("?")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        h.sort();
+        h
+    };
+    for expected_active in [&a, &b, &a] {
+        let v = deploy(&["--rollback", "--iface", &iface]);
+        assert_eq!(v["active"]["model"], id(expected_active).as_str(), "{v:#}");
+        assert_eq!(
+            v["code_program_id"].as_u64(),
+            Some(promoted),
+            "no new copy: {v:#}"
+        );
+        assert_eq!(
+            v["code"]["active"]["model"],
+            id(expected_active).as_str(),
+            "{v:#}"
+        );
+        assert!(v["code"]["active"]["instructions"].as_u64() > Some(0), "{v:#}");
+        let held = held(&v);
+        for m in [&a, &b] {
+            assert!(held.contains(&format!("active:{}", id(m))), "{held:?}: {v:#}");
+        }
+    }
     // A logistic model is compiled too; one whose sum could reach i64's bounds is scored by the
     // table inside the copy (the interpreter saturates, the code would not), and the report
     // says why.
@@ -325,7 +392,7 @@ fn tree_pair() -> (Box<Model>, Box<Model>) {
     (tree(0), tree(500))
 }
 
-const CODE_SWAPS: usize = 60;
+const CODE_SWAPS: usize = 1000;
 
 #[test]
 #[cfg_attr(
@@ -360,13 +427,11 @@ fn swapping_compiled_trees_under_traffic_never_mixes_two_models() {
             if stopped() {
                 break;
             }
-            // Each swap recompiles the pair: a new verified copy per swap.
+            // The first swap puts in a copy holding both trees, before the slot changes; the
+            // rest are one map update each.
             models
                 .deploy(if i % 2 == 0 { &b } else { &a })
                 .expect("swap the active model");
-            // Let the new copy decide for a while: back to back, the table would score nearly
-            // every packet (the slot changes at once, its copy is in a verifier load later).
-            std::thread::sleep(Duration::from_millis(100));
         }
         started.elapsed()
     });
@@ -418,10 +483,8 @@ fn swapping_compiled_trees_under_traffic_never_mixes_two_models() {
     let evaluations = stats.get("evaluations").copied().unwrap_or(0);
     assert!(by_a > 0 && by_b > 0, "flows by A: {by_a}, by B: {by_b}");
     assert!(verdicts[1] > 0 && verdicts[2] > 0, "verdicts {verdicts:?}");
-    // Back-to-back swaps: the slot changes at once, the copy for it is in only after its
-    // verifier load, and in between the table scores the slot's model; the code scored the
-    // rest (between a copy's arrival and the next swap).
-    assert!(code > 0, "{code} of {evaluations} evaluations by the code");
+    // Every decision by the code: each copy went in before its slot change.
+    assert_eq!(code, evaluations, "evaluations by the code");
     report(&format!(
         "kernel test: {CODE_SWAPS} swaps of compiled trees in {:.1} s under {} datagrams ({} flows); \
          {} decided flows ({by_a} by A, {by_b} by B), none a mix; {code} of {evaluations} evaluations by the code",

@@ -25,6 +25,7 @@ use shared::packet::{parse_ethernet, FrameBytes};
 use shared::{FlowEntry, FlowKey};
 use workbench_flow::craft::{self, Ipv4Endpoints};
 use workbench_flow::model::build;
+use workbench_kernel::code::Engine;
 use workbench_kernel::events::raw_flows;
 use workbench_kernel::lab::traffic::{UdpFlows, UdpFlowsReport, UdpSink};
 use workbench_kernel::lab::Lab;
@@ -429,7 +430,7 @@ pub(crate) static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(()
 )]
 fn hot_swap_under_traffic_never_mixes_two_models() {
     crate::common::require_kernel("hot_swap_under_traffic_never_mixes_two_models");
-    hot_swap_under_traffic(AttachMode::Auto, "s", 0);
+    hot_swap_under_traffic(AttachMode::Auto, Engine::Code, "s", 0);
 }
 
 #[test]
@@ -439,11 +440,14 @@ fn hot_swap_under_traffic_never_mixes_two_models() {
 )]
 fn hot_swap_through_cls_bpf_never_mixes_two_models() {
     crate::common::require_kernel("hot_swap_through_cls_bpf_never_mixes_two_models");
-    hot_swap_under_traffic(AttachMode::Tc, "t", 1);
+    hot_swap_under_traffic(AttachMode::Tc, Engine::Table, "t", 1);
 }
 
-/// The test, with the probe attached in `mode`, on lab `<tag><pid>` in subnet `offset` + pid.
-fn hot_swap_under_traffic(mode: AttachMode, tag: &str, offset: u32) {
+/// The test, with the probe attached in `mode` and the models scored by `engine`, on lab
+/// `<tag><pid>` in subnet `offset` + pid. With the code engine, the copy holds both models
+/// after the first swap, so every later swap is one map update and the code scores every
+/// packet, the first swap's included (its copy goes in before the slot changes).
+fn hot_swap_under_traffic(mode: AttachMode, engine: Engine, tag: &str, offset: u32) {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -477,6 +481,7 @@ fn hot_swap_under_traffic(mode: AttachMode, tag: &str, offset: u32) {
         .expect("write the probe configuration");
     let models = ProbeModels::open(h).expect("open the map of models");
     models.deploy(&pair.a).expect("deploy A");
+    models.set_engine(engine).expect("the engine");
     // No echo: each flow's frames then all come from the one pinned sender thread, in order on
     // one CPU, so no two CPUs update one flow at the same instant (that race can lose an update
     // and would show here as a score that matches neither model; docs/ARCHITECTURE.md).
@@ -553,13 +558,23 @@ fn hot_swap_under_traffic(mode: AttachMode, tag: &str, offset: u32) {
     }
     // The property that makes the check above able to fail, on the very flows it checked.
     let teeth = check_mixes(&pair, &distinct_read_features(&vectors));
+    let stats = workbench_kernel::flows::read_stats(h).expect("stats");
+    let (code, evaluations) = (
+        stats.get("code_evaluations").copied().unwrap_or(0),
+        stats.get("evaluations").copied().unwrap_or(0),
+    );
+    match engine {
+        Engine::Code => assert_eq!(code, evaluations, "every decision by the compiled models"),
+        Engine::Table => assert_eq!(code, 0, "the table engine ran code"),
+    }
     let secs = swap_time.as_secs_f64();
     report(&format!(
-        "kernel test ({}): {SWAPS} hot swaps in {secs:.1} s ({:.0} swaps/s) under {} datagrams in {} flows \
+        "kernel test ({}, {} engine, {code} of {evaluations} evaluations by the code): {SWAPS} hot swaps in {secs:.1} s ({:.0} swaps/s) under {} datagrams in {} flows \
          ({:.1} s, {} reached the sink); {evaluated} evaluated flows, {by_a} by A and {by_b} by B, \
          {changes} model changes along the flows' last packets, none a mix (verdicts benign/malicious: \
          A {}/{}, B {}/{}); {teeth}",
         attached.attach_mode,
+        engine.name(),
         SWAPS as f64 / secs,
         sent.datagrams,
         sent.flows,

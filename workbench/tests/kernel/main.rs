@@ -13,6 +13,7 @@ mod broken_pipe;
 mod cleanup;
 mod coarse_clock;
 mod code_engine;
+mod code_limits;
 mod config_flags;
 mod demo;
 mod eval;

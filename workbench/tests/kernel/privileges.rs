@@ -37,7 +37,7 @@ fn deploy_runs_with_bpf_net_admin_and_perfmon_only() {
     // Mounting bpffs needs CAP_SYS_ADMIN: that is the one step left to root (README).
     workbench_kernel::bpffs::ensure_mounted().expect("bpffs");
     let lab = Lab::create(
-        &format!("p{}", std::process::id() % 100_000),
+        &format!("pv{}", std::process::id() % 100_000),
         (std::process::id() % 200) as u8 + 6,
     )
     .expect("lab");

@@ -47,9 +47,10 @@ pub const EVENTS_MAP: &str = "EVENTS";
 pub const PACKETS_MAP: &str = "PACKETS";
 /// Every pin the probe makes, in removal order: links first (that detaches the program). The tc
 /// record goes last: its filters are deleted before any pin (`remove_pins`).
-pub const ALL_PINS: [&str; 20] = [
+pub const ALL_PINS: [&str; 21] = [
     super::code::PIN_CODE_PROGRAM,
     super::code::PIN_CODE_PROGRAM_NEW,
+    super::code::PIN_CODE_MODELS,
     super::code::PIN_ENGINE_TABLE,
     models::SLOT_PINS[0],
     models::SLOT_PINS[1],

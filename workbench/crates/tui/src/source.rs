@@ -217,17 +217,17 @@ impl Source for KernelSource {
                 // What `workbench deploy MODEL --iface IF [--shadow]` does: validate the file,
                 // then swap the whole model into a new inner map.
                 let file = workbench_flow::model::file::read(path)?;
+                // The engine `deploy` gives a new model (code unless the table was chosen),
+                // in place before the slot changes.
+                probe.set_intent(workbench_kernel::models::EngineIntent::Default);
                 if *shadow {
                     probe.deploy_shadow(&file.model)?;
                 } else {
                     probe.deploy(&file.model)?;
                 }
-                // The engine `deploy` gives a new model (code unless the table was chosen);
-                // the model is in place either way.
-                let engine = match (probe.apply_default_engine(), probe.take_code_warning()) {
-                    (Err(e), _) => format!(" (the table scores it: {})", crate::error::line(&e)),
-                    (Ok(_), Some(why)) => format!(" (the table scores it: {why})"),
-                    (Ok(_), None) => String::new(),
+                let engine = match probe.take_code_warning() {
+                    Some(why) => format!(" (the table scores it: {why})"),
+                    None => String::new(),
                 };
                 Ok(format!(
                     "deployed {} as the {} model on {iface}{engine}",

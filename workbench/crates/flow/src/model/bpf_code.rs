@@ -6,10 +6,12 @@
 //! in the kernel by `verify`).
 //!
 //! The function's contract (the probe's `workbench_code_active` / `_shadow` placeholders): r1
-//! points at the feature vector (`[i64; FEATURE_COUNT]`), r2 at the score's i64 slot. The code
-//! writes the score to *r2 and returns the model id (zero-extended), using only r0-r5. Sums go
-//! through *r2, never a register: a register would hold a different known value on every path
-//! and the verifier could not merge the paths at the end of a tree.
+//! points at the feature vector (`[i64; FEATURE_COUNT]`), r2 at the score's i64 slot, r3 holds
+//! the id of the model in the slot the probe looked up. One function holds several models
+//! ([`dispatch`]): the one whose id is r3 writes the score to *r2 and returns its id
+//! (zero-extended); no such model returns [`NO_MODEL`]. Only r0-r5 are used. Sums go through
+//! *r2, never a register: a register would hold a different known value on every path and the
+//! verifier could not merge the paths at the end of a tree.
 
 use shared::features::FEATURE_COUNT;
 use shared::model::{
@@ -64,6 +66,7 @@ const MOV64_X: u8 = 0xbf;
 const ARSH64_K: u8 = 0xc7;
 const JSGT_K: u8 = 0x65; // BPF_JMP | BPF_JSGT | BPF_K
 const JSGT_X: u8 = 0x6d; // BPF_JMP | BPF_JSGT | BPF_X
+const JNE_X: u8 = 0x5d; // BPF_JMP | BPF_JNE | BPF_X
 const JA: u8 = 0x05;
 const EXIT: u8 = 0x95;
 
@@ -71,6 +74,8 @@ const R0: u8 = 0;
 const FEATURES: u8 = 1;
 const SCORE: u8 = 2;
 const VALUE: u8 = 3;
+/// The slot's model id on entry (then free: a model's code starts by loading a feature).
+const ID: u8 = 3;
 const WIDE: u8 = 4;
 const TEMP: u8 = 5;
 
@@ -98,7 +103,24 @@ pub fn no_model() -> Vec<Insn> {
     out
 }
 
-/// `model` compiled to the function described in the module comment.
+/// One function holding every `(id, code)` of `models` (each from [`compile`]): a compare of r3
+/// with each id in turn, the matching model's code, [`NO_MODEL`] when none matches. So one copy
+/// of the probe serves the active, previous and next model alike, and a swap among them needs
+/// no new copy.
+pub fn dispatch(models: &[(u32, Vec<Insn>)]) -> Result<Vec<Insn>, CodeError> {
+    let mut out = Vec::new();
+    for (id, code) in models {
+        // mov32 zero-extends: r3 holds the id as the probe widened it (u32 to u64).
+        out.push(op(MOV32_K, R0, 0, 0, *id as i32));
+        let skip = i16::try_from(code.len()).map_err(|_| CodeError::TooFar(code.len()))?;
+        out.push(op(JNE_X, ID, R0, skip, 0));
+        out.extend_from_slice(code);
+    }
+    out.extend(no_model());
+    Ok(out)
+}
+
+/// `model` compiled to the code of one model (it ends in an exit returning the model's id).
 pub fn compile(model: &Model) -> Result<Vec<Insn>, CodeError> {
     let trees = match model.header.kind {
         KIND_TREE => 1,

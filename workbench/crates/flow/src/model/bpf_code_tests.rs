@@ -11,11 +11,17 @@ use shared::features::FeatureVector;
 /// Runs `code` with r1 at `features` and r2 at `score`; returns r0. Panics on an instruction
 /// the compiler does not emit, an out-of-range access or a jump out of the code.
 fn run(code: &[Insn], features: &FeatureVector, score: &mut i64) -> u64 {
+    run_for(code, features, score, 0)
+}
+
+/// As [`run`], with r3 holding the slot's model id `id`, as the probe calls a [`dispatch`].
+fn run_for(code: &[Insn], features: &FeatureVector, score: &mut i64, id: u32) -> u64 {
     const FEATURES_BASE: u64 = 0x1000;
     const SCORE_BASE: u64 = 0x9000;
     let mut r = [0u64; 6];
     r[1] = FEATURES_BASE;
     r[2] = SCORE_BASE;
+    r[3] = u64::from(id);
     let load = |addr: u64, score: &i64| -> u64 {
         if addr == SCORE_BASE {
             *score as u64
@@ -87,6 +93,11 @@ fn run(code: &[Insn], features: &FeatureVector, score: &mut i64) -> u64 {
                     pc = (pc as i64 + i.off as i64) as usize;
                 }
             }
+            JNE_X => {
+                if r[d] != r[s] {
+                    pc = (pc as i64 + i.off as i64) as usize;
+                }
+            }
             JA => pc = (pc as i64 + i.off as i64) as usize,
             EXIT => return r[0],
             other => panic!("opcode {other:#x} at {}", pc - 1),
@@ -95,10 +106,11 @@ fn run(code: &[Insn], features: &FeatureVector, score: &mut i64) -> u64 {
     panic!("did not exit");
 }
 
-/// A random tree of at most `depth` levels; thresholds from small to beyond i32.
+/// A random tree of at most `depth` levels (and about 1,500 nodes, so four of them fit a forest's, so depth 24 stays within
+/// `MAX_NODES`); thresholds from small to beyond i32.
 fn random_tree(rng: &mut ChaCha8Rng, depth: usize, nodes: &mut Vec<Node>) -> usize {
     let at = nodes.len();
-    if depth == 0 || rng.random_bool(0.15) {
+    if depth == 0 || nodes.len() > 1_500 || rng.random_bool(0.15) {
         nodes.push(Node::Leaf {
             score: rng.random_range(-70_000..=70_000),
         });
@@ -163,7 +175,7 @@ fn random_trees_score_exactly_as_the_interpreter() {
     let mut rng = ChaCha8Rng::seed_from_u64(14);
     for round in 0..300 {
         let mut nodes = Vec::new();
-        random_tree(&mut rng, 1 + round % 12, &mut nodes);
+        random_tree(&mut rng, 1 + round % MAX_DEPTH, &mut nodes);
         let model = build::tree(&nodes, rng.random_range(-1000..70_000)).expect("tree");
         check(&model, &mut rng, 200);
     }
@@ -176,7 +188,7 @@ fn random_forests_score_exactly_as_the_interpreter() {
         let trees: Vec<Vec<Node>> = (0..=(round % MAX_TREES))
             .map(|_| {
                 let mut nodes = Vec::new();
-                random_tree(&mut rng, 8, &mut nodes);
+                random_tree(&mut rng, 1 + round % MAX_DEPTH, &mut nodes);
                 nodes
             })
             .collect();
@@ -214,6 +226,59 @@ fn a_full_depth_12_tree_fits_the_jump_range() {
     check(&model, &mut ChaCha8Rng::seed_from_u64(16), 2000);
     let mut score = 0;
     assert_eq!(run(&no_model(), &[0; FEATURE_COUNT], &mut score), NO_MODEL);
+}
+
+#[test]
+fn one_dispatch_runs_exactly_the_model_whose_id_the_slot_holds() {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    for round in 0..40 {
+        let models: Vec<Box<Model>> = (0..=round % 3)
+            .map(|_| {
+                let mut nodes = Vec::new();
+                let depth = rng.random_range(1..=MAX_DEPTH);
+                random_tree(&mut rng, depth, &mut nodes);
+                build::tree(&nodes, rng.random_range(-1000..70_000)).expect("tree")
+            })
+            .collect();
+        let bodies: Vec<(u32, Vec<Insn>)> = models
+            .iter()
+            .map(|m| (m.header.model_id, compile(m).expect("compiles")))
+            .collect();
+        let code = dispatch(&bodies).expect("dispatch");
+        for _ in 0..200 {
+            let m = &models[rng.random_range(0..models.len())];
+            let f = random_features(&mut rng, m);
+            let mut score = 0x5a5a;
+            assert_eq!(
+                run_for(&code, &f, &mut score, m.header.model_id),
+                m.header.model_id as u64
+            );
+            assert_eq!(score, m.score(&f), "features {f:?}");
+        }
+        // An id the copy does not hold (a model swapped in since): the table scores it.
+        let other = models
+            .iter()
+            .map(|m| m.header.model_id)
+            .max()
+            .unwrap_or(0)
+            .wrapping_add(1);
+        if models.iter().all(|m| m.header.model_id != other) {
+            let mut score = 7;
+            assert_eq!(run_for(&code, &[0; FEATURE_COUNT], &mut score, other), NO_MODEL);
+            assert_eq!(score, 7, "a model without code must not write the score");
+        }
+    }
+    // Ids with the top bit set are compared as the probe widens them (zero-extended).
+    let mut nodes = Vec::new();
+    random_tree(&mut rng, 3, &mut nodes);
+    let mut m = build::tree(&nodes, 0).expect("tree");
+    m.header.model_id = 0x8000_0001;
+    let code = dispatch(&[(m.header.model_id, compile(&m).expect("compiles"))]).expect("dispatch");
+    let mut score = 0;
+    assert_eq!(
+        run_for(&code, &[0; FEATURE_COUNT], &mut score, 0x8000_0001),
+        0x8000_0001
+    );
 }
 
 /// Feature values that probe `log2fx` and the clamp at their edges, or anything.

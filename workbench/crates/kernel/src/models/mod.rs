@@ -13,10 +13,14 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use crate::error::{fail, Context, Result};
+use crate::error::{fail, Context, Error, Result};
 use serde::Serialize;
 use shared::abi::{ProbeConfig, CLOCK_COARSE, MODEL_SLOTS, SLOT_ACTIVE, SLOT_PREVIOUS, SLOT_SHADOW};
 use shared::model::Model;
+
+mod engine;
+
+pub use engine::EngineIntent;
 
 use super::{bpffs, caps, sys};
 use workbench_flow::model::{id_string, kind_name};
@@ -69,12 +73,17 @@ pub struct ProbeModels {
     /// The pin directory (for the configuration beside the map of models).
     dir: PathBuf,
     outer: OwnedFd,
-    /// Why the code engine could not follow the last slot change (it was turned off: the
-    /// table scores the models); taken by `take_code_warning`.
+    /// Why the code engine could not be turned on for the last slot change (the table scores
+    /// the models); taken by `take_code_warning`.
     code_warning: std::sync::Mutex<Option<String>>,
+    /// The engine slot changes end in (`set_intent`).
+    intent: std::sync::Mutex<EngineIntent>,
     /// What the last compile made of the slots (the per-slot detail `deploy --json` shows).
     last_code: std::sync::Mutex<Option<super::code::CodeReport>>,
 }
+
+/// The slots' models: active, shadow, previous.
+type Slots = [Option<Box<Model>>; 3];
 
 /// Each occupied slot's inner map is also pinned under these names: reopening a map by its id
 /// (BPF_MAP_GET_FD_BY_ID) needs CAP_SYS_ADMIN, a pin needs only CAP_BPF. The outer map stays the
@@ -126,6 +135,7 @@ impl ProbeModels {
             outer: sys::obj_get(&path)?,
             dir,
             code_warning: Default::default(),
+            intent: Default::default(),
             last_code: Default::default(),
         })
     }
@@ -138,14 +148,25 @@ impl ProbeModels {
             outer: sys::obj_get(&dir.join(PIN_MODELS))?,
             dir: dir.to_path_buf(),
             code_warning: Default::default(),
+            intent: Default::default(),
             last_code: Default::default(),
         })
     }
 
     /// Empties the active slot: the probe then decides nothing (and the rollback target stays).
     pub fn clear_active(&self) -> Result<()> {
-        self.clear_slot(SLOT_ACTIVE)?;
-        self.follow_code()
+        let [a, s, p] = self.code_slots()?;
+        self.code_ahead(
+            &[a.as_deref(), s.as_deref(), p.as_deref()],
+            [None, s.as_deref(), p.as_deref()],
+        )?;
+        self.clear_slot(SLOT_ACTIVE)
+    }
+
+    /// The models in the active, shadow and previous slots.
+    fn slots(&self) -> Result<Slots> {
+        let read = |slot| Ok::<_, Error>(self.read_slot(slot)?.map(|(_, m)| m));
+        Ok([read(SLOT_ACTIVE)?, read(SLOT_SHADOW)?, read(SLOT_PREVIOUS)?])
     }
 
     fn slot_fd(&self, slot: u32) -> Result<Option<(u32, OwnedFd)>> {
@@ -227,108 +248,38 @@ impl ProbeModels {
         Ok(inner)
     }
 
-    fn install(&self, slot: u32, model: &Model) -> Result<()> {
-        let inner = self.prepare(model)?;
-        self.set_slot(slot, inner.as_fd())
-    }
-
     /// Makes `model` the active one; the active one becomes the rollback target. The new model
     /// is prepared first, so a model that is refused leaves active and previous as they were.
     pub fn deploy(&self, model: &Model) -> Result<()> {
         let inner = self.prepare(model)?;
+        let [a, s, p] = self.code_slots()?;
+        let before = [a.as_deref(), s.as_deref(), p.as_deref()];
+        self.code_ahead(
+            &before,
+            [Some(model), s.as_deref(), a.as_deref().or(p.as_deref())],
+        )?;
         if let Some((_, current)) = self.slot_fd(SLOT_ACTIVE)? {
             self.set_slot(SLOT_PREVIOUS, current.as_fd())?;
         }
-        self.set_slot(SLOT_ACTIVE, inner.as_fd())?;
-        self.follow_code()
+        self.set_slot(SLOT_ACTIVE, inner.as_fd())
     }
 
     /// Puts `model` beside the active one, evaluated but never acting.
     pub fn deploy_shadow(&self, model: &Model) -> Result<()> {
-        self.install(SLOT_SHADOW, model)?;
-        self.follow_code()
+        let inner = self.prepare(model)?;
+        let [a, s, p] = self.code_slots()?;
+        let before = [a.as_deref(), s.as_deref(), p.as_deref()];
+        self.code_ahead(&before, [a.as_deref(), Some(model), p.as_deref()])?;
+        self.set_slot(SLOT_SHADOW, inner.as_fd())
     }
 
     pub fn clear_shadow(&self) -> Result<()> {
-        self.clear_slot(SLOT_SHADOW)?;
-        self.follow_code()
-    }
-
-    /// Scores the slots' models by compiled code or by the table interpreter from now on (a
-    /// table choice is remembered: see [`ProbeModels::apply_default_engine`]).
-    pub fn set_engine(&self, engine: super::code::Engine) -> Result<super::code::CodeReport> {
-        match engine {
-            super::code::Engine::Code => self.compile_slots(),
-            super::code::Engine::Table => super::code::remove(&self.dir, true),
-        }
-    }
-
-    /// After a new model went in without an engine named (`deploy MODEL`, the TUI's `d`): the
-    /// code engine, unless the user chose the table before or it is on already (then the slot
-    /// change compiled). The report when it compiled now.
-    pub fn apply_default_engine(&self) -> Result<Option<super::code::CodeReport>> {
-        if super::code::in_use(&self.dir)
-            || super::code::default_engine(&self.dir) == super::code::Engine::Table
-        {
-            return Ok(None);
-        }
-        self.compile_slots().map(Some)
-    }
-
-    /// The engine as it is now (no change).
-    pub fn code_status(&self) -> super::code::CodeReport {
-        super::code::status(&self.dir)
-    }
-
-    /// Why the code engine was turned off by the last slot change, if it was.
-    pub fn take_code_warning(&self) -> Option<String> {
-        self.code_warning.lock().ok().and_then(|mut w| w.take())
-    }
-
-    /// The active and shadow models compiled into a new copy of the probe.
-    fn compile_slots(&self) -> Result<super::code::CodeReport> {
-        let active = self.read_slot(SLOT_ACTIVE)?.map(|(_, m)| m);
-        let shadow = self.read_slot(SLOT_SHADOW)?.map(|(_, m)| m);
-        let report = super::code::install(&self.dir, active.as_deref(), shadow.as_deref())?;
-        if let Ok(mut last) = self.last_code.lock() {
-            *last = Some(report.clone());
-        }
-        Ok(report)
-    }
-
-    /// The engine now, with the per-slot detail of this handle's last compile when there was
-    /// one.
-    pub fn code_report(&self) -> super::code::CodeReport {
-        let last = self.last_code.lock().ok().and_then(|mut l| l.take());
-        let now = super::code::status(&self.dir);
-        match last {
-            Some(l) if l.program_id == now.program_id => l,
-            _ => now,
-        }
-    }
-
-    /// After a slot changed: the code engine, when on, compiles the new pair. Until the new copy
-    /// is in (a verifier load, 0.2-0.5 s for a depth-12 tree), the old copy finds that its code
-    /// is not the slot's model and the table interpreter scores it: never a wrong model, only a
-    /// slower one. The slot change stands whatever happens here: a copy that cannot be made
-    /// turns the engine off (the table scores every model, and status says so) and leaves the
-    /// reason for `take_code_warning`.
-    fn follow_code(&self) -> Result<()> {
-        if super::code::in_use(&self.dir) {
-            if let Err(e) = self.compile_slots() {
-                let mut why = workbench_flow::errors::line(&e);
-                if let Err(off) = super::code::remove(&self.dir, false) {
-                    why.push_str(&format!(
-                        "; turning the code engine off failed too: {}",
-                        workbench_flow::errors::line(&off)
-                    ));
-                }
-                if let Ok(mut w) = self.code_warning.lock() {
-                    *w = Some(why);
-                }
-            }
-        }
-        Ok(())
+        let [a, s, p] = self.code_slots()?;
+        self.code_ahead(
+            &[a.as_deref(), s.as_deref(), p.as_deref()],
+            [a.as_deref(), None, p.as_deref()],
+        )?;
+        self.clear_slot(SLOT_SHADOW)
     }
 
     /// The shadow model becomes the active one (the active one the rollback target).
@@ -336,12 +287,14 @@ impl ProbeModels {
         let Some((_, shadow)) = self.slot_fd(SLOT_SHADOW)? else {
             fail!(State, "no shadow model on {} to promote", self.iface);
         };
+        let [a, s, p] = self.code_slots()?;
+        let before = [a.as_deref(), s.as_deref(), p.as_deref()];
+        self.code_ahead(&before, [s.as_deref(), None, a.as_deref().or(p.as_deref())])?;
         if let Some((_, current)) = self.slot_fd(SLOT_ACTIVE)? {
             self.set_slot(SLOT_PREVIOUS, current.as_fd())?;
         }
         self.set_slot(SLOT_ACTIVE, shadow.as_fd())?;
-        self.clear_slot(SLOT_SHADOW)?;
-        self.follow_code()
+        self.clear_slot(SLOT_SHADOW)
     }
 
     /// Swaps the active and the previous model (a second rollback undoes the first).
@@ -349,13 +302,15 @@ impl ProbeModels {
         let Some((_, previous)) = self.slot_fd(SLOT_PREVIOUS)? else {
             fail!(State, "no previous model on {} to roll back to", self.iface);
         };
+        let [a, s, p] = self.code_slots()?;
+        let before = [a.as_deref(), s.as_deref(), p.as_deref()];
+        self.code_ahead(&before, [p.as_deref(), s.as_deref(), a.as_deref()])?;
         let current = self.slot_fd(SLOT_ACTIVE)?;
         self.set_slot(SLOT_ACTIVE, previous.as_fd())?;
         match current {
-            Some((_, fd)) => self.set_slot(SLOT_PREVIOUS, fd.as_fd())?,
-            None => self.clear_slot(SLOT_PREVIOUS)?,
+            Some((_, fd)) => self.set_slot(SLOT_PREVIOUS, fd.as_fd()),
+            None => self.clear_slot(SLOT_PREVIOUS),
         }
-        self.follow_code()
     }
 
     /// Adds the score scale of every model in a slot that `book` does not know yet.

@@ -1,0 +1,71 @@
+//! Loading a copy, and the verifier's reason in one line when it refuses one.
+
+use std::os::fd::OwnedFd;
+
+use super::BPF_PROG_TYPE_SCHED_CLS;
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// Loads the copy; a refusal is reported with the verifier's own last lines.
+pub(super) fn load(instructions: &[u64]) -> Result<OwnedFd> {
+    match sys::prog_load_raw(BPF_PROG_TYPE_SCHED_CLS, instructions, "wb_tc_code") {
+        Ok(fd) => Ok(fd),
+        Err(first) => {
+            // Again with the log, only now: a 16 MiB log costs time on every load.
+            let mut log = vec![0u8; 16 << 20];
+            let again = sys::prog_load_logged(
+                BPF_PROG_TYPE_SCHED_CLS,
+                instructions,
+                "wb_tc_code",
+                Some(&mut log),
+            );
+            if let Ok(fd) = again {
+                return Ok(fd);
+            }
+            let text = String::from_utf8_lossy(&log);
+            let reason = verifier_reason(text.trim_end_matches('\0'));
+            let what = match first.raw_os_error() {
+                // The verifier's own refusals; anything else (EPERM, ENOMEM, E2BIG) is not.
+                Some(libc::EACCES | libc::EINVAL) if !reason.is_empty() => format!(
+                    "the kernel verifier refused the compiled models ({} instructions): {}",
+                    instructions.len(),
+                    reason.join(" / ")
+                ),
+                _ => format!(
+                    "loading the compiled copy of the probe ({} instructions)",
+                    instructions.len()
+                ),
+            };
+            Err(Error::io(what, first))
+        }
+    }
+}
+
+/// The verifier's reason out of its log: the last line that is neither a register state, an
+/// instruction of the trace nor a statistic (the reason comes before the state dumps), then
+/// the count of instructions it processed.
+fn verifier_reason(log: &str) -> Vec<&str> {
+    let lines: Vec<&str> = log.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let noise = [
+        "processed ",
+        "verification time",
+        "stack depth",
+        "old state",
+        "new state",
+        "cur state",
+        "from ",
+        "frame",
+        "R0",
+        "R1",
+        "last_idx",
+        "regs=",
+        "mark_precise",
+        ";",
+    ];
+    let reason = lines
+        .iter()
+        .rev()
+        .find(|l| !l.starts_with(|c: char| c.is_ascii_digit()) && !noise.iter().any(|n| l.starts_with(n)));
+    let processed = lines.iter().rev().find(|l| l.starts_with("processed "));
+    reason.into_iter().chain(processed).copied().collect()
+}
