@@ -106,6 +106,50 @@ fn run_for(code: &[Insn], features: &FeatureVector, score: &mut i64, id: u32) ->
     panic!("did not exit");
 }
 
+/// [`random_tree`] with its split features drawn from the set bits of `features` only (a
+/// feature subset, as a model trained on some features has).
+fn subset_tree(rng: &mut ChaCha8Rng, depth: usize, features: u64, nodes: &mut Vec<Node>) -> usize {
+    let at = random_tree(rng, depth, nodes);
+    let allowed: Vec<usize> = (0..FEATURE_COUNT).filter(|f| features >> f & 1 == 1).collect();
+    for n in nodes.iter_mut() {
+        if let Node::Split { feature, .. } = n {
+            *feature = allowed[*feature % allowed.len()];
+        }
+    }
+    at
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Trees and forests of depth 1-24 on any feature subset: the compiled code and the
+    /// interpreter agree on every vector tried.
+    #[test]
+    fn compiled_trees_and_forests_on_feature_subsets_score_as_the_interpreter(
+        seed in proptest::prelude::any::<u64>(),
+        depth in 1usize..=MAX_DEPTH,
+        trees in 1usize..=MAX_TREES,
+        features in 1u64..(1 << FEATURE_COUNT),
+    ) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let parts: Vec<Vec<Node>> = (0..trees)
+            .map(|_| {
+                let mut nodes = Vec::new();
+                subset_tree(&mut rng, depth, features, &mut nodes);
+                nodes
+            })
+            .collect();
+        let model = if trees == 1 {
+            build::tree(&parts[0], rng.random_range(-1000..70_000)).expect("tree")
+        } else {
+            build::forest(&parts, 0).expect("forest")
+        };
+        let used = model.header.feature_mask as u64;
+        proptest::prop_assert_eq!(used & !features, 0, "a split outside the subset");
+        check(&model, &mut rng, 50);
+    }
+}
+
 /// A random tree of at most `depth` levels (and about 1,500 nodes, so four of them fit a forest's, so depth 24 stays within
 /// `MAX_NODES`); thresholds from small to beyond i32.
 fn random_tree(rng: &mut ChaCha8Rng, depth: usize, nodes: &mut Vec<Node>) -> usize {
