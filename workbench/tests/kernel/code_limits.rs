@@ -82,3 +82,66 @@ fn a_copy_the_verifier_refuses_changes_nothing() {
         "kernel test: the largest copy (six complete depth-12 trees, 64-bit thresholds) verified in {six} instructions; a loop was refused and changed nothing ({line})"
     ));
 }
+
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn concurrent_slot_changes_leave_a_copy_that_holds_the_slots_models() {
+    use workbench_kernel::code;
+    crate::common::require_kernel("concurrent_slot_changes_leave_a_copy_that_holds_the_slots_models");
+    let pid = std::process::id();
+    let lab = Lab::create(&format!("cc{}", pid % 100_000), (pid % 200) as u8 + 33).expect("lab");
+    let _detach = DetachOnDrop(lab.host_if.clone());
+    let h = lab.host_if.clone();
+    probe::attach(&h, &AttachOptions::default()).expect("attach the probe");
+    let dir = workbench_kernel::bpffs::iface_dir(&h);
+    let mut rng = ChaCha8Rng::seed_from_u64(33);
+    let trees: Vec<Box<Model>> = (0..6)
+        .map(|_| {
+            let mut nodes = Vec::new();
+            full_tree(4, &mut rng, &mut nodes);
+            build::tree(&nodes, 0).expect("tree")
+        })
+        .collect();
+    let first = ProbeModels::open(&h).expect("open the map of models");
+    first.deploy(&trees[0]).expect("deploy");
+    first.set_engine(Engine::Code).expect("the code engine");
+    // Two writers at once, as the agent and a `deploy` would be: one swaps the active model
+    // among three, the other the shadow among three; each change needs a new copy.
+    std::thread::scope(|s| {
+        for part in [0usize, 1] {
+            let (h, trees) = (&h, &trees);
+            s.spawn(move || {
+                let models = ProbeModels::open(h).expect("open the map of models");
+                for i in 0..12 {
+                    let m = &trees[part * 3 + i % 3];
+                    if part == 0 {
+                        models.deploy(m).expect("deploy");
+                    } else {
+                        models.deploy_shadow(m).expect("deploy the shadow");
+                    }
+                }
+            });
+        }
+    });
+    let slot = |k| first.read_slot(k).expect("read a slot").map(|(_, m)| m);
+    let (active, shadow, previous) = (
+        slot(shared::abi::SLOT_ACTIVE),
+        slot(shared::abi::SLOT_SHADOW),
+        slot(shared::abi::SLOT_PREVIOUS),
+    );
+    let actives: Vec<&Model> = [active.as_deref(), previous.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let shadows: Vec<&Model> = shadow.as_deref().into_iter().collect();
+    assert!(actives.len() == 2 && shadows.len() == 1);
+    assert!(
+        code::holds(&dir, &actives, &shadows),
+        "the copy in place does not hold the slots' models: {:?}",
+        code::status(&dir).held
+    );
+    report("kernel test: 24 slot changes from two writers at once left a copy holding the active, previous and shadow models");
+}

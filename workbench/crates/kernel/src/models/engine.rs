@@ -42,6 +42,7 @@ impl ProbeModels {
     /// Scores the slots' models by compiled code or by the table interpreter from now on (a
     /// table choice is remembered: see [`EngineIntent::Default`]).
     pub fn set_engine(&self, engine: crate::code::Engine) -> Result<crate::code::CodeReport> {
+        let _turn = self.turn();
         match engine {
             crate::code::Engine::Code => self.compile_slots(),
             crate::code::Engine::Table => crate::code::remove(&self.dir, true),

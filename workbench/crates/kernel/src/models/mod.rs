@@ -153,8 +153,22 @@ impl ProbeModels {
         })
     }
 
+    /// One slot change at a time on this interface, across processes (the agent and a
+    /// `deploy`, two TUIs): an exclusive `flock` on the pin directory, held until the change and
+    /// its copy are done. Without it two changes could interleave their slot updates (leaving a
+    /// previous model that is neither's) or leave in place the copy made for the other's
+    /// models (correct, since the probe checks ids, but scored by the table). Best effort: a
+    /// directory that cannot be opened is not locked.
+    pub(crate) fn turn(&self) -> Option<OwnedFd> {
+        let fd = OwnedFd::from(std::fs::File::open(&self.dir).ok()?);
+        // SAFETY: flock on an fd owned here; it is released when the fd is closed.
+        let rc = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) };
+        (rc == 0).then_some(fd)
+    }
+
     /// Empties the active slot: the probe then decides nothing (and the rollback target stays).
     pub fn clear_active(&self) -> Result<()> {
+        let _turn = self.turn();
         let [a, s, p] = self.code_slots()?;
         self.code_ahead(
             &[a.as_deref(), s.as_deref(), p.as_deref()],
@@ -252,6 +266,7 @@ impl ProbeModels {
     /// is prepared first, so a model that is refused leaves active and previous as they were.
     pub fn deploy(&self, model: &Model) -> Result<()> {
         let inner = self.prepare(model)?;
+        let _turn = self.turn();
         let [a, s, p] = self.code_slots()?;
         let before = [a.as_deref(), s.as_deref(), p.as_deref()];
         self.code_ahead(
@@ -267,6 +282,7 @@ impl ProbeModels {
     /// Puts `model` beside the active one, evaluated but never acting.
     pub fn deploy_shadow(&self, model: &Model) -> Result<()> {
         let inner = self.prepare(model)?;
+        let _turn = self.turn();
         let [a, s, p] = self.code_slots()?;
         let before = [a.as_deref(), s.as_deref(), p.as_deref()];
         self.code_ahead(&before, [a.as_deref(), Some(model), p.as_deref()])?;
@@ -274,6 +290,7 @@ impl ProbeModels {
     }
 
     pub fn clear_shadow(&self) -> Result<()> {
+        let _turn = self.turn();
         let [a, s, p] = self.code_slots()?;
         self.code_ahead(
             &[a.as_deref(), s.as_deref(), p.as_deref()],
@@ -284,6 +301,7 @@ impl ProbeModels {
 
     /// The shadow model becomes the active one (the active one the rollback target).
     pub fn promote_shadow(&self) -> Result<()> {
+        let _turn = self.turn();
         let Some((_, shadow)) = self.slot_fd(SLOT_SHADOW)? else {
             fail!(State, "no shadow model on {} to promote", self.iface);
         };
@@ -299,6 +317,7 @@ impl ProbeModels {
 
     /// Swaps the active and the previous model (a second rollback undoes the first).
     pub fn rollback(&self) -> Result<()> {
+        let _turn = self.turn();
         let Some((_, previous)) = self.slot_fd(SLOT_PREVIOUS)? else {
             fail!(State, "no previous model on {} to roll back to", self.iface);
         };
