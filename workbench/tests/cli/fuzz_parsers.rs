@@ -52,6 +52,30 @@ fn valid_model_file() -> Vec<u8> {
     std::fs::read(path).expect("read")
 }
 
+/// A model edited after it was sealed (a leaf's score changed, the checksum made right again,
+/// the id kept) is refused: the kernel and the code engine tell models apart by their id.
+#[test]
+fn a_model_whose_id_is_not_its_content_is_refused() {
+    let mut m = file::parse(&valid_model_file()).expect("valid").model;
+    let kept_id = m.header.model_id;
+    let leaf = m
+        .nodes
+        .iter()
+        .position(|n| n.is_leaf != 0 && n.score == 7)
+        .expect("the leaf scoring 7");
+    m.nodes[leaf].score = 8;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("edited.ebml");
+    file::write(&path, &m, serde_json::Value::Null).expect("write");
+    let e = file::read(&path).expect_err("an edited model must be refused");
+    let line = e.to_string();
+    assert!(
+        line.contains(&format!("names model {kept_id:08x} but its content is model")),
+        "{line}"
+    );
+    assert!(line.contains("edited.ebml"), "the error names the file: {line}");
+}
+
 /// An Ethernet frame that starts plausibly (IPv4/IPv6/VLAN ethertypes) and continues randomly.
 fn plausible_frame() -> impl Strategy<Value = Vec<u8>> {
     (

@@ -179,18 +179,24 @@ pub fn used_features(m: &Model) -> u64 {
     mask
 }
 
+/// The id a sealed model carries: the hash of its encoded content without the id and the
+/// checksum, so equal models get equal ids (and a file whose id is not its content's was
+/// edited).
+pub fn content_id(m: &Model) -> u32 {
+    let mut bytes = vec![0u8; codec::encoded_len(m)];
+    codec::encode(m, &mut bytes);
+    bytes[12..16].fill(0);
+    bytes[40..44].fill(0);
+    codec::fnv1a(FNV_OFFSET, &bytes)
+}
+
 /// Sets the feature mask and the content id, then validates the model through the codec, so a
 /// sealed model is exactly what a model file or the kernel will accept.
 pub fn seal(m: &mut Model) -> Result<()> {
     m.header.feature_mask = used_features(m);
-    m.header.model_id = 0;
+    m.header.model_id = content_id(m);
     m.header.checksum = 0;
     let mut bytes = vec![0u8; codec::encoded_len(m)];
-    codec::encode(m, &mut bytes);
-    // The id hashes the content without id and checksum, so equal models get equal ids.
-    bytes[12..16].fill(0);
-    bytes[40..44].fill(0);
-    m.header.model_id = codec::fnv1a(FNV_OFFSET, &bytes);
     codec::encode(m, &mut bytes);
     let mut check = Box::new(Model::zeroed());
     codec::decode(&bytes, &mut check).map_err(CompileError::Invalid)?;

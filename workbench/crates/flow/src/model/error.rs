@@ -93,6 +93,8 @@ pub enum FormatError {
     Body { at: usize, fault: ModelError },
     #[error("JSON header names model {header} but the body is model {body}")]
     IdMismatch { header: String, body: String },
+    #[error("the body names model {body} but its content is model {content} (an edited file? `workbench train` writes models whole)")]
+    ContentMismatch { body: String, content: String },
 }
 
 /// Reading or writing a model file.

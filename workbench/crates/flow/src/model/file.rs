@@ -229,6 +229,15 @@ pub fn parse(bytes: &[u8]) -> Result<ModelFile, FormatError> {
             body: id_string(model.header.model_id),
         });
     }
+    // The kernel tells models apart by this id (the code engine picks a model's code by it),
+    // so two different models must never share one.
+    let content = super::build::content_id(&model);
+    if content != model.header.model_id {
+        return Err(FormatError::ContentMismatch {
+            body: id_string(model.header.model_id),
+            content: id_string(content),
+        });
+    }
     Ok(ModelFile { meta, model })
 }
 

@@ -318,10 +318,17 @@ fn compile_function(
     let mut seen = Vec::new();
     for m in models {
         let id = m.header.model_id;
-        if seen.contains(&id) {
+        if let Some((_, checksum)) = seen.iter().find(|(i, _)| *i == id) {
+            if *checksum != m.header.checksum {
+                return Err(err!(
+                    State,
+                    "two different models carry the id {} (an edited model file?): the code engine tells models apart by their id",
+                    id_string(id)
+                ));
+            }
             continue;
         }
-        seen.push(id);
+        seen.push((id, m.header.checksum));
         let (instructions, table_because) = match bpf_code::compile(m) {
             Ok(insns) => {
                 let n = insns.len();
