@@ -142,7 +142,9 @@ impl History {
         if self.len > 0 {
             let j = self.slot(self.len - 1);
             let gamma = dot(&self.s[j], &self.y[j]) / dot(&self.y[j], &self.y[j]);
-            dir.iter_mut().for_each(|v| *v *= gamma);
+            for v in &mut *dir {
+                *v *= gamma;
+            }
         }
         for (k, a) in alphas.iter().enumerate().take(self.len) {
             let j = self.slot(k);
@@ -151,7 +153,9 @@ impl History {
                 .zip(&self.s[j])
                 .for_each(|(qi, si)| *qi += (a - b) * si);
         }
-        dir.iter_mut().for_each(|v| *v = -*v);
+        for v in &mut *dir {
+            *v = -*v;
+        }
     }
 }
 
