@@ -15,6 +15,7 @@
 
 pub mod buckets;
 pub mod logistic;
+mod loss_gradient;
 
 /// A node of the fitted tree; node 0 is the root. Rows with `x[feature] <= threshold` go left.
 #[derive(Debug, Clone, PartialEq)]
