@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use shared::abi::{MODE_DRY_RUN, MODE_ENFORCE, MODE_MONITOR};
 use workbench_flow::model::file::{self, ModelFile};
 use workbench_kernel::enforce::{self, DefaultRoute};
 use workbench_kernel::models::Clock;
@@ -22,24 +21,7 @@ struct Document {
     agent: AgentConfig,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    #[default]
-    Monitor,
-    DryRun,
-    Enforce,
-}
-
-impl Mode {
-    pub fn abi(self) -> u32 {
-        match self {
-            Mode::Monitor => MODE_MONITOR,
-            Mode::DryRun => MODE_DRY_RUN,
-            Mode::Enforce => MODE_ENFORCE,
-        }
-    }
-}
+pub use workbench_kernel::models::Mode;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]

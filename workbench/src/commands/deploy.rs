@@ -4,9 +4,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use color_eyre::eyre::{bail, Result, WrapErr};
-use shared::abi::{MODE_DRY_RUN, MODE_ENFORCE, MODE_MONITOR};
+use shared::abi::MODE_ENFORCE;
 
 use crate::output::{Output, Shown};
 use serde::Serialize;
@@ -15,15 +15,7 @@ use workbench_kernel::code::CodeReport;
 use workbench_kernel::enforce::{self, DefaultRoute};
 use workbench_kernel::models::{self, Clock, EngineIntent, ProbeModels};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Mode {
-    /// Every packet passes; verdicts are recorded (the default).
-    Monitor,
-    /// Packets of flows whose active verdict is malicious are dropped.
-    Enforce,
-    /// Count what enforce would drop (statistic `would_drop`), pass everything.
-    DryRun,
-}
+pub use workbench_kernel::models::Mode;
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
@@ -151,11 +143,7 @@ pub fn run(args: DeployArgs) -> Result<()> {
     {
         let mut config = models::read_config(&args.iface)?;
         if let Some(mode) = args.mode {
-            config.mode = match mode {
-                Mode::Monitor => MODE_MONITOR,
-                Mode::Enforce => MODE_ENFORCE,
-                Mode::DryRun => MODE_DRY_RUN,
-            };
+            config.mode = mode.abi();
         }
         if let Some(n) = args.decide_first {
             config.decide_first_packets = n;

@@ -41,7 +41,7 @@ pub const DEFAULT_RUNS: usize = 7;
 pub const QUICK_REPEAT: u32 = 50_000;
 pub const QUICK_RUNS: usize = 3;
 /// The do-nothing classifier in the probe object.
-pub const EMPTY_PROGRAM: &str = "workbench_empty";
+pub use workbench_kernel::cost::EMPTY_PROGRAM;
 /// Targets of the kernel model engine issue, checked on every benchmark packet.
 /// Issue 14's targets, on the default engine (compiled code for the tree and the forest; a
 /// logistic model is scored by the table interpreter).

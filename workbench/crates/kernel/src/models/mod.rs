@@ -376,6 +376,31 @@ impl ProbeModels {
     }
 }
 
+/// What the probe does with a malicious verdict, as `deploy --mode` and the agent's `mode` key
+/// name it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Every packet passes; verdicts are recorded (the default).
+    #[default]
+    Monitor,
+    /// Packets of flows whose active verdict is malicious are dropped.
+    Enforce,
+    /// Count what enforce would drop (statistic `would_drop`), pass everything.
+    DryRun,
+}
+
+impl Mode {
+    /// The value of [`ProbeConfig::mode`].
+    pub fn abi(self) -> u32 {
+        match self {
+            Mode::Monitor => shared::abi::MODE_MONITOR,
+            Mode::Enforce => shared::abi::MODE_ENFORCE,
+            Mode::DryRun => shared::abi::MODE_DRY_RUN,
+        }
+    }
+}
+
 /// The clock that stamps packets, as `deploy --clock`, `verify --clock` and the agent's `clock`
 /// key name it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
