@@ -127,12 +127,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let names = ["ip", "n", "s", "weird,name"];
         let ips: Vec<IpAddr> = vec![
-            "10.0.0.1".parse().unwrap(),
-            "255.255.255.255".parse().unwrap(),
-            "0.0.0.0".parse().unwrap(),
-            "2001:db8::1".parse().unwrap(),
-            "::ffff:10.1.2.3".parse().unwrap(),
-            "fe80::".parse().unwrap(),
+            "10.0.0.1".parse().expect("an address"),
+            "255.255.255.255".parse().expect("an address"),
+            "0.0.0.0".parse().expect("an address"),
+            "2001:db8::1".parse().expect("an address"),
+            "::ffff:10.1.2.3".parse().expect("an address"),
+            "fe80::".parse().expect("an address"),
         ];
         let ns = [0, -1, i64::MAX, i64::MIN, 42, 1_000_000_007];
         let ss = [
@@ -146,15 +146,15 @@ mod tests {
         let ts = [Some("x"), Some("\""), None, Some(" "), Some("é"), Some("")];
 
         let ours = dir.path().join("ours.csv");
-        let mut rows = CsvRows::new(File::create(&ours).unwrap(), &names);
+        let mut rows = CsvRows::new(File::create(&ours).expect("test io"), &names);
         for i in 0..ips.len() {
             rows.ip(ips[i]);
             rows.int(ns[i]);
             rows.str(ss[i]);
             rows.str(ts[i]);
-            rows.end_row().unwrap();
+            rows.end_row().expect("test io");
         }
-        rows.finish().unwrap();
+        rows.finish().expect("test io");
 
         let theirs = dir.path().join("polars.csv");
         let schema: Schema = [
@@ -165,22 +165,25 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let mut w = CsvWriter::new(File::create(&theirs).unwrap())
+        let mut w = CsvWriter::new(File::create(&theirs).expect("test io"))
             .include_header(true)
             .batched(&schema)
-            .unwrap();
-        let ip_text: Vec<String> = ips.iter().map(|ip| ip.to_string()).collect();
+            .expect("test io");
+        let ip_text: Vec<String> = ips.iter().map(ToString::to_string).collect();
         let df = DataFrame::new(vec![
             Column::new(names[0].into(), ip_text),
             Column::new(names[1].into(), ns.to_vec()),
             Column::new(names[2].into(), ss.to_vec()),
             Column::new(names[3].into(), ts.to_vec()),
         ])
-        .unwrap();
-        w.write_batch(&df).unwrap();
-        w.finish().unwrap();
+        .expect("test io");
+        w.write_batch(&df).expect("test io");
+        w.finish().expect("test io");
 
-        let (a, b) = (std::fs::read(&ours).unwrap(), std::fs::read(&theirs).unwrap());
+        let (a, b) = (
+            std::fs::read(&ours).expect("test io"),
+            std::fs::read(&theirs).expect("test io"),
+        );
         assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
         assert_eq!(a, b);
     }
@@ -190,9 +193,9 @@ mod tests {
     fn an_empty_table_is_its_header() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t.csv");
-        CsvRows::new(File::create(&path).unwrap(), &["a", "b"])
+        CsvRows::new(File::create(&path).expect("test io"), &["a", "b"])
             .finish()
-            .unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a,b\n");
+            .expect("test io");
+        assert_eq!(std::fs::read_to_string(&path).expect("test io"), "a,b\n");
     }
 }

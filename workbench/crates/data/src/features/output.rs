@@ -457,6 +457,72 @@ mod tests {
         assert_eq!(&doc[start..end], table, "docs/FEATURES.md is out of date");
     }
 
+    /// A whole table as `workbench features` writes it (labels, `decided_at`, the opt-in
+    /// columns, IPv4 and IPv6 addresses, a file name that needs quoting, two captures) is byte
+    /// for byte what polars' CSV writer makes of the same table, as it wrote it before the rows
+    /// were formatted directly.
+    #[test]
+    fn the_csv_table_is_what_polars_writes() {
+        use super::super::labels::CicOptions;
+        use super::super::{extract, DecisionPoint, FeaturesOptions};
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let odd = dir.path().join("odd, \"quoted\" name.pcap");
+        std::fs::copy(root.join("sample-pcaps/honest.pcap"), &odd).expect("copy the sample");
+        let mut pcaps = vec![odd];
+        // IPv6 flows, where the shared data is present.
+        let v6 = root.join("../shared/data/pcaps/apps/1kxun.pcap");
+        if v6.exists() {
+            pcaps.push(v6);
+        }
+        let opts = FeaturesOptions {
+            pcaps,
+            output: dir.path().join("ours.csv"),
+            decision: DecisionPoint::Packet(3),
+            labels: Some(root.join("sample-pcaps/labels-honest.csv")),
+            cic: CicOptions::default(),
+            lenient: false,
+            opt_in: shared::features::OPT_IN_FEATURES,
+        };
+        let report = extract(&opts, &crate::progress::NoProgress).expect("features");
+        assert!(report.rows > 1000, "{} rows", report.rows);
+        let layout = Layout {
+            decided_at: true,
+            label: true,
+            attack_type: true,
+            opt_in: shared::features::OPT_IN_FEATURES,
+        };
+        let df = CsvReadOptions::default()
+            .with_has_header(true)
+            .with_schema(Some(std::sync::Arc::new(TableWriter::schema(layout))))
+            .try_into_reader_with_file_path(Some(opts.output.clone()))
+            .and_then(SerReader::finish)
+            .expect("read the table back");
+        assert_eq!(df.height() as u64, report.rows);
+        let theirs = dir.path().join("polars.csv");
+        let mut w = CsvWriter::new(File::create(&theirs).expect("create"))
+            .include_header(true)
+            .batched(&TableWriter::schema(layout))
+            .expect("writer");
+        w.write_batch(&df).expect("write");
+        w.finish().expect("finish");
+        let ours = std::fs::read(&opts.output).expect("ours");
+        let polars = std::fs::read(&theirs).expect("polars");
+        assert!(
+            ours == polars,
+            "the tables differ (ours {} bytes, polars {})",
+            ours.len(),
+            polars.len()
+        );
+        let text = String::from_utf8(ours).expect("utf-8");
+        let quoted = format!(
+            ",\"{}\"\n",
+            opts.pcaps[0].display().to_string().replace('"', "\"\"")
+        );
+        assert!(text.contains(&quoted), "the file name is quoted: {quoted}");
+        assert!(text.contains(",,"), "missing labels are empty fields");
+    }
+
     #[test]
     fn columns_are_unique_and_hold_every_feature() {
         let mut layout = Layout {
