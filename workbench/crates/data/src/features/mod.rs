@@ -146,24 +146,10 @@ struct Flow {
 /// each larger copy) and the final lookup of every flow cost more than the flows' own update.
 /// Here the map holds 4-byte indices and the entries sit in one vector, next to their
 /// bookkeeping, read in order at the end.
+#[derive(Default)]
 struct FlowTable {
     flows: Vec<Flow>,
     index: FlowMap<u32>,
-}
-
-impl FlowTable {
-    /// A table with room for as many flows as a capture of `capture_bytes` could hold packets
-    /// of 64 bytes with their record header, at most 65,536 (a few MiB of address space; a
-    /// capture of more flows grows the table as it goes). Growing from empty rehashed the index
-    /// a dozen times on the SYN flood (9% of the run); a capture of few flows touches only the
-    /// pages its flows land on.
-    fn for_capture(capture_bytes: u64) -> FlowTable {
-        let flows = (capture_bytes / 64).min(1 << 16) as usize;
-        FlowTable {
-            flows: Vec::with_capacity(flows),
-            index: FlowMap::with_capacity_and_hasher(flows, Default::default()),
-        }
-    }
 }
 
 /// The run's counters and outputs, shared by all files.
@@ -268,9 +254,8 @@ impl Run<'_> {
             DecisionPoint::EveryPacket => Some(self.count_flows(path)?),
             _ => None,
         };
+        let mut table = FlowTable::default();
         let mut reader = self.open(path)?;
-        let capture_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
-        let mut table = FlowTable::for_capture(capture_bytes);
         while let Some(packet) = reader.next() {
             let packet = packet?;
             self.report.packets += 1;
