@@ -1,7 +1,8 @@
 //! `workbench features`: training data from captures, computed by the probe's own code.
 //!
-//! Every packet goes through the userspace twin ([`workbench_flow::twin::Twin`]): the `shared` parser,
-//! canonical flow key, and `FlowEntry`/`FlowState` update the probe runs. A row holds the feature
+//! Every packet goes through the `shared` parser, canonical flow key, and `FlowEntry`/`FlowState`
+//! update the probe runs, as in the userspace twin ([`workbench_flow::twin::Twin`]) without a
+//! model (see [`FlowTable`] for why not the twin itself). A row holds the feature
 //! vector at the decision point: the flow's last packet (default, as CICFlowMeter computes at flow
 //! end), its N-th packet (`--decision-at N`; at the last packet for shorter flows, marked in
 //! `decided_at`), or every packet (`--every-packet`).
@@ -12,23 +13,24 @@
 //! flow's total before its first row, so it reads each file twice (once to count) rather than
 //! holding the rows.
 
+pub(crate) mod csv_rows;
 pub mod labels;
 pub(crate) mod output;
 
+use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
-use shared::abi::ProbeConfig;
 use shared::features::FeatureVector;
-use shared::FlowKey;
+use shared::{FlowEntry, FlowKey};
 
 use crate::progress::{Position, Progress};
 use labels::{Assigned, CicOptions, FlowFacts, LabelReport, Labeler};
 use output::{Layout, Row, TableWriter, DECIDED_AT_LAST_PACKET, DECIDED_AT_PACKET_N};
 use workbench_flow::flowfmt::FlowTuple;
-use workbench_flow::twin::{FlowMap, Twin};
+use workbench_flow::twin::FlowMap;
 
 /// Why a feature table could not be made: a capture, the labels, or the output file.
 #[derive(Debug, thiserror::Error)]
@@ -120,12 +122,34 @@ pub struct FeaturesReport {
     pub packets_per_s: u64,
 }
 
-/// Per-flow bookkeeping next to the twin's entry, in first-seen order.
+/// Per-flow bookkeeping next to the probe's entry.
 struct FlowMeta {
     key: FlowKey,
     label: Option<Assigned>,
     /// `--decision-at N`: the features at packet N, once reached.
     decided: Option<Box<FeatureVector>>,
+}
+
+/// One flow: its bookkeeping and the entry the probe would hold for it.
+struct Flow {
+    meta: FlowMeta,
+    entry: FlowEntry,
+}
+
+/// The flows of one capture in first-seen order, found by key through an index.
+///
+/// The twin's update without the twin: each packet is `FlowKey::of`, then `FlowEntry::new` for a
+/// new key or `FlowEntry::update`, exactly the twin's `packet`; the twin's last step, `decide`,
+/// does nothing without a model (`decide_first_packets` and `decide_every` are 0 here). Why:
+/// the twin's map holds the 192-byte entries themselves, and on a capture of short flows (a SYN
+/// flood: nearly a flow per packet) growing that map (rehashing, and touching fresh pages for
+/// each larger copy) and the final lookup of every flow cost more than the flows' own update.
+/// Here the map holds 4-byte indices and the entries sit in one vector, next to their
+/// bookkeeping, read in order at the end.
+#[derive(Default)]
+struct FlowTable {
+    flows: Vec<Flow>,
+    index: FlowMap<u32>,
 }
 
 /// The run's counters and outputs, shared by all files.
@@ -160,7 +184,7 @@ impl Run<'_> {
     fn row(
         &mut self,
         meta: &FlowMeta,
-        entry: &shared::FlowEntry,
+        entry: &FlowEntry,
         features: &FeatureVector,
         decision_packet: u32,
         flow_packets: u32,
@@ -179,9 +203,9 @@ impl Run<'_> {
             .and_then(|a| a.attack_type)
             .and_then(|id| names.map(|l| l.name(id)));
         self.writer.push(Row {
-            src_ip: t.src_ip.to_string(),
+            src_ip: t.src_ip,
             src_port: t.src_port,
-            dst_ip: t.dest_ip.to_string(),
+            dst_ip: t.dest_ip,
             dst_port: t.dest_port,
             proto: meta.key.proto,
             first_seen_ns: entry.state.first_ts_ns,
@@ -230,15 +254,7 @@ impl Run<'_> {
             DecisionPoint::EveryPacket => Some(self.count_flows(path)?),
             _ => None,
         };
-        let config = ProbeConfig {
-            // No model: the twin's decision step has nothing to evaluate.
-            decide_first_packets: 0,
-            decide_every: 0,
-            ..ProbeConfig::default()
-        };
-        let mut twin = Twin::new(config, None, None);
-        let mut metas: Vec<FlowMeta> = Vec::new();
-        let mut index: FlowMap<usize> = FlowMap::default();
+        let mut table = FlowTable::default();
         let mut reader = self.open(path)?;
         while let Some(packet) = reader.next() {
             let packet = packet?;
@@ -254,46 +270,50 @@ impl Run<'_> {
                 }
             };
             self.report.parsed_packets += 1;
-            let entry = twin.packet(&p, packet.ts_ns);
-            let k = entry.state.packets();
-            let key = FlowKey::of(&p).key;
-            // The twin starts a flow (restart) exactly when its key is new: packets == 1.
-            // At the flow's last packet (the default) nothing happens per packet after the
-            // first: the rows come from the twin's table at the end. Only the other decision
-            // points need this packet's flow bookkeeping, so only they pay the second lookup.
-            let per_packet = self.opts.decision != DecisionPoint::LastPacket;
-            let i = if k == 1 {
-                let label = self
-                    .labeler
-                    .as_mut()
-                    .and_then(|l| l.label(&facts(&p, packet.ts_ns)));
-                metas.push(FlowMeta {
-                    key,
-                    label,
-                    decided: None,
-                });
-                if per_packet {
-                    index.insert(key, metas.len() - 1);
+            let oriented = FlowKey::of(&p);
+            let i = match table.index.entry(oriented.key) {
+                Entry::Occupied(e) => {
+                    let i = *e.get() as usize;
+                    table.flows[i].entry.update(&p, oriented.from_lo, packet.ts_ns);
+                    i
                 }
-                metas.len() - 1
-            } else if !per_packet {
-                continue;
-            } else {
-                index.get(&key).copied().ok_or_else(|| {
-                    FeaturesError::Invalid(format!(
-                        "{file}: packet {}: internal: flow without bookkeeping",
-                        packet.index
-                    ))
-                })?
+                Entry::Vacant(v) => {
+                    let i = table.flows.len();
+                    let n = u32::try_from(i).map_err(|_| {
+                        FeaturesError::Invalid(format!(
+                            "{file}: packet {}: more than {} flows in one capture",
+                            packet.index,
+                            u32::MAX
+                        ))
+                    })?;
+                    v.insert(n);
+                    let label = self
+                        .labeler
+                        .as_mut()
+                        .and_then(|l| l.label(&facts(&p, packet.ts_ns)));
+                    table.flows.push(Flow {
+                        meta: FlowMeta {
+                            key: oriented.key,
+                            label,
+                            decided: None,
+                        },
+                        entry: FlowEntry::new(&p, oriented.from_lo, packet.ts_ns),
+                    });
+                    i
+                }
             };
+            // At the flow's last packet (the default) nothing happens per packet: the rows
+            // come from the table at the end.
+            let flow = &mut table.flows[i];
+            let k = flow.entry.state.packets();
             match (self.opts.decision, &totals) {
                 (DecisionPoint::Packet(n), _) if k == n => {
-                    metas[i].decided = Some(Box::new(entry.state.features()));
+                    flow.meta.decided = Some(Box::new(flow.entry.state.features()));
                 }
                 (DecisionPoint::EveryPacket, Some(totals)) => {
-                    let features = entry.state.features();
-                    let total = totals.get(&key).copied().unwrap_or(k).max(k);
-                    self.row(&metas[i], entry, &features, k, total, &file)?;
+                    let features = flow.entry.state.features();
+                    let total = totals.get(&oriented.key).copied().unwrap_or(k).max(k);
+                    self.row(&flow.meta, &flow.entry, &features, k, total, &file)?;
                 }
                 _ => {}
             }
@@ -301,14 +321,13 @@ impl Run<'_> {
         self.report.skipped_records += reader.skipped();
         self.progress_base += reader.bytes_read();
         self.progress.set(self.progress_base);
-        self.report.flows += metas.len() as u64;
+        self.report.flows += table.flows.len() as u64;
         if self.opts.decision == DecisionPoint::EveryPacket {
             return Ok(());
         }
-        for meta in &metas {
-            let Some(entry) = twin.flows.get(&meta.key) else {
-                continue;
-            };
+        // The index is not needed any more: free it before the rows are written.
+        drop(table.index);
+        for Flow { meta, entry } in &table.flows {
             let total = entry.state.packets();
             let (features, k) = match &meta.decided {
                 Some(v) => (**v, self.decision_packet().unwrap_or(total)),

@@ -1,11 +1,14 @@
-//! The rows of a feature table and how they reach the disk: buffered column by column, written
-//! in batches through polars (CSV or Parquet by the output's extension), into a temporary file
+//! The rows of a feature table and how they reach the disk: CSV formatted row by row
+//! ([`super::csv_rows`]), Parquet buffered column by column and written in batches through
+//! polars (the format by the output's extension), into a temporary file
 //! next to the output that is renamed into place only when the whole run succeeded, so a failed
 //! run never leaves a half-written table that looks complete.
 
 use std::fs::File;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use super::csv_rows::CsvRows;
 use super::{FeaturesError, Result};
 use polars::prelude::*;
 use shared::features::{is_opt_in, FeatureVector, FEATURES, FEATURE_COUNT};
@@ -74,9 +77,9 @@ impl Layout {
 
 /// One output row.
 pub struct Row<'a> {
-    pub src_ip: String,
+    pub src_ip: IpAddr,
     pub src_port: u16,
-    pub dst_ip: String,
+    pub dst_ip: IpAddr,
     pub dst_port: u16,
     pub proto: u8,
     pub first_seen_ns: u64,
@@ -115,12 +118,12 @@ impl Format {
 }
 
 enum Sink {
-    // Boxed: both writers are hundreds of bytes, and of very different sizes.
-    Csv(Box<polars::io::csv::write::BatchedWriter<File>>),
+    Csv(CsvRows),
+    // Boxed: the writer is hundreds of bytes.
     Parquet(Box<polars::io::parquet::write::BatchedWriter<File>>),
 }
 
-/// Column buffers plus the batched writer behind them.
+/// Column buffers (Parquet) plus the writer behind them.
 pub struct TableWriter {
     layout: Layout,
     path: PathBuf,
@@ -183,9 +186,7 @@ impl TableWriter {
         })?;
         let schema = Self::schema(layout);
         let sink = match format {
-            Format::Csv => Sink::Csv(Box::new(
-                CsvWriter::new(file).include_header(true).batched(&schema)?,
-            )),
+            Format::Csv => Sink::Csv(CsvRows::new(file, &layout.columns())),
             Format::Parquet => Sink::Parquet(Box::new(ParquetWriter::new(file).batched(&schema)?)),
         };
         let ints = int_column_names(layout.opt_in)
@@ -231,8 +232,19 @@ impl TableWriter {
     }
 
     pub fn push(&mut self, row: Row<'_>) -> Result<()> {
-        self.strings[0].push(row.src_ip);
-        self.strings[1].push(row.dst_ip);
+        if let Some(Sink::Csv(csv)) = self.sink.as_mut() {
+            Self::csv_row(csv, &self.feature_ids, &self.layout, &row).map_err(|source| {
+                FeaturesError::Io {
+                    file: self.path.display().to_string(),
+                    action: "writing rows".into(),
+                    source,
+                }
+            })?;
+            self.rows += 1;
+            return Ok(());
+        }
+        self.strings[0].push(row.src_ip.to_string());
+        self.strings[1].push(row.dst_ip.to_string());
         let fixed = [
             row.src_port as i64,
             row.dst_port as i64,
@@ -266,6 +278,38 @@ impl TableWriter {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// One row of the CSV table, in the order of [`Layout::columns`] (the Parquet path's
+    /// `fixed`, features, then the string columns).
+    fn csv_row(
+        csv: &mut CsvRows,
+        feature_ids: &[usize],
+        layout: &Layout,
+        row: &Row<'_>,
+    ) -> std::io::Result<()> {
+        csv.ip(row.src_ip);
+        csv.int(row.src_port as i64);
+        csv.ip(row.dst_ip);
+        csv.int(row.dst_port as i64);
+        csv.int(row.proto as i64);
+        csv.int(row.first_seen_ns.min(i64::MAX as u64) as i64);
+        csv.int(row.decision_packet as i64);
+        if layout.decided_at {
+            csv.str(Some(row.decided_at.unwrap_or(DECIDED_AT_LAST_PACKET)));
+        }
+        csv.int(row.flow_packets as i64);
+        for &id in feature_ids {
+            csv.int(row.features[id]);
+        }
+        if layout.label {
+            csv.str(row.label);
+        }
+        if layout.attack_type {
+            csv.str(row.attack_type);
+        }
+        csv.str(Some(row.source_file));
+        csv.end_row()
     }
 
     /// Writes the buffered rows as one batch.
@@ -317,8 +361,9 @@ impl TableWriter {
         let df = DataFrame::new(columns)?;
         let path = self.path.display().to_string();
         match self.sink.as_mut() {
-            Some(Sink::Csv(w)) => w.write_batch(&df),
             Some(Sink::Parquet(w)) => w.write_batch(&df),
+            // CSV rows are written as they come; nothing is buffered for them.
+            Some(Sink::Csv(_)) => Ok(()),
             None => {
                 return Err(FeaturesError::Invalid(format!(
                     "{path}: the table was already finished"
@@ -338,15 +383,20 @@ impl TableWriter {
         self.flush()?;
         let path = self.path.display().to_string();
         match self.sink.take() {
-            Some(Sink::Csv(mut w)) => w.finish(),
-            Some(Sink::Parquet(w)) => w.finish().map(|_| ()),
-            None => Ok(()),
+            Some(Sink::Csv(w)) => w.finish().map_err(|source| FeaturesError::Io {
+                file: path.clone(),
+                action: "finishing the file".into(),
+                source,
+            })?,
+            Some(Sink::Parquet(w)) => {
+                w.finish().map_err(|source| FeaturesError::Table {
+                    file: path.clone(),
+                    action: "finishing the file",
+                    source,
+                })?;
+            }
+            None => {}
         }
-        .map_err(|source| FeaturesError::Table {
-            file: path.clone(),
-            action: "finishing the file",
-            source,
-        })?;
         std::fs::rename(&self.tmp, &self.path).map_err(|source| FeaturesError::Io {
             file: path,
             action: format!("cannot move {} into place", self.tmp.display()),
@@ -405,6 +455,72 @@ mod tests {
             return;
         }
         assert_eq!(&doc[start..end], table, "docs/FEATURES.md is out of date");
+    }
+
+    /// A whole table as `workbench features` writes it (labels, `decided_at`, the opt-in
+    /// columns, IPv4 and IPv6 addresses, a file name that needs quoting, two captures) is byte
+    /// for byte what polars' CSV writer makes of the same table, as it wrote it before the rows
+    /// were formatted directly.
+    #[test]
+    fn the_csv_table_is_what_polars_writes() {
+        use super::super::labels::CicOptions;
+        use super::super::{extract, DecisionPoint, FeaturesOptions};
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let odd = dir.path().join("odd, \"quoted\" name.pcap");
+        std::fs::copy(root.join("sample-pcaps/honest.pcap"), &odd).expect("copy the sample");
+        let mut pcaps = vec![odd];
+        // IPv6 flows, where the shared data is present.
+        let v6 = root.join("../shared/data/pcaps/apps/1kxun.pcap");
+        if v6.exists() {
+            pcaps.push(v6);
+        }
+        let opts = FeaturesOptions {
+            pcaps,
+            output: dir.path().join("ours.csv"),
+            decision: DecisionPoint::Packet(3),
+            labels: Some(root.join("sample-pcaps/labels-honest.csv")),
+            cic: CicOptions::default(),
+            lenient: false,
+            opt_in: shared::features::OPT_IN_FEATURES,
+        };
+        let report = extract(&opts, &crate::progress::NoProgress).expect("features");
+        assert!(report.rows > 1000, "{} rows", report.rows);
+        let layout = Layout {
+            decided_at: true,
+            label: true,
+            attack_type: true,
+            opt_in: shared::features::OPT_IN_FEATURES,
+        };
+        let df = CsvReadOptions::default()
+            .with_has_header(true)
+            .with_schema(Some(std::sync::Arc::new(TableWriter::schema(layout))))
+            .try_into_reader_with_file_path(Some(opts.output.clone()))
+            .and_then(SerReader::finish)
+            .expect("read the table back");
+        assert_eq!(df.height() as u64, report.rows);
+        let theirs = dir.path().join("polars.csv");
+        let mut w = CsvWriter::new(File::create(&theirs).expect("create"))
+            .include_header(true)
+            .batched(&TableWriter::schema(layout))
+            .expect("writer");
+        w.write_batch(&df).expect("write");
+        w.finish().expect("finish");
+        let ours = std::fs::read(&opts.output).expect("ours");
+        let polars = std::fs::read(&theirs).expect("polars");
+        assert!(
+            ours == polars,
+            "the tables differ (ours {} bytes, polars {})",
+            ours.len(),
+            polars.len()
+        );
+        let text = String::from_utf8(ours).expect("utf-8");
+        let quoted = format!(
+            ",\"{}\"\n",
+            opts.pcaps[0].display().to_string().replace('"', "\"\"")
+        );
+        assert!(text.contains(&quoted), "the file name is quoted: {quoted}");
+        assert!(text.contains(",,"), "missing labels are empty fields");
     }
 
     #[test]
