@@ -17,6 +17,19 @@ pub mod buckets;
 pub mod logistic;
 mod loss_gradient;
 
+/// Uniform numbers in [-1, 1) from a 64-bit LCG seeded with `seed`: the tests' reproducible
+/// inputs, without a dependency.
+#[cfg(test)]
+fn test_uniform(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+}
+
 /// A node of the fitted tree; node 0 is the root. Rows with `x[feature] <= threshold` go left.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FloatNode {

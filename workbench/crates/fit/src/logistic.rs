@@ -239,13 +239,7 @@ mod tests {
         let n = 2_000;
         let mut x = Vec::with_capacity(2 * n);
         let mut y = Vec::with_capacity(n);
-        let mut state = 12345u64;
-        let mut rnd = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        };
+        let mut rnd = crate::test_uniform(12345);
         for _ in 0..n {
             let (a, b, e) = (rnd(), rnd(), 0.3 * rnd());
             x.extend([a, b]);
@@ -318,13 +312,7 @@ mod threads_and_optimum {
     fn the_fitted_weights_do_not_depend_on_the_thread_count() {
         // 40,000 rows x 30 features (above the size that gets threads), a noisy linear rule.
         let (n, d) = (40_000, 30);
-        let mut state = 99u64;
-        let mut rnd = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        };
+        let mut rnd = crate::test_uniform(99);
         let x: Vec<f64> = (0..n * d).map(|_| rnd()).collect();
         let y: Vec<bool> = x
             .chunks_exact(d)

@@ -186,13 +186,7 @@ mod tests {
         // 8 whole chunks and a partial one; 37 features: a dot product with a tail after the
         // lanes; weighted rows. 1.2M row-features: above the threshold for threads.
         let (n, d) = (8 * CHUNK_ROWS + 123, 37);
-        let mut state = 7u64;
-        let mut rnd = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        };
+        let mut rnd = crate::test_uniform(7);
         let x: Vec<f64> = (0..n * d).map(|_| 3.0 * rnd()).collect();
         let y: Vec<bool> = (0..n).map(|_| rnd() > 0.2).collect();
         let weights: Vec<f64> = (0..n).map(|_| 1.5 + rnd()).collect();
