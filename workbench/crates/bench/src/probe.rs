@@ -216,12 +216,7 @@ fn decide(every_packet: bool) -> ProbeConfig {
 /// Writes `config` into a private load's configuration map (`bench probe`, `bench events`):
 /// straight through aya, as the load has no interface for `models::write_config` to find.
 pub(crate) fn set_config(ebpf: &mut Ebpf, config: ProbeConfig) -> Result<()> {
-    let map = ebpf
-        .map_mut(probe::CONFIG_MAP)
-        .ok_or_else(|| KernelError::missing_map(probe::CONFIG_MAP))?;
-    aya::maps::Array::<_, ProbeConfig>::try_from(map)?
-        .set(0, config, 0)
-        .context(|| "writing the benchmark's probe configuration")
+    Ok(workbench_kernel::cost::set_config(ebpf, config)?)
 }
 
 struct BenchModels {

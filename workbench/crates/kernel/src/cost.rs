@@ -116,18 +116,24 @@ pub fn median(values: &[u32]) -> u32 {
     v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
-fn decide_every_packet(ebpf: &mut Ebpf) -> Result<()> {
+/// Writes `config` into the configuration of a probe loaded for a measurement (not attached):
+/// the cost measurements here and `bench probe`.
+pub fn set_config(ebpf: &mut Ebpf, config: ProbeConfig) -> Result<()> {
     let map = ebpf
         .map_mut(probe::CONFIG_MAP)
         .ok_or_else(|| Error::missing_map(probe::CONFIG_MAP))?;
+    aya::maps::Array::<_, ProbeConfig>::try_from(map)?
+        .set(0, config, 0)
+        .context(|| "writing the measured probe's configuration")
+}
+
+fn decide_every_packet(ebpf: &mut Ebpf) -> Result<()> {
     let config = ProbeConfig {
         decide_first_packets: u32::MAX,
         decide_every: 1,
         ..ProbeConfig::default()
     };
-    aya::maps::Array::<_, ProbeConfig>::try_from(map)?
-        .set(0, config, 0)
-        .context(|| "writing the cost measurement's probe configuration")
+    set_config(ebpf, config)
 }
 
 /// Measurements started by this process (each gets its own pin directory).
