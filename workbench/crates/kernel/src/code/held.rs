@@ -6,9 +6,10 @@ use std::path::Path;
 
 use shared::model::Model;
 
-use super::{in_use, PIN_CODE_MODELS};
+use super::{in_use, HeldModel, PIN_CODE_MODELS};
 use crate::error::Result;
 use crate::sys;
+use workbench_flow::model::id_string;
 
 /// The most models one copy holds: active, previous and next in the active function, shadow
 /// and next shadow in the other (with one to spare).
@@ -16,9 +17,9 @@ pub(super) const HELD_MAX: usize = 6;
 /// The held-models map's value: counts, then (id, checksum, instructions) per model.
 const HELD_WORDS: usize = 2 + 3 * HELD_MAX;
 
-/// The models of the copy in place, as the held-models pin records them: (function, id,
-/// checksum, instructions).
-pub(super) fn read_held(dir: &Path) -> Vec<(&'static str, u32, u32, u32)> {
+/// The models of the copy in place, as the held-models pin records them (without the reasons
+/// the table scores some: those are in the report of the compile that made the copy).
+pub(super) fn read_held(dir: &Path) -> Vec<HeldModel> {
     let Ok(fd) = sys::obj_get(&dir.join(PIN_CODE_MODELS)) else {
         return Vec::new();
     };
@@ -39,14 +40,21 @@ pub(super) fn read_held(dir: &Path) -> Vec<(&'static str, u32, u32, u32)> {
     let (actives, shadows) = (word(0) as usize, word(1) as usize);
     (0..(actives + shadows).min(HELD_MAX))
         .map(|k| {
-            let function = if k < actives { "active" } else { "shadow" };
-            (function, word(2 + 3 * k), word(3 + 3 * k), word(4 + 3 * k))
+            let id = word(2 + 3 * k);
+            HeldModel {
+                model: id_string(id),
+                function: if k < actives { "active" } else { "shadow" },
+                instructions: word(4 + 3 * k) as usize,
+                table_because: None,
+                id,
+                checksum: word(3 + 3 * k),
+            }
         })
         .collect()
 }
 
 /// Records which models the copy just put in place holds.
-pub(super) fn write_held(dir: &Path, held: &[(&'static str, u32, u32, u32)]) -> Result<()> {
+pub(super) fn write_held(dir: &Path, held: &[HeldModel]) -> Result<()> {
     let pin = dir.join(PIN_CODE_MODELS);
     let fd = match sys::obj_get(&pin) {
         Ok(fd) => fd,
@@ -64,17 +72,14 @@ pub(super) fn write_held(dir: &Path, held: &[(&'static str, u32, u32, u32)]) -> 
         }
     };
     let mut words = [0u32; HELD_WORDS];
-    words[0] = held.iter().filter(|h| h.0 == "active").count() as u32;
-    words[1] = held.iter().filter(|h| h.0 == "shadow").count() as u32;
+    let of = |function: &'static str| held.iter().filter(move |h| h.function == function);
+    words[0] = of("active").count() as u32;
+    words[1] = of("shadow").count() as u32;
     // Active ones first, as `read_held` reads them.
-    let ordered = held
-        .iter()
-        .filter(|h| h.0 == "active")
-        .chain(held.iter().filter(|h| h.0 == "shadow"));
-    for (k, (_, id, checksum, instructions)) in ordered.take(HELD_MAX).enumerate() {
-        words[2 + 3 * k] = *id;
-        words[3 + 3 * k] = *checksum;
-        words[4 + 3 * k] = *instructions;
+    for (k, h) in of("active").chain(of("shadow")).take(HELD_MAX).enumerate() {
+        words[2 + 3 * k] = h.id;
+        words[3 + 3 * k] = h.checksum;
+        words[4 + 3 * k] = h.instructions as u32;
     }
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
     sys::map_update(
@@ -92,9 +97,6 @@ pub fn holds(dir: &Path, active: &[&Model], shadow: &[&Model]) -> bool {
         return false;
     }
     let held = read_held(dir);
-    let has = |function: &str, m: &Model| {
-        held.iter()
-            .any(|h| h.0 == function && h.1 == m.header.model_id && h.2 == m.header.checksum)
-    };
+    let has = |function: &str, m: &Model| held.iter().any(|h| h.function == function && h.is(m));
     active.iter().all(|m| has("active", m)) && shadow.iter().all(|m| has("shadow", m))
 }

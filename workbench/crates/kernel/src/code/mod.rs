@@ -109,6 +109,18 @@ pub struct HeldModel {
     pub instructions: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table_because: Option<String>,
+    /// The model's id and checksum: what tells it apart (`model` is the id as text).
+    #[serde(skip)]
+    pub id: u32,
+    #[serde(skip)]
+    pub checksum: u32,
+}
+
+impl HeldModel {
+    /// Whether this is `m` (the same id and checksum: the same content).
+    pub fn is(&self, m: &Model) -> bool {
+        self.id == m.header.model_id && self.checksum == m.header.checksum
+    }
 }
 
 /// What the engine is on a probe, and what the kernel made of the copy.
@@ -145,10 +157,9 @@ impl CodeReport {
                     table_because: None,
                 });
             };
-            let id = id_string(m.header.model_id);
-            let held = self.held.iter().find(|h| h.model == id && h.function == function);
+            let held = self.held.iter().find(|h| h.function == function && h.is(m));
             Some(SlotCode {
-                model: Some(id),
+                model: Some(id_string(m.header.model_id)),
                 instructions: held.map_or(0, |h| h.instructions),
                 table_because: match held {
                     Some(h) => h.table_because.clone(),
@@ -199,15 +210,7 @@ pub fn status(dir: &Path) -> CodeReport {
         active: None,
         shadow: None,
         held: match info {
-            Some(_) => read_held(dir)
-                .into_iter()
-                .map(|(function, id, _, instructions)| HeldModel {
-                    model: id_string(id),
-                    function,
-                    instructions: instructions as usize,
-                    table_because: None,
-                })
-                .collect(),
+            Some(_) => read_held(dir),
             None => Vec::new(),
         },
     }
@@ -265,7 +268,7 @@ fn install_functions(
     dir: &Path,
     active_fn: &[Insn],
     shadow_fn: &[Insn],
-    held: Vec<(HeldModel, u32, u32)>,
+    held: Vec<HeldModel>,
 ) -> Result<CodeReport> {
     let (map, locked) = code_map(dir)?;
     let object = if locked {
@@ -294,16 +297,9 @@ fn install_functions(
     }
     std::fs::rename(&new_pin, &pin)
         .map_err(|e| Error::io(format!("renaming {} to {}", new_pin.display(), pin.display()), e))?;
-    let record: Vec<_> = held
-        .iter()
-        .map(|(h, id, checksum)| (h.function, *id, *checksum, h.instructions as u32))
-        .collect();
-    write_held(dir, &record)?;
+    write_held(dir, &held)?;
     unpin(&dir.join(PIN_ENGINE_TABLE))?;
-    Ok(CodeReport {
-        held: held.into_iter().map(|(h, _, _)| h).collect(),
-        ..status(dir)
-    })
+    Ok(CodeReport { held, ..status(dir) })
 }
 
 /// One placeholder's replacement: `models` (duplicates by id left out: the first stays)
@@ -312,14 +308,13 @@ fn install_functions(
 fn compile_function(
     models: &[&Model],
     function: &'static str,
-    held: &mut Vec<(HeldModel, u32, u32)>,
+    held: &mut Vec<HeldModel>,
 ) -> Result<Vec<Insn>> {
     let mut bodies = Vec::new();
-    let mut seen = Vec::new();
     for m in models {
         let id = m.header.model_id;
-        if let Some((_, checksum)) = seen.iter().find(|(i, _)| *i == id) {
-            if *checksum != m.header.checksum {
+        if let Some(twin) = held.iter().find(|h| h.function == function && h.id == id) {
+            if twin.checksum != m.header.checksum {
                 return Err(err!(
                     State,
                     "two different models carry the id {} (an edited model file?): the code engine tells models apart by their id",
@@ -328,7 +323,6 @@ fn compile_function(
             }
             continue;
         }
-        seen.push((id, m.header.checksum));
         let (instructions, table_because) = match bpf_code::compile(m) {
             Ok(insns) => {
                 let n = insns.len();
@@ -337,13 +331,14 @@ fn compile_function(
             }
             Err(e) => (0, Some(e.to_string())),
         };
-        let model = HeldModel {
+        held.push(HeldModel {
             model: id_string(id),
             function,
             instructions,
             table_because,
-        };
-        held.push((model, id, m.header.checksum));
+            id,
+            checksum: m.header.checksum,
+        });
     }
     if held.len() > HELD_MAX {
         return Err(err!(

@@ -49,12 +49,8 @@ impl ProbeModels {
         }
     }
 
-    /// The engine as it is now (no change).
-    pub fn code_status(&self) -> crate::code::CodeReport {
-        crate::code::status(&self.dir)
-    }
-
-    /// Why the code engine was turned off by the last slot change, if it was.
+    /// Why the last slot change could not turn the code engine on (the table scores the
+    /// models), if it could not.
     pub fn take_code_warning(&self) -> Option<String> {
         self.code_warning.lock().ok().and_then(|mut w| w.take())
     }
@@ -62,8 +58,8 @@ impl ProbeModels {
     /// The code engine for the slots as they are: a new copy holding the active and previous
     /// models and the shadow one, unless the copy in place holds them already.
     fn compile_slots(&self) -> Result<crate::code::CodeReport> {
-        let [a, s, p] = self.slots()?;
-        let (a, s, p) = (a.as_deref(), s.as_deref(), p.as_deref());
+        let now = self.slots()?;
+        let [a, s, p] = now.each_ref().map(Option::as_deref);
         let active: Vec<&Model> = [a, p].into_iter().flatten().collect();
         let shadow: Vec<&Model> = s.into_iter().collect();
         if crate::code::holds(&self.dir, &active, &shadow) {
@@ -102,7 +98,7 @@ impl ProbeModels {
     /// any slot changes. (No copy of valid models is too much for the verifier: the largest,
     /// six complete depth-12 trees with 64-bit thresholds, verifies in about 610k of its
     /// million instructions; the kernel test `a_copy_the_verifier_refuses_changes_nothing`.)
-    pub(super) fn code_ahead(&self, before: &[Option<&Model>; 3], after: [Option<&Model>; 3]) -> Result<()> {
+    pub(super) fn code_ahead(&self, before: [Option<&Model>; 3], after: [Option<&Model>; 3]) -> Result<()> {
         use crate::code::{self, Engine};
         let intent = self.intent.lock().map(|i| *i).unwrap_or_default();
         let on = code::in_use(&self.dir);

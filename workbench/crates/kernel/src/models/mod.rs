@@ -169,11 +169,9 @@ impl ProbeModels {
     /// Empties the active slot: the probe then decides nothing (and the rollback target stays).
     pub fn clear_active(&self) -> Result<()> {
         let _turn = self.turn();
-        let [a, s, p] = self.code_slots()?;
-        self.code_ahead(
-            &[a.as_deref(), s.as_deref(), p.as_deref()],
-            [None, s.as_deref(), p.as_deref()],
-        )?;
+        let now = self.code_slots()?;
+        let [a, s, p] = now.each_ref().map(Option::as_deref);
+        self.code_ahead([a, s, p], [None, s, p])?;
         self.clear_slot(SLOT_ACTIVE)
     }
 
@@ -267,12 +265,9 @@ impl ProbeModels {
     pub fn deploy(&self, model: &Model) -> Result<()> {
         let inner = self.prepare(model)?;
         let _turn = self.turn();
-        let [a, s, p] = self.code_slots()?;
-        let before = [a.as_deref(), s.as_deref(), p.as_deref()];
-        self.code_ahead(
-            &before,
-            [Some(model), s.as_deref(), a.as_deref().or(p.as_deref())],
-        )?;
+        let now = self.code_slots()?;
+        let [a, s, p] = now.each_ref().map(Option::as_deref);
+        self.code_ahead([a, s, p], [Some(model), s, a.or(p)])?;
         if let Some((_, current)) = self.slot_fd(SLOT_ACTIVE)? {
             self.set_slot(SLOT_PREVIOUS, current.as_fd())?;
         }
@@ -283,19 +278,17 @@ impl ProbeModels {
     pub fn deploy_shadow(&self, model: &Model) -> Result<()> {
         let inner = self.prepare(model)?;
         let _turn = self.turn();
-        let [a, s, p] = self.code_slots()?;
-        let before = [a.as_deref(), s.as_deref(), p.as_deref()];
-        self.code_ahead(&before, [a.as_deref(), Some(model), p.as_deref()])?;
+        let now = self.code_slots()?;
+        let [a, s, p] = now.each_ref().map(Option::as_deref);
+        self.code_ahead([a, s, p], [a, Some(model), p])?;
         self.set_slot(SLOT_SHADOW, inner.as_fd())
     }
 
     pub fn clear_shadow(&self) -> Result<()> {
         let _turn = self.turn();
-        let [a, s, p] = self.code_slots()?;
-        self.code_ahead(
-            &[a.as_deref(), s.as_deref(), p.as_deref()],
-            [a.as_deref(), None, p.as_deref()],
-        )?;
+        let now = self.code_slots()?;
+        let [a, s, p] = now.each_ref().map(Option::as_deref);
+        self.code_ahead([a, s, p], [a, None, p])?;
         self.clear_slot(SLOT_SHADOW)
     }
 
@@ -305,9 +298,9 @@ impl ProbeModels {
         let Some((_, shadow)) = self.slot_fd(SLOT_SHADOW)? else {
             fail!(State, "no shadow model on {} to promote", self.iface);
         };
-        let [a, s, p] = self.code_slots()?;
-        let before = [a.as_deref(), s.as_deref(), p.as_deref()];
-        self.code_ahead(&before, [s.as_deref(), None, a.as_deref().or(p.as_deref())])?;
+        let now = self.code_slots()?;
+        let [a, s, p] = now.each_ref().map(Option::as_deref);
+        self.code_ahead([a, s, p], [s, None, a.or(p)])?;
         if let Some((_, current)) = self.slot_fd(SLOT_ACTIVE)? {
             self.set_slot(SLOT_PREVIOUS, current.as_fd())?;
         }
@@ -321,9 +314,9 @@ impl ProbeModels {
         let Some((_, previous)) = self.slot_fd(SLOT_PREVIOUS)? else {
             fail!(State, "no previous model on {} to roll back to", self.iface);
         };
-        let [a, s, p] = self.code_slots()?;
-        let before = [a.as_deref(), s.as_deref(), p.as_deref()];
-        self.code_ahead(&before, [p.as_deref(), s.as_deref(), a.as_deref()])?;
+        let now = self.code_slots()?;
+        let [a, s, p] = now.each_ref().map(Option::as_deref);
+        self.code_ahead([a, s, p], [p, s, a])?;
         let current = self.slot_fd(SLOT_ACTIVE)?;
         self.set_slot(SLOT_ACTIVE, previous.as_fd())?;
         match current {
