@@ -55,8 +55,6 @@ fn verifier_reason(log: &str) -> Vec<&str> {
         "cur state",
         "from ",
         "frame",
-        "R0",
-        "R1",
         "last_idx",
         "regs=",
         "mark_precise",
@@ -65,7 +63,13 @@ fn verifier_reason(log: &str) -> Vec<&str> {
     let reason = lines
         .iter()
         .rev()
-        .find(|l| !l.starts_with(|c: char| c.is_ascii_digit()) && !noise.iter().any(|n| l.starts_with(n)));
+        .find(|l| !trace_or_state(l) && !noise.iter().any(|n| l.starts_with(n)));
     let processed = lines.iter().rev().find(|l| l.starts_with("processed "));
     reason.into_iter().chain(processed).copied().collect()
+}
+
+/// An instruction of the trace (`12: (85) call ...`) or a register state (`R1=...`, `R10=fp0`).
+fn trace_or_state(line: &str) -> bool {
+    let digit_at = |i: usize| line[i..].starts_with(|c: char| c.is_ascii_digit());
+    digit_at(0) || (line.starts_with('R') && digit_at(1))
 }
