@@ -17,7 +17,7 @@ use shared::model::Model;
 use workbench_flow::model::build::{self, Node};
 
 use super::hot_swap::{
-    load, settled_flows, synthetic_features, while_traffic_flows, ONE_AT_A_TIME, SINK_PORT,
+    load, settled_flows, synthetic_features, while_traffic_flows, ONE_AT_A_TIME, SINK_PORT, SWAPS,
 };
 use crate::common::{report, save_model, workbench_json, DetachOnDrop, TempDir};
 use workbench_kernel::code::Engine;
@@ -392,8 +392,6 @@ fn tree_pair() -> (Box<Model>, Box<Model>) {
     (tree(0), tree(500))
 }
 
-const CODE_SWAPS: usize = 1000;
-
 #[test]
 #[cfg_attr(
     not(feature = "kernel-tests"),
@@ -423,7 +421,7 @@ fn swapping_compiled_trees_under_traffic_never_mixes_two_models() {
     let load = load();
     let (sent, swap_time) = while_traffic_flows(&lab, &sink, &load, |stopped| {
         let started = Instant::now();
-        for i in 0..CODE_SWAPS {
+        for i in 0..SWAPS {
             if stopped() {
                 break;
             }
@@ -486,7 +484,7 @@ fn swapping_compiled_trees_under_traffic_never_mixes_two_models() {
     // Every decision by the code: each copy went in before its slot change.
     assert_eq!(code, evaluations, "evaluations by the code");
     report(&format!(
-        "kernel test: {CODE_SWAPS} swaps of compiled trees in {:.1} s under {} datagrams ({} flows); \
+        "kernel test: {SWAPS} swaps of compiled trees in {:.1} s under {} datagrams ({} flows); \
          {} decided flows ({by_a} by A, {by_b} by B), none a mix; {code} of {evaluations} evaluations by the code",
         swap_time.as_secs_f64(),
         sent.datagrams,

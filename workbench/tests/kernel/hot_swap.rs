@@ -33,7 +33,8 @@ use workbench_kernel::models::{write_config, ProbeModels};
 use workbench_kernel::probe::{self, AttachOptions};
 use workbench_kernel::tc::AttachMode;
 
-const SWAPS: usize = 1000;
+/// Swaps per hot-swap test under traffic (the compiled-tree test in `code_engine` makes as many).
+pub(crate) const SWAPS: usize = 1000;
 pub(crate) const SINK_PORT: u16 = 9300;
 
 /// The terms of the two models: (feature, transform, weight in A, weight in B). Every feature
