@@ -40,6 +40,13 @@ fn up(info: &replay_lab::ReplayLabInfo, f: &mut fmt::Formatter<'_>) -> fmt::Resu
 }
 
 fn down(report: &replay_lab::DownReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if !report.detached_probes.is_empty() {
+        writeln!(
+            f,
+            "lab down: detached the probe from [{}]",
+            report.detached_probes.join(", ")
+        )?;
+    }
     if report.removed_namespaces.is_empty() && report.removed_links.is_empty() {
         writeln!(f, "lab down: nothing to remove")
     } else {

@@ -275,3 +275,52 @@ fn replay_of_a_truncated_capture_sends_what_precedes_the_cut_then_fails_naming_i
     assert_eq!(sent["sent_packets"].as_u64(), Some(complete), "{sent:#}");
     assert_eq!(sent["skipped"].as_u64(), Some(1), "{sent:#}");
 }
+
+/// `lab down` with the probe still attached inside the lab (TCX links, and classic cls_bpf
+/// filters, which live in the lab's namespace): the probe is detached first, so its pins, program
+/// and maps do not outlive the lab. Before, the pins stayed and kept the program and its 37 MB
+/// flow table loaded until a `probe detach` or `probe cleanup`.
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn lab_down_detaches_a_probe_still_attached_inside_the_lab() {
+    crate::common::require_kernel("lab_down_detaches_a_probe_still_attached_inside_the_lab");
+    for mode in ["auto", "tc"] {
+        let id = crate::common::lab_id(if mode == "tc" { "dt" } else { "dx" });
+        let _guard = DownOnDrop(id.clone());
+        let up = workbench_json(&["lab", "up", "--id", &id, "--json"]);
+        let (ns, iface) = (
+            up["netns"].as_str().expect("netns").to_string(),
+            up["receive_iface"].as_str().expect("receive_iface").to_string(),
+        );
+        let attached = workbench_json(&[
+            "probe", "attach", "--iface", &iface, "--netns", &ns, "--attach", mode, "--json",
+        ]);
+        let program_id = attached["program_id"].as_u64().expect("program_id");
+        let pins = std::path::Path::new("/sys/fs/bpf/ebpf-ml-workbench/v1").join(&iface);
+        assert!(pins.exists(), "{mode}: the probe is pinned for {iface}");
+        assert!(crate::common::tc::program_exists(program_id));
+
+        let down = workbench_json(&["lab", "down", "--id", &id, "--json"]);
+        assert_eq!(
+            down["detached_probes"],
+            serde_json::json!([iface]),
+            "{mode}: {down}"
+        );
+        assert_eq!(down["removed_namespaces"], serde_json::json!([ns]));
+        assert!(!pins.exists(), "{mode}: no pins left for {iface}");
+        // The kernel frees a program once its last reference goes (after an RCU grace period).
+        let start = std::time::Instant::now();
+        while crate::common::tc::program_exists(program_id) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{mode}: program {program_id} still loaded 10 s after `lab down`"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let again = workbench_json(&["lab", "down", "--id", &id, "--json"]);
+        assert_eq!(again["detached_probes"], serde_json::json!([]));
+    }
+}

@@ -193,6 +193,9 @@ fn remove_namespace(ns: &str) -> Result<Vec<String>> {
 pub struct DownReport {
     pub removed_namespaces: Vec<String>,
     pub removed_links: Vec<String>,
+    /// Interfaces of the lab the probe was still attached to: detached (pins removed) first, so
+    /// that its program and maps (tens of MB for the flow table) do not outlive the lab.
+    pub detached_probes: Vec<String>,
 }
 
 /// Removes lab `id` (namespace `ebml-<id>`, its links, and a root-namespace link of the older
@@ -212,6 +215,16 @@ pub fn down(id: Option<&str>) -> Result<DownReport> {
         }
         None => (project_namespaces(), project_links()),
     };
+    // Before the namespaces go: a classic (cls_bpf) attachment is removed inside its namespace.
+    let lab_iface = |iface: &str| match id {
+        Some(id) => iface.len() == PREFIX.len() + id.len() + 1 && iface.starts_with(&format!("{PREFIX}{id}")),
+        None => iface.starts_with(PREFIX),
+    };
+    for iface in crate::bpffs::pinned_ifaces().into_iter().filter(|i| lab_iface(i)) {
+        crate::probe::detach(&iface)
+            .context(|| format!("detaching the probe from {iface} before removing its lab"))?;
+        report.detached_probes.push(iface);
+    }
     for link in root_links {
         // The peer of an earlier entry may have taken this one with it.
         if project_links().contains(&link) {
