@@ -31,6 +31,7 @@ mod gen_pcaps;
 mod gen_pcaps_vlan;
 mod inspect_data;
 mod inspect_inputs;
+mod kernel_lab_ids;
 mod metrics_format;
 mod newcomer_errors;
 mod newcomer_metrics;

@@ -74,7 +74,7 @@ fn run(lab: &Lab, clock: u32) -> Run {
         .filter(|(k, _)| k.port_hi == SERVICE_PORT || k.port_lo == SERVICE_PORT)
         .collect();
     let twin = verify::replay_records(config, None, None, &records);
-    let compared = verify::compare(&kernel, twin.flows);
+    let compared = verify::compare(&kernel, &twin.flows);
     assert!(compared.mismatches.is_empty(), "{:#?}", compared.mismatches);
     Run {
         frames: records.len(),

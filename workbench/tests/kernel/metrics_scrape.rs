@@ -57,7 +57,7 @@ fn metrics_scrape_passes_promtool_and_counts_the_lab_traffic() {
     let (active, active_id) = write("syn3.ebml", 3);
     let (shadow, shadow_id) = write("syn100.ebml", 100);
     let lab = Lab::create(
-        &format!("r{}", std::process::id() % 100_000),
+        &format!("mx{}", std::process::id() % 100_000),
         (std::process::id() % 200) as u8 + 7,
     )
     .expect("lab");

@@ -135,7 +135,7 @@ fn run(id: &str, subnet: u8, flow_lock: FlowLock) -> Outcome {
         .filter(|(k, _)| ours(k))
         .collect();
     let twin = verify::replay_records(config, Some(active), Some(shadow), &records);
-    let compared = verify::compare(&kernel, twin.flows);
+    let compared = verify::compare(&kernel, &twin.flows);
     let per_cpu = flows::read_stat_per_cpu(&lab.host_if, stats::PARSED).expect("per-CPU statistics");
     let lock_busy: u64 = flows::read_stat_per_cpu(&lab.host_if, stats::FLOW_LOCK_BUSY)
         .expect("per-CPU statistics")

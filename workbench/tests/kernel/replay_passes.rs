@@ -147,7 +147,7 @@ fn replay_loop_into_the_probe_gives_n_times_the_flows_each_with_its_captured_pac
     let (pcap, labels) = honest();
     let captured = captured_flows(&pcap);
     let packets: u64 = captured.values().sum();
-    let lab = crate::common::replay::TestLab::new("u");
+    let lab = crate::common::replay::TestLab::new("rp");
     let info = lab.info.clone();
     workbench_json(&[
         "probe",

@@ -21,7 +21,7 @@ use workbench_tui::source::{Control, KernelSource, Source};
 )]
 fn kernel_source_shows_the_probe_explains_its_scores_and_swaps_models() {
     crate::common::require_kernel("kernel_source_shows_the_probe_explains_its_scores_and_swaps_models");
-    let id = format!("u{}", std::process::id() % 100_000);
+    let id = format!("tu{}", std::process::id() % 100_000);
     let lab = Lab::create(&id, (std::process::id() % 200) as u8 + 31).expect("lab namespace and veth");
     let _detach = DetachOnDrop(lab.host_if.clone());
     let iface = lab.host_if.clone();

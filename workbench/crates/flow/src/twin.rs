@@ -22,11 +22,81 @@ use shared::{FlowEntry, FlowKey, ParsedPacket};
 /// advance.
 pub type FlowMap<V> = HashMap<FlowKey, V, foldhash::fast::RandomState>;
 
+/// The twin's flow table: the entries in the order their flows were first seen, found by key
+/// through an index of positions. Why not a map of entries: on a capture of short flows (a SYN
+/// flood: nearly a flow per packet) growing a map of 192-byte entries (rehashing, and touching
+/// fresh pages for each larger copy) cost more than the flows' own update. A flow's position
+/// never changes, so callers keep their own bookkeeping per flow in a vector beside it
+/// ([`Twin::step`] says which position a packet went to, and whether the flow is new).
+#[derive(Default)]
+pub struct Flows {
+    keys: Vec<FlowKey>,
+    entries: Vec<FlowEntry>,
+    index: FlowMap<usize>,
+}
+
+impl Flows {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The flow's position (first seen = 0).
+    pub fn position(&self, key: &FlowKey) -> Option<usize> {
+        self.index.get(key).copied()
+    }
+
+    pub fn get(&self, key: &FlowKey) -> Option<&FlowEntry> {
+        self.position(key).map(|i| &self.entries[i])
+    }
+
+    /// The flow at `position` (from [`Flows::position`] or [`Twin::step`]).
+    pub fn at(&self, position: usize) -> Option<(&FlowKey, &FlowEntry)> {
+        Some((self.keys.get(position)?, self.entries.get(position)?))
+    }
+
+    /// Every flow, in the order first seen.
+    pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &FlowEntry)> {
+        self.keys.iter().zip(&self.entries)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &FlowEntry> {
+        self.entries.iter()
+    }
+
+    /// The keys and entries in the order first seen, the index dropped: for a caller that
+    /// only reads the flows in order from here on and wants the index's memory back.
+    pub fn into_parts(self) -> (Vec<FlowKey>, Vec<FlowEntry>) {
+        (self.keys, self.entries)
+    }
+}
+
+impl<'a> IntoIterator for &'a Flows {
+    type Item = (&'a FlowKey, &'a FlowEntry);
+    type IntoIter = std::iter::Zip<std::slice::Iter<'a, FlowKey>, std::slice::Iter<'a, FlowEntry>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.keys.iter().zip(&self.entries)
+    }
+}
+
+/// Where [`Twin::step`] put a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The flow's position in [`Twin::flows`].
+    pub flow: usize,
+    /// The packet started the flow.
+    pub new: bool,
+}
+
 pub struct Twin {
     pub config: ProbeConfig,
     pub active: Option<Box<Model>>,
     pub shadow: Option<Box<Model>>,
-    pub flows: FlowMap<FlowEntry>,
+    pub flows: Flows,
     scratch: Box<Scratch>,
 }
 
@@ -36,31 +106,50 @@ impl Twin {
             config,
             active,
             shadow,
-            flows: FlowMap::default(),
+            flows: Flows::default(),
             scratch: Box::default(),
         }
+    }
+
+    /// The flow table, the models and scratch let go.
+    pub fn into_flows(self) -> Flows {
+        self.flows
     }
 
     /// One parsed packet seen at `ts_ns` (the kernel's clock when replaying kernel records).
     /// Returns the flow's entry after the update (`features` reads the state at this packet).
     pub fn packet(&mut self, p: &ParsedPacket, ts_ns: u64) -> &FlowEntry {
+        let at = self.step(p, ts_ns).flow;
+        &self.flows.entries[at]
+    }
+
+    /// [`Twin::packet`], saying where the packet went: the flow's position and whether the
+    /// packet started it.
+    pub fn step(&mut self, p: &ParsedPacket, ts_ns: u64) -> Step {
         let oriented = FlowKey::of(p);
-        let entry = match self.flows.entry(oriented.key) {
+        let flows = &mut self.flows;
+        let step = match flows.index.entry(oriented.key) {
             Entry::Occupied(e) => {
-                let e = e.into_mut();
-                e.update(p, oriented.from_lo, ts_ns);
-                e
+                let at = *e.get();
+                flows.entries[at].update(p, oriented.from_lo, ts_ns);
+                Step { flow: at, new: false }
             }
-            Entry::Vacant(v) => v.insert(FlowEntry::new(p, oriented.from_lo, ts_ns)),
+            Entry::Vacant(v) => {
+                let at = flows.entries.len();
+                v.insert(at);
+                flows.keys.push(oriented.key);
+                flows.entries.push(FlowEntry::new(p, oriented.from_lo, ts_ns));
+                Step { flow: at, new: true }
+            }
         };
         decide(
-            entry,
+            &mut flows.entries[step.flow],
             self.active.as_deref(),
             self.shadow.as_deref(),
             &self.config,
             &mut self.scratch,
         );
-        entry
+        step
     }
 }
 
@@ -100,5 +189,37 @@ mod tests {
         assert_eq!(flagged[0].state.syn_count, 3);
         assert_eq!(flagged[0].decided_at_packet, 3);
         assert_eq!(twin.flows.len(), 2);
+    }
+
+    #[test]
+    fn flows_keep_their_first_seen_positions_and_step_says_which_packet_started_one() {
+        let mut twin = Twin::new(ProbeConfig::default(), None, None);
+        let steps: Vec<Step> = [
+            (1000, 0x02),
+            (2000, 0x02),
+            (1000, 0x10),
+            (3000, 0x02),
+            (2000, 0x10),
+        ]
+        .iter()
+        .map(|&(port, flags)| twin.step(&syn(port, flags), 1_000))
+        .collect();
+        let at = |flow, new| Step { flow, new };
+        assert_eq!(
+            steps,
+            [at(0, true), at(1, true), at(0, false), at(2, true), at(1, false)]
+        );
+        let ports: Vec<u16> = twin.flows.iter().map(|(k, _)| k.port_lo.min(k.port_hi)).collect();
+        assert_eq!(ports, [80, 80, 80]);
+        let sources: Vec<u16> = twin.flows.iter().map(|(k, _)| k.port_lo.max(k.port_hi)).collect();
+        assert_eq!(sources, [1000, 2000, 3000], "first-seen order");
+        let key = FlowKey::of(&syn(2000, 0)).key;
+        assert_eq!(twin.flows.position(&key), Some(1));
+        assert_eq!(twin.flows.get(&key).map(|e| e.state.packets()), Some(2));
+        assert_eq!(twin.flows.at(2).map(|(_, e)| e.state.packets()), Some(1));
+        assert!(twin.flows.at(3).is_none());
+        let (keys, entries) = twin.into_flows().into_parts();
+        assert_eq!((keys.len(), entries.len()), (3, 3));
+        assert_eq!(keys[1], key);
     }
 }

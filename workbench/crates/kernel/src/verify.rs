@@ -35,7 +35,7 @@ use crate::probe::{self, AttachOptions};
 use crate::replay::{self, Pace, ReplayOptions};
 use workbench_flow::flowfmt::FlowTuple;
 use workbench_flow::model::{file, id_string};
-use workbench_flow::twin::{FlowMap, Twin};
+use workbench_flow::twin::{Flows, Twin};
 
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
@@ -161,21 +161,23 @@ pub struct Comparison {
 }
 
 /// Compares `kernel` (the probe's table) with `twin` (the userspace twin's flows).
-pub fn compare(kernel: &[(FlowKey, FlowEntry)], mut twin: FlowMap<FlowEntry>) -> Comparison {
+pub fn compare(kernel: &[(FlowKey, FlowEntry)], twin: &Flows) -> Comparison {
     let mut c = Comparison::default();
+    let mut matched = vec![false; twin.len()];
     for (key, k) in kernel {
         let tuple = FlowTuple::of(key, k.initiator_is_lo != 0);
-        match twin.remove(key) {
-            Some(u) => {
+        match twin.position(key).and_then(|i| Some((i, twin.at(i)?.1))) {
+            Some((i, u)) => {
+                matched[i] = true;
                 c.compared += 1;
-                let differs = differences(k, &u);
+                let differs = differences(k, u);
                 if differs.is_empty() {
                     c.identical += 1;
                 } else {
                     c.mismatches.push(Mismatch {
                         flow: tuple,
                         kernel: Some(side(k)),
-                        userspace: Some(side(&u)),
+                        userspace: Some(side(u)),
                         differs,
                     });
                 }
@@ -188,7 +190,7 @@ pub fn compare(kernel: &[(FlowKey, FlowEntry)], mut twin: FlowMap<FlowEntry>) ->
             }),
         }
     }
-    for (key, u) in &twin {
+    for ((key, u), _) in twin.iter().zip(&matched).filter(|(_, &m)| !m) {
         c.mismatches.push(Mismatch {
             flow: FlowTuple::of(key, u.initiator_is_lo != 0),
             kernel: None,
@@ -412,7 +414,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         code_instructions: code.active.map_or(0, |a| a.instructions),
         code_evaluations,
     };
-    let compared = compare(&kernel, twin.flows);
+    let compared = compare(&kernel, &twin.flows);
     report.compared = compared.compared;
     report.identical = compared.identical;
     report.mismatches = compared.mismatches;

@@ -19,7 +19,7 @@ use super::skew::Decisions;
 use super::At;
 use crate::dataset::clean::is_benign;
 use crate::features::labels::Labeler;
-use workbench_flow::twin::{FlowMap, Twin};
+use workbench_flow::twin::Twin;
 
 /// What one capture file held and what the model made of it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -122,7 +122,6 @@ pub fn scan(
     };
     let mut twin = Twin::new(twin_config, active, None);
     let mut tracks: Vec<Track> = Vec::new();
-    let mut index: FlowMap<usize> = FlowMap::default();
     let mut score = FileScore {
         file: file.clone(),
         ..FileScore::default()
@@ -134,10 +133,17 @@ pub fn scan(
             score.unparsed_packets += 1;
             continue;
         };
-        let entry = twin.packet(&p, packet.ts_ns);
+        // Tracks follow the twin's flows, position for position.
+        let step = twin.step(&p, packet.ts_ns);
+        let Some((&key, entry)) = twin.flows.at(step.flow) else {
+            return Err(invalid!(
+                "{file}: packet {}: internal: the twin lost a flow",
+                packet.index
+            ));
+        };
         let k = entry.state.packets();
-        let key = FlowKey::of(&p).key;
-        let i = if k == 1 {
+        let i = step.flow;
+        if step.new {
             let (class, malicious) = label_of(&mut labeler, &p, packet.ts_ns);
             tracks.push(Track {
                 key,
@@ -146,16 +152,13 @@ pub fn scan(
                 first_flag: None,
                 at_n: None,
             });
-            index.insert(key, tracks.len() - 1);
-            tracks.len() - 1
-        } else {
-            *index.get(&key).ok_or_else(|| {
-                invalid!(
-                    "{file}: packet {}: internal: flow without bookkeeping",
-                    packet.index
-                )
-            })?
-        };
+        }
+        if i >= tracks.len() {
+            return Err(invalid!(
+                "{file}: packet {}: internal: flow without bookkeeping",
+                packet.index
+            ));
+        }
         let since_ns = packet.ts_ns.saturating_sub(entry.state.first_ts_ns);
         let flagged_now = match at {
             At::DecisionPoints if entry.decided_at_packet == k => {

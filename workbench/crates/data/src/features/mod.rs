@@ -1,8 +1,8 @@
 //! `workbench features`: training data from captures, computed by the probe's own code.
 //!
 //! Every packet goes through the `shared` parser, canonical flow key, and `FlowEntry`/`FlowState`
-//! update the probe runs, as in the userspace twin ([`workbench_flow::twin::Twin`]) without a
-//! model (see [`FlowTable`] for why not the twin itself). A row holds the feature
+//! update the probe runs: the userspace twin ([`workbench_flow::twin::Twin`]) without a
+//! model. A row holds the feature
 //! vector at the decision point: the flow's last packet (default, as CICFlowMeter computes at flow
 //! end), its N-th packet (`--decision-at N`; at the last packet for shorter flows, marked in
 //! `decided_at`), or every packet (`--every-packet`).
@@ -17,7 +17,6 @@ pub(crate) mod csv_rows;
 pub mod labels;
 pub(crate) mod output;
 
-use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -30,7 +29,7 @@ use crate::progress::{Position, Progress};
 use labels::{Assigned, CicOptions, FlowFacts, LabelReport, Labeler};
 use output::{Layout, Row, TableWriter, DECIDED_AT_LAST_PACKET, DECIDED_AT_PACKET_N};
 use workbench_flow::flowfmt::FlowTuple;
-use workbench_flow::twin::FlowMap;
+use workbench_flow::twin::{FlowMap, Twin};
 
 /// Why a feature table could not be made: a capture, the labels, or the output file.
 #[derive(Debug, thiserror::Error)]
@@ -122,34 +121,11 @@ pub struct FeaturesReport {
     pub packets_per_s: u64,
 }
 
-/// Per-flow bookkeeping next to the probe's entry.
+/// Per-flow bookkeeping beside the twin's entry (same position as the flow in the twin).
 struct FlowMeta {
-    key: FlowKey,
     label: Option<Assigned>,
     /// `--decision-at N`: the features at packet N, once reached.
     decided: Option<Box<FeatureVector>>,
-}
-
-/// One flow: its bookkeeping and the entry the probe would hold for it.
-struct Flow {
-    meta: FlowMeta,
-    entry: FlowEntry,
-}
-
-/// The flows of one capture in first-seen order, found by key through an index.
-///
-/// The twin's update without the twin: each packet is `FlowKey::of`, then `FlowEntry::new` for a
-/// new key or `FlowEntry::update`, exactly the twin's `packet`; the twin's last step, `decide`,
-/// does nothing without a model (`decide_first_packets` and `decide_every` are 0 here). Why:
-/// the twin's map holds the 192-byte entries themselves, and on a capture of short flows (a SYN
-/// flood: nearly a flow per packet) growing that map (rehashing, and touching fresh pages for
-/// each larger copy) and the final lookup of every flow cost more than the flows' own update.
-/// Here the map holds 4-byte indices and the entries sit in one vector, next to their
-/// bookkeeping, read in order at the end.
-#[derive(Default)]
-struct FlowTable {
-    flows: Vec<Flow>,
-    index: FlowMap<u32>,
 }
 
 /// The run's counters and outputs, shared by all files.
@@ -181,8 +157,10 @@ pub(crate) fn facts(p: &shared::ParsedPacket, ts_ns: u64) -> FlowFacts {
 }
 
 impl Run<'_> {
+    #[allow(clippy::too_many_arguments)]
     fn row(
         &mut self,
+        key: FlowKey,
         meta: &FlowMeta,
         entry: &FlowEntry,
         features: &FeatureVector,
@@ -190,7 +168,7 @@ impl Run<'_> {
         flow_packets: u32,
         file: &str,
     ) -> Result<()> {
-        let t = FlowTuple::of(&meta.key, entry.initiator_is_lo != 0);
+        let t = FlowTuple::of(&key, entry.initiator_is_lo != 0);
         let decided_at = match self.opts.decision {
             DecisionPoint::Packet(n) if decision_packet == n => Some(DECIDED_AT_PACKET_N),
             DecisionPoint::Packet(_) => Some(DECIDED_AT_LAST_PACKET),
@@ -207,7 +185,7 @@ impl Run<'_> {
             src_port: t.src_port,
             dst_ip: t.dest_ip,
             dst_port: t.dest_port,
-            proto: meta.key.proto,
+            proto: key.proto,
             first_seen_ns: entry.state.first_ts_ns,
             decision_packet,
             decided_at,
@@ -254,7 +232,14 @@ impl Run<'_> {
             DecisionPoint::EveryPacket => Some(self.count_flows(path)?),
             _ => None,
         };
-        let mut table = FlowTable::default();
+        // No decision points: without a model the twin's decision does nothing anyway.
+        let no_decisions = shared::abi::ProbeConfig {
+            decide_first_packets: 0,
+            decide_every: 0,
+            ..shared::abi::ProbeConfig::default()
+        };
+        let mut twin = Twin::new(no_decisions, None, None);
+        let mut metas: Vec<FlowMeta> = Vec::new();
         let mut reader = self.open(path)?;
         while let Some(packet) = reader.next() {
             let packet = packet?;
@@ -270,50 +255,32 @@ impl Run<'_> {
                 }
             };
             self.report.parsed_packets += 1;
-            let oriented = FlowKey::of(&p);
-            let i = match table.index.entry(oriented.key) {
-                Entry::Occupied(e) => {
-                    let i = *e.get() as usize;
-                    table.flows[i].entry.update(&p, oriented.from_lo, packet.ts_ns);
-                    i
-                }
-                Entry::Vacant(v) => {
-                    let i = table.flows.len();
-                    let n = u32::try_from(i).map_err(|_| {
-                        FeaturesError::Invalid(format!(
-                            "{file}: packet {}: more than {} flows in one capture",
-                            packet.index,
-                            u32::MAX
-                        ))
-                    })?;
-                    v.insert(n);
-                    let label = self
-                        .labeler
-                        .as_mut()
-                        .and_then(|l| l.label(&facts(&p, packet.ts_ns)));
-                    table.flows.push(Flow {
-                        meta: FlowMeta {
-                            key: oriented.key,
-                            label,
-                            decided: None,
-                        },
-                        entry: FlowEntry::new(&p, oriented.from_lo, packet.ts_ns),
-                    });
-                    i
-                }
+            let step = twin.step(&p, packet.ts_ns);
+            if step.new {
+                let label = self
+                    .labeler
+                    .as_mut()
+                    .and_then(|l| l.label(&facts(&p, packet.ts_ns)));
+                metas.push(FlowMeta { label, decided: None });
+            }
+            let (Some((key, entry)), Some(meta)) = (twin.flows.at(step.flow), metas.get_mut(step.flow))
+            else {
+                return Err(FeaturesError::Invalid(format!(
+                    "{file}: packet {}: internal: a flow without its bookkeeping",
+                    packet.index
+                )));
             };
             // At the flow's last packet (the default) nothing happens per packet: the rows
             // come from the table at the end.
-            let flow = &mut table.flows[i];
-            let k = flow.entry.state.packets();
+            let k = entry.state.packets();
             match (self.opts.decision, &totals) {
                 (DecisionPoint::Packet(n), _) if k == n => {
-                    flow.meta.decided = Some(Box::new(flow.entry.state.features()));
+                    meta.decided = Some(Box::new(entry.state.features()));
                 }
                 (DecisionPoint::EveryPacket, Some(totals)) => {
-                    let features = flow.entry.state.features();
-                    let total = totals.get(&oriented.key).copied().unwrap_or(k).max(k);
-                    self.row(&flow.meta, &flow.entry, &features, k, total, &file)?;
+                    let features = entry.state.features();
+                    let total = totals.get(key).copied().unwrap_or(k).max(k);
+                    self.row(*key, meta, entry, &features, k, total, &file)?;
                 }
                 _ => {}
             }
@@ -321,19 +288,19 @@ impl Run<'_> {
         self.report.skipped_records += reader.skipped();
         self.progress_base += reader.bytes_read();
         self.progress.set(self.progress_base);
-        self.report.flows += table.flows.len() as u64;
+        self.report.flows += twin.flows.len() as u64;
         if self.opts.decision == DecisionPoint::EveryPacket {
             return Ok(());
         }
-        // The index is not needed any more: free it before the rows are written.
-        drop(table.index);
-        for Flow { meta, entry } in &table.flows {
+        // The index is not needed any more: freed before the rows are written.
+        let (keys, entries) = twin.into_flows().into_parts();
+        for ((key, entry), meta) in keys.iter().zip(&entries).zip(&metas) {
             let total = entry.state.packets();
             let (features, k) = match &meta.decided {
                 Some(v) => (**v, self.decision_packet().unwrap_or(total)),
                 None => (entry.state.features(), total),
             };
-            self.row(meta, entry, &features, k, total, &file)?;
+            self.row(*key, meta, entry, &features, k, total, &file)?;
         }
         Ok(())
     }

@@ -15,7 +15,6 @@ use super::{bail, invalid, Result, TrainError};
 use polars::prelude::DataType;
 use shared::features::FeatureVector;
 use shared::flow::is_decision_point;
-use shared::FlowKey;
 
 use super::flows::DecidedAt;
 use super::{prepare, Dataset, Prepared};
@@ -23,7 +22,7 @@ use crate::dataset::clean::is_benign;
 use crate::dataset::LoadedDataset;
 use crate::features::labels::{CicOptions, LabelReport, Labeler};
 use workbench_flow::flowfmt::FlowTuple;
-use workbench_flow::twin::{FlowMap, Twin};
+use workbench_flow::twin::Twin;
 
 /// The probe's decision points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +113,8 @@ pub fn from_captures(
             bail!("{name}: no labels")
         };
         let mut twin = Twin::new(shared::abi::ProbeConfig::default(), None, None);
-        let mut index: FlowMap<usize> = FlowMap::default();
+        // This capture's flows follow the earlier captures' in `flows`, in the twin's order.
+        let base = flows.len();
         let reader = workbench_flow::capture::open(pcap, false).map_err(|e| TrainError::In {
             file: format!("{name}: cannot read"),
             source: Box::new(e.into()),
@@ -123,10 +123,13 @@ pub fn from_captures(
             let packet = packet?;
             // Frames the parser refuses are not flows: the probe skips them too.
             let Ok(p) = packet.parse() else { continue };
-            let entry = twin.packet(&p, packet.ts_ns);
+            let step = twin.step(&p, packet.ts_ns);
+            let Some((key, entry)) = twin.flows.at(step.flow) else {
+                bail!("{name}: packet {}: internal: the twin lost a flow", packet.index)
+            };
             let k = entry.state.packets();
-            let key = FlowKey::of(&p).key;
-            let i = if k == 1 {
+            let i = base + step.flow;
+            if step.new {
                 let label = labeler.label(&crate::features::facts(&p, packet.ts_ns)).map(|a| {
                     let label = labeler.name(a.label).to_string();
                     let class = a
@@ -134,7 +137,7 @@ pub fn from_captures(
                         .map_or_else(|| label.clone(), |t| labeler.name(t).to_string());
                     (label, class)
                 });
-                let t = FlowTuple::of(&key, entry.initiator_is_lo != 0);
+                let t = FlowTuple::of(key, entry.initiator_is_lo != 0);
                 flows.push(FlowSamples {
                     label,
                     host: t.src_ip.to_string(),
@@ -142,16 +145,13 @@ pub fn from_captures(
                     file: file_index as u32,
                     samples: Vec::new(),
                 });
-                index.insert(key, flows.len() - 1);
-                flows.len() - 1
-            } else {
-                *index.get(&key).ok_or_else(|| {
-                    invalid!(
-                        "{name}: packet {}: internal: flow without bookkeeping",
-                        packet.index
-                    )
-                })?
-            };
+            }
+            if i >= flows.len() {
+                bail!(
+                    "{name}: packet {}: internal: a flow without bookkeeping",
+                    packet.index
+                )
+            }
             let sample = match sampling {
                 Sampling::DecisionPoints(c) => is_decision_point(k, c.decide_first, c.decide_every),
                 Sampling::LastPacket => false,
@@ -169,10 +169,10 @@ pub fn from_captures(
         }
         if sampling == Sampling::LastPacket {
             // Each flow's features at its last packet, from the twin's table.
-            for (key, &i) in &index {
-                if let Some(entry) = twin.flows.get(key) {
+            for (at, (_, entry)) in twin.flows.iter().enumerate() {
+                if let Some(flow) = flows.get_mut(base + at) {
                     let s = &entry.state;
-                    flows[i].samples = vec![(
+                    flow.samples = vec![(
                         s.features(),
                         DecidedAt {
                             packet: s.packets(),
