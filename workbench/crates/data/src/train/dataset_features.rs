@@ -445,19 +445,7 @@ pub fn train(
     };
     let (m, truth, scores, predicted) = evaluate(&model, &columns, ds, &split);
     let class: Vec<&str> = split.test.iter().map(|&i| ds.class[i].as_str()).collect();
-    let per_class = metrics::per_class_recall(&class, &truth, &predicted)
-        .into_iter()
-        .map(|(c, (rows, correct))| {
-            (
-                c,
-                ClassRecall {
-                    rows,
-                    correct,
-                    recall: correct as f64 / rows.max(1) as f64,
-                },
-            )
-        })
-        .collect();
+    let per_class = metrics::per_class_recall(&class, &truth, &predicted);
     let mut other_splits = BTreeMap::new();
     let mut splits_unavailable = BTreeMap::new();
     for kind in choose::PREFERENCE {

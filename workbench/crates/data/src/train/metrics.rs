@@ -170,16 +170,29 @@ pub fn per_class_recall(
     class: &[&str],
     malicious: &[bool],
     predicted: &[bool],
-) -> BTreeMap<String, (u64, u64)> {
-    let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+) -> BTreeMap<String, super::ClassRecall> {
+    let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for ((c, &m), &p) in class.iter().zip(malicious).zip(predicted) {
-        let e = out.entry(c.to_string()).or_default();
+        let e = counts.entry(c.to_string()).or_default();
         e.0 += 1;
         if p == m {
             e.1 += 1;
         }
     }
-    out
+    counts
+        .into_iter()
+        .map(|(c, (rows, correct))| {
+            let recall = correct as f64 / rows.max(1) as f64;
+            (
+                c,
+                super::ClassRecall {
+                    rows,
+                    correct,
+                    recall,
+                },
+            )
+        })
+        .collect()
 }
 
 /// Keeps about `max` evenly spaced points of a curve (plus the ends) for reports.

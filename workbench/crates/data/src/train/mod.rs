@@ -333,19 +333,7 @@ pub fn train(ds: &Dataset, opts: &TrainOptions) -> Result<Trained> {
         max_err = max_err.max(err);
     }
     let class: Vec<&str> = reading.class.iter().map(String::as_str).collect();
-    let per_class = metrics::per_class_recall(&class, &reading.truth, &reading.predicted)
-        .into_iter()
-        .map(|(c, (rows, correct))| {
-            (
-                c,
-                ClassRecall {
-                    rows,
-                    correct,
-                    recall: correct as f64 / rows.max(1) as f64,
-                },
-            )
-        })
-        .collect();
+    let per_class = metrics::per_class_recall(&class, &reading.truth, &reading.predicted);
     let mut other_splits = BTreeMap::new();
     let mut splits_unavailable = BTreeMap::new();
     for kind in [
