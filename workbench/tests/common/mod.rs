@@ -131,6 +131,24 @@ pub fn workbench_json(args: &[&str]) -> Value {
     })
 }
 
+/// The probe's flow from `src_port` on `iface` (`probe flows --json`), polled until `pred` holds
+/// for it or 5 s have passed; `Value::Null` when there is no such flow.
+#[allow(dead_code)] // The kernel tests use it; the CLI tests compile this module too.
+pub fn flow_from(iface: &str, src_port: u16, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let table = workbench_json(&["probe", "flows", "--iface", iface, "--json"]);
+        let flow = table["flows"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["src_port"] == src_port).cloned())
+            .unwrap_or(Value::Null);
+        if pred(&flow) || std::time::Instant::now() > deadline {
+            return flow;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Detaches the probe from an interface when dropped (also when the test panics).
 pub struct DetachOnDrop(pub String);
 

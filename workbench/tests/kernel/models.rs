@@ -3,9 +3,9 @@
 //! veth pair whose other end lives in a namespace the test creates.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{report, save_model, workbench, workbench_json, DetachOnDrop, TempDir};
+use crate::common::{flow_from, report, save_model, workbench, workbench_json, DetachOnDrop, TempDir};
 use serde_json::Value;
 use shared::model::{Model, SCORE_ONE};
 use workbench_flow::craft::TCP_SYN;
@@ -25,22 +25,6 @@ fn benign_tree() -> Box<Model> {
 
 fn id(m: &Model) -> String {
     workbench_flow::model::id_string(m.header.model_id)
-}
-
-/// Polls the flow table until `pred` holds for the flow from `src_port` (5 s at most).
-fn flow_from(iface: &str, src_port: u16, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let table = workbench_json(&["probe", "flows", "--iface", iface, "--json"]);
-        let flow = table["flows"]
-            .as_array()
-            .and_then(|f| f.iter().find(|f| f["src_port"] == src_port).cloned())
-            .unwrap_or(Value::Null);
-        if pred(&flow) || Instant::now() > deadline {
-            return flow;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

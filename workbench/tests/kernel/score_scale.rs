@@ -4,8 +4,6 @@
 //! integer under `score_raw`; `live --jsonl` starts from now unless `--from-start`; `probe
 //! status` is text without `--json`. Traffic only between the ends of the test's own veth pair.
 
-use std::time::{Duration, Instant};
-
 use crate::common::{jsonl, save_model, workbench, workbench_json, DetachOnDrop, TempDir};
 use serde_json::Value;
 use shared::model::{LogisticTerm, Model, SCORE_ONE, TRANSFORM_IDENTITY};
@@ -27,18 +25,7 @@ fn syn_logistic() -> Box<Model> {
 
 /// The flow from `src_port` once it has seen five packets each way (5 s at most).
 fn decided_flow(iface: &str, src_port: u16) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let table = workbench_json(&["probe", "flows", "--iface", iface, "--json"]);
-        let flow = table["flows"]
-            .as_array()
-            .and_then(|f| f.iter().find(|f| f["src_port"] == src_port).cloned())
-            .unwrap_or(Value::Null);
-        if flow["fwd_packets"] == 5 || Instant::now() > deadline {
-            return flow;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::common::flow_from(iface, src_port, |f| f["fwd_packets"] == 5)
 }
 
 #[test]

@@ -7,7 +7,6 @@
 //! ends of the test's own veth pair.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use crate::common::tc::{has_clsact, tc, Foreign};
 use crate::common::{lab_id, report, workbench_json, DetachOnDrop};
@@ -29,19 +28,8 @@ fn run_count(id: u32) -> u64 {
 
 /// Forward packets of the flow from `src_port` as the probe counted them (5 s at most).
 fn probe_saw(iface: &str, src_port: u16, packets: u64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let table = workbench_json(&["probe", "flows", "--iface", iface, "--json"]);
-        let seen = table["flows"]
-            .as_array()
-            .and_then(|f| f.iter().find(|f| f["src_port"] == src_port))
-            .and_then(|f| f["fwd_packets"].as_u64())
-            .unwrap_or(0);
-        if seen >= packets || Instant::now() > deadline {
-            return seen >= packets;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let fwd = |f: &Value| f["fwd_packets"].as_u64().unwrap_or(0);
+    fwd(&crate::common::flow_from(iface, src_port, |f| fwd(f) >= packets)) >= packets
 }
 
 #[test]
