@@ -10,7 +10,7 @@ const REPEAT: u64 = 1000;
 const RUNS: u64 = 7;
 /// Variants that run the probe's main load (all but the empty program and the unlocked probe,
 /// which is a second load with flows of its own).
-const PROBE_VARIANTS: u64 = 10;
+const PROBE_VARIANTS: u64 = 11;
 /// Variants that evaluate a model at every packet (tree, logistic, forest, and the tree and the
 /// forest compiled).
 const MODEL_VARIANTS: u64 = 6;
@@ -18,7 +18,7 @@ const MODEL_VARIANTS: u64 = 6;
 const CODE_VARIANTS: u64 = 3;
 /// Probe variants that run before the default-decisions variant in every round.
 const PROBE_VARIANTS_BEFORE_DEFAULT: u64 = 4;
-const VARIANT_KEYS: [&str; 12] = [
+const VARIANT_KEYS: [&str; 13] = [
     "empty_ns",
     "no_decision_ns",
     "no_model_unlocked_ns",
@@ -28,6 +28,7 @@ const VARIANT_KEYS: [&str; 12] = [
     "tree_default_decisions_ns",
     "logistic_ns",
     "forest_ns",
+    "no_model_code_ns",
     "tree_code_ns",
     "forest_code_ns",
     "logistic_code_ns",
@@ -59,6 +60,10 @@ fn bench_probe_runs_the_probe_on_every_variant_and_cleans_up() {
     assert_eq!(
         r["clock_ns"].as_i64(),
         Some(num(&r, "no_model_ns") as i64 - num(&r, "no_model_coarse_clock_ns") as i64)
+    );
+    assert_eq!(
+        r["tail_call_ns"].as_i64(),
+        Some(num(&r, "no_model_code_ns") as i64 - num(&r, "no_model_ns") as i64)
     );
     assert_eq!(
         r["flow_lock_ns"].as_i64(),

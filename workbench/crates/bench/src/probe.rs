@@ -93,11 +93,15 @@ pub(crate) enum Variant {
     ForestCode,
     /// The logistic model compiled (straight-line arithmetic, no branch).
     LogisticCode,
+    /// `NoModel` with the code engine on (a copy of the probe in the program array holding
+    /// only the previous model): the tail call into the copy succeeds, and nothing is scored.
+    /// Its cost beyond `NoModel` is the tail call's (`tail_call_ns`).
+    NoModelCode,
 }
 
 /// In this order in every round. The last one decides at every packet, so a flow's latest
 /// decision is at its latest packet when the runs end.
-const VARIANTS: [Variant; 12] = [
+const VARIANTS: [Variant; 13] = [
     Variant::Empty,
     Variant::NoDecision,
     Variant::NoModelUnlocked,
@@ -108,6 +112,7 @@ const VARIANTS: [Variant; 12] = [
     Variant::TreeDefaultDecisions,
     Variant::Logistic,
     Variant::Forest,
+    Variant::NoModelCode,
     Variant::TreeCode,
     Variant::ForestCode,
     Variant::LogisticCode,
@@ -128,6 +133,7 @@ impl Variant {
             Variant::TreeCode => "tree_code_ns",
             Variant::ForestCode => "forest_code_ns",
             Variant::LogisticCode => "logistic_code_ns",
+            Variant::NoModelCode => "no_model_code_ns",
         }
     }
 }
@@ -288,6 +294,17 @@ fn prepare(
             }
             if let Some(n) = code.verified_instructions {
                 code_verified.insert(variant.key(), n);
+            }
+        }
+        Variant::NoModelCode => {
+            slots.clear_active()?;
+            set_config(ebpf, decide(true))?;
+            let code = slots.set_engine(Engine::Code)?;
+            if code.program_id.is_none() {
+                fail!(
+                    Measure,
+                    "no_model_code_ns: the code engine installed no copy of the probe"
+                );
             }
         }
         // The unlocked load keeps its configuration (set once) and has no model.
@@ -495,6 +512,8 @@ mod tests {
                 forest_code_ns: 170,
                 logistic_code_ns: 160,
                 model_part_code_ns: 30,
+                no_model_code_ns: 108,
+                tail_call_ns: 8,
             },
             runs_ns: BTreeMap::new(),
             return_codes: BTreeMap::new(),

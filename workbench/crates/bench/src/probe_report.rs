@@ -60,6 +60,11 @@ pub struct VariantNs {
     /// no_model_ns - no_model_coarse_clock_ns: what the nanosecond clock costs beyond the
     /// coarse one.
     pub clock_ns: i64,
+    /// `no_model_ns` with the code engine on: the tail call into its copy succeeds.
+    pub no_model_code_ns: u32,
+    /// no_model_code_ns - no_model_ns: the code engine's tail call (part of
+    /// `model_part_code_ns`).
+    pub tail_call_ns: i64,
 }
 
 impl VariantNs {
@@ -82,6 +87,8 @@ impl VariantNs {
             forest_code_ns: get(Variant::ForestCode),
             logistic_code_ns: get(Variant::LogisticCode),
             model_part_code_ns: get(Variant::TreeCode) as i64 - get(Variant::NoModel) as i64,
+            no_model_code_ns: get(Variant::NoModelCode),
+            tail_call_ns: get(Variant::NoModelCode) as i64 - get(Variant::NoModel) as i64,
         }
     }
 }
