@@ -245,8 +245,7 @@ impl SimSource {
             };
             let key = FlowKey::of(&parsed).key;
             let before = self.twin.flows.get(&key).map_or(0, |e| e.verdict);
-            self.twin.packet(&parsed, ts);
-            let after = self.twin.flows.get(&key).map_or(0, |e| e.verdict);
+            let after = self.twin.packet(&parsed, ts).verdict;
             if after != before {
                 self.verdict_changes += 1;
             }
