@@ -11,6 +11,8 @@
 
 pub mod cache;
 pub(crate) mod clean;
+mod column_numbers;
+mod csv_blocks;
 mod csv_read;
 pub mod detect;
 pub mod kernel_map;
