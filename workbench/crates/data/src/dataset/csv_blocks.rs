@@ -112,15 +112,21 @@ pub(super) fn block_ranges(bytes: &[u8], block_bytes: usize) -> Vec<std::ops::Ra
     out
 }
 
-/// Blocks parsed at once: while one block's last lines are still being parsed, the next one
-/// keeps both CPUs busy (one at a time left a CPU idle at every block's end).
-const BLOCKS_IN_FLIGHT: usize = 2;
+/// Blocks parsed at once: one per CPU (the plain reader, `csv_fast`, is one thread per block;
+/// with polars' multi-threaded reader, the next block keeps the CPUs busy while one block's
+/// last lines are parsed).
+fn blocks_in_flight() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16))
+}
 
-/// One block (whole lines) through polars' multi-threaded CSV reader with the given types; None
-/// when the block holds a double quote.
+/// One block (whole lines) with the given types: by the plain reader when it takes the block on,
+/// else by polars' multi-threaded CSV reader; None when the block holds a double quote.
 fn parse_block(bytes: &[u8], schema: &SchemaRef, skip: usize, sep: u8) -> PolarsResult<Option<DataFrame>> {
     if bytes.contains(&b'"') {
         return Ok(None);
+    }
+    if let Some(frame) = super::csv_fast::parse_plain(bytes, schema, skip, sep) {
+        return Ok(Some(frame));
     }
     CsvReadOptions::default()
         .with_has_header(false)
@@ -140,7 +146,7 @@ fn parse_block(bytes: &[u8], schema: &SchemaRef, skip: usize, sep: u8) -> Polars
         .map(Some)
 }
 
-/// The mapped file in blocks of whole lines, [`BLOCKS_IN_FLIGHT`] parsed at once, stacked in
+/// The mapped file in blocks of whole lines, [`blocks_in_flight`] parsed at once, stacked in
 /// file order; Err on the first value that does not fit `schema`; None when a block holds a
 /// double quote (a quoted field may hold a line break, so a cut could fall inside a row).
 pub(super) fn read_mapped(
@@ -152,6 +158,7 @@ pub(super) fn read_mapped(
 ) -> PolarsResult<Option<DataFrame>> {
     type Parse<'s> = std::thread::ScopedJoinHandle<'s, PolarsResult<Option<DataFrame>>>;
     let ranges = block_ranges(map.bytes(), block_bytes);
+    let in_flight = blocks_in_flight();
     std::thread::scope(|s| {
         let mut frame: Option<DataFrame> = None;
         let mut pending: std::collections::VecDeque<(std::ops::Range<usize>, Parse<'_>)> =
@@ -191,7 +198,7 @@ pub(super) fn read_mapped(
                     PolarsError::ComputeError(format!("cannot start a CSV reader thread: {e}").into())
                 })?;
             pending.push_back((range, parse));
-            while pending.len() >= BLOCKS_IN_FLIGHT {
+            while pending.len() >= in_flight {
                 if !take_oldest(&mut pending)? {
                     return Ok(None);
                 }

@@ -105,9 +105,9 @@ fn numeric_columns(
 
 /// Bytes handed to the CSV reader at a time (`csv_blocks`). Reading a file in blocks (cut at
 /// line ends) keeps its text out of memory: mapping the whole file, as a plain scan does, would
-/// add its size to the process's resident memory on top of the table. 32 to 256 MiB measured
-/// within noise of each other on the 2.8M-row file; 128 MiB had the lowest peak.
-const BLOCK_BYTES: usize = 128 << 20;
+/// add its size to the process's resident memory on top of the table. Blocks are parsed one
+/// per CPU, so small enough that the last one does not leave the other CPUs idle for long.
+const BLOCK_BYTES: usize = 32 << 20;
 
 fn typed_reader(sources: ScanSources, schema: &Arc<Schema>, skip: usize, sep: u8) -> PolarsResult<DataFrame> {
     LazyCsvReader::new_with_sources(sources)

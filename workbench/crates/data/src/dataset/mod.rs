@@ -13,6 +13,7 @@ pub mod cache;
 pub(crate) mod clean;
 mod column_numbers;
 mod csv_blocks;
+mod csv_fast;
 mod csv_read;
 pub mod detect;
 pub mod kernel_map;
