@@ -167,8 +167,11 @@ fn read_typed_blocks(
         Content::Path(p) => p,
     };
     let file = File::open(path)?;
-    let Some(map) = Mapped::open(&file)? else {
-        return typed_reader(buffer(Vec::new()), &schema, 0, sep);
+    let map = match Mapped::open(&file) {
+        Ok(Some(map)) => map,
+        Ok(None) => return typed_reader(buffer(Vec::new()), &schema, 0, sep),
+        // A file system that cannot map files: read it whole, as a zip entry is.
+        Err(_) => return typed_reader(buffer(std::fs::read(path)?), &schema, skip, sep),
     };
     if let Some(frame) = read_mapped(&map, &schema, skip, block_bytes, sep)? {
         return Ok(frame);
