@@ -8,6 +8,7 @@ use polars::chunked_array::cast::CastOptions;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::column_numbers::{column_numbers, label_numbers, ColumnNumbers, LabelNumbers};
 use super::detect::{column_key, DatasetKind};
 use super::source::RawData;
 use super::{DataError, DropReason, Dropped, DroppedColumn, LoadOptions};
@@ -73,17 +74,14 @@ pub fn is_benign(label: &str) -> bool {
 }
 
 /// A number as the datasets write them: `6.0`, `Infinity`, `NaN`, and UNSW's hex ports `0xc0a8`.
+/// Rust's parser takes `Infinity`, `inf` and `NaN` in any case and with a sign itself, so only
+/// the hex form needs handling (no lower-cased copy per value: this runs on every text value).
 pub fn parse_number(s: &str) -> Option<f64> {
     let t = s.trim();
     if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         return i64::from_str_radix(hex, 16).ok().map(|v| v as f64);
     }
-    match t.to_ascii_lowercase().as_str() {
-        "infinity" | "+infinity" | "inf" => Some(f64::INFINITY),
-        "-infinity" | "-inf" => Some(f64::NEG_INFINITY),
-        "nan" => Some(f64::NAN),
-        _ => t.parse().ok(),
-    }
+    t.parse().ok()
 }
 
 fn find(frame: &DataFrame, wanted: &[&str]) -> Option<String> {
@@ -135,7 +133,7 @@ fn label_columns(
 
 /// Numbers of a text column, with the polars cast first (fast) and the lenient parser only for
 /// the values it refused. Returns the numbers and how many non-empty values stayed unparsed.
-fn to_numbers(col: &Column) -> Result<(Float64Chunked, usize), PolarsError> {
+pub(super) fn to_numbers(col: &Column) -> Result<(Float64Chunked, usize), PolarsError> {
     if col.dtype() != &DataType::String {
         return Ok((col.cast(&DataType::Float64)?.f64()?.clone(), 0));
     }
@@ -207,7 +205,10 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
     let mut dropped_columns = Vec::new();
     let mut health = Vec::new();
     let mut out_cols: Vec<Column> = Vec::new();
-    for (ci, col) in frame.get_columns().iter().enumerate() {
+    let mut skip = vec![label_column.as_str()];
+    skip.extend(class_column.as_deref());
+    let all_numbers = column_numbers(frame, &skip).map_err(err)?;
+    for ((ci, col), numbers) in frame.get_columns().iter().enumerate().zip(all_numbers) {
         let name = col.name().to_string();
         let is_label = name == label_column;
         if class_column.as_deref() == Some(name.as_str()) {
@@ -216,20 +217,25 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
             out_cols.push(c);
             continue;
         }
-        let non_null = rows - col.null_count();
-        let (numbers, failed) = to_numbers(col).map_err(err)?;
-        let finite = count(&definite(numbers.is_finite()));
         if is_label {
-            let c: Column = if failed == 0 && numbers.null_count() == col.null_count() {
-                numbers.into_series().into()
-            } else {
-                text_column(col, true).map_err(err)?
+            let c: Column = match label_numbers(col).map_err(err)? {
+                LabelNumbers::Numbers(numbers) => numbers.into_series().into(),
+                LabelNumbers::Text => text_column(col, true).map_err(err)?,
             };
             attribute(&mut bad, "missing_label", ci, c.is_null());
             health.push(text_health(&c));
             out_cols.push(c);
             continue;
         }
+        let non_null = rows - col.null_count();
+        let Some(ColumnNumbers {
+            numbers,
+            failed,
+            finite,
+        }) = numbers
+        else {
+            continue;
+        };
         if non_null == 0 || (failed == 0 && finite == 0) {
             // One bad column must not empty the table: drop the column, keep the rows.
             dropped_columns.push(DroppedColumn {
@@ -390,7 +396,7 @@ fn text_column(col: &Column, label: bool) -> Result<Column, PolarsError> {
     let c = col.cast(&DataType::String)?;
     let text = c.str()?;
     let values: StringChunked = if label {
-        let mut memo: HashMap<&str, Option<String>> = HashMap::new();
+        let mut memo: PlHashMap<&str, Option<String>> = PlHashMap::new();
         for v in text.into_iter().flatten() {
             memo.entry(v)
                 .or_insert_with(|| Some(normalise_label(v)).filter(|s| !s.is_empty()));

@@ -1,13 +1,14 @@
 //! Reading one CSV source into a table (`source::read_all` calls it per file): the column types
-//! decided from the first lines, the streaming typed read in blocks, the all-text fallback when a
+//! decided from the first lines, the typed read in blocks (`csv_blocks`), the all-text fallback when a
 //! later value does not fit, and ragged rows turned into one clear error. See `source` for why.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Cursor, Read};
+use std::io::{BufRead, BufReader, Cursor};
 use std::sync::Arc;
 
 use polars::prelude::*;
 
+use super::csv_blocks::{read_mapped, Mapped};
 use super::source::{Content, SourceFile};
 use super::DataError;
 
@@ -102,10 +103,11 @@ fn numeric_columns(
     Ok(numeric.iter().zip(&seen).map(|(n, s)| *n && *s).collect())
 }
 
-/// Bytes handed to the CSV reader at a time. Reading a file in blocks (cut at line ends) keeps
-/// its text out of memory: mapping the whole file, as a plain scan does, would add its size to
-/// the process's resident memory on top of the table.
-const BLOCK_BYTES: usize = 64 << 20;
+/// Bytes handed to the CSV reader at a time (`csv_blocks`). Reading a file in blocks (cut at
+/// line ends) keeps its text out of memory: mapping the whole file, as a plain scan does, would
+/// add its size to the process's resident memory on top of the table. Blocks are parsed one
+/// per CPU, so small enough that the last one does not leave the other CPUs idle for long.
+const BLOCK_BYTES: usize = 32 << 20;
 
 fn typed_reader(sources: ScanSources, schema: &Arc<Schema>, skip: usize, sep: u8) -> PolarsResult<DataFrame> {
     LazyCsvReader::new_with_sources(sources)
@@ -127,10 +129,11 @@ fn buffer(bytes: Vec<u8>) -> ScanSources {
     )]))
 }
 
-/// The file through polars' streaming CSV reader with the given types, one block of whole
-/// lines at a time; Err on any value that does not fit (the caller then reads it as text).
-/// A file with a double quote anywhere is read in one piece (a quoted field may hold a line
-/// break, so a block boundary could fall inside a row).
+/// The file through polars' CSV reader with the given types, in blocks of whole lines parsed
+/// in place from a memory map (`csv_blocks`); Err on any value that does not fit (the caller
+/// then reads it as text). A file with a double quote anywhere is read in one piece by the
+/// streaming reader (a quoted field may hold a line break, so a block boundary could fall
+/// inside a row); so is a zip entry, already in memory.
 fn read_typed(
     c: &Content,
     names: &[String],
@@ -163,49 +166,19 @@ fn read_typed_blocks(
         Content::Bytes(b) => return typed_reader(buffer(b.clone()), &schema, skip, sep),
         Content::Path(p) => p,
     };
-    let mut file = File::open(path)?;
-    let mut frame: Option<DataFrame> = None;
-    let mut carry: Vec<u8> = Vec::new();
-    let mut first = true;
-    loop {
-        let mut block = std::mem::take(&mut carry);
-        let start = block.len();
-        block.resize(start + block_bytes, 0);
-        let mut filled = start;
-        while filled < block.len() {
-            let n = file.read(&mut block[filled..])?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        block.truncate(filled);
-        let at_end = filled < start + block_bytes;
-        if block.contains(&b'"') {
-            // Quoted fields: one piece through the scanner (the file is mapped, not read).
-            let f = File::open(path)?;
-            return typed_reader(ScanSources::Files(Arc::from(vec![f])), &schema, skip, sep);
-        }
-        if !at_end {
-            // Cut after the last complete line; the rest starts the next block.
-            let cut = block.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            carry = block.split_off(cut);
-        }
-        if !block.is_empty() {
-            let part = typed_reader(buffer(block), &schema, if first { skip } else { 0 }, sep)?;
-            first = false;
-            match &mut frame {
-                None => frame = Some(part),
-                Some(acc) => {
-                    acc.vstack_mut_owned(part)?;
-                }
-            }
-        }
-        if at_end {
-            break;
-        }
+    let file = File::open(path)?;
+    let map = match Mapped::open(&file) {
+        Ok(Some(map)) => map,
+        Ok(None) => return typed_reader(buffer(Vec::new()), &schema, 0, sep),
+        // A file system that cannot map files: read it whole, as a zip entry is.
+        Err(_) => return typed_reader(buffer(std::fs::read(path)?), &schema, skip, sep),
+    };
+    if let Some(frame) = read_mapped(&map, &schema, skip, block_bytes, sep)? {
+        return Ok(frame);
     }
-    frame.map_or_else(|| typed_reader(buffer(Vec::new()), &schema, 0, sep), Ok)
+    // Quoted fields: one piece through the scanner.
+    drop(map);
+    typed_reader(ScanSources::Files(Arc::from(vec![file])), &schema, skip, sep)
 }
 
 pub(super) fn read_csv(
@@ -344,13 +317,127 @@ mod tests {
         let numeric = numeric_columns(&c, "t.csv", 3, true, b',').expect("sample");
         assert_eq!(numeric, [true, true, false]);
         let whole = read_typed_blocks(&c, &n, &numeric, true, 1 << 20, b',').expect("whole");
-        // 37-byte blocks: every block boundary falls inside a line.
+        // 37-byte blocks: every block boundary falls inside a line, two blocks parse at once.
         let pieces = read_typed_blocks(&c, &n, &numeric, true, 37, b',').expect("blocks");
         assert_eq!(whole.height(), 501);
         assert!(whole.equals_missing(&pieces));
+        // The same as polars' streaming reader over the whole file (the path before blocks).
+        let schema = Arc::new(Schema::from_iter([
+            Field::new("a".into(), DataType::Float64),
+            Field::new("b".into(), DataType::Float64),
+            Field::new("Label".into(), DataType::String),
+        ]));
+        let file = File::open(tmp.path().join("t.csv")).expect("open");
+        let scanned =
+            typed_reader(ScanSources::Files(Arc::from(vec![file])), &schema, 1, b',').expect("scan");
+        assert!(scanned.equals_missing(&pieces));
         let b = whole.column("b").expect("b").f64().expect("f64").clone();
         assert_eq!(b.get(0), Some(f64::INFINITY));
         assert!(b.get(500).is_some_and(f64::is_nan));
+    }
+
+    /// A late value that does not fit lies in a later block, parsed while an earlier one is:
+    /// the typed read fails as a whole (no partial table) and the text read has every row.
+    #[test]
+    fn a_late_value_in_a_later_block_fails_the_typed_read_as_a_whole() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let p = tmp.path().join("late.csv");
+        let mut text = String::from("x,label\n");
+        for i in 0..TYPE_SAMPLE_LINES + 500 {
+            text.push_str(&format!("{i},BENIGN\n"));
+        }
+        text.push_str("0x1f,DoS\n");
+        for i in 0..300 {
+            text.push_str(&format!("{i}.25,BENIGN\n"));
+        }
+        std::fs::write(&p, &text).expect("write");
+        let c = Content::Path(p.clone());
+        let n = names(&["x", "label"]);
+        let numeric = numeric_columns(&c, "late.csv", 2, true, b',').expect("sample");
+        assert_eq!(numeric, [true, false]);
+        assert!(read_typed_blocks(&c, &n, &numeric, true, 4096, b',').is_err());
+        let src = SourceFile { path: p, entry: None };
+        let frame = read_csv(&src, content(&src).expect("content"), &n, true, b',').expect("read");
+        assert_eq!(frame.height(), TYPE_SAMPLE_LINES + 801);
+        let x = frame.column("x").expect("x").str().expect("text").clone();
+        assert_eq!(x.get(TYPE_SAMPLE_LINES + 500), Some("0x1f"));
+        assert_eq!(x.get(TYPE_SAMPLE_LINES + 800), Some("299.25"));
+    }
+
+    /// Through the whole load: the late hex value's file is read as text and cleaned to the
+    /// same numbers the typed read gives for every other row (the hex port as 31).
+    #[test]
+    fn a_late_value_that_does_not_fit_loads_with_the_same_numbers() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let p = tmp.path().join("late.csv");
+        let rows = TYPE_SAMPLE_LINES + 900;
+        let mut text = String::from("sport,bytes,Label\n");
+        let mut expected = Vec::new();
+        for i in 0..rows {
+            let (sport, v) = if i == TYPE_SAMPLE_LINES + 600 {
+                ("0x1f".to_string(), 31.0)
+            } else {
+                (format!("{}", i % 60_000), (i % 60_000) as f64)
+            };
+            let bytes = if i % 7 == 0 {
+                "Infinity".to_string()
+            } else {
+                format!("{i}.5")
+            };
+            text.push_str(&format!(
+                "{sport},{bytes},{}\n",
+                if i % 3 == 0 { "DoS" } else { "BENIGN" }
+            ));
+            expected.push((v, if i % 7 == 0 { f64::INFINITY } else { i as f64 + 0.5 }));
+        }
+        std::fs::write(&p, &text).expect("write");
+        let opts = crate::dataset::LoadOptions {
+            no_cache: true,
+            ..Default::default()
+        };
+        let ds = crate::dataset::load(&[p], &opts).expect("load");
+        assert_eq!(ds.rows(), rows);
+        let sport = ds
+            .frame
+            .column("sport")
+            .expect("sport")
+            .f64()
+            .expect("f64")
+            .clone();
+        let bytes = ds
+            .frame
+            .column("bytes")
+            .expect("bytes")
+            .f64()
+            .expect("f64")
+            .clone();
+        for (i, (s, b)) in expected.iter().enumerate() {
+            assert_eq!(sport.get(i), Some(*s), "sport, row {i}");
+            assert_eq!(bytes.get(i), Some(*b), "bytes, row {i}");
+        }
+        assert_eq!(ds.malicious.iter().filter(|m| **m).count(), rows.div_ceil(3));
+    }
+
+    /// A quoted field with a line break in a late block: the file is read in one piece, so the
+    /// field stays whole.
+    #[test]
+    fn a_quoted_line_break_in_a_later_block_is_read_in_one_piece() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let p = tmp.path().join("quoted.csv");
+        let mut text = String::from("x,note\n");
+        for i in 0..400 {
+            text.push_str(&format!("{i},plain\n"));
+        }
+        text.push_str("400,\"two\nlines, one field\"\n401,plain\n");
+        std::fs::write(&p, &text).expect("write");
+        let c = Content::Path(p);
+        let n = names(&["x", "note"]);
+        let frame = read_typed_blocks(&c, &n, &[true, false], true, 64, b',').expect("read");
+        assert_eq!(frame.height(), 402);
+        let note = frame.column("note").expect("note").str().expect("text").clone();
+        assert_eq!(note.get(400), Some("two\nlines, one field"));
+        let x = frame.column("x").expect("x").f64().expect("f64").clone();
+        assert_eq!(x.get(401), Some(401.0));
     }
 
     #[test]

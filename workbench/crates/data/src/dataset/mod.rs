@@ -11,6 +11,9 @@
 
 pub mod cache;
 pub(crate) mod clean;
+mod column_numbers;
+mod csv_blocks;
+mod csv_fast;
 mod csv_read;
 pub mod detect;
 pub mod kernel_map;

@@ -1,9 +1,10 @@
 //! Files to tables: plain CSV/Parquet files, folders of them, and .zip archives read in memory
 //! (the CIC-IDS2017 archive exactly as downloaded), concatenated into one table of one kind.
 //!
-//! A CSV (`csv_read`) is read in one pass by polars' streaming CSV reader with the column types
-//! decided by the loader from the first lines (numbers as Float64, which parses `6.0`, `Infinity` and `NaN`;
-//! everything else as text), so 2.8 million rows never exist as text. Should a later value not
+//! A CSV (`csv_read`) is read in one pass by polars' CSV reader, in blocks parsed in place from
+//! a memory map (`csv_blocks`), with the column types decided by the loader from the first
+//! lines (numbers as Float64, which parses `6.0`, `Infinity` and `NaN`; everything else as
+//! text), so 2.8 million rows never exist as text. Should a later value not
 //! fit its column's type (a hex port in row 2,000,001), the file is read again with every column
 //! as text and the cleaning step decides per value, as before: slower, never wrong.
 

@@ -1,0 +1,235 @@
+//! The typed CSV read of a file on disk, block by block from a memory map (`csv_read` decides
+//! the types and calls it).
+//!
+//! Why blocks, and why mapped: mapping the whole 0.96 GB CIC-IDS2017-sized file and handing it to
+//! polars in one piece adds the file's size to the process's resident memory (mapped pages count,
+//! 2.69 GB peak, over the 0.5x-pandas budget); reading it with `read` into 64 MiB buffers kept
+//! the memory down but cost a zero-filled allocation, a copy and a pause of every parsing thread
+//! per block (docs/BENCHMARKS.md, "Loading"). Here the file is mapped once, each block of whole
+//! lines is parsed in place, and its pages are dropped from the process (`MADV_DONTNEED`: they
+//! stay in the page cache) as soon as its table is built, while the next block is already being
+//! parsed, so the two CPUs do not wait between blocks.
+
+use std::fs::File;
+use std::io::Cursor;
+
+use polars::prelude::*;
+
+/// A read-only private mapping of a whole file.
+#[derive(Debug)]
+pub(super) struct Mapped {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and lives until `Drop`; sharing `&[u8]` views across threads
+// is what a mapped slice is for.
+unsafe impl Send for Mapped {}
+unsafe impl Sync for Mapped {}
+
+impl Mapped {
+    /// Maps `file` (None for an empty file: there is nothing to map).
+    pub(super) fn open(file: &File) -> std::io::Result<Option<Mapped>> {
+        use std::os::fd::AsRawFd;
+        let len = usize::try_from(file.metadata()?.len()).map_err(std::io::Error::other)?;
+        if len == 0 {
+            return Ok(None);
+        }
+        // SAFETY: a fresh read-only private mapping of an open file; checked for MAP_FAILED.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Some(Mapped { ptr, len }))
+    }
+
+    pub(super) fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` maps `len` readable bytes until `self` is dropped.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) }
+    }
+
+    /// `madvise` over the whole pages inside `range` (a hint: failure changes nothing).
+    fn advise(&self, range: std::ops::Range<usize>, advice: libc::c_int) {
+        let page = page_bytes();
+        let start = range.start.next_multiple_of(page).min(self.len);
+        let end = (range.end / page * page).max(start);
+        if end > start {
+            // SAFETY: the range lies inside the mapping; DONTNEED on a private read-only file
+            // mapping only drops page-table entries (a later read maps the page-cache page again).
+            unsafe {
+                libc::madvise(self.ptr.cast::<u8>().add(start).cast(), end - start, advice);
+            }
+        }
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly what `open` mapped; no slice of it outlives `self`.
+        unsafe {
+            libc::munmap(self.ptr, self.len);
+        }
+    }
+}
+
+fn page_bytes() -> usize {
+    // SAFETY: sysconf reads a constant.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).unwrap_or(4096).max(1)
+}
+
+/// Byte ranges of about `block_bytes`, each ending after a line break (the last at the end).
+pub(super) fn block_ranges(bytes: &[u8], block_bytes: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        let want = start.saturating_add(block_bytes.max(1)).min(bytes.len());
+        let end = if want == bytes.len() {
+            want
+        } else {
+            // After the last line break in the block; a line longer than a block runs on to its
+            // own end.
+            match bytes[start..want].iter().rposition(|&b| b == b'\n') {
+                Some(i) => start + i + 1,
+                None => bytes[want..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |i| want + i + 1),
+            }
+        };
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+/// Blocks parsed at once: one per CPU (the plain reader, `csv_fast`, is one thread per block;
+/// with polars' multi-threaded reader, the next block keeps the CPUs busy while one block's
+/// last lines are parsed).
+fn blocks_in_flight() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16))
+}
+
+/// One block (whole lines) with the given types: by the plain reader when it takes the block on,
+/// else by polars' multi-threaded CSV reader; None when the block holds a double quote.
+fn parse_block(bytes: &[u8], schema: &SchemaRef, skip: usize, sep: u8) -> PolarsResult<Option<DataFrame>> {
+    if bytes.contains(&b'"') {
+        return Ok(None);
+    }
+    if let Some(frame) = super::csv_fast::parse_plain(bytes, schema, skip, sep) {
+        return Ok(Some(frame));
+    }
+    CsvReadOptions::default()
+        .with_has_header(false)
+        .with_skip_rows(skip)
+        .with_schema(Some(schema.clone()))
+        .with_raise_if_empty(false)
+        .with_rechunk(false)
+        .with_parse_options(
+            CsvParseOptions::default()
+                .with_separator(sep)
+                .with_encoding(CsvEncoding::LossyUtf8)
+                .with_missing_is_null(true)
+                .with_truncate_ragged_lines(false),
+        )
+        .into_reader_with_file_handle(Cursor::new(bytes))
+        .finish()
+        .map(Some)
+}
+
+/// The mapped file in blocks of whole lines, [`blocks_in_flight`] parsed at once, stacked in
+/// file order; Err on the first value that does not fit `schema`; None when a block holds a
+/// double quote (a quoted field may hold a line break, so a cut could fall inside a row).
+pub(super) fn read_mapped(
+    map: &Mapped,
+    schema: &SchemaRef,
+    skip: usize,
+    block_bytes: usize,
+    sep: u8,
+) -> PolarsResult<Option<DataFrame>> {
+    type Parse<'s> = std::thread::ScopedJoinHandle<'s, PolarsResult<Option<DataFrame>>>;
+    let ranges = block_ranges(map.bytes(), block_bytes);
+    let in_flight = blocks_in_flight();
+    std::thread::scope(|s| {
+        let mut frame: Option<DataFrame> = None;
+        let mut pending: std::collections::VecDeque<(std::ops::Range<usize>, Parse<'_>)> =
+            std::collections::VecDeque::new();
+        // The oldest block's table onto the stack; false when that block holds a quote.
+        let mut take_oldest =
+            |pending: &mut std::collections::VecDeque<(std::ops::Range<usize>, Parse<'_>)>| {
+                let Some((range, parse)) = pending.pop_front() else {
+                    return Ok(true);
+                };
+                let part = parse
+                    .join()
+                    .map_err(|_| PolarsError::ComputeError("a CSV reader thread panicked".into()))??;
+                // Its text is no longer needed: out of the process's memory (still in the page cache).
+                map.advise(range, libc::MADV_DONTNEED);
+                let Some(part) = part else {
+                    return Ok(false);
+                };
+                match &mut frame {
+                    None => frame = Some(part),
+                    Some(acc) => {
+                        acc.vstack_mut_owned(part)?;
+                    }
+                }
+                PolarsResult::Ok(true)
+            };
+        for (i, range) in ranges.iter().cloned().enumerate() {
+            // The kernel maps the block's pages ahead (from the page cache, usually) while the
+            // previous block is parsed.
+            map.advise(range.clone(), libc::MADV_WILLNEED);
+            let skip = if i == 0 { skip } else { 0 };
+            let bytes = &map.bytes()[range.clone()];
+            let parse = std::thread::Builder::new()
+                .name("csv-block".into())
+                .spawn_scoped(s, move || parse_block(bytes, schema, skip, sep))
+                .map_err(|e| {
+                    PolarsError::ComputeError(format!("cannot start a CSV reader thread: {e}").into())
+                })?;
+            pending.push_back((range, parse));
+            while pending.len() >= in_flight {
+                if !take_oldest(&mut pending)? {
+                    return Ok(None);
+                }
+            }
+        }
+        while !pending.is_empty() {
+            if !take_oldest(&mut pending)? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(
+            frame.unwrap_or_else(|| DataFrame::empty_with_schema(schema)),
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::block_ranges;
+
+    #[test]
+    fn blocks_end_after_line_breaks_and_cover_the_file() {
+        let text = b"a,b\n1,2\n333333333,4\n5,6";
+        for size in 1..text.len() + 2 {
+            let ranges = block_ranges(text, size);
+            assert_eq!(ranges.first().map(|r| r.start), Some(0));
+            assert_eq!(ranges.last().map(|r| r.end), Some(text.len()));
+            for w in ranges.windows(2) {
+                assert_eq!(w[0].end, w[1].start);
+                assert_eq!(text[w[0].end - 1], b'\n');
+            }
+        }
+    }
+}
