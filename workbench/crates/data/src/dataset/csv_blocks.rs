@@ -15,76 +15,44 @@ use std::io::Cursor;
 
 use polars::prelude::*;
 
-/// A read-only private mapping of a whole file.
+/// A read-only mapping of a whole file (memmap2, which polars builds already).
 #[derive(Debug)]
-pub(super) struct Mapped {
-    ptr: *mut libc::c_void,
-    len: usize,
-}
-
-// SAFETY: the mapping is read-only and lives until `Drop`; sharing `&[u8]` views across threads
-// is what a mapped slice is for.
-unsafe impl Send for Mapped {}
-unsafe impl Sync for Mapped {}
+pub(super) struct Mapped(memmap2::Mmap);
 
 impl Mapped {
     /// Maps `file` (None for an empty file: there is nothing to map).
     pub(super) fn open(file: &File) -> std::io::Result<Option<Mapped>> {
-        use std::os::fd::AsRawFd;
-        let len = usize::try_from(file.metadata()?.len()).map_err(std::io::Error::other)?;
-        if len == 0 {
+        if file.metadata()?.len() == 0 {
             return Ok(None);
         }
-        // SAFETY: a fresh read-only private mapping of an open file; checked for MAP_FAILED.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(Some(Mapped { ptr, len }))
+        // SAFETY: memmap2's contract is that the file is not changed while it is mapped. The
+        // mapping is read-only; a file truncated by another process during the load ends it
+        // with SIGBUS, as polars' own scans of a mapped file do (docs/DATA.md).
+        let map = unsafe { memmap2::MmapOptions::new().map(file)? };
+        Ok(Some(Mapped(map)))
     }
 
     pub(super) fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr` maps `len` readable bytes until `self` is dropped.
-        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) }
+        &self.0
     }
 
-    /// `madvise` over the whole pages inside `range` (a hint: failure changes nothing).
-    fn advise(&self, range: std::ops::Range<usize>, advice: libc::c_int) {
-        let page = page_bytes();
-        let start = range.start.next_multiple_of(page).min(self.len);
-        let end = (range.end / page * page).max(start);
-        if end > start {
-            // SAFETY: the range lies inside the mapping; DONTNEED on a private read-only file
-            // mapping only drops page-table entries (a later read maps the page-cache page again).
-            unsafe {
-                libc::madvise(self.ptr.cast::<u8>().add(start).cast(), end - start, advice);
-            }
-        }
+    /// Asks the kernel to map `range`'s pages ahead (a hint: failure changes nothing).
+    fn will_need(&self, range: std::ops::Range<usize>) {
+        let _ = self
+            .0
+            .advise_range(memmap2::Advice::WillNeed, range.start, range.len());
     }
-}
 
-impl Drop for Mapped {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly what `open` mapped; no slice of it outlives `self`.
-        unsafe {
-            libc::munmap(self.ptr, self.len);
-        }
+    /// Drops `range`'s pages from the process (they stay in the page cache; a hint).
+    fn dont_need(&self, range: std::ops::Range<usize>) {
+        // SAFETY: DONTNEED on a read-only file mapping only drops page-table entries: a later
+        // read of a page (memmap2 widens the range to whole pages, so the next block's first
+        // page may be one) maps the page-cache page again, with the same bytes.
+        let _ = unsafe {
+            self.0
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len())
+        };
     }
-}
-
-fn page_bytes() -> usize {
-    // SAFETY: sysconf reads a constant.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(n).unwrap_or(4096).max(1)
 }
 
 /// Byte ranges of about `block_bytes`, each ending after a line break (the last at the end).
@@ -173,7 +141,7 @@ pub(super) fn read_mapped(
                     .join()
                     .map_err(|_| PolarsError::ComputeError("a CSV reader thread panicked".into()))??;
                 // Its text is no longer needed: out of the process's memory (still in the page cache).
-                map.advise(range, libc::MADV_DONTNEED);
+                map.dont_need(range);
                 let Some(part) = part else {
                     return Ok(false);
                 };
@@ -188,7 +156,7 @@ pub(super) fn read_mapped(
         for (i, range) in ranges.iter().cloned().enumerate() {
             // The kernel maps the block's pages ahead (from the page cache, usually) while the
             // previous block is parsed.
-            map.advise(range.clone(), libc::MADV_WILLNEED);
+            map.will_need(range.clone());
             let skip = if i == 0 { skip } else { 0 };
             let bytes = &map.bytes()[range.clone()];
             let parse = std::thread::Builder::new()
