@@ -102,13 +102,7 @@ fn parse_block(bytes: &[u8], schema: &SchemaRef, skip: usize, sep: u8) -> Polars
         .with_schema(Some(schema.clone()))
         .with_raise_if_empty(false)
         .with_rechunk(false)
-        .with_parse_options(
-            CsvParseOptions::default()
-                .with_separator(sep)
-                .with_encoding(CsvEncoding::LossyUtf8)
-                .with_missing_is_null(true)
-                .with_truncate_ragged_lines(false),
-        )
+        .with_parse_options(super::csv_read::parse_options(sep))
         .into_reader_with_file_handle(Cursor::new(bytes))
         .finish()
         .map(Some)

@@ -215,12 +215,7 @@ mod tests {
             .with_skip_rows(skip)
             .with_schema(Some(schema.clone()))
             .with_raise_if_empty(false)
-            .with_parse_options(
-                CsvParseOptions::default()
-                    .with_encoding(CsvEncoding::LossyUtf8)
-                    .with_missing_is_null(true)
-                    .with_truncate_ragged_lines(false),
-            )
+            .with_parse_options(crate::dataset::csv_read::parse_options(b','))
             .into_reader_with_file_handle(Cursor::new(bytes))
             .finish()
     }

@@ -109,6 +109,17 @@ fn numeric_columns(
 /// per CPU, so small enough that the last one does not leave the other CPUs idle for long.
 const BLOCK_BYTES: usize = 32 << 20;
 
+/// The parse rules every eager CSV read here shares (polars' lazy reader takes the same four
+/// settings one by one in `typed_reader`): labels decoded lossily, an empty field is null, a
+/// ragged line is an error.
+pub(super) fn parse_options(sep: u8) -> CsvParseOptions {
+    CsvParseOptions::default()
+        .with_separator(sep)
+        .with_encoding(CsvEncoding::LossyUtf8)
+        .with_missing_is_null(true)
+        .with_truncate_ragged_lines(false)
+}
+
 fn typed_reader(sources: ScanSources, schema: &Arc<Schema>, skip: usize, sep: u8) -> PolarsResult<DataFrame> {
     LazyCsvReader::new_with_sources(sources)
         .with_has_header(false)
@@ -213,13 +224,7 @@ fn read_text(c: &Content, names: &[String], has_header: bool, sep: u8) -> Polars
         .with_skip_rows(usize::from(has_header))
         .with_schema(Some(Arc::new(schema)))
         .with_raise_if_empty(false)
-        .with_parse_options(
-            CsvParseOptions::default()
-                .with_separator(sep)
-                .with_encoding(CsvEncoding::LossyUtf8)
-                .with_missing_is_null(true)
-                .with_truncate_ragged_lines(false),
-        );
+        .with_parse_options(parse_options(sep));
     match c {
         Content::Path(p) => options
             .try_into_reader_with_file_path(Some(p.clone()))
