@@ -47,17 +47,13 @@ pub(super) fn label_numbers(col: &Column) -> Result<LabelNumbers, PolarsError> {
     })
 }
 
-/// One column's numbers, None for a column skipped.
-type Numbers = Result<Option<ColumnNumbers>, PolarsError>;
-
 /// The numbers of every column but those `skip` names, in column order (None where skipped),
-/// computed on up to as many threads as there are CPUs.
+/// on every CPU (`pitfalls::par_map`, as the pitfall detectors' per-column work).
 pub(super) fn column_numbers(
     frame: &DataFrame,
     skip: &[&str],
 ) -> Result<Vec<Option<ColumnNumbers>>, PolarsError> {
-    let columns = frame.get_columns();
-    let one = |col: &Column| -> Numbers {
+    crate::pitfalls::par_map(frame.get_columns(), |col| {
         if skip.contains(&col.name().as_str()) {
             return Ok(None);
         }
@@ -68,41 +64,7 @@ pub(super) fn column_numbers(
             failed,
             finite,
         }))
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .clamp(1, 8)
-        .min(columns.len().max(1));
-    if threads == 1 {
-        return columns.iter().map(one).collect();
-    }
-    // Column i on thread i % threads: the columns are of one length, so the shares are even.
-    let mut parts: Vec<Vec<(usize, Numbers)>> = Vec::new();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let one = &one;
-                s.spawn(move || {
-                    columns
-                        .iter()
-                        .enumerate()
-                        .skip(t)
-                        .step_by(threads)
-                        .map(|(i, c)| (i, one(c)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for h in handles {
-            match h.join() {
-                Ok(p) => parts.push(p),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-    });
-    let mut out: Vec<Option<Numbers>> = (0..columns.len()).map(|_| None).collect();
-    for (i, r) in parts.into_iter().flatten() {
-        out[i] = Some(r);
-    }
-    out.into_iter().map(|r| r.unwrap_or(Ok(None))).collect()
+    })
+    .into_iter()
+    .collect()
 }
