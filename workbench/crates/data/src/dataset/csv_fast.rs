@@ -54,6 +54,27 @@ const POW10: [f64; 16] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 ];
 
+/// Whether the field ends at `at`: a separator, a line break, or the end of the block.
+#[inline]
+fn ends_field(bytes: &[u8], at: usize, sep: u8) -> bool {
+    bytes.get(at).is_none_or(|&b| b == sep || b == b'\n')
+}
+
+/// The decimal digits from `at` appended to `acc` (wrapping: callers accept at most 15 digits
+/// in all, which cannot overflow); returns the new value and where the digits end.
+#[inline]
+fn digits(bytes: &[u8], mut at: usize, mut acc: u64) -> (u64, usize) {
+    while let Some(&b) = bytes.get(at) {
+        let d = b.wrapping_sub(b'0');
+        if d >= 10 {
+            break;
+        }
+        acc = acc.wrapping_mul(10).wrapping_add(u64::from(d));
+        at += 1;
+    }
+    (acc, at)
+}
+
 /// The number in `bytes` from `pos`: (value or None for an empty field, end of the field);
 /// Err(()) where polars' reader must decide (a leading blank, a carriage return, not a number).
 #[inline]
@@ -64,40 +85,24 @@ fn number(bytes: &[u8], pos: usize, sep: u8) -> Result<(Option<f64>, usize), ()>
         i += 1;
     }
     let digits_start = i;
-    let mut acc: u64 = 0;
-    while let Some(&b) = bytes.get(i) {
-        let d = b.wrapping_sub(b'0');
-        if d >= 10 {
-            break;
-        }
-        // 15 digits at most (checked below) cannot overflow.
-        acc = acc.wrapping_mul(10).wrapping_add(u64::from(d));
-        i += 1;
-    }
-    let digits = i - digits_start;
-    let at_end = bytes.get(i).is_none_or(|&b| b == sep || b == b'\n');
-    if at_end && (1..=15).contains(&digits) {
+    // 15 digits at most (checked below): no overflow.
+    let (acc, i) = digits(bytes, i, 0);
+    let whole_digits = i - digits_start;
+    let at_end = ends_field(bytes, i, sep);
+    if at_end && (1..=15).contains(&whole_digits) {
         // Below 2^53: exact, as fast_float2's correctly rounded result is.
         let v = acc as f64;
         return Ok((Some(if negative { -v } else { v }), i));
     }
-    if !at_end && digits >= 1 && bytes.get(i) == Some(&b'.') {
+    if !at_end && whole_digits >= 1 && bytes.get(i) == Some(&b'.') {
         // `363636.3636`, `0.0`: digits, a point, digits. With at most 15 digits in all the
         // mantissa is exact, and so is 10^k; one division rounds once, correctly: the value a
         // correctly rounded parser gives (Clinger's fast path, which fast_float2 takes too).
         let fraction_start = i + 1;
-        let mut j = fraction_start;
-        while let Some(&b) = bytes.get(j) {
-            let d = b.wrapping_sub(b'0');
-            if d >= 10 {
-                break;
-            }
-            acc = acc.wrapping_mul(10).wrapping_add(u64::from(d));
-            j += 1;
-        }
+        let (mantissa, j) = digits(bytes, fraction_start, acc);
         let fraction = j - fraction_start;
-        if bytes.get(j).is_none_or(|&b| b == sep || b == b'\n') && fraction >= 1 && digits + fraction <= 15 {
-            let v = acc as f64 / POW10[fraction];
+        if ends_field(bytes, j, sep) && fraction >= 1 && whole_digits + fraction <= 15 {
+            let v = mantissa as f64 / POW10[fraction];
             return Ok((Some(if negative { -v } else { v }), j));
         }
     }
