@@ -138,6 +138,10 @@ pub enum ProbeCommand {
         /// The interface, e.g. the `b` end of a replay lab (`ebml-IDb`).
         #[arg(long, value_parser = crate::argcheck::iface)]
         iface: String,
+        /// The interface lives in this network namespace, as given to `probe attach`: checked
+        /// against where the probe was attached before anything is removed.
+        #[arg(long, value_parser = crate::argcheck::netns)]
+        netns: Option<String>,
         #[command(flatten)]
         output: crate::output::Output,
     },

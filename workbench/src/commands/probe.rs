@@ -29,7 +29,10 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
             )?;
             output.emit(&Shown::new(&report, attached))
         }
-        ProbeCommand::Detach { iface, output } => output.emit(&Shown::new(&probe::detach(&iface)?, detached)),
+        ProbeCommand::Detach { iface, netns, output } => output.emit(&Shown::new(
+            &probe::detach_in(netns.as_deref(), &iface)?,
+            detached,
+        )),
         ProbeCommand::Cleanup { output } => {
             output.emit(&Shown::new(&workbench_kernel::cleanup::cleanup()?, cleaned))
         }

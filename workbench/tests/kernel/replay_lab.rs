@@ -324,3 +324,62 @@ fn lab_down_detaches_a_probe_still_attached_inside_the_lab() {
         assert_eq!(again["detached_probes"], serde_json::json!([]));
     }
 }
+
+/// `probe detach --netns` takes the namespace `probe attach --netns` was given, and checks it
+/// before anything is removed: a namespace that does not exist, or one the probe was not
+/// attached in, is refused with the probe left attached.
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn probe_detach_checks_the_namespace_it_is_given() {
+    crate::common::require_kernel("probe_detach_checks_the_namespace_it_is_given");
+    let other = crate::common::lab_id("no");
+    let _other_guard = DownOnDrop(other.clone());
+    let other_ns = workbench_json(&["lab", "up", "--id", &other, "--json"])["netns"]
+        .as_str()
+        .expect("netns")
+        .to_string();
+    for mode in ["auto", "tc"] {
+        let id = crate::common::lab_id(if mode == "tc" { "nc" } else { "nd" });
+        let _guard = DownOnDrop(id.clone());
+        let up = workbench_json(&["lab", "up", "--id", &id, "--json"]);
+        let (ns, iface) = (
+            up["netns"].as_str().expect("netns").to_string(),
+            up["receive_iface"].as_str().expect("receive_iface").to_string(),
+        );
+        workbench_json(&[
+            "probe", "attach", "--iface", &iface, "--netns", &ns, "--attach", mode, "--json",
+        ]);
+        let pins = std::path::Path::new("/sys/fs/bpf/ebpf-ml-workbench/v1").join(&iface);
+
+        let refused = |netns: &str, says: &str| {
+            let out = workbench(&["probe", "detach", "--iface", &iface, "--netns", netns]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success(),
+                "{mode}: detach --netns {netns} was refused"
+            );
+            assert!(stderr.contains(says), "{mode}: detach --netns {netns}: {stderr}");
+            assert!(pins.exists(), "{mode}: still attached after the refused detach");
+        };
+        refused("ebml-nosuchns", "no network namespace ebml-nosuchns");
+        refused(
+            &other_ns,
+            if mode == "tc" {
+                "was attached in namespace"
+            } else {
+                "no interface"
+            },
+        );
+
+        let detached = workbench_json(&["probe", "detach", "--iface", &iface, "--netns", &ns, "--json"]);
+        assert_eq!(detached["iface"], serde_json::json!(iface), "{mode}: {detached}");
+        assert_eq!(
+            detached["attach_mode"],
+            serde_json::json!(if mode == "tc" { "tc" } else { "tcx" })
+        );
+        assert!(!pins.exists(), "{mode}: no pins left for {iface}");
+    }
+}

@@ -495,6 +495,49 @@ pub struct DetachReport {
     pub tc: TcRemoval,
 }
 
+/// [`detach`], saying where the interface lives, as `attach_in` was told: `netns` must exist,
+/// and a classic attachment's record must name that namespace (pins are found by the
+/// interface's name either way, so a wrong namespace would detach another interface's probe
+/// without this check). Nothing is removed when the check fails.
+pub fn detach_in(netns: Option<&str>, iface: &str) -> Result<DetachReport> {
+    if let Some(ns) = netns {
+        caps::require_kernel_access("detaching the probe")?;
+        let path = Path::new("/run/netns").join(ns);
+        if !path.exists() {
+            fail!(
+                State,
+                "no network namespace {ns} ({} does not exist; see `ip netns list`); \
+                 `workbench probe detach --iface {iface}` without --netns removes the probe's pins wherever it was attached",
+                path.display()
+            );
+        }
+        match tc::read_record(&bpffs::iface_dir(iface))? {
+            // TCX links record no namespace: the interface must at least be there.
+            None => {
+                if crate::lab::netns::run_in(ns, || ifindex(iface))?.is_err() {
+                    fail!(
+                        State,
+                        "no interface {iface} in namespace {ns}; nothing detached (without --netns, \
+                         `workbench probe detach --iface {iface}` removes the probe's pins wherever it was attached)"
+                    );
+                }
+            }
+            Some(record) if record.netns.as_deref() != Some(ns) => {
+                fail!(
+                    State,
+                    "the probe on {iface} was attached in {}, not in namespace {ns}; nothing detached",
+                    match &record.netns {
+                        Some(other) => format!("namespace {other}"),
+                        None => "a namespace without a name (the attaching process's own)".to_string(),
+                    }
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    detach(iface)
+}
+
 /// Detaches the probe from `iface` (the interface may already be gone).
 pub fn detach(iface: &str) -> Result<DetachReport> {
     caps::require_kernel_access("detaching the probe")?;
