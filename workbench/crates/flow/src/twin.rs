@@ -50,7 +50,13 @@ impl Flows {
     }
 
     pub fn get(&self, key: &FlowKey) -> Option<&FlowEntry> {
-        self.position(key).map(|i| &self.entries[i])
+        self.find(key).map(|(_, entry)| entry)
+    }
+
+    /// The flow of `key` with its position (first-seen order), in one lookup.
+    pub fn find(&self, key: &FlowKey) -> Option<(usize, &FlowEntry)> {
+        let i = self.position(key)?;
+        Some((i, self.entries.get(i)?))
     }
 
     /// The flow at `position` (from [`Flows::position`] or [`Twin::step`]).
@@ -216,6 +222,10 @@ mod tests {
         let key = FlowKey::of(&syn(2000, 0)).key;
         assert_eq!(twin.flows.position(&key), Some(1));
         assert_eq!(twin.flows.get(&key).map(|e| e.state.packets()), Some(2));
+        assert_eq!(
+            twin.flows.find(&key).map(|(i, e)| (i, e.state.packets())),
+            Some((1, 2))
+        );
         assert_eq!(twin.flows.at(2).map(|(_, e)| e.state.packets()), Some(1));
         assert!(twin.flows.at(3).is_none());
         let (keys, entries) = twin.into_flows().into_parts();

@@ -166,7 +166,7 @@ pub fn compare(kernel: &[(FlowKey, FlowEntry)], twin: &Flows) -> Comparison {
     let mut matched = vec![false; twin.len()];
     for (key, k) in kernel {
         let tuple = FlowTuple::of(key, k.initiator_is_lo != 0);
-        match twin.position(key).and_then(|i| Some((i, twin.at(i)?.1))) {
+        match twin.find(key) {
             Some((i, u)) => {
                 matched[i] = true;
                 c.compared += 1;
