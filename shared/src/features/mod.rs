@@ -545,6 +545,22 @@ pub const FEATURES: [FeatureInfo; FEATURE_COUNT] = [
     ),
 ];
 
+/// The largest value feature `id` can take. Every feature is computed as a non-negative
+/// integer (`features_masked_into`), so its range is `0..=feature_max(id)`: the field type's
+/// maximum for the features read from a `u8` or `u16` field, `i64::MAX` for the others (ids out
+/// of range too). The compiled logistic model relies on both bounds (`bpf_code`: no clamp below
+/// 0, none to `i32::MAX` for a feature that cannot exceed it); tested on extreme and random
+/// flow states.
+pub const fn feature_max(id: usize) -> i64 {
+    match id {
+        // proto, fwd_ttl, bwd_ttl
+        1 | 30 | 31 => u8::MAX as i64,
+        // dst_port, the six flag counts, the two initial windows, vlan_id
+        0 | 20..=27 | 40 => u16::MAX as i64,
+        _ => i64::MAX,
+    }
+}
+
 /// The id of the feature named `name`.
 pub fn feature_id(name: &str) -> Option<usize> {
     FEATURES.iter().position(|f| f.name == name)

@@ -164,3 +164,83 @@ fn masked_features_equal_the_full_vector_and_leave_the_rest_alone() {
         );
     }
 }
+
+/// A flow state with every field drawn from `next` (any bit pattern a field can hold, not only
+/// the states packets lead to: the bounds must hold whatever the map holds).
+fn state_from(mut next: impl FnMut() -> u64) -> FlowState {
+    FlowState {
+        first_ts_ns: next(),
+        last_ts_ns: next(),
+        fwd_frame_bytes: next(),
+        bwd_frame_bytes: next(),
+        fwd_payload_bytes: next(),
+        bwd_payload_bytes: next(),
+        fwd_payload_sumsq: next(),
+        bwd_payload_sumsq: next(),
+        fwd_header_bytes: next(),
+        bwd_header_bytes: next(),
+        iat_min_ns: next(),
+        iat_max_ns: next(),
+        fwd_packets: next() as u32,
+        bwd_packets: next() as u32,
+        fwd_len_min: next() as u32,
+        fwd_len_max: next() as u32,
+        bwd_len_min: next() as u32,
+        bwd_len_max: next() as u32,
+        fin_count: next() as u16,
+        syn_count: next() as u16,
+        rst_count: next() as u16,
+        psh_count: next() as u16,
+        ack_count: next() as u16,
+        urg_count: next() as u16,
+        fwd_init_window: next() as u16,
+        bwd_init_window: next() as u16,
+        dst_port: next() as u16,
+        proto: next() as u8,
+        fwd_ttl: next() as u8,
+        bwd_ttl: next() as u8,
+        _pad: 0,
+        vlan_id: next() as u16,
+    }
+}
+
+#[test]
+fn every_feature_lies_in_zero_to_its_max_on_any_state() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut xorshift = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let check = |s: &FlowState| {
+        for (id, v) in s.features().iter().enumerate() {
+            assert!(
+                (0..=feature_max(id)).contains(v),
+                "feature {id} ({}) = {v} outside 0..={}",
+                FEATURES[id].name,
+                feature_max(id)
+            );
+        }
+    };
+    for fixed in [u64::MAX, 0, 1] {
+        check(&state_from(|| fixed));
+    }
+    for round in 0..20_000u64 {
+        // Full-width values, and small ones (so that divisions and minima are exercised too).
+        let small = round % 2 == 0;
+        check(&state_from(|| {
+            let r = xorshift();
+            if small {
+                r % 1_000
+            } else {
+                r
+            }
+        }));
+    }
+    // The narrow features do reach their type's maximum (the bound is tight, not a guess).
+    let top = state_from(|| u64::MAX).features();
+    for id in (0..FEATURE_COUNT).filter(|&id| feature_max(id) < i64::MAX) {
+        assert_eq!(top[id], feature_max(id), "feature {id} at its field's maximum");
+    }
+}

@@ -9,11 +9,12 @@
 //! points at the feature vector (`[i64; FEATURE_COUNT]`), r2 at the score's i64 slot, r3 holds
 //! the id of the model in the slot the probe looked up. One function holds several models
 //! ([`dispatch`]): the one whose id is r3 writes the score to *r2 and returns its id
-//! (zero-extended); no such model returns [`NO_MODEL`]. Only r0-r5 are used. Sums go through
-//! *r2, never a register: a register would hold a different known value on every path and the
-//! verifier could not merge the paths at the end of a tree.
+//! (zero-extended); no such model returns [`NO_MODEL`]. Only r0-r5 are used (and, by a logistic
+//! model, 8 bytes of the function's own stack). A forest's sum goes through *r2, never a
+//! register: a register would hold a different known value on every path and the verifier could
+//! not merge the paths at the end of a tree; a logistic model has no branch, so its sum does.
 
-use shared::features::FEATURE_COUNT;
+use shared::features::{feature_max, FEATURE_COUNT};
 use shared::model::{
     Model, KIND_FOREST, KIND_LOGISTIC, KIND_TREE, LOG2_FRAC_BITS, MAX_DEPTH, MAX_NODES, MAX_TREES,
     TRANSFORM_LOG2,
@@ -60,7 +61,6 @@ const LSH64_X: u8 = 0x6f;
 const RSH64_K: u8 = 0x77;
 const RSH64_X: u8 = 0x7f;
 const NEG64: u8 = 0x87;
-const XOR64_K: u8 = 0xa7;
 const MOV64_K: u8 = 0xb7;
 const MOV64_X: u8 = 0xbf;
 const ARSH64_K: u8 = 0xc7;
@@ -78,6 +78,12 @@ const VALUE: u8 = 3;
 const ID: u8 = 3;
 const WIDE: u8 = 4;
 const TEMP: u8 = 5;
+/// A logistic model's running sum, once the score's pointer is on the stack.
+const SUM: u8 = 2;
+/// The frame pointer (read-only): the function's own stack is below it.
+const FP: u8 = 10;
+/// Where a logistic model keeps the score's pointer while r2 holds the sum.
+const SCORE_SPILL: i16 = -8;
 
 /// Why a model has no code (the table interpreter scores it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -153,34 +159,38 @@ pub fn compile(model: &Model) -> Result<Vec<Insn>, CodeError> {
 
 /// A logistic model: its terms are branch-free (no path for the verifier to multiply), so each
 /// is straight-line arithmetic on the feature: `log2fx` by a binary search of shifts, the clamp
-/// to `[0, i32::MAX]` by sign masks, the product and the shift; the sum goes through *r2. Terms
+/// to `i32::MAX` by sign masks, the product and the shift. With no branch the sum can live in a
+/// register (r2, the score's pointer waiting on the stack meanwhile): no path to merge. Terms
 /// of weight 0 add 0 whatever the feature holds and are left out (their features are not even
 /// computed). The interpreter adds with saturation; the code adds plainly, so a model whose
 /// terms could reach i64's bounds keeps the interpreter.
+///
+/// The probe computes every feature in `0..=feature_max(id)` (tested in `shared`), so the code
+/// leaves out what the interpreter does for values outside it: the clamp below 0 (4
+/// instructions a term) and, for the features of a `u8`/`u16` field, the clamp to `i32::MAX` (5).
+/// On every vector the probe can compute, the score is the interpreter's.
 fn logistic(model: &Model) -> Result<Vec<Insn>, CodeError> {
     const CLAMP: i64 = i32::MAX as i64;
     // The largest |log2fx(x)|: integer part 63, fraction 255.
     const LOG2_MAX: i64 = (63 << LOG2_FRAC_BITS) | ((1 << LOG2_FRAC_BITS) - 1);
     let mut bound = model.header.bias.unsigned_abs() as u128;
-    let mut out = Vec::new();
-    ld_imm64_or_imm(&mut out, model.header.bias);
+    let mut out = vec![op(STX_DW, FP, SCORE, SCORE_SPILL, 0)];
+    match i32::try_from(model.header.bias) {
+        Ok(b) => out.push(op(MOV64_K, SUM, 0, 0, b)),
+        Err(_) => ld_imm64(&mut out, SUM, model.header.bias),
+    }
     for (i, t) in model.terms.iter().enumerate().take(FEATURE_COUNT) {
         if t.weight == 0 {
             continue;
         }
         let log2 = t.transform == TRANSFORM_LOG2;
-        let x_max = if log2 { LOG2_MAX } else { CLAMP } as u128;
+        let x_max = if log2 { LOG2_MAX } else { CLAMP.min(feature_max(i)) } as u128;
         bound += ((x_max * t.weight.unsigned_abs() as u128) >> (t.shift & 63)) + 1;
         out.push(op(LDX_DW, VALUE, FEATURES, (i * 8) as i16, 0));
-        // x = max(x, 0): and with the complement of its sign.
-        out.push(op(MOV64_X, WIDE, VALUE, 0, 0));
-        out.push(op(ARSH64_K, WIDE, 0, 0, 63));
-        out.push(op(XOR64_K, WIDE, 0, 0, -1));
-        out.push(op(AND64_X, VALUE, WIDE, 0, 0));
         if log2 {
             log2fx(&mut out);
-        } else {
-            // x = min(x, CLAMP) = CLAMP + (d & (d >> 63)) with d = x - CLAMP (x >= 0 here).
+        } else if feature_max(i) > CLAMP {
+            // x = min(x, CLAMP) = CLAMP + (d & (d >> 63)) with d = x - CLAMP (x >= 0).
             out.push(op(SUB64_K, VALUE, 0, 0, CLAMP as i32));
             out.push(op(MOV64_X, WIDE, VALUE, 0, 0));
             out.push(op(ARSH64_K, WIDE, 0, 0, 63));
@@ -191,27 +201,17 @@ fn logistic(model: &Model) -> Result<Vec<Insn>, CodeError> {
         if t.shift & 63 != 0 {
             out.push(op(ARSH64_K, VALUE, 0, 0, i32::from(t.shift & 63)));
         }
-        out.push(op(LDX_DW, WIDE, SCORE, 0, 0));
-        out.push(op(ADD64_X, WIDE, VALUE, 0, 0));
-        out.push(op(STX_DW, SCORE, WIDE, 0, 0));
+        out.push(op(ADD64_X, SUM, VALUE, 0, 0));
     }
+    // The feature pointer is done with: it carries the score's pointer back.
+    out.push(op(LDX_DW, FEATURES, FP, SCORE_SPILL, 0));
+    out.push(op(STX_DW, FEATURES, SUM, 0, 0));
     if bound >= 1 << 63 {
         return Err(CodeError::MaySaturate);
     }
     out.push(op(MOV32_K, R0, 0, 0, model.header.model_id as i32));
     out.push(op(EXIT, 0, 0, 0, 0));
     Ok(out)
-}
-
-/// The score slot starts at the bias.
-fn ld_imm64_or_imm(out: &mut Vec<Insn>, bias: i64) {
-    match i32::try_from(bias) {
-        Ok(b) => out.push(op(ST_DW, SCORE, 0, 0, b)),
-        Err(_) => {
-            ld_imm64(out, VALUE, bias);
-            out.push(op(STX_DW, SCORE, VALUE, 0, 0));
-        }
-    }
 }
 
 /// `VALUE = log2fx(VALUE)` for `VALUE >= 0` (`shared::model::log2fx`), without a branch: v = x + 1
