@@ -31,8 +31,8 @@ use workbench_shared::{
         allow_key, PacketRecord, ProbeConfig, VerdictEvent, ALLOW_KEY_BYTES, ALLOW_VERSION_BITS,
         CLOCK_COARSE, CODE_NO_MODEL, MODEL_SLOTS, MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE, SLOT_SHADOW,
     },
-    decide::{decide_with, Scratch as DecideScratch, Slot},
-    flow::{FlowEntry, FlowKey, FLOW_LOCKED, VERDICT_MALICIOUS, VERDICT_NONE},
+    decide::{decide_with, Decision, Scratch as DecideScratch, Slot},
+    flow::{is_decision_point, FlowEntry, FlowKey, FLOW_LOCKED, VERDICT_MALICIOUS, VERDICT_NONE},
     model::Model,
     packet::{parse_ethernet, segment, PacketBytes, ParsedPacket, Segmentation, VlanTag},
     stats, ParseError,
@@ -232,7 +232,7 @@ pub fn workbench_tc_code(ctx: TcContext) -> i32 {
 /// section of its own, so nothing else's relocations fall inside it). The contract the
 /// generated code keeps: r1 points at the feature vector, r2 at the score's slot, r3 holds the
 /// slot's model id; the code of the model with that id writes the score to *r2 and returns the
-/// id, touching only r0-r5. The caller uses the score only when the id returned is the slot's
+/// id, touching only r0-r5 and its own stack frame. The caller uses the score only when the id returned is the slot's
 /// model's, so a model without code, or this placeholder, fall back to the table interpreter.
 #[no_mangle]
 #[inline(never)]
@@ -333,28 +333,40 @@ fn try_classify<const CODE_ENGINE: bool>(ctx: &TcContext) -> Result<i32, ParseEr
     if config.record_packets != 0 {
         record(packet, from_lo, now_ns);
     }
-    let shadow = model(SLOT_SHADOW);
-    let decision = decide_with(
-        entry,
-        model(SLOT_ACTIVE),
-        shadow,
-        &config,
-        &mut scratch.decide,
-        |slot, m, s| {
-            if !CODE_ENGINE {
-                return false;
-            }
-            let (features, acc) = (s.features.as_ptr(), &raw mut s.acc);
-            let want = u64::from(m.header.model_id);
-            let id = match slot {
-                Slot::Active => workbench_code_active(features, acc, want),
-                Slot::Shadow => workbench_code_shadow(features, acc, want),
-            };
-            id == want
-        },
-    );
+    // The models are looked up only at a decision point: past a flow's first packets (1-32
+    // by default, then every 16th) most packets skip the two map-in-map lookups (the inner
+    // one a helper call). `decide_with` tests the point again, the same test on the same count.
+    let mut decision = Decision::default();
+    let mut shadow_evaluated = false;
+    if is_decision_point(
+        entry.state.packets(),
+        config.decide_first_packets,
+        config.decide_every,
+    ) {
+        let shadow = model(SLOT_SHADOW);
+        shadow_evaluated = shadow.is_some();
+        decision = decide_with(
+            entry,
+            model(SLOT_ACTIVE),
+            shadow,
+            &config,
+            &mut scratch.decide,
+            |slot, m, s| {
+                if !CODE_ENGINE {
+                    return false;
+                }
+                let (features, acc) = (s.features.as_ptr(), &raw mut s.acc);
+                let want = u64::from(m.header.model_id);
+                let id = match slot {
+                    Slot::Active => workbench_code_active(features, acc, want),
+                    Slot::Shadow => workbench_code_shadow(features, acc, want),
+                };
+                id == want
+            },
+        );
+    }
     if decision.verdict_changed {
-        emit(key, entry, shadow.is_some());
+        emit(key, entry, shadow_evaluated);
     }
     let verdict = entry.verdict;
     if lock == Lock::Held {
