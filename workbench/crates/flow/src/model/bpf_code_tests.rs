@@ -464,3 +464,27 @@ fn a_logistic_model_that_could_saturate_keeps_the_interpreter() {
     let model = build::logistic(&terms, i64::MAX - 10, 0).expect("logistic");
     assert_eq!(compile(&model), Err(CodeError::MaySaturate));
 }
+
+#[test]
+fn a_logistic_term_costs_only_what_its_feature_range_needs() {
+    use shared::model::{LogisticTerm, TRANSFORM_IDENTITY};
+    // The frame: spill, bias, and at the end the pointer back, the store, the id, exit.
+    const FRAME: usize = 6;
+    let term = |transform| LogisticTerm {
+        weight: 3,
+        shift: 2,
+        transform,
+        _pad: [0; 2],
+    };
+    let len = |feature: usize, transform| {
+        let model = build::logistic(&[(feature, term(transform))], 5, 0).expect("logistic");
+        compile(&model).expect("compiles").len()
+    };
+    // dst_port (u16): load, multiply, shift, add. No clamp at all.
+    assert_eq!(len(0, TRANSFORM_IDENTITY), FRAME + 4);
+    // fwd_payload_bytes (u64): the clamp to i32::MAX too (5), never the one below 0.
+    assert_eq!(len(5, TRANSFORM_IDENTITY), FRAME + 4 + 5);
+    // Through log2fx (52 instructions) whatever the feature's range.
+    assert_eq!(len(5, TRANSFORM_LOG2), FRAME + 4 + 52);
+    assert_eq!(len(0, TRANSFORM_LOG2), FRAME + 4 + 52);
+}
