@@ -60,7 +60,6 @@ const LSH64_K: u8 = 0x67;
 const LSH64_X: u8 = 0x6f;
 const RSH64_K: u8 = 0x77;
 const RSH64_X: u8 = 0x7f;
-const NEG64: u8 = 0x87;
 const MOV64_K: u8 = 0xb7;
 const MOV64_X: u8 = 0xbf;
 const ARSH64_K: u8 = 0xc7;
@@ -215,21 +214,32 @@ fn logistic(model: &Model) -> Result<Vec<Insn>, CodeError> {
 }
 
 /// `VALUE = log2fx(VALUE)` for `VALUE >= 0` (`shared::model::log2fx`), without a branch: v = x + 1
-/// (no overflow: x < 2^63), its leading one's position n by six shifts (each taken when the bits
-/// above are not all zero: `(-t) >> 63` is 1 exactly when t != 0), then the 8 bits below the
-/// leading one from v shifted up until the leading one is bit 63.
+/// (no overflow: x < 2^63), its leading one's position n by six steps of a binary search, then
+/// the 8 bits below the leading one from v shifted up until the leading one is bit 63. A step
+/// asks whether the bits still unsearched hold a one at or above 2^k, as `(2^k - 1 - w) >> 63`
+/// (1 exactly when w > 2^k - 1: w <= 2^63 and 2^k - 1 < 2^32, so the difference never wraps
+/// past the sign), and if so shifts w down by k and adds k to n. 45 instructions.
 fn log2fx(out: &mut Vec<Insn>) {
     out.push(op(ADD64_K, VALUE, 0, 0, 1));
     out.push(op(MOV64_X, WIDE, VALUE, 0, 0));
-    out.push(op(MOV64_K, TEMP, 0, 0, 0));
     for bits in [5, 4, 3, 2, 1, 0] {
-        out.push(op(MOV64_X, R0, WIDE, 0, 0));
-        out.push(op(RSH64_K, R0, 0, 0, 1 << bits));
-        out.push(op(NEG64, R0, 0, 0, 0));
+        let k = 1i64 << bits;
+        // 2^k - 1 in R0: for k = 32 a 32-bit move, which zero-extends 0xffff_ffff.
+        if k == 32 {
+            out.push(op(MOV32_K, R0, 0, 0, -1));
+        } else {
+            out.push(op(MOV64_K, R0, 0, 0, ((1i64 << k) - 1) as i32));
+        }
+        out.push(op(SUB64_X, R0, WIDE, 0, 0));
         out.push(op(RSH64_K, R0, 0, 0, 63));
         out.push(op(LSH64_K, R0, 0, 0, bits));
         out.push(op(RSH64_X, WIDE, R0, 0, 0));
-        out.push(op(ADD64_X, TEMP, R0, 0, 0));
+        // n starts as the first step's shift.
+        if bits == 5 {
+            out.push(op(MOV64_X, TEMP, R0, 0, 0));
+        } else {
+            out.push(op(ADD64_X, TEMP, R0, 0, 0));
+        }
     }
     // frac = ((v << (63 - n)) >> (63 - 8)) & 0xff; result = n << 8 | frac.
     out.push(op(MOV64_K, WIDE, 0, 0, 63));
