@@ -274,6 +274,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             let report = load::run(&load::Options {
                 rows: rows_of(rows, quick),
                 seed,
+                rounds: if quick { 1 } else { 3 },
             })
             .map_err(|e| eyre!(e))?;
             show(json, &report, &report.section)

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::child;
@@ -19,6 +21,11 @@ use crate::error::{err, fail, Context, Result};
 pub struct Options {
     pub rows: usize,
     pub seed: u64,
+    /// Rounds of all four loads (ours first, ours cached, pandas, python-polars), alternating so
+    /// that a slow phase of the machine hits every side alike; each side's median round is
+    /// reported. One load of 960 MB is a single sample that a page-cache writeback or a noisy
+    /// neighbour can move by 30% (seen: 3.0 s in a `bench all`, 2.34 s standalone).
+    pub rounds: usize,
 }
 
 /// What `workbench bench load-once` prints: one load, measured inside the process.
@@ -58,6 +65,15 @@ pub struct LoadReport {
     pub polars_version: Option<String>,
     pub build_profile: &'static str,
     pub machine: Machine,
+    /// Each side's load time in every round, in round order (the reported run is the median).
+    pub load_s_by_round: BTreeMap<&'static str, Vec<f64>>,
+}
+
+/// The run with the median load time (the upper one of an even count); None for no runs.
+fn median_by_load(mut runs: Vec<Run>) -> Option<Run> {
+    runs.sort_by(|a, b| a.load_s.total_cmp(&b.load_s));
+    let n = runs.len();
+    runs.into_iter().nth(n / 2)
 }
 
 #[derive(Deserialize)]
@@ -148,42 +164,96 @@ pub fn run(opts: &Options) -> Result<LoadReport> {
         file.seed,
         if file.reused { "reused" } else { "built now" }
     )];
-    // A private, empty cache: the first load must parse, the second must hit.
-    let cache_dir: PathBuf = file
-        .path
-        .with_file_name(format!("load-cache-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&cache_dir);
-    eprintln!("bench: our first load (child process)");
-    let first = ours(&file.path, &cache_dir);
-    eprintln!("bench: our cached reload (child process)");
-    let second = first.as_ref().ok().map(|_| ours(&file.path, &cache_dir));
-    let _ = std::fs::remove_dir_all(&cache_dir);
-    let (first, first_once) = first?;
-    let (second, second_once) = second.ok_or_else(|| err!(Measure, "no second run"))??;
-    if first_once.from_cache || !second_once.from_cache {
-        fail!(
-            Measure,
-            "cache misbehaved: first load from_cache={}, second from_cache={}",
-            first_once.from_cache,
-            second_once.from_cache
-        );
+    let rounds = opts.rounds.max(1);
+    let (mut firsts, mut seconds, mut pandas_runs, mut polars_runs) = (vec![], vec![], vec![], vec![]);
+    let (mut cache_path, mut pandas_version, mut polars_version) = (None, None, None);
+    let (mut pandas_skipped, mut polars_skipped) = (false, false);
+    for round in 1..=rounds {
+        // A private, empty cache each round: the first load must parse, the second must hit.
+        let cache_dir: PathBuf = file
+            .path
+            .with_file_name(format!("load-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&cache_dir);
+        eprintln!("bench: round {round}/{rounds}: our first load (child process)");
+        let first = ours(&file.path, &cache_dir);
+        eprintln!("bench: round {round}/{rounds}: our cached reload (child process)");
+        let second = first.as_ref().ok().map(|_| ours(&file.path, &cache_dir));
+        let _ = std::fs::remove_dir_all(&cache_dir);
+        let (first, first_once) = first?;
+        let (second, second_once) = second.ok_or_else(|| err!(Measure, "no second run"))??;
+        if first_once.from_cache || !second_once.from_cache {
+            fail!(
+                Measure,
+                "cache misbehaved: first load from_cache={}, second from_cache={}",
+                first_once.from_cache,
+                second_once.from_cache
+            );
+        }
+        firsts.push(first);
+        seconds.push(second);
+        cache_path = second_once.cache_path;
+        if !pandas_skipped {
+            eprintln!("bench: round {round}/{rounds}: pandas read_csv (child process)");
+            match pandas(&file.path) {
+                Ok((r, v)) => {
+                    pandas_runs.push(r);
+                    pandas_version = Some(v);
+                }
+                Err(e) => {
+                    notes.push(format!("pandas baseline skipped: {e:#}"));
+                    pandas_skipped = true;
+                }
+            }
+        }
+        if !polars_skipped {
+            eprintln!("bench: round {round}/{rounds}: python-polars read_csv (child process)");
+            match super::load_polars::run(&file.path) {
+                Ok((r, v)) => {
+                    polars_runs.push(r);
+                    polars_version = Some(v);
+                }
+                Err(e) => {
+                    notes.push(format!("python-polars baseline skipped: {e:#}"));
+                    polars_skipped = true;
+                }
+            }
+        }
     }
-    eprintln!("bench: pandas read_csv (child process)");
-    let (pandas_run, pandas_version) = match pandas(&file.path) {
-        Ok((r, v)) => (Some(r), Some(v)),
-        Err(e) => {
-            notes.push(format!("pandas baseline skipped: {e:#}"));
-            (None, None)
-        }
-    };
-    eprintln!("bench: python-polars read_csv (child process)");
-    let (polars_run, polars_version) = match super::load_polars::run(&file.path) {
-        Ok((r, v)) => (Some(r), Some(v)),
-        Err(e) => {
-            notes.push(format!("python-polars baseline skipped: {e:#}"));
-            (None, None)
-        }
-    };
+    let times = |runs: &[Run]| runs.iter().map(|r| r.load_s).collect::<Vec<f64>>();
+    let load_s_by_round: BTreeMap<&'static str, Vec<f64>> = [
+        ("first_load", times(&firsts)),
+        ("cached_reload", times(&seconds)),
+        ("pandas", times(&pandas_runs)),
+        ("polars", times(&polars_runs)),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .collect();
+    if rounds > 1 {
+        notes.push(format!(
+            "{rounds} alternating rounds (ours first, ours cached, pandas, python-polars); each side's median round is reported; load times by round: {}",
+            load_s_by_round
+                .iter()
+                .map(|(side, v)| format!(
+                    "{side} {}",
+                    v.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>().join("/")
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    // Discarding a baseline that failed in a later round would mix rounds: keep it only if it
+    // ran in all of them.
+    let pandas_run = (!pandas_skipped).then(|| median_by_load(pandas_runs)).flatten();
+    let polars_run = (!polars_skipped).then(|| median_by_load(polars_runs)).flatten();
+    if pandas_run.is_none() {
+        pandas_version = None;
+    }
+    if polars_run.is_none() {
+        polars_version = None;
+    }
+    let first = median_by_load(firsts).ok_or_else(|| err!(Measure, "no first load"))?;
+    let second = median_by_load(seconds).ok_or_else(|| err!(Measure, "no cached reload"))?;
     let mut figures = Vec::new();
     if let Some(p) = &pandas_run {
         if p.rows != first.rows {
@@ -275,7 +345,7 @@ pub fn run(opts: &Options) -> Result<LoadReport> {
             figures,
             notes,
         },
-        cache_path: second_once.cache_path.clone(),
+        cache_path,
         file,
         first_load: first,
         cached_reload: second,
@@ -285,5 +355,33 @@ pub fn run(opts: &Options) -> Result<LoadReport> {
         polars_version,
         build_profile: build_profile(),
         machine: Machine::this(),
+        load_s_by_round,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_of(load_s: f64) -> Run {
+        Run {
+            load_s,
+            process_s: load_s + 1.0,
+            process_cpu_s: load_s,
+            peak_rss_bytes: 1,
+            rows: 1,
+        }
+    }
+
+    #[test]
+    fn the_median_round_is_the_middle_load_time_whatever_the_order() {
+        let pick =
+            |times: &[f64]| median_by_load(times.iter().map(|&t| run_of(t)).collect()).map(|r| r.load_s);
+        assert_eq!(pick(&[3.0, 2.3, 2.4]), Some(2.4));
+        assert_eq!(pick(&[2.4, 3.0, 2.3]), Some(2.4));
+        assert_eq!(pick(&[5.0]), Some(5.0));
+        // Even counts: the upper middle.
+        assert_eq!(pick(&[1.0, 4.0, 2.0, 3.0]), Some(3.0));
+        assert_eq!(pick(&[]), None);
+    }
 }
