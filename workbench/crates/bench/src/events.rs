@@ -394,9 +394,16 @@ fn stats_names(
     stats_map: &PerCpuArray<MapData, u64>,
 ) -> Result<std::collections::BTreeMap<&'static str, u64>> {
     let mut out = std::collections::BTreeMap::new();
+    let mut by_index = vec![0u64; stats::COUNT as usize];
     for index in 0..stats::COUNT {
-        out.insert(stats::name(index), sum(stats_map, index)?);
+        by_index[index as usize] = sum(stats_map, index)?;
+        out.insert(stats::name(index), by_index[index as usize]);
     }
+    // Not counted by the probe (`stats::parsed`).
+    out.insert(
+        stats::name(stats::PARSED),
+        stats::parsed(|i| by_index.get(i as usize).copied().unwrap_or(0)),
+    );
     Ok(out)
 }
 

@@ -167,15 +167,27 @@ pub fn read_stats(iface: &str) -> Result<std::collections::BTreeMap<&'static str
 }
 
 /// One of the probe's statistics on `iface` (a `shared::stats` index), CPU by CPU: which CPUs
-/// ran the probe, and how often.
+/// ran the probe, and how often. `stats::PARSED` is derived per CPU (`stats::parsed`).
 pub fn read_stat_per_cpu(iface: &str, index: u32) -> Result<Vec<u64>> {
     caps::require_kernel_access("reading the probe's statistics")?;
     let stats_map: PerCpuArray<_, u64> =
         PerCpuArray::try_from(Map::PerCpuArray(probe::open_pinned_map(iface, probe::PIN_STATS)?))?;
-    let per_cpu = stats_map
-        .get(&index, 0)
-        .context(|| format!("reading statistic {index}"))?;
-    Ok(per_cpu.iter().copied().collect())
+    let read = |i: u32| -> Result<Vec<u64>> {
+        let per_cpu = stats_map
+            .get(&i, 0)
+            .context(|| format!("reading statistic {i}"))?;
+        Ok(per_cpu.iter().copied().collect())
+    };
+    if index != stats::PARSED {
+        return read(index);
+    }
+    let all = (0..stats_map.len().min(stats::COUNT))
+        .map(read)
+        .collect::<Result<Vec<_>>>()?;
+    let cpus = all.first().map_or(0, Vec::len);
+    Ok((0..cpus)
+        .map(|cpu| stats::parsed(|i| all.get(i as usize).map_or(0, |v| v[cpu])))
+        .collect())
 }
 
 fn sum_stats(stats_map: Map) -> Result<std::collections::BTreeMap<&'static str, u64>> {
@@ -185,11 +197,18 @@ fn sum_stats(stats_map: Map) -> Result<std::collections::BTreeMap<&'static str, 
     let present = stats_map.len().min(stats::COUNT);
     let mut totals: std::collections::BTreeMap<&'static str, u64> =
         (present..stats::COUNT).map(|i| (stats::name(i), 0)).collect();
+    let mut by_index = vec![0u64; stats::COUNT as usize];
     for index in 0..present {
         let per_cpu = stats_map
             .get(&index, 0)
             .context(|| format!("reading statistic {index}"))?;
-        totals.insert(stats::name(index), per_cpu.iter().copied().sum());
+        by_index[index as usize] = per_cpu.iter().copied().sum();
+        totals.insert(stats::name(index), by_index[index as usize]);
     }
+    // Not counted by the probe: derived (an older probe's own count is the same number).
+    totals.insert(
+        stats::name(stats::PARSED),
+        stats::parsed(|i| by_index.get(i as usize).copied().unwrap_or(0)),
+    );
     Ok(totals)
 }
