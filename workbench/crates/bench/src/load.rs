@@ -69,6 +69,41 @@ pub struct LoadReport {
     pub load_s_by_round: BTreeMap<&'static str, Vec<f64>>,
 }
 
+/// A Python baseline's runs over the rounds, until one fails (then it is skipped altogether:
+/// a median over some of the rounds would not compare with ours over all of them).
+#[derive(Default)]
+struct Baseline {
+    runs: Vec<Run>,
+    version: Option<String>,
+    failed: bool,
+}
+
+impl Baseline {
+    fn measure(&mut self, name: &str, notes: &mut Vec<String>, load: impl FnOnce() -> Result<(Run, String)>) {
+        if self.failed {
+            return;
+        }
+        match load() {
+            Ok((run, version)) => {
+                self.runs.push(run);
+                self.version = Some(version);
+            }
+            Err(e) => {
+                notes.push(format!("{name} baseline skipped: {e:#}"));
+                self.failed = true;
+            }
+        }
+    }
+
+    /// The median round's run and the version, unless a round failed.
+    fn median(self) -> (Option<Run>, Option<String>) {
+        match (self.failed, median_by_load(self.runs)) {
+            (false, Some(run)) => (Some(run), self.version),
+            _ => (None, None),
+        }
+    }
+}
+
 /// The run with the median load time (the upper one of an even count); None for no runs.
 fn median_by_load(mut runs: Vec<Run>) -> Option<Run> {
     runs.sort_by(|a, b| a.load_s.total_cmp(&b.load_s));
@@ -165,9 +200,8 @@ pub fn run(opts: &Options) -> Result<LoadReport> {
         if file.reused { "reused" } else { "built now" }
     )];
     let rounds = opts.rounds.max(1);
-    let (mut firsts, mut seconds, mut pandas_runs, mut polars_runs) = (vec![], vec![], vec![], vec![]);
-    let (mut cache_path, mut pandas_version, mut polars_version) = (None, None, None);
-    let (mut pandas_skipped, mut polars_skipped) = (false, false);
+    let (mut firsts, mut seconds, mut cache_path) = (vec![], vec![], None);
+    let (mut pandas_side, mut polars_side) = (Baseline::default(), Baseline::default());
     for round in 1..=rounds {
         // A private, empty cache each round: the first load must parse, the second must hit.
         let cache_dir: PathBuf = file
@@ -192,39 +226,19 @@ pub fn run(opts: &Options) -> Result<LoadReport> {
         firsts.push(first);
         seconds.push(second);
         cache_path = second_once.cache_path;
-        if !pandas_skipped {
-            eprintln!("bench: round {round}/{rounds}: pandas read_csv (child process)");
-            match pandas(&file.path) {
-                Ok((r, v)) => {
-                    pandas_runs.push(r);
-                    pandas_version = Some(v);
-                }
-                Err(e) => {
-                    notes.push(format!("pandas baseline skipped: {e:#}"));
-                    pandas_skipped = true;
-                }
-            }
-        }
-        if !polars_skipped {
-            eprintln!("bench: round {round}/{rounds}: python-polars read_csv (child process)");
-            match super::load_polars::run(&file.path) {
-                Ok((r, v)) => {
-                    polars_runs.push(r);
-                    polars_version = Some(v);
-                }
-                Err(e) => {
-                    notes.push(format!("python-polars baseline skipped: {e:#}"));
-                    polars_skipped = true;
-                }
-            }
-        }
+        eprintln!("bench: round {round}/{rounds}: pandas read_csv (child process)");
+        pandas_side.measure("pandas", &mut notes, || pandas(&file.path));
+        eprintln!("bench: round {round}/{rounds}: python-polars read_csv (child process)");
+        polars_side.measure("python-polars", &mut notes, || {
+            super::load_polars::run(&file.path)
+        });
     }
     let times = |runs: &[Run]| runs.iter().map(|r| r.load_s).collect::<Vec<f64>>();
     let load_s_by_round: BTreeMap<&'static str, Vec<f64>> = [
         ("first_load", times(&firsts)),
         ("cached_reload", times(&seconds)),
-        ("pandas", times(&pandas_runs)),
-        ("polars", times(&polars_runs)),
+        ("pandas", times(&pandas_side.runs)),
+        ("polars", times(&polars_side.runs)),
     ]
     .into_iter()
     .filter(|(_, v)| !v.is_empty())
@@ -242,16 +256,8 @@ pub fn run(opts: &Options) -> Result<LoadReport> {
                 .join(", ")
         ));
     }
-    // Discarding a baseline that failed in a later round would mix rounds: keep it only if it
-    // ran in all of them.
-    let pandas_run = (!pandas_skipped).then(|| median_by_load(pandas_runs)).flatten();
-    let polars_run = (!polars_skipped).then(|| median_by_load(polars_runs)).flatten();
-    if pandas_run.is_none() {
-        pandas_version = None;
-    }
-    if polars_run.is_none() {
-        polars_version = None;
-    }
+    let (pandas_run, pandas_version) = pandas_side.median();
+    let (polars_run, polars_version) = polars_side.median();
     let first = median_by_load(firsts).ok_or_else(|| err!(Measure, "no first load"))?;
     let second = median_by_load(seconds).ok_or_else(|| err!(Measure, "no cached reload"))?;
     let mut figures = Vec::new();
@@ -383,5 +389,36 @@ mod tests {
         // Even counts: the upper middle.
         assert_eq!(pick(&[1.0, 4.0, 2.0, 3.0]), Some(3.0));
         assert_eq!(pick(&[]), None);
+    }
+
+    #[test]
+    fn a_baseline_that_fails_in_any_round_is_skipped_with_its_reason() {
+        let mut notes = Vec::new();
+        let mut all = Baseline::default();
+        let mut late = Baseline::default();
+        for round in 0..3 {
+            all.measure("pandas", &mut notes, || {
+                Ok((run_of(5.0 + round as f64), "3.1".into()))
+            });
+            late.measure("python-polars", &mut notes, || {
+                if round == 1 {
+                    Err(err!(Child, "polars_load.py exited 1"))
+                } else {
+                    Ok((run_of(3.0), "2.1".into()))
+                }
+            });
+        }
+        let (run, version) = all.median();
+        assert_eq!(
+            (run.map(|r| r.load_s), version.as_deref()),
+            (Some(6.0), Some("3.1"))
+        );
+        let (run, version) = late.median();
+        assert!(run.is_none() && version.is_none());
+        assert_eq!(notes.len(), 1, "one note, at the failed round: {notes:?}");
+        assert!(
+            notes[0].starts_with("python-polars baseline skipped: "),
+            "{notes:?}"
+        );
     }
 }
