@@ -82,6 +82,14 @@ pub fn parsed(count: impl Fn(u32) -> u64) -> u64 {
     count(PACKETS).saturating_sub(unparsed)
 }
 
+/// Every statistic's name and total from `by_index` (totals by index; an index past its end, a
+/// counter an older probe does not have, reads 0), with `parsed` derived: what every reader of
+/// the summed statistics reports.
+pub fn named(by_index: &[u64]) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    let at = move |i: u32| by_index.get(i as usize).copied().unwrap_or(0);
+    (0..COUNT).map(move |i| (name(i), if i == PARSED { parsed(at) } else { at(i) }))
+}
+
 /// Name of a statistics index (snake_case, used as a JSON key).
 pub fn name(index: u32) -> &'static str {
     match index {
@@ -123,5 +131,24 @@ mod tests {
         assert_eq!(parsed(counts), 7);
         // Per-CPU values read at different moments can momentarily disagree: never below 0.
         assert_eq!(parsed(|i| u64::from(i != PACKETS)), 0);
+    }
+
+    #[test]
+    fn named_totals_derive_parsed_and_read_missing_counters_as_zero() {
+        // An older probe: its array ends before `code_evaluations`, and it counted parsed frames.
+        let mut by_index = [0u64; CODE_EVALUATIONS as usize];
+        by_index[PACKETS as usize] = 10;
+        by_index[PARSED as usize] = 7;
+        by_index[ParseError::NotIp.stat_index() as usize] = 3;
+        by_index[DROPPED as usize] = 2;
+        let at = |i: u32| named(&by_index).nth(i as usize);
+        assert_eq!(named(&by_index).count(), COUNT as usize);
+        assert_eq!(at(PACKETS), Some(("packets", 10)));
+        assert_eq!(at(PARSED), Some(("parsed", 7)));
+        assert_eq!(at(DROPPED), Some(("dropped", 2)));
+        assert_eq!(at(CODE_EVALUATIONS), Some(("code_evaluations", 0)));
+        // A new probe leaves the slot at 0: derived all the same.
+        by_index[PARSED as usize] = 0;
+        assert_eq!(named(&by_index).nth(PARSED as usize), Some(("parsed", 7)));
     }
 }

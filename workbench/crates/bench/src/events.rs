@@ -393,18 +393,10 @@ pub fn run(options: &Options) -> Result<EventsReport> {
 fn stats_names(
     stats_map: &PerCpuArray<MapData, u64>,
 ) -> Result<std::collections::BTreeMap<&'static str, u64>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut by_index = vec![0u64; stats::COUNT as usize];
-    for index in 0..stats::COUNT {
-        by_index[index as usize] = sum(stats_map, index)?;
-        out.insert(stats::name(index), by_index[index as usize]);
-    }
-    // Not counted by the probe (`stats::parsed`).
-    out.insert(
-        stats::name(stats::PARSED),
-        stats::parsed(|i| by_index.get(i as usize).copied().unwrap_or(0)),
-    );
-    Ok(out)
+    let by_index = (0..stats::COUNT)
+        .map(|index| sum(stats_map, index))
+        .collect::<Result<Vec<u64>>>()?;
+    Ok(stats::named(&by_index).collect())
 }
 
 /// Every offered rate in turn; after each, waits until the reader wrote every event the probe

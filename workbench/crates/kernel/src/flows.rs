@@ -195,20 +195,13 @@ fn sum_stats(stats_map: Map) -> Result<std::collections::BTreeMap<&'static str, 
     // A probe attached by an older workbench has fewer counters (new ones are appended): read
     // what it has; the missing ones read 0.
     let present = stats_map.len().min(stats::COUNT);
-    let mut totals: std::collections::BTreeMap<&'static str, u64> =
-        (present..stats::COUNT).map(|i| (stats::name(i), 0)).collect();
-    let mut by_index = vec![0u64; stats::COUNT as usize];
-    for index in 0..present {
-        let per_cpu = stats_map
-            .get(&index, 0)
-            .context(|| format!("reading statistic {index}"))?;
-        by_index[index as usize] = per_cpu.iter().copied().sum();
-        totals.insert(stats::name(index), by_index[index as usize]);
-    }
-    // Not counted by the probe: derived (an older probe's own count is the same number).
-    totals.insert(
-        stats::name(stats::PARSED),
-        stats::parsed(|i| by_index.get(i as usize).copied().unwrap_or(0)),
-    );
-    Ok(totals)
+    let by_index = (0..present)
+        .map(|index| {
+            let per_cpu = stats_map
+                .get(&index, 0)
+                .context(|| format!("reading statistic {index}"))?;
+            Ok(per_cpu.iter().copied().sum())
+        })
+        .collect::<Result<Vec<u64>>>()?;
+    Ok(stats::named(&by_index).collect())
 }
