@@ -481,14 +481,6 @@ pub fn run(options: &Options) -> Result<BenchReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe_report::median;
-
-    #[test]
-    fn median_of_odd_and_even_counts() {
-        assert_eq!(median(&[5, 1, 9, 3, 7]), 5);
-        assert_eq!(median(&[4, 2]), 4);
-        assert_eq!(median(&[]), 0);
-    }
 
     #[test]
     fn targets_report_met_and_missed_with_the_difference() {

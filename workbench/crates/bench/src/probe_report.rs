@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use workbench_kernel::cost::median;
 
 use super::figure::Figure;
 use super::machine::Machine;
@@ -143,12 +144,6 @@ pub struct BenchReport {
     pub probe_stats: BTreeMap<&'static str, u64>,
     /// Where the private load was pinned (removed again before the report is returned).
     pub pin_dir: String,
-}
-
-pub(crate) fn median(values: &[u32]) -> u32 {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    sorted.get(sorted.len() / 2).copied().unwrap_or(0)
 }
 
 pub(crate) fn packet_result(p: &BenchPacket, measured: Measured) -> PacketResult {
