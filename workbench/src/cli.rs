@@ -80,7 +80,7 @@ pub struct DemoArgs {
     /// Walk the tabs on a timer (a stage demo); q still quits.
     #[arg(long, conflicts_with_all = ["script", "headless", "json"])]
     pub autoplay: bool,
-    /// Play a script of steps (tab, wait, key, type, repeat, quit; see `workbench/src/tui/script.rs`).
+    /// Play a script of steps (tab, wait, key, type, repeat, quit; see `workbench/crates/tui/src/script.rs`).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["headless", "json"])]
     pub script: Option<std::path::PathBuf>,
     /// No TUI: run the demo for --seconds, then print a summary and clean up.

@@ -86,6 +86,33 @@ pub fn with_fix(line: &str) -> String {
     }
 }
 
+/// A damaged capture record (the capture reader's "truncated record at byte N (packet K)",
+/// "corrupt record ..." or "unreadable packet ...") in a command that has `--lenient` but was
+/// run without it: the error gets the hint that the flag reads past the damage. Any other error
+/// is returned as it is.
+pub fn with_lenient_hint(e: color_eyre::eyre::Report) -> color_eyre::eyre::Report {
+    let line = format!("{e:#}");
+    match lenient_hint(&line) {
+        Some(hint) => color_eyre::eyre::eyre!("{line}; {hint}"),
+        None => e,
+    }
+}
+
+/// The `--lenient` hint for a damaged-record error line, if it is one.
+fn lenient_hint(line: &str) -> Option<&'static str> {
+    let at = |fault: &str| line.contains(&format!("{fault} at byte "));
+    if at("truncated record") {
+        Some(
+            "pass --lenient to read the packets before it (the file was cut off inside a record, \
+             as a capture still being written or copied is)",
+        )
+    } else if at("corrupt record") || at("unreadable packet") {
+        Some("pass --lenient to skip the damaged records and read the rest of the capture")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +129,27 @@ mod tests {
         assert_eq!(with_fix(told), told);
         assert!(with_fix("cannot frobnicate").ends_with("--help for what it expects"));
         assert_eq!(with_fix("unrelated failure"), "unrelated failure");
+    }
+
+    #[test]
+    fn a_damaged_record_gets_the_lenient_hint_and_nothing_else_does() {
+        let cut = "t.pcap: truncated record at byte 3839 (packet 9): the file ends 61 bytes into a record of 70 bytes";
+        let hinted = format!("{:#}", with_lenient_hint(color_eyre::eyre::eyre!("{cut}")));
+        assert!(
+            hinted.starts_with(cut) && hinted.contains("; pass --lenient to read the packets before it"),
+            "{hinted}"
+        );
+        // The hint is a fix: nothing more is appended after it.
+        assert_eq!(with_fix(&hinted), hinted);
+        let corrupt = "t.pcap: corrupt record at byte 24 (packet 1): length 4294967295 is implausible";
+        assert!(
+            format!("{:#}", with_lenient_hint(color_eyre::eyre::eyre!("{corrupt}")))
+                .contains("--lenient to skip")
+        );
+        let other = "t.pcap: file is empty (0 bytes)";
+        assert_eq!(
+            format!("{:#}", with_lenient_hint(color_eyre::eyre::eyre!("{other}"))),
+            other
+        );
     }
 }

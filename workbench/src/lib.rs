@@ -69,6 +69,15 @@ pub fn run() -> Result<()> {
         workbench_kernel::lifecycle::claims::warn_stale();
     }
     let config_path = cli.config.clone();
+    // Commands that read captures with `--lenient` available but not given: a damaged record
+    // gets the hint that the flag reads past it.
+    let lenient_available = match &cli.command {
+        Some(cli::Command::Features(a)) => !a.lenient,
+        Some(cli::Command::Eval(a)) => !a.decide.lenient,
+        Some(cli::Command::Skew(a)) => !a.decide.lenient,
+        Some(cli::Command::Replay(a)) => !a.lenient,
+        _ => false,
+    };
     let result = match cli.command {
         Some(cli::Command::Demo(args)) => commands::demo::run(args),
         Some(cli::Command::Probe(cmd)) => commands::probe::run(cmd),
@@ -97,6 +106,9 @@ pub fn run() -> Result<()> {
     };
     // A dataset cache still being written on its own thread is finished before the exit.
     workbench_data::dataset::cache::wait_for_writes();
+    if lenient_available {
+        return result.map_err(fix_hint::with_lenient_hint);
+    }
     result
 }
 

@@ -127,7 +127,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
             None => eprintln!("demo: no flow was flagged while the TUI ran"),
         }
         report_cleanup(cleanup.as_ref(), &leftovers(lab.as_ref()));
-        return Ok(result?);
+        return result.map_err(|e| {
+            super::tui::terminal_error(
+                e,
+                "without one, `workbench demo --headless` (or --json) walks the same path and prints it",
+            )
+        });
     }
 
     let Some(dataset) = demo.dataset.clone() else {
@@ -216,8 +221,11 @@ impl std::fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "model {}: test F1 {:.3} on {} flows ({:?} split)",
-            summary.model_id, summary.model.test_f1, summary.model.rows_test, summary.model.split
+            "model {}: test F1 {:.3} on {} flows ({} split)",
+            summary.model_id,
+            summary.model.test_f1,
+            summary.model.rows_test,
+            summary.model.split.name()
         )?;
         writeln!(
             f,

@@ -46,7 +46,7 @@ pub struct DeployArgs {
     /// Empty the allowlist.
     #[arg(long)]
     pub clear_allowlist: bool,
-    /// Evaluate at packets 1..=N of every flow.
+    /// Evaluate at packets 1-N of every flow.
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub decide_first: Option<u32>,
     /// Then at every M-th packet (0: never again).
@@ -232,7 +232,7 @@ fn slots_line(report: &models::ModelsReport, f: &mut fmt::Formatter<'_>) -> fmt:
     };
     writeln!(
         f,
-        "{}: active {}, shadow {}, previous {}; mode {}; decisions at packets 1..={} then every {}; clock {}",
+        "{}: active {}, shadow {}, previous {}; mode {}; decisions at packets 1-{} then every {}; clock {}",
         report.iface,
         show(&report.active),
         show(&report.shadow),
@@ -242,4 +242,39 @@ fn slots_line(report: &models::ModelsReport, f: &mut fmt::Formatter<'_>) -> fmt:
         report.decide_every,
         report.clock
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `slots_line` as text.
+    struct Slots(models::ModelsReport);
+
+    impl fmt::Display for Slots {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            slots_line(&self.0, f)
+        }
+    }
+
+    #[test]
+    fn the_decision_points_read_as_probe_status_writes_them() {
+        let report = models::ModelsReport {
+            iface: "eth9".into(),
+            active: None,
+            shadow: None,
+            previous: None,
+            mode: "monitor",
+            decide_first_packets: 32,
+            decide_every: 16,
+            clock: "ns",
+            allowlist: Vec::new(),
+            attach_mode: "tcx",
+            engine: "code",
+            code_program_id: None,
+        };
+        let line = Slots(report).to_string();
+        assert!(line.contains("decisions at packets 1-32 then every 16"), "{line}");
+        assert!(!line.contains("..="), "Rust range syntax in user text: {line}");
+    }
 }

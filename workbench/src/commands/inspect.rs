@@ -188,12 +188,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
         d.rows_read, d.rows_dropped
     );
     for reason in &d.rows_by_reason {
-        println!(
-            "  {} rows: {} (in {})",
-            reason.rows,
-            reason.reason,
-            reason.columns.join(", ")
-        );
+        println!("  {}", reason.words());
     }
     for c in &d.columns {
         println!("  column {} dropped: {}", c.column, c.reason);

@@ -50,10 +50,16 @@ pub struct LiveArgs {
 
 pub fn run(args: LiveArgs) -> Result<()> {
     if !args.jsonl {
-        return Ok(workbench_tui::run(workbench_tui::Config {
+        return workbench_tui::run(workbench_tui::Config {
             iface: Some(args.iface),
             ..Default::default()
-        })?);
+        })
+        .map_err(|e| {
+            super::tui::terminal_error(
+                e,
+                "without one, `--jsonl` streams the verdict changes as JSON lines instead",
+            )
+        });
     }
     // Ctrl-C is the way to end the stream: finish the line being written, flush, exit 0.
     workbench_kernel::lifecycle::install()?;

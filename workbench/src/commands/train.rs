@@ -380,13 +380,14 @@ fn print_human(out: &str, o: &RunOutput, f: &mut fmt::Formatter<'_>) -> fmt::Res
     };
     writeln!(
         f,
-        "{kind} model {id} on {} {} ({rows_train} train / {rows_test} test, {} split){per_flow}: precision {}, recall {}, F1 {}, ROC-AUC {}",
+        "{kind} model {id} on {} {} ({rows_train} train / {rows_test} test, {} split){per_flow}: precision {}, recall {}, F1 {}, false positive rate {}, ROC-AUC {}",
         o.rows,
         if o.values_at == At::DecisionPoints { "samples" } else { "rows" },
         o.options.split.name(),
         metrics.shown("precision", metrics.precision),
         metrics.shown("recall", metrics.recall),
         metrics.shown("f1", metrics.f1),
+        metrics.shown("false_positive_rate", metrics.false_positive_rate),
         auc(metrics)
     )?;
     if let Some(why) = metrics.one_class() {

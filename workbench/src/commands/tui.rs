@@ -56,7 +56,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
         }
         return print_json(&results);
     }
-    Ok(workbench_tui::run(workbench_tui::Config {
+    workbench_tui::run(workbench_tui::Config {
         iface: args.iface,
         pcap: args.pcap,
         model: args.model,
@@ -72,5 +72,40 @@ pub fn run(args: TuiArgs) -> Result<()> {
         cache_dir: args.cache_dir,
         max_depth: Some(args.max_depth),
         start_tab: None,
-    })?)
+    })
+    .map_err(|e| terminal_error(e, TUI_INSTEAD))
+}
+
+/// What to run instead of the TUI without a terminal.
+const TUI_INSTEAD: &str = "without one, the subcommands print the same results, as JSON with \
+     --json: `workbench inspect DATA --json`, `workbench train DATA --model tree -o MODEL --json`, \
+     `workbench eval MODEL DATA --json`, `workbench probe status --iface IF --json`, `workbench \
+     live --iface IF --jsonl`";
+
+/// The TUI's error, with a terminal that cannot be set up because there is none (stdin or
+/// stdout redirected, no controlling terminal) said as such: the TUI crate reports it as "the
+/// terminal: No such device or address (os error 6)", which names neither the cause nor the
+/// way out (`instead`).
+pub(crate) fn terminal_error(e: workbench_tui::error::Error, instead: &str) -> color_eyre::eyre::Report {
+    use std::io::IsTerminal;
+    let is_terminal_failure =
+        matches!(&e, workbench_tui::error::Error::Io { what, .. } if what == "the terminal");
+    let missing: Vec<&str> = [
+        ("stdin", std::io::stdin().is_terminal()),
+        ("stdout", std::io::stdout().is_terminal()),
+    ]
+    .iter()
+    .filter(|(_, tty)| !tty)
+    .map(|(name, _)| *name)
+    .collect();
+    if !is_terminal_failure || missing.is_empty() {
+        return e.into();
+    }
+    color_eyre::eyre::eyre!(
+        "the TUI needs a terminal, and {} {} not one ({:#}); run it in a terminal (a shell, tmux, \
+         ssh -t); {instead}",
+        missing.join(" and "),
+        if missing.len() == 1 { "is" } else { "are" },
+        color_eyre::eyre::Report::from(e)
+    )
 }

@@ -146,7 +146,7 @@ impl Demo {
             true => {
                 let d = inspect_dataset(&data_file)?;
                 say(&format!(
-                    "demo: {} rows of {:?}; pitfalls: {}",
+                    "demo: {} rows of {}; pitfalls: {}",
                     d.rows,
                     d.kind,
                     d.findings.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
@@ -170,11 +170,11 @@ impl Demo {
         workbench_kernel::lifecycle::check()?;
         let (trained, truth, classes) = samples::train(&samples)?;
         say(&format!(
-            "demo: trained tree {} on {} flows ({} features, {:?} split): test F1 {:.3}",
+            "demo: trained tree {} on {} flows ({} features, {} split): test F1 {:.3}",
             trained.report.model_id,
             trained.report.rows_train + trained.report.rows_test,
             trained.report.features.len(),
-            trained.report.split,
+            trained.report.split.name(),
             trained.report.metrics.f1
         ));
         workbench_kernel::lifecycle::check()?;

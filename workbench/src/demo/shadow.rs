@@ -178,9 +178,9 @@ impl Shadow {
                 )
             });
         format!(
-            "demo: shadow tree {} trained on the Kaggle slice ({:?} split, test F1 {:.3}); on {} at the probe's decision points: recall {}, false positive rate {}, benign flows ever flagged {}{top}",
+            "demo: shadow tree {} trained on the Kaggle slice ({} split, test F1 {:.3}); on {} at the probe's decision points: recall {}, false positive rate {}, benign flows ever flagged {}{top}",
             self.model_id,
-            self.split,
+            self.split.name(),
             self.test_f1,
             self.run.data_name,
             tui_eval::figure(r.metrics.recall),

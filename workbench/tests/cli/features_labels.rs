@@ -265,14 +265,30 @@ fn cic_csv_labels_flows_in_either_direction_within_the_time_window() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../shared/data/cic-ids2017")
             .join(real);
-        let (report, _) = labelled(std::slice::from_ref(&input), &dir.path().join("real.csv"), &path);
-        let labels = report.labels.expect("label report");
-        assert!(labels.cic_rows.unwrap_or(0) >= 299, "{real}: {labels:?}");
-        assert_eq!(
-            labels.unmatched_flows,
-            flows.len() as u64,
-            "{real}: 2004 traffic matches no 2017 row"
+        // 2004 traffic matches no 2017 row: a labels file that labels no flow is refused (as
+        // `eval` refuses it), naming the rows read and both time ranges, and nothing is written.
+        let out = dir.path().join("real.csv");
+        let mut opts = options(std::slice::from_ref(&input), &out, DecisionPoint::LastPacket);
+        opts.labels = Some(path.clone());
+        let e = extract(&opts, &NoProgress)
+            .expect_err("no flow labelled")
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "the labels file matches none of the {} flows",
+                flows.len()
+            )),
+            "{real}: {e}"
         );
+        let rows: u64 = e
+            .split("(read: ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(rows >= 299, "{real}: {e}");
+        assert!(e.contains("the rows' Timestamps span 2017-07-0"), "{real}: {e}");
+        assert!(!out.exists(), "{real}: nothing is written");
     }
 }
 

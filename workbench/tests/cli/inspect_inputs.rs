@@ -237,3 +237,43 @@ fn bench_load_once_parses_first_then_reads_its_cache() {
     assert_eq!(second["cache_path"].as_str(), Some(cache.as_str()));
     assert_eq!(second["rows"], 299);
 }
+
+/// A file rewritten at the same size with its old modification time put back (as `cp -p`,
+/// `rsync -t` or unpacking an archive leave it) is parsed again, not served from the cache.
+#[test]
+fn a_file_changed_behind_its_old_modification_time_is_not_read_from_the_cache() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let csv = tmp.path().join("flows.csv");
+    let rows = |label: &str| {
+        let mut t = String::from("duration_us,fwd_packets,label\n");
+        for i in 0..40 {
+            let l = if i < 10 { label } else { "BENIGN" };
+            t.push_str(&format!("{},{},{l}\n", 1000 + i, 2 + i % 3));
+        }
+        t
+    };
+    std::fs::write(&csv, rows("ATTACK")).expect("write");
+    let o = LoadOptions {
+        cache_dir: Some(tmp.path().join("cache")),
+        ..LoadOptions::default()
+    };
+    let first = dataset::load(std::slice::from_ref(&csv), &o).expect("loads");
+    let second = dataset::load(std::slice::from_ref(&csv), &o).expect("loads");
+    assert!(!first.from_cache && second.from_cache);
+    assert_eq!(second.malicious.iter().filter(|&&m| m).count(), 10);
+    let mtime = std::fs::metadata(&csv).and_then(|m| m.modified()).expect("mtime");
+    // The same length: "BENIGN" for "ATTACK" in the first 10 rows.
+    std::fs::write(&csv, rows("BENIGN")).expect("rewrite");
+    std::fs::File::options()
+        .write(true)
+        .open(&csv)
+        .and_then(|f| f.set_modified(mtime))
+        .expect("put the modification time back");
+    assert_eq!(
+        std::fs::metadata(&csv).and_then(|m| m.modified()).expect("mtime"),
+        mtime
+    );
+    let third = dataset::load(std::slice::from_ref(&csv), &o).expect("loads");
+    assert!(!third.from_cache, "a rewritten file is parsed again");
+    assert_eq!(third.malicious.iter().filter(|&&m| m).count(), 0);
+}

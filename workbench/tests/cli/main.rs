@@ -25,6 +25,7 @@ mod features_errors;
 mod features_labels;
 mod features_progress;
 mod features_table;
+mod first_user_errors;
 mod fuzz_parsers;
 mod fuzz_regressions;
 mod gen_pcaps;

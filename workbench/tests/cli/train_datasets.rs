@@ -239,6 +239,11 @@ fn unsw_nb15_and_nsl_kdd_train_with_kernel_and_with_dataset_features() {
             inputs > used.len(),
             "{rel}: the dataset's own columns ({inputs} inputs)"
         );
+        let own_inputs = own["features"].to_string();
+        assert!(
+            !own_inputs.contains("difficulty"),
+            "{rel}: NSL-KDD's difficulty rates the labelling and is never an input: {own_inputs}"
+        );
         let f1_own = own["metrics"]["f1"].as_f64().expect("f1");
         assert!(f1_own >= dataset_f1, "{rel}: dataset-feature F1 {f1_own}");
         let shown = workbench_json(&["model", "show", s(&model), "--json"]);
@@ -300,4 +305,49 @@ fn the_kernel_features_finding_carries_conversions_and_look_alikes() {
     assert!(sintpkt["why"]
         .as_str()
         .is_some_and(|w| w.contains("one direction")));
+}
+
+/// CIC-IDS2017 writes its hours on a 12-hour clock without AM/PM: rows stamped `3:15` after a
+/// morning of `9:48`-`10:06` are the afternoon's, so the time split must test on them (read as
+/// written, they would be the earliest rows and train the model).
+#[test]
+fn a_cic_afternoon_written_without_pm_is_tested_on_by_the_time_split() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(shared_data("cic-ids2017/wednesday-0948-1006-slowloris-10col.csv"))
+        .expect("csv");
+    let mut csv = text.trim_end().to_string();
+    let mut afternoon = 0;
+    for line in text
+        .lines()
+        .skip(1)
+        .filter(|l| l.ends_with(",DoS slowloris"))
+        .take(1500)
+    {
+        let f: Vec<&str> = line.split(',').collect();
+        // Same flow values, moved to 3:15 (15:15) and named as another attack.
+        csv.push_str(&format!(
+            "\n{},{},{},{},{},5/7/2017 3:15,{},{},{},Heartbleed",
+            f[0], f[1], f[2], f[3], f[4], f[6], f[7], f[8]
+        ));
+        afternoon += 1;
+    }
+    assert_eq!(afternoon, 1500);
+    let data = dir.path().join("wednesday-with-afternoon.csv");
+    std::fs::write(&data, csv).expect("write");
+    let out = train(&data, "kernel", &dir.path().join("t.ebml"));
+    assert_eq!(out["split"], "time", "{}", out["split_reason"]);
+    let tested = out["per_class"]["Heartbleed"]["rows"].as_u64().unwrap_or(0);
+    assert!(
+        tested > 0 && tested <= afternoon,
+        "the afternoon's rows are the latest, so the test side holds them: per_class {}",
+        out["per_class"]
+    );
+    let inspected = workbench_json(&["inspect", s(&data), "--no-cache", "--json"]);
+    assert!(
+        inspected["dataset"]["kind_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("12-hour clock")),
+        "the reading of the clock is said: {}",
+        inspected["dataset"]
+    );
 }

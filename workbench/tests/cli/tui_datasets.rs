@@ -180,3 +180,56 @@ fn tui_given_two_csv_files_of_two_layouts_opens_on_data_and_n_switches_between_t
     let after = tmux.wait_for("EXITED:");
     assert!(after.contains("EXITED:0"), "{after}");
 }
+
+/// `workbench tui nosuch.csv somebad.csv good.csv` at 80x24: the files that did not load are
+/// on the Data tab (first, in its title's count) and the whole load message is on screen; at
+/// this size it once was cut off after the source label, invisible below 300 columns.
+#[test]
+fn files_that_fail_to_load_are_shown_on_the_data_tab_and_the_message_whole_at_80x24() {
+    crate::common::tmux::require(
+        "files_that_fail_to_load_are_shown_on_the_data_tab_and_the_message_whole_at_80x24",
+    );
+    let dir = TempDir::new("tui-failed");
+    std::fs::copy(cic(), dir.path().join("good.csv")).expect("copy");
+    write(dir.path(), "somebad.csv", "a,b\n1,2\n");
+    let command = format!(
+        "XDG_CACHE_HOME={} {} tui --pcap {} nosuch.csv somebad.csv good.csv",
+        dir.path().join("cache").display(),
+        env!("CARGO_BIN_EXE_workbench"),
+        sample_dir().join("honest.pcap").display(),
+    );
+    let tmux = Tmux::start("tui-failed", dir.path(), &command, (80, 24));
+    let screen = tmux.wait_until("the dataset on the Data tab", Duration::from_secs(60), |s| {
+        s.contains("dataset good.csv") && s.contains("2 failed")
+    });
+    assert!(
+        screen.contains("not loaded (1/2): nosuch.csv:") && screen.contains("somebad.csv"),
+        "{screen}"
+    );
+    // The message box above the status line: the whole message, wrapped at spaces.
+    let lines: Vec<&str> = screen.lines().collect();
+    let top = lines
+        .iter()
+        .position(|l| l.contains(" message · Esc closes "))
+        .unwrap_or_else(|| panic!("no message box:\n{screen}"));
+    let message = lines[top + 1..lines.len().saturating_sub(1)]
+        .iter()
+        .map(|l| l.trim_end())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        message.starts_with(
+            "loaded 1 dataset(s): good.csv, 2 failed: nosuch.csv: cannot read: No such file or directory"
+        ) && message.contains("; somebad.csv: no label column"),
+        "{message}\n{screen}"
+    );
+    tmux.keys("Escape");
+    let closed = tmux.wait_until("the message closed", Duration::from_secs(10), |s| {
+        !s.contains(" message · Esc closes ")
+    });
+    // The Data tab still lists the failures.
+    assert!(closed.contains("not loaded (1/2): nosuch.csv:"), "{closed}");
+    tmux.keys("q");
+    let after = tmux.wait_for("EXITED:");
+    assert!(after.contains("EXITED:0"), "{after}");
+}

@@ -1,7 +1,7 @@
 //! Outputs where the user looks, and a TUI that opens where the data is (issue 20 items 4 and
 //! 6): the help overlay complete at every supported size; a model trained in the Train tab
 //! written under the working folder, its absolute path and the complete command shown uncut,
-//! and that command, run as shown, writing the same model; `demo --autoplay` training in the
+//! and that command, run as shown after the TUI has ended, writing the same model; `demo --autoplay` training in the
 //! Train tab.
 
 use std::path::{Path, PathBuf};
@@ -78,7 +78,7 @@ fn model_box(screen: &str, width: usize) -> (String, String) {
         .collect();
     let cmd_at = body
         .iter()
-        .position(|l| l.starts_with("workbench train "))
+        .position(|l| l.starts_with("workbench "))
         .expect("the command line");
     let join = |part: &[&str]| {
         let mut s = String::new();
@@ -132,14 +132,23 @@ fn a_model_trained_in_the_tui_lands_in_the_working_folder_with_its_full_path_and
     let model = workbench_flow::model::file::read(&path).expect("a model file");
     let id = workbench_flow::model::id_string(model.model.header.model_id);
     assert!(screen.contains(&format!("tree {id}")), "{screen}");
+    // From the capture the TUI was given: its feature table made in the working folder, then
+    // the training run on it (the TUI's own table is in a temporary folder that goes when it
+    // ends, so a command naming that would fail once the TUI is closed).
     assert!(
-        shown.starts_with("workbench train ")
-            && shown.contains(" --max-depth 8 ")
+        shown.starts_with(&format!(
+            "workbench features {} --labels {} -o honest.parquet && workbench train honest.parquet ",
+            honest.display(),
+            honest.with_file_name("labels-honest.csv").display()
+        )) && shown.contains(" --max-depth 8 ")
             && shown.ends_with(&format!(" -o {}", path.display())),
         "{shown}"
     );
-    // Run as shown (while the TUI runs: the feature table it names is the TUI's own), with this
-    // build's binary first on PATH.
+    assert!(!shown.contains("ebpf-ml-workbench-tui-"), "{shown}");
+    tmux.keys("q");
+    let after = tmux.wait_for("EXITED:");
+    assert!(after.contains("EXITED:0"), "{after}");
+    // Run as shown once the TUI has ended, with this build's binary first on PATH.
     std::fs::remove_file(&path).expect("remove the TUI's model");
     let bin_dir = Path::new(bin).parent().expect("bin dir");
     let out = Command::new("sh")
@@ -164,18 +173,28 @@ fn a_model_trained_in_the_tui_lands_in_the_working_folder_with_its_full_path_and
     );
     let again = workbench_flow::model::file::read(&path).expect("the command's model");
     assert_eq!(workbench_flow::model::id_string(again.model.header.model_id), id);
+    assert!(again.model == model.model, "the command fitted another model");
+    // Byte for byte: the TUI's model names its table as the command does (honest.parquet, not
+    // the TUI's temporary copy).
     let rewritten = std::fs::read(&path).expect("read");
     assert!(
         rewritten == written,
-        "the command wrote other bytes than the TUI ({} vs {} bytes)",
+        "the command wrote other bytes than the TUI ({} vs {} bytes): {:?} vs {:?}",
         rewritten.len(),
-        written.len()
+        written.len(),
+        again.meta.provenance.get("sources"),
+        model.meta.provenance.get("sources")
     );
-    tmux.keys("q");
-    let after = tmux.wait_for("EXITED:");
-    assert!(after.contains("EXITED:0"), "{after}");
+    assert_eq!(
+        model.meta.provenance.get("sources"),
+        Some(&serde_json::json!(["honest.parquet"]))
+    );
+    assert!(
+        cwd.join("honest.parquet").is_file(),
+        "the features step wrote the table"
+    );
     crate::common::report(&format!(
-        "tui test: trained {id} into {}, the shown command rewrote it byte for byte ({} bytes)",
+        "tui test: trained {id} into {}, the shown command, run after the TUI ended, rewrote it byte for byte ({} bytes)",
         path.display(),
         written.len()
     ));

@@ -311,3 +311,266 @@ fn each_theme_paints_tabs_verdicts_and_the_source_badge_in_its_own_colours() {
     seen.dedup();
     assert_eq!(seen.len(), 3, "{seen:?}");
 }
+
+/// The rows of a frame (the backend's text, one quoted row a line).
+fn rows(app: &App) -> Vec<String> {
+    text(app)
+        .lines()
+        .map(|l| l.trim_matches('"').to_string())
+        .collect()
+}
+
+/// Whether `msg` is on screen whole: on the status line, or in the message box above it
+/// (wrapped at spaces).
+fn message_shown(app: &App, msg: &str) -> bool {
+    let rows = rows(app);
+    let status = rows.last().cloned().unwrap_or_default();
+    if status.contains(msg) {
+        return true;
+    }
+    let Some(top) = rows.iter().position(|l| l.contains(" message · Esc closes ")) else {
+        return false;
+    };
+    let joined = rows[top + 1..rows.len() - 1]
+        .iter()
+        .map(|l| l.trim_end())
+        .collect::<Vec<_>>()
+        .join(" ");
+    joined.contains(msg)
+}
+
+/// Issue: the status message came after the source label (over 150 characters when simulated)
+/// and was cut off at any usual width. The label stays whole on the status line (it says whose
+/// verdicts these are), the message follows it where it fits and is otherwise shown whole in a
+/// box above it, until Esc.
+#[test]
+fn status_messages_are_seen_whole_at_80x24_and_160x48() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for size in [(80u16, 24u16), (160, 48)] {
+        let mut app = fake::screen("live-simulated-colourblind", size).expect("screen");
+        assert!(app.snapshot.label.chars().count() > 80, "a long source label");
+        app.export_dir = dir.path().to_path_buf();
+        let mut seen = Vec::new();
+        for key in [
+            KeyCode::Char('x'),
+            KeyCode::Char(' '),
+            KeyCode::Char('t'),
+            KeyCode::Char('w'),
+        ] {
+            press(&mut app, key);
+            let msg = app.status.clone().expect("a message");
+            assert!(message_shown(&app, &msg), "{size:?}: {msg}\n{}", text(&app));
+            let status = rows(&app).last().cloned().unwrap_or_default();
+            assert!(
+                status.starts_with(" SIMULATED (userspace twin, no kernel): capture.pcap"),
+                "{status}"
+            );
+            seen.push(msg);
+        }
+        assert!(seen[0].starts_with("exported "), "{seen:?}");
+        assert_eq!(seen[1], "paused: the view is frozen");
+        assert!(seen[2].starts_with("theme: "), "{seen:?}");
+        press(&mut app, KeyCode::Char(' '));
+
+        // A long one (a load with failures): whole, above the status line; Esc closes it.
+        let long = "loaded 1 dataset(s): good.csv, 2 failed: nosuch.csv: cannot read: No such file or directory; somebad.csv: no label column: expected one of Label, label, attack_cat";
+        app.update(Action::Notice(long.into()));
+        assert!(message_shown(&app, long), "{size:?}\n{}", text(&app));
+        press(&mut app, KeyCode::Esc);
+        assert_eq!(app.status, None);
+        assert!(!text(&app).contains(" message · Esc closes "));
+    }
+    // Where label and message fit, the message is on the status line itself.
+    let mut app = fake::screen("live", (160, 48)).expect("screen");
+    app.update(Action::Notice("theme: default".into()));
+    let status = rows(&app).last().cloned().unwrap_or_default();
+    assert!(
+        status.starts_with(" KERNEL probe on ebml-demoh (fixture data)  theme: default"),
+        "{status}"
+    );
+    assert!(!text(&app).contains(" message · Esc closes "));
+}
+
+/// Issue: files that failed to load were only named in the status line: the Data tab lists
+/// them first, and its title counts them.
+#[test]
+fn the_data_tab_names_the_files_that_failed_to_load() {
+    for size in [(80u16, 24u16), (160, 48)] {
+        let mut app = fake::screen("data", size).expect("screen");
+        let errors = vec![
+            "nosuch.csv: cannot read: No such file or directory".to_string(),
+            "somebad.csv: no label column".to_string(),
+        ];
+        app.update(Action::Job(workbench_tui::jobs::JobUpdate::Loaded {
+            generation: app.data.generation,
+            sets: app.data.sets.clone(),
+            errors: errors.clone(),
+        }));
+        assert_eq!(app.data.errors, errors);
+        let screen = text(&app);
+        // The title counts them where it has room (at 80 columns the box's first lines do).
+        if size.0 >= 160 {
+            assert!(screen.contains("(1/2, n: next) · 2 failed "), "{screen}");
+        } else {
+            assert!(screen.contains("(1/2, n: next) ─"), "{screen}");
+        }
+        // The info box wraps at 80 columns: its first rows, joined, hold the first error whole.
+        let rows = rows(&app);
+        let info: String = rows[2..5]
+            .iter()
+            .map(|r| r.split('│').nth(1).unwrap_or("").trim_end().to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            info.starts_with("not loaded (1/2): nosuch.csv: cannot read: No such file or directory"),
+            "{info}\n{screen}"
+        );
+        assert!(screen.contains("not loaded (2/2): somebad.csv"), "{screen}");
+    }
+}
+
+/// Issue: at 80x24 the other splits' line ended in `random F1 0.` (a number cut in half).
+#[test]
+fn the_train_result_shows_whole_numbers_or_leaves_items_out() {
+    for size in [(80u16, 24u16), (160, 48)] {
+        let app = fake::screen("train", size).expect("screen");
+        let rows = rows(&app);
+        let line = rows
+            .iter()
+            .find_map(|r| r.split("other splits: ").nth(1))
+            .unwrap_or_else(|| panic!("{size:?}: no other splits\n{}", rows.join("\n")));
+        let items: Vec<&str> = line.trim_end_matches(['│', ' ']).split(" · ").collect();
+        for item in &items {
+            if *item == "…" {
+                continue;
+            }
+            let number = item.rsplit(' ').next().unwrap_or("");
+            assert!(
+                number.len() == 5 && number.parse::<f64>().is_ok(),
+                "{size:?}: {item:?} in {line:?}"
+            );
+        }
+        if size.0 >= 160 {
+            assert!(!items.contains(&"…"), "room for all at 160: {line}");
+        } else {
+            assert_eq!(items.last(), Some(&"…"), "at 80 the last split gives way: {line}");
+        }
+    }
+}
+
+/// Issues: `live cost: stats on, no…` cut at 160 columns; `--mode monitor|enforce` in the
+/// enforce confirmation; `1..=32` on the Deploy tab; a rollback confirmation with no previous
+/// model to roll back to.
+#[test]
+fn the_deploy_tab_says_things_whole_and_asks_only_what_it_can_do() {
+    use std::sync::Arc;
+    use workbench_tui::state::cost::StatsState;
+    for size in [(80u16, 24u16), (160, 48)] {
+        let mut app = fake::screen("deploy", size).expect("screen");
+        let screen = text(&app);
+        assert!(screen.contains("decide at packets 1-32, then"), "{screen}");
+        assert!(!screen.contains("..="), "{screen}");
+
+        let mut s = (*app.snapshot).clone();
+        s.program_cost = None;
+        app.snapshot = Arc::new(s);
+        app.set_stats(StatsState::On);
+        let left: Vec<String> = rows(&app)
+            .iter()
+            .map(|r| r.split('│').nth(1).unwrap_or("").trim_end().to_string())
+            .collect();
+        assert!(
+            left.iter().any(|l| l == "live cost: stats on") && left.iter().any(|l| l == "no packet yet"),
+            "{size:?}: {left:?}"
+        );
+        let why = "BPF statistics need CAP_SYS_ADMIN (run as root)";
+        app.set_stats(StatsState::Failed(why.into()));
+        let left: Vec<String> = rows(&app)
+            .iter()
+            .map(|r| r.split('│').nth(1).unwrap_or("").trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        let joined = left.join(" ");
+        assert!(
+            joined.contains(&format!("stats off: {why}")),
+            "{size:?}: {left:?}"
+        );
+        assert!(!joined.contains('…'), "{size:?}: {left:?}");
+
+        // e: the command it runs, for the mode it switches to.
+        press(&mut app, KeyCode::Char('e'));
+        assert!(matches!(app.overlay, Overlay::Confirm(_)));
+        let screen = text(&app);
+        assert!(
+            screen.contains("workbench deploy --mode enforce --iface ebml-demoh"),
+            "{screen}"
+        );
+        assert!(!screen.contains("monitor|enforce"), "{screen}");
+        press(&mut app, KeyCode::Char('n'));
+        let mut s = (*app.snapshot).clone();
+        s.models.as_mut().expect("models").mode = "enforce";
+        app.snapshot = Arc::new(s);
+        press(&mut app, KeyCode::Char('e'));
+        let screen = text(&app);
+        assert!(
+            screen.contains("workbench deploy --mode monitor --iface ebml-demoh"),
+            "{screen}"
+        );
+        assert!(screen.contains("Switch ebml-demoh to monitor?"), "{screen}");
+        press(&mut app, KeyCode::Char('n'));
+
+        // r and p with nothing to roll back to or promote: said, not asked.
+        let mut s = (*app.snapshot).clone();
+        let m = s.models.as_mut().expect("models");
+        m.previous = None;
+        m.shadow = None;
+        app.snapshot = Arc::new(s);
+        press(&mut app, KeyCode::Char('r'));
+        assert_eq!(app.overlay, Overlay::None, "nothing to confirm");
+        let msg = app.status.clone().unwrap_or_default();
+        assert!(msg.starts_with("no previous model on ebml-demoh"), "{msg}");
+        assert!(message_shown(&app, &msg), "{size:?}\n{}", text(&app));
+        press(&mut app, KeyCode::Char('p'));
+        assert_eq!(app.overlay, Overlay::None, "nothing to confirm");
+        let msg = app.status.clone().unwrap_or_default();
+        assert!(msg.starts_with("no shadow model on ebml-demoh"), "{msg}");
+        assert!(app.requests.is_empty(), "nothing sent to the kernel");
+    }
+}
+
+/// Issue: the evidence said `splits: 3 keys` and `columns: 5 entries`: the values are written
+/// out, as `workbench inspect` prints them.
+#[test]
+fn pitfall_evidence_shows_values_not_counts() {
+    let mut app = fake::screen("pitfalls", (160, 48)).expect("screen");
+    let at = |app: &App, id: &str| {
+        app.findings()
+            .iter()
+            .position(|f| f.id == id)
+            .unwrap_or_else(|| panic!("no {id}"))
+    };
+    app.pitfalls.selected = at(&app, "split_comparison");
+    let screen = text(&app);
+    assert!(screen.contains("│splits:"), "{screen}");
+    for split in ["host", "random", "time"] {
+        assert!(
+            screen.contains(&format!("│  - {split}: accuracy ")),
+            "{split}:\n{screen}"
+        );
+    }
+    app.pitfalls.selected = at(&app, "identifier_columns");
+    let screen = text(&app);
+    assert!(screen.contains("│columns:"), "{screen}");
+    assert!(screen.contains("column src_ip"), "{screen}");
+    for i in 0..app.findings().len() {
+        app.pitfalls.selected = i;
+        let screen = text(&app);
+        for counted in [" keys ", " entries "] {
+            assert!(
+                !screen.contains(counted),
+                "{}: `{counted}`\n{screen}",
+                app.findings()[i].id
+            );
+        }
+    }
+}

@@ -60,7 +60,7 @@ fn background_load_and_training_deliver_real_results_to_the_app() {
     assert_eq!(paths.len(), 2, "honest and naive captures with labels: {paths:?}");
     let mut app = fake::screen("live", (80, 24)).expect("screen");
     app.train.model_dir = dir.path().join("models");
-    app.start_load(paths, no_cache());
+    app.start_load(paths.clone(), no_cache());
     let events = drive(&mut app, |a| {
         matches!(a.data.status, JobStatus::Done | JobStatus::Failed(_))
     });
@@ -111,18 +111,45 @@ fn background_load_and_training_deliver_real_results_to_the_app() {
         workbench_flow::model::id_string(file.model.header.model_id),
         r.report.model_id
     );
-    assert!(r.command.starts_with("workbench train "), "{}", r.command);
+    assert!(r.command.contains(" && workbench train "), "{}", r.command);
     // The default split is the most honest one the data allows: time, on a capture.
     assert!(r.command.contains("--split auto") && r.command.contains("--max-depth 8"));
     assert_eq!(r.report.split, workbench_data::train::SplitKind::Time);
-    // A capture trains from the feature table made of it: the command names that file.
-    let table = app.data.current().expect("dataset").table_files.clone();
+    // A capture trains from the feature table made of it, in the TUI's temporary folder (gone
+    // when it ends): the command makes that table in the working folder first, and trains on
+    // that one, so that it still works after the TUI has ended.
+    let set = app.data.current().expect("dataset").clone();
+    let table = &set.table_files;
     assert!(table.len() == 1 && table[0].ends_with(".parquet"), "{table:?}");
+    let capture = paths[0].display().to_string();
+    let labels = paths[0].with_file_name("labels-honest.csv").display().to_string();
+    let features = format!("workbench features {capture} --labels {labels} -o honest.parquet");
     assert!(
         r.command
-            .starts_with(&format!("workbench train {} --model", table[0])),
+            .starts_with(&format!("{features} && workbench train honest.parquet --model")),
         "{}",
         r.command
+    );
+    let work = jobs::work_dir().display().to_string();
+    for shown in [&r.command, &set.summary.commands[0], &set.summary.commands[1]] {
+        assert!(!shown.contains(&work), "names the temporary folder: {shown}");
+    }
+    assert_eq!(
+        set.summary.commands,
+        [
+            features.clone(),
+            "workbench inspect honest.parquet --json".to_string()
+        ]
+    );
+    // The evaluation view's list offers the loaded dataset with the same commands.
+    let choices = app.eval.choices(&app.data.sets);
+    let choice = choices.iter().find(|c| c.name == "honest").expect("the dataset");
+    assert_eq!(
+        choice.command(&r.model_path),
+        format!(
+            "{features} && workbench eval {} honest.parquet --json",
+            r.model_path.display()
+        )
     );
     assert!(text(&app).contains(&r.report.model_id));
 }

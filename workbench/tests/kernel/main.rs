@@ -30,6 +30,7 @@ mod model_cost;
 mod model_slots;
 mod models;
 mod multiqueue_parity;
+mod not_attached;
 mod privileges;
 mod probe;
 mod qemu_debian12;

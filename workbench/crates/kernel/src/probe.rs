@@ -560,14 +560,46 @@ pub fn detach(iface: &str) -> Result<DetachReport> {
     })
 }
 
+/// What to do about `iface` when no probe is pinned for it: attach one, in the lab namespace
+/// that holds the interface when it is not in this one (`--netns NS`), or, when no such
+/// interface exists anywhere the workbench looks, say so instead of suggesting an attach that
+/// cannot work. (Pins are kept by interface name, so commands after the attach need no --netns.)
+pub fn not_attached_fix(iface: &str) -> String {
+    if ifindex(iface).is_ok() {
+        return format!("run `workbench probe attach --iface {iface}` first");
+    }
+    let mut labs = crate::lab::project_namespaces();
+    labs.sort();
+    let holder = labs
+        .iter()
+        .find(|ns| crate::lab::netns::run_in(ns, || ifindex(iface).is_ok()).unwrap_or(false));
+    match holder {
+        Some(ns) => format!(
+            "{iface} is in network namespace {ns} (a lab's), not in this one: run `workbench probe \
+             attach --iface {iface} --netns {ns}` first"
+        ),
+        None => format!(
+            "no interface {iface} exists in this network namespace (`ip link` lists them){}; check \
+             the name, or attach the probe to an interface that exists (`workbench probe attach \
+             --iface IF`, with `--netns NS` for one inside a namespace)",
+            if labs.is_empty() {
+                String::new()
+            } else {
+                format!(" nor in the lab namespaces ({})", labs.join(", "))
+            }
+        ),
+    }
+}
+
 /// Opens a pinned map of the probe attached to `iface`.
 pub fn open_pinned_map(iface: &str, pin: &str) -> Result<MapData> {
     let path = bpffs::iface_dir(iface).join(pin);
     if !path.exists() {
         fail!(
             State,
-            "the probe is not attached to {iface} ({} does not exist); run `workbench probe attach --iface {iface}`",
-            path.display()
+            "the probe is not attached to {iface} ({} does not exist); {}",
+            path.display(),
+            not_attached_fix(iface)
         );
     }
     MapData::from_pin(&path).context(|| format!("opening pinned map {}", path.display()))

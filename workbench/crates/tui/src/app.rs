@@ -403,6 +403,9 @@ impl App {
         } else if !self.filter.is_empty() {
             self.filter.clear();
             self.recompute();
+        } else {
+            // Last: the status message (a long one covers the bottom of the tab).
+            self.status = None;
         }
     }
 
@@ -412,6 +415,22 @@ impl App {
         }
         if self.snapshot.simulated || self.snapshot.iface.is_none() {
             self.status = Some("no kernel probe in use: simulated source (rollback/promote/mode need `workbench probe attach`)".into());
+            return;
+        }
+        // Nothing to ask about: `workbench deploy --rollback` / `--promote-shadow` refuse it too.
+        let iface = self.snapshot.iface.as_deref().unwrap_or("IF");
+        let models = self.snapshot.models.as_ref();
+        let missing = match control {
+            Control::Rollback if models.is_none_or(|m| m.previous.is_none()) => Some(format!(
+                "no previous model on {iface}: nothing to roll back to (a deploy keeps the model it replaces as the previous one)"
+            )),
+            Control::PromoteShadow if models.is_none_or(|m| m.shadow.is_none()) => Some(format!(
+                "no shadow model on {iface}: nothing to promote (D on the Train tab deploys one as shadow)"
+            )),
+            _ => None,
+        };
+        if let Some(why) = missing {
+            self.status = Some(why);
             return;
         }
         self.overlay = Overlay::Confirm(control);

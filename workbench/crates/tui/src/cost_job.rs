@@ -86,6 +86,6 @@ pub fn run(loaded: &Loaded, form: &TrainForm, progress: Progress) -> Result<Cost
         empty_ns: report.as_ref().map(|r| r.empty_ns),
         no_model_ns: report.as_ref().map(|r| r.no_model_ns),
         unavailable,
-        command: cost::command(form, &loaded.table_files, &depths),
+        command: loaded.shown_command(cost::command(form, &loaded.command_files, &depths)),
     })
 }

@@ -63,6 +63,7 @@ fn build() -> Result<Fixture> {
             l.summary.files = l.summary.files.iter().map(|f| rename(f, &dir)).collect();
             l.summary.commands = l.summary.commands.iter().map(|c| rename(c, &dir)).collect();
             l.table_files = l.table_files.iter().map(|f| rename(f, &dir)).collect();
+            l.prelude = l.prelude.as_deref().map(|p| rename(p, &dir));
             fixed.push(Arc::new(l));
         }
         let form = TrainForm::default();
@@ -82,6 +83,7 @@ fn build() -> Result<Fixture> {
         let evaluated = jobs::evaluate(
             &eval::options(&trained.model_path, std::slice::from_ref(honest)),
             "honest.pcap".into(),
+            eval::command(&trained.model_path, std::slice::from_ref(honest)),
         )?;
         let mut evaluated = Arc::try_unwrap(evaluated)
             .map_err(|_| crate::error::Error::Invalid("fixture eval still shared".into()))?;
@@ -233,6 +235,6 @@ fn cost_fixture(measured: bool) -> crate::state::cost::CostCandidates {
         unavailable: (!measured).then(|| {
             "measuring a model's kernel cost needs CAP_BPF and CAP_NET_ADMIN; run as root".to_string()
         }),
-        command: "workbench train features-honest.parquet --model tree --max-depth 8 --features kernel --split auto -o MODEL --cost-depths 2,4,8,12 --json".into(),
+        command: "workbench features sample-pcaps/honest.pcap --labels sample-pcaps/labels-honest.csv -o honest.parquet && workbench train honest.parquet --model tree --max-depth 8 --features kernel --split auto -o MODEL --cost-depths 2,4,8,12 --json".into(),
     }
 }

@@ -45,6 +45,8 @@ pub enum JobRequest {
         generation: u64,
         options: workbench_data::eval::EvalOptions,
         data_name: String,
+        /// The same run as a command (`EvalChoice::command`).
+        command: String,
     },
 }
 
@@ -204,33 +206,38 @@ fn load_capture(
         lenient: false,
         opt_in: 0,
     };
-    let report = features::extract(&opts, &CaptureProgress::new(&name, progress, span))?;
+    features::extract(&opts, &CaptureProgress::new(&name, progress, span))?;
     progress(
         &format!("loading {}", table.display()),
         span.0 + (span.1 - span.0) * 0.6,
     );
-    let ds = dataset::load(std::slice::from_ref(&table), options)?;
+    let mut ds = dataset::load(std::slice::from_ref(&table), options)?;
+    // The commands name the table as the features step writes it in the working folder: the
+    // TUI's own copy goes with its temporary folder when it ends. A model trained here names
+    // it so too (its provenance), as the shown command's model does: the same file.
+    let shown_table = format!("{stem}.parquet");
+    ds.sources = vec![shown_table.clone()];
     progress(&format!("inspecting {name}"), span.0 + (span.1 - span.0) * 0.75);
     let findings = workbench_data::pitfalls::inspect(&ds);
+    let prelude = format!(
+        "workbench features {} --labels {} -o {}",
+        shell::word(&name),
+        shell::word(&labels.display().to_string()),
+        shell::word(&shown_table),
+    );
     let commands = vec![
-        format!(
-            "workbench features {} -o {} --labels {}  ({} flows)",
-            shell::word(&name),
-            shell::word(&table.display().to_string()),
-            shell::word(&labels.display().to_string()),
-            report.flows
-        ),
-        format!(
-            "workbench inspect {} --json",
-            shell::word(&table.display().to_string())
-        ),
+        prelude.clone(),
+        format!("workbench inspect {} --json", shell::word(&shown_table)),
     ];
-    let summary = DataSummary::of(&ds, stem, commands);
+    let mut summary = DataSummary::of(&ds, stem, commands);
+    summary.files = vec![name.clone(), labels.display().to_string()];
     Ok(Loaded {
         dataset: Arc::new(ds),
         summary,
         findings,
         table_files: vec![table.display().to_string()],
+        command_files: vec![shown_table],
+        prelude: Some(prelude),
     })
 }
 
@@ -263,7 +270,9 @@ fn load_tables(
         dataset: Arc::new(ds),
         summary,
         findings,
+        command_files: names.clone(),
         table_files: names,
+        prelude: None,
     })
 }
 
@@ -344,7 +353,7 @@ pub fn train(loaded: &Loaded, form: &TrainForm, model_dir: &Path, progress: Prog
     let suffix = if out.deployable() { "" } else { "-dataset" };
     let path = model_dir.join(format!("{}{suffix}-{}.ebml", form.model_name(), out.model_id()));
     out.write(&path, out.provenance(Some(ds)))?;
-    let command = form.command(&loaded.table_files, &path.display().to_string());
+    let command = loaded.shown_command(form.command(&loaded.command_files, &path.display().to_string()));
     let notes = RunNotes {
         split_reason: out.split.reason.clone(),
         left_out: out.left_out.clone(),
@@ -377,12 +386,16 @@ pub fn train(loaded: &Loaded, form: &TrainForm, model_dir: &Path, progress: Prog
 }
 
 /// One evaluation: `workbench_data::eval::evaluate`, the call `workbench eval` makes.
-pub fn evaluate(options: &workbench_data::eval::EvalOptions, data_name: String) -> Result<Arc<EvalRun>> {
+pub fn evaluate(
+    options: &workbench_data::eval::EvalOptions,
+    data_name: String,
+    command: String,
+) -> Result<Arc<EvalRun>> {
     let report = workbench_data::eval::evaluate(options)?;
     Ok(Arc::new(EvalRun {
         report,
         data_name,
-        command: super::state::eval::command(&options.model, &options.data),
+        command,
     }))
 }
 
@@ -458,8 +471,9 @@ pub fn spawn(job: JobRequest, tx: Sender<Event>) {
             generation,
             options,
             data_name,
+            command,
         } => {
-            let result = evaluate(&options, data_name).map_err(|e| crate::error::line(&e));
+            let result = evaluate(&options, data_name, command).map_err(|e| crate::error::line(&e));
             let _ = tx.send(Event::Job(JobUpdate::Evaluated { generation, result }));
         }
     });

@@ -78,7 +78,11 @@ pub const HELP: &[(&str, &str, &str)] = &[
     ),
     ("y / n", "confirm / cancel a kernel change", ""),
     ("t", "theme: default, high contrast, colour-blind safe", ""),
-    ("? Esc", "this help · close the dialog, detail or help", ""),
+    (
+        "? Esc",
+        "this help · close the dialog, detail, help or message",
+        "",
+    ),
     ("q Ctrl-C", "quit (the terminal is restored)", ""),
     ("mouse", "click a tab or a row; wheel scrolls", ""),
 ];

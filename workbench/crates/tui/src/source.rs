@@ -64,12 +64,26 @@ pub enum Control {
 }
 
 impl Control {
-    /// The equivalent subcommand, shown in the confirmation dialog.
-    pub fn command(&self, iface: &str) -> String {
+    /// The mode `ToggleMode` switches to from `mode`.
+    pub fn toggled(mode: Option<&str>) -> &'static str {
+        if mode == Some("enforce") {
+            "monitor"
+        } else {
+            "enforce"
+        }
+    }
+
+    /// The equivalent subcommand, shown in the confirmation dialog; `mode` is the probe's mode
+    /// now (`ToggleMode` switches enforce to monitor, anything else to enforce, as `control`
+    /// does).
+    pub fn command(&self, iface: &str, mode: Option<&str>) -> String {
         match self {
             Control::Rollback => format!("workbench deploy --rollback --iface {iface}"),
             Control::PromoteShadow => format!("workbench deploy --promote-shadow --iface {iface}"),
-            Control::ToggleMode => format!("workbench deploy --mode monitor|enforce --iface {iface}"),
+            Control::ToggleMode => format!(
+                "workbench deploy --mode {} --iface {iface}",
+                Control::toggled(mode)
+            ),
             Control::DeployModel { path, shadow } => format!(
                 "workbench deploy {} --iface {iface}{}",
                 crate::shell::word(&path.display().to_string()),

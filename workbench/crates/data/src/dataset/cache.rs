@@ -1,12 +1,15 @@
 //! The parsed, typed table cached as an Arrow IPC file, keyed by a fingerprint of its sources
-//! (path, size, modification time and a hash of the first line, the header) and of the options
-//! that change the result. A changed file changes the key, so a stale cache is never read; old
+//! (path, size, modification time, inode and status-change time, and a hash of the first line,
+//! the header) and of the options that change the result. A changed file changes the key, so a
+//! stale cache is never read (the modification time alone is not enough: `cp -p`, `rsync -t`
+//! and unpacking an archive set it back, while the kernel sets the status-change time); old
 //! entries are simply left behind. Written uncompressed and read by memory mapping: the columns
 //! are used where they lie in the page cache, not decoded (Parquet's decode was most of a
 //! cached reload: docs/BENCHMARKS.md, "Loading"). A CIC-IDS2017 of 2.8 million rows is mostly
 //! 8-byte floats, which compress poorly anyway.
 
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -46,6 +49,12 @@ pub fn fingerprint(files: &[SourceFile], opts: &LoadOptions) -> Result<String, D
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
         fnv1a(&mut h, &mtime.to_le_bytes());
+        // A file rewritten or replaced with its old modification time put back: a new inode,
+        // or the same one with a new status-change time (which no user call can set back).
+        fnv1a(&mut h, &meta.dev().to_le_bytes());
+        fnv1a(&mut h, &meta.ino().to_le_bytes());
+        fnv1a(&mut h, &meta.ctime().to_le_bytes());
+        fnv1a(&mut h, &meta.ctime_nsec().to_le_bytes());
         // The header too: a file rewritten within the clock's resolution at the same size.
         if f.entry.is_none() {
             fnv1a(&mut h, &first_line(&f.path));

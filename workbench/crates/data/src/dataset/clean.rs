@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::column_numbers::{column_numbers, label_numbers, ColumnNumbers, LabelNumbers};
 use super::detect::{column_key, DatasetKind};
 use super::source::RawData;
-use super::{DataError, DropReason, Dropped, DroppedColumn, LoadOptions};
+use super::{BadValue, DataError, DropReason, Dropped, DroppedColumn, LoadOptions};
 
 /// What the loader learnt about the table (stored next to the cached Parquet).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -202,6 +202,8 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
             *bad = &*bad | &mask;
         }
     };
+    // The first unparseable values, with their file and line (in row order per column).
+    let mut examples: Vec<BadValue> = Vec::new();
     let mut dropped_columns = Vec::new();
     let mut health = Vec::new();
     let mut out_cols: Vec<Column> = Vec::new();
@@ -268,7 +270,25 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
                     .collect(),
                 Err(_) => BooleanChunked::full("p".into(), false, rows),
             };
-            attribute(&mut bad, "unparseable", ci, &null & &text_present);
+            let unparseable = definite(&null & &text_present);
+            if examples.len() < MAX_EXAMPLES {
+                let fresh = &unparseable & &!&bad;
+                if let Ok(text) = col.str() {
+                    for row in fresh
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, b)| *b == Some(true))
+                        .map(|(i, _)| i)
+                    {
+                        if examples.len() >= MAX_EXAMPLES {
+                            break;
+                        }
+                        let value = text.get(row).unwrap_or_default().to_string();
+                        examples.push(bad_value(&raw, row, &name, value));
+                    }
+                }
+            }
+            attribute(&mut bad, "unparseable", ci, unparseable);
             attribute(&mut bad, "missing_value", ci, &null & &!&text_present);
         }
         health.push(ColumnHealth {
@@ -314,6 +334,11 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
                     .map(|(_, n)| *n)
                     .take(5)
                     .collect(),
+                examples: if reason == "unparseable" {
+                    std::mem::take(&mut examples)
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect();
@@ -340,6 +365,34 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
         },
         frame: cleaned,
     })
+}
+
+/// Offending values named with their place (see [`DropReason::examples`]).
+const MAX_EXAMPLES: usize = 3;
+
+/// Row `row` of the stacked table as a file, line and row of that file.
+fn bad_value(raw: &RawData, row: usize, column: &str, value: String) -> BadValue {
+    let mut start = 0;
+    for (i, &n) in raw.file_rows.iter().enumerate() {
+        if row < start + n {
+            let in_file = row - start;
+            return BadValue {
+                file: raw.sources.get(i).cloned().unwrap_or_default(),
+                line: raw.first_data_line.get(i).copied().flatten().map(|l| l + in_file),
+                row: in_file + 1,
+                column: column.to_string(),
+                value,
+            };
+        }
+        start += n;
+    }
+    BadValue {
+        file: raw.sources.join(", "),
+        line: None,
+        row: row + 1,
+        column: column.to_string(),
+        value,
+    }
 }
 
 fn text_health(c: &Column) -> ColumnHealth {
@@ -435,6 +488,8 @@ pub struct Derived {
     pub malicious: Vec<bool>,
     pub class: Vec<String>,
     pub time_ns: Option<Vec<i64>>,
+    /// How the time column's clock was read.
+    pub clock: super::time::Clock,
     pub hosts: Option<Vec<String>>,
 }
 
@@ -491,15 +546,21 @@ pub fn derive(frame: &DataFrame, meta: &Meta) -> Result<Derived, DataError> {
             _ => text.unwrap_or("").to_string(),
         });
     }
-    let time_ns = meta
+    let cic_clock = meta.kind == DatasetKind::CicTrafficLabelling;
+    let (time_ns, clock) = match meta
         .time_column
         .as_deref()
-        .and_then(|c| super::time::times(frame, c));
+        .and_then(|c| super::time::times(frame, c, cic_clock))
+    {
+        Some((ns, clock)) => (Some(ns), clock),
+        None => (None, super::time::Clock::AsWritten),
+    };
     let hosts = meta.host_column.as_deref().and_then(|c| strings(frame, c));
     Ok(Derived {
         malicious,
         class,
         time_ns,
+        clock,
         hosts,
     })
 }

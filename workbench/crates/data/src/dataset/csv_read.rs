@@ -47,25 +47,76 @@ pub fn split_fields_by(line: &str, sep: u8) -> Vec<String> {
     out
 }
 
-/// The first line whose field count differs from `expected` (1-based line number, fields).
-fn find_ragged(c: &Content, expected: usize, sep: u8) -> Option<(usize, usize)> {
+/// A row whose field count differs from the header's, as [`find_ragged`] finds it.
+#[derive(Debug, PartialEq, Eq)]
+enum Ragged {
+    /// Line `line` has `fields` fields.
+    Line { line: usize, fields: usize },
+    /// A double quote opened at line `line` is never closed: the rest of the file is one field.
+    Unclosed { line: usize },
+    /// A quote opened at line `line` closes only at line `end`: the lines between became one
+    /// row of `fields` fields.
+    Spans { line: usize, end: usize, fields: usize },
+}
+
+/// The longest row a quoted field may stretch over several lines before its quote is taken as
+/// never closed.
+const MAX_QUOTED_ROW_BYTES: usize = 1 << 20;
+
+/// The first row whose field count differs from `expected`. A quoted field may hold line
+/// breaks, so a row runs on until its quotes close; a quote that never closes (or closes lines
+/// later in a row of the wrong width) is named as such, since a field count alone hides it.
+fn find_ragged(c: &Content, expected: usize, sep: u8) -> Option<Ragged> {
     let reader: Box<dyn BufRead> = match c {
         Content::Path(p) => Box::new(BufReader::new(File::open(p).ok()?)),
         Content::Bytes(b) => Box::new(Cursor::new(b.as_slice())),
     };
+    // The row being read when it runs over several lines: its first line and its text so far.
+    let mut open: Option<(usize, String)> = None;
     for (i, line) in reader.split(b'\n').enumerate() {
         let text = String::from_utf8_lossy(&line.ok()?)
             .trim_end_matches('\r')
             .to_string();
-        if text.is_empty() {
+        let (start, row, was_quoted) = match open.take() {
+            Some((start, mut row)) => {
+                row.push('\n');
+                row.push_str(&text);
+                (start, row, true)
+            }
+            None if text.is_empty() => continue,
+            None => (i + 1, text.clone(), false),
+        };
+        // Each quote toggles (a doubled quote inside a field toggles twice): an odd number of
+        // them opens a quote that runs past the line, or closes the one an earlier line opened.
+        let odd = text.bytes().filter(|&b| b == b'"').count() % 2 == 1;
+        let quoted = was_quoted != odd;
+        if quoted {
+            // A quoted field of a megabyte is no field: the quote is not closed (and the rest
+            // of a large file is not gathered into one string to find that out).
+            if row.len() > MAX_QUOTED_ROW_BYTES {
+                return Some(Ragged::Unclosed { line: start });
+            }
+            open = Some((start, row));
             continue;
         }
-        let n = split_fields_by(&text, sep).len();
+        let n = split_fields_by(&row, sep).len();
         if n != expected {
-            return Some((i + 1, n));
+            let end = i + 1;
+            return Some(if end > start {
+                Ragged::Spans {
+                    line: start,
+                    end,
+                    fields: n,
+                }
+            } else {
+                Ragged::Line {
+                    line: start,
+                    fields: n,
+                }
+            });
         }
     }
-    None
+    open.map(|(line, _)| Ragged::Unclosed { line })
 }
 
 /// Lines looked at to decide each column's type.
@@ -244,15 +295,29 @@ fn finish_csv(
     sep: u8,
 ) -> Result<DataFrame, DataError> {
     let ragged = |c: &Content| {
-        find_ragged(c, names.len(), sep).map(|(line, n)| {
+        let sep_name = super::sniff::separator_name(sep);
+        let header = names.len();
+        find_ragged(c, header, sep).map(|r| {
             DataError::file(
                 name,
-                format!(
-                    "line {line} has {n} fields, the header has {} (ragged row, fields separated by {}); \
-                     give every row as many fields as the header, or remove the row",
-                    names.len(),
-                    super::sniff::separator_name(sep)
-                ),
+                match r {
+                    Ragged::Line { line, fields } => format!(
+                        "line {line} has {fields} fields, the header has {header} (ragged row, fields \
+                         separated by {sep_name}); give every row as many fields as the header, or \
+                         remove the row"
+                    ),
+                    Ragged::Unclosed { line } => format!(
+                        "an opening double quote at line {line} is never closed, so the rest of the \
+                         file reads as one field; close the quote (a `\"` inside a quoted field is \
+                         written `\"\"`) or remove it"
+                    ),
+                    Ragged::Spans { line, end, fields } => format!(
+                        "a double quote opened at line {line} closes only at line {end}, so lines \
+                         {line}-{end} read as one row of {fields} fields where the header has {header} \
+                         (fields separated by {sep_name}); close the quote on line {line} (a `\"` \
+                         inside a quoted field is written `\"\"`) or remove it"
+                    ),
+                },
             )
         })
     };
@@ -443,6 +508,30 @@ mod tests {
         assert_eq!(note.get(400), Some("two\nlines, one field"));
         let x = frame.column("x").expect("x").f64().expect("f64").clone();
         assert_eq!(x.get(401), Some(401.0));
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_found_where_it_opens() {
+        let find = |text: &str| find_ragged(&Content::Bytes(text.as_bytes().to_vec()), 3, b',');
+        assert_eq!(
+            find("a,b,c\n1,2,3\n4,5\n"),
+            Some(Ragged::Line { line: 3, fields: 2 })
+        );
+        assert_eq!(
+            find("a,b,c\n1,2,3\n\"4,5,6\n7,8,9\n"),
+            Some(Ragged::Unclosed { line: 3 })
+        );
+        // A quoted line break is one row, not a ragged one.
+        assert_eq!(find("a,b,c\n1,\"two\nlines\",3\n4,\"x\"\"y\",6\n"), None);
+        // A stray quote closed by another one lines later: one row of the wrong width.
+        assert_eq!(
+            find("a,b,c\n\"1,2,3\n4,5,6\n7,8\",9\n"),
+            Some(Ragged::Spans {
+                line: 2,
+                end: 4,
+                fields: 2
+            })
+        );
     }
 
     #[test]

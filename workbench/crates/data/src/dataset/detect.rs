@@ -25,6 +25,22 @@ pub enum DatasetKind {
     Generic,
 }
 
+impl DatasetKind {
+    /// The name `--kind`, the JSON reports and the model files use (`cic_traffic_labelling`).
+    pub fn key(self) -> &'static str {
+        // serde's snake_case name; `--kind` takes it with dashes (a unit test holds them together).
+        match self {
+            DatasetKind::CicMachineLearning => "cic_machine_learning",
+            DatasetKind::CicTrafficLabelling => "cic_traffic_labelling",
+            DatasetKind::UnswRaw => "unsw_raw",
+            DatasetKind::UnswSets => "unsw_sets",
+            DatasetKind::NslKdd => "nsl_kdd",
+            DatasetKind::FlowTable => "flow_table",
+            DatasetKind::Generic => "generic",
+        }
+    }
+}
+
 impl std::fmt::Display for DatasetKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = match self {
@@ -304,7 +320,7 @@ pub fn detect(first: &[String], forced: Option<DatasetKind>, file: &str) -> Resu
     let (kind, reason) = if first.len() == 43 && first.get(1).is_some_and(|s| proto_like(s)) {
         (
             DatasetKind::NslKdd,
-            "no header; 43 fields with a protocol name in field 2 (41 features, label, difficulty)",
+            "no header; 43 fields with a protocol name in field 2 (41 features, label, difficulty; `difficulty` rates the labelling, so it is never a feature)",
         )
     } else if first.len() == 49
         && first.first().is_some_and(|s| looks_ipv4(s))
@@ -334,6 +350,17 @@ pub fn detect(first: &[String], forced: Option<DatasetKind>, file: &str) -> Resu
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_kind_has_the_same_words_in_json_on_the_command_line_and_in_model_files() {
+        use clap::ValueEnum;
+        for kind in DatasetKind::value_variants() {
+            let serde = serde_json::to_value(kind).expect("serialise");
+            assert_eq!(serde.as_str(), Some(kind.key()));
+            let clap = kind.to_possible_value().expect("clap name");
+            assert_eq!(clap.get_name(), kind.key().replace('_', "-"));
+        }
+    }
+
     use super::*;
 
     fn v(s: &str) -> Vec<String> {

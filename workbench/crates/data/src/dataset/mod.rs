@@ -28,7 +28,7 @@ pub(crate) mod time;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use polars::prelude::{BooleanChunked, DataFrame};
+use polars::prelude::{BooleanChunked, DataFrame, PlSmallStr};
 use serde::{Deserialize, Serialize};
 
 pub use clean::ColumnHealth;
@@ -171,6 +171,52 @@ pub struct DropReason {
     /// first offending column). Absent in caches written before it existed.
     #[serde(default)]
     pub column_rows: Vec<usize>,
+    /// The first few offending values with the file and line they are on (`unparseable`
+    /// only: a value that is not a number is a typo to find). Absent in caches written before
+    /// it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<BadValue>,
+}
+
+/// One offending value and where it is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BadValue {
+    /// The source file (a zip archive's entry as `ARCHIVE:ENTRY`).
+    pub file: String,
+    /// The line in that file (one line per row after the header); None for Parquet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// 1-based data row in that file.
+    pub row: usize,
+    pub column: String,
+    pub value: String,
+}
+
+impl std::fmt::Display for BadValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{} line {line}", self.file)?,
+            None => write!(f, "{} row {}", self.file, self.row)?,
+        }
+        write!(f, ": `{}` in {}", self.value, self.column)
+    }
+}
+
+impl DropReason {
+    /// `N rows: REASON (in COLUMNS)`, and where the first offending values are when known.
+    pub fn words(&self) -> String {
+        let mut out = format!(
+            "{} rows: {} (in {})",
+            self.rows,
+            self.reason,
+            self.columns.join(", ")
+        );
+        if !self.examples.is_empty() {
+            let first: Vec<String> = self.examples.iter().map(ToString::to_string).collect();
+            out.push_str(&format!("; first at {}", first.join(", ")));
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -218,6 +264,24 @@ pub struct LoadedDataset {
 impl LoadedDataset {
     pub fn rows(&self) -> usize {
         self.frame.height()
+    }
+
+    /// Columns that describe the label, not the traffic, and so are never a model's input: the
+    /// label, the attack type, and NSL-KDD's `difficulty` (how many of 21 classifiers labelled
+    /// the row right: a property of the labelling that would leak it).
+    pub fn label_columns(&self) -> Vec<&str> {
+        let mut columns = vec![self.label_column.as_str()];
+        columns.extend(self.class_column.as_deref());
+        if self.kind == DatasetKind::NslKdd {
+            columns.extend(
+                self.frame
+                    .get_column_names()
+                    .into_iter()
+                    .map(PlSmallStr::as_str)
+                    .filter(|c| *c == "difficulty"),
+            );
+        }
+        columns
     }
 
     /// Every column name of the cleaned table, in order.
@@ -298,7 +362,10 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
     Ok(LoadedDataset {
         frame,
         kind: meta.kind,
-        kind_reason: meta.kind_reason.clone(),
+        kind_reason: match derived.clock.note() {
+            Some(note) => format!("{}; {note}", meta.kind_reason),
+            None => meta.kind_reason.clone(),
+        },
         sources: files.iter().map(source::SourceFile::display_name).collect(),
         label_column: meta.label_column.clone(),
         class_column: meta.class_column.clone(),
@@ -347,7 +414,14 @@ impl LoadedDataset {
                 .dropped
                 .rows_by_reason
                 .iter()
-                .map(|r| format!("{} {} (in {})", r.rows, r.reason, r.columns.join(", ")))
+                .map(|r| {
+                    let mut why = format!("{} {} (in {})", r.rows, r.reason, r.columns.join(", "));
+                    if !r.examples.is_empty() {
+                        let first: Vec<String> = r.examples.iter().map(ToString::to_string).collect();
+                        why.push_str(&format!(", first at {}", first.join(", ")));
+                    }
+                    why
+                })
                 .collect();
             return Err(DataError::file(
                 self.sources.join(", "),

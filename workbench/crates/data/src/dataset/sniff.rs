@@ -42,12 +42,59 @@ pub fn capture_not_table(path: &Path, format: &str) -> DataError {
     )
 }
 
-/// Refuses a plain file that is a packet capture (see [`capture_not_table`]).
-pub fn refuse_capture(path: &Path) -> Result<(), DataError> {
-    match capture_format_of(path) {
-        Some(format) => Err(capture_not_table(path, format)),
-        None => Ok(()),
+/// What a table reader expects, as the messages for other inputs name it.
+const TABLE: &str = "a table (CSV or Parquet)";
+
+/// Refuses a plain file that is a known input of another kind: a packet capture (see
+/// [`capture_not_table`]), a workbench model file, a compressed file, an executable or object
+/// file, or a JSON document. Each is named with what to give instead; read as CSV they made "the
+/// header line has no `,`, `;` or tab" or a ragged row, which names neither.
+pub fn refuse_non_table(path: &Path) -> Result<(), DataError> {
+    let mut head = [0u8; 64];
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Ok(()); // the table reader names the cause
+    };
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
     }
+    let head = &head[..n];
+    let name = path.display().to_string();
+    if let Some(format) = head
+        .get(..4)
+        .and_then(|m| capture_format([m[0], m[1], m[2], m[3]]))
+    {
+        return Err(capture_not_table(path, format));
+    }
+    let message = if workbench_flow::capture::is_model_file(head) {
+        workbench_flow::capture::model_given_as_data(
+            &name,
+            TABLE,
+            "a dataset table (CSV, Parquet, a CIC-IDS2017 zip) or a .pcap/.pcapng capture",
+        )
+    } else if let Some((format, unpack)) = workbench_flow::capture::compressed(head) {
+        workbench_flow::capture::compressed_message(&name, format, unpack, TABLE)
+    } else if head.starts_with(b"\x7fELF") {
+        format!(
+            "is an executable or object file (ELF), not {TABLE}; give the dataset's CSV or \
+             Parquet file"
+        )
+    } else if head
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{')
+    {
+        format!(
+            "is a JSON document (a `--json` report?), not {TABLE}; give the dataset's CSV or \
+             Parquet file (`workbench features PCAP -o FILE.csv` makes one from a capture)"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(DataError::file(name, message))
 }
 
 /// Field separators a table may use, as named in messages.

@@ -52,6 +52,9 @@ pub struct RawData {
     pub sources: Vec<String>,
     /// Rows read from each source, in `sources` order (the file split needs each row's file).
     pub file_rows: Vec<usize>,
+    /// Per source: the line its first data row is on (2 under a header, 1 without one); None for
+    /// Parquet, whose rows have no lines. Messages name a bad value's line with it.
+    pub first_data_line: Vec<Option<usize>>,
 }
 
 fn lower_ext(p: &Path) -> String {
@@ -121,8 +124,9 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<SourceFile>, DataError> {
         } else if lower_ext(p) == "zip" {
             out.extend(zip_entries(p)?);
         } else {
-            // A capture read as CSV is a "ragged row" at line 2: name it, with the way out.
-            super::sniff::refuse_capture(p)?;
+            // A capture read as CSV is a "ragged row" at line 2, a model file a one-column
+            // header: name what it is, with the way out.
+            super::sniff::refuse_non_table(p)?;
             out.push(SourceFile {
                 path: p.clone(),
                 entry: None,
@@ -213,6 +217,7 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
     let mut detected: Option<Detected> = None;
     let mut frame: Option<DataFrame> = None;
     let mut file_rows = Vec::with_capacity(files.len());
+    let mut first_data_line = Vec::with_capacity(files.len());
     for src in files {
         let name = src.display_name();
         let c = content(src)?;
@@ -228,6 +233,7 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
                 None => detect::detect_named(&names, forced, &name)?,
             };
             detected.get_or_insert(d);
+            first_data_line.push(None);
             f
         } else {
             let lines = first_lines(&c, &name, 1)?;
@@ -264,6 +270,7 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
                 ));
             }
             let f = read_csv(src, c, &names, d.has_header, sep)?;
+            first_data_line.push(Some(1 + usize::from(d.has_header)));
             detected.get_or_insert(d);
             f
         };
@@ -289,6 +296,7 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
         detected,
         sources: files.iter().map(SourceFile::display_name).collect(),
         file_rows,
+        first_data_line,
     })
 }
 

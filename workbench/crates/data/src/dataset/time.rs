@@ -17,7 +17,20 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// One timestamp as written by CICFlowMeter or in ISO form; None if it is neither.
-pub fn parse_timestamp(s: &str) -> Option<i64> {
+#[cfg(test)]
+fn parse_timestamp(s: &str) -> Option<i64> {
+    parse_stamp(s).map(|t| t.ns)
+}
+
+/// A parsed timestamp and what its clock said: the hour as written and whether AM/PM was.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Stamp {
+    ns: i64,
+    hour_written: i64,
+    meridiem: bool,
+}
+
+fn parse_stamp(s: &str) -> Option<Stamp> {
     let s = s.trim();
     let (date, rest) = s.split_once([' ', 'T'])?;
     let mut parts = rest.split_whitespace();
@@ -31,7 +44,8 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         (*v.get(2)?, *v.get(1)?, *v.first()?)
     };
     let t: Vec<f64> = clock.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let mut hour = *t.first()? as i64;
+    let hour_written = *t.first()? as i64;
+    let mut hour = hour_written;
     if pm == Some(true) && hour < 12 {
         hour += 12;
     } else if pm == Some(false) && hour == 12 {
@@ -43,11 +57,54 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         return None;
     }
     let whole = (days_from_civil(y, m, d) * 86_400 + hour * 3600 + minute * 60) as f64 + second;
-    Some((whole * 1e9) as i64)
+    Some(Stamp {
+        ns: (whole * 1e9) as i64,
+        hour_written,
+        meridiem: pm.is_some(),
+    })
 }
 
-/// The time column as nanoseconds per row, or None if any value cannot be read as a time.
-pub fn times(frame: &DataFrame, name: &str) -> Option<Vec<i64>> {
+/// How a text time column's clock was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// As written (24-hour, or AM/PM given).
+    AsWritten,
+    /// CIC-IDS2017's 12-hour clock without AM/PM: hours 1-7 are afternoon.
+    CicWorkday,
+}
+
+impl Clock {
+    /// What the user is told when the clock was not read as written.
+    pub fn note(self) -> Option<&'static str> {
+        match self {
+            Clock::AsWritten => None,
+            Clock::CicWorkday => Some(
+                "its Timestamp is on a 12-hour clock without AM/PM (3:15 is 15:15), read on CIC-IDS2017's working day (captures ran about 8:30-17:30): hours 1-7 as 13:00-19:59, 8-12 as morning and noon",
+            ),
+        }
+    }
+}
+
+/// CIC-IDS2017's files write the hour on a 12-hour clock without AM/PM (the Friday DDoS of
+/// 15:56 is `7/7/2017 3:56`), so read as written an afternoon sorts before the morning and a
+/// time split trains on the later attacks. The captures ran in working hours, so when no stamp
+/// of the column says AM/PM or has an hour above 12 (a 24-hour file), hours 1-7 are afternoon.
+fn resolve_workday(stamps: &mut [Stamp]) -> Clock {
+    if stamps
+        .iter()
+        .any(|t| t.meridiem || !(1..=12).contains(&t.hour_written))
+    {
+        return Clock::AsWritten;
+    }
+    for t in stamps.iter_mut().filter(|t| t.hour_written <= 7) {
+        t.ns += 12 * 3600 * 1_000_000_000;
+    }
+    Clock::CicWorkday
+}
+
+/// The time column as nanoseconds per row, or None if any value cannot be read as a time;
+/// with how its clock was read. `cic_clock`: the table is a CIC-IDS2017 file ([`resolve_workday`]).
+pub fn times(frame: &DataFrame, name: &str, cic_clock: bool) -> Option<(Vec<i64>, Clock)> {
     let col = frame.column(name).ok()?;
     if let Ok(f) = col.f64() {
         let values: Vec<f64> = f.into_iter().collect::<Option<_>>()?;
@@ -62,13 +119,21 @@ pub fn times(frame: &DataFrame, name: &str) -> Option<Vec<i64>> {
         } else {
             1e9
         };
-        return Some(values.iter().map(|v| (v * scale) as i64).collect());
+        let ns = values.iter().map(|v| (v * scale) as i64).collect();
+        return Some((ns, Clock::AsWritten));
     }
-    col.str()
+    let mut stamps: Vec<Stamp> = col
+        .str()
         .ok()?
         .into_iter()
-        .map(|v| v.and_then(parse_timestamp))
-        .collect()
+        .map(|v| v.and_then(parse_stamp))
+        .collect::<Option<_>>()?;
+    let clock = if cic_clock {
+        resolve_workday(&mut stamps)
+    } else {
+        Clock::AsWritten
+    };
+    Some((stamps.iter().map(|t| t.ns).collect(), clock))
 }
 
 #[cfg(test)]
@@ -87,5 +152,37 @@ mod tests {
         );
         assert_eq!(parse_timestamp("13/13/2017 9:48"), None);
         assert_eq!(parse_timestamp("BENIGN"), None);
+    }
+
+    fn column(values: &[&str]) -> DataFrame {
+        DataFrame::new(vec![Column::new("Timestamp".into(), values)]).expect("frame")
+    }
+
+    #[test]
+    fn a_cic_afternoon_without_pm_sorts_after_the_morning() {
+        // The Wednesday file's order: 9:48 in the morning, then 3:15, which was 15:15.
+        let frame = column(&["5/7/2017 9:48", "5/7/2017 12:05", "5/7/2017 3:15"]);
+        let (ns, clock) = times(&frame, "Timestamp", true).expect("times");
+        assert_eq!(clock, Clock::CicWorkday);
+        assert!(clock.note().is_some());
+        assert_eq!(ns[2], parse_timestamp("2017-07-05 15:15:00").expect("iso"));
+        assert!(ns[0] < ns[1] && ns[1] < ns[2], "{ns:?}");
+        // Another table's 3:15 is read as written.
+        let (plain, clock) = times(&frame, "Timestamp", false).expect("times");
+        assert_eq!(clock, Clock::AsWritten);
+        assert!(plain[2] < plain[0]);
+    }
+
+    #[test]
+    fn a_cic_column_on_a_24_hour_clock_or_with_am_pm_is_read_as_written() {
+        for values in [
+            &["5/7/2017 9:48", "5/7/2017 15:15", "5/7/2017 3:15"][..],
+            &["5/7/2017 9:48 AM", "5/7/2017 3:15 AM"][..],
+        ] {
+            let (ns, clock) = times(&column(values), "Timestamp", true).expect("times");
+            assert_eq!(clock, Clock::AsWritten, "{values:?}");
+            let last = values.len() - 1;
+            assert_eq!(ns[last], parse_timestamp(values[last]).expect("stamp"));
+        }
     }
 }

@@ -309,23 +309,16 @@ fn scan_captures(
         }
         files.push(score);
     }
-    let labels = labeler.map(|l| l.report());
-    if let (Some(report), Some(p)) = (&labels, &opts.labels) {
+    if let (Some(l), true) = (&labeler, need_labels) {
         let flows: u64 = files.iter().map(|f| f.flows).sum();
-        if need_labels && flows > 0 && files.iter().all(|f| f.labelled_flows == 0) {
-            bail!(
-                "{}: the labels file matches none of the {flows} flows of {} (rules, rows or addresses \
-                 for other traffic?); {} flows unmatched",
-                p.display(),
-                opts.data
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                report.unmatched_flows
-            );
+        let data: Vec<String> = opts.data.iter().map(|d| d.display().to_string()).collect();
+        if files.iter().all(|f| f.labelled_flows == 0) {
+            if let Some(e) = l.none_matched(flows, &data.join(", ")) {
+                return Err(e.into());
+            }
         }
     }
+    let labels = labeler.map(|l| l.report());
     Ok(Scanned {
         data_kind: "captures".into(),
         outcomes,

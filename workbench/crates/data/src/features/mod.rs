@@ -26,7 +26,7 @@ use shared::features::FeatureVector;
 use shared::{FlowEntry, FlowKey};
 
 use crate::progress::{Position, Progress};
-use labels::{Assigned, CicOptions, FlowFacts, LabelReport, Labeler};
+use labels::{Assigned, CicOptions, FlowFacts, LabelReport, Labeler, LabelsError};
 use output::{Layout, Row, TableWriter, DECIDED_AT_LAST_PACKET, DECIDED_AT_PACKET_N};
 use workbench_flow::flowfmt::FlowTuple;
 use workbench_flow::twin::{FlowMap, Twin};
@@ -374,6 +374,21 @@ pub fn extract(opts: &FeaturesOptions, progress: &dyn Progress) -> Result<Featur
         mut report,
         ..
     } = run;
+    // A labels file that labels no flow is for other traffic (or read at the wrong time
+    // zone): an empty label column written with exit 0 would pass for labels. Nothing is
+    // written (the writer's temporary file goes when it is dropped).
+    if let Some(refused) = labeler.as_ref().and_then(|l| {
+        let data: Vec<String> = opts.pcaps.iter().map(|p| p.display().to_string()).collect();
+        l.none_matched(report.flows, &data.join(", "))
+    }) {
+        drop(writer);
+        return Err(FeaturesError::Labels(match refused {
+            LabelsError::Invalid(m) => {
+                LabelsError::Invalid(format!("{m}; nothing written to {}", opts.output.display()))
+            }
+            other => other,
+        }));
+    }
     report.rows = writer.rows();
     writer.finish()?;
     report.labels = labeler.map(|l| l.report());

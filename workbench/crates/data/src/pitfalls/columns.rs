@@ -237,10 +237,10 @@ pub fn synthetic(t: &Table) -> Option<Finding> {
 }
 
 pub fn kernel_features(columns: &[String], ds: &LoadedDataset) -> Finding {
-    let skip = [Some(ds.label_column.as_str()), ds.class_column.as_deref()];
+    let skip = ds.label_columns();
     let cols: Vec<String> = columns
         .iter()
-        .filter(|c| !skip.contains(&Some(c.as_str())))
+        .filter(|c| !skip.contains(&c.as_str()))
         .cloned()
         .collect();
     let m = kernel_mapping_for(ds.kind, &cols);

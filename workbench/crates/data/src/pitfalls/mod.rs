@@ -126,10 +126,10 @@ impl Table {
             idx.sort_unstable();
         }
         let take = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());
-        let skip = [Some(ds.label_column.as_str()), ds.class_column.as_deref()];
+        let skip = ds.label_columns();
         let mut columns = Vec::new();
         for c in ds.frame.get_columns() {
-            if skip.contains(&Some(c.name().as_str())) {
+            if skip.contains(&c.name().as_str()) {
                 continue;
             }
             let Ok(picked) = c.take(&take) else {

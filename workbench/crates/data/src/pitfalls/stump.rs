@@ -105,22 +105,37 @@ pub fn numeric(column: &str, x: &[f64], y: &[bool]) -> OneFeature {
         (_, true) => format!("{column} > {}", bound(a - 1)),
         (_, false) => format!("{} < {column} <= {}", bound(a - 1), bound(e)),
     };
-    let (correct, rule) = if neg_total + inside.max(0) >= pos_total + outside.max(0) {
+    // Malicious and benign rows in buckets a..=e.
+    let within = |a: usize, e: usize| -> (i64, i64) {
+        let m: u64 = b.malicious[a..=e].iter().sum();
+        let g: u64 = b.benign[a..=e].iter().sum();
+        (m as i64, g as i64)
+    };
+    // The rule's flagged rows: (true positives, false positives).
+    let (correct, rule, flagged) = if neg_total + inside.max(0) >= pos_total + outside.max(0) {
         (
             neg_total + inside.max(0),
             format!("{} => malicious", interval(i0, i1)),
+            if inside > 0 { within(i0, i1) } else { (0, 0) },
         )
     } else {
+        let (m, g) = if outside > 0 { within(o0, o1) } else { (0, 0) };
         (
             pos_total + outside.max(0),
             format!("{} => benign", interval(o0, o1)),
+            (pos_total - m, neg_total - g),
         )
     };
+    // The value's ranking (one threshold), or the rule's own (an interval: the ranking of a
+    // time column whose attack window sits in the middle is 0.5 while the rule is exact), so
+    // the AUC never says less than the accuracy beside it shows.
     let a = workbench_fit::buckets::roc_auc(&b);
+    let rate = |k: i64, of: i64| k as f64 / of.max(1) as f64;
+    let rule_auc = (1.0 + rate(flagged.0, pos_total) - rate(flagged.1, neg_total)) / 2.0;
     OneFeature {
         column: column.to_string(),
         accuracy: correct as f64 / n.max(1) as f64,
-        roc_auc: a.max(1.0 - a),
+        roc_auc: a.max(1.0 - a).max(rule_auc),
         baseline: pos_total.max(neg_total) as f64 / n.max(1) as f64,
         rule,
     }
@@ -188,6 +203,13 @@ mod tests {
             (p.accuracy, p.rule.as_str()),
             (1.0, "53 < port <= 80 => malicious")
         );
+        assert_eq!(p.roc_auc, 1.0, "an exact interval is an exact ranking: {p:?}");
+        // An attack window in the middle of the day, outside it benign: ranked by time alone
+        // the AUC is 0.5, the interval's is 1.
+        let window: Vec<bool> = (0..100).map(|i| !(40..60).contains(&i)).collect();
+        let w = numeric("t", &x, &window);
+        assert_eq!((w.accuracy, w.roc_auc), (1.0, 1.0), "{w:?}");
+        assert_eq!(w.rule, "39 < t <= 59 => benign");
         // Reversed direction and a noisy feature.
         let yr: Vec<bool> = (0..100).map(|i| i < 30).collect();
         assert_eq!(numeric("x", &x, &yr).accuracy, 1.0);

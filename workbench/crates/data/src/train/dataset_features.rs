@@ -146,10 +146,10 @@ pub struct DatasetTrained {
 /// The cleaned table's usable columns as model inputs (label and attack type excluded), with
 /// what the leakage gate found for each.
 fn sources(loaded: &LoadedDataset) -> Result<(Vec<Source>, Vec<gate::Gated>)> {
-    let skip = [Some(loaded.label_column.as_str()), loaded.class_column.as_deref()];
+    let skip = loaded.label_columns();
     let mut all = Vec::new();
     for name in loaded.column_names() {
-        if skip.contains(&Some(name.as_str())) {
+        if skip.contains(&name.as_str()) {
             continue;
         }
         if let Some(s) = encode(loaded, &name)? {

@@ -24,6 +24,8 @@ pub struct Metrics {
     pub precision: f64,
     pub recall: f64,
     pub f1: f64,
+    /// Benign rows flagged, of all benign rows (what an analyst pays for every alert).
+    pub false_positive_rate: f64,
     /// None (null in JSON) when the rows hold one class only: ranking is then undefined, and
     /// NaN is not JSON. `auc_undefined` says why.
     pub roc_auc: Option<f64>,
@@ -158,6 +160,7 @@ pub fn metrics(truth: &[bool], predicted: &[bool], scores: &[f64]) -> Metrics {
         precision,
         recall,
         f1,
+        false_positive_rate: fpr,
         roc_auc: both_classes.then(|| area(&roc(truth, scores))),
         pr_auc: both_classes.then(|| area(&pr_points)),
         auc_undefined,

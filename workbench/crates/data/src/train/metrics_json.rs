@@ -35,6 +35,8 @@ impl Metrics {
         };
         if attacks == 0 {
             out.insert("recall", why.clone());
+        } else {
+            out.insert("false_positive_rate", why.clone());
         }
         for k in NEED_BOTH {
             out.insert(k, format!("needs both classes: {why}"));
@@ -70,6 +72,7 @@ struct MetricsJson<'a> {
     precision: Option<f64>,
     recall: Option<f64>,
     f1: Option<f64>,
+    false_positive_rate: Option<f64>,
     roc_auc: Option<f64>,
     pr_auc: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,6 +92,7 @@ impl Serialize for Metrics {
             precision: self.figure("precision", self.precision),
             recall: self.figure("recall", self.recall),
             f1: self.figure("f1", self.f1),
+            false_positive_rate: self.figure("false_positive_rate", self.false_positive_rate),
             roc_auc: self.roc_auc,
             pr_auc: self.pr_auc,
             auc_undefined: &self.auc_undefined,
@@ -110,6 +114,10 @@ mod tests {
         let v = serde_json::to_value(&m).expect("json");
         assert!(v["precision"].is_null() && v["f1"].is_null() && v["precision_at_1_in_10000"].is_null());
         assert_eq!(v["recall"], 1.0, "recall needs attacks only");
+        assert!(
+            v["false_positive_rate"].is_null(),
+            "no benign row, no false positive rate"
+        );
         assert!(v["undefined"]["precision"]
             .as_str()
             .is_some_and(|w| w.contains("no benign row among the 2 scored rows")));
@@ -118,6 +126,7 @@ mod tests {
         let m = metrics(&[true, false], &[true, true], &[0.9, 0.8]);
         let v = serde_json::to_value(&m).expect("json");
         assert_eq!(v["precision"], 0.5);
+        assert_eq!(v["false_positive_rate"], 1.0, "the one benign row was flagged");
         assert!(v.get("undefined").is_none());
     }
 }

@@ -70,8 +70,7 @@ fn prepare_rows(
     let loaded = &loaded.cleaned()?;
     let columns = loaded.column_names();
     let file = loaded.sources.join(", ");
-    let mut label_columns = vec![loaded.label_column.as_str()];
-    label_columns.extend(loaded.class_column.as_deref());
+    let label_columns = loaded.label_columns();
     let select_columns = select::Columns {
         file: &file,
         kind: loaded.kind,
@@ -176,7 +175,7 @@ pub fn provenance(
 ) -> serde_json::Value {
     serde_json::json!({
         "sources": loaded.sources,
-        "dataset_kind": format!("{:?}", loaded.kind),
+        "dataset_kind": loaded.kind.key(),
         "rows": rows,
         "split": opts.split,
         "seed": opts.seed,

@@ -505,7 +505,7 @@ pub fn run_keeping_rows(input: Input, opts: &RunOptions) -> Result<(RunOutput, D
             .collect()
     };
     let out = RunOutput {
-        dataset: kind.map_or("captures".to_string(), |k| format!("{k:?}")),
+        dataset: kind.map_or("captures".to_string(), |k| k.key().to_string()),
         sources,
         rows: if ds.is_decision_points() {
             ds.features.len()

@@ -13,6 +13,7 @@
 
 mod link;
 mod not_capture;
+pub use not_capture::{compressed, compressed_message, is_model_file, model_given_as_data};
 mod pcap;
 mod pcapng;
 pub mod unique;
@@ -193,9 +194,34 @@ pub fn open(path: &Path, lenient: bool) -> Result<CaptureReader, CaptureError> {
         message,
     };
     let mut file = File::open(path).map_err(|e| file_error(format!("cannot open: {e}")))?;
+    // An empty or cut-off file is named by its size, as the table reader names an empty table
+    // ("cannot read the 4-byte format magic: failed to fill whole buffer" says neither).
+    let size = file.metadata().map(|m| m.len()).ok();
+    if size == Some(0) {
+        return Err(file_error(
+            "file is empty (0 bytes); give a pcap or pcapng capture (`tcpdump -w FILE.pcap`)".into(),
+        ));
+    }
     let mut magic = [0u8; 4];
+    if let Some(n @ 1..=3) = size {
+        return Err(file_error(format!(
+            "file is only {n} bytes, shorter than the 4-byte format magic a pcap or pcapng capture \
+             starts with (cut off?); give the complete capture"
+        )));
+    }
     file.read_exact(&mut magic)
         .map_err(|e| file_error(format!("cannot read the 4-byte format magic: {e}")))?;
+    // A capture shorter than its file header: cut off before the first packet.
+    let header_bytes = match capture_header_bytes(magic) {
+        Some((what, need)) => size.filter(|&n| n < need).map(|n| (what, need, n)),
+        None => None,
+    };
+    if let Some((what, need, n)) = header_bytes {
+        return Err(file_error(format!(
+            "file is only {n} bytes, shorter than the {need}-byte {what} (cut off?); give the \
+             complete capture"
+        )));
+    }
     file.seek(SeekFrom::Start(0))
         .map_err(|e| file_error(format!("cannot seek back to byte 0: {e}")))?;
     let last_error = Arc::new(Mutex::new(None));
@@ -240,6 +266,18 @@ pub fn open(path: &Path, lenient: bool) -> Result<CaptureReader, CaptureError> {
         resyncing: false,
         done: false,
     })
+}
+
+/// The file header a capture with this magic starts with, and its size: pcap's fixed 24-byte
+/// header, pcapng's smallest section header block (28 bytes).
+fn capture_header_bytes(magic: [u8; 4]) -> Option<(&'static str, u64)> {
+    match u32::from_le_bytes(magic) {
+        0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 | 0xa1b2_cd34 | 0x34cd_b2a1 => {
+            Some(("pcap file header", 24))
+        }
+        0x0a0d_0d0a => Some(("pcapng section header block", 28)),
+        _ => None,
+    }
 }
 
 /// pcap-parser's errors in words, without the raw input bytes its `Display` prints.

@@ -127,7 +127,8 @@ impl ProbeModels {
         if !path.exists() {
             fail!(
                 State,
-                "the probe is not attached to {iface}; run `workbench probe attach --iface {iface}` first"
+                "the probe is not attached to {iface}; {}",
+                crate::probe::not_attached_fix(iface)
             );
         }
         Ok(ProbeModels {

@@ -132,6 +132,23 @@ pub struct Loaded {
     /// The files `workbench inspect` / `train` read for this dataset: the tables as given, or
     /// the feature table made from a capture (not `dataset.sources`, which names zip entries).
     pub table_files: Vec<String>,
+    /// The same files as the commands the TUI shows name them: the tables as given, or, for a
+    /// capture, the table `prelude` writes in the working folder (the TUI's own copy is in a
+    /// temporary folder removed when it ends, so a command naming it would fail afterwards).
+    pub command_files: Vec<String>,
+    /// The command that makes `command_files` first (`workbench features CAPTURE ...`), if any.
+    pub prelude: Option<String>,
+}
+
+impl Loaded {
+    /// `command` (which reads `command_files`) preceded by the `prelude` that makes them: one
+    /// line that works in the working folder, after the TUI has ended too.
+    pub fn shown_command(&self, command: String) -> String {
+        match &self.prelude {
+            Some(p) => format!("{p} && {command}"),
+            None => command,
+        }
+    }
 }
 
 /// Column table orders (`s` cycles, `S` reverses).

@@ -32,9 +32,36 @@ pub struct EvalChoice {
     pub name: String,
     pub origin: Origin,
     pub files: Vec<PathBuf>,
+    /// The files as the command shown names them, and the command making them first (a
+    /// loaded capture's feature table: `Loaded::command_files`, `Loaded::prelude`).
+    pub command_files: Vec<String>,
+    pub prelude: Option<String>,
 }
 
 impl EvalChoice {
+    fn file(name: String, origin: Origin, path: &Path) -> Self {
+        EvalChoice {
+            name,
+            origin,
+            files: vec![path.to_path_buf()],
+            command_files: vec![path.display().to_string()],
+            prelude: None,
+        }
+    }
+
+    /// The command doing the same run, valid after the TUI has ended.
+    pub fn command(&self, model: &Path) -> String {
+        let run = format!(
+            "workbench eval {} {} --json",
+            shell::word(&model.display().to_string()),
+            shell::words(self.command_files.iter().map(String::as_str))
+        );
+        match &self.prelude {
+            Some(p) => format!("{p} && {run}"),
+            None => run,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self.origin {
             Origin::Sample => format!("{} · sample, labels beside", self.name),
@@ -115,22 +142,20 @@ impl EvalState {
         let mut out: Vec<EvalChoice> = self
             .samples
             .iter()
-            .map(|p| EvalChoice {
-                name: file_name(p),
-                origin: Origin::Sample,
-                files: vec![p.clone()],
-            })
+            .map(|p| EvalChoice::file(file_name(p), Origin::Sample, p))
             .collect();
         out.extend(loaded.iter().map(|l| EvalChoice {
             name: l.summary.name.clone(),
             origin: Origin::Dataset,
             files: l.table_files.iter().map(PathBuf::from).collect(),
+            command_files: l.command_files.clone(),
+            prelude: l.prelude.clone(),
         }));
-        out.extend(self.typed.iter().map(|p| EvalChoice {
-            name: p.display().to_string(),
-            origin: Origin::Typed,
-            files: vec![p.clone()],
-        }));
+        out.extend(
+            self.typed
+                .iter()
+                .map(|p| EvalChoice::file(p.display().to_string(), Origin::Typed, p)),
+        );
         out
     }
 }
@@ -243,6 +268,7 @@ impl crate::app::App {
             generation: self.eval.generation,
             options: options(&model, &choice.files),
             data_name: choice.name.clone(),
+            command: choice.command(&model),
         });
     }
 
@@ -306,6 +332,10 @@ mod tests {
         assert_eq!(
             command(Path::new("m.ebml"), &c[1].files),
             "workbench eval m.ebml '/data/my capture.pcap' --json"
+        );
+        assert_eq!(
+            c[1].command(Path::new("m.ebml")),
+            command(Path::new("m.ebml"), &c[1].files)
         );
         let o = options(Path::new("m.ebml"), &c[0].files);
         assert_eq!((o.at, o.labels), (At::DecisionPoints, None));

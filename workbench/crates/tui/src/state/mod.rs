@@ -201,7 +201,7 @@ impl App {
                             r.report.model_id,
                             r.report.metrics.f1,
                             r.report.split.name(),
-                            r.model_path.display()
+                            shown_path(&r.model_path)
                         ));
                         self.train.status = JobStatus::Done;
                         self.train.result = Some(r);
@@ -214,7 +214,7 @@ impl App {
                             r.report.model_id,
                             r.report.metrics.f1,
                             r.report.split.name(),
-                            r.model_path.display()
+                            shown_path(&r.model_path)
                         ));
                         self.train.status = JobStatus::Done;
                         self.train.dataset_result = Some(r);
@@ -355,4 +355,13 @@ impl App {
     pub fn dataset(&self) -> Option<Arc<data::Loaded>> {
         self.data.current().cloned()
     }
+}
+
+/// A path for the status line: relative to the working folder when it is inside it (the Train
+/// tab shows the absolute path).
+fn shown_path(path: &std::path::Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| path.display().to_string())
 }

@@ -149,27 +149,59 @@ pub fn split_drop(findings: &[Finding]) -> Option<SplitDrop> {
     })
 }
 
-/// The evidence as short `key: value` lines (long arrays summarised).
-pub fn evidence_lines(f: &Finding, width: usize) -> Vec<String> {
+/// Entries of an evidence list shown; the rest are counted (`inspect --json` has them all), as
+/// `workbench inspect` prints them.
+const LIST_SHOWN: usize = 8;
+
+/// A value in words, as `workbench inspect` writes it: text unquoted, lists joined by `, `,
+/// objects as `key value` pairs (empty fields left out); never cut mid-value.
+fn words(v: &Value) -> String {
+    match v {
+        Value::Null => "none".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.is_empty() => "none".into(),
+        Value::Array(a) => a.iter().map(words).collect::<Vec<_>>().join(", "),
+        Value::Object(o) => o
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| match v {
+                Value::Object(_) | Value::Array(_) => format!("{k} ({})", words(v)),
+                _ => format!("{k} {}", words(v)),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// The evidence as `key: value` lines with the values written out (the panel wraps them): a
+/// list of records one entry a line below its key (the first few), a map of records (the
+/// splits of `split_comparison`) one record a line.
+pub fn evidence_lines(f: &Finding) -> Vec<String> {
     let json = f.evidence.to_json();
     let Some(obj) = json.as_object() else {
         return vec![json.to_string()];
     };
-    obj.iter()
-        .map(|(k, v)| {
-            let text = match v {
-                Value::Array(a) => format!("{} entries", a.len()),
-                Value::Object(o) => format!("{} keys", o.len()),
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            let line = format!("{k}: {text}");
-            if line.chars().count() > width {
-                let cut: String = line.chars().take(width.saturating_sub(1)).collect();
-                format!("{cut}…")
-            } else {
-                line
+    let mut lines = Vec::new();
+    for (k, v) in obj {
+        match v {
+            Value::Null => {}
+            Value::Array(a) if a.iter().any(Value::is_object) => {
+                lines.push(format!("{k}:"));
+                lines.extend(a.iter().take(LIST_SHOWN).map(|e| format!("  - {}", words(e))));
+                if a.len() > LIST_SHOWN {
+                    lines.push(format!(
+                        "  … and {} more (`workbench inspect --json` has them all)",
+                        a.len() - LIST_SHOWN
+                    ));
+                }
             }
-        })
-        .collect()
+            Value::Object(o) if o.values().any(Value::is_object) => {
+                lines.push(format!("{k}:"));
+                lines.extend(o.iter().map(|(name, e)| format!("  - {name}: {}", words(e))));
+            }
+            _ => lines.push(format!("{k}: {}", words(v))),
+        }
+    }
+    lines
 }

@@ -79,30 +79,24 @@ pub fn live_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     }
     let text = match (&app.live_cost.stats, app.live_cost.shown(s.program_cost.as_ref())) {
         (StatsState::On, Some((ns, runs))) => {
-            return vec![
-                Line::from(vec![
-                    Span::styled("live ", theme.title),
-                    Span::styled(format!("{ns:.0} ns/packet"), theme.accent),
-                ]),
-                Line::from(Span::styled(
-                    fit(format!("{runs} runs counted"), width),
-                    theme.dim,
-                )),
-            ];
+            let mut lines = vec![Line::from(vec![
+                Span::styled("live ", theme.title),
+                Span::styled(format!("{ns:.0} ns/packet"), theme.accent),
+            ])];
+            lines.extend(
+                super::wrap_words(&format!("{runs} runs counted"), width)
+                    .into_iter()
+                    .map(|l| Line::from(Span::styled(l, theme.dim))),
+            );
+            return lines;
         }
-        (StatsState::On, None) => "live cost: stats on, no packet yet".to_string(),
+        (StatsState::On, None) => "live cost: stats on\nno packet yet".to_string(),
         (StatsState::Failed(why), _) => format!("stats off: {why}"),
         (StatsState::Off, _) => "live cost: stats off".to_string(),
     };
-    vec![Line::from(Span::styled(fit(text, width), theme.dim))]
-}
-
-fn fit(text: String, width: usize) -> String {
-    if text.chars().count() <= width {
-        text
-    } else {
-        let mut t: String = text.chars().take(width.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
+    // Broken at spaces, whole: the reason statistics are off is worth reading in full.
+    text.lines()
+        .flat_map(|l| super::wrap_words(l, width))
+        .map(|l| Line::from(Span::styled(l, theme.dim)))
+        .collect()
 }

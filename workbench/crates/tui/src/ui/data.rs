@@ -67,6 +67,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(note) = &s.note {
         info.insert(0, Line::from(Span::styled(note.clone(), theme.accent)));
     }
+    // Files that did not load, first: the datasets that did are not all that was asked for.
+    let failed = &app.data.errors;
+    for (i, e) in failed.iter().enumerate().rev() {
+        info.insert(
+            0,
+            Line::from(Span::styled(
+                format!("not loaded ({}/{}): {e}", i + 1, failed.len()),
+                theme.malicious,
+            )),
+        );
+    }
     // The inspect command last in the list is the one that shows this table headless.
     for c in s.commands.iter().rev() {
         info.push(Line::from(Span::styled(format!("= {c}"), theme.dim)));
@@ -80,11 +91,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         theme.dim,
     )));
     let sets = app.data.sets.len();
-    let count = if sets > 1 {
+    let mut count = if sets > 1 {
         format!(" ({}/{sets}, n: next)", app.data.active + 1)
     } else {
         String::new()
     };
+    // The failures are the box's first lines; the title counts them too where it has room.
+    let failures = format!(" · {} failed", failed.len());
+    let title_w =
+        " dataset ".len() + s.name.chars().count() + count.chars().count() + failures.chars().count() + 1;
+    if !failed.is_empty() && title_w + 2 <= r.info.width as usize {
+        count += &failures;
+    }
     // A long file name gives way in its middle: the count and `n` stay in view (the files line
     // below has the whole name).
     let room = (r.info.width as usize).saturating_sub(2 + " dataset ".len() + count.chars().count() + 1);

@@ -98,7 +98,7 @@ fn render_data(frame: &mut Frame, area: Rect, app: &App) {
         (None, Some(run), _) => Span::styled(format!("= {}", run.command), theme.dim),
         (None, None, Some(m)) => Span::styled(
             match choices.get(app.eval.selected) {
-                Some(c) => format!("= {}", crate::state::eval::command(m, &c.files)),
+                Some(c) => format!("= {}", c.command(m)),
                 None => "= workbench eval MODEL DATA... --json".into(),
             },
             theme.dim,

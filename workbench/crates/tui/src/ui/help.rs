@@ -88,10 +88,9 @@ pub fn render_confirm(frame: &mut Frame, area: Rect, app: &App, control: &Contro
                 .map_or("none", |s| s.model.as_str())
         ),
         Control::ToggleMode => {
-            let to = if models.is_some_and(|m| m.mode == "enforce") {
-                "monitor"
-            } else {
-                "enforce (drops packets of flagged flows)"
+            let to = match Control::toggled(models.map(|m| m.mode)) {
+                "enforce" => "enforce (drops packets of flagged flows)",
+                other => other,
             };
             format!("Switch {iface} to {to}?")
         }
@@ -115,7 +114,7 @@ pub fn render_confirm(frame: &mut Frame, area: Rect, app: &App, control: &Contro
         Line::from(Span::styled(what, theme.title)),
         Line::from(""),
         Line::from(Span::styled(
-            format!("same as: {}", control.command(iface)),
+            format!("same as: {}", control.command(iface, models.map(|m| m.mode))),
             theme.dim,
         )),
         Line::from(""),

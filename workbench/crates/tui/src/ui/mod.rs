@@ -41,6 +41,9 @@ pub fn render(frame: &mut Frame, app: &App) {
         Tab::Live => live::render(frame, r.body, app),
     }
     render_status(frame, r.status, app);
+    if app.overlay == Overlay::None {
+        render_message(frame, r.body, app);
+    }
     match &app.overlay {
         Overlay::None => {}
         Overlay::Help => help::render_help(frame, r.body, app),
@@ -72,25 +75,172 @@ fn render_tabs(frame: &mut Frame, area: ratatui::layout::Rect, app: &App) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// The source label as the status line shows it.
+fn label(app: &App) -> &str {
+    if app.snapshot.label.is_empty() {
+        "no source"
+    } else {
+        app.snapshot.label.as_str()
+    }
+}
+
+/// Whether the status message does not fit on the status line after the source label (which
+/// stays whole: it says whether verdicts are the kernel's or a simulation's): it is then shown
+/// whole in a box just above it (`render_message`).
+pub fn message_overflows(app: &App, width: u16) -> bool {
+    let Some(msg) = &app.status else {
+        return false;
+    };
+    let paused = if app.paused { " PAUSED ".len() } else { 0 };
+    label(app).chars().count() + 2 + paused + 1 + msg.chars().count() > width as usize
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word is cut).
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let used = line.chars().count();
+            let sep = usize::from(used > 0);
+            if used + sep + word.len() <= width {
+                if sep == 1 {
+                    line.push(' ');
+                }
+                line.extend(word.iter());
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            // A word longer than a line: its first `width` characters fill this one.
+            let rest = word.split_off(width);
+            line.extend(word.iter());
+            lines.push(std::mem::take(&mut line));
+            word = rest;
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The source label, then the status message when it fits there too (otherwise it is in a box
+/// above the status line: `render_message`).
 fn render_status(frame: &mut Frame, area: ratatui::layout::Rect, app: &App) {
     let theme = app.theme.theme();
-    let s = &app.snapshot;
-    let source_style = if s.simulated {
+    let source_style = if app.snapshot.simulated {
         theme.simulated
     } else {
         theme.kernel
     };
-    let label = if s.label.is_empty() {
-        "no source"
-    } else {
-        s.label.as_str()
-    };
-    let mut spans = vec![Span::styled(format!(" {label} "), source_style)];
+    let mut spans = vec![Span::styled(format!(" {} ", label(app)), source_style)];
     if app.paused {
         spans.push(Span::styled(" PAUSED ", theme.tab_active));
     }
     if let Some(msg) = &app.status {
-        spans.push(Span::styled(format!(" {msg}"), theme.accent));
+        if !message_overflows(app, area.width) {
+            spans.push(Span::styled(format!(" {msg}"), theme.accent));
+        }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)).style(Style::default()), area);
+}
+
+/// A message that does not fit on the status line, whole, in a box just above it (over the
+/// bottom of the tab; Esc closes it).
+fn render_message(frame: &mut Frame, body: ratatui::layout::Rect, app: &App) {
+    let Some(msg) = &app.status else {
+        return;
+    };
+    if !message_overflows(app, body.width) || body.height < 4 {
+        return;
+    }
+    let theme = app.theme.theme();
+    let lines = wrap_words(msg, body.width as usize);
+    // At most half the tab: the message's start is what matters when it is longer still.
+    let h = (lines.len() as u16 + 1).min(body.height / 2);
+    let area = ratatui::layout::Rect::new(body.x, body.y + body.height - h, body.width, h);
+    frame.render_widget(ratatui::widgets::Clear, area);
+    let text: Vec<Line> = lines
+        .into_iter()
+        .map(|l| Line::from(Span::styled(l, theme.accent)))
+        .collect();
+    frame.render_widget(
+        Paragraph::new(text).style(theme.base).block(
+            ratatui::widgets::Block::new()
+                .borders(ratatui::widgets::Borders::TOP)
+                .title(" message · Esc closes "),
+        ),
+        area,
+    );
+}
+
+/// `prefix` and as many whole `items` (joined by ` · `) as fit in `width` characters; `…` in
+/// place of those left out. Never half an item: a number cut short reads as another number.
+pub fn fit_items(prefix: &str, items: &[String], width: usize) -> String {
+    let len = |s: &str| s.chars().count();
+    let mut shown = prefix.to_string();
+    for (i, item) in items.iter().enumerate() {
+        let sep = if i == 0 { "" } else { " · " };
+        // Room for this item, and for the `…` after it unless it is the last.
+        let tail = if i + 1 < items.len() { len(" · …") } else { 0 };
+        if len(&shown) + len(sep) + len(item) + tail > width {
+            shown.push_str(if i == 0 { "…" } else { " · …" });
+            return shown;
+        }
+        shown.push_str(sep);
+        shown.push_str(item);
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_left_out_whole_never_cut_mid_number() {
+        let items = ["host F1 0.843".to_string(), "random F1 0.990".to_string()];
+        let all = "other splits: host F1 0.843 · random F1 0.990";
+        assert_eq!(fit_items("other splits: ", &items, 80), all);
+        assert_eq!(fit_items("other splits: ", &items, all.chars().count()), all);
+        // One character short: the last item goes whole, `…` says something was left out.
+        assert_eq!(
+            fit_items("other splits: ", &items, all.chars().count() - 1),
+            "other splits: host F1 0.843 · …"
+        );
+        assert_eq!(fit_items("other splits: ", &items, 20), "other splits: …");
+        for width in 0..60 {
+            let shown = fit_items("other splits: ", &items, width);
+            assert!(
+                shown.ends_with('…') || shown.ends_with("0.843") || shown.ends_with("0.990"),
+                "{width}: {shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn words_wrap_at_spaces_and_give_the_text_back() {
+        let text =
+            "loaded 1 dataset(s): good.csv, 2 failed: nosuch.csv: cannot read: No such file or directory";
+        for width in [12, 24, 38, 80] {
+            let lines = wrap_words(text, width);
+            assert!(
+                lines.iter().all(|l| l.chars().count() <= width),
+                "{width}: {lines:?}"
+            );
+            assert_eq!(lines.join(" "), text, "{width}");
+        }
+        // A word longer than the line is cut across lines, nothing lost.
+        let lines = wrap_words("a /very/long/path/to/a/file.jsonl b", 8);
+        assert!(lines.iter().all(|l| l.chars().count() <= 8), "{lines:?}");
+        assert_eq!(
+            lines.concat().replace(' ', ""),
+            "a/very/long/path/to/a/file.jsonlb"
+        );
+    }
 }

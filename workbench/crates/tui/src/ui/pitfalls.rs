@@ -110,7 +110,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     ]));
     // Below the advice (seen on tall terminals): every evidence key, as `inspect --json` has it.
     lines.push(Line::from(""));
-    for l in evidence_lines(f, inner_w) {
+    for l in evidence_lines(f) {
         lines.push(Line::from(Span::styled(l, theme.dim)));
     }
     frame.render_widget(

@@ -276,15 +276,23 @@ fn render_metrics(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
         )));
     }
     // Both feature sets trained: how much of the score is left with what the kernel computes.
+    // Whole items only: a narrow box drops the last ones, never half a number.
+    let inner_w = area.width.saturating_sub(2) as usize;
     if let (Some(k), Some(d)) = (&app.train.result, &app.train.dataset_result) {
-        lines.push(Line::from(Span::styled(
+        let items = [
             format!(
-                "kernel F1 {} ({} split) · dataset F1 {} ({} split)",
+                "kernel F1 {} ({} split)",
                 k.report.metrics.shown("f1", k.report.metrics.f1),
                 k.report.split.name(),
+            ),
+            format!(
+                "dataset F1 {} ({} split)",
                 d.report.metrics.shown("f1", d.report.metrics.f1),
                 d.report.split.name()
             ),
+        ];
+        lines.push(Line::from(Span::styled(
+            super::fit_items("", &items, inner_w),
             theme.accent,
         )));
     }
@@ -295,7 +303,7 @@ fn render_metrics(frame: &mut Frame, area: Rect, app: &App, v: Option<&View>) {
         .collect();
     if !others.is_empty() {
         lines.push(Line::from(Span::styled(
-            format!("other splits: {}", others.join(" · ")),
+            super::fit_items("other splits: ", &others, inner_w),
             theme.dim,
         )));
     }

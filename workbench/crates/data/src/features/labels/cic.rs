@@ -225,6 +225,7 @@ impl PairIndex<CicRow> {
                 label: intern(names, label),
                 used: false,
             };
+            index.note_time(t_ns, t_ns.saturating_add(stamp.resolution_s * 1_000_000_000));
             index.push(src, dst, row);
         }
         Ok(index)

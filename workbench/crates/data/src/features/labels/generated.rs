@@ -136,6 +136,10 @@ impl PairIndex<Row> {
                 },
                 used: false,
             };
+            index.note_time(
+                i64::try_from(first_ns).unwrap_or(i64::MAX),
+                i64::try_from(last_ns).unwrap_or(i64::MAX),
+            );
             index.push(src, dst, row);
         }
         Ok(index)

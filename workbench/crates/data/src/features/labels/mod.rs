@@ -90,6 +90,10 @@ pub struct Labeler {
     unmatched: u64,
     /// The capture file being read (rules may name it: `capture = "http.pcap"`).
     capture: Option<std::path::PathBuf>,
+    /// The first packet times of the flows labelled so far, earliest and latest (ns).
+    flow_span: Option<(u64, u64)>,
+    /// How CIC stamps were read (named when no flow matches).
+    cic: CicOptions,
 }
 
 /// Why a labels file cannot be used: always names the file (and line, column or key).
@@ -170,6 +174,8 @@ impl Labeler {
             label_flows,
             unmatched: 0,
             capture: None,
+            flow_span: None,
+            cic: *cic,
         })
     }
 
@@ -190,6 +196,11 @@ impl Labeler {
 
     /// The label of a new flow, counted in the report.
     pub fn label(&mut self, flow: &FlowFacts) -> Option<Assigned> {
+        let t = flow.first_seen_ns;
+        self.flow_span = Some(match self.flow_span {
+            Some((a, b)) => (a.min(t), b.max(t)),
+            None => (t, t),
+        });
         let assigned = match &mut self.source {
             Source::Rules(r) => r.label(flow, self.capture.as_deref()),
             Source::Cic(c) => c.label(flow),
@@ -204,6 +215,93 @@ impl Labeler {
             None => self.unmatched += 1,
         }
         assigned
+    }
+
+    /// When the file labelled none of the `flows` flows of `data` (and there were some): the
+    /// error that says so, with what the file holds and what the flows look like (their time
+    /// range against the rows', how many flows share endpoints with a row), so that a labels
+    /// file for other traffic is told apart from a time zone or window that is off.
+    pub fn none_matched(&self, flows: u64, data: &str) -> Option<LabelsError> {
+        if flows == 0 || self.label_flows.iter().any(|&n| n > 0) {
+            return None;
+        }
+        let utc = |ns: i64| {
+            chrono::DateTime::from_timestamp_nanos(ns)
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()
+        };
+        let range = |(a, b): (i64, i64)| {
+            if a == b {
+                utc(a)
+            } else {
+                format!("{} to {}", utc(a), utc(b))
+            }
+        };
+        let flows_at = self
+            .flow_span
+            .map(|(a, b)| {
+                format!(
+                    "the flows start {}",
+                    range((
+                        i64::try_from(a).unwrap_or(i64::MAX),
+                        i64::try_from(b).unwrap_or(i64::MAX)
+                    ))
+                )
+            })
+            .unwrap_or_default();
+        let (read, rows_at, pairs, fix) = match &self.source {
+            Source::Rules(r) => (
+                format!(
+                    "{} rules, none of which matched a flow",
+                    r.counts(&self.names).len()
+                ),
+                String::new(),
+                None,
+                "check the rules' addresses, ports and times against the capture",
+            ),
+            Source::Cic(c) => (
+                format!("{} CIC rows", c.rows()),
+                c.span()
+                    .map(|s| {
+                        format!(
+                            "the rows' Timestamps span {} (read at UTC offset {}, matched within {} s)",
+                            range(s),
+                            offset_words(self.cic.utc_offset_s),
+                            self.cic.window_s
+                        )
+                    })
+                    .unwrap_or_default(),
+                Some(c.pair_hits()),
+                "give the CIC file of the day and hours of this capture, or check --cic-utc-offset \
+                 and --cic-window-s when the endpoints match but the times do not",
+            ),
+            Source::Generated(g) => (
+                format!("{} generator rows", g.rows()),
+                g.span()
+                    .map(|s| format!("the rows span {}", range(s)))
+                    .unwrap_or_default(),
+                Some(g.pair_hits()),
+                "give the labels-NAME.csv written with this capture by `workbench gen-pcaps`",
+            ),
+        };
+        let pairs = pairs.map(|n| match n {
+            0 => "no flow has both endpoints (address and port) in any row".to_string(),
+            n => format!("{n} flows have both endpoints in a row, at other times or protocols"),
+        });
+        let facts: Vec<String> = [flows_at, rows_at]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .chain(pairs)
+            .collect();
+        Some(invalid!(
+            "{}: the labels file matches none of the {flows} flows of {data} (read: {read}){}; {fix}",
+            self.file,
+            if facts.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", facts.join("; "))
+            }
+        ))
     }
 
     /// The text of a label or attack type index.
@@ -256,6 +354,13 @@ fn is_generator_csv(path: &Path) -> Result<bool> {
     let header = String::from_utf8_lossy(&header);
     let fields = cic::split_csv(header.trim_end_matches(['\r', '\n']));
     Ok(generated::columns(&fields).is_some())
+}
+
+/// A UTC offset in seconds as `-03:00`.
+fn offset_words(s: i64) -> String {
+    let sign = if s < 0 { '-' } else { '+' };
+    let a = s.unsigned_abs();
+    format!("{sign}{:02}:{:02}", a / 3600, a % 3600 / 60)
 }
 
 /// Index of `name` in `names`, added if new (labels repeat across many rules and rows).

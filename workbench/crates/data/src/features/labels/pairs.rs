@@ -18,6 +18,10 @@ pub trait Used {
 pub struct PairIndex<R> {
     rows: HashMap<(Endpoint, Endpoint), Vec<R>>,
     count: u64,
+    /// The earliest and latest time the rows name, ns since 1970 UTC (see [`Self::note_time`]).
+    span: Option<(i64, i64)>,
+    /// Flows looked up whose two endpoints some row has (whatever its time or protocol).
+    pair_hits: u64,
 }
 
 impl<R> Default for PairIndex<R> {
@@ -25,7 +29,29 @@ impl<R> Default for PairIndex<R> {
         PairIndex {
             rows: HashMap::new(),
             count: 0,
+            span: None,
+            pair_hits: 0,
         }
+    }
+}
+
+impl<R> PairIndex<R> {
+    /// Widens the time range the file's rows cover (for the message when no flow matches).
+    pub fn note_time(&mut self, lo_ns: i64, hi_ns: i64) {
+        self.span = Some(match self.span {
+            Some((a, b)) => (a.min(lo_ns), b.max(hi_ns)),
+            None => (lo_ns, hi_ns),
+        });
+    }
+
+    /// The time range the rows cover, ns since 1970 UTC.
+    pub fn span(&self) -> Option<(i64, i64)> {
+        self.span
+    }
+
+    /// Flows whose two endpoints a row has (matched or not on time and protocol).
+    pub fn pair_hits(&self) -> u64 {
+        self.pair_hits
     }
 }
 
@@ -55,7 +81,10 @@ impl<R: Used> PairIndex<R> {
 
     /// The rows between the flow's two endpoints (either direction), if any.
     pub fn between(&mut self, f: &FlowFacts) -> Option<&mut Vec<R>> {
-        self.rows
-            .get_mut(&unordered((f.src_ip, f.src_port), (f.dst_ip, f.dst_port)))
+        let rows = self
+            .rows
+            .get_mut(&unordered((f.src_ip, f.src_port), (f.dst_ip, f.dst_port)));
+        self.pair_hits += u64::from(rows.is_some());
+        rows
     }
 }
