@@ -145,8 +145,10 @@ pub enum ProbeCommand {
         #[command(flatten)]
         output: crate::output::Output,
     },
-    /// Remove every pinned link, program and map the project made, on every interface, and the
-    /// lab namespaces and links (no prompt).
+    /// Remove every probe and every lab the workbench made on this host, anyone's (another
+    /// user's, a CI run's): all pinned links, programs and maps on every interface, their cls_bpf
+    /// filters, and every `ebml-` lab namespace and link. No prompt; `probe detach --iface IF`
+    /// and `lab down --id ID` remove just one.
     Cleanup {
         #[command(flatten)]
         output: crate::output::Output,
@@ -228,11 +230,16 @@ pub enum LabCommand {
         #[command(flatten)]
         output: crate::output::Output,
     },
-    /// Remove lab ID, or without --id every namespace and link the project made.
+    /// Remove lab ID (default `replay`, the lab `lab up` makes without --id), detaching a probe
+    /// still attached to its interfaces; --all removes every lab on this host instead.
     Down {
         /// The lab id: namespace ebml-ID holding veth ebml-IDa <-> ebml-IDb.
-        #[arg(long, value_parser = crate::argcheck::lab_id)]
-        id: Option<String>,
+        #[arg(long, default_value = "replay", value_parser = crate::argcheck::lab_id)]
+        id: String,
+        /// Remove every lab the workbench made on this host, anyone's (every `ebml-` namespace
+        /// and link, and the probes on their interfaces), not only lab ID.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
         #[command(flatten)]
         output: crate::output::Output,
     },

@@ -46,7 +46,7 @@ pub struct DeployArgs {
     /// Empty the allowlist.
     #[arg(long)]
     pub clear_allowlist: bool,
-    /// Evaluate at packets 1-N of every flow.
+    /// Evaluate at packets 1-N of every flow (0: none; with --decide-every 0 too, refused).
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub decide_first: Option<u32>,
     /// Then at every M-th packet (0: never again).
@@ -108,6 +108,15 @@ pub fn run(args: DeployArgs) -> Result<()> {
         None => None,
     };
     let slots = ProbeModels::open(&args.iface)?;
+    // Decision points that never decide are refused before anything changes (write_config
+    // checks again).
+    if args.decide_first.is_some() || args.decide_every.is_some() {
+        let config = models::read_config(&args.iface)?;
+        models::check_decision_points(
+            args.decide_first.unwrap_or(config.decide_first_packets),
+            args.decide_every.unwrap_or(config.decide_every),
+        )?;
+    }
     // The engine each slot change below ends in: a new copy of the probe goes in before the
     // slot changes when the one in place does not hold the models (and a model the verifier
     // refuses is refused then, before anything changed).
@@ -116,11 +125,10 @@ pub fn run(args: DeployArgs) -> Result<()> {
         None if model.is_some() => EngineIntent::Default,
         None => EngineIntent::Keep,
     });
-    match (&model, args.shadow) {
-        (Some(m), true) => slots.deploy_shadow(&m.model)?,
-        (Some(m), false) => slots.deploy(&m.model)?,
-        (None, _) => {}
-    }
+    let unchanged = match &model {
+        Some(m) => Some(slots.deploy_to(&m.model, args.shadow)? == models::Deployed::Unchanged),
+        None => None,
+    };
     if args.clear_allowlist {
         workbench_kernel::allowlist::clear(&args.iface)?;
     }
@@ -157,7 +165,7 @@ pub fn run(args: DeployArgs) -> Result<()> {
         models::write_config(&args.iface, &config, policy)?;
     }
     // The engine, when no slot changed to set it (`deploy --engine` alone).
-    let slot_changed = model.is_some() || args.rollback || args.promote_shadow || args.clear_shadow;
+    let slot_changed = unchanged == Some(false) || args.rollback || args.promote_shadow || args.clear_shadow;
     let code_error = slots.take_code_warning();
     let code = match args.engine {
         Some(engine) if !slot_changed => Some(slots.set_engine(engine).wrap_err_with(|| {
@@ -173,6 +181,21 @@ pub fn run(args: DeployArgs) -> Result<()> {
     };
     let report = DeployReport {
         models: slots.report()?,
+        unchanged,
+        unchanged_note: match &model {
+            Some(m) if unchanged == Some(true) => Some(format!(
+                "{}: model {} is the {} model already: nothing changed{}",
+                args.iface,
+                workbench_flow::model::id_string(m.model.header.model_id),
+                if args.shadow { "shadow" } else { "active" },
+                if args.shadow {
+                    ""
+                } else {
+                    " (the rollback target stays as it was)"
+                }
+            )),
+            _ => None,
+        },
         code,
         code_error,
     };
@@ -184,6 +207,13 @@ pub fn run(args: DeployArgs) -> Result<()> {
 struct DeployReport {
     #[serde(flatten)]
     models: models::ModelsReport,
+    /// With a MODEL: true when that model was in its slot already (active, or shadow with
+    /// `--shadow`), so no slot changed and the rollback target stayed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unchanged: Option<bool>,
+    /// What `unchanged` means, in words (text output).
+    #[serde(skip)]
+    unchanged_note: Option<String>,
     /// The compiled copy (when this run chose an engine).
     #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<CodeReport>,
@@ -194,6 +224,9 @@ struct DeployReport {
 }
 
 fn deployed(report: &DeployReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if let Some(note) = &report.unchanged_note {
+        writeln!(f, "{note}")?;
+    }
     slots_line(&report.models, f)?;
     if let Some(code) = &report.code {
         engine_line(code, f)?;
@@ -232,14 +265,13 @@ fn slots_line(report: &models::ModelsReport, f: &mut fmt::Formatter<'_>) -> fmt:
     };
     writeln!(
         f,
-        "{}: active {}, shadow {}, previous {}; mode {}; decisions at packets 1-{} then every {}; clock {}",
+        "{}: active {}, shadow {}, previous {}; mode {}; decisions at {}; clock {}",
         report.iface,
         show(&report.active),
         show(&report.shadow),
         show(&report.previous),
         report.mode,
-        report.decide_first_packets,
-        report.decide_every,
+        models::decision_points_words(report.decide_first_packets, report.decide_every),
         report.clock
     )
 }
@@ -273,8 +305,18 @@ mod tests {
             engine: "code",
             code_program_id: None,
         };
-        let line = Slots(report).to_string();
-        assert!(line.contains("decisions at packets 1-32 then every 16"), "{line}");
+        let line = Slots(report.clone()).to_string();
+        assert!(
+            line.contains("decisions at packets 1-32, then every 16th"),
+            "{line}"
+        );
         assert!(!line.contains("..="), "Rust range syntax in user text: {line}");
+        let every = Slots(models::ModelsReport {
+            decide_first_packets: 0,
+            ..report
+        })
+        .to_string();
+        assert!(every.contains("decisions at every 16th packet;"), "{every}");
+        assert!(!every.contains("1-0"), "{every}");
     }
 }

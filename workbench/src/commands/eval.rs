@@ -54,6 +54,7 @@ impl DecideArgs {
         mut data: Vec<PathBuf>,
         labels: Option<PathBuf>,
     ) -> Result<EvalOptions> {
+        workbench_kernel::models::check_decision_points(self.decide_first, self.decide_every)?;
         let (at, stray) = At::parse(&self.at)?;
         data.extend(stray.map(PathBuf::from));
         Ok(EvalOptions {
@@ -149,9 +150,11 @@ fn words_of(r: &EvalReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         )?;
     }
     for (class, s) in &r.per_class {
+        // For a benign class the share found is the share passed (the true-negative rate).
+        let share = if s.malicious { "recall" } else { "passed" };
         writeln!(
             f,
-            "  {class}: {} flows, {} flagged, recall {:.3}{}",
+            "  {class}: {} flows, {} flagged, {share} {:.3}{}",
             s.flows,
             s.flagged,
             s.recall,

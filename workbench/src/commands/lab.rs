@@ -27,7 +27,10 @@ pub fn run(cmd: LabCommand) -> Result<()> {
             drop(claim);
             output.emit(&Shown::new(&info, up))
         }
-        LabCommand::Down { id, output } => output.emit(&Shown::new(&replay_lab::down(id.as_deref())?, down)),
+        LabCommand::Down { id, all, output } => {
+            let report = replay_lab::down((!all).then_some(id.as_str()))?;
+            output.emit(&Shown::new(&report, down))
+        }
     }
 }
 

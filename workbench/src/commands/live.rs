@@ -4,15 +4,17 @@
 //! unless `--from-start` asks for them. Each line is an EVE-style verdict event
 //! (workbench_kernel::eve; schema in docs/schema/eve-verdict.schema.json), written to stdout, to
 //! a file rotated by size (`--events-file`), or to a Unix stream socket (`--events-socket`).
+//! Every second the stream checks that its probe is still the one attached: when it was detached
+//! or replaced, it prints what the old probe left and ends with an error saying so (exit 1).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use color_eyre::eyre::Result;
+use color_eyre::eyre::{bail, Result};
 
 use workbench_kernel::eve_sink::{EventSink, SinkSpec};
-use workbench_kernel::events::EventReader;
+use workbench_kernel::events::{EventReader, SourceGone};
 
 #[derive(Debug, Args)]
 pub struct LiveArgs {
@@ -84,19 +86,60 @@ pub fn run(args: LiveArgs) -> Result<()> {
     }
     let deadline = args.duration_s.map(|s| Instant::now() + Duration::from_secs(s));
     let mut seen = 0u64;
+    let mut next_check = Instant::now() + SOURCE_CHECK;
     loop {
-        let events = reader.drain()?;
-        for ev in events {
-            sink.write_line(&ev.to_line())?;
-            seen += 1;
-            if args.count.is_some_and(|c| seen >= c) {
-                return Ok(sink.flush()?);
+        // Checked before the drain, so the events the probe wrote before it went are written.
+        let gone = if Instant::now() >= next_check {
+            next_check = Instant::now() + SOURCE_CHECK;
+            reader.check_source()
+        } else {
+            None
+        };
+        loop {
+            let events = reader.drain()?;
+            let more = !events.is_empty();
+            for ev in events {
+                sink.write_line(&ev.to_line())?;
+                seen += 1;
+                if args.count.is_some_and(|c| seen >= c) {
+                    return Ok(sink.flush()?);
+                }
+            }
+            // Once the probe is gone, what it left is read to the end before the stream ends.
+            if gone.is_none() || !more {
+                break;
             }
         }
         sink.flush()?;
+        if let Some(gone) = gone {
+            bail!("{}", source_gone(&args.iface, &gone));
+        }
         if deadline.is_some_and(|d| Instant::now() >= d) || workbench_kernel::lifecycle::stop_requested() {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How often a running stream checks that its probe is still the one attached.
+const SOURCE_CHECK: Duration = Duration::from_secs(1);
+
+/// The error a stream ends with when its probe went away: it names what happened and what to do,
+/// and the exit is non-zero, so a supervisor (systemd, a SIEM shipper's wrapper) restarts it and
+/// the gap shows. Reconnecting in place was not chosen: the new probe starts with an empty flow
+/// table and maybe other models, and a stream that silently crossed that would hide it.
+fn source_gone(iface: &str, gone: &SourceGone) -> String {
+    match gone {
+        SourceGone::Detached => format!(
+            "the probe on {iface} was detached while `live` read it (`probe detach`, `lab down` or `probe \
+             cleanup`): no more verdict events can come (those it left were printed); restart `workbench \
+             live` once a probe is attached again ({})",
+            workbench_kernel::probe::not_attached_fix(iface)
+        ),
+        SourceGone::Replaced => format!(
+            "the probe on {iface} was replaced (detached and attached again) while `live` read it: the new \
+             probe writes its verdict events to a ring of its own (the old one's were printed); restart \
+             `workbench live --iface {iface}` to follow it"
+        ),
     }
 }

@@ -224,9 +224,10 @@ pub fn describe(m: &ModelMeta) -> String {
         settings.push(format!("seed {s}"));
     }
     if let Some(d) = p.get("decision_points") {
+        let n = |k: &str| d[k].as_u64().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
         settings.push(format!(
-            "decision points: packets 1-{} then every {}",
-            d["decide_first"], d["decide_every"]
+            "decision points: {}",
+            workbench_kernel::models::decision_points_words(n("decide_first"), n("decide_every"))
         ));
     }
     if !settings.is_empty() {

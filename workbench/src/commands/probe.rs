@@ -148,12 +148,8 @@ fn status(r: &workbench_kernel::models::ModelsReport, f: &mut fmt::Formatter<'_>
     writeln!(f, "  previous model: {} (the rollback target)", slot(&r.previous))?;
     writeln!(
         f,
-        "  decides at packets 1-{} of each flow, then {}",
-        r.decide_first_packets,
-        match r.decide_every {
-            0 => "never again".to_string(),
-            n => format!("every {n} packets"),
-        }
+        "  decides at {} of each flow",
+        workbench_kernel::models::decision_points_words(r.decide_first_packets, r.decide_every)
     )?;
     writeln!(
         f,

@@ -77,7 +77,7 @@ pub struct TrainArgs {
     /// default: labels-NAME.csv beside each capture.
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
-    /// Decision points: packets 1..=N of each flow ...
+    /// Decision points: packets 1-N of each flow ...
     #[arg(long, value_name = "N")]
     pub decide_first: Option<u32>,
     /// ... then every M-th packet (0: never again).

@@ -20,7 +20,7 @@ pub struct VerifyArgs {
     /// Replay rate; the kernel must see every frame, so keep it moderate.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub pps: u64,
-    /// Decision points: packets 1..=N of every flow ...
+    /// Decision points: packets 1-N of every flow ...
     #[arg(long, default_value_t = ProbeConfig::default().decide_first_packets,
           value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub decide_first: u32,
@@ -48,7 +48,14 @@ pub struct VerifyArgs {
     pub probe_at: ProbeEnd,
     /// Turn the receiving veth's rx-vlan-offload on or off for the replay (default: as the
     /// kernel made it).
-    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(
+        long,
+        value_name = "on|off",
+        value_parser = clap::builder::TypedValueParser::map(
+            clap::builder::PossibleValuesParser::new(["on", "off"]),
+            |v| v == "on"
+        )
+    )]
     pub rx_vlan_offload: Option<bool>,
     #[command(flatten)]
     pub output: Output,

@@ -388,7 +388,15 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Setting>, ConfigError> {
     }
     out.extend(c.one_of("theme", &s.theme, workbench_tui::theme::ThemeKind::NAMES)?);
     out.extend(c.range("probe.flow_table", &s.probe.flow_table, 1, 16_777_216)?);
-    out.extend(c.one_of("deploy.mode", &s.deploy.mode, &["monitor", "enforce", "dry-run"])?);
+    // `dry_run` (as JSON wrote it before) is taken as `dry-run`, the name shown everywhere.
+    let mode = s.deploy.mode.as_ref().map(|m| {
+        let mut m = m.clone();
+        if m.get_ref() == "dry_run" {
+            *m.get_mut() = "dry-run".into();
+        }
+        m
+    });
+    out.extend(c.one_of("deploy.mode", &mode, &["monitor", "enforce", "dry-run"])?);
     if let Some(list) = &s.deploy.allow {
         let mut values = Vec::new();
         for (i, cidr) in list.iter().enumerate() {
@@ -409,6 +417,15 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Setting>, ConfigError> {
     }
     out.extend(c.range("deploy.decide_first", &s.deploy.decide_first, 0, 1_000_000)?);
     out.extend(c.range("deploy.decide_every", &s.deploy.decide_every, 0, 1_000_000)?);
+    if let (Some(first), Some(every)) = (&s.deploy.decide_first, &s.deploy.decide_every) {
+        if *first.get_ref() == 0 && *every.get_ref() == 0 {
+            return Err(c.error(
+                "deploy.decide_every",
+                every,
+                "0 with decide_first 0 decides at no packet: the model would never score a flow (expected one of them above 0)".into(),
+            ));
+        }
+    }
     out.extend(c.range("verify.pps", &s.verify.pps, 1, 10_000_000)?);
     if let Some(dir) = &s.data.cache_dir {
         if dir.get_ref().is_empty() {

@@ -49,7 +49,7 @@ fn bad_cidr_names_the_list_entry() {
     let e = err("[deploy]\nallow = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n");
     assert_eq!(e.key.as_deref(), Some("deploy.allow[1]"), "{e}");
     assert_eq!((e.line, e.column), (Some(2), Some(24)), "{e}");
-    assert!(e.to_string().contains("prefix length must be 0..=32"), "{e}");
+    assert!(e.to_string().contains("prefix length must be 0-32"), "{e}");
 }
 
 #[test]
@@ -77,6 +77,9 @@ fn out_of_range_numbers_name_the_key_and_the_range() {
     );
     let e = err("[deploy]\nmode = \"drop\"\n");
     assert!(e.to_string().contains("monitor, enforce, dry-run"), "{e}");
+    let e = err("[deploy]\ndecide_first = 0\ndecide_every = 0\n");
+    assert_eq!(e.key.as_deref(), Some("deploy.decide_every"), "{e}");
+    assert!(e.to_string().contains("never score"), "{e}");
     let e = err("iface = \"a-very-long-interface-name\"\n");
     assert!(e.to_string().contains("1-15 bytes"), "{e}");
 }
@@ -96,6 +99,14 @@ fn every_key_lands_on_a_flag_and_flags_override_the_file() {
          [data]\ncache_dir = \"/tmp/cache\"\n[train]\nsplit = \"host\"\nmax_depth = 5\nmodel_dir = \"/tmp/models\"\n",
     );
     assert_eq!(c.settings.len(), KEYS.len(), "every key set");
+    // `dry_run`, as JSON once printed it, is the same mode, shown as the flag takes it.
+    let alias = config("[deploy]\nmode = \"dry_run\"\n");
+    let shown = alias
+        .settings
+        .iter()
+        .find(|s| s.key == "deploy.mode")
+        .expect("mode");
+    assert_eq!(shown.values, ["dry-run"]);
     for (key, _, _) in KEYS {
         assert!(!apply::targets_of(key).is_empty(), "{key} sets a flag");
     }

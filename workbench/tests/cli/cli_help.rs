@@ -102,3 +102,46 @@ fn live_from_start_needs_jsonl() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--jsonl"), "{err}");
 }
+
+/// `lab down` without `--id` is the lab `lab up` without `--id` makes (`replay`), not every
+/// lab on the host; `--all` is the way to say that, and it cannot be mixed with `--id`. `probe
+/// cleanup` says plainly that it removes every probe and lab of the workbench on this host.
+#[test]
+fn lab_down_defaults_to_the_replay_lab_and_cleanup_says_it_takes_everything() {
+    let cmd = workbench::command();
+    let lab = cmd.find_subcommand("lab").expect("lab");
+    let down = lab.find_subcommand("down").expect("lab down");
+    let id = down.get_arguments().find(|a| a.get_id() == "id").expect("--id");
+    assert_eq!(
+        id.get_default_values(),
+        lab.find_subcommand("up")
+            .and_then(|up| up.get_arguments().find(|a| a.get_id() == "id"))
+            .expect("lab up --id")
+            .get_default_values(),
+        "lab down --id defaults to lab up's"
+    );
+    assert!(
+        down.get_arguments().any(|a| a.get_id() == "all"),
+        "lab down --all"
+    );
+
+    let out = workbench(&["lab", "down", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("replay") && help.contains("--all"), "{help}");
+    let out = workbench(&["lab", "down", "--all", "--id", "x"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = workbench(&["probe", "cleanup", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for part in ["every probe and every lab", "this host", "anyone's"] {
+        assert!(help.contains(part), "{part:?} in {help}");
+    }
+}

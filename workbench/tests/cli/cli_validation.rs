@@ -135,7 +135,7 @@ fn choices_and_cidrs_are_refused_with_the_possible_values() {
     refuse(
         &["deploy", "--iface", "lo", "--allow", "10.0.0.0/33"],
         "--allow",
-        "prefix length must be 0..=32",
+        "prefix length must be 0-32",
     );
     refuse(
         &["tui", "--theme", "neon"],

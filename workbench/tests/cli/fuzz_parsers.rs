@@ -76,6 +76,46 @@ fn a_model_whose_id_is_not_its_content_is_refused() {
     assert!(line.contains("edited.ebml"), "the error names the file: {line}");
 }
 
+/// A header edited after the file was written (the threshold, the node count): `model show`
+/// and `deploy` read the header, the kernel runs the body, so they must agree.
+#[test]
+fn a_header_that_does_not_describe_its_body_is_refused() {
+    let bytes = valid_model_file();
+    let json_len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[12..12 + json_len]).expect("header");
+    let dir = tempfile::tempdir().expect("tmp");
+    for (field, value, says) in [
+        (
+            "threshold",
+            serde_json::json!(-5),
+            "threshold -5 but the model's body has 32768",
+        ),
+        (
+            "node_count",
+            serde_json::json!(100_000),
+            "node_count 100000 but the model's body has 5",
+        ),
+    ] {
+        let mut edited = header.clone();
+        edited[field] = value;
+        let json = serde_json::to_vec(&edited).expect("json");
+        let mut out = bytes[..8].to_vec();
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&json);
+        out.extend_from_slice(&bytes[12 + json_len..]);
+        let path = dir.path().join(format!("{field}.ebml"));
+        std::fs::write(&path, out).expect("write");
+        for e in [
+            file::read(&path).expect_err("refused").to_string(),
+            file::read_meta(&path)
+                .expect_err("refused by model show")
+                .to_string(),
+        ] {
+            assert!(e.contains(says) && e.contains(&format!("{field}.ebml")), "{e}");
+        }
+    }
+}
+
 /// An Ethernet frame that starts plausibly (IPv4/IPv6/VLAN ethertypes) and continues randomly.
 fn plausible_frame() -> impl Strategy<Value = Vec<u8>> {
     (

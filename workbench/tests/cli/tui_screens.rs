@@ -189,6 +189,19 @@ fn export_writes_the_visible_flows_as_json_lines() {
     assert_eq!(lines.len(), app.view.len());
     assert!(lines.iter().all(|l| l["verdict"] == "malicious"));
     assert!(lines[0]["src_port"].is_u64());
+    // The records `probe flows --json` prints, with the `flow_id` the flow's events carry.
+    for l in &lines {
+        let ip =
+            |k: &str| -> std::net::IpAddr { l[k].as_str().and_then(|s| s.parse().ok()).expect("address") };
+        let port = |k: &str| u16::try_from(l[k].as_u64().expect("port")).expect("port");
+        let proto = if l["proto"] == "udp" { 17 } else { 6 };
+        let id = workbench_kernel::flows::endpoints_flow_id(
+            proto,
+            (ip("src_ip"), port("src_port")),
+            (ip("dest_ip"), port("dest_port")),
+        );
+        assert_eq!(l["flow_id"].as_u64(), Some(id), "{l}");
+    }
 }
 
 #[test]

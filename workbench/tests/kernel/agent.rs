@@ -251,14 +251,15 @@ fn agent_reuses_its_probe_reloads_rejects_promotes_and_cleans_up() {
     config(
         &cfg_path,
         &body,
-        "on_exit = \"keep\"\nmode = \"dry-run\"\nclock = \"coarse\"\n",
+        // `dry_run` (as JSON once printed it) is the same mode as `dry-run`.
+        "on_exit = \"keep\"\nmode = \"dry_run\"\nclock = \"coarse\"\n",
     );
     let from = agent.logged();
     agent.signal(libc::SIGHUP);
     let reloaded = agent.wait_after(from, "configuration reloaded");
-    assert!(reloaded.contains("mode dry_run"), "{reloaded}");
+    assert!(reloaded.contains("mode dry-run"), "{reloaded}");
     assert!(reloaded.contains("clock coarse"), "{reloaded}");
-    assert_eq!(status(&h)["mode"], "dry_run");
+    assert_eq!(status(&h)["mode"], "dry-run");
     assert_eq!(status(&h)["clock"], "coarse");
     config(
         &cfg_path,
@@ -277,7 +278,7 @@ fn agent_reuses_its_probe_reloads_rejects_promotes_and_cleans_up() {
         agent.metric("workbench_agent_config_reloads_total{result=\"failed\"}"),
         Some(1.0)
     );
-    assert_eq!(status(&h)["mode"], "dry_run");
+    assert_eq!(status(&h)["mode"], "dry-run");
     assert_eq!(status(&h)["clock"], "coarse", "a refused reload keeps the clock");
     assert!(agent.get("/readyz").0.contains("200"));
     config(&cfg_path, &body, "on_exit = \"keep\"\nmode = \"dry-run\"\n");
@@ -294,7 +295,7 @@ fn agent_reuses_its_probe_reloads_rejects_promotes_and_cleans_up() {
     let st2 = status(&h2);
     assert_eq!(
         (st2["mode"].clone(), st2["active"]["model"].clone()),
-        ("dry_run".into(), a_id.clone().into())
+        ("dry-run".into(), a_id.clone().into())
     );
     assert_eq!(
         agent.metric(&format!("workbench_agent_interface_up{{iface=\"{h2}\"}}")),

@@ -213,3 +213,61 @@ fn live_jsonl_keys_and_a_ring_read_by_one_reader_after_another() {
     let event: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
     assert_eq!(event["src_port"], 44_004, "{event}");
 }
+
+/// A running `live --jsonl` whose probe goes away (`probe detach`) or is replaced (detached and
+/// attached again: a new ring the reader never sees) ends with an error naming what happened and
+/// a non-zero exit, so a supervisor restarts it. Before, it kept running and printed nothing,
+/// forever: a pipeline fed by it lost every later event without a sign.
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn live_ends_with_an_error_when_its_probe_is_detached_or_replaced() {
+    crate::common::require_kernel("live_ends_with_an_error_when_its_probe_is_detached_or_replaced");
+    let lab = crate::common::LabCleanup::new(&crate::common::lab_id("fxl"));
+    workbench_json(&["lab", "up", "--id", lab.id(), "--json"]);
+    let (ns, iface) = (lab.netns(), lab.probe_iface());
+    let attach = ["probe", "attach", "--iface", &iface, "--netns", &ns, "--json"];
+    for replace in [false, true] {
+        workbench_json(&attach);
+        let mut live = Command::new(env!("CARGO_BIN_EXE_workbench"))
+            .args(["live", "--iface", &iface, "--jsonl", "--duration-s", "60"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn live");
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(live.try_wait().expect("try_wait").is_none(), "live runs");
+        workbench_json(&["probe", "detach", "--iface", &iface, "--json"]);
+        if replace {
+            workbench_json(&attach);
+        }
+        let started = Instant::now();
+        while live.try_wait().expect("try_wait").is_none() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if live.try_wait().expect("try_wait").is_none() {
+            let _ = live.kill();
+            let _ = live.wait();
+            panic!("replace={replace}: live still running 10 s after the probe on {iface} went away");
+        }
+        let out = live.wait_with_output().expect("live's output");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "replace={replace}: non-zero exit: {stderr}"
+        );
+        assert!(
+            stderr.contains(&iface) && (stderr.contains("detached") || stderr.contains("replaced")),
+            "replace={replace}: the error names what happened: {stderr}"
+        );
+        println!(
+            "live after {}: {}",
+            if replace { "replace" } else { "detach" },
+            stderr.trim()
+        );
+    }
+    let out = workbench(&["probe", "detach", "--iface", &iface]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -117,3 +117,102 @@ fn promote_shadow_rollback_without_previous_and_a_refused_install() {
         "model slots on {h}: promote, rollbacks and a refused install kept active/previous as expected"
     ));
 }
+
+/// The reviewer's case: l, then t, then t again must leave t active and l the rollback target
+/// (before the fix the third deploy made t its own rollback target and the rollback a silent
+/// no-op); the same for a shadow deployed twice and a shadow promoted over itself; and a
+/// previous slot holding the active model (as those versions left it) is refused a rollback.
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn deploying_the_model_in_its_slot_again_keeps_the_rollback_target() {
+    crate::common::require_kernel("deploying_the_model_in_its_slot_again_keeps_the_rollback_target");
+    let lab = lab_id("fys");
+    let _cleanup = LabCleanup::new(&lab);
+    let (ns, iface) = (format!("ebml-{lab}"), format!("ebml-{lab}b"));
+    workbench_json(&["lab", "up", "--id", &lab, "--json"]);
+    workbench_json(&["probe", "attach", "--iface", &iface, "--netns", &ns, "--json"]);
+    let h = iface.as_str();
+    let dir = TempDir::new("same-slot");
+    let l = build::syn_count_tree(3).expect("tree");
+    let t = build::tree(&[Node::Leaf { score: 1 }], SCORE_ONE / 2).expect("tree");
+    let (l_file, t_file) = (
+        save_model(dir.path(), "l.ebml", &l),
+        save_model(dir.path(), "t.ebml", &t),
+    );
+    let path = |p: &PathBuf| p.to_str().expect("utf-8").to_string();
+
+    let status = deploy(&[&path(&l_file), "--iface", h]);
+    assert_eq!(status["unchanged"], false, "{status:#}");
+    let status = deploy(&[&path(&t_file), "--iface", h]);
+    assert_eq!(slots(&status), (id(&t).into(), Value::Null, id(&l).into()));
+    // t again: nothing changes, and the JSON and the text say so.
+    let status = deploy(&[&path(&t_file), "--iface", h]);
+    assert_eq!(status["unchanged"], true, "{status:#}");
+    assert_eq!(slots(&status), (id(&t).into(), Value::Null, id(&l).into()));
+    let text = workbench(&["deploy", &path(&t_file), "--iface", h]);
+    assert!(text.status.success());
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!(
+            "model {} is the active model already: nothing changed",
+            id(&t)
+        )),
+        "{text}"
+    );
+    // So the rollback restores l.
+    let status = deploy(&["--rollback", "--iface", h]);
+    assert_eq!(slots(&status), (id(&l).into(), Value::Null, id(&t).into()));
+    let status = deploy(&["--rollback", "--iface", h]);
+    assert_eq!(slots(&status), (id(&t).into(), Value::Null, id(&l).into()));
+
+    // The shadow slot: the same model twice is one deploy.
+    let status = deploy(&[&path(&l_file), "--iface", h, "--shadow"]);
+    assert_eq!(status["unchanged"], false, "{status:#}");
+    let status = deploy(&[&path(&l_file), "--iface", h, "--shadow"]);
+    assert_eq!(status["unchanged"], true, "{status:#}");
+    assert_eq!(slots(&status), (id(&t).into(), id(&l).into(), id(&l).into()));
+    // A shadow that is the active model, promoted: it leaves the shadow slot, and the rollback
+    // target stays (it would otherwise become the active model itself).
+    deploy(&["--clear-shadow", "--iface", h]);
+    let status = deploy(&[&path(&t_file), "--iface", h, "--shadow"]);
+    assert_eq!(slots(&status), (id(&t).into(), id(&t).into(), id(&l).into()));
+    let status = deploy(&["--promote-shadow", "--iface", h]);
+    assert_eq!(slots(&status), (id(&t).into(), Value::Null, id(&l).into()));
+
+    // A previous slot that holds the active model (what the third deploy used to leave):
+    // nothing different to restore, refused in one line, exit non-zero, nothing changed.
+    {
+        use std::os::fd::AsFd;
+        use workbench_kernel::{bpffs, sys};
+        let dir = bpffs::iface_dir(h);
+        let outer = sys::obj_get(&dir.join(workbench_kernel::models::PIN_MODELS)).expect("models");
+        let active = sys::obj_get(&dir.join(workbench_kernel::models::SLOT_PINS[0])).expect("active");
+        let fd = u32::try_from(std::os::fd::AsRawFd::as_raw_fd(&active)).expect("fd");
+        sys::map_update(
+            outer.as_fd(),
+            &shared::abi::SLOT_PREVIOUS.to_ne_bytes(),
+            &fd.to_ne_bytes(),
+            "the old state",
+        )
+        .expect("previous = active");
+    }
+    let status = workbench_json(&["probe", "status", "--iface", h, "--json"]);
+    assert_eq!(slots(&status), (id(&t).into(), Value::Null, id(&t).into()));
+    let e = refused(&["--rollback", "--iface", h]);
+    assert!(
+        e.contains(&format!(
+            "nothing to roll back to on {h}: the previous model {} is the active model",
+            id(&t)
+        )),
+        "{e}"
+    );
+    let status = workbench_json(&["probe", "status", "--iface", h, "--json"]);
+    assert_eq!(slots(&status), (id(&t).into(), Value::Null, id(&t).into()));
+    workbench_json(&["probe", "detach", "--iface", h, "--netns", &ns, "--json"]);
+    crate::common::report(&format!(
+        "model slots on {h}: the model in its slot again changed nothing; rollback to itself refused"
+    ));
+}

@@ -329,3 +329,121 @@ fn malformed_models_are_rejected_before_reaching_the_kernel() {
         "a rejected model must not shift the slots: {status:#}"
     );
 }
+
+/// `dry-run` reads as the flag takes it (`dry_run` is taken too); decision points that never
+/// decide are refused by `deploy` and `verify`, and `--decide-first 0` reads as "every Mth
+/// packet"; `probe flows --json` gives each flow the `flow_id` its `live --jsonl` events carry.
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn dry_run_name_decision_points_and_flow_ids() {
+    crate::common::require_kernel("dry_run_name_decision_points_and_flow_ids");
+    let dir = TempDir::new("fy-models");
+    let syn = syn_tree();
+    let syn_file = save_model(dir.path(), "syn.ebml", &syn);
+    let syn_path = syn_file.to_str().expect("utf8");
+    let lab = Lab::create(
+        &format!("fy{}", std::process::id() % 100_000),
+        (std::process::id() % 200) as u8 + 2,
+    )
+    .expect("lab");
+    let _detach = DetachOnDrop(lab.host_if.clone());
+    let h = lab.host_if.as_str();
+    workbench_json(&["probe", "attach", "--iface", h, "--json"]);
+
+    // Item: the mode's name. Both spellings go in; `dry-run` comes out, in JSON and text.
+    for spelling in ["dry_run", "dry-run"] {
+        let status = workbench_json(&["deploy", "--mode", spelling, "--iface", h, "--json"]);
+        assert_eq!(status["mode"], "dry-run", "{spelling}");
+    }
+    let status = workbench_json(&["probe", "status", "--iface", h, "--json"]);
+    assert_eq!(status["mode"], "dry-run");
+    let text = workbench(&["probe", "status", "--iface", h]);
+    let text = String::from_utf8_lossy(&text.stdout).to_string();
+    assert!(text.contains("dry-run") && !text.contains("dry_run"), "{text}");
+    workbench_json(&["deploy", "--mode", "monitor", "--iface", h, "--json"]);
+
+    // Item: decision points that never decide are refused, and nothing changes.
+    let out = workbench(&[
+        "deploy",
+        "--decide-first",
+        "0",
+        "--decide-every",
+        "0",
+        "--iface",
+        h,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("never score a flow"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let status = workbench_json(&["probe", "status", "--iface", h, "--json"]);
+    assert_eq!(
+        (
+            status["decide_first_packets"].as_u64(),
+            status["decide_every"].as_u64()
+        ),
+        (Some(32), Some(16))
+    );
+    // Also when only the flag left to decide is set to 0.
+    workbench_json(&["deploy", "--decide-first", "0", "--iface", h, "--json"]);
+    let out = workbench(&["deploy", "--decide-every", "0", "--iface", h]);
+    assert!(!out.status.success());
+    let out = workbench(&["deploy", "--decide-every", "16", "--iface", h]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success());
+    assert!(
+        text.contains("decisions at every 16th packet;") && !text.contains("1-0"),
+        "{text}"
+    );
+    let text = workbench(&["probe", "status", "--iface", h]);
+    let text = String::from_utf8_lossy(&text.stdout).to_string();
+    assert!(
+        text.contains("decides at every 16th packet of each flow"),
+        "{text}"
+    );
+    workbench_json(&["deploy", "--decide-first", "32", "--iface", h, "--json"]);
+    let out = workbench(&[
+        "verify",
+        "no-such.pcap",
+        "--model",
+        syn_path,
+        "--decide-first",
+        "0",
+        "--decide-every",
+        "0",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success() && stderr.contains("never score a flow"),
+        "{stderr}"
+    );
+
+    // Item: flow ids. A flagged flow's event and its row in `probe flows --json` share one.
+    workbench_json(&["deploy", syn_path, "--iface", h, "--json"]);
+    traffic::tcp_segments_from_netns(&lab, 42_101, 9, TCP_SYN, 5).expect("syn");
+    let flow = flow_from(h, 42_101, |f| f["verdict"] == "malicious");
+    let flow_id = flow["flow_id"].as_u64().expect("probe flows --json has flow_id");
+    let out = workbench(&[
+        "live",
+        "--iface",
+        h,
+        "--jsonl",
+        "--from-start",
+        "--duration-s",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = crate::common::jsonl(&out.stdout);
+    let event = events
+        .iter()
+        .find(|e| e["src_port"] == 42_101 && e["workbench"]["verdict"] == "malicious")
+        .unwrap_or_else(|| panic!("no malicious event for port 42101 in {events:?}"));
+    assert_eq!(event["flow_id"].as_u64(), Some(flow_id), "{event} vs {flow}");
+    workbench_json(&["probe", "detach", "--iface", h, "--json"]);
+    report(&format!(
+        "models on {h}: dry-run named as the flag, never-deciding points refused, flow_id {flow_id} joins flows and events"
+    ));
+}

@@ -210,3 +210,74 @@ fn flows_without_capabilities_fail_with_one_line_naming_them() {
         "{stderr}"
     );
 }
+
+/// Two `probe attach` on one interface at once: one attaches, the other waits for it and says
+/// the probe is already attached. Before, the loser saw the winner's half-made pin directory and
+/// called it a stale probe of a killed attach, with a `probe detach` as the fix (which removed
+/// the probe just attached). A detach racing an attach ends with the probe either whole or gone.
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn concurrent_attaches_on_one_interface_are_serialised() {
+    crate::common::require_kernel("concurrent_attaches_on_one_interface_are_serialised");
+    let lab = crate::common::LabCleanup::new(&crate::common::lab_id("fxr"));
+    workbench_json(&["lab", "up", "--id", lab.id(), "--json"]);
+    let (ns, iface) = (lab.netns(), lab.probe_iface());
+    let pins = std::path::Path::new("/sys/fs/bpf/ebpf-ml-workbench/v1").join(&iface);
+    let spawn = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_workbench"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn workbench")
+    };
+    let attach = [
+        "probe", "attach", "--iface", &iface, "--netns", &ns, "--attach", "tc",
+    ];
+    for round in 0..4 {
+        let (a, b) = (spawn(&attach), spawn(&attach));
+        let outs = [a, b].map(|c| c.wait_with_output().expect("wait"));
+        let won: Vec<_> = outs.iter().filter(|o| o.status.success()).collect();
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: exactly one attach succeeds: {outs:?}"
+        );
+        let lost = outs.iter().find(|o| !o.status.success()).expect("a loser");
+        let stderr = String::from_utf8_lossy(&lost.stderr);
+        assert!(
+            stderr.contains("already attached") && !stderr.contains("stale"),
+            "round {round}: the loser says the probe is already attached: {stderr}"
+        );
+        assert!(
+            workbench_kernel::probe::is_attached(&iface),
+            "round {round}: still attached"
+        );
+        let out = workbench(&["probe", "detach", "--iface", &iface]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+        // An attach and a detach at once: never half a probe left behind.
+        let (a, d) = (spawn(&attach), spawn(&["probe", "detach", "--iface", &iface]));
+        let (a, d) = (
+            a.wait_with_output().expect("wait"),
+            d.wait_with_output().expect("wait"),
+        );
+        let whole = workbench_kernel::probe::is_attached(&iface);
+        assert!(
+            whole || !pins.exists(),
+            "round {round}: attach {a:?} / detach {d:?} left a partial probe"
+        );
+        if whole {
+            let out = workbench(&["probe", "detach", "--iface", &iface]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    let lock = std::path::Path::new("/run/ebpf-ml-workbench/locks").join(format!("{iface}.lock"));
+    assert!(!lock.exists(), "the lock file goes with the last holder");
+    report(
+        "kernel test: concurrent attaches on one interface: one attaches, the other says already attached",
+    );
+}

@@ -383,3 +383,51 @@ fn probe_detach_checks_the_namespace_it_is_given() {
         assert!(!pins.exists(), "{mode}: no pins left for {iface}");
     }
 }
+
+/// `lab down` without `--id` removes the lab `lab up` without `--id` made (`replay`), and only
+/// it; every lab takes `--all`. Before, `lab down` alone removed every `ebml-` namespace on the
+/// host, anyone's (a CI run's labs included). Run on a private machine: `--all` acts on every
+/// lab it can see.
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn lab_down_without_id_removes_the_default_lab_only_and_all_takes_every_lab() {
+    crate::common::require_kernel("lab_down_without_id_removes_the_default_lab_only_and_all_takes_every_lab");
+    if !crate::common::on_a_private_machine(
+        "replay_lab::lab_down_without_id_removes_the_default_lab_only_and_all_takes_every_lab",
+    ) {
+        return;
+    }
+    let other = crate::common::lab_id("fxd");
+    let _guard = DownOnDrop(other.clone());
+    let _default_guard = DownOnDrop("replay".to_string());
+    let default_ns = workbench_json(&["lab", "up", "--json"])["netns"]
+        .as_str()
+        .expect("netns")
+        .to_string();
+    assert_eq!(default_ns, "ebml-replay");
+    let other_ns = workbench_json(&["lab", "up", "--id", &other, "--json"])["netns"]
+        .as_str()
+        .expect("netns")
+        .to_string();
+
+    let down = workbench_json(&["lab", "down", "--json"]);
+    assert_eq!(
+        down["removed_namespaces"],
+        serde_json::json!([default_ns]),
+        "{down}"
+    );
+    let left = workbench_kernel::lab::project_namespaces();
+    assert_eq!(left, std::slice::from_ref(&other_ns), "another lab stays");
+
+    let both = workbench(&["lab", "down", "--all", "--id", &other]);
+    assert!(!both.status.success(), "--all with --id is refused");
+    assert!(String::from_utf8_lossy(&both.stderr).contains("--all"));
+
+    let all = workbench_json(&["lab", "down", "--all", "--json"]);
+    assert_eq!(all["removed_namespaces"], serde_json::json!([other_ns]), "{all}");
+    assert!(workbench_kernel::lab::project_namespaces().is_empty());
+    report("kernel test: lab down without --id removed only ebml-replay; --all the rest");
+}

@@ -36,7 +36,7 @@ impl std::str::FromStr for Cidr {
                 .parse::<u8>()
                 .ok()
                 .filter(|&p| p <= max)
-                .ok_or_else(|| err!(Invalid, "{s:?}: prefix length must be 0..={max}"))?,
+                .ok_or_else(|| err!(Invalid, "{s:?}: prefix length must be 0-{max}"))?,
             None => max,
         };
         Ok(Cidr { addr, prefix })

@@ -1,6 +1,8 @@
 //! Verdict events from the probe's ring buffer, and the raw flow table for checks that need the
 //! probe's own feature state.
 
+use std::os::fd::AsFd;
+
 use crate::error::{err, Result};
 use aya::maps::{HashMap, Map};
 use shared::abi::{PacketRecord, VerdictEvent};
@@ -25,18 +27,53 @@ pub struct EventReader {
     missing: std::collections::BTreeSet<u32>,
     /// Read once at open: turns the probe's monotonic timestamps into wall-clock time.
     clock: ClockOffset,
+    /// The kernel's id of the ring read, for a reader opened on a probe's pins ([`Self::open`]);
+    /// None for a private map ([`Self::from_map`]).
+    ring_id: Option<u32>,
+}
+
+/// Why a reader's probe no longer feeds it ([`EventReader::check_source`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceGone {
+    /// Nothing attached to the interface any more (`probe detach`, `lab down`, `probe cleanup`).
+    Detached,
+    /// A probe is attached again, with a ring of its own this reader does not read.
+    Replaced,
 }
 
 impl EventReader {
     pub fn open(iface: &str) -> Result<Self> {
         caps::require_kernel_access("reading verdict events")?;
+        let map = probe::open_pinned_map(iface, probe::PIN_EVENTS)?;
+        let ring_id = Some(map.info()?.id());
         Ok(EventReader {
             iface: iface.to_string(),
-            ring: Ring::open(probe::open_pinned_map(iface, probe::PIN_EVENTS)?)?,
+            ring: Ring::open(map)?,
             book: crate::flows::scale_book(iface),
             missing: std::collections::BTreeSet::default(),
             clock: ClockOffset::read(),
+            ring_id,
         })
+    }
+
+    /// Whether the probe this reader was opened on still feeds it: attached to the interface,
+    /// with the ring this reader reads pinned as its events map. A reader holds the ring open,
+    /// so after a `probe detach` it reads an empty ring forever; after a detach and a new attach
+    /// it reads the old one while the new probe writes elsewhere. Callers that run for long
+    /// (`live --jsonl`) check this every second or so. None: still fed (and always for a
+    /// reader of a private map).
+    pub fn check_source(&self) -> Option<SourceGone> {
+        let want = self.ring_id?;
+        if !probe::is_attached(&self.iface) {
+            return Some(SourceGone::Detached);
+        }
+        let pin = crate::bpffs::iface_dir(&self.iface).join(probe::PIN_EVENTS);
+        match crate::sys::obj_get(&pin).and_then(|fd| crate::sys::map_id(fd.as_fd())) {
+            Ok(id) if id == want => None,
+            Ok(_) => Some(SourceGone::Replaced),
+            // Links pinned but the ring's pin gone: being detached right now.
+            Err(_) => Some(SourceGone::Detached),
+        }
     }
 
     /// A reader of the ring `map` of a probe that is not attached to an interface (the private
@@ -49,6 +86,7 @@ impl EventReader {
             book,
             missing: std::collections::BTreeSet::default(),
             clock: ClockOffset::read(),
+            ring_id: None,
         })
     }
 

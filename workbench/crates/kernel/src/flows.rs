@@ -13,9 +13,12 @@ use workbench_flow::model::scale::ScaleBook;
 
 /// One flow as the probe saw it, oriented from its initiator (`src_ip`). The endpoint keys are
 /// the ones `live --jsonl`, `eval` and the agent's EVE events use (`src_ip`, `src_port`,
-/// `dest_ip`, `dest_port`).
+/// `dest_ip`, `dest_port`), and `flow_id` is theirs too ([`crate::eve::flow_id`]), so a flow
+/// joins its verdict events.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FlowRecord {
+    /// The flow's id in `live --jsonl` and the agent's events ([`crate::eve::flow_id`] of its key).
+    pub flow_id: u64,
     #[serde(rename = "src_ip")]
     pub src: IpAddr,
     pub src_port: u16,
@@ -69,6 +72,7 @@ impl FlowRecord {
             (hi, lo)
         };
         FlowRecord {
+            flow_id: crate::eve::flow_id(key),
             src,
             src_port,
             dst,
@@ -107,6 +111,32 @@ impl FlowRecord {
     }
 }
 
+/// The `flow_id` of the flow between `a` and `b` (address, port; either order) over `proto`
+/// (6 TCP, 17 UDP, ...): [`crate::eve::flow_id`] of the key the probe makes for its packets
+/// (`shared::FlowKey::of`), for records made without a key (the TUI's fixtures).
+pub fn endpoints_flow_id(proto: u8, a: (IpAddr, u16), b: (IpAddr, u16)) -> u64 {
+    let bytes = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => {
+            let mut out = [0u8; 16];
+            out[..4].copy_from_slice(&v4.octets());
+            out
+        }
+        IpAddr::V6(v6) => v6.octets(),
+    };
+    let ip_version = if a.0.is_ipv4() { 4 } else { 6 };
+    let (a, b) = ((bytes(a.0), a.1), (bytes(b.0), b.1));
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    crate::eve::flow_id(&FlowKey {
+        addr_lo: lo.0,
+        addr_hi: hi.0,
+        port_lo: lo.1,
+        port_hi: hi.1,
+        proto,
+        ip_version,
+        _pad: [0; 2],
+    })
+}
+
 /// The scales of the models in the probe's slots on `iface` (active, shadow, previous); empty
 /// when none can be read.
 pub fn scale_book(iface: &str) -> ScaleBook {
@@ -115,6 +145,53 @@ pub fn scale_book(iface: &str) -> ScaleBook {
         probe.add_scales(&mut book);
     }
     book
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flow_record_carries_the_flow_id_of_its_events() {
+        let p = |src: [u8; 4], src_port: u16, dst: [u8; 4], dst_port: u16| {
+            let addr = |a: [u8; 4]| {
+                let mut out = [0u8; 16];
+                out[..4].copy_from_slice(&a);
+                out
+            };
+            shared::packet::ParsedPacket {
+                ip_version: 4,
+                proto: 6,
+                src_addr: addr(src),
+                dst_addr: addr(dst),
+                src_port,
+                dst_port,
+                ..Default::default()
+            }
+        };
+        // Both directions make one key; the record keys on the initiator but the id is the
+        // key's, as in the events.
+        let out = FlowKey::of(&p([10, 0, 0, 9], 44001, [10, 0, 0, 1], 9));
+        let back = FlowKey::of(&p([10, 0, 0, 1], 9, [10, 0, 0, 9], 44001));
+        assert_eq!(out.key, back.key);
+        let entry = FlowEntry {
+            initiator_is_lo: u8::from(out.from_lo),
+            ..FlowEntry::default()
+        };
+        let record = FlowRecord::from_entry(&out.key, &entry);
+        assert_eq!(record.flow_id, crate::eve::flow_id(&out.key));
+        assert_eq!(
+            record.flow_id,
+            endpoints_flow_id(6, (record.src, record.src_port), (record.dst, record.dst_port))
+        );
+        assert_eq!(
+            record.flow_id,
+            endpoints_flow_id(6, (record.dst, record.dst_port), (record.src, record.src_port))
+        );
+        let json = serde_json::to_value(&record).expect("json");
+        assert_eq!(json["flow_id"], record.flow_id);
+        assert!(record.flow_id < 1 << 53);
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -142,6 +142,93 @@ pub fn ifindex(iface: &str) -> Result<u32> {
     Ok(index)
 }
 
+/// Where the per-interface locks of attach and detach live (tmpfs, beside the claims: one boot,
+/// like the pins they guard). Not on bpffs, which holds no regular files, and not the pin
+/// directory itself, which attach creates and detach removes.
+const LOCK_DIR: &str = "/run/ebpf-ml-workbench/locks";
+/// How long an attach or detach waits for another one on the same interface.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// One attach or detach at a time per interface, across processes (two `probe attach`, an
+/// attach and a `lab down`, the agent and a `verify`): an exclusive `flock` on
+/// `LOCK_DIR/<iface>.lock`, held until the returned guard is dropped (or the process dies).
+/// Without it a second attach saw the first one's pin directory half made and called it a stale
+/// probe of a killed attach, whose suggested fix removed the probe just attached. The waiter
+/// says once on stderr what it waits for, and stops on Ctrl-C. Best effort, as the model slots'
+/// lock: without write access to /run nothing is locked.
+fn iface_lock(iface: &str) -> Result<Option<IfaceLock>> {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::create_dir_all(LOCK_DIR).is_err() {
+        return Ok(None);
+    }
+    let path = Path::new(LOCK_DIR).join(format!("{iface}.lock"));
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+        else {
+            return Ok(None);
+        };
+        // SAFETY: flock on an fd owned by `file`; the lock goes with the fd.
+        if unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        } == 0
+        {
+            // The holder before removed the file as it let go (`IfaceLock`'s drop): a lock on
+            // that file is no lock; open the current one again.
+            let same = match (file.metadata(), std::fs::metadata(&path)) {
+                (Ok(held), Ok(now)) => held.ino() == now.ino() && held.dev() == now.dev(),
+                _ => false,
+            };
+            if same {
+                return Ok(Some(IfaceLock { path, _file: file }));
+            }
+            continue;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(Error::io(format!("locking {}", path.display()), e));
+        }
+        crate::lifecycle::check()?;
+        let waited = started.elapsed();
+        if waited >= LOCK_WAIT {
+            fail!(
+                State,
+                "another workbench command has been attaching or detaching the probe on {iface} for {} s \
+                 ({} is locked); try again once it is done",
+                waited.as_secs(),
+                path.display()
+            );
+        }
+        if !said && waited >= std::time::Duration::from_secs(1) {
+            eprintln!("workbench: waiting for another command attaching or detaching the probe on {iface}");
+            said = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// An interface's attach/detach lock ([`iface_lock`]). Dropping it removes the lock file while
+/// still holding the lock, then lets go, so no file per interface ever used stays behind; a
+/// waiter that then gets the removed file's lock sees it is not the current file and opens anew.
+struct IfaceLock {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl Drop for IfaceLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Pins left behind in `dir`, if any.
 fn existing_pins(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -329,6 +416,9 @@ fn attach_here(iface: &str, options: &AttachOptions, netns: Option<&str>) -> Res
     caps::require_load_access("attaching the probe")?;
     let ifindex = ifindex(iface)?;
     bpffs::ensure_mounted()?;
+    // Held until the probe is attached (or what was made is removed): another attach or a
+    // detach on this interface waits, then sees the whole probe or none.
+    let _lock = iface_lock(iface)?;
     let dir = bpffs::iface_dir(iface);
     let left = existing_pins(&dir);
     let mine = Object::Probe {
@@ -500,6 +590,8 @@ pub struct DetachReport {
 /// interface's name either way, so a wrong namespace would detach another interface's probe
 /// without this check). Nothing is removed when the check fails.
 pub fn detach_in(netns: Option<&str>, iface: &str) -> Result<DetachReport> {
+    // The check and the removal under one lock: no attach in between.
+    let _lock = iface_lock(iface)?;
     if let Some(ns) = netns {
         caps::require_kernel_access("detaching the probe")?;
         let path = Path::new("/run/netns").join(ns);
@@ -535,11 +627,18 @@ pub fn detach_in(netns: Option<&str>, iface: &str) -> Result<DetachReport> {
             Some(_) => {}
         }
     }
-    detach(iface)
+    detach_locked(iface)
 }
 
-/// Detaches the probe from `iface` (the interface may already be gone).
+/// Detaches the probe from `iface` (the interface may already be gone); waits for an attach or
+/// detach on `iface` running in another process to finish first.
 pub fn detach(iface: &str) -> Result<DetachReport> {
+    let _lock = iface_lock(iface)?;
+    detach_locked(iface)
+}
+
+/// [`detach`] with the interface's lock held by the caller.
+fn detach_locked(iface: &str) -> Result<DetachReport> {
     caps::require_kernel_access("detaching the probe")?;
     let dir = bpffs::iface_dir(iface);
     if existing_pins(&dir).is_empty() {

@@ -279,6 +279,8 @@ fn ring_bytes_for(records: usize) -> u32 {
 }
 
 pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
+    // Before anything is made: decision points that never decide would compare nothing.
+    crate::models::check_decision_points(opts.config.decide_first_packets, opts.config.decide_every)?;
     crate::caps::require_kernel_access("verify (it replays into the kernel probe)")?;
     let model = file::read(&opts.model)?;
     let (capture_packets, parsed) = sent_frames(&opts.pcap)?;

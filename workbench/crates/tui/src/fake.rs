@@ -120,10 +120,18 @@ fn record(i: usize, state: &FlowState, active: &Model, shadow: Option<&Model>) -
     let (score, v) = verdict(active);
     let shadow_result = shadow.map(verdict);
     let packets = state.fwd_packets + state.bwd_packets;
+    let src = IpAddr::V4(Ipv4Addr::new(10, 203, (i / 250 % 250) as u8, (i % 250) as u8 + 2));
+    let src_port = 30_000 + (i % 30_000) as u16;
+    let dst = IpAddr::V4(Ipv4Addr::new(192, 168, 7, (i % 7) as u8 + 10));
     FlowRecord {
-        src: IpAddr::V4(Ipv4Addr::new(10, 203, (i / 250 % 250) as u8, (i % 250) as u8 + 2)),
-        src_port: 30_000 + (i % 30_000) as u16,
-        dst: IpAddr::V4(Ipv4Addr::new(192, 168, 7, (i % 7) as u8 + 10)),
+        flow_id: workbench_kernel::flows::endpoints_flow_id(
+            if state.proto == 17 { 17 } else { 6 },
+            (src, src_port),
+            (dst, state.dst_port),
+        ),
+        src,
+        src_port,
+        dst,
         dst_port: state.dst_port,
         proto: if state.proto == 17 { "udp" } else { "tcp" },
         fwd_packets: state.fwd_packets as u64,

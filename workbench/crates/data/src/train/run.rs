@@ -215,18 +215,31 @@ fn who(kind: DatasetKind) -> &'static str {
     }
 }
 
+/// The probe's decision points in words ("packets 1-32 and every 16th", "every 16th packet"),
+/// as `workbench_kernel::models::decision_points_words` gives them for `deploy`.
+fn decision_points_words(first: u32, every: u32) -> String {
+    match (first, every) {
+        (0, 0) => "no packet".into(),
+        (_, 1) => "every packet".into(),
+        (0, e) => format!("every {e}th packet"),
+        (1, 0) => "packet 1 only".into(),
+        (f, 0) => format!("packets 1-{f} only"),
+        (1, e) => format!("packet 1 and every {e}th"),
+        (f, e) => format!("packets 1-{f} and every {e}th"),
+    }
+}
+
 /// What the training values are, in words.
 fn values_note(at: At, kind: Option<DatasetKind>, decision: DecisionConfig) -> String {
     match at {
         At::EndOfFlow => format!(
-            "the columns are end-of-flow values ({}), while the probe decides at packets 1-{} and every {}th, where counts are smaller and durations shorter: `workbench skew MODEL --on CAPTURE` measures how far apart they are, and `--at decision-points` (captures, or `workbench features --every-packet` tables) trains on what the probe sees",
+            "the columns are end-of-flow values ({}), while the probe decides at {}, where counts are smaller and durations shorter: `workbench skew MODEL --on CAPTURE` measures how far apart they are, and `--at decision-points` (captures, or `workbench features --every-packet` tables) trains on what the probe sees",
             kind.map_or("computed when each flow ended", who),
-            decision.decide_first,
-            decision.decide_every
+            decision_points_words(decision.decide_first, decision.decide_every)
         ),
         At::DecisionPoints => format!(
-            "one sample per decision point of the probe (packets 1-{} and every {}th) per flow, each flow weighing 1 in total: the values the probe computes when it decides",
-            decision.decide_first, decision.decide_every
+            "one sample per decision point of the probe ({}) per flow, each flow weighing 1 in total: the values the probe computes when it decides",
+            decision_points_words(decision.decide_first, decision.decide_every)
         ),
     }
 }

@@ -86,13 +86,19 @@ pub enum FormatError {
     #[error("model file format {found} is not supported (this build reads {expected})")]
     Version { found: u32, expected: u32 },
     #[error(
-        "model {model_id} is not deployable: {why} (the kernel runs only models on kernel features: train with `--features kernel`)"
+        "model {model_id} is not deployable: {why} (deploy, verify, eval, skew and export run the probe's integer model on kernel features: train with `--features kernel`; this model's test scores are in `workbench model show`)"
     )]
     NotDeployable { model_id: String, why: String },
     #[error("model body at byte {at}: {fault}")]
     Body { at: usize, fault: ModelError },
     #[error("JSON header names model {header} but the body is model {body}")]
     IdMismatch { header: String, body: String },
+    #[error("the JSON header says {field} {header} but the model's body has {body} (an edited file? `workbench train` writes models whole)")]
+    HeaderMismatch {
+        field: &'static str,
+        header: String,
+        body: String,
+    },
     #[error("the body names model {body} but its content is model {content} (an edited file? `workbench train` writes models whole)")]
     ContentMismatch { body: String, content: String },
 }

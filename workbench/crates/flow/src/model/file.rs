@@ -229,6 +229,37 @@ pub fn parse(bytes: &[u8]) -> Result<ModelFile, FormatError> {
             body: id_string(model.header.model_id),
         });
     }
+    // `model show` and `deploy`'s report read the header; the kernel runs the body. They must
+    // say the same (an edited header would show a threshold or a size the kernel never uses).
+    let body = ModelMeta::describe(&model, serde_json::Value::Null);
+    let feature_ids = |m: &ModelMeta| m.features.iter().map(|f| f.id).collect::<Vec<_>>();
+    for (field, header, body) in [
+        ("kind", meta.kind.clone(), body.kind.clone()),
+        (
+            "node_count",
+            meta.node_count.to_string(),
+            body.node_count.to_string(),
+        ),
+        (
+            "tree_count",
+            meta.tree_count.to_string(),
+            body.tree_count.to_string(),
+        ),
+        (
+            "threshold",
+            meta.threshold.to_string(),
+            body.threshold.to_string(),
+        ),
+        (
+            "features",
+            format!("{:?}", feature_ids(&meta)),
+            format!("{:?}", feature_ids(&body)),
+        ),
+    ] {
+        if header != body {
+            return Err(FormatError::HeaderMismatch { field, header, body });
+        }
+    }
     // The kernel tells models apart by this id (the code engine picks a model's code by it),
     // so two different models must never share one.
     let content = super::build::content_id(&model);

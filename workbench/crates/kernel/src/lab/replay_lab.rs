@@ -188,6 +188,16 @@ fn remove_namespace(ns: &str) -> Result<Vec<String>> {
     }
 }
 
+/// Whether `iface` is an interface of lab `id`: `ebml-<id>` and one letter (the replay lab's `a`
+/// and `b`, the older kernel-test lab's `h` and `n`). `lab down --id ID` detaches the probe from
+/// these before it removes the lab.
+pub fn is_lab_iface(id: &str, iface: &str) -> bool {
+    iface.len() == PREFIX.len() + id.len() + 1
+        && iface
+            .strip_prefix(PREFIX)
+            .is_some_and(|rest| rest.starts_with(id))
+}
+
 /// What `lab down` removed.
 #[derive(Debug, Default, Serialize)]
 pub struct DownReport {
@@ -200,7 +210,8 @@ pub struct DownReport {
 
 /// Removes lab `id` (namespace `ebml-<id>`, its links, and a root-namespace link of the older
 /// kernel-test lab with the same id), or with `None` every namespace and root-namespace link
-/// whose name carries the project prefix. Removing what is not there is not an error.
+/// whose name carries the project prefix, anyone's (`lab down --all`, `probe cleanup`).
+/// Removing what is not there is not an error.
 pub fn down(id: Option<&str>) -> Result<DownReport> {
     let mut report = DownReport::default();
     let (namespaces, root_links): (Vec<String>, Vec<String>) = match id {
@@ -217,7 +228,7 @@ pub fn down(id: Option<&str>) -> Result<DownReport> {
     };
     // Before the namespaces go: a classic (cls_bpf) attachment is removed inside its namespace.
     let lab_iface = |iface: &str| match id {
-        Some(id) => iface.len() == PREFIX.len() + id.len() + 1 && iface.starts_with(&format!("{PREFIX}{id}")),
+        Some(id) => is_lab_iface(id, iface),
         None => iface.starts_with(PREFIX),
     };
     for iface in crate::bpffs::pinned_ifaces().into_iter().filter(|i| lab_iface(i)) {

@@ -58,6 +58,16 @@ impl Object {
         }
     }
 
+    /// Whether removing `other` removes this object too: `lab down --id ID` detaches the probe
+    /// from the lab's interfaces (`ebml-ID` and one letter) before it removes the namespace, so a
+    /// `probe detach` after it would fail ("not attached").
+    fn removed_with(&self, other: &Object) -> bool {
+        match (self, other) {
+            (Object::Probe { iface }, Object::Lab { id }) => crate::lab::replay_lab::is_lab_iface(id, iface),
+            _ => false,
+        }
+    }
+
     /// The command that removes just this object (None: only `probe cleanup` does).
     fn fix(&self) -> Option<String> {
         match self {
@@ -145,7 +155,14 @@ impl Stale {
 impl std::fmt::Display for Stale {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what: Vec<String> = self.objects.iter().map(Object::describe).collect();
-        let fixes: Vec<String> = self.objects.iter().filter_map(Object::fix).collect();
+        // One command per object, except for objects another one's command removes as well
+        // (the lab's probe: `lab down` detaches it, and a `probe detach` after it fails).
+        let fixes: Vec<String> = self
+            .objects
+            .iter()
+            .filter(|o| !self.objects.iter().any(|other| o.removed_with(other)))
+            .filter_map(Object::fix)
+            .collect();
         write!(
             f,
             "stale {} left by `workbench {}` (pid {}, no longer running): remove it with ",
@@ -174,12 +191,28 @@ pub fn stale() -> Vec<Stale> {
     let Ok(dir) = std::fs::read_dir(CLAIMS_DIR) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for entry in dir.filter_map(std::result::Result::ok) {
-        let path = entry.path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
+    // In the order the claims were made (`<pid>-<n>.json`): a process's outer claim (`verify`)
+    // before the inner one (the `probe attach` inside it).
+    let mut paths: Vec<(u32, u32, PathBuf)> = dir
+        .filter_map(std::result::Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            let stem = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut parts = stem.split('-').map(|n| n.parse().unwrap_or(u32::MAX));
+            (
+                parts.next().unwrap_or(u32::MAX),
+                parts.next().unwrap_or(u32::MAX),
+                p,
+            )
+        })
+        .collect();
+    paths.sort();
+    let mut out: Vec<Stale> = Vec::new();
+    for (_, _, path) in paths {
         let Some(record) = std::fs::read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
@@ -196,13 +229,24 @@ pub fn stale() -> Vec<Stale> {
             let _ = std::fs::remove_file(&path);
             continue;
         }
-        out.push(Stale {
-            pid: record.pid,
-            command: record.command,
-            objects,
-        });
+        // One line per killed process: the claims it held (a `verify` killed inside its `probe
+        // attach` held two) together, named by the outermost command, so that the line's
+        // commands are run once and in an order that works.
+        match out.iter_mut().find(|s| s.pid == record.pid) {
+            Some(same) => {
+                for o in objects {
+                    if !same.objects.contains(&o) {
+                        same.objects.push(o);
+                    }
+                }
+            }
+            None => out.push(Stale {
+                pid: record.pid,
+                command: record.command,
+                objects,
+            }),
+        }
     }
-    out.sort_by_key(|s| s.pid);
     out
 }
 
@@ -210,5 +254,38 @@ pub fn stale() -> Vec<Stale> {
 pub fn warn_stale() {
     for s in stale() {
         eprintln!("workbench: {s}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A killed `verify` left its lab and the probe on the lab's interface: `lab down` detaches
+    /// that probe itself, so the line suggests it alone (a `probe detach` after it failed, "not
+    /// attached"); a probe elsewhere keeps its own `probe detach`.
+    #[test]
+    fn a_labs_probe_gets_no_detach_of_its_own() {
+        let stale = Stale {
+            pid: 4242,
+            command: "verify".into(),
+            objects: vec![
+                Object::Lab { id: "fxu".into() },
+                Object::Probe {
+                    iface: "ebml-fxub".into(),
+                },
+                Object::Probe {
+                    iface: "ebml-fxu2b".into(),
+                },
+            ],
+        };
+        let line = stale.to_string();
+        assert!(
+            line.contains(
+                "remove it with `workbench lab down --id fxu && workbench probe detach --iface ebml-fxu2b`"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains("--iface ebml-fxub`"), "{line}");
     }
 }

@@ -82,6 +82,15 @@ pub struct ProbeModels {
     last_code: std::sync::Mutex<Option<super::code::CodeReport>>,
 }
 
+/// What [`ProbeModels::deploy_to`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deployed {
+    /// The model went into the slot (the active one became the rollback target).
+    Swapped,
+    /// The slot held that model already: no slot changed.
+    Unchanged,
+}
+
 /// The slots' models: active, shadow, previous.
 type Slots = [Option<Box<Model>>; 3];
 
@@ -263,9 +272,38 @@ impl ProbeModels {
 
     /// Makes `model` the active one; the active one becomes the rollback target. The new model
     /// is prepared first, so a model that is refused leaves active and previous as they were.
+    /// The model already active changes nothing ([`Self::deploy_to`] says so).
     pub fn deploy(&self, model: &Model) -> Result<()> {
+        self.deploy_to(model, false).map(drop)
+    }
+
+    /// [`Self::deploy`] (`shadow` false) or [`Self::deploy_shadow`] (`shadow` true), saying
+    /// whether a slot changed: the model already in that slot (byte for byte) is left as it
+    /// is, and so are the other slots (deploying the active model again must not make it its
+    /// own rollback target).
+    pub fn deploy_to(&self, model: &Model, shadow: bool) -> Result<Deployed> {
         let inner = self.prepare(model)?;
         let _turn = self.turn();
+        let slot = if shadow { SLOT_SHADOW } else { SLOT_ACTIVE };
+        if self.holds(slot, model)? {
+            return Ok(Deployed::Unchanged);
+        }
+        if shadow {
+            self.swap_shadow(model, &inner)?;
+        } else {
+            self.swap_active(model, &inner)?;
+        }
+        Ok(Deployed::Swapped)
+    }
+
+    /// Whether `slot` holds `model`, byte for byte.
+    fn holds(&self, slot: u32, model: &Model) -> Result<bool> {
+        Ok(self
+            .read_slot(slot)?
+            .is_some_and(|(_, m)| model_bytes(&m) == model_bytes(model)))
+    }
+
+    fn swap_active(&self, model: &Model, inner: &OwnedFd) -> Result<()> {
         let now = self.code_slots()?;
         let [a, s, p] = now.each_ref().map(Option::as_deref);
         self.code_ahead([a, s, p], [Some(model), s, a.or(p)])?;
@@ -275,10 +313,13 @@ impl ProbeModels {
         self.set_slot(SLOT_ACTIVE, inner.as_fd())
     }
 
-    /// Puts `model` beside the active one, evaluated but never acting.
+    /// Puts `model` beside the active one, evaluated but never acting (the model already in
+    /// the shadow slot changes nothing).
     pub fn deploy_shadow(&self, model: &Model) -> Result<()> {
-        let inner = self.prepare(model)?;
-        let _turn = self.turn();
+        self.deploy_to(model, true).map(drop)
+    }
+
+    fn swap_shadow(&self, model: &Model, inner: &OwnedFd) -> Result<()> {
         let now = self.code_slots()?;
         let [a, s, p] = now.each_ref().map(Option::as_deref);
         self.code_ahead([a, s, p], [a, Some(model), p])?;
@@ -293,12 +334,21 @@ impl ProbeModels {
         self.clear_slot(SLOT_SHADOW)
     }
 
-    /// The shadow model becomes the active one (the active one the rollback target).
+    /// The shadow model becomes the active one (the active one the rollback target). A shadow
+    /// that is the active model already only leaves the shadow slot: the rollback target stays.
     pub fn promote_shadow(&self) -> Result<()> {
         let _turn = self.turn();
         let Some((_, shadow)) = self.slot_fd(SLOT_SHADOW)? else {
             fail!(State, "no shadow model on {} to promote", self.iface);
         };
+        if let Some((_, m)) = self.read_slot(SLOT_SHADOW)? {
+            if self.holds(SLOT_ACTIVE, &m)? {
+                let now = self.code_slots()?;
+                let [a, s, p] = now.each_ref().map(Option::as_deref);
+                self.code_ahead([a, s, p], [a, None, p])?;
+                return self.clear_slot(SLOT_SHADOW);
+            }
+        }
         let now = self.code_slots()?;
         let [a, s, p] = now.each_ref().map(Option::as_deref);
         self.code_ahead([a, s, p], [s, None, a.or(p)])?;
@@ -309,12 +359,24 @@ impl ProbeModels {
         self.clear_slot(SLOT_SHADOW)
     }
 
-    /// Swaps the active and the previous model (a second rollback undoes the first).
+    /// Swaps the active and the previous model (a second rollback undoes the first). Refused
+    /// when there is no previous model, or when it is the active model itself (nothing
+    /// different to restore).
     pub fn rollback(&self) -> Result<()> {
         let _turn = self.turn();
         let Some((_, previous)) = self.slot_fd(SLOT_PREVIOUS)? else {
             fail!(State, "no previous model on {} to roll back to", self.iface);
         };
+        if let Some((_, m)) = self.read_slot(SLOT_PREVIOUS)? {
+            if self.holds(SLOT_ACTIVE, &m)? {
+                fail!(
+                    State,
+                    "nothing to roll back to on {}: the previous model {} is the active model",
+                    self.iface,
+                    id_string(m.header.model_id)
+                );
+            }
+        }
         let now = self.code_slots()?;
         let [a, s, p] = now.each_ref().map(Option::as_deref);
         self.code_ahead([a, s, p], [p, s, a])?;
@@ -372,6 +434,8 @@ impl ProbeModels {
 
 /// What the probe does with a malicious verdict, as `deploy --mode` and the agent's `mode` key
 /// name it.
+/// `dry-run` is the name shown everywhere (text and JSON, as the flag takes it); `dry_run`, the
+/// name JSON used before, is taken too, on the command line and in configuration files.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
@@ -381,6 +445,8 @@ pub enum Mode {
     /// Packets of flows whose active verdict is malicious are dropped.
     Enforce,
     /// Count what enforce would drop (statistic `would_drop`), pass everything.
+    #[serde(alias = "dry_run")]
+    #[value(alias = "dry_run")]
     DryRun,
 }
 
@@ -426,9 +492,48 @@ pub fn clock_name(clock: u32) -> &'static str {
 pub fn mode_name(mode: u32) -> &'static str {
     match mode {
         shared::abi::MODE_ENFORCE => "enforce",
-        shared::abi::MODE_DRY_RUN => "dry_run",
+        shared::abi::MODE_DRY_RUN => "dry-run",
         _ => "monitor",
     }
+}
+
+/// The probe's decision points in words, e.g. "packets 1-32, then every 16th" (after "at"):
+/// packets 1..=`first` of each flow, then every `every`-th (`shared::flow::is_decision_point`).
+pub fn decision_points_words(first: u32, every: u32) -> String {
+    match (first, every) {
+        (0, 0) => "no packet (the model never decides)".into(),
+        (_, 1) => "every packet".into(),
+        (0, e) => format!("every {} packet", ordinal(e)),
+        (1, 0) => "packet 1 only".into(),
+        (f, 0) => format!("packets 1-{f} only"),
+        (1, e) => format!("packet 1, then every {}", ordinal(e)),
+        (f, e) => format!("packets 1-{f}, then every {}", ordinal(e)),
+    }
+}
+
+/// 2nd, 3rd, 11th, 16th, 22nd.
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// Refuses decision points at which the probe never decides (`decide_first` and
+/// `decide_every` both 0): a model deployed so would score no flow.
+pub fn check_decision_points(first: u32, every: u32) -> Result<()> {
+    if first == 0 && every == 0 {
+        fail!(
+            Invalid,
+            "--decide-first 0 with --decide-every 0 decides at no packet: the model would never score a flow; \
+             give --decide-first N (packets 1-N of each flow) or --decide-every M (every M-th packet) above 0"
+        );
+    }
+    Ok(())
 }
 
 fn config_map(iface: &str) -> Result<OwnedFd> {
@@ -446,6 +551,7 @@ pub fn read_config(iface: &str) -> Result<ProbeConfig> {
 pub fn write_config(iface: &str, config: &ProbeConfig, policy: crate::enforce::DefaultRoute) -> Result<()> {
     crate::enforce::check(iface, config.mode, policy)?;
     check_clock(iface, config.clock)?;
+    check_decision_points(config.decide_first_packets, config.decide_every)?;
     write_config_map(config_map(iface)?, config)
 }
 
@@ -550,6 +656,46 @@ mod tests {
             err.contains("feature mask is 0x8") && err.contains("read features 0x200000"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn decision_points_read_right_at_zero() {
+        assert_eq!(decision_points_words(32, 16), "packets 1-32, then every 16th");
+        assert_eq!(decision_points_words(0, 16), "every 16th packet");
+        assert_eq!(decision_points_words(8, 2), "packets 1-8, then every 2nd");
+        assert_eq!(decision_points_words(0, 3), "every 3rd packet");
+        assert_eq!(decision_points_words(4, 12), "packets 1-4, then every 12th");
+        assert_eq!(decision_points_words(4, 22), "packets 1-4, then every 22nd");
+        assert_eq!(decision_points_words(0, 1), "every packet");
+        assert_eq!(decision_points_words(8, 0), "packets 1-8 only");
+        assert_eq!(decision_points_words(1, 0), "packet 1 only");
+        assert!(!decision_points_words(0, 16).contains("1-0"));
+        assert!(decision_points_words(0, 0).contains("never"));
+        let err = check_decision_points(0, 0)
+            .expect_err("never decides")
+            .to_string();
+        assert!(
+            err.contains("never score") && err.contains("--decide-every"),
+            "{err}"
+        );
+        check_decision_points(0, 16).expect("every 16th packet decides");
+        check_decision_points(8, 0).expect("packets 1-8 decide");
+    }
+
+    #[test]
+    fn dry_run_reads_as_the_flag_takes_it_and_both_spellings_parse() {
+        use clap::ValueEnum;
+        #[derive(serde::Deserialize)]
+        struct T {
+            mode: Mode,
+        }
+        assert_eq!(mode_name(shared::abi::MODE_DRY_RUN), "dry-run");
+        assert_eq!(Mode::from_str("dry-run", false), Ok(Mode::DryRun));
+        assert_eq!(Mode::from_str("dry_run", false), Ok(Mode::DryRun));
+        for v in ["dry-run", "dry_run"] {
+            let t: T = serde_json::from_str(&format!("{{\"mode\":\"{v}\"}}")).expect(v);
+            assert_eq!(t.mode, Mode::DryRun);
+        }
     }
 
     #[test]

@@ -93,8 +93,8 @@ fn render_models(frame: &mut Frame, area: Rect, app: &App) {
                 Span::styled("mode     ", theme.title),
                 Span::styled(m.mode, mode_style),
                 Span::raw(format!(
-                    " · decide at packets 1-{}, then every {}",
-                    m.decide_first_packets, m.decide_every
+                    " · decide at {}",
+                    workbench_kernel::models::decision_points_words(m.decide_first_packets, m.decide_every)
                 )),
             ]));
         }

@@ -109,7 +109,7 @@ impl PairIndex<Row> {
             let num = |c: usize, max: i64| {
                 integer(get(c))
                     .filter(|v| (0..=max).contains(v))
-                    .ok_or_else(|| bad(c, &format!("an integer in 0..={max}")))
+                    .ok_or_else(|| bad(c, &format!("an integer from 0 to {max}")))
             };
             let src = (ip(0)?, num(1, u16::MAX.into())? as u16);
             let dst = (ip(2)?, num(3, u16::MAX.into())? as u16);
