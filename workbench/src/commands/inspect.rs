@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::print_json;
 use workbench_data::dataset::{self, ColumnHealth, DatasetKind, Dropped, LoadOptions, LoadedDataset};
+use workbench_data::pitfalls::evidence::words;
 use workbench_data::pitfalls::{self, Finding};
 
 #[derive(Debug, Args)]
@@ -106,25 +107,6 @@ pub fn report(ds: &LoadedDataset) -> InspectReport {
 
 /// Items of an evidence list printed in the text report (`--json` has them all).
 const LIST_ITEMS: usize = 8;
-
-/// A value in words: strings without quotes, objects as `key value, ...`, never cut mid-value.
-fn words(v: &Value) -> String {
-    match v {
-        Value::Null => "none".into(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items.iter().map(words).collect::<Vec<_>>().join(", "),
-        Value::Object(m) => m
-            .iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| match v {
-                Value::Object(_) | Value::Array(_) => format!("{k} ({})", words(v)),
-                _ => format!("{k} {}", words(v)),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        other => other.to_string(),
-    }
-}
 
 /// One evidence entry as lines: a list of objects one item per line (the first few).
 fn evidence_lines(key: &str, v: &Value) -> Vec<String> {

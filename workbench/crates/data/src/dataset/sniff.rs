@@ -50,18 +50,10 @@ const TABLE: &str = "a table (CSV or Parquet)";
 /// file, or a JSON document. Each is named with what to give instead; read as CSV they made "the
 /// header line has no `,`, `;` or tab" or a ragged row, which names neither.
 pub fn refuse_non_table(path: &Path) -> Result<(), DataError> {
-    let mut head = [0u8; 64];
-    let Ok(mut f) = std::fs::File::open(path) else {
+    let Some(head) = workbench_flow::capture::read_head(path, 64) else {
         return Ok(()); // the table reader names the cause
     };
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => n += k,
-        }
-    }
-    let head = &head[..n];
+    let head = head.as_slice();
     let name = path.display().to_string();
     if let Some(format) = head
         .get(..4)

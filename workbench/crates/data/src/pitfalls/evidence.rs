@@ -288,6 +288,29 @@ pub struct KernelFeatures {
     pub unmapped: Vec<UnmappedColumn>,
 }
 
+/// An evidence value in words, as `workbench inspect` and the Pitfalls tab write it: text
+/// unquoted, lists joined by `, `, objects as `key value` pairs (null fields left out); never
+/// cut mid-value.
+pub fn words(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "none".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.is_empty() => "none".into(),
+        Value::Array(a) => a.iter().map(words).collect::<Vec<_>>().join(", "),
+        Value::Object(o) => o
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| match v {
+                Value::Object(_) | Value::Array(_) => format!("{k} ({})", words(v)),
+                _ => format!("{k} {}", words(v)),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@
 
 mod link;
 mod not_capture;
-pub use not_capture::{compressed, compressed_message, is_model_file, model_given_as_data};
+pub use not_capture::{compressed, compressed_message, is_model_file, model_given_as_data, read_head};
 mod pcap;
 mod pcapng;
 pub mod unique;

@@ -82,11 +82,11 @@ pub fn describe(path: &Path, magic: [u8; 4]) -> String {
 
 /// Whether the first kilobyte is printable text with a line break or a field separator (a
 /// CSV, a labels file).
-fn looks_like_text(path: &Path) -> bool {
-    let mut head = [0u8; 1024];
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return false;
-    };
+/// Up to the first `max_bytes` of a file (fewer when it is shorter); None if it cannot be
+/// opened (the reader that opens it next names the cause).
+pub fn read_head(path: &Path, max_bytes: usize) -> Option<Vec<u8>> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut head = vec![0u8; max_bytes];
     let mut n = 0;
     while n < head.len() {
         match f.read(&mut head[n..]) {
@@ -94,7 +94,14 @@ fn looks_like_text(path: &Path) -> bool {
             Ok(k) => n += k,
         }
     }
-    let head = &head[..n];
+    head.truncate(n);
+    Some(head)
+}
+
+fn looks_like_text(path: &Path) -> bool {
+    let Some(head) = read_head(path, 1024) else {
+        return false;
+    };
     let text = head
         .iter()
         .all(|&b| b == b'\n' || b == b'\r' || b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80);

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use workbench_data::pitfalls::evidence::{FeatureScore, SplitEvidence};
+use workbench_data::pitfalls::evidence::{words, FeatureScore, SplitEvidence};
 use workbench_data::pitfalls::{Evidence, Finding};
 
 #[derive(Debug, Default)]
@@ -152,27 +152,6 @@ pub fn split_drop(findings: &[Finding]) -> Option<SplitDrop> {
 /// Entries of an evidence list shown; the rest are counted (`inspect --json` has them all), as
 /// `workbench inspect` prints them.
 const LIST_SHOWN: usize = 8;
-
-/// A value in words, as `workbench inspect` writes it: text unquoted, lists joined by `, `,
-/// objects as `key value` pairs (empty fields left out); never cut mid-value.
-fn words(v: &Value) -> String {
-    match v {
-        Value::Null => "none".into(),
-        Value::String(s) => s.clone(),
-        Value::Array(a) if a.is_empty() => "none".into(),
-        Value::Array(a) => a.iter().map(words).collect::<Vec<_>>().join(", "),
-        Value::Object(o) => o
-            .iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| match v {
-                Value::Object(_) | Value::Array(_) => format!("{k} ({})", words(v)),
-                _ => format!("{k} {}", words(v)),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        other => other.to_string(),
-    }
-}
 
 /// The evidence as `key: value` lines with the values written out (the panel wraps them): a
 /// list of records one entry a line below its key (the first few), a map of records (the
