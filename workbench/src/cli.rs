@@ -35,8 +35,8 @@ pub enum Command {
     Metrics(crate::commands::metrics::MetricsArgs),
     /// Run as a long-lived agent: the probe on the interfaces of an `[agent]` config (--config,
     /// default /etc/ebpf-ml-workbench/agent.toml), metrics and health over HTTP, events, a
-    /// watched model directory; SIGHUP reloads, SIGTERM detaches.
-    Agent,
+    /// watched model directory; SIGHUP reloads, SIGTERM detaches. --check validates the file.
+    Agent(crate::commands::agent::AgentArgs),
     /// Export a model for other targets (C99 for embedded devices).
     Export(crate::commands::export::ExportArgs),
     /// Inspect model files.

@@ -100,7 +100,7 @@ pub fn run() -> Result<()> {
         Some(cli::Command::Tui(args)) => commands::tui::run(args),
         Some(cli::Command::Screenshots(args)) => commands::screenshots::run(args),
         Some(cli::Command::Config(cmd)) => commands::config::run(cmd, located),
-        Some(cli::Command::Agent) => commands::agent::run(config_path),
+        Some(cli::Command::Agent(args)) => commands::agent::run(args, config_path),
         // `parse` makes `workbench` alone `workbench tui`.
         None => Err(color_eyre::eyre::eyre!("no subcommand: see `workbench --help`")),
     };

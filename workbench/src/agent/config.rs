@@ -164,8 +164,24 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
     })
 }
 
-/// The checks that need the machine (interfaces, files) but not the probe.
+/// The checks that need the machine (interfaces, files) but not the probe; the file's own
+/// values first, then what this host must have.
 fn check(cfg: &AgentConfig, path: &Path) -> Result<ModelFile, String> {
+    check_values(cfg, path)?;
+    let mut model = None;
+    for c in host_checks(cfg, path) {
+        if let Some(e) = c.error {
+            return Err(e);
+        }
+        if c.model.is_some() {
+            model = c.model;
+        }
+    }
+    model.ok_or_else(|| format!("{}: key `agent.model`: not read", path.display()))
+}
+
+/// The checks on the file's values alone (the same on every host).
+fn check_values(cfg: &AgentConfig, path: &Path) -> Result<(), String> {
     let key = |k: &str, msg: String| format!("{}: key `agent.{k}`: {msg}", path.display());
     if cfg.interfaces.is_empty() {
         return Err(key("interfaces", "names no interface".into()));
@@ -173,24 +189,6 @@ fn check(cfg: &AgentConfig, path: &Path) -> Result<ModelFile, String> {
     for (i, iface) in cfg.interfaces.iter().enumerate() {
         if cfg.interfaces[..i].contains(iface) {
             return Err(key("interfaces", format!("names {iface:?} twice")));
-        }
-        if let Err(e) = workbench_kernel::probe::ifindex(iface) {
-            return Err(key("interfaces", e.to_string()));
-        }
-        if let Err(e) = enforce::check(iface, cfg.mode.abi(), cfg.policy()) {
-            return Err(key(
-                "mode",
-                format!("{e} (in this file: enforce_on_default_route = true)").replace(
-                    "; pass --i-know-enforce-can-cut-this-machine-off to `workbench deploy` to do it anyway",
-                    "",
-                ),
-            ));
-        }
-    }
-    let model = file::read(&cfg.model).map_err(|e| key("model", format!("{e:#}")))?;
-    if let Some(dir) = &cfg.model_dir {
-        if !dir.is_dir() {
-            return Err(key("model_dir", format!("{} is not a directory", dir.display())));
         }
     }
     if cfg.model_dir_poll_ms < 10 {
@@ -211,7 +209,147 @@ fn check(cfg: &AgentConfig, path: &Path) -> Result<ModelFile, String> {
     if cfg.flow_table == Some(0) {
         return Err(key("flow_table", "must be at least 1 entry".into()));
     }
-    Ok(model)
+    Ok(())
+}
+
+/// One check against this host (`agent --check`): what was checked, under which key, and the
+/// error line the agent's start would stop with.
+pub struct HostCheck {
+    pub key: &'static str,
+    pub what: String,
+    pub error: Option<String>,
+    /// The model file, read and validated (the `model` check).
+    pub model: Option<ModelFile>,
+}
+
+/// Every check against this host, in the order the start makes them: each interface exists
+/// (and enforce mode is allowed on it), the model file reads and validates, `model_dir` is a
+/// directory. All of them, not only up to the first failure.
+pub fn host_checks(cfg: &AgentConfig, path: &Path) -> Vec<HostCheck> {
+    let key = |k: &str, msg: String| format!("{}: key `agent.{k}`: {msg}", path.display());
+    let mut out = Vec::new();
+    for iface in &cfg.interfaces {
+        let error = match workbench_kernel::probe::ifindex(iface) {
+            Err(e) => Some(key("interfaces", e.to_string())),
+            Ok(_) => enforce::check(iface, cfg.mode.abi(), cfg.policy()).err().map(|e| {
+                key(
+                    "mode",
+                    format!("{e} (in this file: enforce_on_default_route = true)").replace(
+                        "; pass --i-know-enforce-can-cut-this-machine-off to `workbench deploy` to do it anyway",
+                        "",
+                    ),
+                )
+            }),
+        };
+        out.push(HostCheck {
+            key: "interfaces",
+            what: format!(
+                "interface {iface} exists (and allows mode {})",
+                value_name(&cfg.mode)
+            ),
+            error,
+            model: None,
+        });
+    }
+    let (model, error) = match file::read(&cfg.model) {
+        Ok(m) => (Some(m), None),
+        Err(e) => (None, Some(key("model", format!("{e:#}")))),
+    };
+    out.push(HostCheck {
+        key: "model",
+        what: format!("model file {} reads and validates", cfg.model.display()),
+        error,
+        model,
+    });
+    if let Some(dir) = &cfg.model_dir {
+        out.push(HostCheck {
+            key: "model_dir",
+            what: format!("model_dir {} is a directory", dir.display()),
+            error: (!dir.is_dir()).then(|| key("model_dir", format!("{} is not a directory", dir.display()))),
+            model: None,
+        });
+    }
+    out
+}
+
+/// The name a configuration file (and the matching flag) spells a value with.
+fn value_name<E: clap::ValueEnum>(e: &E) -> String {
+    e.to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
+}
+
+/// One key of the `[agent]` table as the agent resolved it.
+#[derive(Debug, serde::Serialize)]
+pub struct Resolved {
+    pub key: &'static str,
+    pub value: serde_json::Value,
+    /// `file` (set in the file) or `default`.
+    pub source: &'static str,
+}
+
+/// Every key of the `[agent]` table with the value the agent uses (the file's or the default;
+/// `text` is the file, to tell which). docs/CLI.md lists the same keys.
+pub fn resolved(cfg: &AgentConfig, text: &str) -> Vec<Resolved> {
+    use serde_json::{json, Value};
+    let table: toml::Table = toml::from_str(text).unwrap_or_default();
+    let given = |k: &str| {
+        table
+            .get("agent")
+            .and_then(toml::Value::as_table)
+            .is_some_and(|t| t.contains_key(k))
+    };
+    let path = |p: &Option<PathBuf>| p.as_ref().map_or(Value::Null, |p| json!(p.display().to_string()));
+    let entries: Vec<(&'static str, Value)> = vec![
+        ("interfaces", json!(cfg.interfaces)),
+        ("model", json!(cfg.model.display().to_string())),
+        ("metrics_listen", json!(cfg.metrics_listen.to_string())),
+        ("mode", json!(value_name(&cfg.mode))),
+        ("enforce_on_default_route", json!(cfg.enforce_on_default_route)),
+        (
+            "attach",
+            json!(match cfg.attach {
+                Attach::Auto => "auto",
+                Attach::Tcx => "tcx",
+                Attach::Tc => "tc",
+            }),
+        ),
+        ("clock", json!(value_name(&cfg.clock))),
+        ("engine", json!(value_name(&cfg.engine))),
+        ("flow_table", cfg.flow_table.map_or(Value::Null, |n| json!(n))),
+        ("events_file", path(&cfg.events_file)),
+        ("events_rotate_bytes", json!(cfg.events_rotate_bytes)),
+        ("events_rotate_keep", json!(cfg.events_rotate_keep)),
+        ("events_socket", path(&cfg.events_socket)),
+        ("model_dir", path(&cfg.model_dir)),
+        ("model_dir_poll_ms", json!(cfg.model_dir_poll_ms)),
+        ("promote_after_decisions", json!(cfg.promote_after_decisions)),
+        ("promote_max_disagreement", json!(cfg.promote_max_disagreement)),
+        (
+            "on_exit",
+            json!(match cfg.on_exit {
+                OnExit::Detach => "detach",
+                OnExit::Keep => "keep",
+            }),
+        ),
+    ];
+    entries
+        .into_iter()
+        .map(|(key, value)| Resolved {
+            key,
+            value,
+            source: if given(key) { "file" } else { "default" },
+        })
+        .collect()
+}
+
+/// Reads and parses `path` and checks its values, without the host checks (`agent --check`):
+/// the file's text and its configuration.
+pub fn read_and_check_values(path: &Path) -> Result<(String, AgentConfig), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read the agent configuration: {e}", path.display()))?;
+    let cfg = parse(&text, path)?;
+    check_values(&cfg, path)?;
+    Ok((text, cfg))
 }
 
 #[cfg(test)]
@@ -256,5 +394,11 @@ mod tests {
         let cfg = parse(text, Path::new("configmap.yaml")).expect("the ConfigMap's agent.toml parses");
         // The model the ConfigMap ships is in the watched directory: a new one goes in as shadow.
         assert_eq!(cfg.model.parent(), cfg.model_dir.as_deref());
+        check_values(&cfg, Path::new("configmap.yaml")).expect("values in range");
+        let r = resolved(&cfg, text);
+        let source = |k: &str| r.iter().find(|e| e.key == k).map(|e| e.source);
+        assert_eq!(source("model_dir"), Some("file"));
+        assert_eq!(source("on_exit"), Some("default"));
+        assert_eq!(r.len(), 18, "every key of the table");
     }
 }

@@ -120,6 +120,14 @@ impl fmt::Display for CheckReport<'_> {
     }
 }
 
+/// Whether `path` is TOML with a top-level `agent` table (the agent's file, deploy/systemd).
+fn is_agent_file(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.get("agent").is_some_and(toml::Value::is_table))
+}
+
 pub fn run(cmd: ConfigCommand, located: Option<(PathBuf, Origin)>) -> Result<()> {
     match cmd {
         ConfigCommand::Show { output } => {
@@ -135,7 +143,17 @@ pub fn run(cmd: ConfigCommand, located: Option<(PathBuf, Origin)>) -> Result<()>
             output.emit(&report)
         }
         ConfigCommand::Check { file, output } => {
-            let config = config::load(&file, Origin::Flag)?;
+            let config = config::load(&file, Origin::Flag).map_err(|e| {
+                if is_agent_file(&file) {
+                    color_eyre::eyre::eyre!(
+                        "{}: an agent configuration (an [agent] table), not a workbench settings file: check it with `workbench agent --check --config {}`",
+                        file.display(),
+                        file.display()
+                    )
+                } else {
+                    e.into()
+                }
+            })?;
             output.emit(&CheckReport {
                 file: file.display().to_string(),
                 ok: true,

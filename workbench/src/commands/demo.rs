@@ -31,7 +31,14 @@ struct Summary {
     flows: usize,
     flagged_flows: usize,
     flood_flows_flagged: usize,
+    /// Kernel mode: packets the replay loop sent into the lab and its full passes over the
+    /// capture (0 when simulated: nothing is sent anywhere).
     packets_replayed: u64,
+    replay_passes: u64,
+    /// Simulated mode: packets the userspace twin read from the capture and the full passes
+    /// over it (0 in kernel mode).
+    packets_simulated: u64,
+    simulated_passes: u64,
     /// Start of the command to the Live source running (training and lab included).
     setup_ms: u64,
     /// Start of the command to the end of the Live stage.
@@ -172,6 +179,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
         flagged_flows: live.flagged_flows,
         flood_flows_flagged: live.flood_flows_flagged,
         packets_replayed: live.packets_replayed,
+        replay_passes: live.replay_passes,
+        packets_simulated: live.packets_simulated,
+        simulated_passes: live.simulated_passes,
         setup_ms: demo.setup_ms,
         elapsed_ms,
         dataset,
@@ -227,15 +237,27 @@ impl std::fmt::Display for Summary {
             summary.model.rows_test,
             summary.model.split.name()
         )?;
+        let pcap = summary.samples.pcap.file_name().map_or_else(
+            || summary.samples.pcap.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let packets = match summary.mode {
+            Mode::Kernel => format!(
+                "{} packets seen by the probe, {} replayed into the lab ({} full passes of {pcap})",
+                summary.live.packets_seen, summary.packets_replayed, summary.replay_passes,
+            ),
+            Mode::Simulated => format!(
+                "{} packets simulated by the userspace twin ({} full passes of {pcap}; none sent anywhere)",
+                summary.packets_simulated, summary.simulated_passes,
+            ),
+        };
         writeln!(
             f,
-            "live: {} flows, {} flagged ({} from the SYN flood, {} benign), {} packets seen, {} replayed",
+            "live: {} flows, {} flagged ({} from the SYN flood, {} benign), {packets}",
             summary.flows,
             summary.flagged_flows,
             summary.flood_flows_flagged,
             summary.live.flagged_benign_flows,
-            summary.live.packets_seen,
-            summary.packets_replayed
         )?;
         if let Some(s) = &summary.shadow {
             writeln!(

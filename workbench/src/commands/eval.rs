@@ -120,12 +120,33 @@ fn metrics_line(m: &EvalMetrics) -> String {
     )
 }
 
-/// The report in words: the figures at the last decision point, then per class, time to
-/// detect, per file and the skew.
+/// Where each flow's verdict was taken, in words, after `r.at` (`decision_points`,
+/// `last_packet`, `packet_N`, `table_rows`): for "N flagged ..." and the metrics line.
+fn verdict_at(at: &str) -> (String, String) {
+    match at {
+        "decision_points" => (
+            "flagged at their last decision point".into(),
+            "at the last decision point".into(),
+        ),
+        "last_packet" => ("flagged at their last packet".into(), "at the last packet".into()),
+        "table_rows" => ("flagged (one decision per row)".into(), "on the rows".into()),
+        other => match other.strip_prefix("packet_") {
+            Some(n) => (
+                format!("flagged at packet {n} (the last, for shorter flows)"),
+                format!("at packet {n}"),
+            ),
+            None => (format!("flagged ({other})"), format!("at {other}")),
+        },
+    }
+}
+
+/// The report in words: the figures where each flow was decided (`--at`), then per class, time
+/// to detect, per file and the skew.
 fn words_of(r: &EvalReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (flagged_at, metrics_at) = verdict_at(&r.at);
     writeln!(
         f,
-        "model {} ({}) on {} ({}), at {}: {} flows, {} labelled, {} flagged at their last decision point",
+        "model {} ({}) on {} ({}), at {}: {} flows, {} labelled, {} {flagged_at}",
         r.model.model_id,
         r.model.kind,
         r.data.join(", "),
@@ -135,7 +156,7 @@ fn words_of(r: &EvalReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         r.labelled_flows,
         r.flagged_flows
     )?;
-    writeln!(f, "  at the last decision point: {}", metrics_line(&r.metrics))?;
+    writeln!(f, "  {metrics_at}: {}", metrics_line(&r.metrics))?;
     for (why_key, why) in &r.metrics.undefined {
         writeln!(f, "    {why_key} undefined: {why}")?;
     }

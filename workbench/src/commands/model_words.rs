@@ -87,6 +87,31 @@ fn kind_and_size(m: &ModelMeta) -> String {
     }
 }
 
+/// When the model flags a flow. A tree is trained with a threshold on P(malicious) (`train
+/// --threshold`, in the training record) but compiled to the lowest leaf score at or above it
+/// (the same decisions: no leaf scores in between), so its header can say 1.0000 for a tree
+/// trained at 0.5; the line says the training threshold first and the leaves' floor in words.
+fn decides(m: &ModelMeta, scale: ScoreScale, raw: &str) -> String {
+    let compiled = threshold_words(scale, m.threshold);
+    let trained = m.provenance.get("threshold").and_then(Value::as_f64);
+    match trained {
+        Some(t) if m.kind == "tree" => {
+            let floor = scale.threshold_probability(m.threshold);
+            if floor > 1.0 {
+                format!(
+                    "malicious at P(malicious) >= {t:.4} (trained with --threshold {t}), but no leaf of this tree reaches it: never malicious ({raw})"
+                )
+            } else {
+                format!(
+                    "malicious at P(malicious) >= {t:.4} (trained with --threshold {t}); the leaves it flags score at least {floor:.4} ({raw}: what the probe compares, the same decisions)"
+                )
+            }
+        }
+        Some(t) => format!("{compiled} ({raw}; trained with --threshold {t})"),
+        None => format!("{compiled} ({raw})"),
+    }
+}
+
 /// The whole description, one fact per line.
 pub fn describe(m: &ModelMeta) -> String {
     let mut out = String::new();
@@ -124,8 +149,8 @@ pub fn describe(m: &ModelMeta) -> String {
         };
         let _ = writeln!(
             out,
-            "  decides: {} ({raw}); every score is shown as P(malicious) in 0..1",
-            threshold_words(scale, m.threshold)
+            "  decides: {}; every score is shown as P(malicious) in 0..1",
+            decides(m, scale, &raw)
         );
         let names: Vec<String> = m
             .features

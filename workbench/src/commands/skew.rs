@@ -50,13 +50,15 @@ impl fmt::Display for SkewOutput<'_> {
         let (model, skew) = (self.model, self.skew);
         writeln!(
             out,
-            "model {} ({}) on {}: {} decisions ({})",
+            "model {} ({}) on {}: {} decisions in {} flows ({})",
             model.model_id,
             model.kind,
             self.data.join(", "),
             skew.decisions,
+            skew.flows,
             skew.decided_at
         )?;
+        writeln!(out, "  method: {}", skew.method)?;
         for line in &skew.summary {
             writeln!(out, "  {line}")?;
         }

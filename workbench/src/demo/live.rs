@@ -40,9 +40,14 @@ pub struct LiveProgress {
     pub shadow_disagreeing_flows: usize,
     /// Packets the source has seen (the probe's counter, or the twin's).
     pub packets_seen: u64,
-    /// Packets the replay loop sent into the lab (kernel mode).
+    /// Packets the replay loop sent into the lab, and its full passes over the capture (kernel
+    /// mode; 0 when simulated: nothing is sent anywhere).
     pub packets_replayed: u64,
     pub replay_passes: u64,
+    /// Packets the userspace twin read from the capture, and the full passes over it that makes
+    /// (simulated mode; 0 in kernel mode, where nothing is simulated).
+    pub packets_simulated: u64,
+    pub simulated_passes: u64,
     /// From the start of `workbench demo` (setup and training included) to the first poll that
     /// showed a flagged flow, and one of the SYN flood.
     pub first_flagged_ms: Option<u64>,
@@ -60,6 +65,8 @@ pub struct DemoSource {
     label: String,
     truth: Arc<Truth>,
     replay: Option<Arc<ReplayCounters>>,
+    /// Simulated: the packets in one pass of the capture the twin reads.
+    simulated_pass_packets: Option<u64>,
     started: Instant,
     progress: SharedProgress,
 }
@@ -77,9 +84,16 @@ impl DemoSource {
             label,
             truth,
             replay,
+            simulated_pass_packets: None,
             started,
             progress: Arc::default(),
         }
+    }
+
+    /// A simulation: the twin reads a capture of `packets` packets per pass.
+    pub fn simulating(mut self, packets: u64) -> Self {
+        self.simulated_pass_packets = Some(packets);
+        self
     }
 
     pub fn progress(&self) -> SharedProgress {
@@ -130,6 +144,11 @@ impl DemoSource {
             p.packets_replayed = r.packets.load(Ordering::Relaxed);
             p.replay_passes = r.passes.load(Ordering::Relaxed);
             p.replay_failure = r.failure.lock().ok().and_then(|f| f.clone());
+        }
+        if let Some(per_pass) = self.simulated_pass_packets {
+            // The twin counts every packet it reads, pass after pass.
+            p.packets_simulated = p.packets_seen;
+            p.simulated_passes = p.packets_seen.checked_div(per_pass).unwrap_or(0);
         }
         p
     }

@@ -181,6 +181,7 @@ impl Demo {
         let shadow = match shadow::train(&data_file, scratch.path(), &samples) {
             Ok(s) => {
                 say(&s.line());
+                say(&format!("demo: the same shadow model: {}", s.train_command));
                 Some(s)
             }
             Err(e) => {
@@ -282,7 +283,10 @@ impl Demo {
                 )
             }
         };
-        let source = DemoSource::new(inner, label, self.truth.clone(), replay, self.started);
+        let mut source = DemoSource::new(inner, label, self.truth.clone(), replay, self.started);
+        if self.kernel.is_none() {
+            source = source.simulating(capture_packets(&self.samples.pcap)?);
+        }
         let progress = source.progress();
         Ok((Box::new(source), progress))
     }
@@ -368,4 +372,11 @@ pub fn run_headless(
         }
         std::thread::sleep(interval);
     }
+}
+
+/// The packets in one pass of `pcap` as the userspace twin reads it (leniently, as it does).
+fn capture_packets(pcap: &Path) -> Result<u64> {
+    let reader = workbench_flow::capture::open(pcap, true)
+        .wrap_err_with(|| format!("counting the packets of {}", pcap.display()))?;
+    Ok(reader.flatten().count() as u64)
 }

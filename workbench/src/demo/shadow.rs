@@ -1,5 +1,6 @@
 //! The demo's second model: a tree trained on the embedded Kaggle slice (CIC-IDS2017, end-of-flow
-//! CICFlowMeter columns mapped to kernel features, as `workbench train DATA --model tree` does)
+//! CICFlowMeter columns mapped to kernel features, as `workbench train DATA --model tree
+//! --max-depth 6` does: [`train_command`], in the summary as `shadow.train_command`)
 //! goes in as the SHADOW beside the honest active model. It scores well on its own test split,
 //! yet on the sample capture, decided at the probe's decision points, it disagrees with the
 //! active model: the explanation is `workbench eval` of it on the capture the Live tab replays
@@ -23,6 +24,19 @@ use workbench_tui::state::eval::{self as tui_eval, EvalRun, ShadowStory};
 /// How many shifted features the summary lists.
 const TOP_FEATURES: usize = 5;
 
+/// The depth of the Kaggle tree (`workbench train` defaults to 8: the command that reproduces
+/// the shadow model says `--max-depth 6`).
+pub const MAX_DEPTH: usize = 6;
+
+/// The `workbench train` command that writes the same model (the same model id) from the
+/// embedded slice at `data_file`.
+pub fn train_command(data_file: &Path, out: &str) -> String {
+    format!(
+        "workbench train {} --model tree --max-depth {MAX_DEPTH} -o {out}",
+        data_file.display()
+    )
+}
+
 /// The shadow model and its evaluation on the demo's capture.
 pub struct Shadow {
     pub model: Box<Model>,
@@ -31,6 +45,8 @@ pub struct Shadow {
     pub split: SplitKind,
     pub test_f1: f64,
     pub run: Arc<EvalRun>,
+    /// The `workbench train` command that writes the same model.
+    pub train_command: String,
 }
 
 /// One shifted feature, as the headless summary reports it.
@@ -62,6 +78,8 @@ pub struct ShadowSummary {
     pub explanation: Vec<String>,
     /// The same evaluation headless (the model file lives in the demo's scratch directory).
     pub command: String,
+    /// The `workbench train` command that writes this model again (the same model id).
+    pub train_command: String,
 }
 
 pub fn trained_on() -> String {
@@ -83,7 +101,7 @@ pub fn train(data_file: &Path, dir: &Path, samples: &Samples) -> Result<Shadow> 
         positive: None,
         train: TrainOptions {
             kind: ModelKind::Tree,
-            max_depth: 6,
+            max_depth: MAX_DEPTH,
             ..TrainOptions::default()
         },
     };
@@ -111,6 +129,7 @@ pub fn train(data_file: &Path, dir: &Path, samples: &Samples) -> Result<Shadow> 
         split: t.report.split,
         test_f1: t.report.metrics.f1,
         model: t.model,
+        train_command: train_command(data_file, "kaggle-tree.ebml"),
         path,
         run: Arc::new(EvalRun {
             report,
@@ -160,6 +179,7 @@ impl Shadow {
                 .collect(),
             explanation: r.skew.summary.clone(),
             command: self.run.command.clone(),
+            train_command: self.train_command.clone(),
         }
     }
 

@@ -66,6 +66,35 @@ fn unprivileged_headless_demo_says_simulated_and_flags_the_flood_of_generated_sa
         Some(0),
         "nothing was sent anywhere"
     );
+    assert_eq!(v["replay_passes"].as_u64(), Some(0), "{v:#}");
+    // What the simulation did: the packets the twin read, and its full passes over the capture.
+    let simulated = v["packets_simulated"].as_u64().expect("packets_simulated");
+    assert!(simulated > 0, "{v:#}");
+    assert_eq!(Some(simulated), live["packets_seen"].as_u64(), "{live:#}");
+    assert_eq!(v["simulated_passes"], live["simulated_passes"], "{v:#}");
+    assert!(v["simulated_passes"].as_u64().is_some(), "{v:#}");
+    // The printed command writes the shadow model again: the same model id.
+    let command = v["shadow"]["train_command"].as_str().expect("train_command");
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(&words[..2], ["workbench", "train"], "{command}");
+    assert!(command.contains("--max-depth 6"), "{command}");
+    // Beside the demo's cache (the working directory keeps nothing else).
+    let out = dir.path().join("ebpf-ml-workbench").join("kaggle-tree.ebml");
+    let train = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(&words[1..words.len() - 1])
+        .arg(&out)
+        .args(["--json"])
+        .env("XDG_CACHE_HOME", dir.path())
+        .output()
+        .expect("train runs");
+    assert!(
+        train.status.success(),
+        "{}",
+        String::from_utf8_lossy(&train.stderr)
+    );
+    let t: serde_json::Value = serde_json::from_slice(&train.stdout).expect("train --json");
+    assert_eq!(t["model_id"], v["shadow_model_id"], "{command}");
+    std::fs::remove_file(&out).expect("remove the model");
     assert_eq!(v["lab"], serde_json::Value::Null);
     assert_eq!(v["dataset"]["rows"].as_u64(), Some(30_233));
     assert!(!stderr.contains("lab ebml-"), "no lab was made: {stderr}");

@@ -426,3 +426,75 @@ fn a_model_trained_on_captures_records_quantiles_that_skew_compares() {
     assert!(!features.is_empty(), "{r:#}");
     assert!(features.iter().all(|f| f["psi"].is_number()), "{r:#}");
 }
+
+/// The feature's entry in a skew report.
+fn skew_feature<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
+    r["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .find(|f| f["feature"] == name)
+}
+
+/// Skew on the model's own capture weighs each flow's decision points 1/N (every flow counts once
+/// on each side): the features a flow cannot change (protocol, forward TTL and initial window, the
+/// destination port when the model keeps it) show no shift, and durations at the decision points
+/// are shorter than at each flow's last packet, not longer. `eval --at` words where it decided.
+#[test]
+fn skew_on_the_models_own_capture_weighs_flows_once() {
+    let dir = TempDir::new("skew-weighted");
+    let (_, model) = honest_model(dir.path(), "host");
+    let pcap = repo("sample-pcaps/honest.pcap");
+    let r = workbench_json(&["skew", s(&model), "--on", s(&pcap), "--json"]);
+    assert_eq!(r["comparable"], true, "{r:#}");
+    assert_eq!(u(&r["flows"]), 1_860, "{r:#}");
+    assert!(u(&r["decisions"]) > u(&r["flows"]));
+    assert!(r["method"].as_str().unwrap_or("").contains("1/N"), "{r:#}");
+    let mut constant = Vec::new();
+    for name in ["proto", "fwd_ttl", "fwd_init_window", "dst_port"] {
+        let Some(f) = skew_feature(&r, name) else { continue };
+        let psi = f["psi"].as_f64().expect("psi");
+        assert!(psi < 0.05, "{name}: PSI {psi} on the model's own capture: {f:#}");
+        constant.push(format!("{name} {psi:.3}"));
+    }
+    assert!(constant.len() >= 3, "{constant:?}");
+    let d = skew_feature(&r, "duration_us").expect("duration_us");
+    let median = r["levels"]
+        .as_array()
+        .expect("levels")
+        .iter()
+        .position(|l| l.as_f64() == Some(0.5))
+        .expect("median level");
+    let (trained, decided) = (
+        d["training_quantiles"][median].as_i64().expect("trained"),
+        d["decision_quantiles"][median].as_i64().expect("decided"),
+    );
+    assert!(
+        decided < trained,
+        "duration median decided {decided} us, trained {trained} us: {d:#}"
+    );
+    report(&format!(
+        "skew honest.pcap on its own model: PSI {}; duration_us median trained {trained} us, decided {decided} us",
+        constant.join(", ")
+    ));
+
+    let text = String::from_utf8_lossy(&workbench(&["skew", s(&model), "--on", s(&pcap)]).stdout).to_string();
+    assert!(
+        text.contains("decisions in 1860 flows") && text.contains("method: every flow counts once"),
+        "{text}"
+    );
+
+    for (at, words) in [
+        (vec!["--at", "last-packet"], "flagged at their last packet"),
+        (vec!["--at", "packet", "3"], "flagged at packet 3"),
+        (vec![], "flagged at their last decision point"),
+    ] {
+        let mut args = vec!["eval", s(&model), s(&pcap)];
+        args.extend(at);
+        let out = String::from_utf8_lossy(&workbench(&args).stdout).to_string();
+        assert!(out.contains(words), "{args:?}: {out}");
+        if words != "flagged at their last decision point" {
+            assert!(!out.contains("decision point:"), "{args:?}: {out}");
+        }
+    }
+}

@@ -80,8 +80,12 @@ fn model_show_describes_the_model_in_words() {
         first.contains(": decision tree of ") && first.contains(" nodes on "),
         "{t}"
     );
+    // The threshold it was trained with, then the leaves' floor the probe compares (a tree's
+    // compiled threshold is its lowest flagging leaf: 1.0000 for a tree trained at 0.5 reads
+    // wrong as "the threshold").
     assert!(
-        t.contains("decides: malicious at P(malicious) >= 0.5000 (fixed point 32768)"),
+        t.contains("decides: malicious at P(malicious) >= 0.5000 (trained with --threshold 0.5); the leaves it flags score at least ")
+            && t.contains(" (fixed point "),
         "{t}"
     );
     let l = run(&["model", "show", s(&logistic)]);
@@ -89,7 +93,7 @@ fn model_show_describes_the_model_in_words() {
     assert!(!l.contains("0 nodes") && !l.contains("threshold 0\n"), "{l}");
     // The threshold given to train comes back on the same scale (through the logit and back).
     assert!(
-        l.contains("malicious at P(malicious) >= 0.8000 (logit 1.386)"),
+        l.contains("malicious at P(malicious) >= 0.8000 (logit 1.386; trained with --threshold 0.8)"),
         "{l}"
     );
     for text in [&t, &l] {

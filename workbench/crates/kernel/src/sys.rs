@@ -250,6 +250,9 @@ pub struct TestRun {
 }
 
 /// Runs a loaded program `repeat` times on `packet` in the kernel (BPF_PROG_TEST_RUN).
+/// Repeats of a test run the kernel broke off with EINTR before the error is given up.
+const INTERRUPTED_RETRIES: u32 = 8;
+
 pub fn prog_test_run(prog: BorrowedFd<'_>, packet: &[u8], repeat: u32) -> Result<TestRun> {
     let mut out = vec![0u8; packet.len() + 256];
     let mut attr = Attr::new();
@@ -261,7 +264,20 @@ pub fn prog_test_run(prog: BorrowedFd<'_>, packet: &[u8], repeat: u32) -> Result
         .u64_at(16, packet.as_ptr() as u64)
         .u64_at(24, out.as_mut_ptr() as u64)
         .u32_at(32, repeat);
-    bpf(BPF_PROG_TEST_RUN, &mut attr, "BPF_PROG_TEST_RUN")?;
+    // The kernel gives up a repeated run with EINTR when a signal is pending for the caller (a
+    // child exiting, a timer); nothing was measured then, so the run is made again.
+    let mut tries = 0;
+    loop {
+        match bpf_raw(BPF_PROG_TEST_RUN, &mut attr) {
+            Err(e) if tries < INTERRUPTED_RETRIES && e.kind() == std::io::ErrorKind::Interrupted => {
+                tries += 1;
+            }
+            other => {
+                other.map_err(|e| Error::io("BPF_PROG_TEST_RUN", e))?;
+                break;
+            }
+        }
+    }
     Ok(TestRun {
         retval: attr.read_u32(4),
         duration_ns: attr.read_u32(36),

@@ -15,7 +15,7 @@ use shared::model::Model;
 use shared::FlowKey;
 
 use super::score::FlowOutcome;
-use super::skew::Decisions;
+use super::skew::{flow_key, Decisions};
 use super::At;
 use crate::dataset::clean::is_benign;
 use crate::features::labels::Labeler;
@@ -162,12 +162,12 @@ pub fn scan(
         let since_ns = packet.ts_ns.saturating_sub(entry.state.first_ts_ns);
         let flagged_now = match at {
             At::DecisionPoints if entry.decided_at_packet == k => {
-                decisions.push(&entry.state.features(), k);
+                decisions.push_in_flow(&entry.state.features(), k, flow_key(file_index, i));
                 Some(entry.verdict == VERDICT_MALICIOUS)
             }
             At::Packet { n } if k == n => {
                 let x = entry.state.features();
-                decisions.push(&x, k);
+                decisions.push_in_flow(&x, k, flow_key(file_index, i));
                 let flagged = model.is_malicious(model.score(&x));
                 tracks[i].at_n = Some(flagged);
                 Some(flagged)
@@ -179,7 +179,7 @@ pub fn scan(
         }
     }
     score.flows = tracks.len() as u64;
-    for t in tracks {
+    for (i, t) in tracks.into_iter().enumerate() {
         let entry = twin
             .flows
             .get(&t.key)
@@ -195,7 +195,7 @@ pub fn scan(
             At::LastPacket | At::Packet { .. } => {
                 let x = entry.state.features();
                 let k = entry.state.packets();
-                decisions.push(&x, k);
+                decisions.push_in_flow(&x, k, flow_key(file_index, i));
                 let flagged = model.is_malicious(model.score(&x));
                 let since = entry.state.last_ts_ns.saturating_sub(entry.state.first_ts_ns);
                 (flagged, true, flagged.then_some((k, since)))

@@ -4,17 +4,25 @@
 //! computes them on its training split, `provenance` adds where the rows were taken.
 
 use polars::prelude::DataType;
-use workbench_flow::model::distribution::{FeatureQuantiles, TakenAt, TrainingQuantiles, LEVELS};
+use workbench_flow::model::distribution::{TakenAt, TrainingQuantiles, LEVELS};
+
+use crate::eval::skew::weighted_quantiles;
 
 use super::Dataset;
 use crate::dataset::{DatasetKind, LoadedDataset};
 
-/// Quantiles of the selected features over the training rows. `taken_at` is refined by
+/// Quantiles of the selected features over the training rows, each weighing its training weight
+/// (a flow's decision-point samples 1 / their number, so that every flow counts once, as the
+/// skew report weighs the decisions it compares them with). `taken_at` is refined by
 /// [`with_origin`] once the loaded dataset is known.
 pub fn of_rows(ds: &Dataset, rows: &[usize], feature_ids: &[usize]) -> TrainingQuantiles {
+    let weights = ds.weights_of(rows);
     let features = feature_ids
         .iter()
-        .map(|&f| FeatureQuantiles::of(f, rows.iter().map(|&r| ds.features[r][f]).collect()))
+        .map(|&f| {
+            let values = rows.iter().map(|&r| ds.features[r][f]).collect();
+            weighted_quantiles(f, values, weights.as_deref())
+        })
         .collect();
     TrainingQuantiles {
         rows: rows.len() as u64,

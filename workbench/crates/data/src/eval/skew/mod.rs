@@ -11,7 +11,7 @@ use serde::Serialize;
 use shared::model::{Model, KIND_LOGISTIC, MAX_NODES, SCORE_ONE};
 use workbench_flow::model::distribution::{FeatureQuantiles, TakenAt, TrainingQuantiles};
 
-pub use stats::Decisions;
+pub use stats::{flow_key, weighted_quantiles, Column, Decisions};
 
 /// PSI above which a feature counts as shifted (the usual reading: below 0.1 stable, 0.1-0.25
 /// moderate, above 0.25 a major shift).
@@ -85,8 +85,12 @@ pub struct SkewReport {
     /// Where the model decides on the data, in words.
     pub decided_at: String,
     pub decisions: u64,
+    /// The flows those decisions were made on.
+    pub flows: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision_packets: Option<PacketRange>,
+    /// How the two sides are weighed, in words.
+    pub method: String,
     pub levels: Vec<f64>,
     /// Every recorded feature, most shifted first.
     pub features: Vec<FeatureShift>,
@@ -96,7 +100,7 @@ pub struct SkewReport {
 
 impl SkewReport {
     /// The report when there is nothing to compare with.
-    pub fn not_comparable(reason: String, decided_at: String, decisions: u64) -> SkewReport {
+    pub fn not_comparable(reason: String, decided_at: String, decisions: u64, flows: u64) -> SkewReport {
         SkewReport {
             comparable: false,
             summary: vec![format!("cannot compare: {reason}")],
@@ -104,26 +108,33 @@ impl SkewReport {
             trained_on: None,
             decided_at,
             decisions,
+            flows,
             decision_packets: None,
+            method: METHOD.into(),
             levels: Vec::new(),
             features: Vec::new(),
         }
     }
 }
 
+/// How the report weighs its two sides.
+pub const METHOD: &str = "every flow counts once on each side: a flow's N decisions weigh 1/N each (as `train --at \
+     decision-points` weighs its samples; training rows likewise), so long flows do not outweigh short ones in PSI, \
+     KS, medians, shares and the decision packets";
+
 /// Feature ids a model reads.
 pub fn used_features(model: &Model) -> u64 {
     model.header.feature_mask
 }
 
-fn moves(model: &Model, train: &FeatureQuantiles, levels: &[f64], sorted: &[i64]) -> Vec<Move> {
+fn moves(model: &Model, train: &FeatureQuantiles, levels: &[f64], decided: &Column) -> Vec<Move> {
     let id = train.id;
     if model.header.kind == KIND_LOGISTIC {
         if model.terms.get(id).is_none_or(|t| t.weight == 0) {
             return Vec::new();
         }
         let median = |v: i64| model.term(id, v) as f64 / SCORE_ONE as f64;
-        let decisions_median = workbench_flow::model::distribution::quantile_sorted(sorted, 0.5);
+        let decisions_median = decided.quantile(0.5);
         return vec![Move::Term {
             training_median_contribution: median(train.at_level(levels, 0.5)),
             decisions_median_contribution: median(decisions_median),
@@ -138,7 +149,7 @@ fn moves(model: &Model, train: &FeatureQuantiles, levels: &[f64], sorted: &[i64]
             node: i,
             threshold: n.threshold,
             training_left_share: train.share_at_or_below(n.threshold),
-            decisions_left_share: workbench_flow::model::distribution::share_at_or_below(sorted, n.threshold),
+            decisions_left_share: decided.share_at_or_below(n.threshold),
         })
         .collect();
     // The splits the shift moves most first.
@@ -182,8 +193,18 @@ fn sentence(
     );
     s.push_str(&format!(": PSI {:.2}, KS {:.2}", f.psi, f.ks));
     if f.outside_training_range_share > 0.0 {
+        // Durations past a CIC-IDS2017 model's training maximum: its rows stop at the timeout.
+        let timeout = if f.above_training_max_share > 0.0
+            && train.unit == "us"
+            && trained.taken_at == TakenAt::EndOfFlow
+            && trained.source.contains("CIC-IDS2017")
+        {
+            ": CIC-IDS2017 rows end at CICFlowMeter's 120 s flow timeout"
+        } else {
+            ""
+        };
         s.push_str(&format!(
-            ", {} of decisions outside the training range ({} to {})",
+            ", {} of decisions outside the training range ({} to {}{timeout})",
             words::percent(f.outside_training_range_share),
             words::value(train.min() as f64, &train.unit),
             words::value(train.max() as f64, &train.unit)
@@ -233,12 +254,14 @@ pub fn compare(
                 .into(),
             decided_at.into(),
             decisions.count,
+            decisions.flow_count,
         );
     };
     if decisions.count == 0 {
         return SkewReport::not_comparable(
             "no decision was made on the data (no flow reached a decision point)".into(),
             decided_at.into(),
+            0,
             0,
         );
     }
@@ -252,8 +275,8 @@ pub fn compare(
         .features
         .iter()
         .filter_map(|fq| {
-            let sorted = decisions.column(fq.id)?;
-            let s = stats::shift(fq, &q.levels, sorted);
+            let decided = decisions.column(fq.id)?;
+            let s = stats::shift(fq, &q.levels, decided);
             let shift = FeatureShift {
                 rank: 0,
                 feature: fq.name.clone(),
@@ -266,7 +289,7 @@ pub fn compare(
                 above_training_max_share: s.above_max_share,
                 training_quantiles: fq.values.clone(),
                 decision_quantiles: s.quantiles,
-                moves: moves(model, fq, &q.levels, sorted),
+                moves: moves(model, fq, &q.levels, decided),
                 words: String::new(),
             };
             Some((shift, fq))
@@ -279,18 +302,20 @@ pub fn compare(
     }
     let features: Vec<FeatureShift> = features.into_iter().map(|(f, _)| f).collect();
     let summary = summary(&features, decided_at);
-    let packets = &decisions.packets;
+    let packets = &decisions.packet_column;
     SkewReport {
         comparable: true,
         reason: None,
         trained_on: Some(trained),
         decided_at: decided_at.into(),
         decisions: decisions.count,
+        flows: decisions.flow_count,
         decision_packets: (!packets.is_empty()).then(|| PacketRange {
-            min: packets[0],
-            median: packets[packets.len() / 2],
-            max: packets[packets.len() - 1],
+            min: packets.quantile(0.0) as u32,
+            median: packets.quantile(0.5) as u32,
+            max: packets.quantile(1.0) as u32,
         }),
+        method: METHOD.into(),
         levels: q.levels.clone(),
         features,
         summary,

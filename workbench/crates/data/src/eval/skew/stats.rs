@@ -1,12 +1,130 @@
 //! The values a model meets at its decision points, and how far their distribution is from the
 //! training rows' (PSI and KS against the quantiles recorded in the model file).
 
+use std::collections::HashMap;
+
 use shared::features::FeatureVector;
 use workbench_flow::model::distribution::{
-    quantile_sorted, share_at_or_below, share_below, FeatureQuantiles,
+    quantile_sorted, share_at_or_below, share_below, FeatureQuantiles, LEVELS,
 };
 
-/// The features at every decision on the evaluation data (only the recorded features are kept).
+/// One feature's values, sorted, each with a weight: at the decisions 1 / (its flow's decisions),
+/// so that every flow counts once however many decision points it reached.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Column {
+    pub values: Vec<i64>,
+    /// Share of the total weight at or below each index (None: every value weighs the same, and
+    /// the figures are the plain nearest-rank ones).
+    cumulative: Option<Vec<f64>>,
+    mean: f64,
+}
+
+impl Column {
+    /// `weights` (one per value, any positive scale) or None for equal weights.
+    pub fn new(values: Vec<i64>, weights: Option<&[f64]>) -> Column {
+        let weights = weights.filter(|w| w.len() == values.len() && w.windows(2).any(|p| p[0] != p[1]));
+        let Some(weights) = weights else {
+            let mut values = values;
+            values.sort_unstable();
+            let mean = if values.is_empty() {
+                0.0
+            } else {
+                values.iter().map(|&v| v as f64).sum::<f64>() / values.len() as f64
+            };
+            return Column {
+                values,
+                cumulative: None,
+                mean,
+            };
+        };
+        let mut pairs: Vec<(i64, f64)> = values.into_iter().zip(weights.iter().copied()).collect();
+        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        let total: f64 = pairs.iter().map(|p| p.1).sum();
+        let mut running = 0.0;
+        let mut cumulative = Vec::with_capacity(pairs.len());
+        let mut mean = 0.0;
+        for &(v, w) in &pairs {
+            running += w;
+            cumulative.push(running / total);
+            mean += v as f64 * w / total;
+        }
+        if let Some(last) = cumulative.last_mut() {
+            *last = 1.0;
+        }
+        Column {
+            values: pairs.into_iter().map(|p| p.0).collect(),
+            cumulative: Some(cumulative),
+            mean,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The weighted mean.
+    pub fn mean(&self) -> f64 {
+        self.mean
+    }
+
+    /// The value at `level`: nearest rank for equal weights, else the value whose share of the
+    /// weight holds `level`.
+    pub fn quantile(&self, level: f64) -> i64 {
+        match &self.cumulative {
+            None => quantile_sorted(&self.values, level),
+            Some(c) => {
+                let l = level.clamp(0.0, 1.0);
+                let i = c.partition_point(|&s| s <= l + 1e-12);
+                self.values
+                    .get(i.min(self.values.len().saturating_sub(1)))
+                    .copied()
+                    .unwrap_or(0)
+            }
+        }
+    }
+
+    /// Weighted share of values at or below `v`.
+    pub fn share_at_or_below(&self, v: i64) -> f64 {
+        match &self.cumulative {
+            None => share_at_or_below(&self.values, v),
+            Some(c) => match self.values.partition_point(|&x| x <= v) {
+                0 => 0.0,
+                i => c[i - 1],
+            },
+        }
+    }
+
+    /// Weighted share of values strictly below `v`.
+    pub fn share_below(&self, v: i64) -> f64 {
+        match &self.cumulative {
+            None => share_below(&self.values, v),
+            Some(c) => match self.values.partition_point(|&x| x < v) {
+                0 => 0.0,
+                i => c[i - 1],
+            },
+        }
+    }
+
+    /// The distribution as the model file records it (`FeatureQuantiles::of` for equal weights).
+    pub fn quantiles_of(&self, id: usize) -> FeatureQuantiles {
+        let mut q = FeatureQuantiles::of(id, Vec::new());
+        q.values = LEVELS.iter().map(|&l| self.quantile(l)).collect();
+        q.at_or_below = q.values.iter().map(|&v| self.share_at_or_below(v)).collect();
+        q.mean = self.mean;
+        q
+    }
+}
+
+/// The training rows' quantiles of feature `id`, each row weighing its `weights` entry (None: 1
+/// each): a flow's decision-point samples weigh 1 / (its samples), as in training.
+pub fn weighted_quantiles(id: usize, values: Vec<i64>, weights: Option<&[f64]>) -> FeatureQuantiles {
+    Column::new(values, weights).quantiles_of(id)
+}
+
+/// The features at every decision on the evaluation data (only the recorded features are kept),
+/// with the flow each decision belongs to: [`Decisions::sorted`] weighs each flow's decisions
+/// 1 / (their number), so that every flow counts once, as `train --at decision-points` weighs its
+/// samples.
 #[derive(Debug, Clone, Default)]
 pub struct Decisions {
     /// Feature ids kept, in order.
@@ -16,7 +134,20 @@ pub struct Decisions {
     /// The flow's packet number at each decision (captures only).
     pub packets: Vec<u32>,
     pub count: u64,
+    /// The flow of each decision.
+    flows: Vec<u64>,
+    /// The flow of each entry of `packets`.
+    packet_flows: Vec<u64>,
+    /// After [`Decisions::sorted`]: per kept feature, its weighted values.
+    columns: Vec<Column>,
+    /// After [`Decisions::sorted`]: the packet numbers, weighted.
+    pub packet_column: Column,
+    /// After [`Decisions::sorted`]: the flows decided on.
+    pub flow_count: u64,
 }
+
+/// Flow keys of table rows (each row its own flow) stay clear of the captures' keys.
+const ROW_KEY: u64 = 1 << 63;
 
 impl Decisions {
     pub fn new(ids: Vec<usize>) -> Decisions {
@@ -24,37 +155,64 @@ impl Decisions {
         Decisions {
             ids,
             values,
-            packets: Vec::new(),
-            count: 0,
+            ..Decisions::default()
         }
     }
 
-    /// One decision at the flow's packet `packet` (0: a table row, no packet number).
+    /// One decision on a table row (each row is one flow; `packet` 0: no packet number).
     pub fn push(&mut self, x: &FeatureVector, packet: u32) {
+        self.push_in_flow(x, packet, ROW_KEY | self.count);
+    }
+
+    /// One decision at packet `packet` of flow `flow` (a key unique in the data: see
+    /// [`flow_key`]).
+    pub fn push_in_flow(&mut self, x: &FeatureVector, packet: u32, flow: u64) {
         for (v, &id) in self.values.iter_mut().zip(&self.ids) {
             v.push(x[id]);
         }
         if packet > 0 {
             self.packets.push(packet);
+            self.packet_flows.push(flow);
         }
+        self.flows.push(flow);
         self.count += 1;
     }
 
-    /// Sorts every column (the comparisons read sorted values).
+    /// Weighs every decision 1 / (its flow's decisions) and sorts every column (the comparisons
+    /// read sorted values).
     pub fn sorted(mut self) -> Decisions {
-        for v in &mut self.values {
-            v.sort_unstable();
+        let mut per_flow: HashMap<u64, u32> = HashMap::new();
+        for &f in &self.flows {
+            *per_flow.entry(f).or_default() += 1;
         }
+        let weight = |flows: &[u64]| -> Vec<f64> { flows.iter().map(|f| 1.0 / per_flow[f] as f64).collect() };
+        let weights = weight(&self.flows);
+        let packet_weights = weight(&self.packet_flows);
+        self.columns = std::mem::take(&mut self.values)
+            .into_iter()
+            .map(|v| Column::new(v, Some(&weights)))
+            .collect();
+        self.packet_column = Column::new(
+            self.packets.iter().map(|&p| p as i64).collect(),
+            Some(&packet_weights),
+        );
         self.packets.sort_unstable();
+        self.flow_count = per_flow.len() as u64;
         self
     }
 
-    pub fn column(&self, id: usize) -> Option<&[i64]> {
+    /// A feature's weighted values (after [`Decisions::sorted`]).
+    pub fn column(&self, id: usize) -> Option<&Column> {
         self.ids
             .iter()
             .position(|&i| i == id)
-            .map(|k| self.values[k].as_slice())
+            .and_then(|k| self.columns.get(k))
     }
+}
+
+/// The key of flow number `flow` of input file number `file`.
+pub fn flow_key(file: usize, flow: usize) -> u64 {
+    ((file as u64) << 32) | flow as u64
 }
 
 /// Shares below 1 in 10,000 count as 1 in 10,000 in PSI (an empty bin would make it infinite).
@@ -75,8 +233,8 @@ pub struct Shift {
     pub quantiles: Vec<i64>,
 }
 
-/// `sorted`: the decision values of the feature, sorted.
-pub fn shift(train: &FeatureQuantiles, levels: &[f64], sorted: &[i64]) -> Shift {
+/// `decided`: the decision values of the feature, weighted.
+pub fn shift(train: &FeatureQuantiles, levels: &[f64], decided: &Column) -> Shift {
     // Distinct recorded values with the training share at or below each.
     let mut edges: Vec<(i64, f64)> = Vec::new();
     for (&v, &s) in train.values.iter().zip(&train.at_or_below) {
@@ -88,12 +246,12 @@ pub fn shift(train: &FeatureQuantiles, levels: &[f64], sorted: &[i64]) -> Shift 
     let mut bins: Vec<(f64, f64)> = Vec::new();
     let mut ks: f64 = 0.0;
     if let Some(&(min, _)) = edges.first() {
-        let below = share_below(sorted, min);
+        let below = decided.share_below(min);
         bins.push((0.0, below));
         ks = ks.max(below);
         let (mut prev_t, mut prev_d) = (0.0, below);
         for &(v, t) in &edges {
-            let d = share_at_or_below(sorted, v);
+            let d = decided.share_at_or_below(v);
             bins.push((t - prev_t, d - prev_d));
             ks = ks.max((t - d).abs());
             (prev_t, prev_d) = (t, d);
@@ -110,11 +268,11 @@ pub fn shift(train: &FeatureQuantiles, levels: &[f64], sorted: &[i64]) -> Shift 
     Shift {
         psi,
         ks,
-        below_min_share: edges.first().map_or(0.0, |&(min, _)| share_below(sorted, min)),
+        below_min_share: edges.first().map_or(0.0, |&(min, _)| decided.share_below(min)),
         above_max_share: edges
             .last()
-            .map_or(0.0, |&(max, _)| 1.0 - share_at_or_below(sorted, max)),
-        quantiles: levels.iter().map(|&l| quantile_sorted(sorted, l)).collect(),
+            .map_or(0.0, |&(max, _)| 1.0 - decided.share_at_or_below(max)),
+        quantiles: levels.iter().map(|&l| decided.quantile(l)).collect(),
     }
 }
 
@@ -127,11 +285,11 @@ mod tests {
     fn same_distribution_scores_near_zero_and_a_shift_scores_high() {
         let train = FeatureQuantiles::of(2, (0..10_000).collect());
         let same: Vec<i64> = (0..10_000).step_by(7).collect();
-        let s = shift(&train, &LEVELS, &same);
+        let s = shift(&train, &LEVELS, &Column::new(same, None));
         assert!(s.psi < 0.01 && s.ks < 0.02, "{s:?}");
         assert_eq!((s.below_min_share, s.above_max_share), (0.0, 0.0));
         let moved: Vec<i64> = (5_000..15_000).collect();
-        let m = shift(&train, &LEVELS, &moved);
+        let m = shift(&train, &LEVELS, &Column::new(moved, None));
         assert!(m.psi > 1.0 && (m.ks - 0.5).abs() < 0.01, "{m:?}");
         assert!((m.above_max_share - 0.5).abs() < 0.001);
         assert_eq!(m.quantiles[0], 5_000);
@@ -144,8 +302,37 @@ mod tests {
         let train = FeatureQuantiles::of(1, t);
         let mut d = vec![6; 10];
         d.extend(vec![17; 90]);
-        let s = shift(&train, &LEVELS, &d);
+        let s = shift(&train, &LEVELS, &Column::new(d, None));
         assert!((s.ks - 0.8).abs() < 1e-9, "{s:?}");
         assert!(s.psi > 1.0);
+    }
+
+    #[test]
+    fn weights_make_each_flow_count_once() {
+        // One flow decided 9 times at 100, nine flows decided once each at 1..=9.
+        let mut d = Decisions::new(vec![0]);
+        let mut x = [0i64; shared::features::FEATURE_COUNT];
+        x[0] = 100;
+        for p in 1..=9 {
+            d.push_in_flow(&x, p, flow_key(0, 0));
+        }
+        for f in 1..=9 {
+            x[0] = f as i64;
+            d.push_in_flow(&x, 1, flow_key(0, f));
+        }
+        let d = d.sorted();
+        assert_eq!((d.count, d.flow_count), (18, 10));
+        let c = d.column(0).expect("column");
+        assert!((c.share_at_or_below(9) - 0.9).abs() < 1e-9, "{c:?}");
+        assert!((c.share_below(100) - 0.9).abs() < 1e-9);
+        // Ten flows: the median is the 6th value (nearest rank, as with equal weights).
+        assert_eq!(c.quantile(0.5), 6);
+        assert_eq!((c.quantile(0.0), c.quantile(1.0)), (1, 100));
+        assert!((c.mean() - 14.5).abs() < 1e-9);
+        // The long flow's packets 1..=9 weigh as one flow against nine flows at packet 1.
+        assert_eq!(d.packet_column.quantile(0.5), 1);
+        // Equal weights give the plain nearest-rank figures.
+        let plain = Column::new(vec![3, 1, 2, 4], Some(&[0.5; 4]));
+        assert_eq!(plain, Column::new(vec![1, 2, 3, 4], None));
     }
 }

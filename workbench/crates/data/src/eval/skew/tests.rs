@@ -132,3 +132,95 @@ fn a_model_file_without_quantiles_cannot_be_compared_and_says_so() {
         .unwrap_or("")
         .contains("records no training quantiles"));
 }
+
+/// One long flow decided at 200 points against 99 short flows decided at 2 each: weighed 1/N per
+/// flow, the decisions' `proto` (constant within a flow) matches the training rows' (one per
+/// flow), and the durations at the decision points sit below the end-of-flow ones.
+#[test]
+fn a_long_flow_counts_once_among_short_ones() {
+    let ids = [f("proto"), f("duration_us")];
+    let proto = |flow: u64| if flow == 0 { 17 } else { 6 };
+    // Flow 0 lasts 200 s, the others 1-100 ms.
+    let end = |flow: u64| {
+        if flow == 0 {
+            200_000_000
+        } else {
+            1_000 * flow as i64
+        }
+    };
+    let quantiles = TrainingQuantiles {
+        rows: 100,
+        levels: LEVELS.to_vec(),
+        taken_at: TakenAt::LastPacket,
+        source: "synthetic".into(),
+        features: vec![
+            FeatureQuantiles::of(ids[0], (0..100).map(proto).collect()),
+            FeatureQuantiles::of(ids[1], (0..100).map(end).collect()),
+        ],
+    };
+    let mut decisions = Decisions::new(ids.to_vec());
+    for flow in 0..100u64 {
+        let n: u32 = if flow == 0 { 200 } else { 2 };
+        for k in 1..=n {
+            let mut x = [0i64; FEATURE_COUNT];
+            x[ids[0]] = proto(flow);
+            x[ids[1]] = end(flow) * k as i64 / n as i64;
+            decisions.push_in_flow(&x, k, flow_key(0, flow as usize));
+        }
+    }
+    let decisions = decisions.sorted();
+    let model = build::syn_count_tree(3).expect("tree");
+    let r = compare(Some(&quantiles), &model, &decisions, "decided at packets 1-32");
+    assert_eq!((r.decisions, r.flows), (398, 100));
+    let get = |name: &str| r.features.iter().find(|s| s.feature == name).expect(name);
+    assert!(get("proto").psi < 0.01, "{:?}", get("proto"));
+    let d = get("duration_us");
+    let median = LEVELS.iter().position(|&l| l == 0.5).expect("median");
+    assert!(
+        d.decision_quantiles[median] < d.training_quantiles[median],
+        "{d:?}"
+    );
+    // Unweighted, the long flow's 200 decisions would be half of them, all at protocol 17.
+    assert!(get("proto").decision_quantiles[median] == 6);
+    // Half the weight at packet 1 (the short flows') falls just short of the median: packet 2.
+    assert_eq!(
+        r.decision_packets.as_ref().map(|p| (p.min, p.median, p.max)),
+        Some((1, 2, 200))
+    );
+    assert!(r.method.contains("1/N"));
+}
+
+/// Decisions past a CIC-IDS2017 model's longest training duration: the sentence says its rows
+/// end at CICFlowMeter's 120 s flow timeout.
+#[test]
+fn durations_past_a_cic_models_range_name_the_flow_timeout() {
+    let id = f("duration_us");
+    let quantiles = TrainingQuantiles {
+        rows: 1_000,
+        levels: LEVELS.to_vec(),
+        taken_at: TakenAt::EndOfFlow,
+        source: "CIC-IDS2017 TrafficLabelling (Friday.csv)".into(),
+        features: vec![FeatureQuantiles::of(
+            id,
+            (0..1_000).map(|i| i * 120_000).collect(),
+        )],
+    };
+    let mut decisions = Decisions::new(vec![id]);
+    for flow in 0..100usize {
+        let mut x = [0i64; FEATURE_COUNT];
+        x[id] = flow as i64 * 2_000_000;
+        decisions.push_in_flow(&x, 1, flow_key(0, flow));
+    }
+    let model = build::syn_count_tree(3).expect("tree");
+    let r = compare(
+        Some(&quantiles),
+        &model,
+        &decisions.sorted(),
+        "decided at packets 1-32",
+    );
+    let words = &r.features[0].words;
+    assert!(
+        words.contains("outside the training range (0 us to 120 s: CIC-IDS2017 rows end at CICFlowMeter's 120 s flow timeout)"),
+        "{words}"
+    );
+}
