@@ -193,9 +193,11 @@ fn sentence(
     );
     s.push_str(&format!(": PSI {:.2}, KS {:.2}", f.psi, f.ks));
     if f.outside_training_range_share > 0.0 {
-        // Durations past a CIC-IDS2017 model's training maximum: its rows stop at the timeout.
+        // The flow's duration past a CIC-IDS2017 model's training maximum: its rows stop at the
+        // timeout. (Gaps and means are bounded by it too, but their maxima sit far below 120 s,
+        // so naming the timeout there would only puzzle.)
         let timeout = if f.above_training_max_share > 0.0
-            && train.unit == "us"
+            && f.feature == "duration_us"
             && trained.taken_at == TakenAt::EndOfFlow
             && trained.source.contains("CIC-IDS2017")
         {

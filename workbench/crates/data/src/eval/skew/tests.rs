@@ -191,36 +191,40 @@ fn a_long_flow_counts_once_among_short_ones() {
 }
 
 /// Decisions past a CIC-IDS2017 model's longest training duration: the sentence says its rows
-/// end at CICFlowMeter's 120 s flow timeout.
+/// end at CICFlowMeter's 120 s flow timeout; past the range of a gap (`iat_mean_us`), whose
+/// maximum is no timeout, it does not.
 #[test]
 fn durations_past_a_cic_models_range_name_the_flow_timeout() {
-    let id = f("duration_us");
-    let quantiles = TrainingQuantiles {
-        rows: 1_000,
-        levels: LEVELS.to_vec(),
-        taken_at: TakenAt::EndOfFlow,
-        source: "CIC-IDS2017 TrafficLabelling (Friday.csv)".into(),
-        features: vec![FeatureQuantiles::of(
-            id,
-            (0..1_000).map(|i| i * 120_000).collect(),
-        )],
-    };
-    let mut decisions = Decisions::new(vec![id]);
-    for flow in 0..100usize {
-        let mut x = [0i64; FEATURE_COUNT];
-        x[id] = flow as i64 * 2_000_000;
-        decisions.push_in_flow(&x, 1, flow_key(0, flow));
+    for (name, named) in [("duration_us", true), ("iat_mean_us", false)] {
+        let id = f(name);
+        let quantiles = TrainingQuantiles {
+            rows: 1_000,
+            levels: LEVELS.to_vec(),
+            taken_at: TakenAt::EndOfFlow,
+            source: "CIC-IDS2017 TrafficLabelling (Friday.csv)".into(),
+            features: vec![FeatureQuantiles::of(
+                id,
+                (0..1_000).map(|i| i * 120_000).collect(),
+            )],
+        };
+        let mut decisions = Decisions::new(vec![id]);
+        for flow in 0..100usize {
+            let mut x = [0i64; FEATURE_COUNT];
+            x[id] = flow as i64 * 2_000_000;
+            decisions.push_in_flow(&x, 1, flow_key(0, flow));
+        }
+        let model = build::syn_count_tree(3).expect("tree");
+        let r = compare(
+            Some(&quantiles),
+            &model,
+            &decisions.sorted(),
+            "decided at packets 1-32",
+        );
+        let words = &r.features[0].words;
+        assert!(
+            words.contains("outside the training range (0 us to 120 s"),
+            "{words}"
+        );
+        assert_eq!(words.contains("120 s flow timeout"), named, "{name}: {words}");
     }
-    let model = build::syn_count_tree(3).expect("tree");
-    let r = compare(
-        Some(&quantiles),
-        &model,
-        &decisions.sorted(),
-        "decided at packets 1-32",
-    );
-    let words = &r.features[0].words;
-    assert!(
-        words.contains("outside the training range (0 us to 120 s: CIC-IDS2017 rows end at CICFlowMeter's 120 s flow timeout)"),
-        "{words}"
-    );
 }
