@@ -309,10 +309,9 @@ pub fn run(opts: &Options) -> Result<TrainBench> {
     let p = &t.provenance;
     let mut notes = vec![
         format!(
-            "rows: the {} kernel features at the probe's decision points (packets 1-{}, then every {}th) of {} generated captures ({} variant, seeds {}-{}): {} rows, {} distinct, {:.1}% malicious, {} flows; split 70/30 by flow (seed {}): {} / {} rows",
+            "rows: the {} kernel features at the probe's decision points ({}) of {} generated captures ({} variant, seeds {}-{}): {} rows, {} distinct, {:.1}% malicious, {} flows; split 70/30 by flow (seed {}): {} / {} rows",
             rows.columns.len(),
-            p.decide_first,
-            p.decide_every,
+            workbench_kernel::models::decision_points_words(p.decide_first, p.decide_every),
             p.seeds,
             p.variant,
             p.first_seed,

@@ -109,7 +109,8 @@ fn choose_source(config: &Config) -> Result<(Box<dyn Source>, Option<samples::Sa
         workbench_kernel::caps::require_kernel_access("reading the probe")?;
         if !workbench_kernel::bpffs::iface_dir(iface).exists() {
             return Err(crate::error::Error::Missing(format!(
-                "the probe is not attached to {iface}; run `workbench probe attach --iface {iface}` first"
+                "the probe is not attached to {iface}; {}",
+                workbench_kernel::probe::not_attached_fix(iface)
             )));
         }
         return Ok((Box::new(KernelSource::new(iface)), None));
