@@ -3,6 +3,11 @@
 //! what could not be done ("cannot open: No such file or directory") gets the usual fix for its
 //! cause appended here, once, where the one error line is printed.
 
+use workbench_data::eval::EvalError;
+use workbench_data::features::FeaturesError;
+use workbench_data::train::TrainError;
+use workbench_flow::capture::{CaptureError, RecordFault};
+
 /// Words that start the fix part of a message: a message holding one already says what to do.
 const FIX_MARKERS: &[&str] = &[
     "`workbench ",
@@ -86,30 +91,46 @@ pub fn with_fix(line: &str) -> String {
     }
 }
 
-/// A damaged capture record (the capture reader's "truncated record at byte N (packet K)",
-/// "corrupt record ..." or "unreadable packet ...") in a command that has `--lenient` but was
-/// run without it: the error gets the hint that the flag reads past the damage. Any other error
-/// is returned as it is.
+/// A damaged capture record (the capture reader's [`CaptureError::Record`]) in a command that
+/// has `--lenient` but was run without it: the error gets the hint that the flag reads past the
+/// damage. Any other error is returned as it is.
 pub fn with_lenient_hint(e: color_eyre::eyre::Report) -> color_eyre::eyre::Report {
-    let line = format!("{e:#}");
-    match lenient_hint(&line) {
-        Some(hint) => color_eyre::eyre::eyre!("{line}; {hint}"),
+    match damaged_record(&e) {
+        Some(fault) => color_eyre::eyre::eyre!("{e:#}; {}", lenient_hint(fault)),
         None => e,
     }
 }
 
-/// The `--lenient` hint for a damaged-record error line, if it is one.
-fn lenient_hint(line: &str) -> Option<&'static str> {
-    let at = |fault: &str| line.contains(&format!("{fault} at byte "));
-    if at("truncated record") {
-        Some(
+/// The fault of the damaged capture record anywhere in the error's chain: as itself, as a
+/// cause, or inside one of the error types that carry a capture error transparently.
+fn damaged_record(e: &color_eyre::eyre::Report) -> Option<RecordFault> {
+    e.chain().find_map(|link| {
+        let capture = link
+            .downcast_ref::<CaptureError>()
+            .or_else(|| {
+                link.downcast_ref::<FeaturesError>()
+                    .and_then(FeaturesError::capture)
+            })
+            .or_else(|| link.downcast_ref::<TrainError>().and_then(TrainError::capture))
+            .or_else(|| link.downcast_ref::<EvalError>().and_then(EvalError::capture))
+            .or_else(|| {
+                link.downcast_ref::<workbench_kernel::Error>()
+                    .and_then(workbench_kernel::Error::capture)
+            });
+        capture.and_then(CaptureError::record_fault)
+    })
+}
+
+/// The `--lenient` hint for a damaged record.
+fn lenient_hint(fault: RecordFault) -> &'static str {
+    match fault {
+        RecordFault::Truncated => {
             "pass --lenient to read the packets before it (the file was cut off inside a record, \
-             as a capture still being written or copied is)",
-        )
-    } else if at("corrupt record") || at("unreadable packet") {
-        Some("pass --lenient to skip the damaged records and read the rest of the capture")
-    } else {
-        None
+             as a capture still being written or copied is)"
+        }
+        RecordFault::Corrupt | RecordFault::Unreadable => {
+            "pass --lenient to skip the damaged records and read the rest of the capture"
+        }
     }
 }
 
@@ -131,25 +152,65 @@ mod tests {
         assert_eq!(with_fix("unrelated failure"), "unrelated failure");
     }
 
+    fn record(fault: RecordFault) -> CaptureError {
+        CaptureError::Record {
+            file: "t.pcap".into(),
+            fault,
+            offset: 3839,
+            packet: 9,
+            detail: "the file ends 61 bytes into a record of 70 bytes".into(),
+        }
+    }
+
     #[test]
     fn a_damaged_record_gets_the_lenient_hint_and_nothing_else_does() {
         let cut = "t.pcap: truncated record at byte 3839 (packet 9): the file ends 61 bytes into a record of 70 bytes";
-        let hinted = format!("{:#}", with_lenient_hint(color_eyre::eyre::eyre!("{cut}")));
+        let hinted = format!("{:#}", with_lenient_hint(record(RecordFault::Truncated).into()));
         assert!(
             hinted.starts_with(cut) && hinted.contains("; pass --lenient to read the packets before it"),
             "{hinted}"
         );
         // The hint is a fix: nothing more is appended after it.
         assert_eq!(with_fix(&hinted), hinted);
-        let corrupt = "t.pcap: corrupt record at byte 24 (packet 1): length 4294967295 is implausible";
-        assert!(
-            format!("{:#}", with_lenient_hint(color_eyre::eyre::eyre!("{corrupt}")))
-                .contains("--lenient to skip")
-        );
-        let other = "t.pcap: file is empty (0 bytes)";
+        // Wrapped the way the commands' errors wrap it: transparently, as a cause, with context.
+        let wrapped: [color_eyre::eyre::Report; 4] = [
+            EvalError::from(TrainError::from(FeaturesError::from(record(
+                RecordFault::Corrupt,
+            ))))
+            .into(),
+            workbench_kernel::Error::ReplayStopped {
+                sent_packets: 8,
+                source: record(RecordFault::Unreadable),
+            }
+            .into(),
+            workbench_kernel::Error::from(record(RecordFault::Corrupt))
+                .within("replaying t.pcap")
+                .into(),
+            color_eyre::eyre::Report::from(FeaturesError::from(record(RecordFault::Corrupt)))
+                .wrap_err("reading t.pcap"),
+        ];
+        for e in wrapped {
+            let line = format!("{:#}", with_lenient_hint(e));
+            assert!(
+                line.ends_with(
+                    "; pass --lenient to skip the damaged records and read the rest of the capture"
+                ),
+                "{line}"
+            );
+        }
+        // The same words from elsewhere are not a damaged record; a whole-file error is not one.
+        let text = "t.pcap: truncated record at byte 3839 (packet 9)";
         assert_eq!(
-            format!("{:#}", with_lenient_hint(color_eyre::eyre::eyre!("{other}"))),
-            other
+            format!("{:#}", with_lenient_hint(color_eyre::eyre::eyre!("{text}"))),
+            text
+        );
+        let empty = CaptureError::File {
+            file: "t.pcap".into(),
+            message: "file is empty (0 bytes)".into(),
+        };
+        assert_eq!(
+            format!("{:#}", with_lenient_hint(empty.into())),
+            "t.pcap: file is empty (0 bytes)"
         );
     }
 }

@@ -195,6 +195,15 @@ impl Error {
         }
     }
 
+    /// The capture error this is or stopped on, if any (for the `--lenient` hint).
+    pub fn capture(&self) -> Option<&workbench_flow::capture::CaptureError> {
+        match self {
+            Error::Capture(c) | Error::ReplayStopped { source: c, .. } => Some(c),
+            Error::Context { source, .. } => source.capture(),
+            _ => None,
+        }
+    }
+
     pub fn missing_map(name: impl Into<String>) -> Error {
         Error::Missing {
             kind: "map",

@@ -46,6 +46,18 @@ pub enum EvalError {
     Invalid(String),
 }
 
+impl EvalError {
+    /// The capture error this is or wraps, if any (for the `--lenient` hint).
+    pub fn capture(&self) -> Option<&workbench_flow::capture::CaptureError> {
+        match self {
+            EvalError::Capture(c) => Some(c),
+            EvalError::Features(f) => f.capture(),
+            EvalError::Train(t) => t.capture(),
+            _ => None,
+        }
+    }
+}
+
 pub type Result<T, E = EvalError> = std::result::Result<T, E>;
 
 /// An `Io` error saying what was being done, for `map_err`.
@@ -190,11 +202,10 @@ pub struct EverFlagged {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TimeToDetect {
     pub per_class: BTreeMap<String, ClassDetection>,
-    /// Every attack flow together.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Every attack flow together (null when there is no time to detect).
     pub all_attacks: Option<ClassDetection>,
-    /// Why there is no time to detect (tables: a row is one end-of-flow decision).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why there is no time to detect (tables: a row is one end-of-flow decision); null when
+    /// there is one.
     pub undefined: Option<String>,
 }
 

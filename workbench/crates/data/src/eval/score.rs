@@ -45,8 +45,8 @@ pub struct EvalMetrics {
     pub false_positive_rate: Option<f64>,
     /// Precision if attacks were 1 flow in 10,000, at this recall and false positive rate.
     pub precision_at_1_in_10000: Option<f64>,
-    /// Why a figure above is null, by its key.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    /// Why a figure above is null, by its key (always there, empty when every figure is
+    /// defined, so that a script can read it without testing for the key).
     pub undefined: BTreeMap<&'static str, String>,
 }
 

@@ -61,6 +61,16 @@ pub enum FeaturesError {
     Invalid(String),
 }
 
+impl FeaturesError {
+    /// The capture error this is, if it is one (for the `--lenient` hint).
+    pub fn capture(&self) -> Option<&workbench_flow::capture::CaptureError> {
+        match self {
+            FeaturesError::Capture(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
 pub type Result<T, E = FeaturesError> = std::result::Result<T, E>;
 
 /// Where in a flow the features are taken.

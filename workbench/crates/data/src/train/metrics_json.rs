@@ -75,11 +75,10 @@ struct MetricsJson<'a> {
     false_positive_rate: Option<f64>,
     roc_auc: Option<f64>,
     pr_auc: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why the AUCs are null; null when they are not.
     auc_undefined: &'a Option<String>,
     precision_at_1_in_10000: Option<f64>,
-    /// Why a figure above is null, by its key.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    /// Why a figure above is null, by its key; `{}` when none is (always there, as in eval).
     undefined: BTreeMap<&'static str, String>,
 }
 

@@ -63,6 +63,17 @@ pub enum TrainError {
     Invalid(String),
 }
 
+impl TrainError {
+    /// The capture error this is or wraps, if any (for the `--lenient` hint).
+    pub fn capture(&self) -> Option<&workbench_flow::capture::CaptureError> {
+        match self {
+            TrainError::Capture(c) => Some(c),
+            TrainError::Features(f) => f.capture(),
+            _ => None,
+        }
+    }
+}
+
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 
 /// Returns `TrainError::Invalid` from a format string.

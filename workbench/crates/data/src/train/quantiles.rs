@@ -4,9 +4,7 @@
 //! computes them on its training split, `provenance` adds where the rows were taken.
 
 use polars::prelude::DataType;
-use workbench_flow::model::distribution::{TakenAt, TrainingQuantiles, LEVELS};
-
-use crate::eval::skew::weighted_quantiles;
+use workbench_flow::model::distribution::{FeatureQuantiles, TakenAt, TrainingQuantiles, LEVELS};
 
 use super::Dataset;
 use crate::dataset::{DatasetKind, LoadedDataset};
@@ -21,7 +19,7 @@ pub fn of_rows(ds: &Dataset, rows: &[usize], feature_ids: &[usize]) -> TrainingQ
         .iter()
         .map(|&f| {
             let values = rows.iter().map(|&r| ds.features[r][f]).collect();
-            weighted_quantiles(f, values, weights.as_deref())
+            FeatureQuantiles::of_weighted(f, values, weights.as_deref())
         })
         .collect();
     TrainingQuantiles {

@@ -73,6 +73,16 @@ pub enum CaptureError {
     },
 }
 
+impl CaptureError {
+    /// What was wrong with the damaged record; `None` for an error about the file as a whole.
+    pub fn record_fault(&self) -> Option<RecordFault> {
+        match self {
+            CaptureError::Record { fault, .. } => Some(*fault),
+            CaptureError::File { .. } => None,
+        }
+    }
+}
+
 /// One captured packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Packet {

@@ -156,6 +156,122 @@ impl FeatureQuantiles {
     }
 }
 
+/// One feature's values, sorted, each with a weight: at the probe's decisions 1 / (its flow's
+/// decisions), so that every flow counts once however many decision points it reached; the
+/// training rows' the same way at decision-point samples.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WeightedColumn {
+    pub values: Vec<i64>,
+    /// Share of the total weight at or below each index (None: every value weighs the same, and
+    /// the figures are the plain nearest-rank ones).
+    cumulative: Option<Vec<f64>>,
+    mean: f64,
+}
+
+impl WeightedColumn {
+    /// `weights` (one per value, any positive scale) or None for equal weights.
+    pub fn new(values: Vec<i64>, weights: Option<&[f64]>) -> WeightedColumn {
+        let weights = weights.filter(|w| w.len() == values.len() && w.windows(2).any(|p| p[0] != p[1]));
+        let Some(weights) = weights else {
+            let mut values = values;
+            values.sort_unstable();
+            let mean = if values.is_empty() {
+                0.0
+            } else {
+                values.iter().map(|&v| v as f64).sum::<f64>() / values.len() as f64
+            };
+            return WeightedColumn {
+                values,
+                cumulative: None,
+                mean,
+            };
+        };
+        let mut pairs: Vec<(i64, f64)> = values.into_iter().zip(weights.iter().copied()).collect();
+        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        let total: f64 = pairs.iter().map(|p| p.1).sum();
+        let mut running = 0.0;
+        let mut cumulative = Vec::with_capacity(pairs.len());
+        let mut mean = 0.0;
+        for &(v, w) in &pairs {
+            running += w;
+            cumulative.push(running / total);
+            mean += v as f64 * w / total;
+        }
+        if let Some(last) = cumulative.last_mut() {
+            *last = 1.0;
+        }
+        WeightedColumn {
+            values: pairs.into_iter().map(|p| p.0).collect(),
+            cumulative: Some(cumulative),
+            mean,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The weighted mean.
+    pub fn mean(&self) -> f64 {
+        self.mean
+    }
+
+    /// The value at `level`: nearest rank for equal weights, else the value whose share of the
+    /// weight holds `level`.
+    pub fn quantile(&self, level: f64) -> i64 {
+        match &self.cumulative {
+            None => quantile_sorted(&self.values, level),
+            Some(c) => {
+                let l = level.clamp(0.0, 1.0);
+                let i = c.partition_point(|&s| s <= l + 1e-12);
+                self.values
+                    .get(i.min(self.values.len().saturating_sub(1)))
+                    .copied()
+                    .unwrap_or(0)
+            }
+        }
+    }
+
+    /// Weighted share of values at or below `v`.
+    pub fn share_at_or_below(&self, v: i64) -> f64 {
+        match &self.cumulative {
+            None => share_at_or_below(&self.values, v),
+            Some(c) => match self.values.partition_point(|&x| x <= v) {
+                0 => 0.0,
+                i => c[i - 1],
+            },
+        }
+    }
+
+    /// Weighted share of values strictly below `v`.
+    pub fn share_below(&self, v: i64) -> f64 {
+        match &self.cumulative {
+            None => share_below(&self.values, v),
+            Some(c) => match self.values.partition_point(|&x| x < v) {
+                0 => 0.0,
+                i => c[i - 1],
+            },
+        }
+    }
+
+    /// The distribution as the model file records it (`FeatureQuantiles::of` for equal weights).
+    pub fn quantiles_of(&self, id: usize) -> FeatureQuantiles {
+        let mut q = FeatureQuantiles::of(id, Vec::new());
+        q.values = LEVELS.iter().map(|&l| self.quantile(l)).collect();
+        q.at_or_below = q.values.iter().map(|&v| self.share_at_or_below(v)).collect();
+        q.mean = self.mean;
+        q
+    }
+}
+
+impl FeatureQuantiles {
+    /// The distribution of feature `id` over `values`, each weighing its `weights` entry (None:
+    /// 1 each): a flow's decision-point samples weigh 1 / (its samples), as in training.
+    pub fn of_weighted(id: usize, values: Vec<i64>, weights: Option<&[f64]>) -> FeatureQuantiles {
+        WeightedColumn::new(values, weights).quantiles_of(id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +327,17 @@ mod tests {
         );
         assert!(e.to_string().contains("provenance.training_quantiles"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn equal_weights_give_the_plain_nearest_rank_figures() {
+        let plain = WeightedColumn::new(vec![3, 1, 2, 4], Some(&[0.5; 4]));
+        assert_eq!(plain, WeightedColumn::new(vec![1, 2, 3, 4], None));
+        assert_eq!(plain.quantiles_of(2), FeatureQuantiles::of(2, vec![4, 3, 2, 1]));
+        // One value weighing as much as the three others: the median is that value.
+        let heavy = WeightedColumn::new(vec![1, 2, 3, 10], Some(&[1.0, 1.0, 1.0, 3.0]));
+        assert_eq!(heavy.quantile(0.5), 10);
+        assert!((heavy.mean() - 6.0).abs() < 1e-12);
     }
 
     #[test]

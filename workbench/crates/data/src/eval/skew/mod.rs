@@ -9,9 +9,9 @@ pub mod words;
 
 use serde::Serialize;
 use shared::model::{Model, KIND_LOGISTIC, MAX_NODES, SCORE_ONE};
-use workbench_flow::model::distribution::{FeatureQuantiles, TakenAt, TrainingQuantiles};
+use workbench_flow::model::distribution::{FeatureQuantiles, TakenAt, TrainingQuantiles, WeightedColumn};
 
-pub use stats::{flow_key, weighted_quantiles, Column, Decisions};
+pub use stats::{flow_key, Decisions};
 
 /// PSI above which a feature counts as shifted (the usual reading: below 0.1 stable, 0.1-0.25
 /// moderate, above 0.25 a major shift).
@@ -127,7 +127,7 @@ pub fn used_features(model: &Model) -> u64 {
     model.header.feature_mask
 }
 
-fn moves(model: &Model, train: &FeatureQuantiles, levels: &[f64], decided: &Column) -> Vec<Move> {
+fn moves(model: &Model, train: &FeatureQuantiles, levels: &[f64], decided: &WeightedColumn) -> Vec<Move> {
     let id = train.id;
     if model.header.kind == KIND_LOGISTIC {
         if model.terms.get(id).is_none_or(|t| t.weight == 0) {

@@ -4,122 +4,7 @@
 use std::collections::HashMap;
 
 use shared::features::FeatureVector;
-use workbench_flow::model::distribution::{
-    quantile_sorted, share_at_or_below, share_below, FeatureQuantiles, LEVELS,
-};
-
-/// One feature's values, sorted, each with a weight: at the decisions 1 / (its flow's decisions),
-/// so that every flow counts once however many decision points it reached.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Column {
-    pub values: Vec<i64>,
-    /// Share of the total weight at or below each index (None: every value weighs the same, and
-    /// the figures are the plain nearest-rank ones).
-    cumulative: Option<Vec<f64>>,
-    mean: f64,
-}
-
-impl Column {
-    /// `weights` (one per value, any positive scale) or None for equal weights.
-    pub fn new(values: Vec<i64>, weights: Option<&[f64]>) -> Column {
-        let weights = weights.filter(|w| w.len() == values.len() && w.windows(2).any(|p| p[0] != p[1]));
-        let Some(weights) = weights else {
-            let mut values = values;
-            values.sort_unstable();
-            let mean = if values.is_empty() {
-                0.0
-            } else {
-                values.iter().map(|&v| v as f64).sum::<f64>() / values.len() as f64
-            };
-            return Column {
-                values,
-                cumulative: None,
-                mean,
-            };
-        };
-        let mut pairs: Vec<(i64, f64)> = values.into_iter().zip(weights.iter().copied()).collect();
-        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-        let total: f64 = pairs.iter().map(|p| p.1).sum();
-        let mut running = 0.0;
-        let mut cumulative = Vec::with_capacity(pairs.len());
-        let mut mean = 0.0;
-        for &(v, w) in &pairs {
-            running += w;
-            cumulative.push(running / total);
-            mean += v as f64 * w / total;
-        }
-        if let Some(last) = cumulative.last_mut() {
-            *last = 1.0;
-        }
-        Column {
-            values: pairs.into_iter().map(|p| p.0).collect(),
-            cumulative: Some(cumulative),
-            mean,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
-    /// The weighted mean.
-    pub fn mean(&self) -> f64 {
-        self.mean
-    }
-
-    /// The value at `level`: nearest rank for equal weights, else the value whose share of the
-    /// weight holds `level`.
-    pub fn quantile(&self, level: f64) -> i64 {
-        match &self.cumulative {
-            None => quantile_sorted(&self.values, level),
-            Some(c) => {
-                let l = level.clamp(0.0, 1.0);
-                let i = c.partition_point(|&s| s <= l + 1e-12);
-                self.values
-                    .get(i.min(self.values.len().saturating_sub(1)))
-                    .copied()
-                    .unwrap_or(0)
-            }
-        }
-    }
-
-    /// Weighted share of values at or below `v`.
-    pub fn share_at_or_below(&self, v: i64) -> f64 {
-        match &self.cumulative {
-            None => share_at_or_below(&self.values, v),
-            Some(c) => match self.values.partition_point(|&x| x <= v) {
-                0 => 0.0,
-                i => c[i - 1],
-            },
-        }
-    }
-
-    /// Weighted share of values strictly below `v`.
-    pub fn share_below(&self, v: i64) -> f64 {
-        match &self.cumulative {
-            None => share_below(&self.values, v),
-            Some(c) => match self.values.partition_point(|&x| x < v) {
-                0 => 0.0,
-                i => c[i - 1],
-            },
-        }
-    }
-
-    /// The distribution as the model file records it (`FeatureQuantiles::of` for equal weights).
-    pub fn quantiles_of(&self, id: usize) -> FeatureQuantiles {
-        let mut q = FeatureQuantiles::of(id, Vec::new());
-        q.values = LEVELS.iter().map(|&l| self.quantile(l)).collect();
-        q.at_or_below = q.values.iter().map(|&v| self.share_at_or_below(v)).collect();
-        q.mean = self.mean;
-        q
-    }
-}
-
-/// The training rows' quantiles of feature `id`, each row weighing its `weights` entry (None: 1
-/// each): a flow's decision-point samples weigh 1 / (its samples), as in training.
-pub fn weighted_quantiles(id: usize, values: Vec<i64>, weights: Option<&[f64]>) -> FeatureQuantiles {
-    Column::new(values, weights).quantiles_of(id)
-}
+use workbench_flow::model::distribution::{FeatureQuantiles, WeightedColumn};
 
 /// The features at every decision on the evaluation data (only the recorded features are kept),
 /// with the flow each decision belongs to: [`Decisions::sorted`] weighs each flow's decisions
@@ -139,9 +24,9 @@ pub struct Decisions {
     /// The flow of each entry of `packets`.
     packet_flows: Vec<u64>,
     /// After [`Decisions::sorted`]: per kept feature, its weighted values.
-    columns: Vec<Column>,
+    columns: Vec<WeightedColumn>,
     /// After [`Decisions::sorted`]: the packet numbers, weighted.
-    pub packet_column: Column,
+    pub packet_column: WeightedColumn,
     /// After [`Decisions::sorted`]: the flows decided on.
     pub flow_count: u64,
 }
@@ -190,9 +75,9 @@ impl Decisions {
         let packet_weights = weight(&self.packet_flows);
         self.columns = std::mem::take(&mut self.values)
             .into_iter()
-            .map(|v| Column::new(v, Some(&weights)))
+            .map(|v| WeightedColumn::new(v, Some(&weights)))
             .collect();
-        self.packet_column = Column::new(
+        self.packet_column = WeightedColumn::new(
             self.packets.iter().map(|&p| p as i64).collect(),
             Some(&packet_weights),
         );
@@ -202,7 +87,7 @@ impl Decisions {
     }
 
     /// A feature's weighted values (after [`Decisions::sorted`]).
-    pub fn column(&self, id: usize) -> Option<&Column> {
+    pub fn column(&self, id: usize) -> Option<&WeightedColumn> {
         self.ids
             .iter()
             .position(|&i| i == id)
@@ -234,7 +119,7 @@ pub struct Shift {
 }
 
 /// `decided`: the decision values of the feature, weighted.
-pub fn shift(train: &FeatureQuantiles, levels: &[f64], decided: &Column) -> Shift {
+pub fn shift(train: &FeatureQuantiles, levels: &[f64], decided: &WeightedColumn) -> Shift {
     // Distinct recorded values with the training share at or below each.
     let mut edges: Vec<(i64, f64)> = Vec::new();
     for (&v, &s) in train.values.iter().zip(&train.at_or_below) {
@@ -285,11 +170,11 @@ mod tests {
     fn same_distribution_scores_near_zero_and_a_shift_scores_high() {
         let train = FeatureQuantiles::of(2, (0..10_000).collect());
         let same: Vec<i64> = (0..10_000).step_by(7).collect();
-        let s = shift(&train, &LEVELS, &Column::new(same, None));
+        let s = shift(&train, &LEVELS, &WeightedColumn::new(same, None));
         assert!(s.psi < 0.01 && s.ks < 0.02, "{s:?}");
         assert_eq!((s.below_min_share, s.above_max_share), (0.0, 0.0));
         let moved: Vec<i64> = (5_000..15_000).collect();
-        let m = shift(&train, &LEVELS, &Column::new(moved, None));
+        let m = shift(&train, &LEVELS, &WeightedColumn::new(moved, None));
         assert!(m.psi > 1.0 && (m.ks - 0.5).abs() < 0.01, "{m:?}");
         assert!((m.above_max_share - 0.5).abs() < 0.001);
         assert_eq!(m.quantiles[0], 5_000);
@@ -302,7 +187,7 @@ mod tests {
         let train = FeatureQuantiles::of(1, t);
         let mut d = vec![6; 10];
         d.extend(vec![17; 90]);
-        let s = shift(&train, &LEVELS, &Column::new(d, None));
+        let s = shift(&train, &LEVELS, &WeightedColumn::new(d, None));
         assert!((s.ks - 0.8).abs() < 1e-9, "{s:?}");
         assert!(s.psi > 1.0);
     }
@@ -331,8 +216,5 @@ mod tests {
         assert!((c.mean() - 14.5).abs() < 1e-9);
         // The long flow's packets 1..=9 weigh as one flow against nine flows at packet 1.
         assert_eq!(d.packet_column.quantile(0.5), 1);
-        // Equal weights give the plain nearest-rank figures.
-        let plain = Column::new(vec![3, 1, 2, 4], Some(&[0.5; 4]));
-        assert_eq!(plain, Column::new(vec![1, 2, 3, 4], None));
     }
 }
