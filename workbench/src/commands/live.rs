@@ -4,8 +4,9 @@
 //! unless `--from-start` asks for them. Each line is an EVE-style verdict event
 //! (workbench_kernel::eve; schema in docs/schema/eve-verdict.schema.json), written to stdout, to
 //! a file rotated by size (`--events-file`), or to a Unix stream socket (`--events-socket`).
-//! Every second the stream checks that its probe is still the one attached: when it was detached
-//! or replaced, it prints what the old probe left and ends with an error saying so (exit 1).
+//! Every second the stream checks that its probe is still the one attached: when it was
+//! detached, replaced or its interface deleted, it prints what the old probe left and ends with
+//! an error saying so (exit 1).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -135,6 +136,11 @@ fn source_gone(iface: &str, gone: &SourceGone) -> String {
              cleanup`): no more verdict events can come (those it left were printed); restart `workbench \
              live` once a probe is attached again ({})",
             workbench_kernel::probe::not_attached_fix(iface)
+        ),
+        SourceGone::InterfaceGone => format!(
+            "{iface} was deleted while `live` read it (its namespace or its veth peer removed): the kernel \
+             detached the probe with it, so no more verdict events can come (those it left were printed); \
+             remove what the probe left with `workbench probe detach --iface {iface}`"
         ),
         SourceGone::Replaced => format!(
             "the probe on {iface} was replaced (detached and attached again) while `live` read it: the new \

@@ -286,16 +286,7 @@ fn refuse_one_class_split(o: &RunOutput, args: &TrainArgs) -> Result<()> {
         return Ok(());
     };
     let split = o.split.split.name();
-    let fix = match o.split.would_work.first() {
-        Some(k) => format!(
-            "use --split {} (it leaves both classes on both sides of this data)",
-            k.name()
-        ),
-        None if o.split.automatic => {
-            "no split of this data leaves both classes on both sides: add rows of the missing class (more files, a longer capture)".to_string()
-        }
-        None => "no other split leaves both classes on both sides either: add rows of the missing class".to_string(),
-    };
+    let fix = workbench_data::train::choose::use_instead(&o.split.would_work, o.split.automatic);
     bail!(
         "no model written to {}: under the {split} split {why}, so its precision, recall and F1 would measure the split, not the model; {fix}, or give --allow-one-class-split to write it anyway",
         args.out.display()

@@ -91,6 +91,51 @@ fn a_one_class_test_side_writes_no_model_and_names_the_split_that_works() {
 }
 
 #[test]
+fn a_one_class_training_side_is_refused_with_the_split_that_works() {
+    // Attacks only in the last 10% of the time: the time split trains on benign rows alone.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut text = String::from("src_ip,first_seen_ns,syn_count,fwd_packets,fwd_ttl,label\n");
+    for i in 0..300usize {
+        let attack = i >= 285 || (i >= 270 && i.is_multiple_of(2));
+        text += &format!(
+            "10.0.0.{},{i},{},{},64,{}\n",
+            i % 9,
+            if attack { 5 } else { 1 },
+            i % 7,
+            if attack { "DoS" } else { "BENIGN" }
+        );
+    }
+    let data = tmp.path().join("late-attacks.csv");
+    std::fs::write(&data, text).expect("write");
+    let out = tmp.path().join("m.ebml");
+    for extra in [
+        &["--split", "time"][..],
+        &["--split", "time", "--allow-one-class-split"],
+    ] {
+        let run = train(&data, &out, extra);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success() && !out.exists(), "{extra:?}: {err}");
+        assert!(
+            err.contains("--split time: its training side holds 0 malicious of ")
+                && err.contains("--allow-one-class-split cannot help"),
+            "{extra:?}: {err}"
+        );
+        let named = ["host", "file", "random"]
+            .into_iter()
+            .find(|k| err.contains(&format!("use --split {k} ")))
+            .unwrap_or_else(|| panic!("no working split named: {err}"));
+        // The split it names trains.
+        let ok = train(&data, &out, &["--split", named]);
+        assert!(
+            ok.status.success(),
+            "--split {named}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        std::fs::remove_file(&out).expect("remove");
+    }
+}
+
+#[test]
 fn allowed_one_class_figures_read_undefined_in_text() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = late_benign(tmp.path());

@@ -271,3 +271,66 @@ fn live_ends_with_an_error_when_its_probe_is_detached_or_replaced() {
     let out = workbench(&["probe", "detach", "--iface", &iface]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A running `live --jsonl` whose interface is deleted (its veth pair removed without a
+/// detach: the kernel detaches the TCX links and leaves their pins) ends with an error naming
+/// the deleted interface and the command that removes what is left, which then works. Before,
+/// the pins looked attached and live ran on, silent, until killed.
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn live_ends_with_an_error_when_its_interface_is_deleted() {
+    crate::common::require_kernel("live_ends_with_an_error_when_its_interface_is_deleted");
+    let lab = crate::common::LabCleanup::new(&crate::common::lab_id("fxi"));
+    workbench_json(&["lab", "up", "--id", lab.id(), "--json"]);
+    let (ns, iface) = (lab.netns(), lab.probe_iface());
+    let attached = workbench_json(&["probe", "attach", "--iface", &iface, "--netns", &ns, "--json"]);
+    if attached["attach_mode"] != "tcx" {
+        println!(
+            "skipped: the probe attached as {} (no TCX link to lose its interface)",
+            attached["attach_mode"]
+        );
+        return;
+    }
+    let mut live = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["live", "--iface", &iface, "--jsonl", "--duration-s", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn live");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(live.try_wait().expect("try_wait").is_none(), "live runs");
+    let del = Command::new("ip")
+        .args(["-n", &ns, "link", "del", &iface])
+        .output()
+        .expect("ip link del");
+    assert!(del.status.success(), "{}", String::from_utf8_lossy(&del.stderr));
+    let started = Instant::now();
+    while live.try_wait().expect("try_wait").is_none() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if live.try_wait().expect("try_wait").is_none() {
+        let _ = live.kill();
+        let _ = live.wait();
+        panic!("live still running 10 s after {iface} was deleted");
+    }
+    let out = live.wait_with_output().expect("live's output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "non-zero exit: {stderr}");
+    let fix = format!("workbench probe detach --iface {iface}");
+    assert!(
+        stderr.contains(&format!("{iface} was deleted while `live` read it")) && stderr.contains(&fix),
+        "{stderr}"
+    );
+    // The command it names removes the pins the deleted interface left.
+    let out = workbench(&["probe", "detach", "--iface", &iface]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !std::path::Path::new("/sys/fs/bpf/ebpf-ml-workbench/v1")
+            .join(&iface)
+            .exists(),
+        "pins left after the detach"
+    );
+}

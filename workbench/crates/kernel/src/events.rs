@@ -39,6 +39,19 @@ pub enum SourceGone {
     Detached,
     /// A probe is attached again, with a ring of its own this reader does not read.
     Replaced,
+    /// The interface was deleted (a namespace removed, a veth's peer deleted): the kernel
+    /// detached the probe's links, whose pins are left.
+    InterfaceGone,
+}
+
+/// The probe's pinned TCX link on `iface` lost its interface (deleted with its namespace or its
+/// veth peer): the kernel keeps the link, defunct, with ifindex 0. A tc-filter attach (kernels
+/// without TCX) has no link to ask and is never reported gone here.
+fn interface_gone(iface: &str) -> bool {
+    let pin = crate::bpffs::iface_dir(iface).join(probe::PIN_LINK_INGRESS);
+    crate::sys::obj_get(&pin)
+        .and_then(|fd| crate::sys::link_type_and_tcx_ifindex(fd.as_fd()))
+        .is_ok_and(|(kind, ifindex)| kind == crate::sys::BPF_LINK_TYPE_TCX && ifindex == 0)
 }
 
 impl EventReader {
@@ -66,6 +79,9 @@ impl EventReader {
         let want = self.ring_id?;
         if !probe::is_attached(&self.iface) {
             return Some(SourceGone::Detached);
+        }
+        if interface_gone(&self.iface) {
+            return Some(SourceGone::InterfaceGone);
         }
         let pin = crate::bpffs::iface_dir(&self.iface).join(probe::PIN_EVENTS);
         match crate::sys::obj_get(&pin).and_then(|fd| crate::sys::map_id(fd.as_fd())) {

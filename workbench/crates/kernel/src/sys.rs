@@ -206,6 +206,23 @@ pub fn prog_id(prog: BorrowedFd<'_>) -> Result<u32> {
     Ok(u32::from_ne_bytes([info[4], info[5], info[6], info[7]]))
 }
 
+/// `BPF_LINK_TYPE_TCX` in `struct bpf_link_info`'s `type`.
+pub const BPF_LINK_TYPE_TCX: u32 = 11;
+
+/// An open link's type and, for a TCX link, the index of its interface: `struct bpf_link_info`
+/// starts with `type`, `id`, `prog_id` and its union at offset 16, where a TCX link keeps
+/// `ifindex` (0 once the interface is gone: the kernel detaches the link and leaves it defunct).
+pub fn link_type_and_tcx_ifindex(link: BorrowedFd<'_>) -> Result<(u32, u32)> {
+    let mut info = [0u8; 64];
+    let mut attr = Attr::new();
+    attr.u32_at(0, link.as_raw_fd() as u32)
+        .u32_at(4, info.len() as u32)
+        .u64_at(8, info.as_mut_ptr() as u64);
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr, "reading BPF link info")?;
+    let word = |at: usize| u32::from_ne_bytes([info[at], info[at + 1], info[at + 2], info[at + 3]]);
+    Ok((word(0), word(16)))
+}
+
 pub fn map_fd_by_id(id: u32) -> Result<OwnedFd> {
     let mut attr = Attr::new();
     attr.u32_at(0, id);

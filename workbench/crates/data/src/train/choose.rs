@@ -53,6 +53,19 @@ pub struct SplitChoice {
     pub would_work: Vec<SplitKind>,
 }
 
+/// What to do when a split leaves one class on a side: the first split of `would_work`, or what
+/// the data lacks (`automatic`: the split was picked by `--split auto`, so none works at all).
+pub fn use_instead(would_work: &[SplitKind], automatic: bool) -> String {
+    match would_work.first() {
+        Some(k) => format!(
+            "use --split {} (it leaves both classes on both sides of this data)",
+            k.name()
+        ),
+        None if automatic => "no split of this data leaves both classes on both sides: add rows of the missing class (more files, a longer capture)".to_string(),
+        None => "no other split leaves both classes on both sides either: add rows of the missing class".to_string(),
+    }
+}
+
 /// The splits of `ds` whose both sides can be scored, in order of preference.
 fn scorable_splits(ds: &Dataset, test_share: f64, seed: u64) -> Vec<SplitKind> {
     PREFERENCE
@@ -327,6 +340,19 @@ pub fn choose(
         } else {
             Vec::new()
         };
+        // A training side of one class trains nothing (unlike a one-class test side, which
+        // `--allow-one-class-split` accepts): refused here, with the split that works.
+        let train_attacks = s.train.iter().filter(|&&i| ds.malicious[i]).count();
+        if train_attacks == 0 || train_attacks == s.train.len() {
+            return Err(format!(
+                "--split {}: its training side holds {train_attacks} malicious of {} {}, and a model learns nothing from one class (--allow-one-class-split cannot help: it accepts a one-class test side); {}",
+                kind.name(),
+                s.train.len(),
+                noun(ds),
+                use_instead(&would_work, false)
+            )
+            .into());
+        }
         return Ok(SplitChoice {
             split: kind,
             automatic: false,
