@@ -64,6 +64,8 @@ pub fn run() -> Result<()> {
                 | cli::Command::Replay(_)
                 | cli::Command::Lab(_)
                 | cli::Command::Bench(_)
+                | cli::Command::Demo(_)
+                | cli::Command::Tui(_)
         )
     ) {
         workbench_kernel::lifecycle::claims::warn_stale();

@@ -6,6 +6,10 @@
 //! without running the cleanup guards (pins, labs, claims) of the commands that hold kernel
 //! objects, so instead the panic is recognised and unwound (the guards run), and `main` exits
 //! with the status a shell shows for SIGPIPE.
+//!
+//! Stderr gone (the terminal closed: writes fail with EIO) is the same case for `eprintln!`:
+//! the panic is unwound quietly, as reporting it would write to the dead stderr again inside
+//! the panic hook, and a panic there aborts the process before any guard runs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -19,13 +23,19 @@ pub fn happened() -> bool {
     BROKEN.load(Ordering::Relaxed)
 }
 
+/// `std`'s message for a failed `eprint!`: "failed printing to stderr: Input/output error ...".
+fn is_stderr_message(message: &str) -> bool {
+    message.contains("failed printing to stderr")
+}
+
 /// `std`'s message for a failed `print!`: "failed printing to stdout: Broken pipe (os error 32)".
 fn is_broken_pipe_message(message: &str) -> bool {
     message.contains("failed printing to stdout") && message.contains("Broken pipe")
 }
 
-/// Wraps the installed panic hook: a print to a closed stdout is noted and not reported; any
-/// other panic goes to the previous hook (color-eyre's, which also restores the terminal).
+/// Wraps the installed panic hook: a print to a closed stdout is noted and not reported, nor is
+/// one to a dead stderr; any other panic goes to the previous hook (color-eyre's, which also
+/// restores the terminal).
 pub fn install_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -37,7 +47,8 @@ pub fn install_hook() {
             .unwrap_or("");
         if is_broken_pipe_message(message) {
             BROKEN.store(true, Ordering::Relaxed);
-        } else {
+        } else if !is_stderr_message(message) {
+            // (A dead stderr has nothing to report it on: unwinding runs the guards.)
             previous(info);
         }
     }));
@@ -68,6 +79,12 @@ mod tests {
             "failed printing to stdout: No space left on device (os error 28)"
         ));
         assert!(!is_broken_pipe_message("index out of bounds: Broken pipe"));
+        assert!(is_stderr_message(
+            "failed printing to stderr: Input/output error (os error 5)"
+        ));
+        assert!(!is_stderr_message(
+            "failed printing to stdout: Broken pipe (os error 32)"
+        ));
         let e = color_eyre::eyre::Report::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
             .wrap_err("writing the flow table");
         assert!(is_broken_pipe_error(&e));

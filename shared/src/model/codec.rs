@@ -55,6 +55,11 @@ pub enum ModelError {
         expected_bytes: usize,
         got_bytes: usize,
     },
+    /// More bytes than the layout the header describes: something was added, not cut.
+    TrailingBytes {
+        expected_bytes: usize,
+        got_bytes: usize,
+    },
     BadMagic {
         found: u32,
     },
@@ -119,6 +124,14 @@ impl core::fmt::Display for ModelError {
         match *self {
             Truncated { expected_bytes, got_bytes } => {
                 write!(f, "model is truncated: {got_bytes} bytes, expected {expected_bytes}")
+            }
+            TrailingBytes { expected_bytes, got_bytes } => {
+                let extra = got_bytes - expected_bytes;
+                write!(
+                    f,
+                    "model has {extra} byte{} more than its layout: {got_bytes} bytes, expected {expected_bytes} (the file was appended to or is not one model)",
+                    if extra == 1 { "" } else { "s" }
+                )
             }
             BadMagic { found } => write!(f, "bad magic 0x{found:08x}: not a workbench model"),
             UnsupportedVersion { found } => write!(
@@ -299,7 +312,13 @@ pub fn decode(bytes: &[u8], out: &mut Model) -> Result<(), ModelError> {
     }
     let stored_nodes = if h.kind == KIND_LOGISTIC { 0 } else { node_count };
     let expected = fixed + stored_nodes * NODE_BYTES;
-    if bytes.len() != expected {
+    if bytes.len() > expected {
+        return Err(ModelError::TrailingBytes {
+            expected_bytes: expected,
+            got_bytes: bytes.len(),
+        });
+    }
+    if bytes.len() < expected {
         return Err(ModelError::Truncated {
             expected_bytes: expected,
             got_bytes: bytes.len(),

@@ -126,6 +126,22 @@ fn malformed_models_are_rejected_with_the_fault_named() {
         decode(&bytes[..bytes.len() - 1], &mut out),
         Err(ModelError::Truncated { .. })
     ));
+    // One byte more is not a cut: it says what it is.
+    let mut appended = bytes.clone();
+    appended.push(0);
+    let e = decode(&appended, &mut out).expect_err("a trailing byte");
+    assert_eq!(
+        e,
+        ModelError::TrailingBytes {
+            expected_bytes: bytes.len(),
+            got_bytes: bytes.len() + 1,
+        }
+    );
+    let msg = std::format!("{e}");
+    assert!(
+        msg.starts_with("model has 1 byte more than its layout") && msg.contains("appended to"),
+        "{msg}"
+    );
     let msg = std::format!("{}", ModelError::ChildNotAfterParent { node: 2, child: 0 });
     assert!(msg.contains("cycle"), "{msg}");
 }

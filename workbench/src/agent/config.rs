@@ -55,6 +55,31 @@ impl Attach {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9464))
 }
+
+/// `metrics_listen`: an address and port (`127.0.0.1:9464`, `[::]:9464`) or a host name and port
+/// (`localhost:9464`), resolved when the file is read. Of a name's addresses the first IPv4 one
+/// is bound: `localhost` is ::1 first on many hosts, and scrapers try 127.0.0.1.
+fn listen_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    resolve_listen(&text).map_err(|e| serde::de::Error::custom(format!("key `agent.metrics_listen`: {e}")))
+}
+
+fn resolve_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(text)
+        .map_err(|e| {
+            format!("{text:?} is neither an address with a port (127.0.0.1:9464, [::]:9464) nor a host name with a port that resolves (localhost:9464): {e}")
+        })?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
+}
 fn default_rotate_bytes() -> u64 {
     100 << 20
 }
@@ -77,7 +102,7 @@ fn default_max_disagreement() -> f64 {
 pub struct AgentConfig {
     pub interfaces: Vec<String>,
     pub model: PathBuf,
-    #[serde(default = "default_listen")]
+    #[serde(default = "default_listen", deserialize_with = "listen_address")]
     pub metrics_listen: SocketAddr,
     #[serde(default)]
     pub mode: Mode,
@@ -191,6 +216,16 @@ fn check_values(cfg: &AgentConfig, path: &Path) -> Result<(), String> {
             return Err(key("interfaces", format!("names {iface:?} twice")));
         }
     }
+    if let Some(dir) = cfg.model_dir.as_deref().filter(|d| cfg.model.starts_with(d)) {
+        return Err(key(
+            "model",
+            format!(
+                "{} is inside model_dir {}: a file there is a shadow candidate too, so a restart during its trial would make it the active model (with no rollback); keep the active model outside model_dir (deploy/README.md, \"Rolling a model out\")",
+                cfg.model.display(),
+                dir.display()
+            ),
+        ));
+    }
     if cfg.model_dir_poll_ms < 10 {
         return Err(key("model_dir_poll_ms", "must be at least 10".into()));
     }
@@ -266,6 +301,35 @@ pub fn host_checks(cfg: &AgentConfig, path: &Path) -> Vec<HostCheck> {
             key: "model_dir",
             what: format!("model_dir {} is a directory", dir.display()),
             error: (!dir.is_dir()).then(|| key("model_dir", format!("{} is not a directory", dir.display()))),
+            model: None,
+        });
+    }
+    out
+}
+
+/// What the start does after [`host_checks`] and before it attaches anything, tried by `agent
+/// --check` only (a reload must not bind the port it serves): the metrics address bound and
+/// let go, the events file's folder opened for writing (nothing created, truncated or written).
+/// The errors are the start's, word for word.
+pub fn start_checks(cfg: &AgentConfig, path: &Path) -> Vec<HostCheck> {
+    let key = |k: &str, msg: String| format!("{}: key `agent.{k}`: {msg}", path.display());
+    let addr = cfg.metrics_listen;
+    let mut out = vec![HostCheck {
+        key: "metrics_listen",
+        what: format!("metrics_listen {addr} can be bound (bound and let go)"),
+        // The words of http::Server::bind, which the start calls.
+        error: std::net::TcpListener::bind(addr)
+            .err()
+            .map(|e| key("metrics_listen", format!("cannot listen on {addr}: {e}"))),
+        model: None,
+    }];
+    if let Some(file) = &cfg.events_file {
+        out.push(HostCheck {
+            key: "events_file",
+            what: format!("events_file {} can be opened for appending", file.display()),
+            error: workbench_kernel::eve_sink::RotatingFile::check_writable(file)
+                .err()
+                .map(|e| key("events_file", format!("{e:#}"))),
             model: None,
         });
     }
@@ -379,6 +443,30 @@ mod tests {
         assert!(e.starts_with("a.toml:4:") && e.contains("drop"), "{e}");
     }
 
+    #[test]
+    fn agent_metrics_listen_takes_an_address_or_a_host_name() {
+        let listen = |v: &str| {
+            parse(
+                &format!("[agent]\ninterfaces = [\"lo\"]\nmodel = \"m\"\nmetrics_listen = \"{v}\"\n"),
+                Path::new("a.toml"),
+            )
+            .map(|c| c.metrics_listen)
+        };
+        assert_eq!(listen("[::]:9464"), Ok("[::]:9464".parse().expect("v6")));
+        assert_eq!(
+            listen("localhost:9464"),
+            Ok("127.0.0.1:9464".parse().expect("v4"))
+        );
+        for bad in ["localhost", "no-such-host.invalid:9464"] {
+            let e = listen(bad).expect_err(bad);
+            assert!(
+                e.starts_with("a.toml:4:") && e.contains("key `agent.metrics_listen`") && e.contains(bad),
+                "{e}"
+            );
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+    }
+
     /// The example files in deploy/ are configurations this parser takes.
     #[test]
     fn agent_config_deploy_examples_parse() {
@@ -392,13 +480,28 @@ mod tests {
         .expect("yaml");
         let text = cm["data"]["agent.toml"].as_str().expect("agent.toml");
         let cfg = parse(text, Path::new("configmap.yaml")).expect("the ConfigMap's agent.toml parses");
-        // The model the ConfigMap ships is in the watched directory: a new one goes in as shadow.
-        assert_eq!(cfg.model.parent(), cfg.model_dir.as_deref());
+        // The active model and the candidates are two directories (two ConfigMaps).
+        let dir = cfg.model_dir.clone().expect("model_dir");
+        assert!(
+            !cfg.model.starts_with(&dir),
+            "{} in {}",
+            cfg.model.display(),
+            dir.display()
+        );
         check_values(&cfg, Path::new("configmap.yaml")).expect("values in range");
         let r = resolved(&cfg, text);
         let source = |k: &str| r.iter().find(|e| e.key == k).map(|e| e.source);
         assert_eq!(source("model_dir"), Some("file"));
-        assert_eq!(source("on_exit"), Some("default"));
+        // A pod restart keeps the probe (and a promoted model).
+        assert_eq!(source("on_exit"), Some("file"));
+        // The layout the ConfigMap had before is refused.
+        let mut inside = cfg.clone();
+        inside.model_dir = cfg.model.parent().map(Path::to_path_buf);
+        let e = check_values(&inside, Path::new("a.toml")).expect_err("model inside model_dir");
+        assert!(
+            e.starts_with("a.toml: key `agent.model`: ") && e.contains("is inside model_dir"),
+            "{e}"
+        );
         assert_eq!(r.len(), 18, "every key of the table");
     }
 }

@@ -1,14 +1,19 @@
 //! The agent's verdict events: read from each interface's probe, written as the same EVE-style
 //! lines as `live --jsonl` (workbench_kernel::eve) to the events file (rotated by size) and/or
-//! a Unix stream socket (workbench_kernel::eve_sink). A socket whose reader went away is
-//! reconnected every few seconds; the lines in between are counted as failed, not buffered.
+//! a Unix stream socket (workbench_kernel::eve_socket). The socket is never waited for: lines
+//! queue (up to eve_socket::QUEUE_BYTES) for a slow reader and are dropped whole, and counted as
+//! failed, beyond that; a socket whose reader went away is reconnected every few seconds, the
+//! lines in between counted as failed. The events file is opened again when its path names
+//! another file (logrotate moved it, its folder was deleted), after a write error, and on
+//! SIGHUP; a line is counted as written only once the output took it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use workbench_kernel::eve_sink::{EventSink, SinkSpec};
-use workbench_kernel::events::EventReader;
+use workbench_kernel::eve_socket::{SocketSink, QUEUE_BYTES};
+use workbench_kernel::events::{EventReader, SourceGone};
 
 use super::config::AgentConfig;
 use super::log;
@@ -17,12 +22,14 @@ const RECONNECT: Duration = Duration::from_secs(5);
 
 pub struct Events {
     file: Option<(SinkSpec, EventSink)>,
-    socket: Option<(PathBuf, Option<EventSink>, Instant)>,
+    socket: Option<(PathBuf, Option<SocketSink>, Instant)>,
     readers: BTreeMap<String, EventReader>,
     /// The settings they were opened with (to tell whether a reload changes them).
     spec: (Option<PathBuf>, u64, u32, Option<PathBuf>),
     written: u64,
     failed: u64,
+    /// Of `failed`, lines the socket's full queue dropped (for the log's count).
+    dropped: u64,
 }
 
 fn spec_of(cfg: &AgentConfig) -> (Option<PathBuf>, u64, u32, Option<PathBuf>) {
@@ -52,10 +59,11 @@ impl Events {
             None => None,
         };
         let socket = cfg.events_socket.as_ref().map(|path| {
-            let sink = EventSink::open(&SinkSpec::Unix(path.clone()))
+            let sink = SocketSink::connect(path, QUEUE_BYTES)
                 .map_err(|e| {
                     log(format!(
-                        "events socket: {e:#}; retrying every {} s",
+                        "events socket {}: cannot connect: {e}; retrying every {} s",
+                        path.display(),
                         RECONNECT.as_secs()
                     ));
                 })
@@ -69,6 +77,7 @@ impl Events {
             spec: spec_of(cfg),
             written: 0,
             failed: 0,
+            dropped: 0,
         })
     }
 
@@ -89,6 +98,21 @@ impl Events {
         Ok(())
     }
 
+    /// Whether `iface`'s probe still feeds the agent: its reader's check, or without a reader
+    /// (no output configured) the same checks on the pins.
+    pub fn source_gone(&self, iface: &str) -> Option<SourceGone> {
+        if let Some(r) = self.readers.get(iface) {
+            return r.check_source();
+        }
+        if !workbench_kernel::probe::is_attached(iface) {
+            Some(SourceGone::Detached)
+        } else if workbench_kernel::events::interface_gone(iface) {
+            Some(SourceGone::InterfaceGone)
+        } else {
+            None
+        }
+    }
+
     pub fn remove_reader(&mut self, iface: &str) {
         self.readers.remove(iface);
     }
@@ -102,55 +126,125 @@ impl Events {
                 Err(e) => log(format!("{iface}: reading verdict events: {e:#}")),
             }
         }
-        if let Some((path, sink, retry)) = &mut self.socket {
-            if sink.is_none() && Instant::now() >= *retry {
-                *retry = Instant::now() + RECONNECT;
-                if let Ok(s) = EventSink::open(&SinkSpec::Unix(path.clone())) {
-                    log(format!("events socket {} connected", path.display()));
-                    *sink = Some(s);
-                }
-            }
-        }
-        for line in &lines {
-            if let Some((_, sink)) = &mut self.file {
-                match sink.write_line(line) {
-                    Ok(()) => self.written += 1,
-                    Err(e) => {
-                        self.failed += 1;
-                        if self.failed.is_power_of_two() {
-                            log(format!("{e:#} ({} lines lost so far)", self.failed));
-                        }
-                    }
-                }
-            }
-            if let Some((path, sink, retry)) = &mut self.socket {
-                match sink.as_mut().map(|s| s.write_line(line)) {
-                    Some(Ok(())) => self.written += 1,
-                    Some(Err(e)) => {
-                        log(format!(
-                            "{e:#}; reconnecting to {} every {} s",
-                            path.display(),
-                            RECONNECT.as_secs()
-                        ));
-                        *sink = None;
-                        *retry = Instant::now() + RECONNECT;
-                        self.failed += 1;
-                    }
-                    None => self.failed += 1,
-                }
-            }
-        }
         if !lines.is_empty() {
-            self.flush();
+            self.write_file(&lines);
+        }
+        self.write_socket(&lines);
+    }
+
+    fn file_failed(&mut self, lines: u64, e: impl std::fmt::Display) {
+        let before = self.failed;
+        self.failed += lines;
+        // One line per doubling of the losses, not one per lost event.
+        if (before + 1).next_power_of_two() <= self.failed {
+            log(format!(
+                "{e} ({} lines lost so far); opening the file again on the next turn",
+                self.failed
+            ));
         }
     }
 
-    pub fn flush(&mut self) {
-        if let Some((_, sink)) = &mut self.file {
-            let _ = sink.flush();
+    fn write_file(&mut self, lines: &[String]) {
+        let Some((_, EventSink::File(f))) = &mut self.file else {
+            return;
+        };
+        let path = f.path().display().to_string();
+        match f.reopen_if_needed() {
+            Ok(true) => log(format!("{path}: events file opened again")),
+            Ok(false) => {}
+            Err(e) => {
+                return self.file_failed(
+                    lines.len() as u64,
+                    format!("{path}: cannot open the events file again: {e}"),
+                )
+            }
         }
-        if let Some((_, Some(sink), _)) = &mut self.socket {
-            let _ = sink.flush();
+        for (i, line) in lines.iter().enumerate() {
+            if let Err(e) = f.write_line(line) {
+                // The rest of the batch is not tried: the file opens again next turn.
+                let lost = (lines.len() - i) as u64;
+                return self.file_failed(lost, format!("{path}: cannot write an event: {e}"));
+            }
+            self.written += 1;
+        }
+    }
+
+    fn write_socket(&mut self, lines: &[String]) {
+        let Some((path, sink, retry)) = &mut self.socket else {
+            return;
+        };
+        if sink.is_none() && Instant::now() >= *retry {
+            *retry = Instant::now() + RECONNECT;
+            if let Ok(s) = SocketSink::connect(path, QUEUE_BYTES) {
+                log(format!("events socket {} connected", path.display()));
+                *sink = Some(s);
+            }
+        }
+        let Some(s) = sink else {
+            self.failed += lines.len() as u64;
+            return;
+        };
+        let mut dropped = 0u64;
+        for line in lines {
+            if !s.push(line) {
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            let before = self.dropped;
+            self.dropped += dropped;
+            self.failed += dropped;
+            if (before + 1).next_power_of_two() <= self.dropped {
+                log(format!(
+                    "events socket {}: the reader is not keeping up ({} MiB queued): {} lines dropped so far",
+                    path.display(),
+                    QUEUE_BYTES >> 20,
+                    self.dropped
+                ));
+            }
+        }
+        match s.flush() {
+            Ok(sent) => self.written += sent.lines,
+            Err(e) => {
+                log(format!(
+                    "events socket {}: {e}; {} queued lines lost; reconnecting every {} s",
+                    path.display(),
+                    s.queued_lines(),
+                    RECONNECT.as_secs()
+                ));
+                self.failed += s.queued_lines() as u64;
+                *sink = None;
+                *retry = Instant::now() + RECONNECT;
+            }
+        }
+    }
+
+    /// SIGHUP: the events file opened again at its path (after logrotate moved it away).
+    pub fn reopen_file(&mut self) -> Option<String> {
+        let Some((_, EventSink::File(f))) = &mut self.file else {
+            return None;
+        };
+        Some(match f.reopen() {
+            Ok(()) => format!("{}: events file opened again", f.path().display()),
+            Err(e) => format!(
+                "{}: cannot open the events file again: {e} (tried again before the next line)",
+                f.path().display()
+            ),
+        })
+    }
+
+    /// At exit: one last try to hand the socket what is queued; what it does not take now is
+    /// counted as failed (the exit does not wait for a stalled reader).
+    pub fn flush(&mut self) {
+        // The file is written unbuffered: each line is in it already.
+        if let Some((_, sink, _)) = &mut self.socket {
+            if let Some(s) = sink.as_mut() {
+                if let Ok(sent) = s.flush() {
+                    self.written += sent.lines;
+                }
+                self.failed += s.queued_lines() as u64;
+            }
+            *sink = None;
         }
     }
 

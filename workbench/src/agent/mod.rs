@@ -11,6 +11,8 @@ pub mod events;
 pub mod http;
 pub mod probes;
 pub mod series;
+pub mod sources;
+pub mod state;
 pub mod watch;
 
 use std::collections::BTreeMap;
@@ -22,7 +24,6 @@ use workbench_flow::model::{file, id_string};
 use workbench_kernel::lifecycle::claims::{Claim, Object};
 
 use config::{AgentConfig, Loaded, OnExit};
-use http::Reply;
 use probes::Origin;
 use watch::{Candidate, Judgement, ModelDir, State};
 
@@ -63,6 +64,11 @@ pub struct Agent {
     next_poll: Instant,
     candidate: Option<(Candidate, Box<Model>)>,
     pub counters: Counters,
+    /// Interfaces whose probe no longer feeds the agent, and why (sources.rs).
+    gone: BTreeMap<String, workbench_kernel::events::SourceGone>,
+    next_source_check: Instant,
+    /// The last failure to attach again to an interface that came back (logged once).
+    reattach_error: Option<String>,
 }
 
 impl Agent {
@@ -79,6 +85,9 @@ impl Agent {
             ifaces: BTreeMap::new(),
             candidate: None,
             counters: Counters::default(),
+            gone: BTreeMap::new(),
+            next_source_check: Instant::now() + sources::CHECK_EVERY,
+            reattach_error: None,
             events,
             path,
             cfg,
@@ -183,6 +192,7 @@ impl Agent {
     /// One turn's work besides HTTP: events out, the model directory and the promotion rule.
     pub fn tick(&mut self) {
         self.events.pump();
+        self.check_sources();
         if Instant::now() < self.next_poll {
             return;
         }
@@ -333,6 +343,11 @@ impl Agent {
     /// SIGHUP: the file read again; a bad one is refused whole and the agent keeps running on
     /// the configuration it has.
     pub fn reload(&mut self) {
+        // The logrotate way (`postrotate kill -HUP`): the events file opened again at its path,
+        // whatever the reload makes of the file.
+        if let Some(said) = self.events.reopen_file() {
+            log(said);
+        }
         let before = self.cfg.clone();
         let outcome = config::load(&self.path).and_then(|new| {
             self.apply(new).inspect_err(|_| {
@@ -391,6 +406,7 @@ impl Agent {
             .collect();
         for iface in removed {
             self.ifaces.remove(&iface);
+            self.gone.remove(&iface);
             self.events.remove_reader(&iface);
             changes.push(probes::detach(&iface)?);
         }
@@ -439,41 +455,6 @@ impl Agent {
         Ok(changes)
     }
 
-    /// `/readyz`: attached on every configured interface with an active model.
-    fn not_ready(&self) -> Option<String> {
-        for iface in &self.cfg.interfaces {
-            if !probes::attached(iface) {
-                return Some(format!("the probe is not attached on {iface}"));
-            }
-            match probes::active_model(iface) {
-                Ok(Some(_)) => {}
-                Ok(None) => return Some(format!("no active model on {iface}")),
-                Err(e) => return Some(format!("{iface}: {e}")),
-            }
-        }
-        None
-    }
-
-    /// Answers one HTTP GET.
-    pub fn route(&self, path: &str) -> Reply {
-        match path {
-            "/healthz" => Reply::text("200 OK", "ok\n"),
-            "/readyz" => match self.not_ready() {
-                None => Reply::text("200 OK", "ready\n"),
-                Some(why) => Reply::text("503 Service Unavailable", format!("not ready: {why}\n")),
-            },
-            "/metrics" => match series::render(self) {
-                Ok(text) => Reply {
-                    status: "200 OK",
-                    content_type: http::METRICS_TYPE,
-                    body: text,
-                },
-                Err(e) => Reply::text("500 Internal Server Error", format!("{e}\n")),
-            },
-            _ => Reply::text("404 Not Found", "served: /metrics, /healthz, /readyz\n"),
-        }
-    }
-
     /// SIGTERM/SIGINT: detach (the same cleanup as `probe detach`) or, with `on_exit = "keep"`,
     /// leave the pinned probe running for the next start.
     pub fn shutdown(mut self, signal: &str) -> Result<(), String> {
@@ -510,21 +491,28 @@ impl Agent {
     }
 }
 
-/// Read-only views for `series`.
 impl Agent {
     pub fn interfaces(&self) -> impl Iterator<Item = &String> {
         self.ifaces.keys()
     }
-    pub fn config(&self) -> &AgentConfig {
-        &self.cfg
-    }
-    pub fn configured_model(&self) -> &str {
-        &self.model_id
-    }
-    pub fn candidate(&self) -> Option<&Candidate> {
-        self.candidate.as_ref().map(|(c, _)| c)
-    }
-    pub fn events_counters(&self) -> (u64, u64) {
-        self.events.counters()
+
+    /// What the HTTP thread answers from (state.rs), published once per turn of the loop.
+    pub fn snapshot(&self) -> state::Snapshot {
+        state::Snapshot {
+            interfaces: self.ifaces.keys().cloned().collect(),
+            configured: self.cfg.interfaces.clone(),
+            counters: self.counters.clone(),
+            events: self.events.counters(),
+            model: self.model_id.clone(),
+            mode: workbench_kernel::models::mode_name(self.cfg.mode.abi()),
+            promote_after_decisions: self.cfg.promote_after_decisions,
+            promote_max_disagreement: self.cfg.promote_max_disagreement,
+            candidate: self.candidate.as_ref().map(|(c, _)| c.clone()),
+            gone: self
+                .gone
+                .iter()
+                .map(|(i, g)| (i.clone(), sources::words(i, g)))
+                .collect(),
+        }
     }
 }

@@ -29,9 +29,11 @@ pub enum Origin {
     Reused,
 }
 
-/// Attaches the probe to `iface`, or reuses the one pinned there.
+/// Attaches the probe to `iface`, or reuses the one pinned there (when it is alive).
 pub fn ensure_attached(iface: &str, cfg: &AgentConfig) -> Result<(Origin, u32)> {
-    if attached(iface) {
+    // Pins whose TCX link lost its interface (deleted and made again since) feed nothing: not
+    // reused, removed below as a half-made probe's are.
+    if attached(iface) && !workbench_kernel::events::interface_gone(iface) {
         let id = probe::pinned_program_id(iface).map_err(say)?;
         return Ok((Origin::Reused, id));
     }

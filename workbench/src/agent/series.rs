@@ -6,7 +6,7 @@ use prometheus::core::Collector;
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use workbench_kernel::metrics;
 
-use super::Agent;
+use super::state::Snapshot;
 
 fn registered<M: Collector + Clone + 'static>(r: &Registry, m: M) -> Result<M, String> {
     r.register(Box::new(m.clone()))
@@ -28,8 +28,9 @@ fn gauge(r: &Registry, name: &str, help: &str, v: i64) -> Result<(), String> {
     Ok(())
 }
 
-/// The whole `/metrics` text.
-pub fn render(agent: &Agent) -> Result<String, String> {
+/// The whole `/metrics` text, on the HTTP thread: the probe's series read from its maps now
+/// (the flow-table walk), the agent's own from the loop's last snapshot.
+pub fn render(agent: &Snapshot) -> Result<String, String> {
     let mut groups = Vec::new();
     let r = Registry::new_custom(Some("workbench".into()), None).map_err(bad)?;
     let up = registered(
@@ -37,17 +38,18 @@ pub fn render(agent: &Agent) -> Result<String, String> {
         IntGaugeVec::new(
             Opts::new(
                 "agent_interface_up",
-                "1 when the probe's metrics on the interface could be read at this scrape",
+                "1 when the probe on the interface feeds the agent and its metrics could be read at this scrape (0: see /readyz and the log)",
             ),
             &["iface"],
         )
         .map_err(bad)?,
     )?;
-    for iface in agent.interfaces() {
+    for iface in &agent.interfaces {
         match metrics::snapshot(iface).and_then(|s| metrics::registry_of(&s)) {
             Ok(reg) => {
                 groups.push(reg.gather());
-                up.with_label_values(&[iface.as_str()]).set(1);
+                let fed = !agent.gone.iter().any(|(i, _)| i == iface);
+                up.with_label_values(&[iface.as_str()]).set(i64::from(fed));
             }
             Err(e) => {
                 super::log(format!("{iface}: metrics: {e:#}"));
@@ -87,7 +89,7 @@ pub fn render(agent: &Agent) -> Result<String, String> {
     )?;
     reloads.with_label_values(&["ok"]).inc_by(c.reloads_ok);
     reloads.with_label_values(&["failed"]).inc_by(c.reloads_failed);
-    let (written, failed) = agent.events_counters();
+    let (written, failed) = agent.events;
     counter(
         &r,
         "agent_events_written_total",
@@ -100,7 +102,6 @@ pub fn render(agent: &Agent) -> Result<String, String> {
         "EVE verdict lines an output did not take",
         failed,
     )?;
-    let cfg = agent.config();
     let info = registered(
         &r,
         IntGaugeVec::new(
@@ -112,16 +113,12 @@ pub fn render(agent: &Agent) -> Result<String, String> {
         )
         .map_err(bad)?,
     )?;
-    info.with_label_values(&[
-        agent.configured_model(),
-        workbench_kernel::models::mode_name(cfg.mode.abi()),
-    ])
-    .set(1);
+    info.with_label_values(&[agent.model.as_str(), agent.mode]).set(1);
     gauge(
         &r,
         "agent_promote_after_decisions",
         "Decisions a shadow model is judged on before the promotion rule applies",
-        cfg.promote_after_decisions as i64,
+        agent.promote_after_decisions as i64,
     )?;
     registered(
         &r,
@@ -131,7 +128,7 @@ pub fn render(agent: &Agent) -> Result<String, String> {
         )
         .map_err(bad)?,
     )?
-    .set(cfg.promote_max_disagreement);
+    .set(agent.promote_max_disagreement);
     let candidate = registered(
         &r,
         IntGaugeVec::new(
@@ -144,7 +141,7 @@ pub fn render(agent: &Agent) -> Result<String, String> {
         .map_err(bad)?,
     )?;
     let (mut decisions, mut disagreements) = (0, 0);
-    if let Some(c) = agent.candidate() {
+    if let Some(c) = &agent.candidate {
         candidate
             .with_label_values(&[
                 c.model.as_str(),

@@ -1,6 +1,7 @@
 //! `workbench agent [--config FILE]`: the probe on the configured interfaces for as long as the
 //! host runs (systemd unit, Kubernetes DaemonSet: deploy/). The state and each duty are
-//! crate::agent; this is the loop: HTTP, events, the model directory, and the signals.
+//! crate::agent; this is the loop: events, the model directory, and the signals (HTTP has its
+//! own threads, fed by a snapshot the loop publishes each turn).
 //! `workbench agent --check [--config FILE] [--json]` validates the file and prints the settings
 //! the agent would run with, attaching nothing.
 //!
@@ -21,7 +22,7 @@ use std::time::Duration;
 use color_eyre::eyre::{eyre, Result};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use crate::agent::{config, http, log, Agent};
+use crate::agent::{config, http, log, state, Agent};
 use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
@@ -31,7 +32,8 @@ pub struct AgentArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Validate the file without attaching anything: print every setting the agent would run
-    /// with (file or default) and the checks on this host (interfaces, model file, model_dir);
+    /// with (file or default) and the checks on this host (interfaces, model file, model_dir,
+    /// the metrics address bound and let go, the events file's folder writable);
     /// exit 1 if the agent would refuse to start with it here.
     #[arg(long)]
     pub check: bool,
@@ -162,6 +164,7 @@ fn check(path: &Path, output: Output) -> Result<()> {
         Ok((text, cfg)) => {
             let host_checks: Vec<HostCheckReport> = config::host_checks(&cfg, path)
                 .into_iter()
+                .chain(config::start_checks(&cfg, path))
                 .map(|c| HostCheckReport {
                     key: format!("agent.{}", c.key),
                     check: c.what,
@@ -209,21 +212,24 @@ pub fn run(args: AgentArgs, config_path: Option<PathBuf>) -> Result<()> {
     let server = http::Server::bind(loaded.cfg.metrics_listen)
         .map_err(|e| eyre!("{}: key `agent.metrics_listen`: {e}", path.display()))?;
     let mut agent = Agent::start(loaded).map_err(|e| eyre!("{e}"))?;
+    // HTTP on threads of its own (agent/http.rs), so that no client or scrape holds the event
+    // drain; the loop only publishes a snapshot of its state after each step.
+    let shared = state::Shared::new(agent.snapshot());
+    let listening = server.local_addr();
+    server.spawn(shared.clone()).map_err(|e| eyre!("{e}"))?;
     log(format!(
-        "running on {} (config {}); serving http://{}/metrics, /healthz, /readyz",
+        "running on {} (config {}); serving http://{listening}/metrics, /healthz, /readyz",
         agent.interfaces().cloned().collect::<Vec<_>>().join(", "),
         path.display(),
-        server.local_addr()
     ));
     let signal = loop {
-        for failure in server.serve_waiting(&mut |p| agent.route(p)) {
-            log(format!("http: {failure}"));
-        }
         if signals.take_reload() {
             log("SIGHUP: reloading the configuration");
             agent.reload();
+            shared.publish(agent.snapshot());
         }
         agent.tick();
+        shared.publish(agent.snapshot());
         if let Some(signal) = signals.stop() {
             break signal;
         }

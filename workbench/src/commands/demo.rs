@@ -14,7 +14,7 @@ use crate::demo::kernel_lab::Cleanup;
 use crate::demo::live::LiveProgress;
 use crate::demo::samples::Samples;
 use crate::demo::shadow::ShadowSummary;
-use crate::demo::{self, DatasetSummary, Demo, DemoOptions, Mode, ModelSummary};
+use crate::demo::{self, note, DatasetSummary, Demo, DemoOptions, Mode, ModelSummary};
 use crate::output::Output;
 use workbench_tui::script;
 
@@ -100,8 +100,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
         (None, false) => None,
     };
     let headless = args.headless || args.json;
-    let mut demo = Demo::start(options(&args), &|line| eprintln!("{line}"))?;
+    let mut demo = Demo::start(options(&args), &|line| note(line))?;
     let (mut source, progress) = demo.source()?;
+    // A signal during setup ends here: the demo's drop cleans up, `main` says it in one line.
+    workbench_kernel::lifecycle::check()?;
     let lab = demo.kernel.as_ref().map(|k| LabSummary {
         namespace: k.netns.clone(),
         send_iface: k.send_iface.clone(),
@@ -117,23 +119,28 @@ pub fn run(args: DemoArgs) -> Result<()> {
             shadow_story: demo.shadow.as_ref().map(|s| std::sync::Arc::new(s.story())),
             // The Train tab's evaluation view scores the Kaggle tree on the demo's samples.
             model: demo.shadow.as_ref().map(|s| s.path.clone()),
+            // The Train form at the shadow's settings: Enter (the autoplay's too) trains the
+            // shadow itself, the same model id and numbers as the `w` panel's, not another tree.
+            max_depth: Some(crate::demo::shadow::MAX_DEPTH),
             sample_dir: demo.samples.pcap.parent().map(Path::to_path_buf),
             debug_panic: args.debug_panic,
             ..Default::default()
         };
         let result = workbench_tui::run_with(source, &config, drivers);
+        // Cleanup before any line: after a closed terminal (SIGHUP) nothing can be printed.
         let cleanup = demo.shutdown();
         let p = progress.lock().map(|p| p.clone()).unwrap_or_default();
         match p.first_flagged_ms {
-            Some(ms) => eprintln!(
+            Some(ms) => note(&format!(
                 "demo: first flagged flow on screen {:.1} s after start (SYN flood: {})",
                 ms as f64 / 1000.0,
                 p.first_flood_flagged_ms
                     .map_or("not yet".into(), |f| format!("{:.1} s", f as f64 / 1000.0))
-            ),
-            None => eprintln!("demo: no flow was flagged while the TUI ran"),
+            )),
+            None => note("demo: no flow was flagged while the TUI ran"),
         }
         report_cleanup(cleanup.as_ref(), &leftovers(lab.as_ref()));
+        note_kept(&demo);
         return result.map_err(|e| {
             super::tui::terminal_error(
                 e,
@@ -145,13 +152,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let Some(dataset) = demo.dataset.clone() else {
         bail!("internal: the headless demo inspects its dataset first");
     };
-    eprintln!("demo: Live stage for up to {} s", args.seconds);
+    note(&format!("demo: Live stage for up to {} s", args.seconds));
     let mut run = demo::run_headless(source.as_mut(), &progress, args.seconds, args.until_flagged);
     // Settle the numbers: stop sending, let the last frames through the probe, read once more,
     // so that the probe's packet count and the replayed count describe the same moment.
     if let Some(k) = demo.kernel.as_mut() {
         if let Err(e) = k.stop_replay() {
-            eprintln!("demo: {e}");
+            note(&format!("demo: {e}"));
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
         if run.is_ok() {
@@ -200,8 +207,19 @@ pub fn run(args: DemoArgs) -> Result<()> {
     Output { json: args.json }.emit(&summary)?;
     if !args.json {
         report_cleanup(summary.cleanup.as_ref(), &summary.leftovers);
+        note_kept(&demo);
     }
     Ok(())
+}
+
+/// Where the shadow model stays: the `w` panel's and the summary's commands name that file.
+fn note_kept(demo: &Demo) {
+    if let Some(path) = demo.kept_model() {
+        note(&format!(
+            "demo: the Kaggle tree stays in {} for the commands the demo printed",
+            path.display()
+        ));
+    }
 }
 
 /// The headless summary in words (`--headless`); cleanup notes go to stderr.
@@ -278,7 +296,7 @@ impl std::fmt::Display for Summary {
 
 fn report_cleanup(cleanup: Option<&Cleanup>, left: &[String]) {
     if let Some(c) = cleanup {
-        eprintln!(
+        note(&format!(
             "demo: removed probe pins [{}] and namespace {} (its veth pair with it){}",
             c.removed_pins.join(", "),
             c.namespace,
@@ -287,9 +305,12 @@ fn report_cleanup(cleanup: Option<&Cleanup>, left: &[String]) {
             } else {
                 format!("; errors: {}", c.errors.join("; "))
             }
-        );
+        ));
     }
     if !left.is_empty() {
-        eprintln!("demo: WARNING: still present after cleanup: {}", left.join(", "));
+        note(&format!(
+            "demo: WARNING: still present after cleanup: {}",
+            left.join(", ")
+        ));
     }
 }

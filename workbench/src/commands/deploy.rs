@@ -120,14 +120,17 @@ pub fn run(args: DeployArgs) -> Result<()> {
     // The engine each slot change below ends in: a new copy of the probe goes in before the
     // slot changes when the one in place does not hold the models (and a model the verifier
     // refuses is refused then, before anything changed).
-    slots.set_intent(match args.engine {
-        Some(engine) => EngineIntent::Set(engine),
-        None if model.is_some() => EngineIntent::Default,
-        None => EngineIntent::Keep,
-    });
     let unchanged = match &model {
-        Some(m) => Some(slots.deploy_to(&m.model, args.shadow)? == models::Deployed::Unchanged),
-        None => None,
+        Some(m) => {
+            Some(deploy_model(&slots, &m.model, args.shadow, args.engine)? == models::Deployed::Unchanged)
+        }
+        None => {
+            slots.set_intent(match args.engine {
+                Some(engine) => EngineIntent::Set(engine),
+                None => EngineIntent::Keep,
+            });
+            None
+        }
     };
     if args.clear_allowlist {
         workbench_kernel::allowlist::clear(&args.iface)?;
@@ -200,6 +203,19 @@ pub fn run(args: DeployArgs) -> Result<()> {
         code_error,
     };
     args.output.emit(&Shown::new(&report, deployed))
+}
+
+/// `workbench deploy MODEL [--shadow] [--engine E] --iface IF`'s slot change, also the demo's:
+/// with no engine named, the compiled code engine unless the table was chosen before (if the
+/// code cannot be made, the table scores the models and `slots.take_code_warning()` says why).
+pub fn deploy_model(
+    slots: &ProbeModels,
+    model: &shared::model::Model,
+    shadow: bool,
+    engine: Option<workbench_kernel::code::Engine>,
+) -> Result<models::Deployed> {
+    slots.set_intent(engine.map_or(EngineIntent::Default, EngineIntent::Set));
+    Ok(slots.deploy_to(model, shadow)?)
 }
 
 /// What `deploy --json` prints: the slots and settings, and what the code engine made of them.

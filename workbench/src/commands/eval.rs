@@ -116,7 +116,7 @@ fn metrics_line(m: &EvalMetrics) -> String {
         figure(m.recall),
         figure(m.f1),
         figure(m.false_positive_rate),
-        figure(m.precision_at_1_in_10000)
+        m.base_rate_words()
     )
 }
 

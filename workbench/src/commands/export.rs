@@ -12,7 +12,7 @@ use workbench_flow::model::{export_c, file};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// Dependency-free C99: ebml_model.h and ebml_model.c.
+    /// Dependency-free C99: PREFIX_model.h and PREFIX_model.c (ebml_model.h, ebml_model.c).
     C,
 }
 
@@ -26,14 +26,29 @@ pub struct ExportArgs {
     /// The folder to write the source files into (created if missing).
     #[arg(short = 'o', long = "out", value_name = "DIR")]
     pub out: PathBuf,
+    /// Begins every function, macro (upper-cased), the header guard and the file names, so two
+    /// models link into one firmware: a C identifier (ASCII letters, digits, `_`; a letter first).
+    #[arg(long, value_name = "NAME", default_value = export_c::DEFAULT_PREFIX)]
+    pub prefix: String,
+    /// Overwrite output files that hold another model's export (or something else); without it
+    /// the export refuses them, naming the file and the model in it.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub output: Output,
 }
 
 pub fn run(args: ExportArgs) -> Result<()> {
+    // Before the model is read: a bad prefix is the quicker thing to say.
+    export_c::check_prefix(&args.prefix)?;
     let m = file::read(&args.model)?;
+    let opts = export_c::Options {
+        prefix: args.prefix,
+        decision_points: super::model_words::decision_points(&m.meta.provenance),
+        force: args.force,
+    };
     let written = match args.format {
-        Format::C => export_c::write(&m.model, &args.out)?,
+        Format::C => export_c::write(&m.model, &args.out, &opts)?,
     };
     args.output.emit(&Exported {
         model: &m.meta.model_id,

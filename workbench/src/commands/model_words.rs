@@ -112,6 +112,17 @@ fn decides(m: &ModelMeta, scale: ScoreScale, raw: &str) -> String {
     }
 }
 
+/// The decision points the model was trained at, in words, when its training record holds
+/// them (`model show` and the C export's header say the same).
+pub fn decision_points(provenance: &Value) -> Option<String> {
+    let d = provenance.get("decision_points")?;
+    let n = |k: &str| d[k].as_u64().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+    Some(workbench_kernel::models::decision_points_words(
+        n("decide_first"),
+        n("decide_every"),
+    ))
+}
+
 /// The whole description, one fact per line.
 pub fn describe(m: &ModelMeta) -> String {
     let mut out = String::new();
@@ -248,12 +259,8 @@ pub fn describe(m: &ModelMeta) -> String {
     if let Some(s) = p["seed"].as_u64() {
         settings.push(format!("seed {s}"));
     }
-    if let Some(d) = p.get("decision_points") {
-        let n = |k: &str| d[k].as_u64().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
-        settings.push(format!(
-            "decision points: {}",
-            workbench_kernel::models::decision_points_words(n("decide_first"), n("decide_every"))
-        ));
+    if let Some(d) = decision_points(p) {
+        settings.push(format!("decision points: {d}"));
     }
     if !settings.is_empty() {
         let _ = writeln!(out, "  settings: {}", settings.join(", "));

@@ -18,7 +18,7 @@ pub const CITATION: &str = "Sharafaldin, Lashkari, Ghorbani, \"Toward Generating
 pub static BYTES: &[u8] = include_bytes!("../../data/cic-ids2017-wednesday-slowloris.zip");
 
 /// `$XDG_CACHE_HOME/ebpf-ml-workbench/demo` (or `~/.cache/...`), as the data cache picks its base.
-fn cache_dir() -> Option<PathBuf> {
+pub fn cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -43,10 +43,19 @@ pub fn write(fallback: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Writes to a temporary name and renames, so a reader never sees half a file.
 fn write_new(path: &Path) -> Result<()> {
-    let tmp = path.with_extension(format!("zip.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, BYTES).wrap_err_with(|| format!("writing {}", tmp.display()))?;
+    write_whole(path, |tmp| {
+        std::fs::write(tmp, BYTES).wrap_err_with(|| format!("writing {}", tmp.display()))
+    })
+}
+
+/// Writes `path` through `write` to a temporary name, then renames: a reader (another demo
+/// sharing the cache folder) never sees half a file.
+pub fn write_whole(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    write(&tmp)?;
     std::fs::rename(&tmp, path).wrap_err_with(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 

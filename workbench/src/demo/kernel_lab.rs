@@ -82,6 +82,8 @@ pub struct KernelDemo {
     /// The note of what this run made (`lifecycle::claims`), so a killed demo's leftovers are
     /// named by the next command; removed after the cleanup.
     claim: Option<Claim>,
+    /// Why the code engine could not take the models (the table interpreter scores them).
+    pub code_warning: Option<String>,
 }
 
 /// Options of the kernel demo.
@@ -122,16 +124,18 @@ impl KernelDemo {
             lab: Some(lab),
             done: None,
             claim: Some(claim),
+            code_warning: None,
         };
         probe::attach_in(Some(&demo.netns), &demo.iface, &AttachOptions::default())?;
         demo.attached = true;
-        // The same call `workbench deploy MODEL --iface IF` makes.
+        // As `workbench deploy MODEL --iface IF` deploys (the compiled code engine)...
         let models = ProbeModels::open(&demo.iface)?;
-        models.deploy(opts.model)?;
+        crate::commands::deploy::deploy_model(&models, opts.model, false, None)?;
         // ... and `workbench deploy SHADOW --shadow --iface IF`.
         if let Some(shadow) = opts.shadow {
-            models.deploy_shadow(shadow)?;
+            crate::commands::deploy::deploy_model(&models, shadow, true, None)?;
         }
+        demo.code_warning = models.take_code_warning();
         // The replay safety check, re-read from the kernel, before the first frame.
         guard::check_replay_target(&demo.send_iface, Some(&demo.netns))?;
         let (ns, iface, stop, counters, speed) = (
@@ -209,17 +213,20 @@ impl KernelDemo {
 impl Drop for KernelDemo {
     fn drop(&mut self) {
         // An early end (an error or a panic unwinding) has not reported its cleanup yet.
-        let early = self.done.is_none();
+        // A stop signal: `main`'s one line says what this run made was removed.
+        let early = self.done.is_none() && !workbench_kernel::lifecycle::stop_requested();
         let report = self.shutdown();
+        // Never `eprintln!` here: on a closed terminal it panics, and a panic in a drop while
+        // unwinding aborts the process.
         if early {
-            eprintln!(
+            super::note(&format!(
                 "demo: removed probe pins [{}] and namespace {} (its veth pair with it)",
                 report.removed_pins.join(", "),
                 report.namespace
-            );
+            ));
         }
         for e in report.errors {
-            eprintln!("demo: cleanup: {e}");
+            super::note(&format!("demo: cleanup: {e}"));
         }
     }
 }

@@ -14,7 +14,9 @@
 //! 5. the Live source (`live`) feeds the TUI, or a headless run that prints a summary.
 //!
 //! Everything the demo creates belongs to a [`Demo`] value whose drop removes it: the scratch
-//! directory, and in kernel mode the replay thread, the probe's pins and the lab namespace.
+//! directory, and in kernel mode the replay thread, the probe's pins and the lab namespace. What
+//! the commands it prints name (the Kaggle tree, generated samples) stays in the cache folder
+//! with the embedded dataset (`~/.cache/ebpf-ml-workbench/demo`), so they work afterwards.
 
 pub mod embedded;
 pub mod kernel_lab;
@@ -156,7 +158,11 @@ impl Demo {
             false => None,
         };
         workbench_kernel::lifecycle::check()?;
-        let samples = samples::locate(opts.samples.as_deref(), scratch.path())?;
+        // What the printed commands name outlives the demo: the cache folder (scratch without one).
+        let keep = embedded::cache_dir()
+            .filter(|d| std::fs::create_dir_all(d).is_ok())
+            .unwrap_or_else(|| scratch.path().to_path_buf());
+        let samples = samples::locate(opts.samples.as_deref(), &keep)?;
         say(&format!(
             "demo: traffic {}{}, ground truth {}",
             samples.pcap.display(),
@@ -178,7 +184,7 @@ impl Demo {
             trained.report.metrics.f1
         ));
         workbench_kernel::lifecycle::check()?;
-        let shadow = match shadow::train(&data_file, scratch.path(), &samples) {
+        let shadow = match shadow::train(&data_file, &keep, &samples) {
             Ok(s) => {
                 say(&s.line());
                 say(&format!("demo: the same shadow model: {}", s.train_command));
@@ -238,14 +244,20 @@ impl Demo {
                             .map_or(String::new(), |s| format!(" with {} as its shadow", s.model_id)),
                         demo.opts.speed
                     ));
+                    if let Some(w) = &k.code_warning {
+                        say(&format!("demo: the table engine scores the models: {w}"));
+                    }
                     demo.kernel = Some(k);
                     demo.mode = Mode::Kernel;
                     None
                 }
+                // Interrupted (Ctrl-C during setup): no TUI, no SIMULATED fallback, just the end.
+                Err(e) if workbench_kernel::lifecycle::stop_requested() => return Err(e),
                 // A stage demo goes on without the kernel, and says why on screen.
                 Err(e) => Some(format!("the kernel demo failed: {e:#}")),
             }
         };
+        workbench_kernel::lifecycle::check()?;
         if let Some(why) = &demo.simulated_reason {
             say(&format!("demo: SIMULATED Live tab: {why}"));
         }
@@ -311,9 +323,25 @@ impl Demo {
         self.kernel.as_mut().map(KernelDemo::shutdown)
     }
 
+    /// The shadow model's file when it outlives the demo (in the cache folder, not scratch):
+    /// the `w` panel's commands name it.
+    pub fn kept_model(&self) -> Option<&Path> {
+        self.shadow
+            .as_ref()
+            .map(|s| s.path.as_path())
+            .filter(|p| !p.starts_with(self._scratch.path()))
+    }
+
     pub fn model_id(&self) -> String {
         id_string(self.trained.model.header.model_id)
     }
+}
+
+/// One line on stderr. Unlike `eprintln!` it never panics: the terminal may be gone (a closed
+/// window, a dropped SSH session), and a panic there would skip the cleanup that follows.
+pub fn note(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn file_name(p: &Path) -> String {

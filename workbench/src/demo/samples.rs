@@ -31,13 +31,14 @@ pub const FLOOD_SCENARIO: &str = "syn_flood";
 pub struct Samples {
     pub pcap: PathBuf,
     pub labels: PathBuf,
-    /// True when they were generated into the demo's scratch directory.
+    /// True when they were generated (into the demo's cache folder, where they outlive it for
+    /// the commands it prints).
     pub generated: bool,
 }
 
 /// Finds the sample capture: `dir` when given (it must hold the files), else `./sample-pcaps`,
-/// else generates it into `scratch`.
-pub fn locate(dir: Option<&Path>, scratch: &Path) -> Result<Samples> {
+/// else generates it into `keep` (unless an identical copy is there).
+pub fn locate(dir: Option<&Path>, keep: &Path) -> Result<Samples> {
     let (pcap_name, labels_name) = gen::file_names(VARIANT);
     let in_dir = |d: &Path| Samples {
         pcap: d.join(&pcap_name),
@@ -63,11 +64,19 @@ pub fn locate(dir: Option<&Path>, scratch: &Path) -> Result<Samples> {
     let data = gen::generate(VARIANT, gen::DEFAULT_SEED);
     let s = Samples {
         generated: true,
-        ..in_dir(scratch)
+        ..in_dir(keep)
     };
-    std::fs::write(&s.pcap, data.pcap_bytes()).wrap_err_with(|| format!("writing {}", s.pcap.display()))?;
-    std::fs::write(&s.labels, data.labels_csv())
-        .wrap_err_with(|| format!("writing {}", s.labels.display()))?;
+    for (path, bytes) in [
+        (&s.pcap, data.pcap_bytes()),
+        (&s.labels, data.labels_csv().into_bytes()),
+    ] {
+        if std::fs::read(path).is_ok_and(|b| b == bytes) {
+            continue;
+        }
+        super::embedded::write_whole(path, |tmp| {
+            std::fs::write(tmp, &bytes).wrap_err_with(|| format!("writing {}", path.display()))
+        })?;
+    }
     Ok(s)
 }
 

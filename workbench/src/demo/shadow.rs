@@ -76,7 +76,7 @@ pub struct ShadowSummary {
     pub shifted_features: Vec<ShiftedFeature>,
     /// The skew report's sentences: what happened, in words.
     pub explanation: Vec<String>,
-    /// The same evaluation headless (the model file lives in the demo's scratch directory).
+    /// The same evaluation headless (the model file stays in the demo's cache folder).
     pub command: String,
     /// The `workbench train` command that writes this model again (the same model id).
     pub train_command: String,
@@ -89,7 +89,9 @@ pub fn trained_on() -> String {
     )
 }
 
-/// Trains the Kaggle tree on `data_file` into `dir`, and scores it on the samples.
+/// Trains the Kaggle tree on `data_file` into `dir` (the demo's cache folder: the commands the
+/// `w` panel prints name the file, and they must work after the demo), and scores it on the
+/// samples.
 pub fn train(data_file: &Path, dir: &Path, samples: &Samples) -> Result<Shadow> {
     let ds = dataset::load(&[data_file.to_path_buf()], &LoadOptions::default())?;
     let opts = RunOptions {
@@ -107,7 +109,8 @@ pub fn train(data_file: &Path, dir: &Path, samples: &Samples) -> Result<Shadow> 
     };
     let out = run::run(Input::Table(&ds), &opts)?;
     let path = dir.join(format!("kaggle-tree-{}.ebml", out.model_id()));
-    out.write(&path, out.provenance(Some(&ds)))?;
+    // Named by its id, so demos sharing the cache folder write the same bytes to it.
+    super::embedded::write_whole(&path, |tmp| Ok(out.write(tmp, out.provenance(Some(&ds)))?))?;
     let Outcome::Kernel(t) = out.outcome else {
         bail!("the Kaggle slice trained a dataset-column model: the kernel cannot run it");
     };

@@ -141,7 +141,7 @@ fn agent_check_validates_every_shipped_agent_config() {
             .expect("the ConfigMap holds agent.toml"),
     )
     .expect("write");
-    for file in [deploy.join("systemd/agent.toml"), embedded] {
+    for (file, on_exit) in [(deploy.join("systemd/agent.toml"), "default"), (embedded, "file")] {
         let (_, v) = check_json(&file);
         assert_eq!(v["file_ok"], true, "{}: {v:#}", file.display());
         assert_eq!(v["error"], serde_json::Value::Null, "{v:#}");
@@ -155,7 +155,8 @@ fn agent_check_validates_every_shipped_agent_config() {
         assert_eq!(get("interfaces")["value"], serde_json::json!(["eth0"]), "{v:#}");
         assert_eq!(get("interfaces")["source"], "file");
         assert_eq!(get("mode")["value"], "monitor");
-        assert_eq!(get("on_exit")["source"], "default");
+        // The DaemonSet keeps its probe across pod restarts (`on_exit = "keep"`).
+        assert_eq!(get("on_exit")["source"], on_exit, "{}", file.display());
         let checks = v["host_checks"].as_array().expect("host checks");
         assert!(
             checks.iter().any(|c| c["key"] == "agent.model"),

@@ -3,6 +3,7 @@
 //! twin and still flags the SYN flood of the sample; it creates no lab. And a `--script` walks
 //! the tabs, types a filter and quits by itself.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -95,6 +96,28 @@ fn unprivileged_headless_demo_says_simulated_and_flags_the_flood_of_generated_sa
     let t: serde_json::Value = serde_json::from_slice(&train.stdout).expect("train --json");
     assert_eq!(t["model_id"], v["shadow_model_id"], "{command}");
     std::fs::remove_file(&out).expect("remove the model");
+    // The `w` panel's command works after the demo ended: the Kaggle tree and the generated
+    // samples it names stay in the demo's cache folder (the scratch folder is gone).
+    let eval = v["shadow"]["command"].as_str().expect("command");
+    let words: Vec<&str> = eval.split_whitespace().collect();
+    assert_eq!(&words[..2], ["workbench", "eval"], "{eval}");
+    let kept = dir.path().join("ebpf-ml-workbench").join("demo");
+    assert!(Path::new(words[2]).starts_with(&kept), "{eval}");
+    let rerun = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(&words[1..])
+        .env("XDG_CACHE_HOME", dir.path())
+        .output()
+        .expect("eval runs");
+    assert!(
+        rerun.status.success(),
+        "{eval}: {}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    let e: serde_json::Value = serde_json::from_slice(&rerun.stdout).expect("eval --json");
+    assert_eq!(
+        e["metrics"]["recall"], v["shadow"]["eval_recall"],
+        "the same evaluation as the demo's"
+    );
     assert_eq!(v["lab"], serde_json::Value::Null);
     assert_eq!(v["dataset"]["rows"].as_u64(), Some(30_233));
     assert!(!stderr.contains("lab ebml-"), "no lab was made: {stderr}");

@@ -274,6 +274,15 @@ fn deploy_daemonset_has_host_network_bpffs_capabilities_and_configmaps() {
         Path::new(str_of(&cfg, "model")),
         Path::new(&mount_of(agent, "model")).join("model.ebml")
     );
+    // Candidates: a second ConfigMap volume where `model_dir` points, optional (a node starts
+    // without any), and apart from the model (a restart must not make a candidate active).
+    assert_eq!(str_of(&cfg, "model_dir"), mount_of(agent, "candidates"));
+    assert_eq!(volume("candidates")["configMap"]["optional"], true);
+    assert_ne!(
+        volume("candidates")["configMap"]["name"].as_str(),
+        Some(model_cm.as_str())
+    );
+    assert!(!Path::new(str_of(&cfg, "model")).starts_with(str_of(&cfg, "model_dir")));
 
     // Events on the node for Vector; metrics on the port Prometheus is told to scrape.
     let events_dir = mount_of(agent, "events");

@@ -6,6 +6,7 @@ mod common;
 #[path = "../featkit/mod.rs"]
 mod featkit;
 
+mod agent_check_start;
 mod agent_config;
 mod bench_all;
 mod bench_train;
@@ -34,11 +35,13 @@ mod inspect_data;
 mod inspect_inputs;
 mod kernel_lab_ids;
 mod metrics_format;
+mod model_file_integrity;
 mod newcomer_errors;
 mod newcomer_metrics;
 mod newcomer_scores;
 mod pitfalls_json;
 mod readme_path;
+mod repeated_header;
 mod sample_honesty;
 mod train_cost;
 mod train_datasets;
@@ -53,5 +56,6 @@ mod tui_panic;
 mod tui_screens;
 mod tui_sim;
 mod tui_tabs;
+mod tui_whole_items;
 mod tuikit;
 mod typed_errors;

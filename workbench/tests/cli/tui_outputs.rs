@@ -201,7 +201,7 @@ fn a_model_trained_in_the_tui_lands_in_the_working_folder_with_its_full_path_and
 }
 
 /// `workbench demo --simulated --autoplay`: the walk trains in the Train tab (its model box
-/// shows), where it used to stay at "no model trained yet".
+/// shows), where it used to stay at "no model trained yet", and what it trains is the shadow.
 #[test]
 fn demo_autoplay_trains_a_model_in_the_train_tab() {
     crate::common::tmux::require("demo_autoplay_trains_a_model_in_the_train_tab");
@@ -242,4 +242,12 @@ fn demo_autoplay_trains_a_model_in_the_train_tab() {
     tmux.keys("q");
     let after = tmux.wait_for("EXITED:");
     assert!(after.contains("EXITED:0"), "{after}");
+    // What the walk trains is the deployed shadow itself (one Kaggle tree on screen, not two
+    // with different numbers): the id the demo printed before the TUI opened.
+    let shadow = after
+        .split("demo: shadow tree ")
+        .nth(1)
+        .map(|r| r.chars().take(8).collect::<String>())
+        .expect("the demo names its shadow tree");
+    assert_eq!(trained, shadow, "{after}");
 }

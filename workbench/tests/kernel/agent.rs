@@ -28,14 +28,14 @@ use workbench_kernel::probe;
 const WAIT: Duration = Duration::from_secs(15);
 
 /// The agent as a child process; its stderr lines collected (and echoed) by a thread.
-struct Agent {
-    child: Child,
+pub(crate) struct Agent {
+    pub(crate) child: Child,
     lines: Arc<Mutex<Vec<String>>>,
     addr: String,
 }
 
 impl Agent {
-    fn start(config: &Path) -> Agent {
+    pub(crate) fn start(config: &Path) -> Agent {
         let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
             .args(["agent", "--config"])
             .arg(config)
@@ -68,7 +68,7 @@ impl Agent {
     }
 
     /// The first line from now on... or already logged, after `from` lines, containing `needle`.
-    fn wait_after(&self, from: usize, needle: &str) -> String {
+    pub(crate) fn wait_after(&self, from: usize, needle: &str) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(l) = self
@@ -90,21 +90,21 @@ impl Agent {
         }
     }
 
-    fn wait_for(&self, needle: &str) -> String {
+    pub(crate) fn wait_for(&self, needle: &str) -> String {
         self.wait_after(0, needle)
     }
 
-    fn logged(&self) -> usize {
+    pub(crate) fn logged(&self) -> usize {
         self.lines.lock().expect("lines").len()
     }
 
-    fn signal(&self, sig: i32) {
+    pub(crate) fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, sig) };
     }
 
     /// SIGTERM and the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         self.signal(libc::SIGTERM);
         let deadline = Instant::now() + WAIT;
         loop {
@@ -116,7 +116,7 @@ impl Agent {
         }
     }
 
-    fn get(&self, path: &str) -> (String, String) {
+    pub(crate) fn get(&self, path: &str) -> (String, String) {
         let mut s = TcpStream::connect(&self.addr).unwrap_or_else(|e| panic!("connect {}: {e}", self.addr));
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
@@ -131,7 +131,7 @@ impl Agent {
         (head.lines().next().unwrap_or("").to_string(), body.to_string())
     }
 
-    fn metric(&self, series: &str) -> Option<f64> {
+    pub(crate) fn metric(&self, series: &str) -> Option<f64> {
         let (status, body) = self.get("/metrics");
         assert!(status.contains("200"), "{status}\n{body}");
         sample(&body, series)
@@ -145,7 +145,7 @@ impl Drop for Agent {
     }
 }
 
-fn config(path: &Path, body: &str, extra: &str) {
+pub(crate) fn config(path: &Path, body: &str, extra: &str) {
     std::fs::write(path, format!("[agent]\n{body}{extra}")).expect("write the agent config");
 }
 

@@ -139,7 +139,13 @@ fn demo_in_tmux_walks_the_tabs_flags_the_syn_flood_in_the_kernel_and_cleans_up()
         .to_string();
     tmux.wait_for("models in the kernel");
     tmux.wait_for(&format!("active   {model}"));
+    // Deployed as `workbench deploy` does: the compiled code engine, not the table.
+    assert_eq!(status["engine"], "code", "{status:#}");
+    assert!(status["code_program_id"].is_u64(), "{status:#}");
+    tmux.wait_for("engine   code (program");
     tmux.keys("5");
+    // The summary names the active model (at 100 columns, before a filter takes its room).
+    tmux.wait_for(&format!("model tree {model}"));
     // Only the flood's target, then wait for its flows to be flagged by the kernel.
     filter_to_flood_target(&tmux);
     // The filter applies while it is typed: wait for Enter to have closed the prompt as well.
@@ -148,7 +154,7 @@ fn demo_in_tmux_walks_the_tabs_flags_the_syn_flood_in_the_kernel_and_cleans_up()
         flagged_flood_rows(s, &flood) > 0 && s.contains(&applied)
     });
     let seen = started.elapsed();
-    assert!(screen.contains(&format!("model tree {model}")), "{screen}");
+    assert!(!screen.contains("SIMULATED"), "{screen}");
     // The kernel's own table agrees with the screen.
     let flows = workbench_json(&["probe", "flows", "--iface", &iface, "--json"]);
     let flagged_in_kernel = flows["flows"]
@@ -305,8 +311,11 @@ fn a_panic_inside_the_demo_tui_restores_the_terminal_and_removes_the_lab() {
     });
     assert!(!screen.contains("EXITED:0"), "a panic exits non-zero: {screen}");
     assert!(screen.contains("deliberate panic inside a render"), "{screen}");
+    // The line names the code engine's pins too: at 100 columns it wraps.
     assert!(
-        screen.contains(&format!("and namespace {}", guard.netns())),
+        screen
+            .replace('\n', "")
+            .contains(&format!("and namespace {}", guard.netns())),
         "the demo says what it removed: {screen}"
     );
     assert_eq!(tmux.alternate_on(), "0");
@@ -324,7 +333,7 @@ fn sigterm_ends_the_headless_demo_through_its_cleanup() {
     crate::common::require_kernel(test);
     let guard = LabCleanup::new(&crate::common::lab_id("ds"));
     let dir = TempDir::new("demo-sigterm");
-    let child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
         .args(["demo", "--json", "--seconds", "600", "--lab-id", guard.id()])
         .arg("--samples")
         .arg(sample_dir())
@@ -334,17 +343,32 @@ fn sigterm_ends_the_headless_demo_through_its_cleanup() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("the workbench starts");
-    // Wait until the probe is attached in the lab: the demo is then running its Live stage.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !bpffs::iface_dir(&guard.probe_iface()).join("program").exists() {
-        assert!(Instant::now() < deadline, "the demo never attached its probe");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Wait for the Live stage (a signal during setup ends it with one line, nothing removed
+    // to report): its line on stderr, read on a thread that keeps the rest.
+    let mut err = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::{BufRead, Read};
+        let mut lines = std::io::BufReader::new(&mut err);
+        let mut seen = String::new();
+        let mut line = String::new();
+        while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+            if line.contains("demo: Live stage") {
+                let _ = tx.send(());
+            }
+            seen.push_str(&line);
+            line.clear();
+        }
+        let _ = lines.read_to_string(&mut seen);
+        seen
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the demo reached its Live stage");
     let program_id = pinned_program_id(&guard.probe_iface());
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     let out = child.wait_with_output().expect("the demo exits");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = reader.join().expect("stderr read");
     // The project's convention for a command stopped by a signal (lifecycle): clean up, name the
     // signal in one line, exit with 128 + its number, nothing on stdout.
     assert_eq!(out.status.code(), Some(143), "{stderr}");

@@ -7,6 +7,8 @@
 mod common;
 
 mod agent;
+mod agent_faults;
+mod agent_http;
 mod bench;
 mod bench_events;
 mod broken_pipe;
@@ -16,6 +18,7 @@ mod code_engine;
 mod code_limits;
 mod config_flags;
 mod demo;
+mod demo_hangup;
 mod eval;
 mod flood;
 mod gen_pcaps;

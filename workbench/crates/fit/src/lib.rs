@@ -6,7 +6,7 @@
 //! nodes x features x rows hash-map operations; measured in `workbench bench train` (see
 //! docs/BENCHMARKS.md). Here every feature is binned once (at most [`MAX_BINS`] bins: its
 //! distinct values when there are that few, so splits are exactly CART's midpoints, else
-//! quantile edges), and a node costs one pass over its own rows per feature to fill a
+//! edges at equal counts of rows, as scikit-learn's histogram trees bin), and a node costs one pass over its own rows per feature to fill a
 //! histogram of (benign, malicious) counts: rows x features per tree level.
 //!
 //! This crate is compiled with optimisations even in the dev profile (see the workspace
@@ -107,8 +107,9 @@ struct Binning {
 }
 
 fn bin_feature(values: &[f64]) -> Binning {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    sorted.sort_by(f64::total_cmp);
+    let mut all: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    all.sort_by(f64::total_cmp);
+    let mut sorted = all.clone();
     sorted.dedup();
     if sorted.is_empty() {
         return Binning {
@@ -116,14 +117,17 @@ fn bin_feature(values: &[f64]) -> Binning {
             threshold: vec![f64::INFINITY],
         };
     }
-    // Distinct values if few, else every k-th distinct value as an upper edge (equal-count in
-    // distinct values, which keeps rare extreme values separable).
+    // Distinct values if few, else equal-count bins over the rows, as scikit-learn's histogram
+    // trees bin: the edges fall where the rows are. Equal counts of *distinct* values (what this
+    // did before) spent most edges on a long tail of rare values and left the dense range in a few
+    // wide bins: on a CIC-IDS2017 day a depth-6 tree made 116 false positives against
+    // scikit-learn's 13 (117 with that binning in scikit-learn, 9 with this one).
     let uppers: Vec<f64> = if sorted.len() <= MAX_BINS {
         sorted.clone()
     } else {
-        let step = sorted.len() as f64 / MAX_BINS as f64;
+        let n = all.len();
         let mut u: Vec<f64> = (1..=MAX_BINS)
-            .map(|k| sorted[((k as f64 * step).ceil() as usize).min(sorted.len()) - 1])
+            .map(|k| all[(k * n).div_ceil(MAX_BINS).max(1) - 1])
             .collect();
         u.dedup();
         u
@@ -423,6 +427,32 @@ mod tests {
         let heavy = fit_weighted(&[&x], &y, Some(&w), depth1);
         let lighter = fit_weighted(&[&x], &y, Some(&light), depth1);
         assert_ne!(heavy.tree, lighter.tree);
+    }
+
+    /// Bins follow the rows: a dense range of common values beside a long tail of rare ones
+    /// (a flow's bytes, ports, durations) gets most of the edges, so a split lands near the
+    /// class boundary inside it. With equal counts of distinct values (the binning before), the
+    /// 20,000 rare values took nearly every edge and the nearest one to 500 was about 80 values
+    /// away: 800 rows on the wrong side.
+    #[test]
+    fn bin_edges_follow_the_rows_not_the_distinct_values() {
+        let mut x: Vec<f64> = (0..100_000).map(|i| f64::from(i / 100)).collect();
+        x.extend((0..20_000).map(|i| 1e6 + f64::from(i) * 1000.0));
+        let y: Vec<bool> = x.iter().map(|&v| v > 500.0).collect();
+        let t = fit(
+            &[&x],
+            &y,
+            HistTreeParams {
+                max_depth: 1,
+                ..HistTreeParams::default()
+            },
+        );
+        let wrong = x
+            .iter()
+            .zip(&y)
+            .filter(|&(&v, &m)| (t.tree.predict_with(|_| v) >= 0.5) != m)
+            .count();
+        assert!(wrong <= 400, "{wrong} rows on the wrong side of the one split");
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct RotatingFile {
     keep: u32,
     file: File,
     size_bytes: u64,
+    /// A write failed: the file is opened again before the next line (a full disk freed, a
+    /// folder put back).
+    broken: bool,
 }
 
 fn open_append(path: &Path) -> io::Result<(File, u64)> {
@@ -56,7 +59,84 @@ impl RotatingFile {
             keep,
             file,
             size_bytes,
+            broken: false,
         })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the agent's start does with `path`, without creating, truncating or writing
+    /// anything (`agent --check`): the file opened for appending if it is there, else a file
+    /// that vanishes at close made in its folder; the error is [`Self::open`]'s, word for word.
+    pub fn check_writable(path: &Path) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let opened = if path.exists() {
+            OpenOptions::new().append(true).open(path).map(drop)
+        } else {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            // O_TMPFILE: an unnamed file in the folder, gone when closed. A filesystem without
+            // it (EOPNOTSUPP, or EISDIR on old kernels): a named one, removed at once.
+            match OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_TMPFILE)
+                .mode(0o600)
+                .open(dir)
+            {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {
+                    let probe = dir.join(format!(".workbench-agent-check-{}", std::process::id()));
+                    OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&probe)
+                        .map(|_| drop(std::fs::remove_file(&probe)))
+                }
+                other => other.map(drop),
+            }
+        };
+        opened.map_err(|source| Error::Io {
+            what: format!("{}: cannot open the events file", path.display()),
+            source,
+        })
+    }
+
+    /// The file at `path` is no longer the one written (deleted, its folder deleted, renamed
+    /// away by logrotate): lines written now would go to a file nobody reads.
+    fn moved_away(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), std::fs::metadata(&self.path)) {
+            (Ok(open), Ok(named)) => open.ino() != named.ino() || open.dev() != named.dev(),
+            _ => true,
+        }
+    }
+
+    /// Opens the file at its path again (its folder made again if it was removed): what SIGHUP
+    /// does after logrotate moved it, and what a write error leads to on the next line.
+    pub fn reopen(&mut self) -> io::Result<()> {
+        let _ = self.file.flush();
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let (file, size) = open_append(&self.path)?;
+        self.file = file;
+        self.size_bytes = size;
+        self.broken = false;
+        Ok(())
+    }
+
+    /// Reopens the file when a write failed or the path names another file (or none) now;
+    /// true when it did. Called once per batch of lines, before writing them.
+    pub fn reopen_if_needed(&mut self) -> io::Result<bool> {
+        if !self.broken && !self.moved_away() {
+            return Ok(false);
+        }
+        self.broken = true;
+        self.reopen()?;
+        Ok(true)
     }
 
     fn rotate(&mut self) -> io::Result<()> {
@@ -83,6 +163,10 @@ impl RotatingFile {
     /// Appends `line` and a newline; rotates first when they would not fit in the current file
     /// (a line longer than the limit gets a file of its own rather than being split).
     pub fn write_line(&mut self, line: &str) -> io::Result<()> {
+        self.write_line_once(line).inspect_err(|_| self.broken = true)
+    }
+
+    fn write_line_once(&mut self, line: &str) -> io::Result<()> {
         let len = line.len() as u64 + 1;
         if self.size_bytes > 0 && self.size_bytes + len > self.max_bytes {
             self.rotate()?;
@@ -182,5 +266,63 @@ impl EventSink {
             what: "flushing the events".into(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("wb-sink-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("dir");
+        d
+    }
+
+    /// The folder deleted under a running writer: the next batch goes to a file made again at
+    /// the same path, not to the deleted one.
+    #[test]
+    fn a_deleted_folder_is_made_again_and_written_to() {
+        let d = dir("gone");
+        let path = d.join("ev").join("eve.json");
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("ev");
+        let mut f = RotatingFile::open(&path, 1 << 20, 2).expect("open");
+        f.write_line("one").expect("write");
+        assert!(!f.reopen_if_needed().expect("check"), "nothing moved");
+        std::fs::remove_dir_all(path.parent().expect("parent")).expect("rm");
+        assert!(f.reopen_if_needed().expect("reopen"), "noticed");
+        f.write_line("two").expect("write");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "two\n");
+        // Renamed away (logrotate without copytruncate): a new file at the path.
+        std::fs::rename(&path, d.join("old")).expect("mv");
+        assert!(f.reopen_if_needed().expect("reopen"));
+        f.write_line("three").expect("write");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "three\n");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// `agent --check`'s probe: the start's words for a missing folder; an existing file is
+    /// neither truncated nor written, and a missing one is not created.
+    #[test]
+    fn check_writable_touches_nothing_and_says_what_open_says() {
+        let d = dir("check");
+        let missing = d.join("missing").join("eve.json");
+        let checked = format!(
+            "{:#}",
+            RotatingFile::check_writable(&missing).expect_err("no folder")
+        );
+        let opened = RotatingFile::open(&missing, 100, 1)
+            .err()
+            .map(|e| format!("{e:#}"));
+        assert_eq!(Some(checked.clone()), opened);
+        assert!(checked.contains("cannot open the events file"), "{checked}");
+        let fresh = d.join("eve.json");
+        RotatingFile::check_writable(&fresh).expect("writable folder");
+        assert!(!fresh.exists(), "nothing created");
+        std::fs::write(&fresh, "kept\n").expect("write");
+        RotatingFile::check_writable(&fresh).expect("writable file");
+        assert_eq!(std::fs::read_to_string(&fresh).expect("read"), "kept\n");
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

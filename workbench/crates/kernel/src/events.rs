@@ -30,6 +30,9 @@ pub struct EventReader {
     /// The kernel's id of the ring read, for a reader opened on a probe's pins ([`Self::open`]);
     /// None for a private map ([`Self::from_map`]).
     ring_id: Option<u32>,
+    /// This process is the ring's one reader ([`crate::locks::events_reader_lock`]); None for a
+    /// private map, and where /run is not writable.
+    _lock: Option<crate::locks::IfaceLock>,
 }
 
 /// Why a reader's probe no longer feeds it ([`EventReader::check_source`]).
@@ -47,7 +50,7 @@ pub enum SourceGone {
 /// The probe's pinned TCX link on `iface` lost its interface (deleted with its namespace or its
 /// veth peer): the kernel keeps the link, defunct, with ifindex 0. A tc-filter attach (kernels
 /// without TCX) has no link to ask and is never reported gone here.
-fn interface_gone(iface: &str) -> bool {
+pub fn interface_gone(iface: &str) -> bool {
     let pin = crate::bpffs::iface_dir(iface).join(probe::PIN_LINK_INGRESS);
     crate::sys::obj_get(&pin)
         .and_then(|fd| crate::sys::link_type_and_tcx_ifindex(fd.as_fd()))
@@ -55,8 +58,11 @@ fn interface_gone(iface: &str) -> bool {
 }
 
 impl EventReader {
+    /// The reader of the probe's ring on `iface`, the only one: a second reader (another
+    /// agent, a `live --jsonl`) is refused while this one lives, naming it.
     pub fn open(iface: &str) -> Result<Self> {
         caps::require_kernel_access("reading verdict events")?;
+        let lock = crate::locks::events_reader_lock(iface)?;
         let map = probe::open_pinned_map(iface, probe::PIN_EVENTS)?;
         let ring_id = Some(map.info()?.id());
         Ok(EventReader {
@@ -66,6 +72,7 @@ impl EventReader {
             missing: std::collections::BTreeSet::default(),
             clock: ClockOffset::read(),
             ring_id,
+            _lock: lock,
         })
     }
 
@@ -103,6 +110,7 @@ impl EventReader {
             missing: std::collections::BTreeSet::default(),
             clock: ClockOffset::read(),
             ring_id: None,
+            _lock: None,
         })
     }
 

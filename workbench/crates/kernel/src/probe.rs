@@ -22,6 +22,7 @@ use serde::Serialize;
 use super::tc::{self, AttachMode, TcAttachment, TcRemoval};
 use super::{bpffs, caps, features, models};
 use crate::lifecycle::claims::{self, Claim, Object};
+use crate::locks::iface_lock;
 
 /// The probe object, built by build.rs with Debian's toolchain and embedded in this binary.
 pub static PROBE_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/probe.o"));
@@ -140,93 +141,6 @@ pub fn ifindex(iface: &str) -> Result<u32> {
         fail!(Invalid, "no network interface named {iface:?} (see `ip link`)");
     }
     Ok(index)
-}
-
-/// Where the per-interface locks of attach and detach live (tmpfs, beside the claims: one boot,
-/// like the pins they guard). Not on bpffs, which holds no regular files, and not the pin
-/// directory itself, which attach creates and detach removes.
-const LOCK_DIR: &str = "/run/ebpf-ml-workbench/locks";
-/// How long an attach or detach waits for another one on the same interface.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// One attach or detach at a time per interface, across processes (two `probe attach`, an
-/// attach and a `lab down`, the agent and a `verify`): an exclusive `flock` on
-/// `LOCK_DIR/<iface>.lock`, held until the returned guard is dropped (or the process dies).
-/// Without it a second attach saw the first one's pin directory half made and called it a stale
-/// probe of a killed attach, whose suggested fix removed the probe just attached. The waiter
-/// says once on stderr what it waits for, and stops on Ctrl-C. Best effort, as the model slots'
-/// lock: without write access to /run nothing is locked.
-fn iface_lock(iface: &str) -> Result<Option<IfaceLock>> {
-    use std::os::unix::fs::MetadataExt;
-    if std::fs::create_dir_all(LOCK_DIR).is_err() {
-        return Ok(None);
-    }
-    let path = Path::new(LOCK_DIR).join(format!("{iface}.lock"));
-    let started = std::time::Instant::now();
-    let mut said = false;
-    loop {
-        let Ok(file) = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-        else {
-            return Ok(None);
-        };
-        // SAFETY: flock on an fd owned by `file`; the lock goes with the fd.
-        if unsafe {
-            libc::flock(
-                std::os::fd::AsRawFd::as_raw_fd(&file),
-                libc::LOCK_EX | libc::LOCK_NB,
-            )
-        } == 0
-        {
-            // The holder before removed the file as it let go (`IfaceLock`'s drop): a lock on
-            // that file is no lock; open the current one again.
-            let same = match (file.metadata(), std::fs::metadata(&path)) {
-                (Ok(held), Ok(now)) => held.ino() == now.ino() && held.dev() == now.dev(),
-                _ => false,
-            };
-            if same {
-                return Ok(Some(IfaceLock { path, _file: file }));
-            }
-            continue;
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(Error::io(format!("locking {}", path.display()), e));
-        }
-        crate::lifecycle::check()?;
-        let waited = started.elapsed();
-        if waited >= LOCK_WAIT {
-            fail!(
-                State,
-                "another workbench command has been attaching or detaching the probe on {iface} for {} s \
-                 ({} is locked); try again once it is done",
-                waited.as_secs(),
-                path.display()
-            );
-        }
-        if !said && waited >= std::time::Duration::from_secs(1) {
-            eprintln!("workbench: waiting for another command attaching or detaching the probe on {iface}");
-            said = true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-/// An interface's attach/detach lock ([`iface_lock`]). Dropping it removes the lock file while
-/// still holding the lock, then lets go, so no file per interface ever used stays behind; a
-/// waiter that then gets the removed file's lock sees it is not the current file and opens anew.
-struct IfaceLock {
-    path: PathBuf,
-    _file: std::fs::File,
-}
-
-impl Drop for IfaceLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
 }
 
 /// Pins left behind in `dir`, if any.

@@ -169,7 +169,7 @@ pub fn run(config: Config) -> Result<()> {
 pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) -> Result<()> {
     workbench_kernel::lifecycle::install()?;
     terminal::install_panic_hook(terminal::restore);
-    let (mut term, _guard) = terminal::enter()?;
+    let mut term = terminal::enter()?;
     let size = term.size()?;
     let initial = Snapshot {
         label: "connecting…".into(),
@@ -245,8 +245,8 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
                 *published = app.view_spec();
             }
         }
-        // SIGTERM/SIGHUP (Ctrl-C is a key in raw mode): leave through the guard that restores
-        // the terminal. The poller's snapshots wake this loop every POLL_INTERVAL.
+        // SIGTERM/SIGHUP (Ctrl-C is a key in raw mode): leave through `term`'s drop, which
+        // restores the terminal. The poller's snapshots wake this loop every POLL_INTERVAL.
         if workbench_kernel::lifecycle::stop_requested() {
             break;
         }
@@ -255,7 +255,7 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
     // A cost measurement still running has a private probe loaded: let it remove it.
     cost_job::wait_idle();
     jobs::remove_work_dir();
-    // Stopped by a signal: the terminal is restored when `_guard` goes; main names the signal.
+    // Stopped by a signal: the terminal is restored when `term` goes; main names the signal.
     Ok(workbench_kernel::lifecycle::check()?)
 }
 

@@ -298,7 +298,11 @@ impl Source for SimSource {
                     .as_deref()
                     .map(|h| format!("{h} · "))
                     .unwrap_or_default(),
-                self.reader.file_name(),
+                // The file's name: the status line has no room for a long path, and would
+                // then leave out the model note after it (items are left out whole).
+                std::path::Path::new(self.reader.file_name())
+                    .file_name()
+                    .map_or_else(|| self.reader.file_name().into(), |n| n.to_string_lossy()),
                 self.model_note,
             ),
             simulated: true,

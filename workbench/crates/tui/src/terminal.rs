@@ -3,6 +3,8 @@
 //! panic (the hook, which then hands over to color-eyre's panic report).
 
 use std::io::Write;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
@@ -60,11 +62,37 @@ impl Drop for Guard {
     }
 }
 
-pub fn enter() -> crate::error::Result<(Term, Guard)> {
+/// The terminal in TUI mode; dropping it restores the terminal (`Guard`). ratatui's own drop
+/// never runs: it `eprintln!`s when it cannot show the cursor, which panics when the terminal
+/// is gone (a closed window, a dropped SSH session: writes fail with EIO), and the panic
+/// report's own write to the dead stderr then aborts the process before the caller's cleanup
+/// (the demo's lab and probe) runs. `restore` shows the cursor itself and ignores errors.
+pub struct Screen {
+    term: ManuallyDrop<Term>,
+    _guard: Guard,
+}
+
+impl Deref for Screen {
+    type Target = Term;
+    fn deref(&self) -> &Term {
+        &self.term
+    }
+}
+
+impl DerefMut for Screen {
+    fn deref_mut(&mut self) -> &mut Term {
+        &mut self.term
+    }
+}
+
+pub fn enter() -> crate::error::Result<Screen> {
     enable_raw_mode()?;
     mark_active();
     let guard = Guard;
     execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
     let terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-    Ok((terminal, guard))
+    Ok(Screen {
+        term: ManuallyDrop::new(terminal),
+        _guard: guard,
+    })
 }

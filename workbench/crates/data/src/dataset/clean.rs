@@ -207,6 +207,16 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
     let mut dropped_columns = Vec::new();
     let mut health = Vec::new();
     let mut out_cols: Vec<Column> = Vec::new();
+    // Header lines repeated inside the data (`cat` of files with headers) come first, so that
+    // they are named as what they are, not as a row of unparseable values.
+    if let Ok(label_index) = frame.try_get_column_index(&label_column) {
+        attribute(
+            &mut bad,
+            "repeated_header",
+            label_index,
+            super::repeated_header::rows(frame, &label_column),
+        );
+    }
     let mut skip = vec![label_column.as_str()];
     skip.extend(class_column.as_deref());
     let all_numbers = column_numbers(frame, &skip).map_err(err)?;

@@ -20,6 +20,7 @@ pub mod kernel_map;
 pub(crate) mod kernel_units;
 pub mod layout;
 pub(crate) mod parquet_check;
+mod repeated_header;
 mod rows;
 pub mod sniff;
 pub(crate) mod source;
@@ -162,7 +163,8 @@ pub struct Dropped {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DropReason {
-    /// `nan_or_infinity`, `unparseable`, `missing_value`, `missing_label`, `duplicate`.
+    /// `repeated_header`, `nan_or_infinity`, `unparseable`, `missing_value`, `missing_label`,
+    /// `duplicate`.
     pub reason: String,
     pub rows: usize,
     /// Columns where the offending values were (most frequent first, at most 5).

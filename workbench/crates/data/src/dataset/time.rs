@@ -53,7 +53,15 @@ fn parse_stamp(s: &str) -> Option<Stamp> {
     }
     let minute = *t.get(1)? as i64;
     let second = t.get(2).copied().unwrap_or(0.0);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hour > 23 || minute > 59 {
+    // Years a capture can have: a mutated or garbled year (a million, negative) is no time, and
+    // would overflow the nanoseconds.
+    if !(1970..=2200).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&d)
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&minute)
+        || !(0.0..61.0).contains(&second)
+    {
         return None;
     }
     let whole = (days_from_civil(y, m, d) * 86_400 + hour * 3600 + minute * 60) as f64 + second;
@@ -104,6 +112,9 @@ fn resolve_workday(stamps: &mut [Stamp]) -> Clock {
 
 /// The time column as nanoseconds per row, or None if any value cannot be read as a time;
 /// with how its clock was read. `cic_clock`: the table is a CIC-IDS2017 file ([`resolve_workday`]).
+/// A value that is the column's own name is a repeated header line (what `cat` of CSV files
+/// with headers leaves; cleaning drops the row as `repeated_header`): it takes the time of the
+/// row before it (after it, at the top) instead of making the whole column unreadable.
 pub fn times(frame: &DataFrame, name: &str, cic_clock: bool) -> Option<(Vec<i64>, Clock)> {
     let col = frame.column(name).ok()?;
     if let Ok(f) = col.f64() {
@@ -122,18 +133,30 @@ pub fn times(frame: &DataFrame, name: &str, cic_clock: bool) -> Option<(Vec<i64>
         let ns = values.iter().map(|v| (v * scale) as i64).collect();
         return Some((ns, Clock::AsWritten));
     }
-    let mut stamps: Vec<Stamp> = col
-        .str()
-        .ok()?
-        .into_iter()
-        .map(|v| v.and_then(parse_stamp))
-        .collect::<Option<_>>()?;
+    let header = name.trim();
+    let mut stamps: Vec<Stamp> = Vec::with_capacity(col.len());
+    let mut repeats: Vec<usize> = Vec::new();
+    for (i, v) in col.str().ok()?.into_iter().enumerate() {
+        match v {
+            Some(text) if text.trim() == header => repeats.push(i),
+            v => stamps.push(v.and_then(parse_stamp)?),
+        }
+    }
+    if stamps.is_empty() {
+        return None;
+    }
     let clock = if cic_clock {
         resolve_workday(&mut stamps)
     } else {
         Clock::AsWritten
     };
-    Some((stamps.iter().map(|t| t.ns).collect(), clock))
+    let mut ns: Vec<i64> = stamps.iter().map(|t| t.ns).collect();
+    // In row order, so every row before `i` is in place when it is inserted.
+    for &i in &repeats {
+        let near = if i == 0 { ns[0] } else { ns[i - 1] };
+        ns.insert(i, near);
+    }
+    Some((ns, clock))
 }
 
 #[cfg(test)]
@@ -151,6 +174,16 @@ mod tests {
             parse_timestamp("2017-07-07 15:56:12")
         );
         assert_eq!(parse_timestamp("13/13/2017 9:48"), None);
+        // Out of any capture's range, or a clock that is not one: no time (and no overflow).
+        for bad in [
+            "5/7/9999999999 9:48",
+            "5/7/-2017 9:48",
+            "5/7/2017 -5:30",
+            "5/7/2017 9:-1",
+            "5/7/2017 9:48:1e300",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
         assert_eq!(parse_timestamp("BENIGN"), None);
     }
 
@@ -171,6 +204,27 @@ mod tests {
         let (plain, clock) = times(&frame, "Timestamp", false).expect("times");
         assert_eq!(clock, Clock::AsWritten);
         assert!(plain[2] < plain[0]);
+    }
+
+    #[test]
+    fn a_repeated_header_line_takes_a_neighbours_time_and_the_column_stays() {
+        // `cat` of two day files: the second file's header is a row.
+        let frame = column(&[" Timestamp", "5/7/2017 9:48", "Timestamp", "5/7/2017 3:15"]);
+        let (ns, clock) = times(&frame, "Timestamp", true).expect("the column is still a time");
+        assert_eq!(
+            clock,
+            Clock::CicWorkday,
+            "the header's text does not decide the clock"
+        );
+        assert_eq!(ns.len(), 4);
+        assert_eq!((ns[0], ns[2]), (ns[1], ns[1]));
+        assert_eq!(ns[3], parse_timestamp("2017-07-05 15:15:00").expect("iso"));
+        // Any other text still makes it no time column.
+        assert_eq!(
+            times(&column(&["5/7/2017 9:48", "later"]), "Timestamp", true),
+            None
+        );
+        assert_eq!(times(&column(&["Timestamp"]), "Timestamp", true), None);
     }
 
     #[test]

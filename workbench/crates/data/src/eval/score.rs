@@ -6,10 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::train::base_rate;
 use crate::train::metrics::Confusion;
-
-/// The attack prevalence of the base-rate view (1 flow in 10,000).
-pub const BASE_RATE: f64 = 1e-4;
 
 /// What happened to one flow (or one table row).
 #[derive(Debug, Clone, Default)]
@@ -45,9 +43,27 @@ pub struct EvalMetrics {
     pub false_positive_rate: Option<f64>,
     /// Precision if attacks were 1 flow in 10,000, at this recall and false positive rate.
     pub precision_at_1_in_10000: Option<f64>,
+    /// At the false-positive rate's 95% upper bound: what the labelled flows guarantee (null
+    /// without both classes).
+    pub precision_at_1_in_10000_at_least: Option<f64>,
     /// Why a figure above is null, by its key (always there, empty when every figure is
     /// defined, so that a script can read it without testing for the key).
     pub undefined: BTreeMap<&'static str, String>,
+}
+
+impl EvalMetrics {
+    /// Precision at 1 in 10,000 in words: the point figure with the bound the flows guarantee,
+    /// or the bound alone when no false positive was seen (`train::base_rate`).
+    pub fn base_rate_words(&self) -> String {
+        match (
+            self.precision_at_1_in_10000,
+            self.precision_at_1_in_10000_at_least,
+        ) {
+            (Some(p), Some(lb)) => format!("{p:.4} (at least {lb:.4})"),
+            (None, Some(lb)) => format!("at least {lb:.4} (no false positive seen)"),
+            _ => "n/a".into(),
+        }
+    }
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -109,13 +125,19 @@ pub fn metrics(outcomes: &[FlowOutcome], flagged_of: impl Fn(&FlowOutcome) -> bo
         (true, Some(_), Some(_)) => Some(0.0),
         _ => None,
     };
-    let at_base_rate = match (both, recall, fpr) {
-        (true, Some(r), Some(f)) if r * BASE_RATE + f * (1.0 - BASE_RATE) > 0.0 => {
-            Some(r * BASE_RATE / (r * BASE_RATE + f * (1.0 - BASE_RATE)))
+    let (at_base_rate, at_least) = match (both, recall, fpr) {
+        (true, Some(r), Some(f)) => {
+            if let Some(why) = base_rate::no_false_positive(r, c.false_positive, negatives) {
+                undefined.insert("precision_at_1_in_10000", why);
+            }
+            (
+                Some(base_rate::precision_at(r, f)),
+                Some(base_rate::precision_at_least(r, c.false_positive, negatives)),
+            )
         }
-        (true, Some(_), Some(_)) => Some(0.0),
-        _ => None,
+        _ => (None, None),
     };
+    let at_base_rate = at_base_rate.filter(|_| !undefined.contains_key("precision_at_1_in_10000"));
     EvalMetrics {
         flows,
         malicious_flows: positives,
@@ -127,6 +149,7 @@ pub fn metrics(outcomes: &[FlowOutcome], flagged_of: impl Fn(&FlowOutcome) -> bo
         f1,
         false_positive_rate: fpr,
         precision_at_1_in_10000: at_base_rate,
+        precision_at_1_in_10000_at_least: at_least,
         undefined,
     }
 }

@@ -203,6 +203,8 @@ pub struct ClassBalance {
     pub malicious_rows: usize,
     pub malicious_share: f64,
     pub precision_at_1_in_10000: Option<f64>,
+    /// At the false-positive rate's 95% upper bound (`train::base_rate`).
+    pub precision_at_1_in_10000_at_least: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub precision_at_1_in_10000_undefined: Option<String>,
     pub recall: Option<f64>,

@@ -248,10 +248,21 @@ pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
     let mut classes: Vec<(&str, usize)> = counts.into_iter().collect();
     classes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let base = random.map(|m| {
-        let fpr = m.confusion.false_positive as f64
-            / (m.confusion.false_positive + m.confusion.true_negative).max(1) as f64;
+        let benign = m.confusion.false_positive + m.confusion.true_negative;
+        let fpr = m.confusion.false_positive as f64 / benign.max(1) as f64;
         (m.precision_at_1_in_10000, fpr, m.recall)
     });
+    // No false positive on the test side: the point figure would read 1; what the rows
+    // guarantee is the figure at the false-positive rate's 95% upper bound.
+    let at_least = random.map(|m| m.precision_at_1_in_10000_at_least);
+    let no_false_positive = random.and_then(|m| {
+        crate::train::base_rate::no_false_positive(
+            m.recall,
+            m.confusion.false_positive,
+            m.confusion.false_positive + m.confusion.true_negative,
+        )
+    });
+    let base = base.filter(|_| no_false_positive.is_none());
     let mut summary = format!(
         "malicious rows are {:.1}% of {} ({} classes)",
         100.0 * share,
@@ -266,13 +277,19 @@ pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
     if let Some(why) = &undefined {
         summary += &format!("; precision at a realistic 1 in 10,000 attack prevalence is undefined: the random-split model's test side {why}");
     }
+    if let (Some(why), Some(lb)) = (&no_false_positive, at_least) {
+        summary += &format!(
+            "; at a realistic 1 in 10,000 attack prevalence the random-split model's precision is at least {lb:.4}: {why}"
+        );
+    }
     if let Some((p, fpr, _)) = base {
         summary += &format!(
             "; at a realistic 1 in 10,000 attack prevalence the random-split model's precision would be {p:.4} (false-positive rate {fpr:.5})"
         );
     }
-    let severity = match base {
-        Some((p, _, _)) if p < 0.5 => Severity::High,
+    let guaranteed = base.map(|b| b.0).or(no_false_positive.as_ref().and(at_least));
+    let severity = match guaranteed {
+        Some(p) if p < 0.5 => Severity::High,
         _ if !(0.001..=0.2).contains(&share) => Severity::Medium,
         _ => Severity::Info,
     };
@@ -291,7 +308,8 @@ pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
         precision_at_1_in_10000: base.map(|b| r4(b.0)),
         false_positive_rate: base.map(|b| b.1),
         recall: base.map(|b| r4(b.2)),
-        precision_at_1_in_10000_undefined: undefined,
+        precision_at_1_in_10000_at_least: at_least.filter(|_| undefined.is_none()).map(r4),
+        precision_at_1_in_10000_undefined: undefined.or(no_false_positive),
         sample: None,
     });
     Some(Finding {

@@ -20,6 +20,9 @@ impl Metrics {
         let benign = c.false_positive + c.true_negative;
         let mut out = BTreeMap::new();
         if attacks > 0 && benign > 0 {
+            if let Some(why) = super::base_rate::no_false_positive(self.recall, c.false_positive, benign) {
+                out.insert("precision_at_1_in_10000", why);
+            }
             return out;
         }
         let why = if attacks == 0 {
@@ -78,6 +81,8 @@ struct MetricsJson<'a> {
     /// Why the AUCs are null; null when they are not.
     auc_undefined: &'a Option<String>,
     precision_at_1_in_10000: Option<f64>,
+    /// At the false-positive rate's 95% upper bound (null with one class only).
+    precision_at_1_in_10000_at_least: Option<f64>,
     /// Why a figure above is null, by its key; `{}` when none is (always there, as in eval).
     undefined: BTreeMap<&'static str, String>,
 }
@@ -96,6 +101,10 @@ impl Serialize for Metrics {
             pr_auc: self.pr_auc,
             auc_undefined: &self.auc_undefined,
             precision_at_1_in_10000: self.figure("precision_at_1_in_10000", self.precision_at_1_in_10000),
+            precision_at_1_in_10000_at_least: self
+                .one_class()
+                .is_none()
+                .then_some(self.precision_at_1_in_10000_at_least),
             undefined: self.undefined(),
         }
         .serialize(s)
@@ -121,11 +130,30 @@ mod tests {
             .as_str()
             .is_some_and(|w| w.contains("no benign row among the 2 scored rows")));
         assert_eq!(m.shown("precision", m.precision), "undefined");
-        // Both classes: every figure a number, no `undefined`.
+        // Both classes: every figure a number, `undefined` empty.
         let m = metrics(&[true, false], &[true, true], &[0.9, 0.8]);
         let v = serde_json::to_value(&m).expect("json");
         assert_eq!(v["precision"], 0.5);
         assert_eq!(v["false_positive_rate"], 1.0, "the one benign row was flagged");
-        assert!(v.get("undefined").is_none());
+        assert_eq!(v["undefined"], serde_json::json!({}));
+        assert!(v["precision_at_1_in_10000_at_least"]
+            .as_f64()
+            .is_some_and(|p| p < 1e-3));
+    }
+
+    #[test]
+    fn no_false_positive_withholds_the_base_rate_figure_and_gives_its_bound() {
+        // 10 attacks found, 990 benign rows, none flagged: the point figure would read 1.
+        let truth: Vec<bool> = (0..1000).map(|i| i < 10).collect();
+        let scores: Vec<f64> = truth.iter().map(|&t| if t { 0.9 } else { 0.1 }).collect();
+        let m = metrics(&truth, &truth, &scores);
+        let v = serde_json::to_value(&m).expect("json");
+        assert!(v["precision_at_1_in_10000"].is_null(), "{v}");
+        assert!(v["undefined"]["precision_at_1_in_10000"]
+            .as_str()
+            .is_some_and(|w| w.contains("no false positive among the 990 benign rows")));
+        let at_least = v["precision_at_1_in_10000_at_least"].as_f64().expect("a bound");
+        assert!((0.03..0.05).contains(&at_least), "{at_least}");
+        assert_eq!(v["precision"], 1.0, "precision itself stands");
     }
 }

@@ -2,6 +2,7 @@
 //! next to the other splits, compile it to the probe's integer form and report how well the
 //! integer model agrees with the float one.
 
+pub(crate) mod base_rate;
 pub mod candidates;
 pub mod choose;
 pub(crate) mod convert;

@@ -79,8 +79,20 @@ pub enum FormatError {
     /// `instead` says what the file is and which command makes a model of it.
     #[error("not a workbench model file (expected the magic bytes EBMLMDL1 at offset 0){instead}")]
     NotModelFile { instead: &'static str },
-    #[error("header length {json_len} runs past the end of the file ({file_bytes} bytes)")]
+    /// The file is the start of a model file: its bytes match the magic as far as they go.
+    #[error(
+        "a truncated model file: {file_bytes} bytes, fewer than the 12 before its JSON header (the magic EBMLMDL1 and the header's length); the file was cut short or damaged: copy it again from the original or train the model again"
+    )]
+    CutShort { file_bytes: usize },
+    #[error(
+        "header length {json_len} runs past the end of the file ({file_bytes} bytes): a truncated or damaged model file; copy it again from the original or train the model again"
+    )]
     HeaderPastEnd { json_len: usize, file_bytes: usize },
+    /// The header's own checksum does not match its bytes (`detail` says how).
+    #[error(
+        "the JSON header was changed after the model was written ({detail}): its metrics, provenance and decision points may not be the ones training recorded; train the model again (`workbench train ... -o MODEL`) or copy it again from the file training wrote"
+    )]
+    HeaderChanged { detail: String },
     #[error("JSON header at byte 12: {0}")]
     HeaderJson(serde_json::Error),
     #[error("model file format {found} is not supported (this build reads {expected})")]
@@ -160,6 +172,20 @@ pub enum ExportError {
         #[source]
         source: std::io::Error,
     },
+    /// The names of the export would not be C identifiers (or reserved ones).
+    #[error(
+        "--prefix {prefix:?} {why}: a prefix is ASCII letters, digits and `_`, starting with a letter \
+         (e.g. `ids_v2`); it begins every function, macro (upper-cased) and file name of the export"
+    )]
+    Prefix { prefix: String, why: String },
+    /// An output file holds another model's export (`found`, None: no export at all); writing
+    /// would lose it without a word.
+    #[error(fmt = other_model_fmt)]
+    OtherModel {
+        path: PathBuf,
+        found: Option<String>,
+        model: String,
+    },
 }
 
 type Fmt<'a, 'b> = &'a mut std::fmt::Formatter<'b>;
@@ -178,6 +204,19 @@ fn create_dir_fmt(path: &std::path::Path, source: &std::io::Error, f: Fmt) -> st
 
 fn export_write_fmt(path: &std::path::Path, source: &std::io::Error, f: Fmt) -> std::fmt::Result {
     with_causes(&format!("writing {}", path.display()), source, f)
+}
+
+fn other_model_fmt(path: &std::path::Path, found: &Option<String>, model: &str, f: Fmt) -> std::fmt::Result {
+    let held = match found {
+        Some(id) => format!("holds the C export of model {id}, not of model {model}"),
+        None => "exists and is not a C export of a workbench model".into(),
+    };
+    write!(
+        f,
+        "{} {held}: export with another --prefix to keep both (e.g. --prefix m_{model}), or with \
+         --force to overwrite it",
+        path.display()
+    )
 }
 
 #[cfg(test)]

@@ -10,6 +10,13 @@
 //! installation all go through them), refuse such a file in one line with the reason;
 //! [`read_meta`] reads any file's header (`model show`). Files written before the field
 //! existed have none and are deployable as before.
+//!
+//! The body has its own checksum; the header's figures (metrics, provenance, decision points)
+//! are what `model show` prints, so the header carries one too: its last key,
+//! `"header_checksum": "fnv1a32:XXXXXXXX"`, is FNV-1a 32 over the file's first 12 + length
+//! bytes (magic, length, JSON) with those eight hex digits read as `0`s. Every writer goes
+//! through [`write_bytes`], so every file written now has it. Files written before it have none
+//! and load as before (only the header/body agreement in [`parse`] guards their header).
 
 use std::path::Path;
 
@@ -105,12 +112,35 @@ impl ModelMeta {
 
 type Result<T, E = ModelFileError> = std::result::Result<T, E>;
 
+/// The header's own checksum: the key (written last) and the form of its value.
+const SEAL_KEY: &str = "header_checksum";
+const SEAL_PREFIX: &str = "fnv1a32:";
+
+/// The header as written: the description, then its checksum (kept out of [`ModelMeta`], so a
+/// meta read from one file and written to another never carries a stale one).
+#[derive(Serialize)]
+struct Sealed<'a> {
+    #[serde(flatten)]
+    meta: &'a ModelMeta,
+    header_checksum: String,
+}
+
+/// The one writer of model files (training, the TUI, tests): each file it writes is sealed.
 fn write_bytes(path: &Path, meta: &ModelMeta, body: &[u8]) -> Result<()> {
-    let json = serde_json::to_vec_pretty(meta).map_err(ModelFileError::EncodeHeader)?;
+    let placeholder = format!("{SEAL_PREFIX}{:08x}", 0);
+    let json = serde_json::to_vec_pretty(&Sealed {
+        meta,
+        header_checksum: placeholder.clone(),
+    })
+    .map_err(ModelFileError::EncodeHeader)?;
     let mut out = Vec::with_capacity(12 + json.len() + body.len());
     out.extend_from_slice(FILE_MAGIC);
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
     out.extend_from_slice(&json);
+    let head = out.len();
+    let at = seal_digits(&out, &placeholder).expect("the placeholder was just written");
+    let sum = format!("{:08x}", header_sum(&out[..head], at));
+    out[at..at + 8].copy_from_slice(sum.as_bytes());
     out.extend_from_slice(body);
     std::fs::write(path, out).map_err(|source| ModelFileError::Write {
         path: path.to_path_buf(),
@@ -185,8 +215,63 @@ fn what_instead(bytes: &[u8]) -> &'static str {
     }
 }
 
+/// Where the eight hex digits of the stored checksum `stored` start in `head` (the last
+/// occurrence: the writer puts the key last; inside a JSON string its quotes would be escaped).
+fn seal_digits(head: &[u8], stored: &str) -> Option<usize> {
+    let needle = format!("\"{SEAL_KEY}\": \"{stored}\"");
+    let needle = needle.as_bytes();
+    head.windows(needle.len())
+        .rposition(|w| w == needle)
+        .map(|i| i + needle.len() - 9)
+}
+
+/// FNV-1a 32 over `head` with the eight digits at `at` read as `0`s.
+fn header_sum(head: &[u8], at: usize) -> u32 {
+    let sum = codec::fnv1a(codec::FNV_OFFSET, &head[..at]);
+    let sum = codec::fnv1a(sum, b"00000000");
+    codec::fnv1a(sum, &head[at + 8..])
+}
+
+/// Only the checksum, read apart from [`ModelMeta`].
+#[derive(Deserialize)]
+struct Seal {
+    header_checksum: Option<String>,
+}
+
+/// Checks the header's checksum when it has one; a file written before it existed has none.
+fn check_seal(head: &[u8], json: &[u8]) -> Result<(), FormatError> {
+    let seal: Seal = serde_json::from_slice(json).map_err(FormatError::HeaderJson)?;
+    let Some(stored) = seal.header_checksum else {
+        return Ok(());
+    };
+    let well_formed = stored.strip_prefix(SEAL_PREFIX).is_some_and(|d| {
+        d.len() == 8
+            && d.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    let Some(at) = seal_digits(head, &stored).filter(|_| well_formed) else {
+        return Err(FormatError::HeaderChanged {
+            detail: format!("its {SEAL_KEY} {stored:?} is not the {SEAL_PREFIX}<8 hex digits> `workbench train` writes last"),
+        });
+    };
+    let computed = format!("{SEAL_PREFIX}{:08x}", header_sum(head, at));
+    if computed != stored {
+        return Err(FormatError::HeaderChanged {
+            detail: format!("its {SEAL_KEY} is {stored}, its bytes give {computed}"),
+        });
+    }
+    Ok(())
+}
+
 /// The JSON header and where the body starts.
 fn header(bytes: &[u8]) -> Result<(ModelMeta, usize), FormatError> {
+    // A file that is only the start of a model file was cut short, whatever its bytes look like
+    // (five bytes `EBMLM` are printable text, not a table).
+    if (1..12).contains(&bytes.len()) && FILE_MAGIC.starts_with(&bytes[..bytes.len().min(8)]) {
+        return Err(FormatError::CutShort {
+            file_bytes: bytes.len(),
+        });
+    }
     if bytes.len() < 12 || &bytes[..8] != FILE_MAGIC {
         return Err(FormatError::NotModelFile {
             instead: what_instead(bytes),
@@ -207,6 +292,7 @@ fn header(bytes: &[u8]) -> Result<(ModelMeta, usize), FormatError> {
             expected: FORMAT_VERSION,
         });
     }
+    check_seal(&bytes[..json_end], &bytes[12..json_end])?;
     Ok((meta, json_end))
 }
 
@@ -293,3 +379,7 @@ impl ModelMeta {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "file_tests.rs"]
+mod tests;

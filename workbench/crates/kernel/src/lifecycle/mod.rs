@@ -5,9 +5,10 @@
 //! unwinds through those guards instead of the process dying with them unrun.
 //!
 //! Only commands that hold such things (or the terminal) install the handler; the others keep
-//! the default: a signal ends them at once, which loses nothing. A second signal of the same
-//! kind ends the process at once (for a stuck cleanup); what it leaves is then found by
-//! [`claims`] on the next start.
+//! the default: a signal ends them at once, which loses nothing. A second SIGINT or SIGTERM
+//! ends the process at once (for a stuck cleanup); what it leaves is then found by [`claims`]
+//! on the next start. A second SIGHUP does not: a closing terminal sends more than one (the
+//! terminal emulator or tmux, then the kernel's hangup of the tty), and nobody is left to ask.
 
 pub mod claims;
 pub mod private_pins;
@@ -18,28 +19,31 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Context, Error, Result};
 
-/// Signals that ask a command to stop, with the exit status the shell convention gives them.
-const SIGNALS: [(i32, &str, u8); 3] = [
-    (signal_hook::consts::SIGINT, "SIGINT", 130),
-    (signal_hook::consts::SIGTERM, "SIGTERM", 143),
-    (signal_hook::consts::SIGHUP, "SIGHUP", 129),
+/// Signals that ask a command to stop, with the exit status the shell convention gives them
+/// and whether a second one ends the process at once.
+const SIGNALS: [(i32, &str, u8, bool); 3] = [
+    (signal_hook::consts::SIGINT, "SIGINT", 130, true),
+    (signal_hook::consts::SIGTERM, "SIGTERM", 143, true),
+    (signal_hook::consts::SIGHUP, "SIGHUP", 129, false),
 ];
 
 /// One flag per signal: the first tells which signal it was.
 static FLAGS: OnceLock<Vec<Arc<AtomicBool>>> = OnceLock::new();
 
 /// Installs the handlers (once per process). From then on SIGINT/SIGTERM/SIGHUP set a flag that
-/// [`stop_requested`] reports; a second one of the same kind exits at once.
+/// [`stop_requested`] reports; a second SIGINT or SIGTERM exits at once.
 pub fn install() -> Result<()> {
     if FLAGS.get().is_some() {
         return Ok(());
     }
     let mut flags = Vec::new();
-    for (signal, name, status) in SIGNALS {
+    for (signal, name, status, second_exits) in SIGNALS {
         let flag = Arc::new(AtomicBool::new(false));
         // Registered first, so it sees the flag as the previous signal left it.
-        signal_hook::flag::register_conditional_shutdown(signal, i32::from(status), flag.clone())
-            .context(|| format!("installing the {name} handler"))?;
+        if second_exits {
+            signal_hook::flag::register_conditional_shutdown(signal, i32::from(status), flag.clone())
+                .context(|| format!("installing the {name} handler"))?;
+        }
         signal_hook::flag::register(signal, flag.clone())
             .context(|| format!("installing the {name} handler"))?;
         flags.push(flag);
@@ -55,7 +59,7 @@ pub fn stop_signal() -> Option<(&'static str, u8)> {
         .iter()
         .zip(flags)
         .find(|(_, f)| f.load(Ordering::Relaxed))
-        .map(|((_, name, status), _)| (*name, *status))
+        .map(|((_, name, status, _), _)| (*name, *status))
 }
 
 pub fn stop_requested() -> bool {

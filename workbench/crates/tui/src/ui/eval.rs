@@ -192,7 +192,7 @@ fn figure_lines(theme: &Theme, run: &EvalRun) -> Vec<Line<'static>> {
             c.false_positive,
             c.true_negative,
             c.false_negative,
-            figure(m.precision_at_1_in_10000),
+            m.base_rate_words(),
             r.at.replace('_', " ")
         ),
         theme.dim,

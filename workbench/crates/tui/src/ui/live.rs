@@ -66,39 +66,43 @@ fn render_summary(frame: &mut Frame, area: Rect, app: &App) {
         .as_ref()
         .and_then(|m| m.active.as_ref())
         .map_or_else(|| "no model".into(), |a| format!("{} {}", a.kind, a.model));
-    // Most important first: at 80 columns the end of the line is cut off.
-    let mut spans = vec![
-        Span::styled(format!("flows {} ", s.flows.len()), theme.title),
-        Span::raw(format!("shown {} · ", app.view.len())),
-        Span::styled(format!("flagged {flagged}"), theme.malicious),
+    // Whole items, the least important left out first (rank: higher goes sooner): a count cut
+    // short reads as another number. At 80 columns the shadow's count (the demo's story) stays
+    // and the model's name goes; the Deploy tab names it too.
+    let mut items = vec![
+        (0, Span::styled(format!("flows {}", s.flows.len()), theme.title)),
+        (3, Span::raw(format!("shown {}", app.view.len()))),
+        (0, Span::styled(format!("flagged {flagged}"), theme.malicious)),
     ];
     match &app.filter_input {
-        Some(f) => spans.push(Span::styled(format!(" · filter: {f}▏"), theme.accent)),
-        None if !app.filter.is_empty() => spans.push(Span::styled(
-            format!(" · filter \"{}\"", app.filter),
-            theme.accent,
+        Some(f) => items.push((0, Span::styled(format!("filter: {f}▏"), theme.accent))),
+        None if !app.filter.is_empty() => items.push((
+            1,
+            Span::styled(format!("filter \"{}\"", app.filter), theme.accent),
         )),
         None => {}
     }
-    spans.push(Span::raw(format!(" · model {model}")));
-    // The model before the shadow's count: with a filter shown, 100 columns still name the
-    // active model (the kernel demo's tmux test reads it there).
+    items.push((2, Span::raw(format!("model {model}"))));
     if s.models.as_ref().is_some_and(|m| m.shadow.is_some()) {
         // With an explanation at hand (the demo's), the count says how to open it.
         let why = if app.shadow_story.is_some() { " (w)" } else { "" };
-        spans.push(Span::styled(
-            format!(" · shadow disagrees {disagree}{why}"),
-            theme.accent,
+        items.push((
+            1,
+            Span::styled(format!("shadow disagrees {disagree}{why}"), theme.accent),
         ));
     }
-    spans.push(Span::styled(
-        format!(
-            " · sort {}{}",
-            app.sort.name(),
-            if app.sort_desc { "↓" } else { "↑" }
+    items.push((
+        4,
+        Span::styled(
+            format!(
+                "sort {}{}",
+                app.sort.name(),
+                if app.sort_desc { "↓" } else { "↑" }
+            ),
+            theme.dim,
         ),
-        theme.dim,
     ));
+    let spans = super::fit_spans(Vec::new(), items, theme.dim, area.width as usize);
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 

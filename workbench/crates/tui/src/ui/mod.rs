@@ -7,6 +7,7 @@ pub(crate) mod data;
 pub(crate) mod deploy;
 pub(crate) mod detail;
 pub(crate) mod eval;
+mod fit;
 pub(crate) mod help;
 pub(crate) mod layout;
 pub(crate) mod live;
@@ -20,6 +21,7 @@ use ratatui::Frame;
 
 use super::action::Tab;
 use super::app::{App, Overlay};
+pub use fit::{fit_items, fit_label, fit_spans};
 
 pub fn render(frame: &mut Frame, app: &App) {
     // `--debug-panic`: proves the panic hook restores the terminal (tests use it).
@@ -138,7 +140,13 @@ fn render_status(frame: &mut Frame, area: ratatui::layout::Rect, app: &App) {
     } else {
         theme.kernel
     };
-    let mut spans = vec![Span::styled(format!(" {} ", label(app)), source_style)];
+    // The label in whole parts, never past PAUSED: a frozen view must say so at 80 columns.
+    let paused = if app.paused { " PAUSED ".len() } else { 0 };
+    let room = (area.width as usize).saturating_sub(paused + 2);
+    let mut spans = vec![Span::styled(
+        format!(" {} ", fit_label(label(app), room)),
+        source_style,
+    )];
     if app.paused {
         spans.push(Span::styled(" PAUSED ", theme.tab_active));
     }
@@ -179,49 +187,9 @@ fn render_message(frame: &mut Frame, body: ratatui::layout::Rect, app: &App) {
     );
 }
 
-/// `prefix` and as many whole `items` (joined by ` · `) as fit in `width` characters; `…` in
-/// place of those left out. Never half an item: a number cut short reads as another number.
-pub fn fit_items(prefix: &str, items: &[String], width: usize) -> String {
-    let len = |s: &str| s.chars().count();
-    let mut shown = prefix.to_string();
-    for (i, item) in items.iter().enumerate() {
-        let sep = if i == 0 { "" } else { " · " };
-        // Room for this item, and for the `…` after it unless it is the last.
-        let tail = if i + 1 < items.len() { len(" · …") } else { 0 };
-        if len(&shown) + len(sep) + len(item) + tail > width {
-            shown.push_str(if i == 0 { "…" } else { " · …" });
-            return shown;
-        }
-        shown.push_str(sep);
-        shown.push_str(item);
-    }
-    shown
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn items_are_left_out_whole_never_cut_mid_number() {
-        let items = ["host F1 0.843".to_string(), "random F1 0.990".to_string()];
-        let all = "other splits: host F1 0.843 · random F1 0.990";
-        assert_eq!(fit_items("other splits: ", &items, 80), all);
-        assert_eq!(fit_items("other splits: ", &items, all.chars().count()), all);
-        // One character short: the last item goes whole, `…` says something was left out.
-        assert_eq!(
-            fit_items("other splits: ", &items, all.chars().count() - 1),
-            "other splits: host F1 0.843 · …"
-        );
-        assert_eq!(fit_items("other splits: ", &items, 20), "other splits: …");
-        for width in 0..60 {
-            let shown = fit_items("other splits: ", &items, width);
-            assert!(
-                shown.ends_with('…') || shown.ends_with("0.843") || shown.ends_with("0.990"),
-                "{width}: {shown}"
-            );
-        }
-    }
 
     #[test]
     fn words_wrap_at_spaces_and_give_the_text_back() {

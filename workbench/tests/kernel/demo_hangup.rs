@@ -1,0 +1,242 @@
+//! `workbench demo` when its terminal goes away (the window closed, tmux killed, SSH dropped:
+//! SIGHUP, then every write to the tty fails with EIO): the demo still removes its lab
+//! namespace, its probe's pins and its scratch folder, as it does on `q`. And a demo that was
+//! killed outright (SIGKILL: no cleanup can run) is named by the next `workbench demo`, with
+//! the command that removes what it left. Kernel tests (the `kernel-tests` feature, as root).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::demo::{sample_dir, start_in_tmux};
+use crate::common::{LabCleanup, TempDir};
+use workbench_kernel::bpffs;
+
+/// Waits up to `timeout` for `done`.
+fn eventually(timeout: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn closing_the_demos_terminal_removes_its_lab_and_probe() {
+    let test = "closing_the_demos_terminal_removes_its_lab_and_probe";
+    crate::common::require_kernel(test);
+    crate::common::tmux::require(test);
+    let guard = LabCleanup::new(&crate::common::lab_id("gdh"));
+    let dir = TempDir::new("demo-hangup");
+    let tmux = start_in_tmux(
+        "demo-hangup",
+        dir.path(),
+        env!("CARGO_BIN_EXE_workbench"),
+        &format!("--lab-id {}", guard.id()),
+    );
+    let iface = guard.probe_iface();
+    tmux.wait_until("the kernel Live tab", Duration::from_secs(60), |s| {
+        s.contains(&format!("KERNEL probe on {iface}"))
+    });
+    let netns = Path::new("/run/netns").join(guard.netns());
+    let pins = bpffs::iface_dir(&iface);
+    assert!(netns.exists() && pins.exists(), "the demo made its lab and probe");
+    // The pane runs a shell whose child is the demo.
+    let shell = tmux.cmd(&["display", "-p", "-t", "t", "#{pane_pid}"]);
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", shell.trim())).expect("children");
+    let pid: i32 = children
+        .split_whitespace()
+        .next()
+        .expect("the demo process")
+        .parse()
+        .expect("pid");
+    let scratch = std::env::temp_dir().join(format!("workbench-demo-{pid}"));
+    assert!(scratch.exists(), "{}", scratch.display());
+
+    // What closing the window does: tmux sends SIGHUP and closes the pty; the demo's terminal
+    // restore and every line it prints after that fail with EIO.
+    tmux.cmd(&["kill-session", "-t", "t"]);
+    let gone = eventually(Duration::from_secs(5), || {
+        !netns.exists() && !pins.exists() && !alive(pid)
+    });
+    assert!(
+        gone,
+        "within 5 s of the hangup: namespace {} {}, pins {} {}, demo {pid} {}",
+        netns.display(),
+        if netns.exists() { "left" } else { "gone" },
+        pins.display(),
+        if pins.exists() { "left" } else { "gone" },
+        if alive(pid) { "still running" } else { "ended" },
+    );
+    assert!(!scratch.exists(), "{} removed", scratch.display());
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn the_next_demo_names_what_a_killed_demo_left() {
+    let test = "the_next_demo_names_what_a_killed_demo_left";
+    crate::common::require_kernel(test);
+    let guard = LabCleanup::new(&crate::common::lab_id("gdk"));
+    let dir = TempDir::new("demo-killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["demo", "--json", "--seconds", "600", "--lab-id", guard.id()])
+        .arg("--samples")
+        .arg(sample_dir())
+        .env("XDG_CACHE_HOME", dir.path())
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the workbench starts");
+    let pins = bpffs::iface_dir(&guard.probe_iface());
+    assert!(
+        eventually(Duration::from_secs(60), || pins.join("program").exists()),
+        "the demo never attached its probe"
+    );
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let scratch = std::env::temp_dir().join(format!("workbench-demo-{}", child.id()));
+    let _ = std::fs::remove_dir_all(scratch);
+
+    // The next demo (simulated: it touches nothing) names the dead one's lab and its fix.
+    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["demo", "--simulated", "--json", "--seconds", "1"])
+        .arg("--samples")
+        .arg(sample_dir())
+        .env("XDG_CACHE_HOME", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .expect("the workbench runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("lab namespace {}", guard.netns()))
+            && stderr.contains(&format!("workbench lab down --id {}", guard.id())),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn ctrl_c_during_the_demos_setup_ends_it_quietly() {
+    let test = "ctrl_c_during_the_demos_setup_ends_it_quietly";
+    crate::common::require_kernel(test);
+    let guard = LabCleanup::new(&crate::common::lab_id("gdi"));
+    let dir = TempDir::new("demo-setup-int");
+    let child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["demo", "--json", "--seconds", "600", "--lab-id", guard.id()])
+        .arg("--samples")
+        .arg(sample_dir())
+        .env("XDG_CACHE_HOME", dir.path())
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the workbench starts");
+    // Ctrl-C while the kernel side is being set up: the lab exists, the Live stage has not begun.
+    let netns = Path::new("/run/netns").join(guard.netns());
+    assert!(
+        eventually(Duration::from_secs(60), || netns.exists()),
+        "the demo never made its lab"
+    );
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().expect("the demo exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    // No simulated fallback, no Live-stage report: one line says it was interrupted.
+    assert!(!stderr.contains("SIMULATED"), "{stderr}");
+    assert!(!stderr.contains("no flow was flagged"), "{stderr}");
+    assert!(!stderr.contains("Live stage"), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains("interrupted")).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("workbench: interrupted by SIGINT")),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!netns.exists(), "namespace {} removed", netns.display());
+    assert!(!bpffs::iface_dir(&guard.probe_iface()).exists(), "pins removed");
+}
+
+/// A closing terminal may send SIGHUP more than once (tmux or the terminal emulator, then the
+/// kernel's hangup of the tty): unlike a second Ctrl-C, a second SIGHUP must not skip the cleanup.
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn two_sighups_still_end_the_demo_through_its_cleanup() {
+    let test = "two_sighups_still_end_the_demo_through_its_cleanup";
+    crate::common::require_kernel(test);
+    let guard = LabCleanup::new(&crate::common::lab_id("gdt"));
+    let dir = TempDir::new("demo-two-hups");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["demo", "--json", "--seconds", "600", "--lab-id", guard.id()])
+        .arg("--samples")
+        .arg(sample_dir())
+        .env("XDG_CACHE_HOME", dir.path())
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the workbench starts");
+    let err = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if line.contains("demo: Live stage") {
+                let _ = tx.send(());
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the demo reached its Live stage");
+    for _ in 0..2 {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = child.wait().expect("the demo exits");
+    let stderr = reader.join().expect("stderr read");
+    assert_eq!(status.code(), Some(129), "{stderr}");
+    assert!(stderr.contains("workbench: interrupted by SIGHUP"), "{stderr}");
+    assert!(
+        !Path::new("/run/netns").join(guard.netns()).exists(),
+        "namespace removed: {stderr}"
+    );
+    assert!(
+        !bpffs::iface_dir(&guard.probe_iface()).exists(),
+        "pins removed: {stderr}"
+    );
+}
