@@ -13,6 +13,7 @@ pub mod probes;
 pub mod series;
 pub mod sources;
 pub mod state;
+mod trial;
 pub mod watch;
 
 use std::collections::BTreeMap;
@@ -98,6 +99,7 @@ impl Agent {
                 return Err(format!("{}: {e}", agent.path.display()));
             }
         }
+        agent.resume_trial();
         if let Some(w) = &agent.watch {
             log(format!(
                 "watching {} for new models every {} ms (shadow first; promoted after {} decisions with at most {}% disagreement)",
@@ -398,6 +400,22 @@ impl Agent {
             });
             changes.push(format!("on_exit {:?}", cfg.on_exit).to_lowercase());
         }
+        if cfg.promote_after_decisions != old.promote_after_decisions
+            || cfg.promote_max_disagreement != old.promote_max_disagreement
+        {
+            changes.push(format!(
+                "promotion: after {} decisions with at most {} disagreeing",
+                cfg.promote_after_decisions, cfg.promote_max_disagreement
+            ));
+        }
+        // The new events output is opened before any interface changes: an output it cannot
+        // open refuses the reload with every interface still as it was (a refused reload that
+        // had already detached a dropped interface left the agent not ready).
+        let reopened = if self.events.changed(&cfg) {
+            Some(events::Events::open(&cfg, &self.path)?)
+        } else {
+            None
+        };
         let removed: Vec<String> = self
             .ifaces
             .keys()
@@ -410,8 +428,8 @@ impl Agent {
             self.events.remove_reader(&iface);
             changes.push(probes::detach(&iface)?);
         }
-        if self.events.changed(&cfg) {
-            self.events = events::Events::open(&cfg, &self.path)?;
+        if let Some(opened) = reopened {
+            self.events = opened;
             for iface in self.ifaces.keys() {
                 self.events.add_reader(iface)?;
             }
@@ -471,6 +489,14 @@ impl Agent {
             }
             OnExit::Detach => {
                 for iface in self.ifaces.keys() {
+                    // Already removed (`probe detach`, `probe cleanup`): nothing left to do, and
+                    // a plain stop is no failure (systemd would mark the unit failed).
+                    if !workbench_kernel::bpffs::iface_dir(iface).exists() {
+                        log(format!(
+                            "{signal}: {iface}: nothing to detach (the probe was already removed)"
+                        ));
+                        continue;
+                    }
                     match probes::detach(iface) {
                         Ok(said) => log(format!("{signal}: {said}")),
                         Err(e) => {

@@ -58,6 +58,11 @@ impl ModelDir {
         }
     }
 
+    /// The model files taken so far (at start: every file there).
+    pub fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        self.taken.keys()
+    }
+
     /// Files new or changed since they were last taken, whose content held still for one poll.
     pub fn poll(&mut self) -> Vec<PathBuf> {
         let now = scan(&self.dir);

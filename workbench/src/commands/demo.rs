@@ -169,7 +169,16 @@ pub fn run(args: DemoArgs) -> Result<()> {
     drop(source);
     let cleanup = demo.shutdown();
     let left = leftovers(lab.as_ref());
-    run?;
+    if let Err(e) = run {
+        report_cleanup(cleanup.as_ref(), &left);
+        // The probe or the lab removed by another command while the Live stage ran.
+        if cleanup.as_ref().is_some_and(|c| !c.already_gone.is_empty()) {
+            bail!(
+                "the Live stage stopped: another command (`lab down`, `probe detach`, `probe cleanup`) removed the demo's lab while it ran ({e:#}); nothing of the demo is left"
+            );
+        }
+        return Err(e);
+    }
     if workbench_kernel::lifecycle::stop_requested() {
         report_cleanup(cleanup.as_ref(), &left);
         // Cleaned up: `main` names the signal and exits with its status, as other commands do.
@@ -296,16 +305,7 @@ impl std::fmt::Display for Summary {
 
 fn report_cleanup(cleanup: Option<&Cleanup>, left: &[String]) {
     if let Some(c) = cleanup {
-        note(&format!(
-            "demo: removed probe pins [{}] and namespace {} (its veth pair with it){}",
-            c.removed_pins.join(", "),
-            c.namespace,
-            if c.errors.is_empty() {
-                String::new()
-            } else {
-                format!("; errors: {}", c.errors.join("; "))
-            }
-        ));
+        note(&c.words());
     }
     if !left.is_empty() {
         note(&format!(

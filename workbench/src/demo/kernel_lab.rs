@@ -65,7 +65,40 @@ pub struct Cleanup {
     pub namespace: String,
     pub removed_pins: Vec<String>,
     pub namespace_removed: bool,
+    /// What another command removed while the demo ran (`lab down`, `probe detach`): not
+    /// removed by the demo, and no error.
+    pub already_gone: Vec<String>,
     pub errors: Vec<String>,
+}
+
+impl Cleanup {
+    /// One line: what the demo removed, what was gone already, what failed.
+    pub fn words(&self) -> String {
+        let mut removed = Vec::new();
+        if !self.removed_pins.is_empty() {
+            removed.push(format!("probe pins [{}]", self.removed_pins.join(", ")));
+        }
+        if self.namespace_removed {
+            removed.push(format!("namespace {} (its veth pair with it)", self.namespace));
+        }
+        let mut parts = Vec::new();
+        if !removed.is_empty() {
+            parts.push(format!("removed {}", removed.join(" and ")));
+        }
+        if !self.already_gone.is_empty() {
+            parts.push(format!(
+                "already removed by another command: {}",
+                self.already_gone.join(", ")
+            ));
+        }
+        if !self.errors.is_empty() {
+            parts.push(format!("errors: {}", self.errors.join("; ")));
+        }
+        if parts.is_empty() {
+            parts.push("nothing to remove".into());
+        }
+        format!("demo: {}", parts.join("; "))
+    }
 }
 
 pub struct KernelDemo {
@@ -188,15 +221,23 @@ impl KernelDemo {
         }
         if self.attached {
             self.attached = false;
-            match probe::detach(&self.iface) {
-                Ok(d) => report.removed_pins = d.removed_pins,
-                Err(e) => report.errors.push(format!("detaching the probe: {e:#}")),
+            if workbench_kernel::bpffs::iface_dir(&self.iface).exists() {
+                match probe::detach(&self.iface) {
+                    Ok(d) => report.removed_pins = d.removed_pins,
+                    Err(e) => report.errors.push(format!("detaching the probe: {e:#}")),
+                }
+            } else {
+                report.already_gone.push(format!("the probe on {}", self.iface));
             }
         }
         if let Some(mut lab) = self.lab.take() {
-            match lab.remove() {
-                Ok(()) => report.namespace_removed = true,
-                Err(e) => report.errors.push(format!("removing the lab: {e:#}")),
+            if workbench_kernel::lab::project_namespaces().contains(&self.netns) {
+                match lab.remove() {
+                    Ok(()) => report.namespace_removed = true,
+                    Err(e) => report.errors.push(format!("removing the lab: {e:#}")),
+                }
+            } else {
+                report.already_gone.push(format!("namespace {}", self.netns));
             }
         }
         // All removed: the note goes. Something left: the note stays for the next command to
@@ -219,14 +260,11 @@ impl Drop for KernelDemo {
         // Never `eprintln!` here: on a closed terminal it panics, and a panic in a drop while
         // unwinding aborts the process.
         if early {
-            super::note(&format!(
-                "demo: removed probe pins [{}] and namespace {} (its veth pair with it)",
-                report.removed_pins.join(", "),
-                report.namespace
-            ));
-        }
-        for e in report.errors {
-            super::note(&format!("demo: cleanup: {e}"));
+            super::note(&report.words());
+        } else {
+            for e in report.errors {
+                super::note(&format!("demo: cleanup: {e}"));
+            }
         }
     }
 }

@@ -226,6 +226,14 @@ impl Demo {
                 .lab_id
                 .clone()
                 .unwrap_or_else(|| format!("d{}", std::process::id() % 100_000));
+            // A lab id asked for by name whose namespace is there (a demo killed before, or one
+            // running): an error, not a quiet fall back to the simulated Live tab on stage.
+            let netns = format!("{}{id}", workbench_kernel::lab::PREFIX);
+            if demo.opts.lab_id.is_some() && workbench_kernel::lab::project_namespaces().contains(&netns) {
+                color_eyre::eyre::bail!(
+                    "--lab-id {id}: namespace {netns} already exists (a demo killed before, or one still running); remove it with `workbench lab down --id {id}`, or give another --lab-id"
+                );
+            }
             match KernelDemo::start(&KernelOptions {
                 lab_id: &id,
                 pcap: &demo.samples.pcap,
@@ -269,7 +277,7 @@ impl Demo {
     pub fn source(&self) -> Result<(Box<dyn Source>, SharedProgress)> {
         let (inner, label, replay): (Box<dyn Source>, String, _) = match &self.kernel {
             Some(k) => (
-                Box::new(KernelSource::new(&k.iface)),
+                Box::new(KernelSource::new(&k.iface).own_only()),
                 format!("KERNEL probe on {} (demo lab {})", k.iface, k.netns),
                 Some(k.counters.clone()),
             ),

@@ -36,9 +36,14 @@ pub(crate) struct Agent {
 
 impl Agent {
     pub(crate) fn start(config: &Path) -> Agent {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
-            .args(["agent", "--config"])
-            .arg(config)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_workbench"));
+        cmd.args(["agent", "--config"]).arg(config);
+        Agent::spawn(cmd)
+    }
+
+    /// The agent as `cmd` starts it (e.g. inside `unshare`).
+    pub(crate) fn spawn(mut cmd: Command) -> Agent {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -101,6 +106,16 @@ impl Agent {
     pub(crate) fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// SIGTERM, the exit status and every line the agent logged.
+    pub(crate) fn stop_logged(self) -> (std::process::ExitStatus, Vec<String>) {
+        let lines = self.lines.clone();
+        let status = self.stop();
+        // The reader thread ends with the agent's stderr; give it the last lines.
+        std::thread::sleep(Duration::from_millis(200));
+        let logged = lines.lock().expect("lines").clone();
+        (status, logged)
     }
 
     /// SIGTERM and the exit status.
@@ -302,6 +317,29 @@ fn agent_reuses_its_probe_reloads_rejects_promotes_and_cleans_up() {
         Some(1.0)
     );
     assert!(agent.get("/readyz").0.contains("200"));
+    // Dropping h2 in a file whose events output cannot be opened: refused whole, before
+    // anything changes, so h2 stays attached (it was detached, and the agent not ready).
+    let unopenable = body.replace(
+        &events.display().to_string(),
+        "/proc/workbench-no-such-dir/eve.json",
+    );
+    config(&cfg_path, &unopenable, "on_exit = \"keep\"\nmode = \"dry-run\"\n");
+    let from = agent.logged();
+    agent.signal(libc::SIGHUP);
+    let refused = agent.wait_after(from, "reload refused");
+    assert!(refused.contains("/proc/workbench-no-such-dir"), "{refused}");
+    assert!(probe::is_attached(&h2), "a refused reload detached {h2}");
+    assert!(agent.get("/readyz").0.contains("200"));
+    // The promotion rule's settings, changed, are said (the log said "nothing changed").
+    config(
+        &cfg_path,
+        &two.replace("promote_after_decisions = 5", "promote_after_decisions = 6"),
+        "on_exit = \"keep\"\nmode = \"dry-run\"\n",
+    );
+    let from = agent.logged();
+    agent.signal(libc::SIGHUP);
+    let reloaded = agent.wait_after(from, "configuration reloaded");
+    assert!(reloaded.contains("promotion: after 6 decisions"), "{reloaded}");
     config(&cfg_path, &body, "on_exit = \"keep\"\nmode = \"dry-run\"\n");
     let from = agent.logged();
     agent.signal(libc::SIGHUP);
@@ -314,7 +352,7 @@ fn agent_reuses_its_probe_reloads_rejects_promotes_and_cleans_up() {
     assert!(probe::is_attached(&h));
     assert_eq!(
         agent.metric("workbench_agent_config_reloads_total{result=\"ok\"}"),
-        Some(3.0)
+        Some(4.0)
     );
 
     // An invalid model file: one line naming it, the counter, the active model untouched.
@@ -384,6 +422,13 @@ fn agent_reuses_its_probe_reloads_rejects_promotes_and_cleans_up() {
     assert_eq!(st["active"]["model"], c_id.as_str());
     assert_eq!(st["previous"]["model"], a_id.as_str());
     assert_eq!(st["shadow"], Value::Null);
+    // The rollback target is in the metrics too (FLEET.md's rollback alerts read it).
+    assert_eq!(
+        agent.metric(&format!(
+            "workbench_model_info{{iface=\"{h}\",model=\"{a_id}\",slot=\"previous\"}}"
+        )),
+        Some(1.0)
+    );
     assert_eq!(agent.metric("workbench_agent_promotions_total"), Some(1.0));
     assert_eq!(agent.metric("workbench_agent_models_rejected_total"), Some(1.0));
 

@@ -111,6 +111,20 @@ fn demo_in_tmux_walks_the_tabs_flags_the_syn_flood_in_the_kernel_and_cleans_up()
     crate::common::tmux::require(test);
     let flood = flood_flows();
     let guard = LabCleanup::new(&crate::common::lab_id("dt"));
+    // Someone else's probe on the same host (another demo, an agent): the demo's Deploy tab
+    // must not offer it (it could have switched it to enforce or rolled it back).
+    let other = LabCleanup::new(&crate::common::lab_id("dx"));
+    workbench_json(&["lab", "up", "--id", other.id(), "--json"]);
+    let (other_ns, other_iface) = (other.netns(), other.probe_iface());
+    workbench_json(&[
+        "probe",
+        "attach",
+        "--iface",
+        &other_iface,
+        "--netns",
+        &other_ns,
+        "--json",
+    ]);
     let dir = TempDir::new("demo-tmux");
     let started = Instant::now();
     let tmux = start_in_tmux(
@@ -142,7 +156,11 @@ fn demo_in_tmux_walks_the_tabs_flags_the_syn_flood_in_the_kernel_and_cleans_up()
     // Deployed as `workbench deploy` does: the compiled code engine, not the table.
     assert_eq!(status["engine"], "code", "{status:#}");
     assert!(status["code_program_id"].is_u64(), "{status:#}");
-    tmux.wait_for("engine   code (program");
+    let deploy = tmux.wait_for("engine   code (program");
+    assert!(
+        !deploy.contains(&other_iface),
+        "the Deploy tab offers another probe:\n{deploy}"
+    );
     tmux.keys("5");
     // The summary names the active model (at 100 columns, before a filter takes its room).
     tmux.wait_for(&format!("model tree {model}"));

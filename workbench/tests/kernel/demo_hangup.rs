@@ -240,3 +240,88 @@ fn two_sighups_still_end_the_demo_through_its_cleanup() {
         "pins removed: {stderr}"
     );
 }
+
+/// The demo's lab removed under it by another command (`lab down`): at its end the demo says
+/// the lab and the probe were already removed, not that it removed them (presenter review
+/// finding 8), and it does not fail its cleanup over them.
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn a_lab_removed_under_the_demo_is_reported_as_already_removed() {
+    crate::common::require_kernel("a_lab_removed_under_the_demo_is_reported_as_already_removed");
+    let guard = LabCleanup::new(&crate::common::lab_id("gdl"));
+    let child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["demo", "--json", "--seconds", "8", "--lab-id", guard.id()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the demo");
+    // Set up: the probe runs both models (a `lab down` during setup makes the demo fall back
+    // to the simulated Live tab, another path).
+    let iface = guard.probe_iface();
+    let deployed = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
+            .args(["probe", "status", "--iface", &iface, "--json"])
+            .output()
+            .expect("probe status");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .is_ok_and(|v| v["active"]["model"].is_string() && v["shadow"]["model"].is_string())
+    };
+    assert!(
+        eventually(Duration::from_secs(60), deployed),
+        "the demo deployed its models"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let down = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["lab", "down", "--id", guard.id()])
+        .output()
+        .expect("lab down");
+    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    let out = child.wait_with_output().expect("the demo ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let gone = format!(
+        "demo: already removed by another command: the probe on {}, namespace {}",
+        guard.probe_iface(),
+        guard.netns()
+    );
+    assert!(stderr.contains(&gone), "{stderr}");
+    assert!(
+        stderr.contains("the Live stage stopped: another command") && !stderr.contains("demo: removed"),
+        "{stderr}"
+    );
+}
+
+/// `demo --lab-id ID` whose namespace is already there (a demo killed before) stops with the
+/// command that removes it, instead of quietly playing the simulated Live tab on stage.
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn a_demo_lab_id_taken_already_is_an_error_with_the_fix() {
+    crate::common::require_kernel("a_demo_lab_id_taken_already_is_an_error_with_the_fix");
+    let guard = LabCleanup::new(&crate::common::lab_id("gdu"));
+    let up = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["lab", "up", "--id", guard.id()])
+        .output()
+        .expect("lab up");
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["demo", "--headless", "--seconds", "1", "--lab-id", guard.id()])
+        .output()
+        .expect("demo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "--lab-id {}: namespace {} already exists",
+            guard.id(),
+            guard.netns()
+        )) && stderr.contains(&format!("workbench lab down --id {}", guard.id())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("SIMULATED"), "{stderr}");
+}

@@ -7,6 +7,7 @@
 mod common;
 
 mod agent;
+mod agent_claims;
 mod agent_faults;
 mod agent_http;
 mod bench;

@@ -127,7 +127,41 @@ pub fn events_reader_lock(iface: &str) -> Result<Option<IfaceLock>> {
     Ok(lock)
 }
 
-/// A held lock ([`iface_lock`], [`events_reader_lock`]). Dropping it removes the lock file while
+/// A lock that says its holder is alive: `LOCK_DIR/<name>`, held for as long as the holder
+/// runs (a killed process's lock goes with it). A claim's owner is told by it, not by its pid,
+/// which means nothing across PID namespaces (an agent in a pod is pid 1). None when /run is not
+/// writable or the name is somehow taken.
+pub(crate) fn liveness_lock(name: &str) -> Option<IfaceLock> {
+    lock_in_dir(name, |path| {
+        fail!(State, "{} is held by another process", path.display())
+    })
+    .ok()
+    .flatten()
+}
+
+/// Whether a live process holds the [`liveness_lock`] `name` (tried once, never waited for);
+/// None when there is no such lock file (written without one: an older build, or no /run).
+pub(crate) fn held_by_a_live_process(name: &str) -> Option<bool> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .open(Path::new(LOCK_DIR).join(name))
+        .ok()?;
+    // SAFETY: flock on an fd owned by `file`; a lock taken here goes when `file` is dropped.
+    let taken = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    } == 0;
+    Some(!taken)
+}
+
+/// Removes the lock file `name` (a dead holder's, found by [`held_by_a_live_process`]).
+pub(crate) fn remove(name: &str) {
+    let _ = std::fs::remove_file(Path::new(LOCK_DIR).join(name));
+}
+
+/// A held lock ([`iface_lock`], [`events_reader_lock`], [`liveness_lock`]). Dropping it removes the lock file while
 /// still holding the lock, then lets go, so no file per interface ever used stays behind; a
 /// waiter that then gets the removed file's lock sees it is not the current file and opens anew.
 pub struct IfaceLock {

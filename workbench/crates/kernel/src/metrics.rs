@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use crate::error::{err, Error, Result};
 use prometheus::core::Collector;
 use prometheus::{CounterVec, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
-use shared::abi::{SLOT_ACTIVE, SLOT_SHADOW};
+use shared::abi::{SLOT_ACTIVE, SLOT_PREVIOUS, SLOT_SHADOW};
 
 use crate::flows::verdict_name;
 use crate::{caps, events, models, probe};
@@ -33,6 +33,8 @@ pub struct Snapshot {
     pub flows: BTreeMap<(String, &'static str), u64>,
     pub active_model: Option<String>,
     pub shadow_model: Option<String>,
+    /// The rollback target (`deploy --rollback`).
+    pub previous_model: Option<String>,
     /// The sysctl `kernel.bpf_stats_enabled`. Statistics are also on while any process holds a
     /// BPF_ENABLE_STATS fd (`bpftool prog profile`, a test), which the sysctl does not show: the
     /// run-time series are shown whenever the kernel has counted runs.
@@ -71,6 +73,7 @@ pub fn snapshot(iface: &str) -> Result<Snapshot> {
         flows,
         active_model: id_in(SLOT_ACTIVE)?,
         shadow_model: id_in(SLOT_SHADOW)?,
+        previous_model: id_in(SLOT_PREVIOUS)?,
         bpf_stats_enabled: std::fs::read_to_string(BPF_STATS_SYSCTL).is_ok_and(|s| s.trim() == "1"),
         program_run_ns: program.run_time().as_nanos() as u64,
         program_runs: program.run_count(),
@@ -224,7 +227,11 @@ pub fn registry_of(s: &Snapshot) -> Result<Registry> {
         )
         .map_err(bad)?,
     )?;
-    for (slot, model) in [("active", &s.active_model), ("shadow", &s.shadow_model)] {
+    for (slot, model) in [
+        ("active", &s.active_model),
+        ("shadow", &s.shadow_model),
+        ("previous", &s.previous_model),
+    ] {
         if let Some(m) = model {
             info.with_label_values(&[s.iface.as_str(), slot, m]).set(1);
         }

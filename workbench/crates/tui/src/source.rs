@@ -131,6 +131,8 @@ pub struct KernelSource {
     model_cache: Option<(String, Arc<Model>)>,
     /// Scales of every model seen in the slots: scores shown as P(malicious).
     book: ScaleBook,
+    /// The Deploy tab lists this interface alone ([`KernelSource::own_only`]).
+    own_only: bool,
 }
 
 impl KernelSource {
@@ -141,7 +143,16 @@ impl KernelSource {
             verdicts: Rate::default(),
             model_cache: None,
             book: ScaleBook::default(),
+            own_only: false,
         }
+    }
+
+    /// The Deploy tab offers this interface alone, not every probe on the host: the demo's
+    /// TUI must not switch, roll back or deploy on a probe it does not own (another demo's, an
+    /// agent's) on a shared machine.
+    pub fn own_only(mut self) -> Self {
+        self.own_only = true;
+        self
     }
 }
 
@@ -197,7 +208,11 @@ impl Source for KernelSource {
             active_model,
             pps,
             verdicts_per_s,
-            ifaces: bpffs::pinned_ifaces(),
+            ifaces: if self.own_only {
+                vec![self.iface.clone()]
+            } else {
+                bpffs::pinned_ifaces()
+            },
             // A read that fails (the probe detached between two reads) shows as "no cost".
             program_cost: workbench_kernel::live_cost::program_cost(&self.iface).ok(),
             prepared: None,

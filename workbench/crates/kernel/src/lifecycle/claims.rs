@@ -3,10 +3,16 @@
 //! the next start and named in one line with the command that removes it.
 //!
 //! A claim is a small JSON file `/run/ebpf-ml-workbench/claims/<pid>-<n>.json` (tmpfs: it lives as
-//! long as the pins and namespaces it describes, one boot). It holds the process id and start
-//! time (so a recycled pid is not mistaken for the owner) and the objects. Writing it is best
-//! effort: without write access to /run the command still works; a leftover is then found only
-//! by what `probe attach` already checks (pins in its directory).
+//! long as the pins and namespaces it describes, one boot), with the objects, and a lock the
+//! owner holds for as long as it runs (`locks::liveness_lock`, `claim-<pid>-<n>.lock`): a claim
+//! whose lock nobody holds is stale. The pid alone cannot say it: in a pod the agent is pid 1 of
+//! its own PID namespace, and the host's commands called its live probe stale (and suggested
+//! removing it). A claim without a lock file (an older build's) is judged by its pid and start
+//! time, as before. A process that takes over an object (an agent restarted after a kill -9
+//! reuses the probe it left) takes it out of the dead claim, which otherwise kept calling the
+//! running probe stale. Writing it is best effort: without write access to /run the command
+//! still works; a leftover is then found only by what `probe attach` already checks (pins in its
+//! directory).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -87,10 +93,19 @@ struct Record {
     objects: Vec<Object>,
 }
 
-/// This process's claim; dropping it (the objects are gone by then) removes the note.
+/// This process's claim; dropping it (the objects are gone by then) removes the note and its
+/// lock.
 pub struct Claim {
     path: PathBuf,
     record: Record,
+    /// Held while this process runs (taken at the first object).
+    alive: Option<crate::locks::IfaceLock>,
+}
+
+/// The liveness lock's name of the claim at `path` (`claim-<pid>-<n>.lock`).
+fn lock_name(path: &Path) -> String {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    format!("claim-{}.lock", stem.unwrap_or_default())
 }
 
 fn start_ticks(pid: u32) -> Option<u64> {
@@ -112,13 +127,18 @@ impl Claim {
                 command: command.to_string(),
                 objects: Vec::new(),
             },
+            alive: None,
         }
     }
 
     /// Notes `object` *before* making it, so a kill half-way through is covered too.
     pub fn add(&mut self, object: Object) {
+        adopt(Path::new(CLAIMS_DIR), &object);
         if !self.record.objects.contains(&object) {
             self.record.objects.push(object);
+        }
+        if self.alive.is_none() {
+            self.alive = crate::locks::liveness_lock(&lock_name(&self.path));
         }
         let _ = std::fs::create_dir_all(CLAIMS_DIR);
         // Written beside and renamed over: a kill during the write leaves the previous note (or
@@ -174,13 +194,69 @@ impl std::fmt::Display for Stale {
             write!(
                 f,
                 "`workbench probe cleanup` (removes everything the project made)"
-            )
+            )?;
         } else {
             write!(
                 f,
                 "`{}` (or `workbench probe cleanup`, which removes everything the project made)",
                 fixes.join(" && ")
-            )
+            )?;
+        }
+        // A killed TUI could not give its terminal back.
+        if self.command == "demo" {
+            write!(
+                f,
+                "; if the terminal it ran in echoes nothing, `reset` gives it back"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the process that wrote the claim at `path` still runs: its liveness lock is held,
+/// or (a claim without one) its pid runs with the start time it recorded.
+fn alive(record: &Record, path: &Path) -> bool {
+    if let Some(held) = crate::locks::held_by_a_live_process(&lock_name(path)) {
+        return held;
+    }
+    record.pid == std::process::id()
+        || start_ticks(record.pid).is_some_and(|t| t == record.start_ticks || record.start_ticks == 0)
+}
+
+/// Deletes a dead claim and its lock file.
+fn forget(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    crate::locks::remove(&lock_name(path));
+}
+
+/// Takes `object` out of the claims in `dir` whose owners are gone: this process now makes it
+/// its own (an agent restarted after a kill -9 reusing its probe), so it is no leftover.
+fn adopt(dir: &Path, object: &Object) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries
+        .filter_map(std::result::Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+    {
+        let Some(mut record) = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
+        else {
+            continue;
+        };
+        if !record.objects.contains(object) || alive(&record, &path) {
+            continue;
+        }
+        record.objects.retain(|o| o != object);
+        if record.objects.is_empty() {
+            forget(&path);
+        } else if let Ok(json) = serde_json::to_vec(&record) {
+            let tmp = path.with_extension("json.tmp");
+            if std::fs::write(&tmp, json).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
         }
     }
 }
@@ -219,14 +295,12 @@ pub fn stale() -> Vec<Stale> {
         else {
             continue;
         };
-        let alive = record.pid == std::process::id()
-            || start_ticks(record.pid).is_some_and(|t| t == record.start_ticks || record.start_ticks == 0);
-        if alive {
+        if alive(&record, &path) {
             continue;
         }
         let objects: Vec<Object> = record.objects.into_iter().filter(Object::exists).collect();
         if objects.is_empty() {
-            let _ = std::fs::remove_file(&path);
+            forget(&path);
             continue;
         }
         // One line per killed process: the claims it held (a `verify` killed inside its `probe
@@ -261,6 +335,55 @@ pub fn warn_stale() {
 mod tests {
     use super::*;
 
+    /// A claim whose pid says nothing (pid 1 of a pod's own PID namespace, as seen from the
+    /// host) is alive while its liveness lock is held, and only then; a process that takes
+    /// over its object takes the object out of it once its owner is gone.
+    #[test]
+    fn the_liveness_lock_decides_and_a_dead_claims_object_is_adopted() {
+        let dir = std::env::temp_dir().join(format!("wb-claims-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join(format!("1-{}.json", 4_000_000 + std::process::id()));
+        let probe = Object::Probe {
+            iface: "ebml-claimtest".into(),
+        };
+        let lab = Object::Lab {
+            id: "claimtest".into(),
+        };
+        let record = Record {
+            pid: 1,
+            start_ticks: 42,
+            command: "agent".into(),
+            objects: vec![probe.clone(), lab.clone()],
+        };
+        std::fs::write(&path, serde_json::to_vec(&record).expect("json")).expect("write");
+        // Without a lock file: pid 1 runs, but not since tick 42: dead by the old test.
+        assert!(!alive(&record, &path));
+        let Some(held) = crate::locks::liveness_lock(&lock_name(&path)) else {
+            eprintln!("skipped: /run/ebpf-ml-workbench is not writable here");
+            let _ = std::fs::remove_dir_all(&dir);
+            return;
+        };
+        assert!(
+            alive(&record, &path),
+            "the held lock says alive, whatever the pid"
+        );
+        adopt(&dir, &probe);
+        let kept: Record = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        assert_eq!(
+            kept.objects,
+            vec![probe.clone(), lab.clone()],
+            "a live owner keeps its objects"
+        );
+        drop(held);
+        assert!(!alive(&record, &path), "the lock went with its holder");
+        adopt(&dir, &probe);
+        let kept: Record = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        assert_eq!(kept.objects, vec![lab.clone()], "the probe is the adopter's now");
+        adopt(&dir, &lab);
+        assert!(!path.exists(), "a claim with nothing left goes");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// A killed `verify` left its lab and the probe on the lab's interface: `lab down` detaches
     /// that probe itself, so the line suggests it alone (a `probe detach` after it failed, "not
     /// attached"); a probe elsewhere keeps its own `probe detach`.
@@ -287,5 +410,16 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains("--iface ebml-fxub`"), "{line}");
+        assert!(
+            !line.contains("reset"),
+            "a verify had no terminal to leave raw: {line}"
+        );
+        let demo = Stale {
+            command: "demo".into(),
+            ..stale
+        };
+        assert!(demo
+            .to_string()
+            .ends_with("; if the terminal it ran in echoes nothing, `reset` gives it back"));
     }
 }
