@@ -17,6 +17,7 @@ use crate::demo::shadow::ShadowSummary;
 use crate::demo::{self, note, DatasetSummary, Demo, DemoOptions, Mode, ModelSummary};
 use crate::output::Output;
 use workbench_tui::script;
+use workbench_tui::words::plural;
 
 /// The headless summary (`--json`).
 #[derive(Debug, Serialize)]
@@ -237,8 +238,11 @@ impl std::fmt::Display for Summary {
         let summary = self;
         writeln!(
             f,
-            "mode {:?}{}",
-            summary.mode,
+            "mode {}{}",
+            match summary.mode {
+                Mode::Kernel => "kernel",
+                Mode::Simulated => "simulated",
+            },
             summary
                 .simulated_reason
                 .as_ref()
@@ -270,12 +274,15 @@ impl std::fmt::Display for Summary {
         );
         let packets = match summary.mode {
             Mode::Kernel => format!(
-                "{} packets seen by the probe, {} replayed into the lab ({} full passes of {pcap})",
-                summary.live.packets_seen, summary.packets_replayed, summary.replay_passes,
+                "{} packets seen by the probe, {} replayed into the lab ({} of {pcap})",
+                summary.live.packets_seen,
+                summary.packets_replayed,
+                plural(summary.replay_passes, "full pass", "full passes"),
             ),
             Mode::Simulated => format!(
-                "{} packets simulated by the userspace twin ({} full passes of {pcap}; none sent anywhere)",
-                summary.packets_simulated, summary.simulated_passes,
+                "{} packets simulated by the userspace twin ({} of {pcap}; none sent anywhere)",
+                summary.packets_simulated,
+                plural(summary.simulated_passes, "full pass", "full passes"),
             ),
         };
         writeln!(
@@ -289,8 +296,10 @@ impl std::fmt::Display for Summary {
         if let Some(s) = &summary.shadow {
             writeln!(
                 f,
-                "shadow {} (trained on the Kaggle slice): {} disagreements with the active model on {} flows",
-                s.model_id, summary.shadow_disagreements, summary.live.shadow_disagreeing_flows
+                "shadow {} (trained on the Kaggle slice): disagreed with the active model on {}, in {}",
+                s.model_id,
+                plural(summary.shadow_disagreements, "decision", "decisions"),
+                plural(summary.live.shadow_disagreeing_flows as u64, "flow", "flows"),
             )?;
             for line in &s.explanation {
                 writeln!(f, "  {line}")?;

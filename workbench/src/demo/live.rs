@@ -35,7 +35,7 @@ pub struct LiveProgress {
     /// Flows of the SYN flood sample flagged malicious.
     pub flood_flows_flagged: usize,
     /// Decisions where the shadow model's verdict differed from the active one's, summed over
-    /// the flows shown (the Live tab's "shadow disagrees" count), and the flows with any.
+    /// the flows shown (the Live tab's "shadow disagreed on N decisions"), and the flows with any.
     pub shadow_disagreements: u64,
     pub shadow_disagreeing_flows: usize,
     /// Packets the source has seen (the probe's counter, or the twin's).

@@ -293,3 +293,42 @@ fn simulated_demo_runs_the_kaggle_tree_as_shadow_and_explains_its_disagreements(
         "demo test: simulated shadow {shadow_id} (Kaggle slice) disagreed {disagreements} times; top shift it reads `{name}` PSI {top_psi:.2}; recall on the capture {recall:.3}"
     ));
 }
+
+/// The headless summary in words says the mode as the JSON does (`simulated`, lower case) and
+/// its passes in agreement with their count ("1 full pass", "0 full passes").
+#[test]
+fn headless_text_summary_says_the_mode_in_lower_case_and_its_passes_in_agreement() {
+    let dir = TempDir::new("demo-text");
+    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args([
+            "demo",
+            "--headless",
+            "--simulated",
+            "--until-flagged",
+            "--seconds",
+            "60",
+        ])
+        .env("XDG_CACHE_HOME", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .expect("the workbench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("mode simulated ("), "{stdout}");
+    let live = stdout
+        .lines()
+        .find(|l| l.starts_with("live: "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let passes = live
+        .split(" packets simulated by the userspace twin (")
+        .nth(1)
+        .and_then(|rest| rest.split(" full pass").next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("{live}"));
+    let noun = if passes == 1 {
+        "full pass of"
+    } else {
+        "full passes of"
+    };
+    assert!(live.contains(&format!("({passes} {noun} ")), "{live}");
+}

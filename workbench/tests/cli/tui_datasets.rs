@@ -110,7 +110,7 @@ fn a_folder_of_two_real_layouts_loads_as_two_datasets_and_the_data_tab_says_why(
     assert_eq!(app.data.status, JobStatus::Done);
     let status = app.status.clone().unwrap_or_default();
     assert!(
-        status.starts_with("loaded 2 dataset(s) (n: next): cic.csv, unsw.csv; ")
+        status.starts_with("loaded 2 datasets (n: next): cic.csv, unsw.csv; ")
             && status.contains("downloads holds files of 2 different layouts"),
         "{status}"
     );
@@ -219,7 +219,7 @@ fn files_that_fail_to_load_are_shown_on_the_data_tab_and_the_message_whole_at_80
         .join(" ");
     assert!(
         message.starts_with(
-            "loaded 1 dataset(s): good.csv, 2 failed: nosuch.csv: cannot read: No such file or directory"
+            "loaded 1 dataset: good.csv, 2 failed: nosuch.csv: cannot read: No such file or directory"
         ) && message.contains("; somebad.csv: no label column"),
         "{message}\n{screen}"
     );

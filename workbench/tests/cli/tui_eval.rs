@@ -220,7 +220,7 @@ fn w_and_a_click_on_the_disagreement_count_open_the_shadow_story() {
         data: "honest.pcap".into(),
         run: run.clone(),
     }));
-    assert!(text(&app).contains("shadow disagrees 1 (w)"));
+    assert!(text(&app).contains("shadow disagreed on 1 decision (w)"));
     press(&mut app, KeyCode::Char('w'));
     assert_eq!(app.overlay, Overlay::Shadow);
     let screen = text(&app);

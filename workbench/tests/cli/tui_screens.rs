@@ -163,9 +163,9 @@ fn deploy_changes_ask_for_confirmation_first() {
     // The result stays on the Deploy tab after a later notice (a load finishing) replaced the
     // status line: the kernel test once missed a rollback that way.
     app.update(Action::Controlled("rolled back on ebml-demoh".into()));
-    app.update(Action::Notice("loaded 2 dataset(s)".into()));
+    app.update(Action::Notice("loaded 2 datasets".into()));
     let screen = text(&app);
-    assert!(screen.contains("loaded 2 dataset(s)"), "{screen}");
+    assert!(screen.contains("loaded 2 datasets"), "{screen}");
     assert!(screen.contains(": rolled back on ebml-demoh"), "{screen}");
     assert!(screen.contains("last change "), "{screen}");
 }
@@ -381,12 +381,12 @@ fn status_messages_are_seen_whole_at_80x24_and_160x48() {
             seen.push(msg);
         }
         assert!(seen[0].starts_with("exported "), "{seen:?}");
-        assert_eq!(seen[1], "paused: the view is frozen");
+        assert_eq!(seen[1], "the view is frozen (space resumes)");
         assert!(seen[2].starts_with("theme: "), "{seen:?}");
         press(&mut app, KeyCode::Char(' '));
 
         // A long one (a load with failures): whole, above the status line; Esc closes it.
-        let long = "loaded 1 dataset(s): good.csv, 2 failed: nosuch.csv: cannot read: No such file or directory; somebad.csv: no label column: expected one of Label, label, attack_cat";
+        let long = "loaded 1 dataset: good.csv, 2 failed: nosuch.csv: cannot read: No such file or directory; somebad.csv: no label column: expected one of Label, label, attack_cat";
         app.update(Action::Notice(long.into()));
         assert!(message_shown(&app, long), "{size:?}\n{}", text(&app));
         press(&mut app, KeyCode::Esc);

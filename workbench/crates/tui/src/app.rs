@@ -322,7 +322,7 @@ impl App {
                 self.paused = !self.paused;
                 self.status = Some(
                     if self.paused {
-                        "paused: the view is frozen"
+                        "the view is frozen (space resumes)"
                     } else {
                         "resumed"
                     }
@@ -504,12 +504,11 @@ fn local_hms() -> String {
     format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "fixtures"))]
 mod tests {
     use super::*;
 
     #[test]
-    #[cfg(feature = "fixtures")]
     fn the_first_row_follows_the_top_and_another_selected_flow_stays_selected() {
         let mut app = super::super::fake::screen("live", (80, 24)).expect("fixture");
         let mut next = (*app.snapshot).clone();

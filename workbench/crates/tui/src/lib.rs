@@ -35,6 +35,7 @@ pub mod terminal;
 pub mod theme;
 pub mod ui;
 pub mod view;
+pub mod words;
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};

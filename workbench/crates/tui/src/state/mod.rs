@@ -137,8 +137,8 @@ impl App {
                 let names: Vec<&str> = sets.iter().map(|s| s.summary.name.as_str()).collect();
                 let note = sets.iter().find_map(|s| s.summary.note.clone());
                 self.status = Some(format!(
-                    "loaded {} dataset(s){}{}",
-                    sets.len(),
+                    "loaded {}{}{}",
+                    crate::words::plural(sets.len() as u64, "dataset", "datasets"),
                     match names.len() {
                         0 => String::new(),
                         1 => format!(": {}", names[0]),

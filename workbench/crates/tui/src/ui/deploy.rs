@@ -121,6 +121,8 @@ fn render_models(frame: &mut Frame, area: Rect, app: &App) {
         ]),
         _ => Line::from(""),
     });
+    // The row left out when the box is short (80x24): the spacer, or the command hint.
+    let mut optional = lines.len() - 1;
     if s.simulated {
         lines.push(Line::from(Span::styled(
             "simulated source: r, p and e need a probe (workbench probe attach --iface IF, as root).",
@@ -135,27 +137,47 @@ fn render_models(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled(" e ", theme.tab_active),
             Span::raw(" monitor/enforce"),
         ]));
+        optional = lines.len();
         lines.push(Line::from(Span::styled(
             "each asks first; = workbench deploy --rollback | --promote-shadow | --mode",
             theme.dim,
         )));
     }
+    let width = area.width.saturating_sub(2) as usize;
     lines.push(Line::from(match &app.train.result {
-        Some(r) => Span::styled(
-            format!(
-                " d / D  deploy the trained {} {} as active / shadow{}",
-                r.form.model_name(),
-                r.report.model_id,
-                if s.simulated {
-                    " (swaps the twin's model)"
-                } else {
-                    ""
-                }
-            ),
-            theme.accent,
-        ),
+        Some(r) => {
+            // The longest wording that fits on one row.
+            let (model, id) = (r.form.model_name(), &r.report.model_id);
+            let twin = if s.simulated {
+                " (swaps the twin's model)"
+            } else {
+                ""
+            };
+            let line = [
+                format!(" d / D  deploy the trained {model} {id} as active / shadow{twin}"),
+                format!(" d / D  deploy {model} {id} as active / shadow{twin}"),
+                format!(" d / D  deploy {model} {id} as active / shadow"),
+            ]
+            .into_iter()
+            .find(|l| l.chars().count() <= width)
+            .unwrap_or_else(|| format!(" d / D  deploy {model} {id} as active / shadow"));
+            Span::styled(line, theme.accent)
+        }
         None => Span::styled(" d / D  deploy a model trained on the Train tab", theme.dim),
     }));
+    // Wrapped here, so that rows can be counted: the d / D line must stay inside the box.
+    let rows = area.height.saturating_sub(2) as usize;
+    let wrap = |lines: &[Line]| -> Vec<Line<'static>> {
+        lines
+            .iter()
+            .flat_map(|l| super::fit::wrap_spans(l.spans.clone(), width))
+            .collect()
+    };
+    let mut wrapped = wrap(&lines);
+    if wrapped.len() > rows {
+        lines.remove(optional);
+        wrapped = wrap(&lines);
+    }
     let title = if s.simulated {
         " models (simulation) "
     } else {
@@ -170,10 +192,7 @@ fn render_models(frame: &mut Frame, area: Rect, app: &App) {
             theme.accent,
         )));
     }
-    frame.render_widget(
-        Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
-        area,
-    );
+    frame.render_widget(Paragraph::new(wrapped).block(block), area);
 }
 
 fn render_stats(frame: &mut Frame, area: Rect, app: &App) {

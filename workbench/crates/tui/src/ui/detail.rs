@@ -9,6 +9,7 @@ use super::layout;
 use super::live::{probability, score};
 use crate::app::App;
 use crate::explain::{explain, Step};
+use crate::words::plural;
 use workbench_flow::model::scale::ScoreScale;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -24,12 +25,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Span::raw("verdict "),
             Span::styled(r.verdict, theme.verdict(r.verdict)),
             Span::raw(format!(
-                "  score {}  model {}  decided at packet {}  ({} pkts fwd, {} bwd)",
+                "  score {}  model {}  decided at packet {}  ({} fwd, {} bwd)",
                 probability(r.probability),
                 r.model.as_deref().unwrap_or("-"),
                 r.decided_at_packet,
-                r.fwd_packets,
-                r.bwd_packets
+                plural(r.fwd_packets, "packet", "packets"),
+                plural(r.bwd_packets, "packet", "packets")
             )),
         ]),
     ];
@@ -101,7 +102,8 @@ fn step_line(step: &Step, app: &App) -> Line<'static> {
             threshold,
             went_left,
         } => Line::from(format!(
-            "  t{tree}  {feature} = {value} {unit}  {}  {threshold}",
+            "  t{tree}  {feature} = {}  {}  {threshold}",
+            with_unit(value, unit),
             if *went_left { "<=" } else { ">" }
         )),
         Step::Leaf { tree, score: s } => Line::from(Span::styled(
@@ -130,8 +132,31 @@ fn step_line(step: &Step, app: &App) -> Line<'static> {
                     },
                     style,
                 ),
-                Span::styled(format!("  ({value} {unit}; raw {contribution:+})"), theme.dim),
+                Span::styled(
+                    format!("  ({}; raw {contribution:+})", with_unit(value, unit)),
+                    theme.dim,
+                ),
             ])
         }
+    }
+}
+
+/// A feature's value with its unit; a ratio has no unit word (`down_up_ratio = 5`).
+fn with_unit(value: impl std::fmt::Display, unit: &str) -> String {
+    match unit {
+        "" | "ratio" => value.to_string(),
+        _ => format!("{value} {unit}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_unit;
+
+    #[test]
+    fn a_ratio_has_no_unit_word() {
+        assert_eq!(with_unit(5, "ratio"), "5");
+        assert_eq!(with_unit(5, ""), "5");
+        assert_eq!(with_unit(1200, "us"), "1200 us");
     }
 }

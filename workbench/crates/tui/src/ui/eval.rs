@@ -301,10 +301,22 @@ fn render_detect(frame: &mut Frame, area: Rect, theme: &Theme, r: &EvalReport) {
                         ),
                     ])
                 }
-                _ => Line::from(vec![
-                    Span::styled(label, theme.dim),
-                    Span::styled(format!("never flagged (0 of {})", d.flows), theme.malicious),
-                ]),
+                _ => {
+                    // The longest wording that fits whole after the label.
+                    let room = w.saturating_sub(label.chars().count());
+                    let never = [
+                        format!("never flagged (0 of {})", d.flows),
+                        format!("never flagged (0/{})", d.flows),
+                        format!("never (0/{})", d.flows),
+                    ]
+                    .into_iter()
+                    .find(|s| s.chars().count() <= room)
+                    .unwrap_or_else(|| format!("0/{}", d.flows));
+                    Line::from(vec![
+                        Span::styled(label, theme.dim),
+                        Span::styled(never, theme.malicious),
+                    ])
+                }
             }
         })
         .collect();
@@ -333,11 +345,15 @@ pub fn render_skew(frame: &mut Frame, area: Rect, theme: &Theme, report: &SkewRe
     // The headline, the features by PSI (as many as leave room for the sentences on a tall
     // panel), then the sentences of the most shifted features the model reads.
     let headline = report.summary.first().cloned().unwrap_or_default();
-    lines.push(Line::from(Span::styled(cut(&headline, w), theme.accent)));
+    // Whole words, on a second row when it needs one: a cut headline reads wrong.
+    lines.extend(super::fit::wrap_spans(
+        vec![Span::styled(headline, theme.accent)],
+        w,
+    ));
     let table_rows = if rows >= 12 {
         (rows / 2).min(16)
     } else {
-        rows.saturating_sub(2)
+        rows.saturating_sub(1 + lines.len())
     };
     let name_w = 20.min(w / 4).max(8);
     lines.push(Line::from(Span::styled(
@@ -395,11 +411,12 @@ pub fn render_shadow(frame: &mut Frame, area: Rect, app: &App) {
             Span::raw(format!("trained on {}", story.trained_on)),
         ]),
         Line::from(vec![
+            Span::raw("disagreed with the active model on "),
             Span::styled(
-                format!("{} disagreements", app.shadow_disagreements),
+                crate::words::plural(app.shadow_disagreements, "decision", "decisions"),
                 theme.accent,
             ),
-            Span::raw(" with the active model so far on Live (decisions with another verdict)"),
+            Span::raw(" so far on Live"),
         ]),
         Line::from(format!(
             "on {}: recall {} · false positive rate {}",
@@ -419,23 +436,11 @@ pub fn render_shadow(frame: &mut Frame, area: Rect, app: &App) {
         format!("= {}", story.run.command),
         theme.dim,
     )));
+    // Whole words on as many rows as they need: a cut key sentence or command reads wrong.
     let w = inner.width as usize;
     let lines: Vec<Line> = lines
         .into_iter()
-        .map(|l| {
-            let spans: Vec<Span> = l.spans;
-            let mut left = w;
-            let cutted = spans
-                .into_iter()
-                .map(|s| {
-                    let text = cut(&s.content, left);
-                    left = left.saturating_sub(text.chars().count());
-                    Span::styled(text, s.style)
-                })
-                .filter(|s| !s.content.is_empty())
-                .collect::<Vec<_>>();
-            Line::from(cutted)
-        })
+        .flat_map(|l| super::fit::wrap_spans(l.spans, w))
         .collect();
     let head = lines.len() as u16 + 1;
     let [top, rest] = [

@@ -2,7 +2,7 @@
 //! a number cut short reads as another number ("shadow disagrees 88" for 8802).
 
 use ratatui::style::Style;
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 
 const SEP: &str = " · ";
 const GAP: &str = "…";
@@ -107,6 +107,46 @@ pub fn fit_label(label: &str, width: usize) -> String {
     fit_items(&format!("{head}{SEP}"), &rest, width)
 }
 
+/// `spans` in lines of at most `width` columns, broken between words (a word longer than a
+/// line is cut into pieces); each word keeps its span's style. Spaces stay as written except
+/// the one a break replaces.
+pub fn wrap_spans(spans: Vec<Span<'_>>, width: usize) -> Vec<Line<'static>> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    // On a line a break started, the space before its first word is the break.
+    let sep = |i: usize, used: usize, broken: bool| usize::from(i > 0 && (used > 0 || !broken));
+    let mut broken = false;
+    for span in spans {
+        for (i, word) in span.content.split(' ').enumerate() {
+            if used > 0 && used + sep(i, used, broken) + len(word) > width {
+                lines.push(Line::from(std::mem::take(&mut line)));
+                (used, broken) = (0, true);
+            }
+            let mut piece: String = " ".repeat(sep(i, used, broken));
+            let mut room = width.saturating_sub(used + piece.len());
+            for c in word.chars() {
+                if room == 0 {
+                    line.push(Span::styled(std::mem::take(&mut piece), span.style));
+                    lines.push(Line::from(std::mem::take(&mut line)));
+                    (used, broken, room) = (0, true, width);
+                }
+                piece.push(c);
+                room -= 1;
+            }
+            used += len(&piece);
+            if !piece.is_empty() {
+                line.push(Span::styled(piece, span.style));
+            }
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(Line::from(line));
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +220,35 @@ mod tests {
         let shown = fit_label(simulated, 60);
         assert!(shown.starts_with("SIMULATED (userspace twin"), "{shown}");
         assert!(shown.ends_with(" …") && shown.chars().count() <= 60, "{shown}");
+    }
+
+    #[test]
+    fn wrap_spans_breaks_between_words_and_keeps_styles() {
+        let text = |lines: &[Line]| -> Vec<String> {
+            lines
+                .iter()
+                .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+                .collect()
+        };
+        let bold = Style::default().add_modifier(ratatui::style::Modifier::BOLD);
+        let lines = wrap_spans(
+            vec![Span::styled("8802 decisions", bold), Span::raw(" so far on Live")],
+            12,
+        );
+        assert_eq!(text(&lines), ["8802", "decisions so", "far on Live"]);
+        assert_eq!(lines[1].spans[0].style, bold);
+        assert_eq!(
+            text(&wrap_spans(vec![Span::raw("abcdefgh ij")], 5)),
+            ["abcde", "fgh", "ij"]
+        );
+        assert_eq!(
+            text(&wrap_spans(vec![Span::raw("fits whole")], 80)),
+            ["fits whole"]
+        );
+        // An indent the line starts with stays; the space a break replaces goes.
+        assert_eq!(
+            text(&wrap_spans(vec![Span::raw(" r "), Span::raw(" roll back")], 10)),
+            [" r  roll", "back"]
+        );
     }
 }

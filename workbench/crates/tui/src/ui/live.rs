@@ -88,7 +88,13 @@ fn render_summary(frame: &mut Frame, area: Rect, app: &App) {
         let why = if app.shadow_story.is_some() { " (w)" } else { "" };
         items.push((
             1,
-            Span::styled(format!("shadow disagrees {disagree}{why}"), theme.accent),
+            Span::styled(
+                format!(
+                    "shadow disagreed on {}{why}",
+                    crate::words::plural(disagree, "decision", "decisions")
+                ),
+                theme.accent,
+            ),
         ));
     }
     items.push((

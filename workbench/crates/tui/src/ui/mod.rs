@@ -193,8 +193,7 @@ mod tests {
 
     #[test]
     fn words_wrap_at_spaces_and_give_the_text_back() {
-        let text =
-            "loaded 1 dataset(s): good.csv, 2 failed: nosuch.csv: cannot read: No such file or directory";
+        let text = "loaded 1 dataset: good.csv, 2 failed: nosuch.csv: cannot read: No such file or directory";
         for width in [12, 24, 38, 80] {
             let lines = wrap_words(text, width);
             assert!(
