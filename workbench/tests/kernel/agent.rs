@@ -95,6 +95,11 @@ impl Agent {
         }
     }
 
+    /// The metrics address it serves (`metrics_listen` resolved, port 0 picked).
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
     pub(crate) fn wait_for(&self, needle: &str) -> String {
         self.wait_after(0, needle)
     }

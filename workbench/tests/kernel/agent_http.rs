@@ -5,14 +5,12 @@
 //! answer within 2 s, `/healthz` with 200. Traffic only between the ends of the test's own veth
 //! pair; HTTP on loopback.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddrV4, TcpStream, UdpSocket};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::agent::Agent;
 use crate::common::promtool::sample;
 use crate::common::{lab_id, save_model, DetachOnDrop, TempDir};
 use workbench_flow::model::build;
@@ -28,80 +26,6 @@ const FLOWS_PER_S: u32 = 5_000;
 const SINK_PORT: u16 = 9_471;
 /// Idle clients held open, as in the review.
 const IDLE: usize = 8;
-
-/// The agent as a child process; its stderr lines collected (and echoed) by a thread.
-struct Agent {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Agent {
-    fn start(config: &Path) -> (Agent, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
-            .args(["agent", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the agent");
-        let stderr = child.stderr.take().expect("stderr");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                crate::common::report(&format!("  | {line}"));
-                sink.lock().expect("lines").push(line);
-            }
-        });
-        let agent = Agent { child, lines };
-        let deadline = Instant::now() + WAIT;
-        let serving = loop {
-            if let Some(l) = agent
-                .lines
-                .lock()
-                .expect("lines")
-                .iter()
-                .find(|l| l.contains("serving http://"))
-            {
-                break l.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the agent did not start: {:?}",
-                agent.lines
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let addr = serving
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split('/').next())
-            .unwrap_or_else(|| panic!("no address in {serving:?}"))
-            .to_string();
-        (agent, addr)
-    }
-
-    /// SIGTERM and the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the agent did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One GET: the status line, the body and how long the answer took.
 fn get(addr: &str, path: &str) -> (String, String, Duration) {
@@ -172,7 +96,8 @@ fn agent_http_idle_clients_and_scrapes_lose_no_event() {
         ),
     )
     .expect("config");
-    let (agent, addr) = Agent::start(&cfg);
+    let agent = Agent::start(&cfg);
+    let addr = agent.addr().to_string();
     let _sink = UdpSink::bind(lab.host_addr, SINK_PORT, false).expect("UDP sink");
 
     let stop = AtomicBool::new(false);
