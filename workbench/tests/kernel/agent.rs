@@ -137,18 +137,7 @@ impl Agent {
     }
 
     pub(crate) fn get(&self, path: &str) -> (String, String) {
-        let mut s = TcpStream::connect(&self.addr).unwrap_or_else(|e| panic!("connect {}: {e}", self.addr));
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n"
-        )
-        .expect("send");
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).expect("reply");
-        let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
-        (head.lines().next().unwrap_or("").to_string(), body.to_string())
+        http_get(&self.addr, path, Duration::from_secs(10))
     }
 
     pub(crate) fn metric(&self, series: &str) -> Option<f64> {
@@ -163,6 +152,21 @@ impl Drop for Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One HTTP GET of `path` at `addr`: the status line and the body.
+pub(crate) fn http_get(addr: &str, path: &str, timeout: Duration) -> (String, String) {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(timeout)).expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).expect("reply");
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    (head.lines().next().unwrap_or("").to_string(), body.to_string())
 }
 
 pub(crate) fn config(path: &Path, body: &str, extra: &str) {

@@ -5,12 +5,11 @@
 //! answer within 2 s, `/healthz` with 200. Traffic only between the ends of the test's own veth
 //! pair; HTTP on loopback.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddrV4, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::agent::Agent;
+use crate::agent::{http_get, Agent};
 use crate::common::promtool::sample;
 use crate::common::{lab_id, save_model, DetachOnDrop, TempDir};
 use workbench_flow::model::build;
@@ -30,19 +29,8 @@ const IDLE: usize = 8;
 /// One GET: the status line, the body and how long the answer took.
 fn get(addr: &str, path: &str) -> (String, String, Duration) {
     let started = Instant::now();
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).expect("reply");
-    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
-    let status = head.lines().next().unwrap_or("").to_string();
-    (status, body.to_string(), started.elapsed())
+    let (status, body) = http_get(addr, path, Duration::from_secs(30));
+    (status, body, started.elapsed())
 }
 
 struct RaiseOnDrop<'a>(&'a AtomicBool);
