@@ -148,8 +148,12 @@ pub enum ProbeCommand {
     /// Remove every probe and every lab the workbench made on this host, anyone's (another
     /// user's, a CI run's): all pinned links, programs and maps on every interface, their cls_bpf
     /// filters, and every `ebml-` lab namespace and link. No prompt; `probe detach --iface IF`
-    /// and `lab down --id ID` remove just one.
+    /// and `lab down --id ID` remove just one; `--stale` only what killed commands left.
     Cleanup {
+        /// Remove only what killed commands left behind (the lines starting "stale" name them):
+        /// never a running agent's probe or a live lab, so it is safe on a shared host.
+        #[arg(long)]
+        stale: bool,
         #[command(flatten)]
         output: crate::output::Output,
     },

@@ -52,22 +52,29 @@ pub fn command() -> clap::Command {
 /// Runs the command line; errors are returned for `main` to print as one line.
 pub fn run() -> Result<()> {
     let (cli, located) = parse()?;
-    // Commands that touch the kernel first name what a killed run left behind (one line each).
-    if matches!(
+    // Commands that touch the kernel first name what a killed run left behind (one line each);
+    // not `probe cleanup`, which removes it and says so.
+    let cleanup = matches!(
         cli.command,
-        Some(
-            cli::Command::Probe(_)
-                | cli::Command::Deploy(_)
-                | cli::Command::Verify(_)
-                | cli::Command::Live(_)
-                | cli::Command::Metrics(_)
-                | cli::Command::Replay(_)
-                | cli::Command::Lab(_)
-                | cli::Command::Bench(_)
-                | cli::Command::Demo(_)
-                | cli::Command::Tui(_)
+        Some(cli::Command::Probe(cli::ProbeCommand::Cleanup { .. }))
+    );
+    if !cleanup
+        && matches!(
+            cli.command,
+            Some(
+                cli::Command::Probe(_)
+                    | cli::Command::Deploy(_)
+                    | cli::Command::Verify(_)
+                    | cli::Command::Live(_)
+                    | cli::Command::Metrics(_)
+                    | cli::Command::Replay(_)
+                    | cli::Command::Lab(_)
+                    | cli::Command::Bench(_)
+                    | cli::Command::Demo(_)
+                    | cli::Command::Tui(_)
+            )
         )
-    ) {
+    {
         workbench_kernel::lifecycle::claims::warn_stale();
     }
     let config_path = cli.config.clone();

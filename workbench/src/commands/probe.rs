@@ -33,8 +33,13 @@ pub fn run(cmd: ProbeCommand) -> Result<()> {
             &probe::detach_in(netns.as_deref(), &iface)?,
             detached,
         )),
-        ProbeCommand::Cleanup { output } => {
-            output.emit(&Shown::new(&workbench_kernel::cleanup::cleanup()?, cleaned))
+        ProbeCommand::Cleanup { stale, output } => {
+            let report = if stale {
+                workbench_kernel::cleanup::cleanup_stale()?
+            } else {
+                workbench_kernel::cleanup::cleanup()?
+            };
+            output.emit(&Shown::new(&report, cleaned))
         }
         ProbeCommand::Status { iface, output } => {
             let report = workbench_kernel::models::ProbeModels::open(&iface)?.report()?;
@@ -111,6 +116,15 @@ fn detached(report: &probe::DetachReport, f: &mut fmt::Formatter<'_>) -> fmt::Re
 }
 
 fn cleaned(report: &workbench_kernel::cleanup::CleanupReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if report.stale_only && report.leftovers.is_empty() {
+        return writeln!(
+            f,
+            "nothing stale: no killed workbench command left anything behind"
+        );
+    }
+    for s in &report.leftovers {
+        writeln!(f, "{}", s.removed())?;
+    }
     writeln!(
         f,
         "removed {} pinned objects, {} cls_bpf filters, {} clsact qdiscs, {} namespaces, {} links",

@@ -2,13 +2,9 @@
 //! every command that prints ends quietly with status 141, as a C tool killed by SIGPIPE does,
 //! in text and in JSON (issue 18 item 9). The kernel commands are in tests/kernel/broken_pipe.rs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::common::{assert_quiet_on_a_closed_pipe, workbench, TempDir};
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
-}
+use crate::common::{assert_quiet_on_a_closed_pipe, repo, workbench, TempDir};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")

@@ -6,12 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{report, shared_data, workbench, workbench_json, TempDir};
+use crate::common::{repo, report, shared_data, workbench, workbench_json, TempDir};
 use serde_json::Value;
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf8 path")

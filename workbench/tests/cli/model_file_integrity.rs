@@ -4,11 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{workbench, workbench_json, TempDir};
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
-}
+use crate::common::{repo, workbench, workbench_json, TempDir};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")

@@ -33,6 +33,28 @@ pub fn require_kernel(test: &str) {
         "{test}: kernel tests need root (BPF, network namespaces); run them as root, or leave the \
          kernel-tests feature off (`cargo xtask test --no-kernel`) to count them as skipped"
     );
+    remove_what_killed_runs_left();
+}
+
+/// Once per test binary, before the first kernel test: what a killed earlier run left (a test
+/// run stopped by Ctrl-C or a timeout, its `verify` inside a lab) made every later workbench
+/// command print a "stale" line, and the tests that read stderr failed on another run's
+/// leftovers. `probe cleanup --stale` removes only what dead processes claimed, never the labs
+/// of tests running beside this binary.
+fn remove_what_killed_runs_left() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let out = workbench(&["probe", "cleanup", "--stale"]);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "probe cleanup --stale: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !said.starts_with("nothing stale") {
+            report(&format!("kernel tests, before the first: {}", said.trim_end()));
+        }
+    });
 }
 
 /// For tests whose subject acts on the whole machine (`workbench probe cleanup` removes every
@@ -70,6 +92,13 @@ pub fn require_tool(test: &str, tool: &str, package: &str) {
         found,
         "{test}: `{tool}` is not installed: `cargo xtask setup` installs it (or apt-get install {package})"
     );
+}
+
+/// A file of the repository (`sample-pcaps/honest.pcap`).
+pub fn repo(rel: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
 }
 
 /// A file of the project's real data set (`shared/data` beside the repository).

@@ -4,14 +4,10 @@
 //! table after the capture was replayed into it). The model reads no durations or rates, because
 //! verify replays at its own pace (issue 19, item 1).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::common::{lab_id, report, shared_data, workbench_json, TempDir};
+use crate::common::{lab_id, repo, report, shared_data, workbench_json, TempDir};
 use shared::features::FEATURES;
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf8 path")

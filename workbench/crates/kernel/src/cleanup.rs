@@ -5,12 +5,15 @@
 //! path) are not: each directory with a tc record has its filters, and the clsact qdisc the
 //! probe added, removed first; a directory whose filters cannot be removed keeps its pins (the
 //! record is what finds them) and the command fails naming it, after removing everything else.
+//! `probe cleanup --stale` removes only what killed commands left (their claims say what, and
+//! no live process holds the claim's lock): safe beside a running agent or another user's lab.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{fail, Context, Result};
 use serde::Serialize;
 
+use super::lifecycle::claims::{self, Object, Stale};
 use super::{bpffs, caps, tc};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -22,6 +25,10 @@ pub struct CleanupReport {
     /// cls_bpf filters and clsact qdiscs of the classic path, and notes on what was gone.
     #[serde(flatten)]
     pub tc: tc::TcRemoval,
+    /// Only what killed commands left was removed (`--stale`), nothing a live process holds.
+    pub stale_only: bool,
+    /// The killed commands whose leftovers were among what was removed (by their claims).
+    pub leftovers: Vec<Stale>,
 }
 
 /// Directories under `dir` (itself included) that hold a tc record.
@@ -76,7 +83,10 @@ fn remove_tree(dir: &Path, keep: &[PathBuf], removed: &mut Vec<String>) -> Resul
 
 pub fn cleanup() -> Result<CleanupReport> {
     caps::require_kernel_access("probe cleanup")?;
-    let mut report = CleanupReport::default();
+    let mut report = CleanupReport {
+        leftovers: claims::stale(),
+        ..CleanupReport::default()
+    };
     let project = Path::new(bpffs::PROJECT_DIR);
     // Filters first (while the lab namespaces they may live in still exist), then the pins.
     let mut recorded = Vec::new();
@@ -107,5 +117,56 @@ pub fn cleanup() -> Result<CleanupReport> {
             what.join("; ")
         );
     }
+    Ok(report)
+}
+
+/// Removes the objects of the claims whose owners are gone (`claims::stale`), each as its own
+/// command would (`probe detach`, `lab down --id`), and then the claims. A probe first: its lab
+/// goes after it, and a lab's `down` would otherwise detach it without saying which pins went.
+pub fn cleanup_stale() -> Result<CleanupReport> {
+    caps::require_kernel_access("probe cleanup --stale")?;
+    let leftovers = claims::stale();
+    let mut report = CleanupReport {
+        stale_only: true,
+        ..CleanupReport::default()
+    };
+    let objects = || leftovers.iter().flat_map(|s| s.objects.iter());
+    for object in objects() {
+        if let Object::Probe { iface } = object {
+            match crate::probe::detach(iface) {
+                Ok(d) => {
+                    // Paths, as the whole cleanup reports them (detach names them in its dir).
+                    let dir = bpffs::iface_dir(iface);
+                    report
+                        .removed_pins
+                        .extend(d.removed_pins.iter().map(|p| dir.join(p).display().to_string()));
+                    report.tc.extend(d.tc);
+                }
+                // Killed before anything was pinned: detach removed the empty directory.
+                Err(_) if !bpffs::iface_dir(iface).exists() => {}
+                Err(e) => return Err(e).context(|| format!("detaching the stale probe on {iface}")),
+            }
+        }
+    }
+    for object in objects() {
+        match object {
+            Object::Lab { id } => {
+                let down = crate::lab::replay_lab::down(Some(id))?;
+                report.removed_namespaces.extend(down.removed_namespaces);
+                report.removed_links.extend(down.removed_links);
+            }
+            Object::Pins { dir } => {
+                let dir = Path::new(bpffs::PROJECT_DIR).join(dir);
+                if dir.exists() {
+                    remove_tree(&dir, &[], &mut report.removed_pins)?;
+                }
+            }
+            Object::Probe { .. } => {}
+        }
+    }
+    bpffs::tidy();
+    // Their objects gone, the dead claims are deleted by looking at them once more.
+    let _ = claims::stale();
+    report.leftovers = leftovers;
     Ok(report)
 }

@@ -74,7 +74,7 @@ impl Object {
         }
     }
 
-    /// The command that removes just this object (None: only `probe cleanup` does).
+    /// The command that removes just this object (None: only `probe cleanup [--stale]` does).
     fn fix(&self) -> Option<String> {
         match self {
             Object::Probe { iface } => Some(format!("workbench probe detach --iface {iface}")),
@@ -170,6 +170,17 @@ impl Stale {
     pub fn has(&self, object: &Object) -> bool {
         self.objects.contains(object)
     }
+
+    /// What `probe cleanup` says of it once removed.
+    pub fn removed(&self) -> String {
+        let what: Vec<String> = self.objects.iter().map(Object::describe).collect();
+        format!(
+            "removed the {} left by `workbench {}` (pid {}, no longer running)",
+            what.join(" and "),
+            self.command,
+            self.pid
+        )
+    }
 }
 
 impl std::fmt::Display for Stale {
@@ -193,12 +204,12 @@ impl std::fmt::Display for Stale {
         if fixes.is_empty() {
             write!(
                 f,
-                "`workbench probe cleanup` (removes everything the project made)"
+                "`workbench probe cleanup --stale` (removes what killed commands left)"
             )?;
         } else {
             write!(
                 f,
-                "`{}` (or `workbench probe cleanup`, which removes everything the project made)",
+                "`{}` (or `workbench probe cleanup --stale`, which removes everything killed commands left)",
                 fixes.join(" && ")
             )?;
         }
