@@ -26,10 +26,18 @@ pub struct Events {
     readers: BTreeMap<String, EventReader>,
     /// The settings they were opened with (to tell whether a reload changes them).
     spec: (Option<PathBuf>, u64, u32, Option<PathBuf>),
-    written: u64,
-    failed: u64,
-    /// Of `failed`, lines the socket's full queue dropped (for the log's count).
+    written: PerOutput,
+    failed: PerOutput,
+    /// Of `failed.socket`, lines the socket's full queue dropped (for the log's count).
     dropped: u64,
+}
+
+/// Lines per output (the metrics' `output` label): with both configured, a stalled socket
+/// reader and a full disk are told apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PerOutput {
+    pub file: u64,
+    pub socket: u64,
 }
 
 fn spec_of(cfg: &AgentConfig) -> (Option<PathBuf>, u64, u32, Option<PathBuf>) {
@@ -75,8 +83,8 @@ impl Events {
             socket,
             readers: BTreeMap::new(),
             spec: spec_of(cfg),
-            written: 0,
-            failed: 0,
+            written: PerOutput::default(),
+            failed: PerOutput::default(),
             dropped: 0,
         })
     }
@@ -133,13 +141,13 @@ impl Events {
     }
 
     fn file_failed(&mut self, lines: u64, e: impl std::fmt::Display) {
-        let before = self.failed;
-        self.failed += lines;
+        let before = self.failed.file;
+        self.failed.file += lines;
         // One line per doubling of the losses, not one per lost event.
-        if (before + 1).next_power_of_two() <= self.failed {
+        if (before + 1).next_power_of_two() <= self.failed.file {
             log(format!(
                 "{e} ({} lines lost so far); opening the file again on the next turn",
-                self.failed
+                self.failed.file
             ));
         }
     }
@@ -165,7 +173,7 @@ impl Events {
                 let lost = (lines.len() - i) as u64;
                 return self.file_failed(lost, format!("{path}: cannot write an event: {e}"));
             }
-            self.written += 1;
+            self.written.file += 1;
         }
     }
 
@@ -181,7 +189,7 @@ impl Events {
             }
         }
         let Some(s) = sink else {
-            self.failed += lines.len() as u64;
+            self.failed.socket += lines.len() as u64;
             return;
         };
         let mut dropped = 0u64;
@@ -193,7 +201,7 @@ impl Events {
         if dropped > 0 {
             let before = self.dropped;
             self.dropped += dropped;
-            self.failed += dropped;
+            self.failed.socket += dropped;
             if (before + 1).next_power_of_two() <= self.dropped {
                 log(format!(
                     "events socket {}: the reader is not keeping up ({} MiB queued): {} lines dropped so far",
@@ -204,7 +212,7 @@ impl Events {
             }
         }
         match s.flush() {
-            Ok(sent) => self.written += sent.lines,
+            Ok(sent) => self.written.socket += sent.lines,
             Err(e) => {
                 log(format!(
                     "events socket {}: {e}; {} queued lines lost; reconnecting every {} s",
@@ -212,7 +220,7 @@ impl Events {
                     s.queued_lines(),
                     RECONNECT.as_secs()
                 ));
-                self.failed += s.queued_lines() as u64;
+                self.failed.socket += s.queued_lines() as u64;
                 *sink = None;
                 *retry = Instant::now() + RECONNECT;
             }
@@ -240,16 +248,21 @@ impl Events {
         if let Some((_, sink, _)) = &mut self.socket {
             if let Some(s) = sink.as_mut() {
                 if let Ok(sent) = s.flush() {
-                    self.written += sent.lines;
+                    self.written.socket += sent.lines;
                 }
-                self.failed += s.queued_lines() as u64;
+                self.failed.socket += s.queued_lines() as u64;
             }
             *sink = None;
         }
     }
 
-    /// (lines written, lines that could not be written), over all outputs.
-    pub fn counters(&self) -> (u64, u64) {
-        (self.written, self.failed)
+    /// (lines written, lines that could not be written) per output, and which outputs are
+    /// configured (file, socket): only those get series.
+    pub fn counters(&self) -> (PerOutput, PerOutput, (bool, bool)) {
+        (
+            self.written,
+            self.failed,
+            (self.file.is_some(), self.socket.is_some()),
+        )
     }
 }

@@ -89,19 +89,30 @@ pub fn render(agent: &Snapshot) -> Result<String, String> {
     )?;
     reloads.with_label_values(&["ok"]).inc_by(c.reloads_ok);
     reloads.with_label_values(&["failed"]).inc_by(c.reloads_failed);
-    let (written, failed) = agent.events;
-    counter(
-        &r,
-        "agent_events_written_total",
-        "EVE verdict lines written (per output)",
-        written,
-    )?;
-    counter(
-        &r,
-        "agent_event_write_failures_total",
-        "EVE verdict lines an output did not take",
-        failed,
-    )?;
+    let (written, failed, (file, socket)) = agent.events;
+    for (name, help, counts) in [
+        (
+            "agent_events_written_total",
+            "EVE verdict lines an output took, by output (file, socket)",
+            written,
+        ),
+        (
+            "agent_event_write_failures_total",
+            "EVE verdict lines an output did not take, by output (file, socket)",
+            failed,
+        ),
+    ] {
+        let vec = registered(
+            &r,
+            IntCounterVec::new(Opts::new(name, help), &["output"]).map_err(bad)?,
+        )?;
+        if file {
+            vec.with_label_values(&["file"]).inc_by(counts.file);
+        }
+        if socket {
+            vec.with_label_values(&["socket"]).inc_by(counts.socket);
+        }
+    }
     let info = registered(
         &r,
         IntGaugeVec::new(

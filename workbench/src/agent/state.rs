@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::events::PerOutput;
 use super::http::{self, Reply};
 use super::watch::Candidate;
 use super::{probes, series, Counters};
@@ -23,8 +24,8 @@ pub struct Snapshot {
     /// The configured interfaces (`/readyz` requires each of them).
     pub configured: Vec<String>,
     pub counters: Counters,
-    /// (events written, event write failures).
-    pub events: (u64, u64),
+    /// (events written, event write failures) per output, and the configured outputs.
+    pub events: (PerOutput, PerOutput, (bool, bool)),
     /// The configured model's id and the configured mode's name.
     pub model: String,
     pub mode: &'static str,
@@ -163,7 +164,11 @@ mod tests {
                 promotions: 2,
                 ..Counters::default()
             },
-            events: (7, 1),
+            events: (
+                PerOutput { file: 7, socket: 0 },
+                PerOutput { file: 1, socket: 0 },
+                (true, false),
+            ),
             ..Snapshot::default()
         });
         assert_eq!(shared.route("/readyz").status, "200 OK");
@@ -171,11 +176,16 @@ mod tests {
         assert_eq!(m.status, "200 OK");
         for line in [
             "workbench_agent_promotions_total 2",
-            "workbench_agent_events_written_total 7",
-            "workbench_agent_event_write_failures_total 1",
+            "workbench_agent_events_written_total{output=\"file\"} 7",
+            "workbench_agent_event_write_failures_total{output=\"file\"} 1",
             "workbench_agent_info{mode=\"monitor\",model=\"0123abcd\"} 1",
         ] {
             assert!(m.body.lines().any(|l| l == line), "{line} in\n{}", m.body);
         }
+        assert!(
+            !m.body.contains("output=\"socket\""),
+            "no socket configured: {}",
+            m.body
+        );
     }
 }

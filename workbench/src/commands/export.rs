@@ -27,7 +27,8 @@ pub struct ExportArgs {
     #[arg(short = 'o', long = "out", value_name = "DIR")]
     pub out: PathBuf,
     /// Begins every function, macro (upper-cased), the header guard and the file names, so two
-    /// models link into one firmware: a C identifier (ASCII letters, digits, `_`; a letter first).
+    /// models link into one firmware: lower-case ASCII letters, digits and `_`, a letter first,
+    /// at most 18 characters.
     #[arg(long, value_name = "NAME", default_value = export_c::DEFAULT_PREFIX)]
     pub prefix: String,
     /// Overwrite output files that hold another model's export (or something else); without it

@@ -439,7 +439,7 @@ fn an_export_does_not_overwrite_another_models_files_without_force() {
 }
 
 #[test]
-fn a_prefix_that_is_not_a_c_identifier_is_refused_naming_the_flag() {
+fn a_prefix_that_is_not_a_lower_case_c_identifier_is_refused_naming_the_flag() {
     let dir = tempfile::tempdir().expect("tmp");
     let model = save(dir.path(), "tree", &sample_tree(), serde_json::Value::Null);
     let out = dir.path().join("c");
@@ -448,13 +448,16 @@ fn a_prefix_that_is_not_a_c_identifier_is_refused_naming_the_flag() {
         ("ids-v2", "holds '-'"),
         ("_ids", "starts with `_`"),
         ("", "is empty"),
+        // `IDS_THRESHOLD` would be the macro of `ids` too: one firmware, one redefined macro.
+        ("IDS", "holds the upper-case 'I'"),
+        ("a_very_long_prefix_x", "is 20 characters long"),
     ] {
         let o = export(&model, &out, &["--prefix", prefix]);
         assert!(!o.status.success(), "{prefix:?} accepted");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(&format!("--prefix {prefix:?} {why}")), "{err}");
         assert!(
-            err.contains("ASCII letters, digits and `_`, starting with a letter"),
+            err.contains("lower-case ASCII letters, digits and `_`, starting with a letter"),
             "{err}"
         );
         assert!(!out.exists(), "{prefix:?}: nothing written");

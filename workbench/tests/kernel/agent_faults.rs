@@ -140,9 +140,14 @@ fn agent_with_a_stalled_socket_reader_drops_whole_lines_and_stops_promptly() {
     let (st, body) = agent.get("/healthz");
     assert!(st.contains("200"), "the loop turns: {st} {body}");
     let failures = agent
-        .metric("workbench_agent_event_write_failures_total")
-        .expect("failures");
+        .metric("workbench_agent_event_write_failures_total{output=\"socket\"}")
+        .expect("socket failures");
     assert!(failures > 0.0, "the socket's full queue dropped lines");
+    // Told apart by output: the file took every line meanwhile.
+    assert_eq!(
+        agent.metric("workbench_agent_event_write_failures_total{output=\"file\"}"),
+        Some(0.0)
+    );
     let dropped = agent.wait_for("is not keeping up");
     assert!(dropped.contains(&sock.display().to_string()), "{dropped}");
 
@@ -224,9 +229,12 @@ fn agent_owns_its_event_ring_and_opens_its_events_file_again() {
     assert!(probe::is_attached(&h), "the refused agent left the probe");
     assert!(agent.get("/readyz").0.contains("200"));
 
-    let written = |a: &Agent| a.metric("workbench_agent_events_written_total").unwrap_or(-1.0);
+    let written = |a: &Agent| {
+        a.metric("workbench_agent_events_written_total{output=\"file\"}")
+            .unwrap_or(-1.0)
+    };
     let failed = |a: &Agent| {
-        a.metric("workbench_agent_event_write_failures_total")
+        a.metric("workbench_agent_event_write_failures_total{output=\"file\"}")
             .unwrap_or(-1.0)
     };
     let flow = |port: u16| traffic::tcp_segments_from_netns(&lab, port, 9, TCP_SYN, 6).expect("syn");

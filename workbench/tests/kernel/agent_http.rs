@@ -152,7 +152,10 @@ fn agent_http_idle_clients_and_scrapes_lose_no_event() {
         "{changes} verdict changes for {FLOWS} flows"
     );
     assert_eq!(
-        sample(&body, "workbench_agent_event_write_failures_total"),
+        sample(
+            &body,
+            "workbench_agent_event_write_failures_total{output=\"file\"}"
+        ),
         Some(0.0)
     );
     assert!(scrapes >= 5, "{scrapes} scrapes during the traffic");

@@ -46,7 +46,7 @@ fn cleanup_removes_stale_attachments_pins_and_labs() {
 
     let cleaned = workbench_json(&["probe", "cleanup", "--json"]);
     let pins = cleaned["removed_pins"].as_array().map_or(0, Vec::len);
-    // As `probe detach` removes them (probe.rs): links, program, maps, the code slot.
+    // As `probe detach` removes them (kernel crate, probe/detach.rs): links, program, maps, the code slot.
     assert_eq!(pins, 12, "{cleaned:#}");
     assert!(cleaned["removed_namespaces"]
         .as_array()

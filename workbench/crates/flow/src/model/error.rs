@@ -174,8 +174,9 @@ pub enum ExportError {
     },
     /// The names of the export would not be C identifiers (or reserved ones).
     #[error(
-        "--prefix {prefix:?} {why}: a prefix is ASCII letters, digits and `_`, starting with a letter \
-         (e.g. `ids_v2`); it begins every function, macro (upper-cased) and file name of the export"
+        "--prefix {prefix:?} {why}: a prefix is lower-case ASCII letters, digits and `_`, starting with a \
+         letter, at most 18 characters (e.g. `ids_v2`); it begins every function, macro (upper-cased) \
+         and file name of the export"
     )]
     Prefix { prefix: String, why: String },
     /// An output file holds another model's export (`found`, None: no export at all); writing

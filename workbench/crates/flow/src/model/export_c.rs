@@ -57,8 +57,14 @@ pub fn file_names(prefix: &str) -> [String; 2] {
     [format!("{prefix}_model.h"), format!("{prefix}_model.c")]
 }
 
+/// The longest prefix: `PREFIX_is_malicious`, the longest external name, then stays within the
+/// 31 characters C99 promises to tell external names apart (older firmware toolchains cut there).
+pub const MAX_PREFIX_CHARS: usize = 31 - "_is_malicious".len();
+
 /// A prefix must make C identifiers of every name. A leading `_` is refused too: upper-cased
-/// (macros, the guard) it makes `_X...`, a name C reserves for the implementation.
+/// (macros, the guard) it makes `_X...`, a name C reserves for the implementation. Upper case is
+/// refused because macros are the prefix upper-cased: `ids` and `IDS` would define the same
+/// `IDS_THRESHOLD` in one firmware, and a redefined macro is only a warning in C.
 pub fn check_prefix(prefix: &str) -> Result<(), ExportError> {
     let why = match prefix.chars().next() {
         None => Some("is empty".to_string()),
@@ -67,7 +73,24 @@ pub fn check_prefix(prefix: &str) -> Result<(), ExportError> {
         _ => prefix
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
-            .map(|c| format!("holds {c:?}")),
+            .map(|c| format!("holds {c:?}"))
+            .or_else(|| {
+                prefix.chars().find(char::is_ascii_uppercase).map(|c| {
+                    format!(
+                        "holds the upper-case {c:?} (macros are the prefix upper-cased: two prefixes differing \
+                         only in case would define the same ones)"
+                    )
+                })
+            })
+            .or_else(|| {
+                (prefix.len() > MAX_PREFIX_CHARS).then(|| {
+                    format!(
+                        "is {} characters long (`{prefix}_is_malicious` would pass the 31 characters C99 \
+                         promises to tell external names apart)",
+                        prefix.len()
+                    )
+                })
+            }),
     };
     match why {
         Some(why) => Err(ExportError::Prefix {
@@ -387,7 +410,7 @@ mod tests {
 
     #[test]
     fn export_prefix_must_make_c_identifiers() {
-        for ok in ["ebml", "ids_v2", "A", "m_1a2b3c4d"] {
+        for ok in ["ebml", "ids_v2", "a", "m_1a2b3c4d", "abcdefghijklmnopqr"] {
             assert!(check_prefix(ok).is_ok(), "{ok}");
         }
         for (bad, why) in [
@@ -396,11 +419,15 @@ mod tests {
             ("_x", "starts with `_`"),
             ("ids-v2", "holds '-'"),
             ("é", "holds 'é'"),
+            ("IDS", "holds the upper-case 'I'"),
+            ("ids_V2", "holds the upper-case 'V'"),
+            ("abcdefghijklmnopqrs", "is 19 characters long"),
         ] {
             let e = check_prefix(bad).expect_err(bad).to_string();
             assert!(e.starts_with(&format!("--prefix {bad:?} {why}")), "{e}");
-            assert!(e.contains("ASCII letters, digits and `_`"), "{e}");
+            assert!(e.contains("lower-case ASCII letters, digits and `_`"), "{e}");
         }
+        assert_eq!(MAX_PREFIX_CHARS, 18);
     }
 
     #[test]

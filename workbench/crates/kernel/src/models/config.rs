@@ -1,0 +1,265 @@
+//! The probe's runtime configuration (one ARRAY map, pinned as `config`): what it does with a
+//! verdict (mode), when it decides (decision points), which clock stamps packets; read and written
+//! by `deploy`, `verify`, the agent and `probe status`, every write checked first.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use crate::error::{fail, Context, Result};
+use shared::abi::{ProbeConfig, CLOCK_COARSE};
+
+use super::PIN_CONFIG;
+use crate::{bpffs, sys};
+
+/// What the probe does with a malicious verdict, as `deploy --mode` and the agent's `mode` key
+/// name it.
+/// `dry-run` is the name shown everywhere (text and JSON, as the flag takes it); `dry_run`, the
+/// name JSON used before, is taken too, on the command line and in configuration files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Every packet passes; verdicts are recorded (the default).
+    #[default]
+    Monitor,
+    /// Packets of flows whose active verdict is malicious are dropped.
+    Enforce,
+    /// Count what enforce would drop (statistic `would_drop`), pass everything.
+    #[serde(alias = "dry_run")]
+    #[value(alias = "dry_run")]
+    DryRun,
+}
+
+impl Mode {
+    /// The value of [`ProbeConfig::mode`].
+    pub fn abi(self) -> u32 {
+        match self {
+            Mode::Monitor => shared::abi::MODE_MONITOR,
+            Mode::Enforce => shared::abi::MODE_ENFORCE,
+            Mode::DryRun => shared::abi::MODE_DRY_RUN,
+        }
+    }
+}
+
+/// The clock that stamps packets, as `deploy --clock`, `verify --clock` and the agent's `clock`
+/// key name it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Clock {
+    // No doc comments on the variants: clap would print them in `--help`.
+    #[default]
+    Ns,
+    Coarse,
+}
+
+impl Clock {
+    /// The value of [`ProbeConfig::clock`].
+    pub fn abi(self) -> u32 {
+        match self {
+            Clock::Ns => shared::abi::CLOCK_NS,
+            Clock::Coarse => CLOCK_COARSE,
+        }
+    }
+}
+
+pub fn clock_name(clock: u32) -> &'static str {
+    match clock {
+        CLOCK_COARSE => "coarse",
+        _ => "ns",
+    }
+}
+
+pub fn mode_name(mode: u32) -> &'static str {
+    match mode {
+        shared::abi::MODE_ENFORCE => "enforce",
+        shared::abi::MODE_DRY_RUN => "dry-run",
+        _ => "monitor",
+    }
+}
+
+/// The probe's decision points in words, e.g. "packets 1-32, then every 16th" (after "at"):
+/// packets 1..=`first` of each flow, then every `every`-th (`shared::flow::is_decision_point`).
+pub fn decision_points_words(first: u32, every: u32) -> String {
+    match (first, every) {
+        (0, 0) => "no packet (the model never decides)".into(),
+        (_, 1) => "every packet".into(),
+        (0, e) => format!("every {} packet", ordinal(e)),
+        (1, 0) => "packet 1 only".into(),
+        (f, 0) => format!("packets 1-{f} only"),
+        (1, e) => format!("packet 1, then every {}", ordinal(e)),
+        (f, e) => format!("packets 1-{f}, then every {}", ordinal(e)),
+    }
+}
+
+/// 2nd, 3rd, 11th, 16th, 22nd.
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// Refuses decision points at which the probe never decides (`decide_first` and
+/// `decide_every` both 0): a model deployed so would score no flow.
+pub fn check_decision_points(first: u32, every: u32) -> Result<()> {
+    if first == 0 && every == 0 {
+        fail!(
+            Invalid,
+            "--decide-first 0 with --decide-every 0 decides at no packet: the model would never score a flow; \
+             give --decide-first N (packets 1-N of each flow) or --decide-every M (every M-th packet) above 0"
+        );
+    }
+    Ok(())
+}
+
+fn config_map(iface: &str) -> Result<OwnedFd> {
+    let path = bpffs::iface_dir(iface).join(PIN_CONFIG);
+    sys::obj_get(&path).context(|| format!("the probe is not attached to {iface}"))
+}
+
+pub fn read_config(iface: &str) -> Result<ProbeConfig> {
+    read_config_map(config_map(iface)?)
+}
+
+/// Writes the probe's configuration on `iface`; enforce mode on the default-route interface is
+/// refused unless `policy` allows it ([`crate::enforce`]), and the coarse clock where the probe
+/// has none ([`check_clock`]).
+pub fn write_config(iface: &str, config: &ProbeConfig, policy: crate::enforce::DefaultRoute) -> Result<()> {
+    crate::enforce::check(iface, config.mode, policy)?;
+    check_clock(iface, config.clock)?;
+    check_decision_points(config.decide_first_packets, config.decide_every)?;
+    write_config_map(config_map(iface)?, config)
+}
+
+/// Whether `config` asks for a clock the probe lacks: on a kernel without BPF atomics
+/// (`bpf_atomics`, before 5.12) the loader picks the probe built without the per-flow lock,
+/// which is also built without the coarse clock (its helper is 5.11's).
+fn clock_unavailable(config: &ProbeConfig, bpf_atomics: bool) -> bool {
+    config.clock == CLOCK_COARSE && !bpf_atomics
+}
+
+/// Refuses `clock` (a [`ProbeConfig::clock`]) when it is the coarse clock and the probe on this
+/// kernel has none (`clock_unavailable`); `iface` names the probe in the message. Every writer
+/// of the configuration goes through [`write_config`], which calls this; `deploy` also calls it
+/// before it changes anything else, as it does [`crate::enforce::check`].
+pub fn check_clock(iface: &str, clock: u32) -> Result<()> {
+    let config = ProbeConfig {
+        clock,
+        ..ProbeConfig::default()
+    };
+    // Probing for atomics loads a program: asked only when the coarse clock is.
+    let atomics = clock != CLOCK_COARSE || crate::features::bpf_atomics();
+    if clock_unavailable(&config, atomics) {
+        fail!(
+            Unsupported,
+            "{iface}: no coarse clock on this kernel ({}): it runs the probe built for kernels before 5.12 (no BPF atomics), which has only the ns clock",
+            crate::features::kernel_release()
+        );
+    }
+    Ok(())
+}
+
+/// The configuration of the probe whose maps are pinned in `dir`.
+pub fn read_config_at(dir: &Path) -> Result<ProbeConfig> {
+    read_config_map(sys::obj_get(&dir.join(PIN_CONFIG))?)
+}
+
+fn read_config_map(fd: OwnedFd) -> Result<ProbeConfig> {
+    let mut buf = [0u8; std::mem::size_of::<ProbeConfig>()];
+    sys::map_lookup(
+        fd.as_fd(),
+        &0u32.to_ne_bytes(),
+        &mut buf,
+        "reading the probe configuration",
+    )?;
+    let word = |i: usize| u32::from_ne_bytes([buf[4 * i], buf[4 * i + 1], buf[4 * i + 2], buf[4 * i + 3]]);
+    Ok(ProbeConfig {
+        mode: word(0),
+        decide_first_packets: word(1),
+        decide_every: word(2),
+        record_packets: word(3),
+        clock: word(4),
+    })
+}
+
+fn write_config_map(fd: OwnedFd, config: &ProbeConfig) -> Result<()> {
+    let mut buf = Vec::with_capacity(std::mem::size_of::<ProbeConfig>());
+    for w in [
+        config.mode,
+        config.decide_first_packets,
+        config.decide_every,
+        config.record_packets,
+        config.clock,
+    ] {
+        buf.extend_from_slice(&w.to_ne_bytes());
+    }
+    sys::map_update(
+        fd.as_fd(),
+        &0u32.to_ne_bytes(),
+        &buf,
+        "writing the probe configuration",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decision_points_read_right_at_zero() {
+        assert_eq!(decision_points_words(32, 16), "packets 1-32, then every 16th");
+        assert_eq!(decision_points_words(0, 16), "every 16th packet");
+        assert_eq!(decision_points_words(8, 2), "packets 1-8, then every 2nd");
+        assert_eq!(decision_points_words(0, 3), "every 3rd packet");
+        assert_eq!(decision_points_words(4, 12), "packets 1-4, then every 12th");
+        assert_eq!(decision_points_words(4, 22), "packets 1-4, then every 22nd");
+        assert_eq!(decision_points_words(0, 1), "every packet");
+        assert_eq!(decision_points_words(8, 0), "packets 1-8 only");
+        assert_eq!(decision_points_words(1, 0), "packet 1 only");
+        assert!(!decision_points_words(0, 16).contains("1-0"));
+        assert!(decision_points_words(0, 0).contains("never"));
+        let err = check_decision_points(0, 0)
+            .expect_err("never decides")
+            .to_string();
+        assert!(
+            err.contains("never score") && err.contains("--decide-every"),
+            "{err}"
+        );
+        check_decision_points(0, 16).expect("every 16th packet decides");
+        check_decision_points(8, 0).expect("packets 1-8 decide");
+    }
+
+    #[test]
+    fn dry_run_reads_as_the_flag_takes_it_and_both_spellings_parse() {
+        use clap::ValueEnum;
+        #[derive(serde::Deserialize)]
+        struct T {
+            mode: Mode,
+        }
+        assert_eq!(mode_name(shared::abi::MODE_DRY_RUN), "dry-run");
+        assert_eq!(Mode::from_str("dry-run", false), Ok(Mode::DryRun));
+        assert_eq!(Mode::from_str("dry_run", false), Ok(Mode::DryRun));
+        for v in ["dry-run", "dry_run"] {
+            let t: T = serde_json::from_str(&format!("{{\"mode\":\"{v}\"}}")).expect(v);
+            assert_eq!(t.mode, Mode::DryRun);
+        }
+    }
+
+    #[test]
+    fn the_coarse_clock_is_refused_only_without_bpf_atomics() {
+        let coarse = ProbeConfig {
+            clock: CLOCK_COARSE,
+            ..ProbeConfig::default()
+        };
+        let ns = ProbeConfig::default();
+        assert!(clock_unavailable(&coarse, false));
+        assert!(!clock_unavailable(&coarse, true));
+        assert!(!clock_unavailable(&ns, false));
+        assert!(!clock_unavailable(&ns, true));
+        // The ns clock never asks the kernel (no program load), so this holds unprivileged too.
+        check_clock("ebml-x", ns.clock).expect("the ns clock is always there");
+    }
+}
