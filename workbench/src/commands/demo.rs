@@ -123,6 +123,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
             // The Train form at the shadow's settings: Enter (the autoplay's too) trains the
             // shadow itself, the same model id and numbers as the `w` panel's, not another tree.
             max_depth: Some(crate::demo::shadow::MAX_DEPTH),
+            // ... and showing that result already: the demo trained it during setup.
+            trained: demo.shadow.as_ref().map(|s| s.trained.clone()),
             sample_dir: demo.samples.pcap.parent().map(Path::to_path_buf),
             debug_panic: args.debug_panic,
             ..Default::default()

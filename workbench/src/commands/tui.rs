@@ -72,6 +72,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
         cache_dir: args.cache_dir,
         max_depth: Some(args.max_depth),
         start_tab: None,
+        trained: None,
     })
     .map_err(|e| terminal_error(e, TUI_INSTEAD))
 }

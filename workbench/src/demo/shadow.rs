@@ -20,6 +20,7 @@ use workbench_data::eval::skew::words;
 use workbench_data::train::run::{self, Input, Outcome, RunOptions};
 use workbench_data::train::{ModelKind, SplitKind, TrainOptions};
 use workbench_tui::state::eval::{self as tui_eval, EvalRun, ShadowStory};
+use workbench_tui::state::train::{RunNotes, TrainForm, TrainResult};
 
 /// How many shifted features the summary lists.
 const TOP_FEATURES: usize = 5;
@@ -47,6 +48,8 @@ pub struct Shadow {
     pub run: Arc<EvalRun>,
     /// The `workbench train` command that writes the same model.
     pub train_command: String,
+    /// Its training run as the Train tab shows one (the tab opens on it).
+    pub trained: Arc<TrainResult>,
 }
 
 /// One shifted feature, as the headless summary reports it.
@@ -111,9 +114,33 @@ pub fn train(data_file: &Path, dir: &Path, samples: &Samples) -> Result<Shadow> 
     let path = dir.join(format!("kaggle-tree-{}.ebml", out.model_id()));
     // Named by its id, so demos sharing the cache folder write the same bytes to it.
     super::embedded::write_whole(&path, |tmp| Ok(out.write(tmp, out.provenance(Some(&ds)))?))?;
+    let notes = RunNotes {
+        split_reason: out.split.reason.clone(),
+        left_out: out.left_out.clone(),
+        kept_flagged: out.kept_flagged.clone(),
+        values_at: out.values_at,
+        values_note: out.values_note.clone(),
+    };
+    let mapping = out
+        .feature_mapping
+        .iter()
+        .map(|m| (m.column.clone(), m.feature))
+        .collect();
     let Outcome::Kernel(t) = out.outcome else {
         bail!("the Kaggle slice trained a dataset-column model: the kernel cannot run it");
     };
+    let trained = Arc::new(TrainResult {
+        report: t.report.clone(),
+        model_path: path.clone(),
+        mapping,
+        command: train_command(data_file, &path.display().to_string()),
+        // The form that trains it again: Enter on the Train tab gives the same model id.
+        form: TrainForm {
+            max_depth: MAX_DEPTH,
+            ..TrainForm::default()
+        },
+        notes,
+    });
     let mut eval_opts = tui_eval::options(&path, std::slice::from_ref(&samples.pcap));
     eval_opts.labels = Some(samples.labels.clone());
     let report = workbench_data::eval::evaluate(&eval_opts)?;
@@ -133,6 +160,7 @@ pub fn train(data_file: &Path, dir: &Path, samples: &Samples) -> Result<Shadow> 
         test_f1: t.report.metrics.f1,
         model: t.model,
         train_command: train_command(data_file, "kaggle-tree.ebml"),
+        trained,
         path,
         run: Arc::new(EvalRun {
             report,

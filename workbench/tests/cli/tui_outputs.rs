@@ -213,14 +213,17 @@ fn demo_autoplay_trains_a_model_in_the_train_tab() {
         sample_dir().display()
     );
     let tmux = Tmux::start("demo-autoplay", dir.path(), &command, (120, 36));
-    // The walk comes back to the Train tab about every 70 s (Enter there trains again, the last
-    // result staying in view meanwhile).
-    let screen = tmux.wait_until(
-        "a trained model on the Train tab",
-        Duration::from_secs(300),
-        |s| s.contains(" model file · the same run as a command "),
-    );
+    // The demo trained the shadow during its setup: the first screen of the Train tab (before
+    // the walk's Enter, a second after it arrives) already shows that model, not "no model
+    // trained yet".
+    let screen = tmux.wait_until("the Train tab", Duration::from_secs(300), |s| {
+        s.contains(" test-side result ")
+    });
     assert!(!screen.contains("no model trained yet"), "{screen}");
+    assert!(
+        screen.contains(" model file · the same run as a command "),
+        "{screen}"
+    );
     // The result's title: `tree ID · SPLIT split`.
     let trained = screen
         .split("tree ")
@@ -228,17 +231,19 @@ fn demo_autoplay_trains_a_model_in_the_train_tab() {
         .map(|r| r.chars().take(8).collect::<String>())
         .find(|id| id.len() == 8 && id.chars().all(|c| c.is_ascii_hexdigit()))
         .expect("the result's title names the tree");
+    // The walk's Enter trains it again, into models/ of the working folder: the same model.
     let cwd = std::fs::canonicalize(dir.path()).expect("canonical");
-    let models: Vec<PathBuf> = std::fs::read_dir(cwd.join("models"))
-        .expect("models/ in the working folder")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    assert!(
-        models.iter().any(|m| m
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy() == format!("tree-{trained}.ebml"))),
-        "tree {trained}: {models:?}\n{screen}"
-    );
+    let again = cwd.join("models").join(format!("tree-{trained}.ebml"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while !again.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Enter on the Train tab wrote no {}:\n{}",
+            again.display(),
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     tmux.keys("q");
     let after = tmux.wait_for("EXITED:");
     assert!(after.contains("EXITED:0"), "{after}");

@@ -78,6 +78,9 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     /// The tab shown first. None: Data when [`run`] is given datasets (`data`), else Live.
     pub start_tab: Option<action::Tab>,
+    /// A model already trained on `data` (the demo's Kaggle tree): the Train tab shows its
+    /// result from the start instead of "no model trained yet", and `d` deploys it.
+    pub trained: Option<Arc<state::train::TrainResult>>,
 }
 
 /// Started with a sender into the event loop once the terminal is set up (the demo's autoplay
@@ -187,6 +190,10 @@ pub fn run_with(source: Box<dyn Source>, config: &Config, drivers: Vec<Driver>) 
     }
     if let Some(depth) = config.max_depth {
         app.train.form.max_depth = depth.clamp(1, shared::model::MAX_DEPTH);
+    }
+    if let Some(trained) = &config.trained {
+        app.train.form = trained.form.clone();
+        app.train.result = Some(trained.clone());
     }
     let data = if config.data.is_empty() {
         sample_dir
