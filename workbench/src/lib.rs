@@ -124,6 +124,7 @@ pub fn run() -> Result<()> {
 /// The binary's entry: runs the command line and turns its outcome into the exit status, with
 /// one line on stderr for an error.
 pub fn main() -> std::process::ExitCode {
+    use std::io::Write;
     use std::process::ExitCode;
     use workbench_kernel::lifecycle;
     // Panic and error hooks (they restore the terminal once the TUI exists).
@@ -156,18 +157,24 @@ pub fn main() -> std::process::ExitCode {
                         })
                 })
             });
+            // Written without eprintln!, which panics (exit 101) when the terminal that stderr
+            // was went away with the SIGHUP that stopped us.
             if let Some(i) = interrupted {
-                eprintln!("workbench: {i}");
+                let _ = writeln!(std::io::stderr(), "workbench: {i}");
                 return ExitCode::from(i.exit_status);
             }
             // A system call the signal broke (EINTR) fails with its own error: same outcome.
             if let Some((signal, exit_status)) = lifecycle::stop_signal() {
                 let i = lifecycle::Interrupted { signal, exit_status };
-                eprintln!("workbench: {i} (it broke: {e:#})");
+                let _ = writeln!(std::io::stderr(), "workbench: {i} (it broke: {e:#})");
                 return ExitCode::from(exit_status);
             }
             // One line: the whole cause chain, no backtrace, ending with what to do.
-            eprintln!("error: {}", fix_hint::with_fix(&format!("{e:#}")));
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: {}",
+                fix_hint::with_fix(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }

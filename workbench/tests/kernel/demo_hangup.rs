@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::demo::{sample_dir, start_in_tmux};
+use crate::common::demo::sample_dir;
 use crate::common::{LabCleanup, TempDir};
 use workbench_kernel::bpffs;
 
@@ -40,11 +40,23 @@ fn closing_the_demos_terminal_removes_its_lab_and_probe() {
     crate::common::tmux::require(test);
     let guard = LabCleanup::new(&crate::common::lab_id("gdh"));
     let dir = TempDir::new("demo-hangup");
-    let tmux = start_in_tmux(
+    // The pane's shell (the session leader) dies of the hangup, and the kernel then sends SIGHUP
+    // to the demo, as when a window closes; an inner shell that ignores the hangup outlives the
+    // terminal and writes down the demo's exit status (the demo installs its own SIGHUP handler
+    // over the inherited SIG_IGN). The demo's stderr stays the dead terminal.
+    let status_file = dir.path().join("demo-status");
+    let tmux = crate::common::tmux::Tmux::start(
         "demo-hangup",
         dir.path(),
-        env!("CARGO_BIN_EXE_workbench"),
-        &format!("--lab-id {}", guard.id()),
+        &format!(
+            "sh -c 'trap \"\" HUP; XDG_CACHE_HOME={} {} demo --lab-id {} --samples {}; echo $? > {}'",
+            dir.path().display(),
+            env!("CARGO_BIN_EXE_workbench"),
+            guard.id(),
+            sample_dir().display(),
+            status_file.display()
+        ),
+        (100, 32),
     );
     let iface = guard.probe_iface();
     tmux.wait_until("the kernel Live tab", Duration::from_secs(60), |s| {
@@ -53,16 +65,23 @@ fn closing_the_demos_terminal_removes_its_lab_and_probe() {
     let netns = Path::new("/run/netns").join(guard.netns());
     let pins = bpffs::iface_dir(&iface);
     assert!(netns.exists() && pins.exists(), "the demo made its lab and probe");
-    // The pane runs a shell whose child is the demo.
-    let shell = tmux.cmd(&["display", "-p", "-t", "t", "#{pane_pid}"]);
-    let children =
-        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", shell.trim())).expect("children");
-    let pid: i32 = children
-        .split_whitespace()
-        .next()
-        .expect("the demo process")
-        .parse()
-        .expect("pid");
+    // The pane runs a shell whose child is the inner shell, whose child is the demo.
+    let child_of = |pid: &str| -> String {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .expect("children")
+            .split_whitespace()
+            .next()
+            .expect("a child process")
+            .to_string()
+    };
+    let mut pid = tmux
+        .cmd(&["display", "-p", "-t", "t", "#{pane_pid}"])
+        .trim()
+        .to_string();
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() != "workbench") {
+        pid = child_of(&pid);
+    }
+    let pid: i32 = pid.parse().expect("pid");
     let scratch = std::env::temp_dir().join(format!("workbench-demo-{pid}"));
     assert!(scratch.exists(), "{}", scratch.display());
 
@@ -82,6 +101,14 @@ fn closing_the_demos_terminal_removes_its_lab_and_probe() {
         if alive(pid) { "still running" } else { "ended" },
     );
     assert!(!scratch.exists(), "{} removed", scratch.display());
+    // 129, the hangup's status: its last line, written to the dead terminal, failed quietly
+    // (eprintln! panicked there, and the demo ended with 101 after its cleanup).
+    assert!(
+        eventually(Duration::from_secs(5), || status_file.exists()),
+        "the shell wrote no exit status"
+    );
+    let status = std::fs::read_to_string(&status_file).expect("status");
+    assert_eq!(status.trim(), "129", "the demo's exit status after the hangup");
 }
 
 #[test]
