@@ -587,3 +587,22 @@ fn pitfall_evidence_shows_values_not_counts() {
         }
     }
 }
+
+/// The Deploy tab says why `events_lost` climbs when no process reads the probe's events (the
+/// demo alone: an audience asked what was being lost); with a reader, or nothing lost, it says
+/// nothing.
+#[test]
+fn deploy_names_the_missing_event_reader_when_events_are_lost() {
+    let mut app = fake::screen("deploy", (80, 24)).expect("screen");
+    let said = "events_lost: no event reader (agent, live --jsonl)";
+    assert!(!text(&app).contains(said), "a reader drains the fixture's ring");
+    let unread = |app: &mut App, lost: u64| {
+        let snapshot = std::sync::Arc::make_mut(&mut app.snapshot);
+        snapshot.events_read = Some(false);
+        snapshot.stats.insert("events_lost", lost);
+    };
+    unread(&mut app, 0);
+    assert!(!text(&app).contains(said), "nothing lost yet");
+    unread(&mut app, 1_234);
+    assert!(text(&app).contains(said), "{}", text(&app));
+}

@@ -50,6 +50,13 @@ pub enum SourceGone {
 /// The probe's pinned TCX link on `iface` lost its interface (deleted with its namespace or its
 /// veth peer): the kernel keeps the link, defunct, with ifindex 0. A tc-filter attach (kernels
 /// without TCX) has no link to ask and is never reported gone here.
+/// Whether a process reads `iface`'s verdict events (holds the ring's reader lock: the agent,
+/// `live --jsonl`). Without one the ring fills, and the probe counts each event it could not
+/// write in `events_lost`. Asking never takes the lock.
+pub fn reader_active(iface: &str) -> bool {
+    crate::locks::events_reader_active(iface)
+}
+
 pub fn interface_gone(iface: &str) -> bool {
     let pin = crate::bpffs::iface_dir(iface).join(probe::PIN_LINK_INGRESS);
     crate::sys::obj_get(&pin)

@@ -139,13 +139,42 @@ pub(crate) fn liveness_lock(name: &str) -> Option<IfaceLock> {
     .flatten()
 }
 
-/// Whether a live process holds the [`liveness_lock`] `name` (tried once, never waited for);
-/// None when there is no such lock file (written without one: an older build, or no /run).
+/// Whether some process holds an flock on `path`, read from /proc/locks without touching the
+/// lock: trying it would, for that moment, refuse the owner its own lock (a `live --jsonl`
+/// starting while the TUI looked was told another reader had the ring). A line there is
+/// `1: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE 0 EOF` (device numbers in hex); `->` marks a
+/// waiter, not a holder. None when /proc/locks cannot be read.
+fn flocked(path: &Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let (dev, ino) = (meta.dev(), meta.ino());
+    let want = format!("{:02x}:{:02x}:{ino}", libc::major(dev), libc::minor(dev));
+    let text = std::fs::read_to_string("/proc/locks").ok()?;
+    Some(
+        text.lines()
+            .any(|l| l.contains(" FLOCK ") && !l.contains("->") && l.split_whitespace().any(|w| w == want)),
+    )
+}
+
+/// Whether a process reads the verdict events of `iface`'s probe (holds its
+/// [`events_reader_lock`]: the agent, `live --jsonl`); without one the ring fills and the
+/// probe counts what it could not write as `events_lost`.
+pub fn events_reader_active(iface: &str) -> bool {
+    held_by_a_live_process(&format!("{iface}.events.lock")) == Some(true)
+}
+
+/// Whether a live process holds the [`liveness_lock`] `name` (read from /proc/locks, or tried
+/// once where that cannot be read, never waited for); None when there is no such lock file
+/// (written without one: an older build, or no /run).
 pub(crate) fn held_by_a_live_process(name: &str) -> Option<bool> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .open(Path::new(LOCK_DIR).join(name))
-        .ok()?;
+    let path = Path::new(LOCK_DIR).join(name);
+    if !path.exists() {
+        return None;
+    }
+    if let Some(held) = flocked(&path) {
+        return Some(held);
+    }
+    let file = std::fs::OpenOptions::new().read(true).open(&path).ok()?;
     // SAFETY: flock on an fd owned by `file`; a lock taken here goes when `file` is dropped.
     let taken = unsafe {
         libc::flock(
@@ -204,5 +233,31 @@ mod tests {
         assert!(again.is_some());
         drop(again);
         assert!(!Path::new(LOCK_DIR).join(format!("{iface}.events.lock")).exists());
+    }
+
+    /// Whether a lock is held is read from /proc/locks: asking never takes the lock, so the
+    /// owner taking it at that moment is not refused; a holder is seen, a free file is not.
+    #[test]
+    fn a_held_lock_is_seen_without_taking_it() {
+        let iface = format!("wbseen{}", std::process::id() % 100_000);
+        assert!(!events_reader_active(&iface), "no lock file: no reader");
+        let Some(held) = events_reader_lock(&iface).expect("lock") else {
+            eprintln!("skipped: {LOCK_DIR} is not writable here");
+            return;
+        };
+        let path = Path::new(LOCK_DIR).join(format!("{iface}.events.lock"));
+        assert_eq!(flocked(&path), Some(true), "/proc/locks lists the holder");
+        assert!(events_reader_active(&iface));
+        drop(held);
+        // A file nobody holds (left by a killed reader): seen as free, and still free after.
+        std::fs::write(&path, b"").expect("a lock file");
+        assert_eq!(flocked(&path), Some(false));
+        assert_eq!(
+            held_by_a_live_process(&format!("{iface}.events.lock")),
+            Some(false)
+        );
+        let taken = events_reader_lock(&iface).expect("not refused");
+        assert!(taken.is_some(), "asking left the lock free");
+        drop(taken);
     }
 }

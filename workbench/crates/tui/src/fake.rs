@@ -201,6 +201,8 @@ pub fn snapshot(flows: usize, logistic_active: bool) -> Result<Snapshot> {
     Ok(Snapshot {
         label: "KERNEL probe on ebml-demoh (fixture data)".into(),
         simulated: false,
+        // A reader drains the fixture's ring (the title says nothing about lost events).
+        events_read: Some(true),
         iface: Some("ebml-demoh".into()),
         now_ns: NOW_NS,
         flows: rows,

@@ -307,6 +307,7 @@ impl Source for SimSource {
             ),
             simulated: true,
             iface: None,
+            events_read: None,
             now_ns: self.last_ts,
             flows,
             stats,

@@ -46,6 +46,9 @@ pub struct Snapshot {
     /// The kernel's run time and runs of the probe program (they grow only while BPF
     /// statistics are on: the Deploy tab turns them on while it is open).
     pub program_cost: Option<workbench_kernel::live_cost::ProgramCost>,
+    /// Whether a process reads the probe's verdict events (the agent, `live --jsonl`); None for
+    /// a simulation. Without a reader `events_lost` climbs, and the Deploy tab says why.
+    pub events_read: Option<bool>,
     /// Table order, histogram and counts, filled in by the poller (`view::prepare`).
     pub prepared: Option<super::view::Prepared>,
 }
@@ -215,6 +218,7 @@ impl Source for KernelSource {
             },
             // A read that fails (the probe detached between two reads) shows as "no cost".
             program_cost: workbench_kernel::live_cost::program_cost(&self.iface).ok(),
+            events_read: Some(events::reader_active(&self.iface)),
             prepared: None,
         })
     }

@@ -205,6 +205,7 @@ fn render_stats(frame: &mut Frame, area: Rect, app: &App) {
         .filter(|(k, _)| **k != "code_evaluations")
         .map(|(k, v)| (*k, *v))
         .collect();
+    let unread = app.snapshot.events_read == Some(false) && stats.get("events_lost").is_some_and(|n| *n > 0);
     let half = items.len().div_ceil(2);
     let rows = (0..half).map(|i| {
         let cell = |j: usize| {
@@ -230,6 +231,9 @@ fn render_stats(frame: &mut Frame, area: Rect, app: &App) {
                 .borders(Borders::ALL)
                 .title(if app.snapshot.simulated {
                     " twin statistics (simulation) "
+                } else if unread {
+                    // An audience asks why events are "lost": nobody reads the ring here.
+                    " probe statistics · events_lost: no event reader (agent, live --jsonl) "
                 } else {
                     " probe statistics (probe flows) "
                 }),
