@@ -222,6 +222,21 @@ fn unsw_raw_and_nsl_kdd_are_detected_with_their_class_counts() {
     assert_eq!((ds.rows() - attacks, attacks), (13_449, 11_743));
     // 21 attack types + normal (SOURCES.md counts 22 classes in all).
     assert_eq!(counts(&ds).len(), 22);
+    // The class-balance evidence lists the 20 largest and says what it left out: the two
+    // smallest classes, one row each.
+    let findings = pitfalls::inspect(&ds);
+    let Evidence::ClassBalance(e) = &finding(&findings, "class_balance")
+        .expect("class_balance")
+        .evidence
+    else {
+        panic!("class_balance evidence");
+    };
+    assert_eq!(
+        (e.classes.len(), e.classes_total, e.rows_in_other_classes),
+        (20, 22, 2)
+    );
+    let listed: usize = e.classes.iter().map(|c| c.rows).sum();
+    assert_eq!(listed + e.rows_in_other_classes, ds.rows());
 
     let ds = load(&[data_file("cic-ids2017/machine-learning-csv-sample.csv")]);
     assert_eq!(ds.kind, DatasetKind::CicMachineLearning);

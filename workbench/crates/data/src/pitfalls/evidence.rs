@@ -197,8 +197,10 @@ pub struct ClassRows {
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct ClassBalance {
     pub benign_rows: usize,
-    /// The 20 largest classes.
+    /// The 20 largest classes ([`MAX_CLASSES`]).
     pub classes: Vec<ClassRows>,
+    /// Classes in all, listed or not (NSL-KDD has 22: two are left out of `classes`).
+    pub classes_total: usize,
     pub false_positive_rate: Option<f64>,
     pub malicious_rows: usize,
     pub malicious_share: f64,
@@ -208,9 +210,14 @@ pub struct ClassBalance {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub precision_at_1_in_10000_undefined: Option<String>,
     pub recall: Option<f64>,
+    /// Rows of the classes past the largest 20 (0 when every class is listed).
+    pub rows_in_other_classes: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sample: Option<String>,
 }
+
+/// How many classes `class_balance` lists by name.
+pub const MAX_CLASSES: usize = 20;
 
 /// A column with the share of its most frequent value.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]

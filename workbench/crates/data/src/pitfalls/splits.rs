@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use ndarray::Array2;
 use serde::Serialize;
 
-use super::evidence::{ClassBalance, ClassRows, Evidence, SplitComparison, SplitEvidence, Splits};
+use super::evidence::{
+    ClassBalance, ClassRows, Evidence, SplitComparison, SplitEvidence, Splits, MAX_CLASSES,
+};
 use super::{is_model_feature, r4, Finding, Severity, Table, Values};
 use crate::train::hist_tree::{self, HistTreeParams};
 use crate::train::metrics::{self, Metrics};
@@ -299,12 +301,14 @@ pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
         malicious_share: r4(share),
         classes: classes
             .iter()
-            .take(20)
+            .take(MAX_CLASSES)
             .map(|(k, v)| ClassRows {
                 class: k.to_string(),
                 rows: *v,
             })
             .collect(),
+        classes_total: classes.len(),
+        rows_in_other_classes: classes.iter().skip(MAX_CLASSES).map(|(_, v)| *v).sum(),
         precision_at_1_in_10000: base.map(|b| r4(b.0)),
         false_positive_rate: base.map(|b| b.1),
         recall: base.map(|b| r4(b.2)),

@@ -66,11 +66,18 @@ pub fn evidence_bars(f: &Finding) -> Option<Bars> {
             ("F1 of the same tree under each split".to_string(), bars, 1.0)
         }
         Evidence::ClassBalance(e) => {
-            let bars: Vec<(String, f64)> = e
+            let mut bars: Vec<(String, f64)> = e
                 .classes
                 .iter()
                 .map(|c| (c.class.clone(), c.rows as f64))
                 .collect();
+            let others = e.classes_total.saturating_sub(e.classes.len());
+            if others > 0 {
+                bars.push((
+                    crate::words::plural(others as u64, "other class", "other classes"),
+                    e.rows_in_other_classes as f64,
+                ));
+            }
             let max = bars.iter().map(|b| b.1).fold(1.0, f64::max);
             ("rows per class".to_string(), bars, max)
         }
