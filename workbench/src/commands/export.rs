@@ -46,6 +46,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let opts = export_c::Options {
         prefix: args.prefix,
         decision_points: super::model_words::decision_points(&m.meta.provenance),
+        end_of_flow: m.meta.provenance["values_at"] == "end_of_flow",
         force: args.force,
     };
     let written = match args.format {

@@ -178,6 +178,25 @@ fn decision_point_samples_split_by_flow_and_report_time_to_detect() {
         note.contains("end-of-flow values") && note.contains("workbench skew"),
         "{note}"
     );
+    // Its C export says so too, to the firmware engineer who never sees the training output;
+    // the decision-point model's does not.
+    let header = |model: &str| {
+        let out = dir.path().join(format!("c-{model}"));
+        workbench_json(&[
+            "export",
+            s(&dir.path().join(format!("{model}.ebml"))),
+            "-o",
+            s(&out),
+            "--json",
+        ]);
+        std::fs::read_to_string(out.join("ebml_model.h")).expect("header")
+    };
+    assert!(header("e").contains("Trained on END-OF-FLOW values"));
+    let t = header("t");
+    assert!(
+        !t.contains("END-OF-FLOW") && t.contains("Trained at the probe's decision points"),
+        "{t}"
+    );
     // The capture at the end of each flow is that table.
     let last = train(&[
         s(&honest),

@@ -33,6 +33,9 @@ pub struct Options {
     /// The decision points the model was trained at, in words (as `model show` says them), when
     /// the model file records them.
     pub decision_points: Option<String>,
+    /// The model file says its training rows held whole flows' end-of-flow values (a public
+    /// dataset's CSV): the header warns that scores of a flow so far are not what it was tested on.
+    pub end_of_flow: bool,
     /// Overwrite output files that hold another model's export (or no export).
     pub force: bool,
 }
@@ -42,6 +45,7 @@ impl Default for Options {
         Options {
             prefix: DEFAULT_PREFIX.into(),
             decision_points: None,
+            end_of_flow: false,
             force: false,
         }
     }
@@ -192,6 +196,11 @@ fn render_header(m: &Model, n: &Names, opts: &Options) -> String {
             "/* Trained at the probe's decision points: {}.\n * The probe scores a flow at those packets, on the flow's features so far; score at the same\n * packets for the decisions the model was tested on. */\n",
             comment_text(points)
         );
+    }
+    if opts.end_of_flow {
+        out.push_str(&n.fill(
+            "/* Trained on END-OF-FLOW values: each training row held a whole flow's statistics, as a\n * public dataset's CSV does. The probe, or firmware calling @p_score on a flow's first packets,\n * sees the flow so far, whose values differ: the test-side figures of this model do not hold for\n * those decisions (`workbench skew MODEL CAPTURE` measures how far the values move; a model\n * trained on a capture with `--at decision-points` is tested on what it will see). */\n\n",
+        ));
     }
     let used = used_features(m);
     let reads = (0..feature_count).filter(|i| used & (1 << i) != 0).count();
@@ -436,7 +445,7 @@ mod tests {
         let opts = Options {
             prefix: "ids_a".into(),
             decision_points: Some("packets 1-32, then every 16th".into()),
-            force: false,
+            ..Options::default()
         };
         let e = render(&m, &opts);
         for needle in [
@@ -474,6 +483,21 @@ mod tests {
         // Without a recorded training, no decision points are claimed.
         let plain = render(&m, &Options::default());
         assert!(!plain.header.contains("decision points"), "{}", plain.header);
+        assert!(!plain.header.contains("END-OF-FLOW"), "{}", plain.header);
+        // Trained on end-of-flow rows: the header says its figures are not the probe's.
+        let eof = render(
+            &m,
+            &Options {
+                end_of_flow: true,
+                ..Options::default()
+            },
+        );
+        assert!(
+            eof.header.contains("Trained on END-OF-FLOW values")
+                && eof.header.contains("ebml_score on a flow's first"),
+            "{}",
+            eof.header
+        );
         assert!(plain.header.contains("#ifndef EBML_MODEL_H"));
     }
 
