@@ -20,7 +20,7 @@ use workbench_data::eval::skew::words;
 use workbench_data::train::run::{self, Input, Outcome, RunOptions};
 use workbench_data::train::{ModelKind, SplitKind, TrainOptions};
 use workbench_tui::state::eval::{self as tui_eval, EvalRun, ShadowStory};
-use workbench_tui::state::train::{RunNotes, TrainForm, TrainResult};
+use workbench_tui::state::train::{feature_mapping, RunNotes, TrainForm, TrainResult};
 
 /// How many shifted features the summary lists.
 const TOP_FEATURES: usize = 5;
@@ -114,18 +114,8 @@ pub fn train(data_file: &Path, dir: &Path, samples: &Samples) -> Result<Shadow> 
     let path = dir.join(format!("kaggle-tree-{}.ebml", out.model_id()));
     // Named by its id, so demos sharing the cache folder write the same bytes to it.
     super::embedded::write_whole(&path, |tmp| Ok(out.write(tmp, out.provenance(Some(&ds)))?))?;
-    let notes = RunNotes {
-        split_reason: out.split.reason.clone(),
-        left_out: out.left_out.clone(),
-        kept_flagged: out.kept_flagged.clone(),
-        values_at: out.values_at,
-        values_note: out.values_note.clone(),
-    };
-    let mapping = out
-        .feature_mapping
-        .iter()
-        .map(|m| (m.column.clone(), m.feature))
-        .collect();
+    let notes = RunNotes::of(&out);
+    let mapping = feature_mapping(&out);
     let Outcome::Kernel(t) = out.outcome else {
         bail!("the Kaggle slice trained a dataset-column model: the kernel cannot run it");
     };

@@ -94,6 +94,17 @@ pub fn require_tool(test: &str, tool: &str, package: &str) {
     );
 }
 
+/// The lines a kernel command prints at its start that call something of `about` (an interface,
+/// a lab id) stale: another test's leftovers are not this test's business.
+pub fn stale_lines(about: &str) -> String {
+    let out = workbench(&["probe", "status", "--iface", "lo"]);
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("stale") && l.contains(about))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A file of the repository (`sample-pcaps/honest.pcap`).
 pub fn repo(rel: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))

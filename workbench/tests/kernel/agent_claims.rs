@@ -8,19 +8,9 @@
 use std::process::Command;
 
 use crate::agent::{config, Agent};
-use crate::common::{lab_id, save_model, workbench, DetachOnDrop, TempDir};
+use crate::common::{lab_id, save_model, stale_lines, workbench, DetachOnDrop, TempDir};
 use workbench_flow::model::build;
 use workbench_kernel::lab::Lab;
-
-/// The lines of `probe status` that call something on `iface` stale (not another test's).
-fn stale_lines(iface: &str) -> String {
-    let out = workbench(&["probe", "status", "--iface", iface, "--json"]);
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| l.contains("stale") && l.contains(iface))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 #[test]
 #[cfg_attr(

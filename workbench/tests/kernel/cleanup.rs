@@ -68,16 +68,6 @@ fn pinned(iface: &str) -> bool {
     std::fs::read_dir(workbench_kernel::bpffs::iface_dir(iface)).is_ok_and(|mut d| d.next().is_some())
 }
 
-/// The lines of a kernel command's stderr that call something stale.
-fn stale_lines() -> String {
-    let out = crate::common::workbench(&["probe", "status", "--iface", "lo"]);
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| l.contains("stale"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// `probe cleanup --stale` removes what killed commands left, as their claims name it (a
 /// `verify` killed with its lab up and its probe attached: what a test run stopped at a session's
 /// end left for the next CI run on the same host, whose kernel tests then failed on the "stale"
@@ -142,7 +132,7 @@ fn cleanup_stale_removes_a_killed_verifys_lab_and_keeps_a_running_agents_probe()
     }
     verify.kill().expect("kill -9 verify");
     let _ = verify.wait();
-    let said = stale_lines();
+    let said = crate::common::stale_lines(&id);
     assert!(
         said.contains(&format!("stale lab namespace ebml-{id}")) && said.contains("`workbench verify`"),
         "{said}"
@@ -173,7 +163,11 @@ fn cleanup_stale_removes_a_killed_verifys_lab_and_keeps_a_running_agents_probe()
         workbench_kernel::probe::is_attached(&lab.host_if),
         "the running agent's probe stays"
     );
-    assert_eq!(stale_lines(), "", "nothing is called stale any more");
+    assert_eq!(
+        crate::common::stale_lines(&id),
+        "",
+        "nothing is called stale any more"
+    );
     let claims = std::fs::read_dir("/run/ebpf-ml-workbench/claims").map_or(0, |d| {
         d.filter_map(Result::ok)
             .filter(|e| e.path().extension().is_some_and(|x| x == "json"))

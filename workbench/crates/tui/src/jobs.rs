@@ -354,18 +354,8 @@ pub fn train(loaded: &Loaded, form: &TrainForm, model_dir: &Path, progress: Prog
     let path = model_dir.join(format!("{}{suffix}-{}.ebml", form.model_name(), out.model_id()));
     out.write(&path, out.provenance(Some(ds)))?;
     let command = loaded.shown_command(form.command(&loaded.command_files, &path.display().to_string()));
-    let notes = RunNotes {
-        split_reason: out.split.reason.clone(),
-        left_out: out.left_out.clone(),
-        kept_flagged: out.kept_flagged.clone(),
-        values_at: out.values_at,
-        values_note: out.values_note.clone(),
-    };
-    let mapping = out
-        .feature_mapping
-        .iter()
-        .map(|m| (m.column.clone(), m.feature))
-        .collect();
+    let notes = RunNotes::of(&out);
+    let mapping = crate::state::train::feature_mapping(&out);
     Ok(match out.outcome {
         Outcome::Kernel(t) => Finished::Kernel(Arc::new(TrainResult {
             command,

@@ -201,6 +201,27 @@ pub struct RunNotes {
     pub values_note: String,
 }
 
+impl RunNotes {
+    /// The notes of a finished run.
+    pub fn of(out: &workbench_data::train::run::RunOutput) -> RunNotes {
+        RunNotes {
+            split_reason: out.split.reason.clone(),
+            left_out: out.left_out.clone(),
+            kept_flagged: out.kept_flagged.clone(),
+            values_at: out.values_at,
+            values_note: out.values_note.clone(),
+        }
+    }
+}
+
+/// The (dataset column, kernel feature) pairs a run used.
+pub fn feature_mapping(out: &workbench_data::train::run::RunOutput) -> Vec<(String, &'static str)> {
+    out.feature_mapping
+        .iter()
+        .map(|m| (m.column.clone(), m.feature))
+        .collect()
+}
+
 /// A finished kernel-feature run (a deployable model).
 #[derive(Debug, Clone)]
 pub struct TrainResult {
