@@ -32,7 +32,7 @@ use workbench_shared::{
         CLOCK_COARSE, CODE_NO_MODEL, MODEL_SLOTS, MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE, SLOT_SHADOW,
     },
     decide::{decide_with, Decision, Scratch as DecideScratch, Slot},
-    flow::{is_decision_point, FlowEntry, FlowKey, FLOW_LOCKED, VERDICT_MALICIOUS, VERDICT_NONE},
+    flow::{update_decides, FlowEntry, FlowKey, FLOW_LOCKED, VERDICT_MALICIOUS, VERDICT_NONE},
     model::Model,
     packet::{parse_ethernet, segment, PacketBytes, ParsedPacket, Segmentation, VlanTag},
     stats, ParseError,
@@ -339,8 +339,11 @@ fn try_classify<const CODE_ENGINE: bool>(ctx: &TcContext) -> Result<i32, ParseEr
     // `decide_with` tests the point again, the same test on the same count.
     let mut decision = Decision::default();
     let mut shadow_evaluated = false;
-    if is_decision_point(
+    // A GSO/GRO super-packet adds its frames at once: a decision point among them counts.
+    let frames = packet.extra_segments.saturating_add(1);
+    if update_decides(
         entry.state.packets(),
+        frames,
         config.decide_first_packets,
         config.decide_every,
     ) {
@@ -348,6 +351,7 @@ fn try_classify<const CODE_ENGINE: bool>(ctx: &TcContext) -> Result<i32, ParseEr
         shadow_evaluated = shadow.is_some();
         decision = decide_with(
             entry,
+            frames,
             model(SLOT_ACTIVE),
             shadow,
             &config,

@@ -4,7 +4,7 @@
 
 use crate::abi::ProbeConfig;
 use crate::features::FeatureVector;
-use crate::flow::{is_decision_point, FlowEntry, VERDICT_BENIGN, VERDICT_MALICIOUS};
+use crate::flow::{update_decides, FlowEntry, VERDICT_BENIGN, VERDICT_MALICIOUS};
 use crate::model::Model;
 
 /// Working memory of a decision (a per-CPU map value in the probe: it does not fit on the BPF
@@ -64,16 +64,18 @@ fn read_back(v: &i64) -> i64 {
     unsafe { core::ptr::read_volatile(v) }
 }
 
-/// Runs after the flow's state was updated with the current packet.
+/// Runs after the flow's state was updated with the current packet, which stood for `frames`
+/// frames on the wire (1; more for a GSO/GRO super-packet: `extra_segments + 1`).
 #[inline(always)]
 pub fn decide(
     entry: &mut FlowEntry,
+    frames: u32,
     active: Option<&Model>,
     shadow: Option<&Model>,
     config: &ProbeConfig,
     scratch: &mut Scratch,
 ) -> Decision {
-    decide_with(entry, active, shadow, config, scratch, |_, _, _| false)
+    decide_with(entry, frames, active, shadow, config, scratch, |_, _, _| false)
 }
 
 /// [`decide`] with a compiled scorer tried first: `code(slot, model, scratch)` writes the
@@ -84,6 +86,7 @@ pub fn decide(
 #[inline(always)]
 pub fn decide_with(
     entry: &mut FlowEntry,
+    frames: u32,
     active: Option<&Model>,
     shadow: Option<&Model>,
     config: &ProbeConfig,
@@ -94,7 +97,7 @@ pub fn decide_with(
     let packets = entry.state.packets();
     // (No combined "both models absent" test: LLVM turns it into an OR of two pointers, which
     // the verifier rejects.)
-    if !is_decision_point(packets, config.decide_first_packets, config.decide_every) {
+    if !update_decides(packets, frames, config.decide_first_packets, config.decide_every) {
         return d;
     }
     // Only the features a model reads: a model's mask is exactly the features its nodes or

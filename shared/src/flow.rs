@@ -145,3 +145,47 @@ impl FlowEntry {
 pub fn is_decision_point(packets: u32, first_packets: u32, every: u32) -> bool {
     packets <= first_packets || (every != 0 && packets.is_multiple_of(every))
 }
+
+/// Whether the update that brought a flow to `packets` by adding `frames` packets at once (1; a
+/// GSO/GRO super-packet adds its frames together) passed a decision point: the model decides when
+/// any count in `packets - frames + 1 ..= packets` is one. Testing the new count alone, a bulk
+/// flow's super-packets of 20 frames jumped over 32 and most multiples of 16, and its verdict
+/// stayed the one from packet 21.
+#[inline(always)]
+pub fn update_decides(packets: u32, frames: u32, first_packets: u32, every: u32) -> bool {
+    if frames <= 1 {
+        return is_decision_point(packets, first_packets, every);
+    }
+    let before = packets.saturating_sub(frames);
+    before < first_packets || (every != 0 && packets / every > before / every)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One frame at a time, the update decides exactly at the decision points; a super-packet
+    /// decides when any count it adds is one (and only then).
+    #[test]
+    fn an_update_decides_when_its_frames_pass_a_decision_point() {
+        for packets in 1..200 {
+            assert_eq!(
+                update_decides(packets, 1, 32, 16),
+                is_decision_point(packets, 32, 16),
+                "{packets}"
+            );
+        }
+        // 1 -> 21 -> 41 -> ...: 21 lies in 1-32, 41..61 holds 48, 61..81 holds 64 and 80.
+        assert!(update_decides(21, 20, 32, 16));
+        assert!(update_decides(41, 20, 32, 16), "22-41 holds 22-32");
+        assert!(update_decides(61, 20, 32, 16), "passes 48");
+        assert!(!update_decides(47, 5, 32, 16), "43-47: no decision point");
+        assert!(update_decides(2001, 20, 32, 16), "passes 1984 and 2000");
+        // No later decisions: only the first packets count.
+        assert!(!update_decides(2001, 20, 32, 0));
+        assert!(update_decides(40, 20, 32, 0), "21-40 holds 21-32");
+        // Every packet a decision point, and none.
+        assert!(update_decides(100, 7, 0, 1));
+        assert!(!update_decides(100, 7, 0, 0));
+    }
+}

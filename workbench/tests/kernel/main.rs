@@ -23,6 +23,7 @@ mod demo_hangup;
 mod eval;
 mod flood;
 mod gen_pcaps;
+mod gso_decisions;
 mod gso_gro;
 mod hostile;
 mod hot_swap;

@@ -150,6 +150,7 @@ impl Twin {
         };
         decide(
             &mut flows.entries[step.flow],
+            p.extra_segments.saturating_add(1),
             self.active.as_deref(),
             self.shadow.as_deref(),
             &self.config,
