@@ -12,7 +12,7 @@ use color_eyre::eyre::{Result, WrapErr};
 pub const FILE_NAME: &str = "cic-ids2017-wednesday-slowloris.zip";
 /// What the embedded slice is, for the summary and the screen.
 pub const DESCRIPTION: &str =
-    "CIC-IDS2017 Wednesday 9:48-10:06 (TrafficLabelling, 10 columns): 30,233 flows, BENIGN 24,445, DoS slowloris 5,788";
+    "CIC-IDS2017 Wednesday 9:48-10:10 (TrafficLabelling, 10 columns): 30,233 flows, BENIGN 24,445, DoS slowloris 5,788";
 pub const CITATION: &str = "Sharafaldin, Lashkari, Ghorbani, \"Toward Generating a New Intrusion Detection Dataset and Intrusion Traffic Characterization\", ICISSP 2018";
 
 pub static BYTES: &[u8] = include_bytes!("../../data/cic-ids2017-wednesday-slowloris.zip");

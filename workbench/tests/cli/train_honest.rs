@@ -449,3 +449,30 @@ fn mapped_columns_that_are_all_constant_are_named() {
         "{e}"
     );
 }
+
+/// A rules file whose rules name their captures (`capture = "..."`, as the real-capture labels
+/// do) labels the flows `train` reads from those captures, as it does for `features` and `eval`:
+/// `train` never told the labeler which capture it read, and said the labels matched none of
+/// the flows (SOC review).
+#[test]
+fn train_on_captures_applies_the_rules_that_name_their_capture() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let labels = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/real-eval/labels.toml");
+    let r = train(&[
+        s(&shared_data("pcaps/masscan-tcp-0-1000.pcap")),
+        s(&shared_data("pcaps/http.pcap")),
+        "--labels",
+        s(&labels),
+        "--model",
+        "tree",
+        "-o",
+        s(&dir.path().join("m.ebml")),
+    ]);
+    let m = &r["metrics"]["confusion"];
+    let n = |k: &str| m[k].as_u64().unwrap_or(0);
+    // Both classes reached the test side: the masscan capture's scan and its benign flows.
+    assert!(
+        n("true_positive") + n("false_negative") > 0 && n("true_negative") + n("false_positive") > 0,
+        "{r:#}"
+    );
+}

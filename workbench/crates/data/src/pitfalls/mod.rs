@@ -229,7 +229,13 @@ pub fn inspect(ds: &LoadedDataset) -> Vec<Finding> {
     clock.lap("single_features");
     findings.extend(identifiers::identifier_columns(&t, &singles));
     findings.extend(identifiers::leakage(&t, &singles));
-    findings.extend(identifiers::host_artefacts(&t, &singles));
+    let artefacts = identifiers::host_artefacts(&t, &singles);
+    // The split comparison fits on what training keeps: without the flagged host artefacts.
+    let left_out: Vec<String> = match artefacts.as_ref().map(|f| &f.evidence) {
+        Some(Evidence::HostArtefacts(h)) => h.columns.iter().map(|c| c.column.clone()).collect(),
+        _ => Vec::new(),
+    };
+    findings.extend(artefacts);
     // Independent detectors two at a time: rows on one thread, columns and splits on another.
     let ((row_findings, synthetic), (comparison, column_findings)) = std::thread::scope(|s| {
         let rows_side = s.spawn(|| {
@@ -237,7 +243,7 @@ pub fn inspect(ds: &LoadedDataset) -> Vec<Finding> {
             f.extend(rows::label_noise(&t));
             (f, columns::synthetic(&t))
         });
-        let comparison = splits::compare(&t);
+        let comparison = splits::compare(&t, &left_out);
         let mut f: Vec<Finding> = columns::constant(&t).into_iter().collect();
         f.extend(columns::correlated(&t));
         let rows_side = rows_side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));

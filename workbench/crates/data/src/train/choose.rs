@@ -274,7 +274,7 @@ fn what_it_does(ds: &Dataset, kind: SplitKind, s: &Split, files: &[String]) -> S
     let share = |rows: &[usize]| 100.0 * units(rows) as f64 / total.max(1) as f64;
     match kind {
         SplitKind::Time => format!(
-            "the data has a timestamp per row: train on the earliest {what} ({:.0}%), test on the latest ({:.0}%), attacks the model has not seen yet",
+            "the data has a timestamp per row: train on the earliest {what} ({:.0}%), test on the latest ({:.0}%): flows that came after every training row (later flows of the same attacks, too)",
             share(&s.train),
             share(&s.test)
         ),

@@ -112,6 +112,9 @@ pub fn from_captures(
         let ((Some(labeler), _) | (None, Some(labeler))) = (&mut shared_labeler, &mut own) else {
             bail!("{name}: no labels")
         };
+        // Rules with `capture = ...` match by the capture's name, as `features` and `eval` tell
+        // the labeler (without it, a rules file naming its captures labelled no flow here).
+        labeler.start_capture(pcap);
         let mut twin = Twin::new(shared::abi::ProbeConfig::default(), None, None);
         // This capture's flows follow the earlier captures' in `flows`, in the twin's order.
         let base = flows.len();

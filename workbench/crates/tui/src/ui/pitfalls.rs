@@ -145,14 +145,19 @@ fn render_split(frame: &mut Frame, area: Rect, app: &App, findings: &[workbench_
                         let drop = d.naive_f1 - f1;
                         // The threshold of the split_comparison finding's HIGH severity.
                         let (why, style) = if drop >= 0.1 {
-                            ("the random split measured memory", theme.malicious)
+                            (
+                                format!("the random split is optimistic by {drop:.3}"),
+                                theme.malicious,
+                            )
+                        } else if drop > 0.0 {
+                            (
+                                format!("F1 drop {drop:.3}: small, the score mostly holds"),
+                                theme.benign,
+                            )
                         } else {
-                            ("the score holds up", theme.benign)
+                            (format!("no drop ({drop:.3})"), theme.benign)
                         };
-                        lines.push(Line::from(Span::styled(
-                            format!("F1 drop {drop:.3}: {why}"),
-                            style,
-                        )));
+                        lines.push(Line::from(Span::styled(why, style)));
                     }
                     None => {
                         lines.extend(bar_lines(&bars, 1.0, w, theme.accent, true));

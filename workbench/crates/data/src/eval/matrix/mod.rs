@@ -267,7 +267,7 @@ fn specs(o: &MatrixOptions) -> Vec<Spec> {
             name: "CIC-IDS2017 Wednesday slice",
             source: Source::Tables(vec![cic.join("wednesday-0948-1006-slowloris-10col.csv")]),
             split: SplitKind::Time,
-            split_why: "the last 30% of the window",
+            split_why: "the latest third of the rows, cut between two minutes",
         },
         Spec {
             name: "CIC-IDS2017 Friday rows",
