@@ -281,3 +281,38 @@ fn concurrent_attaches_on_one_interface_are_serialised() {
         "kernel test: concurrent attaches on one interface: one attaches, the other says already attached",
     );
 }
+
+/// A layer-3 device (a tun, as WireGuard and VPNs make) and the loopback device have no
+/// Ethernet header for the probe to read: refused at attach, nothing pinned (kernel review).
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn attach_to_a_device_without_ethernet_headers_is_refused() {
+    crate::common::require_kernel("attach_to_a_device_without_ethernet_headers_is_refused");
+    let id = crate::common::lab_id("pl3");
+    let lab = Lab::create(&id, ((std::process::id() + 163) % 200) as u8 + 4).expect("lab");
+    let tun = format!("ebml-{id}t");
+    let made = std::process::Command::new("ip")
+        .args(["-n", &lab.netns, "tuntap", "add", "mode", "tun", "name", &tun])
+        .status()
+        .expect("ip runs");
+    assert!(made.success(), "a tun device in the lab namespace");
+    for (iface, what) in [
+        (tun.as_str(), "a layer-3 device without link headers"),
+        ("lo", "the loopback device"),
+    ] {
+        let out = workbench(&["probe", "attach", "--iface", iface, "--netns", &lab.netns]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{iface}: attached");
+        assert!(
+            err.contains(&format!("{iface} is {what}")) && err.contains("Ethernet"),
+            "{err}"
+        );
+        assert!(
+            !workbench_kernel::bpffs::iface_dir(iface).exists(),
+            "{iface}: pins made"
+        );
+    }
+}

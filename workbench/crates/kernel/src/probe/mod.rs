@@ -147,6 +147,58 @@ pub fn ifindex(iface: &str) -> Result<u32> {
     Ok(index)
 }
 
+/// The link type of `iface` in this network namespace (`ARPHRD_*`, the `sa_family` that
+/// SIOCGIFHWADDR reports), None when it cannot be read.
+fn link_type(iface: &str) -> Option<u16> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let name = iface.as_bytes();
+    if name.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    // SAFETY: plain socket(2); the fd is owned below.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return None;
+    }
+    // SAFETY: a new fd nobody else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: a zeroed ifreq is valid; the name is copied in with its NUL left in place.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFHWADDR fills ifr_hwaddr of the ifreq it is given.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) } != 0 {
+        return None;
+    }
+    // SAFETY: the union member SIOCGIFHWADDR wrote.
+    Some(unsafe { req.ifr_ifru.ifru_hwaddr.sa_family })
+}
+
+/// The probe parses Ethernet frames (tc gives it the MAC header): on a layer-3 device (tun,
+/// WireGuard, a GRE or IPIP tunnel) there is none, and every packet would be counted as not IP
+/// or misread as whatever its first bytes look like. Refused before anything is made.
+fn require_ethernet(iface: &str) -> Result<()> {
+    let Some(kind) = link_type(iface) else {
+        return Ok(());
+    };
+    if kind == libc::ARPHRD_ETHER {
+        return Ok(());
+    }
+    let what = match kind {
+        libc::ARPHRD_LOOPBACK => "the loopback device",
+        libc::ARPHRD_NONE => "a layer-3 device without link headers (tun, WireGuard)",
+        libc::ARPHRD_TUNNEL | libc::ARPHRD_TUNNEL6 | libc::ARPHRD_SIT | libc::ARPHRD_IPGRE => "an IP tunnel",
+        _ => "not an Ethernet device",
+    };
+    fail!(
+        Unsupported,
+        "{iface} is {what} (link type {kind}): the probe reads Ethernet frames, so on it every packet \
+         would count as unparsed or be misread; attach it to the Ethernet interface the traffic \
+         crosses (a NIC, a veth, a bridge, a VLAN or bond device)"
+    );
+}
+
 /// Pins left behind in `dir`, if any.
 fn existing_pins(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -333,6 +385,7 @@ fn attach_tcx(
 fn attach_here(iface: &str, options: &AttachOptions, netns: Option<&str>) -> Result<AttachReport> {
     caps::require_load_access("attaching the probe")?;
     let ifindex = ifindex(iface)?;
+    require_ethernet(iface)?;
     bpffs::ensure_mounted()?;
     // Held until the probe is attached (or what was made is removed): another attach or a
     // detach on this interface waits, then sees the whole probe or none.
