@@ -95,7 +95,8 @@ pub enum ParseError {
     TooManyVlanTags,
     /// The frame ends inside a header.
     Truncated,
-    /// IP version field or IHL/total length inconsistent.
+    /// IP version field or IHL/total length inconsistent, an IP length beyond the frame's end
+    /// on the wire, or an IPv6 payload length of 0.
     BadIpHeader,
     /// A non-first IPv4 fragment: it carries no transport header.
     Fragment,
@@ -250,6 +251,9 @@ fn parse_ip_on_wire<P: PacketBytes>(
         frame_bytes: buffer_bytes.wrapping_add(wire.metadata_tag_bytes),
         ..ParsedPacket::default()
     };
+    // Where the IP length says the packet ends, checked once the headers are read (a frame
+    // ending inside a header stays truncated).
+    let ip_end: u64;
     let (l4_offset, ip_payload_bytes) = match ethertype {
         ETHERTYPE_IPV4 => {
             let h: [u8; 20] = pkt.read(offset).ok_or(ParseError::Truncated)?;
@@ -270,6 +274,7 @@ fn parse_ip_on_wire<P: PacketBytes>(
                 return Err(ParseError::UnsupportedProtocol);
             }
             p.header_bytes = ihl_bytes;
+            ip_end = offset as u64 + total_bytes as u64;
             (offset + ihl_bytes as usize, total_bytes - ihl_bytes)
         }
         ETHERTYPE_IPV6 => {
@@ -285,8 +290,16 @@ fn parse_ip_on_wire<P: PacketBytes>(
             if p.proto != PROTO_TCP && p.proto != PROTO_UDP && p.proto != PROTO_ICMPV6 {
                 return Err(ParseError::UnknownNextHeader);
             }
+            let payload_len = be16(h[4], h[5]) as u32;
+            // Payload length 0 is a jumbogram's (RFC 2675: its hop-by-hop option is refused
+            // above as an extension header) or BIG TCP's (docs/FEATURES.md): bad_ip_header.
+            ip_end = if payload_len == 0 {
+                u64::MAX
+            } else {
+                offset as u64 + 40 + payload_len as u64
+            };
             p.header_bytes = 40;
-            (offset + 40, be16(h[4], h[5]) as u32)
+            (offset + 40, payload_len)
         }
         _ => return Err(ParseError::NotIp),
     };
@@ -321,6 +334,13 @@ fn parse_ip_on_wire<P: PacketBytes>(
             8
         }
     };
+    // An IP length past the frame's end on the wire: Linux drops the packet (`ip_rcv_core`,
+    // `ipv6_rcv`: skb->len below it), so it is not the flow's, whatever its headers say. A
+    // GSO/GRO super-packet's lengths are the whole buffer's and pass; a snap-length capture is
+    // checked against its original length. Offsets and length are both the buffer's.
+    if ip_end > buffer_bytes as u64 {
+        return Err(ParseError::BadIpHeader);
+    }
     p.header_bytes += l4_header_bytes;
     p.payload_bytes = ip_payload_bytes.saturating_sub(l4_header_bytes);
     Ok(p)

@@ -160,6 +160,69 @@ fn every_truncation_is_truncated_never_a_flow() {
     assert!(parse(&f).is_ok());
 }
 
+/// A SYN of 54 bytes on the wire whose IPv4 total length says 640: the decoy of a port scan
+/// (the receiver drops it, so it must not count as the flow's packet).
+#[test]
+fn an_ipv4_total_length_beyond_the_wire_frame_is_a_bad_ip_header() {
+    let mut tcp = std::vec![0u8; 20];
+    tcp[0..2].copy_from_slice(&50000u16.to_be_bytes());
+    tcp[2..4].copy_from_slice(&22u16.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x02;
+    let honest = frame(&[&eth(ETHERTYPE_IPV4), &ipv4(PROTO_TCP, 20, 5, 0), &tcp]);
+    assert_eq!(parse(&honest).map(|p| p.payload_bytes), Ok(0));
+    let mut decoy = honest.clone();
+    decoy[16..18].copy_from_slice(&640u16.to_be_bytes());
+    assert_eq!(parse(&decoy), Err(ParseError::BadIpHeader));
+    // One byte over the frame is enough; exactly the frame (or less, Ethernet padding) is fine.
+    decoy[16..18].copy_from_slice(&41u16.to_be_bytes());
+    assert_eq!(parse(&decoy), Err(ParseError::BadIpHeader));
+    let mut padded = honest.clone();
+    padded.resize(60, 0);
+    assert_eq!(
+        parse(&padded).map(|p| (p.payload_bytes, p.frame_bytes)),
+        Ok((0, 60))
+    );
+    // A snap-length capture: the bytes are cut, the wire length is the frame's, so it parses.
+    let mut long = frame(&[&eth(ETHERTYPE_IPV4), &ipv4(PROTO_TCP, 1020, 5, 0), &tcp]);
+    long.resize(14 + 20 + 20 + 1000, 0x5a);
+    let cut = FrameBytes {
+        data: &long[..64],
+        wire_len_bytes: long.len() as u32,
+    };
+    assert_eq!(parse_ethernet(&cut).map(|p| p.payload_bytes), Ok(1000));
+    let lie = FrameBytes {
+        data: &long[..64],
+        wire_len_bytes: long.len() as u32 - 1,
+    };
+    assert_eq!(parse_ethernet(&lie), Err(ParseError::BadIpHeader));
+}
+
+#[test]
+fn an_ipv6_payload_length_beyond_the_wire_frame_or_zero_is_a_bad_ip_header() {
+    let mut h = std::vec![0x60u8, 0, 0, 0, 0, 8 + 4, PROTO_UDP, 64];
+    h.extend_from_slice(&[0u8; 32]);
+    let ok = frame(&[&eth(ETHERTYPE_IPV6), &h, &udp(5, 6, 4)]);
+    assert_eq!(parse(&ok).map(|p| p.payload_bytes), Ok(4));
+    let mut over = ok.clone();
+    over[14 + 5] = 8 + 5;
+    assert_eq!(parse(&over), Err(ParseError::BadIpHeader));
+    // Payload length 0 on a packet with a TCP header and 1,000 bytes: no jumbo option (that
+    // would be a hop-by-hop header, unparsed), so nothing says how long the packet is.
+    let mut tcp = std::vec![0u8; 20];
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x10;
+    tcp.resize(1020, 0x5a);
+    let mut zero = h.clone();
+    zero[4..6].copy_from_slice(&0u16.to_be_bytes());
+    zero[6] = PROTO_TCP;
+    let f = frame(&[&eth(ETHERTYPE_IPV6), &zero, &tcp]);
+    assert_eq!(parse(&f), Err(ParseError::BadIpHeader));
+    zero[4..6].copy_from_slice(&1020u16.to_be_bytes());
+    let f = frame(&[&eth(ETHERTYPE_IPV6), &zero, &tcp]);
+    assert_eq!(parse(&f).map(|p| p.payload_bytes), Ok(1000));
+}
+
 #[test]
 fn both_directions_share_one_key() {
     let a = frame(&[

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use workbench_flow::model::file::{self, ModelFile};
 use workbench_kernel::enforce::{self, DefaultRoute};
+use workbench_kernel::eve_sink::MAX_ROTATE_KEEP;
 use workbench_kernel::models::Clock;
 use workbench_kernel::tc::AttachMode;
 
@@ -241,6 +242,15 @@ fn check_values(cfg: &AgentConfig, path: &Path) -> Result<(), String> {
     if cfg.events_rotate_bytes == 0 {
         return Err(key("events_rotate_bytes", "must be at least 1".into()));
     }
+    if cfg.events_rotate_keep > MAX_ROTATE_KEEP {
+        return Err(key(
+            "events_rotate_keep",
+            format!(
+                "{} is more than the {MAX_ROTATE_KEEP} rotated files allowed (each rotation looks at every one)",
+                cfg.events_rotate_keep
+            ),
+        ));
+    }
     if cfg.flow_table == Some(0) {
         return Err(key("flow_table", "must be at least 1 entry".into()));
     }
@@ -465,6 +475,28 @@ mod tests {
             );
             assert_eq!(e.lines().count(), 1, "{e}");
         }
+    }
+
+    /// Each rotation looks at every kept file: a keep in the billions would stall the event
+    /// loop, so the key is bounded, and the error names the file and the key.
+    #[test]
+    fn agent_config_rotate_keep_is_bounded() {
+        let p = Path::new("a.toml");
+        let with = |keep: u64| {
+            parse(
+                &format!("[agent]\ninterfaces = [\"lo\"]\nmodel = \"m\"\nevents_rotate_keep = {keep}\n"),
+                p,
+            )
+            .expect("parses")
+        };
+        check_values(&with(1000), p).expect("1000 is allowed");
+        check_values(&with(0), p).expect("0 is allowed");
+        let e = check_values(&with(4_000_000_000), p).expect_err("too many");
+        assert!(
+            e.starts_with("a.toml: key `agent.events_rotate_keep`: ") && e.contains("1000"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
     }
 
     /// The example files in deploy/ are configurations this parser takes.

@@ -199,9 +199,10 @@ impl Agent {
             return;
         }
         self.next_poll = Instant::now() + Duration::from_millis(self.cfg.model_dir_poll_ms);
-        let ready = self.watch.as_mut().map(ModelDir::poll).unwrap_or_default();
-        for path in ready {
-            self.take_model(&path);
+        let polled = self.watch.as_mut().map(ModelDir::poll).unwrap_or_default();
+        self.counters.models_rejected += polled.refused;
+        for (path, bytes) in polled.ready {
+            self.take_model(&path, &bytes);
         }
         self.judge();
     }
@@ -214,19 +215,12 @@ impl Agent {
         ));
     }
 
-    /// A new or changed model file: validated as `deploy` validates, then the shadow.
-    fn take_model(&mut self, path: &Path) {
-        let m = match file::read(path) {
+    /// A new or changed model file (`bytes`, as the watcher read it): validated as `deploy`
+    /// validates, then the shadow.
+    fn take_model(&mut self, path: &Path, bytes: &[u8]) {
+        let m = match file::parse(bytes) {
             Ok(m) => m,
-            Err(e) => {
-                // The error names the file already; say the reason once.
-                let reason = format!("{e:#}");
-                let reason = reason
-                    .strip_prefix(&format!("{}: ", path.display()))
-                    .unwrap_or(&reason)
-                    .to_string();
-                return self.reject(path, &reason);
-            }
+            Err(e) => return self.reject(path, &format!("{e:#}")),
         };
         let id = id_string(m.model.header.model_id);
         let first = self.ifaces.keys().next().cloned().unwrap_or_default();

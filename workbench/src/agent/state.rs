@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::events::PerOutput;
-use super::http::{self, Reply};
+use super::http::{self, OneAtATime, Reply};
 use super::watch::Candidate;
 use super::{probes, series, Counters};
 
@@ -15,6 +15,11 @@ use super::{probes, series, Counters};
 /// its work; a reload that attaches a new interface takes a few seconds at most. Well under
 /// the DaemonSet's liveness window (3 failed probes 10 s apart).
 pub const STALLED: Duration = Duration::from_secs(10);
+
+/// How long a scrape waits for the one render at a time before it gets a 503: concurrent
+/// scrapes queue for the flow-table walk, but none waits without end (and holds its
+/// connection slot meanwhile).
+pub const RENDER_WAIT: Duration = Duration::from_secs(5);
 
 /// The agent's state as of one turn of its loop (cheap to build: names and counters).
 #[derive(Debug, Clone, Default)]
@@ -41,7 +46,9 @@ pub struct Shared {
     snapshot: Mutex<Arc<Snapshot>>,
     last_turn: Mutex<Instant>,
     /// One flow-table walk at a time: concurrent scrapes must not eat the CPU the loop needs.
-    render: Mutex<()>,
+    render: OneAtATime,
+    /// [`RENDER_WAIT`], shorter in tests.
+    render_wait: Duration,
 }
 
 /// A poisoned lock still holds a usable value here (plain data, replaced whole).
@@ -51,10 +58,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub fn new(first: Snapshot) -> Arc<Shared> {
+        Shared::waiting(first, RENDER_WAIT)
+    }
+
+    fn waiting(first: Snapshot, render_wait: Duration) -> Arc<Shared> {
         Arc::new(Shared {
             snapshot: Mutex::new(Arc::new(first)),
             last_turn: Mutex::new(Instant::now()),
-            render: Mutex::new(()),
+            render: OneAtATime::default(),
+            render_wait,
         })
     }
 
@@ -102,7 +114,15 @@ impl Shared {
             },
             "/metrics" => {
                 let snapshot = self.snapshot();
-                let _one = lock(&self.render);
+                let Some(_turn) = self.render.enter(self.render_wait) else {
+                    return Reply::text(
+                        "503 Service Unavailable",
+                        format!(
+                            "busy: another scrape has been rendering for {} s; try again\n",
+                            self.render_wait.as_secs_f64()
+                        ),
+                    );
+                };
                 match series::render(&snapshot) {
                     Ok(text) => Reply {
                         status: "200 OK",
@@ -114,6 +134,18 @@ impl Shared {
             }
             _ => Reply::text("404 Not Found", "served: /metrics, /healthz, /readyz\n"),
         }
+    }
+}
+
+/// The HTTP server's view: `/healthz` and `/readyz` take no render turn and walk no table,
+/// so they are answered also on the reserve slots (http.rs) while the others are all taken.
+impl http::Handler for Shared {
+    fn reply(&self, path: &str) -> Reply {
+        self.route(path)
+    }
+
+    fn quick(&self, path: &str) -> bool {
+        matches!(path, "/healthz" | "/readyz")
     }
 }
 
@@ -187,5 +219,34 @@ mod tests {
             "no socket configured: {}",
             m.body
         );
+    }
+
+    #[test]
+    fn a_scrape_waits_a_bounded_time_for_the_render_and_gets_a_503() {
+        let shared = Shared::waiting(Snapshot::default(), Duration::from_millis(300));
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Another scrape's render, holding the turn.
+        let turn = shared.render.enter(Duration::ZERO).expect("free");
+        let waiter = {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let r = shared.route("/metrics");
+                let _ = tx.send((r.status, r.body, started.elapsed()));
+            })
+        };
+        // Without a bounded wait this would block until the turn is given back.
+        let got = rx.recv_timeout(Duration::from_secs(3));
+        drop(turn);
+        let (status, body, took) = got.expect("an answer while the other render still runs");
+        assert_eq!(status, "503 Service Unavailable", "{body}");
+        assert!(body.contains("another scrape"), "{body}");
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+        waiter.join().expect("waiter");
+        // Health is not behind the render, and is quick for the reserve slots.
+        let _turn = shared.render.enter(Duration::ZERO).expect("free again");
+        assert_eq!(shared.route("/healthz").status, "200 OK");
+        assert!(http::Handler::quick(&*shared, "/healthz"));
+        assert!(!http::Handler::quick(&*shared, "/metrics"));
     }
 }

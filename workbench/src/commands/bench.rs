@@ -440,7 +440,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 .chain(std::env::args().skip(1))
                 .collect::<Vec<_>>()
                 .join(" ");
-            let (md, json_out) = outputs(quick, md, json_out);
+            let (md, json_out) = outputs(quick, md, json_out)?;
             let report = all::run(&all::Options {
                 quick,
                 md: md.clone(),
@@ -474,17 +474,26 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
 }
 
 /// Where `bench all` writes: what was asked for, else the committed documents for a full run and
-/// a temporary folder for `--quick` (its small-input figures are not the release numbers).
-fn outputs(quick: bool, md: Option<PathBuf>, json_out: Option<PathBuf>) -> (PathBuf, PathBuf) {
-    let dir = if quick {
-        std::env::temp_dir().join("ebpf-ml-workbench-bench-quick")
+/// the user's cache folder for `--quick` (its small-input figures are not the release numbers):
+/// `$XDG_CACHE_HOME/ebpf-ml-workbench/bench-quick` (or `~/.cache/...`), not a fixed name in the
+/// shared temporary folder, where another user could have made it first (a root run would then
+/// write where they say).
+fn outputs(quick: bool, md: Option<PathBuf>, json_out: Option<PathBuf>) -> Result<(PathBuf, PathBuf)> {
+    let dir = if quick && (md.is_none() || json_out.is_none()) {
+        let Some(base) = workbench_data::dataset::cache::user_cache_base() else {
+            bail!("bench all --quick: no cache folder for the report (set XDG_CACHE_HOME or HOME), or name the files with --md and --json-out");
+        };
+        let dir = base.join("ebpf-ml-workbench").join("bench-quick");
+        // Made private, and refused if another user owns it.
+        all::output_dir(&dir)?;
+        dir
     } else {
         PathBuf::from("docs")
     };
-    (
+    Ok((
         md.unwrap_or_else(|| dir.join("BENCHMARKS.md")),
         json_out.unwrap_or_else(|| dir.join("benchmarks.json")),
-    )
+    ))
 }
 
 /// The report as a table with the targets below it.

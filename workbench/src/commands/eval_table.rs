@@ -33,22 +33,26 @@ pub struct EvalTableArgs {
     pub output: Output,
 }
 
-/// Removes the working directory however the run ends.
-struct WorkDir(PathBuf);
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// The working directory: `$TMPDIR/workbench-eval-table-PID-RANDOM`, a new directory with mode
+/// 0700 (never one already there: another user could make a guessable name first and swap a
+/// table before a model is trained on it), removed however the run ends (the TempDir's drop).
+fn work_dir() -> Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    let prefix = format!("workbench-eval-table-{}-", std::process::id());
+    tempfile::Builder::new()
+        .prefix(&prefix)
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .wrap_err("creating a private temporary folder for eval-table")
 }
 
 pub fn run(args: EvalTableArgs) -> Result<()> {
-    let work = WorkDir(std::env::temp_dir().join(format!("workbench-eval-table-{}", std::process::id())));
+    let work = work_dir()?;
     let opts = MatrixOptions {
         shared_data: args.shared_data,
         samples: args.samples,
         real_labels: args.real_labels,
-        work_dir: work.0.clone(),
+        work_dir: work.path().to_path_buf(),
     };
     let report = matrix::build(&opts, &|step| eprintln!("eval-table: {step}"))?;
     let region = markdown::region(&report);
@@ -87,4 +91,30 @@ pub fn run(args: EvalTableArgs) -> Result<()> {
     }
     // As text the table is the document written (or checked) above: nothing more on stdout.
     args.output.emit(&Shown::new(&report, |_, _| Ok(())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The working folder is a new private directory, not `$TMPDIR/workbench-eval-table-PID`
+    /// that another user could make (or plant as a symlink) first.
+    #[test]
+    fn eval_table_work_dir_is_private_and_unguessable() {
+        use std::os::unix::fs::PermissionsExt;
+        let guessable = std::env::temp_dir().join(format!("workbench-eval-table-{}", std::process::id()));
+        let victim = tempfile::tempdir().expect("victim");
+        let _ = std::fs::remove_file(&guessable);
+        std::os::unix::fs::symlink(victim.path(), &guessable).expect("planted");
+        let work = work_dir();
+        let _ = std::fs::remove_file(&guessable);
+        let work = work.expect("made");
+        let path = work.path().to_path_buf();
+        assert_ne!(path, guessable);
+        let meta = std::fs::symlink_metadata(&path).expect("stat");
+        assert!(meta.is_dir(), "a directory, not a symlink");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        drop(work);
+        assert!(!path.exists(), "removed at the end");
+    }
 }

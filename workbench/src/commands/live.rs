@@ -37,8 +37,9 @@ pub struct LiveArgs {
     #[arg(long, requires = "events_file", default_value_t = 100 << 20,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub rotate_bytes: u64,
-    /// With --events-file: rotated files kept (0: start the file again instead).
-    #[arg(long, requires = "events_file", default_value_t = 5)]
+    /// With --events-file: rotated files kept (0: start the file again instead; at most 1000).
+    #[arg(long, requires = "events_file", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(0..=workbench_kernel::eve_sink::MAX_ROTATE_KEEP as i64))]
     pub rotate_keep: u32,
     /// With --jsonl: send the lines to this listening Unix stream socket instead of stdout.
     #[arg(long, requires = "jsonl")]

@@ -1,17 +1,21 @@
 //! `workbench metrics --iface IF [--listen ADDR | --once]`: the probe's Prometheus metrics
 //! (workbench_kernel::metrics) over HTTP at `/metrics`, read from the kernel at every scrape, or
-//! printed once. The server is a few lines over std's TcpListener rather than an HTTP crate: it
-//! answers one GET at a time on a scrape interval of seconds, and an async runtime would be the
-//! largest dependency of the binary for that. `workbench agent` (issue 15 item 2) is meant to serve
-//! the same text on its `metrics_listen`.
+//! printed once. The server is the agent's (agent/http.rs), a few lines over std's TcpListener
+//! rather than an HTTP crate: a worker thread per connection, each request cut off 2 s after it
+//! began (not per read: a client sending a byte now and then holds nothing for long), at most
+//! 4 connections from one address and 16 in all, one kernel read at a time (a scrape waits at
+//! most 5 s for it, then gets a 503). `workbench agent` serves the same text on its
+//! `metrics_listen`.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use color_eyre::eyre::{eyre, Result};
 
+use crate::agent::http::{Handler, OneAtATime, Reply, Server, METRICS_TYPE};
 use workbench_kernel::metrics;
 
 #[derive(Debug, Args)]
@@ -30,8 +34,61 @@ pub struct MetricsArgs {
     pub duration_s: Option<u64>,
 }
 
-/// Prometheus' text format.
-const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// How long a scrape waits for another one's kernel read before it gets a 503.
+const RENDER_WAIT: Duration = Duration::from_secs(5);
+
+/// `/metrics`, rendered by `render` one scrape at a time.
+struct Scrape<F> {
+    render: F,
+    one: OneAtATime,
+}
+
+impl<F: Fn() -> Result<String> + Send + Sync + 'static> Handler for Scrape<F> {
+    fn reply(&self, path: &str) -> Reply {
+        if path != "/metrics" {
+            return Reply::text("404 Not Found", "only /metrics is served\n");
+        }
+        let Some(_turn) = self.one.enter(RENDER_WAIT) else {
+            return Reply::text(
+                "503 Service Unavailable",
+                "busy: another scrape has been reading the kernel for 5 s; try again\n",
+            );
+        };
+        match (self.render)() {
+            Ok(text) => Reply {
+                status: "200 OK",
+                content_type: METRICS_TYPE,
+                body: text,
+            },
+            Err(e) => {
+                eprintln!("metrics: {e}");
+                Reply::text("500 Internal Server Error", format!("{e}\n"))
+            }
+        }
+    }
+}
+
+fn log(msg: String) {
+    eprintln!("metrics: {msg}");
+}
+
+/// Serves `render` at http://ADDR/metrics on threads of their own; the address it listens on.
+fn serve<F>(listen: SocketAddr, render: F) -> Result<String>
+where
+    F: Fn() -> Result<String> + Send + Sync + 'static,
+{
+    let server = Server::bind(listen)
+        .map_err(|e| eyre!("metrics: {e}"))?
+        .logging_to(log);
+    let addr = server.local_addr();
+    server
+        .spawn(Arc::new(Scrape {
+            render,
+            one: OneAtATime::default(),
+        }))
+        .map_err(|e| eyre!("metrics: {e}"))?;
+    Ok(addr)
+}
 
 pub fn run(args: MetricsArgs) -> Result<()> {
     let render =
@@ -44,69 +101,65 @@ pub fn run(args: MetricsArgs) -> Result<()> {
     // Fail before serving when the probe is not there (a clear error, not a server of 500s).
     render(&args.iface)?;
     workbench_kernel::lifecycle::install()?;
-    let listener = TcpListener::bind(args.listen)
-        .map_err(|e| eyre!("metrics: cannot listen on {}: {e}", args.listen))?;
-    listener.set_nonblocking(true)?;
-    eprintln!(
-        "metrics: serving http://{}/metrics for {}",
-        listener.local_addr()?,
-        args.iface
-    );
+    let iface = args.iface.clone();
+    let addr = serve(args.listen, move || render(&iface))?;
+    eprintln!("metrics: serving http://{addr}/metrics for {}", args.iface);
     let deadline = args.duration_s.map(|s| Instant::now() + Duration::from_secs(s));
     loop {
-        match listener.accept() {
-            Ok((stream, peer)) => {
-                if let Err(e) = answer(stream, &args.iface, &render) {
-                    eprintln!("metrics: request from {peer}: {e}");
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Err(eyre!("metrics: accepting a connection: {e}")),
-        }
+        std::thread::sleep(Duration::from_millis(20));
         if deadline.is_some_and(|d| Instant::now() >= d) || workbench_kernel::lifecycle::stop_requested() {
             return Ok(());
         }
     }
 }
 
-/// Reads one request's head and answers it: `GET /metrics` with the metrics, anything else with
-/// 404 or 405; a failed read of the kernel with 500 and the reason.
-fn answer(mut stream: TcpStream, iface: &str, render: &dyn Fn(&str) -> Result<String>) -> Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf)?;
-        if n == 0 || head.len() > 16 * 1024 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpStream;
+
+    fn get(addr: &str, path: &str) -> (String, Duration) {
+        let started = Instant::now();
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").expect("send");
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        (reply, started.elapsed())
     }
-    let first = String::from_utf8_lossy(&head);
-    let mut words = first.lines().next().unwrap_or("").split_whitespace();
-    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let (status, content_type, body) = match (method, path.split('?').next().unwrap_or("")) {
-        ("GET", "/metrics") => match render(iface) {
-            Ok(text) => ("200 OK", CONTENT_TYPE, text),
-            Err(e) => {
-                eprintln!("metrics: {e}");
-                ("500 Internal Server Error", "text/plain", format!("{e}\n"))
-            }
-        },
-        ("GET", _) => (
-            "404 Not Found",
-            "text/plain",
-            "only /metrics is served\n".to_string(),
-        ),
-        _ => ("405 Method Not Allowed", "text/plain", "only GET\n".to_string()),
-    };
-    let reply = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(reply.as_bytes())?;
-    Ok(())
+
+    #[test]
+    fn a_trickling_client_does_not_delay_another_scrape() {
+        let addr = serve("127.0.0.1:0".parse().expect("address"), || {
+            Ok("workbench_flows 1\n".to_string())
+        })
+        .expect("serve");
+        // One byte every 1 s: under any per-read timeout, for as long as it likes.
+        let trickler = {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut c = TcpStream::connect(&addr).expect("connect");
+                let started = Instant::now();
+                for b in b"GET /metrics HTTP/1.1\r\n" {
+                    if c.write_all(&[*b]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                started.elapsed()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        let (reply, took) = get(&addr, "/metrics");
+        assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+        assert!(reply.ends_with("workbench_flows 1\n"), "{reply}");
+        assert!(took < Duration::from_secs(1), "a second scrape took {took:?}");
+        let (reply, _) = get(&addr, "/nope");
+        assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+        // The trickler is cut off at the request time (its writes fail soon after).
+        let held = trickler.join().expect("trickler");
+        assert!(held < Duration::from_secs(6), "the trickler held on for {held:?}");
+    }
 }

@@ -384,6 +384,13 @@ fn print_human(out: &str, o: &RunOutput, f: &mut fmt::Formatter<'_>) -> fmt::Res
     if let Some(why) = metrics.one_class() {
         writeln!(f, "  undefined figures: {why}")?;
     }
+    if let Some(dropped) = o
+        .dropped
+        .as_ref()
+        .and_then(workbench_data::dataset::Dropped::summary)
+    {
+        writeln!(f, "  {dropped}")?;
+    }
     writeln!(f, "  split: {}", o.split.reason)?;
     if !o.left_out.is_empty() {
         writeln!(

@@ -67,24 +67,29 @@ impl Default for DemoOptions {
     }
 }
 
-/// A directory of this run's files, removed on drop.
-pub struct Scratch(PathBuf);
+/// A directory of this run's files, removed on drop: `$TMPDIR/workbench-demo-PID-RANDOM`, a
+/// new directory with mode 0700 (never one already there: another user could make a guessable
+/// name first, or plant a symlink, and swap the files a root demo trains on).
+pub struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     fn new() -> Result<Scratch> {
-        let dir = std::env::temp_dir().join(format!("workbench-demo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+        Self::in_dir(&std::env::temp_dir())
+    }
+
+    fn in_dir(parent: &Path) -> Result<Scratch> {
+        use std::os::unix::fs::PermissionsExt;
+        let prefix = format!("workbench-demo-{}-", std::process::id());
+        let dir = tempfile::Builder::new()
+            .prefix(&prefix)
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(parent)
+            .wrap_err_with(|| format!("creating a private folder {}*", parent.join(&prefix).display()))?;
         Ok(Scratch(dir))
     }
 
     pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path()
     }
 }
 
@@ -415,4 +420,35 @@ fn capture_packets(pcap: &Path) -> Result<u64> {
     let reader = workbench_flow::capture::open(pcap, true)
         .wrap_err_with(|| format!("counting the packets of {}", pcap.display()))?;
     Ok(reader.flatten().count() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scratch folder is a new private directory, not `$TMPDIR/workbench-demo-PID`, which
+    /// another user can make first or point elsewhere with a symlink; it goes with the demo.
+    #[test]
+    fn demo_scratch_is_private_and_unguessable() {
+        use std::os::unix::fs::PermissionsExt;
+        let pid = std::process::id();
+        let guessable = std::env::temp_dir().join(format!("workbench-demo-{pid}"));
+        let victim = tempfile::tempdir().expect("victim");
+        let _ = std::fs::remove_file(&guessable);
+        std::os::unix::fs::symlink(victim.path(), &guessable).expect("planted");
+        let scratch = Scratch::new();
+        let _ = std::fs::remove_file(&guessable);
+        let scratch = scratch.expect("made");
+        let path = scratch.path().to_path_buf();
+        assert_ne!(path, guessable);
+        let name = path.file_name().expect("name").to_string_lossy().to_string();
+        assert!(name.starts_with(&format!("workbench-demo-{pid}-")), "{name}");
+        let meta = std::fs::symlink_metadata(&path).expect("stat");
+        assert!(meta.is_dir(), "a directory, not a symlink");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        std::fs::write(path.join("f"), "x").expect("write");
+        assert_eq!(std::fs::read_dir(victim.path()).expect("ls").count(), 0);
+        drop(scratch);
+        assert!(!path.exists(), "removed with the demo");
+    }
 }

@@ -98,7 +98,8 @@ fn bench_all_quick_reports_every_section() {
 }
 
 /// A quick run, as CI and a curious user start it, leaves the committed release table alone:
-/// without --md it writes beside the system's temporary files and says where.
+/// without --md it writes to the user's own cache folder (never a guessable name in the
+/// world-writable /tmp, which another user could plant a symlink in) and says where.
 #[test]
 fn bench_all_quick_does_not_rewrite_the_committed_table() {
     let dir = TempDir::new("ebml-bench-quick-");
@@ -113,6 +114,7 @@ fn bench_all_quick_does_not_rewrite_the_committed_table() {
         .args(["bench", "all", "--quick", "--section", "tui"])
         .current_dir(dir.path())
         .env("TMPDIR", &tmp)
+        .env("XDG_CACHE_HOME", &tmp)
         .output()
         .expect("run workbench");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -125,7 +127,7 @@ fn bench_all_quick_does_not_rewrite_the_committed_table() {
         std::fs::read_to_string(docs.join("benchmarks.json")).expect("json"),
         "{}\n"
     );
-    let quick = tmp.join("ebpf-ml-workbench-bench-quick");
+    let quick = tmp.join("ebpf-ml-workbench").join("bench-quick");
     let table = std::fs::read_to_string(quick.join("BENCHMARKS.md")).expect("the quick table");
     assert!(
         table.contains("workbench bench all --quick --section tui"),

@@ -5,6 +5,7 @@
 pub mod capfile;
 pub mod demo;
 pub mod eve_schema;
+pub mod linkcraft;
 pub mod parquet_seed;
 pub mod probe_lab;
 pub mod promtool;

@@ -2,10 +2,16 @@
 //! while eight TCP clients that never send a request are kept connected to the metrics port
 //! and the lab sends thousands of new flows, every verdict event reaches the events file (its
 //! lines equal the probe's verdict changes, none lost), and `/metrics` scrapes taken meanwhile
-//! answer within 2 s, `/healthz` with 200. Traffic only between the ends of the test's own veth
-//! pair; HTTP on loopback.
+//! answer within 2 s, `/healthz` with 200. And its connection limits (security review): with
+//! every general connection slot held by idle clients from four addresses, reconnecting, and a
+//! fifth address reconnecting sixteen at a time, kubelet-like `/healthz` and `/readyz` polls
+//! with a 1 s timeout are all answered 200; a connection past one address's limit gets a 503
+//! at once; the agent's lines about dropped clients stay at about one a second. Traffic only
+//! between the ends of the test's own veth pair; HTTP on loopback (from several 127/8
+//! addresses: each is a peer of its own).
 
-use std::net::{SocketAddrV4, TcpStream, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -23,8 +29,85 @@ const WAIT: Duration = Duration::from_secs(15);
 const FLOWS: u32 = 30_000;
 const FLOWS_PER_S: u32 = 5_000;
 const SINK_PORT: u16 = 9_471;
-/// Idle clients held open, as in the review.
+/// Idle clients held open, as in the review: from two addresses (at most 4 each are served
+/// at once, agent/http.rs), while the scrapes come from a third.
 const IDLE: usize = 8;
+/// Connections the agent serves from one address at once (agent/http.rs `MAX_PER_PEER`), and
+/// its general connection slots (`MAX_CONNECTIONS`).
+const PER_PEER: usize = 4;
+const SLOTS: usize = 16;
+
+/// A TCP connection to `to` from the loopback address `local` (any of 127/8 is ours).
+fn connect_from(local: Ipv4Addr, to: &str) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let to: SocketAddrV4 = to.parse().expect("an IPv4 address");
+    let sockaddr = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let (from, to) = (sockaddr(local, 0), sockaddr(*to.ip(), to.port()));
+    // SAFETY: a new socket, owned by the TcpStream at once; bind and connect read `len` bytes
+    // of sockaddr_in values that live across the calls.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let stream = TcpStream::from_raw_fd(fd);
+        let rc = libc::bind(fd, (&raw const from).cast::<libc::sockaddr>(), len);
+        assert_eq!(rc, 0, "bind {local}: {}", std::io::Error::last_os_error());
+        let rc = libc::connect(fd, (&raw const to).cast::<libc::sockaddr>(), len);
+        assert_eq!(rc, 0, "connect from {local}: {}", std::io::Error::last_os_error());
+        stream
+    }
+}
+
+fn lo(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, n)
+}
+
+/// One GET from `local` with the kubelet's default probe timeout: the status line (empty when
+/// none came) and how long it took.
+fn probe_from(local: Ipv4Addr, addr: &str, path: &str, timeout: Duration) -> (String, Duration) {
+    let started = Instant::now();
+    let mut s = connect_from(local, addr);
+    s.set_read_timeout(Some(timeout)).expect("timeout");
+    // Ignored: a refused connection may be closed before the request goes out.
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n"
+    );
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    (reply.lines().next().unwrap_or("").to_string(), started.elapsed())
+}
+
+/// `n` connections from `local`, sending nothing, opened again as soon as the agent has
+/// dropped them all, until `stop`.
+fn hold_idle(local: Ipv4Addr, addr: &str, n: usize, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let mut held: Vec<TcpStream> = (0..n).map(|_| connect_from(local, addr)).collect();
+        for c in &mut held {
+            // Closed by the agent (or refused at once); a byte means a 503.
+            let _ = c.set_read_timeout(Some(Duration::from_millis(100)));
+            while !stop.load(Ordering::Relaxed) {
+                match c.read(&mut [0u8; 256]) {
+                    Ok(_) => break,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+}
 
 /// One GET: the status line, the body and how long the answer took.
 fn get(addr: &str, path: &str) -> (String, String, Duration) {
@@ -94,7 +177,7 @@ fn agent_http_idle_clients_and_scrapes_lose_no_event() {
         let idle = scope.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
                 let held: Vec<TcpStream> = (0..IDLE)
-                    .map(|_| TcpStream::connect(&addr).expect("idle connect"))
+                    .map(|i| connect_from(lo(2 + (i / PER_PEER) as u8), &addr))
                     .collect();
                 let until = Instant::now() + Duration::from_millis(2_500);
                 while Instant::now() < until && !stop.load(Ordering::Relaxed) {
@@ -163,8 +246,112 @@ fn agent_http_idle_clients_and_scrapes_lose_no_event() {
     assert!(st.contains("200"), "{st}");
     let (st, text, _) = get(&addr, "/readyz");
     assert!(st.contains("200"), "{st}: {text}");
-    assert!(agent.stop().success());
+    let (exit, logged) = agent.stop_logged();
+    assert!(exit.success(), "{exit}");
+    // The idle clients are dropped every 2.5 s, IDLE at a time: their lines are throttled to
+    // one a second at most.
+    let dropped = logged.iter().filter(|l| l.contains("http: request from")).count();
+    assert!(
+        dropped <= 12,
+        "{dropped} lines about dropped clients in about 8 s:\n{}",
+        logged.join("\n")
+    );
     crate::common::report(&format!(
         "agent http on {h}: {lines} events = {changes} verdict changes, 0 lost, with {IDLE} idle clients held and {scrapes} scrapes (slowest {slowest:?})"
+    ));
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn agent_http_health_is_answered_while_idle_clients_hold_every_slot() {
+    crate::common::require_kernel("agent_http_health_is_answered_while_idle_clients_hold_every_slot");
+    let dir = TempDir::new("agent-http-slots");
+    let model = save_model(dir.path(), "syn3.ebml", &build::syn_count_tree(3).expect("tree"));
+    let lab = Lab::create(&lab_id("fbH"), ((std::process::id() + 146) % 200) as u8 + 4).expect("lab");
+    let _detach = DetachOnDrop(lab.host_if.clone());
+    let h = lab.host_if.clone();
+    let cfg = dir.path().join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\ninterfaces = [\"{h}\"]\nmodel = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\nattach = \"tc\"\n",
+            model.display()
+        ),
+    )
+    .expect("config");
+    let agent = Agent::start(&cfg);
+    let addr = agent.addr().to_string();
+    let kubelet_timeout = Duration::from_secs(1);
+    let (st, _) = probe_from(lo(1), &addr, "/readyz", Duration::from_secs(10));
+    assert!(st.contains("200"), "ready first: {st}");
+
+    // One address past its limit: a 503 at once, while other addresses are served.
+    let held: Vec<TcpStream> = (0..PER_PEER).map(|_| connect_from(lo(60), &addr)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let (st, took) = probe_from(lo(60), &addr, "/healthz", kubelet_timeout);
+    assert!(st.contains("503"), "past the per-address limit: {st:?}");
+    assert!(took < Duration::from_millis(300), "refused in {took:?}");
+    drop(held);
+
+    let from = agent.logged();
+    let stop = AtomicBool::new(false);
+    let polls = std::thread::scope(|scope| {
+        // Every general slot held by idle clients from four addresses, reconnecting; and the
+        // review's client: sixteen at a time from one more address.
+        for i in 0..SLOTS / PER_PEER {
+            let (addr, stop) = (&addr, &stop);
+            scope.spawn(move || hold_idle(lo(70 + i as u8), addr, PER_PEER, stop));
+        }
+        let (addr_ref, stop_ref) = (&addr, &stop);
+        scope.spawn(move || hold_idle(lo(80), addr_ref, SLOTS, stop_ref));
+        let _raise = RaiseOnDrop(&stop);
+        std::thread::sleep(Duration::from_millis(500));
+        // A kubelet: liveness and readiness, 1 s timeout, for 10 s.
+        let mut polls = Vec::new();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            for path in ["/healthz", "/readyz"] {
+                let (st, took) = probe_from(lo(1), &addr, path, kubelet_timeout);
+                polls.push((path, st, took));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        polls
+    });
+    let failed: Vec<_> = polls
+        .iter()
+        .filter(|(_, st, took)| !st.contains("200") || *took >= kubelet_timeout)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} kubelet-like polls failed: {failed:?}",
+        failed.len(),
+        polls.len()
+    );
+    let slowest = polls.iter().map(|p| p.2).max().unwrap_or_default();
+
+    let (exit, logged) = agent.stop_logged();
+    assert!(exit.success(), "{exit}");
+    let during: Vec<&String> = logged.iter().skip(from).filter(|l| l.contains("http:")).collect();
+    // Hundreds of clients dropped or refused in about 10.5 s: at most a line a second about
+    // requests and one per 10 s about refusals.
+    assert!(
+        during.len() <= 18,
+        "{} http lines in about 10.5 s:\n{}",
+        during.len(),
+        logged.join("\n")
+    );
+    assert!(
+        during.iter().any(|l| l.contains("left out")),
+        "the throttled lines say how many they stand for:\n{}",
+        logged.join("\n")
+    );
+    crate::common::report(&format!(
+        "agent http slots on {h}: {} kubelet-like polls all 200 (slowest {slowest:?}) with {SLOTS} idle clients from 4 addresses and {SLOTS} more from one; {} http log lines",
+        polls.len(),
+        during.len()
     ));
 }

@@ -24,6 +24,17 @@ fn eventually(timeout: Duration, done: impl Fn() -> bool) -> bool {
     true
 }
 
+/// The scratch folder of the demo with process id `pid`: `$TMPDIR/workbench-demo-PID-RANDOM`
+/// (a private folder with a random suffix, so found by its prefix).
+fn demo_scratch(pid: u32) -> Option<std::path::PathBuf> {
+    let prefix = format!("workbench-demo-{pid}-");
+    std::fs::read_dir(std::env::temp_dir())
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+}
+
 fn alive(pid: i32) -> bool {
     // SAFETY: kill(2) with signal 0 only checks that the process exists.
     unsafe { libc::kill(pid, 0) == 0 }
@@ -82,7 +93,7 @@ fn closing_the_demos_terminal_removes_its_lab_and_probe() {
         pid = child_of(&pid);
     }
     let pid: i32 = pid.parse().expect("pid");
-    let scratch = std::env::temp_dir().join(format!("workbench-demo-{pid}"));
+    let scratch = demo_scratch(pid as u32).expect("the demo's scratch folder");
     assert!(scratch.exists(), "{}", scratch.display());
 
     // What closing the window does: tmux sends SIGHUP and closes the pty; the demo's terminal
@@ -138,8 +149,9 @@ fn the_next_demo_names_what_a_killed_demo_left() {
     );
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
-    let scratch = std::env::temp_dir().join(format!("workbench-demo-{}", child.id()));
-    let _ = std::fs::remove_dir_all(scratch);
+    if let Some(scratch) = demo_scratch(child.id()) {
+        let _ = std::fs::remove_dir_all(scratch);
+    }
 
     // The next demo (simulated: it touches nothing) names the dead one's lab and its fix.
     let out = Command::new(env!("CARGO_BIN_EXE_workbench"))

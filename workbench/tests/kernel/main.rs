@@ -43,6 +43,8 @@ mod readme_path;
 mod replay_lab;
 mod replay_passes;
 mod score_scale;
+mod sec_enforce_guard;
+mod sec_parse_lengths;
 mod tc_chain;
 mod tc_classic;
 mod tc_cleanup;

@@ -1,12 +1,14 @@
 //! `workbench metrics` against the real probe (issue 15 item 3): an HTTP scrape of `/metrics`
 //! validated by `promtool check metrics`, its values against the lab traffic the test sent (an
 //! active and a shadow model that disagree), and the probe program's run time while BPF
-//! statistics are on. Traffic only between the ends of the test's own veth pair.
+//! statistics are on; and a client trickling its request a byte a second does not hold the
+//! server (security review: it answers each connection on a thread of its own, each request cut
+//! off 2 s after it began). Traffic only between the ends of the test's own veth pair.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::common::promtool::{promtool_check, sample};
 use crate::common::{workbench_json, DetachOnDrop, TempDir};
@@ -108,8 +110,31 @@ fn metrics_scrape_passes_promtool_and_counts_the_lab_traffic() {
         .unwrap_or_else(|| panic!("no address in {first:?}"))
         .to_string();
 
+    // A client sending its request a byte a second (each read well within any per-read
+    // timeout) while the scrape below is answered at once.
+    let trickler = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let mut c = TcpStream::connect(&addr).expect("connect");
+            let started = Instant::now();
+            for b in b"GET /metrics HTTP/1.1\r\nHost: x\r\n" {
+                if c.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            started.elapsed()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
     let (status, head, body) = get(&addr, "/metrics");
+    let took = started.elapsed();
     assert!(status.contains("200"), "{status}\n{body}");
+    assert!(
+        took < Duration::from_secs(2),
+        "a scrape took {took:?} beside a trickling client"
+    );
     assert!(head.contains("version=0.0.4"), "{head}");
     let (ok, said) = promtool_check(&body);
     assert!(
@@ -167,6 +192,12 @@ fn metrics_scrape_passes_promtool_and_counts_the_lab_traffic() {
 
     let (status, _, _) = get(&addr, "/nope");
     assert!(status.contains("404"), "{status}");
+    // The trickler was cut off at the request time: its writes failed soon after.
+    let held = trickler.join().expect("trickler");
+    assert!(
+        held < Duration::from_secs(8),
+        "the trickling client held on for {held:?}"
+    );
     // SIGTERM ends the server with exit 0.
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(server.0.id() as i32, libc::SIGTERM) };

@@ -8,7 +8,7 @@
 //! so a missing one is a broken build, not a machine that cannot run it) makes `bench all` fail,
 //! after the report is written.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result};
 use serde::Serialize;
@@ -233,26 +233,177 @@ pub fn run(options: &Options) -> Result<AllReport> {
 fn write_outputs(report: &AllReport, options: &Options) -> Result<()> {
     for path in [&options.md, &options.json_out] {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
+            output_dir(dir)?;
         }
     }
     let json = serde_json::to_string_pretty(report).map_err(|e| Error::json("the bench all report", e))?;
-    std::fs::write(&options.json_out, json + "\n")
-        .context(|| format!("writing {}", options.json_out.display()))?;
-    let existing = match std::fs::read_to_string(&options.md) {
+    replace_file(&options.json_out, (json + "\n").as_bytes())?;
+    let existing = match read_regular(&options.md) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io(format!("reading {}", options.md.display()), e)),
     };
     let region = super::markdown::region(report, &options.json_out);
     let text = super::markdown::splice(existing.as_deref(), &region);
-    std::fs::write(&options.md, text).context(|| format!("writing {}", options.md.display()))?;
+    replace_file(&options.md, text.as_bytes())?;
+    Ok(())
+}
+
+/// The users this run trusts with the folders it writes to: itself, root, and the user who
+/// started it with sudo (a checkout of their own).
+fn trusted_owner(uid: u32) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let sudo = std::env::var("SUDO_UID").ok().and_then(|u| u.parse::<u32>().ok());
+    uid == me || uid == 0 || Some(uid) == sudo
+}
+
+/// Makes `dir` if it is missing (private: 0700) and checks that nobody else owns it: a folder
+/// another user made (in /tmp, say) lets them swap the files in it under a root run.
+pub fn output_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .context(|| format!("creating {}", dir.display()))?;
+    let meta = std::fs::metadata(dir).context(|| format!("reading {}", dir.display()))?;
+    if !meta.is_dir() {
+        return Err(Error::Invalid(format!("{}: not a directory", dir.display())));
+    }
+    if !trusted_owner(meta.uid()) {
+        return Err(Error::Invalid(format!(
+            "{}: belongs to user {}, not to this user or root: another user could swap the report's files there; name another folder with --md and --json-out",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    Ok(())
+}
+
+/// Reads `path` if it is a regular file, without following a symlink at its name (a report
+/// replaced by a link to /dev/zero or a FIFO is refused, not read).
+fn read_regular(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut text = String::new();
+    f.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// Writes `bytes` as the new content of `path`: into a file of its own made beside it (O_EXCL:
+/// never an existing file or a symlink planted there), then renamed over `path`, which replaces
+/// the name (a symlink at `path` included) instead of writing through it.
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{}: no file name", path.display())))?;
+    let mut attempt = 0u32;
+    let (tmp, mut file) = loop {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{}.{nanos:08x}{attempt}.tmp", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)
+        {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) => return Err(Error::io(format!("writing {}", path.display()), e)),
+        }
+    };
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(format!("writing {}", path.display()), e));
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A symlink planted at the report's name (in a folder others can write) is replaced, not
+    /// written through: the file it points to keeps its content.
+    #[test]
+    fn bench_all_report_write_does_not_follow_a_symlink() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "secret\n").expect("victim");
+        let out = dir.path().join("benchmarks.json");
+        std::os::unix::fs::symlink(&victim, &out).expect("symlink");
+        replace_file(&out, b"report\n").expect("written");
+        assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "secret\n");
+        let meta = std::fs::symlink_metadata(&out).expect("stat");
+        assert!(meta.file_type().is_file(), "a file of its own now");
+        assert_eq!(std::fs::read_to_string(&out).expect("report"), "report\n");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "no temporary file left");
+        // A FIFO at the table's name is refused, not read (which would block).
+        let md = dir.path().join("BENCHMARKS.md");
+        let c = std::ffi::CString::new(md.as_os_str().as_encoded_bytes()).expect("path");
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(read_regular(&md).is_err());
+    }
+
+    /// A folder made by another user (pre-created in /tmp) is refused; a missing one is made
+    /// private.
+    #[test]
+    fn bench_all_output_dir_is_private_and_ours() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let made = dir.path().join("a").join("b");
+        output_dir(&made).expect("made");
+        let mode = std::fs::metadata(&made).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{mode:o}");
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("not root: the foreign-owner case needs chown");
+            return;
+        }
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).expect("dir");
+        let c = std::ffi::CString::new(theirs.as_os_str().as_encoded_bytes()).expect("path");
+        let uid = 54_321;
+        if std::env::var("SUDO_UID").is_ok_and(|u| u == uid.to_string()) {
+            return;
+        }
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), uid, uid) }, 0);
+        let e = output_dir(&theirs).expect_err("another user's folder");
+        assert!(e.to_string().contains("belongs to user 54321"), "{e}");
+    }
 
     fn run_with(code: i32, stdout: &str, stderr: &str) -> ChildRun {
         ChildRun {

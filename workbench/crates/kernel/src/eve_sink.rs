@@ -27,8 +27,21 @@ pub struct RotatingFile {
     broken: bool,
 }
 
+/// The most rotated files kept (`events_rotate_keep`, `--rotate-keep`): each rotation looks at
+/// every one of them, so a value in the billions would stall the event loop for minutes.
+pub const MAX_ROTATE_KEEP: u32 = 1000;
+
+/// The mode a new events file gets (before the umask): the verdicts name hosts and flows, so
+/// not world-readable; the group may read them (a log shipper's group).
+pub const EVENTS_FILE_MODE: u32 = 0o640;
+
 fn open_append(path: &Path) -> io::Result<(File, u64)> {
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(EVENTS_FILE_MODE)
+        .open(path)?;
     let size = file.metadata()?.len();
     Ok((file, size))
 }
@@ -46,6 +59,12 @@ impl RotatingFile {
         if max_bytes == 0 {
             return Err(Error::Invalid(format!(
                 "{}: the rotation size must be at least 1 byte",
+                path.display()
+            )));
+        }
+        if keep > MAX_ROTATE_KEEP {
+            return Err(Error::Invalid(format!(
+                "{}: {keep} rotated files to keep is more than the {MAX_ROTATE_KEEP} allowed",
                 path.display()
             )));
         }
@@ -299,6 +318,31 @@ mod tests {
         assert!(f.reopen_if_needed().expect("reopen"));
         f.write_line("three").expect("write");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "three\n");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// The events file is not world-readable (the umask alone made it 0644), also after a
+    /// rotation; an absurd number of kept files is refused.
+    #[test]
+    fn the_events_file_is_made_0640_and_keep_is_bounded() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = dir("mode");
+        let path = d.join("eve.json");
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        // SAFETY: umask has no preconditions; 022 is the usual default the finding is about.
+        let old = unsafe { libc::umask(0o022) };
+        let mut f = RotatingFile::open(&path, 6, 2).expect("open");
+        f.write_line("one").expect("write");
+        f.write_line("two").expect("write (rotates)");
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        assert_eq!(mode(&path), 0o640, "the new file");
+        assert_eq!(mode(&rotated_name(&path, 1)), 0o640, "the rotated one");
+        assert!(RotatingFile::open(&path, 8, MAX_ROTATE_KEEP).is_ok());
+        let e = RotatingFile::open(&path, 8, MAX_ROTATE_KEEP + 1)
+            .err()
+            .expect("refused");
+        assert!(format!("{e:#}").contains("1001"), "{e:#}");
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -19,7 +19,6 @@ use crate::error::{err, fail, Context, Error, Result};
 use serde::Serialize;
 use shared::abi::{PacketRecord, ProbeConfig};
 use shared::model::Model;
-use shared::packet::{parse_ethernet, FrameBytes};
 use shared::{FlowEntry, FlowKey};
 
 use crate::events::{raw_flows, PacketRecordReader};
@@ -256,18 +255,34 @@ impl Drop for DetachGuard {
     }
 }
 
-/// The frames exactly as replay sends them, parsed by the userspace parser.
+/// The capture's packets parsed exactly as `features`, `train` and `eval` parse them
+/// ([`workbench_flow::capture::Packet::parse`]: the Ethernet frame replay sends, at its length
+/// on the wire), so verify checks the kernel against the features a model was trained on.
+///
+/// A packet the capture's snap length cut cannot be checked: replay sends the captured bytes,
+/// so the kernel sees a shorter frame than the wire carried (and than `features` counts).
+/// Refused with the count rather than reported as frames lost.
 fn sent_frames(pcap: &Path) -> Result<(u64, Vec<Result<shared::ParsedPacket, shared::ParseError>>)> {
     let mut total = 0;
     let mut parsed = Vec::new();
+    let mut cut = 0u64;
     for packet in workbench_flow::capture::open(pcap, false)? {
         let packet = packet?;
         total += 1;
-        let frame = packet.to_ethernet_frame();
-        parsed.push(parse_ethernet(&FrameBytes {
-            data: &frame,
-            wire_len_bytes: frame.len() as u32,
-        }));
+        let p = packet.parse();
+        if p.is_ok() && packet.wire_len_bytes as usize > packet.data.len() {
+            cut += 1;
+        }
+        parsed.push(p);
+    }
+    if cut > 0 {
+        fail!(
+            Invalid,
+            "{}: {cut} of {total} packets were cut by the capture's snap length; replay sends only \
+             the captured bytes, so the kernel cannot see them as they were on the wire (as \
+             `features` counts them): verify needs a capture taken without a snap length",
+            pcap.display()
+        );
     }
     Ok((total, parsed))
 }

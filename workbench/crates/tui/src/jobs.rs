@@ -113,22 +113,50 @@ fn labels_beside(capture: &Path) -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// This process's private folder for what it derives from captures: made at the first capture
+/// load, removed when the TUI ends (`remove_work_dir`).
+static WORK: std::sync::Mutex<Option<tempfile::TempDir>> = std::sync::Mutex::new(None);
+
+/// The private folder, made if it is not there yet: `$TMPDIR/ebpf-ml-workbench-tui-PID-RANDOM`,
+/// a new directory (never one already there: another user could have made a guessable name
+/// first, or planted a symlink, and the TUI may run as root) with mode 0700.
+fn work() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut work = WORK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(w) = work.as_ref() {
+        return Ok(w.path().to_path_buf());
+    }
+    let prefix = format!("ebpf-ml-workbench-tui-{}-", std::process::id());
+    let w = tempfile::Builder::new()
+        .prefix(&prefix)
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()?;
+    let path = w.path().to_path_buf();
+    *work = Some(w);
+    Ok(path)
+}
+
 /// Where this process keeps the feature tables and rules it derives from captures (removed
-/// when the TUI ends: `remove_work_dir`).
+/// when the TUI ends: `remove_work_dir`); made when first asked for (empty if it cannot be).
 pub fn work_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("ebpf-ml-workbench-tui-{}", std::process::id()))
+    work().unwrap_or_default()
 }
 
 /// A directory of its own for one load, so that loads running at once never share files.
-fn fresh_dir() -> PathBuf {
+fn fresh_dir() -> std::io::Result<PathBuf> {
     static LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    work_dir().join(format!("load-{n}"))
+    Ok(work()?.join(format!("load-{n}")))
 }
 
 pub fn remove_work_dir() {
-    // Nothing there when no capture was loaded; nothing to report either way.
-    let _ = std::fs::remove_dir_all(work_dir());
+    // Nothing there when no capture was loaded; nothing to report either way (the TempDir's
+    // drop removes it).
+    let work = WORK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    drop(work);
 }
 
 type Progress<'a> = &'a (dyn Fn(&str, f64) + Sync);
@@ -280,7 +308,19 @@ fn load_tables(
 /// layout another (as `workbench inspect` reads several files of one layout; `groups`). A
 /// dataset that fails is reported and the others still load.
 pub fn load(paths: &[PathBuf], options: &LoadOptions, progress: Progress) -> (Vec<Arc<Loaded>>, Vec<String>) {
-    load_in(paths, options, &fresh_dir(), progress)
+    if !paths.iter().any(|p| is_capture(p)) {
+        // Tables only: nothing derived, no folder needed.
+        return load_in(paths, options, Path::new(""), progress);
+    }
+    match fresh_dir() {
+        Ok(dir) => load_in(paths, options, &dir, progress),
+        Err(e) => (
+            Vec::new(),
+            vec![format!(
+                "cannot make a private temporary folder for the feature tables of the captures: {e}"
+            )],
+        ),
+    }
 }
 
 /// [`load`] with the directory for derived files (feature tables, rules) given.
@@ -467,4 +507,37 @@ pub fn spawn(job: JobRequest, tx: Sender<Event>) {
             let _ = tx.send(Event::Job(JobUpdate::Evaluated { generation, result }));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The folder the feature tables go to is not `$TMPDIR/ebpf-ml-workbench-tui-PID`, which
+    /// another user can make (or point elsewhere with a symlink) before a root TUI loads a
+    /// capture: a new directory of its own, mode 0700.
+    #[test]
+    fn tui_work_dir_is_private_and_unguessable() {
+        use std::os::unix::fs::PermissionsExt;
+        let guessable = std::env::temp_dir().join(format!("ebpf-ml-workbench-tui-{}", std::process::id()));
+        let victim = std::env::temp_dir().join(format!("wb-tui-victim-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&victim);
+        std::fs::create_dir_all(&victim).expect("victim");
+        let _ = std::fs::remove_file(&guessable);
+        std::os::unix::fs::symlink(&victim, &guessable).expect("planted");
+        let work = work_dir();
+        let load = fresh_dir().expect("a load's folder");
+        std::fs::create_dir_all(&load).expect("made");
+        let _ = std::fs::remove_file(&guessable);
+        let planted_into = std::fs::read_dir(&victim).expect("ls").count();
+        let _ = std::fs::remove_dir_all(&victim);
+        assert!(!work.starts_with(&guessable), "{}", work.display());
+        assert!(load.starts_with(&work), "{}", load.display());
+        assert_eq!(planted_into, 0, "nothing went through the planted symlink");
+        let meta = std::fs::symlink_metadata(&work).expect("stat");
+        assert!(meta.is_dir(), "a directory, not a symlink");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        remove_work_dir();
+        assert!(!work.exists(), "removed");
+    }
 }

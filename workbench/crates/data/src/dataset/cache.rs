@@ -18,8 +18,9 @@ use super::clean::Meta;
 use super::source::SourceFile;
 use super::{DataError, LoadOptions};
 
-/// Bump when the cleaned layout changes, so older caches are not read.
-const CACHE_VERSION: &str = "data-cache-v4-ipc";
+/// Bump when the cleaned layout changes, so older caches are not read (v5: a `;` file's
+/// decimal commas read as numbers, a header's UTF-8 byte-order mark dropped).
+const CACHE_VERSION: &str = "data-cache-v5-ipc";
 /// The cache file's extension.
 const EXT: &str = "arrow";
 

@@ -132,8 +132,9 @@ fn label_columns(
 }
 
 /// Numbers of a text column, with the polars cast first (fast) and the lenient parser only for
-/// the values it refused. Returns the numbers and how many non-empty values stayed unparsed.
-pub(super) fn to_numbers(col: &Column) -> Result<(Float64Chunked, usize), PolarsError> {
+/// the values it refused (with `decimal_comma`, `12,5` as 12.5: a `;`-separated file read as
+/// text). Returns the numbers and how many non-empty values stayed unparsed.
+pub(super) fn to_numbers(col: &Column, decimal_comma: bool) -> Result<(Float64Chunked, usize), PolarsError> {
     if col.dtype() != &DataType::String {
         return Ok((col.cast(&DataType::Float64)?.f64()?.clone(), 0));
     }
@@ -151,7 +152,11 @@ pub(super) fn to_numbers(col: &Column) -> Result<(Float64Chunked, usize), Polars
             (_, Some(v)) => Some(v),
             (None, None) => None,
             (Some(s), None) => {
-                let v = parse_number(s);
+                let v = parse_number(s).or_else(|| {
+                    (decimal_comma && s.contains(','))
+                        .then(|| parse_number(&s.replace(',', ".")))
+                        .flatten()
+                });
                 failed += usize::from(v.is_none() && !s.trim().is_empty());
                 v
             }
@@ -207,6 +212,8 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
     let mut dropped_columns = Vec::new();
     let mut health = Vec::new();
     let mut out_cols: Vec<Column> = Vec::new();
+    // Columns kept as text because most values are not numbers, with the first such value.
+    let mut text_columns: Vec<BadValue> = Vec::new();
     // Header lines repeated inside the data (`cat` of files with headers) come first, so that
     // they are named as what they are, not as a row of unparseable values.
     if let Ok(label_index) = frame.try_get_column_index(&label_column) {
@@ -219,7 +226,7 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
     }
     let mut skip = vec![label_column.as_str()];
     skip.extend(class_column.as_deref());
-    let all_numbers = column_numbers(frame, &skip).map_err(err)?;
+    let all_numbers = column_numbers(frame, &skip, raw.decimal_comma).map_err(err)?;
     for ((ci, col), numbers) in frame.get_columns().iter().enumerate().zip(all_numbers) {
         let name = col.name().to_string();
         let is_label = name == label_column;
@@ -257,6 +264,18 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
             continue;
         }
         if failed * 2 > non_null {
+            // Mostly not numbers: kept as text (a category). The first value that is not a
+            // number, for the error if a kernel feature maps to this column.
+            if let Ok(text) = col.str() {
+                if let Some(row) = text
+                    .into_iter()
+                    .zip(&numbers)
+                    .position(|(t, n)| n.is_none() && t.is_some_and(|t| !t.trim().is_empty()))
+                {
+                    let value = text.get(row).unwrap_or_default().to_string();
+                    text_columns.push(bad_value(&raw, row, &name, value));
+                }
+            }
             let c = text_column(col, false).map_err(err)?;
             health.push(text_health(&c));
             out_cols.push(c);
@@ -311,6 +330,7 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
         out_cols.push(numbers.into_series().into());
     }
     let cleaned = DataFrame::new(out_cols).map_err(err)?;
+    mapped_text_is_an_error(raw.detected.kind, &cleaned, &text_columns, raw.decimal_comma)?;
     if opts.drop_duplicates {
         let keep = duplicate_free(&cleaned, &bad);
         let dup = &!&keep & &!&bad;
@@ -377,6 +397,71 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
     })
 }
 
+/// A column a kernel feature is read from must hold numbers: kept as text, its values would
+/// become 0 in every row (a model trained on zeros, scored as if nothing were wrong). An error
+/// naming the file, line, column and value instead. A protocol column may hold names (`tcp`):
+/// those are converted to numbers.
+fn mapped_text_is_an_error(
+    kind: DatasetKind,
+    frame: &DataFrame,
+    text_columns: &[BadValue],
+    decimal_comma: bool,
+) -> Result<(), DataError> {
+    if text_columns.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
+    let mapping = super::kernel_map::kernel_mapping_for(kind, &names);
+    let bad: Vec<(&BadValue, &str)> = mapping
+        .mapped
+        .iter()
+        .filter(|m| m.derived_from.is_empty())
+        .filter(|m| m.convert != super::kernel_units::Conversion::ProtocolNumber)
+        .filter_map(|m| {
+            text_columns
+                .iter()
+                .find(|b| b.column == m.column)
+                .map(|b| (b, m.feature))
+        })
+        .collect();
+    let Some((first, feature)) = bad.first() else {
+        return Ok(());
+    };
+    let others: Vec<String> = bad
+        .iter()
+        .skip(1)
+        .map(|(b, _)| format!("`{}`", b.column))
+        .collect();
+    let comma = first.value.contains(',') && first.value.chars().any(|c| c.is_ascii_digit());
+    let hint = if comma && !decimal_comma {
+        "; numbers written with a decimal comma (`12,5`) are read as such only in a `;`-separated \
+         file: save the table with `;` between fields, or with decimal points"
+    } else {
+        "; give this column as numbers, or rename it so it is not read as a kernel feature"
+    };
+    Err(DataError::file(
+        &first.file,
+        format!(
+            "{}column `{}` is read as kernel feature {feature} but holds text, not numbers (`{}`); \
+             it would be 0 in every row{}{hint}",
+            first
+                .line
+                .map_or_else(|| format!("row {}: ", first.row), |l| format!("line {l}: ")),
+            first.column,
+            first.value,
+            if others.is_empty() {
+                String::new()
+            } else {
+                format!(" (so do {})", others.join(", "))
+            },
+        ),
+    ))
+}
+
 /// Offending values named with their place (see [`DropReason::examples`]).
 const MAX_EXAMPLES: usize = 3;
 
@@ -431,16 +516,23 @@ fn duplicate_free(frame: &DataFrame, excluded: &BooleanChunked) -> BooleanChunke
         .collect()
 }
 
-/// The rows the cleaning step keeps: every numeric feature finite, a label, and (when asked)
-/// not a repeat. Recomputed from the table, so it also holds for a table read from the cache.
-pub fn usable_rows(frame: &DataFrame, meta: &Meta) -> BooleanChunked {
+/// The rows the cleaning step keeps: every numeric feature finite (of those in `only`, when
+/// given), a label, and (when asked) not a repeat. Recomputed from the table, so it also holds
+/// for a table read from the cache.
+pub fn usable_rows(frame: &DataFrame, meta: &Meta, only: Option<&[String]>) -> BooleanChunked {
     let rows = frame.height();
     let mut keep = BooleanChunked::full("keep".into(), true, rows);
+    if only.is_some() {
+        // A repeated header line is no row of data, whichever columns are read.
+        keep = &keep & &!&super::repeated_header::rows(frame, &meta.label_column);
+    }
     for col in frame.get_columns() {
         let name = col.name().as_str();
         if name == meta.label_column {
             keep = &keep & &col.is_not_null();
-        } else if meta.class_column.as_deref() != Some(name) {
+        } else if meta.class_column.as_deref() != Some(name)
+            && only.is_none_or(|only| only.iter().any(|c| c == name))
+        {
             if let Ok(f) = col.f64() {
                 keep = &keep & &definite(f.is_finite());
             }
@@ -451,6 +543,119 @@ pub fn usable_rows(frame: &DataFrame, meta: &Meta) -> BooleanChunked {
         keep = &keep & &duplicate_free(frame, &excluded);
     }
     keep
+}
+
+/// A drop reason, its rows, and its rows per column.
+type Counted = (&'static str, usize, Vec<(String, usize)>);
+
+/// What the cleaning step drops when only `columns` count (`LoadedDataset::cleaning_only`),
+/// recounted from the loaded table: a repeated header line, a missing label, then per column in
+/// table order a NaN or infinite value, or a missing one (called `unparseable` in a column the
+/// load found values that are not numbers in, with those examples), then duplicates.
+/// `loaded.columns` (columns dropped whole) is kept.
+pub fn dropped_for(frame: &DataFrame, meta: &Meta, loaded: &Dropped, columns: &[String]) -> Dropped {
+    let rows = frame.height();
+    let mut bad = BooleanChunked::full("bad".into(), false, rows);
+    // reason -> (rows, column -> rows), in the order first seen.
+    let mut counted: Vec<Counted> = Vec::new();
+    let mut attribute =
+        |bad: &mut BooleanChunked, reason: &'static str, column: &str, mask: BooleanChunked| {
+            let mask = definite(mask);
+            let new = count(&(&mask & &!&*bad));
+            if new == 0 {
+                return;
+            }
+            *bad = &*bad | &mask;
+            let i = counted.iter().position(|c| c.0 == reason).unwrap_or_else(|| {
+                counted.push((reason, 0, Vec::new()));
+                counted.len() - 1
+            });
+            let entry = &mut counted[i];
+            entry.1 += new;
+            match entry.2.iter_mut().find(|(c, _)| c == column) {
+                Some((_, n)) => *n += new,
+                None => entry.2.push((column.to_string(), new)),
+            }
+        };
+    let unparseable = loaded.rows_by_reason.iter().find(|r| r.reason == "unparseable");
+    let label = meta.label_column.as_str();
+    attribute(
+        &mut bad,
+        "repeated_header",
+        label,
+        super::repeated_header::rows(frame, label),
+    );
+    if let Ok(l) = frame.column(label) {
+        attribute(&mut bad, "missing_label", label, l.is_null());
+    }
+    for col in frame.get_columns() {
+        let name = col.name().as_str();
+        if name == label || meta.class_column.as_deref() == Some(name) || !columns.iter().any(|c| c == name) {
+            continue;
+        }
+        let Ok(numbers) = col.f64() else { continue };
+        if numbers.len() - numbers.null_count() > count(&definite(numbers.is_finite())) {
+            attribute(
+                &mut bad,
+                "nan_or_infinity",
+                name,
+                &definite(numbers.is_nan()) | &definite(numbers.is_infinite()),
+            );
+        }
+        if numbers.null_count() > 0 {
+            let not_numbers = unparseable.is_some_and(|u| {
+                u.columns.iter().any(|c| c == name) || u.examples.iter().any(|e| e.column == name)
+            });
+            let reason = if not_numbers {
+                "unparseable"
+            } else {
+                "missing_value"
+            };
+            attribute(&mut bad, reason, name, numbers.is_null());
+        }
+    }
+    if meta.drop_duplicates {
+        let keep = duplicate_free(frame, &bad);
+        let dup = &!&keep & &!&bad;
+        let n = count(&dup);
+        if n > 0 {
+            counted.push(("duplicate", n, Vec::new()));
+            bad = &bad | &dup;
+        }
+    }
+    let mut rows_by_reason: Vec<DropReason> = counted
+        .into_iter()
+        .map(|(reason, n, mut cols)| {
+            cols.sort_by_key(|c| std::cmp::Reverse(c.1));
+            let examples = if reason == "unparseable" {
+                unparseable
+                    .map(|u| {
+                        u.examples
+                            .iter()
+                            .filter(|e| cols.iter().any(|(c, _)| *c == e.column))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            DropReason {
+                reason: reason.to_string(),
+                rows: n,
+                columns: cols.iter().take(5).map(|(c, _)| c.clone()).collect(),
+                column_rows: cols.iter().take(5).map(|(_, n)| *n).collect(),
+                examples,
+            }
+        })
+        .collect();
+    rows_by_reason.sort_by(|a, b| b.rows.cmp(&a.rows).then(a.reason.cmp(&b.reason)));
+    Dropped {
+        rows_read: rows,
+        rows_dropped: count(&bad),
+        rows_by_reason,
+        columns: loaded.columns.clone(),
+    }
 }
 
 /// A text column, trimmed; labels also normalised (see [`normalise_label`]), each distinct

@@ -39,7 +39,7 @@ pub(super) fn label_numbers(col: &Column) -> Result<LabelNumbers, PolarsError> {
     {
         return Ok(LabelNumbers::Text);
     }
-    let (numbers, failed) = to_numbers(col)?;
+    let (numbers, failed) = to_numbers(col, false)?;
     Ok(if failed == 0 && numbers.null_count() == col.null_count() {
         LabelNumbers::Numbers(numbers)
     } else {
@@ -48,16 +48,17 @@ pub(super) fn label_numbers(col: &Column) -> Result<LabelNumbers, PolarsError> {
 }
 
 /// The numbers of every column but those `skip` names, in column order (None where skipped),
-/// on every CPU (`pitfalls::par_map`, as the pitfall detectors' per-column work).
+/// `12,5` read as 12.5 with `decimal_comma` (see `csv_read::decimal_comma`), on every CPU (`pitfalls::par_map`, as the pitfall detectors' per-column work).
 pub(super) fn column_numbers(
     frame: &DataFrame,
     skip: &[&str],
+    decimal_comma: bool,
 ) -> Result<Vec<Option<ColumnNumbers>>, PolarsError> {
     crate::pitfalls::par_map(frame.get_columns(), |col| {
         if skip.contains(&col.name().as_str()) {
             return Ok(None);
         }
-        let (numbers, failed) = to_numbers(col)?;
+        let (numbers, failed) = to_numbers(col, decimal_comma)?;
         let finite = numbers.is_finite().sum().unwrap_or(0) as usize;
         Ok(Some(ColumnNumbers {
             numbers,

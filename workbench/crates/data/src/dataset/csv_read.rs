@@ -122,9 +122,21 @@ fn find_ragged(c: &Content, expected: usize, sep: u8) -> Option<Ragged> {
 /// Lines looked at to decide each column's type.
 const TYPE_SAMPLE_LINES: usize = 2_000;
 
+/// Whether numbers in a file with separator `sep` are written with a decimal comma (`12,5`):
+/// a `;`-separated file is what a spreadsheet in a decimal-comma locale (most of Europe) saves
+/// as "CSV", with its numbers so written. Polars then reads a comma as the decimal point (a
+/// point too: `12.5` stays 12.5).
+pub(super) fn decimal_comma(sep: u8) -> bool {
+    sep == b';'
+}
+
 /// A value polars' CSV float parser reads as written (`6`, `6.0`, `1e5`, `Infinity`, `NaN`):
-/// Rust's parser accepts the same forms and, like polars, no surrounding spaces.
-fn parses_as_float(s: &str) -> bool {
+/// Rust's parser accepts the same forms and, like polars, no surrounding spaces. With a
+/// decimal comma, `12,5` too (polars reads it as `12.5`).
+fn parses_as_float(s: &str, decimal_comma: bool) -> bool {
+    if decimal_comma && s.contains(',') {
+        return s.replace(',', ".").parse::<f64>().is_ok();
+    }
     s.parse::<f64>().is_ok()
 }
 
@@ -146,7 +158,7 @@ fn numeric_columns(
         for (i, v) in split_fields_by(line, sep).iter().enumerate().take(width) {
             if !v.is_empty() {
                 seen[i] = true;
-                numeric[i] &= parses_as_float(v);
+                numeric[i] &= parses_as_float(v, decimal_comma(sep));
             }
         }
     }
@@ -162,10 +174,11 @@ const BLOCK_BYTES: usize = 32 << 20;
 
 /// The parse rules every eager CSV read here shares (polars' lazy reader takes the same four
 /// settings one by one in `typed_reader`): labels decoded lossily, an empty field is null, a
-/// ragged line is an error.
+/// ragged line is an error; a `;` file's numbers with a decimal comma ([`decimal_comma`]).
 pub(super) fn parse_options(sep: u8) -> CsvParseOptions {
     CsvParseOptions::default()
         .with_separator(sep)
+        .with_decimal_comma(decimal_comma(sep))
         .with_encoding(CsvEncoding::LossyUtf8)
         .with_missing_is_null(true)
         .with_truncate_ragged_lines(false)
@@ -175,6 +188,7 @@ fn typed_reader(sources: ScanSources, schema: &Arc<Schema>, skip: usize, sep: u8
     LazyCsvReader::new_with_sources(sources)
         .with_has_header(false)
         .with_separator(sep)
+        .with_decimal_comma(decimal_comma(sep))
         .with_skip_rows(skip)
         .with_schema(Some(schema.clone()))
         .with_raise_if_empty(false)
@@ -508,6 +522,80 @@ mod tests {
         assert_eq!(note.get(400), Some("two\nlines, one field"));
         let x = frame.column("x").expect("x").f64().expect("f64").clone();
         assert_eq!(x.get(401), Some(401.0));
+    }
+
+    /// A `;` file's decimal commas are numbers, read typed or (a late value that does not fit)
+    /// as text; a column a kernel feature is read from that holds text is an error; and a blank
+    /// in a column no model reads costs no row once cleaning is narrowed to the used columns.
+    #[test]
+    fn decimal_commas_blanks_and_text_in_kernel_columns() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let opts = crate::dataset::LoadOptions {
+            no_cache: true,
+            ..Default::default()
+        };
+        let load = |name: &str, text: &str| {
+            let p = tmp.path().join(name);
+            std::fs::write(&p, text).expect("write");
+            crate::dataset::load(&[p], &opts)
+        };
+        let rows = TYPE_SAMPLE_LINES + 20;
+        let mut text = String::from("fwd_len_mean;Idle Std;label\n");
+        for i in 0..rows {
+            let idle = if i % 2 == 0 {
+                String::new()
+            } else {
+                format!("{i},25")
+            };
+            let late = if i == rows - 1 { "0x1f;" } else { "" };
+            let mean = if late.is_empty() {
+                format!("{i},5;")
+            } else {
+                late.to_string()
+            };
+            text.push_str(&format!(
+                "{mean}{idle};{}\n",
+                if i % 3 == 0 { "DoS" } else { "BENIGN" }
+            ));
+        }
+        let ds = load("eu.csv", &text).expect("load");
+        let mean = ds
+            .frame
+            .column("fwd_len_mean")
+            .expect("col")
+            .f64()
+            .expect("f64")
+            .clone();
+        assert_eq!(mean.get(3), Some(3.5));
+        assert_eq!(mean.get(rows - 1), Some(31.0));
+        let idle = ds
+            .frame
+            .column("Idle Std")
+            .expect("col")
+            .f64()
+            .expect("f64")
+            .clone();
+        assert_eq!(idle.get(1), Some(1.25));
+        assert_eq!(ds.dropped.rows_dropped, rows / 2);
+        let narrowed = ds.cleaning_only(&["fwd_len_mean".to_string()]);
+        assert_eq!(narrowed.dropped.rows_dropped, 0);
+        assert_eq!(narrowed.cleaned().expect("cleaned").rows(), rows);
+        assert_eq!(narrowed.dropped.summary(), None);
+        assert_eq!(
+            ds.dropped.summary().as_deref(),
+            Some(format!("{} of {rows} rows dropped: missing values in Idle Std", rows / 2).as_str())
+        );
+        // Tab-separated: a comma is no decimal point there, and the mapped column is text.
+        let e = load("eu.tsv", &text.replace(';', "\t")).expect_err("text in a kernel column");
+        let e = e.to_string();
+        assert!(
+            e.starts_with(&format!(
+                "{}: line 2: column `fwd_len_mean`",
+                tmp.path().join("eu.tsv").display()
+            )),
+            "{e}"
+        );
+        assert!(e.contains("(`0,5`)"), "{e}");
     }
 
     #[test]

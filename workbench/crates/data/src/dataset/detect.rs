@@ -233,16 +233,23 @@ pub fn detect_named(
     let kernel_names = FEATURES.iter().filter(|f| has(&column_key(f.name))).count();
     let (kind, reason) = if let Some(k) = forced {
         (k, "forced with --kind".to_string())
-    } else if has("flowid") && has("sourceip") && has("flowduration") {
+    } else if has("flowid") && (has("sourceip") || has("srcip")) && has("flowduration") {
         (
             DatasetKind::CicTrafficLabelling,
             "header has `Flow ID`, `Source IP` and CICFlowMeter columns".to_string(),
         )
-    } else if has("flowduration") && has("totalfwdpackets") {
+    } else if has("flowduration") && (has("totalfwdpackets") || has("totfwdpkts")) {
+        // `Tot Fwd Pkts`: the newer CICFlowMeter's names (CIC-IDS2018) and python-cicflowmeter's
+        // (`tot_fwd_pkts`, with addresses and no `Flow ID`).
+        let identifiers = if has("sourceip") || has("srcip") {
+            "addresses but no `Flow ID`"
+        } else {
+            "no identifiers"
+        };
         (
             DatasetKind::CicMachineLearning,
             format!(
-                "header has CICFlowMeter columns (`Flow Duration`, ...) and no identifiers ({} columns)",
+                "header has CICFlowMeter columns (`Flow Duration`, ...) and {identifiers} ({} columns)",
                 names.len()
             ),
         )

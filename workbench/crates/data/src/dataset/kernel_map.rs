@@ -118,9 +118,66 @@ pub fn kernel_mapping(columns: &[String]) -> KernelMapping {
     kernel_mapping_for(DatasetKind::Generic, columns)
 }
 
-/// The feature-table mapping of one column (CIC-IDS2017 names or the feature's own name).
+/// Other spellings of the CIC-IDS2017 columns the feature table names, each with its
+/// CIC-IDS2017 name: the newer CICFlowMeter's (CICFlowMeter-V4, the CIC-IDS2018 and
+/// CIC-DDoS2019 exports: `Tot Fwd Pkts`, `Flow Byts/s`, `FIN Flag Cnt`, ...) and
+/// python-cicflowmeter's snake case (`tot_fwd_pkts`, `flow_byts_s`, `fin_flag_cnt`, ...).
+/// Compared by [`column_key`] (case, spaces and underscores do not count), so `Tot Fwd Pkts`
+/// also covers `tot_fwd_pkts`; only the names whose `/` became `_` are listed twice. Columns
+/// spelt as in CIC-IDS2017 in every version (`Protocol`, `Flow Duration`, `Flow IAT Mean`,
+/// `Down/Up Ratio`) and `Dst Port` (the feature `dst_port`'s own name) need no entry.
+pub const CIC_ALIASES: &[(&str, &str)] = &[
+    ("Tot Fwd Pkts", "Total Fwd Packets"),
+    ("Tot Bwd Pkts", "Total Backward Packets"),
+    ("TotLen Fwd Pkts", "Total Length of Fwd Packets"),
+    ("TotLen Bwd Pkts", "Total Length of Bwd Packets"),
+    ("Fwd Pkt Len Max", "Fwd Packet Length Max"),
+    ("Fwd Pkt Len Min", "Fwd Packet Length Min"),
+    ("Fwd Pkt Len Mean", "Fwd Packet Length Mean"),
+    ("Fwd Pkt Len Std", "Fwd Packet Length Std"),
+    ("Bwd Pkt Len Max", "Bwd Packet Length Max"),
+    ("Bwd Pkt Len Min", "Bwd Packet Length Min"),
+    ("Bwd Pkt Len Mean", "Bwd Packet Length Mean"),
+    ("Bwd Pkt Len Std", "Bwd Packet Length Std"),
+    ("Flow Byts/s", "Flow Bytes/s"),
+    ("flow_byts_s", "Flow Bytes/s"),
+    ("Flow Pkts/s", "Flow Packets/s"),
+    ("flow_pkts_s", "Flow Packets/s"),
+    ("FIN Flag Cnt", "FIN Flag Count"),
+    ("SYN Flag Cnt", "SYN Flag Count"),
+    ("RST Flag Cnt", "RST Flag Count"),
+    ("PSH Flag Cnt", "PSH Flag Count"),
+    ("ACK Flag Cnt", "ACK Flag Count"),
+    ("URG Flag Cnt", "URG Flag Count"),
+    ("Init Fwd Win Byts", "Init_Win_bytes_forward"),
+    ("Init Bwd Win Byts", "Init_Win_bytes_backward"),
+    ("Fwd Header Len", "Fwd Header Length"),
+    ("Bwd Header Len", "Bwd Header Length"),
+    ("Pkt Len Min", "Min Packet Length"),
+    ("Pkt Len Max", "Max Packet Length"),
+    ("Pkt Len Mean", "Packet Length Mean"),
+    ("down_up_ratio", "Down/Up Ratio"),
+    ("Pkt Size Avg", "Average Packet Size"),
+    ("Fwd Pkts/s", "Fwd Packets/s"),
+    ("fwd_pkts_s", "Fwd Packets/s"),
+    ("Bwd Pkts/s", "Bwd Packets/s"),
+    ("bwd_pkts_s", "Bwd Packets/s"),
+];
+
+/// The CIC-IDS2017 name's key for a column spelt another CICFlowMeter way ([`CIC_ALIASES`]),
+/// else the column's own key.
+pub fn cic_key(column: &str) -> String {
+    let k = column_key(column);
+    CIC_ALIASES
+        .iter()
+        .find(|(alias, _)| column_key(alias) == k)
+        .map_or(k, |(_, cic)| column_key(cic))
+}
+
+/// The feature-table mapping of one column (CIC-IDS2017 names, their other CICFlowMeter
+/// spellings, or the feature's own name).
 fn by_feature_table(c: &str) -> Option<MappedColumn> {
-    let k = column_key(c);
+    let k = cic_key(c);
     let (id, f) = FEATURES
         .iter()
         .enumerate()

@@ -161,6 +161,41 @@ pub struct Dropped {
     pub columns: Vec<DroppedColumn>,
 }
 
+impl Dropped {
+    /// One line for a summary: `N of M rows dropped: missing values in COLS` (each reason with
+    /// its rows when there are several); None when no row is dropped.
+    pub fn summary(&self) -> Option<String> {
+        if self.rows_dropped == 0 {
+            return None;
+        }
+        let several = self.rows_by_reason.len() > 1;
+        let why: Vec<String> = self
+            .rows_by_reason
+            .iter()
+            .map(|r| {
+                let mut w = r.reason_words().to_string();
+                if !r.columns.is_empty() {
+                    w.push_str(&format!(" in {}", r.columns.join(", ")));
+                }
+                if several {
+                    w.push_str(&format!(
+                        " ({} row{})",
+                        r.rows,
+                        if r.rows == 1 { "" } else { "s" }
+                    ));
+                }
+                w
+            })
+            .collect();
+        Some(format!(
+            "{} of {} rows dropped: {}",
+            self.rows_dropped,
+            self.rows_read,
+            why.join("; ")
+        ))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DropReason {
     /// `repeated_header`, `nan_or_infinity`, `unparseable`, `missing_value`, `missing_label`,
@@ -205,6 +240,19 @@ impl std::fmt::Display for BadValue {
 }
 
 impl DropReason {
+    /// The reason in words (`missing values`, `NaN or Infinity`, ...).
+    pub fn reason_words(&self) -> &str {
+        match self.reason.as_str() {
+            "missing_value" => "missing values",
+            "nan_or_infinity" => "NaN or Infinity",
+            "unparseable" => "values that are not numbers",
+            "missing_label" => "no label",
+            "repeated_header" => "repeated header lines",
+            "duplicate" => "exact duplicates",
+            other => other,
+        }
+    }
+
     /// `N rows: REASON (in COLUMNS)`, and where the first offending values are when known.
     pub fn words(&self) -> String {
         let mut out = format!(
@@ -257,6 +305,9 @@ pub struct LoadedDataset {
     pub health: Vec<ColumnHealth>,
     /// Whether cleaning removes exact duplicates too (`--drop-duplicates`).
     drop_duplicates: bool,
+    /// The columns whose missing, NaN or infinite values drop a row (None: every column); see
+    /// [`LoadedDataset::cleaning_only`].
+    clean_only: Option<Vec<String>>,
     pub from_cache: bool,
     /// The cache file read or written (None with `no_cache`, or when it could not be written).
     pub cache_path: Option<String>,
@@ -381,6 +432,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
         dropped: meta.dropped,
         health: meta.health,
         drop_duplicates: meta.drop_duplicates,
+        clean_only: None,
         from_cache,
         cache_path: cache_path.map(|p| p.display().to_string()),
         load_ms: started.elapsed().as_millis() as u64,
@@ -389,9 +441,31 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
 
 impl LoadedDataset {
     /// Per row: kept by the cleaning step (every numeric feature finite, a label present and,
-    /// with `--drop-duplicates`, not a repeat).
+    /// with `--drop-duplicates`, not a repeat; only the features of
+    /// [`LoadedDataset::cleaning_only`] when it was called).
     pub fn usable_rows(&self) -> BooleanChunked {
-        let meta = clean::Meta {
+        let meta = self.meta_for_cleaning();
+        clean::usable_rows(&self.frame, &meta, self.clean_only.as_deref())
+    }
+
+    /// The same table, with the cleaning step before training dropping a row only for a missing,
+    /// NaN or infinite value in `columns` (and for a missing label, a repeated header line or,
+    /// with `--drop-duplicates`, a repeat), and `dropped` counting those rows only. A model
+    /// reads a few columns: a blank in a column it never reads (CIC's `Idle Std`, say) must not
+    /// cost it the row. Columns not in the table are ignored.
+    #[must_use]
+    pub fn cleaning_only(&self, columns: &[String]) -> LoadedDataset {
+        let meta = self.meta_for_cleaning();
+        let dropped = clean::dropped_for(&self.frame, &meta, &self.dropped, columns);
+        LoadedDataset {
+            dropped,
+            clean_only: Some(columns.to_vec()),
+            ..self.clone()
+        }
+    }
+
+    fn meta_for_cleaning(&self) -> clean::Meta {
+        clean::Meta {
             kind: self.kind,
             kind_reason: String::new(),
             label_column: self.label_column.clone(),
@@ -402,8 +476,7 @@ impl LoadedDataset {
             health: Vec::new(),
             drop_duplicates: self.drop_duplicates,
             file_rows: Vec::new(),
-        };
-        clean::usable_rows(&self.frame, &meta)
+        }
     }
 
     /// The cleaning step before training: the rows listed under `dropped` removed. An error

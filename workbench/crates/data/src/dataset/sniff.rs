@@ -89,6 +89,14 @@ pub fn refuse_non_table(path: &Path) -> Result<(), DataError> {
     Err(DataError::file(name, message))
 }
 
+/// Whether a file's first line (decoded lossily, as `csv_read::first_lines` does) is UTF-16
+/// text (Excel's "Unicode Text"): a UTF-16 byte-order mark (FF FE or FE FF, two bytes that are
+/// not UTF-8) or NUL bytes between the characters. Read as UTF-8 it made "line 2301 has 1
+/// fields".
+pub fn is_utf16(first_line: &str) -> bool {
+    first_line.starts_with("\u{FFFD}\u{FFFD}") || first_line.contains('\0')
+}
+
 /// Field separators a table may use, as named in messages.
 const SEPARATORS: [(u8, &str); 3] = [(b',', "`,`"), (b';', "`;`"), (b'\t', "tab")];
 
@@ -183,6 +191,16 @@ mod tests {
         assert!(e.contains("`|` 3 times") && e.contains("save the table"), "{e}");
         let e = separator("Label").expect_err("one column").to_string();
         assert!(e.contains("no separator at all"), "{e}");
+    }
+
+    #[test]
+    fn utf16_first_lines_are_recognised() {
+        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        assert!(is_utf16(&lossy(b"\xff\xfeF\0l\0o\0w\0")));
+        assert!(is_utf16(&lossy(b"\xfe\xff\0F\0l")));
+        assert!(is_utf16(&lossy(b"F\0l\0o\0w\0\t\0")));
+        assert!(!is_utf16("\u{feff}Flow ID,Label"));
+        assert!(!is_utf16("Flow ID,Label"));
     }
 
     #[test]

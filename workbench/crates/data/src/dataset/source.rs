@@ -55,6 +55,9 @@ pub struct RawData {
     /// Per source: the line its first data row is on (2 under a header, 1 without one); None for
     /// Parquet, whose rows have no lines. Messages name a bad value's line with it.
     pub first_data_line: Vec<Option<usize>>,
+    /// Some CSV file is `;`-separated, so its numbers have a decimal comma (`12,5`): read as
+    /// text, such values are numbers all the same (`csv_read::decimal_comma`).
+    pub decimal_comma: bool,
 }
 
 fn lower_ext(p: &Path) -> String {
@@ -218,6 +221,7 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
     let mut frame: Option<DataFrame> = None;
     let mut file_rows = Vec::with_capacity(files.len());
     let mut first_data_line = Vec::with_capacity(files.len());
+    let mut decimal_comma = false;
     for src in files {
         let name = src.display_name();
         let c = content(src)?;
@@ -238,6 +242,17 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
         } else {
             let lines = first_lines(&c, &name, 1)?;
             let first = lines.first().cloned().unwrap_or_default();
+            if super::sniff::is_utf16(&first) {
+                return Err(DataError::file(
+                    name,
+                    "is UTF-16; save it as UTF-8 (CSV UTF-8 in Excel, or `iconv -f UTF-16 -t UTF-8`)",
+                ));
+            }
+            // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is no part of the first name.
+            let first = match first.strip_prefix('\u{feff}') {
+                Some(rest) => rest.to_string(),
+                None => first,
+            };
             if first.trim().is_empty() {
                 return Err(DataError::file(
                     name,
@@ -269,6 +284,7 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
                     ),
                 ));
             }
+            decimal_comma |= super::csv_read::decimal_comma(sep);
             let f = read_csv(src, c, &names, d.has_header, sep)?;
             first_data_line.push(Some(1 + usize::from(d.has_header)));
             detected.get_or_insert(d);
@@ -297,6 +313,7 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
         sources: files.iter().map(SourceFile::display_name).collect(),
         file_rows,
         first_data_line,
+        decimal_comma,
     })
 }
 

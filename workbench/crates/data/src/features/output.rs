@@ -161,6 +161,37 @@ fn int_column_names(opt_in: u64) -> Vec<&'static str> {
     c
 }
 
+/// A new file beside `path` (`.NAME.PID.RANDOM.tmp`, in the output's own folder so that the
+/// final rename stays on one filesystem), made with O_EXCL: a name someone planted there first
+/// (a symlink to a file of root's, a file of theirs) is never opened; another name is tried.
+fn create_temporary(path: &Path, name: &std::ffi::OsStr) -> std::io::Result<(PathBuf, File)> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut attempt = 0u32;
+    loop {
+        // RandomState is seeded randomly per process; the clock and the attempt vary it more.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(attempt);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{}.{:016x}.tmp", std::process::id(), h.finish()));
+        let tmp = path.with_file_name(tmp_name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl TableWriter {
     /// Creates the temporary file next to `path` (so that an unwritable output fails before any
     /// capture is read).
@@ -175,11 +206,7 @@ impl TableWriter {
         let name = path
             .file_name()
             .ok_or_else(|| FeaturesError::Invalid(format!("{}: no file name", path.display())))?;
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".{}.tmp", std::process::id()));
-        let tmp = path.with_file_name(tmp_name);
-        let file = File::create(&tmp).map_err(|source| FeaturesError::Io {
+        let (tmp, file) = create_temporary(path, name).map_err(|source| FeaturesError::Io {
             file: path.display().to_string(),
             action: "cannot create the output file".into(),
             source,
@@ -455,6 +482,35 @@ mod tests {
             return;
         }
         assert_eq!(&doc[start..end], table, "docs/FEATURES.md is out of date");
+    }
+
+    /// The temporary file is made with O_EXCL under a name nobody can guess: a symlink
+    /// planted at the name it used to have (`.NAME.PID.tmp`) points at a file that stays as it
+    /// was, and the table still gets written.
+    #[test]
+    fn the_temporary_file_is_never_one_planted_there() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "root's file\n").expect("victim");
+        let out = dir.path().join("t.parquet");
+        let planted = dir.path().join(format!(".t.parquet.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).expect("symlink");
+        let layout = Layout {
+            decided_at: false,
+            label: false,
+            attack_type: false,
+            opt_in: 0,
+        };
+        let w = TableWriter::create(&out, layout).expect("created");
+        assert_ne!(w.tmp, planted);
+        assert_eq!(w.tmp.parent(), Some(dir.path()), "beside the output");
+        w.finish().expect("finished");
+        assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "root's file\n");
+        assert!(out.is_file());
+        // Two names in a row differ.
+        let (a, _) = create_temporary(&out, std::ffi::OsStr::new("x")).expect("a");
+        let (b, _) = create_temporary(&out, std::ffi::OsStr::new("x")).expect("b");
+        assert_ne!(a, b);
     }
 
     /// A whole table as `workbench features` writes it (labels, `decided_at`, the opt-in

@@ -432,6 +432,44 @@ fn check_informative(ds: &Dataset, mapped: &[MappedColumn], ids: &[usize], file:
     Ok(())
 }
 
+/// The columns a kernel-feature model on `loaded` reads: those `spec` maps to kernel features
+/// (a derived feature's inputs, a packet count its conversion needs) and the time column the
+/// splits order by. None when `spec` selects nothing (the run names the error).
+fn used_columns(loaded: &LoadedDataset, spec: &str) -> Option<Vec<String>> {
+    let columns = loaded.column_names();
+    let file = loaded.sources.join(", ");
+    let label_columns = loaded.label_columns();
+    let mapped = select::select(
+        spec,
+        &select::Columns {
+            file: &file,
+            kind: loaded.kind,
+            columns: &columns,
+            label_columns: &label_columns,
+            dropped: &loaded.dropped.columns,
+        },
+    )
+    .ok()?;
+    let mut used: Vec<String> = Vec::new();
+    for m in &mapped {
+        if m.derived_from.is_empty() {
+            used.push(m.column.clone());
+        } else {
+            used.extend(m.derived_from.iter().cloned());
+        }
+        if let crate::dataset::kernel_units::Conversion::MinusHeaders { packets } = m.convert {
+            used.extend(
+                columns
+                    .iter()
+                    .filter(|c| crate::dataset::detect::column_key(c) == packets)
+                    .cloned(),
+            );
+        }
+    }
+    used.extend(loaded.time_column.iter().cloned());
+    Some(used)
+}
+
 /// One training run (see the module comment).
 pub fn run(input: Input, opts: &RunOptions) -> Result<RunOutput> {
     run_keeping_rows(input, opts).map(|(out, _)| out)
@@ -447,6 +485,18 @@ pub fn run_keeping_rows(input: Input, opts: &RunOptions) -> Result<(RunOutput, D
     });
     let spec = opts.features.trim();
     let dataset_features = spec == "dataset";
+    // Rows go for missing values in the columns the model reads only (a dataset-feature model
+    // reads them all).
+    let narrowed = match &input {
+        Input::Table(l) if !dataset_features && at == At::EndOfFlow => {
+            used_columns(l, spec).map(|used| l.cleaning_only(&used))
+        }
+        _ => None,
+    };
+    let input = match (&narrowed, input) {
+        (Some(n), Input::Table(_)) => Input::Table(n),
+        (_, input) => input,
+    };
     let (loaded, kind, sources) = match &input {
         Input::Table(l) => (Some(*l), Some(l.kind), l.sources.clone()),
         Input::Captures { pcaps, .. } => (

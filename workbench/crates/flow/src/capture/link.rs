@@ -114,14 +114,23 @@ impl LinkType {
         }
     }
 
-    /// Parses one captured frame of this link type with the shared (kernel) parser.
+    /// Parses one captured frame of this link type with the shared (kernel) parser, as the
+    /// probe parses it: the Ethernet frame [`LinkType::ethernet_frame`] makes of it (what replay
+    /// sends and `workbench verify` checks), at that frame's length on the wire. So an SLL or
+    /// raw-IP capture counts 14 link-header bytes a frame as an Ethernet one does, and a VLAN tag
+    /// libpcap put back into an SLL header goes through the parser's VLAN walk. A record too
+    /// short for its own link header is truncated; a raw-IP record of another version is a bad
+    /// IP header (the frame replay makes of either is not IP).
     pub fn parse(self, data: &[u8], wire_len_bytes: u32) -> Result<ParsedPacket, ParseError> {
-        let frame = FrameBytes { data, wire_len_bytes };
         if self == LinkType::Ethernet {
-            return shared::parse_ethernet(&frame);
+            return shared::parse_ethernet(&FrameBytes { data, wire_len_bytes });
         }
-        let (offset, ethertype) = self.network_start(data)?;
-        shared::parse_ip(&frame, offset, ethertype)
+        self.network_start(data)?;
+        let (frame, wire_len_bytes) = self.ethernet_frame(data, wire_len_bytes);
+        shared::parse_ethernet(&FrameBytes {
+            data: &frame,
+            wire_len_bytes,
+        })
     }
 
     /// The frame as Ethernet II, for sending out of an interface: Ethernet frames unchanged,
@@ -129,8 +138,17 @@ impl LinkType {
     /// ethertype the capture names. A record too short to have its own link header becomes a
     /// frame with just the synthesized header and whatever bytes there are.
     pub fn to_ethernet_frame(self, data: &[u8]) -> Vec<u8> {
+        self.ethernet_frame(data, data.len() as u32).0
+    }
+
+    /// The Ethernet frame the probe sees for one captured record, and its length on the wire:
+    /// the one function behind [`LinkType::parse`] (features, training, evaluation, the TUI) and
+    /// [`LinkType::to_ethernet_frame`] (replay, verify). The link header is replaced by a
+    /// 14-byte Ethernet header, so the wire length is the record's original length minus its
+    /// link header plus 14 (bytes a snap length cut off stay counted).
+    pub fn ethernet_frame(self, data: &[u8], wire_len_bytes: u32) -> (Vec<u8>, u32) {
         if self == LinkType::Ethernet {
-            return data.to_vec();
+            return (data.to_vec(), wire_len_bytes);
         }
         let (offset, ethertype) = match self.network_start(data) {
             Ok(found) => found,
@@ -149,7 +167,13 @@ impl LinkType {
         frame.extend_from_slice(&SYNTH_SRC_MAC);
         frame.extend_from_slice(&ethertype.to_be_bytes());
         frame.extend_from_slice(payload);
-        frame
+        // Saturating: a record whose original length is below its own link header (a damaged
+        // or hand-made file) must not wrap.
+        let wire = (wire_len_bytes as u64)
+            .saturating_sub(offset as u64)
+            .saturating_add(ETH_HEADER_BYTES as u64)
+            .min(u32::MAX as u64) as u32;
+        (frame, wire)
     }
 }
 
@@ -205,7 +229,8 @@ mod tests {
         ] {
             let p = link.parse(&data, data.len() as u32).expect("parses");
             assert_eq!((p.src_port, p.dst_port, p.proto), (1234, 53, 17), "{link:?}");
-            assert_eq!(p.frame_bytes, data.len() as u32);
+            // The probe's frame: 14 link-header bytes whatever the capture's link header was.
+            assert_eq!(p.frame_bytes, (ETH_HEADER_BYTES + ip.len()) as u32, "{link:?}");
             let frame = link.to_ethernet_frame(&data);
             assert_eq!(frame.len(), ETH_HEADER_BYTES + ip.len(), "{link:?}");
             let again = LinkType::Ethernet
@@ -213,6 +238,61 @@ mod tests {
                 .expect("the synthesized frame parses as Ethernet");
             assert_eq!((again.src_port, again.dst_port), (1234, 53), "{link:?}");
         }
+    }
+
+    fn sll(ip: &[u8], vlan: Option<u16>) -> Vec<u8> {
+        let mut h = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 0x0a, 0, 0];
+        if let Some(vid) = vlan {
+            // libpcap puts a tag the kernel held in metadata back at offset 14 of an SLL header.
+            h.extend_from_slice(&[0x81, 0x00]);
+            h.extend_from_slice(&vid.to_be_bytes());
+        }
+        h.extend_from_slice(&[0x08, 0x00]);
+        h.extend_from_slice(ip);
+        h
+    }
+
+    #[test]
+    fn every_link_type_parses_as_the_ethernet_frame_replay_sends() {
+        let ip = ipv4_udp();
+        let mut sll2 = vec![0x08, 0x00];
+        sll2.extend_from_slice(&[0u8; 18]);
+        sll2.extend_from_slice(&ip);
+        let mut eth = vec![0u8; 12];
+        eth.extend_from_slice(&[0x08, 0x00]);
+        eth.extend_from_slice(&ip);
+        let want = LinkType::Ethernet.parse(&eth, eth.len() as u32).expect("parses");
+        for (link, data) in [
+            (LinkType::LinuxSll, sll(&ip, None)),
+            (LinkType::LinuxSll2, sll2),
+            (LinkType::RawIp, ip.clone()),
+            (LinkType::Ipv4, ip.clone()),
+        ] {
+            // Cut by a snap length 8 bytes into the payload: the wire length still counts.
+            let captured = &data[..data.len() - 4];
+            let got = link.parse(captured, data.len() as u32);
+            assert_eq!(got, Ok(want), "{link:?}");
+            let (frame, wire) = link.ethernet_frame(captured, data.len() as u32);
+            assert_eq!(frame, link.to_ethernet_frame(captured), "{link:?}");
+            assert_eq!(wire, eth.len() as u32, "{link:?}");
+            let again = LinkType::Ethernet.parse(&frame, wire);
+            assert_eq!(again, Ok(want), "{link:?}: the sent frame parses the same");
+        }
+    }
+
+    #[test]
+    fn an_sll_vlan_tag_is_walked_as_the_kernel_walks_it() {
+        let ip = ipv4_udp();
+        let tagged = sll(&ip, Some(100));
+        let p = LinkType::LinuxSll
+            .parse(&tagged, tagged.len() as u32)
+            .expect("a tagged SLL record parses");
+        assert_eq!((p.vlan_id, p.dst_port), (100, 53));
+        // The 802.1Q frame the kernel gets from replay: 14 + 4 + the IP packet.
+        assert_eq!(p.frame_bytes, (ETH_HEADER_BYTES + 4 + ip.len()) as u32);
+        let frame = LinkType::LinuxSll.to_ethernet_frame(&tagged);
+        assert_eq!(&frame[12..16], &[0x81, 0x00, 0, 100]);
+        assert_eq!(LinkType::Ethernet.parse(&frame, frame.len() as u32), Ok(p));
     }
 
     #[test]

@@ -93,9 +93,12 @@ impl PassRewriter {
         if self.pass == 0 {
             return false;
         }
+        // The wire length is not known here, and a frame a snap length cut is rewritten as a
+        // whole one is: so no IP length is refused for exceeding the bytes (a frame whose IP
+        // length lies is rewritten too; whoever parses it with its wire length refuses it).
         let Ok(parsed) = parse_ethernet(&FrameBytes {
             data: frame,
-            wire_len_bytes: frame.len() as u32,
+            wire_len_bytes: u32::MAX,
         }) else {
             return false;
         };
