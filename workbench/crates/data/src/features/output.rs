@@ -161,35 +161,28 @@ fn int_column_names(opt_in: u64) -> Vec<&'static str> {
     c
 }
 
-/// A new file beside `path` (`.NAME.PID.RANDOM.tmp`, in the output's own folder so that the
-/// final rename stays on one filesystem), made with O_EXCL: a name someone planted there first
-/// (a symlink to a file of root's, a file of theirs) is never opened; another name is tried.
+/// A new file beside `path` (`.NAME.RANDOM.tmp`, in the output's own folder so that the final
+/// rename stays on one filesystem), made by tempfile with O_EXCL: a name someone planted there
+/// first (a symlink to a file of root's, a file of theirs) is never opened; another name is tried.
+/// Kept (not removed on drop): the writer renames or removes it itself.
 fn create_temporary(path: &Path, name: &std::ffi::OsStr) -> std::io::Result<(PathBuf, File)> {
-    use std::hash::{BuildHasher, Hasher};
-    let mut attempt = 0u32;
-    loop {
-        // RandomState is seeded randomly per process; the clock and the attempt vary it more.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(attempt);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".{}.{:016x}.tmp", std::process::id(), h.finish()));
-        let tmp = path.with_file_name(tmp_name);
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-        {
-            Ok(file) => return Ok((tmp, file)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
-            Err(e) => return Err(e),
-        }
-    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(name);
+    prefix.push(".");
+    let (file, tmp) = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".tmp")
+        // What create_new gave: 0o666 less the umask.
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)?
+        .keep()
+        .map_err(|e| e.error)?;
+    Ok((tmp, file))
 }
 
 impl TableWriter {
