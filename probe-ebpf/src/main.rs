@@ -124,9 +124,10 @@ fn model(slot: u32) -> Option<&'static Model> {
     }
 }
 
-/// Headers the parser reads lie within this many bytes of the frame's start (two VLAN tags, an
-/// IPv6 header and a TCP header: 98 bytes); the bound also keeps the verifier's packet offsets
-/// small.
+/// Headers the parser reads directly lie within this many bytes of the frame's start (two VLAN
+/// tags, an IPv6 header and a TCP header: 98 bytes; with IPv6 extension headers, a short one
+/// such as an 8-byte destination options header still fits); anything further goes through
+/// `bpf_skb_load_bytes`. The bound also keeps the verifier's packet offsets small.
 const DIRECT_READ_LIMIT: usize = 128;
 
 /// The shared parser reads the skb directly from its linear data when the bytes are there, and

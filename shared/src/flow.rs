@@ -7,9 +7,9 @@
 use crate::features::FlowState;
 use crate::packet::ParsedPacket;
 
-/// Canonical bidirectional 5-tuple. Addresses in network byte order (IPv4 in the first 4
-/// bytes, the rest zero), ports in host order. `lo` is the endpoint (address, port) that sorts
-/// lower, `hi` the other.
+/// Canonical bidirectional 5-tuple and VLAN. Addresses in network byte order (IPv4 in the
+/// first 4 bytes, the rest zero), ports in host order. `lo` is the endpoint (address, port) that
+/// sorts lower, `hi` the other.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey {
@@ -19,7 +19,11 @@ pub struct FlowKey {
     pub port_hi: u16,
     pub proto: u8,
     pub ip_version: u8,
-    pub _pad: [u8; 2],
+    /// The outermost VLAN tag's id (`ParsedPacket::vlan_id`; 0 untagged), as Suricata tracks
+    /// flows (`vlan.use-for-tracking`): two tenants on a trunk using one 5-tuple on two VLANs are
+    /// two flows. With QinQ the outer (service) tag's id: the inner one is not kept
+    /// (docs/FEATURES.md). In the bytes that were padding: the key stays 40 bytes.
+    pub vlan_id: u16,
 }
 const _: () = assert!(core::mem::size_of::<FlowKey>() == 40);
 
@@ -66,7 +70,7 @@ impl FlowKey {
                 port_hi,
                 proto: p.proto,
                 ip_version: p.ip_version,
-                _pad: [0; 2],
+                vlan_id: p.vlan_id,
             },
             from_lo,
         }
@@ -163,6 +167,46 @@ pub fn update_decides(packets: u32, frames: u32, first_packets: u32, every: u32)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn packet(vlan_id: u16, from_client: bool) -> ParsedPacket {
+        let (client, server) = (([10, 0, 0, 2], 40000), ([10, 0, 0, 1], 443));
+        let ((src, src_port), (dst, dst_port)) = if from_client {
+            (client, server)
+        } else {
+            (server, client)
+        };
+        let mut p = ParsedPacket {
+            src_port,
+            dst_port,
+            proto: 6,
+            ip_version: 4,
+            vlan_id,
+            ..ParsedPacket::default()
+        };
+        p.src_addr[..4].copy_from_slice(&src);
+        p.dst_addr[..4].copy_from_slice(&dst);
+        p
+    }
+
+    /// One 5-tuple on two VLANs is two keys; both directions of each share one; an untagged
+    /// packet's key is the one it was before the VLAN was part of it (its last two bytes, the
+    /// padding they were, are 0).
+    #[test]
+    fn the_vlan_id_tells_flows_with_one_5_tuple_apart() {
+        let (a, b) = (FlowKey::of(&packet(100, true)), FlowKey::of(&packet(200, true)));
+        assert_ne!(a.key, b.key);
+        assert_eq!((a.key.vlan_id, b.key.vlan_id), (100, 200));
+        assert_eq!(FlowKey::of(&packet(100, false)).key, a.key);
+        assert_eq!(FlowKey::of(&packet(200, false)).key, b.key);
+        let untagged = FlowKey::of(&packet(0, true)).key;
+        assert_eq!(untagged, FlowKey { vlan_id: 0, ..a.key });
+        // SAFETY: FlowKey is repr(C) plain old data of 40 bytes without padding.
+        let bytes: [u8; 40] = unsafe { core::mem::transmute(untagged) };
+        assert_eq!(&bytes[36..], &[6, 4, 0, 0]);
+        // SAFETY: as above.
+        let tagged: [u8; 40] = unsafe { core::mem::transmute(a.key) };
+        assert_eq!(&tagged[38..], &100u16.to_ne_bytes());
+    }
 
     /// One frame at a time, the update decides exactly at the decision points; a super-packet
     /// decides when any count it adds is one (and only then).

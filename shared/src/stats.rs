@@ -33,18 +33,25 @@ pub const WOULD_DROP: u32 = 11;
 /// probe's tries (see `FlowEntry::lock`; should stay 0). They pass, and enforce mode acts on the
 /// flow's verdict.
 pub const FLOW_LOCK_BUSY: u32 = 12;
-/// First index of the unparsed reasons, one per [`ParseError`] variant.
+/// First index of the unparsed reasons, one per [`ParseError`] variant but the later ones
+/// (see [`ParseError::stat_index`]).
 pub const UNPARSED_BASE: u32 = 13;
+/// The unparsed reasons the first probes had, at `UNPARSED_BASE..UNPARSED_BASE + 8`.
+const FIRST_UNPARSED_REASONS: u32 = 8;
 /// Model evaluations (active or shadow) done by the model's compiled code rather than by the
 /// table interpreter (`deploy --engine code`; issue 14). A swap in progress, or a model the
 /// code engine does not compile, falls back to the table and is not counted here. After the
 /// unparsed reasons: a new counter goes at the end, so a probe attached by an older workbench
 /// keeps its indices (its array is shorter, and readers stop at its size).
-pub const CODE_EVALUATIONS: u32 = UNPARSED_BASE + ParseError::ALL.len() as u32;
-pub const COUNT: u32 = CODE_EVALUATIONS + 1;
+pub const CODE_EVALUATIONS: u32 = UNPARSED_BASE + FIRST_UNPARSED_REASONS;
+/// Frames with more IPv6 extension headers than the parser walks
+/// ([`ParseError::TooManyIpv6ExtensionHeaders`]): a reason added after `code_evaluations`, so at
+/// the end.
+pub const TOO_MANY_IPV6_EXTENSION_HEADERS: u32 = CODE_EVALUATIONS + 1;
+pub const COUNT: u32 = TOO_MANY_IPV6_EXTENSION_HEADERS + 1;
 
 impl ParseError {
-    pub const ALL: [ParseError; 8] = [
+    pub const ALL: [ParseError; 9] = [
         ParseError::NotIp,
         ParseError::TooManyVlanTags,
         ParseError::Truncated,
@@ -53,12 +60,17 @@ impl ParseError {
         ParseError::UnknownNextHeader,
         ParseError::UnsupportedProtocol,
         ParseError::BadTransportHeader,
+        ParseError::TooManyIpv6ExtensionHeaders,
     ];
 
-    /// Statistics index of this reason.
+    /// Statistics index of this reason: the first eight in order from [`UNPARSED_BASE`], a
+    /// later one after the counters that were there when it came.
     #[inline(always)]
     pub fn stat_index(self) -> u32 {
-        UNPARSED_BASE + self as u32
+        match self {
+            ParseError::TooManyIpv6ExtensionHeaders => TOO_MANY_IPV6_EXTENSION_HEADERS,
+            e => UNPARSED_BASE + e as u32,
+        }
     }
 
     pub fn name(self) -> &'static str {
@@ -71,6 +83,7 @@ impl ParseError {
             ParseError::UnknownNextHeader => "ipv6_unknown_next_header",
             ParseError::UnsupportedProtocol => "unsupported_protocol",
             ParseError::BadTransportHeader => "bad_transport_header",
+            ParseError::TooManyIpv6ExtensionHeaders => "too_many_ipv6_ext_headers",
         }
     }
 }
@@ -107,7 +120,7 @@ pub fn name(index: u32) -> &'static str {
         WOULD_DROP => "would_drop",
         FLOW_LOCK_BUSY => "flow_lock_busy",
         CODE_EVALUATIONS => "code_evaluations",
-        i => match ParseError::ALL.get((i.wrapping_sub(UNPARSED_BASE)) as usize) {
+        i => match ParseError::ALL.iter().find(|e| e.stat_index() == i) {
             Some(e) => e.name(),
             None => "unknown",
         },
@@ -117,6 +130,27 @@ pub fn name(index: u32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    extern crate std;
+
+    /// Every index has one name, every reason one index, and the indices an older probe has
+    /// (up to `code_evaluations`) name what they named before.
+    #[test]
+    fn every_index_is_named_once_and_old_indices_keep_their_names() {
+        let names: std::vec::Vec<&str> = (0..COUNT).map(name).collect();
+        assert!(!names.contains(&"unknown"), "{names:?}");
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+        for e in ParseError::ALL {
+            assert_eq!(name(e.stat_index()), e.name());
+        }
+        assert_eq!(name(UNPARSED_BASE + 5), "ipv6_unknown_next_header");
+        assert_eq!(name(UNPARSED_BASE + 7), "bad_transport_header");
+        assert_eq!(CODE_EVALUATIONS, 21);
+        assert_eq!(name(22), "too_many_ipv6_ext_headers");
+        assert_eq!(COUNT, 23);
+    }
 
     #[test]
     fn parsed_frames_are_every_frame_but_the_unparsed_ones() {
@@ -147,6 +181,10 @@ mod tests {
         assert_eq!(at(PARSED), Some(("parsed", 7)));
         assert_eq!(at(DROPPED), Some(("dropped", 2)));
         assert_eq!(at(CODE_EVALUATIONS), Some(("code_evaluations", 0)));
+        assert_eq!(
+            at(TOO_MANY_IPV6_EXTENSION_HEADERS),
+            Some(("too_many_ipv6_ext_headers", 0))
+        );
         // A new probe leaves the slot at 0: derived all the same.
         by_index[PARSED as usize] = 0;
         assert_eq!(named(&by_index).nth(PARSED as usize), Some(("parsed", 7)));

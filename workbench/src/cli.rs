@@ -214,9 +214,14 @@ pub struct ReplayArgs {
     /// Stop after this many packets.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
-    /// Skip damaged records instead of stopping at the first one.
+    /// Skip damaged records (and the packets of an interface whose link type is not decoded)
+    /// instead of stopping at the first one.
     #[arg(long)]
     pub lenient: bool,
+    /// Send only this pcapng interface's packets: its id (0, 1, ... in the file's order) or
+    /// name (`eth0`).
+    #[arg(long, value_name = "ID|NAME")]
+    pub interface: Option<workbench_flow::capture::InterfaceSelector>,
     /// Send even where the safety check refuses (the interface may reach real networks).
     #[arg(long)]
     pub allow_foreign_iface: bool,

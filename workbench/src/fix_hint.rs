@@ -80,24 +80,46 @@ fn fix_for(line: &str) -> Option<&'static str> {
         .then_some("see `workbench help` and the command's --help for what it expects")
 }
 
-/// The error line with the fix appended when it does not say one and the cause has a usual fix.
-pub fn with_fix(line: &str) -> String {
+/// The fix appended to an error line that does not say one, when its cause has a usual fix.
+fn fix(line: &str) -> Option<&'static str> {
     if FIX_MARKERS.iter().any(|m| line.contains(m)) {
-        return line.to_string();
+        return None;
     }
-    match fix_for(line) {
+    fix_for(line)
+}
+
+/// The error line with the fix appended when it does not say one and the cause has a usual fix.
+#[cfg(test)]
+fn with_fix(line: &str) -> String {
+    match fix(line) {
         Some(fix) => format!("{line}; {fix}"),
         None => line.to_string(),
     }
 }
 
-/// A damaged capture record (the capture reader's [`CaptureError::Record`]) in a command that
-/// has `--lenient` but was run without it: the error gets the hint that the flag reads past the
-/// damage. Any other error is returned as it is.
-pub fn with_lenient_hint(e: color_eyre::eyre::Report) -> color_eyre::eyre::Report {
-    match damaged_record(&e) {
-        Some(fault) => color_eyre::eyre::eyre!("{e:#}; {}", lenient_hint(fault)),
-        None => e,
+/// An error as it is reported: the one line (the whole cause chain, then what to do) and the
+/// part of it that says what to do when it was added here (`None` when the message says it
+/// itself, or nothing fits).
+pub struct Explained {
+    pub line: String,
+    pub hint: Option<String>,
+}
+
+/// The line and hint for `e`. `lenient_available`: the command has `--lenient` and was run
+/// without it, so a damaged capture record (the capture reader's [`CaptureError::Record`]) gets
+/// the hint that the flag reads past the damage.
+pub fn explain(e: &color_eyre::eyre::Report, lenient_available: bool) -> Explained {
+    let chain = format!("{e:#}");
+    let hint = match damaged_record(e).filter(|_| lenient_available) {
+        Some(fault) => Some(lenient_hint(fault)),
+        None => fix(&chain),
+    };
+    Explained {
+        line: match hint {
+            Some(hint) => format!("{chain}; {hint}"),
+            None => chain,
+        },
+        hint: hint.map(str::to_string),
     }
 }
 
@@ -130,6 +152,10 @@ fn lenient_hint(fault: RecordFault) -> &'static str {
         }
         RecordFault::Corrupt | RecordFault::Unreadable => {
             "pass --lenient to skip the damaged records and read the rest of the capture"
+        }
+        RecordFault::UnsupportedLinkType => {
+            "pass --interface ID|NAME to read only another interface's packets, or --lenient to \
+             skip this interface's packets and read the rest"
         }
     }
 }
@@ -165,7 +191,14 @@ mod tests {
     #[test]
     fn a_damaged_record_gets_the_lenient_hint_and_nothing_else_does() {
         let cut = "t.pcap: truncated record at byte 3839 (packet 9): the file ends 61 bytes into a record of 70 bytes";
-        let hinted = format!("{:#}", with_lenient_hint(record(RecordFault::Truncated).into()));
+        let explained = explain(&record(RecordFault::Truncated).into(), true);
+        let hinted = explained.line;
+        assert!(
+            explained.hint.is_some_and(|h| hinted.ends_with(&h)),
+            "the hint is the end of the line: {hinted}"
+        );
+        // Without --lenient available the line is the error alone.
+        assert_eq!(explain(&record(RecordFault::Truncated).into(), false).line, cut);
         assert!(
             hinted.starts_with(cut) && hinted.contains("; pass --lenient to read the packets before it"),
             "{hinted}"
@@ -190,7 +223,7 @@ mod tests {
                 .wrap_err("reading t.pcap"),
         ];
         for e in wrapped {
-            let line = format!("{:#}", with_lenient_hint(e));
+            let line = explain(&e, true).line;
             assert!(
                 line.ends_with(
                     "; pass --lenient to skip the damaged records and read the rest of the capture"
@@ -200,16 +233,13 @@ mod tests {
         }
         // The same words from elsewhere are not a damaged record; a whole-file error is not one.
         let text = "t.pcap: truncated record at byte 3839 (packet 9)";
-        assert_eq!(
-            format!("{:#}", with_lenient_hint(color_eyre::eyre::eyre!("{text}"))),
-            text
-        );
+        assert_eq!(explain(&color_eyre::eyre::eyre!("{text}"), true).line, text);
         let empty = CaptureError::File {
             file: "t.pcap".into(),
             message: "file is empty (0 bytes)".into(),
         };
         assert_eq!(
-            format!("{:#}", with_lenient_hint(empty.into())),
+            explain(&empty.into(), true).line,
             "t.pcap: file is empty (0 bytes)"
         );
     }

@@ -13,6 +13,7 @@ mod cli;
 mod commands;
 mod config;
 pub mod demo;
+mod failure;
 mod fix_hint;
 mod output;
 mod pipe;
@@ -21,9 +22,12 @@ use clap::{CommandFactory, FromArgMatches};
 use color_eyre::eyre::Result;
 
 /// Parses the command line with the config file's values as flag defaults. `config show|check`
-/// read the file themselves (a broken file must not stop the command that checks it).
-fn parse() -> Result<(cli::Cli, Option<(std::path::PathBuf, config::Origin)>)> {
+/// read the file themselves (a broken file must not stop the command that checks it). Notes in
+/// `style` whether JSON output was asked for: from the raw arguments first (for a usage error
+/// or a broken config file), then from the parsed ones.
+fn parse(style: &mut failure::Style) -> Result<(cli::Cli, Option<(std::path::PathBuf, config::Origin)>)> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    style.json = failure::json_in_args(&args);
     let located = config::locate(&args);
     // `config` reads the file itself; `agent --config FILE` is the agent's own file.
     let is_config_command = matches!(config::subcommand(&args), Some("config" | "agent"));
@@ -32,12 +36,17 @@ fn parse() -> Result<(cli::Cli, Option<(std::path::PathBuf, config::Origin)>)> {
         cmd = config::apply::apply(cmd, &config::load(path, *origin)?);
     }
     let tui = cmd.find_subcommand("tui").cloned();
-    let matches = cmd.get_matches_from(args);
-    let mut cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Help and version go to stdout and exit 0 as clap prints them; a usage error is returned,
+    // for `main` to report (also as JSON when asked for).
+    let matches = cmd
+        .try_get_matches_from(args)
+        .or_else(|e| if e.use_stderr() { Err(e) } else { e.exit() })?;
+    style.json = failure::asks_json(&matches);
+    let mut cli = cli::Cli::from_arg_matches(&matches)?;
     if let (None, Some(tui)) = (&cli.command, tui) {
         // `workbench` alone is `workbench tui`, with the config's defaults for it too.
-        let m = tui.get_matches_from(["tui"]);
-        let args = commands::tui::TuiArgs::from_arg_matches(&m).unwrap_or_else(|e| e.exit());
+        let m = tui.try_get_matches_from(["tui"])?;
+        let args = commands::tui::TuiArgs::from_arg_matches(&m)?;
         cli.command = Some(cli::Command::Tui(args));
     }
     Ok((cli, located))
@@ -49,9 +58,10 @@ pub fn command() -> clap::Command {
     cli::Cli::command()
 }
 
-/// Runs the command line; errors are returned for `main` to print as one line.
-pub fn run() -> Result<()> {
-    let (cli, located) = parse()?;
+/// Runs the command line; errors are returned for `main` to report as `style` (filled in here
+/// from the command line) says.
+fn run(style: &mut failure::Style) -> Result<()> {
+    let (cli, located) = parse(style)?;
     // Commands that touch the kernel first name what a killed run left behind (one line each);
     // not `probe cleanup`, which removes it and says so.
     let cleanup = matches!(
@@ -80,7 +90,7 @@ pub fn run() -> Result<()> {
     let config_path = cli.config.clone();
     // Commands that read captures with `--lenient` available but not given: a damaged record
     // gets the hint that the flag reads past it.
-    let lenient_available = match &cli.command {
+    style.lenient_available = match &cli.command {
         Some(cli::Command::Features(a)) => !a.lenient,
         Some(cli::Command::Eval(a)) => !a.decide.lenient,
         Some(cli::Command::Skew(a)) => !a.decide.lenient,
@@ -115,23 +125,19 @@ pub fn run() -> Result<()> {
     };
     // A dataset cache still being written on its own thread is finished before the exit.
     workbench_data::dataset::cache::wait_for_writes();
-    if lenient_available {
-        return result.map_err(fix_hint::with_lenient_hint);
-    }
     result
 }
 
 /// The binary's entry: runs the command line and turns its outcome into the exit status, with
-/// one line on stderr for an error.
+/// one line on stderr for an error (and one JSON object on stdout when JSON was asked for).
 pub fn main() -> std::process::ExitCode {
-    use std::io::Write;
     use std::process::ExitCode;
-    use workbench_kernel::lifecycle;
     // Panic and error hooks (they restore the terminal once the TUI exists).
     let _ = color_eyre::install();
     pipe::install_hook();
+    let mut style = failure::Style::default();
     // A print to a closed stdout panics; unwinding runs the commands' cleanup guards first.
-    let outcome = std::panic::catch_unwind(run);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&mut style)));
     if pipe::happened() {
         return ExitCode::from(pipe::EXIT_STATUS);
     }
@@ -142,40 +148,6 @@ pub fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if pipe::is_broken_pipe_error(&e) => ExitCode::from(pipe::EXIT_STATUS),
-        Err(e) => {
-            // Stopped by a signal after cleaning up: say so, exit with the signal's status.
-            // The library crates' errors carry it inside (`kernel::Error::Interrupted`, the
-            // benchmarks' and the TUI's `Error::Kernel`), as a variant that displays as the
-            // interruption itself.
-            let interrupted = e.chain().find_map(|c| {
-                lifecycle::interrupted_in(c).or_else(|| {
-                    c.downcast_ref::<workbench_bench::Error>()
-                        .and_then(|b| b.interrupted())
-                        .or_else(|| {
-                            c.downcast_ref::<workbench_tui::error::Error>()
-                                .and_then(|t| t.interrupted())
-                        })
-                })
-            });
-            // Written without eprintln!, which panics (exit 101) when the terminal that stderr
-            // was went away with the SIGHUP that stopped us.
-            if let Some(i) = interrupted {
-                let _ = writeln!(std::io::stderr(), "workbench: {i}");
-                return ExitCode::from(i.exit_status);
-            }
-            // A system call the signal broke (EINTR) fails with its own error: same outcome.
-            if let Some((signal, exit_status)) = lifecycle::stop_signal() {
-                let i = lifecycle::Interrupted { signal, exit_status };
-                let _ = writeln!(std::io::stderr(), "workbench: {i} (it broke: {e:#})");
-                return ExitCode::from(exit_status);
-            }
-            // One line: the whole cause chain, no backtrace, ending with what to do.
-            let _ = writeln!(
-                std::io::stderr(),
-                "error: {}",
-                fix_hint::with_fix(&format!("{e:#}"))
-            );
-            ExitCode::FAILURE
-        }
+        Err(e) => failure::report(&e, style),
     }
 }

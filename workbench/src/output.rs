@@ -8,9 +8,20 @@
 
 use std::fmt::{self, Display};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use color_eyre::eyre::Result;
 use serde::Serialize;
+
+/// Whether this run printed its JSON document: a command that fails after it (`verify` with
+/// mismatches, `agent --check` refusing) has said what went wrong in it, and `main` adds no
+/// second document (see `failure`).
+static JSON_EMITTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a JSON document was printed on stdout in this run.
+pub fn json_emitted() -> bool {
+    JSON_EMITTED.load(Ordering::Relaxed)
+}
 
 /// The output choice every command that prints a result flattens into its arguments.
 #[derive(Debug, Clone, Copy, Default, clap::Args)]
@@ -28,6 +39,7 @@ impl Output {
             // Serialised first: a write error then reaches `main` as the io::Error it is
             // (serde_json's writer hides it from the error chain `pipe` inspects).
             let text = serde_json::to_string_pretty(report)?;
+            JSON_EMITTED.store(true, Ordering::Relaxed);
             writeln!(out, "{text}")?;
         } else {
             write!(out, "{report}")?;

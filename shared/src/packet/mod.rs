@@ -1,11 +1,16 @@
-//! Packet parsing: Ethernet (up to two VLAN tags), IPv4, IPv6, TCP, UDP, ICMP.
+//! Packet parsing: Ethernet (up to two VLAN tags), IPv4, IPv6 (up to four extension headers), TCP,
+//! UDP, ICMP.
 //!
 //! Written against [`PacketBytes`], a "copy N bytes at offset" interface, because that is what
 //! both sides can offer cheaply: the probe implements it with `bpf_skb_load_bytes` (the verifier
 //! accepts any offset, the helper checks bounds at run time), userspace with a slice. Anything
-//! this parser does not understand is an error with a reason, never a guess: an IPv6 extension
-//! header, a later IPv4 fragment or an unknown protocol is counted as unparsed, not misread as
-//! another flow.
+//! this parser does not understand is an error with a reason, never a guess: a later IPv4 or IPv6
+//! fragment, an IPv6 chain of more extension headers than [`MAX_IPV6_EXTENSION_HEADERS`], ESP or an
+//! unknown protocol is counted as unparsed, not misread as another flow.
+
+pub mod ipv6_ext;
+
+pub use ipv6_ext::MAX_IPV6_EXTENSION_HEADERS;
 
 /// Bytes of one frame, read by copying fixed-size chunks.
 ///
@@ -96,16 +101,22 @@ pub enum ParseError {
     /// The frame ends inside a header.
     Truncated,
     /// IP version field or IHL/total length inconsistent, an IP length beyond the frame's end
-    /// on the wire, or an IPv6 payload length of 0.
+    /// on the wire, an IPv6 payload length of 0, or IPv6 extension headers longer than the
+    /// payload length.
     BadIpHeader,
-    /// A non-first IPv4 fragment: it carries no transport header.
+    /// A non-first IPv4 or IPv6 fragment: it carries no transport header.
     Fragment,
-    /// An IPv6 next header that is not TCP/UDP/ICMPv6 (extension headers are not walked).
+    /// An IPv6 upper-layer header that is not TCP/UDP/ICMPv6, after the extension headers
+    /// (ESP and No Next Header among them: nothing readable follows).
     UnknownNextHeader,
     /// An IPv4 protocol other than TCP/UDP/ICMP.
     UnsupportedProtocol,
     /// TCP data offset below 5, or similar.
     BadTransportHeader,
+    /// More IPv6 extension headers than [`MAX_IPV6_EXTENSION_HEADERS`] before the upper-layer
+    /// header. Its statistic comes after `code_evaluations` (`stats`): an older probe's indices
+    /// stay where they were.
+    TooManyIpv6ExtensionHeaders,
 }
 
 /// The header facts of one packet that flow keys and features are made of (`repr(C)` with
@@ -283,23 +294,29 @@ fn parse_ip_on_wire<P: PacketBytes>(
                 return Err(ParseError::BadIpHeader);
             }
             p.ip_version = 6;
-            p.proto = h[6];
             p.ttl = h[7];
             p.src_addr.copy_from_slice(&h[8..24]);
             p.dst_addr.copy_from_slice(&h[24..40]);
+            let (proto, ext_bytes) = ipv6_ext::skip_extension_headers(pkt, offset + 40, h[6])?;
+            p.proto = proto;
             if p.proto != PROTO_TCP && p.proto != PROTO_UDP && p.proto != PROTO_ICMPV6 {
                 return Err(ParseError::UnknownNextHeader);
             }
             let payload_len = be16(h[4], h[5]) as u32;
-            // Payload length 0 is a jumbogram's (RFC 2675: its hop-by-hop option is refused
-            // above as an extension header) or BIG TCP's (docs/FEATURES.md): bad_ip_header.
-            ip_end = if payload_len == 0 {
+            // Payload length 0 is a jumbogram's (RFC 2675, its length in a hop-by-hop option:
+            // not read) or BIG TCP's (docs/FEATURES.md): bad_ip_header. Extension headers
+            // longer than the payload: Linux drops the packet (`ipv6_rcv` trims to the payload
+            // length, and the header is not there), so it is not the flow's.
+            ip_end = if payload_len == 0 || ext_bytes > payload_len {
                 u64::MAX
             } else {
                 offset as u64 + 40 + payload_len as u64
             };
-            p.header_bytes = 40;
-            (offset + 40, payload_len)
+            p.header_bytes = 40 + ext_bytes;
+            (
+                offset + 40 + ext_bytes as usize,
+                payload_len.saturating_sub(ext_bytes),
+            )
         }
         _ => return Err(ParseError::NotIp),
     };
@@ -346,6 +363,8 @@ fn parse_ip_on_wire<P: PacketBytes>(
     Ok(p)
 }
 
+#[cfg(test)]
+mod ipv6_ext_tests;
 #[cfg(test)]
 mod offload_tests;
 #[cfg(test)]

@@ -138,12 +138,19 @@ fn malformed_and_unsupported_are_reasons_not_guesses() {
     assert_eq!(parse(&whole).map(|p| p.header_bytes), Ok(52));
 }
 
+/// A hop-by-hop header no longer hides the packet (it was `UnknownNextHeader` before the
+/// extension headers were walked; more cases in ipv6_ext_tests.rs).
 #[test]
-fn ipv6_extension_header_is_counted_unparsed() {
-    let mut h = std::vec![0x60u8, 0, 0, 0, 0, 8, 0 /* hop-by-hop */, 64];
+fn ipv6_hop_by_hop_header_is_walked_to_the_transport_header() {
+    let mut h = std::vec![0x60u8, 0, 0, 0, 0, 16, 0 /* hop-by-hop */, 64];
     h.extend_from_slice(&[0u8; 32]);
-    let f = frame(&[&eth(ETHERTYPE_IPV6), &h, &[0u8; 8]]);
-    assert_eq!(parse(&f), Err(ParseError::UnknownNextHeader));
+    let hop_by_hop = [PROTO_UDP, 0, 1, 4, 0, 0, 0, 0];
+    let f = frame(&[&eth(ETHERTYPE_IPV6), &h, &hop_by_hop, &udp(5, 6, 0)]);
+    assert_eq!(
+        parse(&f).map(|p| (p.ip_version, p.dst_port, p.header_bytes)),
+        Ok((6, 6, 40 + 8 + 8))
+    );
+    h[5] = 8;
     h[6] = PROTO_UDP;
     let ok = frame(&[&eth(ETHERTYPE_IPV6), &h, &udp(5, 6, 0)]);
     assert_eq!(parse(&ok).map(|p| (p.ip_version, p.dst_port)), Ok((6, 6)));

@@ -1,6 +1,7 @@
-//! `workbench eval MODEL DATA... [--labels FILE] [--at decision-points|last-packet|packet N]`:
-//! score a model file on a capture (through the userspace twin, at the probe's decision points
-//! by default) or a table, with the skew between its training rows and the data.
+//! `workbench eval MODEL DATA... [--labels FILE] [--at decision-points|last-packet|packet N]
+//! [--flows-out FILE]`: score a model file on a capture (through the userspace twin, at the
+//! probe's decision points by default) or a table, with the skew between its training rows and
+//! the data, and optionally each flow's last decision and why.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use color_eyre::eyre::Result;
 use shared::abi::ProbeConfig;
 
 use crate::output::{Output, Shown};
-use workbench_data::dataset::LoadOptions;
+use workbench_data::dataset::{Dropped, LoadOptions};
 use workbench_data::eval::skew::words;
 use workbench_data::eval::{self, At, EvalMetrics, EvalOptions, EvalReport};
 
@@ -35,9 +36,14 @@ pub struct DecideArgs {
     /// Tables: comma list of labels that count as malicious (default: all but benign/normal).
     #[arg(long)]
     pub positive: Option<String>,
-    /// Captures: skip damaged records instead of stopping at the first one.
+    /// Captures: skip damaged records (and the packets of an interface whose link type is not
+    /// decoded) instead of stopping at the first one.
     #[arg(long)]
     pub lenient: bool,
+    /// Captures: read only this pcapng interface's packets, by id (0, 1, ... in the file's
+    /// order) or name (`eth0`). Without it every interface's packets go into one flow table.
+    #[arg(long, value_name = "ID|NAME")]
+    pub interface: Option<workbench_flow::capture::InterfaceSelector>,
     /// Neither read nor write the parsed-dataset cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -75,6 +81,7 @@ impl DecideArgs {
             },
             positive: self.positive.clone(),
             lenient: self.lenient,
+            interface: self.interface.clone(),
         })
     }
 }
@@ -91,6 +98,10 @@ pub struct EvalArgs {
     /// (default: labels-NAME.csv beside each capture).
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
+    /// Also write one row per flow (table: per row) with its last decision and why: the tree's
+    /// path or the largest logistic terms. `.csv` or `.jsonl` (with the steps as an array).
+    #[arg(long, value_name = "FILE")]
+    pub flows_out: Option<PathBuf>,
     #[command(flatten)]
     pub decide: DecideArgs,
     #[command(flatten)]
@@ -156,6 +167,9 @@ fn words_of(r: &EvalReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         r.labelled_flows,
         r.flagged_flows
     )?;
+    if let Some(d) = r.dropped.as_ref().and_then(Dropped::summary) {
+        writeln!(f, "  {d}")?;
+    }
     writeln!(f, "  {metrics_at}: {}", metrics_line(&r.metrics))?;
     for (why_key, why) in &r.metrics.undefined {
         writeln!(f, "    {why_key} undefined: {why}")?;
@@ -221,6 +235,9 @@ fn words_of(r: &EvalReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     for line in &r.skew.summary {
         writeln!(f, "  {line}")?;
     }
+    if let Some(o) = &r.flows_out {
+        writeln!(f, "flows: {} rows written to {}", o.rows, o.path)?;
+    }
     for n in &r.notes {
         writeln!(f, "note: {n}")?;
     }
@@ -229,6 +246,9 @@ fn words_of(r: &EvalReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let opts = args.decide.options(args.model, args.data, args.labels)?;
-    let report = eval::evaluate(&opts)?;
+    let report = eval::evaluate_with(&opts, args.flows_out.as_deref())?;
+    if opts.interface.is_none() {
+        super::warn_several_interfaces(&report.interfaces);
+    }
     args.output.emit(&Shown::new(&report, words_of))
 }

@@ -1,5 +1,5 @@
 //! `workbench features PCAP... -o OUT [--decision-at N | --every-packet] [--labels FILE]
-//! [--lenient] [--vlan-id] [--json]`: a feature table (CSV or Parquet) from captures.
+//! [--lenient] [--interface ID|NAME] [--vlan-id] [--json]`: a feature table (CSV or Parquet) from captures.
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -13,6 +13,7 @@ use crate::output::{Output, Shown};
 use workbench_data::features::labels::{parse_utc_offset, CicOptions};
 use workbench_data::features::{extract, DecisionPoint, FeaturesOptions, FeaturesReport};
 use workbench_data::progress::Progress;
+use workbench_flow::capture::InterfaceSelector;
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("decision").args(["decision_at", "every_packet"]))]
@@ -40,9 +41,14 @@ pub struct FeaturesArgs {
     /// Slack in seconds around a CIC row's timestamp when matching flows.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(i64).range(0..=86_400))]
     pub cic_window_s: i64,
-    /// Skip damaged capture records instead of stopping at the first one.
+    /// Skip damaged capture records (and the packets of an interface whose link type is not
+    /// decoded) instead of stopping at the first one.
     #[arg(long)]
     pub lenient: bool,
+    /// Read only this pcapng interface's packets: its id (0, 1, ... in the file's order) or its
+    /// name (`eth0`). Without it every interface's packets go into one flow table.
+    #[arg(long, value_name = "ID|NAME")]
+    pub interface: Option<InterfaceSelector>,
     /// Add the opt-in `vlan_id` column (the outermost VLAN tag of each flow's first packet): a
     /// host artefact, left out unless asked for.
     #[arg(long)]
@@ -68,6 +74,7 @@ pub fn run(args: FeaturesArgs) -> Result<()> {
             window_s: args.cic_window_s,
         },
         lenient: args.lenient,
+        interface: args.interface.clone(),
         opt_in: if args.vlan_id {
             shared::features::OPT_IN_FEATURES
         } else {
@@ -87,6 +94,9 @@ pub fn run(args: FeaturesArgs) -> Result<()> {
     let result = extract(&opts, &BarProgress(progress.clone()));
     progress.finish_and_clear();
     let report = result?;
+    if args.interface.is_none() {
+        super::warn_several_interfaces(&report.interfaces);
+    }
     if let Some(labels) = &report.labels {
         eprintln!("{labels}");
     }
@@ -111,7 +121,11 @@ fn extracted(report: &FeaturesReport, f: &mut fmt::Formatter<'_>) -> fmt::Result
         },
         report.elapsed_ns as f64 / 1e9,
         report.packets_per_s
-    )
+    )?;
+    for skip in &report.skipped_unsupported {
+        writeln!(f, "{skip}")?;
+    }
+    Ok(())
 }
 
 /// The library's progress (bytes of capture read) on an indicatif bar.
@@ -148,6 +162,7 @@ mod tests {
             labels: None,
             cic: CicOptions::default(),
             lenient: false,
+            interface: None,
             opt_in: 0,
         };
         let bar = ProgressBar::hidden();

@@ -144,6 +144,8 @@ pub fn run(args: InspectArgs) -> Result<()> {
         drop_duplicates: args.drop_duplicates,
         no_cache: args.no_cache,
         cache_dir: args.cache_dir.clone(),
+        // The pitfall report looks at every column.
+        columns: None,
     };
     let ds = dataset::load(&args.data, &opts)?;
     eprintln!(

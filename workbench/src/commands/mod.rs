@@ -35,3 +35,18 @@ use serde::Serialize;
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
     crate::output::Output { json: true }.emit(&crate::output::Shown::new(value, |_, _| Ok(())))
 }
+
+/// Warns, once per capture, when packets of several interfaces were read into one flow table
+/// (no `--interface` given): a packet forwarded between them counts twice in its flow.
+pub fn warn_several_interfaces(interfaces: &[workbench_flow::capture::InterfaceCount]) {
+    use std::io::Write;
+    let mut files: Vec<&str> = interfaces.iter().map(|i| i.file.as_str()).collect();
+    files.dedup();
+    for file in files {
+        let of_file: Vec<_> = interfaces.iter().filter(|i| i.file == file).cloned().collect();
+        if let Some(warning) = workbench_flow::capture::several_interfaces_warning(&of_file) {
+            // Not eprintln!: a closed stderr must not panic the command.
+            let _ = writeln!(std::io::stderr(), "warning: {warning}");
+        }
+    }
+}

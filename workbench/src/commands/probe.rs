@@ -188,8 +188,9 @@ fn status(r: &workbench_kernel::models::ModelsReport, f: &mut fmt::Formatter<'_>
 fn flow_table(table: &flows::FlowTable, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(
         f,
-        "{:<6} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11} {:>9} {:>5} {:>8}",
+        "{:<6} {:>4} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11} {:>9} {:>5} {:>8}",
         "proto",
+        "vlan",
         "source",
         "destination",
         "fwd_pkts",
@@ -209,8 +210,14 @@ fn flow_table(table: &flows::FlowTable, f: &mut fmt::Formatter<'_>) -> fmt::Resu
         };
         writeln!(
             f,
-            "{:<6} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11} {:>9} {:>5} {:>8}",
+            "{:<6} {:>4} {:>40} {:>40} {:>9} {:>9} {:>11} {:>11} {:>9} {:>5} {:>8}",
             flow.proto,
+            // The outermost VLAN tag's id, part of the flow's key; "-" untagged.
+            if flow.vlan_id == 0 {
+                "-".to_string()
+            } else {
+                flow.vlan_id.to_string()
+            },
             format!("{}:{}", flow.src, flow.src_port),
             format!("{}:{}", flow.dst, flow.dst_port),
             flow.fwd_packets,

@@ -23,6 +23,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         repeat: args.repeat,
         count: args.count,
         lenient: args.lenient,
+        interface: args.interface,
         allow_foreign_iface: args.allow_foreign_iface,
     };
     eprintln!("replay: {} -> {}", args.pcap.display(), options.iface);
@@ -52,6 +53,16 @@ fn sent(report: &replay::ReplayReport, f: &mut fmt::Formatter<'_>) -> fmt::Resul
             String::new()
         }
     )?;
+    for skip in &report.skipped_unsupported {
+        writeln!(f, "{skip}")?;
+    }
+    if report.padded_packets > 0 {
+        writeln!(
+            f,
+            "{} frames cut by the capture's snap length were padded with zeros to their length on the wire",
+            report.padded_packets
+        )?;
+    }
     if let Some(signal) = report.interrupted {
         writeln!(f, "stopped by {signal}")?;
     }

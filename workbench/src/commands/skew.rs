@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::eval::DecideArgs;
 use crate::output::Output;
+use workbench_data::dataset::Dropped;
 use workbench_data::eval::skew::{words, SkewReport};
 use workbench_data::eval::{self, ModelInfo};
 
@@ -31,16 +32,21 @@ pub struct SkewArgs {
 struct SkewOutput<'a> {
     model: &'a ModelInfo,
     data: Vec<String>,
+    /// Tables: the rows cleaning removed (a missing value in a column the model reads), as
+    /// `eval` and `train` report them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dropped: Option<&'a Dropped>,
     #[serde(flatten)]
     skew: &'a SkewReport,
 }
 
 pub fn run(args: SkewArgs) -> Result<()> {
     let opts = args.decide.options(args.model, args.on, None)?;
-    let (model, skew) = eval::skew_report(&opts)?;
+    let (model, skew, dropped) = eval::skew_report(&opts)?;
     args.output.emit(&SkewOutput {
         model: &model,
         data: opts.data.iter().map(|d| d.display().to_string()).collect(),
+        dropped: dropped.as_ref(),
         skew: &skew,
     })
 }
@@ -58,6 +64,9 @@ impl fmt::Display for SkewOutput<'_> {
             skew.flows,
             skew.decided_at
         )?;
+        if let Some(d) = self.dropped.and_then(Dropped::summary) {
+            writeln!(out, "  {d}")?;
+        }
         writeln!(out, "  method: {}", skew.method)?;
         for line in &skew.summary {
             writeln!(out, "  {line}")?;

@@ -14,10 +14,12 @@ use shared::model::MAX_DEPTH;
 use crate::output::Output;
 use workbench_data::dataset::{self, LoadOptions};
 use workbench_data::train::choose::SplitOption;
+use workbench_data::train::columns::{self, ColumnsRead};
 use workbench_data::train::dataset_features::DatasetReport;
 use workbench_data::train::decision_points::DecisionConfig;
 use workbench_data::train::gate::Flagged;
 use workbench_data::train::run::{self, At, Input, Outcome, RunOptions, RunOutput};
+use workbench_data::train::sample;
 use workbench_data::train::{Dataset, Engine, ModelKind, SplitKind, TrainOptions, TrainReport};
 
 /// `--split`: a split, or `auto` (the most honest one the data allows).
@@ -111,6 +113,10 @@ pub struct TrainArgs {
     /// recall and F1 then measure the split, not the model).
     #[arg(long)]
     pub allow_one_class_split: bool,
+    /// Train on a random sample of N of the table's loaded rows (seeded by --seed), as the
+    /// pitfall report's split comparison does on a larger table: its `reproduce` lines say so.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub sample_rows: Option<u64>,
     /// Also fit one candidate tree per depth in this comma list (same rows, features and split)
     /// and show each one's F1 next to its kernel cost per packet, measured on this machine with
     /// BPF_PROG_TEST_RUN (needs CAP_BPF; otherwise the cost is null with the reason).
@@ -167,13 +173,31 @@ struct TrainOutput<'a> {
     /// `--cost-depths`: `candidates` and their cost's keys.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     cost: Option<&'a super::train_cost::CandidatesReport>,
+    /// `--sample-rows`: the sample trained on, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample: Option<String>,
+    /// Tables: which columns were read into memory, and the process's peak memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory: Option<Memory>,
     #[serde(skip)]
     run: &'a RunOutput,
+}
+
+/// `memory` in `train --json`.
+#[derive(Serialize)]
+struct Memory {
+    #[serde(flatten)]
+    columns: ColumnsRead,
+    /// The largest resident memory of this process so far (VmHWM), None where unknown.
+    peak_rss_bytes: Option<u64>,
 }
 
 impl fmt::Display for TrainOutput<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         print_human(&self.model_file, self.run, f)?;
+        if let Some(sample) = &self.sample {
+            writeln!(f, "  trained and tested on {sample}")?;
+        }
         match self.cost {
             Some(c) => write!(f, "{c}"),
             None => Ok(()),
@@ -203,6 +227,9 @@ fn check(args: &TrainArgs) -> Result<()> {
     }
     if let Some(list) = &args.cost_depths {
         workbench_data::train::candidates::parse_depths(list)?;
+    }
+    if captures > 0 && args.sample_rows.is_some() {
+        bail!("--sample-rows samples a table's rows; captures are read whole (make a table of them with `workbench features`)");
     }
     if captures == 0 && args.labels.is_some() {
         bail!("--labels labels captures; a table carries its own label column (see --label)");
@@ -247,7 +274,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         })
     };
     let table;
-    let ((output, rows), loaded) = if args.data.iter().all(|p| is_capture(p)) {
+    let mut sampled = None;
+    let mut columns_read = None;
+    let ((mut output, rows), loaded) = if args.data.iter().all(|p| is_capture(p)) {
         let input = Input::Captures {
             pcaps: &args.data,
             labels: args.labels.as_deref(),
@@ -255,7 +284,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         };
         (run_it(input)?, None)
     } else {
-        table = dataset::load(
+        // Only the columns a kernel-feature model reads at the end of the flow (a dataset-feature
+        // model reads them all, a decision-point table its own bookkeeping columns too).
+        let projected = args.features.trim() != "dataset" && args.at != Some(At::DecisionPoints);
+        let (loaded, read) = columns::load(
             &args.data,
             &LoadOptions {
                 label: args.label.clone(),
@@ -263,11 +295,50 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 cache_dir: args.cache_dir.clone(),
                 ..Default::default()
             },
+            projected,
         )?;
-        (run_it(Input::Table(&table))?, Some(&table))
+        columns_read = Some((read, projected));
+        let chosen = match args.sample_rows {
+            Some(n) => {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                match sample::sample_rows(&loaded, n, args.seed)? {
+                    Some(s) => {
+                        sampled = Some(sample::sample_words(n, loaded.rows(), args.seed));
+                        s
+                    }
+                    None => loaded,
+                }
+            }
+            None => loaded,
+        };
+        // Projected, the run is given the rows and not the table: its columns are freed once
+        // converted, so the features are not held beside the table.
+        let rows = if projected {
+            let (described, rows) = columns::prepare_table(chosen, &opts)?;
+            table = described;
+            Some(Box::new(rows))
+        } else {
+            table = chosen;
+            None
+        };
+        let input = match rows {
+            Some(rows) => Input::Prepared { table: &table, rows },
+            None => Input::Table(&table),
+        };
+        let ran = run_it(input)?;
+        columns::stage("fitted and scored");
+        (ran, Some(&table))
     };
+    if let (Some((read, true)), Some(l), true) = (&columns_read, loaded, output.deployable()) {
+        // The columns not read have no kernel counterpart either: listed as a full load lists them.
+        output.unmapped_columns = read.unmapped(l);
+    }
     refuse_one_class_split(&output, &args)?;
-    output.write(&args.out, output.provenance(loaded))?;
+    let mut provenance = output.provenance(loaded);
+    if let (Some(words), serde_json::Value::Object(m)) = (&sampled, &mut provenance) {
+        m.insert("sample".into(), serde_json::json!(words));
+    }
+    output.write(&args.out, provenance)?;
     let cost = match (&depths, &rows, output.deployable()) {
         (Some(depths), Some(ds), true) => Some(super::train_cost::candidates(ds, &output.options, depths)?),
         (Some(_), _, _) => Some(super::train_cost::not_deployable()),
@@ -276,6 +347,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     drop(rows);
     let mut doc = json_output(&args.out, &output, loaded);
     doc.cost = cost.as_ref();
+    doc.sample = sampled;
+    doc.memory = columns_read.map(|(read, _)| Memory {
+        columns: read,
+        peak_rss_bytes: columns::peak_rss_bytes(),
+    });
     args.output.emit(&doc)
 }
 
@@ -319,6 +395,8 @@ fn json_output<'a>(
             Outcome::Dataset(d) => Report::Dataset(&d.report),
         },
         cost: None,
+        sample: None,
+        memory: None,
         run: o,
     }
 }

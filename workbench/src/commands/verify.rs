@@ -57,6 +57,10 @@ pub struct VerifyArgs {
         )
     )]
     pub rx_vlan_offload: Option<bool>,
+    /// Replay and compare only this pcapng interface's packets: its id (0, 1, ... in the
+    /// file's order) or name (`eth0`). Without it every interface's packets are replayed.
+    #[arg(long, value_name = "ID|NAME")]
+    pub interface: Option<workbench_flow::capture::InterfaceSelector>,
     #[command(flatten)]
     pub output: Output,
 }
@@ -81,6 +85,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         probe_at: args.probe_at,
         rx_vlan_offload: args.rx_vlan_offload,
         engine: args.engine,
+        interface: args.interface,
     };
     let report = verify(&opts)?;
     args.output.emit(&Shown::new(&report, compared))?;
@@ -123,6 +128,11 @@ fn compared(report: &VerifyReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         report.kernel_records,
         report.parse_mismatches,
         report.attach_mode
+    )?;
+    writeln!(
+        f,
+        "{} packets cut by the capture's snap length sent padded with zeros to their length on the wire",
+        report.padded_packets
     )?;
     for m in report.mismatches.iter().take(20) {
         writeln!(

@@ -269,10 +269,12 @@ impl Drop for KernelDemo {
     }
 }
 
-/// One frame of the capture, ready to send, and its capture time.
+/// One frame of the capture, ready to send (padded to its wire length as `replay` pads it), and
+/// its capture time.
 struct Frame {
     ts_ns: u64,
     bytes: Vec<u8>,
+    wire_len_bytes: u32,
 }
 
 /// Reads the whole capture once (the samples are ~2 MB), so every pass replays from memory.
@@ -280,9 +282,11 @@ fn load_frames(pcap: &Path) -> Result<Vec<Frame>> {
     let mut frames = Vec::new();
     for packet in workbench_flow::capture::open(pcap, false)? {
         let packet = packet?;
+        let wire = packet.wire_frame();
         frames.push(Frame {
             ts_ns: packet.ts_ns,
-            bytes: packet.to_ethernet_frame(),
+            bytes: wire.bytes,
+            wire_len_bytes: wire.wire_len_bytes,
         });
     }
     if frames.is_empty() {
@@ -335,7 +339,7 @@ fn send_loop(
             } else {
                 rewritten.clear();
                 rewritten.extend_from_slice(&f.bytes);
-                rewriter.rewrite(&mut rewritten);
+                rewriter.rewrite(&mut rewritten, f.wire_len_bytes);
                 &rewritten
             };
             match sender.send(bytes) {

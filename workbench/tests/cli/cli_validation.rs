@@ -18,7 +18,14 @@ fn refuse(args: &[&str], flag: &str, why: &str) {
         "{args:?}: {first}"
     );
     assert!(err.contains(why), "{args:?}: {why:?} in {err}");
-    assert!(out.stdout.is_empty(), "{args:?}: nothing ran");
+    // Nothing ran: stdout is empty, or holds only the error as JSON when JSON was asked for.
+    if args.iter().any(|a| *a == "--json" || *a == "--jsonl") {
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: the error as JSON: {e}"));
+        assert_eq!(v["error"]["kind"], "usage", "{args:?}: {v}");
+    } else {
+        assert!(out.stdout.is_empty(), "{args:?}: nothing ran");
+    }
 }
 
 #[test]

@@ -189,7 +189,8 @@ fn a_demo_script_walks_the_tabs_types_a_filter_and_quits_by_itself() {
         .output()
         .expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && out.stdout.is_empty(), "{stderr}");
+    assert!(!out.status.success(), "{stderr}");
+    crate::common::only_json_error(&out.stdout);
     assert!(
         stderr.contains("lab id \"no/such-id\" must be 1-9 ASCII letters or digits"),
         "{stderr}"

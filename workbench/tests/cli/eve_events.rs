@@ -137,6 +137,39 @@ fn eve_lines_match_the_schema_and_the_flow_id_is_the_same_both_ways() {
     assert_eq!(proto_name(47), "47");
 }
 
+/// A tagged flow's events carry its VLAN as Suricata writes it (`"vlan":[100]`, after `proto`),
+/// valid by the schema, and its flow id mixes the VLAN in (two tenants' flows with one 5-tuple
+/// get two ids); untagged, there is no `vlan` key and the id is the one pinned above.
+#[test]
+fn a_tagged_flows_event_carries_its_vlan_and_an_id_of_its_own() {
+    let schema = schema();
+    let clock = ClockOffset::from_ns(WALL_NS - MONO_NS as i128);
+    let mut tcp = packet(v4([10, 0, 0, 2]), 44001, v4([10, 0, 0, 1]), 9, 6, 4);
+    let untagged =
+        EveVerdict::of(&event(&tcp, MONO_NS, VERDICT_MALICIOUS, None), &clock, Some(1.0)).to_line();
+    tcp.vlan_id = 100;
+    let tagged = EveVerdict::of(&event(&tcp, MONO_NS, VERDICT_MALICIOUS, None), &clock, Some(1.0)).to_line();
+    let (u, t) = (
+        assert_valid_line(&schema, &untagged),
+        assert_valid_line(&schema, &tagged),
+    );
+    assert!(u.get("vlan").is_none(), "{untagged}");
+    assert_eq!(t["vlan"], json!([100]));
+    assert!(
+        tagged.contains(r#""proto":"TCP","vlan":[100],"workbench""#),
+        "{tagged}"
+    );
+    assert_eq!(u["flow_id"], 0x0008_22c4_52e2_eef5_u64);
+    // An independent FNV-1a in Python over the same bytes and then 100 big-endian.
+    assert_eq!(t["flow_id"], 0x001e_c6b6_5e25_4711_u64);
+    let mut bad = t.clone();
+    bad["vlan"] = json!([0]);
+    assert!(
+        !violations(&schema, &bad).is_empty(),
+        "VLAN id 0 is never written"
+    );
+}
+
 /// A change that makes a valid line invalid.
 type Breaker = Box<dyn Fn(&mut Value)>;
 

@@ -264,6 +264,7 @@ fn flow_table(variant: &str, dir: &Path) -> PathBuf {
         labels: Some(samples.join(format!("labels-{variant}.csv"))),
         cic: CicOptions::default(),
         lenient: false,
+        interface: None,
         opt_in: 0,
     };
     let report = extract(&opts, &NoProgress).unwrap_or_else(|e| panic!("features: {e:#}"));

@@ -1,19 +1,22 @@
 //! The pitfall evidence became typed (`pitfalls::Evidence`, issue 18): the `findings` that
 //! `workbench inspect --json` prints stay byte for byte those printed when the evidence was a
 //! `serde_json::Value`. The expected files are the `findings` of the untyped build's output on
-//! the same inputs (between them, every pitfall kind), de-indented by one level.
+//! the same inputs (between them, every pitfall kind), de-indented by one level. Since the split
+//! comparison became `train`'s runs, its evidence is `train`'s figures and each split's
+//! `reproduce` line: regenerate a file by running the command below from `../shared/data` (the
+//! relative path keeps the `reproduce` lines the same on every machine) and taking the lines
+//! between `  "findings": [` and `  ]`, de-indented by two spaces, inside `[` and `]`.
 
 use std::path::Path;
 use std::process::Command;
 
 fn printed_findings(rel: &str) -> String {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel);
-    assert!(data.exists(), "{} missing (../shared/data)", data.display());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    assert!(root.join(rel).exists(), "{rel} missing (../shared/data)");
+    // A relative path: the `reproduce` lines name the data as it was given.
     let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
-        .args(["inspect", "--no-cache", "--json"])
-        .arg(&data)
+        .args(["inspect", "--no-cache", "--json", rel])
+        .current_dir(&root)
         .output()
         .expect("run workbench");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -49,6 +49,7 @@ fn dataset(dir: &Path, variant: Variant) -> (Dataset, LoadedDataset) {
             labels: Some(samples().join(labels)),
             cic: Default::default(),
             lenient: false,
+            interface: None,
             opt_in: 0,
         },
         &NoProgress,

@@ -84,6 +84,21 @@ impl PcapNg {
         self
     }
 
+    /// An interface named `name` (the `if_name` option, as dumpcap writes it), microseconds.
+    pub fn named_interface(mut self, link_type: u16, name: &str) -> Self {
+        let mut body = Vec::new();
+        body.extend_from_slice(&link_type.to_le_bytes());
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body.extend_from_slice(&0u32.to_le_bytes()); // snaplen: none
+        body.extend_from_slice(&2u16.to_le_bytes()); // if_name
+        body.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        body.extend_from_slice(name.as_bytes());
+        body.resize(body.len().div_ceil(4) * 4, 0);
+        body.extend_from_slice(&[0, 0, 0, 0]); // opt_endofopt
+        self.block(1, &body);
+        self
+    }
+
     /// An enhanced packet block; `ts` in the interface's units.
     pub fn packet(mut self, if_id: u32, ts: u64, data: &[u8]) -> Self {
         let mut body = Vec::new();

@@ -193,6 +193,19 @@ fn check(schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
                     }
                 }
             }
+            "items" => {
+                for (i, item) in v.as_array().into_iter().flatten().enumerate() {
+                    check(rule, item, &format!("{at}/{i}"), out);
+                }
+            }
+            "minItems" | "maxItems" => {
+                if let (Some(a), Some(n)) = (v.as_array(), rule.as_u64()) {
+                    let len = a.len() as u64;
+                    if (keyword == "minItems" && len < n) || (keyword == "maxItems" && len > n) {
+                        out.push(format!("{at}: {v} breaks {keyword} {n}"));
+                    }
+                }
+            }
             other => panic!("schema at {at:?} uses the keyword {other:?}, which this check does not know"),
         }
     }

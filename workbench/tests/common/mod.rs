@@ -154,6 +154,18 @@ pub fn jsonl(stdout: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// The stdout of a `--json` command that failed before printing its report: only the error, one
+/// JSON line (`{"error": {message, causes, hint, exit_status, kind}}`, docs/CLI.md "Errors
+/// under --json"). Returns the `error` object.
+pub fn only_json_error(stdout: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "only the error on stdout: {text}");
+    let v: Value = serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert!(v["error"]["message"].is_string(), "an error object: {v}");
+    v["error"].clone()
+}
+
 /// Runs a `--json` command that must succeed and parses its stdout.
 pub fn workbench_json(args: &[&str]) -> Value {
     let out = workbench(args);

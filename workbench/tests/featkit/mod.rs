@@ -31,6 +31,7 @@ pub fn options(pcaps: &[PathBuf], output: &Path, decision: DecisionPoint) -> Fea
         labels: None,
         cic: CicOptions::default(),
         lenient: false,
+        interface: None,
         opt_in: 0,
     }
 }

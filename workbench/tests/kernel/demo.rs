@@ -388,13 +388,16 @@ fn sigterm_ends_the_headless_demo_through_its_cleanup() {
     let out = child.wait_with_output().expect("the demo exits");
     let stderr = reader.join().expect("stderr read");
     // The project's convention for a command stopped by a signal (lifecycle): clean up, name the
-    // signal in one line, exit with 128 + its number, nothing on stdout.
+    // signal in one line, exit with 128 + its number, nothing on stdout but (under --json) the
+    // error saying so.
     assert_eq!(out.status.code(), Some(143), "{stderr}");
     assert!(stderr.contains("workbench: interrupted by SIGTERM"), "{stderr}");
     assert!(
         stderr.contains(&format!("and namespace {}", guard.netns())),
         "the demo says what it removed: {stderr}"
     );
-    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    let e = crate::common::only_json_error(&out.stdout);
+    assert_eq!(e["kind"], "interrupted", "{e}");
+    assert_eq!(e["exit_status"], 143, "{e}");
     assert_cleaned_up(&guard, Some(program_id));
 }

@@ -218,7 +218,9 @@ fn ctrl_c_during_the_demos_setup_ends_it_quietly() {
             .is_some_and(|l| l.starts_with("workbench: interrupted by SIGINT")),
         "{stderr}"
     );
-    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    let e = crate::common::only_json_error(&out.stdout);
+    assert_eq!(e["kind"], "interrupted", "{e}");
+    assert_eq!(e["exit_status"], 130, "{e}");
     assert!(!netns.exists(), "namespace {} removed", netns.display());
     assert!(!bpffs::iface_dir(&guard.probe_iface()).exists(), "pins removed");
 }

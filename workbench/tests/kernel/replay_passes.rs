@@ -103,7 +103,7 @@ fn passes_through_the_twin_make_new_flows_with_their_captured_packets_and_labels
         for p in capture::open(&pcap, false).unwrap_or_else(|e| panic!("{e}")) {
             let p = p.unwrap_or_else(|e| panic!("{e}"));
             let mut frame = p.to_ethernet_frame();
-            rewritten += u64::from(rewriter.rewrite(&mut frame));
+            rewritten += u64::from(rewriter.rewrite(&mut frame, p.wire_len_bytes));
             let parsed = capture::LinkType::Ethernet
                 .parse(&frame, p.wire_len_bytes)
                 .expect("a rewritten frame parses");

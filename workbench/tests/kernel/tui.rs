@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use crate::common::{report, workbench_json, DetachOnDrop, TempDir};
 use shared::model::SCORE_ONE;
+use workbench_flow::explain::explain;
 use workbench_flow::model::build::{self, Node};
 use workbench_flow::model::{file, id_string};
 use workbench_kernel::lab::{traffic, Lab};
-use workbench_tui::explain::explain;
 use workbench_tui::sim::demo_model;
 use workbench_tui::source::{Control, KernelSource, Source};
 

@@ -23,6 +23,7 @@ pub mod probe;
 mod probe_report;
 mod python;
 pub mod train;
+pub(crate) mod train_memory;
 mod train_table;
 
 pub use error::{Error, Result};

@@ -116,6 +116,7 @@ pub fn run(quick: bool, capture: &Path) -> Result<LiveBench> {
         repeat: true,
         count: Some(packets),
         lenient: false,
+        interface: None,
         allow_foreign_iface: false,
     };
     let mut results = Vec::new();

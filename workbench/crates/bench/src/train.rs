@@ -4,7 +4,8 @@
 //! the honest variant's overlap between classes (`train_table`: at least 1,000,000 distinct rows,
 //! 50,000 with `--quick`), split 70/30 by flow. Both sides read the same CSV of integers from the
 //! bench data folder, so scikit-learn fits exactly the values the workbench fits. Each side
-//! times the fit alone.
+//! times the fit alone. Beside them, `train_peak_rss_bytes`: the whole `workbench train` on the
+//! CIC-IDS2017-sized file against the file's size (`train_memory`).
 
 use std::path::Path;
 use std::process::Command;
@@ -36,6 +37,9 @@ pub struct Options {
     pub linfa_logistic_rows: usize,
     /// Seed of the first generated capture and of the split.
     pub seed: u64,
+    /// Rows of the CIC-IDS2017-sized file `workbench train` is measured on for its peak memory
+    /// (`train_memory`; the `bench load` file, reused).
+    pub cic_rows: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,6 +87,9 @@ pub struct TrainBench {
     /// linfa-logistic on the first `linfa_logistic_rows` training rows.
     pub linfa_logistic: FitTime,
     pub sklearn: Option<Sklearn>,
+    /// `workbench train`'s peak memory on the CIC-IDS2017-sized file (`train_peak_rss_bytes`);
+    /// None when that file cannot be built here (`../shared/data` missing: said in the notes).
+    pub memory: Option<super::train_memory::TrainMemory>,
     pub build_profile: &'static str,
     pub machine: Machine,
 }
@@ -345,6 +352,30 @@ pub fn run(opts: &Options) -> Result<TrainBench> {
             hist.nodes.unwrap_or(0)
         ));
     }
+    let (memory, memory_figure) = match super::train_memory::run(opts.cic_rows, super::cic_file::DEFAULT_SEED)
+    {
+        Ok((m, f)) => {
+            notes.push(format!(
+                "memory: `{}` on {} ({} rows, {} bytes): peak {} bytes, {:.2}x the file; {} of its {} columns read ({:.1} s, build profile: {})",
+                m.command,
+                m.file.path.display(),
+                m.file.rows,
+                m.file.size_bytes,
+                m.peak_rss_bytes,
+                m.peak_to_file,
+                m.columns_loaded.len(),
+                m.columns_in_files,
+                m.process_s,
+                build_profile()
+            ));
+            (Some(m), Some(f))
+        }
+        // The CIC-IDS2017-sized file is built from ../shared/data: without it, no figure.
+        Err(e) => {
+            notes.push(format!("train memory skipped: {e:#}"));
+            (None, None)
+        }
+    };
     let mut figures = Vec::new();
     match &sk {
         Some(s) => {
@@ -409,6 +440,7 @@ pub fn run(opts: &Options) -> Result<TrainBench> {
             ));
         }
     }
+    figures.extend(memory_figure);
     Ok(TrainBench {
         section: Section {
             section: "train".into(),
@@ -425,6 +457,7 @@ pub fn run(opts: &Options) -> Result<TrainBench> {
         logistic,
         linfa_logistic: linfa_log,
         sklearn: sk,
+        memory,
         build_profile: build_profile(),
         machine: Machine::this(),
     })

@@ -329,15 +329,60 @@ pub fn fit_weighted(
     weights: Option<&[f64]>,
     params: HistTreeParams,
 ) -> HistTree {
+    fit_binned(
+        columns.len(),
+        |f, codes| bin_into(columns[f], codes),
+        y,
+        weights,
+        params,
+    )
+}
+
+/// [`fit_weighted`] on `n_columns` columns made one at a time by `column(f)` (all of `y.len()`
+/// rows): each is binned and dropped before the next is made, so a fit holds one column of
+/// floats and the byte codes of all, not every column as floats (on 2 million rows of 34
+/// features: 16 MB instead of 540 MB). The tree is the same as [`fit_weighted`]'s on the
+/// same columns: each column is binned on its own.
+pub fn fit_columns(
+    n_columns: usize,
+    mut column: impl FnMut(usize) -> Vec<f64>,
+    y: &[bool],
+    weights: Option<&[f64]>,
+    params: HistTreeParams,
+) -> HistTree {
+    fit_binned(
+        n_columns,
+        |f, codes| bin_into(&column(f), codes),
+        y,
+        weights,
+        params,
+    )
+}
+
+/// Bins `values` and writes each one's bin code into `codes`.
+fn bin_into(values: &[f64], codes: &mut [u8]) -> Binning {
+    debug_assert_eq!(values.len(), codes.len(), "one value per row");
+    let b = bin_feature(values);
+    for (dst, &v) in codes.iter_mut().zip(values) {
+        *dst = code(&b, v);
+    }
+    b
+}
+
+/// The fit, each column binned by `bin(f, codes of column f)`.
+fn fit_binned(
+    n_columns: usize,
+    mut bin: impl FnMut(usize, &mut [u8]) -> Binning,
+    y: &[bool],
+    weights: Option<&[f64]>,
+    params: HistTreeParams,
+) -> HistTree {
     let rows = y.len();
     debug_assert!(weights.is_none_or(|w| w.len() == rows), "one weight per row");
-    let bins: Vec<Binning> = columns.iter().map(|c| bin_feature(c)).collect();
-    let mut codes = vec![0u8; rows * columns.len()];
-    for (f, (c, b)) in columns.iter().zip(&bins).enumerate() {
-        for (dst, &v) in codes[f * rows..(f + 1) * rows].iter_mut().zip(c.iter()) {
-            *dst = code(b, v);
-        }
-    }
+    let mut codes = vec![0u8; rows * n_columns];
+    let bins: Vec<Binning> = (0..n_columns)
+        .map(|f| bin(f, &mut codes[f * rows..(f + 1) * rows]))
+        .collect();
     let mut g = Grower {
         codes,
         rows,
@@ -346,7 +391,7 @@ pub fn fit_weighted(
         weights,
         params,
         nodes: Vec::new(),
-        importance: vec![0.0; columns.len()],
+        importance: vec![0.0; n_columns],
     };
     let mut idx: Vec<u32> = (0..rows as u32).collect();
     if rows > 0 {
@@ -399,6 +444,35 @@ mod tests {
             "{thresholds:?}"
         );
         assert_eq!(t.importance, vec![1.0]);
+    }
+
+    /// Columns made one at a time give the tree and importance of the columns given at once.
+    #[test]
+    fn columns_made_one_at_a_time_fit_the_same_tree() {
+        let n = 3_000;
+        let mut u = test_uniform(9);
+        let cols: Vec<Vec<f64>> = (0..4)
+            .map(|c| (0..n).map(|_| (u() * 400.0).round() * f64::from(c + 1)).collect())
+            .collect();
+        let y: Vec<bool> = (0..n).map(|i| cols[0][i] + cols[2][i] * 0.5 > 10.0).collect();
+        let w: Vec<f64> = (0..n).map(|i| 1.0 + (i % 3) as f64).collect();
+        let slices: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+        let at_once = fit_weighted(&slices, &y, Some(&w), HistTreeParams::default());
+        let mut made = Vec::new();
+        let one_by_one = fit_columns(
+            cols.len(),
+            |f| {
+                made.push(f);
+                cols[f].clone()
+            },
+            &y,
+            Some(&w),
+            HistTreeParams::default(),
+        );
+        assert_eq!(made, [0, 1, 2, 3], "each column made once, in order");
+        assert!(at_once.tree.nodes.len() > 3);
+        assert_eq!(one_by_one.tree, at_once.tree);
+        assert_eq!(one_by_one.importance, at_once.importance);
     }
 
     #[test]

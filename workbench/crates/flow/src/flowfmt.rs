@@ -24,7 +24,8 @@ pub fn proto_name(proto: u8) -> &'static str {
     }
 }
 
-/// A flow's 5-tuple oriented from its initiator (keys in the spirit of Suricata's EVE).
+/// A flow's 5-tuple oriented from its initiator, and its VLAN (keys in the spirit of Suricata's
+/// EVE).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FlowTuple {
     pub src_ip: std::net::IpAddr,
@@ -32,6 +33,8 @@ pub struct FlowTuple {
     pub dest_ip: std::net::IpAddr,
     pub dest_port: u16,
     pub proto: &'static str,
+    /// The outermost VLAN tag's id, part of the flow's key (0 untagged).
+    pub vlan_id: u16,
 }
 
 impl FlowTuple {
@@ -45,6 +48,7 @@ impl FlowTuple {
             dest_ip,
             dest_port,
             proto: proto_name(key.proto),
+            vlan_id: key.vlan_id,
         }
     }
 }

@@ -233,4 +233,110 @@ mod tests {
         assert_eq!((keys.len(), entries.len()), (3, 3));
         assert_eq!(keys[1], key);
     }
+
+    /// Two tenants on a trunk, one 5-tuple on VLANs 100 and 200 (and in QinQ, the outer tag
+    /// decides): two flows, each with its own packets, through the shared parser as `features`
+    /// and `verify` run it. Untagged, the same conversation is one flow, keyed as before.
+    #[test]
+    fn one_5_tuple_on_two_vlans_is_two_flows_and_untagged_stays_one() {
+        use crate::craft::{ipv4_tcp, Ipv4Endpoints, TcpSegment};
+        use crate::gen::vlan::{tag_frame, VlanTags};
+        use shared::{parse_ethernet, FrameBytes};
+        let ep = |forward: bool| {
+            let (a, b) = ([10, 2, 0, 1].into(), [10, 2, 0, 2].into());
+            let (src, dst) = if forward { (a, b) } else { (b, a) };
+            Ipv4Endpoints {
+                src_mac: [2, 0, 0, 0, 0, 1],
+                dst_mac: [2, 0, 0, 0, 0, 2],
+                src,
+                dst,
+                ttl: 64,
+            }
+        };
+        let segment = |forward: bool, flags: u8, payload: &[u8]| {
+            let (src_port, dst_port) = if forward { (40_000, 443) } else { (443, 40_000) };
+            ipv4_tcp(
+                &ep(forward),
+                &TcpSegment {
+                    src_port,
+                    dst_port,
+                    seq: 1,
+                    ack: 0,
+                    flags,
+                    window: 1024,
+                    payload,
+                },
+            )
+        };
+        let conversation = |tags: Option<VlanTags>, request_bytes: usize| -> Vec<Vec<u8>> {
+            let request = vec![b'q'; request_bytes];
+            [
+                segment(true, 0x02, b""),
+                segment(false, 0x12, b""),
+                segment(true, 0x18, &request),
+            ]
+            .iter()
+            .map(|f| tags.map_or_else(|| f.clone(), |t| tag_frame(f, &t.bytes())))
+            .collect()
+        };
+        let run = |frames: &[Vec<u8>]| {
+            let mut twin = Twin::new(ProbeConfig::default(), None, None);
+            for (i, f) in frames.iter().enumerate() {
+                let bytes = FrameBytes {
+                    data: f,
+                    wire_len_bytes: f.len() as u32,
+                };
+                let p = parse_ethernet(&bytes).expect("parses");
+                twin.packet(&p, 1_000 * i as u64);
+            }
+            twin.into_flows()
+        };
+        // Interleaved, as on a trunk: tenant A's request is 100 bytes, tenant B's 7.
+        let (a, b) = (
+            conversation(Some(VlanTags::Dot1q(100)), 100),
+            conversation(
+                Some(VlanTags::QinQ {
+                    outer: 200,
+                    inner: 100,
+                }),
+                7,
+            ),
+        );
+        let trunk: Vec<Vec<u8>> = a
+            .iter()
+            .zip(&b)
+            .flat_map(|(x, y)| [x.clone(), y.clone()])
+            .collect();
+        let flows = run(&trunk);
+        assert_eq!(flows.len(), 2, "one flow per VLAN");
+        let by_vlan: Vec<(u16, u32, u64)> = flows
+            .iter()
+            .map(|(k, e)| (k.vlan_id, e.state.packets(), e.state.fwd_payload_bytes))
+            .collect();
+        assert_eq!(by_vlan, [(100, 3, 100), (200, 3, 7)]);
+        let keys: Vec<FlowKey> = flows.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            FlowKey {
+                vlan_id: 0,
+                ..keys[0]
+            },
+            FlowKey {
+                vlan_id: 0,
+                ..keys[1]
+            }
+        );
+
+        let untagged = run(&conversation(None, 100));
+        assert_eq!(untagged.len(), 1);
+        let (key, entry) = untagged.at(0).expect("a flow");
+        assert_eq!(
+            *key,
+            FlowKey {
+                vlan_id: 0,
+                ..keys[0]
+            },
+            "the 5-tuple's key as it was"
+        );
+        assert_eq!(entry.state.packets(), 3);
+    }
 }

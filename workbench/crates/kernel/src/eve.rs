@@ -9,7 +9,9 @@
 //!   the kernel's monotonic clock (`bpf_ktime_get_ns`); [`ClockOffset`] turns that into wall-clock
 //!   time with the offset between CLOCK_REALTIME and CLOCK_MONOTONIC read once when the reader
 //!   opens, and the raw value stays in `timestamp_ns`.
-//! - `flow_id`: [`flow_id`], a hash of the 5-tuple, the same for both directions.
+//! - `flow_id`: [`flow_id`], a hash of the 5-tuple (and VLAN), the same for both directions.
+//! - `vlan`: the outermost VLAN tag's id in a list, as Suricata writes its tags (it lists the
+//!   inner QinQ tag too, which the probe does not keep); absent untagged, as in Suricata.
 //! - `proto`: [`proto_name`], upper-case as Suricata writes it.
 //! - the model's part in one object, `workbench`, as Suricata keeps an alert's in `alert`.
 
@@ -32,7 +34,8 @@ pub const FLOW_ID_MASK: u64 = (1 << 53) - 1;
 /// both directions get the same id; a fixed hash (not std's, whose output may change between
 /// releases) gives the same id on every host and in every version, so events of one flow seen by
 /// two hosts join on it. Unlike Suricata's, the id does not mix in the flow's start time: a
-/// 5-tuple used again later gets the same id.
+/// 5-tuple used again later gets the same id. The VLAN id is fed only when there is one, so an
+/// untagged flow keeps the id it had before the VLAN was part of the key.
 pub fn flow_id(key: &FlowKey) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -48,6 +51,9 @@ pub fn flow_id(key: &FlowKey) -> u64 {
     feed(&key.addr_hi);
     feed(&key.port_lo.to_be_bytes());
     feed(&key.port_hi.to_be_bytes());
+    if key.vlan_id != 0 {
+        feed(&key.vlan_id.to_be_bytes());
+    }
     h & FLOW_ID_MASK
 }
 
@@ -169,6 +175,9 @@ pub struct EveVerdict {
     pub dest_ip: IpAddr,
     pub dest_port: u16,
     pub proto: Cow<'static, str>,
+    /// `[id]` of the flow's outermost VLAN tag; absent untagged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<[u16; 1]>,
     pub workbench: WorkbenchVerdict,
 }
 
@@ -188,6 +197,7 @@ impl EveVerdict {
             dest_ip: tuple.dest_ip,
             dest_port: tuple.dest_port,
             proto: proto_name(ev.key.proto),
+            vlan: (ev.key.vlan_id != 0).then_some([ev.key.vlan_id]),
             workbench: WorkbenchVerdict {
                 model: workbench_flow::model::id_string(ev.model_id),
                 score: probability,

@@ -27,6 +27,9 @@ pub struct FlowRecord {
     #[serde(rename = "dest_port")]
     pub dst_port: u16,
     pub proto: &'static str,
+    /// The outermost VLAN tag's id, part of the flow's key (0 untagged): one 5-tuple on two VLANs
+    /// is two flows.
+    pub vlan_id: u16,
     pub fwd_packets: u64,
     pub bwd_packets: u64,
     pub fwd_bytes: u64,
@@ -78,6 +81,7 @@ impl FlowRecord {
             dst,
             dst_port,
             proto: proto_name(key.proto),
+            vlan_id: key.vlan_id,
             fwd_packets: entry.state.fwd_packets as u64,
             bwd_packets: entry.state.bwd_packets as u64,
             fwd_bytes: entry.state.fwd_frame_bytes,
@@ -113,7 +117,7 @@ impl FlowRecord {
 
 /// The `flow_id` of the flow between `a` and `b` (address, port; either order) over `proto`
 /// (6 TCP, 17 UDP, ...): [`crate::eve::flow_id`] of the key the probe makes for its packets
-/// (`shared::FlowKey::of`), for records made without a key (the TUI's fixtures).
+/// (`shared::FlowKey::of`) when untagged, for records made without a key (the TUI's fixtures).
 pub fn endpoints_flow_id(proto: u8, a: (IpAddr, u16), b: (IpAddr, u16)) -> u64 {
     let bytes = |ip: IpAddr| match ip {
         IpAddr::V4(v4) => {
@@ -133,7 +137,7 @@ pub fn endpoints_flow_id(proto: u8, a: (IpAddr, u16), b: (IpAddr, u16)) -> u64 {
         port_hi: hi.1,
         proto,
         ip_version,
-        _pad: [0; 2],
+        vlan_id: 0,
     })
 }
 
@@ -229,7 +233,7 @@ pub fn read_maps_scaled(label: &str, flows: Map, stats_map: Map, book: &ScaleBoo
         let Ok((key, entry)) = item else { break };
         flows.push(FlowRecord::from_entry_scaled(&key, &entry, book));
     }
-    flows.sort_by_key(|f| (f.first_seen_ns, f.src, f.src_port, f.dst, f.dst_port));
+    flows.sort_by_key(|f| (f.first_seen_ns, f.src, f.src_port, f.dst, f.dst_port, f.vlan_id));
     Ok(FlowTable {
         iface: label.to_string(),
         flows,

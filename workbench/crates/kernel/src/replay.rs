@@ -9,6 +9,12 @@
 //! address moves by the pass number x 65,536 (`capture::unique`, as tcpreplay's `--unique-ip`),
 //! so the probe sees each captured flow again with its captured packets instead of one flow
 //! growing by a capture's worth of packets per pass.
+//!
+//! A record a snap length cut goes out padded with zeros to its original length
+//! (`capture::wire`): the probe counts the bytes the wire carried, as `features` does. A frame
+//! longer than the interface carries (a GRO super-packet above the MTU, cut or not) is refused by
+//! the socket and counted in `errors`, as it always was; one claiming more than any interface
+//! carries ([`capture::wire::MAX_PADDED_FRAME_BYTES`]) is counted there without being sent.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,7 +24,11 @@ use serde::Serialize;
 
 use crate::lab::afpacket::FrameSender;
 use crate::lab::{guard, netns};
-use workbench_flow::capture::{self, unique::PassRewriter};
+use workbench_flow::capture::{
+    self,
+    unique::PassRewriter,
+    wire::{Fill, MAX_PADDED_FRAME_BYTES},
+};
 
 /// Frames per sendmmsg call at top speed.
 const BATCH_FRAMES: usize = 64;
@@ -58,6 +68,8 @@ pub struct ReplayOptions {
     pub count: Option<u64>,
     /// Read damaged captures leniently (see `capture`).
     pub lenient: bool,
+    /// Send only this pcapng interface's packets (`None`: every interface's).
+    pub interface: Option<capture::InterfaceSelector>,
     /// Skip the safety check: the user takes responsibility for where the frames go.
     pub allow_foreign_iface: bool,
 }
@@ -81,8 +93,14 @@ pub struct ReplayReport {
     /// Frames whose flow's initiator address was moved for their pass (every frame of a flow
     /// after the first pass; see `capture::unique`).
     pub rewritten_packets: u64,
+    /// Frames a snap length had cut, padded with zero bytes back to their length on the wire
+    /// (sent, or refused like any frame; every pass counts its own).
+    pub padded_packets: u64,
     /// Damaged places skipped in lenient mode.
     pub skipped: u64,
+    /// Packets skipped in lenient mode because their interface's link type is not decoded (not
+    /// damage: not in `skipped`), per interface, every pass counted.
+    pub skipped_unsupported: Vec<capture::UnsupportedSkip>,
     /// The signal that stopped the replay early (Ctrl-C ends `--loop`); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<&'static str>,
@@ -156,12 +174,28 @@ impl Pacer {
 struct Tally {
     sent_packets: u64,
     rewritten_packets: u64,
+    padded_packets: u64,
     sent_bytes: u64,
     errors: u64,
     first_error: Option<String>,
+    skipped_unsupported: Vec<capture::UnsupportedSkip>,
 }
 
 impl Tally {
+    /// Adds one pass's unsupported-link-type skips, per interface.
+    fn add_unsupported(&mut self, skips: Vec<capture::UnsupportedSkip>) {
+        for skip in skips {
+            match self
+                .skipped_unsupported
+                .iter_mut()
+                .find(|s| s.interface == skip.interface)
+            {
+                Some(s) => s.packets += skip.packets,
+                None => self.skipped_unsupported.push(skip),
+            }
+        }
+    }
+
     fn record(&mut self, bytes: usize, result: Option<std::io::Error>) {
         match result {
             None => {
@@ -223,7 +257,9 @@ pub fn replay(pcap: &Path, options: &ReplayOptions) -> Result<ReplayReport> {
         },
         passes,
         rewritten_packets: tally.rewritten_packets,
+        padded_packets: tally.padded_packets,
         skipped,
+        skipped_unsupported: tally.skipped_unsupported,
         interrupted: crate::lifecycle::stop_signal().map(|(name, _)| name),
     })
 }
@@ -246,7 +282,7 @@ fn send_all(pcap: &Path, options: &ReplayOptions) -> Result<(Tally, u64, u64, Du
         rewriter.start_pass(passes);
         passes += 1;
         pacer.new_pass();
-        let mut reader = capture::open(pcap, options.lenient)?;
+        let mut reader = capture::open(pcap, options.lenient)?.keep_interface(options.interface.clone());
         let attempts_before = tally.attempts();
         let mut limit_reached = false;
         for item in reader.by_ref() {
@@ -265,8 +301,27 @@ fn send_all(pcap: &Path, options: &ReplayOptions) -> Result<(Tally, u64, u64, Du
                     });
                 }
             };
-            let mut frame = packet.to_ethernet_frame();
-            if rewriter.rewrite(&mut frame) {
+            let wire = packet.wire_frame();
+            match wire.fill {
+                Fill::Padded => tally.padded_packets += 1,
+                Fill::TooLong => {
+                    // Refused here rather than allocated: no interface carries it.
+                    flush(&sender, &mut batch, &mut tally);
+                    tally.record(
+                        wire.wire_len_bytes as usize,
+                        Some(std::io::Error::other(format!(
+                            "packet {} ({} bytes captured) is longer than any interface carries \
+                             (replay pads a cut frame to at most {MAX_PADDED_FRAME_BYTES} bytes); not sent",
+                            packet.index,
+                            packet.data.len()
+                        ))),
+                    );
+                    continue;
+                }
+                Fill::Whole | Fill::HeadersCut => {}
+            }
+            let mut frame = wire.bytes;
+            if rewriter.rewrite(&mut frame, wire.wire_len_bytes) {
                 tally.rewritten_packets += 1;
             }
             if top_speed {
@@ -287,6 +342,7 @@ fn send_all(pcap: &Path, options: &ReplayOptions) -> Result<(Tally, u64, u64, Du
             tally.record(len, sender.send(&frame).err().map(to_io_error));
         }
         skipped += reader.skipped();
+        tally.add_unsupported(reader.unsupported_skips());
         flush(&sender, &mut batch, &mut tally);
         let empty_pass = tally.attempts() == attempts_before;
         // A pass the count cut off before its first packet is not a pass (and its flows are

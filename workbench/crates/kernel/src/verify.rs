@@ -12,6 +12,7 @@
 //! software); `--probe-at send` puts it at the sending end's egress, where every tag is still in
 //! the frame. Either way the kernel must count the frame as the capture holds it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,7 @@ use crate::lifecycle::{
 use crate::models::{self, ProbeModels};
 use crate::probe::{self, AttachOptions};
 use crate::replay::{self, Pace, ReplayOptions};
+use workbench_flow::capture::{InterfaceCount, InterfaceSelector};
 use workbench_flow::flowfmt::FlowTuple;
 use workbench_flow::model::{file, id_string};
 use workbench_flow::twin::{Flows, Twin};
@@ -53,6 +55,8 @@ pub struct VerifyOptions {
     /// How the probe scores the model: compiled code (as `deploy` does by default) or the table
     /// interpreter.
     pub engine: crate::code::Engine,
+    /// Replay and compare only this pcapng interface's packets (`None`: every interface's).
+    pub interface: Option<InterfaceSelector>,
 }
 
 /// An end of the replay lab's veth pair.
@@ -96,6 +100,8 @@ pub struct VerifyReport {
     pub mismatches: Vec<Mismatch>,
     pub capture_packets: u64,
     pub sent_packets: u64,
+    /// Packets a snap length had cut, sent padded with zeros to their length on the wire.
+    pub padded_packets: u64,
     pub kernel_records: u64,
     /// Packets whose kernel parse differed from the userspace parse of the same bytes.
     pub parse_mismatches: u64,
@@ -113,6 +119,8 @@ pub struct VerifyReport {
     pub code_instructions: usize,
     /// Model evaluations the compiled code made (the rest, if any, fell back to the table).
     pub code_evaluations: u64,
+    /// The capture's interfaces with the packets recorded on each.
+    pub interfaces: Vec<InterfaceCount>,
 }
 
 fn side(e: &FlowEntry) -> Side {
@@ -259,33 +267,30 @@ impl Drop for DetachGuard {
 /// ([`workbench_flow::capture::Packet::parse`]: the Ethernet frame replay sends, at its length
 /// on the wire), so verify checks the kernel against the features a model was trained on.
 ///
-/// A packet the capture's snap length cut cannot be checked: replay sends the captured bytes,
-/// so the kernel sees a shorter frame than the wire carried (and than `features` counts).
-/// Refused with the count rather than reported as frames lost.
-fn sent_frames(pcap: &Path) -> Result<(u64, Vec<Result<shared::ParsedPacket, shared::ParseError>>)> {
+/// A packet a snap length cut parses the same: replay pads it with zeros to its length on the
+/// wire (`capture::wire`), and the probe reads only headers, which the cut left whole (a record
+/// cut inside its headers goes out as captured, and both sides count it unparsed).
+///
+/// Only the packets of `interface` when one is given (replay sends the same ones); also the
+/// capture's interfaces.
+fn sent_frames(pcap: &Path, interface: Option<&InterfaceSelector>) -> Result<SentFrames> {
     let mut total = 0;
     let mut parsed = Vec::new();
-    let mut cut = 0u64;
-    for packet in workbench_flow::capture::open(pcap, false)? {
+    let mut reader = workbench_flow::capture::open(pcap, false)?.keep_interface(interface.cloned());
+    for packet in reader.by_ref() {
         let packet = packet?;
         total += 1;
-        let p = packet.parse();
-        if p.is_ok() && packet.wire_len_bytes as usize > packet.data.len() {
-            cut += 1;
-        }
-        parsed.push(p);
+        parsed.push(packet.parse());
     }
-    if cut > 0 {
-        fail!(
-            Invalid,
-            "{}: {cut} of {total} packets were cut by the capture's snap length; replay sends only \
-             the captured bytes, so the kernel cannot see them as they were on the wire (as \
-             `features` counts them): verify needs a capture taken without a snap length",
-            pcap.display()
-        );
-    }
-    Ok((total, parsed))
+    Ok((total, parsed, reader.interfaces()))
 }
+
+/// Packets read, each one's parse, the capture's interfaces.
+type SentFrames = (
+    u64,
+    Vec<Result<shared::ParsedPacket, shared::ParseError>>,
+    Vec<InterfaceCount>,
+);
 
 fn ring_bytes_for(records: usize) -> u32 {
     // 80-byte records plus the ring's 8-byte headers, with room to spare.
@@ -298,7 +303,14 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
     crate::models::check_decision_points(opts.config.decide_first_packets, opts.config.decide_every)?;
     crate::caps::require_kernel_access("verify (it replays into the kernel probe)")?;
     let model = file::read(&opts.model)?;
-    let (capture_packets, parsed) = sent_frames(&opts.pcap)?;
+    let (capture_packets, parsed, interfaces) = sent_frames(&opts.pcap, opts.interface.as_ref())?;
+    if opts.interface.is_none() {
+        if let Some(warning) = workbench_flow::capture::several_interfaces_warning(&interfaces) {
+            // Before the replay, which takes a while; not eprintln!, which panics on a closed
+            // stderr.
+            let _ = writeln!(std::io::stderr(), "warning: {warning}");
+        }
+    }
     let expected_records = parsed.iter().filter(|p| p.is_ok()).count();
     if expected_records == 0 {
         fail!(
@@ -363,6 +375,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
                 repeat: false,
                 count: None,
                 lenient: false,
+                interface: opts.interface.clone(),
                 allow_foreign_iface: false,
             },
         )?
@@ -381,10 +394,20 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         std::thread::sleep(Duration::from_millis(10));
     }
     if records.len() != expected_records {
+        // Frames the lab's veth refused (longer than its MTU, also once padded back to their
+        // wire length) never reach the kernel: no pace helps, and the user is told which.
+        let why = match &replay_report.first_error {
+            Some(first) => format!(
+                "replay could not send {} frame(s) (first: {first}): verify cannot compare packets the \
+                 lab's veth does not carry (MTU {})",
+                replay_report.errors,
+                crate::lab::replay_lab::REPLAY_MTU
+            ),
+            None => "frames were lost on the way: retry with a lower --pps".to_string(),
+        };
         fail!(
             Mismatch,
-            "the kernel recorded {} packets, the capture has {expected_records} parseable ones (sent {}); \
-             frames were lost on the way: retry with a lower --pps",
+            "the kernel recorded {} packets, the capture has {expected_records} parseable ones (sent {}); {why}",
             records.len(),
             replay_report.sent_packets
         );
@@ -417,6 +440,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         mismatches: Vec::new(),
         capture_packets,
         sent_packets: replay_report.sent_packets,
+        padded_packets: replay_report.padded_packets,
         kernel_records: records.len() as u64,
         parse_mismatches,
         malicious_flows: kernel
@@ -430,6 +454,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         engine: code.engine,
         code_instructions: code.active.map_or(0, |a| a.instructions),
         code_evaluations,
+        interfaces,
     };
     let compared = compare(&kernel, &twin.flows);
     report.compared = compared.compared;

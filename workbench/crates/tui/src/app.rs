@@ -33,7 +33,8 @@ pub enum Overlay {
 }
 
 /// A flow's 5-tuple, to find it again in the next snapshot.
-type FlowId = (std::net::IpAddr, u16, std::net::IpAddr, u16, &'static str);
+/// Endpoints, protocol and VLAN id: what tells two flows apart (the probe's flow key).
+type FlowId = (std::net::IpAddr, u16, std::net::IpAddr, u16, &'static str, u16);
 
 /// Something the event loop must hand to the background poller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +208,7 @@ impl App {
     fn selected_key(&self) -> Option<FlowId> {
         self.selected_flow().map(|r| {
             let f = &r.record;
-            (f.src, f.src_port, f.dst, f.dst_port, f.proto)
+            (f.src, f.src_port, f.dst, f.dst_port, f.proto, f.vlan_id)
         })
     }
 
@@ -220,7 +221,9 @@ impl App {
             if let Some(pos) = self.view.iter().position(|&i| {
                 let f = &self.snapshot.flows[i as usize].record;
                 // Ports first: a cheap test that rejects almost every other flow.
-                f.src_port == k.1 && f.dst_port == k.3 && (f.src, f.src_port, f.dst, f.dst_port, f.proto) == k
+                f.src_port == k.1
+                    && f.dst_port == k.3
+                    && (f.src, f.src_port, f.dst, f.dst_port, f.proto, f.vlan_id) == k
             }) {
                 self.selected = pos;
             }

@@ -134,6 +134,7 @@ fn record(i: usize, state: &FlowState, active: &Model, shadow: Option<&Model>) -
         dst,
         dst_port: state.dst_port,
         proto: if state.proto == 17 { "udp" } else { "tcp" },
+        vlan_id: 0,
         fwd_packets: state.fwd_packets as u64,
         bwd_packets: state.bwd_packets as u64,
         fwd_bytes: state.fwd_frame_bytes,

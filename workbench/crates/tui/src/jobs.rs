@@ -232,6 +232,7 @@ fn load_capture(
         labels: Some(labels.clone()),
         cic: Default::default(),
         lenient: false,
+        interface: None,
         opt_in: 0,
     };
     features::extract(&opts, &CaptureProgress::new(&name, progress, span))?;

@@ -15,7 +15,6 @@ pub mod bench;
 mod cost_job;
 pub mod error;
 pub mod event;
-pub mod explain;
 #[cfg(feature = "fixtures")]
 pub mod fake;
 #[cfg(feature = "fixtures")]

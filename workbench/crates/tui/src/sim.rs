@@ -222,10 +222,11 @@ impl SimSource {
             return p.parse();
         }
         let mut frame = p.to_ethernet_frame();
-        self.rewriter.rewrite(&mut frame);
         // The link header may have changed size; the bytes on the wire past the capture did not.
         let uncaptured = (p.wire_len_bytes as usize).saturating_sub(p.data.len());
-        LinkType::Ethernet.parse(&frame, (frame.len() + uncaptured) as u32)
+        let wire_len_bytes = (frame.len() + uncaptured) as u32;
+        self.rewriter.rewrite(&mut frame, wire_len_bytes);
+        LinkType::Ethernet.parse(&frame, wire_len_bytes)
     }
 
     fn replay_until(&mut self, wall_ns: u64) -> Result<()> {

@@ -19,8 +19,9 @@ use super::source::SourceFile;
 use super::{DataError, LoadOptions};
 
 /// Bump when the cleaned layout changes, so older caches are not read (v5: a `;` file's
-/// decimal commas read as numbers, a header's UTF-8 byte-order mark dropped).
-const CACHE_VERSION: &str = "data-cache-v5-ipc";
+/// decimal commas read as numbers, a header's UTF-8 byte-order mark dropped; v6: each file's
+/// first data line, so that `eval --flows-out` names a row's line).
+const CACHE_VERSION: &str = "data-cache-v6-ipc";
 /// The cache file's extension.
 const EXT: &str = "arrow";
 
@@ -64,6 +65,17 @@ pub fn fingerprint(files: &[SourceFile], opts: &LoadOptions) -> Result<String, D
     fnv1a(&mut h, format!("{:?}", opts.kind).as_bytes());
     fnv1a(&mut h, opts.label.as_deref().unwrap_or("").as_bytes());
     fnv1a(&mut h, &[u8::from(opts.drop_duplicates)]);
+    // A table of some columns is another table: its own entry (none for all the columns, so
+    // a full load's key is what it was).
+    if let Some(columns) = &opts.columns {
+        let mut keys: Vec<String> = columns.iter().map(|c| super::detect::column_key(c)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        fnv1a(&mut h, b"columns");
+        for k in keys {
+            fnv1a(&mut h, k.as_bytes());
+        }
+    }
     Ok(format!("{h:016x}"))
 }
 
@@ -98,9 +110,13 @@ pub fn read(opts: &LoadOptions, key: &str) -> Option<(DataFrame, Meta, PathBuf)>
     let d = dir(opts)?;
     let meta: Meta = serde_json::from_slice(&std::fs::read(d.join(format!("{key}.json"))).ok()?).ok()?;
     let path = d.join(format!("{key}.{EXT}"));
+    // Some columns (`workbench train`): read into memory, not mapped, so that the columns can be
+    // freed one by one once converted (mapped pages stay resident until the whole file is
+    // unmapped); a few hundred MB read at disk or page-cache speed.
+    let mapped = opts.columns.is_none().then(|| path.clone());
     // One chunk per written batch, used as they are (no rechunk: that would copy the table).
     let frame = IpcReader::new(File::open(&path).ok()?)
-        .memory_mapped(Some(path.clone()))
+        .memory_mapped(mapped)
         .set_rechunk(false)
         .finish()
         .ok()?;

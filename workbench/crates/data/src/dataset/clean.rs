@@ -31,6 +31,9 @@ pub struct Meta {
     /// Rows of each source file, in the order of the sources (the table stacks them).
     #[serde(default)]
     pub file_rows: Vec<usize>,
+    /// Per source: the line its first data row is on (None for Parquet), to name a row's line.
+    #[serde(default)]
+    pub first_data_line: Vec<Option<usize>>,
 }
 
 /// A column's damaged values, as the TUI's Data tab shows them.
@@ -84,6 +87,15 @@ pub fn parse_number(s: &str) -> Option<f64> {
     t.parse().ok()
 }
 
+/// Names a label column goes by, in order of preference (without `--label`).
+pub const LABEL_NAMES: [&str; 6] = ["label", "target", "class", "attack_cat", "attack", "y"];
+/// Names of the attack-type column beside a label (UNSW-NB15's, `workbench features --labels`').
+pub const CLASS_NAMES: [&str; 2] = ["attack_cat", "attack_type"];
+/// Names of the timestamp column the time split orders by, in order of preference.
+pub const TIME_NAMES: [&str; 6] = ["Timestamp", "Stime", "first_ts_ns", "first_seen_ns", "time", "ts"];
+/// Names of the source-address column the host split groups by, in order of preference.
+pub const HOST_NAMES: [&str; 5] = ["Source IP", "srcip", "src_ip", "src", "saddr"];
+
 fn find(frame: &DataFrame, wanted: &[&str]) -> Option<String> {
     for w in wanted {
         if let Some(c) = frame
@@ -106,7 +118,7 @@ fn label_columns(
     let files = raw.sources.join(", ");
     // UNSW-NB15 calls the finer class `attack_cat`; `workbench features --labels` writes
     // `attack_type`. Either is the label's own detail, never a feature (it would "leak").
-    let class = find(frame, &["attack_cat", "attack_type"]);
+    let class = find(frame, &CLASS_NAMES);
     if let Some(l) = &opts.label {
         let found = find(frame, &[l.as_str()]).ok_or_else(|| {
             let names: Vec<String> = frame
@@ -122,7 +134,7 @@ fn label_columns(
         let class = class.filter(|c| *c != found);
         return Ok((found, class));
     }
-    let label = find(frame, &["label", "target", "class", "attack_cat", "attack", "y"]).ok_or_else(|| {
+    let label = find(frame, &LABEL_NAMES).ok_or_else(|| {
         DataError::file(
             &files,
             "no label column (looked for label, target, class, attack_cat); pass --label COL",
@@ -165,12 +177,12 @@ pub(super) fn to_numbers(col: &Column, decimal_comma: bool) -> Result<(Float64Ch
     Ok((values.with_name(col.name().clone()), failed))
 }
 
-fn count(mask: &BooleanChunked) -> usize {
+pub(super) fn count(mask: &BooleanChunked) -> usize {
     mask.sum().unwrap_or(0) as usize
 }
 
 /// A mask with nulls read as false.
-fn definite(mask: BooleanChunked) -> BooleanChunked {
+pub(super) fn definite(mask: BooleanChunked) -> BooleanChunked {
     if mask.null_count() == 0 {
         mask
     } else {
@@ -188,11 +200,8 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
     let frame = &raw.frame;
     let rows = frame.height();
     let (label_column, class_column) = label_columns(frame, &raw, opts)?;
-    let time_column = find(
-        frame,
-        &["Timestamp", "Stime", "first_ts_ns", "first_seen_ns", "time", "ts"],
-    );
-    let host_column = find(frame, &["Source IP", "srcip", "src_ip", "src", "saddr"]);
+    let time_column = find(frame, &TIME_NAMES);
+    let host_column = find(frame, &HOST_NAMES);
 
     // Rows already given a reason (the first column that offends, in column order, names it).
     let mut bad = BooleanChunked::full("bad".into(), false, rows);
@@ -392,6 +401,7 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
             health,
             drop_duplicates: opts.drop_duplicates,
             file_rows: raw.file_rows.clone(),
+            first_data_line: raw.first_data_line.clone(),
         },
         frame: cleaned,
     })
@@ -506,7 +516,7 @@ fn text_health(c: &Column) -> ColumnHealth {
 }
 
 /// Per row: not a repeat of an earlier row that is not itself `excluded` (first copy kept).
-fn duplicate_free(frame: &DataFrame, excluded: &BooleanChunked) -> BooleanChunked {
+pub(super) fn duplicate_free(frame: &DataFrame, excluded: &BooleanChunked) -> BooleanChunked {
     let hashes = row_hashes(frame, &[]);
     let mut seen = std::collections::HashSet::new();
     hashes
@@ -514,148 +524,6 @@ fn duplicate_free(frame: &DataFrame, excluded: &BooleanChunked) -> BooleanChunke
         .zip(excluded)
         .map(|(h, ex)| ex == Some(true) || seen.insert(h))
         .collect()
-}
-
-/// The rows the cleaning step keeps: every numeric feature finite (of those in `only`, when
-/// given), a label, and (when asked) not a repeat. Recomputed from the table, so it also holds
-/// for a table read from the cache.
-pub fn usable_rows(frame: &DataFrame, meta: &Meta, only: Option<&[String]>) -> BooleanChunked {
-    let rows = frame.height();
-    let mut keep = BooleanChunked::full("keep".into(), true, rows);
-    if only.is_some() {
-        // A repeated header line is no row of data, whichever columns are read.
-        keep = &keep & &!&super::repeated_header::rows(frame, &meta.label_column);
-    }
-    for col in frame.get_columns() {
-        let name = col.name().as_str();
-        if name == meta.label_column {
-            keep = &keep & &col.is_not_null();
-        } else if meta.class_column.as_deref() != Some(name)
-            && only.is_none_or(|only| only.iter().any(|c| c == name))
-        {
-            if let Ok(f) = col.f64() {
-                keep = &keep & &definite(f.is_finite());
-            }
-        }
-    }
-    if meta.drop_duplicates {
-        let excluded = !&keep;
-        keep = &keep & &duplicate_free(frame, &excluded);
-    }
-    keep
-}
-
-/// A drop reason, its rows, and its rows per column.
-type Counted = (&'static str, usize, Vec<(String, usize)>);
-
-/// What the cleaning step drops when only `columns` count (`LoadedDataset::cleaning_only`),
-/// recounted from the loaded table: a repeated header line, a missing label, then per column in
-/// table order a NaN or infinite value, or a missing one (called `unparseable` in a column the
-/// load found values that are not numbers in, with those examples), then duplicates.
-/// `loaded.columns` (columns dropped whole) is kept.
-pub fn dropped_for(frame: &DataFrame, meta: &Meta, loaded: &Dropped, columns: &[String]) -> Dropped {
-    let rows = frame.height();
-    let mut bad = BooleanChunked::full("bad".into(), false, rows);
-    // reason -> (rows, column -> rows), in the order first seen.
-    let mut counted: Vec<Counted> = Vec::new();
-    let mut attribute =
-        |bad: &mut BooleanChunked, reason: &'static str, column: &str, mask: BooleanChunked| {
-            let mask = definite(mask);
-            let new = count(&(&mask & &!&*bad));
-            if new == 0 {
-                return;
-            }
-            *bad = &*bad | &mask;
-            let i = counted.iter().position(|c| c.0 == reason).unwrap_or_else(|| {
-                counted.push((reason, 0, Vec::new()));
-                counted.len() - 1
-            });
-            let entry = &mut counted[i];
-            entry.1 += new;
-            match entry.2.iter_mut().find(|(c, _)| c == column) {
-                Some((_, n)) => *n += new,
-                None => entry.2.push((column.to_string(), new)),
-            }
-        };
-    let unparseable = loaded.rows_by_reason.iter().find(|r| r.reason == "unparseable");
-    let label = meta.label_column.as_str();
-    attribute(
-        &mut bad,
-        "repeated_header",
-        label,
-        super::repeated_header::rows(frame, label),
-    );
-    if let Ok(l) = frame.column(label) {
-        attribute(&mut bad, "missing_label", label, l.is_null());
-    }
-    for col in frame.get_columns() {
-        let name = col.name().as_str();
-        if name == label || meta.class_column.as_deref() == Some(name) || !columns.iter().any(|c| c == name) {
-            continue;
-        }
-        let Ok(numbers) = col.f64() else { continue };
-        if numbers.len() - numbers.null_count() > count(&definite(numbers.is_finite())) {
-            attribute(
-                &mut bad,
-                "nan_or_infinity",
-                name,
-                &definite(numbers.is_nan()) | &definite(numbers.is_infinite()),
-            );
-        }
-        if numbers.null_count() > 0 {
-            let not_numbers = unparseable.is_some_and(|u| {
-                u.columns.iter().any(|c| c == name) || u.examples.iter().any(|e| e.column == name)
-            });
-            let reason = if not_numbers {
-                "unparseable"
-            } else {
-                "missing_value"
-            };
-            attribute(&mut bad, reason, name, numbers.is_null());
-        }
-    }
-    if meta.drop_duplicates {
-        let keep = duplicate_free(frame, &bad);
-        let dup = &!&keep & &!&bad;
-        let n = count(&dup);
-        if n > 0 {
-            counted.push(("duplicate", n, Vec::new()));
-            bad = &bad | &dup;
-        }
-    }
-    let mut rows_by_reason: Vec<DropReason> = counted
-        .into_iter()
-        .map(|(reason, n, mut cols)| {
-            cols.sort_by_key(|c| std::cmp::Reverse(c.1));
-            let examples = if reason == "unparseable" {
-                unparseable
-                    .map(|u| {
-                        u.examples
-                            .iter()
-                            .filter(|e| cols.iter().any(|(c, _)| *c == e.column))
-                            .cloned()
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            DropReason {
-                reason: reason.to_string(),
-                rows: n,
-                columns: cols.iter().take(5).map(|(c, _)| c.clone()).collect(),
-                column_rows: cols.iter().take(5).map(|(_, n)| *n).collect(),
-                examples,
-            }
-        })
-        .collect();
-    rows_by_reason.sort_by(|a, b| b.rows.cmp(&a.rows).then(a.reason.cmp(&b.reason)));
-    Dropped {
-        rows_read: rows,
-        rows_dropped: count(&bad),
-        rows_by_reason,
-        columns: loaded.columns.clone(),
-    }
 }
 
 /// A text column, trimmed; labels also normalised (see [`normalise_label`]), each distinct

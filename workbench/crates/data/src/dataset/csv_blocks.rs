@@ -88,35 +88,47 @@ fn blocks_in_flight() -> usize {
 }
 
 /// One block (whole lines) with the given types: by the plain reader when it takes the block on,
-/// else by polars' multi-threaded CSV reader; None when the block holds a double quote.
-fn parse_block(bytes: &[u8], schema: &SchemaRef, skip: usize, sep: u8) -> PolarsResult<Option<DataFrame>> {
+/// else by polars' multi-threaded CSV reader; None when the block holds a double quote. Only the
+/// columns `keep` marks are in the table (all with None): the plain reader never stores the
+/// others; polars reads the block whole, the others as text (a value in them is never a reason
+/// to fall back), and it is cut after, since polars given a projection does not refuse a line
+/// with too many fields (one block's columns, for a moment).
+fn parse_block(
+    bytes: &[u8],
+    schema: &SchemaRef,
+    skip: usize,
+    sep: u8,
+    keep: Option<&[bool]>,
+) -> PolarsResult<Option<DataFrame>> {
     if bytes.contains(&b'"') {
         return Ok(None);
     }
-    if let Some(frame) = super::csv_fast::parse_plain(bytes, schema, skip, sep) {
+    if let Some(frame) = super::csv_fast::parse_plain(bytes, schema, skip, sep, keep) {
         return Ok(Some(frame));
     }
-    CsvReadOptions::default()
+    let whole = CsvReadOptions::default()
         .with_has_header(false)
         .with_skip_rows(skip)
-        .with_schema(Some(schema.clone()))
+        .with_schema(Some(super::projection::unread_as_text(schema, keep)))
         .with_raise_if_empty(false)
         .with_rechunk(false)
         .with_parse_options(super::csv_read::parse_options(sep))
         .into_reader_with_file_handle(Cursor::new(bytes))
-        .finish()
-        .map(Some)
+        .finish()?;
+    super::projection::cut(whole, keep).map(Some)
 }
 
 /// The mapped file in blocks of whole lines, [`blocks_in_flight`] parsed at once, stacked in
 /// file order; Err on the first value that does not fit `schema`; None when a block holds a
-/// double quote (a quoted field may hold a line break, so a cut could fall inside a row).
+/// double quote (a quoted field may hold a line break, so a cut could fall inside a row). Only
+/// the columns `keep` marks are read into the table (all with None): the others never exist.
 pub(super) fn read_mapped(
     map: &Mapped,
     schema: &SchemaRef,
     skip: usize,
     block_bytes: usize,
     sep: u8,
+    keep: Option<&[bool]>,
 ) -> PolarsResult<Option<DataFrame>> {
     type Parse<'s> = std::thread::ScopedJoinHandle<'s, PolarsResult<Option<DataFrame>>>;
     let ranges = block_ranges(map.bytes(), block_bytes);
@@ -155,7 +167,7 @@ pub(super) fn read_mapped(
             let bytes = &map.bytes()[range.clone()];
             let parse = std::thread::Builder::new()
                 .name("csv-block".into())
-                .spawn_scoped(s, move || parse_block(bytes, schema, skip, sep))
+                .spawn_scoped(s, move || parse_block(bytes, schema, skip, sep, keep))
                 .map_err(|e| {
                     PolarsError::ComputeError(format!("cannot start a CSV reader thread: {e}").into())
                 })?;
@@ -171,9 +183,9 @@ pub(super) fn read_mapped(
                 return Ok(None);
             }
         }
-        Ok(Some(
-            frame.unwrap_or_else(|| DataFrame::empty_with_schema(schema)),
-        ))
+        Ok(Some(frame.unwrap_or_else(|| {
+            DataFrame::empty_with_schema(&super::projection::kept_schema(schema, keep))
+        })))
     })
 }
 

@@ -21,6 +21,8 @@ enum Builder {
         validity: Option<MutableBitmap>,
     },
     Text(StringChunkedBuilder),
+    /// A column not asked for (a projection): its fields are only walked over, never stored.
+    Skip,
 }
 
 impl Builder {
@@ -36,6 +38,7 @@ impl Builder {
                 values.push(0.0);
             }
             Builder::Text(b) => b.append_null(),
+            Builder::Skip => {}
         }
     }
 }
@@ -119,8 +122,16 @@ fn number(bytes: &[u8], pos: usize, sep: u8) -> Result<(Option<f64>, usize), ()>
 }
 
 /// The block (whole lines, `skip` of them skipped first) as a table of `schema`'s Float64 and
-/// String columns, or None when it is not plain CSV this reader takes on.
-pub(super) fn parse_plain(bytes: &[u8], schema: &Schema, skip: usize, sep: u8) -> Option<DataFrame> {
+/// String columns, or None when it is not plain CSV this reader takes on. `keep`: per column of
+/// `schema`, whether it is in the table (None: all); the others are walked over, so the lines
+/// are checked as a whole (their field count) all the same.
+pub(super) fn parse_plain(
+    bytes: &[u8],
+    schema: &Schema,
+    skip: usize,
+    sep: u8,
+    keep: Option<&[bool]>,
+) -> Option<DataFrame> {
     let mut pos = 0;
     for _ in 0..skip {
         pos = bytes[pos..]
@@ -144,7 +155,9 @@ pub(super) fn parse_plain(bytes: &[u8], schema: &Schema, skip: usize, sep: u8) -
         body.iter().filter(|&&b| b == b'\n').count() + usize::from(body.last().is_some_and(|&b| b != b'\n'));
     let mut columns: Vec<Builder> = schema
         .iter()
-        .map(|(name, dtype)| match dtype {
+        .enumerate()
+        .map(|(i, (name, dtype))| match dtype {
+            _ if keep.is_some_and(|k| !k.get(i).copied().unwrap_or(true)) => Some(Builder::Skip),
             DataType::Float64 => Some(Builder::Number {
                 values: Vec::with_capacity(rows),
                 validity: None,
@@ -181,6 +194,7 @@ pub(super) fn parse_plain(bytes: &[u8], schema: &Schema, skip: usize, sep: u8) -
                     }
                     end
                 }
+                Builder::Skip => field_end(body, at, sep),
             };
             // A separator after every field but the last, a line break (or the end) after it.
             let last = ci + 1 == width;
@@ -195,13 +209,14 @@ pub(super) fn parse_plain(bytes: &[u8], schema: &Schema, skip: usize, sep: u8) -
     let cols: Vec<Column> = columns
         .into_iter()
         .zip(schema.iter_names())
-        .map(|(col, name)| match col {
-            Builder::Number { values, validity } => {
+        .filter_map(|(col, name)| match col {
+            Builder::Number { values, validity } => Some(
                 Float64Chunked::from_vec_validity(name.clone(), values, validity.map(Into::into))
                     .into_series()
-                    .into()
-            }
-            Builder::Text(b) => b.finish().into_series().into(),
+                    .into(),
+            ),
+            Builder::Text(b) => Some(b.finish().into_series().into()),
+            Builder::Skip => None,
         })
         .collect();
     DataFrame::new(cols).ok()
@@ -310,7 +325,7 @@ mod tests {
                     bytes[p] = 0x96;
                 }
             }
-            let ours = parse_plain(&bytes, &schema, 1, b',');
+            let ours = parse_plain(&bytes, &schema, 1, b',', None);
             let theirs = polars_read(&bytes, &schema, 1);
             match (ours, theirs) {
                 (Some(o), Ok(t)) => {
@@ -382,11 +397,11 @@ mod tests {
             "1,2\n 3,4\n",
         ] {
             assert!(
-                parse_plain(text.as_bytes(), &schema, 0, b',').is_none(),
+                parse_plain(text.as_bytes(), &schema, 0, b',', None).is_none(),
                 "{text:?}"
             );
         }
-        let f = parse_plain(b"1,\n,4", &schema, 0, b',').expect("plain");
+        let f = parse_plain(b"1,\n,4", &schema, 0, b',', None).expect("plain");
         assert_eq!(f.column("a").expect("a").null_count(), 1);
         assert_eq!(f.column("b").expect("b").f64().expect("f64").get(1), Some(4.0));
     }

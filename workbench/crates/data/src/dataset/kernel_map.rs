@@ -64,6 +64,7 @@ fn why_unmapped(column: &str) -> &'static str {
             | "dst"
             | "firsttsns"
             | "lasttsns"
+            | "vlan"
     ) {
         "identifier (address, port, time or row id): not a property of the traffic's behaviour"
     } else if has("idle")

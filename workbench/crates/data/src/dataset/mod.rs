@@ -16,15 +16,18 @@ mod csv_blocks;
 mod csv_fast;
 mod csv_read;
 pub mod detect;
+pub(crate) mod kept;
 pub mod kernel_map;
 pub(crate) mod kernel_units;
 pub mod layout;
 pub(crate) mod parquet_check;
+pub(crate) mod projection;
 mod repeated_header;
 mod rows;
 pub mod sniff;
 pub(crate) mod source;
 pub(crate) mod time;
+mod usable;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -148,6 +151,11 @@ pub struct LoadOptions {
     pub no_cache: bool,
     /// Cache directory; default `$XDG_CACHE_HOME/ebpf-ml-workbench/datasets`.
     pub cache_dir: Option<PathBuf>,
+    /// Read only these columns (compared as [`detect::column_key`] compares names; names no file
+    /// has are ignored); None: every column. The readers skip the others, so they never take
+    /// memory (`workbench train` asks for the columns its model reads: [`projection`]). The
+    /// loaded table, its cache entry and its cleaning counts cover these columns only.
+    pub columns: Option<Vec<String>>,
 }
 
 /// Rows or columns removed by cleaning, and why. Columns are removed when loading (every value
@@ -299,6 +307,10 @@ pub struct LoadedDataset {
     pub hosts: Option<Vec<String>>,
     /// Per row: the index in `sources` of the file it was read from (the file split).
     pub row_source: Vec<u32>,
+    /// Per row: its 0-based place among its file's data rows (see [`LoadedDataset::row_place`]).
+    pub row_in_file: Vec<u32>,
+    /// Per source: the line its first data row is on (2 under a header); None for Parquet.
+    pub first_data_line: Vec<Option<usize>>,
     /// What [`LoadedDataset::cleaned`] removes (the table here still has those rows).
     pub dropped: Dropped,
     /// Missing, NaN and infinite values per column.
@@ -337,6 +349,23 @@ impl LoadedDataset {
         columns
     }
 
+    /// Where row `i` of this table is in its source file (also after [`LoadedDataset::cleaned`],
+    /// which keeps each row's place).
+    pub fn row_place(&self, i: usize) -> RowPlace {
+        let source = self.row_source.get(i).copied().unwrap_or(0) as usize;
+        let in_file = self.row_in_file.get(i).copied().map_or(i, |r| r as usize);
+        RowPlace {
+            file: self.sources.get(source).cloned().unwrap_or_default(),
+            line: self
+                .first_data_line
+                .get(source)
+                .copied()
+                .flatten()
+                .map(|l| l + in_file),
+            row: in_file + 1,
+        }
+    }
+
     /// Every column name of the cleaned table, in order.
     pub fn column_names(&self) -> Vec<String> {
         self.frame
@@ -363,17 +392,29 @@ fn phase(name: &str, started: Instant) {
     }
 }
 
-/// Per row: the index of its source file, from the rows each file gave (in order). A count that
-/// does not add up (a cache written without it) gives every row file 0: one file, no file split.
-fn row_sources(file_rows: &[usize], rows: usize) -> Vec<u32> {
+/// Per row: the index of its source file and its place among that file's rows, from the rows
+/// each file gave (in order). A count that does not add up (a cache written without it) gives
+/// every row file 0: one file, no file split.
+fn row_sources(file_rows: &[usize], rows: usize) -> (Vec<u32>, Vec<u32>) {
     if file_rows.iter().sum::<usize>() != rows {
-        return vec![0; rows];
+        return (vec![0; rows], (0..rows as u32).collect());
     }
-    let mut out = Vec::with_capacity(rows);
+    let mut source = Vec::with_capacity(rows);
+    let mut in_file = Vec::with_capacity(rows);
     for (i, &n) in file_rows.iter().enumerate() {
-        out.extend(std::iter::repeat_n(i as u32, n));
+        source.extend(std::iter::repeat_n(i as u32, n));
+        in_file.extend(0..n as u32);
     }
-    out
+    (source, in_file)
+}
+
+/// Where a row of a table is: its file, the line it is on (None for Parquet, or when unknown),
+/// and its 1-based place among that file's data rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowPlace {
+    pub file: String,
+    pub line: Option<usize>,
+    pub row: usize,
 }
 
 /// Loads one dataset from files, folders or .zip archives (all of one kind), through the cache.
@@ -393,7 +434,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
     let (frame, meta, from_cache, cache_path) = match cached {
         Some((frame, meta, path)) => (frame, meta, true, Some(path)),
         None => {
-            let raw = source::read_all(&files, opts.kind)?;
+            let raw = source::read_all(&files, opts.kind, opts.columns.as_deref())?;
             phase("read", started);
             let cleaned = clean::clean(raw, opts)?;
             phase("clean", started);
@@ -410,7 +451,13 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
     };
     phase("cache", started);
     let derived = clean::derive(&frame, &meta)?;
-    let row_source = row_sources(&meta.file_rows, frame.height());
+    let (row_source, row_in_file) = row_sources(&meta.file_rows, frame.height());
+    // Lines only when every row's file is known (the counts add up).
+    let first_data_line = if meta.file_rows.iter().sum::<usize>() == frame.height() {
+        meta.first_data_line.clone()
+    } else {
+        Vec::new()
+    };
     phase("derive", started);
     Ok(LoadedDataset {
         frame,
@@ -429,6 +476,8 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
         host_column: meta.host_column.clone(),
         hosts: derived.hosts,
         row_source,
+        row_in_file,
+        first_data_line,
         dropped: meta.dropped,
         health: meta.health,
         drop_duplicates: meta.drop_duplicates,
@@ -445,7 +494,7 @@ impl LoadedDataset {
     /// [`LoadedDataset::cleaning_only`] when it was called).
     pub fn usable_rows(&self) -> BooleanChunked {
         let meta = self.meta_for_cleaning();
-        clean::usable_rows(&self.frame, &meta, self.clean_only.as_deref())
+        usable::usable_rows(&self.frame, &meta, self.clean_only.as_deref())
     }
 
     /// The same table, with the cleaning step before training dropping a row only for a missing,
@@ -455,12 +504,18 @@ impl LoadedDataset {
     /// cost it the row. Columns not in the table are ignored.
     #[must_use]
     pub fn cleaning_only(&self, columns: &[String]) -> LoadedDataset {
+        self.clone().into_cleaning_only(columns)
+    }
+
+    /// [`LoadedDataset::cleaning_only`] of a table given up (its per-row views moved, not copied).
+    #[must_use]
+    pub fn into_cleaning_only(self, columns: &[String]) -> LoadedDataset {
         let meta = self.meta_for_cleaning();
-        let dropped = clean::dropped_for(&self.frame, &meta, &self.dropped, columns);
+        let dropped = usable::dropped_for(&self.frame, &meta, &self.dropped, columns);
         LoadedDataset {
             dropped,
             clean_only: Some(columns.to_vec()),
-            ..self.clone()
+            ..self
         }
     }
 
@@ -476,41 +531,21 @@ impl LoadedDataset {
             health: Vec::new(),
             drop_duplicates: self.drop_duplicates,
             file_rows: Vec::new(),
+            first_data_line: Vec::new(),
         }
     }
 
     /// The cleaning step before training: the rows listed under `dropped` removed. An error
     /// naming the sources and the reasons when no row is left.
     pub fn cleaned(&self) -> Result<LoadedDataset, DataError> {
-        let keep = self.usable_rows();
-        let kept = keep.sum().unwrap_or(0) as usize;
-        if kept == 0 {
-            let why: Vec<String> = self
-                .dropped
-                .rows_by_reason
-                .iter()
-                .map(|r| {
-                    let mut why = format!("{} {} (in {})", r.rows, r.reason, r.columns.join(", "));
-                    if !r.examples.is_empty() {
-                        let first: Vec<String> = r.examples.iter().map(ToString::to_string).collect();
-                        why.push_str(&format!(", first at {}", first.join(", ")));
-                    }
-                    why
-                })
-                .collect();
-            return Err(DataError::file(
-                self.sources.join(", "),
-                format!("no row survives cleaning: {}", why.join("; ")),
-            ));
-        }
-        if kept == self.rows() {
+        let Some(mask) = self.kept_rows()? else {
             return Ok(self.clone());
-        }
+        };
+        let keep: BooleanChunked = mask.iter().copied().collect();
         let frame = self.frame.filter(&keep).map_err(|source| DataError::Table {
             what: "cleaning",
             source,
         })?;
-        let mask: Vec<bool> = keep.into_iter().map(|k| k == Some(true)).collect();
         Ok(LoadedDataset {
             frame,
             malicious: pick(&self.malicious, &mask),
@@ -518,6 +553,7 @@ impl LoadedDataset {
             time_ns: self.time_ns.as_deref().map(|t| pick(t, &mask)),
             hosts: self.hosts.as_deref().map(|h| pick(h, &mask)),
             row_source: pick(&self.row_source, &mask),
+            row_in_file: pick(&self.row_in_file, &mask),
             ..self.clone()
         })
     }

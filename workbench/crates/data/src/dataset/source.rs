@@ -170,7 +170,9 @@ pub(super) fn content(src: &SourceFile) -> Result<Content, DataError> {
     Ok(Content::Bytes(bytes))
 }
 
-fn read_parquet(src: &SourceFile, c: Content) -> Result<DataFrame, DataError> {
+/// The Parquet source as a table of the columns `columns` names (by [`detect::column_key`];
+/// None: all), read from the file with that projection.
+fn read_parquet(src: &SourceFile, c: Content, columns: Option<&[String]>) -> Result<DataFrame, DataError> {
     let name = src.display_name();
     // polars aborts on negative counts in page headers, and asserts on other damage (both found
     // by workbench/tests/cli/fuzz_parsers.rs): check the headers first, and contain a panic.
@@ -186,11 +188,11 @@ fn read_parquet(src: &SourceFile, c: Content) -> Result<DataFrame, DataError> {
         Content::Path(p) => {
             let f = File::open(&p).map_err(|e| DataError::io(&name, "cannot open", e))?;
             checked(parquet_check::map(&f))?;
-            crate::contain::contained(|| ParquetReader::new(f).finish())
+            crate::contain::contained(|| projected(ParquetReader::new(f), columns)?.finish())
         }
         Content::Bytes(b) => {
             checked(Ok(polars::polars_utils::mmap::MemSlice::from_vec(b.clone())))?;
-            crate::contain::contained(|| ParquetReader::new(Cursor::new(b)).finish())
+            crate::contain::contained(|| projected(ParquetReader::new(Cursor::new(b)), columns)?.finish())
         }
     };
     let frame = result
@@ -215,8 +217,159 @@ fn read_parquet(src: &SourceFile, c: Content) -> Result<DataFrame, DataError> {
     DataFrame::new(cols).map_err(|e| DataError::polars(&name, "", e))
 }
 
-/// Reads every table, checks they share one set of columns, and stacks them.
-pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<RawData, DataError> {
+/// `reader` reading only the columns `columns` names (by key), those of its schema that are.
+fn projected<R: polars::io::mmap::MmapBytesReader>(
+    mut reader: ParquetReader<R>,
+    columns: Option<&[String]>,
+) -> PolarsResult<ParquetReader<R>> {
+    let Some(wanted) = columns else {
+        return Ok(reader);
+    };
+    let names: Vec<String> = reader.schema()?.iter_names().map(ToString::to_string).collect();
+    let keep = super::projection::keep_mask(&names, wanted);
+    let kept = names.into_iter().zip(keep).filter(|(_, k)| *k).map(|(n, _)| n);
+    Ok(reader.with_columns(Some(kept.collect())))
+}
+
+/// The first table's column names (a header line, a Parquet schema, or a headerless layout's
+/// standard names) and its kind, without reading its rows: what a caller needs to decide which
+/// columns to read ([`super::LoadOptions::columns`]).
+pub fn header(
+    files: &[SourceFile],
+    forced: Option<DatasetKind>,
+) -> Result<(Detected, Vec<String>), DataError> {
+    let src = files
+        .first()
+        .ok_or_else(|| DataError::Other("no data files given".into()))?;
+    let name = src.display_name();
+    if src.is_parquet() {
+        let c = content(src)?;
+        let f = read_parquet_schema(src, c)?;
+        let d = detect::detect_named(&f, forced, &name)?;
+        return Ok((d, f));
+    }
+    let c = match &src.entry {
+        // A zip entry: its first line only, not the whole entry decompressed.
+        Some(_) => Content::Bytes(zip_head(src)?),
+        None => content(src)?,
+    };
+    let (d, names, _) = csv_header(src, &c, None, forced)?;
+    Ok((d, names))
+}
+
+/// The column names of a Parquet source (its schema; checked as a read is).
+fn read_parquet_schema(src: &SourceFile, c: Content) -> Result<Vec<String>, DataError> {
+    let name = src.display_name();
+    let schema = |mut r: ParquetReader<_>| {
+        r.schema()
+            .map(|s| s.iter_names().map(ToString::to_string).collect())
+    };
+    let result = match c {
+        Content::Path(p) => {
+            let f = File::open(&p).map_err(|e| DataError::io(&name, "cannot open", e))?;
+            parquet_check::map(&f)
+                .and_then(parquet_check::check)
+                .map_err(|source| DataError::Parquet {
+                    file: name.clone(),
+                    source,
+                })?;
+            crate::contain::contained(|| schema(ParquetReader::new(f)))
+        }
+        Content::Bytes(b) => crate::contain::contained(|| {
+            let mut r = ParquetReader::new(Cursor::new(b));
+            r.schema()
+                .map(|s| s.iter_names().map(ToString::to_string).collect())
+        }),
+    };
+    result
+        .map_err(|panic| {
+            DataError::file(
+                &name,
+                format!("not a readable Parquet file: damaged data ({panic})"),
+            )
+        })?
+        .map_err(|e| DataError::polars(&name, "not a readable Parquet file", e))
+}
+
+/// The first 64 KiB of a zip entry (its header line), not the whole entry.
+fn zip_head(src: &SourceFile) -> Result<Vec<u8>, DataError> {
+    let name = src.display_name();
+    let file = File::open(&src.path).map_err(|e| DataError::io(&name, "cannot open", e))?;
+    let mut zip = ::zip::ZipArchive::new(file).map_err(|e| DataError::zip(&name, "zip", e))?;
+    let entry = src.entry.as_deref().unwrap_or_default();
+    let f = zip
+        .by_name(entry)
+        .map_err(|e| DataError::zip(&name, "zip entry", e))?;
+    let mut head = Vec::new();
+    f.take(64 << 10)
+        .read_to_end(&mut head)
+        .map_err(|e| DataError::io(&name, "cannot decompress", e))?;
+    Ok(head)
+}
+
+/// A CSV source's header: its kind (`detected` for a further file of the dataset), its column
+/// names and its separator; errors for what cannot be a table's first line.
+fn csv_header(
+    src: &SourceFile,
+    c: &Content,
+    detected: Option<&Detected>,
+    forced: Option<DatasetKind>,
+) -> Result<(Detected, Vec<String>, u8), DataError> {
+    let name = src.display_name();
+    let lines = first_lines(c, &name, 1)?;
+    let first = lines.first().cloned().unwrap_or_default();
+    if super::sniff::is_utf16(&first) {
+        return Err(DataError::file(
+            name,
+            "is UTF-16; save it as UTF-8 (CSV UTF-8 in Excel, or `iconv -f UTF-16 -t UTF-8`)",
+        ));
+    }
+    // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is no part of the first name.
+    let first = match first.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => first,
+    };
+    if first.trim().is_empty() {
+        return Err(DataError::file(
+            name,
+            "the first line is empty: no header and no data",
+        ));
+    }
+    let sep = super::sniff::separator(&first).map_err(|source| DataError::Separator {
+        file: name.clone(),
+        source,
+    })?;
+    let fields = split_fields_by(&first, sep);
+    let d = match detected {
+        // Later files may or may not repeat a header; decide per file.
+        Some(d) => d.for_next_file(&fields),
+        None => detect::detect(&fields, forced, &name)?,
+    };
+    let names = match &d.names {
+        Some(n) => n.clone(),
+        None => detect::normalise_names(&fields),
+    };
+    if !d.has_header && fields.len() != names.len() {
+        return Err(DataError::file(
+            name,
+            format!(
+                "line 1 has {} fields, a {} row has {}",
+                fields.len(),
+                d.kind,
+                names.len()
+            ),
+        ));
+    }
+    Ok((d, names, sep))
+}
+
+/// Reads every table, checks they share one set of columns, and stacks them. `columns`: read
+/// only these (by [`detect::column_key`]; None: all), the others never parsed into the table.
+pub fn read_all(
+    files: &[SourceFile],
+    forced: Option<DatasetKind>,
+    columns: Option<&[String]>,
+) -> Result<RawData, DataError> {
     let mut detected: Option<Detected> = None;
     let mut frame: Option<DataFrame> = None;
     let mut file_rows = Vec::with_capacity(files.len());
@@ -226,7 +379,7 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
         let name = src.display_name();
         let c = content(src)?;
         let mut part = if src.is_parquet() {
-            let f = read_parquet(src, c)?;
+            let f = read_parquet(src, c, columns)?;
             let names: Vec<String> = f
                 .get_column_names()
                 .iter()
@@ -240,52 +393,10 @@ pub fn read_all(files: &[SourceFile], forced: Option<DatasetKind>) -> Result<Raw
             first_data_line.push(None);
             f
         } else {
-            let lines = first_lines(&c, &name, 1)?;
-            let first = lines.first().cloned().unwrap_or_default();
-            if super::sniff::is_utf16(&first) {
-                return Err(DataError::file(
-                    name,
-                    "is UTF-16; save it as UTF-8 (CSV UTF-8 in Excel, or `iconv -f UTF-16 -t UTF-8`)",
-                ));
-            }
-            // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is no part of the first name.
-            let first = match first.strip_prefix('\u{feff}') {
-                Some(rest) => rest.to_string(),
-                None => first,
-            };
-            if first.trim().is_empty() {
-                return Err(DataError::file(
-                    name,
-                    "the first line is empty: no header and no data",
-                ));
-            }
-            let sep = super::sniff::separator(&first).map_err(|source| DataError::Separator {
-                file: name.clone(),
-                source,
-            })?;
-            let fields = split_fields_by(&first, sep);
-            let d = match &detected {
-                // Later files may or may not repeat a header; decide per file.
-                Some(d) => d.for_next_file(&fields),
-                None => detect::detect(&fields, forced, &name)?,
-            };
-            let names = match &d.names {
-                Some(n) => n.clone(),
-                None => detect::normalise_names(&fields),
-            };
-            if !d.has_header && fields.len() != names.len() {
-                return Err(DataError::file(
-                    name,
-                    format!(
-                        "line 1 has {} fields, a {} row has {}",
-                        fields.len(),
-                        d.kind,
-                        names.len()
-                    ),
-                ));
-            }
+            let (d, names, sep) = csv_header(src, &c, detected.as_ref(), forced)?;
             decimal_comma |= super::csv_read::decimal_comma(sep);
-            let f = read_csv(src, c, &names, d.has_header, sep)?;
+            let keep = columns.map(|wanted| super::projection::keep_mask(&names, wanted));
+            let f = read_csv(src, c, &names, d.has_header, sep, keep.as_deref())?;
             first_data_line.push(Some(1 + usize::from(d.has_header)));
             detected.get_or_insert(d);
             f

@@ -14,11 +14,14 @@ use shared::flow::VERDICT_MALICIOUS;
 use shared::model::Model;
 use shared::FlowKey;
 
+use super::flow_detail::{Decision, Details, FlowDetail, Place};
 use super::score::FlowOutcome;
 use super::skew::{flow_key, Decisions};
 use super::At;
 use crate::dataset::clean::is_benign;
 use crate::features::labels::Labeler;
+use workbench_flow::capture::{InterfaceCount, InterfaceSelector};
+use workbench_flow::flowfmt::FlowTuple;
 use workbench_flow::twin::Twin;
 
 /// What one capture file held and what the model made of it.
@@ -38,6 +41,9 @@ pub struct FileScore {
     pub flagged_attack_flows: u64,
     /// Flows no decision point was reached in (e.g. `--decide-first 0` and short flows).
     pub undecided_flows: u64,
+    /// The capture's interfaces with their packets (in the report's top-level `interfaces`).
+    #[serde(skip)]
+    pub interfaces: Vec<InterfaceCount>,
 }
 
 /// Per flow while the capture is read: its label and its first flagged decision.
@@ -48,6 +54,8 @@ struct Track {
     first_flag: Option<(u32, u64)>,
     /// `--at packet N`: the verdict at packet N, once reached.
     at_n: Option<bool>,
+    /// `--flows-out`: the latest decision, with the values the model read.
+    last: Option<Decision>,
 }
 
 fn label_of(
@@ -80,12 +88,16 @@ pub struct Scoring<'a> {
     /// The probe's decision points.
     pub config: ProbeConfig,
     pub lenient: bool,
+    /// Only this pcapng interface's packets (`None`: every interface's).
+    pub interface: Option<&'a InterfaceSelector>,
 }
 
-/// What a scan adds to: one outcome per flow, and the features at every decision.
+/// What a scan adds to: one outcome per flow, and the features at every decision; with
+/// `details` (`--flows-out`), each flow's place and last decision too.
 pub struct Sinks<'a> {
     pub decisions: &'a mut Decisions,
     pub outcomes: &'a mut Vec<FlowOutcome>,
+    pub details: Option<&'a mut Details>,
 }
 
 /// Reads one capture (input number `file_index`), labelling its flows with `labeler`.
@@ -101,8 +113,13 @@ pub fn scan(
         at,
         config,
         lenient,
+        interface,
     } = how;
-    let Sinks { decisions, outcomes } = sinks;
+    let Sinks {
+        decisions,
+        outcomes,
+        mut details,
+    } = sinks;
     let file = path.display().to_string();
     if let Some(l) = labeler.as_deref_mut() {
         l.start_capture(path);
@@ -126,7 +143,8 @@ pub fn scan(
         file: file.clone(),
         ..FileScore::default()
     };
-    for packet in workbench_flow::capture::open(path, lenient)? {
+    let mut reader = workbench_flow::capture::open(path, lenient)?.keep_interface(interface.cloned());
+    for packet in reader.by_ref() {
         let packet = packet?;
         score.packets += 1;
         let Ok(p) = packet.parse() else {
@@ -151,6 +169,7 @@ pub fn scan(
                 malicious,
                 first_flag: None,
                 at_n: None,
+                last: None,
             });
         }
         if i >= tracks.len() {
@@ -162,14 +181,23 @@ pub fn scan(
         let since_ns = packet.ts_ns.saturating_sub(entry.state.first_ts_ns);
         let flagged_now = match at {
             At::DecisionPoints if entry.decided_at_packet == k => {
-                decisions.push_in_flow(&entry.state.features(), k, flow_key(file_index, i));
-                Some(entry.verdict == VERDICT_MALICIOUS)
+                let x = entry.state.features();
+                decisions.push_in_flow(&x, k, flow_key(file_index, i));
+                let flagged = entry.verdict == VERDICT_MALICIOUS;
+                if let Some(d) = details.as_deref() {
+                    tracks[i].last = Some(d.decision(&x, Some(k), entry.score, flagged));
+                }
+                Some(flagged)
             }
             At::Packet { n } if k == n => {
                 let x = entry.state.features();
                 decisions.push_in_flow(&x, k, flow_key(file_index, i));
-                let flagged = model.is_malicious(model.score(&x));
+                let score = model.score(&x);
+                let flagged = model.is_malicious(score);
                 tracks[i].at_n = Some(flagged);
+                if let Some(d) = details.as_deref() {
+                    tracks[i].last = Some(d.decision(&x, Some(k), score, flagged));
+                }
                 Some(flagged)
             }
             _ => None,
@@ -178,12 +206,14 @@ pub fn scan(
             tracks[i].first_flag = Some((k, since_ns));
         }
     }
+    score.interfaces = reader.interfaces();
     score.flows = tracks.len() as u64;
     for (i, t) in tracks.into_iter().enumerate() {
         let entry = twin
             .flows
             .get(&t.key)
             .ok_or_else(|| invalid!("{file}: internal: a flow left the twin's table"))?;
+        let mut last = t.last;
         let (flagged, decided, first_flag) = match at {
             At::DecisionPoints => (
                 entry.verdict == VERDICT_MALICIOUS,
@@ -196,11 +226,25 @@ pub fn scan(
                 let x = entry.state.features();
                 let k = entry.state.packets();
                 decisions.push_in_flow(&x, k, flow_key(file_index, i));
-                let flagged = model.is_malicious(model.score(&x));
+                let score = model.score(&x);
+                let flagged = model.is_malicious(score);
+                if let Some(d) = details.as_deref() {
+                    last = Some(d.decision(&x, Some(k), score, flagged));
+                }
                 let since = entry.state.last_ts_ns.saturating_sub(entry.state.first_ts_ns);
                 (flagged, true, flagged.then_some((k, since)))
             }
         };
+        if let Some(d) = details.as_deref_mut() {
+            d.rows.push(FlowDetail {
+                place: Place::Flow {
+                    file: file_index,
+                    tuple: FlowTuple::of(&t.key, entry.initiator_is_lo != 0),
+                },
+                packets: Some(entry.state.packets()),
+                decision: last,
+            });
+        }
         score.flagged_flows += flagged as u64;
         score.undecided_flows += (!decided) as u64;
         if t.class.is_some() {

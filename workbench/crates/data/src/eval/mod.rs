@@ -9,6 +9,8 @@
 //! The report types are plain serde structs, for `--json` and for a TUI view to render.
 
 pub(crate) mod capture;
+pub(crate) mod flow_detail;
+pub(crate) mod flows_out;
 pub mod matrix;
 pub(crate) mod score;
 pub mod skew;
@@ -86,11 +88,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use shared::abi::ProbeConfig;
+use workbench_flow::capture::{InterfaceCount, InterfaceSelector};
 use workbench_flow::model::{file, ModelFile};
 
-use crate::dataset::{self, LoadOptions};
+use crate::dataset::{self, Dropped, LoadOptions};
 use crate::features::labels::{CicOptions, LabelReport, Labeler};
 pub use capture::FileScore;
+use flow_detail::Details;
+pub use flows_out::FlowsOutInfo;
 pub use score::{ClassDetection, ClassScore, EvalMetrics, FlowOutcome};
 pub use skew::{Decisions, SkewReport};
 
@@ -170,6 +175,8 @@ pub struct EvalOptions {
     pub load: LoadOptions,
     pub positive: Option<String>,
     pub lenient: bool,
+    /// Captures: only this pcapng interface's packets (`None`: every interface's).
+    pub interface: Option<InterfaceSelector>,
 }
 
 /// The model scored.
@@ -236,9 +243,19 @@ pub struct EvalReport {
     /// Per capture file.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileScore>,
+    /// Every capture's interfaces with the packets recorded on each (absent for tables).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<InterfaceCount>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<LabelReport>,
     pub skew: SkewReport,
+    /// Tables: the rows the cleaning step removed before scoring, and why (as `train` reports
+    /// them): a missing, NaN or infinite value in a column the model reads, no label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<Dropped>,
+    /// `--flows-out`: the file written and its rows (one per flow or table row).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flows_out: Option<FlowsOutInfo>,
     pub notes: Vec<String>,
 }
 
@@ -263,6 +280,8 @@ struct Scanned {
     files: Vec<FileScore>,
     labels: Option<LabelReport>,
     decided_at: String,
+    /// Tables: what cleaning removed.
+    dropped: Option<Dropped>,
     notes: Vec<String>,
 }
 
@@ -271,6 +290,7 @@ fn scan_captures(
     recorded: &[usize],
     opts: &EvalOptions,
     need_labels: bool,
+    mut details: Option<&mut Details>,
 ) -> Result<Scanned> {
     let mut labeler = match &opts.labels {
         Some(p) => Some(Labeler::load(p, &CicOptions::default())?),
@@ -303,10 +323,12 @@ fn scan_captures(
             at: opts.at,
             config: opts.config,
             lenient: opts.lenient,
+            interface: opts.interface.as_ref(),
         };
         let sinks = capture::Sinks {
             decisions: &mut decisions,
             outcomes: &mut outcomes,
+            details: details.as_deref_mut(),
         };
         let score = capture::scan(path, i, how, l, sinks)?;
         if let Some(b) = beside {
@@ -337,11 +359,17 @@ fn scan_captures(
         files,
         labels: labels.or_else(|| (beside_reports.len() == 1).then(|| beside_reports.remove(0))),
         decided_at: opts.at.words(&opts.config),
+        dropped: None,
         notes,
     })
 }
 
-fn scan_table(m: &ModelFile, recorded: &[usize], opts: &EvalOptions) -> Result<Scanned> {
+fn scan_table(
+    m: &ModelFile,
+    recorded: &[usize],
+    opts: &EvalOptions,
+    details: Option<&mut Details>,
+) -> Result<Scanned> {
     if let Some(l) = &opts.labels {
         bail!(
             "--labels {}: labels files label flows of captures; a table carries its own label column \
@@ -357,16 +385,22 @@ fn scan_table(m: &ModelFile, recorded: &[usize], opts: &EvalOptions) -> Result<S
     }
     let loaded = dataset::load(&opts.data, &opts.load)?;
     let ids: Vec<usize> = m.meta.features.iter().map(|f| f.id).collect();
+    // As `train` does: a row goes for a missing value in a column the model reads, not in one
+    // it never reads.
+    let narrowed = crate::train::prepare::used_columns(&loaded, &table::feature_spec(&ids))
+        .map(|used| loaded.cleaning_only(&used));
+    let loaded = narrowed.as_ref().unwrap_or(&loaded);
     let mut outcomes = Vec::new();
     let scanned = table::scan(
-        &loaded,
+        loaded,
         &m.model,
         &ids,
         recorded,
         opts.positive.as_deref(),
         &mut outcomes,
+        details,
     )?;
-    let taken = crate::train::quantiles::taken_at(&loaded);
+    let taken = crate::train::quantiles::taken_at(loaded);
     Ok(Scanned {
         data_kind: loaded.kind.to_string(),
         outcomes,
@@ -378,12 +412,20 @@ fn scan_table(m: &ModelFile, recorded: &[usize], opts: &EvalOptions) -> Result<S
             taken.words(),
             loaded.sources.join(", ")
         ),
+        dropped: Some(loaded.dropped.clone()),
         notes: Vec::new(),
     })
 }
 
-/// Reads the data as captures or as one table (never both at once).
-fn scan(m: &ModelFile, recorded: &[usize], opts: &EvalOptions, need_labels: bool) -> Result<Scanned> {
+/// Reads the data as captures or as one table (never both at once); with `details`, each flow's
+/// place and last decision too.
+fn scan(
+    m: &ModelFile,
+    recorded: &[usize],
+    opts: &EvalOptions,
+    need_labels: bool,
+    details: Option<&mut Details>,
+) -> Result<Scanned> {
     if opts.data.is_empty() {
         bail!("no data given: eval MODEL DATA...");
     }
@@ -398,7 +440,7 @@ fn scan(m: &ModelFile, recorded: &[usize], opts: &EvalOptions, need_labels: bool
         .map(|p| p.is_file() && capture::is_capture(p))
         .collect();
     if captures.iter().all(|&c| c) {
-        scan_captures(m, recorded, opts, need_labels)
+        scan_captures(m, recorded, opts, need_labels, details)
     } else if captures.iter().any(|&c| c) {
         let first = opts
             .data
@@ -409,7 +451,7 @@ fn scan(m: &ModelFile, recorded: &[usize], opts: &EvalOptions, need_labels: bool
             .unwrap_or_default();
         bail!("{first} is a capture and other inputs are tables: score captures and tables in separate runs")
     } else {
-        scan_table(m, recorded, opts)
+        scan_table(m, recorded, opts, details)
     }
 }
 
@@ -431,9 +473,30 @@ fn recorded_ids(
 
 /// `workbench eval`: the whole report.
 pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
+    evaluate_with(opts, None)
+}
+
+/// [`evaluate`], also writing each flow's last decision and why to `flows_out` (`eval
+/// --flows-out FILE`: `.csv` or `.jsonl`).
+pub fn evaluate_with(opts: &EvalOptions, flows_out: Option<&Path>) -> Result<EvalReport> {
     let (m, model) = model_info(&opts.model)?;
     let (quantiles, recorded) = recorded_ids(&m)?;
-    let s = scan(&m, &recorded, opts, true)?;
+    let mut inputs: Vec<&Path> = opts.data.iter().map(PathBuf::as_path).collect();
+    inputs.push(&opts.model);
+    inputs.extend(opts.labels.as_deref());
+    // Before the data is read: a bad name or an unwritable folder fails at once.
+    let writer = flows_out
+        .map(|p| flows_out::FlowsOut::create(p, &inputs))
+        .transpose()?;
+    let mut details = writer.as_ref().map(|_| Details::new(&m.model));
+    let s = scan(&m, &recorded, opts, true, details.as_mut())?;
+    let flows_out = match (writer, &details) {
+        (Some(w), Some(d)) => {
+            let files: Vec<String> = opts.data.iter().map(|p| p.display().to_string()).collect();
+            Some(w.write(&m.model, &files, &s.outcomes, d)?)
+        }
+        _ => None,
+    };
     let decisions = s.decisions.sorted();
     let skew = skew::compare(quantiles.as_ref(), &m.model, &decisions, &s.decided_at);
     let o = &s.outcomes;
@@ -497,21 +560,30 @@ pub fn evaluate(opts: &EvalOptions) -> Result<EvalReport> {
         per_class: score::per_class(o, ever_flagged.is_some()),
         ever_flagged,
         time_to_detect,
+        interfaces: s
+            .files
+            .iter()
+            .flat_map(|f| f.interfaces.iter().cloned())
+            .collect(),
         files: s.files,
         labels: s.labels,
         skew,
+        dropped: s.dropped,
+        flows_out,
         notes,
     })
 }
 
-/// `workbench skew`: the skew report alone (no labels needed).
-pub fn skew_report(opts: &EvalOptions) -> Result<(ModelInfo, SkewReport)> {
+/// `workbench skew`: the skew report alone (no labels needed), and for a table the rows its
+/// cleaning step removed (as `eval` reports them).
+pub fn skew_report(opts: &EvalOptions) -> Result<(ModelInfo, SkewReport, Option<Dropped>)> {
     let (m, model) = model_info(&opts.model)?;
     let (quantiles, recorded) = recorded_ids(&m)?;
-    let s = scan(&m, &recorded, opts, false)?;
+    let s = scan(&m, &recorded, opts, false, None)?;
     let decisions = s.decisions.sorted();
     Ok((
         model,
         skew::compare(quantiles.as_ref(), &m.model, &decisions, &s.decided_at),
+        s.dropped,
     ))
 }

@@ -8,6 +8,7 @@ use super::{bail, Result};
 use shared::features::FEATURES;
 use shared::model::Model;
 
+use super::flow_detail::{Details, FlowDetail, Place};
 use super::score::FlowOutcome;
 use super::skew::Decisions;
 use crate::dataset::kernel_map::kernel_mapping_for;
@@ -52,9 +53,23 @@ pub struct TableScan {
     pub decisions: Decisions,
 }
 
-/// Scores every row of `loaded` (`positive`: labels counted as malicious, as in `train`).
-/// `recorded`: the features whose training quantiles the model file holds; those the table has
-/// are kept as decisions.
+/// The kernel features `ids` as a `--features` list (`kernel` for none: a model reading no
+/// feature, a constant, still needs rows).
+pub fn feature_spec(ids: &[usize]) -> String {
+    if ids.is_empty() {
+        "kernel".to_string()
+    } else {
+        ids.iter()
+            .map(|&id| FEATURES[id].name)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Scores every row of `loaded` that survives its cleaning step (`positive`: labels counted as
+/// malicious, as in `train`). `recorded`: the features whose training quantiles the model file
+/// holds; those the table has are kept as decisions. With `details` (`--flows-out`), each row's
+/// place in its file and its decision.
 pub fn scan(
     loaded: &LoadedDataset,
     model: &Model,
@@ -62,6 +77,7 @@ pub fn scan(
     recorded: &[usize],
     positive: Option<&str>,
     outcomes: &mut Vec<FlowOutcome>,
+    mut details: Option<&mut Details>,
 ) -> Result<TableScan> {
     check_features(loaded, feature_ids)?;
     let mapped = kernel_mapping_for(loaded.kind, &loaded.column_names()).mapped;
@@ -73,17 +89,18 @@ pub fn scan(
     );
     wanted.sort_unstable();
     wanted.dedup();
-    // A model reading no feature (a constant) still needs rows: take every mapped column.
-    let spec = if wanted.is_empty() {
-        "kernel".to_string()
-    } else {
-        wanted
-            .iter()
-            .map(|&id| FEATURES[id].name)
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let prepared = prepare_for_scoring(loaded, &spec, positive)?;
+    // Cleaned here, so that each prepared row's place in its file is known (preparing a cleaned
+    // table keeps every row).
+    let cleaned = loaded.cleaned()?;
+    let prepared = prepare_for_scoring(&cleaned, &feature_spec(&wanted), positive)?;
+    if prepared.ds.features.len() != cleaned.rows() {
+        bail!(
+            "{}: internal: {} rows cleaned but {} prepared",
+            loaded.sources.join(", "),
+            cleaned.rows(),
+            prepared.ds.features.len()
+        );
+    }
     let filled: Vec<usize> = prepared.mapped.iter().map(|m| m.feature_id).collect();
     let mut decisions = Decisions::new(
         recorded
@@ -94,8 +111,17 @@ pub fn scan(
     );
     let ds = &prepared.ds;
     for (i, x) in ds.features.iter().enumerate() {
-        let flagged = model.is_malicious(model.score(x));
+        let score = model.score(x);
+        let flagged = model.is_malicious(score);
         decisions.push(x, 0);
+        if let Some(d) = details.as_deref_mut() {
+            let decision = d.decision(x, None, score, flagged);
+            d.rows.push(FlowDetail {
+                place: Place::Row(cleaned.row_place(i)),
+                packets: None,
+                decision: Some(decision),
+            });
+        }
         outcomes.push(FlowOutcome {
             class: Some(ds.class.get(i).cloned().unwrap_or_default()),
             malicious: ds.malicious[i],

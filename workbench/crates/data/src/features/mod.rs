@@ -28,6 +28,7 @@ use shared::{FlowEntry, FlowKey};
 use crate::progress::{Position, Progress};
 use labels::{Assigned, CicOptions, FlowFacts, LabelReport, Labeler, LabelsError};
 use output::{Layout, Row, TableWriter, DECIDED_AT_LAST_PACKET, DECIDED_AT_PACKET_N};
+use workbench_flow::capture::{InterfaceCount, InterfaceSelector, UnsupportedSkip};
 use workbench_flow::flowfmt::FlowTuple;
 use workbench_flow::twin::{FlowMap, Twin};
 
@@ -102,6 +103,8 @@ pub struct FeaturesOptions {
     pub labels: Option<PathBuf>,
     pub cic: CicOptions,
     pub lenient: bool,
+    /// Read only this pcapng interface's packets (`None`: every interface's).
+    pub interface: Option<InterfaceSelector>,
     /// Opt-in features (`shared::features::OPT_IN_FEATURES`, e.g. the VLAN id) to add as
     /// columns; 0: the default set only.
     pub opt_in: u64,
@@ -121,6 +124,11 @@ pub struct FeaturesReport {
     pub unparsed: BTreeMap<&'static str, u64>,
     /// Damaged places skipped with `--lenient`.
     pub skipped_records: u64,
+    /// Packets skipped with `--lenient` because their interface's link type is not decoded
+    /// (not damage: not in `skipped_records`).
+    pub skipped_unsupported: Vec<UnsupportedSkip>,
+    /// Every capture's interfaces with the packets recorded on each.
+    pub interfaces: Vec<InterfaceCount>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<LabelReport>,
     /// The whole run, loading the labels file included.
@@ -196,6 +204,7 @@ impl Run<'_> {
             dst_ip: t.dest_ip,
             dst_port: t.dest_port,
             proto: key.proto,
+            vlan: key.vlan_id,
             first_seen_ns: entry.state.first_ts_ns,
             decision_packet,
             decided_at,
@@ -208,7 +217,8 @@ impl Run<'_> {
     }
 
     fn open(&self, path: &Path) -> Result<workbench_flow::capture::CaptureReader> {
-        Ok(workbench_flow::capture::open(path, self.opts.lenient)?)
+        Ok(workbench_flow::capture::open(path, self.opts.lenient)?
+            .keep_interface(self.opts.interface.clone()))
     }
 
     /// `--every-packet`, first pass: each flow's total packet count.
@@ -296,6 +306,8 @@ impl Run<'_> {
             }
         }
         self.report.skipped_records += reader.skipped();
+        self.report.skipped_unsupported.extend(reader.unsupported_skips());
+        self.report.interfaces.extend(reader.interfaces());
         self.progress_base += reader.bytes_read();
         self.progress.set(self.progress_base);
         self.report.flows += twin.flows.len() as u64;
@@ -367,6 +379,8 @@ pub fn extract(opts: &FeaturesOptions, progress: &dyn Progress) -> Result<Featur
             parsed_packets: 0,
             unparsed: BTreeMap::new(),
             skipped_records: 0,
+            skipped_unsupported: Vec::new(),
+            interfaces: Vec::new(),
             labels: None,
             elapsed_ns: 0,
             labels_load_ns,

@@ -161,6 +161,8 @@ pub struct SplitEvidence {
     pub note: Option<String>,
     pub precision: Option<f64>,
     pub recall: Option<f64>,
+    /// The `workbench train` command whose `--json` prints these figures.
+    pub reproduce: String,
     pub rows_test: usize,
     pub rows_train: usize,
     pub undefined: Option<String>,

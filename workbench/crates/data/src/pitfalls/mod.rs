@@ -4,12 +4,15 @@
 //!
 //! Each detector returns findings with a severity, a one-line summary, the numbers behind it and
 //! what to do. They work on a [`Table`]: the loaded dataset, sampled deterministically to at most
-//! [`MAX_ROWS`] rows so that a 2.8-million-row CIC-IDS2017 stays interactive.
+//! [`MAX_ROWS`] rows so that a 2.8-million-row CIC-IDS2017 stays interactive. The split
+//! comparison is `workbench train`'s own run per split on the loaded table (`split_runs`), so
+//! that its figures are those `train` prints.
 
 pub(crate) mod columns;
 pub mod evidence;
 pub(crate) mod identifiers;
 pub(crate) mod rows;
+pub(crate) mod split_runs;
 pub(crate) mod splits;
 pub(crate) mod stump;
 
@@ -91,9 +94,11 @@ const IDENTIFIER_KEYS: &[&str] = &[
     "daddr",
     "firsttsns",
     "lasttsns",
-    // `workbench features` tables: the flow's first and last packet time.
+    // `workbench features` tables: the flow's first and last packet time, and its VLAN (part of
+    // the flow's key: where the traffic was, not what it did).
     "firstseenns",
     "lastseenns",
+    "vlan",
 ];
 
 pub fn is_identifier(name: &str) -> bool {
@@ -229,13 +234,7 @@ pub fn inspect(ds: &LoadedDataset) -> Vec<Finding> {
     clock.lap("single_features");
     findings.extend(identifiers::identifier_columns(&t, &singles));
     findings.extend(identifiers::leakage(&t, &singles));
-    let artefacts = identifiers::host_artefacts(&t, &singles);
-    // The split comparison fits on what training keeps: without the flagged host artefacts.
-    let left_out: Vec<String> = match artefacts.as_ref().map(|f| &f.evidence) {
-        Some(Evidence::HostArtefacts(h)) => h.columns.iter().map(|c| c.column.clone()).collect(),
-        _ => Vec::new(),
-    };
-    findings.extend(artefacts);
+    findings.extend(identifiers::host_artefacts(&t, &singles));
     // Independent detectors two at a time: rows on one thread, columns and splits on another.
     let ((row_findings, synthetic), (comparison, column_findings)) = std::thread::scope(|s| {
         let rows_side = s.spawn(|| {
@@ -243,7 +242,8 @@ pub fn inspect(ds: &LoadedDataset) -> Vec<Finding> {
             f.extend(rows::label_noise(&t));
             (f, columns::synthetic(&t))
         });
-        let comparison = splits::compare(&t, &left_out);
+        // `workbench train`'s own runs, on the loaded table (what `train` reads), not the sample.
+        let comparison = splits::compare(ds);
         let mut f: Vec<Finding> = columns::constant(&t).into_iter().collect();
         f.extend(columns::correlated(&t));
         let rows_side = rows_side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -251,13 +251,14 @@ pub fn inspect(ds: &LoadedDataset) -> Vec<Finding> {
     });
     clock.lap("rows, splits and columns");
     findings.extend(row_findings);
-    findings.extend(splits::split_finding(&t, &comparison));
+    findings.extend(splits::split_finding(&comparison));
     findings.extend(splits::imbalance(&t, &comparison));
     findings.extend(column_findings);
     findings.extend(synthetic);
     findings.push(columns::kernel_features(&ds.column_names(), ds));
     if let Some(note) = t.sample_note() {
-        for f in &mut findings {
+        // The split comparison's runs say their own sample (`train --sample-rows`).
+        for f in findings.iter_mut().filter(|f| f.id != "split_comparison") {
             f.evidence.set_sample(note.clone());
         }
     }

@@ -1,142 +1,15 @@
-//! The same small tree scored under a random, a time-ordered and a per-host split (the splits of
-//! `workbench train`), side by side; and the class balance with the base-rate view.
+//! The split comparison: `workbench train`'s tree under a random, a time-ordered and a per-host
+//! split side by side (`split_runs`: each figure is a `train --split S` run's); and the class
+//! balance with the base-rate view.
 
 use std::collections::BTreeMap;
-
-use ndarray::Array2;
-use serde::Serialize;
 
 use super::evidence::{
     ClassBalance, ClassRows, Evidence, SplitComparison, SplitEvidence, Splits, MAX_CLASSES,
 };
-use super::{is_model_feature, r4, Finding, Severity, Table, Values};
-use crate::train::hist_tree::{self, HistTreeParams};
-use crate::train::metrics::{self, Metrics};
-use crate::train::split::{self, Split, SplitKind};
-
-/// Rows the comparison trains on at most (the tree is refitted per split).
-const MAX_FIT_ROWS: usize = 50_000;
-const DEPTH: usize = 6;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SplitScore {
-    pub split: SplitKind,
-    pub rows_train: usize,
-    pub rows_test: usize,
-    pub malicious_test: usize,
-    pub metrics: Option<Metrics>,
-    /// Why there is no score (one class on a side, no times, one host).
-    pub note: Option<String>,
-}
-
-pub struct Comparison {
-    pub features: Vec<String>,
-    pub scores: Vec<SplitScore>,
-}
-
-fn score(x: &Array2<f64>, y: &[bool], s: &Split, kind: SplitKind) -> SplitScore {
-    let malicious_test = s.test.iter().filter(|&&i| y[i]).count();
-    let mut out = SplitScore {
-        split: kind,
-        rows_train: s.train.len(),
-        rows_test: s.test.len(),
-        malicious_test,
-        metrics: None,
-        note: None,
-    };
-    let train_pos = s.train.iter().filter(|&&i| y[i]).count();
-    if s.test.is_empty() || train_pos == 0 || train_pos == s.train.len() {
-        out.note = Some("the training side holds one class (or the test side is empty)".into());
-        return out;
-    }
-    // The training tree of `workbench train` (histogram CART): linfa-trees' split search costs
-    // nodes x features x all rows, minutes on the 50,000 rows here.
-    let columns: Vec<Vec<f64>> = (0..x.ncols())
-        .map(|c| s.train.iter().map(|&i| x[(i, c)]).collect())
-        .collect();
-    let slices: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
-    let yt: Vec<bool> = s.train.iter().map(|&i| y[i]).collect();
-    let fitted = hist_tree::fit(
-        &slices,
-        &yt,
-        HistTreeParams {
-            max_depth: DEPTH,
-            ..HistTreeParams::default()
-        },
-    );
-    let predicted: Vec<bool> = s
-        .test
-        .iter()
-        .map(|&i| fitted.tree.predict_with(|c| x[(i, c)]) >= 0.5)
-        .collect();
-    let truth: Vec<bool> = s.test.iter().map(|&i| y[i]).collect();
-    // The tree's hard decision: the AUC is that of a classifier, not of a score.
-    let scores: Vec<f64> = predicted.iter().map(|&p| f64::from(u8::from(p))).collect();
-    out.metrics = Some(metrics::metrics(&truth, &predicted, &scores));
-    if malicious_test == 0 {
-        out.note = Some("the test side holds no malicious row".into());
-    }
-    out
-}
-
-/// The same tree under each split, on the columns `train` keeps by default: no identifier
-/// (the destination port included: the gate leaves it out) and no column `host_artefacts`
-/// flags (`left_out`). With them the comparison measured the testbed, not the split: on the
-/// CIC Wednesday slice the port kept the time split near the random one ("the score holds
-/// up") where training, without it, drops 0.15 (teacher review).
-pub fn compare(t: &Table, left_out: &[String]) -> Comparison {
-    let kept = |c: &&super::Col| is_model_feature(c) && !c.identifier && !left_out.contains(&c.name);
-    let cols: Vec<&Vec<f64>> = t
-        .columns
-        .iter()
-        .filter(kept)
-        .filter_map(|c| match &c.values {
-            Values::Numeric(x) => Some(x),
-            Values::Text(_) => None,
-        })
-        .collect();
-    let features: Vec<String> = t.columns.iter().filter(kept).map(|c| c.name.clone()).collect();
-    if cols.is_empty() || !t.both_classes() {
-        return Comparison {
-            features,
-            scores: Vec::new(),
-        };
-    }
-    // A deterministic subsample keeps three tree fits interactive on millions of rows.
-    let mut idx: Vec<usize> = (0..t.rows()).collect();
-    if idx.len() > MAX_FIT_ROWS {
-        split::SplitMix64(3).shuffle(&mut idx);
-        idx.truncate(MAX_FIT_ROWS);
-        idx.sort_unstable();
-    }
-    let x = Array2::from_shape_fn((idx.len(), cols.len()), |(r, c)| cols[c][idx[r]]);
-    let y: Vec<bool> = idx.iter().map(|&i| t.malicious[i]).collect();
-    let mut scores = vec![score(
-        &x,
-        &y,
-        &split::random(idx.len(), 0.3, 1),
-        SplitKind::Random,
-    )];
-    if let Some(times) = &t.time_ns {
-        let ts: Vec<i64> = idx.iter().map(|&i| times[i]).collect();
-        scores.push(score(&x, &y, &split::by_time(&ts, 0.3), SplitKind::Time));
-    }
-    if let Some(hosts) = &t.hosts {
-        let hs: Vec<String> = idx.iter().map(|&i| hosts[i].clone()).collect();
-        match split::by_host(&hs, 0.3, 1) {
-            Ok(s) => scores.push(score(&x, &y, &s, SplitKind::Host)),
-            Err(e) => scores.push(SplitScore {
-                split: SplitKind::Host,
-                rows_train: 0,
-                rows_test: 0,
-                malicious_test: 0,
-                metrics: None,
-                note: Some(e.to_string()),
-            }),
-        }
-    }
-    Comparison { features, scores }
-}
+pub use super::split_runs::{compare, Comparison, SplitScore};
+use super::{r4, Finding, Severity, Table};
+use crate::train::split::SplitKind;
 
 /// How a split is called in a summary line.
 fn label(k: SplitKind) -> &'static str {
@@ -148,12 +21,55 @@ fn label(k: SplitKind) -> &'static str {
     }
 }
 
-/// A figure rounded for the evidence, or None when its test side lacks a class it needs.
+/// A figure as `train --json` prints it (not rounded: the two must agree number for number), or
+/// None when its test side lacks a class it needs (`train` prints null then too).
 fn figure(m: &crate::train::metrics::Metrics, key: &str, v: f64) -> Option<f64> {
-    (!m.undefined().contains_key(key)).then(|| r4(v))
+    (!m.undefined().contains_key(key)).then_some(v)
 }
 
-pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
+/// A refusal's first clause for the summary line (the evidence's note has all of it):
+/// "`train` refuses it: --split host: all 9 attack rows come from one host (h): a host split
+/// puts ..." gives "all 9 attack rows come from one host (h)".
+fn short_reason(note: &str) -> &str {
+    let why = note.strip_prefix("`train` refuses it: ").unwrap_or(note);
+    let why = match why.strip_prefix("--split ") {
+        Some(rest) => rest.split_once(": ").map_or(rest, |(_, r)| r),
+        None => why,
+    };
+    why.split(": ").next().unwrap_or(why)
+}
+
+/// What was fitted, in words: the model, rows, features and what `train`'s gate left out.
+fn model_words(c: &Comparison) -> String {
+    let f = &c.fitted;
+    let features = if f.feature_set == "kernel" {
+        format!("{} kernel features ({})", c.features.len(), c.features.join(", "))
+    } else {
+        format!(
+            "{} of the dataset's own columns (`--features dataset`: no kernel feature is left to train on: {})",
+            c.features.len(),
+            f.why_not_kernel.as_deref().unwrap_or("none maps")
+        )
+    };
+    let rows = match &f.sample {
+        Some(sample) => format!("{} rows after cleaning, of {sample}", f.rows),
+        None => format!("{} rows after cleaning (of {} loaded)", f.rows, f.loaded_rows),
+    };
+    let left_out = if f.left_out.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; train's gate left out {} (identifiers, host artefacts or leaky columns)",
+            f.left_out.join(", ")
+        )
+    };
+    format!(
+        "decision tree of depth {}, fitted per split by `workbench train --model tree` with its defaults (engine fit, seed {}, 30% tested) on {rows} and {features}{left_out}; each split's `reproduce` is the train command that prints its figures",
+        f.depth, f.seed
+    )
+}
+
+pub fn split_finding(c: &Comparison) -> Option<Finding> {
     let random = c.scores.first()?.metrics.as_ref()?;
     let mut parts = vec![format!(
         "random split F1 {} (accuracy {:.3})",
@@ -161,9 +77,11 @@ pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
         random.accuracy
     )];
     let mut worst_drop: f64 = 0.0;
+    let mut honest_scored = false;
     for s in &c.scores[1..] {
         match &s.metrics {
             Some(m) => {
+                honest_scored = true;
                 parts.push(format!(
                     "{} F1 {} (accuracy {:.3})",
                     label(s.split),
@@ -176,9 +94,9 @@ pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
                 }
             }
             None => parts.push(format!(
-                "{}: {}",
+                "{} refused by `train` ({})",
                 label(s.split),
-                s.note.clone().unwrap_or_default()
+                short_reason(s.note.as_deref().unwrap_or_default())
             )),
         }
     }
@@ -186,7 +104,7 @@ pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
         rows_train: s.rows_train,
         rows_test: s.rows_test,
         malicious_test: s.malicious_test,
-        accuracy: s.metrics.as_ref().map(|m| r4(m.accuracy)),
+        accuracy: s.metrics.as_ref().map(|m| m.accuracy),
         // Null, with the reason, when the test side lacks a class (issue 20).
         precision: s
             .metrics
@@ -198,7 +116,15 @@ pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
             .metrics
             .as_ref()
             .and_then(super::super::train::metrics::Metrics::one_class),
-        note: s.note.clone(),
+        note: {
+            let mut notes: Vec<String> = s.note.iter().cloned().collect();
+            // The gate judges a leaky column against the split's own model: other inputs.
+            if s.metrics.is_some() && s.features != c.features {
+                notes.push(format!("fitted on {}", s.features.join(", ")));
+            }
+            (!notes.is_empty()).then(|| notes.join("; "))
+        },
+        reproduce: s.reproduce.clone(),
     };
     let of = |k: SplitKind| c.scores.iter().find(|s| s.split == k).map(one);
     let splits = Splits {
@@ -208,7 +134,7 @@ pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
     };
     let severity = if worst_drop >= 0.1 {
         Severity::High
-    } else if c.scores.len() == 1 {
+    } else if !honest_scored {
         Severity::Medium
     } else {
         Severity::Info
@@ -218,18 +144,15 @@ pub fn split_finding(t: &Table, c: &Comparison) -> Option<Finding> {
         severity,
         summary: parts.join(" vs "),
         evidence: Evidence::SplitComparison(Box::new(SplitComparison {
-            model: format!(
-                "decision tree, depth {DEPTH}, on {} feature columns: what `train` keeps by default (identifiers, ports included, and host artefacts left out)",
-                c.features.len()
-            ),
+            model: model_words(c),
             splits,
-            rows: t.rows(),
-            sample: None,
+            rows: c.fitted.rows,
+            sample: c.fitted.sample.clone(),
         })),
-        advice: if c.scores.len() == 1 {
-            "Only a random split is possible (no time or host column): its score is an upper bound; find the capture times or hosts and split by them.".into()
-        } else {
+        advice: if honest_scored {
             "Report the time-ordered or per-host score: a random split puts near-copies of one attack's flows on both sides, so its score is optimistic by the drop shown.".into()
+        } else {
+            "Only a random split can be scored here (`train` refuses the others, each note says why): its score is an upper bound; find the capture times or hosts and split by them.".into()
         },
     })
 }
@@ -324,4 +247,24 @@ pub fn imbalance(t: &Table, c: &Comparison) -> Option<Finding> {
         evidence,
         advice: "Real traffic is overwhelmingly benign: judge a detector by its false-positive rate and by precision at a realistic prevalence, not by accuracy on a set where attacks are a large share.".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_reason;
+
+    #[test]
+    fn a_refusal_is_summarised_by_its_first_clause() {
+        assert_eq!(
+            short_reason("`train` refuses it: --split host: all 9 attack rows come from one host (10.0.0.1): a host split puts every attack on one side"),
+            "all 9 attack rows come from one host (10.0.0.1)"
+        );
+        assert_eq!(
+            short_reason(
+                "`train` refuses it: --split time: a time split needs a timestamp per row; the data has none"
+            ),
+            "a time split needs a timestamp per row; the data has none"
+        );
+        assert_eq!(short_reason("no kernel feature"), "no kernel feature");
+    }
 }

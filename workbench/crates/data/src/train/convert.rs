@@ -72,7 +72,7 @@ fn headers_per_packet(frame: &DataFrame, mapped: &[MappedColumn]) -> Result<Vec<
 }
 
 /// One mapped column's values in the probe's unit.
-fn column_values(
+pub(super) fn column_values(
     frame: &DataFrame,
     m: &MappedColumn,
     headers: &mut Option<Vec<i64>>,
@@ -121,19 +121,27 @@ fn column_values(
 }
 
 /// The rows of `frame` as kernel feature vectors over the `mapped` columns (derived features
-/// last, from the converted values).
-pub fn kernel_values(frame: &DataFrame, mapped: &[MappedColumn]) -> Result<Vec<FeatureVector>> {
-    let rows = frame.height();
+/// last, from the converted values); `keep`: per row, whether it is converted (the rows the
+/// cleaning step keeps; None: all), so the table is never copied filtered first.
+pub fn kernel_values(
+    frame: &DataFrame,
+    mapped: &[MappedColumn],
+    keep: Option<&[bool]>,
+) -> Result<Vec<FeatureVector>> {
+    let rows = keep.map_or(frame.height(), |k| k.iter().filter(|&&k| k).count());
     let mut out = vec![[0i64; FEATURE_COUNT] as FeatureVector; rows];
     let mut headers = None;
     let (derived, direct): (Vec<&MappedColumn>, Vec<&MappedColumn>) =
         mapped.iter().partition(|m| !m.derived_from.is_empty());
     for m in direct {
-        for (r, v) in column_values(frame, m, &mut headers, mapped)?
+        let values = column_values(frame, m, &mut headers, mapped)?;
+        let kept = values
             .into_iter()
             .enumerate()
-        {
-            out[r][m.feature_id] = v;
+            .filter(|(r, _)| keep.is_none_or(|k| k[*r]))
+            .map(|(_, v)| v);
+        for (row, v) in out.iter_mut().zip(kept) {
+            row[m.feature_id] = v;
         }
     }
     for m in derived {

@@ -300,7 +300,10 @@ pub fn from_every_packet_table(
         "proto",
         "first_seen_ns",
     ];
-    let keys: Vec<Vec<String>> = key_columns.iter().map(|c| column(c)).collect::<Result<_>>()?;
+    let mut keys: Vec<Vec<String>> = key_columns.iter().map(|c| column(c)).collect::<Result<_>>()?;
+    // The VLAN is part of a flow's key (one 5-tuple on two VLANs is two flows); a table written
+    // before it had the column holds no such pair.
+    keys.extend(text(frame, crate::features::output::VLAN_COLUMN));
     let source = text(frame, "source_file");
     let mut ids: HashMap<String, u32> = HashMap::new();
     let mut flow = Vec::with_capacity(frame.height());

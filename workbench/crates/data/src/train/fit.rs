@@ -50,13 +50,10 @@ pub fn tree(
     max_depth: usize,
 ) -> Result<FittedTree> {
     check_classes(y)?;
-    let columns: Vec<Vec<f64>> = feature_ids
-        .iter()
-        .map(|&f| rows.iter().map(|r| r[f] as f64).collect())
-        .collect();
-    let slices: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
-    let fitted = workbench_fit::fit_weighted(
-        &slices,
+    // One column of floats at a time (binned, then dropped), not all of them at once.
+    let fitted = workbench_fit::fit_columns(
+        feature_ids.len(),
+        |c| rows.iter().map(|r| r[feature_ids[c]] as f64).collect(),
         y,
         weights,
         super::hist_tree::HistTreeParams {
@@ -162,7 +159,12 @@ pub fn logistic(
     check_classes(y)?;
     let Standardized { x, mean, std } = standardized(rows, feature_ids);
     let d = feature_ids.len();
-    let flat: Vec<f64> = x.iter().copied().collect();
+    // The matrix's own buffer (row-major, as `x.iter()` reads it), not a copy of it.
+    let flat: Vec<f64> = if x.is_standard_layout() {
+        x.into_raw_vec_and_offset().0
+    } else {
+        x.iter().copied().collect()
+    };
     let fitted = workbench_fit::logistic::fit_weighted(
         &flat,
         y,

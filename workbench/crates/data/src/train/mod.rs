@@ -5,7 +5,9 @@
 pub(crate) mod base_rate;
 pub mod candidates;
 pub mod choose;
+pub mod columns;
 pub(crate) mod convert;
+mod convert_blocks;
 pub mod dataset_features;
 pub mod decision_points;
 pub(crate) mod engine;
@@ -20,6 +22,7 @@ mod metrics_json;
 pub mod prepare;
 pub(crate) mod quantiles;
 pub mod run;
+pub mod sample;
 pub(crate) mod select;
 pub mod split;
 
@@ -291,6 +294,17 @@ fn evaluate(ds: &Dataset, test: &[usize], fitted: &Fitted, threshold: f64) -> Ev
 
 /// Trains, evaluates under every split the data allows, and compiles for the kernel.
 pub fn train(ds: &Dataset, opts: &TrainOptions) -> Result<Trained> {
+    train_scored(ds, opts, true)
+}
+
+/// [`train`] without fitting the other splits (`other_splits` and `splits_unavailable` left
+/// empty): the chosen split's figures are the same, for one fit instead of four. The pitfall
+/// report's split comparison runs one per split.
+pub fn train_split_only(ds: &Dataset, opts: &TrainOptions) -> Result<Trained> {
+    train_scored(ds, opts, false)
+}
+
+fn train_scored(ds: &Dataset, opts: &TrainOptions, score_others: bool) -> Result<Trained> {
     if ds.features.is_empty() {
         bail!("no rows to train on (after cleaning)");
     }
@@ -354,7 +368,7 @@ pub fn train(ds: &Dataset, opts: &TrainOptions) -> Result<Trained> {
         SplitKind::Host,
         SplitKind::File,
     ] {
-        if kind == opts.split {
+        if kind == opts.split || !score_others {
             continue;
         }
         // Splits the data cannot support (no times, one host, one attacker host, one file, one

@@ -13,6 +13,7 @@ use crate::dataset::{kernel_map::kernel_mapping_for, kernel_map::MappedColumn, L
 fn check_two_classes(
     file: &str,
     loaded: &LoadedDataset,
+    class: &[String],
     malicious: &[bool],
     positive: Option<&str>,
 ) -> Result<()> {
@@ -20,7 +21,7 @@ fn check_two_classes(
     if attacks > 0 && attacks < malicious.len() {
         return Ok(());
     }
-    let mut seen: Vec<&str> = loaded.class.iter().map(String::as_str).collect();
+    let mut seen: Vec<&str> = class.iter().map(String::as_str).collect();
     seen.sort_unstable();
     seen.dedup();
     let shown = seen.iter().take(5).copied().collect::<Vec<_>>().join(", ");
@@ -59,15 +60,106 @@ pub fn prepare_for_scoring(
     prepare_rows(loaded, features, positive, false)
 }
 
-fn prepare_rows(
-    loaded: &LoadedDataset,
-    features: &str,
-    positive: Option<&str>,
-    need_both_classes: bool,
-) -> Result<Prepared> {
+/// [`prepare`] of a table given up: the same rows, but the table's columns and per-row views are
+/// freed as soon as they are converted (the features are then most of the memory, not the
+/// table and the features: docs/BENCHMARKS.md, "Training's memory"). Afterwards `loaded`
+/// describes the data but holds no rows ([`LoadedDataset::shed_rows`]; a flow table keeps the
+/// columns the model file's provenance reads).
+pub fn prepare_owned(loaded: &mut LoadedDataset, features: &str, positive: Option<&str>) -> Result<Prepared> {
+    // A cache write still running holds the table's columns: they would outlive the conversion.
+    crate::dataset::cache::wait_for_writes();
+    let mut from_frame = from_frame(loaded, features, false)?;
+    let views = RowViews {
+        malicious: std::mem::take(&mut loaded.malicious),
+        class: std::mem::take(&mut loaded.class),
+        time_ns: loaded.time_ns.take(),
+        hosts: loaded.hosts.take(),
+        row_source: std::mem::take(&mut loaded.row_source),
+    };
+    // The provenance's columns stay; the rest of the table is converted and freed column by
+    // column.
+    let frame = std::mem::take(&mut loaded.frame);
+    loaded.frame = frame.clone();
+    loaded.shed_rows(&super::columns::PROVENANCE_COLUMNS);
+    from_frame.features =
+        super::convert_blocks::kernel_values_owned(frame, &from_frame.all, from_frame.keep.as_deref())?;
+    let views = views.retain(from_frame.keep.as_deref());
+    with_views(loaded, from_frame, views, positive, true)
+}
+
+/// A table's per-row views (of the rows the cleaning step keeps, once `retain`ed).
+struct RowViews {
+    malicious: Vec<bool>,
+    class: Vec<String>,
+    time_ns: Option<Vec<i64>>,
+    hosts: Option<Vec<String>>,
+    row_source: Vec<u32>,
+}
+
+impl RowViews {
+    /// The kept rows' views of a borrowed table (copies).
+    fn of(loaded: &LoadedDataset, keep: Option<&[bool]>) -> RowViews {
+        fn picked<T: Clone>(v: &[T], pick: impl Fn(usize) -> bool) -> Vec<T> {
+            v.iter()
+                .enumerate()
+                .filter(|(i, _)| pick(*i))
+                .map(|(_, x)| x.clone())
+                .collect()
+        }
+        let pick = |i: usize| keep.is_none_or(|k| k[i]);
+        RowViews {
+            malicious: picked(&loaded.malicious, pick),
+            class: picked(&loaded.class, pick),
+            time_ns: loaded.time_ns.as_deref().map(|t| picked(t, pick)),
+            hosts: loaded.hosts.as_deref().map(|h| picked(h, pick)),
+            row_source: picked(&loaded.row_source, pick),
+        }
+    }
+
+    /// Only the rows `keep` marks (all with None), in place.
+    fn retain(mut self, keep: Option<&[bool]>) -> RowViews {
+        fn kept<T>(v: &mut Vec<T>, keep: &[bool]) {
+            let mut i = 0;
+            v.retain(|_| {
+                i += 1;
+                keep.get(i - 1).copied().unwrap_or(false)
+            });
+        }
+        if let Some(k) = keep {
+            kept(&mut self.malicious, k);
+            kept(&mut self.class, k);
+            if let Some(t) = &mut self.time_ns {
+                kept(t, k);
+            }
+            if let Some(h) = &mut self.hosts {
+                kept(h, k);
+            }
+            kept(&mut self.row_source, k);
+        }
+        self
+    }
+}
+
+/// What the rows take from the table's columns: the kept rows, the selected and converted
+/// features, and a flow table's own time and initiator columns.
+struct FromFrame {
+    keep: Option<Vec<bool>>,
+    mapped: Vec<MappedColumn>,
+    /// Every mapped column (converted: a derived feature reads its inputs whether or not they
+    /// were selected).
+    all: Vec<MappedColumn>,
+    unmapped: Vec<(String, &'static str)>,
+    features: Vec<shared::features::FeatureVector>,
+    first_seen_ns: Option<Vec<i64>>,
+    src_ip: Option<Vec<String>>,
+}
+
+/// `convert`: the features converted here (else left empty for the caller to convert).
+fn from_frame(loaded: &LoadedDataset, features: &str, convert: bool) -> Result<FromFrame> {
     // The cleaning step before training: rows with NaN/Infinity or no label go (reported under
-    // `dropped`); the loaded table keeps them for the Data tab and `inspect`.
-    let loaded = &loaded.cleaned()?;
+    // `dropped`); the loaded table keeps them for the Data tab and `inspect`. The kept rows'
+    // values are converted where they lie (the table is not copied filtered first).
+    let keep = loaded.kept_rows()?;
     let columns = loaded.column_names();
     let file = loaded.sources.join(", ");
     let label_columns = loaded.label_columns();
@@ -83,78 +175,163 @@ fn prepare_rows(
     // Every mapped column is converted (a derived feature reads its inputs whether or not they
     // were selected); the model reads the selected ones.
     let all = select::select("kernel", &select_columns)?;
-    let features = convert::kernel_values(&loaded.frame, &all)?;
-    let malicious = match &positive {
-        Some(list) => {
-            let positive: Vec<&str> = list.split(',').map(str::trim).collect();
-            loaded
-                .class
-                .iter()
-                .map(|c| positive.contains(&c.as_str()))
-                .collect()
-        }
-        None => loaded.malicious.clone(),
+    let features = if convert {
+        convert::kernel_values(&loaded.frame, &all, keep.as_deref())?
+    } else {
+        Vec::new()
     };
-    if need_both_classes {
-        check_two_classes(&file, loaded, &malicious, positive)?;
-    }
+    let kept = |i: usize| keep.as_deref().is_none_or(|k| k[i]);
     // Flow tables from `workbench features` carry their time and initiator in these columns.
-    let time_ns = match &loaded.time_ns {
-        Some(t) => t.clone(),
-        None => match loaded.frame.column("first_seen_ns") {
-            Ok(c) => c
-                .cast(&polars::prelude::DataType::Int64)?
+    let first_seen_ns = match (&loaded.time_ns, loaded.frame.column("first_seen_ns")) {
+        (None, Ok(c)) => Some(
+            c.cast(&polars::prelude::DataType::Int64)?
                 .i64()?
                 .into_iter()
-                .map(|v| v.unwrap_or(0))
+                .enumerate()
+                .filter(|(i, _)| kept(*i))
+                .map(|(_, v)| v.unwrap_or(0))
                 .collect(),
-            Err(_) => Vec::new(),
-        },
+        ),
+        _ => None,
     };
-    let host = match &loaded.hosts {
-        Some(h) => h.clone(),
-        None => match loaded.frame.column("src_ip") {
-            Ok(c) => c
-                .cast(&polars::prelude::DataType::String)?
+    let src_ip = match (&loaded.hosts, loaded.frame.column("src_ip")) {
+        (None, Ok(c)) => Some(
+            c.cast(&polars::prelude::DataType::String)?
                 .str()?
                 .into_iter()
-                .map(|v| v.unwrap_or("").to_string())
+                .enumerate()
+                .filter(|(i, _)| kept(*i))
+                .map(|(_, v)| v.unwrap_or("").to_string())
                 .collect(),
-            Err(_) => Vec::new(),
-        },
-    };
-    let (file, files) = files_in_time_order(loaded);
-    let ds = Dataset {
-        features,
-        malicious,
-        class: loaded.class.clone(),
-        time_ns,
-        host,
-        file,
-        files,
-        ..Dataset::default()
+        ),
+        _ => None,
     };
     let unmapped = mapping
         .unmapped
         .iter()
         .map(|u| (u.column.clone(), u.why))
         .collect();
-    Ok(Prepared { ds, mapped, unmapped })
+    Ok(FromFrame {
+        keep,
+        mapped,
+        all,
+        unmapped,
+        features,
+        first_seen_ns,
+        src_ip,
+    })
+}
+
+fn prepare_rows(
+    loaded: &LoadedDataset,
+    features: &str,
+    positive: Option<&str>,
+    need_both_classes: bool,
+) -> Result<Prepared> {
+    let from_frame = from_frame(loaded, features, true)?;
+    let views = RowViews::of(loaded, from_frame.keep.as_deref());
+    with_views(loaded, from_frame, views, positive, need_both_classes)
+}
+
+/// The rows from the converted features and the kept rows' views.
+fn with_views(
+    loaded: &LoadedDataset,
+    f: FromFrame,
+    views: RowViews,
+    positive: Option<&str>,
+    need_both_classes: bool,
+) -> Result<Prepared> {
+    let file = loaded.sources.join(", ");
+    let malicious = match &positive {
+        Some(list) => {
+            let positive: Vec<&str> = list.split(',').map(str::trim).collect();
+            views
+                .class
+                .iter()
+                .map(|c| positive.contains(&c.as_str()))
+                .collect()
+        }
+        None => views.malicious,
+    };
+    if need_both_classes {
+        check_two_classes(&file, loaded, &views.class, &malicious, positive)?;
+    }
+    let time_ns = views.time_ns.or(f.first_seen_ns).unwrap_or_default();
+    let host = views.hosts.or(f.src_ip).unwrap_or_default();
+    let (file, files) = files_of(&loaded.sources, &views.row_source);
+    let ds = Dataset {
+        features: f.features,
+        malicious,
+        class: views.class,
+        time_ns,
+        host,
+        file,
+        files,
+        ..Dataset::default()
+    };
+    Ok(Prepared {
+        ds,
+        mapped: f.mapped,
+        unmapped: f.unmapped,
+    })
+}
+
+/// The columns a kernel-feature model on `loaded` reads: those `spec` maps to kernel features (a
+/// derived feature's inputs, a packet count its conversion needs). `train`, `eval` and `skew`
+/// drop a row for a missing value in these only ([`LoadedDataset::cleaning_only`]); train adds
+/// the time column its splits order by. None when `spec` selects nothing (the caller names the
+/// error).
+pub fn used_columns(loaded: &LoadedDataset, spec: &str) -> Option<Vec<String>> {
+    let columns = loaded.column_names();
+    let file = loaded.sources.join(", ");
+    let label_columns = loaded.label_columns();
+    let mapped = select::select(
+        spec,
+        &select::Columns {
+            file: &file,
+            kind: loaded.kind,
+            columns: &columns,
+            label_columns: &label_columns,
+            dropped: &loaded.dropped.columns,
+        },
+    )
+    .ok()?;
+    let mut used: Vec<String> = Vec::new();
+    for m in &mapped {
+        if m.derived_from.is_empty() {
+            used.push(m.column.clone());
+        } else {
+            used.extend(m.derived_from.iter().cloned());
+        }
+        if let crate::dataset::kernel_units::Conversion::MinusHeaders { packets } = m.convert {
+            used.extend(
+                columns
+                    .iter()
+                    .filter(|c| crate::dataset::detect::column_key(c) == packets)
+                    .cloned(),
+            );
+        }
+    }
+    Some(used)
 }
 
 /// For the file split: each row's source file as its rank in time, and the files in that order.
 pub fn files_in_time_order(loaded: &LoadedDataset) -> (Vec<u32>, Vec<String>) {
-    let (order, _) = super::files::time_order(&loaded.sources);
-    let mut rank = vec![0u32; loaded.sources.len()];
+    files_of(&loaded.sources, &loaded.row_source)
+}
+
+/// [`files_in_time_order`] of rows whose source files are `row_source` (indices in `sources`).
+fn files_of(sources: &[String], row_source: &[u32]) -> (Vec<u32>, Vec<String>) {
+    let (order, _) = super::files::time_order(sources);
+    let mut rank = vec![0u32; sources.len()];
     for (r, &i) in order.iter().enumerate() {
         rank[i] = r as u32;
     }
-    let file = loaded
-        .row_source
+    let file = row_source
         .iter()
         .map(|&s| rank.get(s as usize).copied().unwrap_or(0))
         .collect();
-    (file, order.iter().map(|&i| loaded.sources[i].clone()).collect())
+    (file, order.iter().map(|&i| sources[i].clone()).collect())
 }
 
 /// What `prepare` made of a dataset.

@@ -51,6 +51,13 @@ pub enum Input<'a> {
         labels: Option<&'a Path>,
         cic: CicOptions,
     },
+    /// A table's rows already taken at the end of the flow (`columns::prepare_table`: its
+    /// cleaning narrowed to the columns the model reads, its rows given up once converted, so
+    /// the run holds the features and not the table too); `table` describes the data.
+    Prepared {
+        table: &'a LoadedDataset,
+        rows: Box<Prepared>,
+    },
 }
 
 pub struct RunOptions {
@@ -262,10 +269,10 @@ fn capture_mapping(spec: &str) -> Result<Vec<MappedColumn>> {
 /// The rows and columns of a kernel-feature run.
 fn kernel_rows(input: &Input, at: At, spec: &str, opts: &RunOptions) -> Result<(Prepared, Vec<LabelReport>)> {
     Ok(match (input, at) {
-        (Input::Table(loaded), At::EndOfFlow) => {
+        (Input::Table(loaded) | Input::Prepared { table: loaded, .. }, At::EndOfFlow) => {
             (prepare(loaded, spec, opts.positive.as_deref())?, Vec::new())
         }
-        (Input::Table(loaded), At::DecisionPoints) => (
+        (Input::Table(loaded) | Input::Prepared { table: loaded, .. }, At::DecisionPoints) => (
             decision_points::from_every_packet_table(loaded, spec, opts.positive.as_deref(), opts.decision)?,
             Vec::new(),
         ),
@@ -351,6 +358,7 @@ fn train_kernel(
     keep: bool,
     options: &mut TrainOptions,
     file: &str,
+    fit: TrainFn,
 ) -> Result<(Trained, Vec<Flagged>, Vec<Flagged>)> {
     let (mut ids, mut left_out, mut kept) = (Vec::new(), Vec::new(), Vec::new());
     for (m, g) in mapped.iter().zip(gated) {
@@ -378,7 +386,7 @@ fn train_kernel(
     }
     check_informative(ds, mapped, &ids, file)?;
     options.feature_ids = ids.clone();
-    let first = train(ds, options)?;
+    let first = fit(ds, options)?;
     let accuracy = first.report.metrics.accuracy;
     let leaks: Vec<(usize, Flagged)> = mapped
         .iter()
@@ -405,7 +413,7 @@ fn train_kernel(
     }
     check_informative(ds, mapped, &ids, file)?;
     options.feature_ids = ids;
-    Ok((train(ds, options)?, left_out, kept))
+    Ok((fit(ds, options)?, left_out, kept))
 }
 
 /// Refuses features that cannot teach anything: every one constant over the rows.
@@ -432,64 +440,48 @@ fn check_informative(ds: &Dataset, mapped: &[MappedColumn], ids: &[usize], file:
     Ok(())
 }
 
-/// The columns a kernel-feature model on `loaded` reads: those `spec` maps to kernel features
-/// (a derived feature's inputs, a packet count its conversion needs) and the time column the
-/// splits order by. None when `spec` selects nothing (the run names the error).
-fn used_columns(loaded: &LoadedDataset, spec: &str) -> Option<Vec<String>> {
-    let columns = loaded.column_names();
-    let file = loaded.sources.join(", ");
-    let label_columns = loaded.label_columns();
-    let mapped = select::select(
-        spec,
-        &select::Columns {
-            file: &file,
-            kind: loaded.kind,
-            columns: &columns,
-            label_columns: &label_columns,
-            dropped: &loaded.dropped.columns,
-        },
-    )
-    .ok()?;
-    let mut used: Vec<String> = Vec::new();
-    for m in &mapped {
-        if m.derived_from.is_empty() {
-            used.push(m.column.clone());
-        } else {
-            used.extend(m.derived_from.iter().cloned());
-        }
-        if let crate::dataset::kernel_units::Conversion::MinusHeaders { packets } = m.convert {
-            used.extend(
-                columns
-                    .iter()
-                    .filter(|c| crate::dataset::detect::column_key(c) == packets)
-                    .cloned(),
-            );
-        }
-    }
-    used.extend(loaded.time_column.iter().cloned());
-    Some(used)
-}
-
 /// One training run (see the module comment).
 pub fn run(input: Input, opts: &RunOptions) -> Result<RunOutput> {
     run_keeping_rows(input, opts).map(|(out, _)| out)
+}
+
+/// [`run`] scoring the run's split only (`other_splits` left empty): the figures `workbench
+/// train --split S` reports for S, without the fits of the other splits. The pitfall report's
+/// split comparison is one of these per split.
+pub fn run_split_only(input: Input, opts: &RunOptions) -> Result<RunOutput> {
+    run_rows(input, opts, super::train_split_only).map(|(out, _)| out)
 }
 
 /// [`run`], also returning the rows it trained on (resolved features and split in
 /// `RunOutput::options`): candidates of other depths are fitted on exactly these
 /// (`candidates::fit`).
 pub fn run_keeping_rows(input: Input, opts: &RunOptions) -> Result<(RunOutput, Dataset)> {
+    run_rows(input, opts, train)
+}
+
+/// How a kernel-feature run fits and scores: [`train`], or [`super::train_split_only`].
+type TrainFn = fn(&Dataset, &TrainOptions) -> Result<Trained>;
+
+fn run_rows(input: Input, opts: &RunOptions, fit: TrainFn) -> Result<(RunOutput, Dataset)> {
     let at = opts.at.unwrap_or(match input {
         Input::Captures { .. } => At::DecisionPoints,
-        Input::Table(_) => At::EndOfFlow,
+        Input::Table(_) | Input::Prepared { .. } => At::EndOfFlow,
     });
+    let (input, given) = match input {
+        Input::Prepared { table, rows } => (Input::Table(table), Some(rows)),
+        input => (input, None),
+    };
     let spec = opts.features.trim();
     let dataset_features = spec == "dataset";
     // Rows go for missing values in the columns the model reads only (a dataset-feature model
     // reads them all).
     let narrowed = match &input {
-        Input::Table(l) if !dataset_features && at == At::EndOfFlow => {
-            used_columns(l, spec).map(|used| l.cleaning_only(&used))
+        Input::Table(l) if given.is_none() && !dataset_features && at == At::EndOfFlow => {
+            // ... and the time column the splits order by.
+            prepare::used_columns(l, spec).map(|mut used| {
+                used.extend(l.time_column.iter().cloned());
+                l.cleaning_only(&used)
+            })
         }
         _ => None,
     };
@@ -498,7 +490,7 @@ pub fn run_keeping_rows(input: Input, opts: &RunOptions) -> Result<(RunOutput, D
         (_, input) => input,
     };
     let (loaded, kind, sources) = match &input {
-        Input::Table(l) => (Some(*l), Some(l.kind), l.sources.clone()),
+        Input::Table(l) | Input::Prepared { table: l, .. } => (Some(*l), Some(l.kind), l.sources.clone()),
         Input::Captures { pcaps, .. } => (
             None,
             None,
@@ -509,10 +501,11 @@ pub fn run_keeping_rows(input: Input, opts: &RunOptions) -> Result<(RunOutput, D
         bail!("--features dataset trains on a table's own columns at the end of the flow; captures and decision points have kernel features only (use --features kernel)");
     }
     let file = sources.join(", ");
-    let (prepared, labels) = match (
-        kernel_rows(&input, at, if dataset_features { "kernel" } else { spec }, opts),
-        loaded,
-    ) {
+    let rows = match given {
+        Some(rows) => Ok((*rows, Vec::new())),
+        None => kernel_rows(&input, at, if dataset_features { "kernel" } else { spec }, opts),
+    };
+    let (prepared, labels) = match (rows, loaded) {
         (Ok(p), _) => p,
         // A dataset without kernel counterparts still has its own columns.
         (Err(_), Some(l)) if dataset_features => (dataset_rows(l, opts)?, Vec::new()),
@@ -554,6 +547,7 @@ pub fn run_keeping_rows(input: Input, opts: &RunOptions) -> Result<(RunOutput, D
             explicit_list || opts.keep_flagged,
             &mut options,
             &file,
+            fit,
         )?;
         left_out = out;
         kept_flagged = kept;

@@ -178,7 +178,7 @@ impl LinkType {
 }
 
 /// Names of a few link types that show up in the wild, so the error says what the file is.
-fn known_name(code: u32) -> Option<&'static str> {
+pub(super) fn known_name(code: u32) -> Option<&'static str> {
     Some(match code {
         0 => "BSD loopback",
         6 => "IEEE 802.5 token ring",

@@ -9,14 +9,20 @@
 //! byte offset of the damaged record and its packet number. With `lenient` the reader skips what
 //! it can instead (a truncated final record ends the file; a corrupt record is skipped by
 //! resynchronising on the next plausible record) and counts the skipped places in
-//! [`CaptureReader::skipped`].
+//! [`CaptureReader::skipped`]; packets of an interface whose link type it does not decode are
+//! not damage and are counted apart ([`CaptureReader::unsupported_skips`]).
 
+mod error;
+pub use error::{CaptureError, RecordFault};
+mod interfaces;
+pub use interfaces::{several_interfaces_warning, InterfaceCount, InterfaceSelector, UnsupportedSkip};
 mod link;
 mod not_capture;
 pub use not_capture::{compressed, compressed_message, is_model_file, model_given_as_data, read_head};
 mod pcap;
 mod pcapng;
 pub mod unique;
+pub mod wire;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -26,6 +32,8 @@ use std::sync::{Arc, Mutex};
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 
+use interfaces::Interfaces;
+
 pub use link::{LinkType, UnsupportedLinkType, SYNTH_DST_MAC, SYNTH_SRC_MAC};
 
 /// Bytes the reader buffers at first; enough for any record under the usual 262,144-byte snap
@@ -34,54 +42,6 @@ const INITIAL_BUFFER_BYTES: usize = 256 * 1024;
 /// The largest record accepted (pcapng's block limit in Wireshark is 16 MiB too): a length field
 /// above it is taken as corruption rather than honoured with an allocation.
 pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
-
-/// What went wrong at one record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecordFault {
-    /// The file ends inside the record.
-    Truncated,
-    /// The record's header is inconsistent or implausible.
-    Corrupt,
-    /// A well-formed packet the reader cannot interpret (unsupported link type, unknown
-    /// interface, invalid timestamp resolution).
-    Unreadable,
-}
-
-impl std::fmt::Display for RecordFault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            RecordFault::Truncated => "truncated record",
-            RecordFault::Corrupt => "corrupt record",
-            RecordFault::Unreadable => "unreadable packet",
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CaptureError {
-    /// The file as a whole: cannot be opened or read, is not a capture, has a bad header.
-    #[error("{file}: {message}")]
-    File { file: String, message: String },
-    /// One record. `packet` is the number the packet at `offset` has (or would have had).
-    #[error("{file}: {fault} at byte {offset} (packet {packet}): {detail}")]
-    Record {
-        file: String,
-        fault: RecordFault,
-        offset: u64,
-        packet: u64,
-        detail: String,
-    },
-}
-
-impl CaptureError {
-    /// What was wrong with the damaged record; `None` for an error about the file as a whole.
-    pub fn record_fault(&self) -> Option<RecordFault> {
-        match self {
-            CaptureError::Record { fault, .. } => Some(*fault),
-            CaptureError::File { .. } => None,
-        }
-    }
-}
 
 /// One captured packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,7 +65,8 @@ impl Packet {
         self.link_type.parse(&self.data, self.wire_len_bytes)
     }
 
-    /// The packet as an Ethernet frame for replay (see [`LinkType::to_ethernet_frame`]).
+    /// The packet's captured bytes as an Ethernet frame (see [`LinkType::to_ethernet_frame`]);
+    /// replay sends [`Packet::wire_frame`], which pads a cut record back to its wire length.
     pub fn to_ethernet_frame(&self) -> Vec<u8> {
         self.link_type.to_ethernet_frame(&self.data)
     }
@@ -126,6 +87,13 @@ enum BlockOutcome {
     NotAPacket,
     /// A packet record that cannot be interpreted; the reason.
     Unreadable(String),
+    /// A packet on an interface whose link type is not decoded (file-wide interface id).
+    Unsupported {
+        interface: u32,
+        detail: String,
+    },
+    /// A packet on an interface the reader was told not to keep.
+    NotKept,
 }
 
 /// The two container formats: what differs between them is how long the record at the head of
@@ -158,10 +126,10 @@ impl Format {
         }
     }
 
-    fn on_block(&mut self, block: PcapBlockOwned<'_>) -> BlockOutcome {
+    fn on_block(&mut self, block: PcapBlockOwned<'_>, interfaces: &mut Interfaces) -> BlockOutcome {
         match self {
-            Format::Pcap(s) => s.on_block(block),
-            Format::PcapNg(s) => s.on_block(block),
+            Format::Pcap(s) => s.on_block(block, interfaces),
+            Format::PcapNg(s) => s.on_block(block, interfaces),
         }
     }
 }
@@ -194,6 +162,7 @@ pub struct CaptureReader {
     skipped: u64,
     resyncing: bool,
     done: bool,
+    interfaces: Interfaces,
 }
 
 /// Opens a capture; the format is recognised from the first four bytes.
@@ -242,6 +211,7 @@ pub fn open(path: &Path, lenient: bool) -> Result<CaptureReader, CaptureError> {
     let header_error = |what: &str, e: PcapError<&[u8]>| {
         file_error(format!("{what} at byte 0 is unreadable: {}", describe(&e)))
     };
+    let mut interfaces = Interfaces::new(&name, u32::from_le_bytes(magic) != 0x0a0d_0d0a);
     let (reader, format): (Box<dyn PcapReaderIterator + Send>, Format) = match u32::from_le_bytes(magic) {
         0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 | 0xa1b2_cd34 | 0x34cd_b2a1 => {
             let mut reader = LegacyPcapReader::new(INITIAL_BUFFER_BYTES, source)
@@ -249,6 +219,9 @@ pub fn open(path: &Path, lenient: bool) -> Result<CaptureReader, CaptureError> {
             let state = match reader.next() {
                 Ok((len, PcapBlockOwned::LegacyHeader(header))) => {
                     let state = pcap::State::new(&header).map_err(|e| file_error(e.to_string()))?;
+                    // The file's one interface, unnamed; the link type's low 16 bits (the
+                    // upper ones carry FCS information).
+                    interfaces.declare(None, header.network.0 as u32 & 0xffff);
                     reader.consume(len);
                     state
                 }
@@ -275,6 +248,7 @@ pub fn open(path: &Path, lenient: bool) -> Result<CaptureReader, CaptureError> {
         skipped: 0,
         resyncing: false,
         done: false,
+        interfaces,
     })
 }
 
@@ -311,9 +285,29 @@ enum Step {
 
 impl CaptureReader {
     /// Damaged places skipped so far in lenient mode (truncated tail, corrupt stretches,
-    /// unreadable packets).
+    /// unreadable packets; not packets of an unsupported link type).
     pub fn skipped(&self) -> u64 {
         self.skipped
+    }
+
+    /// Keep only the packets of the interfaces `selector` matches (`None`: every interface).
+    /// Packets of the others are still numbered (packet numbers stay the file's frame numbers)
+    /// and counted in [`CaptureReader::interfaces`]. A selector that matches no interface of
+    /// the file ends the reading with an error listing the interfaces there are.
+    pub fn keep_interface(mut self, selector: Option<InterfaceSelector>) -> Self {
+        self.interfaces.select(selector);
+        self
+    }
+
+    /// The interfaces declared so far, with the packets recorded on each (kept or not).
+    pub fn interfaces(&self) -> Vec<InterfaceCount> {
+        self.interfaces.counts()
+    }
+
+    /// Packets skipped in lenient mode because their interface's link type is not decoded, per
+    /// interface (not in [`CaptureReader::skipped`]: they are not damaged).
+    pub fn unsupported_skips(&self) -> Vec<UnsupportedSkip> {
+        self.interfaces.unsupported_skips()
     }
 
     /// Bytes of the file consumed so far (progress reporting).
@@ -433,7 +427,7 @@ impl CaptureReader {
         let offset = self.offset();
         let outcome = match self.reader.next() {
             Ok((len, block)) => {
-                let outcome = self.format.on_block(block);
+                let outcome = self.format.on_block(block, &mut self.interfaces);
                 self.reader.consume(len);
                 outcome
             }
@@ -470,6 +464,22 @@ impl CaptureReader {
                     data: raw.data,
                     wire_len_bytes: raw.wire_len_bytes,
                 }))
+            }
+            BlockOutcome::NotKept => {
+                self.packets_seen += 1;
+                Ok(Step::Continue)
+            }
+            BlockOutcome::Unsupported { interface, detail } => {
+                if self.lenient {
+                    self.packets_seen += 1;
+                    self.interfaces.unsupported(interface);
+                    return Ok(Step::Continue);
+                }
+                Ok(Step::Fail(self.record_error(
+                    RecordFault::UnsupportedLinkType,
+                    offset,
+                    detail,
+                )))
             }
             BlockOutcome::Unreadable(detail) => {
                 if self.lenient {
@@ -517,7 +527,16 @@ impl Iterator for CaptureReader {
             match self.step() {
                 Ok(Step::Yield(packet)) => return Some(Ok(packet)),
                 Ok(Step::Continue) => {}
-                Ok(Step::End) => self.done = true,
+                Ok(Step::End) => {
+                    self.done = true;
+                    // Only now is every interface declared (a block may declare one late).
+                    if let Some(message) = self.interfaces.unmatched() {
+                        return Some(Err(CaptureError::File {
+                            file: self.file.clone(),
+                            message,
+                        }));
+                    }
+                }
                 Ok(Step::Fail(e)) | Err(e) => {
                     // One error, then the iterator is finished: what follows damage is not
                     // trustworthy without resynchronising, which is the lenient mode's job.

@@ -3,6 +3,7 @@
 
 use pcap_parser::{PcapBlockOwned, PcapHeader};
 
+use super::interfaces::Interfaces;
 use super::{to_ns, BlockOutcome, LinkType, RawPacket, UnsupportedLinkType};
 
 /// Wireshark's largest packet for ordinary link types; a captured length above it (and above
@@ -81,11 +82,15 @@ impl State {
         )
     }
 
-    pub fn on_block(&mut self, block: PcapBlockOwned<'_>) -> BlockOutcome {
+    pub fn on_block(&mut self, block: PcapBlockOwned<'_>, interfaces: &mut Interfaces) -> BlockOutcome {
         let PcapBlockOwned::Legacy(record) = block else {
             return BlockOutcome::NotAPacket;
         };
         self.last_ts_sec = Some(record.ts_sec);
+        // Every record is on the file's one interface, 0.
+        if !interfaces.packet(0) {
+            return BlockOutcome::NotKept;
+        }
         let unit_ns = if self.nanosecond { 1 } else { 1_000 };
         BlockOutcome::Packet(RawPacket {
             ts_ns: to_ns(

@@ -3,10 +3,11 @@
 //! each section; enhanced packet blocks name their interface, simple packet blocks use
 //! interface 0 and carry no timestamp.
 
-use pcap_parser::pcapng::Block;
+use pcap_parser::pcapng::{Block, OptionCode};
 use pcap_parser::traits::PcapNGPacketBlock;
 use pcap_parser::PcapBlockOwned;
 
+use super::interfaces::Interfaces;
 use super::{to_ns, BlockOutcome, LinkType, RawPacket, UnsupportedLinkType};
 
 const SHB_TYPE: u32 = 0x0a0d_0d0a;
@@ -17,6 +18,8 @@ const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
 const KNOWN_TYPES: [u32; 7] = [SHB_TYPE, 1, 2, 3, 4, 5, 6];
 
 struct Interface {
+    /// Its id in the whole file (the section's own numbering restarts at 0).
+    id: u32,
     link_type: Result<LinkType, UnsupportedLinkType>,
     /// Timestamp units per second; `None` when `if_tsresol` is invalid.
     units_per_sec: Option<u64>,
@@ -104,7 +107,14 @@ impl State {
         }
     }
 
-    pub fn on_block(&mut self, block: PcapBlockOwned<'_>) -> BlockOutcome {
+    /// The section's interface `local` (as a packet block names it): its file-wide id, and
+    /// whether the reader keeps its packets (the packet is counted on it either way).
+    fn interface(&self, local: u32, interfaces: &mut Interfaces) -> Option<(&Interface, bool)> {
+        let iface = self.interfaces.get(local as usize)?;
+        Some((iface, interfaces.packet(iface.id)))
+    }
+
+    pub fn on_block(&mut self, block: PcapBlockOwned<'_>, interfaces: &mut Interfaces) -> BlockOutcome {
         let PcapBlockOwned::NG(block) = block else {
             return BlockOutcome::NotAPacket;
         };
@@ -116,8 +126,18 @@ impl State {
                 BlockOutcome::NotAPacket
             }
             Block::InterfaceDescription(idb) => {
+                let code = idb.linktype.0 as u32 & 0xffff;
+                // if_name (option 2), as dumpcap writes it: `eth0`.
+                let name = idb
+                    .options
+                    .iter()
+                    .find(|o| o.code == OptionCode::IfName)
+                    .and_then(|o| o.as_str().ok())
+                    .map(|n| n.trim_end_matches('\0').to_string())
+                    .filter(|n| !n.is_empty());
                 self.interfaces.push(Interface {
-                    link_type: LinkType::from_code(idb.linktype.0 as u32 & 0xffff),
+                    id: interfaces.declare(name, code),
+                    link_type: LinkType::from_code(code),
                     units_per_sec: units_per_sec(idb.if_tsresol),
                     offset_secs: idb.ts_offset(),
                     snaplen: idb.snaplen,
@@ -125,16 +145,24 @@ impl State {
                 BlockOutcome::NotAPacket
             }
             Block::EnhancedPacket(epb) => {
-                let Some(iface) = self.interfaces.get(epb.if_id as usize) else {
+                let declared = self.interfaces.len();
+                let Some((iface, kept)) = self.interface(epb.if_id, interfaces) else {
                     return BlockOutcome::Unreadable(format!(
-                        "enhanced packet block names interface {}, but the section declares {}",
+                        "enhanced packet block names interface {}, but the section declares {declared}",
                         epb.if_id,
-                        self.interfaces.len()
                     ));
                 };
+                if !kept {
+                    return BlockOutcome::NotKept;
+                }
                 let link_type = match &iface.link_type {
                     Ok(l) => *l,
-                    Err(e) => return BlockOutcome::Unreadable(format!("interface {}: {e}", epb.if_id)),
+                    Err(e) => {
+                        return BlockOutcome::Unsupported {
+                            interface: iface.id,
+                            detail: format!("interface {}: {e}", iface.id),
+                        }
+                    }
                 };
                 let Some(units) = iface.units_per_sec else {
                     return BlockOutcome::Unreadable(format!(
@@ -157,14 +185,22 @@ impl State {
                 })
             }
             Block::SimplePacket(spb) => {
-                let Some(iface) = self.interfaces.first() else {
+                let Some((iface, kept)) = self.interface(0, interfaces) else {
                     return BlockOutcome::Unreadable(
                         "simple packet block before any interface description".into(),
                     );
                 };
+                if !kept {
+                    return BlockOutcome::NotKept;
+                }
                 let link_type = match &iface.link_type {
                     Ok(l) => *l,
-                    Err(e) => return BlockOutcome::Unreadable(format!("interface 0: {e}")),
+                    Err(e) => {
+                        return BlockOutcome::Unsupported {
+                            interface: iface.id,
+                            detail: format!("interface {}: {e}", iface.id),
+                        }
+                    }
                 };
                 // The captured length is the original length cut at the snap length; the
                 // block's data also holds padding up to 4 bytes.

@@ -14,12 +14,15 @@
 //! Checksums are kept valid by RFC 1624's incremental update: the IPv4 header checksum and the
 //! TCP, UDP and ICMPv6 checksums whose pseudo-header holds the address (a UDP checksum of 0,
 //! "none", stays 0). The probe never checks them, but a capture of the replayed traffic then
-//! reads as valid in any tool, and a truncated frame needs no payload to be rewritten.
+//! reads as valid in any tool (but for frames replay padded after a snap length cut them: their
+//! transport checksum is the original payload's, not the zeros'), and a truncated frame needs no
+//! payload to be rewritten.
 //!
-//! Frames the probe's parser refuses (not IP, IP fragments, other protocols) pass unchanged: the
-//! probe makes no flow of them. Distinct flows stay distinct as long as no two initiator
-//! addresses of the capture differ by a multiple of 65,536 within the passes run, and for
-//! 65,536 passes of IPv4 (the offset wraps after that).
+//! Frames the probe's parser refuses at their length on the wire (not IP, IP fragments, other
+//! protocols, an IP length past the frame's end) pass unchanged: the probe makes no flow of
+//! them. Distinct flows stay distinct as long as no two initiator addresses of the capture
+//! differ by a multiple of 65,536 within the passes run, and for 65,536 passes of IPv4 (the
+//! offset wraps after that).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -88,17 +91,17 @@ impl PassRewriter {
     }
 
     /// Rewrites one Ethernet frame of the current pass in place (see the module comment);
-    /// returns whether it changed.
-    pub fn rewrite(&mut self, frame: &mut [u8]) -> bool {
+    /// returns whether it changed. `wire_len_bytes` is the frame's length on the wire (more
+    /// than `frame.len()` when a snap length cut it and it was not padded back): the frame is
+    /// parsed as the probe and `features` parse it, so a frame whose IP length reaches past
+    /// its end on the wire, which both refuse, makes no flow here either and passes unchanged.
+    pub fn rewrite(&mut self, frame: &mut [u8], wire_len_bytes: u32) -> bool {
         if self.pass == 0 {
             return false;
         }
-        // The wire length is not known here, and a frame a snap length cut is rewritten as a
-        // whole one is: so no IP length is refused for exceeding the bytes (a frame whose IP
-        // length lies is rewritten too; whoever parses it with its wire length refuses it).
         let Ok(parsed) = parse_ethernet(&FrameBytes {
             data: frame,
-            wire_len_bytes: u32::MAX,
+            wire_len_bytes,
         }) else {
             return false;
         };
@@ -215,6 +218,12 @@ mod tests {
         }
     }
 
+    /// Rewrites a frame captured whole (its length is its length on the wire).
+    fn whole(r: &mut PassRewriter, frame: &mut [u8]) -> bool {
+        let wire_len_bytes = frame.len() as u32;
+        r.rewrite(frame, wire_len_bytes)
+    }
+
     fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8) -> Vec<u8> {
         craft::ipv4_tcp(
             &endpoints(src, dst),
@@ -240,17 +249,17 @@ mod tests {
         // The flow's first packet names the initiator; its answer moves the destination.
         let mut syn = tcp(client, 40000, server, 80, TCP_SYN);
         let mut syn_ack = tcp(server, 80, client, 40000, TCP_SYN | TCP_ACK);
-        assert!(r.rewrite(&mut syn) && r.rewrite(&mut syn_ack));
+        assert!(whole(&mut r, &mut syn) && whole(&mut r, &mut syn_ack));
         assert_eq!(syn, tcp(moved, 40000, server, 80, TCP_SYN));
         assert_eq!(syn_ack, tcp(server, 80, moved, 40000, TCP_SYN | TCP_ACK));
         // UDP too, its checksum included.
         let mut q = craft::ipv4_udp(&endpoints(client, server), 5353, 53, b"query");
-        assert!(r.rewrite(&mut q));
+        assert!(whole(&mut r, &mut q));
         assert_eq!(q, craft::ipv4_udp(&endpoints(moved, server), 5353, 53, b"query"));
         // A new pass forgets who spoke first: here the server's packet comes first.
         r.start_pass(1);
         let mut first = tcp(server, 80, client, 40001, TCP_ACK);
-        assert!(r.rewrite(&mut first));
+        assert!(whole(&mut r, &mut first));
         assert_eq!(
             first,
             tcp(Ipv4Addr::new(198, 52, 100, 10), 80, client, 40001, TCP_ACK)
@@ -268,16 +277,16 @@ mod tests {
         );
         let mut r = PassRewriter::new();
         let mut same = frame.clone();
-        assert!(!r.rewrite(&mut same));
+        assert!(!whole(&mut r, &mut same));
         assert_eq!(same, frame);
         r.start_pass(3);
         let mut arp = vec![0u8; 42];
         arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
-        assert!(!r.rewrite(&mut arp.clone()));
+        assert!(!whole(&mut r, &mut arp.clone()));
         let mut fragment = frame.clone();
         fragment[20] = 0x00;
         fragment[21] = 0x10; // fragment offset 16
-        assert!(!r.rewrite(&mut fragment));
+        assert!(!whole(&mut r, &mut fragment));
     }
 
     #[test]
@@ -287,16 +296,33 @@ mod tests {
         r.start_pass(1);
         let mut udp = craft::ipv4_udp(&endpoints(a, b), 1000, 2000, b"x");
         udp[14 + 20 + 6..14 + 20 + 8].copy_from_slice(&[0, 0]);
-        assert!(r.rewrite(&mut udp));
+        assert!(whole(&mut r, &mut udp));
         assert_eq!(&udp[14 + 20 + 6..14 + 20 + 8], &[0, 0]);
         assert_eq!(&udp[14 + 12..14 + 16], &[10, 11, 1, 1]);
         // Captured without its payload (a 54-byte snap length): both checksums still agree with
         // the ones crafted over the whole packet.
         let full = tcp(a, 1, b, 2, TCP_SYN);
         let mut cut = full[..14 + 20 + 20].to_vec();
-        assert!(r.rewrite(&mut cut));
+        assert!(r.rewrite(&mut cut, full.len() as u32));
         let expect = tcp(Ipv4Addr::new(10, 11, 1, 1), 1, b, 2, TCP_SYN);
         assert_eq!(cut, expect[..cut.len()]);
+    }
+
+    #[test]
+    fn a_frame_is_parsed_at_its_wire_length_as_the_probe_parses_it() {
+        let (a, b) = (Ipv4Addr::new(10, 10, 1, 1), Ipv4Addr::new(10, 20, 0, 1));
+        let mut r = PassRewriter::new();
+        r.start_pass(1);
+        // A decoy claiming 640 IP bytes in a 72-byte frame: the probe and `features` refuse it
+        // (bad_ip_header), so it names no flow's initiator and is not moved.
+        let mut decoy = tcp(a, 1, b, 2, TCP_SYN);
+        decoy[14 + 2..14 + 4].copy_from_slice(&640u16.to_be_bytes());
+        let before = decoy.clone();
+        assert!(!whole(&mut r, &mut decoy));
+        assert_eq!(decoy, before);
+        // The same bytes as the head of a 654-byte frame a snap length cut: a packet, moved.
+        assert!(r.rewrite(&mut decoy, 14 + 640));
+        assert_eq!(&decoy[14 + 12..14 + 16], &[10, 11, 1, 1]);
     }
 
     /// One's complement sum of 16-bit words.
@@ -345,7 +371,7 @@ mod tests {
         let mut r = PassRewriter::new();
         r.start_pass(2);
         let mut f = tcp_v6(a, b, TCP_SYN);
-        assert!(r.rewrite(&mut f));
+        assert!(whole(&mut r, &mut f));
         assert_eq!(f, tcp_v6(moved, b, TCP_SYN));
         // 802.1Q tag between the MAC addresses and the IPv4 header.
         let plain = tcp(
@@ -357,7 +383,7 @@ mod tests {
         );
         let tag = |f: &[u8]| [&f[..12], &[0x81, 0x00, 0x00, 0x2a], &f[12..]].concat();
         let mut tagged = tag(&plain);
-        assert!(r.rewrite(&mut tagged));
+        assert!(whole(&mut r, &mut tagged));
         let expect = tcp(
             Ipv4Addr::new(10, 12, 1, 1),
             1,

@@ -151,10 +151,41 @@ pub fn frames(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr) 
         ipv6_udp(&ep, 17, &[], 50_011, 53),
         Expect::Flow("udp", 50_011, 53),
     );
-    // Hop-by-hop options header (8 bytes: next header UDP, length 0, PadN).
+    // Hop-by-hop options header (8 bytes: next header UDP, length 0, PadN): walked to UDP.
     push(
         "IPv6 hop-by-hop",
         ipv6_udp(&ep, 0, &[17, 0, 1, 4, 0, 0, 0, 0], 50_012, 53),
+        Expect::Flow("udp", 50_012, 53),
+    );
+    // Destination options (16 bytes: length 1) then a first fragment (offset 0, more to come).
+    let mut dest_frag = vec![44, 1, 1, 12];
+    dest_frag.extend_from_slice(&[0; 12]);
+    dest_frag.extend_from_slice(&[17, 0, 0, 1, 0, 0, 0, 7]);
+    push(
+        "IPv6 destination options + first fragment",
+        ipv6_udp(&ep, 60, &dest_frag, 50_013, 53),
+        Expect::Flow("udp", 50_013, 53),
+    );
+    // A later fragment (offset 8 units): its bytes are no UDP header, whatever they look like.
+    push(
+        "IPv6 later fragment",
+        ipv6_udp(&ep, 44, &[17, 0, 0, 64, 0, 0, 0, 7], 50_014, 53),
+        Expect::Unparsed("ip_fragment"),
+    );
+    // Five destination options headers: one more than the parser walks.
+    let mut five = Vec::new();
+    for i in 0..5 {
+        five.extend_from_slice(&[if i < 4 { 60 } else { 17 }, 0, 1, 4, 0, 0, 0, 0]);
+    }
+    push(
+        "IPv6 five destination options headers",
+        ipv6_udp(&ep, 60, &five, 50_015, 53),
+        Expect::Unparsed("too_many_ipv6_ext_headers"),
+    );
+    // ESP: what follows is encrypted.
+    push(
+        "IPv6 ESP",
+        ipv6_udp(&ep, 50, &[0, 0, 0, 1, 0, 0, 0, 1], 50_016, 53),
         Expect::Unparsed("ipv6_unknown_next_header"),
     );
     let mut arp = ep.dst_mac.to_vec();

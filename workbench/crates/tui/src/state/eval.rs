@@ -172,6 +172,7 @@ pub fn options(model: &Path, files: &[PathBuf]) -> EvalOptions {
         load: LoadOptions::default(),
         positive: None,
         lenient: false,
+        interface: None,
     }
 }
 

@@ -63,7 +63,7 @@ pub fn evidence_bars(f: &Finding) -> Option<Bars> {
             .into_iter()
             .filter_map(|(name, split)| Some((format!("{name} split"), split?.f1?)))
             .collect();
-            ("F1 of the same tree under each split".to_string(), bars, 1.0)
+            ("F1 of `train --split S` under each split".to_string(), bars, 1.0)
         }
         Evidence::ClassBalance(e) => {
             let mut bars: Vec<(String, f64)> = e

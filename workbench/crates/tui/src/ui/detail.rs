@@ -8,8 +8,8 @@ use ratatui::Frame;
 use super::layout;
 use super::live::{probability, score};
 use crate::app::App;
-use crate::explain::{explain, Step};
 use crate::words::plural;
+use workbench_flow::explain::{explain, Step};
 use workbench_flow::model::scale::ScoreScale;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -18,7 +18,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let r = &flow.record;
     let mut lines = vec![
         Line::from(Span::styled(
-            format!("{}:{} → {}:{} {}", r.src, r.src_port, r.dst, r.dst_port, r.proto),
+            format!(
+                "{}:{} → {}:{} {}{}",
+                r.src,
+                r.src_port,
+                r.dst,
+                r.dst_port,
+                r.proto,
+                // Only when tagged: the VLAN tells flows with one 5-tuple apart.
+                if r.vlan_id == 0 {
+                    String::new()
+                } else {
+                    format!(" vlan {}", r.vlan_id)
+                }
+            ),
             theme.title,
         )),
         Line::from(vec![

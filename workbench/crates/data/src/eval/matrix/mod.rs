@@ -140,6 +140,7 @@ fn table_of(spec: &Spec, work: &Path) -> Result<LoadedDataset> {
                     labels: Some(labels.clone()),
                     cic: crate::features::labels::CicOptions::default(),
                     lenient: false,
+                    interface: None,
                     opt_in: 0,
                 },
                 &crate::progress::NoProgress,
@@ -238,6 +239,7 @@ fn eval_options(model: &Path, data: Vec<PathBuf>, labels: Option<PathBuf>, at: A
         },
         positive: None,
         lenient: false,
+        interface: None,
     }
 }
 
