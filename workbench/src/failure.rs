@@ -58,6 +58,8 @@ enum Kind {
     Usage,
     Interrupted,
     Error,
+    /// A bug: the panic hook printed its report on stderr.
+    Panic,
 }
 
 #[derive(Serialize)]
@@ -99,6 +101,33 @@ pub fn report(e: &Report, style: Style) -> ExitCode {
         });
     }
     ExitCode::from(exit_status)
+}
+
+/// A panic (a bug; the hook already reported it on stderr, with the terminal restored): under
+/// JSON, also the error object, so a script reading stdout learns that the run failed and why.
+/// Exit status 101, as Rust's own.
+pub fn report_panic(payload: &(dyn std::any::Any + Send), style: Style) -> ExitCode {
+    const EXIT_STATUS: u8 = 101;
+    if style.json && !crate::output::json_emitted() {
+        let message = format!("workbench panicked (a bug): {}", panic_message(payload));
+        print_json(Body {
+            causes: vec![message.clone()],
+            message,
+            hint: Some("please report it with the command line and the text on stderr".into()),
+            exit_status: EXIT_STATUS,
+            kind: Kind::Panic,
+        });
+    }
+    ExitCode::from(EXIT_STATUS)
+}
+
+/// The text a panic was raised with (`panic!("...")` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }
 
 /// Stopped by a signal after cleaning up: says so on stderr; the message and the signal's exit
@@ -192,6 +221,16 @@ mod tests {
 
     fn args(words: &[&str]) -> Vec<OsString> {
         words.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn a_panics_message_is_its_text_whatever_its_type() {
+        let owned = std::panic::catch_unwind(|| panic!("index {} out of range", 7)).expect_err("it panics");
+        assert_eq!(panic_message(owned.as_ref()), "index 7 out of range");
+        let literal = std::panic::catch_unwind(|| panic!("plain")).expect_err("it panics");
+        assert_eq!(panic_message(literal.as_ref()), "plain");
+        let other = std::panic::catch_unwind(|| std::panic::panic_any(42u8)).expect_err("it panics");
+        assert_eq!(panic_message(other.as_ref()), "no message");
     }
 
     #[test]

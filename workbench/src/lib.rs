@@ -141,9 +141,10 @@ pub fn main() -> std::process::ExitCode {
     if pipe::happened() {
         return ExitCode::from(pipe::EXIT_STATUS);
     }
-    let Ok(result) = outcome else {
+    let result = match outcome {
+        Ok(result) => result,
         // Any other panic was reported by the hook (with the terminal restored).
-        return ExitCode::from(101);
+        Err(payload) => return failure::report_panic(payload.as_ref(), style),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

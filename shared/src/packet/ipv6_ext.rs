@@ -37,7 +37,7 @@ const FRAGMENT_OFFSET_MASK: u16 = 0xfff8;
 /// destination options `(hdr_ext_len + 1) * 8`, authentication `(payload_len + 2) * 4`,
 /// fragment 8. A header cut by the frame's end is [`ParseError::Truncated`].
 #[inline(always)]
-pub(super) fn skip_extension_headers<P: PacketBytes>(
+pub fn skip_extension_headers<P: PacketBytes>(
     pkt: &P,
     start: usize,
     mut next_header: u8,

@@ -358,8 +358,15 @@ fn parse_ip_on_wire<P: PacketBytes>(
     if ip_end > buffer_bytes as u64 {
         return Err(ParseError::BadIpHeader);
     }
+    // A transport header longer than the IP payload (extension headers included) is read from
+    // bytes past the IP packet, the frame's padding: Linux trims the buffer to the IP length
+    // and then drops the segment (`tcp_v4_rcv`'s pull of doff * 4 bytes, `__udp4_lib_rcv`,
+    // `icmp_rcv`), so it is not the flow's either.
+    if ip_payload_bytes < l4_header_bytes {
+        return Err(ParseError::BadTransportHeader);
+    }
     p.header_bytes += l4_header_bytes;
-    p.payload_bytes = ip_payload_bytes.saturating_sub(l4_header_bytes);
+    p.payload_bytes = ip_payload_bytes - l4_header_bytes;
     Ok(p)
 }
 

@@ -206,6 +206,29 @@ fn an_ipv4_total_length_beyond_the_wire_frame_is_a_bad_ip_header() {
 }
 
 #[test]
+fn a_transport_header_longer_than_the_ip_payload_is_not_read_from_the_padding() {
+    // A TCP header (20 bytes) behind an IPv4 total length that leaves it 10: the rest would
+    // come from the Ethernet padding, which Linux trims before dropping the segment.
+    let mut tcp = std::vec![0u8; 20];
+    tcp[0..2].copy_from_slice(&50000u16.to_be_bytes());
+    tcp[2..4].copy_from_slice(&22u16.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x02;
+    let short = frame(&[&eth(ETHERTYPE_IPV4), &ipv4(PROTO_TCP, 10, 5, 0), &tcp]);
+    assert_eq!(parse(&short), Err(ParseError::BadTransportHeader));
+    // TCP options claimed beyond the IP payload but inside the frame: the same.
+    let mut with_options = frame(&[&eth(ETHERTYPE_IPV4), &ipv4(PROTO_TCP, 20, 5, 0), &tcp]);
+    with_options[14 + 20 + 12] = 8 << 4;
+    with_options.resize(14 + 20 + 32, 0);
+    assert_eq!(parse(&with_options), Err(ParseError::BadTransportHeader));
+    // UDP and ICMP need their 8 bytes inside the IP payload too; exactly 8 is a flow.
+    let udp_short = frame(&[&eth(ETHERTYPE_IPV4), &ipv4(PROTO_UDP, 4, 5, 0), &udp(1, 2, 0)]);
+    assert_eq!(parse(&udp_short), Err(ParseError::BadTransportHeader));
+    let udp_empty = frame(&[&eth(ETHERTYPE_IPV4), &ipv4(PROTO_UDP, 8, 5, 0), &udp(1, 2, 0)]);
+    assert_eq!(parse(&udp_empty).map(|p| p.payload_bytes), Ok(0));
+}
+
+#[test]
 fn an_ipv6_payload_length_beyond_the_wire_frame_or_zero_is_a_bad_ip_header() {
     let mut h = std::vec![0x60u8, 0, 0, 0, 0, 8 + 4, PROTO_UDP, 64];
     h.extend_from_slice(&[0u8; 32]);

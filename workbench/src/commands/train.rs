@@ -304,6 +304,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 match sample::sample_rows(&loaded, n, args.seed)? {
                     Some(s) => {
                         sampled = Some(sample::sample_words(n, loaded.rows(), args.seed));
+                        // The whole table is not needed beside its sample.
+                        drop(loaded);
                         s
                     }
                     None => loaded,

@@ -166,6 +166,18 @@ pub fn only_json_error(stdout: &[u8]) -> Value {
     v["error"].clone()
 }
 
+/// The JSON document a command printed (also when it failed after printing it, as `verify`
+/// with mismatches does), or a panic with its stderr.
+#[allow(dead_code)] // The kernel tests use it; the CLI tests compile this module too.
+pub fn stdout_json(what: &str, out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what} printed no JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 /// Runs a `--json` command that must succeed and parses its stdout.
 pub fn workbench_json(args: &[&str]) -> Value {
     let out = workbench(args);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::common::linkcraft::{write, LINKTYPE_ETHERNET};
 use crate::common::probe_lab::every_feature_logistic;
-use crate::common::{lab_id, report, workbench, workbench_json, TempDir};
+use crate::common::{lab_id, report, stdout_json, workbench, workbench_json, TempDir};
 use serde_json::Value;
 use shared::model::SCORE_ONE;
 use shared::packet::ipv6_ext::{
@@ -160,12 +160,7 @@ fn tcp_behind_ipv6_extension_headers_is_counted_and_identical_to_userspace() {
             end,
             "--json",
         ]);
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "verify printed no JSON ({e}); stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+        let v = stdout_json("verify", &out);
         assert!(
             out.status.success(),
             "verify, probe at the {end} end: {}\n{:#}",

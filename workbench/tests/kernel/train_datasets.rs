@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::common::{report, shared_data, workbench, workbench_json, DetachOnDrop, TempDir};
+use crate::common::{report, shared_data, stdout_json, workbench, workbench_json, DetachOnDrop, TempDir};
 use workbench_kernel::lab::Lab;
 
 fn s(p: &Path) -> &str {
@@ -92,12 +92,7 @@ fn a_unsw_nb15_kernel_model_deploys_and_verifies_a_dataset_model_is_refused() {
         &lab_id,
         "--json",
     ]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "verify printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let v = stdout_json("verify", &out);
     assert!(
         out.status.success(),
         "verify: {}\n{v:#}",

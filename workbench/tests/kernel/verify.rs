@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{report, workbench, TempDir};
+use crate::common::{report, stdout_json, workbench, TempDir};
 use serde_json::Value;
 use shared::features::{feature_id, FEATURE_COUNT};
 use shared::model::{LogisticTerm, Model, LOG2_FRAC_BITS, SCORE_ONE, TRANSFORM_IDENTITY, TRANSFORM_LOG2};
@@ -98,13 +98,7 @@ fn verify(pcap: &Path, model: &Path, lab: &str, attach: &str) -> Value {
         attach,
         "--json",
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "verify printed no JSON ({e}); stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let v = stdout_json("verify", &out);
     assert!(
         out.status.success(),
         "verify failed: {}\n{v:#}",

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::common::linkcraft::{conversation, write, LINKTYPE_ETHERNET};
 use crate::common::probe_lab::every_feature_logistic;
-use crate::common::{lab_id, report, workbench, TempDir};
+use crate::common::{lab_id, report, stdout_json, workbench, TempDir};
 use serde_json::Value;
 use shared::model::SCORE_ONE;
 use workbench_flow::craft::{checksum_add, checksum_finish};
@@ -114,12 +114,7 @@ fn one_5_tuple_on_two_vlans_and_untagged_is_three_flows_identical_to_userspace()
             "--json",
         ];
         let out = workbench(&args);
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "verify printed no JSON ({e}); stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+        let v = stdout_json("verify", &out);
         assert!(
             out.status.success(),
             "verify, rx-vlan-offload {offload}: {}\n{:#}",

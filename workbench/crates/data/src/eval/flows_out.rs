@@ -233,12 +233,24 @@ fn write_csv<'a>(file: File, columns: &[&str], rows: impl Iterator<Item = Row<'a
     w.finish()
 }
 
+/// A text cell a spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return: OWASP's CSV injection list) gets a leading `'`, which spreadsheets show
+/// as text. Labels and file names come from files a third party may have written; the CSV is
+/// meant to be opened by an analyst. The JSON lines keep the text as it was.
+fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
 fn csv_row(w: &mut CsvRows, r: &Row<'_>) {
     let int = |w: &mut CsvRows, v: Option<i64>| match v {
         Some(v) => w.int(v),
         None => w.str(None),
     };
-    w.str(Some(r.file));
+    w.str(Some(&spreadsheet_safe(r.file)));
     match r.place {
         Place::Flow { tuple, .. } => {
             w.ip(tuple.src_ip);
@@ -254,7 +266,7 @@ fn csv_row(w: &mut CsvRows, r: &Row<'_>) {
         }
     }
     // Unlabelled: an empty field.
-    w.str(r.label.filter(|l| !l.is_empty()));
+    w.str(r.label.filter(|l| !l.is_empty()).map(spreadsheet_safe).as_deref());
     if matches!(r.place, Place::Flow { .. }) {
         int(w, r.packets.map(i64::from));
     }
@@ -427,5 +439,24 @@ fn json_step(s: &Step) -> JsonStep {
             contribution: decimal(contribution),
             contribution_raw: contribution,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_written_as_text() {
+        assert_eq!(
+            spreadsheet_safe("=HYPERLINK(\"http://x\",\"y\")"),
+            "'=HYPERLINK(\"http://x\",\"y\")"
+        );
+        for risky in ["+1", "-cmd", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(spreadsheet_safe(risky), format!("'{risky}"));
+        }
+        for plain in ["BENIGN", "DoS Hulk", "capture.pcap", ""] {
+            assert_eq!(spreadsheet_safe(plain), plain);
+        }
     }
 }

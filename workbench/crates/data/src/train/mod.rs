@@ -25,6 +25,7 @@ pub mod run;
 pub mod sample;
 pub(crate) mod select;
 pub mod split;
+mod values_note;
 
 /// Why training (or preparing its rows) failed: a load, a capture or a model file's error passed
 /// through, or a refusal whose message names the file, column or split and what to do.

@@ -2,8 +2,6 @@
 //! The pitfall report's split comparison fits on the same sample of a large table, so that the
 //! `train` command it prints reproduces its figures exactly.
 
-use polars::prelude::{IdxCa, IdxSize};
-
 use super::split::SplitMix64;
 use super::Result;
 use crate::dataset::LoadedDataset;
@@ -30,21 +28,7 @@ pub fn sample_rows(loaded: &LoadedDataset, rows: usize, seed: u64) -> Result<Opt
     let Some(idx) = sample_index(loaded.rows(), rows, seed) else {
         return Ok(None);
     };
-    let take = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());
-    let pick = |v: &[String]| idx.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
-    // The fields outside the frame and the per-row views (kind, label, what cleaning drops) are
-    // the table's own: a clone, then the per-row ones replaced.
-    let mut s = loaded.clone();
-    s.frame = loaded.frame.take(&take)?;
-    s.malicious = idx.iter().map(|&i| loaded.malicious[i]).collect();
-    s.class = pick(&loaded.class);
-    s.time_ns = loaded
-        .time_ns
-        .as_ref()
-        .map(|t| idx.iter().map(|&i| t[i]).collect());
-    s.hosts = loaded.hosts.as_deref().map(pick);
-    s.row_source = idx.iter().map(|&i| loaded.row_source[i]).collect();
-    Ok(Some(s))
+    Ok(Some(loaded.with_rows(&idx)?))
 }
 
 /// What a sample is, in words (the train report and the pitfall evidence say it alike).

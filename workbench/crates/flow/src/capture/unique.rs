@@ -27,7 +27,11 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use shared::packet::ipv6_ext::skip_extension_headers;
 use shared::packet::{parse_ethernet, FrameBytes, ETHERTYPE_QINQ, ETHERTYPE_VLAN};
+
+/// Bytes of the fixed IPv6 header.
+const IPV6_HEADER_BYTES: usize = 40;
 use shared::FlowKey;
 
 /// How far one pass moves an initiator's address.
@@ -114,9 +118,27 @@ impl PassRewriter {
         let Some(l3) = network_offset(frame) else {
             return false;
         };
+        // IPv6: the transport header follows the extension headers the parser walked (their
+        // checksum fields are not at a fixed 40 bytes from the IP header).
+        let ext_bytes = if parsed.ip_version == 6 {
+            let Some(&next_header) = frame.get(l3 + 6) else {
+                return false;
+            };
+            let bytes = FrameBytes {
+                data: frame,
+                wire_len_bytes,
+            };
+            match skip_extension_headers(&bytes, l3 + IPV6_HEADER_BYTES, next_header) {
+                Ok((_, ext_bytes)) => ext_bytes as usize,
+                Err(_) => return false,
+            }
+        } else {
+            0
+        };
         rewrite_ip(
             frame,
             l3,
+            ext_bytes,
             parsed.ip_version == 4,
             parsed.proto,
             from_initiator,
@@ -139,7 +161,15 @@ fn network_offset(frame: &[u8]) -> Option<usize> {
 
 /// Moves the initiator's address (the source when `from_initiator`, else the destination) and
 /// updates the checksums that cover it.
-fn rewrite_ip(frame: &mut [u8], l3: usize, v4: bool, proto: u8, from_initiator: bool, pass: u64) -> bool {
+fn rewrite_ip(
+    frame: &mut [u8],
+    l3: usize,
+    ipv6_ext_bytes: usize,
+    v4: bool,
+    proto: u8,
+    from_initiator: bool,
+    pass: u64,
+) -> bool {
     let Some(&version_ihl) = frame.get(l3) else {
         return false;
     };
@@ -148,7 +178,7 @@ fn rewrite_ip(frame: &mut [u8], l3: usize, v4: bool, proto: u8, from_initiator: 
         (at, 4, l3 + usize::from(version_ihl & 0x0f) * 4)
     } else {
         let at = if from_initiator { l3 + 8 } else { l3 + 24 };
-        (at, 16, l3 + 40)
+        (at, 16, l3 + IPV6_HEADER_BYTES + ipv6_ext_bytes)
     };
     let Some(old) = frame.get(addr_at..addr_at + addr_len).map(<[u8]>::to_vec) else {
         return false;
@@ -306,6 +336,59 @@ mod tests {
         assert!(r.rewrite(&mut cut, full.len() as u32));
         let expect = tcp(Ipv4Addr::new(10, 11, 1, 1), 1, b, 2, TCP_SYN);
         assert_eq!(cut, expect[..cut.len()]);
+    }
+
+    /// The one's-complement sum of `bytes` as 16-bit words (an odd last byte padded).
+    fn sum16(bytes: &[u8]) -> u32 {
+        bytes
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+            .sum()
+    }
+
+    /// Ethernet + IPv6 (source `src`) + an 8-byte destination-options header + TCP with its
+    /// checksum computed over the pseudo-header, as a sender would.
+    fn ipv6_tcp_behind_destination_options(src: [u8; 16]) -> Vec<u8> {
+        let dst = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+        let payload = b"abc";
+        let mut tcp = vec![0u8; 20];
+        tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        tcp[2..4].copy_from_slice(&443u16.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = TCP_SYN;
+        tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
+        tcp.extend_from_slice(payload);
+        let tcp_len = tcp.len() as u32;
+        let mut sum = sum16(&src) + sum16(&dst) + tcp_len + 6 + sum16(&tcp);
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        tcp[16..18].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        let options = [6u8, 0, 1, 4, 0, 0, 0, 0]; // next header TCP, 8 bytes, PadN
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&0x86ddu16.to_be_bytes());
+        frame.extend_from_slice(&[0x60, 0, 0, 0]);
+        frame.extend_from_slice(&((options.len() + tcp.len()) as u16).to_be_bytes());
+        frame.extend_from_slice(&[60, 64]); // destination options, hop limit
+        frame.extend_from_slice(&src);
+        frame.extend_from_slice(&dst);
+        frame.extend_from_slice(&options);
+        frame.extend_from_slice(&tcp);
+        frame
+    }
+
+    #[test]
+    fn ipv6_behind_extension_headers_is_rewritten_at_its_transport_header() {
+        let src = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let mut r = PassRewriter::new();
+        r.start_pass(1);
+        let mut frame = ipv6_tcp_behind_destination_options(src);
+        assert!(whole(&mut r, &mut frame));
+        let moved: [u8; 16] = frame[22..38].try_into().expect("16 bytes");
+        assert_ne!(moved, src);
+        // Exactly the frame a sender with the moved address would have built: the extension
+        // header and the ports untouched, the TCP checksum the one over the new address.
+        assert_eq!(frame, ipv6_tcp_behind_destination_options(moved));
     }
 
     #[test]
