@@ -28,6 +28,23 @@ pub struct MappedColumn {
     pub derived_from: Vec<String>,
 }
 
+impl MappedColumn {
+    /// The columns of the table (`columns`: its names) this feature is read from: its own
+    /// column, or a derived feature's inputs, and the packet count a `MinusHeaders` conversion
+    /// takes the headers off with.
+    pub fn input_columns(&self, columns: &[String]) -> Vec<String> {
+        let mut inputs = if self.derived_from.is_empty() {
+            vec![self.column.clone()]
+        } else {
+            self.derived_from.clone()
+        };
+        if let Conversion::MinusHeaders { packets } = self.convert {
+            inputs.extend(columns.iter().filter(|c| column_key(c) == packets).cloned());
+        }
+        inputs
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct UnmappedColumn {
     pub column: String,

@@ -32,7 +32,7 @@ mod usable;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use polars::prelude::{BooleanChunked, DataFrame, PlSmallStr};
+use polars::prelude::{BooleanChunked, DataFrame, IdxCa, IdxSize, PlSmallStr, PolarsError};
 use serde::{Deserialize, Serialize};
 
 pub use clean::ColumnHealth;
@@ -331,28 +331,34 @@ impl LoadedDataset {
         self.frame.height()
     }
 
-    /// The table of these rows only (indices into this one, in the order given), every per-row
-    /// field picked alike and the rest copied: no clone of the whole table's per-row vectors
-    /// (a sample of a 2.8M-row table is taken beside the table, not beside two of it).
-    pub(crate) fn with_rows(&self, idx: &[usize]) -> Result<LoadedDataset, polars::prelude::PolarsError> {
-        use polars::prelude::{IdxCa, IdxSize};
+    /// The table of these rows only (indices into this one, in the order given): a sample.
+    pub(crate) fn with_rows(&self, idx: &[usize]) -> Result<LoadedDataset, PolarsError> {
         let take = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());
-        let pick = |v: &[String]| idx.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
-        Ok(LoadedDataset {
-            frame: self.frame.take(&take)?,
+        Ok(self.rows_of(self.frame.take(&take)?, idx))
+    }
+
+    /// This table with `frame` (its rows `idx`, in that order) and every per-row field picked
+    /// alike, the rest copied: never a clone of the whole table's per-row vectors (a sample or
+    /// the cleaned rows of a 2.8M-row table are made beside the table, not beside two of it).
+    fn rows_of(&self, frame: DataFrame, idx: &[usize]) -> LoadedDataset {
+        fn pick<T: Clone>(v: &[T], idx: &[usize]) -> Vec<T> {
+            idx.iter().map(|&i| v[i].clone()).collect()
+        }
+        LoadedDataset {
+            frame,
             kind: self.kind,
             kind_reason: self.kind_reason.clone(),
             sources: self.sources.clone(),
             label_column: self.label_column.clone(),
             class_column: self.class_column.clone(),
-            malicious: idx.iter().map(|&i| self.malicious[i]).collect(),
-            class: pick(&self.class),
+            malicious: pick(&self.malicious, idx),
+            class: pick(&self.class, idx),
             time_column: self.time_column.clone(),
-            time_ns: self.time_ns.as_ref().map(|t| idx.iter().map(|&i| t[i]).collect()),
+            time_ns: self.time_ns.as_deref().map(|t| pick(t, idx)),
             host_column: self.host_column.clone(),
-            hosts: self.hosts.as_deref().map(pick),
-            row_source: idx.iter().map(|&i| self.row_source[i]).collect(),
-            row_in_file: idx.iter().map(|&i| self.row_in_file[i]).collect(),
+            hosts: self.hosts.as_deref().map(|h| pick(h, idx)),
+            row_source: pick(&self.row_source, idx),
+            row_in_file: pick(&self.row_in_file, idx),
             first_data_line: self.first_data_line.clone(),
             dropped: self.dropped.clone(),
             health: self.health.clone(),
@@ -361,7 +367,7 @@ impl LoadedDataset {
             from_cache: self.from_cache,
             cache_path: self.cache_path.clone(),
             load_ms: self.load_ms,
-        })
+        }
     }
 
     /// Columns that describe the label, not the traffic, and so are never a model's input: the
@@ -579,24 +585,11 @@ impl LoadedDataset {
             what: "cleaning",
             source,
         })?;
-        Ok(LoadedDataset {
-            frame,
-            malicious: pick(&self.malicious, &mask),
-            class: pick(&self.class, &mask),
-            time_ns: self.time_ns.as_deref().map(|t| pick(t, &mask)),
-            hosts: self.hosts.as_deref().map(|h| pick(h, &mask)),
-            row_source: pick(&self.row_source, &mask),
-            row_in_file: pick(&self.row_in_file, &mask),
-            ..self.clone()
-        })
+        let idx: Vec<usize> = mask
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &k)| k.then_some(i))
+            .collect();
+        Ok(self.rows_of(frame, &idx))
     }
-}
-
-/// The items of `v` whose `mask` entry is true.
-fn pick<T: Clone>(v: &[T], mask: &[bool]) -> Vec<T> {
-    v.iter()
-        .zip(mask)
-        .filter(|(_, k)| **k)
-        .map(|(x, _)| x.clone())
-        .collect()
 }

@@ -12,7 +12,6 @@ use serde::Serialize;
 use crate::dataset::clean::{CLASS_NAMES, HOST_NAMES, LABEL_NAMES, TIME_NAMES};
 use crate::dataset::detect::column_key;
 use crate::dataset::kernel_map::kernel_mapping_for;
-use crate::dataset::kernel_units::Conversion;
 use crate::dataset::projection::{self, TableHeader};
 use crate::dataset::{self, DataError, LoadOptions, LoadedDataset};
 
@@ -34,14 +33,7 @@ pub fn needed(header: &TableHeader, label: Option<&str>) -> Vec<String> {
     let mut wanted: Vec<String> = Vec::new();
     let mapping = kernel_mapping_for(header.kind, &header.columns);
     for m in &mapping.mapped {
-        if m.derived_from.is_empty() {
-            wanted.push(m.column.clone());
-        } else {
-            wanted.extend(m.derived_from.iter().cloned());
-        }
-        if let Conversion::MinusHeaders { packets } = m.convert {
-            wanted.push(packets.to_string());
-        }
+        wanted.extend(m.input_columns(&header.columns));
     }
     let names = LABEL_NAMES
         .iter()

@@ -296,23 +296,7 @@ pub fn used_columns(loaded: &LoadedDataset, spec: &str) -> Option<Vec<String>> {
         },
     )
     .ok()?;
-    let mut used: Vec<String> = Vec::new();
-    for m in &mapped {
-        if m.derived_from.is_empty() {
-            used.push(m.column.clone());
-        } else {
-            used.extend(m.derived_from.iter().cloned());
-        }
-        if let crate::dataset::kernel_units::Conversion::MinusHeaders { packets } = m.convert {
-            used.extend(
-                columns
-                    .iter()
-                    .filter(|c| crate::dataset::detect::column_key(c) == packets)
-                    .cloned(),
-            );
-        }
-    }
-    Some(used)
+    Some(mapped.iter().flat_map(|m| m.input_columns(&columns)).collect())
 }
 
 /// For the file split: each row's source file as its rank in time, and the files in that order.
