@@ -12,7 +12,7 @@ use serde::Serialize;
 use shared::model::MAX_DEPTH;
 
 use crate::output::Output;
-use workbench_data::dataset::{self, LoadOptions};
+use workbench_data::dataset::{self, DatasetKind, LoadOptions};
 use workbench_data::train::choose::SplitOption;
 use workbench_data::train::columns::{self, ColumnsRead};
 use workbench_data::train::dataset_features::DatasetReport;
@@ -91,6 +91,13 @@ pub struct TrainArgs {
     /// The label column (detected for known datasets).
     #[arg(long)]
     pub label: Option<String>,
+    /// Read the tables as this dataset kind instead of detecting it (as `inspect --kind`).
+    #[arg(long, value_enum)]
+    pub kind: Option<DatasetKind>,
+    /// Also drop exact duplicate rows while cleaning, as `inspect --drop-duplicates` does.
+    /// Duplicates are judged over every column, so every column is read (more memory).
+    #[arg(long)]
+    pub drop_duplicates: bool,
     /// Comma list of labels that count as malicious (default: everything but benign/normal).
     #[arg(long)]
     pub positive: Option<String>,
@@ -231,6 +238,11 @@ fn check(args: &TrainArgs) -> Result<()> {
     if captures > 0 && args.sample_rows.is_some() {
         bail!("--sample-rows samples a table's rows; captures are read whole (make a table of them with `workbench features`)");
     }
+    if captures > 0 && (args.kind.is_some() || args.drop_duplicates) {
+        bail!(
+            "--kind and --drop-duplicates are for tables; captures are read by `workbench features`'s rules"
+        );
+    }
     if captures == 0 && args.labels.is_some() {
         bail!("--labels labels captures; a table carries its own label column (see --label)");
     }
@@ -286,11 +298,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         // Only the columns a kernel-feature model reads at the end of the flow (a dataset-feature
         // model reads them all, a decision-point table its own bookkeeping columns too).
-        let projected = args.features.trim() != "dataset" && args.at != Some(At::DecisionPoints);
+        // Duplicates are rows equal in every column: judged on fewer, more rows would go.
+        let projected =
+            args.features.trim() != "dataset" && args.at != Some(At::DecisionPoints) && !args.drop_duplicates;
         let (loaded, read) = columns::load(
             &args.data,
             &LoadOptions {
                 label: args.label.clone(),
+                kind: args.kind,
+                drop_duplicates: args.drop_duplicates,
                 no_cache: args.no_cache,
                 cache_dir: args.cache_dir.clone(),
                 ..Default::default()

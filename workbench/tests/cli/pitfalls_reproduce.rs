@@ -29,13 +29,15 @@ fn at<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
     path.iter().fold(v, |v, k| &v[*k])
 }
 
-/// Runs `inspect --json` on `data`, then every split's `reproduce` command (in a temporary
-/// folder, where it writes its model); returns the split comparison's evidence and the number of
-/// splits with figures.
-fn figures_match_train(data: &Path) -> (Value, usize) {
+/// Runs `inspect --json` on `data` (with `inspect_args`), then every split's `reproduce` command
+/// (in a temporary folder, where it writes its model); returns the split comparison's evidence
+/// and the number of splits with figures.
+fn figures_match_train(data: &Path, inspect_args: &[&str]) -> (Value, usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = data.to_str().expect("utf-8 path");
-    let report_doc = workbench_json(&["inspect", "--no-cache", "--json", data]);
+    let mut args = vec!["inspect", "--no-cache", "--json", data];
+    args.extend_from_slice(inspect_args);
+    let report_doc = workbench_json(&args);
     let evidence = report_doc["findings"]
         .as_array()
         .expect("findings")
@@ -91,7 +93,7 @@ fn figures_match_train(data: &Path) -> (Value, usize) {
 
 #[test]
 fn split_figures_are_train_figures_on_the_wednesday_slice() {
-    let (evidence, scored) = figures_match_train(&shared_data(WEDNESDAY));
+    let (evidence, scored) = figures_match_train(&shared_data(WEDNESDAY), &[]);
     // Random and time: every slowloris row comes from one host, which `train` refuses to split by.
     assert_eq!(scored, 2, "{evidence}");
     assert!(
@@ -111,6 +113,29 @@ fn split_figures_are_train_figures_on_the_wednesday_slice() {
     ));
 }
 
+/// A table inspected with `--drop-duplicates` and `--kind`: the lines read it the same way (the
+/// Wednesday slice has 3 duplicate rows; without the flags `train` fitted on them and printed
+/// other rows and F1).
+#[test]
+fn reproduce_reads_the_table_as_inspect_was_told_to() {
+    let (evidence, scored) = figures_match_train(
+        &shared_data(WEDNESDAY),
+        &["--drop-duplicates", "--kind", "cic-traffic-labelling"],
+    );
+    assert_eq!(scored, 2, "{evidence}");
+    let line = evidence["splits"]["random"]["reproduce"].as_str().expect("line");
+    assert!(
+        line.contains(" --kind cic-traffic-labelling ") && line.contains(" --drop-duplicates "),
+        "{line}"
+    );
+    let rows = |s: &Value| s["rows_train"].as_u64().expect("rows") + s["rows_test"].as_u64().expect("rows");
+    assert_eq!(
+        rows(&evidence["splits"]["random"]),
+        30_230,
+        "3 duplicates dropped: {evidence}"
+    );
+}
+
 #[test]
 fn split_figures_are_train_figures_on_a_generated_sample() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -125,7 +150,7 @@ fn split_figures_are_train_figures_on_a_generated_sample() {
         table.to_str().expect("path"),
         "--json",
     ]);
-    let (evidence, scored) = figures_match_train(&table);
+    let (evidence, scored) = figures_match_train(&table, &[]);
     assert_eq!(scored, 3, "random, time and host: {evidence}");
     // Captures are read whole: a sample of them is refused with the way to a table.
     let out = crate::common::workbench(&[
@@ -161,7 +186,7 @@ fn split_figures_are_train_figures_on_a_sampled_table() {
     }
     let path = dir.path().join("wednesday-x7.csv");
     std::fs::write(&path, big).expect("write");
-    let (evidence, scored) = figures_match_train(&path);
+    let (evidence, scored) = figures_match_train(&path, &[]);
     assert_eq!(scored, 2, "{evidence}");
     let line = evidence["splits"]["random"]["reproduce"].as_str().expect("line");
     assert!(line.contains("--sample-rows 200000"), "{line}");
@@ -192,7 +217,7 @@ fn split_figures_are_train_figures_without_kernel_features() {
     }
     let path = dir.path().join("no-kernel-columns.csv");
     std::fs::write(&path, csv).expect("write");
-    let (evidence, scored) = figures_match_train(&path);
+    let (evidence, scored) = figures_match_train(&path, &[]);
     assert_eq!(scored, 1, "random only: no time, no host: {evidence}");
     let line = evidence["splits"]["random"]["reproduce"].as_str().expect("line");
     assert!(line.contains("--features dataset"), "{line}");

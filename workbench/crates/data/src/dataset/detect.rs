@@ -25,6 +25,9 @@ pub enum DatasetKind {
     Generic,
 }
 
+/// The kind's reason when `--kind` named it (a loaded table's `kind_reason` starts with it).
+pub(crate) const FORCED: &str = "forced with --kind";
+
 impl DatasetKind {
     /// The name `--kind`, the JSON reports and the model files use (`cic_traffic_labelling`).
     pub fn key(self) -> &'static str {
@@ -232,7 +235,7 @@ pub fn detect_named(
     let has = |k: &str| keys.iter().any(|x| x == k);
     let kernel_names = FEATURES.iter().filter(|f| has(&column_key(f.name))).count();
     let (kind, reason) = if let Some(k) = forced {
-        (k, "forced with --kind".to_string())
+        (k, FORCED.to_string())
     } else if has("flowid") && (has("sourceip") || has("srcip")) && has("flowduration") {
         (
             DatasetKind::CicTrafficLabelling,
@@ -314,7 +317,7 @@ pub fn detect(first: &[String], forced: Option<DatasetKind>, file: &str) -> Resu
             }
             return Ok(Detected {
                 kind: k,
-                reason: "forced with --kind".into(),
+                reason: FORCED.into(),
                 has_header: !is_data,
                 names: Some(names),
             });

@@ -23,6 +23,7 @@ pub mod layout;
 pub(crate) mod parquet_check;
 pub(crate) mod projection;
 mod repeated_header;
+mod row_views;
 mod rows;
 pub mod sniff;
 pub(crate) mod source;
@@ -405,6 +406,16 @@ impl LoadedDataset {
         }
     }
 
+    /// Whether the kind was given with `--kind` rather than detected.
+    pub fn kind_forced(&self) -> bool {
+        self.kind_reason.starts_with(detect::FORCED)
+    }
+
+    /// Whether cleaning drops exact duplicate rows too (`--drop-duplicates`).
+    pub fn drops_duplicates(&self) -> bool {
+        self.drop_duplicates
+    }
+
     /// Every column name of the cleaned table, in order.
     pub fn column_names(&self) -> Vec<String> {
         self.frame
@@ -489,7 +500,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
         }
     };
     phase("cache", started);
-    let derived = clean::derive(&frame, &meta)?;
+    let derived = row_views::derive(&frame, &meta)?;
     let (row_source, row_in_file) = row_sources(&meta.file_rows, frame.height());
     // Lines only when every row's file is known (the counts add up).
     let first_data_line = if meta.file_rows.iter().sum::<usize>() == frame.height() {

@@ -105,6 +105,13 @@ fn reproduce(ds: &LoadedDataset, spec: &str, kind: SplitKind, sampled: bool, one
     if column_key(&ds.label_column) != "label" {
         words.extend(["--label".into(), ds.label_column.clone()]);
     }
+    // Read as inspect read it: the kind it was told, the duplicates it dropped.
+    if ds.kind_forced() {
+        words.extend(["--kind".into(), ds.kind.key().replace('_', "-")]);
+    }
+    if ds.drops_duplicates() {
+        words.push("--drop-duplicates".into());
+    }
     words.extend(["--split".into(), kind.name().to_string()]);
     if sampled {
         words.extend(["--sample-rows".into(), MAX_FIT_ROWS.to_string()]);
