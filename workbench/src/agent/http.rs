@@ -243,9 +243,13 @@ impl Server {
             let worker = std::thread::Builder::new()
                 .name("http-conn".into())
                 .spawn(move || {
-                    let reserve = slot.reserve;
-                    if let Err(e) = answer(stream, handler.as_ref(), reserve) {
-                        drop(slot);
+                    let (reserve, mut stream) = (slot.reserve, stream);
+                    let answered = answer(&mut stream, handler.as_ref(), reserve);
+                    // The slot given back before the connection closes: a client that saw the
+                    // close and comes back at once (a kubelet's next probe) finds it free.
+                    drop(slot);
+                    drop(stream);
+                    if let Err(e) = answered {
                         let peer = peer.map_or_else(|| "?".to_string(), |a| a.to_string());
                         let msg = format!("http: request from {peer}: {e}");
                         if let Some(l) = throttle.line(Instant::now(), msg) {
@@ -398,7 +402,7 @@ fn refuse(mut stream: TcpStream) {
 
 /// Reads one request's head and answers it. On a reserve slot, only quick paths, and a
 /// shorter deadline.
-fn answer(mut stream: TcpStream, handler: &dyn Handler, reserve: bool) -> std::io::Result<()> {
+fn answer(stream: &mut TcpStream, handler: &dyn Handler, reserve: bool) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     // For the whole request, not per read: a client sending a byte now and then must not hold
     // a connection slot for long, and a probe's request is one small packet.

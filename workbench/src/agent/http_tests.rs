@@ -85,9 +85,10 @@ fn a_client_trickling_bytes_is_cut_off_at_the_request_time() {
             std::thread::sleep(Duration::from_millis(400));
         }
     });
-    let (stream, _) = listener.accept().expect("accept");
+    let (mut stream, _) = listener.accept().expect("accept");
     let started = Instant::now();
-    let e = answer(stream, &Fixed, false).expect_err("cut off");
+    let e = answer(&mut stream, &Fixed, false).expect_err("cut off");
+    drop(stream);
     assert!(e.to_string().contains("no complete request within 2 s"), "{e}");
     assert!(
         started.elapsed() < Duration::from_secs(3),
@@ -125,21 +126,53 @@ fn idle_connections_neither_delay_a_request_nor_outlive_the_request_time() {
     }
 }
 
+/// An attempt whose timed premise did not hold: the machine was too slow, and the idle
+/// connections the checks rely on may already have been dropped by the server (what it saw).
+struct TooSlow(String);
+
+/// Ok while less than `limit` has passed since `since`: what was observed before this call
+/// happened while connections opened at `since` were still held (the server keeps an idle one
+/// for `limit` from when it took it, which is after `since`).
+fn within(since: Instant, limit: Duration, what: &str) -> Result<(), TooSlow> {
+    match since.elapsed() {
+        t if t < limit => Ok(()),
+        t => Err(TooSlow(format!("{what} after {t:?}, past {limit:?}"))),
+    }
+}
+
 #[test]
 fn with_every_general_slot_idle_health_is_answered_on_the_reserve_and_the_rest_refused() {
+    // Each attempt on a new server; one the machine was too slow for (a loaded CI runner)
+    // proves nothing either way and is made again.
+    let mut slow = Vec::new();
+    for _ in 0..5 {
+        match every_general_slot_idle_attempt() {
+            Ok(()) => return,
+            Err(TooSlow(what)) => slow.push(what),
+        }
+    }
+    panic!("no attempt finished within its timed premise: {slow:?}");
+}
+
+fn every_general_slot_idle_attempt() -> Result<(), TooSlow> {
     let addr = serve();
-    // The general slots, filled from as many addresses as the per-peer limit needs.
+    // The general slots, filled from as many addresses as the per-peer limit needs. They are
+    // taken before any later connection (the accept queue is in order), and held for the
+    // request time: every reply below counts only if it came before that ran out.
+    let filled = Instant::now();
     let _general: Vec<TcpStream> = (0..MAX_CONNECTIONS.div_ceil(MAX_PER_PEER) as u8)
         .flat_map(|i| idle(lo(10 + i), &addr, MAX_PER_PEER))
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    let general_held = || within(filled, REQUEST_TIME, "the general slots were given back");
     let started = Instant::now();
     for _ in 0..5 {
         let reply = get(&addr, "/healthz");
+        general_held()?;
         assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
     }
     // Anything else on a reserve slot: a 503 at once, not a render.
     let reply = get(&addr, "/slow");
+    general_held()?;
     assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
     assert!(reply.contains("only health checks"), "{reply}");
     assert!(
@@ -153,33 +186,32 @@ fn with_every_general_slot_idle_health_is_answered_on_the_reserve_and_the_rest_r
         .expect("timeout");
     let started = Instant::now();
     let n = held.read(&mut [0u8; 16]).expect("closed by the server");
-    assert_eq!(n, 0);
     let took = started.elapsed();
+    general_held()?;
+    assert_eq!(n, 0);
     assert!(
-        took >= QUICK_TIME - Duration::from_millis(50) && took < QUICK_TIME + Duration::from_millis(400),
+        took >= QUICK_TIME - Duration::from_millis(50) && took < REQUEST_TIME,
         "{took:?}"
     );
-    // One address gets no more than its share of the reserve, another one is answered.
-    // (Everything below within the quick time, while the reserve connections are held.)
+    // One address gets no more than its share of the reserve, another one is answered; all
+    // of it while the share is held (the quick time from when it was opened).
+    let opened = Instant::now();
     let _share = idle(lo(31), &addr, RESERVE_PER_PEER);
     std::thread::sleep(Duration::from_millis(50));
-    let started = Instant::now();
-    let reply = get_from(lo(31), &addr, "/healthz");
-    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
-    let reply = get_from(lo(32), &addr, "/healthz");
-    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    let over_share = get_from(lo(31), &addr, "/healthz");
+    let other = get_from(lo(32), &addr, "/healthz");
     // The reserve filled too: a 503 at once.
     let _rest: Vec<TcpStream> = (0..(HEALTH_RESERVE - RESERVE_PER_PEER) as u8)
         .map(|i| connect_from(lo(40 + i), &addr))
         .collect();
     std::thread::sleep(Duration::from_millis(50));
-    let reply = get(&addr, "/healthz");
-    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
-    assert!(
-        started.elapsed() < QUICK_TIME - Duration::from_millis(150),
-        "{:?}",
-        started.elapsed()
-    );
+    let full = get(&addr, "/healthz");
+    within(opened, QUICK_TIME, "the reserve share was given back")?;
+    general_held()?;
+    assert!(over_share.starts_with("HTTP/1.1 503"), "{over_share}");
+    assert!(other.starts_with("HTTP/1.1 200 OK"), "{other}");
+    assert!(full.starts_with("HTTP/1.1 503"), "{full}");
+    Ok(())
 }
 
 #[test]
@@ -215,8 +247,10 @@ fn one_address_gets_at_most_its_share_of_the_slots_and_is_refused_at_once_past_i
         let started = Instant::now();
         let reply = get_from(lo(53), &addr, "/healthz");
         assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+        // Within a kubelet's default probe timeout (1 s); a poll queued behind the flood would
+        // wait out the request time (2 s).
         assert!(
-            started.elapsed() < Duration::from_millis(500),
+            started.elapsed() < Duration::from_secs(1),
             "{:?}",
             started.elapsed()
         );

@@ -31,6 +31,8 @@ const WAIT: Duration = Duration::from_secs(15);
 pub(crate) struct Agent {
     pub(crate) child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The thread collecting `lines`: it ends when the agent's stderr closes.
+    reader: Option<std::thread::JoinHandle<()>>,
     addr: String,
 }
 
@@ -51,7 +53,7 @@ impl Agent {
         let stderr = child.stderr.take().expect("stderr");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 crate::common::report(&format!("  | {line}"));
                 sink.lock().expect("lines").push(line);
@@ -60,6 +62,7 @@ impl Agent {
         let mut agent = Agent {
             child,
             lines,
+            reader: Some(reader),
             addr: String::new(),
         };
         let serving = agent.wait_for("serving http://");
@@ -114,11 +117,16 @@ impl Agent {
     }
 
     /// SIGTERM, the exit status and every line the agent logged.
-    pub(crate) fn stop_logged(self) -> (std::process::ExitStatus, Vec<String>) {
-        let lines = self.lines.clone();
+    pub(crate) fn stop_logged(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let (lines, reader) = (self.lines.clone(), self.reader.take());
         let status = self.stop();
-        // The reader thread ends with the agent's stderr; give it the last lines.
-        std::thread::sleep(Duration::from_millis(200));
+        // The reader thread ends with the agent's stderr, once it has the last lines: waited
+        // for (a fixed pause lost the exit's lines on a loaded machine), bounded in case a
+        // child of the agent still held the pipe.
+        let deadline = Instant::now() + WAIT;
+        while reader.as_ref().is_some_and(|r| !r.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let logged = lines.lock().expect("lines").clone();
         (status, logged)
     }

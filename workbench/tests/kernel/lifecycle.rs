@@ -394,6 +394,12 @@ fn replay_loop_and_live_stream_end_cleanly_on_a_signal() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let live = spawn(&["live", "--iface", &recv, "--jsonl"]);
+    let probe_packets = || {
+        workbench_kernel::flows::read_stats(&recv)
+            .map(|s| s.get("packets").copied().unwrap_or(0))
+            .expect("the probe's statistics")
+    };
+    let before = probe_packets();
     let capture = pcap("mixed-demo.pcap");
     let replay = spawn(&[
         "replay",
@@ -407,7 +413,21 @@ fn replay_loop_and_live_stream_end_cleanly_on_a_signal() {
         "--loop",
         "--json",
     ]);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Each signalled once it is at work (its handlers are installed before that), however long
+    // a start takes on a loaded machine: live reading the ring (a BPF map fd), replay sending
+    // (a few stray frames, IPv6 neighbour discovery, are not it).
+    wait_until("live to open the probe's ring", Duration::from_secs(60), || {
+        std::fs::read_dir(format!("/proc/{}/fd", live.id())).is_ok_and(|fds| {
+            fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path()).is_ok_and(|to| to.as_os_str() == "anon_inode:bpf-map")
+            })
+        })
+    });
+    wait_until(
+        "the replay's frames at the probe",
+        Duration::from_secs(60),
+        || probe_packets() >= before + 20,
+    );
     signal(&replay, libc::SIGINT);
     let (code, stdout, stderr) = finish(replay, Duration::from_secs(10));
     assert_eq!(code, Some(0), "Ctrl-C is how --loop ends: {stderr}");

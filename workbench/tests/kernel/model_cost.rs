@@ -229,14 +229,30 @@ fn probe_cost_averages_the_kernel_run_time_of_the_lab_traffic_in_its_window() {
     let h = lab.host_if.as_str();
     workbench_json(&["probe", "attach", "--iface", h, "--json"]);
     workbench_json(&["deploy", path.to_str().expect("utf8"), "--iface", h, "--json"]);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_workbench"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_workbench"))
         .args(["probe", "cost", "--iface", h, "--window-ms", "3000", "--json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn probe cost");
-    // Inside the window: the command has read its starting counters well before this.
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Inside the window: once the command holds its statistics fd, it reads its starting
+    // counters next (microseconds, against the milliseconds the traffic takes to start). How
+    // long a start takes (a debug binary on a loaded machine) is not guessed with a sleep.
+    let started = std::time::Instant::now();
+    while !holds_stats_fd(child.id()) {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            let out = child.wait_with_output().expect("probe cost's output");
+            panic!(
+                "probe cost ended ({status}) before its window: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "probe cost opened no statistics fd within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let sent = 200u32;
     traffic::tcp_segments_from_netns(&lab, 45_101, 9, TCP_SYN, sent).expect("syn");
     let out = child.wait_with_output().expect("probe cost runs");
@@ -255,4 +271,12 @@ fn probe_cost_averages_the_kernel_run_time_of_the_lab_traffic_in_its_window() {
         serde_json::json!(id_string(model.header.model_id))
     );
     assert_eq!(v["bpf_stats_sysctl_before"], v["bpf_stats_sysctl_after"], "{v}");
+}
+
+/// Whether process `pid` holds a BPF_ENABLE_STATS fd (`anon_inode:bpf-stats` in /proc).
+fn holds_stats_fd(pid: u32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+        fds.flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|to| to.as_os_str() == "anon_inode:bpf-stats"))
+    })
 }
