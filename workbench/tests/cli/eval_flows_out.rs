@@ -323,6 +323,73 @@ fn flows_out_refuses_other_extensions_and_names_table_rows_by_line() {
     ));
 }
 
+/// A table with a blank line and a quoted field holding a line break: every later row is
+/// named on the line it starts on (the line was the row's place plus the header's line, so
+/// every row after them was named one or two lines too early).
+#[test]
+fn flows_out_names_the_line_a_row_starts_on_after_blank_lines_and_quoted_breaks() {
+    let dir = TempDir::new("eval-flows-out-lines");
+    let (pcap, labels, model) = trained(dir.path());
+    let plain = dir.path().join("plain.csv");
+    workbench_json(&[
+        "features",
+        s(&pcap),
+        "--labels",
+        s(&labels),
+        "-o",
+        s(&plain),
+        "--json",
+    ]);
+    let text = std::fs::read_to_string(&plain).expect("table");
+    let mut lines = text.lines();
+    let header = lines.next().expect("header");
+    let label_col = header
+        .split(',')
+        .position(|c| c == "attack_type")
+        .expect("attack_type");
+    // Row 3 gets a note over two lines, a blank line follows row 5.
+    let mut out = format!("{header},note\n");
+    let mut starts: Vec<(usize, String)> = Vec::new();
+    let mut line = 2;
+    for (i, row) in lines.enumerate() {
+        starts.push((line, row.split(',').nth(label_col).expect("label").to_string()));
+        if i == 2 {
+            out.push_str(&format!("{row},\"two\nlines\"\n"));
+            line += 2;
+        } else {
+            out.push_str(&format!("{row},-\n"));
+            line += 1;
+        }
+        if i == 4 {
+            out.push('\n');
+            line += 1;
+        }
+    }
+    let table = dir.path().join("lines.csv");
+    std::fs::write(&table, out).expect("write");
+    let rows_out = dir.path().join("rows.jsonl");
+    workbench_json(&[
+        "eval",
+        s(&model),
+        s(&table),
+        "--no-cache",
+        "--flows-out",
+        s(&rows_out),
+        "--json",
+    ]);
+    let rows = jsonl_rows(&rows_out);
+    assert_eq!(rows.len(), starts.len());
+    for (row, (line, label)) in rows.iter().zip(&starts) {
+        assert_eq!(u(&row["line"]), *line as u64, "{row}");
+        assert_eq!(row["label"], label.as_str(), "line {line}");
+    }
+    assert_eq!(
+        u(&rows[5]["line"]),
+        9,
+        "after the two-line row and the blank line"
+    );
+}
+
 #[test]
 fn eval_and_skew_drop_a_table_row_only_for_a_blank_the_model_reads() {
     let dir = TempDir::new("eval-blank");

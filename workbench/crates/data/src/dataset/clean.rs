@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::column_numbers::{column_numbers, label_numbers, ColumnNumbers, LabelNumbers};
 use super::detect::{column_key, DatasetKind};
+use super::row_lines::RowLines;
 use super::source::RawData;
 use super::{BadValue, DataError, DropReason, Dropped, DroppedColumn, LoadOptions};
 
@@ -31,9 +32,9 @@ pub struct Meta {
     /// Rows of each source file, in the order of the sources (the table stacks them).
     #[serde(default)]
     pub file_rows: Vec<usize>,
-    /// Per source: the line its first data row is on (None for Parquet), to name a row's line.
+    /// Per source: the line each data row starts on (None for Parquet), to name a row's line.
     #[serde(default)]
-    pub first_data_line: Vec<Option<usize>>,
+    pub row_lines: Vec<Option<RowLines>>,
 }
 
 /// A column's damaged values, as the TUI's Data tab shows them.
@@ -401,7 +402,7 @@ pub fn clean(raw: RawData, opts: &LoadOptions) -> Result<Cleaned, DataError> {
             health,
             drop_duplicates: opts.drop_duplicates,
             file_rows: raw.file_rows.clone(),
-            first_data_line: raw.first_data_line.clone(),
+            row_lines: raw.row_lines.clone(),
         },
         frame: cleaned,
     })
@@ -483,7 +484,11 @@ fn bad_value(raw: &RawData, row: usize, column: &str, value: String) -> BadValue
             let in_file = row - start;
             return BadValue {
                 file: raw.sources.get(i).cloned().unwrap_or_default(),
-                line: raw.first_data_line.get(i).copied().flatten().map(|l| l + in_file),
+                line: raw
+                    .row_lines
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .map(|l| l.line(in_file)),
                 row: in_file + 1,
                 column: column.to_string(),
                 value,

@@ -87,8 +87,9 @@ fn blocks_in_flight() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16))
 }
 
-/// One block (whole lines) with the given types: by the plain reader when it takes the block on,
-/// else by polars' multi-threaded CSV reader; None when the block holds a double quote. Only the
+/// One block (whole lines) with the given types: by the plain reader when it takes the block on
+/// (true: then one row per line), else by polars' multi-threaded CSV reader (false); None when
+/// the block holds a double quote. Only the
 /// columns `keep` marks are in the table (all with None): the plain reader never stores the
 /// others; polars reads the block whole, the others as text (a value in them is never a reason
 /// to fall back), and it is cut after, since polars given a projection does not refuse a line
@@ -99,12 +100,12 @@ fn parse_block(
     skip: usize,
     sep: u8,
     keep: Option<&[bool]>,
-) -> PolarsResult<Option<DataFrame>> {
+) -> PolarsResult<Option<(DataFrame, bool)>> {
     if bytes.contains(&b'"') {
         return Ok(None);
     }
     if let Some(frame) = super::csv_fast::parse_plain(bytes, schema, skip, sep, keep) {
-        return Ok(Some(frame));
+        return Ok(Some((frame, true)));
     }
     let whole = CsvReadOptions::default()
         .with_has_header(false)
@@ -115,13 +116,14 @@ fn parse_block(
         .with_parse_options(super::csv_read::parse_options(sep))
         .into_reader_with_file_handle(Cursor::new(bytes))
         .finish()?;
-    super::projection::cut(whole, keep).map(Some)
+    super::projection::cut(whole, keep).map(|f| Some((f, false)))
 }
 
 /// The mapped file in blocks of whole lines, [`blocks_in_flight`] parsed at once, stacked in
 /// file order; Err on the first value that does not fit `schema`; None when a block holds a
 /// double quote (a quoted field may hold a line break, so a cut could fall inside a row). Only
 /// the columns `keep` marks are read into the table (all with None): the others never exist.
+/// The flag: every block went through the plain reader, so the file has one row per line.
 pub(super) fn read_mapped(
     map: &Mapped,
     schema: &SchemaRef,
@@ -129,12 +131,13 @@ pub(super) fn read_mapped(
     block_bytes: usize,
     sep: u8,
     keep: Option<&[bool]>,
-) -> PolarsResult<Option<DataFrame>> {
-    type Parse<'s> = std::thread::ScopedJoinHandle<'s, PolarsResult<Option<DataFrame>>>;
+) -> PolarsResult<Option<(DataFrame, bool)>> {
+    type Parse<'s> = std::thread::ScopedJoinHandle<'s, PolarsResult<Option<(DataFrame, bool)>>>;
     let ranges = block_ranges(map.bytes(), block_bytes);
     let in_flight = blocks_in_flight();
     std::thread::scope(|s| {
         let mut frame: Option<DataFrame> = None;
+        let mut plain = true;
         let mut pending: std::collections::VecDeque<(std::ops::Range<usize>, Parse<'_>)> =
             std::collections::VecDeque::new();
         // The oldest block's table onto the stack; false when that block holds a quote.
@@ -148,9 +151,10 @@ pub(super) fn read_mapped(
                     .map_err(|_| PolarsError::ComputeError("a CSV reader thread panicked".into()))??;
                 // Its text is no longer needed: out of the process's memory (still in the page cache).
                 map.dont_need(range);
-                let Some(part) = part else {
+                let Some((part, part_plain)) = part else {
                     return Ok(false);
                 };
+                plain &= part_plain;
                 match &mut frame {
                     None => frame = Some(part),
                     Some(acc) => {
@@ -183,9 +187,9 @@ pub(super) fn read_mapped(
                 return Ok(None);
             }
         }
-        Ok(Some(frame.unwrap_or_else(|| {
-            DataFrame::empty_with_schema(&super::projection::kept_schema(schema, keep))
-        })))
+        let frame = frame
+            .unwrap_or_else(|| DataFrame::empty_with_schema(&super::projection::kept_schema(schema, keep)));
+        Ok(Some((frame, plain)))
     })
 }
 

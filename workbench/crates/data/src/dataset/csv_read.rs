@@ -10,6 +10,7 @@ use polars::prelude::*;
 
 use super::csv_blocks::{read_mapped, Mapped};
 use super::projection::cut;
+use super::row_lines::RowLines;
 use super::source::{Content, SourceFile};
 use super::DataError;
 
@@ -227,7 +228,7 @@ fn read_typed(
     has_header: bool,
     sep: u8,
     keep: Option<&[bool]>,
-) -> PolarsResult<DataFrame> {
+) -> PolarsResult<(DataFrame, bool)> {
     read_typed_blocks(c, names, numeric, has_header, BLOCK_BYTES, sep, keep)
 }
 
@@ -239,7 +240,7 @@ fn read_typed_blocks(
     block_bytes: usize,
     sep: u8,
     keep: Option<&[bool]>,
-) -> PolarsResult<DataFrame> {
+) -> PolarsResult<(DataFrame, bool)> {
     let schema: Schema = names
         .iter()
         .zip(numeric)
@@ -250,32 +251,43 @@ fn read_typed_blocks(
         .collect();
     let schema = Arc::new(schema);
     let skip = usize::from(has_header);
+    // Only the plain reader vouches for one row per line (false: the rows' lines are scanned).
+    let whole = |r: PolarsResult<DataFrame>| r.map(|f| (f, false));
     let path = match c {
-        Content::Bytes(b) => return typed_reader(buffer(b.clone()), &schema, skip, sep, keep),
+        Content::Bytes(b) => return whole(typed_reader(buffer(b.clone()), &schema, skip, sep, keep)),
         Content::Path(p) => p,
     };
     let file = File::open(path)?;
     let map = match Mapped::open(&file) {
         Ok(Some(map)) => map,
-        Ok(None) => return typed_reader(buffer(Vec::new()), &schema, 0, sep, keep),
+        Ok(None) => return whole(typed_reader(buffer(Vec::new()), &schema, 0, sep, keep)),
         // A file system that cannot map files: read it whole, as a zip entry is.
-        Err(_) => return typed_reader(buffer(std::fs::read(path)?), &schema, skip, sep, keep),
+        Err(_) => {
+            return whole(typed_reader(
+                buffer(std::fs::read(path)?),
+                &schema,
+                skip,
+                sep,
+                keep,
+            ))
+        }
     };
-    if let Some(frame) = read_mapped(&map, &schema, skip, block_bytes, sep, keep)? {
-        return Ok(frame);
+    if let Some(read) = read_mapped(&map, &schema, skip, block_bytes, sep, keep)? {
+        return Ok(read);
     }
     // Quoted fields: one piece through the scanner.
     drop(map);
-    typed_reader(
+    whole(typed_reader(
         ScanSources::Files(Arc::from(vec![file])),
         &schema,
         skip,
         sep,
         keep,
-    )
+    ))
 }
 
 /// The CSV source as a table of the columns `keep` marks (per name; None: all of them).
+#[cfg(test)]
 pub(super) fn read_csv(
     src: &SourceFile,
     c: Content,
@@ -284,6 +296,19 @@ pub(super) fn read_csv(
     sep: u8,
     keep: Option<&[bool]>,
 ) -> Result<DataFrame, DataError> {
+    read_csv_lines(src, c, names, has_header, sep, keep).map(|(frame, _)| frame)
+}
+
+/// As [`read_csv`], with the line each row starts on (None when it cannot be told: no line is
+/// named then, rather than a wrong one).
+pub(super) fn read_csv_lines(
+    src: &SourceFile,
+    c: Content,
+    names: &[String],
+    has_header: bool,
+    sep: u8,
+    keep: Option<&[bool]>,
+) -> Result<(DataFrame, Option<RowLines>), DataError> {
     let name = src.display_name();
     let numeric = numeric_columns(&c, &name, names.len(), has_header, sep)?;
     // Only the columns read decide whether a typed read is worth trying.
@@ -296,11 +321,18 @@ pub(super) fn read_csv(
     } else {
         None
     };
-    let result = match typed {
-        Some(frame) => Ok(frame),
-        None => read_text(&c, names, has_header, sep, keep),
+    let (result, plain) = match typed {
+        Some((frame, plain)) => (Ok(frame), plain),
+        None => (read_text(&c, names, has_header, sep, keep), false),
     };
-    finish_csv(&name, &c, names, result, sep)
+    let (frame, read_rows, removed) = finish_csv(&name, &c, names, result, sep)?;
+    let skip = usize::from(has_header);
+    let lines = if plain && removed.is_empty() {
+        Some(RowLines::from_line(1 + skip))
+    } else {
+        super::row_lines::scanned(&c, sep, skip, read_rows, &removed)
+    };
+    Ok((frame, lines))
 }
 
 /// Every column as text (the fallback that cannot fail on a value).
@@ -332,14 +364,15 @@ fn read_text(
     cut(whole, keep)
 }
 
-/// Ragged rows to one clear error, blank lines removed.
+/// Ragged rows to one clear error, blank lines removed: the table, the rows read, and which of
+/// them were removed.
 fn finish_csv(
     name: &str,
     c: &Content,
     names: &[String],
     result: PolarsResult<DataFrame>,
     sep: u8,
-) -> Result<DataFrame, DataError> {
+) -> Result<(DataFrame, usize, Vec<usize>), DataError> {
     let ragged = |c: &Content| {
         let sep_name = super::sniff::separator_name(sep);
         let header = names.len();
@@ -379,6 +412,8 @@ fn finish_csv(
                 )))
         }
     };
+    let read_rows = frame.height();
+    let mut removed = Vec::new();
     // Polars fills a short row with nulls; a null in the last column is the cheap hint to look.
     let last_has_nulls = frame.get_columns().last().is_some_and(|l| l.null_count() > 0);
     if last_has_nulls {
@@ -396,9 +431,15 @@ fn finish_csv(
         if blank.iter().any(|&b| b) {
             let keep: BooleanChunked = blank.iter().map(|&b| !b).collect();
             frame = frame.filter(&keep).map_err(|e| DataError::polars(name, "", e))?;
+            removed = blank
+                .iter()
+                .enumerate()
+                .filter(|(_, &b)| b)
+                .map(|(i, _)| i)
+                .collect();
         }
     }
-    Ok(frame)
+    Ok((frame, read_rows, removed))
 }
 
 #[cfg(test)]

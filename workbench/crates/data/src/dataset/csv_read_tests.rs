@@ -27,9 +27,13 @@ fn blocks_cut_at_line_ends_give_the_same_table_as_one_piece() {
     let n = names(&["a", "b", "Label"]);
     let numeric = numeric_columns(&c, "t.csv", 3, true, b',').expect("sample");
     assert_eq!(numeric, [true, true, false]);
-    let whole = read_typed_blocks(&c, &n, &numeric, true, 1 << 20, b',', None).expect("whole");
+    let whole = read_typed_blocks(&c, &n, &numeric, true, 1 << 20, b',', None)
+        .expect("whole")
+        .0;
     // 37-byte blocks: every block boundary falls inside a line, two blocks parse at once.
-    let pieces = read_typed_blocks(&c, &n, &numeric, true, 37, b',', None).expect("blocks");
+    let pieces = read_typed_blocks(&c, &n, &numeric, true, 37, b',', None)
+        .expect("blocks")
+        .0;
     assert_eq!(whole.height(), 501);
     assert!(whole.equals_missing(&pieces));
     // The same as polars' streaming reader over the whole file (the path before blocks).
@@ -143,7 +147,9 @@ fn a_quoted_line_break_in_a_later_block_is_read_in_one_piece() {
     std::fs::write(&p, &text).expect("write");
     let c = Content::Path(p);
     let n = names(&["x", "note"]);
-    let frame = read_typed_blocks(&c, &n, &[true, false], true, 64, b',', None).expect("read");
+    let frame = read_typed_blocks(&c, &n, &[true, false], true, 64, b',', None)
+        .expect("read")
+        .0;
     assert_eq!(frame.height(), 402);
     let note = frame.column("note").expect("note").str().expect("text").clone();
     assert_eq!(note.get(400), Some("two\nlines, one field"));

@@ -23,6 +23,7 @@ pub mod layout;
 pub(crate) mod parquet_check;
 pub(crate) mod projection;
 mod repeated_header;
+mod row_lines;
 mod row_views;
 mod rows;
 pub mod sniff;
@@ -39,6 +40,7 @@ use serde::{Deserialize, Serialize};
 pub use clean::ColumnHealth;
 pub use detect::DatasetKind;
 pub use kernel_map::{kernel_mapping, kernel_mapping_for, KernelMapping};
+pub use row_lines::RowLines;
 
 /// A load failure: always names the file (and line where one is known). A failure of the
 /// system, the zip reader or polars carries that error as its source: the message says what was
@@ -310,8 +312,9 @@ pub struct LoadedDataset {
     pub row_source: Vec<u32>,
     /// Per row: its 0-based place among its file's data rows (see [`LoadedDataset::row_place`]).
     pub row_in_file: Vec<u32>,
-    /// Per source: the line its first data row is on (2 under a header); None for Parquet.
-    pub first_data_line: Vec<Option<usize>>,
+    /// Per source: the line each data row starts on; None for Parquet (and where it could not
+    /// be told).
+    pub row_lines: Vec<Option<RowLines>>,
     /// What [`LoadedDataset::cleaned`] removes (the table here still has those rows).
     pub dropped: Dropped,
     /// Missing, NaN and infinite values per column.
@@ -360,7 +363,7 @@ impl LoadedDataset {
             hosts: self.hosts.as_deref().map(|h| pick(h, idx)),
             row_source: pick(&self.row_source, idx),
             row_in_file: pick(&self.row_in_file, idx),
-            first_data_line: self.first_data_line.clone(),
+            row_lines: self.row_lines.clone(),
             dropped: self.dropped.clone(),
             health: self.health.clone(),
             drop_duplicates: self.drop_duplicates,
@@ -397,11 +400,10 @@ impl LoadedDataset {
         RowPlace {
             file: self.sources.get(source).cloned().unwrap_or_default(),
             line: self
-                .first_data_line
+                .row_lines
                 .get(source)
-                .copied()
-                .flatten()
-                .map(|l| l + in_file),
+                .and_then(Option::as_ref)
+                .map(|l| l.line(in_file)),
             row: in_file + 1,
         }
     }
@@ -503,8 +505,8 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
     let derived = row_views::derive(&frame, &meta)?;
     let (row_source, row_in_file) = row_sources(&meta.file_rows, frame.height());
     // Lines only when every row's file is known (the counts add up).
-    let first_data_line = if meta.file_rows.iter().sum::<usize>() == frame.height() {
-        meta.first_data_line.clone()
+    let row_lines = if meta.file_rows.iter().sum::<usize>() == frame.height() {
+        meta.row_lines.clone()
     } else {
         Vec::new()
     };
@@ -527,7 +529,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
         hosts: derived.hosts,
         row_source,
         row_in_file,
-        first_data_line,
+        row_lines,
         dropped: meta.dropped,
         health: meta.health,
         drop_duplicates: meta.drop_duplicates,
@@ -581,7 +583,7 @@ impl LoadedDataset {
             health: Vec::new(),
             drop_duplicates: self.drop_duplicates,
             file_rows: Vec::new(),
-            first_data_line: Vec::new(),
+            row_lines: Vec::new(),
         }
     }
 

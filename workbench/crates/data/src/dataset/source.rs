@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 pub use super::csv_read::split_fields_by;
-use super::csv_read::{first_lines, read_csv};
+use super::csv_read::{first_lines, read_csv_lines};
 use super::detect::{self, DatasetKind, Detected};
 use super::parquet_check;
+use super::row_lines::RowLines;
 use super::DataError;
 
 /// One table source: a file, or a CSV inside a zip archive.
@@ -52,9 +53,9 @@ pub struct RawData {
     pub sources: Vec<String>,
     /// Rows read from each source, in `sources` order (the file split needs each row's file).
     pub file_rows: Vec<usize>,
-    /// Per source: the line its first data row is on (2 under a header, 1 without one); None for
-    /// Parquet, whose rows have no lines. Messages name a bad value's line with it.
-    pub first_data_line: Vec<Option<usize>>,
+    /// Per source: the line each data row starts on; None for Parquet, whose rows have no lines,
+    /// and for a file whose rows' lines could not be told. Messages name a bad value's line.
+    pub row_lines: Vec<Option<RowLines>>,
     /// Some CSV file is `;`-separated, so its numbers have a decimal comma (`12,5`): read as
     /// text, such values are numbers all the same (`csv_read::decimal_comma`).
     pub decimal_comma: bool,
@@ -373,7 +374,7 @@ pub fn read_all(
     let mut detected: Option<Detected> = None;
     let mut frame: Option<DataFrame> = None;
     let mut file_rows = Vec::with_capacity(files.len());
-    let mut first_data_line = Vec::with_capacity(files.len());
+    let mut row_lines = Vec::with_capacity(files.len());
     let mut decimal_comma = false;
     for src in files {
         let name = src.display_name();
@@ -390,14 +391,14 @@ pub fn read_all(
                 None => detect::detect_named(&names, forced, &name)?,
             };
             detected.get_or_insert(d);
-            first_data_line.push(None);
+            row_lines.push(None);
             f
         } else {
             let (d, names, sep) = csv_header(src, &c, detected.as_ref(), forced)?;
             decimal_comma |= super::csv_read::decimal_comma(sep);
             let keep = columns.map(|wanted| super::projection::keep_mask(&names, wanted));
-            let f = read_csv(src, c, &names, d.has_header, sep, keep.as_deref())?;
-            first_data_line.push(Some(1 + usize::from(d.has_header)));
+            let (f, lines) = read_csv_lines(src, c, &names, d.has_header, sep, keep.as_deref())?;
+            row_lines.push(lines);
             detected.get_or_insert(d);
             f
         };
@@ -423,7 +424,7 @@ pub fn read_all(
         detected,
         sources: files.iter().map(SourceFile::display_name).collect(),
         file_rows,
-        first_data_line,
+        row_lines,
         decimal_comma,
     })
 }
