@@ -193,6 +193,9 @@ pub fn write_in_background(
     Ok(path)
 }
 
+/// Cache writes of this process so far, to name each one's temporary files.
+static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Writes the table and its metadata; returns the cache file's path.
 pub fn write(opts: &LoadOptions, key: &str, frame: &DataFrame, meta: &Meta) -> Result<PathBuf, CacheError> {
     let d = dir(opts).ok_or(CacheError::NoDirectory)?;
@@ -201,15 +204,25 @@ pub fn write(opts: &LoadOptions, key: &str, frame: &DataFrame, meta: &Meta) -> R
         move |source| CacheError::Io { path, source }
     };
     std::fs::create_dir_all(&d).map_err(io(&d))?;
-    // Written under a temporary name and renamed: a reader never sees half a file.
-    let tmp = d.join(format!("{key}.{EXT}.tmp{}", std::process::id()));
+    // Both files written under temporary names and renamed: a reader never sees half a file.
+    // The names are this process's and this write's, so two loads of one table at once (two
+    // threads, two processes) never write into one temporary file.
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = d.join(format!("{key}.{EXT}.tmp{}-{n}", std::process::id()));
     let result = write_ipc(&tmp, frame);
     if let Err(source) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(CacheError::Ipc { path: tmp, source });
     }
     let json = serde_json::to_vec(meta).map_err(CacheError::Meta)?;
-    std::fs::write(d.join(format!("{key}.json")), json).map_err(io(&d))?;
+    let json_tmp = d.join(format!("{key}.json.tmp{}-{n}", std::process::id()));
+    let renamed = std::fs::write(&json_tmp, json)
+        .and_then(|()| std::fs::rename(&json_tmp, d.join(format!("{key}.json"))));
+    if let Err(e) = renamed {
+        let _ = std::fs::remove_file(&json_tmp);
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&d)(e));
+    }
     let path = d.join(format!("{key}.{EXT}"));
     std::fs::rename(&tmp, &path).map_err(io(&d))?;
     Ok(path)
@@ -230,4 +243,59 @@ fn write_ipc(tmp: &Path, frame: &DataFrame) -> PolarsResult<()> {
     }
     writer.finish()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{load, LoadOptions};
+
+    /// Loads of one table at once (threads of a TUI, two commands) all miss the cache and all
+    /// write it: each into its own temporary files, so the entry left is whole and the
+    /// next load is served from it. With one temporary name per process the two writes went
+    /// into one file, and the second rename failed.
+    #[test]
+    fn two_loads_at_once_leave_one_whole_cache_entry() {
+        let dir = tempfile::tempdir().expect("dir");
+        let csv = dir.path().join("t.csv");
+        let mut text = String::from("a,b,c,Label\n");
+        for i in 0..60_000u32 {
+            text.push_str(&format!(
+                "{i},{},{}.5,{}\n",
+                i % 97,
+                i % 13,
+                if i % 3 == 0 { "attack" } else { "BENIGN" }
+            ));
+        }
+        std::fs::write(&csv, text).expect("write");
+        let opts = LoadOptions {
+            cache_dir: Some(dir.path().join("cache")),
+            ..Default::default()
+        };
+        let barrier = std::sync::Barrier::new(4);
+        let loaded: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let ds = load(std::slice::from_ref(&csv), &opts).expect("load");
+                        let meta = ds.meta_for_cleaning();
+                        // The writes start together, three rounds of them.
+                        barrier.wait();
+                        let written: Vec<_> = (0..3)
+                            .map(|_| {
+                                super::write(&opts, "race", &ds.frame, &meta)
+                                    .map_err(|e| crate::error_chain(&e))
+                            })
+                            .collect();
+                        (ds, written)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        for (_, written) in &loaded {
+            assert!(written.iter().all(Result::is_ok), "{written:?}");
+        }
+        let (frame, _, _) = super::read(&opts, "race").expect("a whole entry");
+        assert!(frame.equals_missing(&loaded[0].0.frame));
+    }
 }
