@@ -330,7 +330,10 @@ pub(super) fn read_csv_lines(
     let lines = if plain && removed.is_empty() {
         Some(RowLines::from_line(1 + skip))
     } else {
-        super::row_lines::scanned(&c, sep, skip, read_rows, &removed)
+        let started = std::time::Instant::now();
+        let lines = super::row_lines::scanned(&c, sep, skip, read_rows, &removed);
+        super::phase("row lines (scan)", started);
+        lines
     };
     Ok((frame, lines))
 }
