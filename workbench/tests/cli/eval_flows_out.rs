@@ -126,6 +126,12 @@ fn trained(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (pcap, labels, model)
 }
 
+/// The capture's flow table, written to `out`.
+fn flow_table(pcap: &Path, labels: &Path, out: &Path) -> PathBuf {
+    workbench_json(&["features", s(pcap), "--labels", s(labels), "-o", s(out), "--json"]);
+    out.to_path_buf()
+}
+
 #[test]
 fn flows_out_explains_each_flows_last_decision_and_agrees_with_the_report() {
     let dir = TempDir::new("eval-flows-out");
@@ -269,16 +275,7 @@ fn flows_out_refuses_other_extensions_and_names_table_rows_by_line() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     // A table: each row named by its file and line (the header is line 1).
-    let table = dir.path().join("flows-table.csv");
-    workbench_json(&[
-        "features",
-        s(&pcap),
-        "--labels",
-        s(&labels),
-        "-o",
-        s(&table),
-        "--json",
-    ]);
+    let table = flow_table(&pcap, &labels, &dir.path().join("flows-table.csv"));
     let out = dir.path().join("rows.csv");
     let r = workbench_json(&[
         "eval",
@@ -330,16 +327,7 @@ fn flows_out_refuses_other_extensions_and_names_table_rows_by_line() {
 fn flows_out_names_the_line_a_row_starts_on_after_blank_lines_and_quoted_breaks() {
     let dir = TempDir::new("eval-flows-out-lines");
     let (pcap, labels, model) = trained(dir.path());
-    let plain = dir.path().join("plain.csv");
-    workbench_json(&[
-        "features",
-        s(&pcap),
-        "--labels",
-        s(&labels),
-        "-o",
-        s(&plain),
-        "--json",
-    ]);
+    let plain = flow_table(&pcap, &labels, &dir.path().join("plain.csv"));
     let text = std::fs::read_to_string(&plain).expect("table");
     let mut lines = text.lines();
     let header = lines.next().expect("header");
@@ -395,16 +383,11 @@ fn eval_and_skew_drop_a_table_row_only_for_a_blank_the_model_reads() {
     let dir = TempDir::new("eval-blank");
     let gen = dir.path().join("gen");
     workbench_json(&["gen-pcaps", "-o", s(&gen), "--seed", "6", "--json"]);
-    let table = dir.path().join("flows.csv");
-    workbench_json(&[
-        "features",
-        s(&gen.join("naive.pcap")),
-        "--labels",
-        s(&gen.join("labels-naive.csv")),
-        "-o",
-        s(&table),
-        "--json",
-    ]);
+    let table = flow_table(
+        &gen.join("naive.pcap"),
+        &gen.join("labels-naive.csv"),
+        &dir.path().join("flows.csv"),
+    );
     let model = dir.path().join("m.ebml");
     workbench_json(&[
         "train",

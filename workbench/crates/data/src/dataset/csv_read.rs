@@ -286,22 +286,10 @@ fn read_typed_blocks(
     ))
 }
 
-/// The CSV source as a table of the columns `keep` marks (per name; None: all of them).
-#[cfg(test)]
+/// The CSV source as a table of the columns `keep` marks (per name; None: all of them), with
+/// the line each row starts on (None when it cannot be told: no line is named then, rather
+/// than a wrong one).
 pub(super) fn read_csv(
-    src: &SourceFile,
-    c: Content,
-    names: &[String],
-    has_header: bool,
-    sep: u8,
-    keep: Option<&[bool]>,
-) -> Result<DataFrame, DataError> {
-    read_csv_lines(src, c, names, has_header, sep, keep).map(|(frame, _)| frame)
-}
-
-/// As [`read_csv`], with the line each row starts on (None when it cannot be told: no line is
-/// named then, rather than a wrong one).
-pub(super) fn read_csv_lines(
     src: &SourceFile,
     c: Content,
     names: &[String],

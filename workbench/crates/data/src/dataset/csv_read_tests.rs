@@ -72,7 +72,9 @@ fn a_late_value_in_a_later_block_fails_the_typed_read_as_a_whole() {
     assert_eq!(numeric, [true, false]);
     assert!(read_typed_blocks(&c, &n, &numeric, true, 4096, b',', None).is_err());
     let src = SourceFile { path: p, entry: None };
-    let frame = read_csv(&src, content(&src).expect("content"), &n, true, b',', None).expect("read");
+    let frame = read_csv(&src, content(&src).expect("content"), &n, true, b',', None)
+        .expect("read")
+        .0;
     assert_eq!(frame.height(), TYPE_SAMPLE_LINES + 801);
     let x = frame.column("x").expect("x").str().expect("text").clone();
     assert_eq!(x.get(TYPE_SAMPLE_LINES + 500), Some("0x1f"));
@@ -268,7 +270,7 @@ fn a_value_that_does_not_fit_the_sampled_type_falls_back_to_text() {
     let src = SourceFile { path: p, entry: None };
     let c = content(&src).expect("content");
     let n = names(&["sport", "label"]);
-    let frame = read_csv(&src, c, &n, true, b',', None).expect("read");
+    let frame = read_csv(&src, c, &n, true, b',', None).expect("read").0;
     assert_eq!(frame.height(), TYPE_SAMPLE_LINES + 11);
     // Read as text; the cleaning step turns the hex port into 49320.
     let sport = frame.column("sport").expect("sport");

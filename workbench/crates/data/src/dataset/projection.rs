@@ -145,6 +145,7 @@ mod tests {
             let read = |keep: Option<&[bool]>| {
                 read_csv(&src, content(&src).expect("content"), &names, true, b',', keep)
                     .unwrap_or_else(|e| panic!("{case}: {e}"))
+                    .0
             };
             let full = read(None);
             let projected = read(Some(&keep));
@@ -173,7 +174,8 @@ mod tests {
             b',',
             Some(&keep),
         )
-        .expect("read");
+        .expect("read")
+        .0;
         let b = projected.column("b").expect("b").f64().expect("typed").clone();
         assert_eq!(b.get(3_000), Some(9_000.25));
         // ... nor when polars reads the block (a carriage return at each line end).
@@ -188,7 +190,8 @@ mod tests {
             b',',
             Some(&keep),
         )
-        .expect("read");
+        .expect("read")
+        .0;
         let b = projected.column("b").expect("b").f64().expect("typed").clone();
         assert_eq!(b.get(3_000), Some(9_000.25));
         // A line of too few or too many fields: the fields not read do not hide it.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 pub use super::csv_read::split_fields_by;
-use super::csv_read::{first_lines, read_csv_lines};
+use super::csv_read::{first_lines, read_csv};
 use super::detect::{self, DatasetKind, Detected};
 use super::parquet_check;
 use super::row_lines::RowLines;
@@ -397,7 +397,7 @@ pub fn read_all(
             let (d, names, sep) = csv_header(src, &c, detected.as_ref(), forced)?;
             decimal_comma |= super::csv_read::decimal_comma(sep);
             let keep = columns.map(|wanted| super::projection::keep_mask(&names, wanted));
-            let (f, lines) = read_csv_lines(src, c, &names, d.has_header, sep, keep.as_deref())?;
+            let (f, lines) = read_csv(src, c, &names, d.has_header, sep, keep.as_deref())?;
             row_lines.push(lines);
             detected.get_or_insert(d);
             f
