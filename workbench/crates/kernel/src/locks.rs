@@ -15,11 +15,6 @@ const LOCK_DIR: &str = "/run/ebpf-ml-workbench/locks";
 /// How long an attach or detach waits for another one on the same interface.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// An exclusive OFD lock on `LOCK_DIR/<name>`, held until the guard is dropped (or the process
-/// dies). OFD rather than `flock`, because the kernel answers "would this conflict, and with
-/// whom" for it (`F_OFD_GETLK`) without taking it: see [`held_by_a_live_process`]. While another process holds it, `busy(path)` is called: an error stops the attempt
-/// and is returned, Ok tries again 20 ms later. Best effort, as the model slots' lock: without
-/// write access to /run nothing is locked (None).
 /// A whole-file write lock request for `fcntl`.
 fn whole_file(kind: libc::c_int) -> libc::flock {
     // SAFETY: `flock` is plain integers, all-zero valid; l_pid must be 0 for OFD requests.
@@ -46,6 +41,34 @@ fn ofd_lock(file: &std::fs::File, cmd: libc::c_int) -> std::io::Result<bool> {
     Ok(cmd != libc::F_OFD_GETLK || l.l_type == libc::F_UNLCK as libc::c_short)
 }
 
+/// An exclusive `flock` on `file` without waiting: false when another open file holds one (an
+/// older build's holder; a lock of this build's holds its OFD lock first).
+fn try_flock(file: &std::fs::File) -> std::io::Result<bool> {
+    // SAFETY: flock on an fd owned by `file`; the lock goes with the fd.
+    let rc = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(file),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EWOULDBLOCK) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+/// An exclusive OFD lock on `LOCK_DIR/<name>`, held until the guard is dropped (or the process
+/// dies). OFD rather than `flock`, because the kernel answers "would this conflict" for it
+/// (`F_OFD_GETLK`) without taking it: see [`held_by_a_live_process`]. An `flock` is taken on
+/// the same file too, as builds before the OFD locks took only that: one of them still running
+/// beside this one (an agent left running through an upgrade) keeps its lock, and sees ours.
+/// While another process holds either, `busy(path)` is called: an error stops the attempt and
+/// is returned, Ok tries again 20 ms later. Best effort, as the model slots' lock: without
+/// write access to /run nothing is locked (None).
 fn lock_in_dir(name: &str, mut busy: impl FnMut(&Path) -> Result<()>) -> Result<Option<IfaceLock>> {
     use std::os::unix::fs::MetadataExt;
     if std::fs::create_dir_all(LOCK_DIR).is_err() {
@@ -63,6 +86,7 @@ fn lock_in_dir(name: &str, mut busy: impl FnMut(&Path) -> Result<()>) -> Result<
             return Ok(None);
         };
         let taken = ofd_lock(&file, libc::F_OFD_SETLK)
+            .and_then(|ofd| Ok(ofd && try_flock(&file)?))
             .map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
         if taken {
             // The holder before removed the file as it let go (`IfaceLock`'s drop): a lock on
@@ -171,11 +195,30 @@ pub fn events_reader_active(iface: &str) -> bool {
 /// another reader had the ring). Not read from /proc/locks either: that file comes in several
 /// reads, and a lock released before ours between two of them shifts ours out of the listing
 /// (a held lock went unseen in 506 of 20,000 reads while four threads took and released
-/// locks). None when there is no such lock file (written without one: an older build, or no
-/// /run) or it cannot be opened.
+/// locks). Only when no OFD lock is held is /proc/locks read, for an `flock` of a build before
+/// the OFD locks (so that an agent left running through an upgrade is not called dead and its
+/// probe a leftover). None when there is no such lock file (written without one: an older
+/// build, or no /run) or it cannot be opened.
 pub(crate) fn held_by_a_live_process(name: &str) -> Option<bool> {
-    let file = std::fs::File::open(Path::new(LOCK_DIR).join(name)).ok()?;
-    ofd_lock(&file, libc::F_OFD_GETLK).ok().map(|free| !free)
+    let path = Path::new(LOCK_DIR).join(name);
+    let file = std::fs::File::open(&path).ok()?;
+    let free = ofd_lock(&file, libc::F_OFD_GETLK).ok()?;
+    Some(!free || flocked(&file))
+}
+
+/// Whether /proc/locks lists an `flock` on `file` (`1: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE
+/// 0 EOF`, device numbers in hex; `->` marks a waiter, not a holder).
+fn flocked(file: &std::fs::File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    let (dev, ino) = (meta.dev(), meta.ino());
+    let want = format!("{:02x}:{:02x}:{ino}", libc::major(dev), libc::minor(dev));
+    std::fs::read_to_string("/proc/locks").is_ok_and(|text| {
+        text.lines()
+            .any(|l| l.contains(" FLOCK ") && !l.contains("->") && l.split_whitespace().any(|w| w == want))
+    })
 }
 
 /// Removes the lock file `name` (a dead holder's, found by [`held_by_a_live_process`]).
@@ -282,6 +325,38 @@ mod tests {
         }
         drop(held);
         assert_eq!(unseen, 0, "a held lock answered as free");
+        assert_eq!(held_by_a_live_process(&name), None, "the file went with the lock");
+    }
+
+    /// A build before the OFD locks holds only an `flock` (an agent left running through an
+    /// upgrade): its lock is seen as held, and this build's lock on the same file waits for it.
+    #[test]
+    fn an_older_builds_flock_is_seen_and_respected() {
+        let name = format!("wbolder{}.lock", std::process::id() % 100_000);
+        if std::fs::create_dir_all(LOCK_DIR).is_err() {
+            eprintln!("skipped: {LOCK_DIR} is not writable here");
+            return;
+        }
+        let path = Path::new(LOCK_DIR).join(&name);
+        let older = std::fs::File::create(&path).expect("lock file");
+        assert!(try_flock(&older).expect("flock"), "the older build's lock");
+        assert_eq!(held_by_a_live_process(&name), Some(true));
+        let refused = lock_in_dir(&name, |_| fail!(State, "busy"))
+            .err()
+            .expect("refused");
+        assert!(format!("{refused:#}").contains("busy"), "{refused:#}");
+        drop(older);
+        assert_eq!(held_by_a_live_process(&name), Some(false));
+        let ours = lock_in_dir(&name, |_| fail!(State, "busy"))
+            .expect("free")
+            .expect("a lock");
+        // Both kinds held: an older build asking by `flock` sees it too.
+        let other = std::fs::File::open(&path).expect("open");
+        assert!(
+            !try_flock(&other).expect("flock"),
+            "held for an older build as well"
+        );
+        drop(ours);
         assert_eq!(held_by_a_live_process(&name), None, "the file went with the lock");
     }
 }
