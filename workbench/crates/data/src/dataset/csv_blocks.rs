@@ -44,7 +44,7 @@ impl Mapped {
     }
 
     /// Drops `range`'s pages from the process (they stay in the page cache; a hint).
-    fn dont_need(&self, range: std::ops::Range<usize>) {
+    pub(super) fn dont_need(&self, range: std::ops::Range<usize>) {
         // SAFETY: DONTNEED on a read-only file mapping only drops page-table entries: a later
         // read of a page (memmap2 widens the range to whole pages, so the next block's first
         // page may be one) maps the page-cache page again, with the same bytes.

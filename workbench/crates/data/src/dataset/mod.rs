@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 pub use clean::ColumnHealth;
 pub use detect::DatasetKind;
 pub use kernel_map::{kernel_mapping, kernel_mapping_for, KernelMapping};
-pub use row_lines::RowLines;
+pub use row_lines::{RowLines, RowPlace};
 
 /// A load failure: always names the file (and line where one is known). A failure of the
 /// system, the zip reader or polars carries that error as its source: the message says what was
@@ -444,31 +444,6 @@ fn phase(name: &str, started: Instant) {
     }
 }
 
-/// Per row: the index of its source file and its place among that file's rows, from the rows
-/// each file gave (in order). A count that does not add up (a cache written without it) gives
-/// every row file 0: one file, no file split.
-fn row_sources(file_rows: &[usize], rows: usize) -> (Vec<u32>, Vec<u32>) {
-    if file_rows.iter().sum::<usize>() != rows {
-        return (vec![0; rows], (0..rows as u32).collect());
-    }
-    let mut source = Vec::with_capacity(rows);
-    let mut in_file = Vec::with_capacity(rows);
-    for (i, &n) in file_rows.iter().enumerate() {
-        source.extend(std::iter::repeat_n(i as u32, n));
-        in_file.extend(0..n as u32);
-    }
-    (source, in_file)
-}
-
-/// Where a row of a table is: its file, the line it is on (None for Parquet, or when unknown),
-/// and its 1-based place among that file's data rows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowPlace {
-    pub file: String,
-    pub line: Option<usize>,
-    pub row: usize,
-}
-
 /// Loads one dataset from files, folders or .zip archives (all of one kind), through the cache.
 pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, DataError> {
     let started = Instant::now();
@@ -503,7 +478,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
     };
     phase("cache", started);
     let derived = row_views::derive(&frame, &meta)?;
-    let (row_source, row_in_file) = row_sources(&meta.file_rows, frame.height());
+    let (row_source, row_in_file) = row_lines::row_sources(&meta.file_rows, frame.height());
     // Lines only when every row's file is known (the counts add up).
     let row_lines = if meta.file_rows.iter().sum::<usize>() == frame.height() {
         meta.row_lines.clone()

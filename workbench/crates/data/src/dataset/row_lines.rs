@@ -1,4 +1,5 @@
-//! The line each data row of a CSV file starts on, so that a bad value, a dropped row and
+//! Where each row of a loaded table is (`RowPlace`: its file, line and place among the file's
+//! rows), and the line each data row of a CSV file starts on, so that a bad value, a dropped row and
 //! `eval --flows-out` name the line an analyst opens the file at. Usually the row's place plus
 //! the header's line; a blank line between rows (read and dropped) or a quoted field holding a
 //! line break moves every later row down, and reading "first line + row" then named the wrong
@@ -43,7 +44,7 @@ impl RowLines {
         }
     }
 
-    /// From each row's start line, in row order (None for no rows).
+    /// From each row's start line, in row order (None for no rows, and past [`MAX_JUMPS`]).
     fn from_starts(starts: &[u64]) -> Option<RowLines> {
         let first = *starts.first()?;
         let jumps = starts
@@ -52,11 +53,39 @@ impl RowLines {
             .filter(|(_, w)| w[1] != w[0] + 1)
             .map(|(i, w)| Some((u32::try_from(i + 1).ok()?, w[1])))
             .collect::<Option<Vec<_>>>()?;
+        if jumps.len() > MAX_JUMPS {
+            return None;
+        }
         Some(RowLines {
             first: usize::try_from(first).ok()?,
             jumps,
         })
     }
+}
+
+/// Per row: the index of its source file and its place among that file's rows, from the rows
+/// each file gave (in order). A count that does not add up (a cache written without it) gives
+/// every row file 0: one file, no file split.
+pub(super) fn row_sources(file_rows: &[usize], rows: usize) -> (Vec<u32>, Vec<u32>) {
+    if file_rows.iter().sum::<usize>() != rows {
+        return (vec![0; rows], (0..rows as u32).collect());
+    }
+    let mut source = Vec::with_capacity(rows);
+    let mut in_file = Vec::with_capacity(rows);
+    for (i, &n) in file_rows.iter().enumerate() {
+        source.extend(std::iter::repeat_n(i as u32, n));
+        in_file.extend(0..n as u32);
+    }
+    (source, in_file)
+}
+
+/// Where a row of a table is: its file, the line it is on (None for Parquet, or when unknown),
+/// and its 1-based place among that file's data rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowPlace {
+    pub file: String,
+    pub line: Option<usize>,
+    pub row: usize,
 }
 
 /// One record of the file as the scan finds it: the line it starts on, whether that line is
@@ -68,29 +97,71 @@ struct Record {
     no_values: bool,
 }
 
-/// Every record of `bytes` by the quote rule `find_ragged` uses: a line with an odd number of
-/// double quotes opens a field that runs on to the line that closes it. Two vectorised passes
-/// (line breaks, quotes per line). None past 4G lines.
-fn records(bytes: &[u8], sep: u8) -> Option<Vec<Record>> {
-    let mut out = Vec::new();
-    let mut open = false;
-    let mut start = 0;
-    let ends = memchr::memchr_iter(b'\n', bytes).chain((bytes.last() != Some(&b'\n')).then_some(bytes.len()));
-    for (i, end) in ends.enumerate() {
-        let line = &bytes[start..end];
-        start = end + 1;
-        if !open {
-            let text = line.strip_suffix(b"\r").unwrap_or(line);
-            out.push(Record {
-                line: u32::try_from(i + 1).ok()?,
-                empty_line: text.is_empty(),
-                no_values: text.iter().all(|&b| b == sep || b == b' '),
-            });
-        }
-        open ^= memchr::memchr_iter(b'"', line).count() % 2 == 1;
-    }
-    Some(out)
+/// Every record of a file by the quote rule `find_ragged` uses: a line with an odd number of
+/// double quotes opens a field that runs on to the line that closes it. Fed whole lines (a
+/// block of them at a time); two vectorised passes over each (line breaks, quotes per line).
+#[derive(Default)]
+struct Records {
+    out: Vec<Record>,
+    open: bool,
+    lines: u32,
+    /// Past 4G lines: no line numbers.
+    overflow: bool,
 }
+
+impl Records {
+    /// `bytes`: whole lines, the last one ended by a line break unless it ends the file.
+    fn feed(&mut self, bytes: &[u8], sep: u8) {
+        let mut start = 0;
+        let ends =
+            memchr::memchr_iter(b'\n', bytes).chain((bytes.last() != Some(&b'\n')).then_some(bytes.len()));
+        for end in ends {
+            let line = &bytes[start..end];
+            start = end + 1;
+            let Some(n) = self.lines.checked_add(1) else {
+                self.overflow = true;
+                return;
+            };
+            self.lines = n;
+            if !self.open {
+                let text = line.strip_suffix(b"\r").unwrap_or(line);
+                self.out.push(Record {
+                    line: n,
+                    empty_line: text.is_empty(),
+                    no_values: text.iter().all(|&b| b == sep || b == b' '),
+                });
+            }
+            self.open ^= memchr::memchr_iter(b'"', line).count() % 2 == 1;
+        }
+    }
+
+    fn done(self) -> Option<Vec<Record>> {
+        (!self.overflow).then_some(self.out)
+    }
+}
+
+/// The records of a file on disk, read through a mapping in blocks of whole lines whose pages
+/// leave the process once scanned, as the typed read's blocks do: a mapping read whole counts
+/// the file's size in resident memory (+215 MB on a 250 MB file).
+fn records_of_file(path: &std::path::Path, sep: u8, block_bytes: usize) -> Option<Vec<Record>> {
+    let file = std::fs::File::open(path).ok()?;
+    let Some(map) = super::csv_blocks::Mapped::open(&file).ok()? else {
+        return Some(Vec::new());
+    };
+    let mut records = Records::default();
+    for range in super::csv_blocks::block_ranges(map.bytes(), block_bytes) {
+        records.feed(&map.bytes()[range.clone()], sep);
+        map.dont_need(range);
+    }
+    records.done()
+}
+
+/// The scan's block: large enough that the advice calls cost nothing, small against memory.
+const SCAN_BLOCK_BYTES: usize = 32 << 20;
+
+/// Jumps kept at most: each is a pair in the cache's metadata, and a file whose every row holds
+/// a quoted line break would store one per row. Past this, no lines are named.
+const MAX_JUMPS: usize = 100_000;
 
 /// The lines of a file's rows after reading: `read_rows` rows came out of the reader, of
 /// which `removed` (indices among them, ascending) were dropped as blank. The reader either
@@ -105,14 +176,12 @@ pub(super) fn scanned(
     removed: &[usize],
 ) -> Option<RowLines> {
     let all = match c {
-        Content::Bytes(b) => records(b, sep)?,
-        Content::Path(p) => {
-            let file = std::fs::File::open(p).ok()?;
-            match super::csv_blocks::Mapped::open(&file).ok()? {
-                Some(map) => records(map.bytes(), sep)?,
-                None => Vec::new(),
-            }
+        Content::Bytes(b) => {
+            let mut records = Records::default();
+            records.feed(b, sep);
+            records.done()?
         }
+        Content::Path(p) => records_of_file(p, sep, SCAN_BLOCK_BYTES)?,
     };
     let all = all.get(skip..).unwrap_or_default();
     let empty_lines = all.iter().filter(|r| r.empty_line).count();
@@ -176,6 +245,27 @@ mod tests {
         assert_eq!(scanned(&bytes(text), b',', 1, 7, &[]), None);
         // A removed row that has values is not a blank one: the rows are not where assumed.
         assert_eq!(scanned(&bytes(text), b',', 1, 6, &[0]), None);
+    }
+
+    /// A file scanned in blocks (a quoted field open across a block's end) gives the records
+    /// the whole text gives.
+    #[test]
+    fn a_file_scanned_in_blocks_gives_the_records_of_the_whole_text() {
+        let text = "a,b\r\n1,\"x\n\ny\"\r\n\r\n,\n3,4";
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, text).expect("write");
+        let mut whole = Records::default();
+        whole.feed(text.as_bytes(), b',');
+        let whole = whole.done().expect("records");
+        assert_eq!(whole.iter().map(|r| r.line).collect::<Vec<_>>(), [1, 2, 5, 6, 7]);
+        for block in 1..text.len() + 2 {
+            assert_eq!(
+                records_of_file(&path, b',', block).as_ref(),
+                Some(&whole),
+                "{block}-byte blocks"
+            );
+        }
     }
 
     #[test]
