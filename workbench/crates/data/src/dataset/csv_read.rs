@@ -10,6 +10,7 @@ use polars::prelude::*;
 
 use super::csv_blocks::{read_mapped, Mapped};
 use super::projection::cut;
+use super::ragged::{find_ragged, Ragged};
 use super::row_lines::RowLines;
 use super::source::{Content, SourceFile};
 use super::DataError;
@@ -47,78 +48,6 @@ pub fn split_fields_by(line: &str, sep: u8) -> Vec<String> {
     }
     out.push(cur);
     out
-}
-
-/// A row whose field count differs from the header's, as [`find_ragged`] finds it.
-#[derive(Debug, PartialEq, Eq)]
-enum Ragged {
-    /// Line `line` has `fields` fields.
-    Line { line: usize, fields: usize },
-    /// A double quote opened at line `line` is never closed: the rest of the file is one field.
-    Unclosed { line: usize },
-    /// A quote opened at line `line` closes only at line `end`: the lines between became one
-    /// row of `fields` fields.
-    Spans { line: usize, end: usize, fields: usize },
-}
-
-/// The longest row a quoted field may stretch over several lines before its quote is taken as
-/// never closed.
-const MAX_QUOTED_ROW_BYTES: usize = 1 << 20;
-
-/// The first row whose field count differs from `expected`. A quoted field may hold line
-/// breaks, so a row runs on until its quotes close; a quote that never closes (or closes lines
-/// later in a row of the wrong width) is named as such, since a field count alone hides it.
-fn find_ragged(c: &Content, expected: usize, sep: u8) -> Option<Ragged> {
-    let reader: Box<dyn BufRead> = match c {
-        Content::Path(p) => Box::new(BufReader::new(File::open(p).ok()?)),
-        Content::Bytes(b) => Box::new(Cursor::new(b.as_slice())),
-    };
-    // The row being read when it runs over several lines: its first line and its text so far.
-    let mut open: Option<(usize, String)> = None;
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let text = String::from_utf8_lossy(&line.ok()?)
-            .trim_end_matches('\r')
-            .to_string();
-        let (start, row, was_quoted) = match open.take() {
-            Some((start, mut row)) => {
-                row.push('\n');
-                row.push_str(&text);
-                (start, row, true)
-            }
-            None if text.is_empty() => continue,
-            None => (i + 1, text.clone(), false),
-        };
-        // Each quote toggles (a doubled quote inside a field toggles twice): an odd number of
-        // them opens a quote that runs past the line, or closes the one an earlier line opened.
-        let odd = text.bytes().filter(|&b| b == b'"').count() % 2 == 1;
-        let quoted = was_quoted != odd;
-        if quoted {
-            // A quoted field of a megabyte is no field: the quote is not closed (and the rest
-            // of a large file is not gathered into one string to find that out).
-            if row.len() > MAX_QUOTED_ROW_BYTES {
-                return Some(Ragged::Unclosed { line: start });
-            }
-            open = Some((start, row));
-            continue;
-        }
-        let n = split_fields_by(&row, sep).len();
-        if n != expected {
-            let end = i + 1;
-            return Some(if end > start {
-                Ragged::Spans {
-                    line: start,
-                    end,
-                    fields: n,
-                }
-            } else {
-                Ragged::Line {
-                    line: start,
-                    fields: n,
-                }
-            });
-        }
-    }
-    open.map(|(line, _)| Ragged::Unclosed { line })
 }
 
 /// Lines looked at to decide each column's type.

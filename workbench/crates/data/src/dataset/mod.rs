@@ -22,6 +22,7 @@ pub(crate) mod kernel_units;
 pub mod layout;
 pub(crate) mod parquet_check;
 pub(crate) mod projection;
+mod ragged;
 mod repeated_header;
 mod row_lines;
 mod row_views;
