@@ -204,6 +204,7 @@ pub fn write(opts: &LoadOptions, key: &str, frame: &DataFrame, meta: &Meta) -> R
         move |source| CacheError::Io { path, source }
     };
     std::fs::create_dir_all(&d).map_err(io(&d))?;
+    sweep_dead_writes(&d, std::time::SystemTime::now());
     // Both files written under temporary names and renamed: a reader never sees half a file.
     // The names are this process's and this write's, so two loads of one table at once (two
     // threads, two processes) never write into one temporary file.
@@ -226,6 +227,47 @@ pub fn write(opts: &LoadOptions, key: &str, frame: &DataFrame, meta: &Meta) -> R
     let path = d.join(format!("{key}.{EXT}"));
     std::fs::rename(&tmp, &path).map_err(io(&d))?;
     Ok(path)
+}
+
+/// How long a dead process's temporary file is left alone: a write in progress touches its
+/// file all the time, and a writer in another PID namespace (a container sharing the cache)
+/// looks dead from here.
+const DEAD_WRITE_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes the temporary files (`KEY.EXT.tmpPID[-N]`, `KEY.json.tmpPID[-N]`) of writes whose
+/// process is gone and that nothing touched for [`DEAD_WRITE_AGE`]: a load killed while its
+/// cache was written left the table's size on disk for good (about 1 GB for the CIC-sized file).
+fn sweep_dead_writes(d: &Path, now: std::time::SystemTime) {
+    let Ok(entries) = std::fs::read_dir(d) else {
+        return;
+    };
+    for entry in entries.filter_map(std::result::Result::ok) {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temporary_of) else {
+            continue;
+        };
+        let idle = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok());
+        let dead = pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists();
+        if dead && idle.is_some_and(|i| i >= DEAD_WRITE_AGE) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The writer's pid of a cache temporary file's name (`...arrow.tmp123-4`, `...json.tmp123`).
+fn temporary_of(name: &str) -> Option<u32> {
+    let (base, tail) = name.rsplit_once(".tmp")?;
+    // Our own names, exactly as written (lower case).
+    let ext = Path::new(base).extension().and_then(|e| e.to_str());
+    if !matches!(ext, Some(e) if e == EXT || e == "json") {
+        return None;
+    }
+    let pid = tail.split_once('-').map_or(tail, |(pid, _)| pid);
+    pid.parse().ok()
 }
 
 fn write_ipc(tmp: &Path, frame: &DataFrame) -> PolarsResult<()> {
@@ -297,5 +339,33 @@ mod tests {
         }
         let (frame, _, _) = super::read(&opts, "race").expect("a whole entry");
         assert!(frame.equals_missing(&loaded[0].0.frame));
+    }
+
+    /// A killed write's temporary files go once idle for ten minutes; a live process's, a fresh
+    /// one's and anything else stay.
+    #[test]
+    fn a_dead_writes_temporary_files_are_swept() {
+        let dir = tempfile::tempdir().expect("dir");
+        let d = dir.path();
+        // Above any pid_max: no such process.
+        let dead = 4_194_305u32 + 7;
+        let me = std::process::id();
+        let names = [
+            format!("k1.{}.tmp{dead}-3", super::EXT),
+            format!("k1.json.tmp{dead}-3"),
+            format!("k2.{}.tmp{dead}", super::EXT),
+            format!("k3.{}.tmp{me}-0", super::EXT),
+            format!("k4.{}", super::EXT),
+            "notes.tmp1".to_string(),
+        ];
+        for n in &names {
+            std::fs::write(d.join(n), b"x").expect("write");
+        }
+        let now = std::time::SystemTime::now();
+        super::sweep_dead_writes(d, now);
+        assert!(names.iter().all(|n| d.join(n).exists()), "nothing idle yet");
+        super::sweep_dead_writes(d, now + super::DEAD_WRITE_AGE);
+        let left: Vec<bool> = names.iter().map(|n| d.join(n).exists()).collect();
+        assert_eq!(left, [false, false, false, true, true, true]);
     }
 }
