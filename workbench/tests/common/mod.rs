@@ -196,6 +196,28 @@ pub fn workbench_json(args: &[&str]) -> Value {
     })
 }
 
+/// Each data row of a feature table (`workbench features -o`, plain comma-separated) as the
+/// values of the `names` columns, in that order.
+pub fn table_columns(csv: &str, names: &[&str]) -> Vec<Vec<String>> {
+    let header: Vec<&str> = csv.lines().next().unwrap_or("").split(',').collect();
+    let at: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            header
+                .iter()
+                .position(|c| c == n)
+                .unwrap_or_else(|| panic!("no column {n}"))
+        })
+        .collect();
+    csv.lines()
+        .skip(1)
+        .map(|l| {
+            let v: Vec<&str> = l.split(',').collect();
+            at.iter().map(|&i| v[i].to_string()).collect()
+        })
+        .collect()
+}
+
 /// The probe's flow from `src_port` on `iface` (`probe flows --json`), polled until `pred` holds
 /// for it or 5 s have passed; `Value::Null` when there is no such flow.
 #[allow(dead_code)] // The kernel tests use it; the CLI tests compile this module too.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::common::linkcraft::{write, LINKTYPE_ETHERNET};
 use crate::common::probe_lab::every_feature_logistic;
-use crate::common::{lab_id, report, stdout_json, workbench, workbench_json, TempDir};
+use crate::common::{lab_id, report, stdout_json, table_columns, workbench, workbench_json, TempDir};
 use serde_json::Value;
 use shared::model::SCORE_ONE;
 use shared::packet::ipv6_ext::{
@@ -129,16 +129,10 @@ fn tcp_behind_ipv6_extension_headers_is_counted_and_identical_to_userspace() {
     assert_eq!(f["unparsed"]["ip_fragment"], 1, "{f:#}");
     assert_eq!(f["unparsed"]["too_many_ipv6_ext_headers"], 1, "{f:#}");
     let csv = std::fs::read_to_string(&table).expect("table");
-    let header: Vec<&str> = csv.lines().next().unwrap_or("").split(',').collect();
-    let at = |name: &str| header.iter().position(|c| *c == name).expect(name);
-    let mut headers: Vec<(u64, u64)> = csv
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let v: Vec<&str> = l.split(',').collect();
-            let n = |c: &str| v[at(c)].parse::<u64>().expect(c);
-            (n("src_port"), n("fwd_header_bytes"))
-        })
+    let n = |v: &String| v.parse::<u64>().expect("a count");
+    let mut headers: Vec<(u64, u64)> = table_columns(&csv, &["src_port", "fwd_header_bytes"])
+        .iter()
+        .map(|v| (n(&v[0]), n(&v[1])))
         .collect();
     headers.sort_unstable();
     // Four forward packets each: 40 + the chain + 20.

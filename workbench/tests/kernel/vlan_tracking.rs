@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::common::linkcraft::{conversation, write, LINKTYPE_ETHERNET};
 use crate::common::probe_lab::every_feature_logistic;
-use crate::common::{lab_id, report, stdout_json, workbench, TempDir};
+use crate::common::{lab_id, report, stdout_json, table_columns, workbench, TempDir};
 use serde_json::Value;
 use shared::model::SCORE_ONE;
 use workbench_flow::craft::{checksum_add, checksum_finish};
@@ -84,15 +84,9 @@ fn one_5_tuple_on_two_vlans_and_untagged_is_three_flows_identical_to_userspace()
     let out = workbench(&["features", pcap, "-o", table.to_str().expect("utf8"), "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let csv = std::fs::read_to_string(&table).expect("table");
-    let header: Vec<&str> = csv.lines().next().unwrap_or("").split(',').collect();
-    let at = |name: &str| header.iter().position(|c| *c == name).expect(name);
-    let mut vlans: Vec<(String, String)> = csv
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[at("vlan")].to_string(), f[at("fwd_payload_bytes")].to_string())
-        })
+    let mut vlans: Vec<(String, String)> = table_columns(&csv, &["vlan", "fwd_payload_bytes"])
+        .into_iter()
+        .map(|v| (v[0].clone(), v[1].clone()))
         .collect();
     vlans.sort();
     assert_eq!(

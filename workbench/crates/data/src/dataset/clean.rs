@@ -484,11 +484,7 @@ fn bad_value(raw: &RawData, row: usize, column: &str, value: String) -> BadValue
             let in_file = row - start;
             return BadValue {
                 file: raw.sources.get(i).cloned().unwrap_or_default(),
-                line: raw
-                    .row_lines
-                    .get(i)
-                    .and_then(Option::as_ref)
-                    .map(|l| l.line(in_file)),
+                line: super::row_lines::line_of(&raw.row_lines, i, in_file),
                 row: in_file + 1,
                 column: column.to_string(),
                 value,

@@ -400,11 +400,7 @@ impl LoadedDataset {
         let in_file = self.row_in_file.get(i).copied().map_or(i, |r| r as usize);
         RowPlace {
             file: self.sources.get(source).cloned().unwrap_or_default(),
-            line: self
-                .row_lines
-                .get(source)
-                .and_then(Option::as_ref)
-                .map(|l| l.line(in_file)),
+            line: row_lines::line_of(&self.row_lines, source, in_file),
             row: in_file + 1,
         }
     }

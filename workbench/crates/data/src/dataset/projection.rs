@@ -160,46 +160,10 @@ mod tests {
                 "{case}: {projected:?} vs {expected:?}"
             );
         }
-        // A late value that is not a number in a column not read does not make the others text.
-        let path = tmp.path().join("late-unread.csv");
-        let mut text = body(None, "\n");
-        text.push_str(&line(3_000, "", "x"));
-        std::fs::write(&path, &text).expect("write");
-        let src = SourceFile { path, entry: None };
-        let projected = read_csv(
-            &src,
-            content(&src).expect("content"),
-            &names,
-            true,
-            b',',
-            Some(&keep),
-        )
-        .expect("read")
-        .0;
-        let b = projected.column("b").expect("b").f64().expect("typed").clone();
-        assert_eq!(b.get(3_000), Some(9_000.25));
-        // ... nor when polars reads the block (a carriage return at each line end).
-        let path = tmp.path().join("late-unread-crlf.csv");
-        std::fs::write(&path, text.replace('\n', "\r\n")).expect("write");
-        let src = SourceFile { path, entry: None };
-        let projected = read_csv(
-            &src,
-            content(&src).expect("content"),
-            &names,
-            true,
-            b',',
-            Some(&keep),
-        )
-        .expect("read")
-        .0;
-        let b = projected.column("b").expect("b").f64().expect("typed").clone();
-        assert_eq!(b.get(3_000), Some(9_000.25));
-        // A line of too few or too many fields: the fields not read do not hide it.
-        for (bad, fields) in [("1,2".to_string(), 2), (format!("{},extra", line(1, "", "")), 6)] {
-            let path = tmp.path().join("ragged.csv");
-            std::fs::write(&path, format!("{header}\n{}\n{bad}\n", line(0, "", ""))).expect("write");
+        // The file read with only the asked-for columns.
+        let read_kept = |path: PathBuf| {
             let src = SourceFile { path, entry: None };
-            let e = read_csv(
+            read_csv(
                 &src,
                 content(&src).expect("content"),
                 &names,
@@ -207,7 +171,27 @@ mod tests {
                 b',',
                 Some(&keep),
             )
-            .expect_err("ragged");
+            .map(|r| r.0)
+        };
+        // A late value that is not a number in a column not read does not make the others text.
+        let path = tmp.path().join("late-unread.csv");
+        let mut text = body(None, "\n");
+        text.push_str(&line(3_000, "", "x"));
+        std::fs::write(&path, &text).expect("write");
+        let projected = read_kept(path).expect("read");
+        let b = projected.column("b").expect("b").f64().expect("typed").clone();
+        assert_eq!(b.get(3_000), Some(9_000.25));
+        // ... nor when polars reads the block (a carriage return at each line end).
+        let path = tmp.path().join("late-unread-crlf.csv");
+        std::fs::write(&path, text.replace('\n', "\r\n")).expect("write");
+        let projected = read_kept(path).expect("read");
+        let b = projected.column("b").expect("b").f64().expect("typed").clone();
+        assert_eq!(b.get(3_000), Some(9_000.25));
+        // A line of too few or too many fields: the fields not read do not hide it.
+        for (bad, fields) in [("1,2".to_string(), 2), (format!("{},extra", line(1, "", "")), 6)] {
+            let path = tmp.path().join("ragged.csv");
+            std::fs::write(&path, format!("{header}\n{}\n{bad}\n", line(0, "", ""))).expect("write");
+            let e = read_kept(path).expect_err("ragged");
             assert!(
                 e.to_string()
                     .contains(&format!("line 3 has {fields} fields, the header has 5")),

@@ -63,6 +63,15 @@ impl RowLines {
     }
 }
 
+/// The line row `in_file` of source `source` starts on, from the per-source lines (None for a
+/// Parquet source, or one whose lines could not be told).
+pub(super) fn line_of(lines: &[Option<RowLines>], source: usize, in_file: usize) -> Option<usize> {
+    lines
+        .get(source)
+        .and_then(Option::as_ref)
+        .map(|l| l.line(in_file))
+}
+
 /// Per row: the index of its source file and its place among that file's rows, from the rows
 /// each file gave (in order). A count that does not add up (a cache written without it) gives
 /// every row file 0: one file, no file split.
