@@ -28,8 +28,9 @@ use aya_ebpf::{
 };
 use workbench_shared::{
     abi::{
-        allow_key, PacketRecord, ProbeConfig, VerdictEvent, ALLOW_KEY_BYTES, ALLOW_VERSION_BITS,
-        CLOCK_COARSE, CODE_NO_MODEL, MODEL_SLOTS, MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE, SLOT_SHADOW,
+        allow_key, unparsed_action, PacketRecord, ProbeConfig, UnparsedAction, VerdictEvent, ALLOW_KEY_BYTES,
+        ALLOW_VERSION_BITS, CLOCK_COARSE, CODE_NO_MODEL, MODEL_SLOTS, MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE,
+        SLOT_SHADOW,
     },
     decide::{decide_with, Decision, Scratch as DecideScratch, Slot},
     flow::{update_decides, FlowEntry, FlowKey, FLOW_LOCKED, VERDICT_MALICIOUS, VERDICT_NONE},
@@ -274,6 +275,29 @@ fn run<const CODE_ENGINE: bool>(ctx: &TcContext) -> i32 {
         Ok(action) => action,
         Err(reason) => {
             count(reason.stat_index());
+            unparsed(reason)
+        }
+    }
+}
+
+/// What happens to a frame the probe could not read: it joins no flow, so the model never
+/// judges it; enforce mode drops it when the configuration's policy names its reason (by
+/// default a chain of IPv6 extension headers longer than the parser walks, which exists to hide
+/// the transport header), and dry-run counts it. Reached only by unparsed frames.
+#[inline(always)]
+fn unparsed(reason: ParseError) -> i32 {
+    let config = match CONFIG.get(0) {
+        Some(c) => c,
+        None => return PASS_ON,
+    };
+    match unparsed_action(config.mode, config.drop_unparsed, reason) {
+        UnparsedAction::Pass => PASS_ON,
+        UnparsedAction::Drop => {
+            count(stats::DROPPED_UNPARSED);
+            TC_ACT_SHOT
+        }
+        UnparsedAction::WouldDrop => {
+            count(stats::WOULD_DROP_UNPARSED);
             PASS_ON
         }
     }

@@ -2,7 +2,7 @@
 //! and the events the probe emits.
 
 use crate::flow::FlowKey;
-use crate::packet::ParsedPacket;
+use crate::packet::{ParseError, ParsedPacket};
 
 /// Slots of the outer map of models (an ARRAY_OF_MAPS; each inner map holds one `Model`).
 pub const SLOT_ACTIVE: u32 = 0;
@@ -51,8 +51,52 @@ pub struct ProbeConfig {
     pub record_packets: u32,
     /// The clock that stamps packets: [`CLOCK_NS`] or [`CLOCK_COARSE`].
     pub clock: u32,
+    /// Frames the probe cannot read that enforce mode drops (dry-run counts them), one bit per
+    /// [`ParseError`] ([`unparsed_bit`]); [`NEVER_DROPPED`] is ignored. A frame it cannot read
+    /// joins no flow, so the model never sees it: without this, padding a malicious flow's
+    /// packets past the parser's limits (a sixth IPv6 extension header) would carry it through
+    /// enforce mode. Added after `clock`: an older probe's map is 20 bytes and has no policy.
+    pub drop_unparsed: u32,
 }
-const _: () = assert!(core::mem::size_of::<ProbeConfig>() == 20);
+const _: () = assert!(core::mem::size_of::<ProbeConfig>() == 24);
+
+/// The bit of `reason` in [`ProbeConfig::drop_unparsed`].
+#[inline(always)]
+pub const fn unparsed_bit(reason: ParseError) -> u32 {
+    1 << reason as u32
+}
+
+/// Frames that are never dropped for being unreadable: not IP (ARP, LLDP, ...), which the
+/// probe has no business reading; dropping ARP would cut the machine off its network.
+pub const NEVER_DROPPED: u32 = unparsed_bit(ParseError::NotIp);
+
+/// The default policy: a chain of more IPv6 extension headers than the parser walks, which no
+/// stack sends on its own (RFC 9098) and which exists to hide the transport header.
+pub const DROP_UNPARSED_DEFAULT: u32 = unparsed_bit(ParseError::TooManyIpv6ExtensionHeaders);
+
+/// What `mode` does with a frame the probe could not read for `reason` under the policy
+/// `drop_unparsed`; the probe and the tests ask the same function.
+#[inline(always)]
+pub fn unparsed_action(mode: u32, drop_unparsed: u32, reason: ParseError) -> UnparsedAction {
+    if drop_unparsed & !NEVER_DROPPED & unparsed_bit(reason) == 0 {
+        return UnparsedAction::Pass;
+    }
+    match mode {
+        MODE_ENFORCE => UnparsedAction::Drop,
+        MODE_DRY_RUN => UnparsedAction::WouldDrop,
+        _ => UnparsedAction::Pass,
+    }
+}
+
+/// What the probe does with an unparsed frame ([`unparsed_action`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnparsedAction {
+    Pass,
+    /// Dropped, counted `dropped_unparsed`.
+    Drop,
+    /// Passed, counted `would_drop_unparsed` (dry-run).
+    WouldDrop,
+}
 
 /// `bpf_ktime_get_ns`: the monotonic clock to the nanosecond (about 24 ns a packet on this
 /// project's VM, where it is the probe's largest fixed cost).
@@ -70,6 +114,7 @@ impl Default for ProbeConfig {
             decide_every: 16,
             record_packets: 0,
             clock: CLOCK_NS,
+            drop_unparsed: DROP_UNPARSED_DEFAULT,
         }
     }
 }
@@ -106,3 +151,52 @@ pub struct PacketRecord {
     pub _pad: u32,
 }
 const _: () = assert!(core::mem::size_of::<PacketRecord>() == 80);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only enforce drops, only dry-run counts, only the reasons the policy names, and never a
+    /// frame that is not IP, whatever the policy says.
+    #[test]
+    fn unparsed_frames_are_dropped_only_in_enforce_mode_and_only_as_the_policy_names() {
+        let six = ParseError::TooManyIpv6ExtensionHeaders;
+        let default = ProbeConfig::default().drop_unparsed;
+        assert_eq!(default, DROP_UNPARSED_DEFAULT);
+        assert_eq!(unparsed_action(MODE_ENFORCE, default, six), UnparsedAction::Drop);
+        assert_eq!(
+            unparsed_action(MODE_DRY_RUN, default, six),
+            UnparsedAction::WouldDrop
+        );
+        assert_eq!(unparsed_action(MODE_MONITOR, default, six), UnparsedAction::Pass);
+        for reason in ParseError::ALL {
+            if reason != six {
+                assert_eq!(
+                    unparsed_action(MODE_ENFORCE, default, reason),
+                    UnparsedAction::Pass,
+                    "{reason:?}"
+                );
+            }
+        }
+        assert_eq!(unparsed_action(MODE_ENFORCE, 0, six), UnparsedAction::Pass);
+        let every = u32::MAX;
+        assert_eq!(
+            unparsed_action(MODE_ENFORCE, every, ParseError::NotIp),
+            UnparsedAction::Pass
+        );
+        assert_eq!(
+            unparsed_action(MODE_DRY_RUN, every, ParseError::NotIp),
+            UnparsedAction::Pass
+        );
+        assert_eq!(
+            unparsed_action(MODE_ENFORCE, every, ParseError::Fragment),
+            UnparsedAction::Drop
+        );
+        // Every reason has its own bit.
+        let bits: u32 = ParseError::ALL.iter().map(|&r| unparsed_bit(r)).fold(0, |a, b| {
+            assert_eq!(a & b, 0);
+            a | b
+        });
+        assert_eq!(bits.count_ones() as usize, ParseError::ALL.len());
+    }
+}

@@ -48,7 +48,12 @@ pub const CODE_EVALUATIONS: u32 = UNPARSED_BASE + FIRST_UNPARSED_REASONS;
 /// ([`ParseError::TooManyIpv6ExtensionHeaders`]): a reason added after `code_evaluations`, so at
 /// the end.
 pub const TOO_MANY_IPV6_EXTENSION_HEADERS: u32 = CODE_EVALUATIONS + 1;
-pub const COUNT: u32 = TOO_MANY_IPV6_EXTENSION_HEADERS + 1;
+/// Unparsed frames enforce mode dropped under the configuration's `drop_unparsed` policy
+/// (`shared::abi::unparsed_action`); not in [`DROPPED`], which counts packets of malicious flows.
+pub const DROPPED_UNPARSED: u32 = TOO_MANY_IPV6_EXTENSION_HEADERS + 1;
+/// Unparsed frames dry-run mode would have dropped under that policy.
+pub const WOULD_DROP_UNPARSED: u32 = DROPPED_UNPARSED + 1;
+pub const COUNT: u32 = WOULD_DROP_UNPARSED + 1;
 
 impl ParseError {
     pub const ALL: [ParseError; 9] = [
@@ -120,6 +125,8 @@ pub fn name(index: u32) -> &'static str {
         WOULD_DROP => "would_drop",
         FLOW_LOCK_BUSY => "flow_lock_busy",
         CODE_EVALUATIONS => "code_evaluations",
+        DROPPED_UNPARSED => "dropped_unparsed",
+        WOULD_DROP_UNPARSED => "would_drop_unparsed",
         i => match ParseError::ALL.iter().find(|e| e.stat_index() == i) {
             Some(e) => e.name(),
             None => "unknown",
@@ -149,7 +156,9 @@ mod tests {
         assert_eq!(name(UNPARSED_BASE + 7), "bad_transport_header");
         assert_eq!(CODE_EVALUATIONS, 21);
         assert_eq!(name(22), "too_many_ipv6_ext_headers");
-        assert_eq!(COUNT, 23);
+        assert_eq!(name(23), "dropped_unparsed");
+        assert_eq!(name(24), "would_drop_unparsed");
+        assert_eq!(COUNT, 25);
     }
 
     #[test]

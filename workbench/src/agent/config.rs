@@ -65,6 +65,19 @@ fn listen_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, 
     resolve_listen(&text).map_err(|e| serde::de::Error::custom(format!("key `agent.metrics_listen`: {e}")))
 }
 
+fn default_drop_unparsed() -> u32 {
+    shared::abi::DROP_UNPARSED_DEFAULT
+}
+
+fn drop_unparsed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let reasons = Vec::<String>::deserialize(d)?;
+    if reasons.is_empty() {
+        return Ok(0);
+    }
+    workbench_kernel::models::unparsed::parse(&reasons.join(","))
+        .map_err(|e| serde::de::Error::custom(format!("key `agent.drop_unparsed`: {e}")))
+}
+
 fn resolve_listen(text: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = text.parse() {
         return Ok(addr);
@@ -116,6 +129,10 @@ pub struct AgentConfig {
     /// (docs/FEATURES.md, "The coarse clock").
     #[serde(default)]
     pub clock: Clock,
+    /// Frames the probe cannot read that enforce mode drops: a list of the unparsed
+    /// statistics' reasons (`deploy --drop-unparsed`), `[]` for none.
+    #[serde(default = "default_drop_unparsed", deserialize_with = "drop_unparsed")]
+    pub drop_unparsed: u32,
     /// How the probe scores the models: `code` (compiled, the default) or `table`
     /// (`deploy --engine`; docs/MODEL_ENGINE.md, "The model as code").
     #[serde(default)]
@@ -388,6 +405,10 @@ pub fn resolved(cfg: &AgentConfig, text: &str) -> Vec<Resolved> {
             }),
         ),
         ("clock", json!(value_name(&cfg.clock))),
+        (
+            "drop_unparsed",
+            json!(workbench_kernel::models::unparsed::names(cfg.drop_unparsed)),
+        ),
         ("engine", json!(value_name(&cfg.engine))),
         ("flow_table", cfg.flow_table.map_or(Value::Null, |n| json!(n))),
         ("events_file", path(&cfg.events_file)),

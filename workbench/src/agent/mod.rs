@@ -151,6 +151,9 @@ impl Agent {
                 workbench_kernel::models::clock_name(self.cfg.clock.abi())
             ));
         }
+        if let Some(line) = probes::set_drop_unparsed(iface, self.cfg.policy(), self.cfg.drop_unparsed) {
+            log(line);
+        }
         // Not fatal: a probe attached by an older workbench has no code slot, and the table
         // interpreter still scores every model exactly.
         match probes::ensure_engine(iface, self.cfg.engine) {
@@ -447,6 +450,9 @@ impl Agent {
                     "{iface}: clock {}",
                     workbench_kernel::models::clock_name(cfg.clock.abi())
                 ));
+            }
+            if let Some(line) = probes::set_drop_unparsed(&iface, cfg.policy(), cfg.drop_unparsed) {
+                changes.push(line);
             }
             match probes::ensure_engine(&iface, cfg.engine) {
                 Ok(true) => changes.push(format!("{iface}: engine {}", cfg.engine.name())),

@@ -69,6 +69,20 @@ pub fn set_config(iface: &str, policy: DefaultRoute, change: impl FnOnce(&mut Pr
     Ok(true)
 }
 
+/// Sets the policy for frames the probe cannot read; the line to log when it changed or could
+/// not be set. Not fatal: a probe attached by an older workbench has no room for it (and drops
+/// none), which the line says, as it says an engine that is unavailable.
+pub fn set_drop_unparsed(iface: &str, policy: DefaultRoute, drop_unparsed: u32) -> Option<String> {
+    let words = models::unparsed::words(drop_unparsed);
+    match set_config(iface, policy, |c| c.drop_unparsed = drop_unparsed) {
+        Ok(true) => Some(format!("{iface}: enforce drops unparsed frames: {words}")),
+        Ok(false) => None,
+        Err(e) => Some(format!(
+            "{iface}: unparsed frames not dropped as configured ({words}): {e}"
+        )),
+    }
+}
+
 /// The model id in `slot` on `iface`.
 pub fn slot_model(iface: &str, slot: u32) -> Result<Option<String>> {
     let slots = ProbeModels::open(iface).map_err(say)?;

@@ -57,6 +57,13 @@ pub struct DeployArgs {
     /// then at tick resolution: docs/FEATURES.md, "The coarse clock").
     #[arg(long, value_enum)]
     pub clock: Option<Clock>,
+    /// Frames the probe cannot read that enforce mode drops (dry-run counts them): `none` or
+    /// a comma-separated list of the unparsed statistics' reasons, e.g.
+    /// too_many_ipv6_ext_headers,ip_fragment. Such a frame joins no flow, so no model judges
+    /// it. Default on attach: too_many_ipv6_ext_headers (a chain that exists to hide the
+    /// transport header); not_ip is never dropped.
+    #[arg(long, value_name = "REASONS|none", value_parser = models::unparsed::value_parser)]
+    pub drop_unparsed: Option<u32>,
     /// How the probe scores the models: code (trees, forests and logistic models compiled to
     /// eBPF instructions and verified by the kernel; a new MODEL gets it unless the table was
     /// chosen before) or table (the map interpreter, remembered). Given alone, switches the
@@ -82,9 +89,13 @@ pub fn run(args: DeployArgs) -> Result<()> {
         && args.decide_first.is_none()
         && args.decide_every.is_none()
         && args.clock.is_none()
+        && args.drop_unparsed.is_none()
         && args.engine.is_none();
     if nothing_to_do {
-        bail!("nothing to deploy: give a MODEL file, --rollback, --promote-shadow, --clear-shadow, --mode, --clock or --engine");
+        bail!(
+            "nothing to deploy: give a MODEL file, --rollback, --promote-shadow, --clear-shadow, --mode, --clock, \
+             --drop-unparsed or --engine"
+        );
     }
     if let Some(clock) = args.clock {
         // Before anything changes in the kernel (write_config checks again).
@@ -151,6 +162,7 @@ pub fn run(args: DeployArgs) -> Result<()> {
         || args.decide_first.is_some()
         || args.decide_every.is_some()
         || args.clock.is_some()
+        || args.drop_unparsed.is_some()
     {
         let mut config = models::read_config(&args.iface)?;
         if let Some(mode) = args.mode {
@@ -164,6 +176,9 @@ pub fn run(args: DeployArgs) -> Result<()> {
         }
         if let Some(c) = args.clock {
             config.clock = c.abi();
+        }
+        if let Some(policy) = args.drop_unparsed {
+            config.drop_unparsed = policy;
         }
         models::write_config(&args.iface, &config, policy)?;
     }
@@ -281,14 +296,19 @@ fn slots_line(report: &models::ModelsReport, f: &mut fmt::Formatter<'_>) -> fmt:
     };
     writeln!(
         f,
-        "{}: active {}, shadow {}, previous {}; mode {}; decisions at {}; clock {}",
+        "{}: active {}, shadow {}, previous {}; mode {}; decisions at {}; clock {}; enforce drops unparsed: {}",
         report.iface,
         show(&report.active),
         show(&report.shadow),
         show(&report.previous),
         report.mode,
         models::decision_points_words(report.decide_first_packets, report.decide_every),
-        report.clock
+        report.clock,
+        if report.drop_unparsed.is_empty() {
+            "none".to_string()
+        } else {
+            report.drop_unparsed.join(", ")
+        }
     )
 }
 
@@ -316,6 +336,7 @@ mod tests {
             decide_first_packets: 32,
             decide_every: 16,
             clock: "ns",
+            drop_unparsed: vec!["too_many_ipv6_ext_headers"],
             allowlist: Vec::new(),
             attach_mode: "tcx",
             engine: "code",

@@ -175,6 +175,15 @@ fn status(r: &workbench_kernel::models::ModelsReport, f: &mut fmt::Formatter<'_>
     )?;
     writeln!(
         f,
+        "  unreadable frames enforce drops: {}",
+        if r.drop_unparsed.is_empty() {
+            "none (frames the probe cannot read pass)".to_string()
+        } else {
+            r.drop_unparsed.join(", ")
+        }
+    )?;
+    writeln!(
+        f,
         "  never dropped in enforce mode: {}",
         if r.allowlist.is_empty() {
             "nothing allowlisted".to_string()

@@ -125,6 +125,18 @@ pub fn lab_id(tag: &str) -> String {
     format!("{tag}{}", std::process::id() % 100_000)
 }
 
+/// The receive counter of `iface` in namespace `netns` (`ip -s -j link`).
+pub fn rx_packets(netns: &str, iface: &str) -> u64 {
+    let out = Command::new("ip")
+        .args(["-n", netns, "-s", "-j", "link", "show", iface])
+        .output()
+        .expect("ip runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j prints JSON");
+    v[0]["stats64"]["rx"]["packets"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no rx packets for {iface}: {v}"))
+}
+
 /// Writes to the real stderr, past the test harness's capture, so that the CI log shows which
 /// kernel tests ran.
 pub fn report(line: &str) {

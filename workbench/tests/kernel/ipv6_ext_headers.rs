@@ -21,7 +21,7 @@ use workbench_flow::model::file;
 
 /// An options header (hop-by-hop or destination options) of `8 * (len + 1)` bytes: one PadN
 /// option filling it.
-fn options(next: u8, len: u8) -> Vec<u8> {
+pub(crate) fn options(next: u8, len: u8) -> Vec<u8> {
     let bytes = 8 * (len as usize + 1);
     let mut h = vec![next, len, 1, (bytes - 4) as u8];
     h.resize(bytes, 0);
@@ -29,7 +29,7 @@ fn options(next: u8, len: u8) -> Vec<u8> {
 }
 
 /// A fragment header: offset in 8-byte units, no more fragments.
-fn fragment(next: u8, offset_units: u16) -> Vec<u8> {
+pub(crate) fn fragment(next: u8, offset_units: u16) -> Vec<u8> {
     let mut h = vec![next, 0];
     h.extend_from_slice(&(offset_units << 3).to_be_bytes());
     h.extend_from_slice(&[0, 0, 0x0e, 0x6d]);
@@ -38,7 +38,14 @@ fn fragment(next: u8, offset_units: u16) -> Vec<u8> {
 
 /// An Ethernet frame: IPv6 from `fd00:e6::{src}` to `fd00:e6::{dst}` with the chain `ext` (its
 /// first header's type `first`), then a TCP segment.
-fn frame(forward: bool, first: u8, ext: &[Vec<u8>], ports: (u16, u16), flags: u8, payload: usize) -> Vec<u8> {
+pub(crate) fn frame(
+    forward: bool,
+    first: u8,
+    ext: &[Vec<u8>],
+    ports: (u16, u16),
+    flags: u8,
+    payload: usize,
+) -> Vec<u8> {
     let (mac_a, mac_b) = ([2, 0, 0, 0, 0, 0x0a], [2, 0, 0, 0, 0, 0x0b]);
     let (src_mac, dst_mac, src, dst) = if forward {
         (mac_a, mac_b, 1, 2)

@@ -55,6 +55,7 @@ mod tui;
 mod tui_anywhere;
 mod tui_tmux;
 mod tui_trained;
+mod unparsed_policy;
 mod verify;
 mod vlan;
 mod vlan_tracking;

@@ -88,8 +88,20 @@ fn model_cost_grows_with_the_walk_and_leaves_no_pins() {
         runs: 7,
         engine: workbench_kernel::code::Engine::Table,
     };
-    let r = cost::model_cost(&[&shallow, &deep], &options).expect("model cost");
-    let (d2, d12) = (r.model_ns[0], r.model_ns[1]);
+    // Medians of 7 separate the walks by about 30 ns on an idle machine; a full suite on two
+    // CPUs once measured both at 223 ns. Up to three measurements: the relation must show in one.
+    let mut tries = 0;
+    let (r, d2, d12) = loop {
+        tries += 1;
+        let r = cost::model_cost(&[&shallow, &deep], &options).expect("model cost");
+        let (d2, d12) = (r.model_ns[0], r.model_ns[1]);
+        if d12 > d2 || tries == 3 {
+            break (r, d2, d12);
+        }
+        report(&format!(
+            "model_cost test: depth-2 {d2} ns, depth-12 {d12} ns in measurement {tries}: measured again"
+        ));
+    };
     report(&format!(
         "model_cost test: empty {} ns, no model {} ns, depth-2 tree {d2} ns, depth-12 tree {d12} ns ({} runs x {} packets)",
         r.empty_ns,
@@ -108,7 +120,7 @@ fn model_cost_grows_with_the_walk_and_leaves_no_pins() {
     // machine this runs on, far above the run-to-run spread of a median of 7.
     assert!(
         d12 > d2,
-        "the depth-12 walk must cost more than the depth-2 walk: {r:?}"
+        "the depth-12 walk must cost more than the depth-2 walk (in any of {tries} measurements): {r:?}"
     );
     // The default: each candidate compiled into its own copy, as `deploy` scores it.
     let compiled = cost::model_cost(

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::common::replay::{count_frames, TestLab};
-use crate::common::{report, shared_data, workbench, workbench_json};
+use crate::common::{report, rx_packets, shared_data, workbench, workbench_json};
 use workbench_kernel::lab::replay_lab;
 
 fn sample(name: &str) -> std::path::PathBuf {
@@ -17,17 +17,6 @@ fn sample(name: &str) -> std::path::PathBuf {
 /// `workbench replay ... --json` as &str arguments.
 fn json_of(args: &[String]) -> serde_json::Value {
     workbench_json(&args.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-fn rx_packets(netns: &str, iface: &str) -> u64 {
-    let out = Command::new("ip")
-        .args(["-n", netns, "-s", "-j", "link", "show", iface])
-        .output()
-        .expect("ip runs");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j prints JSON");
-    v[0]["stats64"]["rx"]["packets"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no rx packets for {iface}: {v}"))
 }
 
 #[test]

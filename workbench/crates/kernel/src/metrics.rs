@@ -143,6 +143,16 @@ const COUNTERS: &[(&str, &str, &str)] = &[
         "flow_lock_busy_total",
         "Packets left out of their flow because another CPU held its lock for all the probe's tries",
     ),
+    (
+        "dropped_unparsed",
+        "packets_unparsed_dropped_total",
+        "Frames the probe could not read that enforce mode dropped (the drop_unparsed policy)",
+    ),
+    (
+        "would_drop_unparsed",
+        "packets_unparsed_would_drop_total",
+        "Frames the probe could not read that dry-run mode would have dropped",
+    ),
 ];
 
 fn registered<M: Collector + Clone + 'static>(registry: &Registry, metric: M) -> Result<M> {

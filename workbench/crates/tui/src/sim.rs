@@ -333,6 +333,7 @@ impl Source for SimSource {
                 decide_every: self.twin.config.decide_every,
                 // The simulation replays the capture's own timestamps.
                 clock: "ns",
+                drop_unparsed: workbench_kernel::models::unparsed::names(shared::abi::DROP_UNPARSED_DEFAULT),
                 allowlist: Vec::new(),
             }),
             active_model: Some(self.model.clone()),

@@ -21,8 +21,9 @@ use super::{DataError, LoadOptions};
 /// Bump when the cleaned layout changes, so older caches are not read (v5: a `;` file's
 /// decimal commas read as numbers, a header's UTF-8 byte-order mark dropped; v6: each file's
 /// first data line, so that `eval --flows-out` names a row's line; v7: each row's line, also
-/// after blank lines and quoted line breaks).
-const CACHE_VERSION: &str = "data-cache-v7-ipc";
+/// after blank lines and quoted line breaks; v8: a row is removed as blank only when its line
+/// holds nothing but separators, so a projected read keeps a row empty only in its columns).
+const CACHE_VERSION: &str = "data-cache-v8-ipc";
 /// The cache file's extension.
 const EXT: &str = "arrow";
 

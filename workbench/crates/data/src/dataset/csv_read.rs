@@ -217,7 +217,8 @@ fn read_typed_blocks(
 
 /// The CSV source as a table of the columns `keep` marks (per name; None: all of them), with
 /// the line each row starts on (None when it cannot be told: no line is named then, rather
-/// than a wrong one).
+/// than a wrong one). Blank rows, whose line holds nothing but separators, are removed; a row
+/// empty only in the columns read is kept, as a read of every column keeps it.
 pub(super) fn read_csv(
     src: &SourceFile,
     c: Content,
@@ -242,17 +243,30 @@ pub(super) fn read_csv(
         Some((frame, plain)) => (Ok(frame), plain),
         None => (read_text(&c, names, has_header, sep, keep), false),
     };
-    let (frame, read_rows, removed) = finish_csv(&name, &c, names, result, sep)?;
+    let (frame, empty) = finish_csv(&name, &c, names, result, sep)?;
     let skip = usize::from(has_header);
-    let lines = if plain && removed.is_empty() {
-        Some(RowLines::from_line(1 + skip))
-    } else {
-        let started = std::time::Instant::now();
-        let lines = super::row_lines::scanned(&c, sep, skip, read_rows, &removed);
-        super::phase("row lines (scan)", started);
-        lines
-    };
-    Ok((frame, lines))
+    if plain && empty.is_empty() {
+        return Ok((frame, Some(RowLines::from_line(1 + skip))));
+    }
+    // Which rows are blank is told on the file's bytes, not on the columns read (a projected
+    // read cannot see the others): the same scan finds the rows' lines.
+    let started = std::time::Instant::now();
+    let scan = super::row_lines::scanned(&c, sep, skip, frame.height(), &empty);
+    super::phase("row lines (scan)", started);
+    let frame = without_rows(frame, &scan.removed).map_err(|e| DataError::polars(&name, "", e))?;
+    Ok((frame, scan.lines))
+}
+
+/// `frame` without the rows at `rows` (ascending indices).
+fn without_rows(frame: DataFrame, rows: &[usize]) -> PolarsResult<DataFrame> {
+    if rows.is_empty() {
+        return Ok(frame);
+    }
+    let mut gone = rows.iter().copied().peekable();
+    let keep: BooleanChunked = (0..frame.height())
+        .map(|i| gone.next_if_eq(&i).is_none())
+        .collect();
+    frame.filter(&keep)
 }
 
 /// Every column as text (the fallback that cannot fail on a value).
@@ -284,15 +298,16 @@ fn read_text(
     cut(whole, keep)
 }
 
-/// Ragged rows to one clear error, blank lines removed: the table, the rows read, and which of
-/// them were removed.
+/// Ragged rows to one clear error: the table, and the rows with no value in any column read
+/// (ascending; whether they are blank rows, empty in the columns not read too, is for the scan
+/// of the file's lines to tell: `row_lines::scanned`).
 fn finish_csv(
     name: &str,
     c: &Content,
     names: &[String],
     result: PolarsResult<DataFrame>,
     sep: u8,
-) -> Result<(DataFrame, usize, Vec<usize>), DataError> {
+) -> Result<(DataFrame, Vec<usize>), DataError> {
     let ragged = |c: &Content| {
         let sep_name = super::sniff::separator_name(sep);
         let header = names.len();
@@ -320,7 +335,7 @@ fn finish_csv(
             )
         })
     };
-    let mut frame = match result {
+    let frame = match result {
         Ok(f) => f,
         Err(e) => {
             return Err(ragged(c).unwrap_or_else(|| DataError::file(
@@ -332,34 +347,29 @@ fn finish_csv(
                 )))
         }
     };
-    let read_rows = frame.height();
-    let mut removed = Vec::new();
     // Polars fills a short row with nulls; a null in the last column is the cheap hint to look.
     let last_has_nulls = frame.get_columns().last().is_some_and(|l| l.null_count() > 0);
-    if last_has_nulls {
-        if let Some(e) = ragged(c) {
-            return Err(e);
-        }
-        // Rows with no value at all are blank lines (polars reads one after a lone header).
-        let mut blank = vec![true; frame.height()];
-        for col in frame.get_columns() {
-            let nulls = col.is_null();
-            for (b, n) in blank.iter_mut().zip(&nulls) {
-                *b &= n == Some(true);
-            }
-        }
-        if blank.iter().any(|&b| b) {
-            let keep: BooleanChunked = blank.iter().map(|&b| !b).collect();
-            frame = frame.filter(&keep).map_err(|e| DataError::polars(name, "", e))?;
-            removed = blank
-                .iter()
-                .enumerate()
-                .filter(|(_, &b)| b)
-                .map(|(i, _)| i)
-                .collect();
+    if !last_has_nulls {
+        return Ok((frame, Vec::new()));
+    }
+    if let Some(e) = ragged(c) {
+        return Err(e);
+    }
+    // Rows with no value read: blank lines among them (polars reads one after a lone header).
+    let mut empty = vec![true; frame.height()];
+    for col in frame.get_columns() {
+        let nulls = col.is_null();
+        for (b, n) in empty.iter_mut().zip(&nulls) {
+            *b &= n == Some(true);
         }
     }
-    Ok((frame, read_rows, removed))
+    let empty = empty
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b)
+        .map(|(i, _)| i)
+        .collect();
+    Ok((frame, empty))
 }
 
 #[cfg(test)]

@@ -280,3 +280,82 @@ fn a_value_that_does_not_fit_the_sampled_type_falls_back_to_text() {
         Some("0xc0a8")
     );
 }
+
+/// A row with no value in the columns a projected read takes (`train`: features and label) but
+/// one in another column is no blank row: the projected read keeps it as the full read
+/// (`inspect`) does, and both name every row on the same line; a row of separators, a blank
+/// line and a row of spaces are treated alike by both (the first two removed, the last kept).
+/// Whichever reader takes the file: polars' block reader, the one-piece scan (a quote), CRLF.
+#[test]
+fn a_row_empty_only_in_the_columns_read_is_kept_by_every_read() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let header = "a,note,b,Label";
+    let mut rows: Vec<String> = (0..30)
+        .map(|i| {
+            format!(
+                "{i},n{i},{}.5,{}",
+                i * 2,
+                if i % 3 == 0 { "DoS" } else { "BENIGN" }
+            )
+        })
+        .collect();
+    // Lines 2.. hold rows 0..; these go after row 9, 19 and 24.
+    rows.insert(25, ",,,".to_string());
+    rows.insert(20, String::new());
+    rows.insert(10, ",only a note,,".to_string());
+    rows.insert(5, " , , ,".to_string());
+    let kept_lines: Vec<usize> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.is_empty() && r.as_str() != ",,,")
+        .map(|(i, _)| i + 2)
+        .collect();
+    let names = names(&["a", "note", "b", "Label"]);
+    let projected_names = ["a".to_string(), "b".to_string(), "Label".to_string()];
+    let keep = super::super::projection::keep_mask(&names, &projected_names);
+    let plain = format!("{header}\n{}\n", rows.join("\n"));
+    let quoted = plain.replace("n3,", "\"n,3\",");
+    let cases = [
+        ("plain", plain.clone()),
+        ("quoted", quoted),
+        ("crlf", plain.replace('\n', "\r\n")),
+    ];
+    for (case, text) in cases {
+        let path = tmp.path().join(format!("{case}.csv"));
+        std::fs::write(&path, &text).expect("write");
+        let src = SourceFile {
+            path: path.clone(),
+            entry: None,
+        };
+        let read = |keep: Option<&[bool]>| {
+            read_csv(&src, content(&src).expect("content"), &names, true, b',', keep)
+                .unwrap_or_else(|e| panic!("{case}: {e}"))
+        };
+        let (full, full_lines) = read(None);
+        let (projected, projected_lines) = read(Some(&keep));
+        assert_eq!(full.height(), 32, "{case}: 30 rows, the note's and the spaces'");
+        assert!(
+            projected.equals_missing(&full.select(["a", "b", "Label"]).expect("select")),
+            "{case}: {projected:?}"
+        );
+        let full_lines = full_lines.expect("full read's lines");
+        assert_eq!(projected_lines.as_ref(), Some(&full_lines), "{case}");
+        let lines: Vec<usize> = (0..full.height()).map(|r| full_lines.line(r)).collect();
+        assert_eq!(lines, kept_lines, "{case}");
+        // Through the load, as `train` (columns asked for) and `inspect` (all) load it.
+        let load = |columns: Option<Vec<String>>| {
+            let opts = crate::dataset::LoadOptions {
+                no_cache: true,
+                columns,
+                ..Default::default()
+            };
+            crate::dataset::load(std::slice::from_ref(&path), &opts).unwrap_or_else(|e| panic!("{case}: {e}"))
+        };
+        let (all, some) = (load(None), load(Some(projected_names.to_vec())));
+        assert_eq!((all.rows(), some.rows()), (32, 32), "{case}");
+        for r in 0..32 {
+            assert_eq!(some.row_place(r), all.row_place(r), "{case}: row {r}");
+        }
+        assert_eq!(all.row_place(31).line, Some(35), "{case}");
+    }
+}

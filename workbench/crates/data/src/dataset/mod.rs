@@ -14,6 +14,7 @@ pub(crate) mod clean;
 mod column_numbers;
 mod csv_blocks;
 mod csv_fast;
+mod csv_lines;
 mod csv_read;
 pub mod detect;
 pub(crate) mod kept;

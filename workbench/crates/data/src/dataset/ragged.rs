@@ -2,10 +2,14 @@
 //! error `csv_read` gives instead of polars' rows filled with nulls. It runs whenever the last
 //! column read holds a null (the cheap hint), so it must cost little on a large file: lines
 //! without a double quote are counted on their bytes (separators found by memchr, no string
-//! made), and a file on disk is read through a mapping in blocks whose pages leave the process.
+//! made), and a file on disk is read through a mapping in blocks whose pages leave the process
+//! (`csv_lines`, with the quote rule `row_lines` uses too).
 //! Read line by line into strings, one empty label made a 250 MB file's read take 3.0-4.2 s
 //! instead of 0.6-0.9 s; counted on the bytes, 0.8-1.0 s (release build).
 
+use std::ops::ControlFlow;
+
+use super::csv_lines::{scan_blocks, QuotedLines, SCAN_BLOCK_BYTES};
 use super::csv_read::split_fields_by;
 use super::source::Content;
 
@@ -25,99 +29,76 @@ pub(super) enum Ragged {
 /// never closed.
 const MAX_QUOTED_ROW_BYTES: usize = 1 << 20;
 
-/// The block a file on disk is read in.
-const BLOCK_BYTES: usize = 32 << 20;
-
 /// The first row whose field count differs from `expected`. A quoted field may hold line
 /// breaks, so a row runs on until its quotes close; a quote that never closes (or closes lines
 /// later in a row of the wrong width) is named as such, since a field count alone hides it.
 pub(super) fn find_ragged(c: &Content, expected: usize, sep: u8) -> Option<Ragged> {
+    find_ragged_in_blocks(c, expected, sep, SCAN_BLOCK_BYTES)
+}
+
+/// [`find_ragged`], a file on disk read in blocks of about `block_bytes`.
+fn find_ragged_in_blocks(c: &Content, expected: usize, sep: u8, block_bytes: usize) -> Option<Ragged> {
     let mut check = Check {
         expected,
         sep,
-        lines: 0,
+        lines: QuotedLines::default(),
         open: None,
     };
-    match c {
-        Content::Bytes(b) => {
-            if let Some(r) = check.feed(b) {
-                return Some(r);
-            }
-        }
-        Content::Path(p) => {
-            let file = std::fs::File::open(p).ok()?;
-            if let Some(map) = super::csv_blocks::Mapped::open(&file).ok()? {
-                for range in super::csv_blocks::block_ranges(map.bytes(), BLOCK_BYTES) {
-                    if let Some(r) = check.feed(&map.bytes()[range.clone()]) {
-                        return Some(r);
-                    }
-                    map.dont_need(range);
-                }
-            }
-        }
+    match scan_blocks(c, block_bytes, |block| check.feed(block)).ok()? {
+        ControlFlow::Break(r) => Some(r),
+        ControlFlow::Continue(()) => check.open.map(|(line, _)| Ragged::Unclosed { line }),
     }
-    check.open.map(|(line, _)| Ragged::Unclosed { line })
 }
 
 /// The scan's state between blocks of whole lines.
 struct Check {
     expected: usize,
     sep: u8,
-    /// Lines read so far.
-    lines: usize,
+    lines: QuotedLines,
     /// The row being read when it runs over several lines: its first line and its text so far.
     open: Option<(usize, String)>,
 }
 
 impl Check {
-    fn feed(&mut self, bytes: &[u8]) -> Option<Ragged> {
-        let mut start = 0;
-        let ends =
-            memchr::memchr_iter(b'\n', bytes).chain((bytes.last() != Some(&b'\n')).then_some(bytes.len()));
-        for end in ends {
-            let mut raw = &bytes[start..end];
-            start = end + 1;
-            self.lines += 1;
-            let i = self.lines;
+    fn feed(&mut self, bytes: &[u8]) -> ControlFlow<Ragged> {
+        for line in self.lines.lines(bytes) {
+            let i = line.number;
+            let mut raw = line.bytes;
             while let Some(rest) = raw.strip_suffix(b"\r") {
                 raw = rest;
             }
             // Most lines: no quote, no row running on. Separators counted on the bytes.
-            if self.open.is_none() && memchr::memchr(b'"', raw).is_none() {
+            if line.starts_record && line.quotes == 0 {
                 if raw.is_empty() {
                     continue;
                 }
                 let n = 1 + memchr::memchr_iter(self.sep, raw).count();
                 if n != self.expected {
-                    return Some(Ragged::Line { line: i, fields: n });
+                    return ControlFlow::Break(Ragged::Line { line: i, fields: n });
                 }
                 continue;
             }
-            let text = String::from_utf8_lossy(raw).into_owned();
-            let (start_line, row, was_quoted) = match self.open.take() {
+            let text = String::from_utf8_lossy(raw);
+            let (start_line, row) = match self.open.take() {
                 Some((start_line, mut row)) => {
                     row.push('\n');
                     row.push_str(&text);
-                    (start_line, row, true)
+                    (start_line, row)
                 }
-                None => (i, text.clone(), false),
+                None => (i, text.into_owned()),
             };
-            // Each quote toggles (a doubled quote inside a field toggles twice): an odd number
-            // of them opens a quote that runs past the line, or closes the one an earlier line
-            // opened.
-            let odd = text.bytes().filter(|&b| b == b'"').count() % 2 == 1;
-            if was_quoted != odd {
+            if line.runs_on() {
                 // A quoted field of a megabyte is no field: the quote is not closed (and the
                 // rest of a large file is not gathered into one string to find that out).
                 if row.len() > MAX_QUOTED_ROW_BYTES {
-                    return Some(Ragged::Unclosed { line: start_line });
+                    return ControlFlow::Break(Ragged::Unclosed { line: start_line });
                 }
                 self.open = Some((start_line, row));
                 continue;
             }
             let n = split_fields_by(&row, self.sep).len();
             if n != self.expected {
-                return Some(if i > start_line {
+                return ControlFlow::Break(if i > start_line {
                     Ragged::Spans {
                         line: start_line,
                         end: i,
@@ -131,7 +112,7 @@ impl Check {
                 });
             }
         }
-        None
+        ControlFlow::Continue(())
     }
 }
 
@@ -155,21 +136,11 @@ mod tests {
             let whole = find_ragged(&Content::Bytes(text.as_bytes().to_vec()), 3, b',');
             std::fs::write(&path, text).expect("write");
             for block in 1..text.len() + 2 {
-                let mut check = Check {
-                    expected: 3,
-                    sep: b',',
-                    lines: 0,
-                    open: None,
-                };
-                let mut found = None;
-                for range in super::super::csv_blocks::block_ranges(text.as_bytes(), block) {
-                    found = check.feed(&text.as_bytes()[range]);
-                    if found.is_some() {
-                        break;
-                    }
-                }
-                let found = found.or_else(|| check.open.map(|(line, _)| Ragged::Unclosed { line }));
-                assert_eq!(found, whole, "{text:?} in {block}-byte blocks");
+                assert_eq!(
+                    find_ragged_in_blocks(&Content::Path(path.clone()), 3, b',', block),
+                    whole,
+                    "{text:?} in {block}-byte blocks"
+                );
             }
             assert_eq!(
                 find_ragged(&Content::Path(path.clone()), 3, b','),

@@ -71,7 +71,7 @@ impl FrameSender {
 
     /// Sends a batch of frames with one sendmmsg(2) call per run of successes. Returns, per
     /// frame, `None` when it was sent or the error that refused it; a refused frame does not
-    /// stop the frames after it.
+    /// stop the frames after it, and is tried once, like every frame.
     pub fn send_batch(&self, frames: &[Vec<u8>]) -> Vec<Option<std::io::Error>> {
         let mut iovecs: Vec<libc::iovec> = frames
             .iter()
@@ -107,6 +107,17 @@ impl FrameSender {
             } else {
                 results.extend((0..n).map(|_| None));
                 at += n as usize;
+                if at < msgs.len() {
+                    // The frame after the last one sent was tried and refused, and sendmmsg
+                    // drops its error. Not sent again to learn it: a frame that a tc program or
+                    // qdisc dropped (ENOBUFS) would go through them a second time.
+                    results.push(Some(std::io::Error::other(
+                        "refused by the kernel after the frames before it in the same sendmmsg call \
+                         were sent (sendmmsg does not say why: ENOBUFS when a tc program or qdisc \
+                         dropped it, EMSGSIZE when it is longer than the link's MTU, ...)",
+                    )));
+                    at += 1;
+                }
             }
         }
         results

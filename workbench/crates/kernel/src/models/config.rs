@@ -131,7 +131,8 @@ pub fn write_config(iface: &str, config: &ProbeConfig, policy: crate::enforce::D
     crate::enforce::check(iface, config.mode, policy)?;
     check_clock(iface, config.clock)?;
     check_decision_points(config.decide_first_packets, config.decide_every)?;
-    write_config_map(config_map(iface)?, config)
+    super::unparsed::check(config.drop_unparsed)?;
+    write_config_map(iface, config_map(iface)?, config)
 }
 
 /// Whether `config` asks for a clock the probe lacks: on a kernel without BPF atomics
@@ -168,34 +169,77 @@ pub fn read_config_at(dir: &Path) -> Result<ProbeConfig> {
 }
 
 fn read_config_map(fd: OwnedFd) -> Result<ProbeConfig> {
-    let mut buf = [0u8; std::mem::size_of::<ProbeConfig>()];
+    let size = value_bytes(&fd)?;
+    // The kernel writes the map's whole value: a newer probe's may be longer than ours.
+    let mut buf = vec![0u8; size.max(CONFIG_BYTES)];
     sys::map_lookup(
         fd.as_fd(),
         &0u32.to_ne_bytes(),
         &mut buf,
         "reading the probe configuration",
     )?;
-    let word = |i: usize| u32::from_ne_bytes([buf[4 * i], buf[4 * i + 1], buf[4 * i + 2], buf[4 * i + 3]]);
+    // A word an older probe's map lacks reads 0, which is what that probe does: the ns clock,
+    // no unparsed frame dropped.
+    let word = |i: usize| match buf.get(4 * i..4 * i + 4) {
+        Some(w) if 4 * i + 4 <= size => u32::from_ne_bytes([w[0], w[1], w[2], w[3]]),
+        _ => 0,
+    };
     Ok(ProbeConfig {
         mode: word(0),
         decide_first_packets: word(1),
         decide_every: word(2),
         record_packets: word(3),
         clock: word(4),
+        drop_unparsed: word(5),
     })
 }
 
-fn write_config_map(fd: OwnedFd, config: &ProbeConfig) -> Result<()> {
-    let mut buf = Vec::with_capacity(std::mem::size_of::<ProbeConfig>());
-    for w in [
-        config.mode,
-        config.decide_first_packets,
-        config.decide_every,
-        config.record_packets,
-        config.clock,
-    ] {
-        buf.extend_from_slice(&w.to_ne_bytes());
+/// This build's configuration: 24 bytes. A probe attached by an older workbench has 16 (no
+/// clock) or 20 (no unparsed-frame policy).
+const CONFIG_BYTES: usize = std::mem::size_of::<ProbeConfig>();
+
+/// The value size of the attached probe's configuration map.
+fn value_bytes(fd: &OwnedFd) -> Result<usize> {
+    Ok(sys::map_shape(fd.as_fd())?[2] as usize)
+}
+
+/// Writes `config` as the attached probe's map holds it: a probe attached by an older workbench
+/// has a shorter value, and a setting it has no room for is refused rather than dropped (the
+/// kernel would read only the map's size and ignore the rest); a newer probe's longer value is
+/// refused (its later settings would be zeroed).
+fn write_config_map(iface: &str, fd: OwnedFd, config: &ProbeConfig) -> Result<()> {
+    let size = value_bytes(&fd)?;
+    if size > CONFIG_BYTES {
+        fail!(
+            State,
+            "{iface}: the probe there was attached by a newer workbench (a {size}-byte configuration; this \
+             one knows {CONFIG_BYTES}): change it with that workbench, or detach it and attach it with this one"
+        );
     }
+    let words = [
+        (config.mode, "mode"),
+        (config.decide_first_packets, "decision points"),
+        (config.decide_every, "decision points"),
+        (config.record_packets, "record mode"),
+        (config.clock, "--clock coarse"),
+        (
+            config.drop_unparsed,
+            "--drop-unparsed (a policy for frames it cannot read)",
+        ),
+    ];
+    let mut buf = Vec::with_capacity(size);
+    for (i, (w, what)) in words.into_iter().enumerate() {
+        if 4 * i + 4 <= size {
+            buf.extend_from_slice(&w.to_ne_bytes());
+        } else if w != 0 {
+            fail!(
+                State,
+                "{iface}: the probe there was attached by an older workbench and has no {what}: detach it \
+                 (`workbench probe detach --iface {iface}`) and attach it again to use it"
+            );
+        }
+    }
+    buf.resize(size, 0);
     sys::map_update(
         fd.as_fd(),
         &0u32.to_ne_bytes(),
@@ -207,6 +251,76 @@ fn write_config_map(fd: OwnedFd, config: &ProbeConfig) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A configuration map of `bytes` per value, as a probe of another workbench has it; None
+    /// without the rights to make one (not root: the CI runs as root).
+    fn config_map_of(bytes: u32) -> Option<OwnedFd> {
+        match sys::map_create(sys::BPF_MAP_TYPE_ARRAY, 4, bytes, 1, None, "ebml_cfg_test") {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                eprintln!("skipped: cannot create a BPF map here ({e})");
+                None
+            }
+        }
+    }
+
+    fn dup(fd: &OwnedFd) -> OwnedFd {
+        fd.try_clone().expect("dup")
+    }
+
+    /// A probe attached by an older workbench has a shorter configuration: what it lacks reads
+    /// as what it does (the ns clock, nothing dropped), a write that keeps to what it has goes
+    /// through, and a setting it has no room for is refused by name instead of being silently
+    /// cut off by the kernel (which reads only the map's value size). A newer probe's longer
+    /// configuration is read, and never written over.
+    #[test]
+    fn a_probe_of_another_workbench_gets_only_the_settings_it_has_room_for() {
+        let Some(twenty) = config_map_of(20) else { return };
+        let old = ProbeConfig {
+            clock: CLOCK_COARSE,
+            drop_unparsed: 0,
+            ..ProbeConfig::default()
+        };
+        write_config_map("ebml-old", dup(&twenty), &old).expect("what the older probe has");
+        assert_eq!(read_config_map(dup(&twenty)).expect("read"), old);
+        let err = write_config_map("ebml-old", dup(&twenty), &ProbeConfig::default())
+            .expect_err("no room for the policy")
+            .to_string();
+        assert!(
+            err.contains("older workbench")
+                && err.contains("--drop-unparsed")
+                && err.contains("probe detach"),
+            "{err}"
+        );
+        assert_eq!(
+            read_config_map(dup(&twenty)).expect("read"),
+            old,
+            "unchanged by the refusal"
+        );
+
+        let sixteen = config_map_of(16).expect("a map");
+        let err = write_config_map("ebml-old", dup(&sixteen), &old)
+            .expect_err("no room for the clock")
+            .to_string();
+        assert!(err.contains("--clock coarse"), "{err}");
+        let plain = ProbeConfig {
+            drop_unparsed: 0,
+            ..ProbeConfig::default()
+        };
+        write_config_map("ebml-old", dup(&sixteen), &plain).expect("what the oldest probe has");
+        assert_eq!(read_config_map(dup(&sixteen)).expect("read"), plain);
+
+        let newer = config_map_of(32).expect("a map");
+        let mut bytes = [0u8; 32];
+        bytes[0] = 1; // enforce
+        bytes[28] = 7; // a setting this build does not know
+        sys::map_update(newer.as_fd(), &0u32.to_ne_bytes(), &bytes, "seed").expect("seed");
+        assert_eq!(read_config_map(dup(&newer)).expect("read").mode, 1);
+        let err = write_config_map("ebml-new", dup(&newer), &plain)
+            .expect_err("a newer probe's settings are not zeroed")
+            .to_string();
+        assert!(err.contains("newer workbench"), "{err}");
+    }
 
     #[test]
     fn decision_points_read_right_at_zero() {

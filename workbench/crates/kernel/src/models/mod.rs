@@ -20,6 +20,7 @@ use shared::model::Model;
 
 mod config;
 mod engine;
+pub mod unparsed;
 
 pub use config::{
     check_clock, check_decision_points, clock_name, decision_points_words, mode_name, read_config,
@@ -122,6 +123,10 @@ pub struct ModelsReport {
     pub decide_every: u32,
     /// The clock that stamps packets: "ns" or "coarse" (`shared::abi::CLOCK_COARSE`).
     pub clock: &'static str,
+    /// The frames the probe cannot read that enforce mode drops (dry-run counts), by reason
+    /// (the unparsed statistics' names; empty: none, as on a probe attached by an older
+    /// workbench).
+    pub drop_unparsed: Vec<&'static str>,
     /// CIDRs enforce mode never drops.
     pub allowlist: Vec<String>,
     /// How the probe hooks into the interface: "tcx" (TCX links), "tc" (cls_bpf filters on a
@@ -423,6 +428,7 @@ impl ProbeModels {
             decide_first_packets: config.decide_first_packets,
             decide_every: config.decide_every,
             clock: clock_name(config.clock),
+            drop_unparsed: unparsed::names(config.drop_unparsed),
             allowlist: super::allowlist::list(&self.iface)
                 .map(|l| l.iter().map(ToString::to_string).collect())
                 .unwrap_or_default(),
