@@ -297,12 +297,30 @@ fn agent_owns_its_event_ring_and_opens_its_events_file_again() {
 )]
 fn agent_notices_a_deleted_interface_and_attaches_again_when_it_is_back() {
     crate::common::require_kernel("agent_notices_a_deleted_interface_and_attaches_again_when_it_is_back");
+    deleted_and_back("auto", "gai", 95);
+}
+
+/// As above with cls_bpf filters (`attach = "tc"`, what kernels before 6.6 get): no link to
+/// ask, so the probe's tc record says which interface (by ifindex) it was attached to.
+#[test]
+#[cfg_attr(
+    not(feature = "kernel-tests"),
+    ignore = "kernel test: needs root; run with --features kernel-tests (cargo xtask test does)"
+)]
+fn agent_notices_a_deleted_interface_under_tc_filters_and_attaches_again() {
+    crate::common::require_kernel("agent_notices_a_deleted_interface_under_tc_filters_and_attaches_again");
+    deleted_and_back("tc", "gat", 190);
+}
+
+/// The agent on a lab interface attached as `attach` says (`auto`, `tc`) is told the interface
+/// was deleted, is not ready, and attaches again with its model when the interface is back.
+fn deleted_and_back(attach: &str, tag: &str, offset: u32) {
     let dir = TempDir::new("agent-gone");
     let tree = build::syn_count_tree(3).expect("tree");
     let model = save_model(dir.path(), "syn3.ebml", &tree);
     let model_id = workbench_flow::model::id_string(tree.header.model_id);
-    let subnet = ((std::process::id() + 95) % 200) as u8 + 4;
-    let lab = Lab::create(&lab_id("gai"), subnet).expect("lab");
+    let subnet = ((std::process::id() + offset) % 200) as u8 + 4;
+    let lab = Lab::create(&lab_id(tag), subnet).expect("lab");
     let _detach = DetachOnDrop(lab.host_if.clone());
     let h = lab.host_if.clone();
     let events = dir.path().join("eve.json");
@@ -310,18 +328,18 @@ fn agent_notices_a_deleted_interface_and_attaches_again_when_it_is_back() {
     config(
         &cfg,
         &format!(
-            "interfaces = [\"{h}\"]\nmodel = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\nevents_file = \"{}\"\n",
+            "interfaces = [\"{h}\"]\nmodel = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\nevents_file = \"{}\"\nattach = \"{attach}\"\n",
             model.display(),
             events.display()
         ),
         "",
     );
     let agent = Agent::start(&cfg);
-    let tcx = workbench_kernel::bpffs::iface_dir(&h)
-        .join(probe::PIN_LINK_INGRESS)
-        .exists();
-    if !tcx {
-        println!("skipped: the probe attached as tc (no TCX link to lose its interface)");
+    let mode = workbench_json(&["probe", "status", "--iface", &h, "--json"])["attach_mode"].clone();
+    if attach == "tc" {
+        assert_eq!(mode, "tc", "attached with cls_bpf filters as configured");
+    } else if mode != "tcx" {
+        println!("skipped: no TCX on this kernel (the tc variant covers cls_bpf filters)");
         assert!(agent.stop().success());
         return;
     }

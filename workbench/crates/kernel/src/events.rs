@@ -47,9 +47,10 @@ pub enum SourceGone {
     InterfaceGone,
 }
 
-/// The probe's pinned TCX link on `iface` lost its interface (deleted with its namespace or its
-/// veth peer): the kernel keeps the link, defunct, with ifindex 0. A tc-filter attach (kernels
-/// without TCX) has no link to ask and is never reported gone here.
+/// The probe on `iface` lost its interface (deleted with its namespace or its veth peer): its
+/// pinned TCX link is defunct (the kernel keeps it with ifindex 0), or, for a tc-filter attach
+/// (kernels without TCX, `--attach tc`), the interface its record names is not there with the
+/// recorded ifindex.
 /// Whether a process reads `iface`'s verdict events (holds the ring's reader lock: the agent,
 /// `live --jsonl`). Without one the ring fills, and the probe counts each event it could not
 /// write in `events_lost`. Asking never takes the lock.
@@ -58,10 +59,12 @@ pub fn reader_active(iface: &str) -> bool {
 }
 
 pub fn interface_gone(iface: &str) -> bool {
-    let pin = crate::bpffs::iface_dir(iface).join(probe::PIN_LINK_INGRESS);
+    let dir = crate::bpffs::iface_dir(iface);
+    let pin = dir.join(probe::PIN_LINK_INGRESS);
     crate::sys::obj_get(&pin)
         .and_then(|fd| crate::sys::link_type_and_tcx_ifindex(fd.as_fd()))
         .is_ok_and(|(kind, ifindex)| kind == crate::sys::BPF_LINK_TYPE_TCX && ifindex == 0)
+        || crate::tc::interface_gone(&dir)
 }
 
 impl EventReader {

@@ -381,6 +381,23 @@ fn locate(record: &TcRecord) -> Result<Netns> {
     )))
 }
 
+/// Whether the interface a tc-filter probe pinned in `dir` was attached to is gone: deleted
+/// (with its namespace, or a veth's peer), or replaced by another interface of the same name
+/// (another ifindex). Its filters went with it, so the probe sees no traffic while its pins
+/// stay. False without a record (a TCX attach) or when it cannot be told.
+pub fn interface_gone(dir: &Path) -> bool {
+    let Ok(Some(record)) = read_record(dir) else {
+        return false;
+    };
+    let here = |r: &TcRecord| super::probe::ifindex(&r.iface).map_or(true, |i| i != r.ifindex);
+    match locate(&record) {
+        Ok(Netns::Current) => here(&record),
+        Ok(Netns::At(path)) => crate::lab::netns::run_in_path(&path, || here(&record)).unwrap_or(false),
+        Ok(Netns::Gone(_)) => true,
+        Err(_) => false,
+    }
+}
+
 /// Program id of the probe pinned in `dir`, if its pin is still there.
 fn pinned_program_id(dir: &Path) -> Option<u32> {
     let fd = sys::obj_get(&dir.join(super::probe::PIN_PROGRAM)).ok()?;
