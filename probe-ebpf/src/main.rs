@@ -408,6 +408,12 @@ fn try_classify<const CODE_ENGINE: bool>(ctx: &TcContext) -> Result<i32, ParseEr
     if decision.shadow_disagreed {
         count(stats::SHADOW_DISAGREEMENTS);
     }
+    if decision.shadow_beside_malicious {
+        count(stats::SHADOW_BESIDE_MALICIOUS);
+    }
+    if decision.shadow_missed {
+        count(stats::SHADOW_MISSED);
+    }
     if decision.verdict_changed {
         count(stats::VERDICT_CHANGES);
     }

@@ -37,6 +37,12 @@ pub struct Decision {
     pub verdict_changed: bool,
     /// The shadow model was evaluated and disagreed with the active one.
     pub shadow_disagreed: bool,
+    /// The shadow model was evaluated where the active one said malicious ...
+    pub shadow_beside_malicious: bool,
+    /// ... and said benign: a flow the active model flags that the shadow would let pass.
+    /// Counted apart because the disagreements are diluted by the benign decisions both make
+    /// (at a 1% base rate a shadow that flags nothing disagrees in 1% of the decisions).
+    pub shadow_missed: bool,
     /// Models scored by their compiled code (0, 1 or 2: active and shadow).
     pub code_scored: u32,
 }
@@ -146,6 +152,10 @@ pub fn decide_with(
         if active.is_some() && verdict != entry.verdict {
             entry.shadow_disagreements = entry.shadow_disagreements.saturating_add(1);
             d.shadow_disagreed = true;
+        }
+        if active.is_some() && entry.verdict == VERDICT_MALICIOUS {
+            d.shadow_beside_malicious = true;
+            d.shadow_missed = verdict != VERDICT_MALICIOUS;
         }
     }
     d

@@ -53,7 +53,11 @@ pub const TOO_MANY_IPV6_EXTENSION_HEADERS: u32 = CODE_EVALUATIONS + 1;
 pub const DROPPED_UNPARSED: u32 = TOO_MANY_IPV6_EXTENSION_HEADERS + 1;
 /// Unparsed frames dry-run mode would have dropped under that policy.
 pub const WOULD_DROP_UNPARSED: u32 = DROPPED_UNPARSED + 1;
-pub const COUNT: u32 = WOULD_DROP_UNPARSED + 1;
+/// Decisions where a shadow model was evaluated and the active model said malicious.
+pub const SHADOW_BESIDE_MALICIOUS: u32 = WOULD_DROP_UNPARSED + 1;
+/// Of them, decisions where the shadow said benign: what a promotion would stop flagging.
+pub const SHADOW_MISSED: u32 = SHADOW_BESIDE_MALICIOUS + 1;
+pub const COUNT: u32 = SHADOW_MISSED + 1;
 
 impl ParseError {
     pub const ALL: [ParseError; 9] = [
@@ -127,6 +131,8 @@ pub fn name(index: u32) -> &'static str {
         CODE_EVALUATIONS => "code_evaluations",
         DROPPED_UNPARSED => "dropped_unparsed",
         WOULD_DROP_UNPARSED => "would_drop_unparsed",
+        SHADOW_BESIDE_MALICIOUS => "shadow_beside_malicious",
+        SHADOW_MISSED => "shadow_missed",
         i => match ParseError::ALL.iter().find(|e| e.stat_index() == i) {
             Some(e) => e.name(),
             None => "unknown",
@@ -158,7 +164,8 @@ mod tests {
         assert_eq!(name(22), "too_many_ipv6_ext_headers");
         assert_eq!(name(23), "dropped_unparsed");
         assert_eq!(name(24), "would_drop_unparsed");
-        assert_eq!(COUNT, 25);
+        assert_eq!(name(26), "shadow_missed");
+        assert_eq!(COUNT, 27);
     }
 
     #[test]

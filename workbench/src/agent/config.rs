@@ -69,13 +69,21 @@ fn default_drop_unparsed() -> u32 {
     shared::abi::DROP_UNPARSED_DEFAULT
 }
 
+/// `drop_unparsed = ["ip_fragment", ...]`, `[]` or `"none"` (as `deploy --drop-unparsed`).
 fn drop_unparsed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    let reasons = Vec::<String>::deserialize(d)?;
-    if reasons.is_empty() {
-        return Ok(0);
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Reasons {
+        List(Vec<String>),
+        One(String),
     }
-    workbench_kernel::models::unparsed::parse(&reasons.join(","))
-        .map_err(|e| serde::de::Error::custom(format!("key `agent.drop_unparsed`: {e}")))
+    let list = match Reasons::deserialize(d)? {
+        Reasons::List(reasons) if reasons.is_empty() => return Ok(0),
+        Reasons::List(reasons) => reasons.join(","),
+        Reasons::One(text) => text,
+    };
+    workbench_kernel::models::unparsed::parse_as("key `agent.drop_unparsed`", &list)
+        .map_err(serde::de::Error::custom)
 }
 
 fn resolve_listen(text: &str) -> Result<SocketAddr, String> {
@@ -105,6 +113,9 @@ fn default_poll_ms() -> u64 {
 }
 fn default_after() -> u64 {
     1000
+}
+fn default_max_missed() -> f64 {
+    0.1
 }
 fn default_max_disagreement() -> f64 {
     0.01
@@ -151,11 +162,25 @@ pub struct AgentConfig {
     pub promote_after_decisions: u64,
     #[serde(default = "default_max_disagreement")]
     pub promote_max_disagreement: f64,
+    /// The largest share of the active model's malicious decisions the candidate may call
+    /// benign and be promoted (`promotion.rs`: the disagreement share alone is diluted by the
+    /// benign decisions both models agree on).
+    #[serde(default = "default_max_missed")]
+    pub promote_max_missed: f64,
     #[serde(default)]
     pub on_exit: OnExit,
 }
 
 impl AgentConfig {
+    /// The promotion rule's settings.
+    pub fn rule(&self) -> super::promotion::Rule {
+        super::promotion::Rule {
+            after: self.promote_after_decisions,
+            max_disagreement: self.promote_max_disagreement,
+            max_missed: self.promote_max_missed,
+        }
+    }
+
     pub fn policy(&self) -> DefaultRoute {
         if self.enforce_on_default_route {
             DefaultRoute::Allow
@@ -250,11 +275,13 @@ fn check_values(cfg: &AgentConfig, path: &Path) -> Result<(), String> {
     if cfg.promote_after_decisions == 0 {
         return Err(key("promote_after_decisions", "must be at least 1".into()));
     }
-    if !(0.0..=1.0).contains(&cfg.promote_max_disagreement) {
-        return Err(key(
-            "promote_max_disagreement",
-            format!("{} is not a share between 0 and 1", cfg.promote_max_disagreement),
-        ));
+    for (name, share) in [
+        ("promote_max_disagreement", cfg.promote_max_disagreement),
+        ("promote_max_missed", cfg.promote_max_missed),
+    ] {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(key(name, format!("{share} is not a share between 0 and 1")));
+        }
     }
     if cfg.events_rotate_bytes == 0 {
         return Err(key("events_rotate_bytes", "must be at least 1".into()));
@@ -419,6 +446,7 @@ pub fn resolved(cfg: &AgentConfig, text: &str) -> Vec<Resolved> {
         ("model_dir_poll_ms", json!(cfg.model_dir_poll_ms)),
         ("promote_after_decisions", json!(cfg.promote_after_decisions)),
         ("promote_max_disagreement", json!(cfg.promote_max_disagreement)),
+        ("promote_max_missed", json!(cfg.promote_max_missed)),
         (
             "on_exit",
             json!(match cfg.on_exit {
@@ -472,6 +500,34 @@ mod tests {
         )
         .expect_err("bad mode");
         assert!(e.starts_with("a.toml:4:") && e.contains("drop"), "{e}");
+    }
+
+    #[test]
+    fn agent_drop_unparsed_takes_a_list_an_empty_one_or_none() {
+        let p = Path::new("a.toml");
+        let with = |v: &str| {
+            parse(
+                &format!("[agent]\ninterfaces = [\"lo\"]\nmodel = \"m\"\ndrop_unparsed = {v}\n"),
+                p,
+            )
+        };
+        let default = parse("[agent]\ninterfaces = [\"lo\"]\nmodel = \"m\"\n", p).expect("parses");
+        assert_eq!(default.drop_unparsed, shared::abi::DROP_UNPARSED_DEFAULT);
+        assert_eq!(default.promote_max_missed, 0.1);
+        assert_eq!(with("[]").expect("empty").drop_unparsed, 0);
+        assert_eq!(with("\"none\"").expect("none").drop_unparsed, 0);
+        let two = with("[\"ip_fragment\", \"too_many_ipv6_ext_headers\"]").expect("two");
+        assert_eq!(
+            workbench_kernel::models::unparsed::names(two.drop_unparsed),
+            ["ip_fragment", "too_many_ipv6_ext_headers"]
+        );
+        let e = with("[\"not_ip\"]").expect_err("never dropped");
+        assert!(
+            e.starts_with("a.toml:4:")
+                && e.contains("key `agent.drop_unparsed`: not_ip")
+                && !e.contains("--drop"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -555,6 +611,6 @@ mod tests {
             e.starts_with("a.toml: key `agent.model`: ") && e.contains("is inside model_dir"),
             "{e}"
         );
-        assert_eq!(r.len(), 18, "every key of the table");
+        assert_eq!(r.len(), 20, "every key of the table");
     }
 }

@@ -73,16 +73,18 @@ fn idle(local: Ipv4Addr, addr: &str, n: usize) -> Vec<TcpStream> {
 
 #[test]
 fn a_client_trickling_bytes_is_cut_off_at_the_request_time() {
+    // One byte every 400 ms for 4 s: each read would finish within a per-read timeout.
+    const TRICKLE_BYTES: u32 = 10;
+    const TRICKLE_EVERY: Duration = Duration::from_millis(400);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("local address");
-    // One byte every 400 ms for 4 s: each read would finish within a per-read timeout.
     let client = std::thread::spawn(move || {
         let mut c = TcpStream::connect(addr).expect("connect");
-        for _ in 0..10 {
+        for _ in 0..TRICKLE_BYTES {
             if c.write_all(b"G").is_err() {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(400));
+            std::thread::sleep(TRICKLE_EVERY);
         }
     });
     let (mut stream, _) = listener.accept().expect("accept");
@@ -90,8 +92,11 @@ fn a_client_trickling_bytes_is_cut_off_at_the_request_time() {
     let e = answer(&mut stream, &Fixed, false).expect_err("cut off");
     drop(stream);
     assert!(e.to_string().contains("no complete request within 2 s"), "{e}");
+    // Cut off before the client was done trickling (it was still sending when the request time
+    // ran out), not when it stopped on its own: the bound it must beat, with 2 s to spare for a
+    // stalled machine.
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < TRICKLE_EVERY * TRICKLE_BYTES,
         "{:?}",
         started.elapsed()
     );
@@ -110,11 +115,9 @@ fn idle_connections_neither_delay_a_request_nor_outlive_the_request_time() {
     let started = Instant::now();
     let reply = get(&addr, "/healthz");
     assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
+    // Not queued behind the idle ones: that would take until they are dropped, the request
+    // time after they were taken.
+    assert!(started.elapsed() < REQUEST_TIME, "{:?}", started.elapsed());
     // Each idle one is dropped by the server after the request time.
     for c in &mut idle {
         c.set_read_timeout(Some(Duration::from_secs(4))).expect("timeout");
@@ -175,20 +178,20 @@ fn every_general_slot_idle_attempt() -> Result<(), TooSlow> {
     general_held()?;
     assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
     assert!(reply.contains("only health checks"), "{reply}");
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
-    // Idle on a reserve slot: dropped after the quick time, not the request time.
+    // All of it answered while the general slots were held (checked above): on the reserve,
+    // not after a general slot came free, however long the machine took.
+    assert!(started.elapsed() < REQUEST_TIME, "{:?}", started.elapsed());
+    // Idle on a reserve slot: dropped after the quick time, not the request time. Timed from
+    // before the connect, so the server's clock (from its accept) cannot start earlier.
+    let started = Instant::now();
     let mut held = connect_from(lo(30), &addr);
     held.set_read_timeout(Some(Duration::from_secs(3)))
         .expect("timeout");
-    let started = Instant::now();
     let n = held.read(&mut [0u8; 16]).expect("closed by the server");
     let took = started.elapsed();
     general_held()?;
     assert_eq!(n, 0);
+    // The 50 ms below: the server's read timeout is kept in jiffies and may end a tick early.
     assert!(
         took >= QUICK_TIME - Duration::from_millis(50) && took < REQUEST_TIME,
         "{took:?}"
@@ -217,15 +220,16 @@ fn every_general_slot_idle_attempt() -> Result<(), TooSlow> {
 #[test]
 fn one_address_gets_at_most_its_share_of_the_slots_and_is_refused_at_once_past_it() {
     let addr = serve();
+    let opened = Instant::now();
     let _held = idle(lo(50), &addr, MAX_PER_PEER);
-    std::thread::sleep(Duration::from_millis(100));
-    let started = Instant::now();
     let reply = get_from(lo(50), &addr, "/healthz");
     assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+    // Refused at once: waiting for one of the address's slots would take until the held ones
+    // are dropped, the request time after they were opened.
     assert!(
-        started.elapsed() < Duration::from_millis(300),
-        "{:?}",
-        started.elapsed()
+        opened.elapsed() < REQUEST_TIME,
+        "{:?} after the held connections were opened",
+        opened.elapsed()
     );
     // Another address is served as usual.
     let reply = get_from(lo(51), &addr, "/healthz");
@@ -247,13 +251,9 @@ fn one_address_gets_at_most_its_share_of_the_slots_and_is_refused_at_once_past_i
         let started = Instant::now();
         let reply = get_from(lo(53), &addr, "/healthz");
         assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
-        // Within a kubelet's default probe timeout (1 s); a poll queued behind the flood would
-        // wait out the request time (2 s).
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{:?}",
-            started.elapsed()
-        );
+        // Not queued behind the flood: that poll would wait out the request time (2 s). (The
+        // kubelet's own 1 s timeout is the kernel test agent_http's bound.)
+        assert!(started.elapsed() < REQUEST_TIME, "{:?}", started.elapsed());
         std::thread::sleep(Duration::from_millis(50));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -10,6 +10,7 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod probes;
+pub mod promotion;
 pub mod series;
 pub mod sources;
 pub mod state;
@@ -26,7 +27,8 @@ use workbench_kernel::lifecycle::claims::{Claim, Object};
 
 use config::{AgentConfig, Loaded, OnExit};
 use probes::Origin;
-use watch::{Candidate, Judgement, ModelDir, State};
+use promotion::{Counts, Judgement};
+use watch::{Candidate, ModelDir, State};
 
 /// One log line on stderr: `TIMESTAMP workbench agent: MESSAGE`, the message on one line.
 pub fn log(msg: impl std::fmt::Display) {
@@ -102,11 +104,12 @@ impl Agent {
         agent.resume_trial();
         if let Some(w) = &agent.watch {
             log(format!(
-                "watching {} for new models every {} ms (shadow first; promoted after {} decisions with at most {}% disagreement)",
+                "watching {} for new models every {} ms (shadow first; promoted after {} decisions with at most {}% disagreement and at most {}% of the active model's malicious decisions called benign)",
                 w.dir.display(),
                 agent.cfg.model_dir_poll_ms,
                 agent.cfg.promote_after_decisions,
-                agent.cfg.promote_max_disagreement * 100.0
+                agent.cfg.promote_max_disagreement * 100.0,
+                agent.cfg.promote_max_missed * 100.0
             ));
         }
         Ok(agent)
@@ -258,27 +261,25 @@ impl Agent {
             log(format!("shadow model {} replaced by {id}", old.model));
         }
         log(format!(
-            "{}: model {id} deployed as the shadow on {}; promoted after {} decisions if it disagrees with the active model in at most {}% of them",
+            "{}: model {id} deployed as the shadow on {}; {}",
             path.display(),
             done.join(", "),
-            self.cfg.promote_after_decisions,
-            self.cfg.promote_max_disagreement * 100.0
+            promotion::words(self.cfg.rule())
         ));
         self.candidate = Some((
             Candidate {
                 file: path.to_path_buf(),
                 model: id,
                 baseline,
-                evaluations: 0,
-                disagreements: 0,
+                counts: Counts::default(),
                 state: State::Evaluating,
             },
             m.model,
         ));
     }
 
-    /// (evaluations, shadow_disagreements) per interface now.
-    fn counters_now(&self) -> BTreeMap<String, (u64, u64)> {
+    /// The promotion rule's counters per interface now.
+    pub(super) fn counters_now(&self) -> BTreeMap<String, Counts> {
         self.ifaces
             .keys()
             .filter_map(|i| probes::decision_counters(i).ok().map(|c| (i.clone(), c)))
@@ -292,12 +293,7 @@ impl Agent {
             return;
         };
         c.update(&now);
-        match watch::judge(
-            c.evaluations,
-            c.disagreements,
-            self.cfg.promote_after_decisions,
-            self.cfg.promote_max_disagreement,
-        ) {
+        match promotion::judge(c.counts, self.cfg.rule()) {
             Judgement::Wait => {}
             Judgement::Hold(why) => {
                 if c.state == State::Evaluating {
@@ -322,11 +318,13 @@ impl Agent {
                 if failed.is_empty() {
                     self.counters.promotions += 1;
                     log(format!(
-                        "shadow model {} ({}) promoted to active: it disagreed in {} of {} decisions",
+                        "shadow model {} ({}) promoted to active: it disagreed in {} of {} decisions and called benign {} of the {} the active model called malicious",
                         c.model,
                         c.file.display(),
-                        c.disagreements,
-                        c.evaluations
+                        c.counts.disagreements,
+                        c.counts.evaluations,
+                        c.counts.missed,
+                        c.counts.beside_malicious
                     ));
                 } else {
                     log(format!(
@@ -397,12 +395,10 @@ impl Agent {
             });
             changes.push(format!("on_exit {:?}", cfg.on_exit).to_lowercase());
         }
-        if cfg.promote_after_decisions != old.promote_after_decisions
-            || cfg.promote_max_disagreement != old.promote_max_disagreement
-        {
+        if cfg.rule() != old.rule() {
             changes.push(format!(
-                "promotion: after {} decisions with at most {} disagreeing",
-                cfg.promote_after_decisions, cfg.promote_max_disagreement
+                "promotion: after {} decisions with at most {} disagreeing and at most {} of the malicious ones missed",
+                cfg.promote_after_decisions, cfg.promote_max_disagreement, cfg.promote_max_missed
             ));
         }
         // The new events output is opened before any interface changes: an output it cannot
@@ -451,8 +447,12 @@ impl Agent {
                     workbench_kernel::models::clock_name(cfg.clock.abi())
                 ));
             }
-            if let Some(line) = probes::set_drop_unparsed(&iface, cfg.policy(), cfg.drop_unparsed) {
-                changes.push(line);
+            // Asked again only when the key changed: a probe without room for the policy says
+            // so once, at start, not at every reload.
+            if cfg.drop_unparsed != old.drop_unparsed {
+                if let Some(line) = probes::set_drop_unparsed(&iface, cfg.policy(), cfg.drop_unparsed) {
+                    changes.push(line);
+                }
             }
             match probes::ensure_engine(&iface, cfg.engine) {
                 Ok(true) => changes.push(format!("{iface}: engine {}", cfg.engine.name())),
@@ -533,6 +533,7 @@ impl Agent {
             mode: workbench_kernel::models::mode_name(self.cfg.mode.abi()),
             promote_after_decisions: self.cfg.promote_after_decisions,
             promote_max_disagreement: self.cfg.promote_max_disagreement,
+            promote_max_missed: self.cfg.promote_max_missed,
             candidate: self.candidate.as_ref().map(|(c, _)| c.clone()),
             gone: self
                 .gone

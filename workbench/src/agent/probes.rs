@@ -155,11 +155,10 @@ pub fn promote(iface: &str) -> Result<()> {
         .map_err(say)
 }
 
-/// (evaluations, shadow_disagreements) of the probe on `iface`.
-pub fn decision_counters(iface: &str) -> Result<(u64, u64)> {
+/// The promotion rule's counters of the probe on `iface`.
+pub fn decision_counters(iface: &str) -> Result<super::promotion::Counts> {
     let stats = workbench_kernel::flows::read_stats(iface).map_err(say)?;
-    let get = |k: &str| stats.get(k).copied().unwrap_or(0);
-    Ok((get("evaluations"), get("shadow_disagreements")))
+    Ok(super::promotion::Counts::of_stats(&stats))
 }
 
 /// What `probe detach` does: the links (or filters and the qdisc the probe added), then the pins.

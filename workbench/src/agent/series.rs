@@ -140,6 +140,15 @@ pub fn render(agent: &Snapshot) -> Result<String, String> {
         .map_err(bad)?,
     )?
     .set(agent.promote_max_disagreement);
+    registered(
+        &r,
+        Gauge::new(
+            "agent_promote_max_missed_ratio",
+            "The largest share of the active model's malicious decisions a shadow model may call benign and be promoted",
+        )
+        .map_err(bad)?,
+    )?
+    .set(agent.promote_max_missed);
     let candidate = registered(
         &r,
         IntGaugeVec::new(
@@ -151,7 +160,7 @@ pub fn render(agent: &Snapshot) -> Result<String, String> {
         )
         .map_err(bad)?,
     )?;
-    let (mut decisions, mut disagreements) = (0, 0);
+    let mut counts = super::promotion::Counts::default();
     if let Some(c) = &agent.candidate {
         candidate
             .with_label_values(&[
@@ -160,19 +169,31 @@ pub fn render(agent: &Snapshot) -> Result<String, String> {
                 c.state.name(),
             ])
             .set(1);
-        (decisions, disagreements) = (c.evaluations, c.disagreements);
+        counts = c.counts;
     }
     gauge(
         &r,
         "agent_shadow_candidate_decisions",
         "Decisions since the current shadow candidate went in (0 without one)",
-        decisions as i64,
+        counts.evaluations as i64,
     )?;
     gauge(
         &r,
         "agent_shadow_candidate_disagreements",
         "Of them, decisions where the shadow candidate disagreed with the active model",
-        disagreements as i64,
+        counts.disagreements as i64,
+    )?;
+    gauge(
+        &r,
+        "agent_shadow_candidate_beside_malicious",
+        "Of them, decisions where the active model said malicious",
+        counts.beside_malicious as i64,
+    )?;
+    gauge(
+        &r,
+        "agent_shadow_candidate_missed",
+        "Of those, decisions where the shadow candidate said benign (what a promotion would stop flagging)",
+        counts.missed as i64,
     )?;
     groups.push(r.gather());
     metrics::encode_families(&metrics::merge_families(groups)).map_err(|e| format!("{e:#}"))

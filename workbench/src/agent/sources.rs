@@ -19,7 +19,7 @@ pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 pub fn words(iface: &str, gone: &SourceGone) -> String {
     match gone {
         SourceGone::InterfaceGone => format!(
-            "{iface} was deleted: the probe's link went with it and sees no traffic; the agent attaches \
+            "{iface} was deleted: the probe's link (or tc filters) went with it and sees no traffic; the agent attaches \
              the probe again when {iface} is back (or remove what is left with `workbench probe detach \
              --iface {iface}` and restart the agent)"
         ),

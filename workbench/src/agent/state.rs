@@ -36,6 +36,7 @@ pub struct Snapshot {
     pub mode: &'static str,
     pub promote_after_decisions: u64,
     pub promote_max_disagreement: f64,
+    pub promote_max_missed: f64,
     pub candidate: Option<Candidate>,
     /// Interfaces whose probe no longer feeds the agent, with the reason (sources.rs).
     pub gone: Vec<(String, String)>,

@@ -30,18 +30,16 @@ impl Agent {
             return;
         };
         log(format!(
-            "{}: shadow model {shadow} resumes its trial after the restart (counted from now): promoted after {} decisions if it disagrees with the active model in at most {}% of them",
+            "{}: shadow model {shadow} resumes its trial after the restart (counted from now): {}",
             path.display(),
-            self.cfg.promote_after_decisions,
-            self.cfg.promote_max_disagreement * 100.0
+            super::promotion::words(self.cfg.rule())
         ));
         self.candidate = Some((
             Candidate {
                 file: path,
                 model: shadow,
                 baseline: self.counters_now(),
-                evaluations: 0,
-                disagreements: 0,
+                counts: Default::default(),
                 state: State::Evaluating,
             },
             model,

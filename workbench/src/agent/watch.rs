@@ -21,6 +21,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::log;
+use super::promotion::Counts;
 
 /// The largest model file the agent reads. A deployable model's kernel body is
 /// `size_of::<shared::model::Model>()` at most (the header, MAX_TREES roots, the logistic terms
@@ -202,35 +203,6 @@ pub struct Polled {
     pub refused: u64,
 }
 
-/// The rule's answer for a shadow model.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Judgement {
-    /// Fewer than N decisions since it became shadow.
-    Wait,
-    Promote,
-    /// Stays shadow: why.
-    Hold(String),
-}
-
-/// The promotion rule: after `after` evaluations (decisions of the active model, each also made
-/// by the shadow) since the model became shadow, promote when the share of them where the
-/// shadow disagreed is at or below `max_share`.
-pub fn judge(evaluations: u64, disagreements: u64, after: u64, max_share: f64) -> Judgement {
-    if evaluations < after || evaluations == 0 {
-        return Judgement::Wait;
-    }
-    let share = disagreements as f64 / evaluations as f64;
-    if share <= max_share {
-        Judgement::Promote
-    } else {
-        Judgement::Hold(format!(
-            "disagreed with the active model in {disagreements} of {evaluations} decisions ({:.1}%), above promote_max_disagreement {:.1}%",
-            share * 100.0,
-            max_share * 100.0
-        ))
-    }
-}
-
 /// Where a shadow candidate stands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {
@@ -252,42 +224,26 @@ impl State {
 pub struct Candidate {
     pub file: PathBuf,
     pub model: String,
-    /// (evaluations, shadow_disagreements) per interface when it became shadow.
-    pub baseline: BTreeMap<String, (u64, u64)>,
-    pub evaluations: u64,
-    pub disagreements: u64,
+    /// The probe's counters per interface when it became shadow.
+    pub baseline: BTreeMap<String, Counts>,
+    /// Counted since.
+    pub counts: Counts,
     pub state: State,
 }
 
 impl Candidate {
     /// The counters since it became shadow from the probe's current ones per interface (an
     /// interface added since counts from zero).
-    pub fn update(&mut self, now: &BTreeMap<String, (u64, u64)>) {
-        let (mut e, mut d) = (0, 0);
-        for (iface, (evals, dis)) in now {
-            let (e0, d0) = self.baseline.get(iface).copied().unwrap_or((0, 0));
-            e += evals.saturating_sub(e0);
-            d += dis.saturating_sub(d0);
-        }
-        self.evaluations = e;
-        self.disagreements = d;
+    pub fn update(&mut self, now: &BTreeMap<String, Counts>) {
+        self.counts = now.iter().fold(Counts::default(), |sum, (iface, c)| {
+            sum.plus(c.since(self.baseline.get(iface).copied().unwrap_or_default()))
+        });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn agent_promotion_rule() {
-        assert_eq!(judge(9, 0, 10, 0.1), Judgement::Wait);
-        assert_eq!(judge(10, 1, 10, 0.1), Judgement::Promote);
-        assert_eq!(judge(0, 0, 1, 1.0), Judgement::Wait);
-        match judge(10, 2, 10, 0.1) {
-            Judgement::Hold(why) => assert!(why.contains("2 of 10 decisions (20.0%)"), "{why}"),
-            other => panic!("{other:?}"),
-        }
-    }
 
     #[test]
     fn agent_model_dir_takes_a_file_once_it_holds_still() {
@@ -353,17 +309,31 @@ mod tests {
         );
     }
 
+    fn counts(evaluations: u64, disagreements: u64) -> Counts {
+        Counts {
+            evaluations,
+            disagreements,
+            beside_malicious: disagreements / 2,
+            missed: disagreements / 3,
+        }
+    }
+
     #[test]
     fn agent_candidate_counts_since_it_went_in() {
         let mut c = Candidate {
             file: "m".into(),
             model: "x".into(),
-            baseline: [("a".to_string(), (100, 10))].into(),
-            evaluations: 0,
-            disagreements: 0,
+            baseline: [("a".to_string(), counts(100, 10))].into(),
+            counts: Counts::default(),
             state: State::Evaluating,
         };
-        c.update(&[("a".to_string(), (150, 12)), ("b".to_string(), (5, 1))].into());
-        assert_eq!((c.evaluations, c.disagreements), (55, 3));
+        c.update(
+            &[
+                ("a".to_string(), counts(150, 12)),
+                ("b".to_string(), counts(5, 1)),
+            ]
+            .into(),
+        );
+        assert_eq!(c.counts, counts(55, 3));
     }
 }

@@ -60,8 +60,11 @@ pub struct DeployArgs {
     /// Frames the probe cannot read that enforce mode drops (dry-run counts them): `none` or
     /// a comma-separated list of the unparsed statistics' reasons, e.g.
     /// too_many_ipv6_ext_headers,ip_fragment. Such a frame joins no flow, so no model judges
-    /// it. Default on attach: too_many_ipv6_ext_headers (a chain that exists to hide the
-    /// transport header); not_ip is never dropped.
+    /// it, and the allowlist (which exempts flows) does not apply. Default on attach:
+    /// too_many_ipv6_ext_headers (a chain that exists to hide the transport header); not_ip is
+    /// never dropped. The others match ordinary traffic: ip_fragment (fragmented UDP: DNS with
+    /// EDNS, IKE, NFS), unsupported_protocol (ESP, GRE, IGMP, VRRP, OSPF over IPv4),
+    /// ipv6_unknown_next_header (ESP, OSPFv3), bad_ip_header (BIG TCP's zero lengths).
     #[arg(long, value_name = "REASONS|none", value_parser = models::unparsed::value_parser)]
     pub drop_unparsed: Option<u32>,
     /// How the probe scores the models: code (trees, forests and logistic models compiled to
@@ -119,15 +122,38 @@ pub fn run(args: DeployArgs) -> Result<()> {
         None => None,
     };
     let slots = ProbeModels::open(&args.iface)?;
-    // Decision points that never decide are refused before anything changes (write_config
-    // checks again).
-    if args.decide_first.is_some() || args.decide_every.is_some() {
-        let config = models::read_config(&args.iface)?;
-        models::check_decision_points(
-            args.decide_first.unwrap_or(config.decide_first_packets),
-            args.decide_every.unwrap_or(config.decide_every),
-        )?;
-    }
+    // The configuration this run writes, worked out and checked before anything changes
+    // (write_config checks again): decision points that never decide, and a setting the
+    // attached probe has no room for (attached by an older workbench), are refused while the
+    // slots are still as they were.
+    let new_config = if args.mode.is_some()
+        || args.decide_first.is_some()
+        || args.decide_every.is_some()
+        || args.clock.is_some()
+        || args.drop_unparsed.is_some()
+    {
+        let mut config = models::read_config(&args.iface)?;
+        if let Some(mode) = args.mode {
+            config.mode = mode.abi();
+        }
+        if let Some(n) = args.decide_first {
+            config.decide_first_packets = n;
+        }
+        if let Some(m) = args.decide_every {
+            config.decide_every = m;
+        }
+        if let Some(c) = args.clock {
+            config.clock = c.abi();
+        }
+        if let Some(policy) = args.drop_unparsed {
+            config.drop_unparsed = policy;
+        }
+        models::check_decision_points(config.decide_first_packets, config.decide_every)?;
+        models::check_fits(&args.iface, &config)?;
+        Some(config)
+    } else {
+        None
+    };
     // The engine each slot change below ends in: a new copy of the probe goes in before the
     // slot changes when the one in place does not hold the models (and a model the verifier
     // refuses is refused then, before anything changed).
@@ -158,28 +184,7 @@ pub fn run(args: DeployArgs) -> Result<()> {
     if args.clear_shadow {
         slots.clear_shadow()?;
     }
-    if args.mode.is_some()
-        || args.decide_first.is_some()
-        || args.decide_every.is_some()
-        || args.clock.is_some()
-        || args.drop_unparsed.is_some()
-    {
-        let mut config = models::read_config(&args.iface)?;
-        if let Some(mode) = args.mode {
-            config.mode = mode.abi();
-        }
-        if let Some(n) = args.decide_first {
-            config.decide_first_packets = n;
-        }
-        if let Some(m) = args.decide_every {
-            config.decide_every = m;
-        }
-        if let Some(c) = args.clock {
-            config.clock = c.abi();
-        }
-        if let Some(policy) = args.drop_unparsed {
-            config.drop_unparsed = policy;
-        }
+    if let Some(config) = new_config {
         models::write_config(&args.iface, &config, policy)?;
     }
     // The engine, when no slot changed to set it (`deploy --engine` alone).

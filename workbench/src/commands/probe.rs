@@ -184,7 +184,7 @@ fn status(r: &workbench_kernel::models::ModelsReport, f: &mut fmt::Formatter<'_>
     )?;
     writeln!(
         f,
-        "  never dropped in enforce mode: {}",
+        "  never dropped for a verdict:   {}",
         if r.allowlist.is_empty() {
             "nothing allowlisted".to_string()
         } else {

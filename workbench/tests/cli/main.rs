@@ -56,6 +56,7 @@ mod train_errors;
 mod train_honest;
 mod train_memory;
 mod train_quality;
+mod train_time_split;
 mod tui_cost;
 mod tui_datasets;
 mod tui_eval;

@@ -25,7 +25,7 @@ fn label(i: usize) -> String {
 }
 
 /// `workbench train DATA --model tree --no-cache --json -o OUT ARGS...`.
-fn train_args<'a>(data: &'a Path, out: &'a Path, args: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn train_args<'a>(data: &'a Path, out: &'a Path, args: &[&'a str]) -> Vec<&'a str> {
     let mut all = vec![
         "train",
         data.to_str().expect("path"),

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod eve_schema;
 pub mod linkcraft;
 pub mod parquet_seed;
+pub mod poll;
 pub mod probe_lab;
 pub mod promtool;
 pub mod readme;

@@ -51,3 +51,17 @@ pub fn record_mode(iface: &str, config: ProbeConfig) {
     )
     .expect("record mode");
 }
+
+/// Appends every record waiting in the ring (a read takes a bounded number at a time).
+pub fn drain_all(
+    reader: &mut workbench_kernel::events::PacketRecordReader,
+    records: &mut Vec<shared::abi::PacketRecord>,
+) {
+    loop {
+        let before = records.len();
+        reader.drain_into(records).expect("drain records");
+        if records.len() == before {
+            return;
+        }
+    }
+}

@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::agent::{config, Agent};
+use crate::common::promtool::sample;
 use crate::common::{lab_id, save_model, workbench, workbench_json, DetachOnDrop, TempDir};
 use serde_json::Value;
 use workbench_flow::craft::TCP_SYN;
@@ -253,11 +254,15 @@ fn agent_owns_its_event_ring_and_opens_its_events_file_again() {
     // The folder cannot be made (a file in its place): lines are failures, not written.
     std::fs::remove_dir_all(&folder).expect("rm");
     std::fs::write(&folder, "not a folder\n").expect("file");
-    // The counters as the loop last published them, once they settled.
-    wait_until("the counters settle", || {
-        let before = written(&agent);
-        std::thread::sleep(Duration::from_millis(300));
-        written(&agent) == before
+    // The counters once the loop has handled every verdict change the probe made so far (the
+    // last of 45_202's may still be on its way): each one a line written or failed. (Two equal
+    // reads 300 ms apart took a loop the loaded machine stalled for settled.)
+    wait_until("every verdict change so far written or failed", || {
+        let (_, body) = agent.get("/metrics");
+        let value = |series: &str| sample(&body, series).unwrap_or(-1.0);
+        value("workbench_agent_events_written_total{output=\"file\"}")
+            + value("workbench_agent_event_write_failures_total{output=\"file\"}")
+            == value(&format!("workbench_verdict_changes_total{{iface=\"{h}\"}}"))
     });
     let (w0, f0) = (written(&agent), failed(&agent));
     flow(45_203);
@@ -297,7 +302,7 @@ fn agent_owns_its_event_ring_and_opens_its_events_file_again() {
 )]
 fn agent_notices_a_deleted_interface_and_attaches_again_when_it_is_back() {
     crate::common::require_kernel("agent_notices_a_deleted_interface_and_attaches_again_when_it_is_back");
-    deleted_and_back("auto", "gai", 95);
+    deleted_and_back("auto", &lab_id("gai"), 95);
 }
 
 /// As above with cls_bpf filters (`attach = "tc"`, what kernels before 6.6 get): no link to
@@ -309,18 +314,18 @@ fn agent_notices_a_deleted_interface_and_attaches_again_when_it_is_back() {
 )]
 fn agent_notices_a_deleted_interface_under_tc_filters_and_attaches_again() {
     crate::common::require_kernel("agent_notices_a_deleted_interface_under_tc_filters_and_attaches_again");
-    deleted_and_back("tc", "gat", 190);
+    deleted_and_back("tc", &lab_id("gat"), 190);
 }
 
-/// The agent on a lab interface attached as `attach` says (`auto`, `tc`) is told the interface
+/// The agent on lab `id`'s interface attached as `attach` says (`auto`, `tc`) is told the interface
 /// was deleted, is not ready, and attaches again with its model when the interface is back.
-fn deleted_and_back(attach: &str, tag: &str, offset: u32) {
+fn deleted_and_back(attach: &str, id: &str, offset: u32) {
     let dir = TempDir::new("agent-gone");
     let tree = build::syn_count_tree(3).expect("tree");
     let model = save_model(dir.path(), "syn3.ebml", &tree);
     let model_id = workbench_flow::model::id_string(tree.header.model_id);
     let subnet = ((std::process::id() + offset) % 200) as u8 + 4;
-    let lab = Lab::create(&lab_id(tag), subnet).expect("lab");
+    let lab = Lab::create(id, subnet).expect("lab");
     let _detach = DetachOnDrop(lab.host_if.clone());
     let h = lab.host_if.clone();
     let events = dir.path().join("eve.json");

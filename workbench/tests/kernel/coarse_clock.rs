@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use crate::common::poll::{poll, SETTLE};
 use crate::common::probe_lab::record_mode;
 use crate::common::{report, DetachOnDrop};
 use shared::abi::{PacketRecord, ProbeConfig, CLOCK_COARSE, CLOCK_NS};
@@ -64,10 +65,18 @@ fn run(lab: &Lab, clock: u32) -> Run {
         assert_eq!(refused, 0);
     }
     let elapsed_ms = started.elapsed().as_millis();
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    // The probe runs at egress inside each send, so the records are there already; polled all
+    // the same, until every frame's record is read or the deadline.
     let mut records: Vec<PacketRecord> = Vec::new();
-    reader.drain_into(&mut records).expect("drain");
-    records.retain(|r| r.packet.dst_port == SERVICE_PORT);
+    poll(
+        SETTLE,
+        || {
+            reader.drain_into(&mut records).expect("drain");
+            records.retain(|r| r.packet.dst_port == SERVICE_PORT);
+            records.len()
+        },
+        |&n| n >= usize::from(FRAMES),
+    );
     let kernel: Vec<_> = events::raw_flows(&lab.host_if)
         .expect("flows")
         .into_iter()

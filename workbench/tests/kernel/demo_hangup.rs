@@ -293,14 +293,32 @@ fn two_sighups_still_end_the_demo_through_its_cleanup() {
 fn a_lab_removed_under_the_demo_is_reported_as_already_removed() {
     crate::common::require_kernel("a_lab_removed_under_the_demo_is_reported_as_already_removed");
     let guard = LabCleanup::new(&crate::common::lab_id("gdl"));
-    let child = Command::new(env!("CARGO_BIN_EXE_workbench"))
-        .args(["demo", "--json", "--seconds", "8", "--lab-id", guard.id()])
+    // Its Live stage lasts far longer than the test needs: it ends as soon as the lab is gone.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["demo", "--json", "--seconds", "60", "--lab-id", guard.id()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn the demo");
-    // Set up: the probe runs both models (a `lab down` during setup makes the demo fall back
-    // to the simulated Live tab, another path).
+    let err = child.stderr.take().expect("stderr");
+    let (live_tx, live_stage) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if line.contains("demo: Live stage") {
+                let _ = live_tx.send(());
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    // Set up and in its Live stage (a `lab down` during setup makes the demo fall back to the
+    // simulated Live tab, another path), the probe running both models.
+    live_stage
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the demo reached its Live stage");
     let iface = guard.probe_iface();
     let deployed = || {
         let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
@@ -314,14 +332,13 @@ fn a_lab_removed_under_the_demo_is_reported_as_already_removed() {
         eventually(Duration::from_secs(60), deployed),
         "the demo deployed its models"
     );
-    std::thread::sleep(Duration::from_secs(1));
     let down = Command::new(env!("CARGO_BIN_EXE_workbench"))
         .args(["lab", "down", "--id", guard.id()])
         .output()
         .expect("lab down");
     assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
     let out = child.wait_with_output().expect("the demo ends");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = reader.join().expect("stderr read");
     assert!(!out.status.success(), "{stderr}");
     let gone = format!(
         "demo: already removed by another command: the probe on {}, namespace {}",

@@ -48,12 +48,33 @@ fn capture_flows(tapped: &Tapped) -> Twin {
     twin
 }
 
+/// SO_LINGER: closing `conn` waits (10 s at most) until the peer has acknowledged its FIN.
+fn linger(conn: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let value = libc::linger {
+        l_onoff: 1,
+        l_linger: 10,
+    };
+    // SAFETY: setsockopt on an open socket with a pointer to a linger value of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+}
+
 /// Sends WRITES x WRITE_BYTES from the namespace end to a server at the host end; returns the
-/// bytes the server read.
+/// bytes the server read, once every frame of the exchange has crossed the veth.
 fn bulk_transfer(lab: &Lab, port: u16) -> u64 {
     let listener = TcpListener::bind(SocketAddrV4::new(lab.host_addr, port)).expect("listen at the host end");
     let server = std::thread::spawn(move || {
         let (mut conn, _) = listener.accept().expect("accept");
+        linger(&conn);
         let mut buf = vec![0u8; 256 * 1024];
         let mut total = 0u64;
         loop {
@@ -63,6 +84,10 @@ fn bulk_transfer(lab: &Lab, port: u16) -> u64 {
                 Err(e) => panic!("server read: {e}"),
             }
         }
+        // The close sends the server's FIN and, lingering, returns once the client's ACK of it
+        // (the exchange's last frame) went through the host end's ingress: its probe or
+        // capture has it before this thread ends.
+        drop(conn);
         total
     });
     let to = SocketAddrV4::new(lab.host_addr, port);
@@ -115,9 +140,10 @@ fn run(lab: &Lab, case: &Case, port: u16) {
     probe::attach_in(probe_ns, probe_if, &probe::AttachOptions::default()).expect("attach the probe");
     let _detach = DetachOnDrop(probe_if.to_string());
     let tap = FrameTap::start(case.capture.0, case.capture.1).expect("capture");
+    // Returns once the last frame went through the host end (where the probe or the capture
+    // is): the namespace end's were sent before the client's last read returned. The capture
+    // reads its socket's queue to the end before it stops.
     let received = bulk_transfer(lab, port);
-    // The last frames (FIN, final ACK) reach the capture's socket within microseconds.
-    std::thread::sleep(std::time::Duration::from_millis(200));
     let tapped = tap.finish().expect("capture stops");
     assert_eq!(
         received,

@@ -2,8 +2,8 @@
 //! either a flow with its true 5-tuple or an unparsed frame counted by reason, never a misread.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
+use crate::common::poll::{poll, SETTLE};
 use crate::common::{report, workbench_json, DetachOnDrop};
 use workbench_kernel::lab::afpacket::FrameSender;
 use workbench_kernel::lab::hostile::{self, Expect};
@@ -41,9 +41,24 @@ fn hostile_frames_are_classified_from_real_headers_or_counted_unparsed() {
     })
     .expect("netns")
     .expect("send hostile frames");
-    std::thread::sleep(Duration::from_millis(300));
-
-    let table = workbench_json(&["probe", "flows", "--iface", &lab.host_if, "--json"]);
+    // The frames reach the probe in the host end's softirq, after the sends returned: wait until
+    // it has seen every one and each parsed one is in a flow (its packet count is taken first,
+    // the flow updated after), so that nothing is read half done.
+    let sent = frames.len() as u64;
+    let table = poll(
+        SETTLE,
+        || workbench_json(&["probe", "flows", "--iface", &lab.host_if, "--json"]),
+        |t| {
+            let stat = |k: &str| t["stats"][k].as_u64().unwrap_or(0);
+            let unparsed: u64 = shared::ParseError::ALL.iter().map(|e| stat(e.name())).sum();
+            let in_flows: u64 = t["flows"].as_array().map_or(0, |f| {
+                f.iter()
+                    .map(|f| f["fwd_packets"].as_u64().unwrap_or(0) + f["bwd_packets"].as_u64().unwrap_or(0))
+                    .sum()
+            });
+            stat("packets") == sent && in_flows + unparsed == sent
+        },
+    );
     let flows = table["flows"].as_array().expect("flows").clone();
     let stat = |k: &str| table["stats"][k].as_u64().unwrap_or(0);
     let find = |proto: &str, sport: u16, dport: u16| {

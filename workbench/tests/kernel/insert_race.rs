@@ -14,7 +14,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::common::probe_lab::pin_to;
+use crate::common::poll::{poll, SETTLE};
+use crate::common::probe_lab::{drain_all, pin_to};
 use crate::common::{report, DetachOnDrop};
 use shared::abi::{PacketRecord, ProbeConfig};
 use shared::FlowKey;
@@ -46,6 +47,11 @@ fn two_cpus() -> Option<(usize, usize)> {
             .collect()
     };
     Some((*allowed.first()?, *allowed.get(1)?))
+}
+
+/// A frame of the test's flows (to or from the service port).
+fn ours(p: &shared::packet::ParsedPacket) -> bool {
+    p.src_port == SERVICE_PORT || p.dst_port == SERVICE_PORT
 }
 
 /// Both senders announce the flow they are about to start and wait for the other.
@@ -148,10 +154,18 @@ fn both_directions_creating_a_flow_at_once_lose_no_packet() {
         });
         (a.join().expect("sender out"), b.join().expect("sender back"))
     });
-    std::thread::sleep(std::time::Duration::from_millis(200));
-
+    // The reply direction reaches the probe in a softirq after its sends returned: drain until
+    // every frame sent has its record (written after its flow update), or the deadline.
+    let sent = sent_out + sent_back;
     let mut records: Vec<PacketRecord> = Vec::new();
-    reader.drain_into(&mut records).expect("drain records");
+    poll(
+        SETTLE,
+        || {
+            drain_all(&mut reader, &mut records);
+            records.iter().filter(|r| ours(&r.packet)).count() as u64
+        },
+        |&n| n >= sent,
+    );
     let table: HashMap<FlowKey, shared::FlowEntry> = events::raw_flows(&lab.host_if)
         .expect("flow table")
         .into_iter()
@@ -194,7 +208,7 @@ fn both_directions_creating_a_flow_at_once_lose_no_packet() {
         short.len(),
         &short[..short.len().min(5)]
     );
-    assert_eq!(counted, sent_out + sent_back, "every frame sent was counted");
+    assert_eq!(counted, sent, "every frame sent was counted");
     assert!(
         overlapping > 0,
         "no flow's first frames reached the probe within {OVERLAP_NS} ns of each other: the race was not exercised"

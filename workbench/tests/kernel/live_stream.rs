@@ -11,11 +11,15 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{save_model, workbench, workbench_json, DetachOnDrop, TempDir};
+use crate::common::poll::{holds_map_fd, poll};
+use crate::common::{flow_from, save_model, workbench, workbench_json, DetachOnDrop, TempDir};
 use serde_json::Value;
 use workbench_flow::craft::TCP_SYN;
 use workbench_flow::model::build;
 use workbench_kernel::lab::{traffic, Lab};
+
+/// BPF_MAP_TYPE_RINGBUF: the verdict events' map.
+const RINGBUF: u32 = 27;
 
 /// Every line, checked against the schema kept in the repository.
 fn jsonl(stdout: &[u8]) -> Vec<Value> {
@@ -34,6 +38,51 @@ fn live_once(iface: &str, more: &[&str]) -> (Vec<Value>, String) {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "live {more:?}: {stderr}");
     (jsonl(&out.stdout), stderr)
+}
+
+/// Waits until the probe has seen the five SYNs from `src_port` and the five RSTs answering them
+/// (each leaves after its SYN went through): the flow's verdict events are in the ring then.
+fn flow_answered(iface: &str, src_port: u16) {
+    let flow = flow_from(iface, src_port, |f| {
+        f["fwd_packets"] == 5 && f["bwd_packets"] == 5
+    });
+    assert_eq!(
+        (flow["fwd_packets"].as_u64(), flow["bwd_packets"].as_u64()),
+        (Some(5), Some(5)),
+        "the probe saw the SYNs from {src_port} and their RSTs: {flow:#}"
+    );
+}
+
+/// Starts `live --jsonl` on `iface` for up to 60 s and waits until it has opened the probe's
+/// ring (how long a debug binary takes to start on a loaded machine is unknown).
+fn start_live(iface: &str) -> std::process::Child {
+    let mut live = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["live", "--iface", iface, "--jsonl", "--duration-s", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn live");
+    let pid = live.id();
+    let (running, reading) = poll(
+        Duration::from_secs(60),
+        || {
+            (
+                live.try_wait().expect("try_wait").is_none(),
+                holds_map_fd(pid, RINGBUF),
+            )
+        },
+        |&(running, reading)| !running || reading,
+    );
+    if !(running && reading) {
+        let _ = live.kill();
+        let out = live.wait_with_output().expect("live's output");
+        panic!(
+            "live did not open the ring of {iface} ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    live
 }
 
 fn ports(events: &[Value]) -> BTreeSet<u64> {
@@ -81,7 +130,7 @@ fn live_jsonl_keys_and_a_ring_read_by_one_reader_after_another() {
 
     // First reader, from the start: the flow's verdict change, every line with the same keys.
     traffic::tcp_segments_from_netns(&lab, 44_001, 9, TCP_SYN, 5).expect("syn");
-    std::thread::sleep(Duration::from_millis(300));
+    flow_answered(h, 44_001);
     let (first, _) = live_once(h, &["--from-start"]);
     assert!(ports(&first).contains(&44_001), "{first:?}");
     let now_s = std::time::SystemTime::now()
@@ -148,7 +197,7 @@ fn live_jsonl_keys_and_a_ring_read_by_one_reader_after_another() {
 
     // New traffic, then a third reader from the start: exactly the new flow's events.
     traffic::tcp_segments_from_netns(&lab, 44_002, 9, TCP_SYN, 5).expect("syn");
-    std::thread::sleep(Duration::from_millis(300));
+    flow_answered(h, 44_002);
     // This one writes to a file rotated by size (the agent's output) instead of stdout.
     let events_file = dir.path().join("eve.json");
     let (on_stdout, _) = live_once(
@@ -167,7 +216,7 @@ fn live_jsonl_keys_and_a_ring_read_by_one_reader_after_another() {
 
     // More traffic, then a reader from now: it skips what waits and says how much.
     traffic::tcp_segments_from_netns(&lab, 44_003, 9, TCP_SYN, 5).expect("syn");
-    std::thread::sleep(Duration::from_millis(300));
+    flow_answered(h, 44_003);
     let (from_now, stderr) = live_once(h, &[]);
     assert!(from_now.is_empty(), "{from_now:?}");
     let skipped: usize = stderr
@@ -256,14 +305,7 @@ fn live_ends_with_an_error_when_its_probe_is_detached_or_replaced() {
     let attach = ["probe", "attach", "--iface", &iface, "--netns", &ns, "--json"];
     for replace in [false, true] {
         workbench_json(&attach);
-        let mut live = Command::new(env!("CARGO_BIN_EXE_workbench"))
-            .args(["live", "--iface", &iface, "--jsonl", "--duration-s", "60"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn live");
-        std::thread::sleep(Duration::from_millis(1500));
-        assert!(live.try_wait().expect("try_wait").is_none(), "live runs");
+        let mut live = start_live(&iface);
         workbench_json(&["probe", "detach", "--iface", &iface, "--json"]);
         if replace {
             workbench_json(&attach);
@@ -319,14 +361,7 @@ fn live_ends_with_an_error_when_its_interface_is_deleted() {
         );
         return;
     }
-    let mut live = Command::new(env!("CARGO_BIN_EXE_workbench"))
-        .args(["live", "--iface", &iface, "--jsonl", "--duration-s", "60"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn live");
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(live.try_wait().expect("try_wait").is_none(), "live runs");
+    let mut live = start_live(&iface);
     let del = Command::new("ip")
         .args(["-n", &ns, "link", "del", &iface])
         .output()

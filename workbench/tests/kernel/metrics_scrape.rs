@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::promtool::{promtool_check, sample};
-use crate::common::{workbench_json, DetachOnDrop, TempDir};
+use crate::common::{flow_from, workbench_json, DetachOnDrop, TempDir};
 use workbench_flow::craft::TCP_SYN;
 use workbench_flow::model::{build, file, id_string};
 use workbench_kernel::lab::{traffic, Lab};
@@ -81,7 +81,12 @@ fn metrics_scrape_passes_promtool_and_counts_the_lab_traffic() {
     // them on.
     let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("BPF_ENABLE_STATS");
     traffic::tcp_segments_from_netns(&lab, 45_001, 9, TCP_SYN, 5).expect("syn");
-    std::thread::sleep(Duration::from_millis(300));
+    // The SYNs reach the probe after the sends returned: wait for them and their RSTs.
+    let flow = flow_from(h, 45_001, |f| f["fwd_packets"] == 5 && f["bwd_packets"] == 5);
+    assert_eq!(
+        flow["bwd_packets"], 5,
+        "the probe saw the SYNs and their RSTs: {flow:#}"
+    );
 
     let mut server = Command::new(env!("CARGO_BIN_EXE_workbench"))
         .args([
@@ -112,6 +117,7 @@ fn metrics_scrape_passes_promtool_and_counts_the_lab_traffic() {
 
     // A client sending its request a byte a second (each read well within any per-read
     // timeout) while the scrape below is answered at once.
+    let (trickling_tx, trickling) = std::sync::mpsc::channel();
     let trickler = {
         let addr = addr.clone();
         std::thread::spawn(move || {
@@ -121,12 +127,16 @@ fn metrics_scrape_passes_promtool_and_counts_the_lab_traffic() {
                 if c.write_all(&[*b]).is_err() {
                     break;
                 }
+                let _ = trickling_tx.send(());
                 std::thread::sleep(Duration::from_secs(1));
             }
             started.elapsed()
         })
     };
-    std::thread::sleep(Duration::from_millis(300));
+    // The scrape starts once the trickler is connected and sending, whatever the machine's load.
+    trickling
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the trickling client connected and sent its first byte");
     let started = Instant::now();
     let (status, head, body) = get(&addr, "/metrics");
     let took = started.elapsed();

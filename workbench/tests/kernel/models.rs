@@ -3,8 +3,8 @@
 //! veth pair whose other end lives in a namespace the test creates.
 
 use std::path::Path;
-use std::time::Duration;
 
+use crate::common::poll::{poll, SETTLE};
 use crate::common::{flow_from, report, save_model, workbench, workbench_json, DetachOnDrop, TempDir};
 use serde_json::Value;
 use shared::model::{Model, SCORE_ONE};
@@ -21,6 +21,14 @@ fn syn_tree() -> Box<Model> {
 /// Benign whatever the flow does.
 fn benign_tree() -> Box<Model> {
     build::tree(&[Node::Leaf { score: 1 }], SCORE_ONE / 2).expect("valid tree")
+}
+
+/// The flow from `src_port` in a `probe flows --json` table (`Value::Null` when there is none).
+fn flow_of(table: &Value, src_port: u16) -> Value {
+    table["flows"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["src_port"] == src_port).cloned())
+        .unwrap_or(Value::Null)
 }
 
 fn id(m: &Model) -> String {
@@ -144,14 +152,23 @@ fn deploy_verdicts_events_rollback_shadow_and_enforce() {
     // Enforce: the third SYN and later are dropped at ingress, so only two RSTs come back.
     workbench_json(&["deploy", "--mode", "enforce", "--iface", h, "--json"]);
     traffic::tcp_segments_from_netns(&lab, 42_006, 9, TCP_SYN, 5).expect("syn");
-    std::thread::sleep(Duration::from_millis(300));
-    let f = flow_from(h, 42_006, |f| f["fwd_packets"] == 5);
+    // Done once every SYN went through the probe and each was either dropped or answered (the
+    // RST leaves through the probe after its SYN came in), whatever the split.
+    let table = poll(
+        SETTLE,
+        || workbench_json(&["probe", "flows", "--iface", h, "--json"]),
+        |t| {
+            let f = flow_of(t, 42_006);
+            let n = |v: &Value| v.as_u64().unwrap_or(0);
+            n(&f["fwd_packets"]) == 5 && n(&f["bwd_packets"]) + n(&t["stats"]["dropped"]) == 5
+        },
+    );
+    let f = flow_of(&table, 42_006);
     assert_eq!(
         (f["fwd_packets"].as_u64(), f["bwd_packets"].as_u64()),
         (Some(5), Some(2)),
         "{f:#}"
     );
-    let table = workbench_json(&["probe", "flows", "--iface", h, "--json"]);
     assert_eq!(table["stats"]["dropped"], 3);
 
     // Allowlisted: the sender's address is never dropped, even in enforce mode.

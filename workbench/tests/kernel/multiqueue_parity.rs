@@ -15,7 +15,8 @@
 //! get) is reported beside it, not asserted (it loses updates only when two CPUs collide): before
 //! the lock, the same-direction variant of this traffic lost 186 and 629 of 400,000 packets.
 
-use crate::common::probe_lab::{every_feature_logistic, pin_to, record_mode};
+use crate::common::poll::{poll, SETTLE};
+use crate::common::probe_lab::{drain_all, every_feature_logistic, pin_to, record_mode};
 use crate::common::{report, DetachOnDrop};
 use shared::abi::{PacketRecord, ProbeConfig};
 use shared::model::SCORE_ONE;
@@ -69,6 +70,14 @@ fn send_side(iface: &str, src_mac: [u8; 6], lab: &Lab, cpu: usize, start: &std::
     sent
 }
 
+/// Statistic `index` summed over the CPUs.
+fn stat_sum(iface: &str, index: u32) -> u64 {
+    flows::read_stat_per_cpu(iface, index)
+        .expect("per-CPU statistics")
+        .iter()
+        .sum()
+}
+
 struct Outcome {
     sent: u64,
     records: usize,
@@ -106,6 +115,10 @@ fn run(id: &str, subnet: u8, flow_lock: FlowLock) -> Outcome {
     };
     record_mode(&lab.host_if, config);
     let mut reader = events::PacketRecordReader::open(&lab.host_if).expect("records");
+    // What stray frames (the namespace's own IPv6 chatter) left before the traffic.
+    let mut records: Vec<PacketRecord> = Vec::new();
+    drain_all(&mut reader, &mut records);
+    let (records_before, evaluations_before) = (records.len(), stat_sum(&lab.host_if, stats::EVALUATIONS));
 
     let start = std::sync::Barrier::new(2);
     let (host_if, peer_if) = (lab.host_if.as_str(), lab.peer_if.as_str());
@@ -117,17 +130,27 @@ fn run(id: &str, subnet: u8, flow_lock: FlowLock) -> Outcome {
         });
         (a.join().expect("sender 0"), b.join().expect("sender 1"))
     });
-    std::thread::sleep(std::time::Duration::from_millis(200));
-
-    let mut records: Vec<PacketRecord> = Vec::new();
-    loop {
-        let before = records.len();
-        reader.drain_into(&mut records).expect("drain records");
-        if records.len() == before {
-            break;
-        }
-    }
     let ours = |k: &shared::FlowKey| k.port_lo == SERVICE_PORT || k.port_hi == SERVICE_PORT;
+    // The namespace end's frames reach the probe in a softirq after the sends returned. Done:
+    // every frame sent recorded or left out (lock busy), and every recorded packet's decision
+    // made (counted at the end of the probe's run, after the record and the flow update), so no
+    // flow is read in the middle of an update.
+    poll(
+        SETTLE,
+        || {
+            drain_all(&mut reader, &mut records);
+            let recorded = records
+                .iter()
+                .filter(|r| ours(&shared::FlowKey::of(&r.packet).key))
+                .count() as u64;
+            (
+                recorded + stat_sum(&lab.host_if, stats::FLOW_LOCK_BUSY),
+                records.len() - records_before,
+                stat_sum(&lab.host_if, stats::EVALUATIONS) - evaluations_before,
+            )
+        },
+        |&(accounted, recorded, evaluated)| accounted == a + b && evaluated == recorded as u64,
+    );
     records.retain(|r| ours(&shared::FlowKey::of(&r.packet).key));
     let kernel: Vec<_> = events::raw_flows(&lab.host_if)
         .expect("flow table")

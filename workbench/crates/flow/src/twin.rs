@@ -179,6 +179,49 @@ mod tests {
         p
     }
 
+    /// A shadow that stays benign where the active model flags: its disagreements are the
+    /// active model's malicious decisions, each counted as a miss beside one, and a shadow with
+    /// the active model's verdicts misses none.
+    #[test]
+    fn a_shadow_is_counted_beside_each_malicious_decision_and_missing_it() {
+        let active = build::syn_count_tree(3).expect("tree");
+        let tally = |shadow: &Model| {
+            let mut entry = FlowEntry::new(&syn(1000, 0x02), true, 0);
+            let mut scratch = Scratch::default();
+            let mut counts = [0u32; 4];
+            for i in 0..9u64 {
+                if i > 0 {
+                    entry.update(&syn(1000, 0x02), true, 1_000 * i);
+                }
+                let d = decide(
+                    &mut entry,
+                    1,
+                    Some(&active),
+                    Some(shadow),
+                    &ProbeConfig::default(),
+                    &mut scratch,
+                );
+                for (c, b) in counts.iter_mut().zip([
+                    d.evaluated,
+                    d.shadow_disagreed,
+                    d.shadow_beside_malicious,
+                    d.shadow_missed,
+                ]) {
+                    *c += u32::from(b);
+                }
+            }
+            counts
+        };
+        // Malicious from the third SYN on: 7 of 9 decisions.
+        let lenient = build::syn_count_tree(100).expect("tree");
+        assert_eq!(tally(&lenient), [9, 7, 7, 7]);
+        let same = build::syn_count_tree(3).expect("tree");
+        assert_eq!(tally(&same), [9, 0, 7, 0]);
+        // Stricter than the active one: it flags what the active model flags, and more.
+        let strict = build::syn_count_tree(1).expect("tree");
+        assert_eq!(tally(&strict), [9, 2, 7, 0]);
+    }
+
     #[test]
     fn twin_scores_flows_like_the_probe_decides() {
         let tree = build::syn_count_tree(3).expect("tree");

@@ -47,10 +47,6 @@ pub enum SourceGone {
     InterfaceGone,
 }
 
-/// The probe on `iface` lost its interface (deleted with its namespace or its veth peer): its
-/// pinned TCX link is defunct (the kernel keeps it with ifindex 0), or, for a tc-filter attach
-/// (kernels without TCX, `--attach tc`), the interface its record names is not there with the
-/// recorded ifindex.
 /// Whether a process reads `iface`'s verdict events (holds the ring's reader lock: the agent,
 /// `live --jsonl`). Without one the ring fills, and the probe counts each event it could not
 /// write in `events_lost`. Asking never takes the lock.
@@ -58,6 +54,10 @@ pub fn reader_active(iface: &str) -> bool {
     crate::locks::events_reader_active(iface)
 }
 
+/// The probe on `iface` lost its interface (deleted with its namespace or its veth peer): its
+/// pinned TCX link is defunct (the kernel keeps it with ifindex 0), or, for a tc-filter attach
+/// (kernels without TCX, `--attach tc`), the interface its record names is not there with the
+/// recorded ifindex.
 pub fn interface_gone(iface: &str) -> bool {
     let dir = crate::bpffs::iface_dir(iface);
     let pin = dir.join(probe::PIN_LINK_INGRESS);

@@ -124,6 +124,16 @@ const COUNTERS: &[(&str, &str, &str)] = &[
         "Decisions where the shadow model disagreed with the active one",
     ),
     (
+        "shadow_beside_malicious",
+        "shadow_beside_malicious_total",
+        "Decisions with a shadow model where the active model said malicious",
+    ),
+    (
+        "shadow_missed",
+        "shadow_missed_total",
+        "Of them, decisions where the shadow model said benign",
+    ),
+    (
         "dropped",
         "packets_dropped_total",
         "Packets dropped in enforce mode",

@@ -381,21 +381,41 @@ fn locate(record: &TcRecord) -> Result<Netns> {
     )))
 }
 
-/// Whether the interface a tc-filter probe pinned in `dir` was attached to is gone: deleted
-/// (with its namespace, or a veth's peer), or replaced by another interface of the same name
-/// (another ifindex). Its filters went with it, so the probe sees no traffic while its pins
-/// stay. False without a record (a TCX attach) or when it cannot be told.
+/// Whether the interface a tc-filter probe pinned in `dir` was attached to is gone: no interface
+/// with the recorded ifindex in the recorded namespace (deleted, with its namespace or a veth's
+/// peer; one made again under the same name has another ifindex, and the filters went with the
+/// old one). Asked by ifindex, not name: a renamed interface keeps its filters and is not gone.
+/// False without a record (a TCX attach) or when it cannot be told (an unnamed namespace other
+/// than this process's: finding it would mean a walk of /proc every second).
 pub fn interface_gone(dir: &Path) -> bool {
     let Ok(Some(record)) = read_record(dir) else {
         return false;
     };
-    let here = |r: &TcRecord| super::probe::ifindex(&r.iface).map_or(true, |i| i != r.ifindex);
-    match locate(&record) {
-        Ok(Netns::Current) => here(&record),
-        Ok(Netns::At(path)) => crate::lab::netns::run_in_path(&path, || here(&record)).unwrap_or(false),
-        Ok(Netns::Gone(_)) => true,
-        Err(_) => false,
+    let here = || index_gone(record.ifindex);
+    match &record.netns {
+        None => current_netns_ino().is_ok_and(|ino| ino == record.netns_ino) && here(),
+        Some(_) => match locate(&record) {
+            Ok(Netns::Current) => here(),
+            Ok(Netns::At(path)) => crate::lab::netns::run_in_path(&path, here).unwrap_or(false),
+            Ok(Netns::Gone(_)) => true,
+            Err(_) => false,
+        },
     }
+}
+
+/// No interface has `ifindex` in this thread's namespace (ENXIO/ENODEV); any other failure
+/// (out of file descriptors) cannot tell, and is not "gone".
+fn index_gone(ifindex: u32) -> bool {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `name` holds IF_NAMESIZE bytes, as if_indextoname requires.
+    let found = unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) };
+    if !found.is_null() {
+        return false;
+    }
+    matches!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::ENXIO | libc::ENODEV)
+    )
 }
 
 /// Program id of the probe pinned in `dir`, if its pin is still there.

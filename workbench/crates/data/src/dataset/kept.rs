@@ -38,6 +38,39 @@ impl LoadedDataset {
         Ok(Some(keep.into_iter().map(|k| k == Some(true)).collect()))
     }
 
+    /// The times of `rows` (indices into this table), in that order: what a time split orders.
+    /// None when the table has no time column; `Err` naming the first of them without a time
+    /// (its file and line, and what its cell holds). Only these rows need one: a row cleaning
+    /// drops (`X-1,,,,` appended to a file) does not take the time split away from the rest.
+    pub fn times_of(&self, rows: impl Iterator<Item = usize> + Clone) -> Option<Result<Vec<i64>, String>> {
+        let ns = self.time_ns.as_deref()?;
+        if !self.untimed.is_empty() {
+            let untimed = |i: &usize| self.untimed.binary_search(&(*i as u32)).is_ok();
+            if let Some(i) = rows.clone().find(untimed) {
+                return Some(Err(self.no_time_at(i)));
+            }
+        }
+        Some(Ok(rows.map(|i| ns[i]).collect()))
+    }
+
+    /// Why row `i` has no time, naming where it is: ``FILE line N: `Timestamp` is empty``.
+    fn no_time_at(&self, i: usize) -> String {
+        let place = self.row_place(i);
+        let at = match place.line {
+            Some(line) => format!("{} line {line}", place.file),
+            None => format!("{} row {}", place.file, place.row),
+        };
+        let column = self.time_column.as_deref().unwrap_or("time");
+        let cell = self.frame.column(column).ok().and_then(|c| match c.str() {
+            Ok(text) => text.get(i).map(str::to_string),
+            Err(_) => c.f64().ok().and_then(|f| f.get(i)).map(|v| v.to_string()),
+        });
+        match cell.as_deref().map(str::trim) {
+            None | Some("") => format!("{at}: `{column}` is empty"),
+            Some(text) => format!("{at}: `{column}` holds `{text}`, which is no time"),
+        }
+    }
+
     /// Gives the rows up: the table's columns but `keep` (those that exist) and its per-row
     /// views (labels, classes, times, hosts, files) are freed. What is left describes the data:
     /// kind, sources, label and time columns, what cleaning dropped, column health. For a caller
@@ -54,6 +87,7 @@ impl LoadedDataset {
         self.malicious = Vec::new();
         self.class = Vec::new();
         self.time_ns = None;
+        self.untimed = Vec::new();
         self.hosts = None;
         self.row_source = Vec::new();
         self.row_in_file = Vec::new();

@@ -305,8 +305,11 @@ pub struct LoadedDataset {
     /// Per row: the attack type, or the benign label.
     pub class: Vec<String>,
     pub time_column: Option<String>,
-    /// Per row, nanoseconds on the dataset's clock (ordering is what matters).
+    /// Per row, nanoseconds on the dataset's clock (ordering is what matters); a row of
+    /// `untimed` holds a placeholder: read times with [`LoadedDataset::times_of`].
     pub time_ns: Option<Vec<i64>>,
+    /// The rows whose time cell is empty or no time, ascending (see `time::ColumnTimes`).
+    pub untimed: Vec<u32>,
     pub host_column: Option<String>,
     /// Per row: the flow's source (initiator) address.
     pub hosts: Option<Vec<String>>,
@@ -361,6 +364,12 @@ impl LoadedDataset {
             class: pick(&self.class, idx),
             time_column: self.time_column.clone(),
             time_ns: self.time_ns.as_deref().map(|t| pick(t, idx)),
+            untimed: idx
+                .iter()
+                .enumerate()
+                .filter(|(_, &i)| self.untimed.binary_search(&(i as u32)).is_ok())
+                .map(|(j, _)| j as u32)
+                .collect(),
             host_column: self.host_column.clone(),
             hosts: self.hosts.as_deref().map(|h| pick(h, idx)),
             row_source: pick(&self.row_source, idx),
@@ -498,6 +507,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadedDataset, Data
         class: derived.class,
         time_column: meta.time_column.clone(),
         time_ns: derived.time_ns,
+        untimed: derived.untimed,
         host_column: meta.host_column.clone(),
         hosts: derived.hosts,
         row_source,

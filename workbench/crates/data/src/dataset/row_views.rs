@@ -13,6 +13,8 @@ pub struct Derived {
     pub malicious: Vec<bool>,
     pub class: Vec<String>,
     pub time_ns: Option<Vec<i64>>,
+    /// The rows the time column gives no time (see [`super::time::ColumnTimes`]).
+    pub untimed: Vec<u32>,
     /// How the time column's clock was read.
     pub clock: super::time::Clock,
     pub hosts: Option<Vec<String>>,
@@ -72,19 +74,20 @@ pub fn derive(frame: &DataFrame, meta: &Meta) -> Result<Derived, DataError> {
         });
     }
     let cic_clock = meta.kind == DatasetKind::CicTrafficLabelling;
-    let (time_ns, clock) = match meta
+    let (time_ns, untimed, clock) = match meta
         .time_column
         .as_deref()
         .and_then(|c| super::time::times(frame, c, cic_clock))
     {
-        Some((ns, clock)) => (Some(ns), clock),
-        None => (None, super::time::Clock::AsWritten),
+        Some(t) => (Some(t.ns), t.untimed, t.clock),
+        None => (None, Vec::new(), super::time::Clock::AsWritten),
     };
     let hosts = meta.host_column.as_deref().and_then(|c| strings(frame, c));
     Ok(Derived {
         malicious,
         class,
         time_ns,
+        untimed,
         clock,
         hosts,
     })

@@ -8,8 +8,8 @@ use super::clean::{count, definite, duplicate_free, Meta};
 use super::{DropReason, Dropped};
 
 /// The rows the cleaning step keeps: every numeric feature finite (of those in `only`, when
-/// given), a label, and (when asked) not a repeat. Recomputed from the table, so it also holds
-/// for a table read from the cache.
+/// given, and no text column of `only` empty), a label, and (when asked) not a repeat.
+/// Recomputed from the table, so it also holds for a table read from the cache.
 pub fn usable_rows(frame: &DataFrame, meta: &Meta, only: Option<&[String]>) -> BooleanChunked {
     let rows = frame.height();
     let mut keep = BooleanChunked::full("keep".into(), true, rows);
@@ -26,6 +26,10 @@ pub fn usable_rows(frame: &DataFrame, meta: &Meta, only: Option<&[String]>) -> B
         {
             if let Ok(f) = col.f64() {
                 keep = &keep & &definite(f.is_finite());
+            } else if only.is_some() {
+                // A text column the run reads (`train`'s time column): an empty cell is a
+                // missing value too, as `dropped_for` counts it.
+                keep = &keep & &col.is_not_null();
             }
         }
     }
@@ -42,7 +46,8 @@ type Counted = (&'static str, usize, Vec<(String, usize)>);
 /// What the cleaning step drops when only `columns` count (`LoadedDataset::cleaning_only`),
 /// recounted from the loaded table: a repeated header line, a missing label, then per column in
 /// table order a NaN or infinite value, or a missing one (called `unparseable` in a column the
-/// load found values that are not numbers in, with those examples), then duplicates.
+/// load found values that are not numbers in, with those examples; in a text column, an empty
+/// cell), then duplicates.
 /// `loaded.columns` (columns dropped whole) is kept.
 pub fn dropped_for(frame: &DataFrame, meta: &Meta, loaded: &Dropped, columns: &[String]) -> Dropped {
     let rows = frame.height();
@@ -84,7 +89,11 @@ pub fn dropped_for(frame: &DataFrame, meta: &Meta, loaded: &Dropped, columns: &[
         if name == label || meta.class_column.as_deref() == Some(name) || !columns.iter().any(|c| c == name) {
             continue;
         }
-        let Ok(numbers) = col.f64() else { continue };
+        let Ok(numbers) = col.f64() else {
+            // Text (`train`'s time column): an empty cell is a missing value.
+            attribute(&mut bad, "missing_value", name, col.is_null());
+            continue;
+        };
         if numbers.len() - numbers.null_count() > count(&definite(numbers.is_finite())) {
             attribute(
                 &mut bad,

@@ -158,7 +158,8 @@ impl Table {
             columns,
             malicious: idx.iter().map(|&i| ds.malicious[i]).collect(),
             class: pick(&ds.class),
-            time_ns: ds.time_ns.as_ref().map(|t| idx.iter().map(|&i| t[i]).collect()),
+            // A sampled row without a time: no times, so the time column is scored as text.
+            time_ns: ds.times_of(idx.iter().copied()).and_then(Result::ok),
             hosts: ds.hosts.as_ref().map(pick),
             time_column: ds.time_column.clone(),
             host_column: ds.host_column.clone(),

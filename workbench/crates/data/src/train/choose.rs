@@ -195,7 +195,10 @@ pub fn split_rows(ds: &Dataset, kind: SplitKind, test_share: f64, seed: u64) -> 
         SplitKind::Random => split::random(n, test_share, seed),
         SplitKind::Time => {
             if u.time_ns.len() != n {
-                return Err("a time split needs a timestamp per row; the data has none".into());
+                return Err(match &ds.untimed {
+                    Some(row) => format!("a time split needs a timestamp per row; {row}").into(),
+                    None => "a time split needs a timestamp per row; the data has none".into(),
+                });
             }
             split::by_time(&u.time_ns, test_share)
         }

@@ -352,6 +352,7 @@ pub fn from_every_packet_table(
         } else {
             Vec::new()
         },
+        untimed: all.untimed,
         host: if all.host.len() == all.features.len() {
             pick(&all.host)
         } else {

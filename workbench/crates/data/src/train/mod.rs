@@ -118,6 +118,9 @@ pub struct Dataset {
     pub class: Vec<String>,
     /// First-seen time of each flow (for the time split).
     pub time_ns: Vec<i64>,
+    /// Why `time_ns` is empty though the data has a time column: a row trained or tested on
+    /// has no time (named by file and line).
+    pub untimed: Option<String>,
     /// The flow's initiator address (for the host split).
     pub host: Vec<String>,
     /// Per row: the index in `files` of the file it came from (empty: unknown; the file split).

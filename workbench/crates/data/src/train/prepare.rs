@@ -69,10 +69,14 @@ pub fn prepare_owned(loaded: &mut LoadedDataset, features: &str, positive: Optio
     // A cache write still running holds the table's columns: they would outlive the conversion.
     crate::dataset::cache::wait_for_writes();
     let mut from_frame = from_frame(loaded, features, false)?;
+    // The kept rows' times (and where a kept row has none) while the table still says where
+    // each row is.
+    let time_ns = kept_times(loaded, from_frame.keep.as_deref());
+    loaded.time_ns = None;
     let views = RowViews {
         malicious: std::mem::take(&mut loaded.malicious),
         class: std::mem::take(&mut loaded.class),
-        time_ns: loaded.time_ns.take(),
+        time_ns,
         hosts: loaded.hosts.take(),
         row_source: std::mem::take(&mut loaded.row_source),
     };
@@ -87,11 +91,21 @@ pub fn prepare_owned(loaded: &mut LoadedDataset, features: &str, positive: Optio
     with_views(loaded, from_frame, views, positive, true)
 }
 
-/// A table's per-row views (of the rows the cleaning step keeps, once `retain`ed).
+/// The times of the rows `keep` marks (every row with None): see [`LoadedDataset::times_of`].
+fn kept_times(
+    loaded: &LoadedDataset,
+    keep: Option<&[bool]>,
+) -> Option<std::result::Result<Vec<i64>, String>> {
+    loaded.times_of((0..loaded.rows()).filter(|&i| keep.is_none_or(|k| k[i])))
+}
+
+/// A table's per-row views (of the rows the cleaning step keeps, once `retain`ed; the times are
+/// the kept rows' from the start).
 struct RowViews {
     malicious: Vec<bool>,
     class: Vec<String>,
-    time_ns: Option<Vec<i64>>,
+    /// None: no time column; `Err`: a kept row without a time, named.
+    time_ns: Option<std::result::Result<Vec<i64>, String>>,
     hosts: Option<Vec<String>>,
     row_source: Vec<u32>,
 }
@@ -110,7 +124,7 @@ impl RowViews {
         RowViews {
             malicious: picked(&loaded.malicious, pick),
             class: picked(&loaded.class, pick),
-            time_ns: loaded.time_ns.as_deref().map(|t| picked(t, pick)),
+            time_ns: kept_times(loaded, keep),
             hosts: loaded.hosts.as_deref().map(|h| picked(h, pick)),
             row_source: picked(&loaded.row_source, pick),
         }
@@ -128,9 +142,6 @@ impl RowViews {
         if let Some(k) = keep {
             kept(&mut self.malicious, k);
             kept(&mut self.class, k);
-            if let Some(t) = &mut self.time_ns {
-                kept(t, k);
-            }
             if let Some(h) = &mut self.hosts {
                 kept(h, k);
             }
@@ -256,7 +267,11 @@ fn with_views(
     if need_both_classes {
         check_two_classes(&file, loaded, &views.class, &malicious, positive)?;
     }
-    let time_ns = views.time_ns.or(f.first_seen_ns).unwrap_or_default();
+    let (time_ns, untimed) = match views.time_ns {
+        Some(Ok(ns)) => (ns, None),
+        Some(Err(why)) => (Vec::new(), Some(why)),
+        None => (f.first_seen_ns.unwrap_or_default(), None),
+    };
     let host = views.hosts.or(f.src_ip).unwrap_or_default();
     let (file, files) = files_of(&loaded.sources, &views.row_source);
     let ds = Dataset {
@@ -264,6 +279,7 @@ fn with_views(
         malicious,
         class: views.class,
         time_ns,
+        untimed,
         host,
         file,
         files,

@@ -559,11 +559,17 @@ fn dataset_rows(loaded: &LoadedDataset, opts: &RunOptions) -> Result<Prepared> {
         None => cleaned.malicious.clone(),
     };
     let (file, files) = super::prepare::files_in_time_order(&cleaned);
+    let (time_ns, untimed) = match cleaned.times_of(0..cleaned.rows()) {
+        Some(Ok(ns)) => (ns, None),
+        Some(Err(why)) => (Vec::new(), Some(why)),
+        None => (Vec::new(), None),
+    };
     let ds = Dataset {
         features: Vec::new(),
         malicious,
         class: cleaned.class.clone(),
-        time_ns: cleaned.time_ns.clone().unwrap_or_default(),
+        time_ns,
+        untimed,
         host: cleaned.hosts.clone().unwrap_or_default(),
         file,
         files,

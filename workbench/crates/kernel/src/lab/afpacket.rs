@@ -13,6 +13,9 @@ pub struct FrameSender {
     iface: String,
 }
 
+/// Messages one sendmmsg(2) call takes at most (UIO_MAXIOV).
+const SENDMMSG_MAX: usize = 1024;
+
 impl FrameSender {
     /// Opens a sender on `iface` in the calling thread's network namespace.
     pub fn open(iface: &str) -> Result<Self> {
@@ -93,9 +96,13 @@ impl FrameSender {
         let mut results = Vec::with_capacity(frames.len());
         let mut at = 0;
         while at < msgs.len() {
-            let rest = &mut msgs[at..];
+            // The kernel takes at most UIO_MAXIOV messages a call and returns that many with no
+            // error: a call of more would read as a refusal of the first one past the limit.
+            let end = (at + SENDMMSG_MAX).min(msgs.len());
+            let rest = &mut msgs[at..end];
+            let asked = rest.len();
             // SAFETY: rest points at valid mmsghdrs whose iovecs borrow live frames.
-            let n = unsafe { libc::sendmmsg(self.fd.as_raw_fd(), rest.as_mut_ptr(), rest.len() as u32, 0) };
+            let n = unsafe { libc::sendmmsg(self.fd.as_raw_fd(), rest.as_mut_ptr(), asked as u32, 0) };
             if n < 0 {
                 // The first frame of the run was refused: record why and go on after it.
                 results.push(Some(std::io::Error::last_os_error()));
@@ -107,7 +114,7 @@ impl FrameSender {
             } else {
                 results.extend((0..n).map(|_| None));
                 at += n as usize;
-                if at < msgs.len() {
+                if (n as usize) < asked {
                     // The frame after the last one sent was tried and refused, and sendmmsg
                     // drops its error. Not sent again to learn it: a frame that a tc program or
                     // qdisc dropped (ENOBUFS) would go through them a second time.

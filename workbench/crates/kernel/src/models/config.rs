@@ -208,7 +208,24 @@ fn value_bytes(fd: &OwnedFd) -> Result<usize> {
 /// kernel would read only the map's size and ignore the rest); a newer probe's longer value is
 /// refused (its later settings would be zeroed).
 fn write_config_map(iface: &str, fd: OwnedFd, config: &ProbeConfig) -> Result<()> {
-    let size = value_bytes(&fd)?;
+    let buf = encode_for(iface, value_bytes(&fd)?, config)?;
+    sys::map_update(
+        fd.as_fd(),
+        &0u32.to_ne_bytes(),
+        &buf,
+        "writing the probe configuration",
+    )
+}
+
+/// Refuses `config` where the probe attached to `iface` has no room for a setting it asks for
+/// (attached by an older workbench), before anything changes: `deploy` asks before a slot
+/// change, so that a refused setting leaves the models as they were.
+pub fn check_fits(iface: &str, config: &ProbeConfig) -> Result<()> {
+    encode_for(iface, value_bytes(&config_map(iface)?)?, config).map(drop)
+}
+
+/// `config` as a map of `size` bytes per value holds it (see [`write_config_map`]).
+fn encode_for(iface: &str, size: usize, config: &ProbeConfig) -> Result<Vec<u8>> {
     if size > CONFIG_BYTES {
         fail!(
             State,
@@ -240,12 +257,7 @@ fn write_config_map(iface: &str, fd: OwnedFd, config: &ProbeConfig) -> Result<()
         }
     }
     buf.resize(size, 0);
-    sys::map_update(
-        fd.as_fd(),
-        &0u32.to_ne_bytes(),
-        &buf,
-        "writing the probe configuration",
-    )
+    Ok(buf)
 }
 
 #[cfg(test)]

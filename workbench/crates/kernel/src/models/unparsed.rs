@@ -34,6 +34,11 @@ pub fn words(mask: u32) -> String {
 /// A policy from `none` or a comma-separated list of reasons (the names of the probe's
 /// unparsed statistics); `not_ip` and unknown names are refused, naming the valid ones.
 pub fn parse(list: &str) -> Result<u32> {
+    parse_as("--drop-unparsed", list)
+}
+
+/// [`parse`], its errors starting with `what` (the flag, or the agent's key).
+pub fn parse_as(what: &str, list: &str) -> Result<u32> {
     let list = list.trim();
     if list == "none" {
         return Ok(0);
@@ -43,7 +48,7 @@ pub fn parse(list: &str) -> Result<u32> {
         if name == ParseError::NotIp.name() {
             fail!(
                 Invalid,
-                "--drop-unparsed: not_ip frames (ARP, LLDP, ...) are never dropped: the probe does not read them, \
+                "{what}: not_ip frames (ARP, LLDP, ...) are never dropped: the probe does not read them, \
                  and dropping ARP would cut the machine off its network; name only IP frames the probe cannot read: {}",
                 valid()
             );
@@ -52,7 +57,7 @@ pub fn parse(list: &str) -> Result<u32> {
             Some(r) => mask |= unparsed_bit(r),
             None => fail!(
                 Invalid,
-                "--drop-unparsed: unknown reason {name:?}; give `none` or a comma-separated list of: {}",
+                "{what}: unknown reason {name:?}; give `none` or a comma-separated list of: {}",
                 valid()
             ),
         }
