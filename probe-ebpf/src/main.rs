@@ -29,8 +29,8 @@ use aya_ebpf::{
 use workbench_shared::{
     abi::{
         allow_key, unparsed_action, PacketRecord, ProbeConfig, UnparsedAction, VerdictEvent, ALLOW_KEY_BYTES,
-        ALLOW_VERSION_BITS, CLOCK_COARSE, CODE_NO_MODEL, MODEL_SLOTS, MODE_ENFORCE, MODE_MONITOR, SLOT_ACTIVE,
-        SLOT_SHADOW,
+        ALLOW_VERSION_BITS, CLOCK_COARSE, CODE_NO_MODEL, MODEL_SLOTS, MODE_ENFORCE, MODE_MONITOR,
+        SLOT_ACTIVE, SLOT_SHADOW,
     },
     decide::{decide_with, Decision, Scratch as DecideScratch, Slot},
     flow::{update_decides, FlowEntry, FlowKey, FLOW_LOCKED, VERDICT_MALICIOUS, VERDICT_NONE},
