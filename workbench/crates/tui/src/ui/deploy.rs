@@ -198,22 +198,17 @@ fn render_models(frame: &mut Frame, area: Rect, app: &App) {
 fn render_stats(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme.theme();
     let stats = &app.snapshot.stats;
-    // Two columns of name/value pairs, so all counters fit at 80x24.
-    // The code engine's count is on the engine line above (20 counters fit 80x24, not 21).
+    // Two columns of name/value pairs. The code engine's count is on the engine line above.
     let items: Vec<(&str, u64)> = stats
         .iter()
         .filter(|(k, _)| **k != "code_evaluations")
         .map(|(k, v)| (*k, *v))
         .collect();
+    let items = fitted(items, usize::from(area.height.saturating_sub(2)) * 2);
     let unread = app.snapshot.events_read == Some(false) && stats.get("events_lost").is_some_and(|n| *n > 0);
     let half = items.len().div_ceil(2);
     let rows = (0..half).map(|i| {
-        let cell = |j: usize| {
-            items
-                .get(j)
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .unwrap_or_default()
-        };
+        let cell = |j: usize| items.get(j).cloned().unwrap_or_default();
         let (a, av) = cell(i);
         let (b, bv) = cell(i + half);
         Row::new(vec![a, av, b, bv])
@@ -239,4 +234,35 @@ fn render_stats(frame: &mut Frame, area: Rect, app: &App) {
                 }),
         );
     frame.render_widget(table, area);
+}
+
+/// The counters as (name, value) cells for `cells` places: all of them, alphabetical, when they
+/// fit; else the non-zero ones first (what a presenter points at), then zeros, and the last cell
+/// says how many are left out (a 80x24 terminal has 20 places for 26 counters).
+fn fitted(items: Vec<(&str, u64)>, cells: usize) -> Vec<(String, String)> {
+    let cell = |(k, v): (&str, u64)| (k.to_string(), v.to_string());
+    if items.len() <= cells {
+        return items.into_iter().map(cell).collect();
+    }
+    let (mut shown, zeros): (Vec<_>, Vec<_>) = items.into_iter().partition(|(_, v)| *v > 0);
+    shown.extend(zeros);
+    let keep = cells.saturating_sub(1);
+    let left = shown.len() - keep.min(shown.len());
+    let mut out: Vec<(String, String)> = shown.into_iter().take(keep).map(cell).collect();
+    out.push((format!("+{left} more"), "probe flows".into()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fitted;
+
+    #[test]
+    fn counters_that_do_not_fit_leave_out_zeros_first_and_say_how_many() {
+        let items = vec![("a", 0), ("b", 5), ("c", 0), ("d", 7), ("e", 0)];
+        let names = |v: Vec<(String, String)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+        assert_eq!(names(fitted(items.clone(), 5)), ["a", "b", "c", "d", "e"]);
+        assert_eq!(names(fitted(items.clone(), 4)), ["b", "d", "a", "+2 more"]);
+        assert_eq!(names(fitted(items, 2)), ["b", "+4 more"]);
+    }
 }

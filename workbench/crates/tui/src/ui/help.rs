@@ -89,8 +89,14 @@ pub fn render_confirm(frame: &mut Frame, area: Rect, app: &App, control: &Contro
         ),
         Control::ToggleMode => {
             let to = match Control::toggled(models.map(|m| m.mode)) {
-                "enforce" => "enforce (drops packets of flagged flows)",
-                other => other,
+                "enforce" => match models.map(|m| m.drop_unparsed.as_slice()) {
+                    Some(reasons) if !reasons.is_empty() => format!(
+                        "enforce (drops packets of flagged flows, and frames it cannot read: {})",
+                        reasons.join(", ")
+                    ),
+                    _ => "enforce (drops packets of flagged flows)".to_string(),
+                },
+                other => other.to_string(),
             };
             format!("Switch {iface} to {to}?")
         }
