@@ -157,6 +157,18 @@ impl Agent {
         if let Some(line) = probes::set_drop_unparsed(iface, self.cfg.policy(), self.cfg.drop_unparsed) {
             log(line);
         }
+        if origin == Origin::Reused {
+            if let Ok(lacks) = workbench_kernel::probe::vintage::lacks(iface) {
+                if !lacks.is_empty() {
+                    log(format!(
+                        "{iface}: the reused probe was attached by an older workbench and lacks {}; to attach this \
+                         build's, stop the agent once with on_exit = \"detach\" (or run `workbench probe detach \
+                         --iface {iface}` while it is stopped) and start it again",
+                        lacks.join("; ")
+                    ));
+                }
+            }
+        }
         // Not fatal: a probe attached by an older workbench has no code slot, and the table
         // interpreter still scores every model exactly.
         match probes::ensure_engine(iface, self.cfg.engine) {

@@ -342,6 +342,7 @@ mod tests {
             decide_every: 16,
             clock: "ns",
             drop_unparsed: vec!["too_many_ipv6_ext_headers"],
+            older_probe_lacks: Vec::new(),
             allowlist: Vec::new(),
             attach_mode: "tcx",
             engine: "code",

@@ -173,6 +173,13 @@ fn status(r: &workbench_kernel::models::ModelsReport, f: &mut fmt::Formatter<'_>
             _ => "ns (bpf_ktime_get_ns)",
         }
     )?;
+    if !r.older_probe_lacks.is_empty() {
+        writeln!(
+            f,
+            "  attached by an older workbench; lacks {} (detach and attach it again)",
+            r.older_probe_lacks.join("; ")
+        )?;
+    }
     writeln!(
         f,
         "  unreadable frames enforce drops: {}",

@@ -112,6 +112,10 @@ fn enforce_drops_the_unreadable_frames_its_policy_names_and_dry_run_counts_them(
     // Attached: monitor mode, the default policy named but not acting.
     let v = deploy(iface, &["--mode", "monitor"]);
     assert_eq!(v["drop_unparsed"], json!(["too_many_ipv6_ext_headers"]), "{v:#}");
+    // This build's probe lacks nothing (read from its maps' shapes, which an older one has
+    // shorter).
+    assert!(probe::vintage::lacks(iface).expect("map shapes").is_empty());
+    assert_eq!(v["older_probe_lacks"], json!([]), "{v:#}");
     let monitor = round(&lab, &sender);
     // Other traffic on the link (the kernel's own IPv6 neighbour messages) may add to the
     // receive counter; it never takes from it.

@@ -222,6 +222,7 @@ pub fn snapshot(flows: usize, logistic_active: bool) -> Result<Snapshot> {
             decide_every: 16,
             clock: "ns",
             drop_unparsed: workbench_kernel::models::unparsed::names(shared::abi::DROP_UNPARSED_DEFAULT),
+            older_probe_lacks: Vec::new(),
             allowlist: Vec::new(),
         }),
         active_model: Some(Arc::from(active.clone())),

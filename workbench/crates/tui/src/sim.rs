@@ -334,6 +334,7 @@ impl Source for SimSource {
                 // The simulation replays the capture's own timestamps.
                 clock: "ns",
                 drop_unparsed: workbench_kernel::models::unparsed::names(shared::abi::DROP_UNPARSED_DEFAULT),
+                older_probe_lacks: Vec::new(),
                 allowlist: Vec::new(),
             }),
             active_model: Some(self.model.clone()),

@@ -127,6 +127,9 @@ pub struct ModelsReport {
     /// (the unparsed statistics' names; empty: none, as on a probe attached by an older
     /// workbench).
     pub drop_unparsed: Vec<&'static str>,
+    /// What the probe lacks because an older workbench attached it (`probe::vintage`): empty
+    /// for a probe of this build.
+    pub older_probe_lacks: Vec<&'static str>,
     /// CIDRs enforce mode never drops.
     pub allowlist: Vec<String>,
     /// How the probe hooks into the interface: "tcx" (TCX links), "tc" (cls_bpf filters on a
@@ -429,6 +432,7 @@ impl ProbeModels {
             decide_every: config.decide_every,
             clock: clock_name(config.clock),
             drop_unparsed: unparsed::names(config.drop_unparsed),
+            older_probe_lacks: crate::probe::vintage::lacks(&self.iface).unwrap_or_default(),
             allowlist: super::allowlist::list(&self.iface)
                 .map(|l| l.iter().map(ToString::to_string).collect())
                 .unwrap_or_default(),

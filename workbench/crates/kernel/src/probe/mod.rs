@@ -25,6 +25,7 @@ use crate::lifecycle::claims::{self, Claim, Object};
 use crate::locks::iface_lock;
 
 mod detach;
+pub mod vintage;
 
 pub use detach::{detach, detach_in, DetachReport, PinGuard};
 
