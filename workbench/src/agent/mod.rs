@@ -104,12 +104,10 @@ impl Agent {
         agent.resume_trial();
         if let Some(w) = &agent.watch {
             log(format!(
-                "watching {} for new models every {} ms (shadow first; promoted after {} decisions with at most {}% disagreement and at most {}% of the active model's malicious decisions called benign)",
+                "watching {} for new models every {} ms (shadow first; {})",
                 w.dir.display(),
                 agent.cfg.model_dir_poll_ms,
-                agent.cfg.promote_after_decisions,
-                agent.cfg.promote_max_disagreement * 100.0,
-                agent.cfg.promote_max_missed * 100.0
+                promotion::words(agent.cfg.rule())
             ));
         }
         Ok(agent)

@@ -309,11 +309,7 @@ fn slots_line(report: &models::ModelsReport, f: &mut fmt::Formatter<'_>) -> fmt:
         report.mode,
         models::decision_points_words(report.decide_first_packets, report.decide_every),
         report.clock,
-        if report.drop_unparsed.is_empty() {
-            "none".to_string()
-        } else {
-            report.drop_unparsed.join(", ")
-        }
+        models::unparsed::listed(&report.drop_unparsed)
     )
 }
 

@@ -23,7 +23,11 @@ pub fn names(mask: u32) -> Vec<&'static str> {
 
 /// `mask` in words for text output, e.g. "too_many_ipv6_ext_headers" or "none".
 pub fn words(mask: u32) -> String {
-    let names = names(mask);
+    listed(&names(mask))
+}
+
+/// Reason names (as [`names`] gives them, or a report's `drop_unparsed`) for text output.
+pub fn listed(names: &[&str]) -> String {
     if names.is_empty() {
         "none".into()
     } else {

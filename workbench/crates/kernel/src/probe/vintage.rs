@@ -28,7 +28,7 @@ fn lacks_of(stat_entries: u32, config_bytes: u32) -> Vec<&'static str> {
     if (config_bytes as usize) < std::mem::size_of::<ProbeConfig>() {
         out.push("the policy for frames it cannot read (--drop-unparsed: it drops none)");
     }
-    if config_bytes < 20 {
+    if (config_bytes as usize) < std::mem::offset_of!(ProbeConfig, clock) + 4 {
         out.push("the coarse clock");
     }
     if !has(stats::SHADOW_MISSED) {
