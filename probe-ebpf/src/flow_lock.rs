@@ -29,11 +29,21 @@ pub const fn enabled() -> bool {
     !cfg!(feature = "before-5-12")
 }
 
-/// Takes the lock at `lock`; false when another CPU held it for all [`SPINS`] tries. A function
-/// of its own (a BPF-to-BPF call): the verifier walks every try, and each one returns to the
-/// caller with nothing but a 0 or 1, so the rest of the program is verified once per result.
-#[inline(never)]
+/// Takes the lock at `lock`; false when another CPU held it for the first try and all
+/// [`SPINS`] tries of [`wait`]. The first try is inline: a free lock (nearly every packet) costs
+/// one `cmpxchg` and no call. With every try behind the call, the lock cost 10-15 ns a packet
+/// (`flow_lock_ns` in `bench probe`); with the first one here, 0-3 ns (docs/BENCHMARKS.md,
+/// "Where the fixed cost goes, second pass").
+#[inline(always)]
 pub fn acquire(lock: *mut u64) -> bool {
+    compare_exchange(lock, 0, FLOW_LOCKED) == 0 || wait(lock)
+}
+
+/// The tries after a busy first one. A function of its own (a BPF-to-BPF call): the verifier
+/// walks every try, and each one returns to the caller with nothing but a 0 or 1, so the rest of
+/// the program is verified once per result.
+#[inline(never)]
+fn wait(lock: *mut u64) -> bool {
     for _ in 0..SPINS {
         if compare_exchange(lock, 0, FLOW_LOCKED) == 0 {
             return true;

@@ -121,12 +121,13 @@ pub enum ParseError {
 
 /// The header facts of one packet that flow keys and features are made of (`repr(C)` with
 /// explicit padding: the probe copies it into records for `workbench verify`).
-/// Addresses are in network byte order; IPv4 addresses occupy the first 4 bytes.
-#[repr(C)]
+/// Addresses are in network byte order; IPv4 addresses occupy the first 4 bytes. Aligned to 8
+/// bytes, as [`crate::flow::FlowKey`] is, so that the probe moves it by words.
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ParsedPacket {
-    pub src_addr: [u8; 16],
-    pub dst_addr: [u8; 16],
+    pub src_addr: Addr,
+    pub dst_addr: Addr,
     pub src_port: u16,
     pub dst_port: u16,
     pub proto: u8,
@@ -152,6 +153,72 @@ pub struct ParsedPacket {
 }
 
 const _: () = assert!(core::mem::size_of::<ParsedPacket>() == 64);
+
+/// A packet's address: its 16 bytes in network order (IPv4 in the first 4, the rest 0), held as
+/// two words (each the little-endian reading of 8 of the bytes, so [`Addr::bytes`] gives them
+/// back in order on any host). As a `[u8; 16]`, every byte was a value of its own where the
+/// parser's IPv4 and IPv6 paths join, and the probe spilled and stored the 32 of a packet one at
+/// a time: about 5 ns a packet (docs/BENCHMARKS.md, "Where the fixed cost goes, second pass").
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Addr(pub [u64; 2]);
+
+impl Addr {
+    /// The address of these 16 bytes.
+    #[inline(always)]
+    pub fn from_bytes(b: [u8; 16]) -> Addr {
+        let word = |at: usize| {
+            u64::from_le_bytes([
+                b[at],
+                b[at + 1],
+                b[at + 2],
+                b[at + 3],
+                b[at + 4],
+                b[at + 5],
+                b[at + 6],
+                b[at + 7],
+            ])
+        };
+        Addr([word(0), word(8)])
+    }
+
+    /// An IPv4 address (its 4 bytes first, the rest 0).
+    #[inline(always)]
+    pub fn v4(b: [u8; 4]) -> Addr {
+        Addr([u32::from_le_bytes(b) as u64, 0])
+    }
+
+    /// The 16 bytes.
+    #[inline(always)]
+    pub fn bytes(self) -> [u8; 16] {
+        let mut a = [0u8; 16];
+        a[..8].copy_from_slice(&self.0[0].to_le_bytes());
+        a[8..].copy_from_slice(&self.0[1].to_le_bytes());
+        a
+    }
+
+    /// The two halves as numbers in network order: comparing them compares the bytes.
+    #[inline(always)]
+    pub fn ordered(self) -> (u64, u64) {
+        (self.0[0].swap_bytes(), self.0[1].swap_bytes())
+    }
+}
+
+impl core::fmt::Debug for Addr {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.bytes().fmt(f)
+    }
+}
+
+#[inline(always)]
+fn le32_at<const N: usize>(h: &[u8; N], at: usize) -> u64 {
+    u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]) as u64
+}
+
+#[inline(always)]
+fn le64_at<const N: usize>(h: &[u8; N], at: usize) -> u64 {
+    le32_at(h, at) | (le32_at(h, at + 4) << 32)
+}
 
 #[inline(always)]
 fn be16(b0: u8, b1: u8) -> u16 {
@@ -265,6 +332,7 @@ fn parse_ip_on_wire<P: PacketBytes>(
     // Where the IP length says the packet ends, checked once the headers are read (a frame
     // ending inside a header stays truncated).
     let ip_end: u64;
+    let (src, dst): (Addr, Addr);
     let (l4_offset, ip_payload_bytes) = match ethertype {
         ETHERTYPE_IPV4 => {
             let h: [u8; 20] = pkt.read(offset).ok_or(ParseError::Truncated)?;
@@ -279,8 +347,8 @@ fn parse_ip_on_wire<P: PacketBytes>(
             p.ip_version = 4;
             p.ttl = h[8];
             p.proto = h[9];
-            p.src_addr[..4].copy_from_slice(&h[12..16]);
-            p.dst_addr[..4].copy_from_slice(&h[16..20]);
+            src = Addr([le32_at(&h, 12), 0]);
+            dst = Addr([le32_at(&h, 16), 0]);
             if p.proto != PROTO_TCP && p.proto != PROTO_UDP && p.proto != PROTO_ICMP {
                 return Err(ParseError::UnsupportedProtocol);
             }
@@ -295,8 +363,8 @@ fn parse_ip_on_wire<P: PacketBytes>(
             }
             p.ip_version = 6;
             p.ttl = h[7];
-            p.src_addr.copy_from_slice(&h[8..24]);
-            p.dst_addr.copy_from_slice(&h[24..40]);
+            src = Addr([le64_at(&h, 8), le64_at(&h, 16)]);
+            dst = Addr([le64_at(&h, 24), le64_at(&h, 32)]);
             let (proto, ext_bytes) = ipv6_ext::skip_extension_headers(pkt, offset + 40, h[6])?;
             p.proto = proto;
             if p.proto != PROTO_TCP && p.proto != PROTO_UDP && p.proto != PROTO_ICMPV6 {
@@ -320,6 +388,8 @@ fn parse_ip_on_wire<P: PacketBytes>(
         }
         _ => return Err(ParseError::NotIp),
     };
+    p.src_addr = src;
+    p.dst_addr = dst;
     let l4_header_bytes = match p.proto {
         PROTO_TCP => {
             let t: [u8; 20] = pkt.read(l4_offset).ok_or(ParseError::Truncated)?;

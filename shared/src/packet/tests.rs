@@ -55,7 +55,8 @@ fn ipv4_udp_fields() {
         (p.src_port, p.dst_port, p.proto, p.ip_version, p.ttl),
         (40000, 53, 17, 4, 64)
     );
-    assert_eq!(&p.src_addr[..4], &[10, 0, 0, 2]);
+    assert_eq!(p.src_addr.bytes()[..4], [10, 0, 0, 2]);
+    assert_eq!(p.src_addr, Addr::v4([10, 0, 0, 2]));
     assert_eq!(
         (p.frame_bytes, p.header_bytes, p.payload_bytes),
         (14 + 20 + 8 + 5, 28, 5)

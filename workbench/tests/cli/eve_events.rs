@@ -12,7 +12,7 @@ use crate::common::TempDir;
 use serde_json::{json, Value};
 use shared::abi::VerdictEvent;
 use shared::flow::{FlowKey, VERDICT_BENIGN, VERDICT_MALICIOUS, VERDICT_NONE};
-use shared::packet::ParsedPacket;
+use shared::packet::{Addr, ParsedPacket};
 use workbench_kernel::eve::{flow_id, proto_name, rfc3339_micros, ClockOffset, EveVerdict, FLOW_ID_MASK};
 use workbench_kernel::eve_sink::{rotated_name, EventSink, RotatingFile, SinkSpec};
 
@@ -24,8 +24,8 @@ fn v4(a: [u8; 4]) -> [u8; 16] {
 
 fn packet(src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16, proto: u8, ip_version: u8) -> ParsedPacket {
     ParsedPacket {
-        src_addr: src,
-        dst_addr: dst,
+        src_addr: Addr::from_bytes(src),
+        dst_addr: Addr::from_bytes(dst),
         src_port: sport,
         dst_port: dport,
         proto,

@@ -79,8 +79,8 @@ pub fn independent(path: &Path, lenient: bool) -> Independent {
         packets += 1;
         let Ok(p) = packet.parse() else { continue };
         parsed += 1;
-        let a = (ip(p.ip_version, &p.src_addr), p.src_port);
-        let b = (ip(p.ip_version, &p.dst_addr), p.dst_port);
+        let a = (ip(p.ip_version, &p.src_addr.bytes()), p.src_port);
+        let b = (ip(p.ip_version, &p.dst_addr.bytes()), p.dst_port);
         let key = if a <= b { (a, b, p.proto) } else { (b, a, p.proto) };
         let i = *index.entry(key).or_insert_with(|| {
             flows.push(Flow {

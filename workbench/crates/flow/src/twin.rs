@@ -174,8 +174,8 @@ mod tests {
             tcp_flags: flags,
             ..Default::default()
         };
-        p.src_addr[..4].copy_from_slice(&[10, 0, 0, 2]);
-        p.dst_addr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        p.src_addr = shared::packet::Addr::v4([10, 0, 0, 2]);
+        p.dst_addr = shared::packet::Addr::v4([10, 0, 0, 1]);
         p
     }
 

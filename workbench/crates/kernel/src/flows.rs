@@ -158,16 +158,12 @@ mod tests {
     #[test]
     fn a_flow_record_carries_the_flow_id_of_its_events() {
         let p = |src: [u8; 4], src_port: u16, dst: [u8; 4], dst_port: u16| {
-            let addr = |a: [u8; 4]| {
-                let mut out = [0u8; 16];
-                out[..4].copy_from_slice(&a);
-                out
-            };
+            use shared::packet::Addr;
             shared::packet::ParsedPacket {
                 ip_version: 4,
                 proto: 6,
-                src_addr: addr(src),
-                dst_addr: addr(dst),
+                src_addr: Addr::v4(src),
+                dst_addr: Addr::v4(dst),
                 src_port,
                 dst_port,
                 ..Default::default()

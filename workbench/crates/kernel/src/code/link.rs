@@ -44,7 +44,7 @@ pub(super) fn link(object: &[u8], dir: &Path, bodies: &[(&str, &[Insn])]) -> Res
         f.instructions = body.iter().map(|i| to_bpf_insn(*i)).collect();
         // aya-obj 0.2.1's linker remembers the functions it linked by their address within
         // their section only, and every one of these is at address 0 of a section of its own,
-        // as `flow_lock::acquire` is of .text: without a distinct address here, the calls to
+        // as `flow_lock::wait` is of .text: without a distinct address here, the calls to
         // the compiled models were linked to the lock. (The key in `functions` stays the real
         // one, which the call relocations look up.)
         f.address = (1 << 48) + k as u64;
