@@ -152,20 +152,25 @@ impl Agent {
                 workbench_kernel::models::clock_name(self.cfg.clock.abi())
             ));
         }
-        if let Some(line) = probes::set_drop_unparsed(iface, self.cfg.policy(), self.cfg.drop_unparsed) {
-            log(line);
-        }
-        if origin == Origin::Reused {
-            if let Ok(lacks) = workbench_kernel::probe::vintage::lacks(iface) {
-                if !lacks.is_empty() {
-                    log(format!(
-                        "{iface}: the reused probe was attached by an older workbench and lacks {}; to attach this \
-                         build's, stop the agent once with on_exit = \"detach\" (or run `workbench probe detach \
-                         --iface {iface}` while it is stopped) and start it again",
-                        lacks.join("; ")
-                    ));
-                }
+        // A reused probe of an older build: what it lacks is said once, below, not first as a
+        // refused write of the policy it has no room for.
+        let vintage = match origin {
+            Origin::Reused => workbench_kernel::probe::vintage::Vintage::of(iface).ok(),
+            Origin::Attached => None,
+        };
+        if vintage.is_none_or(|v| v.has_unparsed_policy()) {
+            if let Some(line) = probes::set_drop_unparsed(iface, self.cfg.policy(), self.cfg.drop_unparsed) {
+                log(line);
             }
+        }
+        let lacks = vintage.map(|v| v.lacks()).unwrap_or_default();
+        if !lacks.is_empty() {
+            log(format!(
+                "{iface}: the reused probe was attached by an older workbench and lacks {}; to attach this \
+                 build's, stop the agent once with on_exit = \"detach\" (or run `workbench probe detach \
+                 --iface {iface}` while it is stopped) and start it again",
+                lacks.join("; ")
+            ));
         }
         // Not fatal: a probe attached by an older workbench has no code slot, and the table
         // interpreter still scores every model exactly.

@@ -203,6 +203,12 @@ fn value_bytes(fd: &OwnedFd) -> Result<usize> {
     Ok(sys::map_shape(fd.as_fd())?[2] as usize)
 }
 
+/// The size of the configuration of the probe attached to `iface`: this build's
+/// (`size_of::<ProbeConfig>()`), or an older or newer workbench's.
+pub fn config_bytes(iface: &str) -> Result<usize> {
+    value_bytes(&config_map(iface)?)
+}
+
 /// Writes `config` as the attached probe's map holds it: a probe attached by an older workbench
 /// has a shorter value, and a setting it has no room for is refused rather than dropped (the
 /// kernel would read only the map's size and ignore the rest); a newer probe's longer value is

@@ -23,8 +23,8 @@ mod engine;
 pub mod unparsed;
 
 pub use config::{
-    check_clock, check_decision_points, check_fits, clock_name, decision_points_words, mode_name,
-    read_config, read_config_at, write_config, Clock, Mode,
+    check_clock, check_decision_points, check_fits, clock_name, config_bytes, decision_points_words,
+    mode_name, read_config, read_config_at, write_config, Clock, Mode,
 };
 pub use engine::EngineIntent;
 

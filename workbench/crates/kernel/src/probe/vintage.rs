@@ -12,50 +12,80 @@ use shared::stats;
 use crate::error::Result;
 use crate::{bpffs, models, sys};
 
-/// What this build reads or sets that the probe on `iface` lacks, in words; empty for a probe
-/// of this build.
-pub fn lacks(iface: &str) -> Result<Vec<&'static str>> {
-    let dir = bpffs::iface_dir(iface);
-    let [_, _, _, stat_entries] = sys::map_shape(sys::obj_get(&dir.join(super::PIN_STATS))?.as_fd())?;
-    let [_, _, config_bytes, _] = sys::map_shape(sys::obj_get(&dir.join(models::PIN_CONFIG))?.as_fd())?;
-    Ok(lacks_of(stat_entries, config_bytes))
+/// The shapes of a probe's statistics and configuration maps, which tell its build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vintage {
+    stat_entries: u32,
+    config_bytes: usize,
 }
 
-/// [`lacks`] from the two map shapes.
-fn lacks_of(stat_entries: u32, config_bytes: u32) -> Vec<&'static str> {
-    let has = |index: u32| index < stat_entries;
-    let mut out = Vec::new();
-    if (config_bytes as usize) < std::mem::size_of::<ProbeConfig>() {
-        out.push("the policy for frames it cannot read (--drop-unparsed: it drops none)");
+impl Vintage {
+    /// The probe attached to `iface`.
+    pub fn of(iface: &str) -> Result<Vintage> {
+        let dir = bpffs::iface_dir(iface);
+        let [_, _, _, stat_entries] = sys::map_shape(sys::obj_get(&dir.join(super::PIN_STATS))?.as_fd())?;
+        Ok(Vintage {
+            stat_entries,
+            config_bytes: models::config_bytes(iface)?,
+        })
     }
-    if (config_bytes as usize) < std::mem::offset_of!(ProbeConfig, clock) + 4 {
-        out.push("the coarse clock");
+
+    /// Whether its configuration has room for the policy for frames it cannot read.
+    pub fn has_unparsed_policy(&self) -> bool {
+        self.config_bytes >= std::mem::size_of::<ProbeConfig>()
     }
-    if !has(stats::SHADOW_MISSED) {
-        out.push("the shadow's misses (shadow_missed: the agent's promote_max_missed holds nothing back)");
+
+    /// What this build reads or sets that the probe lacks, in words; empty for a probe of this
+    /// build.
+    pub fn lacks(&self) -> Vec<&'static str> {
+        let has = |index: u32| index < self.stat_entries;
+        let mut out = Vec::new();
+        if !self.has_unparsed_policy() {
+            out.push("the policy for frames it cannot read (--drop-unparsed: it drops none)");
+        }
+        if self.config_bytes < std::mem::offset_of!(ProbeConfig, clock) + 4 {
+            out.push("the coarse clock");
+        }
+        if !has(stats::SHADOW_MISSED) {
+            out.push(
+                "the shadow's misses (shadow_missed: the agent's promote_max_missed holds nothing back)",
+            );
+        }
+        if !has(stats::TOO_MANY_IPV6_EXTENSION_HEADERS) {
+            out.push("the too_many_ipv6_ext_headers counter");
+        }
+        out
     }
-    if !has(stats::TOO_MANY_IPV6_EXTENSION_HEADERS) {
-        out.push("the too_many_ipv6_ext_headers counter");
-    }
-    out
+}
+
+/// [`Vintage::lacks`] of the probe on `iface`.
+pub fn lacks(iface: &str) -> Result<Vec<&'static str>> {
+    Ok(Vintage::of(iface)?.lacks())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn vintage(stat_entries: u32, config_bytes: usize) -> Vintage {
+        Vintage {
+            stat_entries,
+            config_bytes,
+        }
+    }
+
     #[test]
     fn an_older_probes_map_shapes_say_what_it_lacks() {
-        let ours = std::mem::size_of::<ProbeConfig>() as u32;
-        assert!(
-            lacks_of(stats::COUNT, ours).is_empty(),
-            "this build's probe lacks nothing"
-        );
+        let ours = vintage(stats::COUNT, std::mem::size_of::<ProbeConfig>());
+        assert!(ours.lacks().is_empty(), "this build's probe lacks nothing");
+        assert!(ours.has_unparsed_policy());
         // The build before this one: 23 counters, 20 bytes of configuration.
-        let before = lacks_of(stats::TOO_MANY_IPV6_EXTENSION_HEADERS + 1, 20);
-        assert_eq!(before.len(), 2, "{before:?}");
-        assert!(before[0].contains("--drop-unparsed") && before[1].contains("shadow_missed"));
-        let oldest = lacks_of(stats::CODE_EVALUATIONS, 16);
+        let before = vintage(stats::TOO_MANY_IPV6_EXTENSION_HEADERS + 1, 20);
+        let lacks = before.lacks();
+        assert_eq!(lacks.len(), 2, "{lacks:?}");
+        assert!(lacks[0].contains("--drop-unparsed") && lacks[1].contains("shadow_missed"));
+        assert!(!before.has_unparsed_policy());
+        let oldest = vintage(stats::CODE_EVALUATIONS, 16).lacks();
         assert_eq!(oldest.len(), 4, "{oldest:?}");
     }
 }
