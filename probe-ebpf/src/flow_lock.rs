@@ -11,9 +11,10 @@
 //!
 //! Holding the lock is short (the update, the model, one or two ring reservations) and tc runs
 //! with bottom halves off, so the holder is never interrupted by another packet on its own CPU:
-//! a waiter tries at most [`SPINS`] times and then leaves its packet out of the flow (it still
-//! passes, and enforce mode still acts on the flow's verdict), counted in `flow_lock_busy`,
-//! rather than spin without bound or write into an entry another CPU is writing.
+//! a waiter tries once, then at most [`SPINS`] times more, and then leaves its packet out of the
+//! flow (it still passes, and enforce mode still acts on the flow's verdict), counted in
+//! `flow_lock_busy`, rather than spin without bound or write into an entry another CPU is
+//! writing.
 
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use workbench_shared::flow::FLOW_LOCKED;
