@@ -167,19 +167,7 @@ impl Addr {
     /// The address of these 16 bytes.
     #[inline(always)]
     pub fn from_bytes(b: [u8; 16]) -> Addr {
-        let word = |at: usize| {
-            u64::from_le_bytes([
-                b[at],
-                b[at + 1],
-                b[at + 2],
-                b[at + 3],
-                b[at + 4],
-                b[at + 5],
-                b[at + 6],
-                b[at + 7],
-            ])
-        };
-        Addr([word(0), word(8)])
+        Addr([le64_at(&b, 0), le64_at(&b, 8)])
     }
 
     /// An IPv4 address (its 4 bytes first, the rest 0).

@@ -272,3 +272,18 @@ fn both_directions_share_one_key() {
     assert_eq!(&ka.key.addr_lo[..4], &[10, 0, 0, 1]);
     assert_eq!(ka.key.port_lo, 53);
 }
+
+/// An address's words give its bytes back, and compare as its bytes do.
+#[test]
+fn an_address_keeps_its_bytes_and_their_order() {
+    let a: [u8; 16] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0xa5);
+    assert_eq!(Addr::from_bytes(a).bytes(), a);
+    assert_eq!(Addr::v4([10, 0, 0, 2]).bytes()[..5], [10, 0, 0, 2, 0]);
+    let mut b = a;
+    b[9] = a[9].wrapping_add(1);
+    assert_eq!(
+        Addr::from_bytes(a).ordered() < Addr::from_bytes(b).ordered(),
+        a < b
+    );
+    assert!(Addr::v4([9, 255, 255, 255]).ordered() < Addr::v4([10, 0, 0, 0]).ordered());
+}

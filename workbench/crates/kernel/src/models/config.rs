@@ -227,7 +227,7 @@ fn write_config_map(iface: &str, fd: OwnedFd, config: &ProbeConfig) -> Result<()
 /// (attached by an older workbench), before anything changes: `deploy` asks before a slot
 /// change, so that a refused setting leaves the models as they were.
 pub fn check_fits(iface: &str, config: &ProbeConfig) -> Result<()> {
-    encode_for(iface, value_bytes(&config_map(iface)?)?, config).map(drop)
+    encode_for(iface, config_bytes(iface)?, config).map(drop)
 }
 
 /// `config` as a map of `size` bytes per value holds it (see [`write_config_map`]).
