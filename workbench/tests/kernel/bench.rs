@@ -172,12 +172,75 @@ fn bench_probe_runs_the_probe_on_every_variant_and_cleans_up() {
     for dir in [pin_dir.to_string(), format!("{pin_dir}-unlocked")] {
         assert!(!std::path::Path::new(&dir).exists(), "{dir} was left behind");
     }
+    let freplace = assert_dispatch(&r, RUNS);
     report(&format!(
-        "kernel test: bench probe ran {} probe packets per flow; udp tree {} ns, empty {} ns",
+        "kernel test: bench probe ran {} probe packets per flow; udp tree {} ns, empty {} ns; \
+         dispatch: direct {} ns, static call {} ns, tail call {} ns, extension {}",
         per_flow,
         num(&r, "tree_ns"),
-        num(&r, "empty_ns")
+        num(&r, "empty_ns"),
+        num(&r["dispatch"], "direct_ns"),
+        num(&r["dispatch"], "static_call_ns"),
+        num(&r["dispatch"], "tail_call_ns"),
+        if freplace {
+            "measured"
+        } else {
+            "refused by this kernel"
+        }
     ));
+}
+
+/// The dispatch section of a `bench probe --json` report (each mechanism alone): every program
+/// returned what its mechanism makes it return, so each really ran, and the extension either
+/// replaced the global function (7; after each swap the new extension's 9 or 7), with a second
+/// extension and an in-place update refused, or the kernel's refusal to load one is named.
+/// True when the extension was measured.
+pub(crate) fn assert_dispatch(r: &Value, runs: u64) -> bool {
+    assert!(r.get("dispatch_skipped").is_none(), "{r:#}");
+    let d = &r["dispatch"];
+    for (key, code) in [
+        ("direct_ns", 7),
+        ("static_call_ns", 7),
+        ("tail_call_ns", 7),
+        ("global_call_ns", 5),
+    ] {
+        assert!(num(d, key) > 0, "{key}: {d:#}");
+        assert_eq!(d["return_codes"][key], serde_json::json!([code]), "{key}: {d:#}");
+        assert_eq!(
+            d["runs_ns"][key].as_array().map(Vec::len),
+            Some(runs as usize),
+            "{key}: {d:#}"
+        );
+    }
+    let ns = |key: &str| num(d, key) as i64;
+    assert_eq!(
+        d["code_engine_extra_ns"].as_i64(),
+        Some(ns("tail_call_ns") + ns("static_call_ns") - 2 * ns("direct_ns")),
+        "{d:#}"
+    );
+    match (d.get("freplace"), d["freplace_unavailable"].as_str()) {
+        (Some(f), None) => {
+            assert_eq!(d["return_codes"]["freplace_ns"], serde_json::json!([7]), "{d:#}");
+            assert_eq!(
+                f["freplace_extra_ns"].as_i64(),
+                Some(num(f, "freplace_ns") as i64 - ns("direct_ns"))
+            );
+            let swaps: Vec<u64> = (0..20).map(|i| if i % 2 == 0 { 9 } else { 7 }).collect();
+            assert_eq!(f["swap_return_codes"], serde_json::json!(swaps), "{f:#}");
+            for key in ["second_extension", "link_update"] {
+                assert!(
+                    f[key].as_str().is_some_and(|a| a.starts_with("refused: ")),
+                    "{key}: {f:#}"
+                );
+            }
+            true
+        }
+        (None, Some(why)) => {
+            assert!(why.contains("BPF_PROG_TYPE_EXT"), "{why}");
+            false
+        }
+        _ => panic!("neither an extension's figures nor the reason it is missing: {d:#}"),
+    }
 }
 
 #[test]

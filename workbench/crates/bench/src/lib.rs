@@ -6,6 +6,7 @@ pub mod all;
 mod child;
 pub mod cic_file;
 pub mod clock;
+mod dispatch;
 pub(crate) mod error;
 pub mod events;
 pub mod events_report;

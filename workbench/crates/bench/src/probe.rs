@@ -26,6 +26,7 @@ use shared::packet::{parse_ethernet, FrameBytes, ParsedPacket};
 use workbench_kernel::code::Engine;
 use workbench_kernel::Error as KernelError;
 
+pub use super::dispatch::{DispatchReport, FreplaceReport};
 use super::machine::Machine;
 use super::models::{self, ModelInfo, DEPTH};
 pub use super::probe_report::{figures, BenchReport, FlowSeen, PacketResult, TargetCheck, VariantNs};
@@ -438,6 +439,11 @@ pub fn run(options: &Options) -> Result<BenchReport> {
         .zip(measured)
         .map(|(p, m)| packet_result(p, m))
         .collect();
+    let headline_frame = packets
+        .iter()
+        .find(|p| p.name == HEADLINE_PACKET)
+        .map(|p| p.frame.clone())
+        .unwrap_or_default();
     let headline = results
         .iter()
         .find(|r| r.packet == HEADLINE_PACKET)
@@ -458,6 +464,9 @@ pub fn run(options: &Options) -> Result<BenchReport> {
             verdict: f.verdict,
         })
         .collect();
+    // The dispatch mechanisms alone, after the probe's runs (its loads are gone by now).
+    let dispatch =
+        super::dispatch::measure(&headline_frame, options.repeat, options.runs).map_err(|e| format!("{e:#}"));
     let machine = Machine::this();
     Ok(BenchReport {
         headline_packet: HEADLINE_PACKET,
@@ -475,6 +484,8 @@ pub fn run(options: &Options) -> Result<BenchReport> {
         flows,
         probe_stats: table.stats,
         pin_dir: dir.display().to_string(),
+        dispatch_skipped: dispatch.as_ref().err().cloned(),
+        dispatch: dispatch.ok(),
     })
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use workbench_kernel::cost::median;
 
+use super::dispatch::DispatchReport;
 use super::figure::Figure;
 use super::machine::Machine;
 use super::models::ModelInfo;
@@ -144,6 +145,14 @@ pub struct BenchReport {
     pub probe_stats: BTreeMap<&'static str, u64>,
     /// Where the private load was pinned (removed again before the report is returned).
     pub pin_dir: String,
+    /// The tail call and the static call the code engine uses against an extension
+    /// (`BPF_PROG_TYPE_EXT`) replacing a global function, each measured alone on the headline
+    /// packet (`dispatch.rs`); absent when this kernel could not run it, with the reason in
+    /// `dispatch_skipped`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispatch: Option<DispatchReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispatch_skipped: Option<String>,
 }
 
 pub(crate) fn packet_result(p: &BenchPacket, measured: Measured) -> PacketResult {
@@ -202,8 +211,36 @@ pub(crate) fn targets(r: &PacketResult) -> [TargetCheck; 4] {
 }
 
 /// The section's figures (headline packet): each probe variant against the empty program, the
-/// tree and the model part against their targets.
+/// tree and the model part against their targets; then the dispatch mechanisms' costs.
 pub fn figures(r: &BenchReport) -> Vec<Figure> {
+    let mut all = probe_figures(r);
+    all.extend(r.dispatch.as_ref().map(dispatch_figures).unwrap_or_default());
+    all
+}
+
+/// How the compiled model is reached, each mechanism against a tc program that returns at once.
+fn dispatch_figures(d: &DispatchReport) -> Vec<Figure> {
+    let baseline = "tc program returning at once (dispatch measurement)";
+    let extra =
+        |name: &str, v: i64| Figure::versus(name, v as f64, "ns", baseline, d.direct_ns as f64, false);
+    let mut out = vec![
+        extra(
+            "probe_dispatch_tail_call_ns",
+            d.tail_call_ns as i64 - d.direct_ns as i64,
+        ),
+        extra(
+            "probe_dispatch_static_call_ns",
+            d.static_call_ns as i64 - d.direct_ns as i64,
+        ),
+        extra("probe_dispatch_code_engine_ns", d.code_engine_extra_ns),
+    ];
+    if let Some(f) = &d.freplace {
+        out.push(extra("probe_dispatch_freplace_ns", f.freplace_extra_ns));
+    }
+    out
+}
+
+fn probe_figures(r: &BenchReport) -> Vec<Figure> {
     let ns = &r.ns;
     let empty = ns.empty_ns as f64;
     let baseline = "empty tc program (BPF_PROG_TEST_RUN)";

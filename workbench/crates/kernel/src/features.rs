@@ -11,7 +11,7 @@ use std::os::fd::AsFd;
 
 use crate::error::{err, Error, Result};
 
-use super::sys;
+use super::sys::{self, insn};
 
 /// The first upstream release with every feature below.
 pub const OLDEST_UPSTREAM: &str = "5.8";
@@ -93,15 +93,6 @@ pub const FEATURES: [Feature; 5] = [
         probe: || map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0),
     },
 ];
-
-/// One BPF instruction as the kernel reads it: opcode, registers (dst low nibble, src high),
-/// offset, immediate.
-const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
-    (code as u64)
-        | (((src << 4 | dst) as u64) << 8)
-        | ((off as u16 as u64) << 16)
-        | ((imm as u32 as u64) << 32)
-}
 
 /// A socket filter that takes and releases a lock word on its stack the way the probe's
 /// per-flow lock does: BPF_CMPXCHG and BPF_XCHG on a 64-bit word (Linux 5.12).

@@ -1,5 +1,7 @@
 //! The few bpf(2) commands aya 0.13.1 does not offer: creating a map-of-maps (aya never sets
-//! `inner_map_fd`), updating and reading it by fd, opening a map by id, and BPF_PROG_TEST_RUN.
+//! `inner_map_fd`), updating and reading it by fd, opening a map by id, BPF_PROG_TEST_RUN, and
+//! loading raw instructions with hand-made BTF (`bench probe`'s dispatch measurement, which
+//! needs a program with a global function and a `BPF_PROG_TYPE_EXT` program replacing it).
 //! Written by hand because no maintained crate wraps exactly these for aya's fds; each function is
 //! a thin, checked wrapper around one command (attribute offsets from include/uapi/linux/bpf.h).
 
@@ -19,8 +21,14 @@ const BPF_OBJ_GET: u32 = 7;
 const BPF_PROG_TEST_RUN: u32 = 10;
 const BPF_MAP_GET_FD_BY_ID: u32 = 14;
 const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
+const BPF_BTF_LOAD: u32 = 18;
+const BPF_LINK_CREATE: u32 = 28;
+const BPF_LINK_UPDATE: u32 = 29;
 
 pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
+pub const BPF_MAP_TYPE_PROG_ARRAY: u32 = 3;
+pub const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
+pub const BPF_PROG_TYPE_EXT: u32 = 28;
 pub const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
 pub const BPF_ANY: u64 = 0;
 
@@ -63,6 +71,15 @@ fn bpf(cmd: u32, attr: &mut Attr, what: &str) -> Result<i64> {
 fn owned(fd: i64) -> OwnedFd {
     // SAFETY: the kernel just returned this new fd to us.
     unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+}
+
+/// One BPF instruction as the kernel reads it: opcode, registers (dst low nibble, src high),
+/// offset, immediate.
+pub const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
+    (code as u64)
+        | (((src << 4 | dst) as u64) << 8)
+        | ((off as u16 as u64) << 16)
+        | ((imm as u32 as u64) << 32)
 }
 
 /// Creates a map; `inner` is the template inner map for map-of-maps types.
@@ -117,6 +134,38 @@ pub fn prog_load_logged(
     name: &str,
     log: Option<&mut Vec<u8>>,
 ) -> std::io::Result<OwnedFd> {
+    prog_load(prog_type, instructions, name, None, log)
+}
+
+/// A program's functions as its BTF describes them, for BPF_PROG_LOAD; for an extension
+/// (`BPF_PROG_TYPE_EXT`), also the function it replaces.
+pub struct ProgBtf<'a> {
+    /// The loaded BTF ([`btf_load`]).
+    pub btf: BorrowedFd<'a>,
+    /// `(first instruction, BTF id of its FUNC)` of every function, in instruction order.
+    pub funcs: &'a [[u32; 2]],
+    /// An extension's target: the program, and the BTF id of the function in that program's BTF.
+    pub replaces: Option<(BorrowedFd<'a>, u32)>,
+}
+
+/// [`prog_load_logged`] of a program described by BTF.
+pub fn prog_load_btf(
+    prog_type: u32,
+    instructions: &[u64],
+    name: &str,
+    btf: &ProgBtf<'_>,
+    log: Option<&mut Vec<u8>>,
+) -> std::io::Result<OwnedFd> {
+    prog_load(prog_type, instructions, name, Some(btf), log)
+}
+
+fn prog_load(
+    prog_type: u32,
+    instructions: &[u64],
+    name: &str,
+    btf: Option<&ProgBtf<'_>>,
+    log: Option<&mut Vec<u8>>,
+) -> std::io::Result<OwnedFd> {
     let license = c"GPL";
     let mut attr = Attr::new();
     attr.u32_at(0, prog_type)
@@ -131,7 +180,49 @@ pub fn prog_load_logged(
     let name_bytes = name.as_bytes();
     let n = name_bytes.len().min(15);
     attr.0[48..48 + n].copy_from_slice(&name_bytes[..n]);
+    if let Some(b) = btf {
+        // prog_btf_fd, func_info_rec_size (struct bpf_func_info: insn_off, type_id), func_info,
+        // func_info_cnt; attach_btf_id and attach_prog_fd for an extension.
+        attr.u32_at(72, b.btf.as_raw_fd() as u32)
+            .u32_at(76, 8)
+            .u64_at(80, b.funcs.as_ptr() as u64)
+            .u32_at(88, b.funcs.len() as u32);
+        if let Some((target, func)) = b.replaces {
+            attr.u32_at(108, func).u32_at(112, target.as_raw_fd() as u32);
+        }
+    }
     bpf_raw(BPF_PROG_LOAD, &mut attr).map(owned)
+}
+
+/// Loads a BTF blob (header, types, strings); `log` gets the kernel's reason for a refusal.
+pub fn btf_load(blob: &[u8], log: &mut Vec<u8>) -> std::io::Result<OwnedFd> {
+    let mut attr = Attr::new();
+    attr.u64_at(0, blob.as_ptr() as u64)
+        .u64_at(8, log.as_mut_ptr() as u64)
+        .u32_at(16, blob.len() as u32)
+        .u32_at(20, log.len() as u32)
+        .u32_at(24, 1);
+    bpf_raw(BPF_BTF_LOAD, &mut attr).map(owned)
+}
+
+/// Attaches an extension program in place of the function of `target` whose BTF id is `func`
+/// (BPF_LINK_CREATE). Named every time: once an extension was detached, the kernel forgets the
+/// target it was loaded for and refuses a re-attach without one (EINVAL). Dropping the link
+/// detaches it, and the original function runs again.
+pub fn link_create_ext(ext: BorrowedFd<'_>, target: BorrowedFd<'_>, func: u32) -> std::io::Result<OwnedFd> {
+    let mut attr = Attr::new();
+    attr.u32_at(0, ext.as_raw_fd() as u32)
+        .u32_at(4, target.as_raw_fd() as u32)
+        .u32_at(16, func);
+    bpf_raw(BPF_LINK_CREATE, &mut attr).map(owned)
+}
+
+/// Puts `prog` in place of the program of `link` (BPF_LINK_UPDATE); not every kind of link can.
+pub fn link_update(link: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> std::io::Result<()> {
+    let mut attr = Attr::new();
+    attr.u32_at(0, link.as_raw_fd() as u32)
+        .u32_at(4, prog.as_raw_fd() as u32);
+    bpf_raw(BPF_LINK_UPDATE, &mut attr).map(|_| ())
 }
 
 pub fn map_update(map: BorrowedFd<'_>, key: &[u8], value: &[u8], what: &str) -> Result<()> {

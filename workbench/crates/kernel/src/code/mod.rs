@@ -38,6 +38,7 @@ use load::load;
 
 use crate::bpffs::unpin;
 use crate::error::{err, Error, Result};
+use crate::sys::BPF_PROG_TYPE_SCHED_CLS;
 use crate::{probe, sys};
 
 /// The probe's program array, pinned under a name that says which probe object its programs
@@ -63,7 +64,6 @@ pub const SCRATCH_MAP: &str = "SCRATCH";
 const CODE_PROGRAM: &str = "workbench_tc_code";
 const ACTIVE_FN: &str = "workbench_code_active";
 const SHADOW_FN: &str = "workbench_code_shadow";
-const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 
 /// How the probe scores models: compiled code (trees, forests, logistic models) or the table
 /// interpreter.
