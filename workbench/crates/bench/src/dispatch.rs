@@ -229,7 +229,15 @@ fn load() -> Result<Programs> {
         None,
     )
     .map_err(kernel("loading the program with a global function"))?;
-    let extensions = load_extensions(global_call.as_fd()).map_err(|e| format!("{e:#}"));
+    // Loaded and attached once (a kernel may load extensions and still refuse to attach them):
+    // either failure leaves the other mechanisms measured and says why the extension is not.
+    let extensions = load_extensions(global_call.as_fd())
+        .and_then(|ext| {
+            sys::link_create_ext(ext[0].as_fd(), global_call.as_fd(), F_FUNC)
+                .map_err(kernel("attaching an extension (BPF_PROG_TYPE_EXT)"))?;
+            Ok(ext)
+        })
+        .map_err(|e| format!("{e:#}"));
     Ok(Programs {
         direct,
         static_call,
