@@ -324,18 +324,13 @@ pub fn measure(frame: &[u8], repeat: u32, runs: usize) -> Result<DispatchReport>
     let ns = |key: &str| runs_ns.get(key).map_or(0, |r| median(r));
     let direct = ns("direct_ns") as i64;
     let freplace = match &p.extensions {
-        Ok(extensions) => {
-            let (link_update, second_extension, swap_window_us, swap_return_codes) =
-                swap(extensions, p.global_call.as_fd(), frame)?;
-            Some(FreplaceReport {
-                freplace_ns: ns("freplace_ns"),
-                freplace_extra_ns: ns("freplace_ns") as i64 - direct,
-                link_update,
-                second_extension,
-                swap_window_us,
-                swap_return_codes,
-            })
-        }
+        Ok(extensions) => Some(swap(
+            extensions,
+            p.global_call.as_fd(),
+            frame,
+            ns("freplace_ns"),
+            direct,
+        )?),
         Err(_) => None,
     };
     Ok(DispatchReport {
@@ -359,13 +354,16 @@ fn answer(r: std::io::Result<impl Sized>) -> String {
     }
 }
 
-/// Swaps the two extensions 20 times (detach, attach) and asks the kernel for the two
-/// alternatives (an in-place update, a second extension at once).
+/// The extension's report: its cost (measured in the rounds), then 20 swaps of the two
+/// extensions (detach, attach) and the kernel's answers to the two alternatives (an in-place
+/// update, a second extension at once).
 fn swap(
     extensions: &[OwnedFd; 2],
     target: BorrowedFd<'_>,
     frame: &[u8],
-) -> Result<(String, String, u64, Vec<u32>)> {
+    freplace_ns: u32,
+    direct_ns: i64,
+) -> Result<FreplaceReport> {
     const SWAPS: usize = 20;
     let [seven, nine] = extensions;
     let mut link =
@@ -384,12 +382,14 @@ fn swap(
         codes.push(test_run(target, frame, 1, "swap")?.retval);
     }
     drop(link);
-    Ok((
+    Ok(FreplaceReport {
+        freplace_ns,
+        freplace_extra_ns: freplace_ns as i64 - direct_ns,
         link_update,
         second_extension,
-        u64::from(median(&windows_us)),
-        codes,
-    ))
+        swap_window_us: u64::from(median(&windows_us)),
+        swap_return_codes: codes,
+    })
 }
 
 #[cfg(test)]

@@ -442,8 +442,7 @@ pub fn run(options: &Options) -> Result<BenchReport> {
     let headline_frame = packets
         .iter()
         .find(|p| p.name == HEADLINE_PACKET)
-        .map(|p| p.frame.clone())
-        .unwrap_or_default();
+        .map_or(&[][..], |p| p.frame.as_slice());
     let headline = results
         .iter()
         .find(|r| r.packet == HEADLINE_PACKET)
@@ -466,7 +465,7 @@ pub fn run(options: &Options) -> Result<BenchReport> {
         .collect();
     // The dispatch mechanisms alone, after the probe's runs (its loads are gone by now).
     let dispatch =
-        super::dispatch::measure(&headline_frame, options.repeat, options.runs).map_err(|e| format!("{e:#}"));
+        super::dispatch::measure(headline_frame, options.repeat, options.runs).map_err(|e| format!("{e:#}"));
     let machine = Machine::this();
     Ok(BenchReport {
         headline_packet: HEADLINE_PACKET,
