@@ -233,8 +233,10 @@ pub fn workbench_tc_code(ctx: TcContext) -> i32 {
 /// Placeholders for the compiled models: userspace replaces the body (each lives in a text
 /// section of its own, so nothing else's relocations fall inside it). The contract the
 /// generated code keeps: r1 points at the feature vector, r2 at the score's slot, r3 holds the
-/// slot's model id; the code of the model with that id writes the score to *r2 and returns the
-/// id, touching only r0-r5 and its own stack frame. The caller uses the score only when the id
+/// slot's model id; the code of the model with that id writes the score to *r2 (the `acc` right
+/// after the features in `Scratch`, `SCORE_AFTER_FEATURES_BYTES` from r1) and returns the id,
+/// touching only r0-r5 and no stack, so userspace turns the call into a jump (the code
+/// engine's `inline`). The caller uses the score only when the id
 /// returned is the slot's model's, so a model without code, or this placeholder, fall back to
 /// the table interpreter.
 #[no_mangle]

@@ -19,6 +19,14 @@ pub struct Scratch {
     pub mask: u64,
 }
 
+/// Where the score's slot is, in bytes from the feature vector: right after it. Compiled models
+/// are given both pointers, but a logistic model needs every register but r1 (the features) for
+/// its sum and its `log2fx`, so it writes the score through r1 at this offset; with no stack
+/// frame of its own it can be inlined into the probe (`workbench_kernel::code::inline`).
+pub const SCORE_AFTER_FEATURES_BYTES: usize =
+    core::mem::offset_of!(Scratch, acc) - core::mem::offset_of!(Scratch, features);
+const _: () = assert!(SCORE_AFTER_FEATURES_BYTES == core::mem::size_of::<FeatureVector>());
+
 impl Default for Scratch {
     fn default() -> Self {
         Scratch {

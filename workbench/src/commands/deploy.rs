@@ -275,7 +275,11 @@ fn deployed(report: &DeployReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 
 fn engine_line(code: &CodeReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let slot = |name: &str, s: &Option<workbench_kernel::code::SlotCode>| match s {
-        Some(c) if c.instructions > 0 => format!(", {name} {} instructions", c.instructions),
+        Some(c) if c.instructions > 0 => format!(
+            ", {name} {} instructions{}",
+            c.instructions,
+            if c.inlined { " inlined" } else { "" }
+        ),
         Some(c) => c
             .table_because
             .as_ref()

@@ -113,8 +113,11 @@ fn compared(report: &VerifyReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     )?;
     writeln!(
         f,
-        "engine {}: {} instructions of compiled model, {} evaluations by the code",
-        report.engine, report.code_instructions, report.code_evaluations
+        "engine {}: {} instructions of compiled model{}, {} evaluations by the code",
+        report.engine,
+        report.code_instructions,
+        if report.code_inlined { " (inlined)" } else { "" },
+        report.code_evaluations
     )?;
     writeln!(
         f,

@@ -191,6 +191,9 @@ fn compiled_trees_forests_and_logistic_models_decide_every_flow_as_the_table_int
             v["code_evaluations"].as_u64().expect("code evaluations") > 1000,
             "{name}: {v:#}"
         );
+        // Reached by a jump (every model here fits eBPF's 16-bit jumps), so the parity below
+        // is the inlined code's.
+        assert_eq!(v["code_inlined"], true, "{name}: {v:#}");
         assert_eq!(v["identical"], flows, "{name}: {v:#}");
         assert!(flows > 1000, "{name}: {v:#}");
         lines.push(format!(
@@ -301,6 +304,8 @@ fn the_code_engine_follows_the_slots_and_gives_way_to_the_table() {
             "{v:#}"
         );
         assert!(v["code"]["active"]["instructions"].as_u64() > Some(0), "{v:#}");
+        // Read back from the copy's record of what it holds: still reached by a jump.
+        assert_eq!(v["code"]["active"]["inlined"], true, "{v:#}");
         let held = held(&v);
         for m in [&a, &b] {
             assert!(held.contains(&format!("active:{}", id(m))), "{held:?}: {v:#}");
@@ -311,8 +316,10 @@ fn the_code_engine_follows_the_slots_and_gives_way_to_the_table() {
     // says why.
     let v = deploy(&[&l_path.to_string_lossy(), "--iface", &iface]);
     assert!(v["code"]["active"]["instructions"].as_u64() > Some(0), "{v:#}");
+    assert_eq!(v["code"]["active"]["inlined"], true, "{v:#}");
     let v = deploy(&[&s_path.to_string_lossy(), "--iface", &iface]);
     assert_eq!(v["code"]["active"]["instructions"], 0, "{v:#}");
+    assert_eq!(v["code"]["active"]["inlined"], false, "{v:#}");
     let why = v["code"]["active"]["table_because"].as_str().expect("a reason");
     assert!(why.contains("beyond i64"), "{why}");
     // The table engine: the slot is emptied and the copy unpinned.

@@ -52,15 +52,18 @@ fn a_copy_the_verifier_refuses_changes_nothing() {
     let before = code::install(&dir, &all, &[]).expect("six heavy trees verify");
     let six = before.verified_instructions.expect("verified instructions");
     assert!(six < 1_000_000, "{six}");
-    // A function the verifier refuses (a jump to itself: a loop it cannot bound): the copy in
-    // place stays, and the error is the verifier's reason in one line.
-    let refused = [Insn {
-        code: 0x05,
-        dst: 0,
+    // A function the verifier refuses (a branch to itself when r3, the slot's model id, is 5:
+    // a loop it cannot bound): the copy in place stays, and the error is the verifier's reason
+    // in one line. (It returns on the other branch, so the code after its call site stays
+    // reachable once the function is inlined.)
+    let insn = |code, dst, off, imm| Insn {
+        code,
+        dst,
         src: 0,
-        off: -1,
-        imm: 0,
-    }];
+        off,
+        imm,
+    };
+    let refused = [insn(0x15, 3, -1, 5), insn(0xb7, 0, 0, 0), insn(0x95, 0, 0, 0)];
     let e = code::install_raw(&dir, &refused, &refused).expect_err("the verifier must refuse a loop");
     let line = workbench_flow::errors::line(&e);
     assert!(!line.contains('\n'), "one line: {line}");

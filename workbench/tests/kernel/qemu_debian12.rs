@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::report;
-use serde_json::Value;
+use serde_json::{json, Value};
 use workbench_flow::craft::{ipv4_udp, Ipv4Endpoints};
 
 /// The wall-time limit of one boot with every step (TCG on 2 shared cores).
@@ -319,6 +319,12 @@ fn the_probe_attaches_counts_detaches_and_verifies_on_debian_12s_own_kernel() {
     );
     assert_eq!(v["attach_mode"], "tc");
     assert_eq!(v["parse_mismatches"], 0);
+    // Scored by the compiled model, reached by a jump: 6.1's verifier takes the inlined copy.
+    assert_eq!(
+        (&v["engine"], &v["code_inlined"]),
+        (&json!("code"), &json!(true)),
+        "{v:#}"
+    );
 
     let bench = json("test_run", ok("test_run"));
     assert!(

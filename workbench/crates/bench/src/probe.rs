@@ -240,6 +240,7 @@ fn prepare(
     ebpf: &mut Ebpf,
     m: &BenchModels,
     code_verified: &mut BTreeMap<&'static str, u32>,
+    code_inlined: &mut BTreeMap<&'static str, bool>,
 ) -> Result<&'static str> {
     // The table engine first for every variant (an empty code slot: the tail call at the
     // probe's start fails and costs what it costs in a table-engine deployment); the code
@@ -296,6 +297,7 @@ fn prepare(
             if let Some(n) = code.verified_instructions {
                 code_verified.insert(variant.key(), n);
             }
+            code_inlined.insert(variant.key(), code.active.is_some_and(|a| a.inlined));
         }
         Variant::NoModelCode => {
             slots.clear_active()?;
@@ -385,7 +387,7 @@ pub fn run(options: &Options) -> Result<BenchReport> {
         .iter()
         .map(|_| VARIANTS.iter().map(|&v| (v, Vec::new(), Vec::new())).collect())
         .collect();
-    let mut code_verified = BTreeMap::new();
+    let (mut code_verified, mut code_inlined) = (BTreeMap::new(), BTreeMap::new());
     for _ in 0..options.runs {
         workbench_kernel::lifecycle::check()?;
         for (vi, &variant) in VARIANTS.iter().enumerate() {
@@ -395,6 +397,7 @@ pub fn run(options: &Options) -> Result<BenchReport> {
                 &mut loaded.ebpf,
                 &bench_models,
                 &mut code_verified,
+                &mut code_inlined,
             )?;
             let ebpf = if variant == Variant::NoModelUnlocked {
                 &unlocked.ebpf
@@ -477,6 +480,7 @@ pub fn run(options: &Options) -> Result<BenchReport> {
         verified_instructions,
         verified_instructions_unlocked,
         code_verified_instructions: code_verified,
+        code_inlined,
         targets: results.iter().flat_map(targets).collect(),
         packets: results,
         models: model_info,

@@ -137,6 +137,9 @@ pub struct BenchReport {
     /// Instructions the verifier processed for the code engine's copy of the probe, by variant
     /// (`tree_code_ns`: the depth-12 tree compiled; `forest_code_ns`: the forest).
     pub code_verified_instructions: BTreeMap<&'static str, u32>,
+    /// Whether the probe reaches each compiled variant's model by a jump (`true`) or a call
+    /// (a single model too large for eBPF's 16-bit jumps).
+    pub code_inlined: BTreeMap<&'static str, bool>,
     pub packets: Vec<PacketResult>,
     pub targets: Vec<TargetCheck>,
     pub models: BTreeMap<&'static str, ModelInfo>,

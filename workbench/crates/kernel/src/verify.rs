@@ -117,6 +117,8 @@ pub struct VerifyReport {
     pub engine: &'static str,
     /// Instructions of the compiled model (0: the table interpreter scored it).
     pub code_instructions: usize,
+    /// The probe reached the compiled model by a jump, not a call (`code::SlotCode::inlined`).
+    pub code_inlined: bool,
     /// Model evaluations the compiled code made (the rest, if any, fell back to the table).
     pub code_evaluations: u64,
     /// The capture's interfaces with the packets recorded on each.
@@ -452,7 +454,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         probe_at: opts.probe_at,
         rx_vlan_offload,
         engine: code.engine,
-        code_instructions: code.active.map_or(0, |a| a.instructions),
+        code_instructions: code.active.as_ref().map_or(0, |a| a.instructions),
+        code_inlined: code.active.is_some_and(|a| a.inlined),
         code_evaluations,
         interfaces,
     };

@@ -9,11 +9,14 @@
 //! points at the feature vector (`[i64; FEATURE_COUNT]`), r2 at the score's i64 slot, r3 holds
 //! the id of the model in the slot the probe looked up. One function holds several models
 //! ([`dispatch`]): the one whose id is r3 writes the score to *r2 and returns its id
-//! (zero-extended); no such model returns [`NO_MODEL`]. Only r0-r5 are used (and, by a logistic
-//! model, 8 bytes of the function's own stack). A forest's sum goes through *r2, never a
+//! (zero-extended); no such model returns [`NO_MODEL`]. Only r0-r5 are used, and no stack, so
+//! the code engine can inline the function into the probe. The score's slot is also the i64
+//! right after the feature vector (`shared::decide::SCORE_AFTER_FEATURES_BYTES`): a logistic
+//! model, which needs r2 for its sum, writes it through r1. A forest's sum goes through *r2, never a
 //! register: a register would hold a different known value on every path and the verifier could
 //! not merge the paths at the end of a tree; a logistic model has no branch, so its sum does.
 
+use shared::decide::SCORE_AFTER_FEATURES_BYTES;
 use shared::features::{feature_max, FEATURE_COUNT};
 use shared::model::{
     Model, KIND_FOREST, KIND_LOGISTIC, KIND_TREE, LOG2_FRAC_BITS, MAX_DEPTH, MAX_NODES, MAX_TREES,
@@ -77,12 +80,12 @@ const VALUE: u8 = 3;
 const ID: u8 = 3;
 const WIDE: u8 = 4;
 const TEMP: u8 = 5;
-/// A logistic model's running sum, once the score's pointer is on the stack.
+/// A logistic model's running sum (it writes the score through r1, at
+/// [`SCORE_AFTER_FEATURES`]).
 const SUM: u8 = 2;
-/// The frame pointer (read-only): the function's own stack is below it.
-const FP: u8 = 10;
-/// Where a logistic model keeps the score's pointer while r2 holds the sum.
-const SCORE_SPILL: i16 = -8;
+/// The score's slot from r1 (`shared::decide::SCORE_AFTER_FEATURES_BYTES`, 328 bytes: within
+/// an instruction's 16-bit offset).
+const SCORE_AFTER_FEATURES: i16 = SCORE_AFTER_FEATURES_BYTES as i16;
 
 /// Why a model has no code (the table interpreter scores it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -159,7 +162,7 @@ pub fn compile(model: &Model) -> Result<Vec<Insn>, CodeError> {
 /// A logistic model: its terms are branch-free (no path for the verifier to multiply), so each
 /// is straight-line arithmetic on the feature: `log2fx` by a binary search of shifts, the clamp
 /// to `i32::MAX` by sign masks, the product and the shift. With no branch the sum can live in a
-/// register (r2, the score's pointer waiting on the stack meanwhile): no path to merge. Terms
+/// register (r2; the score is written through r1 at the end): no path to merge. Terms
 /// of weight 0 add 0 whatever the feature holds and are left out (their features are not even
 /// computed). The interpreter adds with saturation; the code adds plainly, so a model whose
 /// terms could reach i64's bounds keeps the interpreter.
@@ -173,7 +176,7 @@ fn logistic(model: &Model) -> Result<Vec<Insn>, CodeError> {
     // The largest |log2fx(x)|: integer part 63, fraction 255.
     const LOG2_MAX: i64 = (63 << LOG2_FRAC_BITS) | ((1 << LOG2_FRAC_BITS) - 1);
     let mut bound = model.header.bias.unsigned_abs() as u128;
-    let mut out = vec![op(STX_DW, FP, SCORE, SCORE_SPILL, 0)];
+    let mut out = Vec::new();
     match i32::try_from(model.header.bias) {
         Ok(b) => out.push(op(MOV64_K, SUM, 0, 0, b)),
         Err(_) => ld_imm64(&mut out, SUM, model.header.bias),
@@ -202,9 +205,7 @@ fn logistic(model: &Model) -> Result<Vec<Insn>, CodeError> {
         }
         out.push(op(ADD64_X, SUM, VALUE, 0, 0));
     }
-    // The feature pointer is done with: it carries the score's pointer back.
-    out.push(op(LDX_DW, FEATURES, FP, SCORE_SPILL, 0));
-    out.push(op(STX_DW, FEATURES, SUM, 0, 0));
+    out.push(op(STX_DW, FEATURES, SUM, SCORE_AFTER_FEATURES, 0));
     if bound >= 1 << 63 {
         return Err(CodeError::MaySaturate);
     }

@@ -8,8 +8,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shared::features::FeatureVector;
 
-/// Runs `code` with r1 at `features` and r2 at `score`; returns r0. Panics on an instruction
-/// the compiler does not emit, an out-of-range access or a jump out of the code.
+/// Runs `code` with r1 at `features` and r2 at `score`, which follows the features in memory as
+/// in the probe's scratch (`SCORE_AFTER_FEATURES_BYTES`); returns r0. Panics on an instruction
+/// the compiler does not emit, a register beyond r5 (r10 too: the code has no stack), an
+/// out-of-range access or a jump out of the code.
 fn run(code: &[Insn], features: &FeatureVector, score: &mut i64) -> u64 {
     run_for(code, features, score, 0)
 }
@@ -17,7 +19,7 @@ fn run(code: &[Insn], features: &FeatureVector, score: &mut i64) -> u64 {
 /// As [`run`], with r3 holding the slot's model id `id`, as the probe calls a [`dispatch`].
 fn run_for(code: &[Insn], features: &FeatureVector, score: &mut i64, id: u32) -> u64 {
     const FEATURES_BASE: u64 = 0x1000;
-    const SCORE_BASE: u64 = 0x9000;
+    const SCORE_BASE: u64 = FEATURES_BASE + SCORE_AFTER_FEATURES_BYTES as u64;
     let mut r = [0u64; 6];
     r[1] = FEATURES_BASE;
     r[2] = SCORE_BASE;
@@ -31,25 +33,10 @@ fn run_for(code: &[Insn], features: &FeatureVector, score: &mut i64, id: u32) ->
             features[i / 8] as u64
         }
     };
-    // The function's own stack: the 8 bytes below the frame pointer, holding what was stored
-    // there (a load before any store reads garbage, as the kernel would refuse).
-    let mut spill: Option<u64> = None;
     let mut pc = 0usize;
     for _ in 0..100_000 {
         let i = code[pc];
         pc += 1;
-        // r10, the frame pointer, only as the base of a stack access at its one slot.
-        if i.code == LDX_DW && i.src == FP || i.code == STX_DW && i.dst == FP {
-            assert_eq!(i.off, SCORE_SPILL, "stack access at {} off {}", pc - 1, i.off);
-            if i.code == LDX_DW {
-                assert!(i.dst <= 5, "register out of r0-r5 at {}", pc - 1);
-                r[i.dst as usize] = spill.expect("a stack load after the store");
-            } else {
-                assert!(i.src <= 5, "register out of r0-r5 at {}", pc - 1);
-                spill = Some(r[i.src as usize]);
-            }
-            continue;
-        }
         // Only r0-r5: r6-r9 are the caller's.
         assert!(i.dst <= 5 && i.src <= 5, "register out of r0-r5 at {}", pc - 1);
         let (d, s) = (i.dst as usize, i.src as usize);
@@ -467,8 +454,8 @@ fn a_logistic_model_that_could_saturate_keeps_the_interpreter() {
 #[test]
 fn a_logistic_term_costs_only_what_its_feature_range_needs() {
     use shared::model::{LogisticTerm, TRANSFORM_IDENTITY};
-    // The frame: spill, bias, and at the end the pointer back, the store, the id, exit.
-    const FRAME: usize = 6;
+    // The frame: the bias, and at the end the store through r1, the id, exit (no stack).
+    const FRAME: usize = 4;
     let term = |transform| LogisticTerm {
         weight: 3,
         shift: 2,

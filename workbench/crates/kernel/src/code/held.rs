@@ -14,8 +14,20 @@ use workbench_flow::model::id_string;
 /// The most models one copy holds: active, previous and next in the active function, shadow
 /// and next shadow in the other (with one to spare).
 pub(super) const HELD_MAX: usize = 6;
-/// The held-models map's value: counts, then (id, checksum, instructions) per model.
-const HELD_WORDS: usize = 2 + 3 * HELD_MAX;
+/// The held-models map's value: counts, then (id, checksum, instructions) per model, then which
+/// functions are inlined ([`INLINED_ACTIVE`], [`INLINED_SHADOW`]; a map pinned by a build before
+/// that word was added is one word shorter, reads it as 0 and does not store it).
+const HELD_WORDS: usize = 3 + 3 * HELD_MAX;
+const INLINED: usize = 2 + 3 * HELD_MAX;
+const INLINED_ACTIVE: u32 = 1;
+const INLINED_SHADOW: u32 = 2;
+fn inlined_bit(function: &str) -> u32 {
+    if function == "active" {
+        INLINED_ACTIVE
+    } else {
+        INLINED_SHADOW
+    }
+}
 
 /// The models of the copy in place, as the held-models pin records them (without the reasons
 /// the table scores some: those are in the report of the compile that made the copy).
@@ -38,14 +50,17 @@ pub(super) fn read_held(dir: &Path) -> Vec<HeldModel> {
     let word =
         |i: usize| u32::from_ne_bytes([value[4 * i], value[4 * i + 1], value[4 * i + 2], value[4 * i + 3]]);
     let (actives, shadows) = (word(0) as usize, word(1) as usize);
+    let inlined = word(INLINED);
     (0..(actives + shadows).min(HELD_MAX))
         .map(|k| {
             let id = word(2 + 3 * k);
+            let function = if k < actives { "active" } else { "shadow" };
             HeldModel {
                 model: id_string(id),
-                function: if k < actives { "active" } else { "shadow" },
+                function,
                 instructions: word(4 + 3 * k) as usize,
                 table_because: None,
+                inlined: inlined & inlined_bit(function) != 0,
                 id,
                 checksum: word(3 + 3 * k),
             }
@@ -80,6 +95,9 @@ pub(super) fn write_held(dir: &Path, held: &[HeldModel]) -> Result<()> {
         words[2 + 3 * k] = h.id;
         words[3 + 3 * k] = h.checksum;
         words[4 + 3 * k] = h.instructions as u32;
+        if h.inlined {
+            words[INLINED] |= inlined_bit(h.function);
+        }
     }
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
     sys::map_update(

@@ -22,8 +22,8 @@ pub(super) fn load(instructions: &[u64]) -> Result<OwnedFd> {
             if let Ok(fd) = again {
                 return Ok(fd);
             }
-            let text = String::from_utf8_lossy(&log);
-            let reason = verifier_reason(text.trim_end_matches('\0'));
+            let text = log_text(&log);
+            let reason = verifier_reason(&text);
             let what = match first.raw_os_error() {
                 // The verifier's own refusals; anything else (EPERM, ENOMEM, E2BIG) is not.
                 Some(libc::EACCES | libc::EINVAL) if !reason.is_empty() => format!(
@@ -39,6 +39,14 @@ pub(super) fn load(instructions: &[u64]) -> Result<OwnedFd> {
             Err(Error::io(what, first))
         }
     }
+}
+
+/// The log as text, up to its first NUL: when the verifier drops the trace of a path it moves
+/// the log's end back and writes a NUL there, leaving the dropped bytes after it (a refusal
+/// deep in the probe left 16 MiB of them here, whose last line read as the reason).
+fn log_text(log: &[u8]) -> std::borrow::Cow<'_, str> {
+    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+    String::from_utf8_lossy(&log[..end])
 }
 
 /// The verifier's reason out of its log: the last line that is neither a register state, an
@@ -72,4 +80,31 @@ fn verifier_reason(log: &str) -> Vec<&str> {
 fn trace_or_state(line: &str) -> bool {
     let digit_at = |i: usize| line[i..].starts_with(|c: char| c.is_ascii_digit());
     digit_at(0) || (line.starts_with('R') && digit_at(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log cut back by the verifier: the reason and the count come from before the NUL, not
+    /// from the dropped trace after it.
+    #[test]
+    fn the_reason_comes_from_the_log_before_its_nul() {
+        let mut log = b"4188: (15) if r3 == 0x5 goto pc-1     ; R3=5\n\
+infinite loop detected at insn 4188\n\
+cur state: R0=14 R3=5\n\
+old state: R0=14 R3=P5\n\
+processed 38503 insns (limit 1000000) max_states_per_insn 22\n\0"
+            .to_vec();
+        log.extend_from_slice(b"3) *(u8 *)(r5 +177) = r1\nff=(0x0; 0xff))\n");
+        log.resize(4096, 0);
+        let text = log_text(&log);
+        assert_eq!(
+            verifier_reason(&text),
+            [
+                "infinite loop detected at insn 4188",
+                "processed 38503 insns (limit 1000000) max_states_per_insn 22"
+            ]
+        );
+    }
 }

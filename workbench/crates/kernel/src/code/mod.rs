@@ -11,8 +11,10 @@
 //! the slot changes: a model the verifier refuses is refused before anything changes, and
 //! every decision after the change is the code's. Its map references are
 //! relocated to the attached probe's own pinned maps (flows, statistics, configuration, models,
-//! scratch...), so the copy shares every piece of state with the probe; the kernel verifies it
-//! (BPF_PROG_LOAD); one update of `CODE` slot 0 puts it in. Each compiled function returns the
+//! scratch...), so the copy shares every piece of state with the probe; its calls of the
+//! compiled functions become jumps (`inline`: a call costs several ns on kernels with
+//! return-stack mitigations); the kernel verifies it (BPF_PROG_LOAD); one update of `CODE`
+//! slot 0 puts it in. Each compiled function returns the
 //! id of the model it was compiled from, and the copy uses its score only when that is the id
 //! of the model in the slot it looked up: for a model the copy does not hold, or one without
 //! code, the table interpreter scores the slot's model. So a decision is always one whole model's,
@@ -28,6 +30,7 @@ use workbench_flow::model::bpf_code::{self, Insn};
 use workbench_flow::model::id_string;
 
 mod held;
+mod inline;
 mod link;
 mod load;
 
@@ -96,6 +99,10 @@ pub struct SlotCode {
     /// saturate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table_because: Option<String>,
+    /// The probe reaches the code by a jump, not a call (`inline`): false for a single model too
+    /// large for eBPF's 16-bit jumps (about 31,000 instructions), and for a copy made by a build
+    /// before 2026-12-08.
+    pub inlined: bool,
 }
 
 /// A model a copy holds.
@@ -109,6 +116,8 @@ pub struct HeldModel {
     pub instructions: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table_because: Option<String>,
+    /// Its function is reached by a jump, not a call ([`SlotCode::inlined`]).
+    pub inlined: bool,
     /// The model's id and checksum: what tells it apart (`model` is the id as text).
     #[serde(skip)]
     pub id: u32,
@@ -155,6 +164,7 @@ impl CodeReport {
                     model: None,
                     instructions: 0,
                     table_because: None,
+                    inlined: false,
                 });
             };
             let held = self.held.iter().find(|h| h.function == function && h.is(m));
@@ -165,6 +175,7 @@ impl CodeReport {
                     Some(h) => h.table_because.clone(),
                     None => Some("the copy in place does not hold it".to_string()),
                 },
+                inlined: held.is_some_and(|h| h.instructions > 0 && h.inlined),
             })
         };
         self.active = slot(active, "active");
@@ -268,7 +279,7 @@ fn install_functions(
     dir: &Path,
     active_fn: &[Insn],
     shadow_fn: &[Insn],
-    held: Vec<HeldModel>,
+    mut held: Vec<HeldModel>,
 ) -> Result<CodeReport> {
     let (map, locked) = code_map(dir)?;
     let object = if locked {
@@ -278,6 +289,13 @@ fn install_functions(
     };
     // The map fds the instructions refer to stay open until the kernel has loaded them.
     let (instructions, _map_fds) = link(object, dir, &[(ACTIVE_FN, active_fn), (SHADOW_FN, shadow_fn)])?;
+    let words = |f: &[Insn]| -> Vec<u64> { f.iter().map(|i| u64::from_le_bytes(i.to_bytes())).collect() };
+    let (active_words, shadow_words) = (words(active_fn), words(shadow_fn));
+    let inlined = inline::inline_calls(&instructions, &[&active_words, &shadow_words]);
+    let instructions = inlined.insns;
+    for h in &mut held {
+        h.inlined = inlined.bodies[usize::from(h.function == "shadow")];
+    }
     let program = load(&instructions)?;
     // Pinned under a new name first, then the slot, then one rename over the old pin: a failure
     // at any step leaves the slot and the pin naming the same copy (or the new pin unused).
@@ -336,6 +354,7 @@ fn compile_function(
             function,
             instructions,
             table_because,
+            inlined: false,
             id,
             checksum: m.header.checksum,
         });
