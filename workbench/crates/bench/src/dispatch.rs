@@ -157,9 +157,7 @@ fn kernel(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
 
 /// The kernel's last line of a load's log (its reason for a refusal).
 fn last_line(log: &[u8]) -> String {
-    // A C string: the verifier leaves older bytes after a NUL when it resets the log's end.
-    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-    let text = String::from_utf8_lossy(&log[..end]);
+    let text = sys::log_text(log);
     let text = text.trim_end();
     let last = text.lines().last().unwrap_or("");
     if last.is_empty() {

@@ -137,6 +137,15 @@ pub fn prog_load_logged(
     prog_load(prog_type, instructions, name, None, log)
 }
 
+/// A load's log (`prog_load_logged`, `prog_load_btf`, `btf_load`) as text, up to its first NUL:
+/// when the verifier drops the trace of a path it moves the log's end back and writes a NUL
+/// there, leaving the dropped bytes after it (a refusal deep in the probe left 16 MiB of them,
+/// whose last line read as the reason).
+pub fn log_text(log: &[u8]) -> std::borrow::Cow<'_, str> {
+    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+    String::from_utf8_lossy(&log[..end])
+}
+
 /// A program's functions as its BTF describes them, for BPF_PROG_LOAD; for an extension
 /// (`BPF_PROG_TYPE_EXT`), also the function it replaces.
 pub struct ProgBtf<'a> {

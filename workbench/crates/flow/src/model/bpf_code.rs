@@ -85,6 +85,7 @@ const SUM: u8 = 2;
 /// The score's slot from r1 (`shared::decide::SCORE_AFTER_FEATURES_BYTES`, 328 bytes: within
 /// an instruction's 16-bit offset).
 const SCORE_AFTER_FEATURES: i16 = SCORE_AFTER_FEATURES_BYTES as i16;
+const _: () = assert!(SCORE_AFTER_FEATURES_BYTES <= i16::MAX as usize);
 
 /// Why a model has no code (the table interpreter scores it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

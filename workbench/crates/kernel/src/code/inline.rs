@@ -123,22 +123,22 @@ pub(super) fn inline_calls(insns: &[u64], bodies: &[&[u64]]) -> Inlined {
             .unwrap_or(insns.len())
     };
     let region = |start: usize| &insns[start..end_of(start)];
-    let eligible = |start: usize| {
-        let r = region(start);
-        bodies.contains(&r) && inlinable(r)
-    };
 
     let mut out: Vec<u64> = insns[..main_end].to_vec();
     let mut sites = Vec::new();
+    let mut inlined = vec![false; bodies.len()];
     for &site in calls.iter().filter(|&&pc| pc < main_end) {
-        if !eligible(target(site)) {
+        let body = region(target(site));
+        if !bodies.contains(&body) || !inlinable(body) {
             continue;
         }
-        if let Some(copy) = copy_at(region(target(site)), site, out.len()) {
-            if let Some(jump) = ja(site, out.len()) {
-                out[site] = jump;
-                out.extend(copy);
-                sites.push(site);
+        if let (Some(copy), Some(jump)) = (copy_at(body, site, out.len()), ja(site, out.len())) {
+            out[site] = jump;
+            out.extend(copy);
+            sites.push(site);
+            // Every body given with these instructions (the two slots' functions can be equal).
+            for (flag, _) in inlined.iter_mut().zip(bodies).filter(|(_, b)| **b == body) {
+                *flag = true;
             }
         }
     }
@@ -174,10 +174,7 @@ pub(super) fn inline_calls(insns: &[u64], bodies: &[&[u64]]) -> Inlined {
     }
     Inlined {
         insns: out,
-        bodies: bodies
-            .iter()
-            .map(|b| sites.iter().any(|&pc| region(target(pc)) == *b))
-            .collect(),
+        bodies: inlined,
     }
 }
 

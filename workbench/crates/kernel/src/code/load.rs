@@ -22,7 +22,7 @@ pub(super) fn load(instructions: &[u64]) -> Result<OwnedFd> {
             if let Ok(fd) = again {
                 return Ok(fd);
             }
-            let text = log_text(&log);
+            let text = sys::log_text(&log);
             let reason = verifier_reason(&text);
             let what = match first.raw_os_error() {
                 // The verifier's own refusals; anything else (EPERM, ENOMEM, E2BIG) is not.
@@ -39,14 +39,6 @@ pub(super) fn load(instructions: &[u64]) -> Result<OwnedFd> {
             Err(Error::io(what, first))
         }
     }
-}
-
-/// The log as text, up to its first NUL: when the verifier drops the trace of a path it moves
-/// the log's end back and writes a NUL there, leaving the dropped bytes after it (a refusal
-/// deep in the probe left 16 MiB of them here, whose last line read as the reason).
-fn log_text(log: &[u8]) -> std::borrow::Cow<'_, str> {
-    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-    String::from_utf8_lossy(&log[..end])
 }
 
 /// The verifier's reason out of its log: the last line that is neither a register state, an
@@ -98,7 +90,7 @@ processed 38503 insns (limit 1000000) max_states_per_insn 22\n\0"
             .to_vec();
         log.extend_from_slice(b"3) *(u8 *)(r5 +177) = r1\nff=(0x0; 0xff))\n");
         log.resize(4096, 0);
-        let text = log_text(&log);
+        let text = sys::log_text(&log);
         assert_eq!(
             verifier_reason(&text),
             [

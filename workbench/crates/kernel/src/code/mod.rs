@@ -293,8 +293,9 @@ fn install_functions(
     let (active_words, shadow_words) = (words(active_fn), words(shadow_fn));
     let inlined = inline::inline_calls(&instructions, &[&active_words, &shadow_words]);
     let instructions = inlined.insns;
+    // The bodies were given active first, then shadow.
     for h in &mut held {
-        h.inlined = inlined.bodies[usize::from(h.function == "shadow")];
+        h.inlined = inlined.bodies[if h.function == "active" { 0 } else { 1 }];
     }
     let program = load(&instructions)?;
     // Pinned under a new name first, then the slot, then one rename over the old pin: a failure

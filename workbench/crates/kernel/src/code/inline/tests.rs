@@ -95,6 +95,9 @@ fn calls_of_a_body_become_jumps_and_the_rest_stays_a_call() {
     // The main function keeps its place; two copies of A follow it, then B; A itself is gone.
     assert_eq!(&q.insns[..2], &p[..2]);
     assert_eq!(q.insns.len(), 12 + 2 * a.len() + 2);
+    // Both slots' functions can be the same instructions (two empty slots): both are inlined.
+    let twice = inline_calls(&p, &[&a, &a]);
+    assert_eq!((twice.insns, twice.bodies), (q.insns, vec![true, true]));
 }
 
 #[test]
